@@ -1,0 +1,3 @@
+from capsight._cli.main import main
+
+raise SystemExit(main())

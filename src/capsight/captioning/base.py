@@ -1,0 +1,146 @@
+"""The captioner interface and its registry: every captioner is chosen by name.
+
+    >>> captioner = create_captioner("default")
+    >>> results = captioner.caption(encoder.encode(images))   # one CaptionResult per image
+    >>> results[0].text
+    'a dog runs through the grass'
+
+Register a new captioner with ``@register_captioner("name")`` on a zero-argument factory (or a
+class whose constructor takes keyword options only). ``"default"`` resolves to the best captioner
+installed: the shipped trained model when its checkpoint is present, else ``labels``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import torch
+
+from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.vision.encoder import EncodedImages
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to turn a model's word distributions into a sentence."""
+
+    method: str = "beam"  # greedy | beam | sample
+    beam_width: int = 3
+    max_length: int = 20
+    length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
+    no_repeat_trigram: bool = True
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k filter
+    top_p: float = 1.0  # 1.0 = no nucleus filter
+    num_captions: int = 1  # >1 returns alternatives (diverse captions)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("greedy", "beam", "sample", "narrowing"):
+            raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
+        if self.beam_width < 1:
+            raise InvalidParameter("beam width must be >= 1")
+        if self.max_length < 1:
+            raise InvalidParameter("max length must be >= 1")
+        if self.temperature <= 0:
+            raise InvalidParameter("temperature must be > 0")
+        if not 0 < self.top_p <= 1:
+            raise InvalidParameter("top-p must be in (0, 1]")
+        if self.top_k < 0 or self.num_captions < 1:
+            raise InvalidParameter("top-k must be >= 0 and the number of captions >= 1")
+
+
+@dataclass
+class CaptionResult:
+    text: str
+    score: float | None = None  # mean log-probability per word, when the model has one
+    tokens: list[str] = field(default_factory=list)
+    attention: torch.Tensor | None = None  # (len(tokens), h*w) for attention models
+    alternatives: list[str] = field(default_factory=list)
+
+
+class Captioner(ABC):
+    """Turns encoder output for a batch of images into one CaptionResult per image."""
+
+    name: str = "captioner"
+    encoder_name: str = "efficientnet-lite0"
+
+    @abstractmethod
+    def caption(
+        self, encoded: EncodedImages, decoding: DecodingOptions | None = None
+    ) -> list[CaptionResult]: ...
+
+    def describe(self) -> dict:
+        """A short, honest description for `capsight models` and the API's /v1/models."""
+        return {"name": self.name, "encoder": self.encoder_name}
+
+
+_REGISTRY: dict[str, Callable[..., Captioner]] = {}
+_DEFAULT_PREFERENCE: list[str] = []
+_RANKS: dict[str, int] = {}
+
+
+def register_captioner(name: str, default_rank: int | None = None):
+    """Decorator: register a captioner factory under ``name``.
+
+    ``default_rank`` (lower is better) puts the captioner on the list "default" chooses from; a
+    factory that raises ModelNotFound (e.g. checkpoint not installed) is skipped.
+    """
+
+    def wrap(factory: Callable[..., Captioner]) -> Callable[..., Captioner]:
+        _REGISTRY[name] = factory
+        if default_rank is not None:
+            _RANKS[name] = default_rank
+            _DEFAULT_PREFERENCE[:] = sorted(_RANKS, key=_RANKS.__getitem__)
+        return factory
+
+    return wrap
+
+
+def _import_builtin_captioners() -> None:
+    # Importing the modules runs their @register_captioner decorators.
+    import capsight.captioning.labels  # noqa: F401
+
+    try:
+        import capsight.captioning.trained  # noqa: F401
+    except ImportError:
+        pass
+
+
+def available_captioners() -> list[str]:
+    _import_builtin_captioners()
+    return sorted(_REGISTRY)
+
+
+def default_captioner_name() -> str:
+    """The best captioner whose factory builds here (a missing checkpoint skips a candidate)."""
+    _import_builtin_captioners()
+    for name in _DEFAULT_PREFERENCE:
+        try:
+            _cached_default(name)
+            return name
+        except ModelNotFound:
+            continue
+    return "labels"
+
+
+@lru_cache(maxsize=8)
+def _cached_default(name: str) -> Captioner:
+    return _REGISTRY[name]()
+
+
+def create_captioner(name: str = "default", **options) -> Captioner:
+    """Build a registered captioner by name ("default" picks the best one installed)."""
+    _import_builtin_captioners()
+    if name == "default":
+        name = default_captioner_name()
+        if not options:
+            return _cached_default(name)
+    if name not in _REGISTRY:
+        raise ModelNotFound(
+            f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}"
+        )
+    return _REGISTRY[name](**options)

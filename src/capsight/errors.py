@@ -1,0 +1,31 @@
+"""Errors a user can cause. Each says what went wrong and what to do about it.
+
+The CLI prints ``str(error)`` on one line and exits with status 2; the HTTP API answers 4xx with
+``{"error": str(error)}``. Anything that is *not* a ``CapsightError`` is a bug in capsight.
+"""
+
+from __future__ import annotations
+
+
+class CapsightError(Exception):
+    """Base class for every error caused by input, options or missing optional packages."""
+
+
+class InputNotFound(CapsightError):
+    """A path that does not exist or is a directory where a file was expected."""
+
+
+class ImageLoadError(CapsightError):
+    """A file that cannot be read as an image (corrupt, truncated, not an image, too large)."""
+
+
+class VideoOpenError(CapsightError):
+    """A file that cannot be opened or decoded as a video, or has no video stream."""
+
+
+class InvalidParameter(CapsightError):
+    """An option outside its allowed range or set."""
+
+
+class ModelNotFound(CapsightError):
+    """A model name that is not registered, or weights that are not installed."""

