@@ -29,3 +29,11 @@ class InvalidParameter(CapsightError):
 
 class ModelNotFound(CapsightError):
     """A model name that is not registered, or weights that are not installed."""
+
+
+class DatasetError(CapsightError):
+    """A caption dataset file that is malformed or does not match its images."""
+
+
+class MissingDependency(CapsightError):
+    """An optional package or program (pycocoevalcap, Java, mlflow) that a feature needs."""
