@@ -1,0 +1,97 @@
+"""The ``capsight`` command: one argparse parser built from one module per subcommand.
+
+    $ capsight video clip.mp4 --out out/clip
+    $ capsight caption photo.jpg --json
+    $ python -m capsight models
+
+Each subcommand lives in its own module under ``capsight._cli`` with two functions:
+
+    def add_parser(subparsers) -> argparse.ArgumentParser   # declares the options
+    def run(args: argparse.Namespace) -> int                # does the work, returns exit status
+
+and is listed once in ``SUBCOMMANDS`` below. Subcommand modules import nothing heavy at module
+level (torch, transformers, matplotlib load only inside ``run``), so ``capsight --help`` is fast.
+
+Exit statuses: 0 success; 2 bad input or options (a ``CapsightError`` or an argparse error,
+reported as one line ``capsight: error: <message>`` on stderr, never a traceback); 130 when
+interrupted with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from capsight import __version__
+from capsight.errors import CapsightError
+
+PROG = "capsight"
+
+# One module per subcommand, in the order `capsight --help` lists them. Add yours here.
+SUBCOMMANDS: list[str] = [
+    "capsight._cli.video",
+    "capsight._cli.caption",
+    "capsight._cli.models",
+]
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # bad input, bad options: the same status argparse uses
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Describe images in words and find the moments in a video unlike what came before. "
+            "Runs offline."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in SUBCOMMANDS:
+        # A subcommand whose optional extra is missing still appears and says what to install
+        # when run, so its module must import only the standard library and capsight.errors.
+        module = importlib.import_module(module_name)
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def error_line(message: str) -> str:
+    """The single stderr line for a failure; newlines folded so it stays one line."""
+    return f"{PROG}: error: {' '.join(str(message).split())}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: sys.argv[1:]), run the subcommand, return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)  # exits 2 itself on a usage error
+        return int(args._run(args) or EXIT_OK)
+    except CapsightError as exc:
+        print(error_line(str(exc)), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `capsight caption *.jpg | head -1`: the reader left; not an error worth a traceback.
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""``capsight models``: which captioners, image encoders and text embedders are installed.
+
+    $ capsight models
+    captioners (default: labels)
+      labels      ImageNet class names in a template (no trained language model)
+    image encoders
+      efficientnet-lite0  installed
+    text embedders
+      minilm      installed
+      word-mean   installed
+
+A captioner whose checkpoint is missing is listed as "not installed" with the reason. ``--json``
+prints the same as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "models",
+        help="list the installed captioners, image encoders and text embedders",
+        description="List the models capsight can use here, and which captioner is the default.",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def collect_models() -> dict:
+    """{"default_captioner", "captioners": [...], "encoders": [...], "text_embedders": [...]}."""
+    from capsight.captioning.base import (
+        available_captioners,
+        create_captioner,
+        default_captioner_name,
+    )
+    from capsight.errors import CapsightError
+    from capsight.text.embedders import minilm_path
+    from capsight.vision.efficientnet_lite import VARIANTS
+    from capsight.vision.encoder import available_encoders
+
+    captioners = []
+    for name in available_captioners():
+        try:
+            info = {"installed": True, **create_captioner(name).describe()}
+        except CapsightError as exc:
+            info = {"installed": False, "reason": str(exc)}
+        captioners.append({"name": name, **info})
+
+    installed = set(available_encoders())
+    encoders = [
+        {"name": name, "installed": name in installed, "resolution": VARIANTS[name].resolution}
+        for name in VARIANTS
+    ]
+
+    try:
+        minilm_path()
+        minilm_ok, reason = True, None
+    except CapsightError as exc:
+        minilm_ok, reason = False, str(exc)
+    # Both embedders read the all-MiniLM-L6-v2 package: the network, or its word-piece table.
+    embedders = [
+        {"name": "minilm", "installed": minilm_ok, "dim": 384,
+         "kind": "all-MiniLM-L6-v2 sentence embedding (mean pooled)"},
+        {"name": "word-mean", "installed": minilm_ok, "dim": 384,
+         "kind": "mean of the caption's word-piece vectors (the original project's method)"},
+    ]
+    if reason:
+        for e in embedders:
+            e["reason"] = reason
+    return {
+        "default_captioner": default_captioner_name(),
+        "captioners": captioners,
+        "encoders": encoders,
+        "text_embedders": embedders,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    models = collect_models()
+    if args.json:
+        json.dump(models, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    print(f"captioners (default: {models['default_captioner']})")
+    for c in models["captioners"]:
+        detail = c.get("kind") or c.get("description") or "installed"
+        if not c["installed"]:
+            detail = f"not installed: {c['reason']}"
+        print(f"  {c['name']:<20}{detail}")
+    print("image encoders")
+    for e in models["encoders"]:
+        state = f"installed, {e['resolution']} px" if e["installed"] else "not installed"
+        print(f"  {e['name']:<20}{state}")
+    print("text embedders")
+    for e in models["text_embedders"]:
+        detail = e["kind"] if e["installed"] else f"not installed: {e['reason']}"
+        print(f"  {e['name']:<20}{detail}")
+    return 0

@@ -1,0 +1,68 @@
+"""A tqdm progress bar on stderr, driven by the library's ``ProgressCallback``.
+
+    >>> with ProgressBar(enabled=True) as on_progress:
+    ...     analyze_video("clip.mp4", progress=on_progress)
+    sampling frames  42%|████▏     | 00:03<00:04
+
+The library reports ``(fraction 0..1, message)``; the bar shows the fraction as a percentage and
+the message as its label. Disabled (a no-op callback) with ``--quiet`` or when stderr is not a
+terminal, so logs and pipes stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+_STEPS = 1000  # the bar's resolution: fraction * _STEPS whole steps
+
+
+class ProgressBar:
+    """Context manager yielding a ``ProgressCallback`` that draws on ``file`` (stderr)."""
+
+    def __init__(self, enabled: bool = True, file: IO[str] | None = None) -> None:
+        self.file = file if file is not None else sys.stderr
+        self.enabled = enabled
+        self._bar = None
+        self._done = 0
+
+    @staticmethod
+    def wanted(quiet: bool, file: IO[str] | None = None) -> bool:
+        """Draw a bar unless ``--quiet`` or the stream is not a terminal (a pipe or a log)."""
+        stream = file if file is not None else sys.stderr
+        return not quiet and bool(getattr(stream, "isatty", lambda: False)())
+
+    def __enter__(self):
+        if not self.enabled:
+            return _ignore
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=_STEPS,
+            file=self.file,
+            leave=False,
+            dynamic_ncols=True,
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+        )
+        return self
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self._bar is None:
+            return
+        target = round(min(max(float(fraction), 0.0), 1.0) * _STEPS)
+        if message:
+            self._bar.set_description_str(message, refresh=False)
+        if target > self._done:
+            self._bar.update(target - self._done)
+            self._done = target
+        else:
+            self._bar.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _ignore(fraction: float, message: str) -> None:
+    """The callback used when the bar is off."""

@@ -1,0 +1,389 @@
+"""Render an ``Analysis`` as files a person opens: JSON, CSV, a plot, an HTML report, WebVTT.
+
+    >>> paths = write_outputs(analysis, "out/clip")
+    >>> sorted(paths)
+    ['analysis.json', 'captions.vtt', 'moments.csv', 'novelty.png', 'report.html']
+
+Each format also has its own function returning text or bytes (``render_json``, ``render_csv``,
+``render_vtt``, ``render_plot_png``, ``render_report_html``) so the HTTP server can answer with
+them directly. Nothing here computes novelty: it only renders what the pipeline decided.
+
+The plot draws a threshold line when the pipeline put one in ``analysis.extra["threshold"]`` (in
+the units of ``Moment.novelty``). matplotlib is imported only when a plot is drawn (Agg backend,
+no display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from capsight.errors import InvalidParameter
+from capsight.novelty.analysis import Analysis, Moment
+
+OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt")
+
+CSV_COLUMNS = (
+    "time", "caption", "novelty", "novelty_text", "novelty_visual", "is_novel",
+    "top_label", "top_label_probability",
+)
+
+_ACCENT = "#d9480f"  # novel moments, in the plot and the report
+_INK = "#1f2933"
+_LINE = "#1c7ed6"
+
+
+# --------------------------------------------------------------------------- small formatters
+
+
+def format_clock(seconds: float) -> str:
+    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on); negatives clamp to 00:00."""
+    total = max(0, int(math.floor(float(seconds) + 1e-6)))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def format_vtt_timestamp(seconds: float) -> str:
+    """Seconds as a WebVTT timestamp ``hh:mm:ss.mmm``."""
+    millis = max(0, int(round(float(seconds) * 1000)))
+    h, rest = divmod(millis, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _score(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --------------------------------------------------------------------------- text formats
+
+
+def render_json(analysis: Analysis) -> str:
+    """``analysis.json``: ``Analysis.to_dict()`` (schema in capsight.novelty.analysis)."""
+    return json.dumps(analysis.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def render_csv(analysis: Analysis) -> str:
+    """``moments.csv``: one row per sampled moment, in time order, with a header row."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for m in analysis.moments:
+        label, prob = (m.labels[0][0], f"{float(m.labels[0][1]):.4f}") if m.labels else ("", "")
+        writer.writerow([
+            f"{m.time:.3f}", m.caption, _score(m.novelty, 6), _score(m.novelty_text, 6),
+            _score(m.novelty_visual, 6), int(bool(m.is_novel)), label, prob,
+        ])
+    return buffer.getvalue()
+
+
+def render_vtt(analysis: Analysis) -> str:
+    """``captions.vtt``: each moment's caption shown from its time until the next moment's.
+
+    The last caption lasts one sampling interval, cut at the end of the video when that is known.
+    """
+    lines = ["WEBVTT", "", "NOTE captions written by capsight, one per sampled moment", ""]
+    moments = analysis.moments
+    for i, m in enumerate(moments):
+        start = float(m.time)
+        if i + 1 < len(moments):
+            end = float(moments[i + 1].time)
+        else:
+            end = start + float(analysis.params.every)
+            if analysis.video.duration and analysis.video.duration > start:
+                end = min(end, float(analysis.video.duration))
+        if end <= start:  # duplicate times: give the cue a visible millisecond
+            end = start + 0.001
+        text = _vtt_escape(m.caption) or "…"
+        lines += [str(i + 1), f"{format_vtt_timestamp(start)} --> {format_vtt_timestamp(end)}",
+                  text, ""]
+    return "\n".join(lines)
+
+
+def _vtt_escape(text: str) -> str:
+    # Cue text is one line here: no blank lines (they end a cue), no "-->" and no raw markup.
+    text = " ".join(text.split()).replace("-->", "->")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --------------------------------------------------------------------------- the plot
+
+
+def _values(moments: list[Moment], attr: str) -> list[float]:
+    out = []
+    for m in moments:
+        v = getattr(m, attr)
+        out.append(float("nan") if v is None else float(v))
+    return out
+
+
+def _tick_step(duration: float, max_ticks: int = 12) -> float:
+    """A clock-friendly tick spacing in seconds (1, 2, 5, 10, 15, 30 s, 1, 2, 5 ... min)."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if duration / step <= max_ticks:
+            return float(step)
+    return 3600.0 * math.ceil(duration / 3600 / max_ticks)
+
+
+def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 420) -> bytes:
+    """``novelty.png``: novelty over time, novel moments numbered and marked, threshold if known."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    dpi = 110
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    moments = analysis.moments
+    times = [float(m.time) for m in moments]
+    signal = analysis.params.signal
+
+    if signal == "fused":
+        for attr, name, color in (("novelty_visual", "visual", "#8ab4d8"),
+                                  ("novelty_text", "text", "#b7c0a8")):
+            ys = _values(moments, attr)
+            if any(not math.isnan(y) for y in ys):
+                ax.plot(times, ys, color=color, linewidth=1.1, label=f"{name} signal", zorder=2)
+    ys = _values(moments, "novelty")
+    ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
+            label=f"novelty ({signal})", zorder=3)
+
+    threshold = analysis.extra.get("threshold") if isinstance(analysis.extra, dict) else None
+    if isinstance(threshold, (int, float)) and math.isfinite(threshold):
+        ax.axhline(threshold, color="#868e96", linestyle="--", linewidth=1.0,
+                   label="threshold", zorder=1)
+
+    finite = [y for y in ys if not math.isnan(y)]
+    top = max(finite + [float(threshold) if isinstance(threshold, (int, float)) else 0.0, 1e-6])
+    ax.set_ylim(0, top * 1.32)  # head room for the numbered labels
+    novel = analysis.novel_moments
+    long_labels = len(novel) <= 6
+    for n, m in enumerate(novel, start=1):
+        ax.axvline(m.time, color=_ACCENT, alpha=0.55, linewidth=1.2, zorder=1)
+        if m.novelty is not None:
+            ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
+        label = f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
+        # Alternate two heights so neighbouring labels do not print over each other.
+        y = top * (1.24 if n % 2 else 1.11)
+        ax.annotate(label, (m.time, y), xytext=(3, 0), textcoords="offset points",
+                    fontsize=8, color=_ACCENT, va="center", ha="left", zorder=5,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+    if novel:
+        ax.plot([], [], color=_ACCENT, marker="o", linewidth=1.2, label="novel moment")
+
+    end = max([analysis.video.duration or 0.0, *times, 1.0])
+    ax.set_xlim(min([0.0, *times]), end)
+    ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
+    ax.set_xlabel("time (mm:ss)", color=_INK)
+    ax.set_ylabel(f"novelty ({analysis.params.metric})", color=_INK)
+    ax.set_title(f"{Path(analysis.video.path).name}: how unlike the previous "
+                 f"{analysis.params.window} moments each moment is", fontsize=10, color=_INK,
+                 loc="left")
+    ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- the HTML report
+
+
+_CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;
+  background:#f4f5f7}
+main{max-width:1120px;margin:0 auto;padding:28px 24px 48px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:18px;margin:32px 0 12px}
+.sub{color:#52606d;margin:0 0 18px}
+.facts{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 18px;padding:0;list-style:none}
+.facts li{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:6px 12px}
+.facts b{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.04em;
+  color:#7b8794;font-weight:600}
+.plot{background:#fff;border:1px solid #e4e7eb;border-radius:10px;padding:8px}
+.plot img{display:block;width:100%;height:auto}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:16px}
+.card{background:#fff;border:1px solid #e4e7eb;border-radius:10px;overflow:hidden;
+  box-shadow:0 1px 2px rgba(0,0,0,.04)}
+.card .thumb{position:relative;aspect-ratio:16/9;background:#cbd2d9}
+.card img{display:block;width:100%;height:100%;object-fit:cover}
+.card .noimg{display:flex;align-items:center;justify-content:center;height:100%;color:#52606d;
+  font-size:13px}
+.badge{position:absolute;left:8px;top:8px;background:#d9480f;color:#fff;border-radius:6px;
+  padding:1px 8px;font-weight:600;font-size:13px}
+.time{position:absolute;right:8px;bottom:8px;background:rgba(0,0,0,.7);color:#fff;
+  border-radius:4px;padding:0 6px;font:600 13px/1.6 ui-monospace,Menlo,monospace}
+.card p{margin:10px 12px 4px}
+.card .score{color:#7b8794;font-size:13px;margin:0 12px 12px}
+.empty{background:#fff;border:1px dashed #cbd2d9;border-radius:10px;padding:16px}
+table{width:100%;border-collapse:collapse;background:#fff;border:1px solid #e4e7eb;
+  border-radius:10px;overflow:hidden;font-size:14px}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eef0f2;vertical-align:top}
+th{background:#f8f9fa;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#52606d}
+td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.novel td{background:#fff4e6}
+tr.novel td:first-child{box-shadow:inset 3px 0 0 #d9480f}
+details{margin-top:24px;color:#52606d}
+pre{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px;overflow:auto;
+  font-size:12px}
+footer{margin-top:28px;color:#7b8794;font-size:13px}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str:
+    """``report.html``: one self-contained page (inline CSS and images, no scripts, no links out).
+
+    ``plot_png`` defaults to ``render_plot_png(analysis)``; pass it to avoid drawing twice.
+    """
+    from capsight import __version__
+
+    if plot_png is None:
+        plot_png = render_plot_png(analysis)
+    v, p = analysis.video, analysis.params
+    novel = analysis.novel_moments
+    name = Path(v.path).name
+
+    facts = [
+        ("duration", format_clock(v.duration)),
+        ("resolution", f"{v.width}×{v.height}"),
+        ("frame rate", f"{v.fps:.3g} fps"),
+        ("moments", f"{len(analysis.moments)}, every {p.every:g} s"),
+        ("novel", str(len(novel))),
+        ("signal", f"{p.signal}, {p.metric}"),
+        ("window", f"{p.window} moments"),
+        ("sensitivity", f"{p.sensitivity:g}"),
+        ("captioner", p.captioner),
+    ]
+    facts_html = "".join(f"<li><b>{_e(k)}</b>{_e(val)}</li>" for k, val in facts)
+
+    if novel:
+        cards = []
+        for n, m in enumerate(novel, start=1):
+            if m.thumbnail:
+                thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="frame at {_e(format_clock(m.time))}">'
+            else:
+                thumb = '<div class="noimg">no thumbnail</div>'
+            cards.append(
+                f'<article class="card"><div class="thumb">{thumb}'
+                f'<span class="badge">{n}</span>'
+                f'<span class="time">{_e(format_clock(m.time))}</span></div>'
+                f"<p>{_e(m.caption)}</p>"
+                f'<p class="score">novelty {_e(_score(m.novelty, 3) or "–")} · '
+                f"{_e(f'{m.time:.1f}')} s</p></article>"
+            )
+        novel_html = f'<div class="cards">{"".join(cards)}</div>'
+    else:
+        novel_html = ('<p class="empty">No moment stands out from the ones before it at '
+                      f"sensitivity {_e(f'{p.sensitivity:g}')}. Raise <code>--sensitivity</code> "
+                      "to see weaker changes.</p>")
+
+    rows = []
+    for m in analysis.moments:
+        label = f"{m.labels[0][0]} ({float(m.labels[0][1]):.0%})" if m.labels else ""
+        rows.append(
+            f'<tr class="{"novel" if m.is_novel else ""}">'
+            f'<td class="num">{_e(format_clock(m.time))}</td>'
+            f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
+            f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
+            f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>'
+            f"<td>{_e(m.caption)}</td><td>{_e(label)}</td></tr>"
+        )
+    table = (
+        "<table><thead><tr><th>time</th><th>novelty</th><th>text</th><th>visual</th>"
+        f"<th>caption</th><th>top ImageNet class</th></tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table>"
+    )
+    extra = json.dumps(analysis.extra, indent=2, ensure_ascii=False, default=str)
+
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>capsight · {_e(name)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<h1>{_e(name)}</h1>
+<p class="sub">{len(novel)} novel moment{"" if len(novel) == 1 else "s"} among
+{len(analysis.moments)} sampled · {_e(v.path)}</p>
+<ul class="facts">{facts_html}</ul>
+<div class="plot"><img src="{_data_uri("image/png", plot_png)}"
+ alt="novelty over time with the novel moments marked"></div>
+<h2>Novel moments</h2>
+{novel_html}
+<h2>All moments</h2>
+{table}
+<details><summary>Run details</summary><pre>{_e(extra)}</pre></details>
+<footer>Made by capsight {_e(__version__)} · encoder {_e(p.encoder)} · text embedder
+{_e(p.text_embedder)} · novelty is the {_e(p.metric)} distance of each moment from the mean of
+the previous {_e(p.window)}.</footer>
+</main>
+</body>
+</html>
+"""
+
+
+# --------------------------------------------------------------------------- all at once
+
+
+def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the five outputs into ``out_dir`` (created if needed); return name -> path."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        plot = render_plot_png(analysis)
+        contents: dict[str, str | bytes] = {
+            "report.html": render_report_html(analysis, plot_png=plot),
+            "analysis.json": render_json(analysis),
+            "moments.csv": render_csv(analysis),
+            "novelty.png": plot,
+            "captions.vtt": render_vtt(analysis),
+        }
+        paths = {}
+        for name in OUTPUT_NAMES:
+            path = out / name
+            data = contents[name]
+            if isinstance(data, bytes):
+                path.write_bytes(data)
+            else:
+                path.write_text(data, encoding="utf-8")
+            paths[name] = path
+    except PermissionError:
+        raise InvalidParameter(f"{out}: cannot write there (permission denied); choose another --out") from None
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out") from None
+    return paths
