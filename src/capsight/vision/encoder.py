@@ -14,6 +14,7 @@ edges of a video frame is lost; Flickr8k training photos were squashed the same 
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -42,8 +43,10 @@ class EncodedImages:
     def __len__(self) -> int:
         return self.pooled.shape[0]
 
-    def select(self, index: slice | list[int]) -> "EncodedImages":
-        return EncodedImages(self.pooled[index], self.grid[index], self.probs[index], self.grid_size)
+    def select(self, index: slice | list[int]) -> EncodedImages:
+        return EncodedImages(
+            self.pooled[index], self.grid[index], self.probs[index], self.grid_size
+        )
 
 
 def _weights_path(name: str) -> str:
@@ -59,15 +62,21 @@ def _weights_path(name: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def load_efficientnet_lite(name: str = "efficientnet-lite0") -> EfficientNetLite:
-    """Build the network and load its ImageNet weights (cached per process)."""
+def load_efficientnet_lite(
+    name: str = "efficientnet-lite0", device: str = "cpu"
+) -> EfficientNetLite:
+    """Build the network and load its ImageNet weights (cached per name and device).
+
+    The device is part of the cache key because ``Module.to`` moves in place: one shared module
+    would follow whichever encoder was created last.
+    """
     if name not in VARIANTS:
         raise ModelNotFound(f"unknown encoder {name!r}; choose one of {', '.join(VARIANTS)}")
     net = EfficientNetLite.build(name)
     state = torch.load(_weights_path(name), map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     net.load_state_dict(state)
-    return net.eval()
+    return net.to(device).eval()
 
 
 def available_encoders() -> list[str]:
@@ -87,7 +96,7 @@ class ImageEncoder:
     def __init__(self, name: str = "efficientnet-lite0", device: str | torch.device = "cpu"):
         self.name = name
         self.device = torch.device(device)
-        self.net = load_efficientnet_lite(name).to(self.device)
+        self.net = load_efficientnet_lite(name, str(self.device))
         self.resolution = VARIANTS[name].resolution
         self.dim = FEATURE_DIM
 
@@ -101,7 +110,9 @@ class ImageEncoder:
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # (B, 3, R, R)
         return (batch - _PIXEL_MEAN) / _PIXEL_STD
 
-    @torch.inference_mode()
+    # no_grad, not inference_mode: inference tensors cannot enter autograd, and captioners train
+    # on these features directly.
+    @torch.no_grad()
     def encode_tensor(self, batch: torch.Tensor) -> EncodedImages:
         """Normalised batch (B, 3, R, R) -> EncodedImages."""
         fmap = self.net.features(batch.to(self.device))  # (B, 1280, h, w)
@@ -112,6 +123,9 @@ class ImageEncoder:
         return EncodedImages(pooled.float().cpu(), grid.float().cpu(), probs.float().cpu(), (h, w))
 
     def encode(self, images: list[Image.Image], batch_size: int = 32) -> EncodedImages:
+        """RGB PIL images -> EncodedImages, run in batches of ``batch_size``."""
+        if not images:
+            return self._empty()
         parts = [
             self.encode_tensor(self.preprocess(images[i : i + batch_size]))
             for i in range(0, len(images), batch_size)
@@ -125,12 +139,21 @@ class ImageEncoder:
             parts[0].grid_size,
         )
 
+    def _empty(self) -> EncodedImages:
+        side = math.ceil(self.resolution / 32)  # five stride-2 stages with SAME padding
+        return EncodedImages(
+            torch.zeros(0, self.dim),  # (0, 1280)
+            torch.zeros(0, side * side, self.dim),  # (0, P, 1280)
+            torch.zeros(0, len(imagenet_class_names())),  # (0, 1000)
+            (side, side),
+        )
+
     @staticmethod
     def top_classes(probs: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
         """(B, 1000) probabilities -> for each image, the k most likely (readable name, prob)."""
         names = imagenet_class_names()
         values, indices = probs.topk(k, dim=-1)
         return [
-            [(names[i], round(float(v), 4)) for v, i in zip(vs.tolist(), ix.tolist())]
-            for vs, ix in zip(values, indices)
+            [(names[i], round(float(v), 4)) for v, i in zip(vs.tolist(), ix.tolist(), strict=True)]
+            for vs, ix in zip(values, indices, strict=True)
         ]
