@@ -1,0 +1,267 @@
+"""Frame sampling with PyAV: one upright RGB frame every ``every`` seconds, in bounded memory.
+
+    >>> info = probe_video("clip.mp4")
+    >>> info.duration, info.width, info.height, info.rotation
+    (70.0, 1280, 720, 0)
+    >>> for frame in sample_frames("clip.mp4", every=1.0, max_side=384):
+    ...     frame.time, frame.image.size          # (0.0, (384, 216)), (1.0, (384, 216)), ...
+
+Times are seconds from the start of the file as a player shows it: presentation time
+(``pts * time_base``) minus the container's start time, so the first frame of a file whose video
+starts at 1.075 s (``pyscenedetect__delayed_start.mp4``) is at 0.0. ``VideoInfo.start_time``
+keeps the offset.
+
+For each target time ``k * every`` the first frame whose time is >= the target is taken; when a
+gap in a variable-frame-rate stream puts that frame more than ``every / 2`` past the target and
+the frame before it is nearer, the nearer frame is taken instead. A frame is never returned
+twice, so gaps longer than ``every`` yield fewer moments, not duplicates.
+
+Frames are decoded sequentially (faster than seeking at one sample per second unless keyframes
+are dense), with FFmpeg's frame threads. Frames that nothing references and that lie far from
+any target are not decoded at all (``skip_frame``), and only sampled frames are converted to RGB,
+downscaled by swscale. Rotation metadata (the display matrix) is applied, so a phone video
+recorded upright comes out upright.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from capsight.errors import InvalidParameter, VideoOpenError
+from capsight.io.images import check_input_file
+from capsight.novelty.analysis import VideoInfo
+
+# Demuxers that read still images; PyAV opens a JPEG as a one-frame "video".
+_IMAGE_DEMUXERS = {"image2", "image2pipe", "tty", "gif_pipe"}
+
+# Packets whose frames lie within this many frame durations of a target are always decoded.
+_DECODE_MARGIN_FRAMES = 4
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    time: float  # seconds from the start of the video (see module docstring)
+    image: Image.Image  # RGB, upright, at most max_side pixels on its longer side
+
+
+def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
+    p = check_input_file(path)
+    try:
+        container = av.open(str(p), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise VideoOpenError(f"{p}: not a video file or unreadable ({_reason(exc)})") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise VideoOpenError(f"{p}: cannot open as a video ({exc})") from None
+    name = container.format.name
+    if name in _IMAGE_DEMUXERS or name.endswith("_pipe"):
+        container.close()
+        raise VideoOpenError(
+            f"{p}: is a still image, not a video; use `capsight caption` for images"
+        )
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no"]
+        container.close()
+        raise VideoOpenError(
+            f"{p}: has no video stream (only {', '.join(kinds)} streams); give a file with video"
+        )
+    return container, p
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(":")[0].strip() if isinstance(text, str) else str(exc)
+
+
+def _display_rotation(frame: av.VideoFrame) -> int:
+    """Degrees clockwise to turn the decoded frame so it displays upright (0, 90, 180, 270)."""
+    try:
+        ccw = frame.rotation  # counter-clockwise angle of the display matrix, [-180, 180]
+    except (AttributeError, ValueError):
+        return 0
+    return int(round(-float(ccw) / 90.0)) % 4 * 90
+
+
+def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def _container_start(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if container.start_time is not None:
+        return container.start_time / av.time_base
+    return _seconds(stream.start_time, stream.time_base) or 0.0
+
+
+def _first_frame(container: av.container.InputContainer, stream: av.VideoStream, p: Path):
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.FFmpegError as exc:
+        raise VideoOpenError(f"{p}: corrupt video, cannot decode ({_reason(exc)})") from None
+    raise VideoOpenError(f"{p}: the video stream contains no frames")
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's duration, frame rate, display size and rotation; decode only its first frame.
+
+    Raises InputNotFound for a missing path, a directory or an empty file, and VideoOpenError for
+    anything that is not a decodable video (an image, text, audio only, zero frames, corrupt).
+    """
+    container, p = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        start = _container_start(container, stream)
+        frame = _first_frame(container, stream, p)
+        rotation = _display_rotation(frame)
+        width, height = frame.width, frame.height
+        if rotation in (90, 270):
+            width, height = height, width
+        duration = _duration(container, stream)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        first_time = (frame.time if frame.time is not None else start) - start
+        return VideoInfo(
+            path=str(p),
+            duration=round(max(duration, first_time), 6),
+            fps=round(fps, 6),
+            width=width,
+            height=height,
+            rotation=rotation,
+            start_time=round(start, 6),
+        )
+
+
+def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    stream_duration = _seconds(stream.duration, stream.time_base)
+    if stream_duration:
+        stream_start = _seconds(stream.start_time, stream.time_base) or 0.0
+        return stream_duration + stream_start - _container_start(container, stream)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _rgb_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, round(width * scale)), max(2, round(height * scale))
+
+
+def _to_image(frame: av.VideoFrame, rotation: int, max_side: int | None) -> Image.Image:
+    if rotation in (90, 270):
+        h, w = _rgb_size(frame.height, frame.width, max_side)  # size before the quarter turn
+    else:
+        w, h = _rgb_size(frame.width, frame.height, max_side)
+    interpolation = "AREA" if (w, h) != (frame.width, frame.height) else None
+    rgb = frame.to_ndarray(
+        format="rgb24", width=w, height=h, interpolation=interpolation
+    )  # (h, w, 3)
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))  # k<0 turns clockwise
+    return Image.fromarray(rgb, "RGB")
+
+
+def _sampled(t: float, frame: av.VideoFrame, max_side: int | None) -> SampledFrame:
+    return SampledFrame(round(t, 6), _to_image(frame, _display_rotation(frame), max_side))
+
+
+def sample_frames(
+    path: str | os.PathLike, every: float, max_side: int | None = None
+) -> Iterator[SampledFrame]:
+    """Yield one upright RGB frame per ``every`` seconds, in time order, decoding sequentially.
+
+    Memory stays bounded by the decoder's few reference frames, whatever the video's length.
+    Raises InvalidParameter for ``every <= 0`` and VideoOpenError for bad or corrupt input (a
+    corrupt packet in the middle raises when decoding reaches it).
+    """
+    if not every or every <= 0 or not np.isfinite(every):
+        raise InvalidParameter(f"--every must be a positive number of seconds, got {every}")
+    if max_side is not None and max_side < 2:
+        raise InvalidParameter(f"max_side must be at least 2 pixels, got {max_side}")
+    container, p = _open(path)
+    with container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield from _sample(container, stream, p, float(every), max_side)
+
+
+def _sample(
+    container, stream, p: Path, every: float, max_side: int | None
+) -> Iterator[SampledFrame]:
+    time_base = stream.time_base
+    start = _container_start(container, stream)
+    rate = stream.average_rate or stream.guessed_rate
+    frame_step = 1.0 / float(rate) if rate else 0.04
+    margin = _DECODE_MARGIN_FRAMES * frame_step
+    codec = stream.codec_context
+    skipping = False
+
+    def needed(packet_time: float) -> bool:
+        # True when a frame at this time could be the one taken for some target k * every.
+        k = round(packet_time / every)
+        return abs(packet_time - k * every) <= margin or packet_time < margin
+
+    target = 0.0
+    previous = None  # (time, frame): the last decoded frame before the pending target
+    last_emitted = -np.inf
+    decoded_any = False
+    demuxed_until = -np.inf
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is not None and packet.dts is not None:
+                t_packet = float(packet.pts * time_base) - start
+                demuxed_until = max(demuxed_until, t_packet)
+                # Frames nothing references and no target wants are not decoded at all.
+                skip = not packet.is_keyframe and not needed(t_packet)
+                if skip != skipping:
+                    codec.skip_frame = "NONREF" if skip else "DEFAULT"
+                    skipping = skip
+            elif skipping:
+                codec.skip_frame = "DEFAULT"
+                skipping = False
+            for frame in codec.decode(packet):
+                decoded_any = True
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * time_base) - start
+                while t >= target - 1e-6:  # this is the first frame at or after the target
+                    if (
+                        previous is not None
+                        and previous[0] > last_emitted
+                        and t - target > every / 2
+                        and target - previous[0] < t - target
+                    ):  # a gap: the frame before the target is nearer
+                        yield _sampled(*previous, max_side)
+                        last_emitted, previous = previous[0], None
+                        target += every
+                        continue
+                    yield _sampled(t, frame, max_side)
+                    last_emitted = t
+                    target = max(target + every, (np.floor(t / every + 1e-9) + 1) * every)
+                    break
+                else:
+                    previous = (t, frame)
+    except av.FFmpegError as exc:
+        raise VideoOpenError(
+            f"{p}: corrupt video data near {max(demuxed_until, 0):.1f} s ({_reason(exc)}); "
+            "repair or re-encode the file"
+        ) from None
+    if not decoded_any:
+        raise VideoOpenError(f"{p}: the video stream contains no decodable frames")
+    expected_end = _duration(container, stream)
+    if expected_end > 0 and demuxed_until < expected_end - max(2.0, 0.1 * expected_end):
+        raise VideoOpenError(
+            f"{p}: truncated video, data ends at {max(demuxed_until, 0):.1f} s of "
+            f"{expected_end:.1f} s; repair or re-encode the file"
+        )
