@@ -1,0 +1,92 @@
+"""Experiment tracking: the null tracker, parameter flattening and a real MLflow SQLite store."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from capsight.errors import InvalidParameter
+from capsight.training.tracking import (
+    NullTracker,
+    Tracker,
+    code_version,
+    create_tracker,
+    flatten_params,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    lr: float = 4e-4
+    layers: tuple[int, ...] = (1, 2)
+
+
+def test_flatten_params_nests_dicts_and_dataclasses_and_truncates():
+    flat = flatten_params({"config": _Config(), "model": {"hidden": 512}, "note": "x" * 900})
+    assert flat["config.lr"] == "0.0004"
+    assert flat["config.layers"] == "(1, 2)"
+    assert flat["model.hidden"] == "512"
+    assert len(flat["note"]) == 500 and flat["note"].endswith("...")
+
+
+def test_null_tracker_remembers_and_marks_failure():
+    tracker = create_tracker("none")
+    assert isinstance(tracker, NullTracker) and isinstance(tracker, Tracker)
+    with pytest.raises(RuntimeError):
+        with tracker:
+            tracker.log_params({"lr": 0.1})
+            tracker.log_metrics({"loss": 2}, step=3)
+            raise RuntimeError("boom")
+    assert tracker.params == {"lr": "0.1"}
+    assert tracker.metrics == [(3, {"loss": 2.0})]
+    assert tracker.status == "FAILED"
+
+
+def test_unknown_tracker_kind_is_a_user_error():
+    with pytest.raises(InvalidParameter, match="unknown tracker"):
+        create_tracker("neptune")
+
+
+def test_code_version_reads_the_git_commit():
+    version = code_version()
+    if not version:
+        pytest.skip("capsight is not running from a git checkout")
+    assert len(version["mlflow.source.git.commit"]) == 40
+
+
+@pytest.mark.slow  # MLflow creates its SQLite schema through ~50 migrations
+def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    checkpoint = tmp_path / "out" / "best"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "config.json").write_text("{}")
+    with create_tracker("mlflow", root_dir=tmp_path / "runs", run_name="t") as tracker:
+        tracker.log_params({"lr": 1e-3, "model": {"hidden": 8}})
+        tracker.log_metrics({"val_CIDEr": 0.25, "loss": 2.5}, step=1)
+        tracker.log_metrics({"val_CIDEr": 0.5, "loss": math.nan}, step=2)
+        tracker.log_artifact(checkpoint)
+        with pytest.raises(InvalidParameter):
+            tracker.log_artifact(tmp_path / "missing.safetensors")
+    assert (tmp_path / "runs" / "mlflow.db").is_file()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"lr": "0.001", "model.hidden": "8"}
+    assert [m.value for m in client.get_metric_history(tracker.run_id, "val_CIDEr")] == [0.25, 0.5]
+    assert [a.path for a in client.list_artifacts(tracker.run_id, "best")] == ["best/config.json"]
+    assert run.info.artifact_uri.startswith((tmp_path / "runs" / "mlruns").as_uri())
+    assert run.data.tags.get("mlflow.source.git.commit") == code_version().get(
+        "mlflow.source.git.commit"
+    )
+
+    # A resumed run keeps its first parameters and records what changed as a tag.
+    resumed = create_tracker("mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id)
+    resumed.log_params({"lr": 2e-3, "epochs": 3})
+    resumed.close()
+    run = client.get_run(tracker.run_id)
+    assert run.data.params["lr"] == "0.001" and run.data.params["epochs"] == "3"
+    assert run.data.tags["changed_param.lr"] == "0.002"
