@@ -34,6 +34,8 @@ SUBCOMMANDS: list[str] = [
     "capsight._cli.video",
     "capsight._cli.caption",
     "capsight._cli.models",
+    "capsight._cli.serve",
+    "capsight._cli.classify", "capsight._cli.classifier", "capsight._cli.search",
 ]
 
 EXIT_OK = 0

@@ -1,0 +1,81 @@
+"""``capsight serve``: the HTTP API and the web page (FastAPI + uvicorn, one process).
+
+    $ capsight serve --host 0.0.0.0 --port 8000 --job-dir /var/lib/capsight/jobs
+    $ CAPSIGHT_API_KEY=change-me capsight serve          # every setting has a CAPSIGHT_* variable
+    $ open http://127.0.0.1:8000/ui/    # the page;  /docs  the API;  /readyz  models warm?
+
+A flag wins over its environment variable, which wins over the default. Needs the ``serve``
+extra: ``pip install 'capsight[serve]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_FLAGS = [
+    # (flag, settings field, type, help)
+    ("--host", "host", str, "interface to listen on (default 127.0.0.1; 0.0.0.0 for all)"),
+    ("--port", "port", int, "TCP port (default 8000)"),
+    ("--workers", "workers", int, "video jobs analysed at once (default 1)"),
+    ("--queue-size", "queue_size", int, "video jobs that may wait before 503 (default 8)"),
+    ("--max-upload-mb", "max_upload_mb", float, "largest request body in MB (default 200)"),
+    ("--max-images", "max_images", int, "images per caption request (default 16)"),
+    ("--api-key", "api_key", str, "require this key in the X-API-Key header (default: none)"),
+    ("--job-dir", "job_dir", str, "folder for the job store and job files"),
+    ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (0 = keep)"),
+    ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take"),
+    ("--job-timeout", "job_timeout_s", float, "seconds a video job may take (default 3600)"),
+    ("--model", "model", str, "captioner used when a request names none (default: default)"),
+    ("--inference-slots", "inference_slots", int, "caption requests computed at once (default 1)"),
+    ("--log-level", "log_level", str, "uvicorn log level (default info)"),
+]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "serve",
+        help="run the HTTP API and the web page",
+        description=(
+            "Serve the HTTP API (/docs), the original server's endpoints and the web page (/ui). "
+            "Every option can also be set with an environment variable CAPSIGHT_<OPTION>, e.g. "
+            "CAPSIGHT_PORT or CAPSIGHT_API_KEY."
+        ),
+    )
+    for flag, dest, kind, text in _FLAGS:
+        p.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    p.add_argument("--no-ui", dest="ui", action="store_const", const=False, default=None,
+                   help="do not mount the web page at /ui")  # fmt: skip
+    return p
+
+
+def settings_from_args(args: argparse.Namespace, environ=None):
+    """Environment first, then every flag that was given."""
+    from capsight.server.settings import ServerSettings
+
+    overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in _FLAGS}
+    overrides["ui"] = getattr(args, "ui", None)
+    return ServerSettings.from_env(environ).replace(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from capsight.errors import MissingDependency
+
+    settings = settings_from_args(args)
+    try:
+        import uvicorn
+
+        from capsight.server.app import create_app
+    except ImportError as exc:
+        raise MissingDependency(
+            f"capsight serve needs the serve extra ({exc.name} is missing): "
+            "pip install 'capsight[serve]'"
+        ) from None
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+    return 0

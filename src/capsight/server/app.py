@@ -1,0 +1,89 @@
+"""The capsight HTTP service: FastAPI app with warm models, video jobs and the web page at /ui.
+
+    >>> from capsight.server.app import create_app
+    >>> app = create_app(ServerSettings(job_dir=Path("/tmp/capsight-jobs")))
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)      # or: capsight serve
+
+Start-up (``lifespan``): open the job store (marking jobs a dead server left running as
+``interrupted``), start the job workers, and load the models in the background so that
+``/healthz`` answers at once and ``/readyz`` turns 200 when the models are warm. Requests that
+need a model before then wait for it. Shutdown stops the workers; a job still running is marked
+``interrupted``, never silently lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from capsight import __version__
+from capsight.server.engine import Engine
+from capsight.server.http_errors import install_error_handlers
+from capsight.server.jobs import JobManager, JobStore
+from capsight.server.routers import captions, health, jobs, legacy, models, videos
+from capsight.server.settings import ServerSettings
+from capsight.server.uploads import BodySizeLimit
+
+log = logging.getLogger("capsight.server")
+
+DESCRIPTION = """
+Describe images in words and find the moments in a video unlike what came before. Offline.
+
+* **Images**: `POST /v1/captions` (multipart `images`, one or more) answers a caption per image.
+* **Videos**: `POST /v1/videos` answers `202` with a job; follow it with `GET /v1/jobs/{id}` or
+  the server-sent events at `/v1/jobs/{id}/events`, then download the report, plot, CSV, WebVTT
+  or JSON.
+* **The original server's endpoints** `/get_captions`, `/get_image_caption` and
+  `/get_video_captions` answer the requests written for it.
+
+Errors are JSON `{"error": "..."}`. When the server has an API key, send it as `X-API-Key`.
+"""
+
+
+def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the app. ``engine`` defaults to the real models; tests pass a small fake."""
+    settings = settings or ServerSettings.from_env()
+    engine = engine or Engine(settings.model, settings.inference_slots)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        store = JobStore(settings.job_dir)
+        manager = JobManager(
+            store,
+            engine,
+            workers=settings.workers,
+            queue_size=settings.queue_size,
+            ttl_hours=settings.job_ttl_hours,
+            job_timeout_s=settings.job_timeout_s,
+        )
+        app.state.jobs = manager
+        manager.start()
+        engine.start_loading()
+        log.info("capsight %s serving; jobs in %s", __version__, settings.job_dir)
+        try:
+            yield
+        finally:
+            manager.stop()
+            store.close()
+
+    app = FastAPI(
+        title="capsight",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    for module in (health, captions, videos, jobs, models, legacy):
+        app.include_router(module.router)
+    if settings.ui:
+        from capsight.server.ui import mount_ui
+
+        mount_ui(app)
+    return app

@@ -1,0 +1,86 @@
+"""FastAPI dependencies shared by the routers: the warm engine, the jobs, the API key, limits.
+
+    >>> @router.post("/v1/captions", dependencies=[Depends(require_api_key)])
+    ... async def captions(engine: Engine = Depends(get_engine)): ...
+
+Tests swap any of these with ``app.dependency_overrides`` or hand ``create_app`` a fake engine.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import anyio
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
+
+from capsight.server.engine import Engine
+from capsight.server.http_errors import ApiError
+from capsight.server.jobs import JobManager
+from capsight.server.settings import ServerSettings
+
+T = TypeVar("T")
+
+API_KEY_HEADER = "X-API-Key"
+_api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Needed when the server has an API key"
+)
+
+
+def get_settings(request: Request) -> ServerSettings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_jobs(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
+
+
+async def require_api_key(request: Request) -> None:
+    """401 unless the server has no key or the request carries it (header or Bearer token)."""
+    expected = request.app.state.settings.api_key
+    if expected is None:
+        return
+    given = await _api_key_scheme(request)
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(
+            401,
+            f"this server needs an API key: send it in the {API_KEY_HEADER} header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+
+
+async def wait_for_models(engine: Engine, timeout: float) -> None:
+    """Hold a request that came in while models still load; 503 if they take too long."""
+    if engine.ready:
+        return
+    ok = await anyio.to_thread.run_sync(engine.wait_ready, min(timeout, 60.0))
+    if not ok:
+        raise ApiError(503, "models are still loading; retry shortly", {"Retry-After": "5"})
+
+
+async def run_limited(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run blocking ``fn`` in a worker thread; 504 if it takes longer than ``timeout`` seconds.
+
+    The thread cannot be killed, so callers pass work that stops itself soon after (a caption
+    batch), or that checks a flag (video analysis through a job).
+    """
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+    except TimeoutError:
+        raise ApiError(504, f"{what} took longer than the server's {timeout:g} s limit") from None

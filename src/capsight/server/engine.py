@@ -1,0 +1,216 @@
+"""The models the server keeps warm, and the one place the server calls the library.
+
+    >>> engine = Engine(default_model="default")
+    >>> engine.start_loading()            # background thread; /readyz turns 200 when done
+    >>> engine.wait_ready(timeout=60)
+    >>> described = engine.describe([load_image("cat.jpg")])
+    >>> described[0].caption.text
+    'a photo of an Egyptian cat'
+
+Routers and the job workers only talk to an ``Engine``; tests hand ``create_app`` a small fake
+with the same methods. Caption requests share ``inference_slots`` so that a burst of clients
+queues for the CPU instead of thrashing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+from capsight.progress import ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from capsight.captioning.base import DecodingOptions
+    from capsight.captioning.facade import ImageDescription
+    from capsight.novelty.analysis import Analysis
+    from capsight.vision.encoder import EncodedImages
+
+log = logging.getLogger("capsight.server")
+
+METRICS = ("cosine", "euclidean", "euclidian")
+SIGNALS = ("fused", "text", "visual")
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """What a client may choose for a video analysis (the library's names and ranges)."""
+
+    every: float = 1.0  # seconds between sampled moments
+    window: int = 5  # previous moments averaged
+    metric: str = "cosine"  # cosine | euclidean (the original spelling euclidian accepted)
+    signal: str = "fused"  # fused | text | visual
+    sensitivity: float = 0.5  # 0 = only the strongest changes .. 1 = every plausible change
+    model: str = "default"  # captioner
+
+    def __post_init__(self) -> None:
+        if not 0 < self.every <= 3600:
+            raise InvalidParameter("every must be in (0, 3600] seconds")
+        if not 1 <= self.window <= 1000:
+            raise InvalidParameter("window must be in 1..1000 moments")
+        if self.metric not in METRICS:
+            raise InvalidParameter(f"unknown metric {self.metric!r}; use cosine or euclidean")
+        if self.signal not in SIGNALS:
+            raise InvalidParameter(f"unknown signal {self.signal!r}; use fused, text or visual")
+        if not 0 <= self.sensitivity <= 1:
+            raise InvalidParameter("sensitivity must be in [0, 1]")
+        if self.metric == "euclidian":
+            object.__setattr__(self, "metric", "euclidean")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Engine:
+    """Warm models for the server: encoder, captioners, text embedder, video pipeline."""
+
+    def __init__(self, default_model: str = "default", inference_slots: int = 1) -> None:
+        self.default_model = default_model
+        self._slots = threading.BoundedSemaphore(inference_slots)
+        self._ready = threading.Event()
+        self._load_error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.load_seconds: float | None = None
+
+    # -- start-up ---------------------------------------------------------------------------
+    def start_loading(self) -> None:
+        """Load the default models in a background thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._load, name="capsight-load", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        start = time.perf_counter()
+        try:
+            from PIL import Image
+
+            from capsight.captioning.facade import describe_images, resolve_captioner
+
+            _, name = resolve_captioner(self.default_model)
+            # One tiny image through the whole path builds every lazy cache (weights, kernels).
+            describe_images([Image.new("RGB", (64, 64), (128, 128, 128))], model=name)
+            self.load_seconds = time.perf_counter() - start
+            log.info("models ready in %.1f s (default captioner: %s)", self.load_seconds, name)
+        except CapsightError as exc:
+            self._load_error = str(exc)
+            log.error("model loading failed: %s", exc)
+        except Exception as exc:  # a bug or a broken install: report it on /readyz
+            self._load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("model loading failed")
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self._load_error is None
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until loading finished; False on timeout. Raises if loading failed."""
+        if not self._ready.wait(timeout):
+            return False
+        if self._load_error is not None:
+            raise ModelNotFound(f"the server could not load its models: {self._load_error}")
+        return True
+
+    # -- images -----------------------------------------------------------------------------
+    def describe(
+        self,
+        images: list[Image.Image],
+        model: str | None = None,
+        decoding: DecodingOptions | None = None,
+        num_labels: int = 3,
+    ) -> list[ImageDescription]:
+        """Caption RGB images with ``model`` (the server default when None)."""
+        from capsight.captioning.facade import describe_images
+
+        with self._slots:
+            return describe_images(
+                images, model=model or self.default_model, decoding=decoding, num_labels=num_labels
+            )
+
+    def encode(self, images: list[Image.Image], model: str | None = None) -> EncodedImages:
+        """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
+        from capsight.captioning.facade import cached_encoder, resolve_captioner
+
+        captioner, _ = resolve_captioner(model or self.default_model)
+        with self._slots:
+            return cached_encoder(captioner.encoder_name).encode(images)
+
+    def classifier_weights(self, model: str | None = None):
+        """The encoder's ImageNet classifier (weight (1000, C), bias (1000,)) for class maps."""
+        from capsight.captioning.facade import cached_encoder, resolve_captioner
+
+        captioner, _ = resolve_captioner(model or self.default_model)
+        fc = cached_encoder(captioner.encoder_name).net._fc
+        return fc.weight.detach(), fc.bias.detach()
+
+    def word_vectors(self, text: str) -> tuple[list[str], list[list[float]]]:
+        """The caption's word pieces and their word vectors (the original server's embeddings)."""
+        from capsight.text.embedders import create_text_embedder
+
+        tokens, vectors = create_text_embedder("word-mean").word_vectors(text)
+        return tokens, vectors.tolist()
+
+    def resolve_model(self, model: str | None = None) -> str:
+        """The registered name ``model`` stands for ("default" resolved); ModelNotFound if none."""
+        from capsight.captioning.facade import resolve_captioner
+
+        return resolve_captioner(model or self.default_model)[1]
+
+    def models(self) -> list[dict]:
+        """Every registered captioner: loaded ones describe themselves, others say why not."""
+        from capsight.captioning.base import available_captioners
+        from capsight.captioning.facade import resolve_captioner
+
+        default = self.resolve_model()
+        out = []
+        for name in available_captioners():
+            entry: dict = {"name": name, "default": name == default}
+            try:
+                captioner, _ = resolve_captioner(name)
+                entry.update(captioner.describe())
+                entry.update(name=name, available=True)
+            except ModelNotFound as exc:
+                entry.update(available=False, reason=str(exc))
+            out.append(entry)
+        return out
+
+    # -- video ------------------------------------------------------------------------------
+    def analyze(
+        self, path: Path, params: VideoParams, progress: ProgressCallback = no_progress
+    ) -> Analysis:
+        """Run the novelty pipeline on a saved upload."""
+        from capsight.novelty.pipeline import analyze_video
+
+        return analyze_video(
+            str(path),
+            every=params.every,
+            window=params.window,
+            metric=params.metric,
+            signal=params.signal,
+            sensitivity=params.sensitivity,
+            captioner=self.resolve_model(params.model),
+            progress=progress,
+        )
+
+    def probe(self, path: Path) -> None:
+        """Raise VideoOpenError unless ``path`` opens as a video with a video stream."""
+        from capsight.io.video import probe_video
+
+        probe_video(path)
+
+    def write_outputs(self, analysis: Analysis, out_dir: Path) -> None:
+        """analysis.json, moments.csv, novelty.png, report.html, captions.vtt into ``out_dir``."""
+        from capsight.novelty.reports import write_outputs
+
+        write_outputs(analysis, out_dir)

@@ -1,0 +1,98 @@
+"""Every error the API answers is JSON ``{"error": "<one line saying what to do>"}``.
+
+    >>> install_error_handlers(app)
+    >>> client.post("/v1/captions").json()
+    {'error': 'images: field required'}
+
+``CapsightError`` (bad input the library caught) becomes 400, or 422 for an option out of range
+or an unknown model; request validation 422; unknown routes 404; bugs 500 without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+
+log = logging.getLogger("capsight.server")
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses=`` entries documenting the JSON error body for ``codes``."""
+    text = {
+        400: "Unreadable input (corrupt image or video)",
+        401: "Missing or wrong API key",
+        404: "No such job or resource",
+        413: "Upload larger than the server's limit",
+        415: "File content is not an accepted type",
+        422: "A missing field or an option out of range",
+        503: "Busy (queue full, or models still loading); see Retry-After",
+        504: "The request took longer than the server's time limit",
+    }
+    return {c: {"model": ErrorResponse, "description": text.get(c, "Error")} for c in codes}
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with a user-facing message and optional headers (e.g. Retry-After)."""
+
+    def __init__(self, status_code: int, message: str, headers: dict | None = None) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+
+
+def status_for(exc: CapsightError) -> int:
+    return 422 if isinstance(exc, (InvalidParameter, ModelNotFound)) else 400
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form")]
+        where = ".".join(loc) or "request"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "missing":
+            msg = "field required"
+        parts.append(f"{where}: {msg}")
+    return _one_line("; ".join(parts) or "invalid request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CapsightError)
+    async def _capsight_error(request: Request, exc: CapsightError) -> JSONResponse:
+        return JSONResponse({"error": _one_line(str(exc))}, status_code=status_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        return JSONResponse(
+            {"error": _one_line(message)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": f"internal error ({type(exc).__name__}); see the server log"},
+            status_code=500,
+        )

@@ -1,0 +1,485 @@
+"""Video jobs that lose nothing: a bounded worker pool, a SQLite job store, files on disk.
+
+    >>> store = JobStore(Path("/var/lib/capsight/jobs"))
+    >>> manager = JobManager(store, engine, workers=1, queue_size=8)
+    >>> manager.start()                     # marks jobs a dead server was running `interrupted`
+    >>> job = manager.submit(upload_file, "clip.mp4", "mp4", VideoParams(every=1.0))
+    >>> manager.get(job.id).status          # queued -> running -> done | failed
+    'running'
+    >>> manager.artifact_path(job.id, "report")   # job_dir/<id>/out/report.html
+
+Layout of the job folder (every name chosen by the server, never by a client)::
+
+    <job_dir>/jobs.sqlite3            one row per job (status, progress, params, summary)
+    <job_dir>/<id>/input.<ext>        the upload, extension from its content
+    <job_dir>/<id>/out/               analysis.json moments.csv novelty.png report.html captions.vtt
+    <job_dir>/<id>/thumbs/<i>.jpg     thumbnails of the novel moments (i = index in moments)
+
+A full queue raises ``QueueFull`` (the API answers 503 with Retry-After) instead of waiting. On
+start-up, jobs left ``running`` by a server that died become ``interrupted`` (their upload is
+kept, so they can be submitted again) and ``queued`` ones are queued again. Finished jobs expire
+after ``ttl_hours``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from capsight.errors import CapsightError
+
+if TYPE_CHECKING:
+    from capsight.server.engine import Engine, VideoParams
+
+log = logging.getLogger("capsight.server.jobs")
+
+QUEUED, RUNNING, DONE, FAILED, INTERRUPTED = "queued", "running", "done", "failed", "interrupted"
+TERMINAL = (DONE, FAILED, INTERRUPTED)
+
+# Downloadable outputs of a finished job: API name -> (file in out/, media type).
+ARTIFACTS: dict[str, tuple[str, str]] = {
+    "report": ("report.html", "text/html; charset=utf-8"),
+    "plot": ("novelty.png", "image/png"),
+    "csv": ("moments.csv", "text/csv; charset=utf-8"),
+    "vtt": ("captions.vtt", "text/vtt; charset=utf-8"),
+    "json": ("analysis.json", "application/json"),
+}
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+_PROGRESS_WRITE_INTERVAL_S = 1.0  # progress reaches SQLite at most this often (memory: always)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id          TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    progress    REAL NOT NULL DEFAULT 0,
+    message     TEXT NOT NULL DEFAULT '',
+    error       TEXT,
+    params      TEXT NOT NULL,
+    filename    TEXT NOT NULL,
+    input_name  TEXT NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    summary     TEXT,
+    created_at  REAL NOT NULL,
+    started_at  REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+"""
+
+
+class QueueFull(Exception):
+    """Every worker is busy and the queue holds ``queue_size`` jobs already."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the video queue is full; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class _Stop(Exception):
+    """Raised inside a running analysis to stop it (job deleted, server stopping, time limit)."""
+
+
+@dataclass
+class Job:
+    id: str
+    status: str
+    params: dict
+    filename: str  # the client's name, for display only
+    input_name: str  # the stored upload's name inside the job folder
+    size_bytes: int
+    created_at: float
+    progress: float = 0.0
+    message: str = ""
+    error: str | None = None
+    summary: dict = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def valid_job_id(job_id: str) -> bool:
+    return bool(_JOB_ID.match(job_id))
+
+
+class JobStore:
+    """Jobs in SQLite (``<root>/jobs.sqlite3``) and their files in ``<root>/<id>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
+        )
+        self._db.row_factory = sqlite3.Row
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def job_path(self, job_id: str) -> Path:
+        if not valid_job_id(job_id):
+            raise KeyError(job_id)
+        return self.root / job_id
+
+    def insert(self, job: Job) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, status, progress, message, error, params, filename,"
+                " input_name, size_bytes, summary, created_at, started_at, finished_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id, job.status, job.progress, job.message, job.error,
+                    json.dumps(job.params), job.filename, job.input_name, job.size_bytes,
+                    json.dumps(job.summary), job.created_at, job.started_at, job.finished_at,
+                ),
+            )  # fmt: skip
+
+    def update(self, job_id: str, **fields) -> None:
+        if "params" in fields:
+            fields["params"] = json.dumps(fields["params"])
+        if "summary" in fields:
+            fields["summary"] = json.dumps(fields["summary"])
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*fields.values(), job_id])
+
+    def get(self, job_id: str) -> Job | None:
+        if not valid_job_id(job_id):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _row_to_job(row) if row else None
+
+    def list(self, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
+        query, args = "SELECT * FROM jobs", []
+        if status:
+            query, args = query + " WHERE status = ?", [status]
+        query += " ORDER BY created_at DESC LIMIT ? OFFSET ?"
+        with self._lock:
+            rows = self._db.execute(query, [*args, limit, offset]).fetchall()
+        return [_row_to_job(r) for r in rows]
+
+    def ids_with_status(self, *statuses: str) -> list[str]:
+        marks = ", ".join("?" for _ in statuses)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY created_at", statuses
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def finished_before(self, cutoff: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?", (cutoff,)
+            ).fetchall()
+        return [r["id"] for r in rows]
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock:
+            deleted = self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount
+        shutil.rmtree(self.job_path(job_id), ignore_errors=True)
+        return bool(deleted)
+
+    def orphan_dirs(self) -> list[Path]:
+        """Job folders without a row (a crash between creating the folder and the row)."""
+        with self._lock:
+            known = {r["id"] for r in self._db.execute("SELECT id FROM jobs").fetchall()}
+        return [p for p in self.root.iterdir() if p.is_dir() and valid_job_id(p.name)
+                and p.name not in known]  # fmt: skip
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        status=row["status"],
+        params=json.loads(row["params"]),
+        filename=row["filename"],
+        input_name=row["input_name"],
+        size_bytes=row["size_bytes"],
+        created_at=row["created_at"],
+        progress=row["progress"],
+        message=row["message"],
+        error=row["error"],
+        summary=json.loads(row["summary"] or "{}"),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class JobManager:
+    """Runs video jobs on ``workers`` threads; at most ``queue_size`` wait for one."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        engine: Engine,
+        workers: int = 1,
+        queue_size: int = 8,
+        ttl_hours: float = 72.0,
+        job_timeout_s: float = 3600.0,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.workers = workers
+        self.queue_size = queue_size
+        self.ttl_hours = ttl_hours
+        self.job_timeout_s = job_timeout_s
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._lock = threading.Lock()
+        self._waiting: set[str] = set()  # queued, not yet picked up
+        self._running: set[str] = set()
+        self._cancel: set[str] = set()  # running jobs asked to stop (deleted)
+        self._live: dict[str, tuple[float, str]] = {}  # job id -> (progress, message)
+        self._durations: list[float] = []  # recent job run times, for Retry-After
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover what a previous server left, then start the workers and the janitor."""
+        now = time.time()
+        for job_id in self.store.ids_with_status(RUNNING):
+            self.store.update(
+                job_id,
+                status=INTERRUPTED,
+                finished_at=now,
+                error="the server stopped while this job was running; submit the video again",
+                message="interrupted",
+            )
+            log.warning("job %s was interrupted by a server restart", job_id)
+        for job_id in self.store.ids_with_status(QUEUED):
+            self._waiting.add(job_id)
+            self._queue.put(job_id)
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name=f"capsight-job-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        janitor = threading.Thread(target=self._expire_loop, name="capsight-janitor", daemon=True)
+        janitor.start()
+        self._threads.append(janitor)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers; a job still running is marked interrupted, not lost."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads.clear()
+
+    # -- submitting and reading -------------------------------------------------------------
+    def reserve(self) -> None:
+        """Raise QueueFull when a new job could not be queued now (checked before uploading)."""
+        with self._lock:
+            if len(self._waiting) >= self.queue_size:
+                raise QueueFull(self.retry_after_s())
+
+    def retry_after_s(self) -> int:
+        typical = sorted(self._durations)[len(self._durations) // 2] if self._durations else 30.0
+        return max(1, min(600, int(typical * max(1, len(self._waiting)) / self.workers)))
+
+    def submit(
+        self,
+        upload: IO[bytes],
+        filename: str,
+        extension: str,
+        params: VideoParams,
+        validate: Callable[[Path], object] | None = None,
+    ) -> Job:
+        """Store the upload in a new job folder and queue it; QueueFull when no room.
+
+        ``validate(path)`` runs on the stored file before the job is queued (a probe that raises
+        ``VideoOpenError`` for a corrupt file); if it raises, nothing is kept.
+        """
+        self.reserve()
+        job_id = uuid.uuid4().hex
+        folder = self.store.job_path(job_id)
+        folder.mkdir(parents=True)
+        input_name = "input" + extension
+        try:
+            with open(folder / input_name, "wb") as out:
+                shutil.copyfileobj(upload, out, length=1024 * 1024)
+            size = (folder / input_name).stat().st_size
+            if validate is not None:
+                validate(folder / input_name)
+            job = Job(job_id, QUEUED, params.to_dict(), filename, input_name, size, time.time(),
+                      message="waiting for a worker")  # fmt: skip
+            with self._lock:
+                if len(self._waiting) >= self.queue_size:  # filled while we copied
+                    raise QueueFull(self.retry_after_s())
+                self.store.insert(job)
+                self._waiting.add(job_id)
+            self._queue.put(job_id)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        job = self.store.get(job_id)
+        if job is not None and job.status == RUNNING and job_id in self._live:
+            job.progress, job.message = self._live[job_id]
+        return job
+
+    def list(self, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
+        jobs = self.store.list(limit, offset, status)
+        for job in jobs:
+            if job.status == RUNNING and job.id in self._live:
+                job.progress, job.message = self._live[job.id]
+        return jobs
+
+    def delete(self, job_id: str) -> bool:
+        """Forget a job and its files; a running one is stopped first."""
+        with self._lock:
+            self._waiting.discard(job_id)
+            if job_id in self._running:
+                self._cancel.add(job_id)
+        return self.store.delete(job_id)
+
+    def analysis(self, job_id: str) -> dict | None:
+        path = self.artifact_path(job_id, "json")
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def artifact_path(self, job_id: str, artifact: str) -> Path:
+        return self.store.job_path(job_id) / "out" / ARTIFACTS[artifact][0]
+
+    def thumbnail_path(self, job_id: str, index: int) -> Path:
+        return self.store.job_path(job_id) / "thumbs" / f"{int(index)}.jpg"
+
+    def input_path(self, job: Job) -> Path:
+        return self.store.job_path(job.id) / job.input_name
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # -- workers ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job_id = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self._lock:
+                if job_id not in self._waiting:
+                    continue  # deleted while waiting
+                self._waiting.discard(job_id)
+                self._running.add(job_id)
+            try:
+                self._run(job_id)
+            finally:
+                with self._lock:
+                    self._running.discard(job_id)
+                    self._cancel.discard(job_id)
+                self._live.pop(job_id, None)
+
+    def _run(self, job_id: str) -> None:
+        from capsight.server.engine import VideoParams
+
+        job = self.store.get(job_id)
+        if job is None:
+            return
+        started = time.time()
+        self.store.update(job_id, status=RUNNING, started_at=started, message="starting")
+        last_write = [0.0]
+
+        def on_progress(fraction: float, message: str) -> None:
+            if self._stop.is_set() or job_id in self._cancel:
+                raise _Stop("stopped")
+            if time.time() - started > self.job_timeout_s:
+                raise _Stop(f"took longer than the {self.job_timeout_s:g} s job limit")
+            fraction = min(max(float(fraction), 0.0), 1.0)
+            self._live[job_id] = (fraction, message)
+            now = time.monotonic()
+            if now - last_write[0] >= _PROGRESS_WRITE_INTERVAL_S:
+                last_write[0] = now
+                self.store.update(job_id, progress=fraction, message=message)
+
+        try:
+            params = VideoParams(**job.params)
+            analysis = self.engine.analyze(self.input_path(job), params, progress=on_progress)
+            on_progress(1.0, "writing the report")
+            folder = self.store.job_path(job_id)
+            self.engine.write_outputs(analysis, folder / "out")
+            _save_thumbnails(analysis, folder / "thumbs")
+            summary = {
+                "moments": len(analysis.moments),
+                "novel_moments": len(analysis.novel_moments),
+                "duration": analysis.video.duration,
+                "seconds": round(time.time() - started, 3),
+            }
+            self._durations = (self._durations + [time.time() - started])[-20:]
+            self.store.update(job_id, status=DONE, progress=1.0, message="done",
+                              summary=summary, finished_at=time.time())  # fmt: skip
+            log.info("job %s done: %s", job_id, summary)
+        except _Stop as stop:
+            if job_id in self._cancel:
+                return  # deleted: its row and files are gone already
+            if self._stop.is_set():
+                self._finish(job_id, INTERRUPTED, "the server stopped while this job was running;"
+                             " submit the video again")  # fmt: skip
+            else:
+                self._finish(job_id, FAILED, str(stop))
+        except CapsightError as exc:
+            self._finish(job_id, FAILED, str(exc))
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            self._finish(job_id, FAILED, f"internal error ({type(exc).__name__}); see server log")
+
+    def _finish(self, job_id: str, status: str, error: str) -> None:
+        if self.store.get(job_id) is not None:
+            self.store.update(job_id, status=status, error=error, message=status,
+                              finished_at=time.time())  # fmt: skip
+
+    # -- expiry -----------------------------------------------------------------------------
+    def expire(self, now: float | None = None) -> list[str]:
+        """Delete finished jobs older than the TTL and orphaned folders; returns deleted ids."""
+        now = time.time() if now is None else now
+        removed = []
+        if self.ttl_hours > 0:
+            for job_id in self.store.finished_before(now - self.ttl_hours * 3600):
+                self.store.delete(job_id)
+                removed.append(job_id)
+        for folder in self.store.orphan_dirs():
+            if now - folder.stat().st_mtime > 3600 and self.store.get(folder.name) is None:
+                shutil.rmtree(folder, ignore_errors=True)
+        if removed:
+            log.info("expired %d job(s)", len(removed))
+        return removed
+
+    def _expire_loop(self) -> None:
+        interval = 60.0 if self.ttl_hours == 0 else min(600.0, max(5.0, self.ttl_hours * 360))
+        while not self._stop.wait(interval):
+            try:
+                self.expire()
+            except Exception:
+                log.exception("job expiry failed")
+
+
+def _save_thumbnails(analysis, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, moment in enumerate(analysis.moments):
+        if moment.is_novel and moment.thumbnail:
+            (folder / f"{index}.jpg").write_bytes(moment.thumbnail)

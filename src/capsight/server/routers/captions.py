@@ -1,0 +1,173 @@
+"""``POST /v1/captions``: one or more images (multipart) -> a caption per image, with timings.
+
+    $ curl -F images=@cat.jpg -F images=@dog.png -F model=default http://localhost:8000/v1/captions
+    {"model": "labels", "results": [{"filename": "cat.jpg", "caption": "a photo of ...", ...}],
+     "timings_ms": {"read": 0.4, "decode": 6.1, "inference": 71.9, "total": 79.0}}
+
+File types are checked by content (415 for anything that is not an image); a corrupt image or a
+decompression bomb is a 400 naming the file; decoding options out of range are a 422.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from capsight.captioning.base import DecodingOptions
+from capsight.io.images import load_image
+from capsight.server.deps import (
+    EngineDep,
+    SettingsDep,
+    require_api_key,
+    run_limited,
+    wait_for_models,
+)
+from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.uploads import SNIFF_BYTES, describe_content, display_name, sniff_image
+
+router = APIRouter(tags=["captions"], dependencies=[Depends(require_api_key)])
+
+ACCEPTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+
+
+class Label(BaseModel):
+    name: str
+    probability: float
+
+
+class ImageCaption(BaseModel):
+    index: int = Field(description="Position of the image in the request")
+    filename: str = Field(description="The client's file name (display only)")
+    width: int
+    height: int
+    caption: str
+    alternatives: list[str] = Field(description="Further captions when num_captions > 1")
+    score: float | None = Field(description="Mean log-probability per word, when the model has one")
+    labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
+
+
+class Timings(BaseModel):
+    read: float = Field(description="Receiving the upload, ms")
+    decode: float = Field(description="Decoding the images, ms")
+    inference: float = Field(description="Encoder + captioner, ms (including waiting for a slot)")
+    total: float
+
+
+class CaptionsResponse(BaseModel):
+    model: str
+    decoding: dict | None
+    results: list[ImageCaption]
+    timings_ms: Timings
+
+
+@dataclass
+class ImageUpload:
+    data: bytes
+    filename: str
+
+
+async def read_images(files: list[UploadFile], max_images: int) -> list[ImageUpload]:
+    """Read uploads, refusing (415) anything whose content is not an image."""
+    if not files:
+        raise ApiError(422, "images: send at least one image file")
+    if len(files) > max_images:
+        raise ApiError(422, f"images: at most {max_images} images per request")
+    uploads = []
+    for i, f in enumerate(files):
+        name = display_name(f.filename, f"image {i + 1}")
+        data = await f.read()
+        if not data:
+            raise ApiError(400, f"{name}: file is empty")
+        if sniff_image(data[:SNIFF_BYTES]) is None:
+            raise ApiError(
+                415, f"{name}: not an image (it looks like {describe_content(data[:SNIFF_BYTES])});"
+                f" send {ACCEPTED}"
+            )
+        uploads.append(ImageUpload(data, name))
+    return uploads
+
+
+def decode_images(uploads: list[ImageUpload]) -> list[Image.Image]:
+    """RGB images; a corrupt file or a decompression bomb raises ImageLoadError (400)."""
+    return [load_image(u.data, u.filename) for u in uploads]
+
+
+def decoding_options(**fields) -> DecodingOptions | None:
+    """DecodingOptions from the fields a client set (None: the model's own default)."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    return DecodingOptions(**given) if given else None
+
+
+@router.post(
+    "/v1/captions",
+    response_model=CaptionsResponse,
+    summary="Caption one or more images",
+    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+)
+async def create_captions(
+    *,
+    images: Annotated[list[UploadFile], File(description="One or more image files")],
+    model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
+    method: Annotated[Literal["greedy", "beam", "sample"] | None, Form()] = None,
+    beam_width: Annotated[int | None, Form(ge=1, le=10)] = None,
+    temperature: Annotated[float | None, Form(gt=0, le=5)] = None,
+    top_k: Annotated[int | None, Form(ge=0, le=1000)] = None,
+    top_p: Annotated[float | None, Form(gt=0, le=1)] = None,
+    num_captions: Annotated[int | None, Form(ge=1, le=10)] = None,
+    max_length: Annotated[int | None, Form(ge=1, le=50)] = None,
+    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
+    num_labels: Annotated[int, Form(ge=0, le=10)] = 3,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> CaptionsResponse:
+    t0 = time.perf_counter()
+    decoding = decoding_options(
+        method=method, beam_width=beam_width, temperature=temperature, top_k=top_k, top_p=top_p,
+        num_captions=num_captions, max_length=max_length, seed=seed,
+    )  # fmt: skip
+    uploads = await read_images(images, settings.max_images)
+    t_read = time.perf_counter()
+    await wait_for_models(engine, settings.request_timeout_s)
+    timing: dict = {}
+
+    def work():
+        timing["model"] = engine.resolve_model(model)  # may build a model named the first time
+        t = time.perf_counter()
+        pils = decode_images(uploads)
+        timing["decode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        described = engine.describe(pils, timing["model"], decoding, num_labels=num_labels)
+        timing["inference"] = time.perf_counter() - t
+        return pils, described
+
+    pils, described = await run_limited(work, settings.request_timeout_s, "captioning")
+    results = [
+        ImageCaption(
+            index=i,
+            filename=u.filename,
+            width=img.width,
+            height=img.height,
+            caption=d.caption.text,
+            alternatives=[a for a in d.caption.alternatives if a != d.caption.text],
+            score=d.caption.score,
+            labels=[Label(name=n, probability=round(float(p), 4)) for n, p in d.labels],
+        )
+        for i, (u, img, d) in enumerate(zip(uploads, pils, described, strict=True))
+    ]
+    ms = lambda s: round(s * 1000, 2)  # noqa: E731
+    return CaptionsResponse(
+        model=timing["model"],
+        decoding=None if decoding is None else asdict(decoding),
+        results=results,
+        timings_ms=Timings(
+            read=ms(t_read - t0),
+            decode=ms(timing["decode"]),
+            inference=ms(timing["inference"]),
+            total=ms(time.perf_counter() - t0),
+        ),
+    )

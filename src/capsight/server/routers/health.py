@@ -1,0 +1,42 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (models loaded, job store open).
+
+    $ curl -f http://localhost:8000/readyz   # 503 {"status": "loading"} until the models are warm
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: models loaded and jobs accepted",
+    responses={503: {"description": "Still loading, or loading failed"}},
+)
+def readyz(request: Request) -> JSONResponse:
+    engine, jobs = request.app.state.engine, request.app.state.jobs
+    if engine.ready:
+        body = {
+            "status": "ready",
+            "models_loaded_in_s": engine.load_seconds,
+            "jobs": {"queued": jobs.queued, "running": jobs.running, "workers": jobs.workers},
+        }
+        return JSONResponse(body)
+    if engine.load_error:
+        return JSONResponse({"status": "failed", "error": engine.load_error}, status_code=503)
+    return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "2"})
+
+
+@router.get("/", include_in_schema=False)
+def root(request: Request):
+    if "text/html" in request.headers.get("accept", "") and request.app.state.settings.ui:
+        return RedirectResponse("/ui/")
+    return {"status": "ok", "docs": "/docs", "ui": "/ui/" if request.app.state.settings.ui else None}

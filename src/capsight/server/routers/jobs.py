@@ -1,0 +1,237 @@
+"""``/v1/jobs``: the status, progress (polling or server-sent events) and outputs of video jobs.
+
+    $ curl http://localhost:8000/v1/jobs/3f2a...            # status, progress 0..1, analysis
+    $ curl -N http://localhost:8000/v1/jobs/3f2a.../events  # event: progress / data: {...}
+    $ curl -O http://localhost:8000/v1/jobs/3f2a.../report  # report.html (also plot csv vtt json)
+    $ curl -X DELETE http://localhost:8000/v1/jobs/3f2a...
+
+Server-sent events: ``event: progress`` while the job waits or runs, then one final event named
+after the end state (``done``, ``failed`` or ``interrupted``), each with the job as JSON data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from capsight.server.deps import JobsDep, SettingsDep, require_api_key
+from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager
+from capsight.server.settings import ServerSettings
+
+router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
+
+SSE_POLL_S = 0.5
+SSE_KEEPALIVE_S = 15.0
+
+
+class Artifact(StrEnum):
+    report = "report"
+    plot = "plot"
+    csv = "csv"
+    vtt = "vtt"
+    json = "json"
+
+
+class JobResponse(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed", "interrupted"]
+    progress: float = Field(ge=0, le=1)
+    message: str
+    error: str | None = Field(description="Why the job failed or was interrupted")
+    filename: str = Field(description="The uploaded file's name (display only)")
+    size_bytes: int
+    params: dict
+    summary: dict = Field(description="moments, novel_moments, duration, seconds (when done)")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    expires_at: str | None = Field(description="When a finished job and its files are deleted")
+    links: dict[str, str]
+    analysis: dict | None = Field(
+        default=None, description="analysis.json (the CLI's schema) once the job is done"
+    )
+
+
+class JobList(BaseModel):
+    jobs: list[JobResponse]
+    queued: int
+    running: int
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    base = f"/v1/jobs/{job_id}"
+    return {"self": base, "events": base + "/events", **{a: f"{base}/{a}" for a in ARTIFACTS}}
+
+
+def job_response(job: Job, settings: ServerSettings, analysis: dict | None = None) -> JobResponse:
+    expires = None
+    if job.finished_at is not None and settings.job_ttl_hours > 0:
+        expires = _iso(job.finished_at + settings.job_ttl_hours * 3600)
+    return JobResponse(
+        id=job.id,
+        status=job.status,
+        progress=round(job.progress, 4),
+        message=job.message,
+        error=job.error,
+        filename=job.filename,
+        size_bytes=job.size_bytes,
+        params=job.params,
+        summary=job.summary,
+        created_at=_iso(job.created_at),
+        started_at=_iso(job.started_at),
+        finished_at=_iso(job.finished_at),
+        expires_at=expires,
+        links=job_links(job.id),
+        analysis=analysis,
+    )
+
+
+def find_job(jobs: JobManager, job_id: str) -> Job:
+    job = jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, f"no job with id {job_id!r} (finished jobs expire; see GET /v1/jobs)")
+    return job
+
+
+JobId = Annotated[str, Path(description="The id POST /v1/videos returned", max_length=64)]
+
+
+@router.get("/v1/jobs", response_model=JobList, summary="List jobs, newest first",
+            responses=error_responses(401, 422))  # fmt: skip
+def list_jobs(
+    *,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Literal["queued", "running", "done", "failed", "interrupted"] | None = None,
+    jobs: JobsDep,
+    settings: SettingsDep,
+) -> JobList:
+    found = jobs.list(limit, offset, status)
+    return JobList(
+        jobs=[job_response(j, settings) for j in found], queued=jobs.queued, running=jobs.running
+    )
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobResponse, summary="A job's status and result",
+            responses=error_responses(401, 404, 422))  # fmt: skip
+def get_job(
+    *,
+    job_id: JobId,
+    analysis: Annotated[bool, Query(description="Include analysis.json when done")] = True,
+    jobs: JobsDep,
+    settings: SettingsDep,
+) -> JobResponse:
+    job = find_job(jobs, job_id)
+    result = jobs.analysis(job_id) if analysis and job.status == DONE else None
+    return job_response(job, settings, result)
+
+
+@router.delete("/v1/jobs/{job_id}", status_code=204, summary="Delete a job and its files",
+               responses=error_responses(401, 404, 422))  # fmt: skip
+def delete_job(job_id: JobId, jobs: JobsDep) -> Response:
+    find_job(jobs, job_id)
+    jobs.delete(job_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    summary="Progress as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404, 422)},
+)
+async def job_events(
+    *,
+    job_id: JobId,
+    request: Request,
+    jobs: JobsDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    find_job(jobs, job_id)
+
+    async def stream():
+        last, last_sent = None, time.monotonic()
+        yield "retry: 2000\n\n"
+        while True:
+            job = jobs.get(job_id)
+            if job is None:
+                yield _sse("deleted", {"id": job_id, "status": "deleted"})
+                return
+            state = (job.status, round(job.progress, 3), job.message)
+            if state != last:
+                last, last_sent = state, time.monotonic()
+                body = job_response(job, settings).model_dump(exclude={"analysis"})
+                yield _sse(job.status if job.finished else "progress", body)
+            elif time.monotonic() - last_sent > SSE_KEEPALIVE_S:
+                last_sent = time.monotonic()
+                yield ": keep-alive\n\n"
+            if job.finished or await request.is_disconnected():
+                return
+            await asyncio.sleep(SSE_POLL_S)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get(
+    "/v1/jobs/{job_id}/thumbnails/{index}",
+    summary="Thumbnail of a novel moment (index into analysis.moments)",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 422)},
+)
+def get_thumbnail(
+    *,
+    job_id: JobId,
+    index: Annotated[int, Path(ge=0, le=10_000_000)],
+    jobs: JobsDep,
+) -> FileResponse:
+    find_job(jobs, job_id)
+    path = jobs.thumbnail_path(job_id, index)
+    if not path.is_file():
+        raise ApiError(404, f"moment {index} of job {job_id} has no thumbnail (only novel ones do)")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.get(
+    "/v1/jobs/{job_id}/{artifact}",
+    summary="Download an output: report (HTML), plot (PNG), csv, vtt (WebVTT) or json",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {m.split(";")[0]: {} for _, m in ARTIFACTS.values()}},
+        **error_responses(401, 404, 409, 422),
+    },
+)
+def get_artifact(
+    *,
+    job_id: JobId,
+    artifact: Artifact,
+    download: Annotated[bool, Query(description="Ask the browser to save the file")] = False,
+    jobs: JobsDep,
+) -> FileResponse:
+    job = find_job(jobs, job_id)
+    if job.status != DONE:
+        raise ApiError(409, f"job {job_id} is {job.status}; its {artifact.value} exists once done")
+    path = jobs.artifact_path(job_id, artifact.value)
+    if not path.is_file():
+        raise ApiError(404, f"job {job_id} has no {artifact.value} file")
+    filename, media_type = ARTIFACTS[artifact.value]
+    disposition = "attachment" if download else "inline"
+    return FileResponse(path, media_type=media_type, filename=filename,
+                        content_disposition_type=disposition)  # fmt: skip

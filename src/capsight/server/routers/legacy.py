@@ -1,0 +1,177 @@
+"""The original Flask server's endpoints, answering the requests its clients already send.
+
+    $ curl -F image=@cat.jpg http://localhost:8000/get_captions         # -> the caption, as text
+    $ curl -F image=@cat.jpg http://localhost:8000/get_image_caption    # -> captions,
+    #      embedded_words (one vector per word piece), encoders_out (1, P, C) encoder grid
+    $ curl -F video=@clip.mp4 "http://localhost:8000/get_video_captions?every_n_second=2&\\
+    #      metric=euclidian&rolling_window_size=3"   # -> captions, distance_from_previous
+
+Shapes follow the original server (``volico/image_captioning``, ``server/captioning_model``):
+``/get_captions`` answers plain text; ``/get_image_caption`` answers ``{"captions": str,
+"encoders_out": [[[...]]], "embedded_words": [[...], ...]}``; ``/get_video_captions`` takes its
+parameters in the query string (as the original Shiny page sent them) or as form fields and
+answers ``{"captions": [...], "distance_from_previous": [...]}`` with one entry per sampled frame
+(0.0 where there is no previous frame, as the original did), plus ``times`` and ``novel``.
+
+Differences, on purpose: errors are 4xx JSON ``{"error": ...}`` (the original answered 200 with
+a message); the vectors come from capsight's own encoder (EfficientNet-Lite0, C = 1280) and word
+vectors (MiniLM word pieces, 384-d); the video endpoint runs as a job (so it is bounded by the
+worker pool and its report stays downloadable under ``/v1/jobs/<job_id>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from capsight.server.deps import (
+    EngineDep,
+    JobsDep,
+    SettingsDep,
+    require_api_key,
+    run_limited,
+    wait_for_models,
+)
+from capsight.server.engine import Engine, VideoParams
+from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.jobs import DONE
+from capsight.server.routers.captions import decode_images, read_images
+from capsight.server.routers.videos import submit_video
+from capsight.server.settings import ServerSettings
+
+router = APIRouter(tags=["legacy (original Flask server)"], dependencies=[Depends(require_api_key)])
+
+_UPLOAD_FORM = """<!doctype html>
+<title>capsight: caption an image</title>
+<h1>Upload new File</h1>
+<form action="" method=post enctype=multipart/form-data>
+  <p><input type=file name=image accept="image/*"> <input type=submit value=Upload>
+</form>
+<p>A nicer page is at <a href="/ui/">/ui</a>; the API is described at <a href="/docs">/docs</a>.
+"""
+
+
+async def _caption_one(
+    image: UploadFile, engine: Engine, settings: ServerSettings, with_vectors: bool
+) -> dict:
+    uploads = await read_images([image], 1)
+    await wait_for_models(engine, settings.request_timeout_s)
+
+    def work() -> dict:
+        pil = decode_images(uploads)[0]
+        described = engine.describe([pil])[0]
+        out = {"captions": described.caption.text, "model": described.model}
+        if with_vectors:
+            encoded = engine.encode([pil], described.model)
+            words, vectors = engine.word_vectors(described.caption.text)
+            out["encoders_out"] = _rounded(encoded.grid.tolist())  # (1, P, C)
+            out["embedded_words"] = _rounded(vectors)  # (T, 384)
+            out["words"] = words
+        return out
+
+    return await run_limited(work, settings.request_timeout_s, "captioning")
+
+
+def _rounded(x):
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    return round(float(x), 6)
+
+
+@router.get("/get_captions", response_class=HTMLResponse, summary="An upload form (original)")
+def get_captions_form() -> HTMLResponse:
+    return HTMLResponse(_UPLOAD_FORM)
+
+
+@router.post(
+    "/get_captions",
+    response_class=PlainTextResponse,
+    summary="Image -> its caption, as plain text (original endpoint)",
+    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+)
+async def get_captions(
+    *,
+    image: Annotated[UploadFile, File(description="An image file")],
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> PlainTextResponse:
+    out = await _caption_one(image, engine, settings, with_vectors=False)
+    return PlainTextResponse(out["captions"])
+
+
+@router.post(
+    "/get_image_caption",
+    summary="Image -> caption, word vectors and encoder output (original endpoint)",
+    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+)
+async def get_image_caption(
+    *,
+    image: Annotated[UploadFile, File(description="An image file")],
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> dict:
+    return await _caption_one(image, engine, settings, with_vectors=True)
+
+
+Metric = Literal["euclidian", "euclidean", "cosine"]
+
+
+@router.post(
+    "/get_video_captions",
+    summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
+    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+)
+async def get_video_captions(
+    *,
+    video: Annotated[UploadFile, File(description="A video file")],
+    every_n_second_form: Annotated[float | None, Form(alias="every_n_second", gt=0, le=3600)] = None,
+    metric_form: Annotated[Metric | None, Form(alias="metric")] = None,
+    rolling_window_size_form: Annotated[
+        int | None, Form(alias="rolling_window_size", ge=1, le=1000)
+    ] = None,
+    every_n_second: Annotated[
+        float, Query(gt=0, le=3600, description="Seconds between sampled frames")
+    ] = 10.0,
+    metric: Annotated[Metric, Query(description="euclidian (original spelling) or cosine")] = (
+        "euclidian"
+    ),
+    rolling_window_size: Annotated[
+        int, Query(ge=1, le=1000, description="Previous frames each frame is compared with")
+    ] = 3,
+    jobs: JobsDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> dict:
+    # Form fields win over the query string; the original Shiny page used the query string.
+    params = VideoParams(
+        every=every_n_second_form or every_n_second,
+        window=rolling_window_size_form or rolling_window_size,
+        metric=metric_form or metric,
+        model=settings.model,
+    )
+    job = await submit_video(video, params, jobs, engine)
+    deadline = time.monotonic() + settings.request_timeout_s
+    while not (job := jobs.get(job.id) or job).finished:
+        if time.monotonic() > deadline:
+            raise ApiError(
+                504,
+                f"the video took longer than {settings.request_timeout_s:g} s; it is still "
+                f"analysed as job {job.id}: poll GET /v1/jobs/{job.id}",
+            )
+        await asyncio.sleep(0.2)
+    if job.status != DONE:
+        status = 500 if (job.error or "").startswith("internal error") else 400
+        raise ApiError(status, job.error or f"the analysis ended {job.status}")
+    analysis = jobs.analysis(job.id) or {"moments": []}
+    moments = analysis["moments"]
+    return {
+        "captions": [m["caption"] for m in moments],
+        "distance_from_previous": [m["novelty"] or 0.0 for m in moments],
+        "times": [m["time"] for m in moments],
+        "novel": [bool(m.get("is_novel")) for m in moments],
+        "job_id": job.id,
+    }

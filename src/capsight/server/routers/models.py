@@ -1,0 +1,40 @@
+"""``GET /v1/models``: the captioners this server can use, which one is the default, and why a
+registered one is unavailable (for example its checkpoint is not installed).
+
+    $ curl http://localhost:8000/v1/models
+    {"default": "labels", "captioners": [{"name": "labels", "available": true, ...}], ...}
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from capsight.server.deps import EngineDep, SettingsDep, require_api_key, wait_for_models
+from capsight.server.engine import METRICS, SIGNALS
+from capsight.server.http_errors import error_responses
+
+router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)])
+
+
+class ModelsResponse(BaseModel):
+    default: str = Field(description="The captioner used when a request names none")
+    captioners: list[dict] = Field(description="name, available, default, encoder, kind, ...")
+    metrics: list[str]
+    signals: list[str]
+
+
+@router.get("/v1/models", response_model=ModelsResponse, summary="Available captioners",
+            responses=error_responses(401, 503))  # fmt: skip
+async def list_models(
+    *,
+    engine: EngineDep, settings: SettingsDep
+) -> ModelsResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    await wait_for_models(engine, settings.request_timeout_s)
+    captioners = await run_in_threadpool(engine.models)
+    default = next((c["name"] for c in captioners if c.get("default")), engine.default_model)
+    return ModelsResponse(
+        default=default, captioners=captioners, metrics=list(METRICS), signals=list(SIGNALS)
+    )

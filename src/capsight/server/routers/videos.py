@@ -1,0 +1,86 @@
+"""``POST /v1/videos``: upload a video and its parameters -> ``202`` and a job id.
+
+    $ curl -F video=@clip.mp4 -F every=1 -F window=5 -F metric=cosine http://localhost:8000/v1/videos
+    {"id": "3f2a...", "status": "queued", "links": {"self": "/v1/jobs/3f2a...", ...}}
+
+The container is recognised by content (415 otherwise) and probed before the job is queued, so a
+corrupt or stream-less file is a 400 at once rather than a failed job later. A full queue
+answers 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from capsight.server.deps import EngineDep, JobsDep, SettingsDep, require_api_key
+from capsight.server.engine import Engine, VideoParams
+from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.jobs import Job, JobManager, QueueFull
+from capsight.server.routers.jobs import JobResponse, job_response
+from capsight.server.uploads import (
+    SNIFF_BYTES,
+    describe_content,
+    display_name,
+    sniff_video,
+    video_extension,
+)
+
+router = APIRouter(tags=["videos"], dependencies=[Depends(require_api_key)])
+
+
+async def submit_video(
+    upload: UploadFile, params: VideoParams, jobs: JobManager, engine: Engine
+) -> Job:
+    """Check the upload's content, probe it, and queue a job (415 / 400 / 503 otherwise)."""
+    name = display_name(upload.filename, "video")
+    try:
+        jobs.reserve()  # refuse early: nothing is copied when the queue is full
+    except QueueFull as full:
+        raise ApiError(503, str(full), {"Retry-After": str(full.retry_after_s)}) from None
+    await run_in_threadpool(engine.resolve_model, params.model)  # 422 for an unknown model
+    head = await upload.read(SNIFF_BYTES)
+    await upload.seek(0)
+    if not head:
+        raise ApiError(400, f"{name}: file is empty")
+    kind = sniff_video(head)
+    if kind is None:
+        raise ApiError(
+            415, f"{name}: not a video (it looks like {describe_content(head)}); send MP4, MOV, "
+            "MKV, WebM, AVI or another container FFmpeg reads"
+        )  # fmt: skip
+    try:
+        return await run_in_threadpool(
+            jobs.submit, upload.file, name, video_extension(kind), params, engine.probe
+        )
+    except QueueFull as full:
+        raise ApiError(503, str(full), {"Retry-After": str(full.retry_after_s)}) from None
+
+
+@router.post(
+    "/v1/videos",
+    status_code=202,
+    response_model=JobResponse,
+    summary="Analyse a video for novel moments (asynchronous job)",
+    responses=error_responses(400, 401, 413, 415, 422, 503),
+)
+async def create_video_job(
+    *,
+    response: Response,
+    video: Annotated[UploadFile, File(description="The video file")],
+    every: Annotated[float, Form(gt=0, le=3600, description="Seconds between samples")] = 1.0,
+    window: Annotated[int, Form(ge=1, le=1000, description="Previous moments averaged")] = 5,
+    metric: Annotated[Literal["cosine", "euclidean", "euclidian"], Form()] = "cosine",
+    signal: Annotated[Literal["fused", "text", "visual"], Form()] = "fused",
+    sensitivity: Annotated[float, Form(ge=0, le=1, description="0 strongest only .. 1 all")] = 0.5,
+    model: Annotated[str | None, Form(description="Captioner; see GET /v1/models")] = None,
+    jobs: JobsDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> JobResponse:
+    params = VideoParams(every, window, metric, signal, sensitivity, model or settings.model)
+    job = await submit_video(video, params, jobs, engine)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job_response(job, settings)

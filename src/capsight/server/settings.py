@@ -1,0 +1,116 @@
+"""Server settings: one frozen dataclass, filled from defaults, ``CAPSIGHT_*`` variables and flags.
+
+    >>> settings = ServerSettings.from_env({"CAPSIGHT_PORT": "9000", "CAPSIGHT_API_KEY": "s3cret"})
+    >>> settings.port, settings.api_key is not None
+    (9000, True)
+    >>> settings.replace(port=8080).port          # flags override the environment
+    8080
+
+Every field has an environment variable named ``CAPSIGHT_`` + the field name in capitals (listed
+in ``ENV_VARS``), so a container is configured without a command line. Bad values raise
+``InvalidParameter`` with the variable's name, never a traceback at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from capsight.errors import InvalidParameter
+
+
+def default_job_dir() -> Path:
+    """``$XDG_DATA_HOME/capsight/jobs`` (``~/.local/share/capsight/jobs`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "capsight" / "jobs"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1  # video analysis jobs run at once (each uses every core torch gives it)
+    queue_size: int = 8  # jobs waiting for a worker before POST /v1/videos answers 503
+    max_upload_mb: float = 200.0  # whole request body; larger answers 413
+    max_images: int = 16  # images per POST /v1/captions
+    api_key: str | None = field(default=None, repr=False)  # None: no key needed
+    job_dir: Path = field(default_factory=default_job_dir)
+    job_ttl_hours: float = 72.0  # finished jobs older than this are deleted; 0 keeps them
+    request_timeout_s: float = 120.0  # a synchronous request (captions, legacy video) gives up
+    job_timeout_s: float = 3600.0  # a video job running longer fails
+    model: str = "default"  # captioner used when a request names none
+    inference_slots: int = 1  # caption requests computed at once; the rest wait their turn
+    ui: bool = True  # mount the Gradio page at /ui
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.port <= 65535, "port must be in 1..65535"),
+            (self.workers >= 1, "workers must be >= 1"),
+            (self.queue_size >= 1, "queue size must be >= 1"),
+            (self.max_upload_mb > 0, "the upload limit must be > 0 MB"),
+            (self.max_images >= 1, "max images must be >= 1"),
+            (self.job_ttl_hours >= 0, "job TTL must be >= 0 hours (0 keeps jobs forever)"),
+            (self.request_timeout_s > 0, "request timeout must be > 0 seconds"),
+            (self.job_timeout_s > 0, "job timeout must be > 0 seconds"),
+            (self.inference_slots >= 1, "inference slots must be >= 1"),
+            (self.api_key is None or len(self.api_key) >= 8, "an API key needs >= 8 characters"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidParameter(message)
+        object.__setattr__(self, "job_dir", Path(self.job_dir).expanduser())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def replace(self, **changes) -> ServerSettings:
+        """A copy with ``changes`` applied; ``None`` values are ignored (an unset flag)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        """Defaults overridden by every ``CAPSIGHT_<FIELD>`` variable that is set."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(env_var(f.name))
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw)
+        return cls(**values)
+
+
+def env_var(field_name: str) -> str:
+    return "CAPSIGHT_" + field_name.upper()
+
+
+ENV_VARS = [env_var(f.name) for f in dataclasses.fields(ServerSettings)]
+
+_INTS = {"port", "workers", "queue_size", "max_images", "inference_slots"}
+_FLOATS = {"max_upload_mb", "job_ttl_hours", "request_timeout_s", "job_timeout_s"}
+_BOOLS = {"ui"}
+
+
+def _parse(name: str, raw: str) -> object:
+    try:
+        if name in _INTS:
+            return int(raw)
+        if name in _FLOATS:
+            return float(raw)
+    except ValueError:
+        raise InvalidParameter(f"{env_var(name)}={raw!r} is not a number") from None
+    if name in _BOOLS:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise InvalidParameter(f"{env_var(name)}={raw!r}: use true or false")
+    if name == "job_dir":
+        return Path(raw)
+    return raw

@@ -1,0 +1,401 @@
+"""The web page at ``/ui``: Gradio, in the same process as the API, over the same engine and jobs.
+
+    >>> app = create_app(settings)      # mount_ui(app) runs when settings.ui is true
+    $ capsight serve  &&  open http://127.0.0.1:8000/ui/
+
+*Image*: upload or paste a photo; captions from two models side by side with their top ImageNet
+classes and timings; where each model looked (attention per word for attention captioners, the
+class activation map of the top class otherwise); several sampled captions at a chosen
+temperature. *Video*: upload a clip, choose the sampling and novelty parameters, watch the
+progress; then the novelty plot, a gallery of the novel moments (choosing one seeks the player
+there), every moment in a table, and the outputs to download. Video runs go through the same job
+queue as ``POST /v1/videos``, so they are bounded, persisted and listed under ``/v1/jobs``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from capsight.errors import CapsightError  # noqa: E402
+from capsight.server.engine import VideoParams  # noqa: E402
+from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
+from capsight.server.uploads import (  # noqa: E402
+    SNIFF_BYTES,
+    display_name,
+    sniff_video,
+    video_extension,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from PIL import Image
+
+CSS_PATH = Path(__file__).with_name("static") / "ui.css"
+MAX_OVERLAY_SIDE = 512  # heat maps are drawn on a copy this large at most
+POLL_S = 0.25
+
+HERO = """
+<div class="capsight-hero">
+  <div>
+    <h1>capsight</h1>
+    <p>Describe photos in words, and find the moments in a video unlike what came before.
+       Everything runs here, offline.</p>
+  </div>
+  <nav>
+    <a href="/docs" target="_blank" rel="noopener">HTTP API</a>
+    <a href="/v1/models" target="_blank" rel="noopener">Models</a>
+  </nav>
+</div>
+"""
+
+EMPTY_CARD = '<div class="cap-card cap-empty">The caption appears here.</div>'
+EMPTY_VIDEO = (
+    '<div class="cap-card cap-empty">Upload a clip and press <b>Find novel moments</b>: the plot, '
+    "the novel moments and the downloads appear here.</div>"
+)
+
+
+def theme() -> gr.themes.Base:
+    system_fonts = ["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"]
+    return gr.themes.Soft(
+        primary_hue="indigo",
+        secondary_hue="amber",
+        neutral_hue="slate",
+        radius_size="lg",
+        font=system_fonts,  # plain names: nothing is fetched from a font CDN (works offline)
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"],
+    ).set(
+        body_background_fill="*neutral_50",
+        block_shadow="0 1px 3px rgba(15, 23, 42, 0.08)",
+        button_primary_background_fill="linear-gradient(90deg, *primary_600, *primary_500)",
+        button_primary_background_fill_hover="linear-gradient(90deg, *primary_700, *primary_600)",
+    )
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    m, s = divmod(seconds, 60)
+    return f"{int(m)}:{s:04.1f}" if m < 60 else f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
+
+
+def caption_card(model: str, text: str, meta: str) -> str:
+    return (
+        f'<div class="cap-card"><div class="cap-model">{html.escape(model)}</div>'
+        f'<div class="cap-text">{html.escape(text[:1].upper() + text[1:])}</div>'
+        f'<div class="cap-meta">{html.escape(meta)}</div></div>'
+    )
+
+
+class CapsightUI:
+    """The handlers behind the page; they reach the engine and jobs through ``app.state``."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    @property
+    def engine(self):
+        return self.app.state.engine
+
+    @property
+    def jobs(self):
+        return self.app.state.jobs
+
+    @property
+    def settings(self):
+        return self.app.state.settings
+
+    def _ready(self) -> None:
+        try:
+            if not self.engine.wait_ready(timeout=120):
+                raise gr.Error("The models are still loading; try again in a few seconds.")
+        except CapsightError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def _load(self, path: str | None) -> Image.Image:
+        from capsight.io.images import load_image
+
+        if not path:
+            raise gr.Error("Upload or paste a photo first.")
+        try:
+            return load_image(path, name="the photo")
+        except CapsightError as exc:
+            raise gr.Error(str(exc)) from None
+
+    # -- image tab --------------------------------------------------------------------------
+    def describe(self, path, model_a, model_b, method, beam_width):
+        from capsight.captioning.base import DecodingOptions
+
+        image = self._load(path)
+        self._ready()
+        try:
+            decoding = DecodingOptions(method=method, beam_width=int(beam_width))
+        except CapsightError as exc:
+            raise gr.Error(str(exc)) from None
+        outputs = []
+        for model in (model_a, model_b):
+            outputs.extend(self._describe_one(image, model, decoding))
+        return outputs
+
+    def _describe_one(self, image, model, decoding):
+        start = time.perf_counter()
+        try:
+            d = self.engine.describe([image], model, decoding, num_labels=5)[0]
+        except CapsightError as exc:
+            raise gr.Error(str(exc)) from None
+        ms = (time.perf_counter() - start) * 1000
+        meta = f"{ms:.0f} ms on this server"
+        if d.caption.score is not None:
+            meta += f" · mean log-prob {d.caption.score:.2f}"
+        card = caption_card(d.model if model == "default" else model, d.caption.text, meta)
+        labels = {name: float(p) for name, p in d.labels}
+        return card, labels, self._where_it_looked(image, d)
+
+    def _where_it_looked(self, image, described) -> list[tuple]:
+        from capsight.server.heatmaps import class_activation_map, heatmap_overlay
+
+        small = image.copy()
+        small.thumbnail((MAX_OVERLAY_SIDE, MAX_OVERLAY_SIDE))
+        result = described.caption
+        if result.attention is not None and len(result.tokens):
+            encoded = self.engine.encode([image], described.model)
+            return [
+                (heatmap_overlay(small, result.attention[i], encoded.grid_size), word)
+                for i, word in enumerate(result.tokens[: len(result.attention)])
+            ]
+        encoded = self.engine.encode([image], described.model)
+        weight, _ = self.engine.classifier_weights(described.model)
+        top = int(encoded.probs[0].argmax())
+        cam = class_activation_map(encoded.grid[0], weight, top)
+        name = described.labels[0][0] if described.labels else "top class"
+        return [(heatmap_overlay(small, cam, encoded.grid_size), f"evidence for “{name}”")]
+
+    def sample(self, path, model, temperature, count):
+        from capsight.captioning.base import DecodingOptions
+
+        image = self._load(path)
+        self._ready()
+        try:
+            decoding = DecodingOptions(
+                method="sample", temperature=float(temperature), num_captions=int(count)
+            )
+            d = self.engine.describe([image], model, decoding, num_labels=0)[0]
+        except CapsightError as exc:
+            raise gr.Error(str(exc)) from None
+        captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
+        items = "".join(f"<li>{html.escape(c)}</li>" for c in captions)
+        note = ""
+        if len(captions) < int(count):
+            note = (
+                f'<p class="cap-note">{html.escape(d.model)} gave {len(captions)} distinct '
+                "caption(s): a model without a language model to sample from (such as "
+                "<code>labels</code>) writes the same sentence at any temperature.</p>"
+            )
+        return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
+
+    # -- video tab --------------------------------------------------------------------------
+    def analyze(self, video_path, every, window, metric, signal, sensitivity, model,
+                progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
+        if not video_path:
+            raise gr.Error("Upload a video first.")
+        with open(video_path, "rb") as f:
+            kind = sniff_video(f.read(SNIFF_BYTES))
+            if kind is None:
+                raise gr.Error("That file is not a video capsight can read.")
+            f.seek(0)
+            try:
+                params = VideoParams(float(every), int(window), metric, signal, float(sensitivity),
+                                     model or "default")  # fmt: skip
+                job = self.jobs.submit(f, display_name(Path(video_path).name, "video"),
+                                       video_extension(kind), params, self.engine.probe)  # fmt: skip
+            except QueueFull as full:
+                raise gr.Error(f"The server is busy ({full}).") from None
+            except CapsightError as exc:
+                raise gr.Error(str(exc)) from None
+        progress(0.0, desc="waiting for a worker")
+        while True:
+            job = self.jobs.get(job.id)
+            if job is None:
+                raise gr.Error("The job was deleted.")
+            if job.finished:
+                break
+            progress(job.progress, desc=job.message or job.status)
+            time.sleep(POLL_S)
+        if job.status != DONE:
+            raise gr.Error(job.error or f"The analysis ended {job.status}.")
+        return self.render_job(job.id)
+
+    def render_job(self, job_id: str):
+        """Summary, plot, gallery, table, downloads and novel times of a finished job."""
+        job = self.jobs.get(job_id)
+        analysis = self.jobs.analysis(job_id) or {"moments": [], "video": {}, "params": {}}
+        moments = analysis["moments"]
+        novel = [(i, m) for i, m in enumerate(moments) if m.get("is_novel")]
+        gallery, times = [], []
+        for i, m in novel:
+            thumb = self.jobs.thumbnail_path(job_id, i)
+            if thumb.is_file():
+                gallery.append((str(thumb), f"{clock(m['time'])} · {m['caption']}"))
+                times.append(float(m["time"]))
+        rows = [
+            [clock(m["time"]), m["caption"],
+             None if m["novelty"] is None else round(m["novelty"], 3),
+             "★" if m.get("is_novel") else ""]
+            for m in moments
+        ]  # fmt: skip
+        files = [
+            str(p) for a in ARTIFACTS if (p := self.jobs.artifact_path(job_id, a)).is_file()
+        ]
+        video = analysis.get("video", {})
+        params = analysis.get("params", {})
+        stats = [
+            (str(len(novel)), "novel moments"),
+            (str(len(moments)), "moments sampled"),
+            (clock(video.get("duration") or 0), "video length"),
+            (f"{job.summary.get('seconds', 0):.1f} s", "analysis time"),
+        ]
+        stat_html = "".join(f'<div class="stat"><b>{html.escape(v)}</b>{k}</div>' for v, k in stats)
+        detail = (
+            f"captioner <code>{html.escape(str(params.get('captioner', '')))}</code> · signal "
+            f"<code>{html.escape(str(params.get('signal', '')))}</code> · metric "
+            f"<code>{html.escape(str(params.get('metric', '')))}</code> · window "
+            f"{params.get('window', '')} · every {params.get('every', '')} s · job "
+            f"<code>{job_id}</code>"
+        )
+        summary = f'<div class="stat-row">{stat_html}</div><p class="cap-note">{detail}</p>'
+        plot = self.jobs.artifact_path(job_id, "plot")
+        return (summary, str(plot) if plot.is_file() else None, gallery, rows, files, times)
+
+    @staticmethod
+    def seek(times: list[float], evt: gr.SelectData):
+        if not times or evt.index is None or not 0 <= int(evt.index) < len(times):
+            return gr.update()
+        return gr.Video(playback_position=float(times[int(evt.index)]))
+
+
+def model_choices() -> list[str]:
+    from capsight.captioning.base import available_captioners
+
+    return ["default", *[n for n in available_captioners() if n != "default"]]
+
+
+def build_ui(app: FastAPI) -> gr.Blocks:
+    ui = CapsightUI(app)
+    models = model_choices()
+    second = next((m for m in models if m not in ("default", "labels")), "labels")
+    with gr.Blocks(title="capsight", analytics_enabled=False, fill_width=False) as blocks:
+        gr.HTML(HERO)
+        with gr.Tabs():
+            with gr.Tab("Image", id="image"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5, min_width=320):
+                        photo = gr.Image(
+                            type="filepath", sources=["upload", "clipboard"], label="Photo",
+                            height=360, elem_id="capsight-photo",
+                        )  # fmt: skip
+                        with gr.Row():
+                            model_a = gr.Dropdown(models, value="default", label="Model A")
+                            model_b = gr.Dropdown(models, value=second, label="Model B")
+                        with gr.Accordion("Decoding", open=False):
+                            method = gr.Radio(["beam", "greedy", "sample"], value="beam",
+                                              label="Method")  # fmt: skip
+                            beam = gr.Slider(1, 8, value=3, step=1, label="Beam width")
+                        describe_btn = gr.Button("Describe", variant="primary",
+                                                 elem_id="capsight-describe")  # fmt: skip
+                    with gr.Column(scale=7, min_width=360):
+                        with gr.Row(equal_height=True):
+                            with gr.Column():
+                                card_a = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-a")
+                                labels_a = gr.Label(num_top_classes=5, label="Top classes (A)")
+                                looked_a = gr.Gallery(label="Where model A looked", columns=3,
+                                                      height=230, object_fit="contain")  # fmt: skip
+                            with gr.Column():
+                                card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
+                                labels_b = gr.Label(num_top_classes=5, label="Top classes (B)")
+                                looked_b = gr.Gallery(label="Where model B looked", columns=3,
+                                                      height=230, object_fit="contain")  # fmt: skip
+                with gr.Group(elem_classes=["capsight-diverse"]):
+                    gr.Markdown("#### Diverse captions\nSample several captions from model A; "
+                                "a higher temperature gives bolder wording.")  # fmt: skip
+                    with gr.Row():
+                        temperature = gr.Slider(0.2, 2.0, value=1.0, step=0.1, label="Temperature")
+                        count = gr.Slider(1, 8, value=5, step=1, label="Captions")
+                        sample_btn = gr.Button("Sample captions", scale=0)
+                    samples = gr.HTML()
+            with gr.Tab("Video", id="video"):
+                times = gr.State([])
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=5, min_width=320):
+                        video = gr.Video(sources=["upload"], label="Video", height=320,
+                                         elem_id="capsight-video")  # fmt: skip
+                        with gr.Row():
+                            every = gr.Slider(0.25, 10, value=1.0, step=0.25,
+                                              label="Sample every (s)")  # fmt: skip
+                            window = gr.Slider(1, 30, value=5, step=1, label="Window (moments)")
+                        with gr.Row():
+                            metric = gr.Radio(["cosine", "euclidean"], value="cosine",
+                                              label="Metric")  # fmt: skip
+                            signal = gr.Radio(["fused", "visual", "text"], value="fused",
+                                              label="Signal")  # fmt: skip
+                        sensitivity = gr.Slider(0, 1, value=0.5, step=0.05, label="Sensitivity")
+                        video_model = gr.Dropdown(models, value="default", label="Captioner")
+                        analyze_btn = gr.Button("Find novel moments", variant="primary",
+                                                elem_id="capsight-analyze")  # fmt: skip
+                    with gr.Column(scale=7, min_width=360):
+                        summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
+                        plot = gr.Image(label="Novelty over time", type="filepath",
+                                        interactive=False, elem_id="capsight-plot")  # fmt: skip
+                        gallery = gr.Gallery(
+                            label="Novel moments (choose one to jump there)", columns=4,
+                            height="auto", object_fit="cover", allow_preview=False,
+                            elem_id="capsight-gallery",
+                        )  # fmt: skip
+                        downloads = gr.File(label="Downloads", file_count="multiple",
+                                            interactive=False)  # fmt: skip
+                with gr.Accordion("Every moment", open=False):
+                    table = gr.Dataframe(headers=["time", "caption", "novelty", "novel"],
+                                         wrap=True, interactive=False)  # fmt: skip
+
+        describe_btn.click(
+            ui.describe, [photo, model_a, model_b, method, beam],
+            [card_a, labels_a, looked_a, card_b, labels_b, looked_b], concurrency_limit=4,
+        )  # fmt: skip
+        sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
+                         concurrency_limit=4)  # fmt: skip
+        analyze_btn.click(
+            ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
+            [summary, plot, gallery, table, downloads, times],
+            concurrency_limit=app.state.settings.queue_size,
+        )  # fmt: skip
+        gallery.select(ui.seek, [times], video)
+    return blocks
+
+
+def mount_ui(app: FastAPI) -> None:
+    """Mount the page at ``/ui`` (login with the API key as password when one is set)."""
+    settings = app.state.settings
+    auth = None
+    if settings.api_key:
+        key = settings.api_key
+        auth = lambda _user, password: password == key  # noqa: E731
+    gr.mount_gradio_app(
+        app,
+        build_ui(app),
+        path="/ui",
+        theme=theme(),
+        css=CSS_PATH.read_text() if CSS_PATH.is_file() else None,
+        allowed_paths=[str(settings.job_dir)],
+        max_file_size=settings.max_upload_bytes,
+        ssr_mode=False,
+        auth=auth,
+        auth_message="Log in with any user name and the server's API key as the password.",
+        footer_links=[],
+        show_error=True,
+    )
