@@ -20,9 +20,12 @@ _STEPS = 1000  # the bar's resolution: fraction * _STEPS whole steps
 class ProgressBar:
     """Context manager yielding a ``ProgressCallback`` that draws on ``file`` (stderr)."""
 
-    def __init__(self, enabled: bool = True, file: IO[str] | None = None) -> None:
+    def __init__(
+        self, enabled: bool = True, file: IO[str] | None = None, min_interval: float = 0.1
+    ) -> None:
         self.file = file if file is not None else sys.stderr
         self.enabled = enabled
+        self.min_interval = min_interval  # seconds between redraws
         self._bar = None
         self._done = 0
 
@@ -42,6 +45,7 @@ class ProgressBar:
             file=self.file,
             leave=False,
             dynamic_ncols=True,
+            mininterval=self.min_interval,
             bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
         )
         return self

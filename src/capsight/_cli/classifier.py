@@ -1,0 +1,64 @@
+"""``capsight classifier build``: a custom classifier as a file that runs with only ``torch``.
+
+    $ capsight classifier build --classes "mug, teapot, kettle" --out kitchen.pt
+    $ capsight classifier build --classes dog-breeds --out dogs.pt2          # torch.export
+    $ capsight classifier build --examples photos/ --out mine.pt             # few-shot
+    $ capsight classifier build --examples photos/ --names --out mine.pt     # + folder names
+
+``.pt`` is TorchScript (``torch.jit.load``), ``.pt2`` a ``torch.export`` program
+(``torch.export.load``). Either takes RGB floats (N, 3, H, W) in [0, 1] at any size and returns
+(N, C) scores; the class names are ``module.labels`` (TorchScript) and the ``labels.json``
+extra file (both). See docs/classify.md for the two-line loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from capsight._cli.classify import add_engine_options
+
+    p = subparsers.add_parser(
+        "classifier",
+        help="build a custom classifier file (TorchScript or torch.export) that needs only torch",
+        description="Build a classifier from class names and/or example photos and save it.",
+    )
+    p.add_argument("action", choices=("build",), help="build: make and save a classifier")
+    p.add_argument("--classes", metavar="SET|FILE|a,b,c",
+                   help="class names: a built-in set, a file with one class a line, or 'a,b,c'")
+    p.add_argument("--examples", metavar="DIR",
+                   help="a folder with one sub-folder of photos per class (one-shot/few-shot)")
+    p.add_argument("--names", action="store_true",
+                   help="with --examples: also use the folder names as class names")
+    p.add_argument("--out", required=True, metavar="FILE.pt|FILE.pt2",
+                   help="output: .pt for TorchScript, .pt2 for torch.export")
+    add_engine_options(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from capsight.classify.class_sets import parse_classes
+    from capsight.classify.engines import create_engine
+    from capsight.classify.export import save_classifier
+    from capsight.classify.few_shot import build_from_examples
+    from capsight.errors import InvalidParameter
+
+    if not args.classes and not args.examples:
+        raise InvalidParameter("give --classes, --examples, or both")
+    if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):
+        raise InvalidParameter(f"{args.out}: --out must end in .pt or .pt2")
+    classes = parse_classes(args.classes) if args.classes else None
+    engine = create_engine(args.engine, args.clip)
+    start = time.perf_counter()
+    if args.examples:
+        classifier = build_from_examples(engine, args.examples, classes, args.template, args.names)
+    else:
+        classifier = engine.build(classes, args.template)
+    built = time.perf_counter() - start
+    path = save_classifier(classifier, args.out)
+    print(f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "
+          f"built in {built:.2f} s, {path.stat().st_size / 1e6:.1f} MB")
+    return 0

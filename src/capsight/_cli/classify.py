@@ -1,0 +1,78 @@
+"""``capsight classify``: zero-shot classification of photos into classes you name.
+
+    $ capsight classify cat.jpg --classes "cat, dog, car"
+    cat.jpg: cat 0.972, dog 0.026, car 0.002
+    $ capsight classify *.jpg --classes dog-breeds --top 3 --json
+    $ capsight classify photo.jpg --classes foods.txt --template "a photo of {}, a dish."
+    $ capsight classify photo.jpg --classes "cat,dog" --engine clip --clip ./clip-vit-base-patch32
+
+``--classes`` takes a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, scenes,
+professions), a text file with one class a line, or a comma-separated list. Scores sum to 1
+over the classes. A file that cannot be read gets one error line while the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--template", action="append", metavar="TEXT",
+                   help='prompt template with {} for the class name, e.g. "a photo of a {}."; '
+                        "repeat to average several (default: the engine's own set)")
+    p.add_argument("--engine", choices=("offline", "clip"), default="offline",
+                   help="offline: bundled EfficientNet-Lite0 + WordNet + MiniLM (default); "
+                        "clip: transformers CLIP weights named by --clip")
+    p.add_argument("--clip", metavar="PATH",
+                   help="folder (or hub id) of a transformers CLIPModel, for --engine clip")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "classify",
+        help="zero-shot classification of photos into classes you name",
+        description="Print the most likely classes for each photo (`path: label score, ...`).",
+    )
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("--classes", required=True, metavar="SET|FILE|a,b,c",
+                   help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
+                        "scenes, professions), a file with one class a line, or 'a,b,c'")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes shown (default: 5)")
+    p.add_argument("--json", action="store_true",
+                   help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}')
+    add_engine_options(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from capsight._cli.main import error_line
+    from capsight.classify.class_sets import parse_classes
+    from capsight.classify.engines import create_engine, predictions
+    from capsight.errors import CapsightError, InvalidParameter
+    from capsight.io.images import load_image
+
+    if args.top < 1:
+        raise InvalidParameter(f"--top must be >= 1, got {args.top}")
+    classes = parse_classes(args.classes)  # bad options fail before any model loads
+    names, images, failed = [], [], 0
+    for path in args.images:
+        try:
+            images.append(load_image(path))
+            names.append(path)
+        except CapsightError as exc:
+            print(error_line(str(exc)), file=sys.stderr)
+            failed += 1
+    if images:
+        classifier = create_engine(args.engine, args.clip).build(classes, args.template)
+        results = predictions(classifier, images, names, args.top)
+        if args.json:
+            body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
+            sys.stdout.write(f"[\n{body}\n]\n")
+        else:
+            for r in results:
+                print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top))
+    elif args.json:
+        sys.stdout.write("[]\n")
+    return 2 if failed else 0

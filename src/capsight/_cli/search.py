@@ -1,0 +1,60 @@
+"""``capsight search``: find the moments of a video that match a text query.
+
+    $ capsight search beach.mp4 "a dog on a beach"
+    12.0 s  0.712  a dog runs along the beach
+    31.0 s  0.604  a brown dog plays in the sand
+    $ capsight search out/clip/analysis.json "a man riding a bike" --top 3 --json
+
+TARGET is a video (sampled every ``--every`` seconds, then captioned and classified) or a
+finished ``analysis.json`` from ``capsight video`` (or its folder), which needs no decoding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "search",
+        help="rank the moments of a video by how well they match a text query",
+        description="Print the best matching moments: `time  score  caption`.",
+    )
+    p.add_argument("target", metavar="VIDEO|ANALYSIS",
+                   help="a video file, or analysis.json (or its folder) from `capsight video`")
+    p.add_argument("query", help='what to look for, e.g. "a dog on a beach"')
+    p.add_argument("--top", type=int, default=5, metavar="K", help="moments shown (default: 5)")
+    p.add_argument("--every", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between sampled moments of a video (default: 1)")
+    p.add_argument("--model", default="default", metavar="NAME",
+                   help="captioner for a video (default: the best installed)")
+    p.add_argument("--json", action="store_true",
+                   help='print a JSON list of {"time", "score", "caption_score", "class_score", '
+                        '"caption"}')
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from capsight.classify.search import search_analysis, search_video
+    from capsight.errors import InvalidParameter
+
+    if args.top < 1:
+        raise InvalidParameter(f"--top must be >= 1, got {args.top}")
+    target = Path(args.target)
+    if target.is_dir() and (target / "analysis.json").is_file():
+        target = target / "analysis.json"
+    if target.suffix.lower() == ".json":
+        hits = search_analysis(target, args.query, args.top)
+    else:
+        hits = search_video(target, args.query, args.every, args.top, args.model)
+    if args.json:
+        sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        sys.stdout.write("\n")
+    else:
+        for h in hits:
+            print(f"{h.time:8.1f} s  {h.score:.3f}  {h.caption}")
+    return 0

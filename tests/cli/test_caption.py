@@ -1,0 +1,130 @@
+"""`capsight caption`: real photos captioned, odd images accepted, bad files refused cleanly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from capsight._cli.caption import decoding_from_args
+from capsight.errors import InvalidParameter
+
+
+def test_captions_real_photos_one_line_each(run_cli, photo_dir):
+    cat, cup = photo_dir / "cat.jpg", photo_dir / "coffee.png"
+    status, out, err = run_cli("caption", cat, cup)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{cat}: ") and "cat" in lines[0].lower()
+    assert lines[1].startswith(f"{cup}: ") and "espresso" in lines[1].lower()
+
+
+def test_json_has_caption_top3_labels_and_model(run_cli, photo_dir):
+    status, out, _ = run_cli("caption", "--json", photo_dir / "cat.jpg", photo_dir / "coffee.png")
+    assert status == 0
+    rows = json.loads(out)
+    assert [r["image"] for r in rows] == [str(photo_dir / "cat.jpg"), str(photo_dir / "coffee.png")]
+    for row in rows:
+        assert row["caption"] and row["model"]
+        assert len(row["labels"]) == 3
+        probs = [p for _, p in row["labels"]]
+        assert probs == sorted(probs, reverse=True) and 0 < probs[0] <= 1
+    assert "cat" in rows[0]["labels"][0][0].lower()
+
+
+def test_batch_size_does_not_change_the_captions(run_cli, photo_dir):
+    images = [photo_dir / "cat.jpg", photo_dir / "coffee.png", photo_dir / "cat.jpg"]
+    _, batched, _ = run_cli("caption", "--json", *images)
+    _, one_by_one, _ = run_cli("caption", "--json", "--batch-size", "1", *images)
+    assert [r["caption"] for r in json.loads(batched)] == [r["caption"] for r in json.loads(one_by_one)]
+
+
+ODD_KINDS = ["cmyk.jpg", "grey16.png", "palette.png", "alpha.png", "grey.jpg", "exif_rotated.jpg"]
+
+
+def test_odd_but_valid_images_are_captioned_and_still_a_cat(run_cli, photo_dir, odd_images):
+    # One call for all of them (batched), plus the upright original to compare with.
+    status, out, err = run_cli("caption", "--json", photo_dir / "cat.jpg",
+                               *[odd_images[k] for k in ODD_KINDS])
+    assert status == 0, err
+    upright, *rows = json.loads(out)
+    assert [r["image"] for r in rows] == [str(odd_images[k]) for k in ODD_KINDS]
+    cat_like = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat", "lynx"}
+    for kind, row in zip(ODD_KINDS, rows, strict=True):
+        assert row["caption"], kind
+        assert cat_like & {name for name, _ in row["labels"]}, (kind, row["labels"])
+    # EXIF orientation applied: the sideways-stored photo reads like the upright one.
+    rotated = rows[ODD_KINDS.index("exif_rotated.jpg")]
+    assert rotated["labels"][0][0] == upright["labels"][0][0]
+    assert rotated["labels"][0][1] == pytest.approx(upright["labels"][0][1], abs=0.03)
+
+
+@pytest.mark.parametrize("kind,fragment", [
+    ("empty", "empty"),
+    ("text", "not an image"),
+    ("truncated_image", "truncated"),
+    ("bomb", "too large"),
+    ("directory", "directory"),
+    ("random_bytes", "not an image"),
+])
+def test_bad_images_give_one_line_and_status_2(run_cli, bad_files, one_error_line, kind, fragment):
+    status, out, err = run_cli("caption", bad_files[kind])
+    assert status == 2 and out == ""
+    one_error_line(err, str(bad_files[kind]), fragment)
+
+
+def test_missing_file(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("caption", tmp_path / "nope.jpg")
+    assert status == 2
+    one_error_line(err, "nope.jpg", "no such file")
+
+
+def test_good_images_are_still_captioned_next_to_a_bad_one(run_cli, photo_dir, bad_files,
+                                                           one_error_line):
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", bad_files["text"])
+    assert status == 2
+    assert out.startswith(f"{photo_dir / 'cat.jpg'}: ")
+    one_error_line(err, "notes.txt")
+
+
+def _args(**given) -> argparse.Namespace:
+    base = dict(greedy=False, beam=None, sample=False, temperature=None, top_k=None, top_p=None,
+                num=None, seed=None)
+    return argparse.Namespace(**{**base, **given})
+
+
+def test_decoding_flags_map_to_options():
+    assert decoding_from_args(_args()) is None  # the captioner's own default
+    assert decoding_from_args(_args(greedy=True)).method == "greedy"
+    beam = decoding_from_args(_args(beam=5))
+    assert (beam.method, beam.beam_width) == ("beam", 5)
+    sample = decoding_from_args(_args(sample=True, temperature=0.7, top_k=10, top_p=0.9, num=3,
+                                      seed=1))
+    assert (sample.method, sample.temperature, sample.top_k, sample.top_p, sample.num_captions,
+            sample.seed) == ("sample", 0.7, 10, 0.9, 3, 1)
+
+
+def test_sampling_flags_without_sample_are_refused():
+    with pytest.raises(InvalidParameter, match="need --sample"):
+        decoding_from_args(_args(temperature=0.5))
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--beam", "0"], "beam width"),
+    (["--sample", "--temperature", "0"], "temperature"),
+    (["--sample", "--top-p", "1.5"], "top-p"),
+    (["--batch-size", "0"], "batch-size"),
+    (["--model", "no-such-model"], "unknown captioner"),
+])
+def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,
+                                                fragment):
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *argv)
+    assert status == 2 and out == ""
+    one_error_line(err, fragment)
+
+
+def test_greedy_and_beam_together_is_a_usage_error(run_cli, photo_dir):
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--greedy", "--beam", "3")
+    assert status == 2 and "not allowed with" in err

@@ -1,0 +1,95 @@
+"""The command itself: help, version, lazy imports, and how failures reach the user."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import capsight._cli.models as models_cli
+from capsight._cli.main import SUBCOMMANDS, build_parser, error_line
+from capsight.errors import ModelNotFound
+
+
+def test_every_listed_subcommand_is_in_the_parser():
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices
+    assert sorted(choices) == sorted(m.rsplit(".", 1)[1] for m in SUBCOMMANDS)
+
+
+def test_help_lists_the_subcommands(run_cli):
+    status, out, _ = run_cli("--help")
+    assert status == 0
+    assert "video" in out and "caption" in out and "models" in out
+
+
+def test_version(run_cli):
+    from capsight import __version__
+
+    status, out, _ = run_cli("--version")
+    assert status == 0 and __version__ in out
+
+
+@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["video"], ["caption"],
+                                  ["video", "x.mp4", "--every", "soon"]])
+def test_usage_errors_exit_2_without_traceback(run_cli, argv):
+    status, _, err = run_cli(*argv)
+    assert status == 2
+    assert "Traceback" not in err and "error:" in err
+
+
+def test_help_does_not_import_torch_or_matplotlib():
+    code = (
+        "import sys\n"
+        "from capsight._cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "for name in ['video', 'caption', 'models']:\n"
+        "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'matplotlib', 'transformers', 'av', 'PIL') "
+        "if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+def test_python_dash_m_runs_the_same_command():
+    done = subprocess.run([sys.executable, "-m", "capsight", "caption", "/no/such/photo.jpg"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "capsight: error: /no/such/photo.jpg: no such file"
+    assert "Traceback" not in done.stderr
+
+
+def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_error_line):
+    def failing_run(args):
+        raise ModelNotFound("unknown captioner 'x';\n available: labels")
+
+    monkeypatch.setattr(models_cli, "run", failing_run)
+    status, out, err = run_cli("models")
+    assert status == 2 and out == ""
+    one_error_line(err, "unknown captioner 'x'; available: labels")
+
+
+def test_ctrl_c_exits_130_quietly(run_cli, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models_cli, "run", interrupted)
+    status, _, err = run_cli("models")
+    assert status == 130
+    assert "Traceback" not in err and "interrupted" in err
+
+
+def test_a_bug_is_not_disguised_as_bad_input(run_cli, monkeypatch):
+    def buggy(args):
+        raise ZeroDivisionError("a real bug")
+
+    monkeypatch.setattr(models_cli, "run", buggy)
+    with pytest.raises(ZeroDivisionError):
+        run_cli("models")
+
+
+def test_error_line_folds_newlines():
+    assert error_line("a\nb   c") == "capsight: error: a b c"

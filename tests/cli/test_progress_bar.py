@@ -1,0 +1,35 @@
+"""The progress bar draws the library's (fraction, message) reports, and stays off in pipes."""
+
+from __future__ import annotations
+
+import io
+
+from capsight._cli.progress_bar import ProgressBar
+
+
+def test_the_bar_shows_the_fraction_and_the_message():
+    stream = io.StringIO()
+    with ProgressBar(enabled=True, file=stream, min_interval=0) as on_progress:
+        on_progress(0.0, "opening")
+        on_progress(0.42, "sampling frames")
+        on_progress(0.30, "going backwards is ignored")
+        on_progress(1.0, "done")
+    drawn = stream.getvalue()
+    assert "sampling frames" in drawn and " 42%" in drawn and "100%" in drawn
+
+
+def test_disabled_bar_writes_nothing():
+    stream = io.StringIO()
+    with ProgressBar(enabled=False, file=stream) as on_progress:
+        on_progress(0.5, "half")
+    assert stream.getvalue() == ""
+
+
+def test_wanted_only_on_a_terminal_and_not_quiet():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert ProgressBar.wanted(quiet=False, file=Tty())
+    assert not ProgressBar.wanted(quiet=True, file=Tty())
+    assert not ProgressBar.wanted(quiet=False, file=io.StringIO())

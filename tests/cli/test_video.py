@@ -1,0 +1,169 @@
+"""`capsight video`: the summary, --json, the files written, and every bad input end to end.
+
+The first tests stand a fake ``capsight.novelty.pipeline`` in for the real one, so they check
+only what the CLI does with an ``Analysis``; the end-to-end tests run the real pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import pytest
+
+from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+
+
+def _fake_analysis(path: str, **params) -> Analysis:
+    moments = [
+        Moment(time=float(t), caption="a photo of a cat" if t < 3 else "a photo of an espresso",
+               novelty=None if t == 0 else (0.8 if t == 3 else 0.1), is_novel=t == 3,
+               labels=[("tabby", 0.5)])
+        for t in range(6)
+    ]
+    keep = {k: v for k, v in params.items() if k in AnalysisParams.__dataclass_fields__}
+    return Analysis(VideoInfo(path, 6.0, 25.0, 320, 180), AnalysisParams(**keep), moments)
+
+
+@pytest.fixture
+def fake_pipeline(monkeypatch):
+    """Replace the pipeline; return the list of calls (kwargs) it received."""
+    calls: list[dict] = []
+
+    def analyze_video(path, progress=None, **params):
+        calls.append({"path": path, **params})
+        if progress is not None:
+            progress(0.5, "halfway")
+        return _fake_analysis(str(path), **params)
+
+    module = types.ModuleType("capsight.novelty.pipeline")
+    module.analyze_video = analyze_video
+    monkeypatch.setitem(sys.modules, "capsight.novelty.pipeline", module)
+    return calls
+
+
+def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_path):
+    status, out, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")
+    assert status == 0, err
+    assert out.splitlines()[0].startswith("clip.mp4: 00:06, 320x180 at 25 fps; 6 moments")
+    assert "1 novel moment:" in out
+    assert "00:03  0.80  a photo of an espresso" in out
+    assert f"report: {tmp_path / 'o' / 'report.html'}" in out
+    for name in ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt"):
+        assert (tmp_path / "o" / name).is_file()
+    assert err == ""  # stderr is not a terminal here: no progress bar
+
+
+def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
+    run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",
+            "--metric", "euclidian", "--signal", "visual", "--sensitivity", "0.9", "--model",
+            "named-model", "--text-embedder", "word-mean", "-q")
+    assert fake_pipeline == [{
+        "path": "clip.mp4", "every": 0.5, "window": 3, "metric": "euclidian", "signal": "visual",
+        "sensitivity": 0.9, "captioner": "named-model", "text_embedder": "word-mean",
+        "encoder": "efficientnet-lite0",
+    }]
+
+
+def test_json_prints_the_analysis_and_where_the_files_are(run_cli, fake_pipeline, tmp_path):
+    status, out, _ = run_cli("video", "clip.mp4", "--out", tmp_path, "--json")
+    assert status == 0
+    data = json.loads(out)
+    assert [m["time"] for m in data["novel_moments"]] == [3.0]
+    assert data["moments"][0]["novelty"] is None
+    assert data["outputs"]["analysis.json"] == str(tmp_path / "analysis.json")
+    assert json.loads((tmp_path / "analysis.json").read_text())["video"] == data["video"]
+
+
+def test_quiet_prints_nothing(run_cli, fake_pipeline, tmp_path):
+    status, out, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--quiet")
+    assert (status, out, err) == (0, "", "")
+
+
+def test_default_out_dir_is_named_after_the_video(run_cli, fake_pipeline, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = run_cli("video", "holiday.mp4")
+    assert status == 0
+    assert (tmp_path / "out" / "holiday" / "report.html").is_file()
+
+
+def test_an_out_path_that_is_a_file_is_refused(run_cli, fake_pipeline, tmp_path, one_error_line):
+    (tmp_path / "taken").write_text("x")
+    status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "taken")
+    assert status == 2
+    one_error_line(err, "not a folder")
+
+
+# ----------------------------------------------------------------------- the real pipeline
+
+needs_pipeline = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("capsight.novelty.pipeline") is None,
+    reason="capsight.novelty.pipeline not written yet",
+)
+
+
+@needs_pipeline
+@pytest.mark.slow
+def test_a_real_video_end_to_end(run_cli, tiny_video, tmp_path):
+    status, out, err = run_cli("video", tiny_video, "--out", tmp_path, "--json")
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["video"]["width"] == 160 and data["video"]["height"] == 96
+    assert [m["time"] for m in data["moments"]] == pytest.approx([0.0, 1.0, 2.0, 3.0], abs=0.11)
+    assert all(m["caption"] for m in data["moments"])
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/jpeg;base64,") == len(data["novel_moments"])
+
+
+@needs_pipeline
+@pytest.mark.parametrize("kind,fragment", [
+    ("empty", "empty"),
+    ("text", ""),
+    ("random_bytes", ""),
+    ("directory", "directory"),
+])
+def test_bad_files_as_video(run_cli, bad_files, one_error_line, kind, fragment):
+    status, out, err = run_cli("video", bad_files[kind], "--out", bad_files[kind].parent / "o")
+    assert status == 2 and out == ""
+    one_error_line(err, bad_files[kind].name, fragment)
+
+
+@needs_pipeline
+@pytest.mark.parametrize("kind,fragment", [
+    ("truncated", ""), ("corrupt", ""), ("audio_only", "no video stream"),
+])
+def test_broken_videos(run_cli, broken_videos, one_error_line, tmp_path, kind, fragment):
+    status, out, err = run_cli("video", broken_videos[kind], "--out", tmp_path)
+    assert status == 2 and out == ""
+    one_error_line(err, broken_videos[kind].name, fragment)
+
+
+@needs_pipeline
+def test_missing_video(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("video", tmp_path / "gone.mp4", "--out", tmp_path)
+    assert status == 2
+    one_error_line(err, "gone.mp4", "no such file")
+
+
+@needs_pipeline
+def test_an_image_is_not_a_video(run_cli, photo_dir, tmp_path, one_error_line):
+    status, _, err = run_cli("video", photo_dir / "cat.jpg", "--out", tmp_path)
+    assert status == 2
+    one_error_line(err, "cat.jpg")
+
+
+@needs_pipeline
+@pytest.mark.parametrize("argv,fragment", [
+    (["--every", "0"], "every"),
+    (["--every", "-1"], "every"),
+    (["--window", "0"], "window"),
+    (["--metric", "manhattan"], "metric"),
+    (["--signal", "smell"], "signal"),
+    (["--sensitivity", "2"], "sensitivity"),
+])
+def test_bad_parameters(run_cli, tiny_video, tmp_path, one_error_line, argv, fragment):
+    status, out, err = run_cli("video", tiny_video, "--out", tmp_path, *argv)
+    assert status == 2 and out == ""
+    one_error_line(err, fragment)
+    assert not (tmp_path / "report.html").exists()

@@ -1,0 +1,151 @@
+"""The report renderers on a hand-made Analysis: every format parses back and says the truth."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+from capsight.errors import InvalidParameter
+from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+from capsight.novelty.reports import (
+    CSV_COLUMNS,
+    format_clock,
+    format_vtt_timestamp,
+    render_csv,
+    render_plot_png,
+    render_report_html,
+    render_vtt,
+    write_outputs,
+)
+
+NASTY = 'a <script>alert("x")</script> & a cat --> dog\n\nnext'
+
+
+def _jpeg(color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def make_analysis(n: int = 12, novel: tuple[int, ...] = (4, 9), threshold: float | None = 0.3,
+                  caption_at: dict[int, str] | None = None) -> Analysis:
+    caption_at = caption_at or {}
+    moments = []
+    for i in range(n):
+        score = None if i == 0 else (0.7 if i in novel else 0.1)
+        moments.append(Moment(
+            time=float(i), caption=caption_at.get(i, f"a photo of scene {i // 5}"),
+            novelty=score, novelty_text=None if score is None else score * 0.9,
+            novelty_visual=None if score is None else score * 1.1, is_novel=i in novel,
+            labels=[("tabby", 0.61), ("tiger cat", 0.2)], thumbnail=_jpeg((20 * i, 80, 120)),
+        ))
+    extra = {"threshold": threshold} if threshold is not None else {}
+    return Analysis(VideoInfo("/videos/clip.mp4", float(n), 25.0, 480, 270),
+                    AnalysisParams(), moments, extra)
+
+
+def test_clock_and_vtt_timestamps():
+    assert format_clock(0) == "00:00"
+    assert format_clock(65.9) == "01:05"
+    assert format_clock(3725) == "1:02:05"
+    assert format_vtt_timestamp(3725.5) == "01:02:05.500"
+
+
+def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():
+    analysis = make_analysis()
+    rows = list(csv.DictReader(io.StringIO(render_csv(analysis))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == len(analysis.moments)
+    assert rows[0]["novelty"] == ""  # the first moment has nothing before it
+    assert [r["time"] for r in rows if r["is_novel"] == "1"] == ["4.000", "9.000"]
+    assert rows[4]["top_label"] == "tabby" and float(rows[4]["novelty"]) == pytest.approx(0.7)
+
+
+def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():
+    analysis = make_analysis(n=3, novel=(), caption_at={1: NASTY})
+    vtt = render_vtt(analysis)
+    assert vtt.startswith("WEBVTT\n\n")
+    timings = re.findall(r"^(\S+) --> (\S+)$", vtt, flags=re.M)
+    assert timings == [("00:00:00.000", "00:00:01.000"), ("00:00:01.000", "00:00:02.000"),
+                       ("00:00:02.000", "00:00:03.000")]
+    cue = vtt.split("00:00:01.000 --> 00:00:02.000\n")[1].split("\n\n")[0]
+    assert "\n" not in cue and "<script>" not in cue and "-->" not in cue
+    assert "&lt;script&gt;" in cue and "&amp;" in cue
+
+
+def test_plot_is_a_readable_png():
+    png = render_plot_png(make_analysis())
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG"
+    assert image.size == (1100, 420)
+    assert len(set(image.convert("RGB").getdata())) > 50  # something was drawn
+
+
+def test_plot_copes_with_no_scores_and_a_single_moment():
+    analysis = make_analysis(n=1, novel=(), threshold=None)
+    assert Image.open(io.BytesIO(render_plot_png(analysis))).format == "PNG"
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_is_self_contained_and_shows_each_novel_moment():
+    analysis = make_analysis(caption_at={9: NASTY})
+    page = render_report_html(analysis)
+    parser = _Collector()
+    parser.feed(page)
+    tags = [t for t, _ in parser.tags]
+    assert "script" not in tags  # the caption's <script> was escaped, not injected
+    assert '<script>alert("x")</script>' in "".join(parser.text)  # shown as text, intact
+    sources = [a["src"] for t, a in parser.tags if t == "img"]
+    assert all(s.startswith("data:image/") for s in sources)  # nothing fetched from elsewhere
+    assert not [a for t, a in parser.tags if t == "link"]
+    # one plot + one thumbnail per novel moment, and the thumbnails are the moments' own JPEGs
+    assert len(sources) == 1 + len(analysis.novel_moments)
+    thumbs = [base64.b64decode(s.split(",", 1)[1]) for s in sources[1:]]
+    assert thumbs == [m.thumbnail for m in analysis.novel_moments]
+    assert Image.open(io.BytesIO(base64.b64decode(sources[0].split(",", 1)[1]))).format == "PNG"
+    text = " ".join(parser.text)
+    assert "00:04" in text and "00:09" in text
+    assert text.count("a photo of scene") >= len(analysis.moments) - 1  # the all-moments table
+
+
+def test_report_without_novel_moments_says_so():
+    page = render_report_html(make_analysis(novel=()), plot_png=b"\x89PNG")
+    assert "No moment stands out" in page
+
+
+def test_write_outputs_writes_five_files_that_parse(tmp_path):
+    analysis = make_analysis()
+    paths = write_outputs(analysis, tmp_path / "new" / "dir")
+    assert sorted(paths) == ["analysis.json", "captions.vtt", "moments.csv", "novelty.png",
+                             "report.html"]
+    data = json.loads(paths["analysis.json"].read_text())
+    assert [m["time"] for m in data["novel_moments"]] == [4.0, 9.0]
+    assert data["moments"][0]["novelty"] is None
+    assert Analysis.from_dict(data).novel_moments[1].caption == analysis.moments[9].caption
+    assert paths["novelty.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(InvalidParameter, match="not a folder"):
+        write_outputs(make_analysis(), target)
