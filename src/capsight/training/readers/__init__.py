@@ -1,0 +1,103 @@
+"""Caption datasets in their public formats, each read into a ``CaptionCorpus``.
+
+    >>> corpus = read_corpus("../shared/data/flickr8k")                       # folder layout
+    >>> corpus = read_corpus("dataset_flickr8k.json", "Flicker8k_Dataset")    # Karpathy split
+    >>> corpus = read_corpus("annotations/captions_val2017.json")             # COCO official
+    >>> corpus = read_corpus("Flickr8k_text/Flickr8k.token.txt")              # Flickr8k text files
+    >>> corpus = read_corpus("Validation_GCC-1.1.0-Validation.tsv", "cache/cc")  # Conceptual Captions
+    >>> corpus.split("test")[0]
+    CaptionedImage(key='...jpg', path=PosixPath('...'), captions=('A dog ...', ...))
+
+``read_corpus`` tells the format from the file: a folder or ``captions.json`` (file -> captions,
+with an optional ``splits.json``), ``Flickr8k.token.txt``, a Karpathy ``dataset_*.json``, COCO
+caption annotations, or a Conceptual Captions ``.tsv`` (photos from the fetch cache). The plain
+folder and Flickr8k text readers live in :mod:`capsight.training.datasets`; the record types
+``CaptionedImage`` / ``CaptionCorpus`` too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from capsight.errors import DatasetError, InputNotFound
+from capsight.training.datasets import (
+    CaptionCorpus,
+    CaptionedImage,
+    load_corpus,
+    read_caption_folder,
+    read_flickr8k_text,
+)
+from capsight.training.readers.coco import read_coco_captions
+from capsight.training.readers.conceptual_captions import (
+    FetchReport,
+    fetch_conceptual_captions,
+    read_conceptual_captions,
+)
+from capsight.training.readers.json_files import load_json
+from capsight.training.readers.karpathy import read_karpathy_split
+
+__all__ = [
+    "CaptionCorpus",
+    "CaptionedImage",
+    "FetchReport",
+    "fetch_conceptual_captions",
+    "read_coco_captions",
+    "read_conceptual_captions",
+    "read_corpus",
+    "read_karpathy_split",
+]
+
+
+def _in_folder(corpus: CaptionCorpus, images_dir: Path) -> CaptionCorpus:
+    images = {k: replace(img, path=images_dir / k) for k, img in corpus.images.items()}
+    return CaptionCorpus(corpus.name, images, corpus.splits)
+
+
+def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> CaptionCorpus:
+    # A file -> captions mapping not named captions.json: no splits file goes with it.
+    root = images_dir or path.parent
+    images = {}
+    for key, caps in sorted(data.items()):
+        caps = [caps] if isinstance(caps, str) else caps
+        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+            raise DatasetError(f"{path}: {key!r} should map to a list of caption strings")
+        images[key] = CaptionedImage(key, root / key, tuple(caps))
+    return CaptionCorpus(path.stem, images, {"all": list(images)})
+
+
+def read_corpus(
+    path: str | os.PathLike, images_dir: str | os.PathLike | None = None
+) -> CaptionCorpus:
+    """Read a caption dataset, telling its format from ``path``; photos in ``images_dir``."""
+    path = Path(path)
+    folder = Path(images_dir) if images_dir is not None else None
+    if not path.exists():
+        raise InputNotFound(f"{path}: no such caption file or dataset folder")
+    if path.is_dir():
+        corpus = load_corpus(path)
+        return _in_folder(corpus, folder) if folder else corpus
+    if path.name == "Flickr8k.token.txt":
+        corpus = read_flickr8k_text(path.parent)
+        return _in_folder(corpus, folder) if folder else corpus
+    if path.suffix.lower() == ".tsv":
+        if folder is None:
+            raise InputNotFound(f"{path}: pass the folder of fetched Conceptual Captions photos")
+        return read_conceptual_captions(path, folder)
+    if path.suffix.lower() != ".json":
+        raise DatasetError(
+            f"{path}: unknown caption format; expected captions.json, a Karpathy dataset_*.json, "
+            "COCO captions_*.json, Flickr8k.token.txt or a Conceptual Captions .tsv"
+        )
+    data = load_json(path)
+    if isinstance(data, dict) and "annotations" in data and "images" in data:
+        return read_coco_captions(path, folder)
+    if isinstance(data, dict) and isinstance(data.get("images"), list):
+        return read_karpathy_split(path, folder)
+    if isinstance(data, dict) and data:
+        if path.name == "captions.json":
+            corpus = read_caption_folder(path.parent)
+            return _in_folder(corpus, folder) if folder else corpus
+        return _caption_mapping(path, data, folder)
+    raise DatasetError(f"{path}: JSON of an unknown caption format")

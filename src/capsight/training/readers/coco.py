@@ -1,0 +1,75 @@
+"""COCO's official caption annotations (``captions_train2017.json``) with their image folder.
+
+    >>> corpus = read_coco_captions("coco/annotations/captions_val2017.json")  # photos: coco/val2017
+    >>> len(corpus.split("val")), len(corpus.split("val")[0].captions)
+    (5000, 5)
+
+``images`` gives each photo's ``id`` and ``file_name``, ``annotations`` one ``caption`` per
+entry with its ``image_id``. The split is named after the file (``captions_val2017.json`` ->
+``val``) unless given. The photos default to the folder COCO's archives create next to
+``annotations/`` (``../val2017``). Photos without any caption (the test set) are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from capsight.errors import DatasetError, InputNotFound
+from capsight.training.datasets import CaptionCorpus, CaptionedImage
+from capsight.training.readers.json_files import load_json
+
+_FILE_NAME = re.compile(r"captions_(?P<split>[a-z]+?)(?P<year>\d{4})?$")
+
+
+def _default_images_dir(path: Path, stem_match: re.Match | None) -> Path:
+    if stem_match is not None:
+        folder = stem_match["split"] + (stem_match["year"] or "")
+        for candidate in (path.parent.parent / folder, path.parent / folder):
+            if candidate.is_dir():
+                return candidate
+    raise InputNotFound(
+        f"{path}: cannot find the photo folder beside it; pass the folder of the photos "
+        "(e.g. coco/val2017)"
+    )
+
+
+def read_coco_captions(
+    path: str | os.PathLike, images_dir: str | os.PathLike | None = None, split: str | None = None
+) -> CaptionCorpus:
+    """Read COCO caption annotations; every photo goes to ``split`` (default: from the name)."""
+    path = Path(path)
+    data = load_json(path)
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("images"), list)
+        and isinstance(data.get("annotations"), list)
+    ):
+        raise DatasetError(f"{path}: not a COCO caption file (needs 'images' and 'annotations')")
+    match = _FILE_NAME.match(path.stem)
+    root = Path(images_dir) if images_dir is not None else _default_images_dir(path, match)
+    split = split or (match["split"] if match else "train")
+    try:
+        file_names = {img["id"]: img["file_name"] for img in data["images"]}
+        captions: dict[object, list[str]] = {}
+        for ann in data["annotations"]:
+            text = " ".join(str(ann["caption"]).split())  # some captions hold newlines
+            if text:
+                captions.setdefault(ann["image_id"], []).append(text)
+    except (KeyError, TypeError) as exc:
+        raise DatasetError(
+            f"{path}: malformed COCO entry (missing {exc}); re-download it"
+        ) from None
+    unknown = [i for i in captions if i not in file_names]
+    if unknown:
+        raise DatasetError(f"{path}: captions refer to image id {unknown[0]} not in 'images'")
+    images = {
+        file_names[i]: CaptionedImage(file_names[i], root / file_names[i], tuple(caps))
+        for i, caps in sorted(captions.items(), key=lambda item: file_names[item[0]])
+    }
+    if not images:
+        raise DatasetError(f"{path}: no photo has a caption (a test-set info file?)")
+    return CaptionCorpus(
+        path.stem.removeprefix("captions_") or "coco", images, {split: list(images)}
+    )

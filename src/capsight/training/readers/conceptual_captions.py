@@ -1,0 +1,240 @@
+"""Conceptual Captions: a TSV of ``caption<TAB>URL``; photos fetched once into a local cache.
+
+    >>> report = fetch_conceptual_captions("Train_GCC-training.tsv", "cache/cc", limit=10_000)
+    >>> report.fetched, report.cached, report.failed, report.failures
+    (8172, 0, 1828, {'HTTP 404': 1210, 'timeout': 301, 'not an image': 317})
+    >>> corpus = read_conceptual_captions("Train_GCC-training.tsv", "cache/cc")  # cached photos only
+
+Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout, failures
+are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
+cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
+``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True`` does). Network
+errors and timeouts are not remembered: they are retried on the next run. After many network
+errors in a row with no success (offline), fetching stops early and the report says so.
+
+Photos are stored as ``<sha1 of the URL>.jpg``, re-encoded and shrunk to ``shorter_side``
+pixels (256 by default; the encoder sees 224-260), written atomically so an interrupted run never
+leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import urllib.error
+import urllib.request
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from capsight.errors import CapsightError, DatasetError, InputNotFound
+from capsight.io.images import load_image
+from capsight.progress import ProgressCallback, no_progress
+from capsight.training.datasets import CaptionCorpus, CaptionedImage
+
+FAILURES_FILE = "failures.tsv"
+_MAX_BYTES = 20_000_000
+_USER_AGENT = "capsight-dataset-fetch/0.1 (research; Conceptual Captions)"
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """What one ``fetch_conceptual_captions`` run did."""
+
+    rows: int  # distinct URLs considered
+    fetched: int  # downloaded now
+    cached: int  # already in the cache
+    failed: int  # failed now
+    skipped_known_failures: int  # failed on an earlier run; not retried
+    failures: dict[str, int] = field(default_factory=dict)  # reason -> count, this run
+    stopped_early: str | None = None  # why fetching stopped before the end, if it did
+
+
+def cache_file_name(url: str) -> str:
+    return hashlib.sha1(url.encode("utf-8")).hexdigest() + ".jpg"
+
+
+def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tuple[str, str]]:
+    """``(caption, url)`` pairs of a Conceptual Captions TSV (extra columns are ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputNotFound(f"{path}: no such Conceptual Captions TSV")
+    rows = []
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line_number, line in enumerate(f, 1):
+            if limit is not None and len(rows) >= limit:
+                break
+            parts = line.rstrip("\r\n").split("\t")
+            if len(parts) < 2 or not parts[1].startswith(("http://", "https://")):
+                if not line.strip():
+                    continue
+                raise DatasetError(
+                    f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'; is this the "
+                    "Conceptual Captions TSV?"
+                )
+            rows.append((" ".join(parts[0].split()), parts[1].strip()))
+    return rows
+
+
+def _split_from_name(path: Path) -> str:
+    return "val" if "valid" in path.name.lower() else "train"
+
+
+class _PermanentFailure(Exception):
+    """A URL that will not work on a retry either (HTTP 4xx, not an image)."""
+
+
+def _fetch_one(url: str, target: Path, timeout: float, shorter_side: int | None) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            data = response.read(_MAX_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        if 400 <= exc.code < 500:
+            raise _PermanentFailure(f"HTTP {exc.code}") from None
+        raise OSError(f"HTTP {exc.code}") from None
+    except ValueError:  # malformed URL
+        raise _PermanentFailure("bad URL") from None
+    if len(data) > _MAX_BYTES:
+        raise _PermanentFailure("too large")
+    try:
+        image = load_image(data, name=url)
+    except CapsightError:
+        raise _PermanentFailure("not an image") from None
+    if shorter_side is not None and min(image.size) > shorter_side:
+        scale = shorter_side / min(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.BICUBIC, reducing_gap=3.0)
+    partial = target.with_name(target.name + ".part")
+    image.save(partial, format="JPEG", quality=90)
+    os.replace(partial, target)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, _PermanentFailure):
+        return str(error)
+    if isinstance(error, (TimeoutError, socket.timeout)) or "timed out" in str(error):
+        return "timeout"
+    if isinstance(error, OSError) and str(error).startswith("HTTP "):
+        return str(error)
+    return "network error"
+
+
+def _known_failures(cache_dir: Path) -> dict[str, str]:
+    path = cache_dir / FAILURES_FILE
+    if not path.is_file():
+        return {}
+    known = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        url, _, reason = line.partition("\t")
+        if url:
+            known[url] = reason
+    return known
+
+
+def fetch_conceptual_captions(
+    tsv: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    *,
+    timeout: float = 5.0,
+    workers: int = 16,
+    limit: int | None = None,
+    retry_failed: bool = False,
+    shorter_side: int | None = 256,
+    max_network_errors_in_a_row: int = 64,
+    progress: ProgressCallback = no_progress,
+) -> FetchReport:
+    """Download the photos of a Conceptual Captions TSV that are not cached yet."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit)))
+    known = {} if retry_failed else _known_failures(cache_dir)
+    todo, cached, skipped = [], 0, 0
+    for url in urls:
+        if (cache_dir / cache_file_name(url)).is_file():
+            cached += 1
+        elif url in known:
+            skipped += 1
+        else:
+            todo.append(url)
+
+    fetched, failures, in_a_row = 0, {}, 0
+    stopped_early = None
+    done = 0
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        (cache_dir / FAILURES_FILE).open("a", encoding="utf-8") as failure_log,
+    ):
+        pending: dict[Future, str] = {}
+        queue = iter(todo)
+        while True:
+            while stopped_early is None and len(pending) < 4 * max(1, workers):
+                url = next(queue, None)
+                if url is None:
+                    break
+                target = cache_dir / cache_file_name(url)
+                pending[pool.submit(_fetch_one, url, target, timeout, shorter_side)] = url
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                url = pending.pop(future)
+                done += 1
+                error = future.exception()
+                if error is None:
+                    fetched += 1
+                    in_a_row = 0
+                    continue
+                reason = _reason(error)
+                failures[reason] = failures.get(reason, 0) + 1
+                if isinstance(error, _PermanentFailure):
+                    in_a_row = 0
+                    failure_log.write(f"{url}\t{reason}\n")
+                    failure_log.flush()
+                else:
+                    in_a_row += 1
+                    if in_a_row >= max_network_errors_in_a_row and stopped_early is None:
+                        stopped_early = (
+                            f"{in_a_row} network errors in a row and no photo fetched since; "
+                            "offline? Rerun when connected: cached photos are kept"
+                        )
+            progress(
+                done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}"
+            )
+    return FetchReport(
+        rows=len(urls),
+        fetched=fetched,
+        cached=cached,
+        failed=sum(failures.values()),
+        skipped_known_failures=skipped,
+        failures=dict(sorted(failures.items())),
+        stopped_early=stopped_early,
+    )
+
+
+def read_conceptual_captions(
+    tsv: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    split: str | None = None,
+    limit: int | None = None,
+) -> CaptionCorpus:
+    """The rows of ``tsv`` whose photo is in the cache (run the fetch first)."""
+    tsv = Path(tsv)
+    cache_dir = Path(cache_dir)
+    present = {entry.name for entry in os.scandir(cache_dir)} if cache_dir.is_dir() else set()
+    images: dict[str, CaptionedImage] = {}
+    for caption, url in read_tsv_rows(tsv, limit):
+        key = cache_file_name(url)
+        if key in images:  # the same photo listed twice: one image, two captions
+            images[key] = CaptionedImage(key, images[key].path, (*images[key].captions, caption))
+        elif key in present:
+            images[key] = CaptionedImage(key, cache_dir / key, (caption,))
+    if not images:
+        raise DatasetError(
+            f"{tsv}: none of its photos is in {cache_dir}; fetch them first "
+            "(fetch_conceptual_captions) or check the cache folder"
+        )
+    return CaptionCorpus(tsv.stem, images, {split or _split_from_name(tsv): list(images)})

@@ -1,0 +1,19 @@
+"""Loading a dataset's JSON file with errors that name the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from capsight.errors import DatasetError, InputNotFound
+
+
+def load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputNotFound(f"{path}: no such caption file")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc}); re-download the file") from None

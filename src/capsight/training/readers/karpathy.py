@@ -1,0 +1,67 @@
+"""Karpathy split files: ``dataset_coco.json``, ``dataset_flickr8k.json``, ``dataset_flickr30k.json``.
+
+    >>> corpus = read_karpathy_split("dataset_flickr8k.json", "Flicker8k_Dataset")
+    >>> {name: len(keys) for name, keys in corpus.splits.items()}
+    {'train': 6000, 'val': 1000, 'test': 1000}
+    >>> coco = read_karpathy_split("dataset_coco.json", "coco")   # coco/train2014, coco/val2014
+    >>> len(coco.split("train"))                                   # train + restval
+    113287
+
+Each entry of ``images`` has ``filename``, optionally ``filepath`` (COCO's ``train2014`` /
+``val2014``), ``split`` (``train``, ``val``, ``test`` or COCO's ``restval``) and ``sentences``
+whose ``raw`` text becomes the captions. ``restval`` joins ``train`` unless told otherwise, as
+in the papers that report on the Karpathy split. Photos may sit in ``images_dir/filepath/`` or
+directly in ``images_dir``; the first photo decides which.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from capsight.errors import DatasetError
+from capsight.training.datasets import CaptionCorpus, CaptionedImage
+from capsight.training.readers.json_files import load_json
+
+
+def read_karpathy_split(
+    path: str | os.PathLike, images_dir: str | os.PathLike | None = None, restval: str = "train"
+) -> CaptionCorpus:
+    """Read a Karpathy split JSON; photos under ``images_dir`` (default: the JSON's folder)."""
+    path = Path(path)
+    data = load_json(path)
+    entries = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise DatasetError(f"{path}: not a Karpathy split file (no 'images' list of objects)")
+    root = Path(images_dir) if images_dir is not None else path.parent
+    use_subfolders: bool | None = None
+    images: dict[str, CaptionedImage] = {}
+    splits: dict[str, list[str]] = {}
+    for n, entry in enumerate(entries):
+        filename = entry.get("filename")
+        if not isinstance(filename, str) or not filename:
+            raise DatasetError(f"{path}: image #{n} has no 'filename'")
+        captions = tuple(
+            (s.get("raw") or " ".join(s.get("tokens", []))).strip()
+            for s in entry.get("sentences", [])
+            if isinstance(s, dict)
+        )
+        captions = tuple(c for c in captions if c)
+        if not captions:
+            continue
+        subfolder = entry.get("filepath") or ""
+        if use_subfolders is None:
+            # Decide the layout once: photos in their COCO subfolders, or all in one folder.
+            use_subfolders = bool(subfolder) and (
+                (root / subfolder / filename).exists() or not (root / filename).exists()
+            )
+        image_path = root / subfolder / filename if use_subfolders else root / filename
+        split = entry.get("split", "train")
+        split = restval if split == "restval" else split
+        key = filename if filename not in images else f"{subfolder}/{filename}"
+        images[key] = CaptionedImage(key, image_path, captions)
+        splits.setdefault(split, []).append(key)
+    if not images:
+        raise DatasetError(f"{path}: no image has any caption")
+    name = data.get("dataset") or path.stem.removeprefix("dataset_")
+    return CaptionCorpus(str(name), images, splits)

@@ -1,0 +1,253 @@
+"""Dataset readers, each format from a tiny generated fixture."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from capsight.errors import DatasetError, InputNotFound
+from capsight.training.readers import (
+    fetch_conceptual_captions,
+    read_coco_captions,
+    read_conceptual_captions,
+    read_corpus,
+    read_karpathy_split,
+)
+from capsight.training.readers.conceptual_captions import FAILURES_FILE, cache_file_name
+
+
+def _photo(path, color=(200, 30, 30), size=(64, 48)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+
+
+def _write_json(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _sentence(raw):
+    return {"raw": raw, "tokens": raw.lower().rstrip(" .").split()}
+
+
+def test_karpathy_flickr_layout(tmp_path):
+    data = {
+        "dataset": "flickr8k",
+        "images": [
+            {"filename": "a.jpg", "split": "train", "sentences": [_sentence("A dog runs ."), _sentence("A dog .")]},
+            {"filename": "b.jpg", "split": "val", "sentences": [{"tokens": ["a", "cat"]}]},
+            {"filename": "c.jpg", "split": "test", "sentences": [_sentence("A man .")]},
+            {"filename": "d.jpg", "split": "test", "sentences": []},
+        ],
+    }  # fmt: skip
+    path = _write_json(tmp_path / "dataset_flickr8k.json", data)
+    corpus = read_karpathy_split(path, tmp_path / "Flicker8k_Dataset")
+    assert corpus.name == "flickr8k"
+    assert corpus.splits == {"train": ["a.jpg"], "val": ["b.jpg"], "test": ["c.jpg"]}
+    assert corpus.images["a.jpg"].captions == ("A dog runs .", "A dog .")
+    assert corpus.images["b.jpg"].captions == ("a cat",)  # tokens when there is no raw text
+    assert corpus.images["a.jpg"].path == tmp_path / "Flicker8k_Dataset" / "a.jpg"
+
+
+def test_karpathy_coco_layout_merges_restval_and_finds_subfolders(tmp_path):
+    entries = [
+        ("train2014", "COCO_train2014_1.jpg", "train"),
+        ("val2014", "COCO_val2014_2.jpg", "restval"),
+        ("val2014", "COCO_val2014_3.jpg", "test"),
+    ]
+    data = {"images": [
+        {"filepath": sub, "filename": name, "split": split, "sentences": [_sentence("A bus .")]}
+        for sub, name, split in entries
+    ]}  # fmt: skip
+    for sub, name, _ in entries:
+        _photo(tmp_path / "coco" / sub / name)
+    path = _write_json(tmp_path / "dataset_coco.json", data)
+    corpus = read_karpathy_split(path, tmp_path / "coco")
+    assert corpus.splits["train"] == ["COCO_train2014_1.jpg", "COCO_val2014_2.jpg"]
+    assert all(img.path.is_file() for img in corpus.images.values())
+    kept = read_karpathy_split(path, tmp_path / "coco", restval="restval")
+    assert kept.splits["restval"] == ["COCO_val2014_2.jpg"]
+    # Photos all in one folder (no train2014/val2014 subfolders) work too.
+    for _, name, _ in entries:
+        _photo(tmp_path / "flat" / name)
+    flat = read_karpathy_split(path, tmp_path / "flat")
+    assert all(img.path.parent == tmp_path / "flat" for img in flat.images.values())
+
+
+def test_coco_official_annotations_find_their_photo_folder(tmp_path):
+    data = {
+        "images": [
+            {"id": 1, "file_name": "000000000001.jpg"},
+            {"id": 2, "file_name": "000000000002.jpg"},
+            {"id": 3, "file_name": "000000000003.jpg"},  # no caption: left out
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 2, "caption": "A red bus\n on a street."},
+            {"id": 11, "image_id": 1, "caption": "A cat."},
+            {"id": 12, "image_id": 2, "caption": "A bus."},
+        ],
+    }
+    (tmp_path / "val2017").mkdir()
+    path = _write_json(tmp_path / "annotations" / "captions_val2017.json", data)
+    corpus = read_coco_captions(path)
+    assert corpus.splits == {"val": ["000000000001.jpg", "000000000002.jpg"]}
+    assert corpus.images["000000000002.jpg"].captions == ("A red bus on a street.", "A bus.")
+    assert corpus.images["000000000001.jpg"].path == tmp_path / "val2017" / "000000000001.jpg"
+    assert read_corpus(path).splits == corpus.splits  # format told from the content
+
+    data["annotations"].append({"id": 13, "image_id": 99, "caption": "ghost"})
+    bad = _write_json(tmp_path / "annotations" / "captions_train2017.json", data)
+    with pytest.raises(InputNotFound, match="photo folder"):
+        read_coco_captions(bad)
+    with pytest.raises(DatasetError, match="image id 99"):
+        read_coco_captions(bad, tmp_path / "val2017")
+
+
+def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):
+    root = tmp_path / "flickr"
+    for name in ("a.jpg", "b.jpg"):
+        _photo(root / "images" / name)
+    _write_json(root / "captions.json", {"a.jpg": ["A dog ."], "b.jpg": ["A cat .", "Cat ."]})
+    _write_json(root / "splits.json", {"train": ["a.jpg"], "test": ["b.jpg"]})
+    corpus = read_corpus(root)
+    assert corpus.split("test")[0].captions == ("A cat .", "Cat .")
+    assert corpus.split("test")[0].path == root / "images" / "b.jpg"
+    elsewhere = read_corpus(root / "captions.json", tmp_path / "other")
+    assert elsewhere.images["a.jpg"].path == tmp_path / "other" / "a.jpg"
+    assert elsewhere.splits == corpus.splits
+
+    other = _write_json(tmp_path / "refs.json", {"x.jpg": "one caption", "y.jpg": ["two"]})
+    mapping = read_corpus(other, tmp_path)
+    assert mapping.images["x.jpg"].captions == ("one caption",)
+    assert mapping.splits == {"all": ["x.jpg", "y.jpg"]}
+
+    text = tmp_path / "Flickr8k_text"
+    text.mkdir()
+    (text / "Flickr8k.token.txt").write_text("a.jpg#0\tA dog .\na.jpg#1\tA brown dog .\n")
+    (text / "Flickr_8k.testImages.txt").write_text("a.jpg\n")
+    flickr = read_corpus(text / "Flickr8k.token.txt", root / "images")
+    assert flickr.split("test")[0].captions == ("A dog .", "A brown dog .")
+    assert flickr.split("test")[0].path == root / "images" / "a.jpg"
+
+
+def test_malformed_files_are_dataset_errors(tmp_path):
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        read_corpus(tmp_path / "broken.json")
+    with pytest.raises(DatasetError, match="Karpathy"):
+        read_karpathy_split(_write_json(tmp_path / "k.json", {"images": [1, 2]}))
+    with pytest.raises(DatasetError, match="unknown caption format"):
+        read_corpus(_write_json(tmp_path / "x.csv", {}))
+    with pytest.raises(InputNotFound):
+        read_corpus(tmp_path / "missing.json")
+
+
+# -- Conceptual Captions against a local web server ----------------------------------------
+
+
+def _png_bytes(color, size=(600, 400)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def photo_server(monkeypatch):
+    for name in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    files = {"/red.png": _png_bytes((255, 0, 0)), "/blue.png": _png_bytes((0, 0, 255)),
+             "/page.html": b"<html>not a photo</html>"}  # fmt: skip
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            body = files.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_conceptual_captions_fetch_is_forgiving_and_resumable(tmp_path, photo_server):
+    base, requests = photo_server
+    unreachable = f"http://127.0.0.1:{_closed_port()}/x.jpg"
+    tsv = tmp_path / "Validation_GCC-1.1.0-Validation.tsv"
+    tsv.write_text(
+        f"a red square\t{base}/red.png\n"
+        f"a blue square\t{base}/blue.png\n"
+        f"a missing photo\t{base}/gone.jpg\n"
+        f"a web page\t{base}/page.html\n"
+        f"a dead host\t{unreachable}\n"
+        f"the red square again\t{base}/red.png\n"
+    )
+    cache = tmp_path / "cache"
+    report = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2)
+    assert (report.rows, report.fetched, report.cached, report.failed) == (5, 2, 0, 3)
+    assert report.failures == {"HTTP 404": 1, "network error": 1, "not an image": 1}
+    red = Image.open(cache / cache_file_name(f"{base}/red.png"))
+    assert min(red.size) == 256 and red.getpixel((10, 10))[0] > 240  # shrunk, still red
+    remembered = (cache / FAILURES_FILE).read_text()
+    assert "gone.jpg\tHTTP 404" in remembered and unreachable not in remembered
+
+    # A second run fetches nothing again and skips the permanent failures.
+    before = len(requests)
+    again = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2)
+    assert (again.fetched, again.cached, again.skipped_known_failures) == (0, 2, 2)
+    assert again.failures == {"network error": 1}  # network errors are retried
+    assert len(requests) == before
+
+    corpus = read_conceptual_captions(tsv, cache)
+    assert list(corpus.splits) == ["val"] and len(corpus) == 2
+    red_key = cache_file_name(f"{base}/red.png")
+    assert corpus.images[red_key].captions == ("a red square", "the red square again")
+    assert read_corpus(tsv, cache).images.keys() == corpus.images.keys()
+
+
+def test_conceptual_captions_stops_early_when_offline(tmp_path):
+    port = _closed_port()
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("".join(f"photo {i}\thttp://127.0.0.1:{port}/{i}.jpg\n" for i in range(20)))
+    report = fetch_conceptual_captions(
+        tsv, tmp_path / "cache", workers=1, max_network_errors_in_a_row=3
+    )
+    assert report.stopped_early is not None and "offline" in report.stopped_early
+    assert report.failed < 20
+    with pytest.raises(DatasetError, match="fetch them first"):
+        read_conceptual_captions(tsv, tmp_path / "cache")
+    (tmp_path / "bad.tsv").write_text("just a caption without url\n")
+    with pytest.raises(DatasetError, match="caption<TAB>"):
+        fetch_conceptual_captions(tmp_path / "bad.tsv", tmp_path / "cache")
