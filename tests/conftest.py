@@ -1,0 +1,76 @@
+"""Fixtures every test package may use; packages add their own in tests/<pkg>/conftest.py.
+
+    def test_cat(encoder, photo):
+        probs = encoder.encode([photo("chelsea")]).probs  # (1, 1000)
+
+    @pytest.mark.data
+    def test_on_real_photos(shared_data):
+        labels = shared_data / "labelled" / "labels.json"   # skipped when ../shared/data is absent
+
+- ``shared_data``: Path to the evaluation data beside the repo (``<repo>/../shared/data``); the
+  test is skipped when it is absent, and tests using it get the ``data`` marker automatically.
+- ``encoder``: one EfficientNet-Lite0 ``ImageEncoder`` for the whole session.
+- ``photo``: ``photo(name)`` -> a fresh RGB copy of a scikit-image sample photo (see PHOTOS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# scikit-image sample photos and what is in them (ImageNet indices where one class fits).
+PHOTOS = {
+    "chelsea": "a tabby cat (ImageNet 281-285 are cats)",
+    "coffee": "a cup of espresso on a saucer (967 espresso, 968 cup)",
+    "astronaut": "a portrait of an astronaut in front of a flag",
+    "rocket": "a rocket on its launch pad",
+}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``<repo>/../shared/data``; skips the test when that folder is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"evaluation data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The default ImageEncoder (EfficientNet-Lite0), loaded once per session."""
+    from capsight.vision.encoder import ImageEncoder
+
+    return ImageEncoder()
+
+
+@cache
+def _photo_array(name: str) -> np.ndarray:
+    data = pytest.importorskip("skimage.data")
+    return np.asarray(getattr(data, name)())  # (H, W, 3) uint8
+
+
+@pytest.fixture(scope="session")
+def photo() -> Callable[[str], Image.Image]:
+    """``photo("chelsea")`` -> a new RGB PIL image of that scikit-image sample each call."""
+
+    def load(name: str) -> Image.Image:
+        if name not in PHOTOS:
+            raise KeyError(f"unknown sample photo {name!r}; choose one of {', '.join(PHOTOS)}")
+        return Image.fromarray(_photo_array(name)).convert("RGB")
+
+    return load
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use ``shared_data`` are ``data`` tests, so ``-m "not data"`` deselects them."""
+    for item in items:
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.data)
