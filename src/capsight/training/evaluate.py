@@ -1,0 +1,107 @@
+"""``capsight eval``: caption a dataset's photos with a captioner and score them.
+
+    >>> report = evaluate_captioner("default", "../shared/data/flickr8k/images",
+    ...                             "../shared/data/flickr8k/captions.json", split="test")
+    >>> report["images"], report["metrics"]["BLEU-4"], report["metrics"]["CIDEr"]
+    (875, 0.25..., 0.7...)
+
+The captions file may be any format :func:`capsight.training.readers.read_corpus` reads (a
+captions.json + splits.json folder, Karpathy, COCO annotations, Flickr8k text files, Conceptual
+Captions). Photos are loaded, encoded and captioned ``batch_size`` at a time, through the same
+captioner and encoder the CLI and API use, so the numbers are those of what users run. A photo
+that cannot be read is left out, named in ``unreadable`` and warned about.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import asdict
+
+from capsight.captioning.base import Captioner, DecodingOptions
+from capsight.errors import CapsightError, DatasetError, InvalidParameter
+from capsight.io.images import load_image
+from capsight.progress import ProgressCallback, no_progress
+from capsight.training.evaluation import score_captions
+from capsight.training.readers import read_corpus
+
+
+def evaluate_captioner(
+    captioner_name: str | Captioner,
+    images_dir: str | os.PathLike | None,
+    captions_file: str | os.PathLike,
+    split: str | None = None,
+    decoding: DecodingOptions | None = None,
+    *,
+    use_java: bool | None = None,
+    batch_size: int = 32,
+    limit: int | None = None,
+    progress: ProgressCallback = no_progress,
+) -> dict:
+    """Caption the photos of ``split`` (all photos when None) and score them against references.
+
+    Returns ``{"captioner", "decoding", "dataset", "split", "images", "metrics", "captions",
+    "unreadable", "seconds"}``; ``metrics`` is :func:`score_captions`'s result (BLEU-1..4,
+    METEOR, ROUGE-L, CIDEr, and ``fallback`` when Java was not used).
+    """
+    from capsight.captioning.facade import cached_encoder, resolve_captioner
+
+    if batch_size < 1:
+        raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
+    if limit is not None and limit < 1:
+        raise InvalidParameter(f"limit must be >= 1, got {limit}")
+    corpus = read_corpus(captions_file, images_dir)
+    records = corpus.split(split) if split else list(corpus.images.values())
+    records = records[:limit] if limit else records
+    if not records:
+        raise DatasetError(f"{captions_file}: split {split!r} has no photos")
+    if isinstance(captioner_name, Captioner):
+        captioner, name = captioner_name, captioner_name.name
+    else:
+        captioner, name = resolve_captioner(captioner_name)
+
+    start = time.perf_counter()
+    candidates: dict[str, str] = {}
+    unreadable: list[str] = []
+    for first in range(0, len(records), batch_size):
+        batch = records[first : first + batch_size]
+        images, keys = [], []
+        for record in batch:
+            try:
+                images.append(load_image(record.path))
+                keys.append(record.key)
+            except CapsightError as error:
+                unreadable.append(str(error))
+        if images:
+            encoder = cached_encoder(captioner.encoder_name)  # loaded once, on first use
+            results = captioner.caption(encoder.encode(images, batch_size=batch_size), decoding)
+            candidates.update((key, result.text) for key, result in zip(keys, results, strict=True))
+        progress((first + len(batch)) / len(records), f"captioned {len(candidates)} photos")
+    seconds = time.perf_counter() - start
+    if not candidates:
+        raise DatasetError(
+            f"none of the {len(records)} photos could be read (first: {unreadable[0]}); "
+            "check the photo folder"
+        )
+    if unreadable:
+        warnings.warn(
+            f"{len(unreadable)} of {len(records)} photos could not be read and were left out "
+            f"(first: {unreadable[0]})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    references = {r.key: list(r.captions) for r in records if r.key in candidates}
+    progress(1.0, "scoring")
+    metrics = score_captions(references, candidates, use_java=use_java)
+    return {
+        "captioner": name,
+        "decoding": asdict(decoding or DecodingOptions()),
+        "dataset": str(captions_file),
+        "split": split,
+        "images": len(candidates),
+        "metrics": metrics,
+        "captions": candidates,
+        "unreadable": unreadable,
+        "seconds": round(seconds, 2),
+    }

@@ -1,0 +1,62 @@
+"""evaluate_captioner end to end on a tiny generated dataset (the `labels` captioner, no Java)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from capsight.captioning.base import DecodingOptions
+from capsight.errors import DatasetError, InvalidParameter
+from capsight.training.evaluate import evaluate_captioner
+
+pytest.importorskip("pycocoevalcap")
+
+
+@pytest.fixture()
+def tiny_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    names = [f"{i}.jpg" for i in range(5)]
+    (tmp_path / "images").mkdir()
+    for name in names[:4]:
+        pixels = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "images" / name)
+    (tmp_path / "images" / names[4]).write_bytes(b"not a jpeg at all")
+    captions = {name: [f"a photo of thing {i}", "some noise"] for i, name in enumerate(names)}
+    (tmp_path / "captions.json").write_text(json.dumps(captions))
+    (tmp_path / "splits.json").write_text(json.dumps({"train": names[:1], "test": names[1:]}))
+    return tmp_path
+
+
+@pytest.mark.slow  # loads the encoder weights
+def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_dataset):
+    with pytest.warns(RuntimeWarning, match="1 of 4 photos could not be read"):
+        report = evaluate_captioner(
+            "labels",
+            tiny_dataset / "images",
+            tiny_dataset / "captions.json",
+            split="test",
+            decoding=DecodingOptions(method="greedy"),
+            use_java=False,
+            batch_size=2,
+        )
+    assert report["captioner"] == "labels" and report["split"] == "test"
+    assert report["images"] == 3 and sorted(report["captions"]) == ["1.jpg", "2.jpg", "3.jpg"]
+    assert all(text.startswith("a photo of") for text in report["captions"].values())
+    assert "4.jpg" in report["unreadable"][0]
+    assert report["decoding"]["method"] == "greedy"
+    metrics = report["metrics"]
+    assert metrics["images"] == 3 and "Python" in metrics["fallback"]
+    # Every caption starts with "a photo of", as every first reference does.
+    assert metrics["BLEU-1"] > 0.3 and 0 <= metrics["CIDEr"] < 10
+
+
+def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):
+    with pytest.raises(InvalidParameter, match="no 'val' split"):
+        evaluate_captioner("labels", None, tiny_dataset, split="val")
+    with pytest.raises(InvalidParameter, match="batch size"):
+        evaluate_captioner("labels", None, tiny_dataset, batch_size=0)
+    with pytest.raises(DatasetError, match="could be read"):
+        evaluate_captioner("labels", tiny_dataset / "missing", tiny_dataset, use_java=False)
