@@ -72,7 +72,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         raise
     except UnidentifiedImageError:
         raise ImageLoadError(
-            f"{label}: not an image file (or a format Pillow cannot read)"
+            f"{label}: not an image file, or a format capsight cannot read; convert it to JPEG or PNG"
         ) from None
     except Image.DecompressionBombError:
         raise ImageLoadError(

@@ -1,0 +1,219 @@
+"""load_image: every odd-but-valid image becomes RGB; every bad file a CapsightError saying why."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from capsight.errors import CapsightError, ImageLoadError, InputNotFound
+from capsight.io.images import MAX_IMAGE_PIXELS, load_image
+
+
+def encoded(img: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def rgb(source: bytes | Path) -> np.ndarray:
+    img = load_image(source)
+    assert img.mode == "RGB"
+    return np.asarray(img).astype(int)  # (H, W, 3)
+
+
+# Odd but valid images ------------------------------------------------------------------------
+
+
+def test_grey_becomes_equal_channels():
+    arr = rgb(encoded(Image.new("L", (4, 3), 77), "PNG"))
+    assert arr.shape == (3, 4, 3) and (arr == 77).all()
+
+
+def test_one_bit_image():
+    img = Image.new("1", (8, 8), 0)
+    img.putpixel((0, 0), 1)
+    arr = rgb(encoded(img, "PNG"))
+    assert arr[0, 0].tolist() == [255, 255, 255] and arr[1, 1].tolist() == [0, 0, 0]
+
+
+def test_palette_keeps_colours():
+    img = Image.new("P", (2, 1))
+    img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    img.putpixel((1, 0), 1)
+    arr = rgb(encoded(img, "PNG"))
+    assert arr[0, 0].tolist() == [255, 0, 0] and arr[0, 1].tolist() == [0, 0, 255]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF"])
+def test_palette_transparency_composited_on_white(fmt):
+    img = Image.new("P", (2, 1))
+    img.putpalette([0, 0, 0, 0, 128, 0] + [0] * 762)  # index 0 black (transparent), 1 green
+    img.putpixel((1, 0), 1)
+    arr = rgb(encoded(img, fmt, transparency=0))
+    assert arr[0, 0].tolist() == [255, 255, 255]
+    assert arr[0, 1].tolist() == [0, 128, 0]
+
+
+def test_rgba_alpha_composited_on_white():
+    img = Image.new("RGBA", (3, 1))
+    img.putdata([(255, 0, 0, 0), (0, 0, 255, 255), (0, 0, 0, 128)])
+    arr = rgb(encoded(img, "PNG"))
+    assert arr[0, 0].tolist() == [255, 255, 255]  # fully transparent red -> white
+    assert arr[0, 1].tolist() == [0, 0, 255]  # opaque blue stays
+    assert np.abs(arr[0, 2] - 127).max() <= 1  # half-transparent black -> mid grey
+
+
+def test_grey_with_alpha():
+    img = Image.new("LA", (2, 1))
+    img.putdata([(0, 0), (0, 255)])
+    arr = rgb(encoded(img, "PNG"))
+    assert arr[0, 0].tolist() == [255, 255, 255] and arr[0, 1].tolist() == [0, 0, 0]
+
+
+def test_cmyk_jpeg():
+    img = Image.new("CMYK", (16, 16), (0, 0, 0, 0))  # no ink: white
+    img.paste((0, 255, 255, 0), (0, 0, 8, 16))  # magenta + yellow: red
+    arr = rgb(encoded(img, "JPEG", quality=95))
+    assert (arr[:, 12:] > 235).all()
+    assert arr[4, 2, 0] > 200 and arr[4, 2, 1] < 60 and arr[4, 2, 2] < 60
+
+
+def test_sixteen_bit_grey_png_uses_full_range():
+    values = np.array([[0, 32768, 65535]], dtype=np.uint16)
+    source = encoded(Image.fromarray(values), "PNG")
+    assert Image.open(io.BytesIO(source)).mode in ("I;16", "I")
+    assert rgb(source)[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_dark_sixteen_bit_photo_stays_dark():
+    """A 16-bit value of 200 is nearly black, not white (it once was stretched to 254)."""
+    dark = np.full((4, 4), 200, dtype=np.uint16)
+    darker = np.full((4, 4), 300, dtype=np.uint16)
+    assert rgb(encoded(Image.fromarray(dark), "PNG")).max() <= 1
+    assert rgb(encoded(Image.fromarray(darker), "PNG")).max() <= 2
+
+
+def test_thirty_two_bit_integer_outside_sixteen_bits_is_stretched():
+    values = np.array([[-1000, 0, 3_000_000]], dtype=np.int32)
+    source = encoded(Image.fromarray(values), "TIFF")
+    assert Image.open(io.BytesIO(source)).mode == "I"
+    grey = rgb(source)[0, :, 0]
+    assert grey[0] == 0 and grey[2] == 255 and 0 <= grey[1] <= 1
+
+
+def test_float_image_in_unit_range():
+    values = np.array([[0.0, 0.5, 1.0], [0.5, 0.5, np.nan]], dtype=np.float32)
+    source = encoded(Image.fromarray(values), "TIFF")
+    assert Image.open(io.BytesIO(source)).mode == "F"
+    grey = rgb(source)[..., 0]
+    assert grey[0].tolist() == [0, 128, 255]
+    assert grey[1, 2] == 0  # NaN -> black, not garbage
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = Image.new("RGB", (40, 20), "blue")
+    img.paste((255, 0, 0), (0, 0, 10, 10))  # red corner at the top left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    path = tmp_path / "rotated.jpg"
+    img.save(path, "JPEG", exif=exif.tobytes(), quality=95)
+    loaded = load_image(path)
+    assert loaded.size == (20, 40)  # width and height swap
+    arr = np.asarray(loaded).astype(int)
+    assert arr[2, 17, 0] > 200 and arr[2, 17, 2] < 60  # top-left corner went to the top right
+    assert arr[2, 2, 2] > 200  # the top left is blue now
+
+
+def test_bytes_and_path_give_the_same_image(tmp_path):
+    source = encoded(Image.new("RGB", (5, 5), (10, 200, 30)), "PNG")
+    path = tmp_path / "x.png"
+    path.write_bytes(source)
+    assert np.array_equal(rgb(source), rgb(path))
+
+
+# Bad input -------------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputNotFound, match="nope.jpg: no such file"):
+        load_image(tmp_path / "nope.jpg")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(InputNotFound, match="is a directory"):
+        load_image(tmp_path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.png"
+    path.touch()
+    with pytest.raises(InputNotFound, match="empty.png: file is empty"):
+        load_image(path)
+    with pytest.raises(ImageLoadError, match="upload.png: file is empty"):
+        load_image(b"", name="upload.png")
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "noise.jpg"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(ImageLoadError, match="noise.jpg: not an image file.*JPEG or PNG"):
+        load_image(path)
+
+
+def test_text_file_named_like_an_image():
+    with pytest.raises(ImageLoadError, match="notes.png: not an image"):
+        load_image(b"just some words, not pixels\n" * 20, name="notes.png")
+
+
+def test_truncated_jpeg():
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    whole = encoded(Image.fromarray(noise), "JPEG", quality=90)
+    with pytest.raises(ImageLoadError, match="cut.jpg: corrupt or truncated"):
+        load_image(whole[: len(whole) // 2], name="cut.jpg")
+
+
+def test_broken_png_chunk():
+    source = bytearray(encoded(Image.new("RGB", (32, 32), "red"), "PNG"))
+    idat = source.index(b"IDAT")
+    source[idat + 6 : idat + 12] = b"\x00" * 6  # damage the compressed pixels, keep the size
+    with pytest.raises(ImageLoadError, match="bad.png: corrupt or truncated"):
+        load_image(bytes(source), name="bad.png")
+
+
+def test_oversized_image_refused_before_decoding(tmp_path):
+    side = 9000  # 81 megapixels, over capsight's limit; stored in a few kB as a 1-bit PNG
+    assert side * side > MAX_IMAGE_PIXELS
+    path = tmp_path / "huge.png"
+    Image.new("1", (side, side)).save(path, optimize=False)
+    assert path.stat().st_size < 2_000_000
+    with pytest.raises(ImageLoadError, match="9000x9000 is too large.*downscale"):
+        load_image(path)
+
+
+def _png_claiming_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (Pillow's own bomb guard fires)."""
+    source = bytearray(encoded(Image.new("L", (1, 1)), "PNG"))
+    ihdr = source.index(b"IHDR")
+    source[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(source[ihdr : ihdr + 17]))
+    source[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    return bytes(source)
+
+
+def test_decompression_bomb_header():
+    with pytest.raises(ImageLoadError, match="bomb.png: .*too large"):
+        load_image(_png_claiming_size(40_000, 40_000), name="bomb.png")
+
+
+def test_every_failure_is_a_capsight_error(tmp_path):
+    """The contract the CLI and API rely on: no raw Pillow/OS exception escapes."""
+    bad = [b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, b"GIF89a" + b"\xff" * 30, b"BM" + b"\x00" * 60]
+    for i, source in enumerate(bad):
+        with pytest.raises(CapsightError):
+            load_image(source, name=f"bad{i}")
