@@ -86,6 +86,7 @@ def test_bad_inputs_are_user_errors():
         ('He said:"hi" to Mr. Smith at 5:30.', "he said hi to mr. smith at 5:30"),
         ("We cannot see the black-and-white dog..", "we can not see the black-and-white dog"),
         ("The water 's edge .", "the water 's edge"),
+        ("a <unk> dog at 100% @home", "a <unk> dog at 100 % @home"),
     ],
 )
 def test_python_tokenizer_matches_ptb_on_common_cases(text, tokens):

@@ -96,7 +96,7 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr vs etc no mt ft inc co corp ltd jan feb mar apr jun jul aug sep sept "
     "oct nov dec".split()
 )
-_SYMBOLS = re.compile(r"([,;!?%$#*&^~@=+<>|])")
+_SYMBOLS = re.compile(r"([,;!?%$#*&^~=+|])")  # not <> @: PTB keeps "<unk>", "@home"
 _DASHES = re.compile(r"--+")
 _DOTS = re.compile(r"\.\.+")  # PTB makes "table.." -> "table" + punctuation
 _CANNOT = re.compile(r"\bcannot\b")
