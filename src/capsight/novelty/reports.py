@@ -256,6 +256,12 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _captioner_name(analysis: Analysis) -> str:
+    """The captioner that actually ran ("default" resolved, when the pipeline recorded it)."""
+    used = analysis.extra.get("captioner") if isinstance(analysis.extra, dict) else None
+    return str(used) if used else analysis.params.captioner
+
+
 def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
@@ -282,7 +288,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         ("signal", f"{p.signal}, {p.metric}"),
         ("window", f"{p.window} moments"),
         ("sensitivity", f"{p.sensitivity:g}"),
-        ("captioner", p.captioner),
+        ("captioner", _captioner_name(analysis)),
     ]
     facts_html = "".join(f"<li><b>{_e(k)}</b>{_e(val)}</li>" for k, val in facts)
 
@@ -386,4 +392,7 @@ def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, P
         raise InvalidParameter(f"{out}: cannot write there (permission denied); choose another --out") from None
     except (FileExistsError, NotADirectoryError):
         raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out") from None
+    except OSError as exc:  # disk full, read-only file system, name too long ...
+        reason = exc.strerror or str(exc)
+        raise InvalidParameter(f"{out}: cannot write the report ({reason}); choose another --out") from None
     return paths
