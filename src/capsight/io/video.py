@@ -39,8 +39,9 @@ from capsight.errors import InvalidParameter, VideoOpenError
 from capsight.io.images import check_input_file
 from capsight.novelty.analysis import VideoInfo
 
-# Demuxers that read still images; PyAV opens a JPEG as a one-frame "video".
-_IMAGE_DEMUXERS = {"image2", "image2pipe", "tty", "gif_pipe"}
+# Demuxers that read still images (PyAV opens a JPEG as a one-frame "video") or plain text.
+_IMAGE_DEMUXERS = {"image2", "image2pipe"}
+_TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "microdvd"}
 
 # Packets whose frames lie within this many frame durations of a target are always decoded.
 _DECODE_MARGIN_FRAMES = 4
@@ -57,10 +58,16 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except av.FFmpegError as exc:
-        raise VideoOpenError(f"{p}: not a video file or unreadable ({_reason(exc)})") from None
+        raise VideoOpenError(
+            f"{p}: not a readable video ({_reason(exc)}); the file may be truncated, corrupt "
+            "or not a video"
+        ) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise VideoOpenError(f"{p}: cannot open as a video ({exc})") from None
     name = container.format.name
+    if name in _TEXT_DEMUXERS:
+        container.close()
+        raise VideoOpenError(f"{p}: is a text file, not a video")
     if name in _IMAGE_DEMUXERS or name.endswith("_pipe"):
         container.close()
         raise VideoOpenError(

@@ -1,0 +1,195 @@
+"""Frame sampling: times by presentation time (CFR, VFR, delayed start), rotation, every bad file."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from capsight.errors import InputNotFound, InvalidParameter, VideoOpenError
+from capsight.io.synthetic_video import write_video
+from capsight.io.video import probe_video, sample_frames
+
+
+def _frames(n: int, h: int = 48, w: int = 64, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(n)]
+
+
+def _times(path, every, **kw) -> list[float]:
+    return [round(f.time, 3) for f in sample_frames(path, every, **kw)]
+
+
+@pytest.fixture(scope="module")
+def cfr_video(tmp_path_factory):
+    """5 s at 10 fps, 64x48."""
+    path = tmp_path_factory.mktemp("video") / "cfr.mp4"
+    write_video(path, _frames(50), fps=10)
+    return path
+
+
+def test_probe_reads_duration_rate_and_size(cfr_video):
+    info = probe_video(cfr_video)
+    assert (info.width, info.height, info.rotation) == (64, 48, 0)
+    assert info.fps == pytest.approx(10)
+    assert info.duration == pytest.approx(5.0, abs=0.11)
+    assert info.start_time == 0
+
+
+@pytest.mark.parametrize(
+    ("every", "expected"),
+    [(1.0, [0, 1, 2, 3, 4]), (0.5, [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5]), (2.5, [0, 2.5])],
+)
+def test_cfr_one_frame_per_every_seconds(cfr_video, every, expected):
+    assert _times(cfr_video, every) == expected
+
+
+def test_every_smaller_than_a_frame_gives_each_frame_once(cfr_video):
+    times = _times(cfr_video, 0.03)
+    assert len(times) == 50 and times == sorted(set(times))
+
+
+def test_frames_are_rgb_and_downscaled_to_max_side(cfr_video):
+    frame = next(iter(sample_frames(cfr_video, 1.0, max_side=32)))
+    assert frame.image.mode == "RGB" and frame.image.size == (32, 24)
+
+
+def test_vfr_uses_presentation_times_and_nearest_frame_across_gaps(tmp_path):
+    times = [0.0, 0.1, 0.2, 0.9, 1.6, 1.65, 3.0, 3.1, 3.2]
+    path = tmp_path / "vfr.mp4"
+    write_video(path, _frames(len(times)), fps=10, times=times)
+    # target 1: first frame >= 1 is 1.6, but 0.9 is nearer; target 2: 1.65 beats 3.0; target 3: 3.0
+    assert _times(path, 1.0) == [0.0, 0.9, 1.65, 3.0]
+
+
+def test_delayed_start_times_count_from_the_first_frame(tmp_path):
+    path = tmp_path / "late.mp4"
+    write_video(path, _frames(30), fps=10, times=[1.5 + i / 10 for i in range(30)])
+    info = probe_video(path)
+    assert info.start_time == pytest.approx(1.5, abs=0.01)
+    assert _times(path, 1.0) == [0, 1, 2]
+
+
+def test_rotation_metadata_turns_frames_upright(tmp_path):
+    frame = np.zeros((40, 80, 3), np.uint8)
+    frame[:10, :10] = (255, 0, 0)  # red block in the stored frame's top-left corner
+    path = tmp_path / "rotated.mp4"
+    write_video(path, [frame] * 10, fps=10, rotation=-90)  # display: a quarter turn clockwise
+    info = probe_video(path)
+    assert (info.width, info.height, info.rotation) == (40, 80, 90)
+    image = next(iter(sample_frames(path, 1.0))).image
+    assert image.size == (40, 80)
+    pixels = np.asarray(image)  # (80, 40, 3): top-left went to the top-right corner
+    assert pixels[2, -3, 0] > 200 and pixels[2, 2, 0] < 60
+
+
+def test_frame_count_is_bounded_by_duration_over_every(tmp_path):
+    path = tmp_path / "long.mp4"
+    write_video(path, _frames(120, 16, 16), fps=12)  # 10 s
+    assert len(list(sample_frames(path, 1.0))) == 10
+    assert len(list(sample_frames(path, 3.0))) == 4
+
+
+@pytest.mark.parametrize("every", [0, -1, float("nan")])
+def test_every_must_be_positive(cfr_video, every):
+    with pytest.raises(InvalidParameter):
+        list(sample_frames(cfr_video, every))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, cfr_video):
+    d = tmp_path_factory.mktemp("bad")
+    data = cfr_video.read_bytes()
+    (d / "half.mp4").write_bytes(data[: len(data) // 2])  # index (moov) at the end is lost
+    broken = bytearray(data)
+    mid = len(broken) // 2
+    broken[mid : mid + 2000] = np.random.default_rng(1).integers(0, 256, 2000, np.uint8).tobytes()
+    (d / "garbage.mp4").write_bytes(bytes(broken))
+    # Index first (faststart), then cut: opens fine, data stops half way.
+    with (
+        av.open(str(cfr_video)) as src,
+        av.open(str(d / "fast.mp4"), "w", options={"movflags": "faststart"}) as dst,
+    ):
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    fast = (d / "fast.mp4").read_bytes()
+    (d / "fast_half.mp4").write_bytes(fast[: len(fast) // 2])
+    from PIL import Image
+
+    Image.fromarray(_frames(1)[0]).save(d / "photo.jpg")
+    (d / "notes.txt").write_text("not a video\n" * 50)
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "folder.mp4").mkdir()
+    _write_audio(d / "audio.m4a", video_track=False)
+    _write_audio(d / "no_frames.mkv", video_track=True)  # a video track with zero frames
+    return d
+
+
+def _write_audio(path, video_track: bool) -> None:
+    with av.open(str(path), "w") as out:
+        if video_track:
+            video = out.add_stream("libx264", rate=10)
+            video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("aac", rate=16000)
+        for i in range(10):
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "words"),
+    [
+        ("missing.mp4", InputNotFound, "no such file"),
+        ("folder.mp4", InputNotFound, "directory"),
+        ("empty.mp4", InputNotFound, "empty"),
+        ("photo.jpg", VideoOpenError, "still image"),
+        ("notes.txt", VideoOpenError, "not a video"),
+        ("half.mp4", VideoOpenError, "truncated"),
+        ("audio.m4a", VideoOpenError, "no video stream"),
+        ("no_frames.mkv", VideoOpenError, "no frames"),
+    ],
+)
+def test_bad_files_fail_on_probe_with_one_clear_line(bad_files, name, error, words):
+    with pytest.raises(error) as info:
+        probe_video(bad_files / name)
+    message = str(info.value)
+    assert words in message and "\n" not in message and name in message
+
+
+@pytest.mark.parametrize(
+    ("name", "words"), [("garbage.mp4", "corrupt"), ("fast_half.mp4", "truncated")]
+)
+def test_damage_inside_the_stream_fails_while_sampling(bad_files, name, words):
+    with pytest.raises(VideoOpenError, match=words):
+        list(sample_frames(bad_files / name, 1.0))
+
+
+# ---------------------------------------------------------------- real clips
+
+
+def test_real_rotated_clip_is_portrait(shared_data):
+    path = shared_data / "videos" / "pyscenedetect__issue-134-rotate.mp4"
+    info = probe_video(path)
+    assert (info.width, info.height, info.rotation) == (544, 1280, 90)
+    frame = next(iter(sample_frames(path, 5.0, max_side=128)))
+    assert frame.image.size == (54, 128)
+
+
+def test_real_delayed_start_clip_starts_at_zero(shared_data):
+    path = shared_data / "videos" / "pyscenedetect__delayed_start.mp4"
+    info = probe_video(path)
+    assert info.start_time == pytest.approx(1.075)
+    # 25 fps from 1.075 s: frames at 0.00, 0.04, ... from the start; first ones >= each target
+    assert _times(path, 0.25) == [0.0, 0.28, 0.52, 0.76]
