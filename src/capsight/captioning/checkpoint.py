@@ -1,0 +1,101 @@
+"""Caption-model checkpoints: ``model.safetensors`` + ``config.json`` + ``vocab.json``.
+
+    >>> save_checkpoint(model, vocab, "runs/sat/best", fp16=True)
+    >>> model, vocab, config = load_checkpoint("runs/sat/best")
+
+No pickled modules: weights are safetensors, the architecture is rebuilt from the JSON config
+(``build_model``), the vocabulary is JSON. ``fp16`` halves the file for shipping; loading always
+returns a float32 model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from capsight.captioning.model import CaptionModel, build_model, config_from_dict
+from capsight.captioning.vocabulary import Vocabulary
+from capsight.errors import ModelNotFound
+
+WEIGHTS, CONFIG, VOCAB = "model.safetensors", "config.json", "vocab.json"
+
+
+def save_checkpoint(
+    model: CaptionModel,
+    vocab: Vocabulary | None,
+    folder: str | os.PathLike,
+    fp16: bool = False,
+    extra: dict | None = None,
+) -> Path:
+    """Write weights, config (plus ``extra`` facts such as metrics) and vocabulary to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        state[name] = tensor.half() if fp16 and tensor.is_floating_point() else tensor
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(_untie(state), str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, folder / WEIGHTS)
+    config = dataclasses.asdict(model.config)
+    if extra:
+        config["training"] = extra
+    (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    if vocab is not None:
+        vocab.save(folder / VOCAB)
+    return folder
+
+
+def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storage; tied weights are saved once per name (clones)."""
+    seen: dict[int, str] = {}
+    out = {}
+    for name, tensor in state.items():
+        ptr = tensor.data_ptr()
+        out[name] = tensor.clone() if ptr in seen and tensor.numel() else tensor
+        seen.setdefault(ptr, name)
+    return out
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise ModelNotFound(f"{folder}: no {CONFIG}; not a capsight captioner checkpoint")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(
+    folder: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[CaptionModel, Vocabulary | None, dict]:
+    """Rebuild the model from ``config.json`` and load its weights (float32, eval mode)."""
+    folder = Path(folder)
+    raw = read_config(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise ModelNotFound(f"{folder}: no {WEIGHTS}; the checkpoint is incomplete")
+    config = config_from_dict(raw)
+    model = build_model(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelNotFound(
+            f"{folder}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    return model.to(device).eval(), load_vocabulary(folder), raw
+
+
+def load_vocabulary(folder: str | os.PathLike):
+    """The checkpoint's word vocabulary, or its Hugging Face tokenizer for pretrained GPT-2."""
+    path = Path(folder) / VOCAB
+    if not path.is_file():
+        return None
+    if json.loads(path.read_text()).get("format", "").startswith("hf-tokenizer"):
+        from capsight.captioning.prefix_gpt2 import TokenizerVocabulary
+
+        return TokenizerVocabulary.load(path)
+    return Vocabulary.load(path)

@@ -1,0 +1,279 @@
+"""Turning a caption model's word distributions into sentences, for a whole batch at once.
+
+    >>> out = decode(model, grid, DecodingOptions(method="beam", beam_width=3))
+    >>> out[0].tokens, out[0].score, out[0].attention.shape   # ids, mean log-prob, (len, P)
+
+Methods (``DecodingOptions.method``):
+
+* ``greedy``: the most likely word at every step;
+* ``beam``: batched beam search (``beam_width``), optional ``length_penalty`` (final score is
+  ``sum log p / length ** penalty``) and ``no_repeat_trigram``; ``num_captions > 1`` runs diverse
+  beam search (Vijayakumar et al. 2018): one beam group per caption, each group penalised for
+  words the earlier groups chose at the same step, so the alternatives really differ;
+* ``sample``: ancestral sampling with ``temperature``, ``top_k`` and ``top_p`` (seeded by
+  ``seed``); ``num_captions`` independent samples per image;
+* ``narrowing``: the original project's schedule, sampling from the ``top_k`` (default 5) most
+  likely words for the first word, one fewer for each following word, greedy from then on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from capsight.captioning.base import DecodingOptions
+from capsight.captioning.model import CaptionModel, State, expand_state, select_state
+
+DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier-group use of a word at the same step
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]  # word ids, no <bos>/<eos>
+    score: float  # mean log-probability per emitted token (incl. <eos>)
+    attention: torch.Tensor | None = None  # (len(tokens), P) for attention models
+    alternatives: list[list[int]] = field(default_factory=list)
+
+
+def decode(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | None = None) -> list[Decoded]:
+    """Decode a batch of encoder grids (B, P, D) into one Decoded per image."""
+    options = options or DecodingOptions()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            if options.method == "greedy":
+                return _greedy(model, grid, options)
+            if options.method == "beam":
+                if options.num_captions > 1:
+                    return _diverse_beam(model, grid, options)
+                return _beam(model, grid, options)
+            return _sample(model, grid, options)
+    finally:
+        model.train(was_training)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _banned_trigram_words(history: list[list[int]]) -> list[list[int]]:
+    """For each sequence, the words that would repeat a trigram already in it."""
+    banned = []
+    for seq in history:
+        if len(seq) < 3:
+            banned.append([])
+            continue
+        last = (seq[-2], seq[-1])
+        banned.append([seq[i + 2] for i in range(len(seq) - 2) if (seq[i], seq[i + 1]) == last])
+    return banned
+
+
+def _apply_trigram_ban(logp: torch.Tensor, history: list[list[int]]) -> torch.Tensor:
+    for row, words in enumerate(_banned_trigram_words(history)):
+        if words:
+            logp[row, words] = float("-inf")
+    return logp
+
+
+def _finish(
+    seqs: list[list[int]], logps: list[float], atts: list[list[torch.Tensor]] | None, eos: int
+) -> list[Decoded]:
+    out = []
+    for i, seq in enumerate(seqs):
+        words = seq[: seq.index(eos)] if eos in seq else seq
+        steps = min(len(seq), len(words) + 1)
+        attention = torch.stack(atts[i][: len(words)]) if atts is not None and words else None
+        out.append(Decoded(words, logps[i] / max(steps, 1), attention))
+    return out
+
+
+# -- greedy and sampling ----------------------------------------------------------------------
+def _greedy(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+    return _run_sequential(model, grid, options, choose="greedy", generator=None, copies=1)
+
+
+def _sample(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+    generator = torch.Generator(device=grid.device)
+    generator.manual_seed(options.seed if options.seed is not None else torch.seed() % 2**63)
+    copies = options.num_captions
+    decoded = _run_sequential(model, grid, options, options.method, generator, copies)
+    if copies == 1:
+        return decoded
+    grouped = []
+    for i in range(grid.shape[0]):
+        group = decoded[i * copies : (i + 1) * copies]
+        best = max(group, key=lambda d: d.score)
+        best.alternatives = [d.tokens for d in group if d is not best]
+        grouped.append(best)
+    return grouped
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """Temperature, then keep the top-k words and the smallest set with mass >= top_p."""
+    logits = logits / temperature  # (B, V)
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cumulative - sorted_logits.softmax(-1) >= top_p  # keep the word that crosses p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return logits
+
+
+def _run_sequential(
+    model: CaptionModel,
+    grid: torch.Tensor,
+    options: DecodingOptions,
+    choose: str,
+    generator: torch.Generator | None,
+    copies: int,
+) -> list[Decoded]:
+    state = model.start(grid)
+    if copies > 1:
+        state = expand_state(state, copies)
+    n = grid.shape[0] * copies
+    tokens = torch.full((n,), model.bos_id, dtype=torch.long, device=grid.device)
+    done = torch.zeros(n, dtype=torch.bool, device=grid.device)
+    seqs: list[list[int]] = [[] for _ in range(n)]
+    total = torch.zeros(n, device=grid.device)
+    atts: list[list[torch.Tensor]] | None = [[] for _ in range(n)] if model.has_attention else None
+    for t in range(options.max_length):
+        logits, state, alpha = model.step(tokens, state)  # (n, V)
+        logp = logits.float().log_softmax(-1)  # (n, V)
+        if options.no_repeat_trigram:
+            logp = _apply_trigram_ban(logp, seqs)
+        if t == options.max_length - 1:
+            chosen = torch.full_like(tokens, model.eos_id)
+        elif choose == "greedy":
+            chosen = logp.argmax(-1)  # (n,)
+        else:
+            if choose == "narrowing":
+                top_k, top_p = max(1, (options.top_k or 5) - t), 1.0
+            else:
+                top_k, top_p = options.top_k, options.top_p
+            filtered = filter_logits(logp, options.temperature, top_k, top_p)
+            chosen = torch.multinomial(filtered.softmax(-1), 1, generator=generator).squeeze(1)
+        chosen = torch.where(done, torch.full_like(chosen, model.pad_id), chosen)
+        total += torch.where(done, torch.zeros_like(total), logp.gather(1, chosen[:, None]).squeeze(1))
+        for i in (~done).nonzero().flatten().tolist():
+            seqs[i].append(int(chosen[i]))
+            if atts is not None and alpha is not None:
+                atts[i].append(alpha[i].float())
+        done |= chosen == model.eos_id
+        tokens = chosen
+        if bool(done.all()):
+            break
+    return _finish(seqs, total.tolist(), atts, model.eos_id)
+
+
+# -- beam search ------------------------------------------------------------------------------
+class _Beams:
+    """One group of ``width`` beams for each of ``batch`` images, stepping in lockstep."""
+
+    def __init__(self, model: CaptionModel, state: State, batch: int, width: int, device) -> None:
+        self.model, self.batch, self.width = model, batch, width
+        self.state = expand_state(state, width)  # (B*W, ...)
+        self.tokens = torch.full((batch * width,), model.bos_id, dtype=torch.long, device=device)
+        self.scores = torch.full((batch, width), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0  # all beams start identical; keep one alive
+        self.done = torch.zeros(batch * width, dtype=torch.bool, device=device)
+        self.seqs: list[list[int]] = [[] for _ in range(batch * width)]
+        self.atts: list[list[torch.Tensor]] = [[] for _ in range(batch * width)]
+
+    def candidates(self, options: DecodingOptions, last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, self.state, alpha = self.model.step(self.tokens, self.state)  # (B*W, V)
+        self.alpha = alpha
+        logp = logits.float().log_softmax(-1)  # (B*W, V)
+        if options.no_repeat_trigram:
+            logp = _apply_trigram_ban(logp, self.seqs)
+        if last:  # force every open beam to end
+            forced = torch.full_like(logp, float("-inf"))
+            forced[:, self.model.eos_id] = logp[:, self.model.eos_id].clamp(min=-1e4)
+            logp = forced
+        finished = torch.full_like(logp, float("-inf"))
+        finished[:, self.model.pad_id] = 0.0  # a finished beam only extends with free padding
+        logp = torch.where(self.done[:, None], finished, logp)
+        return logp, self.scores.reshape(-1, 1) + logp  # (B*W, V) each
+
+    def advance(self, total: torch.Tensor) -> None:
+        """total (B*W, V) candidate scores -> keep the best ``width`` per image."""
+        vocab = total.shape[-1]
+        best, flat = total.reshape(self.batch, -1).topk(self.width, dim=-1)  # (B, W)
+        source = flat // vocab + torch.arange(self.batch, device=flat.device)[:, None] * self.width
+        source = source.reshape(-1)  # (B*W,) row each new beam continues
+        words = (flat % vocab).reshape(-1)  # (B*W,)
+        self.state = select_state(self.state, source)
+        was_done = self.done[source]
+        src = source.tolist()
+        self.seqs = [list(self.seqs[s]) for s in src]
+        self.atts = [list(self.atts[s]) for s in src]
+        alpha = self.alpha.index_select(0, source) if self.alpha is not None else None
+        for i, w in enumerate(words.tolist()):
+            if not was_done[i]:
+                self.seqs[i].append(w)
+                if alpha is not None:
+                    self.atts[i].append(alpha[i].float())
+        self.done = was_done | (words == self.model.eos_id)
+        self.scores = best
+        self.tokens = torch.where(self.done, torch.full_like(words, self.model.eos_id), words)
+
+    def ranked(self, length_penalty: float) -> list[list[int]]:
+        """Per image, beam rows ordered by length-normalised score (best first)."""
+        lengths = torch.tensor([max(len(s), 1) for s in self.seqs], dtype=torch.float)
+        normalised = self.scores.cpu() / lengths.reshape(self.batch, self.width) ** length_penalty
+        order = normalised.argsort(dim=-1, descending=True)  # (B, W)
+        return [[b * self.width + int(j) for j in order[b]] for b in range(self.batch)]
+
+    def result(self, row: int) -> Decoded:
+        seq = self.seqs[row]
+        eos = self.model.eos_id
+        words = seq[: seq.index(eos)] if eos in seq else seq
+        steps = max(min(len(seq), len(words) + 1), 1)
+        attention = torch.stack(self.atts[row][: len(words)]) if self.atts[row] and words else None
+        score = float(self.scores.reshape(-1)[row]) / steps
+        return Decoded(words, score, attention)
+
+
+def _beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+    beams = _Beams(model, model.start(grid), grid.shape[0], options.beam_width, grid.device)
+    for t in range(options.max_length):
+        _, total = beams.candidates(options, last=t == options.max_length - 1)
+        beams.advance(total)
+        if bool(beams.done.all()):
+            break
+    return [beams.result(rows[0]) for rows in beams.ranked(options.length_penalty)]
+
+
+def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+    batch = grid.shape[0]
+    start = model.start(grid)
+    groups = [
+        _Beams(model, start, batch, options.beam_width, grid.device) for _ in range(options.num_captions)
+    ]
+    for t in range(options.max_length):
+        chosen_now: list[torch.Tensor] = []  # (B, W) words of earlier groups at this step
+        for group in groups:
+            logp, total = group.candidates(options, last=t == options.max_length - 1)
+            if chosen_now:
+                penalty = torch.zeros(batch, logp.shape[-1], device=logp.device)  # (B, V)
+                for words in chosen_now:
+                    penalty.scatter_add_(1, words, torch.ones_like(words, dtype=penalty.dtype))
+                penalty[:, model.pad_id] = 0.0
+                total = total - DIVERSITY_STRENGTH * penalty.repeat_interleave(group.width, dim=0)
+            group.advance(total)
+            # The penalised total is what ranks beams inside the group; keep true scores apart.
+            chosen_now.append(group.tokens.reshape(batch, group.width))
+        if all(bool(g.done.all()) for g in groups):
+            break
+    results = []
+    for b in range(batch):
+        captions = [g.result(g.ranked(options.length_penalty)[b][0]) for g in groups]
+        best, seen, alternatives = captions[0], {tuple(captions[0].tokens)}, []
+        for c in captions[1:]:
+            if tuple(c.tokens) not in seen:
+                seen.add(tuple(c.tokens))
+                alternatives.append(c.tokens)
+        best.alternatives = alternatives
+        results.append(best)
+    return results

@@ -1,0 +1,54 @@
+"""Several trained caption models decoding as one: their word probabilities are averaged.
+
+    >>> model = CaptionEnsemble([sat_a, sat_b])
+    >>> decode(model, grid, DecodingOptions(method="beam"))      # any decoding method works
+
+Each step asks every member for its next-word distribution and returns the log of the mean
+probability, so beam search ranks sentences by the members' consensus. The members must share
+one vocabulary. Attention maps come from the first member that has them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from capsight.captioning.model import CaptionModel, State
+from capsight.errors import ModelNotFound
+
+
+class CaptionEnsemble(CaptionModel):
+    def __init__(self, members: list[CaptionModel]) -> None:
+        super().__init__()
+        if not members:
+            raise ModelNotFound("an ensemble needs at least one trained model")
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.has_attention = any(m.has_attention for m in members)
+        first = members[0]
+        self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
+
+    def start(self, grid: torch.Tensor) -> State:
+        state: State = {}
+        for i, member in enumerate(self.members):
+            state.update({f"{i}.{k}": v for k, v in member.start(grid).items()})
+        return state
+
+    def step(self, tokens: torch.Tensor, state: State):
+        new_state: State = {}
+        log_probs, attention = [], None
+        for i, member in enumerate(self.members):
+            prefix = f"{i}."
+            own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            logits, own, alpha = member.step(tokens, own)  # (B, V)
+            log_probs.append(logits.float().log_softmax(-1))
+            if attention is None and alpha is not None:
+                attention = alpha
+            new_state.update({prefix + k: v for k, v in own.items()})
+        mean = torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))  # (B, V)
+        return mean, new_state, attention
+
+    def forward(self, grid: torch.Tensor, captions: torch.Tensor):
+        raise NotImplementedError("train the members one by one; the ensemble only decodes")

@@ -1,0 +1,106 @@
+"""What every trainable caption decoder offers, and the registry of decoder architectures.
+
+    >>> model = build_model({"architecture": "show-attend-tell", "vocab_size": 3000})
+    >>> state = model.start(grid)                       # grid (B, P, 1280) -> per-image state
+    >>> logits, state, attention = model.step(tokens, state)   # tokens (B,) -> logits (B, V)
+    >>> logits, extras = model(grid, captions)          # teacher forcing: captions (B, T)
+
+A *state* is a dict of tensors whose first dimension is the batch, so decoding can copy rows
+for beams (``expand_state``) and reorder them (``select_state``) without knowing the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from capsight.errors import ModelNotFound
+
+State = dict[str, torch.Tensor]
+
+_ARCHITECTURES: dict[str, tuple[type, type]] = {}  # name -> (config class, model class)
+
+
+def register_architecture(name: str, config_cls: type) -> Callable[[type], type]:
+    def wrap(model_cls: type) -> type:
+        _ARCHITECTURES[name] = (config_cls, model_cls)
+        return model_cls
+
+    return wrap
+
+
+def architectures() -> list[str]:
+    _import_architectures()
+    return sorted(_ARCHITECTURES)
+
+
+def _import_architectures() -> None:
+    import capsight.captioning.show_and_tell  # noqa: F401
+    import capsight.captioning.show_attend_tell  # noqa: F401
+
+    try:
+        import capsight.captioning.prefix_gpt2  # noqa: F401
+    except ImportError:
+        pass
+
+
+def config_from_dict(data: dict):
+    """A frozen config from its JSON dict (unknown keys are an error: a mismatched checkpoint)."""
+    _import_architectures()
+    name = data.get("architecture")
+    if name not in _ARCHITECTURES:
+        raise ModelNotFound(f"unknown captioner architecture {name!r}; known: {architectures()}")
+    config_cls = _ARCHITECTURES[name][0]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def build_model(config) -> CaptionModel:
+    """A freshly initialised model from a config (or its dict)."""
+    if isinstance(config, dict):
+        config = config_from_dict(config)
+    _import_architectures()
+    return _ARCHITECTURES[config.architecture][1](config)
+
+
+class CaptionModel(nn.Module):
+    """Base class: image grid features in, word logits out, one step or a whole sentence."""
+
+    config: object
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
+    pad_id: int = PAD_ID
+    has_attention: bool = False
+
+    def start(self, grid: torch.Tensor) -> State:
+        """Encoder grid (B, P, D) -> the initial decoding state."""
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+        """Previous tokens (B,) -> next-word logits (B, V), new state, attention (B, P) or None."""
+        raise NotImplementedError
+
+    def forward(self, grid: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Teacher forcing: captions (B, T) starting with <bos> -> logits (B, T-1, V), extras.
+
+        ``grid`` has one row per caption, or one row per image when ``captions_per_image`` rows
+        of captions follow each image (see ``repeat_rows``).
+        """
+        raise NotImplementedError
+
+
+def expand_state(state: State, times: int) -> State:
+    """Repeat every row ``times`` times: (B, ...) -> (B*times, ...), rows of one image adjacent."""
+    return {k: v.repeat_interleave(times, dim=0) for k, v in state.items()}
+
+
+def select_state(state: State, index: torch.Tensor) -> State:
+    return {k: v.index_select(0, index) for k, v in state.items()}
+
+
+def repeat_rows(x: torch.Tensor, times: int) -> torch.Tensor:
+    return x if times == 1 else x.repeat_interleave(times, dim=0)

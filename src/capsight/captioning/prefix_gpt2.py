@@ -1,0 +1,196 @@
+"""Prefix captioning (ClipCap style): image features become the prefix of a GPT-2 decoder.
+
+    >>> model = PrefixGPT2(PrefixGPT2Config(vocab_size=3000))         # trained from scratch
+    >>> model, vocab = PrefixGPT2.from_pretrained("path/to/gpt2")      # GPT-2 weights + tokenizer
+
+The image side is mapped to ``prefix_length`` embeddings (``prefix_from="pooled"``: an MLP on
+the pooled vector, as ClipCap) or to one embedding per grid cell (``"grid"``: a linear map of
+every cell plus a learned position, so the decoder can look at parts of the photo). The words
+follow the prefix in a ``transformers.GPT2LMHeadModel``; the loss covers the words only.
+
+Here it trains from scratch with the project's word vocabulary. ``from_pretrained`` loads a
+GPT-2 checkpoint folder (or hub id, if the user has it cached) with its own tokenizer; nothing
+is ever downloaded by capsight itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from capsight.captioning.model import CaptionModel, State, register_architecture, repeat_rows
+from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, normalize_caption
+from capsight.errors import InvalidParameter, ModelNotFound
+
+
+@dataclass(frozen=True)
+class PrefixGPT2Config:
+    vocab_size: int
+    architecture: str = "prefix-gpt2"
+    feature_dim: int = 1280
+    prefix_from: str = "grid"  # grid | pooled
+    prefix_length: int = 10  # used with prefix_from="pooled"
+    n_embd: int = 256
+    n_layer: int = 4
+    n_head: int = 4
+    n_positions: int = 128
+    dropout: float = 0.1
+    bos_token_id: int = BOS_ID
+    eos_token_id: int = EOS_ID
+    pad_token_id: int = PAD_ID
+    pretrained: str = ""  # where GPT-2 weights came from (provenance only; weights are saved)
+    encoder: str = "efficientnet-lite0"
+    resolution: int = 224
+
+    def __post_init__(self) -> None:
+        if self.prefix_from not in ("grid", "pooled"):
+            raise InvalidParameter(f"prefix_from must be grid or pooled, not {self.prefix_from!r}")
+
+
+def _gpt2_config(c: PrefixGPT2Config):
+    from transformers import GPT2Config
+
+    return GPT2Config(
+        vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd, n_layer=c.n_layer,
+        n_head=c.n_head, resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
+        bos_token_id=c.bos_token_id, eos_token_id=c.eos_token_id, pad_token_id=c.pad_token_id,
+    )  # fmt: skip
+
+
+@register_architecture("prefix-gpt2", PrefixGPT2Config)
+class PrefixGPT2(CaptionModel):
+    def __init__(self, config: PrefixGPT2Config, gpt=None) -> None:
+        super().__init__()
+        from transformers import GPT2LMHeadModel
+
+        self.config = c = config
+        self.bos_id, self.eos_id, self.pad_id = c.bos_token_id, c.eos_token_id, c.pad_token_id
+        self.gpt = gpt if gpt is not None else GPT2LMHeadModel(_gpt2_config(c))
+        if c.prefix_from == "pooled":
+            hidden = c.n_embd * c.prefix_length // 2
+            self.mapper = nn.Sequential(
+                nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, hidden), nn.Tanh(),
+                nn.Linear(hidden, c.n_embd * c.prefix_length),
+            )  # fmt: skip
+        else:
+            self.mapper = nn.Sequential(nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, c.n_embd))
+            self.cell_position = nn.Parameter(torch.zeros(1, 1, c.n_embd))
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.gpt.get_input_embeddings()
+
+    def prefix(self, grid: torch.Tensor) -> torch.Tensor:
+        """grid (B, P, D) -> prefix embeddings (B, L, n_embd)."""
+        c = self.config
+        if c.prefix_from == "pooled":
+            return self.mapper(grid.float().mean(dim=1)).reshape(grid.shape[0], c.prefix_length, c.n_embd)
+        cells = self.mapper(grid.float())  # (B, P, n_embd)
+        if self.cell_position.shape[1] != cells.shape[1]:
+            self.cell_position = nn.Parameter(
+                torch.zeros(1, cells.shape[1], c.n_embd, device=cells.device)
+            )  # sized on first use: P depends on the encoder resolution
+        return cells + self.cell_position
+
+    def _logits(self, prefix: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        words = self.gpt.get_input_embeddings()(tokens)  # (B, T, n_embd)
+        out = self.gpt(inputs_embeds=torch.cat([prefix, words], dim=1))
+        return out.logits[:, prefix.shape[1] :]  # (B, T, V)
+
+    def start(self, grid: torch.Tensor) -> State:
+        prefix = self.prefix(grid)  # (B, L, n_embd)
+        return {"prefix": prefix, "tokens": torch.empty(grid.shape[0], 0, dtype=torch.long, device=grid.device)}
+
+    def step(self, tokens: torch.Tensor, state: State):
+        history = torch.cat([state["tokens"], tokens[:, None]], dim=1)  # (B, t)
+        logits = self._logits(state["prefix"], history)[:, -1]  # (B, V)
+        return logits, {"prefix": state["prefix"], "tokens": history}, None
+
+    def forward(self, grid: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        per_image = captions.shape[0] // grid.shape[0]
+        prefix = repeat_rows(self.prefix(grid), per_image)  # (B*k, L, n_embd)
+        return self._logits(prefix, captions[:, :-1]), {}  # (B*k, T-1, V)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        position = state_dict.get("cell_position")
+        if position is not None and hasattr(self, "cell_position"):
+            self.cell_position = nn.Parameter(torch.zeros_like(position))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_id: str | os.PathLike, prefix_from: str = "grid", prefix_length: int = 10,
+        feature_dim: int = 1280, local_files_only: bool = True,
+    ) -> tuple[PrefixGPT2, TokenizerVocabulary]:  # fmt: skip
+        """GPT-2 weights and tokenizer from a folder (or a hub id already in the local cache)."""
+        from transformers import AutoTokenizer, GPT2LMHeadModel
+
+        try:
+            gpt = GPT2LMHeadModel.from_pretrained(str(path_or_id), local_files_only=local_files_only)
+            tokenizer = AutoTokenizer.from_pretrained(str(path_or_id), local_files_only=local_files_only)
+        except (OSError, ValueError) as error:
+            raise ModelNotFound(
+                f"{path_or_id}: cannot load GPT-2 weights and tokenizer there ({error.__class__.__name__}); "
+                "pass a folder made by save_pretrained"
+            ) from None
+        vocab = TokenizerVocabulary(tokenizer)
+        g = gpt.config
+        config = PrefixGPT2Config(
+            vocab_size=g.vocab_size, feature_dim=feature_dim, prefix_from=prefix_from,
+            prefix_length=prefix_length, n_embd=g.n_embd, n_layer=g.n_layer, n_head=g.n_head,
+            n_positions=g.n_positions, dropout=g.resid_pdrop, bos_token_id=vocab.bos_id,
+            eos_token_id=vocab.eos_id, pad_token_id=vocab.pad_id, pretrained=str(path_or_id),
+        )  # fmt: skip
+        return cls(config, gpt=gpt), vocab
+
+
+class TokenizerVocabulary:
+    """A Hugging Face tokenizer behind the ``Vocabulary`` interface (for pretrained GPT-2).
+
+    Sentences start and end with the tokenizer's end-of-text token, as GPT-2 was trained. The
+    padding id is the tokenizer's pad token, else id 0 (GPT-2's "!", which normalised captions
+    never contain).
+    """
+
+    format = "hf-tokenizer/1"
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+        if eos is None:
+            raise ModelNotFound("the tokenizer has no end-of-text token; GPT-2 tokenizers do")
+        self.eos_id = eos
+        self.bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def __len__(self) -> int:
+        return len(self.tokenizer)
+
+    def encode(self, tokens: list[str], add_bos_eos: bool = False) -> list[int]:
+        ids = self.tokenizer.encode(" " + " ".join(tokens), add_special_tokens=False)
+        return [self.bos_id, *ids, self.eos_id] if add_bos_eos else ids
+
+    def decode(self, ids) -> list[str]:
+        kept = []
+        for i in ids:
+            if int(i) == self.eos_id and kept:
+                break
+            if int(i) not in (self.bos_id, self.eos_id, self.pad_id):
+                kept.append(int(i))
+        return normalize_caption(self.tokenizer.decode(kept)).split()
+
+    def save(self, path: str | os.PathLike) -> None:
+        folder = Path(path).parent / "tokenizer"
+        self.tokenizer.save_pretrained(str(folder))
+        Path(path).write_text(json.dumps({"format": self.format, "folder": "tokenizer"}) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TokenizerVocabulary:
+        from transformers import AutoTokenizer
+
+        folder = Path(path).parent / json.loads(Path(path).read_text())["folder"]
+        return cls(AutoTokenizer.from_pretrained(str(folder), local_files_only=True))

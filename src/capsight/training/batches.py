@@ -1,0 +1,99 @@
+"""Training batches on cached features: B images, k captions each, as padded id tensors.
+
+    >>> data = CaptionBatches.from_corpus(corpus.split("train"), cache, vocab, flip_cache=None)
+    >>> for grid, captions, rows in data.epoch(batch_images=32, captions_per_image=5, seed=0):
+    ...     grid.shape, captions.shape         # (32, 49, 1280) float32, (160, T) with <bos>/<eos>
+
+Each epoch visits every image once, in a seeded random order. An image with more than k
+captions gets k of them drawn at random; one with fewer repeats some. With a mirrored-photo
+cache, each image is mirrored with probability 1/2 and its captions swap "left" and "right".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
+from capsight.training.datasets import CaptionedImage
+from capsight.training.features import FeatureCache
+
+
+@dataclass
+class CaptionBatches:
+    keys: list[str]
+    grid: torch.Tensor  # (N, P, 1280) fp16, in memory
+    grid_flip: torch.Tensor | None  # (N, P, 1280) fp16 of the mirrored photos
+    captions: list[torch.Tensor]  # per image (n_i, T_i) ids with <bos>/<eos>, padded
+    references: list[list[str]]  # per image, normalised reference captions (for CIDEr)
+    swap: torch.Tensor | None  # (V,) id map exchanging "left" and "right"
+
+    @classmethod
+    def from_corpus(
+        cls,
+        images: list[CaptionedImage],
+        cache: FeatureCache,
+        vocab: Vocabulary,
+        flip_cache: FeatureCache | None = None,
+        max_length: int = 22,
+    ) -> CaptionBatches:
+        keys = [im.key for im in images]
+        grid = torch.from_numpy(np.ascontiguousarray(cache.grid[cache.rows(keys)]))
+        grid_flip = None
+        if flip_cache is not None:
+            grid_flip = torch.from_numpy(np.ascontiguousarray(flip_cache.grid[flip_cache.rows(keys)]))
+        captions, references = [], []
+        for im in images:
+            token_lists = [tokenize(c)[:max_length] for c in im.captions] or [[]]
+            ids = [vocab.encode(t, add_bos_eos=True) for t in token_lists]
+            width = max(len(i) for i in ids)
+            captions.append(torch.tensor([i + [PAD_ID] * (width - len(i)) for i in ids]))
+            references.append([" ".join(t) for t in token_lists])
+        swap = None
+        if "left" in vocab and "right" in vocab:
+            swap = torch.arange(len(vocab))
+            left, right = vocab.stoi["left"], vocab.stoi["right"]
+            swap[left], swap[right] = right, left
+        return cls(keys, grid, grid_flip, captions, references, swap)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def epoch(
+        self,
+        batch_images: int,
+        captions_per_image: int,
+        seed: int,
+        shard: tuple[int, int] = (0, 1),
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Yield (grid (B, P, D) float32, captions (B*k, T), image rows (B,)) for one epoch."""
+        gen = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(self), generator=gen)
+        rank, world = shard
+        order = order[rank::world]
+        for start in range(0, len(order), batch_images):
+            rows = order[start : start + batch_images]
+            grid = self.grid[rows].float()  # (B, P, D)
+            mirrored = torch.zeros(len(rows), dtype=torch.bool)
+            if self.grid_flip is not None:
+                mirrored = torch.rand(len(rows), generator=gen) < 0.5
+                grid[mirrored] = self.grid_flip[rows[mirrored]].float()
+            chosen = []
+            for r, m in zip(rows.tolist(), mirrored.tolist(), strict=False):
+                caps = self.captions[r]  # (n, T)
+                pick = torch.randperm(len(caps), generator=gen)
+                if len(pick) < captions_per_image:
+                    extra = torch.randint(len(caps), (captions_per_image - len(pick),), generator=gen)
+                    pick = torch.cat([pick, extra])
+                sel = caps[pick[:captions_per_image]]
+                if m and self.swap is not None:
+                    sel = self.swap[sel]
+                chosen.append(sel)
+            width = max(c.shape[1] for c in chosen)
+            captions = torch.full((len(chosen) * captions_per_image, width), PAD_ID, dtype=torch.long)
+            for i, c in enumerate(chosen):
+                captions[i * captions_per_image : (i + 1) * captions_per_image, : c.shape[1]] = c
+            yield grid, captions, rows

@@ -1,0 +1,158 @@
+"""Encoder feature cache: every photo of a corpus is encoded once, then reused by every run.
+
+    >>> cache = FeatureCache.build(corpus, ImageEncoder(), "~/.cache/capsight/features", flip=True)
+    >>> cache.grid.shape, cache.grid.dtype      # memory-mapped fp16
+    ((7966, 49, 1280), dtype('float16'))
+    >>> rows = cache.rows(["1000268201_693b08cb0e.jpg"])
+
+The cache lives in ``<cache_dir>/<corpus>-<encoder>-<resolution>/`` as ``.npy`` files (grid,
+pooled, probs) plus ``meta.json``; ``flip=True`` encodes the horizontally mirrored photos into
+a sibling folder ending in ``-flip`` (feature augmentation for training). Extraction writes in chunks and records its progress, so an interrupted run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from capsight.errors import CapsightError
+from capsight.io.images import load_image
+from capsight.training.datasets import CaptionCorpus
+from capsight.vision.efficientnet_lite import FEATURE_DIM
+from capsight.vision.encoder import ImageEncoder
+
+DEFAULT_CACHE_DIR = Path(os.environ.get("CAPSIGHT_CACHE", "~/.cache/capsight")).expanduser() / "features"
+
+
+@dataclass
+class FeatureCache:
+    folder: Path
+    keys: list[str]
+    grid: np.ndarray  # (N, P, 1280) fp16, memory-mapped
+    pooled: np.ndarray  # (N, 1280) fp16
+    probs: np.ndarray  # (N, 1000) fp16
+    grid_size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        self.index = {k: i for i, k in enumerate(self.keys)}
+
+    def rows(self, keys: list[str]) -> np.ndarray:
+        return np.array([self.index[k] for k in keys], dtype=np.int64)
+
+    def load_grid(self) -> torch.Tensor:
+        """The whole grid array in memory as an fp16 tensor (N, P, 1280)."""
+        return torch.from_numpy(np.ascontiguousarray(self.grid))
+
+    @staticmethod
+    def folder_for(
+        cache_dir: str | os.PathLike, corpus: str, encoder: str, resolution: int, flip: bool = False
+    ) -> Path:
+        suffix = "-flip" if flip else ""
+        return Path(cache_dir).expanduser() / f"{corpus}-{encoder}-{resolution}{suffix}"
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike) -> FeatureCache:
+        folder = Path(folder)
+        meta_file = folder / "meta.json"
+        if not meta_file.is_file():
+            raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
+        meta = json.loads(meta_file.read_text())
+        if meta["done"] < len(meta["keys"]):
+            raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
+        return cls(
+            folder,
+            meta["keys"],
+            np.load(folder / "grid.npy", mmap_mode="r"),
+            np.load(folder / "pooled.npy", mmap_mode="r"),
+            np.load(folder / "probs.npy", mmap_mode="r"),
+            tuple(meta["grid_size"]),
+        )
+
+    @classmethod
+    def build(
+        cls,
+        corpus: CaptionCorpus,
+        encoder: ImageEncoder,
+        cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+        flip: bool = False,
+        batch_size: int = 32,
+        progress: bool = True,
+    ) -> FeatureCache:
+        """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run."""
+        folder = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = sorted(corpus.images)
+        meta_file = folder / "meta.json"
+        side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
+        meta = {"keys": keys, "done": 0, "flip": flip, "encoder": encoder.name,
+                "resolution": encoder.resolution, "grid_size": [side, side]}  # fmt: skip
+        if meta_file.is_file():
+            old = json.loads(meta_file.read_text())
+            if old["keys"] == keys and old.get("flip") == flip:
+                meta = old
+        n, p = len(keys), side * side
+        mode = "r+" if meta["done"] > 0 else "w+"
+        arrays = {
+            "grid": np.lib.format.open_memmap(folder / "grid.npy", mode, np.float16, (n, p, FEATURE_DIM)),
+            "pooled": np.lib.format.open_memmap(folder / "pooled.npy", mode, np.float16, (n, FEATURE_DIM)),
+            "probs": np.lib.format.open_memmap(folder / "probs.npy", mode, np.float16, (n, 1000)),
+        }  # fmt: skip
+        bar = tqdm(total=n, initial=meta["done"], desc="encoding photos", disable=not progress)
+        for start in range(meta["done"], n, batch_size):
+            chunk = keys[start : start + batch_size]
+            images = [load_image(corpus.images[k].path) for k in chunk]
+            if flip:
+                images = [img.transpose(Image.FLIP_LEFT_RIGHT) for img in images]
+            out = encoder.encode(images, batch_size=batch_size)
+            end = start + len(chunk)
+            arrays["grid"][start:end] = out.grid.numpy().astype(np.float16)  # (b, P, 1280)
+            arrays["pooled"][start:end] = out.pooled.numpy().astype(np.float16)
+            arrays["probs"][start:end] = out.probs.numpy().astype(np.float16)
+            for a in arrays.values():
+                a.flush()
+            meta["done"] = end
+            meta["grid_size"] = list(out.grid_size)
+            meta_file.write_text(json.dumps(meta))
+            bar.update(len(chunk))
+        bar.close()
+        return cls.open(folder)
+
+
+def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None) -> ImageEncoder:
+    """An ImageEncoder, optionally at a non-native square input resolution."""
+    encoder = ImageEncoder(name)
+    if resolution:
+        encoder.resolution = resolution
+    return encoder
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m capsight.training.features DATA [--flip] [--resolution R] [--cache-dir DIR]"""
+    import argparse
+
+    from capsight.training.datasets import load_corpus
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data")
+    parser.add_argument("--encoder", default="efficientnet-lite0")
+    parser.add_argument("--resolution", type=int, default=None)
+    parser.add_argument("--flip", action="store_true")
+    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    args = parser.parse_args(argv)
+    corpus = load_corpus(args.data)
+    cache = FeatureCache.build(
+        corpus, build_encoder(args.encoder, args.resolution), args.cache_dir, flip=args.flip
+    )
+    print(cache.folder, cache.grid.shape)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,449 @@
+"""Train a captioner on cached encoder features: cross-entropy, then optional SCST on CIDEr.
+
+    python -m capsight.training.train ../shared/data/flickr8k --out runs/sat \\
+        --architecture show-attend-tell --epochs 12 --flip --scst-epochs 6
+
+    >>> result = train(TrainConfig(data="../shared/data/flickr8k", out="runs/sat"))
+    >>> result.best_dir, result.best["CIDEr"]
+
+The photos are encoded once into a feature cache (``capsight.training.features``); every epoch
+then runs only the decoder. Each epoch ends with decoding the validation photos and scoring
+them (BLEU-4, CIDEr); the best checkpoint by validation CIDEr is kept in ``<out>/best`` and
+training stops after ``patience`` epochs without improvement. ``<out>/last`` holds everything
+needed to resume (``--resume``): weights, config, vocabulary, optimizer state and the history.
+Per-epoch metrics go to ``<out>/metrics.jsonl`` and to the experiment tracker when one is
+given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from capsight.captioning.base import DecodingOptions
+from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
+from capsight.captioning.decoding import decode
+from capsight.captioning.model import CaptionModel, build_model, config_from_dict
+from capsight.captioning.show_attend_tell import attention_penalty
+from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
+from capsight.errors import InvalidParameter
+from capsight.training.batches import CaptionBatches
+from capsight.training.datasets import load_corpus
+from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    architecture: str = "show-attend-tell"
+    model: dict = field(default_factory=dict)  # architecture options, e.g. {"hidden_dim": 512}
+    encoder: str = "efficientnet-lite0"
+    resolution: int = 0  # 0 = the encoder's native resolution
+    flip: bool = False  # mirrored-photo feature augmentation
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    epochs: int = 12
+    batch_images: int = 32
+    captions_per_image: int = 5
+    lr: float = 5e-4
+    min_lr_ratio: float = 0.1  # cosine decay from lr to lr * ratio over `epochs`
+    warmup_steps: int = 200
+    weight_decay: float = 1e-4
+    grad_clip: float = 2.0
+    label_smoothing: float = 0.1
+    attention_lambda: float = 1.0  # doubly stochastic regulariser (attention models)
+    min_count: int = 5
+    max_caption_length: int = 22
+    patience: int = 3
+    seed: int = 42
+    val_method: str = "beam"  # decoding used for validation CIDEr: greedy | beam
+    val_beam: int = 3
+    max_train_images: int = 0  # 0 = all (small values for smoke tests)
+    max_val_images: int = 0
+    scst_epochs: int = 0
+    scst_lr: float = 2e-5
+    scst_samples: int = 5
+    scst_max_length: int = 16
+    fine_tune_blocks: int = 0  # >0 needs raw photos per step: only sensible on a GPU
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0 or self.scst_epochs < 0:
+            raise InvalidParameter("epochs must be >= 0")
+        if self.batch_images < 1 or self.captions_per_image < 1:
+            raise InvalidParameter("batch size and captions per image must be >= 1")
+        if self.val_method not in ("greedy", "beam"):
+            raise InvalidParameter("validation decoding must be greedy or beam")
+        if self.fine_tune_blocks:
+            raise InvalidParameter(
+                "--fine-tune-blocks is not implemented for the cached-feature loop; train with 0"
+            )
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_dir: Path
+    best: dict
+    history: list[dict]
+
+
+# -- set-up -----------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    rank = torch.distributed.get_rank() if world > 1 else 0
+    return rank, world
+
+
+def _device(rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def _code_version() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip() or "unknown"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _log(out: Path, record: dict) -> None:
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+# -- losses and evaluation --------------------------------------------------------------------
+def caption_loss(
+    model: CaptionModel, grid: torch.Tensor, captions: torch.Tensor, config: TrainConfig
+) -> torch.Tensor:
+    """Teacher-forced cross-entropy (+ attention regulariser) for grid (B, P, D), captions (B*k, T)."""
+    logits, extras = model(grid, captions)  # (B*k, T-1, V)
+    targets = captions[:, 1:]  # (B*k, T-1)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+        ignore_index=PAD_ID, label_smoothing=config.label_smoothing,
+    )  # fmt: skip
+    if "alphas" in extras and config.attention_lambda > 0:
+        loss = loss + config.attention_lambda * attention_penalty(extras["alphas"], targets != PAD_ID)
+    return loss
+
+
+def caption_grid(
+    model: CaptionModel, vocab: Vocabulary, grid: torch.Tensor, options: DecodingOptions,
+    batch_size: int = 100,
+) -> list[str]:  # fmt: skip
+    """Decode grid (N, P, D) in batches to caption strings."""
+    device = next(model.parameters()).device
+    texts = []
+    for start in range(0, grid.shape[0], batch_size):
+        chunk = grid[start : start + batch_size].to(device).float()
+        texts += [" ".join(vocab.decode(d.tokens)) for d in decode(model, chunk, options)]
+    return texts
+
+
+def score(references: list[list[str]], candidates: list[str], full: bool = False) -> dict:
+    """BLEU-4 and CIDEr (all metrics with ``full``) via pycocoevalcap, Python tokenizer."""
+    from capsight.training.evaluation import score_captions
+
+    refs = {str(i): r for i, r in enumerate(references)}
+    cands = {str(i): c for i, c in enumerate(candidates)}
+    metrics = None if full else ["BLEU-1", "BLEU-4", "CIDEr"]
+    scores = score_captions(refs, cands, use_java=None if full else False, metrics=metrics)
+    return {k: v for k, v in scores.items() if isinstance(v, float) and k != "images"}
+
+
+def validate(model: CaptionModel, vocab: Vocabulary, data: CaptionBatches, config: TrainConfig) -> dict:
+    method = config.val_method
+    options = DecodingOptions(method=method, beam_width=config.val_beam, max_length=20)
+    texts = caption_grid(model, vocab, data.grid, options)
+    return score(data.references, texts)
+
+
+# -- the loop ---------------------------------------------------------------------------------
+def _lr_at(step: int, total: int, config: TrainConfig, base: float) -> float:
+    if step < config.warmup_steps:
+        return base * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
+    return base * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _save_last(
+    out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict
+) -> None:
+    last = out / "last"
+    save_checkpoint(model, vocab, last, extra=extra)
+    torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
+    os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
+    (last / "trainer.json").write_text(json.dumps(state, indent=1))
+
+
+def _prepare(config: TrainConfig, rank: int):
+    corpus = load_corpus(config.data)
+    train_images = corpus.split("train")
+    val_images = corpus.split("val")
+    if config.max_train_images:
+        train_images = train_images[: config.max_train_images]
+    if config.max_val_images:
+        val_images = val_images[: config.max_val_images]
+    encoder = build_encoder(config.encoder, config.resolution or None)
+    cache = FeatureCache.build(corpus, encoder, config.cache_dir, progress=config.progress and rank == 0)
+    flip_cache = None
+    if config.flip:
+        flip_cache = FeatureCache.build(
+            corpus, encoder, config.cache_dir, flip=True, progress=config.progress and rank == 0
+        )
+    return corpus, train_images, val_images, cache, flip_cache, encoder.resolution
+
+
+def _run_epoch(
+    stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab, config,
+    device, rank, world, steps_per_epoch, total_xe_steps, cider,
+) -> dict:  # fmt: skip
+    """One pass over the training images, then validation; returns the epoch's record."""
+    epoch = state["epoch"]
+    model.train()
+    started = time.time()
+    losses = []
+    batches = train_data.epoch(
+        config.batch_images, config.captions_per_image,
+        seed=config.seed * 1000 + epoch + (500 if stage == "scst" else 0), shard=(rank, world),
+    )  # fmt: skip
+    bar = tqdm(batches, total=steps_per_epoch, desc=f"{stage} epoch {epoch + 1}",
+               disable=not config.progress or rank != 0, mininterval=5.0)  # fmt: skip
+    gen = torch.Generator().manual_seed(config.seed * 7919 + epoch)
+    for grid, captions, rows in bar:
+        grid, captions = grid.to(device), captions.to(device)
+        extra = ""
+        if stage == "xe":
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(state["step"], total_xe_steps, config, config.lr)
+            with autocast:
+                loss = caption_loss(wrapped, grid, captions, config)
+        else:
+            from capsight.training.scst import scst_loss
+
+            refs = [train_data.references[r] for r in rows.tolist()]
+            with autocast:
+                loss, reward = scst_loss(model, grid, refs, vocab, cider, config.scst_samples,
+                                         config.scst_max_length, gen)  # fmt: skip
+            extra = f" reward {reward:.3f}"
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        state["step"] += 1
+        losses.append(float(loss.detach()))
+        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}")
+    bar.close()
+    state["epoch"] = epoch + 1
+    record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+              "lr": optimizer.param_groups[0]["lr"], "train_seconds": round(time.time() - started, 1)}  # fmt: skip
+    if rank == 0:
+        metrics = validate(model, vocab, val_data, config)
+        record["val_seconds"] = round(time.time() - started - record["train_seconds"], 1)
+        record.update({f"val_{k}": round(v, 4) for k, v in metrics.items()})
+        state["history"].append(record)
+        _log(Path(config.out), record)
+        print(json.dumps(record), flush=True)
+    return record
+
+
+def train(config: TrainConfig, tracker=None) -> TrainResult:
+    """Run cross-entropy training (then SCST if asked); return where the best model is."""
+    rank, world = _distributed()
+    device = _device(rank)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed + rank)
+    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank)
+
+    last = out / "last"
+    resuming = config.resume and (last / "trainer.json").is_file()
+    if resuming:
+        model, vocab, _ = load_checkpoint(last)
+        state = json.loads((last / "trainer.json").read_text())
+    else:
+        vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
+        model_config = config_from_dict(
+            {**config.model, "architecture": config.architecture, "vocab_size": len(vocab),
+             "encoder": config.encoder, "resolution": resolution}
+        )  # fmt: skip
+        model = build_model(model_config)
+        state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
+    model.to(device)
+    train_data = CaptionBatches.from_corpus(train_images, cache, vocab, flip_cache, config.max_caption_length)
+    val_data = CaptionBatches.from_corpus(val_images, cache, vocab, None, config.max_caption_length)
+
+    run_params = {**dataclasses.asdict(config), "vocab_size": len(vocab), "train_images": len(train_data),
+                  "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
+                  "code_version": _code_version()}  # fmt: skip
+    (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
+    if tracker is not None and rank == 0:
+        tracker.log_params(run_params)
+
+    wrapped = model
+    if world > 1:
+        wrapped = torch.nn.parallel.DistributedDataParallel(model)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embed" in name or "wpe" in name or "wte" in name else decay).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    if resuming and (last / "optimizer.pt").is_file():
+        optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=True))
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
+
+    steps_per_epoch = math.ceil(len(train_data) / world / config.batch_images)
+    total_xe_steps = steps_per_epoch * config.epochs
+    cider = None
+    while state["stage"] in ("xe", "scst"):
+        stage = state["stage"]
+        stage_epochs = config.epochs if stage == "xe" else config.scst_epochs
+        if stage == "scst" and cider is None:
+            from capsight.training.cider import CiderD
+
+            cider = CiderD(train_data.references)
+        stopped = False
+        while state["epoch"] < stage_epochs and not stopped:
+            record = _run_epoch(
+                stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab,
+                config, device, rank, world, steps_per_epoch, total_xe_steps, cider,
+            )  # fmt: skip
+            if rank != 0:
+                continue
+            if tracker is not None:
+                tracker.log_metrics(
+                    {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
+                )
+            if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
+                state["best"] = record
+                state["patience_left"] = config.patience
+                save_checkpoint(model, vocab, out / "best", extra={"best": record, "code_version": _code_version()})
+            else:
+                state["patience_left"] = state.get("patience_left", config.patience) - 1
+            if state["patience_left"] <= 0:
+                print(f"early stop: no validation CIDEr gain for {config.patience} epochs", flush=True)
+                stopped = True
+            _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
+        if stage == "xe" and config.scst_epochs > 0:
+            # SCST starts from the best cross-entropy model, with a fresh, small learning rate.
+            if (out / "best").is_dir():
+                best_model, _, _ = load_checkpoint(out / "best", device)
+                model.load_state_dict(best_model.state_dict())
+            state.update(stage="scst", epoch=0, patience_left=config.patience)
+            optimizer.state.clear()
+            for group in optimizer.param_groups:
+                group["lr"] = config.scst_lr
+        else:
+            state["stage"] = "done"
+        if rank == 0:
+            _save_last(out, model, vocab, optimizer, state, extra={"stage": state["stage"]})
+    if tracker is not None and rank == 0 and (out / "best").is_dir():
+        tracker.log_artifact(str(out / "best"))
+    best = state["best"] or {}
+    return TrainResult(out, out / "best", best, state["history"])
+
+
+# -- command line -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="capsight train", description="Train a captioner.")
+    parser.add_argument("data", help="dataset folder (captions.json + splits.json, or Flickr8k text files)")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
+    parser.add_argument("--architecture", default="show-attend-tell",
+                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"])
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2")
+    defaults = TrainConfig(data="", out="")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("data", "out", "architecture", "model", "resume", "progress"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", default=value)
+        else:
+            parser.add_argument(flag, type=type(value), default=value)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    return parser
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, _, value = text.partition("=")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    return key, value
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if hasattr(args, f.name) and f.name not in ("model", "progress")}  # fmt: skip
+    return TrainConfig(**values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet)
+
+
+def _tracker(args: argparse.Namespace, config: TrainConfig):
+    if args.no_track:
+        return None
+    try:
+        from capsight.training.tracking import create_tracker
+    except ImportError:
+        return None
+    return create_tracker(experiment="capsight-train", run_name=Path(config.out).name)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    tracker = _tracker(args, config)
+    try:
+        result = train(config, tracker)
+    finally:
+        if tracker is not None and hasattr(tracker, "close"):
+            tracker.close()
+    print(json.dumps({"best_dir": str(result.best_dir), "best": result.best}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(train_main())
