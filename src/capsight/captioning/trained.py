@@ -1,0 +1,142 @@
+"""The trained neural captioners, registered by name; the shipped Show, Attend and Tell is default.
+
+    >>> captioner = create_captioner("default")              # shipped show-attend-tell
+    >>> captioner.caption(encoder.encode(images))[0].text
+    'a black dog is running through the grass'
+    >>> create_captioner("show-attend-tell", path="runs/sat/best")   # your own checkpoint
+    >>> create_captioner("checkpoint", path="runs/a/best,runs/b/best")  # an ensemble
+
+A checkpoint folder holds ``model.safetensors`` + ``config.json`` + ``vocab.json``; a folder
+whose sub-folders are checkpoints is an ensemble of them. Shipped checkpoints live in
+``capsight/models/<name>/``; when one is missing its factory raises ``ModelNotFound`` and
+``"default"`` falls back to the next captioner. ``config.json`` may carry a ``"decoding"`` entry
+(the decoding the model card measured), used when the caller passes none.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions, register_captioner
+from capsight.captioning.checkpoint import CONFIG, load_checkpoint, read_config
+from capsight.captioning.decoding import decode
+from capsight.captioning.ensemble import CaptionEnsemble
+from capsight.captioning.model import CaptionModel
+from capsight.captioning.vocabulary import Vocabulary
+from capsight.errors import ModelNotFound
+from capsight.vision.encoder import EncodedImages
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
+    folder = Path(path)
+    if (folder / CONFIG).is_file():
+        return [folder]
+    members = sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
+    if not members:
+        raise ModelNotFound(f"{folder}: no captioner checkpoint (config.json + model.safetensors) here")
+    return members
+
+
+@lru_cache(maxsize=8)
+def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict]:
+    folders = [f for p in paths for f in _checkpoint_folders(p)]
+    loaded = [load_checkpoint(f) for f in folders]
+    vocabularies = [v for _, v, _ in loaded]
+    if any(v is None for v in vocabularies) or len({tuple(v.itos) for v in vocabularies}) != 1:
+        raise ModelNotFound(f"{', '.join(paths)}: ensemble members need one shared vocab.json")
+    models = [m for m, _, _ in loaded]
+    model = models[0] if len(models) == 1 else CaptionEnsemble(models).eval()
+    raw = read_config(folders[0]) if (folders[0] / CONFIG).is_file() else {}
+    if len(paths) == 1 and (Path(paths[0]) / "ensemble.json").is_file():
+        raw = {**raw, **_read_json(Path(paths[0]) / "ensemble.json")}
+    return model, vocabularies[0], raw
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
+class TrainedCaptioner(Captioner):
+    """A trained caption model (or an ensemble) with its vocabulary and default decoding."""
+
+    def __init__(self, name: str, path: str | os.PathLike, decoding: DecodingOptions | None = None) -> None:
+        paths = tuple(str(p).strip() for p in str(path).split(",") if str(p).strip())
+        self.name = name
+        self.path = paths
+        self.model, self.vocab, raw = _load(paths)
+        self.encoder_name = raw.get("encoder", "efficientnet-lite0")
+        self.resolution = raw.get("resolution", 224)
+        self.architecture = raw.get("architecture", "?")
+        self.raw_config = raw
+        known = DecodingOptions.__dataclass_fields__
+        shipped = {k: v for k, v in raw.get("decoding", {}).items() if k in known}
+        self.default_decoding = decoding or DecodingOptions(**shipped)
+
+    def caption(self, encoded: EncodedImages, decoding: DecodingOptions | None = None) -> list[CaptionResult]:
+        options = decoding or self.default_decoding
+        if len(encoded) == 0:
+            return []
+        grid = encoded.grid  # (B, P, 1280)
+        results = []
+        for d in decode(self.model, grid, options):
+            words = self.vocab.decode(d.tokens)
+            results.append(
+                CaptionResult(
+                    text=" ".join(words),
+                    score=d.score,
+                    tokens=words,
+                    attention=d.attention,
+                    alternatives=[" ".join(self.vocab.decode(a)) for a in d.alternatives],
+                )
+            )
+        return results
+
+    def word_vectors(self, tokens: list[str]) -> torch.Tensor:
+        """The model's input embedding of each word (len(tokens), E): the caption's word vectors."""
+        model = self.model.members[0] if isinstance(self.model, CaptionEnsemble) else self.model
+        embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else model.embed
+        ids = torch.tensor(self.vocab.encode(tokens), dtype=torch.long)
+        with torch.no_grad():
+            return embedding(ids).float()  # (T, E)
+
+    def describe(self) -> dict:
+        members = len(self.model.members) if isinstance(self.model, CaptionEnsemble) else 1
+        training = self.raw_config.get("training", {}).get("best", {})
+        return {
+            **super().describe(),
+            "kind": f"trained {self.architecture} decoder"
+            + (f" (ensemble of {members})" if members > 1 else ""),
+            "checkpoint": ", ".join(self.path),
+            "vocabulary": len(self.vocab),
+            "validation": {k: v for k, v in training.items() if k.startswith("val_")},
+            "decoding": self.default_decoding.method,
+        }
+
+
+def _shipped(name: str):
+    def factory(path: str | os.PathLike | None = None, decoding: DecodingOptions | None = None) -> TrainedCaptioner:
+        folder = Path(path) if path else MODELS_DIR / name
+        if path is None and not folder.is_dir():
+            raise ModelNotFound(f"captioner {name!r} is not installed here ({folder} is missing)")
+        return TrainedCaptioner(name, folder if path is None else path, decoding)
+
+    return factory
+
+
+register_captioner("show-attend-tell", default_rank=0)(_shipped("show-attend-tell"))
+register_captioner("show-and-tell", default_rank=10)(_shipped("show-and-tell"))
+register_captioner("prefix-gpt2", default_rank=20)(_shipped("prefix-gpt2"))
+
+
+@register_captioner("checkpoint")
+def checkpoint_captioner(path: str, decoding: DecodingOptions | None = None) -> TrainedCaptioner:
+    """Any trained checkpoint folder (or comma-separated folders for an ensemble)."""
+    return TrainedCaptioner("checkpoint", path, decoding)
