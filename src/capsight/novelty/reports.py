@@ -175,6 +175,7 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     ax.set_ylim(0, top * 1.32)  # head room for the numbered labels
     novel = analysis.novel_moments
     long_labels = len(novel) <= 6
+    end = max([analysis.video.duration or 0.0, *times, 1.0])
     for n, m in enumerate(novel, start=1):
         ax.axvline(m.time, color=_ACCENT, alpha=0.55, linewidth=1.2, zorder=1)
         if m.novelty is not None:
@@ -182,13 +183,15 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
         label = f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
         # Alternate two heights so neighbouring labels do not print over each other.
         y = top * (1.24 if n % 2 else 1.11)
-        ax.annotate(label, (m.time, y), xytext=(3, 0), textcoords="offset points",
-                    fontsize=8, color=_ACCENT, va="center", ha="left", zorder=5,
+        # Labels near the right edge hang to the left of their line, clear of the legend.
+        left = m.time > 0.75 * end
+        ax.annotate(label, (m.time, y), xytext=(-3 if left else 3, 0), textcoords="offset points",
+                    fontsize=8, color=_ACCENT, va="center", ha="right" if left else "left",
+                    zorder=5,
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
     if novel:
         ax.plot([], [], color=_ACCENT, marker="o", linewidth=1.2, label="novel moment")
 
-    end = max([analysis.video.duration or 0.0, *times, 1.0])
     ax.set_xlim(min([0.0, *times]), end)
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
