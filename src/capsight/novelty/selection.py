@@ -1,0 +1,262 @@
+"""Pick the novel moments of a video: real content changes, not nuisances.
+
+    >>> sel = select_novel_moments({"visual": regions}, sensitivity=0.5)
+    >>> sel.indices                      # moments that start something new, in time order
+    [10, 20, 33]
+
+A moment is novel when the content *changes, stays changed, and was not there a moment ago*.
+For moment ``i`` of a signal with embeddings ``x`` and ``before_i`` the mean of the previous
+``window`` embeddings (the original novelty's reference):
+
+1. **change** ``c_i = d(x_i, before_i)``: the original novelty;
+2. **persistence** ``p_i``: the second smallest ``d(x_j, before_i)`` over the next 8 s of
+   moments ``j``. A cut, a dissolve or an object that arrives and stays keeps every later moment
+   away from the old state; flicker, shake, noise or blur bursts revert, and once a later moment
+   is back near ``before_i`` the persistence collapses (second smallest, so one odd later moment
+   cannot veto a real event);
+3. **unfamiliarity** ``u_i``: the second smallest ``d(x_i, x_j)`` over the moments 3 to 15 s
+   back, but not before the last novel moment. When a nuisance lasts several moments its frames
+   fill the window mean, and the return to normal looks like a change that persists; it is not
+   unfamiliar, since the same shot was on screen just before the nuisance;
+4. **strength** ``s_i = min(c_i, p_i, u_i)`` divided by a floor set by ``sensitivity``;
+5. moments are taken left to right: ``i`` is novel when ``s_i`` exceeds the threshold and is
+   the largest within +-2 s (a dissolve, or the decay of the window mean after a cut, gives one
+   moment). The threshold is 1 (the floor: a still or uneventful video has no novel moments),
+   raised for a restless video to ``k`` times the lower quartile of its strengths.
+
+For the ``visual`` signal, ``x_i`` is the encoder's feature grid average-pooled into 3x3
+regions and ``d`` the mean of the two largest region-wise distances: an object entering one part
+of the frame changes that part a lot and the whole frame a little. Frames are exposure-normalised
+before encoding (``pipeline.normalise_exposure``), so flicker and darkening barely move the
+features in the first place. With several signals (``fused``) the strengths are averaged with
+``FUSED_WEIGHTS``; docs/novelty.md has the measurements behind those weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from capsight.errors import InvalidParameter
+from capsight.novelty.scoring import canonical_metric, check_window
+
+SIGNALS = ("fused", "visual", "text")
+
+# How much each signal counts in the fused selection (measured: docs/novelty.md).
+FUSED_WEIGHTS = {"visual": 1.0, "text": 0.0}
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    persistence_seconds: float = 8.0  # a change must hold this long
+    memory_seconds: tuple[float, float] = (3.0, 15.0)  # ... and differ from moments this far back
+    peak_seconds: float = 1.0  # at most one novel moment per +- this many seconds
+    floor_low: dict = field(default_factory=lambda: {"visual": 0.45, "text": 0.6})  # sens 0
+    floor_high: dict = field(default_factory=lambda: {"visual": 0.12, "text": 0.25})  # sens 1
+    quiet_k_low: float = 5.0  # threshold >= k * lower quartile of strengths, at sensitivity 0
+    quiet_k_high: float = 2.5  # ... at sensitivity 1
+    end_margin: int = 2  # the last moments (little future to check) need 1.5x the threshold
+    regions: int = 3  # the encoder grid is pooled into regions x regions cells
+    top_regions: int = 2  # d = mean of this many largest region distances
+
+
+@dataclass
+class Selection:
+    indices: list[int]  # novel moments, time order
+    strength: np.ndarray  # (N,) combined strength in floor units; NaN for moment 0
+    threshold: float  # in floor units (>= 1)
+    per_signal: dict[str, np.ndarray]  # (N,) each signal's strength in distance units
+    floors: dict[str, float]  # distance that counts as 1 for each signal
+
+    def describe(self) -> dict:
+        """JSON-ready summary for ``Analysis.extra``."""
+        return {
+            "method": "change that persists and is unfamiliar; local peak over a threshold",
+            "threshold": round(float(self.threshold), 4),
+            "floors": {k: round(v, 4) for k, v in self.floors.items()},
+            "strength": [round(float(v), 4) if np.isfinite(v) else None for v in self.strength],
+        }
+
+
+def region_features(grid: np.ndarray, regions: int = 3) -> np.ndarray:
+    """Encoder grid (N, P, C), P = s*s positions row-major -> (N, regions**2, C) cell means."""
+    grid = np.asarray(grid, dtype=np.float32)
+    n, p, c = grid.shape
+    side = int(round(math.sqrt(p)))
+    if side * side != p:
+        raise ValueError(f"a grid of {p} positions is not square")
+    cells = grid.reshape(n, side, side, c)
+    edges = np.linspace(0, side, regions + 1)
+    spans = [(int(math.floor(edges[a])), int(math.ceil(edges[a + 1]))) for a in range(regions)]
+    pooled = [cells[:, r0:r1, c0:c1].mean(axis=(1, 2)) for r0, r1 in spans for c0, c1 in spans]
+    return np.stack(pooled, axis=1)  # (N, regions**2, C)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def _region_distance(x: np.ndarray, ref: np.ndarray, metric: str, top: int) -> np.ndarray:
+    """x (M, R, C) vs ref (R, C) -> (M,) mean of the ``top`` largest region distances."""
+    if metric == "cosine":
+        d = 1.0 - np.einsum("mrc,rc->mr", _unit(x), _unit(ref))  # (M, R)
+    else:
+        d = np.linalg.norm(x - ref[None], axis=-1)  # (M, R)
+    top = min(top, d.shape[1])
+    return np.sort(d, axis=1)[:, -top:].mean(axis=1)  # (M,)
+
+
+def _second_smallest(d: np.ndarray) -> float:
+    """Second smallest value (smallest when fewer than 4): one outlier cannot decide."""
+    d = np.sort(d)
+    return float(d[1] if len(d) >= 4 else d[0])
+
+
+class ChangeEvidence:
+    """Change, persistence and unfamiliarity of every moment of one signal (computed once).
+
+    ``x``: (N, D) or (N, R, D) embeddings; ``horizon``: moments ahead that must stay changed;
+    ``memory = (gap, span)``: moment ``i`` is compared with moments ``i-span .. i-gap``.
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        window: int,
+        metric: str,
+        horizon: int,
+        memory: tuple[int, int] = (3, 15),
+        top_regions: int = 2,
+    ) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 2:
+            x = x[:, None, :]  # a single region
+        n = len(x)
+        self.gap, self.span = memory
+        self.change = np.full(n, np.nan)
+        self.persistence = np.full(n, np.inf)
+        self.past: list[np.ndarray] = [np.zeros(0)] * n  # d(x_i, x_j), j = i-span .. i-1
+        csum = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])  # (N+1, R, D)
+        for i in range(1, n):
+            lo = max(0, i - window)
+            before = (csum[i] - csum[lo]) / (i - lo)  # (R, D)
+            ahead = _region_distance(x[i : i + 1 + horizon], before, metric, top_regions)  # (M,)
+            self.change[i] = ahead[0]
+            if len(ahead) > 1:
+                self.persistence[i] = _second_smallest(ahead[1:])
+            first = max(0, i - self.span)
+            if i - 1 >= first:  # d(x_i, x_j) for j = first .. i-1
+                self.past[i] = _region_distance(x[first:i], x[i], metric, top_regions)
+
+    def strength(self, i: int, segment_start: int = 0) -> float:
+        """min(change, persistence, unfamiliarity) of moment ``i``.
+
+        Unfamiliarity looks back ``gap`` to ``span`` moments, and not before ``segment_start``
+        (the last novel moment); from a novel moment on, the moments of its own segment are
+        compared without the gap, so the decay of the window mean after it is not new again.
+        """
+        if i == 0:
+            return float("nan")
+        value = min(self.change[i], self.persistence[i])
+        first = max(0, i - self.span)
+        past = self.past[i]  # moments first .. i-1
+        if segment_start > 0:
+            past = past[max(0, segment_start - first) :]
+        else:
+            past = past[: max(0, len(past) - self.gap + 1)]  # moments first .. i-gap
+        if len(past):
+            value = min(value, _second_smallest(past))
+        return float(value)
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
+def select_novel_moments(
+    embeddings: dict[str, np.ndarray],
+    window: int = 5,
+    metric: str = "cosine",
+    sensitivity: float = 0.5,
+    every: float = 1.0,
+    config: SelectionConfig | None = None,
+) -> Selection:
+    """Pick novel moments from per-signal embeddings in time order (``visual``: (N, R, C) regions
+    or (N, C); ``text``: (N, D)); with both, they are combined as ``fused``."""
+    cfg = config or SelectionConfig()
+    window = check_window(window)
+    metric = canonical_metric(metric)
+    if not 0.0 <= float(sensitivity) <= 1.0:
+        raise InvalidParameter(f"--sensitivity must be between 0 and 1, got {sensitivity}")
+    if not embeddings or set(embeddings) - {"visual", "text"}:
+        raise InvalidParameter(f"selection signals are visual and text, got {sorted(embeddings)}")
+    n = len(next(iter(embeddings.values())))
+    horizon = max(2, int(math.ceil(cfg.persistence_seconds / every)))
+    radius = max(1, int(round(cfg.peak_seconds / every)))
+    memory = (
+        max(1, round(cfg.memory_seconds[0] / every)),
+        max(2, round(cfg.memory_seconds[1] / every)),
+    )
+    weights = FUSED_WEIGHTS if len(embeddings) > 1 else {name: 1.0 for name in embeddings}
+    evidence: dict[str, ChangeEvidence] = {}
+    floors: dict[str, float] = {}
+    for name, x in embeddings.items():
+        floor = _lerp(cfg.floor_low[name], cfg.floor_high[name], float(sensitivity))
+        if metric == "euclidean":  # Euclidean distances scale with the embedding norm
+            floor *= _typical_norm(x)
+        floors[name] = floor
+        evidence[name] = ChangeEvidence(x, window, metric, horizon, memory, cfg.top_regions)
+    total = sum(weights.get(name, 0.0) for name in embeddings) or 1.0
+
+    def combined(i: int, segment_start: int) -> float:
+        return (
+            sum(
+                weights.get(name, 0.0) * ev.strength(i, segment_start) / floors[name]
+                for name, ev in evidence.items()
+            )
+            / total
+        )
+
+    # The video's restlessness, from strengths with full memory.
+    baseline = np.array([combined(i, 0) for i in range(1, n)])
+    k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
+    threshold = max(1.0, k * float(np.quantile(baseline, 0.25))) if len(baseline) >= 8 else 1.0
+
+    chosen: list[int] = []
+    strength = np.full(n, np.nan)
+    segment = 0
+    for i in range(1, n):
+        s_i = strength[i] = combined(i, segment)
+        need = threshold * (1.5 if n - 1 - i < cfg.end_margin else 1.0)
+        if s_i <= need or (chosen and i - chosen[-1] <= radius):
+            continue
+        neighbours = [
+            combined(j, segment) for j in range(max(1, i - radius), min(n, i + radius + 1))
+        ]
+        if s_i >= max(neighbours):  # ties keep the earliest
+            chosen.append(i)
+            segment = i
+    per_signal = {
+        name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
+    }
+    return Selection(chosen, strength, threshold, per_signal, floors)
+
+
+def _typical_norm(x: np.ndarray) -> float:
+    norms = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=-1)
+    med = float(np.median(norms)) if norms.size else 1.0
+    return med if med > 0 else 1.0
+
+
+def fused_novelty(visual: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """The ``fused`` novelty reported per moment: the mean of the visual and the text novelty,
+    each divided by its median over the video (at least 0.05, so a still video is not blown up)."""
+    parts = []
+    for scores in (visual, text):
+        finite = scores[np.isfinite(scores)]
+        scale = max(float(np.median(finite)) if finite.size else 0.0, 0.05)
+        parts.append(scores / scale)
+    return np.mean(parts, axis=0)

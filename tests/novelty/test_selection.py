@@ -1,0 +1,130 @@
+"""select_novel_moments on small synthetic embeddings: changes that stay vs changes that revert."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capsight.errors import InvalidParameter
+from capsight.novelty.selection import (
+    ChangeEvidence,
+    fused_novelty,
+    region_features,
+    select_novel_moments,
+)
+
+D = 64
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    return np.maximum(rng.normal(size=D) - 0.5, 0)  # sparse, non-negative, like ReLU6 features
+
+
+def _shot(base: np.ndarray, n: int, rng: np.random.Generator, jitter: float = 0.05) -> np.ndarray:
+    return base + jitter * np.abs(rng.normal(size=(n, D)))  # (n, D) a continuing shot
+
+
+def _novel(x, **kw) -> list[int]:
+    return select_novel_moments({"visual": x}, **kw).indices
+
+
+def test_a_cut_is_one_novel_moment():
+    rng = np.random.default_rng(0)
+    x = np.vstack([_shot(_scene(rng), 12, rng), _shot(_scene(rng), 12, rng)])
+    assert _novel(x) == [12]
+
+
+def test_a_single_moment_flicker_is_ignored():
+    rng = np.random.default_rng(1)
+    a, b = _scene(rng), _scene(rng)
+    x = _shot(a, 24, rng)
+    x[10] = b  # one moment unlike all others, then back
+    evidence = ChangeEvidence(x, window=5, metric="cosine", horizon=8)
+    assert evidence.change[10] > 0.5 and evidence.strength(10) < 0.1
+    assert _novel(x) == []
+
+
+def test_a_burst_that_reverts_after_three_moments_is_ignored():
+    rng = np.random.default_rng(2)
+    x = _shot(_scene(rng), 30, rng)
+    x[10:13] = _shot(_scene(rng), 3, rng)
+    assert _novel(x) == []
+
+
+def test_a_still_video_has_no_novel_moments():
+    rng = np.random.default_rng(3)
+    assert _novel(_shot(_scene(rng), 40, rng, jitter=0.01)) == []
+
+
+def test_a_dissolve_is_one_novel_moment_inside_it():
+    rng = np.random.default_rng(4)
+    a, b = _scene(rng), _scene(rng)
+    mix = np.array([(1 - w) * a + w * b for w in (0.25, 0.5, 0.75)])
+    x = np.vstack([_shot(a, 10, rng), mix, _shot(b, 12, rng)])
+    novel = _novel(x)
+    assert len(novel) == 1 and 10 <= novel[0] <= 13
+
+
+def test_an_object_entering_two_regions_is_found_and_a_passing_one_is_not():
+    rng = np.random.default_rng(5)
+    background = np.stack([_scene(rng) for _ in range(9)])  # (9, D) one vector per region
+    x = np.repeat(background[None], 30, axis=0) + 0.05 * np.abs(rng.normal(size=(30, 9, D)))
+    stays, passes = x.copy(), x.copy()
+    thing = _scene(rng)
+    stays[12:, 4:6] = thing  # arrives in two of the nine regions and stays
+    passes[12:15, 4:6] = thing  # crosses them for three moments
+    assert _novel(stays) == [12]
+    assert _novel(passes) == []
+
+
+def test_region_features_pool_a_square_grid():
+    grid = np.arange(2 * 49 * 3, dtype=np.float32).reshape(2, 49, 3)
+    regions = region_features(grid, regions=3)
+    assert regions.shape == (2, 9, 3)
+    cells = grid.reshape(2, 7, 7, 3)
+    np.testing.assert_allclose(regions[:, 0], cells[:, :3, :3].mean(axis=(1, 2)))
+    np.testing.assert_allclose(regions[:, 8], cells[:, 4:, 4:].mean(axis=(1, 2)))
+
+
+def test_higher_sensitivity_never_finds_fewer_moments():
+    rng = np.random.default_rng(6)
+    scenes = [_scene(rng) for _ in range(4)]
+    x = np.vstack([_shot(s, 10, rng) for s in scenes])
+    x[25:] = 0.75 * x[25:] + 0.25 * scenes[0]  # a weaker change inside the third shot
+    counts = [len(_novel(x, sensitivity=s)) for s in (0.0, 0.5, 1.0)]
+    assert counts == sorted(counts) and counts[1] >= 3
+
+
+def test_sampling_faster_keeps_one_moment_per_event():
+    rng = np.random.default_rng(7)
+    x = np.vstack([_shot(_scene(rng), 24, rng), _shot(_scene(rng), 24, rng)])
+    assert _novel(x, every=0.5) == [24]
+
+
+def test_fused_uses_both_signals_and_reports_each():
+    rng = np.random.default_rng(8)
+    visual = np.vstack([_shot(_scene(rng), 12, rng), _shot(_scene(rng), 12, rng)])
+    text = np.vstack([_shot(_scene(rng), 12, rng), _shot(_scene(rng), 12, rng)])
+    selection = select_novel_moments({"visual": visual, "text": text})
+    assert selection.indices == [12]
+    assert set(selection.per_signal) == {"visual", "text"}
+    assert selection.describe()["threshold"] >= 1.0
+
+
+def test_fused_novelty_is_the_mean_of_scaled_signals():
+    visual = np.array([np.nan, 0.1, 0.1, 0.4])
+    text = np.array([np.nan, 0.2, 0.2, 0.2])
+    fused = fused_novelty(visual, text)
+    np.testing.assert_allclose(fused[1:], [1.0, 1.0, 2.5])
+    assert np.isnan(fused[0])
+
+
+@pytest.mark.parametrize("sensitivity", [-0.1, 1.5])
+def test_sensitivity_outside_zero_one_is_invalid(sensitivity):
+    with pytest.raises(InvalidParameter, match="sensitivity"):
+        select_novel_moments({"visual": np.ones((5, 3))}, sensitivity=sensitivity)
+
+
+def test_unknown_signal_is_invalid():
+    with pytest.raises(InvalidParameter, match="signal"):
+        select_novel_moments({"audio": np.ones((5, 3))})
