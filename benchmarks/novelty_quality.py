@@ -53,7 +53,8 @@ def _photos(parity: int, classes: slice) -> tuple[list[Path], list[Path]]:
 
 def _video_config(seed: int) -> SyntheticVideoConfig:
     rng = np.random.default_rng(seed + 10_000)
-    width, height = [(640, 360), (640, 360), (960, 540), (1280, 720)][int(rng.integers(4))]
+    # 360p and 540p keep generation affordable on 2 cores; capsight decodes at most 384 px wide.
+    width, height = [(640, 360), (640, 360), (960, 540), (960, 540)][int(rng.integers(4))]
     return SyntheticVideoConfig(
         duration=float(rng.uniform(40, 60)),
         width=width,
@@ -80,7 +81,9 @@ def generated_videos(name: str) -> list[dict]:
             scenes = [load_image(scene_paths[i]) for i in rng.choice(len(scene_paths), 9, False)]
             objects = [load_image(object_paths[i]) for i in rng.choice(len(object_paths), 4, False)]
             t0 = time.perf_counter()
-            video = make_synthetic_video(path, scenes, objects, seed=seed, config=_video_config(seed))
+            video = make_synthetic_video(
+                path, scenes, objects, seed=seed, config=_video_config(seed)
+            )
             truth = {
                 "events": [asdict(e) for e in video.events],
                 "nuisances": [asdict(n) for n in video.nuisances],
@@ -91,3 +94,138 @@ def generated_videos(name: str) -> list[dict]:
         truth = json.loads(truth_path.read_text())
         videos.append({"path": str(path), **truth})
     return videos
+
+
+def real_videos() -> list[dict]:
+    """The annotated clips of ../shared/data/videos (those with ``events_seconds``)."""
+    truth_path = DATA / "videos" / "truth.json"
+    if not truth_path.exists():
+        return []
+    videos = []
+    for name, entry in json.loads(truth_path.read_text()).items():
+        if entry is None or entry.get("events_seconds") is None:
+            continue
+        events = [{"kind": "annotated", "start": a, "end": b} for a, b in entry["events_seconds"]]
+        videos.append({"path": str(DATA / "videos" / name), "events": events, "nuisances": []})
+    return videos
+
+
+def match(detections: list[float], events: list[dict]) -> tuple[list[bool], list[float]]:
+    """Greedy one-to-one matching in time order: (found flag per event, unmatched detections)."""
+    found = [False] * len(events)
+    false_alarms = []
+    for t in sorted(detections):
+        for k, event in enumerate(events):
+            if not found[k] and event["start"] - TOLERANCE <= t <= event["end"] + TOLERANCE:
+                found[k] = True
+                break
+        else:
+            false_alarms.append(t)
+    return found, false_alarms
+
+
+def capsight_detections(path: str, **options) -> list[float]:
+    from capsight.novelty.pipeline import analyze_video
+
+    return [m.time for m in analyze_video(path, thumbnail_size=None, **options).novel_moments]
+
+
+def scenedetect_detections(path: str, detector_name: str) -> list[float]:
+    import scenedetect
+
+    detector = getattr(scenedetect, detector_name)()
+    scenes = scenedetect.detect(path, detector, backend="pyav")
+    return [start.seconds for start, _ in scenes[1:]]
+
+
+METHODS = {
+    "capsight (defaults)": capsight_detections,
+    "PySceneDetect ContentDetector": lambda p: scenedetect_detections(p, "ContentDetector"),
+    "PySceneDetect AdaptiveDetector": lambda p: scenedetect_detections(p, "AdaptiveDetector"),
+    "PySceneDetect ThresholdDetector": lambda p: scenedetect_detections(p, "ThresholdDetector"),
+}
+
+
+def score(videos: list[dict], method, verbose: bool = False) -> dict:
+    by_kind: dict[str, list[int]] = {}
+    false_alarms = 0
+    seconds = 0.0
+    for video in videos:
+        t0 = time.perf_counter()
+        detections = method(video["path"])
+        seconds += time.perf_counter() - t0
+        found, extra = match(detections, video["events"])
+        false_alarms += len(extra)
+        for event, hit in zip(video["events"], found, strict=True):
+            by_kind.setdefault(event["kind"], [0, 0])
+            by_kind[event["kind"]][0] += hit
+            by_kind[event["kind"]][1] += 1
+        if verbose:
+            missed = [
+                (e["kind"], e["start"])
+                for e, hit in zip(video["events"], found, strict=True)
+                if not hit
+            ]
+            nuisances = [(n["kind"], n["start"], n["end"]) for n in video["nuisances"]]
+            print(
+                f"  {Path(video['path']).name}: missed {missed}, false alarms {extra}, "
+                f"nuisances {nuisances}",
+                file=sys.stderr,
+            )
+    hits = sum(h for h, _ in by_kind.values())
+    total = sum(n for _, n in by_kind.values())
+    return {
+        "found": hits,
+        "events": total,
+        "false_alarms": false_alarms,
+        "videos": len(videos),
+        "by_kind": by_kind,
+        "seconds": seconds,
+    }
+
+
+def _row(set_name: str, method: str, r: dict) -> str:
+    pct = 100.0 * r["found"] / r["events"] if r["events"] else float("nan")
+    kinds = ", ".join(f"{k} {h}/{n}" for k, (h, n) in sorted(r["by_kind"].items()))
+    return (
+        f"| {set_name} | {method} | {pct:.0f}% ({r['found']}/{r['events']}) | "
+        f"{r['false_alarms'] / max(r['videos'], 1):.2f} ({r['false_alarms']}) | {kinds} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--sets", nargs="+", default=["dev", "holdout", "real"], choices=["dev", "holdout", "real"]
+    )
+    parser.add_argument("--no-scenedetect", action="store_true", help="score capsight only")
+    parser.add_argument("--verbose", "-v", action="store_true", help="per-video misses on stderr")
+    args = parser.parse_args(argv)
+    methods = dict(METHODS)
+    if args.no_scenedetect:
+        methods = {k: v for k, v in methods.items() if k.startswith("capsight")}
+    rows = []
+    for set_name in args.sets:
+        videos = real_videos() if set_name == "real" else generated_videos(set_name)
+        if not videos:
+            continue
+        label = {
+            "dev": "generated, dev (tuned on)",
+            "holdout": "generated, held out",
+            "real": "annotated real clips",
+        }[set_name]
+        label += f", {len(videos)} videos"
+        for method_name, method in methods.items():
+            if args.verbose:
+                print(f"{set_name} / {method_name}", file=sys.stderr)
+            rows.append(_row(label, method_name, score(videos, method, args.verbose)))
+    print(
+        "| videos | method | events found (within 1.5 s) | false alarms / video (total) | found by kind |"
+    )
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

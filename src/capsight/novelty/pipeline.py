@@ -1,0 +1,262 @@
+"""``analyze_video``: video file -> ``Analysis`` (captions, novelty, novel moments).
+
+    >>> analysis = analyze_video("clip.mp4", every=1.0, window=5, signal="fused")
+    >>> [(m.time, m.caption) for m in analysis.novel_moments]
+    [(12.0, 'a photo of a golden retriever'), (31.0, 'a photo of a pizza')]
+
+Data flow: frames are decoded on a background thread (``sample_frames``, bounded queue) while
+the models load; each batch of moments is exposure-normalised, encoded once by the image encoder
+(pooled vector, grid, ImageNet probabilities), captioned from that encoding, its captions
+embedded, and a small JPEG thumbnail kept. Then novelty is scored for the ``text`` signal
+(caption embeddings), the ``visual`` signal (pooled image features) and ``fused`` (both), and
+the novel moments are selected (``capsight.novelty.selection``).
+
+Exposure normalisation: every sampled frame is shifted and scaled so its luminance has a fixed
+mean and spread (gain capped at 4) before encoding. Brightness flicker and darkening multiply
+pixel values, so they vanish from what the encoder sees; thumbnails keep the original frame.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image
+
+from capsight.errors import InvalidParameter
+from capsight.io.video import SampledFrame, probe_video, sample_frames
+from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
+from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
+from capsight.novelty.selection import (
+    SIGNALS,
+    SelectionConfig,
+    fused_novelty,
+    region_features,
+    select_novel_moments,
+)
+from capsight.progress import ProgressCallback, no_progress
+
+BATCH = 16  # moments encoded together
+REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
+FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
+_TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def normalise_exposure(image: Image.Image) -> Image.Image:
+    """Shift and scale pixel values so the luminance has mean 118 and spread 60 (gain <= 4)."""
+    x = np.asarray(image, dtype=np.float32)  # (H, W, 3)
+    luma = x @ _LUMA  # (H, W)
+    mean, std = float(luma.mean()), float(luma.std())
+    gain = min(_TARGET_STD / max(std, 1e-3), _MAX_GAIN)
+    out = (x - mean) * gain + _TARGET_MEAN
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def _thumbnail(image: Image.Image, size: int) -> bytes:
+    thumb = image.copy()
+    thumb.thumbnail((size, size), Image.BILINEAR)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
+    try:
+        every = float(every)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"--every must be a number of seconds, got {every!r}") from None
+    if not math.isfinite(every) or every <= 0:
+        raise InvalidParameter(f"--every must be a positive number of seconds, got {every:g}")
+    window = check_window(window)
+    metric = canonical_metric(metric)
+    if signal not in SIGNALS:
+        raise InvalidParameter(f"unknown signal {signal!r}; use {', '.join(SIGNALS)}")
+    try:
+        sensitivity = float(sensitivity)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"--sensitivity must be a number, got {sensitivity!r}") from None
+    if not 0.0 <= sensitivity <= 1.0:
+        raise InvalidParameter(f"--sensitivity must be between 0 and 1, got {sensitivity:g}")
+    if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
+        raise InvalidParameter(f"thumbnail size must be at least 16 pixels, got {thumbnail_size}")
+    return every, window, metric, signal, sensitivity
+
+
+class _FrameReader:
+    """Runs ``sample_frames`` on a thread; iterating yields lists of up to ``BATCH`` frames."""
+
+    def __init__(self, path: str | os.PathLike, every: float) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        self._stop = threading.Event()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, args=(path, every), daemon=True)
+        self._thread.start()
+
+    def _run(self, path, every) -> None:
+        started = time.perf_counter()
+        batch: list[SampledFrame] = []
+        try:
+            for frame in sample_frames(path, every, max_side=FRAME_MAX_SIDE):
+                batch.append(frame)
+                if len(batch) == BATCH:
+                    self._put(batch)
+                    batch = []
+                if self._stop.is_set():
+                    return
+            if batch:
+                self._put(batch)
+            self._put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+        finally:
+            self.seconds = time.perf_counter() - started
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[list[SampledFrame]]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def analyze_video(
+    path: str | os.PathLike,
+    every: float = 1.0,
+    window: int = 5,
+    metric: str = "cosine",
+    signal: str = "fused",
+    sensitivity: float = 0.5,
+    captioner: str = "default",
+    text_embedder: str = "minilm",
+    encoder: str = "efficientnet-lite0",
+    progress: ProgressCallback | None = None,
+    thumbnail_size: int | None = 160,
+) -> Analysis:
+    """Sample, caption and score a video; return the ``Analysis`` (see module docstring).
+
+    Raises InvalidParameter for bad options (checked before any work), InputNotFound or
+    VideoOpenError for a bad file, ModelNotFound for an unknown model name.
+    """
+    every, window, metric, signal, sensitivity = _check_params(
+        every, window, metric, signal, sensitivity, thumbnail_size
+    )
+    report = progress or no_progress
+    started = time.perf_counter()
+    info = probe_video(path)  # bad files fail here, before any model loads
+    report(0.0, "loading models")
+    reader = _FrameReader(path, every)
+    timings = {"encode_s": 0.0, "caption_s": 0.0, "text_embed_s": 0.0}
+    try:
+        t = time.perf_counter()
+        from capsight.captioning.base import create_captioner
+        from capsight.text.embedders import create_text_embedder
+        from capsight.vision.encoder import ImageEncoder
+
+        image_encoder = ImageEncoder(encoder)
+        caption_model = create_captioner(captioner)
+        embedder = create_text_embedder(text_embedder)
+        timings["load_models_s"] = time.perf_counter() - t
+
+        times: list[float] = []
+        captions: list[str] = []
+        labels: list[list[tuple[str, float]]] = []
+        thumbs: list[bytes | None] = []
+        pooled: list[np.ndarray] = []
+        regions: list[np.ndarray] = []  # float16: 9 x 1280 per moment, ~23 KB
+        text_vectors: list[np.ndarray] = []
+        for batch in reader:
+            t = time.perf_counter()
+            encoded = image_encoder.encode([normalise_exposure(f.image) for f in batch])
+            t1 = time.perf_counter()
+            results = caption_model.caption(encoded)
+            t2 = time.perf_counter()
+            texts = [r.text for r in results]
+            text_vectors.append(embedder.embed(texts))
+            t3 = time.perf_counter()
+            timings["encode_s"] += t1 - t
+            timings["caption_s"] += t2 - t1
+            timings["text_embed_s"] += t3 - t2
+            pooled.append(encoded.pooled.numpy().astype(np.float32))  # (B, 1280)
+            grid = encoded.grid.numpy()  # (B, h*w, 1280)
+            regions.append(region_features(grid, REGIONS).astype(np.float16))  # (B, 9, 1280)
+            labels.extend(image_encoder.top_classes(encoded.probs, k=3))
+            captions.extend(texts)
+            times.extend(f.time for f in batch)
+            thumbs.extend(
+                _thumbnail(f.image, thumbnail_size) if thumbnail_size else None for f in batch
+            )
+            if info.duration > 0:
+                report(
+                    min(0.99, (batch[-1].time + every) / info.duration), f"{batch[-1].time:.0f} s"
+                )
+    finally:
+        reader.close()
+    timings["decode_s"] = reader.seconds
+
+    t = time.perf_counter()
+    embeddings = {
+        "visual": np.concatenate(pooled) if pooled else np.zeros((0, 1280), np.float32),
+        "text": np.concatenate(text_vectors) if text_vectors else np.zeros((0, 384), np.float32),
+    }
+    per_signal = {name: novelty_scores(x, window, metric) for name, x in embeddings.items()}
+    per_signal["fused"] = fused_novelty(per_signal["visual"], per_signal["text"])
+    used = ["visual", "text"] if signal == "fused" else [signal]
+    selection = select_novel_moments(
+        {name: embeddings[name] for name in used},
+        window=window,
+        metric=metric,
+        sensitivity=sensitivity,
+    )
+    timings["select_s"] = time.perf_counter() - t
+
+    novel = set(selection.indices)
+    moments = [
+        Moment(
+            time=times[i],
+            caption=captions[i],
+            novelty=_value(per_signal[signal][i]),
+            novelty_text=_value(per_signal["text"][i]),
+            novelty_visual=_value(per_signal["visual"][i]),
+            is_novel=i in novel,
+            labels=labels[i],
+            thumbnail=thumbs[i],
+        )
+        for i in range(len(times))
+    ]
+    timings["total_s"] = time.perf_counter() - started
+    params = AnalysisParams(
+        every, window, metric, signal, sensitivity, captioner, text_embedder, encoder
+    )
+    extra = {
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "captioner": getattr(caption_model, "name", captioner),
+        "selection": selection.describe(),
+        "exposure_normalised": True,
+    }
+    report(1.0, "done")
+    return Analysis(info, params, moments, extra)
+
+
+def _value(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)

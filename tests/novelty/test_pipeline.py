@@ -1,0 +1,84 @@
+"""analyze_video end to end on a short generated clip, and its checks before any work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from capsight.errors import InputNotFound, InvalidParameter, VideoOpenError
+from capsight.io.synthetic_video import SyntheticVideoConfig, make_synthetic_video
+from capsight.novelty.pipeline import analyze_video, normalise_exposure
+
+
+@pytest.fixture(scope="module")
+def one_cut_clip(tmp_path_factory):
+    """8 s, 192x108: a slow pan over the coffee photo, a hard cut at 4 s to the astronaut."""
+    data = pytest.importorskip("skimage.data")
+    config = SyntheticVideoConfig(
+        duration=8.0,
+        width=192,
+        height=108,
+        fps=10,
+        shot_seconds=(4.0, 4.0),
+        dissolve_share=0.0,
+        object_share=0.0,
+        nuisances=(0, 0),
+    )
+    path = tmp_path_factory.mktemp("clip") / "one_cut.mp4"
+    video = make_synthetic_video(path, [data.coffee(), data.astronaut()], seed=1, config=config)
+    assert [(e.kind, e.start) for e in video.events] == [("cut", 4.0)]
+    return path
+
+
+@pytest.mark.slow
+def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
+    progress: list[float] = []
+    analysis = analyze_video(one_cut_clip, progress=lambda f, _msg: progress.append(f))
+    assert [m.time for m in analysis.novel_moments] == [4.0]
+    moments = analysis.moments
+    assert [m.time for m in moments] == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert moments[0].novelty is None and all(m.novelty is not None for m in moments[1:])
+    assert max(moments[1:], key=lambda m: m.novelty_visual).time == 4.0
+    assert all(m.caption and len(m.labels) == 3 for m in moments)
+    assert moments[4].thumbnail[:2] == b"\xff\xd8"  # a JPEG
+    assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
+    assert analysis.video.width == 192 and analysis.params.signal == "fused"
+    assert {"decode_s", "encode_s", "total_s"} <= set(analysis.extra["timings"])
+    data = analysis.to_dict()
+    assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"every": 0},
+        {"every": -1.0},
+        {"every": "often"},
+        {"window": 0},
+        {"metric": "manhattan"},
+        {"signal": "audio"},
+        {"sensitivity": 1.5},
+    ],
+)
+def test_bad_options_fail_before_the_file_is_read(options, tmp_path):
+    with pytest.raises(InvalidParameter):
+        analyze_video(tmp_path / "missing.mp4", **options)
+
+
+def test_bad_files_fail_before_models_load(tmp_path):
+    with pytest.raises(InputNotFound):
+        analyze_video(tmp_path / "missing.mp4")
+    (tmp_path / "notes.txt").write_text("hello\n" * 20)
+    with pytest.raises(VideoOpenError):
+        analyze_video(tmp_path / "notes.txt")
+
+
+def test_exposure_normalisation_undoes_a_change_of_brightness():
+    rng = np.random.default_rng(0)
+    bright = (rng.random((40, 60, 3)) * 200 + 20).astype(np.uint8)
+    dark = (bright * 0.4).astype(np.uint8)
+    a = np.asarray(normalise_exposure(Image.fromarray(bright)), dtype=float)
+    b = np.asarray(normalise_exposure(Image.fromarray(dark)), dtype=float)
+    assert np.abs(a - b).mean() < 3.0  # was ~70 grey levels apart before
+    assert abs(a.mean() - 118) < 5
