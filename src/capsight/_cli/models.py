@@ -48,6 +48,11 @@ def collect_models() -> dict:
             info = {"installed": True, **create_captioner(name).describe()}
         except CapsightError as exc:
             info = {"installed": False, "reason": str(exc)}
+        except TypeError:
+            # A factory with required arguments (e.g. "checkpoint" needs a folder) cannot be
+            # chosen by name alone.
+            info = {"installed": None,
+                    "reason": "built from arguments (e.g. a checkpoint folder), not by name alone"}
         captioners.append({"name": name, **info})
 
     installed = set(available_encoders())
@@ -88,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"captioners (default: {models['default_captioner']})")
     for c in models["captioners"]:
         detail = c.get("kind") or c.get("description") or "installed"
-        if not c["installed"]:
+        if c["installed"] is None:
+            detail = c["reason"]
+        elif not c["installed"]:
             detail = f"not installed: {c['reason']}"
         print(f"  {c['name']:<20}{detail}")
     print("image encoders")
