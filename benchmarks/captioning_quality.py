@@ -13,7 +13,9 @@ Each dataset's photos are decoded and encoded once per encoder, and those Encode
 shared by every captioner and decoding. Speed is measured separately, end to end from decoded
 photos: resize + EfficientNet encoder + captioner, batches of 32, on ``--threads`` torch threads
 (2 = the target machine), after one warm-up batch. The 1-minute load average is printed with it:
-other work on the machine lowers the figure.
+other work on the machine lowers the figure. "images per CPU-second" divides by the CPU time this
+process used instead (all its threads): it barely moves with load, and on idle cores the
+wall-clock rate approaches it times the number of threads kept busy.
 
 "human" rows score the first human caption of each photo against the other four: a rough
 ceiling, not comparable point for point (models are scored against all five references).
@@ -38,13 +40,15 @@ from capsight.captioning.base import (
 )
 from capsight.errors import ModelNotFound
 from capsight.io.images import load_image
+from capsight.training.evaluate import encoder_for, resolved_decoding
 from capsight.training.evaluation import score_captions
 from capsight.training.ptb_tokenizer import java_available
 from capsight.training.readers import read_corpus
-from capsight.vision.encoder import EncodedImages, ImageEncoder
+from capsight.vision.encoder import EncodedImages
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DECODINGS = {
+DECODINGS: dict[str, DecodingOptions | None] = {
+    "default": None,  # the captioner's own (a shipped model's config.json may name one)
     "greedy": DecodingOptions(method="greedy"),
     "beam 3": DecodingOptions(method="beam", beam_width=3),
     "beam 5": DecodingOptions(method="beam", beam_width=5),
@@ -72,14 +76,21 @@ def caption_all(captioner, encoded: EncodedImages, decoding: DecodingOptions, ch
     return texts
 
 
-def images_per_second(encoder, captioner, decoding, photos, batch: int = 32) -> float:
-    encoder.encode(photos[:batch], batch_size=batch)  # warm-up (allocator, lazy init)
-    captioner.caption(encoder.encode(photos[:batch], batch_size=batch), decoding)
-    start = time.perf_counter()
+def images_per_second(encoder, captioner, decoding, photos, batch: int = 32) -> tuple[float, float]:
+    """(images per wall-clock second, images per CPU-second of this process)."""
+    captioner.caption(encoder.encode(photos[:batch], batch_size=batch), decoding)  # warm-up
+    start, start_cpu = time.perf_counter(), time.process_time()
     for first in range(0, len(photos), batch):
         encoded = encoder.encode(photos[first : first + batch], batch_size=batch)
         captioner.caption(encoded, decoding)
-    return len(photos) / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return len(photos) / wall, len(photos) / cpu
+
+
+def describe(decoding: DecodingOptions) -> str:
+    if decoding.method == "beam":
+        return f"beam {decoding.beam_width}"
+    return decoding.method
 
 
 def fmt(value) -> str:
@@ -97,21 +108,30 @@ def run(args: argparse.Namespace) -> str:
             captioners[name] = create_captioner(name)
         except ModelNotFound as error:
             skipped.append(f"{name} ({error})")
+        except TypeError:  # a factory that needs options, like "checkpoint"
+            skipped.append(f"{name} (needs options; pass --checkpoint PATH for a checkpoint)")
+    for path in args.checkpoint or []:
+        captioners[f"checkpoint:{Path(path).name}"] = create_captioner("checkpoint", path=path)
     datasets = load_datasets(args.data, args.limit)
 
     quality_rows, speed_rows, notes = [], [], set()
-    for data_name, (keys, refs, photos) in datasets.items():
+    for data_name, (keys, refs, photos) in datasets.items() if not args.speed_only else ():
         human = score_captions(
             {k: refs[k][1:] for k in keys}, {k: refs[k][0] for k in keys}, use_java=use_java
         )
         quality_rows.append(("human (1 vs other 4)", "-", data_name, len(keys), human))
-        encoded_by_encoder: dict[str, EncodedImages] = {}
+        encoded_by_encoder: dict[tuple, EncodedImages] = {}
         for name, captioner in captioners.items():
-            enc_name = captioner.encoder_name
-            if enc_name not in encoded_by_encoder:
-                encoded_by_encoder[enc_name] = ImageEncoder(enc_name).encode(photos, batch_size=32)
+            encoder = encoder_for(captioner)
+            if (encoder.name, encoder.resolution) not in encoded_by_encoder:
+                encoded = encoder.encode(photos, batch_size=32)
+                encoded_by_encoder[encoder.name, encoder.resolution] = encoded
             for decoding_name, decoding in DECODINGS.items():
-                texts = caption_all(captioner, encoded_by_encoder[enc_name], decoding)
+                if decoding is None:
+                    decoding_name = f"default: {describe(resolved_decoding(captioner, None))}"
+                texts = caption_all(
+                    captioner, encoded_by_encoder[encoder.name, encoder.resolution], decoding
+                )
                 scores = score_captions(
                     refs, dict(zip(keys, texts, strict=True)), use_java=use_java
                 )
@@ -122,13 +142,14 @@ def run(args: argparse.Namespace) -> str:
                       file=sys.stderr, flush=True)  # fmt: skip
 
     flickr_photos = datasets["Flickr8k test"][2][: args.speed_images]
-    encoders = {n: ImageEncoder(n) for n in {c.encoder_name for c in captioners.values()}}
     load_before = os.getloadavg()[0]
     for name, captioner in captioners.items() if flickr_photos else ():
-        encoder = encoders[captioner.encoder_name]
+        encoder = encoder_for(captioner)
         for decoding_name, decoding in DECODINGS.items():
-            speed = images_per_second(encoder, captioner, decoding, flickr_photos)
-            speed_rows.append((name, decoding_name, speed, os.getloadavg()[0]))
+            if decoding is None:
+                decoding_name = f"default: {describe(resolved_decoding(captioner, None))}"
+            speed, per_cpu_second = images_per_second(encoder, captioner, decoding, flickr_photos)
+            speed_rows.append((name, decoding_name, speed, per_cpu_second, os.getloadavg()[0]))
 
     lines = ["| captioner | decoding | photos | images | " + " | ".join(COLUMNS) + " |",
              "|---|---|---|---:|" + "---:|" * len(COLUMNS)]  # fmt: skip
@@ -139,14 +160,17 @@ def run(args: argparse.Namespace) -> str:
         )
     lines += ["", f"Speed: {len(flickr_photos)} Flickr8k test photos (decoded), batches of 32, "
               f"{args.threads} torch threads, encoder included.", "",
-              "| captioner | decoding | images/s | load avg (1 min) |", "|---|---|---:|---:|"]  # fmt: skip
-    for name, decoding_name, speed, load in speed_rows:
-        lines.append(f"| {name} | {decoding_name} | {speed:.1f} | {load:.1f} |")
+              "| captioner | decoding | images/s | images per CPU-second | load avg (1 min) |",
+              "|---|---|---:|---:|---:|"]  # fmt: skip
+    for name, decoding_name, speed, per_cpu_second, load in speed_rows:
+        lines.append(
+            f"| {name} | {decoding_name} | {speed:.1f} | {per_cpu_second:.1f} | {load:.1f} |"
+        )
     lines.append("")
     lines.append(f"Default captioner here: `{default_captioner_name()}`. "
                  f"Load average before the speed runs: {load_before:.1f}.")  # fmt: skip
     if skipped:
-        lines.append("Not installed, skipped: " + "; ".join(skipped) + ".")
+        lines.append("Skipped: " + "; ".join(skipped) + ".")
     for note in sorted(notes):
         lines.append(f"Scoring fallback: {note}.")
     return "\n".join(lines)
@@ -187,10 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--captioners", nargs="*", help="default: every registered captioner")
+    parser.add_argument("--checkpoint", action="append", help="also a checkpoint folder (repeat)")
     parser.add_argument("--limit", type=int, help="only the first N photos of each dataset")
     parser.add_argument("--speed-images", type=int, default=256, help="0 skips the speed runs")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the speed runs")
     parser.add_argument("--no-java", action="store_true", help="use the Python tokenizer")
+    parser.add_argument("--speed-only", action="store_true", help="skip the quality table")
     parser.add_argument("--output", type=Path, help="also write the markdown page here")
     args = parser.parse_args(argv)
     if not (args.data / "flickr8k").is_dir() or not (args.data / "captioned").is_dir():

@@ -14,6 +14,7 @@ that cannot be read is left out, named in ``unreadable`` and warned about.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
@@ -25,6 +26,24 @@ from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
+from capsight.vision.encoder import ImageEncoder
+
+
+def encoder_for(captioner: Captioner) -> ImageEncoder:
+    """The encoder a captioner was trained with: its encoder, at its input resolution."""
+    from capsight.captioning.facade import cached_encoder
+
+    encoder = cached_encoder(captioner.encoder_name)
+    resolution = getattr(captioner, "resolution", None)
+    if resolution and resolution != encoder.resolution:
+        encoder = copy.copy(encoder)  # same weights, another square input size
+        encoder.resolution = resolution
+    return encoder
+
+
+def resolved_decoding(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions:
+    """What ``caption(encoded, decoding)`` uses: the given options, else the captioner's own."""
+    return decoding or getattr(captioner, "default_decoding", None) or DecodingOptions()
 
 
 def evaluate_captioner(
@@ -45,7 +64,7 @@ def evaluate_captioner(
     "unreadable", "seconds"}``; ``metrics`` is :func:`score_captions`'s result (BLEU-1..4,
     METEOR, ROUGE-L, CIDEr, and ``fallback`` when Java was not used).
     """
-    from capsight.captioning.facade import cached_encoder, resolve_captioner
+    from capsight.captioning.facade import resolve_captioner
 
     if batch_size < 1:
         raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
@@ -74,7 +93,7 @@ def evaluate_captioner(
             except CapsightError as error:
                 unreadable.append(str(error))
         if images:
-            encoder = cached_encoder(captioner.encoder_name)  # loaded once, on first use
+            encoder = encoder_for(captioner)  # loaded once, on first use
             results = captioner.caption(encoder.encode(images, batch_size=batch_size), decoding)
             candidates.update((key, result.text) for key, result in zip(keys, results, strict=True))
         progress((first + len(batch)) / len(records), f"captioned {len(candidates)} photos")
@@ -96,7 +115,7 @@ def evaluate_captioner(
     metrics = score_captions(references, candidates, use_java=use_java)
     return {
         "captioner": name,
-        "decoding": asdict(decoding or DecodingOptions()),
+        "decoding": asdict(resolved_decoding(captioner, decoding)),
         "dataset": str(captions_file),
         "split": split,
         "images": len(candidates),
