@@ -147,7 +147,10 @@ def _loose_match(index: int, wnid: str, class_name: str) -> bool:
 
 @pytest.mark.slow
 def test_top5_on_labelled_imagenet_photos(shared_data, encoder):
-    """One photo of each of the 200 classes, loose match: 83% measured (82% on the other photos)."""
+    """First photo of every second class by WordNet id (100 photos), loose top-5: 81% measured.
+
+    The other 100 classes score 85%; benchmarks/encoder_sanity.py scores all 400 photos.
+    """
     from capsight.io.images import load_image
 
     labelled = shared_data / "labelled"
@@ -155,9 +158,9 @@ def test_top5_on_labelled_imagenet_photos(shared_data, encoder):
     first_per_class: dict[str, tuple[str, dict]] = {}
     for rel, info in sorted(meta["images"].items()):
         first_per_class.setdefault(info["wnid"], (rel, info))
-    chosen = list(first_per_class.values())
-    assert len(chosen) == 200
-    probs = encoder.encode([load_image(labelled / rel) for rel, _ in chosen]).probs  # (200, 1000)
+    assert len(first_per_class) == 200
+    chosen = [first_per_class[wnid] for wnid in sorted(first_per_class)[::2]]
+    probs = encoder.encode([load_image(labelled / rel) for rel, _ in chosen]).probs  # (100, 1000)
     top5 = probs.topk(5, dim=-1).indices.tolist()
     hits = [
         any(_loose_match(i, info["wnid"], info["class_name"]) for i in ranked)
