@@ -67,6 +67,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         finally:
             manager.stop()
             store.close()
+            engine.close()
 
     app = FastAPI(
         title="capsight",

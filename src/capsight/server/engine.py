@@ -14,6 +14,7 @@ queues for the CPU instead of thrashing it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -67,6 +68,22 @@ class VideoParams:
         return asdict(self)
 
 
+def servable_captioners() -> list[str]:
+    """Registered captioners a client may name: those whose factory needs no arguments."""
+    from capsight.captioning.base import _REGISTRY, available_captioners
+
+    names = []
+    for name in available_captioners():
+        try:
+            params = inspect.signature(_REGISTRY[name]).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in params):  # fmt: skip
+            names.append(name)
+    return names
+
+
 class Engine:
     """Warm models for the server: encoder, captioners, text embedder, video pipeline."""
 
@@ -105,6 +122,12 @@ class Engine:
             log.exception("model loading failed")
         finally:
             self._ready.set()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Wait for a model load still running (a daemon thread inside torch at interpreter exit
+        aborts the process)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     @property
     def ready(self) -> bool:
@@ -162,19 +185,28 @@ class Engine:
         return tokens, vectors.tolist()
 
     def resolve_model(self, model: str | None = None) -> str:
-        """The registered name ``model`` stands for ("default" resolved); ModelNotFound if none."""
+        """The registered name ``model`` stands for ("default" resolved); ModelNotFound if none.
+
+        Only captioners that build from their name alone are served: one that needs a path
+        (``checkpoint``) would let a client point the server at its own files.
+        """
         from capsight.captioning.facade import resolve_captioner
 
-        return resolve_captioner(model or self.default_model)[1]
+        name = model or self.default_model
+        if name != "default" and name not in servable_captioners():
+            raise ModelNotFound(
+                f"unknown captioner {name!r}; available: "
+                f"{', '.join(['default', *servable_captioners()])}"
+            )
+        return resolve_captioner(name)[1]
 
     def models(self) -> list[dict]:
         """Every registered captioner: loaded ones describe themselves, others say why not."""
-        from capsight.captioning.base import available_captioners
         from capsight.captioning.facade import resolve_captioner
 
         default = self.resolve_model()
         out = []
-        for name in available_captioners():
+        for name in servable_captioners():
             entry: dict = {"name": name, "default": name == default}
             try:
                 captioner, _ = resolve_captioner(name)

@@ -123,6 +123,7 @@ class JobStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.closed = False
         self._db = sqlite3.connect(
             self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
         )
@@ -133,7 +134,9 @@ class JobStore:
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
+        """Close the database; later writes (a worker still finishing) are ignored."""
         with self._lock:
+            self.closed = True
             self._db.close()
 
     def job_path(self, job_id: str) -> Path:
@@ -161,12 +164,16 @@ class JobStore:
             fields["summary"] = json.dumps(fields["summary"])
         columns = ", ".join(f"{name} = ?" for name in fields)
         with self._lock:
+            if self.closed:
+                return
             self._db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", [*fields.values(), job_id])
 
     def get(self, job_id: str) -> Job | None:
         if not valid_job_id(job_id):
             return None
         with self._lock:
+            if self.closed:
+                return None
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _row_to_job(row) if row else None
 
@@ -281,9 +288,13 @@ class JobManager:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the workers; a job still running is marked interrupted, not lost."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        for job_id in list(self._running):  # a worker stuck past the timeout
+            self._finish(job_id, INTERRUPTED, "the server stopped while this job was running;"
+                         " submit the video again")  # fmt: skip
 
     # -- submitting and reading -------------------------------------------------------------
     def reserve(self) -> None:

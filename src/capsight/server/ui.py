@@ -273,6 +273,21 @@ class CapsightUI:
         plot = self.jobs.artifact_path(job_id, "plot")
         return (summary, str(plot) if plot.is_file() else None, gallery, rows, files, times)
 
+    def model_menus(self):
+        """On page load: offer only the captioners that are installed here."""
+        try:
+            self.engine.wait_ready(timeout=120)
+            entries = self.engine.models()
+        except CapsightError:
+            return gr.update(), gr.update(), gr.update()
+        names = [m["name"] for m in entries if m.get("available")]
+        default = next((m["name"] for m in entries if m.get("default")), "labels")
+        other = next((n for n in names if n != default), default)
+        choices = ["default", *names]
+        return (gr.update(choices=choices, value="default"),
+                gr.update(choices=choices, value=other),
+                gr.update(choices=choices, value="default"))  # fmt: skip
+
     @staticmethod
     def seek(times: list[float], evt: gr.SelectData):
         if not times or evt.index is None or not 0 <= int(evt.index) < len(times):
@@ -281,9 +296,9 @@ class CapsightUI:
 
 
 def model_choices() -> list[str]:
-    from capsight.captioning.base import available_captioners
+    from capsight.server.engine import servable_captioners
 
-    return ["default", *[n for n in available_captioners() if n != "default"]]
+    return ["default", *[n for n in servable_captioners() if n != "default"]]
 
 
 def build_ui(app: FastAPI) -> gr.Blocks:
@@ -375,6 +390,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             concurrency_limit=app.state.settings.queue_size,
         )  # fmt: skip
         gallery.select(ui.seek, [times], video)
+        blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks
 
 

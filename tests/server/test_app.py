@@ -1,0 +1,99 @@
+"""Health, readiness, models, the API key, JSON errors everywhere, settings and `capsight serve`."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from capsight.errors import InvalidParameter
+from capsight.server.engine import Engine
+from capsight.server.settings import ServerSettings
+
+
+def test_health_ready_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["jobs"]["workers"] == 1
+    models = client.get("/v1/models").json()
+    assert models["default"] == "labels"
+    labels = next(m for m in models["captioners"] if m["name"] == "labels")
+    assert labels["available"] and labels["default"]
+    assert "euclidian" in models["metrics"]
+
+
+class _SlowLoadingEngine(Engine):
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def _load(self):
+        self.release.wait(30)
+        super()._load()
+
+
+def test_readyz_is_503_while_models_load(make_app):
+    engine = _SlowLoadingEngine()
+    with TestClient(make_app(engine=engine)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "loading"
+        assert c.get("/healthz").status_code == 200
+        engine.release.set()
+
+
+def test_api_key(make_app, cat_jpeg, started):
+    for c in started(make_app(api_key="correct-horse")):
+        image = {"image": ("a.jpg", cat_jpeg, "image/jpeg")}
+        r = c.post("/get_captions", files=image)
+        assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
+        assert c.get("/v1/jobs", headers={"X-API-Key": "wrong-horse"}).status_code == 401
+        assert c.post("/get_captions", files=image,
+                      headers={"X-API-Key": "correct-horse"}).status_code == 200  # fmt: skip
+        auth = {"Authorization": "Bearer correct-horse"}
+        assert c.get("/v1/jobs", headers=auth).status_code == 200
+        assert c.get("/healthz").status_code == 200  # probes need no key
+        assert c.get("/openapi.json").status_code == 200
+
+
+def test_every_error_is_json(client):
+    for method, path in [("get", "/nope"), ("put", "/v1/captions"), ("get", "/v1/jobs/x")]:
+        r = getattr(client, method)(path)
+        assert 400 <= r.status_code < 500
+        assert r.headers["content-type"] == "application/json" and r.json()["error"]
+    r = client.get("/v1/jobs", params={"limit": "0"})
+    assert r.status_code == 422 and r.json()["error"].startswith("limit:")
+
+
+def test_root_points_to_docs_and_ui(client):
+    assert client.get("/").json()["docs"] == "/docs"
+    r = client.get("/", headers={"accept": "text/html"}, follow_redirects=False)
+    assert r.status_code == 200  # this app has the UI off: no redirect
+    assert client.get("/docs").status_code == 200
+
+
+def test_settings_from_env_and_flags(tmp_path):
+    env = {"CAPSIGHT_PORT": "9001", "CAPSIGHT_WORKERS": "2", "CAPSIGHT_UI": "false",
+           "CAPSIGHT_JOB_DIR": str(tmp_path), "CAPSIGHT_API_KEY": "k" * 12}  # fmt: skip
+    s = ServerSettings.from_env(env)
+    assert (s.port, s.workers, s.ui, s.job_dir, s.api_key) == (9001, 2, False, tmp_path, "k" * 12)
+    assert "k" * 12 not in repr(s)
+    assert s.replace(port=8080, workers=None).port == 8080 and s.replace(workers=None).workers == 2
+    with pytest.raises(InvalidParameter, match="CAPSIGHT_PORT"):
+        ServerSettings.from_env({"CAPSIGHT_PORT": "eighty"})
+    with pytest.raises(InvalidParameter, match="workers"):
+        ServerSettings(workers=0)
+    with pytest.raises(InvalidParameter, match="CAPSIGHT_UI"):
+        ServerSettings.from_env({"CAPSIGHT_UI": "maybe"})
+
+
+def test_serve_flags_override_environment(tmp_path):
+    from capsight._cli.main import build_parser
+    from capsight._cli.serve import settings_from_args
+
+    args = build_parser().parse_args(
+        ["serve", "--port", "8123", "--queue-size", "3", "--no-ui", "--job-dir", str(tmp_path)]
+    )
+    s = settings_from_args(args, {"CAPSIGHT_PORT": "9000", "CAPSIGHT_MAX_UPLOAD_MB": "5"})
+    assert (s.port, s.queue_size, s.ui, s.max_upload_mb, s.job_dir) == (8123, 3, False, 5.0,
+                                                                       tmp_path)  # fmt: skip

@@ -1,0 +1,88 @@
+"""POST /v1/captions: captions, options, timings, and every way an upload can be wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _files(*items: tuple[str, bytes]) -> list:
+    return [("images", (name, data, "application/octet-stream")) for name, data in items]
+
+
+def test_captions_two_images_in_order(client, cat_jpeg, coffee_png):
+    r = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg), ("cup.png", coffee_png)))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "labels"
+    assert [x["filename"] for x in body["results"]] == ["cat.jpg", "cup.png"]
+    cat, cup = body["results"]
+    assert "cat" in cat["caption"]
+    assert any(w in cup["caption"] for w in ("cup", "espresso", "coffee"))
+    assert cat["labels"] and 0 < cat["labels"][0]["probability"] <= 1
+    assert (cat["width"], cat["height"]) == (320, 213)
+    t = body["timings_ms"]
+    assert t["total"] >= t["inference"] > 0 and t["decode"] > 0
+
+
+def test_content_type_is_judged_by_content_not_name(client, cat_jpeg):
+    r = client.post("/v1/captions", files=_files(("notes.txt", cat_jpeg)))
+    assert r.status_code == 200
+    r = client.post("/v1/captions", files=_files(("photo.jpg", b"just some text\n" * 20)))
+    assert r.status_code == 415
+    assert "photo.jpg" in r.json()["error"] and "text" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "payload, status, fragment",
+    [
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "x.jpg: not an image"),  # JPEG magic only
+        (b"", 400, "empty"),
+        (b"%PDF-1.7 ...", 415, "PDF"),
+    ],
+)
+def test_bad_images_get_clear_4xx(client, payload, status, fragment):
+    r = client.post("/v1/captions", files=_files(("x.jpg", payload)))
+    assert r.status_code == status
+    assert fragment.lower() in r.json()["error"].lower()
+
+
+def test_truncated_jpeg_is_400(client, cat_jpeg):
+    r = client.post("/v1/captions", files=_files(("cut.jpg", cat_jpeg[: len(cat_jpeg) // 3])))
+    assert r.status_code == 400
+    assert "cut.jpg" in r.json()["error"] and "truncated" in r.json()["error"]
+
+
+def test_decompression_bomb_is_refused(client, bomb_png):
+    assert len(bomb_png) < 100_000
+    r = client.post("/v1/captions", files=_files(("huge.png", bomb_png)))
+    assert r.status_code == 400
+    assert "too large" in r.json()["error"]
+
+
+def test_missing_field_and_bad_options_are_422(client, cat_jpeg):
+    r = client.post("/v1/captions")
+    assert r.status_code == 422 and "images" in r.json()["error"]
+    r = client.post("/v1/captions", data={"beam_width": "0"}, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 422 and "beam_width" in r.json()["error"]
+    r = client.post("/v1/captions", data={"model": "nope"}, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 422 and "nope" in r.json()["error"]
+
+
+def test_too_many_images(make_app, cat_jpeg):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(max_images=2)) as c:  # no model needed: refused before captioning
+        r = c.post("/v1/captions", files=_files(*[(f"{i}.jpg", cat_jpeg) for i in range(3)]))
+    assert r.status_code == 422 and "at most 2" in r.json()["error"]
+
+
+def test_decoding_options_are_echoed(client, cat_jpeg):
+    r = client.post(
+        "/v1/captions",
+        data={"method": "sample", "temperature": "0.7", "num_captions": "3", "seed": "1"},
+        files=_files(("a.jpg", cat_jpeg)),
+    )
+    assert r.status_code == 200, r.text
+    decoding = r.json()["decoding"]
+    assert decoding["method"] == "sample" and decoding["num_captions"] == 3
+    assert decoding["temperature"] == pytest.approx(0.7)

@@ -1,0 +1,127 @@
+"""POST /v1/videos and /v1/jobs: status, progress events, downloads, delete, errors, a full queue."""
+
+from __future__ import annotations
+
+import json
+
+
+def _submit(client, video_path, **form):
+    with open(video_path, "rb") as f:
+        return client.post("/v1/videos", data={k: str(v) for k, v in form.items()},
+                           files={"video": ("my clip.mp4", f, "video/mp4")})  # fmt: skip
+
+
+def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait_for_job):
+    r = _submit(client, tiny_video, every=0.5, window=3, metric="euclidian", signal="visual")
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["status"] in ("queued", "running") and r.headers["location"] == job["links"]["self"]
+    assert job["filename"] == "my clip.mp4"
+    assert job["params"] == {"every": 0.5, "window": 3, "metric": "euclidean", "signal": "visual",
+                             "sensitivity": 0.5, "model": "default"}  # fmt: skip
+
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "done" and done["progress"] == 1.0
+    analysis = done["analysis"]
+    assert set(analysis) >= {"video", "params", "moments", "novel_moments"}
+    assert analysis["video"]["duration"] > 3.0
+    assert [m["time"] for m in analysis["novel_moments"]] == [2.0]  # first sample past 1.6 s
+    assert done["summary"]["novel_moments"] == 1 and done["expires_at"] is not None
+
+    expected = {"report": "text/html", "plot": "image/png", "csv": "text/csv",
+                "vtt": "text/vtt", "json": "application/json"}  # fmt: skip
+    for name, media in expected.items():
+        r = client.get(f"/v1/jobs/{job['id']}/{name}")
+        assert r.status_code == 200, name
+        assert r.headers["content-type"].startswith(media), name
+    assert client.get(f"/v1/jobs/{job['id']}/plot").content.startswith(b"\x89PNG")
+    assert client.get(f"/v1/jobs/{job['id']}/vtt").text.startswith("WEBVTT")
+    assert json.loads(client.get(f"/v1/jobs/{job['id']}/json").text)["moments"]
+    r = client.get(f"/v1/jobs/{job['id']}/csv", params={"download": "true"})
+    assert r.headers["content-disposition"].startswith("attachment")
+
+    novel_index = next(i for i, m in enumerate(analysis["moments"]) if m["is_novel"])
+    r = client.get(f"/v1/jobs/{job['id']}/thumbnails/{novel_index}")
+    assert r.status_code == 200 and r.content.startswith(b"\xff\xd8"), r.text
+    assert client.get(f"/v1/jobs/{job['id']}/thumbnails/0").status_code == 404
+
+    listed = client.get("/v1/jobs").json()
+    assert job["id"] in [j["id"] for j in listed["jobs"]]
+
+
+def test_events_stream_progress_then_done(client, tiny_video):
+    job_id = _submit(client, tiny_video, every=0.5).json()["id"]
+    events = []
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    assert events[-1][0] == "done" and events[-1][1]["progress"] == 1.0
+    assert all(name == "progress" for name, _ in events[:-1])
+    progress = [data["progress"] for _, data in events]
+    assert progress == sorted(progress)
+
+
+def test_delete_job_removes_it_and_its_files(client, tiny_video, wait_for_job):
+    job_id = _submit(client, tiny_video).json()["id"]
+    wait_for_job(client, job_id)
+    folder = client.app.state.jobs.store.job_path(job_id)
+    assert folder.is_dir()
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert not folder.exists()
+    for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/report", f"/v1/jobs/{job_id}/events"):
+        r = client.get(path)
+        assert r.status_code == 404 and job_id in r.json()["error"]
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
+
+
+def test_unknown_and_malformed_job_ids_are_404(client):
+    for job_id in ("0" * 32, "nope", "..%2F..%2Fetc"):
+        r = client.get(f"/v1/jobs/{job_id}")
+        assert r.status_code == 404
+        assert "error" in r.json()
+    assert client.get("/v1/jobs/" + "0" * 32 + "/secrets").status_code == 422
+
+
+def test_bad_videos_are_refused_before_queueing(client, tiny_video, cat_jpeg):
+    r = client.post("/v1/videos", files={"video": ("clip.mp4", b"not a video at all", "video/mp4")})
+    assert r.status_code == 415 and "not a video" in r.json()["error"]
+    r = client.post("/v1/videos", files={"video": ("clip.mp4", cat_jpeg, "video/mp4")})
+    assert r.status_code == 415 and "JPEG image" in r.json()["error"]
+    corrupt = tiny_video.read_bytes()[:48] + b"\x00" * 2000  # MP4 signature, nothing playable
+    r = client.post("/v1/videos", files={"video": ("broken.mp4", corrupt, "video/mp4")})
+    assert r.status_code == 400 and "error" in r.json()
+    r = client.post("/v1/videos", data={"every": "0"},
+                    files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+    assert r.status_code == 422 and "every" in r.json()["error"]
+    r = client.post("/v1/videos", data={"metric": "manhattan"},
+                    files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+    assert r.status_code == 422 and "metric" in r.json()["error"]
+    r = client.post("/v1/videos")
+    assert r.status_code == 422 and "video" in r.json()["error"]
+    before = client.app.state.jobs.store.list(limit=200)
+    assert all(j.filename != "broken.mp4" for j in before)
+
+
+def test_full_queue_answers_503_with_retry_after(
+    make_app, scripted_engine, tiny_video, started, wait_for, wait_for_job
+):
+    scripted_engine.gate.clear()  # the first job holds the only worker
+    for c in started(make_app(workers=1, queue_size=1)):
+        first = _submit(c, tiny_video)
+        assert first.status_code == 202
+        wait_for(scripted_engine.started.is_set, what="the first job to start")
+        second = _submit(c, tiny_video)
+        assert second.status_code == 202  # waits in the queue
+        third = _submit(c, tiny_video)
+        assert third.status_code == 503
+        assert int(third.headers["retry-after"]) >= 1
+        assert "queue is full" in third.json()["error"]
+        r = c.get(f"/v1/jobs/{first.json()['id']}/report")
+        assert r.status_code == 409 and "running" in r.json()["error"]
+        scripted_engine.gate.set()
+        assert wait_for_job(c, second.json()["id"])["status"] == "done"

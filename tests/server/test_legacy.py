@@ -1,0 +1,66 @@
+"""The original Flask server's endpoints answer the requests its clients send, in its shapes."""
+
+from __future__ import annotations
+
+
+def test_get_captions_answers_plain_text(client, cat_jpeg):
+    r = client.post("/get_captions", files={"image": ("cat.png", cat_jpeg, "image/png")})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert "cat" in r.text and not r.text.startswith("{")
+
+
+def test_get_captions_get_shows_the_upload_form(client):
+    r = client.get("/get_captions")
+    assert r.status_code == 200 and 'name=image' in r.text and "multipart/form-data" in r.text
+
+
+def test_get_image_caption_shape(client, cat_jpeg):
+    r = client.post("/get_image_caption", files={"image": ("cat.jpg", cat_jpeg, "image/jpeg")})
+    assert r.status_code == 200
+    body = r.json()
+    assert isinstance(body["captions"], str) and "cat" in body["captions"]
+    grid = body["encoders_out"]  # (1, P, C) like the original's encoder_out.view(1, -1, 2048)
+    assert len(grid) == 1 and len(grid[0]) == 49 and len(grid[0][0]) == 1280
+    words = body["embedded_words"]  # one vector per word piece of the caption
+    assert len(words) == len(body["words"]) >= 3 and all(len(v) == 384 for v in words)
+    assert body["words"][-1] == "cat"
+
+
+def test_legacy_errors_are_json_4xx(client):
+    r = client.post("/get_image_caption", files={"image": ("x.png", b"nope", "image/png")})
+    assert r.status_code == 415 and "error" in r.json()
+    r = client.post("/get_captions")
+    assert r.status_code == 422 and "image" in r.json()["error"]
+
+
+def test_get_video_captions_with_query_parameters(client, tiny_video):
+    # As the original Shiny page sent it: the file in the form, the parameters in the URL.
+    with open(tiny_video, "rb") as f:
+        r = client.post(
+            "/get_video_captions",
+            params={"every_n_second": 1, "rolling_window_size": 2, "metric": "euclidian"},
+            files={"video": ("clip.mp4", f, "video/mp4")},
+        )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["captions"]) == len(body["distance_from_previous"]) == len(body["times"]) == 4
+    assert body["times"] == [0.0, 1.0, 2.0, 3.0]
+    assert body["distance_from_previous"][0] == 0.0  # no previous frame: 0, as the original
+    assert all(isinstance(x, float) for x in body["distance_from_previous"])
+    job = client.get(f"/v1/jobs/{body['job_id']}").json()
+    assert job["params"]["metric"] == "euclidean" and job["params"]["window"] == 2
+
+
+def test_get_video_captions_with_form_fields(client, tiny_video):
+    with open(tiny_video, "rb") as f:
+        r = client.post(
+            "/get_video_captions",
+            data={"every_n_second": "0.5", "metric": "cosine"},
+            files={"video": ("clip.mp4", f, "video/mp4")},
+        )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["captions"]) == 7
+    r = client.post("/get_video_captions", params={"metric": "manhattan"},
+                    files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
+    assert r.status_code == 422 and "metric" in r.json()["error"]

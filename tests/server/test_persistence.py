@@ -1,0 +1,85 @@
+"""Jobs survive a restart: finished ones keep their files, running ones say they were interrupted."""
+
+from __future__ import annotations
+
+import time
+
+from capsight.server.engine import VideoParams
+from capsight.server.jobs import JobManager, JobStore
+
+
+def _submit(client, video_path):
+    with open(video_path, "rb") as f:
+        r = client.post("/v1/videos", data={"every": "0.5"},
+                        files={"video": ("clip.mp4", f, "video/mp4")})  # fmt: skip
+    assert r.status_code == 202, r.text
+    return r.json()["id"]
+
+
+def test_restart_keeps_finished_jobs_and_the_stopped_one_says_so(
+    make_app, scripted_engine, tiny_video, started, wait_for, wait_for_job
+):
+    for c in started(make_app()):
+        finished = _submit(c, tiny_video)
+        assert wait_for_job(c, finished)["status"] == "done"
+        report = c.get(f"/v1/jobs/{finished}/report").text
+        scripted_engine.gate.clear()
+        scripted_engine.started.clear()
+        running = _submit(c, tiny_video)
+        wait_for(scripted_engine.started.is_set, what="the second job to start")
+    # Leaving the block shuts the server down while the second job runs.
+    scripted_engine.gate.set()
+
+    for c in started(make_app()):  # a new app on the same job folder
+        done = c.get(f"/v1/jobs/{finished}").json()
+        assert done["status"] == "done" and done["analysis"]["moments"]
+        assert c.get(f"/v1/jobs/{finished}/report").text == report
+        assert c.get(f"/v1/jobs/{finished}/plot").status_code == 200
+        interrupted = c.get(f"/v1/jobs/{running}").json()
+        assert interrupted["status"] == "interrupted"
+        assert "server stopped" in interrupted["error"]
+        assert c.get(f"/v1/jobs/{running}/report").status_code == 409
+        statuses = {j["id"]: j["status"] for j in c.get("/v1/jobs").json()["jobs"]}
+        assert statuses == {finished: "done", running: "interrupted"}
+
+
+def test_crash_marks_running_and_requeues_queued(tmp_path, scripted_engine, tiny_video, wait_for):
+    store = JobStore(tmp_path)
+    params = VideoParams(every=1.0)
+    scripted_engine.gate.clear()
+    first = JobManager(store, scripted_engine, workers=1, queue_size=4)
+    first.start()
+    with open(tiny_video, "rb") as f:
+        running = first.submit(f, "a.mp4", ".mp4", params).id
+    wait_for(scripted_engine.started.is_set, what="first job to start")
+    with open(tiny_video, "rb") as f:
+        waiting = first.submit(f, "b.mp4", ".mp4", params).id
+    # The "crash": the old manager's threads are abandoned, its rows stay as they were.
+    first._stop.set()
+    assert store.get(running).status == "running" and store.get(waiting).status == "queued"
+
+    scripted_engine.gate.set()
+    second = JobManager(store, scripted_engine, workers=1, queue_size=4)
+    second.start()
+    try:
+        assert store.get(running).status == "interrupted"
+        wait_for(lambda: store.get(waiting).status == "done", what="requeued job")
+        assert (tmp_path / running / "a.mp4").exists() is False  # stored under a server name
+        assert (tmp_path / running / "input.mp4").is_file()  # the upload is kept for a retry
+    finally:
+        second.stop()
+
+
+def test_expiry_deletes_old_finished_jobs_only(tmp_path, scripted_engine, tiny_video, wait_for):
+    store = JobStore(tmp_path)
+    manager = JobManager(store, scripted_engine, workers=1, queue_size=4, ttl_hours=1)
+    manager.start()
+    try:
+        with open(tiny_video, "rb") as f:
+            job_id = manager.submit(f, "a.mp4", ".mp4", VideoParams(every=1.0)).id
+        wait_for(lambda: store.get(job_id).status == "done", what="job")
+        assert manager.expire(now=time.time() + 1800) == []  # half an hour later: kept
+        assert manager.expire(now=time.time() + 7200) == [job_id]  # two hours later: gone
+        assert store.get(job_id) is None and not (tmp_path / job_id).exists()
+    finally:
+        manager.stop()

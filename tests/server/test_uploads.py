@@ -1,0 +1,95 @@
+"""Upload limits (413), content sniffing, and client file names that never become paths."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from capsight.server.uploads import describe_content, display_name, sniff_image, sniff_video
+
+
+def test_declared_oversize_is_refused_before_reading(make_app, cat_jpeg):
+    with TestClient(make_app(max_upload_mb=0.01)) as c:  # 10 KB
+        big = cat_jpeg * 2
+        for path, field in [("/v1/captions", "images"), ("/get_captions", "image"),
+                            ("/v1/videos", "video")]:  # fmt: skip
+            r = c.post(path, files=[(field, ("a.jpg", big, "image/jpeg"))])
+            assert r.status_code == 413, path
+            assert "0.01 MB limit" in r.json()["error"]
+
+
+def test_streamed_oversize_is_cut_off(make_app):
+    sent = []
+
+    def chunks():
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * 1024
+
+    with TestClient(make_app(max_upload_mb=0.01)) as c:
+        r = c.post("/v1/captions", content=chunks(),
+                   headers={"content-type": "multipart/form-data; boundary=zz"})  # fmt: skip
+    assert r.status_code == 413
+    assert r.json()["error"].startswith("upload is larger")
+
+
+def test_small_upload_passes_the_limit(make_app, cat_jpeg):
+    with TestClient(make_app(max_upload_mb=1)) as c:
+        r = c.post("/get_captions", files=[("image", ("a.jpg", cat_jpeg, "image/jpeg"))])
+    assert r.status_code == 200 and "cat" in r.text
+
+
+@pytest.mark.parametrize(
+    "head, kind",
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "jpeg"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "png"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"),
+        (b"GIF89a\x01\x00", "gif"),
+        (b"II*\x00\x08\x00", "tiff"),
+        (b"hello", None),
+        (b"", None),
+    ],
+)
+def test_sniff_image(head, kind):
+    assert sniff_image(head) == kind
+
+
+@pytest.mark.parametrize(
+    "head, kind",
+    [
+        (b"\x00\x00\x00\x20ftypisom\x00\x00", "mp4"),
+        (b"\x00\x00\x00\x14ftypqt  ", "mov"),
+        (b"\x1a\x45\xdf\xa3\x01\x00", "mkv"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "avi"),
+        (b"G" + b"\x00" * 187 + b"G" + b"\x00" * 187 + b"G" + b"\x00" * 10, "mpeg-ts"),
+        (b"Good morning, this is text" * 20, None),
+        (b"\xff\xd8\xff\xe0", None),
+    ],
+)
+def test_sniff_video(head, kind):
+    assert sniff_video(head) == kind
+
+
+def test_describe_content_names_common_mistakes():
+    assert describe_content(b"%PDF-1.4") == "a PDF"
+    assert describe_content(b"PK\x03\x04") == "a ZIP archive"
+    assert describe_content(b"plain words") == "text"
+    assert describe_content(b"") == "an empty file"
+
+
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\clip.mp4", "clip.mp4"),
+        ("a<script>.jpg", "a_script_.jpg"),
+        ("..", "upload"),
+        (None, "upload"),
+        ("x" * 300 + ".jpg", "x" * 120),
+    ],
+)
+def test_display_name_is_a_harmless_base_name(given, shown):
+    name = display_name(given)
+    assert name == shown
+    assert "/" not in name and "\\" not in name and not name.startswith(".")
