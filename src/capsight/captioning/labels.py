@@ -7,7 +7,7 @@ relations; it is the fallback when no trained captioner is installed.
 
 from __future__ import annotations
 
-from capsight.captioning.base import CaptionResult, Captioner, DecodingOptions, register_captioner
+from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions, register_captioner
 from capsight.vision.encoder import EncodedImages, ImageEncoder
 
 

@@ -292,6 +292,9 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
     if resuming:
         model, vocab, _ = load_checkpoint(last)
         state = json.loads((last / "trainer.json").read_text())
+        if state["stage"] == "done":  # asked for more epochs than the finished run had
+            state["stage"] = state.get("finished_stage", "xe")
+            state["patience_left"] = config.patience
     else:
         vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
         model_config = config_from_dict(
@@ -369,7 +372,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
             for group in optimizer.param_groups:
                 group["lr"] = config.scst_lr
         else:
-            state["stage"] = "done"
+            state.update(stage="done", finished_stage=stage)
         if rank == 0:
             _save_last(out, model, vocab, optimizer, state, extra={"stage": state["stage"]})
     if tracker is not None and rank == 0 and (out / "best").is_dir():

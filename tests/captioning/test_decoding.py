@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from capsight.captioning.base import DecodingOptions
+from capsight.captioning.decoding import _banned_trigram_words, decode, filter_logits
+from capsight.captioning.model import CaptionModel
+from capsight.errors import InvalidParameter
+
+
+class ScriptedModel(CaptionModel):
+    """Always prefers the same word sequence: next word = scripted[step], then <eos>."""
+
+    def __init__(self, script: list[list[float]]):
+        super().__init__()
+        self.script = torch.tensor(script)  # (T, V) logits per step
+
+    def start(self, grid):
+        return {"t": torch.zeros(grid.shape[0], dtype=torch.long)}
+
+    def step(self, tokens, state):
+        t = state["t"].clamp(max=len(self.script) - 1)
+        return self.script[t], {"t": state["t"] + 1}, None
+
+
+def test_greedy_and_beam_shapes_and_attention(tiny_model, grid):
+    model = tiny_model("show-attend-tell")
+    for options in (DecodingOptions(method="greedy", max_length=6), DecodingOptions(beam_width=3, max_length=6)):
+        out = decode(model, grid, options)
+        assert len(out) == 3
+        for d in out:
+            assert len(d.tokens) <= 6 and all(t >= 3 for t in d.tokens)  # no specials in the words
+            if d.tokens:
+                assert d.attention.shape == (len(d.tokens), 49)
+            assert d.score <= 0
+
+
+def test_beam_search_is_batch_independent(tiny_model, grid):
+    model = tiny_model("show-attend-tell")
+    options = DecodingOptions(beam_width=3, max_length=8, no_repeat_trigram=False)
+    together = decode(model, grid, options)
+    alone = [decode(model, grid[i : i + 1], options)[0] for i in range(3)]
+    assert [d.tokens for d in together] == [d.tokens for d in alone]
+
+
+class BranchingModel(CaptionModel):
+    """After <bos>: word 4 (p=.5) or 5 (p=.4); after 5 <eos> is certain; after 4 all is flat."""
+
+    def start(self, grid):
+        return {"unused": torch.zeros(grid.shape[0])}
+
+    def step(self, tokens, state):
+        probs = torch.full((tokens.shape[0], 8), 1e-6)
+        first, after5 = tokens == self.bos_id, tokens == 5
+        probs[first, 4], probs[first, 5], probs[first, 6] = 0.5, 0.4, 0.1
+        probs[after5, self.eos_id] = 1.0
+        probs[~first & ~after5, 2:] = 1 / 6
+        return probs.log(), state, None
+
+
+def test_beam_finds_the_better_sentence_greedy_misses():
+    model, grid = BranchingModel(), torch.zeros(1, 1, 1)
+    greedy = decode(model, grid, DecodingOptions(method="greedy", max_length=4))[0]
+    beam = decode(model, grid, DecodingOptions(beam_width=2, max_length=4))[0]
+    assert greedy.tokens[0] == 4 and beam.tokens == [5]
+    assert beam.score > greedy.score
+
+
+def test_length_penalty_prefers_longer_sentences():
+    model, grid = BranchingModel(), torch.zeros(1, 1, 1)
+    short = decode(model, grid, DecodingOptions(beam_width=4, max_length=3, length_penalty=0.0))[0]
+    long = decode(model, grid, DecodingOptions(beam_width=4, max_length=3, length_penalty=3.0))[0]
+    assert len(long.tokens) > len(short.tokens)
+
+
+def test_no_repeat_trigram_bans_the_third_word():
+    assert _banned_trigram_words([[7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4]]) == [[9], [], []]
+    # A model that loves the loop "6 7 6 7 ...": with the ban it cannot repeat "6 7 6".
+    script = [[-5.0] * 8 for _ in range(8)]
+    for t, row in enumerate(script):
+        row[6 if t % 2 == 0 else 7] = 5.0
+    model = ScriptedModel(script)
+    free = decode(model, torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=8, no_repeat_trigram=False))[0]
+    banned = decode(model, torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=8))[0]
+    def trigrams(seq):
+        return [tuple(seq[i : i + 3]) for i in range(len(seq) - 2)]
+
+    assert free.tokens[:5] == [6, 7, 6, 7, 6]
+    assert len(set(trigrams(free.tokens))) < len(trigrams(free.tokens))
+    assert banned.tokens[:4] == [6, 7, 6, 7] and banned.tokens[4] != 6
+    assert len(set(trigrams(banned.tokens))) == len(trigrams(banned.tokens))
+
+
+def test_sampling_is_deterministic_with_a_seed(tiny_model, grid):
+    model = tiny_model("show-and-tell")
+    options = DecodingOptions(method="sample", seed=7, temperature=1.5, max_length=8)
+    first = [d.tokens for d in decode(model, grid, options)]
+    again = [d.tokens for d in decode(model, grid, options)]
+    other = [d.tokens for d in decode(model, grid, DecodingOptions(method="sample", seed=8, temperature=1.5, max_length=8))]
+    assert first == again
+    assert first != other
+
+
+def test_filter_logits_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
+    kept = ~torch.isinf(filter_logits(logits, 1.0, 0, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 <= 0.8
+
+
+@pytest.mark.parametrize("method", ["sample", "narrowing"])
+def test_num_captions_gives_alternatives(tiny_model, grid, method):
+    model = tiny_model("show-attend-tell")
+    out = decode(model, grid, DecodingOptions(method=method, seed=0, num_captions=3, max_length=6, temperature=2.0))
+    assert len(out) == 3
+    if method == "sample":
+        assert all(len(d.alternatives) == 2 for d in out)
+
+
+def test_diverse_beam_alternatives_differ(tiny_model, grid):
+    model = tiny_model("show-attend-tell")
+    out = decode(model, grid, DecodingOptions(beam_width=2, num_captions=3, max_length=6))
+    for d in out:
+        assert all(alt != d.tokens for alt in d.alternatives)
+        assert len({tuple(a) for a in d.alternatives}) == len(d.alternatives)
+
+
+def test_decoding_options_are_validated():
+    with pytest.raises(InvalidParameter):
+        DecodingOptions(method="nucleus")
+    with pytest.raises(InvalidParameter):
+        DecodingOptions(top_p=0.0)

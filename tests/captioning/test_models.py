@@ -1,0 +1,105 @@
+import pytest
+import torch
+
+from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
+from capsight.captioning.ensemble import CaptionEnsemble
+from capsight.captioning.show_attend_tell import attention_penalty
+from capsight.errors import InvalidParameter, ModelNotFound
+
+ARCHITECTURES = ["show-attend-tell", "show-and-tell", "prefix-gpt2"]
+
+
+def _captions(n: int) -> torch.Tensor:
+    captions = torch.randint(4, 30, (n, 7), generator=torch.Generator().manual_seed(1))
+    captions[:, 0] = 1
+    return captions  # (n, T)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_teacher_forcing_shapes_with_k_captions_per_image(architecture, grid, tiny_model):
+    model = tiny_model(architecture)
+    logits, extras = model(grid, _captions(6))  # 3 images x 2 captions
+    assert logits.shape == (6, 6, 30)
+    if architecture == "show-attend-tell":
+        assert extras["alphas"].shape == (6, 6, 49)
+        assert torch.allclose(extras["alphas"].sum(-1), torch.ones(6, 6), atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_checkpoint_round_trip_fp16(architecture, grid, vocab, tmp_path, tiny_model):
+    model = tiny_model(architecture)
+    save_checkpoint(model, vocab, tmp_path, fp16=True, extra={"note": "test"})
+    loaded, loaded_vocab, raw = load_checkpoint(tmp_path)
+    assert raw["architecture"] == architecture and raw["training"]["note"] == "test"
+    assert loaded_vocab.itos == vocab.itos
+    captions = _captions(3)
+    before, _ = model(grid, captions)
+    after, _ = loaded(grid, captions)
+    assert (before - after).abs().max() < 2e-2  # fp16 weights
+    assert next(loaded.parameters()).dtype == torch.float32
+
+
+def test_checkpoint_missing_files_raise_model_not_found(tmp_path):
+    with pytest.raises(ModelNotFound):
+        load_checkpoint(tmp_path)
+
+
+def test_show_and_tell_options_gru_layers_and_bad_cell(tiny_model):
+    model = tiny_model("show-and-tell", cell="gru", num_layers=2)
+    assert isinstance(model.rnn, torch.nn.GRU) and model.rnn.num_layers == 2
+    with pytest.raises(InvalidParameter):
+        tiny_model("show-and-tell", cell="transformer")
+
+
+def test_attention_penalty_zero_when_every_cell_gets_one_unit():
+    alphas = torch.eye(4).unsqueeze(0)  # (1, T=4, P=4): each step on its own cell
+    assert float(attention_penalty(alphas, torch.ones(1, 4))) == 0.0
+    assert float(attention_penalty(alphas, torch.zeros(1, 4))) == 1.0
+
+
+def test_ensemble_of_identical_models_matches_the_model(grid, tiny_model):
+    model = tiny_model("show-attend-tell")
+    ensemble = CaptionEnsemble([model, model])
+    tokens = torch.full((3,), 1)
+    single, _, _ = model.step(tokens, model.start(grid))
+    mixed, _, alpha = ensemble.step(tokens, ensemble.start(grid))
+    assert torch.allclose(single.log_softmax(-1), mixed, atol=1e-5)
+    assert alpha.shape == (3, 49)
+
+
+def test_prefix_gpt2_from_pretrained_folder(tmp_path, grid):
+    transformers = pytest.importorskip("transformers")
+    tokenizers = pytest.importorskip("tokenizers")
+    words = ["<pad>", "<|endoftext|>", "a", "dog", "runs", "on", "grass", "[UNK]"]
+    core = tokenizers.Tokenizer(tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<pad>",
+        unk_token="[UNK]",
+    )
+    gpt = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=80))
+    gpt.save_pretrained(tmp_path / "gpt")
+    tok.save_pretrained(tmp_path / "gpt")
+
+    from capsight.captioning.base import DecodingOptions
+    from capsight.captioning.decoding import decode
+    from capsight.captioning.prefix_gpt2 import PrefixGPT2
+
+    model, vocab = PrefixGPT2.from_pretrained(tmp_path / "gpt")
+    assert vocab.encode(["a", "dog"], add_bos_eos=True) == [1, 2, 3, 1]
+    assert torch.equal(model.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
+    logits, _ = model(grid, torch.tensor([[1, 2, 3, 4], [1, 2, 3, 4], [1, 5, 6, 1]]))
+    assert logits.shape == (3, 3, len(words))
+    out = decode(model, grid, DecodingOptions(method="beam", beam_width=2, max_length=5))
+    assert all(len(d.tokens) <= 5 for d in out)
+    save_checkpoint(model, vocab, tmp_path / "ck")
+    loaded, loaded_vocab, _ = load_checkpoint(tmp_path / "ck")
+    assert loaded_vocab.decode([1, 2, 3, 1]) == ["a", "dog"]
+    assert loaded.config.pretrained.endswith("gpt")
+
+
+def test_prefix_gpt2_from_pretrained_missing_folder_is_model_not_found(tmp_path):
+    from capsight.captioning.prefix_gpt2 import PrefixGPT2
+
+    with pytest.raises(ModelNotFound):
+        PrefixGPT2.from_pretrained(tmp_path / "nothing")

@@ -1,0 +1,33 @@
+import json
+
+import numpy as np
+import pytest
+
+from capsight.errors import CapsightError
+from capsight.training.datasets import load_corpus
+from capsight.training.features import FeatureCache
+
+
+@pytest.mark.slow
+def test_feature_cache_builds_resumes_and_flips(caption_folder, tmp_path, encoder):
+    corpus = load_corpus(caption_folder)
+    cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
+    assert cache.grid.shape == (12, 49, 1280) and cache.grid.dtype == np.float16
+    assert np.allclose(cache.pooled.astype(np.float32), cache.grid.astype(np.float32).mean(1), atol=2e-2)
+    row = cache.rows(["red-square-0.jpg"])[0]
+    assert cache.keys[row] == "red-square-0.jpg"
+
+    # An interrupted extraction resumes: pretend only 5 photos were done and wipe the rest.
+    meta_file = cache.folder / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    expected = np.array(cache.grid[5:])
+    meta["done"] = 5
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CapsightError, match="incomplete"):
+        FeatureCache.open(cache.folder)
+    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
+    assert np.allclose(np.array(again.grid[5:]), expected, atol=1e-3)
+
+    flipped = FeatureCache.build(corpus, encoder, tmp_path / "cache", flip=True, progress=False)
+    assert flipped.folder.name.endswith("-flip")
+    assert not np.allclose(np.array(flipped.grid[row]), np.array(cache.grid[row]))

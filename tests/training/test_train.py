@@ -1,0 +1,70 @@
+import json
+
+import pytest
+import torch
+
+from capsight.captioning.base import DecodingOptions, create_captioner
+from capsight.errors import InvalidParameter
+from capsight.training.train import TrainConfig, build_parser, config_from_args, train
+
+TINY_SAT = {"projected_dim": 32, "embed_dim": 32, "hidden_dim": 32, "attention_dim": 32, "dropout": 0.1}
+
+
+def _config(data, out, cache, **overrides) -> TrainConfig:
+    values = dict(
+        data=str(data), out=str(out), cache_dir=str(cache), model=TINY_SAT, epochs=2,
+        batch_images=4, captions_per_image=2, lr=3e-3, warmup_steps=2, min_count=1,
+        val_method="greedy", patience=5, progress=False,
+    )  # fmt: skip
+    return TrainConfig(**{**values, **overrides})
+
+
+@pytest.mark.slow
+def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    result = train(_config(caption_folder, out, cache))
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert result.history[-1]["loss"] < result.history[0]["loss"] + 1.0
+    for name in ("model.safetensors", "config.json", "vocab.json"):
+        assert (out / "best" / name).is_file()
+    assert (out / "last" / "optimizer.pt").is_file()
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and "val_CIDEr" in json.loads(lines[0])
+
+    # Resume for two more epochs: the history continues where it stopped.
+    resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+
+    captioner = create_captioner("checkpoint", path=str(out / "best"))
+    grid = torch.randn(2, 49, 1280)
+    from capsight.vision.encoder import EncodedImages
+
+    encoded = EncodedImages(grid.mean(1), grid, torch.zeros(2, 1000), (7, 7))
+    results = captioner.caption(encoded, DecodingOptions(method="beam", beam_width=2, max_length=6))
+    assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
+    words = set(captioner.vocab.itos)
+    assert all(set(r.tokens) <= words for r in results)
+
+
+@pytest.mark.slow
+def test_same_seed_gives_same_weights_and_scst_runs(caption_folder, tmp_path):
+    cache = tmp_path / "cache"
+    a = train(_config(caption_folder, tmp_path / "a", cache, epochs=1, architecture="show-and-tell",
+                      model={"embed_dim": 16, "hidden_dim": 16}))  # fmt: skip
+    b = train(_config(caption_folder, tmp_path / "b", cache, epochs=1, architecture="show-and-tell",
+                      model={"embed_dim": 16, "hidden_dim": 16}))  # fmt: skip
+    assert a.history[0]["loss"] == b.history[0]["loss"]
+    scst = train(_config(caption_folder, tmp_path / "c", cache, epochs=1, scst_epochs=1, flip=True))
+    assert [r["stage"] for r in scst.history] == ["xe", "scst"]
+
+
+def test_command_line_parses_into_a_config():
+    args = build_parser().parse_args(
+        ["data", "--out", "runs/x", "--epochs", "3", "--flip", "--model-option", "cell=gru",
+         "--model-option", "num_layers=2", "--scst-epochs", "2", "--architecture", "show-and-tell"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.epochs == 3 and config.flip and config.scst_epochs == 2
+    assert config.model == {"cell": "gru", "num_layers": 2}
+    with pytest.raises(InvalidParameter):
+        TrainConfig(data="d", out="o", val_method="sample")
