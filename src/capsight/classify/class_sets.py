@@ -1,0 +1,109 @@
+"""Class lists: a built-in set by name, a text file (one class a line) or "a,b,c".
+
+    >>> parse_classes("cat, dog, car").labels
+    ('cat', 'dog', 'car')
+    >>> len(parse_classes("imagenet").labels), parse_classes("dog-breeds").labels[0]
+    (1000, 'Chihuahua')
+
+Built-in sets live in ``capsight/data/classes/<name>.txt`` ('#' starts a comment); ``imagenet``
+is the 1,000 ImageNet-1k classes themselves, and a classifier built from it is exactly the
+encoder's own ImageNet classifier (each label maps to its own index).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from capsight.errors import InputNotFound, InvalidParameter
+
+BUILTIN_SETS = ("imagenet", "everyday", "dog-breeds", "cat-breeds", "foods", "scenes", "professions")
+
+
+@dataclass(frozen=True)
+class ClassList:
+    labels: tuple[str, ...]
+    # For labels that *are* ImageNet classes (the built-in "imagenet" set): their indices.
+    imagenet_indices: tuple[int, ...] | None = None
+    source: str = "list"
+
+
+@lru_cache(maxsize=1)
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1,000 readable ImageNet names, made unique ("crane (bird)" / "crane (machine)")."""
+    from capsight.vision.imagenet_classes import imagenet_synonyms
+
+    names = [syn[0] for syn in imagenet_synonyms()]
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    out = []
+    for index, name in enumerate(names):
+        if seen[name] > 1:
+            name = f"{name} ({_disambiguation(index)})"
+        out.append(name)
+    return tuple(out)
+
+
+def _disambiguation(index: int) -> str:
+    """A word telling duplicate ImageNet names apart: their nearest WordNet hypernym."""
+    from capsight.classify.wordnet import synsets_by_wnid
+
+    synsets = synsets_by_wnid()
+    wnid = _imagenet_wnids()[index]
+    own = set(synsets[wnid].covers)
+    parents = [s for s in synsets.values() if own < set(s.covers)]
+    parent = min(parents, key=lambda s: len(s.covers))
+    return parent.lemmas[0]
+
+
+@lru_cache(maxsize=1)
+def _imagenet_wnids() -> tuple[str, ...]:
+    text = resources.files("capsight.data").joinpath("imagenet_wnids.txt").read_text("utf-8")
+    return tuple(text.split())
+
+
+def read_class_file(path: Path) -> list[str]:
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameter(f"{path}: class file must be UTF-8 text, one class a line") from None
+    except OSError as exc:
+        raise InputNotFound(f"{path}: cannot read class file ({exc.strerror})") from None
+    return [line.split("#", 1)[0].strip() for line in text.splitlines()]
+
+
+def builtin_set(name: str) -> ClassList:
+    if name == "imagenet":
+        return ClassList(imagenet_labels(), tuple(range(1000)), "imagenet")
+    if name not in BUILTIN_SETS:
+        raise InvalidParameter(f"unknown class set {name!r}; built-in: {', '.join(BUILTIN_SETS)}")
+    text = resources.files("capsight.data").joinpath(f"classes/{name}.txt").read_text("utf-8")
+    labels = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return ClassList(tuple(label for label in labels if label), None, name)
+
+
+def parse_classes(spec: str | list[str] | tuple[str, ...]) -> ClassList:
+    """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList."""
+    if isinstance(spec, (list, tuple)):
+        labels, source = [str(s).strip() for s in spec], "list"
+    else:
+        spec = spec.strip()
+        if spec in BUILTIN_SETS:
+            return builtin_set(spec)
+        path = Path(spec)
+        if path.is_file():
+            labels, source = read_class_file(path), str(path)
+        elif "," in spec or "\n" in spec or not (spec.endswith(".txt") or "/" in spec):
+            labels, source = spec.replace("\n", ",").split(","), "list"
+        else:
+            raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
+    labels = [label.strip() for label in labels if label.strip()]
+    if not labels:
+        raise InvalidParameter("the class list is empty; give class names, e.g. 'cat,dog'")
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise InvalidParameter(f"class list repeats {', '.join(duplicates)}; each class once")
+    return ClassList(tuple(labels), None, source)

@@ -1,0 +1,97 @@
+"""The classifier every engine builds: an ``nn.Module`` from pixels to class probabilities.
+
+    >>> clf = create_engine("offline").build(parse_classes("cat,dog,car"))
+    >>> probs = clf(images)                # images (N, 3, H, W) RGB in [0, 1], any H and W
+    >>> probs.shape, clf.labels            # (N, 3), ['cat', 'dog', 'car']; rows sum to 1
+    >>> top_labels(clf, [load_image("cat.jpg")], k=2)[0]
+    [('cat', 0.93), ('dog', 0.05)]
+
+The module resizes inside itself, so the exported file (TorchScript or ``torch.export``) takes
+photos of any size and needs only ``torch``. capsight classifies through the very same module,
+which is why an exported classifier gives the same scores as ``capsight classify``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+
+def resize_images(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 3, size, size): the whole frame, squashed (no crop), antialiased."""
+    return F.interpolate(images, size=[size, size], mode=mode, antialias=True, align_corners=False)
+
+
+class ImageClassifier(nn.Module):
+    """Base for built classifiers: ``forward(images (N,3,H,W) in [0,1]) -> (N, C) probabilities``."""
+
+    labels: list[str]
+    engine: str
+
+    def __init__(self, labels: list[str], engine: str) -> None:
+        super().__init__()
+        self.labels = list(labels)
+        self.engine = engine
+
+    def describe(self) -> dict:
+        return {"engine": self.engine, "classes": len(self.labels)}
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> (1, 3, H, W) float in [0, 1], at its own size."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0  # (H, W, 3)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()  # (1, 3, H, W)
+
+
+@torch.no_grad()
+def predict(classifier: nn.Module, images: list[Image.Image]) -> torch.Tensor:
+    """Class probabilities (N, C) for PIL images of any sizes (one forward per distinct size)."""
+    out: list[torch.Tensor | None] = [None] * len(images)
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, image in enumerate(images):
+        by_size.setdefault(image.size, []).append(i)
+    for indices in by_size.values():
+        for start in range(0, len(indices), 16):
+            chunk = indices[start : start + 16]
+            batch = torch.cat([image_to_tensor(images[i]) for i in chunk])  # (B, 3, H, W)
+            probs = classifier(batch)  # (B, C)
+            for i, row in zip(chunk, probs, strict=False):
+                out[i] = row
+    if not images:
+        return torch.zeros(0, len(classifier.labels))
+    return torch.stack(out)  # type: ignore[arg-type]
+
+
+@dataclass
+class Prediction:
+    """One image's result: the top classes with scores (all scores sum to 1 over the classes)."""
+
+    image: str
+    top: list[tuple[str, float]]
+    scores: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "image": self.image,
+            "top": [{"label": label, "score": round(score, 6)} for label, score in self.top],
+        }
+
+
+def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[tuple[str, float]]]:
+    k = min(k, len(labels))
+    values, indices = probs.topk(k, dim=-1)  # (N, k)
+    return [
+        [(labels[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist(), strict=False)]
+        for vs, ix in zip(values, indices, strict=False)
+    ]
+
+
+def top_labels(
+    classifier: nn.Module, images: list[Image.Image], k: int = 5
+) -> list[list[tuple[str, float]]]:
+    return top_k(predict(classifier, images), list(classifier.labels), k)

@@ -1,0 +1,83 @@
+"""Zero-shot engines behind one interface, chosen by name, and the one-call ``classify``.
+
+    >>> engine = create_engine("offline")                 # default: bundled models, no download
+    >>> engine = create_engine("clip", clip="/models/clip")  # transformers CLIP weights you name
+    >>> clf = engine.build(parse_classes("cat,dog,car"), templates=None)  # engine's default set
+    >>> classify(["cat.jpg"], "cat,dog,car")[0].top[0]
+    ('cat', 0.97)
+
+Every engine's ``build(classes, templates)`` returns an ``ImageClassifier`` module (pixels in,
+probabilities out) that capsight runs and exports as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Protocol
+
+from capsight.classify.class_sets import ClassList, parse_classes
+from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
+from capsight.errors import InvalidParameter
+
+ENGINES = ("offline", "clip")
+
+
+class ZeroShotEngine(Protocol):
+    name: str
+    default_templates: tuple[str, ...]
+
+    def build(
+        self, classes: ClassList, templates: Sequence[str] | str | None = None
+    ) -> ImageClassifier: ...
+
+
+@lru_cache(maxsize=4)
+def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEngine:
+    """Build an engine once per process; ``clip`` names the CLIP weights (folder or hub id)."""
+    if name == "offline":
+        if clip:
+            raise InvalidParameter("--clip names CLIP weights; use it with --engine clip")
+        from capsight.classify.offline import OfflineEngine
+
+        return OfflineEngine()
+    if name == "clip":
+        if not clip:
+            raise InvalidParameter(
+                "the clip engine needs weights: --clip PATH (a folder with a saved CLIPModel)"
+            )
+        from capsight.classify.clip import ClipEngine
+
+        return ClipEngine(clip)
+    raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+
+
+def classify(
+    images: Sequence[str | os.PathLike],
+    classes: str | Sequence[str] | ClassList,
+    templates: Sequence[str] | str | None = None,
+    top: int = 5,
+    engine: str = "offline",
+    clip: str | None = None,
+) -> list[Prediction]:
+    """Classify image files into ``classes``; one Prediction per image, in order."""
+    from capsight.io.images import load_image
+
+    if top < 1:
+        raise InvalidParameter("--top must be at least 1")
+    class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
+    loaded = [load_image(path) for path in images]  # errors before any model loads
+    classifier = create_engine(engine, clip).build(class_list, templates)
+    return predictions(classifier, loaded, [str(p) for p in images], top)
+
+
+def predictions(
+    classifier: ImageClassifier, images: list, names: list[str], top: int = 5
+) -> list[Prediction]:
+    probs = predict(classifier, images)  # (N, C)
+    tops = top_k(probs, list(classifier.labels), top)
+    return [
+        Prediction(name, best, [float(v) for v in row])
+        for name, best, row in zip(names, tops, probs, strict=False)
+    ]

@@ -1,0 +1,89 @@
+"""Classifiers that travel: save a built classifier as a file that needs only ``torch``.
+
+    >>> save_classifier(clf, "clf.pt")      # TorchScript
+    >>> save_classifier(clf, "clf.pt2")     # torch.export (ExportedProgram)
+
+Anywhere with torch installed (no capsight)::
+
+    import torch
+    m = torch.jit.load("clf.pt")
+    probs = m(images)                       # images (N, 3, H, W) RGB floats in [0, 1], any H, W
+    m.labels                                # the class names, in column order
+
+    extra = {"labels.json": ""}
+    ep = torch.export.load("clf.pt2", extra_files=extra)
+    probs = ep.module()(images); labels = json.loads(extra["labels.json"])
+
+The file holds the encoder, the resize step and the class weights, nothing else (the offline
+engine's 1,000-class mapping is a (C, 1000) matrix, so the file is the ~19 MB encoder plus
+4 kB per class).
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import List  # noqa: UP035 - TorchScript reads the annotation below
+
+import torch
+from torch import nn
+
+from capsight.classify.classifier import ImageClassifier
+from capsight.errors import InvalidParameter
+
+
+class _TravellingClassifier(nn.Module):
+    """A scripted shell around the traced network that carries the class names."""
+
+    labels: List[str]  # noqa: UP006
+    engine: str
+
+    def __init__(self, traced: torch.jit.ScriptModule, labels: list[str], engine: str) -> None:
+        super().__init__()
+        self.network = traced
+        self.labels = labels
+        self.engine = engine
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+
+def _example(classifier: ImageClassifier) -> torch.Tensor:
+    size = int(getattr(classifier, "resolution", 224))
+    return torch.rand(2, 3, size + 17, size - 9, generator=torch.Generator().manual_seed(0))
+
+
+def to_torchscript(classifier: ImageClassifier) -> torch.jit.ScriptModule:
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(classifier.eval(), _example(classifier), check_trace=False)
+        return torch.jit.script(
+            _TravellingClassifier(traced, list(classifier.labels), classifier.engine)
+        )
+
+
+def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    height = torch.export.Dim("height", min=2, max=8192)
+    width = torch.export.Dim("width", min=2, max=8192)
+    with torch.inference_mode(False), torch.no_grad():
+        return torch.export.export(
+            classifier.eval(),
+            (_example(classifier),),
+            dynamic_shapes={"images": {0: batch, 2: height, 3: width}},
+        )
+
+
+def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Path:
+    """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix."""
+    path = Path(path)
+    if path.suffix not in (".pt", ".pt2"):
+        raise InvalidParameter(
+            f"{path}: the output must end in .pt (TorchScript) or .pt2 (torch.export)"
+        )
+    if path.parent and not path.parent.exists():
+        raise InvalidParameter(f"{path.parent}: output folder does not exist; create it first")
+    meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
+    if path.suffix == ".pt":
+        torch.jit.save(to_torchscript(classifier), str(path), _extra_files=meta)
+    else:
+        torch.export.save(to_exported(classifier), str(path), extra_files=meta)
+    return path

@@ -1,0 +1,214 @@
+"""The offline zero-shot engine: ImageNet probabilities mapped onto any class names.
+
+    >>> engine = OfflineEngine()
+    >>> clf = engine.build(parse_classes("cat, dog, car"))       # (3, 1000) mapping, no training
+    >>> clf(images).argmax(-1)                                    # images (N, 3, H, W) in [0, 1]
+
+EfficientNet-Lite0 gives 1,000 ImageNet class probabilities ``p``. Each user class ``c`` gets a
+non-negative weight row ``W[c]`` over those 1,000 classes, and its score is the probability mass
+it collects, ``log(p @ W[c])``, softmaxed over the user's classes. The row comes from two sources:
+
+1. **WordNet** (exact): a name that is a WordNet lemma covers every ImageNet class at or below
+   its synset with weight 1 ("dog" sums the 118 breeds, "vehicle" hundreds of classes). When two
+   of the user's classes cover the same ImageNet class ("animal" and "dog"), only the most
+   specific one keeps it.
+2. **Text similarity** (soft, ConSE-like): ``exp((cos(e_c, e_j) - 1) / tau)`` between the MiniLM
+   embeddings of the prompted class name and of ImageNet class ``j``'s synonyms, for names
+   WordNet does not know ("deer", "hat with a wide brim") and as a weak prior for those it does.
+
+Prediction averages the probabilities of the photo and its mirror image (test-time flip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from capsight.classify.class_sets import ClassList
+from capsight.classify.classifier import ImageClassifier, resize_images
+from capsight.classify.templates import OFFLINE_TEMPLATES, resolve_templates
+
+_PIXEL_MEAN, _PIXEL_STD = 127.0, 128.0  # the Lite checkpoints' (x - 127) / 128
+
+
+@dataclass(frozen=True)
+class OfflineConfig:
+    encoder: str = "efficientnet-lite0"
+    sense_decay: float = 0.5  # weight of a lemma's rarer WordNet senses, per rank
+    alias_weight: float = 0.5  # weight of a synset reached through a non-first lemma
+    exclusive: bool = True  # an ImageNet class belongs only to the most specific matching class
+    similarity_temperature: float = 0.05  # tau of the text-similarity rows
+    similarity_weight_matched: float = 0.0  # text-similarity weight for WordNet-matched names
+    breadth_prior: float = 0.5  # how much a class's breadth is discounted (0 = not at all)
+    flip: bool = True  # average with the mirror image
+    resize_mode: str = "bilinear"
+
+
+def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
+    """(C, 1000) WordNet cover weights; all-zero rows for names WordNet does not know."""
+    from capsight.classify.wordnet import imagenet_cover
+
+    rows = np.zeros((len(labels), 1000), np.float32)
+    for c, label in enumerate(labels):
+        for index, weight in imagenet_cover(label, config.sense_decay, config.alias_weight).items():
+            rows[c, index] = weight
+    if config.exclusive and len(labels) > 1:
+        covered = rows > 0
+        size = np.where(covered.any(1), covered.sum(1), np.iinfo(np.int32).max)  # (C,)
+        # For each ImageNet class keep only the covering user classes with the smallest cover.
+        masked = np.where(covered, size[:, None], np.iinfo(np.int32).max)  # (C, 1000)
+        rows = np.where(masked == masked.min(0, keepdims=True), rows, 0.0)
+    return rows
+
+
+def similarity_rows(
+    labels: Sequence[str], templates: Sequence[str], config: OfflineConfig
+) -> np.ndarray:
+    """(C, 1000) soft weights from text similarity between prompts and ImageNet names."""
+    from capsight.classify.text_cache import embed_prompts, imagenet_prompt_embeddings
+
+    classes = embed_prompts(list(labels), templates)  # (C, 384)
+    imagenet = imagenet_prompt_embeddings(tuple(templates))  # (1000, 384)
+    cos = classes @ imagenet.T  # (C, 1000)
+    return np.exp((cos - 1.0) / config.similarity_temperature).astype(np.float32)
+
+
+def imagenet_mapping(
+    classes: ClassList, templates: Sequence[str], config: OfflineConfig
+) -> np.ndarray:
+    """The (C, 1000) weight matrix from ImageNet probabilities to the user's classes."""
+    if classes.imagenet_indices is not None:
+        rows = np.zeros((len(classes.labels), 1000), np.float32)
+        rows[np.arange(len(rows)), list(classes.imagenet_indices)] = 1.0
+        return rows
+    rows = wordnet_rows(classes.labels, config)
+    matched = rows.max(1) > 0  # (C,)
+    need_text = ~matched if config.similarity_weight_matched == 0 else np.ones_like(matched)
+    if need_text.any():
+        names = [label for label, need in zip(classes.labels, need_text, strict=False) if need]
+        soft = similarity_rows(names, templates, config)  # (C', 1000)
+        weight = np.where(matched[need_text], config.similarity_weight_matched, 1.0)[:, None]
+        rows[need_text] = np.maximum(rows[need_text], weight * soft)
+    return rows
+
+
+def breadth_bias(rows: np.ndarray, strength: float) -> np.ndarray:
+    """(C,) ``-strength * log(prior mass)``: a class covering 118 ImageNet classes ("dog") would
+    otherwise win every photo the encoder is unsure about, just by collecting more mass."""
+    prior = rows.sum(axis=1) / rows.shape[1]  # (C,) its mass under uniform probabilities
+    return (-strength * np.log(prior + 1e-6)).astype(np.float32)
+
+
+class OfflineClassifier(ImageClassifier):
+    """EfficientNet-Lite -> ImageNet probabilities -> (C, 1000) mapping, optionally mixed with
+    cosine similarity to few-shot prototypes of pooled features."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        labels: list[str],
+        mapping: torch.Tensor | None,  # (C, 1000) or None for examples only
+        bias: torch.Tensor | None = None,  # (C,) added to the log-mass (the breadth prior)
+        prototypes: torch.Tensor | None = None,  # (C, 1280) unit rows, or None
+        centre: torch.Tensor | None = None,  # (1, 1280) subtracted before the cosine
+        resolution: int = 224,
+        flip: bool = True,
+        resize_mode: str = "bilinear",
+        prototype_scale: float = 20.0,
+    ) -> None:
+        super().__init__(labels, "offline")
+        self.net = net
+        self.resolution = resolution
+        self.flip = flip
+        self.resize_mode = resize_mode
+        self.has_mapping = mapping is not None
+        self.has_prototypes = prototypes is not None
+        self.register_buffer("mapping", mapping if mapping is not None else torch.zeros(0, 1000))
+        self.register_buffer("bias", bias if bias is not None else torch.zeros(len(labels)))
+        self.register_buffer(
+            "prototypes", prototypes if prototypes is not None else torch.zeros(0, 1280)
+        )
+        self.register_buffer("centre", centre if centre is not None else torch.zeros(1, 1280))
+        self.prototype_scale = prototype_scale
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.net.features(x).mean(dim=(2, 3))  # (N, 1280)
+        return pooled, self.net._fc(pooled).softmax(dim=-1)  # (N, 1280), (N, 1000)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = resize_images(images, self.resolution, self.resize_mode)  # (N, 3, R, R)
+        x = (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
+        pooled, probs = self._encode(x)  # (N, 1280), (N, 1000)
+        if self.flip:
+            pooled_f, probs_f = self._encode(x.flip(-1))
+            pooled, probs = (pooled + pooled_f) / 2, (probs + probs_f) / 2
+        # No shape-dependent Python here, so a traced copy keeps a dynamic batch size.
+        if self.has_prototypes:
+            centred = pooled - self.centre  # (N, 1280)
+            unit = centred / centred.norm(dim=-1, keepdim=True).clamp(min=1e-6)  # (N, 1280)
+            similarity = self.prototype_scale * (unit @ self.prototypes.T)  # (N, C)
+            if not self.has_mapping:
+                return similarity.softmax(dim=-1)
+            logits = torch.log(probs @ self.mapping.T + 1e-6) + self.bias + similarity  # (N, C)
+        else:
+            logits = torch.log(probs @ self.mapping.T + 1e-6) + self.bias  # (N, C)
+        return logits.softmax(dim=-1)  # (N, C)
+
+    def describe(self) -> dict:
+        return {
+            **super().describe(),
+            "mapping": self.has_mapping,
+            "examples": self.has_prototypes,
+            "flip": self.flip,
+        }
+
+
+class OfflineEngine:
+    """The default engine: bundled EfficientNet-Lite0 + WordNet + MiniLM; nothing downloaded."""
+
+    name = "offline"
+    default_templates = OFFLINE_TEMPLATES
+
+    def __init__(self, config: OfflineConfig | None = None) -> None:
+        from capsight.vision.efficientnet_lite import VARIANTS
+        from capsight.vision.encoder import load_efficientnet_lite
+
+        self.config = config or OfflineConfig()
+        self.net = load_efficientnet_lite(self.config.encoder)
+        self.resolution = VARIANTS[self.config.encoder].resolution
+
+    def build(
+        self,
+        classes: ClassList,
+        templates: Sequence[str] | str | None = None,
+        prototypes: torch.Tensor | None = None,
+        centre: torch.Tensor | None = None,
+        names: bool = True,
+    ) -> OfflineClassifier:
+        """A classifier for ``classes``; ``prototypes`` (C, 1280) adds few-shot examples."""
+        templates = resolve_templates(templates, self.default_templates)
+        mapping = bias = None
+        if names:
+            rows = imagenet_mapping(classes, templates, self.config)  # (C, 1000)
+            mapping = torch.from_numpy(rows)
+            if classes.imagenet_indices is None:
+                bias = torch.from_numpy(breadth_bias(rows, self.config.breadth_prior))
+        return OfflineClassifier(
+            self.net, list(classes.labels), mapping, bias, prototypes, centre, self.resolution,
+            self.config.flip, self.config.resize_mode,
+        ).eval()
+
+    @torch.no_grad()
+    def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) in [0, 1] -> (N, 1280) pooled features, flip-averaged like the classifier."""
+        probe = OfflineClassifier(self.net, ["x"], None)
+        x = resize_images(images, self.resolution, self.config.resize_mode)
+        x = (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
+        pooled, _ = probe._encode(x)
+        if self.config.flip:
+            pooled = (pooled + probe._encode(x.flip(-1))[0]) / 2
+        return pooled

@@ -1,0 +1,151 @@
+"""Search a video by text: rank its sampled moments by how well they match a query.
+
+    >>> hits = search_video("beach.mp4", "a dog on a beach", every=1.0, top=3)
+    >>> [(h.time, round(h.score, 2), h.caption) for h in hits]
+    [(12.0, 0.71, 'a dog runs on the beach'), ...]
+    >>> hits = search_analysis("out/analysis.json", "a dog on a beach")   # no decoding at all
+
+Two signals, averaged:
+
+- **caption**: cosine between the MiniLM embeddings of the query and of the moment's caption;
+- **classes**: the ImageNet probability mass the offline zero-shot engine gives the query
+  (WordNet rows for each noun of the query it knows, "dog" -> all dog breeds, plus text
+  similarity of the whole query to every ImageNet class), scaled to [0, 1] by its square root
+  so a half-visible dog still counts.
+
+A finished ``analysis.json`` already holds each moment's caption and top ImageNet classes, so
+searching it needs neither the video nor the encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from capsight.errors import InputNotFound, InvalidParameter
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    time: float
+    score: float  # the mean of the two below, in [-0.5, 1]
+    caption_score: float  # cosine(query, caption)
+    class_score: float  # sqrt of the ImageNet mass the query covers
+    caption: str
+
+    def to_dict(self) -> dict:
+        return {
+            "time": round(self.time, 3),
+            "score": round(self.score, 4),
+            "caption_score": round(self.caption_score, 4),
+            "class_score": round(self.class_score, 4),
+            "caption": self.caption,
+        }
+
+
+def query_row(query: str) -> np.ndarray:
+    """(1000,) weights of the ImageNet classes a free-text query is about."""
+    from capsight.classify.class_sets import ClassList
+    from capsight.classify.offline import OfflineConfig, imagenet_mapping, wordnet_rows
+    from capsight.classify.templates import OFFLINE_TEMPLATES
+
+    config = OfflineConfig(similarity_weight_matched=1.0, exclusive=False)
+    row = imagenet_mapping(ClassList((query,)), OFFLINE_TEMPLATES, config)[0]
+    words = [w.strip(".,!?;:'\"") for w in query.lower().split()]
+    phrases = [" ".join(words[i : i + n]) for n in (1, 2) for i in range(len(words) - n + 1)]
+    known = [p for p in phrases if p and p not in _STOP_WORDS]
+    if known:
+        row = np.maximum(row, wordnet_rows(known, config).max(axis=0))
+    return row
+
+
+_STOP_WORDS = {"a", "an", "the", "on", "in", "of", "at", "with", "and", "or", "is", "to", "by"}
+
+
+def rank_moments(
+    query: str, times: list[float], captions: list[str], probs: np.ndarray, top: int = 5
+) -> list[SearchHit]:
+    """Rank moments (time, caption, ImageNet probabilities (M, 1000)) against ``query``."""
+    from capsight.classify.text_cache import embed_texts
+
+    query = query.strip()
+    if not query:
+        raise InvalidParameter("the search query is empty; describe what to look for")
+    if top < 1:
+        raise InvalidParameter(f"--top must be >= 1, got {top}")
+    if not times:
+        return []
+    vectors = embed_texts([query, *captions])  # (1 + M, 384)
+    caption_scores = vectors[1:] @ vectors[0]  # (M,)
+    class_scores = np.sqrt(np.clip(probs @ query_row(query), 0.0, 1.0))  # (M,)
+    scores = (caption_scores + class_scores) / 2
+    order = np.argsort(-scores, kind="stable")[:top]
+    return [
+        SearchHit(float(times[i]), float(scores[i]), float(caption_scores[i]),
+                  float(class_scores[i]), captions[i])
+        for i in order
+    ]
+
+
+def search_video(
+    video: str | os.PathLike,
+    query: str,
+    every: float = 1.0,
+    top: int = 5,
+    captioner: str = "default",
+    progress=None,
+) -> list[SearchHit]:
+    """Sample ``video`` every ``every`` seconds, caption and classify each moment, rank them."""
+    from capsight.captioning.facade import describe_images
+    from capsight.io.video import sample_frames
+    from capsight.vision.encoder import ImageEncoder
+
+    if every <= 0:
+        raise InvalidParameter(f"--every must be > 0 seconds, got {every}")
+    if not query.strip():
+        raise InvalidParameter("the search query is empty; describe what to look for")
+    times, images = [], []
+    for frame in sample_frames(video, every, max_side=448):
+        times.append(frame.time)
+        images.append(frame.image)
+        if progress is not None:
+            progress(0.0, f"sampled {len(times)} moments")
+    captions, probs = [], []
+    encoder = ImageEncoder()
+    for start in range(0, len(images), 32):
+        batch = images[start : start + 32]
+        captions += [d.caption.text for d in describe_images(batch, captioner, num_labels=0)]
+        probs.append(encoder.encode(batch).probs.numpy())
+        if progress is not None:
+            progress(min(1.0, (start + len(batch)) / len(images)), "captioned")
+    stacked = np.concatenate(probs) if probs else np.zeros((0, 1000), np.float32)
+    return rank_moments(query, times, captions, stacked, top)
+
+
+def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) -> list[SearchHit]:
+    """Rank the moments of a finished ``analysis.json`` (captions + their top ImageNet classes)."""
+    import json
+
+    from capsight.vision.imagenet_classes import imagenet_class_names
+
+    path = Path(analysis_json)
+    if not path.is_file():
+        raise InputNotFound(f"{path}: no such analysis file; run `capsight video` first")
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        moments = data["moments"]
+        times = [float(m["time"]) for m in moments]
+        captions = [str(m.get("caption", "")) for m in moments]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
+    index = {name: i for i, name in reversed(list(enumerate(imagenet_class_names())))}
+    probs = np.zeros((len(moments), 1000), np.float32)
+    for row, moment in zip(probs, moments, strict=False):
+        for label in moment.get("labels") or []:
+            name, p = label[0], float(label[1])
+            if name in index:
+                row[index[name]] = p
+    return rank_moments(query, times, captions, probs, top)

@@ -1,0 +1,118 @@
+"""Derive the small WordNet file the offline zero-shot engine ships with (a developer tool).
+
+    $ apt-get download wordnet-base && dpkg-deb -x wordnet-base_*.deb /tmp/wn
+    $ python -m capsight.classify.wordnet_export --wordnet /tmp/wn/usr/share/wordnet \\
+          --out src/capsight/data/zero_shot/imagenet_wordnet.tsv
+
+ImageNet's 1,000 classes are WordNet 3.0 noun synsets (``data/imagenet_wnids.txt``). The file
+keeps every synset that is an ImageNet class, an ancestor of one ("dog", "vehicle", "fruit") or
+a descendant of one ("tabby" under "tabby cat"), one line each::
+
+    wnid <TAB> ImageNet indices under it <TAB> lemma:sense_rank|... <TAB> gloss
+
+``sense_rank`` is the lemma's WordNet sense number by corpus frequency (1 = most frequent), so the engine
+can prefer "mouse" the rodent over "mouse" the device when both would match. Nothing here runs
+at classification time; the engine only reads the TSV. WordNet 3.0 is (c) Princeton University
+under a BSD-style licence that allows redistribution with its notice (kept in the file header).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+
+HEADER = (
+    "# Derived from WordNet 3.0 (c) 2006 Princeton University, distributed under the WordNet "
+    "licence: https://wordnet.princeton.edu/license-and-commercial-use\n"
+    "# wnid\timagenet_indices\tlemma:sense_rank|...\tgloss\n"
+)
+
+
+def read_noun_synsets(wordnet_dir: Path) -> tuple[dict, dict[str, list[str]]]:
+    """Parse data.noun -> {wnid: (lemmas, gloss)} and hypernym edges {wnid: [parent wnids]}."""
+    synsets: dict[str, tuple[list[str], str]] = {}
+    parents: dict[str, list[str]] = defaultdict(list)
+    for line in (wordnet_dir / "data.noun").read_text("latin-1").splitlines():
+        if line.startswith(" "):
+            continue
+        head, _, gloss = line.partition(" | ")
+        fields = head.split()
+        wnid = "n" + fields[0]
+        n_words = int(fields[3], 16)
+        lemmas = [fields[4 + 2 * i].replace("_", " ") for i in range(n_words)]
+        pos = 4 + 2 * n_words
+        n_ptrs = int(fields[pos])
+        for k in range(n_ptrs):
+            symbol, offset, ptr_pos = fields[pos + 1 + 4 * k : pos + 4 + 4 * k]
+            if symbol in ("@", "@i") and ptr_pos == "n":
+                parents[wnid].append("n" + offset)
+        synsets[wnid] = ([lemma.split("(")[0] for lemma in lemmas], gloss.strip())
+    return synsets, parents
+
+
+def read_sense_ranks(wordnet_dir: Path) -> dict[tuple[str, str], int]:
+    """index.noun -> {(lemma lowercased, wnid): sense rank}.
+
+    Only the first ``tagsense_cnt`` senses are ordered by corpus frequency; the rest are in no
+    particular order, so they share the rank after the last tagged sense.
+    """
+    ranks = {}
+    for line in (wordnet_dir / "index.noun").read_text("latin-1").splitlines():
+        if line.startswith(" "):
+            continue
+        fields = line.split()
+        lemma, n_synsets = fields[0].replace("_", " "), int(fields[2])
+        tagged = int(fields[-n_synsets - 1])
+        for rank, offset in enumerate(fields[-n_synsets:], start=1):
+            ranks[(lemma, "n" + offset)] = min(rank, tagged + 1)
+    return ranks
+
+
+def export(wordnet_dir: Path, wnids: list[str]) -> str:
+    synsets, parents = read_noun_synsets(wordnet_dir)
+    ranks = read_sense_ranks(wordnet_dir)
+    children: dict[str, list[str]] = defaultdict(list)
+    for child, ps in parents.items():
+        for p in ps:
+            children[p].append(child)
+
+    under: dict[str, set[int]] = defaultdict(set)  # synset -> ImageNet indices it covers
+    for index, wnid in enumerate(wnids):
+        stack, seen = [wnid], set()
+        while stack:  # the class and all its ancestors cover it
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                under[node].add(index)
+                stack.extend(parents.get(node, []))
+        stack = list(children.get(wnid, []))
+        while stack:  # a hyponym of a class ("tabby") also points at that class
+            node = stack.pop()
+            if index not in under[node]:
+                under[node].add(index)
+                stack.extend(children.get(node, []))
+
+    lines = [HEADER]
+    for wnid in sorted(under):
+        lemmas, gloss = synsets[wnid]
+        tagged = "|".join(f"{lemma}:{ranks.get((lemma.lower(), wnid), 99)}" for lemma in lemmas)
+        indices = ",".join(str(i) for i in sorted(under[wnid]))
+        lines.append(f"{wnid}\t{indices}\t{tagged}\t{gloss.replace(chr(9), ' ')}\n")
+    return "".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wordnet", type=Path, required=True, help="folder with data.noun")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    text = resources.files("capsight.data").joinpath("imagenet_wnids.txt").read_text("utf-8")
+    wnids = [w for w in text.split() if w]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(export(args.wordnet, wnids), "utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Built-in class sets, class lists and the WordNet lookup behind the offline engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from capsight.classify.class_sets import BUILTIN_SETS, builtin_set, parse_classes
+from capsight.classify.templates import fill_template, resolve_templates
+from capsight.classify.wordnet import alternatives, imagenet_cover
+
+
+@pytest.mark.parametrize("name", BUILTIN_SETS)
+def test_builtin_sets_load_with_unique_labels(name):
+    classes = builtin_set(name)
+    assert len(classes.labels) >= 20
+    assert len(set(classes.labels)) == len(classes.labels)
+    assert all(label == label.strip() and "#" not in label for label in classes.labels)
+
+
+def test_imagenet_set_has_1000_unique_names_in_index_order():
+    classes = parse_classes("imagenet")
+    assert len(classes.labels) == 1000 and classes.imagenet_indices == tuple(range(1000))
+    assert classes.labels[0] == "tench"
+    assert sum(label.startswith("crane (") for label in classes.labels) == 2
+
+
+def test_class_file_and_list(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("# kitchen\nmug\n\nteapot  # with a lid\nkettle\n")
+    assert parse_classes(str(path)).labels == ("mug", "teapot", "kettle")
+    assert parse_classes(" a, b ,c ").labels == ("a", "b", "c")
+
+
+def test_wordnet_cover():
+    assert len(imagenet_cover("dog")) >= 118
+    assert set(imagenet_cover("dogs")) == set(imagenet_cover("dog"))  # plurals
+    assert imagenet_cover("Egyptian cat") == {285: 1.0}
+    assert imagenet_cover("no such thing here") == {}
+    tv, monitor = imagenet_cover("television"), imagenet_cover("monitor")
+    assert set(imagenet_cover("television or monitor")) == set(tv) | set(monitor)
+    assert alternatives("salt or pepper shaker")[:2] == ["salt shaker", "pepper shaker"]
+
+
+def test_templates():
+    assert fill_template("a photo of a {}.", "apple") == "a photo of an apple."
+    assert fill_template("art of the {}.", "apple") == "art of the apple."
+    assert resolve_templates(None, ("{}",)) == ("{}",)
+    assert resolve_templates("itap of a {}.", ("{}",)) == ("itap of a {}.",)

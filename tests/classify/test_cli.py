@@ -1,0 +1,82 @@
+"""``capsight classify``, ``capsight classifier build`` and ``capsight search`` from the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capsight._cli.main import main
+
+
+@pytest.fixture
+def cat_png(tmp_path, photo):
+    path = tmp_path / "cat.png"
+    photo("chelsea").save(path)
+    return path
+
+
+def test_classify_prints_json(cat_png, capsys):
+    assert main(["classify", str(cat_png), "--classes", "cat,dog,car", "--json", "--top", "2"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["image"] == str(cat_png)
+    assert [t["label"] for t in row["top"]][0] == "cat"
+    assert len(row["top"]) == 2
+
+
+def test_classify_text_output_and_a_missing_file(cat_png, tmp_path, capsys):
+    status = main(["classify", str(cat_png), str(tmp_path / "gone.jpg"), "--classes", "cat,dog"])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out.startswith(f"{cat_png}: cat ")
+    assert err.count("\n") == 1 and "gone.jpg" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--classes", ""],
+        ["--classes", "cat,dog", "--top", "0"],
+        ["--classes", "cat,dog", "--template", "no placeholder"],
+        ["--classes", "cat,dog", "--engine", "clip"],
+    ],
+)
+def test_classify_bad_options_exit_2_with_one_line(cat_png, argv, capsys):
+    assert main(["classify", str(cat_png), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("capsight: error:") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_classifier_build_writes_a_torchscript_file(tmp_path, capsys):
+    out = tmp_path / "clf.pt"
+    assert main(["classifier", "build", "--classes", "cat,dog,car", "--out", str(out)]) == 0
+    assert out.is_file() and "3 classes" in capsys.readouterr().out
+    import torch
+
+    module = torch.jit.load(str(out))
+    assert list(module.labels) == ["cat", "dog", "car"]
+
+
+def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
+    assert main(["classifier", "build", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--classes" in capsys.readouterr().err
+    assert main(["classifier", "build", "--classes", "a,b", "--out", str(tmp_path / "x.zip")]) == 2
+
+
+def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
+    analysis = {
+        "video": {"path": "v.mp4", "duration": 3, "fps": 1, "width": 8, "height": 8},
+        "params": {"every": 1.0},
+        "moments": [
+            {"time": 0.0, "caption": "a red car on a road", "labels": [["sports car", 0.9]]},
+            {"time": 1.0, "caption": "a dog runs on a beach", "labels": [["golden retriever", 0.8]]},
+            {"time": 2.0, "caption": "a bowl of soup", "labels": [["consomme", 0.7]]},
+        ],
+    }
+    path = tmp_path / "analysis.json"
+    path.write_text(json.dumps(analysis))
+    assert main(["search", str(tmp_path), "a dog on a beach", "--json", "--top", "2"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert [h["time"] for h in hits][0] == 1.0
+    assert len(hits) == 2 and hits[0]["class_score"] > hits[1]["class_score"]

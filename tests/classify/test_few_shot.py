@@ -1,0 +1,73 @@
+"""One-shot and few-shot classifiers from generated example folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from capsight.classify.class_sets import parse_classes
+from capsight.classify.classifier import predict
+from capsight.classify.engines import create_engine
+from capsight.classify.few_shot import build_from_examples, read_examples
+from capsight.errors import InputNotFound, InvalidParameter
+
+
+def _stripes(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (96, 96), (230, 230, 230))
+    draw = ImageDraw.Draw(img)
+    for x in range(0, 96, 12):
+        draw.rectangle([x, 0, x + 5, 95], fill=(200, 30 + int(rng.integers(0, 40)), 30))
+    return img
+
+
+def _disc(seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (96, 96), (20, 20, 60))
+    r = 25 + int(rng.integers(0, 10))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse([48 - r, 48 - r, 48 + r, 48 + r], fill=(40, 200 + int(rng.integers(0, 40)), 60))
+    return img
+
+
+@pytest.fixture
+def examples(tmp_path):
+    for name, make in (("red_stripes", _stripes), ("green_disc", _disc)):
+        folder = tmp_path / "examples" / name
+        folder.mkdir(parents=True)
+        for i in range(2):
+            make(i).save(folder / f"{i}.png")
+    (tmp_path / "examples" / "green_disc" / "notes.txt").write_text("not a photo")
+    return tmp_path / "examples"
+
+
+def test_read_examples(examples):
+    found = read_examples(examples)
+    assert sorted(found) == ["green disc", "red stripes"]
+    assert all(len(paths) == 2 for paths in found.values())
+
+
+def test_few_shot_classifies_new_photos(examples):
+    engine = create_engine("offline")
+    clf = build_from_examples(engine, examples)
+    assert clf.labels == ["green disc", "red stripes"]
+    probs = predict(clf, [_disc(7), _stripes(7)])  # unseen variations
+    assert [clf.labels[i] for i in probs.argmax(-1).tolist()] == ["green disc", "red stripes"]
+
+
+def test_examples_combine_with_class_names(examples, photo, fake_text_embedder):
+    engine = create_engine("offline")
+    clf = build_from_examples(engine, examples, parse_classes("cat, dog"))
+    assert clf.labels == ["cat", "dog", "green disc", "red stripes"]
+    probs = predict(clf, [photo("chelsea"), _disc(9)])
+    assert clf.labels[int(probs[0].argmax())] == "cat"  # named only: WordNet mapping decides
+    assert clf.labels[int(probs[1].argmax())] == "green disc"  # photo examples decide
+
+
+def test_bad_example_folders(tmp_path):
+    with pytest.raises(InputNotFound):
+        read_examples(tmp_path / "missing")
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(InvalidParameter, match="no example photos"):
+        read_examples(tmp_path / "empty")

@@ -1,0 +1,96 @@
+"""The offline engine on real photos, prompt ensembling, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from capsight.classify.class_sets import parse_classes
+from capsight.classify.classifier import predict, top_labels
+from capsight.classify.engines import classify, create_engine
+from capsight.classify.offline import OfflineConfig, imagenet_mapping
+from capsight.errors import CapsightError, InputNotFound, InvalidParameter
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return create_engine("offline")
+
+
+def test_cat_photo_is_a_cat_and_scores_sum_to_one(engine, photo):
+    clf = engine.build(parse_classes("cat, dog, car"))
+    probs = predict(clf, [photo("chelsea"), photo("coffee")])  # (2, 3)
+    assert probs.shape == (2, 3)
+    assert torch.allclose(probs.sum(-1), torch.ones(2), atol=1e-5)
+    assert clf.labels[int(probs[0].argmax())] == "cat"
+    assert probs[0].max() > 0.9
+
+
+def test_imagenet_set_is_the_encoders_own_classifier(engine, encoder, photo):
+    clf = engine.build(parse_classes("imagenet"))
+    image = photo("coffee")
+    ours = top_labels(clf, [image], k=1)[0][0][0]
+    theirs = encoder.top_classes(encoder.encode([image]).probs, k=1)[0][0][0]
+    assert ours == theirs
+
+
+def test_wordnet_rows_follow_the_hierarchy():
+    rows = imagenet_mapping(parse_classes("dog, animal"), ("{}",), OfflineConfig())
+    assert rows[0, 151:269].min() == 1.0  # every dog breed counts for "dog"
+    assert rows[1, 151:269].max() == 0.0  # ... and, being more specific, only for "dog"
+    assert rows[1, 281] == 1.0  # a tabby is an animal
+
+
+def test_template_ensembling_changes_weights_not_structure(engine, fake_text_embedder):
+    classes = parse_classes("hat with a wide brim, cup of coffee, zzz qqq")  # no WordNet match
+    one = engine.build(classes, "a photo of a {}.")
+    three = engine.build(classes, ["a photo of a {}.", "a blurry photo of a {}.", "art of {}."])
+    assert one.mapping.shape == three.mapping.shape == (3, 1000)
+    assert not torch.equal(one.mapping, three.mapping)
+    assert "a blurry photo of a cup of coffee." in fake_text_embedder
+    images = torch.rand(2, 3, 40, 60)
+    for clf in (one, three):
+        with torch.no_grad():
+            out = clf(images)
+        assert out.shape == (2, 3)
+        assert torch.allclose(out.sum(-1), torch.ones(2), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("classes", "templates", "error"),
+    [
+        ("", None, InvalidParameter),
+        (" , ,", None, InvalidParameter),
+        ("cat,cat", None, InvalidParameter),
+        ("missing/classes.txt", None, InputNotFound),
+        ("cat,dog", "a photo of a cat", InvalidParameter),
+        ("cat,dog", "{} and {}", InvalidParameter),
+    ],
+)
+def test_bad_classes_and_templates_raise_one_line_errors(classes, templates, error, engine):
+    with pytest.raises(error) as info:
+        engine.build(parse_classes(classes), templates)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_image_and_bad_engine_raise_capsight_errors(tmp_path):
+    with pytest.raises(InputNotFound):
+        classify([tmp_path / "nope.jpg"], "cat,dog")
+    with pytest.raises(InvalidParameter):
+        create_engine("nonsense")
+    with pytest.raises(InvalidParameter):
+        create_engine("clip")  # no weights named
+    with pytest.raises(CapsightError):
+        classify([tmp_path / "nope.jpg"], "cat,dog", top=0)
+
+
+def test_classify_on_files(tmp_path, photo):
+    path = tmp_path / "cat.png"
+    photo("chelsea").save(path)
+    (result,) = classify([path], "cat,dog,car", top=2)
+    assert result.image == str(path)
+    assert [label for label, _ in result.top][:1] == ["cat"]
+    assert len(result.top) == 2
+    assert abs(sum(result.scores) - 1) < 1e-5
+    assert np.isclose(result.to_dict()["top"][0]["score"], result.top[0][1], atol=1e-6)
