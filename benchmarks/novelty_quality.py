@@ -40,7 +40,7 @@ TOLERANCE = 1.5  # seconds between a detection and an event's interval
 SETS = {
     # name: (first seed, number of videos, photo parity, object class range)
     "dev": (100, 12, 0, slice(0, 100)),
-    "holdout": (200, 12, 1, slice(100, 200)),
+    "holdout": (200, 8, 1, slice(100, 200)),
 }
 
 

@@ -234,6 +234,8 @@ def _plan_nuisances(cfg: SyntheticVideoConfig, events: list[Span], rng) -> list[
         kind = str(kinds[n % len(kinds)])
         for _attempt in range(50):
             length = float(rng.uniform(*_NUISANCE_SECONDS[kind]))
+            if cfg.duration - length - 0.5 <= 1.0:  # too long for this video
+                continue
             start = float(rng.uniform(1.0, cfg.duration - length - 0.5))
             end = start + length
             clear = all(
