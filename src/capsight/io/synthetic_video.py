@@ -397,3 +397,25 @@ def make_synthetic_video(
     write_video(path, frames, fps=cfg.fps, crf=cfg.crf, preset=cfg.preset)
     shot_spans = [Span(str(s.scene), round(s.start, 3), round(s.end, 3)) for s in shots]
     return SyntheticVideo(str(path), cfg, seed, events, nuisances, shot_spans)
+
+
+def render_synthetic_frames(
+    times: Sequence[float],
+    scenes: Sequence[np.ndarray | Image.Image],
+    objects: Sequence[np.ndarray | Image.Image] = (),
+    seed: int = 0,
+    config: SyntheticVideoConfig | None = None,
+) -> tuple[list[np.ndarray], SyntheticVideo]:
+    """The frames (H, W, 3) at ``times`` of the video ``make_synthetic_video`` would plan for
+    this seed, without encoding a file: a fast way to study many videos at one frame per second.
+    Same events and nuisances; the per-frame random draws (shake offsets, flicker gains, noise
+    fields) differ from the encoded video's, and there are no compression artefacts."""
+    cfg = config or SyntheticVideoConfig()
+    if len(scenes) < 2:
+        raise ValueError("a synthetic video needs at least two scene photos")
+    rng = np.random.default_rng(seed)
+    shots, events, nuisances = _plan(cfg, len(scenes), len(objects), rng)
+    renderer = _Renderer(cfg, scenes, objects, shots, nuisances, rng)
+    frames = [renderer.frame(float(t)) for t in times]
+    shot_spans = [Span(str(s.scene), round(s.start, 3), round(s.end, 3)) for s in shots]
+    return frames, SyntheticVideo("", cfg, seed, events, nuisances, shot_spans)

@@ -116,7 +116,7 @@ def _second_smallest(d: np.ndarray) -> float:
 
 
 class ChangeEvidence:
-    """Change, persistence and unfamiliarity of every moment of one signal (computed once).
+    """Change, persistence and unfamiliarity of every moment of one signal.
 
     ``x``: (N, D) or (N, R, D) embeddings; ``horizon``: moments ahead that must stay changed;
     ``memory = (gap, span)``: moment ``i`` is compared with moments ``i-span .. i-gap``.
@@ -132,35 +132,48 @@ class ChangeEvidence:
         top_regions: int = 2,
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim == 2:
-            x = x[:, None, :]  # a single region
-        n = len(x)
+        self.x = x[:, None, :] if x.ndim == 2 else x  # (N, R, D), R = 1 for plain vectors
+        self.window, self.metric, self.horizon, self.top = window, metric, horizon, top_regions
         self.gap, self.span = memory
-        self.change = np.full(n, np.nan)
-        self.persistence = np.full(n, np.inf)
+        n = len(self.x)
+        self._csum = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(self.x, axis=0)])
+        self._ahead: dict[tuple[int, int], tuple[float, float]] = {}
         self.past: list[np.ndarray] = [np.zeros(0)] * n  # d(x_i, x_j), j = i-span .. i-1
-        csum = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])  # (N+1, R, D)
         for i in range(1, n):
-            lo = max(0, i - window)
-            before = (csum[i] - csum[lo]) / (i - lo)  # (R, D)
-            ahead = _region_distance(x[i : i + 1 + horizon], before, metric, top_regions)  # (M,)
-            self.change[i] = ahead[0]
-            if len(ahead) > 1:
-                self.persistence[i] = _second_smallest(ahead[1:])
             first = max(0, i - self.span)
-            if i - 1 >= first:  # d(x_i, x_j) for j = first .. i-1
-                self.past[i] = _region_distance(x[first:i], x[i], metric, top_regions)
+            self.past[i] = _region_distance(self.x[first:i], self.x[i], metric, top_regions)
+
+    def change_and_persistence(self, i: int, segment_start: int = 0) -> tuple[float, float]:
+        """(change, persistence) of moment ``i`` against the mean of the previous ``window``
+        moments, which does not reach back before ``segment_start``."""
+        lo = max(0, i - self.window, segment_start if segment_start < i else 0)
+        key = (i, lo)
+        if key not in self._ahead:
+            before = (self._csum[i] - self._csum[lo]) / (i - lo)  # (R, D)
+            ahead = _region_distance(
+                self.x[i : i + 1 + self.horizon], before, self.metric, self.top
+            )
+            persistence = _second_smallest(ahead[1:]) if len(ahead) > 1 else float("inf")
+            self._ahead[key] = (float(ahead[0]), persistence)
+        return self._ahead[key]
+
+    @property
+    def change(self) -> np.ndarray:
+        """(N,) the original novelty of each moment on these embeddings (NaN for moment 0)."""
+        return np.array(
+            [np.nan] + [self.change_and_persistence(i)[0] for i in range(1, len(self.x))]
+        )
 
     def strength(self, i: int, segment_start: int = 0) -> float:
         """min(change, persistence, unfamiliarity) of moment ``i``.
 
-        Unfamiliarity looks back ``gap`` to ``span`` moments, and not before ``segment_start``
-        (the last novel moment); from a novel moment on, the moments of its own segment are
-        compared without the gap, so the decay of the window mean after it is not new again.
+        ``segment_start`` is the last novel moment before ``i`` (0: none). The window mean and
+        the memory do not reach back before it, and from it on the moments of its own segment
+        are remembered without the gap, so the decay after a cut is not new again.
         """
         if i == 0:
             return float("nan")
-        value = min(self.change[i], self.persistence[i])
+        value = min(self.change_and_persistence(i, segment_start))
         first = max(0, i - self.span)
         past = self.past[i]  # moments first .. i-1
         if segment_start > 0:
