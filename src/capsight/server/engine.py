@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("capsight.server")
 
 METRICS = ("cosine", "euclidean", "euclidian")
+THUMBNAIL_SIDE = 240  # px; novel-moment thumbnails for the gallery, the API and the report
 SIGNALS = ("fused", "text", "visual")
 
 
@@ -233,6 +234,7 @@ class Engine:
             sensitivity=params.sensitivity,
             captioner=self.resolve_model(params.model),
             progress=progress,
+            thumbnail_size=THUMBNAIL_SIDE,
         )
 
     def probe(self, path: Path) -> None:

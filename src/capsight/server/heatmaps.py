@@ -50,3 +50,34 @@ def heatmap_overlay(
     mix = alpha * heat_arr[..., None] ** 0.8  # (H, W, 1)
     out = base * (1 - mix) + coloured * mix
     return Image.fromarray((out * 255).round().astype(np.uint8))
+
+
+def attention_sheet(
+    image: Image.Image,
+    attention: np.ndarray | torch.Tensor,
+    words: list[str],
+    grid_size: tuple[int, int],
+    tile: int = 200,
+    columns: int = 4,
+) -> Image.Image:
+    """One picture for a whole caption: a tile per word, its attention laid over the photo."""
+    from PIL import ImageDraw, ImageFont
+
+    weights = np.asarray(attention, dtype=np.float32)  # (T, h*w)
+    words = words[: len(weights)]
+    thumb = image.copy()
+    thumb.thumbnail((tile, tile))
+    label_h = 28
+    top = 40  # room for the viewer's own label above the first row
+    rows = max(1, -(-len(words) // columns))
+    cols = min(columns, max(1, len(words)))
+    sheet = Image.new("RGB", (cols * (tile + 8) + 8, top + rows * (thumb.height + label_h + 8)),
+                      (248, 250, 252))  # fmt: skip
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(size=18)
+    for i, word in enumerate(words):
+        x = 8 + (i % columns) * (tile + 8)
+        y = top + (i // columns) * (thumb.height + label_h + 8)
+        sheet.paste(heatmap_overlay(thumb, weights[i], grid_size), (x, y))
+        draw.text((x + 2, y + thumb.height + 4), word, fill=(30, 27, 75), font=font)
+    return sheet

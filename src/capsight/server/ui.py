@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 CSS_PATH = Path(__file__).with_name("static") / "ui.css"
+FAVICON_PATH = Path(__file__).with_name("static") / "favicon.svg"
 MAX_OVERLAY_SIDE = 512  # heat maps are drawn on a copy this large at most
 POLL_S = 0.25
 
@@ -158,24 +159,23 @@ class CapsightUI:
         labels = {name: float(p) for name, p in d.labels}
         return card, labels, self._where_it_looked(image, d)
 
-    def _where_it_looked(self, image, described) -> list[tuple]:
-        from capsight.server.heatmaps import class_activation_map, heatmap_overlay
+    def _where_it_looked(self, image, described):
+        """An overlay of where the captioner looked, as an image update with a telling label."""
+        from capsight.server.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
 
         small = image.copy()
         small.thumbnail((MAX_OVERLAY_SIDE, MAX_OVERLAY_SIDE))
         result = described.caption
-        if result.attention is not None and len(result.tokens):
-            encoded = self.engine.encode([image], described.model)
-            return [
-                (heatmap_overlay(small, result.attention[i], encoded.grid_size), word)
-                for i, word in enumerate(result.tokens[: len(result.attention)])
-            ]
         encoded = self.engine.encode([image], described.model)
+        if result.attention is not None and len(result.tokens):
+            sheet = attention_sheet(small, result.attention, result.tokens, encoded.grid_size)
+            return gr.Image(value=sheet, label="Attention for each word")
         weight, _ = self.engine.classifier_weights(described.model)
         top = int(encoded.probs[0].argmax())
         cam = class_activation_map(encoded.grid[0], weight, top)
-        name = described.labels[0][0] if described.labels else "top class"
-        return [(heatmap_overlay(small, cam, encoded.grid_size), f"evidence for “{name}”")]
+        name = described.labels[0][0] if described.labels else "the top class"
+        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size),
+                        label=f"Class evidence: {name}")  # fmt: skip
 
     def sample(self, path, model, temperature, count):
         from capsight.captioning.base import DecodingOptions
@@ -267,7 +267,9 @@ class CapsightUI:
             f"<code>{html.escape(str(params.get('signal', '')))}</code> · metric "
             f"<code>{html.escape(str(params.get('metric', '')))}</code> · window "
             f"{params.get('window', '')} · every {params.get('every', '')} s · job "
-            f"<code>{job_id}</code>"
+            f'<code title="{job_id}">{job_id[:8]}</code>'
+            f' · <a href="/v1/jobs/{job_id}/report" target="_blank" rel="noopener">open the '
+            "report</a>"
         )
         summary = f'<div class="stat-row">{stat_html}</div><p class="cap-note">{detail}</p>'
         plot = self.jobs.artifact_path(job_id, "plot")
@@ -303,8 +305,7 @@ def model_choices() -> list[str]:
 
 def build_ui(app: FastAPI) -> gr.Blocks:
     ui = CapsightUI(app)
-    models = model_choices()
-    second = next((m for m in models if m not in ("default", "labels")), "labels")
+    models = model_choices()  # narrowed to the installed ones when the page loads
     with gr.Blocks(title="capsight", analytics_enabled=False, fill_width=False) as blocks:
         gr.HTML(HERO)
         with gr.Tabs():
@@ -317,7 +318,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         )  # fmt: skip
                         with gr.Row():
                             model_a = gr.Dropdown(models, value="default", label="Model A")
-                            model_b = gr.Dropdown(models, value=second, label="Model B")
+                            model_b = gr.Dropdown(models, value="labels", label="Model B")
                         with gr.Accordion("Decoding", open=False):
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
@@ -326,29 +327,34 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                                  elem_id="capsight-describe")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):
                         with gr.Row(equal_height=True):
-                            with gr.Column():
+                            with gr.Column(min_width=220):
                                 card_a = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-a")
-                                labels_a = gr.Label(num_top_classes=5, label="Top classes (A)")
-                                looked_a = gr.Gallery(label="Where model A looked", columns=3,
-                                                      height=230, object_fit="contain")  # fmt: skip
-                            with gr.Column():
+                                labels_a = gr.Label(num_top_classes=5, label="Top classes (A)",
+                                                    show_heading=False)  # fmt: skip
+                            with gr.Column(min_width=220):
                                 card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
-                                labels_b = gr.Label(num_top_classes=5, label="Top classes (B)")
-                                looked_b = gr.Gallery(label="Where model B looked", columns=3,
-                                                      height=230, object_fit="contain")  # fmt: skip
+                                labels_b = gr.Label(num_top_classes=5, label="Top classes (B)",
+                                                    show_heading=False)  # fmt: skip
+                with gr.Row(equal_height=True):
+                    looked_a = gr.Image(label="Where model A looked", height=330,
+                                        interactive=False, elem_id="capsight-looked-a")  # fmt: skip
+                    looked_b = gr.Image(label="Where model B looked", height=330,
+                                        interactive=False, elem_id="capsight-looked-b")  # fmt: skip
                 with gr.Group(elem_classes=["capsight-diverse"]):
                     gr.Markdown("#### Diverse captions\nSample several captions from model A; "
                                 "a higher temperature gives bolder wording.")  # fmt: skip
-                    with gr.Row():
-                        temperature = gr.Slider(0.2, 2.0, value=1.0, step=0.1, label="Temperature")
-                        count = gr.Slider(1, 8, value=5, step=1, label="Captions")
-                        sample_btn = gr.Button("Sample captions", scale=0)
+                    with gr.Row(equal_height=True):
+                        temperature = gr.Slider(0.2, 2.0, value=1.0, step=0.1, scale=3,
+                                                label="Temperature")  # fmt: skip
+                        count = gr.Slider(1, 8, value=5, step=1, scale=2, label="Captions")
+                        sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",
+                                               elem_id="capsight-sample")  # fmt: skip
                     samples = gr.HTML()
             with gr.Tab("Video", id="video"):
                 times = gr.State([])
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5, min_width=320):
-                        video = gr.Video(sources=["upload"], label="Video", height=320,
+                        video = gr.Video(sources=["upload"], label="Video", height=300,
                                          elem_id="capsight-video")  # fmt: skip
                         with gr.Row():
                             every = gr.Slider(0.25, 10, value=1.0, step=0.25,
@@ -359,21 +365,24 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                               label="Metric")  # fmt: skip
                             signal = gr.Radio(["fused", "visual", "text"], value="fused",
                                               label="Signal")  # fmt: skip
-                        sensitivity = gr.Slider(0, 1, value=0.5, step=0.05, label="Sensitivity")
-                        video_model = gr.Dropdown(models, value="default", label="Captioner")
+                        with gr.Row():
+                            sensitivity = gr.Slider(0, 1, value=0.5, step=0.05,
+                                                    label="Sensitivity")  # fmt: skip
+                            video_model = gr.Dropdown(models, value="default", label="Captioner")
                         analyze_btn = gr.Button("Find novel moments", variant="primary",
                                                 elem_id="capsight-analyze")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
-                        plot = gr.Image(label="Novelty over time", type="filepath",
-                                        interactive=False, elem_id="capsight-plot")  # fmt: skip
                         gallery = gr.Gallery(
-                            label="Novel moments (choose one to jump there)", columns=4,
+                            label="Novel moments: choose one to play from there", columns=3,
                             height="auto", object_fit="cover", allow_preview=False,
+                            fit_columns=False,
                             elem_id="capsight-gallery",
                         )  # fmt: skip
                         downloads = gr.File(label="Downloads", file_count="multiple",
-                                            interactive=False)  # fmt: skip
+                                            interactive=False, elem_id="capsight-downloads")  # fmt: skip
+                plot = gr.Image(type="filepath", interactive=False, show_label=False,
+                                elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
                     table = gr.Dataframe(headers=["time", "caption", "novelty", "novel"],
                                          wrap=True, interactive=False)  # fmt: skip
@@ -387,7 +396,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         analyze_btn.click(
             ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
             [summary, plot, gallery, table, downloads, times],
-            concurrency_limit=app.state.settings.queue_size,
+            concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
         )  # fmt: skip
         gallery.select(ui.seek, [times], video)
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
@@ -413,5 +422,6 @@ def mount_ui(app: FastAPI) -> None:
         auth=auth,
         auth_message="Log in with any user name and the server's API key as the password.",
         footer_links=[],
+        favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
         show_error=True,
     )

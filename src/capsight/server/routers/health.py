@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 router = APIRouter(tags=["health"])
+FAVICON = Path(__file__).resolve().parents[1] / "static" / "favicon.svg"
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -40,3 +43,8 @@ def root(request: Request):
     if "text/html" in request.headers.get("accept", "") and request.app.state.settings.ui:
         return RedirectResponse("/ui/")
     return {"status": "ok", "docs": "/docs", "ui": "/ui/" if request.app.state.settings.ui else None}
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    return FileResponse(FAVICON, media_type="image/svg+xml")
