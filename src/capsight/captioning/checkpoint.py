@@ -41,6 +41,7 @@ def save_checkpoint(
         state[name] = tensor.half() if fp16 and tensor.is_floating_point() else tensor
     tmp = folder / (WEIGHTS + ".tmp")
     save_file(_untie(state), str(tmp), metadata={"format": "pt"})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, folder / WEIGHTS)
     config = dataclasses.asdict(model.config)
     if extra:

@@ -67,6 +67,13 @@ def _banned_trigram_words(history: list[list[int]]) -> list[list[int]]:
     return banned
 
 
+def _ban_specials(model: CaptionModel, logp: torch.Tensor) -> torch.Tensor:
+    """Open sentences may not emit <unk>, <pad> or <bos> (only words or <eos>)."""
+    banned = {model.pad_id, model.bos_id, getattr(model, "unk_id", None)} - {model.eos_id, None}
+    logp[:, sorted(banned)] = float("-inf")
+    return logp
+
+
 def _apply_trigram_ban(logp: torch.Tensor, history: list[list[int]]) -> torch.Tensor:
     for row, words in enumerate(_banned_trigram_words(history)):
         if words:
@@ -140,7 +147,7 @@ def _run_sequential(
     atts: list[list[torch.Tensor]] | None = [[] for _ in range(n)] if model.has_attention else None
     for t in range(options.max_length):
         logits, state, alpha = model.step(tokens, state)  # (n, V)
-        logp = logits.float().log_softmax(-1)  # (n, V)
+        logp = _ban_specials(model, logits.float().log_softmax(-1))  # (n, V)
         if options.no_repeat_trigram:
             logp = _apply_trigram_ban(logp, seqs)
         if t == options.max_length - 1:
@@ -184,7 +191,7 @@ class _Beams:
     def candidates(self, options: DecodingOptions, last: bool) -> tuple[torch.Tensor, torch.Tensor]:
         logits, self.state, alpha = self.model.step(self.tokens, self.state)  # (B*W, V)
         self.alpha = alpha
-        logp = logits.float().log_softmax(-1)  # (B*W, V)
+        logp = _ban_specials(self.model, logits.float().log_softmax(-1))  # (B*W, V)
         if options.no_repeat_trigram:
             logp = _apply_trigram_ban(logp, self.seqs)
         if last:  # force every open beam to end

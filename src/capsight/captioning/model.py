@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from capsight.errors import ModelNotFound
 
 State = dict[str, torch.Tensor]
@@ -74,6 +74,7 @@ class CaptionModel(nn.Module):
     bos_id: int = BOS_ID
     eos_id: int = EOS_ID
     pad_id: int = PAD_ID
+    unk_id: int | None = UNK_ID  # never emitted when decoding; None when the tokenizer has none
     has_attention: bool = False
 
     def start(self, grid: torch.Tensor) -> State:

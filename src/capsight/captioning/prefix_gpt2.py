@@ -70,6 +70,8 @@ class PrefixGPT2(CaptionModel):
 
         self.config = c = config
         self.bos_id, self.eos_id, self.pad_id = c.bos_token_id, c.eos_token_id, c.pad_token_id
+        if c.pretrained:
+            self.unk_id = None  # a GPT-2 tokenizer's ids are all real text
         self.gpt = gpt if gpt is not None else GPT2LMHeadModel(_gpt2_config(c))
         if c.prefix_from == "pooled":
             hidden = c.n_embd * c.prefix_length // 2
