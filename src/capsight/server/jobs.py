@@ -23,6 +23,7 @@ after ``ttl_hours``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -431,6 +432,8 @@ class JobManager:
         try:
             params = VideoParams(**job.params)
             analysis = self.engine.analyze(self.input_path(job), params, progress=on_progress)
+            # Reports show the client's file name, never the server's path to its copy.
+            analysis.video = dataclasses.replace(analysis.video, path=job.filename)
             on_progress(1.0, "writing the report")
             folder = self.store.job_path(job_id)
             self.engine.write_outputs(analysis, folder / "out")

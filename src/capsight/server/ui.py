@@ -357,9 +357,10 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         video = gr.Video(sources=["upload"], label="Video", height=300,
                                          elem_id="capsight-video")  # fmt: skip
                         with gr.Row():
-                            every = gr.Slider(0.25, 10, value=1.0, step=0.25,
-                                              label="Sample every (s)")  # fmt: skip
-                            window = gr.Slider(1, 30, value=5, step=1, label="Window (moments)")
+                            every = gr.Slider(0.25, 10, value=1.0, step=0.25, label="Sample every (s)",
+                                              elem_id="capsight-every")  # fmt: skip
+                            window = gr.Slider(1, 30, value=5, step=1, label="Window (moments)",
+                                               elem_id="capsight-window")  # fmt: skip
                         with gr.Row():
                             metric = gr.Radio(["cosine", "euclidean"], value="cosine",
                                               label="Metric")  # fmt: skip

@@ -1,0 +1,139 @@
+"""The web page in headless Chromium against a real `capsight serve` process.
+
+A person uploads a photo and sees a caption; uploads a short video and sees the plot and the
+gallery of novel moments; choosing a moment seeks the player. Screenshots go to the test's temp
+folder (their paths are printed). Skipped when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`capsight serve` in a subprocess on a free port; yields its base URL."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "CAPSIGHT_JOB_DIR": str(folder / "jobs"), "CAPSIGHT_PORT": str(port)}
+    log = open(folder / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "capsight", "serve", "--log-level", "warning"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((folder / "server.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 1000})
+        page.set_default_timeout(180_000)
+        page.goto(server + "/ui/")
+        page.wait_for_selector(".capsight-hero")
+        yield page
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def test_photo_gets_a_caption(page, shots, tmp_path):
+    data = pytest.importorskip("skimage.data")
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(data.chelsea()).save(photo, quality=90)
+    page.locator("#capsight-photo input[type=file]").set_input_files(str(photo))
+    page.locator("#capsight-photo img").wait_for()
+    page.click("#capsight-describe")
+    caption = page.locator("#capsight-caption-a .cap-text")
+    caption.wait_for()
+    assert len(caption.inner_text().split()) >= 3
+    assert page.locator("#capsight-caption-b .cap-text").inner_text()
+    page.locator("#capsight-looked-a img").wait_for()
+    page.screenshot(path=str(shots / "image.png"), full_page=True)
+    print("screenshot:", shots / "image.png")
+
+
+def test_video_shows_plot_and_gallery_and_seeks(page, shots, tmp_path):
+    from capsight.io.synthetic_video import write_video
+
+    data = pytest.importorskip("skimage.data")
+    size = (192, 128)
+    cat = np.asarray(Image.fromarray(data.chelsea()).resize(size))
+    coffee = np.asarray(Image.fromarray(data.coffee()).resize(size))
+    clip = tmp_path / "cut.mp4"
+    write_video(clip, [cat] * 25 + [coffee] * 25, fps=10)  # a hard cut at 2.5 s
+
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#capsight-video input[type=file]").set_input_files(str(clip))
+    page.locator("#capsight-video video").wait_for()
+    for slider, value in (("#capsight-every", "0.5"), ("#capsight-window", "3")):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.click("#capsight-analyze")
+    page.locator("#capsight-video-summary .stat-row").wait_for()
+    page.locator("#capsight-plot img").wait_for()
+    items = page.locator("#capsight-gallery .thumbnail-item")
+    items.first.wait_for()
+    assert items.count() >= 1
+    assert "novel moment" in page.inner_text("#capsight-video-summary")
+    page.screenshot(path=str(shots / "video.png"), full_page=True)
+    print("screenshot:", shots / "video.png")
+
+    label = items.first.inner_text()  # "0:02.5 · a photo of ..."
+    seconds = float(label.split("·")[0].strip().split(":")[1])
+    items.first.click()
+    page.wait_for_function(
+        f"Math.abs((document.querySelector('#capsight-video video')?.currentTime ?? -9) - {seconds})"
+        " < 0.6"
+    )
