@@ -275,7 +275,13 @@ class _Renderer:
         # A bank of noise fields, picked and shifted per frame (cheaper than drawing afresh).
         self.noise_bank = rng.standard_normal((6, self.H + 16, self.W + 16, 3)).astype(np.float32)
 
+    def _object_visible(self, shot: _Shot, t: float) -> bool:
+        return shot.object_index >= 0 and t >= shot.object_span[0]
+
     def _camera(self, shot: _Shot, t: float, shift: tuple[float, float]) -> np.ndarray:
+        return np.asarray(self._camera_image(shot, t, shift), dtype=np.float32)
+
+    def _camera_image(self, shot: _Shot, t: float, shift: tuple[float, float]) -> Image.Image:
         img = self.scenes[shot.scene]
         u = 0.0 if shot.end <= shot.start else (t - shot.start) / (shot.end - shot.start)
         u = min(max(u, 0.0), 1.0)
@@ -288,8 +294,7 @@ class _Renderer:
         ch = cw / aspect
         x0 = min(max(cx * img.width - cw / 2 + shift[0] * cw, 0), img.width - cw)
         y0 = min(max(cy * img.height - ch / 2 + shift[1] * cw, 0), img.height - ch)
-        frame = img.resize((self.W, self.H), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
-        return np.asarray(frame, dtype=np.float32)
+        return img.resize((self.W, self.H), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
 
     def _object_layer(self, index: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         key = (index, height)
@@ -302,7 +307,7 @@ class _Renderer:
 
     def _shot_frame(self, shot: _Shot, t: float, shift: tuple[float, float]) -> np.ndarray:
         frame = self._camera(shot, t, shift)
-        if shot.object_index >= 0 and t >= shot.object_span[0]:
+        if self._object_visible(shot, t):
             a, b = shot.object_span
             u = 1.0 if t >= b else (t - a) / (b - a)
             u = 1 - (1 - u) ** 2  # ease out: the object slows down as it arrives
@@ -322,6 +327,9 @@ class _Renderer:
             a = active["shake"].strength
             shift = (float(self.rng.uniform(-a, a)), float(self.rng.uniform(-a, a) * 0.7))
         current = [s for s in self.shots if s.start <= t < s.end] or [self.shots[-1]]
+        plain = len(current) == 1 and not active and not self._object_visible(current[0], t)
+        if plain:  # most frames: the camera view as is, no float arithmetic
+            return np.asarray(self._camera_image(current[0], t, shift))
         if len(current) == 1:
             frame = self._shot_frame(current[0], t, shift)
         else:  # inside a dissolve: the later shot fades in linearly

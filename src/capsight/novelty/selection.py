@@ -53,11 +53,11 @@ class SelectionConfig:
     persistence_seconds: float = 8.0  # a change must hold this long
     memory_seconds: tuple[float, float] = (3.0, 15.0)  # ... and differ from moments this far back
     peak_seconds: float = 1.0  # at most one novel moment per +- this many seconds
-    floor_low: dict = field(default_factory=lambda: {"visual": 0.45, "text": 0.6})  # sens 0
-    floor_high: dict = field(default_factory=lambda: {"visual": 0.12, "text": 0.25})  # sens 1
+    floor_low: dict = field(default_factory=lambda: {"visual": 0.38, "text": 0.6})  # sens 0
+    floor_high: dict = field(default_factory=lambda: {"visual": 0.06, "text": 0.25})  # sens 1
     quiet_k_low: float = 5.0  # threshold >= k * lower quartile of strengths, at sensitivity 0
     quiet_k_high: float = 2.5  # ... at sensitivity 1
-    end_margin: int = 2  # the last moments (little future to check) need 1.5x the threshold
+    end_margin: int = 4  # moments with fewer later moments (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
     top_regions: int = 2  # d = mean of this many largest region distances
 
@@ -233,25 +233,29 @@ def select_novel_moments(
             / total
         )
 
-    # The video's restlessness, from strengths with full memory.
-    baseline = np.array([combined(i, 0) for i in range(1, n)])
-    k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
-    threshold = max(1.0, k * float(np.quantile(baseline, 0.25))) if len(baseline) >= 8 else 1.0
+    def pick(threshold: float) -> tuple[list[int], np.ndarray]:
+        chosen: list[int] = []
+        strength = np.full(n, np.nan)
+        segment = 0
+        for i in range(1, n):
+            s_i = strength[i] = combined(i, segment)
+            need = threshold * (1.5 if n - 1 - i < cfg.end_margin else 1.0)
+            if s_i <= need or (chosen and i - chosen[-1] <= radius):
+                continue
+            window_ = range(max(1, i - radius), min(n, i + radius + 1))
+            if s_i >= max(combined(j, segment) for j in window_):  # ties keep the earliest
+                chosen.append(i)
+                segment = i
+        return chosen, strength
 
-    chosen: list[int] = []
-    strength = np.full(n, np.nan)
-    segment = 0
-    for i in range(1, n):
-        s_i = strength[i] = combined(i, segment)
-        need = threshold * (1.5 if n - 1 - i < cfg.end_margin else 1.0)
-        if s_i <= need or (chosen and i - chosen[-1] <= radius):
-            continue
-        neighbours = [
-            combined(j, segment) for j in range(max(1, i - radius), min(n, i + radius + 1))
-        ]
-        if s_i >= max(neighbours):  # ties keep the earliest
-            chosen.append(i)
-            segment = i
+    # First at the floor; then, if the video is restless (its typical moment already moves a
+    # good fraction of the floor), again with the threshold raised to k x its lower quartile.
+    chosen, strength = pick(1.0)
+    k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
+    finite = strength[np.isfinite(strength)]
+    threshold = max(1.0, k * float(np.quantile(finite, 0.25))) if len(finite) >= 8 else 1.0
+    if threshold > 1.0:
+        chosen, strength = pick(threshold)
     per_signal = {
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
