@@ -106,7 +106,8 @@ needs_pipeline = pytest.mark.skipif(
 @needs_pipeline
 @pytest.mark.slow
 def test_a_real_video_end_to_end(run_cli, tiny_video, tmp_path):
-    status, out, err = run_cli("video", tiny_video, "--out", tmp_path, "--json")
+    status, out, err = run_cli("video", tiny_video, "--out", tmp_path, "--json",
+                               "--model", "labels")
     assert status == 0, err
     data = json.loads(out)
     assert data["video"]["width"] == 160 and data["video"]["height"] == 96
