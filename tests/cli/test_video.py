@@ -168,3 +168,24 @@ def test_bad_parameters(run_cli, tiny_video, tmp_path, one_error_line, argv, fra
     assert status == 2 and out == ""
     one_error_line(err, fragment)
     assert not (tmp_path / "report.html").exists()
+
+
+@needs_pipeline
+@pytest.mark.slow
+def test_the_bundled_demo_video_shows_its_events_and_not_its_nuisances(run_cli, tmp_path):
+    from importlib import resources
+
+    sample = resources.files("capsight.data").joinpath("sample.mp4")
+    assert sample.is_file() and sample.stat().st_size < 1_000_000
+    status, out, err = run_cli("video", sample, "--out", tmp_path, "--json", "--model", "labels")
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["video"]["duration"] == pytest.approx(26.0, abs=0.1)
+    found = [m["time"] for m in data["novel_moments"]]
+    # scripts/make_sample_video.py: cuts at 5, 10 and 21 s, a dissolve from 14 to 17 s; flicker
+    # at 7-8 s and shake at 18.5-19.5 s are nuisances.
+    events = [(5.0, 5.0), (10.0, 10.0), (14.0, 17.0), (21.0, 21.0)]
+    for start, end in events:
+        assert any(start - 1.5 <= t <= end + 1.5 for t in found), (start, found)
+    false_alarms = [t for t in found if not any(s - 1.5 <= t <= e + 1.5 for s, e in events)]
+    assert len(false_alarms) <= 1, found
