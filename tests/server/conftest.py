@@ -30,8 +30,8 @@ from capsight.server.settings import ServerSettings
 class ScriptedEngine(Engine):
     """Real image models; video analysis scripted from the real probe of the file."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, default_model: str = "labels") -> None:
+        super().__init__(default_model)
         self.gate = threading.Event()  # analysis waits here; set() lets it finish
         self.gate.set()
         self.started = threading.Event()  # set once an analysis has begun
@@ -141,6 +141,7 @@ def make_app(tmp_path, scripted_engine):
     def make(engine: Engine | None = None, **settings):
         settings.setdefault("job_dir", tmp_path / "jobs")
         settings.setdefault("ui", False)
+        settings.setdefault("model", "labels")
         return create_app(ServerSettings(**settings), engine or scripted_engine)
 
     return make
@@ -156,8 +157,10 @@ def _started(app) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def client(warm_models, tmp_path_factory) -> Iterator[TestClient]:
     """One started app per test module (read-mostly tests share it)."""
-    engine = ScriptedEngine()
-    settings = ServerSettings(job_dir=tmp_path_factory.mktemp("jobs"), ui=False)
+    engine = ScriptedEngine("labels")
+    # "labels" names ImageNet classes, so tests can check a cat photo's caption says "cat";
+    # the trained default's wording is not something a test should pin.
+    settings = ServerSettings(job_dir=tmp_path_factory.mktemp("jobs"), ui=False, model="labels")
     yield from _started(create_app(settings, engine))
     engine.gate.set()
 

@@ -17,10 +17,18 @@ def test_health_ready_and_models(client):
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["jobs"]["workers"] == 1
     models = client.get("/v1/models").json()
-    assert models["default"] == "labels"
+    assert models["default"] == "labels"  # this app's configured default
     labels = next(m for m in models["captioners"] if m["name"] == "labels")
     assert labels["available"] and labels["default"]
+    assert all(m["name"] != "checkpoint" for m in models["captioners"])  # needs a path: not served
     assert "euclidian" in models["metrics"]
+
+
+def test_default_model_resolves_to_an_installed_captioner(warm_models):
+    engine = Engine()  # the library's own default, whatever is installed
+    name = engine.resolve_model("default")
+    entry = next(m for m in engine.models() if m["name"] == name)
+    assert entry["available"] and entry["default"]
 
 
 class _SlowLoadingEngine(Engine):

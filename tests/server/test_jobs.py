@@ -18,13 +18,14 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert job["status"] in ("queued", "running") and r.headers["location"] == job["links"]["self"]
     assert job["filename"] == "my clip.mp4"
     assert job["params"] == {"every": 0.5, "window": 3, "metric": "euclidean", "signal": "visual",
-                             "sensitivity": 0.5, "model": "default"}  # fmt: skip
+                             "sensitivity": 0.5, "model": "labels"}  # fmt: skip
 
     done = wait_for_job(client, job["id"])
     assert done["status"] == "done" and done["progress"] == 1.0
     analysis = done["analysis"]
     assert set(analysis) >= {"video", "params", "moments", "novel_moments"}
     assert analysis["video"]["duration"] > 3.0
+    assert analysis["video"]["path"] == "my clip.mp4"  # the client's name, not the server's path
     assert [m["time"] for m in analysis["novel_moments"]] == [2.0]  # first sample past 1.6 s
     assert done["summary"]["novel_moments"] == 1 and done["expires_at"] is not None
 

@@ -10,7 +10,7 @@ from capsight.server.engine import Engine
 @pytest.mark.slow
 def test_real_video_job_and_legacy_endpoint(make_app, tiny_video, warm_models, started,
                                             wait_for_job):  # fmt: skip
-    for c in started(make_app(engine=Engine())):
+    for c in started(make_app(engine=Engine("labels"))):
         with open(tiny_video, "rb") as f:
             r = c.post("/v1/videos", data={"every": "0.4", "window": "3"},
                        files={"video": ("clip.mp4", f, "video/mp4")})  # fmt: skip

@@ -22,7 +22,7 @@ from capsight import __version__
 from capsight.server.engine import Engine
 from capsight.server.http_errors import install_error_handlers
 from capsight.server.jobs import JobManager, JobStore
-from capsight.server.routers import captions, health, jobs, legacy, models, videos
+from capsight.server.routers import captions, classify, health, jobs, legacy, models, videos
 from capsight.server.settings import ServerSettings
 from capsight.server.uploads import BodySizeLimit
 
@@ -81,7 +81,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.state.engine = engine
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for module in (health, captions, videos, jobs, models, legacy):
+    for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
     if settings.ui:
         from capsight.server.ui import mount_ui

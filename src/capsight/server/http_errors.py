@@ -15,7 +15,6 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
@@ -23,8 +22,11 @@ from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 log = logging.getLogger("capsight.server")
 
 
-class ErrorResponse(BaseModel):
-    error: str
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "What went wrong and what to do"}},
+    "required": ["error"],
+}
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
@@ -39,7 +41,10 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         503: "Busy (queue full, or models still loading); see Retry-After",
         504: "The request took longer than the server's time limit",
     }
-    return {c: {"model": ErrorResponse, "description": text.get(c, "Error")} for c in codes}
+    # An explicit JSON content entry, so routes whose success is text or a file still document
+    # their errors as JSON.
+    content = {"application/json": {"schema": ERROR_SCHEMA}}
+    return {c: {"description": text.get(c, "Error"), "content": content} for c in codes}
 
 
 class ApiError(StarletteHTTPException):

@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from capsight.errors import CapsightError  # noqa: E402
+from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
 from capsight.server.uploads import (  # noqa: E402
@@ -387,6 +388,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 with gr.Accordion("Every moment", open=False):
                     table = gr.Dataframe(headers=["time", "caption", "novelty", "novel"],
                                          wrap=True, interactive=False)  # fmt: skip
+
+            classify_tab(app)  # capsight.server.classify_tab
 
         describe_btn.click(
             ui.describe, [photo, model_a, model_b, method, beam],

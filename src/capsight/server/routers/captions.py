@@ -111,7 +111,7 @@ def decoding_options(**fields) -> DecodingOptions | None:
 )
 async def create_captions(
     *,
-    images: Annotated[list[UploadFile], File(description="One or more image files")],
+    images: Annotated[list[UploadFile], File(description="One or more image files", min_length=1)],
     model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
     method: Annotated[Literal["greedy", "beam", "sample"] | None, Form()] = None,
     beam_width: Annotated[int | None, Form(ge=1, le=10)] = None,

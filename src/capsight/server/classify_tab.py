@@ -1,0 +1,55 @@
+"""The *Classify* tab of the web page: a photo, classes typed or picked from a set, top-5 bars.
+
+Built inside ``build_ui``'s ``gr.Tabs()`` by one call, ``classify_tab(app)``; it classifies with
+the same cached classifiers as ``POST /v1/classify``.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from fastapi import FastAPI
+
+from capsight.classify.class_sets import BUILTIN_SETS
+from capsight.errors import CapsightError
+
+TYPED = "type your own"
+
+
+def classify_photo(path: str | None, class_set: str, typed: str, template: str) -> dict:
+    """{label: score} for gr.Label; every failure a user can cause becomes a gr.Error."""
+    from capsight.classify.engines import predictions
+    from capsight.io.images import load_image
+    from capsight.server.routers.classify import _classifier, client_classes
+
+    if not path:
+        raise gr.Error("Upload or paste a photo first.")
+    try:
+        classes = client_classes(typed if class_set == TYPED else class_set)
+        templates = tuple(t for t in template.splitlines() if t.strip()) or None
+        image = load_image(path, name="the photo")
+        (found,) = predictions(_classifier(classes, templates), [image], ["photo"], top=5)
+    except CapsightError as exc:
+        raise gr.Error(str(exc)) from None
+    return {label: score for label, score in found.top}
+
+
+def classify_tab(app: FastAPI) -> None:
+    with gr.Tab("Classify", id="classify"):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=320):
+                photo = gr.Image(type="filepath", label="Photo", height=300,
+                                 elem_id="capsight-classify-photo")  # fmt: skip
+                class_set = gr.Dropdown([TYPED, *BUILTIN_SETS], value=TYPED, label="Classes",
+                                        elem_id="capsight-class-set")  # fmt: skip
+                typed = gr.Textbox("cat, dog, car, person, cup of coffee", lines=2,
+                                   label="Your classes (comma or one per line)",
+                                   elem_id="capsight-classes")  # fmt: skip
+                with gr.Accordion("Prompt templates", open=False):
+                    template = gr.Textbox("", lines=3, placeholder="a photo of a {}.",
+                                          label="One per line; empty = the engine's default set")  # fmt: skip
+                button = gr.Button("Classify", variant="primary", elem_id="capsight-classify")
+            with gr.Column(scale=7, min_width=360):
+                bars = gr.Label(num_top_classes=5, label="Top 5", elem_id="capsight-top5")
+        class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
+        button.click(classify_photo, [photo, class_set, typed, template], bars,
+                     concurrency_limit=4)  # fmt: skip

@@ -1,0 +1,187 @@
+"""Zero-shot classification over HTTP: classify photos, or build a classifier file to download.
+
+    $ curl -F images=@cat.jpg -F classes="cat, dog, car" http://localhost:8000/v1/classify
+    {"engine": "offline", "classes": 3,
+     "results": [{"index": 0, "filename": "cat.jpg", "top": [{"label": "cat", "score": 0.98}, ...]}],
+     "timings_ms": {...}}
+    $ curl -F classes=dog-breeds -F format=torchscript -o dogs.pt http://localhost:8000/v1/classifiers
+
+``classes`` is a built-in set name (imagenet, everyday, dog-breeds, cat-breeds, foods, scenes,
+professions) or names separated by commas or new lines; the server never reads a file named by
+a client. Both endpoints use the offline engine (the server names no CLIP weights).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
+from capsight.server.deps import SettingsDep, require_api_key, run_limited
+from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.routers.captions import decode_images, read_images
+
+router = APIRouter(tags=["classify"], dependencies=[Depends(require_api_key)])
+
+MAX_CLASSES = 5000
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="Probability over the given classes (all sum to 1)")
+
+
+class ImageClasses(BaseModel):
+    index: int
+    filename: str
+    top: list[LabelScore]
+
+
+class ClassifyResponse(BaseModel):
+    engine: str
+    classes: int
+    results: list[ImageClasses]
+    timings_ms: dict[str, float]
+
+
+def client_classes(text: str) -> ClassList:
+    """A built-in set name or a comma/newline separated list (never a path on the server)."""
+    text = text.strip()
+    if text in BUILTIN_SETS:
+        return builtin_set(text)
+    classes = parse_classes([part for line in text.splitlines() for part in line.split(",")])
+    if len(classes.labels) > MAX_CLASSES:
+        raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
+    return classes
+
+
+@lru_cache(maxsize=16)
+def _classifier(classes: ClassList, templates: tuple[str, ...] | None):
+    """Built classifiers are reused: the same class list costs one build per server."""
+    from capsight.classify.engines import create_engine
+
+    return create_engine("offline").build(classes, templates)
+
+
+@router.post(
+    "/v1/classify",
+    response_model=ClassifyResponse,
+    summary="Zero-shot classification of one or more images into the classes you name",
+    responses=error_responses(400, 401, 413, 415, 422, 504),
+)
+async def classify_images(
+    *,
+    images: Annotated[list[UploadFile], File(description="One or more image files", min_length=1)],
+    classes: Annotated[str, Form(description="A built-in set name, or 'a, b, c' / one per line")],
+    template: Annotated[
+        list[str] | None, Form(description="Prompt templates with {} (default: the engine's)")
+    ] = None,
+    top: Annotated[int, Form(ge=1, le=100)] = 5,
+    settings: SettingsDep,
+) -> ClassifyResponse:
+    from capsight.classify.engines import predictions
+
+    t0 = time.perf_counter()
+    class_list = client_classes(classes)
+    uploads = await read_images(images, settings.max_images)
+    timing: dict[str, float] = {}
+
+    def work():
+        t = time.perf_counter()
+        classifier = _classifier(class_list, tuple(template) if template else None)
+        timing["build"] = time.perf_counter() - t
+        t = time.perf_counter()
+        pils = decode_images(uploads)
+        found = predictions(classifier, pils, [u.filename for u in uploads], top)
+        timing["inference"] = time.perf_counter() - t
+        return classifier, found
+
+    classifier, found = await run_limited(work, settings.request_timeout_s, "classification")
+    results = [
+        ImageClasses(
+            index=i,
+            filename=p.image,
+            top=[LabelScore(label=label, score=round(score, 6)) for label, score in p.top],
+        )
+        for i, p in enumerate(found)
+    ]
+    ms = {k: round(v * 1000, 2) for k, v in timing.items()}
+    ms["total"] = round((time.perf_counter() - t0) * 1000, 2)
+    return ClassifyResponse(
+        engine=classifier.engine, classes=len(classifier.labels), results=results, timings_ms=ms
+    )
+
+
+@router.post(
+    "/v1/classifiers",
+    summary="Build a classifier that needs only torch, and download it",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}},
+              "description": "The classifier file (.pt TorchScript or .pt2 torch.export)"},
+        **error_responses(400, 401, 413, 415, 422, 504),
+    },
+)
+async def build_classifier(
+    *,
+    classes: Annotated[
+        str | None, Form(description="A built-in set name, or 'a, b, c' / one per line")
+    ] = None,
+    template: Annotated[list[str] | None, Form(description="Prompt templates with {}")] = None,
+    format: Annotated[Literal["torchscript", "export"], Form()] = "torchscript",
+    examples: Annotated[
+        list[UploadFile] | None,
+        File(description="Example photos for few-shot classes; each file name is "
+                         "'<class>/<photo>' (or '<class>__<photo>')"),
+    ] = None,
+    settings: SettingsDep,
+) -> Response:
+    if not classes and not examples:
+        raise ApiError(422, "send classes, example photos, or both")
+    class_list = client_classes(classes) if classes else None
+    grouped: dict[str, list[tuple[str, bytes]]] = {}
+    if examples:
+        uploads = await read_images(examples, max(settings.max_images, 1000))
+        for upload, raw in zip(uploads, examples, strict=True):
+            name = (raw.filename or "").replace("\\", "/")
+            label = name.split("/")[0] if "/" in name else name.partition("__")[0]
+            if not label or label == name:
+                raise ApiError(422, f"{upload.filename}: name example photos '<class>/<photo>'")
+            grouped.setdefault(label, []).append((Path(name).name, upload.data))
+    suffix = ".pt" if format == "torchscript" else ".pt2"
+
+    def work() -> tuple[bytes, int]:
+        from capsight.classify.engines import create_engine
+        from capsight.classify.export import save_classifier
+        from capsight.classify.few_shot import build_from_examples
+
+        engine = create_engine("offline")
+        with tempfile.TemporaryDirectory() as tmp:
+            if grouped:
+                for label, photos in grouped.items():
+                    folder = Path(tmp) / "examples" / label
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for i, (_, data) in enumerate(photos):
+                        (folder / f"{i}.jpg").write_bytes(data)  # opened by content
+                clf = build_from_examples(engine, Path(tmp) / "examples", class_list, template)
+            else:
+                clf = engine.build(class_list, template)
+            path = save_classifier(clf, Path(tmp) / f"classifier{suffix}")
+            return path.read_bytes(), len(clf.labels)
+
+    data, n = await run_limited(work, settings.request_timeout_s, "building the classifier")
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="classifier{suffix}"',
+            "X-Capsight-Classes": str(n),
+        },
+    )
