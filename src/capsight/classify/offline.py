@@ -6,15 +6,19 @@
 
 EfficientNet-Lite0 gives 1,000 ImageNet class probabilities ``p``. Each user class ``c`` gets a
 non-negative weight row ``W[c]`` over those 1,000 classes, and its score is the probability mass
-it collects, ``log(p @ W[c])``, softmaxed over the user's classes. The row comes from two sources:
+it collects, discounted by how much it would collect from a photo the encoder knows nothing
+about: ``log(p @ W[c]) - beta * log(sum(W[c]) / 1000)``, softmaxed over the user's classes.
+Without that discount a broad class ("dog": 118 breeds) wins every photo the encoder is unsure
+about. The row comes from two sources:
 
 1. **WordNet** (exact): a name that is a WordNet lemma covers every ImageNet class at or below
-   its synset with weight 1 ("dog" sums the 118 breeds, "vehicle" hundreds of classes). When two
-   of the user's classes cover the same ImageNet class ("animal" and "dog"), only the most
-   specific one keeps it.
-2. **Text similarity** (soft, ConSE-like): ``exp((cos(e_c, e_j) - 1) / tau)`` between the MiniLM
-   embeddings of the prompted class name and of ImageNet class ``j``'s synonyms, for names
-   WordNet does not know ("deer", "hat with a wide brim") and as a weak prior for those it does.
+   its synset ("dog" sums the 118 breeds, "vehicle" hundreds of classes); a name outside
+   ImageNet's part of WordNet borrows its nearest ancestor's classes at half weight ("deer" ->
+   "ruminant": impala, gazelle, ibex, ...). When two of the user's classes cover the same
+   ImageNet class ("animal" and "dog"), only the most specific one keeps it.
+2. **Text similarity** (soft, ConSE-like), for names WordNet does not know at all ("hat with a
+   wide brim"): ``exp((cos(e_c, e_j) - 1) / tau)`` between the MiniLM embeddings of the prompted
+   class name and of ImageNet class ``j``'s prompted synonyms (the templates matter here only).
 
 Prediction averages the probabilities of the photo and its mirror image (test-time flip).
 """
@@ -43,9 +47,9 @@ class OfflineConfig:
     exclusive: bool = True  # an ImageNet class belongs only to the most specific matching class
     similarity_temperature: float = 0.05  # tau of the text-similarity rows
     similarity_weight_matched: float = 0.0  # text-similarity weight for WordNet-matched names
-    breadth_prior: float = 0.5  # how much a class's breadth is discounted (0 = not at all)
+    breadth_prior: float = 0.9  # how much a class's breadth is discounted (0 = not at all)
     flip: bool = True  # average with the mirror image
-    resize_mode: str = "bilinear"
+    resize_mode: str = "bicubic"  # antialiased; upsamples 32 px CIFAR photos better
 
 
 def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
@@ -117,7 +121,7 @@ class OfflineClassifier(ImageClassifier):
         centre: torch.Tensor | None = None,  # (1, 1280) subtracted before the cosine
         resolution: int = 224,
         flip: bool = True,
-        resize_mode: str = "bilinear",
+        resize_mode: str = "bicubic",
         prototype_scale: float = 20.0,
     ) -> None:
         super().__init__(labels, "offline")

@@ -7,12 +7,15 @@ A class name is matched to WordNet noun synsets by their lemmas (case, plurals, 
 "a"/"the" ignored); each synset covers the ImageNet classes at or below it (ancestors such as
 "vehicle" cover many) or the class just above it (a hyponym such as "tabby" covers "tabby cat").
 A lemma's rarer senses get a smaller weight (``sense_decay ** (rank - best rank)``), so "car" is
-mostly the automobile and only a little the railway carriage. The data is the small TSV that
-``capsight.classify.wordnet_export`` derives from WordNet 3.0.
+mostly the automobile and only a little the railway carriage. A name outside that hierarchy borrows
+the classes of its nearest ancestor inside it ("deer" -> "ruminant": ox, ibex, impala, ...), at a
+lower weight. The data is the small gzipped TSV that ``capsight.classify.wordnet_export`` derives
+from WordNet 3.0.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +28,7 @@ _IRREGULAR_PLURALS = {
     "lice": "louse", "dice": "die", "cacti": "cactus", "fungi": "fungus", "octopi": "octopus",
 }  # fmt: skip
 _ARTICLES = re.compile(r"^(a|an|the|some)\s+")
+_SEPARATORS = re.compile(r"[\s_\-]+")
 
 
 @dataclass(frozen=True)
@@ -33,37 +37,70 @@ class Synset:
     lemmas: tuple[str, ...]
     covers: tuple[int, ...]  # ImageNet indices at or below this synset (or just above a hyponym)
     gloss: str
+    hops: int = 0  # >0: outside ImageNet's hierarchy; covers are those of an ancestor this far up
+
+
+_Index = dict[str, list[tuple[str, int, int]]]  # lemma key -> [(wnid, sense rank, position)]
 
 
 @lru_cache(maxsize=1)
-def _table() -> tuple[dict[str, Synset], dict[str, list[tuple[str, int, int]]]]:
-    """(synsets by wnid, normalised lemma -> [(wnid, sense rank, lemma position)] best first)."""
-    text = (
-        resources.files("capsight.data")
-        .joinpath("zero_shot/imagenet_wordnet.tsv")
-        .read_text("utf-8")
-    )
-    synsets: dict[str, Synset] = {}
-    by_lemma: dict[str, list[tuple[str, int]]] = {}
-    for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
+def _lines() -> tuple[list[str], list[str]]:
+    """The file's (hierarchy lines, borrowed-ancestor lines); the second are parsed on demand."""
+    path = resources.files("capsight.data").joinpath("zero_shot/imagenet_wordnet.tsv.gz")
+    with path.open("rb") as fh:
+        lines = gzip.decompress(fh.read()).decode("utf-8").splitlines()
+    rows = [line for line in lines if line and not line.startswith("#")]
+    split = next((i for i, line in enumerate(rows) if "\t@" in line), len(rows))
+    return rows[:split], rows[split:]
+
+
+def _index(lines: list[str]) -> tuple[list[tuple[str, str, tuple[str, ...], str]], _Index]:
+    rows, by_lemma = [], {}
+    for line in lines:
         wnid, covers, lemmas, gloss = line.split("\t")
         names = []
         for position, tagged in enumerate(lemmas.split("|")):
             lemma, _, rank = tagged.rpartition(":")
             names.append(lemma)
-            by_lemma.setdefault(normalise(lemma), []).append((wnid, int(rank), position))
-        synsets[wnid] = Synset(wnid, tuple(names), tuple(int(i) for i in covers.split(",")), gloss)
+            by_lemma.setdefault(_lemma_key(lemma), []).append((wnid, int(rank), position))
+        rows.append((wnid, covers, tuple(names), gloss))
     for senses in by_lemma.values():
         senses.sort(key=lambda s: (s[1], s[2]))
+    return rows, by_lemma
+
+
+@lru_cache(maxsize=1)
+def _table() -> tuple[dict[str, Synset], _Index]:
+    """Synsets inside ImageNet's hierarchy by wnid, and their lemma index."""
+    rows, by_lemma = _index(_lines()[0])
+    synsets = {
+        wnid: Synset(wnid, names, tuple(int(i) for i in covers.split(",")), gloss)
+        for wnid, covers, names, gloss in rows
+    }
+    return synsets, by_lemma
+
+
+@lru_cache(maxsize=1)
+def _near_table() -> tuple[dict[str, Synset], _Index]:
+    """Synsets outside it that borrow a near ancestor's classes, and their lemma index."""
+    inside = _table()[0]
+    rows, by_lemma = _index(_lines()[1])
+    synsets = {}
+    for wnid, covers, names, _ in rows:
+        ancestor, _, hops = covers[1:].partition(":")
+        synsets[wnid] = Synset(wnid, names, inside[ancestor].covers, "", int(hops))
     return synsets, by_lemma
 
 
 def normalise(name: str) -> str:
     """Lower case, single spaces, no hyphens/underscores/articles: the key lemmas are matched on."""
-    name = re.sub(r"[\s_\-]+", " ", name.strip().lower())
+    name = _SEPARATORS.sub(" ", name.strip().lower())
     return _ARTICLES.sub("", name).strip(" .")
+
+
+def _lemma_key(lemma: str) -> str:
+    """normalise() for WordNet's own lemmas (no articles), without the regex cost."""
+    return lemma.lower().replace("-", " ").replace("_", " ")
 
 
 def _singular_forms(name: str) -> list[str]:
@@ -93,30 +130,39 @@ def alternatives(name: str) -> list[str]:
 
 
 def match_synsets(name: str) -> list[tuple[Synset, int, int]]:
-    """The WordNet senses one name (no "or") can mean: (synset, sense rank, lemma position)."""
-    synsets, by_lemma = _table()
+    """The WordNet senses one name (no "or") can mean: (synset, sense rank, lemma position).
+
+    Senses inside ImageNet's hierarchy win; only a name with none of those borrows ancestors.
+    """
     key = normalise(name)
-    senses = by_lemma.get(key)
-    if senses is None:
-        senses = next((by_lemma[f] for f in _singular_forms(key) if f in by_lemma), [])
-    return [(synsets[wnid], rank, position) for wnid, rank, position in senses]
+    for table in (_table, _near_table):  # the second is parsed only when needed
+        synsets, by_lemma = table()
+        senses = by_lemma.get(key)
+        if senses is None:
+            senses = next((by_lemma[f] for f in _singular_forms(key) if f in by_lemma), [])
+        if senses:
+            return [(synsets[wnid], rank, position) for wnid, rank, position in senses]
+    return []
 
 
 def imagenet_cover(
-    name: str, sense_decay: float = 0.5, alias_weight: float = 0.5
+    name: str, sense_decay: float = 0.5, alias_weight: float = 0.5, hop_weight: float = 0.5
 ) -> dict[int, float]:
     """ImageNet index -> weight in (0, 1] for the classes a name covers; {} when it matches none.
 
     A sense's weight is ``sense_decay ** (rank - 1)``, times ``alias_weight`` when the name is
-    not the synset's first lemma ("turtle" in "turtleneck, turtle, polo-neck"); the best sense
-    of each part of the name is scaled to 1.
+    not the synset's first lemma ("turtle" in "turtleneck, turtle, polo-neck"), times
+    ``hop_weight ** hops`` for a sense outside ImageNet's hierarchy that borrows an ancestor's
+    classes ("deer" -> "ruminant"); the best sense of each part of the name is scaled to 1.
     """
     cover: dict[int, float] = {}
     for part in alternatives(name):
         senses = match_synsets(part)
         weights = [
-            sense_decay ** (rank - 1) * (1.0 if position == 0 else alias_weight)
-            for _, rank, position in senses
+            sense_decay ** (rank - 1)
+            * (1.0 if position == 0 else alias_weight)
+            * hop_weight**synset.hops
+            for synset, rank, position in senses
         ]
         for (synset, _, _), weight in zip(senses, weights, strict=False):
             weight /= max(weights)

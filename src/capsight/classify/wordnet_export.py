@@ -2,13 +2,18 @@
 
     $ apt-get download wordnet-base && dpkg-deb -x wordnet-base_*.deb /tmp/wn
     $ python -m capsight.classify.wordnet_export --wordnet /tmp/wn/usr/share/wordnet \\
-          --out src/capsight/data/zero_shot/imagenet_wordnet.tsv
+          --out src/capsight/data/zero_shot/imagenet_wordnet.tsv.gz
 
 ImageNet's 1,000 classes are WordNet 3.0 noun synsets (``data/imagenet_wnids.txt``). The file
 keeps every synset that is an ImageNet class, an ancestor of one ("dog", "vehicle", "fruit") or
 a descendant of one ("tabby" under "tabby cat"), one line each::
 
     wnid <TAB> ImageNet indices under it <TAB> lemma:sense_rank|... <TAB> gloss
+
+and, for nouns outside that hierarchy ("deer", "physician"), the nearest ancestor inside it
+within three hops, if it is specific (covers at most 150 classes)::
+
+    wnid <TAB> @ancestor_wnid:hops <TAB> lemma:sense_rank|... <TAB>
 
 ``sense_rank`` is the lemma's WordNet sense number by corpus frequency (1 = most frequent), so the engine
 can prefer "mouse" the rodent over "mouse" the device when both would match. Nothing here runs
@@ -19,6 +24,7 @@ under a BSD-style licence that allows redistribution with its notice (kept in th
 from __future__ import annotations
 
 import argparse
+import gzip
 from collections import defaultdict
 from importlib import resources
 from pathlib import Path
@@ -94,13 +100,37 @@ def export(wordnet_dir: Path, wnids: list[str]) -> str:
                 under[node].add(index)
                 stack.extend(children.get(node, []))
 
+    def tagged(wnid: str) -> str:
+        return "|".join(f"{x}:{ranks.get((x.lower(), wnid), 99)}" for x in synsets[wnid][0])
+
     lines = [HEADER]
     for wnid in sorted(under):
-        lemmas, gloss = synsets[wnid]
-        tagged = "|".join(f"{lemma}:{ranks.get((lemma.lower(), wnid), 99)}" for lemma in lemmas)
         indices = ",".join(str(i) for i in sorted(under[wnid]))
-        lines.append(f"{wnid}\t{indices}\t{tagged}\t{gloss.replace(chr(9), ' ')}\n")
+        gloss = synsets[wnid][1].replace("\t", " ")
+        lines.append(f"{wnid}\t{indices}\t{tagged(wnid)}\t{gloss}\n")
+    for wnid, (ancestor, hops) in sorted(_near_ancestors(synsets, parents, under).items()):
+        lines.append(f"{wnid}\t@{ancestor}:{hops}\t{tagged(wnid)}\t\n")
     return "".join(lines)
+
+
+def _near_ancestors(synsets, parents, under, max_hops: int = 3, max_cover: int = 150) -> dict:
+    """Synsets outside ImageNet's hierarchy ("deer") -> (nearest ancestor inside it, hops),
+    when that ancestor is specific enough to mean something ("ruminant", not "organism")."""
+    near = {}
+    for wnid in synsets:
+        if wnid in under:
+            continue
+        frontier, seen = [wnid], {wnid}
+        for hops in range(1, max_hops + 1):
+            frontier = [p for node in frontier for p in parents.get(node, []) if p not in seen]
+            seen.update(frontier)
+            hits = [p for p in frontier if p in under]
+            if hits:
+                best = min(hits, key=lambda p: len(under[p]))
+                if len(under[best]) <= max_cover:
+                    near[wnid] = (best, hops)
+                break
+    return near
 
 
 def main() -> None:
@@ -111,7 +141,8 @@ def main() -> None:
     text = resources.files("capsight.data").joinpath("imagenet_wnids.txt").read_text("utf-8")
     wnids = [w for w in text.split() if w]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(export(args.wordnet, wnids), "utf-8")
+    with gzip.GzipFile(args.out, "wb", mtime=0) as fh:  # mtime=0: the same bytes every run
+        fh.write(export(args.wordnet, wnids).encode("utf-8"))
 
 
 if __name__ == "__main__":

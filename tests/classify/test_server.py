@@ -1,0 +1,92 @@
+"""``POST /v1/classify`` and ``POST /v1/classifiers`` through the real app."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from capsight.server.app import create_app  # noqa: E402
+from capsight.server.engine import Engine  # noqa: E402
+from capsight.server.settings import ServerSettings  # noqa: E402
+
+
+class ReadyEngine(Engine):
+    """The classify routes use their own cached engine; the captioning one need not load."""
+
+    def _load(self) -> None:
+        self.load_seconds = 0.0
+        self._ready.set()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    settings = ServerSettings(job_dir=tmp_path_factory.mktemp("jobs"), ui=False)
+    with TestClient(create_app(settings, ReadyEngine("labels"))) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cat_png(photo) -> bytes:
+    buf = io.BytesIO()
+    photo("chelsea").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_classify_endpoint(client, cat_png):
+    r = client.post(
+        "/v1/classify",
+        files=[("images", ("cat.png", cat_png, "image/png"))],
+        data={"classes": "cat, dog, car", "top": "2"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["engine"] == "offline" and body["classes"] == 3
+    (result,) = body["results"]
+    assert result["filename"] == "cat.png"
+    assert [t["label"] for t in result["top"]][0] == "cat"
+    assert len(result["top"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "status"),
+    [
+        ({"classes": " , "}, None, 422),
+        ({"classes": "cat,dog", "template": "no placeholder"}, None, 422),
+        ({"classes": "cat,dog"}, [("images", ("a.png", b"not an image", "image/png"))], 415),
+        ({"classes": "/etc/passwd"}, None, 200),  # a class name, never a file the server reads
+    ],
+)
+def test_classify_bad_requests(client, cat_png, data, files, status, fake_text_embedder):
+    files = files or [("images", ("cat.png", cat_png, "image/png"))]
+    r = client.post("/v1/classify", files=files, data=data)
+    assert r.status_code == status, r.text
+    if status != 200:
+        assert "error" in r.json()
+
+
+@pytest.mark.slow
+def test_build_and_download_a_classifier(client, tmp_path):
+    r = client.post("/v1/classifiers", data={"classes": "cat, dog, car", "format": "torchscript"})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-capsight-classes"] == "3"
+    assert 'filename="classifier.pt"' in r.headers["content-disposition"]
+    path = tmp_path / "clf.pt"
+    path.write_bytes(r.content)
+    code = (
+        "import sys, torch; sys.modules['capsight'] = None; "
+        f"m = torch.jit.load({str(path)!r}); print(list(m.labels), tuple(m(torch.rand(1, 3, 50, 60)).shape))"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip() == "['cat', 'dog', 'car'] (1, 3)"
+
+
+def test_classifiers_needs_classes_or_examples(client):
+    r = client.post("/v1/classifiers", data={"format": "torchscript"})
+    assert r.status_code == 422
