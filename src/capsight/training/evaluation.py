@@ -1,10 +1,11 @@
 """Caption quality: BLEU-1..4, METEOR, ROUGE-L and CIDEr, computed by pycocoevalcap.
 
-    >>> refs = {"a.jpg": ["A dog runs on the grass .", "A brown dog running outside ."]}
-    >>> score_captions(refs, {"a.jpg": "a dog runs on the grass"})
-    {'BLEU-1': 1.0, ..., 'METEOR': ..., 'ROUGE-L': 1.0, 'CIDEr': ..., 'images': 1.0}
-    >>> score_captions(refs, {"a.jpg": "a dog"}, fast=True)      # validation: CIDEr, no Java
-    {'CIDEr': ..., 'images': 1.0, 'fallback': 'Python tokenizer ...'}
+    >>> refs = {"a.jpg": ["A dog runs on the grass .", "A brown dog running outside ."],
+    ...         "b.jpg": ["A man rides a bike .", "A cyclist on a road ."]}
+    >>> score_captions(refs, {"a.jpg": "a dog runs on the grass", "b.jpg": "a man on a bike"})
+    {'BLEU-1': 0.9..., ..., 'METEOR': ..., 'ROUGE-L': ..., 'CIDEr': ..., 'images': 2.0}
+    >>> score_captions(refs, {"a.jpg": "a dog", "b.jpg": "a bike"}, fast=True)  # CIDEr, no Java
+    {'CIDEr': ..., 'images': 2.0, 'fallback': 'Java disabled by the caller; ...'}
 
 With Java (the default when ``java`` works) captions go through pycocoevalcap's Stanford PTB
 tokenizer and METEOR 1.5, so the numbers are the field's reference numbers. Without Java, or
@@ -12,10 +13,11 @@ with ``use_java=False``, captions are tokenized in Python (it matches the PTB to
 99.99% of Flickr8k and COCO captions) and METEOR is not computed; the result then carries a
 ``"fallback"`` entry saying so, and a ``RuntimeWarning`` is issued unless the caller asked for it.
 
-Scores are fractions (BLEU-4 0.25, not 25.0); CIDEr is on its usual 0-10 scale. Per-caption
-CIDEr-D rewards for self-critical training come from :func:`cider_scorer` (re-exported from
-``capsight.training.cider``, which equals pycocoevalcap's CIDEr when its document frequencies
-come from the scored set).
+Scores are fractions (BLEU-4 0.25, not 25.0); CIDEr is on its usual 0-10 scale. CIDEr weighs
+n-grams by how rare they are among the scored images' references, so it needs a set of images:
+a single image always scores CIDEr 0. Per-caption CIDEr-D rewards for self-critical training
+come from :func:`cider_scorer` (re-exported from ``capsight.training.cider``; it equals
+pycocoevalcap's CIDEr when its document frequencies come from the scored set).
 """
 
 from __future__ import annotations
