@@ -57,6 +57,7 @@ class SyntheticVideoConfig:
     nuisances: tuple[int, int] = (3, 5)  # how many nuisances per video (inclusive range)
     nuisance_kinds: tuple[str, ...] = NUISANCE_KINDS
     nuisance_gap: float = 2.0  # seconds kept between a nuisance and any event
+    nuisance_scale: float = 1.0  # multiplies every nuisance's amplitude (stress tests)
     grain_share: float = 0.0  # chance the whole video carries light sensor noise
     camera_motion: float = 1.0  # 0 = locked-off camera, 1 = the default slow pan and zoom
     crf: int = 23
@@ -213,16 +214,19 @@ _NUISANCE_SECONDS = {
 }
 
 
-def _nuisance_strength(kind: str, rng: np.random.Generator) -> float:
-    return float(
-        {
-            "flicker": lambda: rng.uniform(0.2, 0.45),  # +- relative gain per frame
-            "shake": lambda: rng.uniform(0.01, 0.035),  # offset, fraction of the frame width
-            "noise": lambda: rng.uniform(8, 25),  # gaussian sigma, 0..255 units
-            "blur": lambda: rng.uniform(0.004, 0.012),  # gaussian radius, fraction of width
-            "darken": lambda: rng.uniform(0.25, 0.55),  # gain reached while dark
-        }[kind]()
-    )
+def _nuisance_strength(kind: str, rng: np.random.Generator, scale: float = 1.0) -> float:
+    value = {
+        "flicker": lambda: rng.uniform(0.2, 0.45),  # +- relative gain per frame
+        "shake": lambda: rng.uniform(0.01, 0.035),  # offset, fraction of the frame width
+        "noise": lambda: rng.uniform(8, 25),  # gaussian sigma, 0..255 units
+        "blur": lambda: rng.uniform(0.004, 0.012),  # gaussian radius, fraction of width
+        "darken": lambda: rng.uniform(0.25, 0.55),  # gain reached while dark
+    }[kind]()
+    if kind == "darken":  # scale the loss of light, not the remaining gain
+        return float(max(0.05, 1.0 - (1.0 - value) * scale))
+    if kind == "flicker":
+        return float(min(0.9, value * scale))
+    return float(value * scale)
 
 
 def _plan_nuisances(cfg: SyntheticVideoConfig, events: list[Span], rng) -> list[Span]:
@@ -243,7 +247,12 @@ def _plan_nuisances(cfg: SyntheticVideoConfig, events: list[Span], rng) -> list[
             ) and all(end + 0.5 < p.start or start - 0.5 > p.end for p in placed)
             if clear:
                 placed.append(
-                    Span(kind, round(start, 3), round(end, 3), _nuisance_strength(kind, rng))
+                    Span(
+                        kind,
+                        round(start, 3),
+                        round(end, 3),
+                        _nuisance_strength(kind, rng, cfg.nuisance_scale),
+                    )
                 )
                 break
     if rng.random() < cfg.grain_share:
