@@ -43,6 +43,9 @@ class CaptionCorpus:
     splits: dict[str, list[str]] = field(default_factory=dict)  # split -> keys
 
     def split(self, name: str) -> list[CaptionedImage]:
+        """The photos of one split; ``"all"`` is every photo of the corpus."""
+        if name == "all":
+            return [self.images[k] for k in sorted(self.images)]
         if name not in self.splits:
             raise InvalidParameter(
                 f"corpus {self.name!r} has no {name!r} split; it has {', '.join(self.splits)}"

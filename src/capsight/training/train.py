@@ -77,6 +77,8 @@ class TrainConfig:
     scst_lr: float = 2e-5
     scst_samples: int = 5
     scst_max_length: int = 16
+    scst_top_k: int = 5  # sample among the k likeliest words (0 = the full distribution)
+    init_from: str = ""  # start from this checkpoint's weights and vocabulary (e.g. SCST only)
     fine_tune_blocks: int = 0  # >0 needs raw photos per step: only sensible on a GPU
     resume: bool = False
     progress: bool = True
@@ -254,7 +256,7 @@ def _run_epoch(
             refs = [train_data.references[r] for r in rows.tolist()]
             with autocast:
                 loss, reward = scst_loss(model, grid, refs, vocab, cider, config.scst_samples,
-                                         config.scst_max_length, gen)  # fmt: skip
+                                         config.scst_max_length, gen, config.scst_top_k)  # fmt: skip
             extra = f" reward {reward:.3f}"
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -295,6 +297,9 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "xe")
             state["patience_left"] = config.patience
+    elif config.init_from:
+        model, vocab, _ = load_checkpoint(config.init_from)
+        state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     else:
         vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
         model_config = config_from_dict(
