@@ -8,8 +8,9 @@
     'a photo of an Egyptian cat'
 
 Routers and the job workers only talk to an ``Engine``; tests hand ``create_app`` a small fake
-with the same methods. Caption requests share ``inference_slots`` so that a burst of clients
-queues for the CPU instead of thrashing it.
+with the same methods. Caption requests go through ``inference_slots`` worker threads that batch
+requests arriving together (``capsight.server.batching``), so a burst of clients queues for the
+CPU in efficient batches instead of thrashing it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 from capsight.progress import ProgressCallback, no_progress
+from capsight.server.batching import CaptionBatcher
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -90,7 +92,9 @@ class Engine:
 
     def __init__(self, default_model: str = "default", inference_slots: int = 1) -> None:
         self.default_model = default_model
-        self._slots = threading.BoundedSemaphore(inference_slots)
+        self.inference_slots = inference_slots
+        self._batcher: CaptionBatcher | None = None
+        self._batcher_lock = threading.Lock()
         self._ready = threading.Event()
         self._load_error: str | None = None
         self._thread: threading.Thread | None = None
@@ -125,10 +129,24 @@ class Engine:
             self._ready.set()
 
     def close(self, timeout: float = 60.0) -> None:
-        """Wait for a model load still running (a daemon thread inside torch at interpreter exit
-        aborts the process)."""
+        """Stop the caption workers and wait for a model load still running (a daemon thread
+        inside torch at interpreter exit aborts the process)."""
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._batcher_lock:
+            batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            batcher.stop()
+
+    @property
+    def batcher(self) -> CaptionBatcher:
+        """The caption workers, started on first use."""
+        with self._batcher_lock:
+            if self._batcher is None:
+                from capsight.captioning.facade import describe_images
+
+                self._batcher = CaptionBatcher(describe_images, workers=self.inference_slots)
+            return self._batcher
 
     @property
     def ready(self) -> bool:
@@ -154,21 +172,20 @@ class Engine:
         decoding: DecodingOptions | None = None,
         num_labels: int = 3,
     ) -> list[ImageDescription]:
-        """Caption RGB images with ``model`` (the server default when None)."""
-        from capsight.captioning.facade import describe_images
+        """Caption RGB images with ``model`` (the server default when None).
 
-        with self._slots:
-            return describe_images(
-                images, model=model or self.default_model, decoding=decoding, num_labels=num_labels
-            )
+        Concurrent calls with the same model and options are batched together (``batching``).
+        """
+        return self.batcher.describe(
+            images, model=self.resolve_model(model), decoding=decoding, num_labels=num_labels
+        )
 
     def encode(self, images: list[Image.Image], model: str | None = None) -> EncodedImages:
         """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
         from capsight.captioning.facade import cached_encoder, resolve_captioner
 
         captioner, _ = resolve_captioner(model or self.default_model)
-        with self._slots:
-            return cached_encoder(captioner.encoder_name).encode(images)
+        return cached_encoder(captioner.encoder_name).encode(images)
 
     def classifier_weights(self, model: str | None = None):
         """The encoder's ImageNet classifier (weight (1000, C), bias (1000,)) for class maps."""

