@@ -210,7 +210,8 @@ class _Beams:
         source = flat // vocab + torch.arange(self.batch, device=flat.device)[:, None] * self.width
         source = source.reshape(-1)  # (B*W,) row each new beam continues
         words = (flat % vocab).reshape(-1)  # (B*W,)
-        self.state = select_state(self.state, source)
+        # Beams never move between images, so image-only entries need no reordering.
+        self.state = select_state(self.state, source, self.model.static_state_keys)
         was_done = self.done[source]
         src = source.tolist()
         self.seqs = [list(self.seqs[s]) for s in src]

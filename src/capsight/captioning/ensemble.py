@@ -30,6 +30,9 @@ class CaptionEnsemble(CaptionModel):
         first = members[0]
         self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
         self.unk_id = first.unk_id
+        self.static_state_keys = tuple(
+            f"{i}.{k}" for i, m in enumerate(members) for k in m.static_state_keys
+        )
 
     def start(self, grid: torch.Tensor) -> State:
         state: State = {}

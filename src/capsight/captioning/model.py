@@ -76,6 +76,9 @@ class CaptionModel(nn.Module):
     pad_id: int = PAD_ID
     unk_id: int | None = UNK_ID  # never emitted when decoding; None when the tokenizer has none
     has_attention: bool = False
+    # State entries that depend only on the image: identical for every beam of one image, so
+    # beam search need not reorder them.
+    static_state_keys: tuple[str, ...] = ()
 
     def start(self, grid: torch.Tensor) -> State:
         """Encoder grid (B, P, D) -> the initial decoding state."""
@@ -99,8 +102,9 @@ def expand_state(state: State, times: int) -> State:
     return {k: v.repeat_interleave(times, dim=0) for k, v in state.items()}
 
 
-def select_state(state: State, index: torch.Tensor) -> State:
-    return {k: v.index_select(0, index) for k, v in state.items()}
+def select_state(state: State, index: torch.Tensor, static: tuple[str, ...] = ()) -> State:
+    """Rows ``index`` of every entry; ``static`` entries are kept as they are (beams of one image)."""
+    return {k: v if k in static else v.index_select(0, index) for k, v in state.items()}
 
 
 def repeat_rows(x: torch.Tensor, times: int) -> torch.Tensor:

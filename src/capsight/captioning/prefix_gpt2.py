@@ -64,6 +64,8 @@ def _gpt2_config(c: PrefixGPT2Config):
 
 @register_architecture("prefix-gpt2", PrefixGPT2Config)
 class PrefixGPT2(CaptionModel):
+    static_state_keys = ("prefix",)
+
     def __init__(self, config: PrefixGPT2Config, gpt=None) -> None:
         super().__init__()
         from transformers import GPT2LMHeadModel

@@ -43,6 +43,7 @@ class ShowAttendTellConfig:
 @register_architecture("show-attend-tell", ShowAttendTellConfig)
 class ShowAttendTell(CaptionModel):
     has_attention = True
+    static_state_keys = ("feats", "keys")
 
     def __init__(self, config: ShowAttendTellConfig) -> None:
         super().__init__()
