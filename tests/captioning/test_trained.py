@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+import capsight.captioning.trained as trained
+from capsight.captioning.base import DecodingOptions, create_captioner, default_captioner_name
+from capsight.captioning.checkpoint import save_checkpoint
+from capsight.errors import ModelNotFound
+from capsight.training.export import export_model
+from capsight.vision.encoder import EncodedImages
+
+
+def _encoded(n: int = 2) -> EncodedImages:
+    grid = torch.randn(n, 49, 1280, generator=torch.Generator().manual_seed(3)).abs()
+    return EncodedImages(grid.mean(1), grid, torch.zeros(n, 1000), (7, 7))
+
+
+@pytest.mark.skipif(not (trained.MODELS_DIR / "show-attend-tell").is_dir(), reason="no shipped model")
+def test_shipped_model_is_the_default_and_captions_a_photo(encoder, photo):
+    assert default_captioner_name() == "show-attend-tell"
+    captioner = create_captioner("show-attend-tell")
+    result = captioner.caption(encoder.encode([photo("chelsea")]))[0]
+    assert 2 <= len(result.tokens) <= 20 and "<unk>" not in result.tokens
+    assert result.text == " ".join(result.tokens)
+    assert result.attention.shape == (len(result.tokens), 49)
+    assert captioner.word_vectors(result.tokens).shape == (len(result.tokens), 512)
+    assert captioner.describe()["kind"].startswith("trained show-attend-tell")
+
+
+def test_missing_checkpoint_raises_and_default_skips_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(trained, "MODELS_DIR", tmp_path)
+    with pytest.raises(ModelNotFound):
+        create_captioner("show-attend-tell")
+    with pytest.raises(ModelNotFound):
+        create_captioner("checkpoint", path=str(tmp_path))
+
+
+def test_exported_single_and_ensemble_checkpoints_caption(tiny_model, vocab, tmp_path):
+    for i in range(2):
+        save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / f"run{i}")
+    export_model([tmp_path / "run0"], tmp_path / "single", DecodingOptions(method="greedy", max_length=5))
+    export_model([tmp_path / "run0", tmp_path / "run1"], tmp_path / "pair", DecodingOptions(beam_width=2))
+    single = create_captioner("checkpoint", path=str(tmp_path / "single"))
+    assert single.default_decoding.method == "greedy" and single.default_decoding.max_length == 5
+    pair = create_captioner("checkpoint", path=str(tmp_path / "pair"))
+    assert "ensemble of 2" in pair.describe()["kind"] and pair.default_decoding.beam_width == 2
+    for captioner in (single, pair):
+        results = captioner.caption(_encoded())
+        assert len(results) == 2 and all(set(r.tokens) <= set(vocab.itos[4:]) for r in results)
