@@ -2,7 +2,7 @@
 
     >>> cider = CiderD([["a dog runs", "a brown dog runs on grass"], ["a man on a bike"]])
     >>> cider.score("a dog runs on grass", ["a dog runs", "a brown dog runs on grass"])
-    2.9...
+    5.59...
 
 pycocoevalcap's ``Cider`` recomputes document frequencies from the references of each call,
 which is right for scoring a test set but wrong (and slow) for rewarding a batch of samples
