@@ -208,6 +208,35 @@ def _save_last(
     (last / "trainer.json").write_text(json.dumps(state, indent=1))
 
 
+def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
+    """Rank 0 after each epoch: track, keep the best checkpoint, save ``last``; True = stop."""
+    if tracker is not None:
+        tracker.log_metrics(
+            {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
+        )
+    stopped = False
+    if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
+        state["best"] = record
+        state["patience_left"] = config.patience
+        save_checkpoint(model, vocab, out / "best", extra={"best": record, "code_version": _code_version()})
+    else:
+        state["patience_left"] = state.get("patience_left", config.patience) - 1
+    if state["patience_left"] <= 0:
+        print(f"early stop: no validation CIDEr gain for {config.patience} epochs", flush=True)
+        stopped = True
+    _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
+    return stopped
+
+
+def _agree(flag: bool, world: int, device: torch.device) -> bool:
+    """Rank 0's decision, broadcast to every rank (a no-op in a single process)."""
+    if world == 1:
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    torch.distributed.broadcast(value, src=0)
+    return bool(value.item())
+
+
 def _prepare(config: TrainConfig, rank: int):
     corpus = load_corpus(config.data)
     train_images = corpus.split("train")
@@ -260,6 +289,11 @@ def _run_epoch(
             extra = f" reward {reward:.3f}"
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if stage == "scst" and world > 1:  # SCST bypasses DDP's forward hooks: average by hand
+            for p in model.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= world
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -318,6 +352,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:
         tracker.log_params(run_params)
+        state["tracker_run_id"] = getattr(tracker, "run_id", None)  # a resumed run continues it
 
     wrapped = model
     if world > 1:
@@ -351,22 +386,9 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
                 stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab,
                 config, device, rank, world, steps_per_epoch, total_xe_steps, cider,
             )  # fmt: skip
-            if rank != 0:
-                continue
-            if tracker is not None:
-                tracker.log_metrics(
-                    {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
-                )
-            if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
-                state["best"] = record
-                state["patience_left"] = config.patience
-                save_checkpoint(model, vocab, out / "best", extra={"best": record, "code_version": _code_version()})
-            else:
-                state["patience_left"] = state.get("patience_left", config.patience) - 1
-            if state["patience_left"] <= 0:
-                print(f"early stop: no validation CIDEr gain for {config.patience} epochs", flush=True)
-                stopped = True
-            _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
+            if rank == 0:
+                stopped = _book_epoch(record, state, model, vocab, optimizer, out, config, tracker, stage)
+            stopped = _agree(stopped, world, device)  # every rank stops together (and syncs)
         if stage == "xe" and config.scst_epochs > 0:
             # SCST starts from the best cross-entropy model, with a fresh, small learning rate.
             if (out / "best").is_dir():
@@ -436,7 +458,13 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         from capsight.training.tracking import create_tracker
     except ImportError:
         return None
-    return create_tracker(experiment="capsight-train", run_name=Path(config.out).name)
+    resume_run_id = None
+    trainer_file = Path(config.out) / "last" / "trainer.json"
+    if config.resume and trainer_file.is_file():
+        resume_run_id = json.loads(trainer_file.read_text()).get("tracker_run_id")
+    return create_tracker(
+        experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
+    )
 
 
 def train_main(argv: list[str] | None = None) -> int:
