@@ -60,24 +60,17 @@ def load_set(root: Path, name: str) -> tuple[list[Path], list[str], list[str]]:
 
 @torch.no_grad()
 def encode(engine: OfflineEngine, paths: list[Path]) -> dict[str, np.ndarray]:
-    """One pass: ImageNet probabilities with and without the mirror image, pooled features."""
-    probe = OfflineClassifier(engine.net, ["x"], None, resize_mode=engine.config.resize_mode)
-    probs, probs_flip, pooled = [], [], []
+    """One pass through the classifier's own views: 224 px, mirrored, 288 px and its cells."""
+    probe = OfflineClassifier(
+        engine.net, ["x"], None, resize_mode=engine.config.resize_mode, multi_scale=True
+    )
+    views: dict[str, list] = {}
     for path in paths:
-        from capsight.classify.classifier import resize_images
-
-        x = resize_images(image_to_tensor(load_image(path)), 224, engine.config.resize_mode)
-        x = (x.clamp(0, 1) * 255 - 127) / 128
-        f1, p1 = probe._encode(x)
-        f2, p2 = probe._encode(x.flip(-1))
-        probs.append(p1)
-        probs_flip.append((p1 + p2) / 2)
-        pooled.append((f1 + f2) / 2)
-    return {
-        "probs": torch.cat(probs).numpy(),
-        "probs_flip": torch.cat(probs_flip).numpy(),
-        "pooled": torch.cat(pooled).numpy(),
-    }
+        for key, value in probe.views(image_to_tensor(load_image(path))).items():
+            views.setdefault(key, []).append(value)
+    out = {key: torch.cat(values).numpy() for key, values in views.items()}
+    out["probs_default"] = (out["probs_flip"] + out["probs_large"] + out["probs_cells"]) / 3
+    return out
 
 
 def accuracy(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -107,9 +100,10 @@ def conse_scores(probs, classes, template: str, top: int = 10) -> np.ndarray:
 def accuracy_table(root: Path, engine: OfflineEngine, clip: str | None) -> tuple[str, dict]:
     base = engine.config
     variants = [
-        ("ConSE baseline (top-10, 'a photo of a {}.', no flip)", "conse", None, None),
+        ("ConSE baseline (top-10, 'a photo of a {}.', one view)", "conse", None, None),
         ("**offline, defaults**", "offline", base, None),
-        ("offline, no mirror-image averaging", "offline-noflip", base, None),
+        ("offline, 224 px + mirror image only (no 288 px views)", "offline-flip", base, None),
+        ("offline, one 224 px view (no test-time augmentation)", "offline-single", base, None),
         ("offline, no breadth prior (beta = 0)", "offline", replace(base, breadth_prior=0), None),
         ("offline, WordNet senses all weight 1", "offline",
          replace(base, sense_decay=1.0, alias_weight=1.0), None),
@@ -137,7 +131,8 @@ def accuracy_table(root: Path, engine: OfflineEngine, clip: str | None) -> tuple
         truth = np.array([classes.index(t) for t in truth_names])
         dev = np.arange(len(truth)) % 2 == 0
         for name, kind, config, templates in variants:
-            probs = encoded["probs"] if kind in ("conse", "offline-noflip") else encoded["probs_flip"]
+            probs = {"conse": encoded["probs"], "offline-single": encoded["probs"],
+                     "offline-flip": encoded["probs_flip"]}.get(kind, encoded["probs_default"])
             if kind == "conse":
                 scores = conse_scores(probs, classes, "a photo of a {}.")
             elif kind == "similarity":
@@ -189,7 +184,7 @@ def few_shot_table(cache: dict, engine: OfflineEngine, seeds: int = 5) -> str:
         paths, truth_names, classes, encoded = cache[dataset]
         truth = np.array([classes.index(t) for t in truth_names])
         feats = torch.from_numpy(encoded["pooled"])
-        names = offline_scores(encoded["probs_flip"], classes, OFFLINE_TEMPLATES, engine.config)
+        names = offline_scores(encoded["probs_default"], classes, OFFLINE_TEMPLATES, engine.config)
         for k in shots:
             only, mixed, named = [], [], []
             for seed in range(seeds if dataset == "cifar10" else 2):

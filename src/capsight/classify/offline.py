@@ -20,7 +20,10 @@ about. The row comes from two sources:
    wide brim"): ``exp((cos(e_c, e_j) - 1) / tau)`` between the MiniLM embeddings of the prompted
    class name and of ImageNet class ``j``'s prompted synonyms (the templates matter here only).
 
-Prediction averages the probabilities of the photo and its mirror image (test-time flip).
+``p`` itself averages three views of the photo (test-time augmentation): the photo and its
+mirror image at 224 px, and the photo at 288 px, whose 9x9 grid also votes cell by cell (a
+small object that the global average dilutes still wins its cells). On the dev half of the
+labelled photos this lifted top-1 from 80% to 84%.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class OfflineConfig:
     similarity_weight_matched: float = 0.0  # text-similarity weight for WordNet-matched names
     breadth_prior: float = 0.9  # how much a class's breadth is discounted (0 = not at all)
     flip: bool = True  # average with the mirror image
+    multi_scale: bool = True  # also average the 288 px view, whole and per grid cell
     resize_mode: str = "bicubic"  # antialiased; upsamples 32 px CIFAR photos better
 
 
@@ -123,12 +127,15 @@ class OfflineClassifier(ImageClassifier):
         flip: bool = True,
         resize_mode: str = "bicubic",
         prototype_scale: float = 20.0,
+        multi_scale: bool = True,
     ) -> None:
         super().__init__(labels, "offline")
         self.net = net
         self.resolution = resolution
         self.flip = flip
         self.resize_mode = resize_mode
+        self.multi_scale = multi_scale
+        self.large_resolution = resolution * 9 // 7  # 288 for Lite0's 224: a 9x9 grid
         self.has_mapping = mapping is not None
         self.has_prototypes = prototypes is not None
         self.register_buffer("mapping", mapping if mapping is not None else torch.zeros(0, 1000))
@@ -143,13 +150,32 @@ class OfflineClassifier(ImageClassifier):
         pooled = self.net.features(x).mean(dim=(2, 3))  # (N, 1280)
         return pooled, self.net._fc(pooled).softmax(dim=-1)  # (N, 1280), (N, 1000)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = resize_images(images, self.resolution, self.resize_mode)  # (N, 3, R, R)
-        x = (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
+    def _pixels(self, images: torch.Tensor, size: int) -> torch.Tensor:
+        x = resize_images(images, size, self.resize_mode)  # (N, 3, size, size)
+        return (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
+
+    def views(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Everything the classifier looks at: pooled features and ImageNet probabilities of the
+        photo at 224 px, of its mirror image, and at 288 px (whole grid and per grid cell)."""
+        x = self._pixels(images, self.resolution)  # (N, 3, 224, 224)
         pooled, probs = self._encode(x)  # (N, 1280), (N, 1000)
+        out = {"pooled": pooled, "probs": probs}
         if self.flip:
             pooled_f, probs_f = self._encode(x.flip(-1))
-            pooled, probs = (pooled + pooled_f) / 2, (probs + probs_f) / 2
+            out["pooled"], out["probs_flip"] = (pooled + pooled_f) / 2, (probs + probs_f) / 2
+        if self.multi_scale:
+            grid = self.net.features(self._pixels(images, self.large_resolution))  # (N, 1280, 9, 9)
+            out["probs_large"] = self.net._fc(grid.mean(dim=(2, 3))).softmax(dim=-1)  # (N, 1000)
+            cells = self.net._fc(grid.flatten(2).transpose(1, 2)).softmax(dim=-1)  # (N, 81, 1000)
+            out["probs_cells"] = cells.mean(dim=1)  # (N, 1000)
+        return out
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        views = self.views(images)
+        pooled = views["pooled"]  # (N, 1280)
+        probs = views["probs_flip"] if self.flip else views["probs"]  # (N, 1000)
+        if self.multi_scale:
+            probs = (probs + views["probs_large"] + views["probs_cells"]) / 3
         # No shape-dependent Python here, so a traced copy keeps a dynamic batch size.
         if self.has_prototypes:
             centred = pooled - self.centre  # (N, 1280)
@@ -168,6 +194,7 @@ class OfflineClassifier(ImageClassifier):
             "mapping": self.has_mapping,
             "examples": self.has_prototypes,
             "flip": self.flip,
+            "multi_scale": self.multi_scale,
         }
 
 
@@ -203,16 +230,14 @@ class OfflineEngine:
                 bias = torch.from_numpy(breadth_bias(rows, self.config.breadth_prior))
         return OfflineClassifier(
             self.net, list(classes.labels), mapping, bias, prototypes, centre, self.resolution,
-            self.config.flip, self.config.resize_mode,
+            self.config.flip, self.config.resize_mode, multi_scale=self.config.multi_scale,
         ).eval()
 
     @torch.no_grad()
     def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, 1280) pooled features, flip-averaged like the classifier."""
-        probe = OfflineClassifier(self.net, ["x"], None)
-        x = resize_images(images, self.resolution, self.config.resize_mode)
-        x = (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
-        pooled, _ = probe._encode(x)
-        if self.config.flip:
-            pooled = (pooled + probe._encode(x.flip(-1))[0]) / 2
-        return pooled
+        probe = OfflineClassifier(
+            self.net, ["x"], None, resolution=self.resolution, flip=self.config.flip,
+            resize_mode=self.config.resize_mode, multi_scale=False,
+        )
+        return probe.views(images)["pooled"]

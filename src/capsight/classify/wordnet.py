@@ -29,6 +29,7 @@ _IRREGULAR_PLURALS = {
 }  # fmt: skip
 _ARTICLES = re.compile(r"^(a|an|the|some)\s+")
 _SEPARATORS = re.compile(r"[\s_\-]+")
+_BRACKETS = re.compile(r"\([^)]*\)")  # "crane (wading bird)": the note is not part of the name
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def _near_table() -> tuple[dict[str, Synset], _Index]:
 
 
 def normalise(name: str) -> str:
-    """Lower case, single spaces, no hyphens/underscores/articles: the key lemmas are matched on."""
-    name = _SEPARATORS.sub(" ", name.strip().lower())
+    """Lower case, single spaces, no hyphens, underscores, articles or "(notes)": the lookup key."""
+    name = _SEPARATORS.sub(" ", _BRACKETS.sub(" ", name).strip().lower())
     return _ARTICLES.sub("", name).strip(" .")
 
 
