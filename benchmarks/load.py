@@ -10,7 +10,9 @@ what the server sustains). With ``--video-every N`` one extra client submits a 4
 ``POST /v1/videos`` every N seconds, and follows it to the end; a ``503`` (queue full, with
 Retry-After) is counted as back-pressure, not as an error. Prints a markdown table: requests,
 throughput, latency p50/p95/p99/max, errors. ``--start-server`` runs ``capsight serve`` on a free
-port with a temporary job folder, so the numbers include nothing but the server.
+port with a temporary job folder, and then also reports the server's CPU time per request (user
++ system, all threads), which does not depend on what else the machine is running: on an idle
+machine a request's latency is about that figure divided by the threads that share it.
 """
 
 from __future__ import annotations
@@ -140,6 +142,17 @@ async def run_scenario(url: str, clients: int, seconds: float, images: list[byte
     return tally
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a local process (Linux /proc), None when unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -199,10 +212,14 @@ def main() -> None:
             for scenario in args.scenarios:
                 clients, seconds = (float(x) for x in scenario.lower().split("x"))
                 t0 = time.monotonic()
+                cpu0 = cpu_seconds(proc.pid if proc else None)
                 tally = asyncio.run(run_scenario(url, int(clients), seconds, images, video,
                                                  args.video_every, args.api_key))  # fmt: skip
                 wall = time.monotonic() - t0
+                cpu1 = cpu_seconds(proc.pid if proc else None)
                 lat = [x * 1000 for x in tally.latencies]
+                served = len(lat) + 1  # + the warm-up request
+                cpu_ms = (cpu1 - cpu0) * 1000 / served if cpu0 is not None and not video else None
                 rows.append(
                     (
                         f"{int(clients)} x {seconds:g} s",
@@ -215,6 +232,7 @@ def main() -> None:
                         sum(tally.errors.values()),
                         f"{tally.videos_done} done, {tally.videos_rejected} x 503"
                         if video is not None else "-",
+                        "-" if cpu_ms is None else f"{cpu_ms:.0f}",
                     )
                 )
                 for key, n in tally.errors.items():
@@ -229,11 +247,11 @@ def main() -> None:
     print(f"\ncapsight serve, photo captioning ({len(images)} photos, <=640 px JPEG), "
           f"{os.cpu_count()} CPUs, load average at the end {load:.1f}\n")  # fmt: skip
     print("| clients x duration | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms "
-          "| max ms | errors | videos |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| max ms | errors | videos | server CPU ms/request |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.0f} | "
-              f"{r[6]:.0f} | {r[7]} | {r[8]} |")  # fmt: skip
+              f"{r[6]:.0f} | {r[7]} | {r[8]} | {r[9]} |")  # fmt: skip
 
 
 if __name__ == "__main__":

