@@ -49,6 +49,17 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signal", ["visual", "text"])
+def test_the_chosen_signal_is_the_reported_novelty(one_cut_clip, signal):
+    analysis = analyze_video(one_cut_clip, signal=signal, captioner="labels", window=2)
+    assert analysis.params.signal == signal and analysis.params.window == 2
+    for m in analysis.moments[1:]:
+        assert m.novelty == getattr(m, f"novelty_{signal}")
+    if signal == "visual":
+        assert [m.time for m in analysis.novel_moments] == [4.0]
+
+
 @pytest.mark.parametrize(
     "options",
     [
