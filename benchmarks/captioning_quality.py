@@ -128,15 +128,18 @@ def run(args: argparse.Namespace) -> str:
             if (encoder.name, encoder.resolution) not in encoded_by_encoder:
                 encoded = encoder.encode(photos, batch_size=32)
                 encoded_by_encoder[encoder.name, encoder.resolution] = encoded
+            scored: dict[DecodingOptions, dict] = {}  # the default often is one of the others
             for decoding_name, decoding in DECODINGS.items():
+                resolved = resolved_decoding(captioner, decoding)
                 if decoding is None:
-                    decoding_name = f"default: {describe(resolved_decoding(captioner, None))}"
-                texts = caption_all(
-                    captioner, encoded_by_encoder[encoder.name, encoder.resolution], decoding
-                )
-                scores = score_captions(
-                    refs, dict(zip(keys, texts, strict=True)), use_java=use_java
-                )
+                    decoding_name = f"default: {describe(resolved)}"
+                if resolved not in scored:
+                    encoded = encoded_by_encoder[encoder.name, encoder.resolution]
+                    texts = caption_all(captioner, encoded, resolved)
+                    scored[resolved] = score_captions(
+                        refs, dict(zip(keys, texts, strict=True)), use_java=use_java
+                    )
+                scores = scored[resolved]
                 if "fallback" in scores:
                     notes.add(str(scores["fallback"]))
                 quality_rows.append((name, decoding_name, data_name, len(keys), scores))
