@@ -34,7 +34,7 @@ _FRESH = textwrap.dedent(
         out = [module(x) for x in images]
     print(json.dumps({"labels": labels, "top5": [o[0].topk(min(5, o.shape[-1])).indices.tolist() for o in out],
                       "sums": [float(o.sum()) for o in out],
-                      "capsight": [m for m in sys.modules if m.startswith("capsight")]}))
+                      "capsight": [m for m, mod in sys.modules.items() if m.startswith("capsight") and mod is not None]}))
     """
 )
 
