@@ -35,6 +35,8 @@ SUBCOMMANDS: list[str] = [
     "capsight._cli.caption",
     "capsight._cli.models",
     "capsight._cli.serve",
+    "capsight._cli.train",
+    "capsight._cli.eval",
     "capsight._cli.classify", "capsight._cli.classifier", "capsight._cli.search",
 ]
 

@@ -1,0 +1,61 @@
+"""``capsight eval``: score a captioner with BLEU-1..4, METEOR, ROUGE-L and CIDEr (pycocoevalcap).
+
+    $ capsight eval ../shared/data/flickr8k --split test
+    $ capsight eval ../shared/data/captioned --captions ../shared/data/captioned/captions.json \
+          --model show-and-tell --greedy --json
+
+Java (for the PTB tokenizer and METEOR) is used when present; without it a Python tokenizer is
+used, METEOR is skipped, and the result says so under ``fallback``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval",
+        help="score a captioner against human captions (BLEU, METEOR, ROUGE-L, CIDEr)",
+        description="Caption a folder of photos and score the captions against references.",
+    )
+    p.add_argument("images", help="folder of photos (a dataset folder with captions.json)")
+    p.add_argument(
+        "--captions",
+        help="captions file (default: IMAGES/captions.json); Karpathy, COCO and Flickr8k "
+        "formats are read too",
+    )
+    p.add_argument("--split", help="split to score (e.g. test; needs splits.json)")
+    p.add_argument("--model", default="default", help="captioner name (see `capsight models`)")
+    p.add_argument("--limit", type=int, help="score only the first N photos")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--greedy", action="store_true", help="greedy decoding")
+    group.add_argument("--beam", type=int, help="beam search of this width")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from capsight.captioning.base import DecodingOptions
+    from capsight.training.evaluate import evaluate_captioner
+
+    decoding = None
+    if args.greedy:
+        decoding = DecodingOptions(method="greedy")
+    elif args.beam:
+        decoding = DecodingOptions(method="beam", beam_width=args.beam)
+    captions = args.captions or str(Path(args.images) / "captions.json")
+    result = evaluate_captioner(
+        args.model, args.images, captions, split=args.split, decoding=decoding, limit=args.limit
+    )
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    for key, value in result.items():
+        if isinstance(value, float):
+            print(f"{key:>10}  {value:.4f}")
+        elif not isinstance(value, (list, dict)):
+            print(f"{key:>10}  {value}")
+    return 0

@@ -1,0 +1,22 @@
+"""`capsight train` and `capsight eval`: thin fronts over capsight.training; bad input is one line."""
+
+from __future__ import annotations
+
+
+def test_train_help_comes_from_the_training_module(run_cli):
+    status, out, _ = run_cli("train", "--help")
+    assert status == 0
+    assert "--architecture" in out and "--scst-epochs" in out
+
+
+def test_train_on_a_missing_dataset_is_one_line(run_cli, tmp_path):
+    status, _, err = run_cli("train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
+                             "--no-track")
+    assert status == 2
+    assert "Traceback" not in err and "no such dataset folder" in err
+
+
+def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):
+    status, _, err = run_cli("eval", str(tmp_path / "nowhere"))
+    assert status == 2
+    assert "Traceback" not in err and "nowhere" in err
