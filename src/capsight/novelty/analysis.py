@@ -98,7 +98,7 @@ class Analysis:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Analysis":
+    def from_dict(cls, data: dict) -> Analysis:
         moments = [
             Moment(
                 time=m["time"],
