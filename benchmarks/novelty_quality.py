@@ -131,11 +131,21 @@ def capsight_detections(path: str, **options) -> list[float]:
 
 
 def scenedetect_detections(path: str, detector_name: str) -> list[float]:
-    import scenedetect
+    """Cut times from ``scenedetect.detect`` with the detector's defaults (OpenCV backend, as the
+    ``scenedetect`` command uses). Cached per file: PySceneDetect is deterministic and slow."""
+    cache_path = CACHE / "scenedetect_detections.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    stat = Path(path).stat()
+    key = f"{detector_name}|{Path(path).name}|{stat.st_size}|{int(stat.st_mtime)}"
+    if key not in cache:
+        import scenedetect
 
-    detector = getattr(scenedetect, detector_name)()
-    scenes = scenedetect.detect(path, detector, backend="pyav")
-    return [start.seconds for start, _ in scenes[1:]]
+        detector = getattr(scenedetect, detector_name)()
+        scenes = scenedetect.detect(path, detector)
+        cache[key] = [start.seconds for start, _ in scenes[1:]]
+        CACHE.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache, indent=0))
+    return cache[key]
 
 
 METHODS = {
@@ -199,9 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         "--sets", nargs="+", default=["dev", "holdout", "real"], choices=["dev", "holdout", "real"]
     )
     parser.add_argument("--no-scenedetect", action="store_true", help="score capsight only")
+    parser.add_argument(
+        "--captioner",
+        default="default",
+        help="captioner for capsight's captions (default: default). Selection for the fused "
+        "signal does not read captions (FUSED_WEIGHTS), so `labels` gives the same novel "
+        "moments, faster",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="per-video misses on stderr")
     args = parser.parse_args(argv)
     methods = dict(METHODS)
+    methods["capsight (defaults)"] = lambda p: capsight_detections(p, captioner=args.captioner)
+    if args.captioner != "default":
+        methods = {
+            k.replace("(defaults)", f"(defaults, {args.captioner} captions)"): v
+            for k, v in methods.items()
+        }
     if args.no_scenedetect:
         methods = {k: v for k, v in methods.items() if k.startswith("capsight")}
     rows = []

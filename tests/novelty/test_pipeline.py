@@ -93,3 +93,25 @@ def test_exposure_normalisation_undoes_a_change_of_brightness():
     b = np.asarray(normalise_exposure(Image.fromarray(dark)), dtype=float)
     assert np.abs(a - b).mean() < 3.0  # was ~70 grey levels apart before
     assert abs(a.mean() - 118) < 5
+
+
+@pytest.mark.slow
+def test_finds_an_object_entering_a_continuing_shot(tmp_path):
+    data = pytest.importorskip("skimage.data")
+    config = SyntheticVideoConfig(
+        duration=12.0,
+        width=192,
+        height=108,
+        fps=10,
+        shot_seconds=(12.0, 12.0),
+        object_share=1.0,
+        nuisances=(0, 0),
+    )
+    path = tmp_path / "object.mp4"
+    video = make_synthetic_video(
+        path, [data.coffee(), data.rocket()], [data.chelsea()], seed=2, config=config
+    )
+    [event] = video.events
+    assert event.kind == "object"
+    found = [m.time for m in analyze_video(path, captioner="labels").novel_moments]
+    assert len(found) == 1 and event.start - 1.5 <= found[0] <= event.end + 1.5, (event, found)

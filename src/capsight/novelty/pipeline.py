@@ -221,12 +221,18 @@ def analyze_video(
     }
     per_signal = {name: novelty_scores(x, window, metric) for name, x in embeddings.items()}
     per_signal["fused"] = fused_novelty(per_signal["visual"], per_signal["text"])
+    # Selection sees the regions of the feature grid, not the pooled vector (selection.py).
+    for_selection = {
+        "visual": np.concatenate(regions).astype(np.float32) if regions else embeddings["visual"],
+        "text": embeddings["text"],
+    }
     used = ["visual", "text"] if signal == "fused" else [signal]
     selection = select_novel_moments(
-        {name: embeddings[name] for name in used},
+        {name: for_selection[name] for name in used},
         window=window,
         metric=metric,
         sensitivity=sensitivity,
+        every=every,
     )
     timings["select_s"] = time.perf_counter() - t
 
