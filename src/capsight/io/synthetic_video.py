@@ -54,6 +54,7 @@ class SyntheticVideoConfig:
     dissolve_seconds: float = 3.0
     dissolve_share: float = 0.4  # fraction of joins that are dissolves, the rest are cuts
     object_share: float = 0.5  # fraction of long-enough shots an object slides into
+    object_height: tuple[float, float] = (0.35, 0.55)  # object size, fraction of frame height
     nuisances: tuple[int, int] = (3, 5)  # how many nuisances per video (inclusive range)
     nuisance_kinds: tuple[str, ...] = NUISANCE_KINDS
     nuisance_gap: float = 2.0  # seconds kept between a nuisance and any event
@@ -187,7 +188,7 @@ def _plan(
             object_index=int(rng.integers(n_objects)),
             object_span=(enter, enter + slide),
             object_side=int(rng.choice([-1, 1])),
-            object_height=float(rng.uniform(0.35, 0.55)),
+            object_height=float(rng.uniform(*cfg.object_height)),
             object_y=float(rng.uniform(0.4, 0.6)),
         )
         events.append(Span("object", round(enter, 3), round(enter + slide, 3)))
