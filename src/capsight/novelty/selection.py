@@ -25,8 +25,9 @@ For moment ``i`` of a signal with embeddings ``x`` and ``before_i`` the mean of 
    raised for a restless video to ``k`` times the lower quartile of its strengths.
 
 For the ``visual`` signal, ``x_i`` is the encoder's feature grid average-pooled into 3x3
-regions and ``d`` the mean of the two largest region-wise distances: an object entering one part
-of the frame changes that part a lot and the whole frame a little. Frames are exposure-normalised
+regions (overlapping: each spans 3 of the 7 grid cells) and ``d`` the largest region-wise
+distance: an object entering one part of the frame changes that part a lot and the whole frame a
+little. Frames are exposure-normalised
 before encoding (``pipeline.normalise_exposure``), so flicker and darkening barely move the
 features in the first place. With several signals (``fused``) the strengths are averaged with
 ``FUSED_WEIGHTS``; docs/novelty.md has the measurements behind those weights.
@@ -53,13 +54,13 @@ class SelectionConfig:
     persistence_seconds: float = 8.0  # a change must hold this long
     memory_seconds: tuple[float, float] = (3.0, 15.0)  # ... and differ from moments this far back
     peak_seconds: float = 1.0  # at most one novel moment per +- this many seconds
-    floor_low: dict = field(default_factory=lambda: {"visual": 0.38, "text": 0.6})  # sens 0
-    floor_high: dict = field(default_factory=lambda: {"visual": 0.06, "text": 0.25})  # sens 1
+    floor_low: dict = field(default_factory=lambda: {"visual": 0.42, "text": 0.6})  # sens 0
+    floor_high: dict = field(default_factory=lambda: {"visual": 0.08, "text": 0.25})  # sens 1
     quiet_k_low: float = 5.0  # threshold >= k * lower quartile of strengths, at sensitivity 0
     quiet_k_high: float = 2.5  # ... at sensitivity 1
     end_margin: int = 4  # moments with fewer later moments (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
-    top_regions: int = 2  # d = mean of this many largest region distances
+    top_regions: int = 1  # d = mean of this many largest region distances
 
 
 @dataclass
@@ -129,7 +130,7 @@ class ChangeEvidence:
         metric: str,
         horizon: int,
         memory: tuple[int, int] = (3, 15),
-        top_regions: int = 2,
+        top_regions: int = 1,
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         self.x = x[:, None, :] if x.ndim == 2 else x  # (N, R, D), R = 1 for plain vectors
