@@ -46,7 +46,7 @@ def _run_fresh(path, images, tmp_path) -> dict:
     script.write_text(_FRESH)
     done = subprocess.run(
         [sys.executable, "-I", str(script), str(path), str(tensors)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=1200, cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
