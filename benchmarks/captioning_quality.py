@@ -45,6 +45,7 @@ from capsight.training.evaluate import encoder_for, resolved_decoding
 from capsight.training.evaluation import score_captions
 from capsight.training.ptb_tokenizer import java_available
 from capsight.training.readers import read_corpus
+from capsight.training.tracking import code_version
 from capsight.vision.encoder import EncodedImages
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -179,6 +180,11 @@ def run(args: argparse.Namespace) -> str:
     lines.append("")
     lines.append(f"Default captioner here: `{default_name}`. "
                  f"Load average before the speed runs: {load_before:.1f}.")  # fmt: skip
+    if speed_rows and load_before > (os.cpu_count() or 1):
+        lines.append(
+            f"The machine was busy (load average {load_before:.1f} on {os.cpu_count()} CPUs): "
+            "the wall-clock rates are far below an idle machine's; read the CPU-second column."
+        )
     if skipped:
         lines.append("Skipped: " + "; ".join(skipped) + ".")
     for note in sorted(notes):
@@ -196,8 +202,9 @@ regenerate this page with:
 {command}
 ```
 
-Machine: {machine}. Java {java} (pycocoevalcap's PTB tokenizer and METEOR). BLEU, METEOR and
-ROUGE-L are fractions; CIDEr is on its 0-10 scale (CIDEr-D, as pycocoevalcap computes it).
+Machine: {machine}. Code: {commit}. Java {java} (pycocoevalcap's PTB tokenizer and
+METEOR). BLEU, METEOR and ROUGE-L are fractions; CIDEr is on its 0-10 scale (CIDEr-D, as
+pycocoevalcap computes it). The trained captioners are the checkpoints installed at that commit.
 
 """
 
@@ -205,7 +212,7 @@ DOC_NOTES = """
 ## Reading the table
 
 - `labels` names ImageNet classes in a template ("a photo of a golden retriever"); it has no
-  language model, so the decoding options do not change it and its three rows are identical.
+  language model, so the decoding options do not change it and its rows are identical.
   It is the floor any trained captioner must clear.
 - The human row scores one human caption against the other four: it shows how much people agree
   in these metrics. Models are scored against all five references, which raises BLEU and CIDEr
@@ -238,9 +245,14 @@ def main(argv: list[str] | None = None) -> None:
             a for a in (argv if argv is not None else sys.argv[1:])
         )
         machine = f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+        version = code_version()
+        commit = version.get("mlflow.source.git.commit", "unknown")[:10]
+        if version.get("capsight.git_dirty") == "true":
+            commit += " (with uncommitted changes)"
         header = DOC_HEADER.format(
             command=command.strip(),
             machine=machine,
+            commit=commit,
             java="present" if java_available() else "absent",
         )
         args.output.write_text(header + "## Results\n\n" + tables + "\n" + DOC_NOTES)
