@@ -119,6 +119,10 @@ def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):
     corpus = read_corpus(root)
     assert corpus.split("test")[0].captions == ("A cat .", "Cat .")
     assert corpus.split("test")[0].path == root / "images" / "b.jpg"
+    # The dataset folder given as the photo folder: photos are still found in its images/.
+    assert (
+        read_corpus(root / "captions.json", root).images["a.jpg"].path == root / "images" / "a.jpg"
+    )
     elsewhere = read_corpus(root / "captions.json", tmp_path / "other")
     assert elsewhere.images["a.jpg"].path == tmp_path / "other" / "a.jpg"
     assert elsewhere.splits == corpus.splits

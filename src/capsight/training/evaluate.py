@@ -2,8 +2,8 @@
 
     >>> report = evaluate_captioner("default", "../shared/data/flickr8k/images",
     ...                             "../shared/data/flickr8k/captions.json", split="test")
-    >>> report["images"], report["metrics"]["BLEU-4"], report["metrics"]["CIDEr"]
-    (875, 0.25..., 0.7...)
+    >>> report["images"], report["BLEU-4"], report["CIDEr"]
+    (875, 0.2..., 0.5...)
 
 The captions file may be any format :func:`capsight.training.readers.read_corpus` reads (a
 captions.json + splits.json folder, Karpathy, COCO annotations, Flickr8k text files, Conceptual
@@ -60,9 +60,11 @@ def evaluate_captioner(
 ) -> dict:
     """Caption the photos of ``split`` (all photos when None) and score them against references.
 
-    Returns ``{"captioner", "decoding", "dataset", "split", "images", "metrics", "captions",
-    "unreadable", "seconds"}``; ``metrics`` is :func:`score_captions`'s result (BLEU-1..4,
-    METEOR, ROUGE-L, CIDEr, and ``fallback`` when Java was not used).
+    Returns one flat dict: ``captioner``, ``decoding`` (the options used, as a dict),
+    ``dataset``, ``split``, ``images`` (photos scored), then :func:`score_captions`'s metrics
+    (``BLEU-1`` .. ``BLEU-4``, ``METEOR``, ``ROUGE-L``, ``CIDEr``, and ``fallback`` when the
+    reference Java pipeline was not used), ``seconds`` (captioning time), ``unreadable`` (one
+    message per photo left out) and ``captions`` (photo key -> caption).
     """
     from capsight.captioning.facade import resolve_captioner
 
@@ -113,14 +115,15 @@ def evaluate_captioner(
     references = {r.key: list(r.captions) for r in records if r.key in candidates}
     progress(1.0, "scoring")
     metrics = score_captions(references, candidates, use_java=use_java)
+    metrics.pop("images")
     return {
         "captioner": name,
         "decoding": asdict(resolved_decoding(captioner, decoding)),
         "dataset": str(captions_file),
         "split": split,
         "images": len(candidates),
-        "metrics": metrics,
-        "captions": candidates,
-        "unreadable": unreadable,
+        **metrics,
         "seconds": round(seconds, 2),
+        "unreadable": unreadable,
+        "captions": candidates,
     }

@@ -50,7 +50,10 @@ __all__ = [
 ]
 
 
-def _in_folder(corpus: CaptionCorpus, images_dir: Path) -> CaptionCorpus:
+def _in_folder(corpus: CaptionCorpus, images_dir: Path, dataset_dir: Path) -> CaptionCorpus:
+    if images_dir.resolve() == dataset_dir.resolve():
+        # The dataset folder itself: its layout already finds the photos (in images/ or beside).
+        return corpus
     images = {k: replace(img, path=images_dir / k) for k, img in corpus.images.items()}
     return CaptionCorpus(corpus.name, images, corpus.splits)
 
@@ -77,10 +80,10 @@ def read_corpus(
         raise InputNotFound(f"{path}: no such caption file or dataset folder")
     if path.is_dir():
         corpus = load_corpus(path)
-        return _in_folder(corpus, folder) if folder else corpus
+        return _in_folder(corpus, folder, path) if folder else corpus
     if path.name == "Flickr8k.token.txt":
         corpus = read_flickr8k_text(path.parent)
-        return _in_folder(corpus, folder) if folder else corpus
+        return _in_folder(corpus, folder, path.parent) if folder else corpus
     if path.suffix.lower() == ".tsv":
         if folder is None:
             raise InputNotFound(f"{path}: pass the folder of fetched Conceptual Captions photos")
@@ -98,6 +101,6 @@ def read_corpus(
     if isinstance(data, dict) and data:
         if path.name == "captions.json":
             corpus = read_caption_folder(path.parent)
-            return _in_folder(corpus, folder) if folder else corpus
+            return _in_folder(corpus, folder, path.parent) if folder else corpus
         return _caption_mapping(path, data, folder)
     raise DatasetError(f"{path}: JSON of an unknown caption format")
