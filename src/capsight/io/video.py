@@ -43,8 +43,9 @@ from capsight.novelty.analysis import VideoInfo
 _IMAGE_DEMUXERS = {"image2", "image2pipe"}
 _TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "microdvd"}
 
-# Packets whose frames lie within this many frame durations of a target are always decoded.
-_DECODE_MARGIN_FRAMES = 4
+# Packets whose frames lie within this many frame durations of a target are always decoded, so
+# the first frame at or after each target (and the one before it) is never skipped in CFR video.
+_DECODE_MARGIN_FRAMES = 1.5
 
 
 @dataclass(frozen=True)
