@@ -1,7 +1,10 @@
 """Novelty quality: does capsight find the events of a video and ignore its nuisances?
 
-    .venv/bin/python benchmarks/novelty_quality.py            # dev + held-out sets + real clips
+    nice -n 15 .venv/bin/python benchmarks/novelty_quality.py --captioner labels -v
     .venv/bin/python benchmarks/novelty_quality.py --sets holdout --no-scenedetect
+
+(``--captioner labels``: the fused selection does not read captions, so the fast captioner gives
+the same novel moments as the default one; docs/novelty.md has the latest table.)
 
 Generates test videos from real photos (``../shared/data/captioned`` COCO photos as scenes,
 ``../shared/data/labelled`` ImageNet photos as objects) with known events (hard cuts, 3-second
@@ -13,9 +16,9 @@ prints a markdown table: events found (a detection within 1.5 s of the event's i
 detection matching at most one event) and false alarms per video (detections matching no
 event).
 
-The ``dev`` set (seeds 100.., even-numbered COCO photos, the first 100 ImageNet classes) is the
-one thresholds were tuned on; ``holdout`` (seeds 200.., the other photos and classes) was only
-scored, to check the tuning did not overfit.
+The ``dev`` set (12 videos: seeds 100-111, even-numbered COCO photos, the first 100 ImageNet
+classes) is the one thresholds were tuned on; ``holdout`` (8 videos: seeds 200-207, the other
+photos and classes) was only scored, to check the tuning did not overfit.
 """
 
 from __future__ import annotations
