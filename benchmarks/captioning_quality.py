@@ -11,7 +11,8 @@ Java PTB tokenizer (a note says so when the Python fallback had to be used).
 
 Each dataset's photos are decoded and encoded once per encoder, and those EncodedImages are
 shared by every captioner and decoding. Speed is measured separately, end to end from decoded
-photos: resize + EfficientNet encoder + captioner, batches of 32, after one warm-up batch.
+photos: resize + EfficientNet encoder + captioner, batches of 32, after one warm-up batch, best
+of three passes.
 "images/s" is wall-clock on ``--threads`` torch threads (2 = the target machine); other work on
 the machine lowers it, so the 1-minute load average is printed beside it. "images per
 CPU-second" reruns the same work on one thread and divides by the CPU time it used: that moves
@@ -78,15 +79,20 @@ def caption_all(captioner, encoded: EncodedImages, decoding: DecodingOptions, ch
     return texts
 
 
-def images_per_second(encoder, captioner, decoding, photos, batch: int = 32) -> tuple[float, float]:
-    """(images per wall-clock second, images per CPU-second of this process)."""
+def images_per_second(
+    encoder, captioner, decoding, photos, batch: int = 32, repeats: int = 3
+) -> tuple[float, float]:
+    """(images per wall-clock second, images per CPU-second of this process), best of repeats."""
     captioner.caption(encoder.encode(photos[:batch], batch_size=batch), decoding)  # warm-up
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for first in range(0, len(photos), batch):
-        encoded = encoder.encode(photos[first : first + batch], batch_size=batch)
-        captioner.caption(encoded, decoding)
-    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    return len(photos) / wall, len(photos) / cpu
+    walls, cpus = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for first in range(0, len(photos), batch):
+            encoded = encoder.encode(photos[first : first + batch], batch_size=batch)
+            captioner.caption(encoded, decoding)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    return len(photos) / min(walls), len(photos) / min(cpus)
 
 
 def describe(decoding: DecodingOptions) -> str:
@@ -182,8 +188,9 @@ def run(args: argparse.Namespace) -> str:
                  f"Load average before the speed runs: {load_before:.1f}.")  # fmt: skip
     if speed_rows and load_before > (os.cpu_count() or 1):
         lines.append(
-            f"The machine was busy (load average {load_before:.1f} on {os.cpu_count()} CPUs): "
-            "the wall-clock rates are far below an idle machine's; read the CPU-second column."
+            f"The machine was not idle (load average {load_before:.1f} on {os.cpu_count()} "
+            "CPUs): wall-clock rates are below an idle machine's; the CPU-second column is the "
+            "steadier guide."
         )
     if skipped:
         lines.append("Skipped: " + "; ".join(skipped) + ".")
