@@ -209,9 +209,10 @@ regenerate this page with:
 {command}
 ```
 
-Machine: {machine}. Code: {commit}. Java {java} (pycocoevalcap's PTB tokenizer and
-METEOR). BLEU, METEOR and ROUGE-L are fractions; CIDEr is on its 0-10 scale (CIDEr-D, as
-pycocoevalcap computes it). The trained captioners are the checkpoints installed at that commit.
+- Machine: {machine}; Java {java} (pycocoevalcap's PTB tokenizer and METEOR).
+- Code: {commit}; the trained captioners are the checkpoints installed at that commit.
+- BLEU, METEOR and ROUGE-L are fractions; CIDEr is on its 0-10 scale (CIDEr-D, as
+  pycocoevalcap computes it).
 
 """
 
