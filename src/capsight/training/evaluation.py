@@ -22,6 +22,7 @@ pycocoevalcap's CIDEr when its document frequencies come from the scored set).
 
 from __future__ import annotations
 
+import atexit
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,7 +58,18 @@ def _meteor():
     # One METEOR JVM per process: it takes seconds to load its paraphrase table.
     from pycocoevalcap.meteor.meteor import Meteor
 
-    return Meteor()
+    meteor = Meteor()
+    atexit.register(_stop_meteor, meteor)
+    return meteor
+
+
+def _stop_meteor(meteor) -> None:
+    # Meteor.__del__ kills the JVM but leaves its output pipes open; close all of it at exit.
+    process = meteor.meteor_p
+    for stream in (process.stdin, process.stdout, process.stderr):
+        stream.close()
+    process.kill()
+    process.wait()
 
 
 def _meteor_score(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
