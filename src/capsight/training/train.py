@@ -24,6 +24,7 @@ import math
 import os
 import random
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from capsight.captioning.decoding import decode
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
@@ -462,9 +463,13 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
     trainer_file = Path(config.out) / "last" / "trainer.json"
     if config.resume and trainer_file.is_file():
         resume_run_id = json.loads(trainer_file.read_text()).get("tracker_run_id")
-    return create_tracker(
-        experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
-    )
+    try:
+        return create_tracker(
+            experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
+        )
+    except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
+        print(f"capsight train: not tracking ({exc})", file=sys.stderr)
+        return None
 
 
 def train_main(argv: list[str] | None = None) -> int:
