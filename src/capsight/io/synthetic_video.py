@@ -404,17 +404,24 @@ def make_synthetic_video(
     config: SyntheticVideoConfig | None = None,
 ) -> SyntheticVideo:
     """Render and encode a video; return its events and nuisances (times in seconds)."""
+    renderer, video = _planned_video(str(path), scenes, objects, seed, config)
+    cfg = video.config
+    n_frames = int(math.floor(cfg.duration * cfg.fps + 1e-9))
+    frames = (renderer.frame(i / cfg.fps) for i in range(n_frames))
+    write_video(path, frames, fps=cfg.fps, crf=cfg.crf, preset=cfg.preset)
+    return video
+
+
+def _planned_video(path, scenes, objects, seed, config) -> tuple[_Renderer, SyntheticVideo]:
+    """Plan shots, events and nuisances for ``seed``; return the renderer and the plan."""
     cfg = config or SyntheticVideoConfig()
     if len(scenes) < 2:
         raise ValueError("a synthetic video needs at least two scene photos")
     rng = np.random.default_rng(seed)
     shots, events, nuisances = _plan(cfg, len(scenes), len(objects), rng)
     renderer = _Renderer(cfg, scenes, objects, shots, nuisances, rng)
-    n_frames = int(math.floor(cfg.duration * cfg.fps + 1e-9))
-    frames = (renderer.frame(i / cfg.fps) for i in range(n_frames))
-    write_video(path, frames, fps=cfg.fps, crf=cfg.crf, preset=cfg.preset)
     shot_spans = [Span(str(s.scene), round(s.start, 3), round(s.end, 3)) for s in shots]
-    return SyntheticVideo(str(path), cfg, seed, events, nuisances, shot_spans)
+    return renderer, SyntheticVideo(path, cfg, seed, events, nuisances, shot_spans)
 
 
 def render_synthetic_frames(
@@ -428,12 +435,5 @@ def render_synthetic_frames(
     this seed, without encoding a file: a fast way to study many videos at one frame per second.
     Same events and nuisances; the per-frame random draws (shake offsets, flicker gains, noise
     fields) differ from the encoded video's, and there are no compression artefacts."""
-    cfg = config or SyntheticVideoConfig()
-    if len(scenes) < 2:
-        raise ValueError("a synthetic video needs at least two scene photos")
-    rng = np.random.default_rng(seed)
-    shots, events, nuisances = _plan(cfg, len(scenes), len(objects), rng)
-    renderer = _Renderer(cfg, scenes, objects, shots, nuisances, rng)
-    frames = [renderer.frame(float(t)) for t in times]
-    shot_spans = [Span(str(s.scene), round(s.start, 3), round(s.end, 3)) for s in shots]
-    return frames, SyntheticVideo("", cfg, seed, events, nuisances, shot_spans)
+    renderer, video = _planned_video("", scenes, objects, seed, config)
+    return [renderer.frame(float(t)) for t in times], video
