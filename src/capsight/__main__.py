@@ -1,3 +1,3 @@
-from capsight._cli.main import main
+from capsight._cli.main import console
 
-raise SystemExit(main())
+console()

@@ -64,6 +64,17 @@ def test_python_dash_m_runs_the_same_command():
     assert "Traceback" not in done.stderr
 
 
+def test_fast_exit_flushes_all_output_to_a_pipe(tmp_path):
+    """`capsight models` skips interpreter teardown (os._exit): its output must still arrive."""
+    piped = subprocess.run([sys.executable, "-m", "capsight", "models", "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.rstrip().endswith(("]", "}"))  # complete JSON, nothing cut off
+    missing = subprocess.run([sys.executable, "-m", "capsight", "models", "--bogus"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "error" in missing.stderr
+
+
 def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_error_line):
     def failing_run(args):
         raise ModelNotFound("unknown captioner 'x';\n available: labels")

@@ -12,7 +12,7 @@ DOG_BEACH = "a dog runs along the beach"
 DOG_SHORE = "a puppy is running on the sand by the sea"
 SOUP = "a bowl of tomato soup on a kitchen table"
 
-pytestmark = pytest.mark.slow  # loading MiniLM (transformers + weights) takes seconds
+pytestmark = pytest.mark.slow  # loading MiniLM's weights takes a fraction of a second
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,29 @@ def test_minilm_reads_past_128_tokens(minilm):
     prefix = "the cat sat on the mat. " * 25  # about 175 word pieces
     a, b = minilm.embed([prefix + "dogs", prefix + "a bowl of soup with bread and butter"])
     assert a @ b < 0.9999
+
+
+def test_minilm_matches_transformers_bert(minilm):
+    """The project's own BERT gives what transformers' BertModel + mean pooling gives."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+
+    from capsight.text.embedders import minilm_path
+
+    texts = [DOG_BEACH, SOUP, "A man's red-shirted friend climbs; others watch!", "word " * 300]
+    path = minilm_path()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModel.from_pretrained(path).eval()
+    with torch.no_grad():
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state  # (B, T, 384)
+    mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+    pooled = ((hidden * mask).sum(1) / mask.sum(1)).numpy()  # (B, 384)
+    expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    assert np.abs(minilm.embed(texts) - expected).max() < 1e-5
+    pieces, _ = minilm.word_vectors(texts[2])
+    ids = tokenizer(texts[2], add_special_tokens=False)["input_ids"]
+    assert pieces == tokenizer.convert_ids_to_tokens(ids)
 
 
 def test_empty_captions_give_zero_rows(minilm, word_mean):

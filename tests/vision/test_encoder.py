@@ -69,6 +69,24 @@ def test_batching_does_not_change_results(encoder, photo):
     assert torch.allclose(together.probs, one_by_one.probs, atol=1e-5)
 
 
+def test_fused_inference_network_matches_the_trained_one(photo):
+    """encode() runs a copy with BatchNorm folded in and channels-last weights: same features."""
+    from capsight.vision.efficientnet_lite import fused_for_inference
+
+    net = load_efficientnet_lite("efficientnet-lite0")
+    fused = fused_for_inference(net)
+    encoder = ImageEncoder()
+    x = encoder.preprocess([photo("chelsea"), photo("rocket")])  # (2, 3, 224, 224)
+    with torch.no_grad():
+        expected = net.features(x)  # (2, 1280, 7, 7)
+        got = fused.features(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(got, expected, atol=1e-3)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # original untouched
+    assert torch.allclose(encoder.encode([photo("chelsea")]).grid[0], expected[0].flatten(1).T,
+                          atol=1e-3)
+
+
 def test_empty_input_gives_empty_outputs(encoder):
     out = encoder.encode([])
     assert len(out) == 0

@@ -44,6 +44,11 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # bad input, bad options: the same status argparse uses
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
+# Commands that are done when they return and leave nothing for exit handlers to finish (no
+# MLflow run, no Java subprocess): the console script skips the interpreter's teardown after
+# them, which costs ~0.35 s once torch is loaded (a quarter of a second on every short run).
+FAST_EXIT_COMMANDS = {"video", "caption", "classify", "models"}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -87,6 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def console() -> None:
+    """Entry point of the ``capsight`` script and ``python -m capsight``: run, then exit."""
+    status = main()
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    if command in FAST_EXIT_COMMANDS:
+        import logging
+        import os
+
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        logging.shutdown()
+        os._exit(status)
+    raise SystemExit(status)
+
+
 def _silence_stdout() -> None:
     import os
 
@@ -98,4 +121,4 @@ def _silence_stdout() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
-    from capsight.novelty.reports import write_outputs
+    from capsight.novelty.reports import preload_plotting, write_outputs
 
+    # Importing matplotlib is pure Python; it overlaps the analysis' decoding and model work.
+    threading.Thread(target=preload_plotting, daemon=True).start()
     out_dir = args.out if args.out is not None else Path("out") / Path(args.video).stem
     started = time.perf_counter()
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as on_progress:

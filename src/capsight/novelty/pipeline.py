@@ -21,14 +21,15 @@ from __future__ import annotations
 import io
 import math
 import os
-import queue
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
+from capsight.allocator import reuse_freed_memory
+from capsight.background import Background
 from capsight.errors import InvalidParameter
 from capsight.io.video import SampledFrame, probe_video, sample_frames
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
@@ -42,7 +43,10 @@ from capsight.novelty.selection import (
 )
 from capsight.progress import ProgressCallback, no_progress
 
-BATCH = 16  # moments encoded together
+if TYPE_CHECKING:
+    from capsight.vision.encoder import EncodedImages, ImageEncoder
+
+BATCH = 16  # moments encoded and captioned together
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
 FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
 _TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
@@ -89,55 +93,31 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     return every, window, metric, signal, sensitivity
 
 
-class _FrameReader:
-    """Runs ``sample_frames`` on a thread; iterating yields lists of up to ``BATCH`` frames."""
+def _frame_batches(path: str | os.PathLike, every: float) -> Iterator[list[SampledFrame]]:
+    batch: list[SampledFrame] = []
+    for frame in sample_frames(path, every, max_side=FRAME_MAX_SIDE, lean=True):
+        batch.append(frame)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
-    def __init__(self, path: str | os.PathLike, every: float) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=3)
-        self._stop = threading.Event()
-        self.seconds = 0.0
-        self._thread = threading.Thread(target=self._run, args=(path, every), daemon=True)
-        self._thread.start()
 
-    def _run(self, path, every) -> None:
-        started = time.perf_counter()
-        batch: list[SampledFrame] = []
-        try:
-            for frame in sample_frames(path, every, max_side=FRAME_MAX_SIDE):
-                batch.append(frame)
-                if len(batch) == BATCH:
-                    self._put(batch)
-                    batch = []
-                if self._stop.is_set():
-                    return
-            if batch:
-                self._put(batch)
-            self._put(None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put(exc)
-        finally:
-            self.seconds = time.perf_counter() - started
+def _encoded_batches(
+    frames: Iterable[list[SampledFrame]], encoder: str, timings: dict[str, float]
+) -> Iterator[tuple[list[SampledFrame], EncodedImages, ImageEncoder]]:
+    """Load the encoder, then encode each batch of exposure-normalised frames."""
+    from capsight.vision.encoder import ImageEncoder
 
-    def _put(self, item) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[list[SampledFrame]]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    t = time.perf_counter()
+    image_encoder = ImageEncoder(encoder)
+    timings["load_encoder_s"] = time.perf_counter() - t
+    for batch in frames:
+        t = time.perf_counter()
+        encoded = image_encoder.encode([normalise_exposure(f.image) for f in batch])
+        timings["encode_s"] += time.perf_counter() - t
+        yield batch, encoded, image_encoder
 
 
 def analyze_video(
@@ -165,18 +145,25 @@ def analyze_video(
     started = time.perf_counter()
     info = probe_video(path)  # bad files fail here, before any model loads
     report(0.0, "loading models")
-    reader = _FrameReader(path, every)
+    reuse_freed_memory()  # halves the encoder's time on CPU (capsight.allocator)
+    # Three threads overlap: decoding (PyAV), encoding (this module's encoder stage) and, on
+    # this thread, captioning and text embedding. Torch runs one thread per stage meanwhile.
     timings = {"encode_s": 0.0, "caption_s": 0.0, "text_embed_s": 0.0}
-    try:
-        t = time.perf_counter()
-        from capsight.captioning.base import create_captioner
-        from capsight.text.embedders import create_text_embedder
-        from capsight.vision.encoder import ImageEncoder
+    frames = Background(_frame_batches(path, every), buffer=3)
+    encoded_batches = None
+    import torch  # after decoding has started: importing torch takes most of a second
 
-        image_encoder = ImageEncoder(encoder)
+    from capsight.captioning.base import create_captioner
+    from capsight.text.embedders import create_text_embedder
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        encoded_batches = Background(_encoded_batches(frames, encoder, timings), buffer=2)
+        t = time.perf_counter()
         caption_model = create_captioner(captioner)
         embedder = create_text_embedder(text_embedder)
-        timings["load_models_s"] = time.perf_counter() - t
+        timings["load_captioner_s"] = time.perf_counter() - t
 
         times: list[float] = []
         captions: list[str] = []
@@ -185,16 +172,15 @@ def analyze_video(
         pooled: list[np.ndarray] = []
         regions: list[np.ndarray] = []  # float16: 9 x 1280 per moment, ~23 KB
         text_vectors: list[np.ndarray] = []
-        for batch in reader:
-            t = time.perf_counter()
-            encoded = image_encoder.encode([normalise_exposure(f.image) for f in batch])
+        for batch, encoded, image_encoder in encoded_batches:
             t1 = time.perf_counter()
             results = caption_model.caption(encoded)
             t2 = time.perf_counter()
             texts = [r.text for r in results]
-            text_vectors.append(embedder.embed(texts))
+            unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
+            vectors = embedder.embed(unique)  # (U, D)
+            text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
             t3 = time.perf_counter()
-            timings["encode_s"] += t1 - t
             timings["caption_s"] += t2 - t1
             timings["text_embed_s"] += t3 - t2
             pooled.append(encoded.pooled.numpy().astype(np.float32))  # (B, 1280)
@@ -211,8 +197,11 @@ def analyze_video(
                     min(0.99, (batch[-1].time + every) / info.duration), f"{batch[-1].time:.0f} s"
                 )
     finally:
-        reader.close()
-    timings["decode_s"] = reader.seconds
+        torch.set_num_threads(threads_before)
+        frames.close()
+        if encoded_batches is not None:
+            encoded_batches.close()
+    timings["decode_s"] = frames.seconds
 
     t = time.perf_counter()
     embeddings = {

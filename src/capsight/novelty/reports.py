@@ -140,6 +140,15 @@ def _tick_step(duration: float, max_ticks: int = 12) -> float:
     return 3600.0 * math.ceil(duration / 3600 / max_ticks)
 
 
+def preload_plotting() -> None:
+    """Import matplotlib's figure machinery now (~0.3 s), e.g. on a thread while a video is
+    analysed, so that writing the report does not wait for it."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.figure  # noqa: F401
+
+
 def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 420) -> bytes:
     """``novelty.png``: novelty over time, novel moments numbered and marked, threshold if known."""
     import matplotlib
@@ -204,7 +213,9 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
+    # Fixed margins that fit the labels and the legend (tight_layout costs 0.15 s per plot).
+    fig.subplots_adjust(left=60 / width_px, right=1 - 150 / width_px, top=1 - 32 / height_px,
+                        bottom=48 / height_px)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

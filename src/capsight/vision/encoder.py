@@ -23,7 +23,12 @@ import torch
 from PIL import Image
 
 from capsight.errors import ModelNotFound
-from capsight.vision.efficientnet_lite import FEATURE_DIM, VARIANTS, EfficientNetLite
+from capsight.vision.efficientnet_lite import (
+    FEATURE_DIM,
+    VARIANTS,
+    EfficientNetLite,
+    fused_for_inference,
+)
 from capsight.vision.imagenet_classes import imagenet_class_names
 
 # The Lite checkpoints were trained on pixels scaled as (x - 127) / 128 (TensorFlow's lite recipe).
@@ -79,6 +84,12 @@ def load_efficientnet_lite(
     return net.to(device).eval()
 
 
+@lru_cache(maxsize=4)
+def _inference_net(name: str, device: str) -> EfficientNetLite:
+    """The loaded network with BatchNorm folded in, channels-last (what ``encode`` runs)."""
+    return fused_for_inference(load_efficientnet_lite(name, device))
+
+
 def available_encoders() -> list[str]:
     found = []
     for name in VARIANTS:
@@ -115,7 +126,9 @@ class ImageEncoder:
     @torch.no_grad()
     def encode_tensor(self, batch: torch.Tensor) -> EncodedImages:
         """Normalised batch (B, 3, R, R) -> EncodedImages."""
-        fmap = self.net.features(batch.to(self.device))  # (B, 1280, h, w)
+        net = _inference_net(self.name, str(self.device))
+        x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+        fmap = net.features(x)  # (B, 1280, h, w), channels-last
         b, c, h, w = fmap.shape
         grid = fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)
         pooled = grid.mean(dim=1)  # (B, 1280)
