@@ -45,6 +45,7 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
     assert analysis.video.width == 192 and analysis.params.signal == "fused"
     assert {"decode_s", "encode_s", "total_s"} <= set(analysis.extra["timings"])
+    assert analysis.extra["decoding"] == "greedy"
     data = analysis.to_dict()
     assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
 
@@ -70,6 +71,8 @@ def test_the_chosen_signal_is_the_reported_novelty(one_cut_clip, signal):
         {"metric": "manhattan"},
         {"signal": "audio"},
         {"sensitivity": 1.5},
+        {"beam": -1},
+        {"beam": 2.5},
     ],
 )
 def test_bad_options_fail_before_the_file_is_read(options, tmp_path):
