@@ -251,7 +251,7 @@ def main() -> None:
     print("\n".join(v for v in verdict if v), file=sys.stderr)
 
     if args.write:
-        command = " ".join(["nice -n 15 .venv/bin/python benchmarks/speed.py", *sys.argv[1:]])
+        command = " ".join([".venv/bin/python benchmarks/speed.py", *sys.argv[1:]])
         write_doc(args.write, table, facts, duration, command.strip())
 
 

@@ -58,10 +58,10 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
     run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",
             "--metric", "euclidian", "--signal", "visual", "--sensitivity", "0.9", "--model",
-            "named-model", "--text-embedder", "word-mean", "--beam", "3", "-q")
+            "named-model", "--text-embedder", "word-mean", "--greedy", "-q")
     assert fake_pipeline == [{
         "path": "clip.mp4", "every": 0.5, "window": 3, "metric": "euclidian", "signal": "visual",
-        "sensitivity": 0.9, "captioner": "named-model", "beam": 3, "text_embedder": "word-mean",
+        "sensitivity": 0.9, "captioner": "named-model", "greedy": True, "text_embedder": "word-mean",
         "encoder": "efficientnet-lite0",
     }]
 
@@ -162,7 +162,6 @@ def test_an_image_is_not_a_video(run_cli, photo_dir, tmp_path, one_error_line):
     (["--metric", "manhattan"], "metric"),
     (["--signal", "smell"], "signal"),
     (["--sensitivity", "2"], "sensitivity"),
-    (["--beam", "-2"], "beam"),
 ])
 def test_bad_parameters(run_cli, tiny_video, tmp_path, one_error_line, argv, fragment):
     status, out, err = run_cli("video", tiny_video, "--out", tmp_path, *argv)

@@ -45,9 +45,16 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
     assert analysis.video.width == 192 and analysis.params.signal == "fused"
     assert {"decode_s", "encode_s", "total_s"} <= set(analysis.extra["timings"])
-    assert analysis.extra["decoding"] == "greedy"
+    assert analysis.extra["decoding"] == "default"
     data = analysis.to_dict()
     assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
+
+
+def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):
+    analysis = analyze_video(one_cut_clip, greedy=True)
+    assert analysis.extra["decoding"] == "greedy"
+    assert [m.time for m in analysis.novel_moments] == [4.0]
+    assert all(m.caption for m in analysis.moments)
 
 
 @pytest.mark.slow
@@ -71,8 +78,6 @@ def test_the_chosen_signal_is_the_reported_novelty(one_cut_clip, signal):
         {"metric": "manhattan"},
         {"signal": "audio"},
         {"sensitivity": 1.5},
-        {"beam": -1},
-        {"beam": 2.5},
     ],
 )
 def test_bad_options_fail_before_the_file_is_read(options, tmp_path):

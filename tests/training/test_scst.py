@@ -32,3 +32,28 @@ def test_scst_loss_samples_rewards_and_gradients():
     assert 0.0 <= reward <= 10.0 and torch.isfinite(loss)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_end_word_makes_a_dangling_ending_score_lower():
+    """With an end word, "... on the <eos>" loses the credit a complete sentence earns."""
+    from capsight.training.train import END_WORD, _with_end
+
+    refs = _with_end(REFS, True)
+    assert refs[0][0] == f"a dog runs on grass {END_WORD}" and _with_end(REFS, False) is REFS
+    cider = CiderD(refs)
+    complete, dangling = cider.scores(
+        [f"a dog runs on grass {END_WORD}", f"a dog runs on {END_WORD}"], [refs[0], refs[0]]
+    )
+    plain = CiderD(REFS).scores(["a dog runs on grass", "a dog runs on"], [REFS[0], REFS[0]])
+    assert complete > dangling
+    assert complete - dangling > plain[0] - plain[1]  # the end word widens the gap
+
+
+def test_scst_loss_with_an_end_word_runs():
+    vocab = Vocabulary.build([r.split() for refs in REFS for r in refs], min_count=1)
+    torch.manual_seed(0)
+    model = build_model({"architecture": "show-and-tell", "vocab_size": len(vocab), "embed_dim": 16, "hidden_dim": 16})
+    refs = [[f"{r} <eos>" for r in rs] for rs in REFS]
+    loss, reward = scst_loss(model, torch.randn(2, 49, 1280), refs, vocab, CiderD(refs), samples=3,
+                             max_length=6, top_k=3, end_word="<eos>")
+    assert torch.isfinite(loss) and 0.0 <= reward <= 10.0

@@ -2,8 +2,8 @@
 
     >>> vectors = embed_prompts(["cat", "dog"], ("a photo of a {}.",))   # (2, 384) unit rows
 
-Loading the text embedder costs seconds (it imports ``transformers``); a class list seen before
-is read back from ``$CAPSIGHT_CACHE`` (default ``~/.cache/capsight``) without loading it, and the
+Loading the text embedder (torch and MiniLM's 90 MB of weights) costs about a second; a class
+list seen before is read back from ``$CAPSIGHT_CACHE`` (default ``~/.cache/capsight``) without loading it, and the
 ImageNet side for the default templates ships precomputed (``data/zero_shot``), so a repeated
 ``capsight classify`` starts in well under the text embedder's load time.
 """

@@ -128,7 +128,7 @@ def analyze_video(
     signal: str = "fused",
     sensitivity: float = 0.5,
     captioner: str = "default",
-    beam: int = 0,
+    greedy: bool = False,
     text_embedder: str = "minilm",
     encoder: str = "efficientnet-lite0",
     progress: ProgressCallback | None = None,
@@ -136,8 +136,9 @@ def analyze_video(
 ) -> Analysis:
     """Sample, caption and score a video; return the ``Analysis`` (see module docstring).
 
-    Moments are captioned greedily (``beam=0``, the default: twice as fast as beam search and
-    within 0.02 CIDEr of beam 3 on Flickr8k test); ``beam=N`` uses beam search with N beams.
+    Moments are captioned with the captioner's default decoding (beam 3 for the shipped model);
+    ``greedy=True`` decodes greedily: about 0.2 s less per 70 moments on 2 cores, captions a
+    little worse (Flickr8k test CIDEr 0.576 vs 0.593).
 
     Raises InvalidParameter for bad options (checked before any work), InputNotFound or
     VideoOpenError for a bad file, ModelNotFound for an unknown model name.
@@ -145,8 +146,6 @@ def analyze_video(
     every, window, metric, signal, sensitivity = _check_params(
         every, window, metric, signal, sensitivity, thumbnail_size
     )
-    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 0:
-        raise InvalidParameter(f"--beam must be a whole number of beams >= 1, got {beam!r}")
     report = progress or no_progress
     started = time.perf_counter()
     info = probe_video(path)  # bad files fail here, before any model loads
@@ -168,9 +167,7 @@ def analyze_video(
         encoded_batches = Background(_encoded_batches(frames, encoder, timings), buffer=2)
         t = time.perf_counter()
         caption_model = create_captioner(captioner)
-        decoding = DecodingOptions(method="beam", beam_width=beam) if beam else DecodingOptions(
-            method="greedy"
-        )
+        decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
         embedder = create_text_embedder(text_embedder)
         timings["load_captioner_s"] = time.perf_counter() - t
 
@@ -255,7 +252,7 @@ def analyze_video(
     extra = {
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "captioner": getattr(caption_model, "name", captioner),
-        "decoding": f"beam {beam}" if beam else "greedy",
+        "decoding": "greedy" if greedy else "default",
         "selection": selection.describe(),
         "exposure_normalised": True,
     }

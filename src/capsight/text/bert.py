@@ -6,10 +6,10 @@
     torch.Size([1, 7, 384])
 
 Importing ``transformers`` costs about two seconds before any work starts, more than capsight
-spends captioning a 70-second video, so the text embedder runs this forty-line BERT instead: the
+spends captioning a 70-second video, so the text embedder runs this small BERT instead: the
 same weights (``model.safetensors`` of the installed package), the same fast tokenizer
 (``tokenizer.json``, Rust ``tokenizers``) and the same outputs as ``transformers.BertModel`` to
-float rounding (tests/test_text_embedders.py checks it).
+float rounding (tests/text/test_embedders.py checks it).
 """
 
 from __future__ import annotations

@@ -65,11 +65,19 @@ def scst_loss(
     max_length: int = 16,
     generator: torch.Generator | None = None,
     top_k: int = 0,
+    end_word: str | None = None,
 ) -> tuple[torch.Tensor, float]:
-    """grid (B, P, D), references per image -> (loss, mean sample reward)."""
+    """grid (B, P, D), references per image -> (loss, mean sample reward).
+
+    ``end_word`` (e.g. "<eos>", with the references and the scorer's document frequencies built
+    from references ending in it too) is appended to each sampled caption before scoring, so
+    n-grams that end a sentence count: "the grass <eos>" earns credit, "a wooden <eos>" none.
+    """
     generator = generator or torch.Generator().manual_seed(0)
     ids, logp, mask = sample_with_log_probs(model, grid, samples, max_length, generator, top_k)
     texts = [" ".join(vocab.decode(row)) for row in ids.tolist()]
+    if end_word:
+        texts = [f"{text} {end_word}" for text in texts]
     refs = [references[i // samples] for i in range(len(texts))]
     rewards = torch.tensor(cider.scores(texts, refs), dtype=torch.float32).reshape(-1, samples)
     baseline = (rewards.sum(dim=1, keepdim=True) - rewards) / max(samples - 1, 1)  # (B, S)

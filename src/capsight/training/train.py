@@ -79,6 +79,7 @@ class TrainConfig:
     scst_samples: int = 5
     scst_max_length: int = 16
     scst_top_k: int = 5  # sample among the k likeliest words (0 = the full distribution)
+    scst_end_token: bool = False  # score captions with an end word: dangling endings earn nothing
     init_from: str = ""  # start from this checkpoint's weights and vocabulary (e.g. SCST only)
     fine_tune_blocks: int = 0  # >0 needs raw photos per step: only sensible on a GPU
     resume: bool = False
@@ -256,6 +257,16 @@ def _prepare(config: TrainConfig, rank: int):
     return corpus, train_images, val_images, cache, flip_cache, encoder.resolution
 
 
+END_WORD = "<eos>"
+
+
+def _with_end(reference_sets: list[list[str]], add: bool) -> list[list[str]]:
+    """References with the end word appended (``--scst-end-token``), else unchanged."""
+    if not add:
+        return reference_sets
+    return [[f"{ref} {END_WORD}" for ref in refs] for refs in reference_sets]
+
+
 def _run_epoch(
     stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab, config,
     device, rank, world, steps_per_epoch, total_xe_steps, cider,
@@ -283,10 +294,12 @@ def _run_epoch(
         else:
             from capsight.training.scst import scst_loss
 
-            refs = [train_data.references[r] for r in rows.tolist()]
+            refs = _with_end([train_data.references[r] for r in rows.tolist()],
+                             config.scst_end_token)  # fmt: skip
             with autocast:
                 loss, reward = scst_loss(model, grid, refs, vocab, cider, config.scst_samples,
-                                         config.scst_max_length, gen, config.scst_top_k)  # fmt: skip
+                                         config.scst_max_length, gen, config.scst_top_k,
+                                         end_word=END_WORD if config.scst_end_token else None)  # fmt: skip
             extra = f" reward {reward:.3f}"
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -380,7 +393,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
         if stage == "scst" and cider is None:
             from capsight.training.cider import CiderD
 
-            cider = CiderD(train_data.references)
+            cider = CiderD(_with_end(train_data.references, config.scst_end_token))
         stopped = False
         while state["epoch"] < stage_epochs and not stopped:
             record = _run_epoch(
