@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from capsight.errors import InputNotFound, InvalidParameter, VideoOpenError
+from capsight.errors import InputNotFound, InvalidParameter, ModelNotFound, VideoOpenError
 from capsight.io.synthetic_video import SyntheticVideoConfig, make_synthetic_video
 from capsight.novelty.pipeline import analyze_video, normalise_exposure
 
@@ -123,3 +123,14 @@ def test_finds_an_object_entering_a_continuing_shot(tmp_path):
     assert event.kind == "object"
     found = [m.time for m in analyze_video(path, captioner="labels").novel_moments]
     assert len(found) == 1 and event.start - 1.5 <= found[0] <= event.end + 1.5, (event, found)
+
+
+def test_torch_threads_are_restored_after_an_analysis_and_after_a_failure(one_cut_clip, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    analyze_video(one_cut_clip, captioner="labels")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ModelNotFound):  # fails while the decoding and encoding stages run
+        analyze_video(one_cut_clip, captioner="labels", text_embedder="no-such-embedder")
+    assert torch.get_num_threads() == before

@@ -4,10 +4,12 @@
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
     [(12.0, 'a photo of a golden retriever'), (31.0, 'a photo of a pizza')]
 
-Data flow: frames are decoded on a background thread (``sample_frames``, bounded queue) while
-the models load; each batch of moments is exposure-normalised, encoded once by the image encoder
-(pooled vector, grid, ImageNet probabilities), captioned from that encoding, its captions
-embedded, and a small JPEG thumbnail kept. Then novelty is scored for the ``text`` signal
+Data flow: three stages overlap on three threads, handing batches of 16 moments to each other
+through bounded queues (``capsight.background``). Frames are decoded (``sample_frames``) from
+the first moment, while torch and the models load; each batch is exposure-normalised and
+encoded once by the image encoder (pooled vector, grid, ImageNet probabilities) on a second
+thread; on the calling thread it is captioned from that encoding, its captions embedded, and a
+small JPEG thumbnail kept. Then novelty is scored for the ``text`` signal
 (caption embeddings), the ``visual`` signal (pooled image features) and ``fused`` (both), and
 the novel moments are selected (``capsight.novelty.selection``).
 
@@ -21,8 +23,10 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -93,6 +97,32 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     return every, window, metric, signal, sensitivity
 
 
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+@contextmanager
+def _single_torch_thread() -> Iterator[None]:
+    """One torch thread per stage while any analysis runs (the stages already fill the cores;
+    more threads only contend); the previous setting returns when the last analysis ends."""
+    import torch
+
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
+
+
 def _frame_batches(path: str | os.PathLike, every: float) -> Iterator[list[SampledFrame]]:
     batch: list[SampledFrame] = []
     for frame in sample_frames(path, every, max_side=FRAME_MAX_SIDE, lean=True):
@@ -155,16 +185,14 @@ def analyze_video(
     # this thread, captioning and text embedding. Torch runs one thread per stage meanwhile.
     timings = {"encode_s": 0.0, "caption_s": 0.0, "text_embed_s": 0.0}
     frames = Background(_frame_batches(path, every), buffer=3)
-    encoded_batches = None
-    import torch  # after decoding has started: importing torch takes most of a second
+    with ExitStack() as cleanup:  # on the way out: stop the encoder, restore torch, stop decoding
+        cleanup.callback(frames.close)
+        from capsight.captioning.base import DecodingOptions, create_captioner  # imports torch
+        from capsight.text.embedders import create_text_embedder
 
-    from capsight.captioning.base import DecodingOptions, create_captioner
-    from capsight.text.embedders import create_text_embedder
-
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+        cleanup.enter_context(_single_torch_thread())
         encoded_batches = Background(_encoded_batches(frames, encoder, timings), buffer=2)
+        cleanup.callback(encoded_batches.close)
         t = time.perf_counter()
         caption_model = create_captioner(captioner)
         decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
@@ -202,11 +230,6 @@ def analyze_video(
                 report(
                     min(0.99, (batch[-1].time + every) / info.duration), f"{batch[-1].time:.0f} s"
                 )
-    finally:
-        torch.set_num_threads(threads_before)
-        frames.close()
-        if encoded_batches is not None:
-            encoded_batches.close()
     timings["decode_s"] = frames.seconds
 
     t = time.perf_counter()
