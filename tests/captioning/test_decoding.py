@@ -73,7 +73,7 @@ def test_length_penalty_prefers_longer_sentences():
 
 
 def test_no_repeat_trigram_bans_the_third_word():
-    assert _banned_trigram_words([[7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4]]) == [[9], [], []]
+    assert [_banned_trigram_words(s) for s in ([7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4])] == [[9], [], []]
     # A model that loves the loop "6 7 6 7 ...": with the ban it cannot repeat "6 7 6".
     script = [[-5.0] * 8 for _ in range(8)]
     for t, row in enumerate(script):
@@ -135,3 +135,15 @@ def test_decoding_options_are_validated():
         DecodingOptions(method="nucleus")
     with pytest.raises(InvalidParameter):
         DecodingOptions(top_p=0.0)
+
+
+def test_no_repeat_word_bans_a_word_right_after_itself():
+    script = [[-5.0] * 8 for _ in range(6)]
+    for row in script:
+        row[6], row[7] = 5.0, 4.0  # "6" every time, "7" a close second
+    model = ScriptedModel(script)
+    options = DecodingOptions(method="greedy", max_length=5, no_repeat_trigram=False)
+    free = decode(model, torch.zeros(1, 1, 1), DecodingOptions(**{**options.__dict__, "no_repeat_word": False}))[0]
+    banned = decode(model, torch.zeros(1, 1, 1), options)[0]
+    assert free.tokens == [6, 6, 6, 6]
+    assert banned.tokens == [6, 7, 6, 7]

@@ -32,6 +32,8 @@ class DecodingOptions:
     max_length: int = 20
     length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
     no_repeat_trigram: bool = True
+    no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
+    complete_endings: bool = True  # no <eos> mid-phrase ("in a red"): see captioning.endings
     temperature: float = 1.0
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0  # 1.0 = no nucleus filter

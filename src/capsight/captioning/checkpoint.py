@@ -1,4 +1,5 @@
-"""Caption-model checkpoints: ``model.safetensors`` + ``config.json`` + ``vocab.json``.
+"""Caption-model checkpoints: ``model.safetensors`` + ``config.json`` + ``vocab.json`` (+
+``endings.json``, which words may end a caption: ``captioning.endings``).
 
     >>> save_checkpoint(model, vocab, "runs/sat/best", fp16=True)
     >>> model, vocab, config = load_checkpoint("runs/sat/best")
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
@@ -32,7 +34,8 @@ def save_checkpoint(
     fp16: bool = False,
     extra: dict | None = None,
 ) -> Path:
-    """Write weights, config (plus ``extra`` facts such as metrics) and vocabulary to ``folder``."""
+    """Write weights, config (plus ``extra`` facts such as metrics), vocabulary and the model's
+    ``endings`` (when it has them) to ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {}
@@ -49,6 +52,8 @@ def save_checkpoint(
     (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     if vocab is not None:
         vocab.save(folder / VOCAB)
+    if model.endings is not None:
+        model.endings.save(folder)
     return folder
 
 
@@ -87,6 +92,7 @@ def load_checkpoint(
         raise ModelNotFound(
             f"{folder}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    model.endings = Endings.load(folder)
     return model.to(device).eval(), load_vocabulary(folder), raw
 
 

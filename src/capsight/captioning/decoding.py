@@ -7,13 +7,16 @@ Methods (``DecodingOptions.method``):
 
 * ``greedy``: the most likely word at every step;
 * ``beam``: batched beam search (``beam_width``), optional ``length_penalty`` (final score is
-  ``sum log p / length ** penalty``) and ``no_repeat_trigram``; ``num_captions > 1`` runs diverse
+  ``sum log p / length ** penalty``); ``num_captions > 1`` runs diverse
   beam search (Vijayakumar et al. 2018): one beam group per caption, each group penalised for
   words the earlier groups chose at the same step, so the alternatives really differ;
 * ``sample``: ancestral sampling with ``temperature``, ``top_k`` and ``top_p`` (seeded by
   ``seed``); ``num_captions`` independent samples per image;
 * ``narrowing``: the original project's schedule, sampling from the ``top_k`` (default 5) most
   likely words for the first word, one fewer for each following word, greedy from then on.
+
+Every method honours ``no_repeat_trigram``, ``no_repeat_word`` and ``complete_endings`` (no
+``<eos>`` mid-phrase, when the model carries ``endings`` learned from its training captions).
 """
 
 from __future__ import annotations
@@ -55,16 +58,12 @@ def decode(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | N
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _banned_trigram_words(history: list[list[int]]) -> list[list[int]]:
-    """For each sequence, the words that would repeat a trigram already in it."""
-    banned = []
-    for seq in history:
-        if len(seq) < 3:
-            banned.append([])
-            continue
-        last = (seq[-2], seq[-1])
-        banned.append([seq[i + 2] for i in range(len(seq) - 2) if (seq[i], seq[i + 1]) == last])
-    return banned
+def _banned_trigram_words(seq: list[int]) -> list[int]:
+    """The words that would repeat a trigram already in ``seq``."""
+    if len(seq) < 3:
+        return []
+    last = (seq[-2], seq[-1])
+    return [seq[i + 2] for i in range(len(seq) - 2) if (seq[i], seq[i + 1]) == last]
 
 
 def _ban_specials(model: CaptionModel, logp: torch.Tensor) -> torch.Tensor:
@@ -74,10 +73,21 @@ def _ban_specials(model: CaptionModel, logp: torch.Tensor) -> torch.Tensor:
     return logp
 
 
-def _apply_trigram_ban(logp: torch.Tensor, history: list[list[int]]) -> torch.Tensor:
-    for row, words in enumerate(_banned_trigram_words(history)):
-        if words:
-            logp[row, words] = float("-inf")
+def _apply_history_bans(
+    model: CaptionModel, logp: torch.Tensor, history: list[list[int]], options: DecodingOptions, last: bool
+) -> torch.Tensor:
+    """Repeated trigrams and words, and (before the last step) endings mid-phrase, per row."""
+    endings = model.endings if options.complete_endings and not last else None
+    for row, seq in enumerate(history):
+        if seq and seq[-1] == model.eos_id:
+            continue  # finished: the caller pads it
+        banned = _banned_trigram_words(seq) if options.no_repeat_trigram else []
+        if options.no_repeat_word and seq:
+            banned.append(seq[-1])
+        if endings is not None and not endings.allows(seq):
+            banned.append(model.eos_id)
+        if banned:
+            logp[row, banned] = float("-inf")
     return logp
 
 
@@ -148,8 +158,7 @@ def _run_sequential(
     for t in range(options.max_length):
         logits, state, alpha = model.step(tokens, state)  # (n, V)
         logp = _ban_specials(model, logits.float().log_softmax(-1))  # (n, V)
-        if options.no_repeat_trigram:
-            logp = _apply_trigram_ban(logp, seqs)
+        logp = _apply_history_bans(model, logp, seqs, options, last=t == options.max_length - 1)
         if t == options.max_length - 1:
             chosen = torch.full_like(tokens, model.eos_id)
         elif choose == "greedy":
@@ -192,8 +201,7 @@ class _Beams:
         logits, self.state, alpha = self.model.step(self.tokens, self.state)  # (B*W, V)
         self.alpha = alpha
         logp = _ban_specials(self.model, logits.float().log_softmax(-1))  # (B*W, V)
-        if options.no_repeat_trigram:
-            logp = _apply_trigram_ban(logp, self.seqs)
+        logp = _apply_history_bans(self.model, logp, self.seqs, options, last)
         if last:  # force every open beam to end
             forced = torch.full_like(logp, float("-inf"))
             forced[:, self.model.eos_id] = logp[:, self.model.eos_id].clamp(min=-1e4)

@@ -29,7 +29,7 @@ class CaptionEnsemble(CaptionModel):
         self.has_attention = any(m.has_attention for m in members)
         first = members[0]
         self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
-        self.unk_id = first.unk_id
+        self.unk_id, self.endings = first.unk_id, first.endings
         self.static_state_keys = tuple(
             f"{i}.{k}" for i, m in enumerate(members) for k in m.static_state_keys
         )

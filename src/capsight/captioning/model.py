@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from capsight.captioning.endings import Endings
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from capsight.errors import ModelNotFound
 
@@ -75,6 +76,8 @@ class CaptionModel(nn.Module):
     eos_id: int = EOS_ID
     pad_id: int = PAD_ID
     unk_id: int | None = UNK_ID  # never emitted when decoding; None when the tokenizer has none
+    # Which word ids may end a caption (``captioning.endings``); None allows any ending.
+    endings: Endings | None = None
     has_attention: bool = False
     # State entries that depend only on the image: identical for every beam of one image, so
     # beam search need not reorder them.

@@ -39,6 +39,7 @@ from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.decoding import decode
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.show_attend_tell import attention_penalty
+from capsight.captioning.endings import Endings
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
@@ -356,6 +357,8 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
         )  # fmt: skip
         model = build_model(model_config)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
+    if model.endings is None and isinstance(vocab, Vocabulary):
+        model.endings = Endings.learn(vocab.encode(tokenize(c)) for im in train_images for c in im.captions)
     model.to(device)
     train_data = CaptionBatches.from_corpus(train_images, cache, vocab, flip_cache, config.max_caption_length)
     val_data = CaptionBatches.from_corpus(val_images, cache, vocab, None, config.max_caption_length)

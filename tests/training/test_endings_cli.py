@@ -1,0 +1,16 @@
+from capsight.captioning.endings import Endings, main
+from capsight.captioning.vocabulary import Vocabulary, tokenize
+from capsight.training.datasets import load_corpus
+
+
+def test_command_line_learns_endings_for_an_older_checkpoint(caption_folder, tmp_path, capsys):
+    corpus = load_corpus(caption_folder)
+    vocab = Vocabulary.build((tokenize(c) for im in corpus.split("train") for c in im.captions), min_count=1)
+    vocab.save(tmp_path / "vocab.json")
+    main([str(caption_folder), str(tmp_path)])
+    endings = Endings.load(tmp_path)
+    # Captions end "... on white ." or "... that is <colour>".
+    assert endings.allows(vocab.encode(["a", "square", "on", "white"]))
+    assert endings.allows(vocab.encode(["a", "stripe", "that", "is", "blue"]))
+    assert not endings.allows(vocab.encode(["a", "stripe", "that"]))
+    assert "final words" in capsys.readouterr().out
