@@ -37,9 +37,9 @@ from tqdm import tqdm
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.decoding import decode
+from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.show_attend_tell import attention_penalty
-from capsight.captioning.endings import Endings
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
