@@ -233,7 +233,8 @@ def main() -> None:
     lines += [
         "",
         "Where the library run's time goes (seconds spent in each stage; the decode, encode and "
-        "caption stages run on three threads at once, so they overlap):",
+        "caption stages run at once, so they overlap; with the models loaded decoding runs on a "
+        "thread, in a new process on a child process):",
         "",
         "| " + " | ".join(stages) + " |",
         "|" + "---:|" * len(stages),

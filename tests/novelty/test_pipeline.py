@@ -8,7 +8,8 @@ from PIL import Image
 
 from capsight.errors import InputNotFound, InvalidParameter, ModelNotFound, VideoOpenError
 from capsight.io.synthetic_video import SyntheticVideoConfig, make_synthetic_video
-from capsight.novelty.pipeline import analyze_video, normalise_exposure
+from capsight.novelty.frames import normalise_exposure
+from capsight.novelty.pipeline import analyze_video
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,18 @@
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
     [(12.0, 'a photo of a golden retriever'), (31.0, 'a photo of a pizza')]
 
-Data flow: three stages overlap on three threads, handing batches of 16 moments to each other
-through bounded queues (``capsight.background``). Frames are decoded (``sample_frames``) from
-the first moment, while torch and the models load; each batch is exposure-normalised and
-encoded once by the image encoder (pooled vector, grid, ImageNet probabilities) on a second
-thread; on the calling thread it is captioned from that encoding, its captions embedded, and a
-small JPEG thumbnail kept. Then novelty is scored for the ``text`` signal
-(caption embeddings), the ``visual`` signal (pooled image features) and ``fused`` (both), and
-the novel moments are selected (``capsight.novelty.selection``).
-
-Exposure normalisation: every sampled frame is shifted and scaled so its luminance has a fixed
-mean and spread (gain capped at 4) before encoding. Brightness flicker and darkening multiply
-pixel values, so they vanish from what the encoder sees; thumbnails keep the original frame.
+Data flow: three stages overlap, handing batches of 16 moments to each other through bounded
+queues. A child process decodes the frames from the first moment, normalises their exposure
+and makes their thumbnails (``capsight.novelty.frames``: it explains why a process and what
+exposure normalisation does) while torch and the models load here; a thread encodes each batch
+once with the image encoder (pooled vector, grid, ImageNet probabilities); on the calling
+thread it is captioned from that encoding and its captions embedded. Then novelty is scored for
+the ``text`` signal (caption embeddings), the ``visual`` signal (pooled image features) and
+``fused`` (both), and the novel moments are selected (``capsight.novelty.selection``).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import threading
@@ -30,13 +25,13 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from capsight.allocator import reuse_freed_memory
 from capsight.background import Background
 from capsight.errors import InvalidParameter
-from capsight.io.video import SampledFrame, probe_video, sample_frames
+from capsight.io.video import probe_video
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
+from capsight.novelty.frames import Frame, FrameBatches
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
 from capsight.novelty.selection import (
     SIGNALS,
@@ -50,29 +45,7 @@ from capsight.progress import ProgressCallback, no_progress
 if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
 
-BATCH = 16  # moments encoded and captioned together
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
-FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
-_TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def normalise_exposure(image: Image.Image) -> Image.Image:
-    """Shift and scale pixel values so the luminance has mean 118 and spread 60 (gain <= 4)."""
-    x = np.asarray(image, dtype=np.float32)  # (H, W, 3)
-    luma = x @ _LUMA  # (H, W)
-    mean, std = float(luma.mean()), float(luma.std())
-    gain = min(_TARGET_STD / max(std, 1e-3), _MAX_GAIN)
-    out = (x - mean) * gain + _TARGET_MEAN
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
-
-
-def _thumbnail(image: Image.Image, size: int) -> bytes:
-    thumb = image.copy()
-    thumb.thumbnail((size, size), Image.BILINEAR)
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="JPEG", quality=80)
-    return buffer.getvalue()
 
 
 def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
@@ -123,21 +96,10 @@ def _single_torch_thread() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _frame_batches(path: str | os.PathLike, every: float) -> Iterator[list[SampledFrame]]:
-    batch: list[SampledFrame] = []
-    for frame in sample_frames(path, every, max_side=FRAME_MAX_SIDE, lean=True):
-        batch.append(frame)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _encoded_batches(
-    frames: Iterable[list[SampledFrame]], encoder: str, timings: dict[str, float]
-) -> Iterator[tuple[list[SampledFrame], EncodedImages, ImageEncoder]]:
-    """Load the encoder, then encode each batch of exposure-normalised frames."""
+    frames: Iterable[list[Frame]], encoder: str, timings: dict[str, float]
+) -> Iterator[tuple[list[Frame], EncodedImages, ImageEncoder]]:
+    """Load the encoder, then encode each batch of (exposure-normalised) frames."""
     from capsight.vision.encoder import ImageEncoder
 
     t = time.perf_counter()
@@ -145,7 +107,7 @@ def _encoded_batches(
     timings["load_encoder_s"] = time.perf_counter() - t
     for batch in frames:
         t = time.perf_counter()
-        encoded = image_encoder.encode([normalise_exposure(f.image) for f in batch])
+        encoded = image_encoder.encode([f.image for f in batch])
         timings["encode_s"] += time.perf_counter() - t
         yield batch, encoded, image_encoder
 
@@ -181,18 +143,18 @@ def analyze_video(
     info = probe_video(path)  # bad files fail here, before any model loads
     report(0.0, "loading models")
     reuse_freed_memory()  # halves the encoder's time on CPU (capsight.allocator)
-    # Three threads overlap: decoding (PyAV), encoding (this module's encoder stage) and, on
-    # this thread, captioning and text embedding. Torch runs one thread per stage meanwhile.
+    # Three stages overlap: decoding (a child process), encoding (a thread) and, on this
+    # thread, captioning and text embedding. Torch runs one thread per stage meanwhile.
     timings = {"encode_s": 0.0, "caption_s": 0.0, "text_embed_s": 0.0}
-    frames = Background(_frame_batches(path, every), buffer=3)
-    with ExitStack() as cleanup:  # on the way out: stop the encoder, restore torch, stop decoding
-        cleanup.callback(frames.close)
+    with ExitStack() as cleanup:  # on the way out: stop decoding, the encoder, restore torch
+        frames = cleanup.enter_context(FrameBatches(path, every, thumbnail_size or None))
         from capsight.captioning.base import DecodingOptions, create_captioner  # imports torch
         from capsight.text.embedders import create_text_embedder
 
         cleanup.enter_context(_single_torch_thread())
         encoded_batches = Background(_encoded_batches(frames, encoder, timings), buffer=2)
         cleanup.callback(encoded_batches.close)
+        cleanup.callback(frames.close)  # runs first: a stopped decoder frees the encoder thread
         t = time.perf_counter()
         caption_model = create_captioner(captioner)
         decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
@@ -223,9 +185,7 @@ def analyze_video(
             labels.extend(image_encoder.top_classes(encoded.probs, k=3))
             captions.extend(texts)
             times.extend(f.time for f in batch)
-            thumbs.extend(
-                _thumbnail(f.image, thumbnail_size) if thumbnail_size else None for f in batch
-            )
+            thumbs.extend(f.thumbnail for f in batch)
             if info.duration > 0:
                 report(
                     min(0.99, (batch[-1].time + every) / info.duration), f"{batch[-1].time:.0f} s"

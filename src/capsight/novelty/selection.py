@@ -28,7 +28,7 @@ For the ``visual`` signal, ``x_i`` is the encoder's feature grid average-pooled 
 regions (overlapping: each spans 3 of the 7 grid cells) and ``d`` the largest region-wise
 distance: an object entering one part of the frame changes that part a lot and the whole frame a
 little. Frames are exposure-normalised
-before encoding (``pipeline.normalise_exposure``), so flicker and darkening barely move the
+before encoding (``frames.normalise_exposure``), so flicker and darkening barely move the
 features in the first place. With several signals (``fused``) the strengths are averaged with
 ``FUSED_WEIGHTS``; docs/novelty.md has the measurements behind those weights.
 """
