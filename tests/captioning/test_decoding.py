@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.decoding import _banned_trigram_words, decode, filter_logits
+from capsight.captioning.decoding import (
+    _banned_trigram_words,
+    beam_candidates,
+    decode,
+    filter_logits,
+)
 from capsight.captioning.model import CaptionModel
 from capsight.errors import InvalidParameter
 
@@ -40,6 +45,14 @@ def test_beam_search_is_batch_independent(tiny_model, grid):
     together = decode(model, grid, options)
     alone = [decode(model, grid[i : i + 1], options)[0] for i in range(3)]
     assert [d.tokens for d in together] == [d.tokens for d in alone]
+
+
+def test_beam_candidates_lists_every_beam_best_first(tiny_model, grid):
+    model = tiny_model("show-attend-tell")
+    options = DecodingOptions(beam_width=3, max_length=8)
+    candidates = beam_candidates(model, grid, options)
+    assert [len(c) for c in candidates] == [3, 3, 3]
+    assert [c[0].tokens for c in candidates] == [d.tokens for d in decode(model, grid, options)]
 
 
 class BranchingModel(CaptionModel):

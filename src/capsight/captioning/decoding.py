@@ -251,14 +251,27 @@ class _Beams:
         return Decoded(words, score, attention)
 
 
-def _beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+def _run_beams(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> _Beams:
     beams = _Beams(model, model.start(grid), grid.shape[0], options.beam_width, grid.device)
     for t in range(options.max_length):
         _, total = beams.candidates(options, last=t == options.max_length - 1)
         beams.advance(total)
         if bool(beams.done.all()):
             break
+    return beams
+
+
+def _beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+    beams = _run_beams(model, grid, options)
     return [beams.result(rows[0]) for rows in beams.ranked(options.length_penalty)]
+
+
+def beam_candidates(
+    model: CaptionModel, grid: torch.Tensor, options: DecodingOptions
+) -> list[list[Decoded]]:
+    """Every beam of a beam search, per image, best first (for re-ranking experiments)."""
+    beams = _run_beams(model, grid, options)
+    return [[beams.result(r) for r in rows] for rows in beams.ranked(options.length_penalty)]
 
 
 def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
