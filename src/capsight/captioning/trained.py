@@ -28,6 +28,7 @@ from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.model import CaptionModel
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
+from capsight.precision import inference_precision
 from capsight.vision.encoder import EncodedImages
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -86,7 +87,9 @@ class TrainedCaptioner(Captioner):
             return []
         grid = encoded.grid  # (B, P, 1280)
         results = []
-        for d in decode(self.model, grid, options):
+        with inference_precision(grid.device):  # bfloat16 where the CPU computes it natively
+            decoded = decode(self.model, grid, options)
+        for d in decoded:
             words = self.vocab.decode(d.tokens)
             results.append(
                 CaptionResult(
