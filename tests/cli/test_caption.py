@@ -143,3 +143,51 @@ def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_li
 def test_greedy_and_beam_together_is_a_usage_error(run_cli, photo_dir):
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--greedy", "--beam", "3")
     assert status == 2 and "not allowed with" in err
+
+
+def test_two_models_side_by_side(run_cli, photo_dir):
+    cat, cup = photo_dir / "cat.jpg", photo_dir / "coffee.png"
+    status, out, err = run_cli("caption", cat, cup, "--model", "show-attend-tell", *LABELS)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == str(cat) and lines[3] == str(cup)
+    assert lines[1].startswith("  show-attend-tell  ") and lines[2].startswith("  labels  ")
+    assert "cat" in lines[2].lower() and len(lines[1].split()) >= 4
+    status, out, _ = run_cli("caption", "--json", cat, "--model", "show-attend-tell", *LABELS)
+    rows = json.loads(out)
+    assert [(r["image"], r["model"]) for r in rows] == [
+        (str(cat), "show-attend-tell"),
+        (str(cat), "labels"),
+    ]
+
+
+def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
+    from PIL import Image
+
+    target = tmp_path / "maps" / "cat.png"
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "show-attend-tell",
+                               "--attention", target, "--json")  # fmt: skip
+    assert status == 0, err
+    row = json.loads(out)[0]
+    assert row["attention"] == str(target) and f"attention: {target}" in err
+    sheet = Image.open(target)
+    words = len(row["caption"].split())
+    assert sheet.width > 400 and sheet.height > 100 * ((words + 3) // 4)  # a tile per word
+
+
+def test_attention_for_several_photos_and_a_model_without_attention(run_cli, photo_dir, tmp_path):
+    target = tmp_path / "att.png"
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", photo_dir / "coffee.png",
+                             "--model", "show-attend-tell", *LABELS, "--attention", target)  # fmt: skip
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "att-cat-labels.png", "att-cat-show-attend-tell.png",
+        "att-coffee-labels.png", "att-coffee-show-attend-tell.png",
+    ]  # fmt: skip
+    assert "capsight: note: labels has no attention" in err and "Traceback" not in err
+
+
+def test_attention_must_name_an_image_file(run_cli, photo_dir, one_error_line):
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "maps.txt")
+    assert status == 2
+    one_error_line(err, "--attention", ".png")

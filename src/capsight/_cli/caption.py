@@ -7,8 +7,20 @@
     [{"image": "cat.jpg", "caption": "a photo of an Egyptian cat",
       "labels": [["Egyptian cat", 0.82], ["tiger cat", 0.07], ["tabby", 0.07]], "model": "labels"}]
 
+    $ capsight caption cat.jpg --model show-attend-tell --model show-and-tell    # side by side
+    cat.jpg
+      show-attend-tell  a cat is sitting on a wooden floor
+      show-and-tell     a black and white dog is sitting on a couch
+    $ capsight caption cat.jpg --attention cat-attention.png    # where each word looked
+
 Images are captioned in batches. A file that cannot be read gets one ``capsight: error:`` line
 on stderr while the others are still captioned; the exit status is then 2.
+
+``--attention PATH`` draws, for each image and model, one tile per word with the captioner's
+attention over the photo. With one image and one model the picture is written to PATH; otherwise
+the image's name (and the model's) is added before the suffix: ``PATH-STEM[-MODEL].png``. A
+captioner without attention (``show-and-tell``, ``labels``) gets the class activation map of its
+top ImageNet class instead (where the encoder saw that class), and a note on stderr says so.
 """
 
 from __future__ import annotations
@@ -16,6 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+ATTENTION_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -27,8 +42,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (JPEG, PNG, WebP, ...)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "caption", "labels", "model"}')
-    p.add_argument("--model", default="default", metavar="NAME",
-                   help="captioner (see `capsight models`; default: the best installed)")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="captioner (see `capsight models`; default: the best installed); "
+                        "repeat to compare captioners side by side")
+    p.add_argument("--attention", type=Path, metavar="PNG",
+                   help="draw the attention of each word over the photo into this image file")
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="images encoded together (default: 32)")
     method = p.add_mutually_exclusive_group()
@@ -82,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
+    models = list(dict.fromkeys(args.model or ["default"]))
+    if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
+        raise InvalidParameter(
+            f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
+        )
     rows, failed = [], 0
+    several = len(args.images) > 1 or len(models) > 1
     # A batch at a time keeps memory bounded and prints captions as they come; each bad file is
     # reported on its own line and the good ones are still captioned.
     for start in range(0, len(args.images), args.batch_size):
@@ -96,14 +120,29 @@ def run(args: argparse.Namespace) -> int:
                 failed += 1
         if not images:
             continue
-        descriptions = describe_images(
-            images, model=args.model, decoding=decoding, batch_size=args.batch_size
-        )
-        for name, d in zip(names, descriptions, strict=True):
+        by_model = [
+            describe_images(images, model=m, decoding=decoding, batch_size=args.batch_size)
+            for m in models
+        ]
+        for i, name in enumerate(names):
+            descriptions = [d[i] for d in by_model]
+            drawn = {}
+            if args.attention is not None:
+                for d in descriptions:
+                    target = attention_path(args.attention, name, d.model, several, len(models) > 1)
+                    write_attention(target, images[i], d)
+                    drawn[d.model] = str(target)
             if args.json:
-                rows.append(description_json(name, d))
+                rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
+            elif len(models) == 1:
+                print(f"{name}: {descriptions[0].caption.text}", flush=True)
             else:
-                print(f"{name}: {d.caption.text}", flush=True)
+                width = max(len(d.model) for d in descriptions)
+                print(name)
+                for d in descriptions:
+                    print(f"  {d.model:<{width}}  {d.caption.text}", flush=True)
+            for path in drawn.values():
+                print(f"attention: {path}", file=sys.stderr)
     if args.json:
         # One image per line: readable, and still one JSON document.
         body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in rows)
@@ -111,7 +150,47 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def description_json(image: str, d) -> dict:
+def attention_path(base: Path, image: str, model: str, per_image: bool, per_model: bool) -> Path:
+    """``base`` itself for one image and one model, else ``base-<image stem>[-<model>]<suffix>``."""
+    if not per_image:
+        return base
+    parts = [base.stem, Path(image).stem] + ([model] if per_model else [])
+    return base.with_name("-".join(parts) + base.suffix)
+
+
+def write_attention(path: Path, image, described) -> None:
+    """The per-word attention sheet of ``described``'s caption over ``image`` (or, for a
+    captioner without attention, the class activation map of its top ImageNet class)."""
+    from capsight._cli.main import error_line
+    from capsight.captioning.facade import cached_encoder, resolve_captioner
+    from capsight.errors import InvalidParameter
+    from capsight.vision.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
+
+    result = described.caption
+    small = image.copy()
+    small.thumbnail((640, 640))
+    title = f"{described.model}: {result.text}"
+    encoder = cached_encoder(resolve_captioner(described.model)[0].encoder_name)
+    encoded = encoder.encode([image])  # the grid's size; for a captioner without attention, CAM
+    if result.attention is not None and result.tokens:
+        picture = attention_sheet(
+            small, result.attention, result.tokens, encoded.grid_size, title=title
+        )
+    else:
+        top = int(encoded.probs[0].argmax())
+        cam = class_activation_map(encoded.grid[0], encoder.net._fc.weight.detach(), top)
+        picture = heatmap_overlay(small, cam, encoded.grid_size)
+        label = described.labels[0][0] if described.labels else "its top class"
+        print(error_line(f"{described.model} has no attention; {path} shows where the encoder "
+                         f"saw {label!r} instead", kind="note"), file=sys.stderr)  # fmt: skip
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(path)
+    except OSError as exc:
+        raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
+
+
+def description_json(image: str, d, attention: str | None = None) -> dict:
     row = {
         "image": image,
         "caption": d.caption.text,
@@ -122,4 +201,6 @@ def description_json(image: str, d) -> dict:
         row["score"] = round(float(d.caption.score), 4)
     if d.caption.alternatives:
         row["alternatives"] = list(d.caption.alternatives)
+    if attention is not None:
+        row["attention"] = attention
     return row

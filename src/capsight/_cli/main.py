@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def error_line(message: str) -> str:
-    """The single stderr line for a failure; newlines folded so it stays one line."""
-    return f"{PROG}: error: {' '.join(str(message).split())}"
+def error_line(message: str, kind: str = "error") -> str:
+    """The single stderr line for a failure (or a ``note``); newlines folded to keep one line."""
+    return f"{PROG}: {kind}: {' '.join(str(message).split())}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -162,7 +162,7 @@ class CapsightUI:
 
     def _where_it_looked(self, image, described):
         """An overlay of where the captioner looked, as an image update with a telling label."""
-        from capsight.server.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
+        from capsight.vision.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
 
         small = image.copy()
         small.thumbnail((MAX_OVERLAY_SIDE, MAX_OVERLAY_SIDE))

@@ -4,6 +4,7 @@
     >>> overlay.size == photo.size
     True
     >>> cam = class_activation_map(encoded.grid[0], fc_weight, class_index=281)   # (49,)
+    >>> attention_sheet(photo, result.attention, result.tokens, (7, 7), title="a cat").save("a.png")
 
 A captioner with attention gives one weight per grid cell for every word it wrote. A captioner
 without attention (``labels``) still has a spatial story: the class activation map (Zhou et al.,
@@ -59,8 +60,10 @@ def attention_sheet(
     grid_size: tuple[int, int],
     tile: int = 200,
     columns: int = 4,
+    title: str | None = None,
 ) -> Image.Image:
-    """One picture for a whole caption: a tile per word, its attention laid over the photo."""
+    """One picture for a whole caption: a tile per word, its attention laid over the photo.
+    ``title`` is written in the band above the tiles (left empty for a viewer's own label)."""
     from PIL import ImageDraw, ImageFont
 
     weights = np.asarray(attention, dtype=np.float32)  # (T, h*w)
@@ -75,6 +78,10 @@ def attention_sheet(
                       (248, 250, 252))  # fmt: skip
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=18)
+    if title:
+        while len(title) > 4 and draw.textlength(title, font=font) > sheet.width - 20:
+            title = title[: -5].rstrip() + "..."  # shorten a long caption to the sheet's width
+        draw.text((10, 10), title, fill=(30, 27, 75), font=font)
     for i, word in enumerate(words):
         x = 8 + (i % columns) * (tile + 8)
         y = top + (i // columns) * (thumb.height + label_h + 8)
