@@ -105,8 +105,8 @@ def test_good_images_are_still_captioned_next_to_a_bad_one(run_cli, photo_dir, b
 
 
 def _args(**given) -> argparse.Namespace:
-    base = dict(greedy=False, beam=None, sample=False, temperature=None, top_k=None, top_p=None,
-                num=None, seed=None)
+    base = dict(greedy=False, beam=None, sample=False, narrowing=False, temperature=None,
+                top_k=None, top_p=None, num=None, seed=None)
     return argparse.Namespace(**{**base, **given})
 
 
@@ -119,6 +119,21 @@ def test_decoding_flags_map_to_options():
                                       seed=1))
     assert (sample.method, sample.temperature, sample.top_k, sample.top_p, sample.num_captions,
             sample.seed) == ("sample", 0.7, 10, 0.9, 3, 1)
+
+
+def test_narrowing_takes_its_starting_width_from_top_k():
+    narrowing = decoding_from_args(_args(narrowing=True, top_k=4, num=3, seed=2))
+    assert (narrowing.method, narrowing.top_k, narrowing.num_captions) == ("narrowing", 4, 3)
+    with pytest.raises(InvalidParameter, match="--narrowing takes --top-k only"):
+        decoding_from_args(_args(narrowing=True, temperature=0.5))
+
+
+def test_narrowing_captions_real_photos(run_cli, photo_dir):
+    status, out, err = run_cli("caption", "--json", photo_dir / "cat.jpg", "--model",
+                               "show-attend-tell", "--narrowing", "--num", "3", "--seed", "1")  # fmt: skip
+    assert status == 0, err
+    row = json.loads(out)[0]
+    assert len(row["caption"].split()) >= 3 and 1 <= len(row.get("alternatives", [])) + 1 <= 3
 
 
 def test_sampling_flags_without_sample_are_refused():

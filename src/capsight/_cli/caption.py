@@ -54,6 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     method.add_argument("--beam", type=int, metavar="N", help="beam search with N beams")
     method.add_argument("--sample", action="store_true",
                         help="sample words (see --temperature, --top-k, --top-p)")
+    method.add_argument("--narrowing", action="store_true",
+                        help="the original project's schedule: sample the first word from the "
+                             "top 5 (--top-k), one fewer for each next word, then greedy")
     p.add_argument("--temperature", type=float, default=None, metavar="T",
                    help="sampling temperature (with --sample)")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
@@ -72,13 +75,20 @@ def decoding_from_args(args: argparse.Namespace):
     from capsight.errors import InvalidParameter
 
     sampling_flags = [args.temperature, args.top_k, args.top_p]
-    if not args.sample and any(x is not None for x in sampling_flags):
+    narrowing = args.narrowing
+    if narrowing and (args.temperature is not None or args.top_p is not None):
+        raise InvalidParameter("--narrowing takes --top-k only (its starting width)")
+    if not (args.sample or narrowing) and any(x is not None for x in sampling_flags):
         raise InvalidParameter("--temperature, --top-k and --top-p need --sample")
     options: dict = {}
     if args.greedy:
         options["method"] = "greedy"
     elif args.beam is not None:
         options.update(method="beam", beam_width=args.beam)
+    elif narrowing:
+        options["method"] = "narrowing"
+        if args.top_k is not None:
+            options["top_k"] = args.top_k
     elif args.sample:
         options["method"] = "sample"
         for key, value in (("temperature", args.temperature), ("top_k", args.top_k),

@@ -61,7 +61,7 @@ class CaptionResult:
     score: float | None = None  # mean log-probability per word, when the model has one
     tokens: list[str] = field(default_factory=list)
     attention: torch.Tensor | None = None  # (len(tokens), h*w) for attention models
-    alternatives: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)  # other distinct captions (num_captions > 1)
 
 
 class Captioner(ABC):

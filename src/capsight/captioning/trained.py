@@ -91,13 +91,17 @@ class TrainedCaptioner(Captioner):
             decoded = decode(self.model, grid, options)
         for d in decoded:
             words = self.vocab.decode(d.tokens)
+            text = " ".join(words)
+            # Samples can repeat each other or the caption; list each other sentence once.
+            others = (" ".join(self.vocab.decode(a)) for a in d.alternatives)
+            alternatives = [a for a in dict.fromkeys(others) if a != text]
             results.append(
                 CaptionResult(
-                    text=" ".join(words),
+                    text=text,
                     score=d.score,
                     tokens=words,
                     attention=d.attention,
-                    alternatives=[" ".join(self.vocab.decode(a)) for a in d.alternatives],
+                    alternatives=alternatives,
                 )
             )
         return results
