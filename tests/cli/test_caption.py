@@ -206,3 +206,15 @@ def test_attention_must_name_an_image_file(run_cli, photo_dir, one_error_line):
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "maps.txt")
     assert status == 2
     one_error_line(err, "--attention", ".png")
+
+
+def test_attention_files_of_same_named_photos_do_not_collide(run_cli, photo_dir, tmp_path):
+    import shutil
+
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    shutil.copy(photo_dir / "cat.jpg", other / "cat.jpg")
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", other / "cat.jpg", *LABELS,
+                             "--attention", tmp_path / "a.png")  # fmt: skip
+    assert status == 0, err
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["a-cat-2.png", "a-cat.png"]

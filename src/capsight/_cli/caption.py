@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         )
     rows, failed = [], 0
     several = len(args.images) > 1 or len(models) > 1
+    written: set[Path] = set()  # attention files, so two photos called cat.jpg do not collide
     # A batch at a time keeps memory bounded and prints captions as they come; each bad file is
     # reported on its own line and the good ones are still captioned.
     for start in range(0, len(args.images), args.batch_size):
@@ -140,6 +141,11 @@ def run(args: argparse.Namespace) -> int:
             if args.attention is not None:
                 for d in descriptions:
                     target = attention_path(args.attention, name, d.model, several, len(models) > 1)
+                    stem, n = target.stem, 1
+                    while target in written:
+                        n += 1
+                        target = target.with_name(f"{stem}-{n}{target.suffix}")
+                    written.add(target)
                     write_attention(target, images[i], d)
                     drawn[d.model] = str(target)
             if args.json:

@@ -5,13 +5,14 @@
     [(12.0, 'a photo of a golden retriever'), (31.0, 'a photo of a pizza')]
 
 Data flow: three stages overlap, handing batches of 16 moments to each other through bounded
-queues. A child process decodes the frames from the first moment, normalises their exposure
-and makes their thumbnails (``capsight.novelty.frames``: it explains why a process and what
-exposure normalisation does) while torch and the models load here; a thread encodes each batch
-once with the image encoder (pooled vector, grid, ImageNet probabilities); on the calling
-thread it is captioned from that encoding and its captions embedded. Then novelty is scored for
-the ``text`` signal (caption embeddings), the ``visual`` signal (pooled image features) and
-``fused`` (both), and the novel moments are selected (``capsight.novelty.selection``).
+queues. Frames are decoded from the first moment, exposure-normalised and thumbnailed by
+``capsight.novelty.frames`` (in a child process while torch and the models load here, on a
+thread once they are loaded; that module explains why, and what exposure normalisation does);
+a thread encodes each batch once with the image encoder (pooled vector, grid, ImageNet
+probabilities); on the calling thread it is captioned from that encoding and its captions
+embedded. Then novelty is scored for the ``text`` signal (caption embeddings), the ``visual``
+signal (pooled image features) and ``fused`` (both), and the novel moments are selected
+(``capsight.novelty.selection``).
 """
 
 from __future__ import annotations
