@@ -106,7 +106,6 @@ class FrameBatches:
         if process is None:
             process = "torch" not in sys.modules
         self.seconds = 0.0
-        self._started = time.perf_counter()
         self._child: subprocess.Popen | None = None
         self._thread: Background | None = None
         if process:

@@ -79,8 +79,11 @@ def attention_sheet(
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=18)
     if title:
-        while len(title) > 4 and draw.textlength(title, font=font) > sheet.width - 20:
-            title = title[: -5].rstrip() + "..."  # shorten a long caption to the sheet's width
+        limit = sheet.width - 20  # a long caption is cut to the sheet's width
+        if draw.textlength(title, font=font) > limit:
+            while len(title) > 1 and draw.textlength(title + "...", font=font) > limit:
+                title = title[:-1]
+            title = title.rstrip() + "..."
         draw.text((10, 10), title, fill=(30, 27, 75), font=font)
     for i, word in enumerate(words):
         x = 8 + (i % columns) * (tile + 8)
