@@ -31,3 +31,24 @@ def test_feature_cache_builds_resumes_and_flips(caption_folder, tmp_path, encode
     flipped = FeatureCache.build(corpus, encoder, tmp_path / "cache", flip=True, progress=False)
     assert flipped.folder.name.endswith("-flip")
     assert not np.allclose(np.array(flipped.grid[row]), np.array(cache.grid[row]))
+
+
+@pytest.mark.slow
+def test_an_old_cache_gets_its_hidden_maps_added(caption_folder, tmp_path, encoder):
+    corpus = load_corpus(caption_folder)
+    cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
+    assert cache.features("hidden").shape == (12, 192, 7, 7)
+    grid, hidden = np.array(cache.grid), np.array(cache.hidden)
+    # A cache from before hidden maps were kept: no hidden.npy, no progress recorded for it.
+    meta_file = cache.folder / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["hidden_done"]
+    meta_file.write_text(json.dumps(meta))
+    (cache.folder / "hidden.npy").unlink()
+    old = FeatureCache.open(cache.folder)
+    assert old.hidden is None
+    with pytest.raises(CapsightError, match="no hidden maps"):
+        old.features("hidden")
+    upgraded = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
+    assert np.array_equal(np.array(upgraded.grid), grid)
+    assert np.allclose(np.array(upgraded.hidden), hidden, atol=1e-3)

@@ -68,3 +68,35 @@ def test_command_line_parses_into_a_config():
     assert config.model == {"cell": "gru", "num_layers": 2}
     with pytest.raises(InvalidParameter):
         TrainConfig(data="d", out="o", val_method="sample")
+
+
+@pytest.mark.slow
+def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(caption_folder, tmp_path, encoder):
+    from PIL import Image
+
+    from capsight.captioning.checkpoint import load_checkpoint
+    from capsight.captioning.encoder_top import EncoderTop
+
+    cache = tmp_path / "cache"
+    plain = train(_config(caption_folder, tmp_path / "plain", cache, epochs=1))
+    tuned = train(_config(caption_folder, tmp_path / "tuned", cache, epochs=1, scst_epochs=1,
+                          init_from=str(plain.best_dir), fine_tune_blocks=1, lr=1e-2))  # fmt: skip
+    assert [r["stage"] for r in tuned.history] == ["xe", "scst"]
+    model, _, config = load_checkpoint(tuned.best_dir)
+    assert config["fine_tune_blocks"] == 1 and model.feature_input == "hidden"
+    imagenet = EncoderTop("efficientnet-lite0", trainable_blocks=1).state_dict()
+    changed = {k for k, v in model.encoder_top.state_dict().items() if not torch.equal(v, imagenet[k])}
+    assert changed and all(k.startswith(("blocks.3.", "head_conv.")) for k in changed)
+
+    # At run time it captions from the shared encoder's hidden maps.
+    captioner = create_captioner("checkpoint", path=str(tuned.best_dir))
+    photos = sorted((caption_folder / "images").glob("*.jpg"))[:2]
+    results = captioner.caption(encoder.encode([Image.open(p).convert("RGB") for p in photos]))
+    assert len(results) == 2 and all(r.tokens for r in results)
+
+
+def test_fine_tuning_is_refused_where_it_is_not_built():
+    with pytest.raises(InvalidParameter, match="show-attend-tell only"):
+        TrainConfig(data="d", out="o", architecture="show-and-tell", fine_tune_blocks=2)
+    with pytest.raises(InvalidParameter, match=">= 0"):
+        TrainConfig(data="d", out="o", fine_tune_blocks=-1)

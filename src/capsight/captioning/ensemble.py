@@ -28,6 +28,12 @@ class CaptionEnsemble(CaptionModel):
         self.config = members[0].config
         self.has_attention = any(m.has_attention for m in members)
         first = members[0]
+        if len({m.feature_input for m in members}) > 1:
+            raise ModelNotFound(
+                "ensemble members must read the same encoder output: some fine-tuned the "
+                "encoder's top blocks, some did not"
+            )
+        self.feature_input = first.feature_input
         self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
         self.unk_id, self.endings = first.unk_id, first.endings
         self.static_state_keys = tuple(

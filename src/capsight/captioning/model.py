@@ -79,6 +79,9 @@ class CaptionModel(nn.Module):
     # Which word ids may end a caption (``captioning.endings``); None allows any ending.
     endings: Endings | None = None
     has_attention: bool = False
+    # What ``start`` reads from the encoder: its ``"grid"`` (B, P, 1280), or its ``"hidden"`` map
+    # (B, C, h, w) for a model that fine-tuned the encoder's top blocks (``encoder_top``).
+    feature_input: str = "grid"
     # State entries that depend only on the image: identical for every beam of one image, so
     # beam search need not reorder them.
     static_state_keys: tuple[str, ...] = ()

@@ -4,6 +4,9 @@
     >>> logits, extras = model(grid, captions)     # grid (B, 49, 1280), captions (B*k, T)
     >>> extras["alphas"].shape                     # (B*k, T-1, 49) attention per word
 
+With ``fine_tune_blocks=N`` the model owns a copy of the encoder's top stage, trains its last N
+blocks, and ``start`` takes the encoder's hidden map (B, 192, 7, 7) instead of the grid.
+
 At each word the decoder scores every grid position against its hidden state, takes the
 attention-weighted mean of the (projected) features, scales it by a learned gate
 ``beta = sigmoid(f(h))``, and feeds it with the previous word's embedding to an LSTM cell. The
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from capsight.captioning.encoder_top import EncoderTop
 from capsight.captioning.model import CaptionModel, State, register_architecture, repeat_rows
 
 
@@ -38,6 +42,9 @@ class ShowAttendTellConfig:
     gate: bool = True
     encoder: str = "efficientnet-lite0"
     resolution: int = 224
+    # > 0: the model carries its own copy of the encoder's top stage with its last N blocks
+    # fine-tuned, and reads the encoder's hidden map instead of its grid (``encoder_top``).
+    fine_tune_blocks: int = 0
 
 
 @register_architecture("show-attend-tell", ShowAttendTellConfig)
@@ -66,9 +73,15 @@ class ShowAttendTell(CaptionModel):
         self.out_dropout = nn.Dropout(c.dropout)
         self.out_bias = nn.Parameter(torch.zeros(c.vocab_size))
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+        self.encoder_top = None
+        if c.fine_tune_blocks:
+            self.encoder_top = EncoderTop(c.encoder, c.fine_tune_blocks)
+            self.feature_input = "hidden"
 
     # -- image side ---------------------------------------------------------------------------
     def start(self, grid: torch.Tensor) -> State:
+        if self.encoder_top is not None:
+            grid = self.encoder_top(grid)  # hidden maps (B, C, h, w) -> (B, P, 1280)
         feats = self.feature_dropout(self.feature_proj(grid.float()))  # (B, P, F)
         keys = self.att_feat(feats)  # (B, P, A)
         mean = feats.mean(dim=1)  # (B, F)

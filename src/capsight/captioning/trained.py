@@ -85,10 +85,10 @@ class TrainedCaptioner(Captioner):
         options = decoding or self.default_decoding
         if len(encoded) == 0:
             return []
-        grid = encoded.grid  # (B, P, 1280)
+        features = self.features(encoded)
         results = []
-        with inference_precision(grid.device):  # bfloat16 where the CPU computes it natively
-            decoded = decode(self.model, grid, options)
+        with inference_precision(features.device):  # bfloat16 where the CPU computes it natively
+            decoded = decode(self.model, features, options)
         for d in decoded:
             words = self.vocab.decode(d.tokens)
             text = " ".join(words)
@@ -105,6 +105,15 @@ class TrainedCaptioner(Captioner):
                 )
             )
         return results
+
+    def features(self, encoded: EncodedImages) -> torch.Tensor:
+        """What the model decodes from: the grid (B, P, 1280), or the hidden map (B, C, h, w)
+        for a model with fine-tuned encoder blocks."""
+        if self.model.feature_input != "hidden":
+            return encoded.grid
+        if encoded.hidden is None:
+            raise ModelNotFound(f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder")
+        return encoded.hidden
 
     def word_vectors(self, tokens: list[str]) -> torch.Tensor:
         """The model's input embedding of each word (len(tokens), E): the caption's word vectors."""

@@ -25,8 +25,10 @@ from capsight.training.features import FeatureCache
 @dataclass
 class CaptionBatches:
     keys: list[str]
-    grid: torch.Tensor  # (N, P, 1280) fp16, in memory
-    grid_flip: torch.Tensor | None  # (N, P, 1280) fp16 of the mirrored photos
+    # What the model reads (``CaptionModel.feature_input``): the grid (N, P, 1280), or hidden
+    # maps (N, C, h, w) for fine-tuned encoder blocks; fp16, in memory.
+    grid: torch.Tensor
+    grid_flip: torch.Tensor | None  # the same of the mirrored photos
     captions: list[torch.Tensor]  # per image (n_i, T_i) ids with <bos>/<eos>, padded
     references: list[list[str]]  # per image, normalised reference captions (for CIDEr)
     swap: torch.Tensor | None  # (V,) id map exchanging "left" and "right"
@@ -39,12 +41,14 @@ class CaptionBatches:
         vocab: Vocabulary,
         flip_cache: FeatureCache | None = None,
         max_length: int = 22,
+        features: str = "grid",
     ) -> CaptionBatches:
         keys = [im.key for im in images]
-        grid = torch.from_numpy(np.ascontiguousarray(cache.grid[cache.rows(keys)]))
+        grid = torch.from_numpy(np.ascontiguousarray(cache.features(features)[cache.rows(keys)]))
         grid_flip = None
         if flip_cache is not None:
-            grid_flip = torch.from_numpy(np.ascontiguousarray(flip_cache.grid[flip_cache.rows(keys)]))
+            rows = flip_cache.rows(keys)
+            grid_flip = torch.from_numpy(np.ascontiguousarray(flip_cache.features(features)[rows]))
         captions, references = [], []
         for im in images:
             token_lists = [tokenize(c)[:max_length] for c in im.captions] or [[]]
@@ -69,14 +73,15 @@ class CaptionBatches:
         seed: int,
         shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Yield (grid (B, P, D) float32, captions (B*k, T), image rows (B,)) for one epoch."""
+        """Yield (grid (B, P, D) or hidden maps (B, C, h, w), float32; captions (B*k, T); image
+        rows (B,)) for one epoch."""
         gen = torch.Generator().manual_seed(seed)
         order = torch.randperm(len(self), generator=gen)
         rank, world = shard
         order = order[rank::world]
         for start in range(0, len(order), batch_images):
             rows = order[start : start + batch_images]
-            grid = self.grid[rows].float()  # (B, P, D)
+            grid = self.grid[rows].float()  # (B, P, D) or (B, C, h, w)
             mirrored = torch.zeros(len(rows), dtype=torch.bool)
             if self.grid_flip is not None:
                 mirrored = torch.rand(len(rows), generator=gen) < 0.5

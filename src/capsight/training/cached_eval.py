@@ -50,7 +50,9 @@ def evaluate_on_cache(
         FeatureCache.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution)
     )
     images = corpus.split(split)
-    batches = CaptionBatches.from_corpus(images, cache, captioner.vocab, None, max_length=10_000)
+    batches = CaptionBatches.from_corpus(
+        images, cache, captioner.vocab, None, max_length=10_000, features=captioner.model.feature_input
+    )
     references = [list(im.captions) for im in images]
     started = time.time()
     texts = caption_grid(captioner.model, captioner.vocab, batches.grid, decoding)

@@ -6,7 +6,8 @@
     >>> rows = cache.rows(["1000268201_693b08cb0e.jpg"])
 
 The cache lives in ``<cache_dir>/<corpus>-<encoder>-<resolution>/`` as ``.npy`` files (grid,
-pooled, probs) plus ``meta.json``; ``flip=True`` encodes the horizontally mirrored photos into
+pooled, probs, and hidden: the input of the encoder's last blocks, what a captioner with
+fine-tuned top blocks trains on) plus ``meta.json``; ``flip=True`` encodes the horizontally mirrored photos into
 a sibling folder ending in ``-flip`` (feature augmentation for training). Extraction writes in chunks and records its progress, so an interrupted run
 resumes where it stopped.
 """
@@ -40,6 +41,7 @@ class FeatureCache:
     pooled: np.ndarray  # (N, 1280) fp16
     probs: np.ndarray  # (N, 1000) fp16
     grid_size: tuple[int, int]
+    hidden: np.ndarray | None = None  # (N, C, h, w) fp16, C = 192 for Lite0; None in old caches
 
     def __post_init__(self) -> None:
         self.index = {k: i for i, k in enumerate(self.keys)}
@@ -47,9 +49,13 @@ class FeatureCache:
     def rows(self, keys: list[str]) -> np.ndarray:
         return np.array([self.index[k] for k in keys], dtype=np.int64)
 
-    def load_grid(self) -> torch.Tensor:
-        """The whole grid array in memory as an fp16 tensor (N, P, 1280)."""
-        return torch.from_numpy(np.ascontiguousarray(self.grid))
+    def features(self, kind: str = "grid") -> np.ndarray:
+        """The memory-mapped array a captioner reads: ``"grid"`` or ``"hidden"``."""
+        if kind == "hidden":
+            if self.hidden is None:
+                raise CapsightError(f"{self.folder}: no hidden maps cached; run the extraction again")
+            return self.hidden
+        return self.grid
 
     @staticmethod
     def folder_for(
@@ -67,6 +73,7 @@ class FeatureCache:
         meta = json.loads(meta_file.read_text())
         if meta["done"] < len(meta["keys"]):
             raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
+        complete = meta.get("hidden_done", 0) >= len(meta["keys"])
         return cls(
             folder,
             meta["keys"],
@@ -74,6 +81,7 @@ class FeatureCache:
             np.load(folder / "pooled.npy", mmap_mode="r"),
             np.load(folder / "probs.npy", mmap_mode="r"),
             tuple(meta["grid_size"]),
+            np.load(folder / "hidden.npy", mmap_mode="r") if complete else None,
         )
 
     @classmethod
@@ -86,39 +94,47 @@ class FeatureCache:
         batch_size: int = 32,
         progress: bool = True,
     ) -> FeatureCache:
-        """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run."""
+        """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run.
+
+        A cache written before hidden maps were kept gets them added in one more pass."""
         folder = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip)
         folder.mkdir(parents=True, exist_ok=True)
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
         side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
-        meta = {"keys": keys, "done": 0, "flip": flip, "encoder": encoder.name,
+        meta = {"keys": keys, "done": 0, "hidden_done": 0, "flip": flip, "encoder": encoder.name,
                 "resolution": encoder.resolution, "grid_size": [side, side]}  # fmt: skip
         if meta_file.is_file():
             old = json.loads(meta_file.read_text())
             if old["keys"] == keys and old.get("flip") == flip:
-                meta = old
+                meta = {"hidden_done": 0, **old}
         n, p = len(keys), side * side
-        mode = "r+" if meta["done"] > 0 else "w+"
+        hidden_channels = encoder.net._blocks[encoder.net.top_start]._expand_conv.in_channels
+        shapes = {"grid": (n, p, FEATURE_DIM), "pooled": (n, FEATURE_DIM), "probs": (n, 1000),
+                  "hidden": (n, hidden_channels, side, side)}  # fmt: skip
+        progress_key = {"grid": "done", "pooled": "done", "probs": "done", "hidden": "hidden_done"}
         arrays = {
-            "grid": np.lib.format.open_memmap(folder / "grid.npy", mode, np.float16, (n, p, FEATURE_DIM)),
-            "pooled": np.lib.format.open_memmap(folder / "pooled.npy", mode, np.float16, (n, FEATURE_DIM)),
-            "probs": np.lib.format.open_memmap(folder / "probs.npy", mode, np.float16, (n, 1000)),
-        }  # fmt: skip
-        bar = tqdm(total=n, initial=meta["done"], desc="encoding photos", disable=not progress)
-        for start in range(meta["done"], n, batch_size):
+            name: np.lib.format.open_memmap(
+                folder / f"{name}.npy", "r+" if meta[progress_key[name]] > 0 else "w+", np.float16, shape
+            )
+            for name, shape in shapes.items()
+        }
+        first = min(meta["done"], meta["hidden_done"])
+        bar = tqdm(total=n, initial=first, desc="encoding photos", disable=not progress)
+        for start in range(first, n, batch_size):
             chunk = keys[start : start + batch_size]
             images = [load_image(corpus.images[k].path) for k in chunk]
             if flip:
                 images = [img.transpose(Image.FLIP_LEFT_RIGHT) for img in images]
             out = encoder.encode(images, batch_size=batch_size)
             end = start + len(chunk)
-            arrays["grid"][start:end] = out.grid.numpy().astype(np.float16)  # (b, P, 1280)
-            arrays["pooled"][start:end] = out.pooled.numpy().astype(np.float16)
-            arrays["probs"][start:end] = out.probs.numpy().astype(np.float16)
-            for a in arrays.values():
-                a.flush()
-            meta["done"] = end
+            values = {"grid": out.grid, "pooled": out.pooled, "probs": out.probs, "hidden": out.hidden}
+            for name, array in arrays.items():
+                if meta[progress_key[name]] < end:  # (B, P, 1280), (B, 1280), (B, 1000), (B, C, h, w)
+                    array[start:end] = values[name].numpy().astype(np.float16)
+                    array.flush()
+            meta["done"] = max(meta["done"], end)
+            meta["hidden_done"] = max(meta["hidden_done"], end)
             meta["grid_size"] = list(out.grid_size)
             meta_file.write_text(json.dumps(meta))
             bar.update(len(chunk))

@@ -82,7 +82,10 @@ class TrainConfig:
     scst_top_k: int = 5  # sample among the k likeliest words (0 = the full distribution)
     scst_end_token: bool = False  # score captions with an end word: dangling endings earn nothing
     init_from: str = ""  # start from this checkpoint's weights and vocabulary (e.g. SCST only)
-    fine_tune_blocks: int = 0  # >0 needs raw photos per step: only sensible on a GPU
+    # > 0: train the encoder's last N blocks (and its head) with the decoder, on cached hidden
+    # maps (show-attend-tell; ``captioning.encoder_top``), at ``fine_tune_lr_ratio`` x the lr.
+    fine_tune_blocks: int = 0
+    fine_tune_lr_ratio: float = 0.5
     resume: bool = False
     progress: bool = True
 
@@ -93,10 +96,10 @@ class TrainConfig:
             raise InvalidParameter("batch size and captions per image must be >= 1")
         if self.val_method not in ("greedy", "beam"):
             raise InvalidParameter("validation decoding must be greedy or beam")
-        if self.fine_tune_blocks:
-            raise InvalidParameter(
-                "--fine-tune-blocks is not implemented for the cached-feature loop; train with 0"
-            )
+        if self.fine_tune_blocks < 0 or self.fine_tune_lr_ratio < 0:
+            raise InvalidParameter("--fine-tune-blocks and --fine-tune-lr-ratio must be >= 0")
+        if self.fine_tune_blocks and self.architecture != "show-attend-tell":
+            raise InvalidParameter("--fine-tune-blocks is built for show-attend-tell only")
 
 
 @dataclass
@@ -194,6 +197,35 @@ def validate(model: CaptionModel, vocab: Vocabulary, data: CaptionBatches, confi
 
 
 # -- the loop ---------------------------------------------------------------------------------
+def _param_groups(model: CaptionModel, config: TrainConfig) -> list[dict]:
+    """AdamW groups: weight decay on matrices only; fine-tuned encoder blocks at a scaled lr.
+    Frozen parameters (the encoder copy's other blocks, its BatchNorm) are left out."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decays = not (p.ndim < 2 or "embed" in name or "wpe" in name or "wte" in name)
+        groups.setdefault((name.startswith("encoder_top."), decays), []).append(p)
+    return [
+        {"params": params, "weight_decay": config.weight_decay if decays else 0.0,
+         "lr_scale": config.fine_tune_lr_ratio if encoder else 1.0}
+        for (encoder, decays), params in sorted(groups.items())
+    ]  # fmt: skip
+
+
+def _with_fine_tuning(model: CaptionModel, blocks: int) -> CaptionModel:
+    """``model`` with its last ``blocks`` encoder blocks made trainable (a copy of the ImageNet
+    encoder's top stage where it had none); unchanged when ``blocks`` is 0 or already so."""
+    if not blocks or getattr(model.config, "fine_tune_blocks", 0) == blocks:
+        return model
+    tuned = build_model(dataclasses.replace(model.config, fine_tune_blocks=blocks))
+    missing, unexpected = tuned.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("encoder_top.") for k in missing):
+        raise InvalidParameter(f"cannot add fine-tuned encoder blocks to this model: {missing[:3]} {unexpected[:3]}")
+    tuned.endings = model.endings
+    return tuned
+
+
 def _lr_at(step: int, total: int, config: TrainConfig, base: float) -> float:
     if step < config.warmup_steps:
         return base * (step + 1) / config.warmup_steps
@@ -289,7 +321,7 @@ def _run_epoch(
         extra = ""
         if stage == "xe":
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(state["step"], total_xe_steps, config, config.lr)
+                group["lr"] = _lr_at(state["step"], total_xe_steps, config, config.lr) * group["lr_scale"]
             with autocast:
                 loss = caption_loss(wrapped, grid, captions, config)
         else:
@@ -348,20 +380,23 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
             state["patience_left"] = config.patience
     elif config.init_from:
         model, vocab, _ = load_checkpoint(config.init_from)
+        model = _with_fine_tuning(model, config.fine_tune_blocks)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     else:
         vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
         model_config = config_from_dict(
             {**config.model, "architecture": config.architecture, "vocab_size": len(vocab),
-             "encoder": config.encoder, "resolution": resolution}
+             "encoder": config.encoder, "resolution": resolution,
+             **({"fine_tune_blocks": config.fine_tune_blocks} if config.fine_tune_blocks else {})}
         )  # fmt: skip
         model = build_model(model_config)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     if model.endings is None and isinstance(vocab, Vocabulary):
         model.endings = Endings.learn(vocab.encode(tokenize(c)) for im in train_images for c in im.captions)
     model.to(device)
-    train_data = CaptionBatches.from_corpus(train_images, cache, vocab, flip_cache, config.max_caption_length)
-    val_data = CaptionBatches.from_corpus(val_images, cache, vocab, None, config.max_caption_length)
+    kind = model.feature_input  # the grid, or hidden maps for fine-tuned encoder blocks
+    train_data = CaptionBatches.from_corpus(train_images, cache, vocab, flip_cache, config.max_caption_length, kind)
+    val_data = CaptionBatches.from_corpus(val_images, cache, vocab, None, config.max_caption_length, kind)
 
     run_params = {**dataclasses.asdict(config), "vocab_size": len(vocab), "train_images": len(train_data),
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
@@ -374,13 +409,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
     wrapped = model
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "embed" in name or "wpe" in name or "wte" in name else decay).append(p)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming and (last / "optimizer.pt").is_file():
         optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=True))
     autocast = (
@@ -414,7 +443,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
             state.update(stage="scst", epoch=0, patience_left=config.patience)
             optimizer.state.clear()
             for group in optimizer.param_groups:
-                group["lr"] = config.scst_lr
+                group["lr"] = config.scst_lr * group["lr_scale"]
         else:
             state.update(stage="done", finished_stage=stage)
         if rank == 0:

@@ -123,6 +123,10 @@ class EfficientNetLite(nn.Module):
                     MBConv(cin if j == 0 else cout, cout, kernel, stride if j == 0 else 1, expand)
                 )
         self._blocks = nn.ModuleList(blocks)
+        # The first block after the last stride-2 block: from here on every block works at the
+        # final H/32 grid (blocks 12-15 of Lite0). Its input is the encoder's *hidden* map, where
+        # a captioner may take over and fine-tune the rest (``captioning.encoder_top``).
+        self.top_start = max(i for i, b in enumerate(blocks) if b._depthwise_conv.stride != (1, 1)) + 1
         self._conv_head = SameConv2d(
             _round_channels(320, variant.width), FEATURE_DIM, 1, bias=False
         )
@@ -135,10 +139,22 @@ class EfficientNetLite(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images (B, 3, H, W) -> spatial feature grid (B, 1280, H/32, W/32)."""
+        return self.features_and_hidden(x)[0]
+
+    def features_and_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised images -> (feature grid (B, 1280, h, w), hidden map (B, C, h, w): the input
+        of block ``top_start``, C = 192 for Lite0)."""
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)  # (B, 32, H/2, W/2)
-        for block in self._blocks:
+        hidden = x
+        for i, block in enumerate(self._blocks):
+            if i == self.top_start:
+                hidden = x
             x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x)), inplace=True)  # (B, 1280, H/32, W/32)
+        return self.head(x), hidden
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the last block (B, 320, h, w) -> feature grid (B, 1280, h, w)."""
+        return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = self.features(x).mean(dim=(2, 3))  # (B, 1280)

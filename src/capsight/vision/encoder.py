@@ -44,13 +44,17 @@ class EncodedImages:
     grid: torch.Tensor  # (B, P, 1280) P = h*w spatial positions, row-major
     probs: torch.Tensor  # (B, 1000) ImageNet class probabilities
     grid_size: tuple[int, int]  # (h, w) of the grid, e.g. (7, 7)
+    # (B, C, h, w) input of the encoder's last blocks (C = 192 for Lite0): what a captioner with
+    # fine-tuned top blocks starts from (``captioning.encoder_top``); None when not kept.
+    hidden: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.pooled.shape[0]
 
     def select(self, index: slice | list[int]) -> EncodedImages:
+        hidden = None if self.hidden is None else self.hidden[index]
         return EncodedImages(
-            self.pooled[index], self.grid[index], self.probs[index], self.grid_size
+            self.pooled[index], self.grid[index], self.probs[index], self.grid_size, hidden
         )
 
 
@@ -128,12 +132,15 @@ class ImageEncoder:
         """Normalised batch (B, 3, R, R) -> EncodedImages."""
         net = _inference_net(self.name, str(self.device))
         x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-        fmap = net.features(x)  # (B, 1280, h, w), channels-last
+        fmap, hidden = net.features_and_hidden(x)  # (B, 1280, h, w), (B, C, h, w) channels-last
         b, c, h, w = fmap.shape
         grid = fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)
         pooled = grid.mean(dim=1)  # (B, 1280)
         probs = self.net._fc(pooled).softmax(dim=-1)  # (B, 1000)
-        return EncodedImages(pooled.float().cpu(), grid.float().cpu(), probs.float().cpu(), (h, w))
+        return EncodedImages(
+            pooled.float().cpu(), grid.float().cpu(), probs.float().cpu(), (h, w),
+            hidden.float().cpu().contiguous(),
+        )  # fmt: skip
 
     def encode(self, images: list[Image.Image], batch_size: int = 32) -> EncodedImages:
         """RGB PIL images -> EncodedImages, run in batches of ``batch_size``."""
@@ -150,6 +157,7 @@ class ImageEncoder:
             torch.cat([p.grid for p in parts]),
             torch.cat([p.probs for p in parts]),
             parts[0].grid_size,
+            torch.cat([p.hidden for p in parts]),
         )
 
     def _empty(self) -> EncodedImages:
@@ -159,6 +167,7 @@ class ImageEncoder:
             torch.zeros(0, side * side, self.dim),  # (0, P, 1280)
             torch.zeros(0, len(imagenet_class_names())),  # (0, 1000)
             (side, side),
+            torch.zeros(0, self.net._blocks[self.net.top_start]._expand_conv.in_channels, side, side),
         )
 
     @staticmethod

@@ -1,0 +1,84 @@
+"""The encoder's last blocks, owned by a captioner so it can fine-tune them.
+
+    >>> top = EncoderTop("efficientnet-lite0", trainable_blocks=2)
+    >>> grid = top(encoded.hidden)            # (B, 192, 7, 7) -> (B, 49, 1280)
+
+The shared image encoder stays frozen: video novelty, classification and every other captioner
+read its output unchanged. A captioner trained with ``--fine-tune-blocks N`` carries its own copy
+of the encoder's top stage (the blocks after the last stride-2 block, 4 in Lite0, and the 1x1
+head) and recomputes its grid from the encoder's *hidden* map (``EncodedImages.hidden``, the
+input of that stage). Its last ``N`` blocks (and the head) train with the decoder; earlier
+blocks of the copy stay frozen. BatchNorm statistics are always frozen (batches of a few dozen
+photos would only make them noisier), so the copy starts out computing exactly the shared
+encoder's grid. Training caches the hidden maps once (7x7x192, a seventh of the grid), so
+fine-tuning needs no photo decoding per step and runs on a CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.vision.efficientnet_lite import EfficientNetLite
+
+
+def _imagenet_network(encoder: str) -> EfficientNetLite:
+    """The encoder with its ImageNet weights when installed, else freshly initialised (a
+    checkpoint's own weights replace it on load)."""
+    from capsight.vision.encoder import load_efficientnet_lite
+
+    try:
+        return load_efficientnet_lite(encoder)
+    except ModelNotFound:
+        return EfficientNetLite.build(encoder)
+
+
+class EncoderTop(nn.Module):
+    """Blocks ``top_start..`` and the head of an EfficientNet-Lite: hidden map -> feature grid."""
+
+    def __init__(self, encoder: str, trainable_blocks: int) -> None:
+        super().__init__()
+        net = _imagenet_network(encoder)
+        blocks = net._blocks[net.top_start :]
+        if not 1 <= trainable_blocks <= len(blocks):
+            raise InvalidParameter(
+                f"--fine-tune-blocks must be between 1 and {len(blocks)} for {encoder} "
+                f"(the blocks after its last stride-2 block), got {trainable_blocks}"
+            )
+        self.blocks = copy.deepcopy(blocks)
+        self.head_conv = copy.deepcopy(net._conv_head)
+        self.head_bn = copy.deepcopy(net._bn1)
+        self.first_trainable = len(blocks) - trainable_blocks
+        self.requires_grad_(False)
+        for block in self.blocks[self.first_trainable :]:
+            block.requires_grad_(True)
+        self.head_conv.requires_grad_(True)
+        for bn in self._batch_norms():
+            bn.requires_grad_(False)
+        self.train(False)
+
+    def _batch_norms(self) -> list[nn.BatchNorm2d]:
+        return [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def train(self, mode: bool = True) -> EncoderTop:
+        super().train(mode)
+        for bn in self._batch_norms():  # frozen statistics, whatever the mode
+            bn.eval()
+        return self
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Hidden maps (B, C, h, w) -> grid (B, h*w, 1280), in float32 even under autocast (as
+        the shared encoder computes it)."""
+        x = hidden.float().contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, enabled=False):
+            with torch.no_grad():
+                for block in self.blocks[: self.first_trainable]:
+                    x = block(x)
+            for block in self.blocks[self.first_trainable :]:
+                x = block(x)
+            fmap = F.relu6(self.head_bn(self.head_conv(x)))  # (B, 1280, h, w)
+        return fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)
