@@ -40,3 +40,15 @@ def test_show_attend_tell_with_fine_tuned_blocks_reads_hidden_maps():
     assert logits.shape == (4, 5, 20) and extras["alphas"].shape == (4, 5, 49)
     plain = build_model({"architecture": "show-attend-tell", "vocab_size": 20})
     assert plain.feature_input == "grid" and plain.encoder_top is None
+
+
+def test_inference_runs_a_folded_copy_that_is_never_saved(encoder, photo):
+    top = EncoderTop("efficientnet-lite0", trainable_blocks=2).eval()
+    hidden = encoder.encode([photo("rocket")]).hidden
+    with torch.inference_mode():
+        folded = top(hidden)
+    assert len(top._fused) == 1
+    assert torch.allclose(folded, top(hidden), atol=1e-3)  # grad enabled: the BatchNorm path
+    assert not any("_fused" in k for k in top.state_dict())
+    top.train()
+    assert not top._fused  # rebuilt after training changed the weights

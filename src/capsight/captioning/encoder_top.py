@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsight.errors import InvalidParameter, ModelNotFound
-from capsight.vision.efficientnet_lite import EfficientNetLite
+from capsight.vision.efficientnet_lite import EfficientNetLite, fold_batch_norm, fold_block
 
 
 def _imagenet_network(encoder: str) -> EfficientNetLite:
@@ -59,6 +59,7 @@ class EncoderTop(nn.Module):
         self.head_conv.requires_grad_(True)
         for bn in self._batch_norms():
             bn.requires_grad_(False)
+        self._fused: list[nn.Module] = []  # a list: not a submodule, so never in the state dict
         self.train(False)
 
     def _batch_norms(self) -> list[nn.BatchNorm2d]:
@@ -68,17 +69,37 @@ class EncoderTop(nn.Module):
         super().train(mode)
         for bn in self._batch_norms():  # frozen statistics, whatever the mode
             bn.eval()
+        self._fused.clear()  # weights may change from here on (``eval()`` passes here too)
         return self
+
+    def _inference_copy(self) -> nn.Module:
+        """A frozen copy with BatchNorm folded into the convolutions, channels-last (as the
+        shared encoder runs): about 1.5x faster. Rebuilt after every ``train()``/``eval()``."""
+        if not self._fused:
+            fused = nn.Module()
+            fused.blocks = copy.deepcopy(self.blocks).eval()
+            fused.head_conv, fused.head_bn = copy.deepcopy(self.head_conv), copy.deepcopy(self.head_bn)
+            for block in fused.blocks:
+                fold_block(block)
+            fold_batch_norm(fused, "head_conv", "head_bn")
+            self._fused.append(fused.requires_grad_(False).to(memory_format=torch.channels_last))
+        return self._fused[0]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden maps (B, C, h, w) -> grid (B, h*w, 1280), in float32 even under autocast (as
         the shared encoder computes it)."""
         x = hidden.float().contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, enabled=False):
-            with torch.no_grad():
-                for block in self.blocks[: self.first_trainable]:
+            if not self.training and not torch.is_grad_enabled():
+                net = self._inference_copy()
+                for block in net.blocks:
                     x = block(x)
-            for block in self.blocks[self.first_trainable :]:
-                x = block(x)
-            fmap = F.relu6(self.head_bn(self.head_conv(x)))  # (B, 1280, h, w)
+                fmap = F.relu6(net.head_conv(x))  # (B, 1280, h, w)
+            else:
+                with torch.no_grad():
+                    for block in self.blocks[: self.first_trainable]:
+                        x = block(x)
+                for block in self.blocks[self.first_trainable :]:
+                    x = block(x)
+                fmap = F.relu6(self.head_bn(self.head_conv(x)))  # (B, 1280, h, w)
         return fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)

@@ -167,25 +167,32 @@ def fused_for_inference(net: EfficientNetLite) -> EfficientNetLite:
     weights in channels-last layout (feed it channels-last input). Same outputs to float
     rounding (~1e-5), about twice as fast on CPU; never train it."""
     fused = copy.deepcopy(net).eval()
-
-    def fold(module: nn.Module, conv: str, bn: str) -> None:
-        folded = fuse_conv_bn_eval(getattr(module, conv), getattr(module, bn))
-        if folded.stride == (1, 1):
-            plain = nn.Conv2d(
-                folded.in_channels, folded.out_channels, folded.kernel_size,
-                padding=folded.kernel_size[0] // 2, groups=folded.groups,
-            )
-            plain.load_state_dict(folded.state_dict())
-            folded = plain
-        setattr(module, conv, folded)
-        setattr(module, bn, nn.Identity())
-
-    fold(fused, "_conv_stem", "_bn0")
-    fold(fused, "_conv_head", "_bn1")
+    fold_batch_norm(fused, "_conv_stem", "_bn0")
+    fold_batch_norm(fused, "_conv_head", "_bn1")
     for block in fused._blocks:
-        if block.has_expand:
-            fold(block, "_expand_conv", "_bn0")
-        fold(block, "_depthwise_conv", "_bn1")
-        fold(block, "_project_conv", "_bn2")
+        fold_block(block)
     fused.requires_grad_(False)
     return fused.to(memory_format=torch.channels_last)
+
+
+def fold_block(block: MBConv) -> None:
+    """Fold the BatchNorms of one (eval-mode) block into its convolutions, in place."""
+    if block.has_expand:
+        fold_batch_norm(block, "_expand_conv", "_bn0")
+    fold_batch_norm(block, "_depthwise_conv", "_bn1")
+    fold_batch_norm(block, "_project_conv", "_bn2")
+
+
+def fold_batch_norm(module: nn.Module, conv: str, bn: str) -> None:
+    """Replace ``module.<conv>`` by the convolution with ``module.<bn>`` folded in (a plain
+    padded Conv2d when its stride is 1), and the BatchNorm by Identity."""
+    folded = fuse_conv_bn_eval(getattr(module, conv), getattr(module, bn))
+    if folded.stride == (1, 1):
+        plain = nn.Conv2d(
+            folded.in_channels, folded.out_channels, folded.kernel_size,
+            padding=folded.kernel_size[0] // 2, groups=folded.groups,
+        )  # fmt: skip
+        plain.load_state_dict(folded.state_dict())
+        folded = plain
+    setattr(module, conv, folded)
+    setattr(module, bn, nn.Identity())
