@@ -270,7 +270,13 @@ def beam_candidates(
     model: CaptionModel, grid: torch.Tensor, options: DecodingOptions
 ) -> list[list[Decoded]]:
     """Every beam of a beam search, per image, best first (for re-ranking experiments)."""
-    beams = _run_beams(model, grid, options)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            beams = _run_beams(model, grid, options)
+    finally:
+        model.train(was_training)
     return [[beams.result(r) for r in rows] for rows in beams.ranked(options.length_penalty)]
 
 

@@ -129,7 +129,8 @@ class TrainedCaptioner(Captioner):
         return {
             **super().describe(),
             "kind": f"trained {self.architecture} decoder"
-            + (f" (ensemble of {members})" if members > 1 else ""),
+            + (f" (ensemble of {members})" if members > 1 else "")
+            + (f", encoder's last {tuned} blocks fine-tuned" if (tuned := self.raw_config.get("fine_tune_blocks")) else ""),
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},
