@@ -7,15 +7,12 @@ import csv
 import io
 import json
 import re
-import select
 from html.parser import HTMLParser
 
 import pytest
-from PIL import Image, ImageChops
+from PIL import Image
 
 from capsight.errors import InvalidParameter
-from capsight.novelty import plot_worker
-from capsight.novelty.plot_worker import PlotWorker
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
 from capsight.novelty.reports import (
     CSV_COLUMNS,
@@ -152,38 +149,3 @@ def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):
     target.write_text("x")
     with pytest.raises(InvalidParameter, match="not a folder"):
         write_outputs(make_analysis(), target)
-
-
-# --------------------------------------------------------------------------- plot worker
-
-
-def test_the_child_draws_what_this_process_would():
-    analysis = make_analysis()
-    with PlotWorker() as plotter:
-        select.select([plotter._child.stdout], [], [], 20)  # ready: matplotlib imported
-        png = plotter.render(analysis)
-    assert png is not None
-    theirs, ours = (Image.open(io.BytesIO(p)).convert("RGB") for p in (png, render_plot_png(analysis)))
-    assert theirs.size == ours.size and ImageChops.difference(theirs, ours).getbbox() is None
-
-
-def test_a_dead_or_missing_child_means_drawing_here(tmp_path, monkeypatch):
-    plotter = PlotWorker()
-    plotter._child.kill()
-    plotter._child.wait()
-    assert plotter.render(make_analysis()) is None
-    assert plotter.render(make_analysis()) is None  # one plot per worker
-
-    with PlotWorker() as plotter:  # asked before matplotlib is imported: not waited for
-        assert plotter.render(make_analysis()) is None
-
-    monkeypatch.setattr(plot_worker.subprocess, "Popen", _no_processes)
-    with PlotWorker() as plotter:
-        png = plotter.render(make_analysis())
-    assert png is None
-    paths = write_outputs(make_analysis(), tmp_path / "out", plot_png=png)
-    assert Image.open(paths["novelty.png"]).format == "PNG"
-
-
-def _no_processes(*args, **kwargs):
-    raise OSError("no processes for you")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,13 +68,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
-    from capsight.novelty.plot_worker import PlotWorker
-    from capsight.novelty.reports import write_outputs
+    from capsight.novelty.reports import preload_plotting, write_outputs
 
+    # Importing matplotlib is pure Python; it overlaps the analysis' decoding and model work.
+    threading.Thread(target=preload_plotting, daemon=True).start()
     out_dir = args.out if args.out is not None else Path("out") / Path(args.video).stem
     started = time.perf_counter()
-    # The plot is drawn by a low-priority process that imports matplotlib in spare CPU time.
-    with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as on_progress, PlotWorker() as plotter:
+    with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as on_progress:
         analysis = analyze_video(
             args.video,
             every=args.every,
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             progress=on_progress,
         )
         on_progress(1.0, "writing report")
-        outputs = write_outputs(analysis, out_dir, plot_png=plotter.render(analysis))
+        outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
 
     if args.json:

@@ -378,17 +378,14 @@ the previous {_e(p.window)}.</footer>
 # --------------------------------------------------------------------------- all at once
 
 
-def write_outputs(
-    analysis: Analysis, out_dir: str | os.PathLike, plot_png: bytes | None = None
-) -> dict[str, Path]:
-    """Write the five outputs into ``out_dir`` (created if needed); return name -> path.
-    ``plot_png`` is ``novelty.png`` when it was drawn elsewhere (``plot_worker``)."""
+def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the five outputs into ``out_dir`` (created if needed); return name -> path."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        plot = plot_png or render_plot_png(analysis)
+        plot = render_plot_png(analysis)
         contents: dict[str, str | bytes] = {
             "report.html": render_report_html(analysis, plot_png=plot),
             "analysis.json": render_json(analysis),
