@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
-from capsight._cli.caption import decoding_from_args
+from capsight._cli.caption import attention_path, decoding_from_args
 from capsight.errors import InvalidParameter
 
 # Content checks use the `labels` captioner: deterministic, and its words are ImageNet's. How well
@@ -147,6 +148,7 @@ def test_sampling_flags_without_sample_are_refused():
     (["--sample", "--top-p", "1.5"], "top-p"),
     (["--batch-size", "0"], "batch-size"),
     (["--model", "no-such-model"], "unknown captioner"),
+    (["--model", "runs/nowhere"], "or a trained checkpoint folder"),
 ])
 def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,
                                                 fragment):
@@ -218,3 +220,9 @@ def test_attention_files_of_same_named_photos_do_not_collide(run_cli, photo_dir,
                              "--attention", tmp_path / "a.png")  # fmt: skip
     assert status == 0, err
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["a-cat-2.png", "a-cat.png"]
+
+
+def test_attention_files_name_a_checkpoint_folder_model_safely():
+    path = attention_path(Path("out/att.png"), "photos/dog.jpg", "runs/sat/best", True, True)
+    assert path == Path("out/att-dog-runs_sat_best.png")
+

@@ -89,7 +89,7 @@ def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(caption_fold
     assert changed and all(k.startswith(("blocks.3.", "head_conv.")) for k in changed)
 
     # At run time it captions from the shared encoder's hidden maps.
-    captioner = create_captioner("checkpoint", path=str(tuned.best_dir))
+    captioner = create_captioner(str(tuned.best_dir))  # a folder is a captioner name too
     photos = sorted((caption_folder / "images").glob("*.jpg"))[:2]
     results = captioner.caption(encoder.encode([Image.open(p).convert("RGB") for p in photos]))
     assert len(results) == 2 and all(r.tokens for r in results)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -170,7 +171,8 @@ def attention_path(base: Path, image: str, model: str, per_image: bool, per_mode
     """``base`` itself for one image and one model, else ``base-<image stem>[-<model>]<suffix>``."""
     if not per_image:
         return base
-    parts = [base.stem, Path(image).stem] + ([model] if per_model else [])
+    # A checkpoint folder given as the model ("runs/sat/best") becomes "runs_sat_best".
+    parts = [base.stem, Path(image).stem] + ([re.sub(r"[^\w.-]+", "_", model).strip("_.")] if per_model else [])
     return base.with_name("-".join(parts) + base.suffix)
 
 

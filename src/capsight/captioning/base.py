@@ -12,6 +12,8 @@ installed: the shipped trained model when its checkpoint is present, else ``labe
 
 from __future__ import annotations
 
+import os
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,7 +144,10 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         if not options:
             return _cached_default(name)
     if name not in _REGISTRY:
+        if os.path.isdir(name):  # a trained checkpoint folder (or a folder of them: an ensemble)
+            return _REGISTRY["checkpoint"](path=name, **options)
         raise ModelNotFound(
-            f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}"
+            f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}, "
+            "or a trained checkpoint folder"
         )
     return _REGISTRY[name](**options)
