@@ -13,7 +13,6 @@ installed: the shipped trained model when its checkpoint is present, else ``labe
 from __future__ import annotations
 
 import os
-
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
