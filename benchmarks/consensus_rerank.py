@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/consensus_rerank.py                     # val split, beam 5
     .venv/bin/python benchmarks/consensus_rerank.py --split test --neighbours 40 --weights 3
+    .venv/bin/python benchmarks/consensus_rerank.py --self --width 8     # no training captions
 
 Each candidate of a beam search is re-scored by its mean word log-probability plus ``weight``
 times its CIDEr-D against the captions of the ``k`` training photos nearest in pooled encoder
@@ -10,6 +11,10 @@ time, and capsight ships only what it trains (docs/MODEL_CARD.md, "What was trie
 features come from the training feature cache (``capsight train`` builds it); scores use
 pycocoevalcap's Python tokenizer, so they match training's validation figures, not the Java
 ones of the README. Prints one row per (k, weight) with the CIDEr of each half of the split.
+
+``--self`` measures minimum-Bayes-risk selection instead: each candidate's consensus is its mean
+CIDEr-D against the other candidates of the same beam (document frequencies from the training
+captions), which would need nothing shipped but the model.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=5, help="beam width (candidates per photo)")
     parser.add_argument("--neighbours", type=int, nargs="+", default=[10, 20, 40])
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 1.0, 3.0])
+    parser.add_argument(
+        "--self",
+        dest="self_consensus",
+        action="store_true",
+        help="consensus among the beam's own candidates (MBR), not neighbours",
+    )
     args = parser.parse_args()
     try:
         captioner = TrainedCaptioner("measured", args.checkpoint)
@@ -67,7 +78,9 @@ def main() -> None:
     texts, log_probs = [], []  # per photo: candidate captions, their mean word log-probability
     with torch.no_grad():
         for start in range(0, len(photos), 100):
-            for beams in beam_candidates(captioner.model, grid[start : start + 100].float(), options):
+            for beams in beam_candidates(
+                captioner.model, grid[start : start + 100].float(), options
+            ):
                 texts.append([" ".join(captioner.vocab.decode(d.tokens)) for d in beams])
                 log_probs.append([d.score for d in beams])
     print(f"# {len(photos)} {args.split} photos decoded (beam {args.width}) in "
@@ -86,6 +99,22 @@ def main() -> None:
           "CIDEr, odd half |")  # fmt: skip
     print("|---|---:|---:|---:|---:|")
     print(row("beam search's best (summed log-probability)", [t[0] for t in texts]), flush=True)
+
+    def rerank(label: str, consensus: list[list[float]]) -> None:
+        for weight in args.weights:
+            picked = [
+                cs[int(np.argmax(np.array(log_probs[i]) + weight * np.array(consensus[i])))]
+                for i, cs in enumerate(texts)
+            ]
+            print(row(f"{label}, weight {weight:g}", picked), flush=True)
+
+    if args.self_consensus:
+        rerank("MBR among the beam's candidates", [
+            [float(np.mean([cider.score(c, [o]) for j, o in enumerate(cs) if j != i] or [0.0]))
+             for i, c in enumerate(cs)]
+            for cs in texts
+        ])  # fmt: skip
+        return
     for k in args.neighbours:
         started = time.perf_counter()
         consensus = [
@@ -93,13 +122,10 @@ def main() -> None:
             for i, cs in enumerate(texts)
         ]  # fmt: skip
         seconds = time.perf_counter() - started
-        print(f"# consensus of {k} neighbours: {len(photos) / seconds:.0f} photos/s", file=sys.stderr)
-        for weight in args.weights:
-            picked = [
-                cs[int(np.argmax(np.array(log_probs[i]) + weight * np.array(consensus[i])))]
-                for i, cs in enumerate(texts)
-            ]
-            print(row(f"{k} neighbours, weight {weight:g}", picked), flush=True)
+        print(
+            f"# consensus of {k} neighbours: {len(photos) / seconds:.0f} photos/s", file=sys.stderr
+        )
+        rerank(f"{k} neighbours", consensus)
 
 
 if __name__ == "__main__":
