@@ -70,6 +70,11 @@ def test_command_line_parses_into_a_config():
         TrainConfig(data="d", out="o", val_method="sample")
 
 
+def test_every_option_of_the_command_line_says_what_it_does():
+    silent = [a.dest for a in build_parser()._actions if not a.help]
+    assert silent == []
+
+
 @pytest.mark.slow
 def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(caption_folder, tmp_path, encoder):
     from PIL import Image

@@ -455,12 +455,53 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
 
 
 # -- command line -----------------------------------------------------------------------------
+# One line of --help per TrainConfig option (tests check that none is missing).
+OPTION_HELP = {
+    "encoder": "image encoder whose features the captioner reads",
+    "resolution": "encoder input size in pixels; 0 = the encoder's native size",
+    "flip": "also train on mirror-image features (their captions' left/right swapped)",
+    "cache_dir": "where encoder features are cached (extracted once, reused)",
+    "epochs": "cross-entropy (teacher forcing) epochs",
+    "batch_images": "photos per step",
+    "captions_per_image": "reference captions used per photo and step",
+    "lr": "peak learning rate (AdamW)",
+    "min_lr_ratio": "cosine decay from lr down to lr x this over the epochs",
+    "warmup_steps": "linear learning-rate warm-up steps",
+    "weight_decay": "AdamW weight decay",
+    "grad_clip": "gradient norm clipping",
+    "label_smoothing": "cross-entropy label smoothing",
+    "attention_lambda": "weight of the doubly stochastic attention regulariser",
+    "min_count": "words seen fewer times become <unk>",
+    "max_caption_length": "training captions are cut to this many words",
+    "patience": "stop a stage after this many epochs without a better validation CIDEr",
+    "seed": "random seed (runs repeat exactly on the same machine)",
+    "val_method": "decoding used for validation CIDEr: greedy or beam",
+    "val_beam": "beam width for validation",
+    "max_train_images": "use at most this many training photos; 0 = all (smoke tests)",
+    "max_val_images": "use at most this many validation photos; 0 = all",
+    "scst_epochs": "self-critical (CIDEr reward) epochs after cross-entropy; 0 = none",
+    "scst_lr": "learning rate of the self-critical stage",
+    "scst_samples": "sampled captions per photo in the self-critical stage",
+    "scst_max_length": "longest sampled caption in the self-critical stage",
+    "scst_top_k": "sample among the k likeliest words; 0 = the full distribution",
+    "scst_end_token": "score sampled captions with their end word (fewer dangling endings)",
+    "init_from": "start from this checkpoint folder's weights and vocabulary",
+    "fine_tune_blocks": "also train the encoder's last N blocks and head (show-attend-tell)",
+    "fine_tune_lr_ratio": "the fine-tuned encoder blocks' learning rate, as a multiple of lr",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="capsight train", description="Train a captioner.")
+    parser = argparse.ArgumentParser(
+        prog="capsight train",
+        description="Train a captioner on cached encoder features.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("data", help="dataset folder (captions.json + splits.json, or Flickr8k text files)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
     parser.add_argument("--architecture", default="show-attend-tell",
-                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"])
+                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],
+                        help="captioner to train")
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2")
     defaults = TrainConfig(data="", out="")
@@ -469,10 +510,11 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
+        text = OPTION_HELP.get(f.name)
         if isinstance(value, bool):
-            parser.add_argument(flag, action="store_true", default=value)
+            parser.add_argument(flag, action="store_true", default=value, help=text)
         else:
-            parser.add_argument(flag, type=type(value), default=value)
+            parser.add_argument(flag, type=type(value), default=value, help=text)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--no-track", action="store_true", help="do not log to MLflow")
