@@ -46,3 +46,19 @@ def test_exported_single_and_ensemble_checkpoints_caption(tiny_model, vocab, tmp
     for captioner in (single, pair):
         results = captioner.caption(_encoded())
         assert len(results) == 2 and all(set(r.tokens) <= set(vocab.itos[4:]) for r in results)
+
+
+def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_model, vocab, tmp_path):
+    run = tmp_path / "run"  # what `capsight train --out run` leaves: best/ and last/
+    for sub in ("best", "last"):
+        save_checkpoint(tiny_model("show-attend-tell"), vocab, run / sub)
+    assert "ensemble" not in create_captioner(str(run)).describe()["kind"]  # its best
+    (tmp_path / "two").mkdir()
+    (run / "best").rename(tmp_path / "two" / "a")
+    (run / "last").rename(tmp_path / "two" / "b")
+    with pytest.raises(ModelNotFound, match="holds 2 checkpoints"):
+        create_captioner(str(tmp_path / "two"))  # unrelated checkpoints are not averaged unasked
+    joined = f"{tmp_path / 'two' / 'a'},{tmp_path / 'two' / 'b'}"
+    assert "ensemble of 2" in create_captioner("checkpoint", path=joined).describe()["kind"]
+    with pytest.raises(ModelNotFound, match="needs a folder"):
+        create_captioner("checkpoint")

@@ -142,8 +142,13 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         name = default_captioner_name()
         if not options:
             return _cached_default(name)
+    if name == "checkpoint" and not options.get("path"):
+        raise ModelNotFound(
+            "the checkpoint captioner needs a folder: give the folder itself as the model name "
+            "(e.g. --model runs/sat/best)"
+        )
     if name not in _REGISTRY:
-        if os.path.isdir(name):  # a trained checkpoint folder (or a folder of them: an ensemble)
+        if os.path.isdir(name):  # a trained checkpoint folder (or a run folder, or an ensemble)
             return _REGISTRY["checkpoint"](path=name, **options)
         raise ModelNotFound(
             f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}, "

@@ -6,8 +6,9 @@
     >>> create_captioner("show-attend-tell", path="runs/sat/best")   # your own checkpoint
     >>> create_captioner("checkpoint", path="runs/a/best,runs/b/best")  # an ensemble
 
-A checkpoint folder holds ``model.safetensors`` + ``config.json`` + ``vocab.json``; a folder
-whose sub-folders are checkpoints is an ensemble of them. Shipped checkpoints live in
+A checkpoint folder holds ``model.safetensors`` + ``config.json`` + ``vocab.json``; a training
+run folder stands for its ``best`` checkpoint; an exported ensemble is a folder of checkpoints
+with an ``ensemble.json``. Shipped checkpoints live in
 ``capsight/models/<name>/``; when one is missing its factory raises ``ModelNotFound`` and
 ``"default"`` falls back to the next captioner. ``config.json`` may carry a ``"decoding"`` entry
 (the decoding the model card measured), used when the caller passes none.
@@ -35,12 +36,22 @@ MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
+    """The checkpoint folders ``path`` names: itself, the ``best`` of a ``capsight train`` run
+    folder, or the members of an exported ensemble (sub-folders beside an ``ensemble.json``)."""
     folder = Path(path)
     if (folder / CONFIG).is_file():
         return [folder]
+    if (folder / "best" / CONFIG).is_file():  # a training run folder: its best checkpoint
+        return [folder / "best"]
     members = sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
     if not members:
         raise ModelNotFound(f"{folder}: no captioner checkpoint (config.json + model.safetensors) here")
+    if len(members) > 1 and not (folder / "ensemble.json").is_file():
+        names = ", ".join(m.name for m in members[:4]) + (", ..." if len(members) > 4 else "")
+        raise ModelNotFound(
+            f"{folder}: holds {len(members)} checkpoints ({names}); name one, or join several "
+            "with commas to use them as an ensemble"
+        )
     return members
 
 
