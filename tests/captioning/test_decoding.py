@@ -111,6 +111,9 @@ def test_sampling_is_deterministic_with_a_seed(tiny_model, grid):
     other = [d.tokens for d in decode(model, grid, DecodingOptions(method="sample", seed=8, temperature=1.5, max_length=8))]
     assert first == again
     assert first != other
+    # An image's captions do not depend on what else shares its batch.
+    alone = [d.tokens for d in decode(model, grid[1:2], options)]
+    assert alone == first[1:2]
 
 
 def test_filter_logits_top_k_and_top_p():
@@ -137,6 +140,13 @@ def test_diverse_beam_alternatives_differ(tiny_model, grid):
         assert len({tuple(a) for a in d.alternatives}) == len(d.alternatives)
 
 
+def test_diverse_beam_fills_the_count_when_its_groups_agree():
+    # Every group prefers the same sentence; the groups' other beams still give 3 distinct ones.
+    script = [[-9.0, -9.0, 2.0, -9.0, 5.0, 4.0, 3.0, -9.0]] * 2 + [[-9.0, -9.0, 9.0] + [-9.0] * 5]
+    out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(beam_width=3, num_captions=3, max_length=4))[0]
+    assert len({tuple(out.tokens), *map(tuple, out.alternatives)}) == 3
+
+
 def test_unknown_word_is_never_emitted():
     script = [[0.0, 0.0, -9.0, 9.0, 1.0, -9.0, -9.0, -9.0]] * 3  # <unk> (3) is the favourite
     out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=3))[0]
@@ -148,6 +158,11 @@ def test_decoding_options_are_validated():
         DecodingOptions(method="nucleus")
     with pytest.raises(InvalidParameter):
         DecodingOptions(top_p=0.0)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidParameter, match="temperature"):
+            DecodingOptions(method="sample", temperature=bad)
+    with pytest.raises(InvalidParameter, match="greedy decoding has one answer"):
+        DecodingOptions(method="greedy", num_captions=3)
 
 
 def test_no_repeat_word_bans_a_word_right_after_itself():

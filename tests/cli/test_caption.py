@@ -145,6 +145,9 @@ def test_sampling_flags_without_sample_are_refused():
 @pytest.mark.parametrize("argv,fragment", [
     (["--beam", "0"], "beam width"),
     (["--sample", "--temperature", "0"], "temperature"),
+    (["--sample", "--temperature", "nan"], "temperature"),
+    (["--greedy", "--num", "2"], "greedy decoding has one answer"),
+    (["--model", "checkpoint"], "needs a folder"),
     (["--sample", "--top-p", "1.5"], "top-p"),
     (["--batch-size", "0"], "batch-size"),
     (["--model", "no-such-model"], "unknown captioner"),
@@ -177,6 +180,21 @@ def test_two_models_side_by_side(run_cli, photo_dir):
         (str(cat), "labels"),
     ]
 
+
+
+def test_default_and_the_model_it_stands_for_are_one_model(run_cli, photo_dir):
+    from capsight.captioning.base import default_captioner_name
+
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "default",
+                               "--model", default_captioner_name(), *LABELS)  # fmt: skip
+    assert status == 0, err
+    assert len(out.splitlines()) == 3  # the photo, then one row per distinct model
+
+
+def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, "--num", "3")
+    assert status == 0 and out.strip()
+    assert err.startswith("capsight: note: 1 caption got fewer than 3 distinct sentences")
 
 def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     from PIL import Image

@@ -55,6 +55,16 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
     assert err == ""  # stderr is not a terminal here: no progress bar
 
 
+
+def test_summary_says_what_was_really_sampled():
+    from capsight._cli.video import format_summary
+
+    one = Analysis(VideoInfo("vfr.mp4", 0.5, 16.050911, 64, 48), AnalysisParams(every=1e-9),
+                   [Moment(time=0.0, caption="a dog", novelty=None)])  # fmt: skip
+    text = format_summary(one, {}, elapsed=0.4)
+    assert "at 16.05 fps; 1 moment, every frame (--every 1e-09 s is shorter than a frame)" in text
+    assert "real time" not in text  # 0.5 s of video: a speed figure would mean nothing
+
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
     run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",
             "--metric", "euclidian", "--signal", "visual", "--sensitivity", "0.9", "--model",

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -69,6 +70,34 @@ def test_command_line_parses_into_a_config():
     with pytest.raises(InvalidParameter):
         TrainConfig(data="d", out="o", val_method="sample")
 
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--lr", "-1"], "--lr must be a positive"),
+    (["--scst-lr", "nan"], "--scst-lr must be a positive"),
+    (["--label-smoothing", "1"], "--label-smoothing"),
+    (["--val-beam", "0"], "counts must be"),
+    (["--model-option", "hiden_dim=1024"], "hiden_dim: is not an option of show-attend-tell"),
+    (["--model-option", "hidden_dim=abc"], "expected int"),
+    (["--model-option", "vocab_size=9"], "is set by training"),
+    (["--model-option", "dropout=1"], "dropout rate"),
+    (["--model-option", "nokey"], "expected KEY=VALUE"),
+    (["--architecture", "show-and-tell", "--model-option", "cell=rnn"], "lstm or gru"),
+])
+def test_bad_training_options_are_refused_before_any_work(argv, fragment, tmp_path):
+    with pytest.raises(InvalidParameter, match=re.escape(fragment)):
+        config = config_from_args(build_parser().parse_args(["data", "--out", str(tmp_path / "r"), *argv]))
+        if config.architecture == "show-and-tell":  # its own options are checked by its config
+            from capsight.captioning.model import config_from_dict
+
+            config_from_dict({**config.model, "architecture": config.architecture, "vocab_size": 9})
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_file_as_the_run_folder_is_refused(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(InvalidParameter, match="is a file"):
+        TrainConfig(data="d", out=str(tmp_path / "taken"))
 
 def test_every_option_of_the_command_line_says_what_it_does():
     silent = [a.dest for a in build_parser()._actions if not a.help]

@@ -1,9 +1,9 @@
 """``capsight caption``: describe images in words.
 
-    $ capsight caption cat.jpg coffee.png
-    cat.jpg: a photo of an Egyptian cat
-    coffee.png: a photo of an espresso
-    $ capsight caption cat.jpg --json
+    $ capsight caption cat.jpg coffee.jpg
+    cat.jpg: a little boy is playing with a toy
+    coffee.jpg: a black dog is running on a stick
+    $ capsight caption cat.jpg --model labels --json
     [{"image": "cat.jpg", "caption": "a photo of an Egyptian cat",
       "labels": [["Egyptian cat", 0.82], ["tiger cat", 0.07], ["tabby", 0.07]], "model": "labels"}]
 
@@ -42,7 +42,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (JPEG, PNG, WebP, ...)")
     p.add_argument("--json", action="store_true",
-                   help='print a JSON list of {"image", "caption", "labels", "model"}')
+                   help='print a JSON list of {"image", "caption", "labels", "model", "score", '
+                        '"alternatives", "attention"} (the last three when there are any)')
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
@@ -52,20 +53,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="images encoded together (default: 32)")
     method = p.add_mutually_exclusive_group()
     method.add_argument("--greedy", action="store_true", help="greedy decoding")
-    method.add_argument("--beam", type=int, metavar="N", help="beam search with N beams")
+    method.add_argument("--beam", type=int, metavar="N",
+                        help="beam search with N beams (default: the model's own decoding; "
+                             "beam 3 for the shipped captioners)")
     method.add_argument("--sample", action="store_true",
                         help="sample words (see --temperature, --top-k, --top-p)")
     method.add_argument("--narrowing", action="store_true",
                         help="the original project's schedule: sample the first word from the "
                              "top 5 (--top-k), one fewer for each next word, then greedy")
     p.add_argument("--temperature", type=float, default=None, metavar="T",
-                   help="sampling temperature (with --sample)")
+                   help="sampling temperature (with --sample; default 1.0)")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
-                   help="sample from the K most likely words only (with --sample)")
+                   help="sample from the K most likely words only (with --sample; default: "
+                        "all words; with --narrowing: the starting width, default 5)")
     p.add_argument("--top-p", type=float, default=None, metavar="P",
-                   help="nucleus sampling: the most likely words covering P (with --sample)")
+                   help="nucleus sampling: the most likely words covering P (with --sample; "
+                        "default 1.0, all)")
     p.add_argument("--num", type=int, default=None, metavar="N",
-                   help="N captions per image (the first printed; all in --json)")
+                   help="N distinct captions per image, by diverse beam search or sampling "
+                        "(the best printed; the others in --json's alternatives)")
     p.add_argument("--seed", type=int, default=None, help="random seed for --sample")
     return p
 
@@ -111,12 +117,13 @@ def run(args: argparse.Namespace) -> int:
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
-    models = list(dict.fromkeys(args.model or ["default"]))
+    models = _distinct_models(args.model or ["default"])
     if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
         )
-    rows, failed = [], 0
+    rows, failed, short = [], 0, 0
+    wanted = decoding.num_captions if decoding is not None else 1
     several = len(args.images) > 1 or len(models) > 1
     written: set[Path] = set()  # attention files, so two photos called cat.jpg do not collide
     # A batch at a time keeps memory bounded and prints captions as they come; each bad file is
@@ -138,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
+            short += sum(1 + len(d.caption.alternatives) < wanted for d in descriptions)
             drawn = {}
             if args.attention is not None:
                 for d in descriptions:
@@ -160,11 +168,29 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  {d.model:<{width}}  {d.caption.text}", flush=True)
             for path in drawn.values():
                 print(f"attention: {path}", file=sys.stderr)
+    if short:
+        print(error_line(f"{short} caption{'s' if short > 1 else ''} got fewer than {wanted} "
+                         "distinct sentences: the model was sure of its answer (sampling with a "
+                         "higher --temperature varies more)", kind="note"), file=sys.stderr)  # fmt: skip
     if args.json:
         # One image per line: readable, and still one JSON document.
         body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in rows)
         sys.stdout.write(f"[\n{body}\n]\n" if rows else "[]\n")
     return 2 if failed else 0
+
+
+def _distinct_models(names: list[str]) -> list[str]:
+    """The named captioners once each, "default" counted as the model it stands for."""
+    from capsight.captioning.base import default_captioner_name
+
+    default = default_captioner_name() if "default" in names else None
+    seen, kept = set(), []
+    for name in names:
+        real = default if name == "default" else name.rstrip("/")
+        if real not in seen:
+            seen.add(real)
+            kept.append(name)
+    return kept
 
 
 def attention_path(base: Path, image: str, model: str, per_image: bool, per_model: bool) -> Path:

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Sequence
 
 from capsight import __version__
+from capsight._cli.parser import OneLineParser
 from capsight.errors import CapsightError
 
 PROG = "capsight"
@@ -51,7 +52,7 @@ FAST_EXIT_COMMANDS = {"video", "caption", "classify", "models"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description=(
             "Describe images in words and find the moments in a video unlike what came before. "

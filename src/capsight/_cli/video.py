@@ -1,9 +1,9 @@
 """``capsight video``: find the novel moments of a video and write the report.
 
     $ capsight video clip.mp4 --out out/clip
-    clip.mp4: 0:25, 480x270 at 25 fps; 25 moments, one every 1 s
-    3 novel moments:
-      00:05  0.41  a photo of an Egyptian cat
+    clip.mp4: 00:26, 480x270 at 24 fps; 26 moments, one every 1 s
+    4 novel moments:
+      00:05  2.44  a little boy is playing with a toy
       ...
     report: out/clip/report.html
 
@@ -107,9 +107,13 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
     from capsight.novelty.reports import format_clock
 
     v, p = analysis.video, analysis.params
+    n = len(analysis.moments)
+    pace = f"one every {p.every:g} s"
+    if v.fps and p.every < 1.0 / v.fps:
+        pace = f"every frame (--every {p.every:g} s is shorter than a frame)"
     lines = [
         f"{Path(v.path).name}: {format_clock(v.duration)}, {v.width}x{v.height} at "
-        f"{v.fps:g} fps; {len(analysis.moments)} moments, one every {p.every:g} s"
+        f"{round(v.fps, 2):g} fps; {n} moment{'s' if n != 1 else ''}, {pace}"
     ]
     novel = analysis.novel_moments
     if novel:
@@ -119,7 +123,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
             lines.append(f"  {format_clock(m.time)}  {score}  {m.caption}")
     else:
         lines.append("no novel moments: nothing stands out from what came before")
-    if elapsed is not None and elapsed > 0 and v.duration > 0:
+    if elapsed is not None and elapsed > 0 and v.duration >= 1.0:
         lines.append(f"analysed in {elapsed:.1f} s ({v.duration / elapsed:.1f}x real time)")
     report = outputs.get("report.html")
     if report is not None:

@@ -12,6 +12,7 @@ installed: the shipped trained model when its checkpoint is present, else ``labe
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -48,12 +49,16 @@ class DecodingOptions:
             raise InvalidParameter("beam width must be >= 1")
         if self.max_length < 1:
             raise InvalidParameter("max length must be >= 1")
-        if self.temperature <= 0:
-            raise InvalidParameter("temperature must be > 0")
+        if not 0 < self.temperature < math.inf:
+            raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise InvalidParameter("top-p must be in (0, 1]")
         if self.top_k < 0 or self.num_captions < 1:
             raise InvalidParameter("top-k must be >= 0 and the number of captions >= 1")
+        if self.method == "greedy" and self.num_captions > 1:
+            raise InvalidParameter(
+                "greedy decoding has one answer; for several captions use beam search or sampling"
+            )
 
 
 @dataclass

@@ -105,14 +105,21 @@ def _finish(
 
 # -- greedy and sampling ----------------------------------------------------------------------
 def _greedy(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
-    return _run_sequential(model, grid, options, choose="greedy", generator=None, copies=1)
+    return _run_sequential(model, grid, options, choose="greedy", generators=None, copies=1)
 
 
 def _sample(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
-    generator = torch.Generator(device=grid.device)
-    generator.manual_seed(options.seed if options.seed is not None else torch.seed() % 2**63)
     copies = options.num_captions
-    decoded = _run_sequential(model, grid, options, options.method, generator, copies)
+    # One generator per caption, seeded by (seed, copy): the same seed gives an image the same
+    # captions whatever else shares its batch.
+    seed = options.seed if options.seed is not None else torch.seed() % 2**62
+    generators = []
+    for _ in range(grid.shape[0]):
+        for copy in range(copies):
+            g = torch.Generator(device=grid.device)
+            g.manual_seed((seed * 1009 + copy) % 2**63)
+            generators.append(g)
+    decoded = _run_sequential(model, grid, options, options.method, generators, copies)
     if copies == 1:
         return decoded
     grouped = []
@@ -143,7 +150,7 @@ def _run_sequential(
     grid: torch.Tensor,
     options: DecodingOptions,
     choose: str,
-    generator: torch.Generator | None,
+    generators: list[torch.Generator] | None,
     copies: int,
 ) -> list[Decoded]:
     state = model.start(grid)
@@ -168,8 +175,13 @@ def _run_sequential(
                 top_k, top_p = max(1, (options.top_k or 5) - t), 1.0
             else:
                 top_k, top_p = options.top_k, options.top_p
-            filtered = filter_logits(logp, options.temperature, top_k, top_p)
-            chosen = torch.multinomial(filtered.softmax(-1), 1, generator=generator).squeeze(1)
+            filtered = filter_logits(logp, options.temperature, top_k, top_p)  # (n, V)
+            # Gumbel-max: argmax(logits + Gumbel noise) samples softmax(logits); row i's noise
+            # comes from its own generator.
+            uniform = torch.stack([
+                torch.rand(filtered.shape[-1], generator=g, device=filtered.device) for g in generators
+            ]).clamp_(1e-12, 1.0 - 1e-7)  # fmt: skip
+            chosen = (filtered - (-uniform.log()).log()).argmax(-1)  # (n,)
         chosen = torch.where(done, torch.full_like(chosen, model.pad_id), chosen)
         total += torch.where(done, torch.zeros_like(total), logp.gather(1, chosen[:, None]).squeeze(1))
         for i in (~done).nonzero().flatten().tolist():
@@ -301,12 +313,20 @@ def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOpti
             chosen_now.append(group.tokens.reshape(batch, group.width))
         if all(bool(g.done.all()) for g in groups):
             break
+    ranked = [g.ranked(options.length_penalty) for g in groups]
     results = []
     for b in range(batch):
-        captions = [g.result(g.ranked(options.length_penalty)[b][0]) for g in groups]
+        # Each group's best first; when groups agree, their other beams fill the count.
+        order = [(0, gi) for gi in range(len(groups))] + [
+            (rank, gi) for rank in range(1, options.beam_width) for gi in range(len(groups))
+        ]
+        captions = [groups[gi].result(ranked[gi][b][rank]) for rank, gi in order
+                    if rank < len(ranked[gi][b])]  # fmt: skip
         best, seen, alternatives = captions[0], {tuple(captions[0].tokens)}, []
         for c in captions[1:]:
-            if tuple(c.tokens) not in seen:
+            if len(alternatives) == options.num_captions - 1:
+                break
+            if c.tokens and c.score > float("-inf") and tuple(c.tokens) not in seen:
                 seen.add(tuple(c.tokens))
                 alternatives.append(c.tokens)
         best.alternatives = alternatives

@@ -19,7 +19,7 @@ from torch import nn
 
 from capsight.captioning.endings import Endings
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from capsight.errors import ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 
 State = dict[str, torch.Tensor]
 
@@ -50,7 +50,7 @@ def _import_architectures() -> None:
 
 
 def config_from_dict(data: dict):
-    """A frozen config from its JSON dict (unknown keys are an error: a mismatched checkpoint)."""
+    """A frozen config from its JSON dict (keys the architecture does not know are ignored)."""
     _import_architectures()
     name = data.get("architecture")
     if name not in _ARCHITECTURES:
@@ -58,6 +58,41 @@ def config_from_dict(data: dict):
     config_cls = _ARCHITECTURES[name][0]
     fields = {f.name for f in dataclasses.fields(config_cls)}
     return config_cls(**{k: v for k, v in data.items() if k in fields})
+
+
+# Set by training from the data and its own options, never by --model-option.
+_SET_BY_TRAINING = {"architecture", "vocab_size", "encoder", "resolution", "fine_tune_blocks",
+                    "feature_dim", "bos_token_id", "eos_token_id", "pad_token_id"}  # fmt: skip
+
+
+def check_model_options(architecture: str, options: dict) -> None:
+    """Raise InvalidParameter for an architecture option that is unknown, reserved or of the
+    wrong type (``--model-option hiden_dim=1024`` fails here, not after an hour of training)."""
+    _import_architectures()
+    if architecture not in _ARCHITECTURES:
+        raise InvalidParameter(f"unknown architecture {architecture!r}; known: {architectures()}")
+    fields = {f.name: f for f in dataclasses.fields(_ARCHITECTURES[architecture][0])}
+    settable = sorted(set(fields) - _SET_BY_TRAINING)
+    for key, value in options.items():
+        if key not in fields or key in _SET_BY_TRAINING:
+            reason = "is set by training" if key in _SET_BY_TRAINING else "is not an option"
+            raise InvalidParameter(
+                f"--model-option {key or '(empty)'}: {reason} of {architecture}; "
+                f"options: {', '.join(settable)}"
+            )
+        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(fields[key].type))
+        ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or (
+            kind is float and isinstance(value, int) and not isinstance(value, bool)
+        )
+        if kind is not None and not ok:
+            default = fields[key].default
+            raise InvalidParameter(
+                f"--model-option {key}={value}: expected {kind.__name__} (default {default!r})"
+            )
+        if kind in (int, float) and value < 0:
+            raise InvalidParameter(f"--model-option {key}={value}: must not be negative")
+        if "dropout" in key and not value < 1:
+            raise InvalidParameter(f"--model-option {key}={value}: a dropout rate must be in [0, 1)")
 
 
 def build_model(config) -> CaptionModel:

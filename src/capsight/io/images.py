@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from capsight.errors import ImageLoadError, InputNotFound
 
-# Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; capsight refuses at the limit.
+# Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that; capsight refuses above
+# its own, lower limit with one clear line, so Pillow's warning would only add noise to it.
 MAX_IMAGE_PIXELS = 64_000_000
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).

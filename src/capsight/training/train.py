@@ -38,7 +38,12 @@ from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.decoding import decode
 from capsight.captioning.endings import Endings
-from capsight.captioning.model import CaptionModel, build_model, config_from_dict
+from capsight.captioning.model import (
+    CaptionModel,
+    build_model,
+    check_model_options,
+    config_from_dict,
+)
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import InvalidParameter, MissingDependency
@@ -100,6 +105,25 @@ class TrainConfig:
             raise InvalidParameter("--fine-tune-blocks and --fine-tune-lr-ratio must be >= 0")
         if self.fine_tune_blocks and self.architecture != "show-attend-tell":
             raise InvalidParameter("--fine-tune-blocks is built for show-attend-tell only")
+        for name in ("lr", "scst_lr"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise InvalidParameter(f"--{name.replace('_', '-')} must be a positive number")
+        if not 0 <= self.min_lr_ratio <= 1 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise InvalidParameter(
+                "--min-lr-ratio must be in [0, 1]; --weight-decay and --grad-clip >= 0"
+            )
+        if not 0 <= self.label_smoothing < 1 or self.attention_lambda < 0:
+            raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
+        if min(self.min_count, self.max_caption_length, self.val_beam, self.scst_samples,
+               self.scst_max_length) < 1 or min(self.warmup_steps, self.patience, self.scst_top_k,
+                                                self.max_train_images, self.max_val_images) < 0:  # fmt: skip
+            raise InvalidParameter(
+                "counts must be >= 1 (--min-count, --max-caption-length, --val-beam, "
+                "--scst-samples, --scst-max-length) or >= 0 (the others)"
+            )
+        check_model_options(self.architecture, self.model)
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
 
 
 @dataclass
@@ -491,8 +515,8 @@ OPTION_HELP = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(
         prog="capsight train",
         description="Train a captioner on cached encoder features.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -522,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse_option(text: str) -> tuple[str, object]:
-    key, _, value = text.partition("=")
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise InvalidParameter(f"--model-option {text!r}: expected KEY=VALUE, e.g. hidden_dim=512")
     for cast in (int, float):
         try:
             return key, cast(value)
@@ -559,9 +585,11 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         return None
 
 
-def train_main(argv: list[str] | None = None) -> int:
+def train_main(
+    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> int:
     """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
     tracker = _tracker(args, config)
     try:
@@ -569,7 +597,8 @@ def train_main(argv: list[str] | None = None) -> int:
     finally:
         if tracker is not None and hasattr(tracker, "close"):
             tracker.close()
-    print(json.dumps({"best_dir": str(result.best_dir), "best": result.best}))
+    best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran
+    print(json.dumps({"best_dir": best_dir, "best": result.best}))
     return 0
 
 
