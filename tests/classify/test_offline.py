@@ -63,6 +63,7 @@ def test_template_ensembling_changes_weights_not_structure(engine, fake_text_emb
         ("", None, InvalidParameter),
         (" , ,", None, InvalidParameter),
         ("cat,cat", None, InvalidParameter),
+        ("dog-breed", None, InvalidParameter),  # one class: a mistyped set name
         ("missing/classes.txt", None, InputNotFound),
         ("cat,dog", "a photo of a cat", InvalidParameter),
         ("cat,dog", "{} and {}", InvalidParameter),

@@ -20,3 +20,15 @@ def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):
     status, _, err = run_cli("eval", str(tmp_path / "nowhere"))
     assert status == 2
     assert "Traceback" not in err and "nowhere" in err
+
+
+def test_eval_beam_0_is_refused_not_replaced(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("eval", str(tmp_path), "--beam", "0")
+    assert status == 2
+    one_error_line(err, "beam width")
+
+
+def test_train_usage_errors_are_one_line(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("train", str(tmp_path))  # no --out
+    assert status == 2
+    one_error_line(err, "--out", "capsight train --help")

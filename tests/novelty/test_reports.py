@@ -132,6 +132,17 @@ def test_report_without_novel_moments_says_so():
     assert "No moment stands out" in page
 
 
+
+def test_the_report_says_what_the_novelty_number_is_for_each_signal():
+    import dataclasses
+
+    analysis = make_analysis()
+    fused = render_report_html(analysis, plot_png=b"\x89PNG")  # default signal: fused
+    assert "divided by its median over the video" in fused
+    analysis.params = dataclasses.replace(analysis.params, signal="text", metric="euclidean")
+    text = render_report_html(analysis, plot_png=b"\x89PNG")
+    assert "the euclidean distance of each moment&#x27;s caption embedding" in text
+
 def test_write_outputs_writes_five_files_that_parse(tmp_path):
     analysis = make_analysis()
     paths = write_outputs(analysis, tmp_path / "new" / "dir")

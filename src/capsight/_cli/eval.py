@@ -32,7 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="score only the first N photos")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--greedy", action="store_true", help="greedy decoding")
-    group.add_argument("--beam", type=int, help="beam search of this width")
+    group.add_argument("--beam", type=int,
+                       help="beam search of this width (default: the model's own decoding, "
+                            "beam 3 for the shipped captioners)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     return p
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     decoding = None
     if args.greedy:
         decoding = DecodingOptions(method="greedy")
-    elif args.beam:
+    elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     captions = args.captions or str(Path(args.images) / "captions.json")
     result = evaluate_captioner(

@@ -12,6 +12,7 @@ encoder's own ImageNet classifier (each label maps to its own index).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -103,6 +104,13 @@ def parse_classes(spec: str | list[str] | tuple[str, ...]) -> ClassList:
     labels = [label.strip() for label in labels if label.strip()]
     if not labels:
         raise InvalidParameter("the class list is empty; give class names, e.g. 'cat,dog'")
+    if len(labels) == 1:  # one class always wins with probability 1: a mistyped set name?
+        close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
+        hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
+        raise InvalidParameter(
+            f"{labels[0]!r} is a single class; {hint}give two or more classes ('cat,dog'), a "
+            f"class file, or a built-in set ({', '.join(BUILTIN_SETS)})"
+        )
     duplicates = sorted({label for label in labels if labels.count(label) > 1})
     if duplicates:
         raise InvalidParameter(f"class list repeats {', '.join(duplicates)}; each class once")

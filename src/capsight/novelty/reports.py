@@ -132,6 +132,24 @@ def _values(moments: list[Moment], attr: str) -> list[float]:
     return out
 
 
+def novelty_meaning(params) -> tuple[str, str]:
+    """(axis label, one sentence) saying what the reported novelty number is for these params."""
+    metric, k = params.metric, params.window
+    if params.signal == "fused":
+        return (
+            f"novelty (x a typical moment; {metric})",
+            f"novelty is the mean of two {metric} distances from the mean of the previous {k} "
+            "moments, the image embedding's and the caption's, each divided by its median over "
+            "the video (1 = a typical moment)",
+        )
+    what = "caption" if params.signal == "text" else "image"
+    return (
+        f"novelty ({metric} distance)",
+        f"novelty is the {metric} distance of each moment's {what} embedding from the mean of "
+        f"the previous {k}",
+    )
+
+
 def _tick_step(duration: float, max_ticks: int = 12) -> float:
     """A clock-friendly tick spacing in seconds (1, 2, 5, 10, 15, 30 s, 1, 2, 5 ... min)."""
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
@@ -205,7 +223,7 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
-    ax.set_ylabel(f"novelty ({analysis.params.metric})", color=_INK)
+    ax.set_ylabel(novelty_meaning(analysis.params)[0], color=_INK)
     ax.set_title(f"{Path(analysis.video.path).name}: how unlike the previous "
                  f"{analysis.params.window} moments each moment is", fontsize=10, color=_INK,
                  loc="left")
@@ -367,8 +385,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 {table}
 <details><summary>Run details</summary><pre>{_e(extra)}</pre></details>
 <footer>Made by capsight {_e(__version__)} · encoder {_e(p.encoder)} · text embedder
-{_e(p.text_embedder)} · novelty is the {_e(p.metric)} distance of each moment from the mean of
-the previous {_e(p.window)}.</footer>
+{_e(p.text_embedder)} · {_e(novelty_meaning(p)[1])}.</footer>
 </main>
 </body>
 </html>
