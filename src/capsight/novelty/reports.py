@@ -182,12 +182,17 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     times = [float(m.time) for m in moments]
     signal = analysis.params.signal
 
-    if signal == "fused":
-        for attr, name, color in (("novelty_visual", "visual", "#8ab4d8"),
-                                  ("novelty_text", "text", "#b7c0a8")):
+    if signal == "fused":  # its two parts, in the same units: the fused line is their mean
+        import numpy as np
+
+        from capsight.novelty.selection import per_median
+
+        for attr, name, color in (("novelty_visual", "image", "#8ab4d8"),
+                                  ("novelty_text", "caption", "#b7c0a8")):
             ys = _values(moments, attr)
             if any(not math.isnan(y) for y in ys):
-                ax.plot(times, ys, color=color, linewidth=1.1, label=f"{name} signal", zorder=2)
+                ax.plot(times, per_median(np.array(ys, dtype=float)), color=color, linewidth=1.1,
+                        label=f"{name} novelty", zorder=2)  # fmt: skip
     ys = _values(moments, "novelty")
     ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
             label=f"novelty ({signal})", zorder=3)

@@ -269,12 +269,14 @@ def _typical_norm(x: np.ndarray) -> float:
     return med if med > 0 else 1.0
 
 
+def per_median(scores: np.ndarray) -> np.ndarray:
+    """Novelty scores in units of their median over the video (a median of at least 0.05, so
+    a still video is not blown up): 1 = a typical moment."""
+    finite = scores[np.isfinite(scores)]
+    return scores / max(float(np.median(finite)) if finite.size else 0.0, 0.05)
+
+
 def fused_novelty(visual: np.ndarray, text: np.ndarray) -> np.ndarray:
     """The ``fused`` novelty reported per moment: the mean of the visual and the text novelty,
-    each divided by its median over the video (at least 0.05, so a still video is not blown up)."""
-    parts = []
-    for scores in (visual, text):
-        finite = scores[np.isfinite(scores)]
-        scale = max(float(np.median(finite)) if finite.size else 0.0, 0.05)
-        parts.append(scores / scale)
-    return np.mean(parts, axis=0)
+    each ``per_median``."""
+    return np.mean([per_median(visual), per_median(text)], axis=0)
