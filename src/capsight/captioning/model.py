@@ -60,9 +60,11 @@ def config_from_dict(data: dict):
     return config_cls(**{k: v for k, v in data.items() if k in fields})
 
 
-# Set by training from the data and its own options, never by --model-option.
+# Set by training from the data and its own options (or by PrefixGPT2.from_pretrained), never
+# by --model-option.
 _SET_BY_TRAINING = {"architecture", "vocab_size", "encoder", "resolution", "fine_tune_blocks",
-                    "feature_dim", "bos_token_id", "eos_token_id", "pad_token_id"}  # fmt: skip
+                    "feature_dim", "bos_token_id", "eos_token_id", "pad_token_id",
+                    "pretrained"}  # fmt: skip
 
 
 def check_model_options(architecture: str, options: dict) -> None:
