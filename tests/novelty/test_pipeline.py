@@ -135,3 +135,33 @@ def test_torch_threads_are_restored_after_an_analysis_and_after_a_failure(one_cu
     with pytest.raises(ModelNotFound):  # fails while the decoding and encoding stages run
         analyze_video(one_cut_clip, captioner="labels", text_embedder="no-such-embedder")
     assert torch.get_num_threads() == before
+
+
+def test_a_captioner_on_another_encoder_gets_that_encoders_features(one_cut_clip, monkeypatch):
+    import torch
+
+    import capsight.captioning.base as base
+    import capsight.captioning.facade as facade
+    from capsight.captioning.base import Captioner, CaptionResult
+    from capsight.vision.encoder import EncodedImages
+
+    seen: list[tuple[int, ...]] = []
+
+    class OtherEncoder:
+        def encode(self, images):
+            n = len(images)
+            return EncodedImages(torch.zeros(n, 1280), torch.zeros(n, 81, 1280),
+                                 torch.zeros(n, 1000), (9, 9))  # fmt: skip
+
+    class OnOtherFeatures(Captioner):
+        name, encoder_name = "on-other", "other-encoder"
+
+        def caption(self, encoded, decoding=None):
+            seen.append(tuple(encoded.grid.shape))
+            return [CaptionResult(text="a photo") for _ in range(len(encoded))]
+
+    monkeypatch.setitem(base._REGISTRY, "on-other", OnOtherFeatures)
+    monkeypatch.setattr(facade, "cached_encoder", lambda name: OtherEncoder())
+    analysis = analyze_video(one_cut_clip, captioner="on-other")
+    assert seen and all(shape[1:] == (81, 1280) for shape in seen)  # not the Lite0 grid's 49
+    assert [m.time for m in analysis.novel_moments] == [4.0]  # novelty stays on Lite0's features

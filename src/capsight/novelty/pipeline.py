@@ -160,6 +160,13 @@ def analyze_video(
         caption_model = create_captioner(captioner)
         decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
         embedder = create_text_embedder(text_embedder)
+        # A captioner trained on another encoder's features (say Lite2) gets its own encoding
+        # of each frame; the novelty signals stay on ``encoder``'s.
+        caption_encoder = None
+        if getattr(caption_model, "encoder_name", encoder) != encoder:
+            from capsight.captioning.facade import cached_encoder
+
+            caption_encoder = cached_encoder(caption_model.encoder_name)
         timings["load_captioner_s"] = time.perf_counter() - t
 
         times: list[float] = []
@@ -171,7 +178,10 @@ def analyze_video(
         text_vectors: list[np.ndarray] = []
         for batch, encoded, image_encoder in encoded_batches:
             t1 = time.perf_counter()
-            results = caption_model.caption(encoded, decoding)
+            for_captions = encoded
+            if caption_encoder is not None:
+                for_captions = caption_encoder.encode([f.image for f in batch])
+            results = caption_model.caption(for_captions, decoding)
             t2 = time.perf_counter()
             texts = [r.text for r in results]
             unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
