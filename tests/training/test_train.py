@@ -86,11 +86,7 @@ def test_command_line_parses_into_a_config():
 ])
 def test_bad_training_options_are_refused_before_any_work(argv, fragment, tmp_path):
     with pytest.raises(InvalidParameter, match=re.escape(fragment)):
-        config = config_from_args(build_parser().parse_args(["data", "--out", str(tmp_path / "r"), *argv]))
-        if config.architecture == "show-and-tell":  # its own options are checked by its config
-            from capsight.captioning.model import config_from_dict
-
-            config_from_dict({**config.model, "architecture": config.architecture, "vocab_size": 9})
+        config_from_args(build_parser().parse_args(["data", "--out", str(tmp_path / "r"), *argv]))
     assert not (tmp_path / "r").exists()
 
 

@@ -95,6 +95,7 @@ def check_model_options(architecture: str, options: dict) -> None:
             raise InvalidParameter(f"--model-option {key}={value}: must not be negative")
         if "dropout" in key and not value < 1:
             raise InvalidParameter(f"--model-option {key}={value}: a dropout rate must be in [0, 1)")
+    _ARCHITECTURES[architecture][0](vocab_size=8, **options)  # the architecture's own checks
 
 
 def build_model(config) -> CaptionModel:
