@@ -182,6 +182,7 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     times = [float(m.time) for m in moments]
     signal = analysis.params.signal
 
+    parts_top = 0.0  # the highest point of the fused line's parts, when they are drawn
     if signal == "fused":  # its two parts, in the same units: the fused line is their mean
         import numpy as np
 
@@ -191,8 +192,9 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
                                   ("novelty_text", "caption", "#b7c0a8")):
             ys = _values(moments, attr)
             if any(not math.isnan(y) for y in ys):
-                ax.plot(times, per_median(np.array(ys, dtype=float)), color=color, linewidth=1.1,
-                        label=f"{name} novelty", zorder=2)  # fmt: skip
+                part = per_median(np.array(ys, dtype=float))
+                ax.plot(times, part, color=color, linewidth=1.1, label=f"{name} novelty", zorder=2)
+                parts_top = max([parts_top, *(float(y) for y in part if math.isfinite(y))])
     ys = _values(moments, "novelty")
     ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
             label=f"novelty ({signal})", zorder=3)
@@ -203,7 +205,8 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
                    label="threshold", zorder=1)
 
     finite = [y for y in ys if not math.isnan(y)]
-    top = max(finite + [float(threshold) if isinstance(threshold, (int, float)) else 0.0, 1e-6])
+    top = max(finite + [float(threshold) if isinstance(threshold, (int, float)) else 0.0, 1e-6,
+                        parts_top])  # fmt: skip
     ax.set_ylim(0, top * 1.32)  # head room for the numbered labels
     novel = analysis.novel_moments
     long_labels = len(novel) <= 6
