@@ -498,7 +498,7 @@ OPTION_HELP = {
     "min_count": "words seen fewer times become <unk>",
     "max_caption_length": "training captions are cut to this many words",
     "patience": "stop a stage after this many epochs without a better validation CIDEr",
-    "seed": "random seed (runs repeat exactly on the same machine)",
+    "seed": "random seed for initial weights, batch order and sampling",
     "val_method": "decoding used for validation CIDEr: greedy or beam",
     "val_beam": "beam width for validation",
     "max_train_images": "use at most this many training photos; 0 = all (smoke tests)",
