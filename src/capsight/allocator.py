@@ -9,8 +9,11 @@ for fresh zeroed pages: on two cores the EfficientNet encoder spent half its tim
 glibc's mmap and trim thresholds keeps those blocks on the heap. The process's peak memory is
 unchanged; memory freed after the peak is returned later, not never (``malloc_trim`` still runs
 when the heap top exceeds the trim threshold). Threads share one arena, so the setting also
-holds for models run on worker threads (capsight.novelty.pipeline); call this before starting
-them.
+holds for models run on worker threads (capsight.novelty.pipeline). Call it before the process
+starts any thread: a thread that allocated earlier keeps an arena of its own, which grows in
+64 MB heaps and hands pages back eagerly, and glibc may hand that arena to a later thread too.
+The ``capsight`` command calls it first thing; on the 70 s speed clip that halved the CLI's page
+faults (400k to 210k) and saved ~0.2 s of its ~3 s.
 """
 
 from __future__ import annotations

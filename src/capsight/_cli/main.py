@@ -95,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> None:
     """Entry point of the ``capsight`` script and ``python -m capsight``: run, then exit."""
+    from capsight.allocator import reuse_freed_memory
+
+    # Before any thread starts (capsight.allocator): a thread that allocated before the call
+    # keeps an arena of its own, and later threads such as the video encoder's may be handed
+    # it; such arenas give freed pages straight back (400k page faults per 70 s clip, not 210k).
+    reuse_freed_memory()
     status = main()
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     if command in FAST_EXIT_COMMANDS:
