@@ -130,3 +130,29 @@ def test_fine_tuning_is_refused_where_it_is_not_built():
         TrainConfig(data="d", out="o", architecture="show-and-tell", fine_tune_blocks=2)
     with pytest.raises(InvalidParameter, match=">= 0"):
         TrainConfig(data="d", out="o", fine_tune_blocks=-1)
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_processes_trains_and_reports_once(caption_folder, tmp_path):
+    """DistributedDataParallel on CPU (gloo): two ranks share one fresh feature cache (rank 0
+    extracts, rank 1 waits), and only rank 0 writes metrics and prints the result."""
+    import subprocess
+    import sys
+
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    options = [f"--model-option={k}={v}" for k, v in TINY_SAT.items()]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "capsight", "train", str(caption_folder), "--out", str(out), "--cache-dir", str(cache),
+        "--epochs", "2", "--scst-epochs", "1", "--flip", "--batch-images", "2", "--min-count", "1",
+        "--val-method", "greedy", "--no-track", *options,
+    ]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = [line for line in done.stdout.splitlines() if line.startswith('{"best_dir"')]
+    assert len(results) == 1 and json.loads(results[0])["best_dir"] == str(out / "best")
+    stages = [json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert stages == ["xe", "xe", "scst"]
+    captioner = create_captioner(str(out / "best"))
+    assert captioner.vocab.itos

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -141,11 +142,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# Ranks wait for rank 0 while it extracts features, which takes ~20 min for Flickr8k on a CPU.
+_COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
+
+
+def _launch_rank() -> int:
+    """This process's rank as ``torchrun`` set it (0 outside torchrun), known before the
+    process group starts."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
+        torch.distributed.init_process_group(backend, timeout=_COLLECTIVE_TIMEOUT)
     rank = torch.distributed.get_rank() if world > 1 else 0
     return rank, world
 
@@ -296,7 +307,7 @@ def _agree(flag: bool, world: int, device: torch.device) -> bool:
     return bool(value.item())
 
 
-def _prepare(config: TrainConfig, rank: int):
+def _prepare(config: TrainConfig, rank: int, world: int):
     corpus = load_corpus(config.data)
     train_images = corpus.split("train")
     val_images = corpus.split("val")
@@ -305,12 +316,17 @@ def _prepare(config: TrainConfig, rank: int):
     if config.max_val_images:
         val_images = val_images[: config.max_val_images]
     encoder = build_encoder(config.encoder, config.resolution or None)
+    # One writer per cache: rank 0 extracts (or finds) the features, then the others open them.
+    if world > 1 and rank != 0:
+        torch.distributed.barrier()
     cache = FeatureCache.build(corpus, encoder, config.cache_dir, progress=config.progress and rank == 0)
     flip_cache = None
     if config.flip:
         flip_cache = FeatureCache.build(
             corpus, encoder, config.cache_dir, flip=True, progress=config.progress and rank == 0
         )
+    if world > 1 and rank == 0:
+        torch.distributed.barrier()
     return corpus, train_images, val_images, cache, flip_cache, encoder.resolution
 
 
@@ -392,7 +408,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
-    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank)
+    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world)
 
     last = out / "last"
     resuming = config.resume and (last / "trainer.json").is_file()
@@ -591,12 +607,15 @@ def train_main(
     """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
     args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
-    tracker = _tracker(args, config)
+    leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
+    tracker = _tracker(args, config) if leader else None
     try:
         result = train(config, tracker)
     finally:
         if tracker is not None and hasattr(tracker, "close"):
             tracker.close()
+    if not leader:
+        return 0
     best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran
     print(json.dumps({"best_dir": best_dir, "best": result.best}))
     return 0
