@@ -13,7 +13,7 @@ def test_train_on_a_missing_dataset_is_one_line(run_cli, tmp_path):
     status, _, err = run_cli("train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
                              "--no-track")
     assert status == 2
-    assert "Traceback" not in err and "no such dataset folder" in err
+    assert "Traceback" not in err and "no such caption file or dataset folder" in err
 
 
 def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):

@@ -47,3 +47,50 @@ def test_shared_flickr8k_split_sizes(shared_data):
     corpus = load_corpus(shared_data / "flickr8k")
     assert [len(corpus.split(s)) for s in ("train", "val", "test")] == [6091, 1000, 875]
     assert all(len(im.captions) == 5 for im in corpus.split("test"))
+
+
+def test_blank_captions_and_unknown_split_entries_are_left_out_with_a_note(caption_folder):
+    import json
+
+    captions = json.loads((caption_folder / "captions.json").read_text())
+    captions["red-square-0.jpg"] = ["", "  a red square ."]
+    captions["red-square-1.jpg"] = ["   "]
+    (caption_folder / "captions.json").write_text("\ufeff" + json.dumps(captions))  # with a BOM
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    splits["val"].append("not-there.jpg")
+    (caption_folder / "splits.json").write_text(json.dumps(splits))
+    corpus = load_corpus(caption_folder)
+    assert corpus.images["red-square-0.jpg"].captions == ("a red square .",)
+    assert "red-square-1.jpg" not in corpus.images
+    assert [im.key for im in corpus.split("val")] == ["red-square-0.jpg"]  # (-1 had no caption)
+    notes = " | ".join(corpus.notes)
+    assert "2 blank captions" in notes and "1 photos with no caption" in notes
+    assert "2 of the 3 photos listed for 'val'" in notes
+
+
+@pytest.mark.parametrize(
+    "captions, splits, fragment",
+    [
+        ("{not json", None, "not valid JSON"),
+        ('["a.jpg"]', None, "JSON object mapping each photo"),
+        ('{"a.jpg": 5}', None, "list of caption strings"),
+        ('{"a.jpg": ["a cat"]}', '["train"]', "mapping train/val/test to lists"),
+    ],
+)
+def test_a_malformed_caption_folder_is_a_dataset_error(tmp_path, captions, splits, fragment):
+    from capsight.errors import DatasetError
+
+    (tmp_path / "captions.json").write_text(captions)
+    if splits is not None:
+        (tmp_path / "splits.json").write_text(splits)
+    with pytest.raises(DatasetError, match=fragment):
+        load_corpus(tmp_path)
+
+
+def test_flickr8k_text_without_split_lists_is_split_in_proportion(tmp_path):
+    lines = [f"{n}.jpg#{i}\tA dog number {n} runs ." for n in range(30) for i in range(2)]
+    (tmp_path / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n1.jpg#2 spaces, no tab\n")
+    corpus = load_corpus(tmp_path)
+    assert [len(corpus.splits[s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    assert any("1 lines without a tab" in n for n in corpus.notes)
+    assert any("split at random" in n for n in corpus.notes)

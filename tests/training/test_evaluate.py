@@ -59,3 +59,13 @@ def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):
         evaluate_captioner("labels", None, tiny_dataset, batch_size=0)
     with pytest.raises(DatasetError, match="could be read"):
         evaluate_captioner("labels", tiny_dataset / "missing", tiny_dataset, use_java=False)
+
+
+@pytest.mark.slow
+def test_the_eval_command_reports_photos_left_out_in_one_line(tiny_dataset, capsys, monkeypatch):
+    from capsight._cli.main import main
+
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Java: the quick Python fallback
+    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels", "--greedy"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("capsight: note: 1 photos could not be read")

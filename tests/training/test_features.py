@@ -52,3 +52,32 @@ def test_an_old_cache_gets_its_hidden_maps_added(caption_folder, tmp_path, encod
     upgraded = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
     assert np.array_equal(np.array(upgraded.grid), grid)
     assert np.allclose(np.array(upgraded.hidden), hidden, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_failed_build_or_other_photos_never_reuse_stale_features(caption_folder, tmp_path, encoder):
+    import shutil
+
+    from PIL import Image
+
+    from capsight.errors import InputNotFound
+
+    corpus = load_corpus(caption_folder)
+    first = np.array(FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False).grid)
+
+    # Another corpus under the same name whose build fails (a photo is missing) ...
+    other = tmp_path / "other" / caption_folder.name
+    shutil.copytree(caption_folder, other)
+    (other / "images" / "blue-square-0.jpg").unlink()
+    with pytest.raises(InputNotFound):
+        FeatureCache.build(load_corpus(other), encoder, tmp_path / "cache", progress=False)
+    # ... leaves nothing the first corpus could mistake for its features.
+    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    assert np.array_equal(np.array(again.grid), first) and np.abs(first).max() > 0
+
+    # The same file names with other photos (file sizes differ) are encoded afresh.
+    for path in (other / "images").glob("*.jpg"):
+        Image.new("RGB", (40, 40), (10, 200, 10)).save(path)
+    Image.new("RGB", (40, 40), (10, 200, 10)).save(other / "images" / "blue-square-0.jpg")
+    changed = FeatureCache.build(load_corpus(other), encoder, tmp_path / "cache", progress=False)
+    assert not np.allclose(np.array(changed.grid, np.float32), first.astype(np.float32), atol=0.1)

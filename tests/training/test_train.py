@@ -156,3 +156,52 @@ def test_torchrun_with_two_processes_trains_and_reports_once(caption_folder, tmp
     assert stages == ["xe", "xe", "scst"]
     captioner = create_captioner(str(out / "best"))
     assert captioner.vocab.itos
+
+
+def _karpathy_file(caption_folder, path):
+    """The tiny shapes corpus as a Karpathy dataset_*.json (photos stay in their folder)."""
+    captions = json.loads((caption_folder / "captions.json").read_text())
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    split_of = {key: name for name, keys in splits.items() for key in keys}
+    images = [{"filename": key, "split": split_of[key], "sentences": [{"raw": c} for c in caps]}
+              for key, caps in captions.items()]  # fmt: skip
+    path.write_text(json.dumps({"dataset": "shapes", "images": images}))
+    return path
+
+
+@pytest.mark.slow
+def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tmp_path):
+    from capsight.training.train import train_main
+
+    karpathy = _karpathy_file(caption_folder, tmp_path / "dataset_shapes.json")
+    argv = [str(karpathy), "--images", str(caption_folder / "images"), "--out", str(tmp_path / "run"),
+            "--cache-dir", str(tmp_path / "cache"), "--epochs", "1", "--batch-images", "4",
+            "--min-count", "1", "--val-method", "greedy", "--quiet", "--no-track",
+            *[f"--model-option={k}={v}" for k, v in TINY_SAT.items()]]  # fmt: skip
+    assert train_main(argv) == 0
+    params = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert (params["train_images"], params["val_images"]) == (8, 2)
+    # The run folder now holds a run: training into it again needs --resume.
+    with pytest.raises(InvalidParameter, match="holds a run already"):
+        train_main(argv)
+
+
+def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path):
+    from capsight.errors import DatasetError
+    from capsight.training.train import training_corpus
+
+    notes = []
+    (caption_folder / "images" / "red-square-0.jpg").unlink()
+    corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert "red-square-0.jpg" not in corpus.images and "1 photos have no file" in notes[-1]
+
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": splits["train"][:2]}))
+    with pytest.raises(DatasetError, match="2 photos are in both the train and the val split"):
+        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
+    (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": ["gone.jpg"]}))
+    with pytest.raises(DatasetError, match="the 'val' split has no photos"):
+        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
+    (caption_folder / "splits.json").unlink()  # no splits at all: split at random, and say so
+    corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert corpus.split("train") and corpus.split("val") and "split at random" in " ".join(notes)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from pathlib import Path
 
 
@@ -27,7 +29,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="captions file (default: IMAGES/captions.json); Karpathy, COCO and Flickr8k "
         "formats are read too",
     )
-    p.add_argument("--split", help="split to score (e.g. test; needs splits.json)")
+    p.add_argument("--split", help="split to score, e.g. test (default: every photo); from "
+                   "splits.json, or the split the Karpathy, COCO or Flickr8k files name")
     p.add_argument("--model", default="default", help="captioner name (see `capsight models`)")
     p.add_argument("--limit", type=int, help="score only the first N photos")
     group = p.add_mutually_exclusive_group()
@@ -40,6 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from capsight._cli.main import error_line
     from capsight.captioning.base import DecodingOptions
     from capsight.training.evaluate import evaluate_captioner
 
@@ -49,9 +53,17 @@ def run(args: argparse.Namespace) -> int:
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     captions = args.captions or str(Path(args.images) / "captions.json")
-    result = evaluate_captioner(
-        args.model, args.images, captions, split=args.split, decoding=decoding, limit=args.limit
-    )
+    with warnings.catch_warnings():  # photos left out are reported below, in one line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = evaluate_captioner(
+            args.model, args.images, captions, split=args.split, decoding=decoding, limit=args.limit
+        )
+    notes = list(result["notes"])
+    if result["unreadable"]:
+        notes.append(f"{len(result['unreadable'])} photos could not be read and were left out "
+                     f"(first: {result['unreadable'][0]})")  # fmt: skip
+    for note in notes:
+        print(error_line(note, "note"), file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0

@@ -18,13 +18,12 @@ Other formats (Karpathy JSON, COCO annotations, Conceptual Captions) build the s
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from capsight.errors import InputNotFound, InvalidParameter
+from capsight.errors import DatasetError, InputNotFound, InvalidParameter
 
 SPLITS = ("train", "val", "test")
 
@@ -41,6 +40,8 @@ class CaptionCorpus:
     name: str
     images: dict[str, CaptionedImage]
     splits: dict[str, list[str]] = field(default_factory=dict)  # split -> keys
+    # What the reader left out or guessed ("dropped 3 empty captions"), for the user to read.
+    notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[CaptionedImage]:
         """The photos of one split; ``"all"`` is every photo of the corpus."""
@@ -69,26 +70,82 @@ def _random_splits(keys: list[str], val: int, test: int, seed: int = 0) -> dict[
     return {"train": order[val + test :], "val": order[:val], "test": order[val : val + test]}
 
 
+def random_split_note(n: int, val: int, test: int) -> str:
+    return (f"no split given: {n} photos split at random (seed 0) into {n - val - test} train, "
+            f"{val} val and {test} test")  # fmt: skip
+
+
+def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
+    """``corpus`` with train/val/test drawn at random from all its photos: a tenth each for val
+    and test (at most ``max_held_out``, at least one photo while there are three or more)."""
+    keys = list(corpus.images)
+    held_out = min(max_held_out, max(len(keys) // 10, 1 if len(keys) >= 3 else 0))
+    notes = [*corpus.notes, random_split_note(len(keys), held_out, held_out)]
+    return CaptionCorpus(corpus.name, corpus.images, _random_splits(keys, held_out, held_out), notes)
+
+
+def caption_strings(source: Path, key: str, value: object) -> tuple[str, ...]:
+    """One photo's captions from a JSON value (a string or a list of strings), blanks dropped."""
+    captions = [value] if isinstance(value, str) else value
+    if not isinstance(captions, list) or not all(isinstance(c, str) for c in captions):
+        raise DatasetError(f"{source}: {key!r} should map to a list of caption strings")
+    return tuple(c.strip() for c in captions if c.strip())
+
+
+def _keep_captioned(
+    source: Path, captions: dict[str, tuple[str, ...]], given: int, notes: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """Drop photos left with no caption; note how many blank captions and photos went."""
+    kept = sum(len(c) for c in captions.values())
+    if kept < given:
+        notes.append(f"{source.name}: {given - kept} blank captions left out")
+    bare = [k for k, c in captions.items() if not c]
+    if bare:
+        notes.append(f"{source.name}: {len(bare)} photos with no caption left out (first: {bare[0]})")
+    return {k: c for k, c in captions.items() if c}
+
+
+def _split_lists(
+    source: Path, raw: dict[str, list[str]], images: dict, notes: list[str]
+) -> dict[str, list[str]]:
+    """Split -> keys, keeping the keys that have captions (and noting the ones that do not)."""
+    splits = {}
+    for name, keys in raw.items():
+        splits[name] = [k for k in keys if k in images]
+        missing = len(keys) - len(splits[name])
+        if missing:
+            notes.append(
+                f"{source.name}: {missing} of the {len(keys)} photos listed for {name!r} have no "
+                "captions; left out"
+            )
+    return splits
+
+
 def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     """A folder with ``captions.json`` (file -> list of captions) and optional ``splits.json``."""
+    from capsight.training.readers.json_files import load_json  # (the package imports us)
+
     root = Path(root)
     captions_file = root / "captions.json"
     if not captions_file.is_file():
         raise InputNotFound(f"{root}: no captions.json; expected a file -> captions mapping")
-    captions = json.loads(captions_file.read_text())
+    data = load_json(captions_file)
+    if not isinstance(data, dict) or not data:
+        raise DatasetError(f"{captions_file}: expected a JSON object mapping each photo file to its captions")
+    notes: list[str] = []
+    given = sum(1 if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in data.values())
+    captions = {str(key): caption_strings(captions_file, key, value) for key, value in sorted(data.items())}
+    captions = _keep_captioned(captions_file, captions, given, notes)
     image_dir = _image_dir(root, ("images",))
-    images = {
-        key: CaptionedImage(key, image_dir / key, tuple(caps if isinstance(caps, list) else [caps]))
-        for key, caps in sorted(captions.items())
-    }
+    images = {key: CaptionedImage(key, image_dir / key, caps) for key, caps in captions.items()}
     splits_file = root / "splits.json"
-    if splits_file.is_file():
-        raw = json.loads(splits_file.read_text())
-        splits = {name: [k for k in keys if k in images] for name, keys in raw.items()}
-    else:
-        n = len(images)
-        splits = _random_splits(list(images), val=n // 10, test=n // 10)
-    return CaptionCorpus(root.name, images, splits)
+    if not splits_file.is_file():
+        return split_at_random(CaptionCorpus(root.name, images, {}, notes))
+    raw = load_json(splits_file)
+    if not (isinstance(raw, dict) and all(isinstance(v, list) and all(isinstance(k, str) for k in v)
+                                          for v in raw.values())):  # fmt: skip
+        raise DatasetError(f"{splits_file}: expected a JSON object mapping train/val/test to lists of photo files")
+    return CaptionCorpus(root.name, images, _split_lists(splits_file, raw, images, notes), notes)
 
 
 def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
@@ -98,24 +155,36 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     if not token_file.is_file():
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
+    given, untabbed = 0, 0
     for line in token_file.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
         if "\t" not in line:
+            untabbed += 1
             continue
         ref, caption = line.split("\t", 1)
-        captions.setdefault(ref.split("#")[0], []).append(caption.strip())
+        captions.setdefault(ref.split("#")[0], []).append(caption)
+        given += 1
+    if not captions:
+        raise DatasetError(
+            f"{token_file}: no 'photo.jpg#0<TAB>caption' lines"
+            + (f" ({untabbed} lines without a tab)" if untabbed else "")
+        )
+    notes = [f"{token_file.name}: {untabbed} lines without a tab left out"] if untabbed else []
+    kept = _keep_captioned(token_file, {k: caption_strings(token_file, k, v) for k, v in sorted(captions.items())},
+                           given, notes)  # fmt: skip
     image_dir = _image_dir(
         root, ("Flicker8k_Dataset", "Flickr8k_Dataset", "images", "../Flicker8k_Dataset")
     )
-    images = {k: CaptionedImage(k, image_dir / k, tuple(v)) for k, v in sorted(captions.items())}
-    splits: dict[str, list[str]] = {}
+    images = {k: CaptionedImage(k, image_dir / k, v) for k, v in kept.items()}
+    raw: dict[str, list[str]] = {}
     for split, stem in (("train", "train"), ("val", "dev"), ("test", "test")):
         list_file = root / f"Flickr_8k.{stem}Images.txt"
         if list_file.is_file():
-            names = list_file.read_text().split()
-            splits[split] = [n for n in names if n in images]
-    if not splits:
-        splits = _random_splits(list(images), val=1000, test=1000)
-    return CaptionCorpus("flickr8k", images, splits)
+            raw[split] = list_file.read_text().split()
+    if not raw:
+        return split_at_random(CaptionCorpus("flickr8k", images, {}, notes))
+    return CaptionCorpus("flickr8k", images, _split_lists(token_file, raw, images, notes), notes)
 
 
 def load_corpus(path: str | os.PathLike) -> CaptionCorpus:

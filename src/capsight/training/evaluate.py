@@ -64,7 +64,8 @@ def evaluate_captioner(
     ``dataset``, ``split``, ``images`` (photos scored), then :func:`score_captions`'s metrics
     (``BLEU-1`` .. ``BLEU-4``, ``METEOR``, ``ROUGE-L``, ``CIDEr``, and ``fallback`` when the
     reference Java pipeline was not used), ``seconds`` (captioning time), ``unreadable`` (one
-    message per photo left out) and ``captions`` (photo key -> caption).
+    message per photo left out), ``notes`` (what the dataset reader left out or guessed) and
+    ``captions`` (photo key -> caption).
     """
     from capsight.captioning.facade import resolve_captioner
 
@@ -125,5 +126,6 @@ def evaluate_captioner(
         **metrics,
         "seconds": round(seconds, 2),
         "unreadable": unreadable,
+        "notes": list(corpus.notes),  # what the dataset reader left out or guessed
         "captions": candidates,
     }

@@ -14,8 +14,10 @@ resumes where it stopped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +103,23 @@ class FeatureCache:
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
         side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
+        fingerprint = photo_fingerprint(corpus, keys)
         meta = {"keys": keys, "done": 0, "hidden_done": 0, "flip": flip, "encoder": encoder.name,
-                "resolution": encoder.resolution, "grid_size": [side, side]}  # fmt: skip
+                "resolution": encoder.resolution, "grid_size": [side, side],
+                "fingerprint": fingerprint}  # fmt: skip
         if meta_file.is_file():
             old = json.loads(meta_file.read_text())
-            if old["keys"] == keys and old.get("flip") == flip:
-                meta = {"hidden_done": 0, **old}
+            # The same photos: the same names and file sizes (caches older than the fingerprint
+            # are trusted on their names).
+            same = old["keys"] == keys and old.get("fingerprint", fingerprint) == fingerprint
+            if same and old.get("flip") == flip:
+                meta = {"hidden_done": 0, **old, "fingerprint": fingerprint}
+            elif old.get("done"):
+                print(f"{folder}: cached features of other photos; encoding these instead",
+                      file=sys.stderr)  # fmt: skip
+        # Written before any array is (re)created, so an interrupted or failed build never
+        # leaves a stale meta.json vouching for emptied arrays.
+        meta_file.write_text(json.dumps(meta))
         n, p = len(keys), side * side
         hidden_channels = encoder.net._blocks[encoder.net.top_start]._expand_conv.in_channels
         shapes = {"grid": (n, p, FEATURE_DIM), "pooled": (n, FEATURE_DIM), "probs": (n, 1000),
@@ -139,6 +152,17 @@ class FeatureCache:
             bar.update(len(chunk))
         bar.close()
         return cls.open(folder)
+
+
+def photo_fingerprint(corpus: CaptionCorpus, keys: list[str]) -> str:
+    """A digest of each photo's name and file size: another set of photos under the same names
+    (a different copy or version of a dataset) gets its own features, not these."""
+    digest = hashlib.sha1()
+    for key in keys:
+        path = corpus.images[key].path
+        size = path.stat().st_size if path.is_file() else -1
+        digest.update(f"{key}\0{size}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None) -> ImageEncoder:

@@ -47,9 +47,9 @@ from capsight.captioning.model import (
 )
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
-from capsight.errors import InvalidParameter, MissingDependency
+from capsight.errors import DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import load_corpus
+from capsight.training.datasets import CaptionCorpus, split_at_random
 from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
 
 
@@ -57,6 +57,7 @@ from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_en
 class TrainConfig:
     data: str
     out: str
+    images: str = ""  # photo folder, when the caption file does not say where its photos are
     architecture: str = "show-attend-tell"
     model: dict = field(default_factory=dict)  # architecture options, e.g. {"hidden_dim": 512}
     encoder: str = "efficientnet-lite0"
@@ -125,6 +126,11 @@ class TrainConfig:
         check_model_options(self.architecture, self.model)
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
+        if not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
+            raise InvalidParameter(
+                f"--out {self.out}: holds a run already; add --resume to continue it, or name "
+                "another folder"
+            )
 
 
 @dataclass
@@ -307,8 +313,47 @@ def _agree(flag: bool, world: int, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def _note(message: str) -> None:
+    print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
+
+
+def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
+    """The corpus to train on, in any format ``read_corpus`` reads, checked before any work:
+    photos whose file is missing are left out (and counted), a corpus without train and val
+    splits is split at random, and an empty or overlapping train/val split is refused."""
+    from capsight.training.readers import read_corpus
+
+    corpus = read_corpus(config.data, config.images or None)
+    if "train" not in corpus.splits and "val" not in corpus.splits:
+        corpus = split_at_random(corpus)
+    missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
+    if missing:
+        if len(missing) == len(corpus.images):
+            raise DatasetError(f"{config.data}: none of its {len(missing)} photos is in "
+                               f"{corpus.images[missing[0]].path.parent} (pass the photo folder with --images)")  # fmt: skip
+        gone = set(missing)
+        corpus = CaptionCorpus(
+            corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
+            {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
+            [*corpus.notes, f"{len(missing)} photos have no file and are left out (first: "
+                            f"{corpus.images[missing[0]].path})"],
+        )  # fmt: skip
+    for message in corpus.notes:
+        say(message)
+    for name in ("train", "val"):
+        if not corpus.split(name):  # (split() names the splits there are when one is absent)
+            raise DatasetError(f"{config.data}: the {name!r} split has no photos with captions")
+    both = set(corpus.splits["train"]) & set(corpus.splits["val"])
+    if both:
+        raise DatasetError(
+            f"{config.data}: {len(both)} photos are in both the train and the val split (first: "
+            f"{sorted(both)[0]}); validation would score photos the model trained on"
+        )
+    return corpus
+
+
 def _prepare(config: TrainConfig, rank: int, world: int):
-    corpus = load_corpus(config.data)
+    corpus = training_corpus(config, _note if rank == 0 else (lambda message: None))
     train_images = corpus.split("train")
     val_images = corpus.split("val")
     if config.max_train_images:
@@ -409,6 +454,7 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
     corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world)
+    seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers
 
     last = out / "last"
     resuming = config.resume and (last / "trainer.json").is_file()
@@ -497,6 +543,8 @@ def train(config: TrainConfig, tracker=None) -> TrainResult:
 # -- command line -----------------------------------------------------------------------------
 # One line of --help per TrainConfig option (tests check that none is missing).
 OPTION_HELP = {
+    "images": "photo folder, for caption files that do not say where their photos are (Karpathy "
+    "and COCO files, Conceptual Captions' fetch cache); default: the dataset's own layout",
     "encoder": "image encoder whose features the captioner reads",
     "resolution": "encoder input size in pixels; 0 = the encoder's native size",
     "flip": "also train on mirror-image features (their captions' left/right swapped)",
@@ -537,7 +585,12 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         description="Train a captioner on cached encoder features.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("data", help="dataset folder (captions.json + splits.json, or Flickr8k text files)")
+    parser.add_argument(
+        "data",
+        help="caption dataset: a folder (captions.json + splits.json, or the Flickr8k text files), "
+        "a Karpathy dataset_*.json, COCO captions_*.json, Flickr8k.token.txt or a Conceptual "
+        "Captions .tsv (photos fetched first); without train/val splits it is split at random",
+    )
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
     parser.add_argument("--architecture", default="show-attend-tell",
                         choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],

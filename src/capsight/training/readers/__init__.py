@@ -25,6 +25,7 @@ from capsight.errors import DatasetError, InputNotFound
 from capsight.training.datasets import (
     CaptionCorpus,
     CaptionedImage,
+    caption_strings,
     load_corpus,
     read_caption_folder,
     read_flickr8k_text,
@@ -55,18 +56,17 @@ def _in_folder(corpus: CaptionCorpus, images_dir: Path, dataset_dir: Path) -> Ca
         # The dataset folder itself: its layout already finds the photos (in images/ or beside).
         return corpus
     images = {k: replace(img, path=images_dir / k) for k, img in corpus.images.items()}
-    return CaptionCorpus(corpus.name, images, corpus.splits)
+    return CaptionCorpus(corpus.name, images, corpus.splits, corpus.notes)
 
 
 def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> CaptionCorpus:
     # A file -> captions mapping not named captions.json: no splits file goes with it.
     root = images_dir or path.parent
     images = {}
-    for key, caps in sorted(data.items()):
-        caps = [caps] if isinstance(caps, str) else caps
-        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
-            raise DatasetError(f"{path}: {key!r} should map to a list of caption strings")
-        images[key] = CaptionedImage(key, root / key, tuple(caps))
+    for key, value in sorted(data.items()):
+        captions = caption_strings(path, key, value)
+        if captions:
+            images[key] = CaptionedImage(key, root / key, captions)
     return CaptionCorpus(path.stem, images, {"all": list(images)})
 
 

@@ -13,7 +13,7 @@ def load_json(path: Path) -> Any:
     if not path.is_file():
         raise InputNotFound(f"{path}: no such caption file")
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is allowed
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc}); re-download the file") from None
