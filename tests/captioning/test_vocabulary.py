@@ -14,6 +14,8 @@ def test_tokenize_normalises_case_punctuation_accents_and_possessives():
     ]
     assert normalize_caption("  'Quoted'   words!! ") == "quoted words"
     assert tokenize("...") == []
+    # Typographic apostrophes, invisible separators and the sharp s survive the ASCII fold.
+    assert normalize_caption("The ball\u2019s Stra\u00dfe: a dog\u200bruns") == "the ball 's strasse a dog runs"
 
 
 def test_vocabulary_min_count_order_and_unknown_words():
@@ -28,3 +30,33 @@ def test_vocabulary_json_round_trip(tmp_path):
     vocab.save(tmp_path / "vocab.json")
     again = Vocabulary.load(tmp_path / "vocab.json")
     assert again.itos == vocab.itos and again.stoi["a"] == vocab.stoi["a"]
+
+
+def test_a_damaged_vocabulary_file_is_a_clear_error(tmp_path):
+    import pytest
+
+    from capsight.errors import ModelNotFound
+
+    (tmp_path / "vocab.json").write_text('{"itos": ["<pad>", "<bos>"')
+    with pytest.raises(ModelNotFound, match="damaged"):
+        Vocabulary.load(tmp_path / "vocab.json")
+
+
+def test_a_checkpoint_whose_vocabulary_does_not_fit_its_model_is_refused(tmp_path):
+    import json
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    import capsight
+    from capsight.captioning.checkpoint import load_checkpoint
+    from capsight.errors import ModelNotFound
+
+    folder = tmp_path / "show-and-tell"
+    shutil.copytree(Path(capsight.__file__).parent / "models" / "show-and-tell", folder)
+    vocab = json.loads((folder / "vocab.json").read_text())
+    vocab["itos"] = vocab["itos"][:100]
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(ModelNotFound, match="has 100 words but the model was trained with"):
+        load_checkpoint(folder)

@@ -151,6 +151,16 @@ def test_malformed_files_are_dataset_errors(tmp_path):
         read_corpus(_write_json(tmp_path / "x.csv", {}))
     with pytest.raises(InputNotFound):
         read_corpus(tmp_path / "missing.json")
+    twice = {"images": [{"filename": "a.jpg", "split": s, "sentences": [{"raw": "A dog ."}]}
+                        for s in ("train", "test")]}  # fmt: skip
+    with pytest.raises(DatasetError, match="listed twice"):
+        read_karpathy_split(_write_json(tmp_path / "twice.json", twice))
+    raw_number = {"images": [{"filename": "a.jpg", "sentences": [{"raw": 7}]}]}
+    with pytest.raises(DatasetError, match="'raw' should be text"):
+        read_karpathy_split(_write_json(tmp_path / "raw.json", raw_number))
+    coco = {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"id": 9, "image_id": 1, "caption": None}]}
+    with pytest.raises(DatasetError, match="annotation 9 has no caption text"):
+        read_corpus(_write_json(tmp_path / "captions_val2017.json", coco), tmp_path)
 
 
 # -- Conceptual Captions against a local web server ----------------------------------------

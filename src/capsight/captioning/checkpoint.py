@@ -93,7 +93,14 @@ def load_checkpoint(
             f"{folder}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
     model.endings = Endings.load(folder)
-    return model.to(device).eval(), load_vocabulary(folder), raw
+    vocab = load_vocabulary(folder)
+    size = raw.get("vocab_size")
+    if isinstance(vocab, Vocabulary) and isinstance(size, int) and len(vocab) != size:
+        raise ModelNotFound(
+            f"{folder}: {VOCAB} has {len(vocab)} words but the model was trained with {size}; "
+            "the checkpoint is damaged, retrain or reinstall it"
+        )
+    return model.to(device).eval(), vocab, raw
 
 
 def load_vocabulary(folder: str | os.PathLike):
@@ -101,7 +108,13 @@ def load_vocabulary(folder: str | os.PathLike):
     path = Path(folder) / VOCAB
     if not path.is_file():
         return None
-    if json.loads(path.read_text()).get("format", "").startswith("hf-tokenizer"):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        hf = isinstance(data, dict) and str(data.get("format", "")).startswith("hf-tokenizer")
+    except (ValueError, UnicodeDecodeError):
+        raise ModelNotFound(f"{path}: not valid JSON; the checkpoint is damaged, retrain or "
+                            "reinstall it") from None  # fmt: skip
+    if hf:
         from capsight.captioning.prefix_gpt2 import TokenizerVocabulary
 
         return TokenizerVocabulary.load(path)

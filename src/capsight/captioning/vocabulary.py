@@ -33,9 +33,16 @@ _SPACES = re.compile(r"\s+")
 _POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s\b")
 
 
+# Before the ASCII fold: typographic apostrophes are apostrophes, invisible joiners and
+# separators are spaces ("a dog\u200bruns" is two words), and "ß" is "ss".
+_BEFORE_ASCII = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00df": "ss",
+                               "\u200b": " ", "\u200c": " ", "\u200d": " ", "\u2060": " "})  # fmt: skip
+
+
 def normalize_caption(text: str) -> str:
     """Lower case, accents stripped, punctuation dropped, single spaces."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    text = unicodedata.normalize("NFKD", text.translate(_BEFORE_ASCII))
+    text = text.encode("ascii", "ignore").decode("ascii").lower()
     text = _NON_WORD.sub(" ", text.replace("&", " and "))
     # "dog's" -> "dog 's" as the PTB tokenizer of the scorers does; stray quotes go.
     text = _POSSESSIVE.sub(" 's", text)
@@ -96,8 +103,10 @@ class Vocabulary:
         p = Path(path)
         if not p.is_file():
             raise ModelNotFound(f"{p}: vocabulary file missing; retrain or reinstall the model")
-        data = json.loads(p.read_text())
-        itos = data["itos"]
-        if tuple(itos[:4]) != SPECIALS:
-            raise ModelNotFound(f"{p}: not a capsight vocabulary (special tokens missing)")
+        try:
+            itos = json.loads(p.read_text(encoding="utf-8"))["itos"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            itos = None
+        if not isinstance(itos, list) or tuple(itos[:4]) != SPECIALS:
+            raise ModelNotFound(f"{p}: not a capsight vocabulary (damaged, or special tokens missing)")
         return cls(itos[4:])

@@ -54,9 +54,14 @@ def read_coco_captions(
         file_names = {img["id"]: img["file_name"] for img in data["images"]}
         captions: dict[object, list[str]] = {}
         for ann in data["annotations"]:
-            text = " ".join(str(ann["caption"]).split())  # some captions hold newlines
+            if not isinstance(ann["caption"], str):
+                raise DatasetError(f"{path}: annotation {ann.get('id')} has no caption text "
+                                   f"({ann['caption']!r})")  # fmt: skip
+            text = " ".join(ann["caption"].split())  # some captions hold newlines
             if text:
                 captions.setdefault(ann["image_id"], []).append(text)
+        if len(file_names) < len(data["images"]):
+            raise DatasetError(f"{path}: an image id is listed twice in 'images'; re-download it")
     except (KeyError, TypeError) as exc:
         raise DatasetError(
             f"{path}: malformed COCO entry (missing {exc}); re-download it"

@@ -41,12 +41,7 @@ def read_karpathy_split(
         filename = entry.get("filename")
         if not isinstance(filename, str) or not filename:
             raise DatasetError(f"{path}: image #{n} has no 'filename'")
-        captions = tuple(
-            (s.get("raw") or " ".join(s.get("tokens", []))).strip()
-            for s in entry.get("sentences", [])
-            if isinstance(s, dict)
-        )
-        captions = tuple(c for c in captions if c)
+        captions = tuple(c for c in (_sentence_text(path, s) for s in entry.get("sentences", [])) if c)
         if not captions:
             continue
         subfolder = entry.get("filepath") or ""
@@ -59,9 +54,23 @@ def read_karpathy_split(
         split = entry.get("split", "train")
         split = restval if split == "restval" else split
         key = filename if filename not in images else f"{subfolder}/{filename}"
+        if key in images or key == f"/{filename}":  # the same photo again, not a namesake
+            raise DatasetError(f"{path}: image #{n} ({key}) is listed twice; fix or re-download the file")
         images[key] = CaptionedImage(key, image_path, captions)
         splits.setdefault(split, []).append(key)
     if not images:
         raise DatasetError(f"{path}: no image has any caption")
     name = data.get("dataset") or path.stem.removeprefix("dataset_")
     return CaptionCorpus(str(name), images, splits)
+
+
+def _sentence_text(path: Path, sentence: object) -> str:
+    """A sentence's ``raw`` text, else its ``tokens`` joined; "" when it has neither."""
+    if not isinstance(sentence, dict):
+        return ""
+    raw, tokens = sentence.get("raw"), sentence.get("tokens", [])
+    if raw is not None and not isinstance(raw, str):
+        raise DatasetError(f"{path}: a sentence's 'raw' should be text, got {raw!r}")
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        raise DatasetError(f"{path}: a sentence's 'tokens' should be a list of words")
+    return (raw or " ".join(tokens)).strip()
