@@ -221,6 +221,7 @@ def test_conceptual_captions_fetch_is_forgiving_and_resumable(tmp_path, photo_se
     unreachable = f"http://127.0.0.1:{_closed_port()}/x.jpg"
     tsv = tmp_path / "Validation_GCC-1.1.0-Validation.tsv"
     tsv.write_text(
+        "caption\turl\n"  # a header row is skipped
         f"a red square\t{base}/red.png\n"
         f"a blue square\t{base}/blue.png\n"
         f"a missing photo\t{base}/gone.jpg\n"
@@ -248,6 +249,7 @@ def test_conceptual_captions_fetch_is_forgiving_and_resumable(tmp_path, photo_se
     assert list(corpus.splits) == ["val"] and len(corpus) == 2
     red_key = cache_file_name(f"{base}/red.png")
     assert corpus.images[red_key].captions == ("a red square", "the red square again")
+    assert corpus.notes == [f"{tsv.name}: 3 of 6 rows have no fetched photo in {cache}; left out"]
     assert read_corpus(tsv, cache).images.keys() == corpus.images.keys()
 
 

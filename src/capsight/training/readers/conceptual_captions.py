@@ -5,6 +5,9 @@
     (8172, 0, 1828, {'HTTP 404': 1210, 'timeout': 301, 'not an image': 317})
     >>> corpus = read_conceptual_captions("Train_GCC-training.tsv", "cache/cc")  # cached photos only
 
+    $ python -m capsight.training.readers.conceptual_captions Train_GCC-training.tsv cache/cc --limit 10000
+    $ capsight train Train_GCC-training.tsv --images cache/cc --out runs/cc ...
+
 Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout, failures
 are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
 cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
@@ -69,8 +72,8 @@ def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tup
                 break
             parts = line.rstrip("\r\n").split("\t")
             if len(parts) < 2 or not parts[1].startswith(("http://", "https://")):
-                if not line.strip():
-                    continue
+                if not line.strip() or (line_number == 1 and len(parts) >= 2 and "://" not in line):
+                    continue  # a blank line, or a header row ("caption<TAB>url")
                 raise DatasetError(
                     f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'; is this the "
                     "Conceptual Captions TSV?"
@@ -226,7 +229,8 @@ def read_conceptual_captions(
     cache_dir = Path(cache_dir)
     present = {entry.name for entry in os.scandir(cache_dir)} if cache_dir.is_dir() else set()
     images: dict[str, CaptionedImage] = {}
-    for caption, url in read_tsv_rows(tsv, limit):
+    rows = read_tsv_rows(tsv, limit)
+    for caption, url in rows:
         key = cache_file_name(url)
         if key in images:  # the same photo listed twice: one image, two captions
             images[key] = CaptionedImage(key, images[key].path, (*images[key].captions, caption))
@@ -235,6 +239,38 @@ def read_conceptual_captions(
     if not images:
         raise DatasetError(
             f"{tsv}: none of its photos is in {cache_dir}; fetch them first "
-            "(fetch_conceptual_captions) or check the cache folder"
+            f"(python -m {__name__} TSV CACHE_DIR) or check the cache folder"
         )
-    return CaptionCorpus(tsv.stem, images, {split or _split_from_name(tsv): list(images)})
+    used = sum(len(image.captions) for image in images.values())
+    notes = [f"{tsv.name}: {len(rows) - used} of {len(rows)} rows have no fetched photo in "
+             f"{cache_dir}; left out"] if used < len(rows) else []  # fmt: skip
+    return CaptionCorpus(tsv.stem, images, {split or _split_from_name(tsv): list(images)}, notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m capsight.training.readers.conceptual_captions TSV CACHE_DIR``: fetch photos."""
+    import argparse
+    import json
+    import sys
+    from dataclasses import asdict
+
+    parser = argparse.ArgumentParser(description="Fetch the photos of a Conceptual Captions TSV "
+                                     "into a local cache (resumable; failures skipped and counted).")  # fmt: skip
+    parser.add_argument("tsv", help="Conceptual Captions TSV (caption<TAB>URL)")
+    parser.add_argument("cache_dir", help="folder the photos go to")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per photo")
+    parser.add_argument("--retry-failed", action="store_true", help="retry photos that failed for good before")
+    args = parser.parse_args(argv)
+    try:
+        report = fetch_conceptual_captions(args.tsv, args.cache_dir, timeout=args.timeout,
+                                           limit=args.limit, retry_failed=args.retry_failed)  # fmt: skip
+    except CapsightError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(asdict(report), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
