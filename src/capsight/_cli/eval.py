@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
         return 0
     for key, value in result.items():
+        if key == "split" and value is None:
+            value = "all photos"
         if isinstance(value, float):
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):

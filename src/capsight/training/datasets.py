@@ -70,9 +70,12 @@ def _random_splits(keys: list[str], val: int, test: int, seed: int = 0) -> dict[
     return {"train": order[val + test :], "val": order[:val], "test": order[val : val + test]}
 
 
+RANDOM_SPLIT_NOTE = "no split given"  # how the note about a random split starts
+
+
 def random_split_note(n: int, val: int, test: int) -> str:
-    return (f"no split given: {n} photos split at random (seed 0) into {n - val - test} train, "
-            f"{val} val and {test} test")  # fmt: skip
+    return (f"{RANDOM_SPLIT_NOTE}: {n} photos split at random (seed 0) into {n - val - test} "
+            f"train, {val} val and {test} test")  # fmt: skip
 
 
 def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:

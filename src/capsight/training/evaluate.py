@@ -24,6 +24,7 @@ from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
+from capsight.training.datasets import RANDOM_SPLIT_NOTE
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
 from capsight.vision.encoder import ImageEncoder
@@ -126,6 +127,7 @@ def evaluate_captioner(
         **metrics,
         "seconds": round(seconds, 2),
         "unreadable": unreadable,
-        "notes": list(corpus.notes),  # what the dataset reader left out or guessed
+        # What the dataset reader left out or guessed (how it split: only when a split is scored).
+        "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)],
         "captions": candidates,
     }
