@@ -16,7 +16,16 @@ def _encoded(n: int = 2) -> EncodedImages:
 
 @pytest.mark.skipif(not (trained.MODELS_DIR / "show-attend-tell").is_dir(), reason="no shipped model")
 def test_shipped_model_is_the_default_and_captions_a_photo(encoder, photo):
-    assert default_captioner_name() == "show-attend-tell"
+    from capsight.vision.encoder import available_encoders
+
+    # The Lite0 + Lite2 pair where Lite2's weights are installed, else the Lite0 model alone.
+    pair = "efficientnet-lite2" in available_encoders()
+    assert default_captioner_name() == ("show-attend-tell-pair" if pair else "show-attend-tell")
+    if pair:
+        both = create_captioner("show-attend-tell-pair")
+        assert both.describe()["encoder"] == "efficientnet-lite0 + efficientnet-lite2"
+        result = both.caption(encoder.encode([photo("chelsea")]))[0]
+        assert 2 <= len(result.tokens) <= 20 and result.attention.shape == (len(result.tokens), 49)
     captioner = create_captioner("show-attend-tell")
     result = captioner.caption(encoder.encode([photo("chelsea")]))[0]
     assert 2 <= len(result.tokens) <= 20 and "<unk>" not in result.tokens
@@ -62,3 +71,27 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
     assert "ensemble of 2" in create_captioner("checkpoint", path=joined).describe()["kind"]
     with pytest.raises(ModelNotFound, match="needs a folder"):
         create_captioner("checkpoint")
+
+
+@pytest.mark.slow  # loads the Lite0 and Lite2 encoders
+def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, vocab, tmp_path, encoder, photo):
+    import json
+
+    from capsight.vision.encoder import available_encoders
+
+    if "efficientnet-lite2" not in available_encoders():
+        pytest.skip("EfficientNet-Lite2 weights not installed (capsight[lite12])")
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "lite0")
+    save_checkpoint(tiny_model("show-attend-tell", encoder="efficientnet-lite2", resolution=260), vocab,
+                    tmp_path / "pair" / "lite2")  # fmt: skip
+    (tmp_path / "pair" / "ensemble.json").write_text(
+        json.dumps({"members": ["../lite0", "lite2"], "decoding": {"method": "beam", "beam_width": 2}})
+    )
+    pair = create_captioner(str(tmp_path / "pair"))
+    assert pair.encoder_name == "efficientnet-lite0" and pair.extra_encoders == [("efficientnet-lite2", 260)]
+    encoded = encoder.encode([photo("chelsea"), photo("astronaut")])
+    assert pair.features(encoded).shape == (2, 49 + 81, 1280)  # Lite0's 7x7 grid, then Lite2's 9x9
+    results = pair.caption(encoded)  # (random weights: the captions may be empty)
+    assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
+    with pytest.raises(ModelNotFound, match="pass the photos' encoding"):
+        pair.caption(_encoded())  # an encoding without its photos cannot be encoded again

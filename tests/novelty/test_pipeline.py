@@ -165,3 +165,21 @@ def test_a_captioner_on_another_encoder_gets_that_encoders_features(one_cut_clip
     analysis = analyze_video(one_cut_clip, captioner="on-other")
     assert seen and all(shape[1:] == (81, 1280) for shape in seen)  # not the Lite0 grid's 49
     assert [m.time for m in analysis.novel_moments] == [4.0]  # novelty stays on Lite0's features
+
+
+def test_video_captions_with_the_one_encoder_captioner_unless_asked_otherwise():
+    from capsight.errors import ModelNotFound
+    from capsight.novelty.pipeline import VIDEO_DEFAULT_CAPTIONER, _video_captioner
+
+    asked = []
+
+    def create(name):
+        asked.append(name)
+        if name == VIDEO_DEFAULT_CAPTIONER and "missing" in asked:
+            raise ModelNotFound("not installed")
+        return name
+
+    assert _video_captioner("default", create) == VIDEO_DEFAULT_CAPTIONER  # not the photo default
+    assert _video_captioner("show-and-tell", create) == "show-and-tell"
+    asked.append("missing")
+    assert _video_captioner("default", create) == "default"  # falls back to whatever is installed

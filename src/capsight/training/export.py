@@ -6,6 +6,11 @@
 One checkpoint becomes ``model.safetensors`` + ``config.json`` + ``vocab.json``; several become
 an ensemble: sub-folders ``m0``, ``m1``, ... and an ``ensemble.json`` with the decoding. The
 ``"decoding"`` entry is what ``TrainedCaptioner`` uses when a caller passes no options.
+``--also FOLDER`` (relative to ``--to``) puts an already exported model first in the ensemble
+without copying it: the shipped pair is built that way,
+
+    python -m capsight.training.export runs/sat-lite2-eos/best \
+        --to src/capsight/models/show-attend-tell-pair --also ../show-attend-tell --decoding beam:3
 """
 
 from __future__ import annotations
@@ -21,25 +26,28 @@ from capsight.captioning.checkpoint import CONFIG, load_checkpoint, save_checkpo
 
 
 def export_model(
-    sources: list[str | Path], dest: str | Path, decoding: DecodingOptions, note: dict | None = None
-) -> Path:
+    sources: list[str | Path], dest: str | Path, decoding: DecodingOptions, note: dict | None = None,
+    also: list[str] = (),
+) -> Path:  # fmt: skip
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     decoding_json = {k: v for k, v in dataclasses.asdict(decoding).items() if k != "seed"}
-    folders = [dest] if len(sources) == 1 else [dest / f"m{i}" for i in range(len(sources))]
+    single = len(sources) == 1 and not also
+    folders = [dest] if single else [dest / f"m{i}" for i in range(len(sources))]
     for source, folder in zip(sources, folders, strict=True):
         model, vocab, raw = load_checkpoint(source)
         extra = {**raw.get("training", {}), **(note or {}), "source": str(source)}
         save_checkpoint(model, vocab, folder, fp16=True, extra=extra)
-        if len(sources) == 1:
+        if single:
             config = json.loads((folder / CONFIG).read_text())
             config["decoding"] = decoding_json
             (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    if len(sources) > 1:
+    if not single:
+        members = [*also, *(f.name for f in folders)]
         (dest / "ensemble.json").write_text(
-            json.dumps({"members": [f.name for f in folders], "decoding": decoding_json}, indent=2) + "\n"
+            json.dumps({"members": members, "decoding": decoding_json}, indent=2) + "\n"
         )
     return dest
 
@@ -51,8 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--to", required=True)
     parser.add_argument("--decoding", default="beam:3")
+    parser.add_argument("--also", action="append", default=[],
+                        help="an exported model (folder relative to --to) to lead the ensemble")
     args = parser.parse_args(argv)
-    print(export_model(args.checkpoints, args.to, parse_decoding(args.decoding)))
+    print(export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ edges of a video frame is lost; Flickr8k training photos were squashed the same 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -47,14 +48,20 @@ class EncodedImages:
     # (B, C, h, w) input of the encoder's last blocks (C = 192 for Lite0): what a captioner with
     # fine-tuned top blocks starts from (``captioning.encoder_top``); None when not kept.
     hidden: torch.Tensor | None = None
+    # The RGB images encoded (references, not copies), for a captioner that also reads another
+    # encoder's features (``captioning.trained``); None when encoded from a tensor.
+    images: list[Image.Image] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return self.pooled.shape[0]
 
     def select(self, index: slice | list[int]) -> EncodedImages:
         hidden = None if self.hidden is None else self.hidden[index]
+        images = None
+        if self.images is not None:
+            images = self.images[index] if isinstance(index, slice) else [self.images[i] for i in index]
         return EncodedImages(
-            self.pooled[index], self.grid[index], self.probs[index], self.grid_size, hidden
+            self.pooled[index], self.grid[index], self.probs[index], self.grid_size, hidden, images
         )
 
 
@@ -151,13 +158,14 @@ class ImageEncoder:
             for i in range(0, len(images), batch_size)
         ]
         if len(parts) == 1:
-            return parts[0]
+            return dataclasses.replace(parts[0], images=list(images))
         return EncodedImages(
             torch.cat([p.pooled for p in parts]),
             torch.cat([p.grid for p in parts]),
             torch.cat([p.probs for p in parts]),
             parts[0].grid_size,
             torch.cat([p.hidden for p in parts]),
+            list(images),
         )
 
     def _empty(self) -> EncodedImages:
