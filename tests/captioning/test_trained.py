@@ -95,3 +95,8 @@ def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, v
     assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
     with pytest.raises(ModelNotFound, match="pass the photos' encoding"):
         pair.caption(_encoded())  # an encoding without its photos cannot be encoded again
+    (tmp_path / "trio").mkdir()
+    (tmp_path / "trio" / "ensemble.json").write_text(json.dumps({"members": ["../lite0", "../pair/lite2", "../lite0"]}))
+    trio = create_captioner(str(tmp_path / "trio"))
+    assert trio.features(encoded).shape == (2, 49 + 81 + 49, 1280)  # each member's grid, in order
+    assert len(trio.caption(encoded)) == 2

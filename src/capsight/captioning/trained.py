@@ -103,6 +103,7 @@ class TrainedCaptioner(Captioner):
         self.encoder_name = raw.get("encoder", "efficientnet-lite0")
         # Members on other encoders than the first: each photo is encoded again for them.
         self.extra_encoders = list(dict.fromkeys(e for e in encoders if e[0] != self.encoder_name))
+        self._member_encoders = [e[0] for e in encoders]  # whose grid each member reads, in order
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
         for encoder_name, _ in self.extra_encoders:  # their weights must be installed
@@ -151,8 +152,9 @@ class TrainedCaptioner(Captioner):
             if encoded.images is None:
                 raise ModelNotFound(f"captioner {self.name!r} also reads "
                                     f"{self.extra_encoders[0][0]}: pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
-            grids = [encoded.grid] + [cached_encoder(name).encode(encoded.images).grid for name, _ in self.extra_encoders]
-            return torch.cat(grids, dim=1)
+            grids = {self.encoder_name: encoded.grid}
+            grids.update((name, cached_encoder(name).encode(encoded.images).grid) for name, _ in self.extra_encoders)
+            return torch.cat([grids[name] for name in self._member_encoders], dim=1)
         if self.model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
