@@ -205,3 +205,20 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").unlink()  # no splits at all: split at random, and say so
     corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
     assert corpus.split("train") and corpus.split("val") and "split at random" in " ".join(notes)
+
+
+@pytest.mark.slow
+def test_a_smoke_test_encodes_only_the_photos_it_uses(caption_folder, tmp_path):
+    cache = tmp_path / "cache"
+    small = dict(epochs=1, max_train_images=2, max_val_images=1)
+    train(_config(caption_folder, tmp_path / "small", cache, **small))
+    (folder,) = cache.iterdir()
+    assert folder.name == "shapes-part3-efficientnet-lite0-224"
+    assert len(json.loads((folder / "meta.json").read_text())["keys"]) == 3
+    # Once the whole corpus is cached, a smoke test reads that cache instead of its own.
+    import shutil
+
+    train(_config(caption_folder, tmp_path / "full", cache, epochs=1))
+    shutil.rmtree(folder)
+    train(_config(caption_folder, tmp_path / "small2", cache, **small))
+    assert [p.name for p in cache.iterdir()] == ["shapes-efficientnet-lite0-224"]

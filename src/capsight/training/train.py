@@ -47,7 +47,7 @@ from capsight.captioning.model import (
 )
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
-from capsight.errors import DatasetError, InvalidParameter, MissingDependency
+from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, split_at_random
 from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
@@ -361,6 +361,8 @@ def _prepare(config: TrainConfig, rank: int, world: int):
     if config.max_val_images:
         val_images = val_images[: config.max_val_images]
     encoder = build_encoder(config.encoder, config.resolution or None)
+    if config.max_train_images or config.max_val_images:
+        corpus = _used_part(corpus, train_images + val_images, config, encoder)
     # One writer per cache: rank 0 extracts (or finds) the features, then the others open them.
     if world > 1 and rank != 0:
         torch.distributed.barrier()
@@ -373,6 +375,19 @@ def _prepare(config: TrainConfig, rank: int, world: int):
     if world > 1 and rank == 0:
         torch.distributed.barrier()
     return corpus, train_images, val_images, cache, flip_cache, encoder.resolution
+
+
+def _used_part(corpus: CaptionCorpus, used: list, config: TrainConfig, encoder) -> CaptionCorpus:
+    """The corpus whose features a smoke test (--max-train-images) needs: all of it when its
+    cache is complete already, else only the photos used, cached under their own name."""
+    try:
+        FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, encoder.name, encoder.resolution))
+        return corpus
+    except (CapsightError, OSError, ValueError):
+        pass
+    keys = [image.key for image in used]
+    name = f"{corpus.name}-part{len(keys)}"
+    return CaptionCorpus(name, {k: corpus.images[k] for k in keys}, {}, corpus.notes)
 
 
 END_WORD = "<eos>"
