@@ -101,6 +101,7 @@ def search_video(
     """Sample ``video`` every ``every`` seconds, caption and classify each moment, rank them."""
     from capsight.captioning.facade import describe_images
     from capsight.io.video import sample_frames
+    from capsight.novelty.pipeline import video_captioner_name
     from capsight.vision.encoder import ImageEncoder
 
     if every <= 0:
@@ -114,6 +115,7 @@ def search_video(
         if progress is not None:
             progress(0.0, f"sampled {len(times)} moments")
     captions, probs = [], []
+    captioner = video_captioner_name(captioner)  # "default": the one-encoder video captioner
     encoder = ImageEncoder()
     for start in range(0, len(images), 32):
         batch = images[start : start + 32]

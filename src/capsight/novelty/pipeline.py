@@ -103,15 +103,19 @@ def _single_torch_thread() -> Iterator[None]:
 VIDEO_DEFAULT_CAPTIONER = "show-attend-tell"
 
 
-def _video_captioner(name: str, create_captioner):
-    if name == "default":
-        from capsight.errors import ModelNotFound
+def video_captioner_name(name: str) -> str:
+    """What a video is captioned with when asked for ``name``: "default" stands for
+    ``VIDEO_DEFAULT_CAPTIONER`` where it is installed (else for the photo default)."""
+    if name != "default":
+        return name
+    from capsight.captioning.facade import resolve_captioner
+    from capsight.errors import ModelNotFound
 
-        try:
-            return create_captioner(VIDEO_DEFAULT_CAPTIONER)
-        except ModelNotFound:  # not installed: whatever "default" is here
-            pass
-    return create_captioner(name)
+    try:
+        resolve_captioner(VIDEO_DEFAULT_CAPTIONER)
+    except ModelNotFound:
+        return name
+    return VIDEO_DEFAULT_CAPTIONER
 
 
 def _encoded_batches(
@@ -176,7 +180,7 @@ def analyze_video(
         cleanup.callback(encoded_batches.close)
         cleanup.callback(frames.close)  # runs first: a stopped decoder frees the encoder thread
         t = time.perf_counter()
-        caption_model = _video_captioner(captioner, create_captioner)
+        caption_model = create_captioner(video_captioner_name(captioner))
         decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
         embedder = create_text_embedder(text_embedder)
         # A captioner trained on another encoder's features (say Lite2) gets its own encoding
