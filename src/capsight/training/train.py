@@ -352,8 +352,9 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     return corpus
 
 
-def _prepare(config: TrainConfig, rank: int, world: int):
-    corpus = training_corpus(config, _note if rank == 0 else (lambda message: None))
+def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus | None):
+    if corpus is None:
+        corpus = training_corpus(config, _note if rank == 0 else (lambda message: None))
     train_images = corpus.split("train")
     val_images = corpus.split("val")
     if config.max_train_images:
@@ -461,14 +462,17 @@ def _run_epoch(
     return record
 
 
-def train(config: TrainConfig, tracker=None) -> TrainResult:
-    """Run cross-entropy training (then SCST if asked); return where the best model is."""
+def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None) -> TrainResult:
+    """Run cross-entropy training (then SCST if asked); return where the best model is.
+
+    ``corpus``: the data as ``training_corpus(config)`` returned it, when the caller has read and
+    checked it already (``train_main`` does, before it opens an MLflow run); read here if None."""
     rank, world = _distributed()
     device = _device(rank)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed + rank)
-    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world)
+    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
     seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers
 
     last = out / "last"
@@ -676,9 +680,11 @@ def train_main(
     args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
+    # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
+    corpus = training_corpus(config, _note if leader else (lambda message: None))
     tracker = _tracker(args, config) if leader else None
     try:
-        result = train(config, tracker)
+        result = train(config, tracker, corpus)
     finally:
         if tracker is not None and hasattr(tracker, "close"):
             tracker.close()
