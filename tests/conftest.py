@@ -11,10 +11,15 @@
   test is skipped when it is absent, and tests using it get the ``data`` marker automatically.
 - ``encoder``: one EfficientNet-Lite0 ``ImageEncoder`` for the whole session.
 - ``photo``: ``photo(name)`` -> a fresh RGB copy of a scikit-image sample photo (see PHOTOS).
+
+The ONNX graphs the video pipeline exports (capsight.ort) go to a temporary folder of the test
+session, not the user's ~/.cache, and are exported once per session.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -24,6 +29,7 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ["CAPSIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="capsight-test-cache-")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # scikit-image sample photos and what is in them (ImageNet indices where one class fits).

@@ -2,13 +2,9 @@ import pytest
 import torch
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.decoding import (
-    _banned_trigram_words,
-    beam_candidates,
-    decode,
-    filter_logits,
-)
+from capsight.captioning.decoding import beam_candidates, decode, filter_logits
 from capsight.captioning.model import CaptionModel
+from capsight.captioning.rules import banned_trigram_words
 from capsight.errors import InvalidParameter
 
 
@@ -86,7 +82,7 @@ def test_length_penalty_prefers_longer_sentences():
 
 
 def test_no_repeat_trigram_bans_the_third_word():
-    assert [_banned_trigram_words(s) for s in ([7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4])] == [[9], [], []]
+    assert [banned_trigram_words(s) for s in ([7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4])] == [[9], [], []]
     # A model that loves the loop "6 7 6 7 ...": with the ban it cannot repeat "6 7 6".
     script = [[-5.0] * 8 for _ in range(8)]
     for t, row in enumerate(script):

@@ -27,6 +27,7 @@ import torch
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.model import CaptionModel, State, expand_state, select_state
+from capsight.captioning.rules import apply_history_bans, ban_specials
 
 DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier-group use of a word at the same step
 
@@ -58,39 +59,6 @@ def decode(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | N
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _banned_trigram_words(seq: list[int]) -> list[int]:
-    """The words that would repeat a trigram already in ``seq``."""
-    if len(seq) < 3:
-        return []
-    last = (seq[-2], seq[-1])
-    return [seq[i + 2] for i in range(len(seq) - 2) if (seq[i], seq[i + 1]) == last]
-
-
-def _ban_specials(model: CaptionModel, logp: torch.Tensor) -> torch.Tensor:
-    """Open sentences may not emit <unk>, <pad> or <bos> (only words or <eos>)."""
-    banned = {model.pad_id, model.bos_id, getattr(model, "unk_id", None)} - {model.eos_id, None}
-    logp[:, sorted(banned)] = float("-inf")
-    return logp
-
-
-def _apply_history_bans(
-    model: CaptionModel, logp: torch.Tensor, history: list[list[int]], options: DecodingOptions, last: bool
-) -> torch.Tensor:
-    """Repeated trigrams and words, and (before the last step) endings mid-phrase, per row."""
-    endings = model.endings if options.complete_endings and not last else None
-    for row, seq in enumerate(history):
-        if seq and seq[-1] == model.eos_id:
-            continue  # finished: the caller pads it
-        banned = _banned_trigram_words(seq) if options.no_repeat_trigram else []
-        if options.no_repeat_word and seq:
-            banned.append(seq[-1])
-        if endings is not None and not endings.allows(seq):
-            banned.append(model.eos_id)
-        if banned:
-            logp[row, banned] = float("-inf")
-    return logp
-
-
 def _finish(
     seqs: list[list[int]], logps: list[float], atts: list[list[torch.Tensor]] | None, eos: int
 ) -> list[Decoded]:
@@ -164,8 +132,8 @@ def _run_sequential(
     atts: list[list[torch.Tensor]] | None = [[] for _ in range(n)] if model.has_attention else None
     for t in range(options.max_length):
         logits, state, alpha = model.step(tokens, state)  # (n, V)
-        logp = _ban_specials(model, logits.float().log_softmax(-1))  # (n, V)
-        logp = _apply_history_bans(model, logp, seqs, options, last=t == options.max_length - 1)
+        logp = ban_specials(model, logits.float().log_softmax(-1))  # (n, V)
+        logp = apply_history_bans(model, logp, seqs, options, last=t == options.max_length - 1)
         if t == options.max_length - 1:
             chosen = torch.full_like(tokens, model.eos_id)
         elif choose == "greedy":
@@ -212,8 +180,8 @@ class _Beams:
     def candidates(self, options: DecodingOptions, last: bool) -> tuple[torch.Tensor, torch.Tensor]:
         logits, self.state, alpha = self.model.step(self.tokens, self.state)  # (B*W, V)
         self.alpha = alpha
-        logp = _ban_specials(self.model, logits.float().log_softmax(-1))  # (B*W, V)
-        logp = _apply_history_bans(self.model, logp, self.seqs, options, last)
+        logp = ban_specials(self.model, logits.float().log_softmax(-1))  # (B*W, V)
+        logp = apply_history_bans(self.model, logp, self.seqs, options, last)
         if last:  # force every open beam to end
             forced = torch.full_like(logp, float("-inf"))
             forced[:, self.model.eos_id] = logp[:, self.model.eos_id].clamp(min=-1e4)

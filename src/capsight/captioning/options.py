@@ -1,0 +1,51 @@
+"""``DecodingOptions``: how a caption model's word distributions become a sentence.
+
+    >>> DecodingOptions(method="beam", beam_width=3)
+    >>> DecodingOptions(method="sample", temperature=0.8, top_k=20, num_captions=5, seed=1)
+
+Imports nothing heavy: the torch path (``capsight.captioning.decoding``) and the ONNX Runtime
+path (``capsight.ort.captioner``) both read it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from capsight.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    """How to turn a model's word distributions into a sentence."""
+
+    method: str = "beam"  # greedy | beam | sample
+    beam_width: int = 3
+    max_length: int = 20
+    length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
+    no_repeat_trigram: bool = True
+    no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
+    complete_endings: bool = True  # no <eos> mid-phrase ("in a red"): see captioning.endings
+    temperature: float = 1.0
+    top_k: int = 0  # 0 = no top-k filter
+    top_p: float = 1.0  # 1.0 = no nucleus filter
+    num_captions: int = 1  # >1 returns alternatives (diverse captions)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("greedy", "beam", "sample", "narrowing"):
+            raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
+        if self.beam_width < 1:
+            raise InvalidParameter("beam width must be >= 1")
+        if self.max_length < 1:
+            raise InvalidParameter("max length must be >= 1")
+        if not 0 < self.temperature < math.inf:
+            raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InvalidParameter("top-p must be in (0, 1]")
+        if self.top_k < 0 or self.num_captions < 1:
+            raise InvalidParameter("top-k must be >= 0 and the number of captions >= 1")
+        if self.method == "greedy" and self.num_captions > 1:
+            raise InvalidParameter(
+                "greedy decoding has one answer; for several captions use beam search or sampling"
+            )

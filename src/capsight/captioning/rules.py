@@ -1,0 +1,45 @@
+"""The decoding rules every method applies, on torch tensors and NumPy arrays alike.
+
+    >>> logp = ban_specials(model, logp)                          # (N, V): no <unk>, <pad>, <bos>
+    >>> logp = apply_history_bans(model, logp, seqs, options, last=False)
+
+``model`` is anything with the caption model's ``bos_id``, ``eos_id``, ``pad_id``, ``unk_id`` and
+``endings`` attributes; ``logp`` is (N, V) log-probabilities, changed in place and returned. Both
+the torch decoder (``capsight.captioning.decoding``) and the ONNX Runtime one
+(``capsight.ort.captioner``) call these, so the two follow one set of rules.
+"""
+
+from __future__ import annotations
+
+from capsight.captioning.options import DecodingOptions
+
+
+def banned_trigram_words(seq: list[int]) -> list[int]:
+    """The words that would repeat a trigram already in ``seq``."""
+    if len(seq) < 3:
+        return []
+    last = (seq[-2], seq[-1])
+    return [seq[i + 2] for i in range(len(seq) - 2) if (seq[i], seq[i + 1]) == last]
+
+
+def ban_specials(model, logp):
+    """Open sentences may not emit <unk>, <pad> or <bos> (only words or <eos>)."""
+    banned = {model.pad_id, model.bos_id, getattr(model, "unk_id", None)} - {model.eos_id, None}
+    logp[:, sorted(banned)] = float("-inf")
+    return logp
+
+
+def apply_history_bans(model, logp, history: list[list[int]], options: DecodingOptions, last: bool):
+    """Repeated trigrams and words, and (before the last step) endings mid-phrase, per row."""
+    endings = model.endings if options.complete_endings and not last else None
+    for row, seq in enumerate(history):
+        if seq and seq[-1] == model.eos_id:
+            continue  # finished: the caller pads it
+        banned = banned_trigram_words(seq) if options.no_repeat_trigram else []
+        if options.no_repeat_word and seq:
+            banned.append(seq[-1])
+        if endings is not None and not endings.allows(seq):
+            banned.append(model.eos_id)
+        if banned:
+            logp[row, banned] = float("-inf")
+    return logp

@@ -1,0 +1,86 @@
+"""EfficientNet-Lite on ONNX Runtime: photos -> pooled vector, grid and class probabilities.
+
+    >>> enc = OrtImageEncoder.load("efficientnet-lite0")     # exports the graph the first time
+    >>> out = enc.encode(images)
+    >>> out.pooled.shape, out.grid.shape, out.probs.shape     # NumPy arrays
+    ((B, 1280), (B, 49, 1280), (B, 1000))
+
+The same preprocessing and network as ``capsight.vision.encoder.ImageEncoder`` (whole frame
+resized to the square input, ``(x - 127) / 128``; BatchNorm folded in), in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from capsight.ort.store import ensure_graphs, graph_path, session
+from capsight.vision.imagenet_classes import imagenet_class_names
+
+# EfficientNet-Lite's input side per variant (capsight.vision.efficientnet_lite.VARIANTS, which
+# imports torch).
+RESOLUTIONS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
+_PIXEL_MEAN, _PIXEL_STD = 127.0, 128.0
+
+
+@dataclass
+class ArrayEncoding:
+    """``EncodedImages``' fields as NumPy arrays, for B images."""
+
+    pooled: np.ndarray  # (B, 1280)
+    grid: np.ndarray  # (B, P, 1280)
+    probs: np.ndarray  # (B, 1000)
+
+    def __len__(self) -> int:
+        return len(self.pooled)
+
+
+def encoder_weights(name: str) -> Path:
+    """The weights file of the installed package (raises ModelNotFound without it)."""
+    from capsight.vision.weights import efficientnet_weights_path
+
+    return Path(efficientnet_weights_path(name))
+
+
+class OrtImageEncoder:
+    def __init__(self, name: str, graph: Path) -> None:
+        self.name = name
+        self.resolution = RESOLUTIONS[name]
+        self._session = session(graph)
+
+    @classmethod
+    def load(cls, name: str, report: Callable[[str], None] | None = None) -> OrtImageEncoder:
+        path = graph_path(name, [encoder_weights(name)])
+
+        def build(paths: list[Path]) -> None:
+            from capsight.ort.export import export_encoder
+
+            export_encoder(name, paths[0])
+
+        ensure_graphs([path], build, report)
+        return cls(name, path)
+
+    def preprocess(self, images: list[Image.Image]) -> np.ndarray:
+        """RGB PIL images -> normalised batch (B, 3, R, R) float32."""
+        r = self.resolution
+        arrays = [
+            np.asarray(img.convert("RGB").resize((r, r), Image.BILINEAR, reducing_gap=2.0))
+            for img in images
+        ]
+        batch = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32)  # (B, 3, R, R)
+        return (batch - _PIXEL_MEAN) / _PIXEL_STD
+
+    def encode(self, images: list[Image.Image]) -> ArrayEncoding:
+        pooled, grid, probs = self._session.run(None, {"pixels": self.preprocess(images)})
+        return ArrayEncoding(pooled, grid, probs)
+
+    @staticmethod
+    def top_classes(probs: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
+        """(B, 1000) probabilities -> for each image, the k most likely (readable name, prob)."""
+        names = imagenet_class_names()
+        order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]  # (B, k)
+        return [[(names[i], round(float(p[i]), 4)) for i in row] for p, row in zip(probs, order, strict=True)]

@@ -1,0 +1,78 @@
+"""Where the exported ONNX graphs live, and how a stale one is never used.
+
+    >>> path = graph_path("encoder", sources=[weights_file])   # cache/onnx/encoder-<key>.onnx
+    >>> built = ensure_graphs({"encoder": ...}, build)          # exports what is missing, once
+
+Graphs are written to ``$CAPSIGHT_CACHE_DIR/onnx`` (default ``~/.cache/capsight/onnx``). A
+graph's file name carries a key made from ``EXPORT_VERSION`` and the path, size and modification
+time of every file it was exported from (weights, config, vocabulary), so a retrained checkpoint
+or a reinstalled weights package gets a fresh export and an old graph is never read for it.
+Files are written under a temporary name and renamed, so two processes exporting at once each
+leave a whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from pathlib import Path
+
+# Bump when the export code changes what a graph computes: every cached graph is rebuilt.
+EXPORT_VERSION = "1"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("CAPSIGHT_CACHE_DIR")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "capsight"
+
+
+def graph_key(sources: Iterable[str | os.PathLike]) -> str:
+    digest = hashlib.sha1(EXPORT_VERSION.encode())
+    for source in sources:
+        stat = os.stat(source)
+        digest.update(f"{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def graph_path(name: str, sources: Iterable[str | os.PathLike]) -> Path:
+    return cache_dir() / "onnx" / f"{name}-{graph_key(sources)}.onnx"
+
+
+def ensure_graphs(
+    paths: list[Path], build: Callable[[list[Path]], None], report: Callable[[str], None] | None = None
+) -> None:
+    """Call ``build(temporary paths)`` when any of ``paths`` is missing, then move each result
+    into place; ``report`` hears what is exported. Raises OSError when the cache folder cannot
+    be written."""
+    if all(p.is_file() for p in paths):
+        return
+    if report is not None:
+        report(f"exporting {paths[0].name.rsplit('-', 1)[0]} for ONNX Runtime (once)")
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    temporary = [p.with_name(f"{p.stem}.{os.getpid()}.tmp") for p in paths]
+    try:
+        build(temporary)
+        for tmp, final in zip(temporary, paths, strict=True):
+            os.replace(tmp, final)
+    finally:
+        for tmp in temporary:
+            tmp.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=16)
+def session(path: Path):
+    """An ONNX Runtime session on one CPU thread, one per graph file and process (a graph's
+    name changes with its sources, so a cached session is never stale): each stage of the video pipeline has its own
+    (capsight.novelty.pipeline), and more threads per stage only contend for the two cores."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its warnings are about graph internals
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

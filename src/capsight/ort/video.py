@@ -1,0 +1,108 @@
+"""The models of a video analysis on ONNX Runtime, when it can run them (else None: torch).
+
+    >>> models = video_models("default", "minilm", "efficientnet-lite0")
+    >>> models.encoder, models.captioner, models.embedder, models.runtime
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from capsight.captioning import MODELS_DIR
+from capsight.errors import InvalidParameter, ModelNotFound
+
+RUNTIMES = ("auto", "onnx", "torch")
+_log = logging.getLogger("capsight")
+
+# What "default" captions a video with (capsight.novelty.pipeline.VIDEO_DEFAULT_CAPTIONER).
+_VIDEO_DEFAULT = "show-attend-tell"
+
+
+@dataclass
+class OrtVideoModels:
+    encoder: object  # OrtImageEncoder
+    captioner: object  # OrtCaptioner
+    embedder: object  # OrtMiniLM or WordMeanEmbedder
+    runtime: str = "onnxruntime"
+
+    def loaded_encoder(self):
+        return self.encoder
+
+
+def runtime_setting() -> str:
+    value = os.environ.get("CAPSIGHT_RUNTIME", "auto").strip().lower() or "auto"
+    if value not in RUNTIMES:
+        raise InvalidParameter(f"CAPSIGHT_RUNTIME must be one of {', '.join(RUNTIMES)}, got {value!r}")
+    return value
+
+
+def captioner_folder(name: str) -> Path | None:
+    """The checkpoint folder ONNX Runtime would run for captioner ``name``, or None."""
+    from capsight.ort.captioner import supported
+
+    if name in ("default", _VIDEO_DEFAULT):
+        folder = MODELS_DIR / _VIDEO_DEFAULT
+    else:
+        folder = Path(name)
+        if not (folder / "config.json").is_file() and (folder / "best" / "config.json").is_file():
+            folder = folder / "best"  # a training run folder stands for its best checkpoint
+    return folder if folder.is_dir() and supported(folder) is not None else None
+
+
+def video_models(
+    captioner: str, text_embedder: str, encoder: str, report: Callable[[str], None] | None = None
+) -> OrtVideoModels | None:
+    """Load the three models on ONNX Runtime, or return None where the torch path must run them
+    (``CAPSIGHT_RUNTIME=torch``, onnxruntime not installed, a model it cannot run, an export
+    that failed). With ``CAPSIGHT_RUNTIME=onnx`` those cases raise ModelNotFound instead."""
+    setting = runtime_setting()
+    if setting == "torch":
+        return None
+    try:
+        return _load(captioner, text_embedder, encoder, report)
+    except ModelNotFound as exc:
+        if setting == "onnx":
+            raise
+        _log.info("video analysis runs on torch: %s", exc)
+    except (OSError, RuntimeError, ImportError) as exc:  # an unwritable cache, a failed export
+        if setting == "onnx":
+            raise ModelNotFound(f"ONNX Runtime could not load the models: {exc}") from exc
+        _log.warning("capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", exc)
+    return None
+
+
+def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoModels:
+    from capsight.ort.encoder import RESOLUTIONS
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise ModelNotFound("onnxruntime is not installed: pip install onnxruntime")
+    if encoder not in RESOLUTIONS:
+        raise ModelNotFound(f"no ONNX graph for encoder {encoder!r}")
+    if text_embedder not in ("minilm", "word-mean"):
+        raise ModelNotFound(f"no ONNX graph for text embedder {text_embedder!r}")
+    folder = captioner_folder(captioner)
+    if folder is None:
+        raise ModelNotFound(f"captioner {captioner!r} is not a show-attend-tell checkpoint ONNX Runtime runs")
+    from capsight.ort.captioner import OrtCaptioner
+    from capsight.ort.encoder import OrtImageEncoder
+
+    name = _VIDEO_DEFAULT if captioner == "default" else captioner
+    caption_model = OrtCaptioner.load(folder, name, report)
+    if caption_model.encoder_name != encoder:
+        raise ModelNotFound(f"captioner {captioner!r} reads {caption_model.encoder_name}, not {encoder}")
+    if not caption_model.handles(caption_model.default_decoding):
+        raise ModelNotFound(f"captioner {captioner!r} decodes by {caption_model.default_decoding.method}")
+    if text_embedder == "minilm":
+        from capsight.ort.text import OrtMiniLM
+
+        embedder = OrtMiniLM.load(report)
+    else:
+        from capsight.text.embedders import create_text_embedder
+
+        embedder = create_text_embedder(text_embedder)
+    return OrtVideoModels(OrtImageEncoder.load(encoder, report), caption_model, embedder)

@@ -1,0 +1,187 @@
+"""The ONNX Runtime path computes what the torch path computes, and steps aside when it cannot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import ImageOps
+
+from capsight.captioning import MODELS_DIR
+from capsight.errors import InvalidParameter, ModelNotFound
+
+SAT = MODELS_DIR / "show-attend-tell"
+needs_sat = pytest.mark.skipif(not SAT.is_dir(), reason="no shipped show-attend-tell")
+
+
+def _photos(photo):
+    photos = [photo(n) for n in ("chelsea", "coffee", "astronaut", "rocket")]
+    return photos + [ImageOps.mirror(p) for p in photos]  # (8 photos)
+
+
+@pytest.mark.slow
+def test_encoder_matches_torch(encoder, photo):
+    from capsight.ort.encoder import OrtImageEncoder
+
+    photos = _photos(photo)
+    ours, ref = OrtImageEncoder.load("efficientnet-lite0").encode(photos), encoder.encode(photos)
+    np.testing.assert_allclose(ours.pooled, ref.pooled.numpy(), atol=1e-4)
+    np.testing.assert_allclose(ours.grid, ref.grid.numpy(), atol=1e-3)
+    np.testing.assert_allclose(ours.probs, ref.probs.numpy(), atol=1e-4)
+    names = [[n for n, _ in row] for row in OrtImageEncoder.top_classes(ours.probs, k=3)]
+    assert names == [[n for n, _ in row] for row in encoder.top_classes(ref.probs, k=3)]
+
+
+@needs_sat
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["beam", "greedy"])
+def test_captions_match_torch_in_float32(encoder, photo, monkeypatch, method):
+    from capsight.captioning.base import DecodingOptions, create_captioner
+    from capsight.ort.captioner import OrtCaptioner
+
+    monkeypatch.setenv("CAPSIGHT_PRECISION", "fp32")  # the torch path's arithmetic, not bf16
+    photos = _photos(photo)
+    encoded = encoder.encode(photos)
+    options = DecodingOptions(method=method, beam_width=3)
+    ref = create_captioner("show-attend-tell").caption(encoded, options)
+    ours = OrtCaptioner.load(SAT).caption(encoder_arrays(encoded), options)
+    assert [c.text for c in ours] == [r.text for r in ref]
+    np.testing.assert_allclose([c.score for c in ours], [r.score for r in ref], atol=1e-3)
+
+
+def encoder_arrays(encoded):
+    from capsight.ort.encoder import ArrayEncoding
+
+    return ArrayEncoding(encoded.pooled.numpy(), encoded.grid.numpy(), encoded.probs.numpy())
+
+
+@needs_sat
+def test_captioner_refuses_what_it_cannot_decode():
+    from capsight.captioning.options import DecodingOptions
+    from capsight.ort.captioner import OrtCaptioner
+
+    captioner = OrtCaptioner.load(SAT)
+    assert captioner.default_decoding.method == "beam"
+    assert captioner.caption(encoder_arrays_empty()) == []
+    with pytest.raises(ModelNotFound):
+        captioner.caption(encoder_arrays_empty(), DecodingOptions(method="sample"))
+
+
+def encoder_arrays_empty():
+    from capsight.ort.encoder import ArrayEncoding
+
+    return ArrayEncoding(np.zeros((0, 1280), np.float32), np.zeros((0, 49, 1280), np.float32),
+                         np.zeros((0, 1000), np.float32))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_minilm_matches_torch():
+    from capsight.ort.text import OrtMiniLM
+    from capsight.text.embedders import create_text_embedder
+
+    texts = ["a dog runs on the beach", "", "two men are playing football in a field", "a cat"]
+    ours, ref = OrtMiniLM.load().embed(texts), create_text_embedder("minilm").embed(texts)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    assert not ours[1].any()  # an empty caption is a zero row on both paths
+    assert OrtMiniLM.load().embed([]).shape == (0, 384)
+
+
+def test_graphs_are_keyed_by_their_sources_and_written_whole(tmp_path, monkeypatch):
+    from capsight.ort.store import ensure_graphs, graph_path
+
+    monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"v1")
+    first = graph_path("net", [source])
+    assert first.parent == tmp_path / "cache" / "onnx"
+    built: list[str] = []
+
+    def build(paths):
+        built.append(paths[0].name)
+        paths[0].write_bytes(b"graph")
+
+    ensure_graphs([first], build)
+    ensure_graphs([first], build)  # cached: not built again
+    assert len(built) == 1 and first.read_bytes() == b"graph"
+    time.sleep(0.01)
+    source.write_bytes(b"v2 retrained")  # a changed source names another graph
+    assert graph_path("net", [source]) != first
+
+    def broken(paths):
+        paths[0].write_bytes(b"half")
+        raise RuntimeError("export failed")
+
+    second = graph_path("net", [source])
+    with pytest.raises(RuntimeError):
+        ensure_graphs([second], broken)
+    assert not second.exists() and list(second.parent.glob("*.tmp")) == []
+
+
+def test_runtime_setting_and_fallbacks(monkeypatch, tmp_path):
+    from capsight.ort.video import captioner_folder, video_models
+
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "torch")
+    assert video_models("default", "minilm", "efficientnet-lite0") is None
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "gpu")
+    with pytest.raises(InvalidParameter, match="CAPSIGHT_RUNTIME"):
+        video_models("default", "minilm", "efficientnet-lite0")
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "auto")
+    assert video_models("labels", "minilm", "efficientnet-lite0") is None  # not a checkpoint
+    assert video_models("default", "minilm", "efficientnet-lite2") is None  # SAT reads Lite0
+    assert captioner_folder(str(tmp_path)) is None
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")
+    with pytest.raises(ModelNotFound):
+        video_models("labels", "minilm", "efficientnet-lite0")
+    if SAT.is_dir():
+        run = tmp_path / "run"
+        (run / "best").mkdir(parents=True)
+        for f in SAT.iterdir():
+            (run / "best" / f.name).symlink_to(f)
+        assert captioner_folder(str(run)) == run / "best"  # a training run stands for its best
+
+
+@pytest.fixture(scope="module")
+def one_cut_clip(tmp_path_factory):
+    """8 s, 192x108: the coffee photo, a hard cut at 4 s to the astronaut."""
+    from capsight.io.synthetic_video import SyntheticVideoConfig, make_synthetic_video
+
+    data = pytest.importorskip("skimage.data")
+    config = SyntheticVideoConfig(duration=8.0, width=192, height=108, fps=10, shot_seconds=(4.0, 4.0),
+                                  dissolve_share=0.0, object_share=0.0, nuisances=(0, 0))  # fmt: skip
+    path = tmp_path_factory.mktemp("clip") / "one_cut.mp4"
+    return make_synthetic_video(path, [data.coffee(), data.astronaut()], seed=1, config=config).path
+
+
+@needs_sat
+@pytest.mark.slow
+def test_both_runtimes_find_the_same_moments(one_cut_clip, monkeypatch):
+    from capsight.novelty.pipeline import analyze_video
+
+    runs = {}
+    for runtime in ("onnx", "torch"):
+        monkeypatch.setenv("CAPSIGHT_RUNTIME", runtime)
+        runs[runtime] = analyze_video(one_cut_clip)
+    ours, ref = runs["onnx"], runs["torch"]
+    assert (ours.extra["runtime"], ref.extra["runtime"]) == ("onnxruntime", "torch")
+    assert [m.time for m in ours.novel_moments] == [m.time for m in ref.novel_moments] == [4.0]
+    visual = [(a.novelty_visual or 0) - (b.novelty_visual or 0) for a, b in zip(ours.moments, ref.moments, strict=True)]
+    assert np.abs(visual).max() < 1e-3  # float32 on both; captions may differ (bf16 on torch)
+
+
+@needs_sat
+@pytest.mark.slow
+def test_video_analysis_never_imports_torch(one_cut_clip):
+    """What makes a new `capsight video` process fast (docs/speed.md); graphs exported first."""
+    code = (
+        "import sys; from capsight.novelty.pipeline import analyze_video; "
+        f"a = analyze_video({str(one_cut_clip)!r}); "
+        "print(a.extra['runtime'], 'torch' in sys.modules, len(a.moments))"
+    )
+    env = {**os.environ, "CAPSIGHT_RUNTIME": "auto"}
+    for _ in range(2):  # the first run may export the graphs (with torch); the second must not
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["onnxruntime", "False", "8"]
