@@ -117,6 +117,11 @@ class Engine:
             _, name = resolve_captioner(self.default_model)
             # One tiny image through the whole path builds every lazy cache (weights, kernels).
             describe_images([Image.new("RGB", (64, 64), (128, 128, 128))], model=name)
+            # Video jobs run on ONNX Runtime where it can (capsight.ort): export its graphs
+            # now, not in the first job.
+            from capsight.ort.video import video_models
+
+            video_models("default", "minilm", "efficientnet-lite0")
             self.load_seconds = time.perf_counter() - start
             log.info("models ready in %.1f s (default captioner: %s)", self.load_seconds, name)
         except CapsightError as exc:
