@@ -114,8 +114,17 @@ class OrtCaptioner:
         rows = np.arange(batch)[:, None] * width
         for t in range(options.max_length):
             last = t == options.max_length - 1
-            feed = {"tokens": tokens, "h": h, "c": c, "feats": feats, "keys": keys}
-            logp, h, c, _ = self._step.run(None, feed)  # (B*W, V), (B*W, H) x 2, (B*W, P)
+            # Only rows that can still matter run the step: not finished, and alive (at the first
+            # word only the first beam of each image is); the others' results are never read.
+            live = np.flatnonzero(~done & np.isfinite(scores.reshape(-1)))  # (L,)
+            if len(live) == len(tokens):
+                feed = {"tokens": tokens, "h": h, "c": c, "feats": feats, "keys": keys}
+                logp, h, c, _ = self._step.run(None, feed)  # (B*W, V), (B*W, H) x 2, (B*W, P)
+            else:
+                feed = {"tokens": tokens[live], "h": h[live], "c": c[live], "feats": feats[live], "keys": keys[live]}
+                live_logp, h[live], c[live], _ = self._step.run(None, feed)  # (L, V), (L, H) x 2, ...
+                logp = np.full((len(tokens), live_logp.shape[1]), -np.inf, np.float32)  # (B*W, V)
+                logp[live] = live_logp
             logp = apply_history_bans(self, ban_specials(self, logp), seqs, options, last)
             if last:  # force every open beam to end
                 eos = np.maximum(logp[:, EOS_ID], -1e4)
