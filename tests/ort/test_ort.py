@@ -32,6 +32,8 @@ def test_encoder_matches_torch(encoder, photo):
     np.testing.assert_allclose(ours.pooled, ref.pooled.numpy(), atol=1e-4)
     np.testing.assert_allclose(ours.grid, ref.grid.numpy(), atol=1e-3)
     np.testing.assert_allclose(ours.probs, ref.probs.numpy(), atol=1e-4)
+    empty = OrtImageEncoder.load("efficientnet-lite0").encode([])
+    assert (empty.pooled.shape, empty.grid.shape, empty.probs.shape) == ((0, 1280), (0, 49, 1280), (0, 1000))
     names = [[n for n, _ in row] for row in OrtImageEncoder.top_classes(ours.probs, k=3)]
     assert names == [[n for n, _ in row] for row in encoder.top_classes(ref.probs, k=3)]
 
@@ -119,6 +121,25 @@ def test_graphs_are_keyed_by_their_sources_and_written_whole(tmp_path, monkeypat
     with pytest.raises(RuntimeError):
         ensure_graphs([second], broken)
     assert not second.exists() and list(second.parent.glob("*.tmp")) == []
+
+
+@pytest.mark.slow
+def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
+    from capsight.ort.encoder import OrtImageEncoder
+    from capsight.ort.store import open_graphs, session
+
+    monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path))
+    OrtImageEncoder.load("efficientnet-lite0")
+    (graph,) = (tmp_path / "onnx").glob("*.onnx")
+    graph.write_bytes(b"cut short by a full disk")
+    session.cache_clear()
+    assert OrtImageEncoder.load("efficientnet-lite0").encode([photo("chelsea")]).pooled.shape == (1, 1280)
+
+    def garbage(paths):
+        paths[0].write_bytes(b"never a graph")
+
+    with pytest.raises(RuntimeError, match="cannot read"):  # the runtime falls back to torch
+        open_graphs([tmp_path / "onnx" / "x.onnx"], garbage)
 
 
 def test_runtime_setting_and_fallbacks(monkeypatch, tmp_path):

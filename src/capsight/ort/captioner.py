@@ -27,7 +27,7 @@ from capsight.captioning.options import DecodingOptions
 from capsight.captioning.rules import apply_history_bans, ban_specials
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 from capsight.errors import ModelNotFound
-from capsight.ort.store import ensure_graphs, graph_path, session
+from capsight.ort.store import graph_path, open_graphs
 
 CHECKPOINT_FILES = ("model.safetensors", "config.json", "vocab.json")
 
@@ -55,7 +55,7 @@ def supported(folder: Path) -> dict | None:
 class OrtCaptioner:
     bos_id, eos_id, pad_id, unk_id = BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
-    def __init__(self, name: str, folder: Path, start: Path, step: Path) -> None:
+    def __init__(self, name: str, folder: Path, start_session, step_session) -> None:
         raw = supported(folder)
         if raw is None:
             raise ModelNotFound(f"{folder}: not a show-attend-tell checkpoint ONNX Runtime can run")
@@ -65,7 +65,7 @@ class OrtCaptioner:
         self.endings = Endings.load(folder)
         known = DecodingOptions.__dataclass_fields__
         self.default_decoding = DecodingOptions(**{k: v for k, v in raw.get("decoding", {}).items() if k in known})
-        self._start, self._step = session(start), session(step)
+        self._start, self._step = start_session, step_session
 
     @classmethod
     def load(cls, folder: Path, name: str = "show-attend-tell", report: Callable[[str], None] | None = None) -> OrtCaptioner:
@@ -77,8 +77,7 @@ class OrtCaptioner:
 
             export_show_attend_tell(folder, out[0], out[1])
 
-        ensure_graphs(paths, build, report)
-        return cls(name, folder, *paths)
+        return cls(name, folder, *open_graphs(paths, build, report))
 
     @staticmethod
     def handles(options: DecodingOptions) -> bool:

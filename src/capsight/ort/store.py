@@ -1,7 +1,7 @@
 """Where the exported ONNX graphs live, and how a stale one is never used.
 
     >>> path = graph_path("encoder", sources=[weights_file])   # cache/onnx/encoder-<key>.onnx
-    >>> built = ensure_graphs({"encoder": ...}, build)          # exports what is missing, once
+    >>> (encoder,) = open_graphs([path], build)                # exported if missing; a session
 
 Graphs are written to ``$CAPSIGHT_CACHE_DIR/onnx`` (default ``~/.cache/capsight/onnx``). A
 graph's file name carries a key made from ``EXPORT_VERSION`` and the path, size and modification
@@ -62,6 +62,24 @@ def ensure_graphs(
     finally:
         for tmp in temporary:
             tmp.unlink(missing_ok=True)
+
+
+def open_graphs(
+    paths: list[Path], build: Callable[[list[Path]], None], report: Callable[[str], None] | None = None
+) -> list:
+    """Sessions on ``paths``, exported first where missing. A graph ONNX Runtime cannot read (a
+    file cut short by a full disk, say) is exported again, once; then RuntimeError."""
+    ensure_graphs(paths, build, report)
+    try:
+        return [session(p) for p in paths]
+    except Exception as exc:  # onnxruntime's own exception types derive from Exception only
+        for p in paths:
+            p.unlink(missing_ok=True)
+        ensure_graphs(paths, build, report)
+        try:
+            return [session(p) for p in paths]
+        except Exception as again:
+            raise RuntimeError(f"ONNX Runtime cannot read {paths[0].name}: {again}") from exc
 
 
 @lru_cache(maxsize=16)

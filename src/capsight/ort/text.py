@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capsight.ort.store import ensure_graphs, graph_path, session
+from capsight.ort.store import graph_path, open_graphs
 from capsight.text.embedders import max_seq_length, mean_pooled, minilm_path, sentence_rows
 
 
@@ -22,13 +22,13 @@ class OrtMiniLM:
     name = "minilm"
     dim = 384
 
-    def __init__(self, folder: Path, graph: Path) -> None:
+    def __init__(self, folder: Path, graph_session) -> None:
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=max_seq_length(folder))
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._session = session(graph)
+        self._session = graph_session
 
     @classmethod
     def load(cls, report: Callable[[str], None] | None = None) -> OrtMiniLM:
@@ -40,8 +40,7 @@ class OrtMiniLM:
 
             export_bert(folder, paths[0])
 
-        ensure_graphs([path], build, report)
-        return cls(folder, path)
+        return cls(folder, *open_graphs([path], build, report))
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []
