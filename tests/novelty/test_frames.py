@@ -28,7 +28,11 @@ def _collect(path, process: bool, thumbnail_size: int | None = 64):
         return out, batches.seconds
 
 
-def test_child_process_and_thread_give_identical_frames(clip):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "python -m"])
+def test_child_process_and_thread_give_identical_frames(clip, monkeypatch, fork):
+    import capsight.novelty.frames as frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: fork)
     by_child, child_seconds = _collect(clip, process=True)
     by_thread, _ = _collect(clip, process=False)
     assert [len(b) for b in by_child] == [BATCH, 20 - BATCH]
@@ -46,15 +50,22 @@ def test_no_thumbnails_when_not_asked(clip):
     assert all(f.thumbnail is None for b in batches for f in b)
 
 
-@pytest.mark.parametrize("process", [True, False])
-def test_a_corrupt_video_raises_the_same_error_either_way(tmp_path, clip, process):
+@pytest.mark.parametrize("process,fork", [(True, True), (True, False), (False, False)])
+def test_a_corrupt_video_raises_the_same_error_either_way(tmp_path, clip, process, fork, monkeypatch):
+    import capsight.novelty.frames as frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: fork)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(clip.read_bytes()[:48] + b"\x00" * 4000)
     with pytest.raises(VideoOpenError, match="broken.mp4"):
         _collect(broken, process=process)
 
 
-def test_closing_early_stops_the_child(clip):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "python -m"])
+def test_closing_early_stops_the_child(clip, monkeypatch, fork):
+    import capsight.novelty.frames as frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: fork)
     batches = FrameBatches(clip, 1.0, None, process=True)
     first = next(iter(batches))
     batches.close()
@@ -62,7 +73,11 @@ def test_closing_early_stops_the_child(clip):
     assert batches._child is not None and batches._child.returncode is not None
 
 
-def test_a_child_that_dies_reads_as_a_video_error(clip):
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "python -m"])
+def test_a_child_that_dies_reads_as_a_video_error(clip, monkeypatch, fork):
+    import capsight.novelty.frames as frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: fork)
     batches = FrameBatches(clip, 1.0, None, process=True)
     batches._child.kill()
     with pytest.raises(VideoOpenError, match="stopped unexpectedly"):
@@ -77,3 +92,23 @@ def test_a_child_decodes_only_while_torch_is_not_imported(clip, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", object())
     with FrameBatches(clip, 1.0, None) as warm:
         assert warm._child is None and len(list(warm)) == 2
+
+
+def test_the_decoder_is_forked_only_from_a_one_thread_process(clip):
+    import threading
+
+    from capsight.novelty.frames import _ForkedChild
+
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        pytest.skip("needs Linux and no other thread in the test process")
+    with FrameBatches(clip, 1.0, None, process=True) as alone:
+        assert isinstance(alone._child, _ForkedChild)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        with FrameBatches(clip, 1.0, None, process=True) as busy:
+            assert not isinstance(busy._child, _ForkedChild) and len(list(busy)) == 2
+    finally:
+        release.set()
+        other.join()

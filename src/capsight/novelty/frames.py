@@ -29,6 +29,7 @@ import io
 import json
 import os
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -155,13 +156,62 @@ class FrameBatches:
 
 
 # -- the child process and its messages ----------------------------------------------------
-def _start_child(path, every: float, thumbnail_size: int | None) -> subprocess.Popen:
+def _start_child(path, every: float, thumbnail_size: int | None) -> subprocess.Popen | _ForkedChild:
+    argv = [os.fspath(path), repr(every), str(thumbnail_size or 0)]
+    if _can_fork():
+        return _ForkedChild(argv)
     package_root = str(Path(__file__).resolve().parents[2])  # so a source checkout works too
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "capsight.novelty.frames", os.fspath(path), repr(every),
-               str(thumbnail_size or 0)]  # fmt: skip
+    command = [sys.executable, "-m", "capsight.novelty.frames", *argv]
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+
+
+def _can_fork() -> bool:
+    """Fork only a process with one thread, on Linux: a fork copies the calling thread alone, so
+    a lock another thread held at that moment would stay locked in the child for ever."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+class _ForkedChild:
+    """The decoder as a fork of this process: the same ``_child_main`` and messages as the
+    ``python -m capsight.novelty.frames`` child, but it starts with NumPy, Pillow and PyAV
+    already imported, so it decodes ~0.25 s sooner and spends ~0.25 s less CPU. Answers the
+    parts of ``subprocess.Popen`` that ``FrameBatches`` uses."""
+
+    def __init__(self, argv: list[str]) -> None:
+        read, write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: decode, then leave without running the parent's exit code
+            code = 0
+            try:
+                os.close(read)
+                code = _child_main(argv, os.fdopen(write, "wb"))
+            except BaseException:  # Ctrl-C, a closed pipe: the parent reports what matters
+                pass
+            os._exit(code)
+        os.close(write)
+        self.returncode: int | None = None
+        self.stdout = os.fdopen(read, "rb")
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
 
 
 def _write_message(out, header: dict, payload: list[bytes] = ()) -> None:
@@ -216,9 +266,9 @@ def _unpack_batch(header: dict, payload: bytes) -> list[Frame]:
     return batch
 
 
-def _child_main(argv: list[str]) -> int:
-    """Decode ``PATH EVERY THUMBNAIL_SIZE`` to stdout; never raises (errors become messages)."""
-    out = sys.stdout.buffer
+def _child_main(argv: list[str], out) -> int:
+    """Decode ``PATH EVERY THUMBNAIL_SIZE`` to the binary stream ``out``; never raises (errors
+    become messages)."""
     started = time.perf_counter()
     pending: queue.Queue = queue.Queue(maxsize=_AHEAD)  # decoded batches the pipe has not taken
 
@@ -248,7 +298,7 @@ def _child_main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     try:
-        code = _child_main(sys.argv[1:])
+        code = _child_main(sys.argv[1:], sys.stdout.buffer)
         sys.stdout.flush()
     except (BrokenPipeError, KeyboardInterrupt):
         code = 0

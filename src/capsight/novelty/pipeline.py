@@ -174,7 +174,6 @@ def analyze_video(
     report = progress or no_progress
     started = time.perf_counter()
     info = probe_video(path)  # bad files fail here, before any model loads
-    report(0.0, "loading models")
     reuse_freed_memory()  # halves the encoder's time on CPU (capsight.allocator)
     # Three stages overlap: decoding (a child process), encoding (a thread) and, on this
     # thread, captioning and text embedding; one thread each. The models run on ONNX Runtime
@@ -182,6 +181,7 @@ def analyze_video(
     timings = {"encode_s": 0.0, "caption_s": 0.0, "text_embed_s": 0.0}
     with ExitStack() as cleanup:  # on the way out: stop decoding, the encoder, restore torch
         frames = cleanup.enter_context(FrameBatches(path, every, thumbnail_size or None))
+        report(0.0, "loading models")  # after the decoder starts: it may be a fork (frames.py)
         t = time.perf_counter()
         on_ort = video_models(captioner, text_embedder, encoder, lambda what: report(0.0, what))
         if on_ort is None:
