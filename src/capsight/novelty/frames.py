@@ -5,15 +5,15 @@
     ...         encode([f.image for f in batch]); keep([f.thumbnail for f in batch])
 
 Where the decoding runs depends on whether torch is imported yet (``process=None``, the default).
-In a new process (the CLI) the analysis imports torch and loads three models while the first
-frames decode, which holds the interpreter lock for about a second; a decoding thread would wait
-for that lock at every packet and barely start until the models were ready. So then a child
-process decodes (``python -m capsight.novelty.frames``): it has its own interpreter, decodes,
-normalises and thumbnails on the second core from the first moment, and hands whole batches
-over a pipe (raw RGB bytes; about 250 KB per 384-pixel frame). That saves ~0.5 s of the CLI's
-3.5 s on the 70 s 720p speed clip. Once torch is loaded (a server, a second analysis) the child
-only adds its start-up (~0.4 CPU-s), so a thread in this process decodes instead; so it does
-when a child cannot start. ``process=True`` or ``False`` forces either.
+In a new process (the CLI) the analysis loads three models while the first frames decode (on
+ONNX Runtime, or with torch's import, which holds the interpreter lock for about a second); a
+decoding thread would wait for that lock at every packet. So then a child process decodes: a
+fork of this process when it has one thread, on Linux (it starts with NumPy, Pillow and PyAV
+already imported), else ``python -m capsight.novelty.frames``. It decodes, normalises and
+thumbnails on the second core from the first moment, and hands whole batches over a pipe (raw
+RGB bytes; about 250 KB per 384-pixel frame). Once torch is loaded (a server, a second analysis)
+a child only adds its start-up, so a thread in this process decodes instead; so it does when a
+child cannot start. ``process=True`` or ``False`` forces either.
 
 The child never imports torch. Errors it meets are sent back as their ``CapsightError`` class
 and message and raised in the parent, so a corrupt video reads the same either way.

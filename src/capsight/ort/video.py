@@ -88,13 +88,14 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
     folder = captioner_folder(captioner)
     if folder is None:
         raise ModelNotFound(f"captioner {captioner!r} is not a show-attend-tell checkpoint ONNX Runtime runs")
-    from capsight.ort.captioner import OrtCaptioner
+    from capsight.ort.captioner import OrtCaptioner, supported
     from capsight.ort.encoder import OrtImageEncoder
 
+    reads = supported(folder).get("encoder", "efficientnet-lite0")
+    if reads != encoder:  # the torch path encodes each frame again for it
+        raise ModelNotFound(f"captioner {captioner!r} reads {reads}, not {encoder}")
     name = _VIDEO_DEFAULT if captioner == "default" else captioner
     caption_model = OrtCaptioner.load(folder, name, report)
-    if caption_model.encoder_name != encoder:
-        raise ModelNotFound(f"captioner {captioner!r} reads {caption_model.encoder_name}, not {encoder}")
     if not caption_model.handles(caption_model.default_decoding):
         raise ModelNotFound(f"captioner {captioner!r} decodes by {caption_model.default_decoding.method}")
     if text_embedder == "minilm":
