@@ -92,8 +92,8 @@ def test_minilm_matches_torch():
     assert OrtMiniLM.load().embed([]).shape == (0, 384)
 
 
-def test_graphs_are_keyed_by_their_sources_and_written_whole(tmp_path, monkeypatch):
-    from capsight.ort.store import ensure_graphs, graph_path
+def test_graphs_are_keyed_by_their_sources_written_whole_and_pruned(tmp_path, monkeypatch):
+    from capsight.ort.store import ensure_graphs, graph_path, prune_stale
 
     monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path / "cache"))
     source = tmp_path / "weights.bin"
@@ -106,21 +106,25 @@ def test_graphs_are_keyed_by_their_sources_and_written_whole(tmp_path, monkeypat
         built.append(paths[0].name)
         paths[0].write_bytes(b"graph")
 
-    ensure_graphs([first], build)
-    ensure_graphs([first], build)  # cached: not built again
+    ensure_graphs([first], [source], build)
+    ensure_graphs([first], [source], build)  # cached: not built again
     assert len(built) == 1 and first.read_bytes() == b"graph"
     time.sleep(0.01)
-    source.write_bytes(b"v2 retrained")  # a changed source names another graph
-    assert graph_path("net", [source]) != first
+    source.write_bytes(b"v2 retrained")  # a changed source names another graph ...
+    second = graph_path("net", [source])
+    assert second != first
 
     def broken(paths):
         paths[0].write_bytes(b"half")
         raise RuntimeError("export failed")
 
-    second = graph_path("net", [source])
     with pytest.raises(RuntimeError):
-        ensure_graphs([second], broken)
+        ensure_graphs([second], [source], broken)
     assert not second.exists() and list(second.parent.glob("*.tmp")) == []
+    ensure_graphs([second], [source], build)  # ... and its export deletes the stale one
+    assert second.is_file() and not first.exists() and not first.with_suffix(".json").exists()
+    source.unlink()  # a deleted run: its graphs go at the next export
+    assert prune_stale(second.parent) == [second] and list(second.parent.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -131,6 +135,7 @@ def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
     monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path))
     OrtImageEncoder.load("efficientnet-lite0")
     (graph,) = (tmp_path / "onnx").glob("*.onnx")
+    assert graph.with_suffix(".json").is_file()
     graph.write_bytes(b"cut short by a full disk")
     session.cache_clear()
     assert OrtImageEncoder.load("efficientnet-lite0").encode([photo("chelsea")]).pooled.shape == (1, 1280)
@@ -138,8 +143,10 @@ def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
     def garbage(paths):
         paths[0].write_bytes(b"never a graph")
 
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"weights")
     with pytest.raises(RuntimeError, match="cannot read"):  # the runtime falls back to torch
-        open_graphs([tmp_path / "onnx" / "x.onnx"], garbage)
+        open_graphs(["x"], [source], garbage)
 
 
 def test_runtime_setting_and_fallbacks(monkeypatch, tmp_path):

@@ -27,7 +27,7 @@ from capsight.captioning.options import DecodingOptions
 from capsight.captioning.rules import apply_history_bans, ban_specials
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 from capsight.errors import ModelNotFound
-from capsight.ort.store import graph_path, open_graphs
+from capsight.ort.store import open_graphs
 
 CHECKPOINT_FILES = ("model.safetensors", "config.json", "vocab.json")
 
@@ -70,14 +70,14 @@ class OrtCaptioner:
     @classmethod
     def load(cls, folder: Path, name: str = "show-attend-tell", report: Callable[[str], None] | None = None) -> OrtCaptioner:
         sources = [folder / f for f in CHECKPOINT_FILES]
-        paths = [graph_path("show-attend-tell-start", sources), graph_path("show-attend-tell-step", sources)]
 
         def build(out: list[Path]) -> None:
             from capsight.ort.export import export_show_attend_tell
 
             export_show_attend_tell(folder, out[0], out[1])
 
-        return cls(name, folder, *open_graphs(paths, build, report))
+        names = ["show-attend-tell-start", "show-attend-tell-step"]
+        return cls(name, folder, *open_graphs(names, sources, build, report))
 
     @staticmethod
     def handles(options: DecodingOptions) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from capsight.ort.store import graph_path, open_graphs
+from capsight.ort.store import open_graphs
 from capsight.vision.imagenet_classes import imagenet_class_names
 
 # EfficientNet-Lite's input side per variant (capsight.vision.efficientnet_lite.VARIANTS, which
@@ -57,14 +57,12 @@ class OrtImageEncoder:
 
     @classmethod
     def load(cls, name: str, report: Callable[[str], None] | None = None) -> OrtImageEncoder:
-        path = graph_path(name, [encoder_weights(name)])
-
         def build(paths: list[Path]) -> None:
             from capsight.ort.export import export_encoder
 
             export_encoder(name, paths[0])
 
-        return cls(name, *open_graphs([path], build, report))
+        return cls(name, *open_graphs([name], [encoder_weights(name)], build, report))
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
         """RGB PIL images -> normalised batch (B, 3, R, R) float32."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capsight.ort.store import graph_path, open_graphs
+from capsight.ort.store import open_graphs
 from capsight.text.embedders import max_seq_length, mean_pooled, minilm_path, sentence_rows
 
 
@@ -33,14 +33,14 @@ class OrtMiniLM:
     @classmethod
     def load(cls, report: Callable[[str], None] | None = None) -> OrtMiniLM:
         folder = minilm_path()
-        path = graph_path("minilm", [folder / "model.safetensors", folder / "config.json"])
 
         def build(paths: list[Path]) -> None:
             from capsight.ort.export import export_bert
 
             export_bert(folder, paths[0])
 
-        return cls(folder, *open_graphs([path], build, report))
+        sources = [folder / "model.safetensors", folder / "config.json"]
+        return cls(folder, *open_graphs(["minilm"], sources, build, report))
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []
