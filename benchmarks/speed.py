@@ -317,8 +317,9 @@ throughput. Produced by [`benchmarks/speed.py`](../benchmarks/speed.py):
 
 Latest run ({date.today().isoformat()}; {machine_line()}; clip: {facts}, made from the photos
 bundled with scikit-image and scikit-learn by `capsight.io.synthetic_video`). Each figure is the
-best of the runs (other work on the machine only ever slows a run down; the load average says
-how busy it was).
+best of the runs, the steps taken in turn, one run each per round (other work on the machine only
+ever slows a run down, and a slow spell slows every step alike; the load average says how busy it
+was).
 
 {table}
 
