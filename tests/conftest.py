@@ -29,7 +29,7 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ["CAPSIGHT_CACHE_DIR"] = tempfile.mkdtemp(prefix="capsight-test-cache-")
+os.environ["CAPSIGHT_CACHE"] = tempfile.mkdtemp(prefix="capsight-test-cache-")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # scikit-image sample photos and what is in them (ImageNet indices where one class fits).

@@ -97,7 +97,22 @@ def test_a_child_decodes_only_while_torch_is_not_imported(clip, monkeypatch):
 def test_the_decoder_is_forked_only_from_a_one_thread_process(monkeypatch):
     import capsight.novelty.frames as frames
 
+    for name in ("torch", "onnxruntime"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setattr(frames.threading, "active_count", lambda: 1)
     assert frames._can_fork() == sys.platform.startswith("linux")
+    monkeypatch.setitem(sys.modules, "onnxruntime", object())  # its thread pools may run
+    assert not frames._can_fork()
+    monkeypatch.delitem(sys.modules, "onnxruntime")
     monkeypatch.setattr(frames.threading, "active_count", lambda: 2)  # say, matplotlib importing
     assert not frames._can_fork()
+
+
+def test_a_finished_child_is_reaped_without_close(clip, monkeypatch):
+    import capsight.novelty.frames as frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: True)
+    batches = FrameBatches(clip, 1.0, None, process=True)
+    assert sum(len(b) for b in batches) == 20
+    assert batches._child.returncode == 0  # no zombie left for the caller to collect
+    batches.close()

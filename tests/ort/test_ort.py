@@ -95,7 +95,7 @@ def test_minilm_matches_torch():
 def test_graphs_are_keyed_by_their_sources_written_whole_and_pruned(tmp_path, monkeypatch):
     from capsight.ort.store import ensure_graphs, graph_path, prune_stale
 
-    monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "weights.bin"
     source.write_bytes(b"v1")
     first = graph_path("net", [source])
@@ -127,12 +127,42 @@ def test_graphs_are_keyed_by_their_sources_written_whole_and_pruned(tmp_path, mo
     assert prune_stale(second.parent) == [second] and list(second.parent.iterdir()) == []
 
 
+def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monkeypatch):
+    import json as json_module
+
+    import capsight.ort.store as store
+
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w")
+    fingerprint = store._fingerprint([source])
+    (folder / "other-1.json").write_text(json_module.dumps({"code": "another", "sources": fingerprint}))
+    (folder / "other-1.onnx").write_bytes(b"graph of another capsight sharing the cache")
+    (folder / "orphan-2.onnx").write_bytes(b"no note")
+    (folder / "net-3.onnx.123.tmp").write_bytes(b"left by a killed export")
+    old = time.time() - 2 * 3600
+    os.utime(folder / "net-3.onnx.123.tmp", (old, old))
+    assert sorted(p.name for p in store.prune_stale(folder)) == ["net-3.onnx.123.tmp", "orphan-2.onnx"]
+    assert (folder / "other-1.onnx").exists()  # in use elsewhere, recently
+    ancient = time.time() - (store.KEEP_OTHER_CODE_DAYS + 1) * 86400
+    os.utime(folder / "other-1.json", (ancient, ancient))
+    assert store.prune_stale(folder) == [folder / "other-1.onnx"] and list(folder.iterdir()) == []
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setattr(store.os, "access", lambda *args: False)  # a read-only cache
+    built = []
+    with pytest.raises(PermissionError, match="CAPSIGHT_CACHE"):
+        store.ensure_graphs([store.graph_path("net", [source])], [source], built.append)
+    assert built == []  # refused before the (slow) export, not after
+
+
 @pytest.mark.slow
 def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
     from capsight.ort.encoder import OrtImageEncoder
     from capsight.ort.store import open_graphs, session
 
-    monkeypatch.setenv("CAPSIGHT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     OrtImageEncoder.load("efficientnet-lite0")
     (graph,) = (tmp_path / "onnx").glob("*.onnx")
     assert graph.with_suffix(".json").is_file()

@@ -11,9 +11,11 @@ decoding thread would wait for that lock at every packet. So then a child proces
 fork of this process when it has one thread, on Linux (it starts with NumPy, Pillow and PyAV
 already imported), else ``python -m capsight.novelty.frames``. It decodes, normalises and
 thumbnails on the second core from the first moment, and hands whole batches over a pipe (raw
-RGB bytes; about 250 KB per 384-pixel frame). Once torch is loaded (a server, a second analysis)
-a child only adds its start-up, so a thread in this process decodes instead; so it does when a
-child cannot start. ``process=True`` or ``False`` forces either.
+RGB bytes; about 250 KB per 384-pixel frame). Once torch is loaded (a server, a photo captioned
+before) a child only adds its start-up, so a thread in this process decodes instead; so it does
+when a child cannot start. A process that analyses several videos on ONNX Runtime gets a child
+each time: a fork for the first, ``python -m`` once ONNX Runtime's threads exist.
+``process=True`` or ``False`` forces a child or a thread.
 
 The child never imports torch. Errors it meets are sent back as their ``CapsightError`` class
 and message and raised in the parent, so a corrupt video reads the same either way.
@@ -136,6 +138,7 @@ class FrameBatches:
                 raise error(header["message"])
             else:  # done
                 self.seconds = header["seconds"]
+                self._child.wait()  # it leaves right after this message: reap it now
                 return
 
     def close(self) -> None:
@@ -168,9 +171,15 @@ def _start_child(path, every: float, thumbnail_size: int | None) -> subprocess.P
 
 
 def _can_fork() -> bool:
-    """Fork only a process with one thread, on Linux: a fork copies the calling thread alone, so
-    a lock another thread held at that moment would stay locked in the child for ever."""
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """Fork only on Linux, from a process with no other Python thread and before torch or ONNX
+    Runtime start their thread pools: a fork copies the calling thread alone, so a lock another
+    thread held at that moment would stay locked in the child for ever. (NumPy's OpenBLAS may
+    have idle threads already; it resets them in a forked child itself.)"""
+    return (
+        sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and not {"torch", "onnxruntime"} & set(sys.modules)
+    )
 
 
 class _ForkedChild:

@@ -6,11 +6,12 @@
 
 Data flow: three stages overlap, handing batches of 16 moments to each other through bounded
 queues. Frames are decoded from the first moment, exposure-normalised and thumbnailed by
-``capsight.novelty.frames`` (in a child process while torch and the models load here, on a
-thread once they are loaded; that module explains why, and what exposure normalisation does);
+``capsight.novelty.frames`` (in a child process while the models load here, on a thread in a
+process where torch is loaded; that module explains why, and what exposure normalisation does);
 a thread encodes each batch once with the image encoder (pooled vector, grid, ImageNet
 probabilities); on the calling thread it is captioned from that encoding and its captions
-embedded. Then novelty is scored for the ``text`` signal (caption embeddings), the ``visual``
+embedded. The models run on ONNX Runtime where it can run them (``capsight.ort``: no torch
+import), else on torch. Then novelty is scored for the ``text`` signal (caption embeddings), the ``visual``
 signal (pooled image features) and ``fused`` (both), and the novel moments are selected
 (``capsight.novelty.selection``).
 """

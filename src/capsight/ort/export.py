@@ -6,8 +6,9 @@
 
 Run once per model and cached (``capsight.ort.store``); this is the only module of the package
 that imports torch. Each graph is traced from the same module the torch path runs (the encoder
-with BatchNorm folded in, the captioner in eval mode, the project's own BERT), so both paths
-compute the same float32 arithmetic; the tests compare their outputs.
+with BatchNorm folded in, the captioner in eval mode, the project's own BERT), so the graphs
+compute what those modules compute in float32 (tests/ort compares them; the torch path decodes
+captions in bfloat16 where the CPU has it).
 """
 
 from __future__ import annotations

@@ -3,14 +3,18 @@
     >>> (encoder,) = open_graphs(["efficientnet-lite0"], [weights_file], build)  # a session
     >>> graph_path("efficientnet-lite0", [weights_file])     # cache/onnx/efficientnet-lite0-<key>.onnx
 
-Graphs are written to ``$CAPSIGHT_CACHE_DIR/onnx`` (default ``~/.cache/capsight/onnx``). A
-graph's file name carries a key made from ``EXPORT_VERSION`` and the path, size and modification
-time of every file it was exported from (weights, config, vocabulary), so a retrained checkpoint
-or a reinstalled weights package gets a fresh export and an old graph is never read for it.
+Graphs are written to ``$CAPSIGHT_CACHE/onnx`` (default ``~/.cache/capsight/onnx``, beside the
+training feature cache and the classifier's text cache). A graph's file name carries a key made
+from the code that defines it (``code_version``: the export module and the networks it traces)
+and the path, size and modification time of every file it was exported from (weights, config,
+vocabulary), so a retrained checkpoint, a reinstalled package or changed model code gets a fresh
+export and an old graph is never read for it.
+
 Files are written under a temporary name and renamed, so two processes exporting at once each
-leave a whole file. Each graph has a note (``<graph>.json``) of its sources; an export deletes
-the graphs whose sources changed or went away, so the folder does not grow with every
-reinstall.
+leave a whole file. Each graph has a note (``<graph>.json``) of its sources, written first; an
+export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
+of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS``, so
+the folder does not grow with every reinstall (two capsight versions sharing it keep theirs).
 """
 
 from __future__ import annotations
@@ -18,20 +22,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
-# Bump when the export code changes what a graph computes: every cached graph is rebuilt.
-EXPORT_VERSION = "1"
+# The modules whose code decides what an exported graph computes.
+_GRAPH_CODE = ("ort/export.py", "vision/efficientnet_lite.py", "captioning/show_attend_tell.py",
+               "captioning/model.py", "text/bert.py")  # fmt: skip
+KEEP_OTHER_CODE_DAYS = 30
+_TEMPORARY_MAX_AGE_S = 3600  # an export takes seconds; an older .tmp was left by a killed one
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CAPSIGHT_CACHE_DIR")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "capsight"
+    root = os.environ.get("CAPSIGHT_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "capsight"
+
+
+@cache
+def code_version() -> str:
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha1()
+    for name in _GRAPH_CODE:
+        digest.update((package / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _fingerprint(sources: Iterable[str | os.PathLike]) -> list[list]:
@@ -44,7 +58,7 @@ def _fingerprint(sources: Iterable[str | os.PathLike]) -> list[list]:
 
 
 def graph_key(sources: Iterable[str | os.PathLike]) -> str:
-    text = json.dumps([EXPORT_VERSION, _fingerprint(sources)])
+    text = json.dumps([code_version(), _fingerprint(sources)])
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -59,42 +73,79 @@ def ensure_graphs(
     report: Callable[[str], None] | None = None,
 ) -> None:
     """Call ``build(temporary paths)`` when any of ``paths`` is missing, then move each result
-    into place beside a note of its ``sources``, and delete the graphs whose sources changed or
-    went away (a reinstalled package, a deleted run). ``report`` hears what is exported.
-    Raises OSError when the cache folder cannot be written."""
+    into place after a note of its ``sources``, and prune the folder (module docstring).
+    ``report`` hears what is exported. Raises OSError, before exporting anything, when the
+    cache folder cannot be written."""
     if all(p.is_file() for p in paths):
+        for p in paths:  # in use: a graph of other code is pruned only when long unused
+            _touch(p.with_suffix(".json"))
         return
+    folder = paths[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"cannot write the ONNX graph cache {folder} (set CAPSIGHT_CACHE)")
     if report is not None:
         report(f"exporting {paths[0].name.rsplit('-', 1)[0]} for ONNX Runtime (once)")
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
     temporary = [p.with_name(f"{p.stem}.{os.getpid()}.tmp") for p in paths]
-    note = json.dumps({"version": EXPORT_VERSION, "sources": _fingerprint(sources)})
+    note = json.dumps({"code": code_version(), "sources": _fingerprint(sources)})
     try:
         build(temporary)
         for tmp, final in zip(temporary, paths, strict=True):
-            final.with_suffix(".json").write_text(note)  # before the graph: no graph without one
+            _write_atomically(final.with_suffix(".json"), note)  # before the graph: never one without
             os.replace(tmp, final)
     finally:
         for tmp in temporary:
             tmp.unlink(missing_ok=True)
-    prune_stale(paths[0].parent)
+    prune_stale(folder)
 
 
 def prune_stale(folder: Path) -> list[Path]:
-    """Delete the graphs (and notes) whose sources no longer match; return what was deleted."""
+    """Delete what the module docstring says an export deletes; return the files deleted."""
     gone = []
-    for note in folder.glob("*.json"):
+    now = time.time()
+    for path in folder.iterdir():
         try:
-            data = json.loads(note.read_text())
-            sources = data["sources"]
-            fresh = data["version"] == EXPORT_VERSION and _fingerprint(s[0] for s in sources) == sources
-        except (OSError, ValueError, KeyError, TypeError):  # a source gone, a damaged note
-            fresh = False
-        if not fresh:
-            for path in (note.with_suffix(".onnx"), note):
-                path.unlink(missing_ok=True)
-            gone.append(note.with_suffix(".onnx"))
+            age = now - path.stat().st_mtime
+        except OSError:  # deleted meanwhile by another process
+            continue
+        if path.suffix == ".tmp":
+            stale = age > _TEMPORARY_MAX_AGE_S
+        elif path.suffix == ".onnx":
+            stale = not path.with_suffix(".json").exists()
+        elif path.suffix == ".json":
+            stale = _note_is_stale(path, age)
+        else:
+            continue
+        if stale:
+            doomed = [path.with_suffix(".onnx"), path] if path.suffix == ".json" else [path]
+            for p in doomed:
+                p.unlink(missing_ok=True)
+            gone.append(doomed[0])
     return gone
+
+
+def _note_is_stale(note: Path, age: float) -> bool:
+    try:
+        data = json.loads(note.read_text())
+        sources = data["sources"]
+        if _fingerprint(s[0] for s in sources) != sources:
+            return True  # a source changed: this graph's key can never be asked for again
+        return data["code"] != code_version() and age > KEEP_OTHER_CODE_DAYS * 86400
+    except (OSError, ValueError, KeyError, TypeError, IndexError):  # a source gone, a damaged note
+        return True
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves its graphs
+        pass
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def open_graphs(
@@ -123,8 +174,9 @@ def open_graphs(
 @lru_cache(maxsize=16)
 def session(path: Path):
     """An ONNX Runtime session on one CPU thread, one per graph file and process (a graph's
-    name changes with its sources, so a cached session is never stale): each stage of the video pipeline has its own
-    (capsight.novelty.pipeline), and more threads per stage only contend for the two cores."""
+    name changes with its sources, so a cached session is never stale): each stage of the
+    video pipeline has its own (capsight.novelty.pipeline), and more threads per stage only
+    contend for the two cores."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -87,6 +87,9 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
         raise ModelNotFound(f"no ONNX graph for text embedder {text_embedder!r}")
     folder = captioner_folder(captioner)
     if folder is None:
+        looks_like_path = os.sep in captioner or captioner.startswith(".")
+        if looks_like_path and not Path(captioner).exists():
+            raise ModelNotFound(f"captioner folder {captioner} does not exist")
         raise ModelNotFound(f"captioner {captioner!r} is not a show-attend-tell checkpoint ONNX Runtime runs")
     from capsight.ort.captioner import OrtCaptioner, supported
     from capsight.ort.encoder import OrtImageEncoder
@@ -94,7 +97,8 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
     reads = supported(folder).get("encoder", "efficientnet-lite0")
     if reads != encoder:  # the torch path encodes each frame again for it
         raise ModelNotFound(f"captioner {captioner!r} reads {reads}, not {encoder}")
-    name = _VIDEO_DEFAULT if captioner == "default" else captioner
+    # Named as the torch path names it: a folder given as the model is a "checkpoint".
+    name = _VIDEO_DEFAULT if captioner in ("default", _VIDEO_DEFAULT) else "checkpoint"
     caption_model = OrtCaptioner.load(folder, name, report)
     if not caption_model.handles(caption_model.default_decoding):
         raise ModelNotFound(f"captioner {captioner!r} decodes by {caption_model.default_decoding.method}")
