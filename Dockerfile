@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CAPSIGHT_HOST=0.0.0.0 \
     CAPSIGHT_PORT=8000 \
     CAPSIGHT_JOB_DIR=/data/jobs \
-    CAPSIGHT_CACHE=/data/cache
+    CAPSIGHT_CACHE=/opt/capsight-cache
 
 WORKDIR /app
 
@@ -30,8 +30,10 @@ COPY src ./src
 RUN pip install ".[serve]"
 
 RUN useradd --create-home --uid 1000 capsight \
-    && mkdir -p /data/jobs && chown -R capsight:capsight /data
+    && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache
 USER capsight
+# The video models' ONNX graphs are exported into the image now, not in the first video job.
+RUN capsight models --prepare
 VOLUME ["/data"]
 EXPOSE 8000
 

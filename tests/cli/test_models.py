@@ -21,3 +21,17 @@ def test_models_text_lists_each_section(run_cli):
     assert status == 0
     assert out.splitlines()[0].startswith("captioners (default: ")
     assert "image encoders" in out and "text embedders" in out and "efficientnet-lite0" in out
+
+
+def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.delenv("CAPSIGHT_RUNTIME", raising=False)
+    status, out, _ = run_cli("models")
+    assert status == 0 and "the first `capsight video` exports the graphs" in out
+    status, out, err = run_cli("models", "--prepare", "--json")
+    assert status == 0, err
+    runtime = json.loads(out)["video_runtime"]
+    assert runtime["video_default_ready"] and runtime["graphs"] == 4
+    assert runtime["folder"] == str(tmp_path / "onnx") and "exporting minilm" in err
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "torch")
+    assert "torch (CAPSIGHT_RUNTIME=torch)" in run_cli("models")[1]

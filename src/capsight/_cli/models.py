@@ -8,9 +8,12 @@
     text embedders
       minilm      installed
       word-mean   installed
+    video analysis
+      runtime     onnxruntime 1.32.0, graphs exported (4 graphs, 136 MB in ~/.cache/capsight/onnx)
 
 A captioner whose checkpoint is missing is listed as "not installed" with the reason. ``--json``
-prints the same as one JSON object.
+prints the same as one JSON object. ``--prepare`` exports the video models for ONNX Runtime
+first (``capsight.ort``), as a Docker build does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="List the models capsight can use here, and which captioner is the default.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--prepare", action="store_true",
+                   help="export the video models for ONNX Runtime now (else the first "
+                        "`capsight video` does it)")
     return p
 
 
@@ -76,15 +82,22 @@ def collect_models() -> dict:
     if reason:
         for e in embedders:
             e["reason"] = reason
+    from capsight.ort.video import cache_status
+
     return {
         "default_captioner": default_captioner_name(),
         "captioners": captioners,
         "encoders": encoders,
         "text_embedders": embedders,
+        "video_runtime": cache_status(),
     }
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.prepare:
+        from capsight.ort.video import prepare_video_default
+
+        prepare_video_default(lambda what: print(f"capsight: {what}", file=sys.stderr))
     models = collect_models()
     if args.json:
         json.dump(models, sys.stdout, indent=2, default=str)
@@ -106,4 +119,19 @@ def run(args: argparse.Namespace) -> int:
     for e in models["text_embedders"]:
         detail = e["kind"] if e["installed"] else f"not installed: {e['reason']}"
         print(f"  {e['name']:<23}{detail}")
+    print("video analysis")
+    print(f"  {'runtime':<23}{describe_runtime(models['video_runtime'])}")
     return 0
+
+
+def describe_runtime(status: dict) -> str:
+    """One line: what runs a video's models, and whether the ONNX graphs are exported."""
+    if status["setting"] == "torch":
+        return "torch (CAPSIGHT_RUNTIME=torch)"
+    if status["onnxruntime"] is None:
+        return "torch (onnxruntime is not installed: pip install onnxruntime onnx)"
+    cache = f"{status['graphs']} graphs, {status['megabytes']:g} MB in {status['folder']}"
+    if status["video_default_ready"]:
+        return f"onnxruntime {status['onnxruntime']}, graphs exported ({cache})"
+    return (f"onnxruntime {status['onnxruntime']}; the first `capsight video` exports the graphs "
+            f"(or capsight models --prepare) into {status['folder']}")

@@ -52,6 +52,11 @@ def supported(folder: Path) -> dict | None:
     return raw
 
 
+def captioner_graphs(folder: Path) -> tuple[list[str], list[Path]]:
+    """The graph names of the checkpoint in ``folder`` and the files they are exported from."""
+    return ["show-attend-tell-start", "show-attend-tell-step"], [folder / f for f in CHECKPOINT_FILES]
+
+
 class OrtCaptioner:
     bos_id, eos_id, pad_id, unk_id = BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -69,15 +74,12 @@ class OrtCaptioner:
 
     @classmethod
     def load(cls, folder: Path, name: str = "show-attend-tell", report: Callable[[str], None] | None = None) -> OrtCaptioner:
-        sources = [folder / f for f in CHECKPOINT_FILES]
-
         def build(out: list[Path]) -> None:
             from capsight.ort.export import export_show_attend_tell
 
             export_show_attend_tell(folder, out[0], out[1])
 
-        names = ["show-attend-tell-start", "show-attend-tell-step"]
-        return cls(name, folder, *open_graphs(names, sources, build, report))
+        return cls(name, folder, *open_graphs(*captioner_graphs(folder), build, report))
 
     @staticmethod
     def handles(options: DecodingOptions) -> bool:

@@ -49,6 +49,11 @@ def encoder_weights(name: str) -> Path:
     return Path(efficientnet_weights_path(name))
 
 
+def encoder_graphs(name: str) -> tuple[list[str], list[Path]]:
+    """The graph names of encoder ``name`` and the files they are exported from."""
+    return [name], [encoder_weights(name)]
+
+
 class OrtImageEncoder:
     def __init__(self, name: str, graph_session) -> None:
         self.name = name
@@ -62,7 +67,7 @@ class OrtImageEncoder:
 
             export_encoder(name, paths[0])
 
-        return cls(name, *open_graphs([name], [encoder_weights(name)], build, report))
+        return cls(name, *open_graphs(*encoder_graphs(name), build, report))
 
     def preprocess(self, images: list[Image.Image]) -> np.ndarray:
         """RGB PIL images -> normalised batch (B, 3, R, R) float32."""

@@ -18,6 +18,11 @@ from capsight.ort.store import open_graphs
 from capsight.text.embedders import max_seq_length, mean_pooled, minilm_path, sentence_rows
 
 
+def minilm_graphs(folder: Path) -> tuple[list[str], list[Path]]:
+    """The graph names of MiniLM (in ``folder``) and the files they are exported from."""
+    return ["minilm"], [folder / "model.safetensors", folder / "config.json"]
+
+
 class OrtMiniLM:
     name = "minilm"
     dim = 384
@@ -39,8 +44,7 @@ class OrtMiniLM:
 
             export_bert(folder, paths[0])
 
-        sources = [folder / "model.safetensors", folder / "config.json"]
-        return cls(folder, *open_graphs(["minilm"], sources, build, report))
+        return cls(folder, *open_graphs(*minilm_graphs(folder), build, report))
 
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []

@@ -55,12 +55,17 @@ def captioner_folder(name: str) -> Path | None:
 
 
 def video_models(
-    captioner: str, text_embedder: str, encoder: str, report: Callable[[str], None] | None = None
+    captioner: str,
+    text_embedder: str,
+    encoder: str,
+    report: Callable[[str], None] | None = None,
+    setting: str | None = None,
 ) -> OrtVideoModels | None:
     """Load the three models on ONNX Runtime, or return None where the torch path must run them
     (``CAPSIGHT_RUNTIME=torch``, onnxruntime not installed, a model it cannot run, an export
-    that failed). With ``CAPSIGHT_RUNTIME=onnx`` those cases raise ModelNotFound instead."""
-    setting = runtime_setting()
+    that failed). With ``CAPSIGHT_RUNTIME=onnx`` (or ``setting="onnx"``) those cases raise
+    ModelNotFound instead."""
+    setting = setting or runtime_setting()
     if setting == "torch":
         return None
     try:
@@ -111,3 +116,41 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
 
         embedder = create_text_embedder(text_embedder)
     return OrtVideoModels(OrtImageEncoder.load(encoder, report), caption_model, embedder)
+
+
+def cache_status() -> dict:
+    """What ``capsight models`` says about the ONNX path: the setting, onnxruntime's version,
+    the cache folder and its size, and whether the video default's graphs are exported."""
+    from capsight.ort.store import cache_dir, graph_path
+
+    status: dict = {"setting": os.environ.get("CAPSIGHT_RUNTIME", "auto") or "auto", "onnxruntime": None}
+    if importlib.util.find_spec("onnxruntime") is not None:
+        from importlib.metadata import version
+
+        status["onnxruntime"] = version("onnxruntime")
+    folder = cache_dir() / "onnx"
+    graphs = list(folder.glob("*.onnx")) if folder.is_dir() else []
+    status.update(folder=str(folder), graphs=len(graphs),
+                  megabytes=round(sum(g.stat().st_size for g in graphs) / 1e6, 1))  # fmt: skip
+    try:
+        from capsight.ort.captioner import captioner_graphs
+        from capsight.ort.encoder import encoder_graphs
+        from capsight.ort.text import minilm_graphs
+        from capsight.text.embedders import minilm_path
+
+        specs = [encoder_graphs("efficientnet-lite0"), minilm_graphs(minilm_path())]
+        folder_sat = captioner_folder("default")
+        if folder_sat is not None:
+            specs.append(captioner_graphs(folder_sat))
+        status["video_default_ready"] = folder_sat is not None and all(
+            graph_path(n, sources).is_file() for names, sources in specs for n in names
+        )
+    except (ModelNotFound, OSError):
+        status["video_default_ready"] = False
+    return status
+
+
+def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
+    """Export the video default's graphs now (a Docker build, an admin before read-only use);
+    raises ModelNotFound when ONNX Runtime cannot run them."""
+    video_models("default", "minilm", "efficientnet-lite0", report, setting="onnx")
