@@ -38,8 +38,7 @@ from torch import nn
 from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import OFFLINE_TEMPLATES, resolve_templates
-
-_PIXEL_MEAN, _PIXEL_STD = 127.0, 128.0  # the Lite checkpoints' (x - 127) / 128
+from capsight.vision.pixels import PIXEL_MEAN, PIXEL_STD
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class OfflineClassifier(ImageClassifier):
 
     def _pixels(self, images: torch.Tensor, size: int) -> torch.Tensor:
         x = resize_images(images, size, self.resize_mode)  # (N, 3, size, size)
-        return (x.clamp(0, 1) * 255.0 - _PIXEL_MEAN) / _PIXEL_STD
+        return (x.clamp(0, 1) * 255.0 - PIXEL_MEAN) / PIXEL_STD
 
     def views(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything the classifier looks at: pooled features and ImageNet probabilities of the

@@ -5,8 +5,8 @@
     >>> out.pooled.shape, out.grid.shape, out.probs.shape     # NumPy arrays
     ((B, 1280), (B, 49, 1280), (B, 1000))
 
-The same preprocessing and network as ``capsight.vision.encoder.ImageEncoder`` (whole frame
-resized to the square input, ``(x - 127) / 128``; BatchNorm folded in), in float32.
+The same preprocessing (``capsight.vision.pixels``) and network as
+``capsight.vision.encoder.ImageEncoder`` (BatchNorm folded in), in float32.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from PIL import Image
 
 from capsight.ort.store import open_graphs
 from capsight.vision.imagenet_classes import imagenet_class_names
+from capsight.vision.pixels import normalised_pixels
 
 # EfficientNet-Lite's input side per variant (capsight.vision.efficientnet_lite.VARIANTS, which
 # imports torch).
 RESOLUTIONS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
-_PIXEL_MEAN, _PIXEL_STD = 127.0, 128.0
 # Images per run: on one core, small batches keep the feature maps in cache (11-12 ms per photo
 # at 1-4, 13-16 ms at 16-32, on this project's 2-core machine).
 _CHUNK = 4
@@ -69,18 +69,8 @@ class OrtImageEncoder:
 
         return cls(name, *open_graphs(*encoder_graphs(name), build, report))
 
-    def preprocess(self, images: list[Image.Image]) -> np.ndarray:
-        """RGB PIL images -> normalised batch (B, 3, R, R) float32."""
-        r = self.resolution
-        arrays = [
-            np.asarray(img.convert("RGB").resize((r, r), Image.BILINEAR, reducing_gap=2.0))
-            for img in images
-        ]
-        batch = np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32)  # (B, 3, R, R)
-        return (batch - _PIXEL_MEAN) / _PIXEL_STD
-
     def encode(self, images: list[Image.Image]) -> ArrayEncoding:
-        parts = [self._session.run(None, {"pixels": self.preprocess(images[i : i + _CHUNK])})
+        parts = [self._session.run(None, {"pixels": normalised_pixels(images[i : i + _CHUNK], self.resolution)})
                  for i in range(0, len(images), _CHUNK)]  # fmt: skip
         if not parts:
             return ArrayEncoding(*(np.zeros((0, *shape), np.float32) for shape in self._shapes()))

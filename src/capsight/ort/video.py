@@ -1,7 +1,7 @@
 """The models of a video analysis on ONNX Runtime, when it can run them (else None: torch).
 
     >>> models = video_models("default", "minilm", "efficientnet-lite0")
-    >>> models.encoder, models.captioner, models.embedder, models.runtime
+    >>> models.encoder, models.captioner, models.embedder
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class OrtVideoModels:
     encoder: object  # OrtImageEncoder
     captioner: object  # OrtCaptioner
     embedder: object  # OrtMiniLM or WordMeanEmbedder
-    runtime: str = "onnxruntime"
 
     def loaded_encoder(self):
         return self.encoder

@@ -18,7 +18,6 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -30,11 +29,8 @@ from capsight.vision.efficientnet_lite import (
     fused_for_inference,
 )
 from capsight.vision.imagenet_classes import imagenet_class_names
+from capsight.vision.pixels import normalised_pixels
 from capsight.vision.weights import efficientnet_weights_path as _weights_path
-
-# The Lite checkpoints were trained on pixels scaled as (x - 127) / 128 (TensorFlow's lite recipe).
-_PIXEL_MEAN = 127.0
-_PIXEL_STD = 128.0
 
 
 @dataclass
@@ -111,14 +107,8 @@ class ImageEncoder:
         self.dim = FEATURE_DIM
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
-        """RGB PIL images -> normalised batch (B, 3, R, R)."""
-        r = self.resolution
-        arrays = [
-            np.asarray(img.convert("RGB").resize((r, r), Image.BILINEAR, reducing_gap=2.0))
-            for img in images
-        ]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # (B, 3, R, R)
-        return (batch - _PIXEL_MEAN) / _PIXEL_STD
+        """RGB PIL images -> normalised batch (B, 3, R, R) (``vision.pixels``)."""
+        return torch.from_numpy(normalised_pixels(images, self.resolution))
 
     # no_grad, not inference_mode: inference tensors cannot enter autograd, and captioners train
     # on these features directly.
