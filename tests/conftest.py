@@ -13,7 +13,8 @@
 - ``photo``: ``photo(name)`` -> a fresh RGB copy of a scikit-image sample photo (see PHOTOS).
 
 The ONNX graphs the video pipeline exports (capsight.ort) go to a temporary folder of the test
-session, not the user's ~/.cache, and are exported once per session.
+session, not the user's ~/.cache, and are exported once per session. The video decoder never
+forks from the test process (see ``_decoder_never_forks_here``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ PHOTOS = {
     "astronaut": "a portrait of an astronaut in front of a flag",
     "rocket": "a rocket on its launch pad",
 }
+
+
+@pytest.fixture(autouse=True)
+def _decoder_never_forks_here(monkeypatch):
+    """The video decoder forks only from a process with one thread and no torch
+    (``novelty.frames._can_fork``); this one has torch's thread pools and threads earlier tests
+    left, and a fork from it can hang for ever on a lock one of them held. So here the decoder
+    child is always ``python -m``; tests/novelty/forked_decoder.py tests the fork in a fresh
+    interpreter."""
+    from capsight.novelty import frames
+
+    monkeypatch.setattr(frames, "_can_fork", lambda: False)
 
 
 @pytest.fixture(scope="session")
