@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from capsight import errors
@@ -68,6 +70,17 @@ def reaped_without_close(clip: Path) -> dict:
     batches = frames.FrameBatches(clip, 1.0, None, process=True)
     count = sum(len(b) for b in batches)
     return {"count": count, "returncode": batches._child.returncode}
+
+
+def stuck_fork(clip: Path) -> dict:
+    """A fork that never decodes its first frame is replaced by a ``python -m`` child."""
+    frames.FORK_STARTUP_S = 1.0
+    frames._child_main = lambda *args, **kwargs: time.sleep(3600)  # only the fork runs this one
+    with frames.FrameBatches(clip, 1.0, None, process=True) as batches:
+        fork = batches._child
+        count = sum(len(b) for b in batches)
+        replaced = isinstance(fork, frames._ForkedChild) and isinstance(batches._child, subprocess.Popen)
+        return {"count": count, "replaced": replaced, "fork_reaped": fork.returncode is not None}
 
 
 if __name__ == "__main__":

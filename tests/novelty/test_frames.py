@@ -135,3 +135,15 @@ def test_the_decoder_is_forked_only_from_a_one_thread_process(monkeypatch):
 def test_a_finished_child_is_reaped_without_close(clip):
     forked = _forked("reaped_without_close", clip)
     assert forked == {"count": 20, "returncode": 0}  # no zombie left for the caller to collect
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the decoder forks on Linux only")
+def test_a_fork_stuck_before_its_first_frame_is_replaced(clip):
+    assert _forked("stuck_fork", clip) == {"count": 20, "replaced": True, "fork_reaped": True}
+
+
+def test_a_module_in_the_working_directory_does_not_replace_the_childs(clip, tmp_path, monkeypatch):
+    (tmp_path / "queue.py").write_text("raise SystemExit('the working directory came first')\n")
+    monkeypatch.chdir(tmp_path)
+    batches, _ = _collect(clip, process=True, thumbnail_size=None)
+    assert sum(len(b) for b in batches) == 20

@@ -124,7 +124,39 @@ def test_graphs_are_keyed_by_their_sources_written_whole_and_pruned(tmp_path, mo
     ensure_graphs([second], [source], build)  # ... and its export deletes the stale one
     assert second.is_file() and not first.exists() and not first.with_suffix(".json").exists()
     source.unlink()  # a deleted run: its graphs go at the next export
-    assert prune_stale(second.parent) == [second] and list(second.parent.iterdir()) == []
+    assert prune_stale(second.parent) == [second]
+    assert [p.name for p in second.parent.iterdir()] == [".lock"]  # the exporters' lock file
+
+
+def test_two_threads_exporting_at_once_build_once(tmp_path, monkeypatch):
+    """A server's start-up load and its first video job may both find the graphs missing."""
+    import threading
+
+    from capsight.ort.store import ensure_graphs, graph_path
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"v1")
+    path = graph_path("net", [source])
+    built, failures = [], []
+
+    def slow_build(paths):
+        built.append(paths[0])
+        time.sleep(0.3)
+        paths[0].write_bytes(b"graph")
+
+    def export():
+        try:
+            ensure_graphs([path], [source], slow_build)
+        except Exception as exc:  # noqa: BLE001  recorded for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=export) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [] and len(built) == 1 and path.read_bytes() == b"graph"
 
 
 def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monkeypatch):
@@ -243,3 +275,33 @@ def test_video_analysis_never_imports_torch(one_cut_clip):
     for _ in range(2):  # the first run may export the graphs (with torch); the second must not
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["onnxruntime", "False", "8"]
+
+
+def test_a_broken_onnxruntime_is_not_taken_for_a_damaged_graph(tmp_path, monkeypatch):
+    from capsight.ort.store import open_graphs
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # its import fails
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"v1")
+    built = []
+    with pytest.raises(ImportError):
+        open_graphs(["net"], [source], built.append)
+    assert built == []  # nothing exported, nothing deleted
+
+
+def test_models_names_an_onnxruntime_installed_under_another_name(monkeypatch):
+    import importlib.metadata
+
+    from capsight.ort.store import code_version
+    from capsight.ort.video import cache_status
+
+    code_version()  # cached with the real versions before they are hidden
+
+    def version(name):
+        if name == "onnxruntime":
+            raise importlib.metadata.PackageNotFoundError(name)  # onnxruntime-gpu, say
+        return "1.0"
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert cache_status()["onnxruntime"] == "installed (version unknown)"

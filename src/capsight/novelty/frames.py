@@ -15,7 +15,9 @@ RGB bytes; about 250 KB per 384-pixel frame). Once torch is loaded (a server, a 
 before) a child only adds its start-up, so a thread in this process decodes instead; so it does
 when a child cannot start. A process that analyses several videos on ONNX Runtime gets a child
 each time: a fork for the first, ``python -m`` once ONNX Runtime's threads exist.
-``process=True`` or ``False`` forces a child or a thread.
+``process=True`` or ``False`` forces a child or a thread. A forked child says so as soon as it
+has decoded its first frame; one that has not within ``FORK_STARTUP_S`` (stuck on a lock some
+C library's thread held at the fork, say) is killed and a ``python -m`` child starts over.
 
 The child never imports torch. Errors it meets are sent back as their ``CapsightError`` class
 and message and raised in the parent, so a corrupt video reads the same either way.
@@ -31,13 +33,15 @@ import io
 import json
 import os
 import queue
+import select
 import signal
+import site
 import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +58,7 @@ _TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _AHEAD = 8  # batches the child may decode ahead of the parent (~32 MB at 384 px)
 _HEADER = struct.Struct("<I")  # byte length of the JSON header that starts each message
+FORK_STARTUP_S = 30.0  # a forked child decodes its first frame within this, or is replaced
 
 
 @dataclass
@@ -82,13 +87,18 @@ def thumbnail_jpeg(image: Image.Image, size: int) -> bytes:
 
 
 def frame_batches(
-    path: str | os.PathLike, every: float, thumbnail_size: int | None
-) -> Iterator[list[Frame]]:
-    """Decode and prepare the sampled frames in this process, BATCH at a time."""
+    path: str | os.PathLike, every: float, thumbnail_size: int | None,
+    first_frame: Callable[[], None] | None = None,
+) -> Iterator[list[Frame]]:  # fmt: skip
+    """Decode and prepare the sampled frames in this process, BATCH at a time; ``first_frame``
+    is called once the first frame is ready."""
     batch: list[Frame] = []
     for sampled in sample_frames(path, every, max_side=FRAME_MAX_SIDE, lean=True):
         thumb = thumbnail_jpeg(sampled.image, thumbnail_size) if thumbnail_size else None
         batch.append(Frame(sampled.time, normalise_exposure(sampled.image), thumb))
+        if first_frame is not None:
+            first_frame()
+            first_frame = None
         if len(batch) == BATCH:
             yield batch
             batch = []
@@ -109,11 +119,12 @@ class FrameBatches:
         if process is None:
             process = "torch" not in sys.modules
         self.seconds = 0.0
-        self._child: subprocess.Popen | None = None
+        self._argv = [os.fspath(path), repr(every), str(thumbnail_size or 0)]
+        self._child: subprocess.Popen | _ForkedChild | None = None
         self._thread: Background | None = None
         if process:
             try:
-                self._child = _start_child(path, every, thumbnail_size)
+                self._child = _ForkedChild(self._argv) if _can_fork() else _python_child(self._argv)
             except OSError:
                 self._child = None  # no process for us: decode on a thread instead
         if self._child is None:
@@ -125,10 +136,15 @@ class FrameBatches:
             self.seconds = self._thread.seconds
             return
         assert self._child is not None and self._child.stdout is not None
+        if isinstance(self._child, _ForkedChild) and not _readable(self._child.stdout, FORK_STARTUP_S):
+            self.close()  # a fork stuck before its first frame: start over in a new interpreter
+            self._child = _python_child(self._argv)
         while True:
             header, payload = _read_message(self._child.stdout)
             if header is None:
                 raise errors.VideoOpenError("the video decoder stopped unexpectedly")
+            if header["kind"] == "alive":  # a forked child decoded its first frame
+                continue
             if header["kind"] == "batch":
                 yield _unpack_batch(header, payload)
             elif header["kind"] == "error":
@@ -151,6 +167,12 @@ class FrameBatches:
             if self._child.stdout is not None:
                 self._child.stdout.close()
 
+    def __del__(self) -> None:  # not closed: stop and reap the child all the same
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
     def __enter__(self) -> FrameBatches:
         return self
 
@@ -159,15 +181,21 @@ class FrameBatches:
 
 
 # -- the child process and its messages ----------------------------------------------------
-def _start_child(path, every: float, thumbnail_size: int | None) -> subprocess.Popen | _ForkedChild:
-    argv = [os.fspath(path), repr(every), str(thumbnail_size or 0)]
-    if _can_fork():
-        return _ForkedChild(argv)
-    package_root = str(Path(__file__).resolve().parents[2])  # so a source checkout works too
+def _python_child(argv: list[str]) -> subprocess.Popen:
+    """``python -P -m capsight.novelty.frames ARGV``: -P keeps the working directory off the
+    child's path (a user's queue.py there must not replace the standard module)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-m", "capsight.novelty.frames", *argv]
+    package_root = str(Path(__file__).resolve().parents[2])
+    if package_root not in site.getsitepackages() + [site.getusersitepackages()]:
+        # a source checkout, or an editable install: put it on the path, ahead of the rest
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-P", "-m", "capsight.novelty.frames", *argv]
     return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+
+
+def _readable(stream, timeout: float) -> bool:
+    """Whether ``stream`` (nothing read from it yet) has data or an end within ``timeout`` s."""
+    return bool(select.select([stream], [], [], timeout)[0])
 
 
 def _can_fork() -> bool:
@@ -190,12 +218,18 @@ class _ForkedChild:
 
     def __init__(self, argv: list[str]) -> None:
         read, write = os.pipe()
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            raise
         if self.pid == 0:  # the child: decode, then leave without running the parent's exit code
             code = 0
             try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler of the host app's
                 os.close(read)
-                code = _child_main(argv, os.fdopen(write, "wb"))
+                code = _child_main(argv, os.fdopen(write, "wb"), forked=True)
             except BaseException:  # Ctrl-C, a closed pipe: the parent reports what matters
                 pass
             os._exit(code)
@@ -275,9 +309,9 @@ def _unpack_batch(header: dict, payload: bytes) -> list[Frame]:
     return batch
 
 
-def _child_main(argv: list[str], out) -> int:
+def _child_main(argv: list[str], out, forked: bool = False) -> int:
     """Decode ``PATH EVERY THUMBNAIL_SIZE`` to the binary stream ``out``; never raises (errors
-    become messages)."""
+    become messages). A ``forked`` child first says "alive" once its first frame is decoded."""
     started = time.perf_counter()
     pending: queue.Queue = queue.Queue(maxsize=_AHEAD)  # decoded batches the pipe has not taken
 
@@ -292,7 +326,8 @@ def _child_main(argv: list[str], out) -> int:
     writer.start()
     try:
         path, every, thumbnail_size = argv[0], float(argv[1]), int(argv[2])
-        for batch in frame_batches(path, every, thumbnail_size or None):
+        alive = (lambda: pending.put(({"kind": "alive"}, []))) if forked else None
+        for batch in frame_batches(path, every, thumbnail_size or None, alive):
             pending.put(_pack_batch(batch))
         pending.put(({"kind": "done", "seconds": time.perf_counter() - started}, []))
     except errors.CapsightError as exc:

@@ -10,8 +10,9 @@ and the path, size and modification time of every file it was exported from (wei
 vocabulary), so a retrained checkpoint, a reinstalled package or changed model code gets a fresh
 export and an old graph is never read for it.
 
-Files are written under a temporary name and renamed, so two processes exporting at once each
-leave a whole file. Each graph has a note (``<graph>.json``) of its sources, written first; an
+An export holds a lock (a thread lock, and ``flock`` on ``onnx/.lock`` for other processes, such
+as server workers sharing a volume), so one process exports and the others then find its graphs;
+files are written under a unique temporary name and renamed, so a reader never sees half a file. Each graph has a note (``<graph>.json``) of its sources, written first; an
 export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
 of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS``, so
 the folder does not grow with every reinstall (two capsight versions sharing it keep theirs).
@@ -19,10 +20,13 @@ the folder does not grow with every reinstall (two capsight versions sharing it 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 from pathlib import Path
@@ -32,6 +36,7 @@ _GRAPH_CODE = ("ort/export.py", "vision/efficientnet_lite.py", "captioning/show_
                "captioning/model.py", "text/bert.py")  # fmt: skip
 KEEP_OTHER_CODE_DAYS = 30
 _TEMPORARY_MAX_AGE_S = 3600  # an export takes seconds; an older .tmp was left by a killed one
+_EXPORTING = threading.Lock()  # one export at a time in this process (torch.onnx has global state)
 
 
 def cache_dir() -> Path:
@@ -41,10 +46,19 @@ def cache_dir() -> Path:
 
 @cache
 def code_version() -> str:
+    """A hash of the graph-defining code and of the onnx and onnxruntime versions (a graph one
+    writes may be unreadable to an older other, say in a second environment sharing the cache)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha1()
     for name in _GRAPH_CODE:
         digest.update((package / name).read_bytes())
+    for tool in ("onnx", "onnxruntime"):
+        try:
+            digest.update(f"{tool}=={version(tool)}".encode())
+        except PackageNotFoundError:  # not installed, or installed under another name
+            digest.update(f"{tool}: unknown".encode())
     return digest.hexdigest()[:12]
 
 
@@ -84,19 +98,39 @@ def ensure_graphs(
     folder.mkdir(parents=True, exist_ok=True)
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write the ONNX graph cache {folder} (set CAPSIGHT_CACHE)")
-    if report is not None:
-        report(f"exporting {paths[0].name.rsplit('-', 1)[0]} for ONNX Runtime (once)")
-    temporary = [p.with_name(f"{p.stem}.{os.getpid()}.tmp") for p in paths]
-    note = json.dumps({"code": code_version(), "sources": _fingerprint(sources)})
+    with _EXPORTING, _folder_lock(folder):
+        if all(p.is_file() for p in paths):  # another thread or process exported them meanwhile
+            return
+        if report is not None:
+            report(f"exporting {paths[0].name.rsplit('-', 1)[0]} for ONNX Runtime (once)")
+        temporary = [p.with_name(f"{p.stem}.{uuid.uuid4().hex}.tmp") for p in paths]
+        note = json.dumps({"code": code_version(), "sources": _fingerprint(sources)})
+        try:
+            build(temporary)
+            for tmp, final in zip(temporary, paths, strict=True):
+                _write_atomically(final.with_suffix(".json"), note)  # before the graph, always
+                os.replace(tmp, final)
+        finally:
+            for tmp in temporary:
+                tmp.unlink(missing_ok=True)
+        prune_stale(folder)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive ``flock`` on ``folder/.lock`` while exporting (none where fcntl is missing:
+    then the unique temporary names still keep every graph whole)."""
     try:
-        build(temporary)
-        for tmp, final in zip(temporary, paths, strict=True):
-            _write_atomically(final.with_suffix(".json"), note)  # before the graph: never one without
-            os.replace(tmp, final)
-    finally:
-        for tmp in temporary:
-            tmp.unlink(missing_ok=True)
-    prune_stale(folder)
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prune_stale(folder: Path) -> list[Path]:
@@ -143,7 +177,7 @@ def _touch(path: Path) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -156,7 +190,9 @@ def open_graphs(
 ) -> list:
     """Sessions on the graphs ``names`` exported from ``sources``, exported first where missing.
     A graph ONNX Runtime cannot read (a file cut short by a full disk, say) is exported again,
-    once; then RuntimeError."""
+    once; then RuntimeError. Without onnxruntime: ImportError, and nothing is exported."""
+    import onnxruntime  # noqa: F401  before exporting: a broken install is not a damaged graph
+
     paths = [graph_path(name, sources) for name in names]
     ensure_graphs(paths, sources, build, report)
     try:

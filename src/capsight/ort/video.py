@@ -73,7 +73,7 @@ def video_models(
         if setting == "onnx":
             raise
         _log.info("video analysis runs on torch: %s", exc)
-    except (OSError, RuntimeError, ImportError) as exc:  # an unwritable cache, a failed export
+    except Exception as exc:  # an unwritable cache, a failed export, an odd checkpoint, a bug
         if setting == "onnx":
             raise ModelNotFound(f"ONNX Runtime could not load the models: {exc}") from exc
         _log.warning("capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", exc)
@@ -124,9 +124,12 @@ def cache_status() -> dict:
 
     status: dict = {"setting": os.environ.get("CAPSIGHT_RUNTIME", "auto") or "auto", "onnxruntime": None}
     if importlib.util.find_spec("onnxruntime") is not None:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        status["onnxruntime"] = version("onnxruntime")
+        try:
+            status["onnxruntime"] = version("onnxruntime")
+        except PackageNotFoundError:  # installed as onnxruntime-gpu, -openvino, a conda build
+            status["onnxruntime"] = "installed (version unknown)"
     folder = cache_dir() / "onnx"
     graphs = list(folder.glob("*.onnx")) if folder.is_dir() else []
     status.update(folder=str(folder), graphs=len(graphs),
