@@ -2,6 +2,8 @@
 
     nice -n 15 .venv/bin/python benchmarks/novelty_quality.py --captioner labels -v
     .venv/bin/python benchmarks/novelty_quality.py --sets holdout --no-scenedetect
+    .venv/bin/python benchmarks/novelty_quality.py --captioner labels --no-scenedetect \
+        --metric cosine euclidean --sets dev holdout fresh real     # the two distances side by side
 
 (``--captioner labels``: the fused selection does not read captions, so the fast captioner gives
 the same novel moments as the default one; docs/novelty.md has the latest table.)
@@ -223,10 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         "signal does not read captions (FUSED_WEIGHTS), so `labels` gives the same novel "
         "moments, faster",
     )
+    parser.add_argument(
+        "--metric", nargs="+", default=["cosine"], choices=["cosine", "euclidean"],
+        help="capsight's distance; several give a row each (default: cosine, the default)",
+    )  # fmt: skip
     parser.add_argument("--verbose", "-v", action="store_true", help="per-video misses on stderr")
     args = parser.parse_args(argv)
-    methods = dict(METHODS)
-    methods["capsight (defaults)"] = lambda p: capsight_detections(p, captioner=args.captioner)
+    methods = {k: v for k, v in METHODS.items() if not k.startswith("capsight")}
+    for metric in reversed(args.metric):
+        name = "capsight (defaults)" if metric == "cosine" else f"capsight (defaults, --metric {metric})"
+        methods = {name: lambda p, m=metric: capsight_detections(p, captioner=args.captioner, metric=m), **methods}
     if args.captioner != "default":
         methods = {
             k.replace("(defaults)", f"(defaults, {args.captioner} captions)"): v

@@ -160,3 +160,27 @@ def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):
     target.write_text("x")
     with pytest.raises(InvalidParameter, match="not a folder"):
         write_outputs(make_analysis(), target)
+
+
+def test_plot_labels_never_print_over_each_other():
+    from capsight.novelty.reports import _LABEL_CHAR_PX, label_layout
+
+    times = [2.0, 3.0, 4.0, 15.75, 21.0, 22.75, 25.0]
+    labels = [f"{n}  a caption of twenty-six chars" for n in range(1, 8)]
+    layout = label_layout(times, labels, 0.0, 26.0, 890)
+    extents = []
+    for t, (text, row, left) in zip(times, layout, strict=True):
+        x = t / 26.0 * 890
+        width = len(text) * _LABEL_CHAR_PX + 8
+        extents.append((row, x - width if left else x, x if left else x + width))
+    for a in range(len(extents)):
+        for b in range(a):
+            same_row = extents[a][0] == extents[b][0]
+            assert not (same_row and extents[a][1] <= extents[b][2] and extents[b][1] <= extents[a][2])
+    assert [text for text, _, _ in layout] == [str(n) for n in range(1, 8)]  # captions do not fit
+    assert all(left for _, _, left in layout[4:]) and not any(left for _, _, left in layout[:4])
+    spread = label_layout([2.0, 3.0, 15.0], labels[:3], 0.0, 26.0, 890)
+    assert spread == [(labels[0], 0, False), (labels[1], 1, False), (labels[2], 0, False)]
+    # moment 4's label would hang left from 00:21 and start beside moment 3's line at 00:15.75
+    crowded = label_layout([5.0, 10.0, 15.75, 21.0], labels[:4], 0.0, 26.0, 890)
+    assert [text for text, _, _ in crowded] == ["1", "2", "3", "4"]

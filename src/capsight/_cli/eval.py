@@ -45,6 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight.captioning.base import DecodingOptions
+    from capsight.errors import InputNotFound
     from capsight.training.evaluate import evaluate_captioner
 
     decoding = None
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         decoding = DecodingOptions(method="greedy")
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
+    if not Path(args.images).exists():
+        raise InputNotFound(f"{args.images}: no such photo folder")
     captions = args.captions or str(Path(args.images) / "captions.json")
     with warnings.catch_warnings():  # photos left out are reported below, in one line
         warnings.simplefilter("ignore", RuntimeWarning)

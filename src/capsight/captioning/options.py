@@ -43,8 +43,10 @@ class DecodingOptions:
             raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise InvalidParameter("top-p must be in (0, 1]")
-        if self.top_k < 0 or self.num_captions < 1:
-            raise InvalidParameter("top-k must be >= 0 and the number of captions >= 1")
+        if self.top_k < 0:
+            raise InvalidParameter(f"top-k must be >= 0 (0: no limit), got {self.top_k}")
+        if self.num_captions < 1:
+            raise InvalidParameter(f"the number of captions must be >= 1, got {self.num_captions}")
         if self.method == "greedy" and self.num_captions > 1:
             raise InvalidParameter(
                 "greedy decoding has one answer; for several captions use beam search or sampling"

@@ -21,6 +21,7 @@ engine's 1,000-class mapping is a (C, 1000) matrix, so the file is the ~19 MB en
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import List  # noqa: UP035 - TorchScript reads the annotation below
 
@@ -53,7 +54,11 @@ def _example(classifier: ImageClassifier) -> torch.Tensor:
 
 
 def to_torchscript(classifier: ImageClassifier) -> torch.jit.ScriptModule:
-    with torch.inference_mode(False), torch.no_grad():
+    # The tracer warns about Python arithmetic on shapes (the encoder's SAME padding); the
+    # classifier resizes every input to its fixed resolution first, so those shapes are
+    # constants and the warnings say nothing a user can act on.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(classifier.eval(), _example(classifier), check_trace=False)
         return torch.jit.script(
             _TravellingClassifier(traced, list(classifier.labels), classifier.engine)

@@ -24,6 +24,8 @@ from capsight.errors import ImageLoadError, InputNotFound
 MAX_IMAGE_PIXELS = 64_000_000
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Names that say "video": an image command given one says where videos go.
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
 _DECODE_ERRORS = (
@@ -74,6 +76,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
+        if Path(label).suffix.lower() in _VIDEO_SUFFIXES:
+            raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
         raise ImageLoadError(
             f"{label}: not an image file, or a format capsight cannot read; convert it to JPEG or PNG"
         ) from None

@@ -113,7 +113,7 @@ class FrameBatches:
     ``seconds`` is how long decoding took, known once the iteration has finished."""
 
     def __init__(
-        self, path: str | os.PathLike, every: float, thumbnail_size: int | None = 160,
+        self, path: str | os.PathLike, every: float, thumbnail_size: int | None = 320,
         process: bool | None = None,
     ) -> None:  # fmt: skip
         if process is None:

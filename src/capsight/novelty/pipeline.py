@@ -156,7 +156,7 @@ def analyze_video(
     text_embedder: str = "minilm",
     encoder: str = "efficientnet-lite0",
     progress: ProgressCallback | None = None,
-    thumbnail_size: int | None = 160,
+    thumbnail_size: int | None = 320,
 ) -> Analysis:
     """Sample, caption and score a video; return the ``Analysis`` (see module docstring).
 

@@ -211,15 +211,16 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     novel = analysis.novel_moments
     long_labels = len(novel) <= 6
     end = max([analysis.video.duration or 0.0, *times, 1.0])
-    for n, m in enumerate(novel, start=1):
+    start = min([0.0, *times])
+    axis_px = width_px - 60 - 150  # the plot area between the fixed margins set below
+    labels = [f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
+              for n, m in enumerate(novel, start=1)]  # fmt: skip
+    layout = label_layout([m.time for m in novel], labels, start, end, axis_px)
+    for m, (label, row, left) in zip(novel, layout, strict=True):
         ax.axvline(m.time, color=_ACCENT, alpha=0.55, linewidth=1.2, zorder=1)
         if m.novelty is not None:
             ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
-        label = f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
-        # Alternate two heights so neighbouring labels do not print over each other.
-        y = top * (1.24 if n % 2 else 1.11)
-        # Labels near the right edge hang to the left of their line, clear of the legend.
-        left = m.time > 0.75 * end
+        y = top * (1.24 if row == 0 else 1.11)
         ax.annotate(label, (m.time, y), xytext=(-3 if left else 3, 0), textcoords="offset points",
                     fontsize=8, color=_ACCENT, va="center", ha="right" if left else "left",
                     zorder=5,
@@ -227,7 +228,7 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     if novel:
         ax.plot([], [], color=_ACCENT, marker="o", linewidth=1.2, label="novel moment")
 
-    ax.set_xlim(min([0.0, *times]), end)
+    ax.set_xlim(start, end)
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
@@ -245,6 +246,39 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+_LABEL_CHAR_PX = 5.6  # a character of the 8-point labels at the plot's 110 dpi (measured ~5), with room
+
+
+def label_layout(
+    times: list[float], labels: list[str], start: float, end: float, axis_px: float
+) -> list[tuple[str, int, bool]]:
+    """(text, row 0 or 1, hangs left) for each novel moment's label on the plot, so that no two
+    print over each other: a label near the right edge hangs to the left of its line (clear of
+    the legend), but not across another moment's line, where it would read as that one's; each
+    takes the first row where it fits. When the labels with their captions do not all fit, every label is its number alone (the captions are in the report's table);
+    numbers that still collide (moments seconds apart on a long video) alternate rows."""
+    span = max(end - start, 1e-9)
+    xs = [(t - start) / span * axis_px for t in times]
+    lefts = [t > start + 0.75 * span for t in times]
+    for texts in (labels, [label.split()[0] for label in labels]):
+        taken: list[list[tuple[float, float]]] = [[], []]
+        rows = []
+        for x, left, text in zip(xs, lefts, texts, strict=True):
+            width = len(text) * _LABEL_CHAR_PX + 8
+            extent = (x - width, x) if left else (x, x + width)
+            # Read from its left end, a label hanging left must not start beside another line.
+            crosses_a_line = left and any(extent[0] - 12 < o < x for o in xs if o != x)
+            row = next((r for r, spans in enumerate(taken)
+                        if all(extent[1] + 8 < a or extent[0] > b + 8 for a, b in spans)), None)  # fmt: skip
+            if row is None or crosses_a_line:  # it would read as another moment's label
+                break
+            taken[row].append(extent)
+            rows.append(row)
+        else:
+            return list(zip(texts, rows, lefts, strict=True))
+    return [(text, n % 2, left) for n, (text, left) in enumerate(zip(texts, lefts, strict=True))]
 
 
 # --------------------------------------------------------------------------- the HTML report
@@ -268,7 +302,7 @@ h2{font-size:18px;margin:32px 0 12px}
 .card{background:#fff;border:1px solid #e4e7eb;border-radius:10px;overflow:hidden;
   box-shadow:0 1px 2px rgba(0,0,0,.04)}
 .card .thumb{position:relative;aspect-ratio:16/9;background:#cbd2d9}
-.card img{display:block;width:100%;height:100%;object-fit:cover}
+.card img{display:block;width:100%;height:100%;object-fit:contain}
 .card .noimg{display:flex;align-items:center;justify-content:center;height:100%;color:#52606d;
   font-size:13px}
 .badge{position:absolute;left:8px;top:8px;background:#d9480f;color:#fff;border-radius:6px;

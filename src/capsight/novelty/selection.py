@@ -18,7 +18,10 @@ For moment ``i`` of a signal with embeddings ``x`` and ``before_i`` the mean of 
    back, but not before the last novel moment. When a nuisance lasts several moments its frames
    fill the window mean, and the return to normal looks like a change that persists; it is not
    unfamiliar, since the same shot was on screen just before the nuisance;
-4. **strength** ``s_i = min(c_i, p_i, u_i)`` divided by a floor set by ``sensitivity``;
+4. **strength** ``s_i = min(c_i, p_i, u_i)`` divided by a floor set by ``sensitivity``. The
+   floors are cosine distances; a Euclidean ``d`` is put on the same scale first: for vectors of
+   norm ``r``, ``|a - b|^2 / (2 r^2) = 1 - cos(a, b)``, so its strength is ``(s_i / floor_e)^2``
+   with ``floor_e = r * sqrt(2 * floor)`` and ``r`` the median norm of the video's embeddings;
 5. moments are taken left to right: ``i`` is novel when ``s_i`` exceeds the threshold and is
    the largest within +-2 s (a dissolve, or the decay of the window mean after a cut, gives one
    moment). The threshold is 1 (the floor: a still or uneventful video has no novel moments),
@@ -58,7 +61,7 @@ class SelectionConfig:
     floor_high: dict = field(default_factory=lambda: {"visual": 0.08, "text": 0.25})  # sens 1
     quiet_k_low: float = 5.0  # threshold >= k * lower quartile of strengths, at sensitivity 0
     quiet_k_high: float = 2.5  # ... at sensitivity 1
-    end_margin: int = 4  # moments with fewer later moments (little future to check) need 1.5x
+    end_seconds: float = 4.0  # moments with less video after them (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
     top_regions: int = 1  # d = mean of this many largest region distances
 
@@ -210,6 +213,7 @@ def select_novel_moments(
     n = len(next(iter(embeddings.values())))
     horizon = max(2, int(math.ceil(cfg.persistence_seconds / every)))
     radius = max(1, int(round(cfg.peak_seconds / every)))
+    end_margin = max(1, int(round(cfg.end_seconds / every)))
     memory = (
         max(1, round(cfg.memory_seconds[0] / every)),
         max(2, round(cfg.memory_seconds[1] / every)),
@@ -219,8 +223,8 @@ def select_novel_moments(
     floors: dict[str, float] = {}
     for name, x in embeddings.items():
         floor = _lerp(cfg.floor_low[name], cfg.floor_high[name], float(sensitivity))
-        if metric == "euclidean":  # Euclidean distances scale with the embedding norm
-            floor *= _typical_norm(x)
+        if metric == "euclidean":  # the Euclidean distance that matches this cosine distance
+            floor = _typical_norm(x) * math.sqrt(2.0 * floor)
         floors[name] = floor
         evidence[name] = ChangeEvidence(x, window, metric, horizon, memory, cfg.top_regions)
     total = sum(weights.get(name, 0.0) for name in embeddings) or 1.0
@@ -228,7 +232,7 @@ def select_novel_moments(
     def combined(i: int, segment_start: int) -> float:
         return (
             sum(
-                weights.get(name, 0.0) * ev.strength(i, segment_start) / floors[name]
+                weights.get(name, 0.0) * in_floor_units(ev.strength(i, segment_start), floors[name], metric)
                 for name, ev in evidence.items()
             )
             / total
@@ -240,7 +244,7 @@ def select_novel_moments(
         segment = 0
         for i in range(1, n):
             s_i = strength[i] = combined(i, segment)
-            need = threshold * (1.5 if n - 1 - i < cfg.end_margin else 1.0)
+            need = threshold * (1.5 if n - 1 - i < end_margin else 1.0)
             if s_i <= need or (chosen and i - chosen[-1] <= radius):
                 continue
             window_ = range(max(1, i - radius), min(n, i + radius + 1))
@@ -261,6 +265,13 @@ def select_novel_moments(
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
     return Selection(chosen, strength, threshold, per_signal, floors)
+
+
+def in_floor_units(distance, floor: float, metric: str):
+    """A strength (a distance) in units of its signal's floor, on the cosine scale the floors
+    and thresholds were set on (module docstring, step 4)."""
+    ratio = distance / floor
+    return ratio * ratio if metric == "euclidean" else ratio
 
 
 def _typical_norm(x: np.ndarray) -> float:
