@@ -182,3 +182,17 @@ def test_video_captions_with_the_one_encoder_captioner_unless_asked_otherwise(mo
         assert video_captioner_name("default") == "default"
     finally:
         facade._cached_captioner.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_either_distance_finds_the_bundled_samples_events(metric):
+    """Cuts at 5, 10 and 21 s and a dissolve over 14-17 s; a flicker and a shake are not events
+    (scripts/make_sample_video.py). Euclidean once found none of them (its floor was too low)."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("capsight.data").joinpath("sample.mp4")) as sample:
+        analysis = analyze_video(sample, metric=metric, captioner="labels", thumbnail_size=None)
+    found = [m.time for m in analysis.novel_moments]
+    assert len(found) == 4 and found[:2] == [5.0, 10.0] and found[3] == 21.0
+    assert 14.0 <= found[2] <= 17.0
