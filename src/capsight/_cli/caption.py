@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
     models = _distinct_models(args.model or ["default"])
+    if decoding is not None and "labels" in models:
+        print(error_line("the labels model ignores decoding options (--greedy, --beam, --sample, "
+                         "--num, ...): it names the encoder's top ImageNet classes", "note"),
+              file=sys.stderr)  # fmt: skip
     if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
