@@ -136,8 +136,9 @@ class FrameBatches:
             self.seconds = self._thread.seconds
             return
         assert self._child is not None and self._child.stdout is not None
-        if isinstance(self._child, _ForkedChild) and not _readable(self._child.stdout, FORK_STARTUP_S):
-            self.close()  # a fork stuck before its first frame: start over in a new interpreter
+        stuck = isinstance(self._child, _ForkedChild) and not _readable(self._child.stdout, FORK_STARTUP_S)
+        if stuck:  # a fork stuck before its first frame: start over in a new interpreter
+            self.close()
             self._child = _python_child(self._argv)
         while True:
             header, payload = _read_message(self._child.stdout)

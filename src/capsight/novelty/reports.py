@@ -248,7 +248,7 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     return buffer.getvalue()
 
 
-_LABEL_CHAR_PX = 5.6  # a character of the 8-point labels at the plot's 110 dpi (measured ~5), with room
+_LABEL_CHAR_PX = 5.6  # a character of the 8-point labels at 110 dpi (~5 measured), with room
 
 
 def label_layout(
@@ -257,8 +257,9 @@ def label_layout(
     """(text, row 0 or 1, hangs left) for each novel moment's label on the plot, so that no two
     print over each other: a label near the right edge hangs to the left of its line (clear of
     the legend), but not across another moment's line, where it would read as that one's; each
-    takes the first row where it fits. When the labels with their captions do not all fit, every label is its number alone (the captions are in the report's table);
-    numbers that still collide (moments seconds apart on a long video) alternate rows."""
+    takes the first row where it fits. When the labels with their captions do not all fit,
+    every label is its number alone (the captions are in the report's table); numbers that
+    still collide (moments seconds apart on a long video) alternate rows."""
     span = max(end - start, 1e-9)
     xs = [(t - start) / span * axis_px for t in times]
     lefts = [t > start + 0.75 * span for t in times]

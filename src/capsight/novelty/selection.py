@@ -23,7 +23,7 @@ For moment ``i`` of a signal with embeddings ``x`` and ``before_i`` the mean of 
    norm ``r``, ``|a - b|^2 / (2 r^2) = 1 - cos(a, b)``, so its strength is ``(s_i / floor_e)^2``
    with ``floor_e = r * sqrt(2 * floor)`` and ``r`` the median norm of the video's embeddings;
 5. moments are taken left to right: ``i`` is novel when ``s_i`` exceeds the threshold and is
-   the largest within +-2 s (a dissolve, or the decay of the window mean after a cut, gives one
+   the largest within +-1 s (a dissolve, or the decay of the window mean after a cut, gives one
    moment). The threshold is 1 (the floor: a still or uneventful video has no novel moments),
    raised for a restless video to ``k`` times the lower quartile of its strengths.
 
@@ -61,7 +61,7 @@ class SelectionConfig:
     floor_high: dict = field(default_factory=lambda: {"visual": 0.08, "text": 0.25})  # sens 1
     quiet_k_low: float = 5.0  # threshold >= k * lower quartile of strengths, at sensitivity 0
     quiet_k_high: float = 2.5  # ... at sensitivity 1
-    end_seconds: float = 4.0  # moments with less video after them (little future to check) need 1.5x
+    end_seconds: float = 4.0  # moments this close to the end (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
     top_regions: int = 1  # d = mean of this many largest region distances
 
@@ -232,7 +232,8 @@ def select_novel_moments(
     def combined(i: int, segment_start: int) -> float:
         return (
             sum(
-                weights.get(name, 0.0) * in_floor_units(ev.strength(i, segment_start), floors[name], metric)
+                weights.get(name, 0.0)
+                * in_floor_units(ev.strength(i, segment_start), floors[name], metric)
                 for name, ev in evidence.items()
             )
             / total

@@ -12,8 +12,8 @@ export and an old graph is never read for it.
 
 An export holds a lock (a thread lock, and ``flock`` on ``onnx/.lock`` for other processes, such
 as server workers sharing a volume), so one process exports and the others then find its graphs;
-files are written under a unique temporary name and renamed, so a reader never sees half a file. Each graph has a note (``<graph>.json``) of its sources, written first; an
-export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
+files are written under a unique temporary name and renamed, so a reader never sees half a
+file. Each graph has a note (``<graph>.json``) of its sources, written first; an export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
 of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS``, so
 the folder does not grow with every reinstall (two capsight versions sharing it keep theirs).
 """
@@ -46,8 +46,9 @@ def cache_dir() -> Path:
 
 @cache
 def code_version() -> str:
-    """A hash of the graph-defining code and of the onnx and onnxruntime versions (a graph one
-    writes may be unreadable to an older other, say in a second environment sharing the cache)."""
+    """A hash of the graph-defining code and of the onnx and onnxruntime versions (a graph that
+    one version writes may be unreadable to an older one in another environment sharing the
+    cache)."""
     from importlib.metadata import PackageNotFoundError, version
 
     package = Path(__file__).resolve().parents[1]
