@@ -127,6 +127,14 @@ def test_narrowing_takes_its_starting_width_from_top_k():
     assert (narrowing.method, narrowing.top_k, narrowing.num_captions) == ("narrowing", 4, 3)
     with pytest.raises(InvalidParameter, match="--narrowing takes --top-k only"):
         decoding_from_args(_args(narrowing=True, temperature=0.5))
+    with pytest.raises(InvalidParameter, match="starting width: >= 1, got 0"):
+        decoding_from_args(_args(narrowing=True, top_k=0))
+
+
+@pytest.mark.parametrize("method", [{}, {"greedy": True}, {"beam": 5}])
+def test_a_seed_without_a_random_method_is_refused(method):
+    with pytest.raises(InvalidParameter, match="--seed needs --sample or --narrowing"):
+        decoding_from_args(_args(seed=3, **method))
 
 
 def test_narrowing_captions_real_photos(run_cli, photo_dir):

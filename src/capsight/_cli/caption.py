@@ -72,7 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=None, metavar="N",
                    help="N distinct captions per image, by diverse beam search or sampling "
                         "(the best printed; the others in --json's alternatives)")
-    p.add_argument("--seed", type=int, default=None, help="random seed for --sample")
+    p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
     return p
 
 
@@ -85,6 +85,10 @@ def decoding_from_args(args: argparse.Namespace):
     narrowing = args.narrowing
     if narrowing and (args.temperature is not None or args.top_p is not None):
         raise InvalidParameter("--narrowing takes --top-k only (its starting width)")
+    if narrowing and args.top_k is not None and args.top_k < 1:
+        raise InvalidParameter(f"--narrowing --top-k is its starting width: >= 1, got {args.top_k}")
+    if args.seed is not None and not (args.sample or narrowing):
+        raise InvalidParameter("--seed needs --sample or --narrowing (the other methods are not random)")
     if not (args.sample or narrowing) and any(x is not None for x in sampling_flags):
         raise InvalidParameter("--temperature, --top-k and --top-p need --sample")
     options: dict = {}
