@@ -77,6 +77,13 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
     path = tmp_path / "analysis.json"
     path.write_text(json.dumps(analysis))
     assert main(["search", str(tmp_path), "a dog on a beach", "--json", "--top", "2"]) == 0
-    hits = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    hits = json.loads(captured.out)
     assert [h["time"] for h in hits][0] == 1.0
     assert len(hits) == 2 and hits[0]["class_score"] > hits[1]["class_score"]
+    assert captured.err == ""
+    # Video-only options do not apply to an analysis: said, not silently ignored.
+    assert main(["search", str(path), "a dog", "--every", "5", "--top", "1"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split()[0] == "1.0"
+    assert captured.err.count("\n") == 1 and "note: --every and --model apply to a video" in captured.err

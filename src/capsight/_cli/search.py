@@ -26,9 +26,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a video file, or analysis.json (or its folder) from `capsight video`")
     p.add_argument("query", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--top", type=int, default=5, metavar="K", help="moments shown (default: 5)")
-    p.add_argument("--every", type=float, default=1.0, metavar="SECONDS",
+    p.add_argument("--every", type=float, default=None, metavar="SECONDS",
                    help="seconds between sampled moments of a video (default: 1)")
-    p.add_argument("--model", default="default", metavar="NAME",
+    p.add_argument("--model", default=None, metavar="NAME",
                    help="captioner for a video (default: the best installed)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"time", "score", "caption_score", "class_score", '
@@ -39,6 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from capsight._cli.main import error_line
     from capsight.classify.search import search_analysis, search_video
     from capsight.errors import InvalidParameter
 
@@ -48,9 +49,13 @@ def run(args: argparse.Namespace) -> int:
     if target.is_dir() and (target / "analysis.json").is_file():
         target = target / "analysis.json"
     if target.suffix.lower() == ".json":
+        if args.every is not None or args.model is not None:
+            print(error_line("--every and --model apply to a video; an analysis keeps the moments "
+                             "and captions it was made with", "note"), file=sys.stderr)  # fmt: skip
         hits = search_analysis(target, args.query, args.top)
     else:
-        hits = search_video(target, args.query, args.every, args.top, args.model)
+        every = 1.0 if args.every is None else args.every
+        hits = search_video(target, args.query, every, args.top, args.model or "default")
     if args.json:
         sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         sys.stdout.write("\n")
