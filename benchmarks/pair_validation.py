@@ -1,13 +1,15 @@
-"""Validation scores of two captioners on different encoders, alone and decoding as one.
+"""Validation scores of captioners on different encoders, alone and decoding as one.
 
     .venv/bin/python benchmarks/pair_validation.py src/capsight/models/show-attend-tell runs/sat-lite2-eos/best
-    .venv/bin/python benchmarks/pair_validation.py A B --split test
+    .venv/bin/python benchmarks/pair_validation.py A B C --split test
 
 How the shipped ``show-attend-tell-pair`` was chosen: from the cached features of the Flickr8k
-photos (``~/.cache/capsight/features``, written by ``capsight train``), each member decodes the
-1,000 validation photos with beam 3 and the pair decodes them with the members' word
-probabilities averaged, each member reading its own encoder's grid. Scores are BLEU and CIDEr
-with the Python tokenizer, as training's validation (``capsight.training.train.score``).
+photos (``~/.cache/capsight/features``, written by ``capsight train`` or
+``python -m capsight.training.features DATA --encoder NAME``), each member decodes the 1,000
+validation photos with beam 3, then all of them decode the photos as one, their word
+probabilities averaged, each member reading its own encoder's grid (members on the same encoder
+share it). Scores are BLEU and CIDEr with the Python tokenizer, as training's validation
+(``capsight.training.train.score``).
 """
 
 from __future__ import annotations
@@ -32,25 +34,36 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("first", help="checkpoint folder of the first member (its encoder leads)")
-    parser.add_argument("second", help="checkpoint folder of the second member")
+    parser.add_argument("members", nargs="+",
+                        help="checkpoint folders, two or more (the first one's encoder leads)")
     parser.add_argument("--data", default=str(DATA), help="the Flickr8k dataset folder")
     parser.add_argument("--split", default="val")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--together-only", action="store_true",
+                        help="skip scoring each member alone")
     args = parser.parse_args(argv)
+    if len(args.members) < 2:
+        parser.error("name two or more checkpoint folders")
 
     corpus = load_corpus(args.data)
     photos = corpus.split(args.split)
-    loaded = [load_checkpoint(folder) for folder in (args.first, args.second)]
+    loaded = [load_checkpoint(folder) for folder in args.members]
     vocab = loaded[0][1]
+    by_encoder: dict[tuple[str, int], CaptionBatches] = {}
     grids = []
-    for (name, resolution) in member_encoders([raw for _, _, raw in loaded]):
-        cache = FeatureCache.open(FeatureCache.folder_for(args.cache_dir, corpus.name, name, resolution))
-        grids.append(CaptionBatches.from_corpus(photos, cache, vocab, None, 22, "grid"))
-    references = grids[0].references
-    pair = CaptionEnsemble([m for m, _, _ in loaded], [g.grid.shape[1] for g in grids]).eval()
-    runs = [("first", loaded[0][0], grids[0].grid), ("second", loaded[1][0], grids[1].grid),
-            ("pair", pair, torch.cat([g.grid for g in grids], dim=1))]  # fmt: skip
+    for encoder in member_encoders([raw for _, _, raw in loaded]):
+        if encoder not in by_encoder:
+            name, resolution = encoder
+            cache = FeatureCache.open(FeatureCache.folder_for(args.cache_dir, corpus.name, name, resolution))
+            by_encoder[encoder] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, "grid")
+        grids.append(by_encoder[encoder].grid)
+    references = next(iter(by_encoder.values())).references
+    together = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
+    runs = [] if args.together_only else [
+        (f"{i + 1}: {folder}", model, grid)
+        for i, (folder, (model, _, _), grid) in enumerate(zip(args.members, loaded, grids, strict=True))
+    ]  # fmt: skip
+    runs.append(("all together", together, torch.cat(grids, dim=1)))
     print(f"| {args.split} ({len(photos)} photos), beam 3 | BLEU-1 | BLEU-4 | CIDEr | seconds |")
     print("|---|---:|---:|---:|---:|")
     for label, model, grid in runs:
