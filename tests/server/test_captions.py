@@ -66,6 +66,9 @@ def test_missing_field_and_bad_options_are_422(client, cat_jpeg):
     assert r.status_code == 422 and "beam_width" in r.json()["error"]
     r = client.post("/v1/captions", data={"model": "nope"}, files=_files(("a.jpg", cat_jpeg)))
     assert r.status_code == 422 and "nope" in r.json()["error"]
+    for data in ({"seed": "1"}, {"method": "beam", "seed": "1"}):  # a seed that would change nothing
+        r = client.post("/v1/captions", data=data, files=_files(("a.jpg", cat_jpeg)))
+        assert r.status_code == 422 and "method=sample" in r.json()["error"]
 
 
 def test_too_many_images(make_app, cat_jpeg):

@@ -19,6 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from capsight.captioning.base import DecodingOptions
+from capsight.errors import InvalidParameter
 from capsight.io.images import load_image
 from capsight.server.deps import (
     EngineDep,
@@ -98,8 +99,11 @@ def decode_images(uploads: list[ImageUpload]) -> list[Image.Image]:
 
 
 def decoding_options(**fields) -> DecodingOptions | None:
-    """DecodingOptions from the fields a client set (None: the model's own default)."""
+    """DecodingOptions from the fields a client set (None: the model's own default). A seed
+    without ``method=sample`` is refused (422): greedy and beam search are not random."""
     given = {k: v for k, v in fields.items() if v is not None}
+    if "seed" in given and given.get("method") != "sample":
+        raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
     return DecodingOptions(**given) if given else None
 
 
