@@ -8,7 +8,8 @@ photos (``~/.cache/capsight/features``, written by ``capsight train`` or
 ``python -m capsight.training.features DATA --encoder NAME``), each member decodes the 1,000
 validation photos with beam 3, then all of them decode the photos as one, their word
 probabilities averaged, each member reading its own encoder's grid (members on the same encoder
-share it). Scores are BLEU and CIDEr with the Python tokenizer, as training's validation
+share it; a member with fine-tuned encoder blocks reads the grid its own blocks make of the
+cached hidden maps). Scores are BLEU and CIDEr with the Python tokenizer, as training's validation
 (``capsight.training.train.score``).
 """
 
@@ -49,15 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     photos = corpus.split(args.split)
     loaded = [load_checkpoint(folder) for folder in args.members]
     vocab = loaded[0][1]
-    by_encoder: dict[tuple[str, int], CaptionBatches] = {}
-    grids = []
-    for encoder in member_encoders([raw for _, _, raw in loaded]):
-        if encoder not in by_encoder:
+    by_input: dict[tuple[str, int, str], CaptionBatches] = {}
+    grids = []  # what each member reads: its encoder's grid, or a fine-tuned member's own grid
+    for (model, _, _), encoder in zip(loaded, member_encoders([raw for _, _, raw in loaded]), strict=True):
+        key = (*encoder, model.feature_input)
+        if key not in by_input:
             name, resolution = encoder
             cache = FeatureCache.open(FeatureCache.folder_for(args.cache_dir, corpus.name, name, resolution))
-            by_encoder[encoder] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, "grid")
-        grids.append(by_encoder[encoder].grid)
-    references = next(iter(by_encoder.values())).references
+            by_input[key] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input)
+        features = by_input[key].grid
+        if model.feature_input == "hidden":
+            with torch.inference_mode():
+                features = torch.cat([CaptionEnsemble.member_grid(model.eval(), None, part.float())
+                                      for part in features.split(64)])  # fmt: skip
+        grids.append(features)
+    references = next(iter(by_input.values())).references
     together = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
     runs = [] if args.together_only else [
         (f"{i + 1}: {folder}", model, grid)

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+from capsight.captioning.base import DecodingOptions
 from capsight.captioning.encoder_top import EncoderTop
 from capsight.captioning.model import build_model
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, ModelNotFound
 
 
 def test_the_copy_recomputes_the_shared_encoders_grid(encoder, photo):
@@ -52,3 +53,26 @@ def test_inference_runs_a_folded_copy_that_is_never_saved(encoder, photo):
     assert not any("_fused" in k for k in top.state_dict())
     top.train()
     assert not top._fused  # rebuilt after training changed the weights
+
+
+def test_a_fine_tuned_member_joins_an_ensemble_over_two_encoders_through_its_own_grid():
+    from capsight.captioning.decoding import decode
+    from capsight.captioning.ensemble import CaptionEnsemble
+
+    small = {"architecture": "show-attend-tell", "vocab_size": 20, "projected_dim": 16, "embed_dim": 16,
+             "hidden_dim": 16, "attention_dim": 16}  # fmt: skip
+    tuned = build_model({**small, "fine_tune_blocks": 1}).eval()  # reads Lite0's hidden map
+    lite2 = build_model({**small, "encoder": "efficientnet-lite2"}).eval()  # reads a 9x9 grid
+    with pytest.raises(ModelNotFound, match="same encoder output"):
+        CaptionEnsemble([tuned, lite2])  # one encoder for both: they would read one tensor
+    pair = CaptionEnsemble([tuned, lite2], positions=[49, 81]).eval()
+    assert pair.feature_input == "grid"
+    hidden, grid2 = torch.randn(2, 192, 7, 7), torch.randn(2, 81, 1280)
+    with torch.inference_mode():
+        own = CaptionEnsemble.member_grid(tuned, torch.zeros(2, 49, 1280), hidden)
+        assert torch.allclose(own, tuned.encoder_top(hidden))  # its top's grid, not the shared one
+        assert torch.equal(CaptionEnsemble.member_grid(lite2, grid2, None), grid2)
+        # Started from that grid, the member decodes as it does from the hidden map itself.
+        assert torch.allclose(tuned.start(own)["feats"], tuned.start(hidden)["feats"], atol=1e-5)
+        results = decode(pair, torch.cat([own, grid2], dim=1), DecodingOptions(method="beam", beam_width=2, max_length=4))
+    assert len(results) == 2

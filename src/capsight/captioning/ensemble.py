@@ -10,6 +10,8 @@ one vocabulary. Attention maps come from the first member that has them.
 Members may read different encoders (Lite0's 7x7 grid, Lite2's 9x9): then ``positions`` gives
 each member's number of grid positions, and the grid passed in holds their grids side by side
 along the position axis, (B, 49 + 81, 1280), which every decoding method handles as one tensor.
+Such members may also differ in what they read: one whose encoder's top blocks were fine-tuned
+gets the grid its own top blocks make of the hidden map (``member_grid``).
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ class CaptionEnsemble(CaptionModel):
         self.config = members[0].config
         self.has_attention = any(m.has_attention for m in members)
         first = members[0]
-        if len({m.feature_input for m in members}) > 1:
+        if positions is None and len({m.feature_input for m in members}) > 1:
             raise ModelNotFound(
                 "ensemble members must read the same encoder output: some fine-tuned the "
                 "encoder's top blocks, some did not"
             )
-        self.feature_input = first.feature_input
+        # With positions, each member reads its own grid; one that fine-tuned its encoder's top
+        # blocks gets the grid its own top made of the hidden map (``member_grid``).
+        self.feature_input = first.feature_input if positions is None else "grid"
         self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
         self.unk_id, self.endings = first.unk_id, first.endings
         self.static_state_keys = tuple(
@@ -71,6 +75,17 @@ class CaptionEnsemble(CaptionModel):
             new_state.update({prefix + k: v for k, v in own.items()})
         mean = torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))  # (B, V)
         return mean, new_state, attention
+
+    @staticmethod
+    def member_grid(member: CaptionModel, grid: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
+        """What ``member`` reads of one encoder's output in an ensemble with ``positions``: the
+        grid (B, P, 1280), or for a member with fine-tuned top blocks its own top's grid of the
+        hidden map."""
+        if member.feature_input != "hidden":
+            return grid
+        if hidden is None:
+            raise ModelNotFound("an ensemble member with fine-tuned encoder blocks needs the encoder's hidden maps")
+        return member.encoder_top(hidden)
 
     def forward(self, grid: torch.Tensor, captions: torch.Tensor):
         raise NotImplementedError("train the members one by one; the ensemble only decodes")

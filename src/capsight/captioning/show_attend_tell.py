@@ -80,8 +80,9 @@ class ShowAttendTell(CaptionModel):
 
     # -- image side ---------------------------------------------------------------------------
     def start(self, grid: torch.Tensor) -> State:
-        if self.encoder_top is not None:
+        if self.encoder_top is not None and grid.dim() == 4:
             grid = self.encoder_top(grid)  # hidden maps (B, C, h, w) -> (B, P, 1280)
+        # (a 3-D input is the grid this model's encoder_top made already, as an ensemble passes)
         feats = self.feature_dropout(self.feature_proj(grid.float()))  # (B, P, F)
         keys = self.att_feat(feats)  # (B, P, A)
         mean = feats.mean(dim=1)  # (B, F)

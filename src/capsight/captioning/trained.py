@@ -151,9 +151,13 @@ class TrainedCaptioner(Captioner):
             if encoded.images is None:
                 raise ModelNotFound(f"captioner {self.name!r} also reads "
                                     f"{self.extra_encoders[0][0]}: pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
-            grids = {self.encoder_name: encoded.grid}
-            grids.update((name, cached_encoder(name).encode(encoded.images).grid) for name, _ in self.extra_encoders)
-            return torch.cat([grids[name] for name in self._member_encoders], dim=1)
+            encodings = {self.encoder_name: encoded}
+            encodings.update((name, cached_encoder(name).encode(encoded.images)) for name, _ in self.extra_encoders)
+            with torch.inference_mode():
+                return torch.cat([
+                    CaptionEnsemble.member_grid(member, encodings[name].grid, encodings[name].hidden)
+                    for member, name in zip(self.model.members, self._member_encoders, strict=True)
+                ], dim=1)  # fmt: skip
         if self.model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
