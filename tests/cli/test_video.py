@@ -199,3 +199,17 @@ def test_the_bundled_demo_video_shows_its_events_and_not_its_nuisances(run_cli, 
         assert any(start - 1.5 <= t <= end + 1.5 for t in found), (start, found)
     false_alarms = [t for t in found if not any(s - 1.5 <= t <= e + 1.5 for s, e in events)]
     assert len(false_alarms) <= 1, found
+
+
+@needs_pipeline
+@pytest.mark.slow
+def test_samples_too_sparse_for_the_shots_are_named_as_the_reason_nothing_was_found(run_cli, tmp_path):
+    """The sample's shots last 4-5 s: one sample every 3 s sees a new shot at nearly every
+    moment, so none stands out. The summary says so, and what to try, instead of suggesting the
+    video is uneventful."""
+    from importlib import resources
+
+    sample = resources.files("capsight.data").joinpath("sample.mp4")
+    status, out, err = run_cli("video", sample, "--out", tmp_path, "--every", "3", "--model", "labels")
+    assert status == 0, err
+    assert "no novel moments: every moment differs" in out and "smaller --every" in out

@@ -129,7 +129,20 @@ def test_report_is_self_contained_and_shows_each_novel_moment():
 
 def test_report_without_novel_moments_says_so():
     page = render_report_html(make_analysis(novel=()), plot_png=b"\x89PNG")
-    assert "No moment stands out" in page
+    assert "No novel moments: nothing stands out" in page and "--sensitivity" in page
+
+
+def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_one():
+    quiet = make_analysis(novel=())
+    quiet.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.9, 0.4]}
+    assert "higher --sensitivity" in quiet.quiet_reason()
+    # every moment cleared the floor, so the threshold was raised over all of them: sensitivity
+    # would not help, denser sampling might
+    restless = make_analysis(novel=())
+    restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1]}
+    assert "every moment differs" in restless.quiet_reason()
+    assert "smaller --every" in restless.quiet_reason()
+    assert make_analysis().quiet_reason() is None  # it has novel moments
 
 
 

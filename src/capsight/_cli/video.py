@@ -131,7 +131,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {format_clock(m.time)}  {score}  {m.caption}")
     else:
-        lines.append("no novel moments: nothing stands out from what came before")
+        lines.append(f"no novel moments: {analysis.quiet_reason()}")
     if elapsed is not None and elapsed > 0 and v.duration >= 1.0:
         lines.append(f"analysed in {elapsed:.1f} s ({v.duration / elapsed:.1f}x real time)")
     report = outputs.get("report.html")

@@ -71,6 +71,29 @@ class Analysis:
     def novel_moments(self) -> list[Moment]:
         return [m for m in self.moments if m.is_novel]
 
+    def quiet_reason(self) -> str | None:
+        """Why no moment is novel, as one sentence for people (None when some moment is).
+
+        Either nothing cleared the floor (a higher sensitivity shows weaker changes), or so many
+        moments did that the video counts as restless and its threshold was raised over all of
+        them (``extra["selection"]``): then a higher sensitivity would not help, sampling more
+        often would, when the samples are too far apart for the video's shots.
+        """
+        if self.novel_moments:
+            return None
+        selection = self.extra.get("selection") or {}
+        strengths = [s for s in selection.get("strength") or [] if s is not None]
+        if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
+            return (
+                "every moment differs from the ones before it, so none stands out: a restless "
+                f"video, or one sample every {self.params.every:g} s is too few for its shots "
+                "(try a smaller --every)"
+            )
+        return (
+            f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
+            "(a higher --sensitivity shows weaker changes)"
+        )
+
     def to_dict(self) -> dict:
         from capsight import __version__
 

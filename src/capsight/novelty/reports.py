@@ -384,9 +384,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             )
         novel_html = f'<div class="cards">{"".join(cards)}</div>'
     else:
-        novel_html = ('<p class="empty">No moment stands out from the ones before it at '
-                      f"sensitivity {_e(f'{p.sensitivity:g}')}. Raise <code>--sensitivity</code> "
-                      "to see weaker changes.</p>")
+        reason = analysis.quiet_reason() or ""
+        novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
 
     rows = []
     for m in analysis.moments:
