@@ -5,7 +5,7 @@
 #   make lint    ruff
 #   make bench   the speed benchmark (writes nothing; copy its table into docs/speed.md)
 #   make serve   the HTTP API and web UI (capsight serve)
-#   make captioner  retrain the shipped captioner on Flickr8k (~2.5 h on 2 CPU cores; see
+#   make captioner  retrain the shipped captioner on Flickr8k (~2.5 h on one CPU core; see
 #                docs/MODEL_CARD.md) into runs/; FLICKR8K=path to the data
 #
 # Installing runs once: it leaves a stamp in .venv and runs again only when pyproject.toml changes.
@@ -62,16 +62,24 @@ captioner: $(STAMP)
 	$(BIN)/python -m capsight.training.cached_eval $(FLICKR8K) runs/sat-flip-eos/best --split test \
 	    --full --decoding greedy beam:3 beam:5
 
-# The Lite2 member of the photo default show-attend-tell-pair (the Lite0 member is `captioner`):
-# 7 cross-entropy epochs, 5 SCST, 6 SCST with the end word; then its validation scores alone and
-# paired with the shipped Lite0 model. Export: see docs/MODEL_CARD.md.
+# The photo default show-attend-tell-pair. Its first member (m0): Lite0 features with the
+# encoder's last 2 blocks fine-tuned, 7 cross-entropy epochs, then 5 + 6 SCST epochs with the end
+# word. Its second (m1): Lite2 features, 7 cross-entropy epochs, 5 SCST, 6 SCST with the end word.
+# Then the validation scores of each alone and of the pair. Export: see docs/MODEL_CARD.md.
+FT := --fine-tune-blocks 2 --fine-tune-lr-ratio 0.2 --seed 42
+SCST_EOS := --epochs 0 --scst-lr 5e-5 --scst-top-k 5 --scst-end-token --resume
 captioner-pair: $(STAMP)
+	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-ftce --epochs 7 $(FT) --resume
+	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-ftce-eos --init-from runs/sat-ftce/best \
+	    $(FT) --scst-epochs 5 $(SCST_EOS)
+	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-ftce-eos2 --init-from runs/sat-ftce-eos/best \
+	    $(FT) --scst-epochs 6 $(SCST_EOS)
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-lite2 --encoder efficientnet-lite2 --epochs 7 --resume
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-lite2-scst --init-from runs/sat-lite2/best \
 	    --encoder efficientnet-lite2 --epochs 0 --scst-epochs 5 --scst-lr 5e-5 --resume
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-lite2-eos --init-from runs/sat-lite2-scst/best \
 	    --encoder efficientnet-lite2 --epochs 0 --scst-epochs 6 --scst-lr 5e-5 --scst-end-token --resume
-	$(BIN)/python benchmarks/pair_validation.py src/capsight/models/show-attend-tell runs/sat-lite2-eos/best \
+	$(BIN)/python benchmarks/pair_validation.py runs/sat-ftce-eos2/best runs/sat-lite2-eos/best \
 	    --data $(FLICKR8K)
 
 clean:

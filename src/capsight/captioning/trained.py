@@ -183,7 +183,8 @@ class TrainedCaptioner(Captioner):
             "kind": f"trained {self.architecture} decoder"
             + (f" (ensemble of {members})" if members > 1 else "")
             + (f" on {self.encoder_name}{also}" if also else "")
-            + (f", encoder's last {tuned} blocks fine-tuned" if (tuned := self.raw_config.get("fine_tune_blocks")) else ""),
+            + (f", {'the first member with ' if members > 1 else ''}the encoder's last {tuned} blocks fine-tuned"
+               if (tuned := self.raw_config.get("fine_tune_blocks")) else ""),
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},
