@@ -85,9 +85,9 @@ class Analysis:
         strengths = [s for s in selection.get("strength") or [] if s is not None]
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
             return (
-                "every moment differs from the ones before it, so none stands out: a restless "
-                f"video, or one sample every {self.params.every:g} s is too few for its shots "
-                "(try a smaller --every)"
+                "every moment differs from the ones before it, so none stands out (a restless "
+                f"video, or one sample every {self.params.every:g} s is too few for its shots: "
+                "try a smaller --every)"
             )
         return (
             f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
