@@ -1,17 +1,17 @@
-"""A learned n-gram prior re-ranking the photo default's beam: consensus re-ranking without data.
+"""A learned n-gram prior re-ranking the Lite0 + Lite2 pair's beam: consensus re-ranking without data.
 
     .venv/bin/python benchmarks/ngram_prior_rerank.py            # ~10 min on one core
 
 Devlin et al. (2015) re-rank a captioner's candidates by their CIDEr-D against the captions of
 the training photos that look most alike (``benchmarks/consensus_rerank.py``: +0.035 validation
-CIDEr for the shipped pair), which needs the training captions at run time; capsight ships only
+CIDEr for this pair), which needs the training captions at run time; capsight ships only
 what it trains. This measures a model that could ship instead: a small network from a photo's
 pooled encoder features (Lite0 and Lite2, the pair's encoders) to the mean tf-idf n-gram vector
 (n = 1..4, each order scaled to unit length, document frequencies from the training captions) of
 the photo's captions. A candidate's consensus is CIDEr-D's form against that prediction: 10 x
 the mean over the four orders of the cosine between its n-gram vector and the predicted one,
 times CIDEr-D's Gaussian length penalty against the mean training caption length. Each photo's
-beam candidates are re-ranked by summed log-probability + weight x consensus. Prints BLEU-4 and
+beam candidates are re-ranked by mean word log-probability + weight x consensus. Prints BLEU-4 and
 CIDEr (Python tokenizer, as training's validation) on the validation and test splits per weight.
 Result (docs/MODEL_CARD.md, "What was tried"): +0.01 validation CIDEr, within noise on test.
 """
@@ -41,8 +41,10 @@ from capsight.training.train import score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 MODELS = Path(__file__).resolve().parents[1] / "src" / "capsight" / "models"
+# The pair as measured (2026-12-03): show-attend-tell and the shipped pair's Lite2 member. Both
+# read the cached grids; the shipped pair's m0 reads hidden maps, which this script does not.
 MEMBERS = [(MODELS / "show-attend-tell", "efficientnet-lite0", 224),
-           (MODELS / "show-attend-tell-pair" / "m0", "efficientnet-lite2", 260)]  # fmt: skip
+           (MODELS / "show-attend-tell-pair" / "m1", "efficientnet-lite2", 260)]  # fmt: skip
 
 MAX_N = 4
 SIGMA = 6.0
@@ -155,7 +157,6 @@ def train_prior(
     lr: float = 1e-3,
     batch_size: int = 64,
     seed: int = 0,
-    progress: bool = True,
 ) -> tuple[NgramPrior, list[float]]:
     """The prior at its best epoch by validation loss, and the validation loss of every epoch."""
     torch.manual_seed(seed)
@@ -168,7 +169,7 @@ def train_prior(
     y_train, y_val = dense_targets(space, train_captions), dense_targets(space, val_captions)
     optimizer = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=1e-2)
     best, best_state, losses = float("inf"), None, []
-    for _ in tqdm(range(epochs), desc="training the n-gram prior", disable=not progress):
+    for _ in tqdm(range(epochs), desc="training the n-gram prior"):
         prior.train()
         order = torch.randperm(len(train_x))
         for start in range(0, len(order), batch_size):
@@ -195,7 +196,7 @@ def pooled_features(photos: list[CaptionedImage], caches: list[FeatureCache]) ->
 
 
 def candidates(photos: list[CaptionedImage], corpus_name: str, width: int, cache_dir: str):
-    """Every beam of the shipped pair's beam search per photo: (texts, summed log-probabilities)."""
+    """Every beam of the pair's beam search per photo: (texts, mean word log-probabilities)."""
     loaded = [load_checkpoint(folder) for folder, _, _ in MEMBERS]
     vocab = loaded[0][1]
     grids = []
