@@ -105,7 +105,8 @@ def _cached_captioner(name: str) -> Captioner:
 
 @lru_cache(maxsize=4)
 def cached_encoder(name: str = "efficientnet-lite0") -> ImageEncoder:
-    """One encoder per name per process (building it loads weights)."""
+    """One encoder per name per process (building it loads weights), for captioning: in bfloat16
+    where the CPU computes it natively, as the captioners decode (``capsight.precision``)."""
     from capsight.vision.encoder import ImageEncoder
 
-    return ImageEncoder(name)
+    return ImageEncoder(name, reduced_precision=True)
