@@ -159,7 +159,10 @@ def run(args: argparse.Namespace) -> str:
         encoder = encoder_for(captioner)
         for decoding_name, decoding in DECODINGS.items():
             if decoding is None:
-                continue  # the default is one of the named decodings
+                decoding = resolved_decoding(captioner, None)
+                if decoding in DECODINGS.values():
+                    continue  # the default is one of the named decodings: timed under its name
+                decoding_name = f"default: {describe(decoding)}"
             torch.set_num_threads(args.threads)
             speed, _ = images_per_second(encoder, captioner, decoding, flickr_photos)
             torch.set_num_threads(1)

@@ -1,16 +1,16 @@
 """``capsight caption``: describe images in words.
 
     $ capsight caption cat.jpg coffee.jpg
-    cat.jpg: a little boy is playing with a toy
-    coffee.jpg: a black dog is running on a stick
+    cat.jpg: a little boy is playing on a bed
+    coffee.jpg: a brown dog is sitting on a red and white dog
     $ capsight caption cat.jpg --model labels --json
     [{"image": "cat.jpg", "caption": "a photo of an Egyptian cat",
-      "labels": [["Egyptian cat", 0.82], ["tiger cat", 0.07], ["tabby", 0.07]], "model": "labels"}]
+      "labels": [["Egyptian cat", 0.81], ["tiger cat", 0.07], ["tabby", 0.07]], "model": "labels"}]
 
     $ capsight caption cat.jpg --model show-attend-tell --model show-and-tell    # side by side
     cat.jpg
-      show-attend-tell  a cat is sitting on a wooden floor
-      show-and-tell     a black and white dog is sitting on a couch
+      show-attend-tell  a little boy is playing with a toy
+      show-and-tell     a little girl in the air
     $ capsight caption cat.jpg --attention cat-attention.png    # where each word looked
 
 Images are captioned in batches. A file that cannot be read gets one ``capsight: error:`` line
@@ -55,7 +55,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     method.add_argument("--greedy", action="store_true", help="greedy decoding")
     method.add_argument("--beam", type=int, metavar="N",
                         help="beam search with N beams (default: the model's own decoding; "
-                             "beam 3 for the shipped captioners)")
+                             "beam 4 for the photo default, beam 3 for the other shipped ones)")
     method.add_argument("--sample", action="store_true",
                         help="sample words (see --temperature, --top-k, --top-p)")
     method.add_argument("--narrowing", action="store_true",

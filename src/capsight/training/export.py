@@ -7,10 +7,10 @@ One checkpoint becomes ``model.safetensors`` + ``config.json`` + ``vocab.json``;
 an ensemble: sub-folders ``m0``, ``m1``, ... and an ``ensemble.json`` with the decoding. The
 ``"decoding"`` entry is what ``TrainedCaptioner`` uses when a caller passes no options.
 ``--also FOLDER`` (relative to ``--to``) puts an already exported model first in the ensemble
-without copying it: the shipped pair is built that way,
+without copying it (the pair shipped until 2026-12-03 was built that way). The shipped pair:
 
-    python -m capsight.training.export runs/sat-lite2-eos/best \
-        --to src/capsight/models/show-attend-tell-pair --also ../show-attend-tell --decoding beam:3
+    python -m capsight.training.export runs/sat-ftce-eos2/best runs/sat-lite2-eos/best \
+        --to src/capsight/models/show-attend-tell-pair --decoding beam:4
 """
 
 from __future__ import annotations
