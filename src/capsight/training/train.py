@@ -167,6 +167,16 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
+def _leave_process_group() -> None:
+    """Under torchrun: wait for every rank, then close the group. Left to the interpreter's
+    teardown, gloo's worker threads can still hold work whose tensors are freed while Python
+    is being torn down, and the rank aborts (SIGABRT) after a successful run (seen once in CI
+    on the two-process test; pytorch/pytorch#179291 describes the mechanism)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def _device(rank: int) -> torch.device:
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", rank))
@@ -688,6 +698,7 @@ def train_main(
     finally:
         if tracker is not None and hasattr(tracker, "close"):
             tracker.close()
+    _leave_process_group()
     if not leader:
         return 0
     best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran
