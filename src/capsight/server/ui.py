@@ -137,8 +137,9 @@ class CapsightUI:
 
         image = self._load(path)
         self._ready()
-        try:
-            decoding = DecodingOptions(method=method, beam_width=int(beam_width))
+        try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
+            own = method == "beam" and int(beam_width) == 0
+            decoding = None if own else DecodingOptions(method=method, beam_width=max(1, int(beam_width)))
         except CapsightError as exc:
             raise gr.Error(str(exc)) from None
         outputs = []
@@ -323,7 +324,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         with gr.Accordion("Decoding", open=False):
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
-                            beam = gr.Slider(1, 8, value=3, step=1, label="Beam width")
+                            beam = gr.Slider(0, 8, value=0, step=1,
+                                             label="Beam width (0: each model's own)")  # fmt: skip
                         describe_btn = gr.Button("Describe", variant="primary",
                                                  elem_id="capsight-describe")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):

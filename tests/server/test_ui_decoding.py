@@ -1,0 +1,32 @@
+"""The photo tab's decoding controls: beam width 0 keeps each model's own decoding."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("gradio")
+
+
+def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_jpeg, tmp_path):
+    from capsight.server.ui import CapsightUI
+
+    app = make_app()
+    seen = []
+    engine = app.state.engine
+    real_describe = engine.describe
+
+    def spy(images, model=None, decoding=None, **kwargs):
+        seen.append(decoding)
+        return real_describe(images, model, decoding, **kwargs)
+
+    engine.describe = spy
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    for _ in started(app):
+        ui = CapsightUI(app)
+        ui.describe(str(photo), "labels", "labels", "beam", 0)
+        ui.describe(str(photo), "labels", "labels", "beam", 2)
+        ui.describe(str(photo), "labels", "labels", "greedy", 0)
+    assert seen[:2] == [None, None]  # both models, their own decoding
+    assert [d.beam_width for d in seen[2:4]] == [2, 2] and seen[2].method == "beam"
+    assert [d.method for d in seen[4:]] == ["greedy", "greedy"]
