@@ -161,6 +161,20 @@ def test_decoding_options_are_validated():
         DecodingOptions(method="greedy", num_captions=3)
 
 
+def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
+    from dataclasses import asdict
+
+    own = DecodingOptions(beam_width=4, max_length=16)
+    partial = DecodingOptions.partial(num_captions=3)
+    assert partial.over(own) == DecodingOptions(beam_width=4, max_length=16, num_captions=3)
+    assert DecodingOptions.partial(method="greedy").over(own).method == "greedy"
+    full = DecodingOptions(num_captions=3)  # every field chosen: the class defaults win
+    assert full.over(own) is full and partial.over(None) is partial
+    assert partial == full and hash(partial) == hash(full) and asdict(partial) == asdict(full)
+    with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
+        DecodingOptions.partial(beam_width=0)
+
+
 def test_no_repeat_word_bans_a_word_right_after_itself():
     script = [[-5.0] * 8 for _ in range(6)]
     for row in script:

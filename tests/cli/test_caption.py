@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from capsight._cli.caption import attention_path, decoding_from_args
+from capsight.captioning.options import DecodingOptions
 from capsight.errors import InvalidParameter
 
 # Content checks use the `labels` captioner: deterministic, and its words are ImageNet's. How well
@@ -113,6 +114,8 @@ def _args(**given) -> argparse.Namespace:
 
 def test_decoding_flags_map_to_options():
     assert decoding_from_args(_args()) is None  # the captioner's own default
+    # --num alone keeps the rest of each model's own decoding (the pair's beam 4)
+    assert decoding_from_args(_args(num=3)).over(DecodingOptions(beam_width=4)).beam_width == 4
     assert decoding_from_args(_args(greedy=True)).method == "greedy"
     beam = decoding_from_args(_args(beam=5))
     assert (beam.method, beam.beam_width) == ("beam", 5)

@@ -110,7 +110,7 @@ def decoding_from_args(args: argparse.Namespace):
         options["num_captions"] = args.num
     if args.seed is not None:
         options["seed"] = args.seed
-    return DecodingOptions(**options) if options else None
+    return DecodingOptions.partial(**options) if options else None  # the rest: each model's own
 
 
 def run(args: argparse.Namespace) -> int:

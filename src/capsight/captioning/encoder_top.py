@@ -87,7 +87,8 @@ class EncoderTop(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden maps (B, C, h, w) -> grid (B, h*w, 1280), in float32 even under autocast (as
-        the shared encoder computes it)."""
+        training computed it; these few blocks on a 7x7 map cost little next to the encoder,
+        which captioners run in bfloat16 where the CPU has it)."""
         x = hidden.float().contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, enabled=False):
             if not self.training and not torch.is_grad_enabled():

@@ -61,6 +61,8 @@ def describe_images(
     if isinstance(images, (str, bytes, os.PathLike)):
         images = [images]  # a single path is a common slip; treat it as a list of one
     captioner, model_name = resolve_captioner(model)
+    if decoding is not None:  # partial options keep the rest of the captioner's own decoding
+        decoding = decoding.over(getattr(captioner, "default_decoding", None))
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []
     for start in range(0, len(images), batch_size):

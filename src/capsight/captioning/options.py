@@ -2,6 +2,11 @@
 
     >>> DecodingOptions(method="beam", beam_width=3)
     >>> DecodingOptions(method="sample", temperature=0.8, top_k=20, num_captions=5, seed=1)
+    >>> DecodingOptions.partial(num_captions=3).over(captioner.default_decoding)   # its beam width
+
+A command-line flag or an API field sets some fields only: ``partial`` records which, and
+``over(base)`` lays them on a captioner's own decoding, so ``--num 3`` keeps the photo default's
+beam 4 instead of the class default's 3.
 
 Imports nothing heavy: the torch path (``capsight.captioning.decoding``) and the ONNX Runtime
 path (``capsight.ort.captioner``) both read it.
@@ -9,6 +14,7 @@ path (``capsight.ort.captioner``) both read it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -51,3 +57,19 @@ class DecodingOptions:
             raise InvalidParameter(
                 "greedy decoding has one answer; for several captions use beam search or sampling"
             )
+
+    @classmethod
+    def partial(cls, **given) -> DecodingOptions:
+        """Options of which only ``given`` were chosen (validated as usual); ``over`` fills in
+        the rest from a captioner's own decoding."""
+        options = cls(**given)
+        object.__setattr__(options, "_given", frozenset(given))  # not a field: eq, hash, asdict
+        return options
+
+    def over(self, base: DecodingOptions | None) -> DecodingOptions:
+        """These options on a captioner's own (``base``): a ``partial`` one replaces only the
+        fields it was given, any other replaces them all."""
+        given = getattr(self, "_given", None)
+        if given is None or base is None:
+            return self
+        return dataclasses.replace(base, **{name: getattr(self, name) for name in given})

@@ -153,9 +153,9 @@ class TrainedCaptioner(Captioner):
                                     f"{self.extra_encoders[0][0]}: pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
             encodings = {self.encoder_name: encoded}
             encodings.update((name, cached_encoder(name).encode(encoded.images)) for name, _ in self.extra_encoders)
-            with torch.inference_mode(), inference_precision(encoded.grid.device):  # as the decoding
+            with torch.inference_mode():
                 return torch.cat([
-                    CaptionEnsemble.member_grid(member, encodings[name].grid, encodings[name].hidden).float()
+                    CaptionEnsemble.member_grid(member, encodings[name].grid, encodings[name].hidden)
                     for member, name in zip(self.model.members, self._member_encoders, strict=True)
                 ], dim=1)  # fmt: skip
         if self.model.feature_input != "hidden":

@@ -185,6 +185,15 @@ class Engine:
             images, model=self.resolve_model(model), decoding=decoding, num_labels=num_labels
         )
 
+    def decoding_for(self, model: str, decoding: DecodingOptions | None) -> DecodingOptions | None:
+        """``decoding`` as ``model`` will run it: partial options completed from the model's own
+        decoding (so requests batch by what really runs). None stays None: the model's own."""
+        from capsight.captioning.facade import resolve_captioner
+
+        if decoding is None:
+            return None
+        return decoding.over(getattr(resolve_captioner(model)[0], "default_decoding", None))
+
     def encode(self, images: list[Image.Image], model: str | None = None) -> EncodedImages:
         """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
         from capsight.captioning.facade import cached_encoder, resolve_captioner

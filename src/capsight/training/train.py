@@ -167,13 +167,15 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def _leave_process_group() -> None:
-    """Under torchrun: wait for every rank, then close the group. Left to the interpreter's
+def _leave_process_group(wait_for_the_others: bool) -> None:
+    """Under torchrun: wait for every rank (after a run that finished; a failed rank does not
+    wait for ranks that may never come), then close the group. Left to the interpreter's
     teardown, gloo's worker threads can still hold work whose tensors are freed while Python
     is being torn down, and the rank aborts (SIGABRT) after a successful run (seen once in CI
     on the two-process test; pytorch/pytorch#179291 describes the mechanism)."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+        if wait_for_the_others:
+            torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 
@@ -693,12 +695,14 @@ def train_main(
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
     corpus = training_corpus(config, _note if leader else (lambda message: None))
     tracker = _tracker(args, config) if leader else None
+    finished = False
     try:
         result = train(config, tracker, corpus)
+        finished = True
     finally:
         if tracker is not None and hasattr(tracker, "close"):
             tracker.close()
-    _leave_process_group()
+        _leave_process_group(wait_for_the_others=finished)
     if not leader:
         return 0
     best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran

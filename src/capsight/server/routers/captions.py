@@ -104,7 +104,7 @@ def decoding_options(**fields) -> DecodingOptions | None:
     given = {k: v for k, v in fields.items() if v is not None}
     if "seed" in given and given.get("method") != "sample":
         raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
-    return DecodingOptions(**given) if given else None
+    return DecodingOptions.partial(**given) if given else None  # the rest: the model's own
 
 
 @router.post(
@@ -141,11 +141,12 @@ async def create_captions(
 
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
+        timing["decoding"] = engine.decoding_for(timing["model"], decoding)
         t = time.perf_counter()
         pils = decode_images(uploads)
         timing["decode"] = time.perf_counter() - t
         t = time.perf_counter()
-        described = engine.describe(pils, timing["model"], decoding, num_labels=num_labels)
+        described = engine.describe(pils, timing["model"], timing["decoding"], num_labels=num_labels)
         timing["inference"] = time.perf_counter() - t
         return pils, described
 
@@ -166,7 +167,7 @@ async def create_captions(
     ms = lambda s: round(s * 1000, 2)  # noqa: E731
     return CaptionsResponse(
         model=timing["model"],
-        decoding=None if decoding is None else asdict(decoding),
+        decoding=None if timing["decoding"] is None else asdict(timing["decoding"]),
         results=results,
         timings_ms=Timings(
             read=ms(t_read - t0),
