@@ -61,8 +61,7 @@ def describe_images(
     if isinstance(images, (str, bytes, os.PathLike)):
         images = [images]  # a single path is a common slip; treat it as a list of one
     captioner, model_name = resolve_captioner(model)
-    if decoding is not None:  # partial options keep the rest of the captioner's own decoding
-        decoding = decoding.over(getattr(captioner, "default_decoding", None))
+    decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []
     for start in range(0, len(images), batch_size):
@@ -88,6 +87,14 @@ def as_rgb_image(image: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     raise InvalidParameter(
         f"cannot caption a {type(image).__name__}; pass a path, bytes or a PIL image"
     )
+
+
+def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
+    """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
+    completed from the captioner's own decoding. None stays None: the captioner's own."""
+    if decoding is None:
+        return None
+    return decoding.over(getattr(captioner, "default_decoding", None))
 
 
 def resolve_captioner(model: str = "default") -> tuple[Captioner, str]:

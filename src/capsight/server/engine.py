@@ -186,13 +186,11 @@ class Engine:
         )
 
     def decoding_for(self, model: str, decoding: DecodingOptions | None) -> DecodingOptions | None:
-        """``decoding`` as ``model`` will run it: partial options completed from the model's own
-        decoding (so requests batch by what really runs). None stays None: the model's own."""
-        from capsight.captioning.facade import resolve_captioner
+        """``decoding`` as ``model`` will run it (``facade.decoding_for``), resolved before
+        batching so requests batch by what really runs and the response echoes it."""
+        from capsight.captioning.facade import decoding_for, resolve_captioner
 
-        if decoding is None:
-            return None
-        return decoding.over(getattr(resolve_captioner(model)[0], "default_decoding", None))
+        return decoding_for(resolve_captioner(model)[0], decoding)
 
     def encode(self, images: list[Image.Image], model: str | None = None) -> EncodedImages:
         """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
