@@ -1,0 +1,222 @@
+"""Self-critical training of an ensemble as one policy: captions are sampled from the members'
+averaged word distribution, and every member learns from the reward of what they said together.
+
+    python -m capsight.training.ensemble_scst ../shared/data/flickr8k \\
+        src/capsight/models/show-attend-tell-pair/m0 src/capsight/models/show-attend-tell-pair/m1 \\
+        --out runs/pair-scst --epochs 4
+
+Members trained one by one each learn to caption alone; decoded together (``CaptionEnsemble``)
+their averaged distribution is a different policy, which their separate SCST runs never
+sampled. Here the loss is ``scst_loss`` on the ensemble itself, so the gradient reaches each
+member through the mean of the probabilities. Members may read different encoders (the grid of
+each is read from its encoder's feature cache, written by ``capsight train`` or
+``python -m capsight.training.features``); a member with fine-tuned encoder blocks keeps
+training them at ``--fine-tune-lr-ratio`` x the learning rate, on the cached hidden maps.
+
+After each epoch the ensemble decodes the validation photos (beam 3, Python tokenizer, as
+``capsight train`` validates) and each member is saved under ``OUT/last/m<i>``; the epoch with
+the best validation CIDEr under ``OUT/best/m<i>``, ready for ``capsight.training.export``.
+``metrics.jsonl`` has one line per epoch. ``--resume`` continues from ``OUT/last``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from capsight.captioning.base import DecodingOptions
+from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
+from capsight.captioning.ensemble import CaptionEnsemble
+from capsight.captioning.trained import member_encoders
+from capsight.errors import CapsightError, InvalidParameter
+from capsight.training.batches import CaptionBatches
+from capsight.training.datasets import load_corpus
+from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
+from capsight.training.scst import scst_loss
+from capsight.training.train import (
+    END_WORD,
+    TrainConfig,
+    _param_groups,
+    _with_end,
+    caption_grid,
+    score,
+)
+
+
+@dataclass
+class EnsembleScstConfig:
+    data: str
+    members: list[str]
+    out: str
+    epochs: int = 4
+    lr: float = 5e-5
+    fine_tune_lr_ratio: float = 0.2
+    batch_images: int = 32
+    samples: int = 5
+    top_k: int = 5
+    max_length: int = 16
+    end_token: bool = True
+    grad_clip: float = 2.0
+    seed: int = 42
+    val_beam: int = 3
+    max_train_images: int = 0
+    max_val_images: int = 0
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    resume: bool = False
+    progress: bool = True
+
+
+def _member_data(config: EnsembleScstConfig, corpus, models, raw_configs, vocab, split: str, limit: int):
+    """Per member, its CaptionBatches on ``split`` (what it reads: grid or hidden maps)."""
+    images = corpus.split(split)[: limit or None]
+    data = []
+    for model, (name, resolution) in zip(models, member_encoders(raw_configs), strict=True):
+        cache = FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, name, resolution))
+        data.append(CaptionBatches.from_corpus(images, cache, vocab, None, 22, model.feature_input))
+    return data
+
+
+def _member_grids(models, features: list[torch.Tensor]) -> torch.Tensor:
+    """The grids the ensemble reads, side by side: a fine-tuned member's own top makes its grid."""
+    return torch.cat([CaptionEnsemble.member_grid(m, None, f) if m.feature_input == "hidden" else f
+                      for m, f in zip(models, features, strict=True)], dim=1)  # fmt: skip
+
+
+def _validate(ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatches], beam: int) -> dict:
+    ensemble.eval()
+    with torch.inference_mode():
+        grids = []
+        for model, part in zip(models, data, strict=True):
+            features = part.grid
+            if model.feature_input == "hidden":
+                features = torch.cat([CaptionEnsemble.member_grid(model, None, chunk.float())
+                                      for chunk in features.split(64)])  # fmt: skip
+            grids.append(features.float())
+        texts = caption_grid(ensemble, vocab, torch.cat(grids, dim=1), DecodingOptions(method="beam", beam_width=beam))
+    return score(data[0].references, texts)
+
+
+def _save(models, vocab, folder: Path, extra: dict) -> None:
+    for i, model in enumerate(models):
+        save_checkpoint(model, vocab, folder / f"m{i}", extra=extra)
+
+
+def train_ensemble(config: EnsembleScstConfig) -> dict:
+    """Run the epochs; returns the best epoch's record."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    resuming = config.resume and (out / "last" / "trainer.json").is_file()
+    if (out / "last" / "trainer.json").is_file() and not config.resume:
+        raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, or name another folder")
+    sources = [out / "last" / f"m{i}" for i in range(len(config.members))] if resuming else config.members
+    loaded = [load_checkpoint(folder) for folder in sources]
+    models = [m for m, _, _ in loaded]
+    vocab = loaded[0][1]
+    if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
+        raise InvalidParameter("the members need one shared vocabulary")
+    state = json.loads((out / "last" / "trainer.json").read_text()) if resuming else {"epoch": 0, "best": None}
+    corpus = load_corpus(config.data)
+    raw = [r for _, _, r in loaded]
+    train_data = _member_data(config, corpus, models, raw, vocab, "train", config.max_train_images)
+    val_data = _member_data(config, corpus, models, raw, vocab, "val", config.max_val_images)
+    ensemble = CaptionEnsemble(models, [part.grid.shape[1] if part.grid.dim() == 3 else
+                                        part.grid.shape[2] * part.grid.shape[3] for part in val_data])  # fmt: skip
+    from capsight.training.cider import CiderD
+
+    references = _with_end(train_data[0].references, config.end_token)
+    cider = CiderD(references)
+    groups_config = SimpleNamespace(weight_decay=TrainConfig.weight_decay, fine_tune_lr_ratio=config.fine_tune_lr_ratio)
+    groups = [g for m in models for g in _param_groups(m, groups_config)]
+    for group in groups:
+        group["lr"] = config.lr * group.pop("lr_scale")
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    if resuming and (out / "last" / "optimizer.pt").is_file():
+        optimizer.load_state_dict(torch.load(out / "last" / "optimizer.pt", weights_only=True))
+    if state["epoch"] == 0 and not resuming:
+        record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
+                                 _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
+        print(json.dumps(record), flush=True)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        state["best"] = record
+    steps = -(-len(train_data[0]) // config.batch_images)
+    while state["epoch"] < config.epochs:
+        epoch = state["epoch"]
+        ensemble.train()
+        gen = torch.Generator().manual_seed(config.seed * 7919 + epoch)
+        started, losses, rewards = time.time(), [], []
+        batches = train_data[0].epoch(config.batch_images, 1, seed=config.seed * 1000 + 500 + epoch)
+        bar = tqdm(batches, total=steps, desc=f"ensemble scst epoch {epoch + 1}",
+                   disable=not config.progress, mininterval=5.0)  # fmt: skip
+        for _, _, rows in bar:
+            features = [part.grid[rows].float() for part in train_data]
+            grid = _member_grids(models, features)
+            refs = [references[r] for r in rows.tolist()]
+            loss, reward = scst_loss(ensemble, grid, refs, vocab, cider, config.samples, config.max_length,
+                                     gen, config.top_k, end_word=END_WORD if config.end_token else None)  # fmt: skip
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            rewards.append(reward)
+            bar.set_postfix_str(f"reward {np.mean(rewards[-50:]):.3f}")
+        bar.close()
+        state["epoch"] = epoch + 1
+        metrics = _validate(ensemble, models, vocab, val_data, config.val_beam)
+        record = {"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+                  "reward": round(float(np.mean(rewards)), 4), "train_seconds": round(time.time() - started, 1),
+                  **{f"val_{k}": round(v, 4) for k, v in metrics.items()}}  # fmt: skip
+        print(json.dumps(record), flush=True)
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if record["val_CIDEr"] > state["best"]["val_CIDEr"]:
+            state["best"] = record
+            _save(models, vocab, out / "best", {"ensemble_scst": record})
+        _save(models, vocab, out / "last", {"ensemble_scst": record})
+        torch.save(optimizer.state_dict(), out / "last" / "optimizer.pt.tmp")
+        os.replace(out / "last" / "optimizer.pt.tmp", out / "last" / "optimizer.pt")
+        (out / "last" / "trainer.json").write_text(json.dumps(state, indent=1))
+    return state["best"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data", help="the dataset folder the members were trained on")
+    parser.add_argument("members", nargs="+", help="checkpoint folders, two or more")
+    parser.add_argument("--out", required=True)
+    defaults = EnsembleScstConfig("", [], "")
+    for name in ("epochs", "lr", "fine_tune_lr_ratio", "batch_images", "samples", "top_k", "max_length",
+                 "grad_clip", "seed", "val_beam", "max_train_images", "max_val_images", "cache_dir"):  # fmt: skip
+        value = getattr(defaults, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    parser.add_argument("--no-end-token", action="store_true", help="score sampled captions without their end word")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if len(args.members) < 2:
+        parser.error("name two or more checkpoint folders")
+    options = {k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress")}
+    config = EnsembleScstConfig(**options, end_token=not args.no_end_token, progress=not args.no_progress)
+    try:
+        best = train_ensemble(config)
+    except (CapsightError, OSError) as error:  # a missing cache or checkpoint, a taken --out
+        print(f"ensemble_scst: {error}", file=sys.stderr)
+        return 2
+    print(f"best: epoch {best['epoch']}, validation CIDEr {best['val_CIDEr']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+import torch
+
+from capsight.captioning.checkpoint import load_checkpoint
+from capsight.training.ensemble_scst import EnsembleScstConfig, main, train_ensemble
+from capsight.training.train import train
+
+from .test_train import _config
+
+
+@pytest.mark.slow
+def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
+    cache = tmp_path / "cache"
+    plain = train(_config(caption_folder, tmp_path / "plain", cache, epochs=1))
+    tuned = train(_config(caption_folder, tmp_path / "tuned", cache, epochs=1, seed=1,
+                          init_from=str(plain.best_dir), fine_tune_blocks=1))  # fmt: skip
+    out = tmp_path / "pair"
+    config = EnsembleScstConfig(data=str(caption_folder), members=[str(tuned.best_dir), str(plain.best_dir)],
+                                out=str(out), epochs=1, lr=1e-2, batch_images=4, cache_dir=str(cache),
+                                progress=False)  # fmt: skip
+    best = train_ensemble(config)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1] and "reward" in records[1]
+    assert best["epoch"] in (0, 1)
+    for i, source in enumerate((tuned.best_dir, plain.best_dir)):
+        before, _, _ = load_checkpoint(source)
+        after, _, raw = load_checkpoint(out / "last" / f"m{i}")
+        assert raw["training"]["ensemble_scst"]["epoch"] == 1
+        moved = [k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])]
+        assert moved, f"member {i} did not learn"
+        assert after.feature_input == before.feature_input
+    # The fine-tuned member's encoder blocks learn too (at the scaled learning rate).
+    assert any(k.startswith("encoder_top.") for k, v in load_checkpoint(out / "last" / "m0")[0].state_dict().items()
+               if not torch.equal(v, load_checkpoint(tuned.best_dir)[0].state_dict()[k]))  # fmt: skip
+
+    assert main([str(caption_folder), str(tuned.best_dir), str(plain.best_dir), "--out", str(out),
+                 "--epochs", "2", "--batch-images", "4", "--cache-dir", str(cache), "--resume",
+                 "--no-progress"]) == 0  # fmt: skip
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+
+
+def test_one_member_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "only-one", "--out", "o"])
+    assert "two or more" in capsys.readouterr().err
+
+
+def test_a_missing_checkpoint_is_one_line(tmp_path, capsys):
+    assert main([str(tmp_path), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ensemble_scst: ") and err.count("\n") == 1
