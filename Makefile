@@ -65,7 +65,8 @@ captioner: $(STAMP)
 # The photo default show-attend-tell-pair. Its first member (m0): Lite0 features with the
 # encoder's last 2 blocks fine-tuned, 7 cross-entropy epochs, then 5 + 6 SCST epochs with the end
 # word. Its second (m1): Lite2 features, 7 cross-entropy epochs, 5 SCST, 6 SCST with the end word.
-# Then the validation scores of each alone and of the pair. Export: see docs/MODEL_CARD.md.
+# Then 1 SCST epoch of the two as one policy (ensemble_scst), and the validation scores of each
+# alone and of the pair. Export: see docs/MODEL_CARD.md.
 FT := --fine-tune-blocks 2 --fine-tune-lr-ratio 0.2 --seed 42
 SCST_EOS := --epochs 0 --scst-lr 5e-5 --scst-top-k 5 --scst-end-token --resume
 captioner-pair: $(STAMP)
@@ -79,7 +80,9 @@ captioner-pair: $(STAMP)
 	    --encoder efficientnet-lite2 --epochs 0 --scst-epochs 5 --scst-lr 5e-5 --resume
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-lite2-eos --init-from runs/sat-lite2-scst/best \
 	    --encoder efficientnet-lite2 --epochs 0 --scst-epochs 6 --scst-lr 5e-5 --scst-end-token --resume
-	$(BIN)/python benchmarks/pair_validation.py runs/sat-ftce-eos2/best runs/sat-lite2-eos/best \
+	$(BIN)/python -m capsight.training.ensemble_scst $(FLICKR8K) runs/sat-ftce-eos2/best \
+	    runs/sat-lite2-eos/best --out runs/pair-scst --epochs 1 --lr 2.5e-5 --resume
+	$(BIN)/python benchmarks/pair_validation.py runs/pair-scst/best/m0 runs/pair-scst/best/m1 \
 	    --data $(FLICKR8K)
 
 clean:

@@ -2,8 +2,7 @@
 averaged word distribution, and every member learns from the reward of what they said together.
 
     python -m capsight.training.ensemble_scst ../shared/data/flickr8k \\
-        src/capsight/models/show-attend-tell-pair/m0 src/capsight/models/show-attend-tell-pair/m1 \\
-        --out runs/pair-scst --epochs 4
+        runs/sat-ftce-eos2/best runs/sat-lite2-eos/best --out runs/pair-scst --epochs 1 --lr 2.5e-5
 
 Members trained one by one each learn to caption alone; decoded together (``CaptionEnsemble``)
 their averaged distribution is a different policy, which their separate SCST runs never
@@ -106,8 +105,11 @@ def _validate(ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatche
     return score(data[0].references, texts)
 
 
-def _save(models, vocab, folder: Path, extra: dict) -> None:
+def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], sources: list[str]) -> None:
+    """Each member's checkpoint; its config keeps what it was trained as alone (``best``, the
+    source) beside this run's record."""
     for i, model in enumerate(models):
+        extra = {**earlier[i], "ensemble_scst": record, "ensemble_scst_from": sources[i]}
         save_checkpoint(model, vocab, folder / f"m{i}", extra=extra)
 
 
@@ -128,6 +130,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     state = json.loads((out / "last" / "trainer.json").read_text()) if resuming else {"epoch": 0, "best": None}
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
+    earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
     train_data = _member_data(config, corpus, models, raw, vocab, "train", config.max_train_images)
     val_data = _member_data(config, corpus, models, raw, vocab, "val", config.max_val_images)
     ensemble = CaptionEnsemble(models, [part.grid.shape[1] if part.grid.dim() == 3 else
@@ -183,8 +186,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
             f.write(json.dumps(record) + "\n")
         if record["val_CIDEr"] > state["best"]["val_CIDEr"]:
             state["best"] = record
-            _save(models, vocab, out / "best", {"ensemble_scst": record})
-        _save(models, vocab, out / "last", {"ensemble_scst": record})
+            _save(models, vocab, out / "best", record, earlier, config.members)
+        _save(models, vocab, out / "last", record, earlier, config.members)
         torch.save(optimizer.state_dict(), out / "last" / "optimizer.pt.tmp")
         os.replace(out / "last" / "optimizer.pt.tmp", out / "last" / "optimizer.pt")
         (out / "last" / "trainer.json").write_text(json.dumps(state, indent=1))
