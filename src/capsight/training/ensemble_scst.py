@@ -80,7 +80,11 @@ def _member_data(config: EnsembleScstConfig, corpus, models, raw_configs, vocab,
     images = corpus.split(split)[: limit or None]
     data = []
     for model, (name, resolution) in zip(models, member_encoders(raw_configs), strict=True):
-        cache = FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, name, resolution))
+        try:
+            cache = FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, name, resolution))
+        except (CapsightError, OSError) as error:
+            raise CapsightError(f"{error} (cache the features first: python -m capsight.training.features "
+                                f"{config.data} --encoder {name})") from None  # fmt: skip
         data.append(CaptionBatches.from_corpus(images, cache, vocab, None, 22, model.feature_input))
     return data
 
