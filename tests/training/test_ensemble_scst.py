@@ -23,7 +23,7 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     best = train_ensemble(config)
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1] and "reward" in records[1]
-    assert best["epoch"] in (0, 1)
+    assert best["epoch"] in (0, 1) and (out / "best" / "m0" / "model.safetensors").is_file()
     for i, source in enumerate((tuned.best_dir, plain.best_dir)):
         before, _, _ = load_checkpoint(source)
         after, _, raw = load_checkpoint(out / "last" / f"m{i}")
@@ -42,13 +42,24 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     assert [r["epoch"] for r in records] == [0, 1, 2]
 
 
-def test_one_member_is_refused(capsys):
+@pytest.mark.parametrize("extra, fragment", [([], "two or more"), (["b", "--samples", "1"], "--samples >= 2"),
+                                             (["b", "--batch-images", "0"], "--batch-images >= 1")])
+def test_bad_options_are_refused_before_any_work(extra, fragment, capsys):
     with pytest.raises(SystemExit):
-        main(["data", "only-one", "--out", "o"])
-    assert "two or more" in capsys.readouterr().err
+        main(["data", "a", *extra, "--out", "o"])
+    assert fragment in capsys.readouterr().err
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ensemble_scst: ") and err.count("\n") == 1
+
+
+def test_every_option_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("--epochs", "--lr", "--top-k", "--cache-dir", "--resume", "--no-end-token"):
+        assert name in text
+    assert "(default: 1)" in text and "(default: 2.5e-05)" in text

@@ -2,7 +2,7 @@
 averaged word distribution, and every member learns from the reward of what they said together.
 
     python -m capsight.training.ensemble_scst ../shared/data/flickr8k \\
-        runs/sat-ftce-eos2/best runs/sat-lite2-eos/best --out runs/pair-scst --epochs 1 --lr 2.5e-5
+        runs/sat-ftce-eos2/best runs/sat-lite2-eos/best --out runs/pair-scst
 
 Members trained one by one each learn to caption alone; decoded together (``CaptionEnsemble``)
 their averaged distribution is a different policy, which their separate SCST runs never
@@ -14,7 +14,9 @@ training them at ``--fine-tune-lr-ratio`` x the learning rate, on the cached hid
 
 After each epoch the ensemble decodes the validation photos (beam 3, Python tokenizer, as
 ``capsight train`` validates) and each member is saved under ``OUT/last/m<i>``; the epoch with
-the best validation CIDEr under ``OUT/best/m<i>``, ready for ``capsight.training.export``.
+the best validation CIDEr under ``OUT/best/m<i>`` (the members as they came when no epoch beats
+them), ready for ``capsight.training.export``. The defaults (one epoch, lr 2.5e-5) are what made
+the shipped pair; a second epoch overfitted it (docs/MODEL_CARD.md).
 ``metrics.jsonl`` has one line per epoch. ``--resume`` continues from ``OUT/last``.
 """
 
@@ -57,8 +59,8 @@ class EnsembleScstConfig:
     data: str
     members: list[str]
     out: str
-    epochs: int = 4
-    lr: float = 5e-5
+    epochs: int = 1
+    lr: float = 2.5e-5
     fine_tune_lr_ratio: float = 0.2
     batch_images: int = 32
     samples: int = 5
@@ -89,23 +91,18 @@ def _member_data(config: EnsembleScstConfig, corpus, models, raw_configs, vocab,
     return data
 
 
-def _member_grids(models, features: list[torch.Tensor]) -> torch.Tensor:
-    """The grids the ensemble reads, side by side: a fine-tuned member's own top makes its grid."""
-    return torch.cat([CaptionEnsemble.member_grid(m, None, f) if m.feature_input == "hidden" else f
-                      for m, f in zip(models, features, strict=True)], dim=1)  # fmt: skip
+def _member_grids(models, data: list[CaptionBatches], rows) -> torch.Tensor:
+    """The grids the ensemble reads for ``rows``, side by side: each member's cached grid, or the
+    grid a fine-tuned member's own top blocks make of the cached hidden maps."""
+    features = [part.grid[rows].float() for part in data]
+    return torch.cat([CaptionEnsemble.member_grid(m, f, f) for m, f in zip(models, features, strict=True)], dim=1)
 
 
 def _validate(ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatches], beam: int) -> dict:
     ensemble.eval()
     with torch.inference_mode():
-        grids = []
-        for model, part in zip(models, data, strict=True):
-            features = part.grid
-            if model.feature_input == "hidden":
-                features = torch.cat([CaptionEnsemble.member_grid(model, None, chunk.float())
-                                      for chunk in features.split(64)])  # fmt: skip
-            grids.append(features.float())
-        texts = caption_grid(ensemble, vocab, torch.cat(grids, dim=1), DecodingOptions(method="beam", beam_width=beam))
+        grid = torch.cat([_member_grids(models, data, slice(start, start + 64)) for start in range(0, len(data[0]), 64)])
+        texts = caption_grid(ensemble, vocab, grid, DecodingOptions(method="beam", beam_width=beam))
     return score(data[0].references, texts)
 
 
@@ -157,6 +154,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         state["best"] = record
+        _save(models, vocab, out / "best", record, earlier, config.members)  # until an epoch beats them
     steps = -(-len(train_data[0]) // config.batch_images)
     while state["epoch"] < config.epochs:
         epoch = state["epoch"]
@@ -167,8 +165,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         bar = tqdm(batches, total=steps, desc=f"ensemble scst epoch {epoch + 1}",
                    disable=not config.progress, mininterval=5.0)  # fmt: skip
         for _, _, rows in bar:
-            features = [part.grid[rows].float() for part in train_data]
-            grid = _member_grids(models, features)
+            grid = _member_grids(models, train_data, rows)
             refs = [references[r] for r in rows.tolist()]
             loss, reward = scst_loss(ensemble, grid, refs, vocab, cider, config.samples, config.max_length,
                                      gen, config.top_k, end_word=END_WORD if config.end_token else None)  # fmt: skip
@@ -198,22 +195,42 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     return state["best"]
 
 
+OPTION_HELP = {
+    "epochs": "epochs of ensemble SCST",
+    "lr": "learning rate (AdamW) of the decoders",
+    "fine_tune_lr_ratio": "fine-tuned encoder blocks' learning rate, as a multiple of lr",
+    "batch_images": "photos per step",
+    "samples": "sampled captions per photo",
+    "top_k": "sample among the k likeliest words of the averaged distribution; 0 = all",
+    "max_length": "longest sampled caption",
+    "grad_clip": "gradient norm clipping",
+    "seed": "random seed for batch order and sampling",
+    "val_beam": "beam width of the validation decoding",
+    "max_train_images": "use at most this many training photos; 0 = all (smoke tests)",
+    "max_val_images": "use at most this many validation photos; 0 = all",
+    "cache_dir": "where the encoder features are cached",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("data", help="the dataset folder the members were trained on")
     parser.add_argument("members", nargs="+", help="checkpoint folders, two or more")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", required=True, help="run folder: metrics.jsonl, best/m<i>, last/m<i>")
     defaults = EnsembleScstConfig("", [], "")
-    for name in ("epochs", "lr", "fine_tune_lr_ratio", "batch_images", "samples", "top_k", "max_length",
-                 "grad_clip", "seed", "val_beam", "max_train_images", "max_val_images", "cache_dir"):  # fmt: skip
+    for name, text in OPTION_HELP.items():
         value = getattr(defaults, name)
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+                            help=f"{text} (default: {value})")  # fmt: skip
     parser.add_argument("--no-end-token", action="store_true", help="score sampled captions without their end word")
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if len(args.members) < 2:
         parser.error("name two or more checkpoint folders")
+    if args.epochs < 0 or args.batch_images < 1 or args.samples < 2 or args.lr <= 0:
+        parser.error("--epochs must be >= 0, --batch-images >= 1, --samples >= 2 (each is scored "
+                     "against the others) and --lr > 0")  # fmt: skip
     options = {k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress")}
     config = EnsembleScstConfig(**options, end_token=not args.no_end_token, progress=not args.no_progress)
     try:
