@@ -113,9 +113,10 @@ def _cached_captioner(name: str) -> Captioner:
 
 
 @lru_cache(maxsize=4)
-def cached_encoder(name: str = "efficientnet-lite0") -> ImageEncoder:
-    """One encoder per name per process (building it loads weights), for captioning: in bfloat16
-    where the CPU computes it natively, as the captioners decode (``capsight.precision``)."""
+def cached_encoder(name: str = "efficientnet-lite0", weights: str = "") -> ImageEncoder:
+    """One encoder per name (and weights file) per process (building it loads weights), for
+    captioning: in bfloat16 where the CPU computes it natively, as the captioners decode
+    (``capsight.precision``). ``weights``: a captioner's own fine-tuned encoder."""
     from capsight.vision.encoder import ImageEncoder
 
-    return ImageEncoder(name, reduced_precision=True)
+    return ImageEncoder(name, reduced_precision=True, weights=weights)

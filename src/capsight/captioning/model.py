@@ -64,7 +64,7 @@ def config_from_dict(data: dict):
 # by --model-option.
 _SET_BY_TRAINING = {"architecture", "vocab_size", "encoder", "resolution", "fine_tune_blocks",
                     "feature_dim", "bos_token_id", "eos_token_id", "pad_token_id",
-                    "pretrained"}  # fmt: skip
+                    "pretrained", "encoder_weights"}  # fmt: skip
 
 
 def check_model_options(architecture: str, options: dict) -> None:

@@ -45,6 +45,9 @@ class ShowAttendTellConfig:
     # > 0: the model carries its own copy of the encoder's top stage with its last N blocks
     # fine-tuned, and reads the encoder's hidden map instead of its grid (``encoder_top``).
     fine_tune_blocks: int = 0
+    # A file in the checkpoint folder holding the captioner's own, wholly fine-tuned encoder
+    # (``training.end_to_end``); photos are encoded with it. "" = the shared ImageNet encoder.
+    encoder_weights: str = ""
 
 
 @register_architecture("show-attend-tell", ShowAttendTellConfig)

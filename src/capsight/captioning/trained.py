@@ -66,8 +66,15 @@ def member_encoders(configs: list[dict]) -> list[tuple[str, int]]:
     return [(c.get("encoder", "efficientnet-lite0"), int(c.get("resolution") or 224)) for c in configs]
 
 
+def member_encoder_weights(folders: list[Path], configs: list[dict]) -> list[str]:
+    """Each member's own fine-tuned encoder file (``encoder_weights`` in its config.json, a file
+    in its folder), or "" for the shared ImageNet encoder."""
+    return [str(folder / c["encoder_weights"]) if c.get("encoder_weights") else ""
+            for folder, c in zip(folders, configs, strict=True)]  # fmt: skip
+
+
 @lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]]]:
+def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]], list[str]]:
     folders = [f for p in paths for f in _checkpoint_folders(p)]
     loaded = [load_checkpoint(f) for f in folders]
     vocabularies = [v for _, v, _ in loaded]
@@ -75,14 +82,17 @@ def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[
         raise ModelNotFound(f"{', '.join(paths)}: ensemble members need one shared vocab.json")
     models = [m for m, _, _ in loaded]
     encoders = member_encoders([raw for _, _, raw in loaded])
+    weights = member_encoder_weights(folders, [raw for _, _, raw in loaded])
+    if missing := [w for w in weights if w and not Path(w).is_file()]:
+        raise ModelNotFound(f"{missing[0]}: the checkpoint's own encoder is missing; the checkpoint is incomplete")
     positions = None
-    if len(set(encoders)) > 1:  # members on different encoders: grids side by side (ensemble.py)
+    if len(set(zip(encoders, weights, strict=True))) > 1:  # members on different encoders: grids side by side (ensemble.py)
         positions = [math.ceil(resolution / 32) ** 2 for _, resolution in encoders]
     model = models[0] if len(models) == 1 else CaptionEnsemble(models, positions).eval()
     raw = read_config(folders[0]) if (folders[0] / CONFIG).is_file() else {}
     if len(paths) == 1 and (Path(paths[0]) / "ensemble.json").is_file():
         raw = {**raw, **_read_json(Path(paths[0]) / "ensemble.json")}
-    return model, vocabularies[0], raw, encoders
+    return model, vocabularies[0], raw, encoders, weights
 
 
 def _read_json(path: Path) -> dict:
@@ -98,11 +108,15 @@ class TrainedCaptioner(Captioner):
         paths = tuple(str(p).strip() for p in str(path).split(",") if str(p).strip())
         self.name = name
         self.path = paths
-        self.model, self.vocab, raw, encoders = _load(paths)
+        self.model, self.vocab, raw, encoders, weights = _load(paths)
+        # The shared encoder callers encode photos with (``facade.cached_encoder``).
         self.encoder_name = raw.get("encoder", "efficientnet-lite0")
+        # Whose encoding each member reads, in order: (encoder, its own weights file or "").
+        self._member_keys = [(name, w) for (name, _), w in zip(encoders, weights, strict=True)]
         # Members on other encoders than the first: each photo is encoded again for them.
         self.extra_encoders = list(dict.fromkeys(e for e in encoders if e[0] != self.encoder_name))
-        self._member_encoders = [e[0] for e in encoders]  # whose grid each member reads, in order
+        # Members that read another encoder, or their own fine-tuned one: photos encoded again.
+        self._reencode = any(key != (self.encoder_name, "") for key in self._member_keys)
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
         for encoder_name, _ in self.extra_encoders:  # their weights must be installed
@@ -145,20 +159,27 @@ class TrainedCaptioner(Captioner):
         """What the model decodes from: the grid (B, P, 1280), or the hidden map (B, C, h, w)
         for a model with fine-tuned encoder blocks; for an ensemble whose members read several
         encoders, their grids side by side (B, P1 + P2, 1280), the photos encoded again."""
-        if self.extra_encoders:
-            from capsight.captioning.facade import cached_encoder
+        if not self._reencode:
+            return self._model_input(self.model, encoded)
+        from capsight.captioning.facade import cached_encoder
 
-            if encoded.images is None:
-                raise ModelNotFound(f"captioner {self.name!r} also reads "
-                                    f"{self.extra_encoders[0][0]}: pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
-            encodings = {self.encoder_name: encoded}
-            encodings.update((name, cached_encoder(name).encode(encoded.images)) for name, _ in self.extra_encoders)
-            with torch.inference_mode():
-                return torch.cat([
-                    CaptionEnsemble.member_grid(member, encodings[name].grid, encodings[name].hidden)
-                    for member, name in zip(self.model.members, self._member_encoders, strict=True)
-                ], dim=1)  # fmt: skip
-        if self.model.feature_input != "hidden":
+        if encoded.images is None:
+            raise ModelNotFound(f"captioner {self.name!r} encodes the photos again with its own encoder: "
+                                "pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
+        encodings = {(self.encoder_name, ""): encoded}
+        for key in self._member_keys:
+            if key not in encodings:
+                encodings[key] = cached_encoder(*key).encode(encoded.images)
+        if not isinstance(self.model, CaptionEnsemble):
+            return self._model_input(self.model, encodings[self._member_keys[0]])
+        with torch.inference_mode():
+            return torch.cat([
+                CaptionEnsemble.member_grid(member, encodings[key].grid, encodings[key].hidden)
+                for member, key in zip(self.model.members, self._member_keys, strict=True)
+            ], dim=1)  # fmt: skip
+
+    def _model_input(self, model: CaptionModel, encoded: EncodedImages) -> torch.Tensor:
+        if model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
             raise ModelNotFound(f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder")

@@ -49,18 +49,8 @@ class CaptionBatches:
         if flip_cache is not None:
             rows = flip_cache.rows(keys)
             grid_flip = torch.from_numpy(np.ascontiguousarray(flip_cache.features(features)[rows]))
-        captions, references = [], []
-        for im in images:
-            token_lists = [tokenize(c)[:max_length] for c in im.captions] or [[]]
-            ids = [vocab.encode(t, add_bos_eos=True) for t in token_lists]
-            width = max(len(i) for i in ids)
-            captions.append(torch.tensor([i + [PAD_ID] * (width - len(i)) for i in ids]))
-            references.append([" ".join(t) for t in token_lists])
-        swap = None
-        if "left" in vocab and "right" in vocab:
-            swap = torch.arange(len(vocab))
-            left, right = vocab.stoi["left"], vocab.stoi["right"]
-            swap[left], swap[right] = right, left
+        captions, references = caption_targets(images, vocab, max_length)
+        swap = left_right_swap(vocab)
         return cls(keys, grid, grid_flip, captions, references, swap)
 
     def __len__(self) -> int:
@@ -86,19 +76,55 @@ class CaptionBatches:
             if self.grid_flip is not None:
                 mirrored = torch.rand(len(rows), generator=gen) < 0.5
                 grid[mirrored] = self.grid_flip[rows[mirrored]].float()
-            chosen = []
-            for r, m in zip(rows.tolist(), mirrored.tolist(), strict=False):
-                caps = self.captions[r]  # (n, T)
-                pick = torch.randperm(len(caps), generator=gen)
-                if len(pick) < captions_per_image:
-                    extra = torch.randint(len(caps), (captions_per_image - len(pick),), generator=gen)
-                    pick = torch.cat([pick, extra])
-                sel = caps[pick[:captions_per_image]]
-                if m and self.swap is not None:
-                    sel = self.swap[sel]
-                chosen.append(sel)
-            width = max(c.shape[1] for c in chosen)
-            captions = torch.full((len(chosen) * captions_per_image, width), PAD_ID, dtype=torch.long)
-            for i, c in enumerate(chosen):
-                captions[i * captions_per_image : (i + 1) * captions_per_image, : c.shape[1]] = c
+            captions = pick_captions(self.captions, rows, mirrored, captions_per_image, gen, self.swap)
             yield grid, captions, rows
+
+
+def caption_targets(
+    images: list[CaptionedImage], vocab: Vocabulary, max_length: int = 22
+) -> tuple[list[torch.Tensor], list[list[str]]]:
+    """Per image: its captions as padded ids with <bos>/<eos> (n_i, T_i), cut to ``max_length``
+    words, and the same captions as normalised text (the CIDEr references)."""
+    captions, references = [], []
+    for im in images:
+        token_lists = [tokenize(c)[:max_length] for c in im.captions] or [[]]
+        ids = [vocab.encode(t, add_bos_eos=True) for t in token_lists]
+        width = max(len(i) for i in ids)
+        captions.append(torch.tensor([i + [PAD_ID] * (width - len(i)) for i in ids]))
+        references.append([" ".join(t) for t in token_lists])
+    return captions, references
+
+
+def left_right_swap(vocab: Vocabulary) -> torch.Tensor | None:
+    """(V,) id map exchanging "left" and "right" (a mirrored photo's captions); None when the
+    vocabulary lacks either word."""
+    if "left" not in vocab or "right" not in vocab:
+        return None
+    swap = torch.arange(len(vocab))
+    left, right = vocab.stoi["left"], vocab.stoi["right"]
+    swap[left], swap[right] = right, left
+    return swap
+
+
+def pick_captions(
+    captions: list[torch.Tensor], rows: torch.Tensor, mirrored: torch.Tensor, captions_per_image: int,
+    gen: torch.Generator, swap: torch.Tensor | None,
+) -> torch.Tensor:  # fmt: skip
+    """k captions for each image row, drawn at random (repeats when an image has fewer), with
+    left and right exchanged for mirrored photos: (B*k, T) padded ids, rows of one image adjacent."""
+    chosen = []
+    for r, m in zip(rows.tolist(), mirrored.tolist(), strict=False):
+        caps = captions[r]  # (n, T)
+        pick = torch.randperm(len(caps), generator=gen)
+        if len(pick) < captions_per_image:
+            extra = torch.randint(len(caps), (captions_per_image - len(pick),), generator=gen)
+            pick = torch.cat([pick, extra])
+        sel = caps[pick[:captions_per_image]]
+        if m and swap is not None:
+            sel = swap[sel]
+        chosen.append(sel)
+    width = max(c.shape[1] for c in chosen)
+    out = torch.full((len(chosen) * captions_per_image, width), PAD_ID, dtype=torch.long)
+    for i, c in enumerate(chosen):
+        out[i * captions_per_image : (i + 1) * captions_per_image, : c.shape[1]] = c
+    return out

@@ -70,9 +70,10 @@ class EncodedImages:
 
 @lru_cache(maxsize=4)
 def load_efficientnet_lite(
-    name: str = "efficientnet-lite0", device: str = "cpu"
+    name: str = "efficientnet-lite0", device: str = "cpu", weights: str = ""
 ) -> EfficientNetLite:
-    """Build the network and load its ImageNet weights (cached per name and device).
+    """Build the network and load its ImageNet weights, or ``weights`` (a safetensors or torch
+    state-dict file: a captioner's own fine-tuned encoder), cached per name, device and file.
 
     The device is part of the cache key because ``Module.to`` moves in place: one shared module
     would follow whichever encoder was created last.
@@ -80,16 +81,30 @@ def load_efficientnet_lite(
     if name not in VARIANTS:
         raise ModelNotFound(f"unknown encoder {name!r}; choose one of {', '.join(VARIANTS)}")
     net = EfficientNetLite.build(name)
-    state = torch.load(_weights_path(name), map_location="cpu", weights_only=True)
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    net.load_state_dict(state)
+    net.load_state_dict(read_encoder_weights(weights or _weights_path(name)))
     return net.to(device).eval()
 
 
+def read_encoder_weights(path: str) -> dict[str, torch.Tensor]:
+    """An EfficientNet-Lite state dict from a ``.safetensors`` file or a torch ``.pth`` file,
+    float32, without BatchNorm's step counters."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    return {
+        k: v.float() if v.is_floating_point() else v
+        for k, v in state.items()
+        if not k.endswith("num_batches_tracked")
+    }
+
+
 @lru_cache(maxsize=4)
-def _inference_net(name: str, device: str) -> EfficientNetLite:
+def _inference_net(name: str, device: str, weights: str = "") -> EfficientNetLite:
     """The loaded network with BatchNorm folded in, channels-last (what ``encode`` runs)."""
-    return fused_for_inference(load_efficientnet_lite(name, device))
+    return fused_for_inference(load_efficientnet_lite(name, device, weights))
 
 
 def available_encoders() -> list[str]:
@@ -107,12 +122,16 @@ class ImageEncoder:
     """Batched, frozen EfficientNet-Lite; the feature source for captioners and novelty."""
 
     def __init__(
-        self, name: str = "efficientnet-lite0", device: str | torch.device = "cpu", reduced_precision: bool = False
-    ):
+        self, name: str = "efficientnet-lite0", device: str | torch.device = "cpu", reduced_precision: bool = False,
+        weights: str = "",
+    ):  # fmt: skip
+        """``weights``: a state-dict file to run instead of the ImageNet weights (a captioner's
+        own fine-tuned encoder, ``training.end_to_end``); its classifier is then meaningless."""
         self.name = name
         self.device = torch.device(device)
         self.reduced_precision = reduced_precision
-        self.net = load_efficientnet_lite(name, str(self.device))
+        self.weights = str(weights or "")
+        self.net = load_efficientnet_lite(name, str(self.device), self.weights)
         self.resolution = VARIANTS[name].resolution
         self.dim = FEATURE_DIM
 
@@ -125,7 +144,7 @@ class ImageEncoder:
     @torch.no_grad()
     def encode_tensor(self, batch: torch.Tensor) -> EncodedImages:
         """Normalised batch (B, 3, R, R) -> EncodedImages."""
-        net = _inference_net(self.name, str(self.device))
+        net = _inference_net(self.name, str(self.device), self.weights)
         x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         precision = inference_precision(self.device) if self.reduced_precision else contextlib.nullcontext()
         with precision:

@@ -1,0 +1,97 @@
+import json
+
+import pytest
+import torch
+
+from capsight.captioning.facade import cached_encoder
+from capsight.captioning.trained import TrainedCaptioner
+from capsight.io.images import load_image
+from capsight.training.end_to_end import ENCODER_FILE, EndToEndConfig, augment, end_to_end, main, photo_bytes
+from capsight.vision.encoder import load_efficientnet_lite
+
+
+def _config(data, out, **changes) -> EndToEndConfig:
+    values = dict(data=str(data), out=str(out), encoder="efficientnet-lite0", epochs=1, scst_epochs=1,
+                  batch_images=4, warmup_steps=1, lr=1e-3, progress=False, workers=2)  # fmt: skip
+    return EndToEndConfig(**{**values, **changes})
+
+
+@pytest.mark.slow
+def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(caption_folder, tmp_path):
+    out = tmp_path / "e2e"
+    best = end_to_end(_config(caption_folder, out))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in records] == ["xe", "scst"] and "reward" in records[1]
+    assert best["val_CIDEr_D"] == max(r["val_CIDEr_D"] for r in records)
+    raw = json.loads((out / "best" / "config.json").read_text())
+    assert raw["encoder_weights"] == ENCODER_FILE and (out / "best" / ENCODER_FILE).is_file()
+
+    # Every stage of the encoder moved, not only its top; BatchNorm statistics did not.
+    imagenet = load_efficientnet_lite("efficientnet-lite0").state_dict()
+    tuned = load_efficientnet_lite("efficientnet-lite0", "cpu", str(out / "last" / ENCODER_FILE)).state_dict()
+    assert not torch.equal(tuned["_conv_stem.weight"], imagenet["_conv_stem.weight"])
+    assert not torch.equal(tuned["_conv_head.weight"], imagenet["_conv_head.weight"])
+    assert torch.equal(tuned["_bn0.running_mean"], imagenet["_bn0.running_mean"])
+    assert torch.equal(tuned["_bn0.weight"], imagenet["_bn0.weight"])
+
+    # The checkpoint captions photos through its own encoder, alone and beside another model.
+    photo = load_image(next((caption_folder / "images").glob("*.jpg")))
+    encoded = cached_encoder("efficientnet-lite0").encode([photo])
+    captioner = TrainedCaptioner("e2e", out / "best")
+    own = cached_encoder("efficientnet-lite0", str(out / "best" / ENCODER_FILE)).encode([photo])
+    assert torch.equal(captioner.features(encoded), own.grid)
+    assert not torch.equal(own.grid, encoded.grid)
+    assert captioner.caption(encoded)[0].text
+    pair = TrainedCaptioner("pair", f"{out / 'best'},{out / 'last'}")
+    assert pair.features(encoded).shape == (1, 2 * 49, 1280)
+
+    # Resuming with more epochs continues the self-critical stage.
+    assert main([str(caption_folder), "--out", str(out), "--encoder", "efficientnet-lite0", "--epochs", "1",
+                 "--scst-epochs", "2", "--batch-images", "4", "--resume", "--quiet", "--workers", "2"]) == 0  # fmt: skip
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["epoch"]) for r in records] == [("xe", 1), ("scst", 1), ("scst", 2)]
+
+
+@pytest.mark.slow
+def test_a_decoder_can_start_from_a_trained_checkpoint_with_its_vocabulary(caption_folder, tmp_path):
+    first = tmp_path / "first"
+    end_to_end(_config(caption_folder, first, scst_epochs=0))
+    out = tmp_path / "second"
+    end_to_end(_config(caption_folder, out, epochs=0, scst_epochs=1, init_from=str(first / "best"),
+                       encoder_weights=str(first / "best" / ENCODER_FILE)))  # fmt: skip
+    assert (out / "best" / "vocab.json").read_text() == (first / "best" / "vocab.json").read_text()
+    assert [json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()] == ["scst"]
+
+
+def test_crops_and_mirrors_stay_photos_of_the_same_size():
+    pixels = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    gen = torch.Generator().manual_seed(0)
+    same = augment(pixels, 1.0, torch.tensor([False, True]), gen)
+    assert torch.allclose(same[0], pixels[0], atol=1e-4)  # no crop, no mirror: unchanged
+    assert torch.allclose(same[1], pixels[1].flip(-1), atol=1e-4)  # mirrored left to right
+    cropped = augment(pixels, 0.5, torch.tensor([False, False]), gen)
+    assert cropped.shape == pixels.shape and not torch.allclose(cropped, pixels)
+
+
+def test_photos_are_resized_whole_to_bytes(caption_folder):
+    paths = sorted((caption_folder / "images").glob("*.jpg"))[:3]
+    pixels = photo_bytes(paths, 32, workers=2, progress=False)
+    assert pixels.shape == (3, 3, 32, 32) and pixels.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("extra, fragment", [(["--encoder", "resnet"], "choose one of"),
+                                             (["--scst-samples", "1"], "--scst-samples >= 2"),
+                                             (["--crop", "0"], "--crop"),
+                                             (["--init-from", "a", "--vocab-from", "b"], "leave out --vocab-from")])  # fmt: skip
+def test_bad_options_are_one_line(extra, fragment, tmp_path, capsys):
+    assert main([str(tmp_path), "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
+
+
+def test_every_option_says_what_it_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("--encoder-lr-ratio", "--time-limit", "--no-flip", "--vocab-from", "--resume"):
+        assert name in text
