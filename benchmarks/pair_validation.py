@@ -27,7 +27,7 @@ from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.trained import member_encoders
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
+from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, refuse_own_encoder
 from capsight.training.train import caption_grid, score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     corpus = load_corpus(args.data)
     photos = corpus.split(args.split)
     loaded = [load_checkpoint(folder) for folder in args.members]
+    for folder, (_, _, raw) in zip(args.members, loaded, strict=True):
+        refuse_own_encoder(raw, folder)
     vocab = loaded[0][1]
     by_input: dict[tuple[str, int, str], CaptionBatches] = {}
     grids = []  # what each member reads: its encoder's grid, or a fine-tuned member's own grid

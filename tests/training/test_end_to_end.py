@@ -3,10 +3,23 @@ import json
 import pytest
 import torch
 
+from capsight.captioning.base import DecodingOptions
 from capsight.captioning.facade import cached_encoder
 from capsight.captioning.trained import TrainedCaptioner
+from capsight.errors import CapsightError
 from capsight.io.images import load_image
-from capsight.training.end_to_end import ENCODER_FILE, EndToEndConfig, augment, end_to_end, main, photo_bytes
+from capsight.training.cached_eval import evaluate_on_cache
+from capsight.training.end_to_end import (
+    ENCODER_FILE,
+    EndToEndConfig,
+    _own_encoder,
+    augment,
+    end_to_end,
+    main,
+    photo_bytes,
+)
+from capsight.training.export import export_model
+from capsight.training.train import TrainConfig, train
 from capsight.vision.encoder import load_efficientnet_lite
 
 
@@ -45,6 +58,15 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
     pair = TrainedCaptioner("pair", f"{out / 'best'},{out / 'last'}")
     assert pair.features(encoded).shape == (1, 2 * 49, 1280)
 
+    # Export keeps the encoder (float16); tools that read cached ImageNet features refuse it.
+    exported = export_model([out / "best", out / "last"], tmp_path / "exported", DecodingOptions())
+    assert (exported / "m1" / ENCODER_FILE).stat().st_size < (out / "last" / ENCODER_FILE).stat().st_size
+    assert TrainedCaptioner("exported", exported).caption(encoded)[0].text
+    with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
+        train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")))
+    with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
+        evaluate_on_cache([str(out / "best")], str(caption_folder), "val", DecodingOptions(), str(tmp_path / "c"))
+
     # Resuming with more epochs continues the self-critical stage.
     assert main([str(caption_folder), "--out", str(out), "--encoder", "efficientnet-lite0", "--epochs", "1",
                  "--scst-epochs", "2", "--batch-images", "4", "--resume", "--quiet", "--workers", "2"]) == 0  # fmt: skip
@@ -57,8 +79,8 @@ def test_a_decoder_can_start_from_a_trained_checkpoint_with_its_vocabulary(capti
     first = tmp_path / "first"
     end_to_end(_config(caption_folder, first, scst_epochs=0))
     out = tmp_path / "second"
-    end_to_end(_config(caption_folder, out, epochs=0, scst_epochs=1, init_from=str(first / "best"),
-                       encoder_weights=str(first / "best" / ENCODER_FILE)))  # fmt: skip
+    end_to_end(_config(caption_folder, out, epochs=0, scst_epochs=1, init_from=str(first / "best")))
+    assert _own_encoder(str(first / "best")) == str(first / "best" / ENCODER_FILE)  # where it started
     assert (out / "best" / "vocab.json").read_text() == (first / "best" / "vocab.json").read_text()
     assert [json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()] == ["scst"]
 

@@ -112,11 +112,11 @@ class TrainedCaptioner(Captioner):
         # The shared encoder callers encode photos with (``facade.cached_encoder``).
         self.encoder_name = raw.get("encoder", "efficientnet-lite0")
         # Whose encoding each member reads, in order: (encoder, its own weights file or "").
-        self._member_keys = [(name, w) for (name, _), w in zip(encoders, weights, strict=True)]
+        self.member_inputs = [(name, w) for (name, _), w in zip(encoders, weights, strict=True)]
         # Members on other encoders than the first: each photo is encoded again for them.
         self.extra_encoders = list(dict.fromkeys(e for e in encoders if e[0] != self.encoder_name))
         # Members that read another encoder, or their own fine-tuned one: photos encoded again.
-        self._reencode = any(key != (self.encoder_name, "") for key in self._member_keys)
+        self._reencode = any(key != (self.encoder_name, "") for key in self.member_inputs)
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
         for encoder_name, _ in self.extra_encoders:  # their weights must be installed
@@ -167,15 +167,15 @@ class TrainedCaptioner(Captioner):
             raise ModelNotFound(f"captioner {self.name!r} encodes the photos again with its own encoder: "
                                 "pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
         encodings = {(self.encoder_name, ""): encoded}
-        for key in self._member_keys:
+        for key in self.member_inputs:
             if key not in encodings:
                 encodings[key] = cached_encoder(*key).encode(encoded.images)
         if not isinstance(self.model, CaptionEnsemble):
-            return self._model_input(self.model, encodings[self._member_keys[0]])
+            return self._model_input(self.model, encodings[self.member_inputs[0]])
         with torch.inference_mode():
             return torch.cat([
                 CaptionEnsemble.member_grid(member, encodings[key].grid, encodings[key].hidden)
-                for member, key in zip(self.model.members, self._member_keys, strict=True)
+                for member, key in zip(self.model.members, self.member_inputs, strict=True)
             ], dim=1)  # fmt: skip
 
     def _model_input(self, model: CaptionModel, encoded: EncodedImages) -> torch.Tensor:
@@ -198,6 +198,7 @@ class TrainedCaptioner(Captioner):
         # An exported ensemble's own validation scores, else its (first) checkpoint's.
         training = self.raw_config.get("validation") or self.raw_config.get("training", {}).get("best", {})
         also = "".join(f" + {name}" for name, _ in self.extra_encoders)
+        own = sum(1 for _, weights in self.member_inputs if weights)
         return {
             **super().describe(),
             **({"encoder": self.encoder_name + also} if also else {}),
@@ -205,7 +206,9 @@ class TrainedCaptioner(Captioner):
             + (f" (ensemble of {members})" if members > 1 else "")
             + (f" on {self.encoder_name}{also}" if also else "")
             + (f", {'the first member with ' if members > 1 else ''}the encoder's last {tuned} blocks fine-tuned"
-               if (tuned := self.raw_config.get("fine_tune_blocks")) else ""),
+               if (tuned := self.raw_config.get("fine_tune_blocks")) else "")
+            + (f", {own} of its members on their own fine-tuned encoder" if members > 1 and own
+               else ", on its own fine-tuned encoder" if own else ""),
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},

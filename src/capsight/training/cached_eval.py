@@ -19,12 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.trained import TrainedCaptioner
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
+from capsight.training.features import (
+    DEFAULT_CACHE_DIR,
+    FeatureCache,
+    build_encoder,
+    refuse_own_encoder,
+)
 from capsight.training.train import caption_grid, score
 
 
@@ -44,6 +50,8 @@ def evaluate_on_cache(
 ) -> dict:  # fmt: skip
     """BLEU/CIDEr (+ all metrics with ``full``) of a checkpoint or ensemble on ``split``."""
     captioner = TrainedCaptioner("evaluated", ",".join(paths))
+    if own := [weights for _, weights in captioner.member_inputs if weights]:
+        refuse_own_encoder({"encoder_weights": own[0]}, Path(own[0]).parent)
     corpus = load_corpus(data)
     encoder = build_encoder(captioner.encoder_name, captioner.resolution)
     cache = FeatureCache.open(

@@ -49,7 +49,12 @@ from torch import nn
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.checkpoint import load_checkpoint, load_vocabulary, save_checkpoint
+from capsight.captioning.checkpoint import (
+    load_checkpoint,
+    load_vocabulary,
+    read_config,
+    save_checkpoint,
+)
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.vocabulary import Vocabulary, tokenize
@@ -58,7 +63,13 @@ from capsight.io.images import load_image
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
 from capsight.training.scst import scst_loss
-from capsight.training.train import END_WORD, TrainConfig, caption_grid, caption_loss, training_corpus
+from capsight.training.train import (
+    END_WORD,
+    TrainConfig,
+    caption_grid,
+    caption_loss,
+    training_corpus,
+)
 from capsight.vision.efficientnet_lite import VARIANTS, EfficientNetLite
 from capsight.vision.encoder import read_encoder_weights
 from capsight.vision.pixels import PIXEL_MEAN, PIXEL_STD
@@ -264,6 +275,14 @@ def _decoder_and_vocab(config: EndToEndConfig, train_images) -> tuple[CaptionMod
     return decoder, vocab
 
 
+def _own_encoder(checkpoint: str) -> str:
+    """The encoder file a checkpoint was trained with, "" for the shared ImageNet one."""
+    if not checkpoint:
+        return ""
+    own = read_config(checkpoint).get("encoder_weights")
+    return str(Path(checkpoint) / own) if own else ""
+
+
 def _with_own_encoder(decoder: CaptionModel) -> CaptionModel:
     """The decoder with ``encoder_weights`` set in its config (it reads its own encoder now)."""
     if decoder.config.encoder_weights == ENCODER_FILE:
@@ -357,7 +376,7 @@ def end_to_end(config: EndToEndConfig) -> dict:
         state["patience_left"] = config.patience
     else:
         decoder, vocab = _decoder_and_vocab(config, train_images)
-        net = load_encoder(config.encoder, config.encoder_weights)
+        net = load_encoder(config.encoder, config.encoder_weights or _own_encoder(config.init_from))
         state = {"stage": "xe" if config.epochs else "scst", "epoch": 0, "step": 0, "best": None,
                  "history": [], "patience_left": config.patience}  # fmt: skip
     decoder.to(device)

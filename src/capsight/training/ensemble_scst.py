@@ -42,7 +42,7 @@ from capsight.captioning.trained import member_encoders
 from capsight.errors import CapsightError, InvalidParameter
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
+from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, refuse_own_encoder
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -124,6 +124,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, or name another folder")
     sources = [out / "last" / f"m{i}" for i in range(len(config.members))] if resuming else config.members
     loaded = [load_checkpoint(folder) for folder in sources]
+    for folder, (_, _, raw) in zip(sources, loaded, strict=True):
+        refuse_own_encoder(raw, folder)
     models = [m for m, _, _ in loaded]
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:

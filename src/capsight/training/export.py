@@ -40,6 +40,10 @@ def export_model(
         model, vocab, raw = load_checkpoint(source)
         extra = {**raw.get("training", {}), **(note or {}), "source": str(source)}
         save_checkpoint(model, vocab, folder, fp16=True, extra=extra)
+        if own := raw.get("encoder_weights"):  # its own fine-tuned encoder, in float16 too
+            from capsight.training.end_to_end import load_encoder, save_encoder
+
+            save_encoder(load_encoder(raw["encoder"], str(Path(source) / own)), folder, fp16=True)
         if single:
             config = json.loads((folder / CONFIG).read_text())
             config["decoding"] = decoding_json

@@ -165,6 +165,17 @@ def photo_fingerprint(corpus: CaptionCorpus, keys: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def refuse_own_encoder(raw: dict, folder) -> None:
+    """Cached features come from the shared ImageNet encoder: refuse a checkpoint that reads its
+    own fine-tuned one (``encoder_weights``, ``training.end_to_end``) instead of feeding it the
+    wrong features."""
+    if raw.get("encoder_weights"):
+        raise CapsightError(
+            f"{folder}: this captioner reads its own fine-tuned encoder, not the cached features; "
+            "score it from photos (capsight eval) or train it on with capsight.training.end_to_end"
+        )
+
+
 def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None) -> ImageEncoder:
     """An ImageEncoder, optionally at a non-native square input resolution."""
     encoder = ImageEncoder(name)

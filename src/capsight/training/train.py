@@ -50,7 +50,12 @@ from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, split_at_random
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, build_encoder
+from capsight.training.features import (
+    DEFAULT_CACHE_DIR,
+    FeatureCache,
+    build_encoder,
+    refuse_own_encoder,
+)
 
 
 @dataclass(frozen=True)
@@ -496,7 +501,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             state["stage"] = state.get("finished_stage", "xe")
             state["patience_left"] = config.patience
     elif config.init_from:
-        model, vocab, _ = load_checkpoint(config.init_from)
+        model, vocab, raw = load_checkpoint(config.init_from)
+        refuse_own_encoder(raw, config.init_from)
         model = _with_fine_tuning(model, config.fine_tune_blocks)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     else:
