@@ -112,7 +112,7 @@ def _cached_captioner(name: str) -> Captioner:
     return create_captioner(name)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def cached_encoder(name: str = "efficientnet-lite0", weights: str = "") -> ImageEncoder:
     """One encoder per name (and weights file) per process (building it loads weights), for
     captioning: in bfloat16 where the CPU computes it natively, as the captioners decode

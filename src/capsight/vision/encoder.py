@@ -68,7 +68,7 @@ class EncodedImages:
         )
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def load_efficientnet_lite(
     name: str = "efficientnet-lite0", device: str = "cpu", weights: str = ""
 ) -> EfficientNetLite:
@@ -101,7 +101,7 @@ def read_encoder_weights(path: str) -> dict[str, torch.Tensor]:
     }
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _inference_net(name: str, device: str, weights: str = "") -> EfficientNetLite:
     """The loaded network with BatchNorm folded in, channels-last (what ``encode`` runs)."""
     return fused_for_inference(load_efficientnet_lite(name, device, weights))
