@@ -20,7 +20,7 @@ SAMPLE := src/capsight/data/sample.mp4
 DEMO_OUT ?= out/demo
 FLICKR8K ?= ../shared/data/flickr8k
 
-.PHONY: all demo test lint serve bench captioner captioner-pair install clean
+.PHONY: all demo test lint serve bench captioner captioner-pair captioner-e2e install clean
 
 all: demo
 
@@ -84,6 +84,18 @@ captioner-pair: $(STAMP)
 	    runs/sat-lite2-eos/best --out runs/pair-scst --epochs 1 --lr 2.5e-5 --resume
 	$(BIN)/python benchmarks/pair_validation.py runs/pair-scst/best/m0 runs/pair-scst/best/m1 \
 	    --data $(FLICKR8K)
+
+# GPU: the whole Lite2 encoder trained with a decoder from the photos (training.end_to_end), 8
+# cross-entropy + 12 SCST epochs on the pair's vocabulary, then scored beside the pair's m0 on the
+# validation photos. ~45 s per epoch on an H200 (2026-12-04); on a CPU, days. Not shipped: see
+# docs/MODEL_CARD.md, "What was tried".
+captioner-e2e: $(STAMP)
+	$(BIN)/python -m capsight.training.end_to_end $(FLICKR8K) --out runs/e2e-lite2 \
+	    --encoder efficientnet-lite2 --vocab-from src/capsight/models/show-attend-tell-pair/m1 \
+	    --epochs 8 --scst-epochs 12 --resume
+	$(BIN)/python -m capsight.training.export src/capsight/models/show-attend-tell-pair/m0 \
+	    runs/e2e-lite2/best --to runs/e2e-pair --decoding beam:4
+	$(BIN)/capsight eval $(FLICKR8K) --split val --model runs/e2e-pair
 
 clean:
 	rm -rf out/demo .pytest_cache .ruff_cache
