@@ -24,10 +24,10 @@ import torch
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
-from capsight.captioning.trained import member_encoders
+from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, refuse_own_encoder
+from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.train import caption_grid, score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
@@ -49,16 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     corpus = load_corpus(args.data)
     photos = corpus.split(args.split)
     loaded = [load_checkpoint(folder) for folder in args.members]
-    for folder, (_, _, raw) in zip(args.members, loaded, strict=True):
-        refuse_own_encoder(raw, folder)
     vocab = loaded[0][1]
-    by_input: dict[tuple[str, int, str], CaptionBatches] = {}
+    by_input: dict[tuple[str, int, str, str], CaptionBatches] = {}
     grids = []  # what each member reads: its encoder's grid, or a fine-tuned member's own grid
-    for (model, _, _), encoder in zip(loaded, member_encoders([raw for _, _, raw in loaded]), strict=True):
-        key = (*encoder, model.feature_input)
+    raws = [raw for _, _, raw in loaded]
+    weights = member_encoder_weights([Path(m) for m in args.members], raws)
+    for (model, _, _), encoder, own in zip(loaded, member_encoders(raws), weights, strict=True):
+        key = (*encoder, own, model.feature_input)
         if key not in by_input:
             name, resolution = encoder
-            cache = FeatureCache.open(FeatureCache.folder_for(args.cache_dir, corpus.name, name, resolution))
+            cache = member_cache(args.cache_dir, corpus, args.data, name, resolution, own)
             by_input[key] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input)
         features = by_input[key].grid
         if model.feature_input == "hidden":

@@ -18,7 +18,9 @@ from capsight.training.end_to_end import (
     main,
     photo_bytes,
 )
+from capsight.training.ensemble_scst import EnsembleScstConfig, train_ensemble
 from capsight.training.export import export_model
+from capsight.training.features import main as features_main
 from capsight.training.train import TrainConfig, train
 from capsight.vision.encoder import load_efficientnet_lite
 
@@ -66,6 +68,20 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
         train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")))
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
         evaluate_on_cache([str(out / "best")], str(caption_folder), "val", DecodingOptions(), str(tmp_path / "c"))
+
+    # Ensemble SCST trains it beside a captioner on the shared encoder, from its own cache.
+    cache = tmp_path / "cache"
+    plain = train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "plain"), epochs=1, batch_images=4,
+                              cache_dir=str(cache), progress=False))  # fmt: skip
+    with pytest.raises(CapsightError, match="--encoder-weights"):  # the command that builds its cache
+        train_ensemble(EnsembleScstConfig(data=str(caption_folder), members=[str(plain.best_dir), str(out / "best")],
+                                          out=str(tmp_path / "pair"), cache_dir=str(cache), progress=False))  # fmt: skip
+    features_main([str(caption_folder), "--encoder-weights", str(out / "best" / ENCODER_FILE), "--cache-dir", str(cache)])
+    train_ensemble(EnsembleScstConfig(data=str(caption_folder), members=[str(plain.best_dir), str(out / "best")],
+                                      out=str(tmp_path / "pair"), batch_images=4, cache_dir=str(cache), progress=False))  # fmt: skip
+    assert (tmp_path / "pair" / "best" / "m1" / ENCODER_FILE).is_file()
+    assert TrainedCaptioner("pair", tmp_path / "pair" / "best" / "m0").caption(encoded)[0].text
+    assert TrainedCaptioner("pair", f"{tmp_path / 'pair' / 'best' / 'm0'},{tmp_path / 'pair' / 'best' / 'm1'}").caption(encoded)
 
     # Resuming with more epochs continues the self-critical stage.
     assert main([str(caption_folder), "--out", str(out), "--encoder", "efficientnet-lite0", "--epochs", "1",

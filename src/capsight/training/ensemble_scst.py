@@ -10,7 +10,9 @@ sampled. Here the loss is ``scst_loss`` on the ensemble itself, so the gradient 
 member through the mean of the probabilities. Members may read different encoders (the grid of
 each is read from its encoder's feature cache, written by ``capsight train`` or
 ``python -m capsight.training.features``); a member with fine-tuned encoder blocks keeps
-training them at ``--fine-tune-lr-ratio`` x the learning rate, on the cached hidden maps.
+training them at ``--fine-tune-lr-ratio`` x the learning rate, on the cached hidden maps. A
+member with its own fine-tuned encoder (``training.end_to_end``) reads that encoder's cache
+(``features --encoder-weights``); its encoder stays frozen and is copied with it.
 
 After each epoch the ensemble decodes the validation photos (beam 3, Python tokenizer, as
 ``capsight train`` validates) and each member is saved under ``OUT/last/m<i>``; the epoch with
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -38,11 +41,11 @@ from tqdm import tqdm
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
-from capsight.captioning.trained import member_encoders
+from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError, InvalidParameter
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, refuse_own_encoder
+from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -77,16 +80,14 @@ class EnsembleScstConfig:
     progress: bool = True
 
 
-def _member_data(config: EnsembleScstConfig, corpus, models, raw_configs, vocab, split: str, limit: int):
-    """Per member, its CaptionBatches on ``split`` (what it reads: grid or hidden maps)."""
+def _member_data(config: EnsembleScstConfig, corpus, models, sources, raw_configs, vocab, split: str, limit: int):
+    """Per member, its CaptionBatches on ``split`` (what it reads: grid or hidden maps; a member
+    with its own fine-tuned encoder reads that encoder's cache)."""
     images = corpus.split(split)[: limit or None]
     data = []
-    for model, (name, resolution) in zip(models, member_encoders(raw_configs), strict=True):
-        try:
-            cache = FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, name, resolution))
-        except (CapsightError, OSError) as error:
-            raise CapsightError(f"{error} (cache the features first: python -m capsight.training.features "
-                                f"{config.data} --encoder {name})") from None  # fmt: skip
+    weights = member_encoder_weights([Path(s) for s in sources], raw_configs)
+    for model, (name, resolution), own in zip(models, member_encoders(raw_configs), weights, strict=True):
+        cache = member_cache(config.cache_dir, corpus, config.data, name, resolution, own)
         data.append(CaptionBatches.from_corpus(images, cache, vocab, None, 22, model.feature_input))
     return data
 
@@ -112,6 +113,9 @@ def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], source
     for i, model in enumerate(models):
         extra = {**earlier[i], "ensemble_scst": record, "ensemble_scst_from": sources[i]}
         save_checkpoint(model, vocab, folder / f"m{i}", extra=extra)
+        if own := getattr(model.config, "encoder_weights", ""):  # its own encoder: frozen here, copied
+            if (Path(sources[i]) / own).resolve() != (folder / f"m{i}" / own).resolve():
+                shutil.copyfile(Path(sources[i]) / own, folder / f"m{i}" / own)
 
 
 def train_ensemble(config: EnsembleScstConfig) -> dict:
@@ -124,8 +128,6 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, or name another folder")
     sources = [out / "last" / f"m{i}" for i in range(len(config.members))] if resuming else config.members
     loaded = [load_checkpoint(folder) for folder in sources]
-    for folder, (_, _, raw) in zip(sources, loaded, strict=True):
-        refuse_own_encoder(raw, folder)
     models = [m for m, _, _ in loaded]
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
@@ -134,8 +136,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
-    train_data = _member_data(config, corpus, models, raw, vocab, "train", config.max_train_images)
-    val_data = _member_data(config, corpus, models, raw, vocab, "val", config.max_val_images)
+    train_data = _member_data(config, corpus, models, sources, raw, vocab, "train", config.max_train_images)
+    val_data = _member_data(config, corpus, models, sources, raw, vocab, "val", config.max_val_images)
     ensemble = CaptionEnsemble(models, [part.grid.shape[1] if part.grid.dim() == 3 else
                                         part.grid.shape[2] * part.grid.shape[3] for part in val_data])  # fmt: skip
     from capsight.training.cider import CiderD

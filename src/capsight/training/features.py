@@ -60,9 +60,12 @@ class FeatureCache:
 
     @staticmethod
     def folder_for(
-        cache_dir: str | os.PathLike, corpus: str, encoder: str, resolution: int, flip: bool = False
-    ) -> Path:
-        suffix = "-flip" if flip else ""
+        cache_dir: str | os.PathLike, corpus: str, encoder: str, resolution: int, flip: bool = False,
+        weights: str = "",
+    ) -> Path:  # fmt: skip
+        """The cache of ``encoder``'s ImageNet weights, or of a fine-tuned encoder's ``weights``
+        file (named by a digest of its bytes, so retrained weights never reuse stale features)."""
+        suffix = ("-flip" if flip else "") + (f"-own{weights_digest(weights)}" if weights else "")
         return Path(cache_dir).expanduser() / f"{corpus}-{encoder}-{resolution}{suffix}"
 
     @classmethod
@@ -98,7 +101,7 @@ class FeatureCache:
         """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run.
 
         A cache written before hidden maps were kept gets them added in one more pass."""
-        folder = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip)
+        folder = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights)
         folder.mkdir(parents=True, exist_ok=True)
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
@@ -165,6 +168,27 @@ def photo_fingerprint(corpus: CaptionCorpus, keys: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def weights_digest(path: str) -> str:
+    """12 hex digits of the SHA-1 of a weights file."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def member_cache(cache_dir, corpus: CaptionCorpus, data: str, encoder: str, resolution: int,
+                 weights: str = "") -> FeatureCache:  # fmt: skip
+    """The feature cache an ensemble member reads, or a one-line error naming the command that
+    builds it."""
+    try:
+        return FeatureCache.open(FeatureCache.folder_for(cache_dir, corpus.name, encoder, resolution, weights=weights))
+    except (CapsightError, OSError) as error:
+        own = f" --encoder-weights {weights}" if weights else ""
+        raise CapsightError(f"{error} (cache the features first: python -m capsight.training.features "
+                            f"{data} --encoder {encoder}{own})") from None  # fmt: skip
+
+
 def refuse_own_encoder(raw: dict, folder) -> None:
     """Cached features come from the shared ImageNet encoder: refuse a checkpoint that reads its
     own fine-tuned one (``encoder_weights``, ``training.end_to_end``) instead of feeding it the
@@ -176,16 +200,18 @@ def refuse_own_encoder(raw: dict, folder) -> None:
         )
 
 
-def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None) -> ImageEncoder:
-    """An ImageEncoder, optionally at a non-native square input resolution."""
-    encoder = ImageEncoder(name)
+def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None, weights: str = "") -> ImageEncoder:
+    """An ImageEncoder, optionally at a non-native square input resolution or with a captioner's
+    own fine-tuned ``weights``."""
+    encoder = ImageEncoder(name, weights=weights)
     if resolution:
         encoder.resolution = resolution
     return encoder
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m capsight.training.features DATA [--flip] [--resolution R] [--cache-dir DIR]"""
+    """python -m capsight.training.features DATA [--encoder E] [--encoder-weights FILE] [--flip]
+    [--resolution R] [--cache-dir DIR]"""
     import argparse
 
     from capsight.training.datasets import load_corpus
@@ -193,13 +219,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("data")
     parser.add_argument("--encoder", default="efficientnet-lite0")
+    parser.add_argument("--encoder-weights", default="",
+                        help="a captioner's own fine-tuned encoder (its encoder.safetensors)")
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--flip", action="store_true")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     args = parser.parse_args(argv)
     corpus = load_corpus(args.data)
     cache = FeatureCache.build(
-        corpus, build_encoder(args.encoder, args.resolution), args.cache_dir, flip=args.flip
+        corpus, build_encoder(args.encoder, args.resolution, args.encoder_weights), args.cache_dir, flip=args.flip
     )
     print(cache.folder, cache.grid.shape)
 
