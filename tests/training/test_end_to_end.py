@@ -127,6 +127,35 @@ def test_bad_options_are_one_line(extra, fragment, tmp_path, capsys):
     assert fragment in err and err.count("\n") == 1
 
 
+def test_a_wrong_weights_file_is_one_line(caption_folder, tmp_path, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    assert main([str(caption_folder), "--out", str(tmp_path / "o"), "--encoder-weights", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not efficientnet-lite2 weights" in err and err.count("\n") == 1
+
+
+def test_video_on_onnx_runtime_leaves_own_encoder_checkpoints_to_torch(tmp_path):
+    from capsight.ort.captioner import supported
+
+    for name in ("model.safetensors", "vocab.json"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "show-attend-tell"}))
+    assert supported(tmp_path) is not None
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "show-attend-tell",
+                                                      "encoder_weights": ENCODER_FILE}))  # fmt: skip
+    assert supported(tmp_path) is None
+
+
+def test_help_works_inside_a_run_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / "trainer.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--time-limit" in capsys.readouterr().out
+
+
 def test_every_option_says_what_it_does(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -40,14 +40,15 @@ class Caption:
 
 def supported(folder: Path) -> dict | None:
     """The checkpoint's config when this module can run it (one Show, Attend and Tell decoder
-    that reads the encoder's grid), else None."""
+    that reads the shared encoder's grid: no fine-tuned blocks, no encoder of its own), else
+    None."""
     try:
         raw = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return None
     if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
         return None
-    if raw.get("architecture") != "show-attend-tell" or raw.get("fine_tune_blocks"):
+    if raw.get("architecture") != "show-attend-tell" or raw.get("fine_tune_blocks") or raw.get("encoder_weights"):
         return None
     return raw
 

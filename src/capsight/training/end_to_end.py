@@ -18,7 +18,8 @@ EfficientNet-Lite encoder with the decoder, end to end from the photos:
   in the reward (``training.scst``), encoder still training;
 - after every epoch the validation photos are captioned (beam 3) and scored with CIDEr-D
   (``training.cider``, document frequencies from the validation captions, as pycocoevalcap
-  computes them); training stops ``--patience`` epochs without a gain, or at ``--time-limit``.
+  computes them); a stage stops ``--patience`` epochs without a gain, and no epoch starts that
+  would end after ``--time-limit`` (cross-entropy cut this way moves on to SCST).
 
 ``<out>/best`` is a captioner checkpoint in float16, the precision capsight ships: the decoder in
 ``model.safetensors`` and the encoder in ``encoder.safetensors``, named by ``encoder_weights`` in
@@ -141,7 +142,7 @@ class EndToEndConfig:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
-        if not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
+        if self.out and not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
             raise InvalidParameter(f"--out {self.out}: holds a run already; add --resume to continue it, "
                                    "or name another folder")  # fmt: skip
 
@@ -188,8 +189,12 @@ def load_encoder(name: str, weights: str = "") -> EfficientNetLite:
     except ModelNotFound as exc:
         raise ModelNotFound(f"{exc}, or pass a weights file with --encoder-weights") from None
     if not Path(path).is_file():
-        raise ModelNotFound(f"--encoder-weights {path}: no such file")
-    net.load_state_dict(read_encoder_weights(path))
+        raise ModelNotFound(f"{path}: no such encoder weights file")
+    try:
+        net.load_state_dict(read_encoder_weights(path))
+    except Exception as exc:  # a damaged file, or another variant's weights
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFound(f"{path}: not {name} weights ({first[:160]})") from None
     net._fc.requires_grad_(False)  # the ImageNet classifier plays no part in captioning
     set_training(net, False)
     return net
@@ -368,12 +373,14 @@ def end_to_end(config: EndToEndConfig) -> dict:
     last = out / "last"
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
-        decoder, vocab, _ = load_checkpoint(last)
+        decoder, vocab, raw = load_checkpoint(last)
+        if raw.get("encoder") != config.encoder:
+            raise InvalidParameter(f"--resume: {out} trains {raw.get('encoder')}; pass --encoder {raw.get('encoder')}")
         net = load_encoder(config.encoder, str(last / ENCODER_FILE))
         state = json.loads((last / "trainer.json").read_text())
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "scst")
-        state["patience_left"] = config.patience
+            state["patience_left"] = config.patience
     else:
         decoder, vocab = _decoder_and_vocab(config, train_images)
         net = load_encoder(config.encoder, config.encoder_weights or _own_encoder(config.init_from))
@@ -397,13 +404,16 @@ def end_to_end(config: EndToEndConfig) -> dict:
         "train_images": len(train.pixels), "val_images": len(val.pixels), "vocab": len(vocab)}, indent=1))  # fmt: skip
     print(f"end_to_end: {len(train.pixels)} training and {len(val.pixels)} validation photos on {device}, "
           f"ready after {time.time() - started:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
-    epoch_seconds: list[float] = []
+    epoch_seconds: dict[str, float] = {}  # the last epoch's duration, per stage
 
     def time_left_for(stage: str) -> bool:
-        """Whether another epoch of ``stage`` fits before its deadline (by the last epoch's time)."""
+        """Whether another epoch of ``stage`` fits before its deadline, judged by the stage's last
+        epoch (before its first: the other stage's, +50%; the very first epoch always runs)."""
         end = started + config.xe_time_share * config.time_limit if stage == "xe" and config.time_limit else deadline
-        return not epoch_seconds or time.time() + epoch_seconds[-1] < end
+        guess = epoch_seconds.get(stage) or 1.5 * max(epoch_seconds.values(), default=0.0)
+        return time.time() + guess < end
 
+    best_weights: list[dict] = []
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]
         stage_epochs = config.epochs if stage == "xe" else config.scst_epochs
@@ -413,12 +423,13 @@ def end_to_end(config: EndToEndConfig) -> dict:
                             steps_per_epoch, swap)  # fmt: skip
             record["train_seconds"] = round(time.time() - epoch_started, 1)
             record.update(validate(decoder, net, vocab, val, val_cider, config, autocast))
-            epoch_seconds.append(time.time() - epoch_started)
-            record["seconds"] = round(epoch_seconds[-1], 1)
+            epoch_seconds[stage] = time.time() - epoch_started
+            record["seconds"] = round(epoch_seconds[stage], 1)
             state["history"].append(record)
             if state["best"] is None or record["val_CIDEr_D"] > state["best"]["val_CIDEr_D"]:
                 state["best"], state["patience_left"] = record, config.patience
                 save_captioner(decoder, net, vocab, out / "best", fp16=True, extra={"best": record})
+                best_weights = [_cpu_copy(decoder), _cpu_copy(net)]  # float32, where SCST starts
             else:
                 state["patience_left"] -= 1
             with open(out / "metrics.jsonl", "a") as f:
@@ -426,7 +437,10 @@ def end_to_end(config: EndToEndConfig) -> dict:
             print(json.dumps(record), flush=True)
             _save_last(out, decoder, net, vocab, optimizer, state)
         if stage == "xe" and config.scst_epochs:
-            if (out / "best" / ENCODER_FILE).is_file():  # SCST starts from the best cross-entropy epoch
+            if best_weights:  # SCST starts from the best cross-entropy epoch
+                decoder.load_state_dict(best_weights[0])
+                net.load_state_dict(best_weights[1])
+            elif (out / "best" / ENCODER_FILE).is_file():  # (resumed: its float16 copy)
                 decoder.load_state_dict(load_checkpoint(out / "best")[0].state_dict())
                 net.load_state_dict(read_encoder_weights(str(out / "best" / ENCODER_FILE)))
             optimizer.state.clear()
@@ -472,6 +486,10 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     if rewards:
         record["reward"] = round(float(np.mean(rewards)), 4)
     return record
+
+
+def _cpu_copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
 def _save_last(out: Path, decoder, net, vocab, optimizer, state: dict) -> None:

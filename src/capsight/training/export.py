@@ -23,6 +23,7 @@ from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from capsight.errors import CapsightError
 
 
 def export_model(
@@ -66,7 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--also", action="append", default=[],
                         help="an exported model (folder relative to --to) to lead the ensemble")
     args = parser.parse_args(argv)
-    print(export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also))
+    try:
+        print(export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also))
+    except (CapsightError, OSError) as exc:
+        raise SystemExit(f"export: error: {exc}") from None
 
 
 if __name__ == "__main__":
