@@ -73,7 +73,7 @@ def scst_loss(
     from references ending in it too) is appended to each sampled caption before scoring, so
     n-grams that end a sentence count: "the grass <eos>" earns credit, "a wooden <eos>" none.
     """
-    generator = generator or torch.Generator().manual_seed(0)
+    generator = generator or torch.Generator(device=grid.device).manual_seed(0)
     ids, logp, mask = sample_with_log_probs(model, grid, samples, max_length, generator, top_k)
     texts = [" ".join(vocab.decode(row)) for row in ids.tolist()]
     if end_word:

@@ -433,7 +433,7 @@ def _run_epoch(
     )  # fmt: skip
     bar = tqdm(batches, total=steps_per_epoch, desc=f"{stage} epoch {epoch + 1}",
                disable=not config.progress or rank != 0, mininterval=5.0)  # fmt: skip
-    gen = torch.Generator().manual_seed(config.seed * 7919 + epoch)
+    gen = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)  # SCST sampling, on the device
     for grid, captions, rows in bar:
         grid, captions = grid.to(device), captions.to(device)
         extra = ""
@@ -471,7 +471,7 @@ def _run_epoch(
               "lr": optimizer.param_groups[0]["lr"], "train_seconds": round(time.time() - started, 1)}  # fmt: skip
     if rank == 0:
         metrics = validate(model, vocab, val_data, config)
-        record["val_seconds"] = round(time.time() - started - record["train_seconds"], 1)
+        record["val_seconds"] = round(max(0.0, time.time() - started - record["train_seconds"]), 1)
         record.update({f"val_{k}": round(v, 4) for k, v in metrics.items()})
         state["history"].append(record)
         _log(Path(config.out), record)
