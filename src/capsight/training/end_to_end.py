@@ -70,6 +70,7 @@ from capsight.training.train import (
     caption_grid,
     caption_loss,
     training_corpus,
+    warmup_cosine_lr,
 )
 from capsight.vision.efficientnet_lite import VARIANTS, EfficientNetLite
 from capsight.vision.encoder import read_encoder_weights
@@ -314,13 +315,6 @@ def _optimizer(decoder: CaptionModel, net: EfficientNetLite, config: EndToEndCon
     )  # fmt: skip
 
 
-def _lr(step: int, total: int, config: EndToEndConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
-    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def validate(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, data: _Data,
              cider: CiderD, config: EndToEndConfig, autocast) -> dict:  # fmt: skip
     """Caption the validation photos (beam search) and score them: CIDEr-D and mean length."""
@@ -466,7 +460,7 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     for start in bar:
         rows = order[start : start + config.batch_images]
         for group in optimizer.param_groups:
-            base = _lr(state["step"], total_xe_steps, config) if stage == "xe" else config.scst_lr
+            base = warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr) if stage == "xe" else config.scst_lr
             group["lr"] = base * group["lr_scale"]
         with autocast:
             loss, reward = _step_loss(stage, decoder, net, data, rows, vocab, cider, config, gen, sample_gen, swap)

@@ -284,7 +284,9 @@ def _with_fine_tuning(model: CaptionModel, blocks: int) -> CaptionModel:
     return tuned
 
 
-def _lr_at(step: int, total: int, config: TrainConfig, base: float) -> float:
+def warmup_cosine_lr(step: int, total: int, config, base: float) -> float:
+    """Linear warm-up over ``config.warmup_steps``, then cosine decay to ``base * config.min_lr_ratio``
+    at step ``total``."""
     if step < config.warmup_steps:
         return base * (step + 1) / config.warmup_steps
     progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
@@ -439,7 +441,7 @@ def _run_epoch(
         extra = ""
         if stage == "xe":
             for group in optimizer.param_groups:
-                group["lr"] = _lr_at(state["step"], total_xe_steps, config, config.lr) * group["lr_scale"]
+                group["lr"] = warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr) * group["lr_scale"]
             with autocast:
                 loss = caption_loss(wrapped, grid, captions, config)
         else:
