@@ -32,3 +32,9 @@ def test_train_usage_errors_are_one_line(run_cli, tmp_path, one_error_line):
     status, _, err = run_cli("train", str(tmp_path))  # no --out
     assert status == 2
     one_error_line(err, "--out", "capsight train --help")
+
+
+def test_eval_refuses_too_few_rounds_before_captioning(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("eval", str(tmp_path), "--bootstrap", "5")
+    assert status == 2
+    one_error_line(err, "at least 100 rounds")

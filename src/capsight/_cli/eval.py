@@ -38,6 +38,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     group.add_argument("--beam", type=int,
                        help="beam search of this width (default: the model's own decoding, "
                             "beam 4 for the photo default, beam 3 for the other shipped ones)")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
+                   help="add a 95%% interval to each score, from ROUNDS draws of the photos "
+                        "with replacement (e.g. 1000; METEOR gets none)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     return p
 
@@ -59,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # photos left out are reported below, in one line
         warnings.simplefilter("ignore", RuntimeWarning)
         result = evaluate_captioner(
-            args.model, args.images, captions, split=args.split, decoding=decoding, limit=args.limit
-        )
+            args.model, args.images, captions, split=args.split, decoding=decoding,
+            limit=args.limit, bootstrap=args.bootstrap,
+        )  # fmt: skip
     notes = list(result["notes"])
     if result["unreadable"]:
         notes.append(f"{len(result['unreadable'])} photos could not be read and were left out "
@@ -70,10 +74,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
+    intervals = result.get("intervals", {})
     for key, value in result.items():
         if key == "split" and value is None:
             value = "all photos"
-        if isinstance(value, float):
+        if key in intervals:
+            low, high = intervals[key]
+            print(f"{key:>10}  {value:.4f}  (95%: {low:.4f} - {high:.4f})")
+        elif isinstance(value, float):
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):
             print(f"{key:>10}  {value}")

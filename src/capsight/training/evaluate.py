@@ -24,6 +24,7 @@ from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
+from capsight.training.confidence import check_rounds
 from capsight.training.datasets import RANDOM_SPLIT_NOTE
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
@@ -58,6 +59,7 @@ def evaluate_captioner(
     batch_size: int = 32,
     limit: int | None = None,
     progress: ProgressCallback = no_progress,
+    bootstrap: int = 0,
 ) -> dict:
     """Caption the photos of ``split`` (all photos when None) and score them against references.
 
@@ -66,7 +68,8 @@ def evaluate_captioner(
     (``BLEU-1`` .. ``BLEU-4``, ``METEOR``, ``ROUGE-L``, ``CIDEr``, and ``fallback`` when the
     reference Java pipeline was not used), ``seconds`` (captioning time), ``unreadable`` (one
     message per photo left out), ``notes`` (what the dataset reader left out or guessed) and
-    ``captions`` (photo key -> caption).
+    ``captions`` (photo key -> caption). ``bootstrap=R`` adds ``intervals`` (metric -> 95%
+    interval over R draws of the photos; see ``capsight.training.confidence``).
     """
     from capsight.captioning.facade import resolve_captioner
 
@@ -74,6 +77,8 @@ def evaluate_captioner(
         raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise InvalidParameter(f"limit must be >= 1, got {limit}")
+    if bootstrap:
+        check_rounds(bootstrap)  # before the photos are captioned, not after
     corpus = read_corpus(captions_file, images_dir)
     records = corpus.split(split) if split else list(corpus.images.values())
     records = records[:limit] if limit else records
@@ -116,7 +121,7 @@ def evaluate_captioner(
         )
     references = {r.key: list(r.captions) for r in records if r.key in candidates}
     progress(1.0, "scoring")
-    metrics = score_captions(references, candidates, use_java=use_java)
+    metrics = score_captions(references, candidates, use_java=use_java, bootstrap=bootstrap)
     metrics.pop("images")
     return {
         "captioner": name,

@@ -118,30 +118,15 @@ def _check_inputs(
     return keys
 
 
-def score_captions(
-    references: dict[str, list[str]],
-    candidates: dict[str, str],
-    use_java: bool | None = None,
-    *,
-    metrics: Iterable[str] | None = None,
-    fast: bool = False,
-) -> dict[str, float | str]:
-    """Score one candidate caption per image against that image's reference captions.
+def tokenized(
+    references: Mapping, candidates: Mapping, use_java: bool | None = None
+) -> tuple[dict, dict, bool, list[str]]:
+    """References and candidates tokenized as for scoring: ``(gts, res, java, notes)``.
 
-    ``use_java``: None uses Java when it works and falls back otherwise; True requires it;
-    False never starts it. ``metrics`` picks a subset of :data:`METRICS`; ``fast=True`` means
-    CIDEr only with the Python tokenizer (for validation during training). The result maps
-    each metric to its corpus score, ``"images"`` to the number scored and, when the numbers
-    are not pycocoevalcap's reference pipeline, ``"fallback"`` to a sentence saying why.
+    ``use_java`` as in :func:`score_captions`; ``java`` says whether the PTB tokenizer ran and
+    ``notes`` why not when it did not.
     """
-    keys = _check_inputs(references, candidates)
-    wanted = list(FAST_METRICS if fast and metrics is None else (metrics or METRICS))
-    unknown = [m for m in wanted if m not in METRICS]
-    if unknown:
-        raise InvalidParameter(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
-    if fast:
-        use_java = False
-
+    keys = list(candidates)
     notes: list[str] = []
     if use_java is None:
         java = java_available()
@@ -167,8 +152,44 @@ def score_captions(
         notes.append(f"Java tokenizer failed ({error})")
         gts, res = _tokenize_all(references, candidates, keys, java)
 
+    return gts, res, java, notes
+
+
+def score_captions(
+    references: dict[str, list[str]],
+    candidates: dict[str, str],
+    use_java: bool | None = None,
+    *,
+    metrics: Iterable[str] | None = None,
+    fast: bool = False,
+    bootstrap: int = 0,
+) -> dict[str, float | str | dict]:
+    """Score one candidate caption per image against that image's reference captions.
+
+    ``use_java``: None uses Java when it works and falls back otherwise; True requires it;
+    False never starts it. ``metrics`` picks a subset of :data:`METRICS`; ``fast=True`` means
+    CIDEr only with the Python tokenizer (for validation during training). The result maps
+    each metric to its corpus score, ``"images"`` to the number scored and, when the numbers
+    are not pycocoevalcap's reference pipeline, ``"fallback"`` to a sentence saying why.
+    ``bootstrap=R`` adds ``"intervals"``: metric -> (low, high), the 95% interval over R
+    draws of the photos (``capsight.training.confidence``; every metric but METEOR).
+    """
+    keys = _check_inputs(references, candidates)
+    wanted = list(FAST_METRICS if fast and metrics is None else (metrics or METRICS))
+    unknown = [m for m in wanted if m not in METRICS]
+    if unknown:
+        raise InvalidParameter(f"unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+    if fast:
+        use_java = False
+    if bootstrap:
+        from capsight.training.confidence import check_rounds
+
+        check_rounds(bootstrap)
+
+    gts, res, java, notes = tokenized(references, candidates, use_java)
+
     Bleu, Rouge, Cider = _scorers()
-    scores: dict[str, float | str] = {}
+    scores: dict[str, float | str | dict] = {}
     if any(m.startswith("BLEU") for m in wanted):
         bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
         for n in range(4):
@@ -189,6 +210,11 @@ def score_captions(
     if "CIDEr" in wanted:
         scores["CIDEr"] = float(Cider().compute_score(gts, res)[0])
     scores["images"] = float(len(keys))
+    if bootstrap:
+        from capsight.training.confidence import bootstrap_intervals, photo_stats
+
+        intervals = bootstrap_intervals(photo_stats(gts, res), bootstrap)
+        scores["intervals"] = {m: intervals[m] for m in wanted if m in intervals}
 
     if not java:
         skipped = " and METEOR was not computed" if "METEOR" in wanted else ""

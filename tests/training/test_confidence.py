@@ -1,0 +1,99 @@
+"""Bootstrap intervals: rebuilt from per-photo statistics, they match pycocoevalcap on all photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capsight.errors import InvalidParameter
+from capsight.training.confidence import (
+    INTERVAL_METRICS,
+    bootstrap_intervals,
+    compare_captions,
+    photo_stats,
+)
+from capsight.training.evaluation import score_captions, tokenized
+
+pytest.importorskip("pycocoevalcap")
+
+SUBJECTS = ["dog", "man", "woman", "child", "boy", "girl", "cat", "horse"]
+PLACES = ["grass", "beach", "street", "snow", "water", "park"]
+
+
+def _corpus(photos: int) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Photos whose captions share some n-grams with their references, some more than others."""
+    rng = np.random.default_rng(3)
+    references, candidates = {}, {}
+    for i in range(photos):
+        who, where = SUBJECTS[i % len(SUBJECTS)], PLACES[i % len(PLACES)]
+        references[f"{i}.jpg"] = [
+            f"a {who} is running on the {where} .",
+            f"the {who} runs across the {where}",
+            f"a {who} playing in the {where} near a tree .",
+        ]
+        guess = [who, where, "red"][rng.integers(3)]
+        candidates[f"{i}.jpg"] = f"a {who} is standing on the {guess}" if i % 3 else f"a {guess}"
+    return references, candidates
+
+
+def test_all_photos_once_gives_back_pycocoevalcaps_scores():
+    references, candidates = _corpus(40)
+    expected = score_captions(references, candidates, use_java=False)
+    gts, res, _, _ = tokenized(references, candidates, use_java=False)
+    rebuilt = photo_stats(gts, res).overall()
+    for metric in INTERVAL_METRICS:
+        assert rebuilt[metric] == pytest.approx(expected[metric], rel=1e-9), metric
+
+
+def test_intervals_hold_the_score_and_widen_for_fewer_photos():
+    references, candidates = _corpus(60)
+    scores = score_captions(references, candidates, use_java=False, bootstrap=300)
+    assert set(scores["intervals"]) == set(INTERVAL_METRICS)  # METEOR has none; Java is off
+    for metric, (low, high) in scores["intervals"].items():
+        assert low <= scores[metric] <= high, metric
+        assert low < high, metric
+    gts, res, _, _ = tokenized(references, candidates, use_java=False)
+    stats = photo_stats(gts, res)
+    full = bootstrap_intervals(stats, 300)
+    few = bootstrap_intervals(stats, 300, sample_size=10)
+    assert np.diff(few["CIDEr"]) > np.diff(full["CIDEr"])
+    assert bootstrap_intervals(stats, 300, seed=1) != full  # another seed, other draws
+    assert bootstrap_intervals(stats, 300) == full  # the same seed, the same draws
+
+
+def test_intervals_cover_only_the_metrics_asked_for():
+    references, candidates = _corpus(20)
+    scores = score_captions(references, candidates, use_java=False, metrics=["CIDEr"],
+                            bootstrap=100)  # fmt: skip
+    assert list(scores["intervals"]) == ["CIDEr"]
+    assert "intervals" not in score_captions(references, candidates, use_java=False)
+
+
+def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
+    references, candidates = _corpus(50)
+    exact = {key: refs[0] for key, refs in references.items()}
+    same = compare_captions(references, candidates, dict(candidates), 200, use_java=False)
+    assert same["CIDEr"]["difference"] == 0 and same["CIDEr"]["interval"] == (0.0, 0.0)
+    assert same["CIDEr"]["better"] == 0.0
+    better = compare_captions(references, candidates, exact, 200, use_java=False)
+    for metric in INTERVAL_METRICS:
+        assert better[metric]["interval"][0] > 0, metric
+        assert better[metric]["better"] == 1.0, metric
+        assert better[metric]["challenger"] > better[metric]["baseline"]
+    assert "Python" in better["fallback"]
+
+
+def test_bad_requests_are_refused_in_one_sentence():
+    references, candidates = _corpus(10)
+    with pytest.raises(InvalidParameter, match="at least 100 rounds"):
+        score_captions(references, candidates, use_java=False, bootstrap=10)
+    with pytest.raises(InvalidParameter, match="different photos"):
+        compare_captions(references, candidates, {"0.jpg": "a dog"}, use_java=False)
+    with pytest.raises(InvalidParameter, match="no reference captions"):
+        compare_captions({}, candidates, candidates, use_java=False)
+    with pytest.raises(InvalidParameter, match="between 0 and 1"):
+        compare_captions(references, candidates, candidates, level=95, use_java=False)
+    gts, res, _, _ = tokenized(references, candidates, use_java=False)
+    with pytest.raises(InvalidParameter, match="sample size"):
+        bootstrap_intervals(photo_stats(gts, res), 100, sample_size=0)
+
