@@ -6,11 +6,12 @@ each draw shows how far: the middle 95% of the draws is the interval. ``compare_
 does it for two captioners on the same draws (a paired bootstrap), which is the honest way to
 say whether one beats the other or the difference is noise.
 
-    >>> refs = {"a.jpg": ["a dog runs on the grass"], "b.jpg": ["a man rides a bike"], ...}
-    >>> score_captions(refs, candidates, bootstrap=1000)["intervals"]
-    {'BLEU-4': (0.239, 0.270), 'ROUGE-L': (...), 'CIDEr': (0.601, 0.675), ...}
+    >>> refs = {"a.jpg": ["a dog runs on the grass", ...], "b.jpg": [...], ...}  # 875 photos
+    >>> score_captions(refs, shipped, bootstrap=1000)["intervals"]  # the photo default's captions
+    {'BLEU-1': (0.693, 0.719), ..., 'BLEU-4': (0.240, 0.271), ..., 'CIDEr': (0.601, 0.678)}
     >>> compare_captions(refs, shipped, challenger)["CIDEr"]
-    {'difference': 0.011, 'interval': (-0.008, 0.030), 'better': 0.87}
+    {'baseline': 0.638, 'challenger': 0.638, 'difference': -0.0007,
+     'interval': (-0.012, 0.010), 'better': 0.45}
 
 Each metric is recomputed from per-photo statistics, so a draw costs no tokenizing or scoring:
 BLEU from each photo's n-gram matches and lengths (pycocoevalcap's corpus formula, "closest"
@@ -160,20 +161,20 @@ def compare_captions(
             f"{len(challenger)}); compare them on the same ones"
         )
     keys = list(baseline)
-    both = {**{("a", k): baseline[k] for k in keys}, **{("b", k): challenger[k] for k in keys}}
     missing = [k for k in keys if not references.get(k)]
     if missing:
         raise InvalidParameter(f"{len(missing)} captioned photo(s) have no reference captions "
                                f"(first: {missing[0]!r})")  # fmt: skip
     check_rounds(rounds)
+    # Both captioners' captions tokenized in one pass (one Java start), keyed by (side, photo).
     gts, res, java, notes = tokenized(
-        {("a", k): references[k] for k in keys} | {("b", k): references[k] for k in keys},
-        both,
+        {(side, k): references[k] for side in "ab" for k in keys},
+        {("a", k): baseline[k] for k in keys} | {("b", k): challenger[k] for k in keys},
         use_java,
     )
     stats = [
         photo_stats({k: gts[(side, k)] for k in keys}, {k: res[(side, k)] for k in keys})
-        for side in ("a", "b")
+        for side in "ab"
     ]
     weights = _draws(len(keys), rounds, None, seed)
     result = {}

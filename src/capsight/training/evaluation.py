@@ -32,7 +32,7 @@ from capsight.errors import CapsightError, InvalidParameter, MissingDependency
 from capsight.training.cider import CiderD, cider_scorer
 from capsight.training.ptb_tokenizer import java_available, ptb_tokenize, python_tokenize
 
-__all__ = ["METRICS", "CiderD", "cider_scorer", "score_captions", "validation_cider"]
+__all__ = ["METRICS", "CiderD", "cider_scorer", "score_captions", "tokenized", "validation_cider"]
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 FAST_METRICS = ("CIDEr",)
