@@ -69,3 +69,35 @@ def test_the_eval_command_reports_photos_left_out_in_one_line(tiny_dataset, caps
     assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels", "--greedy"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("capsight: note: 1 photos could not be read")
+
+
+@pytest.mark.slow  # loads the encoder weights
+def test_two_captioners_are_compared_on_the_same_photos(tiny_dataset, capsys, monkeypatch):
+    from capsight._cli.main import main
+    from capsight.training.evaluate import compare_captioners
+
+    with pytest.warns(RuntimeWarning, match="could not be read"):
+        result = compare_captioners("labels", "labels", None, tiny_dataset, split="test",
+                                    rounds=100, use_java=False)  # fmt: skip
+    assert result["baseline"]["images"] == result["challenger"]["images"] == 3
+    cider = result["comparison"]["CIDEr"]
+    assert cider["difference"] == 0 and cider["better"] == 0  # the same captions, no winner
+    assert cider["baseline"] == pytest.approx(result["baseline"]["CIDEr"])
+
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Java: the quick Python fallback
+    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
+                 "--against", "labels", "--bootstrap", "100"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert "--model labels against --against labels: 3 photos" in out
+    assert "model wins" in out and "CIDEr" in out
+    assert err.count("\n") == 2 and "could not be read" in err and "Python" in err
+
+
+def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):
+    from capsight.errors import CapsightError
+    from capsight.training.evaluate import compare_captioners
+
+    with pytest.raises(CapsightError, match="unknown captioner"):
+        compare_captioners("labels", "no-such-model", None, tiny_dataset)
+    with pytest.raises(InvalidParameter, match="at least 100 rounds"):
+        compare_captioners("labels", "labels", None, tiny_dataset, rounds=10)

@@ -3,6 +3,7 @@
     $ capsight eval ../shared/data/flickr8k --split test
     $ capsight eval ../shared/data/captioned --captions ../shared/data/captioned/captions.json \
           --model show-and-tell --greedy --json
+    $ capsight eval ../shared/data/flickr8k --split test --model runs/mine/best --against default
 
 Java (for the PTB tokenizer and METEOR) is used when present; without it a Python tokenizer is
 used, METEOR is skipped, and the result says so under ``fallback``.
@@ -41,6 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
                         "with replacement (e.g. 1000; METEOR gets none)")  # fmt: skip
+    p.add_argument("--against", metavar="MODEL",
+                   help="also caption the photos with MODEL and compare: the difference of each "
+                        "score (--model minus MODEL), its 95%% interval and the share of "
+                        "--bootstrap draws (default 1000) --model wins")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     return p
 
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.images).exists():
         raise InputNotFound(f"{args.images}: no such photo folder")
     captions = args.captions or str(Path(args.images) / "captions.json")
+    if args.against:
+        return _compare(args, captions, decoding)
     with warnings.catch_warnings():  # photos left out are reported below, in one line
         warnings.simplefilter("ignore", RuntimeWarning)
         result = evaluate_captioner(
@@ -85,4 +92,41 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):
             print(f"{key:>10}  {value}")
+    return 0
+
+
+
+def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
+    from capsight._cli.main import error_line
+    from capsight.training.confidence import INTERVAL_METRICS
+    from capsight.training.evaluate import compare_captioners
+
+    with warnings.catch_warnings():  # photos left out are reported below, in one line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = compare_captioners(
+            args.against, args.model, args.images, captions, args.split, decoding,
+            rounds=args.bootstrap or 1000, limit=args.limit,
+        )  # fmt: skip
+    baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))
+    notes = list(challenger["notes"])
+    if challenger["unreadable"]:
+        notes.append(f"{len(challenger['unreadable'])} photos could not be read and were left "
+                     f"out (first: {challenger['unreadable'][0]})")  # fmt: skip
+    if "fallback" in comparison:
+        notes.append(f"scores use a fallback: {comparison['fallback']}")
+    for note in notes:
+        print(error_line(note, "note"), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(f"--model {challenger['captioner']} against --against {baseline['captioner']}: "
+          f"{challenger['images']} photos{', split ' + args.split if args.split else ''}, "
+          f"{args.bootstrap or 1000} paired draws")  # fmt: skip
+    print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}  "
+          f"{'95% interval':^18}  model wins")  # fmt: skip
+    for metric in INTERVAL_METRICS:
+        row = comparison[metric]
+        low, high = row["interval"]
+        print(f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  "
+              f"{row['difference']:>+10.4f}  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}")  # fmt: skip
     return 0

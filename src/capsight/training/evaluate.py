@@ -10,6 +10,9 @@ captions.json + splits.json folder, Karpathy, COCO annotations, Flickr8k text fi
 Captions). Photos are loaded, encoded and captioned ``batch_size`` at a time, through the same
 captioner and encoder the CLI and API use, so the numbers are those of what users run. A photo
 that cannot be read is left out, named in ``unreadable`` and warned about.
+
+:func:`compare_captioners` captions the same photos with two captioners and adds a paired
+bootstrap of their scores (is the new checkpoint better than the default, or is it noise?).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
-from capsight.training.confidence import check_rounds
+from capsight.training.confidence import check_rounds, compare_captions
 from capsight.training.datasets import RANDOM_SPLIT_NOTE
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
@@ -136,3 +139,46 @@ def evaluate_captioner(
         "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)],
         "captions": candidates,
     }
+
+
+def compare_captioners(
+    baseline: str | Captioner,
+    challenger: str | Captioner,
+    images_dir: str | os.PathLike | None,
+    captions_file: str | os.PathLike,
+    split: str | None = None,
+    decoding: DecodingOptions | None = None,
+    *,
+    rounds: int = 1000,
+    use_java: bool | None = None,
+    limit: int | None = None,
+) -> dict:
+    """Both captioners on the same photos, then a paired bootstrap of their scores.
+
+    Returns ``baseline`` and ``challenger`` (each :func:`evaluate_captioner`'s result) and
+    ``comparison`` (:func:`capsight.training.confidence.compare_captions`: per metric the
+    difference challenger - baseline, its 95% interval and the share of draws it wins).
+    ``decoding`` applies to both; None lets each use its own.
+    """
+    from capsight.captioning.facade import resolve_captioner
+
+    check_rounds(rounds)
+    # Both names are checked before either captioner spends minutes on the photos.
+    captioners = [c if isinstance(c, Captioner) else resolve_captioner(c)[0]
+                  for c in (baseline, challenger)]  # fmt: skip
+    results = [
+        evaluate_captioner(c, images_dir, captions_file, split, decoding, use_java=use_java,
+                           limit=limit)  # fmt: skip
+        for c in captioners
+    ]
+    shared = set(results[0]["captions"]) & set(results[1]["captions"])
+    corpus = read_corpus(captions_file, images_dir)
+    references = {k: list(corpus.images[k].captions) for k in shared}
+    comparison = compare_captions(
+        references,
+        {k: results[0]["captions"][k] for k in shared},
+        {k: results[1]["captions"][k] for k in shared},
+        rounds,
+        use_java=use_java,
+    )
+    return {"baseline": results[0], "challenger": results[1], "comparison": comparison}
