@@ -9,8 +9,9 @@
 Reads the captions of ``capsight eval --json`` results and the references of the dataset they
 name, scores them with pycocoevalcap (Java tokenizer when present) and prints, per metric, the
 score and its 95% interval over ``--rounds`` draws of the photos with replacement; with
-``--photos N`` each draw takes N photos instead, which shows how far a test set of N such photos
-could land from the full one. With a second result it prints a paired bootstrap instead: the
+``--photos N`` each round takes N different photos instead and scores CIDEr on them afresh
+(their own document frequencies, as a test set of N photos would): where such a set could
+land, and its mean (CIDEr runs higher on small sets; ~0.1 s per round for 125 photos). With a second result it prints a paired bootstrap instead: the
 difference (second - first), its interval, and the share of draws in which the second won
 (``capsight.training.confidence``).
 """
@@ -28,7 +29,7 @@ from capsight.training.confidence import (
     compare_captions,
     photo_stats,
 )
-from capsight.training.evaluation import tokenized
+from capsight.training.evaluation import check_inputs, tokenized
 from capsight.training.readers import read_corpus
 
 
@@ -60,18 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         first = _result(args.results[0])
         references = _references(first)
+        check_inputs(references, first["captions"])
         if len(args.results) == 1:
             gts, res, java, _ = tokenized(references, first["captions"])
             stats = photo_stats(gts, res)
             intervals = bootstrap_intervals(stats, args.rounds, sample_size=args.photos)
             full = stats.overall()
-            photos = args.photos or len(stats)
-            print(f"{first['captioner']}, {len(stats)} photos, {args.rounds} draws of {photos}"
+            how = (f"{args.rounds} draws of {len(stats)} with replacement" if args.photos is None
+                   else f"{args.rounds} subsets of {args.photos}, CIDEr scored on each subset")  # fmt: skip
+            print(f"{first['captioner']}, {len(stats)} photos, {how}"
                   f"{'' if java else ' (Python tokenizer)'}")  # fmt: skip
-            print("| metric | score | 95% interval |\n|---|---:|---:|")
+            mean = "| mean over subsets " if args.photos else ""
+            print(f"| metric | score, all photos {mean}| 95% interval |")
+            print("|---|---:|" + ("---:|" if args.photos else "") + "---:|")
             for metric in INTERVAL_METRICS:
                 low, high = intervals[metric]
-                print(f"| {metric} | {full[metric]:.4f} | {low:.4f} - {high:.4f} |")
+                middle = f"| {intervals['means'][metric]:.4f} " if args.photos else ""
+                print(f"| {metric} | {full[metric]:.4f} {middle}| {low:.4f} - {high:.4f} |")
             return 0
         second = _result(args.results[1])
         result = compare_captions(references, first["captions"], second["captions"], args.rounds)

@@ -57,8 +57,27 @@ def test_intervals_hold_the_score_and_widen_for_fewer_photos():
     full = bootstrap_intervals(stats, 300)
     few = bootstrap_intervals(stats, 300, sample_size=10)
     assert np.diff(few["CIDEr"]) > np.diff(full["CIDEr"])
+    assert few["means"]["CIDEr"] != pytest.approx(scores["CIDEr"])  # small sets score otherwise
     assert bootstrap_intervals(stats, 300, seed=1) != full  # another seed, other draws
     assert bootstrap_intervals(stats, 300) == full  # the same seed, the same draws
+
+
+def test_subsets_are_scored_as_test_sets_of_their_own():
+    references, candidates = _corpus(30)
+    gts, res, _, _ = tokenized(references, candidates, use_java=False)
+    stats = photo_stats(gts, res)
+    # Every subset of all 30 photos is the whole set: pycocoevalcap's scores, every round.
+    whole = bootstrap_intervals(stats, 100, sample_size=30)
+    expected = score_captions(references, candidates, use_java=False)
+    for metric in INTERVAL_METRICS:
+        assert whole[metric] == pytest.approx((expected[metric], expected[metric])), metric
+    # A subset's CIDEr is pycocoevalcap's on those photos alone (their document frequencies).
+    row = np.zeros((1, 30))
+    row[0, [1, 4, 7, 9, 20]] = 1
+    chosen = [f"{i}.jpg" for i in (1, 4, 7, 9, 20)]
+    alone = score_captions({k: references[k] for k in chosen}, {k: candidates[k] for k in chosen},
+                           use_java=False)  # fmt: skip
+    assert stats.subset_cider(row)[0] == pytest.approx(alone["CIDEr"])
 
 
 def test_intervals_cover_only_the_metrics_asked_for():
@@ -74,7 +93,7 @@ def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
     exact = {key: refs[0] for key, refs in references.items()}
     same = compare_captions(references, candidates, dict(candidates), 200, use_java=False)
     assert same["CIDEr"]["difference"] == 0 and same["CIDEr"]["interval"] == (0.0, 0.0)
-    assert same["CIDEr"]["better"] == 0.0
+    assert same["CIDEr"]["better"] == 0.0 and same["CIDEr"]["ties"] == 1.0
     better = compare_captions(references, candidates, exact, 200, use_java=False)
     for metric in INTERVAL_METRICS:
         assert better[metric]["interval"][0] > 0, metric
@@ -87,13 +106,20 @@ def test_bad_requests_are_refused_in_one_sentence():
     references, candidates = _corpus(10)
     with pytest.raises(InvalidParameter, match="at least 100 rounds"):
         score_captions(references, candidates, use_java=False, bootstrap=10)
-    with pytest.raises(InvalidParameter, match="different photos"):
+    with pytest.raises(InvalidParameter, match="captioned by one captioner only"):
         compare_captions(references, candidates, {"0.jpg": "a dog"}, use_java=False)
     with pytest.raises(InvalidParameter, match="no reference captions"):
         compare_captions({}, candidates, candidates, use_java=False)
+    with pytest.raises(InvalidParameter, match="no captions to score"):
+        compare_captions({}, {}, {}, use_java=False)
+    with pytest.raises(InvalidParameter, match="not a string"):
+        compare_captions(references, candidates, {**candidates, "0.jpg": None}, use_java=False)
     with pytest.raises(InvalidParameter, match="between 0 and 1"):
         compare_captions(references, candidates, candidates, level=95, use_java=False)
     gts, res, _, _ = tokenized(references, candidates, use_java=False)
-    with pytest.raises(InvalidParameter, match="sample size"):
-        bootstrap_intervals(photo_stats(gts, res), 100, sample_size=0)
-
+    for size in (0, 1, 11):
+        with pytest.raises(InvalidParameter, match="photos per draw"):
+            bootstrap_intervals(photo_stats(gts, res), 100, sample_size=size)
+    one = {"0.jpg": candidates["0.jpg"]}
+    with pytest.raises(InvalidParameter, match="at least 2 scored photos"):
+        score_captions(references, one, use_java=False, bootstrap=100)

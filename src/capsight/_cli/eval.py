@@ -41,7 +41,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                             "beam 4 for the photo default, beam 3 for the other shipped ones)")
     p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
-                        "with replacement (e.g. 1000; METEOR gets none)")  # fmt: skip
+                        "with replacement (e.g. 1000; METEOR gets none); with --against, the "
+                        "number of paired draws (default 1000)")  # fmt: skip
     p.add_argument("--against", metavar="MODEL",
                    help="also caption the photos with MODEL and compare: the difference of each "
                         "score (--model minus MODEL), its 95%% interval and the share of "
@@ -95,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
     from capsight._cli.main import error_line
     from capsight.training.confidence import INTERVAL_METRICS
@@ -108,25 +108,28 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
             rounds=args.bootstrap or 1000, limit=args.limit,
         )  # fmt: skip
     baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))
-    notes = list(challenger["notes"])
-    if challenger["unreadable"]:
-        notes.append(f"{len(challenger['unreadable'])} photos could not be read and were left "
-                     f"out (first: {challenger['unreadable'][0]})")  # fmt: skip
-    if "fallback" in comparison:
-        notes.append(f"scores use a fallback: {comparison['fallback']}")
-    for note in notes:
+    notes = []
+    for side in (baseline, challenger):
+        notes.extend(side["notes"])
+        if side["unreadable"]:
+            notes.append(f"{len(side['unreadable'])} photos could not be read and were left "
+                         f"out (first: {side['unreadable'][0]})")  # fmt: skip
+        if "fallback" in side:
+            notes.append(f"scores use a fallback: {side['fallback']}")
+    for note in dict.fromkeys(notes):  # each once
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
     print(f"--model {challenger['captioner']} against --against {baseline['captioner']}: "
-          f"{challenger['images']} photos{', split ' + args.split if args.split else ''}, "
+          f"{result['photos']} photos{', split ' + args.split if args.split else ''}, "
           f"{args.bootstrap or 1000} paired draws")  # fmt: skip
     print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}  "
-          f"{'95% interval':^18}  model wins")  # fmt: skip
+          f"{'95% interval':^18}  model wins  ties")  # fmt: skip
     for metric in INTERVAL_METRICS:
         row = comparison[metric]
         low, high = row["interval"]
         print(f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  "
-              f"{row['difference']:>+10.4f}  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}")  # fmt: skip
+              f"{row['difference']:>+10.4f}  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}"
+              f"  {row['ties']:>4.0%}")  # fmt: skip
     return 0

@@ -155,8 +155,8 @@ def compare_captioners(
 ) -> dict:
     """Both captioners on the same photos, then a paired bootstrap of their scores.
 
-    Returns ``baseline`` and ``challenger`` (each :func:`evaluate_captioner`'s result) and
-    ``comparison`` (:func:`capsight.training.confidence.compare_captions`: per metric the
+    Returns ``baseline`` and ``challenger`` (each :func:`evaluate_captioner`'s result),
+    ``photos`` (how many both captioned) and ``comparison`` (:func:`capsight.training.confidence.compare_captions`: per metric the
     difference challenger - baseline, its 95% interval and the share of draws it wins).
     ``decoding`` applies to both; None lets each use its own.
     """
@@ -171,7 +171,8 @@ def compare_captioners(
                            limit=limit)  # fmt: skip
         for c in captioners
     ]
-    shared = set(results[0]["captions"]) & set(results[1]["captions"])
+    # In the first result's order: the seeded draws must land on the same photos every run.
+    shared = [k for k in results[0]["captions"] if k in results[1]["captions"]]
     corpus = read_corpus(captions_file, images_dir)
     references = {k: list(corpus.images[k].captions) for k in shared}
     comparison = compare_captions(
@@ -181,4 +182,5 @@ def compare_captioners(
         rounds,
         use_java=use_java,
     )
-    return {"baseline": results[0], "challenger": results[1], "comparison": comparison}
+    return {"baseline": results[0], "challenger": results[1], "photos": len(shared),
+            "comparison": comparison}  # fmt: skip

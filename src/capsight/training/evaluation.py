@@ -98,9 +98,10 @@ def _tokenize_all(
     return gts, res
 
 
-def _check_inputs(
+def check_inputs(
     references: Mapping[str, Sequence[str]], candidates: Mapping[str, str]
 ) -> list[str]:
+    """The candidates' photo ids, once each is known to have references and a string caption."""
     if not candidates:
         raise InvalidParameter("no captions to score; pass at least one image id -> caption")
     keys = list(candidates)
@@ -174,7 +175,7 @@ def score_captions(
     ``bootstrap=R`` adds ``"intervals"``: metric -> (low, high), the 95% interval over R
     draws of the photos (``capsight.training.confidence``; every metric but METEOR).
     """
-    keys = _check_inputs(references, candidates)
+    keys = check_inputs(references, candidates)
     wanted = list(FAST_METRICS if fast and metrics is None else (metrics or METRICS))
     unknown = [m for m in wanted if m not in METRICS]
     if unknown:
