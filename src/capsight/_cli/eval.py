@@ -73,11 +73,7 @@ def run(args: argparse.Namespace) -> int:
             args.model, args.images, captions, split=args.split, decoding=decoding,
             limit=args.limit, bootstrap=args.bootstrap,
         )  # fmt: skip
-    notes = list(result["notes"])
-    if result["unreadable"]:
-        notes.append(f"{len(result['unreadable'])} photos could not be read and were left out "
-                     f"(first: {result['unreadable'][0]})")  # fmt: skip
-    for note in notes:
+    for note in _notes(result):
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -108,14 +104,9 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
             rounds=args.bootstrap or 1000, limit=args.limit,
         )  # fmt: skip
     baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))
-    notes = []
-    for side in (baseline, challenger):
-        notes.extend(side["notes"])
-        if side["unreadable"]:
-            notes.append(f"{len(side['unreadable'])} photos could not be read and were left "
-                         f"out (first: {side['unreadable'][0]})")  # fmt: skip
-        if "fallback" in side:
-            notes.append(f"scores use a fallback: {side['fallback']}")
+    notes = [n for side in (baseline, challenger) for n in _notes(side)]
+    notes += [f"scores use a fallback: {side['fallback']}"
+              for side in (baseline, challenger) if "fallback" in side]  # fmt: skip
     for note in dict.fromkeys(notes):  # each once
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
@@ -133,3 +124,12 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
               f"{row['difference']:>+10.4f}  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}"
               f"  {row['ties']:>4.0%}")  # fmt: skip
     return 0
+
+
+def _notes(result: dict) -> list[str]:
+    """What the dataset reader noted about one result, and the photos it could not read."""
+    notes = list(result["notes"])
+    if result["unreadable"]:
+        notes.append(f"{len(result['unreadable'])} photos could not be read and were left out "
+                     f"(first: {result['unreadable'][0]})")  # fmt: skip
+    return notes
