@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pair_validation.py src/capsight/models/show-attend-tell runs/sat-lite2-eos/best
     .venv/bin/python benchmarks/pair_validation.py A B C --split test
 
-How the shipped ``show-attend-tell-pair`` was chosen: from the cached features of the Flickr8k
+How the members of ``show-attend-tell-pair`` were chosen: from the cached features of the Flickr8k
 photos (``~/.cache/capsight/features``, written by ``capsight train`` or
 ``python -m capsight.training.features DATA --encoder NAME``), each member decodes the 1,000
 validation photos with beam 3, then all of them decode the photos as one, their word

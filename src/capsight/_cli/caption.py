@@ -1,8 +1,8 @@
 """``capsight caption``: describe images in words.
 
     $ capsight caption cat.jpg coffee.jpg
-    cat.jpg: a man is playing on a bed
-    coffee.jpg: a brown and white dog is sitting in the water
+    cat.jpg: a little girl is playing on a bed
+    coffee.jpg: a person is sitting on a red car
     $ capsight caption cat.jpg --model labels --json
     [{"image": "cat.jpg", "caption": "a photo of an Egyptian cat",
       "labels": [["Egyptian cat", 0.81], ["tiger cat", 0.07], ["tabby", 0.07]], "model": "labels"}]

@@ -227,7 +227,8 @@ def _shipped(name: str):
 
 
 # The photo default: two Show, Attend and Tell decoders, on EfficientNet-Lite0's and Lite2's
-# features, decoding as one (skipped where Lite2's weights are not installed). Video analysis
+# features, decoding as one; the Lite2 member carries its own encoder, so no lite12 extra is
+# needed. Video analysis
 # captions with the single Lite0 model instead (novelty.pipeline): one encoder pass per frame.
 register_captioner("show-attend-tell-pair", default_rank=-1)(_shipped("show-attend-tell-pair"))
 register_captioner("show-attend-tell", default_rank=0)(_shipped("show-attend-tell"))

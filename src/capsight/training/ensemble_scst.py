@@ -18,7 +18,8 @@ After each epoch the ensemble decodes the validation photos (beam 3, Python toke
 ``capsight train`` validates) and each member is saved under ``OUT/last/m<i>``; the epoch with
 the best validation CIDEr under ``OUT/best/m<i>`` (the members as they came when no epoch beats
 them), ready for ``capsight.training.export``. The defaults (one epoch, lr 2.5e-5) are what made
-the shipped pair; a second epoch overfitted it (docs/MODEL_CARD.md).
+the shipped m0 (with its former Lite2 partner); a second epoch overfitted that pair
+(docs/MODEL_CARD.md).
 ``metrics.jsonl`` has one line per epoch. ``--resume`` continues from ``OUT/last``.
 """
 

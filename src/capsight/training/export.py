@@ -9,7 +9,7 @@ an ensemble: sub-folders ``m0``, ``m1``, ... and an ``ensemble.json`` with the d
 ``--also FOLDER`` (relative to ``--to``) puts an already exported model first in the ensemble
 without copying it (the pair shipped until 2026-12-03 was built that way). The shipped pair:
 
-    python -m capsight.training.export runs/pair-scst/best/m0 runs/pair-scst/best/m1 \
+    python -m capsight.training.export runs/pair-scst/best/m0 runs/e2e-lite2/best \
         --to src/capsight/models/show-attend-tell-pair --decoding beam:4
 """
 
