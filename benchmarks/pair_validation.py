@@ -33,6 +33,33 @@ from capsight.training.train import caption_grid, score
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 
 
+def load_members(members: list[str], data: str, split: str, cache_dir: str):
+    """The checkpoints in ``members``, their vocabulary (the first one's), what each reads of the
+    ``split`` photos' cached features, the photos' reference captions and the photos."""
+    corpus = load_corpus(data)
+    photos = corpus.split(split)
+    loaded = [load_checkpoint(folder) for folder in members]
+    vocab = loaded[0][1]
+    by_input: dict[tuple[str, int, str, str], CaptionBatches] = {}
+    grids = []  # what each member reads: its encoder's grid, or a fine-tuned member's own grid
+    raws = [raw for _, _, raw in loaded]
+    weights = member_encoder_weights([Path(m) for m in members], raws)
+    for (model, _, _), encoder, own in zip(loaded, member_encoders(raws), weights, strict=True):
+        key = (*encoder, own, model.feature_input)
+        if key not in by_input:
+            name, resolution = encoder
+            cache = member_cache(cache_dir, corpus, data, name, resolution, own)
+            by_input[key] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input)
+        features = by_input[key].grid
+        if model.feature_input == "hidden":
+            with torch.inference_mode():
+                features = torch.cat([CaptionEnsemble.member_grid(model.eval(), None, part.float())
+                                      for part in features.split(64)])  # fmt: skip
+        grids.append(features)
+    references = next(iter(by_input.values())).references
+    return loaded, vocab, grids, references, photos
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("members", nargs="+",
@@ -42,43 +69,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     parser.add_argument("--together-only", action="store_true",
                         help="skip scoring each member alone")
+    parser.add_argument("--beam", type=int, default=3, help="beam width")
     args = parser.parse_args(argv)
     if len(args.members) < 2:
         parser.error("name two or more checkpoint folders")
 
-    corpus = load_corpus(args.data)
-    photos = corpus.split(args.split)
-    loaded = [load_checkpoint(folder) for folder in args.members]
-    vocab = loaded[0][1]
-    by_input: dict[tuple[str, int, str, str], CaptionBatches] = {}
-    grids = []  # what each member reads: its encoder's grid, or a fine-tuned member's own grid
-    raws = [raw for _, _, raw in loaded]
-    weights = member_encoder_weights([Path(m) for m in args.members], raws)
-    for (model, _, _), encoder, own in zip(loaded, member_encoders(raws), weights, strict=True):
-        key = (*encoder, own, model.feature_input)
-        if key not in by_input:
-            name, resolution = encoder
-            cache = member_cache(args.cache_dir, corpus, args.data, name, resolution, own)
-            by_input[key] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input)
-        features = by_input[key].grid
-        if model.feature_input == "hidden":
-            with torch.inference_mode():
-                features = torch.cat([CaptionEnsemble.member_grid(model.eval(), None, part.float())
-                                      for part in features.split(64)])  # fmt: skip
-        grids.append(features)
-    references = next(iter(by_input.values())).references
+    loaded, vocab, grids, references, photos = load_members(args.members, args.data, args.split, args.cache_dir)
     together = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
     runs = [] if args.together_only else [
         (f"{i + 1}: {folder}", model, grid)
         for i, (folder, (model, _, _), grid) in enumerate(zip(args.members, loaded, grids, strict=True))
     ]  # fmt: skip
     runs.append(("all together", together, torch.cat(grids, dim=1)))
-    print(f"| {args.split} ({len(photos)} photos), beam 3 | BLEU-1 | BLEU-4 | CIDEr | seconds |")
+    print(f"| {args.split} ({len(photos)} photos), beam {args.beam} | BLEU-1 | BLEU-4 | CIDEr | seconds |")
     print("|---|---:|---:|---:|---:|")
     for label, model, grid in runs:
         started = time.perf_counter()
         with torch.inference_mode():
-            texts = caption_grid(model, vocab, grid, DecodingOptions(method="beam", beam_width=3))
+            texts = caption_grid(model, vocab, grid, DecodingOptions(method="beam", beam_width=args.beam))
         s = score(references, texts)
         print(f"| {label} | {s['BLEU-1']:.4f} | {s['BLEU-4']:.4f} | {s['CIDEr']:.4f} | "
               f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip

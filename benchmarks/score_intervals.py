@@ -33,7 +33,7 @@ from capsight.training.evaluation import check_inputs, tokenized
 from capsight.training.readers import read_corpus
 
 
-def _result(path: str) -> dict:
+def read_result(path: str) -> dict:
     try:
         with open(path) as f:
             result = json.load(f)
@@ -43,7 +43,7 @@ def _result(path: str) -> dict:
         raise CapsightError(f"{path}: not a `capsight eval --json` result ({error})") from None
 
 
-def _references(result: dict) -> dict[str, list[str]]:
+def result_references(result: dict) -> dict[str, list[str]]:
     corpus = read_corpus(result["dataset"], None)
     records = corpus.split(result["split"]) if result["split"] else corpus.images.values()
     return {r.key: list(r.captions) for r in records if r.key in result["captions"]}
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.results) > 2:
         parser.error("give one result, or two to compare")
     try:
-        first = _result(args.results[0])
-        references = _references(first)
+        first = read_result(args.results[0])
+        references = result_references(first)
         check_inputs(references, first["captions"])
         if len(args.results) == 1:
             gts, res, java, _ = tokenized(references, first["captions"])
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 middle = f"| {intervals['means'][metric]:.4f} " if args.photos else ""
                 print(f"| {metric} | {full[metric]:.4f} {middle}| {low:.4f} - {high:.4f} |")
             return 0
-        second = _result(args.results[1])
+        second = read_result(args.results[1])
         result = compare_captions(references, first["captions"], second["captions"], args.rounds)
         print(f"{second['captioner']} against {first['captioner']}, {len(references)} photos, "
               f"{args.rounds} paired draws{' (' + result['fallback'] + ')' if 'fallback' in result else ''}")  # fmt: skip
