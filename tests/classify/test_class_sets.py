@@ -31,6 +31,14 @@ def test_class_file_and_list(tmp_path):
     assert parse_classes(" a, b ,c ").labels == ("a", "b", "c")
 
 
+@pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird"])
+def test_a_class_named_twice_is_refused_whatever_its_case(spec):
+    from capsight.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="each class once"):
+        parse_classes(spec)
+
+
 def test_wordnet_cover():
     assert len(imagenet_cover("dog")) >= 118
     assert set(imagenet_cover("dogs")) == set(imagenet_cover("dog"))  # plurals

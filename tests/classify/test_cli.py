@@ -87,3 +87,34 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
     captured = capsys.readouterr()
     assert captured.out.split()[0] == "1.0"
     assert captured.err.count("\n") == 1 and "note: --every and --model apply to a video" in captured.err
+
+
+@pytest.mark.parametrize("where,fragment", [
+    ("folder.pt", "folder.pt: is a folder; name the file to write"),
+    ("photo.jpg/clf.pt", "photo.jpg: is a file, not a folder"),
+    ("nowhere/clf.pt", "nowhere: output folder does not exist"),
+])
+def test_classifier_build_to_a_place_it_cannot_write_is_one_line(tmp_path, capsys, where, fragment):
+    (tmp_path / "folder.pt").mkdir()
+    (tmp_path / "photo.jpg").write_text("x")
+    assert main(["classifier", "build", "--classes", "a,b", "--out", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+
+
+def test_save_classifier_reports_a_failed_open_in_one_line(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from capsight.classify.class_sets import parse_classes
+    from capsight.classify.engines import create_engine
+    from capsight.classify.export import save_classifier
+    from capsight.errors import InvalidParameter
+
+    classifier = create_engine("offline").build(parse_classes("cat,dog"))
+
+    def refuse(self, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(InvalidParameter, match=r"clf.pt: cannot write it \(Permission denied\)"):
+        save_classifier(classifier, tmp_path / "clf.pt")

@@ -87,8 +87,26 @@ def test_tiny_clip_classifies_and_exports(tiny_clip, tmp_path):
 def test_missing_clip_weights_are_a_clear_error(tmp_path):
     from capsight.errors import ModelNotFound
 
-    with pytest.raises(ModelNotFound, match="CLIP"):
+    with pytest.raises(ModelNotFound, match="no such folder, nor a hub id in the local"):
         create_engine("clip", str(tmp_path / "no-such-clip"))
+
+
+def test_a_clip_hub_id_is_never_fetched(monkeypatch):
+    # Only the local cache is read: offline, a download attempt would retry for half a minute.
+    from transformers import CLIPModel
+
+    from capsight.errors import ModelNotFound
+
+    seen = {}
+
+    def fake(name, **kwargs):
+        seen.update(kwargs)
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(CLIPModel, "from_pretrained", fake)
+    with pytest.raises(ModelNotFound, match="capsight downloads nothing"):
+        create_engine("clip", "someone/some-clip")
+    assert seen == {"local_files_only": True}
 
 
 def test_bad_output_paths(tmp_path):

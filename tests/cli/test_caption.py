@@ -155,6 +155,8 @@ def test_sampling_flags_without_sample_are_refused():
 
 @pytest.mark.parametrize("argv,fragment", [
     (["--beam", "0"], "beam width"),
+    (["--beam", "100000"], "beam width must be between 1 and 20"),
+    (["--sample", "--num", "1000"], "captions must be between 1 and 20"),
     (["--sample", "--temperature", "0"], "temperature"),
     (["--sample", "--temperature", "nan"], "temperature"),
     (["--greedy", "--num", "2"], "greedy decoding has one answer"),
@@ -237,6 +239,14 @@ def test_attention_must_name_an_image_file(run_cli, photo_dir, one_error_line):
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "maps.txt")
     assert status == 2
     one_error_line(err, "--attention", ".png")
+
+
+def test_attention_under_a_file_is_one_clear_line(run_cli, photo_dir, tmp_path, one_error_line):
+    (tmp_path / "photo.jpg").write_text("x")
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "show-attend-tell",
+                             "--attention", tmp_path / "photo.jpg" / "a.png")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "a parent is a file, not a folder")
 
 
 def test_attention_files_of_same_named_photos_do_not_collide(run_cli, photo_dir, tmp_path):

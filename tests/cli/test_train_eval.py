@@ -22,6 +22,13 @@ def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):
     assert "Traceback" not in err and "nowhere" in err
 
 
+def test_eval_on_a_file_says_it_wants_a_folder(run_cli, tmp_path, one_error_line):
+    (tmp_path / "photo.jpg").write_text("x")
+    status, _, err = run_cli("eval", str(tmp_path / "photo.jpg"))
+    assert status == 2
+    one_error_line(err, "photo.jpg: is a file; give the folder of photos")
+
+
 def test_eval_beam_0_is_refused_not_replaced(run_cli, tmp_path, one_error_line):
     status, _, err = run_cli("eval", str(tmp_path), "--beam", "0")
     assert status == 2
@@ -38,3 +45,18 @@ def test_eval_refuses_too_few_rounds_before_captioning(run_cli, tmp_path, one_er
     status, _, err = run_cli("eval", str(tmp_path), "--bootstrap", "5")
     assert status == 2
     one_error_line(err, "at least 100 rounds")
+
+
+def test_train_options_may_come_before_the_dataset(run_cli, tmp_path):
+    # The options reach the training module whatever their place: --out is found, so the error
+    # is about the missing data, not an unrecognized --out.
+    status, _, err = run_cli("train", "--no-track", "--out", str(tmp_path / "run"),
+                             str(tmp_path / "nowhere"))  # fmt: skip
+    assert status == 2
+    assert "unrecognized" not in err and "no such caption file or dataset folder" in err
+
+
+def test_other_commands_still_refuse_unknown_options(run_cli):
+    status, _, err = run_cli("models", "--no-such-flag")
+    assert status == 2
+    assert "unrecognized arguments: --no-such-flag" in err

@@ -5,7 +5,8 @@
   shared by a test module; ``wait_for`` and ``wait_for_job`` poll (fixtures, so no test module
   imports this file by name).
 - ``ScriptedEngine`` captions images with the real models but "analyses" videos with a script
-  (probe, progress, a change half-way), so job tests are fast and can hold a job mid-run.
+  (real probe and decoding, scripted captions with a change half-way), so job tests are fast,
+  corrupt data fails as in a real job, and a test can hold a job mid-run.
   ``real_engine_app`` uses the real novelty pipeline.
 """
 
@@ -15,6 +16,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterator
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from capsight.server.settings import ServerSettings
 
 
 class ScriptedEngine(Engine):
-    """Real image models; video analysis scripted from the real probe of the file."""
+    """Real image models; video analysis scripted from the real probe and decoding of the file."""
 
     def __init__(self, default_model: str = "labels") -> None:
         super().__init__(default_model)
@@ -44,11 +46,13 @@ class ScriptedEngine(Engine):
         self._ready.set()
 
     def analyze(self, path, params, progress):
-        from capsight.io.video import probe_video
+        from capsight.io.video import probe_video, sample_frames
         from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
 
         self.calls.append(params)
         info = probe_video(path)
+        for _ in sample_frames(path, params.every):  # corrupt data fails here, as in a real job
+            pass
         times = [float(t) for t in np.arange(0.0, info.duration, params.every)]
         self.started.set()
         moments = []
@@ -192,6 +196,13 @@ def bomb_png() -> bytes:
     buf = io.BytesIO()
     Image.new("1", (12000, 12000)).save(buf, "PNG", optimize=True)
     return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def truncated_video() -> bytes:
+    """The bundled sample cut in half: it probes as a video, decoding fails part-way."""
+    data = resources.files("capsight.data").joinpath("sample.mp4").read_bytes()
+    return data[: len(data) // 2]
 
 
 @pytest.fixture(scope="session")

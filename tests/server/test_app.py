@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -105,3 +106,44 @@ def test_serve_flags_override_environment(tmp_path):
     s = settings_from_args(args, {"CAPSIGHT_PORT": "9000", "CAPSIGHT_MAX_UPLOAD_MB": "5"})
     assert (s.port, s.queue_size, s.ui, s.max_upload_mb, s.job_dir) == (8123, 3, False, 5.0,
                                                                        tmp_path)  # fmt: skip
+
+
+def _serve(args: list[str], monkeypatch) -> int:
+    """``capsight serve ARGS`` up to the point where uvicorn would start (which fails the test)."""
+    import uvicorn
+
+    from capsight._cli.main import main
+
+    def no_server(*a, **k):
+        raise AssertionError("uvicorn started despite bad settings")
+
+    monkeypatch.setattr(uvicorn, "run", no_server)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # serve sets it; keep the environment as is
+    return main(["serve", *args])
+
+
+def test_serve_refuses_a_job_dir_it_cannot_use(tmp_path, monkeypatch, capsys):
+    photo = tmp_path / "good.jpg"
+    photo.write_bytes(b"\xff\xd8\xff")
+    for job_dir, reason in [(photo, "is not a folder"), (photo / "jobs", "Not a directory")]:
+        assert _serve(["--job-dir", str(job_dir)], monkeypatch) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("capsight: error: ") and reason in err and "--job-dir" in err, err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
+def test_serve_refuses_an_unwritable_job_dir(tmp_path, monkeypatch, capsys):
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o555)
+    for job_dir in (read_only, read_only / "jobs"):
+        assert _serve(["--job-dir", str(job_dir)], monkeypatch) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("capsight: error: cannot use") and "Permission denied" in err, err
+
+
+def test_serve_refuses_an_unknown_model_up_front(tmp_path, monkeypatch, capsys):
+    assert _serve(["--model", "nope", "--job-dir", str(tmp_path)], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("capsight: error: unknown captioner 'nope'; available: default, labels")
+    assert len(err.splitlines()) == 1

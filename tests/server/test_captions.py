@@ -69,6 +69,10 @@ def test_missing_field_and_bad_options_are_422(client, cat_jpeg):
     for data in ({"seed": "1"}, {"method": "beam", "seed": "1"}):  # a seed that would change nothing
         r = client.post("/v1/captions", data=data, files=_files(("a.jpg", cat_jpeg)))
         assert r.status_code == 422 and "method=sample" in r.json()["error"]
+    # options the chosen method would silently ignore
+    for data in ({"method": "greedy", "temperature": "0.5"}, {"top_p": "0.9"}, {"method": "beam", "top_k": "5"}):
+        r = client.post("/v1/captions", data=data, files=_files(("a.jpg", cat_jpeg)))
+        assert r.status_code == 422 and "method=sample" in r.json()["error"]
 
 
 def test_too_many_images(make_app, cat_jpeg):

@@ -95,7 +95,8 @@ def test_bad_videos_are_refused_before_queueing(client, tiny_video, cat_jpeg):
     assert r.status_code == 415 and "JPEG image" in r.json()["error"]
     corrupt = tiny_video.read_bytes()[:48] + b"\x00" * 2000  # MP4 signature, nothing playable
     r = client.post("/v1/videos", files={"video": ("broken.mp4", corrupt, "video/mp4")})
-    assert r.status_code == 400 and "error" in r.json()
+    assert r.status_code == 400 and r.json()["error"].startswith("broken.mp4: ")
+    assert "input.mp4" not in r.json()["error"]  # the client's name, not the server's path
     r = client.post("/v1/videos", data={"every": "0"},
                     files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "every" in r.json()["error"]
@@ -106,6 +107,18 @@ def test_bad_videos_are_refused_before_queueing(client, tiny_video, cat_jpeg):
     assert r.status_code == 422 and "video" in r.json()["error"]
     before = client.app.state.jobs.store.list(limit=200)
     assert all(j.filename != "broken.mp4" for j in before)
+
+
+def test_a_failed_job_names_the_clients_file_not_the_servers_path(
+    client, truncated_video, wait_for_job
+):
+    r = client.post("/v1/videos", files={"video": ("trunc.mp4", truncated_video, "video/mp4")})
+    assert r.status_code == 202, r.text  # it probes as a video; decoding fails part-way
+    failed = wait_for_job(client, r.json()["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("trunc.mp4: truncated video"), failed["error"]
+    assert "input.mp4" not in failed["error"]
+    assert str(client.app.state.settings.job_dir) not in failed["error"]
 
 
 def test_full_queue_answers_503_with_retry_after(

@@ -12,7 +12,7 @@ def test_get_captions_answers_plain_text(client, cat_jpeg):
 
 def test_get_captions_get_shows_the_upload_form(client):
     r = client.get("/get_captions")
-    assert r.status_code == 200 and 'name=image' in r.text and "multipart/form-data" in r.text
+    assert r.status_code == 200 and "name=image" in r.text and "multipart/form-data" in r.text
 
 
 def test_get_image_caption_shape(client, cat_jpeg):
@@ -64,3 +64,21 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     r = client.post("/get_video_captions", params={"metric": "manhattan"},
                     files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "metric" in r.json()["error"]
+
+
+def test_get_video_captions_error_names_the_clients_file(client, truncated_video):
+    r = client.post("/get_video_captions", params={"every_n_second": 1},
+                    files={"video": ("trunc.mp4", truncated_video, "video/mp4")})  # fmt: skip
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error.startswith("trunc.mp4: truncated video"), error
+    assert "input.mp4" not in error and str(client.app.state.settings.job_dir) not in error
+
+
+def test_a_form_field_where_a_file_belongs_is_a_plain_422(client):
+    for path, field in [("/get_captions", "image"), ("/get_video_captions", "video"),
+                        ("/v1/videos", "video"), ("/v1/captions", "images")]:  # fmt: skip
+        r = client.post(path, data={field: "cat.jpg"})
+        assert r.status_code == 422
+        error = r.json()["error"]
+        assert error.startswith(field) and error.endswith(": expected a file upload"), error

@@ -6,7 +6,14 @@ import torch
 
 from capsight.captioning.base import DecodingOptions, create_captioner
 from capsight.errors import InvalidParameter
-from capsight.training.train import TrainConfig, build_parser, config_from_args, train
+from capsight.training.train import (
+    TrainConfig,
+    build_parser,
+    check_starting_point,
+    config_from_args,
+    make_run_folder,
+    train,
+)
 
 TINY_SAT = {"projected_dim": 32, "embed_dim": 32, "hidden_dim": 32, "attention_dim": 32, "dropout": 0.1}
 
@@ -83,6 +90,8 @@ def test_command_line_parses_into_a_config():
     (["--model-option", "dropout=1"], "dropout rate"),
     (["--model-option", "nokey"], "expected KEY=VALUE"),
     (["--architecture", "show-and-tell", "--model-option", "cell=rnn"], "lstm or gru"),
+    (["--resolution", "-5"], "--resolution must be 0 (the encoder's own size) or 32-1024"),
+    (["--resolution", "100000"], "got 100000"),
 ])
 def test_bad_training_options_are_refused_before_any_work(argv, fragment, tmp_path):
     with pytest.raises(InvalidParameter, match=re.escape(fragment)):
@@ -94,6 +103,41 @@ def test_a_file_as_the_run_folder_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(InvalidParameter, match="is a file"):
         TrainConfig(data="d", out=str(tmp_path / "taken"))
+
+def test_a_run_folder_that_cannot_be_written_is_one_clear_error(tmp_path):
+    (tmp_path / "photo.jpg").write_text("x")
+    with pytest.raises(InvalidParameter, match="photo.jpg/run: cannot write the run there"):
+        make_run_folder(str(tmp_path / "photo.jpg" / "run"))
+    assert make_run_folder(str(tmp_path / "a" / "b")).is_dir()
+
+
+def test_a_run_with_no_epochs_is_refused(tmp_path):
+    with pytest.raises(InvalidParameter, match="nothing to train"):
+        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0))
+
+
+def test_resume_with_nothing_to_resume_says_so_and_starts(tmp_path):
+    notes = []
+    check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), resume=True), notes.append)
+    assert notes == [f"--resume: nothing to resume in {tmp_path / 'r'}; starting a new run"]
+
+
+@pytest.mark.parametrize("flags,fragment", [
+    ({}, "not encoder efficientnet-lite0: pass --encoder efficientnet-lite2"),
+    ({"encoder": "efficientnet-lite2", "architecture": "show-and-tell"},
+     "not architecture show-and-tell: pass --architecture show-attend-tell"),
+    ({"encoder": "efficientnet-lite2", "resolution": 300}, "not resolution 300: pass --resolution 260"),
+])
+def test_init_from_a_checkpoint_on_other_features_is_refused(tmp_path, flags, fragment):
+    start = tmp_path / "lite2"
+    start.mkdir()
+    (start / "config.json").write_text(json.dumps(
+        {"architecture": "show-attend-tell", "encoder": "efficientnet-lite2", "resolution": 260}))
+    with pytest.raises(InvalidParameter, match=re.escape(fragment)):
+        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start), **flags))
+    check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start),
+                                     encoder="efficientnet-lite2"))  # fmt: skip
+
 
 def test_every_option_of_the_command_line_says_what_it_does():
     silent = [a.dest for a in build_parser()._actions if not a.help]

@@ -238,6 +238,8 @@ def write_attention(path: Path, image, described) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         picture.save(path)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidParameter(f"--attention {path}: a parent is a file, not a folder") from None
     except OSError as exc:
         raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
 

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine
-    from capsight.classify.export import save_classifier
+    from capsight.classify.export import check_output, save_classifier
     from capsight.classify.few_shot import build_from_examples
     from capsight.errors import InvalidParameter
 
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter("give --classes, --examples, or both")
     if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):
         raise InvalidParameter(f"{args.out}: --out must end in .pt or .pt2")
+    check_output(args.out)  # before the classifier is built, which can take a while
     classes = parse_classes(args.classes) if args.classes else None
     engine = create_engine(args.engine, args.clip)
     start = time.perf_counter()

@@ -26,7 +26,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="offline: bundled EfficientNet-Lite0 + WordNet + MiniLM (default); "
                         "clip: transformers CLIP weights named by --clip")
     p.add_argument("--clip", metavar="PATH",
-                   help="folder (or hub id) of a transformers CLIPModel, for --engine clip")
+                   help="folder (or hub id in the local Hugging Face cache) of a transformers "
+                        "CLIPModel, for --engine clip")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     if not Path(args.images).exists():
         raise InputNotFound(f"{args.images}: no such photo folder")
+    if not Path(args.images).is_dir():
+        raise InputNotFound(f"{args.images}: is a file; give the folder of photos (its captions in "
+                            "captions.json there, or name them with --captions)")  # fmt: skip
     captions = args.captions or str(Path(args.images) / "captions.json")
     if args.against:
         return _compare(args, captions, decoding)

@@ -79,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: sys.argv[1:]), run the subcommand, return the exit status."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)  # exits 2 itself on a usage error
+        args, unknown = parser.parse_known_args(argv)  # exits 2 itself on a usage error
+        if unknown and getattr(args, "rest", None) is not None:
+            args.rest = unknown + args.rest  # `train --epochs 1 DATA`: the options before DATA
+        elif unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         return int(args._run(args) or EXIT_OK)
     except CapsightError as exc:
         print(error_line(str(exc)), file=sys.stderr)

@@ -71,11 +71,16 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from capsight.server.app import create_app
+        from capsight.server.engine import check_servable
+        from capsight.server.jobs import prepare_job_dir
     except ImportError as exc:
         raise MissingDependency(
             f"capsight serve needs the serve extra ({exc.name} is missing): "
             "pip install 'capsight[serve]'"
         ) from None
+    # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
+    check_servable(settings.model)
+    prepare_job_dir(settings.job_dir)
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -111,7 +111,8 @@ def parse_classes(spec: str | list[str] | tuple[str, ...]) -> ClassList:
             f"{labels[0]!r} is a single class; {hint}give two or more classes ('cat,dog'), a "
             f"class file, or a built-in set ({', '.join(BUILTIN_SETS)})"
         )
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    folded = [label.casefold() for label in labels]  # "cat" and "Cat" are one class
+    duplicates = sorted({label for label, key in zip(labels, folded, strict=True) if folded.count(key) > 1})
     if duplicates:
         raise InvalidParameter(f"class list repeats {', '.join(duplicates)}; each class once")
     return ClassList(tuple(labels), None, source)

@@ -1,4 +1,5 @@
-"""The CLIP engine: any ``transformers`` CLIP checkpoint a user names (a folder or a hub id).
+"""The CLIP engine: any ``transformers`` CLIP checkpoint a user names (a folder, or a hub id
+already in the local Hugging Face cache).
 
     >>> engine = ClipEngine("/models/clip-vit-base-patch32")       # CLIPModel.from_pretrained
     >>> clf = engine.build(parse_classes("cat, dog"))               # prompt-ensembled text side
@@ -75,10 +76,18 @@ class ClipEngine:
     def __init__(self, path_or_id: str) -> None:
         from transformers import AutoTokenizer, CLIPModel
 
+        # local_files_only: a folder, or a hub id already in the local Hugging Face cache; never
+        # the network (offline it would retry for half a minute before failing).
         try:
-            self.model = CLIPModel.from_pretrained(path_or_id).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(path_or_id)
+            self.model = CLIPModel.from_pretrained(path_or_id, local_files_only=True).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=True)
         except (OSError, ValueError) as exc:
+            if not Path(path_or_id).exists():
+                raise ModelNotFound(
+                    f"cannot load CLIP weights from {path_or_id!r}: no such folder, nor a hub id in "
+                    "the local Hugging Face cache (capsight downloads nothing); give a folder "
+                    "holding a saved transformers CLIPModel and its tokenizer"
+                ) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelNotFound(
                 f"cannot load CLIP weights from {path_or_id!r} ({first}); give a folder holding a "

@@ -77,16 +77,34 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
         )
 
 
-def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Path:
-    """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix."""
+def check_output(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output ``path`` that ``save_classifier`` could not write."""
     path = Path(path)
     if path.suffix not in (".pt", ".pt2"):
         raise InvalidParameter(
             f"{path}: the output must end in .pt (TorchScript) or .pt2 (torch.export)"
         )
-    if path.parent and not path.parent.exists():
-        raise InvalidParameter(f"{path.parent}: output folder does not exist; create it first")
+    if path.is_dir():
+        raise InvalidParameter(f"{path}: is a folder; name the file to write")
+    parent = path.parent
+    if not parent.is_dir():
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise InvalidParameter(f"{existing}: is a file, not a folder; choose another output")
+        raise InvalidParameter(f"{parent}: output folder does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidParameter(f"{path}: cannot write there (permission denied)")
+    return path
+
+
+def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Path:
+    """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix."""
+    path = check_output(path)
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
+    try:
+        path.open("wb").close()  # torch reports a failed open as a C++ RuntimeError
+    except OSError as error:
+        raise InvalidParameter(f"{path}: cannot write it ({error.strerror or error})") from None
     if path.suffix == ".pt":
         torch.jit.save(to_torchscript(classifier), str(path), _extra_files=meta)
     else:

@@ -87,6 +87,19 @@ def servable_captioners() -> list[str]:
     return names
 
 
+def check_servable(name: str) -> None:
+    """Raise ModelNotFound unless ``name`` is "default" or a captioner the server may serve.
+
+    Looks at the registry only, so ``capsight serve --model nope`` is refused before any
+    weights load.
+    """
+    if name != "default" and name not in servable_captioners():
+        raise ModelNotFound(
+            f"unknown captioner {name!r}; available: "
+            f"{', '.join(['default', *servable_captioners()])}"
+        )
+
+
 class Engine:
     """Warm models for the server: encoder, captioners, text embedder, video pipeline."""
 
@@ -223,11 +236,7 @@ class Engine:
         from capsight.captioning.facade import resolve_captioner
 
         name = model or self.default_model
-        if name != "default" and name not in servable_captioners():
-            raise ModelNotFound(
-                f"unknown captioner {name!r}; available: "
-                f"{', '.join(['default', *servable_captioners()])}"
-            )
+        check_servable(name)
         return resolve_captioner(name)[1]
 
     def models(self) -> list[dict]:
@@ -262,7 +271,9 @@ class Engine:
             signal=params.signal,
             sensitivity=params.sensitivity,
             # "default" stays "default": video's default is the one-encoder captioner (pipeline).
-            captioner=_video_model(self.resolve_model(params.model), params.model or self.default_model),
+            captioner=_video_model(
+                self.resolve_model(params.model), params.model or self.default_model
+            ),
             progress=progress,
             thumbnail_size=THUMBNAIL_SIDE,
         )

@@ -70,6 +70,8 @@ def validation_message(exc: RequestValidationError) -> str:
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
             msg = "field required"
+        elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
+            msg = "expected a file upload"  # a plain form field where a file belongs
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")
 

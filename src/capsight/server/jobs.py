@@ -30,6 +30,7 @@ import queue
 import re
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from capsight.errors import CapsightError
+from capsight.errors import CapsightError, InvalidParameter
 
 if TYPE_CHECKING:
     from capsight.server.engine import Engine, VideoParams
@@ -117,12 +118,26 @@ def valid_job_id(job_id: str) -> bool:
     return bool(_JOB_ID.match(job_id))
 
 
+def prepare_job_dir(root: Path) -> None:
+    """Create the job folder if needed; InvalidParameter unless it is a folder we can write."""
+    advice = "give --job-dir (or CAPSIGHT_JOB_DIR) a folder the server can write"
+    if root.exists() and not root.is_dir():
+        raise InvalidParameter(f"job folder {root} is not a folder; {advice}")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+    except OSError as exc:
+        raise InvalidParameter(
+            f"cannot use {root} as the job folder ({exc.strerror or exc}); {advice}"
+        ) from None
+
+
 class JobStore:
     """Jobs in SQLite (``<root>/jobs.sqlite3``) and their files in ``<root>/<id>/``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        prepare_job_dir(self.root)
         self._lock = threading.Lock()
         self.closed = False
         self._db = sqlite3.connect(
@@ -331,7 +346,10 @@ class JobManager:
                 shutil.copyfileobj(upload, out, length=1024 * 1024)
             size = (folder / input_name).stat().st_size
             if validate is not None:
-                validate(folder / input_name)
+                try:
+                    validate(folder / input_name)
+                except CapsightError as exc:
+                    raise type(exc)(_as_client_sees(exc, folder / input_name, filename)) from None
             job = Job(job_id, QUEUED, params.to_dict(), filename, input_name, size, time.time(),
                       message="waiting for a worker")  # fmt: skip
             with self._lock:
@@ -457,7 +475,7 @@ class JobManager:
             else:
                 self._finish(job_id, FAILED, str(stop))
         except CapsightError as exc:
-            self._finish(job_id, FAILED, str(exc))
+            self._finish(job_id, FAILED, _as_client_sees(exc, self.input_path(job), job.filename))
         except Exception as exc:
             log.exception("job %s failed", job_id)
             self._finish(job_id, FAILED, f"internal error ({type(exc).__name__}); see server log")
@@ -490,6 +508,15 @@ class JobManager:
                 self.expire()
             except Exception:
                 log.exception("job expiry failed")
+
+
+def _as_client_sees(exc: CapsightError, stored: Path, filename: str) -> str:
+    """``exc``'s message naming the client's file, never the server's path to its copy."""
+    message = str(exc)
+    # Longest first: a relative or symlinked job folder's path is part of its resolved one.
+    for path in sorted({str(stored.resolve()), str(stored)}, key=len, reverse=True):
+        message = message.replace(path, filename)
+    return message
 
 
 def _save_thumbnails(analysis, folder: Path) -> None:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
+from capsight.captioning.checkpoint import load_checkpoint, read_config, save_checkpoint
 from capsight.captioning.decoding import decode
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import (
@@ -56,6 +56,11 @@ from capsight.training.features import (
     build_encoder,
     refuse_own_encoder,
 )
+from capsight.vision.efficientnet_lite import VARIANTS
+
+# The encoder's grid is the input over 32; below 32 px there is no grid, and past 1024 px the
+# cached features of a dataset run to hundreds of GB.
+MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,11 @@ class TrainConfig:
             raise InvalidParameter(
                 "counts must be >= 1 (--min-count, --max-caption-length, --val-beam, "
                 "--scst-samples, --scst-max-length) or >= 0 (the others)"
+            )
+        if self.resolution and not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
+            raise InvalidParameter(
+                f"--resolution must be 0 (the encoder's own size) or {MIN_RESOLUTION}-{MAX_RESOLUTION} "
+                f"pixels, got {self.resolution}"
             )
         check_model_options(self.architecture, self.model)
         if Path(self.out).exists() and not Path(self.out).is_dir():
@@ -488,8 +498,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     checked it already (``train_main`` does, before it opens an MLflow run); read here if None."""
     rank, world = _distributed()
     device = _device(rank)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_run_folder(config.out)
     seed_everything(config.seed + rank)
     corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
     seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers
@@ -693,6 +702,43 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         return None
 
 
+def make_run_folder(out: str) -> Path:
+    """Create the run folder ``out`` (and its parents) and check it can be written, or say why not."""
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise InvalidParameter(f"--out {out}: cannot write the run there ({error.strerror or error})") from None
+    return folder
+
+
+def check_starting_point(config: TrainConfig, note=None) -> None:
+    """Refuse a run with no epochs, and ``--init-from`` a checkpoint whose architecture, encoder
+    or input size differ from the run's (it would be fed the wrong features); ``note`` that
+    ``--resume`` found nothing to resume (the run then starts, so recipes can always pass it)."""
+    if config.epochs == 0 and config.scst_epochs == 0:
+        raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
+    if config.resume and note is not None and not (Path(config.out) / "last" / "trainer.json").is_file():
+        note(f"--resume: nothing to resume in {config.out}; starting a new run")
+    if not config.init_from:
+        return
+    raw = read_config(config.init_from)
+    native = VARIANTS[config.encoder].resolution if config.encoder in VARIANTS else 0
+    wanted = {"architecture": config.architecture, "encoder": config.encoder,
+              "resolution": config.resolution or native}  # fmt: skip
+    for key, value in wanted.items():
+        theirs = raw.get(key)
+        if theirs is not None and value and theirs != value:
+            raise InvalidParameter(
+                f"--init-from {config.init_from} is a {raw.get('architecture')} on "
+                f"{raw.get('encoder')} features at {raw.get('resolution')} px, not {key} {value}: "
+                f"pass --{key} {theirs}"
+            )
+
+
 def train_main(
     argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
 ) -> int:
@@ -700,8 +746,11 @@ def train_main(
     args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
+    check_starting_point(config, _note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
     corpus = training_corpus(config, _note if leader else (lambda message: None))
+    if leader:
+        make_run_folder(config.out)  # before MLflow opens a run for it
     tracker = _tracker(args, config) if leader else None
     finished = False
     try:

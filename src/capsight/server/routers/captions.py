@@ -99,11 +99,15 @@ def decode_images(uploads: list[ImageUpload]) -> list[Image.Image]:
 
 
 def decoding_options(**fields) -> DecodingOptions | None:
-    """DecodingOptions from the fields a client set (None: the model's own default). A seed
-    without ``method=sample`` is refused (422): greedy and beam search are not random."""
+    """DecodingOptions from the fields a client set (None: the model's own default). A seed,
+    temperature, top_k or top_p without ``method=sample`` is refused (422): greedy and beam
+    search would silently ignore them."""
     given = {k: v for k, v in fields.items() if v is not None}
-    if "seed" in given and given.get("method") != "sample":
+    method = given.get("method")
+    if "seed" in given and method != "sample":
         raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
+    if method != "sample" and {"temperature", "top_k", "top_p"} & given.keys():
+        raise InvalidParameter("temperature, top_k and top_p need method=sample (they shape sampling only)")
     return DecodingOptions.partial(**given) if given else None  # the rest: the model's own
 
 
