@@ -42,8 +42,25 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     assert [r["epoch"] for r in records] == [0, 1, 2]
 
 
+@pytest.mark.slow
+def test_a_frozen_member_decodes_with_the_others_but_keeps_its_weights(caption_folder, tmp_path):
+    cache = tmp_path / "cache"
+    a = train(_config(caption_folder, tmp_path / "a", cache, epochs=1))
+    b = train(_config(caption_folder, tmp_path / "b", cache, epochs=1, seed=1))
+    out = tmp_path / "pair"
+    assert main([str(caption_folder), str(a.best_dir), str(b.best_dir), "--out", str(out), "--frozen", "1",
+                 "--lr", "1e-2", "--batch-images", "4", "--cache-dir", str(cache), "--no-progress"]) == 0  # fmt: skip
+    for i, source in enumerate((a.best_dir, b.best_dir)):
+        before = load_checkpoint(source)[0].state_dict()
+        after = load_checkpoint(out / "last" / f"m{i}")[0].state_dict()
+        moved = [k for k, v in after.items() if not torch.equal(v, before[k])]
+        assert (moved == []) == (i == 1), f"member {i}: {len(moved)} tensors moved"
+
+
 @pytest.mark.parametrize("extra, fragment", [([], "two or more"), (["b", "--samples", "1"], "--samples >= 2"),
-                                             (["b", "--batch-images", "0"], "--batch-images >= 1")])
+                                             (["b", "--batch-images", "0"], "--batch-images >= 1"),
+                                             (["b", "--frozen", "0", "1"], "leaves one to train"),
+                                             (["b", "--frozen", "2"], "positions 0-1")])
 def test_bad_options_are_refused_before_any_work(extra, fragment, capsys):
     with pytest.raises(SystemExit):
         main(["data", "a", *extra, "--out", "o"])

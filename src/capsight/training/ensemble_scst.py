@@ -20,7 +20,8 @@ the best validation CIDEr under ``OUT/best/m<i>`` (the members as they came when
 them), ready for ``capsight.training.export``. The defaults (one epoch, lr 2.5e-5) are what made
 the shipped m0 (with its former Lite2 partner); a second epoch overfitted that pair
 (docs/MODEL_CARD.md).
-``metrics.jsonl`` has one line per epoch. ``--resume`` continues from ``OUT/last``.
+``--frozen I`` keeps member I as it is: it decodes with the others, but only they learn to
+complement it. ``metrics.jsonl`` has one line per epoch. ``--resume`` continues from ``OUT/last``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class EnsembleScstConfig:
     end_token: bool = True
     grad_clip: float = 2.0
     seed: int = 42
+    frozen: tuple[int, ...] = ()  # members (by position) that decode with the others but do not learn
     val_beam: int = 3
     max_train_images: int = 0
     max_val_images: int = 0
@@ -146,7 +148,10 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     references = _with_end(train_data[0].references, config.end_token)
     cider = CiderD(references)
     groups_config = SimpleNamespace(weight_decay=TrainConfig.weight_decay, fine_tune_lr_ratio=config.fine_tune_lr_ratio)
-    groups = [g for m in models for g in _param_groups(m, groups_config)]
+    learners = [m for i, m in enumerate(models) if i not in config.frozen]
+    for i in config.frozen:
+        models[i].requires_grad_(False)
+    groups = [g for m in learners for g in _param_groups(m, groups_config)]
     for group in groups:
         group["lr"] = config.lr * group.pop("lr_scale")
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
@@ -164,6 +169,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     while state["epoch"] < config.epochs:
         epoch = state["epoch"]
         ensemble.train()
+        for i in config.frozen:  # as it decodes at run time: no dropout
+            models[i].eval()
         gen = torch.Generator().manual_seed(config.seed * 7919 + epoch)
         started, losses, rewards = time.time(), [], []
         batches = train_data[0].epoch(config.batch_images, 1, seed=config.seed * 1000 + 500 + epoch)
@@ -227,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(defaults, name)
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
                             help=f"{text} (default: {value})")  # fmt: skip
+    parser.add_argument("--frozen", type=int, nargs="+", default=[], metavar="I",
+                        help="members, by position from 0, that decode with the others but keep their weights")
     parser.add_argument("--no-end-token", action="store_true", help="score sampled captions without their end word")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -236,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.epochs < 0 or args.batch_images < 1 or args.samples < 2 or args.lr <= 0:
         parser.error("--epochs must be >= 0, --batch-images >= 1, --samples >= 2 (each is scored "
                      "against the others) and --lr > 0")  # fmt: skip
-    options = {k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress")}
-    config = EnsembleScstConfig(**options, end_token=not args.no_end_token, progress=not args.no_progress)
+    if not set(args.frozen) < set(range(len(args.members))):
+        parser.error(f"--frozen takes member positions 0-{len(args.members) - 1}, and leaves one to train")
+    options = {k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress", "frozen")}
+    config = EnsembleScstConfig(**options, frozen=tuple(args.frozen), end_token=not args.no_end_token,
+                                progress=not args.no_progress)  # fmt: skip
     try:
         best = train_ensemble(config)
     except (CapsightError, OSError) as error:  # a missing cache or checkpoint, a taken --out
