@@ -6,7 +6,7 @@
 How the members of ``show-attend-tell-pair`` were chosen: from the cached features of the Flickr8k
 photos (``~/.cache/capsight/features``, written by ``capsight train`` or
 ``python -m capsight.training.features DATA --encoder NAME``), each member decodes the 1,000
-validation photos with beam 3, then all of them decode the photos as one, their word
+validation photos with beam 3 (`--beam N` for another width), then all of them decode the photos as one, their word
 probabilities averaged, each member reading its own encoder's grid (members on the same encoder
 share it; a member with fine-tuned encoder blocks reads the grid its own blocks make of the
 cached hidden maps). Scores are BLEU and CIDEr with the Python tokenizer, as training's validation
