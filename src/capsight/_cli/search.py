@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, default=None, metavar="SECONDS",
                    help="seconds between sampled moments of a video (default: 1)")
     p.add_argument("--model", default=None, metavar="NAME",
-                   help="captioner for a video (default: the best installed)")
+                   help="captioner for a video (default: the one `capsight video` uses)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"time", "score", "caption_score", "class_score", '
                         '"caption"}')

@@ -31,11 +31,6 @@ from capsight.training.datasets import (
     read_flickr8k_text,
 )
 from capsight.training.readers.coco import read_coco_captions
-from capsight.training.readers.conceptual_captions import (
-    FetchReport,
-    fetch_conceptual_captions,
-    read_conceptual_captions,
-)
 from capsight.training.readers.json_files import load_json
 from capsight.training.readers.karpathy import read_karpathy_split
 
@@ -49,6 +44,19 @@ __all__ = [
     "read_corpus",
     "read_karpathy_split",
 ]
+
+# The Conceptual Captions names load on first use, so that `python -m
+# capsight.training.readers.conceptual_captions` (the fetcher) runs without runpy warning that
+# the package had imported the module already.
+_CONCEPTUAL = ("FetchReport", "fetch_conceptual_captions", "read_conceptual_captions")
+
+
+def __getattr__(name: str):
+    if name in _CONCEPTUAL:
+        from capsight.training.readers import conceptual_captions
+
+        return getattr(conceptual_captions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _in_folder(corpus: CaptionCorpus, images_dir: Path, dataset_dir: Path) -> CaptionCorpus:
@@ -87,6 +95,8 @@ def read_corpus(
     if path.suffix.lower() == ".tsv":
         if folder is None:
             raise InputNotFound(f"{path}: pass the folder of fetched Conceptual Captions photos")
+        from capsight.training.readers.conceptual_captions import read_conceptual_captions
+
         return read_conceptual_captions(path, folder)
     if path.suffix.lower() != ".json":
         raise DatasetError(
