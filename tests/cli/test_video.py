@@ -212,4 +212,4 @@ def test_samples_too_sparse_for_the_shots_are_named_as_the_reason_nothing_was_fo
     sample = resources.files("capsight.data").joinpath("sample.mp4")
     status, out, err = run_cli("video", sample, "--out", tmp_path, "--every", "3", "--model", "labels")
     assert status == 0, err
-    assert "no novel moments: every moment differs" in out and "smaller --every" in out
+    assert "no novel moments: every moment differs" in out and "sample more often, --every" in out

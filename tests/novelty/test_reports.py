@@ -9,6 +9,7 @@ import json
 import re
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -16,8 +17,12 @@ from capsight.errors import InvalidParameter
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
 from capsight.novelty.reports import (
     CSV_COLUMNS,
+    NO_SCORE_NOTE,
+    NOVEL_NOTE,
+    ONE_MOMENT_NOTE,
     format_clock,
     format_vtt_timestamp,
+    novelty_figure,
     render_csv,
     render_plot_png,
     render_report_html,
@@ -34,7 +39,7 @@ def _jpeg(color: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def make_analysis(n: int = 12, novel: tuple[int, ...] = (4, 9), threshold: float | None = 0.3,
+def make_analysis(n: int = 12, novel: tuple[int, ...] = (4, 9),
                   caption_at: dict[int, str] | None = None) -> Analysis:
     caption_at = caption_at or {}
     moments = []
@@ -46,9 +51,8 @@ def make_analysis(n: int = 12, novel: tuple[int, ...] = (4, 9), threshold: float
             novelty_visual=None if score is None else score * 1.1, is_novel=i in novel,
             labels=[("tabby", 0.61), ("tiger cat", 0.2)], thumbnail=_jpeg((20 * i, 80, 120)),
         ))
-    extra = {"threshold": threshold} if threshold is not None else {}
     return Analysis(VideoInfo("/videos/clip.mp4", float(n), 25.0, 480, 270),
-                    AnalysisParams(), moments, extra)
+                    AnalysisParams(), moments, {})
 
 
 def test_clock_and_vtt_timestamps():
@@ -88,9 +92,85 @@ def test_plot_is_a_readable_png():
     assert len(set(image.convert("RGB").getdata())) > 50  # something was drawn
 
 
-def test_plot_copes_with_no_scores_and_a_single_moment():
-    analysis = make_analysis(n=1, novel=(), threshold=None)
-    assert Image.open(io.BytesIO(render_plot_png(analysis))).format == "PNG"
+def _texts(fig) -> list[str]:
+    """Every text drawn in the figure and its axes, whitespace collapsed."""
+    artists = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]
+    return [" ".join(t.get_text().split()) for t in artists]
+
+
+def _pipeline_analysis() -> Analysis:
+    """An Analysis whose ``extra`` is what the pipeline writes: a real selection on a cut."""
+    from capsight.novelty.scoring import novelty_scores
+    from capsight.novelty.selection import select_novel_moments
+
+    rng = np.random.default_rng(0)
+    scenes = rng.normal(size=(2, 64))
+    x = np.stack([scenes[int(i >= 15)] + 0.05 * rng.normal(size=64) for i in range(30)])
+    selection = select_novel_moments({"visual": x}, every=1.0)
+    assert selection.indices == [15]
+    scores = novelty_scores(x)
+    moments = [Moment(time=float(i), caption=f"scene {int(i >= 15)}",
+                      novelty=None if i == 0 else float(scores[i]),
+                      novelty_visual=None if i == 0 else float(scores[i]),
+                      is_novel=i in selection.indices) for i in range(30)]  # fmt: skip
+    return Analysis(VideoInfo("/videos/cut.mp4", 30.0, 25.0, 480, 270),
+                    AnalysisParams(signal="visual"), moments,
+                    {"selection": selection.describe()})
+
+
+def test_the_plot_marks_novel_moments_and_says_why_instead_of_a_threshold_line():
+    # The selection's threshold is in strength units (extra["selection"]), not the plotted
+    # novelty's: no line on the plot can stand for it, so the plot names what marks a moment.
+    analysis = _pipeline_analysis()
+    fig = novelty_figure(analysis)
+    (ax,) = fig.axes
+    assert NOVEL_NOTE in _texts(fig)
+    level_lines = [line for line in ax.lines
+                   if len(line.get_xdata()) > 1 and len(set(line.get_ydata())) == 1]  # fmt: skip
+    assert not level_lines  # no horizontal threshold line, in any units
+    marked = [line.get_xdata()[0] for line in ax.lines
+              if len(line.get_xdata()) == 2 and len(set(line.get_xdata())) == 1]  # fmt: skip
+    assert marked == [15.0]
+    assert "novel moment" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_a_plot_without_novel_moments_has_no_note_about_them():
+    fig = novelty_figure(make_analysis(novel=()))
+    assert NOVEL_NOTE not in _texts(fig)
+
+
+@pytest.mark.parametrize("peak", [15.0, 1000.0, 2e-5])  # ticks up to "17.5", "1200", "0.000025"
+def test_the_y_axis_label_and_ticks_fit_in_the_figure_at_any_scale(peak):
+    import dataclasses
+
+    analysis = make_analysis()
+    analysis.params = dataclasses.replace(analysis.params, signal="visual", metric="euclidean")
+    for m in analysis.moments[1:]:
+        m.novelty = m.novelty_visual = m.novelty / 0.7 * peak
+    fig = novelty_figure(analysis)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert max(len(t) for t in ticks) >= 4
+    drawn = ax.yaxis.get_tightbbox(fig.canvas.get_renderer())  # tick labels and the axis label
+    assert 0 <= drawn.x0 <= 20  # inside the figure, without a wide empty margin
+    assert ax.yaxis.get_offset_text().get_text() == ""  # no "1e-5" multiplier over the title
+
+
+@pytest.mark.parametrize(("n", "note"), [(1, ONE_MOMENT_NOTE), (4, NO_SCORE_NOTE)])
+def test_a_plot_with_nothing_to_compare_says_so_on_an_empty_axis(n, note):
+    analysis = make_analysis(n=n, novel=())
+    for m in analysis.moments:
+        m.novelty = m.novelty_text = m.novelty_visual = None
+    fig = novelty_figure(analysis)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert _texts(fig) == [note]
+    assert not ax.lines and len(ax.get_yticks()) == 0  # no scale for values that do not exist
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert ax.get_xlim() == (0.0, float(n))  # the video's duration
+    image = Image.open(io.BytesIO(render_plot_png(analysis)))
+    assert image.format == "PNG" and image.size == (1100, 420)
 
 
 class _Collector(HTMLParser):
@@ -135,15 +215,26 @@ def test_report_without_novel_moments_says_so():
 def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_one():
     quiet = make_analysis(novel=())
     quiet.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.9, 0.4]}
-    assert "higher --sensitivity" in quiet.quiet_reason()
+    assert "higher sensitivity, --sensitivity in the CLI" in quiet.quiet_reason()
     # every moment cleared the floor, so the threshold was raised over all of them: sensitivity
-    # would not help, denser sampling might
+    # would not help, denser sampling might; the advice names the setting for the CLI and the UI
     restless = make_analysis(novel=())
     restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1]}
-    assert "every moment differs" in restless.quiet_reason()
-    assert "smaller --every" in restless.quiet_reason()
+    reason = restless.quiet_reason()
+    assert "every moment differs" in reason and "one sample every 1 s" in reason
+    assert "sample more often, --every in the CLI" in reason
+    assert "sensitivity" not in reason
     assert make_analysis().quiet_reason() is None  # it has novel moments
 
+
+@pytest.mark.parametrize("every", [0.25, 0.1])
+def test_a_restless_video_sampled_densely_is_not_told_to_sample_more_often(every):
+    restless = make_analysis(novel=())
+    restless.params = AnalysisParams(every=every)
+    restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1]}
+    reason = restless.quiet_reason()
+    assert "every moment differs" in reason and f"one sample every {every:g} s" in reason
+    assert "more often" not in reason and "--every" not in reason
 
 
 def test_the_report_says_what_the_novelty_number_is_for_each_signal():

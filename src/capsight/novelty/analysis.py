@@ -20,6 +20,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+# At one sample every this many seconds or less (the web UI's smallest "Sample every"), the
+# reason given for a restless video no longer advises sampling more often.
+DENSEST_EVERY = 0.25
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -77,21 +81,29 @@ class Analysis:
         Either nothing cleared the floor (a higher sensitivity shows weaker changes), or so many
         moments did that the video counts as restless and its threshold was raised over all of
         them (``extra["selection"]``): then a higher sensitivity would not help, sampling more
-        often would, when the samples are too far apart for the video's shots.
+        often might, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. The
+        sentence is shown by the CLI, the report and the web UI, so it names the setting, not
+        only the CLI flag.
         """
         if self.novel_moments:
             return None
         selection = self.extra.get("selection") or {}
         strengths = [s for s in selection.get("strength") or [] if s is not None]
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
+            every = self.params.every
+            if every <= DENSEST_EVERY:
+                return (
+                    "every moment differs from the ones before it, so none stands out (a "
+                    f"restless video, even at one sample every {every:g} s)"
+                )
             return (
                 "every moment differs from the ones before it, so none stands out (a restless "
-                f"video, or one sample every {self.params.every:g} s is too few for its shots: "
-                "try a smaller --every)"
+                f"video, or one sample every {every:g} s is too few for its shots: sample more "
+                "often, --every in the CLI)"
             )
         return (
             f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
-            "(a higher --sensitivity shows weaker changes)"
+            "(a higher sensitivity, --sensitivity in the CLI, shows weaker changes)"
         )
 
     def to_dict(self) -> dict:

@@ -8,9 +8,10 @@ Each format also has its own function returning text or bytes (``render_json``, 
 ``render_vtt``, ``render_plot_png``, ``render_report_html``) so the HTTP server can answer with
 them directly. Nothing here computes novelty: it only renders what the pipeline decided.
 
-The plot draws a threshold line when the pipeline put one in ``analysis.extra["threshold"]`` (in
-the units of ``Moment.novelty``). matplotlib is imported only when a plot is drawn (Agg backend,
-no display needed).
+The plot draws no threshold line: the selection's threshold is in its own units (selection
+strength, ``analysis.extra["selection"]``), not the plotted novelty's, so the plot marks the
+novel moments and says in a note what made them novel. matplotlib is imported only when a plot
+is drawn (Agg backend, no display needed).
 """
 
 from __future__ import annotations
@@ -167,58 +168,85 @@ def preload_plotting() -> None:
     import matplotlib.figure  # noqa: F401
 
 
+# What marks a novel moment, beside the plot: the selection (capsight.novelty.selection) keeps a
+# change that persists and is unfamiliar, on region features and in floor units, so no level of
+# the plotted novelty separates novel moments from the rest and no threshold line is drawn.
+NOVEL_NOTE = ("A moment is marked novel when its change lasts and was not on screen shortly "
+              "before; no level of this curve decides it.")  # fmt: skip
+ONE_MOMENT_NOTE = "only one moment sampled; nothing to compare"
+NO_SCORE_NOTE = "no moment could be compared"
+
+_RIGHT_PX = 150  # the legend and the note
+_PAD_PX = 6  # between the figure's left edge and the y label
+
+
 def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 420) -> bytes:
-    """``novelty.png``: novelty over time, novel moments numbered and marked, threshold if known."""
+    """``novelty.png``: novelty over time, the novel moments numbered and marked."""
+    fig = novelty_figure(analysis, width_px, height_px)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    return buffer.getvalue()
+
+
+def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 420):
+    """The matplotlib ``Figure`` behind ``render_plot_png`` (Agg canvas attached)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     dpi = 110
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     moments = analysis.moments
     times = [float(m.time) for m in moments]
     signal = analysis.params.signal
-
-    parts_top = 0.0  # the highest point of the fused line's parts, when they are drawn
-    if signal == "fused":  # its two parts, in the same units: the fused line is their mean
-        import numpy as np
-
-        from capsight.novelty.selection import per_median
-
-        for attr, name, color in (("novelty_visual", "image", "#8ab4d8"),
-                                  ("novelty_text", "caption", "#b7c0a8")):
-            ys = _values(moments, attr)
-            if any(not math.isnan(y) for y in ys):
-                part = per_median(np.array(ys, dtype=float))
-                ax.plot(times, part, color=color, linewidth=1.1, label=f"{name} novelty", zorder=2)
-                parts_top = max([parts_top, *(float(y) for y in part if math.isfinite(y))])
     ys = _values(moments, "novelty")
-    ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
-            label=f"novelty ({signal})", zorder=3)
+    finite = [y for y in ys if math.isfinite(y)]
 
-    threshold = analysis.extra.get("threshold") if isinstance(analysis.extra, dict) else None
-    if isinstance(threshold, (int, float)) and math.isfinite(threshold):
-        ax.axhline(threshold, color="#868e96", linestyle="--", linewidth=1.0,
-                   label="threshold", zorder=1)
+    top = max(finite, default=0.0)
+    if finite:
+        if signal == "fused":  # its two parts, in the same units: the fused line is their mean
+            import numpy as np
 
-    finite = [y for y in ys if not math.isnan(y)]
-    top = max(finite + [float(threshold) if isinstance(threshold, (int, float)) else 0.0, 1e-6,
-                        parts_top])  # fmt: skip
+            from capsight.novelty.selection import per_median
+
+            for attr, name, color in (("novelty_visual", "image", "#8ab4d8"),
+                                      ("novelty_text", "caption", "#b7c0a8")):
+                part_ys = _values(moments, attr)
+                if any(not math.isnan(y) for y in part_ys):
+                    part = per_median(np.array(part_ys, dtype=float))
+                    ax.plot(times, part, color=color, linewidth=1.1, label=f"{name} novelty",
+                            zorder=2)
+                    top = max([top, *(float(y) for y in part if math.isfinite(y))])
+        ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
+                label=f"novelty ({signal})", zorder=3)
+        top = max(top, 1e-6)
+    else:  # nothing to draw: an empty axis that says why, without a made-up scale
+        top = 1.0
+        ax.set_yticks([])
+        note = ONE_MOMENT_NOTE if len(moments) == 1 else NO_SCORE_NOTE
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+                color="#52606d")
     ax.set_ylim(0, top * 1.32)  # head room for the numbered labels
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # no "1e-6" over the title
+    ax.set_ylabel(novelty_meaning(analysis.params)[0], color=_INK)
+    left_px = _left_margin_px(fig, ax, width_px)
+
     novel = analysis.novel_moments
     long_labels = len(novel) <= 6
     end = max([analysis.video.duration or 0.0, *times, 1.0])
     start = min([0.0, *times])
-    axis_px = width_px - 60 - 150  # the plot area between the fixed margins set below
+    axis_px = width_px - left_px - _RIGHT_PX
     labels = [f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
               for n, m in enumerate(novel, start=1)]  # fmt: skip
     layout = label_layout([m.time for m in novel], labels, start, end, axis_px)
     for m, (label, row, left) in zip(novel, layout, strict=True):
         ax.axvline(m.time, color=_ACCENT, alpha=0.55, linewidth=1.2, zorder=1)
-        if m.novelty is not None:
+        if m.novelty is not None and math.isfinite(m.novelty):
             ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
         y = top * (1.24 if row == 0 else 1.11)
         ax.annotate(label, (m.time, y), xytext=(-3 if left else 3, 0), textcoords="offset points",
@@ -232,20 +260,47 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
-    ax.set_ylabel(novelty_meaning(analysis.params)[0], color=_INK)
     ax.set_title(f"{Path(analysis.video.path).name}: how unlike the previous "
                  f"{analysis.params.window} moments each moment is", fontsize=10, color=_INK,
                  loc="left")
     ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    # Fixed margins that fit the labels and the legend (tight_layout costs 0.15 s per plot).
-    fig.subplots_adjust(left=60 / width_px, right=1 - 150 / width_px, top=1 - 32 / height_px,
-                        bottom=48 / height_px)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    if finite:
+        legend = ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        if novel:
+            _note_below(fig, legend, NOVEL_NOTE)
+    return fig
+
+
+def _left_margin_px(fig, ax, width_px: int) -> int:
+    """Set the margins, the left one wide enough for the y tick labels and the y label as
+    drawn (measured, ~10 ms; tight_layout costs 0.15 s per plot); return it in pixels."""
+    height_px = fig.bbox.height
+    margins = {"right": 1 - _RIGHT_PX / width_px, "top": 1 - 32 / height_px,
+               "bottom": 48 / height_px}  # fmt: skip
+    fig.subplots_adjust(left=60 / width_px, **margins)
+    drawn = ax.yaxis.get_tightbbox(fig.canvas.get_renderer())
+    overhang = ax.get_window_extent().x0 - drawn.x0 if drawn is not None else 0.0
+    left_px = int(math.ceil(max(40.0, overhang + _PAD_PX)))
+    fig.subplots_adjust(left=left_px / width_px, **margins)
+    return left_px
+
+
+def _note_below(fig, legend, text: str) -> None:
+    """``text`` wrapped into the right margin, under the legend (each line measured to fit)."""
+    import textwrap
+
+    renderer = fig.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    x0 = box.x0 + 6
+    note = fig.text(x0 / fig.bbox.width, (box.y0 - 6) / fig.bbox.height, text, fontsize=7.5,
+                    color="#52606d", va="top", ha="left", linespacing=1.3)
+    room = fig.bbox.width - 4 - x0
+    for chars in range(int(room / 4.5), 10, -1):  # from more than fits (~5.6 px a character)
+        note.set_text(textwrap.fill(text, chars))
+        if note.get_window_extent(renderer).x1 <= x0 + room:
+            break
 
 
 _LABEL_CHAR_PX = 5.6  # a character of the 8-point labels at 110 dpi (~5 measured), with room
