@@ -81,6 +81,19 @@ def test_root_points_to_docs_and_ui(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_docs_page_loads_nothing_from_the_internet(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(u.startswith("/docs-assets/") for u in sources), sources
+    for url in sources:
+        assert client.get(url).status_code == 200, url
+    js = client.get("/docs-assets/swagger-ui-bundle.js").text
+    assert 'version:"5.' in js or '"5.' in js  # Swagger UI 5 reads FastAPI's OpenAPI 3.1
+
+
 def test_settings_from_env_and_flags(tmp_path):
     env = {"CAPSIGHT_PORT": "9001", "CAPSIGHT_WORKERS": "2", "CAPSIGHT_UI": "false",
            "CAPSIGHT_JOB_DIR": str(tmp_path), "CAPSIGHT_API_KEY": "k" * 12}  # fmt: skip

@@ -103,7 +103,7 @@ def test_photo_gets_a_caption(page, shots, tmp_path):
     print("screenshot:", shots / "image.png")
 
 
-def test_video_shows_plot_and_gallery_and_seeks(page, shots, tmp_path):
+def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     from capsight.io.synthetic_video import write_video
 
     data = pytest.importorskip("skimage.data")
@@ -127,6 +127,10 @@ def test_video_shows_plot_and_gallery_and_seeks(page, shots, tmp_path):
     items.first.wait_for()
     assert items.count() >= 1
     assert "novel moment" in page.inner_text("#capsight-video-summary")
+    links = page.locator("#capsight-downloads a")
+    assert links.count() == 5
+    for link in [page.locator("#capsight-video-summary a").first, *links.all()]:
+        assert page.request.get(server + link.get_attribute("href")).status == 200
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 
@@ -137,3 +141,14 @@ def test_video_shows_plot_and_gallery_and_seeks(page, shots, tmp_path):
         f"Math.abs((document.querySelector('#capsight-video video')?.currentTime ?? -9) - {seconds})"
         " < 0.6"
     )
+
+
+def test_a_text_file_as_photo_gets_one_line_naming_it(page, tmp_path):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("a shopping list, not a photo\n")
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#capsight-photo input[type=file]").set_input_files(str(notes))
+    page.click("#capsight-describe")
+    message = page.get_by_text("notes.jpg: not an image (it looks like text)")
+    message.first.wait_for(timeout=30_000)
+    assert "/tmp/" not in message.first.inner_text()

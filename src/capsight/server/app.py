@@ -42,6 +42,31 @@ Errors are JSON `{"error": "..."}`. When the server has an API key, send it as `
 """
 
 
+def mount_api_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` with its scripts served from this server, not from a CDN.
+
+    The scripts (Swagger UI 5, which reads FastAPI's OpenAPI 3.1) come from the package
+    ``fastapi-swagger``; only its files are used.
+    """
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = str(files("fastapi_swagger") / "resources")
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title}: HTTP API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``engine`` defaults to the real models; tests pass a small fake."""
     settings = settings or ServerSettings.from_env()
@@ -74,7 +99,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # mount_api_docs serves it from a package: no CDN, works offline
         redoc_url=None,
     )
     app.state.settings = settings
@@ -83,6 +108,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
+    mount_api_docs(app)
     if settings.ui:
         from capsight.server.ui import mount_ui
 

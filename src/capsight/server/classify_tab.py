@@ -11,25 +11,29 @@ from fastapi import FastAPI
 
 from capsight.classify.class_sets import BUILTIN_SETS
 from capsight.errors import CapsightError
+from capsight.server.ui_inputs import photo_from_upload, user_error
 
 TYPED = "type your own"
 
 
-def classify_photo(path: str | None, class_set: str, typed: str, template: str) -> dict:
-    """{label: score} for gr.Label; every failure a user can cause becomes a gr.Error."""
+def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
+    """{label: score} for gr.Label; every failure a user can cause becomes a gr.Error.
+
+    ``upload`` is the photo box's raw upload (the click runs with ``preprocess=False``) or a path.
+    """
     from capsight.classify.engines import predictions
-    from capsight.io.images import load_image
+    from capsight.server.http_errors import ApiError
     from capsight.server.routers.classify import _classifier, client_classes
 
-    if not path:
-        raise gr.Error("Upload or paste a photo first.")
+    image = photo_from_upload(upload)
     try:
         classes = client_classes(typed if class_set == TYPED else class_set)
         templates = tuple(t for t in template.splitlines() if t.strip()) or None
-        image = load_image(path, name="the photo")
         (found,) = predictions(_classifier(classes, templates), [image], ["photo"], top=5)
     except CapsightError as exc:
-        raise gr.Error(str(exc)) from None
+        raise user_error(str(exc)) from None
+    except ApiError as exc:  # the API's own limits (at most 5,000 classes)
+        raise user_error(str(exc.detail)) from None
     return {label: score for label, score in found.top}
 
 
@@ -52,4 +56,4 @@ def classify_tab(app: FastAPI) -> None:
                 bars = gr.Label(num_top_classes=5, label="Top 5", elem_id="capsight-top5")
         class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
         button.click(classify_photo, [photo, class_set, typed, template], bars,
-                     concurrency_limit=4)  # fmt: skip
+                     concurrency_limit=4, preprocess=False)  # fmt: skip

@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import os
 import time
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,16 +29,11 @@ from capsight.errors import CapsightError  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
-from capsight.server.uploads import (  # noqa: E402
-    SNIFF_BYTES,
-    display_name,
-    sniff_video,
-    video_extension,
-)
+from capsight.server.ui_inputs import checked_upload, photo_from_upload, user_error  # noqa: E402
+from capsight.server.uploads import sniff_video, video_extension  # noqa: E402
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from PIL import Image
 
 CSS_PATH = Path(__file__).with_name("static") / "ui.css"
 FAVICON_PATH = Path(__file__).with_name("static") / "favicon.svg"
@@ -52,16 +48,19 @@ HERO = """
        Everything runs here, offline.</p>
   </div>
   <nav>
-    <a href="/docs" target="_blank" rel="noopener">HTTP API</a>
-    <a href="/v1/models" target="_blank" rel="noopener">Models</a>
+    <a href="/docs" target="_blank" rel="noopener">HTTP API</a>{models_link}
   </nav>
 </div>
 """
+# /v1/models needs the API key in a header when the server has one, which a link cannot send.
+MODELS_LINK = '\n    <a href="/v1/models" target="_blank" rel="noopener">Models</a>'
+ARTIFACT_LABELS = {"report": "report (HTML)", "plot": "novelty plot (PNG)",
+                   "csv": "moments (CSV)", "vtt": "captions (WebVTT)", "json": "analysis (JSON)"}  # fmt: skip
 
 EMPTY_CARD = '<div class="cap-card cap-empty">The caption appears here.</div>'
 EMPTY_VIDEO = (
-    '<div class="cap-card cap-empty">Upload a clip and press <b>Find novel moments</b>: the plot, '
-    "the novel moments and the downloads appear here.</div>"
+    '<div class="cap-card cap-empty"><span>Upload a clip and press <b>Find novel moments</b>: '
+    "the plot, the novel moments and the downloads appear here.</span></div>"
 )
 
 
@@ -86,6 +85,11 @@ def clock(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     m, s = divmod(seconds, 60)
     return f"{int(m)}:{s:04.1f}" if m < 60 else f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
+
+
+def file_url(path: Path) -> str:
+    """The page's own link to a job file (Gradio's file route: the login cookie is enough)."""
+    return "/ui/gradio_api/file=" + urllib.parse.quote(str(path))
 
 
 def caption_card(model: str, text: str, meta: str) -> str:
@@ -117,31 +121,22 @@ class CapsightUI:
     def _ready(self) -> None:
         try:
             if not self.engine.wait_ready(timeout=120):
-                raise gr.Error("The models are still loading; try again in a few seconds.")
+                raise user_error("The models are still loading; try again in a few seconds.")
         except CapsightError as exc:
-            raise gr.Error(str(exc)) from None
-
-    def _load(self, path: str | None) -> Image.Image:
-        from capsight.io.images import load_image
-
-        if not path:
-            raise gr.Error("Upload or paste a photo first.")
-        try:
-            return load_image(path, name="the photo")
-        except CapsightError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
 
     # -- image tab --------------------------------------------------------------------------
-    def describe(self, path, model_a, model_b, method, beam_width):
+    def describe(self, upload, model_a, model_b, method, beam_width):
+        """Both models' captions; ``upload`` is the photo box's raw upload (or a path)."""
         from capsight.captioning.base import DecodingOptions
 
-        image = self._load(path)
+        image = photo_from_upload(upload)
         self._ready()
         try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
             own = method == "beam" and int(beam_width) == 0
             decoding = None if own else DecodingOptions(method=method, beam_width=max(1, int(beam_width)))
         except CapsightError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
         outputs = []
         for model in (model_a, model_b):
             outputs.extend(self._describe_one(image, model, decoding))
@@ -152,7 +147,7 @@ class CapsightUI:
         try:
             d = self.engine.describe([image], model, decoding, num_labels=5)[0]
         except CapsightError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
         ms = (time.perf_counter() - start) * 1000
         meta = f"{ms:.0f} ms on this server"
         if d.caption.score is not None:
@@ -179,10 +174,10 @@ class CapsightUI:
         return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size),
                         label=f"Class evidence: {name}")  # fmt: skip
 
-    def sample(self, path, model, temperature, count):
+    def sample(self, upload, model, temperature, count):
         from capsight.captioning.base import DecodingOptions
 
-        image = self._load(path)
+        image = photo_from_upload(upload)
         self._ready()
         try:
             decoding = DecodingOptions(
@@ -190,7 +185,7 @@ class CapsightUI:
             )
             d = self.engine.describe([image], model, decoding, num_labels=0)[0]
         except CapsightError as exc:
-            raise gr.Error(str(exc)) from None
+            raise user_error(str(exc)) from None
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
         items = "".join(f"<li>{html.escape(c)}</li>" for c in captions)
         note = ""
@@ -203,35 +198,33 @@ class CapsightUI:
         return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
 
     # -- video tab --------------------------------------------------------------------------
-    def analyze(self, video_path, every, window, metric, signal, sensitivity, model,
+    def analyze(self, upload, every, window, metric, signal, sensitivity, model,
                 progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
-        if not video_path:
-            raise gr.Error("Upload a video first.")
-        with open(video_path, "rb") as f:
-            kind = sniff_video(f.read(SNIFF_BYTES))
-            if kind is None:
-                raise gr.Error("That file is not a video capsight can read.")
-            f.seek(0)
+        """Run a video job and render it; ``upload`` is the video box's raw upload (or a path)."""
+        if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
+            upload = upload["video"]
+        path, name, head = checked_upload(upload, "video", "Upload a video first.")
+        with open(path, "rb") as f:
             try:
                 params = VideoParams(float(every), int(window), metric, signal, float(sensitivity),
                                      model or "default")  # fmt: skip
-                job = self.jobs.submit(f, display_name(Path(video_path).name, "video"),
-                                       video_extension(kind), params, self.engine.probe)  # fmt: skip
+                job = self.jobs.submit(f, name, video_extension(sniff_video(head)), params,
+                                       self.engine.probe)  # fmt: skip
             except QueueFull as full:
-                raise gr.Error(f"The server is busy ({full}).") from None
+                raise user_error(f"The server is busy ({full}).") from None
             except CapsightError as exc:
-                raise gr.Error(str(exc)) from None
+                raise user_error(str(exc)) from None
         progress(0.0, desc="waiting for a worker")
         while True:
             job = self.jobs.get(job.id)
             if job is None:
-                raise gr.Error("The job was deleted.")
+                raise user_error("The job was deleted.")
             if job.finished:
                 break
             progress(job.progress, desc=job.message or job.status)
             time.sleep(POLL_S)
         if job.status != DONE:
-            raise gr.Error(job.error or f"The analysis ended {job.status}.")
+            raise user_error(job.error or f"The analysis ended {job.status}.")
         return self.render_job(job.id)
 
     def render_job(self, job_id: str):
@@ -252,11 +245,10 @@ class CapsightUI:
              "★" if m.get("is_novel") else ""]
             for m in moments
         ]  # fmt: skip
-        files = [
-            str(p) for a in ARTIFACTS if (p := self.jobs.artifact_path(job_id, a)).is_file()
-        ]
+        files = {a: p for a in ARTIFACTS if (p := self.jobs.artifact_path(job_id, a)).is_file()}
         video = analysis.get("video", {})
         params = analysis.get("params", {})
+        extra = analysis.get("extra", {})
         stats = [
             (str(len(novel)), "novel moments"),
             (str(len(moments)), "moments sampled"),
@@ -264,18 +256,23 @@ class CapsightUI:
             (f"{job.summary.get('seconds', 0):.1f} s", "analysis time"),
         ]
         stat_html = "".join(f'<div class="stat"><b>{html.escape(v)}</b>{k}</div>' for v, k in stats)
+        captioner = extra.get("captioner") or params.get("captioner", "")
         detail = (
-            f"captioner <code>{html.escape(str(params.get('captioner', '')))}</code> · signal "
+            f"captioner <code>{html.escape(str(captioner))}</code> · signal "
             f"<code>{html.escape(str(params.get('signal', '')))}</code> · metric "
             f"<code>{html.escape(str(params.get('metric', '')))}</code> · window "
             f"{params.get('window', '')} · every {params.get('every', '')} s · job "
             f'<code title="{job_id}">{job_id[:8]}</code>'
-            f' · <a href="/v1/jobs/{job_id}/report" target="_blank" rel="noopener">open the '
-            "report</a>"
         )
+        if "report" in files:
+            detail += (f' · <a href="{file_url(files["report"])}" target="_blank" rel="noopener">'
+                       "open the report</a>")  # fmt: skip
         summary = f'<div class="stat-row">{stat_html}</div><p class="cap-note">{detail}</p>'
-        plot = self.jobs.artifact_path(job_id, "plot")
-        return (summary, str(plot) if plot.is_file() else None, gallery, rows, files, times)
+        if not novel and moments:
+            why = f"No novel moment: {quiet_reason(analysis)}."
+            summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
+        plot = files.get("plot")
+        return (summary, str(plot) if plot else None, gallery, rows, downloads_html(files), times)
 
     def model_menus(self):
         """On page load: offer only the captioners that are installed here."""
@@ -299,6 +296,36 @@ class CapsightUI:
         return gr.Video(playback_position=float(times[int(evt.index)]))
 
 
+def quiet_reason(analysis: dict) -> str:
+    """Why a finished analysis has no novel moment, in the words its report uses."""
+    from capsight.novelty.analysis import Analysis
+
+    try:
+        reason = Analysis.from_dict(analysis).quiet_reason()
+    except (KeyError, TypeError, ValueError):
+        reason = None
+    return reason or "no moment stood out from the ones before it"
+
+
+def downloads_html(files: dict[str, Path]) -> str:
+    """The job's files as plain links (with their sizes), or nothing before there are any."""
+    if not files:
+        return ""
+    items = "".join(
+        f'<li><a href="{file_url(path)}" download="{html.escape(path.name)}">'
+        f"{html.escape(ARTIFACT_LABELS.get(name, path.name))}</a> "
+        f'<span class="cap-size">{html.escape(path.name)} · {size_text(path.stat().st_size)}</span></li>'
+        for name, path in files.items()
+    )
+    return f'<div class="cap-card cap-downloads"><b>Downloads</b><ul>{items}</ul></div>'
+
+
+def size_text(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    return f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+
+
 def model_choices() -> list[str]:
     from capsight.server.engine import servable_captioners
 
@@ -309,7 +336,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
     ui = CapsightUI(app)
     models = model_choices()  # narrowed to the installed ones when the page loads
     with gr.Blocks(title="capsight", analytics_enabled=False, fill_width=False) as blocks:
-        gr.HTML(HERO)
+        gr.HTML(HERO.format(models_link="" if app.state.settings.api_key else MODELS_LINK))
         with gr.Tabs():
             with gr.Tab("Image", id="image"):
                 with gr.Row(equal_height=False):
@@ -383,8 +410,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             fit_columns=False,
                             elem_id="capsight-gallery",
                         )  # fmt: skip
-                        downloads = gr.File(label="Downloads", file_count="multiple",
-                                            interactive=False, elem_id="capsight-downloads")  # fmt: skip
+                        downloads = gr.HTML("", elem_id="capsight-downloads")
                 plot = gr.Image(type="filepath", interactive=False, show_label=False,
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
@@ -393,16 +419,20 @@ def build_ui(app: FastAPI) -> gr.Blocks:
 
             classify_tab(app)  # capsight.server.classify_tab
 
+        # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
+        # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
         describe_btn.click(
             ui.describe, [photo, model_a, model_b, method, beam],
             [card_a, labels_a, looked_a, card_b, labels_b, looked_b], concurrency_limit=4,
+            preprocess=False,
         )  # fmt: skip
         sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
-                         concurrency_limit=4)  # fmt: skip
+                         concurrency_limit=4, preprocess=False)  # fmt: skip
         analyze_btn.click(
             ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
             [summary, plot, gallery, table, downloads, times],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
+            preprocess=False,
         )  # fmt: skip
         gallery.select(ui.seek, [times], video)
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])

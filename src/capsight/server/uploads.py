@@ -217,6 +217,30 @@ def describe_content(head: bytes) -> str:
         return "binary data of an unknown type"
 
 
+_WANTED_FORMATS = {
+    "image": "JPEG, PNG, WebP, GIF, BMP or TIFF",
+    "video": "MP4, MOV, MKV, WebM, AVI or another container FFmpeg reads",
+}
+
+
+def upload_refusal(name: str, head: bytes, wanted: str) -> str | None:
+    """Why an upload starting with ``head`` is not a ``wanted`` ("image"/"video"), in one line.
+
+    None when it looks like one. An empty file and a file of another kind (a PDF, text, an
+    image sent as a video...) are told apart, in the words the API's 400 and 415 answers use.
+    """
+    if not head:
+        return f"{name}: file is empty"
+    sniff = sniff_image if wanted == "image" else sniff_video
+    if sniff(head) is not None:
+        return None
+    article = "an" if wanted[0] in "aeiou" else "a"
+    return (
+        f"{name}: not {article} {wanted} (it looks like {describe_content(head)}); "
+        f"send {_WANTED_FORMATS[wanted]}"
+    )
+
+
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,]")
 
 

@@ -29,11 +29,9 @@ from capsight.server.deps import (
     wait_for_models,
 )
 from capsight.server.http_errors import ApiError, error_responses
-from capsight.server.uploads import SNIFF_BYTES, describe_content, display_name, sniff_image
+from capsight.server.uploads import SNIFF_BYTES, display_name, upload_refusal
 
 router = APIRouter(tags=["captions"], dependencies=[Depends(require_api_key)])
-
-ACCEPTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 
 
 class Label(BaseModel):
@@ -82,13 +80,9 @@ async def read_images(files: list[UploadFile], max_images: int) -> list[ImageUpl
     for i, f in enumerate(files):
         name = display_name(f.filename, f"image {i + 1}")
         data = await f.read()
-        if not data:
-            raise ApiError(400, f"{name}: file is empty")
-        if sniff_image(data[:SNIFF_BYTES]) is None:
-            raise ApiError(
-                415, f"{name}: not an image (it looks like {describe_content(data[:SNIFF_BYTES])});"
-                f" send {ACCEPTED}"
-            )
+        refusal = upload_refusal(name, data[:SNIFF_BYTES], "image")
+        if refusal:
+            raise ApiError(415 if data else 400, refusal)
         uploads.append(ImageUpload(data, name))
     return uploads
 

@@ -22,9 +22,9 @@ from capsight.server.jobs import Job, JobManager, QueueFull
 from capsight.server.routers.jobs import JobResponse, job_response
 from capsight.server.uploads import (
     SNIFF_BYTES,
-    describe_content,
     display_name,
     sniff_video,
+    upload_refusal,
     video_extension,
 )
 
@@ -43,14 +43,10 @@ async def submit_video(
     await run_in_threadpool(engine.resolve_model, params.model)  # 422 for an unknown model
     head = await upload.read(SNIFF_BYTES)
     await upload.seek(0)
-    if not head:
-        raise ApiError(400, f"{name}: file is empty")
+    refusal = upload_refusal(name, head, "video")
+    if refusal:
+        raise ApiError(415 if head else 400, refusal)
     kind = sniff_video(head)
-    if kind is None:
-        raise ApiError(
-            415, f"{name}: not a video (it looks like {describe_content(head)}); send MP4, MOV, "
-            "MKV, WebM, AVI or another container FFmpeg reads"
-        )  # fmt: skip
     try:
         return await run_in_threadpool(
             jobs.submit, upload.file, name, video_extension(kind), params, engine.probe

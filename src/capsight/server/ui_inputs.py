@@ -1,0 +1,61 @@
+"""What the web page's handlers receive from an upload box, checked into one-line messages.
+
+The page's photo boxes hand their handlers Gradio's raw upload (``preprocess=False``), so that
+a file that is not a photo is refused here in the API's words ("notes.jpg: not an image (it
+looks like text); ...") instead of by Gradio's decoder, whose error names its own temp paths.
+
+    >>> image = photo_from_upload({"path": "/tmp/gradio/…/cat.jpg", "orig_name": "cat.jpg"})
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import gradio as gr
+
+from capsight.errors import CapsightError
+from capsight.server.uploads import SNIFF_BYTES, display_name, upload_refusal
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def user_error(message: str) -> gr.Error:
+    """A message for the page's toast; the server log gets no traceback for a user's mistake."""
+    return gr.Error(message, print_exception=False)
+
+
+def upload_path_and_name(upload, fallback: str) -> tuple[str, str]:
+    """(server path, the name the user knows) of a Gradio upload: a raw payload or a path."""
+    if isinstance(upload, dict):
+        path = upload.get("path") or ""
+        return path, display_name(upload.get("orig_name") or Path(path).name, fallback)
+    return str(upload), display_name(Path(str(upload)).name, fallback)
+
+
+def checked_upload(upload, wanted: str, missing: str) -> tuple[str, str, bytes]:
+    """(path, name, first bytes) of an upload that looks like a ``wanted`` ("image"/"video")."""
+    if not upload:
+        raise user_error(missing)
+    path, name = upload_path_and_name(upload, wanted)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        raise user_error(f"{name}: the upload could not be read; upload it again") from None
+    refusal = upload_refusal(name, head, wanted)
+    if refusal:
+        raise user_error(refusal)
+    return path, name, head
+
+
+def photo_from_upload(upload) -> Image.Image:
+    """The uploaded photo as RGB; every way it can be unusable becomes a one-line gr.Error."""
+    from capsight.io.images import load_image
+
+    path, name, _ = checked_upload(upload, "image", "Upload or paste a photo first.")
+    try:
+        return load_image(Path(path).read_bytes(), name=name)
+    except (CapsightError, OSError) as exc:
+        raise user_error(str(exc)) from None

@@ -1,0 +1,96 @@
+"""The web page's handlers, called as Gradio calls them: raw uploads in, one-line errors out.
+
+Bad photos and videos are refused in the API's words and name the user's file; a finished job
+renders links that work behind the page's login, the captioner that really ran, and why no
+moment is novel when none is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from capsight.server.classify_tab import classify_photo  # noqa: E402
+from capsight.server.ui import CapsightUI, quiet_reason  # noqa: E402
+from capsight.server.ui_inputs import photo_from_upload  # noqa: E402
+
+
+def upload(path, name):
+    return {"path": str(path), "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+
+
+def error_text(call) -> str:
+    with pytest.raises(gr.Error) as caught:
+        call()
+    assert caught.value.print_exception is False  # a user's mistake: no traceback in the log
+    return str(caught.value.message)
+
+
+def test_photo_uploads_that_are_not_photos_get_one_line_naming_the_users_file(tmp_path, cat_jpeg):
+    text = tmp_path / "tmpx1.jpg"
+    text.write_text("just some notes\n")
+    empty = tmp_path / "tmpx2.jpg"
+    empty.write_bytes(b"")
+    message = error_text(lambda: photo_from_upload(upload(text, "notes.jpg")))
+    assert message.startswith("notes.jpg: not an image (it looks like text)")
+    assert str(tmp_path) not in message and "\n" not in message
+    assert error_text(lambda: photo_from_upload(upload(empty, "empty.jpg"))) == "empty.jpg: file is empty"
+    assert error_text(lambda: photo_from_upload(None)) == "Upload or paste a photo first."
+    truncated = tmp_path / "tmpx3.jpg"
+    truncated.write_bytes(cat_jpeg[: len(cat_jpeg) // 3])
+    assert error_text(lambda: photo_from_upload(upload(truncated, "cut.jpg"))).startswith("cut.jpg: ")
+    photo = tmp_path / "tmpx4.jpg"
+    photo.write_bytes(cat_jpeg)
+    assert photo_from_upload(upload(photo, "cat.jpg")).mode == "RGB"
+    assert photo_from_upload(str(photo)).size == photo_from_upload(upload(photo, "cat.jpg")).size
+
+
+def test_classify_tab_turns_the_apis_class_limit_into_a_message(tmp_path, cat_jpeg):
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    many = ", ".join(f"class {i}" for i in range(5001))
+    message = error_text(lambda: classify_photo(upload(photo, "cat.jpg"), "type your own", many, ""))
+    assert "at most 5000 classes" in message
+    text = tmp_path / "t.jpg"
+    text.write_text("hello")
+    message = error_text(lambda: classify_photo(upload(text, "a.jpg"), "type your own", "cat", ""))
+    assert message.startswith("a.jpg: not an image")
+
+
+def test_video_page_refuses_non_videos_and_renders_a_finished_job(
+    make_app, started, tiny_video, tmp_path
+):
+    app = make_app()
+    fake = tmp_path / "tmpvid.mp4"
+    fake.write_text("not a video at all")
+    for _ in started(app):
+        ui = CapsightUI(app)
+        quiet = lambda *a, **k: None  # noqa: E731 (stands in for gr.Progress)
+        args = (1.0, 3, "cosine", "fused", 0.5, "default")
+        with pytest.raises(gr.Error) as caught:
+            ui.analyze({"video": upload(fake, "holiday.mp4")}, *args, quiet)
+        assert caught.value.message.startswith("holiday.mp4: not a video (it looks like text)")
+        with pytest.raises(gr.Error, match="Upload a video first."):
+            ui.analyze(None, *args, quiet)
+
+        summary, plot, gallery, rows, downloads, times = ui.analyze(
+            {"video": upload(tiny_video, "my clip.mp4"), "subtitles": None}, *args, quiet
+        )
+        assert "novel moments" in summary and "<code>scripted</code>" in summary
+        assert "/v1/jobs/" not in summary  # a header-key route: it 401s behind the page login
+        assert 'href="/ui/gradio_api/file=' in summary and "report.html" in summary
+        for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
+            assert name in downloads
+        assert plot and gallery and times and len(rows) >= 3
+
+
+def test_a_job_without_novel_moments_says_why():
+    from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+
+    info = VideoInfo(path="v.mp4", duration=3.0, fps=10.0, width=64, height=48)
+    moments = [Moment(time=float(t), caption="a dog", novelty=None if t == 0 else 0.1)
+               for t in range(3)]  # fmt: skip
+    reason = quiet_reason(Analysis(info, AnalysisParams(sensitivity=0.3), moments).to_dict())
+    assert "sensitivity 0.3" in reason
+    assert quiet_reason({"moments": "garbled"}) == "no moment stood out from the ones before it"
