@@ -379,6 +379,9 @@ details{margin-top:24px;color:#52606d}
 pre{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px;overflow:auto;
   font-size:12px}
 footer{margin-top:28px;color:#7b8794;font-size:13px}
+.scroll{overflow-x:auto;border-radius:10px}
+@media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td:nth-child(5){min-width:11em}
+  table{font-size:13px}}
 """
 
 
@@ -454,9 +457,9 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             f"<td>{_e(m.caption)}</td><td>{_e(label)}</td></tr>"
         )
     table = (
-        "<table><thead><tr><th>time</th><th>novelty</th><th>text</th><th>visual</th>"
-        f"<th>caption</th><th>top ImageNet class</th></tr></thead><tbody>{''.join(rows)}"
-        "</tbody></table>"
+        '<div class="scroll"><table><thead><tr><th>time</th><th>novelty</th><th>text</th>'
+        f"<th>visual</th><th>caption</th><th>top ImageNet class</th></tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table></div>"
     )
     extra = json.dumps(analysis.extra, indent=2, ensure_ascii=False, default=str)
 
