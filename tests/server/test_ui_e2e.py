@@ -127,6 +127,8 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     items.first.wait_for()
     assert items.count() >= 1
     assert "novel moment" in page.inner_text("#capsight-video-summary")
+    track = page.locator("#capsight-video video track")  # the captions, as subtitles
+    track.first.wait_for(state="attached", timeout=30_000)
     links = page.locator("#capsight-downloads a")
     assert links.count() == 5
     for link in [page.locator("#capsight-video-summary a").first, *links.all()]:

@@ -74,7 +74,7 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         with pytest.raises(gr.Error, match="Upload a video first."):
             ui.analyze(None, *args, quiet)
 
-        summary, plot, gallery, rows, downloads, times = ui.analyze(
+        summary, plot, gallery, rows, downloads, times, player = ui.analyze(
             {"video": upload(tiny_video, "my clip.mp4"), "subtitles": None}, *args, quiet
         )
         assert "novel moments" in summary and "<code>scripted</code>" in summary
@@ -83,6 +83,7 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
             assert name in downloads
         assert plot and gallery and times and len(rows) >= 3
+        assert player.subtitles is not None  # the captions play along as the video's subtitles
 
 
 def test_a_job_without_novel_moments_says_why():

@@ -8,7 +8,8 @@ classes and timings; where each model looked (attention per word for attention c
 class activation map of the top class otherwise); several sampled captions at a chosen
 temperature. *Video*: upload a clip, choose the sampling and novelty parameters, watch the
 progress; then the novelty plot, a gallery of the novel moments (choosing one seeks the player
-there), every moment in a table, and the outputs to download. Video runs go through the same job
+there), the captions as the player's subtitles, every moment in a table, and the outputs to
+download. Video runs go through the same job
 queue as ``POST /v1/videos``, so they are bounded, persisted and listed under ``/v1/jobs``.
 """
 
@@ -225,7 +226,7 @@ class CapsightUI:
             time.sleep(POLL_S)
         if job.status != DONE:
             raise user_error(job.error or f"The analysis ended {job.status}.")
-        return self.render_job(job.id)
+        return (*self.render_job(job.id), self.with_captions(job.id))
 
     def render_job(self, job_id: str):
         """Summary, plot, gallery, table, downloads and novel times of a finished job."""
@@ -273,6 +274,11 @@ class CapsightUI:
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
         plot = files.get("plot")
         return (summary, str(plot) if plot else None, gallery, rows, downloads_html(files), times)
+
+    def with_captions(self, job_id: str):
+        """The video player, now with the job's captions as its subtitle track."""
+        vtt = self.jobs.artifact_path(job_id, "vtt")
+        return gr.Video(subtitles=str(vtt)) if vtt.is_file() else gr.update()
 
     def model_menus(self):
         """On page load: offer only the captioners that are installed here."""
@@ -430,7 +436,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                          concurrency_limit=4, preprocess=False)  # fmt: skip
         analyze_btn.click(
             ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
-            [summary, plot, gallery, table, downloads, times],
+            [summary, plot, gallery, table, downloads, times, video],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
             preprocess=False,
         )  # fmt: skip
