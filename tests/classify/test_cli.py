@@ -32,6 +32,21 @@ def test_classify_text_output_and_a_missing_file(cat_png, tmp_path, capsys):
     assert err.count("\n") == 1 and "gone.jpg" in err and "Traceback" not in err
 
 
+def test_classify_a_folder_in_chunks(cat_png, tmp_path, capsys, monkeypatch):
+    import capsight._cli.classify as classify_cli
+
+    monkeypatch.setattr(classify_cli, "CHUNK", 2)  # three photos: two chunks
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        (folder / name).write_bytes(cat_png.read_bytes())
+    (folder / "list.csv").write_text("not a photo")
+    assert main(["classify", str(folder), "--classes", "cat,dog", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in rows] == [str(folder / n) for n in ("a.png", "b.png", "c.png")]
+    assert all(r["top"][0]["label"] == "cat" for r in rows)
+
+
 @pytest.mark.parametrize(
     "argv",
     [

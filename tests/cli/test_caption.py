@@ -83,7 +83,7 @@ def test_odd_but_valid_images_are_captioned_and_still_a_cat(run_cli, photo_dir, 
     ("text", "not an image"),
     ("truncated_image", "truncated"),
     ("bomb", "too large"),
-    ("directory", "directory"),
+    ("directory", "no images"),  # an empty folder: capsight caption reads folders
     ("random_bytes", "not an image"),
 ])
 def test_bad_images_give_one_line_and_status_2(run_cli, bad_files, one_error_line, kind, fragment):
@@ -104,6 +104,32 @@ def test_good_images_are_still_captioned_next_to_a_bad_one(run_cli, photo_dir, b
     assert status == 2
     assert out.startswith(f"{photo_dir / 'cat.jpg'}: ")
     one_error_line(err, "notes.txt")
+
+
+def test_a_folder_stands_for_the_images_in_it(run_cli, photo_dir, tmp_path):
+    folder = tmp_path / "album"
+    (folder / "2024" / ".thumbs").mkdir(parents=True)
+    (folder / "2024" / "cat.JPG").write_bytes((photo_dir / "cat.jpg").read_bytes())
+    (folder / "coffee.png").write_bytes((photo_dir / "coffee.png").read_bytes())
+    (folder / "2024" / ".thumbs" / "cat.jpg").write_bytes((photo_dir / "cat.jpg").read_bytes())
+    (folder / "notes.txt").write_text("not a photo")
+    status, out, err = run_cli("caption", *LABELS, folder, "--json")
+    assert status == 0, err
+    images = [row["image"] for row in json.loads(out)]
+    assert images == [str(folder / "2024" / "cat.JPG"), str(folder / "coffee.png")]
+    assert "captioned" not in err  # no progress bar when stderr is not a terminal
+
+
+def test_a_folder_without_images_is_one_line_and_the_rest_still_runs(
+    run_cli, photo_dir, tmp_path, one_error_line
+):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("nothing here")
+    status, out, err = run_cli("caption", *LABELS, empty, photo_dir / "cat.jpg")
+    assert status == 2
+    assert out.startswith(f"{photo_dir / 'cat.jpg'}: ")
+    one_error_line(err, "empty", "no images")
 
 
 def _args(**given) -> argparse.Namespace:

@@ -12,9 +12,12 @@
       show-attend-tell  a little boy is playing with a toy
       show-and-tell     a little girl in the air
     $ capsight caption cat.jpg --attention cat-attention.png    # where each word looked
+    $ capsight caption photos/ > captions.txt     # a folder: every image in it, progress on stderr
 
-Images are captioned in batches. A file that cannot be read gets one ``capsight: error:`` line
-on stderr while the others are still captioned; the exit status is then 2.
+Images are captioned in batches. A folder stands for the images under it (``image_args``). A
+file that cannot be read gets one ``capsight: error:`` line on stderr while the others are still
+captioned; the exit status is then 2. When the captions do not print to a terminal (redirected,
+or ``--json``), a progress bar on stderr counts the images (``--quiet`` turns it off).
 
 ``--attention PATH`` draws, for each image and model, one tile per word with the captioner's
 attention over the photo. With one image and one model the picture is written to PATH; otherwise
@@ -40,7 +43,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="describe images in words",
         description="Print one caption per image (`path: caption`), or JSON with --json.",
     )
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files (JPEG, PNG, WebP, ...)")
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   help="image files (JPEG, PNG, WebP, ...), or folders of them")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "caption", "labels", "model", "score", '
                         '"alternatives", "attention"} (the last three when there are any)')
@@ -73,6 +77,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="N distinct captions per image, by diverse beam search or sampling "
                         "(the best printed; the others in --json's alternatives)")
     p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -114,9 +119,10 @@ def decoding_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from capsight._cli.image_args import expand_image_args
     from capsight._cli.main import error_line
-    from capsight.captioning.facade import as_rgb_image, describe_images
-    from capsight.errors import CapsightError, InvalidParameter
+    from capsight._cli.progress_bar import ProgressBar
+    from capsight.errors import InvalidParameter
 
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
     if args.batch_size < 1:
@@ -130,43 +136,72 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
         )
-    rows, failed, short = [], 0, 0
-    wanted = decoding.num_captions if decoding is not None else 1
-    several = len(args.images) > 1 or len(models) > 1
-    written: set[Path] = set()  # attention files, so two photos called cat.jpg do not collide
-    # A batch at a time keeps memory bounded and prints captions as they come; each bad file is
-    # reported on its own line and the good ones are still captioned.
-    for start in range(0, len(args.images), args.batch_size):
+    paths, problems = expand_image_args(args.images)
+    for problem in problems:
+        print(error_line(problem), file=sys.stderr)
+    job = CaptionRun(args, models, decoding, several=len(paths) > 1 or len(models) > 1)
+    job.failed = len(problems)
+    # Captions printed to a terminal show the progress themselves; otherwise a bar does.
+    to_terminal = not args.json and sys.stdout.isatty()
+    show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
+    with ProgressBar(enabled=show_bar) as progress:
+        # A batch at a time keeps memory bounded and prints captions as they come.
+        for start in range(0, len(paths), args.batch_size):
+            batch = paths[start : start + args.batch_size]
+            job.caption(batch)
+            done = start + len(batch)
+            progress(done / len(paths), f"captioned {done} of {len(paths)} images")
+    if job.short:
+        print(error_line(f"{job.short} caption{'s' if job.short > 1 else ''} got fewer than "
+                         f"{job.wanted} distinct sentences: the model was sure of its answer "
+                         "(sampling with a higher --temperature varies more)", kind="note"),
+              file=sys.stderr)  # fmt: skip
+    if args.json:
+        # One image per line: readable, and still one JSON document.
+        body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in job.rows)
+        sys.stdout.write(f"[\n{body}\n]\n" if job.rows else "[]\n")
+    return 2 if job.failed else 0
+
+
+class CaptionRun:
+    """What one ``capsight caption`` keeps across batches: --json rows, counts, files written."""
+
+    def __init__(self, args: argparse.Namespace, models: list[str], decoding, several: bool):
+        self.args, self.models, self.decoding, self.several = args, models, decoding, several
+        self.wanted = decoding.num_captions if decoding is not None else 1
+        self.rows: list[dict] = []
+        self.failed = 0  # files that could not be read
+        self.short = 0  # captions with fewer distinct sentences than --num asked for
+        self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
+
+    def caption(self, batch: list[str]) -> None:
+        """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
+        file gets its own error line and the others are still captioned."""
+        from capsight._cli.main import error_line
+        from capsight.captioning.facade import as_rgb_image, describe_images
+        from capsight.errors import CapsightError
+
         names, images = [], []
-        for path in args.images[start : start + args.batch_size]:
+        for path in batch:
             try:
                 images.append(as_rgb_image(path))
                 names.append(path)
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr)
-                failed += 1
+                self.failed += 1
         if not images:
-            continue
+            return
+        args, models = self.args, self.models
         by_model = [
-            describe_images(images, model=m, decoding=decoding, batch_size=args.batch_size)
+            describe_images(images, model=m, decoding=self.decoding, batch_size=args.batch_size)
             for m in models
         ]
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
-            short += sum(1 + len(d.caption.alternatives) < wanted for d in descriptions)
-            drawn = {}
-            if args.attention is not None:
-                for d in descriptions:
-                    target = attention_path(args.attention, name, d.model, several, len(models) > 1)
-                    stem, n = target.stem, 1
-                    while target in written:
-                        n += 1
-                        target = target.with_name(f"{stem}-{n}{target.suffix}")
-                    written.add(target)
-                    write_attention(target, images[i], d)
-                    drawn[d.model] = str(target)
+            self.short += sum(1 + len(d.caption.alternatives) < self.wanted for d in descriptions)
+            drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
-                rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
+                self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
             elif len(models) == 1:
                 print(f"{name}: {descriptions[0].caption.text}", flush=True)
             else:
@@ -176,15 +211,23 @@ def run(args: argparse.Namespace) -> int:
                     print(f"  {d.model:<{width}}  {d.caption.text}", flush=True)
             for path in drawn.values():
                 print(f"attention: {path}", file=sys.stderr)
-    if short:
-        print(error_line(f"{short} caption{'s' if short > 1 else ''} got fewer than {wanted} "
-                         "distinct sentences: the model was sure of its answer (sampling with a "
-                         "higher --temperature varies more)", kind="note"), file=sys.stderr)  # fmt: skip
-    if args.json:
-        # One image per line: readable, and still one JSON document.
-        body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in rows)
-        sys.stdout.write(f"[\n{body}\n]\n" if rows else "[]\n")
-    return 2 if failed else 0
+
+    def _draw_attention(self, name: str, image, descriptions) -> dict[str, str]:
+        """{model: file written} for --attention (nothing without it)."""
+        drawn: dict[str, str] = {}
+        if self.args.attention is None:
+            return drawn
+        for d in descriptions:
+            target = attention_path(self.args.attention, name, d.model, self.several,
+                                    len(self.models) > 1)  # fmt: skip
+            stem, n = target.stem, 1
+            while target in self.written:
+                n += 1
+                target = target.with_name(f"{stem}-{n}{target.suffix}")
+            self.written.add(target)
+            write_attention(target, image, d)
+            drawn[d.model] = str(target)
+        return drawn
 
 
 def _distinct_models(names: list[str]) -> list[str]:

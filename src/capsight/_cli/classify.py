@@ -30,13 +30,16 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
                         "CLIPModel, for --engine clip")
 
 
+CHUNK = 64  # photos decoded and classified together
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "classify",
         help="zero-shot classification of photos into classes you name",
         description="Print the most likely classes for each photo (`path: label score, ...`).",
     )
-    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, or folders of them")
     p.add_argument("--classes", required=True, metavar="SET|FILE|a,b,c",
                    help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
                         "scenes, professions), a file with one class a line, or 'a,b,c'")
@@ -48,6 +51,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from capsight._cli.image_args import expand_image_args
     from capsight._cli.main import error_line
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
@@ -57,23 +61,31 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
     classes = parse_classes(args.classes)  # bad options fail before any model loads
-    names, images, failed = [], [], 0
-    for path in args.images:
-        try:
-            images.append(load_image(path))
-            names.append(path)
-        except CapsightError as exc:
-            print(error_line(str(exc)), file=sys.stderr)
-            failed += 1
-    if images:
-        classifier = create_engine(args.engine, args.clip).build(classes, args.template)
-        results = predictions(classifier, images, names, args.top)
+    paths, problems = expand_image_args(args.images)
+    for problem in problems:
+        print(error_line(problem), file=sys.stderr)
+    failed, results, classifier = len(problems), [], None
+    for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
+        names, images = [], []
+        for path in paths[start : start + CHUNK]:
+            try:
+                images.append(load_image(path))
+                names.append(path)
+            except CapsightError as exc:
+                print(error_line(str(exc)), file=sys.stderr)
+                failed += 1
+        if not images:
+            continue
+        if classifier is None:  # built once, and only when there is a photo to classify
+            classifier = create_engine(args.engine, args.clip).build(classes, args.template)
+        found = predictions(classifier, images, names, args.top)
         if args.json:
-            body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
-            sys.stdout.write(f"[\n{body}\n]\n")
+            results += found
         else:
-            for r in results:
-                print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top))
-    elif args.json:
-        sys.stdout.write("[]\n")
+            for r in found:
+                print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
+                      flush=True)  # fmt: skip
+    if args.json:
+        body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
+        sys.stdout.write(f"[\n{body}\n]\n" if results else "[]\n")
     return 2 if failed else 0

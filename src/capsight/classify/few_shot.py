@@ -24,8 +24,7 @@ import torch
 from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import image_to_tensor
 from capsight.errors import InputNotFound, InvalidParameter
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+from capsight.io.images import IMAGE_SUFFIXES
 
 
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
