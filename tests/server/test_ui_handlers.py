@@ -16,8 +16,23 @@ from capsight.server.ui import CapsightUI, quiet_reason  # noqa: E402
 from capsight.server.ui_inputs import photo_from_upload  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def uploads_in_tmp(tmp_path, monkeypatch):
+    """This test's folder stands for Gradio's upload folder: its files count as uploads."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+
+
 def upload(path, name):
     return {"path": str(path), "orig_name": name, "meta": {"_type": "gradio.FileData"}}
+
+
+def test_a_payload_naming_a_file_that_was_not_uploaded_is_refused_unread(tmp_path, monkeypatch):
+    secret = tmp_path / "secret.jpg"
+    secret.write_text("not for clients")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    for path in (secret, "/etc/hostname", tmp_path / "uploads" / ".." / "secret.jpg"):
+        message = error_text(lambda p=path: photo_from_upload({"path": str(p), "orig_name": "x.jpg"}))
+        assert message == "x.jpg: not an upload from this page; upload the file again"
 
 
 def error_text(call) -> str:
@@ -74,8 +89,10 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         with pytest.raises(gr.Error, match="Upload a video first."):
             ui.analyze(None, *args, quiet)
 
+        clip = tmp_path / "upload.mp4"
+        clip.write_bytes(tiny_video.read_bytes())
         summary, plot, gallery, rows, downloads, times, player = ui.analyze(
-            {"video": upload(tiny_video, "my clip.mp4"), "subtitles": None}, *args, quiet
+            {"video": upload(clip, "my clip.mp4"), "subtitles": None}, *args, quiet
         )
         assert "novel moments" in summary and "<code>scripted</code>" in summary
         assert "/v1/jobs/" not in summary  # a header-key route: it 401s behind the page login
@@ -95,3 +112,25 @@ def test_a_job_without_novel_moments_says_why():
     reason = quiet_reason(Analysis(info, AnalysisParams(sensitivity=0.3), moments).to_dict())
     assert "sensitivity 0.3" in reason
     assert quiet_reason({"moments": "garbled"}) == "no moment stood out from the ones before it"
+
+
+def test_the_page_never_reads_a_server_file_a_client_names(
+    make_app, started, cat_jpeg, tmp_path, monkeypatch
+):
+    """Through Gradio's own route, as a client would try it: a file payload or a bare path."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(cat_jpeg)  # a readable photo that nobody uploaded
+    app = make_app(ui=True)
+    for client in started(app):
+        for payload in ({"path": str(secret), "meta": {"_type": "gradio.FileData"}},
+                        {"path": str(secret), "orig_name": "x.jpg"}):
+            r = client.post("/ui/gradio_api/call/describe",
+                            json={"data": [payload, "labels", "labels", "beam", 0]})
+            assert r.status_code == 200, r.text
+            event = r.json()["event_id"]
+            with client.stream("GET", f"/ui/gradio_api/call/describe/{event}") as s:
+                body = "".join(s.iter_text())
+            assert "event: error" in body and "Egyptian cat" not in body
+        blocked = client.get(f"/ui/gradio_api/file={tmp_path / 'jobs' / 'jobs.sqlite3'}")
+        assert blocked.status_code == 403  # the job table is in the job folder the page serves

@@ -3,33 +3,57 @@
     $ capsight caption photos/ > captions.txt     # every image under photos/, in name order
 
 A folder stands for the image files under it (recursively, by suffix: JPEG, PNG, WebP, BMP,
-GIF, TIFF; hidden files and folders skipped), sorted by path. A folder with none is reported
-on its own line and the other arguments still run, as an unreadable file is.
+GIF, TIFF; hidden files and folders skipped, links to folders not followed), sorted by path. A
+folder with none, or a sub-folder that cannot be read, is reported on its own line and the other
+arguments still run, as an unreadable file is.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from capsight.io.images import IMAGE_SUFFIXES
 
 
 def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
     """(image paths to read, one-line problems): folders expanded, files kept as given."""
-    from capsight.io.images import IMAGE_SUFFIXES
-
     paths, problems = [], []
     for arg in args:
-        folder = Path(arg)
-        if not folder.is_dir():
+        try:
+            folder = Path(arg).is_dir()
+        except OSError:  # e.g. inside a folder that cannot be entered: reading will say so
+            folder = False
+        if not folder:
             paths.append(arg)  # a file, or a missing path that reading will report
             continue
-        found = sorted(
-            str(f) for f in folder.rglob("*")
-            if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
-            and not any(part.startswith(".") for part in f.relative_to(folder).parts)
-        )  # fmt: skip
+        before = len(problems)
+        found = images_under(Path(arg), problems)
         if found:
             paths += found
-        else:
+        elif len(problems) == before:  # nothing unreadable: simply no images there
             kinds = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
             problems.append(f"{arg}: a folder with no images in it (looked for {kinds})")
     return paths, problems
+
+
+def images_under(folder: Path, problems: list[str]) -> list[str]:
+    """The image files under ``folder``, sorted; a sub-folder that cannot be read is one line
+    in ``problems`` (symbolic links to folders are not followed, so no loop is possible)."""
+
+    def unreadable(error: OSError) -> None:
+        problems.append(f"{error.filename}: cannot read this folder ({error.strerror}); skipped")
+
+    found = []
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root, name)
+            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                if path.is_file():
+                    found.append(str(path))
+            except OSError as exc:  # a folder that can be listed but not entered
+                problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
+    return sorted(found)

@@ -19,6 +19,7 @@ import html
 import os
 import time
 import urllib.parse
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -452,18 +453,30 @@ def mount_ui(app: FastAPI) -> None:
     if settings.api_key:
         key = settings.api_key
         auth = lambda _user, password: password == key  # noqa: E731
-    gr.mount_gradio_app(
-        app,
-        build_ui(app),
-        path="/ui",
-        theme=theme(),
-        css=CSS_PATH.read_text() if CSS_PATH.is_file() else None,
-        allowed_paths=[str(settings.job_dir)],
-        max_file_size=settings.max_upload_bytes,
-        ssr_mode=False,
-        auth=auth,
-        auth_message="Log in with any user name and the server's API key as the password.",
-        footer_links=[],
-        favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
-        show_error=True,
-    )
+    job_dir = Path(settings.job_dir)
+    blocks = build_ui(app)
+    with warnings.catch_warnings():
+        # Gradio warns that favicon_path is ignored under a sub-path; it does serve it at
+        # /ui/favicon.ico, which the page's tab shows, so the warning only clutters the log.
+        warnings.filterwarnings("ignore", message=".*favicon_path.*", category=UserWarning)
+        gr.mount_gradio_app(
+            app,
+            blocks,
+            path="/ui",
+            theme=theme(),
+            css=CSS_PATH.read_text() if CSS_PATH.is_file() else None,
+            allowed_paths=[str(job_dir)],  # the jobs' outputs, which the page links to
+            blocked_paths=[str(job_dir / f"jobs.sqlite3{end}") for end in ("", "-wal", "-shm")],
+            max_file_size=settings.max_upload_bytes,
+            ssr_mode=False,
+            auth=auth,
+            auth_message="Log in with any user name and the server's API key as the password.",
+            footer_links=[],
+            favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
+            show_error=True,
+        )
+    # mount_gradio_app leaves has_launched False, and Gradio then skips its check that a file
+    # handed to an event was uploaded by a user: a client could name any path on the server
+    # and have it read and served back. With it set, only uploads (and, as outputs, the files
+    # the handlers return from the job folder) pass.
+    blocks.has_launched = True

@@ -27,11 +27,26 @@ def user_error(message: str) -> gr.Error:
 
 
 def upload_path_and_name(upload, fallback: str) -> tuple[str, str]:
-    """(server path, the name the user knows) of a Gradio upload: a raw payload or a path."""
+    """(server path, the name the user knows) of a Gradio upload: a raw payload or a path.
+
+    A payload (what a browser sends) must name a file in Gradio's upload folder: a client
+    naming any other path on the server is refused, never read. A plain path comes from Python
+    callers (tests), not from the page.
+    """
     if isinstance(upload, dict):
-        path = upload.get("path") or ""
-        return path, display_name(upload.get("orig_name") or Path(path).name, fallback)
+        path = str(upload.get("path") or "")
+        name = display_name(upload.get("orig_name") or Path(path).name, fallback)
+        if not _in_upload_folder(path):
+            raise user_error(f"{name}: not an upload from this page; upload the file again")
+        return path, name
     return str(upload), display_name(Path(str(upload)).name, fallback)
+
+
+def _in_upload_folder(path: str) -> bool:
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()).resolve()
+    return bool(path) and Path(path).resolve().is_relative_to(folder)
 
 
 def checked_upload(upload, wanted: str, missing: str) -> tuple[str, str, bytes]:
