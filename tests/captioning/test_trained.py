@@ -4,7 +4,7 @@ import torch
 import capsight.captioning.trained as trained
 from capsight.captioning.base import DecodingOptions, create_captioner, default_captioner_name
 from capsight.captioning.checkpoint import save_checkpoint
-from capsight.errors import ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 from capsight.training.export import export_model
 from capsight.vision.encoder import EncodedImages
 
@@ -53,6 +53,38 @@ def test_exported_single_and_ensemble_checkpoints_caption(tiny_model, vocab, tmp
     for captioner in (single, pair):
         results = captioner.caption(_encoded())
         assert len(results) == 2 and all(set(r.tokens) <= set(vocab.itos[4:]) for r in results)
+
+
+def test_export_checks_every_member_before_touching_the_destination(tiny_model, vocab, tmp_path):
+    from capsight.captioning.vocabulary import Vocabulary
+
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "run0")
+    other = Vocabulary([f"v{i}" for i in range(26)])  # as many words, other words
+    save_checkpoint(tiny_model("show-attend-tell"), other, tmp_path / "odd")
+    shipped = tmp_path / "shipped"
+    export_model([tmp_path / "run0"], shipped, DecodingOptions())
+    before = sorted(p.name for p in shipped.iterdir())
+    with pytest.raises(InvalidParameter, match="vocabulary differs.*--vocab-from"):
+        export_model([tmp_path / "run0", tmp_path / "odd"], shipped, DecodingOptions())
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"architecture": "show-att')
+    with pytest.raises(ModelNotFound, match="not valid JSON"):
+        export_model([tmp_path / "broken"], shipped, DecodingOptions())
+    assert sorted(p.name for p in shipped.iterdir()) == before  # the old export is untouched
+
+
+def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab, tmp_path):
+    for name in ("cut", "list", "novocab", "alien"):
+        save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / name)
+    (tmp_path / "cut" / "config.json").write_text('{"architecture": "show-att')
+    (tmp_path / "list" / "config.json").write_text("[1, 2]")
+    (tmp_path / "novocab" / "vocab.json").unlink()
+    (tmp_path / "alien" / "config.json").write_text('{"architecture": "show-attend-tell"}')
+    for name, fragment in (("cut", "not valid JSON"), ("list", "JSON object"),
+                           ("novocab", "no vocab.json; the checkpoint is incomplete"),
+                           ("alien", "does not describe a captioner")):  # fmt: skip
+        with pytest.raises(ModelNotFound, match=fragment):
+            create_captioner("checkpoint", path=str(tmp_path / name))
 
 
 def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_model, vocab, tmp_path):

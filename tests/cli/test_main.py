@@ -93,6 +93,20 @@ def test_ctrl_c_exits_130_quietly(run_cli, monkeypatch):
     status, _, err = run_cli("models")
     assert status == 130
     assert "Traceback" not in err and "interrupted" in err
+    assert "--resume" not in err
+
+
+def test_ctrl_c_in_training_says_how_to_continue(run_cli, monkeypatch, tmp_path):
+    import capsight._cli.train as train_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run")
+    assert status == 130 and "run the same command with --resume to continue" in err
+    status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run", "--resume")
+    assert status == 130 and "run the same command again to continue" in err
 
 
 def test_a_bug_is_not_disguised_as_bad_input(run_cli, monkeypatch):

@@ -28,7 +28,7 @@ def _config(data, out, cache, **overrides) -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path):
+def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys):
     out, cache = tmp_path / "run", tmp_path / "cache"
     result = train(_config(caption_folder, out, cache))
     assert [r["epoch"] for r in result.history] == [1, 2]
@@ -42,6 +42,15 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path):
     # Resume for two more epochs: the history continues where it stopped.
     resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+    # Without the optimizer's state a resume still runs, and says it will not be exact.
+    (out / "last" / "optimizer.pt").unlink()
+    capsys.readouterr()
+    train(_config(caption_folder, out, cache, epochs=5, resume=True))
+    assert "optimizer.pt is missing: resuming with a fresh optimizer" in capsys.readouterr().err
+    # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
+    (out / "last" / "trainer.json").write_text('{"epoch": 5, "sta')
+    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+        train(_config(caption_folder, out, cache, epochs=6, resume=True))
 
     captioner = create_captioner("checkpoint", path=str(out / "best"))
     grid = torch.randn(2, 49, 1280)
@@ -103,6 +112,8 @@ def test_a_file_as_the_run_folder_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(InvalidParameter, match="is a file"):
         TrainConfig(data="d", out=str(tmp_path / "taken"))
+    with pytest.raises(InvalidParameter, match="taken: is a file; name a folder"):
+        make_run_folder(str(tmp_path / "taken"))  # end_to_end's run folder too
 
 def test_a_run_folder_that_cannot_be_written_is_one_clear_error(tmp_path):
     (tmp_path / "photo.jpg").write_text("x")

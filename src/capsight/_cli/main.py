@@ -89,7 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error_line(str(exc)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"\n{PROG}: interrupted", file=sys.stderr)
+        words = list(sys.argv[1:] if argv is None else argv)
+        hint = ""
+        if words[:1] == ["train"]:  # a run saves each finished epoch: say how to go on
+            again = "again" if "--resume" in words else "with --resume"
+            hint = f"; run the same command {again} to continue from the last finished epoch"
+        print(f"\n{PROG}: interrupted{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `capsight caption *.jpg | head -1`: the reader left; not an error worth a traceback.

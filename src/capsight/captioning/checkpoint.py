@@ -69,10 +69,19 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def read_config(folder: str | os.PathLike) -> dict:
+    """The checkpoint's ``config.json``; a missing, unreadable or damaged one is one clear line."""
     path = Path(folder) / CONFIG
     if not path.is_file():
         raise ModelNotFound(f"{folder}: no {CONFIG}; not a capsight captioner checkpoint")
-    return json.loads(path.read_text())
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelNotFound(f"{path}: not valid JSON; the checkpoint is damaged, retrain or "
+                            "reinstall it") from None  # fmt: skip
+    if not isinstance(raw, dict):
+        raise ModelNotFound(f"{path}: not a captioner's config (a JSON object is expected); the "
+                            "checkpoint is damaged, retrain or reinstall it")  # fmt: skip
+    return raw
 
 
 def load_checkpoint(
@@ -84,7 +93,11 @@ def load_checkpoint(
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ModelNotFound(f"{folder}: no {WEIGHTS}; the checkpoint is incomplete")
-    config = config_from_dict(raw)
+    try:
+        config = config_from_dict(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelNotFound(f"{folder / CONFIG}: does not describe a captioner ({exc!s:.80}); the "
+                            "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
     model = build_model(config)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -78,7 +78,9 @@ def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[
     folders = [f for p in paths for f in _checkpoint_folders(p)]
     loaded = [load_checkpoint(f) for f in folders]
     vocabularies = [v for _, v, _ in loaded]
-    if any(v is None for v in vocabularies) or len({tuple(v.itos) for v in vocabularies}) != 1:
+    if missing_vocab := [f for f, v in zip(folders, vocabularies, strict=True) if v is None]:
+        raise ModelNotFound(f"{missing_vocab[0]}: no vocab.json; the checkpoint is incomplete")
+    if len({tuple(v.itos) for v in vocabularies}) != 1:
         raise ModelNotFound(f"{', '.join(paths)}: ensemble members need one shared vocab.json")
     models = [m for m, _, _ in loaded]
     encoders = member_encoders([raw for _, _, raw in loaded])

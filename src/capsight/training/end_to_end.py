@@ -69,6 +69,7 @@ from capsight.training.train import (
     TrainConfig,
     caption_grid,
     caption_loss,
+    make_run_folder,
     training_corpus,
     warmup_cosine_lr,
 )
@@ -352,8 +353,7 @@ def end_to_end(config: EndToEndConfig) -> dict:
     """Run the training; return the best epoch's record (empty when no epoch ran)."""
     started = time.time()
     deadline = started + config.time_limit if config.time_limit else math.inf
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_run_folder(config.out)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels once
@@ -473,7 +473,7 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
         losses.append(float(loss.detach()))
         if reward is not None:
             rewards.append(reward)
-        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}" + (f" reward {np.mean(rewards[-50:]):.3f}" if rewards else ""))
+        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}" + (f" reward {np.mean(rewards[-50:]):.3f}" if rewards else ""), refresh=False)
     state["epoch"] = epoch + 1
     record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
               "lr": optimizer.param_groups[0]["lr"]}  # fmt: skip

@@ -187,7 +187,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
             optimizer.step()
             losses.append(float(loss.detach()))
             rewards.append(reward)
-            bar.set_postfix_str(f"reward {np.mean(rewards[-50:]):.3f}")
+            bar.set_postfix_str(f"reward {np.mean(rewards[-50:]):.3f}", refresh=False)
         bar.close()
         state["epoch"] = epoch + 1
         metrics = _validate(ensemble, models, vocab, val_data, config.val_beam)
@@ -225,7 +225,8 @@ OPTION_HELP = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(prog="python -m capsight.training.ensemble_scst",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("data", help="the dataset folder the members were trained on")
     parser.add_argument("members", nargs="+", help="checkpoint folders, two or more")
     parser.add_argument("--out", required=True, help="run folder: metrics.jsonl, best/m<i>, last/m<i>")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import CONFIG, load_checkpoint, save_checkpoint
-from capsight.errors import CapsightError
+from capsight.errors import CapsightError, InvalidParameter
 
 
 def export_model(
@@ -31,14 +31,17 @@ def export_model(
     also: list[str] = (),
 ) -> Path:  # fmt: skip
     dest = Path(dest)
+    single = len(sources) == 1 and not also
+    # Every source is loaded and checked before ``dest`` (perhaps a shipped model) is replaced.
+    loaded = [load_checkpoint(source) for source in sources]
+    if not single:
+        check_shared_vocabulary(sources, [v for _, v, _ in loaded], dest, also)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     decoding_json = {k: v for k, v in dataclasses.asdict(decoding).items() if k != "seed"}
-    single = len(sources) == 1 and not also
     folders = [dest] if single else [dest / f"m{i}" for i in range(len(sources))]
-    for source, folder in zip(sources, folders, strict=True):
-        model, vocab, raw = load_checkpoint(source)
+    for source, folder, (model, vocab, raw) in zip(sources, folders, loaded, strict=True):
         extra = {**raw.get("training", {}), **(note or {}), "source": str(source)}
         save_checkpoint(model, vocab, folder, fp16=True, extra=extra)
         if own := raw.get("encoder_weights"):  # its own fine-tuned encoder, in float16 too
@@ -57,10 +60,28 @@ def export_model(
     return dest
 
 
+def check_shared_vocabulary(sources, vocabularies, dest: Path, also) -> None:
+    """Ensemble members average their word distributions, so they must share one vocabulary."""
+    from capsight.captioning.checkpoint import load_vocabulary
+
+    named = [(str(dest / a), load_vocabulary(dest / a)) for a in also]
+    named += [(str(s), v) for s, v in zip(sources, vocabularies, strict=True)]
+    first_name, first = named[0]
+    for name, vocab in named:
+        if vocab is None:
+            raise InvalidParameter(f"{name}: no vocab.json; the checkpoint is incomplete")
+        if tuple(vocab.itos) != tuple(first.itos):
+            raise InvalidParameter(
+                f"{name}: its vocabulary differs from {first_name}'s, and ensemble members must "
+                f"share one; retrain it on that one (end_to_end: --vocab-from {first_name})"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     from capsight.training.cached_eval import parse_decoding
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m capsight.training.export",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--to", required=True)
     parser.add_argument("--decoding", default="beam:3")

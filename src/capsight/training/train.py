@@ -310,7 +310,21 @@ def _save_last(
     save_checkpoint(model, vocab, last, extra=extra)
     torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
     os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
-    (last / "trainer.json").write_text(json.dumps(state, indent=1))
+    (last / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
+    os.replace(last / "trainer.json.tmp", last / "trainer.json")  # never half written
+
+
+def read_trainer_state(last: Path) -> dict:
+    """``last/trainer.json`` (where a run stands), or one line saying it is damaged."""
+    path = last / "trainer.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(state, dict) and "stage" in state and "epoch" in state:
+            return state
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start again without "
+                           f"--resume (its best model so far is in {last.parent / 'best'})")  # fmt: skip
 
 
 def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
@@ -476,7 +490,7 @@ def _run_epoch(
         optimizer.step()
         state["step"] += 1
         losses.append(float(loss.detach()))
-        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}")
+        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}", refresh=False)
     bar.close()
     state["epoch"] = epoch + 1
     record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
@@ -506,8 +520,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     last = out / "last"
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
+        state = read_trainer_state(last)
         model, vocab, _ = load_checkpoint(last)
-        state = json.loads((last / "trainer.json").read_text())
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "xe")
             state["patience_left"] = config.patience
@@ -546,6 +560,9 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming and (last / "optimizer.pt").is_file():
         optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=True))
+    elif resuming and rank == 0:
+        _note(f"{last / 'optimizer.pt'} is missing: resuming with a fresh optimizer, so the "
+              "run will not continue exactly as it would have")
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
@@ -692,7 +709,7 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
     resume_run_id = None
     trainer_file = Path(config.out) / "last" / "trainer.json"
     if config.resume and trainer_file.is_file():
-        resume_run_id = json.loads(trainer_file.read_text()).get("tracker_run_id")
+        resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
     try:
         return create_tracker(
             experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
@@ -705,6 +722,8 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
 def make_run_folder(out: str) -> Path:
     """Create the run folder ``out`` (and its parents) and check it can be written, or say why not."""
     folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
