@@ -74,13 +74,14 @@ def test_export_checks_every_member_before_touching_the_destination(tiny_model, 
 
 
 def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab, tmp_path):
-    for name in ("cut", "list", "novocab", "alien"):
+    for name in ("cut", "list", "empty", "novocab", "alien"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / name)
     (tmp_path / "cut" / "config.json").write_text('{"architecture": "show-att')
     (tmp_path / "list" / "config.json").write_text("[1, 2]")
+    (tmp_path / "empty" / "config.json").write_text("{}")
     (tmp_path / "novocab" / "vocab.json").unlink()
     (tmp_path / "alien" / "config.json").write_text('{"architecture": "show-attend-tell"}')
-    for name, fragment in (("cut", "not valid JSON"), ("list", "JSON object"),
+    for name, fragment in (("cut", "not valid JSON"), ("list", "JSON object"), ("empty", "naming its architecture"),
                            ("novocab", "no vocab.json; the checkpoint is incomplete"),
                            ("alien", "does not describe a captioner")):  # fmt: skip
         with pytest.raises(ModelNotFound, match=fragment):

@@ -78,9 +78,9 @@ def read_config(folder: str | os.PathLike) -> dict:
     except (ValueError, UnicodeDecodeError):
         raise ModelNotFound(f"{path}: not valid JSON; the checkpoint is damaged, retrain or "
                             "reinstall it") from None  # fmt: skip
-    if not isinstance(raw, dict):
-        raise ModelNotFound(f"{path}: not a captioner's config (a JSON object is expected); the "
-                            "checkpoint is damaged, retrain or reinstall it")  # fmt: skip
+    if not isinstance(raw, dict) or "architecture" not in raw:
+        raise ModelNotFound(f"{path}: not a captioner's config (a JSON object naming its "
+                            "architecture); the checkpoint is damaged, retrain or reinstall it")  # fmt: skip
     return raw
 
 
