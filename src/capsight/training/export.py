@@ -23,7 +23,7 @@ from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import CONFIG, load_checkpoint, save_checkpoint
-from capsight.errors import CapsightError, InvalidParameter
+from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 
 
 def export_model(
@@ -34,6 +34,10 @@ def export_model(
     single = len(sources) == 1 and not also
     # Every source is loaded and checked before ``dest`` (perhaps a shipped model) is replaced.
     loaded = [load_checkpoint(source) for source in sources]
+    for source, (_, _, raw) in zip(sources, loaded, strict=True):
+        if (own := raw.get("encoder_weights")) and not (Path(source) / own).is_file():
+            raise ModelNotFound(f"{Path(source) / own}: the checkpoint's own encoder is missing; "
+                                "the checkpoint is incomplete")  # fmt: skip
     if not single:
         check_shared_vocabulary(sources, [v for _, v, _ in loaded], dest, also)
     if dest.exists():
