@@ -46,7 +46,7 @@ def images_under(folder: Path, problems: list[str]) -> list[str]:
 
     found = []
     for root, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders: not entered
         for name in files:
             path = Path(root, name)
             if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
