@@ -54,3 +54,19 @@ def test_templates():
     assert fill_template("art of the {}.", "apple") == "art of the apple."
     assert resolve_templates(None, ("{}",)) == ("{}",)
     assert resolve_templates("itap of a {}.", ("{}",)) == ("itap of a {}.",)
+
+
+def test_a_class_file_saved_with_a_byte_order_mark(tmp_path):
+    # Windows editors start UTF-8 files with U+FEFF; it is not part of the first class's name.
+    path = tmp_path / "mine.txt"
+    path.write_bytes("cat\r\n\r\n  \r\ndog\r\ncar\r\n".encode("utf-8-sig"))
+    assert parse_classes(str(path)).labels == ("cat", "dog", "car")
+    assert parse_classes(["\ufeffcat", "dog"]).labels == ("cat", "dog")  # pasted into the API
+
+
+def test_one_class_is_let_through_only_when_asked():
+    from capsight.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter, match="single class"):
+        parse_classes("kettle")
+    assert parse_classes("kettle", at_least=1).labels == ("kettle",)

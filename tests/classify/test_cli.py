@@ -133,3 +133,19 @@ def test_save_classifier_reports_a_failed_open_in_one_line(tmp_path, monkeypatch
     monkeypatch.setattr(Path, "open", refuse)
     with pytest.raises(InvalidParameter, match=r"clf.pt: cannot write it \(Permission denied\)"):
         save_classifier(classifier, tmp_path / "clf.pt")
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--classes", ""], "the class list is empty"),
+        (["--classes", "a,b", "--names"], "--names reads the class names from --examples"),
+        (["--examples", ""], "no such folder"),
+    ],
+)
+def test_classifier_build_refuses_empty_or_pointless_options(tmp_path, capsys, argv, fragment):
+    out = tmp_path / "clf.pt"
+    assert main(["classifier", "build", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+    assert not out.exists()

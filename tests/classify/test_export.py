@@ -115,3 +115,85 @@ def test_bad_output_paths(tmp_path):
         save_classifier(clf, tmp_path / "clf.onnx")
     with pytest.raises(InvalidParameter, match="does not exist"):
         save_classifier(clf, tmp_path / "missing" / "clf.pt")
+
+
+class _TinyClassifier(torch.nn.Module):
+    """Stands in for a built classifier (same interface, no encoder): exports in a moment."""
+
+    resolution = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels, self.engine = ["a", "b"], "offline"
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(images, size=[16, 16], mode="bilinear")  # (N,3,16,16)
+        return self.linear(x.clamp(0, 1).mean(dim=(2, 3))).softmax(dim=-1)  # (N, 2)
+
+
+def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatch):
+    import capsight.classify.export as export
+
+    path = tmp_path / "clf.pt"
+    path.write_bytes(b"the classifier that works")
+
+    def interrupted(classifier):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "to_torchscript", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_classifier(_TinyClassifier(), path)
+    assert path.read_bytes() == b"the classifier that works"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]  # no partial file left
+
+
+def test_a_successful_export_replaces_the_file(tmp_path):
+    path = tmp_path / "clf.pt"
+    path.write_bytes(b"old")
+    save_classifier(_TinyClassifier(), path)
+    assert list(torch.jit.load(str(path)).labels) == ["a", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
+
+
+@pytest.mark.parametrize(
+    "images,message",
+    [
+        ((torch.rand(1, 3, 20, 30) * 255).to(torch.uint8), "divide 8-bit pixels by 255"),
+        (torch.rand(1, 3, 20, 30) * 255, r"pixels in \[0, 1\], got values from"),
+        ((torch.rand(1, 3, 20, 30) - 0.45) / 0.225, "do not normalise"),
+        (torch.rand(1, 20, 30, 3), r"\(N, 3, H, W\) tensor, got shape \[1, 20, 30, 3\]"),
+        (torch.rand(3, 20, 30), r"\(N, 3, H, W\)"),
+    ],
+)
+def test_the_torchscript_file_refuses_pixels_it_would_misread(tmp_path, images, message):
+    path = save_classifier(_TinyClassifier(), tmp_path / "clf.pt")
+    module = torch.jit.load(str(path))
+    with pytest.raises(Exception, match=message):
+        module(images)
+
+
+def test_the_torchscript_file_takes_other_float_types(tmp_path):
+    path = save_classifier(_TinyClassifier(), tmp_path / "clf.pt")
+    module = torch.jit.load(str(path))
+    images = torch.rand(2, 3, 20, 30)
+    assert torch.allclose(module(images.double()), module(images))
+    assert module(torch.rand(0, 3, 20, 30)).shape == (0, 2)
+
+
+def test_the_exported_program_refuses_8_bit_pixels(tmp_path, monkeypatch):
+    written, save = [], torch.export.save
+
+    def recording_save(program, f, **kwargs):
+        written.append(str(f))
+        save(program, f, **kwargs)
+
+    monkeypatch.setattr(torch.export, "save", recording_save)
+    classifier = _TinyClassifier()
+    program = torch.export.load(str(save_classifier(classifier, tmp_path / "clf.pt2"))).module()
+    assert written[0].endswith(".pt2")  # else torch.export logs a warning on every build
+    images = torch.rand(1, 3, 20, 30)
+    assert torch.allclose(program(images), classifier(images))
+    for wrong in (images * 255, (images * 255).to(torch.uint8)):
+        with pytest.raises(RuntimeError, match=r"expected float pixels in \[0, 1\]"):
+            program(wrong)

@@ -71,3 +71,35 @@ def test_bad_example_folders(tmp_path):
     (tmp_path / "empty" / "cls").mkdir(parents=True)
     with pytest.raises(InvalidParameter, match="no example photos"):
         read_examples(tmp_path / "empty")
+
+
+def test_one_folder_alone_is_refused_but_one_extra_name_is_not(tmp_path, fake_text_embedder):
+    folder = tmp_path / "one" / "green_disc"
+    folder.mkdir(parents=True)
+    _disc(0).save(folder / "0.png")
+    engine = create_engine("offline")
+    with pytest.raises(InvalidParameter, match="only one class"):
+        build_from_examples(engine, tmp_path / "one")
+    clf = build_from_examples(engine, tmp_path / "one", parse_classes("red stripes", at_least=1))
+    assert clf.labels == ["red stripes", "green disc"]
+
+
+def test_a_named_class_and_its_folder_are_one_class_whatever_the_case(examples, fake_text_embedder):
+    clf = build_from_examples(create_engine("offline"), examples, parse_classes("Green Disc, cat"))
+    assert clf.labels == ["Green Disc", "cat", "red stripes"]
+    assert clf.prototypes[0].abs().sum() > 0  # the folder's photos went to the named class
+    assert clf.prototypes[1].abs().sum() == 0  # "cat" has no photos
+
+
+def test_an_empty_examples_path_is_not_the_current_folder(tmp_path, monkeypatch, examples):
+    monkeypatch.chdir(examples)  # would be read as examples if "" meant "."
+    with pytest.raises(InputNotFound):
+        read_examples("")
+
+
+def test_folders_that_differ_only_in_case_are_refused(tmp_path):
+    for name in ("Mug", "mug", "plate"):
+        (tmp_path / "ex" / name).mkdir(parents=True)
+        _disc(0).save(tmp_path / "ex" / name / "0.png")
+    with pytest.raises(InvalidParameter, match="differ only in case"):
+        build_from_examples(create_engine("offline"), tmp_path / "ex")

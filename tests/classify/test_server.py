@@ -90,3 +90,13 @@ def test_build_and_download_a_classifier(client, tmp_path):
 def test_classifiers_needs_classes_or_examples(client):
     r = client.post("/v1/classifiers", data={"format": "torchscript"})
     assert r.status_code == 422
+
+
+@pytest.mark.slow
+def test_one_named_class_with_example_photos_is_enough(client, cat_png, fake_text_embedder):
+    photos = [("examples", (f"mug/{i}.png", cat_png, "image/png")) for i in range(2)]
+    r = client.post("/v1/classifiers", data={"classes": "kettle"}, files=photos)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-capsight-classes"] == "2"
+    r = client.post("/v1/classifiers", data={"classes": "kettle"})  # alone, one class is refused
+    assert r.status_code == 422 and "single class" in r.json()["error"]

@@ -46,15 +46,19 @@ def run(args: argparse.Namespace) -> int:
     from capsight.classify.few_shot import build_from_examples
     from capsight.errors import InvalidParameter
 
-    if not args.classes and not args.examples:
+    if args.classes is None and args.examples is None:
         raise InvalidParameter("give --classes, --examples, or both")
+    if args.names and args.examples is None:
+        raise InvalidParameter("--names reads the class names from --examples folders; add --examples")
     if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):
         raise InvalidParameter(f"{args.out}: --out must end in .pt or .pt2")
     check_output(args.out)  # before the classifier is built, which can take a while
-    classes = parse_classes(args.classes) if args.classes else None
+    # With --examples, one extra name is fine: the folders add the other classes.
+    at_least = 1 if args.examples is not None else 2
+    classes = parse_classes(args.classes, at_least) if args.classes is not None else None
     engine = create_engine(args.engine, args.clip)
     start = time.perf_counter()
-    if args.examples:
+    if args.examples is not None:
         classifier = build_from_examples(engine, args.examples, classes, args.template, args.names)
     else:
         classifier = engine.build(classes, args.template)

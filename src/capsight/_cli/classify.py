@@ -1,7 +1,7 @@
 """``capsight classify``: zero-shot classification of photos into classes you name.
 
     $ capsight classify cat.jpg --classes "cat, dog, car"
-    cat.jpg: cat 0.972, dog 0.026, car 0.002
+    cat.jpg: cat 0.995, dog 0.003, car 0.002
     $ capsight classify *.jpg --classes dog-breeds --top 3 --json
     $ capsight classify photo.jpg --classes foods.txt --template "a photo of {}, a dish."
     $ capsight classify photo.jpg --classes "cat,dog" --engine clip --clip ./clip-vit-base-patch32

@@ -86,8 +86,11 @@ def builtin_set(name: str) -> ClassList:
     return ClassList(tuple(label for label in labels if label), None, name)
 
 
-def parse_classes(spec: str | list[str] | tuple[str, ...]) -> ClassList:
-    """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList."""
+def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
+    """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList.
+
+    ``at_least=1`` lets one name through, for callers that add classes of their own (few-shot
+    example folders); the classifier as a whole still needs two."""
     if isinstance(spec, (list, tuple)):
         labels, source = [str(s).strip() for s in spec], "list"
     else:
@@ -101,10 +104,12 @@ def parse_classes(spec: str | list[str] | tuple[str, ...]) -> ClassList:
             labels, source = spec.replace("\n", ",").split(","), "list"
         else:
             raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
-    labels = [label.strip() for label in labels if label.strip()]
+    # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name.
+    labels = [label.replace("\ufeff", "").strip() for label in labels]
+    labels = [label for label in labels if label]
     if not labels:
         raise InvalidParameter("the class list is empty; give class names, e.g. 'cat,dog'")
-    if len(labels) == 1:  # one class always wins with probability 1: a mistyped set name?
+    if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
         raise InvalidParameter(

@@ -4,7 +4,7 @@
     >>> engine = create_engine("clip", clip="/models/clip")  # transformers CLIP weights you name
     >>> clf = engine.build(parse_classes("cat,dog,car"), templates=None)  # engine's default set
     >>> classify(["cat.jpg"], "cat,dog,car")[0].top[0]
-    ('cat', 0.97)
+    ('cat', 0.995)
 
 Every engine's ``build(classes, templates)`` returns an ``ImageClassifier`` module (pixels in,
 probabilities out) that capsight runs and exports as it is.

@@ -45,7 +45,32 @@ class _TravellingClassifier(nn.Module):
         self.engine = engine
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.network(images)
+        # Checked here, in the scripted shell: the traced network would take uint8 or 0..255
+        # pixels without a word (they clamp to almost all white) and answer nonsense.
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(
+                "expected RGB images as a (N, 3, H, W) tensor, got shape " + str(images.shape)
+            )
+        if not images.is_floating_point():
+            raise ValueError("expected float pixels in [0, 1]; divide 8-bit pixels by 255")
+        if images.numel() > 0 and (bool(images.min() < -0.5) or bool(images.max() > 1.5)):
+            seen = "got values from " + str(float(images.min())) + " to " + str(float(images.max()))
+            hint = "divide 8-bit pixels by 255 and do not normalise (the module does)"
+            raise ValueError("expected pixels in [0, 1], " + seen + ": " + hint)
+        return self.network(images.float())
+
+
+class _CheckedPixels(nn.Module):
+    """The exported program's guard: torch.export keeps a runtime assertion, not a raise."""
+
+    def __init__(self, classifier: ImageClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        in_range = (images.min() >= -0.5) & (images.max() <= 1.5)
+        torch._assert_async(in_range, "expected float pixels in [0, 1]: divide 8-bit pixels by 255")
+        return self.classifier(images)
 
 
 def _example(classifier: ImageClassifier) -> torch.Tensor:
@@ -71,7 +96,7 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
     width = torch.export.Dim("width", min=2, max=8192)
     with torch.inference_mode(False), torch.no_grad():
         return torch.export.export(
-            classifier.eval(),
+            _CheckedPixels(classifier.eval()),
             (_example(classifier),),
             dynamic_shapes={"images": {0: batch, 2: height, 3: width}},
         )
@@ -101,12 +126,19 @@ def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Pat
     """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix."""
     path = check_output(path)
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
+    # Written beside the destination and renamed over it only when complete: a failed or
+    # interrupted build leaves an existing classifier file as it was.
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")  # torch.export wants .pt2
     try:
-        path.open("wb").close()  # torch reports a failed open as a C++ RuntimeError
+        partial.open("wb").close()  # torch reports a failed open as a C++ RuntimeError
     except OSError as error:
         raise InvalidParameter(f"{path}: cannot write it ({error.strerror or error})") from None
-    if path.suffix == ".pt":
-        torch.jit.save(to_torchscript(classifier), str(path), _extra_files=meta)
-    else:
-        torch.export.save(to_exported(classifier), str(path), extra_files=meta)
+    try:
+        if path.suffix == ".pt":
+            torch.jit.save(to_torchscript(classifier), str(partial), _extra_files=meta)
+        else:
+            torch.export.save(to_exported(classifier), str(partial), extra_files=meta)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

@@ -30,7 +30,7 @@ from capsight.io.images import IMAGE_SUFFIXES
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     """{class name: [photo paths]} from the sub-folders of ``folder`` (folder name = class)."""
     root = Path(folder)
-    if not root.is_dir():
+    if not str(folder).strip() or not root.is_dir():  # Path("") would be the current folder
         raise InputNotFound(f"{root}: no such folder; give a folder with one sub-folder per class")
     examples = {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -72,12 +72,29 @@ def build_from_examples(
     if getattr(engine, "name", "") != "offline":
         raise InvalidParameter("--examples works with the offline engine only")
     examples = read_examples(folder)
-    example_labels, protos, centre = prototypes(engine, examples)
+    folded = {}
+    for label in examples:
+        if label.casefold() in folded:  # one would silently take the other's place
+            raise InvalidParameter(
+                f"{folder}: folders {folded[label.casefold()]!r} and {label!r} differ only in "
+                "case; merge them into one"
+            )
+        folded[label.casefold()] = label
     labels = list(classes.labels) if classes is not None else []
-    labels += [label for label in example_labels if label not in labels]
+    index = {label.casefold(): i for i, label in enumerate(labels)}  # "Mug" names folder "mug"
+    for label in examples:
+        if label.casefold() not in index:
+            index[label.casefold()] = len(labels)
+            labels.append(label)
+    if len(labels) < 2:  # one class always wins; said before any photo is encoded
+        raise InvalidParameter(
+            f"{folder}: only one class ({labels[0]!r}); add a sub-folder per class, or name more "
+            "classes with --classes"
+        )
+    example_labels, protos, centre = prototypes(engine, examples)
     rows = torch.zeros(len(labels), protos.shape[1])  # classes without photos: no prototype
     for label, proto in zip(example_labels, protos, strict=False):
-        rows[labels.index(label)] = proto
+        rows[index[label.casefold()]] = proto
     use_names = names or classes is not None
     class_list = ClassList(tuple(labels), None, "examples")
     return engine.build(class_list, templates, prototypes=rows, centre=centre, names=use_names)

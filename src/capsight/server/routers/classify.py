@@ -51,12 +51,15 @@ class ClassifyResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-def client_classes(text: str) -> ClassList:
-    """A built-in set name or a comma/newline separated list (never a path on the server)."""
+def client_classes(text: str, at_least: int = 2) -> ClassList:
+    """A built-in set name or a comma/newline separated list (never a path on the server).
+
+    ``at_least=1`` when example photos add classes of their own."""
     text = text.strip()
     if text in BUILTIN_SETS:
         return builtin_set(text)
-    classes = parse_classes([part for line in text.splitlines() for part in line.split(",")])
+    parts = [part for line in text.splitlines() for part in line.split(",")]
+    classes = parse_classes(parts, at_least)
     if len(classes.labels) > MAX_CLASSES:
         raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
     return classes
@@ -145,7 +148,7 @@ async def build_classifier(
 ) -> Response:
     if not classes and not examples:
         raise ApiError(422, "send classes, example photos, or both")
-    class_list = client_classes(classes) if classes else None
+    class_list = client_classes(classes, 1 if examples else 2) if classes else None
     grouped: dict[str, list[tuple[str, bytes]]] = {}
     if examples:
         uploads = await read_images(examples, max(settings.max_images, 1000))
