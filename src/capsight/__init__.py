@@ -1,10 +1,19 @@
 """capsight: describe images in words and find the moments in a video unlike what came before.
 
     >>> import capsight
-    >>> capsight.caption(["cat.jpg"])[0].text
+    >>> capsight.caption(["cat.jpg"])[0].text                      # the photo default
+    'a little girl is playing on a bed'
+    >>> sampling = capsight.DecodingOptions(method="sample", temperature=0.8, num_captions=3, seed=1)
+    >>> capsight.caption(["cat.jpg"], model="show-attend-tell", decoding=sampling)[0].alternatives
     >>> analysis = capsight.analyze_video("clip.mp4", every=1.0)
+    >>> [(m.time, m.caption) for m in analysis.novel_moments]
     >>> from capsight.novelty.reports import write_outputs
     >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
+
+``caption`` and ``describe_images`` (caption + ImageNet labels + model name) take paths, bytes,
+PIL images or NumPy arrays; ``encode_images`` and ``word_vectors`` give the encoder output and the
+captioner's word vectors. Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
+has its kinds) with a one-line message. Library calls print nothing.
 
 Heavy libraries (torch, transformers) are imported only when a function that needs them runs.
 """
@@ -13,18 +22,38 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze_video", "caption", "CapsightError"]
+__all__ = [
+    "__version__",
+    "analyze_video",
+    "caption",
+    "describe_images",
+    "encode_images",
+    "word_vectors",
+    "DecodingOptions",
+    "CapsightError",
+]
 
 from capsight.errors import CapsightError
 
+# Loaded on first use (``__getattr__``): name -> the module that defines it.
+_LAZY = {
+    "analyze_video": "capsight.novelty.pipeline",
+    "caption": "capsight.captioning.facade",
+    "describe_images": "capsight.captioning.facade",
+    "encode_images": "capsight.captioning.facade",
+    "word_vectors": "capsight.captioning.facade",
+    "DecodingOptions": "capsight.captioning.options",
+}
+
 
 def __getattr__(name: str):
-    if name == "analyze_video":
-        from capsight.novelty.pipeline import analyze_video
+    if name in _LAZY:
+        import importlib
 
-        return analyze_video
-    if name == "caption":
-        from capsight.captioning.facade import caption
-
-        return caption
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'capsight' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The lazy names too, so tab completion and help(capsight) list them.
+    return sorted({*globals(), *_LAZY})

@@ -44,6 +44,34 @@ def test_null_tracker_remembers_and_marks_failure():
     assert tracker.status == "FAILED"
 
 
+@pytest.mark.parametrize(
+    "error, status", [(None, "FINISHED"), (RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")]
+)
+def test_a_run_closed_from_a_finally_block_says_how_it_ended(error, status):
+    # capsight train closes its tracker in a ``finally``: a crash or Ctrl-C is not FINISHED.
+    tracker = NullTracker()
+    try:
+        try:
+            if error is not None:
+                raise error()
+        finally:
+            tracker.close()
+    except (RuntimeError, KeyboardInterrupt):
+        pass
+    assert tracker.status == status
+
+
+def test_a_tracking_store_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(InvalidParameter, match="cannot open or write it .*--no-track"):
+        create_tracker("mlflow", root_dir=tmp_path / "a-file" / "runs")
+    uri = f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}"
+    with pytest.raises(InvalidParameter, match=f"MLflow tracking store {uri}"):
+        create_tracker("mlflow", tracking_uri=uri)
+
+
 def test_unknown_tracker_kind_is_a_user_error():
     with pytest.raises(InvalidParameter, match="unknown tracker"):
         create_tracker("neptune")
@@ -90,3 +118,15 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
     run = client.get_run(tracker.run_id)
     assert run.data.params["lr"] == "0.001" and run.data.params["epochs"] == "3"
     assert run.data.tags["changed_param.lr"] == "0.002"
+
+    # A run this store does not hold (resumed from another folder) goes on as a new one.
+    elsewhere = create_tracker(
+        "mlflow", root_dir=tmp_path / "runs", resume_run_id="0" * 32, run_name="t"
+    )
+    try:
+        raise RuntimeError("training failed")
+    except RuntimeError:
+        elsewhere.close()  # as from train_main's ``finally``
+    run = client.get_run(elsewhere.run_id)
+    assert elsewhere.run_id != "0" * 32 and run.data.tags["capsight.resumed_from"] == "0" * 32
+    assert run.info.status == "FAILED"

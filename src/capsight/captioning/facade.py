@@ -1,21 +1,28 @@
 """Caption images in one call: load safely, encode once, caption in batches.
 
     >>> from capsight.captioning.facade import caption, describe_images
-    >>> caption(["cat.jpg", "dog.png"])[0].text
+    >>> caption(["cat.jpg", "dog.png"])[0].text                  # the photo default
+    'a little girl is playing on a bed'
+    >>> caption(["cat.jpg"], model="labels")[0].text
     'a photo of an Egyptian cat'
     >>> d = describe_images(["cat.jpg"])[0]       # caption + top ImageNet labels + model name
     >>> d.caption.text, d.labels[0], d.model
-    ('a photo of an Egyptian cat', ('Egyptian cat', 0.77), 'labels')
+    ('a little girl is playing on a bed', ('Egyptian cat', 0.8105), 'show-attend-tell-pair')
+    >>> encode_images(["cat.jpg"]).grid.shape      # what the captioner reads: (B, 49, 1280)
+    >>> word_vectors(d.caption.tokens).shape       # the captioner's word vectors: (T, 512)
 
-Images may be paths, raw bytes or PIL images. Every bad file raises a ``CapsightError`` subclass
-(``InputNotFound``, ``ImageLoadError``) naming the file; ``model`` unknown raises ``ModelNotFound``.
-Memory stays bounded: images are loaded, encoded and captioned ``batch_size`` at a time.
+Images may be paths (``str`` or ``pathlib.Path``), raw bytes, PIL images or NumPy arrays
+(``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A), ``uint8``), as a list or one alone. Every bad input
+raises a ``CapsightError`` subclass: ``InputNotFound`` or ``ImageLoadError`` naming the file,
+``InvalidParameter`` for an argument of the wrong type or range, ``ModelNotFound`` for an unknown
+``model``. Memory stays bounded: images are loaded, encoded and captioned ``batch_size`` at a
+time. Nothing is printed.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -23,10 +30,14 @@ from typing import TYPE_CHECKING
 from capsight.errors import InvalidParameter
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
     from PIL import Image
 
     from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions
-    from capsight.vision.encoder import ImageEncoder
+    from capsight.vision.encoder import EncodedImages, ImageEncoder
+
+    ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
 @dataclass
@@ -39,27 +50,38 @@ class ImageDescription:
 
 
 def caption(
-    images: Sequence[str | os.PathLike | bytes | Image.Image],
-    model: str = "default",
+    images: Sequence[ImageInput] | ImageInput,
+    model: str | os.PathLike = "default",
     decoding: DecodingOptions | None = None,
     batch_size: int = 32,
 ) -> list[CaptionResult]:
-    """One ``CaptionResult`` per image, in input order."""
+    """Caption ``images``: one ``CaptionResult`` per image, in input order.
+
+    ``images``: paths, bytes, PIL images or NumPy arrays (one alone counts as a list of one).
+    ``model``: a name from ``capsight models`` ("default": the best installed) or a checkpoint
+    folder. ``decoding``: ``DecodingOptions`` (beam width, sampling with ``temperature``,
+    ``top_k``, ``top_p``, ``num_captions``, ``seed``); None uses the captioner's own. A seeded
+    sample gives an image the same captions on every call, whatever shares its batch.
+    Each result has ``text``, ``score`` (mean log-probability per word, None for ``labels``),
+    ``tokens``, ``attention`` ((len(tokens), 49) for Show, Attend and Tell, else None) and
+    ``alternatives`` (the other distinct captions when ``num_captions > 1``).
+    Raises ``InputNotFound``, ``ImageLoadError``, ``InvalidParameter`` or ``ModelNotFound``.
+    """
     return [d.caption for d in describe_images(images, model, decoding, batch_size)]
 
 
 def describe_images(
-    images: Sequence[str | os.PathLike | bytes | Image.Image],
-    model: str = "default",
+    images: Sequence[ImageInput] | ImageInput,
+    model: str | os.PathLike = "default",
     decoding: DecodingOptions | None = None,
     batch_size: int = 32,
     num_labels: int = 3,
 ) -> list[ImageDescription]:
-    """Caption each image and attach its ``num_labels`` most likely ImageNet classes."""
-    if batch_size < 1:
-        raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
-    if isinstance(images, (str, bytes, os.PathLike)):
-        images = [images]  # a single path is a common slip; treat it as a list of one
+    """Caption each image (as ``caption``) and attach its ``num_labels`` most likely ImageNet
+    classes and the captioner's name ("default" resolved)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidParameter(f"batch size must be a whole number >= 1, got {batch_size!r}")
+    images = _image_list(images)
     captioner, model_name = resolve_captioner(model)
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
@@ -74,33 +96,118 @@ def describe_images(
     return out
 
 
-def as_rgb_image(image: str | os.PathLike | bytes | Image.Image) -> Image.Image:
-    """A path or bytes is loaded safely (EXIF, odd modes, bombs); a PIL image is made RGB."""
+def encode_images(
+    images: Sequence[ImageInput] | ImageInput,
+    model: str | os.PathLike = "default",
+    batch_size: int = 32,
+) -> EncodedImages:
+    """The encoder output ``model`` captions from (the original API's "encoder output"):
+    ``pooled`` (B, 1280), ``grid`` (B, P, 1280) (P = 49 for EfficientNet-Lite0's 7x7 grid),
+    ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidParameter(f"batch size must be a whole number >= 1, got {batch_size!r}")
+    captioner, _ = resolve_captioner(model)
+    pils = [as_rgb_image(x) for x in _image_list(images)]
+    return cached_encoder(captioner.encoder_name).encode(pils, batch_size=batch_size)
+
+
+def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> torch.Tensor:
+    """The captioner's input vector of each word, (len(words), E) (E = 512 for the shipped
+    models; the original API's "word embeddings"); a word outside its vocabulary gets
+    ``<unk>``'s. Pass a caption's ``tokens``. ``labels`` has no word vectors."""
+    if (
+        isinstance(words, str)
+        or not isinstance(words, Sequence)
+        or not all(isinstance(w, str) for w in words)
+    ):
+        raise InvalidParameter("word vectors need a list of words, e.g. a caption's tokens")
+    captioner, name = resolve_captioner(model)
+    if not hasattr(captioner, "word_vectors"):
+        raise InvalidParameter(f"captioner {name!r} has no word vectors; use a trained captioner")
+    return captioner.word_vectors(list(words))
+
+
+def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInput]:
+    """``images`` as a sequence: one image alone (a common slip) becomes a list of one."""
+    from PIL import Image
+
+    if isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image)) or _is_array(images):
+        return [images]
+    if not isinstance(images, Iterable):
+        raise InvalidParameter(
+            f"cannot caption a {type(images).__name__}; pass a list of paths, bytes, PIL images "
+            "or NumPy arrays"
+        )
+    images = images if isinstance(images, Sequence) else list(images)
+    for image in images:  # before any model loads: a wrong type is a slip, found in no time
+        if not (
+            isinstance(image, (str, bytes, bytearray, os.PathLike, Image.Image)) or _is_array(image)
+        ):
+            raise InvalidParameter(
+                f"cannot caption a {type(image).__name__}; pass a path, bytes, a PIL image or a NumPy array"
+            )
+    return images
+
+
+def _is_array(value: object) -> bool:
+    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+
+
+def as_rgb_image(image: ImageInput) -> Image.Image:
+    """A path or bytes is loaded safely (EXIF, odd modes, bombs); a PIL image or a NumPy array
+    (``(H, W)`` or ``(H, W, 3|4)``, ``uint8``) is made RGB."""
     from PIL import Image
 
     from capsight.io.images import load_image, to_rgb
 
+    if _is_array(image):
+        if image.dtype != "uint8" or not (
+            image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+        ):
+            raise InvalidParameter(
+                f"cannot caption a {image.dtype} array of shape {image.shape}; pass uint8 pixels "
+                "shaped (H, W) or (H, W, 3) or (H, W, 4)"
+            )
+        image = Image.fromarray(image)
     if isinstance(image, Image.Image):
+        if image.width == 0 or image.height == 0:
+            raise InvalidParameter(
+                f"cannot caption an image of {image.width}x{image.height} pixels"
+            )
         return to_rgb(image)
     if isinstance(image, (str, bytes, bytearray, os.PathLike)):
         return load_image(image)
     raise InvalidParameter(
-        f"cannot caption a {type(image).__name__}; pass a path, bytes or a PIL image"
+        f"cannot caption a {type(image).__name__}; pass a path, bytes, a PIL image or a NumPy array"
     )
 
 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
     """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
     completed from the captioner's own decoding. None stays None: the captioner's own."""
+    from capsight.captioning.options import DecodingOptions
+
     if decoding is None:
         return None
+    if not isinstance(decoding, DecodingOptions):
+        raise InvalidParameter(
+            f"decoding must be a DecodingOptions, not a {type(decoding).__name__}; "
+            'e.g. DecodingOptions(method="sample", temperature=0.8, seed=1)'
+        )
     return decoding.over(getattr(captioner, "default_decoding", None))
 
 
-def resolve_captioner(model: str = "default") -> tuple[Captioner, str]:
-    """The captioner for ``model`` and its real name ("default" resolved)."""
+def resolve_captioner(model: str | os.PathLike = "default") -> tuple[Captioner, str]:
+    """The captioner for ``model`` (a name or a checkpoint folder) and its real name
+    ("default" resolved)."""
     from capsight.captioning.base import default_captioner_name
 
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
+    if not isinstance(model, str):
+        raise InvalidParameter(
+            f"model must be a captioner name or a folder, not a {type(model).__name__}"
+        )
     name = default_captioner_name() if model == "default" else model
     return _cached_captioner(name), name
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 from capsight.errors import InvalidParameter
@@ -24,12 +25,17 @@ from capsight.errors import InvalidParameter
 # beam or alternative is a row of every batch (beam 100,000 over 32 photos asks for 5 GB).
 MAX_BEAM_WIDTH = 20
 MAX_CAPTIONS = 20
+_INTEGERS = ("beam_width", "max_length", "top_k", "num_captions")
+_NUMBERS = ("length_penalty", "temperature", "top_p")
+# Field names as the range errors say them.
+_SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of captions"}
+
 
 @dataclass(frozen=True)
 class DecodingOptions:
     """How to turn a model's word distributions into a sentence."""
 
-    method: str = "beam"  # greedy | beam | sample
+    method: str = "beam"  # greedy | beam | sample | narrowing
     beam_width: int = 3
     max_length: int = 20
     length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
@@ -43,6 +49,7 @@ class DecodingOptions:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.method not in ("greedy", "beam", "sample", "narrowing"):
             raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
         if not 1 <= self.beam_width <= MAX_BEAM_WIDTH:
@@ -64,6 +71,22 @@ class DecodingOptions:
                 "greedy decoding has one answer; for several captions use beam search or sampling"
             )
 
+    def _check_types(self) -> None:
+        # A wrong type would otherwise surface deep inside torch (beam_width=2.5, seed="1");
+        # NumPy and JSON numbers are accepted and stored as plain int / float.
+        for name in (*_INTEGERS, "seed"):
+            value = getattr(self, name)
+            if name == "seed" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise InvalidParameter(f"{_spoken(name)} must be a whole number, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise InvalidParameter(f"{_spoken(name)} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
+
     @classmethod
     def partial(cls, **given) -> DecodingOptions:
         """Options of which only ``given`` were chosen (validated as usual); ``over`` fills in
@@ -79,3 +102,7 @@ class DecodingOptions:
         if given is None or base is None:
             return self
         return dataclasses.replace(base, **{name: getattr(self, name) for name in given})
+
+
+def _spoken(field_name: str) -> str:
+    return _SPOKEN.get(field_name, field_name.replace("_", " "))

@@ -18,8 +18,10 @@ mlflow is imported only when an ``MLflowTracker`` is built (it takes seconds to 
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
@@ -30,6 +32,7 @@ from capsight.errors import InvalidParameter, MissingDependency
 
 # MLflow refuses longer parameter values (500 characters before 2.x, 6000 since).
 _MAX_PARAM_LENGTH = 500
+_log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -44,7 +47,7 @@ class Tracker(Protocol):
 
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
 
-    def close(self, status: str = "FINISHED") -> None: ...
+    def close(self, status: str | None = None) -> None: ...
 
     def __enter__(self) -> Tracker: ...
 
@@ -100,6 +103,19 @@ def _capsight_version() -> str:
         return "unknown"
 
 
+def _check_sqlite_file(uri: str) -> None:
+    """Create a SQLite store's folder and file, or raise OSError at once: MLflow itself retries
+    an unusable file for about two minutes before it gives up."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab"):  # an empty file is an empty database to SQLite
+        pass
+
+
 class NullTracker:
     """Logs nowhere; remembers everything it was given (``params``, ``metrics``, ...)."""
 
@@ -122,8 +138,8 @@ class NullTracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.tags.update({k: str(v) for k, v in tags.items()})
 
-    def close(self, status: str = "FINISHED") -> None:
-        self.status = status
+    def close(self, status: str | None = None) -> None:
+        self.status = status or _in_flight_status()
 
     def __enter__(self) -> NullTracker:
         return self
@@ -138,11 +154,21 @@ def _status_for(exc_type) -> str:
     return "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
 
 
+def _in_flight_status() -> str:
+    """The status of a run closed from a ``finally`` block: FAILED (KILLED after Ctrl-C) while
+    an exception is on its way out, else FINISHED."""
+    error = sys.exc_info()[1]
+    return _status_for(type(error) if error is not None else None)
+
+
 class MLflowTracker:
     """One MLflow run; opened on construction, ended by ``close()`` or leaving ``with``.
 
     ``resume_run_id`` continues an earlier run (a resumed training): parameters it already has
-    are not logged again, and metric steps simply continue.
+    are not logged again, and metric steps simply continue. A run this store does not hold (a
+    resume from another folder, or a deleted database) starts a new run tagged
+    ``capsight.resumed_from``, with a logged warning. A store that cannot be opened or written
+    raises ``InvalidParameter`` before any training.
     """
 
     def __init__(
@@ -162,31 +188,62 @@ class MLflowTracker:
                 "(or train without tracking)"
             ) from None
         root = Path(root_dir).expanduser().resolve()
-        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-        if uri is None:
-            root.mkdir(parents=True, exist_ok=True)
-            uri = f"sqlite:///{root / 'mlflow.db'}"
+        uri = (
+            tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{root / 'mlflow.db'}"
+        )
         self.tracking_uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is not None:
-            self.experiment_id = found.experiment_id
-        else:
-            # Without an explicit location, SQLite stores put artifacts in ./mlruns of
-            # whatever folder the process happens to run in.
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=(root / "mlruns").as_uri()
-            )
         self._logged_params: dict[str, str] = {}
-        if resume_run_id is not None:
-            run = self.client.get_run(resume_run_id)
-            self._logged_params = dict(run.data.params)
-            self.client.update_run(resume_run_id, status="RUNNING")
-            self.run_id = resume_run_id
-        else:
-            self.run_id = self.client.create_run(self.experiment_id, run_name=run_name).info.run_id
-        self.set_tags({**code_version(), "capsight.version": _capsight_version(), **(tags or {})})
+        try:
+            _check_sqlite_file(uri)
+            self.client = MlflowClient(tracking_uri=uri)
+            found = self.client.get_experiment_by_name(experiment)
+            if found is not None:
+                self.experiment_id = found.experiment_id
+            else:
+                # Without an explicit location, SQLite stores put artifacts in ./mlruns of
+                # whatever folder the process happens to run in.
+                self.experiment_id = self.client.create_experiment(
+                    experiment, artifact_location=(root / "mlruns").as_uri()
+                )
+            resumed = self._resumed_run(resume_run_id)
+            if resumed is not None:
+                self._logged_params = dict(resumed.data.params)
+                self.client.update_run(resume_run_id, status="RUNNING")
+                self.run_id = resume_run_id
+            else:
+                self.run_id = self.client.create_run(
+                    self.experiment_id, run_name=run_name
+                ).info.run_id
+                if resume_run_id is not None:
+                    tags = {**(tags or {}), "capsight.resumed_from": resume_run_id}
+            self.set_tags(
+                {**code_version(), "capsight.version": _capsight_version(), **(tags or {})}
+            )
+        except Exception as error:
+            # sqlite, SQLAlchemy and MLflow errors alike: the store is unusable.
+            reason = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+            raise InvalidParameter(
+                f"MLflow tracking store {uri}: cannot open or write it ({reason}); set "
+                "MLFLOW_TRACKING_URI to a writable place, or train without tracking (--no-track)"
+            ) from None
         self._closed = False
+
+    def _resumed_run(self, run_id: str | None):
+        """The run to continue, or None to start a new one (none asked, or not in this store)."""
+        if run_id is None:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException:
+            _log.warning(
+                "MLflow run %s is not in %s (resumed from another folder?): tracking the rest of "
+                "the training as a new run", run_id, self.tracking_uri
+            )  # fmt: skip
+            return None
 
     @property
     def artifact_uri(self) -> str:
@@ -238,9 +295,11 @@ class MLflowTracker:
         if rows:
             self.client.log_batch(self.run_id, tags=rows)
 
-    def close(self, status: str = "FINISHED") -> None:
+    def close(self, status: str | None = None) -> None:
+        """End the run as ``status``; None: FINISHED, or FAILED (KILLED after Ctrl-C) when called
+        while an exception propagates, as from a ``finally`` block."""
         if not self._closed:
-            self.client.set_terminated(self.run_id, status=status)
+            self.client.set_terminated(self.run_id, status=status or _in_flight_status())
             self._closed = True
 
     def __enter__(self) -> MLflowTracker:

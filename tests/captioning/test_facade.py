@@ -1,0 +1,120 @@
+"""The public Python API: ``capsight.caption`` and friends take what users pass and refuse the
+rest with a ``CapsightError``, never a TypeError from deep inside torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import capsight
+from capsight.captioning import facade
+from capsight.captioning.options import DecodingOptions
+from capsight.errors import InvalidParameter
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"beam_width": 2.5}, "beam width must be a whole number"),
+        ({"beam_width": "3"}, "beam width must be a whole number"),
+        ({"method": "sample", "top_k": 2.5}, "top-k must be a whole number"),
+        ({"method": "sample", "seed": "1"}, "seed must be a whole number"),
+        ({"num_captions": True}, "number of captions must be a whole number"),
+        ({"method": "sample", "temperature": "0.8"}, "temperature must be a number"),
+        ({"method": "sample", "top_p": None}, "top-p must be a number"),
+    ],
+)
+def test_decoding_options_of_the_wrong_type_are_refused(options, fragment):
+    with pytest.raises(InvalidParameter, match=fragment):
+        DecodingOptions(**options)
+
+
+def test_decoding_options_accept_numpy_and_json_numbers():
+    options = DecodingOptions(
+        method="sample",
+        beam_width=np.int64(4),
+        temperature=1,
+        top_p=np.float32(0.5),
+        seed=np.int32(7),
+    )
+    assert type(options.beam_width) is int and type(options.seed) is int
+    assert type(options.temperature) is float and options.top_p == 0.5
+
+
+@pytest.mark.parametrize(
+    "images, fragment",
+    [
+        (42, "cannot caption a int"),
+        (None, "cannot caption a NoneType"),
+        ([None], "cannot caption a NoneType"),
+    ],
+)
+def test_what_is_not_an_image_is_refused_before_any_model_loads(images, fragment, monkeypatch):
+    monkeypatch.setattr(
+        facade, "resolve_captioner", lambda model: pytest.fail("a model was loaded")
+    )
+    with pytest.raises(InvalidParameter, match=fragment):
+        capsight.caption(images)
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not a dict"),
+        ({"model": None}, "model must be a captioner name or a folder"),
+        ({"batch_size": 2.5}, "batch size must be a whole number"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_one_clear_error(kwargs, fragment):
+    with pytest.raises(InvalidParameter, match=fragment):
+        capsight.caption([Image.new("RGB", (8, 8))], **{"model": "labels", **kwargs})
+
+
+def test_numpy_arrays_become_rgb_images():
+    grey = np.full((6, 5), 200, np.uint8)
+    rgba = np.zeros((6, 5, 4), np.uint8)  # fully transparent: composited on white
+    assert facade.as_rgb_image(grey).size == (5, 6) and facade.as_rgb_image(grey).mode == "RGB"
+    assert facade.as_rgb_image(rgba).getpixel((0, 0)) == (255, 255, 255)
+    assert facade.as_rgb_image(np.zeros((6, 5, 3), np.uint8)[:, ::-1]).mode == "RGB"
+    with pytest.raises(InvalidParameter, match="pass uint8 pixels"):
+        facade.as_rgb_image(np.zeros((6, 5, 3), np.float32))
+    with pytest.raises(InvalidParameter, match="pass uint8 pixels"):
+        facade.as_rgb_image(np.zeros((6, 5, 2), np.uint8))
+    with pytest.raises(InvalidParameter, match="0x0 pixels"):
+        facade.as_rgb_image(Image.new("RGB", (0, 0)))
+
+
+def test_one_image_alone_counts_as_a_list_of_one():
+    pil, array = Image.new("RGB", (4, 4)), np.zeros((4, 4, 3), np.uint8)
+    assert facade._image_list(pil) == [pil]
+    assert facade._image_list(array)[0] is array
+    assert facade._image_list(x for x in ("a.jpg",)) == ["a.jpg"]
+
+
+@pytest.mark.slow  # loads the image encoder
+def test_caption_takes_a_pil_image_or_a_numpy_array_alone(photo):
+    from_pil = capsight.caption(photo("chelsea"), model="labels")
+    from_array = capsight.caption(np.asarray(photo("chelsea")), model="labels")
+    assert len(from_pil) == 1 and from_pil[0].text == from_array[0].text
+    assert capsight.encode_images(photo("chelsea"), model="labels").grid.shape == (1, 49, 1280)
+    with pytest.raises(InvalidParameter, match="has no word vectors"):
+        capsight.word_vectors(["a", "cat"], model="labels")
+    with pytest.raises(InvalidParameter, match="a list of words"):
+        capsight.word_vectors("a cat", model="labels")
+
+
+def test_the_package_lists_its_public_functions_for_help_and_completion():
+    names = dir(capsight)
+    for name in (
+        "caption",
+        "describe_images",
+        "encode_images",
+        "word_vectors",
+        "DecodingOptions",
+        "analyze_video",
+    ):
+        assert name in names and name in capsight.__all__
+    assert capsight.DecodingOptions is DecodingOptions and capsight.caption is facade.caption
+    with pytest.raises(AttributeError):
+        capsight.no_such_function  # noqa: B018
