@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import select
+
+import pytest
 
 from capsight._cli.progress_bar import ProgressBar
 
@@ -33,3 +37,22 @@ def test_wanted_only_on_a_terminal_and_not_quiet():
     assert ProgressBar.wanted(quiet=False, file=Tty())
     assert not ProgressBar.wanted(quiet=True, file=Tty())
     assert not ProgressBar.wanted(quiet=False, file=io.StringIO())
+
+
+def test_a_terminal_that_reports_no_width_still_gets_a_bar():
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))  # 0 columns
+    with os.fdopen(slave, "w") as stream:
+        with ProgressBar(enabled=True, file=stream, min_interval=0) as on_progress:
+            on_progress(0.42, "sampling frames")
+        stream.flush()
+        drawn = ""
+        while select.select([master], [], [], 0.5)[0]:  # what the bar wrote (never blocks)
+            drawn += os.read(master, 65536).decode()
+    os.close(master)
+    assert "sampling frames" in drawn and "42%" in drawn

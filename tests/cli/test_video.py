@@ -105,6 +105,28 @@ def test_an_out_path_that_is_a_file_is_refused(run_cli, fake_pipeline, tmp_path,
     one_error_line(err, "not a folder")
 
 
+@pytest.mark.parametrize("out", ["taken", "taken/report"])
+def test_a_bad_out_is_refused_before_the_video_is_analysed(
+    run_cli, fake_pipeline, tmp_path, one_error_line, out
+):
+    # minutes of analysis must not be lost to an --out that was never writable
+    (tmp_path / "taken").write_text("x")
+    status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / out)
+    assert status == 2
+    one_error_line(err, "choose another --out")
+    assert fake_pipeline == []
+
+
+def test_an_empty_out_is_refused_not_taken_as_the_current_folder(
+    run_cli, fake_pipeline, tmp_path, monkeypatch, one_error_line
+):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run_cli("video", "clip.mp4", "--out", "")
+    assert status == 2
+    one_error_line(err, "--out needs a folder name")
+    assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
+
+
 # ----------------------------------------------------------------------- the real pipeline
 
 needs_pipeline = pytest.mark.skipif(

@@ -44,8 +44,9 @@ def test_cfr_one_frame_per_every_seconds(cfr_video, every, expected):
     assert _times(cfr_video, every) == expected
 
 
-def test_every_smaller_than_a_frame_gives_each_frame_once(cfr_video):
-    times = _times(cfr_video, 0.03)
+@pytest.mark.parametrize("every", [0.03, 1e-320])  # 1e-320 overflowed the target arithmetic
+def test_every_smaller_than_a_frame_gives_each_frame_once(cfr_video, every):
+    times = _times(cfr_video, every)
     assert len(times) == 50 and times == sorted(set(times))
 
 
@@ -95,6 +96,28 @@ def test_rotation_metadata_turns_frames_upright(tmp_path):
     assert image.size == (40, 80)
     pixels = np.asarray(image)  # (80, 40, 3): top-left went to the top-right corner
     assert pixels[2, -3, 0] > 200 and pixels[2, 2, 0] < 60
+
+
+def test_non_square_pixels_are_stretched_to_the_display_shape(tmp_path):
+    # an anamorphic stream (sample aspect ratio 2:1) stored 64x48 is shown 128x48 by players
+    from fractions import Fraction
+
+    path = tmp_path / "anamorphic.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for i, pixels in enumerate(_frames(10)):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    info = probe_video(path)
+    assert (info.width, info.height) == (128, 48)
+    assert next(iter(sample_frames(path, 1.0))).image.size == (128, 48)
+    assert next(iter(sample_frames(path, 1.0, max_side=64))).image.size == (64, 24)
 
 
 def test_frame_count_is_bounded_by_duration_over_every(tmp_path):
@@ -199,6 +222,14 @@ def test_real_rotated_clip_is_portrait(shared_data):
     assert (info.width, info.height, info.rotation) == (544, 1280, 90)
     frame = next(iter(sample_frames(path, 5.0, max_side=128)))
     assert frame.image.size == (54, 128)
+
+
+def test_real_anamorphic_clip_has_its_display_shape(shared_data):
+    # stored 340x256 with a 1024:765 sample aspect ratio: a 16:9 picture
+    path = shared_data / "videos" / "mmaction2__tests_data_test.mp4"
+    info = probe_video(path)
+    assert (info.width, info.height) == (455, 256)
+    assert next(iter(sample_frames(path, 5.0, max_side=160))).image.size == (160, 90)
 
 
 def test_real_delayed_start_clip_starts_at_zero(shared_data):

@@ -126,6 +126,30 @@ def test_finds_an_object_entering_a_continuing_shot(tmp_path):
     assert len(found) == 1 and event.start - 1.5 <= found[0] <= event.end + 1.5, (event, found)
 
 
+@pytest.mark.slow
+def test_sampling_every_frame_still_finds_every_cut(tmp_path):
+    # --every shorter than a frame samples every frame; the selection must count its seconds
+    # (peaks +-1 s, persistence 8 s) in frames then, not in --every, or one cut hides the rest.
+    data = pytest.importorskip("skimage.data")
+    config = SyntheticVideoConfig(
+        duration=15.0,
+        width=192,
+        height=108,
+        fps=4,
+        shot_seconds=(5.0, 5.0),
+        dissolve_share=0.0,
+        object_share=0.0,
+        nuisances=(0, 0),
+    )
+    path = tmp_path / "two_cuts.mp4"
+    photos = [data.coffee(), data.astronaut(), data.chelsea()]
+    video = make_synthetic_video(path, photos, seed=1, config=config)
+    assert [(e.kind, e.start) for e in video.events] == [("cut", 5.0), ("cut", 10.0)]
+    analysis = analyze_video(path, every=0.01, captioner="labels")
+    assert len(analysis.moments) == 60
+    assert [m.time for m in analysis.novel_moments] == [5.0, 10.0]
+
+
 def test_torch_threads_are_restored_after_an_analysis_and_after_a_failure(one_cut_clip, tmp_path):
     import torch
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -22,6 +23,7 @@ from capsight.novelty.reports import (
     ONE_MOMENT_NOTE,
     format_clock,
     format_vtt_timestamp,
+    moment_clock,
     novelty_figure,
     render_csv,
     render_plot_png,
@@ -60,6 +62,16 @@ def test_clock_and_vtt_timestamps():
     assert format_clock(65.9) == "01:05"
     assert format_clock(3725) == "1:02:05"
     assert format_vtt_timestamp(3725.5) == "01:02:05.500"
+    assert format_clock(0.5, tenths=True) == "00:00.5"
+    assert format_clock(3725.96, tenths=True) == "1:02:05.9"
+
+
+def test_moments_half_a_second_apart_are_told_apart():
+    analysis = make_analysis()
+    assert moment_clock(analysis)(4.0) == "00:04"  # every 1 s: whole seconds
+    half = dataclasses.replace(analysis, params=AnalysisParams(every=0.5))
+    assert moment_clock(half)(0.5) == "00:00.5"
+    assert "00:04.0" in render_report_html(half, plot_png=b"")
 
 
 def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():
@@ -141,8 +153,6 @@ def test_a_plot_without_novel_moments_has_no_note_about_them():
 
 @pytest.mark.parametrize("peak", [15.0, 1000.0, 2e-5])  # ticks up to "17.5", "1200", "0.000025"
 def test_the_y_axis_label_and_ticks_fit_in_the_figure_at_any_scale(peak):
-    import dataclasses
-
     analysis = make_analysis()
     analysis.params = dataclasses.replace(analysis.params, signal="visual", metric="euclidean")
     for m in analysis.moments[1:]:
@@ -155,6 +165,21 @@ def test_the_y_axis_label_and_ticks_fit_in_the_figure_at_any_scale(peak):
     drawn = ax.yaxis.get_tightbbox(fig.canvas.get_renderer())  # tick labels and the axis label
     assert 0 <= drawn.x0 <= 20  # inside the figure, without a wide empty margin
     assert ax.yaxis.get_offset_text().get_text() == ""  # no "1e-5" multiplier over the title
+
+
+def test_a_still_video_plots_its_zero_novelty_on_a_readable_scale():
+    # every moment equal to the ones before it (a still or uniformly fading frame): the ticks
+    # were 0.0000002 .. 0.0000012, or 17 decimals where float noise (2e-16, JSON's 0.0) was
+    # left in the caption's novelty: a made-up scale for a curve that is 0 throughout
+    analysis = make_analysis(novel=())
+    for m in analysis.moments[1:]:
+        m.novelty_visual = 0.0
+        m.novelty = m.novelty_text = 2.2e-16
+    fig = novelty_figure(analysis)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    assert ax.get_ylim()[1] >= 1.0
+    assert max(len(t.get_text()) for t in ax.get_yticklabels()) <= 3  # "0.0" .. "1.2"
 
 
 @pytest.mark.parametrize(("n", "note"), [(1, ONE_MOMENT_NOTE), (4, NO_SCORE_NOTE)])
@@ -227,6 +252,23 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     assert make_analysis().quiet_reason() is None  # it has novel moments
 
 
+def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
+    # --every longer than the video (or a video under one --every): one moment, nothing before
+    # it; a higher sensitivity cannot help, a smaller --every can
+    one = make_analysis(n=1, novel=())
+    one.video = VideoInfo("/videos/clip.mp4", 9.968, 16.05, 480, 270)
+    one.params = AnalysisParams(every=100.0)
+    one.extra["selection"] = {"threshold": 1.0, "strength": [None]}
+    reason = one.quiet_reason()
+    assert "only one moment was sampled" in reason and "lasts 9.97 s" in reason
+    assert "more often than every 100 s, --every in the CLI" in reason
+    assert "sensitivity" not in reason
+    one.video = VideoInfo("/videos/still.mp4", 0.04, 25.0, 480, 270)  # a one-frame video
+    assert one.quiet_reason() == (
+        "the video holds a single frame, so there is nothing to compare it with"
+    )
+
+
 @pytest.mark.parametrize("every", [0.25, 0.1])
 def test_a_restless_video_sampled_densely_is_not_told_to_sample_more_often(every):
     restless = make_analysis(novel=())
@@ -238,8 +280,6 @@ def test_a_restless_video_sampled_densely_is_not_told_to_sample_more_often(every
 
 
 def test_the_report_says_what_the_novelty_number_is_for_each_signal():
-    import dataclasses
-
     analysis = make_analysis()
     fused = render_report_html(analysis, plot_png=b"\x89PNG")  # default signal: fused
     assert "divided by its median over the video" in fused

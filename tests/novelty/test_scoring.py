@@ -42,6 +42,11 @@ def test_fewer_than_window_moments_at_the_start_uses_what_there_is():
     np.testing.assert_allclose(means[3], [2 / 3, 1 / 3])
 
 
+def test_a_window_longer_than_any_video_means_every_moment_before():
+    # `--window 99999999999999999999` is a valid integer: it overflowed numpy's int64
+    np.testing.assert_array_equal(novelty_scores(X, window=10**20), novelty_scores(X, window=4))
+
+
 def test_cosine_ignores_overall_scale_and_euclidean_scales_with_it():
     np.testing.assert_allclose(novelty_scores(3 * X, 2)[1:], novelty_scores(X, 2)[1:], atol=1e-12)
     np.testing.assert_allclose(

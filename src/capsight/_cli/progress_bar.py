@@ -11,6 +11,7 @@ terminal, so logs and pipes stay clean.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO
 
@@ -40,11 +41,13 @@ class ProgressBar:
             return _ignore
         from tqdm import tqdm
 
+        width = _terminal_width(self.file)
         self._bar = tqdm(
             total=_STEPS,
             file=self.file,
             leave=False,
-            dynamic_ncols=True,
+            dynamic_ncols=width is None,
+            ncols=width,
             mininterval=self.min_interval,
             bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
         )
@@ -66,6 +69,16 @@ class ProgressBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _terminal_width(stream: IO[str]) -> int | None:
+    """None to follow the terminal's width as it changes; 80 where the terminal reports none
+    (0 columns, as a bare pseudo-terminal may), for which tqdm would draw nothing."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return None
+    return None if columns > 0 else 80
 
 
 def _ignore(fraction: float, message: str) -> None:

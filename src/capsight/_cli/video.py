@@ -34,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("video", metavar="VIDEO", help="video file (anything FFmpeg reads)")
     p.add_argument(
-        "--out", metavar="DIR", type=Path, default=None,
+        "--out", metavar="DIR", type=_folder, default=None,
         help="output folder (default: out/<video name>)",
     )
     p.add_argument("--every", type=float, default=1.0, metavar="SECONDS",
@@ -65,12 +65,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _folder(text: str) -> Path:
+    # An empty --out (an unset shell variable) would be Path("."): the report would land in the
+    # current folder unasked.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out needs a folder name, got an empty string")
+    return Path(text)
+
+
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
-    from capsight.novelty.reports import preload_plotting, write_outputs
+    from capsight.novelty.reports import check_output_dir, preload_plotting, write_outputs
 
     out_dir = args.out if args.out is not None else Path("out") / Path(args.video).stem
+    check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
     started = time.perf_counter()
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as bar:
         preloading: list[threading.Thread] = []
@@ -113,15 +122,16 @@ def run(args: argparse.Namespace) -> int:
 
 def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = None) -> str:
     """The few lines a person reads after a run: facts, novel moments, where the report is."""
-    from capsight.novelty.reports import format_clock
+    from capsight.novelty.reports import moment_clock
 
     v, p = analysis.video, analysis.params
+    clock = moment_clock(analysis)
     n = len(analysis.moments)
     pace = f"one every {p.every:g} s"
     if v.fps and p.every < 1.0 / v.fps:
         pace = f"every frame (--every {p.every:g} s is shorter than a frame)"
     lines = [
-        f"{Path(v.path).name}: {format_clock(v.duration)}, {v.width}x{v.height} at "
+        f"{Path(v.path).name}: {clock(v.duration)}, {v.width}x{v.height} at "
         f"{round(v.fps, 2):g} fps; {n} moment{'s' if n != 1 else ''}, {pace}"
     ]
     novel = analysis.novel_moments
@@ -129,7 +139,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         lines.append(f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''}:")
         for m in novel:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
-            lines.append(f"  {format_clock(m.time)}  {score}  {m.caption}")
+            lines.append(f"  {clock(m.time)}  {score}  {m.caption}")
     else:
         lines.append(f"no novel moments: {analysis.quiet_reason()}")
     if elapsed is not None and elapsed > 0 and v.duration >= 1.0:

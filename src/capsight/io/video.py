@@ -21,7 +21,8 @@ are dense), with FFmpeg's frame threads (or, with ``lean=True``, more cheaply: s
 ``sample_frames``). Frames that nothing references and that lie far from
 any target are not decoded at all (``skip_frame``), and only sampled frames are converted to RGB,
 downscaled by swscale. Rotation metadata (the display matrix) is applied, so a phone video
-recorded upright comes out upright.
+recorded upright comes out upright, and so is the sample aspect ratio: non-square pixels are
+stretched to the shape a player shows.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ _TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "mic
 _DECODE_MARGIN_FRAMES = 1.5
 # Above this frame area (1080p) a lean decode still uses frame threads: one core is too slow.
 _LEAN_MAX_AREA = 1920 * 1088
+# Any ``every`` shorter than a frame samples every frame; below this one the arithmetic on
+# target times would overflow (``--every 1e-320``), so it stands for all of them.
+MIN_EVERY = 1e-6
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,19 @@ def _display_rotation(frame: av.VideoFrame) -> int:
     return int(round(-float(ccw) / 90.0)) % 4 * 90
 
 
+def _sample_aspect(stream: av.VideoStream) -> Fraction:
+    """Width over height of one stored pixel (1 when unset): the container's, else the codec's,
+    as FFmpeg guesses it."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return Fraction(sar) if sar and sar > 0 else Fraction(1)
+
+
+def _display_size(width: int, height: int, sar: Fraction) -> tuple[int, int]:
+    """Stored size -> the size a player shows before rotation: non-square pixels (anamorphic
+    video, many phone and DVD clips) stretch the width, as FFmpeg does."""
+    return (max(2, round(width * sar)), height) if sar != 1 else (width, height)
+
+
 def _seconds(value: int | None, time_base: Fraction | None) -> float | None:
     if value is None or time_base is None:
         return None
@@ -134,7 +151,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         start = _container_start(container, stream)
         frame = _first_frame(container, stream, p)
         rotation = _display_rotation(frame)
-        width, height = frame.width, frame.height
+        width, height = _display_size(frame.width, frame.height, _sample_aspect(stream))
         if rotation in (90, 270):
             width, height = height, width
         duration = _duration(container, stream)
@@ -169,11 +186,14 @@ def _rgb_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
     return max(2, round(width * scale)), max(2, round(height * scale))
 
 
-def _to_image(frame: av.VideoFrame, rotation: int, max_side: int | None) -> Image.Image:
+def _to_image(
+    frame: av.VideoFrame, rotation: int, max_side: int | None, sar: Fraction = Fraction(1)
+) -> Image.Image:
+    width, height = _display_size(frame.width, frame.height, sar)
     if rotation in (90, 270):
-        h, w = _rgb_size(frame.height, frame.width, max_side)  # size before the quarter turn
+        h, w = _rgb_size(height, width, max_side)  # size before the quarter turn
     else:
-        w, h = _rgb_size(frame.width, frame.height, max_side)
+        w, h = _rgb_size(width, height, max_side)
     interpolation = "AREA" if (w, h) != (frame.width, frame.height) else None
     rgb = frame.to_ndarray(
         format="rgb24", width=w, height=h, interpolation=interpolation
@@ -183,8 +203,10 @@ def _to_image(frame: av.VideoFrame, rotation: int, max_side: int | None) -> Imag
     return Image.fromarray(rgb, "RGB")
 
 
-def _sampled(t: float, frame: av.VideoFrame, max_side: int | None) -> SampledFrame:
-    return SampledFrame(round(t, 6), _to_image(frame, _display_rotation(frame), max_side))
+def _sampled(
+    t: float, frame: av.VideoFrame, max_side: int | None, sar: Fraction = Fraction(1)
+) -> SampledFrame:
+    return SampledFrame(round(t, 6), _to_image(frame, _display_rotation(frame), max_side, sar))
 
 
 def sample_frames(
@@ -211,7 +233,7 @@ def sample_frames(
         stream.thread_type = "AUTO"
         if lean and stream.width * stream.height <= _LEAN_MAX_AREA:
             stream.thread_type = "SLICE"
-        yield from _sample(container, stream, p, float(every), max_side)
+        yield from _sample(container, stream, p, max(float(every), MIN_EVERY), max_side)
 
 
 def _sample(
@@ -222,6 +244,7 @@ def _sample(
     rate = stream.average_rate or stream.guessed_rate
     frame_step = 1.0 / float(rate) if rate else 0.04
     margin = _DECODE_MARGIN_FRAMES * frame_step
+    sar = _sample_aspect(stream)
     codec = stream.codec_context
     skipping = False
 
@@ -260,11 +283,11 @@ def _sample(
                         and t - target > every / 2
                         and target - previous[0] < t - target
                     ):  # a gap: the frame before the target is nearer
-                        yield _sampled(*previous, max_side)
+                        yield _sampled(*previous, max_side, sar)
                         last_emitted, previous = previous[0], None
                         target += every
                         continue
-                    yield _sampled(t, frame, max_side)
+                    yield _sampled(t, frame, max_side, sar)
                     last_emitted = t
                     target = max(target + every, (np.floor(t / every + 1e-9) + 1) * every)
                     break

@@ -78,15 +78,25 @@ class Analysis:
     def quiet_reason(self) -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).
 
-        Either nothing cleared the floor (a higher sensitivity shows weaker changes), or so many
-        moments did that the video counts as restless and its threshold was raised over all of
-        them (``extra["selection"]``): then a higher sensitivity would not help, sampling more
-        often might, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. The
-        sentence is shown by the CLI, the report and the web UI, so it names the setting, not
-        only the CLI flag.
+        A single sampled moment has nothing to be compared with (sampling more often helps,
+        unless the video is one frame). Otherwise either nothing cleared the floor (a higher
+        sensitivity shows weaker changes), or so many moments did that the video counts as
+        restless and its threshold was raised over all of them (``extra["selection"]``): then a
+        higher sensitivity would not help, sampling more often might, unless the run already
+        sampled every ``DENSEST_EVERY`` seconds or less. The sentence is shown by the CLI, the
+        report and the web UI, so it names the setting, not only the CLI flag.
         """
         if self.novel_moments:
             return None
+        if len(self.moments) < 2:  # no moment had another to be compared with
+            v, every = self.video, self.params.every
+            if v.fps and v.duration * v.fps < 2:
+                return "the video holds a single frame, so there is nothing to compare it with"
+            return (
+                "only one moment was sampled, so there is nothing to compare it with (the video "
+                f"lasts {v.duration:.3g} s: sample more often than every {every:g} s, --every in "
+                "the CLI)"
+            )
         selection = self.extra.get("selection") or {}
         strengths = [s for s in selection.get("strength") or [] if s is not None]
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):

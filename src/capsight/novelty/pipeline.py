@@ -32,7 +32,7 @@ from capsight.allocator import reuse_freed_memory
 from capsight.background import Background
 from capsight.captioning.options import DecodingOptions
 from capsight.errors import InvalidParameter
-from capsight.io.video import probe_video
+from capsight.io.video import MIN_EVERY, probe_video
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
 from capsight.novelty.frames import Frame, FrameBatches
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
@@ -262,7 +262,7 @@ def analyze_video(
         window=window,
         metric=metric,
         sensitivity=sensitivity,
-        every=every,
+        every=_moment_spacing(times, every),
     )
     timings["select_s"] = time.perf_counter() - t
 
@@ -294,6 +294,14 @@ def analyze_video(
     }
     report(1.0, "done")
     return Analysis(info, params, moments, extra)
+
+
+def _moment_spacing(times: list[float], every: float) -> float:
+    """Seconds between sampled moments: ``every``, or more where the video has fewer frames
+    (an ``every`` shorter than a frame samples every frame). The selection counts its seconds
+    (persistence, peaks) in moments, so it must know how long one really is."""
+    spacing = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return max(every, MIN_EVERY, spacing)
 
 
 def _value(x: float) -> float | None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import html
 import io
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
@@ -43,12 +45,23 @@ _LINE = "#1c7ed6"
 # --------------------------------------------------------------------------- small formatters
 
 
-def format_clock(seconds: float) -> str:
-    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on); negatives clamp to 00:00."""
-    total = max(0, int(math.floor(float(seconds) + 1e-6)))
-    h, rest = divmod(total, 3600)
+def format_clock(seconds: float, tenths: bool = False) -> str:
+    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on), with ``tenths`` as ``mm:ss.s``;
+    negatives clamp to 00:00."""
+    total = max(0, int(math.floor(float(seconds) * 10 + 1e-6)))
+    whole, tenth = divmod(total, 10)
+    h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    clock = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    return f"{clock}.{tenth}" if tenths else clock
+
+
+def moment_clock(analysis: Analysis) -> Callable[[float], str]:
+    """The clock for ``analysis``'s times: with tenths when moments are not whole seconds
+    apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second."""
+    p, v = analysis.params, analysis.video
+    tenths = abs(p.every - round(p.every)) > 1e-6 or v.duration < 1.0
+    return functools.partial(format_clock, tenths=tenths)
 
 
 def format_vtt_timestamp(seconds: float) -> str:
@@ -224,7 +237,8 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
                     top = max([top, *(float(y) for y in part if math.isfinite(y))])
         ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
                 label=f"novelty ({signal})", zorder=3)
-        top = max(top, 1e-6)
+        if top < 1e-9:  # a still video: 0 throughout, up to float noise (JSON's 0.0)
+            top = 1.0
     else:  # nothing to draw: an empty axis that says why, without a made-up scale
         top = 1.0
         ax.set_yticks([])
@@ -411,9 +425,10 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     v, p = analysis.video, analysis.params
     novel = analysis.novel_moments
     name = Path(v.path).name
+    clock = moment_clock(analysis)
 
     facts = [
-        ("duration", format_clock(v.duration)),
+        ("duration", clock(v.duration)),
         ("resolution", f"{v.width}×{v.height}"),
         ("frame rate", f"{v.fps:.3g} fps"),
         ("moments", f"{len(analysis.moments)}, every {p.every:g} s"),
@@ -429,13 +444,13 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         cards = []
         for n, m in enumerate(novel, start=1):
             if m.thumbnail:
-                thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="frame at {_e(format_clock(m.time))}">'
+                thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="frame at {_e(clock(m.time))}">'
             else:
                 thumb = '<div class="noimg">no thumbnail</div>'
             cards.append(
                 f'<article class="card"><div class="thumb">{thumb}'
                 f'<span class="badge">{n}</span>'
-                f'<span class="time">{_e(format_clock(m.time))}</span></div>'
+                f'<span class="time">{_e(clock(m.time))}</span></div>'
                 f"<p>{_e(m.caption)}</p>"
                 f'<p class="score">novelty {_e(_score(m.novelty, 3) or "–")} · '
                 f"{_e(f'{m.time:.1f}')} s</p></article>"
@@ -450,7 +465,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         label = f"{m.labels[0][0]} ({float(m.labels[0][1]):.0%})" if m.labels else ""
         rows.append(
             f'<tr class="{"novel" if m.is_novel else ""}">'
-            f'<td class="num">{_e(format_clock(m.time))}</td>'
+            f'<td class="num">{_e(clock(m.time))}</td>'
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>'
@@ -495,11 +510,28 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 # --------------------------------------------------------------------------- all at once
 
 
-def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write the five outputs into ``out_dir`` (created if needed); return name -> path."""
+def check_output_dir(out_dir: str | os.PathLike) -> Path:
+    """``out_dir`` as a Path, or InvalidParameter when the outputs could not be written there (a
+    file, a folder under a file, a folder that cannot be written): callers check before the
+    minutes of analysis that the report would otherwise be lost after."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidParameter(
+            f"{out}: cannot write there (permission denied); choose another --out"
+        )
+    return out
+
+
+def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the five outputs into ``out_dir`` (created if needed); return name -> path."""
+    out = check_output_dir(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         plot = render_plot_png(analysis)

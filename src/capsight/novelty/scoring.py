@@ -51,7 +51,7 @@ def previous_means(embeddings: np.ndarray, window: int) -> np.ndarray:
     n = len(x)
     csum = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x, axis=0)])  # (N+1, D)
     i = np.arange(n)
-    lo = np.maximum(0, i - window)
+    lo = np.maximum(0, i - min(window, n))  # a window past the start (even 10**20) is all of it
     counts = (i - lo).astype(np.float64)  # (N,) moments available before i
     with np.errstate(invalid="ignore", divide="ignore"):
         return (csum[i] - csum[lo]) / counts[:, None]  # (N, D), NaN for row 0
