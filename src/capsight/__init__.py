@@ -11,8 +11,8 @@
     >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
 
 ``caption`` and ``describe_images`` (caption + ImageNet labels + model name) take paths, bytes,
-PIL images or NumPy arrays; ``encode_images`` and ``word_vectors`` give the encoder output and the
-captioner's word vectors. Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
+PIL images or NumPy arrays; ``encode_images`` and ``word_vectors`` give the shared image encoder's
+CNN features and the captioner's vectors of its words. Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
 has its kinds) with a one-line message. Library calls print nothing.
 
 Heavy libraries (torch, transformers) are imported only when a function that needs them runs.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import capsight
@@ -23,6 +24,10 @@ from capsight.errors import InvalidParameter
         ({"num_captions": True}, "number of captions must be a whole number"),
         ({"method": "sample", "temperature": "0.8"}, "temperature must be a number"),
         ({"method": "sample", "top_p": None}, "top-p must be a number"),
+        ({"method": "sample", "temperature": 10**400}, "temperature is too large"),
+        ({"length_penalty": float("nan")}, "length penalty must be a finite number"),
+        ({"no_repeat_trigram": "no"}, "no repeat trigram must be True or False"),
+        ({"beam_width": 3.5}, "beam width must be a whole number"),
     ],
 )
 def test_decoding_options_of_the_wrong_type_are_refused(options, fragment):
@@ -40,6 +45,7 @@ def test_decoding_options_accept_numpy_and_json_numbers():
     )
     assert type(options.beam_width) is int and type(options.seed) is int
     assert type(options.temperature) is float and options.top_p == 0.5
+    assert DecodingOptions(beam_width=3.0).beam_width == 3  # JSON may send 3 as 3.0
 
 
 @pytest.mark.parametrize(
@@ -69,6 +75,24 @@ def test_what_is_not_an_image_is_refused_before_any_model_loads(images, fragment
 def test_arguments_of_the_wrong_type_are_one_clear_error(kwargs, fragment):
     with pytest.raises(InvalidParameter, match=fragment):
         capsight.caption([Image.new("RGB", (8, 8))], **{"model": "labels", **kwargs})
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not a dict"),
+        ({"num_labels": 2.5}, "num_labels must be a whole number"),
+        ({"batch_size": 0}, "batch size must be a whole number >= 1"),
+    ],
+)
+def test_wrong_arguments_are_refused_before_any_model_loads(kwargs, fragment, monkeypatch):
+    monkeypatch.setattr(
+        facade, "resolve_captioner", lambda model: pytest.fail("a model was loaded")
+    )
+    with pytest.raises(InvalidParameter, match=fragment):
+        capsight.describe_images([Image.new("RGB", (8, 8))], **kwargs)
+    with pytest.raises(InvalidParameter, match="no images to encode"):
+        capsight.encode_images([])
 
 
 def test_numpy_arrays_become_rgb_images():
@@ -118,3 +142,12 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
     assert capsight.DecodingOptions is DecodingOptions and capsight.caption is facade.caption
     with pytest.raises(AttributeError):
         capsight.no_such_function  # noqa: B018
+
+
+@pytest.mark.slow
+def test_encode_images_works_in_batches_and_keeps_no_images(photo):
+    cat = photo("chelsea")
+    encoded = capsight.encode_images([cat, cat, cat], model="show-attend-tell", batch_size=2)
+    assert tuple(encoded.grid.shape) == (3, 49, 1280) and tuple(encoded.probs.shape) == (3, 1000)
+    assert encoded.images is None  # memory stays bounded by the batch
+    assert torch.allclose(encoded.pooled[0], encoded.pooled[2], atol=1e-2)  # batches agree

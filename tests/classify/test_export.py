@@ -156,6 +156,20 @@ def test_a_successful_export_replaces_the_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
 
 
+def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path):
+    (tmp_path / "v3").mkdir()
+    real = tmp_path / "v3" / "clf.pt"
+    real.write_bytes(b"old")
+    real.chmod(0o640)
+    link = tmp_path / "current.pt"
+    link.symlink_to(real)
+    save_classifier(_TinyClassifier(), link)
+    assert link.is_symlink()  # "current.pt" still points at the versioned file
+    assert list(torch.jit.load(str(real)).labels) == ["a", "b"]
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "v3").iterdir()) == ["clf.pt"]
+
+
 @pytest.mark.parametrize(
     "images,message",
     [

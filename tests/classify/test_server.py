@@ -100,3 +100,12 @@ def test_one_named_class_with_example_photos_is_enough(client, cat_png, fake_tex
     assert r.headers["x-capsight-classes"] == "2"
     r = client.post("/v1/classifiers", data={"classes": "kettle"})  # alone, one class is refused
     assert r.status_code == 422 and "single class" in r.json()["error"]
+
+
+def test_example_photos_of_one_class_alone_are_refused_in_the_api_s_words(client, cat_png):
+    photos = [("examples", (f"mug/{i}.png", cat_png, "image/png")) for i in range(2)]
+    r = client.post("/v1/classifiers", files=photos)
+    assert r.status_code == 422
+    message = r.json()["error"]
+    assert "one class only ('mug')" in message
+    assert "/tmp" not in message and "--" not in message  # no server path, no CLI flag

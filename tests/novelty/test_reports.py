@@ -328,3 +328,11 @@ def test_plot_labels_never_print_over_each_other():
     # moment 4's label would hang left from 00:21 and start beside moment 3's line at 00:15.75
     crowded = label_layout([5.0, 10.0, 15.75, 21.0], labels[:4], 0.0, 26.0, 890)
     assert [text for text, _, _ in crowded] == ["1", "2", "3", "4"]
+
+
+def test_the_output_folder_may_start_with_a_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    paths = write_outputs(make_analysis(), "~/reports")
+    assert paths["report.html"].parent == tmp_path / "reports"
+    assert not (tmp_path / "~").exists()  # not a folder literally named "~"

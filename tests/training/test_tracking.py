@@ -47,17 +47,28 @@ def test_null_tracker_remembers_and_marks_failure():
 @pytest.mark.parametrize(
     "error, status", [(None, "FINISHED"), (RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")]
 )
-def test_a_run_closed_from_a_finally_block_says_how_it_ended(error, status):
-    # capsight train closes its tracker in a ``finally``: a crash or Ctrl-C is not FINISHED.
+def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder, tmp_path,
+                                                  monkeypatch):
+    import capsight.training.train as training
+
     tracker = NullTracker()
-    try:
-        try:
-            if error is not None:
-                raise error()
-        finally:
-            tracker.close()
-    except (RuntimeError, KeyboardInterrupt):
-        pass
+
+    def fake_train(config, tracker, corpus):
+        if error is not None:
+            raise error()
+        return training.TrainResult(tmp_path, tmp_path / "none", {}, [])
+
+    monkeypatch.setattr(training, "_tracker", lambda args, config: tracker)
+    monkeypatch.setattr(training, "train", fake_train)
+    argv = [str(caption_folder), "--out", str(tmp_path / "run"), "--min-count", "1", "--quiet"]
+    try:  # inside an unrelated handler: its exception is no part of the run's ending
+        raise KeyError("handled elsewhere")
+    except KeyError:
+        if error is None:
+            assert training.train_main(argv) == 0
+        else:
+            with pytest.raises(error):
+                training.train_main(argv)
     assert tracker.status == status
 
 
@@ -123,10 +134,13 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
     elsewhere = create_tracker(
         "mlflow", root_dir=tmp_path / "runs", resume_run_id="0" * 32, run_name="t"
     )
-    try:
-        raise RuntimeError("training failed")
-    except RuntimeError:
-        elsewhere.close()  # as from train_main's ``finally``
+    elsewhere.close("FAILED")
     run = client.get_run(elsewhere.run_id)
     assert elsewhere.run_id != "0" * 32 and run.data.tags["capsight.resumed_from"] == "0" * 32
     assert run.info.status == "FAILED"
+
+    # So does a run deleted in the UI (MLflow still returns it, marked deleted).
+    client.delete_run(tracker.run_id)
+    after_delete = create_tracker("mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id)
+    after_delete.close()
+    assert after_delete.run_id != tracker.run_id

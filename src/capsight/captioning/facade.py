@@ -22,6 +22,7 @@ time. Nothing is printed.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -79,9 +80,10 @@ def describe_images(
 ) -> list[ImageDescription]:
     """Caption each image (as ``caption``) and attach its ``num_labels`` most likely ImageNet
     classes and the captioner's name ("default" resolved)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidParameter(f"batch size must be a whole number >= 1, got {batch_size!r}")
+    _check_count("batch size", batch_size, 1)
+    _check_count("num_labels", num_labels, 0)
     images = _image_list(images)
+    _check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
@@ -101,20 +103,59 @@ def encode_images(
     model: str | os.PathLike = "default",
     batch_size: int = 32,
 ) -> EncodedImages:
-    """The encoder output ``model`` captions from (the original API's "encoder output"):
-    ``pooled`` (B, 1280), ``grid`` (B, P, 1280) (P = 49 for EfficientNet-Lite0's 7x7 grid),
-    ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidParameter(f"batch size must be a whole number >= 1, got {batch_size!r}")
+    """The CNN features of ``images`` from the shared encoder that ``model`` reads
+    (EfficientNet-Lite0 for the shipped captioners): ``pooled`` (B, 1280), ``grid`` (B, P, 1280)
+    (P = 49: the 7x7 grid), ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``. A
+    captioner with encoder blocks of its own (the pair's members) refines them further inside.
+    Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
+    _check_count("batch size", batch_size, 1)
+    images = _image_list(images)
+    if not images:
+        raise InvalidParameter("no images to encode")
     captioner, _ = resolve_captioner(model)
-    pils = [as_rgb_image(x) for x in _image_list(images)]
-    return cached_encoder(captioner.encoder_name).encode(pils, batch_size=batch_size)
+    encoder = cached_encoder(captioner.encoder_name)
+    parts = []
+    for start in range(0, len(images), batch_size):
+        pils = [as_rgb_image(x) for x in images[start : start + batch_size]]
+        parts.append(encoder.encode(pils, batch_size=batch_size))
+    return _joined(parts)
+
+
+def _joined(parts: list[EncodedImages]) -> EncodedImages:
+    import torch
+
+    from capsight.vision.encoder import EncodedImages
+
+    hidden = [p.hidden for p in parts]
+    return EncodedImages(
+        pooled=torch.cat([p.pooled for p in parts]),
+        grid=torch.cat([p.grid for p in parts]),
+        probs=torch.cat([p.probs for p in parts]),
+        grid_size=parts[0].grid_size,
+        hidden=torch.cat(hidden) if all(h is not None for h in hidden) else None,
+    )
+
+
+def _check_count(name: str, value: object, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}")
+
+
+def _check_decoding(decoding: object) -> None:
+    from capsight.captioning.options import DecodingOptions
+
+    if decoding is not None and not isinstance(decoding, DecodingOptions):
+        raise InvalidParameter(
+            f"decoding must be a DecodingOptions, not a {type(decoding).__name__}; "
+            'e.g. DecodingOptions(method="sample", temperature=0.8, seed=1)'
+        )
 
 
 def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> torch.Tensor:
-    """The captioner's input vector of each word, (len(words), E) (E = 512 for the shipped
-    models; the original API's "word embeddings"); a word outside its vocabulary gets
-    ``<unk>``'s. Pass a caption's ``tokens``. ``labels`` has no word vectors."""
+    """The captioner's own input vector of each word, (len(words), E) (E = 512 for the shipped
+    models; an ensemble gives its first member's); a word outside its vocabulary gets
+    ``<unk>``'s. Pass a caption's ``tokens``. ``labels`` has no word vectors. (The HTTP API's
+    ``embedded_words`` are another thing: the caption's MiniLM word pieces.)"""
     if (
         isinstance(words, str)
         or not isinstance(words, Sequence)
@@ -150,7 +191,8 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
 
 
 def _is_array(value: object) -> bool:
-    return type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"
+    numpy = sys.modules.get("numpy")  # an array means NumPy is loaded; no import otherwise
+    return numpy is not None and isinstance(value, numpy.ndarray)
 
 
 def as_rgb_image(image: ImageInput) -> Image.Image:
@@ -185,15 +227,9 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
     """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
     completed from the captioner's own decoding. None stays None: the captioner's own."""
-    from capsight.captioning.options import DecodingOptions
-
+    _check_decoding(decoding)
     if decoding is None:
         return None
-    if not isinstance(decoding, DecodingOptions):
-        raise InvalidParameter(
-            f"decoding must be a DecodingOptions, not a {type(decoding).__name__}; "
-            'e.g. DecodingOptions(method="sample", temperature=0.8, seed=1)'
-        )
     return decoding.over(getattr(captioner, "default_decoding", None))
 
 

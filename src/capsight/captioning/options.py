@@ -27,6 +27,7 @@ MAX_BEAM_WIDTH = 20
 MAX_CAPTIONS = 20
 _INTEGERS = ("beam_width", "max_length", "top_k", "num_captions")
 _NUMBERS = ("length_penalty", "temperature", "top_p")
+_FLAGS = ("no_repeat_trigram", "no_repeat_word", "complete_endings")
 # Field names as the range errors say them.
 _SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of captions"}
 
@@ -78,14 +79,28 @@ class DecodingOptions:
             value = getattr(self, name)
             if name == "seed" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            whole = isinstance(value, numbers.Integral) or (
+                isinstance(value, numbers.Real) and math.isfinite(value) and value == int(value)
+            )  # 3.0, as JSON may send 3
+            if isinstance(value, bool) or not whole:
                 raise InvalidParameter(f"{_spoken(name)} must be a whole number, got {value!r}")
             object.__setattr__(self, name, int(value))
         for name in _NUMBERS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise InvalidParameter(f"{_spoken(name)} must be a number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            try:
+                number = float(value)
+            except OverflowError:  # 10**400
+                raise InvalidParameter(f"{_spoken(name)} is too large, got {value}") from None
+            if not math.isfinite(number) and name != "temperature":  # its own message below
+                raise InvalidParameter(f"{_spoken(name)} must be a finite number, got {value!r}")
+            object.__setattr__(self, name, number)
+        for name in _FLAGS:
+            value = getattr(self, name)
+            if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's too
+                raise InvalidParameter(f"{_spoken(name)} must be True or False, got {value!r}")
+            object.__setattr__(self, name, bool(value))
 
     @classmethod
     def partial(cls, **given) -> DecodingOptions:

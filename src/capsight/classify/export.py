@@ -21,6 +21,8 @@ engine's 1,000-class mapping is a (C, 1000) matrix, so the file is the ~19 MB en
 
 import json
 import os
+import secrets
+import shutil
 import warnings
 from pathlib import Path
 from typing import List  # noqa: UP035 - TorchScript reads the annotation below
@@ -104,7 +106,7 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
 
 def check_output(path: str | os.PathLike) -> Path:
     """Refuse, before any work, an output ``path`` that ``save_classifier`` could not write."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.suffix not in (".pt", ".pt2"):
         raise InvalidParameter(
             f"{path}: the output must end in .pt (TorchScript) or .pt2 (torch.export)"
@@ -117,20 +119,28 @@ def check_output(path: str | os.PathLike) -> Path:
         if existing is not None and not existing.is_dir():
             raise InvalidParameter(f"{existing}: is a file, not a folder; choose another output")
         raise InvalidParameter(f"{parent}: output folder does not exist; create it first")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    # The file is renamed into place, so its folder (a link's target's) must be writable.
+    if not os.access(_target(path).parent, os.W_OK):
         raise InvalidParameter(f"{path}: cannot write there (permission denied)")
     return path
+
+
+def _target(path: Path) -> Path:
+    """The file ``path`` names: a link ("current.pt" -> "v3/clf.pt") is written through."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Path:
     """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix."""
     path = check_output(path)
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
-    # Written beside the destination and renamed over it only when complete: a failed or
-    # interrupted build leaves an existing classifier file as it was.
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")  # torch.export wants .pt2
+    # Written beside the destination under a name of its own (two builds may run at once) and
+    # renamed over it only when complete: a failed or interrupted build leaves an existing
+    # classifier file as it was. The name keeps the suffix, which torch.export insists on.
+    target = _target(path)
+    partial = target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
     try:
-        partial.open("wb").close()  # torch reports a failed open as a C++ RuntimeError
+        partial.open("xb").close()  # torch reports a failed open as a C++ RuntimeError
     except OSError as error:
         raise InvalidParameter(f"{path}: cannot write it ({error.strerror or error})") from None
     try:
@@ -138,7 +148,9 @@ def save_classifier(classifier: ImageClassifier, path: str | os.PathLike) -> Pat
             torch.jit.save(to_torchscript(classifier), str(partial), _extra_files=meta)
         else:
             torch.export.save(to_exported(classifier), str(partial), extra_files=meta)
-        os.replace(partial, path)
+        if target.exists():
+            shutil.copymode(target, partial)  # a replaced file keeps its permissions
+        os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return path

@@ -29,16 +29,27 @@ from capsight.io.images import IMAGE_SUFFIXES
 
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     """{class name: [photo paths]} from the sub-folders of ``folder`` (folder name = class)."""
-    root = Path(folder)
-    if not str(folder).strip() or not root.is_dir():  # Path("") would be the current folder
+    if not str(folder).strip():  # Path("") would be the current folder
+        raise InvalidParameter("the examples folder name is empty; give a folder with one "
+                               "sub-folder per class")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
         raise InputNotFound(f"{root}: no such folder; give a folder with one sub-folder per class")
-    examples = {}
+    examples, folders = {}, {}
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         photos = sorted(
             p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
-        if photos:
-            examples[sub.name.replace("_", " ")] = photos
+        if not photos:
+            continue
+        label = sub.name.replace("_", " ")
+        twin = folders.get(label.casefold())
+        if twin is not None:  # one would silently take the other's place
+            raise InvalidParameter(
+                f"example folders {twin!r} and {sub.name!r} name the same class; merge them"
+            )
+        folders[label.casefold()] = sub.name
+        examples[label] = photos
     if not examples:
         raise InvalidParameter(
             f"{root}: no example photos found; put photos in one sub-folder per class"
@@ -72,14 +83,6 @@ def build_from_examples(
     if getattr(engine, "name", "") != "offline":
         raise InvalidParameter("--examples works with the offline engine only")
     examples = read_examples(folder)
-    folded = {}
-    for label in examples:
-        if label.casefold() in folded:  # one would silently take the other's place
-            raise InvalidParameter(
-                f"{folder}: folders {folded[label.casefold()]!r} and {label!r} differ only in "
-                "case; merge them into one"
-            )
-        folded[label.casefold()] = label
     labels = list(classes.labels) if classes is not None else []
     index = {label.casefold(): i for i, label in enumerate(labels)}  # "Mug" names folder "mug"
     for label in examples:
@@ -88,8 +91,8 @@ def build_from_examples(
             labels.append(label)
     if len(labels) < 2:  # one class always wins; said before any photo is encoded
         raise InvalidParameter(
-            f"{folder}: only one class ({labels[0]!r}); add a sub-folder per class, or name more "
-            "classes with --classes"
+            f"the example photos are of one class only ({labels[0]!r}); add photos of another "
+            "class, or name more classes"
         )
     example_labels, protos, centre = prototypes(engine, examples)
     rows = torch.zeros(len(labels), protos.shape[1])  # classes without photos: no prototype

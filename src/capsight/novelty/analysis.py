@@ -88,6 +88,8 @@ class Analysis:
         """
         if self.novel_moments:
             return None
+        if not self.moments:
+            return "no frame could be sampled from the video"
         if len(self.moments) < 2:  # no moment had another to be compared with
             v, every = self.video, self.params.every
             if v.fps and v.duration * v.fps < 2:

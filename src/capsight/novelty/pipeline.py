@@ -300,7 +300,7 @@ def _moment_spacing(times: list[float], every: float) -> float:
     """Seconds between sampled moments: ``every``, or more where the video has fewer frames
     (an ``every`` shorter than a frame samples every frame). The selection counts its seconds
     (persistence, peaks) in moments, so it must know how long one really is."""
-    spacing = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    spacing = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
     return max(every, MIN_EVERY, spacing)
 
 

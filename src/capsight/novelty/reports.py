@@ -272,7 +272,8 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
 
     ax.set_xlim(start, end)
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: format_clock(x)))
+    clock = moment_clock(analysis)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
     ax.set_title(f"{Path(analysis.video.path).name}: how unlike the previous "
                  f"{analysis.params.window} moments each moment is", fontsize=10, color=_INK,
@@ -514,7 +515,7 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     """``out_dir`` as a Path, or InvalidParameter when the outputs could not be written there (a
     file, a folder under a file, a folder that cannot be written): callers check before the
     minutes of analysis that the report would otherwise be lost after."""
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
     existing = out

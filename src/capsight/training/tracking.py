@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
@@ -47,7 +46,7 @@ class Tracker(Protocol):
 
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
 
-    def close(self, status: str | None = None) -> None: ...
+    def close(self, status: str = "FINISHED") -> None: ...
 
     def __enter__(self) -> Tracker: ...
 
@@ -138,8 +137,8 @@ class NullTracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.tags.update({k: str(v) for k, v in tags.items()})
 
-    def close(self, status: str | None = None) -> None:
-        self.status = status or _in_flight_status()
+    def close(self, status: str = "FINISHED") -> None:
+        self.status = status
 
     def __enter__(self) -> NullTracker:
         return self
@@ -152,13 +151,6 @@ def _status_for(exc_type) -> str:
     if exc_type is None:
         return "FINISHED"
     return "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
-
-
-def _in_flight_status() -> str:
-    """The status of a run closed from a ``finally`` block: FAILED (KILLED after Ctrl-C) while
-    an exception is on its way out, else FINISHED."""
-    error = sys.exc_info()[1]
-    return _status_for(type(error) if error is not None else None)
 
 
 class MLflowTracker:
@@ -237,13 +229,18 @@ class MLflowTracker:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client.get_run(run_id)
-        except MlflowException:
+            run = self.client.get_run(run_id)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise  # a locked or unreachable store: said as such by the caller
+            run = None
+        if run is None or run.info.lifecycle_stage == "deleted":
             _log.warning(
-                "MLflow run %s is not in %s (resumed from another folder?): tracking the rest of "
-                "the training as a new run", run_id, self.tracking_uri
+                "MLflow run %s is not in %s (resumed from another folder, or deleted): tracking "
+                "the rest of the training as a new run", run_id, self.tracking_uri
             )  # fmt: skip
             return None
+        return run
 
     @property
     def artifact_uri(self) -> str:
@@ -295,11 +292,10 @@ class MLflowTracker:
         if rows:
             self.client.log_batch(self.run_id, tags=rows)
 
-    def close(self, status: str | None = None) -> None:
-        """End the run as ``status``; None: FINISHED, or FAILED (KILLED after Ctrl-C) when called
-        while an exception propagates, as from a ``finally`` block."""
+    def close(self, status: str = "FINISHED") -> None:
+        """End the run as ``status`` (FINISHED, FAILED or KILLED; leaving ``with`` picks it)."""
         if not self._closed:
-            self.client.set_terminated(self.run_id, status=status or _in_flight_status())
+            self.client.set_terminated(self.run_id, status=status)
             self._closed = True
 
     def __enter__(self) -> MLflowTracker:

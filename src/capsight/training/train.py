@@ -771,13 +771,16 @@ def train_main(
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
     tracker = _tracker(args, config) if leader else None
-    finished = False
+    finished, status = False, "FINISHED"
     try:
         result = train(config, tracker, corpus)
         finished = True
+    except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        raise
     finally:
         if tracker is not None and hasattr(tracker, "close"):
-            tracker.close()
+            tracker.close(status)
         _leave_process_group(wait_for_the_others=finished)
     if not leader:
         return 0
