@@ -29,7 +29,9 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 # No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2 encoder
 # (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for training.
-RUN pip install ".[serve]"
+# Installed as a wheel into site-packages; the source and build copies are then dead weight
+# (the shipped captioners alone are ~65 MB).
+RUN pip install ".[serve]" && rm -rf /app/src /app/build
 
 RUN useradd --create-home --uid 1000 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache
@@ -41,6 +43,6 @@ EXPOSE 8000
 
 # /readyz answers 200 once the models are loaded and warm (start-up takes tens of seconds).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('CAPSIGHT_PORT', '8000')}/readyz\", timeout=4)"
 
 CMD ["capsight", "serve"]

@@ -38,6 +38,13 @@ def cat_png(photo) -> bytes:
     return buf.getvalue()
 
 
+@pytest.fixture(scope="module")
+def cat_jpeg_bytes(photo) -> bytes:
+    buf = io.BytesIO()
+    photo("chelsea").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
 def test_classify_endpoint(client, cat_png):
     r = client.post(
         "/v1/classify",
@@ -109,3 +116,24 @@ def test_example_photos_of_one_class_alone_are_refused_in_the_api_s_words(client
     message = r.json()["error"]
     assert "one class only ('mug')" in message
     assert "/tmp" not in message and "--" not in message  # no server path, no CLI flag
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [(".hidden/0.png", "cannot name a class"), ("../0.png", "cannot name a class"),
+     ("x" * 101 + "/0.png", "cannot name a class")],
+)
+def test_example_names_that_cannot_be_class_folders_are_refused(client, cat_png, name, fragment):
+    photos = [("examples", (name, cat_png, "image/png")),
+              ("examples", ("dog/0.png", cat_png, "image/png"))]
+    r = client.post("/v1/classifiers", files=photos)
+    assert r.status_code == 422 and fragment in r.json()["error"], r.text
+
+
+def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpeg_bytes):
+    broken = cat_jpeg_bytes[: len(cat_jpeg_bytes) // 3]
+    photos = [("examples", ("cat/broken.jpg", broken, "image/jpeg")),
+              ("examples", ("dog/0.jpg", cat_jpeg_bytes, "image/jpeg"))]
+    r = client.post("/v1/classifiers", files=photos)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"].startswith("broken.jpg: ") and "/tmp" not in r.json()["error"]

@@ -51,6 +51,22 @@ def test_readyz_is_503_while_models_load(make_app):
         engine.release.set()
 
 
+def test_a_failed_model_load_is_503_and_names_no_server_path(make_app, cat_jpeg, monkeypatch):
+    import capsight.captioning.facade as facade
+
+    def broken(model):
+        raise RuntimeError("cannot open /opt/secret/weights.bin")
+
+    monkeypatch.setattr(facade, "resolve_captioner", broken)  # a bug or a broken install
+    with TestClient(make_app(engine=Engine("labels"))) as c:
+        assert c.app.state.engine._ready.wait(30)  # loading has ended (in failure)
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "failed"
+        r = c.post("/v1/captions", files={"images": ("a.jpg", cat_jpeg, "image/jpeg")})
+        assert r.status_code == 503, r.text  # the server's fault, not the client's
+        assert "/opt/secret" not in r.text and "/opt/secret" not in ready.text
+
+
 def test_api_key(make_app, cat_jpeg, started):
     for c in started(make_app(api_key="correct-horse")):
         image = {"image": ("a.jpg", cat_jpeg, "image/jpeg")}

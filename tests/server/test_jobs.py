@@ -48,6 +48,8 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
 
     listed = client.get("/v1/jobs").json()
     assert job["id"] in [j["id"] for j in listed["jobs"]]
+    folder = client.app.state.settings.job_dir / job["id"]
+    assert (folder / "out").is_dir() and not list(folder.glob("input.*"))  # the upload is gone
 
 
 def test_events_stream_progress_then_done(client, tiny_video):
@@ -119,6 +121,7 @@ def test_a_failed_job_names_the_clients_file_not_the_servers_path(
     assert failed["error"].startswith("trunc.mp4: truncated video"), failed["error"]
     assert "input.mp4" not in failed["error"]
     assert str(client.app.state.settings.job_dir) not in failed["error"]
+    assert not list((client.app.state.settings.job_dir / failed["id"]).glob("input.*"))
 
 
 def test_full_queue_answers_503_with_retry_after(
@@ -139,3 +142,16 @@ def test_full_queue_answers_503_with_retry_after(
         assert r.status_code == 409 and "running" in r.json()["error"]
         scripted_engine.gate.set()
         assert wait_for_job(c, second.json()["id"])["status"] == "done"
+
+
+def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
+    client, tiny_video, wait_for_job, monkeypatch
+):
+    def disk_full(analysis, out_dir):
+        raise OSError(28, "No space left on device", str(out_dir))
+
+    monkeypatch.setattr(client.app.state.engine, "write_outputs", disk_full)
+    failed = wait_for_job(client, _submit(client, tiny_video).json()["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"].startswith("the server could not save this job's outputs")
+    assert str(client.app.state.settings.job_dir) not in failed["error"]

@@ -65,7 +65,7 @@ def test_crash_marks_running_and_requeues_queued(tmp_path, scripted_engine, tiny
         assert store.get(running).status == "interrupted"
         wait_for(lambda: store.get(waiting).status == "done", what="requeued job")
         assert (tmp_path / running / "a.mp4").exists() is False  # stored under a server name
-        assert (tmp_path / running / "input.mp4").is_file()  # the upload is kept for a retry
+        assert not (tmp_path / running / "input.mp4").exists()  # deleted: the job has ended
     finally:
         second.stop()
 

@@ -134,3 +134,11 @@ def test_the_page_never_reads_a_server_file_a_client_names(
             assert "event: error" in body and "Egyptian cat" not in body
         blocked = client.get(f"/ui/gradio_api/file={tmp_path / 'jobs' / 'jobs.sqlite3'}")
         assert blocked.status_code == 403  # the job table is in the job folder the page serves
+
+
+def test_the_page_cleans_its_file_copies_and_shows_no_internal_errors(make_app):
+    app = make_app(ui=True, job_ttl_hours=2)
+    (page,) = [route.app for route in app.routes if getattr(route, "path", "") == "/ui"]
+    blocks = page.get_blocks()
+    assert blocks.delete_cache == (3600, 7200)  # Gradio's copies go as the jobs do
+    assert blocks.show_error is False  # only user_error()'s one-liners reach the browser

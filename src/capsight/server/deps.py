@@ -16,6 +16,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
+from capsight.errors import CapsightError
 from capsight.server.engine import Engine
 from capsight.server.http_errors import ApiError
 from capsight.server.jobs import JobManager
@@ -29,15 +30,15 @@ _api_key_scheme = APIKeyHeader(
 )
 
 
-def get_settings(request: Request) -> ServerSettings:
+async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_jobs(request: Request) -> JobManager:
+async def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
@@ -68,7 +69,10 @@ async def wait_for_models(engine: Engine, timeout: float) -> None:
     """Hold a request that came in while models still load; 503 if they take too long."""
     if engine.ready:
         return
-    ok = await anyio.to_thread.run_sync(engine.wait_ready, min(timeout, 60.0))
+    try:
+        ok = await anyio.to_thread.run_sync(engine.wait_ready, min(timeout, 60.0))
+    except CapsightError as failed:  # the server's fault: 503, as /readyz says, not a 4xx
+        raise ApiError(503, str(failed)) from None
     if not ok:
         raise ApiError(503, "models are still loading; retry shortly", {"Retry-After": "5"})
 

@@ -140,8 +140,8 @@ class Engine:
         except CapsightError as exc:
             self._load_error = str(exc)
             log.error("model loading failed: %s", exc)
-        except Exception as exc:  # a bug or a broken install: report it on /readyz
-            self._load_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug or a broken install: the details go to the log only
+            self._load_error = f"internal error ({type(exc).__name__}); see the server log"
             log.exception("model loading failed")
         finally:
             self._ready.set()

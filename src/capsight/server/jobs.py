@@ -11,14 +11,14 @@
 Layout of the job folder (every name chosen by the server, never by a client)::
 
     <job_dir>/jobs.sqlite3            one row per job (status, progress, params, summary)
-    <job_dir>/<id>/input.<ext>        the upload, extension from its content
+    <job_dir>/<id>/input.<ext>        the upload, extension from its content (until the job ends)
     <job_dir>/<id>/out/               analysis.json moments.csv novelty.png report.html captions.vtt
     <job_dir>/<id>/thumbs/<i>.jpg     thumbnails of the novel moments (i = index in moments)
 
 A full queue raises ``QueueFull`` (the API answers 503 with Retry-After) instead of waiting. On
-start-up, jobs left ``running`` by a server that died become ``interrupted`` (their upload is
-kept, so they can be submitted again) and ``queued`` ones are queued again. Finished jobs expire
-after ``ttl_hours``.
+start-up, jobs left ``running`` by a server that died become ``interrupted`` (the client submits
+the video again) and ``queued`` ones are queued again. A job's upload is deleted when the job
+ends, whatever the outcome; its outputs stay until it expires, ``ttl_hours`` after it finished.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class Job:
 
 
 def valid_job_id(job_id: str) -> bool:
-    return bool(_JOB_ID.match(job_id))
+    return bool(_JOB_ID.fullmatch(job_id))
 
 
 def prepare_job_dir(root: Path) -> None:
@@ -290,6 +290,9 @@ class JobManager:
                 message="interrupted",
             )
             log.warning("job %s was interrupted by a server restart", job_id)
+            job = self.store.get(job_id)
+            if job is not None:
+                self.input_path(job).unlink(missing_ok=True)
         for job_id in self.store.ids_with_status(QUEUED):
             self._waiting.add(job_id)
             self._queue.put(job_id)
@@ -454,8 +457,14 @@ class JobManager:
             analysis.video = dataclasses.replace(analysis.video, path=job.filename)
             on_progress(1.0, "writing the report")
             folder = self.store.job_path(job_id)
-            self.engine.write_outputs(analysis, folder / "out")
-            _save_thumbnails(analysis, folder / "thumbs")
+            try:
+                self.engine.write_outputs(analysis, folder / "out")
+                _save_thumbnails(analysis, folder / "thumbs")
+            except (OSError, CapsightError) as exc:  # a full disk: the server's fault, not theirs
+                log.error("job %s: cannot save its outputs: %s", job_id, exc)
+                self._finish(job_id, FAILED, "the server could not save this job's outputs (is "
+                             "its disk full?); try again later")  # fmt: skip
+                return
             summary = {
                 "moments": len(analysis.moments),
                 "novel_moments": len(analysis.novel_moments),
@@ -479,6 +488,10 @@ class JobManager:
         except Exception as exc:
             log.exception("job %s failed", job_id)
             self._finish(job_id, FAILED, f"internal error ({type(exc).__name__}); see server log")
+        finally:
+            # The upload is read once: a finished job keeps only its outputs. (The page serves
+            # files of the job folder; a client's original video is never handed back.)
+            self.input_path(job).unlink(missing_ok=True)
 
     def _finish(self, job_id: str, status: str, error: str) -> None:
         if self.store.get(job_id) is not None:

@@ -15,6 +15,7 @@ queue as ``POST /v1/videos``, so they are bounded, persisted and listed under ``
 
 from __future__ import annotations
 
+import hmac
 import html
 import os
 import time
@@ -342,7 +343,14 @@ def model_choices() -> list[str]:
 def build_ui(app: FastAPI) -> gr.Blocks:
     ui = CapsightUI(app)
     models = model_choices()  # narrowed to the installed ones when the page loads
-    with gr.Blocks(title="capsight", analytics_enabled=False, fill_width=False) as blocks:
+    # Gradio keeps a copy of every upload and every file it shows; without delete_cache it
+    # never removes them. They go as the jobs do (a day when jobs are kept for ever), checked
+    # hourly.
+    ttl_hours = app.state.settings.job_ttl_hours
+    keep_s = int(ttl_hours * 3600) if ttl_hours > 0 else 86400
+    with gr.Blocks(
+        title="capsight", analytics_enabled=False, fill_width=False, delete_cache=(3600, keep_s)
+    ) as blocks:
         gr.HTML(HERO.format(models_link="" if app.state.settings.api_key else MODELS_LINK))
         with gr.Tabs():
             with gr.Tab("Image", id="image"):
@@ -452,7 +460,9 @@ def mount_ui(app: FastAPI) -> None:
     auth = None
     if settings.api_key:
         key = settings.api_key
-        auth = lambda _user, password: password == key  # noqa: E731
+        auth = lambda _user, password: hmac.compare_digest(  # noqa: E731
+            password.encode(), key.encode()
+        )  # constant time, as the API's check
     job_dir = Path(settings.job_dir)
     blocks = build_ui(app)
     with warnings.catch_warnings():
@@ -473,7 +483,7 @@ def mount_ui(app: FastAPI) -> None:
             auth_message="Log in with any user name and the server's API key as the password.",
             footer_links=[],
             favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
-            show_error=True,
+            show_error=False,  # only user_error()'s messages reach the page, never internals
         )
     # mount_gradio_app leaves has_launched False, and Gradio then skips its check that a file
     # handed to an event was uploaded by a user: a client could name any path on the server

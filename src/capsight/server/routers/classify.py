@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
 from capsight.server.deps import SettingsDep, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
-from capsight.server.routers.captions import decode_images, read_images
+from capsight.server.routers.captions import ImageUpload, decode_images, read_images
 
 router = APIRouter(tags=["classify"], dependencies=[Depends(require_api_key)])
 
@@ -149,15 +149,18 @@ async def build_classifier(
     if not classes and not examples:
         raise ApiError(422, "send classes, example photos, or both")
     class_list = client_classes(classes, 1 if examples else 2) if classes else None
-    grouped: dict[str, list[tuple[str, bytes]]] = {}
+    grouped: dict[str, list[tuple[str, ImageUpload]]] = {}
     if examples:
         uploads = await read_images(examples, max(settings.max_images, 1000))
         for upload, raw in zip(uploads, examples, strict=True):
             name = (raw.filename or "").replace("\\", "/")
-            label = name.split("/")[0] if "/" in name else name.partition("__")[0]
+            label = (name.split("/")[0] if "/" in name else name.partition("__")[0]).strip()
             if not label or label == name:
                 raise ApiError(422, f"{upload.filename}: name example photos '<class>/<photo>'")
-            grouped.setdefault(label, []).append((Path(name).name, upload.data))
+            if label.startswith(".") or len(label) > 100 or not label.isprintable():
+                # The class becomes a folder name below: no ".", "..", hidden or odd names.
+                raise ApiError(422, f"{upload.filename}: {label[:40]!r} cannot name a class")
+            grouped.setdefault(label, []).append((Path(name).name, upload))
     suffix = ".pt" if format == "torchscript" else ".pt2"
 
     def work() -> tuple[bytes, int]:
@@ -169,10 +172,12 @@ async def build_classifier(
         with tempfile.TemporaryDirectory() as tmp:
             if grouped:
                 for label, photos in grouped.items():
+                    # Decoded here first: a damaged photo is named as the client named it.
+                    decode_images([upload for _, upload in photos])
                     folder = Path(tmp) / "examples" / label
                     folder.mkdir(parents=True, exist_ok=True)
-                    for i, (_, data) in enumerate(photos):
-                        (folder / f"{i}.jpg").write_bytes(data)  # opened by content
+                    for i, (_, upload) in enumerate(photos):
+                        (folder / f"{i}.jpg").write_bytes(upload.data)  # opened by content
                 clf = build_from_examples(engine, Path(tmp) / "examples", class_list, template)
             else:
                 clf = engine.build(class_list, template)

@@ -15,7 +15,7 @@ FAVICON = Path(__file__).resolve().parents[1] / "static" / "favicon.svg"
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
@@ -24,7 +24,7 @@ def healthz() -> dict:
     summary="Readiness: models loaded and jobs accepted",
     responses={503: {"description": "Still loading, or loading failed"}},
 )
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     engine, jobs = request.app.state.engine, request.app.state.jobs
     if engine.ready:
         body = {

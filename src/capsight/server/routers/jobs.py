@@ -114,7 +114,7 @@ JobId = Annotated[str, Path(description="The id POST /v1/videos returned", max_l
 def list_jobs(
     *,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
     status: Literal["queued", "running", "done", "failed", "interrupted"] | None = None,
     jobs: JobsDep,
     settings: SettingsDep,
