@@ -12,20 +12,25 @@ from capsight.novelty.frames import normalise_exposure
 from capsight.novelty.pipeline import analyze_video
 
 
-@pytest.fixture(scope="module")
-def one_cut_clip(tmp_path_factory):
-    """8 s, 192x108: a slow pan over the coffee photo, a hard cut at 4 s to the astronaut."""
-    data = pytest.importorskip("skimage.data")
-    config = SyntheticVideoConfig(
-        duration=8.0,
+def cuts_only(duration: float, fps: int, shot: float) -> SyntheticVideoConfig:
+    """A small clip of ``shot``-second shots joined by hard cuts, nothing else happening."""
+    return SyntheticVideoConfig(
+        duration=duration,
         width=192,
         height=108,
-        fps=10,
-        shot_seconds=(4.0, 4.0),
+        fps=fps,
+        shot_seconds=(shot, shot),
         dissolve_share=0.0,
         object_share=0.0,
         nuisances=(0, 0),
     )
+
+
+@pytest.fixture(scope="module")
+def one_cut_clip(tmp_path_factory):
+    """8 s, 192x108: a slow pan over the coffee photo, a hard cut at 4 s to the astronaut."""
+    data = pytest.importorskip("skimage.data")
+    config = cuts_only(duration=8.0, fps=10, shot=4.0)
     path = tmp_path_factory.mktemp("clip") / "one_cut.mp4"
     video = make_synthetic_video(path, [data.coffee(), data.astronaut()], seed=1, config=config)
     assert [(e.kind, e.start) for e in video.events] == [("cut", 4.0)]
@@ -131,16 +136,7 @@ def test_sampling_every_frame_still_finds_every_cut(tmp_path):
     # --every shorter than a frame samples every frame; the selection must count its seconds
     # (peaks +-1 s, persistence 8 s) in frames then, not in --every, or one cut hides the rest.
     data = pytest.importorskip("skimage.data")
-    config = SyntheticVideoConfig(
-        duration=15.0,
-        width=192,
-        height=108,
-        fps=4,
-        shot_seconds=(5.0, 5.0),
-        dissolve_share=0.0,
-        object_share=0.0,
-        nuisances=(0, 0),
-    )
+    config = cuts_only(duration=15.0, fps=4, shot=5.0)
     path = tmp_path / "two_cuts.mp4"
     photos = [data.coffee(), data.astronaut(), data.chelsea()]
     video = make_synthetic_video(path, photos, seed=1, config=config)
