@@ -14,3 +14,10 @@ ProgressCallback = Callable[[float, str], None]
 
 def no_progress(fraction: float, message: str) -> None:
     """The default callback: report nothing."""
+
+
+def span(progress: ProgressCallback | None, start: float, end: float) -> ProgressCallback | None:
+    """``progress`` for one phase of longer work: the phase's 0..1 drawn as ``start``..``end``."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

@@ -67,6 +67,22 @@ def test_ensemble_of_identical_models_matches_the_model(grid, tiny_model):
     assert alpha.shape == (3, 49)
 
 
+@pytest.mark.parametrize("options", [{"n_layer": 2}, {"prefix_from": "pooled", "prefix_length": 3, "n_layer": 2}])
+def test_prefix_gpt2_cached_steps_match_the_full_forward_pass(grid, tiny_model, options):
+    # Decoding steps run the blocks by hand with a key/value cache; teacher forcing runs
+    # transformers' GPT-2 on the whole sequence. Both must give the same next-word logits.
+    model = tiny_model("prefix-gpt2", **options)
+    captions = _captions(3)
+    full, _ = model(grid, captions)  # (3, 6, V)
+    state = model.start(grid)
+    for t in range(captions.shape[1] - 1):
+        logits, state, _ = model.step(captions[:, t], state)
+        assert torch.allclose(logits, full[:, t], atol=1e-5), t
+    assert state["wk0"].shape[2] == captions.shape[1] - 1
+    # Beam search reorders the word cache rows; the prefix cache is the same for every beam.
+    assert set(model.static_state_keys) == {"pk0", "pv0", "pk1", "pv1"}
+
+
 def test_prefix_gpt2_from_pretrained_folder(tmp_path, grid):
     transformers = pytest.importorskip("transformers")
     tokenizers = pytest.importorskip("tokenizers")

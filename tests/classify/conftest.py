@@ -30,7 +30,7 @@ def fake_text_embedder(monkeypatch):
     """Replace MiniLM (seconds to load) with a bag-of-words fake; returns the texts it saw."""
     seen: list[str] = []
 
-    def embed_texts(texts):
+    def embed_texts(texts, progress=None):
         seen.extend(texts)
         return np.stack([_fake_vector(t) for t in texts]) if texts else np.zeros((0, 384))
 

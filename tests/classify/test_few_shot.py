@@ -58,7 +58,13 @@ def test_few_shot_classifies_new_photos(examples):
 
 def test_examples_combine_with_class_names(examples, photo, fake_text_embedder):
     engine = create_engine("offline")
-    clf = build_from_examples(engine, examples, parse_classes("cat, dog"))
+    heard = []
+    clf = build_from_examples(
+        engine, examples, parse_classes("cat, dog"), progress=lambda f, m: heard.append((f, m))
+    )
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] <= 0.5
+    assert heard[0][1] == "encoding 4 example photos"  # the photos' half of the bar
     assert clf.labels == ["cat", "dog", "green disc", "red stripes"]
     probs = predict(clf, [photo("chelsea"), _disc(9)])
     assert clf.labels[int(probs[0].argmax())] == "cat"  # named only: WordNet mapping decides

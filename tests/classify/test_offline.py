@@ -95,3 +95,27 @@ def test_classify_on_files(tmp_path, photo):
     assert len(result.top) == 2
     assert abs(sum(result.scores) - 1) < 1e-5
     assert np.isclose(result.to_dict()["top"][0]["score"], result.top[0][1], atol=1e-6)
+
+
+def test_new_class_prompts_are_embedded_in_chunks_under_progress_then_cached(tmp_path, monkeypatch):
+    import capsight.classify.text_cache as text_cache
+
+    calls = []
+
+    class Embedder:
+        def embed(self, texts, batch_size):
+            calls.append(len(texts))
+            return np.ones((len(texts), 384), np.float32)
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setattr(text_cache, "CHUNK", 4)
+    monkeypatch.setattr("capsight.text.embedders.create_text_embedder", lambda name: Embedder())
+    heard = []
+    texts = [f"a photo of thing {i}." for i in range(10)]
+    vectors = text_cache.embed_texts(texts, lambda f, m: heard.append((f, m)))
+    assert vectors.shape == (10, 384) and calls == [4, 4, 2]
+    assert [f for f, _ in heard] == [0.0, 0.4, 0.8, 1.0]
+    assert heard[0][1] == "embedding 10 class prompts"
+    heard.clear()
+    assert text_cache.embed_texts(texts, lambda f, m: heard.append((f, m))).shape == (10, 384)
+    assert heard == [] and calls == [4, 4, 2]  # read back from the cache: nothing to report

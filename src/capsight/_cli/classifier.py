@@ -40,6 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine
     from capsight.classify.export import check_output, save_classifier
@@ -58,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
     classes = parse_classes(args.classes, at_least) if args.classes is not None else None
     engine = create_engine(args.engine, args.clip)
     start = time.perf_counter()
-    if args.examples is not None:
-        classifier = build_from_examples(engine, args.examples, classes, args.template, args.names)
-    else:
-        classifier = engine.build(classes, args.template)
+    with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+        if args.examples is not None:
+            classifier = build_from_examples(
+                engine, args.examples, classes, args.template, args.names, progress
+            )
+        else:
+            classifier = engine.build(classes, args.template, progress=progress)
     built = time.perf_counter() - start
     path = save_classifier(classifier, args.out)
     print(f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "

@@ -9,6 +9,8 @@
 ``--classes`` takes a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, scenes,
 professions), a text file with one class a line, or a comma-separated list. Scores sum to 1
 over the classes. A file that cannot be read gets one error line while the others go on.
+Class names new to the cache are embedded once (about 100 a second on 2 cores), under a progress
+bar on stderr.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", metavar="PATH",
                    help="folder (or hub id in the local Hugging Face cache) of a transformers "
                         "CLIPModel, for --engine clip")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar while class names new to the cache are embedded")
 
 
 CHUNK = 64  # photos decoded and classified together
@@ -53,6 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.image_args import expand_image_args
     from capsight._cli.main import error_line
+    from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.errors import CapsightError, InvalidParameter
@@ -77,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         if not images:
             continue
         if classifier is None:  # built once, and only when there is a photo to classify
-            classifier = create_engine(args.engine, args.clip).build(classes, args.template)
+            engine = create_engine(args.engine, args.clip)
+            with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+                classifier = engine.build(classes, args.template, progress=progress)
         found = predictions(classifier, images, names, args.top)
         if args.json:
             results += found

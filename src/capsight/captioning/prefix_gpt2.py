@@ -64,8 +64,6 @@ def _gpt2_config(c: PrefixGPT2Config):
 
 @register_architecture("prefix-gpt2", PrefixGPT2Config)
 class PrefixGPT2(CaptionModel):
-    static_state_keys = ("prefix",)
-
     def __init__(self, config: PrefixGPT2Config, gpt=None) -> None:
         super().__init__()
         from transformers import GPT2LMHeadModel
@@ -84,6 +82,8 @@ class PrefixGPT2(CaptionModel):
         else:
             self.mapper = nn.Sequential(nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, c.n_embd))
             self.cell_position = nn.Parameter(torch.zeros(1, 1, c.n_embd))
+        layers = self.gpt.config.n_layer
+        self.static_state_keys = tuple(f"p{kind}{i}" for i in range(layers) for kind in "kv")
 
     def get_input_embeddings(self) -> nn.Module:
         return self.gpt.get_input_embeddings()
@@ -105,14 +105,63 @@ class PrefixGPT2(CaptionModel):
         out = self.gpt(inputs_embeds=torch.cat([prefix, words], dim=1))
         return out.logits[:, prefix.shape[1] :]  # (B, T, V)
 
+    # Decoding keeps each layer's keys and values (the "KV cache"): the prefix's, computed once
+    # per photo (``pk{i}``/``pv{i}``, the same for every beam), and the words' so far
+    # (``wk{i}``/``wv{i}``), so a step runs one position through the layers instead of the whole
+    # sequence. The blocks are run here from the GPT-2 modules' own weights (``_blocks``), not
+    # through transformers' Cache API, whose interface changes between releases; a test holds
+    # the result to the full forward pass.
     def start(self, grid: torch.Tensor) -> State:
         prefix = self.prefix(grid)  # (B, L, n_embd)
-        return {"prefix": prefix, "tokens": torch.empty(grid.shape[0], 0, dtype=torch.long, device=grid.device)}
+        gpt = self.gpt.transformer
+        positions = torch.arange(prefix.shape[1], device=prefix.device)
+        _, kv = self._blocks(gpt.drop(prefix + gpt.wpe(positions)), None)
+        state: State = {}
+        for i, (k, v) in enumerate(kv):
+            state[f"pk{i}"], state[f"pv{i}"] = k, v  # (B, H, L, d)
+            state[f"wk{i}"], state[f"wv{i}"] = k[:, :, :0], v[:, :, :0]  # (B, H, 0, d)
+        return state
 
     def step(self, tokens: torch.Tensor, state: State):
-        history = torch.cat([state["tokens"], tokens[:, None]], dim=1)  # (B, t)
-        logits = self._logits(state["prefix"], history)[:, -1]  # (B, V)
-        return logits, {"prefix": state["prefix"], "tokens": history}, None
+        gpt = self.gpt.transformer
+        position = state["pk0"].shape[2] + state["wk0"].shape[2]
+        x = gpt.wte(tokens)[:, None] + gpt.wpe.weight[position]  # (B, 1, n_embd)
+        layers = len(gpt.h)
+        past = [
+            (torch.cat([state[f"pk{i}"], state[f"wk{i}"]], 2), torch.cat([state[f"pv{i}"], state[f"wv{i}"]], 2))
+            for i in range(layers)
+        ]  # fmt: skip
+        x, kv = self._blocks(gpt.drop(x), past)
+        new = {k: v for k, v in state.items() if k.startswith("p")}
+        for i, (k, v) in enumerate(kv):
+            new[f"wk{i}"] = torch.cat([state[f"wk{i}"], k], 2)
+            new[f"wv{i}"] = torch.cat([state[f"wv{i}"], v], 2)
+        return self.gpt.lm_head(x[:, -1]), new, None
+
+    def _blocks(self, x: torch.Tensor, past: list | None) -> tuple[torch.Tensor, list]:
+        """x (B, T, n_embd) through every GPT-2 block and the final norm -> (x, per-layer (k, v) of
+        x's T positions, each (B, H, T, d)). Without ``past`` the T positions attend causally
+        among themselves (the prefix pass); with it, one new position attends to all of ``past``
+        and itself."""
+        gpt = self.gpt.transformer
+        kv = []
+        for i, block in enumerate(gpt.h):
+            attn = block.attn
+            q, k, v = attn.c_attn(block.ln_1(x)).split(attn.split_size, dim=2)
+            q, k, v = (z.unflatten(-1, (attn.num_heads, attn.head_dim)).transpose(1, 2) for z in (q, k, v))
+            kv.append((k, v))
+            if past is not None:
+                k, v = torch.cat([past[i][0], k], 2), torch.cat([past[i][1], v], 2)
+            scale = attn.head_dim**-0.5 if attn.scale_attn_weights else 1.0
+            if attn.scale_attn_by_inverse_layer_idx:
+                scale /= i + 1
+            out = nn.functional.scaled_dot_product_attention(
+                q, k, v, is_causal=past is None, scale=scale,
+                dropout_p=attn.attn_dropout.p if self.training else 0.0,
+            )  # fmt: skip
+            x = x + attn.resid_dropout(attn.c_proj(out.transpose(1, 2).flatten(2)))
+            x = x + block.mlp(block.ln_2(x))
+        return gpt.ln_f(x), kv
 
     def forward(self, grid: torch.Tensor, captions: torch.Tensor) -> tuple[torch.Tensor, dict]:
         per_image = captions.shape[0] // grid.shape[0]

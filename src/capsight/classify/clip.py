@@ -24,6 +24,7 @@ from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import CLIP_TEMPLATES, fill_template, resolve_templates
 from capsight.errors import ModelNotFound
+from capsight.progress import ProgressCallback
 
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -98,11 +99,15 @@ class ClipEngine:
         self.resolution = int(self.model.config.vision_config.image_size)
 
     @torch.no_grad()
-    def text_embeddings(self, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    def text_embeddings(
+        self, labels: Sequence[str], templates: Sequence[str], progress: ProgressCallback | None = None
+    ) -> torch.Tensor:
         """(C, D) prompt-ensembled, unit-norm text embeddings."""
         texts = [fill_template(t, label) for label in labels for t in templates]
         rows = []
         for start in range(0, len(texts), 256):
+            if progress is not None:
+                progress(start / len(texts), f"embedding {len(texts):,} class prompts")
             batch = self.tokenizer(
                 texts[start : start + 256], padding=True, truncation=True, return_tensors="pt",
                 max_length=self.model.config.text_config.max_position_embeddings,
@@ -115,10 +120,11 @@ class ClipEngine:
         return F.normalize(embedded.mean(dim=1), dim=-1)  # (C, D)
 
     def build(
-        self, classes: ClassList, templates: Sequence[str] | str | None = None
+        self, classes: ClassList, templates: Sequence[str] | str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ClipClassifier:
         templates = resolve_templates(templates, self.default_templates)
-        text = self.text_embeddings(classes.labels, templates)
+        text = self.text_embeddings(classes.labels, templates, progress)
         vision = ClipVision(self.model.vision_model, self.model.visual_projection).eval()
         scale = float(self.model.logit_scale.detach().exp().clamp(max=100))
         return ClipClassifier(

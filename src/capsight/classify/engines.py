@@ -20,6 +20,7 @@ from typing import Protocol
 from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
 from capsight.errors import InvalidParameter
+from capsight.progress import ProgressCallback
 
 ENGINES = ("offline", "clip")
 
@@ -29,7 +30,8 @@ class ZeroShotEngine(Protocol):
     default_templates: tuple[str, ...]
 
     def build(
-        self, classes: ClassList, templates: Sequence[str] | str | None = None
+        self, classes: ClassList, templates: Sequence[str] | str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ImageClassifier: ...
 
 

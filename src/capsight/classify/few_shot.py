@@ -25,6 +25,7 @@ from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import image_to_tensor
 from capsight.errors import InputNotFound, InvalidParameter
 from capsight.io.images import IMAGE_SUFFIXES
+from capsight.progress import ProgressCallback, span
 
 
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
@@ -58,14 +59,20 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
 
 
 def prototypes(
-    engine, examples: dict[str, list[Path]]
+    engine, examples: dict[str, list[Path]], progress: ProgressCallback | None = None
 ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """(class names, (C, 1280) centred unit prototypes, (1, 1280) centre) from the photos."""
     from capsight.io.images import load_image
 
     labels, features = list(examples), []
+    total, done = sum(len(paths) for paths in examples.values()), 0
     for label in labels:
-        rows = [engine.pooled_features(image_to_tensor(load_image(p))) for p in examples[label]]
+        rows = []
+        for path in examples[label]:
+            if progress is not None:
+                progress(done / total, f"encoding {total:,} example photos")
+            rows.append(engine.pooled_features(image_to_tensor(load_image(path))))
+            done += 1
         features.append(torch.cat(rows))  # (n_c, 1280)
     centre = torch.cat(features).mean(dim=0, keepdim=True)  # (1, 1280)
     protos = torch.stack([(f - centre).mean(dim=0) for f in features])  # (C, 1280)
@@ -78,8 +85,10 @@ def build_from_examples(
     classes: ClassList | None = None,
     templates=None,
     names: bool = False,
+    progress: ProgressCallback | None = None,
 ):
-    """An offline classifier from example photos, optionally combined with class names."""
+    """An offline classifier from example photos, optionally combined with class names.
+    ``progress`` hears the photos being encoded, then any class names being embedded."""
     if getattr(engine, "name", "") != "offline":
         raise InvalidParameter("--examples works with the offline engine only")
     examples = read_examples(folder)
@@ -94,10 +103,14 @@ def build_from_examples(
             f"the example photos are of one class only ({labels[0]!r}); add photos of another "
             "class, or name more classes"
         )
-    example_labels, protos, centre = prototypes(engine, examples)
+    use_names = names or classes is not None
+    photos_end = 0.5 if use_names else 1.0  # the names' half is quick when they are cached
+    example_labels, protos, centre = prototypes(engine, examples, span(progress, 0.0, photos_end))
     rows = torch.zeros(len(labels), protos.shape[1])  # classes without photos: no prototype
     for label, proto in zip(example_labels, protos, strict=False):
         rows[index[label.casefold()]] = proto
-    use_names = names or classes is not None
     class_list = ClassList(tuple(labels), None, "examples")
-    return engine.build(class_list, templates, prototypes=rows, centre=centre, names=use_names)
+    return engine.build(
+        class_list, templates, prototypes=rows, centre=centre, names=use_names,
+        progress=span(progress, photos_end, 1.0),
+    )

@@ -38,6 +38,7 @@ from torch import nn
 from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import OFFLINE_TEMPLATES, resolve_templates
+from capsight.progress import ProgressCallback
 from capsight.vision.pixels import PIXEL_MEAN, PIXEL_STD
 
 
@@ -73,19 +74,21 @@ def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
 
 
 def similarity_rows(
-    labels: Sequence[str], templates: Sequence[str], config: OfflineConfig
+    labels: Sequence[str], templates: Sequence[str], config: OfflineConfig,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """(C, 1000) soft weights from text similarity between prompts and ImageNet names."""
     from capsight.classify.text_cache import embed_prompts, imagenet_prompt_embeddings
 
-    classes = embed_prompts(list(labels), templates)  # (C, 384)
+    classes = embed_prompts(list(labels), templates, progress)  # (C, 384)
     imagenet = imagenet_prompt_embeddings(tuple(templates))  # (1000, 384)
     cos = classes @ imagenet.T  # (C, 1000)
     return np.exp((cos - 1.0) / config.similarity_temperature).astype(np.float32)
 
 
 def imagenet_mapping(
-    classes: ClassList, templates: Sequence[str], config: OfflineConfig
+    classes: ClassList, templates: Sequence[str], config: OfflineConfig,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """The (C, 1000) weight matrix from ImageNet probabilities to the user's classes."""
     if classes.imagenet_indices is not None:
@@ -97,7 +100,7 @@ def imagenet_mapping(
     need_text = ~matched if config.similarity_weight_matched == 0 else np.ones_like(matched)
     if need_text.any():
         names = [label for label, need in zip(classes.labels, need_text, strict=False) if need]
-        soft = similarity_rows(names, templates, config)  # (C', 1000)
+        soft = similarity_rows(names, templates, config, progress)  # (C', 1000)
         weight = np.where(matched[need_text], config.similarity_weight_matched, 1.0)[:, None]
         rows[need_text] = np.maximum(rows[need_text], weight * soft)
     return rows
@@ -218,12 +221,14 @@ class OfflineEngine:
         prototypes: torch.Tensor | None = None,
         centre: torch.Tensor | None = None,
         names: bool = True,
+        progress: ProgressCallback | None = None,
     ) -> OfflineClassifier:
-        """A classifier for ``classes``; ``prototypes`` (C, 1280) adds few-shot examples."""
+        """A classifier for ``classes``; ``prototypes`` (C, 1280) adds few-shot examples.
+        ``progress`` hears the embedding of class names new to the cache."""
         templates = resolve_templates(templates, self.default_templates)
         mapping = bias = None
         if names:
-            rows = imagenet_mapping(classes, templates, self.config)  # (C, 1000)
+            rows = imagenet_mapping(classes, templates, self.config, progress)  # (C, 1000)
             mapping = torch.from_numpy(rows)
             if classes.imagenet_indices is None:
                 bias = torch.from_numpy(breadth_bias(rows, self.config.breadth_prior))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from capsight.classify.templates import fill_template
+from capsight.progress import ProgressCallback
 
 EMBEDDER = "minilm"
 
@@ -33,8 +34,14 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
-def embed_texts(texts: list[str]) -> np.ndarray:
-    """Raw sentence embeddings (N, 384), through the on-disk cache keyed by the exact texts."""
+CHUNK = 1024  # texts embedded between two progress reports
+
+
+def embed_texts(texts: list[str], progress: ProgressCallback | None = None) -> np.ndarray:
+    """Raw sentence embeddings (N, 384), through the on-disk cache keyed by the exact texts.
+
+    ``progress`` hears how many of the texts are embedded (10,000 new class names take minutes
+    on 2 cores); a cached list reports nothing."""
     if not texts:
         return np.zeros((0, 384), np.float32)
     key = hashlib.sha1(("\n".join([EMBEDDER, *texts])).encode("utf-8")).hexdigest()[:20]
@@ -48,7 +55,14 @@ def embed_texts(texts: list[str]) -> np.ndarray:
             pass  # a damaged cache file is recomputed below
     from capsight.text.embedders import create_text_embedder
 
-    vectors = create_text_embedder(EMBEDDER).embed(texts, batch_size=128)  # (N, 384)
+    embedder, parts = create_text_embedder(EMBEDDER), []
+    for start in range(0, len(texts), CHUNK):
+        if progress is not None:
+            progress(start / len(texts), f"embedding {len(texts):,} class prompts")
+        parts.append(embedder.embed(texts[start : start + CHUNK], batch_size=128))  # (n, 384)
+    vectors = np.concatenate(parts)  # (N, 384)
+    if progress is not None:
+        progress(1.0, f"embedding {len(texts):,} class prompts")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -59,10 +73,12 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def embed_prompts(names: Sequence[str], templates: Sequence[str]) -> np.ndarray:
+def embed_prompts(
+    names: Sequence[str], templates: Sequence[str], progress: ProgressCallback | None = None
+) -> np.ndarray:
     """Each name's prompt ensemble: the renormalised mean of its templated embeddings (N, 384)."""
     texts = [fill_template(t, name) for name in names for t in templates]
-    vectors = embed_texts(texts).reshape(len(names), len(templates), -1)  # (N, T, 384)
+    vectors = embed_texts(texts, progress).reshape(len(names), len(templates), -1)  # (N, T, 384)
     return _unit(_unit(vectors).mean(axis=1))
 
 
