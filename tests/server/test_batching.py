@@ -80,3 +80,29 @@ def test_an_error_reaches_every_request_of_its_batch_only():
         assert batcher.describe(["b"], "fine") == ["fine:b"]
     finally:
         batcher.stop()
+
+
+def test_requests_whose_deadline_passed_while_waiting_are_dropped_unrun():
+    import time
+
+    from capsight.server.batching import RequestExpired
+
+    rec = _Recorder()
+    batcher = CaptionBatcher(rec, workers=1, max_batch=16)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            busy = pool.submit(batcher.describe, ["a"], "m")
+            assert rec.entered.wait(5)  # the worker is busy; the next two wait
+            late = pool.submit(batcher.describe, ["b"], "m", None, 3, time.monotonic() + 0.05)
+            patient = pool.submit(batcher.describe, ["c"], "m", None, 3, time.monotonic() + 60)
+            while len(batcher._pending) < 2:
+                threading.Event().wait(0.01)
+            threading.Event().wait(0.1)  # the first deadline passes
+            rec.release.set()
+            assert busy.result(5) == ["m:a"]
+            with pytest.raises(RequestExpired):
+                late.result(5)
+            assert patient.result(5) == ["m:c"]
+        assert rec.batches == [["a"], ["c"]] and batcher.expired == 1  # "b" never ran
+    finally:
+        batcher.stop()

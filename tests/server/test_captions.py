@@ -102,3 +102,33 @@ def test_partial_decoding_keeps_the_models_own_beam_width(client, cat_jpeg):
     assert r.status_code == 200, r.text
     decoding = r.json()["decoding"]
     assert decoding["method"] == "beam" and decoding["beam_width"] == 4 and decoding["num_captions"] == 2
+
+
+def test_a_request_that_times_out_while_queued_is_never_computed(
+    make_app, started, scripted_engine, cat_jpeg
+):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from capsight.server.batching import CaptionBatcher
+
+    release, ran = threading.Event(), []
+
+    def slow(images, model, decoding, num_labels):
+        ran.append(len(images))
+        release.wait(10)  # the first batch holds the only worker past the time limit
+        return []
+
+    batcher = scripted_engine._batcher = CaptionBatcher(slow, workers=1)
+    for client in started(make_app(request_timeout_s=0.5)):
+        with ThreadPoolExecutor(2) as pool:
+            post = lambda: client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)))  # noqa: E731
+            first = pool.submit(post)
+            while not ran:
+                threading.Event().wait(0.01)
+            second = pool.submit(post)
+            assert first.result(10).status_code == 504
+            assert second.result(10).status_code == 504
+            release.set()
+            threading.Event().wait(0.2)
+    assert ran == [1] and batcher.expired == 1  # the queued one never ran

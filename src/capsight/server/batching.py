@@ -11,12 +11,18 @@ trained captioner decodes a batch of 8 in about half the time per image of 8 sin
 two cores, so busy servers answer more requests per second at a lower p95.
 
 Requests with a sampling seed are never merged with others, so their captions stay reproducible.
+
+A request may carry a ``deadline`` (``time.monotonic()`` seconds): one whose deadline has passed
+while it waited is dropped before its batch runs (its caller has already answered 504), so an
+overloaded server spends its cores on requests someone still waits for. A batch already running
+is finished.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -32,7 +38,12 @@ class _Request:
     decoding: Any
     num_labels: int
     key: tuple
+    deadline: float | None = None
     future: Future = field(default_factory=Future)
+
+
+class RequestExpired(TimeoutError):
+    """The request's deadline passed before its batch could run; nothing was computed."""
 
 
 class CaptionBatcher:
@@ -51,6 +62,7 @@ class CaptionBatcher:
         self._stopped = False
         self.batches = 0  # batches run (for tests and the curious)
         self.largest_batch = 0
+        self.expired = 0  # requests dropped unrun because their deadline had passed
         self._threads = [
             threading.Thread(target=self._work, name=f"capsight-caption-{i}", daemon=True)
             for i in range(workers)
@@ -58,11 +70,15 @@ class CaptionBatcher:
         for t in self._threads:
             t.start()
 
-    def describe(self, images: list, model: str, decoding=None, num_labels: int = 3) -> list:
-        """Caption ``images``; blocks until this request's batch is done (errors re-raised)."""
+    def describe(
+        self, images: list, model: str, decoding=None, num_labels: int = 3,
+        deadline: float | None = None,
+    ) -> list:  # fmt: skip
+        """Caption ``images``; blocks until this request's batch is done (errors re-raised).
+        Raises ``RequestExpired`` if ``deadline`` (monotonic seconds) passed while it waited."""
         seeded = decoding is not None and getattr(decoding, "seed", None) is not None
         key = (model, decoding, num_labels, next(_unique) if seeded else None)
-        request = _Request(list(images), model, decoding, num_labels, key)
+        request = _Request(list(images), model, decoding, num_labels, key, deadline)
         with self._cv:
             if self._stopped:
                 raise RuntimeError("the caption batcher is stopped")
@@ -81,8 +97,13 @@ class CaptionBatcher:
         with self._cv:
             while not self._pending and not self._stopped:
                 self._cv.wait()
+            now = time.monotonic()
+            for request in [r for r in self._pending if r.deadline is not None and r.deadline <= now]:
+                self._pending.remove(request)
+                self.expired += 1
+                request.future.set_exception(RequestExpired("the request's time limit passed while it waited"))
             if not self._pending:
-                return None
+                return None if self._stopped else []
             first = self._pending.pop(0)
             batch, size = [first], len(first.images)
             for request in list(self._pending):
@@ -94,6 +115,8 @@ class CaptionBatcher:
 
     def _work(self) -> None:
         while (batch := self._take_batch()) is not None:
+            if not batch:  # only expired requests were waiting
+                continue
             first = batch[0]
             images = [img for r in batch for img in r.images]
             self.batches += 1

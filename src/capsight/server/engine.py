@@ -189,14 +189,18 @@ class Engine:
         model: str | None = None,
         decoding: DecodingOptions | None = None,
         num_labels: int = 3,
+        deadline: float | None = None,
     ) -> list[ImageDescription]:
         """Caption RGB images with ``model`` (the server default when None).
 
-        Concurrent calls with the same model and options are batched together (``batching``).
+        Concurrent calls with the same model and options are batched together (``batching``);
+        a call still waiting for its batch at ``deadline`` (``time.monotonic()`` seconds) is
+        dropped with ``RequestExpired``.
         """
         return self.batcher.describe(
-            images, model=self.resolve_model(model), decoding=decoding, num_labels=num_labels
-        )
+            images, model=self.resolve_model(model), decoding=decoding, num_labels=num_labels,
+            deadline=deadline,
+        )  # fmt: skip
 
     def decoding_for(self, model: str, decoding: DecodingOptions | None) -> DecodingOptions | None:
         """``decoding`` as ``model`` will run it (``facade.decoding_for``), resolved before

@@ -136,6 +136,7 @@ async def create_captions(
     t_read = time.perf_counter()
     await wait_for_models(engine, settings.request_timeout_s)
     timing: dict = {}
+    deadline = time.monotonic() + settings.request_timeout_s  # the 504 below answers for it
 
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
@@ -144,7 +145,9 @@ async def create_captions(
         pils = decode_images(uploads)
         timing["decode"] = time.perf_counter() - t
         t = time.perf_counter()
-        described = engine.describe(pils, timing["model"], timing["decoding"], num_labels=num_labels)
+        described = engine.describe(
+            pils, timing["model"], timing["decoding"], num_labels=num_labels, deadline=deadline
+        )
         timing["inference"] = time.perf_counter() - t
         return pils, described
 

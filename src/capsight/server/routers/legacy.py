@@ -60,10 +60,11 @@ async def _caption_one(
 ) -> dict:
     uploads = await read_images([image], 1)
     await wait_for_models(engine, settings.request_timeout_s)
+    deadline = time.monotonic() + settings.request_timeout_s  # the 504 answers for it
 
     def work() -> dict:
         pil = decode_images(uploads)[0]
-        described = engine.describe([pil])[0]
+        described = engine.describe([pil], deadline=deadline)[0]
         out = {"captions": described.caption.text, "model": described.model}
         if with_vectors:
             encoded = engine.encode([pil], described.model)
