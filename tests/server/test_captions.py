@@ -122,11 +122,11 @@ def test_a_request_that_times_out_while_queued_is_never_computed(
     batcher = scripted_engine._batcher = CaptionBatcher(slow, workers=1)
     for client in started(make_app(request_timeout_s=0.5)):
         with ThreadPoolExecutor(2) as pool:
-            post = lambda: client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)))  # noqa: E731
-            first = pool.submit(post)
+            files = _files(("cat.jpg", cat_jpeg))
+            first = pool.submit(client.post, "/v1/captions", files=files)
             while not ran:
                 threading.Event().wait(0.01)
-            second = pool.submit(post)
+            second = pool.submit(client.post, "/v1/captions", files=files)
             assert first.result(10).status_code == 504
             assert second.result(10).status_code == 504
             release.set()
