@@ -298,3 +298,19 @@ def test_decoding_flags_on_the_labels_model_get_a_note(run_cli, photo_dir):
     assert status == 0 and "cat" in out.lower()
     assert err.startswith("capsight: note: the labels model ignores decoding options")
     assert run_cli("caption", *LABELS, photo_dir / "cat.jpg")[2] == ""
+
+
+def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(
+    run_cli, photo_dir, tmp_path, one_error_line, monkeypatch
+):
+    import capsight.captioning.facade as facade
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model ran before --attention was checked")
+
+    monkeypatch.setattr(facade, "describe_images", no_model)
+    (tmp_path / "photo.jpg").write_text("x")
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", photo_dir / "coffee.png",
+                               "--attention", tmp_path / "photo.jpg" / "a.png")  # fmt: skip
+    assert status == 2 and out == ""
+    one_error_line(err, "a parent is a file, not a folder")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 
 def test_train_help_comes_from_the_training_module(run_cli):
     status, out, _ = run_cli("train", "--help")
@@ -60,3 +64,116 @@ def test_other_commands_still_refuse_unknown_options(run_cli):
     status, _, err = run_cli("models", "--no-such-flag")
     assert status == 2
     assert "unrecognized arguments: --no-such-flag" in err
+
+
+def _tiny_dataset(root, text_files=False):
+    """6 small photos with captions: 4 train, 1 val, 1 test; captions.json + splits.json, or the
+    official Flickr8k text files (photos in Flicker8k_Dataset/)."""
+    import numpy as np
+    from PIL import Image
+
+    names = [f"{i}.jpg" for i in range(6)]
+    photos = root / ("Flicker8k_Dataset" if text_files else "images")
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / name)
+    captions = {name: [f"a photo of thing {i}", "a dog on the grass"] for i, name in enumerate(names)}
+    splits = {"train": names[:4], "val": names[4:5], "test": names[5:]}
+    if text_files:
+        (root / "Flickr8k.token.txt").write_text(
+            "".join(f"{k}#{i}\t{c}\n" for k, caps in captions.items() for i, c in enumerate(caps)))
+        for split, stem in (("train", "train"), ("val", "dev"), ("test", "test")):
+            (root / f"Flickr_8k.{stem}Images.txt").write_text("\n".join(splits[split]) + "\n")
+    else:
+        (root / "captions.json").write_text(json.dumps(captions))
+        (root / "splits.json").write_text(json.dumps(splits))
+    return root
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--seed", "-1"], "--seed must be between 0 and"),  # numpy's traceback once
+    (["--patience", "0"], "--patience must be >= 1"),  # stopped after one epoch whatever --epochs
+    (["--val-beam", "21"], "--val-beam must be at most 20"),  # failed after the first epoch
+    (["--weight-decay", "nan"], "--weight-decay must be a finite number"),  # NaN loss, exit 0
+    (["--grad-clip", "nan"], "--grad-clip must be a finite number"),
+    (["--attention-lambda", "inf"], "--attention-lambda must be a finite number"),
+    (["--fine-tune-lr-ratio", "nan"], "--fine-tune-lr-ratio must be a finite number"),
+])
+def test_train_refuses_nonsense_numbers_before_any_work(run_cli, tmp_path, one_error_line, argv,
+                                                        fragment):  # fmt: skip
+    status, _, err = run_cli("train", tmp_path / "nowhere", "--out", tmp_path / "run", "--no-track",
+                             *argv)  # fmt: skip
+    assert status == 2
+    one_error_line(err, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_init_from_a_missing_folder_or_a_run_folder_says_what_to_pass(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run", "--no-track",
+                             "--init-from", tmp_path / "nowhere")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "--init-from", "nowhere: no such checkpoint folder")
+    (tmp_path / "old" / "best").mkdir(parents=True)
+    (tmp_path / "old" / "best" / "config.json").write_text('{"architecture": "show-attend-tell"}')
+    status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run", "--no-track",
+                             "--init-from", tmp_path / "old")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "a run folder, not a checkpoint", f"--init-from {tmp_path / 'old' / 'best'}")
+
+
+def test_resume_refuses_flags_the_run_was_not_trained_with(run_cli, tmp_path, one_error_line):
+    # Resuming used to ignore --architecture and --encoder and go on with the run's own model.
+    last = tmp_path / "run" / "last"
+    last.mkdir(parents=True)
+    (last / "trainer.json").write_text('{"stage": "xe", "epoch": 1}')
+    (last / "config.json").write_text(
+        '{"architecture": "show-attend-tell", "encoder": "efficientnet-lite0", "resolution": 224}')
+    status, _, err = run_cli("train", tmp_path / "nowhere", "--out", tmp_path / "run", "--no-track",
+                             "--resume", "--architecture", "show-and-tell")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "--resume: the run in", "pass --architecture show-attend-tell")
+
+
+@pytest.mark.slow  # encodes six small photos
+def test_scst_top_k_beyond_the_vocabulary_is_refused_before_any_epoch(run_cli, tmp_path, one_error_line):
+    data = _tiny_dataset(tmp_path / "data")
+    status, _, err = run_cli("train", data, "--out", tmp_path / "run", "--no-track", "--quiet",
+                             "--cache-dir", tmp_path / "cache", "--min-count", "1",
+                             "--scst-epochs", "1", "--scst-top-k", "1000")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "--scst-top-k 1000: the vocabulary has only")
+    assert not (tmp_path / "run" / "last").exists()  # no epoch was spent on it
+
+
+def test_eval_refuses_bootstrap_0_with_against_instead_of_replacing_it(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("eval", tmp_path, "--against", "labels", "--bootstrap", "0")
+    assert status == 2
+    one_error_line(err, "at least 100 rounds", "got 0")
+
+
+@pytest.mark.slow  # loads the encoder
+def test_eval_reads_a_flickr8k_text_folder_like_train_does(run_cli, tmp_path):
+    data = _tiny_dataset(tmp_path / "flickr8k", text_files=True)
+    status, out, err = run_cli("eval", data, "--split", "test", "--model", "labels", "--json")
+    assert status == 0, err
+    assert json.loads(out)["images"] == 1
+
+
+@pytest.mark.slow  # loads the encoder
+def test_eval_draws_a_progress_bar_and_quiet_turns_it_off(run_cli, tmp_path, monkeypatch):
+    from capsight._cli.progress_bar import ProgressBar
+
+    data = _tiny_dataset(tmp_path / "data")
+    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: not quiet))
+    status, _, err = run_cli("eval", data, "--model", "labels", "--against", "labels")
+    assert status == 0 and "captioned 6 photos" in err and "100%" in err
+    status, _, err = run_cli("eval", data, "--model", "labels", "--quiet")
+    assert status == 0 and "captioned" not in err
+
+
+def test_eval_given_the_splits_file_as_captions_says_so(run_cli, tmp_path, one_error_line):
+    data = _tiny_dataset(tmp_path / "data")
+    status, _, err = run_cli("eval", data, "--captions", data / "splits.json", "--model", "labels")
+    assert status == 2  # it was read as captions, and every "photo" (train, val, test) was missing
+    one_error_line(err, "splits.json: the split lists, not the captions")

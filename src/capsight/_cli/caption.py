@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -136,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
         )
+    if args.attention is not None:
+        attention_folder(args.attention)  # an unwritable place fails now, not after the models load
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
@@ -278,9 +281,22 @@ def write_attention(path: Path, image, described) -> None:
         label = described.labels[0][0] if described.labels else "its top class"
         print(error_line(f"{described.model} has no attention; {path} shows where the encoder "
                          f"saw {label!r} instead", kind="note"), file=sys.stderr)  # fmt: skip
+    attention_folder(path)
+    try:
+        picture.save(path)
+    except OSError as exc:
+        raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
+
+
+def attention_folder(path: Path) -> None:
+    """Make the folder of the attention file ``path`` and check a file can be written there."""
+    from capsight.errors import InvalidParameter
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        picture.save(path)
+        probe = path.parent / f".capsight-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
     except (FileExistsError, NotADirectoryError):
         raise InvalidParameter(f"--attention {path}: a parent is a file, not a folder") from None
     except OSError as exc:

@@ -27,8 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("images", help="folder of photos (a dataset folder with captions.json)")
     p.add_argument(
         "--captions",
-        help="captions file (default: IMAGES/captions.json); Karpathy, COCO and Flickr8k "
-        "formats are read too",
+        help="captions file (default: IMAGES/captions.json, or the Flickr8k text files there); "
+        "Karpathy, COCO and Flickr8k formats are read too",
     )
     p.add_argument("--split", help="split to score, e.g. test (default: every photo); from "
                    "splits.json, or the split the Karpathy, COCO or Flickr8k files name")
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     group.add_argument("--beam", type=int,
                        help="beam search of this width (default: the model's own decoding, "
                             "beam 4 for the photo default, beam 3 for the other shipped ones)")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="ROUNDS",
+    p.add_argument("--bootstrap", type=int, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
                         "with replacement (e.g. 1000; METEOR gets none); with --against, the "
                         "number of paired draws (default 1000)")  # fmt: skip
@@ -48,11 +48,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "score (--model minus MODEL), its 95%% interval and the share of "
                         "--bootstrap draws (default 1000) --model wins")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
+    from capsight._cli.progress_bar import ProgressBar
     from capsight.captioning.base import DecodingOptions
     from capsight.errors import InputNotFound
     from capsight.training.evaluate import evaluate_captioner
@@ -68,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputNotFound(f"{args.images}: is a file; give the folder of photos (its captions in "
                             "captions.json there, or name them with --captions)")  # fmt: skip
     captions = args.captions or str(Path(args.images) / "captions.json")
+    if not args.captions and not Path(captions).is_file():
+        captions = args.images  # the folder: read_corpus finds the Flickr8k text files, or says
     if args.against:
         return _compare(args, captions, decoding)
-    with warnings.catch_warnings():  # photos left out are reported below, in one line
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+        warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = evaluate_captioner(
             args.model, args.images, captions, split=args.split, decoding=decoding,
-            limit=args.limit, bootstrap=args.bootstrap,
+            limit=args.limit, progress=progress, bootstrap=args.bootstrap or 0,
         )  # fmt: skip
     for note in _notes(result):
         print(error_line(note, "note"), file=sys.stderr)
@@ -97,14 +101,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
     from capsight._cli.main import error_line
+    from capsight._cli.progress_bar import ProgressBar
     from capsight.training.confidence import INTERVAL_METRICS
     from capsight.training.evaluate import compare_captioners
 
-    with warnings.catch_warnings():  # photos left out are reported below, in one line
-        warnings.simplefilter("ignore", RuntimeWarning)
+    rounds = 1000 if args.bootstrap is None else args.bootstrap  # --bootstrap 0 is refused
+    with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+        warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(
             args.against, args.model, args.images, captions, args.split, decoding,
-            rounds=args.bootstrap or 1000, limit=args.limit,
+            rounds=rounds, limit=args.limit, progress=progress,
         )  # fmt: skip
     baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))
     notes = [n for side in (baseline, challenger) for n in _notes(side)]
@@ -117,7 +123,7 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
         return 0
     print(f"--model {challenger['captioner']} against --against {baseline['captioner']}: "
           f"{result['photos']} photos{', split ' + args.split if args.split else ''}, "
-          f"{args.bootstrap or 1000} paired draws")  # fmt: skip
+          f"{rounds} paired draws")  # fmt: skip
     print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}  "
           f"{'95% interval':^18}  model wins  ties")  # fmt: skip
     for metric in INTERVAL_METRICS:

@@ -26,7 +26,7 @@ from dataclasses import asdict
 from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter
 from capsight.io.images import load_image
-from capsight.progress import ProgressCallback, no_progress
+from capsight.progress import ProgressCallback, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
 from capsight.training.datasets import RANDOM_SPLIT_NOTE
 from capsight.training.evaluation import score_captions
@@ -152,13 +152,15 @@ def compare_captioners(
     rounds: int = 1000,
     use_java: bool | None = None,
     limit: int | None = None,
+    progress: ProgressCallback = no_progress,
 ) -> dict:
     """Both captioners on the same photos, then a paired bootstrap of their scores.
 
     Returns ``baseline`` and ``challenger`` (each :func:`evaluate_captioner`'s result),
     ``photos`` (how many both captioned) and ``comparison`` (:func:`capsight.training.confidence.compare_captions`: per metric the
     difference challenger - baseline, its 95% interval and the share of draws it wins).
-    ``decoding`` applies to both; None lets each use its own.
+    ``decoding`` applies to both; None lets each use its own. ``progress`` sees both captioners'
+    work as one (the first half, then the second).
     """
     from capsight.captioning.facade import resolve_captioner
 
@@ -168,8 +170,8 @@ def compare_captioners(
                   for c in (baseline, challenger)]  # fmt: skip
     results = [
         evaluate_captioner(c, images_dir, captions_file, split, decoding, use_java=use_java,
-                           limit=limit)  # fmt: skip
-        for c in captioners
+                           limit=limit, progress=span(progress, i / 2, (i + 1) / 2))  # fmt: skip
+        for i, c in enumerate(captioners)
     ]
     # In the first result's order: the seeded draws must land on the same photos every run.
     shared = [k for k in results[0]["captions"] if k in results[1]["captions"]]

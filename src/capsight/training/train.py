@@ -45,6 +45,7 @@ from capsight.captioning.model import (
     check_model_options,
     config_from_dict,
 )
+from capsight.captioning.options import MAX_BEAM_WIDTH
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
@@ -126,6 +127,15 @@ class TrainConfig:
             )
         if not 0 <= self.label_smoothing < 1 or self.attention_lambda < 0:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
+        for name in ("weight_decay", "grad_clip", "attention_lambda", "fine_tune_lr_ratio"):
+            if not math.isfinite(getattr(self, name)):  # NaN passes every comparison above
+                raise InvalidParameter(f"--{name.replace('_', '-')} must be a finite number")
+        if self.patience < 1:  # 0 would stop after the first epoch, whatever --epochs says
+            raise InvalidParameter(f"--patience must be >= 1 (epochs without a gain), got {self.patience}")
+        if self.val_beam > MAX_BEAM_WIDTH:  # found here, not when the first epoch is validated
+            raise InvalidParameter(f"--val-beam must be at most {MAX_BEAM_WIDTH}, got {self.val_beam}")
+        if not 0 <= self.seed < 2**31:  # numpy refuses seeds outside 32 bits (seed + rank)
+            raise InvalidParameter(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
         if min(self.min_count, self.max_caption_length, self.val_beam, self.scst_samples,
                self.scst_max_length) < 1 or min(self.warmup_steps, self.patience, self.scst_top_k,
                                                 self.max_train_images, self.max_val_images) < 0:  # fmt: skip
@@ -539,6 +549,9 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         )  # fmt: skip
         model = build_model(model_config)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
+    if config.scst_epochs and config.scst_top_k > len(vocab):  # known only now; SCST would fail
+        raise InvalidParameter(f"--scst-top-k {config.scst_top_k}: the vocabulary has only {len(vocab)} "
+                               "words; pass fewer, or 0 for the full distribution")  # fmt: skip
     if model.endings is None and isinstance(vocab, Vocabulary):
         model.endings = Endings.learn(vocab.encode(tokenize(c)) for im in train_images for c in im.captions)
     model.to(device)
@@ -735,16 +748,30 @@ def make_run_folder(out: str) -> Path:
 
 
 def check_starting_point(config: TrainConfig, note=None) -> None:
-    """Refuse a run with no epochs, and ``--init-from`` a checkpoint whose architecture, encoder
-    or input size differ from the run's (it would be fed the wrong features); ``note`` that
-    ``--resume`` found nothing to resume (the run then starts, so recipes can always pass it)."""
+    """Refuse a run with no epochs, and ``--init-from`` a checkpoint (or ``--resume`` a run) whose
+    architecture, encoder or input size differ from the run's (it would be fed the wrong features,
+    or the flags would be silently ignored); ``note`` that ``--resume`` found nothing to resume
+    (the run then starts, so recipes can always pass it)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
-    if config.resume and note is not None and not (Path(config.out) / "last" / "trainer.json").is_file():
+    last = Path(config.out) / "last"
+    if config.resume and (last / "trainer.json").is_file():
+        _refuse_other_features(config, last, f"--resume: the run in {config.out}")
+    elif config.resume and note is not None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
         return
-    raw = read_config(config.init_from)
+    start = Path(config.init_from)
+    if not start.is_dir():
+        raise InvalidParameter(f"--init-from {start}: no such checkpoint folder")
+    if not (start / "config.json").is_file() and (start / "best" / "config.json").is_file():
+        raise InvalidParameter(f"--init-from {start}: a run folder, not a checkpoint; pass its best "
+                               f"model, --init-from {start / 'best'}")  # fmt: skip
+    _refuse_other_features(config, start, f"--init-from {start}")
+
+
+def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> None:
+    raw = read_config(checkpoint)
     native = VARIANTS[config.encoder].resolution if config.encoder in VARIANTS else 0
     wanted = {"architecture": config.architecture, "encoder": config.encoder,
               "resolution": config.resolution or native}  # fmt: skip
@@ -752,9 +779,8 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
         theirs = raw.get(key)
         if theirs is not None and value and theirs != value:
             raise InvalidParameter(
-                f"--init-from {config.init_from} is a {raw.get('architecture')} on "
-                f"{raw.get('encoder')} features at {raw.get('resolution')} px, not {key} {value}: "
-                f"pass --{key} {theirs}"
+                f"{what} is a {raw.get('architecture')} on {raw.get('encoder')} features at "
+                f"{raw.get('resolution')} px, not {key} {value}: pass --{key} {theirs}"
             )
 
 

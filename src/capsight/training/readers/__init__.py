@@ -112,5 +112,8 @@ def read_corpus(
         if path.name == "captions.json":
             corpus = read_caption_folder(path.parent)
             return _in_folder(corpus, folder, path.parent) if folder else corpus
+        if path.name == "splits.json":  # it maps splits to photos: read as captions, it finds none
+            raise DatasetError(f"{path}: the split lists, not the captions; give the captions.json "
+                               "beside it (or the dataset folder)")  # fmt: skip
         return _caption_mapping(path, data, folder)
     raise DatasetError(f"{path}: JSON of an unknown caption format")
