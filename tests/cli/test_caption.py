@@ -190,7 +190,7 @@ def test_sampling_flags_without_sample_are_refused():
     (["--sample", "--top-p", "1.5"], "top-p"),
     (["--batch-size", "0"], "batch-size"),
     (["--model", "no-such-model"], "unknown captioner"),
-    (["--model", "runs/nowhere"], "or a trained checkpoint folder"),
+    (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
 ])
 def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,
                                                 fragment):

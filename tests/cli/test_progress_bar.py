@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import select
+import sys
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_wanted_only_on_a_terminal_and_not_quiet():
     assert not ProgressBar.wanted(quiet=False, file=io.StringIO())
 
 
-def test_a_terminal_that_reports_no_width_still_gets_a_bar():
+def test_a_terminal_that_reports_no_width_still_gets_a_bar(monkeypatch):
     pty = pytest.importorskip("pty")
     import fcntl
     import struct
@@ -48,7 +49,8 @@ def test_a_terminal_that_reports_no_width_still_gets_a_bar():
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))  # 0 columns
     with os.fdopen(slave, "w") as stream:
-        with ProgressBar(enabled=True, file=stream, min_interval=0) as on_progress:
+        monkeypatch.setattr(sys, "stderr", stream)  # tqdm sizes itself from the terminal on stderr
+        with ProgressBar(enabled=True, min_interval=0) as on_progress:
             on_progress(0.42, "sampling frames")
         stream.flush()
         drawn = ""

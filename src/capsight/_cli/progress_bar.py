@@ -41,13 +41,14 @@ class ProgressBar:
             return _ignore
         from tqdm import tqdm
 
-        width = _terminal_width(self.file)
+        width, height = _terminal_size(self.file)
         self._bar = tqdm(
             total=_STEPS,
             file=self.file,
             leave=False,
             dynamic_ncols=width is None,
             ncols=width,
+            nrows=height,
             mininterval=self.min_interval,
             bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
         )
@@ -71,14 +72,15 @@ class ProgressBar:
             self._bar = None
 
 
-def _terminal_width(stream: IO[str]) -> int | None:
-    """None to follow the terminal's width as it changes; 80 where the terminal reports none
-    (0 columns, as a bare pseudo-terminal may), for which tqdm would draw nothing."""
+def _terminal_size(stream: IO[str]) -> tuple[int | None, int | None]:
+    """(columns, rows) for tqdm: None to follow the terminal as it changes; 80 columns or 24
+    rows where the terminal reports none (0, as a bare pseudo-terminal may), for which tqdm
+    would draw nothing (a bar at or below the last row is hidden)."""
     try:
-        columns = os.get_terminal_size(stream.fileno()).columns
+        size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):
-        return None
-    return None if columns > 0 else 80
+        return None, None
+    return (None if size.columns > 0 else 80), (None if size.lines > 0 else 24)
 
 
 def _ignore(fraction: float, message: str) -> None:

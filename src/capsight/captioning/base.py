@@ -119,6 +119,10 @@ def create_captioner(name: str = "default", **options) -> Captioner:
     if name not in _REGISTRY:
         if os.path.isdir(name):  # a trained checkpoint folder (or a run folder, or an ensemble)
             return _REGISTRY["checkpoint"](path=name, **options)
+        if os.path.exists(name):
+            raise ModelNotFound(f"{name}: a file; a trained captioner is a folder (e.g. runs/sat/best)")
+        if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
+            raise ModelNotFound(f"{name}: no such checkpoint folder")
         raise ModelNotFound(
             f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}, "
             "or a trained checkpoint folder"

@@ -24,6 +24,7 @@ from capsight.errors import InvalidParameter, ModelNotFound
 State = dict[str, torch.Tensor]
 
 _ARCHITECTURES: dict[str, tuple[type, type]] = {}  # name -> (config class, model class)
+MAX_SIZE = 65536  # the largest width, depth or length an architecture option may ask for
 
 
 def register_architecture(name: str, config_cls: type) -> Callable[[type], type]:
@@ -93,6 +94,8 @@ def check_model_options(architecture: str, options: dict) -> None:
             )
         if kind in (int, float) and value < 0:
             raise InvalidParameter(f"--model-option {key}={value}: must not be negative")
+        if kind is int and not 1 <= value <= MAX_SIZE:  # every int option is a size or a count
+            raise InvalidParameter(f"--model-option {key}={value}: must be between 1 and {MAX_SIZE}")
         if "dropout" in key and not value < 1:
             raise InvalidParameter(f"--model-option {key}={value}: a dropout rate must be in [0, 1)")
     _ARCHITECTURES[architecture][0](vocab_size=8, **options)  # the architecture's own checks

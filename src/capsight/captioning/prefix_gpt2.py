@@ -50,6 +50,8 @@ class PrefixGPT2Config:
     def __post_init__(self) -> None:
         if self.prefix_from not in ("grid", "pooled"):
             raise InvalidParameter(f"prefix_from must be grid or pooled, not {self.prefix_from!r}")
+        if self.n_head < 1 or self.n_embd % self.n_head:
+            raise InvalidParameter(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
 
 
 def _gpt2_config(c: PrefixGPT2Config):

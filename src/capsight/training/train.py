@@ -112,6 +112,11 @@ class TrainConfig:
             raise InvalidParameter("epochs must be >= 0")
         if self.batch_images < 1 or self.captions_per_image < 1:
             raise InvalidParameter("batch size and captions per image must be >= 1")
+        if self.batch_images > 4096 or self.captions_per_image > 100:  # beyond: out of memory
+            raise InvalidParameter(
+                f"--batch-images must be at most 4096 and --captions-per-image at most 100, got "
+                f"{self.batch_images} and {self.captions_per_image}"
+            )
         if self.val_method not in ("greedy", "beam"):
             raise InvalidParameter("validation decoding must be greedy or beam")
         if self.fine_tune_blocks < 0 or self.fine_tune_lr_ratio < 0:
