@@ -280,3 +280,15 @@ def test_a_smoke_test_encodes_only_the_photos_it_uses(caption_folder, tmp_path):
     shutil.rmtree(folder)
     train(_config(caption_folder, tmp_path / "small2", cache, **small))
     assert [p.name for p in cache.iterdir()] == ["shapes-efficientnet-lite0-224"]
+
+
+def test_a_corrupt_photo_is_left_out_of_training_with_a_note(caption_folder, tmp_path, capsys):
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    bad = splits["train"][0]
+    (caption_folder / "images" / bad).write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    train(_config(caption_folder, tmp_path / "run", tmp_path / "cache", epochs=1))
+    err = capsys.readouterr().err
+    assert "unreadable photos left out: 1 (first: " in err and bad in err
+    assert (tmp_path / "run" / "best" / "config.json").is_file()
+    (folder,) = (tmp_path / "cache").iterdir()
+    assert list(json.loads((folder / "meta.json").read_text())["unreadable"]) == [bad]

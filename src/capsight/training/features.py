@@ -18,14 +18,14 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from capsight.errors import CapsightError
+from capsight.errors import CapsightError, ImageLoadError
 from capsight.io.images import load_image
 from capsight.training.datasets import CaptionCorpus
 from capsight.vision.efficientnet_lite import FEATURE_DIM
@@ -43,6 +43,9 @@ class FeatureCache:
     probs: np.ndarray  # (N, 1000) fp16
     grid_size: tuple[int, int]
     hidden: np.ndarray | None = None  # (N, C, h, w) fp16, C = 192 for Lite0; None in old caches
+    # Photos that could not be read, {key: reason}: their rows hold a black photo's features,
+    # and training leaves them out.
+    unreadable: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = {k: i for i, k in enumerate(self.keys)}
@@ -86,6 +89,7 @@ class FeatureCache:
             np.load(folder / "probs.npy", mmap_mode="r"),
             tuple(meta["grid_size"]),
             np.load(folder / "hidden.npy", mmap_mode="r") if complete else None,
+            meta.get("unreadable", {}),
         )
 
     @classmethod
@@ -138,7 +142,13 @@ class FeatureCache:
         bar = tqdm(total=n, initial=first, desc="encoding photos", disable=not progress)
         for start in range(first, n, batch_size):
             chunk = keys[start : start + batch_size]
-            images = [load_image(corpus.images[k].path) for k in chunk]
+            images = []
+            for key in chunk:  # one corrupt photo among thousands must not stop the run
+                try:
+                    images.append(load_image(corpus.images[key].path))
+                except ImageLoadError as error:  # truncated, not an image (a missing file still fails)
+                    meta.setdefault("unreadable", {})[key] = str(error)
+                    images.append(Image.new("RGB", (encoder.resolution, encoder.resolution)))
             if flip:
                 images = [img.transpose(Image.FLIP_LEFT_RIGHT) for img in images]
             out = encoder.encode(images, batch_size=batch_size)

@@ -433,6 +433,15 @@ def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus |
         )
     if world > 1 and rank == 0:
         torch.distributed.barrier()
+    if cache.unreadable:
+        bad = cache.unreadable
+        train_images = [image for image in train_images if image.key not in bad]
+        val_images = [image for image in val_images if image.key not in bad]
+        if rank == 0:
+            _note(f"unreadable photos left out: {len(bad)} (first: {next(iter(bad.values()))})")
+        for name, images in (("train", train_images), ("val", val_images)):
+            if not images:
+                raise DatasetError(f"{config.data}: none of the {name!r} photos could be read")
     return corpus, train_images, val_images, cache, flip_cache, encoder.resolution
 
 
