@@ -141,12 +141,15 @@ def test_resume_with_nothing_to_resume_says_so_and_starts(tmp_path):
     ({"encoder": "efficientnet-lite2", "architecture": "show-and-tell"},
      "not architecture show-and-tell: pass --architecture show-attend-tell"),
     ({"encoder": "efficientnet-lite2", "resolution": 300}, "not resolution 300: pass --resolution 260"),
+    ({"encoder": "efficientnet-lite2", "model": {"hidden_dim": 256}},
+     "was built with hidden_dim=512; --model-option hidden_dim=256 cannot change it"),
 ])
 def test_init_from_a_checkpoint_on_other_features_is_refused(tmp_path, flags, fragment):
     start = tmp_path / "lite2"
     start.mkdir()
     (start / "config.json").write_text(json.dumps(
-        {"architecture": "show-attend-tell", "encoder": "efficientnet-lite2", "resolution": 260}))
+        {"architecture": "show-attend-tell", "encoder": "efficientnet-lite2", "resolution": 260,
+         "hidden_dim": 512}))
     with pytest.raises(InvalidParameter, match=re.escape(fragment)):
         check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start), **flags))
     check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start),

@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         if key in intervals:
             low, high = intervals[key]
             print(f"{key:>10}  {value:.4f}  (95%: {low:.4f} - {high:.4f})")
+        elif key == "seconds":
+            print(f"{key:>10}  {value:.1f}")
         elif isinstance(value, float):
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):

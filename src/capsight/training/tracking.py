@@ -187,6 +187,8 @@ class MLflowTracker:
         )
         self.tracking_uri = uri
         self._logged_params: dict[str, str] = {}
+        for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial ... tables" etc.
+            logging.getLogger(chatty).setLevel(logging.WARNING)
         try:
             _check_sqlite_file(uri)
             self.client = MlflowClient(tracking_uri=uri)

@@ -671,11 +671,20 @@ OPTION_HELP = {
 }
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show ("default: None")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, "", []) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser = parser_class(
         prog="capsight train",
         description="Train a captioner on cached encoder features.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     parser.add_argument(
         "data",
@@ -795,6 +804,12 @@ def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> 
             raise InvalidParameter(
                 f"{what} is a {raw.get('architecture')} on {raw.get('encoder')} features at "
                 f"{raw.get('resolution')} px, not {key} {value}: pass --{key} {theirs}"
+            )
+    for key, value in (config.model or {}).items():  # the checkpoint's own model is what trains on
+        if key in raw and raw[key] != value:
+            raise InvalidParameter(
+                f"{what} was built with {key}={raw[key]}; --model-option {key}={value} cannot "
+                "change it (drop the option, or train a new run)"
             )
 
 
