@@ -295,3 +295,16 @@ def test_a_corrupt_photo_is_left_out_of_training_with_a_note(caption_folder, tmp
     assert (tmp_path / "run" / "best" / "config.json").is_file()
     (folder,) = (tmp_path / "cache").iterdir()
     assert list(json.loads((folder / "meta.json").read_text())["unreadable"]) == [bad]
+
+
+def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folder, tmp_path):
+    from capsight.errors import DatasetError
+    from capsight.training.train import train_main
+
+    for key in json.loads((caption_folder / "splits.json").read_text())["val"]:
+        (caption_folder / "images" / key).write_bytes(b"not a photo at all")
+    argv = [str(caption_folder), "--out", str(tmp_path / "runs" / "r"), "--cache-dir",
+            str(tmp_path / "cache"), "--epochs", "1", "--min-count", "1", "--quiet", "--no-track"]
+    with pytest.raises(DatasetError, match="none of the 'val' photos could be read"):
+        train_main(argv)
+    assert not (tmp_path / "runs" / "r").exists()

@@ -823,6 +823,7 @@ def train_main(
     check_starting_point(config, _note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
     corpus = training_corpus(config, _note if leader else (lambda message: None))
+    created = leader and not Path(config.out).exists()
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
     tracker = _tracker(args, config) if leader else None
@@ -832,6 +833,8 @@ def train_main(
         finished = True
     except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        if created and not any(Path(config.out).iterdir()):  # failed before writing anything
+            Path(config.out).rmdir()
         raise
     finally:
         if tracker is not None and hasattr(tracker, "close"):
