@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,10 @@ def fake_pipeline(monkeypatch):
 
     def analyze_video(path, progress=None, **params):
         calls.append({"path": path, **params})
+        if "broken" in str(path):
+            from capsight.errors import VideoOpenError
+
+            raise VideoOpenError(f"{path}: not a video FFmpeg can read")
         if progress is not None:
             progress(0.5, "halfway")
         return _fake_analysis(str(path), **params)
@@ -54,6 +59,41 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
         assert (tmp_path / "o" / name).is_file()
     assert err == ""  # stderr is not a terminal here: no progress bar
 
+
+
+def test_several_videos_each_get_a_folder_and_one_summary(run_cli, fake_pipeline, tmp_path, one_error_line):
+    archive = tmp_path / "archive"
+    (archive / "day2").mkdir(parents=True)
+    for name in ("a.mp4", "day2/a.mp4", "broken.mov", "notes.txt"):
+        (archive / name).write_bytes(b"x")
+    status, out, err = run_cli("video", archive, "--out", tmp_path / "o")
+    assert status == 2  # one video failed; the others were analysed
+    one_error_line(err, "broken.mov: not a video FFmpeg can read")
+    assert [c["path"] for c in fake_pipeline] == [str(archive / n) for n in ("a.mp4", "broken.mov", "day2/a.mp4")]
+    assert (tmp_path / "o" / "a" / "report.html").is_file() and (tmp_path / "o" / "a-2" / "report.html").is_file()
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [(r["video"], r["novel_moments"], r["novel_at_s"]) for r in rows] == [
+        (str(archive / "a.mp4"), "1", "3"), (str(archive / "broken.mov"), "", ""),
+        (str(archive / "day2" / "a.mp4"), "1", "3"),
+    ]
+    assert "not a video" in rows[1]["error"]
+    assert out.splitlines()[0] == f"[1/3] {archive / 'a.mp4'}"
+    assert out.splitlines()[-1] == f"2 of 3 videos analysed; summary: {tmp_path / 'o' / 'summary.csv'}"
+
+
+def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path, one_error_line):
+    for name in ("one.mp4", "two.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "one.mp4", tmp_path / "gone.mp4", tmp_path / "two.mp4",
+                               "--out", tmp_path / "o", "--json")
+    assert status == 2  # the missing one is said at once, before any analysis
+    one_error_line(err, "gone.mp4: no such file")
+    assert len(fake_pipeline) == 2
+    data = json.loads(out)
+    assert [Path(d["video"]["path"]).name for d in data] == ["one.mp4", "two.mp4"]
+    assert data[1]["outputs"]["report.html"] == str(tmp_path / "o" / "two" / "report.html")
 
 
 def test_summary_says_what_was_really_sampled():
@@ -154,7 +194,7 @@ def test_a_real_video_end_to_end(run_cli, tiny_video, tmp_path):
     ("empty", "empty"),
     ("text", ""),
     ("random_bytes", ""),
-    ("directory", "directory"),
+    ("directory", "a folder with no videos in it"),
 ])
 def test_bad_files_as_video(run_cli, bad_files, one_error_line, kind, fragment):
     status, out, err = run_cli("video", bad_files[kind], "--out", bad_files[kind].parent / "o")

@@ -40,6 +40,11 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
 def images_under(folder: Path, problems: list[str]) -> list[str]:
     """The image files under ``folder``, sorted; a sub-folder that cannot be read is one line
     in ``problems`` (symbolic links to folders are not followed, so no loop is possible)."""
+    return files_under(folder, IMAGE_SUFFIXES, problems)
+
+
+def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[str]:
+    """The files under ``folder`` whose suffix is one of ``suffixes``, sorted (as images_under)."""
 
     def unreadable(error: OSError) -> None:
         problems.append(f"{error.filename}: cannot read this folder ({error.strerror}); skipped")
@@ -49,7 +54,7 @@ def images_under(folder: Path, problems: list[str]) -> list[str]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders: not entered
         for name in files:
             path = Path(root, name)
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
+            if name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
             try:
                 if path.is_file():

@@ -10,6 +10,12 @@
 Writes analysis.json, moments.csv, novelty.png, report.html and captions.vtt into ``--out``.
 ``--json`` prints analysis.json (plus where each output went) on stdout instead of the summary.
 Option values are passed to the library unchanged; it validates them (``InvalidParameter``).
+
+Several videos (or folders of them) are analysed one after the other with the models loaded
+once, each into ``--out``/<video name>/ (default ``out/``), with ``summary.csv`` there: one row
+per video. A video that fails gets one error line and the others go on (exit status 2).
+
+    $ capsight video archive/ --out out/archive
 """
 
 from __future__ import annotations
@@ -32,10 +38,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "moments.csv, novelty.png, report.html and captions.vtt into --out."
         ),
     )
-    p.add_argument("video", metavar="VIDEO", help="video file (anything FFmpeg reads)")
+    p.add_argument("videos", metavar="VIDEO", nargs="+",
+                   help="video file (anything FFmpeg reads), or several, or folders of them")
     p.add_argument(
         "--out", metavar="DIR", type=_folder, default=None,
-        help="output folder (default: out/<video name>)",
+        help="output folder (default: out/<video name>); with several videos, each goes into "
+             "DIR/<video name>/ (default: out/) beside summary.csv",
     )
     p.add_argument("--every", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between sampled moments (default: 1.0)")
@@ -74,11 +82,105 @@ def _folder(text: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from capsight._cli.main import error_line
+    from capsight.errors import InputNotFound
+
+    videos, problems = expand_video_args(args.videos)
+    for problem in problems:
+        print(error_line(problem), file=sys.stderr)
+    if len(args.videos) == 1 and len(videos) == 1 and not problems and not Path(args.videos[0]).is_dir():
+        return run_one(args, videos[0], args.out if args.out is not None else Path("out") / Path(videos[0]).stem)
+    if not videos:
+        if problems:
+            return 2  # each said why already
+        raise InputNotFound("no videos to analyse")
+    return run_many(args, videos, args.out if args.out is not None else Path("out"), len(problems))
+
+
+def expand_video_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """(video paths, one-line problems): folders expanded to the videos under them."""
+    from capsight._cli.image_args import files_under
+    from capsight.io.images import VIDEO_SUFFIXES
+
+    videos, problems = [], []
+    for arg in args:
+        if len(args) > 1 and not Path(arg).exists():  # said now, not after the others' minutes
+            problems.append(f"{arg}: no such file")
+            continue
+        if not Path(arg).is_dir():
+            videos.append(arg)  # a file, or a missing path the analysis will report
+            continue
+        found = files_under(Path(arg), VIDEO_SUFFIXES, problems)
+        if not found:
+            kinds = ", ".join(sorted(s.lstrip(".") for s in VIDEO_SUFFIXES))
+            problems.append(f"{arg}: a folder with no videos in it (looked for {kinds})")
+        videos += found
+    return videos, problems
+
+
+def run_many(args: argparse.Namespace, videos: list[str], root: Path, failed: int) -> int:
+    """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv."""
+    import csv
+
+    from capsight._cli.main import error_line
+    from capsight.errors import CapsightError
+    from capsight.novelty.reports import check_output_dir
+
+    check_output_dir(root)
+    folders: dict[str, Path] = {}
+    for video in videos:
+        stem, n = Path(video).stem, 1
+        while (root / (name := stem if n == 1 else f"{stem}-{n}")) in folders.values():
+            n += 1
+        folders[video] = root / name
+    rows, results = [], []
+    for i, video in enumerate(videos, 1):
+        if not args.quiet and not args.json:
+            print(f"[{i}/{len(videos)}] {video}", flush=True)
+        try:
+            analysis, outputs = analyse(args, video, folders[video], show_summary=False)
+        except CapsightError as exc:
+            print(error_line(str(exc)), file=sys.stderr, flush=True)
+            rows.append({"video": video, "error": " ".join(str(exc).split())})
+            failed += 1
+            continue
+        novel = analysis.novel_moments
+        rows.append({
+            "video": video, "duration_s": round(analysis.video.duration, 2),
+            "moments": len(analysis.moments), "novel_moments": len(novel),
+            "novel_at_s": " ".join(f"{m.time:g}" for m in novel), "report": str(outputs["report.html"]),
+        })  # fmt: skip
+        if args.json:
+            results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
+        elif not args.quiet:
+            print(format_summary(analysis, outputs), flush=True)
+    fields = ["video", "duration_s", "moments", "novel_moments", "novel_at_s", "report", "error"]
+    summary = root / "summary.csv"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(summary, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif not args.quiet:
+        done = len(rows) - sum("error" in r for r in rows)
+        print(f"{done} of {len(videos)} videos analysed; summary: {summary}")
+    return 2 if failed else 0
+
+
+def run_one(args: argparse.Namespace, video: str, out_dir: Path) -> int:
+    analyse(args, video, out_dir, show_summary=True)
+    return 0
+
+
+def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: bool):
+    """Analyse one video into ``out_dir``; print its summary (or JSON) when ``show_summary``."""
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
     from capsight.novelty.reports import check_output_dir, preload_plotting, write_outputs
 
-    out_dir = args.out if args.out is not None else Path("out") / Path(args.video).stem
     check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
     started = time.perf_counter()
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as bar:
@@ -94,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
             bar(fraction, message)
 
         analysis = analyze_video(
-            args.video,
+            video,
             every=args.every,
             window=args.window,
             metric=args.metric,
@@ -110,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
 
+    if not show_summary:
+        return analysis, outputs
     if args.json:
         data = analysis.to_dict()
         data["outputs"] = {name: str(path) for name, path in outputs.items()}
@@ -117,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif not args.quiet:
         print(format_summary(analysis, outputs, elapsed))
-    return 0
+    return analysis, outputs
 
 
 def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = None) -> str:

@@ -26,7 +26,7 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Names that say "video": an image command given one says where videos go.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # in folders
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
 _DECODE_ERRORS = (
@@ -77,7 +77,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        if Path(label).suffix.lower() in _VIDEO_SUFFIXES:
+        if Path(label).suffix.lower() in VIDEO_SUFFIXES:
             raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
         raise ImageLoadError(
             f"{label}: not an image file, or a format capsight cannot read; convert it to JPEG or PNG"
