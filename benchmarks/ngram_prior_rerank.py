@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,21 +31,24 @@ from torch import nn
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.checkpoint import load_checkpoint
+from capsight.captioning.checkpoint import load_checkpoint, read_config
 from capsight.captioning.decoding import beam_candidates
 from capsight.captioning.ensemble import CaptionEnsemble
+from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.captioning.vocabulary import tokenize
+from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import CaptionedImage, load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
+from capsight.training.datasets import CaptionCorpus, CaptionedImage, load_corpus
+from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, member_cache
 from capsight.training.train import score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
 MODELS = Path(__file__).resolve().parents[1] / "src" / "capsight" / "models"
 # The pair as measured (2026-12-03): show-attend-tell and the shipped pair's Lite2 member. Both
-# read the cached grids; the shipped pair's m0 reads hidden maps, which this script does not.
-MEMBERS = [(MODELS / "show-attend-tell", "efficientnet-lite0", 224),
-           (MODELS / "show-attend-tell-pair" / "m1", "efficientnet-lite2", 260)]  # fmt: skip
+# read cached grids; the shipped pair's m0 reads hidden maps, which this script does not. The
+# Lite2 member has since got its own fine-tuned encoder, so each member reads the cache of its own
+# encoder (``member_cache``), and figures differ from the model card's.
+MEMBERS = [MODELS / "show-attend-tell", MODELS / "show-attend-tell-pair" / "m1"]
 
 MAX_N = 4
 SIGMA = 6.0
@@ -195,13 +199,20 @@ def pooled_features(photos: list[CaptionedImage], caches: list[FeatureCache]) ->
 
 
 
-def candidates(photos: list[CaptionedImage], corpus_name: str, width: int, cache_dir: str):
+def member_caches(corpus: CaptionCorpus, data: str, cache_dir: str) -> list[FeatureCache]:
+    """Each member's feature cache: its encoder's ImageNet features, or its own encoder's."""
+    configs = [read_config(folder) for folder in MEMBERS]
+    own = member_encoder_weights(MEMBERS, configs)
+    return [member_cache(cache_dir, corpus, data, name, resolution, weights)
+            for (name, resolution), weights in zip(member_encoders(configs), own, strict=True)]  # fmt: skip
+
+
+def candidates(photos: list[CaptionedImage], caches: list[FeatureCache], width: int):
     """Every beam of the pair's beam search per photo: (texts, mean word log-probabilities)."""
-    loaded = [load_checkpoint(folder) for folder, _, _ in MEMBERS]
+    loaded = [load_checkpoint(folder) for folder in MEMBERS]
     vocab = loaded[0][1]
     grids = []
-    for (model, _, _), (_, name, resolution) in zip(loaded, MEMBERS, strict=True):
-        cache = FeatureCache.open(FeatureCache.folder_for(cache_dir, corpus_name, name, resolution))
+    for (model, _, _), cache in zip(loaded, caches, strict=True):
         grids.append(CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input).grid)
     pair = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
     grid = torch.cat(grids, dim=1)
@@ -222,9 +233,11 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--weights", type=float, nargs="+", default=[0.25, 0.5, 1.0, 1.5])
     args = parser.parse_args()
-    corpus = load_corpus(args.data)
-    caches = [FeatureCache.open(FeatureCache.folder_for(args.cache_dir, corpus.name, name, resolution))
-              for _, name, resolution in MEMBERS]  # fmt: skip
+    try:
+        corpus = load_corpus(args.data)
+        caches = member_caches(corpus, args.data, args.cache_dir)
+    except CapsightError as exc:
+        sys.exit(f"ngram_prior_rerank: {exc}")
     splits = {name: corpus.split(name) for name in ("train", "val", "test")}
     captions = {name: [[tokenize(c) for c in p.captions] for p in photos] for name, photos in splits.items()}
     prior, losses = train_prior(
@@ -238,7 +251,7 @@ def main() -> None:
         photos = splits[split]
         refs = [[" ".join(c) for c in caps] for caps in captions[split]]
         for width in args.widths:
-            texts, log_probs = candidates(photos, corpus.name, width, args.cache_dir)
+            texts, log_probs = candidates(photos, caches, width)
             consensus = prior.consensus(pooled_features(photos, caches), texts)
             for weight in [0.0, *args.weights]:
                 picked = [" ".join(cs[int(np.argmax(np.array(log_probs[i]) + weight * np.array(consensus[i])))])

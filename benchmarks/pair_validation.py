@@ -16,6 +16,7 @@ cached hidden maps). Scores are BLEU and CIDEr with the Python tokenizer, as tra
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.trained import member_encoder_weights, member_encoders
+from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
@@ -74,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.members) < 2:
         parser.error("name two or more checkpoint folders")
 
-    loaded, vocab, grids, references, photos = load_members(args.members, args.data, args.split, args.cache_dir)
+    try:
+        loaded, vocab, grids, references, photos = load_members(args.members, args.data, args.split, args.cache_dir)
+    except CapsightError as exc:
+        sys.exit(f"pair_validation: {exc}")
     together = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
     runs = [] if args.together_only else [
         (f"{i + 1}: {folder}", model, grid)
