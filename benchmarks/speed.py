@@ -277,7 +277,8 @@ def main() -> None:
         "| images/s at batch 32 | images/s |",
         "|---|---:|",
         f"| encode (EfficientNet-Lite0, 224 px) | {encode_ips:,.1f} |",
-        f"| caption (`{captioner}` captioner, from encoder output) | {caption_ips:,.0f} |",
+        f"| caption (`{captioner}` captioner, from the Lite0 encoder's output; a member with its "
+        f"own encoder encodes the photos again) | {caption_ips:,.0f} |",
     ]
     stages = analysis.extra["timings"]
     lines += [

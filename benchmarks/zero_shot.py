@@ -221,6 +221,7 @@ def build_time_table(engine: OfflineEngine) -> str:
     from capsight.text.embedders import create_text_embedder
 
     create_text_embedder("minilm")  # loaded once, like the engine's other models
+    before = os.environ.get("CAPSIGHT_CACHE")
     for n in (10, 100, 1000):
         subset = [names[i] for i in sorted(rng.choice(1000, size=n, replace=False))]
         classes = ClassList(tuple(subset))
@@ -234,7 +235,10 @@ def build_time_table(engine: OfflineEngine) -> str:
             warm = time.perf_counter() - t0
         unmatched = int((clf.mapping.max(1).values < 1.0).sum())
         lines.append(f"| {n} | {cold:.2f} s | {warm:.2f} s | {unmatched} |")
-    os.environ.pop("CAPSIGHT_CACHE", None)
+    if before is None:
+        os.environ.pop("CAPSIGHT_CACHE", None)
+    else:
+        os.environ["CAPSIGHT_CACHE"] = before  # the user's own cache, for the rest of the run
     return "\n".join(lines)
 
 
