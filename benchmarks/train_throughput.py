@@ -59,7 +59,7 @@ def measure(architecture: str, options: dict, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     rows = [measure(a, o, args.steps) for a, o in ARCHITECTURES.items()]
