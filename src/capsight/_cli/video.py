@@ -148,7 +148,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, failed: in
         rows.append({
             "video": video, "duration_s": round(analysis.video.duration, 2),
             "moments": len(analysis.moments), "novel_moments": len(novel),
-            "novel_at_s": " ".join(f"{m.time:g}" for m in novel), "report": str(outputs["report.html"]),
+            "novel_at_s": " ".join(f"{round(m.time, 2):g}" for m in novel), "report": str(outputs["report.html"]),
         })  # fmt: skip
         if args.json:
             results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
