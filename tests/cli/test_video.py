@@ -275,3 +275,25 @@ def test_samples_too_sparse_for_the_shots_are_named_as_the_reason_nothing_was_fo
     status, out, err = run_cli("video", sample, "--out", tmp_path, "--every", "3", "--model", "labels")
     assert status == 0, err
     assert "no novel moments: every moment differs" in out and "sample more often, --every" in out
+
+
+def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(run_cli, fake_pipeline, tmp_path):
+    (tmp_path / "in").mkdir()
+    for name in ("summary.csv.mp4", "b.mp4"):
+        (tmp_path / "in" / name).write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "in", tmp_path / "in" / "b.mp4", tmp_path / "gone.mp4",
+                               "--out", tmp_path / "o", "--quiet")
+    assert status == 2  # gone.mp4
+    assert len(fake_pipeline) == 2  # b.mp4 once, although named twice
+    assert (tmp_path / "o" / "summary.csv-2" / "report.html").is_file()
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [Path(r["video"]).name for r in rows] == ["gone.mp4", "b.mp4", "summary.csv.mp4"]
+    assert rows[0]["error"].endswith("gone.mp4: no such file")
+
+
+def test_novel_times_keep_hundredths_however_long_the_video():
+    from capsight._cli.video import _seconds
+
+    assert [_seconds(t) for t in (3.0, 14.0112, 10000.25, 123456.78)] == ["3", "14.01", "10000.25", "123456.78"]

@@ -81,3 +81,20 @@ def test_a_failed_build_or_other_photos_never_reuse_stale_features(caption_folde
     Image.new("RGB", (40, 40), (10, 200, 10)).save(other / "images" / "blue-square-0.jpg")
     changed = FeatureCache.build(load_corpus(other), encoder, tmp_path / "cache", progress=False)
     assert not np.allclose(np.array(changed.grid, np.float32), first.astype(np.float32), atol=0.1)
+
+
+def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_folder, tmp_path, encoder):
+    from capsight.captioning.vocabulary import Vocabulary
+    from capsight.errors import DatasetError
+    from capsight.training.batches import CaptionBatches
+
+    (caption_folder / "images" / "red-square-0.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    corpus = load_corpus(caption_folder)
+    cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    assert list(cache.unreadable) == ["red-square-0.jpg"]
+    assert FeatureCache.open(cache.folder).unreadable == cache.unreadable  # kept in meta.json
+    images = [corpus.images[k] for k in sorted(corpus.images)]
+    with pytest.raises(DatasetError, match="1 of these photos could not be read .*red-square-0.jpg"):
+        CaptionBatches.from_corpus(images, cache, Vocabulary(["a"]))
+    readable = [im for im in images if im.key not in cache.unreadable]
+    assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight.errors import InputNotFound
 
     videos, problems = expand_video_args(args.videos)
-    for problem in problems:
+    for _, problem in problems:
         print(error_line(problem), file=sys.stderr)
     if len(args.videos) == 1 and len(videos) == 1 and not problems and not Path(args.videos[0]).is_dir():
         return run_one(args, videos[0], args.out if args.out is not None else Path("out") / Path(videos[0]).stem)
@@ -94,80 +95,101 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             return 2  # each said why already
         raise InputNotFound("no videos to analyse")
-    return run_many(args, videos, args.out if args.out is not None else Path("out"), len(problems))
+    return run_many(args, videos, args.out if args.out is not None else Path("out"), problems)
 
 
-def expand_video_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """(video paths, one-line problems): folders expanded to the videos under them."""
+def expand_video_args(args: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """(video paths, (path, one-line problem) pairs): folders expanded to the videos under them,
+    each video once however often it is named."""
     from capsight._cli.image_args import files_under
     from capsight.io.images import VIDEO_SUFFIXES
 
     videos, problems = [], []
     for arg in args:
         if len(args) > 1 and not Path(arg).exists():  # said now, not after the others' minutes
-            problems.append(f"{arg}: no such file")
+            problems.append((arg, f"{arg}: no such file"))
             continue
         if not Path(arg).is_dir():
             videos.append(arg)  # a file, or a missing path the analysis will report
             continue
-        found = files_under(Path(arg), VIDEO_SUFFIXES, problems)
+        lines: list[str] = []
+        found = files_under(Path(arg), VIDEO_SUFFIXES, lines)
+        problems += [(arg, line) for line in lines]
         if not found:
             kinds = ", ".join(sorted(s.lstrip(".") for s in VIDEO_SUFFIXES))
-            problems.append(f"{arg}: a folder with no videos in it (looked for {kinds})")
+            problems.append((arg, f"{arg}: a folder with no videos in it (looked for {kinds})"))
         videos += found
-    return videos, problems
+    once = {os.path.realpath(v): v for v in reversed(videos)}  # the first naming of each is kept
+    return [v for v in videos if once.get(os.path.realpath(v)) is v], problems
 
 
-def run_many(args: argparse.Namespace, videos: list[str], root: Path, failed: int) -> int:
-    """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv."""
-    import csv
+SUMMARY = "summary.csv"
 
+
+def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: list[tuple[str, str]]) -> int:
+    """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
+    row per video, and per path that named none (written also when the batch is interrupted)."""
     from capsight._cli.main import error_line
     from capsight.errors import CapsightError
     from capsight.novelty.reports import check_output_dir
 
     check_output_dir(root)
-    folders: dict[str, Path] = {}
+    folders, taken = [], {SUMMARY}
     for video in videos:
         stem, n = Path(video).stem, 1
-        while (root / (name := stem if n == 1 else f"{stem}-{n}")) in folders.values():
+        while (name := stem if n == 1 else f"{stem}-{n}") in taken:
             n += 1
-        folders[video] = root / name
-    rows, results = [], []
-    for i, video in enumerate(videos, 1):
-        if not args.quiet and not args.json:
-            print(f"[{i}/{len(videos)}] {video}", flush=True)
-        try:
-            analysis, outputs = analyse(args, video, folders[video], show_summary=False)
-        except CapsightError as exc:
-            print(error_line(str(exc)), file=sys.stderr, flush=True)
-            rows.append({"video": video, "error": " ".join(str(exc).split())})
-            failed += 1
-            continue
-        novel = analysis.novel_moments
-        rows.append({
-            "video": video, "duration_s": round(analysis.video.duration, 2),
-            "moments": len(analysis.moments), "novel_moments": len(novel),
-            "novel_at_s": " ".join(f"{round(m.time, 2):g}" for m in novel), "report": str(outputs["report.html"]),
-        })  # fmt: skip
-        if args.json:
-            results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
-        elif not args.quiet:
-            print(format_summary(analysis, outputs), flush=True)
-    fields = ["video", "duration_s", "moments", "novel_moments", "novel_at_s", "report", "error"]
-    summary = root / "summary.csv"
-    root.mkdir(parents=True, exist_ok=True)
-    with open(summary, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+        taken.add(name)
+        folders.append(root / name)
+    rows = [{"video": path, "error": message} for path, message in problems]
+    results = []
+    try:
+        for i, (video, folder) in enumerate(zip(videos, folders, strict=True), 1):
+            if not args.quiet and not args.json:
+                print(f"[{i}/{len(videos)}] {video}", flush=True)
+            try:
+                analysis, outputs = analyse(args, video, folder, show_summary=False)
+            except CapsightError as exc:
+                print(error_line(str(exc)), file=sys.stderr, flush=True)
+                rows.append({"video": video, "error": " ".join(str(exc).split())})
+                continue
+            novel = analysis.novel_moments
+            rows.append({
+                "video": video, "duration_s": round(analysis.video.duration, 2),
+                "moments": len(analysis.moments), "novel_moments": len(novel),
+                "novel_at_s": " ".join(_seconds(m.time) for m in novel),
+                "report": str(outputs["report.html"]),
+            })  # fmt: skip
+            if args.json:
+                results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
+            elif not args.quiet:
+                print(format_summary(analysis, outputs), flush=True)
+    finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
+        summary = _write_summary(root, rows)
+    failed = sum("error" in r for r in rows)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.quiet:
-        done = len(rows) - sum("error" in r for r in rows)
-        print(f"{done} of {len(videos)} videos analysed; summary: {summary}")
+        print(f"{len(rows) - failed} of {len(rows)} videos analysed; summary: {summary}")
     return 2 if failed else 0
+
+
+def _seconds(t: float) -> str:
+    """Seconds to a hundredth, without trailing zeros: 3, 14.01, 10000.25."""
+    return f"{t:.2f}".rstrip("0").rstrip(".")
+
+
+def _write_summary(root: Path, rows: list[dict]) -> Path:
+    import csv
+
+    fields = ["video", "duration_s", "moments", "novel_moments", "novel_at_s", "report", "error"]
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / SUMMARY
 
 
 def run_one(args: argparse.Namespace, video: str, out_dir: Path) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 _unique = itertools.count()
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: field by field would compare every photo's pixels
 class _Request:
     images: list
     model: str

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
+from capsight.errors import DatasetError
 from capsight.training.datasets import CaptionedImage
 from capsight.training.features import FeatureCache
 
@@ -44,6 +45,12 @@ class CaptionBatches:
         features: str = "grid",
     ) -> CaptionBatches:
         keys = [im.key for im in images]
+        bad = [k for k in keys if k in cache.unreadable]
+        if bad:  # their rows hold a black photo's features: never train on or score them
+            raise DatasetError(
+                f"{len(bad)} of these photos could not be read when their features were cached "
+                f"(first: {cache.unreadable[bad[0]]}); leave them out of the dataset"
+            )
         grid = torch.from_numpy(np.ascontiguousarray(cache.features(features)[cache.rows(keys)]))
         grid_flip = None
         if flip_cache is not None:

@@ -433,12 +433,12 @@ def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus |
         )
     if world > 1 and rank == 0:
         torch.distributed.barrier()
-    if cache.unreadable:
-        bad = cache.unreadable
-        train_images = [image for image in train_images if image.key not in bad]
-        val_images = [image for image in val_images if image.key not in bad]
+    gone = [im.key for im in train_images + val_images if im.key in cache.unreadable]
+    if gone:
+        train_images = [image for image in train_images if image.key not in cache.unreadable]
+        val_images = [image for image in val_images if image.key not in cache.unreadable]
         if rank == 0:
-            _note(f"unreadable photos left out: {len(bad)} (first: {next(iter(bad.values()))})")
+            _note(f"unreadable photos left out: {len(gone)} (first: {cache.unreadable[gone[0]]})")
         for name, images in (("train", train_images), ("val", val_images)):
             if not images:
                 raise DatasetError(f"{config.data}: none of the {name!r} photos could be read")
@@ -833,8 +833,11 @@ def train_main(
         finished = True
     except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        if created and not any(Path(config.out).iterdir()):  # failed before writing anything
-            Path(config.out).rmdir()
+        try:
+            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
+                Path(config.out).rmdir()
+        except OSError:
+            pass  # the run's own error matters, not this
         raise
     finally:
         if tracker is not None and hasattr(tracker, "close"):
