@@ -154,12 +154,30 @@ class TrainConfig:
                 f"pixels, got {self.resolution}"
             )
         check_model_options(self.architecture, self.model)
+        if self.architecture == "prefix-gpt2":
+            self._check_positions()
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
         if not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
             raise InvalidParameter(
                 f"--out {self.out}: holds a run already; add --resume to continue it, or name "
                 "another folder"
+            )
+
+
+    def _check_positions(self) -> None:
+        """A prefix-gpt2's ``n_positions`` must hold the prefix and the longest caption."""
+        from capsight.captioning.prefix_gpt2 import PrefixGPT2Config
+
+        c = PrefixGPT2Config(vocab_size=8, **self.model)
+        native = VARIANTS[self.encoder].resolution if self.encoder in VARIANTS else 224
+        side = -(-(self.resolution or native) // 32)  # the encoder's grid: one cell per 32 px
+        prefix = c.prefix_length if c.prefix_from == "pooled" else side * side
+        needed = prefix + self.max_caption_length + 2  # <bos> ... <eos>
+        if c.n_positions < needed:
+            raise InvalidParameter(
+                f"--model-option n_positions={c.n_positions}: the prefix ({prefix} positions) and "
+                f"captions of up to {self.max_caption_length} words need at least {needed}"
             )
 
 
