@@ -22,6 +22,7 @@ from capsight import __version__
 from capsight.server.engine import Engine
 from capsight.server.http_errors import install_error_handlers
 from capsight.server.jobs import JobManager, JobStore
+from capsight.server.queue_gate import QueueGate
 from capsight.server.routers import captions, classify, health, jobs, legacy, models, videos
 from capsight.server.settings import ServerSettings
 from capsight.server.uploads import BodySizeLimit
@@ -106,6 +107,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.state.engine = engine
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(QueueGate)  # outermost: a full queue answers before the body is read
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
     mount_api_docs(app)

@@ -9,12 +9,11 @@ Tests swap any of these with ``app.dependency_overrides`` or hand ``create_app``
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader
 
 from capsight.errors import CapsightError
 from capsight.server.engine import Engine
@@ -25,9 +24,6 @@ from capsight.server.settings import ServerSettings
 T = TypeVar("T")
 
 API_KEY_HEADER = "X-API-Key"
-_api_key_scheme = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="Needed when the server has an API key"
-)
 
 
 async def get_settings(request: Request) -> ServerSettings:
@@ -47,17 +43,23 @@ JobsDep = Annotated[JobManager, Depends(get_jobs)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 
 
+def api_key_matches(headers: Mapping[str, str], expected: str) -> bool:
+    """Whether ``headers`` carry the key ``expected``: X-API-Key, or an Authorization Bearer
+    token; compared in constant time."""
+    given = headers.get(API_KEY_HEADER)
+    if given is None:
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
 async def require_api_key(request: Request) -> None:
     """401 unless the server has no key or the request carries it (header or Bearer token)."""
     expected = request.app.state.settings.api_key
     if expected is None:
         return
-    given = await _api_key_scheme(request)
-    if given is None:
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not api_key_matches(request.headers, expected):
         raise ApiError(
             401,
             f"this server needs an API key: send it in the {API_KEY_HEADER} header",

@@ -5,7 +5,8 @@
 
 The container is recognised by content (415 otherwise) and probed before the job is queued, so a
 corrupt or stream-less file is a 400 at once rather than a failed job later. A full queue
-answers 503 with ``Retry-After``.
+answers 503 with ``Retry-After``, before the upload is read (``queue_gate``); the route checks
+again, for a queue that filled while the body arrived.
 """
 
 from __future__ import annotations
