@@ -27,6 +27,15 @@ class _Recorder:
         return [f"{model}:{img}" for img in images]
 
 
+def _wait_until_queued(batcher: CaptionBatcher, n: int) -> None:
+    """Block until ``n`` requests wait behind the busy worker (at most 10 s)."""
+    for _ in range(1000):
+        if len(batcher._pending) >= n:
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"{n} requests never queued")
+
+
 def test_waiting_requests_are_batched_and_answered_separately():
     rec = _Recorder()
     batcher = CaptionBatcher(rec, workers=1, max_batch=16)
@@ -35,8 +44,7 @@ def test_waiting_requests_are_batched_and_answered_separately():
             first = pool.submit(batcher.describe, ["a"], "m")
             assert rec.entered.wait(5)  # the worker is busy with the first request
             rest = [pool.submit(batcher.describe, [f"b{i}", f"c{i}"], "m") for i in range(5)]
-            while len(batcher._pending) < 5:
-                threading.Event().wait(0.01)
+            _wait_until_queued(batcher, 5)
             rec.release.set()
             assert first.result(5) == ["m:a"]
             assert [f.result(5) for f in rest] == [[f"m:b{i}", f"m:c{i}"] for i in range(5)]
@@ -60,8 +68,7 @@ def test_different_options_and_seeded_requests_are_not_merged():
                 pool.submit(batcher.describe, ["r"], "other"),
                 pool.submit(batcher.describe, ["s"], "m"),
             ]
-            while len(batcher._pending) < 4:
-                threading.Event().wait(0.01)
+            _wait_until_queued(batcher, 4)
             rec.release.set()
             block.result(5)
             assert [j.result(5) for j in jobs] == [["m:p"], ["m:q"], ["other:r"], ["m:s"]]
@@ -95,8 +102,7 @@ def test_requests_whose_deadline_passed_while_waiting_are_dropped_unrun():
             assert rec.entered.wait(5)  # the worker is busy; the next two wait
             late = pool.submit(batcher.describe, ["b"], "m", None, 3, time.monotonic() + 0.05)
             patient = pool.submit(batcher.describe, ["c"], "m", None, 3, time.monotonic() + 60)
-            while len(batcher._pending) < 2:
-                threading.Event().wait(0.01)
+            _wait_until_queued(batcher, 2)
             threading.Event().wait(0.1)  # the first deadline passes
             rec.release.set()
             assert busy.result(5) == ["m:a"]
