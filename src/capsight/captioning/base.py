@@ -117,9 +117,10 @@ def create_captioner(name: str = "default", **options) -> Captioner:
             "(e.g. --model runs/sat/best)"
         )
     if name not in _REGISTRY:
-        if os.path.isdir(os.path.expanduser(name)):  # a trained checkpoint folder (or a run folder, or an ensemble)
-            return _REGISTRY["checkpoint"](path=os.path.expanduser(name), **options)
-        if os.path.exists(name):
+        path = os.path.expanduser(name)
+        if os.path.isdir(path):  # a trained checkpoint folder (or a run folder, or an ensemble)
+            return _REGISTRY["checkpoint"](path=path, **options)
+        if os.path.exists(path):
             raise ModelNotFound(f"{name}: a file; a trained captioner is a folder (e.g. runs/sat/best)")
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
