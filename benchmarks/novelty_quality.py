@@ -106,12 +106,18 @@ def generated_videos(name: str) -> list[dict]:
 
 
 def real_videos() -> list[dict]:
-    """The annotated clips of ../shared/data/videos (those with ``events_seconds``)."""
+    """The annotated clips of ../shared/data/videos: those with ``events_seconds`` in its
+    ``truth.json``, and those ``annotations.json`` (next to this script) annotates."""
     truth_path = DATA / "videos" / "truth.json"
     if not truth_path.exists():
         return []
+    truth = json.loads(truth_path.read_text())
+    ours = json.loads((Path(__file__).with_name("annotations.json")).read_text())
+    for name, entry in ours.items():
+        if name in truth and (truth[name] or {}).get("events_seconds") is None:
+            truth[name] = entry
     videos = []
-    for name, entry in json.loads(truth_path.read_text()).items():
+    for name, entry in truth.items():
         if entry is None or entry.get("events_seconds") is None:
             continue
         events = [{"kind": "annotated", "start": a, "end": b} for a, b in entry["events_seconds"]]
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         methods = {name: lambda p, m=metric: capsight_detections(p, captioner=args.captioner, metric=m), **methods}
     if args.captioner != "default":
         methods = {
-            k.replace("(defaults)", f"(defaults, {args.captioner} captions)"): v
+            k.replace("(defaults", f"(defaults, {args.captioner} captions", 1): v
             for k, v in methods.items()
         }
     if args.no_scenedetect:
