@@ -7,6 +7,7 @@ import pytest
 from capsight.classify.class_sets import BUILTIN_SETS, builtin_set, parse_classes
 from capsight.classify.templates import fill_template, resolve_templates
 from capsight.classify.wordnet import alternatives, imagenet_cover
+from capsight.errors import InvalidParameter
 
 
 @pytest.mark.parametrize("name", BUILTIN_SETS)
@@ -33,8 +34,6 @@ def test_class_file_and_list(tmp_path):
 
 @pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird"])
 def test_a_class_named_twice_is_refused_whatever_its_case(spec):
-    from capsight.errors import InvalidParameter
-
     with pytest.raises(InvalidParameter, match="each class once"):
         parse_classes(spec)
 
@@ -65,8 +64,15 @@ def test_a_class_file_saved_with_a_byte_order_mark(tmp_path):
 
 
 def test_one_class_is_let_through_only_when_asked():
-    from capsight.errors import InvalidParameter
-
     with pytest.raises(InvalidParameter, match="single class"):
         parse_classes("kettle")
     assert parse_classes("kettle", at_least=1).labels == ("kettle",)
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_a_folder_given_as_the_class_list_is_named_as_one(tmp_path, monkeypatch, relative):
+    (tmp_path / "photos").mkdir()
+    monkeypatch.chdir(tmp_path)
+    spec = "photos" if relative else str(tmp_path / "photos")  # no "/" in it: not a class name
+    with pytest.raises(InvalidParameter, match="is a folder"):
+        parse_classes(spec)

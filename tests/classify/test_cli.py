@@ -149,3 +149,118 @@ def test_classifier_build_refuses_empty_or_pointless_options(tmp_path, capsys, a
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("labels", ["abc", 5, [["sports car"]], [["sports car", None]]])
+def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, capsys, labels):
+    moments = [{"time": 0.0, "caption": "a car", "labels": labels}]
+    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
+    assert main(["search", str(tmp_path), "a car"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "malformed labels" in err and "Traceback" not in err
+
+
+def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):
+    assert main(["search", str(tmp_path), "a dog"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a folder without analysis.json" in err
+
+
+@pytest.fixture
+def fake_video(monkeypatch):
+    """70 one-second moments of a 69 s video, a fake captioner and encoder; records the calls."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    import capsight.captioning.facade as facade
+    import capsight.io.video as video
+    import capsight.vision.encoder as encoder
+
+    calls = {"sampled": 0, "described": []}
+
+    def sample_frames(path, every, max_side=None):
+        for i in range(70):
+            calls["sampled"] += 1
+            yield video.SampledFrame(float(i), Image.new("RGB", (8, 8)))
+
+    def describe_images(images, model, num_labels=3):
+        calls["described"].append((len(images), calls["sampled"]))
+        caption = SimpleNamespace(text="a dog on a beach")
+        return [SimpleNamespace(caption=caption) for _ in images]
+
+    class Encoder:
+        def encode(self, images):
+            return SimpleNamespace(probs=torch.from_numpy(np.full((len(images), 1000), 1e-3)))
+
+    monkeypatch.setattr(video, "sample_frames", sample_frames)
+    monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
+    monkeypatch.setattr(facade, "describe_images", describe_images)
+    monkeypatch.setattr(facade, "resolve_captioner", lambda name: (None, name))
+    monkeypatch.setattr(encoder, "ImageEncoder", Encoder)
+    return calls
+
+
+def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fake_text_embedder):
+    from capsight.classify.search import search_video
+
+    heard = []
+    hits = search_video("v.mp4", "a dog", top=3, progress=lambda f, m: heard.append((f, m)))
+    assert len(hits) == 3
+    # Memory stays bounded: each batch is captioned before the next frames are decoded.
+    assert fake_video["described"] == [(32, 32), (32, 64), (6, 70)]
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert heard[-1][1] == "captioned 70 moments"
+
+
+def test_search_draws_a_progress_bar_and_quiet_turns_it_off(
+    fake_video, fake_text_embedder, capsys, monkeypatch
+):
+    from capsight._cli.progress_bar import ProgressBar
+
+    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: not quiet))
+    assert main(["search", "v.mp4", "a dog", "--top", "1"]) == 0
+    assert "captioning moments" in capsys.readouterr().err
+    assert main(["search", "v.mp4", "a dog", "--top", "1", "--quiet"]) == 0
+    assert "captioning" not in capsys.readouterr().err
+
+
+def test_search_refuses_an_unknown_captioner_before_decoding(tmp_path):
+    from capsight.classify.search import search_video
+    from capsight.errors import CapsightError
+
+    # The video is not even there: the captioner's name is what gets checked first.
+    with pytest.raises(CapsightError, match="unknown captioner 'nosuch'"):
+        search_video(tmp_path / "missing.mp4", "a dog", captioner="nosuch")
+
+
+def test_classifier_build_refuses_examples_with_clip_before_loading_it(tmp_path, capsys):
+    argv = ["--examples", str(tmp_path), "--engine", "clip", "--clip", str(tmp_path / "no-clip")]
+    assert main(["classifier", "build", *argv, "--out", str(tmp_path / "clf.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--examples works with the offline engine only" in err
+
+
+def test_classifier_build_shows_the_export_and_leaves_nothing_when_interrupted(
+    tmp_path, capsys, monkeypatch
+):
+    import capsight.classify.export as export
+    from capsight._cli.progress_bar import ProgressBar
+
+    def interrupted(classifier):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: not quiet))
+    monkeypatch.setattr(export, "to_torchscript", interrupted)
+    out = tmp_path / "clf.pt"
+    assert main(["classifier", "build", "--classes", "cat,dog", "--out", str(out)]) == 130
+    assert "writing clf.pt" in capsys.readouterr().err  # the export's seconds are not silent
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_classifier_build_names_an_empty_out_in_its_error(capsys):
+    assert main(["classifier", "build", "--classes", "a,b", "--out", ""]) == 2
+    assert capsys.readouterr().err == "capsight: error: '': --out must end in .pt or .pt2\n"

@@ -110,3 +110,10 @@ def test_folders_that_name_the_same_class_are_refused(tmp_path, twins):
         _disc(0).save(tmp_path / "ex" / name / "0.png")
     with pytest.raises(InvalidParameter, match="name the same class"):
         read_examples(tmp_path / "ex")
+
+
+def test_a_file_given_as_the_examples_folder_is_named_a_file(tmp_path):
+    path = tmp_path / "clf.pt"
+    path.write_bytes(b"x")
+    with pytest.raises(InvalidParameter, match="clf.pt: is a file; give a folder"):
+        read_examples(path)

@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter("give --classes, --examples, or both")
     if args.names and args.examples is None:
         raise InvalidParameter("--names reads the class names from --examples folders; add --examples")
+    if args.examples is not None and args.engine != "offline":  # said before CLIP loads
+        raise InvalidParameter("--examples works with the offline engine only")
     if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):
-        raise InvalidParameter(f"{args.out}: --out must end in .pt or .pt2")
+        raise InvalidParameter(f"{args.out or repr(args.out)}: --out must end in .pt or .pt2")
     check_output(args.out)  # before the classifier is built, which can take a while
     # With --examples, one extra name is fine: the folders add the other classes.
     at_least = 1 if args.examples is not None else 2
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             classifier = engine.build(classes, args.template, progress=progress)
     built = time.perf_counter() - start
-    path = save_classifier(classifier, args.out)
+    with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+        path = save_classifier(classifier, args.out, progress)
     print(f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "
           f"built in {built:.2f} s, {path.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -7,6 +7,7 @@
 
 TARGET is a video (sampled every ``--every`` seconds, then captioned and classified) or a
 finished ``analysis.json`` from ``capsight video`` (or its folder), which needs no decoding.
+A video is captioned under a progress bar on stderr (``--quiet`` hides it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"time", "score", "caption_score", "class_score", '
                         '"caption"}')
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar while a video is captioned")
     return p
 
 
@@ -40,13 +43,17 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from capsight._cli.main import error_line
+    from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.search import search_analysis, search_video
-    from capsight.errors import InvalidParameter
+    from capsight.errors import InputNotFound, InvalidParameter
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
     target = Path(args.target)
-    if target.is_dir() and (target / "analysis.json").is_file():
+    if target.is_dir():
+        if not (target / "analysis.json").is_file():
+            raise InputNotFound(f"{target}: a folder without analysis.json; give a video, or "
+                                "the folder `capsight video --out` wrote")  # fmt: skip
         target = target / "analysis.json"
     if target.suffix.lower() == ".json":
         if args.every is not None or args.model is not None:
@@ -55,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         hits = search_analysis(target, args.query, args.top)
     else:
         every = 1.0 if args.every is None else args.every
-        hits = search_video(target, args.query, every, args.top, args.model or "default")
+        with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+            hits = search_video(
+                target, args.query, every, args.top, args.model or "default", progress
+            )
     if args.json:
         sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         sys.stdout.write("\n")

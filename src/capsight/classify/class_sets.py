@@ -98,6 +98,9 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         if spec in BUILTIN_SETS:
             return builtin_set(spec)
         path = Path(spec)
+        if spec and path.is_dir():
+            raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
+                                   "a built-in set or 'a,b,c'")  # fmt: skip
         if path.is_file():
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (spec.endswith(".txt") or "/" in spec):

@@ -34,6 +34,8 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
         raise InvalidParameter("the examples folder name is empty; give a folder with one "
                                "sub-folder per class")
     root = Path(folder).expanduser()
+    if root.exists() and not root.is_dir():
+        raise InvalidParameter(f"{root}: is a file; give a folder with one sub-folder per class")
     if not root.is_dir():
         raise InputNotFound(f"{root}: no such folder; give a folder with one sub-folder per class")
     examples, folders = {}, {}

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from capsight.errors import InputNotFound, InvalidParameter
+from capsight.progress import ProgressCallback
+
+_BATCH = 32  # moments captioned together
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,12 @@ def search_video(
     every: float = 1.0,
     top: int = 5,
     captioner: str = "default",
-    progress=None,
+    progress: ProgressCallback | None = None,
 ) -> list[SearchHit]:
-    """Sample ``video`` every ``every`` seconds, caption and classify each moment, rank them."""
-    from capsight.captioning.facade import describe_images
-    from capsight.io.video import sample_frames
+    """Sample ``video`` every ``every`` seconds, caption and classify each moment, rank them.
+    Frames are captioned a batch at a time as they are decoded, so memory stays bounded."""
+    from capsight.captioning.facade import describe_images, resolve_captioner
+    from capsight.io.video import probe_video, sample_frames
     from capsight.novelty.pipeline import video_captioner_name
     from capsight.vision.encoder import ImageEncoder
 
@@ -108,21 +112,32 @@ def search_video(
         raise InvalidParameter(f"--every must be > 0 seconds, got {every}")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
-    times, images = [], []
+    captioner = video_captioner_name(captioner)  # "default": the one-encoder video captioner
+    resolve_captioner(captioner)  # an unknown name fails before the video is decoded
+    duration = probe_video(video).duration
+    encoder = ImageEncoder()
+    times: list[float] = []
+    captions: list[str] = []
+    probs: list[np.ndarray] = []
+    batch: list = []
+
+    def describe() -> None:
+        captions.extend(d.caption.text for d in describe_images(batch, captioner, num_labels=0))
+        probs.append(encoder.encode(batch).probs.numpy())  # (B, 1000)
+        batch.clear()
+        if progress is not None:
+            done = min(1.0, times[-1] / duration) if duration > 0 else 0.0
+            progress(done, f"captioned {len(times):,} moments")
+
+    if progress is not None:
+        progress(0.0, "captioning moments")
     for frame in sample_frames(video, every, max_side=448):
         times.append(frame.time)
-        images.append(frame.image)
-        if progress is not None:
-            progress(0.0, f"sampled {len(times)} moments")
-    captions, probs = [], []
-    captioner = video_captioner_name(captioner)  # "default": the one-encoder video captioner
-    encoder = ImageEncoder()
-    for start in range(0, len(images), 32):
-        batch = images[start : start + 32]
-        captions += [d.caption.text for d in describe_images(batch, captioner, num_labels=0)]
-        probs.append(encoder.encode(batch).probs.numpy())
-        if progress is not None:
-            progress(min(1.0, (start + len(batch)) / len(images)), "captioned")
+        batch.append(frame.image)
+        if len(batch) == _BATCH:
+            describe()
+    if batch:
+        describe()
     stacked = np.concatenate(probs) if probs else np.zeros((0, 1000), np.float32)
     return rank_moments(query, times, captions, stacked, top)
 
@@ -146,8 +161,14 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
     index = {name: i for i, name in reversed(list(enumerate(imagenet_class_names())))}
     probs = np.zeros((len(moments), 1000), np.float32)
     for row, moment in zip(probs, moments, strict=False):
-        for label in moment.get("labels") or []:
-            name, p = label[0], float(label[1])
+        try:
+            labels = [(str(name), float(p)) for name, p in moment.get("labels") or []]
+        except (ValueError, TypeError):  # not [[name, probability], ...]
+            raise InvalidParameter(
+                f"{path}: the moment at {moment['time']} s has malformed labels; expected "
+                "[[class name, probability], ...] as `capsight video` writes them"
+            ) from None
+        for name, p in labels:
             if name in index:
                 row[index[name]] = p
     return rank_moments(query, times, captions, probs, top)

@@ -82,11 +82,10 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
             f"{p}: is a still image, not a video; use `capsight caption` for images"
         )
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["no"]
+        kinds = sorted({s.type for s in container.streams})
         container.close()
-        raise VideoOpenError(
-            f"{p}: has no video stream (only {', '.join(kinds)} streams); give a file with video"
-        )
+        found = f"only {', '.join(kinds)} streams" if kinds else "no streams at all"
+        raise VideoOpenError(f"{p}: has no video stream ({found}); give a file with video")
     return container, p
 
 
