@@ -177,29 +177,31 @@ def fake_video(monkeypatch):
 
     import capsight.captioning.facade as facade
     import capsight.io.video as video
-    import capsight.vision.encoder as encoder
 
-    calls = {"sampled": 0, "described": []}
+    calls = {"sampled": 0, "encoded": [], "captioned": 0}
 
     def sample_frames(path, every, max_side=None):
         for i in range(70):
             calls["sampled"] += 1
             yield video.SampledFrame(float(i), Image.new("RGB", (8, 8)))
 
-    def describe_images(images, model, num_labels=3):
-        calls["described"].append((len(images), calls["sampled"]))
-        caption = SimpleNamespace(text="a dog on a beach")
-        return [SimpleNamespace(caption=caption) for _ in images]
-
     class Encoder:
         def encode(self, images):
-            return SimpleNamespace(probs=torch.from_numpy(np.full((len(images), 1000), 1e-3)))
+            calls["encoded"].append((len(images), calls["sampled"]))
+            probs = torch.from_numpy(np.full((len(images), 1000), 1e-3))
+            return SimpleNamespace(probs=probs, n=len(images))
+
+    class Captioner:
+        encoder_name = "efficientnet-lite0"
+
+        def caption(self, encoded, decoding):
+            calls["captioned"] += encoded.n
+            return [SimpleNamespace(text="a dog on a beach")] * encoded.n
 
     monkeypatch.setattr(video, "sample_frames", sample_frames)
     monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
-    monkeypatch.setattr(facade, "describe_images", describe_images)
-    monkeypatch.setattr(facade, "resolve_captioner", lambda name: (None, name))
-    monkeypatch.setattr(encoder, "ImageEncoder", Encoder)
+    monkeypatch.setattr(facade, "resolve_captioner", lambda name: (Captioner(), name))
+    monkeypatch.setattr(facade, "cached_encoder", lambda name: Encoder())
     return calls
 
 
@@ -209,8 +211,10 @@ def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fak
     heard = []
     hits = search_video("v.mp4", "a dog", top=3, progress=lambda f, m: heard.append((f, m)))
     assert len(hits) == 3
-    # Memory stays bounded: each batch is captioned before the next frames are decoded.
-    assert fake_video["described"] == [(32, 32), (32, 64), (6, 70)]
+    # Memory stays bounded: each batch is captioned before the next frames are decoded, and
+    # each frame is encoded once, for its caption and its classes alike.
+    assert fake_video["encoded"] == [(32, 32), (32, 64), (6, 70)]
+    assert fake_video["captioned"] == 70
     fractions = [f for f, _ in heard]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert heard[-1][1] == "captioned 70 moments"

@@ -103,27 +103,27 @@ def search_video(
 ) -> list[SearchHit]:
     """Sample ``video`` every ``every`` seconds, caption and classify each moment, rank them.
     Frames are captioned a batch at a time as they are decoded, so memory stays bounded."""
-    from capsight.captioning.facade import describe_images, resolve_captioner
+    from capsight.captioning.facade import cached_encoder, resolve_captioner
     from capsight.io.video import probe_video, sample_frames
     from capsight.novelty.pipeline import video_captioner_name
-    from capsight.vision.encoder import ImageEncoder
 
     if every <= 0:
         raise InvalidParameter(f"--every must be > 0 seconds, got {every}")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
-    captioner = video_captioner_name(captioner)  # "default": the one-encoder video captioner
-    resolve_captioner(captioner)  # an unknown name fails before the video is decoded
+    # "default": the one-encoder video captioner; an unknown name fails before any decoding
+    caption_model, _ = resolve_captioner(video_captioner_name(captioner))
     duration = probe_video(video).duration
-    encoder = ImageEncoder()
+    encoder = cached_encoder(caption_model.encoder_name)
     times: list[float] = []
     captions: list[str] = []
     probs: list[np.ndarray] = []
     batch: list = []
 
     def describe() -> None:
-        captions.extend(d.caption.text for d in describe_images(batch, captioner, num_labels=0))
-        probs.append(encoder.encode(batch).probs.numpy())  # (B, 1000)
+        encoded = encoder.encode(batch)  # one pass gives the captioner's grid and the classes
+        captions.extend(r.text for r in caption_model.caption(encoded, None))
+        probs.append(encoded.probs.numpy())  # (B, 1000)
         batch.clear()
         if progress is not None:
             done = min(1.0, times[-1] / duration) if duration > 0 else 0.0
