@@ -95,6 +95,15 @@ def test_wrong_arguments_are_refused_before_any_model_loads(kwargs, fragment, mo
         capsight.encode_images([])
 
 
+def test_counts_may_be_numpy_integers_as_in_decoding_options():
+    assert facade._check_count("batch size", np.int64(2), 1) == 2
+    assert type(facade._check_count("num_labels", np.int32(0), 0)) is int
+    with pytest.raises(InvalidParameter, match="batch size must be a whole number >= 1"):
+        facade._check_count("batch size", np.int64(0), 1)
+    with pytest.raises(InvalidParameter, match="num_labels must be a whole number"):
+        facade._check_count("num_labels", True, 0)
+
+
 def test_numpy_arrays_become_rgb_images():
     grey = np.full((6, 5), 200, np.uint8)
     rgba = np.zeros((6, 5, 4), np.uint8)  # fully transparent: composited on white
@@ -126,6 +135,14 @@ def test_caption_takes_a_pil_image_or_a_numpy_array_alone(photo):
         capsight.word_vectors(["a", "cat"], model="labels")
     with pytest.raises(InvalidParameter, match="a list of words"):
         capsight.word_vectors("a cat", model="labels")
+
+
+@pytest.mark.slow  # loads the image encoder
+def test_more_labels_than_classes_gives_every_class(photo):
+    described = capsight.describe_images(photo("chelsea"), model="labels", num_labels=5000)
+    labels = described[0].labels
+    assert len(labels) == 1000 and labels[0][0] == "Egyptian cat"
+    assert capsight.describe_images(photo("chelsea"), model="labels", num_labels=0)[0].labels == []
 
 
 def test_the_package_lists_its_public_functions_for_help_and_completion():

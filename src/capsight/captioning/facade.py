@@ -21,6 +21,7 @@ time. Nothing is printed.
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -66,6 +67,7 @@ def caption(
     Each result has ``text``, ``score`` (mean log-probability per word, None for ``labels``),
     ``tokens``, ``attention`` ((len(tokens), 49) for Show, Attend and Tell, else None) and
     ``alternatives`` (the other distinct captions when ``num_captions > 1``).
+    ``batch_size``: images loaded, encoded and captioned at a time (memory stays bounded).
     Raises ``InputNotFound``, ``ImageLoadError``, ``InvalidParameter`` or ``ModelNotFound``.
     """
     return [d.caption for d in describe_images(images, model, decoding, batch_size)]
@@ -78,10 +80,13 @@ def describe_images(
     batch_size: int = 32,
     num_labels: int = 3,
 ) -> list[ImageDescription]:
-    """Caption each image (as ``caption``) and attach its ``num_labels`` most likely ImageNet
-    classes and the captioner's name ("default" resolved)."""
-    _check_count("batch size", batch_size, 1)
-    _check_count("num_labels", num_labels, 0)
+    """Caption each image (as ``caption``, same arguments) and name its ImageNet classes: one
+    ``ImageDescription`` per image, in input order, with ``caption`` (a ``CaptionResult``),
+    ``labels`` (the ``num_labels`` most likely classes as ``(name, probability)``, most likely
+    first; all 1,000 at most, none for 0) and ``model`` (the captioner's name, "default"
+    resolved). Raises as ``caption`` does."""
+    batch_size = _check_count("batch size", batch_size, 1)
+    num_labels = _check_count("num_labels", num_labels, 0)
     images = _image_list(images)
     _check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
@@ -92,7 +97,8 @@ def describe_images(
         pils = [as_rgb_image(x) for x in images[start : start + batch_size]]
         encoded = encoder.encode(pils, batch_size=batch_size)
         results = captioner.caption(encoded, decoding)
-        labels = encoder.top_classes(encoded.probs, k=num_labels) if num_labels > 0 else None
+        k = min(num_labels, encoded.probs.shape[-1])  # (B, 1000): no more than every class
+        labels = encoder.top_classes(encoded.probs, k=k) if k > 0 else None
         for i, result in enumerate(results):
             out.append(ImageDescription(result, labels[i] if labels else [], model_name))
     return out
@@ -108,7 +114,7 @@ def encode_images(
     (P = 49: the 7x7 grid), ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``. A
     captioner with encoder blocks of its own (the pair's members) refines them further inside.
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
-    _check_count("batch size", batch_size, 1)
+    batch_size = _check_count("batch size", batch_size, 1)
     images = _image_list(images)
     if not images:
         raise InvalidParameter("no images to encode")
@@ -136,9 +142,11 @@ def _joined(parts: list[EncodedImages]) -> EncodedImages:
     )
 
 
-def _check_count(name: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+def _check_count(name: str, value: object, least: int) -> int:
+    """``value`` as a plain int (NumPy integers too, as ``DecodingOptions`` takes them)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}")
+    return int(value)
 
 
 def _check_decoding(decoding: object) -> None:
@@ -153,7 +161,8 @@ def _check_decoding(decoding: object) -> None:
 
 def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> torch.Tensor:
     """The captioner's own input vector of each word, (len(words), E) (E = 512 for the shipped
-    models; an ensemble gives its first member's); a word outside its vocabulary gets
+    Show, Attend and Tell and Show and Tell, 256 for ``prefix-gpt2``; an ensemble gives its
+    first member's); a word outside its vocabulary gets
     ``<unk>``'s. Pass a caption's ``tokens``. ``labels`` has no word vectors. (The HTTP API's
     ``embedded_words`` are another thing: the caption's MiniLM word pieces.)"""
     if (

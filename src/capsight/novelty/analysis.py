@@ -12,6 +12,7 @@ Schema of ``to_dict()`` (``analysis.json``)::
      "moments": [{"time", "caption", "novelty", "novelty_text", "novelty_visual",
                   "is_novel", "labels"}, ...],          # every sampled moment, time order
      "novel_moments": [{"time", "novelty", "caption"}, ...],   # time order
+     "extra": {"timings", "captioner", "decoding", "runtime", "selection", ...},
      "capsight_version": "..."}
 """
 
@@ -64,8 +65,14 @@ def _clean(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
 
 
-@dataclass
+@dataclass(repr=False)  # the default repr prints every moment: pages for a long video
 class Analysis:
+    """The result of ``analyze_video``: ``video`` (``VideoInfo``), ``params`` (the options it
+    ran with), ``moments`` (every sampled ``Moment``, time order), ``extra`` (timings, models,
+    the selection's threshold). ``novel_moments`` are the ones that stand out, ``quiet_reason()``
+    says why there are none, ``to_dict()`` is ``analysis.json``; ``write_outputs`` in
+    ``capsight.novelty.reports`` writes the report files."""
+
     video: VideoInfo
     params: AnalysisParams
     moments: list[Moment]
@@ -73,7 +80,14 @@ class Analysis:
 
     @property
     def novel_moments(self) -> list[Moment]:
+        """The moments that stand out, in time order."""
         return [m for m in self.moments if m.is_novel]
+
+    def __repr__(self) -> str:
+        times = [f"{m.time:g}" for m in self.novel_moments]
+        shown = ", ".join(times[:10]) + (", ..." if len(times) > 10 else "")
+        novel = f"{len(times)} novel" + (f" at {shown} s" if times else "")
+        return f"<Analysis of {self.video.path!r}: {len(self.moments)} moments, {novel}>"
 
     def quiet_reason(self) -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).

@@ -1,0 +1,30 @@
+"""``Analysis``, the result a notebook user holds: short to print, usable when empty."""
+
+from __future__ import annotations
+
+import json
+
+from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+
+
+def _analysis(moments: list[Moment]) -> Analysis:
+    return Analysis(VideoInfo("clip.mp4", 30.0, 25.0, 64, 48), AnalysisParams(), moments)
+
+
+def test_repr_summarises_instead_of_listing_every_moment():
+    moments = [Moment(float(t), f"caption {t}", 0.1, is_novel=t in (5, 12)) for t in range(600)]
+    text = repr(_analysis(moments))
+    assert text == "<Analysis of 'clip.mp4': 600 moments, 2 novel at 5, 12 s>"
+    assert str(_analysis(moments)) == text
+    many = repr(_analysis([Moment(float(t), "a", 1.0, is_novel=True) for t in range(30)]))
+    assert "30 novel at 0, 1, 2" in many and many.endswith(", ... s>") and "29" not in many
+
+
+def test_an_empty_analysis_answers_every_question():
+    empty = _analysis([])
+    assert empty.novel_moments == []
+    assert empty.quiet_reason() == "no frame could be sampled from the video"
+    assert repr(empty) == "<Analysis of 'clip.mp4': 0 moments, 0 novel>"
+    data = json.loads(json.dumps(empty.to_dict(), allow_nan=False))
+    assert data["moments"] == [] and data["novel_moments"] == []
+    assert Analysis.from_dict(data).moments == []
