@@ -91,6 +91,31 @@ def test_bad_options_fail_before_the_file_is_read(options, tmp_path):
         analyze_video(tmp_path / "missing.mp4", **options)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"path": None},
+        {"path": ["a.mp4", "b.mp4"]},
+        {"path": b"clip.mp4"},
+        {"captioner": None},
+        {"greedy": "no"},
+        {"thumbnail_size": "x"},
+        {"thumbnail_size": 64.5},
+    ],
+)
+def test_python_callers_get_one_line_for_a_wrong_type(call, tmp_path):
+    """What the CLI's parser refuses comes as InvalidParameter from Python too, not as a
+    TypeError from deep inside (or, for greedy="no", a silent greedy run)."""
+    call = {"path": tmp_path / "missing.mp4", **call}
+    with pytest.raises(InvalidParameter, match="must be"):
+        analyze_video(call.pop("path"), **call)
+
+
+def test_a_checkpoint_folder_may_be_given_as_a_path(one_cut_clip, tmp_path):
+    with pytest.raises(ModelNotFound, match="no-such-checkpoint"):  # named, not refused for its type
+        analyze_video(one_cut_clip, captioner=tmp_path / "no-such-checkpoint")
+
+
 def test_bad_files_fail_before_models_load(tmp_path):
     with pytest.raises(InputNotFound):
         analyze_video(tmp_path / "missing.mp4")

@@ -19,6 +19,7 @@ signal (pooled image features) and ``fused`` (both), and the novel moments are s
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import threading
 import time
@@ -50,6 +51,26 @@ if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
 
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
+
+
+def _check_call(path, captioner, greedy, thumbnail_size) -> str:
+    """What the CLI's parser would have refused, for callers from Python; ``captioner`` as a
+    name (a folder given as a path too)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidParameter(f"the video must be a path (str or os.PathLike), not a {type(path).__name__}")
+    if isinstance(captioner, os.PathLike):
+        captioner = os.fspath(captioner)
+    if not isinstance(captioner, str):
+        raise InvalidParameter(
+            f"captioner must be a captioner name or a folder, not a {type(captioner).__name__}"
+        )
+    if not isinstance(greedy, (bool, np.bool_)):
+        raise InvalidParameter(f"greedy must be True or False, got {greedy!r}")
+    if thumbnail_size is not None and (
+        isinstance(thumbnail_size, bool) or not isinstance(thumbnail_size, numbers.Integral)
+    ):
+        raise InvalidParameter(f"thumbnail size must be a whole number of pixels or None, got {thumbnail_size!r}")
+    return captioner
 
 
 def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
@@ -166,9 +187,19 @@ def analyze_video(
     ``greedy=True`` decodes greedily: about 0.2 s less per 70 moments on 2 cores, captions a
     little worse (Flickr8k test CIDEr 0.576 vs 0.593).
 
+    ``path``: the video file. ``every``: seconds between sampled moments. ``window``: how many
+    previous moments each is compared with (their mean). ``metric``: "cosine" or "euclidean".
+    ``signal``: what ``novelty`` reports and the selection reads ("fused", "visual", "text").
+    ``sensitivity``: 0-1, higher finds more (and more false alarms). ``captioner``: a name or a
+    checkpoint folder. ``text_embedder``/``encoder``: model names (``capsight models``).
+    ``progress(fraction, message)`` hears how far it is. ``thumbnail_size``: the longer side of
+    each moment's JPEG thumbnail, None or 0 for none.
+
     Raises InvalidParameter for bad options (checked before any work), InputNotFound or
     VideoOpenError for a bad file, ModelNotFound for an unknown model name.
     """
+    captioner = _check_call(path, captioner, greedy, thumbnail_size)
+    greedy = bool(greedy)
     every, window, metric, signal, sensitivity = _check_params(
         every, window, metric, signal, sensitivity, thumbnail_size
     )
