@@ -54,6 +54,8 @@ def test_decoding_options_accept_numpy_and_json_numbers():
         (42, "cannot caption a int"),
         (None, "cannot caption a NoneType"),
         ([None], "cannot caption a NoneType"),
+        ({"a.jpg", "b.jpg"}, "cannot caption a set: it has no order"),
+        ({"a.jpg": "a cat"}, "cannot caption a dict: it has no order"),
     ],
 )
 def test_what_is_not_an_image_is_refused_before_any_model_loads(images, fragment, monkeypatch):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from capsight.errors import InvalidParameter
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
 
 
@@ -28,3 +31,20 @@ def test_an_empty_analysis_answers_every_question():
     data = json.loads(json.dumps(empty.to_dict(), allow_nan=False))
     assert data["moments"] == [] and data["novel_moments"] == []
     assert Analysis.from_dict(data).moments == []
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda d: d.pop("moments"), "no 'moments'"),
+        (lambda d: d.pop("video"), "no 'video'"),
+        (lambda d: d["moments"][0].pop("caption"), "no 'caption'"),
+        (lambda d: d["params"].update(colour="red"), "colour"),
+        (lambda d: d.update(moments=[5]), "not an analysis"),
+    ],
+)
+def test_a_damaged_analysis_json_is_named_in_one_line(change, fragment):
+    data = json.loads(json.dumps(_analysis([Moment(1.0, "a dog", 0.2)]).to_dict()))
+    change(data)
+    with pytest.raises(InvalidParameter, match=fragment):
+        Analysis.from_dict(data)

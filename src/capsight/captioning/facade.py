@@ -188,6 +188,11 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
             f"cannot caption a {type(images).__name__}; pass a list of paths, bytes, PIL images "
             "or NumPy arrays"
         )
+    if isinstance(images, (set, frozenset, dict)):  # results come back in input order: no order
+        raise InvalidParameter(
+            f"cannot caption a {type(images).__name__}: it has no order to give the results in; "
+            "pass a list (e.g. sorted(...))"
+        )
     images = images if isinstance(images, Sequence) else list(images)
     for image in images:  # before any model loads: a wrong type is a slip, found in no time
         if not (

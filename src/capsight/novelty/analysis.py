@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from capsight.errors import InvalidParameter
+
 # At one sample every this many seconds or less (the web UI's smallest "Sample every"), the
 # reason given for a restless video no longer advises sampling more often.
 DENSEST_EVERY = 0.25
@@ -160,17 +162,24 @@ class Analysis:
 
     @classmethod
     def from_dict(cls, data: dict) -> Analysis:
-        moments = [
-            Moment(
-                time=m["time"],
-                caption=m["caption"],
-                novelty=m.get("novelty"),
-                novelty_text=m.get("novelty_text"),
-                novelty_visual=m.get("novelty_visual"),
-                is_novel=m.get("is_novel", False),
-                labels=[tuple(x) for x in m.get("labels", [])],
-            )
-            for m in data["moments"]
-        ]
-        return cls(VideoInfo(**data["video"]), AnalysisParams(**data["params"]), moments,
-                   data.get("extra", {}))
+        """``to_dict()``'s layout (``analysis.json``) back into an Analysis; InvalidParameter
+        names what is missing or malformed."""
+        try:
+            moments = [
+                Moment(
+                    time=m["time"],
+                    caption=m["caption"],
+                    novelty=m.get("novelty"),
+                    novelty_text=m.get("novelty_text"),
+                    novelty_visual=m.get("novelty_visual"),
+                    is_novel=m.get("is_novel", False),
+                    labels=[tuple(x) for x in m.get("labels", [])],
+                )
+                for m in data["moments"]
+            ]
+            video, params = VideoInfo(**data["video"]), AnalysisParams(**data["params"])
+        except KeyError as error:
+            raise InvalidParameter(f"not an analysis as capsight writes it: no {error}") from None
+        except (TypeError, AttributeError, ValueError) as error:
+            raise InvalidParameter(f"not an analysis as capsight writes it: {error}") from None
+        return cls(video, params, moments, data.get("extra", {}))

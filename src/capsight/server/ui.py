@@ -310,7 +310,7 @@ def quiet_reason(analysis: dict) -> str:
 
     try:
         reason = Analysis.from_dict(analysis).quiet_reason()
-    except (KeyError, TypeError, ValueError):
+    except (CapsightError, KeyError, TypeError, ValueError):  # not a whole analysis: say less
         reason = None
     return reason or "no moment stood out from the ones before it"
 
