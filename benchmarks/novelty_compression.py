@@ -15,7 +15,8 @@ its defaults on each copy. It prints, per set and level:
   have one within 1 s in the copy (kept), and how many of the copy's have none in the original
   (new). This needs no annotation, so it covers every clip in ``../shared/data/videos``.
 
-Sets: ``real`` (the 12 clips in ``../shared/data/videos``, 7 of them annotated) and ``holdout``
+Sets: ``real`` (the 12 clips in ``../shared/data/videos``, 10 of them annotated: 7 in its
+``truth.json``, 3 in ``annotations.json`` here) and ``holdout``
 (``novelty_quality.py``'s 8 generated videos, made on first use under ``cache/novelty_bench/``).
 Copies are cached under ``cache/novelty_compression/``. The fused selection does not read
 captions, so the fast ``labels`` captioner gives the same novel moments as the default one.
@@ -34,7 +35,6 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capsight.io.video import _display_rotation  # noqa: E402
 from novelty_quality import generated_videos, match, real_videos  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +61,22 @@ def _even(n: float) -> int:
     return max(2, int(round(n / 2)) * 2)
 
 
+def _upright(frame: av.VideoFrame, sar: Fraction) -> np.ndarray:
+    """The frame as a player shows it: square pixels, rotation applied (as capsight.io.video)."""
+    if sar != 1:
+        frame = frame.reformat(width=_even(frame.width * sar), height=frame.height)
+    rgb = frame.to_ndarray(format="rgb24")
+    try:
+        turns = int(round(-float(frame.rotation) / 90.0)) % 4  # clockwise quarter turns
+    except (AttributeError, ValueError):
+        turns = 0
+    return np.ascontiguousarray(np.rot90(rgb, k=-turns)) if turns else rgb
+
+
 def reencode(src: str, level_name: str) -> Path:
-    """``src`` decoded and encoded again at ``level_name``: upright (rotation applied), the
-    original presentation times kept (variable frame rates stay variable). Cached."""
+    """``src`` decoded and encoded again at ``level_name``: upright, square pixels (rotation and
+    the sample aspect ratio applied), the original presentation times kept (variable frame
+    rates stay variable). Cached."""
     level = LEVELS[level_name]
     out = CACHE / level_name / Path(src).name
     if out.exists():
@@ -72,6 +85,8 @@ def reencode(src: str, level_name: str) -> Path:
     partial = out.with_suffix(".partial.mp4")
     with av.open(src) as inp, av.open(str(partial), "w") as dst:
         in_stream = inp.streams.video[0]
+        sar = in_stream.sample_aspect_ratio or in_stream.codec_context.sample_aspect_ratio
+        sar = Fraction(sar) if sar and sar > 0 else Fraction(1)
         rate = Fraction(in_stream.average_rate or 25).limit_denominator(1001)
         time_base = in_stream.time_base or Fraction(1, 1000)
         stream = dst.add_stream("libx264", rate=rate)
@@ -85,10 +100,7 @@ def reencode(src: str, level_name: str) -> Path:
             if frame.pts is None or (last_pts is not None and frame.pts <= last_pts):
                 continue
             last_pts = frame.pts
-            rgb = frame.to_ndarray(format="rgb24")
-            rotation = _display_rotation(frame)
-            if rotation:
-                rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
+            rgb = _upright(frame, sar)
             if not opened:
                 h, w = rgb.shape[:2]
                 stream.height, stream.width = _even(h * level.scale), _even(w * level.scale)
@@ -113,7 +125,7 @@ def detections(path: str | Path) -> list[float]:
     return [m.time for m in analysis.novel_moments]
 
 
-def unannotated_real_videos() -> list[dict]:
+def all_real_videos() -> list[dict]:
     """Every clip in ../shared/data/videos; ``events`` is None where none are annotated."""
     annotated = {Path(v["path"]).name: v for v in real_videos()}
     return [
@@ -126,12 +138,17 @@ def _near(t: float, times: list[float]) -> bool:
     return any(abs(t - u) <= AGREE for u in times)
 
 
-def score_level(videos: list[dict], originals: dict[str, list[float]], level: str | None, verbose: bool) -> dict:
+def score_level(
+    videos: list[dict], originals: dict[str, list[float]], level: str | None, verbose: bool
+) -> dict:
     found = events = false_alarms = annotated = kept = new = 0
     reference = 0
     for video in videos:
-        path = video["path"] if level is None else reencode(video["path"], level)
-        got = detections(path)
+        got = (
+            originals[video["path"]]
+            if level is None
+            else detections(reencode(video["path"], level))
+        )
         base = originals[video["path"]]
         if video["events"] is not None:
             hits, extra = match(got, video["events"])
@@ -146,7 +163,10 @@ def score_level(videos: list[dict], originals: dict[str, list[float]], level: st
         if verbose and level is not None:
             lost = [t for t in base if not _near(t, got)]
             if lost or added:
-                print(f"  {level} {Path(video['path']).name}: lost {lost}, new {added}", file=sys.stderr)
+                print(
+                    f"  {level} {Path(video['path']).name}: lost {lost}, new {added}",
+                    file=sys.stderr,
+                )
     return {
         "found": found, "events": events, "false_alarms": false_alarms, "annotated": annotated,
         "kept": kept, "reference": reference, "new": new, "videos": len(videos),
@@ -165,13 +185,18 @@ def _row(set_label: str, level: str, r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["real", "holdout"], choices=["real", "holdout", "dev", "fresh"])
+    parser.add_argument(
+        "--sets",
+        nargs="+",
+        default=["real", "holdout"],
+        choices=["real", "holdout", "dev", "fresh"],
+    )
     parser.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
     parser.add_argument("--verbose", "-v", action="store_true", help="per-video changes on stderr")
     args = parser.parse_args(argv)
     rows = []
     for set_name in args.sets:
-        videos = unannotated_real_videos() if set_name == "real" else generated_videos(set_name)
+        videos = all_real_videos() if set_name == "real" else generated_videos(set_name)
         if not videos:
             print(f"{set_name}: no videos (../shared/data missing?), skipped", file=sys.stderr)
             continue

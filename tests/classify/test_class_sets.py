@@ -73,6 +73,8 @@ def test_one_class_is_let_through_only_when_asked():
 def test_a_folder_given_as_the_class_list_is_named_as_one(tmp_path, monkeypatch, relative):
     (tmp_path / "photos").mkdir()
     monkeypatch.chdir(tmp_path)
-    spec = "photos" if relative else str(tmp_path / "photos")  # no "/" in it: not a class name
+    spec = "./photos" if relative else str(tmp_path / "photos")
     with pytest.raises(InvalidParameter, match="is a folder"):
         parse_classes(spec)
+    # A bare name stays a class name, even beside a folder called so (few-shot adds classes).
+    assert parse_classes("photos", at_least=1).labels == ("photos",)

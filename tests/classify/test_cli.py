@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -232,13 +233,27 @@ def test_search_draws_a_progress_bar_and_quiet_turns_it_off(
     assert "captioning" not in capsys.readouterr().err
 
 
-def test_search_refuses_an_unknown_captioner_before_decoding(tmp_path):
+def test_search_refuses_an_unknown_captioner_before_sampling(monkeypatch):
     from capsight.classify.search import search_video
     from capsight.errors import CapsightError
 
-    # The video is not even there: the captioner's name is what gets checked first.
+    sample = Path(__file__).parents[2] / "src" / "capsight" / "data" / "sample.mp4"
+    monkeypatch.setattr(
+        "capsight.io.video.sample_frames", lambda *a, **k: pytest.fail("frames were sampled")
+    )
     with pytest.raises(CapsightError, match="unknown captioner 'nosuch'"):
-        search_video(tmp_path / "missing.mp4", "a dog", captioner="nosuch")
+        search_video(sample, "a dog", captioner="nosuch")
+
+
+def test_search_names_a_missing_video_before_any_model_loads(tmp_path, monkeypatch):
+    from capsight.classify.search import search_video
+    from capsight.errors import InputNotFound
+
+    monkeypatch.setattr(
+        "capsight.captioning.facade.resolve_captioner", lambda name: pytest.fail("a model loaded")
+    )
+    with pytest.raises(InputNotFound):
+        search_video(tmp_path / "missing.mp4", "a dog")
 
 
 def test_classifier_build_refuses_examples_with_clip_before_loading_it(tmp_path, capsys):

@@ -13,6 +13,7 @@ encoder's own ImageNet classifier (each label maps to its own index).
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -98,7 +99,7 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         if spec in BUILTIN_SETS:
             return builtin_set(spec)
         path = Path(spec)
-        if spec and path.is_dir():
+        if ("/" in spec or os.sep in spec) and path.is_dir():  # "kettle" may name a class and a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a,b,c'")  # fmt: skip
         if path.is_file():

@@ -111,9 +111,11 @@ def search_video(
         raise InvalidParameter(f"--every must be > 0 seconds, got {every}")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
-    # "default": the one-encoder video captioner; an unknown name fails before any decoding
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise InvalidParameter(f"--top must be a whole number >= 1, got {top!r}")
+    duration = probe_video(video).duration  # a bad file fails here, before any model loads
+    # "default": the one-encoder video captioner; an unknown name fails before the sampling
     caption_model, _ = resolve_captioner(video_captioner_name(captioner))
-    duration = probe_video(video).duration
     encoder = cached_encoder(caption_model.encoder_name)
     times: list[float] = []
     captions: list[str] = []

@@ -57,7 +57,9 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
     """What the CLI's parser would have refused, for callers from Python; ``captioner`` as a
     name (a folder given as a path too)."""
     if not isinstance(path, (str, os.PathLike)):
-        raise InvalidParameter(f"the video must be a path (str or os.PathLike), not a {type(path).__name__}")
+        raise InvalidParameter(
+            f"the video must be a path (str or os.PathLike), not a {type(path).__name__}"
+        )
     if isinstance(captioner, os.PathLike):
         captioner = os.fspath(captioner)
     if not isinstance(captioner, str):
@@ -69,7 +71,9 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
     if thumbnail_size is not None and (
         isinstance(thumbnail_size, bool) or not isinstance(thumbnail_size, numbers.Integral)
     ):
-        raise InvalidParameter(f"thumbnail size must be a whole number of pixels or None, got {thumbnail_size!r}")
+        raise InvalidParameter(
+            f"thumbnail size must be a whole number of pixels or None, got {thumbnail_size!r}"
+        )
     return captioner
 
 
