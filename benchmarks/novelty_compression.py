@@ -63,13 +63,13 @@ def _even(n: float) -> int:
 
 def _upright(frame: av.VideoFrame, sar: Fraction) -> np.ndarray:
     """The frame as a player shows it: square pixels, rotation applied (as capsight.io.video)."""
-    if sar != 1:
-        frame = frame.reformat(width=_even(frame.width * sar), height=frame.height)
-    rgb = frame.to_ndarray(format="rgb24")
-    try:
+    try:  # read before reformat, whose new frame carries no display matrix
         turns = int(round(-float(frame.rotation) / 90.0)) % 4  # clockwise quarter turns
     except (AttributeError, ValueError):
         turns = 0
+    if sar != 1:
+        frame = frame.reformat(width=_even(frame.width * sar), height=frame.height)
+    rgb = frame.to_ndarray(format="rgb24")
     return np.ascontiguousarray(np.rot90(rgb, k=-turns)) if turns else rgb
 
 
