@@ -79,6 +79,16 @@ def test_bad_example_folders(tmp_path):
         read_examples(tmp_path / "empty")
 
 
+def test_a_class_folder_without_photos_is_named_not_left_out(examples, tmp_path):
+    import shutil
+
+    shutil.copytree(examples, tmp_path / "ex")
+    (tmp_path / "ex" / "zebra").mkdir()
+    (tmp_path / "ex" / "zebra" / "notes.txt").write_text("photos to come\n")
+    with pytest.raises(InvalidParameter, match="zebra has no photos"):
+        read_examples(tmp_path / "ex")
+
+
 def test_one_folder_alone_is_refused_but_one_extra_name_is_not(tmp_path, fake_text_embedder):
     folder = tmp_path / "one" / "green_disc"
     folder.mkdir(parents=True)

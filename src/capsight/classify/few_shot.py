@@ -38,12 +38,13 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
         raise InvalidParameter(f"{root}: is a file; give a folder with one sub-folder per class")
     if not root.is_dir():
         raise InputNotFound(f"{root}: no such folder; give a folder with one sub-folder per class")
-    examples, folders = {}, {}
+    examples, folders, empty = {}, {}, []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         photos = sorted(
             p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not photos:
+            empty.append(sub.name)
             continue
         label = sub.name.replace("_", " ")
         twin = folders.get(label.casefold())
@@ -56,6 +57,11 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     if not examples:
         raise InvalidParameter(
             f"{root}: no example photos found; put photos in one sub-folder per class"
+        )
+    if empty:  # a class the user meant to teach would be left out without a word
+        raise InvalidParameter(
+            f"{root}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no photos "
+            f"({', '.join(sorted(IMAGE_SUFFIXES))}); add some or remove the folder"
         )
     return examples
 
