@@ -280,6 +280,8 @@ def test_classifier_build_shows_the_export_and_leaves_nothing_when_interrupted(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_classifier_build_names_an_empty_out_in_its_error(capsys):
+def test_classifier_build_names_an_empty_or_nameless_out_in_its_error(capsys):
     assert main(["classifier", "build", "--classes", "a,b", "--out", ""]) == 2
     assert capsys.readouterr().err == "capsight: error: '': --out must end in .pt or .pt2\n"
+    assert main(["classifier", "build", "--classes", "a,b", "--out", "models/.pt"]) == 2
+    assert "needs a file name before .pt" in capsys.readouterr().err

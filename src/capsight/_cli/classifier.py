@@ -39,6 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import time
+    from pathlib import Path
 
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter("--examples works with the offline engine only")
     if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):
         raise InvalidParameter(f"{args.out or repr(args.out)}: --out must end in .pt or .pt2")
+    if Path(args.out).name in (".pt", ".pt2"):  # a hidden file with no name, as Path sees it
+        raise InvalidParameter(f"{args.out}: --out needs a file name before {Path(args.out).name}")
     check_output(args.out)  # before the classifier is built, which can take a while
     # With --examples, one extra name is fine: the folders add the other classes.
     at_least = 1 if args.examples is not None else 2
