@@ -161,6 +161,14 @@ def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, cap
     assert err.count("\n") == 1 and "malformed labels" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("time", ["nan", "inf"])
+def test_search_over_an_analysis_with_a_time_that_is_no_number_is_one_line(tmp_path, capsys, time):
+    moments = [{"time": time, "caption": "a car", "labels": [["sports car", 0.9]]}]
+    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
+    assert main(["search", str(tmp_path), "a car"]) == 2
+    assert "time is not a number of seconds" in capsys.readouterr().err
+
+
 def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):
     assert main(["search", str(tmp_path), "a dog"]) == 2
     err = capsys.readouterr().err

@@ -19,6 +19,7 @@ searching it needs neither the video nor the encoder.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,8 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
         captions = [str(m.get("caption", "")) for m in moments]
     except (ValueError, KeyError, TypeError):
         raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
+    if not all(math.isfinite(t) for t in times):
+        raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
     index = {name: i for i, name in reversed(list(enumerate(imagenet_class_names())))}
     probs = np.zeros((len(moments), 1000), np.float32)
     for row, moment in zip(probs, moments, strict=False):
