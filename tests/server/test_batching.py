@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,45 +37,47 @@ def _wait_until_queued(batcher: CaptionBatcher, n: int) -> None:
     raise AssertionError(f"{n} requests never queued")
 
 
-def test_waiting_requests_are_batched_and_answered_separately():
+@contextmanager
+def _busy_worker():
+    """(recorder, batcher, pool, the request "a" of model "m" its only worker is busy with
+    until ``recorder.release`` is set): what comes next waits in the queue."""
     rec = _Recorder()
     batcher = CaptionBatcher(rec, workers=1, max_batch=16)
     try:
         with ThreadPoolExecutor(8) as pool:
-            first = pool.submit(batcher.describe, ["a"], "m")
-            assert rec.entered.wait(5)  # the worker is busy with the first request
-            rest = [pool.submit(batcher.describe, [f"b{i}", f"c{i}"], "m") for i in range(5)]
-            _wait_until_queued(batcher, 5)
-            rec.release.set()
-            assert first.result(5) == ["m:a"]
-            assert [f.result(5) for f in rest] == [[f"m:b{i}", f"m:c{i}"] for i in range(5)]
+            busy = pool.submit(batcher.describe, ["a"], "m")
+            assert rec.entered.wait(5)
+            yield rec, batcher, pool, busy
+    finally:
+        rec.release.set()  # never leave the worker waiting, even when the test failed
+        batcher.stop()
+
+
+def test_waiting_requests_are_batched_and_answered_separately():
+    with _busy_worker() as (rec, batcher, pool, first):
+        rest = [pool.submit(batcher.describe, [f"b{i}", f"c{i}"], "m") for i in range(5)]
+        _wait_until_queued(batcher, 5)
+        rec.release.set()
+        assert first.result(5) == ["m:a"]
+        assert [f.result(5) for f in rest] == [[f"m:b{i}", f"m:c{i}"] for i in range(5)]
         assert [len(b) for b in rec.batches] == [1, 10]  # the five waiting ones ran together
         assert batcher.largest_batch == 10
-    finally:
-        batcher.stop()
 
 
 def test_different_options_and_seeded_requests_are_not_merged():
-    rec = _Recorder()
-    batcher = CaptionBatcher(rec, workers=1, max_batch=16)
     seeded = DecodingOptions(method="sample", seed=3)
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            block = pool.submit(batcher.describe, ["x"], "m")
-            assert rec.entered.wait(5)
-            jobs = [
-                pool.submit(batcher.describe, ["p"], "m", seeded),
-                pool.submit(batcher.describe, ["q"], "m", seeded),
-                pool.submit(batcher.describe, ["r"], "other"),
-                pool.submit(batcher.describe, ["s"], "m"),
-            ]
-            _wait_until_queued(batcher, 4)
-            rec.release.set()
-            block.result(5)
-            assert [j.result(5) for j in jobs] == [["m:p"], ["m:q"], ["other:r"], ["m:s"]]
+    with _busy_worker() as (rec, batcher, pool, busy):
+        jobs = [
+            pool.submit(batcher.describe, ["p"], "m", seeded),
+            pool.submit(batcher.describe, ["q"], "m", seeded),
+            pool.submit(batcher.describe, ["r"], "other"),
+            pool.submit(batcher.describe, ["s"], "m"),
+        ]
+        _wait_until_queued(batcher, 4)
+        rec.release.set()
+        busy.result(5)
+        assert [j.result(5) for j in jobs] == [["m:p"], ["m:q"], ["other:r"], ["m:s"]]
         assert sorted(len(b) for b in rec.batches) == [1, 1, 1, 1, 1]
-    finally:
-        batcher.stop()
 
 
 def test_an_error_reaches_every_request_of_its_batch_only():
@@ -94,21 +97,14 @@ def test_requests_whose_deadline_passed_while_waiting_are_dropped_unrun():
 
     from capsight.server.batching import RequestExpired
 
-    rec = _Recorder()
-    batcher = CaptionBatcher(rec, workers=1, max_batch=16)
-    try:
-        with ThreadPoolExecutor(4) as pool:
-            busy = pool.submit(batcher.describe, ["a"], "m")
-            assert rec.entered.wait(5)  # the worker is busy; the next two wait
-            late = pool.submit(batcher.describe, ["b"], "m", None, 3, time.monotonic() + 0.05)
-            patient = pool.submit(batcher.describe, ["c"], "m", None, 3, time.monotonic() + 60)
-            _wait_until_queued(batcher, 2)
-            threading.Event().wait(0.1)  # the first deadline passes
-            rec.release.set()
-            assert busy.result(5) == ["m:a"]
-            with pytest.raises(RequestExpired):
-                late.result(5)
-            assert patient.result(5) == ["m:c"]
+    with _busy_worker() as (rec, batcher, pool, busy):
+        late = pool.submit(batcher.describe, ["b"], "m", None, 3, time.monotonic() + 0.05)
+        patient = pool.submit(batcher.describe, ["c"], "m", None, 3, time.monotonic() + 60)
+        _wait_until_queued(batcher, 2)
+        threading.Event().wait(0.1)  # the first deadline passes
+        rec.release.set()
+        assert busy.result(5) == ["m:a"]
+        with pytest.raises(RequestExpired):
+            late.result(5)
+        assert patient.result(5) == ["m:c"]
         assert rec.batches == [["a"], ["c"]] and batcher.expired == 1  # "b" never ran
-    finally:
-        batcher.stop()
