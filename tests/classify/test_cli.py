@@ -1,4 +1,4 @@
-"""``capsight classify``, ``capsight classifier build`` and ``capsight search`` from the CLI."""
+"""``capsight classify`` and ``capsight classifier build`` from the CLI."""
 
 from __future__ import annotations
 
@@ -80,31 +80,6 @@ def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
     assert main(["classifier", "build", "--classes", "a,b", "--out", str(tmp_path / "x.zip")]) == 2
 
 
-def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
-    analysis = {
-        "video": {"path": "v.mp4", "duration": 3, "fps": 1, "width": 8, "height": 8},
-        "params": {"every": 1.0},
-        "moments": [
-            {"time": 0.0, "caption": "a red car on a road", "labels": [["sports car", 0.9]]},
-            {"time": 1.0, "caption": "a dog runs on a beach", "labels": [["golden retriever", 0.8]]},
-            {"time": 2.0, "caption": "a bowl of soup", "labels": [["consomme", 0.7]]},
-        ],
-    }
-    path = tmp_path / "analysis.json"
-    path.write_text(json.dumps(analysis))
-    assert main(["search", str(tmp_path), "a dog on a beach", "--json", "--top", "2"]) == 0
-    captured = capsys.readouterr()
-    hits = json.loads(captured.out)
-    assert [h["time"] for h in hits][0] == 1.0
-    assert len(hits) == 2 and hits[0]["class_score"] > hits[1]["class_score"]
-    assert captured.err == ""
-    # Video-only options do not apply to an analysis: said, not silently ignored.
-    assert main(["search", str(path), "a dog", "--every", "5", "--top", "1"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.split()[0] == "1.0"
-    assert captured.err.count("\n") == 1 and "note: --every and --model apply to a video" in captured.err
-
-
 @pytest.mark.parametrize("where,fragment", [
     ("folder.pt", "folder.pt: is a folder; name the file to write"),
     ("photo.jpg/clf.pt", "photo.jpg: is a file, not a folder"),
@@ -119,7 +94,6 @@ def test_classifier_build_to_a_place_it_cannot_write_is_one_line(tmp_path, capsy
 
 
 def test_save_classifier_reports_a_failed_open_in_one_line(tmp_path, monkeypatch):
-    from pathlib import Path
 
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine
@@ -150,118 +124,6 @@ def test_classifier_build_refuses_empty_or_pointless_options(tmp_path, capsys, a
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err
     assert not out.exists()
-
-
-@pytest.mark.parametrize("labels", ["abc", 5, [["sports car"]], [["sports car", None]]])
-def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, capsys, labels):
-    moments = [{"time": 0.0, "caption": "a car", "labels": labels}]
-    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
-    assert main(["search", str(tmp_path), "a car"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "malformed labels" in err and "Traceback" not in err
-
-
-@pytest.mark.parametrize("time", ["nan", "inf"])
-def test_search_over_an_analysis_with_a_time_that_is_no_number_is_one_line(tmp_path, capsys, time):
-    moments = [{"time": time, "caption": "a car", "labels": [["sports car", 0.9]]}]
-    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
-    assert main(["search", str(tmp_path), "a car"]) == 2
-    assert "time is not a number of seconds" in capsys.readouterr().err
-
-
-def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):
-    assert main(["search", str(tmp_path), "a dog"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "a folder without analysis.json" in err
-
-
-@pytest.fixture
-def fake_video(monkeypatch):
-    """70 one-second moments of a 69 s video, a fake captioner and encoder; records the calls."""
-    from types import SimpleNamespace
-
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    import capsight.captioning.facade as facade
-    import capsight.io.video as video
-
-    calls = {"sampled": 0, "encoded": [], "captioned": 0}
-
-    def sample_frames(path, every, max_side=None):
-        for i in range(70):
-            calls["sampled"] += 1
-            yield video.SampledFrame(float(i), Image.new("RGB", (8, 8)))
-
-    class Encoder:
-        def encode(self, images):
-            calls["encoded"].append((len(images), calls["sampled"]))
-            probs = torch.from_numpy(np.full((len(images), 1000), 1e-3))
-            return SimpleNamespace(probs=probs, n=len(images))
-
-    class Captioner:
-        encoder_name = "efficientnet-lite0"
-
-        def caption(self, encoded, decoding):
-            calls["captioned"] += encoded.n
-            return [SimpleNamespace(text="a dog on a beach")] * encoded.n
-
-    monkeypatch.setattr(video, "sample_frames", sample_frames)
-    monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
-    monkeypatch.setattr(facade, "resolve_captioner", lambda name: (Captioner(), name))
-    monkeypatch.setattr(facade, "cached_encoder", lambda name: Encoder())
-    return calls
-
-
-def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fake_text_embedder):
-    from capsight.classify.search import search_video
-
-    heard = []
-    hits = search_video("v.mp4", "a dog", top=3, progress=lambda f, m: heard.append((f, m)))
-    assert len(hits) == 3
-    # Memory stays bounded: each batch is captioned before the next frames are decoded, and
-    # each frame is encoded once, for its caption and its classes alike.
-    assert fake_video["encoded"] == [(32, 32), (32, 64), (6, 70)]
-    assert fake_video["captioned"] == 70
-    fractions = [f for f, _ in heard]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert heard[-1][1] == "captioned 70 moments"
-
-
-def test_search_draws_a_progress_bar_and_quiet_turns_it_off(
-    fake_video, fake_text_embedder, capsys, monkeypatch
-):
-    from capsight._cli.progress_bar import ProgressBar
-
-    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: not quiet))
-    assert main(["search", "v.mp4", "a dog", "--top", "1"]) == 0
-    assert "captioning moments" in capsys.readouterr().err
-    assert main(["search", "v.mp4", "a dog", "--top", "1", "--quiet"]) == 0
-    assert "captioning" not in capsys.readouterr().err
-
-
-def test_search_refuses_an_unknown_captioner_before_sampling(monkeypatch):
-    from capsight.classify.search import search_video
-    from capsight.errors import CapsightError
-
-    sample = Path(__file__).parents[2] / "src" / "capsight" / "data" / "sample.mp4"
-    monkeypatch.setattr(
-        "capsight.io.video.sample_frames", lambda *a, **k: pytest.fail("frames were sampled")
-    )
-    with pytest.raises(CapsightError, match="unknown captioner 'nosuch'"):
-        search_video(sample, "a dog", captioner="nosuch")
-
-
-def test_search_names_a_missing_video_before_any_model_loads(tmp_path, monkeypatch):
-    from capsight.classify.search import search_video
-    from capsight.errors import InputNotFound
-
-    monkeypatch.setattr(
-        "capsight.captioning.facade.resolve_captioner", lambda name: pytest.fail("a model loaded")
-    )
-    with pytest.raises(InputNotFound):
-        search_video(tmp_path / "missing.mp4", "a dog")
 
 
 def test_classifier_build_refuses_examples_with_clip_before_loading_it(tmp_path, capsys):
