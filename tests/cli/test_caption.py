@@ -314,3 +314,17 @@ def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(
                                "--attention", tmp_path / "photo.jpg" / "a.png")  # fmt: skip
     assert status == 2 and out == ""
     one_error_line(err, "a parent is a file, not a folder")
+
+
+def test_the_attention_title_says_an_ensemble_shows_one_members_attention():
+    from capsight._cli.caption import attention_title
+
+    pair = {"encoder": "efficientnet-lite0 + efficientnet-lite2",
+            "kind": "trained show-attend-tell decoder (ensemble of 2) on ..."}
+    assert attention_title("show-attend-tell-pair", pair, "efficientnet-lite0", "a dog runs") == (
+        "show-attend-tell-pair (efficientnet-lite0 member's attention): a dog runs"
+    )
+    single = {"encoder": "efficientnet-lite0", "kind": "trained show-attend-tell decoder"}
+    assert attention_title("show-attend-tell", single, "efficientnet-lite0", "a dog runs") == (
+        "show-attend-tell: a dog runs"
+    )

@@ -297,3 +297,70 @@ def test_novel_times_keep_hundredths_however_long_the_video():
     from capsight._cli.video import _seconds
 
     assert [_seconds(t) for t in (3.0, 14.0112, 10000.25, 123456.78)] == ["3", "14.01", "10000.25", "123456.78"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_out_the_system_refuses_is_found_before_the_analysis(run_cli, fake_pipeline, one_error_line):
+    # /proc passes a permission look (even for root), and writing the report there fails only
+    # after the analysis; the CLI tries a file there first.
+    status, _, err = run_cli("video", "clip.mp4", "--out", "/proc/capsight-no-such/x")
+    assert status == 2
+    one_error_line(err, "/proc/capsight-no-such/x", "choose another --out")
+    assert fake_pipeline == []
+
+
+def test_a_report_file_that_is_a_folder_is_found_before_the_analysis(
+    run_cli, fake_pipeline, tmp_path, one_error_line
+):
+    (tmp_path / "o" / "report.html").mkdir(parents=True)
+    status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")
+    assert status == 2
+    one_error_line(err, "report.html: is a folder", "choose another --out")
+    assert fake_pipeline == []
+
+
+def test_the_write_check_leaves_no_folders_behind_when_the_video_fails(
+    run_cli, fake_pipeline, tmp_path, one_error_line
+):
+    status, _, err = run_cli("video", "broken.mp4", "--out", tmp_path / "new" / "deep")
+    assert status == 2
+    one_error_line(err, "broken.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_summary_that_is_a_folder_is_refused_before_any_video(
+    run_cli, fake_pipeline, tmp_path, one_error_line
+):
+    (tmp_path / "o" / "summary.csv").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, _, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o")
+    assert status == 2
+    one_error_line(err, "summary.csv: is a folder")
+    assert fake_pipeline == []
+
+
+def test_a_summary_that_cannot_be_written_is_one_line_not_a_traceback(
+    run_cli, fake_pipeline, tmp_path, monkeypatch
+):
+    # The summary is written in a `finally`; it becoming unwritable during the run (here: a
+    # folder in its place) gives an error line and status 2, the reports themselves are kept.
+    import capsight._cli.video as video_cli
+
+    real = video_cli.analyse
+
+    def analyse(args, video, folder, show_summary):
+        (tmp_path / "o" / "summary.csv").mkdir(parents=True, exist_ok=True)
+        return real(args, video, folder, show_summary)
+
+    monkeypatch.setattr(video_cli, "analyse", analyse)
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o")
+    assert status == 2
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        f"capsight: error: {tmp_path / 'o' / 'summary.csv'}: cannot write the summary (Is a directory)"
+    ]
+    assert out.splitlines()[-1] == "2 of 2 videos analysed; summary.csv not written"
+    assert (tmp_path / "o" / "a" / "report.html").is_file()

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import re
 from html.parser import HTMLParser
 
@@ -304,6 +305,24 @@ def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):
     target.write_text("x")
     with pytest.raises(InvalidParameter, match="not a folder"):
         write_outputs(make_analysis(), target)
+
+
+def test_the_output_check_writes_a_file_and_leaves_no_folders_behind(tmp_path):
+    from capsight.novelty.reports import check_output_dir
+
+    assert check_output_dir(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"
+    assert list(tmp_path.iterdir()) == []  # checked by writing, then tidied away
+    (tmp_path / "o" / "novelty.png").mkdir(parents=True)
+    with pytest.raises(InvalidParameter, match="novelty.png: is a folder"):
+        check_output_dir(tmp_path / "o")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_a_place_that_passes_a_permission_look_but_takes_no_file_is_refused():
+    from capsight.novelty.reports import check_output_dir
+
+    with pytest.raises(InvalidParameter, match="cannot write the report there"):
+        check_output_dir("/proc/capsight-no-such/x")
 
 
 def test_plot_labels_never_print_over_each_other():

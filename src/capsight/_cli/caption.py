@@ -267,8 +267,9 @@ def write_attention(path: Path, image, described) -> None:
     result = described.caption
     small = image.copy()
     small.thumbnail((640, 640))
-    title = f"{described.model}: {result.text}"
-    encoder = cached_encoder(resolve_captioner(described.model)[0].encoder_name)
+    captioner = resolve_captioner(described.model)[0]
+    title = attention_title(described.model, captioner.describe(), captioner.encoder_name, result.text)
+    encoder = cached_encoder(captioner.encoder_name)
     encoded = encoder.encode([image])  # the grid's size; for a captioner without attention, CAM
     if result.attention is not None and result.tokens:
         picture = attention_sheet(
@@ -286,6 +287,14 @@ def write_attention(path: Path, image, described) -> None:
         picture.save(path)
     except OSError as exc:
         raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
+
+
+def attention_title(model: str, info: dict, encoder_name: str, text: str) -> str:
+    """The sheet's title. An ensemble (the photo default pair) decodes with all its members but
+    shows the attention of its first, over ``encoder_name``'s grid: the title says so."""
+    ensemble = " + " in str(info.get("encoder", "")) or "ensemble" in str(info.get("kind", ""))
+    whose = f" ({encoder_name} member's attention)" if ensemble else ""
+    return f"{model}{whose}: {text}"
 
 
 def attention_folder(path: Path) -> None:

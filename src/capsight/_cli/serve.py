@@ -57,6 +57,55 @@ def settings_from_args(args: argparse.Namespace, environ=None):
     return ServerSettings.from_env(environ).replace(**overrides)
 
 
+# uvicorn's names (uvicorn.config.LOG_LEVELS); another raises KeyError inside uvicorn.run.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# Float settings that are multiplied before use: 1e308 MB is a finite flag but infinite bytes.
+_SCALE = {"max_upload_mb": 1024 * 1024, "job_ttl_hours": 3600}
+
+
+def check_settings(settings) -> None:
+    """What ServerSettings leaves to uvicorn and the app, checked before any model loads: finite
+    numbers (inf MB or hours crash the app as it starts), uvicorn's log levels, and an address
+    the server can listen on (uvicorn says so only after the models load, and exits 3)."""
+    import math
+
+    from capsight.errors import InvalidParameter
+    from capsight.server.settings import env_var
+
+    for flag, dest, kind, _ in _FLAGS:
+        value = getattr(settings, dest)
+        if kind is float and not math.isfinite(value * _SCALE.get(dest, 1)):
+            what = "is too large" if math.isfinite(value) else "must be a finite number"
+            raise InvalidParameter(f"{flag} (or {env_var(dest)}) {what}, got {value:g}")
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise InvalidParameter(f"--log-level (or {env_var('log_level')}) {settings.log_level!r}: "
+                               f"use one of {', '.join(LOG_LEVELS)}")  # fmt: skip
+    check_listen(settings.host, settings.port)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind ``host``:``port`` as uvicorn will (then let go), or InvalidParameter saying why not."""
+    import socket
+
+    from capsight.errors import InvalidParameter
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        address = socket.getaddrinfo(host or None, port, family, socket.SOCK_STREAM,
+                                     flags=socket.AI_PASSIVE)[0][4]  # fmt: skip
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InvalidParameter(f"--host {host!r}: not an address to listen on ({reason}); "
+                               "use 127.0.0.1, 0.0.0.0 or this machine's name") from None  # fmt: skip
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise InvalidParameter(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                                   "choose another --port or --host") from None  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -67,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     # lose nothing on an idle one. Must be set before torch loads; an explicit value wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = settings_from_args(args)
+    check_settings(settings)
     try:
         import uvicorn
 

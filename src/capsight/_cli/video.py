@@ -130,10 +130,13 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
     """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
     row per video, and per path that named none (written also when the batch is interrupted)."""
     from capsight._cli.main import error_line
-    from capsight.errors import CapsightError
+    from capsight.errors import CapsightError, InvalidParameter
     from capsight.novelty.reports import check_output_dir
 
     check_output_dir(root)
+    if (root / SUMMARY).is_dir():
+        raise InvalidParameter(f"{root / SUMMARY}: is a folder, so the summary cannot be written; "
+                               "choose another --out")
     folders, taken = [], {SUMMARY}
     for video in videos:
         stem, n = Path(video).stem, 1
@@ -171,8 +174,9 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.quiet:
-        print(f"{len(rows) - failed} of {len(rows)} videos analysed; summary: {summary}")
-    return 2 if failed else 0
+        where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
+        print(f"{len(rows) - failed} of {len(rows)} videos analysed; {where}")
+    return 2 if failed or summary is None else 0
 
 
 def _seconds(t: float) -> str:
@@ -180,15 +184,24 @@ def _seconds(t: float) -> str:
     return f"{t:.2f}".rstrip("0").rstrip(".")
 
 
-def _write_summary(root: Path, rows: list[dict]) -> Path:
+def _write_summary(root: Path, rows: list[dict]) -> Path | None:
+    """``root``/summary.csv, or None after one error line when it cannot be written (it runs in a
+    ``finally``: an exception here would hide the one that got there, e.g. Ctrl-C)."""
     import csv
 
+    from capsight._cli.main import error_line
+
     fields = ["video", "duration_s", "moments", "novel_moments", "novel_at_s", "report", "error"]
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        print(error_line(f"{root / SUMMARY}: cannot write the summary ({exc.strerror or exc})"),
+              file=sys.stderr)  # fmt: skip
+        return None
     return root / SUMMARY
 
 

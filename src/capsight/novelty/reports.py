@@ -512,14 +512,17 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 
 
 def check_output_dir(out_dir: str | os.PathLike) -> Path:
-    """``out_dir`` as a Path, or InvalidParameter when the outputs could not be written there (a
-    file, a folder under a file, a folder that cannot be written): callers check before the
-    minutes of analysis that the report would otherwise be lost after."""
+    """``out_dir`` as a Path once a file has been written in it, or InvalidParameter when the
+    outputs could not be written there (a file, a folder under a file, a folder that cannot be
+    written, an output name taken by a folder, a place like /proc/x that passes a permission
+    look): callers check before the minutes of analysis that the report would otherwise be lost
+    after. Folders made for the check are removed again."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
-    existing = out
+    existing, made = out, []
     while not existing.exists() and existing != existing.parent:
+        made.append(existing)  # deepest first
         existing = existing.parent
     if not existing.is_dir():
         raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out")
@@ -527,6 +530,26 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
         raise InvalidParameter(
             f"{out}: cannot write there (permission denied); choose another --out"
         )
+    for name in OUTPUT_NAMES:
+        if (out / name).is_dir():
+            raise InvalidParameter(
+                f"{out / name}: is a folder, so the report cannot be written; choose another --out"
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".capsight-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidParameter(
+            f"{out}: cannot write the report there ({exc.strerror or exc}); choose another --out"
+        ) from None
+    finally:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return out
 
 

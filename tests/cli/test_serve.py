@@ -1,0 +1,72 @@
+"""`capsight serve`: bad settings are one error line and status 2 before any model loads, and
+before uvicorn, which would otherwise raise a traceback (log level, infinite numbers) or give
+up with status 3 after the models are warm (an address it cannot listen on).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+pytest.importorskip("uvicorn")
+
+
+@pytest.fixture
+def no_server(monkeypatch, tmp_path):
+    """Fail the test if the command gets as far as loading models or starting uvicorn."""
+    import uvicorn
+
+    import capsight.server.engine as engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the bad setting was not caught before start-up")
+
+    monkeypatch.setattr(uvicorn, "run", refuse)
+    monkeypatch.setattr(engine, "check_servable", refuse)
+    for name in ("CAPSIGHT_LOG_LEVEL", "CAPSIGHT_MAX_UPLOAD_MB", "CAPSIGHT_HOST", "CAPSIGHT_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return ["--job-dir", str(tmp_path / "jobs")]
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (["--log-level", "loud"], ["--log-level", "'loud'", "debug"]),
+    (["--max-upload-mb", "inf"], ["--max-upload-mb", "finite", "inf"]),
+    (["--max-upload-mb", "1e308"], ["--max-upload-mb", "too large"]),
+    (["--job-ttl-hours", "inf"], ["--job-ttl-hours", "finite"]),
+    (["--job-timeout", "inf"], ["--job-timeout", "finite"]),
+    (["--request-timeout", "inf"], ["--request-timeout", "finite"]),
+    (["--host", "no-such-host.invalid"], ["--host", "no-such-host.invalid"]),
+    (["--port", "0"], ["port must be in 1..65535"]),
+])  # fmt: skip
+def test_bad_settings_are_one_line_before_start_up(run_cli, no_server, one_error_line, argv, fragments):
+    status, out, err = run_cli("serve", *argv, *no_server)
+    assert status == 2 and out == ""
+    one_error_line(err, *fragments)
+
+
+def test_a_bad_log_level_from_the_environment_is_named_too(run_cli, no_server, one_error_line, monkeypatch):
+    monkeypatch.setenv("CAPSIGHT_LOG_LEVEL", "LOUD")
+    status, _, err = run_cli("serve", *no_server)
+    assert status == 2
+    one_error_line(err, "CAPSIGHT_LOG_LEVEL", "'LOUD'")
+
+
+def test_a_port_in_use_is_said_before_the_models_load(run_cli, no_server, one_error_line):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, _, err = run_cli("serve", "--port", port, *no_server)
+    assert status == 2
+    one_error_line(err, f"127.0.0.1:{port}", "choose another --port")
+
+
+def test_good_settings_pass_the_checks():
+    from capsight._cli.serve import check_settings
+    from capsight.server.settings import ServerSettings
+
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    check_settings(ServerSettings(port=port, log_level="DEBUG", job_ttl_hours=0))
