@@ -40,7 +40,10 @@ def one_cut_clip(tmp_path_factory):
 @pytest.mark.slow
 def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     progress: list[float] = []
-    analysis = analyze_video(one_cut_clip, progress=lambda f, _msg: progress.append(f))
+    messages: list[str] = []
+    analysis = analyze_video(
+        one_cut_clip, progress=lambda f, msg: (progress.append(f), messages.append(msg))
+    )
     assert [m.time for m in analysis.novel_moments] == [4.0]
     moments = analysis.moments
     assert [m.time for m in moments] == [0, 1, 2, 3, 4, 5, 6, 7]
@@ -49,6 +52,7 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert all(m.caption and len(m.labels) == 3 for m in moments)
     assert moments[4].thumbnail[:2] == b"\xff\xd8"  # a JPEG
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
+    assert "captioned up to 00:07" in messages  # how far into the video, as a clock
     assert analysis.video.width == 192 and analysis.params.signal == "fused"
     assert {"decode_s", "encode_s", "total_s"} <= set(analysis.extra["timings"])
     assert analysis.extra["decoding"] == "default"

@@ -176,3 +176,21 @@ def test_serve_refuses_an_unknown_model_up_front(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("capsight: error: unknown captioner 'nope'; available: default, labels")
     assert len(err.splitlines()) == 1
+
+
+def test_models_name_their_checkpoints_without_the_servers_paths(client):
+    captioners = client.get("/v1/models").json()["captioners"]
+    with_checkpoints = [c for c in captioners if "checkpoint" in c]
+    assert with_checkpoints, "no installed captioner has a checkpoint to check"
+    for entry in with_checkpoints:
+        assert "/" not in entry["checkpoint"] and entry["checkpoint"], entry
+
+
+def test_nan_and_infinity_are_called_not_finite_not_out_of_range(client, cat_jpeg):
+    for value in ("nan", "inf", "-Infinity"):
+        r = client.post("/v1/captions", data={"method": "sample", "temperature": value},
+                        files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")})  # fmt: skip
+        assert r.status_code == 422
+        assert r.json()["error"] == "temperature: Input should be a finite number", value
+    r = client.post("/get_video_captions", params={"every_n_second": "nan"})
+    assert "every_n_second: Input should be a finite number" in r.json()["error"]

@@ -155,3 +155,14 @@ def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
     assert failed["status"] == "failed"
     assert failed["error"].startswith("the server could not save this job's outputs")
     assert str(client.app.state.settings.job_dir) not in failed["error"]
+
+
+def test_a_thumbnail_past_the_last_moment_says_how_many_there_are(client, tiny_video, wait_for_job):
+    done = wait_for_job(client, _submit(client, tiny_video, every=1).json()["id"])
+    count = len(done["analysis"]["moments"])
+    r = client.get(f"/v1/jobs/{done['id']}/thumbnails/{count + 50}")
+    assert r.status_code == 404
+    assert r.json()["error"].endswith(f"has {count} moments; index goes from 0 to {count - 1}")
+    quiet = next(i for i, m in enumerate(done["analysis"]["moments"]) if not m["is_novel"])
+    r = client.get(f"/v1/jobs/{done['id']}/thumbnails/{quiet}")
+    assert r.status_code == 404 and "only novel ones do" in r.json()["error"]

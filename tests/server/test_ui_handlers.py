@@ -142,3 +142,48 @@ def test_the_page_cleans_its_file_copies_and_shows_no_internal_errors(make_app):
     blocks = page.get_blocks()
     assert blocks.delete_cache == (3600, 7200)  # Gradio's copies go as the jobs do
     assert blocks.show_error is False  # only user_error()'s one-liners reach the browser
+
+
+def test_a_truncated_video_on_the_page_gets_the_apis_one_line(
+    make_app, started, truncated_video, tmp_path
+):
+    app = make_app()
+    cut = tmp_path / "tmpcut.mp4"
+    cut.write_bytes(truncated_video[:2000])  # the header alone: FFmpeg cannot open it
+    args = (1.0, 3, "cosine", "fused", 0.5, "default")
+    for _ in started(app):
+        message = error_text(
+            lambda: CapsightUI(app).analyze(upload(cut, "cut.mp4"), *args, lambda *a, **k: None)
+        )
+        assert message.startswith("cut.mp4: not a readable video"), message
+        assert str(tmp_path) not in message and "\n" not in message
+
+
+def test_a_job_that_fails_after_it_started_keeps_its_message_on_the_page(
+    make_app, started, truncated_video, tmp_path
+):
+    """A failure the user may not be watching for stays until closed, not 10 s."""
+    app = make_app()
+    cut = tmp_path / "tmphalf.mp4"
+    cut.write_bytes(truncated_video)  # probes as a video; decoding fails part-way, in the job
+    for _ in started(app):
+        args = (1.0, 3, "cosine", "fused", 0.5, "default")
+        with pytest.raises(gr.Error) as caught:
+            CapsightUI(app).analyze(upload(cut, "half.mp4"), *args, lambda *a, **k: None)
+        assert caught.value.message.startswith("half.mp4: truncated video")
+        assert caught.value.duration is None and caught.value.print_exception is False
+
+
+def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
+    """Otherwise a new clip's error toast sits next to the previous clip's plot and summary."""
+    from capsight.server.ui import EMPTY_VIDEO, cleared_video_results
+
+    app = make_app(ui=True)
+    (page,) = [route.app for route in app.routes if getattr(route, "path", "") == "/ui"]
+    fns = page.get_blocks().fns  # {id: BlockFunction}
+    (clear_id,) = [i for i, f in fns.items() if f.fn is cleared_video_results]
+    (analyze,) = [f for f in fns.values() if f.name == "analyze"]
+    clear = fns[clear_id]
+    assert analyze.trigger_after == clear_id
+    assert {o._id for o in clear.outputs} <= {o._id for o in analyze.outputs}
+    assert cleared_video_results()[0] == EMPTY_VIDEO

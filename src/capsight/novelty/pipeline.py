@@ -36,6 +36,7 @@ from capsight.errors import InvalidParameter
 from capsight.io.video import MIN_EVERY, probe_video
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
 from capsight.novelty.frames import Frame, FrameBatches
+from capsight.novelty.reports import format_clock
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
 from capsight.novelty.selection import (
     SIGNALS,
@@ -274,9 +275,8 @@ def analyze_video(
             times.extend(f.time for f in batch)
             thumbs.extend(f.thumbnail for f in batch)
             if info.duration > 0:
-                report(
-                    min(0.99, (batch[-1].time + every) / info.duration), f"{batch[-1].time:.0f} s"
-                )
+                done = min(0.99, (batch[-1].time + every) / info.duration)
+                report(done, f"captioned up to {format_clock(batch[-1].time)}")
     timings["decode_s"] = frames.seconds
 
     t = time.perf_counter()

@@ -41,8 +41,8 @@ def classify_tab(app: FastAPI) -> None:
     with gr.Tab("Classify", id="classify"):
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=320):
-                photo = gr.Image(type="filepath", label="Photo", height=300,
-                                 elem_id="capsight-classify-photo")  # fmt: skip
+                photo = gr.Image(type="filepath", sources=["upload", "clipboard"], label="Photo",
+                                 height=300, elem_id="capsight-classify-photo")  # fmt: skip
                 class_set = gr.Dropdown([TYPED, *BUILTIN_SETS], value=TYPED, label="Classes",
                                         elem_id="capsight-class-set")  # fmt: skip
                 typed = gr.Textbox("cat, dog, car, person, cup of coffee", lines=2,

@@ -11,6 +11,7 @@ or an unknown model; request validation 422; unknown routes 404; bugs 500 withou
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,10 +71,22 @@ def validation_message(exc: RequestValidationError) -> str:
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
             msg = "field required"
+        elif _not_finite(err.get("input")):
+            msg = "Input should be a finite number"  # not "less than or equal to 5" for nan
         elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
             msg = "expected a file upload"  # a plain form field where a file belongs
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")
+
+
+def _not_finite(value) -> bool:
+    """True for nan and ±inf, as a float or as the text a form or query string carries."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except (ValueError, OverflowError):
+        return False
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -221,13 +221,13 @@ class CapsightUI:
         while True:
             job = self.jobs.get(job.id)
             if job is None:
-                raise user_error("The job was deleted.")
+                raise user_error("The job was deleted.", duration=None)
             if job.finished:
                 break
             progress(job.progress, desc=job.message or job.status)
             time.sleep(POLL_S)
         if job.status != DONE:
-            raise user_error(job.error or f"The analysis ended {job.status}.")
+            raise user_error(job.error or f"The analysis ended {job.status}.", duration=None)
         return (*self.render_job(job.id), self.with_captions(job.id))
 
     def render_job(self, job_id: str):
@@ -302,6 +302,11 @@ class CapsightUI:
         if not times or evt.index is None or not 0 <= int(evt.index) < len(times):
             return gr.update()
         return gr.Video(playback_position=float(times[int(evt.index)]))
+
+
+def cleared_video_results():
+    """The Video tab's results as before any run: summary, plot, gallery, table, downloads, times."""
+    return EMPTY_VIDEO, None, [], [], "", []
 
 
 def quiet_reason(analysis: dict) -> str:
@@ -443,7 +448,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         )  # fmt: skip
         sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
                          concurrency_limit=4, preprocess=False)  # fmt: skip
+        # The last run's results go first: next to a new clip's error they would read as its own.
         analyze_btn.click(
+            cleared_video_results, None, [summary, plot, gallery, table, downloads, times],
+            queue=False, show_progress="hidden",
+        ).then(
             ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
             [summary, plot, gallery, table, downloads, times, video],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],

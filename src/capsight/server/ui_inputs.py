@@ -21,9 +21,13 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-def user_error(message: str) -> gr.Error:
-    """A message for the page's toast; the server log gets no traceback for a user's mistake."""
-    return gr.Error(message, print_exception=False)
+def user_error(message: str, duration: float | None = 10) -> gr.Error:
+    """A message for the page's toast; the server log gets no traceback for a user's mistake.
+
+    ``duration=None`` keeps the toast until it is closed: for a failure the user may not be
+    watching for (a video job that ran for minutes), which a 10 s toast would hide for good.
+    """
+    return gr.Error(message, duration=duration, print_exception=False)
 
 
 def upload_path_and_name(upload, fallback: str) -> tuple[str, str]:

@@ -13,6 +13,7 @@ a client. Both endpoints use the offline engine (the server names no CLIP weight
 
 from __future__ import annotations
 
+import difflib
 import tempfile
 import time
 from functools import lru_cache
@@ -24,6 +25,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
+from capsight.errors import InvalidParameter
 from capsight.server.deps import SettingsDep, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.routers.captions import ImageUpload, decode_images, read_images
@@ -59,6 +61,14 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
     if text in BUILTIN_SETS:
         return builtin_set(text)
     parts = [part for line in text.splitlines() for part in line.split(",")]
+    named = [part.strip() for part in parts if part.strip()]
+    if len(named) == 1 and at_least > 1:  # the library's advice names class files: not here
+        close = difflib.get_close_matches(named[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
+        hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
+        raise InvalidParameter(
+            f"{named[0]!r} is a single class; {hint}give two or more ('cat, dog') or a built-in "
+            f"set ({', '.join(BUILTIN_SETS)})"
+        )
     classes = parse_classes(parts, at_least)
     if len(classes.labels) > MAX_CLASSES:
         raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")

@@ -194,7 +194,7 @@ def _sse(event: str, data: dict) -> str:
     "/v1/jobs/{job_id}/thumbnails/{index}",
     summary="Thumbnail of a novel moment (index into analysis.moments)",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 422)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 409, 422)},
 )
 def get_thumbnail(
     *,
@@ -202,11 +202,17 @@ def get_thumbnail(
     index: Annotated[int, Path(ge=0, le=10_000_000)],
     jobs: JobsDep,
 ) -> FileResponse:
-    find_job(jobs, job_id)
+    job = find_job(jobs, job_id)
     path = jobs.thumbnail_path(job_id, index)
-    if not path.is_file():
-        raise ApiError(404, f"moment {index} of job {job_id} has no thumbnail (only novel ones do)")
-    return FileResponse(path, media_type="image/jpeg")
+    if path.is_file():
+        return FileResponse(path, media_type="image/jpeg")
+    if job.status != DONE:
+        raise ApiError(409, f"job {job_id} is {job.status}; its thumbnails exist once done")
+    count = job.summary.get("moments")
+    if isinstance(count, int) and index >= count:
+        which = f"index goes from 0 to {count - 1}" if count else "it has no thumbnails"
+        raise ApiError(404, f"job {job_id} has {count} moments; {which}")
+    raise ApiError(404, f"moment {index} of job {job_id} has no thumbnail (only novel ones do)")
 
 
 @router.get(

@@ -7,6 +7,8 @@ registered one is unavailable (for example its checkpoint is not installed).
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -24,6 +26,13 @@ class ModelsResponse(BaseModel):
     signals: list[str]
 
 
+def without_server_paths(entry: dict) -> dict:
+    """A captioner's description with its checkpoint named, not located on this server."""
+    if isinstance(entry.get("checkpoint"), str):
+        entry = {**entry, "checkpoint": PurePath(entry["checkpoint"]).name}
+    return entry
+
+
 @router.get("/v1/models", response_model=ModelsResponse, summary="Available captioners",
             responses=error_responses(401, 503))  # fmt: skip
 async def list_models(
@@ -33,7 +42,7 @@ async def list_models(
     from starlette.concurrency import run_in_threadpool
 
     await wait_for_models(engine, settings.request_timeout_s)
-    captioners = await run_in_threadpool(engine.models)
+    captioners = [without_server_paths(c) for c in await run_in_threadpool(engine.models)]
     default = next((c["name"] for c in captioners if c.get("default")), engine.default_model)
     return ModelsResponse(
         default=default, captioners=captioners, metrics=list(METRICS), signals=list(SIGNALS)

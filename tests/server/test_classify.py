@@ -1,0 +1,16 @@
+"""POST /v1/classify: the API's own words for class lists a client can get wrong."""
+
+from __future__ import annotations
+
+
+def test_one_class_is_refused_with_advice_that_fits_the_api(client, cat_jpeg):
+    files = {"images": ("cat.jpg", cat_jpeg, "image/jpeg")}
+    r = client.post("/v1/classify", data={"classes": "cat"}, files=files)
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error.startswith("'cat' is a single class; give two or more ('cat, dog')")
+    assert "class file" not in error  # a client cannot send one
+    r = client.post("/v1/classify", data={"classes": "dog-breed"}, files=files)
+    assert "did you mean the built-in set 'dog-breeds'?" in r.json()["error"]
+    r = client.post("/v1/classify", data={"classes": "cat, cat"}, files=files)
+    assert r.json()["error"] == "class list repeats cat; each class once"  # still the library's
