@@ -119,3 +119,17 @@ def test_new_class_prompts_are_embedded_in_chunks_under_progress_then_cached(tmp
     heard.clear()
     assert text_cache.embed_texts(texts, lambda f, m: heard.append((f, m))).shape == (10, 384)
     assert heard == [] and calls == [4, 4, 2]  # read back from the cache: nothing to report
+
+
+def test_classes_wordnet_cannot_tell_apart_get_the_text_as_well(fake_text_embedder):
+    from capsight.classify.offline import tied_classes, wordnet_rows
+
+    config = OfflineConfig()
+    labels = ["skateboard", "surfboard", "couch", "sofa", "dog"]
+    wordnet = wordnet_rows(labels, config)
+    assert np.array_equal(wordnet[0], wordnet[1])  # both borrow "board": a scoreboard
+    assert tied_classes(wordnet, labels).tolist() == [True, True, False, False, False]
+    rows = imagenet_mapping(parse_classes(labels), ("a photo of a {}.",), config)
+    assert not np.array_equal(rows[0], rows[1])  # their scores can now differ
+    assert np.array_equal(rows[2], rows[3])  # synonyms stay synonyms
+    assert np.array_equal(rows[2:], wordnet[2:])  # and nothing else changes

@@ -53,6 +53,7 @@ class OfflineConfig:
     breadth_prior: float = 0.9  # how much a class's breadth is discounted (0 = not at all)
     flip: bool = True  # average with the mirror image
     multi_scale: bool = True  # also average the 288 px view, whole and per grid cell
+    break_ties: bool = True  # add text similarity to classes whose WordNet rows are the same
     resize_mode: str = "bicubic"  # antialiased; upsamples 32 px CIFAR photos better
 
 
@@ -97,13 +98,37 @@ def imagenet_mapping(
         return rows
     rows = wordnet_rows(classes.labels, config)
     matched = rows.max(1) > 0  # (C,)
+    tied = tied_classes(rows, classes.labels) if config.break_ties else np.zeros(len(rows), bool)
     need_text = ~matched if config.similarity_weight_matched == 0 else np.ones_like(matched)
-    if need_text.any():
-        names = [label for label, need in zip(classes.labels, need_text, strict=False) if need]
-        soft = similarity_rows(names, templates, config, progress)  # (C', 1000)
-        weight = np.where(matched[need_text], config.similarity_weight_matched, 1.0)[:, None]
-        rows[need_text] = np.maximum(rows[need_text], weight * soft)
+    if (need_text | tied).any():
+        names = [label for label, need in zip(classes.labels, need_text | tied, strict=True) if need]
+        soft = dict(zip(names, similarity_rows(names, templates, config, progress), strict=True))
+        for c, label in enumerate(classes.labels):
+            if tied[c]:  # WordNet's row tells it from nothing in its group: the text must
+                rows[c] = rows[c] + soft[label] / soft[label].max()
+            elif need_text[c]:
+                weight = config.similarity_weight_matched if matched[c] else 1.0
+                rows[c] = np.maximum(rows[c], weight * soft[label])
     return rows
+
+
+def tied_classes(rows: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """(C,) True for a class whose WordNet row equals another's, unless the two are synonyms
+    (the same first sense: "couch" and "sofa"). Borrowed ancestors make such ties: "skateboard"
+    and "surfboard" both reach "board", whose only ImageNet class is a scoreboard; "kitchen",
+    "bedroom" and "bathroom" all reach the patio. Tied rows give tied scores on every photo."""
+    from capsight.classify.wordnet import match_synsets
+
+    groups: dict[bytes, list[int]] = {}
+    for c in np.flatnonzero(rows.max(1) > 0):
+        groups.setdefault(rows[c].tobytes(), []).append(int(c))
+    tied = np.zeros(len(rows), bool)
+    for members in groups.values():
+        senses = {c: match_synsets(labels[c].split(" or ")[0]) for c in members}
+        first = {c: found[0][0].wnid if found else labels[c] for c, found in senses.items()}
+        for c in members:
+            tied[c] = any(first[c] != first[o] for o in members if o != c)
+    return tied
 
 
 def breadth_bias(rows: np.ndarray, strength: float) -> np.ndarray:
