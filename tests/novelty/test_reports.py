@@ -288,6 +288,18 @@ def test_the_report_says_what_the_novelty_number_is_for_each_signal():
     text = render_report_html(analysis, plot_png=b"\x89PNG")
     assert "the euclidean distance of each moment&#x27;s caption embedding" in text
 
+def test_a_window_wider_than_the_video_is_all_the_previous_moments():
+    from capsight.novelty.reports import previous_moments
+
+    analysis = make_analysis()
+    n = len(analysis.moments)
+    assert previous_moments(5, n) == "the previous 5 moments"
+    assert previous_moments(1, n) == "the previous moment"
+    assert previous_moments(n - 1, n) == previous_moments(1000, n) == "all the previous moments"
+    analysis.params = dataclasses.replace(analysis.params, window=1000)
+    assert "from the mean of all the previous moments" in render_report_html(analysis, b"\x89PNG")
+
+
 def test_write_outputs_writes_five_files_that_parse(tmp_path):
     analysis = make_analysis()
     paths = write_outputs(analysis, tmp_path / "new" / "dir")

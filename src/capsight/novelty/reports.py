@@ -146,21 +146,30 @@ def _values(moments: list[Moment], attr: str) -> list[float]:
     return out
 
 
-def novelty_meaning(params) -> tuple[str, str]:
-    """(axis label, one sentence) saying what the reported novelty number is for these params."""
-    metric, k = params.metric, params.window
+def previous_moments(window: int, moments: int | None = None) -> str:
+    """What each moment is compared with, in words: "the previous 5 moments", "the previous
+    moment", or "all the previous moments" when the window reaches back past the first one."""
+    if moments is not None and window >= moments - 1:
+        return "all the previous moments"
+    return "the previous moment" if window == 1 else f"the previous {window} moments"
+
+
+def novelty_meaning(params, moments: int | None = None) -> tuple[str, str]:
+    """(axis label, one sentence) saying what the reported novelty number is for these params
+    (``moments``: how many the video has, to say "all the previous" where the window is wider)."""
+    metric, before = params.metric, previous_moments(params.window, moments)
     if params.signal == "fused":
         return (
             f"novelty (x a typical moment; {metric})",
-            f"novelty is the mean of two {metric} distances from the mean of the previous {k} "
-            "moments, the image embedding's and the caption's, each divided by its median over "
-            "the video (1 = a typical moment)",
+            f"novelty is the mean of two {metric} distances from the mean of {before}, the "
+            "image embedding's and the caption's, each divided by its median over the video "
+            "(1 = a typical moment)",
         )
     what = "caption" if params.signal == "text" else "image"
     return (
         f"novelty ({metric} distance)",
         f"novelty is the {metric} distance of each moment's {what} embedding from the mean of "
-        f"the previous {k}",
+        f"{before}",
     )
 
 
@@ -275,9 +284,9 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     clock = moment_clock(analysis)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
-    ax.set_title(f"{Path(analysis.video.path).name}: how unlike the previous "
-                 f"{analysis.params.window} moments each moment is", fontsize=10, color=_INK,
-                 loc="left")
+    before = previous_moments(analysis.params.window, len(analysis.moments))
+    ax.set_title(f"{Path(analysis.video.path).name}: how unlike {before} each moment is",
+                 fontsize=10, color=_INK, loc="left")  # fmt: skip
     ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -501,7 +510,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 {table}
 <details><summary>Run details</summary><pre>{_e(extra)}</pre></details>
 <footer>Made by capsight {_e(__version__)} · encoder {_e(p.encoder)} · text embedder
-{_e(p.text_embedder)} · {_e(novelty_meaning(p)[1])}.</footer>
+{_e(p.text_embedder)} · {_e(novelty_meaning(p, len(analysis.moments))[1])}.</footer>
 </main>
 </body>
 </html>
