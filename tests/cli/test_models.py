@@ -35,3 +35,14 @@ def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, 
     assert runtime["folder"] == str(tmp_path / "onnx") and "exporting minilm" in err
     monkeypatch.setenv("CAPSIGHT_RUNTIME", "torch")
     assert "torch (CAPSIGHT_RUNTIME=torch)" in run_cli("models")[1]
+
+
+def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "a-file"))  # the cache would be under a file
+    monkeypatch.delenv("CAPSIGHT_RUNTIME", raising=False)
+    status, out, _ = run_cli("models")
+    assert status == 0
+    assert "cannot be written, so the ONNX graphs cannot be exported" in out
+    assert "set CAPSIGHT_CACHE to a writable folder" in out
+    assert json.loads(run_cli("models", "--json")[1])["video_runtime"]["writable"] is False

@@ -25,25 +25,13 @@ pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 12
 
-# Operations with a known failure, owned elsewhere; reported, not hidden (xfail, not skip).
-KNOWN_FAILURES = {
-    "POST /v1/classifiers": "exporting a classifier in a server thread fails with torch.export "
-    "errors (500) and takes over 10 s; see the classify owner",
-}
-
 
 def _operations() -> list[str]:
     spec = create_app(ServerSettings(job_dir=Path("/nonexistent"), ui=False)).openapi()
     return sorted(f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m in ops)
 
 
-def _param(label: str):
-    if label in KNOWN_FAILURES:
-        return pytest.param(label, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[label], run=False))
-    return label
-
-
-@pytest.mark.parametrize("label", [_param(op) for op in _operations()])
+@pytest.mark.parametrize("label", _operations())
 def test_operation_conforms_to_its_schema(client, label):
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     method, path = label.split(" ", 1)

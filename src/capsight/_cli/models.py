@@ -133,5 +133,9 @@ def describe_runtime(status: dict) -> str:
     cache = f"{status['graphs']} graphs, {status['megabytes']:g} MB in {status['folder']}"
     if status["video_default_ready"]:
         return f"onnxruntime {status['onnxruntime']}, graphs exported ({cache})"
+    if not status.get("writable", True):
+        return (f"torch: {status['folder']} cannot be written, so the ONNX graphs cannot be "
+                "exported and video runs on torch (slower); set CAPSIGHT_CACHE to a writable "
+                "folder")  # fmt: skip
     return (f"onnxruntime {status['onnxruntime']}; the first `capsight video` exports the graphs "
             f"(or capsight models --prepare) into {status['folder']}")

@@ -133,7 +133,8 @@ def cache_status() -> dict:
     folder = cache_dir() / "onnx"
     graphs = list(folder.glob("*.onnx")) if folder.is_dir() else []
     status.update(folder=str(folder), graphs=len(graphs),
-                  megabytes=round(sum(g.stat().st_size for g in graphs) / 1e6, 1))  # fmt: skip
+                  megabytes=round(sum(g.stat().st_size for g in graphs) / 1e6, 1),
+                  writable=_writable(folder))  # fmt: skip
     try:
         from capsight.ort.captioner import captioner_graphs
         from capsight.ort.encoder import encoder_graphs
@@ -150,6 +151,20 @@ def cache_status() -> dict:
     except (ModelNotFound, OSError):
         status["video_default_ready"] = False
     return status
+
+
+def _writable(folder: Path) -> bool:
+    """Whether graphs could be exported into ``folder``: made if missing (the first video would
+    make it anyway) and a file written there and removed. A permission look is not enough: root
+    passes it for /proc, and a path under a file fails only when written."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            return True
+    except OSError:
+        return False
 
 
 def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
