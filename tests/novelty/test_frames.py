@@ -147,3 +147,18 @@ def test_a_module_in_the_working_directory_does_not_replace_the_childs(clip, tmp
     monkeypatch.chdir(tmp_path)
     batches, _ = _collect(clip, process=True, thumbnail_size=None)
     assert sum(len(b) for b in batches) == 20
+
+
+def test_sharpness_falls_with_blur_not_with_lighting_and_a_flat_frame_has_none(photo):
+    import math
+
+    from PIL import Image, ImageFilter
+
+    from capsight.novelty.frames import normalise_exposure, sharpness
+
+    cat = photo("chelsea")
+    sharp = sharpness(normalise_exposure(cat))
+    assert sharpness(normalise_exposure(cat.filter(ImageFilter.GaussianBlur(3)))) < 0.5 * sharp
+    darker = Image.eval(cat, lambda v: v // 2)
+    assert sharpness(normalise_exposure(darker)) == pytest.approx(sharp, rel=0.05)
+    assert math.isnan(sharpness(normalise_exposure(Image.new("RGB", (64, 48), (9, 9, 9)))))

@@ -128,3 +128,41 @@ def test_sensitivity_outside_zero_one_is_invalid(sensitivity):
 def test_unknown_signal_is_invalid():
     with pytest.raises(InvalidParameter, match="signal"):
         select_novel_moments({"audio": np.ones((5, 3))})
+
+
+def test_a_dip_in_sharpness_is_blur_and_a_step_down_is_not():
+    from capsight.novelty.selection import blurred_moments
+
+    sharp = np.full(30, 10.0)
+    sharp[10:13] = 2.0  # a defocus that recovers
+    sharp[20:] = 3.0  # a cut to a smooth scene that stays smooth
+    assert np.flatnonzero(blurred_moments(sharp)).tolist() == [10, 11, 12]
+    assert not blurred_moments(np.full(5, 0.0)).any()  # a blank video is not blurred
+
+
+def test_blurred_moments_are_never_novel_nor_a_reference():
+    rng = np.random.default_rng(7)
+    a, c = _scene(rng), _scene(rng)
+    sharp = np.full(30, 10.0)
+    sharp[11:13] = 1.0  # out of focus
+    # The shot changes while the camera is out of focus: the first sharp moment after is novel.
+    x = np.vstack([_shot(a, 11, rng), _shot(_scene(rng), 2, rng), _shot(c, 17, rng)])
+    assert _novel(x)[0] == 11  # without the blur test, the change is put on a blurred moment
+    sel = select_novel_moments({"visual": x}, sharpness=sharp)
+    assert sel.indices == [13] and sel.blurred == [11, 12]
+    assert np.isneginf(sel.strength[11:13]).all()
+    # A blur burst between moments of one shot: nothing, and the moment after it is compared
+    # with the sharp moments before the burst, not with a mean the blurred ones pulled away.
+    x = np.vstack([_shot(a, 11, rng), 3 * _shot(_scene(rng), 2, rng), _shot(a, 17, rng)])
+    sel = select_novel_moments({"visual": x}, sharpness=sharp)
+    assert sel.indices == [] and sel.strength[13] < 0.2
+    assert sel.describe()["blurred"] == [11, 12]
+
+
+def test_flat_frames_are_neither_blurred_nor_a_reference():
+    from capsight.novelty.selection import blurred_moments
+
+    sharp = np.full(20, 10.0)
+    sharp[5:8] = np.nan  # a fade through black
+    sharp[12] = 2.0
+    assert np.flatnonzero(blurred_moments(sharp)).tolist() == [12]

@@ -55,6 +55,7 @@ from capsight.io.video import sample_frames
 BATCH = 16  # moments encoded and captioned together
 FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
 _TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
+_FLAT_STD = 0.5 * _TARGET_STD  # a normalised frame this far below the spread hit the gain cap: flat
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _AHEAD = 8  # batches the child may decode ahead of the parent (~32 MB at 384 px)
 _HEADER = struct.Struct("<I")  # byte length of the JSON header that starts each message
@@ -76,6 +77,23 @@ def normalise_exposure(image: Image.Image) -> Image.Image:
     gain = min(_TARGET_STD / max(std, 1e-3), _MAX_GAIN)
     out = (x - mean) * gain + _TARGET_MEAN
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def sharpness(image: Image.Image) -> float:
+    """Mean absolute Laplacian of the luminance at half size: fine detail, which defocus and
+    motion blur remove (at full size sensor noise would count as detail). Taken on the
+    exposure-normalised frame, so lighting does not move it; NaN for a frame whose spread
+    normalisation could not restore (a fade, a dark title card, a blank frame: flat, not
+    blurred)."""
+    luma = np.asarray(image, dtype=np.float32) @ _LUMA  # (H, W)
+    if luma.size == 0 or float(luma.std()) < _FLAT_STD:
+        return float("nan")
+    h, w = (luma.shape[0] // 2) * 2, (luma.shape[1] // 2) * 2
+    luma = luma[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))  # (H/2, W/2)
+    laplacian = (
+        4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    )  # (H-2, W-2)
+    return float(np.abs(laplacian).mean()) if laplacian.size else float("nan")
 
 
 def thumbnail_jpeg(image: Image.Image, size: int) -> bytes:

@@ -35,7 +35,7 @@ from capsight.captioning.options import DecodingOptions
 from capsight.errors import InvalidParameter
 from capsight.io.video import MIN_EVERY, probe_video
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
-from capsight.novelty.frames import Frame, FrameBatches
+from capsight.novelty.frames import Frame, FrameBatches, sharpness
 from capsight.novelty.reports import format_clock
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
 from capsight.novelty.selection import (
@@ -250,6 +250,7 @@ def analyze_video(
         captions: list[str] = []
         labels: list[list[tuple[str, float]]] = []
         thumbs: list[bytes | None] = []
+        sharp: list[float] = []  # each frame's fine detail, for the blur test
         pooled: list[np.ndarray] = []
         regions: list[np.ndarray] = []  # float16: 9 x 1280 per moment, ~23 KB
         text_vectors: list[np.ndarray] = []
@@ -274,6 +275,7 @@ def analyze_video(
             captions.extend(texts)
             times.extend(f.time for f in batch)
             thumbs.extend(f.thumbnail for f in batch)
+            sharp.extend(sharpness(f.image) for f in batch)
             if info.duration > 0:
                 done = min(0.99, (batch[-1].time + every) / info.duration)
                 report(done, f"captioned up to {format_clock(batch[-1].time)}")
@@ -292,12 +294,14 @@ def analyze_video(
         "text": embeddings["text"],
     }
     used = ["visual", "text"] if signal == "fused" else [signal]
+    spacing = _moment_spacing(times, every)
     selection = select_novel_moments(
         {name: for_selection[name] for name in used},
         window=window,
         metric=metric,
         sensitivity=sensitivity,
-        every=_moment_spacing(times, every),
+        every=spacing,
+        sharpness=np.asarray(sharp, dtype=np.float64),
     )
     timings["select_s"] = time.perf_counter() - t
 

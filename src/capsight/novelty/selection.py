@@ -34,6 +34,12 @@ little. Frames are exposure-normalised
 before encoding (``frames.normalise_exposure``), so flicker and darkening barely move the
 features in the first place. With several signals (``fused``) the strengths are averaged with
 ``FUSED_WEIGHTS``; docs/novelty.md has the measurements behind those weights.
+
+With ``sharpness`` (one number per moment, ``frames.sharpness``), a *blurred* moment (a dip in
+sharpness against both sides, ``blurred_moments``) is never novel and never part of a reference
+(window mean, persistence, memory), and a *flat* one (NaN: a fade, a dark title card) may be
+novel but is no reference, so the moments after a blur or a fade are compared with the sharp
+shot before it.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ class SelectionConfig:
     end_seconds: float = 4.0  # moments this close to the end (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
     top_regions: int = 1  # d = mean of this many largest region distances
+    blur_ratio: float = 0.5  # sharper neighbours than this times a moment's sharpness: blurred
+    blur_context_seconds: float = 4.0  # ... on both sides, this far
 
 
 @dataclass
@@ -73,6 +81,8 @@ class Selection:
     threshold: float  # in floor units (>= 1)
     per_signal: dict[str, np.ndarray]  # (N,) each signal's strength in distance units
     floors: dict[str, float]  # distance that counts as 1 for each signal
+    blurred: list[int] = field(default_factory=list)  # never novel, never a reference
+    flat: list[int] = field(default_factory=list)  # fades, dark cards: never a reference
 
     def describe(self) -> dict:
         """JSON-ready summary for ``Analysis.extra``."""
@@ -81,6 +91,8 @@ class Selection:
             "threshold": round(float(self.threshold), 4),
             "floors": {k: round(v, 4) for k, v in self.floors.items()},
             "strength": [round(float(v), 4) if np.isfinite(v) else None for v in self.strength],
+            "blurred": list(self.blurred),
+            "flat": list(self.flat),
         }
 
 
@@ -134,18 +146,28 @@ class ChangeEvidence:
         horizon: int,
         memory: tuple[int, int] = (3, 15),
         top_regions: int = 1,
+        usable: np.ndarray | None = None,
+        eligible: np.ndarray | None = None,
     ) -> None:
         x = np.asarray(x, dtype=np.float64)
         self.x = x[:, None, :] if x.ndim == 2 else x  # (N, R, D), R = 1 for plain vectors
         self.window, self.metric, self.horizon, self.top = window, metric, horizon, top_regions
         self.gap, self.span = memory
         n = len(self.x)
-        self._csum = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(self.x, axis=0)])
+        # Moments that may serve as a reference (not blurred, not flat) and moments that may be
+        # novel (not blurred); all when not said.
+        self.usable = np.ones(n, bool) if usable is None else np.asarray(usable, bool)
+        self.eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
+        kept = self.x * self.usable[:, None, None]
+        self._csum = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(kept, axis=0)])
+        self._count = np.concatenate([[0], np.cumsum(self.usable)])
+        self._all = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(self.x, axis=0)])
         self._ahead: dict[tuple[int, int], tuple[float, float]] = {}
         self.past: list[np.ndarray] = [np.zeros(0)] * n  # d(x_i, x_j), j = i-span .. i-1
         for i in range(1, n):
             first = max(0, i - self.span)
-            self.past[i] = _region_distance(self.x[first:i], self.x[i], metric, top_regions)
+            d = _region_distance(self.x[first:i], self.x[i], metric, top_regions)
+            self.past[i] = np.where(self.usable[first:i], d, np.inf)
 
     def change_and_persistence(self, i: int, segment_start: int = 0) -> tuple[float, float]:
         """(change, persistence) of moment ``i`` against the mean of the previous ``window``
@@ -153,11 +175,18 @@ class ChangeEvidence:
         lo = max(0, i - self.window, segment_start if segment_start < i else 0)
         key = (i, lo)
         if key not in self._ahead:
-            before = (self._csum[i] - self._csum[lo]) / (i - lo)  # (R, D)
+            count = self._count[i] - self._count[lo]
+            if count > 0:  # the mean of the usable moments in the window
+                before = (self._csum[i] - self._csum[lo]) / count  # (R, D)
+            else:
+                before = (self._all[i] - self._all[lo]) / (i - lo)  # (R, D)
             ahead = _region_distance(
                 self.x[i : i + 1 + self.horizon], before, self.metric, self.top
             )
-            persistence = _second_smallest(ahead[1:]) if len(ahead) > 1 else float("inf")
+            later = ahead[1:][self.usable[i + 1 : i + 1 + self.horizon]]
+            if len(later) == 0:
+                later = ahead[1:]
+            persistence = _second_smallest(later) if len(later) else float("inf")
             self._ahead[key] = (float(ahead[0]), persistence)
         return self._ahead[key]
 
@@ -177,6 +206,8 @@ class ChangeEvidence:
         """
         if i == 0:
             return float("nan")
+        if not self.eligible[i]:  # a blurred moment is no evidence of anything new
+            return float("-inf")
         value = min(self.change_and_persistence(i, segment_start))
         first = max(0, i - self.span)
         past = self.past[i]  # moments first .. i-1
@@ -187,6 +218,26 @@ class ChangeEvidence:
         if len(past):
             value = min(value, _second_smallest(past))
         return float(value)
+
+
+def blurred_moments(
+    sharpness: np.ndarray, every: float = 1.0, config: SelectionConfig | None = None
+) -> np.ndarray:
+    """(N,) True for a moment much blurrier than the moments on *both* sides of it: its
+    sharpness (``frames.sharpness``) is under ``blur_ratio`` times the upper quartile of each
+    side's within ``blur_context_seconds`` (one side at the ends). A defocus or a whip pan is a
+    dip that recovers; a cut to a smooth scene (sky, fog) stays smooth after, so it is no dip.
+    Flat frames (NaN: fades, dark title cards) are neither blurred nor a reference."""
+    cfg = config or SelectionConfig()
+    s = np.asarray(sharpness, dtype=np.float64)
+    k = max(1, round(cfg.blur_context_seconds / every))
+    out = np.zeros(len(s), bool)
+    for i in np.flatnonzero(np.isfinite(s)):
+        sides = [s[max(0, i - k) : i], s[i + 1 : i + 1 + k]]
+        sides = [side[np.isfinite(side)] for side in sides]
+        references = [float(np.quantile(side, 0.75)) for side in sides if len(side)]
+        out[i] = bool(references) and s[i] < cfg.blur_ratio * min(references)
+    return out
 
 
 def _lerp(a: float, b: float, t: float) -> float:
@@ -200,9 +251,11 @@ def select_novel_moments(
     sensitivity: float = 0.5,
     every: float = 1.0,
     config: SelectionConfig | None = None,
+    sharpness: np.ndarray | None = None,
 ) -> Selection:
     """Pick novel moments from per-signal embeddings in time order (``visual``: (N, R, C) regions
-    or (N, C); ``text``: (N, D)); with both, they are combined as ``fused``."""
+    or (N, C); ``text``: (N, D)); with both, they are combined as ``fused``. ``sharpness``
+    (N,) marks blurred and flat moments (module docstring); without it every moment counts."""
     cfg = config or SelectionConfig()
     window = check_window(window)
     metric = canonical_metric(metric)
@@ -218,6 +271,10 @@ def select_novel_moments(
         max(1, round(cfg.memory_seconds[0] / every)),
         max(2, round(cfg.memory_seconds[1] / every)),
     )
+    if sharpness is None:
+        blurred = flat = np.zeros(n, bool)
+    else:
+        blurred, flat = blurred_moments(sharpness, every, cfg), np.isnan(sharpness)
     weights = FUSED_WEIGHTS if len(embeddings) > 1 else {name: 1.0 for name in embeddings}
     evidence: dict[str, ChangeEvidence] = {}
     floors: dict[str, float] = {}
@@ -226,15 +283,17 @@ def select_novel_moments(
         if metric == "euclidean":  # the Euclidean distance that matches this cosine distance
             floor = _typical_norm(x) * math.sqrt(2.0 * floor)
         floors[name] = floor
-        evidence[name] = ChangeEvidence(x, window, metric, horizon, memory, cfg.top_regions)
+        evidence[name] = ChangeEvidence(
+            x, window, metric, horizon, memory, cfg.top_regions, ~(blurred | flat), ~blurred
+        )
     total = sum(weights.get(name, 0.0) for name in embeddings) or 1.0
 
     def combined(i: int, segment_start: int) -> float:
         return (
             sum(
-                weights.get(name, 0.0)
-                * in_floor_units(ev.strength(i, segment_start), floors[name], metric)
+                weights[name] * in_floor_units(ev.strength(i, segment_start), floors[name], metric)
                 for name, ev in evidence.items()
+                if weights.get(name, 0.0)
             )
             / total
         )
@@ -265,7 +324,10 @@ def select_novel_moments(
     per_signal = {
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
-    return Selection(chosen, strength, threshold, per_signal, floors)
+    return Selection(
+        chosen, strength, threshold, per_signal, floors,
+        [int(i) for i in np.flatnonzero(blurred)], [int(i) for i in np.flatnonzero(flat)],
+    )  # fmt: skip
 
 
 def in_floor_units(distance, floor: float, metric: str):
