@@ -70,8 +70,8 @@ class SelectionConfig:
     end_seconds: float = 4.0  # moments this close to the end (little future to check) need 1.5x
     regions: int = 3  # the encoder grid is pooled into regions x regions cells
     top_regions: int = 1  # d = mean of this many largest region distances
-    blur_ratio: float = 0.5  # sharper neighbours than this times a moment's sharpness: blurred
-    blur_context_seconds: float = 4.0  # ... on both sides, this far
+    blur_ratio: float = 0.5  # blurred: sharpness under this times its neighbours' on both sides
+    blur_context_seconds: float = 4.0  # the neighbours: this far on each side
 
 
 @dataclass
@@ -273,6 +273,8 @@ def select_novel_moments(
     )
     if sharpness is None:
         blurred = flat = np.zeros(n, bool)
+    elif len(sharpness) != n:
+        raise ValueError(f"{len(sharpness)} sharpness values for {n} moments")
     else:
         blurred, flat = blurred_moments(sharpness, every, cfg), np.isnan(sharpness)
     weights = FUSED_WEIGHTS if len(embeddings) > 1 else {name: 1.0 for name in embeddings}
