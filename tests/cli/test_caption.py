@@ -259,6 +259,11 @@ def test_attention_for_several_photos_and_a_model_without_attention(run_cli, pho
         "att-coffee-labels.png", "att-coffee-show-attend-tell.png",
     ]  # fmt: skip
     assert "capsight: note: labels has no attention" in err and "Traceback" not in err
+    from PIL import Image
+
+    cam = Image.open(tmp_path / "att-cat-labels.png")
+    band = cam.crop((0, 0, cam.width, 40)).convert("L")
+    assert band.getextrema()[0] < 100  # a title is written above the class-activation map
 
 
 def test_attention_must_name_an_image_file(run_cli, photo_dir, one_error_line):

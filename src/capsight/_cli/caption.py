@@ -262,7 +262,12 @@ def write_attention(path: Path, image, described) -> None:
     from capsight._cli.main import error_line
     from capsight.captioning.facade import cached_encoder, resolve_captioner
     from capsight.errors import InvalidParameter
-    from capsight.vision.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
+    from capsight.vision.heatmaps import (
+        attention_sheet,
+        class_activation_map,
+        heatmap_overlay,
+        titled,
+    )
 
     result = described.caption
     small = image.copy()
@@ -278,8 +283,9 @@ def write_attention(path: Path, image, described) -> None:
     else:
         top = int(encoded.probs[0].argmax())
         cam = class_activation_map(encoded.grid[0], encoder.net._fc.weight.detach(), top)
-        picture = heatmap_overlay(small, cam, encoded.grid_size)
         label = described.labels[0][0] if described.labels else "its top class"
+        picture = titled(heatmap_overlay(small, cam, encoded.grid_size),
+                         f"{described.model} (no attention): where the encoder saw {label!r}")  # fmt: skip
         print(error_line(f"{described.model} has no attention; {path} shows where the encoder "
                          f"saw {label!r} instead", kind="note"), file=sys.stderr)  # fmt: skip
     attention_folder(path)

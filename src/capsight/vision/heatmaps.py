@@ -79,15 +79,29 @@ def attention_sheet(
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=18)
     if title:
-        limit = sheet.width - 20  # a long caption is cut to the sheet's width
-        if draw.textlength(title, font=font) > limit:
-            while len(title) > 1 and draw.textlength(title + "...", font=font) > limit:
-                title = title[:-1]
-            title = title.rstrip() + "..."
-        draw.text((10, 10), title, fill=(30, 27, 75), font=font)
+        _draw_title(draw, title, sheet.width, font)
     for i, word in enumerate(words):
         x = 8 + (i % columns) * (tile + 8)
         y = top + (i // columns) * (thumb.height + label_h + 8)
         sheet.paste(heatmap_overlay(thumb, weights[i], grid_size), (x, y))
         draw.text((x + 2, y + thumb.height + 4), word, fill=(30, 27, 75), font=font)
     return sheet
+
+
+def titled(picture: Image.Image, title: str) -> Image.Image:
+    """``picture`` below a band with ``title`` in it (cut to the width), as attention sheets are."""
+    from PIL import ImageDraw, ImageFont
+
+    out = Image.new("RGB", (picture.width, picture.height + 40), (248, 250, 252))
+    out.paste(picture, (0, 40))
+    _draw_title(ImageDraw.Draw(out), title, out.width, ImageFont.load_default(size=18))
+    return out
+
+
+def _draw_title(draw, title: str, width: int, font) -> None:
+    limit = width - 20  # a long caption is cut to the picture's width
+    if draw.textlength(title, font=font) > limit:
+        while len(title) > 1 and draw.textlength(title + "...", font=font) > limit:
+            title = title[:-1]
+        title = title.rstrip() + "..."
+    draw.text((10, 10), title, fill=(30, 27, 75), font=font)
