@@ -151,6 +151,8 @@ def test_blurred_moments_are_never_novel_nor_a_reference():
     sel = select_novel_moments({"visual": x}, sharpness=sharp)
     assert sel.indices == [13] and sel.blurred == [11, 12]
     assert np.isneginf(sel.strength[11:13]).all()
+    euclidean = select_novel_moments({"visual": x}, sharpness=sharp, metric="euclidean")
+    assert euclidean.indices == [13] and np.isneginf(euclidean.strength[11:13]).all()
     # A blur burst between moments of one shot: nothing, and the moment after it is compared
     # with the sharp moments before the burst, not with a mean the blurred ones pulled away.
     x = np.vstack([_shot(a, 11, rng), 3 * _shot(_scene(rng), 2, rng), _shot(a, 17, rng)])

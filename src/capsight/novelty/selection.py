@@ -334,9 +334,10 @@ def select_novel_moments(
 
 def in_floor_units(distance, floor: float, metric: str):
     """A strength (a distance) in units of its signal's floor, on the cosine scale the floors
-    and thresholds were set on (module docstring, step 4)."""
+    and thresholds were set on (module docstring, step 4). The sign is kept: a blurred moment's
+    -inf stays -inf (squared it was +inf, and every blurred moment was novel)."""
     ratio = distance / floor
-    return ratio * ratio if metric == "euclidean" else ratio
+    return ratio * abs(ratio) if metric == "euclidean" else ratio
 
 
 def _typical_norm(x: np.ndarray) -> float:
