@@ -92,7 +92,7 @@ def sharpness(image: Image.Image) -> float:
     luma = luma[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))  # (H/2, W/2)
     laplacian = (
         4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
-    )  # (H-2, W-2)
+    )  # (H/2-2, W/2-2)
     return float(np.abs(laplacian).mean()) if laplacian.size else float("nan")
 
 

@@ -294,13 +294,12 @@ def analyze_video(
         "text": embeddings["text"],
     }
     used = ["visual", "text"] if signal == "fused" else [signal]
-    spacing = _moment_spacing(times, every)
     selection = select_novel_moments(
         {name: for_selection[name] for name in used},
         window=window,
         metric=metric,
         sensitivity=sensitivity,
-        every=spacing,
+        every=_moment_spacing(times, every),
         sharpness=np.asarray(sharp, dtype=np.float64),
     )
     timings["select_s"] = time.perf_counter() - t
