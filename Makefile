@@ -57,7 +57,7 @@ serve: $(STAMP)
 # end word (runs/sat-flip-eos). Both resume where they stopped when run again.
 captioner: $(STAMP)
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-flip --epochs 8 --flip --seed 7 \
-	    --scst-epochs 8 --scst-lr 5e-5 --scst-top-k 5 --resume
+	    --scst-epochs 8 --scst-lr 5e-5 --scst-top-k 5 --patience 8 --resume
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-flip-eos --init-from runs/sat-flip/best \
 	    --epochs 0 --flip --seed 7 --scst-epochs 6 --scst-lr 5e-5 --scst-top-k 5 --scst-end-token --resume
 	$(BIN)/python -m capsight.training.cached_eval $(FLICKR8K) runs/sat-flip-eos/best --split test \
