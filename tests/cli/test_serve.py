@@ -70,3 +70,24 @@ def test_good_settings_pass_the_checks():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     check_settings(ServerSettings(port=port, log_level="DEBUG", job_ttl_hours=0))
+
+
+@pytest.mark.parametrize("name,value,fragment", [
+    ("max_upload_mb", float("inf"), "must be a finite number"),
+    ("max_upload_mb", 1e308, "is too large"),
+    ("job_ttl_hours", float("nan"), "must be a finite number"),
+    ("request_timeout_s", float("inf"), "must be a finite number"),
+])  # fmt: skip
+def test_settings_made_in_python_refuse_numbers_the_app_cannot_use(name, value, fragment):
+    from capsight.errors import InvalidParameter
+    from capsight.server.settings import ServerSettings, env_var
+
+    with pytest.raises(InvalidParameter, match=f"{name} \\(or {env_var(name)}\\) {fragment}"):
+        ServerSettings(**{name: value})
+
+
+def test_an_infinite_number_from_the_environment_names_its_variable(run_cli, no_server, one_error_line, monkeypatch):
+    monkeypatch.setenv("CAPSIGHT_MAX_UPLOAD_MB", "inf")
+    status, _, err = run_cli("serve", *no_server)
+    assert status == 2
+    one_error_line(err, "CAPSIGHT_MAX_UPLOAD_MB", "finite")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from capsight.errors import InvalidParameter
+
 _FLAGS = [
     # (flag, settings field, type, help)
     ("--host", "host", str, "interface to listen on (default 127.0.0.1; 0.0.0.0 for all)"),
@@ -49,34 +51,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace, environ=None):
-    """Environment first, then every flag that was given."""
-    from capsight.server.settings import ServerSettings
+    """Environment first, then every flag that was given. A flag's number that ServerSettings
+    would refuse (inf, or too large once scaled) is named by its flag here."""
+    from capsight.server.settings import ServerSettings, finite_problem
 
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in _FLAGS}
+    for flag, dest, kind, _ in _FLAGS:
+        if kind is float and overrides[dest] is not None and finite_problem(dest, overrides[dest]):
+            raise InvalidParameter(f"{flag} {finite_problem(dest, overrides[dest])}")
     overrides["ui"] = getattr(args, "ui", None)
     return ServerSettings.from_env(environ).replace(**overrides)
 
 
 # uvicorn's names (uvicorn.config.LOG_LEVELS); another raises KeyError inside uvicorn.run.
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-# Float settings that are multiplied before use: 1e308 MB is a finite flag but infinite bytes.
-_SCALE = {"max_upload_mb": 1024 * 1024, "job_ttl_hours": 3600}
 
 
 def check_settings(settings) -> None:
-    """What ServerSettings leaves to uvicorn and the app, checked before any model loads: finite
-    numbers (inf MB or hours crash the app as it starts), uvicorn's log levels, and an address
-    the server can listen on (uvicorn says so only after the models load, and exits 3)."""
-    import math
-
-    from capsight.errors import InvalidParameter
+    """What ServerSettings leaves to uvicorn, checked before any model loads: uvicorn's log
+    levels, and an address the server can listen on (uvicorn says so only after the models
+    load, and exits 3)."""
     from capsight.server.settings import env_var
 
-    for flag, dest, kind, _ in _FLAGS:
-        value = getattr(settings, dest)
-        if kind is float and not math.isfinite(value * _SCALE.get(dest, 1)):
-            what = "is too large" if math.isfinite(value) else "must be a finite number"
-            raise InvalidParameter(f"{flag} (or {env_var(dest)}) {what}, got {value:g}")
     if settings.log_level.lower() not in LOG_LEVELS:
         raise InvalidParameter(f"--log-level (or {env_var('log_level')}) {settings.log_level!r}: "
                                f"use one of {', '.join(LOG_LEVELS)}")  # fmt: skip
@@ -86,8 +82,6 @@ def check_settings(settings) -> None:
 def check_listen(host: str, port: int) -> None:
     """Bind ``host``:``port`` as uvicorn will (then let go), or InvalidParameter saying why not."""
     import socket
-
-    from capsight.errors import InvalidParameter
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:

@@ -14,6 +14,7 @@ in ``ENV_VARS``), so a container is configured without a command line. Bad value
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ class ServerSettings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        for name in sorted(_FLOATS):  # inf MB or hours would crash the app as it starts
+            problem = finite_problem(name, getattr(self, name))
+            if problem:
+                raise InvalidParameter(f"{name} (or {env_var(name)}) {problem}")
         checks = [
             (1 <= self.port <= 65535, "port must be in 1..65535"),
             (self.workers >= 1, "workers must be >= 1"),
@@ -85,6 +90,13 @@ class ServerSettings:
         return cls(**values)
 
 
+def finite_problem(name: str, value: float) -> str | None:
+    """Why a float setting cannot be used ("must be a finite number, got inf"), or None."""
+    if math.isfinite(value * _SCALE.get(name, 1)):
+        return None
+    return f"{'is too large' if math.isfinite(value) else 'must be a finite number'}, got {value:g}"
+
+
 def env_var(field_name: str) -> str:
     return "CAPSIGHT_" + field_name.upper()
 
@@ -94,6 +106,8 @@ ENV_VARS = [env_var(f.name) for f in dataclasses.fields(ServerSettings)]
 _INTS = {"port", "workers", "queue_size", "max_images", "inference_slots"}
 _FLOATS = {"max_upload_mb", "job_ttl_hours", "request_timeout_s", "job_timeout_s"}
 _BOOLS = {"ui"}
+# Float settings that are multiplied before use: 1e308 MB is a finite number but infinite bytes.
+_SCALE = {"max_upload_mb": 1024 * 1024, "job_ttl_hours": 3600}
 
 
 def _parse(name: str, raw: str) -> object:
