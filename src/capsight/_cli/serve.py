@@ -40,7 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Serve the HTTP API (/docs), the original server's endpoints and the web page (/ui). "
             "Every option can also be set with an environment variable CAPSIGHT_<OPTION>, e.g. "
-            "CAPSIGHT_PORT or CAPSIGHT_API_KEY."
+            "CAPSIGHT_PORT or CAPSIGHT_API_KEY; three are named otherwise: --request-timeout is "
+            "CAPSIGHT_REQUEST_TIMEOUT_S, --job-timeout CAPSIGHT_JOB_TIMEOUT_S, --no-ui "
+            "CAPSIGHT_UI=false (docs/server.md lists them all)."
         ),
     )
     for flag, dest, kind, text in _FLAGS:

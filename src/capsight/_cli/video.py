@@ -59,7 +59,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="0 = only the strongest changes .. 1 = every plausible change "
                         "(default: 0.5)")
     p.add_argument("--model", default="default", metavar="NAME",
-                   help="captioner (see `capsight models`; default: the best installed)")
+                   help="captioner (see `capsight models`; default: show-attend-tell, which reads the "
+                        "encoding the novelty signals need; the photo default if it is missing)")
     p.add_argument("--greedy", action="store_true",
                    help="caption greedily instead of with the captioner's default beam search: "
                         "a little faster, captions a little worse")
