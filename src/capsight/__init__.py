@@ -20,6 +20,9 @@ Heavy libraries (torch, transformers) are imported only when a function that nee
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -35,7 +38,7 @@ __all__ = [
 
 from capsight.errors import CapsightError
 
-# Loaded on first use (``__getattr__``): name -> the module that defines it.
+# Loaded on first use (``_LazyModule.__getattr__``): name -> the module that defines it.
 _LAZY = {
     "analyze_video": "capsight.novelty.pipeline",
     "caption": "capsight.captioning.facade",
@@ -46,14 +49,19 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+class _LazyModule(_types.ModuleType):
+    """capsight's module type: the lazy names load on first use, and ``dir``, tab completion and
+    ``help(capsight)`` list them (as methods here, not module functions that pydoc would show)."""
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'capsight' has no attribute {name!r}")
+    def __getattr__(self, name: str):
+        if name in _LAZY:
+            import importlib
+
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        raise AttributeError(f"module 'capsight' has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *_LAZY})
 
 
-def __dir__() -> list[str]:
-    # The lazy names too, so tab completion and help(capsight) list them.
-    return sorted({*globals(), *_LAZY})
+_sys.modules[__name__].__class__ = _LazyModule

@@ -163,6 +163,19 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
         capsight.no_such_function  # noqa: B018
 
 
+def test_help_lists_the_public_functions_and_not_the_lazy_loading():
+    import subprocess
+    import sys
+
+    # A fresh interpreter: importing capsight must not import torch, and help() shows no
+    # __getattr__ / __dir__ of the lazy loading.
+    code = ("import sys, capsight; assert 'torch' not in sys.modules; import pydoc; "
+            "print(pydoc.render_doc(capsight, renderer=pydoc.plaintext))")  # fmt: skip
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "analyze_video(" in shown and "DecodingOptions" in shown
+    assert "__getattr__" not in shown and "__dir__" not in shown and "_LazyModule" not in shown
+
+
 @pytest.mark.slow
 def test_encode_images_works_in_batches_and_keeps_no_images(photo):
     cat = photo("chelsea")
