@@ -54,7 +54,8 @@ serve: $(STAMP)
 	$(BIN)/capsight serve
 
 # The shipped show-attend-tell: cross-entropy and SCST (runs/sat-flip), then SCST scored with an
-# end word (runs/sat-flip-eos). Both resume where they stopped when run again.
+# end word (runs/sat-flip-eos). Both resume where they stopped when run again. Then the test
+# scores, and the test photos captioned by the new model and the shipped one, paired.
 captioner: $(STAMP)
 	$(BIN)/capsight train $(FLICKR8K) --out runs/sat-flip --epochs 8 --flip --seed 7 \
 	    --scst-epochs 8 --scst-lr 5e-5 --scst-top-k 5 --patience 8 --resume
@@ -62,6 +63,8 @@ captioner: $(STAMP)
 	    --epochs 0 --flip --seed 7 --scst-epochs 6 --scst-lr 5e-5 --scst-top-k 5 --scst-end-token --resume
 	$(BIN)/python -m capsight.training.cached_eval $(FLICKR8K) runs/sat-flip-eos/best --split test \
 	    --full --decoding greedy beam:3 beam:5
+	$(BIN)/capsight eval $(FLICKR8K) --split test --model runs/sat-flip-eos/best --beam 3 \
+	    --against show-attend-tell
 
 # The photo default show-attend-tell-pair. Its first member (m0): Lite0 features with the
 # encoder's last 2 blocks fine-tuned, 7 cross-entropy epochs, then 5 + 6 SCST epochs with the end
