@@ -59,8 +59,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
 
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in _FLAGS}
     for flag, dest, kind, _ in _FLAGS:
-        if kind is float and overrides[dest] is not None and finite_problem(dest, overrides[dest]):
-            raise InvalidParameter(f"{flag} {finite_problem(dest, overrides[dest])}")
+        if kind is float and overrides[dest] is not None and (problem := finite_problem(dest, overrides[dest])):
+            raise InvalidParameter(f"{flag} {problem}")
     overrides["ui"] = getattr(args, "ui", None)
     return ServerSettings.from_env(environ).replace(**overrides)
 
