@@ -22,7 +22,8 @@ _FLAGS = [
     ("--queue-size", "queue_size", int, "video jobs that may wait before 503 (default 8)"),
     ("--max-upload-mb", "max_upload_mb", float, "largest request body in MB (default 200)"),
     ("--max-images", "max_images", int, "images per caption request (default 16)"),
-    ("--api-key", "api_key", str, "require this key in the X-API-Key header (default: none)"),
+    ("--api-key", "api_key", str, "require this key (>= 8 characters) in the X-API-Key or "
+     "Authorization: Bearer header (default: none)"),
     ("--job-dir", "job_dir", str, "folder for the job store and job files"),
     ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (0 = keep)"),
     ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take"),
