@@ -51,6 +51,63 @@ def test_beam_candidates_lists_every_beam_best_first(tiny_model, grid):
     assert [c[0].tokens for c in candidates] == [d.tokens for d in decode(model, grid, options)]
 
 
+class EndsAfter(CaptionModel):
+    """A trained-architecture model steered for search tests: each step the model's own likeliest
+    word scores 0, its second -1, <eos> -4 (so lower beams end first), every other word -20; once
+    image i has ``lengths[i]`` words, <eos> scores +5 for the beams that never took a second
+    choice (the best one), while the others go on. The words still come from the model's state,
+    so the search must carry each image's state rows faithfully."""
+
+    def __init__(self, model: CaptionModel, lengths: list[int]):
+        super().__init__()
+        self.model, self.lengths = model, torch.tensor(lengths)
+        self.has_attention, self.static_state_keys = model.has_attention, model.static_state_keys
+
+    extra = ("image", "t", "second", "detour")
+
+    def start(self, grid):
+        n = grid.shape[0]
+        zeros = torch.zeros(n, dtype=torch.long)
+        return {**self.model.start(grid), "image": torch.arange(n), "t": zeros, "second": zeros - 1,
+                "detour": zeros.bool()}  # fmt: skip
+
+    def step(self, tokens, state):
+        own = {k: v for k, v in state.items() if k not in self.extra}
+        logits, own, alpha = self.model.step(tokens, own)
+        words = logits.clone()
+        words[:, [self.pad_id, self.bos_id, self.eos_id, self.unk_id]] = float("-inf")
+        top = words.topk(2, dim=-1).indices  # (N, 2)
+        steered = torch.full_like(logits, -20.0)
+        steered.scatter_(1, top, torch.tensor([[0.0, -1.0]]).expand_as(top))
+        detour = state["detour"] | (tokens == state["second"])
+        ended = (state["t"] >= self.lengths[state["image"]]) & ~detour
+        steered[:, self.eos_id] = torch.where(ended, 5.0, -4.0)
+        extra = {"image": state["image"], "t": state["t"] + 1, "second": top[:, 1], "detour": detour}
+        return steered, {**own, **extra}, alpha
+
+
+@pytest.mark.parametrize("architecture", ["show-attend-tell", "show-and-tell", "prefix-gpt2"])
+def test_settled_images_leave_the_beam_search_without_changing_it(tiny_model, architecture):
+    # Images leave the search once their best beam has ended (or, for beam_candidates, all have);
+    # the captions and scores must be those of each image searched alone to the end.
+    lengths = [1, 4, 2, 9, 3, 1, 6, 12]  # 12 > max_length: forced to end
+    model = EndsAfter(tiny_model(architecture), lengths)
+    grid = torch.randn(len(lengths), 49, 1280, generator=torch.Generator().manual_seed(1))
+    options = DecodingOptions(beam_width=3, max_length=10, no_repeat_trigram=False, no_repeat_word=False)
+    rows = []
+    step = model.step
+    model.step = lambda tokens, state: rows.append(len(tokens)) or step(tokens, state)
+    best = decode(model, grid, options)
+    searched = sum(rows)
+    full = [c[0] for c in beam_candidates(model, grid, options)]
+    alone = [decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0] for i, n in enumerate(lengths)]
+    assert [len(d.tokens) for d in best] == [min(n, 9) for n in lengths]
+    assert [d.tokens for d in best] == [d.tokens for d in full] == [d.tokens for d in alone]
+    assert [d.score for d in best] == pytest.approx([d.score for d in alone], abs=1e-6)
+    assert [d.score for d in full] == pytest.approx([d.score for d in alone], abs=1e-6)
+    assert searched < sum(rows) - searched  # the best-only search ran the model on fewer rows
+
+
 class BranchingModel(CaptionModel):
     """After <bos>: word 4 (p=.5) or 5 (p=.4); after 5 <eos> is certain; after 4 all is flat."""
 

@@ -3,7 +3,7 @@ import torch
 
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
-from capsight.captioning.show_attend_tell import attention_penalty
+from capsight.captioning.show_attend_tell import attention_penalty, attention_scores
 from capsight.errors import InvalidParameter, ModelNotFound
 
 ARCHITECTURES = ["show-attend-tell", "show-and-tell", "prefix-gpt2"]
@@ -49,6 +49,16 @@ def test_show_and_tell_options_gru_layers_and_bad_cell(tiny_model):
     assert isinstance(model.rnn, torch.nn.GRU) and model.rnn.num_layers == 2
     with pytest.raises(InvalidParameter):
         tiny_model("show-and-tell", cell="transformer")
+
+
+@pytest.mark.parametrize("rows", [0, 1, 37])  # 37: more than two of its 16-row chunks
+def test_inference_attention_scores_equal_the_tanh_form(rows):
+    generator = torch.Generator().manual_seed(0)
+    keys, query = torch.randn(rows, 49, 32, generator=generator), torch.randn(rows, 1, 32, generator=generator)
+    score = torch.nn.Linear(32, 1)
+    with torch.no_grad():
+        expected = score(torch.tanh(keys + query)).squeeze(-1)  # (rows, 49)
+        assert torch.allclose(attention_scores(keys, query, score), expected, atol=1e-5)
 
 
 def test_attention_penalty_zero_when_every_cell_gets_one_unit():

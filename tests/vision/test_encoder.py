@@ -62,10 +62,15 @@ def test_output_shapes_and_probabilities(encoder, photo):
 
 
 def test_batching_does_not_change_results(encoder, photo):
+    from PIL import ImageOps
+
     images = [photo("chelsea"), photo("rocket"), photo("coffee")]
+    images += [ImageOps.mirror(image) for image in images]  # 6: more than one CPU_CHUNK
     together = encoder.encode(images, batch_size=32)
     one_by_one = encoder.encode(images, batch_size=1)
     assert torch.allclose(together.pooled, one_by_one.pooled, atol=1e-4)
+    assert torch.allclose(together.grid, one_by_one.grid, atol=1e-4)
+    assert torch.allclose(together.hidden, one_by_one.hidden, atol=1e-4)
     assert torch.allclose(together.probs, one_by_one.probs, atol=1e-5)
 
 

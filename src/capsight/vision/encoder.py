@@ -14,6 +14,11 @@ edges of a video frame is lost; Flickr8k training photos were squashed the same 
 ``capsight.precision`` would decode in it (a CPU with native bfloat16): 2.1-2.4x faster on this
 project's machine. Captioners encode that way (``captioning.facade.cached_encoder``); novelty
 signals and training features stay float32 (see ``capsight/precision.py``).
+
+On a CPU the network runs ``CPU_CHUNK`` photos at a time, whatever the batch: a few photos'
+feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On this
+project's 2-core AMD EPYC (AVX2, float32) that made EfficientNet-Lite0 1.8x and Lite2 1.9x faster
+per photo than batches of 32 (``benchmarks/encoder_chunks.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ from capsight.vision.efficientnet_lite import (
 from capsight.vision.imagenet_classes import imagenet_class_names
 from capsight.vision.pixels import normalised_pixels
 from capsight.vision.weights import efficientnet_weights_path as _weights_path
+
+# Photos per network run on a CPU (see the module doc; 2 and 8 were slower here, 1 and 32 much).
+CPU_CHUNK = 4
 
 
 @dataclass
@@ -147,9 +155,11 @@ class ImageEncoder:
         net = _inference_net(self.name, str(self.device), self.weights)
         x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         precision = inference_precision(self.device) if self.reduced_precision else contextlib.nullcontext()
+        chunk = CPU_CHUNK if x.device.type == "cpu" else max(len(x), 1)
         with precision:
-            fmap, hidden = net.features_and_hidden(x)  # (B, 1280, h, w), (B, C, h, w) channels-last
-        fmap, hidden = fmap.float(), hidden.float()
+            parts = [net.features_and_hidden(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)]
+        # (B, 1280, h, w), (B, C, h, w)
+        fmap, hidden = (torch.cat([p[k].float() for p in parts]) for k in (0, 1))
         b, c, h, w = fmap.shape
         grid = fmap.flatten(2).transpose(1, 2)  # (B, h*w, 1280)
         pooled = grid.mean(dim=1)  # (B, 1280)
