@@ -16,9 +16,10 @@ project's machine. Captioners encode that way (``captioning.facade.cached_encode
 signals and training features stay float32 (see ``capsight/precision.py``).
 
 On a CPU the network runs ``CPU_CHUNK`` photos at a time, whatever the batch: a few photos'
-feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On this
-project's 2-core AMD EPYC (AVX2, float32) that made EfficientNet-Lite0 1.8x and Lite2 1.9x faster
-per photo than batches of 32 (``benchmarks/encoder_chunks.py``).
+feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On a
+2-core AMD EPYC without native bfloat16 (float32) that made EfficientNet-Lite0 1.7x and the photo
+default's Lite2 2.1x faster per photo than batches of 32 (9.7 against 16.2 ms, 18.8 against
+38.6; 3 to 6 at a time are about equally fast; ``benchmarks/encoder_chunks.py``, 2026-12-05).
 """
 
 from __future__ import annotations
