@@ -108,6 +108,24 @@ def test_settled_images_leave_the_beam_search_without_changing_it(tiny_model, ar
     assert searched < sum(rows) - searched  # the best-only search ran the model on fewer rows
 
 
+@pytest.mark.parametrize("method", ["greedy", "sample"])
+def test_ended_sentences_leave_greedy_and_sampled_decoding(tiny_model, method):
+    lengths = [1, 4, 2, 9, 3, 12]
+    model = EndsAfter(tiny_model("show-attend-tell"), lengths)
+    grid = torch.randn(len(lengths), 49, 1280, generator=torch.Generator().manual_seed(1))
+    options = DecodingOptions(method=method, max_length=10, seed=3, top_k=1, no_repeat_trigram=False,
+                              no_repeat_word=False)  # fmt: skip
+    rows = []
+    step = model.step
+    model.step = lambda tokens, state: rows.append(len(tokens)) or step(tokens, state)
+    together = decode(model, grid, options)
+    alone = [decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0] for i, n in enumerate(lengths)]
+    assert [len(d.tokens) for d in together] == [min(n, 9) for n in lengths]
+    assert [d.tokens for d in together] == [d.tokens for d in alone]
+    assert [d.score for d in together] == pytest.approx([d.score for d in alone], abs=1e-6)
+    assert rows[:4] == [6, 6, 5, 4]  # a sentence that has ended is not run again
+
+
 class BranchingModel(CaptionModel):
     """After <bos>: word 4 (p=.5) or 5 (p=.4); after 5 <eos> is certain; after 4 all is flat."""
 

@@ -92,6 +92,23 @@ def test_fused_inference_network_matches_the_trained_one(photo):
                           atol=1e-3)
 
 
+@pytest.mark.parametrize("kernel, stride, groups", [(3, 2, 1), (5, 2, 8), (3, 1, 8), (5, 1, 1), (1, 1, 1)])
+def test_same_padding_without_a_padded_copy_in_inference(kernel, stride, groups):
+    """Inference lets the convolution pad (a zero-led kernel where SAME padding is asymmetric);
+    training pads a copy with F.pad. Even and odd sides, square or not, either memory layout."""
+    from capsight.vision.efficientnet_lite import SameConv2d
+
+    torch.manual_seed(0)
+    conv = SameConv2d(8, 8, kernel, stride=stride, groups=groups, bias=True)
+    for side in [(12, 12), (13, 13), (12, 13), (7, 10)]:
+        x = torch.randn(2, 8, *side)
+        expected = conv(x)  # grad enabled: F.pad
+        with torch.no_grad():
+            for layout in (torch.contiguous_format, torch.channels_last):
+                got = conv(x.contiguous(memory_format=layout))
+                assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5)
+
+
 def test_empty_input_gives_empty_outputs(encoder):
     out = encoder.encode([])
     assert len(out) == 0

