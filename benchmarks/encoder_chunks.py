@@ -7,8 +7,9 @@ Encodes the first ``--photos`` Flickr8k photos (preprocessed once, outside the t
 ``ImageEncoder.encode_tensor`` while ``capsight.vision.encoder.CPU_CHUNK`` takes each value, and
 prints milliseconds per photo, the best of ``--repeats`` runs (other work on the machine only
 ever makes a run slower), for EfficientNet-Lite0, ImageNet Lite2 when the ``lite12`` extra is
-installed, and the photo default's own Lite2 encoder (its second member's). The encoder runs in
-the precision captioners use (bfloat16 only on CPUs that compute it natively).
+installed, and the photo default's own Lite2 encoder (its second member's), in float32: the only
+precision that runs in chunks (on a CPU with native bfloat16 the captioners' encoders run whole
+batches in bfloat16, as before the chunks).
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ PAIR_ENCODER = MODELS_DIR / "show-attend-tell-pair" / "m1" / "encoder.safetensor
 
 
 def encoders() -> list[tuple[str, ImageEncoder]]:
-    found = [("efficientnet-lite0", ImageEncoder("efficientnet-lite0", reduced_precision=True))]
+    found = [("efficientnet-lite0", ImageEncoder("efficientnet-lite0"))]
     if "efficientnet-lite2" in available_encoders():
-        found.append(("efficientnet-lite2 (ImageNet)", ImageEncoder("efficientnet-lite2", reduced_precision=True)))
+        found.append(("efficientnet-lite2 (ImageNet)", ImageEncoder("efficientnet-lite2")))
     if PAIR_ENCODER.is_file():
         found.append(("efficientnet-lite2 (the pair's m1)",
-                      ImageEncoder("efficientnet-lite2", reduced_precision=True, weights=str(PAIR_ENCODER))))  # fmt: skip
+                      ImageEncoder("efficientnet-lite2", weights=str(PAIR_ENCODER))))  # fmt: skip
     return found
 
 
 def cpu_name() -> str:
-    """The CPU's model name, and whether it computes bfloat16 natively (the encoder's precision)."""
+    """The CPU's model name, and whether it computes bfloat16 natively (the captioners' precision)."""
     from capsight.precision import cpu_computes_bf16
 
     name = platform.processor() or platform.machine()

@@ -261,7 +261,7 @@ class _Beams:
         batch = len(self.final_scores)
         lengths = torch.tensor([max(len(s), 1) for s in self.final_seqs], dtype=torch.float)
         normalised = self.final_scores / lengths.reshape(batch, self.width) ** length_penalty
-        order = normalised.argsort(dim=-1, descending=True)  # (B, W)
+        order = normalised.argsort(dim=-1, descending=True, stable=True)  # (B, W); ties: search order
         return [[b * self.width + int(j) for j in order[b]] for b in range(batch)]
 
     def result(self, row: int) -> Decoded:

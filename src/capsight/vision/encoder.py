@@ -15,11 +15,13 @@ edges of a video frame is lost; Flickr8k training photos were squashed the same 
 project's machine. Captioners encode that way (``captioning.facade.cached_encoder``); novelty
 signals and training features stay float32 (see ``capsight/precision.py``).
 
-On a CPU the network runs ``CPU_CHUNK`` photos at a time, whatever the batch: a few photos'
-feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On a
+On a CPU in float32 the network runs ``CPU_CHUNK`` photos at a time, whatever the batch: a few
+photos' feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On a
 2-core AMD EPYC without native bfloat16 (float32) that made EfficientNet-Lite0 1.7x and the photo
 default's Lite2 2.1x faster per photo than batches of 32 (9.7 against 16.2 ms, 18.8 against
 38.6; 3 to 6 at a time are about equally fast; ``benchmarks/encoder_chunks.py``, 2026-12-05).
+In bfloat16 (a CPU that computes it natively) the network runs whole batches, as it did when
+that precision was measured.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 from PIL import Image
 
 from capsight.errors import ModelNotFound
-from capsight.precision import inference_precision
+from capsight.precision import inference_precision, uses_bf16
 from capsight.vision.efficientnet_lite import (
     FEATURE_DIM,
     VARIANTS,
@@ -156,7 +158,9 @@ class ImageEncoder:
         net = _inference_net(self.name, str(self.device), self.weights)
         x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         precision = inference_precision(self.device) if self.reduced_precision else contextlib.nullcontext()
-        chunk = CPU_CHUNK if x.device.type == "cpu" else max(len(x), 1)
+        # A few photos at a time on a CPU in float32 (measured there; bfloat16 runs whole batches)
+        bf16 = self.reduced_precision and uses_bf16(self.device)
+        chunk = CPU_CHUNK if x.device.type == "cpu" and not bf16 else max(len(x), 1)
         with precision:
             parts = [net.features_and_hidden(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)]
         # (B, 1280, h, w), (B, C, h, w)
