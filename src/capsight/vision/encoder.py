@@ -17,9 +17,11 @@ signals and training features stay float32 (see ``capsight/precision.py``).
 
 On a CPU in float32 the network runs ``CPU_CHUNK`` photos at a time, whatever the batch: a few
 photos' feature maps stay in cache where 32 photos' (400 MB for Lite2's first stages) do not. On a
-2-core AMD EPYC without native bfloat16 (float32) that made EfficientNet-Lite0 1.7x and the photo
-default's Lite2 2.1x faster per photo than batches of 32 (9.7 against 16.2 ms, 18.8 against
-38.6; 3 to 6 at a time are about equally fast; ``benchmarks/encoder_chunks.py``, 2026-12-05).
+2-core AMD EPYC without native bfloat16 (float32) that made EfficientNet-Lite0 and the photo
+default's Lite2 1.6x faster per photo than batches of 32 (8.2 against 13.4 ms, 17.1 against
+27.7; 3 to 8 at a time are about equally fast; ``benchmarks/encoder_chunks.py``, 2026-12-05,
+with ``SameConv2d`` padding inside the convolution; before that, 9.7 against 16.2 and 18.8
+against 38.6).
 In bfloat16 (a CPU that computes it natively) the network runs whole batches, as it did when
 that precision was measured.
 """
