@@ -49,7 +49,7 @@ from capsight.training.tracking import code_version
 from capsight.vision.encoder import EncodedImages
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from encoder_chunks import cpu_name  # noqa: E402
+from machine import cpu_description  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DECODINGS: dict[str, DecodingOptions | None] = {
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         command = "nice -n 15 .venv/bin/python benchmarks/captioning_quality.py " + " ".join(
             a for a in (argv if argv is not None else sys.argv[1:])
         )
-        machine = f"{cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+        machine = f"{cpu_description()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
         version = code_version()
         commit = version.get("mlflow.source.git.commit", "unknown")[:10]
         if version.get("capsight.git_dirty") == "true":

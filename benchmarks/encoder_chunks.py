@@ -15,7 +15,7 @@ batches in bfloat16, as before the chunks).
 from __future__ import annotations
 
 import argparse
-import platform
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +25,9 @@ from PIL import Image
 import capsight.vision.encoder as encoder_module
 from capsight.captioning import MODELS_DIR
 from capsight.vision.encoder import ImageEncoder, available_encoders
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_description  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k" / "images"
 CHUNKS = (1, 2, 3, 4, 6, 8, 16, 32)
@@ -39,19 +42,6 @@ def encoders() -> list[tuple[str, ImageEncoder]]:
         found.append(("efficientnet-lite2 (the pair's m1)",
                       ImageEncoder("efficientnet-lite2", weights=str(PAIR_ENCODER))))  # fmt: skip
     return found
-
-
-def cpu_name() -> str:
-    """The CPU's model name, and whether it computes bfloat16 natively (the captioners' precision)."""
-    from capsight.precision import cpu_computes_bf16
-
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{name} ({'native bfloat16' if cpu_computes_bf16() else 'no native bfloat16: float32'})"
 
 
 def ms_per_photo(encoder: ImageEncoder, batch: torch.Tensor, chunk: int, repeats: int) -> float:
@@ -83,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((name, [ms_per_photo(encoder, batch, chunk, args.repeats) for chunk in CHUNKS]))
     encoder_module.CPU_CHUNK = default
     print(f"ms per photo, batch of {len(photos)}, {args.threads} threads, best of {args.repeats}; "
-          f"{cpu_name()}, torch {torch.__version__}; shipped CPU_CHUNK = {default}")  # fmt: skip
+          f"{cpu_description()}, torch {torch.__version__}; shipped CPU_CHUNK = {default}")  # fmt: skip
     print("| encoder | " + " | ".join(f"{c} at a time" for c in CHUNKS) + " |")
     print("|---|" + "---:|" * len(CHUNKS))
     for name, times in rows:

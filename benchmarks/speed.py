@@ -41,6 +41,9 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CLIP_SECONDS = 70.0
 CLIP_SIZE = (1280, 720)
@@ -190,12 +193,7 @@ def machine_line() -> str:
     import onnxruntime
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__} with "
             f"{torch.get_num_threads()} threads, onnxruntime {onnxruntime.__version__}, "
