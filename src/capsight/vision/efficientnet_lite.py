@@ -69,10 +69,11 @@ class SameConv2d(nn.Conv2d):
         sh, sw = self.stride
         pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        # float32 inference: no padded copy of x (training, ONNX export and bfloat16, whose speed
-        # was measured with F.pad, keep it)
-        if (pad_h or pad_w) and not (torch.is_grad_enabled() or torch.jit.is_tracing()
-                                     or torch.is_autocast_enabled(x.device.type)):  # fmt: skip
+        # float32 inference on a CPU: no padded copy of x (training, ONNX export, GPUs and
+        # bfloat16, whose speed was measured with F.pad, keep it)
+        if (pad_h or pad_w) and x.device.type == "cpu" and not (
+            torch.is_grad_enabled() or torch.jit.is_tracing() or torch.is_autocast_enabled("cpu")
+        ):
             return self._padded_by_conv(x, pad_h, pad_w)
         if pad_h or pad_w:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])

@@ -49,7 +49,7 @@ from capsight.vision.imagenet_classes import imagenet_class_names
 from capsight.vision.pixels import normalised_pixels
 from capsight.vision.weights import efficientnet_weights_path as _weights_path
 
-# Photos per network run on a CPU (see the module doc; 2 and 8 were slower here, 1 and 32 much).
+# Photos per network run on a CPU in float32 (module doc: 3-8 about as fast here; 1 and 32 slowest).
 CPU_CHUNK = 4
 
 
