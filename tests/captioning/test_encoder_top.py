@@ -55,6 +55,25 @@ def test_inference_runs_a_folded_copy_that_is_never_saved(encoder, photo):
     assert not top._fused  # rebuilt after training changed the weights
 
 
+def test_the_folded_copy_is_kept_until_the_weights_change():
+    top = EncoderTop("efficientnet-lite0", trainable_blocks=2).eval()
+    hidden = torch.randn(2, 192, 7, 7)
+    with torch.inference_mode():
+        first = top(hidden)
+    copy = top._inference_copy()
+    top.eval()
+    top.train(False)  # what decoding does around every batch: the copy stays
+    assert top._inference_copy() is copy
+    with torch.no_grad():
+        top.head_conv.weight.mul_(2.0)  # an in-place change in eval mode, as an optimizer step
+    assert top._inference_copy() is not copy
+    with torch.inference_mode():
+        assert not torch.allclose(top(hidden), first)
+    copy = top._inference_copy()
+    top.to(torch.float64).to(torch.float32)  # new storage: a new copy
+    assert top._inference_copy() is not copy
+
+
 def test_a_fine_tuned_member_joins_an_ensemble_over_two_encoders_through_its_own_grid():
     from capsight.captioning.decoding import decode
     from capsight.captioning.ensemble import CaptionEnsemble

@@ -59,7 +59,9 @@ class EncoderTop(nn.Module):
         self.head_conv.requires_grad_(True)
         for bn in self._batch_norms():
             bn.requires_grad_(False)
-        self._fused: list[nn.Module] = []  # a list: not a submodule, so never in the state dict
+        # The inference copy, and the weights it was made from (a list: not a submodule, so never
+        # in the state dict).
+        self._fused: list[tuple[tuple, nn.Module]] = []
         self.train(False)
 
     def _batch_norms(self) -> list[nn.BatchNorm2d]:
@@ -69,21 +71,31 @@ class EncoderTop(nn.Module):
         super().train(mode)
         for bn in self._batch_norms():  # frozen statistics, whatever the mode
             bn.eval()
-        self._fused.clear()  # weights may change from here on (``eval()`` passes here too)
+        if mode:
+            self._fused.clear()  # weights will change from here on
         return self
+
+    def _weights_key(self) -> tuple:
+        """Which weights the module holds now: every tensor's identity, storage and in-place
+        version, so an optimizer step, a loaded state dict or a move to another device or dtype
+        makes a new key."""
+        return tuple((id(t), t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
 
     def _inference_copy(self) -> nn.Module:
         """A frozen copy with BatchNorm folded into the convolutions, channels-last (as the
-        shared encoder runs): about 1.5x faster. Rebuilt after every ``train()``/``eval()``."""
-        if not self._fused:
+        shared encoder runs): about 1.5x faster. Made again whenever the weights have changed
+        (not on every ``eval()``: decoding calls it for each batch)."""
+        key = self._weights_key()
+        if not self._fused or self._fused[0][0] != key:
+            self._fused.clear()
             fused = nn.Module()
             fused.blocks = copy.deepcopy(self.blocks).eval()
             fused.head_conv, fused.head_bn = copy.deepcopy(self.head_conv), copy.deepcopy(self.head_bn)
             for block in fused.blocks:
                 fold_block(block)
             fold_batch_norm(fused, "head_conv", "head_bn")
-            self._fused.append(fused.requires_grad_(False).to(memory_format=torch.channels_last))
-        return self._fused[0]
+            self._fused.append((key, fused.requires_grad_(False).to(memory_format=torch.channels_last)))
+        return self._fused[0][1]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden maps (B, C, h, w) -> grid (B, h*w, 1280), in float32 even under autocast (as
