@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.show_attend_tell import attention_penalty, attention_scores
@@ -59,6 +60,20 @@ def test_inference_attention_scores_equal_the_tanh_form(rows):
     with torch.no_grad():
         expected = score(torch.tanh(keys + query)).squeeze(-1)  # (rows, 49)
         assert torch.allclose(attention_scores(keys, query, score), expected, atol=1e-5)
+
+
+def test_decoding_uses_the_sigmoid_scores_and_training_the_tanh_form(tiny_model, grid, monkeypatch):
+    import capsight.captioning.show_attend_tell as sat
+    from capsight.captioning.decoding import decode
+
+    calls = []
+    monkeypatch.setattr(sat, "attention_scores", lambda *a: calls.append(1) or attention_scores(*a))
+    model = tiny_model("show-attend-tell")
+    decode(model, grid, DecodingOptions(method="greedy", max_length=3))
+    assert calls  # float32 inference on a CPU
+    calls.clear()
+    model.train()(grid, torch.randint(4, 30, (3, 5)))  # teacher forcing with gradients
+    assert not calls
 
 
 def test_attention_penalty_zero_when_every_cell_gets_one_unit():

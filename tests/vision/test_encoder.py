@@ -12,7 +12,9 @@ from PIL import Image
 
 from capsight.errors import ModelNotFound
 from capsight.vision.encoder import (
+    CPU_CHUNK,
     ImageEncoder,
+    _inference_net,
     available_encoders,
     load_efficientnet_lite,
 )
@@ -61,12 +63,16 @@ def test_output_shapes_and_probabilities(encoder, photo):
     assert torch.equal(picked.pooled[1], out.pooled[0]) and picked.grid_size == (7, 7)
 
 
-def test_batching_does_not_change_results(encoder, photo):
+def test_batching_does_not_change_results(encoder, photo, monkeypatch):
     from PIL import ImageOps
 
     images = [photo("chelsea"), photo("rocket"), photo("coffee")]
     images += [ImageOps.mirror(image) for image in images]  # 6: more than one CPU_CHUNK
+    runs = []
+    net = _inference_net(encoder.name, str(encoder.device), encoder.weights)
+    monkeypatch.setattr(net, "features_and_hidden", lambda x: runs.append(len(x)) or type(net).features_and_hidden(net, x))
     together = encoder.encode(images, batch_size=32)
+    assert runs == [CPU_CHUNK, len(images) - CPU_CHUNK]  # float32 on a CPU: a few photos per run
     one_by_one = encoder.encode(images, batch_size=1)
     assert torch.allclose(together.pooled, one_by_one.pooled, atol=1e-4)
     assert torch.allclose(together.grid, one_by_one.grid, atol=1e-4)
@@ -100,13 +106,19 @@ def test_same_padding_without_a_padded_copy_in_inference(kernel, stride, groups)
 
     torch.manual_seed(0)
     conv = SameConv2d(8, 8, kernel, stride=stride, groups=groups, bias=True)
+    padded_by_conv = []
+    real = conv._padded_by_conv
+    conv._padded_by_conv = lambda *a: padded_by_conv.append(1) or real(*a)
     for side in [(12, 12), (13, 13), (12, 13), (7, 10)]:
         x = torch.randn(2, 8, *side)
         expected = conv(x)  # grad enabled: F.pad
+        assert not padded_by_conv
         with torch.no_grad():
             for layout in (torch.contiguous_format, torch.channels_last):
                 got = conv(x.contiguous(memory_format=layout))
                 assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5)
+        assert len(padded_by_conv) == (0 if kernel == 1 else 2)  # 1x1 needs no padding at all
+        padded_by_conv.clear()
 
 
 def test_empty_input_gives_empty_outputs(encoder):

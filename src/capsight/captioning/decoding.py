@@ -245,7 +245,7 @@ class _Beams:
             for w in range(width):
                 self.final_seqs[image * width + w] = self.seqs[b * width + w]
                 self.final_atts[image * width + w] = self.atts[b * width + w]
-        kept = [b for b in range(self.batch) if b not in set(leaving)]
+        kept = (~which).nonzero().flatten().tolist()
         rows = [b * width + w for b in kept for w in range(width)]
         index = torch.tensor(rows, dtype=torch.long, device=self.tokens.device)
         self.state = select_state(self.state, index)  # every entry: these images' rows only
