@@ -55,6 +55,21 @@ def test_inference_runs_a_folded_copy_that_is_never_saved(encoder, photo):
     assert not top._fused  # rebuilt after training changed the weights
 
 
+def test_the_folded_copy_fuses_its_convolutions_in_inference(encoder, photo, monkeypatch):
+    from capsight.vision import fused_convolution
+
+    calls = []
+    real = fused_convolution.conv
+    monkeypatch.setattr(fused_convolution, "conv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    top = EncoderTop("efficientnet-lite0", trainable_blocks=2).eval()
+    encoded = encoder.encode([photo("coffee")])
+    calls.clear()
+    with torch.inference_mode():
+        grid = top(encoded.hidden)
+    assert len(calls) == 4 * 3 + 1  # four blocks' three convolutions and the head
+    assert torch.allclose(grid, encoded.grid, atol=1e-3)
+
+
 def test_the_folded_copy_is_kept_until_the_weights_change():
     top = EncoderTop("efficientnet-lite0", trainable_blocks=2).eval()
     hidden = torch.randn(2, 192, 7, 7)

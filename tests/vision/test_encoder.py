@@ -121,6 +121,64 @@ def test_same_padding_without_a_padded_copy_in_inference(kernel, stride, groups)
         padded_by_conv.clear()
 
 
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """Counts the convolutions run as one fused oneDNN call (``vision.fused_convolution``)."""
+    from capsight.vision import fused_convolution
+
+    calls = []
+    real = fused_convolution.conv
+    monkeypatch.setattr(fused_convolution, "conv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+@pytest.mark.parametrize("side", [(224, 224), (97, 130)])
+def test_fused_convolutions_match_the_separate_operations(side, fused_calls):
+    """A convolution with its ReLU6 or residual sum in one call: the same maps, even and odd
+    sides; and only where asked for (``encode`` asks)."""
+    from capsight.vision.fused_convolution import fused_convolutions, fuses
+
+    net = _inference_net("efficientnet-lite0", "cpu", "")
+    x = torch.randn(2, 3, *side, generator=torch.Generator().manual_seed(0))
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        expected, expected_hidden = net.features_and_hidden(x)
+        assert not fused_calls  # not asked for
+        with fused_convolutions():
+            assert fuses(x)
+            got, hidden = net.features_and_hidden(x)
+    convolutions = sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    assert len(fused_calls) == convolutions  # each with its ReLU6, sum or nothing, in one call
+    assert torch.allclose(got, expected, atol=1e-4) and torch.allclose(hidden, expected_hidden, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_fused_convolutions_stay_out_of_training_tracing_and_autocast(fused_calls, monkeypatch):
+    from capsight.vision import fused_convolution
+    from capsight.vision.fused_convolution import fused_convolutions, fuses
+
+    net = _inference_net("efficientnet-lite0", "cpu", "")
+    x = torch.randn(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+    with fused_convolutions():
+        assert not fuses(x)  # gradients on
+        with torch.no_grad():
+            assert not fuses(x.double()) and fuses(x)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                assert not fuses(x)
+            torch.jit.trace(net, x, check_trace=False)  # as the ONNX export traces
+            assert not fused_calls
+            monkeypatch.setattr(fused_convolution, "_operation_works", lambda: False)  # a torch without it
+            assert not fuses(x)
+            net.features(x)
+    assert not fused_calls
+    assert not fuses(x.detach())  # outside the block
+
+
+def test_encode_fuses_convolutions_in_float32_on_a_cpu(encoder, photo, fused_calls):
+    encoder.encode([photo("chelsea")])
+    assert fused_calls
+
+
 def test_empty_input_gives_empty_outputs(encoder):
     out = encoder.encode([])
     assert len(out) == 0

@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsight.errors import InvalidParameter, ModelNotFound
-from capsight.vision.efficientnet_lite import EfficientNetLite, fold_batch_norm, fold_block
+from capsight.vision.efficientnet_lite import EfficientNetLite, conv_relu6, fold_batch_norm, fold_block
+from capsight.vision.fused_convolution import fused_convolutions
 
 
 def _imagenet_network(encoder: str) -> EfficientNetLite:
@@ -105,9 +106,10 @@ class EncoderTop(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             if not self.training and not torch.is_grad_enabled():
                 net = self._inference_copy()
-                for block in net.blocks:
-                    x = block(x)
-                fmap = F.relu6(net.head_conv(x))  # (B, 1280, h, w)
+                with fused_convolutions():  # one call per convolution and its ReLU6 or sum
+                    for block in net.blocks:
+                        x = block(x)
+                    fmap = conv_relu6(net.head_conv, net.head_bn, x)  # (B, 1280, h, w)
             else:
                 with torch.no_grad():
                     for block in self.blocks[: self.first_trainable]:

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from capsight.vision import fused_convolution
+
 # (kernel, repeats, stride, expand ratio, in channels, out channels) for the B0 baseline.
 _BASE_BLOCKS = (
     (3, 1, 1, 1, 32, 16),
@@ -64,11 +66,7 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow's "SAME" padding (asymmetric for stride 2), as the weights expect."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
-        kh, kw = self.weight.shape[-2:]
-        sh, sw = self.stride
-        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        pad_h, pad_w = self.same_padding(x)
         # float32 inference on a CPU: no padded copy of x (training, ONNX export, GPUs and
         # bfloat16, whose speed was measured with F.pad, keep it)
         if (pad_h or pad_w) and x.device.type == "cpu" and not (
@@ -81,14 +79,47 @@ class SameConv2d(nn.Conv2d):
 
     def _padded_by_conv(self, x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
         """The same convolution with the padding left to ``F.conv2d``, which pads symmetrically
-        without copying ``x``. Where SAME padding puts one more row (column) at the bottom (right),
-        the kernel gets a leading row (column) of zeros and the padding grows by one on both
-        sides: the windows, and so the outputs, are the same. ``F.pad`` of a 4-photo Lite2 map
-        (26 MB) cost 10-14% of the encoder's time on a CPU."""
-        extra_h, extra_w = pad_h % 2, pad_w % 2
-        weight = F.pad(self.weight, [extra_w, 0, extra_h, 0]) if extra_h or extra_w else self.weight
-        padding = ((pad_h + extra_h) // 2, (pad_w + extra_w) // 2)
+        without copying ``x`` (``symmetric_form``). ``F.pad`` of a 4-photo Lite2 map (26 MB) cost
+        10-14% of the encoder's time on a CPU."""
+        weight, padding = self.symmetric_form(pad_h, pad_w)
         return F.conv2d(x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def same_padding(self, x: torch.Tensor) -> tuple[int, int]:
+        """The rows and columns of zeros SAME padding adds around ``x`` (more at the bottom and
+        right where the count is odd)."""
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        return pad_h, pad_w
+
+    def symmetric_form(self, pad_h: int, pad_w: int) -> tuple[torch.Tensor, tuple[int, int]]:
+        """(weight, symmetric padding) that give this SAME-padded convolution's windows. Where
+        SAME padding puts one more row (column) at the bottom (right), the kernel gets a leading
+        row (column) of zeros and the padding grows by one on both sides."""
+        extra_h, extra_w = pad_h % 2, pad_w % 2
+        weight = self.weight
+        if extra_h or extra_w:
+            weight = F.pad(weight, [extra_w, 0, extra_h, 0])
+        return weight, ((pad_h + extra_h) // 2, (pad_w + extra_w) // 2)
+
+
+def _conv_form(conv: nn.Conv2d, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(weight, symmetric padding) of ``conv`` applied to ``x``, SAME padding included."""
+    if isinstance(conv, SameConv2d):
+        weight, padding = conv.symmetric_form(*conv.same_padding(x))
+        return weight.contiguous(memory_format=torch.channels_last), padding
+    return conv.weight, tuple(conv.padding)
+
+
+def conv_relu6(conv: nn.Conv2d, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``relu6(bn(conv(x)))``: one fused call where the BatchNorm was folded into the convolution
+    and ``fused_convolution.fuses(x)``."""
+    if isinstance(bn, nn.Identity) and fused_convolution.fuses(x):
+        weight, padding = _conv_form(conv, x)
+        return fused_convolution.conv(x, weight, conv.bias, padding, conv.stride, conv.groups, relu6=True)
+    return F.relu6(bn(conv(x)), inplace=True)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -116,8 +147,12 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         if self.has_expand:
-            out = F.relu6(self._bn0(self._expand_conv(out)), inplace=True)  # (B, hidden, H, W)
-        out = F.relu6(self._bn1(self._depthwise_conv(out)), inplace=True)  # (B, hidden, H/s, W/s)
+            out = conv_relu6(self._expand_conv, self._bn0, out)  # (B, hidden, H, W)
+        out = conv_relu6(self._depthwise_conv, self._bn1, out)  # (B, hidden, H/s, W/s)
+        if isinstance(self._bn2, nn.Identity) and fused_convolution.fuses(out):  # folded
+            weight, padding = _conv_form(self._project_conv, out)
+            return fused_convolution.conv(out, weight, self._project_conv.bias, padding, (1, 1), 1,
+                                          plus=x if self.skip else None)  # fmt: skip
         out = self._bn2(self._project_conv(out))  # (B, cout, H/s, W/s)
         return out + x if self.skip else out
 
@@ -161,7 +196,7 @@ class EfficientNetLite(nn.Module):
     def features_and_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised images -> (feature grid (B, 1280, h, w), hidden map (B, C, h, w): the input
         of block ``top_start``, C = 192 for Lite0)."""
-        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)  # (B, 32, H/2, W/2)
+        x = conv_relu6(self._conv_stem, self._bn0, x)  # (B, 32, H/2, W/2)
         hidden = x
         for i, block in enumerate(self._blocks):
             if i == self.top_start:
@@ -171,7 +206,7 @@ class EfficientNetLite(nn.Module):
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the last block (B, 320, h, w) -> feature grid (B, 1280, h, w)."""
-        return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
+        return conv_relu6(self._conv_head, self._bn1, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = self.features(x).mean(dim=(2, 3))  # (B, 1280)

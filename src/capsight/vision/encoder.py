@@ -45,6 +45,7 @@ from capsight.vision.efficientnet_lite import (
     EfficientNetLite,
     fused_for_inference,
 )
+from capsight.vision.fused_convolution import fused_convolutions
 from capsight.vision.imagenet_classes import imagenet_class_names
 from capsight.vision.pixels import normalised_pixels
 from capsight.vision.weights import efficientnet_weights_path as _weights_path
@@ -163,7 +164,7 @@ class ImageEncoder:
         # A few photos at a time on a CPU in float32 (measured there; bfloat16 runs whole batches)
         bf16 = self.reduced_precision and uses_bf16(self.device)
         chunk = CPU_CHUNK if x.device.type == "cpu" and not bf16 else max(len(x), 1)
-        with precision:
+        with precision, fused_convolutions():  # fused where float32 on a CPU (fused_convolution)
             parts = [net.features_and_hidden(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)]
         # (B, 1280, h, w), (B, C, h, w)
         fmap, hidden = (torch.cat([p[k].float() for p in parts]) for k in (0, 1))

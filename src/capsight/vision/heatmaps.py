@@ -71,15 +71,15 @@ def attention_sheet(
     thumb = image.copy()
     thumb.thumbnail((tile, tile))
     label_h = 28
-    top = 40  # room for the viewer's own label above the first row
     rows = max(1, -(-len(words) // columns))
     cols = min(columns, max(1, len(words)))
-    sheet = Image.new("RGB", (cols * (tile + 8) + 8, top + rows * (thumb.height + label_h + 8)),
-                      (248, 250, 252))  # fmt: skip
-    draw = ImageDraw.Draw(sheet)
+    width = cols * (tile + 8) + 8
     font = ImageFont.load_default(size=18)
-    if title:
-        _draw_title(draw, title, sheet.width, font)
+    lines = _title_lines(title, width, font) if title else []
+    top = _band_height(lines)  # the title, or room for a viewer's own label, above the first row
+    sheet = Image.new("RGB", (width, top + rows * (thumb.height + label_h + 8)), (248, 250, 252))
+    draw = ImageDraw.Draw(sheet)
+    _draw_title(draw, lines, font)
     for i, word in enumerate(words):
         x = 8 + (i % columns) * (tile + 8)
         y = top + (i // columns) * (thumb.height + label_h + 8)
@@ -89,19 +89,41 @@ def attention_sheet(
 
 
 def titled(picture: Image.Image, title: str) -> Image.Image:
-    """``picture`` below a band with ``title`` in it (cut to the width), as attention sheets are."""
+    """``picture`` below a band with ``title`` in it (wrapped to the width), as attention sheets are."""
     from PIL import ImageDraw, ImageFont
 
-    out = Image.new("RGB", (picture.width, picture.height + 40), (248, 250, 252))
-    out.paste(picture, (0, 40))
-    _draw_title(ImageDraw.Draw(out), title, out.width, ImageFont.load_default(size=18))
+    font = ImageFont.load_default(size=18)
+    lines = _title_lines(title, picture.width, font)
+    band = _band_height(lines)
+    out = Image.new("RGB", (picture.width, picture.height + band), (248, 250, 252))
+    out.paste(picture, (0, band))
+    _draw_title(ImageDraw.Draw(out), lines, font)
     return out
 
 
-def _draw_title(draw, title: str, width: int, font) -> None:
-    limit = width - 20  # a long caption is cut to the picture's width
-    if draw.textlength(title, font=font) > limit:
-        while len(title) > 1 and draw.textlength(title + "...", font=font) > limit:
-            title = title[:-1]
-        title = title.rstrip() + "..."
-    draw.text((10, 10), title, fill=(30, 27, 75), font=font)
+_LINE_HEIGHT = 24
+
+
+def _title_lines(title: str, width: int, font) -> list[str]:
+    """``title`` broken into lines that fit ``width`` (a single word too long for it is cut)."""
+    limit = width - 20
+    lines: list[str] = []
+    for word in title.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= limit:
+            lines[-1] += f" {word}"
+            continue
+        if font.getlength(word) > limit:
+            while len(word) > 1 and font.getlength(word + "...") > limit:
+                word = word[:-1]
+            word += "..."
+        lines.append(word)
+    return lines
+
+
+def _band_height(lines: list[str]) -> int:
+    return max(40, 16 + _LINE_HEIGHT * len(lines))
+
+
+def _draw_title(draw, lines: list[str], font) -> None:
+    for i, line in enumerate(lines):
+        draw.text((10, 10 + i * _LINE_HEIGHT), line, fill=(30, 27, 75), font=font)

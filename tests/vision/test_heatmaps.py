@@ -1,0 +1,34 @@
+"""Attention pictures: titles wrap to the picture's width instead of being cut."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFont
+
+from capsight.vision.heatmaps import _title_lines, attention_sheet, titled
+
+FONT = ImageFont.load_default(size=18)
+LONG = "show-and-tell (no attention): where the encoder saw 'Egyptian cat' in this photo"
+
+
+def test_a_long_title_wraps_onto_lines_that_fit():
+    lines = _title_lines(LONG, 224, FONT)
+    assert len(lines) > 1 and " ".join(lines) == LONG  # every word kept, in order
+    assert all(FONT.getlength(line) <= 224 - 20 for line in lines)
+    word = _title_lines("a" * 80, 224, FONT)
+    assert len(word) == 1 and word[0].endswith("...") and FONT.getlength(word[0]) <= 204
+
+
+def test_the_band_grows_with_the_title():
+    picture = Image.new("RGB", (224, 224), "white")
+    assert titled(picture, "a dog").size == (224, 264)
+    wrapped = titled(picture, LONG)
+    assert wrapped.width == 224 and wrapped.height > 264
+    assert np.array_equal(np.asarray(wrapped)[-224:], np.asarray(picture))  # the picture, whole
+
+
+def test_a_narrow_attention_sheet_keeps_its_whole_title():
+    photo = Image.new("RGB", (300, 200), "grey")
+    short = attention_sheet(photo, np.full((1, 49), 1 / 49), ["dog"], (7, 7), title="a dog")
+    long = attention_sheet(photo, np.full((1, 49), 1 / 49), ["dog"], (7, 7), title=LONG)
+    assert long.width == short.width and long.height > short.height
