@@ -23,7 +23,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsight.errors import InvalidParameter, ModelNotFound
-from capsight.vision.efficientnet_lite import EfficientNetLite, conv_relu6, fold_batch_norm, fold_block
+from capsight.vision.efficientnet_lite import (
+    EfficientNetLite,
+    conv_relu6,
+    fold_batch_norm,
+    fold_block,
+)
 from capsight.vision.fused_convolution import fused_convolutions
 
 
