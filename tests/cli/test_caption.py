@@ -303,6 +303,8 @@ def test_decoding_flags_on_the_labels_model_get_a_note(run_cli, photo_dir):
     assert status == 0 and "cat" in out.lower()
     assert err.startswith("capsight: note: the labels model ignores decoding options")
     assert run_cli("caption", *LABELS, photo_dir / "cat.jpg")[2] == ""
+    status, out, err = run_cli("caption", *LABELS, "--num", "3", photo_dir / "cat.jpg")
+    assert status == 0 and err.count("capsight: note:") == 1  # not "got fewer than 3 sentences"
 
 
 def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(

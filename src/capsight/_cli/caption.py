@@ -201,7 +201,9 @@ class CaptionRun:
         ]
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
-            self.short += sum(1 + len(d.caption.alternatives) < self.wanted for d in descriptions)
+            # (labels ignores --num, and a note has said so)
+            self.short += sum(1 + len(d.caption.alternatives) < self.wanted
+                              for d in descriptions if d.model != "labels")  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
                 self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
