@@ -309,6 +309,18 @@ def test_decoding_flags_on_the_labels_model_get_a_note(run_cli, photo_dir):
     assert status == 0 and err.count("capsight: note:") == 1  # not "got fewer than 3 sentences"
 
 
+def test_the_labels_note_also_when_the_default_is_labels(run_cli, photo_dir, monkeypatch):
+    """Where no trained captioner is installed, "default" is labels: the same note, once."""
+    import capsight.captioning.base as base
+
+    monkeypatch.setattr(base, "default_captioner_name", lambda: "labels")
+    status, out, err = run_cli("caption", "--num", "3", photo_dir / "cat.jpg", photo_dir / "coffee.png",
+                               "--batch-size", "1")  # fmt: skip
+    assert status == 0 and "a photo of" in out
+    assert err.count("capsight: note: the labels model ignores decoding options") == 1
+    assert err.count("capsight: note:") == 1
+
+
 def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(
     run_cli, photo_dir, tmp_path, one_error_line, monkeypatch
 ):

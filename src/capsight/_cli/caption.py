@@ -129,10 +129,6 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
     models = _distinct_models(args.model or ["default"])
-    if decoding is not None and "labels" in models:
-        print(error_line("the labels model ignores decoding options (--greedy, --beam, --sample, "
-                         "--num, ...): it names the encoder's top ImageNet classes", "note"),
-              file=sys.stderr)  # fmt: skip
     if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
@@ -176,6 +172,7 @@ class CaptionRun:
         self.failed = 0  # files that could not be read
         self.short = 0  # captions with fewer distinct sentences than --num asked for
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
+        self.told_labels = False  # the note that labels ignores decoding options was printed
 
     def caption(self, batch: list[str]) -> None:
         """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
@@ -199,6 +196,13 @@ class CaptionRun:
             describe_images(images, model=m, decoding=self.decoding, batch_size=args.batch_size)
             for m in models
         ]
+        # ("default" is labels where no trained captioner is installed)
+        labels_ran = any(described[0].model == "labels" for described in by_model)
+        if self.decoding is not None and labels_ran and not self.told_labels:
+            print(error_line("the labels model ignores decoding options (--greedy, --beam, --sample, "
+                             "--num, ...): it names the encoder's top ImageNet classes", "note"),
+                  file=sys.stderr)  # fmt: skip
+            self.told_labels = True
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
             # (labels ignores --num, and a note has said so)
