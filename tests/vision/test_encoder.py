@@ -132,6 +132,16 @@ def fused_calls(monkeypatch):
     return calls
 
 
+def _fusion_available() -> bool:
+    from capsight.vision.fused_convolution import _operation_works
+
+    return _operation_works()
+
+
+NEEDS_FUSION = pytest.mark.skipif(not _fusion_available(), reason="this torch has no oneDNN fused convolution")
+
+
+@NEEDS_FUSION
 @pytest.mark.parametrize("side", [(224, 224), (97, 130)])
 def test_fused_convolutions_match_the_separate_operations(side, fused_calls):
     """A convolution with its ReLU6 or residual sum in one call: the same maps, even and odd
@@ -152,6 +162,7 @@ def test_fused_convolutions_match_the_separate_operations(side, fused_calls):
     assert torch.allclose(got, expected, atol=1e-4) and torch.allclose(hidden, expected_hidden, atol=1e-4)
 
 
+@NEEDS_FUSION
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_fused_convolutions_stay_out_of_training_tracing_and_autocast(fused_calls, monkeypatch):
     from capsight.vision import fused_convolution
@@ -174,6 +185,7 @@ def test_fused_convolutions_stay_out_of_training_tracing_and_autocast(fused_call
     assert not fuses(x.detach())  # outside the block
 
 
+@NEEDS_FUSION
 def test_encode_fuses_convolutions_in_float32_on_a_cpu(encoder, photo, fused_calls):
     encoder.encode([photo("chelsea")])
     assert fused_calls
