@@ -18,7 +18,7 @@ photo are never NaN).
 It is opt-in: only ``ImageEncoder.encode_tensor`` and ``EncoderTop``'s inference copy turn it
 on, so an ONNX or ``torch.export`` export, training and anything else that runs these networks
 keep plain operations. Where the operation is missing (a torch built without oneDNN) or fails
-its one check against ``F.conv2d``, the separate operations run.
+its check against the separate operations (``_operation_works``), those run instead.
 """
 
 from __future__ import annotations
