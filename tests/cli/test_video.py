@@ -42,8 +42,11 @@ def fake_pipeline(monkeypatch):
             progress(0.5, "halfway")
         return _fake_analysis(str(path), **params)
 
+    from capsight.novelty.pipeline import check_options  # the real option checks (no models)
+
     module = types.ModuleType("capsight.novelty.pipeline")
     module.analyze_video = analyze_video
+    module.check_options = check_options
     monkeypatch.setitem(sys.modules, "capsight.novelty.pipeline", module)
     return calls
 
@@ -326,6 +329,40 @@ def test_the_write_check_leaves_no_folders_behind_when_the_video_fails(
     assert status == 2
     one_error_line(err, "broken.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--every", "-1"), "--every must be a positive number of seconds"),
+    (("--metric", "nope"), "unknown metric 'nope'"),
+    (("--window", "0"), "--window must be an integer >= 1"),
+    (("--sensitivity", "2"), "--sensitivity must be between 0 and 1"),
+])  # fmt: skip
+def test_a_bad_option_for_several_videos_is_one_line_before_any_video(
+    run_cli, fake_pipeline, tmp_path, one_error_line, option, message
+):
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, out, err = run_cli("video", *[tmp_path / n for n in ("a.mp4", "b.mp4", "c.mp4")], *option,
+                               "--out", tmp_path / "o")  # fmt: skip
+    assert status == 2 and out == ""
+    one_error_line(err, message)
+    assert fake_pipeline == [] and not (tmp_path / "o").exists()
+
+
+def test_an_unknown_model_stops_a_batch_of_videos_with_one_line(run_cli, fake_pipeline, tmp_path, monkeypatch):
+    from capsight.errors import ModelNotFound
+
+    def no_such_model(path, progress=None, **params):
+        fake_pipeline.append(path)
+        raise ModelNotFound("unknown captioner 'nosuch'")
+
+    monkeypatch.setattr(sys.modules["capsight.novelty.pipeline"], "analyze_video", no_such_model)
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, _, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--model", "nosuch",
+                             "--out", tmp_path / "o")  # fmt: skip
+    assert status == 2 and err.count("unknown captioner 'nosuch'") == 1
+    assert len(fake_pipeline) == 1  # the second video was not tried
 
 
 def test_a_summary_that_is_a_folder_is_refused_before_any_video(

@@ -131,9 +131,13 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
     """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
     row per video, and per path that named none (written also when the batch is interrupted)."""
     from capsight._cli.main import error_line
-    from capsight.errors import CapsightError, InvalidParameter
+    from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+    from capsight.novelty.pipeline import check_options
     from capsight.novelty.reports import check_output_dir
 
+    # a bad option is one error for the whole batch, not one per video
+    check_options(every=args.every, window=args.window, metric=args.metric, signal=args.signal,
+                  sensitivity=args.sensitivity, captioner=args.model, greedy=args.greedy)  # fmt: skip
     check_output_dir(root)
     if (root / SUMMARY).is_dir():
         raise InvalidParameter(f"{root / SUMMARY}: is a folder, so the summary cannot be written; "
@@ -153,6 +157,8 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
                 print(f"[{i}/{len(videos)}] {video}", flush=True)
             try:
                 analysis, outputs = analyse(args, video, folder, show_summary=False)
+            except ModelNotFound:
+                raise  # an unknown model fails every video alike: said once (after the summary)
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr, flush=True)
                 rows.append({"video": video, "error": " ".join(str(exc).split())})

@@ -100,6 +100,14 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     return every, window, metric, signal, sensitivity
 
 
+def check_options(*, every, window, metric, signal, sensitivity, captioner, greedy) -> None:
+    """Raise the ``InvalidParameter`` that ``analyze_video`` would for these options, without a
+    video or a model: the CLI checks once before a folder of videos, not once per video. Model
+    names are checked where the models load."""
+    _check_call("", captioner, greedy, None)
+    _check_params(every, window, metric, signal, sensitivity, None)
+
+
 _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_saved = 1

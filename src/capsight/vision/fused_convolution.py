@@ -72,13 +72,9 @@ def conv(
     plus: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``F.conv2d`` (symmetric ``padding``), then ReLU6 where ``relu6``, or ``+ plus`` (the
-    residual) where given; fused when ``fuses(x)``."""
+    residual) where given, in one call. Only where ``fuses(x)``: callers check it (once per
+    convolution, on the encoders' hot path), and run the separate operations otherwise."""
     padding, stride = list(padding), list(stride)
-    if not fuses(x):
-        out = F.conv2d(x, weight, bias, stride, padding, 1, groups)
-        if plus is not None:
-            return out + plus
-        return F.relu6(out, inplace=True) if relu6 else out
     op = torch.ops.mkldnn._convolution_pointwise
     if plus is not None:
         return op.binary(x, plus, weight, bias, padding, stride, [1, 1], groups, "add", None, None, [], None)
