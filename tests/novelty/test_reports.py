@@ -250,6 +250,7 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     assert "every moment differs" in reason and "one sample every 1 s" in reason
     assert "sample more often, --every in the CLI" in reason
     assert "sensitivity" not in reason
+    assert "sample more often, the Sample every slider)" in restless.quiet_reason(face="page")
     assert make_analysis().quiet_reason() is None  # it has novel moments
 
 
@@ -263,6 +264,7 @@ def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
     reason = one.quiet_reason()
     assert "only one moment was sampled" in reason and "lasts 9.97 s" in reason
     assert "more often than every 100 s, --every in the CLI" in reason
+    assert "every 100 s, the Sample every slider)" in one.quiet_reason(face="page")
     assert "sensitivity" not in reason
     one.video = VideoInfo("/videos/still.mp4", 0.04, 25.0, 480, 270)  # a one-frame video
     assert one.quiet_reason() == (

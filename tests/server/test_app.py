@@ -72,13 +72,46 @@ def test_api_key(make_app, cat_jpeg, started):
         image = {"image": ("a.jpg", cat_jpeg, "image/jpeg")}
         r = c.post("/get_captions", files=image)
         assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
-        assert c.get("/v1/jobs", headers={"X-API-Key": "wrong-horse"}).status_code == 401
+        for wrong in ({"X-API-Key": "wrong-horse"}, {"Authorization": "Bearer wrong-horse"}):
+            r = c.get("/v1/jobs", headers=wrong)
+            assert r.status_code == 401 and "is not this server's" in r.json()["error"]
         assert c.post("/get_captions", files=image,
                       headers={"X-API-Key": "correct-horse"}).status_code == 200  # fmt: skip
         auth = {"Authorization": "Bearer correct-horse"}
         assert c.get("/v1/jobs", headers=auth).status_code == 200
         assert c.get("/healthz").status_code == 200  # probes need no key
         assert c.get("/openapi.json").status_code == 200
+
+
+def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
+    """All fields of a JSON or bare-image body read as missing; the answer says why."""
+    for path, body, kind in [("/v1/captions", cat_jpeg, "image/jpeg"),
+                             ("/get_captions", b'{"image": "a.jpg"}', "application/json"),
+                             ("/v1/classify", b"classes=cat", "application/x-www-form-urlencoded")]:  # fmt: skip
+        r = client.post(path, content=body, headers={"Content-Type": kind})
+        assert r.status_code == 415, (path, r.text)
+        assert r.json()["error"].startswith("send the request as multipart/form-data with the field")
+        assert f"(it came as {kind})" in r.json()["error"]
+    assert "images" in client.post("/v1/classify", content=b"classes=cat", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).json()["error"]  # fmt: skip
+    r = client.post("/v1/captions")  # no body at all: the field is simply missing
+    assert r.status_code == 422 and r.json()["error"] == "images: field required"
+
+
+def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(client, cat_jpeg):
+    image = ("a.jpg", cat_jpeg, "image/jpeg")
+    r = client.post("/v1/captions?method=greedy&seed=3", files={"images": image})
+    assert r.status_code == 422
+    assert r.json()["error"] == ("method, seed: /v1/captions takes its options as form fields "
+                                 "(curl -F method=...), not in the query string")  # fmt: skip
+    r = client.post("/v1/videos?every=0", files={"video": ("v.mp4", b"x", "video/mp4")})
+    assert r.status_code == 422 and r.json()["error"].startswith("every: /v1/videos takes")
+    r = client.post("/get_captions", files=[("image", image), ("image", image)])
+    assert r.status_code == 422
+    assert r.json()["error"] == "image: one file per request, got 2; send each as its own request"
+    two = [("video", ("a.mp4", b"x", "video/mp4")), ("video", ("b.mp4", b"x", "video/mp4"))]
+    assert client.post("/v1/videos", files=two).json()["error"].startswith("video: one file")
+    assert client.post("/get_captions", files={"image": image}).status_code == 200
 
 
 def test_every_error_is_json(client):

@@ -24,6 +24,16 @@ def test_captions_two_images_in_order(client, cat_jpeg, coffee_png):
     assert t["total"] >= t["inference"] > 0 and t["decode"] > 0
 
 
+def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
+    sent = {"method": "sample", "num_captions": "3"}
+    body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
+    assert body["model"] == "labels"
+    assert body["note"].startswith("the labels model ignores decoding options")
+    assert body["results"][0]["alternatives"] == []
+    plain = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg))).json()
+    assert plain["note"] is None
+
+
 def test_content_type_is_judged_by_content_not_name(client, cat_jpeg):
     r = client.post("/v1/captions", files=_files(("notes.txt", cat_jpeg)))
     assert r.status_code == 200

@@ -111,6 +111,7 @@ def test_a_job_without_novel_moments_says_why():
                for t in range(3)]  # fmt: skip
     reason = quiet_reason(Analysis(info, AnalysisParams(sensitivity=0.3), moments).to_dict())
     assert "sensitivity 0.3" in reason
+    assert "the Sensitivity slider" in reason and "CLI" not in reason  # the page's own words
     assert quiet_reason({"moments": "garbled"}) == "no moment stood out from the ones before it"
 
 
@@ -175,15 +176,69 @@ def test_a_job_that_fails_after_it_started_keeps_its_message_on_the_page(
 
 
 def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
-    """Otherwise a new clip's error toast sits next to the previous clip's plot and summary."""
-    from capsight.server.ui import EMPTY_VIDEO, cleared_video_results
+    """Otherwise a new clip's error toast sits next to the previous clip's plot and summary;
+    the summary says a run is under way, and after a failure what went wrong."""
+    from capsight.server.ui import RUNNING_VIDEO, cleared_video_results
 
     app = make_app(ui=True)
     (page,) = [route.app for route in app.routes if getattr(route, "path", "") == "/ui"]
     fns = page.get_blocks().fns  # {id: BlockFunction}
     (clear_id,) = [i for i, f in fns.items() if f.fn is cleared_video_results]
-    (analyze,) = [f for f in fns.values() if f.name == "analyze"]
-    clear = fns[clear_id]
+    (analyze_id,) = [i for i, f in fns.items() if f.name == "analyze"]
+    (failed,) = [f for f in fns.values() if f.name == "failed_video"]
+    clear, analyze = fns[clear_id], fns[analyze_id]
     assert analyze.trigger_after == clear_id
     assert {o._id for o in clear.outputs} <= {o._id for o in analyze.outputs}
-    assert cleared_video_results()[0] == EMPTY_VIDEO
+    assert cleared_video_results()[0] == RUNNING_VIDEO
+    assert failed.trigger_after == analyze_id and failed.trigger_only_on_failure
+    (uploaded,) = [f for f in fns.values() if f.name == "video_uploaded"]
+    assert {o._id for o in uploaded.outputs} == {o._id for o in clear.outputs}
+
+
+def test_a_failed_video_run_leaves_its_message_in_the_summary(make_app, tmp_path):
+    app = make_app()
+    ui = CapsightUI(app)
+    fake = tmp_path / "tmpvid.mp4"
+    fake.write_text("not a video at all")
+    args = (1.0, 3, "cosine", "fused", 0.5, "default", lambda *a, **k: None)
+    alice, bob = (type("Request", (), {"session_hash": h})() for h in ("alice", "bob"))
+    with pytest.raises(gr.Error):
+        ui.analyze({"video": upload(fake, "holiday.mp4")}, *args, request=alice)
+    with pytest.raises(gr.Error):
+        ui.analyze(None, *args, request=bob)
+    card = ui.failed_video(alice)
+    assert "The analysis did not finish." in card and "holiday.mp4: not a video" in card
+    assert "Upload a video first." in ui.failed_video(bob)  # each session its own message
+    assert "holiday.mp4" not in ui.failed_video(alice)  # shown once, then forgotten
+
+
+def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, started, tmp_path):
+    """MPEG-4 Part 2 (old cameras, pyscenedetect's samples): the player fails, the analysis not."""
+    import numpy as np
+
+    from capsight.io.synthetic_video import write_video
+    from capsight.server.ui import EMPTY_VIDEO, unplayable_codec
+
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)]
+    old, new = tmp_path / "tmpold.mp4", tmp_path / "tmpnew.mp4"
+    write_video(old, frames, fps=5, codec="mpeg4")
+    write_video(new, frames, fps=5)
+    assert "MPEG-4 part 2" in unplayable_codec(str(old))
+    assert unplayable_codec(str(new)) is None and unplayable_codec(str(tmp_path / "gone")) is None
+    ui = CapsightUI(make_app())
+    summary, plot, gallery, rows, downloads, times = ui.video_uploaded(
+        {"video": upload(old, "camera.mp4"), "subtitles": None}
+    )
+    assert "camera.mp4: browsers cannot play MPEG-4 part 2" in summary
+    assert "Find novel moments" in summary and (plot, gallery, rows, downloads, times) == (
+        None, [], [], "", [])  # fmt: skip
+    assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
+    text = tmp_path / "tmpnotes.mp4"
+    text.write_text("hello")
+    refused = ui.video_uploaded(upload(text, "notes.mp4"))[0]
+    assert "cap-failed" in refused and "notes.mp4: not a video" in refused
+    app = make_app()
+    for _ in started(app):  # the run works; the player is left alone, not reloaded to fail again
+        *_, player = CapsightUI(app).analyze(upload(old, "camera.mp4"), 1.0, 3, "cosine", "fused",
+                                             0.5, "default", lambda *a, **k: None)  # fmt: skip
+        assert player == gr.update()

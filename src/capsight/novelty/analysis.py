@@ -63,6 +63,14 @@ class Moment:
     thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, not serialised
 
 
+# How quiet_reason() names a setting, per face: the CLI's flags (also in the report), the web
+# page's sliders.
+SETTING_NAMES = {
+    "cli": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
+    "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
+}
+
+
 def _clean(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
 
@@ -91,7 +99,7 @@ class Analysis:
         novel = f"{len(times)} novel" + (f" at {shown} s" if times else "")
         return f"<Analysis of {self.video.path!r}: {len(self.moments)} moments, {novel}>"
 
-    def quiet_reason(self) -> str | None:
+    def quiet_reason(self, face: str = "cli") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).
 
         A single sampled moment has nothing to be compared with (sampling more often helps,
@@ -100,8 +108,10 @@ class Analysis:
         restless and its threshold was raised over all of them (``extra["selection"]``): then a
         higher sensitivity would not help, sampling more often might, unless the run already
         sampled every ``DENSEST_EVERY`` seconds or less. The sentence is shown by the CLI, the
-        report and the web UI, so it names the setting, not only the CLI flag.
+        report and the web page: ``face`` ("cli" or "page") picks how it names the setting to
+        change (``SETTING_NAMES``).
         """
+        hint = SETTING_NAMES[face]
         if self.novel_moments:
             return None
         if not self.moments:
@@ -112,8 +122,8 @@ class Analysis:
                 return "the video holds a single frame, so there is nothing to compare it with"
             return (
                 "only one moment was sampled, so there is nothing to compare it with (the video "
-                f"lasts {v.duration:.3g} s: sample more often than every {every:g} s, --every in "
-                "the CLI)"
+                f"lasts {v.duration:.3g} s: sample more often than every {every:g} s, "
+                f"{hint['every']})"
             )
         selection = self.extra.get("selection") or {}
         strengths = [s for s in selection.get("strength") or [] if s is not None]
@@ -127,11 +137,11 @@ class Analysis:
             return (
                 "every moment differs from the ones before it, so none stands out (a restless "
                 f"video, or one sample every {every:g} s is too few for its shots: sample more "
-                "often, --every in the CLI)"
+                f"often, {hint['every']})"
             )
         return (
             f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
-            "(a higher sensitivity, --sensitivity in the CLI, shows weaker changes)"
+            f"(a higher sensitivity, {hint['sensitivity']}, shows weaker changes)"
         )
 
     def to_dict(self) -> dict:

@@ -253,6 +253,7 @@ def analyze_video(
                 caption_encoder = cached_encoder(caption_model.encoder_name)
         decoding = DecodingOptions(method="greedy") if greedy else None  # None: the default
         timings["load_captioner_s"] = time.perf_counter() - t
+        report(0.0, "captioning the first frames")  # the first batch's report comes after it
 
         times: list[float] = []
         captions: list[str] = []

@@ -404,8 +404,10 @@ pre{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px;over
   font-size:12px}
 footer{margin-top:28px;color:#7b8794;font-size:13px}
 .scroll{overflow-x:auto;border-radius:10px}
+h1,.sub{overflow-wrap:anywhere}
 @media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td:nth-child(5){min-width:11em}
-  table{font-size:13px}}
+  table{font-size:13px}
+  .plot{overflow-x:auto}.plot img{width:820px;max-width:none}}
 """
 
 

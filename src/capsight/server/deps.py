@@ -60,11 +60,39 @@ async def require_api_key(request: Request) -> None:
     if expected is None:
         return
     if not api_key_matches(request.headers, expected):
+        bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+        sent = API_KEY_HEADER in request.headers or bearer
         raise ApiError(
             401,
+            f"the API key sent in the {API_KEY_HEADER} (or Authorization) header is not this "
+            "server's" if sent else
             f"this server needs an API key: send it in the {API_KEY_HEADER} header",
             headers={"WWW-Authenticate": "ApiKey"},
+        )  # fmt: skip
+
+
+async def form_fields_only(request: Request) -> None:
+    """422 for options in the query string of an endpoint that reads its form: they would be
+    ignored without a word (the original ``/get_video_captions`` reads both, and has no check)."""
+    names = list(dict.fromkeys(request.query_params.keys()))
+    if names:
+        raise ApiError(
+            422,
+            f"{', '.join(names)}: {request.url.path} takes its options as form fields "
+            f"(curl -F {names[0]}=...), not in the query string",
         )
+
+
+def single_file(field: str):
+    """A dependency: 422 when the form carries ``field`` more than once, where the endpoint
+    reads one file (the others would be ignored without a word)."""
+
+    async def check(request: Request) -> None:
+        count = len((await request.form()).getlist(field))  # the form FastAPI parsed already
+        if count > 1:
+            raise ApiError(422, f"{field}: one file per request, got {count}; send each as its own request")
+
+    return check
 
 
 async def wait_for_models(engine: Engine, timeout: float) -> None:

@@ -21,6 +21,7 @@ import os
 import time
 import urllib.parse
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,11 @@ from capsight.errors import CapsightError  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
-from capsight.server.ui_inputs import checked_upload, photo_from_upload, user_error  # noqa: E402
+from capsight.server.ui_inputs import (  # noqa: E402
+    checked_upload,
+    photo_from_upload,
+    user_error,
+)
 from capsight.server.uploads import sniff_video, video_extension  # noqa: E402
 
 if TYPE_CHECKING:
@@ -65,6 +70,11 @@ EMPTY_VIDEO = (
     '<div class="cap-card cap-empty"><span>Upload a clip and press <b>Find novel moments</b>: '
     "the plot, the novel moments and the downloads appear here.</span></div>"
 )
+RUNNING_VIDEO = (
+    '<div class="cap-card cap-empty"><span><b>Analysing the clip</b>: its progress shows '
+    "below; the plot, the novel moments and the downloads appear here when it is done.</span></div>"
+)
+FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
 
 
 def theme() -> gr.themes.Base:
@@ -108,6 +118,9 @@ class CapsightUI:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        # The message of each session's last failed video run, until ``failed_video`` shows it
+        # in the summary box (a failing handler updates no output; the toast alone may be gone).
+        self._failures: OrderedDict[str, str] = OrderedDict()
 
     @property
     def engine(self):
@@ -202,8 +215,47 @@ class CapsightUI:
 
     # -- video tab --------------------------------------------------------------------------
     def analyze(self, upload, every, window, metric, signal, sensitivity, model,
-                progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a progress bar)
-        """Run a video job and render it; ``upload`` is the video box's raw upload (or a path)."""
+                progress=gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
+                request: gr.Request | None = None):  # fmt: skip
+        """Run a video job and render it; ``upload`` is the video box's raw upload (or a path).
+        A failure is raised for the page's toast and kept for ``failed_video``."""
+        try:
+            return self._analyze(upload, every, window, metric, signal, sensitivity, model,
+                                 progress)  # fmt: skip
+        except gr.Error as exc:
+            self._failures[session_key(request)] = str(exc.message)
+            while len(self._failures) > FAILED_VIDEOS_KEPT:
+                self._failures.popitem(last=False)
+            raise
+
+    def failed_video(self, request: gr.Request | None = None) -> str:
+        """The summary box after a failed run: what went wrong, in the toast's words."""
+        message = self._failures.pop(session_key(request), "")
+        return failure_card(message, "The analysis did not finish.")
+
+    def video_uploaded(self, upload):
+        """A new clip clears the last one's results; the summary box warns when browsers
+        cannot play it (the player's own "Video not playable" would read as a failure)."""
+        cleared = (EMPTY_VIDEO, None, [], [], "", [])
+        if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
+            upload = upload["video"]
+        if not upload:
+            return cleared
+        try:
+            path, name, _ = checked_upload(upload, "video", "Upload a video first.")
+        except gr.Error as exc:  # not a video at all: said now, and again by a run
+            return (failure_card(str(exc.message)), *cleared[1:])
+        codec = unplayable_codec(path)
+        if codec is None:
+            return cleared
+        note = (
+            f'<div class="cap-card cap-empty"><span>{html.escape(name)}: browsers cannot play '
+            f"{html.escape(codec)}, so the player stays empty (Video not playable). The analysis "
+            "reads the file itself: press <b>Find novel moments</b> as usual.</span></div>"
+        )
+        return (note, *cleared[1:])
+
+    def _analyze(self, upload, every, window, metric, signal, sensitivity, model, progress):
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         path, name, head = checked_upload(upload, "video", "Upload a video first.")
@@ -228,6 +280,8 @@ class CapsightUI:
             time.sleep(POLL_S)
         if job.status != DONE:
             raise user_error(job.error or f"The analysis ended {job.status}.", duration=None)
+        if unplayable_codec(path) is not None:  # a new player would only fail again
+            return (*self.render_job(job.id), gr.update())
         return (*self.render_job(job.id), self.with_captions(job.id))
 
     def render_job(self, job_id: str):
@@ -305,16 +359,48 @@ class CapsightUI:
 
 
 def cleared_video_results():
-    """The Video tab's results as before any run: summary, plot, gallery, table, downloads, times."""
-    return EMPTY_VIDEO, None, [], [], "", []
+    """The Video tab as a run starts: summary, plot, gallery, table, downloads, times."""
+    return RUNNING_VIDEO, None, [], [], "", []
+
+
+def failure_card(message: str, heading: str = "") -> str:
+    lead = f"<b>{html.escape(heading)}</b> " if heading else ""
+    return f'<div class="cap-card cap-failed">{lead}{html.escape(message)}</div>'
+
+
+def session_key(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", None) or "")
+
+
+# What Chromium, Firefox and Safari all play in an MP4 or WebM file (Theora and HEVC are not
+# everywhere; MPEG-4 Part 2, MJPEG, WMV and the rest nowhere).
+PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
+PLAYABLE_FORMATS = ("mp4", "webm", "matroska")  # PyAV's format names list each alias
+
+
+def unplayable_codec(path: str) -> str | None:
+    """A readable name of the video's codec when browsers will not play the file, else None
+    (also None when the file cannot be read: the analysis says why)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            codec = stream.codec_context.codec
+            formats = container.format.name.split(",")
+    except (av.FFmpegError, IndexError, OSError):
+        return None
+    if codec.name in PLAYABLE_CODECS and any(f in PLAYABLE_FORMATS for f in formats):
+        return None
+    return f"{codec.long_name or codec.name} video in {container.format.long_name or formats[0]}"
 
 
 def quiet_reason(analysis: dict) -> str:
-    """Why a finished analysis has no novel moment, in the words its report uses."""
+    """Why a finished analysis has no novel moment, naming the page's own sliders."""
     from capsight.novelty.analysis import Analysis
 
     try:
-        reason = Analysis.from_dict(analysis).quiet_reason()
+        reason = Analysis.from_dict(analysis).quiet_reason(face="page")
     except (CapsightError, KeyError, TypeError, ValueError):  # not a whole analysis: say less
         reason = None
     return reason or "no moment stood out from the ones before it"
@@ -427,7 +513,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         gallery = gr.Gallery(
                             label="Novel moments: choose one to play from there", columns=3,
                             height="auto", object_fit="cover", allow_preview=False,
-                            fit_columns=False,
+                            fit_columns=False, buttons=[],  # the files are in Downloads
                             elem_id="capsight-gallery",
                         )  # fmt: skip
                         downloads = gr.HTML("", elem_id="capsight-downloads")
@@ -457,7 +543,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             [summary, plot, gallery, table, downloads, times, video],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
             preprocess=False,
-        )  # fmt: skip
+        ).failure(ui.failed_video, None, summary, queue=False, show_progress="hidden")  # fmt: skip
+        video.upload(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
+                     queue=False, show_progress="hidden", preprocess=False)  # fmt: skip
         gallery.select(ui.seek, [times], video)
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks

@@ -24,6 +24,7 @@ from capsight.io.images import load_image
 from capsight.server.deps import (
     EngineDep,
     SettingsDep,
+    form_fields_only,
     require_api_key,
     run_limited,
     wait_for_models,
@@ -59,9 +60,16 @@ class Timings(BaseModel):
 
 class CaptionsResponse(BaseModel):
     model: str
-    decoding: dict | None
+    decoding: dict | None = Field(description="The decoding options in force (null: the "
+                                  "model's own, when none were sent)")  # fmt: skip
     results: list[ImageCaption]
     timings_ms: Timings
+    note: str | None = Field(None, description="Anything sent that the model did not use")
+
+
+# The one captioner that writes no sentence word by word: decoding options do not apply to it.
+LABELS_NOTE = ("the labels model ignores decoding options (method, beam_width, temperature, "
+               "top_k, top_p, num_captions, max_length, seed): it names the top ImageNet class")  # fmt: skip
 
 
 @dataclass
@@ -110,6 +118,7 @@ def decoding_options(**fields) -> DecodingOptions | None:
     response_model=CaptionsResponse,
     summary="Caption one or more images",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+    dependencies=[Depends(form_fields_only)],
 )
 async def create_captions(
     *,
@@ -166,9 +175,11 @@ async def create_captions(
         for i, (u, img, d) in enumerate(zip(uploads, pils, described, strict=True))
     ]
     ms = lambda s: round(s * 1000, 2)  # noqa: E731
+    ignored = timing["model"] == "labels" and decoding is not None
     return CaptionsResponse(
         model=timing["model"],
         decoding=None if timing["decoding"] is None else asdict(timing["decoding"]),
+        note=LABELS_NOTE if ignored else None,
         results=results,
         timings_ms=Timings(
             read=ms(t_read - t0),

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
 from capsight.errors import InvalidParameter
-from capsight.server.deps import SettingsDep, require_api_key, run_limited
+from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.routers.captions import ImageUpload, decode_images, read_images
 
@@ -88,6 +88,7 @@ def _classifier(classes: ClassList, templates: tuple[str, ...] | None):
     response_model=ClassifyResponse,
     summary="Zero-shot classification of one or more images into the classes you name",
     responses=error_responses(400, 401, 413, 415, 422, 504),
+    dependencies=[Depends(form_fields_only)],
 )
 async def classify_images(
     *,
@@ -141,6 +142,7 @@ async def classify_images(
               "description": "The classifier file (.pt TorchScript or .pt2 torch.export)"},
         **error_responses(400, 401, 413, 415, 422, 504),
     },
+    dependencies=[Depends(form_fields_only)],
 )
 async def build_classifier(
     *,

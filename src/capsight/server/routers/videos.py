@@ -16,7 +16,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from capsight.server.deps import EngineDep, JobsDep, SettingsDep, require_api_key
+from capsight.server.deps import (
+    EngineDep,
+    JobsDep,
+    SettingsDep,
+    form_fields_only,
+    require_api_key,
+    single_file,
+)
 from capsight.server.engine import Engine, VideoParams
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import Job, JobManager, QueueFull
@@ -62,6 +69,7 @@ async def submit_video(
     response_model=JobResponse,
     summary="Analyse a video for novel moments (asynchronous job)",
     responses=error_responses(400, 401, 413, 415, 422, 503),
+    dependencies=[Depends(form_fields_only), Depends(single_file("video"))],
 )
 async def create_video_job(
     *,
