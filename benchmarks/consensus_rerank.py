@@ -55,8 +55,8 @@ def main() -> None:
     try:
         captioner = TrainedCaptioner("measured", args.checkpoint)
         corpus = load_corpus(args.data)
-        folder = FeatureCache.folder_for(
-            DEFAULT_CACHE_DIR, corpus.name, captioner.encoder_name, captioner.resolution or 224
+        folder = FeatureCache.folder_of(
+            DEFAULT_CACHE_DIR, corpus, captioner.encoder_name, captioner.resolution or 224
         )
         cache = FeatureCache.open(folder)
     except CapsightError as exc:

@@ -74,16 +74,32 @@ def test_export_checks_every_member_before_touching_the_destination(tiny_model, 
 
 
 def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab, tmp_path):
-    for name in ("cut", "list", "empty", "novocab", "alien"):
+    import json
+
+    from capsight.captioning.endings import Endings
+
+    for name in ("cut", "list", "empty", "novocab", "alien", "torn", "resized", "endings", "odd"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / name)
     (tmp_path / "cut" / "config.json").write_text('{"architecture": "show-att')
     (tmp_path / "list" / "config.json").write_text("[1, 2]")
     (tmp_path / "empty" / "config.json").write_text("{}")
     (tmp_path / "novocab" / "vocab.json").unlink()
     (tmp_path / "alien" / "config.json").write_text('{"architecture": "show-attend-tell"}')
+    weights = tmp_path / "torn" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a download or copy cut short
+    config = json.loads((tmp_path / "resized" / "config.json").read_text())
+    config["hidden_dim"] *= 2  # a config edited by hand: the weights no longer fit it
+    (tmp_path / "resized" / "config.json").write_text(json.dumps(config))
+    Endings([5], []).save(tmp_path / "odd")
+    (tmp_path / "endings" / "endings.json").write_text("garbage{")
+    (tmp_path / "odd" / "endings.json").write_text('{"bad": 1}')
     for name, fragment in (("cut", "not valid JSON"), ("list", "JSON object"), ("empty", "naming its architecture"),
                            ("novocab", "no vocab.json; the checkpoint is incomplete"),
-                           ("alien", "does not describe a captioner")):  # fmt: skip
+                           ("alien", "does not describe a captioner"),
+                           ("torn", "model.safetensors: not a readable safetensors file"),
+                           ("resized", r"weights do not match config.json \(size mismatch for "),
+                           ("endings", "endings.json: not a capsight endings file"),
+                           ("odd", "endings.json: not a capsight endings file")):  # fmt: skip
         with pytest.raises(ModelNotFound, match=fragment):
             create_captioner("checkpoint", path=str(tmp_path / name))
 

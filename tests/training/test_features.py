@@ -75,12 +75,18 @@ def test_a_failed_build_or_other_photos_never_reuse_stale_features(caption_folde
     again = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
     assert np.array_equal(np.array(again.grid), first) and np.abs(first).max() > 0
 
-    # The same file names with other photos (file sizes differ) are encoded afresh.
+    # The same file names with other photos (file sizes differ) are encoded afresh, into a
+    # folder of their own: the first corpus's complete cache is kept, not evicted.
     for path in (other / "images").glob("*.jpg"):
         Image.new("RGB", (40, 40), (10, 200, 10)).save(path)
     Image.new("RGB", (40, 40), (10, 200, 10)).save(other / "images" / "blue-square-0.jpg")
     changed = FeatureCache.build(load_corpus(other), encoder, tmp_path / "cache", progress=False)
     assert not np.allclose(np.array(changed.grid, np.float32), first.astype(np.float32), atol=0.1)
+    assert changed.folder.name.startswith(again.folder.name + "-") and changed.folder != again.folder
+    kept = FeatureCache.open(FeatureCache.folder_of(tmp_path / "cache", corpus, encoder.name, 224))
+    assert np.array_equal(np.array(kept.grid), first)
+    found = FeatureCache.folder_of(tmp_path / "cache", load_corpus(other), encoder.name, 224)
+    assert found == changed.folder  # and each finds its own when opening
 
 
 def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_folder, tmp_path, encoder):
@@ -89,12 +95,19 @@ def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_fo
     from capsight.training.batches import CaptionBatches
 
     (caption_folder / "images" / "red-square-0.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (caption_folder / "images" / "red-square-1.jpg").write_bytes(b"")  # a failed copy
     corpus = load_corpus(caption_folder)
     cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
-    assert list(cache.unreadable) == ["red-square-0.jpg"]
+    assert list(cache.unreadable) == ["red-square-0.jpg", "red-square-1.jpg"]
     assert FeatureCache.open(cache.folder).unreadable == cache.unreadable  # kept in meta.json
     images = [corpus.images[k] for k in sorted(corpus.images)]
-    with pytest.raises(DatasetError, match="1 of these photos could not be read .*red-square-0.jpg"):
+    with pytest.raises(DatasetError, match="2 of these photos could not be read .*red-square-0.jpg"):
         CaptionBatches.from_corpus(images, cache, Vocabulary(["a"]))
     readable = [im for im in images if im.key not in cache.unreadable]
-    assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 1
+    assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 2
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_line(caption_folder, tmp_path, encoder):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
+        FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False)

@@ -28,7 +28,7 @@ def _config(data, out, cache, **overrides) -> TrainConfig:
 
 
 @pytest.mark.slow
-def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys):
+def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys, monkeypatch):
     out, cache = tmp_path / "run", tmp_path / "cache"
     result = train(_config(caption_folder, out, cache))
     assert [r["epoch"] for r in result.history] == [1, 2]
@@ -42,14 +42,39 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     # Resume for two more epochs: the history continues where it stopped.
     resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
-    # Without the optimizer's state a resume still runs, and says it will not be exact.
-    (out / "last" / "optimizer.pt").unlink()
+    # A run stopped part-way goes on exactly as one that never stopped (the optimizer and the
+    # random state of dropout are in last/).
+    import capsight.training.train as training
+
+    whole = train(_config(caption_folder, tmp_path / "whole", cache, epochs=4))
+    book = training._book_epoch
+
+    def stop_after_two(record, state, *args):
+        stopped = book(record, state, *args)
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+        return stopped
+
+    monkeypatch.setattr(training, "_book_epoch", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(caption_folder, tmp_path / "cut", cache, epochs=4))
+    monkeypatch.setattr(training, "_book_epoch", book)
+    cut = train(_config(caption_folder, tmp_path / "cut", cache, epochs=4, resume=True))
+    assert [r["loss"] for r in cut.history] == [r["loss"] for r in whole.history]
+    # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
+    again = train(_config(caption_folder, out, cache, epochs=4, resume=True))
+    assert len(again.history) == 4 and "is finished (epoch 4" in capsys.readouterr().err
+    # Without the optimizer's state a resume still runs, and says it will not be exact.
+    (out / "last" / "optimizer.pt").write_bytes(b"\x80\x02garbage")
+    (out / "last" / "random_state.safetensors").unlink()
     train(_config(caption_folder, out, cache, epochs=5, resume=True))
-    assert "optimizer.pt is missing: resuming with a fresh optimizer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "optimizer.pt is missing or damaged: resuming with a fresh optimizer" in err
+    assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
     (out / "last" / "trainer.json").write_text('{"epoch": 5, "sta')
-    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed.*or delete"):
         train(_config(caption_folder, out, cache, epochs=6, resume=True))
 
     captioner = create_captioner("checkpoint", path=str(out / "best"))
@@ -61,6 +86,41 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
     words = set(captioner.vocab.itos)
     assert all(set(r.tokens) <= words for r in results)
+
+
+@pytest.mark.parametrize("finished, epochs, scst_epochs, goes_on", [
+    ({"finished_stage": "xe", "epoch": 5, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
+    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
+    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 8, 0, "xe"),
+    ({"finished_stage": "xe", "epoch": 5, "patience_left": 2, "stage_epochs": 5}, 6, 0, "xe"),
+    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 3, "to scst"),
+    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0, "stage_epochs": 6}, 5, 6, "done"),
+    ({"finished_stage": "scst", "epoch": 6, "patience_left": 1}, 5, 8, "scst"),  # saved before
+])
+def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, scst_epochs, goes_on):
+    """The recipes pass --resume every time: rerunning one must not train a stage that stopped
+    early on its own again (it would replace best/)."""
+    from capsight.training.train import _reopened
+
+    config = TrainConfig(data="d", out="o", epochs=epochs, scst_epochs=scst_epochs, patience=3)
+    state = _reopened({"stage": "done", **finished}, config)
+    if goes_on == "done":
+        assert state["stage"] == "done"
+    elif goes_on == "to scst":
+        assert state["stage"] == "xe" and state["stage_closed"]
+    else:
+        assert state["stage"] == goes_on and state["patience_left"] == 3
+
+
+def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_folder, tmp_path, capsys):
+    from capsight.errors import DatasetError
+
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="--min-count 100000: no word of the training captions"):
+        train(_config(caption_folder, tmp_path / "a", cache, min_count=100_000))
+    capsys.readouterr()
+    train(_config(caption_folder, tmp_path / "b", cache, epochs=1, warmup_steps=200))
+    assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch(s) of 2)" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from capsight.captioning.endings import Endings
@@ -99,8 +100,18 @@ def load_checkpoint(
         raise ModelNotFound(f"{folder / CONFIG}: does not describe a captioner ({exc!s:.80}); the "
                             "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
     model = build_model(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        stored = load_file(str(weights))
+    except (SafetensorError, OSError):
+        raise ModelNotFound(f"{weights}: not a readable safetensors file (cut short, or overwritten); "
+                            "the checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
+    state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a page of "size mismatch for ..." lines: the first says enough
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "")
+        raise ModelNotFound(f"{folder}: weights do not match {CONFIG} ({first[:160]}); the "
+                            "checkpoint is damaged") from None  # fmt: skip
     if missing or unexpected:
         raise ModelNotFound(
             f"{folder}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})"

@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from capsight.errors import ModelNotFound
+
 FILE = "endings.json"
 FORMAT = "capsight-endings/1"
 MIN_END_RATE = 0.02  # a word this often last in its training captions may always end one
@@ -74,10 +76,15 @@ class Endings:
         path = Path(folder) / FILE
         if not path.is_file():
             return None
-        data = json.loads(path.read_text())
-        if data.get("format") != FORMAT:
-            return None
-        return cls(data["final_words"], data["final_pairs"])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format") != FORMAT:
+                raise ValueError("not an endings file")
+            return cls(data["final_words"], data["final_pairs"])
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            raise ModelNotFound(f"{path}: not a capsight endings file ({FORMAT}); the checkpoint is "
+                                "damaged: retrain, reinstall, or delete the file to allow any "
+                                "ending") from None  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

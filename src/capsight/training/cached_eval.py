@@ -55,7 +55,7 @@ def evaluate_on_cache(
     corpus = load_corpus(data)
     encoder = build_encoder(captioner.encoder_name, captioner.resolution)
     cache = FeatureCache.open(
-        FeatureCache.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution)
+        FeatureCache.folder_of(cache_dir, corpus, encoder.name, encoder.resolution)
     )
     images = corpus.split(split)
     batches = CaptionBatches.from_corpus(

@@ -166,13 +166,15 @@ def compare_captioners(
 
     check_rounds(rounds)
     # Both names are checked before either captioner spends minutes on the photos.
-    captioners = [c if isinstance(c, Captioner) else resolve_captioner(c)[0]
-                  for c in (baseline, challenger)]  # fmt: skip
+    resolved = [(c, c.name) if isinstance(c, Captioner) else resolve_captioner(c)
+                for c in (baseline, challenger)]  # fmt: skip
     results = [
         evaluate_captioner(c, images_dir, captions_file, split, decoding, use_java=use_java,
                            limit=limit, progress=span(progress, i / 2, (i + 1) / 2))  # fmt: skip
-        for i, c in enumerate(captioners)
+        for i, (c, _) in enumerate(resolved)
     ]
+    for result, (_, name) in zip(results, resolved, strict=True):  # a folder by its path, as
+        result["captioner"] = name  # plain eval names it, not the generic "checkpoint"
     # In the first result's order: the seeded draws must land on the same photos every run.
     shared = [k for k in results[0]["captions"] if k in results[1]["captions"]]
     corpus = read_corpus(captions_file, images_dir)

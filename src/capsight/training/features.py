@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from capsight.errors import CapsightError, ImageLoadError
+from capsight.errors import CapsightError, ImageLoadError, InputNotFound
 from capsight.io.images import load_image
 from capsight.training.datasets import CaptionCorpus
 from capsight.vision.efficientnet_lite import FEATURE_DIM
@@ -72,6 +72,26 @@ class FeatureCache:
         return Path(cache_dir).expanduser() / f"{corpus}-{encoder}-{resolution}{suffix}"
 
     @classmethod
+    def folder_of(
+        cls, cache_dir: str | os.PathLike, corpus: CaptionCorpus, encoder: str, resolution: int,
+        flip: bool = False, weights: str = "",
+    ) -> Path:  # fmt: skip
+        """Where ``corpus``'s features are, or go: the folder named by the dataset
+        (``folder_for``), unless that holds a complete cache of other photos (another dataset of
+        the same name, such as a subset in the Flickr8k layout): then a sibling also named by
+        these photos' fingerprint, so that neither evicts the other."""
+        plain = cls.folder_for(cache_dir, corpus.name, encoder, resolution, flip, weights)
+        try:
+            old = json.loads((plain / "meta.json").read_text())
+            keys = sorted(corpus.images)
+            fingerprint = photo_fingerprint(corpus, keys)
+            ours = old["keys"] == keys and old.get("fingerprint", fingerprint) == fingerprint
+            complete = old["done"] >= len(old["keys"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return plain  # no cache there yet, or a damaged one: this run (re)builds it
+        return plain if ours or not complete else plain.with_name(f"{plain.name}-{fingerprint[:8]}")
+
+    @classmethod
     def open(cls, folder: str | os.PathLike) -> FeatureCache:
         folder = Path(folder)
         meta_file = folder / "meta.json"
@@ -105,8 +125,16 @@ class FeatureCache:
         """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run.
 
         A cache written before hidden maps were kept gets them added in one more pass."""
-        folder = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = cls.folder_of(cache_dir, corpus, encoder.name, encoder.resolution, flip, encoder.weights)
+        plain = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights)
+        if folder != plain and not folder.is_dir():
+            print(f"{plain}: holds the features of other photos named {corpus.name!r}, kept; these "
+                  f"go to {folder.name}", file=sys.stderr)  # fmt: skip
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CapsightError(f"--cache-dir {cache_dir}: cannot create {folder} "
+                                f"({error.strerror or error})") from None  # fmt: skip
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
         side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
@@ -146,7 +174,9 @@ class FeatureCache:
             for key in chunk:  # one corrupt photo among thousands must not stop the run
                 try:
                     images.append(load_image(corpus.images[key].path))
-                except ImageLoadError as error:  # truncated, not an image (a missing file still fails)
+                except (ImageLoadError, InputNotFound) as error:  # truncated, empty, not an image
+                    if not corpus.images[key].path.exists():
+                        raise  # a missing file still fails: the dataset moved, say so
                     meta.setdefault("unreadable", {})[key] = str(error)
                     images.append(Image.new("RGB", (encoder.resolution, encoder.resolution)))
             if flip:
@@ -192,7 +222,7 @@ def member_cache(cache_dir, corpus: CaptionCorpus, data: str, encoder: str, reso
     """The feature cache an ensemble member reads, or a one-line error naming the command that
     builds it."""
     try:
-        return FeatureCache.open(FeatureCache.folder_for(cache_dir, corpus.name, encoder, resolution, weights=weights))
+        return FeatureCache.open(FeatureCache.folder_of(cache_dir, corpus, encoder, resolution, weights=weights))
     except (CapsightError, OSError) as error:
         own = f" --encoder-weights {weights}" if weights else ""
         raise CapsightError(f"{error} (cache the features first: python -m capsight.training.features "
@@ -236,9 +266,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     args = parser.parse_args(argv)
     corpus = load_corpus(args.data)
-    cache = FeatureCache.build(
-        corpus, build_encoder(args.encoder, args.resolution, args.encoder_weights), args.cache_dir, flip=args.flip
-    )
+    try:
+        cache = FeatureCache.build(
+            corpus, build_encoder(args.encoder, args.resolution, args.encoder_weights), args.cache_dir, flip=args.flip
+        )
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to go on from the last batch", file=sys.stderr)
+        raise SystemExit(130) from None
+    except CapsightError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(cache.folder, cache.grid.shape)
 
 

@@ -23,6 +23,7 @@ import datetime
 import json
 import math
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -33,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
@@ -47,7 +50,7 @@ from capsight.captioning.model import (
 )
 from capsight.captioning.options import MAX_BEAM_WIDTH
 from capsight.captioning.show_attend_tell import attention_penalty
-from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
+from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, split_at_random
@@ -336,6 +339,9 @@ def warmup_cosine_lr(step: int, total: int, config, base: float) -> float:
     return base * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
+
+
 def _save_last(
     out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict
 ) -> None:
@@ -343,8 +349,42 @@ def _save_last(
     save_checkpoint(model, vocab, last, extra=extra)
     torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
     os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
+    generators = {"cpu": torch.get_rng_state()}  # dropout draws from these, epoch to epoch
+    if torch.cuda.is_available():
+        generators.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    save_file(generators, str(last / (RANDOM_STATE + ".tmp")))
+    os.replace(last / (RANDOM_STATE + ".tmp"), last / RANDOM_STATE)
     (last / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
     os.replace(last / "trainer.json.tmp", last / "trainer.json")  # never half written
+
+
+def _restore_random_state(last: Path) -> bool:
+    """torch's generators as ``_save_last`` left them; False when that file is missing or
+    unreadable (a run saved before it existed: the resume is then not exact)."""
+    try:
+        generators = load_file(str(last / RANDOM_STATE))
+        torch.set_rng_state(generators["cpu"])
+        if torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([generators[f"cuda{i}"] for i in range(torch.cuda.device_count())])
+    except (OSError, SafetensorError, KeyError, RuntimeError):
+        return False
+    return True
+
+
+def _reopened(state: dict, config) -> dict:
+    """A finished run asked to resume. Its last stage goes on only when given more epochs than
+    it was asked for before, or, if it ran them all rather than stopping early, more than it
+    ran; otherwise it stays finished (a recipe reruns the same command with --resume), except
+    that a cross-entropy stage goes on to SCST when SCST epochs are newly asked for."""
+    finished = state.get("finished_stage", "xe")
+    asked = config.epochs if finished == "xe" else config.scst_epochs
+    stopped_early = state.get("patience_left", 1) <= 0
+    asked_before = state.get("stage_epochs", state["epoch"])
+    if asked > asked_before or (not stopped_early and asked > state["epoch"]):
+        return {**state, "stage": finished, "patience_left": config.patience}
+    if finished == "xe" and config.scst_epochs > 0:
+        return {**state, "stage": "xe", "stage_closed": True}  # straight on to SCST
+    return state
 
 
 def read_trainer_state(last: Path) -> dict:
@@ -356,8 +396,9 @@ def read_trainer_state(last: Path) -> dict:
             return state
     except (ValueError, UnicodeDecodeError):
         pass
-    raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start again without "
-                           f"--resume (its best model so far is in {last.parent / 'best'})")  # fmt: skip
+    raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start it again in "
+                           f"another --out (its best model so far is in {last.parent / 'best'}), "
+                           f"or delete {last} to start again here")  # fmt: skip
 
 
 def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
@@ -378,6 +419,18 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
         stopped = True
     _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
     return stopped
+
+
+def _load_optimizer(optimizer, path: Path, device) -> bool:
+    """The saved optimizer state; False when the file is missing or damaged (never unpickled
+    beyond tensors: ``weights_only``)."""
+    if not path.is_file():
+        return False
+    try:
+        optimizer.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError):
+        return False
+    return True
 
 
 def _agree(flag: bool, world: int, device: torch.device) -> bool:
@@ -467,7 +520,7 @@ def _used_part(corpus: CaptionCorpus, used: list, config: TrainConfig, encoder) 
     """The corpus whose features a smoke test (--max-train-images) needs: all of it when its
     cache is complete already, else only the photos used, cached under their own name."""
     try:
-        FeatureCache.open(FeatureCache.folder_for(config.cache_dir, corpus.name, encoder.name, encoder.resolution))
+        FeatureCache.open(FeatureCache.folder_of(config.cache_dir, corpus, encoder.name, encoder.resolution))
         return corpus
     except (CapsightError, OSError, ValueError):
         pass
@@ -564,9 +617,11 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if resuming:
         state = read_trainer_state(last)
         model, vocab, _ = load_checkpoint(last)
-        if state["stage"] == "done":  # asked for more epochs than the finished run had
-            state["stage"] = state.get("finished_stage", "xe")
-            state["patience_left"] = config.patience
+        if state["stage"] == "done":
+            state = _reopened(state, config)
+            if state["stage"] == "done" and rank == 0:
+                _note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
+                      f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -574,6 +629,10 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     else:
         vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
+        if len(vocab) == len(SPECIALS):  # every word would be <unk>: nothing could be learned
+            raise DatasetError(f"--min-count {config.min_count}: no word of the training captions "
+                               "occurs that often, so the vocabulary would be empty; pass a smaller "
+                               "--min-count")  # fmt: skip
         model_config = config_from_dict(
             {**config.model, "architecture": config.architecture, "vocab_size": len(vocab),
              "encoder": config.encoder, "resolution": resolution,
@@ -595,25 +654,32 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
-    if tracker is not None and rank == 0:
-        tracker.log_params(run_params)
+    if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
+        tracker.log_params({k: v for k, v in run_params.items() if k not in ("resume", "progress")})
         state["tracker_run_id"] = getattr(tracker, "run_id", None)  # a resumed run continues it
 
     wrapped = model
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
-    if resuming and (last / "optimizer.pt").is_file():
-        optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=True))
-    elif resuming and rank == 0:
-        _note(f"{last / 'optimizer.pt'} is missing: resuming with a fresh optimizer, so the "
-              "run will not continue exactly as it would have")
+    if resuming and not _load_optimizer(optimizer, last / "optimizer.pt", device) and rank == 0:
+        _note(f"{last / 'optimizer.pt'} is missing or damaged: resuming with a fresh optimizer, so "
+              "the run will not continue exactly as it would have")
+    if resuming and world == 1 and not _restore_random_state(last):
+        _note(f"{last / RANDOM_STATE} is missing or damaged: dropout will draw other numbers "
+              "than an uninterrupted run would")
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
 
     steps_per_epoch = math.ceil(len(train_data) / world / config.batch_images)
     total_xe_steps = steps_per_epoch * config.epochs
+    if rank == 0 and state["stage"] == "xe" and 0 < total_xe_steps <= 2 * config.warmup_steps:
+        share = "longer than" if config.warmup_steps >= total_xe_steps else "over half of"
+        _note(f"--warmup-steps {config.warmup_steps} is {share} the run's {total_xe_steps} steps "
+              f"({config.epochs} epoch(s) of {steps_per_epoch}): the learning rate stays far below "
+              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps "
+              f"{max(1, total_xe_steps // 10)})")  # fmt: skip
     cider = None
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]
@@ -622,7 +688,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             from capsight.training.cider import CiderD
 
             cider = CiderD(_with_end(train_data.references, config.scst_end_token))
-        stopped = False
+        stopped = state.pop("stage_closed", False)  # a finished stage that stays finished
         while state["epoch"] < stage_epochs and not stopped:
             record = _run_epoch(
                 stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab,
@@ -641,7 +707,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             for group in optimizer.param_groups:
                 group["lr"] = config.scst_lr * group["lr_scale"]
         else:
-            state.update(stage="done", finished_stage=stage)
+            state.update(stage="done", finished_stage=stage, stage_epochs=stage_epochs)
         if rank == 0:
             _save_last(out, model, vocab, optimizer, state, extra={"stage": state["stage"]})
     if tracker is not None and rank == 0 and (out / "best").is_dir():
