@@ -90,12 +90,16 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
                              ("/v1/classify", b"classes=cat", "application/x-www-form-urlencoded")]:  # fmt: skip
         r = client.post(path, content=body, headers={"Content-Type": kind})
         assert r.status_code == 415, (path, r.text)
-        assert r.json()["error"].startswith("send the request as multipart/form-data with the field")
-        assert f"(it came as {kind})" in r.json()["error"]
+        assert r.json()["error"].startswith("send the request as multipart/form-data")
+        assert r.json()["error"].endswith(f"(it came as {kind})")
+    r = client.post("/get_captions", content=b"{}", headers={"Content-Type": "application/json"})
+    assert "with the field(s) image " in r.json()["error"]  # a required field is named
     assert "images" in client.post("/v1/classify", content=b"classes=cat", headers={
         "Content-Type": "application/x-www-form-urlencoded"}).json()["error"]  # fmt: skip
     r = client.post("/v1/captions")  # no body at all: the field is simply missing
     assert r.status_code == 422 and r.json()["error"] == "images: field required"
+    r = client.post("/v1/classifiers", json={"classes": "cat, dog"})  # no field is required
+    assert r.status_code == 415 and "(it came as application/json)" in r.json()["error"]
 
 
 def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(client, cat_jpeg):
@@ -104,7 +108,7 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     assert r.status_code == 422
     assert r.json()["error"] == ("method, seed: /v1/captions takes its options as form fields "
                                  "(curl -F method=...), not in the query string")  # fmt: skip
-    r = client.post("/v1/videos?every=0", files={"video": ("v.mp4", b"x", "video/mp4")})
+    r = client.post("/v1/videos?every=0&=x", files={"video": ("v.mp4", b"x", "video/mp4")})
     assert r.status_code == 422 and r.json()["error"].startswith("every: /v1/videos takes")
     r = client.post("/get_captions", files=[("image", image), ("image", image)])
     assert r.status_code == 422

@@ -27,7 +27,7 @@ def test_captions_two_images_in_order(client, cat_jpeg, coffee_png):
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
     sent = {"method": "sample", "num_captions": "3"}
     body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
-    assert body["model"] == "labels"
+    assert body["model"] == "labels" and body["decoding"] is None  # nothing was decoded
     assert body["note"].startswith("the labels model ignores decoding options")
     assert body["results"][0]["alternatives"] == []
     plain = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg))).json()
@@ -96,7 +96,8 @@ def test_too_many_images(make_app, cat_jpeg):
 def test_decoding_options_are_echoed(client, cat_jpeg):
     r = client.post(
         "/v1/captions",
-        data={"method": "sample", "temperature": "0.7", "num_captions": "3", "seed": "1"},
+        data={"method": "sample", "temperature": "0.7", "num_captions": "3", "seed": "1",
+              "model": "show-attend-tell"},
         files=_files(("a.jpg", cat_jpeg)),
     )
     assert r.status_code == 200, r.text

@@ -233,6 +233,9 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert "Find novel moments" in summary and (plot, gallery, rows, downloads, times) == (
         None, [], [], "", [])  # fmt: skip
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
+    busy = type("Request", (), {"session_hash": "busy"})()
+    ui._running.add("busy")  # a run under way: its progress and results are not wiped
+    assert ui.video_uploaded(upload(new, "next.mp4"), busy) == (gr.update(),) * 6
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
     refused = ui.video_uploaded(upload(text, "notes.mp4"))[0]

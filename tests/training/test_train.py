@@ -70,7 +70,7 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     (out / "last" / "random_state.safetensors").unlink()
     train(_config(caption_folder, out, cache, epochs=5, resume=True))
     err = capsys.readouterr().err
-    assert "optimizer.pt is missing or damaged: resuming with a fresh optimizer" in err
+    assert "optimizer.pt is damaged: resuming with a fresh optimizer" in err
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
     (out / "last" / "trainer.json").write_text('{"epoch": 5, "sta')
@@ -96,6 +96,8 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 3, "to scst"),
     ({"finished_stage": "scst", "epoch": 3, "patience_left": 0, "stage_epochs": 6}, 5, 6, "done"),
     ({"finished_stage": "scst", "epoch": 6, "patience_left": 1}, 5, 8, "scst"),  # saved before
+    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0}, 5, 6, "done"),  # ... stopped early
+    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0}, 5, 7, "scst"),
 ])
 def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, scst_epochs, goes_on):
     """The recipes pass --resume every time: rerunning one must not train a stage that stopped
@@ -103,7 +105,8 @@ def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, sc
     from capsight.training.train import _reopened
 
     config = TrainConfig(data="d", out="o", epochs=epochs, scst_epochs=scst_epochs, patience=3)
-    state = _reopened({"stage": "done", **finished}, config)
+    before = {"epochs": 5, "scst_epochs": 6}  # train_config.json of the run's last invocation
+    state = _reopened({"stage": "done", **finished}, config, before)
     if goes_on == "done":
         assert state["stage"] == "done"
     elif goes_on == "to scst":

@@ -72,9 +72,13 @@ async def require_api_key(request: Request) -> None:
 
 
 async def form_fields_only(request: Request) -> None:
-    """422 for options in the query string of an endpoint that reads its form: they would be
-    ignored without a word (the original ``/get_video_captions`` reads both, and has no check)."""
-    names = list(dict.fromkeys(request.query_params.keys()))
+    """For an endpoint that reads a form: 415 for a body that is not one (JSON, a bare image),
+    422 for options in the query string. Either would be ignored without a word (the original
+    ``/get_video_captions`` reads both, and has no check)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
+    names = [name for name in dict.fromkeys(request.query_params.keys()) if name]
     if names:
         raise ApiError(
             422,

@@ -121,6 +121,7 @@ class CapsightUI:
         # The message of each session's last failed video run, until ``failed_video`` shows it
         # in the summary box (a failing handler updates no output; the toast alone may be gone).
         self._failures: OrderedDict[str, str] = OrderedDict()
+        self._running: set[str] = set()  # sessions with a video run under way
 
     @property
     def engine(self):
@@ -219,23 +220,30 @@ class CapsightUI:
                 request: gr.Request | None = None):  # fmt: skip
         """Run a video job and render it; ``upload`` is the video box's raw upload (or a path).
         A failure is raised for the page's toast and kept for ``failed_video``."""
+        session = session_key(request)
+        self._running.add(session)
         try:
             return self._analyze(upload, every, window, metric, signal, sensitivity, model,
                                  progress)  # fmt: skip
         except gr.Error as exc:
-            self._failures[session_key(request)] = str(exc.message)
+            self._failures[session] = str(exc.message)
             while len(self._failures) > FAILED_VIDEOS_KEPT:
                 self._failures.popitem(last=False)
             raise
+        finally:
+            self._running.discard(session)
 
     def failed_video(self, request: gr.Request | None = None) -> str:
         """The summary box after a failed run: what went wrong, in the toast's words."""
         message = self._failures.pop(session_key(request), "")
         return failure_card(message, "The analysis did not finish.")
 
-    def video_uploaded(self, upload):
+    def video_uploaded(self, upload, request: gr.Request | None = None):
         """A new clip clears the last one's results; the summary box warns when browsers
-        cannot play it (the player's own "Video not playable" would read as a failure)."""
+        cannot play it (the player's own "Video not playable" would read as a failure). While
+        a run is under way its progress and results stay (they are the last clip's)."""
+        if session_key(request) in self._running:
+            return (gr.update(),) * 6
         cleared = (EMPTY_VIDEO, None, [], [], "", [])
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
@@ -372,27 +380,29 @@ def session_key(request: gr.Request | None) -> str:
     return str(getattr(request, "session_hash", None) or "")
 
 
-# What Chromium, Firefox and Safari all play in an MP4 or WebM file (Theora and HEVC are not
-# everywhere; MPEG-4 Part 2, MJPEG, WMV and the rest nowhere).
-PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
-PLAYABLE_FORMATS = ("mp4", "webm", "matroska")  # PyAV's format names list each alias
+# What no current browser plays: older codecs (MPEG-4 Part 2 from cameras and phones before
+# H.264, MJPEG, Windows Media, MPEG-1/2, H.263, Flash) and containers other than MP4/MOV,
+# WebM/Matroska and Ogg. HEVC is left out: Safari plays it, Chrome where the hardware does.
+UNPLAYABLE_CODECS = {"mpeg4", "msmpeg4v1", "msmpeg4v2", "msmpeg4v3", "mjpeg", "wmv1", "wmv2",
+                     "wmv3", "vc1", "mpeg1video", "mpeg2video", "h263", "flv1", "dvvideo"}  # fmt: skip
+UNPLAYABLE_FORMATS = {"avi", "asf", "flv", "mpeg", "mpegts"}  # PyAV's names (aliases, comma-joined)
 
 
 def unplayable_codec(path: str) -> str | None:
-    """A readable name of the video's codec when browsers will not play the file, else None
-    (also None when the file cannot be read: the analysis says why)."""
+    """A readable name of the video's codec and container when no browser will play the file,
+    else None (also when the file cannot be read: the analysis says why)."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            codec = stream.codec_context.codec
-            formats = container.format.name.split(",")
+            codec = container.streams.video[0].codec_context.codec
+            formats = set(container.format.name.split(","))
+            kind = container.format.long_name or container.format.name
     except (av.FFmpegError, IndexError, OSError):
         return None
-    if codec.name in PLAYABLE_CODECS and any(f in PLAYABLE_FORMATS for f in formats):
-        return None
-    return f"{codec.long_name or codec.name} video in {container.format.long_name or formats[0]}"
+    if codec.name in UNPLAYABLE_CODECS or formats & UNPLAYABLE_FORMATS:
+        return f"{codec.long_name or codec.name} video in {kind}"
+    return None
 
 
 def quiet_reason(analysis: dict) -> str:
@@ -543,9 +553,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             [summary, plot, gallery, table, downloads, times, video],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
             preprocess=False,
-        ).failure(ui.failed_video, None, summary, queue=False, show_progress="hidden")  # fmt: skip
+        ).failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
+                  api_visibility="private")  # fmt: skip
         video.upload(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
-                     queue=False, show_progress="hidden", preprocess=False)  # fmt: skip
+                     queue=False, show_progress="hidden", preprocess=False,
+                     api_visibility="private")  # fmt: skip
         gallery.select(ui.seek, [times], video)
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks

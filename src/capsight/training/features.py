@@ -77,19 +77,19 @@ class FeatureCache:
         flip: bool = False, weights: str = "",
     ) -> Path:  # fmt: skip
         """Where ``corpus``'s features are, or go: the folder named by the dataset
-        (``folder_for``), unless that holds a complete cache of other photos (another dataset of
-        the same name, such as a subset in the Flickr8k layout): then a sibling also named by
-        these photos' fingerprint, so that neither evicts the other."""
+        (``folder_for``), unless that holds features of other photos (another dataset of the
+        same name, such as a subset in the Flickr8k layout; all or part of them): then a sibling
+        also named by these photos' fingerprint, so that neither evicts the other."""
         plain = cls.folder_for(cache_dir, corpus.name, encoder, resolution, flip, weights)
         try:
             old = json.loads((plain / "meta.json").read_text())
             keys = sorted(corpus.images)
             fingerprint = photo_fingerprint(corpus, keys)
             ours = old["keys"] == keys and old.get("fingerprint", fingerprint) == fingerprint
-            complete = old["done"] >= len(old["keys"])
+            started = old["done"] > 0 or old.get("hidden_done", 0) > 0
         except (OSError, ValueError, KeyError, TypeError):
             return plain  # no cache there yet, or a damaged one: this run (re)builds it
-        return plain if ours or not complete else plain.with_name(f"{plain.name}-{fingerprint[:8]}")
+        return plain if ours or not started else plain.with_name(f"{plain.name}-{fingerprint[:8]}")
 
     @classmethod
     def open(cls, folder: str | os.PathLike) -> FeatureCache:
@@ -128,8 +128,8 @@ class FeatureCache:
         folder = cls.folder_of(cache_dir, corpus, encoder.name, encoder.resolution, flip, encoder.weights)
         plain = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights)
         if folder != plain and not folder.is_dir():
-            print(f"{plain}: holds the features of other photos named {corpus.name!r}, kept; these "
-                  f"go to {folder.name}", file=sys.stderr)  # fmt: skip
+            print(f"{plain}: holds features of other photos named {corpus.name!r}, kept; these go "
+                  f"to {folder.name} (delete a cache folder you no longer need)", file=sys.stderr)  # fmt: skip
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

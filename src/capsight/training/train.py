@@ -350,8 +350,8 @@ def _save_last(
     torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
     os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
     generators = {"cpu": torch.get_rng_state()}  # dropout draws from these, epoch to epoch
-    if torch.cuda.is_available():
-        generators.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # the training GPU's
+        generators["cuda"] = torch.cuda.get_rng_state()
     save_file(generators, str(last / (RANDOM_STATE + ".tmp")))
     os.replace(last / (RANDOM_STATE + ".tmp"), last / RANDOM_STATE)
     (last / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
@@ -364,27 +364,37 @@ def _restore_random_state(last: Path) -> bool:
     try:
         generators = load_file(str(last / RANDOM_STATE))
         torch.set_rng_state(generators["cpu"])
-        if torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([generators[f"cuda{i}"] for i in range(torch.cuda.device_count())])
+        if "cuda" in generators and torch.cuda.is_available():
+            torch.cuda.set_rng_state(generators["cuda"])
     except (OSError, SafetensorError, KeyError, RuntimeError):
         return False
     return True
 
 
-def _reopened(state: dict, config) -> dict:
+def _reopened(state: dict, config, before: dict | None = None) -> dict:
     """A finished run asked to resume. Its last stage goes on only when given more epochs than
     it was asked for before, or, if it ran them all rather than stopping early, more than it
     ran; otherwise it stays finished (a recipe reruns the same command with --resume), except
-    that a cross-entropy stage goes on to SCST when SCST epochs are newly asked for."""
+    that a cross-entropy stage goes on to SCST when SCST epochs are newly asked for. ``before``:
+    the run's last ``train_config.json``, for a run saved before trainer.json kept the count."""
     finished = state.get("finished_stage", "xe")
-    asked = config.epochs if finished == "xe" else config.scst_epochs
+    key = "epochs" if finished == "xe" else "scst_epochs"
+    asked = getattr(config, key)
     stopped_early = state.get("patience_left", 1) <= 0
-    asked_before = state.get("stage_epochs", state["epoch"])
+    asked_before = state.get("stage_epochs", (before or {}).get(key, state["epoch"]))
     if asked > asked_before or (not stopped_early and asked > state["epoch"]):
         return {**state, "stage": finished, "patience_left": config.patience}
     if finished == "xe" and config.scst_epochs > 0:
         return {**state, "stage": "xe", "stage_closed": True}  # straight on to SCST
     return state
+
+
+def _read_json_or_empty(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def read_trainer_state(last: Path) -> dict:
@@ -421,16 +431,20 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     return stopped
 
 
-def _load_optimizer(optimizer, path: Path, device) -> bool:
-    """The saved optimizer state; False when the file is missing or damaged (never unpickled
-    beyond tensors: ``weights_only``)."""
+def _load_optimizer(optimizer, path: Path, device) -> str | None:
+    """Load the saved optimizer state (read as tensors only: ``weights_only``); None when done,
+    else what is wrong with it, for a note."""
     if not path.is_file():
-        return False
+        return "is missing"
     try:
-        optimizer.load_state_dict(torch.load(path, map_location=device, weights_only=True))
-    except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError):
-        return False
-    return True
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return "is damaged"
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, RuntimeError):
+        return "does not fit this run's parameters (were options such as --fine-tune-blocks changed?)"
+    return None
 
 
 def _agree(flag: bool, world: int, device: torch.device) -> bool:
@@ -618,7 +632,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         state = read_trainer_state(last)
         model, vocab, _ = load_checkpoint(last)
         if state["stage"] == "done":
-            state = _reopened(state, config)
+            state = _reopened(state, config, _read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
                 _note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
@@ -662,9 +676,10 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
-    if resuming and not _load_optimizer(optimizer, last / "optimizer.pt", device) and rank == 0:
-        _note(f"{last / 'optimizer.pt'} is missing or damaged: resuming with a fresh optimizer, so "
-              "the run will not continue exactly as it would have")
+    trouble = _load_optimizer(optimizer, last / "optimizer.pt", device) if resuming else None
+    if trouble and rank == 0:
+        _note(f"{last / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer, so the run "
+              "will not continue exactly as it would have")
     if resuming and world == 1 and not _restore_random_state(last):
         _note(f"{last / RANDOM_STATE} is missing or damaged: dropout will draw other numbers "
               "than an uninterrupted run would")
@@ -674,7 +689,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
 
     steps_per_epoch = math.ceil(len(train_data) / world / config.batch_images)
     total_xe_steps = steps_per_epoch * config.epochs
-    if rank == 0 and state["stage"] == "xe" and 0 < total_xe_steps <= 2 * config.warmup_steps:
+    trains_xe = state["stage"] == "xe" and not state.get("stage_closed")
+    if rank == 0 and trains_xe and 0 < total_xe_steps <= 2 * config.warmup_steps:
         share = "longer than" if config.warmup_steps >= total_xe_steps else "over half of"
         _note(f"--warmup-steps {config.warmup_steps} is {share} the run's {total_xe_steps} steps "
               f"({config.epochs} epoch(s) of {steps_per_epoch}): the learning rate stays far below "

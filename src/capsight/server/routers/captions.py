@@ -61,7 +61,8 @@ class Timings(BaseModel):
 class CaptionsResponse(BaseModel):
     model: str
     decoding: dict | None = Field(description="The decoding options in force (null: the "
-                                  "model's own, when none were sent)")  # fmt: skip
+                                  "model's own, when none were sent, or none at all for the "
+                                  "labels model)")  # fmt: skip
     results: list[ImageCaption]
     timings_ms: Timings
     note: str | None = Field(None, description="Anything sent that the model did not use")
@@ -178,7 +179,7 @@ async def create_captions(
     ignored = timing["model"] == "labels" and decoding is not None
     return CaptionsResponse(
         model=timing["model"],
-        decoding=None if timing["decoding"] is None else asdict(timing["decoding"]),
+        decoding=None if timing["decoding"] is None or ignored else asdict(timing["decoding"]),
         note=LABELS_NOTE if ignored else None,
         results=results,
         timings_ms=Timings(
