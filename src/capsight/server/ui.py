@@ -33,11 +33,7 @@ from capsight.errors import CapsightError  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
-from capsight.server.ui_inputs import (  # noqa: E402
-    checked_upload,
-    photo_from_upload,
-    user_error,
-)
+from capsight.server.ui_inputs import checked_upload, photo_from_upload, user_error  # noqa: E402
 from capsight.server.uploads import sniff_video, video_extension  # noqa: E402
 
 if TYPE_CHECKING:
