@@ -115,6 +115,35 @@ def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, sc
         assert state["stage"] == goes_on and state["patience_left"] == 3
 
 
+def test_a_save_of_last_cut_short_resumes_from_one_epochs_files(tmp_path):
+    """_save_last writes last.new whole, then swaps it in; a kill at any point leaves either
+    the old epoch's files or the new epoch's, never a mix."""
+    from capsight.training.train import settled_last
+
+    def folder(name, epoch, trainer=True):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_text(f"epoch {epoch}")
+        if trainer:
+            (tmp_path / name / "trainer.json").write_text(f'{{"epoch": {epoch}}}')
+
+    def epoch_of_last():
+        last = settled_last(tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]  # leftovers gone
+        return (last / "model.safetensors").read_text()
+
+    folder("last", 3)
+    folder("last.new", 4, trainer=False)  # killed while writing the new epoch
+    assert epoch_of_last() == "epoch 3"
+    (tmp_path / "last").rename(tmp_path / "last.old")
+    folder("last.new", 4)  # killed between the two renames
+    assert epoch_of_last() == "epoch 4"
+    (tmp_path / "last").rename(tmp_path / "last.old")
+    folder("last.new", 5, trainer=False)  # no complete new epoch: the old one comes back
+    assert epoch_of_last() == "epoch 4"
+    folder("last.old", 4)  # killed before the old copy was removed
+    assert epoch_of_last() == "epoch 4"
+
+
 def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_folder, tmp_path, capsys):
     from capsight.errors import DatasetError
 

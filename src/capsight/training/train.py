@@ -25,6 +25,7 @@ import math
 import os
 import pickle
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -161,7 +162,7 @@ class TrainConfig:
             self._check_positions()
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
-        if not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
+        if self.out and not self.resume and (settled_last(self.out) / "trainer.json").is_file():
             raise InvalidParameter(
                 f"--out {self.out}: holds a run already; add --resume to continue it, or name "
                 "another folder"
@@ -345,17 +346,38 @@ RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for a
 def _save_last(
     out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict
 ) -> None:
-    last = out / "last"
-    save_checkpoint(model, vocab, last, extra=extra)
-    torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
-    os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
+    """``<out>/last``, replaced whole: written as ``last.new`` (trainer.json last), then swapped
+    in, so a run killed at any moment resumes from one epoch's files, never a mix
+    (``settled_last`` finishes or undoes a swap that was cut short)."""
+    new, last, old = out / "last.new", out / "last", out / "last.old"
+    shutil.rmtree(new, ignore_errors=True)  # a save cut short before
+    save_checkpoint(model, vocab, new, extra=extra)
+    torch.save(optimizer.state_dict(), new / "optimizer.pt")
     generators = {"cpu": torch.get_rng_state()}  # dropout draws from these, epoch to epoch
     if torch.cuda.is_available() and torch.cuda.is_initialized():  # the training GPU's
         generators["cuda"] = torch.cuda.get_rng_state()
-    save_file(generators, str(last / (RANDOM_STATE + ".tmp")))
-    os.replace(last / (RANDOM_STATE + ".tmp"), last / RANDOM_STATE)
-    (last / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
-    os.replace(last / "trainer.json.tmp", last / "trainer.json")  # never half written
+    save_file(generators, str(new / RANDOM_STATE))
+    (new / "trainer.json").write_text(json.dumps(state, indent=1))
+    if last.exists():
+        os.replace(last, old)
+    os.replace(new, last)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def settled_last(out: str | os.PathLike) -> Path:
+    """``<out>/last``, after finishing or undoing a ``_save_last`` that was cut short: a
+    complete ``last.new`` (its trainer.json is written last) takes a missing ``last``'s place,
+    else ``last.old`` comes back; what is left over goes."""
+    out = Path(out)
+    last, new, old = out / "last", out / "last.new", out / "last.old"
+    if not last.exists() and (new / "trainer.json").is_file():
+        os.replace(new, last)
+    elif not last.exists() and old.is_dir():
+        os.replace(old, last)
+    for leftover in (new, old):
+        if leftover.exists():
+            shutil.rmtree(leftover, ignore_errors=True)
+    return last
 
 
 def _restore_random_state(last: Path) -> bool:
@@ -626,7 +648,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
     seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers
 
-    last = out / "last"
+    last = settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
         state = read_trainer_state(last)
@@ -843,7 +865,7 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
     except ImportError:
         return None
     resume_run_id = None
-    trainer_file = Path(config.out) / "last" / "trainer.json"
+    trainer_file = settled_last(config.out) / "trainer.json"
     if config.resume and trainer_file.is_file():
         resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
     try:
@@ -877,7 +899,7 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     (the run then starts, so recipes can always pass it)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
-    last = Path(config.out) / "last"
+    last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
         _refuse_other_features(config, last, f"--resume: the run in {config.out}")
     elif config.resume and note is not None:
