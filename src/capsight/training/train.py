@@ -18,6 +18,7 @@ given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` Distribute
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -370,10 +371,11 @@ def settled_last(out: str | os.PathLike) -> Path:
     else ``last.old`` comes back; what is left over goes."""
     out = Path(out)
     last, new, old = out / "last", out / "last.new", out / "last.old"
-    if not last.exists() and (new / "trainer.json").is_file():
-        os.replace(new, last)
-    elif not last.exists() and old.is_dir():
-        os.replace(old, last)
+    with contextlib.suppress(FileNotFoundError):  # another torchrun rank settled it first
+        if not last.exists() and (new / "trainer.json").is_file():
+            os.replace(new, last)
+        elif not last.exists() and old.is_dir():
+            os.replace(old, last)
     for leftover in (new, old):
         if leftover.exists():
             shutil.rmtree(leftover, ignore_errors=True)
