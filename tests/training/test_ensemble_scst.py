@@ -1,9 +1,11 @@
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from capsight.captioning.checkpoint import load_checkpoint
+from capsight.errors import InvalidParameter
 from capsight.training.ensemble_scst import EnsembleScstConfig, main, train_ensemble
 from capsight.training.train import train
 
@@ -35,11 +37,15 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     assert any(k.startswith("encoder_top.") for k, v in load_checkpoint(out / "last" / "m0")[0].state_dict().items()
                if not torch.equal(v, load_checkpoint(tuned.best_dir)[0].state_dict()[k]))  # fmt: skip
 
+    assert (out / "last" / "random_state.safetensors").is_file()  # dropout resumes exactly
     assert main([str(caption_folder), str(tuned.best_dir), str(plain.best_dir), "--out", str(out),
                  "--epochs", "2", "--batch-images", "4", "--cache-dir", str(cache), "--resume",
                  "--no-progress"]) == 0  # fmt: skip
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2]
+    (out / "last" / "trainer.json").write_text('{"epoch": 2, "be')  # a disk that failed
+    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+        train_ensemble(dataclasses.replace(config, epochs=3, resume=True))
 
 
 @pytest.mark.slow

@@ -51,10 +51,15 @@ from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
+    RANDOM_STATE,
     TrainConfig,
+    _load_optimizer,
     _param_groups,
     _with_end,
     caption_grid,
+    read_trainer_state,
+    restore_random_state,
+    save_random_state,
     score,
 )
 
@@ -135,7 +140,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
-    state = json.loads((out / "last" / "trainer.json").read_text()) if resuming else {"epoch": 0, "best": None}
+    state = read_trainer_state(out / "last", ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
@@ -155,8 +160,13 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     for group in groups:
         group["lr"] = config.lr * group.pop("lr_scale")
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    if resuming and (out / "last" / "optimizer.pt").is_file():
-        optimizer.load_state_dict(torch.load(out / "last" / "optimizer.pt", weights_only=True))
+    trouble = _load_optimizer(optimizer, out / "last" / "optimizer.pt", "cpu") if resuming else None
+    if trouble:
+        print(f"note: {out / 'last' / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer",
+              file=sys.stderr)  # fmt: skip
+    if resuming and not restore_random_state(out / "last"):
+        print(f"note: {out / 'last' / RANDOM_STATE} is missing or damaged: dropout will draw other "
+              "numbers than an uninterrupted run would", file=sys.stderr)  # fmt: skip
     if state["epoch"] == 0 and not resuming:
         record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
@@ -203,7 +213,9 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         _save(models, vocab, out / "last", record, earlier, config.members)
         torch.save(optimizer.state_dict(), out / "last" / "optimizer.pt.tmp")
         os.replace(out / "last" / "optimizer.pt.tmp", out / "last" / "optimizer.pt")
-        (out / "last" / "trainer.json").write_text(json.dumps(state, indent=1))
+        save_random_state(out / "last")
+        (out / "last" / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
+        os.replace(out / "last" / "trainer.json.tmp", out / "last" / "trainer.json")  # never half
     return state["best"]
 
 

@@ -354,10 +354,7 @@ def _save_last(
     shutil.rmtree(new, ignore_errors=True)  # a save cut short before
     save_checkpoint(model, vocab, new, extra=extra)
     torch.save(optimizer.state_dict(), new / "optimizer.pt")
-    generators = {"cpu": torch.get_rng_state()}  # dropout draws from these, epoch to epoch
-    if torch.cuda.is_available() and torch.cuda.is_initialized():  # the training GPU's
-        generators["cuda"] = torch.cuda.get_rng_state()
-    save_file(generators, str(new / RANDOM_STATE))
+    save_random_state(new)
     (new / "trainer.json").write_text(json.dumps(state, indent=1))
     if last.exists():
         os.replace(last, old)
@@ -382,7 +379,16 @@ def settled_last(out: str | os.PathLike) -> Path:
     return last
 
 
-def _restore_random_state(last: Path) -> bool:
+def save_random_state(folder: Path) -> None:
+    """torch's generators (the CPU's, and the training GPU's), which dropout draws from."""
+    generators = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        generators["cuda"] = torch.cuda.get_rng_state()
+    save_file(generators, str(folder / (RANDOM_STATE + ".tmp")))
+    os.replace(folder / (RANDOM_STATE + ".tmp"), folder / RANDOM_STATE)
+
+
+def restore_random_state(last: Path) -> bool:
     """torch's generators as ``_save_last`` left them; False when that file is missing or
     unreadable (a run saved before it existed: the resume is then not exact)."""
     try:
@@ -421,12 +427,13 @@ def _read_json_or_empty(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def read_trainer_state(last: Path) -> dict:
-    """``last/trainer.json`` (where a run stands), or one line saying it is damaged."""
+def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -> dict:
+    """``last/trainer.json`` (where a run stands, with ``keys``), or one line saying it is
+    damaged."""
     path = last / "trainer.json"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(state, dict) and "stage" in state and "epoch" in state:
+        if isinstance(state, dict) and all(key in state for key in keys):
             return state
     except (ValueError, UnicodeDecodeError):
         pass
@@ -704,7 +711,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if trouble and rank == 0:
         _note(f"{last / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer, so the run "
               "will not continue exactly as it would have")
-    if resuming and world == 1 and not _restore_random_state(last):
+    if resuming and world == 1 and not restore_random_state(last):
         _note(f"{last / RANDOM_STATE} is missing or damaged: dropout will draw other numbers "
               "than an uninterrupted run would")
     autocast = (
