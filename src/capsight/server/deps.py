@@ -71,13 +71,19 @@ async def require_api_key(request: Request) -> None:
         )  # fmt: skip
 
 
-async def form_fields_only(request: Request) -> None:
-    """For an endpoint that reads a form: 415 for a body that is not one (JSON, a bare image),
-    422 for options in the query string. Either would be ignored without a word (the original
-    ``/get_video_captions`` reads both, and has no check)."""
+async def form_body(request: Request) -> None:
+    """415 for a body that is not a form (JSON, a bare image), sent to an endpoint that reads
+    one: its fields would all read as missing, or be ignored."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
+
+
+async def form_fields_only(request: Request) -> None:
+    """For a ``/v1`` endpoint that reads a form: ``form_body``, and 422 for options in the
+    query string, which would be ignored without a word (the original ``/get_video_captions``
+    reads both)."""
+    await form_body(request)
     names = [name for name in dict.fromkeys(request.query_params.keys()) if name]
     if names:
         raise ApiError(

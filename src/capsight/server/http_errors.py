@@ -5,8 +5,8 @@
     {'error': 'images: field required'}
 
 ``CapsightError`` (bad input the library caught) becomes 400, or 422 for an option out of range
-or an unknown model; request validation 422 (415 for a body that is not a form); unknown routes
-404; bugs 500 without a traceback.
+or an unknown model; request validation 422 (a body that is not a form is refused with 415 by
+``deps.form_body`` first); unknown routes 404; bugs 500 without a traceback.
 """
 
 from __future__ import annotations
@@ -80,21 +80,6 @@ def validation_message(exc: RequestValidationError) -> str:
     return _one_line("; ".join(parts) or "invalid request")
 
 
-def wrong_content_type(content_type: str, exc: RequestValidationError) -> str | None:
-    """The message for a body sent as something other than a form (JSON, a bare image), whose
-    fields then all read as missing; None when the body was a form or there was none. Every
-    endpoint with a body takes multipart/form-data."""
-    kind = content_type.split(";")[0].strip().lower()
-    if not kind or kind == "multipart/form-data":
-        return None
-    missing = [str(e["loc"][1]) for e in exc.errors()
-               if e.get("type") == "missing" and len(e.get("loc", ())) > 1 and e["loc"][0] == "body"]  # fmt: skip
-    if not missing:
-        return None
-    return (f"send the request as multipart/form-data with the field(s) {', '.join(missing)} "
-            f"(it came as {kind})")  # fmt: skip
-
-
 def _not_finite(value) -> bool:
     """True for nan and ±inf, as a float or as the text a form or query string carries."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
@@ -112,9 +97,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        wrong_type = wrong_content_type(request.headers.get("content-type", ""), exc)
-        if wrong_type:
-            return JSONResponse({"error": wrong_type}, status_code=415)
         return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -32,6 +32,7 @@ from capsight.server.deps import (
     EngineDep,
     JobsDep,
     SettingsDep,
+    form_body,
     require_api_key,
     run_limited,
     single_file,
@@ -94,7 +95,7 @@ def get_captions_form() -> HTMLResponse:
     response_class=PlainTextResponse,
     summary="Image -> its caption, as plain text (original endpoint)",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
-    dependencies=[Depends(single_file("image"))],
+    dependencies=[Depends(form_body), Depends(single_file("image"))],
 )
 async def get_captions(
     *,
@@ -110,7 +111,7 @@ async def get_captions(
     "/get_image_caption",
     summary="Image -> caption, word vectors and encoder output (original endpoint)",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
-    dependencies=[Depends(single_file("image"))],
+    dependencies=[Depends(form_body), Depends(single_file("image"))],
 )
 async def get_image_caption(
     *,
@@ -128,7 +129,7 @@ Metric = Literal["euclidian", "euclidean", "cosine"]
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
-    dependencies=[Depends(single_file("video"))],
+    dependencies=[Depends(form_body), Depends(single_file("video"))],
 )
 async def get_video_captions(
     *,
