@@ -146,10 +146,10 @@ def test_scst_top_k_beyond_the_vocabulary_is_refused_before_any_epoch(run_cli, t
     assert not (tmp_path / "run" / "last").exists()  # no epoch was spent on it
 
 
-def test_eval_refuses_bootstrap_0_with_against_instead_of_replacing_it(run_cli, tmp_path, one_error_line):
-    status, _, err = run_cli("eval", tmp_path, "--against", "labels", "--bootstrap", "0")
+def test_eval_refuses_too_few_paired_draws_before_captioning(run_cli, tmp_path, one_error_line):
+    status, _, err = run_cli("eval", tmp_path, "--against", "labels", "--bootstrap", "5")
     assert status == 2
-    one_error_line(err, "at least 100 rounds", "got 0")
+    one_error_line(err, "at least 100 rounds", "got 5")
 
 
 @pytest.mark.slow  # loads the encoder

@@ -90,6 +90,39 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
     assert [(r["stage"], r["epoch"]) for r in records] == [("xe", 1), ("scst", 1), ("scst", 2)]
 
 
+
+@pytest.mark.slow
+def test_a_run_cut_short_resumes_as_if_it_had_never_stopped(caption_folder, tmp_path, monkeypatch, capsys):
+    """last/ holds the optimizer and torch's random state (dropout), and is replaced whole."""
+    import capsight.training.end_to_end as e2e
+
+    def records(out):
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+    options = dict(epochs=2, scst_epochs=1, max_train_images=8, max_val_images=4)
+    end_to_end(_config(caption_folder, tmp_path / "whole", **options))
+    save = e2e._save_last
+
+    def stop_after_first(out, decoder, net, vocab, optimizer, state):
+        save(out, decoder, net, vocab, optimizer, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(e2e, "_save_last", stop_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        end_to_end(_config(caption_folder, tmp_path / "cut", **options))
+    monkeypatch.setattr(e2e, "_save_last", save)
+    assert sorted(p.name for p in (tmp_path / "cut" / "last").iterdir()) == sorted([
+        ENCODER_FILE, "config.json", "endings.json", "model.safetensors", "optimizer.pt",
+        "random_state.safetensors", "trainer.json", "vocab.json"])  # fmt: skip
+    end_to_end(_config(caption_folder, tmp_path / "cut", resume=True, **options))
+    same = ("stage", "epoch", "loss", "reward", "val_CIDEr_D")
+    assert [{k: r.get(k) for k in same} for r in records(tmp_path / "cut")] == [
+        {k: r.get(k) for k in same} for r in records(tmp_path / "whole")]  # fmt: skip
+
+    (tmp_path / "cut" / "last" / "random_state.safetensors").unlink()
+    end_to_end(_config(caption_folder, tmp_path / "cut", resume=True, **{**options, "scst_epochs": 2}))
+    assert "random_state.safetensors is missing or damaged" in capsys.readouterr().err
+
 @pytest.mark.slow
 def test_a_decoder_can_start_from_a_trained_checkpoint_with_its_vocabulary(caption_folder, tmp_path):
     first = tmp_path / "first"

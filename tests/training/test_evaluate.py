@@ -1,8 +1,10 @@
+
 """evaluate_captioner end to end on a tiny generated dataset (the `labels` captioner, no Java)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -91,6 +93,12 @@ def test_two_captioners_are_compared_on_the_same_photos(tiny_dataset, capsys, mo
     assert "--model labels against --against labels: 3 photos" in out
     assert "model wins" in out and "CIDEr" in out and "100%" in out  # all ties
     assert err.count("\n") == 2 and "could not be read" in err and "Python" in err
+    # --bootstrap 0: the scores and their difference, no draws (as plain eval gives no intervals).
+    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
+                 "--against", "labels", "--bootstrap", "0"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "3 photos, split test, no paired draws" in out and "model wins" not in out
+    assert re.search(r"CIDEr +[\d.]+ +[\d.]+ +\+0\.0000\n", out)
 
 
 def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):

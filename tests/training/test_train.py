@@ -6,12 +6,12 @@ import torch
 
 from capsight.captioning.base import DecodingOptions, create_captioner
 from capsight.errors import InvalidParameter
+from capsight.training.run_folder import make_run_folder
 from capsight.training.train import (
     TrainConfig,
     build_parser,
     check_starting_point,
     config_from_args,
-    make_run_folder,
     train,
 )
 
@@ -116,9 +116,9 @@ def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, sc
 
 
 def test_a_save_of_last_cut_short_resumes_from_one_epochs_files(tmp_path):
-    """_save_last writes last.new whole, then swaps it in; a kill at any point leaves either
+    """write_last writes last.new whole, then swaps it in; a kill at any point leaves either
     the old epoch's files or the new epoch's, never a mix."""
-    from capsight.training.train import settled_last
+    from capsight.training.run_folder import settled_last
 
     def folder(name, epoch, trainer=True):
         (tmp_path / name).mkdir()

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
                         "with replacement (e.g. 1000; METEOR gets none); with --against, the "
-                        "number of paired draws (default 1000)")  # fmt: skip
+                        "number of paired draws (default 1000; 0 for none)")  # fmt: skip
     p.add_argument("--against", metavar="MODEL",
                    help="also caption the photos with MODEL and compare: the difference of each "
                         "score (--model minus MODEL), its 95%% interval and the share of "
@@ -107,7 +107,7 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
     from capsight.training.confidence import INTERVAL_METRICS
     from capsight.training.evaluate import compare_captioners
 
-    rounds = 1000 if args.bootstrap is None else args.bootstrap  # --bootstrap 0 is refused
+    rounds = 1000 if args.bootstrap is None else args.bootstrap  # 0: no draws, as for plain eval
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(
@@ -125,15 +125,16 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
         return 0
     print(f"--model {challenger['captioner']} against --against {baseline['captioner']}: "
           f"{result['photos']} photos{', split ' + args.split if args.split else ''}, "
-          f"{rounds} paired draws")  # fmt: skip
-    print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}  "
-          f"{'95% interval':^18}  model wins  ties")  # fmt: skip
+          f"{rounds or 'no'} paired draws")  # fmt: skip
+    print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}"
+          + (f"  {'95% interval':^18}  model wins  ties" if rounds else ""))  # fmt: skip
     for metric in INTERVAL_METRICS:
         row = comparison[metric]
-        low, high = row["interval"]
-        print(f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  "
-              f"{row['difference']:>+10.4f}  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}"
-              f"  {row['ties']:>4.0%}")  # fmt: skip
+        line = f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {row['difference']:>+10.4f}"
+        if rounds:
+            low, high = row["interval"]
+            line += f"  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}  {row['ties']:>4.0%}"
+        print(line)
     return 0
 
 

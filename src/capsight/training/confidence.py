@@ -199,8 +199,9 @@ def compare_captions(
     Both are scored on the same draws of photos. Per metric: ``baseline`` and ``challenger``
     (their scores on all photos), ``difference`` (challenger - baseline), ``interval`` (of the
     difference), ``better`` (the share of draws in which the challenger scored higher) and
-    ``ties`` (the share in which the two scored the same);
-    ``"fallback"`` as in ``score_captions`` when the Java tokenizer did not run.
+    ``ties`` (the share in which the two scored the same); with ``rounds=0`` no draws are made
+    and those three are None. ``"fallback"`` as in ``score_captions`` when the Java tokenizer
+    did not run.
     """
     from capsight.training.evaluation import check_inputs, tokenized
 
@@ -213,7 +214,8 @@ def compare_captions(
         )
     keys = check_inputs(references, baseline)
     check_inputs(references, challenger)
-    check_rounds(rounds)
+    if rounds:
+        check_rounds(rounds)
     # Both captioners' captions tokenized in one pass (one Java start), keyed by (side, photo).
     gts, res, java, notes = tokenized(
         {(side, k): references[k] for side in "ab" for k in keys},
@@ -224,20 +226,20 @@ def compare_captions(
         photo_stats({k: gts[(side, k)] for k in keys}, {k: res[(side, k)] for k in keys})
         for side in "ab"
     ]
-    weights = _draws(len(keys), rounds, seed)
     result = {}
-    draws = [s.scores(weights) for s in stats]
     full = [s.overall() for s in stats]
+    draws = [s.scores(_draws(len(keys), rounds, seed)) for s in stats] if rounds else None
     for metric in INTERVAL_METRICS:
-        difference = draws[1][metric] - draws[0][metric]
         result[metric] = {
             "baseline": full[0][metric],
             "challenger": full[1][metric],
             "difference": full[1][metric] - full[0][metric],
-            "interval": _interval(difference, level),
-            "better": float(np.mean(difference > TIE)),
-            "ties": float(np.mean(np.abs(difference) <= TIE)),
-        }
+            "interval": None, "better": None, "ties": None,
+        }  # fmt: skip
+        if draws:
+            difference = draws[1][metric] - draws[0][metric]
+            result[metric].update(interval=_interval(difference, level), better=float(np.mean(difference > TIE)),
+                                  ties=float(np.mean(np.abs(difference) <= TIE)))  # fmt: skip
     if not java:
         notes.append("captions were tokenized in Python (an approximation of the PTB tokenizer)")
         result["fallback"] = "; ".join(notes)

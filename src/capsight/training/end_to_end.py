@@ -24,7 +24,8 @@ EfficientNet-Lite encoder with the decoder, end to end from the photos:
 ``<out>/best`` is a captioner checkpoint in float16, the precision capsight ships: the decoder in
 ``model.safetensors`` and the encoder in ``encoder.safetensors``, named by ``encoder_weights`` in
 ``config.json``; captioning encodes photos with it (``captioning.trained``). ``<out>/last``
-(float32, with the optimizer) resumes a run (``--resume``). ``--vocab-from`` takes the vocabulary
+(float32, with the optimizer and torch's random state; ``training.run_folder``) resumes a run
+(``--resume``) as if it had never stopped; SCST starts from ``best``'s float16 weights either way. ``--vocab-from`` takes the vocabulary
 and endings of another checkpoint, so the two can decode as an ensemble.
 """
 
@@ -63,13 +64,19 @@ from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 from capsight.io.images import load_image
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
+from capsight.training.run_folder import (
+    make_run_folder,
+    read_trainer_state,
+    resume_notes,
+    settled_last,
+    write_last,
+)
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
     TrainConfig,
     caption_grid,
     caption_loss,
-    make_run_folder,
     training_corpus,
     warmup_cosine_lr,
 )
@@ -144,7 +151,7 @@ class EndToEndConfig:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
-        if self.out and not self.resume and (Path(self.out) / "last" / "trainer.json").is_file():
+        if self.out and not self.resume and (settled_last(self.out) / "trainer.json").is_file():
             raise InvalidParameter(f"--out {self.out}: holds a run already; add --resume to continue it, "
                                    "or name another folder")  # fmt: skip
 
@@ -364,14 +371,14 @@ def end_to_end(config: EndToEndConfig) -> dict:
     if config.max_val_images:
         val_images = val_images[: config.max_val_images]
 
-    last = out / "last"
+    last = settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
+        state = read_trainer_state(last)
         decoder, vocab, raw = load_checkpoint(last)
         if raw.get("encoder") != config.encoder:
             raise InvalidParameter(f"--resume: {out} trains {raw.get('encoder')}; pass --encoder {raw.get('encoder')}")
         net = load_encoder(config.encoder, str(last / ENCODER_FILE))
-        state = json.loads((last / "trainer.json").read_text())
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "scst")
             state["patience_left"] = config.patience
@@ -390,8 +397,8 @@ def end_to_end(config: EndToEndConfig) -> dict:
     val_cider = CiderD(val.references)
     train_cider = CiderD([[f"{r} {END_WORD}" for r in refs] for refs in train.references])
     optimizer = _optimizer(decoder, net, config)
-    if resuming and (last / "optimizer.pt").is_file():
-        optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=device, weights_only=True))
+    if resuming:
+        resume_notes(last, optimizer, device, lambda message: print(f"end_to_end: note: {message}", file=sys.stderr))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     steps_per_epoch = math.ceil(len(train.pixels) / config.batch_images)
     (out / "run_config.json").write_text(json.dumps({**dataclasses.asdict(config), "device": str(device),
@@ -407,7 +414,6 @@ def end_to_end(config: EndToEndConfig) -> dict:
         guess = epoch_seconds.get(stage) or 1.5 * max(epoch_seconds.values(), default=0.0)
         return time.time() + guess < end
 
-    best_weights: list[dict] = []
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]
         stage_epochs = config.epochs if stage == "xe" else config.scst_epochs
@@ -423,7 +429,6 @@ def end_to_end(config: EndToEndConfig) -> dict:
             if state["best"] is None or record["val_CIDEr_D"] > state["best"]["val_CIDEr_D"]:
                 state["best"], state["patience_left"] = record, config.patience
                 save_captioner(decoder, net, vocab, out / "best", fp16=True, extra={"best": record})
-                best_weights = [_cpu_copy(decoder), _cpu_copy(net)]  # float32, where SCST starts
             else:
                 state["patience_left"] -= 1
             with open(out / "metrics.jsonl", "a") as f:
@@ -431,10 +436,9 @@ def end_to_end(config: EndToEndConfig) -> dict:
             print(json.dumps(record), flush=True)
             _save_last(out, decoder, net, vocab, optimizer, state)
         if stage == "xe" and config.scst_epochs:
-            if best_weights:  # SCST starts from the best cross-entropy epoch
-                decoder.load_state_dict(best_weights[0])
-                net.load_state_dict(best_weights[1])
-            elif (out / "best" / ENCODER_FILE).is_file():  # (resumed: its float16 copy)
+            # SCST starts from the best cross-entropy epoch as saved (float16), so a resumed run
+            # starts it from the same weights as one that never stopped.
+            if (out / "best" / ENCODER_FILE).is_file():
                 decoder.load_state_dict(load_checkpoint(out / "best")[0].state_dict())
                 net.load_state_dict(read_encoder_weights(str(out / "best" / ENCODER_FILE)))
             optimizer.state.clear()
@@ -482,16 +486,9 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     return record
 
 
-def _cpu_copy(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
 def _save_last(out: Path, decoder, net, vocab, optimizer, state: dict) -> None:
-    last = out / "last"
-    save_captioner(decoder, net, vocab, last, fp16=False, extra={"stage": state["stage"]})
-    torch.save(optimizer.state_dict(), last / "optimizer.pt.tmp")
-    os.replace(last / "optimizer.pt.tmp", last / "optimizer.pt")
-    (last / "trainer.json").write_text(json.dumps(state, indent=1))
+    write_last(out, lambda folder: save_captioner(decoder, net, vocab, folder, fp16=False,
+                                                  extra={"stage": state["stage"]}), optimizer, state)  # fmt: skip
 
 
 # -- command line ---------------------------------------------------------------------------------

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,18 +48,20 @@ from capsight.errors import CapsightError, InvalidParameter
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
+from capsight.training.run_folder import (
+    make_run_folder,
+    read_trainer_state,
+    resume_notes,
+    settled_last,
+    write_last,
+)
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
-    RANDOM_STATE,
     TrainConfig,
-    _load_optimizer,
     _param_groups,
     _with_end,
     caption_grid,
-    read_trainer_state,
-    restore_random_state,
-    save_random_state,
     score,
 )
 
@@ -128,19 +130,19 @@ def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], source
 
 def train_ensemble(config: EnsembleScstConfig) -> dict:
     """Run the epochs; returns the best epoch's record."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_run_folder(config.out)
     torch.manual_seed(config.seed)
-    resuming = config.resume and (out / "last" / "trainer.json").is_file()
-    if (out / "last" / "trainer.json").is_file() and not config.resume:
+    last = settled_last(out)
+    resuming = config.resume and (last / "trainer.json").is_file()
+    if (last / "trainer.json").is_file() and not config.resume:
         raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, or name another folder")
-    sources = [out / "last" / f"m{i}" for i in range(len(config.members))] if resuming else config.members
+    sources = [last / f"m{i}" for i in range(len(config.members))] if resuming else config.members
     loaded = [load_checkpoint(folder) for folder in sources]
     models = [m for m, _, _ in loaded]
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
-    state = read_trainer_state(out / "last", ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
+    state = read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
@@ -160,13 +162,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     for group in groups:
         group["lr"] = config.lr * group.pop("lr_scale")
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    trouble = _load_optimizer(optimizer, out / "last" / "optimizer.pt", "cpu") if resuming else None
-    if trouble:
-        print(f"note: {out / 'last' / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer",
-              file=sys.stderr)  # fmt: skip
-    if resuming and not restore_random_state(out / "last"):
-        print(f"note: {out / 'last' / RANDOM_STATE} is missing or damaged: dropout will draw other "
-              "numbers than an uninterrupted run would", file=sys.stderr)  # fmt: skip
+    if resuming:
+        resume_notes(last, optimizer, "cpu", lambda message: print(f"note: {message}", file=sys.stderr))
     if state["epoch"] == 0 and not resuming:
         record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
@@ -210,12 +207,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         if record["val_CIDEr"] > state["best"]["val_CIDEr"]:
             state["best"] = record
             _save(models, vocab, out / "best", record, earlier, config.members)
-        _save(models, vocab, out / "last", record, earlier, config.members)
-        torch.save(optimizer.state_dict(), out / "last" / "optimizer.pt.tmp")
-        os.replace(out / "last" / "optimizer.pt.tmp", out / "last" / "optimizer.pt")
-        save_random_state(out / "last")
-        (out / "last" / "trainer.json.tmp").write_text(json.dumps(state, indent=1))
-        os.replace(out / "last" / "trainer.json.tmp", out / "last" / "trainer.json")  # never half
+        write_last(out, partial(_save, models, vocab, record=record, earlier=earlier, sources=config.members),
+                   optimizer, state)  # fmt: skip
     return state["best"]
 
 

@@ -158,13 +158,15 @@ def compare_captioners(
 
     Returns ``baseline`` and ``challenger`` (each :func:`evaluate_captioner`'s result),
     ``photos`` (how many both captioned) and ``comparison`` (:func:`capsight.training.confidence.compare_captions`: per metric the
-    difference challenger - baseline, its 95% interval and the share of draws it wins).
+    difference challenger - baseline, its 95% interval and the share of draws it wins; no
+    interval or share with ``rounds=0``).
     ``decoding`` applies to both; None lets each use its own. ``progress`` sees both captioners'
     work as one (the first half, then the second).
     """
     from capsight.captioning.facade import resolve_captioner
 
-    check_rounds(rounds)
+    if rounds:  # 0: the two scores and their difference, no draws
+        check_rounds(rounds)
     # Both names are checked before either captioner spends minutes on the photos.
     resolved = [(c, c.name) if isinstance(c, Captioner) else resolve_captioner(c)
                 for c in (baseline, challenger)]  # fmt: skip

@@ -18,15 +18,12 @@ given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` Distribute
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import json
 import math
 import os
-import pickle
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -36,8 +33,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
@@ -61,6 +56,13 @@ from capsight.training.features import (
     FeatureCache,
     build_encoder,
     refuse_own_encoder,
+)
+from capsight.training.run_folder import (
+    make_run_folder,
+    read_trainer_state,
+    resume_notes,
+    settled_last,
+    write_last,
 )
 from capsight.vision.efficientnet_lite import VARIANTS
 
@@ -341,66 +343,6 @@ def warmup_cosine_lr(step: int, total: int, config, base: float) -> float:
     return base * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
-
-
-def _save_last(
-    out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict
-) -> None:
-    """``<out>/last``, replaced whole: written as ``last.new`` (trainer.json last), then swapped
-    in, so a run killed at any moment resumes from one epoch's files, never a mix
-    (``settled_last`` finishes or undoes a swap that was cut short)."""
-    new, last, old = out / "last.new", out / "last", out / "last.old"
-    shutil.rmtree(new, ignore_errors=True)  # a save cut short before
-    save_checkpoint(model, vocab, new, extra=extra)
-    torch.save(optimizer.state_dict(), new / "optimizer.pt")
-    save_random_state(new)
-    (new / "trainer.json").write_text(json.dumps(state, indent=1))
-    if last.exists():
-        os.replace(last, old)
-    os.replace(new, last)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def settled_last(out: str | os.PathLike) -> Path:
-    """``<out>/last``, after finishing or undoing a ``_save_last`` that was cut short: a
-    complete ``last.new`` (its trainer.json is written last) takes a missing ``last``'s place,
-    else ``last.old`` comes back; what is left over goes."""
-    out = Path(out)
-    last, new, old = out / "last", out / "last.new", out / "last.old"
-    with contextlib.suppress(FileNotFoundError):  # another torchrun rank settled it first
-        if not last.exists() and (new / "trainer.json").is_file():
-            os.replace(new, last)
-        elif not last.exists() and old.is_dir():
-            os.replace(old, last)
-    for leftover in (new, old):
-        if leftover.exists():
-            shutil.rmtree(leftover, ignore_errors=True)
-    return last
-
-
-def save_random_state(folder: Path) -> None:
-    """torch's generators (the CPU's, and the training GPU's), which dropout draws from."""
-    generators = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        generators["cuda"] = torch.cuda.get_rng_state()
-    save_file(generators, str(folder / (RANDOM_STATE + ".tmp")))
-    os.replace(folder / (RANDOM_STATE + ".tmp"), folder / RANDOM_STATE)
-
-
-def restore_random_state(last: Path) -> bool:
-    """torch's generators as ``_save_last`` left them; False when that file is missing or
-    unreadable (a run saved before it existed: the resume is then not exact)."""
-    try:
-        generators = load_file(str(last / RANDOM_STATE))
-        torch.set_rng_state(generators["cpu"])
-        if "cuda" in generators and torch.cuda.is_available():
-            torch.cuda.set_rng_state(generators["cuda"])
-    except (OSError, SafetensorError, KeyError, RuntimeError):
-        return False
-    return True
-
-
 def _reopened(state: dict, config, before: dict | None = None) -> dict:
     """A finished run asked to resume. Its last stage goes on only when given more epochs than
     it was asked for before, or, if it ran them all rather than stopping early, more than it
@@ -427,21 +369,6 @@ def _read_json_or_empty(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -> dict:
-    """``last/trainer.json`` (where a run stands, with ``keys``), or one line saying it is
-    damaged."""
-    path = last / "trainer.json"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(state, dict) and all(key in state for key in keys):
-            return state
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start it again in "
-                           f"another --out (its best model so far is in {last.parent / 'best'}), "
-                           f"or delete {last} to start again here")  # fmt: skip
-
-
 def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
     """Rank 0 after each epoch: track, keep the best checkpoint, save ``last``; True = stop."""
     if tracker is not None:
@@ -462,20 +389,8 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     return stopped
 
 
-def _load_optimizer(optimizer, path: Path, device) -> str | None:
-    """Load the saved optimizer state (read as tensors only: ``weights_only``); None when done,
-    else what is wrong with it, for a note."""
-    if not path.is_file():
-        return "is missing"
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
-        return "is damaged"
-    try:
-        optimizer.load_state_dict(saved)
-    except (ValueError, KeyError, RuntimeError):
-        return "does not fit this run's parameters (were options such as --fine-tune-blocks changed?)"
-    return None
+def _save_last(out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict) -> None:
+    write_last(out, lambda folder: save_checkpoint(model, vocab, folder, extra=extra), optimizer, state)
 
 
 def _agree(flag: bool, world: int, device: torch.device) -> bool:
@@ -707,13 +622,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if world > 1:
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
-    trouble = _load_optimizer(optimizer, last / "optimizer.pt", device) if resuming else None
-    if trouble and rank == 0:
-        _note(f"{last / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer, so the run "
-              "will not continue exactly as it would have")
-    if resuming and world == 1 and not restore_random_state(last):
-        _note(f"{last / RANDOM_STATE} is missing or damaged: dropout will draw other numbers "
-              "than an uninterrupted run would")
+    if resuming:
+        resume_notes(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
@@ -884,21 +794,6 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
     except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
         print(f"capsight train: not tracking ({exc})", file=sys.stderr)
         return None
-
-
-def make_run_folder(out: str) -> Path:
-    """Create the run folder ``out`` (and its parents) and check it can be written, or say why not."""
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise InvalidParameter(f"--out {out}: cannot write the run there ({error.strerror or error})") from None
-    return folder
 
 
 def check_starting_point(config: TrainConfig, note=None) -> None:

@@ -1,0 +1,147 @@
+"""A training run's folder: its ``last/`` epoch, replaced whole, and what a resume reads back.
+
+    >>> out = make_run_folder("runs/sat")                       # created, checked writable
+    >>> write_last(out, lambda folder: save_checkpoint(model, vocab, folder), optimizer, state)
+    >>> last = settled_last(out)                                 # after a kill at any moment
+    >>> state = read_trainer_state(last)                         # or one line: damaged
+    >>> trouble = load_optimizer(optimizer, last / "optimizer.pt", device)   # None, or why not
+    >>> restore_random_state(last)                               # False: the resume is not exact
+
+``capsight train``, ``capsight.training.ensemble_scst`` and ``capsight.training.end_to_end``
+keep their runs this way: ``last/`` holds the weights, ``optimizer.pt``, torch's random state
+(``random_state.safetensors``, which dropout draws from) and ``trainer.json`` (where the run
+stands), so a resumed run goes on as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from capsight.errors import InvalidParameter
+
+RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
+
+
+def make_run_folder(out: str | os.PathLike) -> Path:
+    """Create the run folder ``out`` (and its parents) and check it can be written, or say why not."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise InvalidParameter(f"--out {out}: cannot write the run there ({error.strerror or error})") from None
+    return folder
+
+
+def write_last(out: Path, write_weights: Callable[[Path], None], optimizer, state: dict) -> None:
+    """``<out>/last``, replaced whole: ``write_weights(folder)`` fills ``last.new``, then the
+    optimizer, the random state and trainer.json (last) join it, and it is swapped in, so a run
+    killed at any moment resumes from one epoch's files, never a mix (``settled_last`` finishes
+    or undoes a swap that was cut short)."""
+    new, last, old = out / "last.new", out / "last", out / "last.old"
+    shutil.rmtree(new, ignore_errors=True)  # a save cut short before
+    new.mkdir(parents=True)
+    write_weights(new)
+    torch.save(optimizer.state_dict(), new / "optimizer.pt")
+    save_random_state(new)
+    (new / "trainer.json").write_text(json.dumps(state, indent=1))
+    if last.exists():
+        os.replace(last, old)
+    os.replace(new, last)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def settled_last(out: str | os.PathLike) -> Path:
+    """``<out>/last``, after finishing or undoing a ``write_last`` that was cut short: a
+    complete ``last.new`` (its trainer.json is written last) takes a missing ``last``'s place,
+    else ``last.old`` comes back; what is left over goes."""
+    out = Path(out)
+    last, new, old = out / "last", out / "last.new", out / "last.old"
+    with contextlib.suppress(FileNotFoundError):  # another torchrun rank settled it first
+        if not last.exists() and (new / "trainer.json").is_file():
+            os.replace(new, last)
+        elif not last.exists() and old.is_dir():
+            os.replace(old, last)
+    for leftover in (new, old):
+        if leftover.exists():
+            shutil.rmtree(leftover, ignore_errors=True)
+    return last
+
+
+def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -> dict:
+    """``last/trainer.json`` (where a run stands, with ``keys``), or one line saying it is
+    damaged."""
+    path = last / "trainer.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(state, dict) and all(key in state for key in keys):
+            return state
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start it again in "
+                           f"another --out (its best model so far is in {last.parent / 'best'}), "
+                           f"or delete {last} to start again here")  # fmt: skip
+
+
+def load_optimizer(optimizer, path: Path, device) -> str | None:
+    """Load the saved optimizer state (read as tensors only: ``weights_only``); None when done,
+    else what is wrong with it, for a note."""
+    if not path.is_file():
+        return "is missing"
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return "is damaged"
+    try:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, RuntimeError):
+        return "does not fit this run's parameters (were options such as --fine-tune-blocks changed?)"
+    return None
+
+
+def save_random_state(folder: Path) -> None:
+    """torch's generators (the CPU's, and the training GPU's), which dropout draws from."""
+    generators = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        generators["cuda"] = torch.cuda.get_rng_state()
+    save_file(generators, str(folder / (RANDOM_STATE + ".tmp")))
+    os.replace(folder / (RANDOM_STATE + ".tmp"), folder / RANDOM_STATE)
+
+
+def restore_random_state(last: Path) -> bool:
+    """torch's generators as ``write_last`` left them; False when that file is missing or
+    unreadable (a run saved before it existed: the resume is then not exact)."""
+    try:
+        generators = load_file(str(last / RANDOM_STATE))
+        torch.set_rng_state(generators["cpu"])
+        if "cuda" in generators and torch.cuda.is_available():
+            torch.cuda.set_rng_state(generators["cuda"])
+    except (OSError, SafetensorError, KeyError, RuntimeError):
+        return False
+    return True
+
+
+def resume_notes(last: Path, optimizer, device, say: Callable[[str], None], random_state: bool = True) -> None:
+    """Load the optimizer and (``random_state``) torch's generators from ``last``, and ``say``
+    what could not be, since the run then does not go on exactly as it would have."""
+    trouble = load_optimizer(optimizer, last / "optimizer.pt", device)
+    if trouble:
+        say(f"{last / 'optimizer.pt'} {trouble}: resuming with a fresh optimizer, so the run "
+            "will not continue exactly as it would have")  # fmt: skip
+    if random_state and not restore_random_state(last):
+        say(f"{last / RANDOM_STATE} is missing or damaged: dropout will draw other numbers "
+            "than an uninterrupted run would")  # fmt: skip
