@@ -132,7 +132,8 @@ def test_the_page_never_reads_a_server_file_a_client_names(
             event = r.json()["event_id"]
             with client.stream("GET", f"/ui/gradio_api/call/describe/{event}") as s:
                 body = "".join(s.iter_text())
-            assert "event: error" in body and "Egyptian cat" not in body
+            assert "Egyptian cat" not in body  # refused, in card A (no traceback, no photo read)
+            assert "event: error" in body or "not an upload from this page" in body
         blocked = client.get(f"/ui/gradio_api/file={tmp_path / 'jobs' / 'jobs.sqlite3'}")
         assert blocked.status_code == 403  # the job table is in the job folder the page serves
 
@@ -245,3 +246,65 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
         *_, player = CapsightUI(app).analyze(upload(old, "camera.mp4"), 1.0, 3, "cosine", "fused",
                                              0.5, "default", lambda *a, **k: None)  # fmt: skip
         assert player == gr.update()
+
+
+def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
+    make_app, started, cat_jpeg, tmp_path
+):
+    """A failed Describe or Sample, or a new upload, leaves no results of the last photo on
+    the page, and the message stays after the toast would have gone."""
+    from capsight.server.ui import EMPTY_CARD
+
+    app = make_app()
+    photo, text = tmp_path / "tmpcat.jpg", tmp_path / "tmpnotes.jpg"
+    photo.write_bytes(cat_jpeg)
+    text.write_text("a shopping list\n")
+    for _ in started(app):
+        ui = CapsightUI(app)
+        card_a, card_b, labels, looked_a, looked_b, samples = ui.describe(
+            upload(photo, "cat.jpg"), "labels", "labels", "beam", 0)  # fmt: skip
+        assert "cap-text" in card_a and "cap-text" in card_b and samples == ""
+        assert labels and all(p >= 0.005 for p in labels.values())  # no "0%" rows
+        assert looked_a is not None and looked_b is not None
+
+        failed = ui.describe(upload(text, "notes.jpg"), "labels", "labels", "beam", 0)
+        assert "Nothing was described." in failed[0] and "notes.jpg: not an image" in failed[0]
+        assert failed[1:3] == (EMPTY_CARD, None) and failed[5] == ""
+        assert [(i.value, i.label) for i in failed[3:5]] == [(None, "Where model A looked"),
+                                                           (None, "Where model B looked")]  # fmt: skip
+        assert ui.photo_uploaded(upload(text, "notes.jpg"))[0] == failed[0]
+        assert ui.photo_uploaded(upload(photo, "cat.jpg"))[0] == EMPTY_CARD
+        assert "notes.jpg: not an image" in ui.sample(upload(text, "notes.jpg"), "labels", 1.0, 3)
+
+        # Fewer distinct samples than asked: the reason fits the model.
+        one = ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
+        assert "gave 1 distinct caption(s) of 3" in one and "no language model" in one
+
+
+def test_the_sampling_note_names_the_real_reason():
+    from types import SimpleNamespace
+
+    from capsight.server.ui import sampling_note
+
+    def described(score):
+        return SimpleNamespace(model="show-attend-tell-pair", caption=SimpleNamespace(score=score))
+
+    assert sampling_note(described(-0.4), 5, 5, 0.2) == ""
+    low = sampling_note(described(-0.4), 3, 5, 0.2)
+    assert "at temperature 0.2" in low and "higher temperature" in low and "language model" not in low
+    assert "no language model" in sampling_note(described(None), 1, 5, 1.0)
+
+
+def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(tmp_path, cat_jpeg):
+    from capsight.server.classify_tab import shown_classes
+
+    text = tmp_path / "t.jpg"
+    text.write_text("hello")
+    bars, note = shown_classes(upload(text, "a.jpg"), "type your own", "cat, dog", "")
+    assert bars is None and "Nothing was classified." in note and "a.jpg: not an image" in note
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    bars, note = shown_classes(upload(photo, "cat.jpg"), "professions", "", "")
+    assert len(bars) == 5 and "Offline engine" in note and "read its top class as a guess" in note
+    bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
+    assert max(bars, key=bars.get) == "cat" and "read its top class" not in note

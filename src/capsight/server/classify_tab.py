@@ -6,6 +6,8 @@ the same cached classifiers as ``POST /v1/classify``.
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 from fastapi import FastAPI
 
@@ -14,6 +16,12 @@ from capsight.errors import CapsightError
 from capsight.server.ui_inputs import photo_from_upload, user_error
 
 TYPED = "type your own"
+# What the offline engine can and cannot tell apart (docs/classify.md), under every result.
+ENGINE_NOTE = (
+    "Offline engine: ImageNet's 1,000 classes mapped to yours through WordNet and text similarity. "
+    "Classes ImageNet has no photos of (jobs, most scenes, colours) are guesses."
+)
+WEAK_SETS = {"professions": "people's jobs", "scenes": "scenes"}  # built-in sets it does poorly on
 
 
 def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
@@ -37,6 +45,20 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
     return {label: score for label, score in found.top}
 
 
+def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:
+    """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
+    the bars cleared (raised, it would leave the last photo's bars under an "Error" badge)."""
+    from capsight.server.ui import failure_card
+
+    try:
+        bars = classify_photo(upload, class_set, typed, template)
+    except gr.Error as exc:
+        return None, failure_card(str(exc.message), "Nothing was classified.")
+    weak = WEAK_SETS.get(class_set)
+    caveat = f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess." if weak else ""
+    return bars, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
+
+
 def classify_tab(app: FastAPI) -> None:
     with gr.Tab("Classify", id="classify"):
         with gr.Row(equal_height=False):
@@ -53,7 +75,10 @@ def classify_tab(app: FastAPI) -> None:
                                           label="One per line; empty = the engine's default set")  # fmt: skip
                 button = gr.Button("Classify", variant="primary", elem_id="capsight-classify")
             with gr.Column(scale=7, min_width=360):
-                bars = gr.Label(num_top_classes=5, label="Top 5", elem_id="capsight-top5")
+                bars = gr.Label(num_top_classes=5, label="Top classes", elem_id="capsight-top5")
+                note = gr.HTML("", elem_id="capsight-classify-note")
         class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
-        button.click(classify_photo, [photo, class_set, typed, template], bars,
+        button.click(shown_classes, [photo, class_set, typed, template], [bars, note],
                      concurrency_limit=4, preprocess=False)  # fmt: skip
+        photo.change(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
+                     api_visibility="private")  # fmt: skip

@@ -70,6 +70,8 @@ RUNNING_VIDEO = (
     '<div class="cap-card cap-empty"><span><b>Analysing the clip</b>: its progress shows '
     "below; the plot, the novel moments and the downloads appear here when it is done.</span></div>"
 )
+LOOKED_LABELS = ("Where model A looked", "Where model B looked")  # until a photo is described
+MIN_CLASS_SHARE = 0.005  # classes below 0.5% are left out of the top five (they read as "0%")
 FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
 
 
@@ -140,7 +142,25 @@ class CapsightUI:
 
     # -- image tab --------------------------------------------------------------------------
     def describe(self, upload, model_a, model_b, method, beam_width):
-        """Both models' captions; ``upload`` is the photo box's raw upload (or a path)."""
+        """Both models' captions, the top classes and where each looked, and the sampled
+        captions cleared; ``upload`` is the photo box's raw upload (or a path). A user's mistake
+        is shown in model A's card and the rest cleared: raised, it would leave the last photo's
+        results beside the new one under "Error" badges once its toast is gone."""
+        try:
+            return self._describe(upload, model_a, model_b, method, beam_width)
+        except gr.Error as exc:
+            return image_failure(str(exc.message))
+
+    def photo_uploaded(self, upload):
+        """A new photo clears the last one's results; one that is not a photo is named at once."""
+        if upload:
+            try:
+                checked_upload(upload, "image", "")
+            except gr.Error as exc:
+                return image_failure(str(exc.message))
+        return cleared_image_results()
+
+    def _describe(self, upload, model_a, model_b, method, beam_width):
         from capsight.captioning.base import DecodingOptions
 
         image = photo_from_upload(upload)
@@ -150,10 +170,10 @@ class CapsightUI:
             decoding = None if own else DecodingOptions(method=method, beam_width=max(1, int(beam_width)))
         except CapsightError as exc:
             raise user_error(str(exc)) from None
-        outputs = []
-        for model in (model_a, model_b):
-            outputs.extend(self._describe_one(image, model, decoding))
-        return outputs
+        (card_a, labels, looked_a), (card_b, _, looked_b) = (
+            self._describe_one(image, model, decoding) for model in (model_a, model_b)
+        )  # the classes come from the shared encoder: the same for both models
+        return card_a, card_b, labels, looked_a, looked_b, ""
 
     def _describe_one(self, image, model, decoding):
         start = time.perf_counter()
@@ -166,7 +186,7 @@ class CapsightUI:
         if d.caption.score is not None:
             meta += f" · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta)
-        labels = {name: float(p) for name, p in d.labels}
+        labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
         return card, labels, self._where_it_looked(image, d)
 
     def _where_it_looked(self, image, described):
@@ -188,26 +208,23 @@ class CapsightUI:
                         label=f"Class evidence: {name}")  # fmt: skip
 
     def sample(self, upload, model, temperature, count):
+        """Several sampled captions of model A, or what went wrong, in the samples' box."""
         from capsight.captioning.base import DecodingOptions
 
-        image = photo_from_upload(upload)
-        self._ready()
         try:
+            image = photo_from_upload(upload)
+            self._ready()
             decoding = DecodingOptions(
                 method="sample", temperature=float(temperature), num_captions=int(count)
             )
             d = self.engine.describe([image], model, decoding, num_labels=0)[0]
+        except gr.Error as exc:
+            return failure_card(str(exc.message))
         except CapsightError as exc:
-            raise user_error(str(exc)) from None
+            return failure_card(str(exc))
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
         items = "".join(f"<li>{html.escape(c)}</li>" for c in captions)
-        note = ""
-        if len(captions) < int(count):
-            note = (
-                f'<p class="cap-note">{html.escape(d.model)} gave {len(captions)} distinct '
-                "caption(s): a model without a language model to sample from (such as "
-                "<code>labels</code>) writes the same sentence at any temperature.</p>"
-            )
+        note = sampling_note(d, len(captions), count, temperature)
         return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
 
     # -- video tab --------------------------------------------------------------------------
@@ -367,6 +384,32 @@ def cleared_video_results():
     return RUNNING_VIDEO, None, [], [], "", []
 
 
+def cleared_image_results():
+    """The Image tab before a photo is described: card A, card B, classes, the two "where it
+    looked" images and the sampled captions."""
+    return (EMPTY_CARD, EMPTY_CARD, None, gr.Image(value=None, label=LOOKED_LABELS[0]),
+            gr.Image(value=None, label=LOOKED_LABELS[1]), "")  # fmt: skip
+
+
+def image_failure(message: str):
+    """The Image tab after a user's mistake: the message in card A, the rest cleared."""
+    return (failure_card(message, "Nothing was described."), *cleared_image_results()[1:])
+
+
+def sampling_note(described, distinct: int, count, temperature) -> str:
+    """Why fewer distinct captions came back than were asked for, or nothing."""
+    if distinct >= int(count):
+        return ""
+    if described.caption.score is None:  # no word probabilities: nothing to sample from
+        why = ("it builds its sentence from the top classes, with no language model to sample "
+               "from, so it writes the same one at any temperature")  # fmt: skip
+    else:
+        why = (f"at temperature {float(temperature):g} its likeliest sentences came back more "
+               "than once; a higher temperature gives more variety")  # fmt: skip
+    return (f'<p class="cap-note">{html.escape(described.model)} gave {distinct} distinct '
+            f"caption(s) of {int(count)}: {why}.</p>")  # fmt: skip
+
+
 def failure_card(message: str, heading: str = "") -> str:
     lead = f"<b>{html.escape(heading)}</b> " if heading else ""
     return f'<div class="cap-card cap-failed">{lead}{html.escape(message)}</div>'
@@ -468,20 +511,20 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         describe_btn = gr.Button("Describe", variant="primary",
                                                  elem_id="capsight-describe")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):
-                        with gr.Row(equal_height=True):
+                        with gr.Row(equal_height=True):  # side by side, stacked on a phone
                             with gr.Column(min_width=220):
                                 card_a = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-a")
-                                labels_a = gr.Label(num_top_classes=5, label="Top classes (A)",
-                                                    show_heading=False)  # fmt: skip
                             with gr.Column(min_width=220):
                                 card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
-                                labels_b = gr.Label(num_top_classes=5, label="Top classes (B)",
-                                                    show_heading=False)  # fmt: skip
+                        # One list: both models' classes come from the same shared encoder.
+                        labels = gr.Label(num_top_classes=5, label="Top ImageNet classes",
+                                          show_heading=False, elem_id="capsight-classes-top")  # fmt: skip
                 with gr.Row(equal_height=True):
-                    looked_a = gr.Image(label="Where model A looked", height=330,
-                                        interactive=False, elem_id="capsight-looked-a")  # fmt: skip
-                    looked_b = gr.Image(label="Where model B looked", height=330,
-                                        interactive=False, elem_id="capsight-looked-b")  # fmt: skip
+                    # A word-by-word attention sheet is small here: full screen makes it legible.
+                    looked_a = gr.Image(label=LOOKED_LABELS[0], height=330, interactive=False,
+                                        buttons=["fullscreen", "download"], elem_id="capsight-looked-a")  # fmt: skip
+                    looked_b = gr.Image(label=LOOKED_LABELS[1], height=330, interactive=False,
+                                        buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
                 with gr.Group(elem_classes=["capsight-diverse"]):
                     gr.Markdown("#### Diverse captions\nSample several captions from model A; "
                                 "a higher temperature gives bolder wording.")  # fmt: skip
@@ -533,11 +576,15 @@ def build_ui(app: FastAPI) -> gr.Blocks:
 
         # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
         # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
-        describe_btn.click(
-            ui.describe, [photo, model_a, model_b, method, beam],
-            [card_a, labels_a, looked_a, card_b, labels_b, looked_b], concurrency_limit=4,
-            preprocess=False,
-        )  # fmt: skip
+        image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
+        describe_btn.click(ui.describe, [photo, model_a, model_b, method, beam], image_results,
+                           concurrency_limit=4, preprocess=False)  # fmt: skip
+        photo.upload(ui.photo_uploaded, photo, image_results, queue=False, show_progress="hidden",
+                     preprocess=False, api_visibility="private")  # fmt: skip
+        photo.clear(cleared_image_results, None, image_results, queue=False, show_progress="hidden",
+                    api_visibility="private")  # fmt: skip
+        method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
+                      show_progress="hidden", api_visibility="private")  # fmt: skip
         sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
                          concurrency_limit=4, preprocess=False)  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
