@@ -236,6 +236,16 @@ def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
                                "--sample", "--temperature", "0.05", "--seed", "1")  # fmt: skip
     assert status == 0 and out.strip()
     assert "capsight: note: 1 caption got fewer than 3 distinct sentences" in err
+    assert "a higher --temperature, or a larger --top-k or --top-p, varies more" in err
+
+
+def test_the_fewer_captions_note_gives_advice_that_fits_the_method():
+    from capsight._cli.caption import fewer_reason
+    from capsight.captioning.options import DecodingOptions
+
+    assert "--narrowing" not in fewer_reason(DecodingOptions(method="narrowing"))
+    assert "larger --top-k, the schedule's starting width" in fewer_reason(DecodingOptions(method="narrowing"))
+    assert "--sample with a higher --temperature" in fewer_reason(None)
 
 def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     from PIL import Image
@@ -294,6 +304,24 @@ def test_attention_files_of_same_named_photos_do_not_collide(run_cli, photo_dir,
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["a-cat-2.png", "a-cat.png"]
 
 
+def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_path, one_error_line):
+    import shutil
+
+    photo = tmp_path / "cat.jpg"
+    shutil.copy(photo_dir / "cat.jpg", photo)
+    before = photo.read_bytes()
+    status, _, err = run_cli("caption", photo, *LABELS, "--attention", photo)
+    assert status == 2 and photo.read_bytes() == before
+    one_error_line(err, f"--attention {photo}: is one of the images to caption")
+    # A generated name that is one of the photos takes a number instead.
+    shutil.copy(photo_dir / "cat.jpg", tmp_path / "a-cat.jpg")
+    status, _, err = run_cli("caption", photo, tmp_path / "a-cat.jpg", *LABELS,
+                             "--attention", tmp_path / "a.jpg")  # fmt: skip
+    assert status == 0, err
+    assert (tmp_path / "a-cat.jpg").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.glob("a-*")) == ["a-a-cat.jpg", "a-cat-2.jpg", "a-cat.jpg"]
+
+
 def test_attention_files_name_a_checkpoint_folder_model_safely():
     path = attention_path(Path("out/att.png"), "photos/dog.jpg", "runs/sat/best", True, True)
     assert path == Path("out/att-dog-runs_sat_best.png")
@@ -349,3 +377,18 @@ def test_the_attention_title_says_an_ensemble_shows_one_members_attention():
     assert attention_title("show-attend-tell", single, "efficientnet-lite0", "a dog runs") == (
         "show-attend-tell: a dog runs"
     )
+
+
+def test_special_files_and_dangling_links_are_named_for_what_they_are(run_cli, photo_dir, tmp_path):
+    import os
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (folder / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")
+    status, _, err = run_cli("caption", tmp_path / "pipe.jpg", folder, *LABELS)
+    assert status == 2
+    assert "pipe.jpg: not a regular file" in err  # it was "file is empty"; reading could block
+    assert "gone.jpg: a link to nothing" in err  # it was skipped without a word
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--bogus")
+    assert status == 2 and "(see `capsight caption --help`)" in err

@@ -181,6 +181,15 @@ def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monke
     os.utime(folder / "other-1.json", (ancient, ancient))
     assert store.prune_stale(folder) == [folder / "other-1.onnx"] and list(folder.iterdir()) == []
 
+    # Of other versions' graphs only the last used version's stay: upgrades do not pile up.
+    for i, (code, hours_ago) in enumerate([("v1", 3), ("v2", 2), ("v2", 5), ("v3", 1)]):
+        (folder / f"g-{i}.json").write_text(json_module.dumps({"code": code, "sources": fingerprint}))
+        (folder / f"g-{i}.onnx").write_bytes(b"graph")
+        when = time.time() - hours_ago * 3600
+        os.utime(folder / f"g-{i}.json", (when, when))
+    assert sorted(p.name for p in store.prune_stale(folder)) == ["g-0.onnx", "g-1.onnx", "g-2.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["g-3.json", "g-3.onnx"]
+
     monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     monkeypatch.setattr(store.os, "access", lambda *args: False)  # a read-only cache
     built = []

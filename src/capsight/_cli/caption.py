@@ -48,12 +48,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="image files (JPEG, PNG, WebP, ...), or folders of them")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "caption", "labels", "model", "score", '
-                        '"alternatives", "attention"} (the last three when there are any)')
+                        '"alternatives", "attention"} (the last three when there are any; score: '
+                        "the caption's mean log-probability per word)")  # fmt: skip
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
     p.add_argument("--attention", type=Path, metavar="PNG",
-                   help="draw the attention of each word over the photo into this image file")
+                   help="draw the attention of each word over the photo into this image file "
+                        "(.png, .jpg or .webp); with several images or models, one file each, "
+                        "named PNG's stem-<image>[-<model>]")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="images encoded together (default: 32)")
     method = p.add_mutually_exclusive_group()
@@ -75,8 +78,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="nucleus sampling: the most likely words covering P (with --sample; "
                         "default 1.0, all)")
     p.add_argument("--num", type=int, default=None, metavar="N",
-                   help="N distinct captions per image, by diverse beam search or sampling "
-                        "(the best printed; the others in --json's alternatives)")
+                   help="up to N distinct captions per image, by diverse beam search or "
+                        "sampling (the best printed; the others in --json's alternatives)")
     p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -138,7 +141,12 @@ def run(args: argparse.Namespace) -> int:
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
+    inputs = {Path(path).resolve() for path in paths}
+    if args.attention is not None and args.attention.resolve() in inputs:
+        raise InvalidParameter(f"--attention {args.attention}: is one of the images to caption, "
+                               "which the sheet would replace; name another file")  # fmt: skip
     job = CaptionRun(args, models, decoding, several=len(paths) > 1 or len(models) > 1)
+    job.inputs = inputs  # never written over: a generated name that hits one takes a number
     job.failed = len(problems)
     # Captions printed to a terminal show the progress themselves; otherwise a bar does.
     to_terminal = not args.json and sys.stdout.isatty()
@@ -152,14 +160,25 @@ def run(args: argparse.Namespace) -> int:
             progress(done / len(paths), f"captioned {done} of {len(paths)} images")
     if job.short:
         print(error_line(f"{job.short} caption{'s' if job.short > 1 else ''} got fewer than "
-                         f"{job.wanted} distinct sentences: the model was sure of its answer "
-                         "(sampling with a higher --temperature varies more)", kind="note"),
+                         f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
     if args.json:
         # One image per line: readable, and still one JSON document.
         body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in job.rows)
         sys.stdout.write(f"[\n{body}\n]\n" if job.rows else "[]\n")
     return 2 if job.failed else 0
+
+
+def fewer_reason(decoding) -> str:
+    """Why --num got fewer distinct captions, with advice that fits the decoding asked for."""
+    method = getattr(decoding, "method", "beam")
+    if method == "sample":
+        return ("the model was sure of its answer (a higher --temperature, or a larger --top-k "
+                "or --top-p, varies more)")  # fmt: skip
+    if method == "narrowing":
+        return ("the model was sure of its answer (a larger --top-k, the schedule's starting "
+                "width, or --sample with a higher --temperature varies more)")  # fmt: skip
+    return "the model was sure of its answer (--sample with a higher --temperature varies more)"
 
 
 class CaptionRun:
@@ -172,6 +191,7 @@ class CaptionRun:
         self.failed = 0  # files that could not be read
         self.short = 0  # captions with fewer distinct sentences than --num asked for
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
+        self.inputs: set[Path] = set()  # the images, resolved: no attention file replaces one
         self.told_labels = False  # the note that labels ignores decoding options was printed
 
     def caption(self, batch: list[str]) -> None:
@@ -230,7 +250,7 @@ class CaptionRun:
             target = attention_path(self.args.attention, name, d.model, self.several,
                                     len(self.models) > 1)  # fmt: skip
             stem, n = target.stem, 1
-            while target in self.written:
+            while target in self.written or target.resolve() in self.inputs:
                 n += 1
                 target = target.with_name(f"{stem}-{n}{target.suffix}")
             self.written.add(target)
@@ -273,11 +293,11 @@ def write_attention(path: Path, image, described) -> None:
         class_activation_map,
         heatmap_overlay,
         titled,
+        viewable,
     )
 
     result = described.caption
-    small = image.copy()
-    small.thumbnail((640, 640))
+    small = viewable(image, 640)
     captioner = resolve_captioner(described.model)[0]
     title = attention_title(described.model, captioner.describe(), captioner.encoder_name, result.text)
     encoder = cached_encoder(captioner.encoder_name)

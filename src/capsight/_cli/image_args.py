@@ -59,6 +59,8 @@ def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[s
             try:
                 if path.is_file():
                     found.append(str(path))
+                elif path.is_symlink() and not path.exists():
+                    problems.append(f"{path}: a link to nothing (its target is gone); skipped")
             except OSError as exc:  # a folder that can be listed but not entered
                 problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
     return sorted(found)

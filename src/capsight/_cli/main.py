@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         # when run, so its module must import only the standard library and capsight.errors.
         module = importlib.import_module(module_name)
         sub = module.add_parser(subparsers)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_run=module.run, _parser=sub)
     return parser
 
 
@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, unknown = parser.parse_known_args(argv)  # exits 2 itself on a usage error
         if unknown and getattr(args, "rest", None) is not None:
             args.rest = unknown + args.rest  # `train --epochs 1 DATA`: the options before DATA
-        elif unknown:
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        elif unknown:  # named by the command's own parser, whose --help lists its options
+            getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         return int(args._run(args) or EXIT_OK)
     except CapsightError as exc:
         print(error_line(str(exc)), file=sys.stderr)

@@ -60,7 +60,7 @@ class DecodingOptions:
         if not 0 < self.temperature < math.inf:
             raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise InvalidParameter("top-p must be in (0, 1]")
+            raise InvalidParameter(f"top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise InvalidParameter(f"top-k must be >= 0 (0: no limit), got {self.top_k}")
         if not 1 <= self.num_captions <= MAX_CAPTIONS:

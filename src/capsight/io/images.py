@@ -50,6 +50,8 @@ def check_input_file(path: str | os.PathLike) -> Path:
         raise InputNotFound(f"{p}: no such file")
     if p.is_dir():
         raise InputNotFound(f"{p}: is a directory, expected a file")
+    if not p.is_file():  # a FIFO, a socket, /dev/zero: reading could block or never end
+        raise InputNotFound(f"{p}: not a regular file (a device, pipe or socket); name a file")
     if p.stat().st_size == 0:
         raise InputNotFound(f"{p}: file is empty")
     return p

@@ -14,8 +14,9 @@ An export holds a lock (a thread lock, and ``flock`` on ``onnx/.lock`` for other
 as server workers sharing a volume), so one process exports and the others then find its graphs;
 files are written under a unique temporary name and renamed, so a reader never sees half a
 file. Each graph has a note (``<graph>.json``) of its sources, written first; an export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
-of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS``, so
-the folder does not grow with every reinstall (two capsight versions sharing it keep theirs).
+of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS`` or
+older than the other code version used last, so the folder does not grow with every reinstall
+or upgrade (two capsight versions sharing it keep theirs; a third's are exported again).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 _GRAPH_CODE = ("ort/export.py", "vision/efficientnet_lite.py", "captioning/show_attend_tell.py",
                "captioning/model.py", "text/bert.py")  # fmt: skip
 KEEP_OTHER_CODE_DAYS = 30
+KEEP_OTHER_CODE_VERSIONS = 1  # besides this code's graphs: those of the other version used last
 _TEMPORARY_MAX_AGE_S = 3600  # an export takes seconds; an older .tmp was left by a killed one
 _EXPORTING = threading.Lock()  # one export at a time in this process (torch.onnx has global state)
 
@@ -138,6 +140,7 @@ def prune_stale(folder: Path) -> list[Path]:
     """Delete what the module docstring says an export deletes; return the files deleted."""
     gone = []
     now = time.time()
+    kept_codes = _recent_other_codes(folder)
     for path in folder.iterdir():
         try:
             age = now - path.stat().st_mtime
@@ -148,7 +151,7 @@ def prune_stale(folder: Path) -> list[Path]:
         elif path.suffix == ".onnx":
             stale = not path.with_suffix(".json").exists()
         elif path.suffix == ".json":
-            stale = _note_is_stale(path, age)
+            stale = _note_is_stale(path, age, kept_codes)
         else:
             continue
         if stale:
@@ -159,13 +162,27 @@ def prune_stale(folder: Path) -> list[Path]:
     return gone
 
 
-def _note_is_stale(note: Path, age: float) -> bool:
+def _recent_other_codes(folder: Path) -> set[str]:
+    """The ``KEEP_OTHER_CODE_VERSIONS`` other code versions whose graphs were used last."""
+    last_used: dict[str, float] = {}
+    for note in folder.glob("*.json"):
+        try:
+            code, used = json.loads(note.read_text())["code"], note.stat().st_mtime
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if code != code_version():
+            last_used[code] = max(used, last_used.get(code, 0.0))
+    return set(sorted(last_used, key=last_used.__getitem__, reverse=True)[:KEEP_OTHER_CODE_VERSIONS])
+
+
+def _note_is_stale(note: Path, age: float, kept_codes: set[str]) -> bool:
     try:
         data = json.loads(note.read_text())
         sources = data["sources"]
         if _fingerprint(s[0] for s in sources) != sources:
             return True  # a source changed: this graph's key can never be asked for again
-        return data["code"] != code_version() and age > KEEP_OTHER_CODE_DAYS * 86400
+        other = data["code"] != code_version()
+        return other and (data["code"] not in kept_codes or age > KEEP_OTHER_CODE_DAYS * 86400)
     except (OSError, ValueError, KeyError, TypeError, IndexError):  # a source gone, a damaged note
         return True
 

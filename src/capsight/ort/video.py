@@ -168,6 +168,12 @@ def _writable(folder: Path) -> bool:
 
 
 def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
-    """Export the video default's graphs now (a Docker build, an admin before read-only use);
-    raises ModelNotFound when ONNX Runtime cannot run them."""
+    """Export the video default's graphs now (a Docker build, an admin before read-only use)
+    and delete stale ones (``capsight.ort.store.prune_stale``; an export prunes too, but graphs
+    already there need none); raises ModelNotFound when ONNX Runtime cannot run them."""
+    from capsight.ort.store import cache_dir, prune_stale
+
     video_models("default", "minilm", "efficientnet-lite0", report, setting="onnx")
+    gone = prune_stale(cache_dir() / "onnx")
+    if gone and report is not None:
+        report(f"deleted {len(gone)} stale ONNX graph(s) of other code or sources")

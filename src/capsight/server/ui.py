@@ -191,10 +191,14 @@ class CapsightUI:
 
     def _where_it_looked(self, image, described):
         """An overlay of where the captioner looked, as an image update with a telling label."""
-        from capsight.vision.heatmaps import attention_sheet, class_activation_map, heatmap_overlay
+        from capsight.vision.heatmaps import (
+            attention_sheet,
+            class_activation_map,
+            heatmap_overlay,
+            viewable,
+        )
 
-        small = image.copy()
-        small.thumbnail((MAX_OVERLAY_SIDE, MAX_OVERLAY_SIDE))
+        small = viewable(image, MAX_OVERLAY_SIDE)
         result = described.caption
         encoded = self.engine.encode([image], described.model)
         if result.attention is not None and len(result.tokens):

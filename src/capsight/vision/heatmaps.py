@@ -19,6 +19,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+# The narrowest a picture of where a model looked gets, as a share of its long side: the encoder
+# sees every photo squashed to a square, so a 100:1 strip is shown stretched to 3:1 rather than
+# as a line of a few pixels no map can be seen on.
+MIN_SIDE_RATIO = 1 / 3
+
+
+def viewable(image: Image.Image, side: int) -> Image.Image:
+    """A copy of ``image`` ``side`` pixels on its long side (a small one enlarged), its short
+    side stretched to at least ``MIN_SIDE_RATIO`` of that (aspect ratios up to 3:1 are kept)."""
+    scale = side / max(image.size)
+    width, height = (max(1, round(n * scale)) for n in image.size)
+    least = max(1, round(side * MIN_SIDE_RATIO))
+    return image.resize((max(width, least), max(height, least)), Image.BICUBIC)
+
 
 def class_activation_map(
     grid: torch.Tensor, fc_weight: torch.Tensor, class_index: int
@@ -68,8 +82,7 @@ def attention_sheet(
 
     weights = np.asarray(attention, dtype=np.float32)  # (T, h*w)
     words = words[: len(weights)]
-    thumb = image.copy()
-    thumb.thumbnail((tile, tile))
+    thumb = viewable(image, tile)
     label_h = 28
     rows = max(1, -(-len(words) // columns))
     cols = min(columns, max(1, len(words)))
