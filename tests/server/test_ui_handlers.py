@@ -264,6 +264,8 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         card_a, card_b, labels, looked_a, looked_b, samples = ui.describe(
             upload(photo, "cat.jpg"), "labels", "labels", "beam", 0)  # fmt: skip
         assert "cap-text" in card_a and "cap-text" in card_b and samples == ""
+        assert "beam" not in card_a  # labels: no decoding to name
+        assert "beam 4" in ui.describe(upload(photo, "cat.jpg"), "default", "labels", "beam", 0)[0]
         assert labels and all(p >= 0.005 for p in labels.values())  # no "0%" rows
         assert looked_a is not None and looked_b is not None
 

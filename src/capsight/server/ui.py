@@ -176,6 +176,8 @@ class CapsightUI:
         return card_a, card_b, labels, looked_a, looked_b, ""
 
     def _describe_one(self, image, model, decoding):
+        from capsight.captioning.options import DecodingOptions
+
         start = time.perf_counter()
         try:
             d = self.engine.describe([image], model, decoding, num_labels=5)[0]
@@ -183,6 +185,9 @@ class CapsightUI:
             raise user_error(str(exc)) from None
         ms = (time.perf_counter() - start) * 1000
         meta = f"{ms:.0f} ms on this server"
+        if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
+            used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
+            meta += f" · {decoding_name(used)}"
         if d.caption.score is not None:
             meta += f" · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta)
@@ -386,6 +391,11 @@ class CapsightUI:
 def cleared_video_results():
     """The Video tab as a run starts: summary, plot, gallery, table, downloads, times."""
     return RUNNING_VIDEO, None, [], [], "", []
+
+
+def decoding_name(decoding) -> str:
+    """"beam 4", "greedy", "sample": how a caption was decoded, for its card."""
+    return f"beam {decoding.beam_width}" if decoding.method == "beam" else decoding.method
 
 
 def cleared_image_results():
