@@ -3,7 +3,7 @@
 #   make demo    create .venv, install capsight with its extras, analyse the bundled sample video
 #   make test    install if needed, run the test suite
 #   make lint    ruff
-#   make bench   the speed benchmark (writes nothing; copy its table into docs/speed.md)
+#   make bench   the speed benchmark (prints its tables; benchmarks/speed.py --write docs/speed.md writes them)
 #   make serve   the HTTP API and web UI (capsight serve)
 #   make captioner  retrain the shipped captioner on Flickr8k (~2.5 h on one CPU core; see
 #                docs/MODEL_CARD.md) into runs/; FLICKR8K=path to the data

@@ -18,6 +18,7 @@ It also lists the tied groups of every built-in class set. Prints a markdown tab
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -73,7 +74,8 @@ def tied_builtin_groups() -> dict[str, list[list[str]]]:
     return found
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)  # --help; no options
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.classifier import top_labels
     from capsight.classify.offline import OfflineEngine

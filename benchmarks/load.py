@@ -1,7 +1,7 @@
 """Load test of `capsight serve`: concurrent clients captioning photos (and submitting videos).
 
     $ python benchmarks/load.py --start-server                       # the default scenarios
-    $ python benchmarks/load.py --url http://127.0.0.1:8000 --clients 16 --duration 60
+    $ python benchmarks/load.py --url http://127.0.0.1:8000 --scenarios 16x60
     $ python benchmarks/load.py --start-server --scenarios 1x30 16x60 --video-every 10
 
 Each scenario ``CxS`` runs C clients for S seconds; every client posts one photo to

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ngram_prior_rerank.py            # ~10 min on one core
 
 Devlin et al. (2015) re-rank a captioner's candidates by their CIDEr-D against the captions of
-the training photos that look most alike (``benchmarks/consensus_rerank.py``: +0.035 validation
+the training photos that look most alike (``benchmarks/consensus_rerank.py``: +0.034 validation
 CIDEr for this pair), which needs the training captions at run time; capsight ships only
 what it trains. This measures a model that could ship instead: a small network from a photo's
 pooled encoder features (Lite0 and Lite2, the pair's encoders) to the mean tf-idf n-gram vector
@@ -13,7 +13,7 @@ the mean over the four orders of the cosine between its n-gram vector and the pr
 times CIDEr-D's Gaussian length penalty against the mean training caption length. Each photo's
 beam candidates are re-ranked by mean word log-probability + weight x consensus. Prints BLEU-4 and
 CIDEr (Python tokenizer, as training's validation) on the validation and test splits per weight.
-Result (docs/MODEL_CARD.md, "What was tried"): +0.01 validation CIDEr, within noise on test.
+Result (docs/MODEL_CARD.md, "What was tried"): +0.006 validation CIDEr, nothing on test.
 """
 
 from __future__ import annotations

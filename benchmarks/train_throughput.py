@@ -6,8 +6,8 @@
 Cross-entropy training runs on random encoder grids (B=32 images x 5 captions of 13 tokens,
 the Flickr8k shape), so the figure is decoder-only: the encoder runs once per photo into the
 feature cache, not per step. Decoding is measured the same way (greedy, beam 3, beam 5, 32
-images per batch); add the encoder's own images/s (``benchmarks/`` speed table) for end to end.
-Models have the shipped sizes (512 wide, vocabulary 2,575).
+images per batch); add the encoder's own images/s (docs/speed.md, docs/captioning_benchmarks.md) for end to end.
+Models have the shipped sizes (512 wide, prefix-gpt2 256; vocabulary 2,575).
 """
 
 from __future__ import annotations

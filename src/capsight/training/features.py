@@ -96,7 +96,8 @@ class FeatureCache:
         folder = Path(folder)
         meta_file = folder / "meta.json"
         if not meta_file.is_file():
-            raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
+            what = "not built yet" if not folder.exists() else "incomplete"
+            raise CapsightError(f"{folder}: feature cache {what}; run the extraction again")
         meta = json.loads(meta_file.read_text())
         if meta["done"] < len(meta["keys"]):
             raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
