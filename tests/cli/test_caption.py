@@ -312,7 +312,7 @@ def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_pa
     before = photo.read_bytes()
     status, _, err = run_cli("caption", photo, *LABELS, "--attention", photo)
     assert status == 2 and photo.read_bytes() == before
-    one_error_line(err, f"--attention {photo}: is one of the images to caption")
+    one_error_line(err, f"--attention {photo}: is the image to caption")
     # A generated name that is one of the photos takes a number instead.
     shutil.copy(photo_dir / "cat.jpg", tmp_path / "a-cat.jpg")
     status, _, err = run_cli("caption", photo, tmp_path / "a-cat.jpg", *LABELS,
@@ -320,6 +320,10 @@ def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_pa
     assert status == 0, err
     assert (tmp_path / "a-cat.jpg").read_bytes() == before
     assert sorted(p.name for p in tmp_path.glob("a-*")) == ["a-a-cat.jpg", "a-cat-2.jpg", "a-cat.jpg"]
+    # With several images the name is a pattern, never written itself: naming a photo is fine.
+    status, _, err = run_cli("caption", photo, tmp_path / "a-cat.jpg", *LABELS, "--attention", photo)
+    assert status == 0, err
+    assert photo.read_bytes() == before and (tmp_path / "cat-cat.jpg").is_file()
 
 
 def test_attention_files_name_a_checkpoint_folder_model_safely():

@@ -181,14 +181,29 @@ def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monke
     os.utime(folder / "other-1.json", (ancient, ancient))
     assert store.prune_stale(folder) == [folder / "other-1.onnx"] and list(folder.iterdir()) == []
 
-    # Of other versions' graphs only the last used version's stay: upgrades do not pile up.
-    for i, (code, hours_ago) in enumerate([("v1", 3), ("v2", 2), ("v2", 5), ("v3", 1)]):
-        (folder / f"g-{i}.json").write_text(json_module.dumps({"code": code, "sources": fingerprint}))
-        (folder / f"g-{i}.onnx").write_bytes(b"graph")
-        when = time.time() - hours_ago * 3600
-        os.utime(folder / f"g-{i}.json", (when, when))
-    assert sorted(p.name for p in store.prune_stale(folder)) == ["g-0.onnx", "g-1.onnx", "g-2.onnx"]
-    assert sorted(p.name for p in folder.iterdir()) == ["g-3.json", "g-3.onnx"]
+    # Of other versions' graphs, those used within a day stay, and the last used version's
+    # (one whose sources are gone does not count): upgrades do not pile up.
+    gone_source = tmp_path / "removed.bin"
+    gone_source.write_bytes(b"w")
+    gone_fingerprint = store._fingerprint([gone_source])
+    gone_source.unlink()
+    def graphs(versions):
+        for i, (code, hours_ago, sources) in enumerate(versions):
+            (folder / f"g-{i}.json").write_text(json_module.dumps({"code": code, "sources": sources}))
+            (folder / f"g-{i}.onnx").write_bytes(b"graph")
+            when = time.time() - hours_ago * 3600
+            os.utime(folder / f"g-{i}.json", (when, when))
+
+    old_ones = [("v1", 72, fingerprint), ("v2", 48, fingerprint), ("v2", 120, fingerprint),
+                ("v3", 30, fingerprint), ("v4", 26, gone_fingerprint)]  # fmt: skip
+    graphs(old_ones)
+    assert sorted(p.name for p in store.prune_stale(folder)) == ["g-0.onnx", "g-1.onnx", "g-2.onnx", "g-4.onnx"]
+    assert [p.name for p in folder.glob("*.onnx")] == ["g-3.onnx"]  # v3: the last used with its sources
+    graphs([*old_ones, ("v5", 2, fingerprint), ("v6", 1, fingerprint)])
+    assert "g-3.onnx" in [p.name for p in store.prune_stale(folder)]
+    assert sorted(p.name for p in folder.glob("*.onnx")) == ["g-5.onnx", "g-6.onnx"]  # both used today
+    for path in folder.iterdir():
+        path.unlink()
 
     monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     monkeypatch.setattr(store.os, "access", lambda *args: False)  # a read-only cache
@@ -314,3 +329,15 @@ def test_models_names_an_onnxruntime_installed_under_another_name(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "version", version)
     assert cache_status()["onnxruntime"] == "installed (version unknown)"
+
+
+def test_pruning_a_read_only_cache_leaves_it_as_it_is(tmp_path, monkeypatch):
+    import capsight.ort.store as store
+
+    (tmp_path / "orphan.onnx").write_bytes(b"no note")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(store.Path, "unlink", refuse)
+    assert store.prune_stale(tmp_path) == [] and (tmp_path / "orphan.onnx").exists()

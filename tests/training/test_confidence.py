@@ -94,6 +94,10 @@ def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
     same = compare_captions(references, candidates, dict(candidates), 200, use_java=False)
     assert same["CIDEr"]["difference"] == 0 and same["CIDEr"]["interval"] == (0.0, 0.0)
     assert same["CIDEr"]["better"] == 0.0 and same["CIDEr"]["ties"] == 1.0
+    unseeded = compare_captions(references, candidates, dict(candidates), 200, use_java=False, seed=None)
+    assert unseeded["CIDEr"]["interval"] == (0.0, 0.0)  # both sides on the same draws, always
+    none = compare_captions(references, candidates, exact, 0, use_java=False)  # no draws asked
+    assert none["CIDEr"]["interval"] is None and none["CIDEr"]["difference"] > 0
     better = compare_captions(references, candidates, exact, 200, use_java=False)
     for metric in INTERVAL_METRICS:
         assert better[metric]["interval"][0] > 0, metric

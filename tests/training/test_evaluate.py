@@ -1,4 +1,3 @@
-
 """evaluate_captioner end to end on a tiny generated dataset (the `labels` captioner, no Java)."""
 
 from __future__ import annotations

@@ -141,12 +141,12 @@ def run(args: argparse.Namespace) -> int:
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
+    several = len(paths) > 1 or len(models) > 1  # then --attention's name is a pattern, not a file
     inputs = {Path(path).resolve() for path in paths}
-    if args.attention is not None and args.attention.resolve() in inputs:
-        raise InvalidParameter(f"--attention {args.attention}: is one of the images to caption, "
-                               "which the sheet would replace; name another file")  # fmt: skip
-    job = CaptionRun(args, models, decoding, several=len(paths) > 1 or len(models) > 1)
-    job.inputs = inputs  # never written over: a generated name that hits one takes a number
+    if args.attention is not None and not several and args.attention.resolve() in inputs:
+        raise InvalidParameter(f"--attention {args.attention}: is the image to caption, which the "
+                               "sheet would replace; name another file")  # fmt: skip
+    job = CaptionRun(args, models, decoding, several, inputs)
     job.failed = len(problems)
     # Captions printed to a terminal show the progress themselves; otherwise a bar does.
     to_terminal = not args.json and sys.stdout.isatty()
@@ -184,14 +184,15 @@ def fewer_reason(decoding) -> str:
 class CaptionRun:
     """What one ``capsight caption`` keeps across batches: --json rows, counts, files written."""
 
-    def __init__(self, args: argparse.Namespace, models: list[str], decoding, several: bool):
+    def __init__(self, args: argparse.Namespace, models: list[str], decoding, several: bool,
+                 inputs: set[Path] = frozenset()):  # fmt: skip
         self.args, self.models, self.decoding, self.several = args, models, decoding, several
         self.wanted = decoding.num_captions if decoding is not None else 1
         self.rows: list[dict] = []
         self.failed = 0  # files that could not be read
         self.short = 0  # captions with fewer distinct sentences than --num asked for
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
-        self.inputs: set[Path] = set()  # the images, resolved: no attention file replaces one
+        self.inputs = inputs  # the images, resolved: a generated name that hits one takes a number
         self.told_labels = False  # the note that labels ignores decoding options was printed
 
     def caption(self, batch: list[str]) -> None:

@@ -15,8 +15,8 @@ as server workers sharing a volume), so one process exports and the others then 
 files are written under a unique temporary name and renamed, so a reader never sees half a
 file. Each graph has a note (``<graph>.json``) of its sources, written first; an export deletes the graphs whose sources changed or went away, graphs without a note, leftovers
 of an export that was killed, and graphs of other code unused for ``KEEP_OTHER_CODE_DAYS`` or
-older than the other code version used last, so the folder does not grow with every reinstall
-or upgrade (two capsight versions sharing it keep theirs; a third's are exported again).
+unused for ``KEEP_RECENT_HOURS`` and older than the other code version used last, so the folder
+does not grow with every reinstall or upgrade (two capsight versions sharing it keep theirs).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _GRAPH_CODE = ("ort/export.py", "vision/efficientnet_lite.py", "captioning/show_
                "captioning/model.py", "text/bert.py")  # fmt: skip
 KEEP_OTHER_CODE_DAYS = 30
 KEEP_OTHER_CODE_VERSIONS = 1  # besides this code's graphs: those of the other version used last
+KEEP_RECENT_HOURS = 24  # and of any other version used this recently
 _TEMPORARY_MAX_AGE_S = 3600  # an export takes seconds; an older .tmp was left by a killed one
 _EXPORTING = threading.Lock()  # one export at a time in this process (torch.onnx has global state)
 
@@ -156,23 +157,32 @@ def prune_stale(folder: Path) -> list[Path]:
             continue
         if stale:
             doomed = [path.with_suffix(".onnx"), path] if path.suffix == ".json" else [path]
-            for p in doomed:
-                p.unlink(missing_ok=True)
+            try:
+                for p in doomed:
+                    p.unlink(missing_ok=True)
+            except OSError:  # a read-only cache: its graphs still serve, nothing to tidy
+                continue
             gone.append(doomed[0])
     return gone
 
 
 def _recent_other_codes(folder: Path) -> set[str]:
-    """The ``KEEP_OTHER_CODE_VERSIONS`` other code versions whose graphs were used last."""
+    """Other code versions whose graphs stay: those used within ``KEEP_RECENT_HOURS`` (a server
+    of another version may open more of them) and the ``KEEP_OTHER_CODE_VERSIONS`` used last,
+    counting only graphs whose sources are still there."""
     last_used: dict[str, float] = {}
     for note in folder.glob("*.json"):
         try:
-            code, used = json.loads(note.read_text())["code"], note.stat().st_mtime
-        except (OSError, ValueError, KeyError, TypeError):
+            data, used = json.loads(note.read_text()), note.stat().st_mtime
+            code, sources = data["code"], data["sources"]
+            if code == code_version() or _fingerprint(s[0] for s in sources) != sources:
+                continue
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
-        if code != code_version():
-            last_used[code] = max(used, last_used.get(code, 0.0))
-    return set(sorted(last_used, key=last_used.__getitem__, reverse=True)[:KEEP_OTHER_CODE_VERSIONS])
+        last_used[code] = max(used, last_used.get(code, 0.0))
+    recent = {code for code, used in last_used.items() if time.time() - used < KEEP_RECENT_HOURS * 3600}
+    latest = sorted(last_used, key=last_used.__getitem__, reverse=True)[:KEEP_OTHER_CODE_VERSIONS]
+    return recent | set(latest)
 
 
 def _note_is_stale(note: Path, age: float, kept_codes: set[str]) -> bool:

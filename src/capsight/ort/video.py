@@ -174,6 +174,6 @@ def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
     from capsight.ort.store import cache_dir, prune_stale
 
     video_models("default", "minilm", "efficientnet-lite0", report, setting="onnx")
-    gone = prune_stale(cache_dir() / "onnx")
-    if gone and report is not None:
-        report(f"deleted {len(gone)} stale ONNX graph(s) of other code or sources")
+    graphs = [p for p in prune_stale(cache_dir() / "onnx") if p.suffix == ".onnx"]
+    if graphs and report is not None:
+        report(f"deleted {len(graphs)} stale ONNX graph(s) of other code or sources")

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from capsight.classify.class_sets import BUILTIN_SETS
 from capsight.errors import CapsightError
+from capsight.server.cards import failure_card
 from capsight.server.ui_inputs import photo_from_upload, user_error
 
 TYPED = "type your own"
@@ -48,8 +49,6 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
 def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:
     """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
     the bars cleared (raised, it would leave the last photo's bars under an "Error" badge)."""
-    from capsight.server.ui import failure_card
-
     try:
         bars = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:

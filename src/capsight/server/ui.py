@@ -30,6 +30,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from capsight.errors import CapsightError  # noqa: E402
+from capsight.server.cards import caption_card, failure_card  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
@@ -103,14 +104,6 @@ def file_url(path: Path) -> str:
     return "/ui/gradio_api/file=" + urllib.parse.quote(str(path))
 
 
-def caption_card(model: str, text: str, meta: str) -> str:
-    return (
-        f'<div class="cap-card"><div class="cap-model">{html.escape(model)}</div>'
-        f'<div class="cap-text">{html.escape(text[:1].upper() + text[1:])}</div>'
-        f'<div class="cap-meta">{html.escape(meta)}</div></div>'
-    )
-
-
 class CapsightUI:
     """The handlers behind the page; they reach the engine and jobs through ``app.state``."""
 
@@ -157,7 +150,7 @@ class CapsightUI:
             try:
                 checked_upload(upload, "image", "")
             except gr.Error as exc:
-                return image_failure(str(exc.message))
+                return image_failure(str(exc.message), "This file cannot be described.")
         return cleared_image_results()
 
     def _describe(self, upload, model_a, model_b, method, beam_width):
@@ -187,9 +180,7 @@ class CapsightUI:
         meta = f"{ms:.0f} ms on this server"
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
-            meta += f" · {decoding_name(used)}"
-        if d.caption.score is not None:
-            meta += f" · mean log-prob {d.caption.score:.2f}"
+            meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
         return card, labels, self._where_it_looked(image, d)
@@ -405,9 +396,9 @@ def cleared_image_results():
             gr.Image(value=None, label=LOOKED_LABELS[1]), "")  # fmt: skip
 
 
-def image_failure(message: str):
+def image_failure(message: str, heading: str = "Nothing was described."):
     """The Image tab after a user's mistake: the message in card A, the rest cleared."""
-    return (failure_card(message, "Nothing was described."), *cleared_image_results()[1:])
+    return (failure_card(message, heading), *cleared_image_results()[1:])
 
 
 def sampling_note(described, distinct: int, count, temperature) -> str:
@@ -422,11 +413,6 @@ def sampling_note(described, distinct: int, count, temperature) -> str:
                "than once; a higher temperature gives more variety")  # fmt: skip
     return (f'<p class="cap-note">{html.escape(described.model)} gave {distinct} distinct '
             f"caption(s) of {int(count)}: {why}.</p>")  # fmt: skip
-
-
-def failure_card(message: str, heading: str = "") -> str:
-    lead = f"<b>{html.escape(heading)}</b> " if heading else ""
-    return f'<div class="cap-card cap-failed">{lead}{html.escape(message)}</div>'
 
 
 def session_key(request: gr.Request | None) -> str:

@@ -228,7 +228,8 @@ def compare_captions(
     ]
     result = {}
     full = [s.overall() for s in stats]
-    draws = [s.scores(_draws(len(keys), rounds, seed)) for s in stats] if rounds else None
+    weights = _draws(len(keys), rounds, seed) if rounds else None  # the same draws for both sides
+    draws = [s.scores(weights) for s in stats] if rounds else None
     for metric in INTERVAL_METRICS:
         result[metric] = {
             "baseline": full[0][metric],

@@ -25,8 +25,9 @@ EfficientNet-Lite encoder with the decoder, end to end from the photos:
 ``model.safetensors`` and the encoder in ``encoder.safetensors``, named by ``encoder_weights`` in
 ``config.json``; captioning encodes photos with it (``captioning.trained``). ``<out>/last``
 (float32, with the optimizer and torch's random state; ``training.run_folder``) resumes a run
-(``--resume``) as if it had never stopped; SCST starts from ``best``'s float16 weights either way. ``--vocab-from`` takes the vocabulary
-and endings of another checkpoint, so the two can decode as an ensemble.
+(``--resume``) as if it had never stopped; SCST starts from ``best``'s float16 weights either
+way. ``--vocab-from`` takes the vocabulary and endings of another checkpoint, so the two can
+decode as an ensemble.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ from capsight.io.images import load_image
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
 from capsight.training.run_folder import (
+    holds_run,
     make_run_folder,
     read_trainer_state,
-    resume_notes,
+    restore_resume_state,
     settled_last,
     write_last,
 )
@@ -151,7 +153,7 @@ class EndToEndConfig:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
-        if self.out and not self.resume and (settled_last(self.out) / "trainer.json").is_file():
+        if self.out and not self.resume and holds_run(self.out):
             raise InvalidParameter(f"--out {self.out}: holds a run already; add --resume to continue it, "
                                    "or name another folder")  # fmt: skip
 
@@ -398,7 +400,7 @@ def end_to_end(config: EndToEndConfig) -> dict:
     train_cider = CiderD([[f"{r} {END_WORD}" for r in refs] for refs in train.references])
     optimizer = _optimizer(decoder, net, config)
     if resuming:
-        resume_notes(last, optimizer, device, lambda message: print(f"end_to_end: note: {message}", file=sys.stderr))
+        restore_resume_state(last, optimizer, device, lambda message: print(f"end_to_end: note: {message}", file=sys.stderr))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     steps_per_epoch = math.ceil(len(train.pixels) / config.batch_images)
     (out / "run_config.json").write_text(json.dumps({**dataclasses.asdict(config), "device": str(device),

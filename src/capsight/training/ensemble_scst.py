@@ -49,9 +49,10 @@ from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.run_folder import (
+    holds_run,
     make_run_folder,
     read_trainer_state,
-    resume_notes,
+    restore_resume_state,
     settled_last,
     write_last,
 )
@@ -130,12 +131,13 @@ def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], source
 
 def train_ensemble(config: EnsembleScstConfig) -> dict:
     """Run the epochs; returns the best epoch's record."""
+    if holds_run(config.out) and not config.resume:  # refused before anything there is touched
+        raise InvalidParameter(f"--out {config.out}: holds a run already; add --resume to continue it, "
+                               "or name another folder")  # fmt: skip
     out = make_run_folder(config.out)
     torch.manual_seed(config.seed)
     last = settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
-    if (last / "trainer.json").is_file() and not config.resume:
-        raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, or name another folder")
     sources = [last / f"m{i}" for i in range(len(config.members))] if resuming else config.members
     loaded = [load_checkpoint(folder) for folder in sources]
     models = [m for m, _, _ in loaded]
@@ -163,7 +165,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         group["lr"] = config.lr * group.pop("lr_scale")
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     if resuming:
-        resume_notes(last, optimizer, "cpu", lambda message: print(f"note: {message}", file=sys.stderr))
+        restore_resume_state(last, optimizer, "cpu", lambda message: print(f"note: {message}", file=sys.stderr))
     if state["epoch"] == 0 and not resuming:
         record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip

@@ -5,7 +5,7 @@
     >>> last = settled_last(out)                                 # after a kill at any moment
     >>> state = read_trainer_state(last)                         # or one line: damaged
     >>> trouble = load_optimizer(optimizer, last / "optimizer.pt", device)   # None, or why not
-    >>> restore_random_state(last)                               # False: the resume is not exact
+    >>> restore_resume_state(last, optimizer, device, say=print)  # optimizer + random state, or notes
 
 ``capsight train``, ``capsight.training.ensemble_scst`` and ``capsight.training.end_to_end``
 keep their runs this way: ``last/`` holds the weights, ``optimizer.pt``, torch's random state
@@ -43,7 +43,9 @@ def make_run_folder(out: str | os.PathLike) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise InvalidParameter(f"--out {out}: cannot write the run there ({error.strerror or error})") from None
+        raise InvalidParameter(
+            f"--out {out}: cannot write the run there ({error.strerror or error})"
+        ) from None
     return folder
 
 
@@ -82,6 +84,13 @@ def settled_last(out: str | os.PathLike) -> Path:
     return last
 
 
+def holds_run(out: str | os.PathLike) -> bool:
+    """Whether ``out`` holds a run's ``last/`` (or a complete ``last.new`` a cut-short save left),
+    found without changing anything: a run may be writing there right now."""
+    out = Path(out)
+    return any((out / name / "trainer.json").is_file() for name in ("last", "last.new"))
+
+
 def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -> dict:
     """``last/trainer.json`` (where a run stands, with ``keys``), or one line saying it is
     damaged."""
@@ -109,7 +118,9 @@ def load_optimizer(optimizer, path: Path, device) -> str | None:
     try:
         optimizer.load_state_dict(saved)
     except (ValueError, KeyError, RuntimeError):
-        return "does not fit this run's parameters (were options such as --fine-tune-blocks changed?)"
+        return (
+            "does not fit this run's parameters (were options such as --fine-tune-blocks changed?)"
+        )
     return None
 
 
@@ -135,7 +146,9 @@ def restore_random_state(last: Path) -> bool:
     return True
 
 
-def resume_notes(last: Path, optimizer, device, say: Callable[[str], None], random_state: bool = True) -> None:
+def restore_resume_state(
+    last: Path, optimizer, device, say: Callable[[str], None], random_state: bool = True
+) -> None:
     """Load the optimizer and (``random_state``) torch's generators from ``last``, and ``say``
     what could not be, since the run then does not go on exactly as it would have."""
     trouble = load_optimizer(optimizer, last / "optimizer.pt", device)

@@ -58,9 +58,10 @@ from capsight.training.features import (
     refuse_own_encoder,
 )
 from capsight.training.run_folder import (
+    holds_run,
     make_run_folder,
     read_trainer_state,
-    resume_notes,
+    restore_resume_state,
     settled_last,
     write_last,
 )
@@ -165,7 +166,7 @@ class TrainConfig:
             self._check_positions()
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
-        if self.out and not self.resume and (settled_last(self.out) / "trainer.json").is_file():
+        if self.out and not self.resume and holds_run(self.out):
             raise InvalidParameter(
                 f"--out {self.out}: holds a run already; add --resume to continue it, or name "
                 "another folder"
@@ -623,7 +624,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming:
-        resume_notes(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
+        restore_resume_state(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
