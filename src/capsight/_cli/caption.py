@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -333,12 +332,10 @@ def attention_title(model: str, info: dict, encoder_name: str, text: str) -> str
 def attention_folder(path: Path) -> None:
     """Make the folder of the attention file ``path`` and check a file can be written there."""
     from capsight.errors import InvalidParameter
+    from capsight.io.folders import make_writable_folder
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.parent / f".capsight-write-check-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(path.parent)
     except (FileExistsError, NotADirectoryError):
         raise InvalidParameter(f"--attention {path}: a parent is a file, not a folder") from None
     except OSError as exc:

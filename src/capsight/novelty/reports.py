@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
+from capsight.io.folders import make_writable_folder
 from capsight.novelty.analysis import Analysis, Moment
 
 OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt")
@@ -547,10 +548,7 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
                 f"{out / name}: is a folder, so the report cannot be written; choose another --out"
             )
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".capsight-write-check-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(out)
     except OSError as exc:
         raise InvalidParameter(
             f"{out}: cannot write the report there ({exc.strerror or exc}); choose another --out"

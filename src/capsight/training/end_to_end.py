@@ -63,16 +63,9 @@ from capsight.captioning.model import CaptionModel, build_model, config_from_dic
 from capsight.captioning.vocabulary import Vocabulary, tokenize
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 from capsight.io.images import load_image
+from capsight.training import run_folder
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
-from capsight.training.run_folder import (
-    holds_run,
-    make_run_folder,
-    read_trainer_state,
-    restore_resume_state,
-    settled_last,
-    write_last,
-)
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -153,7 +146,7 @@ class EndToEndConfig:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
-        if self.out and not self.resume and holds_run(self.out):
+        if self.out and not self.resume and run_folder.holds_run(self.out):
             raise InvalidParameter(f"--out {self.out}: holds a run already; add --resume to continue it, "
                                    "or name another folder")  # fmt: skip
 
@@ -362,7 +355,7 @@ def end_to_end(config: EndToEndConfig) -> dict:
     """Run the training; return the best epoch's record (empty when no epoch ran)."""
     started = time.time()
     deadline = started + config.time_limit if config.time_limit else math.inf
-    out = make_run_folder(config.out)
+    out = run_folder.make_run_folder(config.out)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels once
@@ -373,10 +366,10 @@ def end_to_end(config: EndToEndConfig) -> dict:
     if config.max_val_images:
         val_images = val_images[: config.max_val_images]
 
-    last = settled_last(out)
+    last = run_folder.settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
-        state = read_trainer_state(last)
+        state = run_folder.read_trainer_state(last)
         decoder, vocab, raw = load_checkpoint(last)
         if raw.get("encoder") != config.encoder:
             raise InvalidParameter(f"--resume: {out} trains {raw.get('encoder')}; pass --encoder {raw.get('encoder')}")
@@ -400,7 +393,8 @@ def end_to_end(config: EndToEndConfig) -> dict:
     train_cider = CiderD([[f"{r} {END_WORD}" for r in refs] for refs in train.references])
     optimizer = _optimizer(decoder, net, config)
     if resuming:
-        restore_resume_state(last, optimizer, device, lambda message: print(f"end_to_end: note: {message}", file=sys.stderr))
+        run_folder.restore_resume_state(last, optimizer, device,
+                                        lambda message: print(f"end_to_end: note: {message}", file=sys.stderr))  # fmt: skip
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     steps_per_epoch = math.ceil(len(train.pixels) / config.batch_images)
     (out / "run_config.json").write_text(json.dumps({**dataclasses.asdict(config), "device": str(device),
@@ -489,8 +483,10 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
 
 
 def _save_last(out: Path, decoder, net, vocab, optimizer, state: dict) -> None:
-    write_last(out, lambda folder: save_captioner(decoder, net, vocab, folder, fp16=False,
-                                                  extra={"stage": state["stage"]}), optimizer, state)  # fmt: skip
+    def write(folder: Path) -> None:
+        save_captioner(decoder, net, vocab, folder, fp16=False, extra={"stage": state["stage"]})
+
+    run_folder.write_last(out, write, optimizer, state)
 
 
 # -- command line ---------------------------------------------------------------------------------

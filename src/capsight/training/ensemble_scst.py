@@ -45,17 +45,10 @@ from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError, InvalidParameter
+from capsight.training import run_folder
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
-from capsight.training.run_folder import (
-    holds_run,
-    make_run_folder,
-    read_trainer_state,
-    restore_resume_state,
-    settled_last,
-    write_last,
-)
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -131,12 +124,12 @@ def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], source
 
 def train_ensemble(config: EnsembleScstConfig) -> dict:
     """Run the epochs; returns the best epoch's record."""
-    if holds_run(config.out) and not config.resume:  # refused before anything there is touched
+    if run_folder.holds_run(config.out) and not config.resume:  # before anything there is touched
         raise InvalidParameter(f"--out {config.out}: holds a run already; add --resume to continue it, "
                                "or name another folder")  # fmt: skip
-    out = make_run_folder(config.out)
+    out = run_folder.make_run_folder(config.out)
     torch.manual_seed(config.seed)
-    last = settled_last(out)
+    last = run_folder.settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
     sources = [last / f"m{i}" for i in range(len(config.members))] if resuming else config.members
     loaded = [load_checkpoint(folder) for folder in sources]
@@ -144,7 +137,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
-    state = read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
+    state = run_folder.read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
@@ -165,7 +158,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         group["lr"] = config.lr * group.pop("lr_scale")
     optimizer = torch.optim.AdamW(groups, lr=config.lr)
     if resuming:
-        restore_resume_state(last, optimizer, "cpu", lambda message: print(f"note: {message}", file=sys.stderr))
+        run_folder.restore_resume_state(last, optimizer, "cpu",
+                                        lambda message: print(f"note: {message}", file=sys.stderr))  # fmt: skip
     if state["epoch"] == 0 and not resuming:
         record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
@@ -209,8 +203,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         if record["val_CIDEr"] > state["best"]["val_CIDEr"]:
             state["best"] = record
             _save(models, vocab, out / "best", record, earlier, config.members)
-        write_last(out, partial(_save, models, vocab, record=record, earlier=earlier, sources=config.members),
-                   optimizer, state)  # fmt: skip
+        save = partial(_save, models, vocab, record=record, earlier=earlier, sources=config.members)
+        run_folder.write_last(out, save, optimizer, state)
     return state["best"]
 
 

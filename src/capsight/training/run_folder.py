@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from capsight.errors import InvalidParameter
+from capsight.io.folders import make_writable_folder
 
 RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
 
@@ -38,10 +39,7 @@ def make_run_folder(out: str | os.PathLike) -> Path:
     if folder.exists() and not folder.is_dir():
         raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
-        probe.write_bytes(b"")
-        probe.unlink()
+        make_writable_folder(folder)
     except OSError as error:
         raise InvalidParameter(
             f"--out {out}: cannot write the run there ({error.strerror or error})"
