@@ -231,6 +231,10 @@ def test_report_is_self_contained_and_shows_each_novel_moment():
     text = " ".join(parser.text)
     assert "00:04" in text and "00:09" in text
     assert text.count("a photo of scene") >= len(analysis.moments) - 1  # the all-moments table
+    # For a screen reader: the plot in words, a heading per novel moment, novel rows named.
+    plot_alt = [a["alt"] for t, a in parser.tags if t == "img"][0]
+    assert plot_alt.startswith("Novelty over time for") and "00:04" in plot_alt and "00:09" in plot_alt
+    assert "Novel moment 1 · 00:04" in text and text.count(", novel") == len(analysis.novel_moments)
 
 
 def test_report_without_novel_moments_says_so():

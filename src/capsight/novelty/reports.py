@@ -376,7 +376,7 @@ h2{font-size:18px;margin:32px 0 12px}
 .facts{display:flex;flex-wrap:wrap;gap:8px;margin:0 0 18px;padding:0;list-style:none}
 .facts li{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:6px 12px}
 .facts b{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.04em;
-  color:#7b8794;font-weight:600}
+  color:#616e7c;font-weight:600}
 .plot{background:#fff;border:1px solid #e4e7eb;border-radius:10px;padding:8px}
 .plot img{display:block;width:100%;height:auto}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:16px}
@@ -386,24 +386,29 @@ h2{font-size:18px;margin:32px 0 12px}
 .card img{display:block;width:100%;height:100%;object-fit:contain}
 .card .noimg{display:flex;align-items:center;justify-content:center;height:100%;color:#52606d;
   font-size:13px}
-.badge{position:absolute;left:8px;top:8px;background:#d9480f;color:#fff;border-radius:6px;
+.badge{position:absolute;left:8px;top:8px;background:#c2410c;color:#fff;border-radius:6px;
   padding:1px 8px;font-weight:600;font-size:13px}
 .time{position:absolute;right:8px;bottom:8px;background:rgba(0,0,0,.7);color:#fff;
   border-radius:4px;padding:0 6px;font:600 13px/1.6 ui-monospace,Menlo,monospace}
 .card p{margin:10px 12px 4px}
-.card .score{color:#7b8794;font-size:13px;margin:0 12px 12px}
+.card .score{color:#616e7c;font-size:13px;margin:0 12px 12px}
 .empty{background:#fff;border:1px dashed #cbd2d9;border-radius:10px;padding:16px}
 table{width:100%;border-collapse:collapse;background:#fff;border:1px solid #e4e7eb;
   border-radius:10px;overflow:hidden;font-size:14px}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eef0f2;vertical-align:top}
 th{background:#f8f9fa;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#52606d}
 td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.novel td{background:#fff4e6}
-tr.novel td:first-child{box-shadow:inset 3px 0 0 #d9480f}
+tr.novel td,tr.novel th{background:#fff4e6}
+tr.novel th:first-child{box-shadow:inset 3px 0 0 #c2410c}
 details{margin-top:24px;color:#52606d}
 pre{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px;overflow:auto;
   font-size:12px}
-footer{margin-top:28px;color:#7b8794;font-size:13px}
+footer{margin-top:28px;color:#616e7c;font-size:13px}
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+.card h3{font-size:13px;font-weight:600;color:#616e7c;margin:10px 12px 0}
+th[scope=row]{background:none;font-size:inherit;text-transform:none;letter-spacing:0;color:inherit;
+  font-weight:400}
+table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px}
 .scroll{overflow-x:auto;border-radius:10px}
 h1,.sub{overflow-wrap:anywhere}
 @media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td:nth-child(5){min-width:11em}
@@ -424,6 +429,19 @@ def _captioner_name(analysis: Analysis) -> str:
 
 def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def plot_alt(analysis: Analysis, name: str) -> str:
+    """The novelty plot in words, for a reader who cannot see it: when the novel moments come,
+    how high they score, and where every score is."""
+    clock = moment_clock(analysis)
+    novel = [m for m in analysis.moments if m.is_novel]
+    if not novel:
+        return f"Novelty over time for {name}: no moment stood out; every score is in the All moments table."
+    times = ", ".join(f"{clock(m.time)} ({_score(m.novelty, 2) or '–'})" for m in novel)
+    meaning = novelty_meaning(analysis.params, len(analysis.moments))[1]
+    return (f"Novelty over time for {name}: {len(novel)} novel moment{'s' * (len(novel) != 1)}, at "
+            f"{times}; {meaning}. Every score is in the All moments table.")  # fmt: skip
 
 
 def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str:
@@ -456,14 +474,16 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     if novel:
         cards = []
         for n, m in enumerate(novel, start=1):
-            if m.thumbnail:
-                thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="frame at {_e(clock(m.time))}">'
+            if m.thumbnail:  # its alt: what the encoder saw (the caption follows as text)
+                seen = f"frame at {clock(m.time)}" + (f", the encoder's top class {m.labels[0][0]}" if m.labels else "")
+                thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="{_e(seen)}">'
             else:
                 thumb = '<div class="noimg">no thumbnail</div>'
             cards.append(
                 f'<article class="card"><div class="thumb">{thumb}'
-                f'<span class="badge">{n}</span>'
-                f'<span class="time">{_e(clock(m.time))}</span></div>'
+                f'<span class="badge" aria-hidden="true">{n}</span>'
+                f'<span class="time" aria-hidden="true">{_e(clock(m.time))}</span></div>'
+                f"<h3>Novel moment {n} · {_e(clock(m.time))}</h3>"
                 f"<p>{_e(m.caption)}</p>"
                 f'<p class="score">novelty {_e(_score(m.novelty, 3) or "–")} · '
                 f"{_e(f'{m.time:.1f}')} s</p></article>"
@@ -478,15 +498,19 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         label = f"{m.labels[0][0]} ({float(m.labels[0][1]):.0%})" if m.labels else ""
         rows.append(
             f'<tr class="{"novel" if m.is_novel else ""}">'
-            f'<td class="num">{_e(clock(m.time))}</td>'
+            f'<th scope="row" class="num">{_e(clock(m.time))}'
+            f'{"<span class=vh>, novel</span>" if m.is_novel else ""}</th>'
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>'
             f"<td>{_e(m.caption)}</td><td>{_e(label)}</td></tr>"
         )
     table = (
-        '<div class="scroll"><table><thead><tr><th>time</th><th>novelty</th><th>text</th>'
-        f"<th>visual</th><th>caption</th><th>top ImageNet class</th></tr></thead><tbody>{''.join(rows)}"
+        '<div class="scroll" tabindex="0" role="region" aria-label="All moments (scrolls sideways)">'
+        "<table><caption>Every sampled moment; novel ones are shaded, with a bar at the left."
+        '</caption><thead><tr><th scope="col">time</th><th scope="col">novelty</th>'
+        '<th scope="col">text novelty</th><th scope="col">visual novelty</th><th scope="col">caption</th>'
+        f'<th scope="col">top ImageNet class</th></tr></thead><tbody>{"".join(rows)}'
         "</tbody></table></div>"
     )
     extra = json.dumps(analysis.extra, indent=2, ensure_ascii=False, default=str)
@@ -505,8 +529,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 <p class="sub">{len(novel)} novel moment{"" if len(novel) == 1 else "s"} among
 {len(analysis.moments)} sampled · {_e(v.path)}</p>
 <ul class="facts">{facts_html}</ul>
-<div class="plot"><img src="{_data_uri("image/png", plot_png)}"
- alt="novelty over time with the novel moments marked"></div>
+<div class="plot" tabindex="0" role="region" aria-label="Novelty plot (scrolls sideways on narrow screens)">
+<img src="{_data_uri("image/png", plot_png)}" alt="{_e(plot_alt(analysis, name))}"></div>
 <h2>Novel moments</h2>
 {novel_html}
 <h2>All moments</h2>

@@ -1,6 +1,6 @@
 """The web page's HTML cards: a caption with its model and details, or what went wrong.
 
-    >>> caption_card("show-attend-tell-pair", "a dog runs", "120 ms on this server")
+    >>> caption_card("show-attend-tell-pair", "a dog runs", "120 ms on this server", side="A")
     >>> failure_card("notes.jpg: not an image (it looks like text)", "Nothing was described.")
 
 Styled by ``static/ui.css`` (``cap-card``, ``cap-failed``); shared by the page's tabs
@@ -12,14 +12,18 @@ from __future__ import annotations
 import html
 
 
-def caption_card(model: str, text: str, meta: str) -> str:
+def caption_card(model: str, text: str, meta: str, side: str = "") -> str:
+    """A caption with its model's name and details; ``side`` ("A", "B") names it for a screen
+    reader, which would otherwise read the name, caption and details as one run of text."""
+    label = f' aria-label="Model {html.escape(side)}: {html.escape(model)}"' if side else ""
     return (
-        f'<div class="cap-card"><div class="cap-model">{html.escape(model)}</div>'
-        f'<div class="cap-text">{html.escape(text[:1].upper() + text[1:])}</div>'
-        f'<div class="cap-meta">{html.escape(meta)}</div></div>'
+        f'<section class="cap-card"{label}><p class="cap-model">{html.escape(model)}</p>'
+        f'<p class="cap-text">{html.escape(text[:1].upper() + text[1:])}</p>'
+        f'<p class="cap-meta">{html.escape(meta)}</p></section>'
     )
 
 
 def failure_card(message: str, heading: str = "") -> str:
+    """What went wrong; ``role="alert"`` has a screen reader say it as it appears."""
     lead = f"<b>{html.escape(heading)}</b> " if heading else ""
-    return f'<div class="cap-card cap-failed">{lead}{html.escape(message)}</div>'
+    return f'<div class="cap-card cap-failed" role="alert">{lead}{html.escape(message)}</div>'

@@ -53,12 +53,13 @@ HERO = """
        Everything runs here, offline.</p>
   </div>
   <nav>
-    <a href="/docs" target="_blank" rel="noopener">HTTP API</a>{models_link}
+    <a href="/docs" target="_blank" rel="noopener">HTTP API<span class="vh"> (opens in a new tab)</span></a>{models_link}
   </nav>
 </div>
 """
 # /v1/models needs the API key in a header when the server has one, which a link cannot send.
-MODELS_LINK = '\n    <a href="/v1/models" target="_blank" rel="noopener">Models</a>'
+MODELS_LINK = ('\n    <a href="/v1/models" target="_blank" rel="noopener">Models'
+               '<span class="vh"> (opens in a new tab)</span></a>')
 ARTIFACT_LABELS = {"report": "report (HTML)", "plot": "novelty plot (PNG)",
                    "csv": "moments (CSV)", "vtt": "captions (WebVTT)", "json": "analysis (JSON)"}  # fmt: skip
 
@@ -90,6 +91,18 @@ def theme() -> gr.themes.Base:
         block_shadow="0 1px 3px rgba(15, 23, 42, 0.08)",
         button_primary_background_fill="linear-gradient(90deg, *primary_600, *primary_500)",
         button_primary_background_fill_hover="linear-gradient(90deg, *primary_700, *primary_600)",
+        # Text at WCAG AA contrast (4.5:1): Soft's subdued grey (#94a3b8, 2.6:1 on white), its
+        # amber links (3.0:1) and its indigo labels (3.6:1) are darkened.
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_400",
+        link_text_color="*primary_700",
+        link_text_color_hover="*primary_800",
+        link_text_color_visited="*primary_800",
+        link_text_color_dark="*primary_300",
+        link_text_color_hover_dark="*primary_200",
+        link_text_color_visited_dark="*primary_200",
+        block_label_text_color="*primary_700",
+        block_label_text_color_dark="*primary_200",
     )
 
 
@@ -164,11 +177,11 @@ class CapsightUI:
         except CapsightError as exc:
             raise user_error(str(exc)) from None
         (card_a, labels, looked_a), (card_b, _, looked_b) = (
-            self._describe_one(image, model, decoding) for model in (model_a, model_b)
+            self._describe_one(image, model, decoding, side) for model, side in ((model_a, "A"), (model_b, "B"))
         )  # the classes come from the shared encoder: the same for both models
         return card_a, card_b, labels, looked_a, looked_b, ""
 
-    def _describe_one(self, image, model, decoding):
+    def _describe_one(self, image, model, decoding, side: str):
         from capsight.captioning.options import DecodingOptions
 
         start = time.perf_counter()
@@ -181,7 +194,7 @@ class CapsightUI:
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
-        card = caption_card(d.model if model == "default" else model, d.caption.text, meta)
+        card = caption_card(d.model if model == "default" else model, d.caption.text, meta, side)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
         return card, labels, self._where_it_looked(image, d)
 
@@ -199,13 +212,14 @@ class CapsightUI:
         encoded = self.engine.encode([image], described.model)
         if result.attention is not None and len(result.tokens):
             sheet = attention_sheet(small, result.attention, result.tokens, encoded.grid_size)
-            return gr.Image(value=sheet, label="Attention for each word")
+            return gr.Image(value=sheet, label="Attention for each word",
+                            alt_text=f"Where the captioner looked for each word of: {result.text}")  # fmt: skip
         weight, _ = self.engine.classifier_weights(described.model)
         top = int(encoded.probs[0].argmax())
         cam = class_activation_map(encoded.grid[0], weight, top)
         name = described.labels[0][0] if described.labels else "the top class"
-        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size),
-                        label=f"Class evidence: {name}")  # fmt: skip
+        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Class evidence: {name}",
+                        alt_text=f"Where the encoder saw {name}, as a heat map over the photo")  # fmt: skip
 
     def sample(self, upload, model, temperature, count):
         """Several sampled captions of model A, or what went wrong, in the samples' box."""
@@ -320,7 +334,7 @@ class CapsightUI:
         rows = [
             [clock(m["time"]), m["caption"],
              None if m["novelty"] is None else round(m["novelty"], 3),
-             "★" if m.get("is_novel") else ""]
+             "yes" if m.get("is_novel") else ""]
             for m in moments
         ]  # fmt: skip
         files = {a: p for a in ARTIFACTS if (p := self.jobs.artifact_path(job_id, a)).is_file()}
@@ -333,7 +347,7 @@ class CapsightUI:
             (clock(video.get("duration") or 0), "video length"),
             (f"{job.summary.get('seconds', 0):.1f} s", "analysis time"),
         ]
-        stat_html = "".join(f'<div class="stat"><b>{html.escape(v)}</b>{k}</div>' for v, k in stats)
+        stat_html = "".join(f'<li class="stat"><b>{html.escape(v)}</b> {k}</li>' for v, k in stats)
         captioner = extra.get("captioner") or params.get("captioner", "")
         detail = (
             f"captioner <code>{html.escape(str(captioner))}</code> · signal "
@@ -344,13 +358,14 @@ class CapsightUI:
         )
         if "report" in files:
             detail += (f' · <a href="{file_url(files["report"])}" target="_blank" rel="noopener">'
-                       "open the report</a>")  # fmt: skip
-        summary = f'<div class="stat-row">{stat_html}</div><p class="cap-note">{detail}</p>'
+                       'open the report<span class="vh"> (opens in a new tab)</span></a>')  # fmt: skip
+        summary = f'<ul class="stat-row">{stat_html}</ul><p class="cap-note">{detail}</p>'
         if not novel and moments:
             why = f"No novel moment: {quiet_reason(analysis)}."
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
         plot = files.get("plot")
-        return (summary, str(plot) if plot else None, gallery, rows, downloads_html(files), times)
+        plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments)) if plot else None
+        return (summary, plot_update, gallery, rows, downloads_html(files), times)
 
     def with_captions(self, job_id: str):
         """The video player, now with the job's captions as its subtitle track."""
@@ -455,6 +470,15 @@ def quiet_reason(analysis: dict) -> str:
     return reason or "no moment stood out from the ones before it"
 
 
+def plot_text(moments: list[dict]) -> str:
+    """The novelty plot in words (its alt text): when the novel moments come."""
+    novel = [clock(m["time"]) for m in moments if m.get("is_novel")]
+    if not novel:
+        return "Novelty over time: no moment stood out; every moment is in the table below."
+    return (f"Novelty over time: {len(novel)} novel moment{'s' * (len(novel) != 1)}, at "
+            f"{', '.join(novel)}; every moment's score is in the table below.")  # fmt: skip
+
+
 def downloads_html(files: dict[str, Path]) -> str:
     """The job's files as plain links (with their sizes), or nothing before there are any."""
     if not files:
@@ -465,7 +489,7 @@ def downloads_html(files: dict[str, Path]) -> str:
         f'<span class="cap-size">{html.escape(path.name)} · {size_text(path.stat().st_size)}</span></li>'
         for name, path in files.items()
     )
-    return f'<div class="cap-card cap-downloads"><b>Downloads</b><ul>{items}</ul></div>'
+    return f'<div class="cap-card cap-downloads"><h2 class="cap-h">Downloads</h2><ul>{items}</ul></div>'
 
 
 def size_text(n: int) -> str:
@@ -526,7 +550,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                     looked_b = gr.Image(label=LOOKED_LABELS[1], height=330, interactive=False,
                                         buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
                 with gr.Group(elem_classes=["capsight-diverse"]):
-                    gr.Markdown("#### Diverse captions\nSample several captions from model A; "
+                    gr.Markdown("## Diverse captions\nSample several captions from model A; "
                                 "a higher temperature gives bolder wording.")  # fmt: skip
                     with gr.Row(equal_height=True):
                         temperature = gr.Slider(0.2, 2.0, value=1.0, step=0.1, scale=3,
