@@ -28,10 +28,13 @@ MIN_SIDE_RATIO = 1 / 3
 def viewable(image: Image.Image, side: int) -> Image.Image:
     """A copy of ``image`` ``side`` pixels on its long side (a small one enlarged), its short
     side stretched to at least ``MIN_SIDE_RATIO`` of that (aspect ratios up to 3:1 are kept)."""
-    scale = side / max(image.size)
-    width, height = (max(1, round(n * scale)) for n in image.size)
+    small = image.copy()
+    small.thumbnail((side, side))  # a large photo shrinks fast (reduce, then resample)
+    scale = side / max(small.size)
+    width, height = (max(1, round(n * scale)) for n in small.size)
     least = max(1, round(side * MIN_SIDE_RATIO))
-    return image.resize((max(width, least), max(height, least)), Image.BICUBIC)
+    size = (max(width, least), max(height, least))
+    return small if size == small.size else small.resize(size, Image.BICUBIC)
 
 
 def class_activation_map(
