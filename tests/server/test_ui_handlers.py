@@ -88,9 +88,15 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         assert caught.value.message.startswith("holiday.mp4: not a video (it looks like text)")
         with pytest.raises(gr.Error, match="Upload a video first."):
             ui.analyze(None, *args, quiet)
-
         clip = tmp_path / "upload.mp4"
         clip.write_bytes(tiny_video.read_bytes())
+        for typed, message in (((0.1, 3), "Sample every (s) must be between 0.25 and 10, got 0.1"),
+                               ((1.0, 2.5), "Window must be a whole number between 1 and 30, got 2.5"),
+                               ((1.0, None), "Window must be a whole number between 1 and 30; type")):  # fmt: skip
+            with pytest.raises(gr.Error) as caught:
+                ui.analyze({"video": upload(clip, "my clip.mp4")}, *typed, *args[2:], quiet)
+            assert caught.value.message.startswith(message)
+
         summary, plot, gallery, rows, downloads, times, player = ui.analyze(
             {"video": upload(clip, "my clip.mp4"), "subtitles": None}, *args, quiet
         )
@@ -276,12 +282,21 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
                                                            (None, "Where model B looked")]  # fmt: skip
         on_upload = ui.photo_uploaded(upload(text, "notes.jpg"))
         assert "This file cannot be described." in on_upload[0] and "notes.jpg: not an image" in on_upload[0]
-        assert ui.photo_uploaded(upload(photo, "cat.jpg"))[0] == EMPTY_CARD
+        shown = ui.photo_uploaded(upload(photo, "cat.jpg"))
+        assert shown[0] == EMPTY_CARD and shown[-1] == gr.update()  # a JPEG is shown as it is
         assert "notes.jpg: not an image" in ui.sample(upload(text, "notes.jpg"), "labels", 1.0, 3)
 
         # Fewer distinct samples than asked: the reason fits the model.
         one = ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
         assert "gave 1 distinct caption(s) of 3" in one and "no language model" in one
+
+        # A slider's number box takes any typed number; the handlers refuse it in one line.
+        hot = ui.sample(upload(photo, "cat.jpg"), "labels", 5, 3)
+        assert "Temperature must be between 0.2 and 2, got 5" in hot and "cap-list" not in hot
+        assert "Captions must be a whole number between 1 and 8, got 50" in ui.sample(
+            upload(photo, "cat.jpg"), "labels", 1.0, 50)  # fmt: skip
+        wide = ui.describe(upload(photo, "cat.jpg"), "labels", "labels", "beam", 12)
+        assert "Beam width must be a whole number between 0 and 8, got 12" in wide[0]
 
 
 def test_the_sampling_note_names_the_real_reason():
@@ -311,3 +326,43 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     assert len(bars) == 5 and "Offline engine" in note and "read its top class as a guess" in note
     bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
     assert max(bars, key=bars.get) == "cat" and "read its top class" not in note
+
+
+def test_slider_values_outside_the_sliders_range_are_refused_in_one_line():
+    from capsight.server.ui_inputs import slider_value
+
+    assert slider_value(0.5, (0, 1), "Sensitivity") == 0.5
+    assert slider_value(3.0, (1, 8), "Captions", whole=True) == 3
+    for value in (-0.1, 1.5, float("nan"), float("inf")):
+        with pytest.raises(gr.Error) as caught:
+            slider_value(value, (0, 1), "Sensitivity")
+        assert caught.value.message.startswith("Sensitivity must be between 0 and 1, got")
+    with pytest.raises(gr.Error) as caught:
+        slider_value("", (0, 1), "Sensitivity")
+    assert caught.value.message == "Sensitivity must be between 0 and 1; type one or use the slider"
+
+
+def test_a_photo_the_browser_cannot_show_is_shown_from_a_png_copy(tmp_path, cat_jpeg):
+    """A TIFF upload would show as a broken image: the box gets a PNG of the same pixels."""
+    import io
+
+    from PIL import Image
+
+    from capsight.server.classify_tab import shown_photo
+    from capsight.server.ui_inputs import browser_copy
+
+    jpeg = tmp_path / "cat.jpg"
+    jpeg.write_bytes(cat_jpeg)
+    tiff = tmp_path / "scan.tiff"
+    Image.open(io.BytesIO(cat_jpeg)).save(tiff)
+    assert browser_copy(upload(jpeg, "cat.jpg")) is None
+    copy = browser_copy(upload(tiff, "scan.tiff"))
+    assert copy == str(tmp_path / "scan.png")
+    assert Image.open(copy).format == "PNG"
+    same = photo_from_upload(upload(copy, "scan.png")).tobytes()
+    assert same == photo_from_upload(upload(tiff, "scan.tiff")).tobytes()
+    text = tmp_path / "notes.tiff"
+    text.write_text("a shopping list\n")
+    assert browser_copy(upload(text, "notes.tiff")) is None  # left to the checks that name it
+    assert shown_photo(upload(tiff, "scan.tiff")) == copy
+    assert shown_photo({"path": "/etc/hostname", "orig_name": "x.tif"}) == gr.update()

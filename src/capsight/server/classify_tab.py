@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from capsight.classify.class_sets import BUILTIN_SETS
 from capsight.errors import CapsightError
 from capsight.server.cards import failure_card
-from capsight.server.ui_inputs import photo_from_upload, user_error
+from capsight.server.ui_inputs import browser_copy, photo_from_upload, user_error
 
 TYPED = "type your own"
 # What the offline engine can and cannot tell apart (docs/classify.md), under every result.
@@ -58,6 +58,15 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     return bars, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 
+def shown_photo(upload):
+    """The photo box after an upload: a PNG copy of a photo the browser cannot show (TIFF ...).
+    A file that is not a usable photo stays as it is, for Classify to say why."""
+    try:
+        return browser_copy(upload) or gr.update()
+    except gr.Error:
+        return gr.update()
+
+
 def classify_tab(app: FastAPI) -> None:
     with gr.Tab("Classify", id="classify"):
         with gr.Row(equal_height=False):
@@ -81,3 +90,5 @@ def classify_tab(app: FastAPI) -> None:
                      concurrency_limit=4, preprocess=False)  # fmt: skip
         photo.change(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
                      api_visibility="private")  # fmt: skip
+        photo.upload(shown_photo, photo, photo, show_progress="hidden", preprocess=False,
+                     api_visibility="private")  # fmt: skip (queued: see build_ui's photo.upload)

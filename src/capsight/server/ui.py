@@ -34,7 +34,13 @@ from capsight.server.cards import caption_card, failure_card  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
-from capsight.server.ui_inputs import checked_upload, photo_from_upload, user_error  # noqa: E402
+from capsight.server.ui_inputs import (  # noqa: E402
+    browser_copy,
+    checked_upload,
+    photo_from_upload,
+    slider_value,
+    user_error,
+)
 from capsight.server.uploads import sniff_video, video_extension  # noqa: E402
 
 if TYPE_CHECKING:
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
 
 CSS_PATH = Path(__file__).with_name("static") / "ui.css"
 FAVICON_PATH = Path(__file__).with_name("static") / "favicon.svg"
+JS_PATH = Path(__file__).with_name("static") / "ui.js"
 MAX_OVERLAY_SIDE = 512  # heat maps are drawn on a copy this large at most
 POLL_S = 0.25
 
@@ -74,6 +81,13 @@ RUNNING_VIDEO = (
 )
 LOOKED_LABELS = ("Where model A looked", "Where model B looked")  # until a photo is described
 MIN_CLASS_SHARE = 0.005  # classes below 0.5% are left out of the top five (they read as "0%")
+# The sliders' ranges; their number boxes take any typed number, so the handlers check it.
+BEAM_WIDTHS = (0, 8)
+TEMPERATURES = (0.2, 2.0)
+SAMPLE_COUNTS = (1, 8)
+EVERY_SECONDS = (0.25, 10)
+WINDOWS = (1, 30)
+SENSITIVITIES = (0, 1)
 FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
 
 
@@ -158,13 +172,16 @@ class CapsightUI:
             return image_failure(str(exc.message))
 
     def photo_uploaded(self, upload):
-        """A new photo clears the last one's results; one that is not a photo is named at once."""
+        """A new photo clears the last one's results; one that is not a photo is named at once.
+        The last output is the photo box: a PNG copy of a photo the browser cannot show."""
+        shown = gr.update()
         if upload:
             try:
                 checked_upload(upload, "image", "")
+                shown = browser_copy(upload) or shown
             except gr.Error as exc:
-                return image_failure(str(exc.message), "This file cannot be described.")
-        return cleared_image_results()
+                return (*image_failure(str(exc.message), "This file cannot be described."), shown)
+        return (*cleared_image_results(), shown)
 
     def _describe(self, upload, model_a, model_b, method, beam_width):
         from capsight.captioning.base import DecodingOptions
@@ -172,8 +189,9 @@ class CapsightUI:
         image = photo_from_upload(upload)
         self._ready()
         try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
-            own = method == "beam" and int(beam_width) == 0
-            decoding = None if own else DecodingOptions(method=method, beam_width=max(1, int(beam_width)))
+            beam_width = slider_value(beam_width, BEAM_WIDTHS, "Beam width", whole=True)
+            own = method == "beam" and beam_width == 0
+            decoding = None if own else DecodingOptions(method=method, beam_width=max(1, beam_width))
         except CapsightError as exc:
             raise user_error(str(exc)) from None
         (card_a, labels, looked_a), (card_b, _, looked_b) = (
@@ -229,7 +247,9 @@ class CapsightUI:
             image = photo_from_upload(upload)
             self._ready()
             decoding = DecodingOptions(
-                method="sample", temperature=float(temperature), num_captions=int(count)
+                method="sample",
+                temperature=slider_value(temperature, TEMPERATURES, "Temperature"),
+                num_captions=slider_value(count, SAMPLE_COUNTS, "Captions", whole=True),
             )
             d = self.engine.describe([image], model, decoding, num_labels=0)[0]
         except gr.Error as exc:
@@ -296,8 +316,11 @@ class CapsightUI:
         path, name, head = checked_upload(upload, "video", "Upload a video first.")
         with open(path, "rb") as f:
             try:
-                params = VideoParams(float(every), int(window), metric, signal, float(sensitivity),
-                                     model or "default")  # fmt: skip
+                params = VideoParams(
+                    slider_value(every, EVERY_SECONDS, "Sample every (s)"),
+                    slider_value(window, WINDOWS, "Window", whole=True), metric, signal,
+                    slider_value(sensitivity, SENSITIVITIES, "Sensitivity"), model or "default",
+                )  # fmt: skip
                 job = self.jobs.submit(f, name, video_extension(sniff_video(head)), params,
                                        self.engine.probe)  # fmt: skip
             except QueueFull as full:
@@ -530,7 +553,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         with gr.Accordion("Decoding", open=False):
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
-                            beam = gr.Slider(0, 8, value=0, step=1,
+                            beam = gr.Slider(*BEAM_WIDTHS, value=0, step=1,
                                              label="Beam width (0: each model's own)")  # fmt: skip
                         describe_btn = gr.Button("Describe", variant="primary",
                                                  elem_id="capsight-describe")  # fmt: skip
@@ -553,9 +576,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                     gr.Markdown("## Diverse captions\nSample several captions from model A; "
                                 "a higher temperature gives bolder wording.")  # fmt: skip
                     with gr.Row(equal_height=True):
-                        temperature = gr.Slider(0.2, 2.0, value=1.0, step=0.1, scale=3,
+                        temperature = gr.Slider(*TEMPERATURES, value=1.0, step=0.1, scale=3,
                                                 label="Temperature")  # fmt: skip
-                        count = gr.Slider(1, 8, value=5, step=1, scale=2, label="Captions")
+                        count = gr.Slider(*SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions")
                         sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",
                                                elem_id="capsight-sample")  # fmt: skip
                     samples = gr.HTML()
@@ -566,9 +589,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         video = gr.Video(sources=["upload"], label="Video", height=300,
                                          elem_id="capsight-video")  # fmt: skip
                         with gr.Row():
-                            every = gr.Slider(0.25, 10, value=1.0, step=0.25, label="Sample every (s)",
+                            every = gr.Slider(*EVERY_SECONDS, value=1.0, step=0.25, label="Sample every (s)",
                                               elem_id="capsight-every")  # fmt: skip
-                            window = gr.Slider(1, 30, value=5, step=1, label="Window (moments)",
+                            window = gr.Slider(*WINDOWS, value=5, step=1, label="Window (moments)",
                                                elem_id="capsight-window")  # fmt: skip
                         with gr.Row():
                             metric = gr.Radio(["cosine", "euclidean"], value="cosine",
@@ -576,7 +599,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             signal = gr.Radio(["fused", "visual", "text"], value="fused",
                                               label="Signal")  # fmt: skip
                         with gr.Row():
-                            sensitivity = gr.Slider(0, 1, value=0.5, step=0.05,
+                            sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05,
                                                     label="Sensitivity")  # fmt: skip
                             video_model = gr.Dropdown(models, value="default", label="Captioner")
                         analyze_btn = gr.Button("Find novel moments", variant="primary",
@@ -603,7 +626,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
         describe_btn.click(ui.describe, [photo, model_a, model_b, method, beam], image_results,
                            concurrency_limit=4, preprocess=False)  # fmt: skip
-        photo.upload(ui.photo_uploaded, photo, image_results, queue=False, show_progress="hidden",
+        # Queued: an unqueued event's file URLs miss the page's /ui prefix (the PNG copy's would).
+        photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
                      preprocess=False, api_visibility="private")  # fmt: skip
         photo.clear(cleared_image_results, None, image_results, queue=False, show_progress="hidden",
                     api_visibility="private")  # fmt: skip
@@ -651,6 +675,7 @@ def mount_ui(app: FastAPI) -> None:
             path="/ui",
             theme=theme(),
             css=CSS_PATH.read_text() if CSS_PATH.is_file() else None,
+            head=f"<script>{JS_PATH.read_text()}</script>" if JS_PATH.is_file() else None,
             allowed_paths=[str(job_dir)],  # the jobs' outputs, which the page links to
             blocked_paths=[str(job_dir / f"jobs.sqlite3{end}") for end in ("", "-wal", "-shm")],
             max_file_size=settings.max_upload_bytes,

@@ -9,6 +9,7 @@ looks like text); ...") instead of by Gradio's decoder, whose error names its ow
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,43 @@ def checked_upload(upload, wanted: str, missing: str) -> tuple[str, str, bytes]:
     if refusal:
         raise user_error(refusal)
     return path, name, head
+
+
+# What a page's <img> shows; Pillow reads more (TIFF, PPM, JPEG 2000, ...), which the photo
+# boxes would show as a broken image.
+BROWSER_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "ICO"}
+
+
+def browser_copy(upload) -> str | None:
+    """A PNG copy, beside it, of an uploaded photo a browser cannot show, for the photo box to
+    show (and to be described: the same pixels), or None. A file that is not a photo is left to
+    the checks that name what is wrong with it."""
+    from PIL import Image, UnidentifiedImageError
+
+    path, _ = upload_path_and_name(upload, "image")
+    try:
+        with Image.open(path) as img:
+            if img.format in BROWSER_FORMATS:
+                return None
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    copy = Path(path).with_suffix(".png")  # in Gradio's own folder for this upload
+    photo_from_upload(upload).save(copy, compress_level=1)
+    return str(copy)
+
+
+def slider_value(value, bounds: tuple[float, float], what: str, whole: bool = False) -> float:
+    """A slider's value within its ``bounds``: a slider's number box takes any typed number
+    and Gradio passes it on as it is, so "Temperature must be between 0.2 and 2, got 5"."""
+    low, high = bounds
+    span = f"{'a whole number ' if whole else ''}between {low:g} and {high:g}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise user_error(f"{what} must be {span}; type one or use the slider") from None
+    if not (math.isfinite(number) and low <= number <= high) or (whole and not number.is_integer()):
+        raise user_error(f"{what} must be {span}, got {number:g}")
+    return int(number) if whole else number
 
 
 def photo_from_upload(upload) -> Image.Image:
