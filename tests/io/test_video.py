@@ -238,3 +238,16 @@ def test_real_delayed_start_clip_starts_at_zero(shared_data):
     assert info.start_time == pytest.approx(1.075)
     # 25 fps from 1.075 s: frames at 0.00, 0.04, ... from the start; first ones >= each target
     assert _times(path, 0.25) == [0.0, 0.28, 0.52, 0.76]
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["frame threads", "slice threads"])
+def test_damage_the_decoder_would_conceal_is_refused(shared_data, tmp_path, lean):
+    """Garbled bytes mid-stream that H.264 patches over (smeared frames, which read as a novel
+    moment) are refused, naming where: the decoder is told to fail on them."""
+    data = bytearray((shared_data / "videos" / "pyscenedetect__testvideo.mp4").read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 20000] = np.random.default_rng(0).integers(0, 256, 20000, np.uint8).tobytes()
+    broken = tmp_path / "garbled.mp4"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(VideoOpenError, match=r"garbled.mp4: corrupt video data near 1\d\.\d s"):
+        list(sample_frames(broken, 1.0, max_side=64, lean=lean))

@@ -18,7 +18,7 @@ def test_health_ready_and_models(client):
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["jobs"]["workers"] == 1
     models = client.get("/v1/models").json()
-    assert models["default"] == "labels"  # this app's configured default
+    assert models["default"] == models["video_default"] == "labels"  # this app's configured default
     labels = next(m for m in models["captioners"] if m["name"] == "labels")
     assert labels["available"] and labels["default"]
     assert all(m["name"] != "checkpoint" for m in models["captioners"])  # needs a path: not served
@@ -30,6 +30,13 @@ def test_default_model_resolves_to_an_installed_captioner(warm_models):
     name = engine.resolve_model("default")
     entry = next(m for m in engine.models() if m["name"] == name)
     assert entry["available"] and entry["default"]
+    # A video is captioned by a one-encoder captioner, as `capsight video` does.
+    from capsight.novelty.pipeline import video_captioner_name
+
+    video = engine.video_model()
+    assert video == engine.resolve_model(video_captioner_name("default"))
+    assert [m["name"] for m in engine.models() if m["video_default"]] == [video]
+    assert engine.video_model("labels") == "labels"
 
 
 class _SlowLoadingEngine(Engine):
@@ -113,6 +120,15 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     assert r.json()["error"] == "image: one file per request, got 2; send each as its own request"
     two = [("video", ("a.mp4", b"x", "video/mp4")), ("video", ("b.mp4", b"x", "video/mp4"))]
     assert client.post("/v1/videos", files=two).json()["error"].startswith("video: one file")
+    # A misspelt field, or the original endpoint's name for an option, is not ignored either.
+    r = client.post("/v1/captions", files={"images": image}, data={"modle": "labels"})
+    assert r.status_code == 422 and r.json()["error"].startswith(
+        "modle: not a field of /v1/captions, which reads images, model, method, ")
+    r = client.post("/v1/videos", files={"video": ("v.mp4", b"x", "video/mp4")},
+                    data={"every_n_second": "5", "metric": "cosine"})  # fmt: skip
+    assert r.status_code == 422 and r.json()["error"].startswith("every_n_second: not a field of /v1/videos")
+    r = client.post("/get_captions", files={"image": image}, data={"model": "labels"})
+    assert r.json()["error"] == "model: not a field of /get_captions, which reads image"
     assert client.post("/get_captions", files={"image": image}).status_code == 200
 
 

@@ -48,6 +48,7 @@ def test_get_video_captions_with_query_parameters(client, tiny_video):
     assert body["times"] == [0.0, 1.0, 2.0, 3.0]
     assert body["distance_from_previous"][0] == 0.0  # no previous frame: 0, as the original
     assert all(isinstance(x, float) for x in body["distance_from_previous"])
+    assert body["model"] == "scripted"  # the captioner that ran, as the analysis records it
     job = client.get(f"/v1/jobs/{body['job_id']}").json()
     assert job["params"]["metric"] == "euclidean" and job["params"]["window"] == 2
 
@@ -82,3 +83,20 @@ def test_a_form_field_where_a_file_belongs_is_a_plain_422(client):
         assert r.status_code == 422
         error = r.json()["error"]
         assert error.startswith(field) and error.endswith(": expected a file upload"), error
+
+
+def test_a_video_past_the_time_limit_answers_504_with_the_jobs_address(
+    make_app, started, scripted_engine, tiny_video
+):
+    scripted_engine.gate.clear()  # the analysis waits until released
+    try:
+        for client in started(make_app(request_timeout_s=0.5)):
+            r = client.post("/get_video_captions",
+                            files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+            assert r.status_code == 504
+            job = r.headers["Location"]
+            assert job.startswith("/v1/jobs/") and f"poll GET {job}" in r.json()["error"]
+            scripted_engine.gate.set()
+            assert client.get(job).status_code == 200
+    finally:
+        scripted_engine.gate.set()

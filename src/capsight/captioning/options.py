@@ -38,7 +38,7 @@ class DecodingOptions:
 
     method: str = "beam"  # greedy | beam | sample | narrowing
     beam_width: int = 3
-    max_length: int = 20
+    max_length: int = 20  # tokens, the end token included: at most 19 words
     length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
     no_repeat_trigram: bool = True
     no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
@@ -55,8 +55,11 @@ class DecodingOptions:
             raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
         if not 1 <= self.beam_width <= MAX_BEAM_WIDTH:
             raise InvalidParameter(f"beam width must be between 1 and {MAX_BEAM_WIDTH}, got {self.beam_width}")
-        if self.max_length < 1:
-            raise InvalidParameter("max length must be >= 1")
+        if self.max_length < 2:
+            raise InvalidParameter(
+                f"max length must be at least 2 (it counts the end token: 2 allows one word), "
+                f"got {self.max_length}"
+            )
         if not 0 < self.temperature < math.inf:
             raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
         if not 0 < self.top_p <= 1:

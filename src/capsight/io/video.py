@@ -232,6 +232,9 @@ def sample_frames(
         stream.thread_type = "AUTO"
         if lean and stream.width * stream.height <= _LEAN_MAX_AREA:
             stream.thread_type = "SLICE"
+        # Damaged data the decoder would conceal (smeared blocks, frames patched from earlier
+        # ones, which read as novel moments) raises instead, and the video is refused.
+        stream.codec_context.options = {"err_detect": "explode"}
         yield from _sample(container, stream, p, max(float(every), MIN_EVERY), max_side)
 
 

@@ -9,7 +9,7 @@ Tests swap any of these with ``app.dependency_overrides`` or hand ``create_app``
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, TypeVar
 
 import anyio
@@ -73,10 +73,33 @@ async def require_api_key(request: Request) -> None:
 
 async def form_body(request: Request) -> None:
     """415 for a body that is not a form (JSON, a bare image), sent to an endpoint that reads
-    one: its fields would all read as missing, or be ignored."""
+    one: its fields would all read as missing, or be ignored. 422 for a form field the endpoint
+    does not read (``-F modle=labels``, or the original endpoint's ``every_n_second`` sent to
+    ``/v1/videos``), which would be ignored without a word."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
+    if not kind:
+        return
+    known = form_field_names(request)
+    unknown = [name for name in dict.fromkeys((await request.form()).keys()) if name not in known]
+    if known and unknown:
+        raise ApiError(
+            422,
+            f"{', '.join(unknown)}: not a field of {request.url.path}, which reads "
+            f"{', '.join(known)}",
+        )
+
+
+def form_field_names(request: Request) -> list[str]:
+    """The form fields the request's endpoint declares (their aliases), in declared order."""
+    def names(dependant) -> Iterator[str]:
+        yield from (field.alias for field in dependant.body_params)
+        for sub in dependant.dependencies:
+            yield from names(sub)
+
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return list(dict.fromkeys(names(dependant))) if dependant is not None else []
 
 
 async def form_fields_only(request: Request) -> None:

@@ -243,14 +243,24 @@ class Engine:
         check_servable(name)
         return resolve_captioner(name)[1]
 
+    def video_model(self, model: str | None = None) -> str:
+        """The captioner a video is captioned with when asked for ``model`` (None: the server's
+        default): the photo default is a pair of encoders, so "default" means the one-encoder
+        ``VIDEO_DEFAULT_CAPTIONER`` for video, as in ``capsight video``."""
+        from capsight.novelty.pipeline import video_captioner_name
+
+        asked = model or self.default_model
+        return self.resolve_model(video_captioner_name(asked) if asked == "default" else asked)
+
     def models(self) -> list[dict]:
         """Every registered captioner: loaded ones describe themselves, others say why not."""
         from capsight.captioning.facade import resolve_captioner
 
-        default = self.resolve_model()
+        default, video_default = self.resolve_model(), self.video_model()
         out = []
         for name in servable_captioners():
-            entry: dict = {"name": name, "default": name == default}
+            entry: dict = {"name": name, "default": name == default,
+                           "video_default": name == video_default}  # fmt: skip
             try:
                 captioner, _ = resolve_captioner(name)
                 entry.update(captioner.describe())

@@ -70,7 +70,7 @@ class CaptionsResponse(BaseModel):
 
 # The one captioner that writes no sentence word by word: decoding options do not apply to it.
 LABELS_NOTE = ("the labels model ignores decoding options (method, beam_width, temperature, "
-               "top_k, top_p, num_captions, max_length, seed): it names the top ImageNet class")  # fmt: skip
+               "top_k, top_p, num_captions, max_length, seed): it names the top ImageNet class, and the second when it is nearly as likely")  # fmt: skip
 
 
 @dataclass
@@ -125,15 +125,23 @@ async def create_captions(
     *,
     images: Annotated[list[UploadFile], File(description="One or more image files", min_length=1)],
     model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
-    method: Annotated[Literal["greedy", "beam", "sample"] | None, Form()] = None,
-    beam_width: Annotated[int | None, Form(ge=1, le=10)] = None,
-    temperature: Annotated[float | None, Form(gt=0, le=5)] = None,
-    top_k: Annotated[int | None, Form(ge=0, le=1000)] = None,
-    top_p: Annotated[float | None, Form(gt=0, le=1)] = None,
-    num_captions: Annotated[int | None, Form(ge=1, le=10)] = None,
-    max_length: Annotated[int | None, Form(ge=1, le=50)] = None,
-    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
-    num_labels: Annotated[int, Form(ge=0, le=10)] = 3,
+    method: Annotated[Literal["greedy", "beam", "sample"] | None, Form(
+        description="Decoding method; default: the model's own (beam search for trained captioners)")] = None,
+    beam_width: Annotated[int | None, Form(ge=1, le=10, description=(
+        "Beams kept at each step (method=beam); default: the model's own, 4 for the photo default"))] = None,
+    temperature: Annotated[float | None, Form(gt=0, le=5, description=(
+        "method=sample: below 1 safer wording, above 1 bolder (default 1)"))] = None,
+    top_k: Annotated[int | None, Form(ge=0, le=1000, description=(
+        "method=sample: draw among the k likeliest words only; 0 (default) for no limit"))] = None,
+    top_p: Annotated[float | None, Form(gt=0, le=1, description=(
+        "method=sample: draw among the likeliest words whose probabilities add up to p; 1 (default) for no limit"))] = None,
+    num_captions: Annotated[int | None, Form(ge=1, le=10, description=(
+        "Captions per image: the best as caption, the rest as alternatives (default 1)"))] = None,
+    max_length: Annotated[int | None, Form(ge=2, le=50, description=(
+        "Most tokens per caption, the end token included: at most max_length - 1 words (default 20)"))] = None,
+    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1, description=(
+        "method=sample: the same seed gives the same samples"))] = None,
+    num_labels: Annotated[int, Form(ge=0, le=10, description="Top ImageNet classes per image")] = 3,
     engine: EngineDep,
     settings: SettingsDep,
 ) -> CaptionsResponse:

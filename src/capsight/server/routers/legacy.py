@@ -167,6 +167,7 @@ async def get_video_captions(
                 504,
                 f"the video took longer than {settings.request_timeout_s:g} s; it is still "
                 f"analysed as job {job.id}: poll GET /v1/jobs/{job.id}",
+                headers={"Location": f"/v1/jobs/{job.id}"},  # for a program to follow
             )
         await asyncio.sleep(0.2)
     if job.status != DONE:
@@ -174,10 +175,12 @@ async def get_video_captions(
         raise ApiError(status, job.error or f"the analysis ended {job.status}")
     analysis = jobs.analysis(job.id) or {"moments": []}
     moments = analysis["moments"]
+    ran = (analysis.get("extra") or {}).get("captioner") or analysis.get("params", {}).get("captioner")
     return {
         "captions": [m["caption"] for m in moments],
         "distance_from_previous": [m["novelty"] or 0.0 for m in moments],
         "times": [m["time"] for m in moments],
         "novel": [bool(m.get("is_novel")) for m in moments],
         "job_id": job.id,
+        "model": ran or params.model,
     }

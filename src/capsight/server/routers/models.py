@@ -2,7 +2,7 @@
 registered one is unavailable (for example its checkpoint is not installed).
 
     $ curl http://localhost:8000/v1/models
-    {"default": "labels", "captioners": [{"name": "labels", "available": true, ...}], ...}
+    {"default": "labels", "video_default": "labels", "captioners": [{"name": "labels", ...}], ...}
 """
 
 from __future__ import annotations
@@ -20,8 +20,14 @@ router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)])
 
 
 class ModelsResponse(BaseModel):
-    default: str = Field(description="The captioner used when a request names none")
-    captioners: list[dict] = Field(description="name, available, default, encoder, kind, ...")
+    default: str = Field(description="The captioner used when a photo request names none")
+    video_default: str = Field(
+        description="The captioner used when a video request names none: a one-encoder "
+        "captioner, where the photo default encodes each photo twice"
+    )
+    captioners: list[dict] = Field(
+        description="name, available, default, video_default, encoder, kind, ..."
+    )
     metrics: list[str]
     signals: list[str]
 
@@ -44,6 +50,8 @@ async def list_models(
     await wait_for_models(engine, settings.request_timeout_s)
     captioners = [without_server_paths(c) for c in await run_in_threadpool(engine.models)]
     default = next((c["name"] for c in captioners if c.get("default")), engine.default_model)
+    video_default = next((c["name"] for c in captioners if c.get("video_default")), default)
     return ModelsResponse(
-        default=default, captioners=captioners, metrics=list(METRICS), signals=list(SIGNALS)
-    )
+        default=default, video_default=video_default, captioners=captioners,
+        metrics=list(METRICS), signals=list(SIGNALS),
+    )  # fmt: skip
