@@ -267,3 +267,17 @@ def test_conceptual_captions_stops_early_when_offline(tmp_path):
     (tmp_path / "bad.tsv").write_text("just a caption without url\n")
     with pytest.raises(DatasetError, match="caption<TAB>"):
         fetch_conceptual_captions(tmp_path / "bad.tsv", tmp_path / "cache")
+    (tmp_path / "empty.tsv").write_text("")
+    with pytest.raises(DatasetError, match="empty.tsv: no rows"):
+        read_conceptual_captions(tmp_path / "empty.tsv", tmp_path / "cache")
+
+
+def test_the_fetch_command_fails_when_no_photo_could_be_fetched(tmp_path, capsys):
+    from capsight.training.readers.conceptual_captions import main
+
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text(f"a photo\thttp://127.0.0.1:{_closed_port()}/0.jpg\n")
+    assert main([str(tsv), str(tmp_path / "cache"), "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "fetched 0, 0 already cached, 1 failed (1 network error)" in err
+    assert "error: none of the 1 photos is in" in err

@@ -59,8 +59,10 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     with pytest.raises(KeyboardInterrupt):
         train(_config(caption_folder, tmp_path / "cut", cache, epochs=4))
     monkeypatch.setattr(training, "_book_epoch", book)
+    capsys.readouterr()
     cut = train(_config(caption_folder, tmp_path / "cut", cache, epochs=4, resume=True))
     assert [r["loss"] for r in cut.history] == [r["loss"] for r in whole.history]
+    assert f"resuming the run in {tmp_path / 'cut'} after its xe epoch 2" in capsys.readouterr().err
     # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
     again = train(_config(caption_folder, out, cache, epochs=4, resume=True))
@@ -153,6 +155,8 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_
     capsys.readouterr()
     train(_config(caption_folder, tmp_path / "b", cache, epochs=1, warmup_steps=200))
     assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch(s) of 2)" in capsys.readouterr().err
+    train(_config(caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1))
+    assert "--warmup-steps" not in capsys.readouterr().err  # one step is no warm-up at all
 
 
 @pytest.mark.slow
@@ -184,7 +188,9 @@ def test_command_line_parses_into_a_config():
     (["--lr", "-1"], "--lr must be a positive"),
     (["--scst-lr", "nan"], "--scst-lr must be a positive"),
     (["--label-smoothing", "1"], "--label-smoothing"),
-    (["--val-beam", "0"], "counts must be"),
+    (["--val-beam", "0"], "--val-beam must be >= 1, got 0"),
+    (["--epochs", "-1"], "--epochs must be >= 0, got -1"),
+    (["--batch-images", "0"], "--batch-images must be >= 1, got 0"),
     (["--model-option", "hiden_dim=1024"], "hiden_dim: is not an option of show-attend-tell"),
     (["--model-option", "hidden_dim=abc"], "expected int"),
     (["--model-option", "vocab_size=9"], "is set by training"),
@@ -249,6 +255,17 @@ def test_init_from_a_checkpoint_on_other_features_is_refused(tmp_path, flags, fr
         check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start), **flags))
     check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start),
                                      encoder="efficientnet-lite2"))  # fmt: skip
+
+
+def test_init_from_a_run_folder_starts_from_its_best_model(tmp_path):
+    run = tmp_path / "run"
+    (run / "best").mkdir(parents=True)
+    (run / "best" / "config.json").write_text(json.dumps({"architecture": "show-attend-tell"}))
+    notes = []
+    config = check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(run)),
+                                  notes.append)  # fmt: skip
+    assert config.init_from == str(run / "best") and notes == [
+        f"--init-from {run}: a run folder; starting from its best model, {run / 'best'}"]
 
 
 def test_every_option_of_the_command_line_says_what_it_does():
@@ -363,6 +380,31 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     assert corpus.split("train") and corpus.split("val") and "split at random" in " ".join(notes)
 
 
+def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
+    """A COCO captions file holds one split: a train file gets a val split from its photos, a
+    val file is split at random, and each says so."""
+    from capsight.training.train import training_corpus
+
+    images = tmp_path / "photos"
+    images.mkdir()
+    rows = [{"id": i, "file_name": f"{i}.jpg"} for i in range(20)]
+    for row in rows:
+        (images / row["file_name"]).write_bytes(b"x")
+    captions = [{"id": 100 + i, "image_id": i, "caption": f"a photo number {i}"} for i in range(20)]
+    for part in ("train", "val"):
+        path = tmp_path / f"captions_{part}2017.json"
+        path.write_text(json.dumps({"images": rows, "annotations": captions}))
+        notes = []
+        config = TrainConfig(data=str(path), images=str(images), out=str(tmp_path / "o"))
+        corpus = training_corpus(config, notes.append)
+        train, val = corpus.split("train"), corpus.split("val")
+        assert train and val and not {r.key for r in train} & {r.key for r in val}
+        if part == "train":
+            assert (len(train), len(val)) == (18, 2) and "no val split: 2 of its 20" in notes[-1]
+        else:
+            assert "has no train split (only val)" in notes[0] and "split at random" in notes[-1]
+
+
 @pytest.mark.slow
 def test_a_smoke_test_encodes_only_the_photos_it_uses(caption_folder, tmp_path):
     cache = tmp_path / "cache"
@@ -403,3 +445,15 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
     with pytest.raises(DatasetError, match="none of the 'val' photos could be read"):
         train_main(argv)
     assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
+    """A run's data, out and cache folders as typed ("runs/a") mean nothing in the MLflow UI later."""
+    from capsight.training.tracking import NullTracker
+
+    monkeypatch.chdir(tmp_path)
+    tracker = NullTracker()
+    train(_config(caption_folder, "runs/a", "cache", epochs=1), tracker)
+    assert tracker.params["out"] == str(tmp_path / "runs" / "a")
+    assert tracker.params["cache_dir"] == str(tmp_path / "cache")
+    assert tracker.params["data"] == str(caption_folder.resolve()) and "init_from" in tracker.params

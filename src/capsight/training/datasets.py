@@ -87,6 +87,19 @@ def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionC
     return CaptionCorpus(corpus.name, corpus.images, _random_splits(keys, held_out, held_out), notes)
 
 
+def val_from_train(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
+    """``corpus`` with a val split drawn at random (seed 0) from its train photos: a tenth (at
+    most ``max_held_out``, at least one while there are two), as for a COCO ``captions_train``
+    file, which holds one split."""
+    train = sorted(corpus.splits["train"])
+    held = min(max_held_out, max(len(train) // 10, 1 if len(train) >= 2 else 0))
+    random.Random(0).shuffle(train)
+    note = (f"no val split: {held} of its {len(train)} train photos held out at random (seed 0) "
+            "to validate on")  # fmt: skip
+    splits = {**corpus.splits, "train": train[held:], "val": train[:held]}
+    return CaptionCorpus(corpus.name, corpus.images, splits, [*corpus.notes, note])
+
+
 def caption_strings(source: Path, key: str, value: object) -> tuple[str, ...]:
     """One photo's captions from a JSON value (a string or a list of strings), blanks dropped."""
     captions = [value] if isinstance(value, str) else value

@@ -50,7 +50,7 @@ from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import CaptionCorpus, split_at_random
+from capsight.training.datasets import CaptionCorpus, split_at_random, val_from_train
 from capsight.training.features import (
     DEFAULT_CACHE_DIR,
     FeatureCache,
@@ -116,17 +116,20 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.scst_epochs < 0:
-            raise InvalidParameter("epochs must be >= 0")
-        if self.batch_images < 1 or self.captions_per_image < 1:
-            raise InvalidParameter("batch size and captions per image must be >= 1")
+        for names, least in ((("epochs", "scst_epochs", "warmup_steps", "scst_top_k", "max_train_images",
+                               "max_val_images"), 0),
+                             (("batch_images", "captions_per_image", "min_count", "max_caption_length", "val_beam",
+                               "scst_samples", "scst_max_length"), 1)):  # fmt: skip
+            for name in names:
+                if getattr(self, name) < least:
+                    raise InvalidParameter(f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}")
         if self.batch_images > 4096 or self.captions_per_image > 100:  # beyond: out of memory
             raise InvalidParameter(
                 f"--batch-images must be at most 4096 and --captions-per-image at most 100, got "
                 f"{self.batch_images} and {self.captions_per_image}"
             )
         if self.val_method not in ("greedy", "beam"):
-            raise InvalidParameter("validation decoding must be greedy or beam")
+            raise InvalidParameter(f"--val-method must be greedy or beam, got {self.val_method!r}")
         if self.fine_tune_blocks < 0 or self.fine_tune_lr_ratio < 0:
             raise InvalidParameter("--fine-tune-blocks and --fine-tune-lr-ratio must be >= 0")
         if self.fine_tune_blocks and self.architecture != "show-attend-tell":
@@ -149,13 +152,6 @@ class TrainConfig:
             raise InvalidParameter(f"--val-beam must be at most {MAX_BEAM_WIDTH}, got {self.val_beam}")
         if not 0 <= self.seed < 2**31:  # numpy refuses seeds outside 32 bits (seed + rank)
             raise InvalidParameter(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
-        if min(self.min_count, self.max_caption_length, self.val_beam, self.scst_samples,
-               self.scst_max_length) < 1 or min(self.warmup_steps, self.patience, self.scst_top_k,
-                                                self.max_train_images, self.max_val_images) < 0:  # fmt: skip
-            raise InvalidParameter(
-                "counts must be >= 1 (--min-count, --max-caption-length, --val-beam, "
-                "--scst-samples, --scst-max-length) or >= 0 (the others)"
-            )
         if self.resolution and not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
             raise InvalidParameter(
                 f"--resolution must be 0 (the encoder's own size) or {MIN_RESOLUTION}-{MAX_RESOLUTION} "
@@ -414,8 +410,13 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     from capsight.training.readers import read_corpus
 
     corpus = read_corpus(config.data, config.images or None)
-    if "train" not in corpus.splits and "val" not in corpus.splits:
+    if "train" not in corpus.splits:  # none, or one that is not train (a COCO captions_val file)
+        if corpus.splits:
+            say(f"{Path(config.data).name} has no train split (only {', '.join(corpus.splits)}): "
+                "all its photos are split at random")  # fmt: skip
         corpus = split_at_random(corpus)
+    elif "val" not in corpus.splits:
+        corpus = val_from_train(corpus)
     missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
     if missing:
         if len(missing) == len(corpus.images):
@@ -583,6 +584,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             if state["stage"] == "done" and rank == 0:
                 _note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
+        if state["stage"] != "done" and rank == 0:
+            _note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -616,7 +619,9 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                   "code_version": _code_version()}  # fmt: skip
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
-        tracker.log_params({k: v for k, v in run_params.items() if k not in ("resume", "progress")})
+        where = {k: str(Path(run_params[k]).resolve()) for k in ("data", "out", "cache_dir", "images", "init_from")
+                 if run_params.get(k)}  # absolute: a relative path means nothing in the MLflow UI later
+        tracker.log_params({k: v for k, v in {**run_params, **where}.items() if k not in ("resume", "progress")})
         state["tracker_run_id"] = getattr(tracker, "run_id", None)  # a resumed run continues it
 
     wrapped = model
@@ -632,12 +637,13 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     steps_per_epoch = math.ceil(len(train_data) / world / config.batch_images)
     total_xe_steps = steps_per_epoch * config.epochs
     trains_xe = state["stage"] == "xe" and not state.get("stage_closed")
-    if rank == 0 and trains_xe and 0 < total_xe_steps <= 2 * config.warmup_steps:
-        share = "longer than" if config.warmup_steps >= total_xe_steps else "over half of"
-        _note(f"--warmup-steps {config.warmup_steps} is {share} the run's {total_xe_steps} steps "
+    fewer = max(1, total_xe_steps // 10)  # (one warm-up step is none: step 0 runs at --lr)
+    if rank == 0 and trains_xe and 0 < total_xe_steps <= 2 * config.warmup_steps and fewer < config.warmup_steps:
+        w = config.warmup_steps
+        share = "longer than" if w > total_xe_steps else "as long as" if w == total_xe_steps else "at least half of"
+        _note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
               f"({config.epochs} epoch(s) of {steps_per_epoch}): the learning rate stays far below "
-              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps "
-              f"{max(1, total_xe_steps // 10)})")  # fmt: skip
+              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
     cider = None
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]
@@ -797,11 +803,12 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         return None
 
 
-def check_starting_point(config: TrainConfig, note=None) -> None:
+def check_starting_point(config: TrainConfig, note=None) -> TrainConfig:
     """Refuse a run with no epochs, and ``--init-from`` a checkpoint (or ``--resume`` a run) whose
     architecture, encoder or input size differ from the run's (it would be fed the wrong features,
     or the flags would be silently ignored); ``note`` that ``--resume`` found nothing to resume
-    (the run then starts, so recipes can always pass it)."""
+    (the run then starts, so recipes can always pass it). Returns ``config``, its ``init_from``
+    a run folder's ``best`` where it named the run folder (as ``eval --model`` takes one)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
     last = settled_last(config.out)
@@ -810,14 +817,17 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     elif config.resume and note is not None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
-        return
+        return config
     start = Path(config.init_from)
     if not start.is_dir():
         raise InvalidParameter(f"--init-from {start}: no such checkpoint folder")
     if not (start / "config.json").is_file() and (start / "best" / "config.json").is_file():
-        raise InvalidParameter(f"--init-from {start}: a run folder, not a checkpoint; pass its best "
-                               f"model, --init-from {start / 'best'}")  # fmt: skip
+        start = start / "best"
+        if note is not None:
+            note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
+        config = dataclasses.replace(config, init_from=str(start))
     _refuse_other_features(config, start, f"--init-from {start}")
+    return config
 
 
 def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> None:
@@ -847,7 +857,7 @@ def train_main(
     args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
-    check_starting_point(config, _note if leader else None)
+    config = check_starting_point(config, _note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
     corpus = training_corpus(config, _note if leader else (lambda message: None))
     created = leader and not Path(config.out).exists()

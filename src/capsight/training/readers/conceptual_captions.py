@@ -230,6 +230,8 @@ def read_conceptual_captions(
     present = {entry.name for entry in os.scandir(cache_dir)} if cache_dir.is_dir() else set()
     images: dict[str, CaptionedImage] = {}
     rows = read_tsv_rows(tsv, limit)
+    if not rows:
+        raise DatasetError(f"{tsv}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo")
     for caption, url in rows:
         key = cache_file_name(url)
         if key in images:  # the same photo listed twice: one image, two captions
@@ -269,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(asdict(report), indent=2))
+    reasons = ", ".join(f"{count} {reason}" for reason, count in report.failures.items())
+    print(f"fetched {report.fetched}, {report.cached} already cached, {report.failed} failed"
+          + (f" ({reasons})" if reasons else "") + (f"; stopped early: {report.stopped_early}"
+          if report.stopped_early else ""), file=sys.stderr)  # fmt: skip
+    if report.rows and not report.fetched + report.cached:
+        print(f"error: none of the {report.rows} photos is in {args.cache_dir}", file=sys.stderr)
+        return 1
     return 0
 
 
