@@ -107,6 +107,8 @@ def test_summary_says_what_was_really_sampled():
     text = format_summary(one, {}, elapsed=0.4)
     assert "at 16.05 fps; 1 moment, every frame (--every 1e-09 s is shorter than a frame)" in text
     assert "real time" not in text  # 0.5 s of video: a speed figure would mean nothing
+    assert "analysed in 0.4 s" in text
+    assert ", --every)" in text and "in the CLI" not in text  # the terminal names its own flags
 
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
     run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",

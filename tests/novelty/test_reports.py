@@ -73,6 +73,8 @@ def test_moments_half_a_second_apart_are_told_apart():
     half = dataclasses.replace(analysis, params=AnalysisParams(every=0.5))
     assert moment_clock(half)(0.5) == "00:00.5"
     assert "00:04.0" in render_report_html(half, plot_png=b"")
+    every_frame = dataclasses.replace(analysis, params=AnalysisParams(every=1e-9))  # frame times
+    assert moment_clock(every_frame)(3.754) == "00:03.7"
 
 
 def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():
@@ -95,6 +97,13 @@ def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():
     cue = vtt.split("00:00:01.000 --> 00:00:02.000\n")[1].split("\n\n")[0]
     assert "\n" not in cue and "<script>" not in cue and "-->" not in cue
     assert "&lt;script&gt;" in cue and "&amp;" in cue
+    # The last cue runs to the end of the video, even when sampling was finer than the frames.
+    fine = dataclasses.replace(analysis, params=AnalysisParams(every=0.001))
+    assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(fine), flags=re.M)[-1] == (
+        "00:00:02.000", "00:00:03.000")
+    unknown = dataclasses.replace(fine, video=dataclasses.replace(fine.video, duration=0.0))
+    assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(unknown), flags=re.M)[-1] == (
+        "00:00:02.000", "00:00:03.000")  # no duration: the moments' own spacing
 
 
 def test_plot_is_a_readable_png():

@@ -50,6 +50,10 @@ def collect_models() -> dict:
 
     captioners = []
     for name in available_captioners():
+        if name == "checkpoint":  # not a model of its own: how a trained folder is loaded
+            captioners.append({"name": name, "installed": None, "reason": "a folder `capsight "
+                               "train` wrote, given as the model (--model runs/sat/best)"})  # fmt: skip
+            continue
         try:
             info = {"installed": True, **create_captioner(name).describe()}
         except CapsightError as exc:

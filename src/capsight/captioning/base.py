@@ -125,7 +125,8 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
         raise ModelNotFound(
-            f"unknown captioner {name!r}; available: {', '.join(['default', *sorted(_REGISTRY)])}, "
+            f"unknown captioner {name!r}; available: "
+            f"{', '.join(['default', *sorted(set(_REGISTRY) - {'checkpoint'})])}, "
             "or a trained checkpoint folder"
         )
     return _REGISTRY[name](**options)

@@ -63,9 +63,10 @@ class Moment:
     thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, not serialised
 
 
-# How quiet_reason() names a setting, per face: the CLI's flags (also in the report), the web
-# page's sliders.
+# How quiet_reason() names a setting, per face: the CLI's flags (in the report, which is read
+# away from the terminal too: "in the CLI"), the web page's sliders.
 SETTING_NAMES = {
+    "terminal": {"every": "--every", "sensitivity": "--sensitivity"},
     "cli": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
 }

@@ -61,7 +61,7 @@ def moment_clock(analysis: Analysis) -> Callable[[float], str]:
     """The clock for ``analysis``'s times: with tenths when moments are not whole seconds
     apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second."""
     p, v = analysis.params, analysis.video
-    tenths = abs(p.every - round(p.every)) > 1e-6 or v.duration < 1.0
+    tenths = p.every < 1.0 or abs(p.every - round(p.every)) > 1e-6 or v.duration < 1.0
     return functools.partial(format_clock, tenths=tenths)
 
 
@@ -110,7 +110,8 @@ def render_csv(analysis: Analysis) -> str:
 def render_vtt(analysis: Analysis) -> str:
     """``captions.vtt``: each moment's caption shown from its time until the next moment's.
 
-    The last caption lasts one sampling interval, cut at the end of the video when that is known.
+    The last caption lasts until the end of the video when that is known, else one sampling
+    interval (or the moments' last spacing, where frames were further apart than ``every``).
     """
     lines = ["WEBVTT", "", "NOTE captions written by capsight, one per sampled moment", ""]
     moments = analysis.moments
@@ -118,10 +119,11 @@ def render_vtt(analysis: Analysis) -> str:
         start = float(m.time)
         if i + 1 < len(moments):
             end = float(moments[i + 1].time)
+        elif analysis.video.duration and analysis.video.duration > start:
+            end = float(analysis.video.duration)
         else:
-            end = start + float(analysis.params.every)
-            if analysis.video.duration and analysis.video.duration > start:
-                end = min(end, float(analysis.video.duration))
+            spacing = start - float(moments[i - 1].time) if i else 0.0
+            end = start + max(float(analysis.params.every), spacing)
         if end <= start:  # duplicate times: give the cue a visible millisecond
             end = start + 0.001
         text = _vtt_escape(m.caption) or "…"
@@ -408,7 +410,7 @@ footer{margin-top:28px;color:#616e7c;font-size:13px}
 .card h3{font-size:13px;font-weight:600;color:#616e7c;margin:10px 12px 0}
 th[scope=row]{background:none;font-size:inherit;text-transform:none;letter-spacing:0;color:inherit;
   font-weight:400}
-table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px}
+table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px 4px}
 .scroll{overflow-x:auto;border-radius:10px}
 h1,.sub{overflow-wrap:anywhere}
 @media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td:nth-child(5){min-width:11em}
@@ -461,7 +463,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     facts = [
         ("duration", clock(v.duration)),
         ("resolution", f"{v.width}×{v.height}"),
-        ("frame rate", f"{v.fps:.3g} fps"),
+        ("frame rate", f"{round(v.fps, 2):g} fps"),  # as the CLI prints it: 29.97, not 30
         ("moments", f"{len(analysis.moments)}, every {p.every:g} s"),
         ("novel", str(len(novel))),
         ("signal", f"{p.signal}, {p.metric}"),
