@@ -26,11 +26,32 @@ def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):
     assert "Traceback" not in err and "nowhere" in err
 
 
-def test_eval_on_a_file_says_it_wants_a_folder(run_cli, tmp_path, one_error_line):
+def test_eval_on_a_file_that_is_no_captions_file_says_which_it_reads(run_cli, tmp_path, one_error_line):
     (tmp_path / "photo.jpg").write_text("x")
     status, _, err = run_cli("eval", str(tmp_path / "photo.jpg"))
     assert status == 2
-    one_error_line(err, "photo.jpg: is a file; give the folder of photos")
+    one_error_line(err, "photo.jpg: unknown caption format; expected captions.json, a Karpathy")
+
+
+@pytest.mark.slow  # loads the encoder
+def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_path, one_error_line):
+    data = _tiny_dataset(tmp_path / "data")
+    captions = json.loads((data / "captions.json").read_text())
+    split_of = {k: name for name, keys in json.loads((data / "splits.json").read_text()).items() for k in keys}
+    karpathy = tmp_path / "dataset_tiny.json"
+    karpathy.write_text(json.dumps({"images": [
+        {"filename": k, "split": split_of[k], "sentences": [{"raw": c} for c in caps]}
+        for k, caps in captions.items()]}))  # fmt: skip
+    status, out, err = run_cli("eval", karpathy, "--images", data / "images", "--split", "test",
+                               "--model", "labels", "--json")  # fmt: skip
+    assert status == 0, err
+    assert json.loads(out)["images"] == 1
+    status, _, err = run_cli("eval", karpathy, "--captions", karpathy)
+    assert status == 2
+    one_error_line(err, "a captions file already; --captions names one for a folder of photos")
+    status, _, err = run_cli("eval", data, "--images", data / "images")
+    assert status == 2
+    one_error_line(err, "is for a captions file given as DATA")
 
 
 def test_eval_beam_0_is_refused_not_replaced(run_cli, tmp_path, one_error_line):

@@ -85,6 +85,10 @@ def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():
     assert rows[0]["novelty"] == ""  # the first moment has nothing before it
     assert [r["time"] for r in rows if r["is_novel"] == "1"] == ["4.000", "9.000"]
     assert rows[4]["top_label"] == "tabby" and float(rows[4]["novelty"]) == pytest.approx(0.7)
+    assert rows[4]["strength"] == ""  # a run without a selection record
+    analysis.extra["selection"] = {"strength": [None, *[0.5 + i for i in range(11)]]}
+    rows = list(csv.DictReader(io.StringIO(render_csv(analysis))))
+    assert rows[0]["strength"] == "" and rows[4]["strength"] == "3.5000"
 
 
 def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():

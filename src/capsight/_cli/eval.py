@@ -1,6 +1,7 @@
 """``capsight eval``: score a captioner with BLEU-1..4, METEOR, ROUGE-L and CIDEr (pycocoevalcap).
 
     $ capsight eval ../shared/data/flickr8k --split test
+    $ capsight eval dataset_flickr8k.json --images Flicker8k_Dataset --split test   # as train takes it
     $ capsight eval ../shared/data/captioned --captions ../shared/data/captioned/captions.json \
           --model show-and-tell --greedy --json
     $ capsight eval ../shared/data/flickr8k --split test --model runs/mine/best --against default
@@ -22,13 +23,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval",
         help="score a captioner against human captions (BLEU, METEOR, ROUGE-L, CIDEr)",
-        description="Caption a folder of photos and score the captions against references.",
+        description="Caption a dataset's photos and score the captions against its references.",
     )
-    p.add_argument("images", help="folder of photos (a dataset folder with captions.json)")
+    p.add_argument("images", metavar="DATA",
+                   help="a dataset folder (photos with captions.json, or the Flickr8k text files), "
+                        "or a captions file in any format `capsight train` reads (Karpathy, COCO, "
+                        "Flickr8k token file, Conceptual Captions TSV) with --images")  # fmt: skip
+    p.add_argument("--images", dest="photos", metavar="DIR",
+                   help="the photo folder of a captions file given as DATA, where it does not say")
     p.add_argument(
         "--captions",
-        help="captions file (default: IMAGES/captions.json, or the Flickr8k text files there); "
-        "Karpathy, COCO and Flickr8k formats are read too",
+        help="with a folder of photos as DATA: its captions file (default: DATA/captions.json, or "
+        "the Flickr8k text files there); Karpathy, COCO and Flickr8k formats are read too",
     )
     p.add_argument("--split", help="split to score, e.g. test (default: every photo); from "
                    "splits.json, or the split the Karpathy, COCO or Flickr8k files name")
@@ -56,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.captioning.base import DecodingOptions
-    from capsight.errors import InputNotFound
+    from capsight.errors import InputNotFound, InvalidParameter
     from capsight.training.evaluate import evaluate_captioner
 
     decoding = None
@@ -65,10 +71,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     if not Path(args.images).exists():
-        raise InputNotFound(f"{args.images}: no such photo folder")
-    if not Path(args.images).is_dir():
-        raise InputNotFound(f"{args.images}: is a file; give the folder of photos (its captions in "
-                            "captions.json there, or name them with --captions)")  # fmt: skip
+        raise InputNotFound(f"{args.images}: no such dataset folder or captions file")
+    if Path(args.images).is_file():  # a captions file, as `capsight train` takes it
+        if args.captions:
+            raise InvalidParameter(f"{args.images}: a captions file already; --captions names one "
+                                   "for a folder of photos given as DATA")  # fmt: skip
+        args.captions, args.images = args.images, args.photos
+    elif args.photos:
+        raise InvalidParameter(f"--images {args.photos}: is for a captions file given as DATA; "
+                               f"{args.images} is a folder (name its captions with --captions)")  # fmt: skip
     captions = args.captions or str(Path(args.images) / "captions.json")
     if not args.captions and not Path(captions).is_file():
         captions = args.images  # the folder: read_corpus finds the Flickr8k text files, or says

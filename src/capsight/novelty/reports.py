@@ -35,7 +35,7 @@ OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "c
 
 CSV_COLUMNS = (
     "time", "caption", "novelty", "novelty_text", "novelty_visual", "is_novel",
-    "top_label", "top_label_probability",
+    "top_label", "top_label_probability", "strength",
 )
 
 _ACCENT = "#d9480f"  # novel moments, in the plot and the report
@@ -94,15 +94,20 @@ def render_json(analysis: Analysis) -> str:
 
 
 def render_csv(analysis: Analysis) -> str:
-    """``moments.csv``: one row per sampled moment, in time order, with a header row."""
+    """``moments.csv``: one row per sampled moment, in time order, with a header row.
+    ``strength`` is what the selection compared with its threshold (``analysis.json``'s
+    ``extra.selection``; empty where the run kept none): ``novelty`` is not what decides."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for m in analysis.moments:
+    selection = analysis.extra.get("selection") if isinstance(analysis.extra, dict) else None
+    strengths = (selection or {}).get("strength") or []
+    for i, m in enumerate(analysis.moments):
         label, prob = (m.labels[0][0], f"{float(m.labels[0][1]):.4f}") if m.labels else ("", "")
+        strength = strengths[i] if i < len(strengths) else None
         writer.writerow([
             f"{m.time:.3f}", m.caption, _score(m.novelty, 6), _score(m.novelty_text, 6),
-            _score(m.novelty_visual, 6), int(bool(m.is_novel)), label, prob,
+            _score(m.novelty_visual, 6), int(bool(m.is_novel)), label, prob, _score(strength, 4),
         ])
     return buffer.getvalue()
 
