@@ -245,3 +245,11 @@ def test_nan_and_infinity_are_called_not_finite_not_out_of_range(client, cat_jpe
         assert r.json()["error"] == "temperature: Input should be a finite number", value
     r = client.post("/get_video_captions", params={"every_n_second": "nan"})
     assert "every_n_second: Input should be a finite number" in r.json()["error"]
+
+
+def test_health_answers_head_requests_and_readyz_is_described(client):
+    assert client.head("/healthz").status_code == 200  # uptime probes often send HEAD
+    assert client.head("/readyz").status_code == 200
+    schema = client.get("/openapi.json").json()["paths"]["/readyz"]["get"]["responses"]
+    assert "status" in schema["200"]["content"]["application/json"]["schema"]["properties"]
+    assert "application/json" in schema["503"]["content"]

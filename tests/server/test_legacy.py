@@ -100,3 +100,12 @@ def test_a_video_past_the_time_limit_answers_504_with_the_jobs_address(
             assert client.get(job).status_code == 200
     finally:
         scripted_engine.gate.set()
+
+
+def test_the_original_endpoints_answers_are_described_in_the_schema(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, keys in (("/get_image_caption", {"captions", "encoders_out", "embedded_words", "words", "model"}),
+                       ("/get_video_captions", {"captions", "distance_from_previous", "times", "novel",
+                                                "job_id", "model"})):  # fmt: skip
+        schema = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert set(schema["properties"]) == keys

@@ -14,15 +14,34 @@ router = APIRouter(tags=["health"])
 FAVICON = Path(__file__).resolve().parents[1] / "static" / "favicon.svg"
 
 
+READY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "loading", "failed"]},
+        "models_loaded_in_s": {"type": "number", "description": "when ready"},
+        "jobs": {"type": "object", "description": "when ready: queued, running, workers"},
+        "error": {"type": "string", "description": "when loading failed"},
+    },
+    "required": ["status"],
+}
+
+
+# HEAD too (uptime probes often send it), left out of the schema: one operation per path.
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> dict:
     return {"status": "ok"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get(
     "/readyz",
     summary="Readiness: models loaded and jobs accepted",
-    responses={503: {"description": "Still loading, or loading failed"}},
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"schema": READY_SCHEMA}}},
+        503: {"description": "Still loading (Retry-After), or loading failed",
+              "content": {"application/json": {"schema": READY_SCHEMA}}},
+    },  # fmt: skip
 )
 async def readyz(request: Request) -> JSONResponse:
     engine, jobs = request.app.state.engine, request.app.state.jobs
@@ -38,7 +57,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "2"})
 
 
-@router.get("/", include_in_schema=False)
+@router.get("/", summary="Where the docs and the web page are")
 def root(request: Request):
     if "text/html" in request.headers.get("accept", "") and request.app.state.settings.ui:
         return RedirectResponse("/ui/")

@@ -107,10 +107,39 @@ async def get_captions(
     return PlainTextResponse(out["captions"])
 
 
+def _described(properties: dict[str, tuple[dict, str]]) -> dict:
+    """An OpenAPI 200 response for a JSON object of ``properties`` (name -> (schema, description)),
+    documented only: the handlers return plain dicts, so a 62,720-number grid is not validated
+    on its way out."""
+    schema = {"type": "object", "required": list(properties),
+              "properties": {k: {**v, "description": d} for k, (v, d) in properties.items()}}  # fmt: skip
+    return {200: {"description": "Successful Response", "content": {"application/json": {"schema": schema}}}}
+
+
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+IMAGE_CAPTION_RESPONSE = _described({
+    "captions": ({"type": "string"}, "The caption"),
+    "encoders_out": ({"type": "array", "items": {"type": "array", "items": _NUMBERS}},
+                     "The encoder's grid, (1, P, C): P = 49 positions of C = 1280 channels"),
+    "embedded_words": ({"type": "array", "items": _NUMBERS},
+                       "One 384-d MiniLM vector per word piece of the caption"),
+    "words": ({"type": "array", "items": {"type": "string"}}, "The word pieces, one per vector"),
+    "model": ({"type": "string"}, "The captioner that wrote the caption"),
+})  # fmt: skip
+VIDEO_CAPTIONS_RESPONSE = _described({
+    "captions": ({"type": "array", "items": {"type": "string"}}, "One caption per sampled frame"),
+    "distance_from_previous": (_NUMBERS, "Each frame's novelty against the previous ones (0 for the first)"),
+    "times": (_NUMBERS, "Each sampled frame's time, in seconds"),
+    "novel": ({"type": "array", "items": {"type": "boolean"}}, "The frames the selection picked as novel"),
+    "job_id": ({"type": "string"}, "The job: its report and files stay under /v1/jobs/{job_id}"),
+    "model": ({"type": "string"}, "The captioner that ran"),
+})  # fmt: skip
+
+
 @router.post(
     "/get_image_caption",
     summary="Image -> caption, word vectors and encoder output (original endpoint)",
-    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+    responses={**IMAGE_CAPTION_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
     dependencies=[Depends(form_body), Depends(single_file("image"))],
 )
 async def get_image_caption(
@@ -122,13 +151,15 @@ async def get_image_caption(
     return await _caption_one(image, engine, settings, with_vectors=True)
 
 
+
+
 Metric = Literal["euclidian", "euclidean", "cosine"]
 
 
 @router.post(
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
-    responses=error_responses(400, 401, 413, 415, 422, 503, 504),
+    responses={**VIDEO_CAPTIONS_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
     dependencies=[Depends(form_body), Depends(single_file("video"))],
 )
 async def get_video_captions(
@@ -142,7 +173,7 @@ async def get_video_captions(
     every_n_second: Annotated[
         float, Query(gt=0, le=3600, description="Seconds between sampled frames")
     ] = 10.0,
-    metric: Annotated[Metric, Query(description="euclidian (original spelling) or cosine")] = (
+    metric: Annotated[Metric, Query(description="euclidian (the original spelling) or euclidean, the same; or cosine")] = (
         "euclidian"
     ),
     rolling_window_size: Annotated[
