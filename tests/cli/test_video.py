@@ -61,6 +61,9 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
     for name in ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt"):
         assert (tmp_path / "o" / name).is_file()
     assert err == ""  # stderr is not a terminal here: no progress bar
+    status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")  # the same again
+    assert status == 0 and err.strip() == (f"capsight: note: {tmp_path / 'o'}: replaced report.html, "
+                                           "analysis.json, moments.csv, novelty.png, captions.vtt of an earlier run")  # fmt: skip
 
 
 

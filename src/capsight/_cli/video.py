@@ -221,9 +221,11 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     """Analyse one video into ``out_dir``; print its summary (or JSON) when ``show_summary``."""
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
-    from capsight.novelty.reports import check_output_dir, preload_plotting, write_outputs
+    from capsight._cli.main import error_line
+    from capsight.novelty.reports import OUTPUT_NAMES, check_output_dir, preload_plotting, write_outputs
 
     check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
+    replaced = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
     started = time.perf_counter()
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as bar:
         preloading: list[threading.Thread] = []
@@ -253,6 +255,8 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
         on_progress(1.0, "writing report")
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
+    if replaced and not args.quiet:  # a rerun into the same folder, or a user's own report.html
+        print(error_line(f"{out_dir}: replaced {', '.join(replaced)} of an earlier run", "note"), file=sys.stderr)
 
     if not show_summary:
         return analysis, outputs
