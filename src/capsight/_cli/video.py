@@ -219,10 +219,15 @@ def run_one(args: argparse.Namespace, video: str, out_dir: Path) -> int:
 
 def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: bool):
     """Analyse one video into ``out_dir``; print its summary (or JSON) when ``show_summary``."""
+    from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.novelty.pipeline import analyze_video
-    from capsight._cli.main import error_line
-    from capsight.novelty.reports import OUTPUT_NAMES, check_output_dir, preload_plotting, write_outputs
+    from capsight.novelty.reports import (
+        OUTPUT_NAMES,
+        check_output_dir,
+        preload_plotting,
+        write_outputs,
+    )
 
     check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
     replaced = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
