@@ -251,3 +251,42 @@ def test_damage_the_decoder_would_conceal_is_refused(shared_data, tmp_path, lean
     broken.write_bytes(bytes(data))
     with pytest.raises(VideoOpenError, match=r"garbled.mp4: corrupt video data near 1\d\.\d s"):
         list(sample_frames(broken, 1.0, max_side=64, lean=lean))
+
+
+def test_a_file_cut_mid_group_of_pictures_is_not_refused(tmp_path):
+    """A file that starts on a frame whose references were cut away (a packet-level cut) plays:
+    the decoder drops those frames, and none of the frames it gives is damaged. (FFmpeg's
+    err_detect=explode, tried first, refused it: "mmco: unref short failure".)"""
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"bf": "3", "preset": "medium", "b-pyramid": "normal"}
+        x, rng = np.arange(160)[None, :], np.random.default_rng(0)
+        for i in range(60):  # a drifting gradient with a bar moving across, and some noise
+            rgb = np.zeros((120, 160, 3), np.uint8)
+            rgb[..., 0], rgb[..., 1] = (x + 3 * i) % 256, (np.arange(120)[:, None] * 2 + i) % 256
+            rgb[30:60, (7 * i) % 140 : (7 * i) % 140 + 20] = 255
+            rgb += rng.integers(0, 20, rgb.shape, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(whole)) as src, av.open(str(cut), "w") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in [p for p in src.demux(src.streams.video[0]) if p.dts is not None][7:]:
+            packet.stream = out
+            dst.mux(packet)
+    assert len(list(sample_frames(cut, 0.5))) >= 2  # from the next keyframe on
+
+
+def test_a_damaged_last_frame_of_a_file_cut_short_is_left_out(tmp_path):
+    """A recording cut off mid-frame ends on a damaged frame: that frame is dropped, the
+    video analysed (damage earlier on is refused: above)."""
+    whole = tmp_path / "whole.ts"
+    write_video(whole, _frames(60, 120, 160), fps=25)
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(whole.read_bytes()[:-3000])
+    times = _times(cut, 0.5)
+    assert times[0] == 0.0 and times[-1] >= 2.0

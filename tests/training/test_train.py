@@ -262,10 +262,12 @@ def test_init_from_a_run_folder_starts_from_its_best_model(tmp_path):
     (run / "best").mkdir(parents=True)
     (run / "best" / "config.json").write_text(json.dumps({"architecture": "show-attend-tell"}))
     notes = []
-    config = check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(run)),
-                                  notes.append)  # fmt: skip
-    assert config.init_from == str(run / "best") and notes == [
-        f"--init-from {run}: a run folder; starting from its best model, {run / 'best'}"]
+    check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(run)), notes.append)
+    assert notes == [f"--init-from {run}: a run folder; starting from its best model, {run / 'best'}"]
+    from capsight.captioning.checkpoint import checkpoint_folder, read_config
+
+    assert checkpoint_folder(run) == run / "best" and read_config(run) == {"architecture": "show-attend-tell"}
+    assert checkpoint_folder(run / "best") == run / "best"  # (what load_checkpoint loads)
 
 
 def test_every_option_of_the_command_line_says_what_it_does():
@@ -399,10 +401,25 @@ def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
         corpus = training_corpus(config, notes.append)
         train, val = corpus.split("train"), corpus.split("val")
         assert train and val and not {r.key for r in train} & {r.key for r in val}
-        if part == "train":
-            assert (len(train), len(val)) == (18, 2) and "no val split: 2 of its 20" in notes[-1]
-        else:
-            assert "has no train split (only val)" in notes[0] and "split at random" in notes[-1]
+        assert (len(train), len(val)) == (18, 2) and "no val split: 2 of its 20" in notes[-1]
+        if part == "val":
+            assert "has no train split (only val): its 20 photos outside a test split" in notes[0]
+
+
+def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
+    from capsight.errors import DatasetError
+    from capsight.training.train import training_corpus
+
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    config = TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"))
+    (caption_folder / "splits.json").write_text(json.dumps({"test": splits["test"], "val": splits["val"]}))
+    corpus = training_corpus(config, lambda _: None)
+    assert corpus.splits["test"] == splits["test"]
+    assert not {*corpus.splits["train"], *corpus.splits["val"]} & set(splits["test"])
+    (caption_folder / "splits.json").write_text(json.dumps({"test": sorted(json.loads(
+        (caption_folder / "captions.json").read_text()))}))  # fmt: skip
+    with pytest.raises(DatasetError, match="only a test split"):
+        training_corpus(config)
 
 
 @pytest.mark.slow
@@ -456,4 +473,4 @@ def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
     train(_config(caption_folder, "runs/a", "cache", epochs=1), tracker)
     assert tracker.params["out"] == str(tmp_path / "runs" / "a")
     assert tracker.params["cache_dir"] == str(tmp_path / "cache")
-    assert tracker.params["data"] == str(caption_folder.resolve()) and "init_from" in tracker.params
+    assert tracker.params["data"] == str(caption_folder.resolve())

@@ -25,11 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="score a captioner against human captions (BLEU, METEOR, ROUGE-L, CIDEr)",
         description="Caption a dataset's photos and score the captions against its references.",
     )
-    p.add_argument("images", metavar="DATA",
+    p.add_argument("data", metavar="DATA",
                    help="a dataset folder (photos with captions.json, or the Flickr8k text files), "
                         "or a captions file in any format `capsight train` reads (Karpathy, COCO, "
                         "Flickr8k token file, Conceptual Captions TSV) with --images")  # fmt: skip
-    p.add_argument("--images", dest="photos", metavar="DIR",
+    p.add_argument("--images", metavar="DIR",
                    help="the photo folder of a captions file given as DATA, where it does not say")
     p.add_argument(
         "--captions",
@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.captioning.base import DecodingOptions
-    from capsight.errors import InputNotFound, InvalidParameter
     from capsight.training.evaluate import evaluate_captioner
 
     decoding = None
@@ -70,25 +69,13 @@ def run(args: argparse.Namespace) -> int:
         decoding = DecodingOptions(method="greedy")
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
-    if not Path(args.images).exists():
-        raise InputNotFound(f"{args.images}: no such dataset folder or captions file")
-    if Path(args.images).is_file():  # a captions file, as `capsight train` takes it
-        if args.captions:
-            raise InvalidParameter(f"{args.images}: a captions file already; --captions names one "
-                                   "for a folder of photos given as DATA")  # fmt: skip
-        args.captions, args.images = args.images, args.photos
-    elif args.photos:
-        raise InvalidParameter(f"--images {args.photos}: is for a captions file given as DATA; "
-                               f"{args.images} is a folder (name its captions with --captions)")  # fmt: skip
-    captions = args.captions or str(Path(args.images) / "captions.json")
-    if not args.captions and not Path(captions).is_file():
-        captions = args.images  # the folder: read_corpus finds the Flickr8k text files, or says
+    images, captions = _dataset(args)
     if args.against:
-        return _compare(args, captions, decoding)
+        return _compare(args, images, captions, decoding)
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = evaluate_captioner(
-            args.model, args.images, captions, split=args.split, decoding=decoding,
+            args.model, images, captions, split=args.split, decoding=decoding,
             limit=args.limit, progress=progress, bootstrap=args.bootstrap or 0,
         )  # fmt: skip
     for note in _notes(result):
@@ -112,7 +99,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
+def _dataset(args: argparse.Namespace) -> tuple[str | None, str]:
+    """(photo folder or None, captions file or folder) for ``read_corpus``, from DATA and the
+    flags: a captions file with ``--images`` (as ``capsight train`` takes it), or a folder of
+    photos with its captions there or named by ``--captions``."""
+    from capsight.errors import InputNotFound, InvalidParameter
+
+    data = Path(args.data)
+    if not data.exists():
+        raise InputNotFound(f"{data}: no such dataset folder or captions file")
+    if data.is_file():
+        if args.captions:
+            raise InvalidParameter(f"{data}: a captions file already; --captions names one for a "
+                                   "folder of photos given as DATA")  # fmt: skip
+        return args.images, str(data)
+    if args.images:
+        raise InvalidParameter(f"--images {args.images}: is for a captions file given as DATA; "
+                               f"{data} is a folder (name its captions with --captions)")  # fmt: skip
+    if args.captions:
+        return str(data), args.captions
+    default = data / "captions.json"  # else the folder: read_corpus finds the Flickr8k text files, or says
+    return str(data), str(default) if default.is_file() else str(data)
+
+
+def _compare(args: argparse.Namespace, images: str | None, captions: str, decoding) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.training.confidence import INTERVAL_METRICS
@@ -122,7 +132,7 @@ def _compare(args: argparse.Namespace, captions: str, decoding) -> int:
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(
-            args.against, args.model, args.images, captions, args.split, decoding,
+            args.against, args.model, images, captions, args.split, decoding,
             rounds=rounds, limit=args.limit, progress=progress,
         )  # fmt: skip
     baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))

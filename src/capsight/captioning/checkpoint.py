@@ -69,9 +69,20 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def checkpoint_folder(folder: str | os.PathLike) -> Path:
+    """The checkpoint ``folder`` names: itself, or the ``best`` of a ``capsight train`` run
+    folder (which has no ``config.json`` of its own)."""
+    folder = Path(folder)
+    if not (folder / CONFIG).is_file() and (folder / "best" / CONFIG).is_file():
+        return folder / "best"
+    return folder
+
+
 def read_config(folder: str | os.PathLike) -> dict:
-    """The checkpoint's ``config.json``; a missing, unreadable or damaged one is one clear line."""
-    path = Path(folder) / CONFIG
+    """The checkpoint's ``config.json``; a missing, unreadable or damaged one is one clear line.
+    A run folder stands for its ``best``, as everywhere (``checkpoint_folder``)."""
+    folder = checkpoint_folder(folder)
+    path = folder / CONFIG
     if not path.is_file():
         raise ModelNotFound(f"{folder}: no {CONFIG}; not a capsight captioner checkpoint")
     try:
@@ -88,8 +99,9 @@ def read_config(folder: str | os.PathLike) -> dict:
 def load_checkpoint(
     folder: str | os.PathLike, device: str | torch.device = "cpu"
 ) -> tuple[CaptionModel, Vocabulary | None, dict]:
-    """Rebuild the model from ``config.json`` and load its weights (float32, eval mode)."""
-    folder = Path(folder)
+    """Rebuild the model from ``config.json`` and load its weights (float32, eval mode); a run
+    folder stands for its ``best``."""
+    folder = checkpoint_folder(folder)
     raw = read_config(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():

@@ -25,7 +25,7 @@ import torch
 
 from capsight.captioning import MODELS_DIR
 from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions, register_captioner
-from capsight.captioning.checkpoint import CONFIG, load_checkpoint, read_config
+from capsight.captioning.checkpoint import CONFIG, checkpoint_folder, load_checkpoint, read_config
 from capsight.captioning.decoding import decode
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.model import CaptionModel
@@ -38,11 +38,9 @@ from capsight.vision.encoder import EncodedImages, available_encoders
 def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
     """The checkpoint folders ``path`` names: itself, the ``best`` of a ``capsight train`` run
     folder, or the members of an exported ensemble (sub-folders beside an ``ensemble.json``)."""
-    folder = Path(path)
+    folder = checkpoint_folder(path)  # a training run folder: its best checkpoint
     if (folder / CONFIG).is_file():
         return [folder]
-    if (folder / "best" / CONFIG).is_file():  # a training run folder: its best checkpoint
-        return [folder / "best"]
     listed = _read_json(folder / "ensemble.json").get("members") if (folder / "ensemble.json").is_file() else None
     if listed:  # an exported ensemble names its members, relative to it (a shipped model may be one)
         members = [(folder / m).resolve() for m in listed]

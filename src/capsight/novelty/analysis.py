@@ -63,11 +63,11 @@ class Moment:
     thumbnail: bytes | None = field(default=None, repr=False)  # small JPEG, not serialised
 
 
-# How quiet_reason() names a setting, per face: the CLI's flags (in the report, which is read
+# How quiet_reason() names a setting, per face: the CLI's flags, the same in the report (read
 # away from the terminal too: "in the CLI"), the web page's sliders.
 SETTING_NAMES = {
-    "terminal": {"every": "--every", "sensitivity": "--sensitivity"},
-    "cli": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
+    "cli": {"every": "--every", "sensitivity": "--sensitivity"},
+    "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
 }
 
@@ -100,7 +100,7 @@ class Analysis:
         novel = f"{len(times)} novel" + (f" at {shown} s" if times else "")
         return f"<Analysis of {self.video.path!r}: {len(self.moments)} moments, {novel}>"
 
-    def quiet_reason(self, face: str = "cli") -> str | None:
+    def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).
 
         A single sampled moment has nothing to be compared with (sampling more often helps,
@@ -109,7 +109,7 @@ class Analysis:
         restless and its threshold was raised over all of them (``extra["selection"]``): then a
         higher sensitivity would not help, sampling more often might, unless the run already
         sampled every ``DENSEST_EVERY`` seconds or less. The sentence is shown by the CLI, the
-        report and the web page: ``face`` ("cli" or "page") picks how it names the setting to
+        report and the web page: ``face`` ("cli", "report" or "page") picks how it names the setting to
         change (``SETTING_NAMES``).
         """
         hint = SETTING_NAMES[face]

@@ -497,7 +497,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             )
         novel_html = f'<div class="cards">{"".join(cards)}</div>'
     else:
-        reason = analysis.quiet_reason() or ""
+        reason = analysis.quiet_reason(face="report") or ""
         novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
 
     rows = []

@@ -73,22 +73,10 @@ async def require_api_key(request: Request) -> None:
 
 async def form_body(request: Request) -> None:
     """415 for a body that is not a form (JSON, a bare image), sent to an endpoint that reads
-    one: its fields would all read as missing, or be ignored. 422 for a form field the endpoint
-    does not read (``-F modle=labels``, or the original endpoint's ``every_n_second`` sent to
-    ``/v1/videos``), which would be ignored without a word."""
+    one: its fields would all read as missing, or be ignored."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
-    if not kind:
-        return
-    known = form_field_names(request)
-    unknown = [name for name in dict.fromkeys((await request.form()).keys()) if name not in known]
-    if known and unknown:
-        raise ApiError(
-            422,
-            f"{', '.join(unknown)}: not a field of {request.url.path}, which reads "
-            f"{', '.join(known)}",
-        )
 
 
 def form_field_names(request: Request) -> list[str]:
@@ -104,8 +92,10 @@ def form_field_names(request: Request) -> list[str]:
 
 async def form_fields_only(request: Request) -> None:
     """For a ``/v1`` endpoint that reads a form: ``form_body``, and 422 for options in the
-    query string, which would be ignored without a word (the original ``/get_video_captions``
-    reads both)."""
+    query string or form fields it does not read (``-F modle=labels``, or the original
+    endpoint's ``every_n_second`` sent to ``/v1/videos``), which would be ignored without a
+    word. (The original endpoints ignore both, as the original server did: its clients may
+    send a named submit button.)"""
     await form_body(request)
     names = [name for name in dict.fromkeys(request.query_params.keys()) if name]
     if names:
@@ -113,6 +103,16 @@ async def form_fields_only(request: Request) -> None:
             422,
             f"{', '.join(names)}: {request.url.path} takes its options as form fields "
             f"(curl -F {names[0]}=...), not in the query string",
+        )
+    known = form_field_names(request)
+    if not known or not request.headers.get("content-type"):
+        return
+    unknown = [repr(n) if not n else n for n in dict.fromkeys((await request.form()).keys()) if n not in known]
+    if unknown:
+        raise ApiError(
+            422,
+            f"{', '.join(unknown)}: not a field of {request.url.path}, which reads "
+            f"{', '.join(known)}",
         )
 
 

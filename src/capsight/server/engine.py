@@ -284,10 +284,7 @@ class Engine:
             metric=params.metric,
             signal=params.signal,
             sensitivity=params.sensitivity,
-            # "default" stays "default": video's default is the one-encoder captioner (pipeline).
-            captioner=_video_model(
-                self.resolve_model(params.model), params.model or self.default_model
-            ),
+            captioner=self.video_model(params.model),  # what /v1/models says a video runs
             progress=progress,
             thumbnail_size=THUMBNAIL_SIDE,
         )
@@ -303,9 +300,3 @@ class Engine:
         from capsight.novelty.reports import write_outputs
 
         write_outputs(analysis, out_dir)
-
-
-def _video_model(resolved: str, asked: str) -> str:
-    """What ``analyze_video`` gets: "default" when the client asked for the default (checked by
-    ``resolve_model`` first), else the resolved name."""
-    return "default" if asked == "default" else resolved

@@ -10,6 +10,8 @@ looks like text); ...") instead of by Gradio's decoder, whose error names its ow
 from __future__ import annotations
 
 import math
+import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,13 +91,16 @@ def browser_copy(upload) -> str | None:
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         return None
     copy = Path(path).with_suffix(".png")  # in Gradio's own folder for this upload
-    photo_from_upload(upload).save(copy, compress_level=1)
+    partial = copy.with_name(f".{copy.name}.{os.getpid()}.{threading.get_ident()}")
+    photo_from_upload(upload).save(partial, format="PNG", compress_level=1)
+    os.replace(partial, copy)  # whole: two users uploading the same file share its folder
     return str(copy)
 
 
-def slider_value(value, bounds: tuple[float, float], what: str, whole: bool = False) -> float:
-    """A slider's value within its ``bounds``: a slider's number box takes any typed number
-    and Gradio passes it on as it is, so "Temperature must be between 0.2 and 2, got 5"."""
+def slider_value(value, bounds: tuple[float, float], what: str, whole: bool = False) -> float | int:
+    """A slider's value, checked against its ``bounds`` (an int when ``whole``): the page
+    clamps a typed number to the slider's range (``static/ui.js``), but an API client sends
+    what it likes, so "Temperature must be between 0.2 and 2, got 5"."""
     low, high = bounds
     span = f"{'a whole number ' if whole else ''}between {low:g} and {high:g}"
     try:

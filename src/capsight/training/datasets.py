@@ -91,12 +91,12 @@ def val_from_train(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCo
     """``corpus`` with a val split drawn at random (seed 0) from its train photos: a tenth (at
     most ``max_held_out``, at least one while there are two), as for a COCO ``captions_train``
     file, which holds one split."""
-    train = sorted(corpus.splits["train"])
+    train = corpus.splits["train"]
     held = min(max_held_out, max(len(train) // 10, 1 if len(train) >= 2 else 0))
-    random.Random(0).shuffle(train)
+    drawn = _random_splits(train, held, 0)
     note = (f"no val split: {held} of its {len(train)} train photos held out at random (seed 0) "
             "to validate on")  # fmt: skip
-    splits = {**corpus.splits, "train": train[held:], "val": train[:held]}
+    splits = {**corpus.splits, "train": drawn["train"], "val": drawn["val"]}
     return CaptionCorpus(corpus.name, corpus.images, splits, [*corpus.notes, note])
 
 

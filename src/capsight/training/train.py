@@ -36,7 +36,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.checkpoint import load_checkpoint, read_config, save_checkpoint
+from capsight.captioning.checkpoint import (
+    checkpoint_folder,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
 from capsight.captioning.decoding import decode
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import (
@@ -405,16 +410,25 @@ def _note(message: str) -> None:
 
 def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     """The corpus to train on, in any format ``read_corpus`` reads, checked before any work:
-    photos whose file is missing are left out (and counted), a corpus without train and val
-    splits is split at random, and an empty or overlapping train/val split is refused."""
+    photos whose file is missing are left out (and counted), a corpus without splits is split at
+    random, one without a train split (a COCO ``captions_val`` file) trains on its photos
+    outside ``test``, one without a val split gets one from its train photos, and an empty or
+    overlapping train/val split is refused. A ``test`` split is never trained on."""
     from capsight.training.readers import read_corpus
 
     corpus = read_corpus(config.data, config.images or None)
-    if "train" not in corpus.splits:  # none, or one that is not train (a COCO captions_val file)
-        if corpus.splits:
-            say(f"{Path(config.data).name} has no train split (only {', '.join(corpus.splits)}): "
-                "all its photos are split at random")  # fmt: skip
+    if not corpus.splits:
         corpus = split_at_random(corpus)
+    elif "train" not in corpus.splits:
+        test = set(corpus.splits.get("test", ()))
+        pool = [k for k in corpus.images if k not in test]
+        if not pool:
+            raise DatasetError(f"{config.data}: only a test split; training on it would leave "
+                               "nothing to score the model on")  # fmt: skip
+        say(f"{Path(config.data).name} has no train split (only {', '.join(corpus.splits)}): "
+            f"its {len(pool)} photos outside a test split are trained on")  # fmt: skip
+        others = {"test": corpus.splits["test"]} if test else {}
+        corpus = val_from_train(CaptionCorpus(corpus.name, corpus.images, {"train": pool, **others}, corpus.notes))
     elif "val" not in corpus.splits:
         corpus = val_from_train(corpus)
     missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
@@ -803,12 +817,12 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         return None
 
 
-def check_starting_point(config: TrainConfig, note=None) -> TrainConfig:
+def check_starting_point(config: TrainConfig, note=None) -> None:
     """Refuse a run with no epochs, and ``--init-from`` a checkpoint (or ``--resume`` a run) whose
     architecture, encoder or input size differ from the run's (it would be fed the wrong features,
     or the flags would be silently ignored); ``note`` that ``--resume`` found nothing to resume
-    (the run then starts, so recipes can always pass it). Returns ``config``, its ``init_from``
-    a run folder's ``best`` where it named the run folder (as ``eval --model`` takes one)."""
+    (the run then starts, so recipes can always pass it), and that a run folder given to
+    ``--init-from`` stands for its ``best`` (``load_checkpoint`` takes one so)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
     last = settled_last(config.out)
@@ -817,17 +831,13 @@ def check_starting_point(config: TrainConfig, note=None) -> TrainConfig:
     elif config.resume and note is not None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
-        return config
-    start = Path(config.init_from)
-    if not start.is_dir():
-        raise InvalidParameter(f"--init-from {start}: no such checkpoint folder")
-    if not (start / "config.json").is_file() and (start / "best" / "config.json").is_file():
-        start = start / "best"
-        if note is not None:
-            note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
-        config = dataclasses.replace(config, init_from=str(start))
+        return
+    if not Path(config.init_from).is_dir():
+        raise InvalidParameter(f"--init-from {config.init_from}: no such checkpoint folder")
+    start = checkpoint_folder(config.init_from)
+    if start != Path(config.init_from) and note is not None:
+        note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
     _refuse_other_features(config, start, f"--init-from {start}")
-    return config
 
 
 def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> None:
@@ -857,7 +867,7 @@ def train_main(
     args = build_parser(parser_class).parse_args(argv)
     config = config_from_args(args)
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
-    config = check_starting_point(config, _note if leader else None)
+    check_starting_point(config, _note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
     corpus = training_corpus(config, _note if leader else (lambda message: None))
     created = leader and not Path(config.out).exists()

@@ -151,8 +151,6 @@ async def get_image_caption(
     return await _caption_one(image, engine, settings, with_vectors=True)
 
 
-
-
 Metric = Literal["euclidian", "euclidean", "cosine"]
 
 
