@@ -247,6 +247,10 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     text.write_text("hello")
     refused = ui.video_uploaded(upload(text, "notes.mp4"))[0]
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
+    cut = tmp_path / "tmpcut.mp4"  # its index (at the end) cut off: named now, by its own name
+    cut.write_bytes(new.read_bytes()[: new.stat().st_size // 2])
+    refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]
+    assert "cap-failed" in refused and "holiday.mp4: " in refused and str(tmp_path) not in refused
     app = make_app()
     for _ in started(app):  # the run works; the player is left alone, not reloaded to fail again
         *_, player = CapsightUI(app).analyze(upload(old, "camera.mp4"), 1.0, 3, "cosine", "fused",
@@ -366,3 +370,11 @@ def test_a_photo_the_browser_cannot_show_is_shown_from_a_png_copy(tmp_path, cat_
     assert browser_copy(upload(text, "notes.tiff")) is None  # left to the checks that name it
     assert shown_photo(upload(tiff, "scan.tiff")) == copy
     assert shown_photo({"path": "/etc/hostname", "orig_name": "x.tif"}) == gr.update()
+
+
+def test_choosing_a_moment_seeks_inside_its_subtitle():
+    """A moment at 1.000999 s has its subtitle cue from 1.001 s (whole milliseconds)."""
+    evt = type("Select", (), {"index": 0})()
+    player = CapsightUI.seek([1.000999, 6.0], evt)
+    assert 1.001 <= player.playback_position < 1.05
+    assert CapsightUI.seek([], evt) == gr.update()

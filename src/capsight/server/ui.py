@@ -88,7 +88,8 @@ SAMPLE_COUNTS = (1, 8)
 EVERY_SECONDS = (0.25, 10)
 WINDOWS = (1, 30)
 SENSITIVITIES = (0, 1)
-FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
+FAILED_VIDEOS_KEPT = 64
+PLAY_JS = "() => { document.querySelector('#capsight-video video')?.play().catch(() => {}); }"  # the last failures' messages, for the sessions still to show them
 
 
 def theme() -> gr.themes.Base:
@@ -300,6 +301,10 @@ class CapsightUI:
             path, name, _ = checked_upload(upload, "video", "Upload a video first.")
         except gr.Error as exc:  # not a video at all: said now, and again by a run
             return (failure_card(str(exc.message)), *cleared[1:])
+        try:  # a file that opens as no video (cut off, its index lost) is named now too
+            self.engine.probe(Path(path))
+        except CapsightError as exc:
+            return (failure_card(str(exc).replace(path, name)), *cleared[1:])
         codec = unplayable_codec(path)
         if codec is None:
             return cleared
@@ -404,17 +409,21 @@ class CapsightUI:
             return gr.update(), gr.update(), gr.update()
         names = [m["name"] for m in entries if m.get("available")]
         default = next((m["name"] for m in entries if m.get("default")), "labels")
+        video = next((m["name"] for m in entries if m.get("video_default")), default)
         other = next((n for n in names if n != default), default)
-        choices = ["default", *names]
-        return (gr.update(choices=choices, value="default"),
-                gr.update(choices=choices, value=other),
-                gr.update(choices=choices, value="default"))  # fmt: skip
+        # "default" names what it stands for: a pair of encoders for photos, one for video.
+        photos = [(f"default ({default})", "default"), *names]
+        return (gr.update(choices=photos, value="default"),
+                gr.update(choices=photos, value=other),
+                gr.update(choices=[(f"default ({video})", "default"), *names], value="default"))  # fmt: skip
 
     @staticmethod
     def seek(times: list[float], evt: gr.SelectData):
         if not times or evt.index is None or not 0 <= int(evt.index) < len(times):
             return gr.update()
-        return gr.Video(playback_position=float(times[int(evt.index)]))
+        # 10 ms in: a moment at 1.000999 s has its subtitle from 1.001 s (whole milliseconds),
+        # and the player at 1.000999 would show the moment before's.
+        return gr.Video(playback_position=round(float(times[int(evt.index)]), 3) + 0.01)
 
 
 def cleared_video_results():
@@ -649,7 +658,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         video.upload(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
                      queue=False, show_progress="hidden", preprocess=False,
                      api_visibility="private")  # fmt: skip
-        gallery.select(ui.seek, [times], video)
+        gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks
 
