@@ -19,6 +19,7 @@ engine's 1,000-class mapping is a (C, 1000) matrix, so the file is the ~19 MB en
 4 kB per class).
 """
 
+import io
 import json
 import os
 import secrets
@@ -56,6 +57,8 @@ class _TravellingClassifier(nn.Module):
             )
         if not images.is_floating_point():
             raise ValueError("expected float pixels in [0, 1]; divide 8-bit pixels by 255")
+        if bool(torch.isnan(images).any()):  # (NaN passes every comparison below)
+            raise ValueError("expected pixels in [0, 1], got NaN values")
         if images.numel() > 0 and (bool(images.min() < -0.5) or bool(images.max() > 1.5)):
             seen = "got values from " + str(float(images.min())) + " to " + str(float(images.max()))
             hint = "divide 8-bit pixels by 255 and do not normalise (the module does)"
@@ -71,6 +74,7 @@ class _CheckedPixels(nn.Module):
         self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        torch._assert_async(~torch.isnan(images).any(), "expected pixels in [0, 1], got NaN values")
         in_range = (images.min() >= -0.5) & (images.max() <= 1.5)
         torch._assert_async(in_range, "expected float pixels in [0, 1]: divide 8-bit pixels by 255")
         return self.classifier(images)
@@ -150,10 +154,17 @@ def save_classifier(
     if progress is not None:
         progress(0.0, f"writing {path.name}")
     try:
+        # Into memory first (~20 MB): torch's own writer aborts the process on a full disk,
+        # Python's raises OSError, which is one line.
+        buffer = io.BytesIO()
         if path.suffix == ".pt":
-            torch.jit.save(to_torchscript(classifier), str(partial), _extra_files=meta)
+            torch.jit.save(to_torchscript(classifier), buffer, _extra_files=meta)
         else:
-            torch.export.save(to_exported(classifier), str(partial), extra_files=meta)
+            torch.export.save(to_exported(classifier), buffer, extra_files=meta)
+        try:
+            partial.write_bytes(buffer.getbuffer())
+        except OSError as error:
+            raise InvalidParameter(f"{path}: cannot write it ({error.strerror or error})") from None
         if target.exists():
             shutil.copymode(target, partial)  # a replaced file keeps its permissions
         os.replace(partial, target)
