@@ -525,9 +525,10 @@ def downloads_html(files: dict[str, Path]) -> str:
 
 
 def size_text(n: int) -> str:
+    """"179.7 KB", with a no-break space: a phone's narrow list wrapped "179.7 / KB"."""
     if n < 1024:
-        return f"{n} bytes"
-    return f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+        return f"{n}\u00a0bytes"
+    return f"{n / 1024:.1f}\u00a0KB" if n < 1024**2 else f"{n / 1024**2:.1f}\u00a0MB"
 
 
 def model_choices() -> list[str]:
@@ -658,6 +659,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         video.upload(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
                      queue=False, show_progress="hidden", preprocess=False,
                      api_visibility="private")  # fmt: skip
+        video.clear(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
+                    queue=False, show_progress="hidden", preprocess=False,
+                    api_visibility="private")  # fmt: skip (a cleared clip takes its results along)
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks
