@@ -278,7 +278,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         assert "beam" not in card_a  # labels: no decoding to name
         assert "beam 4" in ui.describe(upload(photo, "cat.jpg"), "default", "labels", "beam", 0)[0]
         assert labels and all(p >= 0.005 for p in labels.values())  # no "0%" rows
-        assert looked_a is not None and looked_b is not None
+        assert looked_a.label.startswith("Model A: ") and looked_b.label.startswith("Model B: ")
 
         failed = ui.describe(upload(text, "notes.jpg"), "labels", "labels", "beam", 0)
         assert "Nothing was described." in failed[0] and "notes.jpg: not an image" in failed[0]

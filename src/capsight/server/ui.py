@@ -215,10 +215,11 @@ class CapsightUI:
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta, side)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
-        return card, labels, self._where_it_looked(image, d)
+        return card, labels, self._where_it_looked(image, d, side)
 
-    def _where_it_looked(self, image, described):
-        """An overlay of where the captioner looked, as an image update with a telling label."""
+    def _where_it_looked(self, image, described, side: str):
+        """An overlay of where model ``side`` looked, as an image update with a telling label:
+        its attention per word, or (a captioner without attention) its encoder's top class."""
         from capsight.vision.heatmaps import (
             attention_sheet,
             class_activation_map,
@@ -231,13 +232,13 @@ class CapsightUI:
         encoded = self.engine.encode([image], described.model)
         if result.attention is not None and len(result.tokens):
             sheet = attention_sheet(small, result.attention, result.tokens, encoded.grid_size)
-            return gr.Image(value=sheet, label="Attention for each word",
+            return gr.Image(value=sheet, label=f"Model {side}: attention for each word",
                             alt_text=f"Where the captioner looked for each word of: {result.text}")  # fmt: skip
         weight, _ = self.engine.classifier_weights(described.model)
         top = int(encoded.probs[0].argmax())
         cam = class_activation_map(encoded.grid[0], weight, top)
         name = described.labels[0][0] if described.labels else "the top class"
-        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Class evidence: {name}",
+        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Model {side}: class evidence, {name}",
                         alt_text=f"Where the encoder saw {name}, as a heat map over the photo")  # fmt: skip
 
     def sample(self, upload, model, temperature, count):
