@@ -19,7 +19,9 @@ forks from the test process (see ``_decoder_never_forks_here``).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from functools import cache
@@ -30,7 +32,10 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ["CAPSIGHT_CACHE"] = tempfile.mkdtemp(prefix="capsight-test-cache-")
+TEST_CACHE = tempfile.mkdtemp(prefix="capsight-test-cache-")
+os.environ["CAPSIGHT_CACHE"] = TEST_CACHE
+# ~130 MB of ONNX graphs a run: left behind, a few hundred runs filled this machine's disk.
+atexit.register(shutil.rmtree, TEST_CACHE, ignore_errors=True)
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # scikit-image sample photos and what is in them (ImageNet indices where one class fits).
