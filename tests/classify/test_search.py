@@ -56,6 +56,22 @@ def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):
     assert main(["search", str(tmp_path), "a dog"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a folder without analysis.json" in err
+    # The --out of several videos: it names one of their folders.
+    for name in ("beach", "park"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "analysis.json").write_text('{"moments": []}')
+    assert main(["search", str(tmp_path), "a dog"]) == 2
+    assert f"holds one analysis per video (2 of them); give one of its folders, e.g. {tmp_path / 'beach'}" in (
+        capsys.readouterr().err)  # fmt: skip
+
+
+def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):
+    (tmp_path / "analysis.json").write_text('{"moments": [{"time": 0.0, "capt')
+    assert main(["search", str(tmp_path / "analysis.json"), "a dog"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "analysis.json: damaged, not valid JSON" in err
+    assert main(["search", str(tmp_path / "gone.json"), "a dog"]) == 2
+    assert "<--out>/<video name>/analysis.json" in capsys.readouterr().err
 
 
 @pytest.fixture

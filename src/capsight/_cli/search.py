@@ -52,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.is_dir():
         if not (target / "analysis.json").is_file():
+            inner = sorted(p.parent.name for p in target.glob("*/analysis.json"))
+            if inner:  # the --out of several videos: one folder each
+                more = f" ({len(inner)} of them)" if len(inner) > 1 else ""
+                raise InputNotFound(f"{target}: holds one analysis per video{more}; give one of "
+                                    f"its folders, e.g. {target / inner[0]}")  # fmt: skip
             raise InputNotFound(f"{target}: a folder without analysis.json; give a video, or "
-                                "the folder `capsight video --out` wrote")  # fmt: skip
+                                "the folder `capsight video --out` wrote for it")  # fmt: skip
         target = target / "analysis.json"
     if target.suffix.lower() == ".json":
         if args.every is not None or args.model is not None:

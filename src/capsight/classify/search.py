@@ -153,9 +153,14 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
 
     path = Path(analysis_json)
     if not path.is_file():
-        raise InputNotFound(f"{path}: no such analysis file; run `capsight video` first")
+        raise InputNotFound(f"{path}: no such analysis file (`capsight video` writes one to "
+                            "<--out>/<video name>/analysis.json)")  # fmt: skip
     try:
         data = json.loads(path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"{path}: damaged, not valid JSON ({str(exc)[:80]}); run "
+                               "`capsight video` again") from None  # fmt: skip
+    try:
         moments = data["moments"]
         times = [float(m["time"]) for m in moments]
         captions = [str(m.get("caption", "")) for m in moments]
