@@ -81,15 +81,18 @@ RUNNING_VIDEO = (
 )
 LOOKED_LABELS = ("Where model A looked", "Where model B looked")  # until a photo is described
 MIN_CLASS_SHARE = 0.005  # classes below 0.5% are left out of the top five (they read as "0%")
-# The sliders' ranges; their number boxes take any typed number, so the handlers check it.
+# The sliders' ranges: static/ui.js clamps a typed number to them, and the handlers check them
+# again for API clients, which send what they like.
 BEAM_WIDTHS = (0, 8)
 TEMPERATURES = (0.2, 2.0)
 SAMPLE_COUNTS = (1, 8)
 EVERY_SECONDS = (0.25, 10)
 WINDOWS = (1, 30)
 SENSITIVITIES = (0, 1)
-FAILED_VIDEOS_KEPT = 64
-PLAY_JS = "() => { document.querySelector('#capsight-video video')?.play().catch(() => {}); }"  # the last failures' messages, for the sessions still to show them
+FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
+# After a novel moment is chosen and the player moved there: play from it (a browser that
+# refuses to play leaves it paused there, no error).
+PLAY_JS = "() => { document.querySelector('#capsight-video video')?.play().catch(() => {}); }"
 
 
 def theme() -> gr.themes.Base:
