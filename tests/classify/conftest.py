@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +82,23 @@ def tiny_clip(tmp_path_factory) -> Path:
         json.dumps({"tokenizer_class": "CLIPTokenizer", "model_max_length": 32})
     )
     return out
+
+
+class TinyClassifier(torch.nn.Module):
+    """Stands in for a built classifier (same interface, no encoder): exports in a moment."""
+
+    resolution = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels, self.engine = ["a", "b"], "offline"
+        self.linear = torch.nn.Linear(3, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(images, size=[16, 16], mode="bilinear")  # (N,3,16,16)
+        return self.linear(x.clamp(0, 1).mean(dim=(2, 3))).softmax(dim=-1)  # (N, 2)
+
+
+@pytest.fixture
+def tiny_classifier() -> TinyClassifier:
+    return TinyClassifier()

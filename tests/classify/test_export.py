@@ -117,22 +117,7 @@ def test_bad_output_paths(tmp_path):
         save_classifier(clf, tmp_path / "missing" / "clf.pt")
 
 
-class _TinyClassifier(torch.nn.Module):
-    """Stands in for a built classifier (same interface, no encoder): exports in a moment."""
-
-    resolution = 16
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.labels, self.engine = ["a", "b"], "offline"
-        self.linear = torch.nn.Linear(3, 2)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = torch.nn.functional.interpolate(images, size=[16, 16], mode="bilinear")  # (N,3,16,16)
-        return self.linear(x.clamp(0, 1).mean(dim=(2, 3))).softmax(dim=-1)  # (N, 2)
-
-
-def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatch):
+def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatch, tiny_classifier):
     import capsight.classify.export as export
 
     path = tmp_path / "clf.pt"
@@ -143,27 +128,27 @@ def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatc
 
     monkeypatch.setattr(export, "to_torchscript", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        save_classifier(_TinyClassifier(), path)
+        save_classifier(tiny_classifier, path)
     assert path.read_bytes() == b"the classifier that works"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]  # no partial file left
 
 
-def test_a_successful_export_replaces_the_file(tmp_path):
+def test_a_successful_export_replaces_the_file(tmp_path, tiny_classifier):
     path = tmp_path / "clf.pt"
     path.write_bytes(b"old")
-    save_classifier(_TinyClassifier(), path)
+    save_classifier(tiny_classifier, path)
     assert list(torch.jit.load(str(path)).labels) == ["a", "b"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
 
 
-def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path):
+def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path, tiny_classifier):
     (tmp_path / "v3").mkdir()
     real = tmp_path / "v3" / "clf.pt"
     real.write_bytes(b"old")
     real.chmod(0o640)
     link = tmp_path / "current.pt"
     link.symlink_to(real)
-    save_classifier(_TinyClassifier(), link)
+    save_classifier(tiny_classifier, link)
     assert link.is_symlink()  # "current.pt" still points at the versioned file
     assert list(torch.jit.load(str(real)).labels) == ["a", "b"]
     assert real.stat().st_mode & 0o777 == 0o640
@@ -181,14 +166,14 @@ def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path):
         (torch.full((1, 3, 20, 30), float("nan")), "got NaN values"),
     ],
 )
-def test_the_torchscript_file_refuses_pixels_it_would_misread(tmp_path, images, message):
-    path = save_classifier(_TinyClassifier(), tmp_path / "clf.pt")
+def test_the_torchscript_file_refuses_pixels_it_would_misread(tmp_path, images, message, tiny_classifier):
+    path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
     module = torch.jit.load(str(path))
     with pytest.raises(torch.jit.Error, match=message):  # as docs/classify.md tells callers to catch
         module(images)
 
 
-def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, tiny_classifier):
     """torch's own writer aborts the process on a full disk: the file is written by Python."""
     import errno
     from pathlib import Path
@@ -201,24 +186,24 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", full)
     with pytest.raises(InvalidParameter, match="clf.pt: cannot write it \\(No space left on device\\)"):
-        save_classifier(_TinyClassifier(), path)
+        save_classifier(tiny_classifier, path)
     monkeypatch.undo()
     assert path.read_bytes() == b"the classifier that works"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
 
 
-def test_the_torchscript_file_takes_other_float_types(tmp_path):
-    path = save_classifier(_TinyClassifier(), tmp_path / "clf.pt")
+def test_the_torchscript_file_takes_other_float_types(tmp_path, tiny_classifier):
+    path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
     module = torch.jit.load(str(path))
     images = torch.rand(2, 3, 20, 30)
     assert torch.allclose(module(images.double()), module(images))
     assert module(torch.rand(0, 3, 20, 30)).shape == (0, 2)
 
 
-def test_the_exported_program_refuses_8_bit_pixels(tmp_path, caplog):
+def test_the_exported_program_refuses_8_bit_pixels(tmp_path, caplog, tiny_classifier):
     import warnings
 
-    classifier = _TinyClassifier()
+    classifier = tiny_classifier
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         program = torch.export.load(str(save_classifier(classifier, tmp_path / "clf.pt2"))).module()

@@ -5,9 +5,11 @@
     $ capsight classify *.jpg --classes dog-breeds --top 3 --json
     $ capsight classify photo.jpg --classes foods.txt --template "a photo of {}, a dish."
     $ capsight classify photo.jpg --classes "cat,dog" --engine clip --clip ./clip-vit-base-patch32
+    $ capsight classify *.jpg --classifier kitchen.pt     # a file `capsight classifier build` wrote
 
 ``--classes`` takes a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, scenes,
-professions), a text file with one class a line, or a comma-separated list. Scores sum to 1
+professions), a text file with one class a line, or a comma-separated list. ``--classifier``
+runs a built ``.pt`` or ``.pt2`` file instead, with the classes it holds. Scores sum to 1
 over the classes. A file that cannot be read gets one error line while the others go on.
 Class names new to the cache are embedded once (about 100 a second on 2 cores), under a progress
 bar on stderr.
@@ -44,9 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Print the most likely classes for each photo (`path: label score, ...`).",
     )
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, or folders of them")
-    p.add_argument("--classes", required=True, metavar="SET|FILE|a,b,c",
+    p.add_argument("--classes", metavar="SET|FILE|a,b,c",
                    help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
                         "scenes, professions), a file with one class a line, or 'a,b,c'")
+    p.add_argument("--classifier", metavar="FILE.pt|FILE.pt2",
+                   help="instead of --classes: a classifier file from `capsight classifier "
+                        "build`, run with the classes it holds")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes shown (default: 5)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}')
@@ -65,11 +70,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
-    classes = parse_classes(args.classes)  # bad options fail before any model loads
+    # Bad options fail before any model loads.
+    classes = classifier = None
+    if args.classifier is not None:
+        _check_file_options(args)
+        from capsight.classify.exported import load_classifier
+
+        classifier = load_classifier(args.classifier)
+    elif args.classes is None:
+        raise InvalidParameter("name the classes: --classes SET|FILE|a,b,c (or --classifier FILE)")
+    else:
+        classes = parse_classes(args.classes)
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
-    failed, results, classifier = len(problems), [], None
+    failed, results = len(problems), []
     for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
         names, images = [], []
         for path in paths[start : start + CHUNK]:
@@ -96,3 +111,16 @@ def run(args: argparse.Namespace) -> int:
         body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
         sys.stdout.write(f"[\n{body}\n]\n" if results else "[]\n")
     return 2 if failed else 0
+
+
+def _check_file_options(args: argparse.Namespace) -> None:
+    """A classifier file holds its classes, templates and engine: options that set them clash."""
+    clashing = [flag for flag, given in (("--classes", args.classes is not None),
+                                         ("--template", bool(args.template)),
+                                         ("--engine", args.engine != "offline"),
+                                         ("--clip", args.clip is not None)) if given]  # fmt: skip
+    if clashing:
+        from capsight.errors import InvalidParameter
+
+        raise InvalidParameter(f"--classifier holds its own classes and engine; drop "
+                               f"{' and '.join(clashing)}")  # fmt: skip

@@ -1,0 +1,108 @@
+"""Run a classifier file that ``capsight classifier build`` wrote, as capsight runs its own.
+
+    >>> clf = load_classifier("kitchen.pt")       # TorchScript; "kitchen.pt2": torch.export
+    >>> clf.labels
+    ['mug', 'teapot', 'kettle']
+    >>> top_labels(clf, [load_image("mug.jpg")], k=1)[0]
+    [('mug', 0.91)]
+
+The file holds its own encoder, resize step and class names, so nothing else is loaded and the
+scores are the ones the file gives anywhere else. A file this cannot read, or one without class
+names, is refused with ``InvalidParameter``; pixels the file's own checks refuse raise it too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from capsight.errors import InputNotFound, InvalidParameter
+
+SUFFIXES = (".pt", ".pt2")
+_NOT_A_CLASSIFIER = "not a classifier file (build one with `capsight classifier build`)"
+
+
+class LoadedClassifier(nn.Module):
+    """A loaded file behind the ``ImageClassifier`` interface: ``labels`` and pixels -> probs."""
+
+    def __init__(self, network: nn.Module, labels: list[str], engine: str, path: Path) -> None:
+        super().__init__()
+        self.network = network
+        self.labels = labels
+        self.engine = engine
+        self.path = path
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.network(images)
+        except Exception as error:  # torch.jit.Error or the program's failed assertion
+            last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise InvalidParameter(f"{self.path.name} refused the photo: {last}") from None
+
+    def describe(self) -> dict:
+        return {"engine": self.engine, "classes": len(self.labels), "file": str(self.path)}
+
+
+def load_classifier(path: str | os.PathLike) -> LoadedClassifier:
+    """The classifier in ``path`` (``.pt`` TorchScript or ``.pt2`` torch.export program)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InputNotFound(f"{path}: no such classifier file")
+    if path.is_dir():
+        raise InvalidParameter(f"{path}: is a folder; name a .pt or .pt2 classifier file")
+    if path.suffix not in SUFFIXES:
+        raise InvalidParameter(f"{path}: a classifier file ends in .pt (TorchScript) or .pt2 "
+                               "(torch.export)")  # fmt: skip
+    if not zipfile.is_zipfile(path):  # both formats are zip archives; torch's own error is long
+        raise InvalidParameter(f"{path}: {_NOT_A_CLASSIFIER}")
+    extra = {"labels.json": "", "engine": ""}
+    logged: list[BaseException] = []
+    try:
+        if path.suffix == ".pt":
+            network = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+            labels = list(getattr(network, "labels", None) or [])
+        else:
+            with _logged_errors("torch.export") as logged:  # it logs a traceback, then raises
+                # Its module has no eval(): the program was exported in eval mode and stays so.
+                network = torch.export.load(str(path), extra_files=extra).module()
+            labels = json.loads(_text(extra["labels.json"]) or "[]")
+    except Exception as error:  # RuntimeError, torch.jit.Error, KeyError, JSON's ValueError...
+        said = logged[-1] if path.suffix == ".pt2" and logged else error
+        reason = " ".join(str(said).split())[:200] or type(said).__name__
+        raise InvalidParameter(f"{path}: {_NOT_A_CLASSIFIER}; torch says: {reason}") from None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise InvalidParameter(f"{path}: has no class names; {_NOT_A_CLASSIFIER}")
+    return LoadedClassifier(network, labels, _text(extra["engine"]) or "file", path)
+
+
+@contextmanager
+def _logged_errors(name: str) -> Iterator[list[BaseException]]:
+    """Keep the exceptions logger ``name`` logs (kept off stderr) in the yielded list."""
+    seen: list[BaseException] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[1] is not None:
+                seen.append(record.exc_info[1])
+
+    logger, handler = logging.getLogger(name), Keep()
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _text(value: str | bytes) -> str:
+    """An extra file's content: TorchScript hands back bytes, torch.export a string."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

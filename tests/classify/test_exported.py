@@ -1,0 +1,96 @@
+"""``capsight classify --classifier FILE``: a built classifier file run as capsight runs its own."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+import torch
+
+from capsight._cli.main import main
+from capsight.classify.classifier import predict
+from capsight.classify.export import save_classifier
+from capsight.classify.exported import load_classifier
+from capsight.errors import InputNotFound, InvalidParameter
+
+
+@pytest.fixture
+def cat_png(tmp_path, photo):
+    path = tmp_path / "cat.png"
+    photo("chelsea").resize((90, 60)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+def test_a_loaded_file_scores_as_the_classifier_it_was_built_from(
+    suffix, tiny_classifier, tmp_path, photo
+):
+    path = save_classifier(tiny_classifier, tmp_path / f"clf{suffix}")
+    loaded = load_classifier(path)
+    assert loaded.labels == ["a", "b"] and loaded.engine == "offline"
+    photos = [photo("chelsea").resize((40, 30)), photo("coffee").resize((25, 35))]
+    expected = predict(tiny_classifier.eval(), photos)
+    assert torch.allclose(predict(loaded, photos), expected, atol=1e-6)
+
+
+def test_classify_runs_a_classifier_file(tiny_classifier, cat_png, tmp_path, capsys):
+    path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
+    argv = ["classify", str(cat_png), str(tmp_path / "gone.png"), "--classifier", str(path)]
+    assert main([*argv, "--json", "--top", "1"]) == 2  # the missing photo; the other is classified
+    out, err = capsys.readouterr()
+    (row,) = json.loads(out)
+    assert row["image"] == str(cat_png) and row["top"][0]["label"] in ("a", "b")
+    assert err.count("\n") == 1 and "gone.png" in err
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--classes", "cat,dog"], "drop --classes"),
+        (["--template", "a {}"], "drop --template"),
+        (["--engine", "clip", "--clip", "x"], "drop --engine and --clip"),
+    ],
+)
+def test_options_a_classifier_file_decides_are_refused(
+    tiny_classifier, cat_png, tmp_path, capsys, extra, message
+):
+    path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
+    assert main(["classify", str(cat_png), "--classifier", str(path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_classify_needs_classes_or_a_classifier(cat_png, capsys):
+    assert main(["classify", str(cat_png)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--classes" in err and "--classifier" in err
+
+
+def test_files_that_are_not_classifiers_are_one_line(tmp_path, capfd):
+    with pytest.raises(InputNotFound, match="no such classifier file"):
+        load_classifier(tmp_path / "gone.pt")
+    with pytest.raises(InvalidParameter, match="is a folder"):
+        load_classifier(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InvalidParameter, match=r"ends in \.pt"):
+        load_classifier(tmp_path / "notes.txt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(InvalidParameter, match="not a classifier file"):
+        load_classifier(tmp_path / "text.pt")
+    with zipfile.ZipFile(tmp_path / "other.pt2", "w") as archive:  # a zip, not a program
+        archive.writestr("data.txt", "hello")
+    with pytest.raises(InvalidParameter, match="not in a subdirectory") as refused:
+        load_classifier(tmp_path / "other.pt2")  # torch's reason, not its "see the warnings"
+    assert "not a classifier file" in str(refused.value)
+    assert "Traceback" not in capfd.readouterr().err  # torch.export's logged one stays quiet
+    plain = torch.jit.script(torch.nn.Linear(2, 2))  # TorchScript without class names
+    torch.jit.save(plain, str(tmp_path / "plain.pt"))
+    with pytest.raises(InvalidParameter, match="has no class names"):
+        load_classifier(tmp_path / "plain.pt")
+
+
+def test_pixels_the_file_refuses_are_one_line(tiny_classifier, tmp_path):
+    loaded = load_classifier(save_classifier(tiny_classifier, tmp_path / "clf.pt"))
+    with pytest.raises(InvalidParameter, match=r"clf\.pt refused the photo: .*divide 8-bit"):
+        loaded(torch.full((1, 3, 8, 8), 200.0))
