@@ -154,3 +154,34 @@ def test_a_text_file_as_photo_gets_one_line_naming_it(page, tmp_path):
     message = page.get_by_text("notes.jpg: not an image (it looks like text)")
     message.first.wait_for(timeout=30_000)
     assert "/tmp/" not in message.first.inner_text()
+
+
+def test_a_new_photo_drops_the_results_still_on_their_way(page, tmp_path):
+    """Describe a photo that takes a while, upload another before the reply: the late reply
+    is cancelled, so the new photo never sits beside the old one's captions."""
+    rng = np.random.default_rng(0)
+    slow = tmp_path / "noise.jpg"  # 36 megapixels of noise: seconds to decode and describe
+    Image.fromarray(rng.integers(0, 255, (6000, 6000, 3), dtype=np.uint8)).save(slow, quality=85)
+    quick = tmp_path / "grey.png"
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(quick)
+    page.get_by_role("tab", name="Image").click()
+    page.locator("#capsight-photo input[type=file]").set_input_files(str(slow))
+    page.locator("#capsight-photo img").wait_for()
+    page.click("#capsight-describe")
+    page.locator("#capsight-photo input[type=file]").set_input_files(str(quick))
+    page.wait_for_timeout(15_000)  # the first reply would have landed by now
+    assert page.locator("#capsight-caption-a .cap-text").count() == 0
+    assert "The caption appears here." in page.inner_text("#capsight-caption-a")
+
+
+def test_a_typed_slider_value_is_rounded_to_the_step(page):
+    page.get_by_role("tab", name="Image").click()
+    page.locator("button", has_text="Decoding").first.click()
+    box = page.locator("#capsight-beam input[type=number]")  # whole numbers from 0 to 8
+    box.wait_for()
+    for typed, shown in (("2.5", "3"), ("99", "8"), ("-3", "0")):
+        box.fill(typed)
+        box.press("Enter")
+        page.wait_for_function(
+            f"document.querySelector('#capsight-beam input[type=number]').value === '{shown}'"
+        )

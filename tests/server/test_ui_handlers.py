@@ -285,7 +285,8 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         assert failed[1:3] == (EMPTY_CARD, None) and failed[5] == ""
         assert [(i.value, i.label) for i in failed[3:5]] == [(None, "Where model A looked"),
                                                            (None, "Where model B looked")]  # fmt: skip
-        on_upload = ui.photo_uploaded(upload(text, "notes.jpg"))
+        with pytest.warns(UserWarning, match="notes.jpg: not an image"):  # gr.Warning's toast
+            on_upload = ui.photo_uploaded(upload(text, "notes.jpg"))
         assert "This file cannot be described." in on_upload[0] and "notes.jpg: not an image" in on_upload[0]
         shown = ui.photo_uploaded(upload(photo, "cat.jpg"))
         assert shown[0] == EMPTY_CARD and shown[-1] == gr.update()  # a JPEG is shown as it is
@@ -331,6 +332,28 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     assert len(bars) == 5 and "Offline engine" in note and "read its top class as a guess" in note
     bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
     assert max(bars, key=bars.get) == "cat" and "read its top class" not in note
+    assert "No class stands out" not in note
+
+
+def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
+    """Scores are shares of the classes asked about: a photo of none of them still gets a
+    "winner", so a top share under a half is said to be no clear winner."""
+    import capsight.server.classify_tab as tab
+
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: {"car": 0.33, "person": 0.22, "cat": 0.2})
+    bars, note = tab.shown_classes(None, tab.TYPED, "car, person, cat", "")
+    assert bars["car"] == 0.33 and "No class stands out" in note and "takes 33%" in note
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: {"cat": 0.9, "dog": 0.1})
+    assert "No class stands out" not in tab.shown_classes(None, tab.TYPED, "cat, dog", "")[1]
+
+
+def test_a_card_names_the_temperature_a_caption_was_sampled_at():
+    from capsight.captioning.options import DecodingOptions
+    from capsight.server.ui import decoding_name
+
+    assert decoding_name(DecodingOptions(method="sample", temperature=0.7)) == "sampled at temperature 0.7"
+    assert decoding_name(DecodingOptions(method="beam", beam_width=4)) == "beam 4"
+    assert decoding_name(DecodingOptions(method="greedy")) == "greedy"
 
 
 def test_slider_values_outside_the_sliders_range_are_refused_in_one_line():
@@ -370,7 +393,8 @@ def test_a_photo_the_browser_cannot_show_is_shown_from_a_png_copy(tmp_path, cat_
     text.write_text("a shopping list\n")
     assert browser_copy(upload(text, "notes.tiff")) is None  # left to the checks that name it
     assert shown_photo(upload(tiff, "scan.tiff")) == copy
-    assert shown_photo({"path": "/etc/hostname", "orig_name": "x.tif"}) == gr.update()
+    with pytest.warns(UserWarning, match="notes.tiff: not an image"):  # named at once, as a toast
+        assert shown_photo(upload(text, "notes.tiff")) == gr.update()
 
 
 def test_choosing_a_moment_seeks_inside_its_subtitle():

@@ -26,10 +26,10 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from capsight.errors import InvalidParameter
+from capsight.model_loading import loaded_once
 
 if TYPE_CHECKING:
     import numpy as np
@@ -262,14 +262,14 @@ def resolve_captioner(model: str | os.PathLike = "default") -> tuple[Captioner, 
     return _cached_captioner(name), name
 
 
-@lru_cache(maxsize=8)
+@loaded_once(maxsize=8)
 def _cached_captioner(name: str) -> Captioner:
     from capsight.captioning.base import create_captioner
 
     return create_captioner(name)
 
 
-@lru_cache(maxsize=8)
+@loaded_once(maxsize=8)
 def cached_encoder(name: str = "efficientnet-lite0", weights: str = "") -> ImageEncoder:
     """One encoder per name (and weights file) per process (building it loads weights), for
     captioning: in bfloat16 where the CPU computes it natively, as the captioners decode

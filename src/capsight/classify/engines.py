@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Protocol
 
 from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
 from capsight.errors import InvalidParameter
+from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
 
 ENGINES = ("offline", "clip")
@@ -35,7 +35,7 @@ class ZeroShotEngine(Protocol):
     ) -> ImageClassifier: ...
 
 
-@lru_cache(maxsize=4)
+@loaded_once(maxsize=4)
 def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEngine:
     """Build an engine once per process; ``clip`` names the CLIP weights (folder or hub id)."""
     if name == "offline":

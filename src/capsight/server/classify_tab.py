@@ -23,6 +23,8 @@ ENGINE_NOTE = (
     "Classes ImageNet has no photos of (jobs, most scenes, colours) are guesses."
 )
 WEAK_SETS = {"professions": "people's jobs", "scenes": "scenes"}  # built-in sets it does poorly on
+# Below this the top class is no clear winner: scores are shares of the classes asked about.
+CLEAR_WINNER = 0.5
 
 
 def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
@@ -55,15 +57,21 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
         return None, failure_card(str(exc.message), "Nothing was classified.")
     weak = WEAK_SETS.get(class_set)
     caveat = f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess." if weak else ""
+    top = max(bars.values(), default=0.0)
+    if top < CLEAR_WINNER:
+        caveat += (f" No class stands out: the scores are shares of your classes (they add up to "
+                   f"100%), and the best takes {top:.0%}; the photo may show none of them.")  # fmt: skip
     return bars, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 
 def shown_photo(upload):
     """The photo box after an upload: a PNG copy of a photo the browser cannot show (TIFF ...).
-    A file that is not a usable photo stays as it is, for Classify to say why."""
+    A file that is not a usable photo stays, for Classify to say why again; a toast says it now."""
     try:
+        photo_from_upload(upload)
         return browser_copy(upload) or gr.update()
-    except gr.Error:
+    except gr.Error as exc:
+        gr.Warning(str(exc.message), duration=10)
         return gr.update()
 
 
@@ -75,7 +83,7 @@ def classify_tab(app: FastAPI) -> None:
                                  height=300, elem_id="capsight-classify-photo")  # fmt: skip
                 class_set = gr.Dropdown([TYPED, *BUILTIN_SETS], value=TYPED, label="Classes",
                                         elem_id="capsight-class-set")  # fmt: skip
-                typed = gr.Textbox("cat, dog, car, person, cup of coffee", lines=2,
+                typed = gr.Textbox("cat, dog, car, bicycle, cup of coffee", lines=2,
                                    label="Your classes (comma or one per line)",
                                    elem_id="capsight-classes")  # fmt: skip
                 with gr.Accordion("Prompt templates", open=False):
@@ -86,9 +94,12 @@ def classify_tab(app: FastAPI) -> None:
                 bars = gr.Label(num_top_classes=5, label="Top classes", elem_id="capsight-top5")
                 note = gr.HTML("", elem_id="capsight-classify-note")
         class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
-        button.click(shown_classes, [photo, class_set, typed, template], [bars, note],
-                     concurrency_limit=4, preprocess=False)  # fmt: skip
-        photo.change(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
-                     api_visibility="private")  # fmt: skip
+        classifying = button.click(shown_classes, [photo, class_set, typed, template], [bars, note],
+                                   concurrency_limit=4, preprocess=False)  # fmt: skip
+        # Bars belong to one photo and one class list: either changing clears them and cancels
+        # a run still going, whose late bars would read as the new ones'.
+        for changed in (photo.change, class_set.change, typed.input, template.input):
+            changed(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
+                    api_visibility="private", cancels=[classifying])  # fmt: skip
         photo.upload(shown_photo, photo, photo, show_progress="hidden", preprocess=False,
                      api_visibility="private")  # fmt: skip (queued: see build_ui's photo.upload)

@@ -181,9 +181,10 @@ class CapsightUI:
         shown = gr.update()
         if upload:
             try:
-                checked_upload(upload, "image", "")
+                photo_from_upload(upload)  # decoded whole: a photo too large or cut short too
                 shown = browser_copy(upload) or shown
-            except gr.Error as exc:
+            except gr.Error as exc:  # also a toast: on a phone card A is a screen below the photo
+                gr.Warning(str(exc.message), duration=10)
                 return (*image_failure(str(exc.message), "This file cannot be described."), shown)
         return (*cleared_image_results(), shown)
 
@@ -235,13 +236,13 @@ class CapsightUI:
         encoded = self.engine.encode([image], described.model)
         if result.attention is not None and len(result.tokens):
             sheet = attention_sheet(small, result.attention, result.tokens, encoded.grid_size)
-            return gr.Image(value=sheet, label=f"Model {side}: attention for each word",
+            return gr.Image(value=sheet, label=f"Model {side}: attention per word",
                             alt_text=f"Where the captioner looked for each word of: {result.text}")  # fmt: skip
         weight, _ = self.engine.classifier_weights(described.model)
         top = int(encoded.probs[0].argmax())
         cam = class_activation_map(encoded.grid[0], weight, top)
         name = described.labels[0][0] if described.labels else "the top class"
-        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Model {side}: class evidence, {name}",
+        return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Model {side}: {name}, class evidence",
                         alt_text=f"Where the encoder saw {name}, as a heat map over the photo")  # fmt: skip
 
     def sample(self, upload, model, temperature, count):
@@ -415,11 +416,13 @@ class CapsightUI:
         default = next((m["name"] for m in entries if m.get("default")), "labels")
         video = next((m["name"] for m in entries if m.get("video_default")), default)
         other = next((n for n in names if n != default), default)
-        # "default" names what it stands for: a pair of encoders for photos, one for video.
-        photos = [(f"default ({default})", "default"), *names]
-        return (gr.update(choices=photos, value="default"),
-                gr.update(choices=photos, value=other),
-                gr.update(choices=[(f"default ({video})", "default"), *names], value="default"))  # fmt: skip
+        # What "default" stands for (a pair of encoders for photos, one for video) goes under
+        # the menu: in the choice itself it was cut off, on a phone after "default (sho".
+        photos = ["default", *names]
+        info = f"default: {default}"
+        return (gr.update(choices=photos, value="default", info=info),
+                gr.update(choices=photos, value=other, info=info),
+                gr.update(choices=photos, value="default", info=f"default: {video}"))  # fmt: skip
 
     @staticmethod
     def seek(times: list[float], evt: gr.SelectData):
@@ -436,7 +439,9 @@ def cleared_video_results():
 
 
 def decoding_name(decoding) -> str:
-    """"beam 4", "greedy", "sample": how a caption was decoded, for its card."""
+    """"beam 4", "greedy", "sampled at temperature 1": how a caption was decoded, for its card."""
+    if decoding.method == "sample":
+        return f"sampled at temperature {decoding.temperature:g}"
     return f"beam {decoding.beam_width}" if decoding.method == "beam" else decoding.method
 
 
@@ -568,7 +573,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
                             beam = gr.Slider(*BEAM_WIDTHS, value=0, step=1,
-                                             label="Beam width (0: each model's own)")  # fmt: skip
+                                             label="Beam width (0: each model's own)", elem_id="capsight-beam")  # fmt: skip
                         describe_btn = gr.Button("Describe", variant="primary",
                                                  elem_id="capsight-describe")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):
@@ -588,7 +593,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                         buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
                 with gr.Group(elem_classes=["capsight-diverse"]):
                     gr.Markdown("## Diverse captions\nSample several captions from model A; "
-                                "a higher temperature gives bolder wording.")  # fmt: skip
+                                "a higher temperature gives bolder wording, and above about 1.5 "
+                                "the words stop making sense.")  # fmt: skip
                     with gr.Row(equal_height=True):
                         temperature = gr.Slider(*TEMPERATURES, value=1.0, step=0.1, scale=3,
                                                 label="Temperature")  # fmt: skip
@@ -638,17 +644,18 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
         # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
         image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
-        describe_btn.click(ui.describe, [photo, model_a, model_b, method, beam], image_results,
-                           concurrency_limit=4, preprocess=False)  # fmt: skip
+        describing = describe_btn.click(ui.describe, [photo, model_a, model_b, method, beam],
+                                        image_results, concurrency_limit=4, preprocess=False)  # fmt: skip
+        sampling = sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
+                                    concurrency_limit=4, preprocess=False)  # fmt: skip
+        # A new photo cancels the last one's runs: a late reply would sit beside the new photo.
         # Queued: an unqueued event's file URLs miss the page's /ui prefix (the PNG copy's would).
         photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
-                     preprocess=False, api_visibility="private")  # fmt: skip
+                     preprocess=False, api_visibility="private", cancels=[describing, sampling])  # fmt: skip
         photo.clear(cleared_image_results, None, image_results, queue=False, show_progress="hidden",
-                    api_visibility="private")  # fmt: skip
+                    api_visibility="private", cancels=[describing, sampling])  # fmt: skip
         method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
                       show_progress="hidden", api_visibility="private")  # fmt: skip
-        sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
-                         concurrency_limit=4, preprocess=False)  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
         analyze_btn.click(
             cleared_video_results, None, [summary, plot, gallery, table, downloads, times],

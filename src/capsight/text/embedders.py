@@ -17,12 +17,12 @@ Every embedder returns float32 rows with unit L2 norm (a zero row for an empty c
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from capsight.errors import ModelNotFound
+from capsight.model_loading import loaded_once
 
 
 def minilm_path() -> Path:
@@ -127,7 +127,7 @@ class WordMeanEmbedder:
 _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
 
 
-@lru_cache(maxsize=4)
+@loaded_once(maxsize=4)
 def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
     if name not in _EMBEDDERS:
         raise ModelNotFound(

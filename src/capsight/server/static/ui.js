@@ -1,13 +1,23 @@
 // A slider's number box shows what was typed, but Gradio sends the value clamped to the
 // slider's range: typing 5 for a 0.2-2 temperature showed 5 and sampled at 2. Put the value
-// that will be used in the box, as the slider already shows it.
+// that will be used in the box, as the slider already shows it: clamped to the range and
+// rounded to the slider's step (2.5 captions is 3; a whole-number slider refused 2.5).
 document.addEventListener("change", (event) => {
   const box = event.target;
   if (!(box instanceof HTMLInputElement) || box.type !== "number" || box.value === "") return;
   const value = Number(box.value);
-  const bound = box.min !== "" && value < Number(box.min) ? box.min
-    : box.max !== "" && value > Number(box.max) ? box.max : null;
-  if (bound === null) return;
-  box.value = bound;
+  if (!Number.isFinite(value)) return;
+  const low = box.min !== "" ? Number(box.min) : null;
+  const high = box.max !== "" ? Number(box.max) : null;
+  let fixed = value;
+  const step = Number(box.step);
+  if (box.step !== "" && box.step !== "any" && step > 0) {
+    const base = low ?? 0;
+    fixed = Number((base + Math.round((value - base) / step) * step).toFixed(6));
+  }
+  if (low !== null && fixed < low) fixed = low;
+  if (high !== null && fixed > high) fixed = high;
+  if (fixed === value) return;
+  box.value = String(fixed);
   box.dispatchEvent(new Event("input", { bubbles: true }));
 }, true);

@@ -1,0 +1,50 @@
+"""``loaded_once``: cached loaders run one at a time across threads, each model built once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from capsight.model_loading import loaded_once
+
+
+def test_loads_never_overlap_and_each_model_is_built_once():
+    running, most, calls = 0, 0, []
+    guard = threading.Lock()
+
+    @loaded_once(maxsize=4)
+    def load(name: str) -> str:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+            calls.append(name)
+        time.sleep(0.05)  # long enough for the other threads to arrive meanwhile
+        with guard:
+            running -= 1
+        return name.upper()
+
+    names = ["a", "b", "a", "b", "a", "c"]
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(load(n))) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most == 1
+    assert sorted(calls) == ["a", "b", "c"]
+    assert sorted(results) == sorted(n.upper() for n in names)
+    load.cache_clear()
+    assert load("a") == "A" and calls.count("a") == 2
+
+
+def test_a_loader_may_use_another_inside_it():
+    @loaded_once()
+    def encoder(name: str) -> str:
+        return f"encoder {name}"
+
+    @loaded_once()
+    def captioner(name: str) -> str:
+        return f"{name} on {encoder('lite0')}"  # the lock is re-entrant: no deadlock
+
+    assert captioner("pair") == "pair on encoder lite0"
