@@ -20,8 +20,15 @@ Heavy libraries (torch, transformers) are imported only when a function that nee
 
 from __future__ import annotations
 
+import os as _os
 import sys as _sys
 import types as _types
+
+# ONNX Runtime (the video path's models) sends usage events to Microsoft unless told not to;
+# capsight runs offline. Set before any import of onnxruntime: the name honoured up to 1.32,
+# and the one its later releases read.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+_os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
 
 __version__ = "0.1.0"
 

@@ -97,16 +97,25 @@ def test_a_clip_hub_id_is_never_fetched(monkeypatch):
 
     from capsight.errors import ModelNotFound
 
-    seen = {}
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen, asked = {}, {}
 
     def fake(name, **kwargs):
         seen.update(kwargs)
         raise OSError("not in the cache")
 
+    def cache_only(repo_id, **kwargs):
+        asked.update(kwargs, repo_id=repo_id)
+        raise LocalEntryNotFoundError("not in the cache")
+
     monkeypatch.setattr(CLIPModel, "from_pretrained", fake)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", cache_only)
     with pytest.raises(ModelNotFound, match="capsight downloads nothing"):
         create_engine("clip", "someone/some-clip")
-    assert seen == {"local_files_only": True}
+    assert asked == {"repo_id": "someone/some-clip", "local_files_only": True}
+    assert seen == {}  # transformers is never handed a hub id: it would look it up online
 
 
 def test_bad_output_paths(tmp_path):

@@ -184,9 +184,14 @@ class PrefixGPT2(CaptionModel):
         """GPT-2 weights and tokenizer from a folder (or a hub id already in the local cache)."""
         from transformers import AutoTokenizer, GPT2LMHeadModel
 
+        from capsight.hub_cache import cached_folder
+
+        # Offline, a hub id is read from its cached folder: given the id, transformers looks it
+        # up online even with local_files_only.
+        source = (cached_folder(path_or_id) or str(path_or_id)) if local_files_only else str(path_or_id)
         try:
-            gpt = GPT2LMHeadModel.from_pretrained(str(path_or_id), local_files_only=local_files_only)
-            tokenizer = AutoTokenizer.from_pretrained(str(path_or_id), local_files_only=local_files_only)
+            gpt = GPT2LMHeadModel.from_pretrained(source, local_files_only=local_files_only)
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)
         except (OSError, ValueError) as error:
             raise ModelNotFound(
                 f"{path_or_id}: cannot load GPT-2 weights and tokenizer there ({error.__class__.__name__}); "

@@ -24,6 +24,7 @@ from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import CLIP_TEMPLATES, fill_template, resolve_templates
 from capsight.errors import ModelNotFound
+from capsight.hub_cache import cached_folder
 from capsight.progress import ProgressCallback
 
 _OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -77,25 +78,27 @@ class ClipEngine:
     def __init__(self, path_or_id: str) -> None:
         from transformers import AutoTokenizer, CLIPModel
 
-        # local_files_only: a folder, or a hub id already in the local Hugging Face cache; never
-        # the network (offline it would retry for half a minute before failing).
+        # A folder, or a hub id already in the local Hugging Face cache (as its folder there:
+        # given the id, transformers looks it up online even with local_files_only); never the
+        # network (offline it would retry for half a minute before failing).
+        folder = cached_folder(path_or_id)
+        if folder is None:
+            raise ModelNotFound(
+                f"cannot load CLIP weights from {path_or_id!r}: no such folder, nor a hub id in "
+                "the local Hugging Face cache (capsight downloads nothing); give a folder "
+                "holding a saved transformers CLIPModel and its tokenizer"
+            )
         try:
-            self.model = CLIPModel.from_pretrained(path_or_id, local_files_only=True).eval()
-            self.tokenizer = AutoTokenizer.from_pretrained(path_or_id, local_files_only=True)
+            self.model = CLIPModel.from_pretrained(folder, local_files_only=True).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:
-            if not Path(path_or_id).exists():
-                raise ModelNotFound(
-                    f"cannot load CLIP weights from {path_or_id!r}: no such folder, nor a hub id in "
-                    "the local Hugging Face cache (capsight downloads nothing); give a folder "
-                    "holding a saved transformers CLIPModel and its tokenizer"
-                ) from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelNotFound(
                 f"cannot load CLIP weights from {path_or_id!r} ({first}); give a folder holding a "
                 "saved transformers CLIPModel and its tokenizer"
             ) from None
         self.path = str(path_or_id)
-        self.mean, self.std = _normalisation(path_or_id)
+        self.mean, self.std = _normalisation(folder)
         self.resolution = int(self.model.config.vision_config.image_size)
 
     @torch.no_grad()
