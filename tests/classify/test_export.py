@@ -93,12 +93,11 @@ def test_missing_clip_weights_are_a_clear_error(tmp_path):
 
 def test_a_clip_hub_id_is_never_fetched(monkeypatch):
     # Only the local cache is read: offline, a download attempt would retry for half a minute.
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
     from transformers import CLIPModel
 
     from capsight.errors import ModelNotFound
-
-    import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
 
     seen, asked = {}, {}
 
