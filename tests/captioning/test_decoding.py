@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -187,11 +189,46 @@ def test_sampling_is_deterministic_with_a_seed(tiny_model, grid):
     assert alone == first[1:2]
 
 
+def test_unseeded_sampling_leaves_the_callers_random_state_alone(tiny_model, grid):
+    model = tiny_model("show-and-tell")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = decode(model, grid, DecodingOptions(method="sample", max_length=6))
+    assert torch.equal(torch.rand(3), expected)
+    second = decode(model, grid, DecodingOptions(method="sample", max_length=6, num_captions=4))
+    assert first and second  # (two unseeded runs may differ: each draws its own seed)
+
+
 def test_filter_logits_top_k_and_top_p():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(filter_logits(logits, 1.0, 2, 1.0)[0, 2:]).all()
     kept = ~torch.isinf(filter_logits(logits, 1.0, 0, 0.7))
     assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 <= 0.8
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 1e-40, 1e39, float("inf")])
+def test_extreme_temperatures_keep_the_words_apart_from_the_banned_ones(temperature):
+    """float32 overflowed: every word became -inf or NaN, and captions came back empty."""
+    logits = torch.tensor([[-0.5, -1.0, float("-inf"), -3.0]])  # word 2 banned
+    out = filter_logits(logits, temperature, 0, 1.0)
+    assert out[0, 0] == 0 and torch.isfinite(out[0, [0, 1, 3]]).all()
+    assert out[0, 2] == float("-inf") and not out.isnan().any()
+    assert int(out.argmax()) == 0
+
+
+def test_a_vanishing_top_p_keeps_the_likeliest_word():
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]]))
+    assert (~torch.isinf(filter_logits(logits, 1.0, 0, 1e-300))).tolist() == [[False, True, False]]
+
+
+def test_sampling_near_zero_temperature_is_greedy(tiny_model, grid):
+    model = tiny_model("show-attend-tell")
+    greedy = [d.tokens for d in decode(model, grid, DecodingOptions(method="greedy", max_length=8))]
+    cold = DecodingOptions(method="sample", temperature=1e-300, seed=3, max_length=8)
+    assert [d.tokens for d in decode(model, grid, cold)] == greedy
+    hot = decode(model, grid, DecodingOptions(method="sample", temperature=1e39, seed=3, max_length=8))
+    assert all(d.tokens and math.isfinite(d.score) for d in hot)  # words, and a finite score
 
 
 @pytest.mark.parametrize("method", ["sample", "narrowing"])

@@ -369,6 +369,23 @@ def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(
     one_error_line(err, "a parent is a file, not a folder")
 
 
+def test_a_sheet_that_cannot_be_written_costs_only_itself(run_cli, photo_dir, tmp_path, one_error_line):
+    """Its error line comes, the exit status is 2, and every caption is still printed."""
+    (tmp_path / "a-coffee.png").mkdir()  # where coffee's sheet would go: a folder
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", photo_dir / "coffee.png", *LABELS,
+                               "--attention", tmp_path / "a.png", "--json")  # fmt: skip
+    assert status == 2
+    rows = json.loads(out)
+    assert [Path(r["image"]).name for r in rows] == ["cat.jpg", "coffee.png"]
+    assert rows[0]["attention"] == str(tmp_path / "a-cat.png") and "attention" not in rows[1]
+    errors = [line for line in err.splitlines() if line.startswith("capsight: error:")]
+    assert len(errors) == 1 and "a-coffee.png" in errors[0] and "Traceback" not in err
+    (tmp_path / "one.png").mkdir()
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "one.png")
+    assert status == 2 and out == ""  # one photo, one file: a folder there is refused before any work
+    one_error_line(err, "is a folder")
+
+
 def test_the_attention_title_says_an_ensemble_shows_one_members_attention():
     from capsight._cli.caption import attention_title
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -145,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if args.attention is not None and not several and args.attention.resolve() in inputs:
         raise InvalidParameter(f"--attention {args.attention}: is the image to caption, which the "
                                "sheet would replace; name another file")  # fmt: skip
+    if args.attention is not None and not several and args.attention.is_dir():
+        raise InvalidParameter(f"--attention {args.attention}: is a folder; name the image file "
+                               "to write")  # fmt: skip
     job = CaptionRun(args, models, decoding, several, inputs)
     job.failed = len(problems)
     # Captions printed to a terminal show the progress themselves; otherwise a bar does.
@@ -242,7 +246,11 @@ class CaptionRun:
                 print(f"attention: {path}", file=sys.stderr)
 
     def _draw_attention(self, name: str, image, descriptions) -> dict[str, str]:
-        """{model: file written} for --attention (nothing without it)."""
+        """{model: file written} for --attention (nothing without it); a sheet that cannot be
+        written gets an error line and counts as a failure, and the rest go on."""
+        from capsight._cli.main import error_line
+        from capsight.errors import CapsightError
+
         drawn: dict[str, str] = {}
         if self.args.attention is None:
             return drawn
@@ -254,7 +262,12 @@ class CaptionRun:
                 n += 1
                 target = target.with_name(f"{stem}-{n}{target.suffix}")
             self.written.add(target)
-            write_attention(target, image, d)
+            try:
+                write_attention(target, image, d)
+            except CapsightError as exc:  # this sheet only: the captions still come
+                print(error_line(str(exc)), file=sys.stderr)
+                self.failed += 1
+                continue
             drawn[d.model] = str(target)
         return drawn
 
@@ -349,7 +362,7 @@ def description_json(image: str, d, attention: str | None = None) -> dict:
         "labels": [[label, round(float(p), 4)] for label, p in d.labels],
         "model": d.model,
     }
-    if d.caption.score is not None:
+    if d.caption.score is not None and math.isfinite(d.caption.score):  # JSON has no -Infinity
         row["score"] = round(float(d.caption.score), 4)
     if d.caption.alternatives:
         row["alternatives"] = list(d.caption.alternatives)

@@ -21,6 +21,7 @@ Every method honours ``no_repeat_trigram``, ``no_repeat_word`` and ``complete_en
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 import torch
@@ -80,7 +81,8 @@ def _sample(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -
     copies = options.num_captions
     # One generator per caption, seeded by (seed, copy): the same seed gives an image the same
     # captions whatever else shares its batch.
-    seed = options.seed if options.seed is not None else torch.seed() % 2**62
+    # Unseeded: a fresh seed from the OS (torch.seed() would reseed the caller's global RNG).
+    seed = options.seed if options.seed is not None else secrets.randbits(62)
     generators = []
     for _ in range(grid.shape[0]):
         for copy in range(copies):
@@ -100,8 +102,17 @@ def _sample(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -
 
 
 def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """Temperature, then keep the top-k words and the smallest set with mass >= top_p."""
-    logits = logits / temperature  # (B, V)
+    """Temperature, then keep the top-k words and the smallest set with mass >= top_p.
+
+    Any temperature in (0, inf] is safe: the best word is shifted to 0 first, so near 0 every
+    other word falls to -inf (greedy, the limit) instead of all of them overflowing; near inf
+    the allowed words level out while the banned ones stay at -inf (not inf/inf = NaN)."""
+    allowed = torch.isfinite(logits)  # (B, V)
+    best = logits.masked_fill(~allowed, float("-inf")).amax(-1, keepdim=True)  # (B, 1)
+    shifted = (logits - best.clamp(min=torch.finfo(logits.dtype).min)).masked_fill(~allowed, 0.0)
+    # Within float32's range, where the arithmetic stays finite (1e-300 would be 0 there).
+    temperature = min(max(float(temperature), 1e-30), 1e30)
+    logits = (shifted / temperature).masked_fill(~allowed, float("-inf"))  # (B, V)
     if top_k > 0:
         kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]  # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -109,6 +120,7 @@ def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: f
         sorted_logits, order = logits.sort(dim=-1, descending=True)  # (B, V)
         cumulative = sorted_logits.softmax(-1).cumsum(-1)
         drop = cumulative - sorted_logits.softmax(-1) >= top_p  # keep the word that crosses p
+        drop[:, 0] = False  # and always the likeliest (a top-p below float32's tiniest is 0)
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
     return logits
 

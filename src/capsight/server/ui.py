@@ -593,7 +593,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                         buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
                 with gr.Group(elem_classes=["capsight-diverse"]):
                     gr.Markdown("## Diverse captions\nSample several captions from model A; "
-                                "a higher temperature gives bolder wording, and above about 1.5 "
+                                "a higher temperature gives bolder wording, and above about 1.3 "
                                 "the words stop making sense.")  # fmt: skip
                     with gr.Row(equal_height=True):
                         temperature = gr.Slider(*TEMPERATURES, value=1.0, step=0.1, scale=3,
