@@ -116,6 +116,10 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
         create_captioner(str(tmp_path / "two"))  # unrelated checkpoints are not averaged unasked
     joined = f"{tmp_path / 'two' / 'a'},{tmp_path / 'two' / 'b'}"
     assert "ensemble of 2" in create_captioner("checkpoint", path=joined).describe()["kind"]
+    # As the refusal above says: joined by commas as the model's name (--model a,b) too.
+    assert "ensemble of 2" in create_captioner(joined.replace(",", ", ")).describe()["kind"]
+    with pytest.raises(ModelNotFound, match="no such checkpoint folder"):
+        create_captioner(f"{tmp_path / 'two' / 'a'},{tmp_path / 'gone'}")
     with pytest.raises(ModelNotFound, match="needs a folder"):
         create_captioner("checkpoint")
 

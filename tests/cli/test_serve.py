@@ -62,6 +62,26 @@ def test_a_port_in_use_is_said_before_the_models_load(run_cli, no_server, one_er
     one_error_line(err, f"127.0.0.1:{port}", "choose another --port")
 
 
+@pytest.mark.parametrize("hidden,named", [
+    (["gradio"], "gradio"),
+    (["python_multipart", "multipart"], "python-multipart"),
+    (["fastapi_swagger"], "fastapi-swagger"),
+])  # fmt: skip
+def test_a_missing_serve_package_is_named_in_one_line(run_cli, no_server, one_error_line,
+                                                      monkeypatch, hidden, named):  # fmt: skip
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
+    status, _, err = run_cli("serve", *no_server)
+    assert status == 2
+    one_error_line(err, f"{named} missing", "pip install 'capsight[serve]'")
+    if named == "gradio":  # the page is the only thing that needs it
+        from capsight._cli.serve import missing_serve_packages
+
+        assert missing_serve_packages(ui=False) == []
+
+
 def test_good_settings_pass_the_checks():
     from capsight._cli.serve import check_settings
     from capsight.server.settings import ServerSettings

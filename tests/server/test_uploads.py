@@ -15,7 +15,7 @@ def test_declared_oversize_is_refused_before_reading(make_app, cat_jpeg):
                             ("/v1/videos", "video")]:  # fmt: skip
             r = c.post(path, files=[(field, ("a.jpg", big, "image/jpeg"))])
             assert r.status_code == 413, path
-            assert "0.01 MB limit" in r.json()["error"]
+            assert "0.01 MiB limit" in r.json()["error"]
 
 
 def test_streamed_oversize_is_cut_off(make_app):

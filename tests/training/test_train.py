@@ -231,6 +231,16 @@ def test_a_run_with_no_epochs_is_refused(tmp_path):
         check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0))
 
 
+def test_a_run_without_pycocoevalcap_is_refused_before_any_epoch(tmp_path, monkeypatch):
+    import sys
+
+    from capsight.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "pycocoevalcap.bleu.bleu", None)  # as if not installed
+    with pytest.raises(MissingDependency, match=r"pip install 'capsight\[train\]'"):
+        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r")))
+
+
 def test_resume_with_nothing_to_resume_says_so_and_starts(tmp_path):
     notes = []
     check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), resume=True), notes.append)

@@ -20,7 +20,7 @@ _FLAGS = [
     ("--port", "port", int, "TCP port (default 8000)"),
     ("--workers", "workers", int, "video jobs analysed at once (default 1)"),
     ("--queue-size", "queue_size", int, "video jobs that may wait before 503 (default 8)"),
-    ("--max-upload-mb", "max_upload_mb", float, "largest request body in MB (default 200)"),
+    ("--max-upload-mb", "max_upload_mb", float, "largest request body in MiB (default 200)"),
     ("--max-images", "max_images", int, "images per caption request (default 16)"),
     ("--api-key", "api_key", str, "require this key (>= 8 characters) in the X-API-Key or "
      "Authorization: Bearer header (default: none)"),
@@ -103,6 +103,24 @@ def check_listen(host: str, port: int) -> None:
                                    "choose another --port or --host") from None  # fmt: skip
 
 
+# The serve extra's packages, by the module each installs (python-multipart: ``python_multipart``,
+# or ``multipart`` before 0.0.13). Checked up front: a missing one failed mid-way, some as a
+# traceback (FastAPI raises RuntimeError, not ImportError, for python-multipart).
+SERVE_MODULES = {"fastapi": ("fastapi",), "uvicorn": ("uvicorn",),
+                 "python-multipart": ("python_multipart", "multipart"),
+                 "fastapi-swagger": ("fastapi_swagger",)}  # fmt: skip
+UI_MODULES = {"gradio": ("gradio",)}
+
+
+def missing_serve_packages(ui: bool = True) -> list[str]:
+    """The serve extra's packages that are not installed (gradio only when the page is served)."""
+    from importlib.util import find_spec
+
+    wanted = {**SERVE_MODULES, **(UI_MODULES if ui else {})}
+    return [package for package, modules in wanted.items()
+            if not any(find_spec(module) is not None for module in modules)]  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
@@ -114,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = settings_from_args(args)
     check_settings(settings)
+    missing = missing_serve_packages(ui=settings.ui)
+    if missing:
+        raise MissingDependency(f"capsight serve needs the serve extra ({', '.join(missing)} "
+                                "missing): pip install 'capsight[serve]'")  # fmt: skip
     try:
         import uvicorn
 

@@ -120,6 +120,9 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         path = os.path.expanduser(name)
         if os.path.isdir(path):  # a trained checkpoint folder (or a run folder, or an ensemble)
             return _REGISTRY["checkpoint"](path=path, **options)
+        folders = [os.path.expanduser(part.strip()) for part in name.split(",")]
+        if len(folders) > 1 and all(os.path.isdir(folder) for folder in folders):
+            return _REGISTRY["checkpoint"](path=",".join(folders), **options)  # an ensemble
         if os.path.exists(path):
             raise ModelNotFound(f"{name}: a file; a trained captioner is a folder (e.g. runs/sat/best)")
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing

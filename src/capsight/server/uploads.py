@@ -27,7 +27,7 @@ class UploadTooLarge(Exception):
 
 def too_large_message(max_bytes: int) -> str:
     return (
-        f"upload is larger than this server's {max_bytes / 2**20:.3g} MB limit; "
+        f"upload is larger than this server's {max_bytes / 2**20:.3g} MiB limit; "
         "send a smaller file (or raise CAPSIGHT_MAX_UPLOAD_MB)"
     )
 

@@ -50,6 +50,12 @@ def _scorers():
     return Bleu, Rouge, Cider
 
 
+def check_scorers() -> None:
+    """Raise MissingDependency now when pycocoevalcap is missing: ``capsight train`` scores
+    each epoch with it, and found out after its first epoch (minutes of CPU) that it could not."""
+    _scorers()
+
+
 _meteor_lock = threading.Lock()
 
 

@@ -825,6 +825,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     ``--init-from`` stands for its ``best`` (``load_checkpoint`` takes one so)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
+    from capsight.training.evaluation import check_scorers
+
+    check_scorers()  # every epoch is scored on the validation photos
     last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
         _refuse_other_features(config, last, f"--resume: the run in {config.out}")
