@@ -11,7 +11,7 @@ from PIL import Image
 import capsight
 from capsight.captioning import facade
 from capsight.captioning.options import DecodingOptions
-from capsight.errors import InvalidParameter
+from capsight.errors import ImageLoadError, InvalidParameter
 
 
 @pytest.mark.parametrize(
@@ -119,6 +119,55 @@ def test_numpy_arrays_become_rgb_images():
         facade.as_rgb_image(np.zeros((6, 5, 2), np.uint8))
     with pytest.raises(InvalidParameter, match="0x0 pixels"):
         facade.as_rgb_image(Image.new("RGB", (0, 0)))
+
+
+def test_files_and_memoryviews_are_read_as_images(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    assert facade.as_rgb_image(io.BytesIO(data)).getpixel((0, 0)) == (10, 200, 30)
+    assert facade.as_rgb_image(memoryview(data)).size == (8, 6)
+    (tmp_path / "a.png").write_bytes(data)
+    with open(tmp_path / "a.png", "rb") as f:
+        assert facade._image_list(f) == [f]  # one file, not a list of its lines
+        assert facade.as_rgb_image(f).size == (8, 6)
+    with pytest.raises(ImageLoadError, match="notes.txt: not an image"):
+        with open(tmp_path / "notes.txt", "w+b") as f:
+            f.write(b"a shopping list")
+            f.seek(0)
+            facade.as_rgb_image(f)
+
+
+def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
+    import io
+
+    tall = Image.new("RGB", (4, 8))
+    exif = tall.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees to show upright
+    buffer = io.BytesIO()
+    tall.save(buffer, "JPEG", exif=exif.tobytes())
+    assert facade.as_rgb_image(Image.open(io.BytesIO(buffer.getvalue()))).size == (8, 4)
+    assert facade.as_rgb_image(buffer.getvalue()).size == (8, 4)  # as bytes: the same
+    with pytest.raises(ImageLoadError, match="too large"):
+        facade.as_rgb_image(Image.new("1", (9000, 8000)))
+    cut = tmp_path / "cut.jpg"
+    noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(cut, quality=95)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # the header whole, the pixels cut
+    with pytest.raises(ImageLoadError, match="cannot be read"):
+        facade.as_rgb_image(Image.open(cut))  # opened lazily: it fails only when read
+    closed = Image.open(io.BytesIO(buffer.getvalue()))
+    closed.close()
+    with pytest.raises(ImageLoadError, match="cannot be read"):
+        facade.as_rgb_image(closed)
+
+
+def test_a_bad_image_in_a_list_is_named_by_its_place():
+    good = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ImageLoadError, match=r"^images\[1\]: image: not an image"):
+        facade._rgb_batch([good, b"not a photo"], 0, 8)
 
 
 def test_one_image_alone_counts_as_a_list_of_one():

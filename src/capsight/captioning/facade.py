@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from capsight.errors import InvalidParameter
 from capsight.model_loading import loaded_once
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions
     from capsight.vision.encoder import EncodedImages, ImageEncoder
 
-    ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
+    ImageInput = str | os.PathLike | bytes | memoryview | BinaryIO | Image.Image | np.ndarray
 
 
 @dataclass
@@ -94,7 +94,7 @@ def describe_images(
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []
     for start in range(0, len(images), batch_size):
-        pils = [as_rgb_image(x) for x in images[start : start + batch_size]]
+        pils = _rgb_batch(images, start, batch_size)
         encoded = encoder.encode(pils, batch_size=batch_size)
         results = captioner.caption(encoded, decoding)
         k = min(num_labels, encoded.probs.shape[-1])  # (B, 1000): no more than every class
@@ -122,7 +122,7 @@ def encode_images(
     encoder = cached_encoder(captioner.encoder_name)
     parts = []
     for start in range(0, len(images), batch_size):
-        pils = [as_rgb_image(x) for x in images[start : start + batch_size]]
+        pils = _rgb_batch(images, start, batch_size)
         parts.append(encoder.encode(pils, batch_size=batch_size))
     return _joined(parts)
 
@@ -181,7 +181,9 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
     """``images`` as a sequence: one image alone (a common slip) becomes a list of one."""
     from PIL import Image
 
-    if isinstance(images, (str, bytes, bytearray, os.PathLike, Image.Image)) or _is_array(images):
+    one_image = (str, bytes, bytearray, memoryview, os.PathLike, Image.Image)
+
+    if isinstance(images, one_image) or _is_array(images) or _is_file(images):
         return [images]
     if not isinstance(images, Iterable):
         raise InvalidParameter(
@@ -195,11 +197,10 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
         )
     images = images if isinstance(images, Sequence) else list(images)
     for image in images:  # before any model loads: a wrong type is a slip, found in no time
-        if not (
-            isinstance(image, (str, bytes, bytearray, os.PathLike, Image.Image)) or _is_array(image)
-        ):
+        if not (isinstance(image, one_image) or _is_array(image) or _is_file(image)):
             raise InvalidParameter(
-                f"cannot caption a {type(image).__name__}; pass a path, bytes, a PIL image or a NumPy array"
+                f"cannot caption a {type(image).__name__}; pass a path, bytes, an open binary "
+                "file, a PIL image or a NumPy array"
             )
     return images
 
@@ -209,12 +210,30 @@ def _is_array(value: object) -> bool:
     return numpy is not None and isinstance(value, numpy.ndarray)
 
 
-def as_rgb_image(image: ImageInput) -> Image.Image:
-    """A path or bytes is loaded safely (EXIF, odd modes, bombs); a PIL image or a NumPy array
-    (``(H, W)`` or ``(H, W, 3|4)``, ``uint8``) is made RGB."""
-    from PIL import Image
+def _rgb_batch(images: Sequence[ImageInput], start: int, size: int) -> list[Image.Image]:
+    """``images[start:start + size]`` as RGB; an unusable one without a name of its own (bytes,
+    an array, a PIL image) is named by its place in the list."""
+    from capsight.errors import CapsightError
 
-    from capsight.io.images import load_image, to_rgb
+    out = []
+    for i, image in enumerate(images[start : start + size], start):
+        try:
+            out.append(as_rgb_image(image))
+        except CapsightError as exc:
+            if len(images) > 1 and not isinstance(image, (str, os.PathLike)):
+                raise type(exc)(f"images[{i}]: {exc}") from None
+            raise
+    return out
+
+
+def as_rgb_image(image: ImageInput) -> Image.Image:
+    """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
+    image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
+    ``(H, W, 3|4)``, ``uint8``) is made RGB, within the same 64-megapixel limit."""
+    from PIL import Image, ImageOps
+
+    from capsight.errors import ImageLoadError
+    from capsight.io.images import MAX_IMAGE_PIXELS, load_image, to_rgb
 
     if _is_array(image):
         if image.dtype != "uint8" or not (
@@ -230,12 +249,30 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
             raise InvalidParameter(
                 f"cannot caption an image of {image.width}x{image.height} pixels"
             )
-        return to_rgb(image)
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise ImageLoadError(f"image: {image.width}x{image.height} is too large (over "
+                                 f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels); downscale it first")  # fmt: skip
+        try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
+            return to_rgb(ImageOps.exif_transpose(image))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageLoadError(f"image: this PIL image cannot be read ({exc}); "
+                                 "re-open or re-export it") from None  # fmt: skip
+    if isinstance(image, memoryview):
+        image = image.tobytes()
+    if _is_file(image):
+        name = getattr(image, "name", None)
+        return load_image(image.read(), name=str(name) if isinstance(name, (str, os.PathLike)) else None)
     if isinstance(image, (str, bytes, bytearray, os.PathLike)):
         return load_image(image)
     raise InvalidParameter(
-        f"cannot caption a {type(image).__name__}; pass a path, bytes, a PIL image or a NumPy array"
+        f"cannot caption a {type(image).__name__}; pass a path, bytes, an open binary file, a PIL "
+        "image or a NumPy array"
     )
+
+
+def _is_file(value: object) -> bool:
+    """An open file or file-like object (``io.BytesIO``, ``open(path, "rb")``): it has read()."""
+    return callable(getattr(value, "read", None)) and not isinstance(value, (str, bytes, bytearray))
 
 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
