@@ -161,6 +161,7 @@ def bad_files(tmp_path_factory, cfr_video):
 
     Image.fromarray(_frames(1)[0]).save(d / "photo.jpg")
     (d / "notes.txt").write_text("not a video\n" * 50)
+    (d / "notes.jpg").write_text("not a photo either\n" * 50)  # FFmpeg goes by the name here
     (d / "empty.mp4").write_bytes(b"")
     (d / "folder.mp4").mkdir()
     _write_audio(d / "audio.m4a", video_track=False)
@@ -193,6 +194,7 @@ def _write_audio(path, video_track: bool) -> None:
         ("empty.mp4", InputNotFound, "empty"),
         ("photo.jpg", VideoOpenError, "still image"),
         ("notes.txt", VideoOpenError, "not a video"),
+        ("notes.jpg", VideoOpenError, "not a readable video, nor an image"),
         ("half.mp4", VideoOpenError, "truncated"),
         ("audio.m4a", VideoOpenError, "no video stream"),
         ("no_frames.mkv", VideoOpenError, "no frames"),

@@ -78,6 +78,9 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
         raise VideoOpenError(f"{p}: is a text file, not a video")
     if name in _IMAGE_DEMUXERS or name.endswith("_pipe"):
         container.close()
+        if not _is_image(p):  # FFmpeg picks its image reader by the name: notes.jpg is text
+            raise VideoOpenError(f"{p}: not a readable video, nor an image; the file may be "
+                                 "corrupt or of another kind")  # fmt: skip
         raise VideoOpenError(
             f"{p}: is a still image, not a video; use `capsight caption` for images"
         )
@@ -87,6 +90,15 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
         found = f"only {', '.join(kinds)} streams" if kinds else "no streams at all"
         raise VideoOpenError(f"{p}: has no video stream ({found}); give a file with video")
     return container, p
+
+
+def _is_image(path: Path) -> bool:
+    """True when Pillow recognises the file as an image (its header only)."""
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # not an image, or one Pillow cannot name: either way not "a still image"
+        return False
 
 
 def _reason(exc: BaseException) -> str:
