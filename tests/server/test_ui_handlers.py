@@ -403,3 +403,11 @@ def test_choosing_a_moment_seeks_inside_its_subtitle():
     player = CapsightUI.seek([1.000999, 6.0], evt)
     assert 1.001 <= player.playback_position < 1.05
     assert CapsightUI.seek([], evt) == gr.update()
+
+
+def test_a_failure_after_a_heading_reads_as_a_sentence_and_file_names_stay_as_they_are():
+    from capsight.server.cards import failure_card
+
+    assert "Nothing was classified.</b> The class list is empty" in failure_card(
+        "the class list is empty", "Nothing was classified.")  # fmt: skip
+    assert "</b> a.jpg: not an image" in failure_card("a.jpg: not an image", "Nothing was described.")
