@@ -161,3 +161,31 @@ def test_search_names_a_missing_video_before_any_model_loads(tmp_path, monkeypat
     )
     with pytest.raises(InputNotFound):
         search_video(tmp_path / "missing.mp4", "a dog")
+
+
+@pytest.mark.parametrize("moment,fragment", [
+    ({"time": 0.0, "caption": "a car", "labels": [["sports car", float("nan")]]}, "probability outside 0-1"),
+    ({"time": 0.0, "caption": "a car", "labels": [["sports car", 7]]}, "probability outside 0-1"),
+    ({"time": 0.0, "caption": ["a car"], "labels": []}, "caption is not text"),
+])  # fmt: skip
+def test_search_over_an_analysis_with_impossible_values_is_one_line(tmp_path, capsys, moment, fragment):
+    (tmp_path / "analysis.json").write_text(json.dumps({"moments": [moment]}))
+    assert main(["search", str(tmp_path), "a car"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err
+
+
+def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch):
+    import capsight.classify.search as search
+    from capsight.classify.search import SearchHit
+
+    weak = [SearchHit(0.0, 0.05, 0.1, 0.0, "a dog on a rock")]
+    monkeypatch.setattr(search, "search_analysis", lambda *a: weak)
+    (tmp_path / "analysis.json").write_text("{}")
+    assert main(["search", str(tmp_path), "an elephant", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["score"] == 0.05  # the hits are still given
+    assert "note: no moment matches 'an elephant' well (best score 0.050" in captured.err
+    weak[0] = SearchHit(0.0, 0.3, 0.5, 0.1, "an elephant in a field")
+    assert main(["search", str(tmp_path), "an elephant"]) == 0
+    assert capsys.readouterr().err == ""

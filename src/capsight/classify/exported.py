@@ -94,13 +94,13 @@ def _logged_errors(name: str) -> Iterator[list[BaseException]]:
                 seen.append(record.exc_info[1])
 
     logger, handler = logging.getLogger(name), Keep()
-    propagate, logger.propagate = logger.propagate, False
-    logger.addHandler(handler)
+    # Its own handlers too: torch's logging set-up gives "torch.export" one of its own.
+    handlers, propagate = logger.handlers[:], logger.propagate
+    logger.handlers, logger.propagate = [handler], False
     try:
         yield seen
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
+        logger.handlers, logger.propagate = handlers, propagate
 
 
 def _text(value: str | bytes) -> str:

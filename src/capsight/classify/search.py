@@ -163,11 +163,13 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
     try:
         moments = data["moments"]
         times = [float(m["time"]) for m in moments]
-        captions = [str(m.get("caption", "")) for m in moments]
-    except (ValueError, KeyError, TypeError):
+        captions = [m.get("caption") or "" for m in moments]
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
     if not all(math.isfinite(t) for t in times):
         raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
+    if not all(isinstance(c, str) for c in captions):
+        raise InvalidParameter(f"{path}: a moment's caption is not text")
     index = {name: i for i, name in reversed(list(enumerate(imagenet_class_names())))}
     probs = np.zeros((len(moments), 1000), np.float32)
     for row, moment in zip(probs, moments, strict=False):
@@ -178,6 +180,9 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
                 f"{path}: the moment at {moment['time']} s has malformed labels; expected "
                 "[[class name, probability], ...] as `capsight video` writes them"
             ) from None
+        if not all(0.0 <= p <= 1.0 for _, p in labels):  # NaN fails both comparisons
+            raise InvalidParameter(f"{path}: the moment at {moment['time']} s has a class "
+                                   "probability outside 0-1")  # fmt: skip
         for name, p in labels:
             if name in index:
                 row[index[name]] = p
