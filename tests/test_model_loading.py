@@ -48,3 +48,39 @@ def test_a_loader_may_use_another_inside_it():
         return f"{name} on {encoder('lite0')}"  # the lock is re-entrant: no deadlock
 
     assert captioner("pair") == "pair on encoder lite0"
+
+
+def test_a_model_already_built_is_handed_out_while_another_loads():
+    started, release = threading.Event(), threading.Event()
+
+    @loaded_once()
+    def load(name: str) -> str:
+        if name == "slow":
+            started.set()
+            release.wait(10)
+        return name
+
+    assert load("ready") == "ready"
+    slow = threading.Thread(target=load, args=("slow",))
+    slow.start()
+    assert started.wait(10)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(load("ready")))
+    reader.start()
+    reader.join(2)  # with the lock held by the slow load, a cached read must not wait for it
+    assert got == ["ready"]
+    release.set()
+    slow.join()
+
+
+def test_the_oldest_result_goes_first_past_maxsize():
+    calls = []
+
+    @loaded_once(maxsize=2)
+    def load(name: str) -> str:
+        calls.append(name)
+        return name
+
+    for name in ("a", "b", "c", "b", "a"):
+        load(name)
+    assert calls == ["a", "b", "c", "a"]  # "a" was dropped for "c", "b" was still there

@@ -1,9 +1,11 @@
-"""One model loads at a time in a process: ``@loaded_once`` is ``lru_cache`` behind a lock.
+"""One model loads at a time in a process: ``@loaded_once`` caches a loader behind a lock.
 
 Two threads that build models at once (a server's ``/v1/models`` beside a request for
 ``prefix-gpt2``) import transformers' lazy modules together, and one of them fails with
 "cannot import name 'GPT2LMHeadModel'"; without the lock both would also build the same model.
-The lock is re-entrant: building a captioner builds its encoder through another cached loader.
+A model already built is handed out without the lock, so a long load never holds up requests
+for the models that are ready. The lock is re-entrant: building a captioner builds its encoder
+through another cached loader.
 
     >>> @loaded_once(maxsize=8)
     ... def captioner(name): ...
@@ -23,16 +25,27 @@ LOADING = threading.RLock()
 
 
 def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Cache up to ``maxsize`` results by argument (the oldest dropped first); a result not
+    cached yet is built under ``LOADING``, one at a time across the process."""
+
     def decorate(load: Callable[..., T]) -> Callable[..., T]:
-        cached = functools.lru_cache(maxsize=maxsize)(load)
+        cache: dict = {}  # insertion-ordered; a read needs no lock (dict reads are atomic)
 
         @functools.wraps(load)
         def one_at_a_time(*args, **kwargs) -> T:
+            key = (args, tuple(sorted(kwargs.items())))
+            try:
+                return cache[key]
+            except KeyError:
+                pass
             with LOADING:
-                return cached(*args, **kwargs)
+                if key not in cache:  # another thread may have built it while this one waited
+                    cache[key] = load(*args, **kwargs)
+                    while len(cache) > maxsize:
+                        del cache[next(iter(cache))]
+                return cache[key]
 
-        one_at_a_time.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-        one_at_a_time.cache_info = cached.cache_info  # type: ignore[attr-defined]
+        one_at_a_time.cache_clear = cache.clear  # type: ignore[attr-defined]
         return one_at_a_time
 
     return decorate
