@@ -25,8 +25,10 @@ import sys as _sys
 import types as _types
 
 # ONNX Runtime (the video path's models) sends usage events to Microsoft unless told not to;
-# capsight runs offline. Set before any import of onnxruntime: the name honoured up to 1.32,
-# and the one its later releases read.
+# capsight runs offline. Read when onnxruntime starts, so capsight must be imported first (all of
+# capsight's own paths are): ORT_DISABLE_TELEMETRY is what 1.32 honours (checked: no device id
+# is written, no events host looked up), ORT_TELEMETRY_DISABLED what onnxruntime's change #29843
+# (2026-07) made a full opt-out in the releases that carry it.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 _os.environ.setdefault("ORT_TELEMETRY_DISABLED", "1")
 

@@ -133,6 +133,12 @@ def test_files_and_memoryviews_are_read_as_images(tmp_path):
     with open(tmp_path / "a.png", "rb") as f:
         assert facade._image_list(f) == [f]  # one file, not a list of its lines
         assert facade.as_rgb_image(f).size == (8, 6)
+    with open(tmp_path / "a.png") as text, pytest.raises(InvalidParameter, match="binary mode"):
+        facade.as_rgb_image(text)
+    with open(tmp_path / "a.png", "rb") as f:
+        pass
+    with pytest.raises(InvalidParameter, match="cannot read it"):
+        facade.as_rgb_image(f)  # closed
     with pytest.raises(ImageLoadError, match="notes.txt: not an image"):
         with open(tmp_path / "notes.txt", "w+b") as f:
             f.write(b"a shopping list")
@@ -150,6 +156,8 @@ def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
     tall.save(buffer, "JPEG", exif=exif.tobytes())
     assert facade.as_rgb_image(Image.open(io.BytesIO(buffer.getvalue()))).size == (8, 4)
     assert facade.as_rgb_image(buffer.getvalue()).size == (8, 4)  # as bytes: the same
+    turned = Image.open(io.BytesIO(buffer.getvalue())).transpose(Image.Transpose.ROTATE_180)
+    assert facade.as_rgb_image(turned).size == (4, 8)  # turned by the caller: taken as it is
     with pytest.raises(ImageLoadError, match="too large"):
         facade.as_rgb_image(Image.new("1", (9000, 8000)))
     cut = tmp_path / "cut.jpg"
@@ -166,7 +174,7 @@ def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
 
 def test_a_bad_image_in_a_list_is_named_by_its_place():
     good = np.zeros((4, 4, 3), np.uint8)
-    with pytest.raises(ImageLoadError, match=r"^images\[1\]: image: not an image"):
+    with pytest.raises(ImageLoadError, match=r"^images\[1\]: not an image"):
         facade._rgb_batch([good, b"not a photo"], 0, 8)
 
 

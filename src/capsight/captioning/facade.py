@@ -21,6 +21,7 @@ time. Nothing is printed.
 
 from __future__ import annotations
 
+import io
 import numbers
 import os
 import sys
@@ -221,7 +222,8 @@ def _rgb_batch(images: Sequence[ImageInput], start: int, size: int) -> list[Imag
             out.append(as_rgb_image(image))
         except CapsightError as exc:
             if len(images) > 1 and not isinstance(image, (str, os.PathLike)):
-                raise type(exc)(f"images[{i}]: {exc}") from None
+                message = str(exc).removeprefix("image: ")  # the generic label: its place instead
+                raise type(exc)(f"images[{i}]: {message}") from None
             raise
     return out
 
@@ -233,7 +235,7 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
     from PIL import Image, ImageOps
 
     from capsight.errors import ImageLoadError
-    from capsight.io.images import MAX_IMAGE_PIXELS, load_image, to_rgb
+    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb
 
     if _is_array(image):
         if image.dtype != "uint8" or not (
@@ -249,19 +251,28 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
             raise InvalidParameter(
                 f"cannot caption an image of {image.width}x{image.height} pixels"
             )
-        if image.width * image.height > MAX_IMAGE_PIXELS:
-            raise ImageLoadError(f"image: {image.width}x{image.height} is too large (over "
-                                 f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels); downscale it first")  # fmt: skip
+        check_pixel_count(image, "image")
+        # Opened straight from a file (its format known), it is turned upright as a path would
+        # be; an image made or turned in memory (format None) is taken as it is.
         try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
-            return to_rgb(ImageOps.exif_transpose(image))
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageLoadError(f"image: this PIL image cannot be read ({exc}); "
+            return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
+        except DECODE_ERRORS as exc:
+            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip
     if isinstance(image, memoryview):
         image = image.tobytes()
     if _is_file(image):
         name = getattr(image, "name", None)
-        return load_image(image.read(), name=str(name) if isinstance(name, (str, os.PathLike)) else None)
+        label = str(name) if isinstance(name, (str, os.PathLike)) else None
+        if isinstance(image, io.TextIOBase) or "b" not in getattr(image, "mode", "b"):
+            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
+        try:
+            data = image.read()
+        except (OSError, ValueError) as exc:  # closed, or not readable
+            raise InvalidParameter(f"{label or 'file'}: cannot read it ({exc})") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
+        return load_image(bytes(data), name=label)
     if isinstance(image, (str, bytes, bytearray, os.PathLike)):
         return load_image(image)
     raise InvalidParameter(

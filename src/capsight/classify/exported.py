@@ -9,6 +9,8 @@
 The file holds its own encoder, resize step and class names, so nothing else is loaded and the
 scores are the ones the file gives anywhere else. A file this cannot read, or one without class
 names, is refused with ``InvalidParameter``; pixels the file's own checks refuse raise it too.
+Loading runs code the file carries (TorchScript; torch.export unpickles): load only files you
+trust, as with any PyTorch model file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from torch import nn
 from capsight.errors import InputNotFound, InvalidParameter
 
 SUFFIXES = (".pt", ".pt2")
+_LOGGER_SWAP = threading.Lock()
 _NOT_A_CLASSIFIER = "not a classifier file (build one with `capsight classifier build`)"
 
 
@@ -35,10 +39,17 @@ class LoadedClassifier(nn.Module):
 
     def __init__(self, network: nn.Module, labels: list[str], engine: str, path: Path) -> None:
         super().__init__()
+        self.training = False
         self.network = network
         self.labels = labels
         self.engine = engine
         self.path = path
+
+    def train(self, mode: bool = True) -> LoadedClassifier:
+        """Only the flag: a loaded file runs as it was saved, in eval mode (a torch.export
+        program refuses ``train()`` and ``eval()`` outright)."""
+        self.training = mode
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         try:
@@ -94,13 +105,15 @@ def _logged_errors(name: str) -> Iterator[list[BaseException]]:
                 seen.append(record.exc_info[1])
 
     logger, handler = logging.getLogger(name), Keep()
-    # Its own handlers too: torch's logging set-up gives "torch.export" one of its own.
-    handlers, propagate = logger.handlers[:], logger.propagate
-    logger.handlers, logger.propagate = [handler], False
-    try:
-        yield seen
-    finally:
-        logger.handlers, logger.propagate = handlers, propagate
+    # Its own handlers too: torch's logging set-up gives "torch.export" one of its own. Under a
+    # lock: two loads at once would otherwise restore each other's swapped-in state.
+    with _LOGGER_SWAP:
+        handlers, propagate = logger.handlers[:], logger.propagate
+        logger.handlers, logger.propagate = [handler], False
+        try:
+            yield seen
+        finally:
+            logger.handlers, logger.propagate = handlers, propagate
 
 
 def _text(value: str | bytes) -> str:

@@ -163,11 +163,12 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
     try:
         moments = data["moments"]
         times = [float(m["time"]) for m in moments]
-        captions = [m.get("caption") or "" for m in moments]
+        captions = [m.get("caption", "") for m in moments]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
     if not all(math.isfinite(t) for t in times):
         raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
+    captions = ["" if c is None else c for c in captions]  # a moment left uncaptioned
     if not all(isinstance(c, str) for c in captions):
         raise InvalidParameter(f"{path}: a moment's caption is not text")
     index = {name: i for i, name in reversed(list(enumerate(imagenet_class_names())))}

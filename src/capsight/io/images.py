@@ -29,7 +29,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
-_DECODE_ERRORS = (
+DECODE_ERRORS = (
     OSError,
     SyntaxError,
     ValueError,
@@ -57,6 +57,15 @@ def check_input_file(path: str | os.PathLike) -> Path:
     return p
 
 
+def check_pixel_count(img: Image.Image, label: str) -> None:
+    """ImageLoadError for an image over ``MAX_IMAGE_PIXELS`` (its header is enough to tell)."""
+    if img.width * img.height > MAX_IMAGE_PIXELS:
+        raise ImageLoadError(
+            f"{label}: {img.width}x{img.height} is too large "
+            f"(over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); downscale it first"
+        )
+
+
 def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Load a path or raw bytes as an RGB PIL image; raise ImageLoadError for anything unusable."""
     if isinstance(source, (bytes, bytearray)):
@@ -69,11 +78,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         fp = check_input_file(source)
     try:
         with Image.open(fp) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise ImageLoadError(
-                    f"{label}: {img.width}x{img.height} is too large "
-                    f"(over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); downscale it first"
-                )
+            check_pixel_count(img, label)
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))
     except ImageLoadError:
@@ -91,7 +96,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         ) from None
     except PermissionError:
         raise ImageLoadError(f"{label}: permission denied; make the file readable") from None
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise ImageLoadError(
             f"{label}: corrupt or truncated image ({exc or type(exc).__name__}); "
             "re-export or re-download it"

@@ -97,7 +97,9 @@ def _is_image(path: Path) -> bool:
     try:
         with Image.open(path):
             return True
-    except Exception:  # not an image, or one Pillow cannot name: either way not "a still image"
+    except Image.DecompressionBombError:  # an image all the same, only a huge one
+        return True
+    except (OSError, ValueError, SyntaxError):  # UnidentifiedImageError is an OSError
         return False
 
 

@@ -241,9 +241,11 @@ def analyze_video(
             caption_model, embedder = on_ort.captioner, on_ort.embedder
         else:
             from capsight.captioning.base import create_captioner
+            from capsight.model_loading import LOADING
             from capsight.text.embedders import create_text_embedder
 
-            caption_model = create_captioner(video_captioner_name(captioner))
+            with LOADING:  # one load at a time in a server (capsight.model_loading)
+                caption_model = create_captioner(video_captioner_name(captioner))
             embedder = create_text_embedder(text_embedder)
             # A captioner trained on another encoder's features (say Lite2) gets its own
             # encoding of each frame; the novelty signals stay on ``encoder``'s.

@@ -26,7 +26,4 @@ def caption_card(model: str, text: str, meta: str, side: str = "") -> str:
 def failure_card(message: str, heading: str = "") -> str:
     """What went wrong; ``role="alert"`` has a screen reader say it as it appears."""
     lead = f"<b>{html.escape(heading)}</b> " if heading else ""
-    first = message.split(" ", 1)[0]
-    if heading and first.isalpha() and first.islower():  # a sentence after the heading's stop
-        message = message[0].upper() + message[1:]  # ("a.jpg: ..." names a file: kept as it is)
     return f'<div class="cap-card cap-failed" role="alert">{lead}{html.escape(message)}</div>'

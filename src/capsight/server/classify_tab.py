@@ -54,7 +54,7 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     try:
         bars = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:
-        return None, failure_card(str(exc.message), "Nothing was classified.")
+        return None, failure_card(str(exc.message), "Nothing was classified:")  # "the class list is empty"
     weak = WEAK_SETS.get(class_set)
     caveat = f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess." if weak else ""
     top = max(bars.values(), default=0.0)
@@ -102,4 +102,4 @@ def classify_tab(app: FastAPI) -> None:
             changed(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[classifying])  # fmt: skip
         photo.upload(shown_photo, photo, photo, show_progress="hidden", preprocess=False,
-                     api_visibility="private")  # fmt: skip (queued: see build_ui's photo.upload)
+                     api_visibility="private", concurrency_limit=4)  # fmt: skip (queued: see build_ui's)

@@ -650,8 +650,10 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                     concurrency_limit=4, preprocess=False)  # fmt: skip
         # A new photo cancels the last one's runs: a late reply would sit beside the new photo.
         # Queued: an unqueued event's file URLs miss the page's /ui prefix (the PNG copy's would).
+        # Each upload is decoded whole to check it: several users' uploads at once, not in turn.
         photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
-                     preprocess=False, api_visibility="private", cancels=[describing, sampling])  # fmt: skip
+                     preprocess=False, api_visibility="private", cancels=[describing, sampling],
+                     concurrency_limit=4)  # fmt: skip
         photo.clear(cleared_image_results, None, image_results, queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[describing, sampling])  # fmt: skip
         method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
