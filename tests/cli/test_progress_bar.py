@@ -23,6 +23,21 @@ def test_the_bar_shows_the_fraction_and_the_message():
     assert "sampling frames" in drawn and " 42%" in drawn and "100%" in drawn
 
 
+def test_an_error_line_printed_under_way_starts_its_own_line(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with ProgressBar(enabled=True, min_interval=0) as on_progress:
+        on_progress(0.3, "captioning")
+        print("capsight: error: missing.jpg: no such file", file=sys.stderr)
+        on_progress(0.6, "captioning")
+    assert sys.stderr is stream  # restored
+    drawn = stream.getvalue()
+    before = drawn[: drawn.index("capsight: error:")]
+    assert before.endswith("\r") or before.endswith("\n")  # the bar's line cleared first
+    assert "capsight: error: missing.jpg: no such file\n" in drawn
+    assert drawn.index("missing.jpg") < drawn.rindex(" 60%")  # and the bar drawn again after
+
+
 def test_disabled_bar_writes_nothing():
     stream = io.StringIO()
     with ProgressBar(enabled=False, file=stream) as on_progress:

@@ -29,6 +29,7 @@ class ProgressBar:
         self.min_interval = min_interval  # seconds between redraws
         self._bar = None
         self._done = 0
+        self._stderr: IO[str] | None = None  # sys.stderr as it was, while a bar is drawn there
 
     @staticmethod
     def wanted(quiet: bool, file: IO[str] | None = None) -> bool:
@@ -52,6 +53,9 @@ class ProgressBar:
             mininterval=self.min_interval,
             bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
         )
+        if self.file is sys.stderr:  # error lines printed meanwhile go above the bar, not onto it
+            self._stderr = sys.stderr
+            sys.stderr = _AboveTheBar(self.file)
         return self
 
     def __call__(self, fraction: float, message: str) -> None:
@@ -67,9 +71,39 @@ class ProgressBar:
             self._bar.refresh()
 
     def __exit__(self, *exc) -> None:
+        if self._stderr is not None:
+            sys.stderr.flush()
+            sys.stderr, self._stderr = self._stderr, None
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class _AboveTheBar:
+    """``sys.stderr`` while a bar is drawn there: each write clears the bar first and redraws it
+    after (``error: missing.jpg`` was appended to the bar's line)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.pending = ""  # print() writes the line and its newline apart: whole lines go out
+
+    def write(self, text: str) -> int:
+        from tqdm import tqdm
+
+        self.pending += text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            with tqdm.external_write_mode(file=self.stream):
+                self.stream.write(lines + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.write("\n")
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def _terminal_size(stream: IO[str]) -> tuple[int | None, int | None]:
