@@ -28,12 +28,12 @@ WORKDIR /app
 # several GB of CUDA libraries this image never uses.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 # No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2 encoder
 # (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for training.
-# Installed as a wheel into site-packages; the source and build copies are then dead weight
-# (the shipped captioners alone are ~65 MB).
+# Installed as a wheel into site-packages. (Removing /app/src afterwards would not shrink the
+# image: the COPY layer above keeps it; it is removed so nothing imports the copy by mistake.)
 RUN pip install ".[serve]" && rm -rf /app/src /app/build
 
 RUN useradd --create-home --uid 1000 capsight \

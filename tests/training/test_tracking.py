@@ -144,3 +144,29 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
     after_delete = create_tracker("mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id)
     after_delete.close()
     assert after_delete.run_id != tracker.run_id
+
+
+@pytest.mark.parametrize("uri,local", [("http://localhost:5000", False), ("sqlite:///{root}/m.db", True)])
+def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, uri, local):
+    """Given a local artifact location, the run's checkpoint went to the client's disk, out of
+    reach of the server's UI (docker-compose's MLflow service)."""
+    pytest.importorskip("mlflow")
+    import mlflow.tracking
+
+    asked = {}
+
+    class Client:
+        def __init__(self, tracking_uri):
+            pass
+
+        def get_experiment_by_name(self, name):
+            return None
+
+        def create_experiment(self, name, artifact_location=None):
+            asked["artifact_location"] = artifact_location
+            raise RuntimeError("stop here")
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", Client)
+    with pytest.raises(Exception):  # noqa: B017  (the fake client stops the tracker's set-up)
+        create_tracker("mlflow", root_dir=tmp_path, tracking_uri=uri.format(root=tmp_path))
+    assert (asked["artifact_location"] is not None) == local

@@ -197,9 +197,11 @@ class MLflowTracker:
                 self.experiment_id = found.experiment_id
             else:
                 # Without an explicit location, SQLite stores put artifacts in ./mlruns of
-                # whatever folder the process happens to run in.
+                # whatever folder the process happens to run in. A tracking server (http) keeps
+                # its own (--artifacts-destination): a local path would hide them from its UI.
+                remote = uri.startswith(("http://", "https://", "databricks"))
                 self.experiment_id = self.client.create_experiment(
-                    experiment, artifact_location=(root / "mlruns").as_uri()
+                    experiment, artifact_location=None if remote else (root / "mlruns").as_uri()
                 )
             resumed = self._resumed_run(resume_run_id)
             if resumed is not None:
