@@ -179,6 +179,7 @@ def test_a_typed_slider_value_is_rounded_to_the_step(page):
     page.locator("button", has_text="Decoding").first.click()
     box = page.locator("#capsight-beam input[type=number]")  # whole numbers from 0 to 8
     box.wait_for()
+    page.wait_for_timeout(1000)  # the accordion's content settles (typed into at once, it was re-drawn)
     for typed, shown in (("2.5", "3"), ("99", "8"), ("-3", "0")):
         box.fill(typed)
         box.press("Enter")
