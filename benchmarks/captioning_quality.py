@@ -31,6 +31,10 @@ import sys
 import time
 from pathlib import Path
 
+# As the capsight command sets it (capsight._cli.main), before torch loads: spinning OpenMP
+# threads make inference 10x slower on a busy machine and burn twice the CPU on an idle one.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import torch
 
 from capsight.captioning.base import (

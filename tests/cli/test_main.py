@@ -120,3 +120,22 @@ def test_a_bug_is_not_disguised_as_bad_input(run_cli, monkeypatch):
 
 def test_error_line_folds_newlines():
     assert error_line("a\nb   c") == "capsight: error: a b c"
+
+
+@pytest.mark.parametrize("command,policy", [("caption", "PASSIVE"), ("video", "PASSIVE"), ("train", None)])
+def test_the_command_keeps_openmp_threads_from_spinning(monkeypatch, command, policy):
+    """Spinning OpenMP waiters made inference 10x slower on a busy machine; training is left as
+    it was (not measured)."""
+    import os
+
+    import capsight._cli.main as cli
+
+    seen = {}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "set")  # so that the undo removes what console() sets
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    monkeypatch.setattr(cli, "main", lambda: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")) and 0)
+    monkeypatch.setattr(os, "_exit", lambda status: (_ for _ in ()).throw(SystemExit(status)))
+    monkeypatch.setattr("sys.argv", ["capsight", command, "x"])
+    with pytest.raises(SystemExit):
+        cli.console()
+    assert seen["policy"] == policy
