@@ -96,7 +96,7 @@ def test_code_version_reads_the_git_commit():
 
 
 @pytest.mark.slow  # MLflow creates its SQLite schema through ~50 migrations
-def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
+def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
@@ -122,13 +122,22 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path):
         "mlflow.source.git.commit"
     )
 
-    # A resumed run keeps its first parameters and records what changed as a tag.
+    # A resumed run keeps its first parameters and records what changed as a tag; so with the
+    # code it ran: the version it started with stays, the one that resumed it goes beside it.
+    started_with = dict(run.data.tags)
+    import capsight.training.tracking as tracking
+
+    monkeypatch.setattr(tracking, "code_version", lambda: {"capsight.git_dirty": "maybe"})
     resumed = create_tracker("mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id)
     resumed.log_params({"lr": 2e-3, "epochs": 3})
     resumed.close()
     run = client.get_run(tracker.run_id)
     assert run.data.params["lr"] == "0.001" and run.data.params["epochs"] == "3"
     assert run.data.tags["changed_param.lr"] == "0.002"
+    if "capsight.git_dirty" in started_with:  # (a checkout with git)
+        assert run.data.tags["capsight.git_dirty"] == started_with["capsight.git_dirty"]
+        assert run.data.tags["capsight.resumed_with.capsight.git_dirty"] == "maybe"
+    monkeypatch.undo()
 
     # A run this store does not hold (resumed from another folder) goes on as a new one.
     elsewhere = create_tracker(

@@ -214,9 +214,13 @@ class MLflowTracker:
                 ).info.run_id
                 if resume_run_id is not None:
                     tags = {**(tags or {}), "capsight.resumed_from": resume_run_id}
-            self.set_tags(
-                {**code_version(), "capsight.version": _capsight_version(), **(tags or {})}
-            )
+            version = {**code_version(), "capsight.version": _capsight_version()}
+            if resumed is not None:  # the run keeps the code it started with; changed code beside
+                had = resumed.data.tags
+                version = {**{k: v for k, v in version.items() if k not in had},
+                           **{f"capsight.resumed_with.{k}": v for k, v in version.items()
+                              if k in had and had[k] != v}}  # fmt: skip
+            self.set_tags({**version, **(tags or {})})
         except Exception as error:
             # sqlite, SQLAlchemy and MLflow errors alike: the store is unusable.
             reason = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
