@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     built = time.perf_counter() - start
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         path = save_classifier(classifier, args.out, progress)
+    written = time.perf_counter() - start - built  # tracing or exporting the network
     print(f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "
-          f"built in {built:.2f} s, {path.stat().st_size / 1e6:.1f} MB")
+          f"built in {built:.2f} s and written in {written:.1f} s, {path.stat().st_size / 1e6:.1f} MB")
     return 0
