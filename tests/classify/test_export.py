@@ -91,30 +91,38 @@ def test_missing_clip_weights_are_a_clear_error(tmp_path):
         create_engine("clip", str(tmp_path / "no-such-clip"))
 
 
-def test_a_clip_hub_id_is_never_fetched(monkeypatch):
+def test_a_clip_hub_id_is_never_fetched(monkeypatch, tmp_path):
     # Only the local cache is read: offline, a download attempt would retry for half a minute.
-    import huggingface_hub
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    import socket
+
     from transformers import CLIPModel
 
     from capsight.errors import ModelNotFound
 
-    seen, asked = {}, {}
+    seen = {}
 
     def fake(name, **kwargs):
-        seen.update(kwargs)
-        raise OSError("not in the cache")
+        seen.update(kwargs, name=name)
+        raise OSError("stop here")
 
-    def cache_only(repo_id, **kwargs):
-        asked.update(kwargs, repo_id=repo_id)
-        raise LocalEntryNotFoundError("not in the cache")
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was used")
 
     monkeypatch.setattr(CLIPModel, "from_pretrained", fake)
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", cache_only)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(ModelNotFound, match="capsight downloads nothing"):
         create_engine("clip", "someone/some-clip")
-    assert asked == {"repo_id": "someone/some-clip", "local_files_only": True}
-    assert seen == {}  # transformers is never handed a hub id: it would look it up online
+    assert seen == {}  # not in the cache: transformers is never handed the id (it would look it up)
+    # In the cache (the hub's own layout): transformers gets the snapshot folder, not the id.
+    snapshot = tmp_path / "hub" / "models--someone--cached-clip" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("abc123")
+    with pytest.raises(ModelNotFound):
+        create_engine("clip", "someone/cached-clip")
+    assert seen == {"name": str(snapshot), "local_files_only": True}
 
 
 def test_bad_output_paths(tmp_path):
