@@ -45,6 +45,8 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     r = client.get(f"/v1/jobs/{job['id']}/thumbnails/{novel_index}")
     assert r.status_code == 200 and r.content.startswith(b"\xff\xd8"), r.text
     assert client.get(f"/v1/jobs/{job['id']}/thumbnails/0").status_code == 404
+    r = client.get(f"/v1/jobs/{job['id']}/pdf")
+    assert r.status_code == 404 and "report, plot, csv, vtt, json" in r.json()["error"], r.text
 
     listed = client.get("/v1/jobs").json()
     assert job["id"] in [j["id"] for j in listed["jobs"]]
@@ -87,7 +89,7 @@ def test_unknown_and_malformed_job_ids_are_404(client):
         r = client.get(f"/v1/jobs/{job_id}")
         assert r.status_code == 404
         assert "error" in r.json()
-    assert client.get("/v1/jobs/" + "0" * 32 + "/secrets").status_code == 422
+    assert client.get("/v1/jobs/" + "0" * 32 + "/secrets").status_code == 404
 
 
 def test_bad_videos_are_refused_before_queueing(client, tiny_video, cat_jpeg):

@@ -227,17 +227,21 @@ def get_thumbnail(
 def get_artifact(
     *,
     job_id: JobId,
-    artifact: Artifact,
+    artifact: Annotated[str, Path(description="report, plot, csv, vtt or json",
+                                  json_schema_extra={"enum": [a.value for a in Artifact]})],
     download: Annotated[bool, Query(description="Ask the browser to save the file")] = False,
     jobs: JobsDep,
 ) -> FileResponse:
     job = find_job(jobs, job_id)
+    if artifact not in ARTIFACTS:
+        names = ", ".join(a.value for a in Artifact)
+        raise ApiError(404, f"a job has no output named {artifact[:40]!r}; its outputs are {names}")
     if job.status != DONE:
-        raise ApiError(409, f"job {job_id} is {job.status}; its {artifact.value} exists once done")
-    path = jobs.artifact_path(job_id, artifact.value)
+        raise ApiError(409, f"job {job_id} is {job.status}; its {artifact} exists once done")
+    path = jobs.artifact_path(job_id, artifact)
     if not path.is_file():
-        raise ApiError(404, f"job {job_id} has no {artifact.value} file")
-    filename, media_type = ARTIFACTS[artifact.value]
+        raise ApiError(404, f"job {job_id} has no {artifact} file")
+    filename, media_type = ARTIFACTS[artifact]
     disposition = "attachment" if download else "inline"
     return FileResponse(path, media_type=media_type, filename=filename,
                         content_disposition_type=disposition)  # fmt: skip
