@@ -28,13 +28,14 @@ WORKDIR /app
 # several GB of CUDA libraries this image never uses.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY src ./src
 # No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2 encoder
 # (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for training.
 # Installed as a wheel into site-packages. (Removing /app/src afterwards would not shrink the
 # image: the COPY layer above keeps it; it is removed so nothing imports the copy by mistake.)
-RUN pip install ".[serve]" && rm -rf /app/src /app/build
+# Every other package at the version CI last passed with (constraints.txt, `make lock`).
+RUN pip install -c constraints.txt ".[serve]" && rm -rf /app/src /app/build
 
 RUN useradd --create-home --uid 1000 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache

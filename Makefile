@@ -3,6 +3,7 @@
 #   make demo    create .venv, install capsight with its extras, analyse the bundled sample video
 #   make test    install if needed, run the test suite
 #   make lint    ruff
+#   make lock    pin constraints.txt to the versions installed in .venv
 #   make bench   the speed benchmark (prints its tables; benchmarks/speed.py --write docs/speed.md writes them)
 #   make serve   the HTTP API and web UI (capsight serve)
 #   make captioner  retrain the shipped captioner on Flickr8k (~2.5 h on one CPU core; see
@@ -21,7 +22,7 @@ SAMPLE := src/capsight/data/sample.mp4
 DEMO_OUT ?= out/demo
 FLICKR8K ?= ../shared/data/flickr8k
 
-.PHONY: all demo test lint serve bench captioner captioner-pair captioner-e2e captioner-prefix install clean
+.PHONY: all demo test lint lock serve bench captioner captioner-pair captioner-e2e captioner-prefix install clean
 
 all: demo
 
@@ -29,12 +30,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and pinned: a bare `torch` from the index would pull several GB of CUDA packages.
-$(STAMP): pyproject.toml | $(BIN)/python
+# The other packages at the versions in constraints.txt, the ones CI last passed with.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
-	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(STAMP)
+
+# constraints.txt from what .venv holds now (after a pyproject.toml change: `make install`, then this).
+lock: $(STAMP)
+	{ sed -n 1,2p constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+	    | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/capsight video $(SAMPLE) --out $(DEMO_OUT)
