@@ -55,7 +55,7 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
     status, out, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")
     assert status == 0, err
     assert out.splitlines()[0].startswith("clip.mp4: 00:06, 320x180 at 25 fps; 6 moments")
-    assert "1 novel moment:" in out
+    assert "1 novel moment (time, novelty, caption):" in out
     assert "00:03  0.80  a photo of an espresso" in out
     assert f"report: {tmp_path / 'o' / 'report.html'}" in out
     for name in ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt"):

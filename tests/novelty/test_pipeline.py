@@ -247,3 +247,22 @@ def test_either_distance_finds_the_bundled_samples_events(metric):
     found = [m.time for m in analysis.novel_moments]
     assert len(found) == 4 and found[:2] == [5.0, 10.0] and found[3] == 21.0
     assert 14.0 <= found[2] <= 17.0
+
+
+@pytest.mark.slow
+def test_a_quiet_run_records_what_sensitivity_1_would_find(tmp_path):
+    """The hint for a video without novel moments suggests a higher sensitivity only where
+    one would find something: the count recorded is what a run at sensitivity 1 finds."""
+    data = pytest.importorskip("skimage.data")
+    from capsight.io.synthetic_video import write_video
+
+    path = tmp_path / "still.mp4"
+    still = np.asarray(Image.fromarray(data.coffee()).resize((192, 108)))
+    write_video(path, [still] * 60, fps=10)  # 6 s of one photo
+    quiet = analyze_video(path, sensitivity=0.0, captioner="labels")
+    assert not quiet.novel_moments
+    at_most = quiet.extra["selection"]["novel_at_sensitivity_1"]
+    assert at_most == len(analyze_video(path, sensitivity=1.0, captioner="labels").novel_moments)
+    assert ("even at the highest sensitivity" in quiet.quiet_reason()) == (at_most == 0)
+    loud = analyze_video(path, sensitivity=1.0, captioner="labels")
+    assert "novel_at_sensitivity_1" not in loud.extra["selection"]  # nothing higher to try

@@ -271,6 +271,21 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     assert make_analysis().quiet_reason() is None  # it has novel moments
 
 
+def test_a_higher_sensitivity_is_suggested_only_where_it_would_find_something():
+    """The pipeline reruns the selection at sensitivity 1 when it found nothing: where that
+    finds nothing either (or only a restless video), suggesting it would send people in a circle."""
+    hopeless = make_analysis(novel=())
+    hopeless.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.4],
+                                   "novel_at_sensitivity_1": 0}  # fmt: skip
+    reason = hopeless.quiet_reason()
+    assert "even at the highest sensitivity (1)" in reason and "--sensitivity" not in reason
+    hopeful = make_analysis(novel=())
+    hopeful.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.9],
+                                  "novel_at_sensitivity_1": 2}  # fmt: skip
+    reason = hopeful.quiet_reason(face="page")
+    assert reason.endswith("at sensitivity 1 (the Sensitivity slider), 2 weaker changes would")
+
+
 def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
     # --every longer than the video (or a video under one --every): one moment, nothing before
     # it; a higher sensitivity cannot help, a smaller --every can

@@ -124,6 +124,11 @@ def test_a_failed_job_names_the_clients_file_not_the_servers_path(
     assert "input.mp4" not in failed["error"]
     assert str(client.app.state.settings.job_dir) not in failed["error"]
     assert not list((client.app.state.settings.job_dir / failed["id"]).glob("input.*"))
+    for output in ("report", "thumbnails/0"):  # not "once done": it never will be
+        r = client.get(f"/v1/jobs/{failed['id']}/{output}")
+        assert r.status_code == 409, r.text
+        assert r.json()["error"].startswith(f"job {failed['id']} failed: trunc.mp4: truncated")
+        assert r.json()["error"].endswith("and never will")
 
 
 def test_full_queue_answers_503_with_retry_after(

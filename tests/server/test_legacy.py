@@ -62,6 +62,11 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
         )
     assert r.status_code == 200, r.text
     assert len(r.json()["captions"]) == 7
+    job = client.get(f"/v1/jobs/{r.json()['job_id']}").json()
+    assert job["params"]["metric"] == "cosine"
+    with open(tiny_video, "rb") as f:  # no metric: capsight's default, not the original's
+        r = client.post("/get_video_captions", files={"video": ("clip.mp4", f, "video/mp4")})
+    assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "cosine"
     r = client.post("/get_video_captions", params={"metric": "manhattan"},
                     files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "metric" in r.json()["error"]
@@ -74,6 +79,8 @@ def test_get_video_captions_error_names_the_clients_file(client, truncated_video
     error = r.json()["error"]
     assert error.startswith("trunc.mp4: truncated video"), error
     assert "input.mp4" not in error and str(client.app.state.settings.job_dir) not in error
+    left = [j for j in client.get("/v1/jobs").json()["jobs"] if j["filename"] == "trunc.mp4"]
+    assert left == []  # no failed job is left behind that the client was never told of
 
 
 def test_a_form_field_where_a_file_belongs_is_a_plain_422(client):

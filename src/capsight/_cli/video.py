@@ -2,7 +2,7 @@
 
     $ capsight video clip.mp4 --out out/clip
     clip.mp4: 00:26, 480x270 at 24 fps; 26 moments, one every 1 s
-    4 novel moments:
+    4 novel moments (time, novelty, caption):
       00:05  2.44  a little boy is playing with a toy
       ...
     report: out/clip/report.html
@@ -291,7 +291,8 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
     ]
     novel = analysis.novel_moments
     if novel:
-        lines.append(f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''}:")
+        lines.append(f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
+                     "(time, novelty, caption):")
         for m in novel:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")

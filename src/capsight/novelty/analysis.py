@@ -108,7 +108,9 @@ class Analysis:
         sensitivity shows weaker changes), or so many moments did that the video counts as
         restless and its threshold was raised over all of them (``extra["selection"]``): then a
         higher sensitivity would not help, sampling more often might, unless the run already
-        sampled every ``DENSEST_EVERY`` seconds or less. The sentence is shown by the CLI, the
+        sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
+        where the pipeline found that sensitivity 1 would pick some moment
+        (``novel_at_sensitivity_1``). The sentence is shown by the CLI, the
         report and the web page: ``face`` ("cli", "report" or "page") picks how it names the setting to
         change (``SETTING_NAMES``).
         """
@@ -139,6 +141,17 @@ class Analysis:
                 "every moment differs from the ones before it, so none stands out (a restless "
                 f"video, or one sample every {every:g} s is too few for its shots: sample more "
                 f"often, {hint['every']})"
+            )
+        at_most = selection.get("novel_at_sensitivity_1")
+        if at_most == 0:  # the most sensitive run finds nothing either: no use suggesting it
+            return (
+                "nothing stands out from what came before, even at the highest sensitivity (1)"
+            )
+        if isinstance(at_most, int) and at_most > 0:
+            return (
+                f"nothing stands out from what came before at sensitivity "
+                f"{self.params.sensitivity:g}; at sensitivity 1 ({hint['sensitivity']}), "
+                f"{at_most} weaker change{'s' if at_most > 1 else ''} would"
             )
         return (
             f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "

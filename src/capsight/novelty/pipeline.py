@@ -305,14 +305,22 @@ def analyze_video(
         "text": embeddings["text"],
     }
     used = ["visual", "text"] if signal == "fused" else [signal]
-    selection = select_novel_moments(
-        {name: for_selection[name] for name in used},
-        window=window,
-        metric=metric,
-        sensitivity=sensitivity,
-        every=_moment_spacing(times, every),
-        sharpness=np.asarray(sharp, dtype=np.float64),
-    )
+
+    def select(at: float):
+        return select_novel_moments(
+            {name: for_selection[name] for name in used},
+            window=window,
+            metric=metric,
+            sensitivity=at,
+            every=_moment_spacing(times, every),
+            sharpness=np.asarray(sharp, dtype=np.float64),
+        )
+
+    selection = select(sensitivity)
+    described = selection.describe()
+    if not selection.indices and len(times) > 1 and sensitivity < 1.0:
+        # Whether the quiet-video hint may suggest a higher sensitivity (Analysis.quiet_reason).
+        described["novel_at_sensitivity_1"] = len(select(1.0).indices)
     timings["select_s"] = time.perf_counter() - t
 
     novel = set(selection.indices)
@@ -338,7 +346,7 @@ def analyze_video(
         "captioner": getattr(caption_model, "name", captioner),
         "decoding": "greedy" if greedy else "default",
         "runtime": "onnxruntime" if on_ort is not None else "torch",
-        "selection": selection.describe(),
+        "selection": described,
         "exposure_normalised": True,
     }
     report(1.0, "done")

@@ -628,7 +628,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
                         gallery = gr.Gallery(
                             label="Novel moments: choose one to play from there", columns=3,
-                            height="auto", object_fit="cover", allow_preview=False,
+                            height="auto", object_fit="contain", allow_preview=False,
                             fit_columns=False, buttons=[],  # the files are in Downloads
                             elem_id="capsight-gallery",
                         )  # fmt: skip

@@ -106,6 +106,14 @@ def find_job(jobs: JobManager, job_id: str) -> Job:
     return job
 
 
+def not_done(job: Job, output: str) -> ApiError:
+    """409 for an output asked of a job that has none: yet (queued, running) or ever."""
+    if job.finished:
+        why = f": {job.error}" if job.error else ""
+        return ApiError(409, f"job {job.id} {job.status}{why}; it has no {output}, and never will")
+    return ApiError(409, f"job {job.id} is {job.status}; its {output} will be there once it is done")
+
+
 JobId = Annotated[str, Path(description="The id POST /v1/videos returned", max_length=64)]
 
 
@@ -207,7 +215,7 @@ def get_thumbnail(
     if path.is_file():
         return FileResponse(path, media_type="image/jpeg")
     if job.status != DONE:
-        raise ApiError(409, f"job {job_id} is {job.status}; its thumbnails exist once done")
+        raise not_done(job, "thumbnails")
     count = job.summary.get("moments")
     if isinstance(count, int) and index >= count:
         which = f"index goes from 0 to {count - 1}" if count else "it has no thumbnails"
@@ -237,7 +245,7 @@ def get_artifact(
         names = ", ".join(a.value for a in Artifact)
         raise ApiError(404, f"a job has no output named {artifact[:40]!r}; its outputs are {names}")
     if job.status != DONE:
-        raise ApiError(409, f"job {job_id} is {job.status}; its {artifact} exists once done")
+        raise not_done(job, artifact)
     path = jobs.artifact_path(job_id, artifact)
     if not path.is_file():
         raise ApiError(404, f"job {job_id} has no {artifact} file")
