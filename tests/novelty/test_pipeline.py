@@ -266,3 +266,22 @@ def test_a_quiet_run_records_what_sensitivity_1_would_find(tmp_path):
     assert ("even at the highest sensitivity" in quiet.quiet_reason()) == (at_most == 0)
     loud = analyze_video(path, sensitivity=1.0, captioner="labels")
     assert "novel_at_sensitivity_1" not in loud.extra["selection"]  # nothing higher to try
+
+
+@pytest.mark.slow
+def test_a_flat_frame_is_captioned_as_blank_not_invented(tmp_path):
+    """A dark title card amplified by exposure normalisation looked like "a man in a black
+    shirt" to the captioner; a frame without detail is now called what it is."""
+    from capsight.io.synthetic_video import write_video
+    from capsight.novelty.pipeline import FLAT_CAPTION
+
+    data = pytest.importorskip("skimage.data")
+    photo = np.asarray(Image.fromarray(data.coffee()).resize((192, 108)))
+    rng = np.random.default_rng(0)
+    dark = rng.integers(8, 14, photo.shape).astype(np.uint8)  # near-black with sensor noise
+    path = tmp_path / "card.mp4"
+    write_video(path, [photo] * 30 + [dark] * 20 + [photo] * 30, fps=10)
+    analysis = analyze_video(path, captioner="labels")
+    captions = {m.time: m.caption for m in analysis.moments}
+    assert captions[3.0] == captions[4.0] == FLAT_CAPTION
+    assert all(captions[t] != FLAT_CAPTION for t in (0.0, 1.0, 2.0, 5.0, 6.0, 7.0))

@@ -51,6 +51,7 @@ from capsight.progress import ProgressCallback, no_progress
 if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
 
+FLAT_CAPTION = "a blank frame"  # the caption of a frame with no detail (frames.sharpness)
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
 
 
@@ -272,7 +273,10 @@ def analyze_video(
                 for_captions = caption_encoder.encode([f.image for f in batch])
             results = caption_model.caption(for_captions, decoding)
             t2 = time.perf_counter()
-            texts = [r.text for r in results]
+            detail = [sharpness(f.image) for f in batch]
+            # A flat frame (a fade, a dark title card) holds nothing to describe: the captioner
+            # would invent "a man in a black shirt" from the noise normalisation amplified.
+            texts = [FLAT_CAPTION if math.isnan(d) else r.text for r, d in zip(results, detail)]
             unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
             vectors = embedder.embed(unique)  # (U, D)
             text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
@@ -286,7 +290,7 @@ def analyze_video(
             captions.extend(texts)
             times.extend(f.time for f in batch)
             thumbs.extend(f.thumbnail for f in batch)
-            sharp.extend(sharpness(f.image) for f in batch)
+            sharp.extend(detail)
             if info.duration > 0:
                 done = min(0.99, (batch[-1].time + every) / info.duration)
                 report(done, f"captioned up to {format_clock(batch[-1].time)}")
