@@ -276,7 +276,7 @@ def analyze_video(
             detail = [sharpness(f.image) for f in batch]
             # A flat frame (a fade, a dark title card) holds nothing to describe: the captioner
             # would invent "a man in a black shirt" from the noise normalisation amplified.
-            texts = [FLAT_CAPTION if math.isnan(d) else r.text for r, d in zip(results, detail)]
+            texts = [FLAT_CAPTION if math.isnan(d) else r.text for r, d in zip(results, detail, strict=True)]
             unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
             vectors = embedder.embed(unique)  # (U, D)
             text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
