@@ -90,6 +90,51 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert all(set(r.tokens) <= words for r in results)
 
 
+@pytest.mark.slow
+def test_a_resumed_scst_stage_runs_at_the_scst_lr_given_now(caption_folder, tmp_path, monkeypatch):
+    """The optimizer's saved groups carry the first invocation's rate; the one passed with
+    --resume is what MLflow records as changed, so it must be what trains."""
+    import capsight.training.train as training
+
+    cache, book = tmp_path / "cache", training._book_epoch
+
+    def stop_in_scst(record, state, *args):
+        stopped = book(record, state, *args)
+        if record["stage"] == "scst":
+            raise KeyboardInterrupt
+        return stopped
+
+    monkeypatch.setattr(training, "_book_epoch", stop_in_scst)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(caption_folder, tmp_path / "r", cache, epochs=1, scst_epochs=2, scst_lr=2e-5))
+    monkeypatch.setattr(training, "_book_epoch", book)
+    resumed = train(_config(caption_folder, tmp_path / "r", cache, epochs=1, scst_epochs=2,
+                            scst_lr=3e-5, resume=True))  # fmt: skip
+    assert [(r["stage"], r["lr"]) for r in resumed.history[1:]] == [("scst", 2e-5), ("scst", 3e-5)]
+
+
+@pytest.mark.slow
+def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_path, monkeypatch):
+    """Stopped after validation but before last/ was saved, the epoch is trained again on
+    --resume: metrics.jsonl (and MLflow) must not count it twice."""
+    import capsight.training.train as training
+
+    cache, book = tmp_path / "cache", training._book_epoch
+
+    def stop_before_saving_two(record, state, *args):
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+        return book(record, state, *args)
+
+    monkeypatch.setattr(training, "_book_epoch", stop_before_saving_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(caption_folder, tmp_path / "r", cache, epochs=3))
+    monkeypatch.setattr(training, "_book_epoch", book)
+    train(_config(caption_folder, tmp_path / "r", cache, epochs=3, resume=True))
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("finished, epochs, scst_epochs, goes_on", [
     ({"finished_stage": "xe", "epoch": 5, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
     ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
@@ -384,6 +429,9 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": splits["train"][:2]}))
     with pytest.raises(DatasetError, match="2 photos are in both the train and the val split"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
+    (caption_folder / "splits.json").write_text(json.dumps({**splits, "test": splits["train"][:3]}))
+    with pytest.raises(DatasetError, match="3 photos are in both the train and the test split"):
+        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": ["gone.jpg"]}))
     with pytest.raises(DatasetError, match="the 'val' split has no photos"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
@@ -472,6 +520,21 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
     with pytest.raises(DatasetError, match="none of the 'val' photos could be read"):
         train_main(argv)
     assert not (tmp_path / "runs" / "r").exists()
+
+
+
+def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(caption_folder, tmp_path, monkeypatch):
+    from capsight.training import train as training
+
+    def unopenable(args, config):
+        raise InvalidParameter("MLFLOW_TRACKING_URI: cannot open sqlite:////proc/nope/mlflow.db")
+
+    monkeypatch.setattr(training, "_tracker", unopenable)
+    argv = [str(caption_folder), "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"),
+            "--epochs", "1", "--min-count", "1", "--quiet"]  # fmt: skip
+    with pytest.raises(InvalidParameter, match="cannot open"):
+        training.train_main(argv)
+    assert not (tmp_path / "r").exists()
 
 
 def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):

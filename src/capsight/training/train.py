@@ -373,10 +373,6 @@ def _read_json_or_empty(path: Path) -> dict:
 
 def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
     """Rank 0 after each epoch: track, keep the best checkpoint, save ``last``; True = stop."""
-    if tracker is not None:
-        tracker.log_metrics(
-            {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
-        )
     stopped = False
     if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
         state["best"] = record
@@ -385,9 +381,15 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     else:
         state["patience_left"] = state.get("patience_left", config.patience) - 1
     if state["patience_left"] <= 0:
-        print(f"early stop: no validation CIDEr gain for {config.patience} epochs", flush=True)
+        _note(f"early stop: no validation CIDEr gain for {config.patience} epochs")
         stopped = True
     _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
+    # Logged once last/ holds the epoch: a run stopped before that redoes it, logged once then.
+    _log(out, record)
+    if tracker is not None:
+        tracker.log_metrics(
+            {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
+        )
     return stopped
 
 
@@ -448,12 +450,17 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     for name in ("train", "val"):
         if not corpus.split(name):  # (split() names the splits there are when one is absent)
             raise DatasetError(f"{config.data}: the {name!r} split has no photos with captions")
-    both = set(corpus.splits["train"]) & set(corpus.splits["val"])
-    if both:
-        raise DatasetError(
-            f"{config.data}: {len(both)} photos are in both the train and the val split (first: "
-            f"{sorted(both)[0]}); validation would score photos the model trained on"
-        )
+    test = set(corpus.splits.get("test") or ())
+    for name, other, why in (
+        ("val", set(corpus.splits["val"]), "validation would score photos the model trained on"),
+        ("test", test, "the test scores would count photos the model trained on"),
+    ):
+        both = set(corpus.splits["train"]) & other
+        if both:
+            raise DatasetError(
+                f"{config.data}: {len(both)} photos are in both the train and the {name} split "
+                f"(first: {sorted(both)[0]}); {why}"
+            )
     return corpus
 
 
@@ -571,7 +578,6 @@ def _run_epoch(
         record["val_seconds"] = round(max(0.0, time.time() - started - record["train_seconds"]), 1)
         record.update({f"val_{k}": round(v, 4) for k, v in metrics.items()})
         state["history"].append(record)
-        _log(Path(config.out), record)
         print(json.dumps(record), flush=True)
     return record
 
@@ -600,6 +606,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
             _note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
+        if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
+            (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -644,6 +652,9 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming:
         restore_resume_state(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
+        if state["stage"] == "scst":  # the saved groups carry the old run's rate; --scst-lr now wins
+            for group in optimizer.param_groups:
+                group["lr"] = config.scst_lr * group["lr_scale"]
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     )
@@ -876,18 +887,25 @@ def train_main(
     created = leader and not Path(config.out).exists()
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
-    tracker = _tracker(args, config) if leader else None
+    def drop_if_empty() -> None:
+        try:
+            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
+                Path(config.out).rmdir()
+        except OSError:
+            pass  # the run's own error matters, not this
+
+    try:
+        tracker = _tracker(args, config) if leader else None
+    except BaseException:  # an MLflow store that cannot be opened: no empty run folder either
+        drop_if_empty()
+        raise
     finished, status = False, "FINISHED"
     try:
         result = train(config, tracker, corpus)
         finished = True
     except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        try:
-            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
-                Path(config.out).rmdir()
-        except OSError:
-            pass  # the run's own error matters, not this
+        drop_if_empty()
         raise
     finally:
         if tracker is not None and hasattr(tracker, "close"):
