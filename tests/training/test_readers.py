@@ -45,11 +45,14 @@ def test_karpathy_flickr_layout(tmp_path):
             {"filename": "b.jpg", "split": "val", "sentences": [{"tokens": ["a", "cat"]}]},
             {"filename": "c.jpg", "split": "test", "sentences": [_sentence("A man .")]},
             {"filename": "d.jpg", "split": "test", "sentences": []},
+            {"filename": "e.jpg", "split": "test"},
+            {"filename": "f.jpg", "split": "test", "sentences": "a dog"},
         ],
     }  # fmt: skip
     path = _write_json(tmp_path / "dataset_flickr8k.json", data)
     corpus = read_karpathy_split(path, tmp_path / "Flicker8k_Dataset")
     assert corpus.name == "flickr8k"
+    assert corpus.notes == ["3 images without a caption left out"]  # counted, as the docs say
     assert corpus.splits == {"train": ["a.jpg"], "val": ["b.jpg"], "test": ["c.jpg"]}
     assert corpus.images["a.jpg"].captions == ("A dog runs .", "A dog .")
     assert corpus.images["b.jpg"].captions == ("a cat",)  # tokens when there is no raw text
@@ -130,7 +133,8 @@ def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):
     other = _write_json(tmp_path / "refs.json", {"x.jpg": "one caption", "y.jpg": ["two"]})
     mapping = read_corpus(other, tmp_path)
     assert mapping.images["x.jpg"].captions == ("one caption",)
-    assert mapping.splits == {"all": ["x.jpg", "y.jpg"]}
+    assert sorted(mapping.splits["train"]) == ["x.jpg", "y.jpg"]
+    assert "split at random" in mapping.notes[-1]  # as a folder's captions.json without splits.json
 
     text = tmp_path / "Flickr8k_text"
     text.mkdir()

@@ -62,7 +62,9 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     capsys.readouterr()
     cut = train(_config(caption_folder, tmp_path / "cut", cache, epochs=4, resume=True))
     assert [r["loss"] for r in cut.history] == [r["loss"] for r in whole.history]
-    assert f"resuming the run in {tmp_path / 'cut'} after its xe epoch 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"resuming the run in {tmp_path / 'cut'} after its xe epoch 2" in err
+    assert "--resume on other data" not in err
     # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
     again = train(_config(caption_folder, out, cache, epochs=4, resume=True))
@@ -114,7 +116,7 @@ def test_a_resumed_scst_stage_runs_at_the_scst_lr_given_now(caption_folder, tmp_
 
 
 @pytest.mark.slow
-def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_path, monkeypatch):
+def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_path, monkeypatch, capsys):
     """Stopped after validation but before last/ was saved, the epoch is trained again on
     --resume: metrics.jsonl (and MLflow) must not count it twice."""
     import capsight.training.train as training
@@ -133,6 +135,9 @@ def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_p
     train(_config(caption_folder, tmp_path / "r", cache, epochs=3, resume=True))
     lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    capsys.readouterr()  # resumed on fewer validation photos: best/ is not comparable, said
+    train(_config(caption_folder, tmp_path / "r", cache, epochs=4, resume=True, max_val_images=1))
+    assert "--resume on other data than the run's" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("finished, epochs, scst_epochs, goes_on", [
@@ -432,6 +437,10 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "test": splits["train"][:3]}))
     with pytest.raises(DatasetError, match="3 photos are in both the train and the test split"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
+    notes.clear()
+    (caption_folder / "splits.json").write_text(json.dumps({**splits, "dev": splits["train"][:2]}))
+    training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert "split 'dev' (2 photos) not used: training reads train, val and test" in notes
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": ["gone.jpg"]}))
     with pytest.raises(DatasetError, match="the 'val' split has no photos"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))

@@ -406,6 +406,23 @@ def _agree(flag: bool, world: int, device: torch.device) -> bool:
     return bool(value.item())
 
 
+def _note_changed_data(before: dict, now: dict) -> None:
+    """A resumed run on other data (another file, or photos added or gone) goes on, but its
+    best/ was chosen on the old validation photos: say so."""
+    if not before:
+        return
+
+    def where(params: dict) -> tuple:
+        return tuple(str(Path(params[k]).resolve()) if params.get(k) else None for k in ("data", "images"))
+
+    was = (*where(before), before.get("train_images"), before.get("val_images"))
+    if was == (*where(now), now.get("train_images"), now.get("val_images")):
+        return
+    _note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
+          f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
+          "its best/ was chosen on the old validation photos")  # fmt: skip
+
+
 def _note(message: str) -> None:
     print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
 
@@ -433,6 +450,11 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
         corpus = val_from_train(CaptionCorpus(corpus.name, corpus.images, {"train": pool, **others}, corpus.notes))
     elif "val" not in corpus.splits:
         corpus = val_from_train(corpus)
+    unused = {name: len(keys) for name, keys in corpus.splits.items() if name not in ("train", "val", "test")}
+    if unused and "train" in corpus.splits:
+        listed = ", ".join(f"{name!r} ({n} photos)" for name, n in sorted(unused.items()))
+        say(f"split{'s' if len(unused) > 1 else ''} {listed} not used: training reads train, "
+            "val and test")  # fmt: skip
     missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
     if missing:
         if len(missing) == len(corpus.images):
@@ -639,6 +661,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     run_params = {**dataclasses.asdict(config), "vocab_size": len(vocab), "train_images": len(train_data),
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
+    if resuming and rank == 0:
+        _note_changed_data(_read_json_or_empty(out / "train_config.json"), run_params)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
         where = {k: str(Path(run_params[k]).resolve()) for k in ("data", "out", "cache_dir", "images", "init_from")

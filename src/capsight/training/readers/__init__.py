@@ -29,6 +29,7 @@ from capsight.training.datasets import (
     load_corpus,
     read_caption_folder,
     read_flickr8k_text,
+    split_at_random,
 )
 from capsight.training.readers.coco import read_coco_captions
 from capsight.training.readers.json_files import load_json
@@ -75,7 +76,8 @@ def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> Caption
         captions = caption_strings(path, key, value)
         if captions:
             images[key] = CaptionedImage(key, root / key, captions)
-    return CaptionCorpus(path.stem, images, {"all": list(images)})
+    # Split at random, as a folder's captions.json without splits.json is (eval finds a test split).
+    return split_at_random(CaptionCorpus(path.stem, images, {}))
 
 
 def read_corpus(

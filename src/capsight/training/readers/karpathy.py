@@ -37,12 +37,15 @@ def read_karpathy_split(
     use_subfolders: bool | None = None
     images: dict[str, CaptionedImage] = {}
     splits: dict[str, list[str]] = {}
+    uncaptioned = 0
     for n, entry in enumerate(entries):
         filename = entry.get("filename")
         if not isinstance(filename, str) or not filename:
             raise DatasetError(f"{path}: image #{n} has no 'filename'")
-        captions = tuple(c for c in (_sentence_text(path, s) for s in entry.get("sentences", [])) if c)
+        sentences = entry.get("sentences", [])
+        captions = tuple(c for c in (_sentence_text(path, s) for s in sentences) if c) if isinstance(sentences, list) else ()
         if not captions:
+            uncaptioned += 1
             continue
         subfolder = entry.get("filepath") or ""
         if use_subfolders is None:
@@ -61,7 +64,8 @@ def read_karpathy_split(
     if not images:
         raise DatasetError(f"{path}: no image has any caption")
     name = data.get("dataset") or path.stem.removeprefix("dataset_")
-    return CaptionCorpus(str(name), images, splits)
+    notes = [f"{uncaptioned} images without a caption left out"] if uncaptioned else []
+    return CaptionCorpus(str(name), images, splits, notes)
 
 
 def _sentence_text(path: Path, sentence: object) -> str:
