@@ -231,9 +231,9 @@ def test_default_and_the_model_it_stands_for_are_one_model(run_cli, photo_dir):
 
 
 def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
-    # samples of a near-zero temperature all read alike
+    # samples of a near-zero temperature all read alike (at 0.05, bfloat16 CPUs found a near-tie)
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "show-and-tell", "--num", "3",
-                               "--sample", "--temperature", "0.05", "--seed", "1")  # fmt: skip
+                               "--sample", "--temperature", "0.01", "--seed", "1")  # fmt: skip
     assert status == 0 and out.strip()
     assert "capsight: note: 1 caption got fewer than 3 distinct sentences" in err
     assert "a higher --temperature, or a larger --top-k or --top-p, varies more" in err

@@ -285,3 +285,22 @@ def test_the_fetch_command_fails_when_no_photo_could_be_fetched(tmp_path, capsys
     err = capsys.readouterr().err
     assert "fetched 0, 0 already cached, 1 failed (1 network error)" in err
     assert "error: none of the 1 photos is in" in err
+
+
+def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_server, monkeypatch, capsys):
+    """The pool used to fetch every queued photo (minutes, offline) before Ctrl-C took effect,
+    then print a traceback."""
+    from capsight.training.readers import conceptual_captions as cc
+
+    base, requests = photo_server
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("".join(f"photo {i}\t{base}/red.png?{i}\n" for i in range(40)))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cc, "wait", interrupted)  # Ctrl-C while the first photos are under way
+    assert cc.main([str(tsv), str(tmp_path / "cache"), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err
+    assert len(requests) < 40  # the queued ones were never fetched

@@ -787,7 +787,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         "data",
         help="caption dataset: a folder (captions.json + splits.json, or the Flickr8k text files), "
         "a Karpathy dataset_*.json, COCO captions_*.json, Flickr8k.token.txt or a Conceptual "
-        "Captions .tsv (photos fetched first); without train/val splits it is split at random",
+        "Captions .tsv (its photos fetched first by python -m capsight.training.readers."
+        "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split at random",
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
     parser.add_argument("--architecture", default="show-attend-tell",

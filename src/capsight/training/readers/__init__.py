@@ -96,7 +96,10 @@ def read_corpus(
         return _in_folder(corpus, folder, path.parent) if folder else corpus
     if path.suffix.lower() == ".tsv":
         if folder is None:
-            raise InputNotFound(f"{path}: pass the folder of fetched Conceptual Captions photos")
+            raise InputNotFound(
+                f"{path}: pass the folder of its fetched photos with --images (fetch them with "
+                f"python -m capsight.training.readers.conceptual_captions {path.name} DIR)"
+            )
         from capsight.training.readers.conceptual_captions import read_conceptual_captions
 
         return read_conceptual_captions(path, folder)

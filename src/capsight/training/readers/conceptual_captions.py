@@ -30,6 +30,7 @@ import urllib.request
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from PIL import Image
 
@@ -74,9 +75,10 @@ def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tup
             if len(parts) < 2 or not parts[1].startswith(("http://", "https://")):
                 if not line.strip() or (line_number == 1 and len(parts) >= 2 and "://" not in line):
                     continue  # a blank line, or a header row ("caption<TAB>url")
+                found = parts[1].split("://")[0] + "://" if len(parts) >= 2 and "://" in parts[1] else None
                 raise DatasetError(
-                    f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'; is this the "
-                    "Conceptual Captions TSV?"
+                    f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'"
+                    + (f", got a {found} URL" if found else "; is this the Conceptual Captions TSV?")
                 )
             rows.append((" ".join(parts[0].split()), parts[1].strip()))
     return rows
@@ -164,49 +166,17 @@ def fetch_conceptual_captions(
         else:
             todo.append(url)
 
-    fetched, failures, in_a_row = 0, {}, 0
-    stopped_early = None
-    done = 0
-    with (
-        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
-        (cache_dir / FAILURES_FILE).open("a", encoding="utf-8") as failure_log,
-    ):
-        pending: dict[Future, str] = {}
-        queue = iter(todo)
-        while True:
-            while stopped_early is None and len(pending) < 4 * max(1, workers):
-                url = next(queue, None)
-                if url is None:
-                    break
-                target = cache_dir / cache_file_name(url)
-                pending[pool.submit(_fetch_one, url, target, timeout, shorter_side)] = url
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                url = pending.pop(future)
-                done += 1
-                error = future.exception()
-                if error is None:
-                    fetched += 1
-                    in_a_row = 0
-                    continue
-                reason = _reason(error)
-                failures[reason] = failures.get(reason, 0) + 1
-                if isinstance(error, _PermanentFailure):
-                    in_a_row = 0
-                    failure_log.write(f"{url}\t{reason}\n")
-                    failure_log.flush()
-                else:
-                    in_a_row += 1
-                    if in_a_row >= max_network_errors_in_a_row and stopped_early is None:
-                        stopped_early = (
-                            f"{in_a_row} network errors in a row and no photo fetched since; "
-                            "offline? Rerun when connected: cached photos are kept"
-                        )
-            progress(
-                done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}"
-            )
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        with (cache_dir / FAILURES_FILE).open("a", encoding="utf-8") as failure_log:
+            fetched, failures, stopped_early = _fetch_all(
+                pool, todo, cache_dir, failure_log, timeout, shorter_side, workers,
+                max_network_errors_in_a_row, progress,
+            )  # fmt: skip
+    except BaseException:  # Ctrl-C: drop the queued downloads; the few under way time out
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return FetchReport(
         rows=len(urls),
         fetched=fetched,
@@ -216,6 +186,55 @@ def fetch_conceptual_captions(
         failures=dict(sorted(failures.items())),
         stopped_early=stopped_early,
     )
+
+
+def _fetch_all(
+    pool: ThreadPoolExecutor, todo: list[str], cache_dir: Path, failure_log: IO[str],
+    timeout: float, shorter_side: int | None, workers: int, max_network_errors_in_a_row: int,
+    progress: ProgressCallback,
+) -> tuple[int, dict[str, int], str | None]:  # fmt: skip
+    """Fetch ``todo`` through ``pool``, a few per worker queued at a time; failures counted by
+    reason, permanent ones logged; stops early after many network errors in a row."""
+    fetched, failures, in_a_row = 0, {}, 0
+    stopped_early = None
+    done = 0
+    pending: dict[Future, str] = {}
+    queue = iter(todo)
+    while True:
+        while stopped_early is None and len(pending) < 4 * max(1, workers):
+            url = next(queue, None)
+            if url is None:
+                break
+            target = cache_dir / cache_file_name(url)
+            pending[pool.submit(_fetch_one, url, target, timeout, shorter_side)] = url
+        if not pending:
+            break
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            url = pending.pop(future)
+            done += 1
+            error = future.exception()
+            if error is None:
+                fetched += 1
+                in_a_row = 0
+                continue
+            reason = _reason(error)
+            failures[reason] = failures.get(reason, 0) + 1
+            if isinstance(error, _PermanentFailure):
+                in_a_row = 0
+                failure_log.write(f"{url}\t{reason}\n")
+                failure_log.flush()
+            else:
+                in_a_row += 1
+                if in_a_row >= max_network_errors_in_a_row and stopped_early is None:
+                    stopped_early = (
+                        f"{in_a_row} network errors in a row and no photo fetched since; "
+                        "offline? Rerun when connected: cached photos are kept"
+                    )
+        progress(
+            done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}"
+        )
+    return fetched, failures, stopped_early
 
 
 def read_conceptual_captions(
@@ -263,13 +282,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per photo")
     parser.add_argument("--retry-failed", action="store_true", help="retry photos that failed for good before")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    from capsight._cli.progress_bar import ProgressBar
+
     try:
-        report = fetch_conceptual_captions(args.tsv, args.cache_dir, timeout=args.timeout,
-                                           limit=args.limit, retry_failed=args.retry_failed)  # fmt: skip
+        with ProgressBar(ProgressBar.wanted(args.quiet)) as on_progress:
+            report = fetch_conceptual_captions(args.tsv, args.cache_dir, timeout=args.timeout,
+                                               limit=args.limit, retry_failed=args.retry_failed,
+                                               progress=on_progress)  # fmt: skip
     except CapsightError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the photos fetched so far stay in {args.cache_dir}; run the same "
+              "command again to go on", file=sys.stderr)  # fmt: skip
+        return 130
     print(json.dumps(asdict(report), indent=2))
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.failures.items())
     print(f"fetched {report.fetched}, {report.cached} already cached, {report.failed} failed"
