@@ -28,7 +28,9 @@ from capsight.errors import ImageLoadError, InvalidParameter
         ({"length_penalty": float("nan")}, "length penalty must be a finite number"),
         ({"no_repeat_trigram": "no"}, "no repeat trigram must be True or False"),
         ({"beam_width": 3.5}, "beam width must be a whole number"),
-        ({"max_length": 1}, r"at least 2 \(it counts the end token: 2 allows one word\), got 1"),
+        ({"max_length": 1}, r"between 2 and 100 \(it counts the end token: 2 allows one word\), got 1"),
+        ({"max_length": 10**6}, r"max length must be between 2 and 100"),
+        ({"length_penalty": -1}, r"length penalty must be between 0 \(none\) and 5, got -1"),
     ],
 )
 def test_decoding_options_of_the_wrong_type_are_refused(options, fragment):

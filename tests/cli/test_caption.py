@@ -134,7 +134,8 @@ def test_a_folder_without_images_is_one_line_and_the_rest_still_runs(
 
 def _args(**given) -> argparse.Namespace:
     base = dict(greedy=False, beam=None, sample=False, narrowing=False, temperature=None,
-                top_k=None, top_p=None, num=None, seed=None)
+                top_k=None, top_p=None, num=None, seed=None, max_length=None,
+                length_penalty=None, allow_repeats=False)
     return argparse.Namespace(**{**base, **given})
 
 
@@ -191,12 +192,30 @@ def test_sampling_flags_without_sample_are_refused():
     (["--batch-size", "0"], "batch-size"),
     (["--model", "no-such-model"], "unknown captioner"),
     (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
+    (["--max-length", "1"], "max length must be between 2 and 100"),
+    (["--max-length", "1000000"], "max length must be between 2 and 100"),
+    (["--length-penalty", "-1"], "length penalty must be between 0 (none) and 5"),
+    (["--greedy", "--length-penalty", "1"], "--length-penalty ranks beam search's sentences"),
 ])
 def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,
                                                 fragment):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", *argv)
     assert status == 2 and out == ""
     one_error_line(err, fragment)
+
+
+def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
+    """Maximum length, length penalty and the repeat blocks, as the Python API has them."""
+    cat = photo_dir / "cat.jpg"
+    model = ["--model", "show-attend-tell", "--json"]
+    status, out, err = run_cli("caption", cat, *model, "--beam", "3", "--max-length", "4")
+    assert status == 0, err
+    assert 1 <= len(json.loads(out)[0]["caption"].split()) <= 3  # 4 tokens, the end one included
+    plain = json.loads(run_cli("caption", cat, *model, "--beam", "5")[1])[0]["caption"]
+    long_ = json.loads(run_cli("caption", cat, *model, "--beam", "5", "--length-penalty", "3")[1])[0]
+    assert len(long_["caption"].split()) >= len(plain.split())  # longer sentences rank higher
+    status, out, err = run_cli("caption", cat, *model, "--allow-repeats")
+    assert status == 0 and json.loads(out)[0]["caption"], err
 
 
 def test_greedy_and_beam_together_is_a_usage_error(run_cli, photo_dir):

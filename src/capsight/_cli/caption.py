@@ -80,6 +80,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=None, metavar="N",
                    help="up to N distinct captions per image, by diverse beam search or "
                         "sampling (the best printed; the others in --json's alternatives)")
+    p.add_argument("--max-length", type=int, default=None, metavar="N",
+                   help="at most N tokens per caption, the end token included (default 20: 19 words)")
+    p.add_argument("--length-penalty", type=float, default=None, metavar="P",
+                   help="with beam search: rank sentences by log-probability / length**P "
+                        "(default 0, the plain sum; larger favours longer captions)")
+    p.add_argument("--allow-repeats", action="store_true",
+                   help="let a caption repeat itself (by default no three words come twice "
+                        "and no word follows itself)")
     p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -115,6 +123,15 @@ def decoding_from_args(args: argparse.Namespace):
                            ("top_p", args.top_p)):
             if value is not None:
                 options[key] = value
+    if args.length_penalty is not None:
+        if not (options.get("method") == "beam" or not options):
+            raise InvalidParameter("--length-penalty ranks beam search's sentences: use it with "
+                                   "--beam (or the default decoding)")  # fmt: skip
+        options["length_penalty"] = args.length_penalty
+    if args.max_length is not None:
+        options["max_length"] = args.max_length
+    if args.allow_repeats:
+        options.update(no_repeat_trigram=False, no_repeat_word=False)
     if args.num is not None:
         options["num_captions"] = args.num
     if args.seed is not None:

@@ -25,6 +25,8 @@ from capsight.errors import InvalidParameter
 # beam or alternative is a row of every batch (beam 100,000 over 32 photos asks for 5 GB).
 MAX_BEAM_WIDTH = 20
 MAX_CAPTIONS = 20
+MAX_LENGTH = 100  # tokens: five times the longest training caption the shipped models learned
+MAX_LENGTH_PENALTY = 5.0  # score / length**p; past ~2 every beam runs to max_length
 _INTEGERS = ("beam_width", "max_length", "top_k", "num_captions")
 _NUMBERS = ("length_penalty", "temperature", "top_p")
 _FLAGS = ("no_repeat_trigram", "no_repeat_word", "complete_endings")
@@ -55,10 +57,15 @@ class DecodingOptions:
             raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
         if not 1 <= self.beam_width <= MAX_BEAM_WIDTH:
             raise InvalidParameter(f"beam width must be between 1 and {MAX_BEAM_WIDTH}, got {self.beam_width}")
-        if self.max_length < 2:
+        if not 2 <= self.max_length <= MAX_LENGTH:
             raise InvalidParameter(
-                f"max length must be at least 2 (it counts the end token: 2 allows one word), "
-                f"got {self.max_length}"
+                f"max length must be between 2 and {MAX_LENGTH} (it counts the end token: 2 "
+                f"allows one word), got {self.max_length}"
+            )
+        if not 0 <= self.length_penalty <= MAX_LENGTH_PENALTY:
+            raise InvalidParameter(
+                f"length penalty must be between 0 (none) and {MAX_LENGTH_PENALTY:g}, got "
+                f"{self.length_penalty:g}"
             )
         if not 0 < self.temperature < math.inf:
             raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
