@@ -90,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
         if key in intervals:
             low, high = intervals[key]
             print(f"{key:>10}  {value:.4f}  (95%: {low:.4f} - {high:.4f})")
-        elif key == "seconds":
-            print(f"{key:>10}  {value:.1f}")
+        elif key == "seconds":  # reading, encoding and decoding the photos; scoring not counted
+            print(f"{'captioning':>10}  {value:.1f} s")
+        elif key == "decoding":
+            width = f" {value['beam_width']}" if value.get("method") == "beam" else ""
+            print(f"{key:>10}  {value.get('method')}{width}")
         elif isinstance(value, float):
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):
