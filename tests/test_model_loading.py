@@ -84,3 +84,19 @@ def test_the_oldest_result_goes_first_past_maxsize():
     for name in ("a", "b", "c", "b", "a"):
         load(name)
     assert calls == ["a", "b", "c", "a"]  # "a" was dropped for "c", "b" was still there
+
+
+def test_loading_a_model_leaves_torchs_random_state_as_it_was():
+    """Building a module draws its first weights; a user's seeded numbers must not depend on
+    which models happened to be cached already."""
+    import torch
+
+    @loaded_once()
+    def build(size: int) -> torch.nn.Module:
+        return torch.nn.Linear(size, size)  # draws from the global generator
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    build(64)
+    assert torch.equal(torch.rand(3), expected)

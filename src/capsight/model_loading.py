@@ -5,7 +5,7 @@ Two threads that build models at once (a server's ``/v1/models`` beside a reques
 "cannot import name 'GPT2LMHeadModel'"; without the lock both would also build the same model.
 A model already built is handed out without the lock, so a long load never holds up requests
 for the models that are ready. The lock is re-entrant: building a captioner builds its encoder
-through another cached loader.
+through another cached loader. Loading leaves torch's global random state as it found it.
 
     >>> @loaded_once(maxsize=8)
     ... def captioner(name): ...
@@ -15,6 +15,7 @@ through another cached loader.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -40,7 +41,7 @@ def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., 
                 pass
             with LOADING:
                 if key not in cache:  # another thread may have built it while this one waited
-                    cache[key] = load(*args, **kwargs)
+                    cache[key] = _without_drawing(load, args, kwargs)
                     while len(cache) > maxsize:
                         del cache[next(iter(cache))]
                 return cache[key]
@@ -49,3 +50,14 @@ def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., 
         return one_at_a_time
 
     return decorate
+
+
+def _without_drawing(load: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    """``load(...)`` with torch's global random state as it was before: building a module draws
+    its initial weights from it (overwritten by the checkpoint), and a caller who seeded torch
+    would otherwise get other numbers depending on which models happened to be cached."""
+    torch = sys.modules.get("torch")  # not imported yet: nobody can have seeded it
+    if torch is None:
+        return load(*args, **kwargs)
+    with torch.random.fork_rng(devices=[]):
+        return load(*args, **kwargs)

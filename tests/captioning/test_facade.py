@@ -59,6 +59,7 @@ def test_decoding_options_accept_numpy_and_json_numbers():
         ([None], "cannot caption a NoneType"),
         ({"a.jpg", "b.jpg"}, "cannot caption a set: it has no order"),
         ({"a.jpg": "a cat"}, "cannot caption a dict: it has no order"),
+        ([b"\xff\xd8", None], r"images\[1\]: cannot caption a NoneType"),
     ],
 )
 def test_what_is_not_an_image_is_refused_before_any_model_loads(images, fragment, monkeypatch):
@@ -67,6 +68,21 @@ def test_what_is_not_an_image_is_refused_before_any_model_loads(images, fragment
     )
     with pytest.raises(InvalidParameter, match=fragment):
         capsight.caption(images)
+
+
+def test_a_missing_file_is_named_before_any_model_loads(tmp_path, monkeypatch):
+    """Not after every photo before it in the list was captioned."""
+    from capsight.errors import InputNotFound
+
+    monkeypatch.setattr(
+        facade, "resolve_captioner", lambda model: pytest.fail("a model was loaded")
+    )
+    here = tmp_path / "here.jpg"
+    here.write_bytes(b"\xff\xd8 not decoded yet")
+    with pytest.raises(InputNotFound, match="nope.jpg: no such file"):
+        capsight.caption([here, tmp_path / "nope.jpg"])
+    with pytest.raises(InputNotFound, match="is a directory"):
+        capsight.describe_images([here, tmp_path])
 
 
 @pytest.mark.parametrize(
@@ -180,11 +196,13 @@ def test_a_bad_image_in_a_list_is_named_by_its_place():
         facade._rgb_batch([good, b"not a photo"], 0, 8)
 
 
-def test_one_image_alone_counts_as_a_list_of_one():
+def test_one_image_alone_counts_as_a_list_of_one(tmp_path):
     pil, array = Image.new("RGB", (4, 4)), np.zeros((4, 4, 3), np.uint8)
     assert facade._image_list(pil) == [pil]
     assert facade._image_list(array)[0] is array
-    assert facade._image_list(x for x in ("a.jpg",)) == ["a.jpg"]
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"\xff\xd8")
+    assert facade._image_list(x for x in (str(photo),)) == [str(photo)]
 
 
 @pytest.mark.slow  # loads the image encoder
@@ -243,3 +261,20 @@ def test_encode_images_works_in_batches_and_keeps_no_images(photo):
     assert tuple(encoded.grid.shape) == (3, 49, 1280) and tuple(encoded.probs.shape) == (3, 1000)
     assert encoded.images is None  # memory stays bounded by the batch
     assert torch.allclose(encoded.pooled[0], encoded.pooled[2], atol=1e-2)  # batches agree
+
+
+def test_results_print_short_and_turn_into_json():
+    """The attention tensor made a result's repr 48 lines; asdict() could not be dumped."""
+    import json
+
+    import torch
+
+    from capsight.captioning.base import CaptionResult
+    from capsight.captioning.facade import ImageDescription
+
+    result = CaptionResult("a dog runs", -0.5, ["a", "dog", "runs"], torch.rand(3, 49), ["a dog"])
+    assert "attention" not in repr(result) and len(repr(result)) < 200
+    described = ImageDescription(result, [("Labrador retriever", 0.9)], "show-attend-tell")
+    data = json.loads(json.dumps(described.to_dict()))
+    assert data["caption"]["text"] == "a dog runs" and len(data["caption"]["attention"]) == 3
+    assert data["labels"] == [["Labrador retriever", 0.9]] and data["model"] == "show-attend-tell"

@@ -27,11 +27,22 @@ from capsight.vision.encoder import EncodedImages
 
 @dataclass
 class CaptionResult:
+    """One image's caption: ``text``, its ``score`` (mean log-probability per word; higher is
+    surer; None for captioners without one), the ``tokens`` it was decoded from, each token's
+    ``attention`` over the encoder grid (attention models only; left out of the repr) and up
+    to ``num_captions - 1`` other distinct ``alternatives``. ``to_dict()`` is JSON-ready."""
+
     text: str
     score: float | None = None  # mean log-probability per word, when the model has one
     tokens: list[str] = field(default_factory=list)
-    attention: torch.Tensor | None = None  # (len(tokens), h*w) for attention models
+    attention: torch.Tensor | None = field(default=None, repr=False)  # (len(tokens), h*w)
     alternatives: list[str] = field(default_factory=list)  # other distinct captions (num_captions > 1)
+
+    def to_dict(self) -> dict:
+        """Plain JSON types: the attention as nested lists of floats (or None)."""
+        attention = None if self.attention is None else self.attention.float().tolist()
+        return {"text": self.text, "score": self.score, "tokens": list(self.tokens),
+                "attention": attention, "alternatives": list(self.alternatives)}  # fmt: skip
 
 
 class Captioner(ABC):

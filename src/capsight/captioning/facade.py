@@ -51,6 +51,11 @@ class ImageDescription:
     labels: list[tuple[str, float]] = field(default_factory=list)  # (ImageNet name, probability)
     model: str = ""  # the captioner that wrote the caption ("default" resolved)
 
+    def to_dict(self) -> dict:
+        """Plain JSON types (``json.dumps`` takes it as it is)."""
+        return {"caption": self.caption.to_dict(), "labels": [list(pair) for pair in self.labels],
+                "model": self.model}  # fmt: skip
+
 
 def caption(
     images: Sequence[ImageInput] | ImageInput,
@@ -196,13 +201,18 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
             f"cannot caption a {type(images).__name__}: it has no order to give the results in; "
             "pass a list (e.g. sorted(...))"
         )
+    from capsight.io.images import check_input_file
+
     images = images if isinstance(images, Sequence) else list(images)
-    for image in images:  # before any model loads: a wrong type is a slip, found in no time
+    for i, image in enumerate(images):  # before any model loads: a slip is found in no time
+        where = f"images[{i}]: " if len(images) > 1 else ""
         if not (isinstance(image, one_image) or _is_array(image) or _is_file(image)):
             raise InvalidParameter(
-                f"cannot caption a {type(image).__name__}; pass a path, bytes, an open binary "
-                "file, a PIL image or a NumPy array"
+                f"{where}cannot caption a {type(image).__name__}; pass a path, bytes, an open "
+                "binary file, a PIL image or a NumPy array"
             )
+        if isinstance(image, (str, os.PathLike)):  # missing, empty or a folder: not after the
+            check_input_file(image)  # photos before it were captioned
     return images
 
 

@@ -15,15 +15,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from capsight.errors import ImageLoadError, InputNotFound
 
 # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that; capsight refuses above
-# its own, lower limit with one clear line, so Pillow's warning would only add noise to it.
+# its own, lower limit with one clear line, so Pillow's warning would only add noise to it (it
+# is silenced inside load_image only: Pillow's settings are the caller's, and left alone).
 MAX_IMAGE_PIXELS = 64_000_000
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 # Names that say "video": an image command given one says where videos go.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # in folders
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
@@ -77,7 +76,10 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         label = name or str(source)
         fp = check_input_file(source)
     try:
-        with Image.open(fp) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+        with img:
             check_pixel_count(img, label)
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))
