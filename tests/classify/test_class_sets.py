@@ -78,3 +78,28 @@ def test_a_folder_given_as_the_class_list_is_named_as_one(tmp_path, monkeypatch,
         parse_classes(spec)
     # A bare name stays a class name, even beside a folder called so (few-shot adds classes).
     assert parse_classes("photos", at_least=1).labels == ("photos",)
+
+
+def test_a_long_class_list_typed_inline_is_a_list_not_a_crash():
+    """Past 255 bytes the text cannot be a file name: the file test raised ENAMETOOLONG."""
+    names = [f"class number {i}" for i in range(60)]
+    assert parse_classes(",".join(names)).labels == tuple(names)
+    assert parse_classes("/".join(names) + ",dog").labels[-1] == "dog"  # a "/" in a long list
+
+
+def test_duplicates_in_a_huge_list_are_found_without_comparing_every_pair():
+    names = [f"c{i}" for i in range(60_000)] + ["C7"]
+    with pytest.raises(InvalidParameter, match="class list repeats C7, c7; each class once"):
+        parse_classes(names)
+
+
+def test_class_files_that_hold_one_line_or_do_not_exist_are_named_as_files(tmp_path, monkeypatch):
+    one_line = tmp_path / "mine.txt"
+    one_line.write_text("cat, dog, car\n")
+    with pytest.raises(InvalidParameter, match="mine.txt: holds one class, 'cat, dog, car'; a class file has one name per line"):
+        parse_classes(str(one_line))
+    monkeypatch.chdir(tmp_path)
+    from capsight.errors import InputNotFound
+
+    with pytest.raises(InputNotFound, match="missing.csv: no such class file"):
+        parse_classes("missing.csv")

@@ -94,3 +94,33 @@ def test_pixels_the_file_refuses_are_one_line(tiny_classifier, tmp_path):
     loaded = load_classifier(save_classifier(tiny_classifier, tmp_path / "clf.pt"))
     with pytest.raises(InvalidParameter, match=r"clf\.pt refused the photo: .*divide 8-bit"):
         loaded(torch.full((1, 3, 8, 8), 200.0))
+
+
+class _Foreign(torch.nn.Module):
+    """A TorchScript file with class names that capsight did not build."""
+
+    def __init__(self, labels: list[str], logits: bool, flat: bool) -> None:
+        super().__init__()
+        self.labels = labels
+        self.logits, self.flat = logits, flat
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        scores = images.mean(dim=(2, 3))[:, :2] * 7.0  # (N, 2)
+        if self.flat:
+            return scores.flatten()
+        return scores if self.logits else torch.softmax(scores, dim=1)
+
+
+@pytest.mark.parametrize("logits, flat, fragment", [
+    (False, True, r"answered \(4,\) where a classifier gives \(N, 2\) class probabilities"),
+    (True, False, "its scores are not probabilities"),
+])
+def test_a_file_that_answers_no_probabilities_is_one_line(tmp_path, logits, flat, fragment):
+    path = tmp_path / "foreign.pt"
+    torch.jit.save(torch.jit.script(_Foreign(["a", "b"], logits, flat)), str(path))
+    loaded = load_classifier(path)
+    with pytest.raises(InvalidParameter, match=fragment):
+        loaded(torch.rand(2, 3, 8, 8))
+    path = tmp_path / "fine.pt"
+    torch.jit.save(torch.jit.script(_Foreign(["a", "b"], False, False)), str(path))
+    assert load_classifier(path)(torch.rand(2, 3, 8, 8)).shape == (2, 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -87,6 +88,18 @@ def builtin_set(name: str) -> ClassList:
     return ClassList(tuple(label for label in labels if label), None, name)
 
 
+CLASS_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".lst", ".list", ".names"}  # a missing one is named so
+
+
+def _holds(path: Path, test) -> bool:
+    """``test(path)``, False where the text cannot be a path at all (a class list typed inline
+    runs past the system's 255-byte limit on a file name)."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False
+
+
 def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
     """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList.
 
@@ -99,12 +112,12 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         if spec in BUILTIN_SETS:
             return builtin_set(spec)
         path = Path(spec)
-        if ("/" in spec or os.sep in spec) and path.is_dir():  # "kettle" may name a class and a folder
+        if ("/" in spec or os.sep in spec) and _holds(path, Path.is_dir):  # "kettle": a class, or a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a,b,c'")  # fmt: skip
-        if path.is_file():
+        if _holds(path, Path.is_file):
             labels, source = read_class_file(path), str(path)
-        elif "," in spec or "\n" in spec or not (spec.endswith(".txt") or "/" in spec):
+        elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
             labels, source = spec.replace("\n", ",").split(","), "list"
         else:
             raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
@@ -116,12 +129,15 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
+        if source not in ("list", "imagenet"):  # a file of one line: "cat, dog, car" on it?
+            raise InvalidParameter(f"{source}: holds one class, {labels[0]!r}; a class file has "
+                                   "one name per line, and two or more of them")  # fmt: skip
         raise InvalidParameter(
             f"{labels[0]!r} is a single class; {hint}give two or more classes ('cat,dog'), a "
             f"class file, or a built-in set ({', '.join(BUILTIN_SETS)})"
         )
-    folded = [label.casefold() for label in labels]  # "cat" and "Cat" are one class
-    duplicates = sorted({label for label, key in zip(labels, folded, strict=True) if folded.count(key) > 1})
+    counts = Counter(label.casefold() for label in labels)  # "cat" and "Cat" are one class
+    duplicates = sorted({label for label in labels if counts[label.casefold()] > 1})
     if duplicates:
         raise InvalidParameter(f"class list repeats {', '.join(duplicates)}; each class once")
     return ClassList(tuple(labels), None, source)

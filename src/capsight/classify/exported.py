@@ -53,10 +53,26 @@ class LoadedClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         try:
-            return self.network(images)
+            probs = self.network(images)
         except Exception as error:  # torch.jit.Error or the program's failed assertion
             last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
             raise InvalidParameter(f"{self.path.name} refused the photo: {last}") from None
+        return self._checked(probs, len(images))
+
+    def _checked(self, probs: object, n: int) -> torch.Tensor:
+        """A file capsight did not build may answer anything: (N, classes) probabilities only."""
+        wanted = f"(N, {len(self.labels)}) class probabilities for its {len(self.labels)} class names"
+        if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (n, len(self.labels)):
+            got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
+            raise InvalidParameter(f"{self.path.name}: answered {got} where a classifier gives "
+                                   f"{wanted}; {_NOT_A_CLASSIFIER}")  # fmt: skip
+        probs = probs.float()
+        sums = probs.sum(dim=1)
+        if bool((probs < -1e-4).any()) or not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
+            raise InvalidParameter(f"{self.path.name}: its scores are not probabilities (rows "
+                                   f"sum to {float(sums.min()):.3g}-{float(sums.max()):.3g}); "
+                                   f"{_NOT_A_CLASSIFIER}")  # fmt: skip
+        return probs
 
     def describe(self) -> dict:
         return {"engine": self.engine, "classes": len(self.labels), "file": str(self.path)}
