@@ -155,3 +155,13 @@ def test_classifier_build_names_an_empty_or_nameless_out_in_its_error(capsys):
     assert capsys.readouterr().err == "capsight: error: '': --out must end in .pt or .pt2\n"
     assert main(["classifier", "build", "--classes", "a,b", "--out", "models/.pt"]) == 2
     assert "needs a file name before .pt" in capsys.readouterr().err
+
+
+def test_names_the_engine_cannot_tell_apart_get_a_note(cat_png, capsys):
+    """"猫" and "狗" embed as the same unknown words: they tie on every photo, said so."""
+    assert main(["classify", str(cat_png), "--classes", "猫, 狗, cat, car"]) == 0
+    out, err = capsys.readouterr()
+    assert "capsight: note: the classes '猫', '狗' look the same to the engine" in err
+    assert out.startswith(f"{cat_png}: cat ")
+    assert main(["classify", str(cat_png), "--classes", "cat, dog"]) == 0
+    assert "look the same" not in capsys.readouterr().err

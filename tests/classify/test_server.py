@@ -60,6 +60,17 @@ def test_classify_endpoint(client, cat_png):
     assert len(result["top"]) == 2
 
 
+def test_classify_notes_classes_it_cannot_tell_apart_and_refuses_huge_lists_first(client, cat_png):
+    r = client.post("/v1/classify", files=[("images", ("cat.png", cat_png, "image/png"))],
+                    data={"classes": "猫, 狗, cat"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert "'猫', '狗' look the same to the engine" in r.json()["note"]
+    huge = ",".join(f"class{i}" for i in range(60_000))  # counted before it is checked further
+    r = client.post("/v1/classify", files=[("images", ("cat.png", cat_png, "image/png"))],
+                    data={"classes": huge})  # fmt: skip
+    assert r.status_code == 422 and r.json()["error"] == "classes: at most 5000 classes per request"
+
+
 @pytest.mark.parametrize(
     ("data", "files", "status"),
     [

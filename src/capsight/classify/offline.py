@@ -270,3 +270,23 @@ class OfflineEngine:
             resize_mode=self.config.resize_mode, multi_scale=False,
         )
         return probe.views(images)["pooled"]
+
+
+def indistinct_classes(classifier: nn.Module) -> list[list[str]]:
+    """Groups of an offline classifier's classes whose weights are the same, so they tie on every
+    photo: names neither WordNet nor MiniLM can read ("猫", "🐶" all embed as unknown words), or
+    names for one thing. Empty for other classifiers and for few-shot ones (their examples differ)."""
+    if not getattr(classifier, "has_mapping", False) or getattr(classifier, "has_prototypes", True):
+        return []
+    rows = torch.cat([classifier.mapping, classifier.bias[:, None]], dim=1).numpy()  # (C, 1001)
+    groups: dict[bytes, list[str]] = {}
+    for label, row in zip(classifier.labels, np.round(rows, 6), strict=True):
+        groups.setdefault(row.tobytes(), []).append(label)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def indistinct_notes(classifier: nn.Module) -> list[str]:
+    """One sentence per group of ``indistinct_classes``, for the CLI's notes and the API."""
+    return [f"the classes {', '.join(repr(name) for name in group)} look the same to the "
+            "engine and score alike on every photo (it reads names in English; give each "
+            "class a distinct English name)" for group in indistinct_classes(classifier)]  # fmt: skip

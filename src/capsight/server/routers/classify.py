@@ -51,6 +51,8 @@ class ClassifyResponse(BaseModel):
     classes: int
     results: list[ImageClasses]
     timings_ms: dict[str, float]
+    note: str | None = Field(default=None, description=(
+        "Classes the engine cannot tell apart (names it cannot read): they score alike"))
 
 
 def client_classes(text: str, at_least: int = 2) -> ClassList:
@@ -62,6 +64,8 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
         return builtin_set(text)
     parts = [part for line in text.splitlines() for part in line.split(",")]
     named = [part.strip() for part in parts if part.strip()]
+    if len(named) > MAX_CLASSES:  # before the list is checked further: a 2 MB list goes at once
+        raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
     if len(named) == 1 and at_least > 1:  # the library's advice names class files: not here
         close = difflib.get_close_matches(named[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
@@ -69,10 +73,7 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
             f"{named[0]!r} is a single class; {hint}give two or more ('cat, dog') or a built-in "
             f"set ({', '.join(BUILTIN_SETS)})"
         )
-    classes = parse_classes(parts, at_least)
-    if len(classes.labels) > MAX_CLASSES:
-        raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
-    return classes
+    return parse_classes(parts, at_least)
 
 
 @lru_cache(maxsize=16)
@@ -128,8 +129,11 @@ async def classify_images(
     ]
     ms = {k: round(v * 1000, 2) for k, v in timing.items()}
     ms["total"] = round((time.perf_counter() - t0) * 1000, 2)
+    from capsight.classify.offline import indistinct_notes
+
     return ClassifyResponse(
-        engine=classifier.engine, classes=len(classifier.labels), results=results, timings_ms=ms
+        engine=classifier.engine, classes=len(classifier.labels), results=results, timings_ms=ms,
+        note="; ".join(indistinct_notes(classifier)) or None,
     )
 
 
