@@ -340,11 +340,14 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     "winner", so a top share under a half is said to be no clear winner."""
     import capsight.server.classify_tab as tab
 
-    monkeypatch.setattr(tab, "classify_photo", lambda *a: {"car": 0.33, "person": 0.22, "cat": 0.2})
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"car": 0.33, "person": 0.22, "cat": 0.2}, []))
     bars, note = tab.shown_classes(None, tab.TYPED, "car, person, cat", "")
     assert bars["car"] == 0.33 and "No class stands out" in note and "takes 33%" in note
-    monkeypatch.setattr(tab, "classify_photo", lambda *a: {"cat": 0.9, "dog": 0.1})
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.9, "dog": 0.1}, []))
     assert "No class stands out" not in tab.shown_classes(None, tab.TYPED, "cat, dog", "")[1]
+    tied = "the classes '猫', '狗' look the same to the engine"
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"猫": 0.5, "狗": 0.5}, [tied]))
+    assert "Note: The classes &#x27;猫&#x27;, &#x27;狗&#x27; look the same" in tab.shown_classes(None, tab.TYPED, "猫, 狗", "")[1]
 
 
 def test_a_card_names_the_temperature_a_caption_was_sampled_at():

@@ -27,12 +27,14 @@ WEAK_SETS = {"professions": "people's jobs", "scenes": "scenes"}  # built-in set
 CLEAR_WINNER = 0.5
 
 
-def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
-    """{label: score} for gr.Label; every failure a user can cause becomes a gr.Error.
+def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[dict, list[str]]:
+    """({label: score} for gr.Label, notes on classes the engine cannot tell apart); every
+    failure a user can cause becomes a gr.Error.
 
     ``upload`` is the photo box's raw upload (the click runs with ``preprocess=False``) or a path.
     """
     from capsight.classify.engines import predictions
+    from capsight.classify.offline import indistinct_notes
     from capsight.server.http_errors import ApiError
     from capsight.server.routers.classify import _classifier, client_classes
 
@@ -40,19 +42,20 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> dict:
     try:
         classes = client_classes(typed if class_set == TYPED else class_set)
         templates = tuple(t for t in template.splitlines() if t.strip()) or None
-        (found,) = predictions(_classifier(classes, templates), [image], ["photo"], top=5)
+        classifier = _classifier(classes, templates)
+        (found,) = predictions(classifier, [image], ["photo"], top=5)
     except CapsightError as exc:
         raise user_error(str(exc)) from None
     except ApiError as exc:  # the API's own limits (at most 5,000 classes)
         raise user_error(str(exc.detail)) from None
-    return {label: score for label, score in found.top}
+    return {label: score for label, score in found.top}, indistinct_notes(classifier)
 
 
 def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:
     """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
     the bars cleared (raised, it would leave the last photo's bars under an "Error" badge)."""
     try:
-        bars = classify_photo(upload, class_set, typed, template)
+        bars, notes = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:
         return None, failure_card(str(exc.message), "Nothing was classified:")  # "the class list is empty"
     weak = WEAK_SETS.get(class_set)
@@ -61,6 +64,8 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     if top < CLEAR_WINNER:
         caveat += (f" No class stands out: the scores are shares of your classes (they add up to "
                    f"100%), and the best takes {top:.0%}; the photo may show none of them.")  # fmt: skip
+    for note in notes:
+        caveat += f" Note: {note[0].upper()}{note[1:]}."
     return bars, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 
