@@ -30,6 +30,10 @@ def test_shipped_model_is_the_default_and_captions_a_photo(encoder, photo, monke
     assert result.text == " ".join(result.tokens)
     assert result.attention.shape == (len(result.tokens), 49)
     assert captioner.word_vectors(result.tokens).shape == (len(result.tokens), 512)
+    import capsight  # the library lower-cases first: "Dog" is not <unk>
+
+    dog, upper, unknown = capsight.word_vectors(["dog", " Dog", "zzzq"], model="show-attend-tell")
+    assert torch.equal(dog, upper) and not torch.equal(dog, unknown)
     assert captioner.describe()["kind"].startswith("trained show-attend-tell")
 
 

@@ -107,6 +107,7 @@ def test_bad_options_fail_before_the_file_is_read(options, tmp_path):
         {"greedy": "no"},
         {"thumbnail_size": "x"},
         {"thumbnail_size": 64.5},
+        {"progress": 5},
     ],
 )
 def test_python_callers_get_one_line_for_a_wrong_type(call, tmp_path):

@@ -346,6 +346,16 @@ def test_write_outputs_writes_five_files_that_parse(tmp_path):
     assert paths["novelty.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_write_outputs_takes_analysis_json_read_back_and_refuses_other_things(tmp_path):
+    data = json.loads(json.dumps(make_analysis().to_dict()))  # analysis.json, read back
+    again = write_outputs(data, tmp_path / "again")
+    assert json.loads(again["analysis.json"].read_text())["novel_moments"] == data["novel_moments"]
+    with pytest.raises(InvalidParameter, match=r"needs an Analysis \(or its to_dict\(\)\), not a list"):
+        write_outputs([], tmp_path / "x")
+    with pytest.raises(InvalidParameter, match="out_dir must be a folder path, not a NoneType"):
+        write_outputs(make_analysis(), None)
+
+
 def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):
     target = tmp_path / "taken"
     target.write_text("x")

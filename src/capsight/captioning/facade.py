@@ -169,7 +169,8 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
     """The captioner's own input vector of each word, (len(words), E) (E = 512 for the shipped
     Show, Attend and Tell and Show and Tell, 256 for ``prefix-gpt2``; an ensemble gives its
     first member's); a word outside its vocabulary gets
-    ``<unk>``'s. Pass a caption's ``tokens``. ``labels`` has no word vectors. (The HTTP API's
+    ``<unk>``'s. Pass a caption's ``tokens``; words are lower-cased first, as the training
+    captions were ("Dog" is "dog"). ``labels`` has no word vectors. (The HTTP API's
     ``embedded_words`` are another thing: the caption's MiniLM word pieces.)"""
     if (
         isinstance(words, str)
@@ -180,7 +181,7 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
     captioner, name = resolve_captioner(model)
     if not hasattr(captioner, "word_vectors"):
         raise InvalidParameter(f"captioner {name!r} has no word vectors; use a trained captioner")
-    return captioner.word_vectors(list(words))
+    return captioner.word_vectors([w.strip().lower() for w in words])
 
 
 def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInput]:

@@ -218,6 +218,9 @@ def analyze_video(
     peak memory, memory freed after the peak returned later.
     """
     captioner = _check_call(path, captioner, greedy, thumbnail_size)
+    if progress is not None and not callable(progress):
+        raise InvalidParameter(f"progress must be a function (fraction, message), not a "
+                               f"{type(progress).__name__}")  # fmt: skip
     greedy = bool(greedy)
     every, window, metric, signal, sensitivity = _check_params(
         every, window, metric, signal, sensitivity, thumbnail_size

@@ -593,8 +593,16 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     return out
 
 
-def write_outputs(analysis: Analysis, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write the five outputs into ``out_dir`` (created if needed); return name -> path."""
+def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write the five outputs into ``out_dir`` (created if needed); return name -> path.
+    ``analysis`` may also be its ``to_dict()`` (analysis.json read back)."""
+    if isinstance(analysis, dict):
+        analysis = Analysis.from_dict(analysis)
+    elif not isinstance(analysis, Analysis):
+        raise InvalidParameter(f"write_outputs needs an Analysis (or its to_dict()), not a "
+                               f"{type(analysis).__name__}")  # fmt: skip
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise InvalidParameter(f"out_dir must be a folder path, not a {type(out_dir).__name__}")
     out = check_output_dir(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
