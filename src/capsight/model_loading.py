@@ -55,7 +55,9 @@ def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., 
 def _without_drawing(load: Callable[..., T], args: tuple, kwargs: dict) -> T:
     """``load(...)`` with torch's global random state as it was before: building a module draws
     its initial weights from it (overwritten by the checkpoint), and a caller who seeded torch
-    would otherwise get other numbers depending on which models happened to be cached."""
+    would otherwise get other numbers depending on which models happened to be cached. (The
+    state is process-wide: numbers another thread draws during a load are drawn again after it;
+    capsight's own sampling uses generators of its own.)"""
     torch = sys.modules.get("torch")  # not imported yet: nobody can have seeded it
     if torch is None:
         return load(*args, **kwargs)

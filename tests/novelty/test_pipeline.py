@@ -265,8 +265,8 @@ def test_a_quiet_run_records_what_sensitivity_1_would_find(tmp_path):
     at_most = quiet.extra["selection"]["novel_at_sensitivity_1"]
     assert at_most == len(analyze_video(path, sensitivity=1.0, captioner="labels").novel_moments)
     assert ("even at the highest sensitivity" in quiet.quiet_reason()) == (at_most == 0)
-    loud = analyze_video(path, sensitivity=1.0, captioner="labels")
-    assert "novel_at_sensitivity_1" not in loud.extra["selection"]  # nothing higher to try
+    at_1 = analyze_video(path, sensitivity=1.0, captioner="labels")  # nothing higher to try
+    assert at_1.novel_moments or "even at the highest sensitivity" in at_1.quiet_reason()
 
 
 @pytest.mark.slow

@@ -233,7 +233,6 @@ def test_command_line_parses_into_a_config():
         TrainConfig(data="d", out="o", val_method="sample")
 
 
-
 @pytest.mark.parametrize("argv,fragment", [
     (["--lr", "-1"], "--lr must be a positive"),
     (["--scst-lr", "nan"], "--scst-lr must be a positive"),
@@ -529,7 +528,6 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
     with pytest.raises(DatasetError, match="none of the 'val' photos could be read"):
         train_main(argv)
     assert not (tmp_path / "runs" / "r").exists()
-
 
 
 def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(caption_folder, tmp_path, monkeypatch):

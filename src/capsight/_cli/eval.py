@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:>10}  {value:.4f}  (95%: {low:.4f} - {high:.4f})")
         elif key == "seconds":  # reading, encoding and decoding the photos; scoring not counted
             print(f"{'captioning':>10}  {value:.1f} s")
-        elif key == "decoding":
+        elif key == "decoding" and value:
             width = f" {value['beam_width']}" if value.get("method") == "beam" else ""
             print(f"{key:>10}  {value.get('method')}{width}")
         elif isinstance(value, float):

@@ -181,7 +181,7 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
     captioner, name = resolve_captioner(model)
     if not hasattr(captioner, "word_vectors"):
         raise InvalidParameter(f"captioner {name!r} has no word vectors; use a trained captioner")
-    return captioner.word_vectors([w.strip().lower() for w in words])
+    return captioner.word_vectors(list(words))
 
 
 def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInput]:
@@ -212,8 +212,9 @@ def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInpu
                 f"{where}cannot caption a {type(image).__name__}; pass a path, bytes, an open "
                 "binary file, a PIL image or a NumPy array"
             )
-        if isinstance(image, (str, os.PathLike)):  # missing, empty or a folder: not after the
-            check_input_file(image)  # photos before it were captioned
+        if isinstance(image, (str, os.PathLike)):
+            # Missing, empty or a folder: said now, not after the photos before it are captioned.
+            check_input_file(image)
     return images
 
 

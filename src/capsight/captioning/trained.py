@@ -186,10 +186,11 @@ class TrainedCaptioner(Captioner):
         return encoded.hidden
 
     def word_vectors(self, tokens: list[str]) -> torch.Tensor:
-        """The model's input embedding of each word (len(tokens), E): the caption's word vectors."""
+        """The model's input embedding of each word (len(tokens), E): the caption's word vectors.
+        Words are lower-cased first, as the training captions were ("Dog" is "dog")."""
         model = self.model.members[0] if isinstance(self.model, CaptionEnsemble) else self.model
         embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else model.embed
-        ids = torch.tensor(self.vocab.encode(tokens), dtype=torch.long)
+        ids = torch.tensor(self.vocab.encode([t.strip().lower() for t in tokens]), dtype=torch.long)
         with torch.no_grad():
             return embedding(ids).float()  # (T, E)
 

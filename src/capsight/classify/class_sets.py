@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -88,12 +89,13 @@ def builtin_set(name: str) -> ClassList:
     return ClassList(tuple(label for label in labels if label), None, name)
 
 
-CLASS_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".lst", ".list", ".names"}  # a missing one is named so
+# A class spec ending so names a file: when it is missing, that is said, not "a single class".
+CLASS_FILE_SUFFIXES = {".txt", ".csv", ".tsv", ".lst", ".list", ".names"}
 
 
-def _holds(path: Path, test) -> bool:
-    """``test(path)``, False where the text cannot be a path at all (a class list typed inline
-    runs past the system's 255-byte limit on a file name)."""
+def _path_is(test: Callable[[Path], bool], path: Path) -> bool:
+    """``test(path)`` (``Path.is_file``, ``Path.is_dir``), False where the text cannot be a path
+    at all: a class list typed inline runs past the system's 255-byte limit on a file name."""
     try:
         return test(path)
     except (OSError, ValueError):
@@ -112,10 +114,10 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         if spec in BUILTIN_SETS:
             return builtin_set(spec)
         path = Path(spec)
-        if ("/" in spec or os.sep in spec) and _holds(path, Path.is_dir):  # "kettle": a class, or a folder
+        if ("/" in spec or os.sep in spec) and _path_is(Path.is_dir, path):  # "kettle": a class, or a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a,b,c'")  # fmt: skip
-        if _holds(path, Path.is_file):
+        if _path_is(Path.is_file, path):
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
             labels, source = spec.replace("\n", ",").split(","), "list"
@@ -129,7 +131,7 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
-        if source not in ("list", "imagenet"):  # a file of one line: "cat, dog, car" on it?
+        if source != "list":  # a class file of one line: "cat, dog, car" on it?
             raise InvalidParameter(f"{source}: holds one class, {labels[0]!r}; a class file has "
                                    "one name per line, and two or more of them")  # fmt: skip
         raise InvalidParameter(

@@ -278,10 +278,11 @@ def indistinct_classes(classifier: nn.Module) -> list[list[str]]:
     names for one thing. Empty for other classifiers and for few-shot ones (their examples differ)."""
     if not getattr(classifier, "has_mapping", False) or getattr(classifier, "has_prototypes", True):
         return []
-    rows = torch.cat([classifier.mapping, classifier.bias[:, None]], dim=1).numpy()  # (C, 1001)
+    mapping, bias = classifier.mapping.numpy(), classifier.bias.numpy()  # (C, 1000), (C,)
     groups: dict[bytes, list[str]] = {}
-    for label, row in zip(classifier.labels, np.round(rows, 6), strict=True):
-        groups.setdefault(row.tobytes(), []).append(label)
+    for c, label in enumerate(classifier.labels):  # a row at a time: 10,000 classes stay cheap
+        key = np.round(mapping[c], 6).tobytes() + np.round(bias[c : c + 1], 6).tobytes()
+        groups.setdefault(key, []).append(label)
     return [group for group in groups.values() if len(group) > 1]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def check_pixel_count(img: Image.Image, label: str) -> None:
         )
 
 
+_WARNINGS = threading.Lock()  # warnings.catch_warnings swaps a process-wide list
+
+
+def open_image(fp) -> Image.Image:
+    """``Image.open(fp)`` without Pillow's DecompressionBombWarning (capsight refuses such an
+    image itself, in one line), leaving the process's warning filters as they were."""
+    with _WARNINGS, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(fp)
+
+
 def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Load a path or raw bytes as an RGB PIL image; raise ImageLoadError for anything unusable."""
     if isinstance(source, (bytes, bytearray)):
@@ -76,10 +88,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         label = name or str(source)
         fp = check_input_file(source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(fp)
-        with img:
+        with open_image(fp) as img:
             check_pixel_count(img, label)
             img.load()
             return to_rgb(ImageOps.exif_transpose(img))

@@ -94,8 +94,10 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
 
 def _is_image(path: Path) -> bool:
     """True when Pillow recognises the file as an image (its header only)."""
+    from capsight.io.images import open_image
+
     try:
-        with Image.open(path):
+        with open_image(path):
             return True
     except Image.DecompressionBombError:  # an image all the same, only a huge one
         return True

@@ -330,9 +330,9 @@ def analyze_video(
 
     selection = select(sensitivity)
     described = selection.describe()
-    if not selection.indices and len(times) > 1 and sensitivity < 1.0:
+    if not selection.indices and len(times) > 1:
         # Whether the quiet-video hint may suggest a higher sensitivity (Analysis.quiet_reason).
-        described["novel_at_sensitivity_1"] = len(select(1.0).indices)
+        described["novel_at_sensitivity_1"] = len(select(1.0).indices) if sensitivity < 1.0 else 0
     timings["select_s"] = time.perf_counter() - t
 
     novel = set(selection.indices)

@@ -34,9 +34,8 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
     ``upload`` is the photo box's raw upload (the click runs with ``preprocess=False``) or a path.
     """
     from capsight.classify.engines import predictions
-    from capsight.classify.offline import indistinct_notes
     from capsight.server.http_errors import ApiError
-    from capsight.server.routers.classify import _classifier, client_classes
+    from capsight.server.routers.classify import _classifier, _notes, client_classes
 
     image = photo_from_upload(upload)
     try:
@@ -48,7 +47,7 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
         raise user_error(str(exc)) from None
     except ApiError as exc:  # the API's own limits (at most 5,000 classes)
         raise user_error(str(exc.detail)) from None
-    return {label: score for label, score in found.top}, indistinct_notes(classifier)
+    return {label: score for label, score in found.top}, list(_notes(classes, templates))
 
 
 def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:

@@ -83,9 +83,11 @@ def browser_copy(upload) -> str | None:
     the checks that name what is wrong with it."""
     from PIL import Image, UnidentifiedImageError
 
+    from capsight.io.images import open_image
+
     path, _ = upload_path_and_name(upload, "image")
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             if img.format in BROWSER_FORMATS:
                 return None
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError):

@@ -128,7 +128,9 @@ def evaluate_captioner(
     metrics.pop("images")
     return {
         "captioner": name,
-        "decoding": asdict(resolved_decoding(captioner, decoding)),
+        # None for a captioner that writes no sentence word by word (labels): nothing decoded.
+        "decoding": asdict(resolved_decoding(captioner, decoding))
+        if hasattr(captioner, "default_decoding") else None,
         "dataset": str(captions_file),
         "split": split,
         "images": len(candidates),

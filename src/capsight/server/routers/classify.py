@@ -84,6 +84,14 @@ def _classifier(classes: ClassList, templates: tuple[str, ...] | None):
     return create_engine("offline").build(classes, templates)
 
 
+@lru_cache(maxsize=16)
+def _notes(classes: ClassList, templates: tuple[str, ...] | None) -> tuple[str, ...]:
+    """``indistinct_notes`` of ``_classifier(classes, templates)``, worked out once per list."""
+    from capsight.classify.offline import indistinct_notes
+
+    return tuple(indistinct_notes(_classifier(classes, templates)))
+
+
 @router.post(
     "/v1/classify",
     response_model=ClassifyResponse,
@@ -110,15 +118,16 @@ async def classify_images(
 
     def work():
         t = time.perf_counter()
-        classifier = _classifier(class_list, tuple(template) if template else None)
+        templates = tuple(template) if template else None
+        classifier, notes = _classifier(class_list, templates), _notes(class_list, templates)
         timing["build"] = time.perf_counter() - t
         t = time.perf_counter()
         pils = decode_images(uploads)
         found = predictions(classifier, pils, [u.filename for u in uploads], top)
         timing["inference"] = time.perf_counter() - t
-        return classifier, found
+        return classifier, notes, found
 
-    classifier, found = await run_limited(work, settings.request_timeout_s, "classification")
+    classifier, notes, found = await run_limited(work, settings.request_timeout_s, "classification")
     results = [
         ImageClasses(
             index=i,
@@ -129,11 +138,9 @@ async def classify_images(
     ]
     ms = {k: round(v * 1000, 2) for k, v in timing.items()}
     ms["total"] = round((time.perf_counter() - t0) * 1000, 2)
-    from capsight.classify.offline import indistinct_notes
-
     return ClassifyResponse(
         engine=classifier.engine, classes=len(classifier.labels), results=results, timings_ms=ms,
-        note="; ".join(indistinct_notes(classifier)) or None,
+        note="; ".join(notes) or None,
     )
 
 

@@ -98,7 +98,7 @@ def read_corpus(
         if folder is None:
             raise InputNotFound(
                 f"{path}: pass the folder of its fetched photos with --images (fetch them with "
-                f"python -m capsight.training.readers.conceptual_captions {path.name} DIR)"
+                f"python -m capsight.training.readers.conceptual_captions {path} DIR)"
             )
         from capsight.training.readers.conceptual_captions import read_conceptual_captions
 
