@@ -22,7 +22,7 @@ from capsight.errors import ImageLoadError, InputNotFound
 
 # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that; capsight refuses above
 # its own, lower limit with one clear line, so Pillow's warning would only add noise to it (it
-# is silenced inside load_image only: Pillow's settings are the caller's, and left alone).
+# is silenced in open_image only: Pillow's settings are the caller's, and left alone).
 MAX_IMAGE_PIXELS = 64_000_000
 # Names that say "video": an image command given one says where videos go.
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}  # in folders
@@ -69,7 +69,7 @@ def check_pixel_count(img: Image.Image, label: str) -> None:
 _WARNINGS = threading.Lock()  # warnings.catch_warnings swaps a process-wide list
 
 
-def open_image(fp) -> Image.Image:
+def open_image(fp: str | os.PathLike | io.BytesIO) -> Image.Image:
     """``Image.open(fp)`` without Pillow's DecompressionBombWarning (capsight refuses such an
     image itself, in one line), leaving the process's warning filters as they were."""
     with _WARNINGS, warnings.catch_warnings():
