@@ -133,3 +133,27 @@ def test_classes_wordnet_cannot_tell_apart_get_the_text_as_well(fake_text_embedd
     assert not np.array_equal(rows[0], rows[1])  # their scores can now differ
     assert np.array_equal(rows[2], rows[3])  # synonyms stay synonyms
     assert np.array_equal(rows[2:], wordnet[2:])  # and nothing else changes
+
+
+def test_a_list_with_one_name_added_embeds_that_name_alone(tmp_path, monkeypatch):
+    """The cache was keyed by the whole list: one more class embedded every name again."""
+    import capsight.classify.text_cache as text_cache
+
+    embedded: list[str] = []
+
+    class Embedder:
+        def embed(self, texts, batch_size):
+            embedded.extend(texts)
+            return np.stack([np.full(384, len(t), np.float32) for t in texts])
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setattr("capsight.text.embedders.create_text_embedder", lambda name: Embedder())
+    first = text_cache.embed_texts(["a cat", "a dog", "a cat"])  # a repeat is embedded once
+    assert embedded == ["a cat", "a dog"] and first[0, 0] == first[2, 0] == 5.0
+    embedded.clear()
+    again = text_cache.embed_texts(["a dog", "a kettle", "a cat"])
+    assert embedded == ["a kettle"]  # the others are read back
+    assert [row[0] for row in again] == [5.0, 8.0, 5.0] and again.dtype == np.float32
+    (tmp_path / "classify" / text_cache.STORE).write_bytes(b"not a database")
+    embedded.clear()
+    assert text_cache.embed_texts(["a cat"]).shape == (1, 384) and embedded == ["a cat"]  # damaged: recomputed

@@ -1,9 +1,10 @@
-"""Sentence embeddings of class prompts, cached on disk so a class list is embedded only once.
+"""Sentence embeddings of class prompts, cached on disk so each prompt is embedded only once.
 
     >>> vectors = embed_prompts(["cat", "dog"], ("a photo of a {}.",))   # (2, 384) unit rows
 
 Loading the text embedder (torch and MiniLM's 90 MB of weights) costs about a second; a class
-list seen before is read back from ``$CAPSIGHT_CACHE`` (default ``~/.cache/capsight``) without loading it, and the
+list seen before is read back from ``$CAPSIGHT_CACHE/classify/texts.sqlite3`` (default
+``~/.cache/capsight``) without loading it, one vector per prompt text, and the
 ImageNet side for the default templates ships precomputed (``data/zero_shot``), so a repeated
 ``capsight classify`` starts in well under the text embedder's load time.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -38,39 +41,75 @@ CHUNK = 1024  # texts embedded between two progress reports
 
 
 def embed_texts(texts: list[str], progress: ProgressCallback | None = None) -> np.ndarray:
-    """Raw sentence embeddings (N, 384), through the on-disk cache keyed by the exact texts.
+    """Raw sentence embeddings (N, 384), each text read from the on-disk store when it was
+    embedded before (a class list with one name added embeds that name alone).
 
-    ``progress`` hears how many of the texts are embedded (10,000 new class names take minutes
-    on 2 cores); a cached list reports nothing."""
+    Vectors are kept, and returned, at float16 precision, so a list scores the same on its
+    first run as on later ones. ``progress`` hears how many new texts are embedded (10,000 new
+    class names take minutes on 2 cores); texts all seen before report nothing."""
     if not texts:
         return np.zeros((0, 384), np.float32)
-    key = hashlib.sha1(("\n".join([EMBEDDER, *texts])).encode("utf-8")).hexdigest()[:20]
-    path = cache_dir() / f"{key}.npy"
-    if path.is_file():
-        try:
-            vectors = np.load(path)
-            if vectors.shape == (len(texts), 384):
-                return vectors.astype(np.float32)
-        except (OSError, ValueError):
-            pass  # a damaged cache file is recomputed below
-    from capsight.text.embedders import create_text_embedder
+    unique = list(dict.fromkeys(texts))
+    found = _stored(unique)
+    missing = [text for text in unique if text not in found]
+    if missing:
+        from capsight.text.embedders import create_text_embedder
 
-    embedder, parts = create_text_embedder(EMBEDDER), []
-    for start in range(0, len(texts), CHUNK):
+        embedder, parts = create_text_embedder(EMBEDDER), []
+        for start in range(0, len(missing), CHUNK):
+            if progress is not None:
+                progress(start / len(missing), f"embedding {len(missing):,} class prompts")
+            parts.append(embedder.embed(missing[start : start + CHUNK], batch_size=128))  # (n, 384)
         if progress is not None:
-            progress(start / len(texts), f"embedding {len(texts):,} class prompts")
-        parts.append(embedder.embed(texts[start : start + CHUNK], batch_size=128))  # (n, 384)
-    vectors = np.concatenate(parts)  # (N, 384)
-    if progress is not None:
-        progress(1.0, f"embedding {len(texts):,} class prompts")
+            progress(1.0, f"embedding {len(missing):,} class prompts")
+        new = np.concatenate(parts).astype(np.float16)  # (M, 384)
+        _store(dict(zip(missing, new, strict=True)))
+        found.update(zip(missing, new.astype(np.float32), strict=True))
+    return np.stack([found[text] for text in texts])  # (N, 384)
+
+
+STORE = "texts.sqlite3"  # text key -> float16 vector, in cache_dir()
+_QUERY_CHUNK = 500  # keys per SELECT (SQLite allows 999 parameters on old builds)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(f"{EMBEDDER}\n{text}".encode()).hexdigest()[:20]
+
+
+def _stored(texts: list[str]) -> dict[str, np.ndarray]:
+    """The texts of ``texts`` already in the store, with their vectors (float32)."""
+    path = cache_dir() / STORE
+    if not path.is_file():
+        return {}
+    by_key = {_key(text): text for text in texts}
+    keys, found = list(by_key), {}
+    try:
+        with closing(sqlite3.connect(path, timeout=30)) as db:
+            for start in range(0, len(keys), _QUERY_CHUNK):
+                chunk = keys[start : start + _QUERY_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                    vector = np.frombuffer(blob, np.float16)
+                    if vector.shape == (384,):  # a damaged row is embedded again
+                        found[by_key[key]] = vector.astype(np.float32)
+    except sqlite3.Error:
+        return {}  # a damaged store costs only speed
+    return found
+
+
+def _store(vectors: dict[str, np.ndarray]) -> None:
+    """Add float16 ``vectors`` to the store; a read-only or damaged one only costs speed."""
+    path = cache_dir() / STORE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, vectors.astype(np.float16))
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only home only costs speed
-    return vectors
+        with closing(sqlite3.connect(path, timeout=30)) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                [(_key(text), vector.astype(np.float16).tobytes()) for text, vector in vectors.items()],
+            )
+    except (OSError, sqlite3.Error):
+        pass
 
 
 def embed_prompts(
