@@ -136,7 +136,8 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 
-    label = items.first.inner_text()  # "0:02.5 · a photo of ..."
+    label = items.first.inner_text()  # "00:02.5 · a photo of ...", as the CLI and the report write it
+    assert label.startswith("00:0") and "." in label.split("·")[0]  # moments 0.5 s apart: tenths
     seconds = float(label.split("·")[0].strip().split(":")[1])
     items.first.click()
     page.wait_for_function(

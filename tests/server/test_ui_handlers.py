@@ -106,6 +106,7 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
             assert name in downloads
         assert plot and gallery and times and len(rows) >= 3
+        assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]  # the CLI's and the report's clock
         assert player.subtitles is not None  # the captions play along as the video's subtitles
 
 

@@ -15,6 +15,7 @@ queue as ``POST /v1/videos``, so they are bounded, persisted and listed under ``
 
 from __future__ import annotations
 
+import functools
 import hmac
 import html
 import os
@@ -22,6 +23,7 @@ import time
 import urllib.parse
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,10 +126,16 @@ def theme() -> gr.themes.Base:
     )
 
 
-def clock(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    m, s = divmod(seconds, 60)
-    return f"{int(m)}:{s:04.1f}" if m < 60 else f"{int(m // 60)}:{int(m % 60):02d}:{s:04.1f}"
+def page_clock(analysis: dict) -> Callable[[float], str]:
+    """The clock of the CLI and the report for this analysis ("00:05", or "00:02.5" when moments
+    are not whole seconds apart); with tenths when the analysis cannot be read."""
+    from capsight.novelty.analysis import Analysis
+    from capsight.novelty.reports import format_clock, moment_clock
+
+    try:
+        return moment_clock(Analysis.from_dict(analysis))
+    except (CapsightError, KeyError, TypeError, ValueError):
+        return functools.partial(format_clock, tenths=True)
 
 
 def file_url(path: Path) -> str:
@@ -357,6 +365,7 @@ class CapsightUI:
         job = self.jobs.get(job_id)
         analysis = self.jobs.analysis(job_id) or {"moments": [], "video": {}, "params": {}}
         moments = analysis["moments"]
+        clock = page_clock(analysis)
         novel = [(i, m) for i, m in enumerate(moments) if m.get("is_novel")]
         gallery, times = [], []
         for i, m in novel:
@@ -397,7 +406,7 @@ class CapsightUI:
             why = f"No novel moment: {quiet_reason(analysis)}."
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
         plot = files.get("plot")
-        plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments)) if plot else None
+        plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
         return (summary, plot_update, gallery, rows, downloads_html(files), times)
 
     def with_captions(self, job_id: str):
@@ -511,7 +520,7 @@ def quiet_reason(analysis: dict) -> str:
     return reason or "no moment stood out from the ones before it"
 
 
-def plot_text(moments: list[dict]) -> str:
+def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:
     """The novelty plot in words (its alt text): when the novel moments come."""
     novel = [clock(m["time"]) for m in moments if m.get("is_novel")]
     if not novel:
