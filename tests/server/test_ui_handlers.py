@@ -201,7 +201,7 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     assert failed.trigger_after == analyze_id and failed.trigger_only_on_failure
     # A new clip, and clearing the clip, take the last run's results along.
     uploaded = [f for f in fns.values() if f.name == "video_uploaded"]
-    assert len(uploaded) == 2 and all({o._id for o in f.outputs} == {o._id for o in clear.outputs} for f in uploaded)
+    assert len(uploaded) == 2 and all({o._id for o in clear.outputs} < {o._id for o in f.outputs} for f in uploaded)
 
 
 def test_a_failed_video_run_leaves_its_message_in_the_summary(make_app, tmp_path):
@@ -235,20 +235,22 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert "MPEG-4 part 2" in unplayable_codec(str(old))
     assert unplayable_codec(str(new)) is None and unplayable_codec(str(tmp_path / "gone")) is None
     ui = CapsightUI(make_app())
-    summary, plot, gallery, rows, downloads, times = ui.video_uploaded(
+    summary, plot, gallery, rows, downloads, times, find = ui.video_uploaded(
         {"video": upload(old, "camera.mp4"), "subtitles": None}
     )
-    assert "camera.mp4: browsers cannot play MPEG-4 part 2" in summary
+    assert "camera.mp4: browsers cannot play MPEG-4 part 2" in summary and find["interactive"]
     assert "Find novel moments" in summary and (plot, gallery, rows, downloads, times) == (
         None, [], [], "", [])  # fmt: skip
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
     busy = type("Request", (), {"session_hash": "busy"})()
     ui._running.add("busy")  # a run under way: its progress and results are not wiped
-    assert ui.video_uploaded(upload(new, "next.mp4"), busy) == (gr.update(),) * 6
+    assert ui.video_uploaded(upload(new, "next.mp4"), busy) == (gr.update(),) * 7
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
-    refused = ui.video_uploaded(upload(text, "notes.mp4"))[0]
+    refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
+    assert find["interactive"] is False  # a run would only refuse it again
+    assert ui.video_uploaded(None)[-1]["interactive"]  # cleared: the button is back
     cut = tmp_path / "tmpcut.mp4"  # its index (at the end) cut off: named now, by its own name
     cut.write_bytes(new.read_bytes()[: new.stat().st_size // 2])
     refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]

@@ -302,22 +302,26 @@ class CapsightUI:
     def video_uploaded(self, upload, request: gr.Request | None = None):
         """A new clip clears the last one's results; the summary box warns when browsers
         cannot play it (the player's own "Video not playable" would read as a failure). While
-        a run is under way its progress and results stay (they are the last clip's)."""
+        a run is under way its progress and results stay (they are the last clip's). The last
+        output is the Find button: off for a file that is no video, which a run would only
+        refuse again."""
         if session_key(request) in self._running:
-            return (gr.update(),) * 6
-        cleared = (EMPTY_VIDEO, None, [], [], "", [])
+            return (gr.update(),) * 7
+        ready = gr.update(interactive=True)
+        cleared = (EMPTY_VIDEO, None, [], [], "", [], ready)
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         if not upload:
             return cleared
+        refused = gr.update(interactive=False)
         try:
             path, name, _ = checked_upload(upload, "video", "Upload a video first.")
-        except gr.Error as exc:  # not a video at all: said now, and again by a run
-            return (failure_card(str(exc.message)), *cleared[1:])
+        except gr.Error as exc:  # not a video at all: said now, not again by a run
+            return (failure_card(str(exc.message)), *cleared[1:-1], refused)
         try:  # a file that opens as no video (cut off, its index lost) is named now too
             self.engine.probe(Path(path))
         except CapsightError as exc:
-            return (failure_card(str(exc).replace(path, name)), *cleared[1:])
+            return (failure_card(str(exc).replace(path, name)), *cleared[1:-1], refused)
         codec = unplayable_codec(path)
         if codec is None:
             return cleared
@@ -678,12 +682,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             preprocess=False,
         ).failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
                   api_visibility="private")  # fmt: skip
-        video.upload(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
-                     queue=False, show_progress="hidden", preprocess=False,
-                     api_visibility="private")  # fmt: skip
-        video.clear(ui.video_uploaded, video, [summary, plot, gallery, table, downloads, times],
-                    queue=False, show_progress="hidden", preprocess=False,
-                    api_visibility="private")  # fmt: skip (a cleared clip takes its results along)
+        after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
+        video.upload(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
+                     preprocess=False, api_visibility="private")  # fmt: skip
+        video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
+                    preprocess=False, api_visibility="private")  # fmt: skip (a cleared clip takes its results along)
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks
