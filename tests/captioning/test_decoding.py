@@ -297,3 +297,26 @@ def test_no_repeat_word_bans_a_word_right_after_itself():
     banned = decode(model, torch.zeros(1, 1, 1), options)[0]
     assert free.tokens == [6, 6, 6, 6]
     assert banned.tokens == [6, 7, 6, 7]
+
+
+def test_no_repeat_phrase_bans_a_content_word_after_a_repeated_word():
+    """"a bike on a bike": after "a" again, "bike" may not follow it again; "a" after a repeated
+    "in" may ("in a red shirt ... in a pool"). Only for a model that knows its function words."""
+    from capsight.captioning.rules import banned_phrase_words, function_word_ids
+
+    itos = ["<pad>", "<bos>", "<eos>", "<unk>", "a", "in", "bike", "man", "on"]
+    function = function_word_ids(itos)
+    assert function == {4, 5, 8}  # a, in, on
+    assert banned_phrase_words([7, 8, 4, 6, 8, 4], function) == [6]  # man on a bike on a -> not bike
+    assert banned_phrase_words([5, 4, 7, 5], function) == []  # in a man in -> "a" may follow
+    assert banned_phrase_words([], function) == []
+    script = [[-5.0] * 9 for _ in range(8)]
+    for t, word in enumerate([4, 6, 8, 4, 6, 2]):  # "a bike on a bike <eos>", "man" a close second
+        script[t][word], script[t][7] = 5.0, 4.0
+    model = ScriptedModel(script)
+    options = DecodingOptions(method="greedy", max_length=8, no_repeat_trigram=False, complete_endings=False)
+    assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 6]  # no ids: no rule
+    model.function_ids = function
+    assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 7]
+    off = DecodingOptions(**{**options.__dict__, "no_repeat_phrase": False})
+    assert decode(model, torch.zeros(1, 1, 1), off)[0].tokens == [4, 6, 8, 4, 6]

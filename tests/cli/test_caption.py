@@ -178,9 +178,9 @@ def test_narrowing_captions_real_photos(run_cli, photo_dir):
 def test_beam_search_flags_map_to_options_and_only_those():
     options = decoding_from_args(_args(beam=5, length_penalty=3.0, max_length=4, allow_repeats=True))
     assert (options.beam_width, options.length_penalty, options.max_length) == (5, 3.0, 4)
-    assert not options.no_repeat_trigram and not options.no_repeat_word
-    assert options._given == {"method", "beam_width", "length_penalty", "max_length",
-                              "no_repeat_trigram", "no_repeat_word"}  # the rest: each model's own
+    assert not (options.no_repeat_trigram or options.no_repeat_phrase or options.no_repeat_word)
+    assert options._given == {"method", "beam_width", "length_penalty", "max_length", "no_repeat_trigram",
+                              "no_repeat_phrase", "no_repeat_word"}  # the rest: each model's own
     alone = decoding_from_args(_args(max_length=10)).over(DecodingOptions(beam_width=4))
     assert (alone.beam_width, alone.max_length, alone.no_repeat_trigram) == (4, 10, True)
 

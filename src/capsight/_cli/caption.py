@@ -86,8 +86,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with beam search: rank sentences by log-probability / length**P "
                         "(default 0, the plain sum; larger favours longer captions)")
     p.add_argument("--allow-repeats", action="store_true",
-                   help="let a caption repeat itself (by default no three words come twice "
-                        "and no word follows itself)")
+                   help="let a caption repeat itself (by default no three words come twice, "
+                        "no word follows itself, and a repeated word is not followed again by the "
+                        "word after it, unless that is a word like 'a' or 'in')")
     p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -131,7 +132,7 @@ def decoding_from_args(args: argparse.Namespace):
     if args.max_length is not None:
         options["max_length"] = args.max_length
     if args.allow_repeats:
-        options.update(no_repeat_trigram=False, no_repeat_word=False)
+        options.update(no_repeat_trigram=False, no_repeat_phrase=False, no_repeat_word=False)
     if args.num is not None:
         options["num_captions"] = args.num
     if args.seed is not None:

@@ -29,7 +29,7 @@ MAX_LENGTH = 100  # tokens: five times the longest training caption the shipped 
 MAX_LENGTH_PENALTY = 5.0  # score / length**p; past ~2 every beam runs to max_length
 _INTEGERS = ("beam_width", "max_length", "top_k", "num_captions")
 _NUMBERS = ("length_penalty", "temperature", "top_p")
-_FLAGS = ("no_repeat_trigram", "no_repeat_word", "complete_endings")
+_FLAGS = ("no_repeat_trigram", "no_repeat_phrase", "no_repeat_word", "complete_endings")
 # Field names as the range errors say them.
 _SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of captions"}
 
@@ -43,6 +43,7 @@ class DecodingOptions:
     max_length: int = 20  # tokens, the end token included: at most 19 words
     length_penalty: float = 0.0  # score / length**penalty; 0 = raw log-prob
     no_repeat_trigram: bool = True
+    no_repeat_phrase: bool = True  # no "a bike ... a bike": captioning.rules.FUNCTION_WORDS
     no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
     complete_endings: bool = True  # no <eos> mid-phrase ("in a red"): see captioning.endings
     temperature: float = 1.0

@@ -13,6 +13,28 @@ from __future__ import annotations
 
 from capsight.captioning.options import DecodingOptions
 
+# Words a caption may say again right after a word it repeats ("in a red shirt ... in a pool");
+# any other word may not follow a repeat of the word it followed before: "a bike ... a bike",
+# "a woman and a woman". Ids from ``function_word_ids`` (the model's ``function_ids``).
+FUNCTION_WORDS = frozenset(
+    "a an the in on of and is are with at to for while into through near by from its his her "
+    "their up down over under next front side other another two three some as one it that who "
+    "behind outside around each".split()
+)
+
+
+def function_word_ids(itos: list[str]) -> frozenset[int]:
+    """The ids of ``FUNCTION_WORDS`` in a vocabulary's ``itos``."""
+    return frozenset(i for i, word in enumerate(itos) if word in FUNCTION_WORDS)
+
+
+def banned_phrase_words(seq: list[int], function_ids: frozenset[int]) -> list[int]:
+    """The words that would repeat a two-word phrase of ``seq`` ending in a content word."""
+    if not seq:
+        return []
+    last = seq[-1]
+    return [seq[i + 1] for i in range(len(seq) - 1) if seq[i] == last and seq[i + 1] not in function_ids]
+
 
 def banned_trigram_words(seq: list[int]) -> list[int]:
     """The words that would repeat a trigram already in ``seq``."""
@@ -30,12 +52,16 @@ def ban_specials(model, logp):
 
 
 def apply_history_bans(model, logp, history: list[list[int]], options: DecodingOptions, last: bool):
-    """Repeated trigrams and words, and (before the last step) endings mid-phrase, per row."""
+    """Repeated trigrams, phrases and words, and (before the last step) endings mid-phrase,
+    per row. Phrases only for a model that knows its ``function_ids`` (a loaded checkpoint)."""
     endings = model.endings if options.complete_endings and not last else None
+    function_ids = getattr(model, "function_ids", None) if options.no_repeat_phrase else None
     for row, seq in enumerate(history):
         if seq and seq[-1] == model.eos_id:
             continue  # finished: the caller pads it
         banned = banned_trigram_words(seq) if options.no_repeat_trigram else []
+        if function_ids is not None:
+            banned += banned_phrase_words(seq, function_ids)
         if options.no_repeat_word and seq:
             banned.append(seq[-1])
         if endings is not None and not endings.allows(seq):

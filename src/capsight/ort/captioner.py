@@ -24,7 +24,7 @@ import numpy as np
 
 from capsight.captioning.endings import Endings
 from capsight.captioning.options import DecodingOptions
-from capsight.captioning.rules import apply_history_bans, ban_specials
+from capsight.captioning.rules import apply_history_bans, ban_specials, function_word_ids
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 from capsight.errors import ModelNotFound
 from capsight.ort.store import open_graphs
@@ -69,6 +69,7 @@ class OrtCaptioner:
         self.encoder_name = raw.get("encoder", "efficientnet-lite0")
         self.vocab = Vocabulary.load(folder / "vocab.json")
         self.endings = Endings.load(folder)
+        self.function_ids = function_word_ids(self.vocab.itos)
         known = DecodingOptions.__dataclass_fields__
         self.default_decoding = DecodingOptions(**{k: v for k, v in raw.get("decoding", {}).items() if k in known})
         self._start, self._step = start_session, step_session
