@@ -328,7 +328,8 @@ def validate(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, da
         for start in range(0, len(data.pixels), 100):
             grids.append(encode(net, normalise(data.pixels[start : start + 100])))
         grid = torch.cat(grids)
-        options = DecodingOptions(method="beam", beam_width=config.val_beam, max_length=20)
+        options = DecodingOptions(method="beam", beam_width=config.val_beam, max_length=20,
+                                  no_repeat_phrase=False)  # as train.validate scores epochs
         texts = caption_grid(decoder, vocab, grid, options)
     scores = cider.scores(texts, data.references)
     return {"val_CIDEr_D": round(float(np.mean(scores)), 4),

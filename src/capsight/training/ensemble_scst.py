@@ -107,7 +107,8 @@ def _validate(ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatche
     ensemble.eval()
     with torch.inference_mode():
         grid = torch.cat([_member_grids(models, data, slice(start, start + 64)) for start in range(0, len(data[0]), 64)])
-        texts = caption_grid(ensemble, vocab, grid, DecodingOptions(method="beam", beam_width=beam))
+        options = DecodingOptions(method="beam", beam_width=beam, no_repeat_phrase=False)  # as train.validate
+        texts = caption_grid(ensemble, vocab, grid, options)
     return score(data[0].references, texts)
 
 

@@ -301,7 +301,9 @@ def score(references: list[list[str]], candidates: list[str], full: bool = False
 
 def validate(model: CaptionModel, vocab: Vocabulary, data: CaptionBatches, config: TrainConfig) -> dict:
     method = config.val_method
-    options = DecodingOptions(method=method, beam_width=config.val_beam, max_length=20)
+    # Without the phrase rule: a resumed or --init-from model knows its function words and a
+    # fresh one does not, and one run's epochs must be scored alike (the model card's figures).
+    options = DecodingOptions(method=method, beam_width=config.val_beam, max_length=20, no_repeat_phrase=False)
     texts = caption_grid(model, vocab, data.grid, options)
     return score(data.references, texts)
 
