@@ -215,15 +215,13 @@ def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_li
 
 
 def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
-    """Maximum length, length penalty and the repeat blocks, as the Python API has them."""
+    """--max-length end to end, and --allow-repeats runs; how the flags map to DecodingOptions is
+    test_beam_search_flags_map_to_options_and_only_those, what each option does test_decoding."""
     cat = photo_dir / "cat.jpg"
     model = ["--model", "show-attend-tell", "--json"]
     status, out, err = run_cli("caption", cat, *model, "--beam", "3", "--max-length", "4")
     assert status == 0, err
     assert 1 <= len(json.loads(out)[0]["caption"].split()) <= 3  # 4 tokens, the end one included
-    plain = json.loads(run_cli("caption", cat, *model, "--beam", "5")[1])[0]["caption"]
-    long_ = json.loads(run_cli("caption", cat, *model, "--beam", "5", "--length-penalty", "3")[1])[0]
-    assert len(long_["caption"].split()) >= len(plain.split())  # longer sentences rank higher
     status, out, err = run_cli("caption", cat, *model, "--allow-repeats")
     assert status == 0 and json.loads(out)[0]["caption"], err
 
