@@ -410,3 +410,23 @@ def test_choosing_a_moment_seeks_inside_its_subtitle():
     assert 1.001 <= player.playback_position < 1.05
     assert CapsightUI.seek([], evt) == gr.update()
 
+
+
+def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
+    """Gradio's cancel can miss a run that is finishing: the photo count drops its reply."""
+    ui = CapsightUI(make_app())
+    alice, bob = (type("Request", (), {"session_hash": h})() for h in ("alice", "bob"))
+    cards = ("<p>a caption</p>",) * 6
+
+    def describe_then_a_new_photo(*args):
+        ui.photo_uploaded(None, alice)  # alice changes her photo while it runs
+        return cards
+
+    monkeypatch.setattr(ui, "_describe", describe_then_a_new_photo)
+    assert ui.describe(None, "a", "b", "beam", 0, alice) == (gr.update(),) * 6
+    monkeypatch.setattr(ui, "_describe", lambda *args: cards)
+    assert ui.describe(None, "a", "b", "beam", 0, alice) == cards  # her new photo's reply lands
+    monkeypatch.setattr(ui, "_sample", lambda *args: (ui.photo_cleared(bob), "<p>samples</p>")[1])
+    assert ui.sample(None, "a", 1.0, 3, bob) == gr.update()  # bob cleared his photo meanwhile
+    monkeypatch.setattr(ui, "_sample", lambda *args: "<p>samples</p>")
+    assert ui.sample(None, "a", 1.0, 3, alice) == "<p>samples</p>"  # the other session is apart

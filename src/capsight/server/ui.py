@@ -152,6 +152,9 @@ class CapsightUI:
         # in the summary box (a failing handler updates no output; the toast alone may be gone).
         self._failures: OrderedDict[str, str] = OrderedDict()
         self._running: set[str] = set()  # sessions with a video run under way
+        # Each session's photo, counted: a Describe or Sample reply for an earlier photo is
+        # dropped, whether or not Gradio's cancel reached its run in time.
+        self._photos: OrderedDict[str, int] = OrderedDict()
 
     @property
     def engine(self):
@@ -173,19 +176,37 @@ class CapsightUI:
             raise user_error(str(exc)) from None
 
     # -- image tab --------------------------------------------------------------------------
-    def describe(self, upload, model_a, model_b, method, beam_width):
+    def describe(self, upload, model_a, model_b, method, beam_width,
+                 request: gr.Request | None = None):  # fmt: skip
         """Both models' captions, the top classes and where each looked, and the sampled
         captions cleared; ``upload`` is the photo box's raw upload (or a path). A user's mistake
         is shown in model A's card and the rest cleared: raised, it would leave the last photo's
         results beside the new one under "Error" badges once its toast is gone."""
+        photo = self._photo_number(request)
         try:
-            return self._describe(upload, model_a, model_b, method, beam_width)
+            results = self._describe(upload, model_a, model_b, method, beam_width)
         except gr.Error as exc:
-            return image_failure(str(exc.message))
+            results = image_failure(str(exc.message))
+        return results if self._photo_number(request) == photo else (gr.update(),) * len(results)
 
-    def photo_uploaded(self, upload):
+    def _photo_number(self, request: gr.Request | None, new: bool = False) -> int:
+        """How many photos this session has put in the photo box (``new``: one more now)."""
+        key = session_key(request)
+        number = self._photos.pop(key, 0) + int(new)
+        self._photos[key] = number  # the most recent last; the oldest sessions are forgotten
+        while len(self._photos) > PHOTO_SESSIONS_KEPT:
+            self._photos.popitem(last=False)
+        return number
+
+    def photo_cleared(self, request: gr.Request | None = None):
+        """The photo box emptied: the last photo's results go, and any reply still on its way."""
+        self._photo_number(request, new=True)
+        return cleared_image_results()
+
+    def photo_uploaded(self, upload, request: gr.Request | None = None):
         """A new photo clears the last one's results; one that is not a photo is named at once.
         The last output is the photo box: a PNG copy of a photo the browser cannot show."""
+        self._photo_number(request, new=True)
         shown = gr.update()
         if upload:
             try:
@@ -253,8 +274,14 @@ class CapsightUI:
         return gr.Image(value=heatmap_overlay(small, cam, encoded.grid_size), label=f"Model {side}: {name}, class evidence",
                         alt_text=f"Where the encoder saw {name}, as a heat map over the photo")  # fmt: skip
 
-    def sample(self, upload, model, temperature, count):
-        """Several sampled captions of model A, or what went wrong, in the samples' box."""
+    def sample(self, upload, model, temperature, count, request: gr.Request | None = None):
+        """Several sampled captions of model A, or what went wrong, in the samples' box (left as
+        it is when the photo changed meanwhile: the new photo's box is already cleared)."""
+        photo = self._photo_number(request)
+        card = self._sample(upload, model, temperature, count)
+        return card if self._photo_number(request) == photo else gr.update()
+
+    def _sample(self, upload, model, temperature, count) -> str:
         from capsight.captioning.base import DecodingOptions
 
         try:
@@ -484,6 +511,9 @@ def sampling_note(described, distinct: int, count, temperature) -> str:
             f"caption(s) of {int(count)}: {why}.</p>")  # fmt: skip
 
 
+PHOTO_SESSIONS_KEPT = 10_000  # sessions whose photo count is kept (an int each)
+
+
 def session_key(request: gr.Request | None) -> str:
     return str(getattr(request, "session_hash", None) or "")
 
@@ -667,7 +697,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
                      preprocess=False, api_visibility="private", cancels=[describing, sampling],
                      concurrency_limit=4)  # fmt: skip
-        photo.clear(cleared_image_results, None, image_results, queue=False, show_progress="hidden",
+        photo.clear(ui.photo_cleared, None, image_results, queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[describing, sampling])  # fmt: skip
         method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
                       show_progress="hidden", api_visibility="private")  # fmt: skip
