@@ -24,7 +24,13 @@ class VideoOpenError(CapsightError):
 
 
 class InvalidParameter(CapsightError):
-    """An option outside its allowed range or set."""
+    """An option outside its allowed range or set. ``parameter``, when given, is the Python
+    argument at fault and the message opens with its name (``every must be ...``); the CLI
+    writes its flag there instead (``--every must be ...``)."""
+
+    def __init__(self, message: str = "", parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class ModelNotFound(CapsightError):

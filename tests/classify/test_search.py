@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from capsight._cli.main import main
+from capsight.errors import InvalidParameter
 
 
 def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
@@ -189,3 +190,12 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     weak[0] = SearchHit(0.0, 0.3, 0.5, 0.1, "an elephant in a field")
     assert main(["search", str(tmp_path), "an elephant"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(("call", "start"), [({"every": 0}, "every must be"), ({"every": "1"}, "every must be"),
+                                             ({"top": 0}, "top must be"), ({"top": 2.5}, "top must be")])
+def test_search_video_refuses_bad_numbers_by_their_python_names(call, start):
+    from capsight.classify.search import search_video
+
+    with pytest.raises(InvalidParameter, match=f"^{start}"):
+        search_video("missing.mp4", "a dog", **call)

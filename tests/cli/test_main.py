@@ -8,8 +8,8 @@ import sys
 import pytest
 
 import capsight._cli.models as models_cli
-from capsight._cli.main import SUBCOMMANDS, build_parser, error_line
-from capsight.errors import ModelNotFound
+from capsight._cli.main import SUBCOMMANDS, build_parser, cli_message, error_line
+from capsight.errors import InvalidParameter, ModelNotFound
 
 
 def test_every_listed_subcommand_is_in_the_parser():
@@ -139,3 +139,11 @@ def test_the_command_keeps_openmp_threads_from_spinning(monkeypatch, command, po
     with pytest.raises(SystemExit):
         cli.console()
     assert seen["policy"] == policy
+
+
+def test_the_terminal_reads_flags_where_python_reads_argument_names():
+    assert cli_message(InvalidParameter("every must be positive", "every")) == "--every must be positive"
+    assert cli_message(InvalidParameter("max_length must be", "max_length")) == "--max-length must be"
+    # only a leading name is a flag: the same word inside a sentence stays as it is
+    assert cli_message(InvalidParameter("sample every 2 s", "every")) == "sample every 2 s"
+    assert cli_message(InvalidParameter("no parameter named")) == "no parameter named"

@@ -118,6 +118,18 @@ def test_python_callers_get_one_line_for_a_wrong_type(call, tmp_path):
         analyze_video(call.pop("path"), **call)
 
 
+@pytest.mark.parametrize(
+    ("call", "start"),
+    [({"every": 0}, "every must be"), ({"window": 0}, "window must be"), ({"sensitivity": 2}, "sensitivity must be")],
+)
+def test_python_callers_read_their_own_argument_names(call, start, tmp_path):
+    """A Python caller passed ``every=``, not ``--every``; the CLI writes its flags itself
+    (``tests/cli/test_video.py``)."""
+    with pytest.raises(InvalidParameter) as caught:
+        analyze_video(tmp_path / "missing.mp4", **call)
+    assert str(caught.value).startswith(start) and caught.value.parameter == next(iter(call))
+
+
 def test_a_checkpoint_folder_may_be_given_as_a_path(one_cut_clip, tmp_path):
     with pytest.raises(ModelNotFound, match="no-such-checkpoint"):  # named, not refused for its type
         analyze_video(one_cut_clip, captioner=tmp_path / "no-such-checkpoint")

@@ -70,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cli_message(error: CapsightError) -> str:
+    """``error``'s message as the terminal should read it: a Python argument's name at the start
+    becomes the flag that sets it (``every must be ...`` -> ``--every must be ...``)."""
+    text, name = str(error), getattr(error, "parameter", None)
+    if name and text.startswith(f"{name} "):
+        return f"--{name.replace('_', '-')}{text[len(name):]}"
+    return text
+
+
 def error_line(message: str, kind: str = "error") -> str:
     """The single stderr line for a failure (or a ``note``); newlines folded to keep one line."""
     return f"{PROG}: {kind}: {' '.join(str(message).split())}"
@@ -86,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         return int(args._run(args) or EXIT_OK)
     except CapsightError as exc:
-        print(error_line(str(exc)), file=sys.stderr)
+        print(error_line(cli_message(exc)), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         words = list(sys.argv[1:] if argv is None else argv)

@@ -130,7 +130,7 @@ SUMMARY = "summary.csv"
 def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: list[tuple[str, str]]) -> int:
     """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
     row per video, and per path that named none (written also when the batch is interrupted)."""
-    from capsight._cli.main import error_line
+    from capsight._cli.main import cli_message, error_line
     from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
     from capsight.novelty.pipeline import check_options
     from capsight.novelty.reports import check_output_dir
@@ -160,7 +160,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
             except ModelNotFound:
                 raise  # an unknown model fails every video alike: said once (after the summary)
             except CapsightError as exc:
-                print(error_line(str(exc)), file=sys.stderr, flush=True)
+                print(error_line(cli_message(exc)), file=sys.stderr, flush=True)
                 rows.append({"video": video, "error": " ".join(str(exc).split())})
                 continue
             novel = analysis.novel_moments

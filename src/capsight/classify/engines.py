@@ -12,6 +12,7 @@ probabilities out) that capsight runs and exports as it is.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Protocol
@@ -66,8 +67,8 @@ def classify(
     """Classify image files into ``classes``; one Prediction per image, in order."""
     from capsight.io.images import load_image
 
-    if top < 1:
-        raise InvalidParameter("--top must be at least 1")
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
+        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
     loaded = [load_image(path) for path in images]  # errors before any model loads
     classifier = create_engine(engine, clip).build(class_list, templates)

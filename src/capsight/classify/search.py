@@ -20,6 +20,7 @@ searching it needs neither the video nor the encoder.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +79,8 @@ def rank_moments(
     query = query.strip()
     if not query:
         raise InvalidParameter("the search query is empty; describe what to look for")
-    if top < 1:
-        raise InvalidParameter(f"--top must be >= 1, got {top}")
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
+        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
     if not times:
         return []
     vectors = embed_texts([query, *captions])  # (1 + M, 384)
@@ -108,12 +109,12 @@ def search_video(
     from capsight.io.video import probe_video, sample_frames
     from capsight.novelty.pipeline import video_captioner_name
 
-    if every <= 0:
-        raise InvalidParameter(f"--every must be > 0 seconds, got {every}")
+    if isinstance(every, bool) or not isinstance(every, numbers.Real) or not 0 < every < math.inf:
+        raise InvalidParameter(f"every must be a positive number of seconds, got {every!r}", "every")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise InvalidParameter(f"--top must be a whole number >= 1, got {top!r}")
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
+        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
     duration = probe_video(video).duration  # a bad file fails here, before any model loads
     # "default": the one-encoder video captioner; an unknown name fails before the sampling
     caption_model, _ = resolve_captioner(video_captioner_name(captioner))

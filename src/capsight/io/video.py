@@ -239,7 +239,7 @@ def sample_frames(
     corrupt packet in the middle raises when decoding reaches it).
     """
     if not every or every <= 0 or not np.isfinite(every):
-        raise InvalidParameter(f"--every must be a positive number of seconds, got {every}")
+        raise InvalidParameter(f"every must be a positive number of seconds, got {every}", "every")
     if max_side is not None and max_side < 2:
         raise InvalidParameter(f"max_side must be at least 2 pixels, got {max_side}")
     container, p = _open(path)

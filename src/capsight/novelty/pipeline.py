@@ -83,9 +83,9 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     try:
         every = float(every)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"--every must be a number of seconds, got {every!r}") from None
+        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every") from None
     if not math.isfinite(every) or every <= 0:
-        raise InvalidParameter(f"--every must be a positive number of seconds, got {every:g}")
+        raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     window = check_window(window)
     metric = canonical_metric(metric)
     if signal not in SIGNALS:
@@ -93,9 +93,9 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     try:
         sensitivity = float(sensitivity)
     except (TypeError, ValueError):
-        raise InvalidParameter(f"--sensitivity must be a number, got {sensitivity!r}") from None
+        raise InvalidParameter(f"sensitivity must be a number, got {sensitivity!r}", "sensitivity") from None
     if not 0.0 <= sensitivity <= 1.0:
-        raise InvalidParameter(f"--sensitivity must be between 0 and 1, got {sensitivity:g}")
+        raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity:g}", "sensitivity")
     if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
         raise InvalidParameter(f"thumbnail size must be at least 16 pixels, got {thumbnail_size}")
     return every, window, metric, signal, sensitivity

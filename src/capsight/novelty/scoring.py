@@ -30,7 +30,7 @@ def canonical_metric(metric: str) -> str:
 
 def check_window(window: int) -> int:
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise InvalidParameter(f"--window must be an integer >= 1, got {window!r}")
+        raise InvalidParameter(f"window must be an integer >= 1, got {window!r}", "window")
     return int(window)
 
 

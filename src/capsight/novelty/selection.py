@@ -260,7 +260,7 @@ def select_novel_moments(
     window = check_window(window)
     metric = canonical_metric(metric)
     if not 0.0 <= float(sensitivity) <= 1.0:
-        raise InvalidParameter(f"--sensitivity must be between 0 and 1, got {sensitivity}")
+        raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity}", "sensitivity")
     if not embeddings or set(embeddings) - {"visual", "text"}:
         raise InvalidParameter(f"selection signals are visual and text, got {sorted(embeddings)}")
     n = len(next(iter(embeddings.values())))
