@@ -65,6 +65,9 @@ def test_clock_and_vtt_timestamps():
     assert format_vtt_timestamp(3725.5) == "01:02:05.500"
     assert format_clock(0.5, tenths=True) == "00:00.5"
     assert format_clock(3725.96, tenths=True) == "1:02:05.9"
+    # a length rounds: a 25.97 s video is 00:26 long, though its last moment is at 00:25
+    assert format_clock(25.97, rounded=True) == "00:26" and format_clock(25.97) == "00:25"
+    assert format_clock(25.97, tenths=True, rounded=True) == "00:26.0"
 
 
 def test_moments_half_a_second_apart_are_told_apart():

@@ -286,7 +286,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
     if v.fps and p.every < 1.0 / v.fps:
         pace = f"every frame (--every {p.every:g} s is shorter than a frame)"
     lines = [
-        f"{Path(v.path).name}: {clock(v.duration)}, {v.width}x{v.height} at "
+        f"{Path(v.path).name}: {clock(v.duration, rounded=True)}, {v.width}x{v.height} at "
         f"{round(v.fps, 2):g} fps; {n} moment{'s' if n != 1 else ''}, {pace}"
     ]
     novel = analysis.novel_moments

@@ -24,7 +24,6 @@ import io
 import json
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
@@ -46,9 +45,12 @@ _LINE = "#1c7ed6"
 # --------------------------------------------------------------------------- small formatters
 
 
-def format_clock(seconds: float, tenths: bool = False) -> str:
+def format_clock(seconds: float, tenths: bool = False, rounded: bool = False) -> str:
     """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on), with ``tenths`` as ``mm:ss.s``;
-    negatives clamp to 00:00."""
+    negatives clamp to 00:00. A time in the video counts whole units as a player does (4.9 s is
+    00:04); ``rounded`` is for a length, which is nearer 00:05."""
+    if rounded:
+        seconds = round(float(seconds), 1 if tenths else 0)
     total = max(0, int(math.floor(float(seconds) * 10 + 1e-6)))
     whole, tenth = divmod(total, 10)
     h, rest = divmod(whole, 3600)
@@ -57,7 +59,7 @@ def format_clock(seconds: float, tenths: bool = False) -> str:
     return f"{clock}.{tenth}" if tenths else clock
 
 
-def moment_clock(analysis: Analysis) -> Callable[[float], str]:
+def moment_clock(analysis: Analysis) -> functools.partial[str]:
     """The clock for ``analysis``'s times: with tenths when moments are not whole seconds
     apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second."""
     p, v = analysis.params, analysis.video
@@ -466,7 +468,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     clock = moment_clock(analysis)
 
     facts = [
-        ("duration", clock(v.duration)),
+        ("duration", clock(v.duration, rounded=True)),
         ("resolution", f"{v.width}×{v.height}"),
         ("frame rate", f"{round(v.fps, 2):g} fps"),  # as the CLI prints it: 29.97, not 30
         ("moments", f"{len(analysis.moments)}, every {p.every:g} s"),

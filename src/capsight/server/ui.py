@@ -126,7 +126,7 @@ def theme() -> gr.themes.Base:
     )
 
 
-def page_clock(analysis: dict) -> Callable[[float], str]:
+def page_clock(analysis: dict) -> functools.partial[str]:
     """The clock of the CLI and the report for this analysis ("00:05", or "00:02.5" when moments
     are not whole seconds apart); with tenths when the analysis cannot be read."""
     from capsight.novelty.analysis import Analysis
@@ -417,7 +417,7 @@ class CapsightUI:
         stats = [
             (str(len(novel)), "novel moments"),
             (str(len(moments)), "moments sampled"),
-            (clock(video.get("duration") or 0), "video length"),
+            (clock(video.get("duration") or 0, rounded=True), "video length"),
             (f"{job.summary.get('seconds', 0):.1f} s", "analysis time"),
         ]
         stat_html = "".join(f'<li class="stat"><b>{html.escape(v)}</b> {k}</li>' for v, k in stats)
