@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -320,3 +321,16 @@ def test_no_repeat_phrase_bans_a_content_word_after_a_repeated_word():
     assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 7]
     off = DecodingOptions(**{**options.__dict__, "no_repeat_phrase": False})
     assert decode(model, torch.zeros(1, 1, 1), off)[0].tokens == [4, 6, 8, 4, 6]
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "sample", "narrowing"])
+def test_what_in_force_leaves_out_does_not_change_the_caption(tiny_model, grid, method):
+    """The API echoes ``in_force()``: every field it drops must be one the method never reads."""
+    model = tiny_model("show-attend-tell")
+    base = DecodingOptions(method=method, max_length=8, seed=5, top_k=4, top_p=0.9, temperature=1.3,
+                           beam_width=2, length_penalty=0.5)  # fmt: skip
+    dropped = set(dataclasses.asdict(base)) - set(base.in_force())
+    assert dropped, method
+    other = {"beam_width": 5, "length_penalty": 2.0, "temperature": 0.4, "top_k": 1, "top_p": 0.3, "seed": 9}
+    changed = dataclasses.replace(base, **{k: other[k] for k in dropped})
+    assert [d.tokens for d in decode(model, grid, changed)] == [d.tokens for d in decode(model, grid, base)]

@@ -28,7 +28,7 @@ def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
     sent = {"method": "sample", "num_captions": "3"}
     body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
     assert body["model"] == "labels" and body["decoding"] is None  # nothing was decoded
-    assert body["note"].startswith("the labels model ignores decoding options")
+    assert body["note"].startswith("the labels model ignores decoding options (method, num_captions)")
     assert body["results"][0]["alternatives"] == []
     plain = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg))).json()
     assert plain["note"] is None
@@ -104,6 +104,21 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
     decoding = r.json()["decoding"]
     assert decoding["method"] == "sample" and decoding["num_captions"] == 3
     assert decoding["temperature"] == pytest.approx(0.7)
+    assert "beam_width" not in decoding and "length_penalty" not in decoding  # sampling keeps no beams
+
+
+@pytest.mark.parametrize("method", ["greedy", "sample"])
+def test_a_beam_width_without_beam_search_is_refused(client, cat_jpeg, method):
+    r = client.post("/v1/captions", data={"method": method, "beam_width": "7"}, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam")
+
+
+def test_the_echo_of_beam_search_leaves_out_the_sampling_options(client, cat_jpeg):
+    r = client.post("/v1/captions", data={"method": "beam", "beam_width": "2", "model": "show-attend-tell"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.status_code == 200, r.text
+    decoding = r.json()["decoding"]
+    assert decoding["beam_width"] == 2 and not {"temperature", "top_k", "top_p", "seed"} & decoding.keys()
 
 
 def test_partial_decoding_keeps_the_models_own_beam_width(client, cat_jpeg):

@@ -30,6 +30,9 @@ MAX_LENGTH_PENALTY = 5.0  # score / length**p; past ~2 every beam runs to max_le
 _INTEGERS = ("beam_width", "max_length", "top_k", "num_captions")
 _NUMBERS = ("length_penalty", "temperature", "top_p")
 _FLAGS = ("no_repeat_trigram", "no_repeat_phrase", "no_repeat_word", "complete_endings")
+# Fields one decoding method reads and the others ignore (``in_force``).
+_BEAM_ONLY = ("beam_width", "length_penalty")
+_SAMPLING_ONLY = ("temperature", "top_k", "top_p", "seed")
 # Field names as the range errors say them.
 _SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of captions"}
 
@@ -120,6 +123,18 @@ class DecodingOptions:
         options = cls(**given)
         object.__setattr__(options, "_given", frozenset(given))  # not a field: eq, hash, asdict
         return options
+
+    def in_force(self) -> dict:
+        """The fields this method reads, as plain values: beam search has no temperature and
+        sampling no beam width, so an echo of the options (the API's ``decoding``) leaves them
+        out rather than show a value that did nothing."""
+        unused = {
+            "greedy": _BEAM_ONLY + _SAMPLING_ONLY,
+            "beam": _SAMPLING_ONLY,
+            "sample": _BEAM_ONLY,
+            "narrowing": _BEAM_ONLY + ("top_p",),  # its top_k is the starting width
+        }[self.method]
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in unused}
 
     def over(self, base: DecodingOptions | None) -> DecodingOptions:
         """These options on a captioner's own (``base``): a ``partial`` one replaces only the

@@ -10,8 +10,9 @@ decompression bomb is a 400 naming the file; decoding options out of range are a
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -60,17 +61,21 @@ class Timings(BaseModel):
 
 class CaptionsResponse(BaseModel):
     model: str
-    decoding: dict | None = Field(description="The decoding options in force (null: the "
-                                  "model's own, when none were sent, or none at all for the "
-                                  "labels model)")  # fmt: skip
+    decoding: dict | None = Field(description="The decoding options in force, those its method "
+                                  "reads (no beam_width when sampling; null: the model's own, when "
+                                  "none were sent, or none at all for the labels model)")  # fmt: skip
     results: list[ImageCaption]
     timings_ms: Timings
     note: str | None = Field(None, description="Anything sent that the model did not use")
 
 
-# The one captioner that writes no sentence word by word: decoding options do not apply to it.
-LABELS_NOTE = ("the labels model ignores decoding options (method, beam_width, temperature, "
-               "top_k, top_p, num_captions, max_length, seed): it names the top ImageNet class, and the second when it is nearly as likely")  # fmt: skip
+def labels_note(decoding: DecodingOptions) -> str:
+    """The note for decoding options sent to the one captioner that writes no sentence word by
+    word: it names the options sent (a ``partial``'s given fields, in the form's order)."""
+    given = getattr(decoding, "_given", ())
+    names = [f.name for f in dataclasses.fields(decoding) if f.name in given]
+    return (f"the labels model ignores decoding options ({', '.join(names)}): it names the top "
+            "ImageNet class, and the second when it is nearly as likely")  # fmt: skip
 
 
 @dataclass
@@ -104,9 +109,11 @@ def decode_images(uploads: list[ImageUpload]) -> list[Image.Image]:
 def decoding_options(**fields) -> DecodingOptions | None:
     """DecodingOptions from the fields a client set (None: the model's own default). A seed,
     temperature, top_k or top_p without ``method=sample`` is refused (422): greedy and beam
-    search would silently ignore them."""
+    search would silently ignore them, as greedy decoding and sampling would a beam_width."""
     given = {k: v for k, v in fields.items() if v is not None}
     method = given.get("method")
+    if "beam_width" in given and method in ("greedy", "sample"):
+        raise InvalidParameter(f"beam_width needs method=beam (method={method} keeps no beams)")
     if "seed" in given and method != "sample":
         raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
     if method != "sample" and {"temperature", "top_k", "top_p"} & given.keys():
@@ -187,8 +194,8 @@ async def create_captions(
     ignored = timing["model"] == "labels" and decoding is not None
     return CaptionsResponse(
         model=timing["model"],
-        decoding=None if timing["decoding"] is None or ignored else asdict(timing["decoding"]),
-        note=LABELS_NOTE if ignored else None,
+        decoding=None if timing["decoding"] is None or ignored else timing["decoding"].in_force(),
+        note=labels_note(decoding) if ignored else None,
         results=results,
         timings_ms=Timings(
             read=ms(t_read - t0),
