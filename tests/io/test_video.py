@@ -292,3 +292,20 @@ def test_a_damaged_last_frame_of_a_file_cut_short_is_left_out(tmp_path):
     cut.write_bytes(whole.read_bytes()[:-3000])
     times = _times(cut, 0.5)
     assert times[0] == 0.0 and times[-1] >= 2.0
+
+
+def test_an_indexed_file_cut_off_in_its_last_frame_is_analysed(tmp_path):
+    """Index first (faststart), its last bytes lost: the decoder errors on the last packet
+    instead of marking a frame damaged; the frames before it are the video."""
+    from importlib.resources import files
+
+    sample = files("capsight.data").joinpath("sample.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(sample[:-200])
+    assert probe_video(cut).duration == pytest.approx(26.0, abs=0.1)  # the index still says 26 s
+    times = _times(cut, 1.0)
+    assert times[0] == 0.0 and times[-1] == pytest.approx(25.0, abs=0.1)
+    earlier = tmp_path / "earlier.mp4"
+    earlier.write_bytes(sample[:-60000])  # seconds lost, not a frame: refused, not shortened
+    with pytest.raises(VideoOpenError, match="corrupt video data near"):
+        _times(earlier, 1.0)

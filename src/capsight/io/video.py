@@ -264,6 +264,10 @@ def _sample(
     codec = stream.codec_context
     skipping = False
 
+    def in_tail(time: float) -> bool:
+        # Within the last half second (two frames, if longer) of the length the file declares.
+        return expected_end > 0 and time >= expected_end - max(0.5, 2 * frame_step)
+
     def needed(packet_time: float) -> bool:
         # True when a frame at this time could be the one taken for some target k * every.
         k = round(packet_time / every)
@@ -293,7 +297,7 @@ def _sample(
                     continue
                 t = float(frame.pts * time_base) - start
                 if frame.is_corrupt:  # damage the decoder patched over: smeared blocks read as novel
-                    if expected_end > 0 and t >= expected_end - max(0.5, 2 * frame_step):
+                    if in_tail(t):
                         continue  # the last frame of a file cut short: left out, not refused
                     raise VideoOpenError(f"{p}: corrupt video data near {max(t, 0):.1f} s (a damaged "
                                          "frame); repair or re-encode the file")  # fmt: skip
@@ -315,6 +319,8 @@ def _sample(
                 else:
                     previous = (t, frame)
     except av.FFmpegError as exc:
+        if decoded_any and in_tail(demuxed_until):
+            return  # a file cut off in its last frames: the frames before them are all there is
         raise VideoOpenError(
             f"{p}: corrupt video data near {max(demuxed_until, 0):.1f} s ({_reason(exc)}); "
             "repair or re-encode the file"
