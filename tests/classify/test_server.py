@@ -148,3 +148,13 @@ def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpe
     r = client.post("/v1/classifiers", files=photos)
     assert r.status_code == 400, r.text
     assert r.json()["error"].startswith("broken.jpg: ") and "/tmp" not in r.json()["error"]
+
+
+def test_templates_may_repeat_and_classes_may_not(client, cat_png):
+    templates = ["a photo of a {}.", "a close-up of a {}."]
+    r = client.post("/v1/classify", files={"images": ("cat.png", cat_png, "image/png")},
+                    data={"classes": "cat,dog", "template": templates})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/classify", files={"images": ("cat.png", cat_png, "image/png")},
+                    data={"classes": ["cat,dog", "car,bus"]})  # fmt: skip
+    assert r.status_code == 422 and r.json()["error"] == "classes: given 2 times; send it once"

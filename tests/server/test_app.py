@@ -132,6 +132,11 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     assert r.status_code == 422 and r.json()["error"].startswith(
         "every_n_second: not a field of /v1/videos"
     )
+    # A field given twice would keep its last value only; a list field (images, template) may.
+    r = client.post("/v1/captions", files={"images": image}, data={"model": ["labels", "show-and-tell"]})
+    assert r.status_code == 422 and r.json()["error"] == "model: given 2 times; send it once"
+    r = client.post("/v1/captions", files=[("images", image), ("images", image)], data={"model": "labels"})
+    assert r.status_code == 200 and len(r.json()["results"]) == 2
     # The original endpoints ignore them, as the original server did (a form's submit button).
     r = client.post("/get_captions", files={"image": image}, data={"submit": "Upload"})
     assert r.status_code == 200
@@ -145,6 +150,11 @@ def test_every_error_is_json(client):
         assert r.headers["content-type"] == "application/json" and r.json()["error"]
     r = client.get("/v1/jobs", params={"limit": "0"})
     assert r.status_code == 422 and r.json()["error"].startswith("limit:")
+    r = client.get("/v1/jobs", params={"stauts": "failed"})  # would list every job
+    assert r.status_code == 422 and r.json()["error"] == (
+        "stauts: not an option of /v1/jobs, which reads limit, offset, status")
+    r = client.get("/v1/models", params={"verbose": "1"})
+    assert r.status_code == 422 and r.json()["error"].endswith("which reads no query options")
 
 
 def test_root_points_to_docs_and_ui(client):

@@ -9,6 +9,8 @@ Tests swap any of these with ``app.dependency_overrides`` or hand ``create_app``
 from __future__ import annotations
 
 import hmac
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, TypeVar
 
@@ -79,15 +81,25 @@ async def form_body(request: Request) -> None:
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
 
 
-def form_field_names(request: Request) -> list[str]:
-    """The form fields the request's endpoint declares (their aliases), in declared order."""
-    def names(dependant) -> Iterator[str]:
-        yield from (field.alias for field in dependant.body_params)
+def form_fields(request: Request) -> dict[str, bool]:
+    """The form fields the request's endpoint declares (their aliases), in declared order, each
+    with whether it takes several values (``images``, ``template``: a list)."""
+    def fields(dependant) -> Iterator:
+        yield from dependant.body_params
         for sub in dependant.dependencies:
-            yield from names(sub)
+            yield from fields(sub)
 
     dependant = getattr(request.scope.get("route"), "dependant", None)
-    return list(dict.fromkeys(names(dependant))) if dependant is not None else []
+    if dependant is None:
+        return {}
+    return {field.alias: _takes_a_list(field.field_info.annotation) for field in fields(dependant)}
+
+
+def _takes_a_list(annotation: object) -> bool:
+    """``list[str]``, ``list[UploadFile] | None``, ... (a field's type, optional or not)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_takes_a_list(arg) for arg in typing.get_args(annotation))
+    return typing.get_origin(annotation) in (list, tuple, set)
 
 
 async def form_fields_only(request: Request) -> None:
@@ -104,16 +116,39 @@ async def form_fields_only(request: Request) -> None:
             f"{', '.join(names)}: {request.url.path} takes its options as form fields "
             f"(curl -F {names[0]}=...), not in the query string",
         )
-    known = form_field_names(request)
+    known = form_fields(request)
     if not known or not request.headers.get("content-type"):
         return
-    unknown = [repr(n) if not n else n for n in dict.fromkeys((await request.form()).keys()) if n not in known]
+    form = await request.form()
+    unknown = [repr(n) if not n else n for n in dict.fromkeys(form.keys()) if n not in known]
     if unknown:
         raise ApiError(
             422,
             f"{', '.join(unknown)}: not a field of {request.url.path}, which reads "
             f"{', '.join(known)}",
         )
+    for name, several in known.items():  # -F classes=a,b -F classes=c,d would keep c,d only
+        values = form.getlist(name)  # (a file given twice: single_file's message)
+        if len(values) > 1 and not several and all(isinstance(v, str) for v in values):
+            raise ApiError(422, f"{name}: given {len(values)} times; send it once")
+
+
+async def known_query_only(request: Request) -> None:
+    """For a ``/v1`` endpoint that reads the query string: 422 for an option it does not read
+    (``GET /v1/jobs?stauts=failed`` would list every job without a word)."""
+    def names(dependant) -> Iterator[str]:
+        yield from (param.alias for param in dependant.query_params)
+        for sub in dependant.dependencies:
+            yield from names(sub)
+
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    known = list(dict.fromkeys(names(dependant)))
+    unknown = [repr(n) if not n else n for n in dict.fromkeys(request.query_params.keys()) if n not in known]
+    if unknown:
+        reads = f"which reads {', '.join(known)}" if known else "which reads no query options"
+        raise ApiError(422, f"{', '.join(unknown)}: not an option of {request.url.path}, {reads}")
 
 
 def single_file(field: str):

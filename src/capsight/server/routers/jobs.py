@@ -22,12 +22,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from capsight.server.deps import JobsDep, SettingsDep, require_api_key
+from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager
 from capsight.server.settings import ServerSettings
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key), Depends(known_query_only)])
 
 SSE_POLL_S = 0.5
 SSE_KEEPALIVE_S = 15.0
