@@ -16,6 +16,7 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] in ("queued", "running") and r.headers["location"] == job["links"]["self"]
+    assert job["links"]["report"] == job["links"]["self"] + "/report"  # where it will be once done
     assert job["filename"] == "my clip.mp4"
     assert job["params"] == {"every": 0.5, "window": 3, "metric": "euclidean", "signal": "visual",
                              "sensitivity": 0.5, "model": "labels"}  # fmt: skip
@@ -129,6 +130,7 @@ def test_a_failed_job_names_the_clients_file_not_the_servers_path(
         assert r.status_code == 409, r.text
         assert r.json()["error"].startswith(f"job {failed['id']} failed: trunc.mp4: truncated")
         assert r.json()["error"].endswith("and never will")
+    assert set(failed["links"]) == {"self", "events"}  # no links to outputs it will never have
 
 
 def test_full_queue_answers_503_with_retry_after(

@@ -55,9 +55,11 @@ class JobResponse(BaseModel):
     started_at: str | None
     finished_at: str | None
     expires_at: str | None = Field(description="When a finished job and its files are deleted")
-    links: dict[str, str]
+    links: dict[str, str] = Field(description="self, events, and the outputs (report, plot, csv, "
+                                  "vtt, json) unless the job failed or was interrupted")  # fmt: skip
     analysis: dict | None = Field(
-        default=None, description="analysis.json (the CLI's schema) once the job is done"
+        default=None, description="analysis.json (the CLI's schema) once the job is done; "
+        "GET /v1/jobs/{id} only (null in GET /v1/jobs, which would be pages long)"
     )
 
 
@@ -71,9 +73,14 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def job_links(job_id: str) -> dict[str, str]:
-    base = f"/v1/jobs/{job_id}"
-    return {"self": base, "events": base + "/events", **{a: f"{base}/{a}" for a in ARTIFACTS}}
+def job_links(job: Job) -> dict[str, str]:
+    """Where the job and its outputs are: the outputs once done or while they may still come,
+    not for a job that failed or was interrupted (each would answer 409, "never will")."""
+    base = f"/v1/jobs/{job.id}"
+    links = {"self": base, "events": base + "/events"}
+    if job.status == DONE or not job.finished:
+        links.update({a: f"{base}/{a}" for a in ARTIFACTS})
+    return links
 
 
 def job_response(job: Job, settings: ServerSettings, analysis: dict | None = None) -> JobResponse:
@@ -94,7 +101,7 @@ def job_response(job: Job, settings: ServerSettings, analysis: dict | None = Non
         started_at=_iso(job.started_at),
         finished_at=_iso(job.finished_at),
         expires_at=expires,
-        links=job_links(job.id),
+        links=job_links(job),
         analysis=analysis,
     )
 
