@@ -79,6 +79,9 @@ async def form_body(request: Request) -> None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
+    has_body = request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+    if not kind and has_body:  # curl --data-binary @photo.jpg without -H: a body of no kind
+        raise ApiError(415, "send the request as multipart/form-data (it came with no Content-Type)")
 
 
 def form_fields(request: Request) -> dict[str, bool]:
