@@ -202,6 +202,10 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     # A new clip, and clearing the clip, take the last run's results along.
     uploaded = [f for f in fns.values() if f.name == "video_uploaded"]
     assert len(uploaded) == 2 and all({o._id for o in clear.outputs} < {o._id for o in f.outputs} for f in uploaded)
+    # ... and the run itself (stopped by the clip count too: test_a_new_clip_stops_the_run...).
+    video_events = {target for f in uploaded for target in f.targets}  # (the box's id, event)
+    cancelling = {target for f in fns.values() if analyze_id in f.cancels for target in f.targets}
+    assert sorted(event for _, event in video_events) == ["clear", "upload"] and video_events <= cancelling
 
 
 def test_a_failed_video_run_leaves_its_message_in_the_summary(make_app, tmp_path):
@@ -242,15 +246,13 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert "Find novel moments" in summary and (plot, gallery, rows, downloads, times) == (
         None, [], [], "", [])  # fmt: skip
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
-    busy = type("Request", (), {"session_hash": "busy"})()
-    ui._running.add("busy")  # a run under way: its progress and results are not wiped
-    assert ui.video_uploaded(upload(new, "next.mp4"), busy) == (gr.update(),) * 7
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
     refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
     assert find["interactive"] is False  # a run would only refuse it again
-    assert ui.video_uploaded(None)[-1]["interactive"]  # cleared: the button is back
+    assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]  # a video: the button is back
+    assert ui.video_uploaded(None)[-1]["interactive"] is False  # no clip: nothing to find
     cut = tmp_path / "tmpcut.mp4"  # its index (at the end) cut off: named now, by its own name
     cut.write_bytes(new.read_bytes()[: new.stat().st_size // 2])
     refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]
@@ -430,3 +432,33 @@ def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
     assert ui.sample(None, "a", 1.0, 3, bob) == gr.update()  # bob cleared his photo meanwhile
     monkeypatch.setattr(ui, "_sample", lambda *args: "<p>samples</p>")
     assert ui.sample(None, "a", 1.0, 3, alice) == "<p>samples</p>"  # the other session is apart
+
+
+def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_app, started, tmp_path):
+    """Replacing or clearing the clip mid-run: the job is deleted, and nothing of it lands
+    beside the new clip (its summary, gallery, or its captions as the new clip's subtitles)."""
+    import numpy as np
+
+    from capsight.io.synthetic_video import write_video
+
+    clip = tmp_path / "tmpclip.mp4"
+    write_video(clip, [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)], fps=5)
+    app = make_app()
+    alice = type("Request", (), {"session_hash": "alice"})()
+    for _ in started(app):
+        ui = CapsightUI(app)
+        ui.video_uploaded(upload(clip, "first.mp4"), alice)
+        cleared_meanwhile = []
+
+        def progress(fraction, desc="", ui=ui, cleared_meanwhile=cleared_meanwhile):
+            if not cleared_meanwhile:  # the user clears the clip while the job is queued
+                cleared_meanwhile.append(ui.video_uploaded(None, alice))
+
+        outputs = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
+                             progress, request=alice)  # fmt: skip
+        assert cleared_meanwhile and outputs == (gr.update(),) * 7
+        assert app.state.jobs.list() == []  # the job went with its clip
+        # An undisturbed run renders as usual.
+        summary, *_ = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
+                                 lambda *a, **k: None, request=alice)  # fmt: skip
+        assert "moments sampled" in summary

@@ -151,10 +151,11 @@ class CapsightUI:
         # The message of each session's last failed video run, until ``failed_video`` shows it
         # in the summary box (a failing handler updates no output; the toast alone may be gone).
         self._failures: OrderedDict[str, str] = OrderedDict()
-        self._running: set[str] = set()  # sessions with a video run under way
         # Each session's photo, counted: a Describe or Sample reply for an earlier photo is
         # dropped, whether or not Gradio's cancel reached its run in time.
         self._photos: OrderedDict[str, int] = OrderedDict()
+        # And each session's clip: a run for an earlier clip is stopped and its results dropped.
+        self._clips: OrderedDict[str, int] = OrderedDict()
 
     @property
     def engine(self):
@@ -191,12 +192,11 @@ class CapsightUI:
 
     def _photo_number(self, request: gr.Request | None, new: bool = False) -> int:
         """How many photos this session has put in the photo box (``new``: one more now)."""
-        key = session_key(request)
-        number = self._photos.pop(key, 0) + int(new)
-        self._photos[key] = number  # the most recent last; the oldest sessions are forgotten
-        while len(self._photos) > PHOTO_SESSIONS_KEPT:
-            self._photos.popitem(last=False)
-        return number
+        return counted(self._photos, session_key(request), new)
+
+    def _clip_number(self, request: gr.Request | None, new: bool = False) -> int:
+        """How many clips this session has put in (or cleared from) the video box."""
+        return counted(self._clips, session_key(request), new)
 
     def photo_cleared(self, request: gr.Request | None = None):
         """The photo box emptied: the last photo's results go, and any reply still on its way."""
@@ -307,19 +307,23 @@ class CapsightUI:
                 progress=gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
                 request: gr.Request | None = None):  # fmt: skip
         """Run a video job and render it; ``upload`` is the video box's raw upload (or a path).
-        A failure is raised for the page's toast and kept for ``failed_video``."""
-        session = session_key(request)
-        self._running.add(session)
+        A failure is raised for the page's toast and kept for ``failed_video``. A clip put in
+        or cleared meanwhile stops the job, and nothing of it reaches the page."""
+        session, clip = session_key(request), self._clip_number(request)
+
+        def still_wanted() -> bool:
+            return self._clip_number(request) == clip
+
         try:
             return self._analyze(upload, every, window, metric, signal, sensitivity, model,
-                                 progress)  # fmt: skip
+                                 progress, still_wanted)  # fmt: skip
         except gr.Error as exc:
+            if not still_wanted():
+                return (gr.update(),) * 7
             self._failures[session] = str(exc.message)
             while len(self._failures) > FAILED_VIDEOS_KEPT:
                 self._failures.popitem(last=False)
             raise
-        finally:
-            self._running.discard(session)
 
     def failed_video(self, request: gr.Request | None = None) -> str:
         """The summary box after a failed run: what went wrong, in the toast's words."""
@@ -327,20 +331,17 @@ class CapsightUI:
         return failure_card(message, "The analysis did not finish.")
 
     def video_uploaded(self, upload, request: gr.Request | None = None):
-        """A new clip clears the last one's results; the summary box warns when browsers
-        cannot play it (the player's own "Video not playable" would read as a failure). While
-        a run is under way its progress and results stay (they are the last clip's). The last
-        output is the Find button: off for a file that is no video, which a run would only
-        refuse again."""
-        if session_key(request) in self._running:
-            return (gr.update(),) * 7
-        ready = gr.update(interactive=True)
+        """A new clip, or none, clears the last one's results and stops a run for it (``analyze``);
+        the summary box warns when browsers cannot play the clip (the player's own "Video not
+        playable" would read as a failure). The last output is the Find button: off with no
+        clip, and for a file that is no video, which a run would only refuse again."""
+        self._clip_number(request, new=True)
+        ready, refused = gr.update(interactive=True), gr.update(interactive=False)
         cleared = (EMPTY_VIDEO, None, [], [], "", [], ready)
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         if not upload:
-            return cleared
-        refused = gr.update(interactive=False)
+            return (*cleared[:-1], refused)
         try:
             path, name, _ = checked_upload(upload, "video", "Upload a video first.")
         except gr.Error as exc:  # not a video at all: said now, not again by a run
@@ -359,7 +360,8 @@ class CapsightUI:
         )
         return (note, *cleared[1:])
 
-    def _analyze(self, upload, every, window, metric, signal, sensitivity, model, progress):
+    def _analyze(self, upload, every, window, metric, signal, sensitivity, model, progress,
+                 still_wanted: Callable[[], bool]):  # fmt: skip
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         path, name, head = checked_upload(upload, "video", "Upload a video first.")
@@ -378,6 +380,9 @@ class CapsightUI:
                 raise user_error(str(exc)) from None
         progress(0.0, desc="waiting for a worker")
         while True:
+            if not still_wanted():  # another clip, or none: this one's job and results go
+                self.jobs.delete(job.id)
+                return (gr.update(),) * 7
             job = self.jobs.get(job.id)
             if job is None:
                 raise user_error("The job was deleted.", duration=None)
@@ -385,6 +390,8 @@ class CapsightUI:
                 break
             progress(job.progress, desc=job.message or job.status)
             time.sleep(POLL_S)
+        if not still_wanted():
+            return (gr.update(),) * 7
         if job.status != DONE:
             raise user_error(job.error or f"The analysis ended {job.status}.", duration=None)
         if unplayable_codec(path) is not None:  # a new player would only fail again
@@ -511,7 +518,17 @@ def sampling_note(described, distinct: int, count, temperature) -> str:
             f"caption(s) of {int(count)}: {why}.</p>")  # fmt: skip
 
 
-PHOTO_SESSIONS_KEPT = 10_000  # sessions whose photo count is kept (an int each)
+SESSIONS_KEPT = 10_000  # sessions whose photo and clip counts are kept (an int each)
+
+
+def counted(counts: OrderedDict[str, int], key: str, new: bool) -> int:
+    """``key``'s count in ``counts`` (``new``: one more now); the most recent key goes last and
+    the oldest are forgotten past ``SESSIONS_KEPT``."""
+    number = counts.pop(key, 0) + int(new)
+    counts[key] = number
+    while len(counts) > SESSIONS_KEPT:
+        counts.popitem(last=False)
+    return number
 
 
 def session_key(request: gr.Request | None) -> str:
@@ -665,8 +682,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05,
                                                     label="Sensitivity")  # fmt: skip
                             video_model = gr.Dropdown(models, value="default", label="Captioner")
-                        analyze_btn = gr.Button("Find novel moments", variant="primary",
-                                                elem_id="capsight-analyze")  # fmt: skip
+                        analyze_btn = gr.Button("Find novel moments", variant="primary", interactive=False,
+                                                elem_id="capsight-analyze")  # fmt: skip (on with a clip)
                     with gr.Column(scale=7, min_width=360):
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
                         gallery = gr.Gallery(
@@ -702,7 +719,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
-        analyze_btn.click(
+        analyzing = analyze_btn.click(
             cleared_video_results, None, [summary, plot, gallery, table, downloads, times],
             queue=False, show_progress="hidden",
         ).then(
@@ -710,13 +727,15 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             [summary, plot, gallery, table, downloads, times, video],
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
             preprocess=False,
-        ).failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
-                  api_visibility="private")  # fmt: skip
+        )
+        analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
+                          api_visibility="private")  # fmt: skip
+        # A new clip, or clearing it, takes the last run along: its results, and the run itself.
         after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
         video.upload(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
-                     preprocess=False, api_visibility="private")  # fmt: skip
+                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
-                    preprocess=False, api_visibility="private")  # fmt: skip (a cleared clip takes its results along)
+                    preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
     return blocks
