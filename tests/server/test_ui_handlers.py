@@ -334,9 +334,9 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(cat_jpeg)
     bars, note = shown_classes(upload(photo, "cat.jpg"), "professions", "", "")
-    assert len(bars) == 5 and "Offline engine" in note and "read its top class as a guess" in note
+    assert len(bars["value"]) == 5 and "Offline engine" in note and "read its top class as a guess" in note
     bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
-    assert max(bars, key=bars.get) == "cat" and "read its top class" not in note
+    assert max(bars["value"], key=bars["value"].get) == "cat" and "read its top class" not in note
     assert "No class stands out" not in note
 
 
@@ -347,9 +347,11 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
 
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"car": 0.33, "person": 0.22, "cat": 0.2}, []))
     bars, note = tab.shown_classes(None, tab.TYPED, "car, person, cat", "")
-    assert bars["car"] == 0.33 and "No class stands out" in note and "takes 33%" in note
+    assert bars["value"]["car"] == 0.33 and "No class stands out" in note and "takes 33%" in note
+    assert bars["show_heading"] is False  # no "car" in large type over the bars: it is no answer
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.9, "dog": 0.1}, []))
-    assert "No class stands out" not in tab.shown_classes(None, tab.TYPED, "cat, dog", "")[1]
+    bars, note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")
+    assert "No class stands out" not in note and bars["show_heading"] is True
     tied = "the classes '猫', '狗' look the same to the engine"
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"猫": 0.5, "狗": 0.5}, [tied]))
     assert "Note: The classes &#x27;猫&#x27;, &#x27;狗&#x27; look the same" in tab.shown_classes(None, tab.TYPED, "猫, 狗", "")[1]

@@ -52,7 +52,9 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
 
 def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:
     """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
-    the bars cleared (raised, it would leave the last photo's bars under an "Error" badge)."""
+    the bars cleared (raised, it would leave the last photo's bars under an "Error" badge).
+    The bars come as an update whose headline (the top class in large type) shows only for a
+    class that stands out: over a share under a half it would read as the answer."""
     try:
         bars, notes = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:
@@ -65,7 +67,8 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
                    f"100%), and the best takes {top:.0%}; the photo may show none of them.")  # fmt: skip
     for note in notes:
         caveat += f" Note: {note[0].upper()}{note[1:]}."
-    return bars, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
+    shown = gr.update(value=bars, show_heading=top >= CLEAR_WINNER)
+    return shown, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 
 def shown_photo(upload):
