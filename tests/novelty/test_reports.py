@@ -271,7 +271,20 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     assert "sample more often, --every in the CLI" in reason
     assert "sensitivity" not in reason
     assert "sample more often, the Sample every slider)" in restless.quiet_reason(face="page")
+    assert "largest change" not in reason  # an analysis from before end_from was recorded
     assert make_analysis().quiet_reason() is None  # it has novel moments
+
+
+@pytest.mark.parametrize(("end_from", "said"), [
+    (3, "; the largest change, at 00:02, reaches 38% of the bar"),  # 3.5 / 9.2
+    (2, "; the largest change, at 00:02, reaches 25% of the bar (1.5x higher near the end, "
+        "where what follows cannot be checked)"),  # 3.5 / (1.5 x 9.2)
+])
+def test_a_restless_video_names_its_largest_change_against_the_bar(end_from, said):
+    """The plot shows a spike that is not marked novel: the reason says how far it fell short."""
+    restless = make_analysis(novel=())
+    restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1], "end_from": end_from}
+    assert restless.quiet_reason().endswith(said)
 
 
 def test_a_higher_sensitivity_is_suggested_only_where_it_would_find_something():

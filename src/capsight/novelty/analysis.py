@@ -133,15 +133,12 @@ class Analysis:
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
             every = self.params.every
             if every <= DENSEST_EVERY:
-                return (
-                    "every moment differs from the ones before it, so none stands out (a "
-                    f"restless video, even at one sample every {every:g} s)"
-                )
-            return (
-                "every moment differs from the ones before it, so none stands out (a restless "
-                f"video, or one sample every {every:g} s is too few for its shots: sample more "
-                f"often, {hint['every']})"
-            )
+                why = f"a restless video, even at one sample every {every:g} s"
+            else:
+                why = (f"a restless video, or one sample every {every:g} s is too few for its "
+                       f"shots: sample more often, {hint['every']}")  # fmt: skip
+            return (f"every moment differs from the ones before it, so the bar to stand out was "
+                    f"raised ({why}){self._nearest_miss(selection)}")  # fmt: skip
         at_most = selection.get("novel_at_sensitivity_1")
         if at_most == 0:  # the most sensitive run finds nothing either: no use suggesting it
             return (
@@ -157,6 +154,22 @@ class Analysis:
             f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
             f"(a higher sensitivity, {hint['sensitivity']}, shows weaker changes)"
         )
+
+    def _nearest_miss(self, selection: dict) -> str:
+        """The strongest moment of a restless video against its bar, for a plot whose spike
+        is not marked novel ("" when the analysis predates the figures it needs)."""
+        from capsight.novelty.reports import moment_clock
+
+        strength, end_from = selection.get("strength") or [], selection.get("end_from")
+        scored = [(s, i) for i, s in enumerate(strength) if s is not None and i < len(self.moments)]
+        if not scored or end_from is None:
+            return ""
+        best, i = max(scored)
+        bar = selection["threshold"] * (1.5 if i >= end_from else 1.0)
+        said = f"; the largest change, at {moment_clock(self)(self.moments[i].time)}, reaches {best / bar:.0%} of the bar"
+        if i >= end_from:
+            said += " (1.5x higher near the end, where what follows cannot be checked)"
+        return said
 
     def to_dict(self) -> dict:
         from capsight import __version__

@@ -83,6 +83,7 @@ class Selection:
     floors: dict[str, float]  # distance that counts as 1 for each signal
     blurred: list[int] = field(default_factory=list)  # never novel, never a reference
     flat: list[int] = field(default_factory=list)  # fades, dark cards: never a reference
+    end_from: int | None = None  # moments from here on (the last end_seconds) need 1.5x
 
     def describe(self) -> dict:
         """JSON-ready summary for ``Analysis.extra``."""
@@ -93,6 +94,7 @@ class Selection:
             "strength": [round(float(v), 4) if np.isfinite(v) else None for v in self.strength],
             "blurred": list(self.blurred),
             "flat": list(self.flat),
+            "end_from": self.end_from,
         }
 
 
@@ -329,6 +331,7 @@ def select_novel_moments(
     return Selection(
         chosen, strength, threshold, per_signal, floors,
         [int(i) for i in np.flatnonzero(blurred)], [int(i) for i in np.flatnonzero(flat)],
+        max(1, n - end_margin),
     )  # fmt: skip
 
 
