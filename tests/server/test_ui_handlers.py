@@ -293,6 +293,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         with pytest.warns(UserWarning, match="notes.jpg: not an image"):  # gr.Warning's toast
             on_upload = ui.photo_uploaded(upload(text, "notes.jpg"))
         assert "This file cannot be described." in on_upload[0] and "notes.jpg: not an image" in on_upload[0]
+        assert on_upload[-1] is None  # out of the photo box, which would show a broken image
         shown = ui.photo_uploaded(upload(photo, "cat.jpg"))
         assert shown[0] == EMPTY_CARD and shown[-1] == gr.update()  # a JPEG is shown as it is
         assert "notes.jpg: not an image" in ui.sample(upload(text, "notes.jpg"), "labels", 1.0, 3)

@@ -204,8 +204,9 @@ class CapsightUI:
         return cleared_image_results()
 
     def photo_uploaded(self, upload, request: gr.Request | None = None):
-        """A new photo clears the last one's results; one that is not a photo is named at once.
-        The last output is the photo box: a PNG copy of a photo the browser cannot show."""
+        """A new photo clears the last one's results; one that is not a photo is named at once,
+        and taken out of the photo box. The last output is the photo box: a PNG copy of a photo
+        the browser cannot show."""
         self._photo_number(request, new=True)
         shown = gr.update()
         if upload:
@@ -213,8 +214,8 @@ class CapsightUI:
                 photo_from_upload(upload)  # decoded whole: a photo too large or cut short too
                 shown = browser_copy(upload) or shown
             except gr.Error as exc:  # also a toast: on a phone card A is a screen below the photo
-                gr.Warning(str(exc.message), duration=10)
-                return (*image_failure(str(exc.message), "This file cannot be described."), shown)
+                gr.Warning(str(exc.message), duration=10)  # the box emptied: no broken-image icon
+                return (*image_failure(str(exc.message), "This file cannot be described."), None)
         return (*cleared_image_results(), shown)
 
     def _describe(self, upload, model_a, model_b, method, beam_width):
@@ -466,10 +467,10 @@ class CapsightUI:
         # What "default" stands for (a pair of encoders for photos, one for video) goes under
         # the menu: in the choice itself it was cut off, on a phone after "default (sho".
         photos = ["default", *names]
-        info = f"default: {default}"
+        info = f'"default" here is {default}'  # under B's "labels" too: so not "default: ..."
         return (gr.update(choices=photos, value="default", info=info),
                 gr.update(choices=photos, value=other, info=info),
-                gr.update(choices=photos, value="default", info=f"default: {video}"))  # fmt: skip
+                gr.update(choices=photos, value="default", info=f'"default" here is {video}'))  # fmt: skip
 
     @staticmethod
     def seek(times: list[float], evt: gr.SelectData):
@@ -654,7 +655,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 with gr.Group(elem_classes=["capsight-diverse"]):
                     gr.Markdown("## Diverse captions\nSample several captions from model A; "
                                 "a higher temperature gives bolder wording, and above about 1.3 "
-                                "the words stop making sense.")  # fmt: skip
+                                "the words stop making sense (for `show-and-tell` and "
+                                "`prefix-gpt2` from about 1: try 0.5-0.8).")  # fmt: skip
                     with gr.Row(equal_height=True):
                         temperature = gr.Slider(*TEMPERATURES, value=1.0, step=0.1, scale=3,
                                                 label="Temperature")  # fmt: skip
@@ -768,7 +770,7 @@ def mount_ui(app: FastAPI) -> None:
             max_file_size=settings.max_upload_bytes,
             ssr_mode=False,
             auth=auth,
-            auth_message="Log in with any user name and the server's API key as the password.",
+            auth_message="Log in with any user name (it cannot be left empty) and the server's API key as the password.",
             footer_links=[],
             favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
             show_error=False,  # only user_error()'s messages reach the page, never internals
