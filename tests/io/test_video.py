@@ -309,3 +309,12 @@ def test_an_indexed_file_cut_off_in_its_last_frame_is_analysed(tmp_path):
     earlier.write_bytes(sample[:-60000])  # seconds lost, not a frame: refused, not shortened
     with pytest.raises(VideoOpenError, match="corrupt video data near"):
         _times(earlier, 1.0)
+    # Whole, but damaged in its last frames: refused. (Decoding on threads reports damage frames
+    # late, so where demuxing had got to would call any damage near the end a cut.)
+    with av.open(str(files("capsight.data").joinpath("sample.mp4"))) as whole:
+        last = [p for p in whole.demux(whole.streams.video[0]) if p.size][-3]
+        damaged = bytearray(sample)
+        damaged[last.pos : last.pos + 4] = b"\xff" * 4
+    (tmp_path / "damaged.mp4").write_bytes(bytes(damaged))
+    with pytest.raises(VideoOpenError, match="corrupt video data near"):
+        _times(tmp_path / "damaged.mp4", 1.0)

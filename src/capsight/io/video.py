@@ -264,9 +264,20 @@ def _sample(
     codec = stream.codec_context
     skipping = False
 
-    def in_tail(time: float) -> bool:
+    def in_tail(t: float) -> bool:
         # Within the last half second (two frames, if longer) of the length the file declares.
-        return expected_end > 0 and time >= expected_end - max(0.5, 2 * frame_step)
+        return expected_end > 0 and t >= expected_end - max(0.5, 2 * frame_step)
+
+    def cut_off() -> bool:
+        # The data ends before the frames the file's index counts: the file was cut short. (A
+        # decoding error surfaces frames after its packet when decoding runs on threads, so
+        # where demuxing had got to cannot tell damage near the end from a file cut there.)
+        rest = 0
+        try:
+            rest = sum(1 for packet in container.demux(stream) if packet.size)
+        except av.FFmpegError:
+            return bool(stream.frames)
+        return 0 < packets + rest < stream.frames
 
     def needed(packet_time: float) -> bool:
         # True when a frame at this time could be the one taken for some target k * every.
@@ -278,8 +289,10 @@ def _sample(
     last_emitted = -np.inf
     decoded_any = False
     demuxed_until = -np.inf
+    packets = 0  # with data, demuxed so far
     try:
         for packet in container.demux(stream):
+            packets += bool(packet.size)
             if packet.pts is not None and packet.dts is not None:
                 t_packet = float(packet.pts * time_base) - start
                 demuxed_until = max(demuxed_until, t_packet)
@@ -319,7 +332,7 @@ def _sample(
                 else:
                     previous = (t, frame)
     except av.FFmpegError as exc:
-        if decoded_any and in_tail(demuxed_until):
+        if decoded_any and in_tail(demuxed_until) and cut_off():
             return  # a file cut off in its last frames: the frames before them are all there is
         raise VideoOpenError(
             f"{p}: corrupt video data near {max(demuxed_until, 0):.1f} s ({_reason(exc)}); "
