@@ -137,8 +137,8 @@ async def form_fields_only(request: Request) -> None:
 
 
 async def known_query_only(request: Request) -> None:
-    """For a ``/v1`` endpoint that reads the query string: 422 for an option it does not read
-    (``GET /v1/jobs?stauts=failed`` would list every job without a word)."""
+    """422 for a query option the endpoint does not read, where one would change the answer
+    without a word (``GET /v1/jobs?stauts=failed`` would list every job)."""
     def names(dependant) -> Iterator[str]:
         yield from (param.alias for param in dependant.query_params)
         for sub in dependant.dependencies:
