@@ -161,7 +161,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
                 raise  # an unknown model fails every video alike: said once (after the summary)
             except CapsightError as exc:
                 print(error_line(cli_message(exc)), file=sys.stderr, flush=True)
-                rows.append({"video": video, "error": " ".join(str(exc).split())})
+                rows.append({"video": video, "error": " ".join(cli_message(exc).split())})
                 continue
             novel = analysis.novel_moments
             rows.append({

@@ -109,8 +109,12 @@ def search_video(
     from capsight.io.video import probe_video, sample_frames
     from capsight.novelty.pipeline import video_captioner_name
 
-    if isinstance(every, bool) or not isinstance(every, numbers.Real) or not 0 < every < math.inf:
-        raise InvalidParameter(f"every must be a positive number of seconds, got {every!r}", "every")
+    try:  # as analyze_video reads it: "0.5" and numpy numbers too
+        every = float(every)
+    except (TypeError, ValueError):
+        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every") from None
+    if not 0 < every < math.inf:
+        raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
     if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:

@@ -156,17 +156,22 @@ class Analysis:
         )
 
     def _nearest_miss(self, selection: dict) -> str:
-        """The strongest moment of a restless video against its bar, for a plot whose spike
-        is not marked novel ("" when the analysis predates the figures it needs)."""
+        """The moment of a restless video that came nearest to its bar, and how near, for a
+        plot whose spike is not marked novel ("" when the analysis predates ``end_from``)."""
         from capsight.novelty.reports import moment_clock
 
         strength, end_from = selection.get("strength") or [], selection.get("end_from")
-        scored = [(s, i) for i, s in enumerate(strength) if s is not None and i < len(self.moments)]
-        if not scored or end_from is None:
+        if end_from is None:
             return ""
-        best, i = max(scored)
-        bar = selection["threshold"] * (1.5 if i >= end_from else 1.0)
-        said = f"; the largest change, at {moment_clock(self)(self.moments[i].time)}, reaches {best / bar:.0%} of the bar"
+        reached = [  # (share of its bar, moment): the bar is 1.5x as high from end_from on
+            (s / (selection["threshold"] * (1.5 if i >= end_from else 1.0)), i)
+            for i, s in enumerate(strength) if s is not None and i < len(self.moments)
+        ]  # fmt: skip
+        if not reached:
+            return ""
+        share, i = max(reached)
+        when = moment_clock(self)(self.moments[i].time)
+        said = f"; the change nearest to it, at {when}, reaches {share:.0%} of the bar"
         if i >= end_from:
             said += " (1.5x higher near the end, where what follows cannot be checked)"
         return said

@@ -19,6 +19,7 @@ import functools
 import hmac
 import html
 import os
+import threading
 import time
 import urllib.parse
 import warnings
@@ -153,9 +154,9 @@ class CapsightUI:
         self._failures: OrderedDict[str, str] = OrderedDict()
         # Each session's photo, counted: a Describe or Sample reply for an earlier photo is
         # dropped, whether or not Gradio's cancel reached its run in time.
-        self._photos: OrderedDict[str, int] = OrderedDict()
+        self._photos = SessionCounts()
         # And each session's clip: a run for an earlier clip is stopped and its results dropped.
-        self._clips: OrderedDict[str, int] = OrderedDict()
+        self._clips = SessionCounts()
 
     @property
     def engine(self):
@@ -192,11 +193,13 @@ class CapsightUI:
 
     def _photo_number(self, request: gr.Request | None, new: bool = False) -> int:
         """How many photos this session has put in the photo box (``new``: one more now)."""
-        return counted(self._photos, session_key(request), new)
+        key = session_key(request)
+        return self._photos.advance(key) if new else self._photos.current(key)
 
     def _clip_number(self, request: gr.Request | None, new: bool = False) -> int:
         """How many clips this session has put in (or cleared from) the video box."""
-        return counted(self._clips, session_key(request), new)
+        key = session_key(request)
+        return self._clips.advance(key) if new else self._clips.current(key)
 
     def photo_cleared(self, request: gr.Request | None = None):
         """The photo box emptied: the last photo's results go, and any reply still on its way."""
@@ -391,7 +394,8 @@ class CapsightUI:
                 break
             progress(job.progress, desc=job.message or job.status)
             time.sleep(POLL_S)
-        if not still_wanted():
+        if not still_wanted():  # the clip changed as the job ended
+            self.jobs.delete(job.id)
             return (gr.update(),) * 7
         if job.status != DONE:
             raise user_error(job.error or f"The analysis ended {job.status}.", duration=None)
@@ -522,14 +526,26 @@ def sampling_note(described, distinct: int, count, temperature) -> str:
 SESSIONS_KEPT = 10_000  # sessions whose photo and clip counts are kept (an int each)
 
 
-def counted(counts: OrderedDict[str, int], key: str, new: bool) -> int:
-    """``key``'s count in ``counts`` (``new``: one more now); the most recent key goes last and
-    the oldest are forgotten past ``SESSIONS_KEPT``."""
-    number = counts.pop(key, 0) + int(new)
-    counts[key] = number
-    while len(counts) > SESSIONS_KEPT:
-        counts.popitem(last=False)
-    return number
+class SessionCounts:
+    """A count per session (photos put in the photo box, clips in the video box), shared by
+    the page's handler threads: a run polls its session's count while an upload raises it.
+    The sessions counted last are kept, the oldest forgotten past ``SESSIONS_KEPT``."""
+
+    def __init__(self) -> None:
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def current(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
+
+    def advance(self, key: str) -> int:
+        with self._lock:
+            number = self._counts.pop(key, 0) + 1
+            self._counts[key] = number
+            while len(self._counts) > SESSIONS_KEPT:
+                self._counts.popitem(last=False)
+            return number
 
 
 def session_key(request: gr.Request | None) -> str:
