@@ -192,6 +192,20 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     weak[0] = SearchHit(0.0, 0.3, 0.5, 0.1, "an elephant in a field")
     assert main(["search", str(tmp_path), "an elephant"]) == 0
     assert capsys.readouterr().err == ""
+    # A video is scored on each moment's whole class distribution, so its line is higher.
+    monkeypatch.setattr(search, "search_video", lambda *a: [SearchHit(0.0, 0.18, 0.2, 0.16, "a boy")])
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert main(["search", str(tmp_path / "clip.mp4"), "text on a screen", "--quiet"]) == 0
+    assert "(best score 0.180; clear matches score above 0.22 on a video)" in capsys.readouterr().err
+
+
+def test_an_analysis_without_moments_says_there_is_nothing_to_search(tmp_path, capsys, monkeypatch):
+    import capsight.classify.search as search
+
+    monkeypatch.setattr(search, "search_analysis", lambda *a: [])
+    (tmp_path / "analysis.json").write_text("{}")
+    assert main(["search", str(tmp_path), "a car"]) == 0
+    assert "the analysis holds no moments, so there is nothing to search" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("call", "start"), [({"every": 0}, "every must be"), ({"every": "often"}, "every must be"),
