@@ -74,6 +74,14 @@ def test_classifier_build_writes_a_torchscript_file(tmp_path, capsys):
     assert list(module.labels) == ["cat", "dog", "car"]
 
 
+@pytest.mark.slow
+def test_classifier_build_notes_classes_the_file_would_tie_on_every_photo(tmp_path, capsys):
+    out = tmp_path / "clf.pt"
+    assert main(["classifier", "build", "--classes", "cat, cats, dog", "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "note: the classes 'cat', 'cats' look the same to the engine" in err
+
+
 def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
     assert main(["classifier", "build", "--out", str(tmp_path / "x.pt")]) == 2
     assert "--classes" in capsys.readouterr().err

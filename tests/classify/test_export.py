@@ -137,7 +137,8 @@ def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatc
     import capsight.classify.export as export
 
     path = tmp_path / "clf.pt"
-    path.write_bytes(b"the classifier that works")
+    save_classifier(tiny_classifier, path)
+    works = path.read_bytes()
 
     def interrupted(classifier):
         raise KeyboardInterrupt
@@ -145,22 +146,32 @@ def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatc
     monkeypatch.setattr(export, "to_torchscript", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_classifier(tiny_classifier, path)
-    assert path.read_bytes() == b"the classifier that works"
+    assert path.read_bytes() == works
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]  # no partial file left
 
 
-def test_a_successful_export_replaces_the_file(tmp_path, tiny_classifier):
+def test_a_successful_export_replaces_an_earlier_classifier_and_nothing_else(tmp_path, tiny_classifier):
     path = tmp_path / "clf.pt"
-    path.write_bytes(b"old")
     save_classifier(tiny_classifier, path)
-    assert list(torch.jit.load(str(path)).labels) == ["a", "b"]
+    path.touch()
+    before = path.stat().st_mtime_ns
+    save_classifier(tiny_classifier, path)
+    assert list(torch.jit.load(str(path)).labels) == ["a", "b"] and path.stat().st_mtime_ns != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
+    # A photo named .pt, or a PyTorch checkpoint (a zip archive as well), is not a classifier.
+    (tmp_path / "photo.pt").write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "model.pt")
+    for name in ("photo.pt", "model.pt"):
+        before = (tmp_path / name).read_bytes()
+        with pytest.raises(InvalidParameter, match=f"{name}: exists and is not a capsight classifier"):
+            save_classifier(tiny_classifier, tmp_path / name)
+        assert (tmp_path / name).read_bytes() == before
 
 
 def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path, tiny_classifier):
     (tmp_path / "v3").mkdir()
     real = tmp_path / "v3" / "clf.pt"
-    real.write_bytes(b"old")
+    save_classifier(tiny_classifier, real)
     real.chmod(0o640)
     link = tmp_path / "current.pt"
     link.symlink_to(real)
@@ -195,7 +206,8 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, tiny_
     from pathlib import Path
 
     path = tmp_path / "clf.pt"
-    path.write_bytes(b"the classifier that works")
+    save_classifier(tiny_classifier, path)
+    works = path.read_bytes()
 
     def full(self, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -204,7 +216,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, tiny_
     with pytest.raises(InvalidParameter, match="clf.pt: cannot write it \\(No space left on device\\)"):
         save_classifier(tiny_classifier, path)
     monkeypatch.undo()
-    assert path.read_bytes() == b"the classifier that works"
+    assert path.read_bytes() == works
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
 
 

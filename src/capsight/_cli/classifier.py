@@ -14,6 +14,7 @@ extra file (both). See docs/classify.md for the two-line loader.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -41,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine
     from capsight.classify.export import check_output, save_classifier
     from capsight.classify.few_shot import build_from_examples
+    from capsight.classify.offline import indistinct_notes
     from capsight.errors import InvalidParameter
 
     if args.classes is None and args.examples is None:
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             classifier = engine.build(classes, args.template, progress=progress)
     built = time.perf_counter() - start
+    for note in indistinct_notes(classifier):  # said now: the file would tie them on every photo
+        print(error_line(note, "note"), file=sys.stderr)
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         path = save_classifier(classifier, args.out, progress)
     written = time.perf_counter() - start - built  # tracing or exporting the network

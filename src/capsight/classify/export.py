@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import warnings
+import zipfile
 from pathlib import Path
 from typing import List  # noqa: UP035 - TorchScript reads the annotation below
 
@@ -127,7 +128,20 @@ def check_output(path: str | os.PathLike) -> Path:
     # The file is renamed into place, so its folder (a link's target's) must be writable.
     if not os.access(_target(path).parent, os.W_OK):
         raise InvalidParameter(f"{path}: cannot write there (permission denied)")
+    if _target(path).is_file() and not is_classifier_file(_target(path)):  # a model, a photo ...
+        raise InvalidParameter(f"{path}: exists and is not a capsight classifier, so it is not "
+                               "replaced; choose another output, or remove it first")  # fmt: skip
     return path
+
+
+def is_classifier_file(path: Path) -> bool:
+    """A file ``save_classifier`` wrote (its labels inside), which a new build may replace; a
+    PyTorch checkpoint is a zip archive too, but without them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/extra/labels.json") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _target(path: Path) -> Path:
