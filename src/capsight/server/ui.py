@@ -714,7 +714,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 plot = gr.Image(type="filepath", interactive=False, show_label=False,
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
+                    # Widths that fit a phone: the caption column wraps, the numbers stay in view.
                     table = gr.Dataframe(headers=["time", "caption", "novelty", "novel"],
+                                         column_widths=["21%", "34%", "25%", "20%"],
                                          wrap=True, interactive=False)  # fmt: skip
 
             classify_tab(app)  # capsight.server.classify_tab
