@@ -158,3 +158,14 @@ def test_a_request_that_times_out_while_queued_is_never_computed(
             release.set()
             threading.Event().wait(0.2)
     assert ran == [1] and batcher.expired == 1  # the queued one never ran
+
+
+def test_a_beam_width_for_a_model_that_does_not_search_by_beam_is_refused(client, cat_jpeg, monkeypatch):
+    """No method sent, the model's own is greedy (a checkpoint trained so): beam_width would do nothing."""
+    from capsight.captioning.options import DecodingOptions
+
+    engine = client.app.state.engine
+    monkeypatch.setattr(engine, "decoding_for", lambda model, decoding: DecodingOptions(method="greedy"))
+    r = client.post("/v1/captions", data={"beam_width": "3"}, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam (")
+    assert "decodes by greedy unless told otherwise" in r.json()["error"]

@@ -166,6 +166,10 @@ async def create_captions(
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
         timing["decoding"] = engine.decoding_for(timing["model"], decoding)
+        ran = timing["decoding"]
+        if beam_width is not None and ran is not None and ran.method != "beam":  # its own method
+            raise InvalidParameter(f"beam_width needs method=beam ({timing['model']} decodes by "
+                                   f"{ran.method} unless told otherwise)")  # fmt: skip
         t = time.perf_counter()
         pils = decode_images(uploads)
         timing["decode"] = time.perf_counter() - t
