@@ -112,8 +112,13 @@ def test_wrong_arguments_are_refused_before_any_model_loads(kwargs, fragment, mo
     )
     with pytest.raises(InvalidParameter, match=fragment):
         capsight.describe_images([Image.new("RGB", (8, 8))], **kwargs)
-    with pytest.raises(InvalidParameter, match="no images to encode"):
-        capsight.encode_images([])
+
+
+def test_no_images_give_no_rows_as_caption_does():
+    assert capsight.caption([]) == [] and capsight.describe_images([]) == []
+    encoded = capsight.encode_images([], model="labels")
+    assert len(encoded) == 0 and encoded.grid.shape == (0, 49, 1280) and encoded.grid_size == (7, 7)
+    assert encoded.probs.shape == (0, 1000)
 
 
 def test_counts_may_be_numpy_integers_as_in_decoding_options():

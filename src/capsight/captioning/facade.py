@@ -122,10 +122,10 @@ def encode_images(
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
     batch_size = _check_count("batch size", batch_size, 1)
     images = _image_list(images)
-    if not images:
-        raise InvalidParameter("no images to encode")
     captioner, _ = resolve_captioner(model)
     encoder = cached_encoder(captioner.encoder_name)
+    if not images:  # as caption([]) is []: no rows, the shapes of the rest kept
+        return encoder.encode([])
     parts = []
     for start in range(0, len(images), batch_size):
         pils = _rgb_batch(images, start, batch_size)
