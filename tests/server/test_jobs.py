@@ -175,3 +175,16 @@ def test_a_thumbnail_past_the_last_moment_says_how_many_there_are(client, tiny_v
     quiet = next(i for i, m in enumerate(done["analysis"]["moments"]) if not m["is_novel"])
     r = client.get(f"/v1/jobs/{done['id']}/thumbnails/{quiet}")
     assert r.status_code == 404 and "only novel ones do" in r.json()["error"]
+
+
+def test_every_get_answers_head_with_its_headers_and_no_body(client, tiny_video, wait_for_job):
+    """Link checkers and monitors ask HEAD; FastAPI routed it only where a route declared it."""
+    done = wait_for_job(client, _submit(client, tiny_video, every=0.5).json()["id"])
+    for path in ("/", "/healthz", "/v1/models", "/v1/jobs", f"/v1/jobs/{done['id']}",
+                 f"/v1/jobs/{done['id']}/report", f"/v1/jobs/{done['id']}/csv?download=true"):  # fmt: skip
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+    assert client.head("/v1/jobs/nosuchjob").status_code == 404
+    assert client.head(f"/v1/jobs/{done['id']}/events").status_code == 200  # a stream too
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]  # one operation each

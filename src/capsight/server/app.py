@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from capsight import __version__
 from capsight.server.engine import Engine
+from capsight.server.head_requests import HeadAsGet
 from capsight.server.http_errors import install_error_handlers
 from capsight.server.jobs import JobManager, JobStore
 from capsight.server.queue_gate import QueueGate
@@ -107,7 +108,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.state.engine = engine
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(QueueGate)  # outermost: a full queue answers before the body is read
+    app.add_middleware(QueueGate)  # a full queue answers before the body is read
+    app.add_middleware(HeadAsGet)  # outermost: HEAD is a GET without its body, everywhere
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
     mount_api_docs(app)

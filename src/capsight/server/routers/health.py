@@ -26,14 +26,12 @@ READY_SCHEMA = {
 }
 
 
-# HEAD too (uptime probes often send it), left out of the schema: one operation per path.
-@router.head("/healthz", include_in_schema=False)
+# HEAD as well (uptime probes often send it): every GET answers it (server.head_requests).
 @router.get("/healthz", summary="Liveness: the process answers")
 async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.head("/readyz", include_in_schema=False)
 @router.get(
     "/readyz",
     summary="Readiness: models loaded and jobs accepted",
