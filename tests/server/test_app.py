@@ -103,6 +103,8 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
     r = client.post("/v1/classify", content=b"classes=cat",  # a form, but files need multipart
                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert r.status_code == 422 and r.json()["error"] == "images: field required"
+    r = client.post("/v1/captions", files={"images": ("a" * 5000 + ".jpg", cat_jpeg, "image/jpeg")})
+    assert r.status_code == 400 and r.json()["error"].startswith("the body is not readable multipart")
     r = client.post("/v1/captions", content=cat_jpeg)  # curl --data-binary without a type
     assert r.status_code == 415 and r.json()["error"].endswith("(it came with no Content-Type)")
     r = client.post("/v1/captions")  # no body at all: the field is simply missing

@@ -106,6 +106,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        elif exc.status_code == 400 and message == "Invalid multipart data.":  # Starlette's words
+            message = ("the body is not readable multipart/form-data (malformed, or a part header "
+                       "too long, such as a file name of thousands of characters); send it as "
+                       "curl -F does")  # fmt: skip
         return JSONResponse(
             {"error": _one_line(message)}, status_code=exc.status_code, headers=exc.headers
         )
