@@ -6,6 +6,8 @@ The CLI prints ``str(error)`` on one line and exits with status 2; the HTTP API 
 
 from __future__ import annotations
 
+import numbers
+
 
 class CapsightError(Exception):
     """Base class for every error caused by input, options or missing optional packages."""
@@ -43,3 +45,12 @@ class DatasetError(CapsightError):
 
 class MissingDependency(CapsightError):
     """An optional package or program (pycocoevalcap, Java, mlflow) that a feature needs."""
+
+
+def check_count(name: str, value: object, least: int) -> int:
+    """``value`` as a plain int when it is a whole number >= ``least`` (NumPy integers too, as
+    ``DecodingOptions`` takes them; not True), else InvalidParameter naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        parameter = name if name.isidentifier() else None
+        raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}", parameter)
+    return int(value)

@@ -11,7 +11,7 @@ from PIL import Image
 import capsight
 from capsight.captioning import facade
 from capsight.captioning.options import DecodingOptions
-from capsight.errors import ImageLoadError, InvalidParameter
+from capsight.errors import ImageLoadError, InvalidParameter, check_count
 
 
 @pytest.mark.parametrize(
@@ -122,12 +122,12 @@ def test_no_images_give_no_rows_as_caption_does():
 
 
 def test_counts_may_be_numpy_integers_as_in_decoding_options():
-    assert facade._check_count("batch size", np.int64(2), 1) == 2
-    assert type(facade._check_count("num_labels", np.int32(0), 0)) is int
+    assert check_count("batch size", np.int64(2), 1) == 2
+    assert type(check_count("num_labels", np.int32(0), 0)) is int
     with pytest.raises(InvalidParameter, match="batch size must be a whole number >= 1"):
-        facade._check_count("batch size", np.int64(0), 1)
+        check_count("batch size", np.int64(0), 1)
     with pytest.raises(InvalidParameter, match="num_labels must be a whole number"):
-        facade._check_count("num_labels", True, 0)
+        check_count("num_labels", True, 0)
 
 
 def test_numpy_arrays_become_rgb_images():

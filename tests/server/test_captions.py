@@ -168,4 +168,4 @@ def test_a_beam_width_for_a_model_that_does_not_search_by_beam_is_refused(client
     monkeypatch.setattr(engine, "decoding_for", lambda model, decoding: DecodingOptions(method="greedy"))
     r = client.post("/v1/captions", data={"beam_width": "3"}, files=_files(("a.jpg", cat_jpeg)))
     assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam (")
-    assert "decodes by greedy unless told otherwise" in r.json()["error"]
+    assert "this request decodes by greedy with " in r.json()["error"]

@@ -22,14 +22,13 @@ time. Nothing is printed.
 from __future__ import annotations
 
 import io
-import numbers
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 
 if TYPE_CHECKING:
@@ -91,8 +90,8 @@ def describe_images(
     ``labels`` (the ``num_labels`` most likely classes as ``(name, probability)``, most likely
     first; all 1,000 at most, none for 0) and ``model`` (the captioner's name, "default"
     resolved). Raises as ``caption`` does."""
-    batch_size = _check_count("batch size", batch_size, 1)
-    num_labels = _check_count("num_labels", num_labels, 0)
+    batch_size = check_count("batch size", batch_size, 1)
+    num_labels = check_count("num_labels", num_labels, 0)
     images = _image_list(images)
     _check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
@@ -120,7 +119,7 @@ def encode_images(
     (P = 49: the 7x7 grid), ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``. A
     captioner with encoder blocks of its own (the pair's members) refines them further inside.
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
-    batch_size = _check_count("batch size", batch_size, 1)
+    batch_size = check_count("batch size", batch_size, 1)
     images = _image_list(images)
     captioner, _ = resolve_captioner(model)
     encoder = cached_encoder(captioner.encoder_name)
@@ -146,13 +145,6 @@ def _joined(parts: list[EncodedImages]) -> EncodedImages:
         grid_size=parts[0].grid_size,
         hidden=torch.cat(hidden) if all(h is not None for h in hidden) else None,
     )
-
-
-def _check_count(name: str, value: object, least: int) -> int:
-    """``value`` as a plain int (NumPy integers too, as ``DecodingOptions`` takes them)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}")
-    return int(value)
 
 
 def _check_decoding(decoding: object) -> None:

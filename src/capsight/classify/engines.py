@@ -12,14 +12,13 @@ probabilities out) that capsight runs and exports as it is.
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Sequence
 from typing import Protocol
 
 from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
 
@@ -67,8 +66,7 @@ def classify(
     """Classify image files into ``classes``; one Prediction per image, in order."""
     from capsight.io.images import load_image
 
-    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
-        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
+    top = check_count("top", top, 1)
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
     loaded = [load_image(path) for path in images]  # errors before any model loads
     classifier = create_engine(engine, clip).build(class_list, templates)

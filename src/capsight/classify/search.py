@@ -20,14 +20,13 @@ searching it needs neither the video nor the encoder.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from capsight.errors import InputNotFound, InvalidParameter
+from capsight.errors import InputNotFound, InvalidParameter, check_count
 from capsight.progress import ProgressCallback
 
 _BATCH = 32  # moments captioned together
@@ -79,8 +78,7 @@ def rank_moments(
     query = query.strip()
     if not query:
         raise InvalidParameter("the search query is empty; describe what to look for")
-    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
-        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
+    top = check_count("top", top, 1)
     if not times:
         return []
     vectors = embed_texts([query, *captions])  # (1 + M, 384)
@@ -117,8 +115,7 @@ def search_video(
         raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
-    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
-        raise InvalidParameter(f"top must be a whole number >= 1, got {top!r}", "top")
+    top = check_count("top", top, 1)
     duration = probe_video(video).duration  # a bad file fails here, before any model loads
     # "default": the one-encoder video captioner; an unknown name fails before the sampling
     caption_model, _ = resolve_captioner(video_captioner_name(captioner))

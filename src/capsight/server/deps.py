@@ -79,23 +79,29 @@ async def form_body(request: Request) -> None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind and kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"send the request as multipart/form-data (it came as {kind})")
-    has_body = request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+    headers = request.headers
+    has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
     if not kind and has_body:  # curl --data-binary @photo.jpg without -H: a body of no kind
         raise ApiError(415, "send the request as multipart/form-data (it came with no Content-Type)")
+
+
+def declared(request: Request, kind: str) -> list:
+    """The parameters of one ``kind`` ("body_params": form fields, "query_params") that the
+    request's endpoint and its dependencies declare, in declared order."""
+    def walk(dependant) -> Iterator:
+        yield from getattr(dependant, kind)
+        for sub in dependant.dependencies:
+            yield from walk(sub)
+
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    return [] if dependant is None else list(walk(dependant))
 
 
 def form_fields(request: Request) -> dict[str, bool]:
     """The form fields the request's endpoint declares (their aliases), in declared order, each
     with whether it takes several values (``images``, ``template``: a list)."""
-    def fields(dependant) -> Iterator:
-        yield from dependant.body_params
-        for sub in dependant.dependencies:
-            yield from fields(sub)
-
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None:
-        return {}
-    return {field.alias: _takes_a_list(field.field_info.annotation) for field in fields(dependant)}
+    fields = declared(request, "body_params")
+    return {field.alias: _takes_a_list(field.field_info.annotation) for field in fields}
 
 
 def _takes_a_list(annotation: object) -> bool:
@@ -139,15 +145,7 @@ async def form_fields_only(request: Request) -> None:
 async def known_query_only(request: Request) -> None:
     """422 for a query option the endpoint does not read, where one would change the answer
     without a word (``GET /v1/jobs?stauts=failed`` would list every job)."""
-    def names(dependant) -> Iterator[str]:
-        yield from (param.alias for param in dependant.query_params)
-        for sub in dependant.dependencies:
-            yield from names(sub)
-
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None:
-        return
-    known = list(dict.fromkeys(names(dependant)))
+    known = list(dict.fromkeys(param.alias for param in declared(request, "query_params")))
     unknown = [repr(n) if not n else n for n in dict.fromkeys(request.query_params.keys()) if n not in known]
     if unknown:
         reads = f"which reads {', '.join(known)}" if known else "which reads no query options"

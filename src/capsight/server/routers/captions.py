@@ -109,11 +109,10 @@ def decode_images(uploads: list[ImageUpload]) -> list[Image.Image]:
 def decoding_options(**fields) -> DecodingOptions | None:
     """DecodingOptions from the fields a client set (None: the model's own default). A seed,
     temperature, top_k or top_p without ``method=sample`` is refused (422): greedy and beam
-    search would silently ignore them, as greedy decoding and sampling would a beam_width."""
+    search would silently ignore them. (A beam_width without beam search is refused once the
+    model's own method is known: ``create_captions``.)"""
     given = {k: v for k, v in fields.items() if v is not None}
     method = given.get("method")
-    if "beam_width" in given and method in ("greedy", "sample"):
-        raise InvalidParameter(f"beam_width needs method=beam (method={method} keeps no beams)")
     if "seed" in given and method != "sample":
         raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
     if method != "sample" and {"temperature", "top_k", "top_p"} & given.keys():
@@ -166,10 +165,10 @@ async def create_captions(
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
         timing["decoding"] = engine.decoding_for(timing["model"], decoding)
-        ran = timing["decoding"]
-        if beam_width is not None and ran is not None and ran.method != "beam":  # its own method
-            raise InvalidParameter(f"beam_width needs method=beam ({timing['model']} decodes by "
-                                   f"{ran.method} unless told otherwise)")  # fmt: skip
+        ran = timing["decoding"]  # the method sent, or the model's own: greedy keeps no beams
+        if beam_width is not None and ran is not None and ran.method != "beam":
+            raise InvalidParameter(f"beam_width needs method=beam (this request decodes by "
+                                   f"{ran.method} with {timing['model']})")  # fmt: skip
         t = time.perf_counter()
         pils = decode_images(uploads)
         timing["decode"] = time.perf_counter() - t
