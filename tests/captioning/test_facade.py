@@ -268,6 +268,18 @@ def test_encode_images_works_in_batches_and_keeps_no_images(photo):
     assert torch.allclose(encoded.pooled[0], encoded.pooled[2], atol=1e-2)  # batches agree
 
 
+@pytest.mark.slow  # loads the image encoder and a captioner
+@pytest.mark.parametrize("model", ["show-attend-tell", "labels"])
+def test_a_blank_image_is_captioned_as_blank_and_a_photo_is_not(photo, model):
+    black, cat = Image.new("RGB", (320, 240)), photo("chelsea")
+    described = capsight.describe_images([black, cat], model=model, decoding=None)
+    assert described[0].blank and described[0].caption.text == "a blank image"
+    assert described[0].caption.score is None and described[0].caption.attention is None
+    assert len(described[0].labels) == 3  # the encoder's classes are still there, all unlikely
+    assert not described[1].blank and described[1].caption.text != "a blank image"
+    assert described[0].to_dict()["blank"] is True and described[1].to_dict()["blank"] is False
+
+
 def test_results_print_short_and_turn_into_json():
     """The attention tensor made a result's repr 48 lines; asdict() could not be dumped."""
     import json

@@ -305,6 +305,23 @@ def test_attention_for_several_photos_and_a_model_without_attention(run_cli, pho
     assert band.getextrema()[0] < 100  # a title is written above the class-activation map
 
 
+def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(run_cli, photo_dir, tmp_path):
+    """A black frame was captioned "a person in a blue shirt is holding a camera"."""
+    from PIL import Image
+
+    black = tmp_path / "black.png"
+    Image.new("RGB", (320, 240)).save(black)
+    status, out, err = run_cli("caption", black, photo_dir / "cat.jpg", "--model", "show-attend-tell",
+                               "--num", "2", "--attention", tmp_path / "att.png", "--json")  # fmt: skip
+    assert status == 0, err
+    rows = json.loads(out)
+    assert rows[0]["caption"] == "a blank image" and "score" not in rows[0] and "attention" not in rows[0]
+    assert rows[1]["caption"] != "a blank image" and rows[1]["attention"]
+    assert f"note: {black}: a blank image (one flat colour) has no attention to draw" in err
+    assert "fewer than 2 distinct" not in err  # the blank one is not "short"
+    assert not (tmp_path / "att-black.png").exists()
+
+
 def test_attention_must_name_an_image_file(run_cli, photo_dir, one_error_line):
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "maps.txt")
     assert status == 2

@@ -316,13 +316,16 @@ def test_the_sampling_note_names_the_real_reason():
 
     from capsight.server.ui import sampling_note
 
-    def described(score):
-        return SimpleNamespace(model="show-attend-tell-pair", caption=SimpleNamespace(score=score))
+    def described(score, blank=False):
+        return SimpleNamespace(model="show-attend-tell-pair", caption=SimpleNamespace(score=score),
+                               blank=blank)  # fmt: skip
 
     assert sampling_note(described(-0.4), 5, 5, 0.2) == ""
     low = sampling_note(described(-0.4), 3, 5, 0.2)
     assert "at temperature 0.2" in low and "higher temperature" in low and "language model" not in low
     assert "no language model" in sampling_note(described(None), 1, 5, 1.0)
+    flat = sampling_note(described(None, blank=True), 1, 5, 1.0)
+    assert "one flat colour" in flat and "language model" not in flat
 
 
 def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(tmp_path, cat_jpeg):

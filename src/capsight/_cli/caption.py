@@ -249,7 +249,7 @@ class CaptionRun:
             descriptions = [d[i] for d in by_model]
             # (labels ignores --num, and a note has said so)
             self.short += sum(1 + len(d.caption.alternatives) < self.wanted
-                              for d in descriptions if d.model != "labels")  # fmt: skip
+                              for d in descriptions if d.model != "labels" and not d.blank)  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
                 self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
@@ -271,6 +271,10 @@ class CaptionRun:
 
         drawn: dict[str, str] = {}
         if self.args.attention is None:
+            return drawn
+        if descriptions[0].blank:  # the same image for every model
+            print(error_line(f"{name}: a blank image (one flat colour) has no attention to draw",
+                             kind="note"), file=sys.stderr)  # fmt: skip
             return drawn
         for d in descriptions:
             target = attention_path(self.args.attention, name, d.model, self.several,

@@ -49,11 +49,12 @@ class ImageDescription:
     caption: CaptionResult
     labels: list[tuple[str, float]] = field(default_factory=list)  # (ImageNet name, probability)
     model: str = ""  # the captioner that wrote the caption ("default" resolved)
+    blank: bool = False  # one flat colour: captioned "a blank image" (capsight.vision.blank)
 
     def to_dict(self) -> dict:
         """Plain JSON types (``json.dumps`` takes it as it is)."""
         return {"caption": self.caption.to_dict(), "labels": [list(pair) for pair in self.labels],
-                "model": self.model}  # fmt: skip
+                "model": self.model, "blank": self.blank}  # fmt: skip
 
 
 def caption(
@@ -71,7 +72,8 @@ def caption(
     sample gives an image the same captions on every call, whatever shares its batch.
     Each result has ``text``, ``score`` (mean log-probability per word, None for ``labels``),
     ``tokens``, ``attention`` ((len(tokens), 49) for Show, Attend and Tell, else None) and
-    ``alternatives`` (the other distinct captions when ``num_captions > 1``).
+    ``alternatives`` (the other distinct captions when ``num_captions > 1``). A blank image (one
+    flat colour) gets ``"a blank image"``, no score, attention or alternatives.
     ``batch_size``: images loaded, encoded and captioned at a time (memory stays bounded).
     Raises ``InputNotFound``, ``ImageLoadError``, ``InvalidParameter`` or ``ModelNotFound``.
     """
@@ -89,7 +91,10 @@ def describe_images(
     ``ImageDescription`` per image, in input order, with ``caption`` (a ``CaptionResult``),
     ``labels`` (the ``num_labels`` most likely classes as ``(name, probability)``, most likely
     first; all 1,000 at most, none for 0) and ``model`` (the captioner's name, "default"
-    resolved). Raises as ``caption`` does."""
+    resolved). A blank image (one flat colour: ``vision.blank``) is captioned ``"a blank image"``
+    with no score, whatever the captioner would have invented. Raises as ``caption`` does."""
+    from capsight.vision.blank import is_blank
+
     batch_size = check_count("batch size", batch_size, 1)
     num_labels = check_count("num_labels", num_labels, 0)
     images = _image_list(images)
@@ -101,12 +106,21 @@ def describe_images(
     for start in range(0, len(images), batch_size):
         pils = _rgb_batch(images, start, batch_size)
         encoded = encoder.encode(pils, batch_size=batch_size)
-        results = captioner.caption(encoded, decoding)
+        results = captioner.caption(encoded, decoding)  # blank ones too: one batch, warm kernels
         k = min(num_labels, encoded.probs.shape[-1])  # (B, 1000): no more than every class
         labels = encoder.top_classes(encoded.probs, k=k) if k > 0 else None
-        for i, result in enumerate(results):
-            out.append(ImageDescription(result, labels[i] if labels else [], model_name))
+        for i, (pil, result) in enumerate(zip(pils, results, strict=True)):
+            blank = is_blank(pil)
+            result = _blank_result() if blank else result
+            out.append(ImageDescription(result, labels[i] if labels else [], model_name, blank))
     return out
+
+
+def _blank_result() -> CaptionResult:
+    from capsight.captioning.base import CaptionResult
+    from capsight.vision.blank import BLANK_CAPTION
+
+    return CaptionResult(BLANK_CAPTION, tokens=BLANK_CAPTION.split())
 
 
 def encode_images(

@@ -265,6 +265,9 @@ class CapsightUI:
         )
 
         small = viewable(image, MAX_OVERLAY_SIDE)
+        if described.blank:
+            return gr.Image(value=small, label=f"Model {side}: a blank image, nothing to look at",
+                            alt_text="The photo: one flat colour")  # fmt: skip
         result = described.caption
         encoded = self.engine.encode([image], described.model)
         if result.attention is not None and len(result.tokens):
@@ -513,7 +516,9 @@ def sampling_note(described, distinct: int, count, temperature) -> str:
     """Why fewer distinct captions came back than were asked for, or nothing."""
     if distinct >= int(count):
         return ""
-    if described.caption.score is None:  # no word probabilities: nothing to sample from
+    if described.blank:
+        why = "the photo is one flat colour, and a blank image has one caption"
+    elif described.caption.score is None:  # no word probabilities: nothing to sample from
         why = ("it builds its sentence from the top classes, with no language model to sample "
                "from, so it writes the same one at any temperature")  # fmt: skip
     else:
