@@ -32,6 +32,8 @@ def test_a_loaded_file_scores_as_the_classifier_it_was_built_from(
     photos = [photo("chelsea").resize((40, 30)), photo("coffee").resize((25, 35))]
     expected = predict(tiny_classifier.eval(), photos)
     assert torch.allclose(predict(loaded, photos), expected, atol=1e-6)
+    assert loaded(torch.zeros(0, 3, 30, 40)).shape == (0, 2)  # an empty batch, as the built one
+    assert tiny_classifier(torch.zeros(0, 3, 30, 40)).shape == (0, 2)
 
 
 def test_classify_runs_a_classifier_file(tiny_classifier, cat_png, tmp_path, capsys):
