@@ -21,7 +21,7 @@ from capsight.training.end_to_end import (
 from capsight.training.ensemble_scst import EnsembleScstConfig, train_ensemble
 from capsight.training.export import export_model
 from capsight.training.features import main as features_main
-from capsight.training.train import TrainConfig, train
+from capsight.training.train import TrainConfig, check_starting_point, train
 from capsight.vision.encoder import load_efficientnet_lite
 
 
@@ -66,6 +66,9 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
     assert TrainedCaptioner("exported", exported).caption(encoded)[0].text
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
         train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")))
+    with pytest.raises(CapsightError, match="its own fine-tuned encoder"):  # before encoding the photos
+        check_starting_point(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"),
+                                         init_from=str(out / "best"), epochs=0, scst_epochs=1))  # fmt: skip
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
         evaluate_on_cache([str(out / "best")], str(caption_folder), "val", DecodingOptions(), str(tmp_path / "c"))
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.trained import TrainedCaptioner
+from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import (
@@ -83,8 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     print("| decoding | BLEU-1 | BLEU-4 | CIDEr | METEOR | ROUGE-L |")
     print("|---|---|---|---|---|---|")
     for text in args.decoding:
-        result = evaluate_on_cache(args.checkpoints, args.data, args.split, parse_decoding(text),
-                                   args.cache_dir, args.full)  # fmt: skip
+        try:
+            result = evaluate_on_cache(args.checkpoints, args.data, args.split, parse_decoding(text),
+                                       args.cache_dir, args.full)  # fmt: skip
+        except (CapsightError, OSError) as exc:  # a checkpoint or cache a user named: one line
+            raise SystemExit(f"cached_eval: error: {exc}") from None
         rows.append({"decoding": text, **result})
         cells = [f"{result[m]:.3f}" if m in result else "-" for m in ("BLEU-1", "BLEU-4", "CIDEr", "METEOR", "ROUGE-L")]
         print(f"| {text} | " + " | ".join(cells) + " |", flush=True)

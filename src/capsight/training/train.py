@@ -883,6 +883,7 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
 
 def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> None:
     raw = read_config(checkpoint)
+    refuse_own_encoder(raw, checkpoint)  # before the photos are encoded for nothing
     native = VARIANTS[config.encoder].resolution if config.encoder in VARIANTS else 0
     wanted = {"architecture": config.architecture, "encoder": config.encoder,
               "resolution": config.resolution or native}  # fmt: skip
