@@ -148,7 +148,7 @@ def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, v
     assert pair.features(encoded).shape == (2, 49 + 81, 1280)  # Lite0's 7x7 grid, then Lite2's 9x9
     results = pair.caption(encoded)  # (random weights: the captions may be empty)
     assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
-    with pytest.raises(ModelNotFound, match="pass the photos' encoding"):
+    with pytest.raises(InvalidParameter, match="pass the photos' encoding"):  # not an unknown model
         pair.caption(_encoded())  # an encoding without its photos cannot be encoded again
     (tmp_path / "trio").mkdir()
     (tmp_path / "trio" / "ensemble.json").write_text(json.dumps({"members": ["../lite0", "../pair/lite2", "../lite0"]}))

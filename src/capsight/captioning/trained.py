@@ -30,7 +30,7 @@ from capsight.captioning.decoding import decode
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.model import CaptionModel
 from capsight.captioning.vocabulary import Vocabulary
-from capsight.errors import ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 from capsight.precision import inference_precision
 from capsight.vision.encoder import EncodedImages, available_encoders
 
@@ -164,7 +164,7 @@ class TrainedCaptioner(Captioner):
         from capsight.captioning.facade import cached_encoder
 
         if encoded.images is None:
-            raise ModelNotFound(f"captioner {self.name!r} encodes the photos again with its own encoder: "
+            raise InvalidParameter(f"captioner {self.name!r} encodes the photos again with its own encoder: "
                                 "pass the photos' encoding from ImageEncoder.encode")  # fmt: skip
         encodings = {(self.encoder_name, ""): encoded}
         for key in self.member_inputs:
@@ -182,7 +182,7 @@ class TrainedCaptioner(Captioner):
         if model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
-            raise ModelNotFound(f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder")
+            raise InvalidParameter(f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder")
         return encoded.hidden
 
     def word_vectors(self, tokens: list[str]) -> torch.Tensor:
