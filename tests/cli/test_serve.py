@@ -111,3 +111,15 @@ def test_an_infinite_number_from_the_environment_names_its_variable(run_cli, no_
     status, _, err = run_cli("serve", *no_server)
     assert status == 2
     one_error_line(err, "CAPSIGHT_MAX_UPLOAD_MB", "finite")
+
+
+def test_the_help_gives_each_numeric_default_the_server_uses():
+    from dataclasses import fields
+
+    from capsight._cli.serve import _FLAGS
+    from capsight.server.settings import ServerSettings
+
+    defaults = {f.name: f.default for f in fields(ServerSettings)}
+    for flag, name, kind, text in _FLAGS:
+        if kind in (int, float):
+            assert f"default {defaults[name]:g}" in text, flag

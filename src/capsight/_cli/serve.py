@@ -21,12 +21,13 @@ _FLAGS = [
     ("--workers", "workers", int, "video jobs analysed at once (default 1)"),
     ("--queue-size", "queue_size", int, "video jobs that may wait before 503 (default 8)"),
     ("--max-upload-mb", "max_upload_mb", float, "largest request body in MiB (default 200)"),
-    ("--max-images", "max_images", int, "images per caption request (default 16)"),
+    ("--max-images", "max_images", int, "images per caption or classify request (default 16)"),
     ("--api-key", "api_key", str, "require this key (>= 8 characters) in the X-API-Key or "
      "Authorization: Bearer header (default: none)"),
-    ("--job-dir", "job_dir", str, "folder for the job store and job files"),
-    ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (0 = keep)"),
-    ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take"),
+    ("--job-dir", "job_dir", str, "folder for the job store and job files (default "
+     "$XDG_DATA_HOME/capsight/jobs, i.e. ~/.local/share/capsight/jobs)"),
+    ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (default 72; 0 = keep)"),
+    ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take (default 120)"),
     ("--job-timeout", "job_timeout_s", float, "seconds a video job may take (default 3600)"),
     ("--model", "model", str, "captioner used when a request names none (default: default)"),
     ("--inference-slots", "inference_slots", int, "caption requests computed at once (default 1)"),
