@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -418,6 +419,42 @@ def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tm
     # The run folder now holds a run: training into it again needs --resume.
     with pytest.raises(InvalidParameter, match="holds a run already"):
         train_main(argv)
+    # Without its last/ (deleted to save room), the run's best/ is a model to keep, not to replace.
+    shutil.rmtree(tmp_path / "run" / "last")
+    before = (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
+    for extra in ([], ["--resume"]):
+        with pytest.raises(InvalidParameter, match="an earlier run's best/ but no last/"):
+            train_main([*argv, *extra])
+    assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == before
+
+
+def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
+    from capsight.training.run_folder import check_run_folder, make_run_folder
+
+    check_run_folder(tmp_path / "new", resume=False)
+    (tmp_path / "empty").mkdir()
+    check_run_folder(tmp_path / "empty", resume=False)
+    cut_short = tmp_path / "cut"  # stopped before its first epoch was saved: starts again
+    cut_short.mkdir()
+    (cut_short / "train_config.json").write_text("{}")
+    (cut_short / ".DS_Store").write_text("")
+    check_run_folder(cut_short, resume=True)
+    check_run_folder(cut_short, resume=False)
+    data = tmp_path / "data"  # the dataset, its photo folder, a checkpoint: not run folders
+    (data / "images").mkdir(parents=True)
+    for name in ("captions.json", "splits.json", "images/a.jpg"):
+        (data / name).write_text("x")
+    for folder, shown in ((data, "captions.json, images, splits.json"), (data / "images", "a.jpg")):
+        for resume in (False, True):
+            with pytest.raises(InvalidParameter, match=f"not a training run's \\({shown}\\)"):
+                check_run_folder(folder, resume)
+    (data / "x.txt").write_text("")
+    with pytest.raises(InvalidParameter, match=r"\(captions.json, images, splits.json, ...\)"):
+        check_run_folder(data, False)
+    with pytest.raises(InvalidParameter, match="is a file"):
+        check_run_folder(data / "x.txt", False)
+    with pytest.raises(InvalidParameter, match="--out is empty"):
+        make_run_folder("")
 
 
 def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path):

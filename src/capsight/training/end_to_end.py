@@ -146,9 +146,8 @@ class EndToEndConfig:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
-        if self.out and not self.resume and run_folder.holds_run(self.out):
-            raise InvalidParameter(f"--out {self.out}: holds a run already; add --resume to continue it, "
-                                   "or name another folder")  # fmt: skip
+        if self.out:
+            run_folder.check_run_folder(self.out, self.resume)
 
 
 # -- photos -------------------------------------------------------------------------------------

@@ -125,9 +125,7 @@ def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], source
 
 def train_ensemble(config: EnsembleScstConfig) -> dict:
     """Run the epochs; returns the best epoch's record."""
-    if run_folder.holds_run(config.out) and not config.resume:  # before anything there is touched
-        raise InvalidParameter(f"--out {config.out}: holds a run already; add --resume to continue it, "
-                               "or name another folder")  # fmt: skip
+    run_folder.check_run_folder(config.out, config.resume)  # before anything there is touched
     out = run_folder.make_run_folder(config.out)
     torch.manual_seed(config.seed)
     last = run_folder.settled_last(out)

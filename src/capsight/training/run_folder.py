@@ -33,8 +33,41 @@ from capsight.io.folders import make_writable_folder
 RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
 
 
+# What a run of capsight's own writes in its folder; a run cut short before its first saved epoch
+# leaves only the configuration and the metrics (where there are any).
+_RUN_ENTRIES = {"best", "last", "last.new", "last.old", "metrics.jsonl", "train_config.json", "run_config.json"}
+
+
+def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
+    """Refuse an ``--out`` where a run would overwrite what is there or mix with it: a run (its
+    ``last/``) goes on only with ``resume``; otherwise the folder must be new, empty, or hold only
+    what a run cut short before its first saved epoch left. A ``best/`` without a ``last/`` (deleted
+    to save room: it holds the optimizer) is a finished model, never written over."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")
+    if holds_run(folder):
+        if not resume:
+            raise InvalidParameter(f"--out {out}: holds a run already; add --resume to continue it, "
+                                   "or name another folder")  # fmt: skip
+        return
+    if not folder.is_dir():
+        return
+    entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    if "best" in entries:
+        raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ to resume; "
+                               "name another folder (or move best/ away)")  # fmt: skip
+    foreign = [name for name in entries if name not in _RUN_ENTRIES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise InvalidParameter(f"--out {out}: holds files that are not a training run's ({shown}); "
+                               "name a new or empty folder")  # fmt: skip
+
+
 def make_run_folder(out: str | os.PathLike) -> Path:
     """Create the run folder ``out`` (and its parents) and check it can be written, or say why not."""
+    if not os.fspath(out).strip():
+        raise InvalidParameter("--out is empty; name a folder for the run")
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise InvalidParameter(f"--out {out}: is a file; name a folder for the run")

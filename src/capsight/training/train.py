@@ -63,7 +63,7 @@ from capsight.training.features import (
     refuse_own_encoder,
 )
 from capsight.training.run_folder import (
-    holds_run,
+    check_run_folder,
     make_run_folder,
     read_trainer_state,
     restore_resume_state,
@@ -165,13 +165,8 @@ class TrainConfig:
         check_model_options(self.architecture, self.model)
         if self.architecture == "prefix-gpt2":
             self._check_positions()
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise InvalidParameter(f"--out {self.out}: is a file; name a folder for the run")
-        if self.out and not self.resume and holds_run(self.out):
-            raise InvalidParameter(
-                f"--out {self.out}: holds a run already; add --resume to continue it, or name "
-                "another folder"
-            )
+        if self.out:
+            check_run_folder(self.out, self.resume)
 
 
     def _check_positions(self) -> None:
