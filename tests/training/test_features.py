@@ -111,3 +111,27 @@ def test_a_cache_folder_that_cannot_be_made_is_one_line(caption_folder, tmp_path
     (tmp_path / "file").write_text("x")
     with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
         FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False)
+
+
+@pytest.mark.slow
+def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(caption_folder, tmp_path, encoder, capsys):
+    """A grid.npy cut to 1,000 bytes was padded with zeros by numpy and trained on."""
+    corpus = load_corpus(caption_folder)
+    cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    expected = np.array(cache.grid)
+    folder = cache.folder
+    del cache
+    with open(folder / "grid.npy", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(CapsightError, match=r"damaged \(grid.npy is cut short"):
+        FeatureCache.open(folder)
+    rebuilt = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    assert "grid.npy cut short or damaged; encoding the photos again" in capsys.readouterr().err
+    assert np.allclose(np.array(rebuilt.grid).astype(np.float32), expected.astype(np.float32), atol=1e-2)
+    assert np.abs(np.array(rebuilt.grid[-1])).max() > 0  # the last photo's row is no longer zeros
+
+    del rebuilt
+    (folder / "meta.json").write_text("{")
+    with pytest.raises(CapsightError, match=r"damaged \(meta.json\)"):
+        FeatureCache.open(folder)
+    assert FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False).grid.shape == expected.shape

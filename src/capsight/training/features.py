@@ -98,10 +98,16 @@ class FeatureCache:
         if not meta_file.is_file():
             what = "not built yet" if not folder.exists() else "incomplete"
             raise CapsightError(f"{folder}: feature cache {what}; run the extraction again")
-        meta = json.loads(meta_file.read_text())
+        meta = _read_meta(meta_file)
+        if meta is None:
+            raise CapsightError(f"{folder}: feature cache damaged (meta.json); run the extraction again")
         if meta["done"] < len(meta["keys"]):
             raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
         complete = meta.get("hidden_done", 0) >= len(meta["keys"])
+        for name in ("grid", "pooled", "probs", *(["hidden"] if complete else [])):
+            if _array_rows(folder / f"{name}.npy") != len(meta["keys"]):
+                raise CapsightError(f"{folder}: feature cache damaged ({name}.npy is cut short or "
+                                    "not this cache's); run the extraction again")  # fmt: skip
         return cls(
             folder,
             meta["keys"],
@@ -143,8 +149,8 @@ class FeatureCache:
         meta = {"keys": keys, "done": 0, "hidden_done": 0, "flip": flip, "encoder": encoder.name,
                 "resolution": encoder.resolution, "grid_size": [side, side],
                 "fingerprint": fingerprint}  # fmt: skip
-        if meta_file.is_file():
-            old = json.loads(meta_file.read_text())
+        old = _read_meta(meta_file) if meta_file.is_file() else None
+        if old is not None:
             # The same photos: the same names and file sizes (caches older than the fingerprint
             # are trusted on their names).
             same = old["keys"] == keys and old.get("fingerprint", fingerprint) == fingerprint
@@ -161,6 +167,13 @@ class FeatureCache:
         shapes = {"grid": (n, p, FEATURE_DIM), "pooled": (n, FEATURE_DIM), "probs": (n, 1000),
                   "hidden": (n, hidden_channels, side, side)}  # fmt: skip
         progress_key = {"grid": "done", "pooled": "done", "probs": "done", "hidden": "hidden_done"}
+        damaged = [name for name, shape in shapes.items()
+                   if meta[progress_key[name]] > 0 and _array_rows(folder / f"{name}.npy", shape) != n]  # fmt: skip
+        if damaged:  # numpy would pad a cut-short file with zeros, and the run would learn from them
+            print(f"{folder}: {', '.join(f'{name}.npy' for name in damaged)} cut short or damaged; "
+                  "encoding the photos again", file=sys.stderr)  # fmt: skip
+            meta.update(done=0, hidden_done=0)
+            meta_file.write_text(json.dumps(meta))
         arrays = {
             name: np.lib.format.open_memmap(
                 folder / f"{name}.npy", "r+" if meta[progress_key[name]] > 0 else "w+", np.float16, shape
@@ -196,6 +209,37 @@ class FeatureCache:
             bar.update(len(chunk))
         bar.close()
         return cls.open(folder)
+
+
+def _read_meta(path: Path) -> dict | None:
+    """A cache's meta.json, or None when it is damaged (cut short, edited, not an object)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("keys"), list) or not isinstance(meta.get("done"), int):
+        return None
+    return meta
+
+
+def _array_rows(path: Path, shape: tuple[int, ...] | None = None) -> int:
+    """The rows of the float16 ``.npy`` at ``path`` when every byte its header promises is there
+    (and its shape is ``shape``, when given), else -1: a copy cut short or a full disk leaves it
+    short, which numpy would fill with zeros."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)  # fmt: skip
+            found, fortran, dtype = read_header(f)
+            data_start = f.tell()
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return -1
+    whole = size >= data_start + int(np.prod(found)) * dtype.itemsize
+    if not whole or fortran or dtype != np.float16 or not found or (shape is not None and tuple(found) != tuple(shape)):
+        return -1
+    return int(found[0])
 
 
 def photo_fingerprint(corpus: CaptionCorpus, keys: list[str]) -> str:
