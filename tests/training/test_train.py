@@ -279,6 +279,20 @@ def test_a_run_folder_that_cannot_be_written_is_one_clear_error(tmp_path):
 def test_a_run_with_no_epochs_is_refused(tmp_path):
     with pytest.raises(InvalidParameter, match="nothing to train"):
         check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0))
+    # Self-critical training of random weights ran, and scored CIDEr 0.008.
+    with pytest.raises(InvalidParameter, match="refines a trained captioner; pass --init-from"):
+        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0, scst_epochs=2))
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("scst_samples", 1, "--scst-samples must be >= 2, got 1"),  # no one else to be the baseline
+    ("weight_decay", -1.0, "--weight-decay must be >= 0, got -1"),
+    ("grad_clip", -1.0, "--grad-clip must be >= 0, got -1"),
+    ("min_lr_ratio", 2.0, r"--min-lr-ratio must be in \[0, 1\], got 2"),
+])  # fmt: skip
+def test_each_bad_training_number_is_named_by_its_own_flag(tmp_path, option, value, message):
+    with pytest.raises(InvalidParameter, match=message):
+        TrainConfig(data="d", out=str(tmp_path / "r"), **{option: value})
 
 
 def test_a_run_without_pycocoevalcap_is_refused_before_any_epoch(tmp_path, monkeypatch):

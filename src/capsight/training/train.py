@@ -124,7 +124,7 @@ class TrainConfig:
         for names, least in ((("epochs", "scst_epochs", "warmup_steps", "scst_top_k", "max_train_images",
                                "max_val_images"), 0),
                              (("batch_images", "captions_per_image", "min_count", "max_caption_length", "val_beam",
-                               "scst_samples", "scst_max_length"), 1)):  # fmt: skip
+                               "scst_max_length"), 1), (("scst_samples",), 2)):  # fmt: skip
             for name in names:
                 if getattr(self, name) < least:
                     raise InvalidParameter(f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}")
@@ -142,10 +142,11 @@ class TrainConfig:
         for name in ("lr", "scst_lr"):
             if not 0 < getattr(self, name) < math.inf:
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a positive number")
-        if not 0 <= self.min_lr_ratio <= 1 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise InvalidParameter(
-                "--min-lr-ratio must be in [0, 1]; --weight-decay and --grad-clip >= 0"
-            )
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise InvalidParameter(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
+        for name in ("weight_decay", "grad_clip"):
+            if getattr(self, name) < 0:
+                raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1 or self.attention_lambda < 0:
             raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
         for name in ("weight_decay", "grad_clip", "attention_lambda", "fine_tune_lr_ratio"):
@@ -858,6 +859,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     ``--init-from`` stands for its ``best`` (``load_checkpoint`` takes one so)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
+    if config.epochs == 0 and not config.init_from and not config.resume:
+        raise InvalidParameter("--epochs 0: the self-critical stage refines a trained captioner; "
+                               "pass --init-from CHECKPOINT, or some cross-entropy --epochs first")  # fmt: skip
     from capsight.training.evaluation import check_scorers
 
     check_scorers()  # every epoch is scored on the validation photos
