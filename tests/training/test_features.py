@@ -135,3 +135,25 @@ def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(caption_folder,
     with pytest.raises(CapsightError, match=r"damaged \(meta.json\)"):
         FeatureCache.open(folder)
     assert FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False).grid.shape == expected.shape
+
+
+def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_line(caption_folder, tmp_path, capsys):
+    from capsight.training.features import main
+
+    for argv, fragment in (
+        ([str(tmp_path / "gone")], "no such caption file or dataset folder"),
+        ([str(caption_folder), "--resolution", "5000"], "--resolution must be 0 (the encoder's own size) or 32-1024"),
+        ([str(caption_folder), "--encoder", "nope"], "nope"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main([*argv, "--cache-dir", str(tmp_path / "cache")])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and fragment in err and "Traceback" not in err, err
+        assert err.startswith("python -m capsight.training.features: error: ")
+    # A Karpathy split file with its photo folder, as capsight train takes it.
+    images = [{"filename": name, "split": "train", "sentences": [{"raw": "a shape"}]}
+              for name in sorted(p.name for p in (caption_folder / "images").iterdir())]  # fmt: skip
+    (tmp_path / "dataset_shapes.json").write_text(json.dumps({"dataset": "shapes", "images": images}))
+    main([str(tmp_path / "dataset_shapes.json"), "--images", str(caption_folder / "images"),
+          "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    assert "(12, 49, 1280)" in capsys.readouterr().out

@@ -295,30 +295,35 @@ def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m capsight.training.features DATA [--encoder E] [--encoder-weights FILE] [--flip]
-    [--resolution R] [--cache-dir DIR]"""
+    """Encode a dataset's photos once into the feature cache ``capsight train`` reads: the same
+    photos, formats and checks as training (``train.training_corpus``), so the run finds them."""
     import argparse
 
-    from capsight.training.datasets import load_corpus
+    from capsight.training.train import TrainConfig, training_corpus
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("data")
-    parser.add_argument("--encoder", default="efficientnet-lite0")
+    parser = argparse.ArgumentParser(prog="python -m capsight.training.features",
+                                     description=" ".join(main.__doc__.split()))  # fmt: skip
+    parser.add_argument("data", help="the dataset, in any format capsight train reads")
+    parser.add_argument("--images", default="",
+                        help="photo folder, when the caption file does not say where its photos are")
+    parser.add_argument("--encoder", default="efficientnet-lite0", help="image encoder (default efficientnet-lite0)")
     parser.add_argument("--encoder-weights", default="",
                         help="a captioner's own fine-tuned encoder (its encoder.safetensors)")
-    parser.add_argument("--resolution", type=int, default=None)
-    parser.add_argument("--flip", action="store_true")
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--resolution", type=int, default=0,
+                        help="square input side in pixels (default 0: the encoder's own)")
+    parser.add_argument("--flip", action="store_true", help="encode the mirrored photos (train --flip)")
+    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help=f"default {DEFAULT_CACHE_DIR}")
     args = parser.parse_args(argv)
-    corpus = load_corpus(args.data)
     try:
-        cache = FeatureCache.build(
-            corpus, build_encoder(args.encoder, args.resolution, args.encoder_weights), args.cache_dir, flip=args.flip
-        )
+        config = TrainConfig(data=args.data, out="", images=args.images, encoder=args.encoder,
+                             resolution=args.resolution, flip=args.flip, cache_dir=args.cache_dir)  # fmt: skip
+        corpus = training_corpus(config, lambda message: print(f"note: {message}", file=sys.stderr))
+        encoder = build_encoder(args.encoder, args.resolution or None, args.encoder_weights)
+        cache = FeatureCache.build(corpus, encoder, args.cache_dir, flip=args.flip)
     except KeyboardInterrupt:
         print("interrupted; run the same command again to go on from the last batch", file=sys.stderr)
         raise SystemExit(130) from None
-    except CapsightError as error:
+    except (CapsightError, OSError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(cache.folder, cache.grid.shape)
 
