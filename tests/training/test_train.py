@@ -471,6 +471,27 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         make_run_folder("")
 
 
+def test_a_split_left_empty_says_why(caption_folder, tmp_path):
+    from capsight.errors import DatasetError
+    from capsight.training.train import training_corpus
+
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    for name in splits["val"]:
+        (caption_folder / "images" / name).unlink()
+    with pytest.raises(DatasetError, match=f"none of the {len(splits['val'])} photos of the 'val' split has a file"):
+        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
+    two = tmp_path / "two"
+    (two / "images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (two / "images" / name).write_bytes((caption_folder / "images" / splits["train"][0]).read_bytes())
+    (two / "captions.json").write_text(json.dumps({"a.jpg": ["a shape"], "b.jpg": ["a shape"]}))
+    with pytest.raises(DatasetError, match=r"2 photo\(s\) with captions; training needs at least 3"):
+        training_corpus(TrainConfig(data=str(two), out=str(tmp_path / "o")))
+    with pytest.raises(InvalidParameter, match="model.safetensors: is a file; name the checkpoint folder"):
+        (tmp_path / "model.safetensors").write_text("")
+        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(tmp_path / "model.safetensors")))
+
+
 def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path):
     from capsight.errors import DatasetError
     from capsight.training.train import training_corpus

@@ -86,7 +86,8 @@ def evaluate_captioner(
     records = corpus.split(split) if split else list(corpus.images.values())
     records = records[:limit] if limit else records
     if not records:
-        raise DatasetError(f"{captions_file}: split {split!r} has no photos")
+        where = f"split {split!r} has" if split else "it has"
+        raise DatasetError(f"{captions_file}: {where} no photos with captions")
     if isinstance(captioner_name, Captioner):
         captioner, name = captioner_name, captioner_name.name
     else:

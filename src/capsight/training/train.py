@@ -453,6 +453,7 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
         listed = ", ".join(f"{name!r} ({n} photos)" for name, n in sorted(unused.items()))
         say(f"split{'s' if len(unused) > 1 else ''} {listed} not used: training reads train, "
             "val and test")  # fmt: skip
+    listed = corpus  # before photos without a file are left out
     missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
     if missing:
         if len(missing) == len(corpus.images):
@@ -469,6 +470,13 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
         say(message)
     for name in ("train", "val"):
         if not corpus.split(name):  # (split() names the splits there are when one is absent)
+            gone = [k for k in listed.splits.get(name) or () if k in missing]
+            if gone:
+                raise DatasetError(f"{config.data}: none of the {len(gone)} photos of the {name!r} split "
+                                   f"has a file (first: {listed.images[gone[0]].path})")  # fmt: skip
+            if len(corpus.images) < 3:
+                raise DatasetError(f"{config.data}: {len(corpus.images)} photo(s) with captions; training "
+                                   "needs at least 3, to hold some out for validation")  # fmt: skip
             raise DatasetError(f"{config.data}: the {name!r} split has no photos with captions")
     test = set(corpus.splits.get("test") or ())
     for name, other, why in (
@@ -872,6 +880,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
         return
+    if Path(config.init_from).is_file():
+        raise InvalidParameter(f"--init-from {config.init_from}: is a file; name the checkpoint folder "
+                               f"({Path(config.init_from).parent})")  # fmt: skip
     if not Path(config.init_from).is_dir():
         raise InvalidParameter(f"--init-from {config.init_from}: no such checkpoint folder")
     start = checkpoint_folder(config.init_from)

@@ -113,6 +113,10 @@ def read_corpus(
         return read_coco_captions(path, folder)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
         return read_karpathy_split(path, folder)
+    if isinstance(data, dict) and "images" in data and not isinstance(data["images"], (str, list)):
+        # {"images": {...}} is no photo named "images": a Karpathy file of the wrong shape
+        raise DatasetError(f"{path}: 'images' should be a list of photo entries (a Karpathy "
+                           f"dataset_*.json), not a {type(data['images']).__name__}")  # fmt: skip
     if isinstance(data, dict) and data:
         if path.name == "captions.json":
             corpus = read_caption_folder(path.parent)

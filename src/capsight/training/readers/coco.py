@@ -62,10 +62,10 @@ def read_coco_captions(
                 captions.setdefault(ann["image_id"], []).append(text)
         if len(file_names) < len(data["images"]):
             raise DatasetError(f"{path}: an image id is listed twice in 'images'; re-download it")
-    except (KeyError, TypeError) as exc:
-        raise DatasetError(
-            f"{path}: malformed COCO entry (missing {exc}); re-download it"
-        ) from None
+    except KeyError as exc:
+        raise DatasetError(f"{path}: malformed COCO entry (missing {exc}); re-download it") from None
+    except TypeError:  # a list where an id belongs, a string where an entry does, ...
+        raise DatasetError(f"{path}: malformed COCO entry (a value of the wrong type); re-download it") from None
     unknown = [i for i in captions if i not in file_names]
     if unknown:
         raise DatasetError(f"{path}: captions refer to image id {unknown[0]} not in 'images'")
