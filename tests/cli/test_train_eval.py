@@ -51,6 +51,12 @@ def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_pa
     assert status == 0, err  # the table says how the captions were decoded, and what was timed
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
     assert rows["decoding"] == ["beam", "2"] and rows["captioning"][1] == "s" and "CIDEr" in rows
+    assert rows["scorer"][0] == "pycocoevalcap,"  # which tokenizer scored them, Java or not
+    status, out, err = run_cli("eval", karpathy, "--images", data / "images", "--split", "test",
+                               "--model", "show-attend-tell", "--greedy", "--json")  # fmt: skip
+    report = json.loads(out)
+    assert report["decoding"]["method"] == "greedy" and "beam_width" not in report["decoding"]
+    assert report["scorer"].startswith("pycocoevalcap, ")
     status, _, err = run_cli("eval", karpathy, "--captions", karpathy)
     assert status == 2
     one_error_line(err, "a captions file already; --captions names one for a folder of photos")

@@ -65,7 +65,8 @@ def test_missing_java_falls_back_with_a_warning(monkeypatch):
 
 def test_fast_path_scores_only_cider():
     scores = score_captions(REFERENCES, IDENTICAL, fast=True)
-    assert set(scores) == {"CIDEr", "images", "fallback"}
+    assert set(scores) == {"CIDEr", "images", "fallback", "scorer"}
+    assert scores["scorer"] == "pycocoevalcap, Python tokenizer (no Java)"
     assert scores["CIDEr"] == pytest.approx(score_captions(REFERENCES, IDENTICAL, False)["CIDEr"])
 
 
@@ -122,6 +123,6 @@ def test_cider_scorer_equals_pycocoevalcap_on_the_scored_set():
 def test_reference_pipeline_with_java_reports_meteor_and_no_fallback():
     good = score_captions(REFERENCES, IDENTICAL, use_java=True)
     bad = score_captions(REFERENCES, GARBAGE, use_java=True)
-    assert "fallback" not in good
+    assert "fallback" not in good and good["scorer"] == "pycocoevalcap, Java PTB tokenizer and METEOR 1.5"
     assert good["METEOR"] > 0.9 and bad["METEOR"] < 0.1
     assert good["BLEU-4"] > 0.99 and bad["BLEU-4"] < 0.01

@@ -21,7 +21,6 @@ import copy
 import os
 import time
 import warnings
-from dataclasses import asdict
 
 from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter
@@ -130,7 +129,8 @@ def evaluate_captioner(
     return {
         "captioner": name,
         # None for a captioner that writes no sentence word by word (labels): nothing decoded.
-        "decoding": asdict(resolved_decoding(captioner, decoding))
+        # Only the fields its method reads: greedy decoding has no beam width to report.
+        "decoding": resolved_decoding(captioner, decoding).in_force()
         if hasattr(captioner, "default_decoding") else None,
         "dataset": str(captions_file),
         "split": split,
