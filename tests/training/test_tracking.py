@@ -179,3 +179,22 @@ def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, u
     with pytest.raises(Exception):  # noqa: B017  (the fake client stops the tracker's set-up)
         create_tracker("mlflow", root_dir=tmp_path, tracking_uri=uri.format(root=tmp_path))
     assert (asked["artifact_location"] is not None) == local
+
+
+@pytest.mark.slow  # opens an MLflow store
+def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, capsys):
+    """Tracking is on by default and made mlflow.db in the current folder without a word."""
+    import argparse
+
+    pytest.importorskip("mlflow")
+    import capsight.training.train as training
+
+    monkeypatch.chdir(tmp_path)
+    tracker = training._tracker(argparse.Namespace(no_track=False),
+                                training.TrainConfig(data="d", out=str(tmp_path / "run")))  # fmt: skip
+    try:
+        err = capsys.readouterr().err
+        assert f"tracked with MLflow in sqlite:///{tmp_path}/mlflow.db" in err and "--no-track to skip" in err
+    finally:
+        tracker.close()
+    assert training._tracker(argparse.Namespace(no_track=True), training.TrainConfig(data="d", out="r")) is None

@@ -41,8 +41,10 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert len(lines) == 2 and "val_CIDEr" in json.loads(lines[0])
 
     # Resume for two more epochs: the history continues where it stopped.
+    capsys.readouterr()
     resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
+    assert "--epochs 4 where the run was started with 2: the rest of its learning-rate schedule" in capsys.readouterr().err
     # A run stopped part-way goes on exactly as one that never stopped (the optimizer and the
     # random state of dropout are in last/).
     import capsight.training.train as training
@@ -65,7 +67,7 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert [r["loss"] for r in cut.history] == [r["loss"] for r in whole.history]
     err = capsys.readouterr().err
     assert f"resuming the run in {tmp_path / 'cut'} after its xe epoch 2" in err
-    assert "--resume on other data" not in err
+    assert "--resume on other data" not in err and "learning-rate schedule" not in err
     # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
     again = train(_config(caption_folder, out, cache, epochs=4, resume=True))

@@ -421,6 +421,16 @@ def _note_changed_data(before: dict, now: dict) -> None:
           "its best/ was chosen on the old validation photos")  # fmt: skip
 
 
+def _note_changed_schedule(before: dict, config: TrainConfig, stage: str) -> None:
+    """Cross-entropy's learning rate decays over the epochs asked for (SCST's is constant): a
+    resume asking for another number reshapes the rest of the schedule, a jump in the rate."""
+    was = before.get("epochs")
+    if stage == "xe" and isinstance(was, int) and was != config.epochs:
+        _note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
+              f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
+              f"where a {config.epochs}-epoch run would have it")  # fmt: skip
+
+
 def _note(message: str) -> None:
     print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
 
@@ -634,6 +644,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
             _note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
+            _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state["stage"])
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
             (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     elif config.init_from:
@@ -851,9 +862,14 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
     if config.resume and trainer_file.is_file():
         resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
     try:
-        return create_tracker(
+        tracker = create_tracker(
             experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
         )
+        uri = getattr(tracker, "tracking_uri", "")
+        if uri:
+            _note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
+                  "--no-track to skip)")  # fmt: skip
+        return tracker
     except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
         print(f"capsight train: not tracking ({exc})", file=sys.stderr)
         return None
