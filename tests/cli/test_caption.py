@@ -316,6 +316,7 @@ def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(run_
     assert status == 0, err
     rows = json.loads(out)
     assert rows[0]["caption"] == "a blank image" and "score" not in rows[0] and "attention" not in rows[0]
+    assert rows[0]["blank"] is True and "blank" not in rows[1]
     assert rows[1]["caption"] != "a blank image" and rows[1]["attention"]
     assert f"note: {black}: a blank image (one flat colour) has no attention to draw" in err
     assert "fewer than 2 distinct" not in err  # the blank one is not "short"

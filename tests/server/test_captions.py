@@ -24,6 +24,19 @@ def test_captions_two_images_in_order(client, cat_jpeg, coffee_png):
     assert t["total"] >= t["inference"] > 0 and t["decode"] > 0
 
 
+def test_a_blank_image_is_said_to_be_blank(client, cat_jpeg):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 10, 10)).save(buffer, format="PNG")
+    body = client.post("/v1/captions", files=_files(("dark.png", buffer.getvalue()), ("cat.jpg", cat_jpeg))).json()
+    dark, cat = body["results"]
+    assert dark["caption"] == "a blank image" and dark["blank"] is True and dark["score"] is None
+    assert cat["blank"] is False and "cat" in cat["caption"]
+
+
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
     sent = {"method": "sample", "num_captions": "3"}
     body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()

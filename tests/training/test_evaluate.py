@@ -91,6 +91,7 @@ def test_two_captioners_are_compared_on_the_same_photos(tiny_dataset, capsys, mo
     out, err = capsys.readouterr()
     assert "--model labels against --against labels: 3 photos" in out
     assert "model wins" in out and "CIDEr" in out and "100%" in out  # all ties
+    assert out.rstrip().endswith("scored with pycocoevalcap, Python tokenizer")
     assert err.count("\n") == 2 and "could not be read" in err and "Python" in err
     # --bootstrap 0: the scores and their difference, no draws (as plain eval gives no intervals).
     assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",

@@ -157,3 +157,8 @@ def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_li
     main([str(tmp_path / "dataset_shapes.json"), "--images", str(caption_folder / "images"),
           "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
     assert "(12, 49, 1280)" in capsys.readouterr().out
+    # A test split alone (what cached_eval scores) is cached too: nothing is trained on it here.
+    splits = json.loads((caption_folder / "splits.json").read_text())
+    (caption_folder / "splits.json").write_text(json.dumps({"test": splits["test"]}))
+    main([str(caption_folder), "--cache-dir", str(tmp_path / "cache")])
+    assert "(12, 49, 1280)" in capsys.readouterr().out

@@ -198,3 +198,11 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     finally:
         tracker.close()
     assert training._tracker(argparse.Namespace(no_track=True), training.TrainConfig(data="d", out="r")) is None
+
+    class Remote(NullTracker):
+        tracking_uri = "https://user:secret@mlflow.example.org"
+
+    monkeypatch.setattr("capsight.training.tracking.create_tracker", lambda **options: Remote())
+    training._tracker(argparse.Namespace(no_track=False), training.TrainConfig(data="d", out="r"))
+    err = capsys.readouterr().err
+    assert "tracked with MLflow at https://mlflow.example.org" in err and "secret" not in err and "mlflow ui" not in err

@@ -282,8 +282,14 @@ def test_a_run_with_no_epochs_is_refused(tmp_path):
     with pytest.raises(InvalidParameter, match="nothing to train"):
         check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0))
     # Self-critical training of random weights ran, and scored CIDEr 0.008.
+    for resume in (False, True):  # --resume with nothing to resume is no way round it
+        with pytest.raises(InvalidParameter, match="refines a trained captioner; pass --init-from"):
+            check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0, scst_epochs=2,
+                                             resume=resume))  # fmt: skip
+    from capsight.training.end_to_end import EndToEndConfig
+
     with pytest.raises(InvalidParameter, match="refines a trained captioner; pass --init-from"):
-        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), epochs=0, scst_epochs=2))
+        EndToEndConfig(data="d", out=str(tmp_path / "e"), epochs=0, scst_epochs=2, resume=True)
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -439,7 +445,7 @@ def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tm
     shutil.rmtree(tmp_path / "run" / "last")
     before = (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
     for extra in ([], ["--resume"]):
-        with pytest.raises(InvalidParameter, match="an earlier run's best/ but no last/"):
+        with pytest.raises(InvalidParameter, match="an earlier run's best/ but no last/ it could be"):
             train_main([*argv, *extra])
     assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == before
 
@@ -454,8 +460,16 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
     cut_short.mkdir()
     (cut_short / "train_config.json").write_text("{}")
     (cut_short / ".DS_Store").write_text("")
+    (cut_short / "train.log").write_text("a log the shell writes into the run's folder")
     check_run_folder(cut_short, resume=True)
     check_run_folder(cut_short, resume=False)
+    (cut_short / "best").mkdir()  # ensemble SCST saves its members at epoch 0, before any last/
+    (cut_short / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "val_CIDEr": 0.5}) + "\n")
+    check_run_folder(cut_short, resume=True)
+    with open(cut_short / "metrics.jsonl", "a") as f:  # an epoch logged: that run's best/ is kept
+        f.write(json.dumps({"epoch": 1, "val_CIDEr": 0.6}) + "\n")
+    with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):
+        check_run_folder(cut_short, resume=True)
     data = tmp_path / "data"  # the dataset, its photo folder, a checkpoint: not run folders
     (data / "images").mkdir(parents=True)
     for name in ("captions.json", "splits.json", "images/a.jpg"):
@@ -464,11 +478,11 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         for resume in (False, True):
             with pytest.raises(InvalidParameter, match=f"not a training run's \\({shown}\\)"):
                 check_run_folder(folder, resume)
-    (data / "x.txt").write_text("")
+    (data / "x.csv").write_text("")
     with pytest.raises(InvalidParameter, match=r"\(captions.json, images, splits.json, ...\)"):
         check_run_folder(data, False)
     with pytest.raises(InvalidParameter, match="is a file"):
-        check_run_folder(data / "x.txt", False)
+        check_run_folder(data / "x.csv", False)
     with pytest.raises(InvalidParameter, match="--out is empty"):
         make_run_folder("")
 

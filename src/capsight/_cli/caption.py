@@ -48,8 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="image files (JPEG, PNG, WebP, ...), or folders of them")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "caption", "labels", "model", "score", '
-                        '"alternatives", "attention"} (the last three when there are any; score: '
-                        "the caption's mean log-probability per word)")  # fmt: skip
+                        '"alternatives", "attention", "blank"} (the last four when there are any; '
+                        "score: the caption's mean log-probability per word; blank: true for an "
+                        'image of one flat colour, captioned "a blank image")')  # fmt: skip
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
@@ -390,4 +391,6 @@ def description_json(image: str, d, attention: str | None = None) -> dict:
         row["alternatives"] = list(d.caption.alternatives)
     if attention is not None:
         row["attention"] = attention
+    if d.blank:
+        row["blank"] = True
     return row

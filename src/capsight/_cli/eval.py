@@ -159,6 +159,7 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
             low, high = row["interval"]
             line += f"  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}  {row['ties']:>4.0%}"
         print(line)
+    print(f"scored with {challenger.get('scorer', 'pycocoevalcap')}")
     return 0
 
 

@@ -25,7 +25,7 @@ _FLAGS = [
     ("--api-key", "api_key", str, "require this key (>= 8 characters) in the X-API-Key or "
      "Authorization: Bearer header (default: none)"),
     ("--job-dir", "job_dir", str, "folder for the job store and job files (default "
-     "$XDG_DATA_HOME/capsight/jobs, i.e. ~/.local/share/capsight/jobs)"),
+     "$XDG_DATA_HOME/capsight/jobs, or ~/.local/share/capsight/jobs when that is unset)"),
     ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (default 72; 0 = keep)"),
     ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take (default 120)"),
     ("--job-timeout", "job_timeout_s", float, "seconds a video job may take (default 3600)"),

@@ -53,7 +53,7 @@ class LoadedClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if isinstance(images, torch.Tensor) and images.ndim == 4 and len(images) == 0:
-            return torch.zeros(0, len(self.labels))  # a torch.export program's batch starts at 1
+            return images.new_zeros(0, len(self.labels))  # a torch.export program's batch starts at 1
         try:
             probs = self.network(images)
         except Exception as error:  # torch.jit.Error or the program's failed assertion

@@ -148,6 +148,9 @@ class EndToEndConfig:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
         if self.out:
             run_folder.check_run_folder(self.out, self.resume)
+        if self.epochs == 0 and not self.init_from and not (self.resume and run_folder.holds_run(self.out)):
+            raise InvalidParameter("--epochs 0: the self-critical stage refines a trained captioner; "
+                                   "pass --init-from CHECKPOINT, or some cross-entropy --epochs first")  # fmt: skip
 
 
 # -- photos -------------------------------------------------------------------------------------
@@ -377,6 +380,8 @@ def end_to_end(config: EndToEndConfig) -> dict:
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "scst")
             state["patience_left"] = config.patience
+        # the epochs last/ holds, and none that was cut short before it held them
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     else:
         decoder, vocab = _decoder_and_vocab(config, train_images)
         net = load_encoder(config.encoder, config.encoder_weights or _own_encoder(config.init_from))
@@ -427,10 +432,10 @@ def end_to_end(config: EndToEndConfig) -> dict:
                 save_captioner(decoder, net, vocab, out / "best", fp16=True, extra={"best": record})
             else:
                 state["patience_left"] -= 1
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
             print(json.dumps(record), flush=True)
             _save_last(out, decoder, net, vocab, optimizer, state)
+            with open(out / "metrics.jsonl", "a") as f:  # once last/ holds the epoch, as train logs it
+                f.write(json.dumps(record) + "\n")
         if stage == "xe" and config.scst_epochs:
             # SCST starts from the best cross-entropy epoch as saved (float16), so a resumed run
             # starts it from the same weights as one that never stopped.

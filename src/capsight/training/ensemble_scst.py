@@ -137,6 +137,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
     state = run_folder.read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
+    if resuming and "history" in state:  # the epochs last/ holds (a run before 2026-12-06 kept no list)
+        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
@@ -165,7 +167,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         print(json.dumps(record), flush=True)
         with open(out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        state["best"] = record
+        state["best"], state["history"] = record, [record]
         _save(models, vocab, out / "best", record, earlier, config.members)  # until an epoch beats them
     steps = -(-len(train_data[0]) // config.batch_images)
     while state["epoch"] < config.epochs:
@@ -197,13 +199,14 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
                   "reward": round(float(np.mean(rewards)), 4), "train_seconds": round(time.time() - started, 1),
                   **{f"val_{k}": round(v, 4) for k, v in metrics.items()}}  # fmt: skip
         print(json.dumps(record), flush=True)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
         if record["val_CIDEr"] > state["best"]["val_CIDEr"]:
             state["best"] = record
             _save(models, vocab, out / "best", record, earlier, config.members)
+        state["history"] = [*state.get("history", []), record]
         save = partial(_save, models, vocab, record=record, earlier=earlier, sources=config.members)
         run_folder.write_last(out, save, optimizer, state)
+        with open(out / "metrics.jsonl", "a") as f:  # once last/ holds the epoch
+            f.write(json.dumps(record) + "\n")
     return state["best"]
 
 

@@ -231,7 +231,7 @@ def score_captions(
     elif "METEOR" in wanted and "METEOR" not in scores:
         notes.append("METEOR was not computed")
     scores["scorer"] = ("pycocoevalcap, Java PTB tokenizer" + (" and METEOR 1.5" if "METEOR" in scores else "")
-                        if java else "pycocoevalcap, Python tokenizer (no Java)")  # fmt: skip
+                        if java else "pycocoevalcap, Python tokenizer")  # fmt: skip
     if notes:
         scores["fallback"] = "; ".join(notes)
         if use_java is None:

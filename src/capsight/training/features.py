@@ -295,11 +295,12 @@ def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Encode a dataset's photos once into the feature cache ``capsight train`` reads: the same
-    photos, formats and checks as training (``train.training_corpus``), so the run finds them."""
+    """Encode a dataset's photos once into the feature cache that capsight train and cached_eval
+    read: any format train reads, the photos with a file (as train keeps them), so a run finds them."""
     import argparse
 
-    from capsight.training.train import TrainConfig, training_corpus
+    from capsight.training.readers import read_corpus
+    from capsight.training.train import TrainConfig, with_photo_files
 
     parser = argparse.ArgumentParser(prog="python -m capsight.training.features",
                                      description=" ".join(main.__doc__.split()))  # fmt: skip
@@ -315,9 +316,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help=f"default {DEFAULT_CACHE_DIR}")
     args = parser.parse_args(argv)
     try:
-        config = TrainConfig(data=args.data, out="", images=args.images, encoder=args.encoder,
-                             resolution=args.resolution, flip=args.flip, cache_dir=args.cache_dir)  # fmt: skip
-        corpus = training_corpus(config, lambda message: print(f"note: {message}", file=sys.stderr))
+        # (checks the encoder and the resolution as capsight train does)
+        TrainConfig(data=args.data, out="", encoder=args.encoder, resolution=args.resolution)
+        corpus = with_photo_files(read_corpus(args.data, args.images or None), args.data)
+        for message in corpus.notes:
+            print(f"{parser.prog}: note: {message}", file=sys.stderr)
         encoder = build_encoder(args.encoder, args.resolution or None, args.encoder_weights)
         cache = FeatureCache.build(corpus, encoder, args.cache_dir, flip=args.flip)
     except KeyboardInterrupt:

@@ -34,8 +34,10 @@ RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for a
 
 
 # What a run of capsight's own writes in its folder; a run cut short before its first saved epoch
-# leaves only the configuration and the metrics (where there are any).
+# leaves only the configuration, the metrics and perhaps a best/ (ensemble SCST saves its members
+# as they came at epoch 0). Beside them a log the shell writes there (train.log, nohup.out).
 _RUN_ENTRIES = {"best", "last", "last.new", "last.old", "metrics.jsonl", "train_config.json", "run_config.json"}
+_LOG_SUFFIXES = (".log", ".out", ".err", ".txt")
 
 
 def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
@@ -54,14 +56,31 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     if not folder.is_dir():
         return
     entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    if "best" in entries:
-        raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ to resume; "
-                               "name another folder (or move best/ away)")  # fmt: skip
-    foreign = [name for name in entries if name not in _RUN_ENTRIES]
+    if "best" in entries and _epochs_logged(folder / "metrics.jsonl"):
+        raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
+                               "resumed from; name another folder (or move best/ away)")  # fmt: skip
+    foreign = [name for name in entries if name not in _RUN_ENTRIES
+               and not (name.endswith(_LOG_SUFFIXES) and (folder / name).is_file())]  # fmt: skip
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise InvalidParameter(f"--out {out}: holds files that are not a training run's ({shown}); "
                                "name a new or empty folder")  # fmt: skip
+
+
+def _epochs_logged(metrics: Path) -> int:
+    """Epochs (1 on) that ``metrics.jsonl`` records as done: a run logs one once last/ holds it."""
+    try:
+        lines = metrics.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    done = 0
+    for line in lines:
+        try:
+            epoch = json.loads(line).get("epoch", 0)
+        except (ValueError, AttributeError):
+            continue
+        done += isinstance(epoch, int) and epoch >= 1
+    return done
 
 
 def make_run_folder(out: str | os.PathLike) -> Path:

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -64,6 +65,7 @@ from capsight.training.features import (
 )
 from capsight.training.run_folder import (
     check_run_folder,
+    holds_run,
     make_run_folder,
     read_trainer_state,
     restore_resume_state,
@@ -421,11 +423,12 @@ def _note_changed_data(before: dict, now: dict) -> None:
           "its best/ was chosen on the old validation photos")  # fmt: skip
 
 
-def _note_changed_schedule(before: dict, config: TrainConfig, stage: str) -> None:
+def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> None:
     """Cross-entropy's learning rate decays over the epochs asked for (SCST's is constant): a
     resume asking for another number reshapes the rest of the schedule, a jump in the rate."""
     was = before.get("epochs")
-    if stage == "xe" and isinstance(was, int) and was != config.epochs:
+    more_xe = state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
+    if more_xe and isinstance(was, int) and was != config.epochs:
         _note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
               f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
               f"where a {config.epochs}-epoch run would have it")  # fmt: skip
@@ -433,6 +436,24 @@ def _note_changed_schedule(before: dict, config: TrainConfig, stage: str) -> Non
 
 def _note(message: str) -> None:
     print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
+
+
+def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
+    """``corpus`` without the photos that have no file (a note says how many), or a one-line
+    error when none has one (the photo folder is elsewhere)."""
+    missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
+    if not missing:
+        return corpus
+    if len(missing) == len(corpus.images):
+        raise DatasetError(f"{data}: none of its {len(missing)} photos is in "
+                           f"{corpus.images[missing[0]].path.parent} (pass the photo folder with --images)")  # fmt: skip
+    gone = set(missing)
+    return CaptionCorpus(
+        corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
+        {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
+        [*corpus.notes, f"{len(missing)} photos have no file and are left out (first: "
+                        f"{corpus.images[missing[0]].path})"],
+    )  # fmt: skip
 
 
 def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
@@ -463,19 +484,9 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
         listed = ", ".join(f"{name!r} ({n} photos)" for name, n in sorted(unused.items()))
         say(f"split{'s' if len(unused) > 1 else ''} {listed} not used: training reads train, "
             "val and test")  # fmt: skip
-    listed = corpus  # before photos without a file are left out
-    missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
-    if missing:
-        if len(missing) == len(corpus.images):
-            raise DatasetError(f"{config.data}: none of its {len(missing)} photos is in "
-                               f"{corpus.images[missing[0]].path.parent} (pass the photo folder with --images)")  # fmt: skip
-        gone = set(missing)
-        corpus = CaptionCorpus(
-            corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
-            {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
-            [*corpus.notes, f"{len(missing)} photos have no file and are left out (first: "
-                            f"{corpus.images[missing[0]].path})"],
-        )  # fmt: skip
+    listed = corpus
+    corpus = with_photo_files(corpus, config.data)
+    missing = set(listed.images) - set(corpus.images)
     for message in corpus.notes:
         say(message)
     for name in ("train", "val"):
@@ -644,7 +655,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
             _note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
-            _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state["stage"])
+            _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state)
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
             (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     elif config.init_from:
@@ -865,10 +876,12 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         tracker = create_tracker(
             experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
         )
-        uri = getattr(tracker, "tracking_uri", "")
-        if uri:
+        uri = str(getattr(tracker, "tracking_uri", "") or "")
+        if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
             _note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
                   "--no-track to skip)")  # fmt: skip
+        elif uri:  # a tracking server: its own page; a password in the address is not printed
+            _note(f"tracked with MLflow at {re.sub(r'//[^/@]*@', '//', uri)} (--no-track to skip)")
         return tracker
     except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
         print(f"capsight train: not tracking ({exc})", file=sys.stderr)
@@ -883,7 +896,7 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     ``--init-from`` stands for its ``best`` (``load_checkpoint`` takes one so)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
-    if config.epochs == 0 and not config.init_from and not config.resume:
+    if config.epochs == 0 and not config.init_from and not (config.resume and holds_run(config.out)):
         raise InvalidParameter("--epochs 0: the self-critical stage refines a trained captioner; "
                                "pass --init-from CHECKPOINT, or some cross-entropy --epochs first")  # fmt: skip
     from capsight.training.evaluation import check_scorers
@@ -933,6 +946,8 @@ def train_main(
 ) -> int:
     """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
     args = build_parser(parser_class).parse_args(argv)
+    if not args.out.strip():  # before anything looks for a run in the current folder
+        raise InvalidParameter("--out is empty; name a folder for the run")
     config = config_from_args(args)
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
     check_starting_point(config, _note if leader else None)

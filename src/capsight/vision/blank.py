@@ -16,14 +16,18 @@ from __future__ import annotations
 
 from PIL import Image, ImageStat
 
-# Grey levels (0-255): every channel's standard deviation below this is one flat colour, JPEG
-# noise and all. The least varied of 8,446 real photos here (Flickr8k, COCO, the labelled set;
-# a skier on snow) has 10.4 in luminance.
+# Grey levels (0-255): every channel's standard deviation below BLANK_SPREAD, and no pixel
+# further than BLANK_RANGE from the darkest, is one flat colour, JPEG and sensor noise and all.
+# The spread alone would miss a small thing on a plain ground (a line of text on a white page); the
+# least varied of 8,446 real photos here (Flickr8k, COCO, the labelled set; a skier on snow) has
+# a spread of 10.4 in luminance.
 BLANK_SPREAD = 3.0
+BLANK_RANGE = 48
 BLANK_CAPTION = "a blank image"
 
 
 def is_blank(image: Image.Image) -> bool:
-    """True when ``image`` (RGB) is one flat colour: every channel varies by under
-    ``BLANK_SPREAD`` grey levels."""
-    return max(ImageStat.Stat(image).stddev) < BLANK_SPREAD
+    """True when ``image`` (RGB) is one flat colour: in every channel the standard deviation is
+    under ``BLANK_SPREAD`` grey levels and the range under ``BLANK_RANGE``."""
+    stats = ImageStat.Stat(image)
+    return max(stats.stddev) < BLANK_SPREAD and max(high - low for low, high in stats.extrema) < BLANK_RANGE

@@ -50,6 +50,7 @@ class ImageCaption(BaseModel):
     alternatives: list[str] = Field(description="Further captions when num_captions > 1")
     score: float | None = Field(description="Mean log-probability per word, when the model has one")
     labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
+    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score')
 
 
 class Timings(BaseModel):
@@ -190,6 +191,7 @@ async def create_captions(
             alternatives=[a for a in d.caption.alternatives if a != d.caption.text],
             score=d.caption.score,
             labels=[Label(name=n, probability=round(float(p), 4)) for n, p in d.labels],
+            blank=d.blank,
         )
         for i, (u, img, d) in enumerate(zip(uploads, pils, described, strict=True))
     ]
