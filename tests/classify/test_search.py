@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from capsight._cli.main import main
@@ -91,10 +92,13 @@ def fake_video(monkeypatch):
 
     calls = {"sampled": 0, "encoded": [], "captioned": 0}
 
-    def sample_frames(path, every, max_side=None):
+    rng = np.random.default_rng(0)
+
+    def sample_frames(path, every, max_side=None, lean=False):
         for i in range(70):
             calls["sampled"] += 1
-            yield video.SampledFrame(float(i), Image.new("RGB", (8, 8)))
+            frame = (rng.random((8, 8, 3)) * 255).astype(np.uint8) if i else np.zeros((8, 8, 3), np.uint8)
+            yield video.SampledFrame(float(i), Image.fromarray(frame))  # the first one flat: a dark card
 
     class Encoder:
         def encode(self, images):
@@ -106,8 +110,10 @@ def fake_video(monkeypatch):
         encoder_name = "efficientnet-lite0"
 
         def caption(self, encoded, decoding):
+            first = calls["captioned"]
             calls["captioned"] += encoded.n
-            return [SimpleNamespace(text="a dog on a beach")] * encoded.n
+            # a new shot every 10 moments, its caption the same all along it
+            return [SimpleNamespace(text=f"a dog on a beach, shot {(first + i) // 10}") for i in range(encoded.n)]
 
     monkeypatch.setattr(video, "sample_frames", sample_frames)
     monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
@@ -129,6 +135,20 @@ def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fak
     fractions = [f for f, _ in heard]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert heard[-1][1] == "captioned 70 moments"
+    assert len({h.caption for h in hits}) == 3  # one hit per shot, not three seconds of one
+    assert all(h.time % 10 == 0 or h.time == 1.0 for h in hits)  # a shot's scores tie: its first moment
+
+
+def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_text_embedder):
+    """The black cards of testvideo were "a man in a black shirt is standing in a store" when
+    searched, "a blank frame" in its analysis; a dog shot's 5 seconds took all 5 places."""
+    from capsight.classify.search import _shot_best, search_video
+
+    hits = search_video("v.mp4", "a blank frame", top=80)
+    assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1  # 7 shots + the card
+    assert next(h for h in hits if h.caption == "a blank frame").time == 0.0
+    times, captions = [0.0, 1.0, 2.0, 3.0, 4.0], ["a dog", "a dog", "a cat", "a dog", "a dog"]
+    assert _shot_best(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {1, 2, 3}
 
 
 def test_search_draws_a_progress_bar_and_quiet_turns_it_off(

@@ -286,7 +286,7 @@ def test_a_flat_frame_is_captioned_as_blank_not_invented(tmp_path):
     """A dark title card amplified by exposure normalisation looked like "a man in a black
     shirt" to the captioner; a frame without detail is now called what it is."""
     from capsight.io.synthetic_video import write_video
-    from capsight.novelty.pipeline import FLAT_CAPTION
+    from capsight.novelty.frames import FLAT_CAPTION
 
     data = pytest.importorskip("skimage.data")
     photo = np.asarray(Image.fromarray(data.coffee()).resize((192, 108)))

@@ -14,7 +14,11 @@ Two signals, averaged:
   so a half-visible dog still counts.
 
 A finished ``analysis.json`` already holds each moment's caption and top ImageNet classes, so
-searching it needs neither the video nor the encoder.
+searching it needs neither the video nor the encoder. A video's frames are prepared as
+``capsight video`` prepares them (decoded at most 384 px, exposure normalised, a flat frame called
+"a blank frame"), so its moments get the captions an analysis of it holds; the classes are all
+1,000 there, the top 3 in an analysis. A run of moments in a row with one caption (a shot) is
+one hit, at its best-scoring moment.
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def rank_moments(
 ) -> list[SearchHit]:
     """Rank moments (time, caption, ImageNet probabilities (M, 1000)) against ``query``."""
     from capsight.classify.text_cache import embed_texts
+    from capsight.novelty.frames import FLAT_CAPTION
 
     query = query.strip()
     if not query:
@@ -84,13 +89,30 @@ def rank_moments(
     vectors = embed_texts([query, *captions])  # (1 + M, 384)
     caption_scores = vectors[1:] @ vectors[0]  # (M,)
     class_scores = np.sqrt(np.clip(probs @ query_row(query), 0.0, 1.0))  # (M,)
+    # A flat frame's classes are the encoder's guesses at grey: no evidence of anything.
+    class_scores[[c == FLAT_CAPTION for c in captions]] = 0.0
     scores = (caption_scores + class_scores) / 2
-    order = np.argsort(-scores, kind="stable")[:top]
+    order = [i for i in np.argsort(-scores, kind="stable") if i in _shot_best(times, captions, scores)][:top]
     return [
         SearchHit(float(times[i]), float(scores[i]), float(caption_scores[i]),
                   float(class_scores[i]), captions[i])
         for i in order
     ]
+
+
+def _shot_best(times: list[float], captions: list[str], scores: np.ndarray) -> set[int]:
+    """The best-scoring moment of each run of moments in a row (in time) with one caption: the
+    five seconds of one shot are one hit, and the next shot gets a place."""
+    by_time = sorted(range(len(times)), key=lambda i: times[i])
+    best: set[int] = set()
+    run: list[int] = []
+    for i in [*by_time, None]:
+        if run and (i is None or captions[i] != captions[run[-1]]):
+            best.add(max(run, key=lambda j: (scores[j], -times[j])))
+            run = []
+        if i is not None:
+            run.append(i)
+    return best
 
 
 def search_video(
@@ -105,6 +127,7 @@ def search_video(
     Frames are captioned a batch at a time as they are decoded, so memory stays bounded."""
     from capsight.captioning.facade import cached_encoder, resolve_captioner
     from capsight.io.video import probe_video, sample_frames
+    from capsight.novelty.frames import FLAT_CAPTION, FRAME_MAX_SIDE, normalise_exposure, sharpness
     from capsight.novelty.pipeline import video_captioner_name
 
     try:  # as analyze_video reads it: "0.5" and numpy numbers too
@@ -127,7 +150,10 @@ def search_video(
 
     def describe() -> None:
         encoded = encoder.encode(batch)  # one pass gives the captioner's grid and the classes
-        captions.extend(r.text for r in caption_model.caption(encoded, None))
+        results = caption_model.caption(encoded, None)
+        # as analyze_video captions them: a flat frame (a fade, a dark card) is "a blank frame"
+        captions.extend(FLAT_CAPTION if math.isnan(sharpness(image)) else r.text
+                        for image, r in zip(batch, results, strict=True))  # fmt: skip
         probs.append(encoded.probs.numpy())  # (B, 1000)
         batch.clear()
         if progress is not None:
@@ -136,9 +162,9 @@ def search_video(
 
     if progress is not None:
         progress(0.0, "captioning moments")
-    for frame in sample_frames(video, every, max_side=448):
+    for frame in sample_frames(video, every, max_side=FRAME_MAX_SIDE, lean=True):
         times.append(frame.time)
-        batch.append(frame.image)
+        batch.append(normalise_exposure(frame.image))
         if len(batch) == _BATCH:
             describe()
     if batch:

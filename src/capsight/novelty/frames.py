@@ -55,6 +55,7 @@ from capsight.io.video import sample_frames
 BATCH = 16  # moments encoded and captioned together
 FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
 _TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
+FLAT_CAPTION = "a blank frame"  # the caption of a flat frame (``sharpness`` NaN): nothing to describe
 _FLAT_STD = 0.5 * _TARGET_STD  # a normalised frame this far below the spread hit the gain cap: flat
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _AHEAD = 8  # batches the child may decode ahead of the parent (~32 MB at 384 px)

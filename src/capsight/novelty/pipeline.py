@@ -35,7 +35,7 @@ from capsight.captioning.options import DecodingOptions
 from capsight.errors import InvalidParameter
 from capsight.io.video import MIN_EVERY, probe_video
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
-from capsight.novelty.frames import Frame, FrameBatches, sharpness
+from capsight.novelty.frames import FLAT_CAPTION, Frame, FrameBatches, sharpness
 from capsight.novelty.reports import format_clock
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
 from capsight.novelty.selection import (
@@ -51,7 +51,6 @@ from capsight.progress import ProgressCallback, no_progress
 if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
 
-FLAT_CAPTION = "a blank frame"  # the caption of a frame with no detail (frames.sharpness)
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
 
 
