@@ -307,7 +307,20 @@ def test_a_higher_sensitivity_is_suggested_only_where_it_would_find_something():
     hopeful.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.9],
                                   "novel_at_sensitivity_1": 2}  # fmt: skip
     reason = hopeful.quiet_reason(face="page")
-    assert reason.endswith("at sensitivity 1 (the Sensitivity slider), 2 weaker changes would")
+    assert "at sensitivity 1 (the Sensitivity slider), 2 weaker changes would stand out" in reason
+
+
+def test_a_restless_video_at_a_low_sensitivity_is_told_of_the_sensitivity_first():
+    """At --sensitivity 0 the bottle clip's advice was to sample more often; at 0.5 it has 7."""
+    low = make_analysis(novel=())
+    low.params = AnalysisParams(sensitivity=0.0)
+    low.extra["selection"] = {"threshold": 6.0, "strength": [None, 1.5, 3.5, 3.1], "end_from": 9,
+                              "novel_at_sensitivity_1": 7}  # fmt: skip
+    reason = low.quiet_reason()
+    assert "a restless video, at sensitivity 0; at sensitivity 1 (--sensitivity in the CLI), 7 changes would stand out" in reason
+    assert "sample more often" not in reason
+    low.params = AnalysisParams(sensitivity=1.0)  # already at 1: sampling is what is left
+    assert "sample more often" in low.quiet_reason()
 
 
 def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():

@@ -130,16 +130,20 @@ class Analysis:
             )
         selection = self.extra.get("selection") or {}
         strengths = [s for s in selection.get("strength") or [] if s is not None]
+        at_most = selection.get("novel_at_sensitivity_1")
+        sensitivity = self.params.sensitivity
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
             every = self.params.every
-            if every <= DENSEST_EVERY:
+            if sensitivity < 1 and isinstance(at_most, int) and at_most > 0:  # the user's own setting
+                why = (f"a restless video, at sensitivity {sensitivity:g}; at sensitivity 1 "
+                       f"({hint['sensitivity']}), {_changes(at_most)} would stand out")  # fmt: skip
+            elif every <= DENSEST_EVERY:
                 why = f"a restless video, even at one sample every {every:g} s"
             else:
                 why = (f"a restless video, or one sample every {every:g} s is too few for its "
                        f"shots: sample more often, {hint['every']}")  # fmt: skip
             return (f"every moment differs from the ones before it, so the bar to stand out was "
                     f"raised ({why}){self._nearest_miss(selection)}")  # fmt: skip
-        at_most = selection.get("novel_at_sensitivity_1")
         if at_most == 0:  # the most sensitive run finds nothing either: no use suggesting it
             return (
                 "nothing stands out from what came before, even at the highest sensitivity (1)"
@@ -147,11 +151,12 @@ class Analysis:
         if isinstance(at_most, int) and at_most > 0:
             return (
                 f"nothing stands out from what came before at sensitivity "
-                f"{self.params.sensitivity:g}; at sensitivity 1 ({hint['sensitivity']}), "
-                f"{at_most} weaker change{'s' if at_most > 1 else ''} would"
+                f"{sensitivity:g}; at sensitivity 1 ({hint['sensitivity']}), "
+                f"{_changes(at_most, 'weaker ')} would stand out (weaker changes are more often a "
+                "nuisance than a new scene)"
             )
         return (
-            f"nothing stands out from what came before at sensitivity {self.params.sensitivity:g} "
+            f"nothing stands out from what came before at sensitivity {sensitivity:g} "
             f"(a higher sensitivity, {hint['sensitivity']}, shows weaker changes)"
         )
 
@@ -225,3 +230,8 @@ class Analysis:
         except (TypeError, AttributeError, ValueError) as error:
             raise InvalidParameter(f"not an analysis as capsight writes it: {error}") from None
         return cls(video, params, moments, data.get("extra", {}))
+
+
+def _changes(count: int, kind: str = "") -> str:
+    """"1 weaker change", "3 weaker changes"."""
+    return f"{count} {kind}change{'s' if count > 1 else ''}"
