@@ -92,6 +92,9 @@ def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():
     analysis.extra["selection"] = {"strength": [None, *[0.5 + i for i in range(11)]]}
     rows = list(csv.DictReader(io.StringIO(render_csv(analysis))))
     assert rows[0]["strength"] == "" and rows[4]["strength"] == "3.5000"
+    analysis.extra["selection"] = {"strength": [None, -0.00001, -0.25, *[0.5] * 9]}
+    rows = list(csv.DictReader(io.StringIO(render_csv(analysis))))
+    assert rows[1]["strength"] == "0.0000" and rows[2]["strength"] == "-0.2500"  # no "-0.0000"
 
 
 def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():

@@ -79,7 +79,8 @@ def format_vtt_timestamp(seconds: float) -> str:
 def _score(x: float | None, digits: int = 3) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
-    return f"{x:.{digits}f}"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0000"
 
 
 def _shorten(text: str, limit: int) -> str:
