@@ -8,6 +8,7 @@ moment is novel when none is.
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 gr = pytest.importorskip("gradio")
 
@@ -284,6 +285,11 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         assert "beam 4" in ui.describe(upload(photo, "cat.jpg"), "default", "labels", "beam", 0)[0]
         assert labels and all(p >= 0.005 for p in labels.values())  # no "0%" rows
         assert looked_a.label.startswith("Model A: ") and looked_b.label.startswith("Model B: ")
+        dark = photo.with_name("dark.png")
+        Image.new("RGB", (64, 48), (4, 4, 4)).save(dark)
+        card, _, labels, looked, _, _ = ui.describe(upload(dark, "dark.png"), "labels", "labels", "beam", 0)
+        assert "a blank image" in card.lower() and labels == {}  # no 2% "matchstick" for black
+        assert looked.label == "Model A: a blank image, nothing to look at"
 
         failed = ui.describe(upload(text, "notes.jpg"), "labels", "labels", "beam", 0)
         assert "Nothing was described." in failed[0] and "notes.jpg: not an image" in failed[0]

@@ -251,7 +251,7 @@ class CapsightUI:
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta, side)
-        labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
+        labels = {} if d.blank else {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
         return card, labels, self._where_it_looked(image, d, side)
 
     def _where_it_looked(self, image, described, side: str):
