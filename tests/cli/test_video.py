@@ -173,6 +173,10 @@ def test_an_empty_out_is_refused_not_taken_as_the_current_folder(
     assert status == 2
     one_error_line(err, "--out needs a folder name")
     assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
+    status, _, err = run_cli("video", "clip.mp4", "--out", "report_out.html")  # made a folder of that name
+    assert status == 2
+    one_error_line(err, "--out report_out.html: names a folder, not a file", "try --out report_out)")
+    assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------- the real pipeline

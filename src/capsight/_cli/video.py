@@ -80,7 +80,15 @@ def _folder(text: str) -> Path:
     # current folder unasked.
     if not text.strip():
         raise argparse.ArgumentTypeError("--out needs a folder name, got an empty string")
-    return Path(text)
+    path = Path(text)
+    if path.suffix.lower() in _FILE_SUFFIXES and not path.is_dir():  # (one already there is taken)
+        raise argparse.ArgumentTypeError(f"--out {text}: names a folder, not a file: report.html "
+                                         f"and the rest go inside it (try --out {path.with_suffix('')})")  # fmt: skip
+    return path
+
+
+# An --out ending in one of these is meant as a file: it would be made a folder of that name.
+_FILE_SUFFIXES = {".html", ".htm", ".json", ".csv", ".png", ".vtt", ".txt", ".pdf"}
 
 
 def run(args: argparse.Namespace) -> int:
