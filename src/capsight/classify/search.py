@@ -92,7 +92,8 @@ def rank_moments(
     # A flat frame's classes are the encoder's guesses at grey: no evidence of anything.
     class_scores[[c == FLAT_CAPTION for c in captions]] = 0.0
     scores = (caption_scores + class_scores) / 2
-    order = [i for i in np.argsort(-scores, kind="stable") if i in _shot_best(times, captions, scores)][:top]
+    shots = _shot_best(times, captions, scores)
+    order = [i for i in np.argsort(-scores, kind="stable") if i in shots][:top]
     return [
         SearchHit(float(times[i]), float(scores[i]), float(caption_scores[i]),
                   float(class_scores[i]), captions[i])

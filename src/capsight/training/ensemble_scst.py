@@ -165,8 +165,8 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         record = {"epoch": 0, **{f"val_{k}": round(v, 4) for k, v in
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
         print(json.dumps(record), flush=True)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        # a new run's log starts here (a run cut short before its first epoch left its epoch 0)
+        (out / "metrics.jsonl").write_text(json.dumps(record) + "\n")
         state["best"], state["history"] = record, [record]
         _save(models, vocab, out / "best", record, earlier, config.members)  # until an epoch beats them
     steps = -(-len(train_data[0]) // config.batch_images)
