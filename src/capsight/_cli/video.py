@@ -65,8 +65,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="caption greedily instead of with the captioner's default beam search: "
                         "a little faster, captions a little worse")
     p.add_argument("--text-embedder", default="minilm", metavar="NAME",
-                   help="caption embedder for the text signal: minilm or word-mean "
-                        "(default: minilm)")
+                   help="caption embedder for the text signal: minilm or word-mean, the original "
+                        "project's, for comparison (the thresholds are MiniLM's: with --signal text "
+                        "it misses most changes) (default: minilm)")
     p.add_argument("--encoder", default="efficientnet-lite0", metavar="NAME",
                    help="image encoder (default: efficientnet-lite0)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
