@@ -177,6 +177,10 @@ def test_an_empty_out_is_refused_not_taken_as_the_current_folder(
     assert status == 2
     one_error_line(err, "--out report_out.html: names a folder, not a file", "try --out report_out)")
     assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
+    from capsight._cli.video import _folder
+
+    assert _folder("report_out.html/") == Path("report_out.html")  # marked a folder: as asked
+    assert _folder("runs/v1.0") == Path("runs/v1.0")
 
 
 # ----------------------------------------------------------------------- the real pipeline

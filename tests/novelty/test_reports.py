@@ -451,3 +451,11 @@ def test_the_output_folder_may_start_with_a_tilde(tmp_path, monkeypatch):
     paths = write_outputs(make_analysis(), "~/reports")
     assert paths["report.html"].parent == tmp_path / "reports"
     assert not (tmp_path / "~").exists()  # not a folder literally named "~"
+
+
+def test_the_table_says_the_plot_scales_its_parts_only_when_it_draws_them():
+    fused = render_report_html(make_analysis(), plot_png=b"")
+    assert "raw cosine distances (the plot divides each by its median over the video)" in fused
+    text_only = dataclasses.replace(make_analysis(), params=AnalysisParams(signal="text"))
+    page = render_report_html(text_only, plot_png=b"")
+    assert "raw cosine distances. A moment is marked novel" in page and "divides each" not in page

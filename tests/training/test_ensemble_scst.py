@@ -43,6 +43,16 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
                  "--no-progress"]) == 0  # fmt: skip
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2]
+    # A run from before trainer.json kept the history, whose log holds a line of an epoch cut
+    # short (it logged before saving last/): resumed twice, its log keeps every epoch once.
+    trainer = json.loads((out / "last" / "trainer.json").read_text())
+    (out / "last" / "trainer.json").write_text(json.dumps({k: v for k, v in trainer.items() if k != "history"}))
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**records[2], "epoch": 3}) + "\n")
+    for epochs in (3, 4):
+        train_ensemble(dataclasses.replace(config, epochs=epochs, resume=True))
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3, 4]
     (out / "last" / "trainer.json").write_text('{"epoch": 2, "be')  # a disk that failed
     with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
         train_ensemble(dataclasses.replace(config, epochs=3, resume=True))

@@ -466,6 +466,10 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
     (cut_short / "best").mkdir()  # ensemble SCST saves its members at epoch 0, before any last/
     (cut_short / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "val_CIDEr": 0.5}) + "\n")
     check_run_folder(cut_short, resume=True)
+    only_best = tmp_path / "only-best"  # its last/ and its log deleted: still a model to keep
+    (only_best / "best").mkdir(parents=True)
+    with pytest.raises(InvalidParameter, match="best/ but no last/"):
+        check_run_folder(only_best, resume=False)
     with open(cut_short / "metrics.jsonl", "a") as f:  # an epoch logged: that run's best/ is kept
         f.write(json.dumps({"epoch": 1, "val_CIDEr": 0.6}) + "\n")
     with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):

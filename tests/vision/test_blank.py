@@ -35,6 +35,12 @@ def test_faint_sensor_noise_is_blank_and_anything_more_is_not():
     assert not is_blank(Image.fromarray(np.stack([gradient] * 3, -1).astype(np.uint8)))
 
 
+def test_a_hot_pixel_does_not_make_a_black_frame_a_picture():
+    frame = Image.new("RGB", (4000, 3000), (3, 3, 3))
+    frame.putpixel((1234, 567), (255, 255, 255))
+    assert is_blank(frame)
+
+
 def test_a_small_thing_on_a_plain_ground_is_not_blank():
     page = Image.new("RGB", (2000, 1500), (255, 255, 255))
     page.paste((0, 0, 0), (100, 100, 400, 112))  # a line of text, about: 0.1% of the pixels

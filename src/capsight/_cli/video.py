@@ -82,7 +82,8 @@ def _folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("--out needs a folder name, got an empty string")
     path = Path(text)
-    if path.suffix.lower() in _FILE_SUFFIXES and not path.is_dir():  # (one already there is taken)
+    marked_folder = text.endswith(("/", os.sep)) or path.is_dir()  # "report.html/": as the user says
+    if path.suffix.lower() in _FILE_SUFFIXES and not marked_folder:
         raise argparse.ArgumentTypeError(f"--out {text}: names a folder, not a file: report.html "
                                          f"and the rest go inside it (try --out {path.with_suffix('')})")  # fmt: skip
     return path

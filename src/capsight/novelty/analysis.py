@@ -106,9 +106,9 @@ class Analysis:
         A single sampled moment has nothing to be compared with (sampling more often helps,
         unless the video is one frame). Otherwise either nothing cleared the floor (a higher
         sensitivity shows weaker changes), or so many moments did that the video counts as
-        restless and its threshold was raised over all of them (``extra["selection"]``): then a
-        higher sensitivity would not help, sampling more often might, unless the run already
-        sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
+        restless and its threshold was raised over all of them (``extra["selection"]``): then
+        sensitivity 1 is suggested where it would mark some change and the run was below it, else
+        sampling more often, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
         where the pipeline found that sensitivity 1 would pick some moment
         (``novel_at_sensitivity_1``). The sentence is shown by the CLI, the
         report and the web page: ``face`` ("cli", "report" or "page") picks how it names the setting to

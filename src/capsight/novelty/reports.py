@@ -519,8 +519,9 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         '<div class="scroll" tabindex="0" role="region" aria-label="All moments (scrolls sideways)">'
         "<table><caption>Every sampled moment; novel ones are shaded, with a bar at the left. "
         "<em>novelty</em> is the plotted value; the caption and image columns are the raw "
-        f"{_e(analysis.params.metric)} distances (the plot divides each by its median over the "
-        "video). A moment is marked novel by how much its change persists and is unfamiliar "
+        f"{_e(analysis.params.metric)} distances"
+        f"{' (the plot divides each by its median over the video)' if analysis.params.signal == 'fused' else ''}"
+        ". A moment is marked novel by how much its change persists and is unfamiliar "
         "(<em>strength</em> in moments.csv), so a lasting change can be marked where the curve "
         "is low and a passing spike left unmarked."
         '</caption><thead><tr><th scope="col">time</th><th scope="col">novelty</th>'

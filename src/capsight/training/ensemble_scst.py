@@ -137,7 +137,10 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
     state = run_folder.read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
-    if resuming and "history" in state:  # the epochs last/ holds (a run before 2026-12-06 kept no list)
+    if resuming:
+        if "history" not in state:  # a run from before 2026-12-06: its log, up to the epoch last/ holds
+            by_epoch = {r["epoch"]: r for r in run_folder.logged_epochs(out / "metrics.jsonl")}
+            state["history"] = [by_epoch[e] for e in sorted(by_epoch) if e <= state["epoch"]]
         (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     corpus = load_corpus(config.data)
     raw = [r for _, _, r in loaded]

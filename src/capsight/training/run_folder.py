@@ -56,7 +56,7 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     if not folder.is_dir():
         return
     entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    if "best" in entries and _epochs_logged(folder / "metrics.jsonl"):
+    if "best" in entries and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
         raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
                                "resumed from; name another folder (or move best/ away)")  # fmt: skip
     foreign = [name for name in entries if name not in _RUN_ENTRIES
@@ -67,20 +67,28 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
                                "name a new or empty folder")  # fmt: skip
 
 
-def _epochs_logged(metrics: Path) -> int:
-    """Epochs (1 on) that ``metrics.jsonl`` records as done: a run logs one once last/ holds it."""
+def logged_epochs(metrics: Path) -> list[dict]:
+    """The records of ``metrics.jsonl`` (one JSON object a line; others skipped), [] without one."""
     try:
         lines = metrics.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
-        return 0
-    done = 0
+        return []
+    records = []
     for line in lines:
         try:
-            epoch = json.loads(line).get("epoch", 0)
-        except (ValueError, AttributeError):
+            record = json.loads(line)
+        except ValueError:
             continue
-        done += isinstance(epoch, int) and epoch >= 1
-    return done
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            records.append(record)
+    return records
+
+
+def _cut_short_at_epoch_zero(metrics: Path) -> bool:
+    """Whether a folder's best/ is a run's cut short before its first epoch: its log holds the
+    epoch-0 score (ensemble SCST's members as they came) and nothing after it."""
+    records = logged_epochs(metrics)
+    return bool(records) and all(r["epoch"] == 0 for r in records)
 
 
 def make_run_folder(out: str | os.PathLike) -> Path:
