@@ -67,6 +67,9 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     with open(tiny_video, "rb") as f:  # no metric: capsight's default, not the original's
         r = client.post("/get_video_captions", files={"video": ("clip.mp4", f, "video/mp4")})
     assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "cosine"
+    # The original's 10 s on a 3.5 s clip: one frame, nothing to compare, and the answer says so.
+    assert len(r.json()["captions"]) == 1
+    assert "only one moment was sampled" in r.json()["note"] and "every_n_second" in r.json()["note"]
     r = client.post("/get_video_captions", params={"metric": "manhattan"},
                     files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "metric" in r.json()["error"]
@@ -113,6 +116,6 @@ def test_the_original_endpoints_answers_are_described_in_the_schema(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path, keys in (("/get_image_caption", {"captions", "encoders_out", "embedded_words", "words", "model"}),
                        ("/get_video_captions", {"captions", "distance_from_previous", "times", "novel",
-                                                "job_id", "model"})):  # fmt: skip
+                                                "job_id", "model", "note"})):  # fmt: skip
         schema = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert set(schema["properties"]) == keys

@@ -69,6 +69,7 @@ SETTING_NAMES = {
     "cli": {"every": "--every", "sensitivity": "--sensitivity"},
     "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
+    "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos"},
 }
 
 
@@ -111,8 +112,8 @@ class Analysis:
         sampling more often, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
         where the pipeline found that sensitivity 1 would pick some moment
         (``novel_at_sensitivity_1``). The sentence is shown by the CLI, the
-        report and the web page: ``face`` ("cli", "report" or "page") picks how it names the setting to
-        change (``SETTING_NAMES``).
+        report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page" or
+        "legacy") picks how it names the setting to change (``SETTING_NAMES``).
         """
         hint = SETTING_NAMES[face]
         if self.novel_moments:

@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
+from capsight.errors import CapsightError
 from capsight.server.deps import (
     EngineDep,
     JobsDep,
@@ -133,6 +134,8 @@ VIDEO_CAPTIONS_RESPONSE = _described({
     "novel": ({"type": "array", "items": {"type": "boolean"}}, "The frames the selection picked as novel"),
     "job_id": ({"type": "string"}, "The job: its report and files stay under /v1/jobs/{job_id}"),
     "model": ({"type": "string"}, "The captioner that ran"),
+    "note": ({"type": ["string", "null"]}, "Why no frame is novel (too few sampled, a restless "
+             "video, ...) and what to change; null when some frame is"),
 })  # fmt: skip
 
 
@@ -207,6 +210,14 @@ async def get_video_captions(
         raise ApiError(status, job.error or f"the analysis ended {job.status}")
     analysis = jobs.analysis(job.id) or {"moments": []}
     moments = analysis["moments"]
+    note = None
+    if not any(m.get("is_novel") for m in moments):
+        from capsight.novelty.analysis import Analysis
+
+        try:  # the job's own analysis.json: the sentence the CLI, page and report give
+            note = Analysis.from_dict(analysis).quiet_reason(face="legacy")
+        except CapsightError:  # (an analysis the store could not give back whole)
+            note = None
     ran = (analysis.get("extra") or {}).get("captioner") or analysis.get("params", {}).get("captioner")
     return {
         "captions": [m["caption"] for m in moments],
@@ -215,4 +226,5 @@ async def get_video_captions(
         "novel": [bool(m.get("is_novel")) for m in moments],
         "job_id": job.id,
         "model": ran or params.model,
+        "note": note,
     }
