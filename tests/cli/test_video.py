@@ -124,6 +124,13 @@ def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
     }]
 
 
+def test_word_mean_alone_is_said_to_miss_most_changes(run_cli, fake_pipeline, tmp_path):
+    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--signal", "text", "--text-embedder", "word-mean")
+    assert "note: word-mean alone misses most changes" in err
+    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--text-embedder", "word-mean")  # fused: fine
+    assert "word-mean" not in err
+
+
 def test_json_prints_the_analysis_and_where_the_files_are(run_cli, fake_pipeline, tmp_path):
     status, out, _ = run_cli("video", "clip.mp4", "--out", tmp_path, "--json")
     assert status == 0

@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     videos, problems = expand_video_args(args.videos)
     for _, problem in problems:
         print(error_line(problem), file=sys.stderr)
+    if args.text_embedder == "word-mean" and args.signal == "text" and not args.quiet:
+        print(error_line("word-mean alone misses most changes: the thresholds are MiniLM's (1 of 7 "
+                         "events on a test clip, MiniLM 7); it is there to compare with the original "
+                         "project", "note"), file=sys.stderr)  # fmt: skip
     if len(args.videos) == 1 and len(videos) == 1 and not problems and not Path(args.videos[0]).is_dir():
         return run_one(args, videos[0], args.out if args.out is not None else Path("out") / Path(videos[0]).stem)
     if not videos:
