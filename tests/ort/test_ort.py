@@ -341,3 +341,18 @@ def test_pruning_a_read_only_cache_leaves_it_as_it_is(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store.Path, "unlink", refuse)
     assert store.prune_stale(tmp_path) == [] and (tmp_path / "orphan.onnx").exists()
+
+
+def test_a_graphs_key_survives_a_container_image_that_keeps_whole_seconds(tmp_path):
+    """Graphs exported while an image is built must still match in a container from the pulled
+    image, whose layers dropped the sources' sub-second modification times."""
+    import capsight.ort.store as store
+
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w")
+    os.utime(source, ns=(1_700_000_000_700_000_000, 1_700_000_000_700_000_000))
+    built = store.graph_key([source])
+    os.utime(source, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    assert store.graph_key([source]) == built
+    os.utime(source, ns=(1_700_000_005_000_000_000, 1_700_000_005_000_000_000))  # really changed
+    assert store.graph_key([source]) != built

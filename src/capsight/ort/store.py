@@ -67,11 +67,13 @@ def code_version() -> str:
 
 
 def _fingerprint(sources: Iterable[str | os.PathLike]) -> list[list]:
-    """(absolute path, size, modification time) of each source file."""
+    """(absolute path, size, modification time in whole seconds) of each source file. Whole
+    seconds: a container image's layers keep no more, so graphs exported while the image was built
+    would otherwise not match their sources in a container from the pulled image."""
     out = []
     for source in sources:
         stat = os.stat(source)
-        out.append([os.path.abspath(source), stat.st_size, stat.st_mtime_ns])
+        out.append([os.path.abspath(source), stat.st_size, stat.st_mtime_ns // 10**9])
     return out
 
 
