@@ -39,9 +39,12 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP)
 
 # constraints.txt from what .venv holds now (after a pyproject.toml change: `make install`, then this).
+# pip freeze goes to a file first: a failure in a pipe would go unnoticed (sh has no pipefail).
 lock: $(STAMP)
-	{ sed -n 1,2p constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
-	    | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt.new
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt.freeze
+	{ sed -n 1,2p constraints.txt; sed 's/^torch==\(.*\)+cpu$$/torch==\1/' constraints.txt.freeze; } \
+	    > constraints.txt.new
+	rm constraints.txt.freeze
 	mv constraints.txt.new constraints.txt
 
 demo: $(STAMP)

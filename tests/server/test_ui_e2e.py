@@ -8,6 +8,7 @@ folder (their paths are printed). Skipped when Chromium or Playwright is missing
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +20,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+# Debian's, where .ci/run installs it; else whichever `chromium` is on PATH
 CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and shutil.which("chromium"):
+    CHROMIUM = Path(shutil.which("chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip

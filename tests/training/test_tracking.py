@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import subprocess
 
 import pytest
 
@@ -93,6 +94,16 @@ def test_code_version_reads_the_git_commit():
     if not version:
         pytest.skip("capsight is not running from a git checkout")
     assert len(version["mlflow.source.git.commit"]) == 40
+
+
+def test_code_version_ignores_a_repository_that_does_not_hold_capsight(tmp_path):
+    # capsight installed into a virtual environment inside another project's repository
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "app.py").write_text("print('not capsight')\n")
+    subprocess.run([*git, "add", "app.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "theirs"], check=True)
+    assert code_version(tmp_path) == {}
 
 
 @pytest.mark.slow  # MLflow creates its SQLite schema through ~50 migrations

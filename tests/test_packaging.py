@@ -1,0 +1,42 @@
+"""What a built wheel carries: every file the package reads, and one version number."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import capsight
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _matches(relative: str, pattern: str) -> bool:
+    """setuptools' package-data glob: ``*`` stays within one folder."""
+    parts, wanted = relative.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(map(fnmatch.fnmatchcase, parts, wanted))
+
+
+def test_the_version_is_the_same_in_pyproject_and_the_package():
+    assert capsight.__version__ == PYPROJECT["project"]["version"]
+
+
+def test_every_data_file_in_the_package_is_in_its_package_data():
+    listed = subprocess.run(
+        ["git", "ls-files", "src/capsight"], cwd=ROOT, capture_output=True, text=True
+    )
+    if listed.returncode != 0 or not listed.stdout.strip():
+        pytest.skip("not a git checkout")
+    patterns = PYPROJECT["tool"]["setuptools"]["package-data"]["capsight"]
+    data = [
+        name.removeprefix("src/capsight/")
+        for name in listed.stdout.split()
+        if not name.endswith(".py")
+    ]
+    assert data, "no data files listed"
+    left_out = [name for name in data if not any(_matches(name, p) for p in patterns)]
+    assert left_out == [], f"a wheel would leave out {left_out}: add them to package-data"
