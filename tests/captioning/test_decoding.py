@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.decoding import beam_candidates, decode, filter_logits
+from capsight.captioning.decoding import _diversity_penalty, beam_candidates, decode, filter_logits
 from capsight.captioning.model import CaptionModel
 from capsight.captioning.rules import banned_trigram_words
 from capsight.errors import InvalidParameter
@@ -254,6 +254,23 @@ def test_diverse_beam_fills_the_count_when_its_groups_agree():
     script = [[-9.0, -9.0, 2.0, -9.0, 5.0, 4.0, 3.0, -9.0]] * 2 + [[-9.0, -9.0, 9.0] + [-9.0] * 5]
     out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(beam_width=3, num_captions=3, max_length=4))[0]
     assert len({tuple(out.tokens), *map(tuple, out.alternatives)}) == 3
+
+
+def test_diverse_beam_groups_still_end_after_earlier_groups_have():
+    # The likeliest sentences are one word long. Finished beams repeat <eos> at every later step;
+    # once that counted against ending, later groups ran on to the length limit.
+    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [[-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]] * 7
+    options = DecodingOptions(beam_width=4, num_captions=4, max_length=8, no_repeat_phrase=False)
+    out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), options)[0]
+    assert len(out.alternatives) == 3
+    assert all(len(a) == 1 for a in [out.tokens, *out.alternatives])
+
+
+def test_diversity_penalty_counts_each_earlier_group_once():
+    first = torch.tensor([[4, 4, 4, 2]])  # one group: three beams chose word 4, one has ended
+    second = torch.tensor([[4, 5, 2, 2]])
+    penalty = _diversity_penalty([first, second], 8, exempt=(0, 2))
+    assert penalty[0].tolist() == [0, 0, 0, 0, 2, 1, 0, 0]
 
 
 def test_unknown_word_is_never_emitted():

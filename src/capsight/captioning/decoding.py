@@ -30,7 +30,7 @@ from capsight.captioning.base import DecodingOptions
 from capsight.captioning.model import CaptionModel, State, expand_state, select_state
 from capsight.captioning.rules import apply_history_bans, ban_specials
 
-DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier-group use of a word at the same step
+DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier group that chose a word at the same step
 
 
 @dataclass
@@ -324,6 +324,20 @@ def beam_candidates(
         model.train(was_training)
 
 
+def _diversity_penalty(chosen: list[torch.Tensor], vocab_size: int, exempt: tuple[int, ...]) -> torch.Tensor:
+    """(B, V): for each word, how many earlier groups chose it at this step (``chosen``: one
+    (B, W) tensor of words per group). A group counts once however many of its beams chose the
+    word, so the penalty does not grow with the beam width. The end of the sentence (and
+    padding) is exempt: a finished beam repeats it at every later step, which would otherwise
+    keep later groups from ending and fill them with run-on sentences."""
+    penalty = torch.zeros(chosen[0].shape[0], vocab_size, device=chosen[0].device)
+    for words in chosen:
+        used = torch.zeros_like(penalty).scatter_(1, words, 1.0)
+        penalty += used
+    penalty[:, list(exempt)] = 0.0
+    return penalty
+
+
 def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
     batch = grid.shape[0]
     start = model.start(grid)
@@ -335,10 +349,7 @@ def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOpti
         for group in groups:
             logp, total = group.candidates(options, last=t == options.max_length - 1)
             if chosen_now:
-                penalty = torch.zeros(batch, logp.shape[-1], device=logp.device)  # (B, V)
-                for words in chosen_now:
-                    penalty.scatter_add_(1, words, torch.ones_like(words, dtype=penalty.dtype))
-                penalty[:, model.pad_id] = 0.0
+                penalty = _diversity_penalty(chosen_now, logp.shape[-1], (model.pad_id, model.eos_id))
                 total = total - DIVERSITY_STRENGTH * penalty.repeat_interleave(group.width, dim=0)
             group.advance(total)
             # The penalised total is what ranks beams inside the group; keep true scores apart.
