@@ -99,6 +99,20 @@ def test_dark_sixteen_bit_photo_stays_dark():
     assert rgb(encoded(Image.fromarray(darker), "PNG")).max() <= 2
 
 
+@pytest.mark.parametrize("bits", [10, 12, 14])
+def test_fewer_bits_in_a_sixteen_bit_file_use_their_own_range(bits):
+    """12-bit camera or scanner data in a 16-bit PNG is a photo, not a near-black one."""
+    top = 2**bits - 1
+    values = np.array([[0, (top + 1) // 2, top]], dtype=np.uint16)
+    assert rgb(encoded(Image.fromarray(values), "PNG"))[0, :, 0].tolist() == [0, 128, 255]
+
+
+def test_a_dim_patch_in_a_narrow_range_stays_dim():
+    """Values spanning less than a quarter of every narrower range keep the 16-bit meaning."""
+    values = np.array([[1000, 1100, 1200]], dtype=np.uint16)
+    assert rgb(encoded(Image.fromarray(values), "PNG")).max() <= 5
+
+
 def test_thirty_two_bit_integer_outside_sixteen_bits_is_stretched():
     values = np.array([[-1000, 0, 3_000_000]], dtype=np.int32)
     source = encoded(Image.fromarray(values), "TIFF")

@@ -133,11 +133,14 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer or float grey -> RGB.
 
     Values in the format's usual range keep their meaning (0..65535 for integers, 0..1 for
-    floats), so a dark 16-bit photo stays dark; anything outside it is stretched to 0..255.
+    floats), so a flat dark 16-bit image stays dark; anything outside it is stretched to 0..255.
+    Integer values that span most of a narrower range (0..4095, 0..1023, ...) are read as the
+    10-, 12- or 14-bit data that cameras and scanners store in 16-bit files, not as a photo 16
+    times too dark to see.
     """
     arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
-    full = 1.0 if img.mode == "F" else 65535.0
+    full = 1.0 if img.mode == "F" else _integer_range(lo, hi)
     if 0.0 <= lo and hi <= full:
         arr = arr * (255.0 / full)
     elif hi > lo:
@@ -146,3 +149,13 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
         arr = np.zeros_like(arr)
     grey = np.clip(np.rint(arr), 0, 255).astype(np.uint8)  # (H, W)
     return Image.fromarray(grey).convert("RGB")  # uint8 (H, W) -> "L"
+
+
+def _integer_range(lo: float, hi: float) -> float:
+    """The full scale of integer grey values from ``lo`` to ``hi``: 65535, or the top of the
+    narrowest 8- to 14-bit range that they span at least a quarter of."""
+    for bits in (8, 10, 12, 14):
+        top = float(2**bits - 1)
+        if 0.0 <= lo and hi <= top:
+            return top if hi - lo >= top / 4 else 65535.0
+    return 65535.0
