@@ -223,7 +223,24 @@ def test_a_failed_video_run_leaves_its_message_in_the_summary(make_app, tmp_path
     card = ui.failed_video(alice)
     assert "The analysis did not finish." in card and "holiday.mp4: not a video" in card
     assert "Upload a video first." in ui.failed_video(bob)  # each session its own message
-    assert "holiday.mp4" not in ui.failed_video(alice)  # shown once, then forgotten
+    # Shown once, then forgotten; a run stopped by clearing its clip stored nothing, so the
+    # summary keeps what the cleared clip left there (no "did not finish" card).
+    assert ui.failed_video(alice) == gr.update()
+
+
+def test_an_unexpected_error_still_says_the_run_did_not_finish(make_app, monkeypatch):
+    ui = CapsightUI(make_app())
+
+    def broken(*a, **k):
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(ui, "_analyze", broken)
+    alice = type("Request", (), {"session_hash": "alice"})()
+    with pytest.raises(RuntimeError):
+        ui.analyze(None, 1.0, 3, "cosine", "fused", 0.5, "default", None, request=alice)
+    card = ui.failed_video(alice)
+    assert "The analysis did not finish." in card and "an error on the server" in card
+    assert "internal detail" not in card
 
 
 def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, started, tmp_path):
@@ -352,15 +369,23 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
 
 def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     """Scores are shares of the classes asked about: a photo of none of them still gets a
-    "winner", so a top share under a half is said to be no clear winner."""
+    "winner", so a top share close to the next is said to be no clear winner."""
     import capsight.server.classify_tab as tab
 
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"car": 0.33, "person": 0.22, "cat": 0.2}, []))
     bars, note = tab.shown_classes(None, tab.TYPED, "car, person, cat", "")
-    assert bars["value"]["car"] == 0.33 and "No class stands out" in note and "takes 33%" in note
+    assert bars["value"]["car"] == 0.33 and "No class stands out" in note
+    assert "the best takes 33%, the next 22%" in note
     assert bars["show_heading"] is False  # no "car" in large type over the bars: it is no answer
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.9, "dog": 0.1}, []))
     bars, note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")
+    assert "No class stands out" not in note and bars["show_heading"] is True
+    # Two classes: the top always takes half, which says nothing; a thousand: 49% is a lot.
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.52, "dog": 0.48}, []))
+    bars, note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")
+    assert "No class stands out" in note and bars["show_heading"] is False
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"accordion": 0.49, "harp": 0.02}, []))
+    bars, note = tab.shown_classes(None, "imagenet", "", "")
     assert "No class stands out" not in note and bars["show_heading"] is True
     tied = "the classes '猫', '狗' look the same to the engine"
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"猫": 0.5, "狗": 0.5}, [tied]))

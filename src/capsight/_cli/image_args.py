@@ -4,8 +4,8 @@
 
 A folder stands for the image files under it (recursively, by suffix: JPEG, PNG, WebP, BMP,
 GIF, TIFF; hidden files and folders skipped, links to folders not followed), sorted by path. A
-folder with none, or a sub-folder that cannot be read, is reported on its own line and the other
-arguments still run, as an unreadable file is.
+folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on
+its own line before any work, and the other arguments still run, as an unreadable file is.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
         except OSError:  # e.g. inside a folder that cannot be entered: reading will say so
             folder = False
         if not folder:
-            paths.append(arg)  # a file, or a missing path that reading will report
+            try:
+                missing = not Path(arg).exists()
+            except OSError:
+                missing = False  # reading will say why
+            if missing:  # said now, before any photo is read or model loaded
+                problems.append(f"{Path(arg)}: no such file")
+            else:
+                paths.append(arg)
             continue
         before = len(problems)
         found = images_under(Path(arg), problems)

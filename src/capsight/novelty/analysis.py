@@ -71,6 +71,9 @@ SETTING_NAMES = {
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
     "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos"},
 }
+# The shortest sampling interval a face offers (the page's slider starts at 0.25 s); others take
+# any positive number.
+SHORTEST_EVERY = {"page": 0.25}
 
 
 def _clean(x: float | None) -> float | None:
@@ -124,6 +127,12 @@ class Analysis:
             v, every = self.video, self.params.every
             if v.fps and v.duration * v.fps < 2:
                 return "the video holds a single frame, so there is nothing to compare it with"
+            shortest = SHORTEST_EVERY.get(face)
+            if shortest is not None and v.duration < shortest:
+                return (f"only one moment was sampled: the video lasts {v.duration:.2g} s, less than "
+                        f"{hint['every']}'s shortest interval ({shortest:g} s), so there is nothing "
+                        "to compare it with (capsight video --every in the CLI samples as often as "
+                        "each frame)")  # fmt: skip
             return (
                 "only one moment was sampled, so there is nothing to compare it with (the video "
                 f"lasts {v.duration:.3g} s: sample more often than every {every:g} s, "

@@ -110,8 +110,6 @@ def theme() -> gr.themes.Base:
     ).set(
         body_background_fill="*neutral_50",
         block_shadow="0 1px 3px rgba(15, 23, 42, 0.08)",
-        button_primary_background_fill="linear-gradient(90deg, *primary_600, *primary_500)",
-        button_primary_background_fill_hover="linear-gradient(90deg, *primary_700, *primary_600)",
         # Text at WCAG AA contrast (4.5:1): Soft's subdued grey (#94a3b8, 2.6:1 on white), its
         # amber links (3.0:1) and its indigo labels (3.6:1) are darkened.
         body_text_color_subdued="*neutral_600",
@@ -124,6 +122,12 @@ def theme() -> gr.themes.Base:
         link_text_color_visited_dark="*primary_200",
         block_label_text_color="*primary_700",
         block_label_text_color_dark="*primary_200",
+        block_title_text_color="*primary_700",  # the form's labels (Soft: *primary_500, 3.6:1)
+        block_title_text_color_dark="*primary_200",
+        input_placeholder_color="*neutral_500",
+        # White on the buttons' light end (*primary_500) was 4.47:1.
+        button_primary_background_fill="linear-gradient(90deg, *primary_700, *primary_600)",
+        button_primary_background_fill_hover="linear-gradient(90deg, *primary_800, *primary_700)",
     )
 
 
@@ -327,14 +331,25 @@ class CapsightUI:
         except gr.Error as exc:
             if not still_wanted():
                 return (gr.update(),) * 7
-            self._failures[session] = str(exc.message)
-            while len(self._failures) > FAILED_VIDEOS_KEPT:
-                self._failures.popitem(last=False)
+            self._keep_failure(session, str(exc.message))
+            raise
+        except Exception:
+            if still_wanted():  # the server's log has the rest
+                self._keep_failure(session, "an error on the server stopped it")
             raise
 
-    def failed_video(self, request: gr.Request | None = None) -> str:
-        """The summary box after a failed run: what went wrong, in the toast's words."""
-        message = self._failures.pop(session_key(request), "")
+    def _keep_failure(self, session: str, message: str) -> None:
+        self._failures[session] = message
+        while len(self._failures) > FAILED_VIDEOS_KEPT:
+            self._failures.popitem(last=False)
+
+    def failed_video(self, request: gr.Request | None = None):
+        """The summary box after a failed run: what went wrong, in the toast's words. A run
+        stopped because its clip was cleared or replaced kept no failure: the box stays as the
+        new clip left it."""
+        message = self._failures.pop(session_key(request), None)
+        if message is None:
+            return gr.update()
         return failure_card(message, "The analysis did not finish.")
 
     def video_uploaded(self, upload, request: gr.Request | None = None):
@@ -793,7 +808,7 @@ def mount_ui(app: FastAPI) -> None:
             max_file_size=settings.max_upload_bytes,
             ssr_mode=False,
             auth=auth,
-            auth_message="Log in with any user name (it cannot be left empty) and the server's API key as the password.",
+            auth_message="Log in with any user name (it cannot be left empty: after a wrong key, type one again) and the server's API key as the password.",
             footer_links=[],
             favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
             show_error=False,  # only user_error()'s messages reach the page, never internals

@@ -1,0 +1,20 @@
+"""Image arguments: files kept, folders expanded, and what cannot be read named up front."""
+
+from __future__ import annotations
+
+from capsight._cli.image_args import expand_image_args
+
+
+def test_folders_expand_and_missing_paths_are_named_before_any_work(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for name in ("b.jpg", "a.png", "sub/c.JPEG", "notes.txt", ".hidden.jpg"):
+        (photos / name).write_bytes(b"x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "gone.jpg"
+    paths, problems = expand_image_args([str(photos), str(missing), str(empty)])
+    assert paths == [str(photos / "a.png"), str(photos / "b.jpg"), str(photos / "sub" / "c.JPEG")]
+    assert problems[0] == f"{missing}: no such file"
+    assert problems[1].startswith(f"{empty}: a folder with no images in it")
+    assert len(problems) == 2
