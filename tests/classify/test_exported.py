@@ -36,6 +36,15 @@ def test_a_loaded_file_scores_as_the_classifier_it_was_built_from(
     assert tiny_classifier(torch.zeros(0, 3, 30, 40)).shape == (0, 2)
 
 
+def test_a_torch_export_file_takes_photos_wider_than_its_sides(tiny_classifier, tmp_path, photo):
+    # The program accepts sides of 2 to 8,192 px; a panorama or a one-pixel strip is resized to
+    # the nearest size it takes, and scores as the classifier it came from (which squashes too).
+    loaded = load_classifier(save_classifier(tiny_classifier, tmp_path / "clf.pt2"))
+    wide, strip = photo("coffee").resize((8300, 40)), photo("chelsea").resize((60, 1))
+    probs = predict(loaded, [wide, strip])
+    assert torch.allclose(probs, predict(tiny_classifier.eval(), [wide, strip]), atol=0.02)
+
+
 def test_classify_runs_a_classifier_file(tiny_classifier, cat_png, tmp_path, capsys):
     path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
     argv = ["classify", str(cat_png), str(tmp_path / "gone.png"), "--classifier", str(path)]

@@ -100,8 +100,10 @@ def to_torchscript(classifier: ImageClassifier) -> torch.jit.ScriptModule:
 
 def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
     batch = torch.export.Dim("batch", min=1, max=1024)
-    height = torch.export.Dim("height", min=2, max=8192)
-    width = torch.export.Dim("width", min=2, max=8192)
+    from capsight.classify.exported import EXPORT_SIDES
+
+    height = torch.export.Dim("height", min=EXPORT_SIDES[0], max=EXPORT_SIDES[1])
+    width = torch.export.Dim("width", min=EXPORT_SIDES[0], max=EXPORT_SIDES[1])
     with torch.inference_mode(False), torch.no_grad():
         return torch.export.export(
             _CheckedPixels(classifier.eval()),

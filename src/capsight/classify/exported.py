@@ -54,6 +54,8 @@ class LoadedClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if isinstance(images, torch.Tensor) and images.ndim == 4 and len(images) == 0:
             return images.new_zeros(0, len(self.labels))  # a torch.export program's batch starts at 1
+        if self.path.suffix == ".pt2" and isinstance(images, torch.Tensor) and images.ndim == 4:
+            images = _within_export_sides(images)
         try:
             probs = self.network(images)
         except Exception as error:  # torch.jit.Error or the program's failed assertion
@@ -78,6 +80,26 @@ class LoadedClassifier(nn.Module):
 
     def describe(self) -> dict:
         return {"engine": self.engine, "classes": len(self.labels), "file": str(self.path)}
+
+
+# The sides a torch.export file takes (``export.py`` exports with this range).
+EXPORT_SIDES = (2, 8192)
+
+
+def _within_export_sides(images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) resized, where a side is outside ``EXPORT_SIDES``, to the nearest size inside
+    (the file squashes every photo to its own resolution anyway, so a 8,300 px panorama scores as
+    it would have): the program refuses other sides outright."""
+    low, high = EXPORT_SIDES
+    h, w = images.shape[-2:]
+    size = (min(max(h, low), high), min(max(w, low), high))
+    if size == (h, w):
+        return images
+    down = size[0] <= h and size[1] <= w
+    return torch.nn.functional.interpolate(
+        images, size=size, mode="bilinear" if down else "nearest",
+        **({"antialias": True, "align_corners": False} if down else {}),
+    ).clamp(0.0, 1.0)  # fmt: skip
 
 
 def load_classifier(path: str | os.PathLike) -> LoadedClassifier:
