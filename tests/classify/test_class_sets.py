@@ -32,7 +32,7 @@ def test_class_file_and_list(tmp_path):
     assert parse_classes(" a, b ,c ").labels == ("a", "b", "c")
 
 
-@pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird"])
+@pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird", "hot dog, hot  dog"])
 def test_a_class_named_twice_is_refused_whatever_its_case(spec):
     with pytest.raises(InvalidParameter, match="each class once"):
         parse_classes(spec)
@@ -76,8 +76,22 @@ def test_a_folder_given_as_the_class_list_is_named_as_one(tmp_path, monkeypatch,
     spec = "./photos" if relative else str(tmp_path / "photos")
     with pytest.raises(InvalidParameter, match="is a folder"):
         parse_classes(spec)
-    # A bare name stays a class name, even beside a folder called so (few-shot adds classes).
+    # A bare name stays a class name, even beside a folder called so (few-shot adds classes),
+    # but as the whole class list it was meant as the folder.
     assert parse_classes("photos", at_least=1).labels == ("photos",)
+    with pytest.raises(InvalidParameter, match="photos: is a folder"):
+        parse_classes("photos")
+    (tmp_path / "mine.txt").write_text("mug\nteapot\n")
+    with pytest.raises(InvalidParameter, match="did you mean the class file 'mine.txt'"):
+        parse_classes("mine")
+
+
+def test_messages_quote_a_huge_list_in_part():
+    with pytest.raises(InvalidParameter) as single:
+        parse_classes("a" * 100_000)
+    assert len(str(single.value)) < 300 and "aaa...'" in str(single.value)
+    with pytest.raises(InvalidParameter, match=r"repeats c0, c1, .* and 49,990 more; each class once"):
+        parse_classes([f"c{i}" for i in range(50_000)] * 2)
 
 
 def test_a_long_class_list_typed_inline_is_a_list_not_a_crash():

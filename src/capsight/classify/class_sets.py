@@ -124,22 +124,39 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         else:
             raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
     # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name.
-    labels = [label.replace("\ufeff", "").strip() for label in labels]
+    # Inner runs of spaces fold to one: "hot  dog" is "hot dog", and one class with it.
+    labels = [" ".join(label.replace("\ufeff", "").split()) for label in labels]
     labels = [label for label in labels if label]
     if not labels:
         raise InvalidParameter("the class list is empty; give class names, e.g. 'cat,dog'")
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
+        shown = _shortened(labels[0])
         if source != "list":  # a class file of one line: "cat, dog, car" on it?
-            raise InvalidParameter(f"{source}: holds one class, {labels[0]!r}; a class file has "
+            raise InvalidParameter(f"{source}: holds one class, {shown}; a class file has "
                                    "one name per line, and two or more of them")  # fmt: skip
+        if isinstance(spec, str) and _path_is(Path.is_dir, Path(spec)):  # "photos", no slash
+            raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
+                                   "a built-in set or 'a,b,c'")  # fmt: skip
+        for suffix in sorted(CLASS_FILE_SUFFIXES):  # "mine" for mine.txt
+            if isinstance(spec, str) and _path_is(Path.is_file, Path(spec + suffix)):
+                hint = f"did you mean the class file {spec + suffix!r}? " + hint
+                break
         raise InvalidParameter(
-            f"{labels[0]!r} is a single class; {hint}give two or more classes ('cat,dog'), a "
+            f"{shown} is a single class; {hint}give two or more classes ('cat,dog'), a "
             f"class file, or a built-in set ({', '.join(BUILTIN_SETS)})"
         )
     counts = Counter(label.casefold() for label in labels)  # "cat" and "Cat" are one class
     duplicates = sorted({label for label in labels if counts[label.casefold()] > 1})
     if duplicates:
-        raise InvalidParameter(f"class list repeats {', '.join(duplicates)}; each class once")
+        more = f" and {len(duplicates) - 10:,} more" if len(duplicates) > 10 else ""
+        raise InvalidParameter(f"class list repeats {', '.join(duplicates[:10])}{more}; each "
+                               "class once")  # fmt: skip
     return ClassList(tuple(labels), None, source)
+
+
+def _shortened(label: str, limit: int = 60) -> str:
+    """``label`` quoted for a message, cut to ``limit`` characters (a whole file on one line
+    would otherwise be the message)."""
+    return repr(label if len(label) <= limit else label[: limit - 3] + "...")
