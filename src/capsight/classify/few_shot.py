@@ -11,7 +11,8 @@ Each class's prototype is the mean of its photos' pooled EfficientNet features, 
 mean of all example photos (pooled features are all positive, so raw cosines sit near 1 and
 tell little apart; centring is the standard fix in few-shot work). A photo's score for a class
 is the scaled cosine to its prototype, added to the name-based log-score when names are used.
-Classes named in ``classes`` without a folder rely on their name alone.
+Classes named in ``classes`` without a folder rely on their name alone; two folders at least
+are needed (one would be centred on itself).
 """
 
 from __future__ import annotations
@@ -106,10 +107,15 @@ def build_from_examples(
         if label.casefold() not in index:
             index[label.casefold()] = len(labels)
             labels.append(label)
-    if len(labels) < 2:  # one class always wins; said before any photo is encoded
+    if len(examples) < 2:  # said before any photo is encoded
+        # Prototypes are centred on the mean of all example photos: one folder's would be its
+        # own mean, centred to nothing, and its class would get noise. Centring on a generic
+        # mean instead (400 ImageNet photos') let that class win nearly every CIFAR-10 photo:
+        # accuracy 0.66 -> 0.11 with the other nine classes named.
         raise InvalidParameter(
-            f"the example photos are of one class only ({labels[0]!r}); add photos of another "
-            "class, or name more classes"
+            f"the example photos are of one class only ({next(iter(examples))!r}); each class's "
+            "photos are told apart from the other classes' photos, so add photos of another "
+            "class (or classify by class names alone)"
         )
     use_names = names or classes is not None
     photos_end = 0.5 if use_names else 1.0  # the names' half is quick when they are cached
