@@ -195,6 +195,8 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     (clear_id,) = [i for i, f in fns.items() if f.fn is cleared_video_results]
     (analyze_id,) = [i for i, f in fns.items() if f.name == "analyze"]
     (failed,) = [f for f in fns.values() if f.name == "failed_video"]
+    (closed,) = [f for f in fns.values() if f.name == "page_closed"]  # the tab closed: runs stop
+    assert [event for _, event in closed.targets] == ["unload"]
     clear, analyze = fns[clear_id], fns[analyze_id]
     assert analyze.trigger_after == clear_id
     assert {o._id for o in clear.outputs} <= {o._id for o in analyze.outputs}
@@ -495,6 +497,17 @@ def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_ap
                              progress, request=alice)  # fmt: skip
         assert cleared_meanwhile and outputs == (gr.update(),) * 7
         assert app.state.jobs.list() == []  # the job went with its clip
+        # Closing or reloading the tab mid-run stops it the same way.
+        closed_meanwhile = []
+
+        def closing(fraction, desc="", ui=ui, closed_meanwhile=closed_meanwhile):
+            if not closed_meanwhile:
+                closed_meanwhile.append(ui.page_closed(alice))
+
+        outputs = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
+                             closing, request=alice)  # fmt: skip
+        assert closed_meanwhile and outputs == (gr.update(),) * 7
+        assert app.state.jobs.list() == []
         # An undisturbed run renders as usual.
         summary, *_ = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
                                  lambda *a, **k: None, request=alice)  # fmt: skip

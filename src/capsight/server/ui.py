@@ -205,6 +205,12 @@ class CapsightUI:
         key = session_key(request)
         return self._clips.advance(key) if new else self._clips.current(key)
 
+    def page_closed(self, request: gr.Request | None = None) -> None:
+        """The tab was closed or reloaded: its runs stop as if their clip and photo were cleared
+        (a video job is deleted, not left to hold a worker for results no page will show)."""
+        self._clip_number(request, new=True)
+        self._photo_number(request, new=True)
+
     def photo_cleared(self, request: gr.Request | None = None):
         """The photo box emptied: the last photo's results go, and any reply still on its way."""
         self._photo_number(request, new=True)
@@ -778,6 +784,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
+        blocks.unload(ui.page_closed)
     return blocks
 
 
