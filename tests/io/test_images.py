@@ -176,13 +176,17 @@ def test_empty_file(tmp_path):
 def test_random_bytes(tmp_path):
     path = tmp_path / "noise.jpg"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(ImageLoadError, match="noise.jpg: not an image file.*JPEG or PNG"):
+    with pytest.raises(ImageLoadError, match=r"noise.jpg: not an image file.*\(it looks like binary data of an unknown type\).*JPEG or PNG"):
         load_image(path)
 
 
-def test_text_file_named_like_an_image():
-    with pytest.raises(ImageLoadError, match="notes.png: not an image"):
+def test_text_file_named_like_an_image(tmp_path):
+    with pytest.raises(ImageLoadError, match=r"notes.png: not an image.*\(it looks like text\)"):
         load_image(b"just some words, not pixels\n" * 20, name="notes.png")
+    pdf = tmp_path / "scan.jpg"
+    pdf.write_bytes(b"%PDF-1.7\n" + b"x" * 100)
+    with pytest.raises(ImageLoadError, match=r"scan.jpg: not an image.*\(it looks like a PDF\)"):
+        load_image(pdf)
 
 
 def test_truncated_jpeg():

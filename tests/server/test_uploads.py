@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from capsight.server.uploads import describe_content, display_name, sniff_image, sniff_video
+from capsight.io.sniff import describe_content, sniff_image, sniff_video
+from capsight.server.uploads import display_name
 
 
 def test_declared_oversize_is_refused_before_reading(make_app, cat_jpeg):

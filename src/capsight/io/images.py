@@ -98,7 +98,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         if Path(label).suffix.lower() in VIDEO_SUFFIXES:
             raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
         raise ImageLoadError(
-            f"{label}: not an image file, or a format capsight cannot read; convert it to JPEG or PNG"
+            f"{label}: not an image file, or a format capsight cannot read (it looks like "
+            f"{_what_it_is(source, fp)}); convert it to JPEG or PNG"
         ) from None
     except Image.DecompressionBombError:
         raise ImageLoadError(
@@ -159,3 +160,18 @@ def _integer_range(lo: float, hi: float) -> float:
         if 0.0 <= lo and hi <= top:
             return top if hi - lo >= top / 4 else 65535.0
     return 65535.0
+
+
+def _what_it_is(source: str | os.PathLike | bytes, fp: object) -> str:
+    """A short guess of what an unreadable file is ("text", "a PDF"), from its first bytes."""
+    from capsight.io.sniff import SNIFF_BYTES, describe_content
+
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:SNIFF_BYTES])
+        else:
+            with open(fp, "rb") as f:  # type: ignore[arg-type]
+                head = f.read(SNIFF_BYTES)
+    except OSError:
+        return "something unreadable"
+    return describe_content(head)

@@ -33,6 +33,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from capsight.errors import CapsightError  # noqa: E402
+from capsight.io.sniff import sniff_video, video_extension  # noqa: E402
 from capsight.server.cards import caption_card, failure_card  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
@@ -44,7 +45,6 @@ from capsight.server.ui_inputs import (  # noqa: E402
     slider_value,
     user_error,
 )
-from capsight.server.uploads import sniff_video, video_extension  # noqa: E402
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from capsight.errors import CapsightError
-from capsight.server.uploads import SNIFF_BYTES, display_name, upload_refusal
+from capsight.io.sniff import SNIFF_BYTES
+from capsight.server.uploads import display_name, upload_refusal
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from capsight.captioning.base import DecodingOptions
 from capsight.errors import InvalidParameter
 from capsight.io.images import load_image
+from capsight.io.sniff import SNIFF_BYTES
 from capsight.server.deps import (
     EngineDep,
     SettingsDep,
@@ -31,7 +32,7 @@ from capsight.server.deps import (
     wait_for_models,
 )
 from capsight.server.http_errors import ApiError, error_responses
-from capsight.server.uploads import SNIFF_BYTES, display_name, upload_refusal
+from capsight.server.uploads import display_name, upload_refusal
 
 router = APIRouter(tags=["captions"], dependencies=[Depends(require_api_key)])
 

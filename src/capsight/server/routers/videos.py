@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from capsight.io.sniff import SNIFF_BYTES, sniff_video, video_extension
 from capsight.server.deps import (
     EngineDep,
     JobsDep,
@@ -28,13 +29,7 @@ from capsight.server.engine import Engine, VideoParams
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import Job, JobManager, QueueFull
 from capsight.server.routers.jobs import JobResponse, job_response
-from capsight.server.uploads import (
-    SNIFF_BYTES,
-    display_name,
-    sniff_video,
-    upload_refusal,
-    video_extension,
-)
+from capsight.server.uploads import display_name, upload_refusal
 
 router = APIRouter(tags=["videos"], dependencies=[Depends(require_api_key)])
 
