@@ -92,10 +92,12 @@ def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
     ("folder.pt", "folder.pt: is a folder; name the file to write"),
     ("photo.jpg/clf.pt", "photo.jpg: is a file, not a folder"),
     ("nowhere/clf.pt", "nowhere: output folder does not exist"),
+    ("dangling.pt", "whose folder does not exist"),  # a link into a folder that is gone
 ])
 def test_classifier_build_to_a_place_it_cannot_write_is_one_line(tmp_path, capsys, where, fragment):
     (tmp_path / "folder.pt").mkdir()
     (tmp_path / "photo.jpg").write_text("x")
+    (tmp_path / "dangling.pt").symlink_to(tmp_path / "gone" / "x.pt")
     assert main(["classifier", "build", "--classes", "a,b", "--out", str(tmp_path / where)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and fragment in err

@@ -128,6 +128,9 @@ def check_output(path: str | os.PathLike) -> Path:
             raise InvalidParameter(f"{existing}: is a file, not a folder; choose another output")
         raise InvalidParameter(f"{parent}: output folder does not exist; create it first")
     # The file is renamed into place, so its folder (a link's target's) must be writable.
+    if not _target(path).parent.is_dir():  # a link to a file in a folder that is gone
+        raise InvalidParameter(f"{path}: a link to {_target(path)}, whose folder does not exist; "
+                               "create it first, or name another output")  # fmt: skip
     if not os.access(_target(path).parent, os.W_OK):
         raise InvalidParameter(f"{path}: cannot write there (permission denied)")
     if _target(path).is_file() and not is_classifier_file(_target(path)):  # a model, a photo ...
