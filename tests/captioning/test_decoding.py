@@ -267,10 +267,10 @@ def test_diverse_beam_groups_still_end_after_earlier_groups_have():
 
 
 def test_diversity_penalty_counts_each_earlier_group_once():
-    first = torch.tensor([[4, 4, 4, 2]])  # one group: three beams chose word 4, one has ended
-    second = torch.tensor([[4, 5, 2, 2]])
-    penalty = _diversity_penalty([first, second], 8, exempt=(0, 2))
-    assert penalty[0].tolist() == [0, 0, 0, 0, 2, 1, 0, 0]
+    first = torch.tensor([[4, 4, 4, 0]])  # one group: three beams chose word 4, one had ended
+    second = torch.tensor([[4, 5, 2, 0]])  # one beam ends now: the end of the sentence counts
+    penalty = _diversity_penalty([first, second], 8, pad_id=0)
+    assert penalty[0].tolist() == [0, 0, 1, 0, 2, 1, 0, 0]
 
 
 def test_unknown_word_is_never_emitted():

@@ -86,6 +86,13 @@ def test_a_folder_given_as_the_class_list_is_named_as_one(tmp_path, monkeypatch,
         parse_classes("mine")
 
 
+def test_an_empty_class_file_is_named(tmp_path):
+    path = tmp_path / "kitchen.txt"
+    path.write_text("# to fill in\n\n")
+    with pytest.raises(InvalidParameter, match="kitchen.txt: the class list is empty"):
+        parse_classes(str(path))
+
+
 def test_messages_quote_a_huge_list_in_part():
     with pytest.raises(InvalidParameter) as single:
         parse_classes("a" * 100_000)

@@ -107,10 +107,11 @@ def test_fewer_bits_in_a_sixteen_bit_file_use_their_own_range(bits):
     assert rgb(encoded(Image.fromarray(values), "PNG"))[0, :, 0].tolist() == [0, 128, 255]
 
 
-def test_a_dim_patch_in_a_narrow_range_stays_dim():
-    """Values spanning less than a quarter of every narrower range keep the 16-bit meaning."""
-    values = np.array([[1000, 1100, 1200]], dtype=np.uint16)
-    assert rgb(encoded(Image.fromarray(values), "PNG")).max() <= 5
+@pytest.mark.parametrize("values", [[1000, 1100, 1200], [3000, 3500, 4000], [0, 100, 1500]])
+def test_values_that_do_not_fill_a_narrower_range_keep_the_sixteen_bit_meaning(values):
+    """Too narrow a span, or not reaching the upper half of any narrower range: a dim image."""
+    grey = rgb(encoded(Image.fromarray(np.array([values], dtype=np.uint16)), "PNG"))
+    assert grey.max() == round(max(values) * 255 / 65535)
 
 
 def test_thirty_two_bit_integer_outside_sixteen_bits_is_stretched():
@@ -187,6 +188,19 @@ def test_text_file_named_like_an_image(tmp_path):
     pdf.write_bytes(b"%PDF-1.7\n" + b"x" * 100)
     with pytest.raises(ImageLoadError, match=r"scan.jpg: not an image.*\(it looks like a PDF\)"):
         load_image(pdf)
+
+
+def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
+    clip = tmp_path / "clip.jpg"  # a video named as a photo
+    clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200)
+    with pytest.raises(ImageLoadError, match="clip.jpg: is a video, not an image; use `capsight video`"):
+        load_image(clip)
+    heif = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200  # a format Pillow cannot decode here
+    with pytest.raises(ImageLoadError, match="photo.heic: starts like a HEIF image but cannot be read"):
+        load_image(heif, name="photo.heic")
+    cut_text = ("é" * 300).encode()[:511]  # the sniffed head ends inside a character
+    with pytest.raises(ImageLoadError, match=r"\(it looks like text\)"):
+        load_image(cut_text, name="notes.png")
 
 
 def test_truncated_jpeg():

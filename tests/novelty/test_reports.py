@@ -338,11 +338,17 @@ def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
     assert "more often than every 100 s, --every in the CLI" in reason
     assert "every 100 s, the Sample every slider)" in one.quiet_reason(face="page")
     assert "sensitivity" not in reason
-    # Two frames, 0.08 s: shorter than the page's shortest interval, so its slider cannot help
-    one.video = VideoInfo("/videos/blink.mp4", 0.08, 25.0, 480, 270)
+    # Seven frames, 0.28 s: the last at 0.24 s, before a second sample at the page's shortest
+    # interval, so its slider cannot help
+    one.video = VideoInfo("/videos/blink.mp4", 0.28, 25.0, 480, 270)
     page = one.quiet_reason(face="page")
-    assert "lasts 0.08 s, less than the Sample every slider's shortest interval (0.25 s)" in page
+    assert "lasts 0.28 s, too short for two samples at the Sample every slider's shortest interval (0.25 s)" in page
     assert "more often than" not in page
+    one.params = AnalysisParams(every=0.25)  # the slider at its end already, whatever the video
+    one.video = VideoInfo("/videos/short.mp4", 0.4, 25.0, 480, 270)
+    assert "too short for two samples" in one.quiet_reason(face="page")
+    one.params = AnalysisParams(every=100.0)
+    one.video = VideoInfo("/videos/blink.mp4", 0.28, 25.0, 480, 270)
     assert "more often than every 100 s, --every in the CLI" in one.quiet_reason()
     one.video = VideoInfo("/videos/still.mp4", 0.04, 25.0, 480, 270)  # a one-frame video
     assert one.quiet_reason() == (

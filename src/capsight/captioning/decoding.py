@@ -240,6 +240,8 @@ class _Beams:
         self.done = was_done | (words == self.model.eos_id)
         self.scores = best
         self.tokens = torch.where(self.done, torch.full_like(words, self.model.eos_id), words)
+        # The words chosen at this step: <pad> for beams that had ended before it.
+        self.chosen = torch.where(was_done, torch.full_like(words, self.model.pad_id), words)
 
     def decided(self, best_only: bool) -> torch.Tensor:
         """(batch,) images whose search cannot change its outcome any more: all their beams have
@@ -324,17 +326,16 @@ def beam_candidates(
         model.train(was_training)
 
 
-def _diversity_penalty(chosen: list[torch.Tensor], vocab_size: int, exempt: tuple[int, ...]) -> torch.Tensor:
+def _diversity_penalty(chosen: list[torch.Tensor], vocab_size: int, pad_id: int) -> torch.Tensor:
     """(B, V): for each word, how many earlier groups chose it at this step (``chosen``: one
-    (B, W) tensor of words per group). A group counts once however many of its beams chose the
-    word, so the penalty does not grow with the beam width. The end of the sentence (and
-    padding) is exempt: a finished beam repeats it at every later step, which would otherwise
-    keep later groups from ending and fill them with run-on sentences."""
+    (B, W) tensor of words per group, ``pad_id`` where a beam had already ended). A group counts
+    once however many of its beams chose the word, so the penalty does not grow with the beam
+    width. Beams that ended earlier choose nothing: counting the end of the sentence they
+    repeat kept later groups from ever ending, and filled them with run-on sentences."""
     penalty = torch.zeros(chosen[0].shape[0], vocab_size, device=chosen[0].device)
     for words in chosen:
-        used = torch.zeros_like(penalty).scatter_(1, words, 1.0)
-        penalty += used
-    penalty[:, list(exempt)] = 0.0
+        penalty += torch.zeros_like(penalty).scatter_(1, words, 1.0)
+    penalty[:, pad_id] = 0.0
     return penalty
 
 
@@ -349,11 +350,11 @@ def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOpti
         for group in groups:
             logp, total = group.candidates(options, last=t == options.max_length - 1)
             if chosen_now:
-                penalty = _diversity_penalty(chosen_now, logp.shape[-1], (model.pad_id, model.eos_id))
+                penalty = _diversity_penalty(chosen_now, logp.shape[-1], model.pad_id)
                 total = total - DIVERSITY_STRENGTH * penalty.repeat_interleave(group.width, dim=0)
             group.advance(total)
             # The penalised total is what ranks beams inside the group; keep true scores apart.
-            chosen_now.append(group.tokens.reshape(batch, group.width))
+            chosen_now.append(group.chosen.reshape(batch, group.width))
         if all(bool(g.done.all()) for g in groups):
             break
     ranked = [g.ranked(options.length_penalty) for g in groups]

@@ -47,7 +47,7 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
         if not photos:
             empty.append(sub.name)
             continue
-        label = sub.name.replace("_", " ")
+        label = " ".join(sub.name.replace("_", " ").split())  # as class lists fold spaces
         twin = folders.get(label.casefold())
         if twin is not None:  # one would silently take the other's place
             raise InvalidParameter(

@@ -95,11 +95,15 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
-        if Path(label).suffix.lower() in VIDEO_SUFFIXES:
+        what = _what_it_is(source, fp)
+        if Path(label).suffix.lower() in VIDEO_SUFFIXES or what == "a video":
             raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
+        if what.endswith(" image"):  # its signature, but Pillow cannot read the rest
+            raise ImageLoadError(f"{label}: starts like {what} but cannot be read (corrupt, or a "
+                                 "kind Pillow does not decode); re-export it as JPEG or PNG") from None  # fmt: skip
         raise ImageLoadError(
             f"{label}: not an image file, or a format capsight cannot read (it looks like "
-            f"{_what_it_is(source, fp)}); convert it to JPEG or PNG"
+            f"{what}); convert it to JPEG or PNG"
         ) from None
     except Image.DecompressionBombError:
         raise ImageLoadError(
@@ -153,12 +157,13 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
 
 
 def _integer_range(lo: float, hi: float) -> float:
-    """The full scale of integer grey values from ``lo`` to ``hi``: 65535, or the top of the
-    narrowest 8- to 14-bit range that they span at least a quarter of."""
+    """The full scale of integer grey values from ``lo`` to ``hi``: the top of the narrowest 8-
+    to 14-bit range that they reach the upper half of and span a quarter of, else 65535. (PNG's
+    sBIT chunk would say the depth, but Pillow does not read it.)"""
     for bits in (8, 10, 12, 14):
         top = float(2**bits - 1)
         if 0.0 <= lo and hi <= top:
-            return top if hi - lo >= top / 4 else 65535.0
+            return top if hi > top / 2 and hi - lo >= top / 4 else 65535.0
     return 65535.0
 
 

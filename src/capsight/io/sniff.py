@@ -112,5 +112,7 @@ def describe_content(head: bytes) -> str:
     try:
         head.decode("utf-8")
         return "text"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:  # text whose head was cut inside a character is text
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            return "text"
         return "binary data of an unknown type"

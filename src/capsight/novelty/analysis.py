@@ -128,10 +128,11 @@ class Analysis:
             if v.fps and v.duration * v.fps < 2:
                 return "the video holds a single frame, so there is nothing to compare it with"
             shortest = SHORTEST_EVERY.get(face)
-            if shortest is not None and v.duration < shortest:
-                return (f"only one moment was sampled: the video lasts {v.duration:.2g} s, less than "
-                        f"{hint['every']}'s shortest interval ({shortest:g} s), so there is nothing "
-                        "to compare it with (capsight video --every in the CLI samples as often as "
+            last_frame = v.duration - (1.0 / v.fps if v.fps else 0.0)  # a frame at or after a time
+            if shortest is not None and (every <= shortest or last_frame < shortest):
+                return (f"only one moment was sampled: the video lasts {v.duration:.3g} s, too "
+                        f"short for two samples at {hint['every']}'s shortest interval "
+                        f"({shortest:g} s), so there is nothing to compare it with (capsight video --every in the CLI samples as often as "
                         "each frame)")  # fmt: skip
             return (
                 "only one moment was sampled, so there is nothing to compare it with (the video "

