@@ -203,6 +203,19 @@ def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
         load_image(cut_text, name="notes.png")
 
 
+def test_damaged_exif_data_warns_nothing(tmp_path):
+    """Pillow warned "Truncated File Read" without naming the photo; the pixels are fine."""
+    import warnings
+
+    exif = Image.Exif()
+    exif[0x010E] = "a description"
+    path = tmp_path / "badexif.jpg"
+    Image.new("RGB", (16, 16), "red").save(path, exif=exif.tobytes()[:-4])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(path).size == (16, 16)
+
+
 def test_truncated_jpeg():
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     whole = encoded(Image.fromarray(noise), "JPEG", quality=90)

@@ -71,9 +71,12 @@ _WARNINGS = threading.Lock()  # warnings.catch_warnings swaps a process-wide lis
 
 def open_image(fp: str | os.PathLike | io.BytesIO) -> Image.Image:
     """``Image.open(fp)`` without Pillow's DecompressionBombWarning (capsight refuses such an
-    image itself, in one line), leaving the process's warning filters as they were."""
+    image itself, in one line) or its warnings about damaged EXIF data (a JPEG opening reads
+    its EXIF resolution; the photo itself is fine, and the warning would name no file), leaving
+    the process's warning filters as they were."""
     with _WARNINGS, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
         return Image.open(fp)
 
 
