@@ -273,6 +273,7 @@ def test_the_fewer_captions_note_gives_advice_that_fits_the_method():
     assert "--narrowing" not in fewer_reason(DecodingOptions(method="narrowing"))
     assert "larger --top-k, the schedule's starting width" in fewer_reason(DecodingOptions(method="narrowing"))
     assert "--sample with a higher --temperature" in fewer_reason(None)
+    assert "--max-length 2 leaves room for few sentences" in fewer_reason(DecodingOptions(max_length=2))
 
 def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     from PIL import Image

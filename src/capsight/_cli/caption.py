@@ -191,9 +191,15 @@ def run(args: argparse.Namespace) -> int:
     return 2 if job.failed else 0
 
 
+SHORT_CAPTION = 5  # words: a --max-length under this, not the model, limits --num
+
+
 def fewer_reason(decoding) -> str:
     """Why --num got fewer distinct captions, with advice that fits the decoding asked for."""
     method = getattr(decoding, "method", "beam")
+    length = getattr(decoding, "max_length", None)
+    if length is not None and length < SHORT_CAPTION:  # the limit, not the model, ran out
+        return f"--max-length {length} leaves room for few sentences (a larger one allows more)"
     if method == "sample":
         return ("the model was sure of its answer (a higher --temperature, or a larger --top-k "
                 "or --top-p, varies more)")  # fmt: skip
