@@ -54,3 +54,9 @@ def check_count(name: str, value: object, least: int) -> int:
         parameter = name if name.isidentifier() else None
         raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}", parameter)
     return int(value)
+
+
+def quoted(value: str, limit: int = 60) -> str:
+    """``value`` as a message quotes it: ``repr``, cut to ``limit`` characters with "..." (a
+    whole file sent as one name or class list would otherwise be the message)."""
+    return repr(value if len(value) <= limit else value[: limit - 3] + "...")

@@ -89,7 +89,14 @@ def test_api_key(make_app, cat_jpeg, started):
         auth = {"Authorization": "Bearer correct-horse"}
         assert c.get("/v1/jobs", headers=auth).status_code == 200
         assert c.get("/healthz").status_code == 200  # probes need no key
-        assert c.get("/openapi.json").status_code == 200
+        schema = c.get("/openapi.json").json()  # the key's two ways, for /docs' Authorize button
+        assert set(schema["components"]["securitySchemes"]) == {"APIKey", "Bearer"}
+        assert schema["paths"]["/v1/captions"]["post"]["security"] == [{"APIKey": []}, {"Bearer": []}]
+        assert "security" not in schema["paths"]["/healthz"]["get"]
+    for c in started(make_app()):  # no key: the schema asks for none
+        schema = c.get("/openapi.json").json()
+        assert "securitySchemes" not in schema.get("components", {})
+        assert "security" not in schema["paths"]["/v1/captions"]["post"]
 
 
 def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
@@ -136,6 +143,20 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     assert r.status_code == 422 and r.json()["error"].startswith(
         "every_n_second: not a field of /v1/videos"
     )
+    # A whole file sent as the body's one field name (curl --data-binary @photo.jpg sends it as
+    # a urlencoded form) or in the query string: refused in a short line, not echoed back.
+    r = client.post("/v1/captions", content=cat_jpeg + b"\x00" * 200_000,
+                    headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 415 and "multipart/form-data, the file as a field" in r.json()["error"]
+    assert len(r.content) < 300
+    r = client.post("/v1/classify", files={"images": image},
+                    data={"x" * 1_000: "1", **{f"f{i}": "1" for i in range(9)}})  # fmt: skip
+    assert r.status_code == 422 and len(r.content) < 500
+    assert r.json()["error"].startswith("'" + "x" * 37 + "...', f0, f1, f2, f3 and 5 more: not a field")
+    r = client.post(f"/v1/captions?{'q' * 60_000}=1", files={"images": image})
+    assert r.status_code == 422 and len(r.content) < 300
+    r = client.post("/v1/captions", files={"images": image}, data={"model": "m" * 1_000_000})
+    assert r.status_code in (404, 422) and len(r.content) < 1000
     # A field given twice would keep its last value only; a list field (images, template) may.
     r = client.post("/v1/captions", files={"images": image}, data={"model": ["labels", "show-and-tell"]})
     assert r.status_code == 422 and r.json()["error"] == "model: given 2 times; send it once"

@@ -58,7 +58,7 @@ def test_content_type_is_judged_by_content_not_name(client, cat_jpeg):
 @pytest.mark.parametrize(
     "payload, status, fragment",
     [
-        (b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "x.jpg: not an image"),  # JPEG magic only
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "x.jpg: starts like a JPEG image but cannot be read"),  # JPEG magic only
         (b"", 400, "empty"),
         (b"%PDF-1.7 ...", 415, "PDF"),
     ],

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from capsight.errors import InputNotFound, InvalidParameter
+from capsight.errors import InputNotFound, InvalidParameter, quoted
 
 BUILTIN_SETS = ("imagenet", "everyday", "dog-breeds", "cat-breeds", "foods", "scenes", "professions")
 
@@ -133,7 +133,7 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
-        shown = _shortened(labels[0])
+        shown = quoted(labels[0])
         if source != "list":  # a class file of one line: "cat, dog, car" on it?
             raise InvalidParameter(f"{source}: holds one class, {shown}; a class file has "
                                    "one name per line, and two or more of them")  # fmt: skip
@@ -155,9 +155,3 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         raise InvalidParameter(f"class list repeats {', '.join(duplicates[:10])}{more}; each "
                                "class once")  # fmt: skip
     return ClassList(tuple(labels), None, source)
-
-
-def _shortened(label: str, limit: int = 60) -> str:
-    """``label`` quoted for a message, cut to ``limit`` characters (a whole file on one line
-    would otherwise be the message)."""
-    return repr(label if len(label) <= limit else label[: limit - 3] + "...")

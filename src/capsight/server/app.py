@@ -13,6 +13,7 @@ need a model before then wait for it. Shutdown stops the workers; a job still ru
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextlib import asynccontextmanager
 
@@ -69,6 +70,20 @@ def mount_api_docs(app: FastAPI) -> None:
         )
 
 
+def _schema_without_keys(app: FastAPI, build) -> dict:
+    """The OpenAPI schema of a server started without an API key: no security schemes, since
+    no request needs one (the routes declare them for servers that have a key)."""
+    if app.openapi_schema is None:
+        schema = build()
+        schema.get("components", {}).pop("securitySchemes", None)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.pop("security", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``engine`` defaults to the real models; tests pass a small fake."""
     settings = settings or ServerSettings.from_env()
@@ -112,6 +127,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.add_middleware(HeadAsGet)  # outermost: HEAD is a GET without its body, everywhere
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
+    if settings.api_key is None:
+        app.openapi = functools.partial(_schema_without_keys, app, app.openapi)
     mount_api_docs(app)
     if settings.ui:
         from capsight.server.ui import mount_ui

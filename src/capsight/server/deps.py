@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, TypeVar
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security, UploadFile
+from fastapi.security import APIKeyHeader, HTTPBearer
 
-from capsight.errors import CapsightError
+from capsight.errors import CapsightError, quoted
 from capsight.server.engine import Engine
 from capsight.server.http_errors import ApiError
 from capsight.server.jobs import JobManager
@@ -56,7 +57,19 @@ def api_key_matches(headers: Mapping[str, str], expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def require_api_key(request: Request) -> None:
+# Declared so that /openapi.json lists the two ways to send the key (and /docs has its
+# Authorize button); the check below reads the headers itself, and passes when no key is set.
+_KEY_IN_HEADER = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="APIKey",
+                              description="The server's API key, when it was started with one")  # fmt: skip
+_KEY_AS_BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer",
+                            description=f"The same key as a Bearer token, instead of {API_KEY_HEADER}")  # fmt: skip
+
+
+async def require_api_key(
+    request: Request,
+    _header: Annotated[str | None, Security(_KEY_IN_HEADER)] = None,
+    _bearer: Annotated[object, Security(_KEY_AS_BEARER)] = None,
+) -> None:
     """401 unless the server has no key or the request carries it (header or Bearer token)."""
     expected = request.app.state.settings.api_key
     if expected is None:
@@ -122,18 +135,23 @@ async def form_fields_only(request: Request) -> None:
     if names:
         raise ApiError(
             422,
-            f"{', '.join(names)}: {request.url.path} takes its options as form fields "
-            f"(curl -F {names[0]}=...), not in the query string",
+            f"{listed(names)}: {request.url.path} takes its options as form fields "
+            f"(curl -F {listed(names[:1])}=...), not in the query string",
         )
     known = form_fields(request)
     if not known or not request.headers.get("content-type"):
         return
     form = await request.form()
-    unknown = [repr(n) if not n else n for n in dict.fromkeys(form.keys()) if n not in known]
+    unknown = [n for n in dict.fromkeys(form.keys()) if n not in known]
+    if any(not n.isprintable() for n in unknown) and _reads_files(request):
+        # curl --data-binary @photo.jpg sends the photo as a urlencoded form: its bytes are the
+        # name of one field
+        raise ApiError(415, "send the request as multipart/form-data, the file as a field "
+                            "(curl -F images=@photo.jpg); its bytes came as a form field's name")  # fmt: skip
     if unknown:
         raise ApiError(
             422,
-            f"{', '.join(unknown)}: not a field of {request.url.path}, which reads "
+            f"{listed(unknown)}: not a field of {request.url.path}, which reads "
             f"{', '.join(known)}",
         )
     for name, several in known.items():  # -F classes=a,b -F classes=c,d would keep c,d only
@@ -146,10 +164,30 @@ async def known_query_only(request: Request) -> None:
     """422 for a query option the endpoint does not read, where one would change the answer
     without a word (``GET /v1/jobs?stauts=failed`` would list every job)."""
     known = list(dict.fromkeys(param.alias for param in declared(request, "query_params")))
-    unknown = [repr(n) if not n else n for n in dict.fromkeys(request.query_params.keys()) if n not in known]
+    unknown = [n for n in dict.fromkeys(request.query_params.keys()) if n not in known]
     if unknown:
         reads = f"which reads {', '.join(known)}" if known else "which reads no query options"
-        raise ApiError(422, f"{', '.join(unknown)}: not an option of {request.url.path}, {reads}")
+        raise ApiError(422, f"{listed(unknown)}: not an option of {request.url.path}, {reads}")
+
+
+def listed(names: list[str], most: int = 5) -> str:
+    """Client-sent names for a message: plain when short and printable, else quoted and cut
+    (``errors.quoted``), at most ``most`` of them: a body sent as one huge name must not come
+    back as a huge error."""
+    shown = [n if n and len(n) <= 40 and n.isprintable() else quoted(n, 40) for n in names[:most]]
+    more = f" and {len(names) - most:,} more" if len(names) > most else ""
+    return ", ".join(shown) + more
+
+
+def _reads_files(request: Request) -> bool:
+    """Whether the request's endpoint declares a file field (``images``, ``video``)."""
+    return any(_takes_a_file(field.field_info.annotation) for field in declared(request, "body_params"))
+
+
+def _takes_a_file(annotation: object) -> bool:
+    if annotation is UploadFile:
+        return True
+    return any(_takes_a_file(arg) for arg in typing.get_args(annotation))
 
 
 def single_file(field: str):
