@@ -26,7 +26,8 @@ class UploadTooLarge(Exception):
 def too_large_message(max_bytes: int) -> str:
     return (
         f"upload is larger than this server's {max_bytes / 2**20:.3g} MiB limit; "
-        "send a smaller file (or raise CAPSIGHT_MAX_UPLOAD_MB)"
+        "send a smaller file (or start the server with a larger --max-upload-mb, "
+        "CAPSIGHT_MAX_UPLOAD_MB)"
     )
 
 

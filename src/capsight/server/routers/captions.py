@@ -1,7 +1,7 @@
 """``POST /v1/captions``: one or more images (multipart) -> a caption per image, with timings.
 
     $ curl -F images=@cat.jpg -F images=@dog.png -F model=default http://localhost:8000/v1/captions
-    {"model": "labels", "results": [{"filename": "cat.jpg", "caption": "a photo of ...", ...}],
+    {"model": "show-attend-tell-pair", "results": [{"filename": "cat.jpg", "caption": "a cat ...", ...}],
      "timings_ms": {"read": 0.4, "decode": 6.1, "inference": 71.9, "total": 79.0}}
 
 File types are checked by content (415 for anything that is not an image); a corrupt image or a
@@ -190,7 +190,7 @@ async def create_captions(
             height=img.height,
             caption=d.caption.text,
             alternatives=[a for a in d.caption.alternatives if a != d.caption.text],
-            score=d.caption.score,
+            score=None if d.caption.score is None else round(float(d.caption.score), 4),
             labels=[Label(name=n, probability=round(float(p), 4)) for n, p in d.labels],
             blank=d.blank,
         )

@@ -46,7 +46,7 @@ async def readyz(request: Request) -> JSONResponse:
     if engine.ready:
         body = {
             "status": "ready",
-            "models_loaded_in_s": engine.load_seconds,
+            "models_loaded_in_s": None if engine.load_seconds is None else round(engine.load_seconds, 3),
             "jobs": {"queued": jobs.queued, "running": jobs.running, "workers": jobs.workers},
         }
         return JSONResponse(body)

@@ -2,7 +2,7 @@
 registered one is unavailable (for example its checkpoint is not installed).
 
     $ curl http://localhost:8000/v1/models
-    {"default": "labels", "video_default": "labels", "captioners": [{"name": "labels", ...}], ...}
+    {"default": "show-attend-tell-pair", "video_default": "show-attend-tell", "captioners": [...], ...}
 """
 
 from __future__ import annotations
