@@ -291,6 +291,8 @@ def test_nan_and_infinity_are_called_not_finite_not_out_of_range(client, cat_jpe
 def test_health_answers_head_requests_and_readyz_is_described(client):
     assert client.head("/healthz").status_code == 200  # uptime probes often send HEAD
     assert client.head("/readyz").status_code == 200
+    r = client.post("/v1/models")  # a wrong method: the 405 lists HEAD, answered here too
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
     schema = client.get("/openapi.json").json()["paths"]["/readyz"]["get"]["responses"]
     assert "status" in schema["200"]["content"]["application/json"]["schema"]["properties"]
     assert "application/json" in schema["503"]["content"]
