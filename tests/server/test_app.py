@@ -168,6 +168,19 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     assert client.post("/get_captions", files={"image": image}).status_code == 200
 
 
+def test_a_multipart_body_cut_off_before_its_closing_boundary_is_a_400(client, cat_jpeg):
+    # The file was sent: "images: field required" would send the client looking elsewhere.
+    head = b'--x\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\n\r\n'
+    r = client.post("/v1/captions", content=head + cat_jpeg,
+                    headers={"content-type": "multipart/form-data; boundary=x"})  # fmt: skip
+    assert r.status_code == 400 and "cut off before its closing boundary" in r.json()["error"]
+    whole = head + cat_jpeg + b"\r\n--x--\r\n"
+    r = client.post("/v1/captions", content=whole, headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 200
+    r = client.post("/v1/captions", data={"model": "labels"}, files={"other": ("a.txt", b"x")})
+    assert r.status_code == 422  # a form with parts, just not the file: still a missing field
+
+
 def test_every_error_is_json(client):
     for method, path in [("get", "/nope"), ("put", "/v1/captions"), ("get", "/v1/jobs/x")]:
         r = getattr(client, method)(path)

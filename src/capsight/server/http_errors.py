@@ -90,6 +90,23 @@ def _not_finite(value) -> bool:
         return False
 
 
+CUT_OFF = ("the multipart body holds no complete part (empty, or cut off before its closing "
+           "boundary); send it as curl -F does")
+
+
+async def _cut_off_multipart(request: Request) -> bool:
+    """A multipart body with bytes in it whose parse found no part: a client that sent the
+    file but not the closing boundary gets this, not "field required" for the file it sent."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "multipart/form-data" or request.headers.get("content-length", "0") in ("", "0"):
+        return False
+    try:
+        form = await request.form()  # parsed already, for the endpoint's fields
+    except Exception:  # noqa: BLE001 (unparseable: the endpoint's own answer stands)
+        return False
+    return len(form) == 0
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CapsightError)
     async def _capsight_error(request: Request, exc: CapsightError) -> JSONResponse:
@@ -97,6 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if await _cut_off_multipart(request):  # not a missing field: a body with no whole part
+            return JSONResponse({"error": CUT_OFF}, status_code=400)
         return JSONResponse({"error": validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
