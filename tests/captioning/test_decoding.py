@@ -266,6 +266,16 @@ def test_diverse_beam_groups_still_end_after_earlier_groups_have():
     assert all(len(a) == 1 for a in [out.tokens, *out.alternatives])
 
 
+def test_a_group_ending_counts_against_ending_there_but_its_finished_beams_do_not():
+    # The second group, told off "4", says "5 7"; had the first group's finished beam kept
+    # counting its <eos> at every later step, the second would have run on ("5 7 6").
+    script = ([[-9.0, -9.0, -9.0, -9.0, 5.0, 4.9, -9.0, -9.0], [-9.0, -9.0, 3.0] + [-9.0] * 4 + [2.8]]
+              + [[-9.0, -9.0, 3.0, -9.0, -9.0, -9.0, 2.8, -9.0]] * 4)  # fmt: skip
+    options = DecodingOptions(beam_width=1, num_captions=2, max_length=6, no_repeat_phrase=False)
+    out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), options)[0]
+    assert out.tokens == [4] and out.alternatives == [[5, 7]]
+
+
 def test_diversity_penalty_counts_each_earlier_group_once():
     first = torch.tensor([[4, 4, 4, 0]])  # one group: three beams chose word 4, one had ended
     second = torch.tensor([[4, 5, 2, 0]])  # one beam ends now: the end of the sentence counts

@@ -346,7 +346,7 @@ def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
     assert "more often than" not in page
     one.params = AnalysisParams(every=0.25)  # the slider at its end already, whatever the video
     one.video = VideoInfo("/videos/short.mp4", 0.4, 25.0, 480, 270)
-    assert "too short for two samples" in one.quiet_reason(face="page")
+    assert "lasts 0.4 s, sampled at the Sample every slider's shortest interval" in one.quiet_reason(face="page")
     one.params = AnalysisParams(every=100.0)
     one.video = VideoInfo("/videos/blink.mp4", 0.28, 25.0, 480, 270)
     assert "more often than every 100 s, --every in the CLI" in one.quiet_reason()

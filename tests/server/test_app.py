@@ -153,6 +153,11 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
                     data={"x" * 1_000: "1", **{f"f{i}": "1" for i in range(9)}})  # fmt: skip
     assert r.status_code == 422 and len(r.content) < 500
     assert r.json()["error"].startswith("'" + "x" * 37 + "...', f0, f1, f2, f3 and 5 more: not a field")
+    r = client.post("/v1/videos", content=b"\x00\x00\x00\x18ftypisom" + b"\x00" * 500,
+                    headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert r.status_code == 415 and "curl -F video=@FILE" in r.json()["error"]
+    r = client.post("/v1/captions", files={"images": image}, data={"mod\u200bel": "labels"})
+    assert r.status_code == 422 and "not a field of /v1/captions" in r.json()["error"]  # multipart
     r = client.post(f"/v1/captions?{'q' * 60_000}=1", files={"images": image})
     assert r.status_code == 422 and len(r.content) < 300
     r = client.post("/v1/captions", files={"images": image}, data={"model": "m" * 1_000_000})
@@ -179,6 +184,9 @@ def test_a_multipart_body_cut_off_before_its_closing_boundary_is_a_400(client, c
     assert r.status_code == 200
     r = client.post("/v1/captions", data={"model": "labels"}, files={"other": ("a.txt", b"x")})
     assert r.status_code == 422  # a form with parts, just not the file: still a missing field
+    r = client.request("GET", "/v1/jobs?limit=abc", content=head,
+                       headers={"content-type": "multipart/form-data; boundary=x"})  # fmt: skip
+    assert r.status_code == 422 and r.json()["error"].startswith("limit:")  # not the body's fault
 
 
 def test_every_error_is_json(client):

@@ -386,6 +386,9 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.52, "dog": 0.48}, []))
     bars, note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")
     assert "No class stands out" in note and bars["show_heading"] is False
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.6, "dog": 0.4}, []))
+    bars, note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")
+    assert bars["show_heading"] is True  # 20 points ahead, whatever the float arithmetic says
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"accordion": 0.49, "harp": 0.02}, []))
     bars, note = tab.shown_classes(None, "imagenet", "", "")
     assert "No class stands out" not in note and bars["show_heading"] is True

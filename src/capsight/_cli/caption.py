@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if job.failed else 0
 
 
-SHORT_CAPTION = 5  # words: a --max-length under this, not the model, limits --num
+SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num
 
 
 def fewer_reason(decoding) -> str:

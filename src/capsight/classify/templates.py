@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, quoted
 
 # Seven of the 80 CLIP ImageNet prompts, the subset its authors found best together, plus the plain
 # "a photo of a {}." baseline.
@@ -59,6 +59,6 @@ def resolve_templates(templates: Sequence[str] | str | None, default: Sequence[s
     for template in out:
         if template.count("{}") != 1:
             raise InvalidParameter(
-                f"template {template!r} must contain '{{}}' exactly once, where the class name goes"
+                f"template {quoted(template)} must contain '{{}}' exactly once, where the class name goes"
             )
     return out

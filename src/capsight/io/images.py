@@ -80,6 +80,14 @@ def open_image(fp: str | os.PathLike | io.BytesIO) -> Image.Image:
         return Image.open(fp)
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """``ImageOps.exif_transpose`` without Pillow's nameless warnings about damaged EXIF data
+    (PNG and WebP read theirs here, JPEG in ``open_image``)."""
+    with _WARNINGS, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
+        return ImageOps.exif_transpose(img)
+
+
 def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
     """Load a path or raw bytes as an RGB PIL image; raise ImageLoadError for anything unusable."""
     if isinstance(source, (bytes, bytearray)):
@@ -94,7 +102,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         with open_image(fp) as img:
             check_pixel_count(img, label)
             img.load()
-            return to_rgb(ImageOps.exif_transpose(img))
+            return to_rgb(_upright(img))
     except ImageLoadError:
         raise
     except UnidentifiedImageError:

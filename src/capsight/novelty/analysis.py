@@ -130,10 +130,11 @@ class Analysis:
             shortest = SHORTEST_EVERY.get(face)
             last_frame = v.duration - (1.0 / v.fps if v.fps else 0.0)  # a frame at or after a time
             if shortest is not None and (every <= shortest or last_frame < shortest):
-                return (f"only one moment was sampled: the video lasts {v.duration:.3g} s, too "
-                        f"short for two samples at {hint['every']}'s shortest interval "
-                        f"({shortest:g} s), so there is nothing to compare it with (capsight video --every in the CLI samples as often as "
-                        "each frame)")  # fmt: skip
+                why = (f"the video lasts {v.duration:.3g} s, too short for two samples at "
+                       if last_frame < shortest else f"the video lasts {v.duration:.3g} s, sampled at ")
+                return (f"only one moment was sampled: {why}{hint['every']}'s shortest interval "
+                        f"({shortest:g} s), so there is nothing to compare it with (capsight video "
+                        "--every in the CLI samples as often as each frame)")  # fmt: skip
             return (
                 "only one moment was sampled, so there is nothing to compare it with (the video "
                 f"lasts {v.duration:.3g} s: sample more often than every {every:g} s, "

@@ -41,7 +41,8 @@ Describe images in words and find the moments in a video unlike what came before
 * **The original server's endpoints** `/get_captions`, `/get_image_caption` and
   `/get_video_captions` answer the requests written for it.
 
-Errors are JSON `{"error": "..."}`. When the server has an API key, send it as `X-API-Key`.
+Errors are JSON `{"error": "..."}`. When the server has an API key, send it as `X-API-Key`
+(or as a Bearer token).
 """
 
 

@@ -143,11 +143,13 @@ async def form_fields_only(request: Request) -> None:
         return
     form = await request.form()
     unknown = [n for n in dict.fromkeys(form.keys()) if n not in known]
-    if any(not n.isprintable() for n in unknown) and _reads_files(request):
+    kind = request.headers["content-type"].split(";")[0].strip().lower()
+    files = _file_fields(request)
+    if kind == "application/x-www-form-urlencoded" and files and any(not n.isprintable() for n in unknown):
         # curl --data-binary @photo.jpg sends the photo as a urlencoded form: its bytes are the
         # name of one field
-        raise ApiError(415, "send the request as multipart/form-data, the file as a field "
-                            "(curl -F images=@photo.jpg); its bytes came as a form field's name")  # fmt: skip
+        raise ApiError(415, f"send the request as multipart/form-data, the file as a field "
+                            f"(curl -F {files[0]}=@FILE); its bytes came as a form field's name")  # fmt: skip
     if unknown:
         raise ApiError(
             422,
@@ -179,9 +181,10 @@ def listed(names: list[str], most: int = 5) -> str:
     return ", ".join(shown) + more
 
 
-def _reads_files(request: Request) -> bool:
-    """Whether the request's endpoint declares a file field (``images``, ``video``)."""
-    return any(_takes_a_file(field.field_info.annotation) for field in declared(request, "body_params"))
+def _file_fields(request: Request) -> list[str]:
+    """The file fields the request's endpoint declares (``images``, ``video``), in order."""
+    fields = declared(request, "body_params")
+    return [field.alias for field in fields if _takes_a_file(field.field_info.annotation)]
 
 
 def _takes_a_file(annotation: object) -> bool:

@@ -6,7 +6,8 @@
 
 ``CapsightError`` (bad input the library caught) becomes 400, or 422 for an option out of range
 or an unknown model; request validation 422 (a body that is not a form is refused with 415 by
-``deps.form_body`` first); unknown routes 404; bugs 500 without a traceback.
+``deps.form_body`` first; a multipart body with no complete part, cut off, is 400); unknown
+routes 404; bugs 500 without a traceback.
 """
 
 from __future__ import annotations
@@ -94,11 +95,17 @@ CUT_OFF = ("the multipart body holds no complete part (empty, or cut off before 
            "boundary); send it as curl -F does")
 
 
-async def _cut_off_multipart(request: Request) -> bool:
-    """A multipart body with bytes in it whose parse found no part: a client that sent the
-    file but not the closing boundary gets this, not "field required" for the file it sent."""
+async def _cut_off_multipart(request: Request, exc: RequestValidationError) -> bool:
+    """Only missing form fields, of a multipart body with bytes in it whose parse found no
+    part: a client that sent the file but not the closing boundary gets this, not "field
+    required" for the file it sent."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "multipart/form-data" or request.headers.get("content-length", "0") in ("", "0"):
+    headers = request.headers
+    has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+    if kind != "multipart/form-data" or not has_body or request.method not in ("POST", "PUT"):
+        return False
+    errors = exc.errors()
+    if not errors or any(e.get("type") != "missing" or tuple(e.get("loc", ()))[:1] != ("body",) for e in errors):
         return False
     try:
         form = await request.form()  # parsed already, for the endpoint's fields
@@ -114,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if await _cut_off_multipart(request):  # not a missing field: a body with no whole part
+        if await _cut_off_multipart(request, exc):  # not a missing field: no whole part
             return JSONResponse({"error": CUT_OFF}, status_code=400)
         return JSONResponse({"error": validation_message(exc)}, status_code=422)
 

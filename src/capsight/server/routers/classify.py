@@ -25,7 +25,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
-from capsight.errors import InvalidParameter
+from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.routers.captions import ImageUpload, decode_images, read_images
@@ -70,7 +70,7 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
         close = difflib.get_close_matches(named[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
         raise InvalidParameter(
-            f"{named[0]!r} is a single class; {hint}give two or more ('cat, dog') or a built-in "
+            f"{quoted(named[0])} is a single class; {hint}give two or more ('cat, dog') or a built-in "
             f"set ({', '.join(BUILTIN_SETS)})"
         )
     return parse_classes(parts, at_least)
