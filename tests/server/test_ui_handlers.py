@@ -197,6 +197,8 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     (failed,) = [f for f in fns.values() if f.name == "failed_video"]
     (closed,) = [f for f in fns.values() if f.name == "page_closed"]  # the tab closed: runs stop
     assert [event for _, event in closed.targets] == ["unload"]
+    (again,) = [f for f in fns.values() if f.name == "find_button"]  # on again after the run
+    assert again.trigger_after == analyze_id and not again.trigger_only_on_success
     clear, analyze = fns[clear_id], fns[analyze_id]
     assert analyze.trigger_after == clear_id
     assert {o._id for o in clear.outputs} <= {o._id for o in analyze.outputs}
@@ -273,6 +275,10 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert find["interactive"] is False  # a run would only refuse it again
     assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]  # a video: the button is back
     assert ui.video_uploaded(None)[-1]["interactive"] is False  # no clip: nothing to find
+    # After a run the button comes back on the same terms (it is off while one goes on).
+    assert ui.find_button({"video": upload(new, "phone.mp4")})["interactive"] is True
+    assert ui.find_button(upload(text, "notes.mp4"))["interactive"] is False
+    assert ui.find_button(None)["interactive"] is False
     cut = tmp_path / "tmpcut.mp4"  # its index (at the end) cut off: named now, by its own name
     cut.write_bytes(new.read_bytes()[: new.stat().st_size // 2])
     refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]

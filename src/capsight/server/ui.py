@@ -389,6 +389,20 @@ class CapsightUI:
         )
         return (note, *cleared[1:])
 
+    def find_button(self, upload):
+        """The Find button after a run: on again, unless the video box is empty or holds a file
+        that is no video (as ``video_uploaded`` leaves it)."""
+        if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
+            upload = upload["video"]
+        if not upload:
+            return gr.update(interactive=False)
+        try:
+            path, _, _ = checked_upload(upload, "video", "Upload a video first.")
+            self.engine.probe(Path(path))
+        except (gr.Error, CapsightError):
+            return gr.update(interactive=False)
+        return gr.update(interactive=True)
+
     def _analyze(self, upload, every, window, metric, signal, sensitivity, model, progress,
                  still_wanted: Callable[[], bool]):  # fmt: skip
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
@@ -777,6 +791,12 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         )
         analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
                           api_visibility="private")  # fmt: skip
+        # The button is off while a run goes on (a second press would be ignored without a
+        # word), then on again for a clip a run can read.
+        analyze_btn.click(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
+                          show_progress="hidden", api_visibility="private")  # fmt: skip
+        analyzing.then(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
+                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # A new clip, or clearing it, takes the last run along: its results, and the run itself.
         after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
         video.upload(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
