@@ -150,9 +150,9 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
 
     Values in the format's usual range keep their meaning (0..65535 for integers, 0..1 for
     floats), so a flat dark 16-bit image stays dark; anything outside it is stretched to 0..255.
-    Integer values that span most of a narrower range (0..4095, 0..1023, ...) are read as the
-    10-, 12- or 14-bit data that cameras and scanners store in 16-bit files, not as a photo 16
-    times too dark to see.
+    Integer values that fill a narrower range (0..4095, 0..1023, ...: reaching its upper half,
+    spanning a quarter of it) are read as the 10-, 12- or 14-bit data that cameras and scanners
+    store in 16-bit files, not as a photo 16 times too dark to see.
     """
     arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
