@@ -81,11 +81,13 @@ def open_image(fp: str | os.PathLike | io.BytesIO) -> Image.Image:
 
 
 def _upright(img: Image.Image) -> Image.Image:
-    """``ImageOps.exif_transpose`` without Pillow's nameless warnings about damaged EXIF data
-    (PNG and WebP read theirs here, JPEG in ``open_image``)."""
+    """``ImageOps.exif_transpose`` without Pillow's nameless warnings about damaged EXIF data.
+    Only the EXIF parse runs under the process-wide warnings lock (PNG and WebP parse theirs
+    here, JPEG in ``open_image``); Pillow keeps the parsed EXIF, so the transpose runs outside."""
     with _WARNINGS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
-        return ImageOps.exif_transpose(img)
+        img.getexif()
+    return ImageOps.exif_transpose(img)
 
 
 def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
