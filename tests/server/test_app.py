@@ -41,6 +41,14 @@ def test_default_model_resolves_to_an_installed_captioner(warm_models):
     assert engine.video_model("labels") == "labels"
 
 
+def test_default_named_by_a_client_is_the_servers_default():
+    """`serve --model labels`: a request (or the web page's menu) naming "default" gets labels,
+    as GET /v1/models and the menu's "default here is labels" say."""
+    engine = Engine("labels")
+    assert engine.resolve_model("default") == engine.resolve_model() == "labels"
+    assert engine.video_model("default") == engine.video_model() == "labels"
+
+
 class _SlowLoadingEngine(Engine):
     def __init__(self):
         super().__init__()

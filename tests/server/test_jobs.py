@@ -188,3 +188,16 @@ def test_every_get_answers_head_with_its_headers_and_no_body(client, tiny_video,
     assert client.head("/v1/jobs/nosuchjob").status_code == 404
     assert client.head(f"/v1/jobs/{done['id']}/events").status_code == 200  # a stream too
     assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]  # one operation each
+
+
+def test_a_job_records_the_captioner_default_stands_for(
+    make_app, scripted_engine, tiny_video, started, wait_for_job, monkeypatch
+):
+    from capsight.novelty.pipeline import video_captioner_name
+
+    monkeypatch.setattr(scripted_engine, "default_model", "default")  # `capsight serve` as shipped
+    for c in started(make_app(model="default")):
+        for form in ({}, {"model": "default"}):
+            job = _submit(c, tiny_video, **form).json()
+            assert job["params"]["model"] == video_captioner_name("default") != "default"
+            assert wait_for_job(c, job["id"])["params"]["model"] == job["params"]["model"]

@@ -295,6 +295,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
 ):
     """A failed Describe or Sample, or a new upload, leaves no results of the last photo on
     the page, and the message stays after the toast would have gone."""
+    from capsight.captioning.base import default_captioner_name
     from capsight.server.ui import EMPTY_CARD
 
     app = make_app()
@@ -307,7 +308,8 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
             upload(photo, "cat.jpg"), "labels", "labels", "beam", 0)  # fmt: skip
         assert "cap-text" in card_a and "cap-text" in card_b and samples == ""
         assert "beam" not in card_a  # labels: no decoding to name
-        assert "beam 4" in ui.describe(upload(photo, "cat.jpg"), "default", "labels", "beam", 0)[0]
+        pair = default_captioner_name()  # "default" on this page is the app's: labels
+        assert "beam 4" in ui.describe(upload(photo, "cat.jpg"), pair, "labels", "beam", 0)[0]
         assert labels and all(p >= 0.005 for p in labels.values())  # no "0%" rows
         assert looked_a.label.startswith("Model A: ") and looked_b.label.startswith("Model B: ")
         dark = photo.with_name("dark.png")
@@ -521,3 +523,5 @@ def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_ap
         summary, *_ = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
                                  lambda *a, **k: None, request=alice)  # fmt: skip
         assert "moments sampled" in summary
+        # Its job records the captioner that ran: the app's default, not the menu's "default".
+        assert [job.params["model"] for job in app.state.jobs.list()] == ["labels"]

@@ -239,7 +239,7 @@ class Engine:
         """
         from capsight.captioning.facade import resolve_captioner
 
-        name = model or self.default_model
+        name = self._asked(model)
         check_servable(name)
         return resolve_captioner(name)[1]
 
@@ -249,8 +249,13 @@ class Engine:
         ``VIDEO_DEFAULT_CAPTIONER`` for video, as in ``capsight video``."""
         from capsight.novelty.pipeline import video_captioner_name
 
-        asked = model or self.default_model
+        asked = self._asked(model)
         return self.resolve_model(video_captioner_name(asked) if asked == "default" else asked)
+
+    def _asked(self, model: str | None) -> str:
+        """``model`` as asked for: none, or "default", is this server's default (``serve
+        --model``), which GET /v1/models and the web page's menus call the default."""
+        return model if model and model != "default" else self.default_model
 
     def models(self) -> list[dict]:
         """Every registered captioner: loaded ones describe themselves, others say why not."""

@@ -413,7 +413,8 @@ class CapsightUI:
                 params = VideoParams(
                     slider_value(every, EVERY_SECONDS, "Sample every (s)"),
                     slider_value(window, WINDOWS, "Window", whole=True), metric, signal,
-                    slider_value(sensitivity, SENSITIVITIES, "Sensitivity"), model or "default",
+                    slider_value(sensitivity, SENSITIVITIES, "Sensitivity"),
+                    self.engine.video_model(model),  # the job records what runs, not "default"
                 )  # fmt: skip
                 job = self.jobs.submit(f, name, video_extension(sniff_video(head)), params,
                                        self.engine.probe)  # fmt: skip

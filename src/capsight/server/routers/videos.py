@@ -11,6 +11,7 @@ again, for a queue that filled while the body arrived.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
@@ -43,7 +44,8 @@ async def submit_video(
         jobs.reserve()  # refuse early: nothing is copied when the queue is full
     except QueueFull as full:
         raise ApiError(503, str(full), {"Retry-After": str(full.retry_after_s)}) from None
-    await run_in_threadpool(engine.resolve_model, params.model)  # 422 for an unknown model
+    # 422 for an unknown model; the job records the captioner that will run, not "default"
+    params = replace(params, model=await run_in_threadpool(engine.video_model, params.model))
     head = await upload.read(SNIFF_BYTES)
     await upload.seek(0)
     refusal = upload_refusal(name, head, "video")
