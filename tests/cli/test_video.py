@@ -38,6 +38,8 @@ def fake_pipeline(monkeypatch):
             from capsight.errors import VideoOpenError
 
             raise VideoOpenError(f"{path}: not a video FFmpeg can read")
+        if "ctrl-c" in str(path):
+            raise KeyboardInterrupt
         if progress is not None:
             progress(0.5, "halfway")
         return _fake_analysis(str(path), **params)
@@ -55,11 +57,17 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
     status, out, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")
     assert status == 0, err
     assert out.splitlines()[0].startswith("clip.mp4: 00:06, 320x180 at 25 fps; 6 moments")
-    assert "1 novel moment (time, novelty, caption):" in out
+    assert "1 novel moment (time, novelty x a typical moment, caption):" in out
     assert "00:03  0.80  a photo of an espresso" in out
     assert f"report: {tmp_path / 'o' / 'report.html'}" in out
     for name in ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt"):
         assert (tmp_path / "o" / name).is_file()
+    assert "novelty 0.80 (x a typical moment)</p>" in (tmp_path / "o" / "report.html").read_text()
+    # One signal alone is a plain distance, and says so.
+    status, out, err = run_cli("video", "clip.mp4", "--out", tmp_path / "t", "--signal", "text",
+                               "--metric", "euclidean")  # fmt: skip
+    assert "1 novel moment (time, novelty euclidean distance, caption):" in out
+    assert "novelty 0.80 (euclidean distance)</p>" in (tmp_path / "t" / "report.html").read_text()
     assert err == ""  # stderr is not a terminal here: no progress bar
     status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")  # the same again
     assert status == 0 and err.strip() == (f"capsight: note: {tmp_path / 'o'}: replaced report.html, "
@@ -87,6 +95,24 @@ def test_several_videos_each_get_a_folder_and_one_summary(run_cli, fake_pipeline
     assert "not a video" in rows[1]["error"]
     assert out.splitlines()[0] == f"[1/3] {archive / 'a.mp4'}"
     assert out.splitlines()[-1] == f"2 of 3 videos analysed; summary: {tmp_path / 'o' / 'summary.csv'}"
+
+
+def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, tmp_path):
+    import csv
+
+    names = ("a.mp4", "b-ctrl-c.mp4", "c.mp4")
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    status, out, err = run_cli("video", *(tmp_path / n for n in names), "--out", tmp_path / "o")
+    assert status == 130 and "Traceback" not in err
+    summary = tmp_path / "o" / "summary.csv"
+    assert f"1 of 3 videos analysed before the interruption; summary: {summary}" in err
+    assert err.rstrip().endswith("capsight: interrupted")
+    rows = list(csv.DictReader(summary.open()))
+    assert [(Path(r["video"]).name, r["novel_moments"], r["error"]) for r in rows] == [
+        ("a.mp4", "1", ""), ("b-ctrl-c.mp4", "", "not analysed: interrupted"),
+        ("c.mp4", "", "not analysed: interrupted"),
+    ]  # fmt: skip
 
 
 def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path, one_error_line):

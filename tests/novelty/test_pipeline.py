@@ -9,7 +9,7 @@ from PIL import Image
 from capsight.errors import InputNotFound, InvalidParameter, ModelNotFound, VideoOpenError
 from capsight.io.synthetic_video import SyntheticVideoConfig, make_synthetic_video
 from capsight.novelty.frames import normalise_exposure
-from capsight.novelty.pipeline import analyze_video
+from capsight.novelty.pipeline import analyze_video, video_captioner_name
 
 
 def cuts_only(duration: float, fps: int, shot: float) -> SyntheticVideoConfig:
@@ -65,6 +65,8 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
 def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):
     analysis = analyze_video(one_cut_clip, greedy=True)
     assert analysis.extra["decoding"] == "greedy"
+    # "default" is recorded as the captioner it stood for
+    assert analysis.params.captioner == analysis.extra["captioner"] == video_captioner_name("default")
     assert [m.time for m in analysis.novel_moments] == [4.0]
     assert all(m.caption for m in analysis.moments)
 

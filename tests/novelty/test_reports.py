@@ -279,10 +279,10 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
 
 
 @pytest.mark.parametrize(("end_from", "said"), [
-    (3, "; the change nearest to it, at 00:02, reaches 38% of the bar"),  # 3.5 / 9.2
-    (2, "; the change nearest to it, at 00:02, reaches 25% of the bar (1.5x higher near the end, "
+    (3, "; the change that came nearest, at 00:02, reached 38% of the bar"),  # 3.5 / 9.2
+    (2, "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher near the end, "
         "where what follows cannot be checked)"),  # 3.5 / (1.5 x 9.2)
-    (1, "; the change nearest to it, at 00:02, reaches 25% of the bar (1.5x higher"),
+    (1, "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher"),
 ])
 def test_a_restless_video_names_its_largest_change_against_the_bar(end_from, said):
     """The plot shows a spike that is not marked novel: the reason says how far it fell short."""
@@ -295,7 +295,7 @@ def test_the_nearest_miss_is_measured_against_each_moments_own_bar():
     """A stronger change near the end, where the bar is 1.5x, may be further from its bar."""
     restless = make_analysis(novel=())
     restless.extra["selection"] = {"threshold": 4.0, "strength": [None, 1.5, 3.9, 5.0], "end_from": 3}
-    assert "at 00:02, reaches 98% of the bar" in restless.quiet_reason()  # not 00:03's 83%
+    assert "at 00:02, reached 98% of the bar" in restless.quiet_reason()  # not 00:03's 83%
 
 
 def test_a_higher_sensitivity_is_suggested_only_where_it_would_find_something():

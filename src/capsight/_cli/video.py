@@ -2,7 +2,7 @@
 
     $ capsight video clip.mp4 --out out/clip
     clip.mp4: 00:26, 480x270 at 24 fps; 26 moments, one every 1 s
-    4 novel moments (time, novelty, caption):
+    4 novel moments (time, novelty x a typical moment, caption):
       00:05  2.44  a little boy is playing with a toy
       ...
     report: out/clip/report.html
@@ -164,7 +164,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
         taken.add(name)
         folders.append(root / name)
     rows = [{"video": path, "error": message} for path, message in problems]
-    results = []
+    results, interrupted = [], []
     try:
         for i, (video, folder) in enumerate(zip(videos, folders, strict=True), 1):
             if not args.quiet and not args.json:
@@ -188,8 +188,17 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
                 results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
             elif not args.quiet:
                 print(format_summary(analysis, outputs), flush=True)
+    except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
+        interrupted = [v for v in videos if v not in {r["video"] for r in rows}]
+        rows += [{"video": v, "error": "not analysed: interrupted"} for v in interrupted]
+        raise
     finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
         summary = _write_summary(root, rows)
+        if interrupted:
+            done = sum("error" not in r for r in rows)
+            where = f"; summary: {summary}" if summary is not None else ""
+            print(f"\n{done} of {len(rows)} videos analysed before the interruption{where}",
+                  file=sys.stderr, flush=True)  # fmt: skip
     failed = sum("error" in r for r in rows)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
@@ -291,7 +300,7 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
 
 def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = None) -> str:
     """The few lines a person reads after a run: facts, novel moments, where the report is."""
-    from capsight.novelty.reports import moment_clock
+    from capsight.novelty.reports import moment_clock, novelty_unit
 
     v, p = analysis.video, analysis.params
     clock = moment_clock(analysis)
@@ -306,7 +315,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
     novel = analysis.novel_moments
     if novel:
         lines.append(f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
-                     "(time, novelty, caption):")
+                     f"(time, novelty {novelty_unit(p)}, caption):")
         for m in novel:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")

@@ -188,7 +188,7 @@ class Analysis:
             return ""
         share, i = max(reached)
         when = moment_clock(self)(self.moments[i].time)
-        said = f"; the change nearest to it, at {when}, reaches {share:.0%} of the bar"
+        said = f"; the change that came nearest, at {when}, reached {share:.0%} of the bar"
         if i >= end_from:
             said += " (1.5x higher near the end, where what follows cannot be checked)"
         return said

@@ -349,12 +349,14 @@ def analyze_video(
         for i in range(len(times))
     ]
     timings["total_s"] = time.perf_counter() - started
-    params = AnalysisParams(
-        every, window, metric, signal, sensitivity, captioner, text_embedder, encoder
-    )
+    used = getattr(caption_model, "name", captioner)
+    params = AnalysisParams(  # "default" is recorded as what it stood for
+        every, window, metric, signal, sensitivity, used if captioner == "default" else captioner,
+        text_embedder, encoder,
+    )  # fmt: skip
     extra = {
         "timings": {k: round(v, 3) for k, v in timings.items()},
-        "captioner": getattr(caption_model, "name", captioner),
+        "captioner": used,
         "decoding": "greedy" if greedy else "default",
         "runtime": "onnxruntime" if on_ort is not None else "torch",
         "selection": described,

@@ -165,6 +165,11 @@ def previous_moments(window: int, moments: int | None = None) -> str:
     return "the previous moment" if window == 1 else f"the previous {window} moments"
 
 
+def novelty_unit(params) -> str:
+    """What a novelty number is counted in, in a few words, beside the number."""
+    return "x a typical moment" if params.signal == "fused" else f"{params.metric} distance"
+
+
 def novelty_meaning(params, moments: int | None = None) -> tuple[str, str]:
     """(axis label, one sentence) saying what the reported novelty number is for these params
     (``moments``: how many the video has, to say "all the previous" where the window is wider)."""
@@ -495,8 +500,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
                 f'<span class="time" aria-hidden="true">{_e(clock(m.time))}</span></div>'
                 f"<h3>Novel moment {n} · {_e(clock(m.time))}</h3>"
                 f"<p>{_e(m.caption)}</p>"
-                f'<p class="score">novelty {_e(_score(m.novelty, 3) or "–")} · '
-                f"{_e(f'{m.time:.1f}')} s</p></article>"
+                f'<p class="score">novelty {_e(_score(m.novelty, 2) or "–")} '
+                f"({_e(novelty_unit(analysis.params))})</p></article>"
             )
         novel_html = f'<div class="cards">{"".join(cards)}</div>'
     else:
@@ -604,7 +609,8 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
 
 def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write the five outputs into ``out_dir`` (created if needed); return name -> path.
-    ``analysis`` may also be its ``to_dict()`` (analysis.json read back)."""
+    ``analysis`` may also be its ``to_dict()`` (analysis.json read back), which holds no
+    thumbnails: the report's cards then say "no thumbnail"."""
     if isinstance(analysis, dict):
         analysis = Analysis.from_dict(analysis)
     elif not isinstance(analysis, Analysis):
