@@ -21,7 +21,8 @@ event).
 The ``dev`` set (12 videos: seeds 100-111, even-numbered COCO photos, the first 100 ImageNet
 classes) is the one thresholds were tuned on; ``holdout`` (8 videos: seeds 200-207, the other
 photos and classes) was only scored, to check the tuning did not overfit; ``fresh`` (12 videos:
-seeds 300-311, holdout's photos) was made and scored once, after all tuning.
+seeds 300-311, holdout's photos) was made after the tuning of 2026-11-23 and first scored then
+(rescored after later changes).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ SETS = {
     # name: (first seed, number of videos, photo parity, object class range)
     "dev": (100, 12, 0, slice(0, 100)),
     "holdout": (200, 8, 1, slice(100, 200)),
-    # Made and scored once (2026-11-23) after all tuning, nothing compared on it: holdout's
+    # Made (2026-11-23) after that day's tuning, nothing compared on it: holdout's
     # photos in new videos (new seeds: other shots, events, nuisances and their timing).
     "fresh": (300, 12, 1, slice(100, 200)),
 }
