@@ -175,6 +175,25 @@ def test_narrowing_captions_real_photos(run_cli, photo_dir):
     assert len(row["caption"].split()) >= 3 and 1 <= len(row.get("alternatives", [])) + 1 <= 3
 
 
+def test_several_captions_each_print_under_the_best(run_cli, photo_dir):
+    """--num N without --json prints every caption: the best, then each other after "also:",
+    as --json lists them; beside another model, under their own model's line."""
+    flags = ("--model", "show-attend-tell", "--sample", "--num", "4", "--seed", "1")
+    status, out, err = run_cli("caption", "--json", photo_dir / "cat.jpg", *flags)
+    row = json.loads(out)[0]
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *flags)
+    assert status == 0, err
+    name = photo_dir / "cat.jpg"
+    assert out.splitlines() == [f"{name}: {row['caption']}", *(f"  also: {a}" for a in row["alternatives"])]
+    assert len(row["alternatives"]) >= 2
+
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *flags, "--model", "labels")
+    lines = out.splitlines()
+    assert lines[:2] == [str(name), f"  show-attend-tell  {row['caption']}"]
+    assert lines[2:-1] == [f"  {'':<16}  also: {a}" for a in row["alternatives"]]
+    assert lines[-1].startswith("  labels            a photo of")
+
+
 def test_beam_search_flags_map_to_options_and_only_those():
     options = decoding_from_args(_args(beam=5, length_penalty=3.0, max_length=4, allow_repeats=True))
     assert (options.beam_width, options.length_penalty, options.max_length) == (5, 3.0, 4)

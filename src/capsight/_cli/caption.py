@@ -80,7 +80,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "default 1.0, all)")
     p.add_argument("--num", type=int, default=None, metavar="N",
                    help="up to N distinct captions per image, by diverse beam search or "
-                        "sampling (the best printed; the others in --json's alternatives)")
+                        "sampling (the best first, the others below it, each after \"also:\"; "
+                        "in --json, the others are its alternatives)")
     p.add_argument("--max-length", type=int, default=None, metavar="N",
                    help="at most N tokens per caption, the end token included (default 20: 19 words)")
     p.add_argument("--length-penalty", type=float, default=None, metavar="P",
@@ -262,11 +263,15 @@ class CaptionRun:
                 self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
             elif len(models) == 1:
                 print(f"{name}: {descriptions[0].caption.text}", flush=True)
+                for text in descriptions[0].caption.alternatives:  # --num: the others, in order
+                    print(f"  also: {text}", flush=True)
             else:
                 width = max(len(d.model) for d in descriptions)
                 print(name)
                 for d in descriptions:
                     print(f"  {d.model:<{width}}  {d.caption.text}", flush=True)
+                    for text in d.caption.alternatives:
+                        print(f"  {'':<{width}}  also: {text}", flush=True)
             for path in drawn.values():
                 print(f"attention: {path}", file=sys.stderr)
 
