@@ -128,6 +128,27 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
         create_captioner("checkpoint")
 
 
+def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(tiny_model, vocab, tmp_path):
+    """A run folder stands for its best/; its last/ is another epoch's model, used only when named."""
+    run = tmp_path / "run"
+    for sub in ("best", "last"):
+        save_checkpoint(tiny_model("show-attend-tell"), vocab, run / sub)
+    (run / "best" / "config.json").unlink()
+    with pytest.raises(ModelNotFound, match=r"whose best/ checkpoint has no config.json \(damaged\);.*last"):
+        create_captioner(str(run))
+    import shutil
+
+    shutil.rmtree(run / "best")
+    with pytest.raises(ModelNotFound, match="whose best/ checkpoint is missing"):
+        create_captioner(str(run))
+    assert "ensemble" not in create_captioner(str(run / "last")).describe()["kind"]
+    # An ensemble SCST run's best/ holds its members, and says how to use them.
+    for sub in ("m0", "m1"):
+        save_checkpoint(tiny_model("show-attend-tell"), vocab, run / "best" / sub)
+    with pytest.raises(ModelNotFound, match=r"best: holds 2 checkpoints \(m0, m1\); name one, or join"):
+        create_captioner(str(run))
+
+
 @pytest.mark.slow  # loads the Lite0 and Lite2 encoders
 def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, vocab, tmp_path, encoder, photo):
     import json

@@ -168,3 +168,17 @@ def test_flat_frames_are_neither_blurred_nor_a_reference():
     sharp[5:8] = np.nan  # a fade through black
     sharp[12] = 2.0
     assert np.flatnonzero(blurred_moments(sharp)).tolist() == [12]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_a_card_held_for_two_samples_is_found_at_its_first(metric):
+    """A cut to a blank card sampled twice, then a cut to a new shot: the two samples of the
+    card differ by noise only (here 0.01%), and the card's cut goes to the first of them. Given
+    to the second, it fell within the peak radius of the cut after it and was lost."""
+    rng = np.random.default_rng(3)
+    shot, card = np.tile(_scene(rng), (6, 1)), np.full(D, 0.3)
+    noisier = card + 1e-4 * (card - shot.mean(axis=0))  # a hair further from the shot before
+    x = np.vstack([shot, card, noisier, _shot(_scene(rng), 12, rng)])
+    sharp = np.full(len(x), 10.0)
+    sharp[6:8] = np.nan  # flat frames, as a blank card is
+    assert _novel(x, metric=metric, sharpness=sharp) == [6, 8]

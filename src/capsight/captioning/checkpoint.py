@@ -74,8 +74,20 @@ def checkpoint_folder(folder: str | os.PathLike) -> Path:
     """The checkpoint ``folder`` names: itself, or the ``best`` of a ``capsight train`` run
     folder (which has no ``config.json`` of its own)."""
     folder = Path(folder)
-    if not (folder / CONFIG).is_file() and (folder / "best" / CONFIG).is_file():
-        return folder / "best"
+    if (folder / CONFIG).is_file():
+        return folder
+    best = folder / "best"
+    if (best / CONFIG).is_file():
+        return best
+    if best.is_dir() and any((p / CONFIG).is_file() for p in best.iterdir()):
+        return best  # an ensemble SCST run's best/ holds its members: m0/, m1/
+    if any((folder / name).exists() for name in ("train_config.json", "metrics.jsonl", "last")):
+        # A run folder stands for its best/ only: its last/ is another epoch's model.
+        state = "has no config.json (damaged)" if best.is_dir() else "is missing"
+        raise ModelNotFound(
+            f"{folder}: a training run whose best/ checkpoint {state}; name another checkpoint, "
+            f"e.g. {folder / 'last'} (the last finished epoch)"
+        )
     return folder
 
 
