@@ -51,6 +51,15 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
     assert "Python" in report["fallback"] and "METEOR" not in report
     # Every caption starts with "a photo of", as every first reference does.
     assert report["BLEU-1"] > 0.3 and 0 <= report["CIDEr"] < 10
+    assert report["notes"] == []
+    # Every photo, the train split's too: said, since a model trained on it has seen those.
+    with pytest.warns(RuntimeWarning):
+        report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
+                                    use_java=False)  # fmt: skip
+    assert report["images"] == 4 and report["notes"] == [
+        "every photo is scored, the 1 of its train split too; --split test scores only photos "
+        "a model trained on it has not seen"
+    ]
 
 
 def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):

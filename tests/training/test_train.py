@@ -578,6 +578,12 @@ def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
         (caption_folder / "captions.json").read_text()))}))  # fmt: skip
     with pytest.raises(DatasetError, match="only a test split"):
         training_corpus(config)
+    # Splits by other names: their photos, tests and all, would be trained on.
+    renamed = {"training": splits["train"], "validation": splits["val"], "testing": splits["test"]}
+    (caption_folder / "splits.json").write_text(json.dumps(renamed))
+    with pytest.raises(DatasetError, match="splits 'testing', 'training', 'validation' are not ones "
+                                           r"training reads \(train, val, test\)"):  # fmt: skip
+        training_corpus(config)
 
 
 @pytest.mark.slow

@@ -139,9 +139,20 @@ def evaluate_captioner(
         "seconds": round(seconds, 2),
         "unreadable": unreadable,
         # What the dataset reader left out or guessed (how it split: only when a split is scored).
-        "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)],
+        "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)]
+        + _all_photos_note(corpus, split),
         "captions": candidates,
     }
+
+
+def _all_photos_note(corpus, split: str | None) -> list[str]:
+    """Scoring every photo of a corpus with a train split scores photos a model learned from."""
+    trained = len(corpus.splits.get("train") or ()) if split is None else 0
+    if not trained:
+        return []
+    held = "--split test" if corpus.splits.get("test") else "--split with a held-out split"
+    return [f"every photo is scored, the {trained} of its train split too; {held} scores only "
+            "photos a model trained on it has not seen"]
 
 
 def compare_captioners(

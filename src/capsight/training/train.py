@@ -465,6 +465,10 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     if not corpus.splits:
         corpus = split_at_random(corpus)
     elif "train" not in corpus.splits:
+        if unknown := sorted(set(corpus.splits) - {"val", "test"}):
+            # ("training", "testing", ...): their photos would all be trained on, tests included
+            raise DatasetError(f"{config.data}: splits {', '.join(map(repr, unknown))} are not ones "
+                               "training reads (train, val, test); rename them in its split file")  # fmt: skip
         test = set(corpus.splits.get("test", ()))
         pool = [k for k in corpus.images if k not in test]
         if not pool:
