@@ -109,6 +109,49 @@ def test_ctrl_c_in_training_says_how_to_continue(run_cli, monkeypatch, tmp_path)
     assert status == 130 and "run the same command again to continue" in err
 
 
+def test_ctrl_c_before_the_first_epoch_says_to_start_again(run_cli, monkeypatch, tmp_path):
+    import capsight._cli.train as train_cli
+
+    def interrupted(args):
+        stop = KeyboardInterrupt()
+        stop.epoch_saved = False  # as train_main marks it when the run has no last/ yet
+        raise stop
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run")
+    assert status == 130 and "no epoch had finished, so run the same command to start again" in err
+    assert "--resume" not in err
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_but_says_so():
+    """`kill`, `docker compose stop`: raised as Ctrl-C is, so each command's clean-up runs (a
+    training run marked KILLED, a batch of videos summarised); exit status 143."""
+    import signal
+    import subprocess
+    import sys
+
+    waits = ("import sys, time\n"
+             "import capsight._cli.models as models\n"
+             "def run(args):\n"
+             "    try:\n"
+             "        print('ready', flush=True)\n"
+             "        time.sleep(60)\n"
+             "    finally:\n"
+             "        print('cleaned up', file=sys.stderr, flush=True)\n"
+             "models.run = run\n"
+             "sys.argv = ['capsight', 'models']\n"
+             "from capsight._cli.main import console\n"
+             "console()\n")  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", waits], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=30)[1]
+    assert process.returncode == 143, err
+    assert "Traceback" not in err and "cleaned up" in err
+    assert err.rstrip().endswith("capsight: stopped (SIGTERM)")
+
+
 def test_a_bug_is_not_disguised_as_bad_input(run_cli, monkeypatch):
     def buggy(args):
         raise ZeroDivisionError("a real bug")

@@ -72,6 +72,8 @@ def test_blank_captions_and_unknown_split_entries_are_left_out_with_a_note(capti
     "captions, splits, fragment",
     [
         ("{not json", None, "not valid JSON"),
+        ("", None, r"captions.json: is empty; it should hold the captions as JSON"),
+        ("{}", None, r"captions.json: has no photos with captions \(an empty JSON object\)"),
         ('["a.jpg"]', None, "JSON object mapping each photo"),
         ('{"a.jpg": 5}', None, "list of caption strings"),
         ('{"a.jpg": ["a cat"]}', '["train"]', "mapping train/val/test to lists"),

@@ -149,6 +149,9 @@ def test_malformed_files_are_dataset_errors(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):
         read_corpus(tmp_path / "broken.json")
+    for name in ("captions.json", "mine.json"):  # as train and eval both read a file or its folder
+        with pytest.raises(DatasetError, match=r"has no photos with captions \(an empty JSON object\)"):
+            read_corpus(_write_json(tmp_path / name, {}))
     with pytest.raises(DatasetError, match="Karpathy"):
         read_karpathy_split(_write_json(tmp_path / "k.json", {"images": [1, 2]}))
     with pytest.raises(DatasetError, match="unknown caption format"):

@@ -68,8 +68,10 @@ def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder,
         if error is None:
             assert training.train_main(argv) == 0
         else:
-            with pytest.raises(error):
+            with pytest.raises(error) as raised:
                 training.train_main(argv)
+            if error is KeyboardInterrupt:  # no last/: the CLI says to start again, not --resume
+                assert raised.value.epoch_saved is False
     assert tracker.status == status
 
 
@@ -82,6 +84,19 @@ def test_a_tracking_store_that_cannot_be_written_is_one_clear_error(tmp_path, mo
     uri = f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}"
     with pytest.raises(InvalidParameter, match=f"MLflow tracking store {uri}"):
         create_tracker("mlflow", tracking_uri=uri)
+
+
+def test_a_folder_store_this_mlflow_refuses_says_what_to_use_instead(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    try:
+        tracker = create_tracker("mlflow", tracking_uri=f"file://{tmp_path / 'mlruns'}")
+    except InvalidParameter as error:
+        assert "refuses folder (file:) stores; set MLFLOW_TRACKING_URI to sqlite:///" in str(error)
+        assert "MLFLOW_ALLOW_FILE_STORE=true" in str(error)
+    else:
+        tracker.close("FINISHED")
+        pytest.skip("this MLflow still takes folder stores")
 
 
 def test_unknown_tracker_kind_is_a_user_error():

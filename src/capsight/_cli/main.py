@@ -44,6 +44,17 @@ SUBCOMMANDS: list[str] = [
 EXIT_OK = 0
 EXIT_USAGE = 2  # bad input, bad options: the same status argparse uses
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker compose stop``, Slurm, Kubernetes, ``kill``), raised in the main thread
+    as Ctrl-C is, so that a run stops the same way: a training run marked KILLED in MLflow with
+    its finished epochs kept, a batch of videos summarised."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated
 
 # Commands that are done when they return and leave nothing for exit handlers to finish (no
 # MLflow run, no Java subprocess): the console script skips the interpreter's teardown after
@@ -97,14 +108,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CapsightError as exc:
         print(error_line(cli_message(exc)), file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         words = list(sys.argv[1:] if argv is None else argv)
         hint = ""
-        if words[:1] == ["train"]:  # a run saves each finished epoch: say how to go on
+        if words[:1] == ["train"] and getattr(stop, "epoch_saved", True):  # say how to go on
             again = "again" if "--resume" in words else "with --resume"
             hint = f"; run the same command {again} to continue from the last finished epoch"
-        print(f"\n{PROG}: interrupted{hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        elif words[:1] == ["train"]:
+            hint = "; no epoch had finished, so run the same command to start again"
+        how = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        print(f"\n{PROG}: {how}{hint}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         # `capsight caption *.jpg | head -1`: the reader left; not an error worth a traceback.
         _silence_stdout()
@@ -127,6 +141,10 @@ def console() -> None:
         # machine 10x slower (the encoder: 5 against 46 photos/s at load 3.5; `capsight serve`
         # has set this since it shared its cores); an explicit value wins. Before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if command != "serve":  # the server stops on SIGTERM as its own (uvicorn's) handler says
+        import signal
+
+        signal.signal(signal.SIGTERM, _on_sigterm)
     status = main()
     if command in FAST_EXIT_COMMANDS:
         import logging

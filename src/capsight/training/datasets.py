@@ -146,8 +146,10 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     if not captions_file.is_file():
         raise InputNotFound(f"{root}: no captions.json; expected a file -> captions mapping")
     data = load_json(captions_file)
-    if not isinstance(data, dict) or not data:
+    if not isinstance(data, dict):
         raise DatasetError(f"{captions_file}: expected a JSON object mapping each photo file to its captions")
+    if not data:
+        raise DatasetError(f"{captions_file}: has no photos with captions (an empty JSON object)")
     notes: list[str] = []
     given = sum(1 if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in data.values())
     captions = {str(key): caption_strings(captions_file, key, value) for key, value in sorted(data.items())}

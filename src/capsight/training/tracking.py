@@ -242,6 +242,12 @@ class MLflowTracker:
         except Exception as error:
             # sqlite, SQLAlchemy and MLflow errors alike: the store is unusable.
             reason = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+            if "MLFLOW_ALLOW_FILE_STORE" in str(error):  # MLflow 3.x turned file stores off
+                raise InvalidParameter(
+                    f"MLflow tracking store {uri}: this MLflow refuses folder (file:) stores; set "
+                    "MLFLOW_TRACKING_URI to sqlite:///PATH/mlflow.db (the default is one in the "
+                    "current folder), or MLFLOW_ALLOW_FILE_STORE=true to keep the folder"
+                ) from None
             raise InvalidParameter(
                 f"MLflow tracking store {uri}: cannot open or write it ({reason}); set "
                 "MLFLOW_TRACKING_URI to a writable place, or train without tracking (--no-track)"

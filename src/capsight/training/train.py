@@ -428,7 +428,7 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
     if more_xe and isinstance(was, int) and was != config.epochs:
         _note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
               f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
-              f"where a {config.epochs}-epoch run would have it")  # fmt: skip
+              f"where a run of {config.epochs} epochs would have it")  # fmt: skip
 
 
 def _note(message: str) -> None:
@@ -975,6 +975,8 @@ def train_main(
         finished = True
     except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        if isinstance(error, KeyboardInterrupt):  # the CLI says how to go on: resume, or start again
+            error.epoch_saved = (Path(config.out) / "last").is_dir()
         drop_if_empty()
         raise
     finally:

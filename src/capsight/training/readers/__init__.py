@@ -125,4 +125,6 @@ def read_corpus(
             raise DatasetError(f"{path}: the split lists, not the captions; give the captions.json "
                                "beside it (or the dataset folder)")  # fmt: skip
         return _caption_mapping(path, data, folder)
+    if data == {}:
+        raise DatasetError(f"{path}: has no photos with captions (an empty JSON object)")
     raise DatasetError(f"{path}: JSON of an unknown caption format")

@@ -14,6 +14,9 @@ def load_json(path: Path) -> Any:
         raise InputNotFound(f"{path}: no such caption file")
     try:
         with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is allowed
-            return json.load(f)
+            text = f.read()
+        if not text.strip():
+            raise DatasetError(f"{path}: is empty; it should hold the captions as JSON")
+        return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc}); re-download the file") from None
+        raise DatasetError(f"{path}: not valid JSON ({exc}); fix or re-download the file") from None
