@@ -40,3 +40,13 @@ def test_every_data_file_in_the_package_is_in_its_package_data():
     assert data, "no data files listed"
     left_out = [name for name in data if not any(_matches(name, p) for p in patterns)]
     assert left_out == [], f"a wheel would leave out {left_out}: add them to package-data"
+
+
+def test_docker_compose_passes_every_server_setting_the_image_does_not_fix():
+    from capsight.server.settings import ENV_VARS
+
+    compose = (ROOT / "docker-compose.yaml").read_text()
+    fixed = {"CAPSIGHT_HOST", "CAPSIGHT_PORT", "CAPSIGHT_JOB_DIR"}  # the Dockerfile's ENV
+    assert all(f"{name}=" in (ROOT / "Dockerfile").read_text() for name in fixed)
+    missing = [name for name in ENV_VARS if name not in fixed and f'{name}: "${{{name}:-}}"' not in compose]
+    assert missing == []

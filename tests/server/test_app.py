@@ -325,3 +325,28 @@ def test_health_answers_head_requests_and_readyz_is_described(client):
     schema = client.get("/openapi.json").json()["paths"]["/readyz"]["get"]["responses"]
     assert "status" in schema["200"]["content"]["application/json"]["schema"]["properties"]
     assert "application/json" in schema["503"]["content"]
+
+
+def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, started):
+    origin = "https://app.example.com"
+    for c in started(make_app(cors_origins=f"{origin}/, http://localhost:5173", max_upload_mb=0.01)):
+        r = c.get("/v1/models", headers={"Origin": origin})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == origin
+        assert "access-control-allow-origin" not in c.get("/v1/models", headers={"Origin": "https://evil.example"}).headers
+        preflight = c.options("/v1/captions", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key, content-type"})  # fmt: skip
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == origin
+        too_big = c.post("/v1/captions", content=b"x" * 20_000, headers={"Origin": origin})
+        assert too_big.status_code == 413 and too_big.headers["access-control-allow-origin"] == origin
+    for c in started(make_app()):  # none named: same-origin pages only
+        assert "access-control-allow-origin" not in c.get("/v1/models", headers={"Origin": origin}).headers
+
+
+@pytest.mark.parametrize("origins", ["app.example.com", "https://app.example.com/ui", "ftp://x"])
+def test_a_cors_entry_that_is_not_an_origin_is_refused(origins):
+    from capsight.errors import InvalidParameter
+    from capsight.server.settings import ServerSettings
+
+    with pytest.raises(InvalidParameter, match="CAPSIGHT_CORS_ORIGINS.*is not an origin"):
+        ServerSettings.from_env({"CAPSIGHT_CORS_ORIGINS": origins})

@@ -32,6 +32,8 @@ _FLAGS = [
     ("--model", "model", str, "captioner used when a request names none (default: default)"),
     ("--inference-slots", "inference_slots", int, "caption requests computed at once (default 1)"),
     ("--log-level", "log_level", str, "uvicorn log level (default info)"),
+    ("--cors-origins", "cors_origins", str, "web pages on these origins may call the API from a "
+     "browser: comma-separated, as https://app.example.com, or * for any (default: none)"),
 ]
 
 

@@ -125,7 +125,14 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(QueueGate)  # a full queue answers before the body is read
-    app.add_middleware(HeadAsGet)  # outermost: HEAD is a GET without its body, everywhere
+    app.add_middleware(HeadAsGet)  # HEAD is a GET without its body, everywhere
+    if settings.allowed_origins:  # outermost: a 413 or 503 reaches the browser's page as well
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
+            allow_headers=["*"], expose_headers=["Location", "Retry-After"],
+        )  # fmt: skip
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
     if settings.api_key is None:

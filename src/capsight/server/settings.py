@@ -46,6 +46,9 @@ class ServerSettings:
     inference_slots: int = 1  # caption requests computed at once; the rest wait their turn
     ui: bool = True  # mount the Gradio page at /ui
     log_level: str = "info"
+    # Web pages on these origins may call the API from a browser (CORS): comma-separated
+    # "https://app.example.com" entries, or "*" for any; None: only same-origin pages.
+    cors_origins: str | None = None
 
     def __post_init__(self) -> None:
         for name in sorted(_FLOATS):  # inf MB or hours would crash the app as it starts
@@ -67,7 +70,19 @@ class ServerSettings:
         for ok, message in checks:
             if not ok:
                 raise InvalidParameter(message)
+        for origin in self.allowed_origins:
+            if origin != "*" and not (origin.startswith(("http://", "https://")) and
+                                      "/" not in origin.split("://", 1)[1]):  # fmt: skip
+                raise InvalidParameter(
+                    f"cors origins (or {env_var('cors_origins')}): {origin!r} is not an origin; "
+                    "use scheme://host[:port], as https://app.example.com, or *"
+                )
         object.__setattr__(self, "job_dir", Path(self.job_dir).expanduser())
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The CORS origins, one per entry (none when unset)."""
+        return [o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip()]
 
     @property
     def max_upload_bytes(self) -> int:
