@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         label = {
             "dev": "generated, dev (tuned on)",
             "holdout": "generated, held out",
-            "fresh": "generated, fresh (scored once)",
+            "fresh": "generated, fresh",
             "real": "annotated real clips",
         }[set_name]
         label += f", {len(videos)} videos"
