@@ -232,6 +232,18 @@ def test_sampling_near_zero_temperature_is_greedy(tiny_model, grid):
     assert all(d.tokens and math.isfinite(d.score) for d in hot)  # words, and a finite score
 
 
+def test_narrowing_samples_at_temperature_one_whatever_the_options_say(tiny_model, grid):
+    """The original project's schedule: sampling's default temperature (0.7) is not its."""
+    model = tiny_model("show-attend-tell")
+    runs = [[d.tokens for d in decode(model, grid, DecodingOptions(method="narrowing", seed=4, top_k=8,
+                                                                   max_length=8, temperature=t))]
+            for t in (0.05, 1.0, DecodingOptions.temperature)]  # fmt: skip
+    assert runs[0] == runs[1] == runs[2]
+    assert "temperature" not in DecodingOptions(method="narrowing").in_force()
+    cold = decode(model, grid, DecodingOptions(method="sample", seed=4, max_length=8, temperature=0.05))
+    assert [d.tokens for d in cold] != runs[0]  # (the same seed at 0.05 samples otherwise)
+
+
 @pytest.mark.parametrize("method", ["sample", "narrowing"])
 def test_num_captions_gives_alternatives(tiny_model, grid, method):
     model = tiny_model("show-attend-tell")

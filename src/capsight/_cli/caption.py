@@ -71,7 +71,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="the original project's schedule: sample the first word from the "
                              "top 5 (--top-k), one fewer for each next word, then greedy")
     p.add_argument("--temperature", type=float, default=None, metavar="T",
-                   help="sampling temperature (with --sample; default 1.0)")
+                   help="sampling temperature (with --sample; default 0.7: higher varies more, "
+                        "lower reads better)")
     p.add_argument("--top-k", type=int, default=None, metavar="K",
                    help="sample from the K most likely words only (with --sample; default: "
                         "all words; with --narrowing: the starting width, default 5)")

@@ -155,11 +155,11 @@ def _run_sequential(
         elif choose == "greedy":
             chosen = logp.argmax(-1)  # (open,)
         else:
-            if choose == "narrowing":
-                top_k, top_p = max(1, (options.top_k or 5) - t), 1.0
+            if choose == "narrowing":  # the original project's schedule, at temperature 1
+                temperature, top_k, top_p = 1.0, max(1, (options.top_k or 5) - t), 1.0
             else:
-                top_k, top_p = options.top_k, options.top_p
-            filtered = filter_logits(logp, options.temperature, top_k, top_p)  # (open, V)
+                temperature, top_k, top_p = options.temperature, options.top_k, options.top_p
+            filtered = filter_logits(logp, temperature, top_k, top_p)  # (open, V)
             # Gumbel-max: argmax(logits + Gumbel noise) samples softmax(logits); row i's noise
             # comes from its own generator.
             uniform = torch.stack([

@@ -32,6 +32,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from capsight.captioning.options import DecodingOptions  # noqa: E402
 from capsight.errors import CapsightError  # noqa: E402
 from capsight.io.sniff import sniff_video, video_extension  # noqa: E402
 from capsight.novelty.analysis import SHORTEST_EVERY  # noqa: E402
@@ -233,8 +234,6 @@ class CapsightUI:
         return (*cleared_image_results(), shown)
 
     def _describe(self, upload, model_a, model_b, method, beam_width):
-        from capsight.captioning.base import DecodingOptions
-
         image = photo_from_upload(upload)
         self._ready()
         try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
@@ -300,8 +299,6 @@ class CapsightUI:
         return card if self._photo_number(request) == photo else gr.update()
 
     def _sample(self, upload, model, temperature, count) -> str:
-        from capsight.captioning.base import DecodingOptions
-
         try:
             image = photo_from_upload(upload)
             self._ready()
@@ -531,7 +528,7 @@ def cleared_video_results():
 
 
 def decoding_name(decoding) -> str:
-    """"beam 4", "greedy", "sampled at temperature 1": how a caption was decoded, for its card."""
+    """"beam 4", "greedy", "sampled at temperature 0.7": how a caption was decoded, for its card."""
     if decoding.method == "sample":
         return f"sampled at temperature {decoding.temperature:g}"
     return f"beam {decoding.beam_width}" if decoding.method == "beam" else decoding.method
@@ -716,7 +713,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                 "the words stop making sense (for `show-and-tell` and "
                                 "`prefix-gpt2` from about 1: try 0.5-0.8).")  # fmt: skip
                     with gr.Row(equal_height=True):
-                        temperature = gr.Slider(*TEMPERATURES, value=1.0, step=0.1, scale=3,
+                        temperature = gr.Slider(*TEMPERATURES, value=DecodingOptions.temperature, step=0.1, scale=3,
                                                 label="Temperature")  # fmt: skip
                         count = gr.Slider(*SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions")
                         sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",

@@ -138,7 +138,7 @@ async def create_captions(
     beam_width: Annotated[int | None, Form(ge=1, le=10, description=(
         "Beams kept at each step (method=beam); default: the model's own, 4 for the photo default"))] = None,
     temperature: Annotated[float | None, Form(gt=0, le=5, description=(
-        "method=sample: below 1 safer wording, above 1 bolder (default 1)"))] = None,
+        "method=sample: lower safer wording, higher bolder (default 0.7)"))] = None,
     top_k: Annotated[int | None, Form(ge=0, le=1000, description=(
         "method=sample: draw among the k likeliest words only; 0 (default) for no limit"))] = None,
     top_p: Annotated[float | None, Form(gt=0, le=1, description=(
