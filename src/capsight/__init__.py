@@ -5,13 +5,17 @@
     'a little girl is playing on a bed'
     >>> sampling = capsight.DecodingOptions(method="sample", temperature=0.8, num_captions=3, seed=1)
     >>> capsight.caption(["cat.jpg"], model="show-attend-tell", decoding=sampling)[0].alternatives
+    >>> capsight.caption(["cat.jpg"], decoding=capsight.DecodingOptions.partial(num_captions=3))
+    >>> capsight.classify_images(["cat.jpg"], "cat, dog, car", top=2)[0].top   # zero-shot
+    [('cat', 0.995...), ('dog', ...)]
     >>> analysis = capsight.analyze_video("clip.mp4", every=1.0)
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
     >>> from capsight.novelty.reports import write_outputs
     >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
 
 ``caption`` and ``describe_images`` (caption + ImageNet labels + model name) take paths, bytes,
-PIL images or NumPy arrays; ``encode_images`` and ``word_vectors`` give the shared image encoder's
+PIL images or NumPy arrays, as does ``classify_images`` (zero-shot classes: a comma-separated list,
+a list, or a built-in set's name); ``encode_images`` and ``word_vectors`` give the shared image encoder's
 CNN features and the captioner's vectors of its words. Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
 has its kinds) with a one-line message. Library calls print nothing.
 
@@ -38,6 +42,7 @@ __all__ = [
     "__version__",
     "analyze_video",
     "caption",
+    "classify_images",
     "describe_images",
     "encode_images",
     "word_vectors",
@@ -51,6 +56,7 @@ from capsight.errors import CapsightError
 _LAZY = {
     "analyze_video": "capsight.novelty.pipeline",
     "caption": "capsight.captioning.facade",
+    "classify_images": "capsight.classify.engines",
     "describe_images": "capsight.captioning.facade",
     "encode_images": "capsight.captioning.facade",
     "word_vectors": "capsight.captioning.facade",

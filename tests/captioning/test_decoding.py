@@ -311,6 +311,9 @@ def test_decoding_options_are_validated():
             DecodingOptions(method="sample", temperature=bad)
     with pytest.raises(InvalidParameter, match="greedy decoding has one answer"):
         DecodingOptions(method="greedy", num_captions=3)
+    for seed in (-1, 2**63, 2**70):  # they would wrap onto other seeds' samples
+        with pytest.raises(InvalidParameter, match=r"seed must be between 0 and 2\*\*63 - 1"):
+            DecodingOptions(method="sample", seed=seed)
 
 
 def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():

@@ -12,6 +12,7 @@ import capsight
 from capsight.captioning import facade
 from capsight.captioning.options import DecodingOptions
 from capsight.errors import ImageLoadError, InvalidParameter, check_count
+from capsight.io import image_inputs
 
 
 @pytest.mark.parametrize(
@@ -54,7 +55,7 @@ def test_decoding_options_accept_numpy_and_json_numbers():
 @pytest.mark.parametrize(
     "images, fragment",
     [
-        (42, "cannot caption a int"),
+        (42, "cannot caption an int"),
         (None, "cannot caption a NoneType"),
         ([None], "cannot caption a NoneType"),
         ({"a.jpg", "b.jpg"}, "cannot caption a set: it has no order"),
@@ -133,15 +134,15 @@ def test_counts_may_be_numpy_integers_as_in_decoding_options():
 def test_numpy_arrays_become_rgb_images():
     grey = np.full((6, 5), 200, np.uint8)
     rgba = np.zeros((6, 5, 4), np.uint8)  # fully transparent: composited on white
-    assert facade.as_rgb_image(grey).size == (5, 6) and facade.as_rgb_image(grey).mode == "RGB"
-    assert facade.as_rgb_image(rgba).getpixel((0, 0)) == (255, 255, 255)
-    assert facade.as_rgb_image(np.zeros((6, 5, 3), np.uint8)[:, ::-1]).mode == "RGB"
+    assert image_inputs.as_rgb_image(grey).size == (5, 6) and image_inputs.as_rgb_image(grey).mode == "RGB"
+    assert image_inputs.as_rgb_image(rgba).getpixel((0, 0)) == (255, 255, 255)
+    assert image_inputs.as_rgb_image(np.zeros((6, 5, 3), np.uint8)[:, ::-1]).mode == "RGB"
+    with pytest.raises(InvalidParameter, match=r"pass uint8 pixels.*\(floats in 0-1: \(array \* 255\)"):
+        image_inputs.as_rgb_image(np.zeros((6, 5, 3), np.float32))
     with pytest.raises(InvalidParameter, match="pass uint8 pixels"):
-        facade.as_rgb_image(np.zeros((6, 5, 3), np.float32))
-    with pytest.raises(InvalidParameter, match="pass uint8 pixels"):
-        facade.as_rgb_image(np.zeros((6, 5, 2), np.uint8))
+        image_inputs.as_rgb_image(np.zeros((6, 5, 2), np.uint8))
     with pytest.raises(InvalidParameter, match="0x0 pixels"):
-        facade.as_rgb_image(Image.new("RGB", (0, 0)))
+        image_inputs.as_rgb_image(Image.new("RGB", (0, 0)))
 
 
 def test_files_and_memoryviews_are_read_as_images(tmp_path):
@@ -150,23 +151,23 @@ def test_files_and_memoryviews_are_read_as_images(tmp_path):
     buffer = io.BytesIO()
     Image.new("RGB", (8, 6), (10, 200, 30)).save(buffer, "PNG")
     data = buffer.getvalue()
-    assert facade.as_rgb_image(io.BytesIO(data)).getpixel((0, 0)) == (10, 200, 30)
-    assert facade.as_rgb_image(memoryview(data)).size == (8, 6)
+    assert image_inputs.as_rgb_image(io.BytesIO(data)).getpixel((0, 0)) == (10, 200, 30)
+    assert image_inputs.as_rgb_image(memoryview(data)).size == (8, 6)
     (tmp_path / "a.png").write_bytes(data)
     with open(tmp_path / "a.png", "rb") as f:
-        assert facade._image_list(f) == [f]  # one file, not a list of its lines
-        assert facade.as_rgb_image(f).size == (8, 6)
+        assert image_inputs.image_list(f) == [f]  # one file, not a list of its lines
+        assert image_inputs.as_rgb_image(f).size == (8, 6)
     with open(tmp_path / "a.png") as text, pytest.raises(InvalidParameter, match="binary mode"):
-        facade.as_rgb_image(text)
+        image_inputs.as_rgb_image(text)
     with open(tmp_path / "a.png", "rb") as f:
         pass
     with pytest.raises(InvalidParameter, match="cannot read it"):
-        facade.as_rgb_image(f)  # closed
+        image_inputs.as_rgb_image(f)  # closed
     with pytest.raises(ImageLoadError, match="notes.txt: not an image"):
         with open(tmp_path / "notes.txt", "w+b") as f:
             f.write(b"a shopping list")
             f.seek(0)
-            facade.as_rgb_image(f)
+            image_inputs.as_rgb_image(f)
 
 
 def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
@@ -177,37 +178,37 @@ def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
     exif[0x0112] = 6  # orientation: rotate 90 degrees to show upright
     buffer = io.BytesIO()
     tall.save(buffer, "JPEG", exif=exif.tobytes())
-    assert facade.as_rgb_image(Image.open(io.BytesIO(buffer.getvalue()))).size == (8, 4)
-    assert facade.as_rgb_image(buffer.getvalue()).size == (8, 4)  # as bytes: the same
+    assert image_inputs.as_rgb_image(Image.open(io.BytesIO(buffer.getvalue()))).size == (8, 4)
+    assert image_inputs.as_rgb_image(buffer.getvalue()).size == (8, 4)  # as bytes: the same
     turned = Image.open(io.BytesIO(buffer.getvalue())).transpose(Image.Transpose.ROTATE_180)
-    assert facade.as_rgb_image(turned).size == (4, 8)  # turned by the caller: taken as it is
+    assert image_inputs.as_rgb_image(turned).size == (4, 8)  # turned by the caller: taken as it is
     with pytest.raises(ImageLoadError, match="too large"):
-        facade.as_rgb_image(Image.new("1", (9000, 8000)))
+        image_inputs.as_rgb_image(Image.new("1", (9000, 8000)))
     cut = tmp_path / "cut.jpg"
     noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     Image.fromarray(noise).save(cut, quality=95)
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # the header whole, the pixels cut
     with pytest.raises(ImageLoadError, match="cannot be read"):
-        facade.as_rgb_image(Image.open(cut))  # opened lazily: it fails only when read
+        image_inputs.as_rgb_image(Image.open(cut))  # opened lazily: it fails only when read
     closed = Image.open(io.BytesIO(buffer.getvalue()))
     closed.close()
     with pytest.raises(ImageLoadError, match="cannot be read"):
-        facade.as_rgb_image(closed)
+        image_inputs.as_rgb_image(closed)
 
 
 def test_a_bad_image_in_a_list_is_named_by_its_place():
     good = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ImageLoadError, match=r"^images\[1\]: not an image"):
-        facade._rgb_batch([good, b"not a photo"], 0, 8)
+        image_inputs.rgb_images([good, b"not a photo"], 0, 8)
 
 
 def test_one_image_alone_counts_as_a_list_of_one(tmp_path):
     pil, array = Image.new("RGB", (4, 4)), np.zeros((4, 4, 3), np.uint8)
-    assert facade._image_list(pil) == [pil]
-    assert facade._image_list(array)[0] is array
+    assert image_inputs.image_list(pil) == [pil]
+    assert image_inputs.image_list(array)[0] is array
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"\xff\xd8")
-    assert facade._image_list(x for x in (str(photo),)) == [str(photo)]
+    assert image_inputs.image_list(x for x in (str(photo),)) == [str(photo)]
 
 
 @pytest.mark.slow  # loads the image encoder
@@ -239,9 +240,13 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
         "word_vectors",
         "DecodingOptions",
         "analyze_video",
+        "classify_images",
     ):
         assert name in names and name in capsight.__all__
     assert capsight.DecodingOptions is DecodingOptions and capsight.caption is facade.caption
+    from capsight.classify.engines import classify
+
+    assert capsight.classify_images is classify
     with pytest.raises(AttributeError):
         capsight.no_such_function  # noqa: B018
 

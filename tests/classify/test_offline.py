@@ -97,6 +97,27 @@ def test_classify_on_files(tmp_path, photo):
     assert np.isclose(result.to_dict()["top"][0]["score"], result.top[0][1], atol=1e-6)
 
 
+def test_classify_and_predict_take_what_caption_takes(tmp_path, photo, engine):
+    """One path alone (not read letter by letter), PIL images, arrays, bytes; a bad item is a
+    one-line error before any model loads."""
+    path = tmp_path / "cat.png"
+    photo("chelsea").save(path)
+    image = photo("chelsea")
+    results = classify(str(path), "cat, dog")
+    assert [r.image for r in results] == [str(path)] and results[0].top[0][0] == "cat"
+    results = classify([image, np.asarray(image), path.read_bytes()], "cat, dog")
+    assert [r.image for r in results] == ["images[0]", "images[1]", "images[2]"]
+    assert {r.top[0][0] for r in results} == {"cat"}
+    with pytest.raises(InvalidParameter, match=r"images\[1\]: cannot classify a NoneType"):
+        classify([path, None], "cat, dog")
+    classifier = engine.build(parse_classes("cat, dog"))
+    by_path = predict(classifier, [str(path)])
+    assert torch.allclose(by_path, predict(classifier, [np.asarray(image)]), atol=1e-5)
+    assert by_path.shape == (1, 2) and by_path[0, 0] > 0.5
+    with pytest.raises(InvalidParameter, match="cannot classify a set"):
+        predict(classifier, {str(path)})
+
+
 def test_new_class_prompts_are_embedded_in_chunks_under_progress_then_cached(tmp_path, monkeypatch):
     import capsight.classify.text_cache as text_cache
 

@@ -21,6 +21,7 @@ def test_repr_summarises_instead_of_listing_every_moment():
     assert str(_analysis(moments)) == text
     many = repr(_analysis([Moment(float(t), "a", 1.0, is_novel=True) for t in range(30)]))
     assert "30 novel at 0, 1, 2" in many and many.endswith(", ... s>") and "29" not in many
+    assert repr(_analysis([Moment(0.0, "a", None)])) == "<Analysis of 'clip.mp4': 1 moment, 0 novel>"
 
 
 def test_an_empty_analysis_answers_every_question():

@@ -229,8 +229,9 @@ class CaptionRun:
         """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
         file gets its own error line and the others are still captioned."""
         from capsight._cli.main import error_line
-        from capsight.captioning.facade import as_rgb_image, describe_images
+        from capsight.captioning.facade import describe_images
         from capsight.errors import CapsightError
+        from capsight.io.image_inputs import as_rgb_image
 
         names, images = [], []
         for path in batch:

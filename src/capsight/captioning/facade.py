@@ -21,25 +21,21 @@ time. Nothing is printed.
 
 from __future__ import annotations
 
-import io
 import os
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from capsight.errors import InvalidParameter, check_count
+from capsight.io.image_inputs import image_list, rgb_images
 from capsight.model_loading import loaded_once
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
-    from PIL import Image
 
     from capsight.captioning.base import Captioner, CaptionResult, DecodingOptions
+    from capsight.io.image_inputs import ImageInput
     from capsight.vision.encoder import EncodedImages, ImageEncoder
-
-    ImageInput = str | os.PathLike | bytes | memoryview | BinaryIO | Image.Image | np.ndarray
 
 
 @dataclass
@@ -97,14 +93,14 @@ def describe_images(
 
     batch_size = check_count("batch size", batch_size, 1)
     num_labels = check_count("num_labels", num_labels, 0)
-    images = _image_list(images)
+    images = image_list(images)
     _check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []
     for start in range(0, len(images), batch_size):
-        pils = _rgb_batch(images, start, batch_size)
+        pils = rgb_images(images, start, batch_size)
         encoded = encoder.encode(pils, batch_size=batch_size)
         results = captioner.caption(encoded, decoding)  # blank ones too: one batch, warm kernels
         k = min(num_labels, encoded.probs.shape[-1])  # (B, 1000): no more than every class
@@ -134,14 +130,14 @@ def encode_images(
     captioner with encoder blocks of its own (the pair's members) refines them further inside.
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
     batch_size = check_count("batch size", batch_size, 1)
-    images = _image_list(images)
+    images = image_list(images)
     captioner, _ = resolve_captioner(model)
     encoder = cached_encoder(captioner.encoder_name)
     if not images:  # as caption([]) is []: no rows, the shapes of the rest kept
         return encoder.encode([])
     parts = []
     for start in range(0, len(images), batch_size):
-        pils = _rgb_batch(images, start, batch_size)
+        pils = rgb_images(images, start, batch_size)
         parts.append(encoder.encode(pils, batch_size=batch_size))
     return _joined(parts)
 
@@ -188,120 +184,6 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
     if not hasattr(captioner, "word_vectors"):
         raise InvalidParameter(f"captioner {name!r} has no word vectors; use a trained captioner")
     return captioner.word_vectors(list(words))
-
-
-def _image_list(images: Sequence[ImageInput] | ImageInput) -> Sequence[ImageInput]:
-    """``images`` as a sequence: one image alone (a common slip) becomes a list of one."""
-    from PIL import Image
-
-    one_image = (str, bytes, bytearray, memoryview, os.PathLike, Image.Image)
-
-    if isinstance(images, one_image) or _is_array(images) or _is_file(images):
-        return [images]
-    if not isinstance(images, Iterable):
-        raise InvalidParameter(
-            f"cannot caption a {type(images).__name__}; pass a list of paths, bytes, PIL images "
-            "or NumPy arrays"
-        )
-    if isinstance(images, (set, frozenset, dict)):  # results come back in input order: no order
-        raise InvalidParameter(
-            f"cannot caption a {type(images).__name__}: it has no order to give the results in; "
-            "pass a list (e.g. sorted(...))"
-        )
-    from capsight.io.images import check_input_file
-
-    images = images if isinstance(images, Sequence) else list(images)
-    for i, image in enumerate(images):  # before any model loads: a slip is found in no time
-        where = f"images[{i}]: " if len(images) > 1 else ""
-        if not (isinstance(image, one_image) or _is_array(image) or _is_file(image)):
-            raise InvalidParameter(
-                f"{where}cannot caption a {type(image).__name__}; pass a path, bytes, an open "
-                "binary file, a PIL image or a NumPy array"
-            )
-        if isinstance(image, (str, os.PathLike)):
-            # Missing, empty or a folder: said now, not after the photos before it are captioned.
-            check_input_file(image)
-    return images
-
-
-def _is_array(value: object) -> bool:
-    numpy = sys.modules.get("numpy")  # an array means NumPy is loaded; no import otherwise
-    return numpy is not None and isinstance(value, numpy.ndarray)
-
-
-def _rgb_batch(images: Sequence[ImageInput], start: int, size: int) -> list[Image.Image]:
-    """``images[start:start + size]`` as RGB; an unusable one without a name of its own (bytes,
-    an array, a PIL image) is named by its place in the list."""
-    from capsight.errors import CapsightError
-
-    out = []
-    for i, image in enumerate(images[start : start + size], start):
-        try:
-            out.append(as_rgb_image(image))
-        except CapsightError as exc:
-            if len(images) > 1 and not isinstance(image, (str, os.PathLike)):
-                message = str(exc).removeprefix("image: ")  # the generic label: its place instead
-                raise type(exc)(f"images[{i}]: {message}") from None
-            raise
-    return out
-
-
-def as_rgb_image(image: ImageInput) -> Image.Image:
-    """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
-    image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
-    ``(H, W, 3|4)``, ``uint8``) is made RGB, within the same 64-megapixel limit."""
-    from PIL import Image, ImageOps
-
-    from capsight.errors import ImageLoadError
-    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb
-
-    if _is_array(image):
-        if image.dtype != "uint8" or not (
-            image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
-        ):
-            raise InvalidParameter(
-                f"cannot caption a {image.dtype} array of shape {image.shape}; pass uint8 pixels "
-                "shaped (H, W) or (H, W, 3) or (H, W, 4)"
-            )
-        image = Image.fromarray(image)
-    if isinstance(image, Image.Image):
-        if image.width == 0 or image.height == 0:
-            raise InvalidParameter(
-                f"cannot caption an image of {image.width}x{image.height} pixels"
-            )
-        check_pixel_count(image, "image")
-        # Opened straight from a file (its format known), it is turned upright as a path would
-        # be; an image made or turned in memory (format None) is taken as it is.
-        try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
-            return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
-        except DECODE_ERRORS as exc:
-            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
-                                 "re-open or re-export it") from None  # fmt: skip
-    if isinstance(image, memoryview):
-        image = image.tobytes()
-    if _is_file(image):
-        name = getattr(image, "name", None)
-        label = str(name) if isinstance(name, (str, os.PathLike)) else None
-        if isinstance(image, io.TextIOBase) or "b" not in getattr(image, "mode", "b"):
-            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
-        try:
-            data = image.read()
-        except (OSError, ValueError) as exc:  # closed, or not readable
-            raise InvalidParameter(f"{label or 'file'}: cannot read it ({exc})") from None
-        if not isinstance(data, (bytes, bytearray)):
-            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
-        return load_image(bytes(data), name=label)
-    if isinstance(image, (str, bytes, bytearray, os.PathLike)):
-        return load_image(image)
-    raise InvalidParameter(
-        f"cannot caption a {type(image).__name__}; pass a path, bytes, an open binary file, a PIL "
-        "image or a NumPy array"
-    )
-
-
-def _is_file(value: object) -> bool:
-    """An open file or file-like object (``io.BytesIO``, ``open(path, "rb")``): it has read()."""
-    return callable(getattr(value, "read", None)) and not isinstance(value, (str, bytes, bytearray))
 
 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:

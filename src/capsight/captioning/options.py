@@ -77,6 +77,8 @@ class DecodingOptions:
             raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise InvalidParameter(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:  # others would wrap onto these
+            raise InvalidParameter(f"seed must be between 0 and 2**63 - 1, got {self.seed}")
         if self.top_k < 0:
             raise InvalidParameter(f"top-k must be >= 0 (0: no limit), got {self.top_k}")
         if not 1 <= self.num_captions <= MAX_CAPTIONS:

@@ -49,8 +49,12 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(classifier: nn.Module, images: list[Image.Image]) -> torch.Tensor:
-    """Class probabilities (N, C) for PIL images of any sizes (one forward per distinct size)."""
+def predict(classifier: nn.Module, images) -> torch.Tensor:
+    """Class probabilities (N, C) for images of any sizes (one forward per distinct size):
+    paths, bytes, PIL images or NumPy arrays, as ``capsight.caption`` takes them."""
+    from capsight.io.image_inputs import image_list, rgb_images
+
+    images = rgb_images(image_list(images, "classify"))
     out: list[torch.Tensor | None] = [None] * len(images)
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):

@@ -56,21 +56,29 @@ def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEng
 
 
 def classify(
-    images: Sequence[str | os.PathLike],
+    images,
     classes: str | Sequence[str] | ClassList,
     templates: Sequence[str] | str | None = None,
     top: int = 5,
     engine: str = "offline",
     clip: str | None = None,
 ) -> list[Prediction]:
-    """Classify image files into ``classes``; one Prediction per image, in order."""
-    from capsight.io.images import load_image
+    """Classify images into ``classes``; one Prediction per image, in order. ``images``: what
+    ``capsight.caption`` takes (paths, bytes, PIL images or NumPy arrays; one alone or a list);
+    a prediction names its image by its path, or by its place (``images[2]``)."""
+    from capsight.io.image_inputs import image_list, rgb_images
 
     top = check_count("top", top, 1)
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
-    loaded = [load_image(path) for path in images]  # errors before any model loads
+    images = image_list(images, "classify")
+    loaded = rgb_images(images)  # errors before any model loads
+    names = [str(image) if isinstance(image, (str, os.PathLike)) else f"images[{i}]"
+             for i, image in enumerate(images)]  # fmt: skip
     classifier = create_engine(engine, clip).build(class_list, templates)
-    return predictions(classifier, loaded, [str(p) for p in images], top)
+    return predictions(classifier, loaded, names, top)
+
+
+classify_images = classify  # the name the capsight package exports (capsight.classify is this package)
 
 
 def predictions(

@@ -102,7 +102,8 @@ class Analysis:
         times = [f"{m.time:g}" for m in self.novel_moments]
         shown = ", ".join(times[:10]) + (", ..." if len(times) > 10 else "")
         novel = f"{len(times)} novel" + (f" at {shown} s" if times else "")
-        return f"<Analysis of {self.video.path!r}: {len(self.moments)} moments, {novel}>"
+        n = len(self.moments)
+        return f"<Analysis of {self.video.path!r}: {n} moment{'' if n == 1 else 's'}, {novel}>"
 
     def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).

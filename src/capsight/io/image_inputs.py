@@ -1,0 +1,144 @@
+"""What a caller may pass as an image, checked and made RGB: paths (``str`` or
+``pathlib.Path``), bytes, open binary files, PIL images or NumPy arrays (``(H, W)`` grey or
+``(H, W, 3|4)``, ``uint8``), one alone or in a list. Captioning and classification take the same.
+
+    >>> images = image_list(["cat.jpg", pil_image], verb="classify")  # checked before models load
+    >>> rgb_images(images)                                             # [PIL.Image (RGB), ...]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+from capsight.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+    ImageInput = str | os.PathLike | bytes | memoryview | BinaryIO | Image.Image | np.ndarray
+
+
+def _a(noun: str) -> str:
+    """"a set", "an int": the article for a type's name."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def image_list(images: Sequence[ImageInput] | ImageInput, verb: str = "caption") -> Sequence[ImageInput]:
+    """``images`` as a sequence, each item checked for its type (and a path for its file) before
+    any model loads; one image alone (a common slip) becomes a list of one. ``verb`` names what
+    is done with them in messages ("cannot classify a set")."""
+    from PIL import Image
+
+    one_image = (str, bytes, bytearray, memoryview, os.PathLike, Image.Image)
+
+    if isinstance(images, one_image) or is_array(images) or is_file(images):
+        return [images]
+    if not isinstance(images, Iterable):
+        raise InvalidParameter(
+            f"cannot {verb} {_a(type(images).__name__)}; pass a list of paths, bytes, PIL images "
+            "or NumPy arrays"
+        )
+    if isinstance(images, (set, frozenset, dict)):  # results come back in input order: no order
+        raise InvalidParameter(
+            f"cannot {verb} {_a(type(images).__name__)}: it has no order to give the results in; "
+            "pass a list (e.g. sorted(...))"
+        )
+    from capsight.io.images import check_input_file
+
+    images = images if isinstance(images, Sequence) else list(images)
+    for i, image in enumerate(images):  # before any model loads: a slip is found in no time
+        where = f"images[{i}]: " if len(images) > 1 else ""
+        if not (isinstance(image, one_image) or is_array(image) or is_file(image)):
+            raise InvalidParameter(
+                f"{where}cannot {verb} {_a(type(image).__name__)}; pass a path, bytes, an open "
+                "binary file, a PIL image or a NumPy array"
+            )
+        if isinstance(image, (str, os.PathLike)):
+            # Missing, empty or a folder: said now, not after the photos before it are captioned.
+            check_input_file(image)
+    return images
+
+
+def is_array(value: object) -> bool:
+    numpy = sys.modules.get("numpy")  # an array means NumPy is loaded; no import otherwise
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def rgb_images(images: Sequence[ImageInput], start: int = 0, size: int | None = None) -> list[Image.Image]:
+    """``images[start:start + size]`` (all from ``start`` when ``size`` is None) as RGB; an
+    unusable one without a name of its own (bytes, an array, a PIL image) is named by its place
+    in the list."""
+    from capsight.errors import CapsightError
+
+    out = []
+    for i, image in enumerate(images[start : None if size is None else start + size], start):
+        try:
+            out.append(as_rgb_image(image))
+        except CapsightError as exc:
+            if len(images) > 1 and not isinstance(image, (str, os.PathLike)):
+                message = str(exc).removeprefix("image: ")  # the generic label: its place instead
+                raise type(exc)(f"images[{i}]: {message}") from None
+            raise
+    return out
+
+
+def as_rgb_image(image: ImageInput) -> Image.Image:
+    """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
+    image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
+    ``(H, W, 3|4)``, ``uint8``) is made RGB, within the same 64-megapixel limit."""
+    from PIL import Image, ImageOps
+
+    from capsight.errors import ImageLoadError
+    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb
+
+    if is_array(image):
+        if image.dtype != "uint8" or not (
+            image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+        ):
+            scaled = " (floats in 0-1: (array * 255).round().astype('uint8'))" if image.dtype.kind == "f" else ""
+            raise InvalidParameter(
+                f"cannot read {_a(str(image.dtype))} array of shape {image.shape} as an image; pass "
+                f"uint8 pixels shaped (H, W) or (H, W, 3) or (H, W, 4){scaled}"
+            )
+        image = Image.fromarray(image)
+    if isinstance(image, Image.Image):
+        if image.width == 0 or image.height == 0:
+            raise InvalidParameter(f"cannot read an image of {image.width}x{image.height} pixels")
+        check_pixel_count(image, "image")
+        # Opened straight from a file (its format known), it is turned upright as a path would
+        # be; an image made or turned in memory (format None) is taken as it is.
+        try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
+            return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
+        except DECODE_ERRORS as exc:
+            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
+                                 "re-open or re-export it") from None  # fmt: skip
+    if isinstance(image, memoryview):
+        image = image.tobytes()
+    if is_file(image):
+        name = getattr(image, "name", None)
+        label = str(name) if isinstance(name, (str, os.PathLike)) else None
+        if isinstance(image, io.TextIOBase) or "b" not in getattr(image, "mode", "b"):
+            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
+        try:
+            data = image.read()
+        except (OSError, ValueError) as exc:  # closed, or not readable
+            raise InvalidParameter(f"{label or 'file'}: cannot read it ({exc})") from None
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
+        return load_image(bytes(data), name=label)
+    if isinstance(image, (str, bytes, bytearray, os.PathLike)):
+        return load_image(image)
+    raise InvalidParameter(
+        f"cannot read {_a(type(image).__name__)} as an image; pass a path, bytes, an open binary "
+        "file, a PIL image or a NumPy array"
+    )
+
+
+def is_file(value: object) -> bool:
+    """An open file or file-like object (``io.BytesIO``, ``open(path, "rb")``): it has read()."""
+    return callable(getattr(value, "read", None)) and not isinstance(value, (str, bytes, bytearray))
