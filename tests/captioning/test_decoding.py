@@ -328,6 +328,13 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     assert partial == full and hash(partial) == hash(full) and asdict(partial) == asdict(full)
     with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
         DecodingOptions.partial(beam_width=0)
+    # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
+    # the shipped ones): asked to sample, it samples with sampling's defaults, not those.
+    shipped = DecodingOptions(beam_width=4, temperature=1.0, top_p=0.8)
+    sampled = DecodingOptions.partial(method="sample").over(shipped)
+    assert (sampled.temperature, sampled.top_p) == (DecodingOptions.temperature, 1.0)
+    own_sampler = DecodingOptions(method="sample", temperature=0.9)  # chose its own: kept
+    assert DecodingOptions.partial(num_captions=3).over(own_sampler).temperature == 0.9
 
 
 def test_no_repeat_word_bans_a_word_right_after_itself():

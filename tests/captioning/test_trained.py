@@ -141,6 +141,11 @@ def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(tin
     shutil.rmtree(run / "best")
     with pytest.raises(ModelNotFound, match="whose best/ checkpoint is missing"):
         create_captioner(str(run))
+    started = tmp_path / "started"  # stopped before its first epoch: no last/ to suggest
+    started.mkdir()
+    (started / "train_config.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match="best/ checkpoint is missing; no epoch of it has finished"):
+        create_captioner(str(started))
     assert "ensemble" not in create_captioner(str(run / "last")).describe()["kind"]
     # An ensemble SCST run's best/ holds its members, and says how to use them.
     for sub in ("m0", "m1"):

@@ -100,7 +100,9 @@ def test_ctrl_c_in_training_says_how_to_continue(run_cli, monkeypatch, tmp_path)
     import capsight._cli.train as train_cli
 
     def interrupted(args):
-        raise KeyboardInterrupt
+        stop = KeyboardInterrupt()
+        stop.epoch_saved = True  # as train_main marks it when the run has a last/
+        raise stop
 
     monkeypatch.setattr(train_cli, "run", interrupted)
     status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run")

@@ -327,23 +327,35 @@ def test_health_answers_head_requests_and_readyz_is_described(client):
     assert "application/json" in schema["503"]["content"]
 
 
-def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, started):
+def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, started, monkeypatch):
     origin = "https://app.example.com"
-    for c in started(make_app(cors_origins=f"{origin}/, http://localhost:5173", max_upload_mb=0.01)):
-        r = c.get("/v1/models", headers={"Origin": origin})
+    app = make_app(cors_origins="HTTPS://App.Example.com/, http://localhost:5173", max_upload_mb=0.01,
+                   api_key="s3cret-key")  # fmt: skip
+    key = {"X-API-Key": "s3cret-key"}
+    for c in started(app):
+        r = c.get("/v1/models", headers={"Origin": origin, **key})
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == origin
-        assert "access-control-allow-origin" not in c.get("/v1/models", headers={"Origin": "https://evil.example"}).headers
-        preflight = c.options("/v1/captions", headers={
+        other = c.get("/v1/models", headers={"Origin": "https://evil.example", **key})
+        assert "access-control-allow-origin" not in other.headers
+        preflight = c.options("/v1/captions", headers={  # a browser sends no key with it
             "Origin": origin, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "x-api-key, content-type"})  # fmt: skip
         assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == origin
-        too_big = c.post("/v1/captions", content=b"x" * 20_000, headers={"Origin": origin})
+        keyless = c.get("/v1/models", headers={"Origin": origin})
+        assert keyless.status_code == 401 and keyless.headers["access-control-allow-origin"] == origin
+        too_big = c.post("/v1/captions", content=b"x" * 20_000, headers={"Origin": origin, **key})
         assert too_big.status_code == 413 and too_big.headers["access-control-allow-origin"] == origin
+        monkeypatch.setattr(app.state.engine, "models", lambda: 1 / 0)  # a bug: a 500
+        bug = TestClient(app, raise_server_exceptions=False).get("/v1/models", headers={"Origin": origin, **key})
+        assert bug.status_code == 500 and bug.headers["access-control-allow-origin"] == origin
+        monkeypatch.undo()  # the engine is shared with the next app
     for c in started(make_app()):  # none named: same-origin pages only
         assert "access-control-allow-origin" not in c.get("/v1/models", headers={"Origin": origin}).headers
 
 
-@pytest.mark.parametrize("origins", ["app.example.com", "https://app.example.com/ui", "ftp://x"])
+@pytest.mark.parametrize(
+    "origins", ["app.example.com", "https://app.example.com/ui", "ftp://x", "https://", "https://*.example.com"]
+)
 def test_a_cors_entry_that_is_not_an_origin_is_refused(origins):
     from capsight.errors import InvalidParameter
     from capsight.server.settings import ServerSettings

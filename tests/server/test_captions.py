@@ -118,6 +118,9 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
     assert decoding["method"] == "sample" and decoding["num_captions"] == 3
     assert decoding["temperature"] == pytest.approx(0.7)
     assert "beam_width" not in decoding and "length_penalty" not in decoding  # sampling keeps no beams
+    r = client.post("/v1/captions", data={"method": "sample", "model": "show-attend-tell"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.json()["decoding"]["temperature"] == pytest.approx(0.7)  # sampling's default, as documented
 
 
 @pytest.mark.parametrize("method", ["greedy", "sample"])

@@ -57,8 +57,8 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
                                     use_java=False)  # fmt: skip
     assert report["images"] == 4 and report["notes"] == [
-        "every photo is scored, the 1 of its train split too; --split test scores only photos "
-        "a model trained on it has not seen"
+        "every photo is scored, including the 1 of its train split; --split test scores only "
+        "photos a model trained on it has not seen"
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,31 @@ def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder,
             if error is KeyboardInterrupt:  # no last/: the CLI says to start again, not --resume
                 assert raised.value.epoch_saved is False
     assert tracker.status == status
+
+
+def test_an_interrupted_run_says_whether_an_epoch_was_saved(caption_folder, tmp_path, monkeypatch):
+    """The CLI's hint after Ctrl-C (--resume, or start again) reads ``epoch_saved``."""
+    import capsight.training.train as training
+
+    def saved_one_then_stopped(config, tracker, corpus):
+        (Path(config.out) / "last").mkdir(parents=True)
+        (Path(config.out) / "last" / "trainer.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_tracker", lambda args, config: NullTracker())
+    monkeypatch.setattr(training, "train", saved_one_then_stopped)
+    argv = [str(caption_folder), "--out", str(tmp_path / "run"), "--min-count", "1", "--quiet"]
+    with pytest.raises(KeyboardInterrupt) as raised:
+        training.train_main(argv)
+    assert raised.value.epoch_saved is True
+
+    def stopped_while_reading(config, say):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "training_corpus", stopped_while_reading)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        training.train_main([str(caption_folder), "--out", str(tmp_path / "new"), "--quiet"])
+    assert raised.value.epoch_saved is False
 
 
 def test_a_tracking_store_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):

@@ -578,12 +578,15 @@ def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
         (caption_folder / "captions.json").read_text()))}))  # fmt: skip
     with pytest.raises(DatasetError, match="only a test split"):
         training_corpus(config)
-    # Splits by other names: their photos, tests and all, would be trained on.
+    # A test split by another name would be trained on, with the rest outside 'test'.
     renamed = {"training": splits["train"], "validation": splits["val"], "testing": splits["test"]}
     (caption_folder / "splits.json").write_text(json.dumps(renamed))
-    with pytest.raises(DatasetError, match="splits 'testing', 'training', 'validation' are not ones "
-                                           r"training reads \(train, val, test\)"):  # fmt: skip
+    with pytest.raises(DatasetError, match="split 'testing' looks like a test split, but training "
+                                           "holds out only the one named 'test'"):  # fmt: skip
         training_corpus(config)
+    # Other names (a COCO file's 'minival') are trained on, as a file without splits is.
+    (caption_folder / "splits.json").write_text(json.dumps({"minival": splits["val"] + splits["test"]}))
+    assert training_corpus(config, lambda _: None).split("train")
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ level (torch, transformers, matplotlib load only inside ``run``), so ``capsight 
 
 Exit statuses: 0 success; 2 bad input or options (a ``CapsightError`` or an argparse error,
 reported as one line ``capsight: error: <message>`` on stderr, never a traceback); 130 when
-interrupted with Ctrl-C.
+interrupted with Ctrl-C; 143 when stopped by SIGTERM, which stops a command as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
     raise Terminated
+
 
 # Commands that are done when they return and leave nothing for exit handlers to finish (no
 # MLflow run, no Java subprocess): the console script skips the interpreter's teardown after
@@ -111,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         words = list(sys.argv[1:] if argv is None else argv)
         hint = ""
-        if words[:1] == ["train"] and getattr(stop, "epoch_saved", True):  # say how to go on
+        if words[:1] == ["train"] and getattr(stop, "epoch_saved", False):  # say how to go on
             again = "again" if "--resume" in words else "with --resume"
             hint = f"; run the same command {again} to continue from the last finished epoch"
         elif words[:1] == ["train"]:
@@ -133,22 +137,22 @@ def console() -> None:
     # keeps an arena of its own, and later threads such as the video encoder's may be handed
     # it; such arenas give freed pages straight back (400k page faults per 70 s clip, not 210k).
     reuse_freed_memory()
+    import os
+    import signal
+
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     if command != "train":
-        import os
-
         # OpenMP threads that spin while they wait for each other make inference on a busy
         # machine 10x slower (the encoder: 5 against 46 photos/s at load 3.5; `capsight serve`
         # has set this since it shared its cores); an explicit value wins. Before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if command != "serve":  # the server stops on SIGTERM as its own (uvicorn's) handler says
-        import signal
-
+    # The server stops on SIGTERM as its own (uvicorn's) handler says; under torchrun, whose
+    # ranks it stops with SIGTERM when one fails, the ranks keep the default (they end at once).
+    if command != "serve" and os.environ.get("WORLD_SIZE", "1") in ("", "1"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     status = main()
     if command in FAST_EXIT_COMMANDS:
         import logging
-        import os
 
         try:
             sys.stdout.flush()

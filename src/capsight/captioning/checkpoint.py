@@ -70,6 +70,10 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+# What `capsight train` writes in a run folder besides best/ (capsight.training.run_folder).
+_RUN_MARKERS = ("train_config.json", "run_config.json", "metrics.jsonl", "last", "last.new")
+
+
 def checkpoint_folder(folder: str | os.PathLike) -> Path:
     """The checkpoint ``folder`` names: itself, or the ``best`` of a ``capsight train`` run
     folder (which has no ``config.json`` of its own)."""
@@ -81,13 +85,13 @@ def checkpoint_folder(folder: str | os.PathLike) -> Path:
         return best
     if best.is_dir() and any((p / CONFIG).is_file() for p in best.iterdir()):
         return best  # an ensemble SCST run's best/ holds its members: m0/, m1/
-    if any((folder / name).exists() for name in ("train_config.json", "metrics.jsonl", "last")):
+    if any((folder / name).exists() for name in _RUN_MARKERS):
         # A run folder stands for its best/ only: its last/ is another epoch's model.
         state = "has no config.json (damaged)" if best.is_dir() else "is missing"
-        raise ModelNotFound(
-            f"{folder}: a training run whose best/ checkpoint {state}; name another checkpoint, "
-            f"e.g. {folder / 'last'} (the last finished epoch)"
-        )
+        last = folder / "last"
+        other = (f"name another checkpoint, e.g. {last} (the last finished epoch)"
+                 if (last / CONFIG).is_file() else "no epoch of it has finished")  # fmt: skip
+        raise ModelNotFound(f"{folder}: a training run whose best/ checkpoint {state}; {other}")
     return folder
 
 

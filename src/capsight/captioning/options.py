@@ -33,6 +33,7 @@ _FLAGS = ("no_repeat_trigram", "no_repeat_phrase", "no_repeat_word", "complete_e
 # Fields one decoding method reads and the others ignore (``in_force``).
 _BEAM_ONLY = ("beam_width", "length_penalty")
 _SAMPLING_ONLY = ("temperature", "top_k", "top_p", "seed")
+_SAMPLE_SHAPE = ("temperature", "top_k", "top_p")  # what a shipped beam-search config also stores
 # Field names as the range errors say them.
 _SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of captions"}
 
@@ -50,7 +51,8 @@ class DecodingOptions:
     no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
     complete_endings: bool = True  # no <eos> mid-phrase ("in a red"): see captioning.endings
     # Sampling's temperature: 0.7 keeps 4.3 of 5 draws distinct and scores +15% CIDEr over 1.0
-    # (benchmarks/sampling_settings.py). narrowing samples at 1, as the original project did.
+    # (benchmarks/sampling_settings.py). narrowing samples at 1, as the original project did,
+    # whatever this says.
     temperature: float = 0.7
     top_k: int = 0  # 0 = no top-k filter
     top_p: float = 1.0  # 1.0 = no nucleus filter
@@ -146,6 +148,9 @@ class DecodingOptions:
         given = getattr(self, "_given", None)
         if given is None or base is None:
             return self
+        if base.method != "sample":  # its sampling fields were never chosen: sampling's defaults
+            defaults = DecodingOptions()
+            base = dataclasses.replace(base, **{name: getattr(defaults, name) for name in _SAMPLE_SHAPE})
         return dataclasses.replace(base, **{name: getattr(self, name) for name in given})
 
 

@@ -13,13 +13,18 @@ which is why an exported classifier gives the same scores as ``capsight classify
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
+
+if TYPE_CHECKING:
+    from capsight.io.image_inputs import ImageInput
 
 
 def resize_images(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
@@ -49,7 +54,7 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(classifier: nn.Module, images) -> torch.Tensor:
+def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) -> torch.Tensor:
     """Class probabilities (N, C) for images of any sizes (one forward per distinct size):
     paths, bytes, PIL images or NumPy arrays, as ``capsight.caption`` takes them."""
     from capsight.io.image_inputs import image_list, rgb_images

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
 from capsight.errors import InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from capsight.io.image_inputs import ImageInput
 
 ENGINES = ("offline", "clip")
 
@@ -56,7 +59,7 @@ def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEng
 
 
 def classify(
-    images,
+    images: Sequence[ImageInput] | ImageInput,
     classes: str | Sequence[str] | ClassList,
     templates: Sequence[str] | str | None = None,
     top: int = 5,
@@ -78,7 +81,8 @@ def classify(
     return predictions(classifier, loaded, names, top)
 
 
-classify_images = classify  # the name the capsight package exports (capsight.classify is this package)
+# The name the capsight package exports: capsight.classify is this package.
+classify_images = classify
 
 
 def predictions(

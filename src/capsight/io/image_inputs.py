@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 
 def _a(noun: str) -> str:
-    """"a set", "an int": the article for a type's name."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+    """"a set", "an int", "a uint8": the article for a type's name."""
+    vowel = noun[:1].lower() in "aeiou" and not noun.lower().startswith(("uint", "uni", "use"))
+    return f"{'an' if vowel else 'a'} {noun}"
 
 
 def image_list(images: Sequence[ImageInput] | ImageInput, verb: str = "caption") -> Sequence[ImageInput]:

@@ -23,9 +23,10 @@ For moment ``i`` of a signal with embeddings ``x`` and ``before_i`` the mean of 
    norm ``r``, ``|a - b|^2 / (2 r^2) = 1 - cos(a, b)``, so its strength is ``(s_i / floor_e)^2``
    with ``floor_e = r * sqrt(2 * floor)`` and ``r`` the median norm of the video's embeddings;
 5. moments are taken left to right: ``i`` is novel when ``s_i`` exceeds the threshold and is
-   the largest within +-1 s (a dissolve, or the decay of the window mean after a cut, gives one
-   moment; strengths within ``TIE`` of each other are a tie, which the earliest wins). The threshold is 1 (the floor: a still or uneventful video has no novel moments),
-   raised for a restless video to ``k`` times the lower quartile of its strengths.
+   the largest within +-1 s (a dissolve, or the decay of the window mean after a cut, gives
+   one moment; strengths within ``TIE`` of each other are a tie, which the earliest wins).
+   The threshold is 1 (the floor: a still or uneventful video has no novel moments), raised
+   for a restless video to ``k`` times the lower quartile of its strengths.
 
 For the ``visual`` signal, ``x_i`` is the encoder's feature grid average-pooled into 3x3
 regions (overlapping: each spans 3 of the 7 grid cells) and ``d`` the largest region-wise

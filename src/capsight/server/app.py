@@ -131,7 +131,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
-            allow_headers=["*"], expose_headers=["Location", "Retry-After"],
+            allow_headers=["*"],
+            expose_headers=["Location", "Retry-After", "Content-Disposition", "X-Capsight-Classes"],
         )  # fmt: skip
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)

@@ -213,14 +213,14 @@ class Engine:
         """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
         from capsight.captioning.facade import cached_encoder, resolve_captioner
 
-        captioner, _ = resolve_captioner(model or self.default_model)
+        captioner, _ = resolve_captioner(self._asked(model))
         return cached_encoder(captioner.encoder_name).encode(images)
 
     def classifier_weights(self, model: str | None = None):
         """The encoder's ImageNet classifier (weight (1000, C), bias (1000,)) for class maps."""
         from capsight.captioning.facade import cached_encoder, resolve_captioner
 
-        captioner, _ = resolve_captioner(model or self.default_model)
+        captioner, _ = resolve_captioner(self._asked(model))
         fc = cached_encoder(captioner.encoder_name).net._fc
         return fc.weight.detach(), fc.bias.detach()
 

@@ -143,7 +143,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Starlette answers a 500 outside every middleware, CORS's too: a page on an allowed
+        # origin would see an opaque network error instead of this message.
+        origin = request.headers.get("origin")
+        allowed = getattr(getattr(request.app.state, "settings", None), "allowed_origins", [])
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin and (
+            origin in allowed or "*" in allowed) else None  # fmt: skip
         return JSONResponse(
             {"error": f"internal error ({type(exc).__name__}); see the server log"},
-            status_code=500,
-        )
+            status_code=500, headers=headers,
+        )  # fmt: skip

@@ -71,8 +71,9 @@ class ServerSettings:
             if not ok:
                 raise InvalidParameter(message)
         for origin in self.allowed_origins:
-            if origin != "*" and not (origin.startswith(("http://", "https://")) and
-                                      "/" not in origin.split("://", 1)[1]):  # fmt: skip
+            host = origin.split("://", 1)[1] if "://" in origin else ""
+            if origin != "*" and not (origin.startswith(("http://", "https://")) and host
+                                      and not set("/*") & set(host)):  # fmt: skip
                 raise InvalidParameter(
                     f"cors origins (or {env_var('cors_origins')}): {origin!r} is not an origin; "
                     "use scheme://host[:port], as https://app.example.com, or *"
@@ -82,7 +83,8 @@ class ServerSettings:
     @property
     def allowed_origins(self) -> list[str]:
         """The CORS origins, one per entry (none when unset)."""
-        return [o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip()]
+        # Browsers send the scheme and host in lower case.
+        return [o.strip().rstrip("/").lower() for o in (self.cors_origins or "").split(",") if o.strip()]
 
     @property
     def max_upload_bytes(self) -> int:

@@ -150,9 +150,9 @@ def _all_photos_note(corpus, split: str | None) -> list[str]:
     trained = len(corpus.splits.get("train") or ()) if split is None else 0
     if not trained:
         return []
-    held = "--split test" if corpus.splits.get("test") else "--split with a held-out split"
-    return [f"every photo is scored, the {trained} of its train split too; {held} scores only "
-            "photos a model trained on it has not seen"]
+    held = "--split test" if corpus.splits.get("test") else "a --split of photos held out"
+    return [f"every photo is scored, including the {trained} of its train split; {held} scores "
+            "only photos a model trained on it has not seen"]
 
 
 def compare_captioners(

@@ -457,18 +457,21 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     """The corpus to train on, in any format ``read_corpus`` reads, checked before any work:
     photos whose file is missing are left out (and counted), a corpus without splits is split at
     random, one without a train split (a COCO ``captions_val`` file) trains on its photos
-    outside ``test``, one without a val split gets one from its train photos, and an empty or
-    overlapping train/val split is refused. A ``test`` split is never trained on."""
+    outside ``test`` (refused when another split's name says test: ``testing``), one without a
+    val split gets one from its train photos, and an empty or overlapping train/val split is
+    refused. A ``test`` split is never trained on."""
     from capsight.training.readers import read_corpus
 
     corpus = read_corpus(config.data, config.images or None)
     if not corpus.splits:
         corpus = split_at_random(corpus)
     elif "train" not in corpus.splits:
-        if unknown := sorted(set(corpus.splits) - {"val", "test"}):
-            # ("training", "testing", ...): their photos would all be trained on, tests included
-            raise DatasetError(f"{config.data}: splits {', '.join(map(repr, unknown))} are not ones "
-                               "training reads (train, val, test); rename them in its split file")  # fmt: skip
+        if held := sorted(name for name in set(corpus.splits) - {"test"} if "test" in name.lower()):
+            # ("testing", "test2014"): a test split by another name would be trained on
+            raise DatasetError(f"{config.data}: {'splits' if len(held) > 1 else 'split'} "
+                               f"{', '.join(map(repr, held))} look{'' if len(held) > 1 else 's'} like a test "
+                               "split, but training holds out only the one named 'test' and would train on "
+                               "it; rename it 'test'")  # fmt: skip
         test = set(corpus.splits.get("test", ()))
         pool = [k for k in corpus.images if k not in test]
         if not pool:
@@ -950,6 +953,14 @@ def train_main(
     if not args.out.strip():  # before anything looks for a run in the current folder
         raise InvalidParameter("--out is empty; name a folder for the run")
     config = config_from_args(args)
+    try:
+        return _train_and_report(args, config)
+    except KeyboardInterrupt as stop:  # the CLI says how to go on: --resume, or start again
+        stop.epoch_saved = holds_run(config.out)
+        raise
+
+
+def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
     leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
     check_starting_point(config, _note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
@@ -975,8 +986,6 @@ def train_main(
         finished = True
     except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        if isinstance(error, KeyboardInterrupt):  # the CLI says how to go on: resume, or start again
-            error.epoch_saved = (Path(config.out) / "last").is_dir()
         drop_if_empty()
         raise
     finally:
