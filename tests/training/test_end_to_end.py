@@ -64,6 +64,8 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
     exported = export_model([out / "best", out / "last"], tmp_path / "exported", DecodingOptions())
     assert (exported / "m1" / ENCODER_FILE).stat().st_size < (out / "last" / ENCODER_FILE).stat().st_size
     assert TrainedCaptioner("exported", exported).caption(encoded)[0].text
+    alone = export_model([out], tmp_path / "alone", DecodingOptions())  # the run folder: its best/
+    assert (alone / ENCODER_FILE).is_file() and TrainedCaptioner("alone", alone).caption(encoded)[0].text
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
         train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")))
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):  # before encoding the photos

@@ -22,7 +22,12 @@ import shutil
 from pathlib import Path
 
 from capsight.captioning.base import DecodingOptions
-from capsight.captioning.checkpoint import CONFIG, load_checkpoint, save_checkpoint
+from capsight.captioning.checkpoint import (
+    CONFIG,
+    checkpoint_folder,
+    load_checkpoint,
+    save_checkpoint,
+)
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 
 
@@ -32,11 +37,13 @@ def export_model(
 ) -> Path:  # fmt: skip
     dest = Path(dest)
     single = len(sources) == 1 and not also
-    # Every source is loaded and checked before ``dest`` (perhaps a shipped model) is replaced.
-    loaded = [load_checkpoint(source) for source in sources]
-    for source, (_, _, raw) in zip(sources, loaded, strict=True):
-        if (own := raw.get("encoder_weights")) and not (Path(source) / own).is_file():
-            raise ModelNotFound(f"{Path(source) / own}: the checkpoint's own encoder is missing; "
+    # Every source is loaded and checked before ``dest`` (perhaps a shipped model) is replaced;
+    # a run folder stands for its best/, where its own encoder lies too.
+    folders_in = [checkpoint_folder(source) for source in sources]
+    loaded = [load_checkpoint(source) for source in folders_in]
+    for source, (_, _, raw) in zip(folders_in, loaded, strict=True):
+        if (own := raw.get("encoder_weights")) and not (source / own).is_file():
+            raise ModelNotFound(f"{source / own}: the checkpoint's own encoder is missing; "
                                 "the checkpoint is incomplete")  # fmt: skip
     if not single:
         check_shared_vocabulary(sources, [v for _, v, _ in loaded], dest, also)
@@ -45,13 +52,13 @@ def export_model(
     dest.mkdir(parents=True)
     decoding_json = {k: v for k, v in dataclasses.asdict(decoding).items() if k != "seed"}
     folders = [dest] if single else [dest / f"m{i}" for i in range(len(sources))]
-    for source, folder, (model, vocab, raw) in zip(sources, folders, loaded, strict=True):
+    for source, within, folder, (model, vocab, raw) in zip(sources, folders_in, folders, loaded, strict=True):
         extra = {**raw.get("training", {}), **(note or {}), "source": str(source)}
         save_checkpoint(model, vocab, folder, fp16=True, extra=extra)
         if own := raw.get("encoder_weights"):  # its own fine-tuned encoder, in float16 too
             from capsight.training.end_to_end import load_encoder, save_encoder
 
-            save_encoder(load_encoder(raw["encoder"], str(Path(source) / own)), folder, fp16=True)
+            save_encoder(load_encoder(raw["encoder"], str(within / own)), folder, fp16=True)
         if single:
             config = json.loads((folder / CONFIG).read_text())
             config["decoding"] = decoding_json
