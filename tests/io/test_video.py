@@ -162,6 +162,8 @@ def bad_files(tmp_path_factory, cfr_video):
     Image.fromarray(_frames(1)[0]).save(d / "photo.jpg")
     (d / "notes.txt").write_text("not a video\n" * 50)
     (d / "notes.jpg").write_text("not a photo either\n" * 50)  # FFmpeg goes by the name here
+    (d / "notes.md").write_text("# Notes\n\n" + "a line of notes\n" * 50)  # FFmpeg: invalid data
+    (d / "paper.mp4").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 8)
     (d / "empty.mp4").write_bytes(b"")
     (d / "folder.mp4").mkdir()
     _write_audio(d / "audio.m4a", video_track=False)
@@ -195,6 +197,8 @@ def _write_audio(path, video_track: bool) -> None:
         ("photo.jpg", VideoOpenError, "still image"),
         ("notes.txt", VideoOpenError, "not a video"),
         ("notes.jpg", VideoOpenError, "not a readable video, nor an image"),
+        ("notes.md", VideoOpenError, "not a video (it looks like text)"),
+        ("paper.mp4", VideoOpenError, "not a video (it looks like a PDF)"),
         ("half.mp4", VideoOpenError, "truncated"),
         ("audio.m4a", VideoOpenError, "no video stream"),
         ("no_frames.mkv", VideoOpenError, "no frames"),

@@ -61,11 +61,26 @@ class SampledFrame:
     image: Image.Image  # RGB, upright, at most max_side pixels on its longer side
 
 
+def _other_content(path: Path) -> str | None:
+    """What a file FFmpeg cannot open looks like ("text", "a PDF"), when it is plainly something
+    other than a video; None for a damaged video or unknown bytes."""
+    from capsight.io.sniff import SNIFF_BYTES, describe_content
+
+    try:
+        with open(path, "rb") as f:
+            what = describe_content(f.read(SNIFF_BYTES))
+    except OSError:
+        return None
+    return None if what in ("a video", "binary data of an unknown type") else what
+
+
 def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
     p = check_input_file(path)
     try:
         container = av.open(str(p), metadata_errors="ignore")
     except av.FFmpegError as exc:
+        if looks_like := _other_content(p):  # notes.md, a PDF: say what it is, not FFmpeg's words
+            raise VideoOpenError(f"{p}: not a video (it looks like {looks_like})") from None
         raise VideoOpenError(
             f"{p}: not a readable video ({_reason(exc)}); the file may be truncated, corrupt "
             "or not a video"
