@@ -131,6 +131,8 @@ def _tiny_dataset(root, text_files=False):
     (["--grad-clip", "nan"], "--grad-clip must be a finite number"),
     (["--attention-lambda", "inf"], "--attention-lambda must be a finite number"),
     (["--fine-tune-lr-ratio", "nan"], "--fine-tune-lr-ratio must be a finite number"),
+    (["--architecture", "show-and-tell", "--model-option", "cell=foo"],
+     "--model-option: unknown recurrent cell 'foo'; use lstm or gru"),  # named the flag nowhere
 ])
 def test_train_refuses_nonsense_numbers_before_any_work(run_cli, tmp_path, one_error_line, argv,
                                                         fragment):  # fmt: skip
@@ -139,6 +141,18 @@ def test_train_refuses_nonsense_numbers_before_any_work(run_cli, tmp_path, one_e
     assert status == 2
     one_error_line(err, fragment)
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_names_the_flag_at_fault(run_cli, tmp_path, one_error_line):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "captions.json").write_text(json.dumps({"a.jpg": ["a cat"]}))
+    status, _, err = run_cli("eval", data, "--model", "labels", "--limit", "0")
+    assert status == 2
+    one_error_line(err, "--limit must be >= 1, got 0")
+    status, _, err = run_cli("eval", data, "--model", "labels", "--against", "nosuch")
+    assert status == 2
+    one_error_line(err, "--against: unknown captioner 'nosuch'")
 
 
 def test_init_from_a_missing_folder_says_so_and_a_run_folder_means_its_best(run_cli, tmp_path, one_error_line):

@@ -128,10 +128,16 @@ def _dataset(args: argparse.Namespace) -> tuple[str | None, str]:
 def _compare(args: argparse.Namespace, images: str | None, captions: str, decoding) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
+    from capsight.captioning.facade import resolve_captioner
+    from capsight.errors import ModelNotFound
     from capsight.training.confidence import INTERVAL_METRICS
     from capsight.training.evaluate import compare_captioners
 
     rounds = 1000 if args.bootstrap is None else args.bootstrap  # 0: no draws, as for plain eval
+    try:  # which of the two names is wrong, before either captions a photo
+        resolve_captioner(args.against)
+    except ModelNotFound as exc:
+        raise ModelNotFound(f"--against: {exc}") from None
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(

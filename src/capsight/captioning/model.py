@@ -98,7 +98,10 @@ def check_model_options(architecture: str, options: dict) -> None:
             raise InvalidParameter(f"--model-option {key}={value}: must be between 1 and {MAX_SIZE}")
         if "dropout" in key and not value < 1:
             raise InvalidParameter(f"--model-option {key}={value}: a dropout rate must be in [0, 1)")
-    _ARCHITECTURES[architecture][0](vocab_size=8, **options)  # the architecture's own checks
+    try:  # the architecture's own checks ("cell": lstm or gru), named as the flag that set them
+        _ARCHITECTURES[architecture][0](vocab_size=8, **options)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"--model-option: {exc}") from None
 
 
 def build_model(config) -> CaptionModel:

@@ -78,7 +78,7 @@ def evaluate_captioner(
     if batch_size < 1:
         raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
     if limit is not None and limit < 1:
-        raise InvalidParameter(f"limit must be >= 1, got {limit}")
+        raise InvalidParameter(f"limit must be >= 1, got {limit}", "limit")
     if bootstrap:
         check_rounds(bootstrap)  # before the photos are captioned, not after
     corpus = read_corpus(captions_file, images_dir)
