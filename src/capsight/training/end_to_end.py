@@ -49,7 +49,6 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 from torch import nn
-from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import (
@@ -66,6 +65,7 @@ from capsight.io.images import load_image
 from capsight.training import run_folder
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
+from capsight.training.log_bar import progress_bar
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -162,7 +162,7 @@ def photo_bytes(paths: list[Path], side: int, workers: int = 8, progress: bool =
         return np.asarray(image).transpose(2, 0, 1)  # (3, side, side)
 
     with ThreadPoolExecutor(workers) as pool:
-        arrays = list(tqdm(pool.map(read, paths), total=len(paths), desc="photos", disable=not progress,
+        arrays = list(progress_bar(pool.map(read, paths), total=len(paths), desc="photos", disable=not progress,
                            mininterval=5.0))  # fmt: skip
     return torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, side, side, dtype=torch.uint8)
 
@@ -460,7 +460,7 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     order = torch.randperm(len(data.pixels), generator=gen)
     total_xe_steps = steps_per_epoch * config.epochs
     losses, rewards = [], []
-    bar = tqdm(range(0, len(order), config.batch_images), desc=f"{stage} epoch {epoch + 1}",
+    bar = progress_bar(range(0, len(order), config.batch_images), desc=f"{stage} epoch {epoch + 1}",
                disable=not config.progress, mininterval=5.0)  # fmt: skip
     for start in bar:
         rows = order[start : start + config.batch_images]

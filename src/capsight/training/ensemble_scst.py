@@ -38,7 +38,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
@@ -49,6 +48,7 @@ from capsight.training import run_folder
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
+from capsight.training.log_bar import progress_bar
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
@@ -181,7 +181,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
         gen = torch.Generator().manual_seed(config.seed * 7919 + epoch)
         started, losses, rewards = time.time(), [], []
         batches = train_data[0].epoch(config.batch_images, 1, seed=config.seed * 1000 + 500 + epoch)
-        bar = tqdm(batches, total=steps, desc=f"ensemble scst epoch {epoch + 1}",
+        bar = progress_bar(batches, total=steps, desc=f"ensemble scst epoch {epoch + 1}",
                    disable=not config.progress, mininterval=5.0)  # fmt: skip
         for _, _, rows in bar:
             grid = _member_grids(models, train_data, rows)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from capsight.errors import CapsightError, ImageLoadError, InputNotFound
 from capsight.io.images import load_image
 from capsight.training.datasets import CaptionCorpus
+from capsight.training.log_bar import progress_bar
 from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
@@ -181,7 +181,8 @@ class FeatureCache:
             for name, shape in shapes.items()
         }
         first = min(meta["done"], meta["hidden_done"])
-        bar = tqdm(total=n, initial=first, desc="encoding photos", disable=not progress)
+        # (nothing left to encode: no bar, which would read as if it had encoded them again)
+        bar = progress_bar(total=n, initial=first, desc="encoding photos", disable=not progress or first >= n)
         for start in range(first, n, batch_size):
             chunk = keys[start : start + batch_size]
             images = []

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import (
@@ -63,6 +62,7 @@ from capsight.training.features import (
     build_encoder,
     refuse_own_encoder,
 )
+from capsight.training.log_bar import progress_bar
 from capsight.training.run_folder import (
     check_run_folder,
     holds_run,
@@ -588,7 +588,7 @@ def _run_epoch(
         config.batch_images, config.captions_per_image,
         seed=config.seed * 1000 + epoch + (500 if stage == "scst" else 0), shard=(rank, world),
     )  # fmt: skip
-    bar = tqdm(batches, total=steps_per_epoch, desc=f"{stage} epoch {epoch + 1}",
+    bar = progress_bar(batches, total=steps_per_epoch, desc=f"{stage} epoch {epoch + 1}",
                disable=not config.progress or rank != 0, mininterval=5.0)  # fmt: skip
     gen = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)  # SCST sampling, on the device
     for grid, captions, rows in bar:
