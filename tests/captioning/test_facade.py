@@ -137,9 +137,17 @@ def test_numpy_arrays_become_rgb_images():
     assert image_inputs.as_rgb_image(grey).size == (5, 6) and image_inputs.as_rgb_image(grey).mode == "RGB"
     assert image_inputs.as_rgb_image(rgba).getpixel((0, 0)) == (255, 255, 255)
     assert image_inputs.as_rgb_image(np.zeros((6, 5, 3), np.uint8)[:, ::-1]).mode == "RGB"
-    with pytest.raises(InvalidParameter, match=r"pass uint8 pixels.*\(floats in 0-1: \(array \* 255\)"):
-        image_inputs.as_rgb_image(np.zeros((6, 5, 3), np.float32))
-    with pytest.raises(InvalidParameter, match="pass uint8 pixels"):
+    # Floats in [0, 1] (skimage, torchvision) and uint16 are pixels too; 12-bit grey data in a
+    # uint16 array is read from its own range, as in a 16-bit file.
+    assert image_inputs.as_rgb_image(np.full((6, 5, 3), 0.5, np.float32)).getpixel((0, 0)) == (128,) * 3
+    assert image_inputs.as_rgb_image(np.full((6, 5, 3), 65535, np.uint16)).getpixel((0, 0)) == (255,) * 3
+    twelve_bit = np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (8, 1))
+    assert image_inputs.as_rgb_image(twelve_bit).getpixel((63, 0))[0] > 240
+    with pytest.raises(InvalidParameter, match=r"from 0 to 255, where floats must be in \[0, 1\] \(for 0-255, cast"):
+        image_inputs.as_rgb_image(np.linspace(0, 255, 90, dtype=np.float32).reshape(6, 5, 3))
+    with pytest.raises(InvalidParameter, match="NaN or infinite"):
+        image_inputs.as_rgb_image(np.full((6, 5, 3), np.nan, np.float32))
+    with pytest.raises(InvalidParameter, match="pass pixels shaped"):
         image_inputs.as_rgb_image(np.zeros((6, 5, 2), np.uint8))
     with pytest.raises(InvalidParameter, match="0x0 pixels"):
         image_inputs.as_rgb_image(Image.new("RGB", (0, 0)))

@@ -12,10 +12,10 @@
     >>> word_vectors(d.caption.tokens).shape       # the captioner's word vectors: (T, 512)
 
 Images may be paths (``str`` or ``pathlib.Path``), raw bytes, PIL images or NumPy arrays
-(``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A), ``uint8``), as a list or one alone. Every bad input
-raises a ``CapsightError`` subclass: ``InputNotFound`` or ``ImageLoadError`` naming the file,
-``InvalidParameter`` for an argument of the wrong type or range, ``ModelNotFound`` for an unknown
-``model``. Memory stays bounded: images are loaded, encoded and captioned ``batch_size`` at a
+(``(H, W)`` grey or ``(H, W, 3|4)`` RGB(A): uint8, uint16 or floats in [0, 1]), as a list or
+one alone (``capsight.io.image_inputs``). Every bad input raises a ``CapsightError``
+subclass: ``InputNotFound`` or ``ImageLoadError`` naming the file, ``InvalidParameter`` for an
+argument of the wrong type or range, ``ModelNotFound`` for an unknown ``model``. Memory stays bounded: images are loaded, encoded and captioned ``batch_size`` at a
 time. Nothing is printed.
 """
 

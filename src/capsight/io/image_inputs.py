@@ -1,6 +1,7 @@
 """What a caller may pass as an image, checked and made RGB: paths (``str`` or
 ``pathlib.Path``), bytes, open binary files, PIL images or NumPy arrays (``(H, W)`` grey or
-``(H, W, 3|4)``, ``uint8``), one alone or in a list. Captioning and classification take the same.
+``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]), one alone or in a list. Captioning and
+classification take the same.
 
     >>> images = image_list(["cat.jpg", pil_image], verb="classify")  # checked before models load
     >>> rgb_images(images)                                             # [PIL.Image (RGB), ...]
@@ -91,22 +92,15 @@ def rgb_images(images: Sequence[ImageInput], start: int = 0, size: int | None = 
 def as_rgb_image(image: ImageInput) -> Image.Image:
     """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
     image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
-    ``(H, W, 3|4)``, ``uint8``) is made RGB, within the same 64-megapixel limit."""
+    ``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]) is made RGB, within the same
+    64-megapixel limit."""
     from PIL import Image, ImageOps
 
     from capsight.errors import ImageLoadError
     from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb
 
     if is_array(image):
-        if image.dtype != "uint8" or not (
-            image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
-        ):
-            scaled = " (floats in 0-1: (array * 255).round().astype('uint8'))" if image.dtype.kind == "f" else ""
-            raise InvalidParameter(
-                f"cannot read {_a(str(image.dtype))} array of shape {image.shape} as an image; pass "
-                f"uint8 pixels shaped (H, W) or (H, W, 3) or (H, W, 4){scaled}"
-            )
-        image = Image.fromarray(image)
+        image = Image.fromarray(_pil_ready(image))
     if isinstance(image, Image.Image):
         if image.width == 0 or image.height == 0:
             raise InvalidParameter(f"cannot read an image of {image.width}x{image.height} pixels")
@@ -137,6 +131,34 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
     raise InvalidParameter(
         f"cannot read {_a(type(image).__name__)} as an image; pass a path, bytes, an open binary "
         "file, a PIL image or a NumPy array"
+    )
+
+
+def _pil_ready(array: np.ndarray) -> np.ndarray:
+    """An (H, W) or (H, W, 3|4) array as ``Image.fromarray`` takes it: uint8 as it is, grey
+    uint16 too (read from its own range later, as a 16-bit file is: 12-bit data is not dark),
+    colour uint16 scaled by 1/257, floats in [0, 1] (as skimage and torchvision make them) by
+    255; anything else is refused."""
+    import numpy as np
+
+    shaped = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+    hint = ""
+    if shaped and (array.dtype == np.uint8 or (array.dtype == np.uint16 and array.ndim == 2)):
+        return array
+    if shaped and array.dtype == np.uint16:
+        return (array.astype(np.float32) / 257.0).round().astype(np.uint8)
+    if shaped and array.dtype.kind == "f" and array.size:
+        if not np.isfinite(array).all():
+            hint = "; it holds NaN or infinite values"
+        elif 0.0 <= float(array.min()) and float(array.max()) <= 1.0:
+            return (array.astype(np.float32) * 255.0).round().astype(np.uint8)
+        else:
+            low, high = float(array.min()), float(array.max())
+            hint = (f"; its values run from {low:g} to {high:g}, where floats must be in [0, 1]"
+                    + (" (for 0-255, cast to uint8)" if 0 <= low and high <= 255 else ""))  # fmt: skip
+    raise InvalidParameter(
+        f"cannot read {_a(str(array.dtype))} array of shape {array.shape} as an image; pass pixels "
+        f"shaped (H, W) or (H, W, 3) or (H, W, 4): uint8, uint16 or floats in [0, 1]{hint}"
     )
 
 
