@@ -125,7 +125,7 @@ def create_captioner(name: str = "default", **options) -> Captioner:
     if name == "checkpoint" and not options.get("path"):
         raise ModelNotFound(
             "the checkpoint captioner needs a folder: give the folder itself as the model name "
-            "(e.g. --model runs/sat/best)"
+            "(--model runs/sat/best, or model=\"runs/sat/best\" in Python)"
         )
     if name not in _REGISTRY:
         path = os.path.expanduser(name)

@@ -50,7 +50,8 @@ def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEng
     if name == "clip":
         if not clip:
             raise InvalidParameter(
-                "the clip engine needs weights: --clip PATH (a folder with a saved CLIPModel)"
+                "the clip engine needs weights: --clip PATH, or clip=PATH in Python (a folder "
+                "with a saved CLIPModel)"
             )
         from capsight.classify.clip import ClipEngine
 

@@ -97,7 +97,8 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
             raise VideoOpenError(f"{p}: not a readable video, nor an image; the file may be "
                                  "corrupt or of another kind")  # fmt: skip
         raise VideoOpenError(
-            f"{p}: is a still image, not a video; use `capsight caption` for images"
+            f"{p}: is a still image, not a video; caption it instead (`capsight caption`, or "
+            "capsight.caption in Python)"
         )
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams})
