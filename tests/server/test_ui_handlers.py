@@ -334,6 +334,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         # Fewer distinct samples than asked: the reason fits the model.
         one = ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
         assert "gave 1 distinct caption(s) of 3" in one and "no language model" in one
+        assert "<li>A photo of" in one  # capitalised, as the caption cards are
 
         # A slider's number box takes any typed number; the handlers refuse it in one line.
         hot = ui.sample(upload(photo, "cat.jpg"), "labels", 5, 3)
@@ -522,6 +523,6 @@ def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_ap
         # An undisturbed run renders as usual.
         summary, *_ = ui.analyze(upload(clip, "first.mp4"), 1.0, 3, "cosine", "fused", 0.5, "default",
                                  lambda *a, **k: None, request=alice)  # fmt: skip
-        assert "moments sampled" in summary
+        assert "moments sampled" in summary and "sensitivity 0.5" in summary
         # Its job records the captioner that ran: the app's default, not the menu's "default".
         assert [job.params["model"] for job in app.state.jobs.list()] == ["labels"]

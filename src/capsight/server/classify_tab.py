@@ -99,10 +99,11 @@ def classify_tab(app: FastAPI) -> None:
                                    elem_id="capsight-classes")  # fmt: skip
                 with gr.Accordion("Prompt templates", open=False):
                     template = gr.Textbox("", lines=3, placeholder="a photo of a {}.",
-                                          label="One per line; empty = the engine's default set")  # fmt: skip
+                                          label="One per line; empty = the engine's default set. The offline "
+                                                "engine reads them only for names WordNet does not know")  # fmt: skip
                 button = gr.Button("Classify", variant="primary", elem_id="capsight-classify")
             with gr.Column(scale=7, min_width=360):
-                bars = gr.Label(num_top_classes=5, label="Top classes", elem_id="capsight-top5")
+                bars = gr.Label(num_top_classes=5, label="Top 5 classes", elem_id="capsight-top5")
                 note = gr.HTML("", elem_id="capsight-classify-note")
         class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
         classifying = button.click(shown_classes, [photo, class_set, typed, template], [bars, note],

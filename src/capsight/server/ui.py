@@ -313,7 +313,7 @@ class CapsightUI:
         except CapsightError as exc:
             return failure_card(str(exc))
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
-        items = "".join(f"<li>{html.escape(c)}</li>" for c in captions)
+        items = "".join(f"<li>{html.escape(c[:1].upper() + c[1:])}</li>" for c in captions)  # as the cards
         note = sampling_note(d, len(captions), count, temperature)
         return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
 
@@ -475,7 +475,8 @@ class CapsightUI:
             f"captioner <code>{html.escape(str(captioner))}</code> · signal "
             f"<code>{html.escape(str(params.get('signal', '')))}</code> · metric "
             f"<code>{html.escape(str(params.get('metric', '')))}</code> · window "
-            f"{params.get('window', '')} · every {params.get('every', '')} s · job "
+            f"{params.get('window', '')} · every {params.get('every', '')} s · sensitivity "
+            f"{params.get('sensitivity', '')} · job "
             f'<code title="{job_id}">{job_id[:8]}</code>'
         )
         if "report" in files:
