@@ -526,3 +526,13 @@ def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_ap
         assert "moments sampled" in summary and "sensitivity 0.5" in summary
         # Its job records the captioner that ran: the app's default, not the menu's "default".
         assert [job.params["model"] for job in app.state.jobs.list()] == ["labels"]
+
+
+def test_picking_another_model_clears_that_sides_results():
+    """Its card and map would otherwise read as the new model's until Describe runs again."""
+    from capsight.server.ui import EMPTY_CARD, LOOKED_LABELS, model_changed
+
+    card, looked, samples = model_changed("A")()
+    assert card == EMPTY_CARD and samples == "" and looked.label == LOOKED_LABELS[0]
+    card, looked = model_changed("B")()
+    assert card == EMPTY_CARD and looked.label == LOOKED_LABELS[1] and looked.value is None

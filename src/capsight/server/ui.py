@@ -535,6 +535,18 @@ def decoding_name(decoding) -> str:
     return f"beam {decoding.beam_width}" if decoding.method == "beam" else decoding.method
 
 
+def model_changed(side: str):
+    """What model ``side`` ("A" or "B") shows once another model is picked: an empty card and
+    map (and for A, no samples), until the photo is described again."""
+    label = LOOKED_LABELS["AB".index(side)]
+
+    def cleared():  # the update is made when the event runs: made now, it would join the page
+        looked = gr.Image(value=None, label=label)
+        return (EMPTY_CARD, looked, "") if side == "A" else (EMPTY_CARD, looked)
+
+    return cleared
+
+
 def cleared_image_results():
     """The Image tab before a photo is described: card A, card B, classes, the two "where it
     looked" images and the sampled captions."""
@@ -777,6 +789,12 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         photo.clear(ui.photo_cleared, None, image_results, queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[describing, sampling])  # fmt: skip
         method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
+                      show_progress="hidden", api_visibility="private")  # fmt: skip
+        # Another model chosen: its card and map are the last model's until Describe runs again,
+        # and would read as the new one's (model A's samples too).
+        model_a.input(model_changed("A"), None, [card_a, looked_a, samples], queue=False,
+                      show_progress="hidden", api_visibility="private")  # fmt: skip
+        model_b.input(model_changed("B"), None, [card_b, looked_b], queue=False,
                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
         analyzing = analyze_btn.click(
