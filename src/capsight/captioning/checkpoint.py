@@ -70,8 +70,9 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-# What `capsight train` writes in a run folder besides best/ (capsight.training.run_folder).
-_RUN_MARKERS = ("train_config.json", "run_config.json", "metrics.jsonl", "last", "last.new")
+# What `capsight train` writes in a run folder besides best/ (capsight.training.run_folder
+# knows a run by them too).
+RUN_MARKERS = ("train_config.json", "run_config.json", "metrics.jsonl", "last", "last.new")
 
 
 def checkpoint_folder(folder: str | os.PathLike) -> Path:
@@ -85,7 +86,7 @@ def checkpoint_folder(folder: str | os.PathLike) -> Path:
         return best
     if best.is_dir() and any((p / CONFIG).is_file() for p in best.iterdir()):
         return best  # an ensemble SCST run's best/ holds its members: m0/, m1/
-    if any((folder / name).exists() for name in _RUN_MARKERS):
+    if any((folder / name).exists() for name in RUN_MARKERS):
         # A run folder stands for its best/ only: its last/ is another epoch's model.
         state = "has no config.json (damaged)" if best.is_dir() else "is missing"
         last = folder / "last"

@@ -12,13 +12,18 @@ from __future__ import annotations
 import html
 
 
+def sentence_case(text: str) -> str:
+    """A caption as the page shows it: its first letter a capital."""
+    return text[:1].upper() + text[1:]
+
+
 def caption_card(model: str, text: str, meta: str, side: str = "") -> str:
     """A caption with its model's name and details; ``side`` ("A", "B") names it for a screen
     reader, which would otherwise read the name, caption and details as one run of text."""
     label = f' aria-label="Model {html.escape(side)}: {html.escape(model)}"' if side else ""
     return (
         f'<section class="cap-card"{label}><p class="cap-model">{html.escape(model)}</p>'
-        f'<p class="cap-text">{html.escape(text[:1].upper() + text[1:])}</p>'
+        f'<p class="cap-text">{html.escape(sentence_case(text))}</p>'
         f'<p class="cap-meta">{html.escape(meta)}</p></section>'
     )
 

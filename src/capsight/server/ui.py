@@ -36,7 +36,7 @@ from capsight.captioning.options import DecodingOptions  # noqa: E402
 from capsight.errors import CapsightError  # noqa: E402
 from capsight.io.sniff import sniff_video, video_extension  # noqa: E402
 from capsight.novelty.analysis import SHORTEST_EVERY  # noqa: E402
-from capsight.server.cards import caption_card, failure_card  # noqa: E402
+from capsight.server.cards import caption_card, failure_card, sentence_case  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
@@ -313,7 +313,7 @@ class CapsightUI:
         except CapsightError as exc:
             return failure_card(str(exc))
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
-        items = "".join(f"<li>{html.escape(c[:1].upper() + c[1:])}</li>" for c in captions)  # as the cards
+        items = "".join(f"<li>{html.escape(sentence_case(c))}</li>" for c in captions)
         note = sampling_note(d, len(captions), count, temperature)
         return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
 

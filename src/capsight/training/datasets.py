@@ -137,6 +137,9 @@ def _split_lists(
     return splits
 
 
+EMPTY_CAPTIONS = "has no photos with captions (an empty JSON object)"  # train and eval alike
+
+
 def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     """A folder with ``captions.json`` (file -> list of captions) and optional ``splits.json``."""
     from capsight.training.readers.json_files import load_json  # (the package imports us)
@@ -149,7 +152,7 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     if not isinstance(data, dict):
         raise DatasetError(f"{captions_file}: expected a JSON object mapping each photo file to its captions")
     if not data:
-        raise DatasetError(f"{captions_file}: has no photos with captions (an empty JSON object)")
+        raise DatasetError(f"{captions_file}: {EMPTY_CAPTIONS}")
     notes: list[str] = []
     given = sum(1 if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in data.values())
     captions = {str(key): caption_strings(captions_file, key, value) for key, value in sorted(data.items())}

@@ -27,6 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from capsight.captioning.checkpoint import RUN_MARKERS
 from capsight.errors import InvalidParameter
 from capsight.io.folders import make_writable_folder
 
@@ -36,7 +37,7 @@ RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for a
 # What a run of capsight's own writes in its folder; a run cut short before its first saved epoch
 # leaves only the configuration, the metrics and perhaps a best/ (ensemble SCST saves its members
 # as they came at epoch 0). Beside them a log the shell writes there (train.log, nohup.out).
-_RUN_ENTRIES = {"best", "last", "last.new", "last.old", "metrics.jsonl", "train_config.json", "run_config.json"}
+_RUN_ENTRIES = {"best", "last.old", *RUN_MARKERS}
 _LOG_SUFFIXES = (".log", ".out", ".err", ".txt")
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from capsight.errors import DatasetError, InputNotFound
 from capsight.training.datasets import (
+    EMPTY_CAPTIONS,
     CaptionCorpus,
     CaptionedImage,
     caption_strings,
@@ -126,5 +127,5 @@ def read_corpus(
                                "beside it (or the dataset folder)")  # fmt: skip
         return _caption_mapping(path, data, folder)
     if data == {}:
-        raise DatasetError(f"{path}: has no photos with captions (an empty JSON object)")
+        raise DatasetError(f"{path}: {EMPTY_CAPTIONS}")
     raise DatasetError(f"{path}: JSON of an unknown caption format")
