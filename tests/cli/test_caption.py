@@ -210,9 +210,10 @@ def test_sampling_flags_without_sample_are_refused():
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["--beam", "0"], "beam width"),
-    (["--beam", "100000"], "beam width must be between 1 and 20"),
-    (["--sample", "--num", "1000"], "captions must be between 1 and 20"),
+    (["--beam", "0"], "--beam must be between 1 and 20, got 0"),  # named as typed, not "beam width"
+    (["--beam", "100000"], "--beam must be between 1 and 20"),
+    (["--sample", "--num", "1000"], "--num must be between 1 and 20"),
+    (["--sample", "--seed", "-1"], "--seed must be between 0 and"),
     (["--sample", "--temperature", "0"], "temperature"),
     (["--sample", "--temperature", "nan"], "temperature"),
     (["--greedy", "--num", "2"], "greedy decoding has one answer"),
@@ -221,9 +222,9 @@ def test_sampling_flags_without_sample_are_refused():
     (["--batch-size", "0"], "batch-size"),
     (["--model", "no-such-model"], "unknown captioner"),
     (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
-    (["--max-length", "1"], "max length must be between 2 and 100"),
-    (["--max-length", "1000000"], "max length must be between 2 and 100"),
-    (["--length-penalty", "-1"], "length penalty must be between 0 (none) and 5"),
+    (["--max-length", "1"], "--max-length must be between 2 and 100"),
+    (["--max-length", "1000000"], "--max-length must be between 2 and 100"),
+    (["--length-penalty", "-1"], "--length-penalty must be between 0 (none) and 5"),
     (["--greedy", "--length-penalty", "1"], "--length-penalty ranks beam search's sentences"),
 ])
 def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,

@@ -97,6 +97,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# How DecodingOptions' range errors begin, and the flag that sets each field.
+_FLAGS_SPOKEN = (("beam width", "--beam"), ("max length", "--max-length"),
+                 ("length penalty", "--length-penalty"), ("the number of captions", "--num"),
+                 ("temperature", "--temperature"), ("top-p", "--top-p"), ("top-k", "--top-k"),
+                 ("seed", "--seed"))  # fmt: skip
+
+
 def decoding_from_args(args: argparse.Namespace):
     """DecodingOptions from the flags, or None to let the captioner use its own default."""
     from capsight.captioning.base import DecodingOptions
@@ -140,7 +147,14 @@ def decoding_from_args(args: argparse.Namespace):
         options["num_captions"] = args.num
     if args.seed is not None:
         options["seed"] = args.seed
-    return DecodingOptions.partial(**options) if options else None  # the rest: each model's own
+    try:
+        return DecodingOptions.partial(**options) if options else None  # the rest: each model's own
+    except InvalidParameter as exc:  # "beam width must be ...": the flag that set it, as typed
+        text = str(exc)
+        for spoken, flag in _FLAGS_SPOKEN:
+            if text.startswith(spoken + " "):
+                raise InvalidParameter(flag + text[len(spoken):]) from None
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
