@@ -137,6 +137,12 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     assert links.count() == 5
     for link in [page.locator("#capsight-video-summary a").first, *links.all()]:
         assert page.request.get(server + link.get_attribute("href")).status == 200
+    assert page.inner_text("#capsight-stale").strip() == ""
+    box = page.locator("#capsight-sensitivity input[type=number]")  # a setting moved after the run
+    box.fill("0.7")
+    box.press("Enter")
+    page.locator("#capsight-stale .cap-stale").wait_for()
+    assert "settings have changed" in page.inner_text("#capsight-stale")
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 

@@ -98,9 +98,11 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
                 ui.analyze({"video": upload(clip, "my clip.mp4")}, *typed, *args[2:], quiet)
             assert caught.value.message.startswith(message)
 
-        summary, plot, gallery, rows, downloads, times, player = ui.analyze(
+        summary, plot, gallery, table, downloads, times, player = ui.analyze(
             {"video": upload(clip, "my clip.mp4"), "subtitles": None}, *args, quiet
         )
+        rows = table.value["data"]
+        assert table.value["headers"][2] == "novelty (x a typical moment)"  # the fused signal's unit
         assert "novel moments" in summary and "<code>scripted</code>" in summary
         assert "/v1/jobs/" not in summary  # a header-key route: it 401s behind the page login
         assert 'href="/ui/gradio_api/file=' in summary and "report.html" in summary
@@ -536,3 +538,22 @@ def test_picking_another_model_clears_that_sides_results():
     assert card == EMPTY_CARD and samples == "" and looked.label == LOOKED_LABELS[0]
     card, looked = model_changed("B")()
     assert card == EMPTY_CARD and looked.label == LOOKED_LABELS[1] and looked.value is None
+
+
+def test_the_video_tab_says_when_its_settings_are_no_longer_those_of_the_results():
+    from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+    from capsight.server.ui import STALE_VIDEO, stale_note, table_headers
+
+    ran = [1.0, 5, "cosine", "fused", 0.5, "default"]
+    assert stale_note(None, *ran) == ""  # no results on show
+    assert stale_note(ran, *ran) == ""
+    assert stale_note(ran, 1.0, 5, "cosine", "fused", 0.7, "default") == STALE_VIDEO
+    assert stale_note(ran, 1, 5, "cosine", "fused", 0.5, "default") == ""  # 1 is the slider's 1.0
+
+    info = VideoInfo(path="v.mp4", duration=3.0, fps=10.0, width=64, height=48)
+    moments = [Moment(time=float(t), caption="a dog", novelty=None if t == 0 else 0.1)
+               for t in range(3)]  # fmt: skip
+    params = AnalysisParams(signal="visual", metric="euclidean")
+    headers = table_headers(Analysis(info, params, moments).to_dict())
+    assert headers[2] == "novelty (euclidean distance)"
+    assert table_headers({"moments": "garbled"})[2] == "novelty"

@@ -80,6 +80,12 @@ EMPTY_VIDEO = (
     '<div class="cap-card cap-empty"><span>Upload a clip and press <b>Find novel moments</b>: '
     "the plot, the novel moments and the downloads appear here.</span></div>"
 )
+# Over the results once a setting moved: the results were not made with the settings on show.
+STALE_VIDEO = (
+    '<p class="cap-note cap-stale" role="status">The settings have changed since these results '
+    "were found: press <b>Find novel moments</b> to apply them.</p>"
+)
+TABLE_HEADERS = ["time", "caption", "novelty", "novel"]
 RUNNING_VIDEO = (
     '<div class="cap-card cap-empty"><span><b>Analysing the clip</b>: its progress shows '
     "below; the plot, the novel moments and the downloads appear here when it is done.</span></div>"
@@ -488,7 +494,8 @@ class CapsightUI:
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
         plot = files.get("plot")
         plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
-        return (summary, plot_update, gallery, rows, downloads_html(files), times)
+        table = gr.Dataframe(value=rows, headers=table_headers(analysis))
+        return (summary, plot_update, gallery, table, downloads_html(files), times)
 
     def with_captions(self, job_id: str):
         """The video player, now with the job's captions as its subtitle track."""
@@ -526,6 +533,24 @@ class CapsightUI:
 def cleared_video_results():
     """The Video tab as a run starts: summary, plot, gallery, table, downloads, times."""
     return RUNNING_VIDEO, None, [], [], "", []
+
+
+def stale_note(ran: list | None, *settings) -> str:
+    """The line over a finished run's results once the Video tab's settings (``settings``, in
+    ``ran``'s order) are no longer the ones that run had (``ran``; None with no results)."""
+    return STALE_VIDEO if ran is not None and list(settings) != list(ran) else ""
+
+
+def table_headers(analysis: dict) -> list[str]:
+    """The "Every moment" table's headers: the novelty column says what it is counted in."""
+    from capsight.novelty.analysis import Analysis
+    from capsight.novelty.reports import novelty_unit
+
+    try:
+        unit = novelty_unit(Analysis.from_dict(analysis).params)
+    except (CapsightError, KeyError, TypeError, ValueError):
+        return TABLE_HEADERS
+    return ["time", "caption", f"novelty ({unit})", "novel"]
 
 
 def decoding_name(decoding) -> str:
@@ -749,12 +774,13 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             signal = gr.Radio(["fused", "visual", "text"], value="fused",
                                               label="Signal")  # fmt: skip
                         with gr.Row():
-                            sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05,
-                                                    label="Sensitivity")  # fmt: skip
+                            sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05, label="Sensitivity",
+                                                    elem_id="capsight-sensitivity")  # fmt: skip
                             video_model = gr.Dropdown(models, value="default", label="Captioner")
                         analyze_btn = gr.Button("Find novel moments", variant="primary", interactive=False,
                                                 elem_id="capsight-analyze")  # fmt: skip (on with a clip)
                     with gr.Column(scale=7, min_width=360):
+                        stale = gr.HTML("", elem_id="capsight-stale")  # STALE_VIDEO, or nothing
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
                         gallery = gr.Gallery(
                             label="Novel moments: choose one to play from there", columns=3,
@@ -767,7 +793,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
                     # Widths that fit a phone: the caption column wraps, the numbers stay in view.
-                    table = gr.Dataframe(headers=["time", "caption", "novelty", "novel"],
+                    table = gr.Dataframe(headers=TABLE_HEADERS,
                                          column_widths=["21%", "34%", "25%", "20%"],
                                          wrap=True, interactive=False)  # fmt: skip
 
@@ -806,6 +832,17 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
             preprocess=False,
         )
+        # The settings of the results on show (ran), so that moving one afterwards says the
+        # results are not its own (stale_note); pending: those of the run going on.
+        video_settings = [every, window, metric, signal, sensitivity, video_model]
+        ran, pending = gr.State(None), gr.State(None)
+        analyze_btn.click(lambda *now: (list(now), None, ""), video_settings, [pending, ran, stale],
+                          queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+        analyzing.success(lambda run: run, pending, ran, queue=False, show_progress="hidden",
+                          api_visibility="private")  # fmt: skip
+        for setting in video_settings:
+            setting.change(stale_note, [ran, *video_settings], stale, queue=False,
+                           show_progress="hidden", api_visibility="private")  # fmt: skip
         analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
                           api_visibility="private")  # fmt: skip
         # The button is off while a run goes on (a second press would be ignored without a
@@ -820,6 +857,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                      preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
+        for cleared in (video.upload, video.clear):  # no results, so nothing to be stale
+            cleared(lambda: (None, ""), None, [ran, stale], queue=False, show_progress="hidden",
+                    api_visibility="private")  # fmt: skip
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
         blocks.unload(ui.page_closed)
