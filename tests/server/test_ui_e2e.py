@@ -146,6 +146,14 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 
+    cue = "getComputedStyle(document.querySelector('#capsight-plot'), '::before').content"
+    assert "Swipe" not in page.evaluate(cue)  # the whole plot is in view
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the plot scrolls sideways
+    try:
+        page.wait_for_function(f"{cue}.includes('Swipe sideways')")
+    finally:
+        page.set_viewport_size({"width": 1360, "height": 1000})
+
     label = items.first.inner_text()  # "00:02.5 · a photo of ...", as the CLI and the report write it
     assert label.startswith("00:0") and "." in label.split("·")[0]  # moments 0.5 s apart: tenths
     seconds = float(label.split("·")[0].strip().split(":")[1])
