@@ -50,3 +50,16 @@ def test_docker_compose_passes_every_server_setting_the_image_does_not_fix():
     assert all(f"{name}=" in (ROOT / "Dockerfile").read_text() for name in fixed)
     missing = [name for name in ENV_VARS if name not in fixed and f'{name}: "${{{name}:-}}"' not in compose]
     assert missing == []
+
+
+def test_composes_mlflow_server_runs_the_version_capsight_logs_with():
+    """A server older than its client refuses the client's newer calls (compose once ran MLflow's
+    image of 3.1.1 against a 3.17 client)."""
+    compose = (ROOT / "docker-compose.yaml").read_text()
+    service = compose.split("\n  mlflow:\n", 1)[1].split("\nvolumes:", 1)[0]
+    assert "dockerfile: docker/mlflow.Dockerfile" in service and "image: ghcr.io" not in service
+    dockerfile = (ROOT / "docker" / "mlflow.Dockerfile").read_text()
+    assert "-c /tmp/constraints.txt mlflow" in dockerfile
+    pinned = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
+              if line.startswith("mlflow==")]  # fmt: skip
+    assert len(pinned) == 1
