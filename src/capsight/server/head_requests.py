@@ -4,13 +4,16 @@
 
 FastAPI routes a ``HEAD`` only to routes that declare it, so link checkers and monitors that
 ask ``HEAD /v1/models`` or ``HEAD /v1/jobs/{id}/report`` got ``405``. This ASGI middleware
-runs such a request as a ``GET`` and sends no body. The request reads as disconnected once its
-(empty) body has been read, so a stream (a job's events) ends at once instead of running on
-unseen. A ``405``'s ``Allow`` header names HEAD wherever it names GET.
+runs such a request as a ``GET`` and sends no body: GET's first body message is answered with
+the end of the (empty) body, and the rest is dropped. From then on the request reads as
+disconnected, so a stream (a job's events) ends at once instead of running on unseen. (Read as
+disconnected any earlier, a file response gave up halfway and left the connection broken for
+the client's next request.) A ``405``'s ``Allow`` header names HEAD wherever it names GET.
 """
 
 from __future__ import annotations
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -25,19 +28,22 @@ class HeadAsGet:
         if scope["method"] != "HEAD":
             await self.app(scope, receive, _allowing_head(send))
             return
-        read = False
+        read, answered = False, anyio.Event()
 
         async def request_then_gone() -> Message:
             nonlocal read
-            if read:
-                return {"type": "http.disconnect"}
-            read = True
-            return await receive()
+            if not read:
+                read = True
+                return await receive()
+            await answered.wait()  # the response is whole: nobody is listening now
+            return {"type": "http.disconnect"}
 
         async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not answered.is_set():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
 
         await self.app({**scope, "method": "GET"}, request_then_gone, without_body)
 
