@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 
 def test_get_captions_answers_plain_text(client, cat_jpeg):
     r = client.post("/get_captions", files={"image": ("cat.png", cat_jpeg, "image/png")})
@@ -108,6 +111,57 @@ def test_a_video_past_the_time_limit_answers_504_with_the_jobs_address(
             assert job.startswith("/v1/jobs/") and f"poll GET {job}" in r.json()["error"]
             scripted_engine.gate.set()
             assert client.get(job).status_code == 200
+    finally:
+        scripted_engine.gate.set()
+
+
+def test_a_video_deleted_while_its_request_waits_answers_at_once(
+    make_app, started, scripted_engine, tiny_video, wait_for
+):
+    """Before, the request waited out the whole time limit, then pointed at the deleted job."""
+    scripted_engine.gate.clear()  # the analysis waits until released
+    answers = []
+    try:
+        for client in started(make_app(request_timeout_s=60)):
+            def post():
+                answers.append(client.post("/get_video_captions", files={
+                    "video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")}))  # fmt: skip
+
+            waiting = threading.Thread(target=post)
+            waiting.start()
+            wait_for(lambda: client.get("/v1/jobs").json()["jobs"], what="the job")
+            job = client.get("/v1/jobs").json()["jobs"][0]["id"]
+            started_at = time.monotonic()
+            assert client.delete(f"/v1/jobs/{job}").status_code == 204
+            waiting.join(timeout=30)
+            assert time.monotonic() - started_at < 10
+            (r,) = answers
+            assert r.status_code == 410 and r.json()["error"] == (
+                f"job {job} was deleted before its analysis finished"
+            )
+    finally:
+        scripted_engine.gate.set()
+
+
+def test_a_client_that_hangs_up_takes_its_video_job_along(
+    make_app, started, scripted_engine, tiny_video, monkeypatch
+):
+    """The synchronous caller never learns the job's id: a job left running would hold a
+    worker for nobody."""
+    from starlette.requests import Request
+
+    async def gone(self):
+        return True
+
+    scripted_engine.gate.clear()
+    try:
+        for client in started(make_app(request_timeout_s=60)):
+            monkeypatch.setattr(Request, "is_disconnected", gone)
+            r = client.post("/get_video_captions",
+                            files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+            assert r.status_code == 499
+            monkeypatch.undo()
+            assert client.get("/v1/jobs").json()["jobs"] == []
     finally:
         scripted_engine.gate.set()
 

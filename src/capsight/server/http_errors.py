@@ -38,6 +38,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         400: "Unreadable input (corrupt image or video)",
         401: "Missing or wrong API key",
         404: "No such job or resource",
+        410: "The job was deleted (DELETE /v1/jobs/{id}) while the request waited for it",
         413: "Upload larger than the server's limit",
         415: "File content is not an accepted type",
         422: "A missing field or an option out of range",

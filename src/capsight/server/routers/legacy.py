@@ -25,7 +25,7 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from capsight.errors import CapsightError
@@ -160,11 +160,12 @@ Metric = Literal["euclidian", "euclidean", "cosine"]
 @router.post(
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
-    responses={**VIDEO_CAPTIONS_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
+    responses={**VIDEO_CAPTIONS_RESPONSE, **error_responses(400, 401, 410, 413, 415, 422, 503, 504)},
     dependencies=[Depends(form_body), Depends(single_file("video"))],
 )
 async def get_video_captions(
     *,
+    request: Request,
     video: Annotated[UploadFile, File(description="A video file")],
     every_n_second_form: Annotated[float | None, Form(alias="every_n_second", gt=0, le=3600)] = None,
     metric_form: Annotated[Metric | None, Form(alias="metric")] = None,
@@ -195,7 +196,14 @@ async def get_video_captions(
     )
     job = await submit_video(video, params, jobs, engine)
     deadline = time.monotonic() + settings.request_timeout_s
-    while not (job := jobs.get(job.id) or job).finished:
+    while True:
+        if (now := jobs.get(job.id)) is None:  # DELETE /v1/jobs/{id} meanwhile
+            raise ApiError(410, f"job {job.id} was deleted before its analysis finished")
+        if (job := now).finished:
+            break
+        if await request.is_disconnected():  # nobody will read the answer, or learn the job's id
+            jobs.delete(job.id)
+            raise ApiError(499, "the client closed the connection before the analysis finished")
         if time.monotonic() > deadline:
             raise ApiError(
                 504,
