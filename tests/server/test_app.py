@@ -115,9 +115,24 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
         r = client.post(path, content=body, headers={"Content-Type": kind})
         assert r.status_code == 415, (path, r.text)
         assert r.json()["error"] == f"send the request as multipart/form-data (it came as {kind})"
-    r = client.post("/v1/classify", content=b"classes=cat",  # a form, but files need multipart
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-    assert r.status_code == 422 and r.json()["error"] == "images: field required"
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}  # curl --data-binary's
+    r = client.post("/v1/classify", content=b"classes=cat", headers=urlencoded)  # files need multipart
+    assert r.status_code == 415 and "(curl -F images=@FILE)" in r.json()["error"]
+    for path, field in (("/get_captions", "image"), ("/get_image_caption", "image")):
+        r = client.post(path, content=cat_jpeg, headers=urlencoded)  # was "image: field required"
+        assert r.status_code == 415 and r.json()["error"] == (
+            f"send the request as multipart/form-data, the file as a field (curl -F {field}=@FILE); "
+            "it came as a urlencoded form (as curl --data-binary sends), which cannot carry a file"
+        )
+    ampersands = cat_jpeg + b"&" * 1_200  # a photo whose bytes hold over 1,000 "&": the parser's own 400
+    for path in ("/v1/captions", "/get_video_captions"):
+        r = client.post(path, content=ampersands, headers=urlencoded)
+        assert r.status_code == 415 and "curl -F " in r.json()["error"], (path, r.text)
+    many = [("images", (f"{i}.png", b"x", "image/png")) for i in range(1_001)]
+    r = client.post("/v1/captions", files=many)  # the parser's limit, before the server's own
+    assert r.status_code == 422 and r.json()["error"] == (
+        "images: at most 16 images per request (this one had over 1,000 files)"
+    )
     r = client.post("/v1/captions", files={"images": ("a" * 5000 + ".jpg", cat_jpeg, "image/jpeg")})
     assert r.status_code == 400 and r.json()["error"].startswith("the body is not readable multipart")
     r = client.post("/v1/captions", content=cat_jpeg)  # curl --data-binary without a type

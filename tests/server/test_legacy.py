@@ -92,10 +92,12 @@ def test_get_video_captions_error_names_the_clients_file(client, truncated_video
 def test_a_form_field_where_a_file_belongs_is_a_plain_422(client):
     for path, field in [("/get_captions", "image"), ("/get_video_captions", "video"),
                         ("/v1/videos", "video"), ("/v1/captions", "images")]:  # fmt: skip
-        r = client.post(path, data={field: "cat.jpg"})
+        r = client.post(path, files=[(field, (None, "cat.jpg"))])  # curl -F image=cat.jpg (no @)
         assert r.status_code == 422
         error = r.json()["error"]
         assert error.startswith(field) and error.endswith(": expected a file upload"), error
+        r = client.post(path, data={field: "cat.jpg"})  # curl -d: a urlencoded form, no file in it
+        assert r.status_code == 415 and f"(curl -F {field}=@FILE)" in r.json()["error"]
 
 
 def test_a_video_past_the_time_limit_answers_504_with_the_jobs_address(

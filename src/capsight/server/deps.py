@@ -96,6 +96,33 @@ async def form_body(request: Request) -> None:
     has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
     if not kind and has_body:  # curl --data-binary @photo.jpg without -H: a body of no kind
         raise ApiError(415, "send the request as multipart/form-data (it came with no Content-Type)")
+    if kind == "application/x-www-form-urlencoded" and (files := _file_fields(request, required=True)):
+        # curl --data-binary @photo.jpg: a urlencoded form, which cannot carry a file
+        raise ApiError(415, as_multipart(files[0]))
+
+
+def as_multipart(field: str) -> str:
+    """The 415's message for a file sent as a urlencoded form (``curl --data-binary``)."""
+    return (f"send the request as multipart/form-data, the file as a field (curl -F {field}=@FILE); "
+            "it came as a urlencoded form (as curl --data-binary sends), which cannot carry a file")  # fmt: skip
+
+
+def parser_limit(request: Request, message: str) -> tuple[int, str] | None:
+    """(status, message) for the form parser's own 400s where the endpoint reads files: over
+    1,000 files is the endpoint's file limit, and over 1,000 fields a file sent as a urlencoded
+    form (its bytes split at every "&"). None for any other message."""
+    files = _file_fields(request)
+    if not files:
+        return None
+    if message.startswith("Too many files."):
+        if files[0] == "images":
+            limit = request.app.state.settings.max_images
+            return 422, f"images: at most {limit} images per request (this one had over 1,000 files)"
+        return 422, f"{files[0]}: over 1,000 files in one request; send fewer"
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if message.startswith("Too many fields.") and kind == "application/x-www-form-urlencoded":
+        return 415, as_multipart(files[0])
+    return None
 
 
 def declared(request: Request, kind: str) -> list:
@@ -148,8 +175,7 @@ async def form_fields_only(request: Request) -> None:
     if kind == "application/x-www-form-urlencoded" and files and any(not n.isprintable() for n in unknown):
         # curl --data-binary @photo.jpg sends the photo as a urlencoded form: its bytes are the
         # name of one field
-        raise ApiError(415, f"send the request as multipart/form-data, the file as a field "
-                            f"(curl -F {files[0]}=@FILE); its bytes came as a form field's name")  # fmt: skip
+        raise ApiError(415, as_multipart(files[0]))
     if unknown:
         raise ApiError(
             422,
@@ -181,10 +207,12 @@ def listed(names: list[str], most: int = 5) -> str:
     return ", ".join(shown) + more
 
 
-def _file_fields(request: Request) -> list[str]:
-    """The file fields the request's endpoint declares (``images``, ``video``), in order."""
+def _file_fields(request: Request, required: bool = False) -> list[str]:
+    """The file fields the request's endpoint declares (``images``, ``video``), in order; with
+    ``required``, only those it cannot do without."""
     fields = declared(request, "body_params")
-    return [field.alias for field in fields if _takes_a_file(field.field_info.annotation)]
+    return [field.alias for field in fields if _takes_a_file(field.field_info.annotation)
+            and (field.field_info.is_required() or not required)]  # fmt: skip
 
 
 def _takes_a_file(annotation: object) -> bool:

@@ -133,6 +133,11 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs"
+        elif exc.status_code == 400 and message.startswith(("Too many files.", "Too many fields.")):
+            from capsight.server.deps import parser_limit  # (deps imports this module)
+
+            if (instead := parser_limit(request, message)) is not None:
+                return JSONResponse({"error": instead[1]}, status_code=instead[0])
         elif exc.status_code == 400 and message == "Invalid multipart data.":  # Starlette's words
             message = ("the body is not readable multipart/form-data (malformed, or a part header "
                        "too long, such as a file name of thousands of characters); send it as "

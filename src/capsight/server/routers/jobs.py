@@ -50,7 +50,8 @@ class JobResponse(BaseModel):
     filename: str = Field(description="The uploaded file's name (display only)")
     size_bytes: int
     params: dict
-    summary: dict = Field(description="moments, novel_moments, duration, seconds (when done)")
+    summary: dict = Field(description="moments, novel_moments, duration (the video's length, s), "
+                          "seconds (the analysis time, s); when done")
     created_at: str
     started_at: str | None
     finished_at: str | None
