@@ -125,13 +125,13 @@ def test_a_video_deleted_while_its_request_waits_answers_at_once(
     answers = []
     try:
         for client in started(make_app(request_timeout_s=60)):
-            def post():
+            def post(client=client):
                 answers.append(client.post("/get_video_captions", files={
                     "video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")}))  # fmt: skip
 
             waiting = threading.Thread(target=post)
             waiting.start()
-            wait_for(lambda: client.get("/v1/jobs").json()["jobs"], what="the job")
+            wait_for(lambda c=client: c.get("/v1/jobs").json()["jobs"], what="the job")
             job = client.get("/v1/jobs").json()["jobs"][0]["id"]
             started_at = time.monotonic()
             assert client.delete(f"/v1/jobs/{job}").status_code == 204
