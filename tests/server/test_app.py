@@ -222,6 +222,8 @@ def test_every_error_is_json(client):
     r = client.get("/v1/jobs", params={"stauts": "failed"})  # would list every job
     assert r.status_code == 422 and r.json()["error"] == (
         "stauts: not an option of /v1/jobs, which reads limit, offset, status")
+    r = client.get("/v1/jobs?status=done&status=failed")  # would list the failed ones only
+    assert r.status_code == 422 and r.json()["error"] == "status: given 2 times; send it once"
     r = client.get("/v1/models", params={"_": "1712345678"})  # a cache-buster changes nothing
     assert r.status_code == 200
 

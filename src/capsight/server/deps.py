@@ -196,6 +196,9 @@ async def known_query_only(request: Request) -> None:
     if unknown:
         reads = f"which reads {', '.join(known)}" if known else "which reads no query options"
         raise ApiError(422, f"{listed(unknown)}: not an option of {request.url.path}, {reads}")
+    for name in known:  # ?status=done&status=failed would list the failed ones only
+        if (count := len(request.query_params.getlist(name))) > 1:
+            raise ApiError(422, f"{name}: given {count} times; send it once")
 
 
 def listed(names: list[str], most: int = 5) -> str:
