@@ -46,6 +46,12 @@ def test_wordnet_cover():
     tv, monitor = imagenet_cover("television"), imagenet_cover("monitor")
     assert set(imagenet_cover("television or monitor")) == set(tv) | set(monitor)
     assert alternatives("salt or pepper shaker")[:2] == ["salt shaker", "pepper shaker"]
+    # WordNet closes some compounds up, and knows a breed under another name: as typed, these
+    # matched nothing and fell back on text similarity, which spread them over every photo.
+    assert imagenet_cover("flower pot") == imagenet_cover("flowerpot") == {738: 1.0}
+    assert imagenet_cover("wine glasses") == imagenet_cover("wineglass") != {}
+    assert imagenet_cover("Egyptian Mau") == {285: 1.0}  # as the cat-breeds set lists it
+    assert imagenet_cover("hot dog") == {934: 1.0}  # a compound WordNet keeps open stays one
 
 
 def test_templates():

@@ -126,6 +126,7 @@ def test_save_classifier_reports_a_failed_open_in_one_line(tmp_path, monkeypatch
         (["--classes", ""], "the class list is empty"),
         (["--classes", "a,b", "--names"], "--names reads the class names from --examples"),
         (["--examples", ""], "examples folder name is empty"),
+        (["--examples", "ex", "--template", "art of {}."], "--template fills in class names"),
     ],
 )
 def test_classifier_build_refuses_empty_or_pointless_options(tmp_path, capsys, argv, fragment):

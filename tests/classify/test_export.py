@@ -30,9 +30,9 @@ _FRESH = textwrap.dedent(
     else:
         module = torch.jit.load(path)
         labels = list(module.labels)
-    with torch.no_grad():
-        out = [module(x) for x in images]
+    out = [module(x) for x in images]  # as the docs' loaders call it: no no_grad()
     print(json.dumps({"labels": labels, "top5": [o[0].topk(min(5, o.shape[-1])).indices.tolist() for o in out],
+                      "grad": any(o.requires_grad for o in out),
                       "sums": [float(o.sum()) for o in out],
                       "capsight": [m for m, mod in sys.modules.items() if m.startswith("capsight") and mod is not None]}))
     """
@@ -66,6 +66,7 @@ def test_offline_classifier_travels(suffix, photo, tmp_path):
     assert result["capsight"] == []
     assert result["top5"] == [row.topk(5).indices.tolist() for row in ours]
     assert all(abs(s - 1) < 1e-4 for s in result["sums"])
+    assert not result["grad"]  # probs.numpy() works without torch.no_grad()
 
 
 @pytest.mark.slow

@@ -61,6 +61,7 @@ def test_classify_runs_a_classifier_file(tiny_classifier, cat_png, tmp_path, cap
         (["--classes", "cat,dog"], "drop --classes"),
         (["--template", "a {}"], "drop --template"),
         (["--engine", "clip", "--clip", "x"], "drop --engine and --clip"),
+        (["--engine", "offline"], "drop --engine"),  # the default's name: was taken silently
     ],
 )
 def test_options_a_classifier_file_decides_are_refused(

@@ -33,6 +33,9 @@ def test_imagenet_set_is_the_encoders_own_classifier(engine, encoder, photo):
     ours = top_labels(clf, [image], k=1)[0][0][0]
     theirs = encoder.top_classes(encoder.encode([image]).probs, k=1)[0][0][0]
     assert ours == theirs
+    for k in (0, -1, 2.5):  # was [[]] for 0 and torch's "selected index k out of range" for -1
+        with pytest.raises(InvalidParameter, match=f"k must be a whole number >= 1, got {k}"):
+            top_labels(clf, [image], k=k)
 
 
 def test_wordnet_rows_follow_the_hierarchy():

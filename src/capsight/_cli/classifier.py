@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter("give --classes, --examples, or both")
     if args.names and args.examples is None:
         raise InvalidParameter("--names reads the class names from --examples folders; add --examples")
+    if args.template and args.classes is None and not args.names:
+        raise InvalidParameter("--template fills in class names, and --examples alone gives none: "
+                               "add --names (the folders' names) or --classes, or drop --template")  # fmt: skip
+    args.engine = args.engine or "offline"
     if args.examples is not None and args.engine != "offline":  # said before CLIP loads
         raise InvalidParameter("--examples works with the offline engine only")
     if not (args.out.endswith(".pt") or args.out.endswith(".pt2")):

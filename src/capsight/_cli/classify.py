@@ -26,7 +26,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", action="append", metavar="TEXT",
                    help='prompt template with {} for the class name, e.g. "a photo of a {}."; '
                         "repeat to average several (default: the engine's own set)")
-    p.add_argument("--engine", choices=("offline", "clip"), default="offline",
+    # Default None, read as offline: so that --classifier can refuse an --engine given at all.
+    p.add_argument("--engine", choices=("offline", "clip"), default=None,
                    help="offline: bundled EfficientNet-Lite0 + WordNet + MiniLM (default); "
                         "clip: transformers CLIP weights named by --clip")
     p.add_argument("--clip", metavar="PATH",
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if not images:
             continue
         if classifier is None:  # built once, and only when there is a photo to classify
-            engine = create_engine(args.engine, args.clip)
+            engine = create_engine(args.engine or "offline", args.clip)
             with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
                 classifier = engine.build(classes, args.template, progress=progress)
             for note in indistinct_notes(classifier):
@@ -120,7 +121,7 @@ def _check_file_options(args: argparse.Namespace) -> None:
     """A classifier file holds its classes, templates and engine: options that set them clash."""
     clashing = [flag for flag, given in (("--classes", args.classes is not None),
                                          ("--template", bool(args.template)),
-                                         ("--engine", args.engine != "offline"),
+                                         ("--engine", args.engine is not None),
                                          ("--clip", args.clip is not None)) if given]  # fmt: skip
     if clashing:
         from capsight.errors import InvalidParameter

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from capsight.errors import check_count
+
 if TYPE_CHECKING:
     from capsight.io.image_inputs import ImageInput
 
@@ -103,4 +105,5 @@ def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[tuple[str
 def top_labels(
     classifier: nn.Module, images: list[Image.Image], k: int = 5
 ) -> list[list[tuple[str, float]]]:
+    k = check_count("k", k, 1)  # 0 gave empty lists, -1 torch's "selected index k out of range"
     return top_k(predict(classifier, images), list(classifier.labels), k)

@@ -19,6 +19,7 @@ engine's 1,000-class mapping is a (C, 1000) matrix, so the file is the ~19 MB en
 4 kB per class).
 """
 
+import copy
 import io
 import json
 import os
@@ -86,13 +87,20 @@ def _example(classifier: ImageClassifier) -> torch.Tensor:
     return torch.rand(2, 3, size + 17, size - 9, generator=torch.Generator().manual_seed(0))
 
 
+def _frozen(classifier: ImageClassifier) -> ImageClassifier:
+    """A copy in eval mode whose weights need no gradient: exported as they are, the module's
+    output required grad, and a user's ``probs.numpy()`` failed outside ``torch.no_grad()``.
+    (A copy: the classifier itself may be a server's cached one, or be trained further.)"""
+    return copy.deepcopy(classifier).eval().requires_grad_(False)
+
+
 def to_torchscript(classifier: ImageClassifier) -> torch.jit.ScriptModule:
     # The tracer warns about Python arithmetic on shapes (the encoder's SAME padding); the
     # classifier resizes every input to its fixed resolution first, so those shapes are
     # constants and the warnings say nothing a user can act on.
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(classifier.eval(), _example(classifier), check_trace=False)
+        traced = torch.jit.trace(_frozen(classifier), _example(classifier), check_trace=False)
         return torch.jit.script(
             _TravellingClassifier(traced, list(classifier.labels), classifier.engine)
         )
@@ -106,7 +114,7 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
     width = torch.export.Dim("width", min=EXPORT_SIDES[0], max=EXPORT_SIDES[1])
     with torch.inference_mode(False), torch.no_grad():
         return torch.export.export(
-            _CheckedPixels(classifier.eval()),
+            _CheckedPixels(_frozen(classifier)),
             (_example(classifier),),
             dynamic_shapes={"images": {0: batch, 2: height, 3: width}},
         )

@@ -130,17 +130,27 @@ def alternatives(name: str) -> list[str]:
     return parts or [key]
 
 
+# Names WordNet knows under another name: the breed ImageNet calls "Egyptian cat".
+KNOWN_AS = {"egyptian mau": "egyptian cat"}
+
+
+def _lookup_forms(key: str) -> list[str]:
+    """The forms of a lookup key tried in turn: as typed, singular, then closed up ("flower
+    pot" is WordNet's "flowerpot", "wine glasses" its "wineglass")."""
+    forms = [key, *_singular_forms(key)]
+    return forms + [form.replace(" ", "") for form in forms if " " in form]
+
+
 def match_synsets(name: str) -> list[tuple[Synset, int, int]]:
     """The WordNet senses one name (no "or") can mean: (synset, sense rank, lemma position).
 
     Senses inside ImageNet's hierarchy win; only a name with none of those borrows ancestors.
     """
     key = normalise(name)
+    key = KNOWN_AS.get(key, key)
     for table in (_table, _near_table):  # the second is parsed only when needed
         synsets, by_lemma = table()
-        senses = by_lemma.get(key)
-        if senses is None:
-            senses = next((by_lemma[f] for f in _singular_forms(key) if f in by_lemma), [])
+        senses = next((by_lemma[f] for f in _lookup_forms(key) if f in by_lemma), [])
         if senses:
             return [(synsets[wnid], rank, position) for wnid, rank, position in senses]
     return []
