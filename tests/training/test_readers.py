@@ -145,6 +145,33 @@ def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):
     assert flickr.split("test")[0].path == root / "images" / "a.jpg"
 
 
+def test_captions_without_a_word_are_left_out_in_every_format_and_said(tmp_path):
+    """Emoji, punctuation or another script tokenise to nothing: kept, they trained as empty
+    sentences, and a photo with only such references crashed pycocoevalcap's CIDEr."""
+    root = tmp_path / "emo"
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        _photo(root / "images" / name)
+    _write_json(root / "captions.json", {"a.jpg": ["A dog .", "\U0001f436\U0001f436"],
+                                         "b.jpg": ["\U0001f600 !", "..."], "c.jpg": ["A cat ."]})  # fmt: skip
+    _write_json(root / "splits.json", {"train": ["a.jpg", "b.jpg"], "test": ["c.jpg"]})
+    corpus = read_corpus(root)
+    assert corpus.images["a.jpg"].captions == ("A dog .",)
+    assert "b.jpg" not in corpus.images and corpus.splits["train"] == ["a.jpg"]
+    assert corpus.notes[-2:] == [
+        "emo: 3 captions with no word left out (blank, emoji or punctuation only, or not in Latin letters)",
+        "emo: 1 photo with no such caption left out (first: b.jpg)",
+    ]
+    tsv = tmp_path / "cc.tsv"  # a blank Conceptual Captions caption was kept as a reference
+    tsv.write_text("A dog on a beach .\thttp://x/1.jpg\n   \thttp://x/2.jpg\n")
+    cache = tmp_path / "cache"
+    for number in (1, 2):
+        _photo(cache / cache_file_name(f"http://x/{number}.jpg"))
+    assert [i.captions for i in read_corpus(tsv, cache).images.values()] == [("A dog on a beach .",)]
+    _write_json(root / "captions.json", {k: ["Собака бежит по снегу ."] for k in ("a.jpg", "b.jpg", "c.jpg")})
+    with pytest.raises(DatasetError, match="captions in other scripts .* are not supported"):
+        read_corpus(root)
+
+
 def test_malformed_files_are_dataset_errors(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):

@@ -84,8 +84,44 @@ def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> Caption
 def read_corpus(
     path: str | os.PathLike, images_dir: str | os.PathLike | None = None
 ) -> CaptionCorpus:
-    """Read a caption dataset, telling its format from ``path``; photos in ``images_dir``."""
-    path = Path(path)
+    """Read a caption dataset, telling its format from ``path``; photos in ``images_dir``.
+    Captions without a word the tokeniser keeps are left out, in every format alike
+    (``with_words_only``)."""
+    return with_words_only(_read_corpus(Path(path), images_dir), Path(path))
+
+
+def with_words_only(corpus: CaptionCorpus, source: Path) -> CaptionCorpus:
+    """``corpus`` without the captions that tokenise to nothing (blank, emoji or punctuation
+    only, or in a script the tokeniser drops: it keeps a-z and 0-9, accents stripped), and
+    without the photos left with none; the notes say how many went. Kept, they trained as empty
+    sentences and, as the only references of a photo, crashed the CIDEr scorer."""
+    from capsight.captioning.vocabulary import tokenize
+
+    images, dropped, bare = {}, 0, []
+    for key, image in corpus.images.items():
+        kept = tuple(c for c in image.captions if tokenize(c))
+        dropped += len(image.captions) - len(kept)
+        if kept:
+            images[key] = image if len(kept) == len(image.captions) else replace(image, captions=kept)
+        else:
+            bare.append(key)
+    if not dropped:
+        return corpus
+    if not images:
+        raise DatasetError(
+            f"{source}: no caption has a word capsight's tokeniser keeps (a-z and 0-9, accents "
+            "stripped): captions in other scripts (Cyrillic, Greek, Chinese, ...) are not supported"
+        )
+    notes = [*corpus.notes, f"{source.name}: {dropped:,} caption{'s' * (dropped != 1)} with no word "
+             "left out (blank, emoji or punctuation only, or not in Latin letters)"]  # fmt: skip
+    if bare:
+        notes.append(f"{source.name}: {len(bare):,} photo{'s' * (len(bare) != 1)} with no such "
+                     f"caption left out (first: {bare[0]})")  # fmt: skip
+    splits = {name: [k for k in keys if k in images] for name, keys in corpus.splits.items()}
+    return CaptionCorpus(corpus.name, images, splits, notes)
+
+
+def _read_corpus(path: Path, images_dir: str | os.PathLike | None) -> CaptionCorpus:
     folder = Path(images_dir) if images_dir is not None else None
     if not path.exists():
         raise InputNotFound(f"{path}: no such caption file or dataset folder")
