@@ -519,7 +519,16 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     notes = []
     (caption_folder / "images" / "red-square-0.jpg").unlink()
     corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
-    assert "red-square-0.jpg" not in corpus.images and "1 photos have no file" in notes[-1]
+    assert "red-square-0.jpg" not in corpus.images and "1 photo has no file and is left out" in notes[-1]
+    last = json.loads((caption_folder / "splits.json").read_text())["train"][-1]  # "x.jpg"
+    upper = (caption_folder / "images" / last).rename(caption_folder / "images" / last.replace(".jpg", ".JPG"))
+    training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert notes[-1].endswith(f"{last}; {upper.name} is there: file names are case-sensitive)")
+    upper.rename(caption_folder / "images" / last)
+    with pytest.raises(DatasetError, match=r"is in .*nowhere, which does not exist \(give the photo folder"):
+        training_corpus(TrainConfig(data=str(caption_folder), images=str(tmp_path / "nowhere"), out="o"))
+    with pytest.raises(DatasetError, match="--min-count 100000: no word"):  # before any photo is encoded
+        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"), min_count=100_000))
 
     splits = json.loads((caption_folder / "splits.json").read_text())
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": splits["train"][:2]}))
@@ -532,6 +541,11 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "dev": splits["train"][:2]}))
     training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
     assert "split 'dev' (2 photos) not used: training reads train, val and test" in notes
+    (caption_folder / "splits.json").write_text(json.dumps(
+        {"train": splits["train"], "validation": splits["val"]}))  # fmt: skip
+    training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert any(n.endswith("not used: training reads train, val and test; rename 'validation' to 'val' "
+                          "to validate on it") for n in notes)  # fmt: skip
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": ["gone.jpg"]}))
     with pytest.raises(DatasetError, match="the 'val' split has no photos"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))

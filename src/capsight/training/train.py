@@ -441,16 +441,29 @@ def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
     missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
     if not missing:
         return corpus
+    first = corpus.images[missing[0]].path
     if len(missing) == len(corpus.images):
-        raise DatasetError(f"{data}: none of its {len(missing)} photos is in "
-                           f"{corpus.images[missing[0]].path.parent} (pass the photo folder with --images)")  # fmt: skip
+        where = first.parent if first.parent.is_dir() else f"{first.parent}, which does not exist"
+        raise DatasetError(f"{data}: none of its {len(missing)} photos is in {where}"
+                           f"{_case_twin(first)} (give the photo folder with --images)")  # fmt: skip
     gone = set(missing)
+    photos = "1 photo has" if len(missing) == 1 else f"{len(missing)} photos have"
     return CaptionCorpus(
         corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
         {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
-        [*corpus.notes, f"{len(missing)} photos have no file and are left out (first: "
-                        f"{corpus.images[missing[0]].path})"],
+        [*corpus.notes, f"{photos} no file and {'is' if len(missing) == 1 else 'are'} left out "
+                        f"(first: {first}{_case_twin(first)})"],
     )  # fmt: skip
+
+
+def _case_twin(path: Path) -> str:
+    """"; X.JPG is there: names are case-sensitive" where the folder holds ``path`` under
+    another case (captions.json says X.jpg), else ""."""
+    try:
+        twin = next((p for p in path.parent.iterdir() if p.name.lower() == path.name.lower()), None)
+    except OSError:
+        return ""
+    return f"; {twin.name} is there: file names are case-sensitive" if twin else ""
 
 
 def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
@@ -463,6 +476,7 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     from capsight.training.readers import read_corpus
 
     corpus = read_corpus(config.data, config.images or None)
+    had_val = "val" in corpus.splits
     if not corpus.splits:
         corpus = split_at_random(corpus)
     elif "train" not in corpus.splits:
@@ -486,8 +500,10 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
     unused = {name: len(keys) for name, keys in corpus.splits.items() if name not in ("train", "val", "test")}
     if unused and "train" in corpus.splits:
         listed = ", ".join(f"{name!r} ({n} photos)" for name, n in sorted(unused.items()))
+        val_like = sorted(n for n in unused if n.lower() in ("validation", "valid", "dev", "development"))
+        rename = f"; rename {val_like[0]!r} to 'val' to validate on it" if val_like and not had_val else ""
         say(f"split{'s' if len(unused) > 1 else ''} {listed} not used: training reads train, "
-            "val and test")  # fmt: skip
+            f"val and test{rename}")  # fmt: skip
     listed = corpus
     corpus = with_photo_files(corpus, config.data)
     missing = set(listed.images) - set(corpus.images)
@@ -514,7 +530,18 @@ def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
                 f"{config.data}: {len(both)} photos are in both the train and the {name} split "
                 f"(first: {sorted(both)[0]}); {why}"
             )
+    if not config.init_from and not config.resume:  # said now, not after the features are cached
+        training_vocabulary(corpus.split("train")[: config.max_train_images or None], config.min_count)
     return corpus
+
+
+def training_vocabulary(train_images: list, min_count: int) -> Vocabulary:
+    """The vocabulary of the training captions, refused when ``--min-count`` leaves no word."""
+    vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), min_count)
+    if len(vocab) == len(SPECIALS):  # every word would be <unk>: nothing could be learned
+        raise DatasetError(f"--min-count {min_count}: no word of the training captions occurs "
+                           "that often, so the vocabulary would be empty; pass a smaller --min-count")  # fmt: skip
+    return vocab
 
 
 def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus | None):
@@ -668,11 +695,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         model = _with_fine_tuning(model, config.fine_tune_blocks)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     else:
-        vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
-        if len(vocab) == len(SPECIALS):  # every word would be <unk>: nothing could be learned
-            raise DatasetError(f"--min-count {config.min_count}: no word of the training captions "
-                               "occurs that often, so the vocabulary would be empty; pass a smaller "
-                               "--min-count")  # fmt: skip
+        vocab = training_vocabulary(train_images, config.min_count)
         model_config = config_from_dict(
             {**config.model, "architecture": config.architecture, "vocab_size": len(vocab),
              "encoder": config.encoder, "resolution": resolution,
