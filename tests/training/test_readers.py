@@ -172,6 +172,13 @@ def test_captions_without_a_word_are_left_out_in_every_format_and_said(tmp_path)
         read_corpus(root)
 
 
+def test_a_folder_holding_a_caption_file_names_it(tmp_path):
+    folder = tmp_path / "karpathy"
+    _write_json(folder / "dataset_flickr8k.json", {"images": []})
+    with pytest.raises(InputNotFound, match=r"a folder holding dataset_flickr8k.json; give that file itself"):
+        read_corpus(folder)
+
+
 def test_malformed_files_are_dataset_errors(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):

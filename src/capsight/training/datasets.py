@@ -219,7 +219,22 @@ def load_corpus(path: str | os.PathLike) -> CaptionCorpus:
         return read_flickr8k_text(p)
     if p.is_file() and p.name == "Flickr8k.token.txt":
         return read_flickr8k_text(p.parent)
+    inside = _caption_files(p) if p.is_dir() else []
+    if inside:  # a Karpathy, COCO or Conceptual Captions file is read by its own path
+        raise InputNotFound(f"{p}: a folder holding {inside[0].name}; give that file itself "
+                            f"({inside[0]}), with --images for its photos")  # fmt: skip
     raise InputNotFound(
         f"{p}: not a known caption dataset; expected captions.json (+ splits.json) "
         "or the Flickr8k text files"
     )
+
+
+def _caption_files(folder: Path) -> list[Path]:
+    """The caption files of other formats in ``folder``: Karpathy's dataset_*.json, COCO's
+    captions_*.json, Conceptual Captions' .tsv."""
+    try:
+        names = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [f for f in names if f.is_file() and (
+        (f.suffix == ".json" and f.name.startswith(("dataset_", "captions_"))) or f.suffix.lower() == ".tsv")]  # fmt: skip
