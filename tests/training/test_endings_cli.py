@@ -14,3 +14,14 @@ def test_command_line_learns_endings_for_an_older_checkpoint(caption_folder, tmp
     assert endings.allows(vocab.encode(["a", "stripe", "that", "is", "blue"]))
     assert not endings.allows(vocab.encode(["a", "stripe", "that"]))
     assert "final words" in capsys.readouterr().out
+
+
+def test_command_line_names_a_corpus_it_cannot_read_in_one_line(tmp_path, capsys):
+    import pytest
+
+    Vocabulary.build([["a", "dog"]], min_count=1).save(tmp_path / "vocab.json")
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path / "dataset_flickr8k.json"), str(tmp_path)])  # was a traceback
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dataset_flickr8k.json: no such caption file" in err

@@ -90,7 +90,8 @@ class Endings:
 def main(argv: list[str] | None = None) -> None:
     from capsight.captioning.checkpoint import load_vocabulary
     from capsight.captioning.vocabulary import tokenize
-    from capsight.training.datasets import load_corpus
+    from capsight.errors import CapsightError
+    from capsight.training.readers import read_corpus
 
     parser = argparse.ArgumentParser(description="Learn a checkpoint's endings.json from a corpus.")
     parser.add_argument("data", help="the training corpus (its train split is used)")
@@ -99,7 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     vocab = load_vocabulary(args.checkpoint)
     if vocab is None:
         parser.error(f"{args.checkpoint}: no vocab.json")
-    images = load_corpus(args.data).split("train")
+    try:
+        images = read_corpus(args.data).split("train")
+    except CapsightError as exc:  # a corpus the user named: one line, not a traceback
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     endings = Endings.learn(vocab.encode(tokenize(c)) for im in images for c in im.captions)
     endings.save(args.checkpoint)
     print(f"{args.checkpoint}/{FILE}: {len(endings.final_words)} final words, "

@@ -25,7 +25,7 @@ from capsight.captioning.base import DecodingOptions
 from capsight.captioning.trained import TrainedCaptioner
 from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import load_corpus
+from capsight.training.readers import read_corpus
 from capsight.training.features import (
     DEFAULT_CACHE_DIR,
     FeatureCache,
@@ -53,7 +53,7 @@ def evaluate_on_cache(
     captioner = TrainedCaptioner("evaluated", ",".join(paths))
     if own := [weights for _, weights in captioner.member_inputs if weights]:
         refuse_own_encoder({"encoder_weights": own[0]}, Path(own[0]).parent)
-    corpus = load_corpus(data)
+    corpus = read_corpus(data)
     encoder = build_encoder(captioner.encoder_name, captioner.resolution)
     cache = FeatureCache.open(
         FeatureCache.folder_of(cache_dir, corpus, encoder.name, encoder.resolution)

@@ -46,7 +46,7 @@ from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError, InvalidParameter
 from capsight.training import run_folder
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import load_corpus
+from capsight.training.readers import read_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.log_bar import progress_bar
 from capsight.training.scst import scst_loss
@@ -142,7 +142,7 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
             by_epoch = {r["epoch"]: r for r in run_folder.logged_epochs(out / "metrics.jsonl")}
             state["history"] = [by_epoch[e] for e in sorted(by_epoch) if e <= state["epoch"]]
         (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
-    corpus = load_corpus(config.data)
+    corpus = read_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
     train_data = _member_data(config, corpus, models, sources, raw, vocab, "train", config.max_train_images)
