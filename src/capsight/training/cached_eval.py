@@ -25,13 +25,13 @@ from capsight.captioning.base import DecodingOptions
 from capsight.captioning.trained import TrainedCaptioner
 from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
-from capsight.training.readers import read_corpus
 from capsight.training.features import (
     DEFAULT_CACHE_DIR,
     FeatureCache,
     build_encoder,
     refuse_own_encoder,
 )
+from capsight.training.readers import read_corpus
 from capsight.training.train import caption_grid, score
 
 

@@ -46,9 +46,9 @@ from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError, InvalidParameter
 from capsight.training import run_folder
 from capsight.training.batches import CaptionBatches
-from capsight.training.readers import read_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
 from capsight.training.log_bar import progress_bar
+from capsight.training.readers import read_corpus
 from capsight.training.scst import scst_loss
 from capsight.training.train import (
     END_WORD,
