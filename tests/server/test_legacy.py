@@ -175,3 +175,7 @@ def test_the_original_endpoints_answers_are_described_in_the_schema(client):
                                                 "job_id", "model", "note"})):  # fmt: skip
         schema = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert set(schema["properties"]) == keys
+    # The job to poll, for a client generated from the schema: the 202 and the 504 carry it.
+    for path, status in (("/v1/videos", "202"), ("/get_video_captions", "504")):
+        assert "Location" in paths[path]["post"]["responses"][status]["headers"], path
+    assert "headers" not in paths["/get_captions"]["post"]["responses"]["504"]

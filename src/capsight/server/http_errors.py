@@ -51,6 +51,10 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     return {c: {"description": text.get(c, "Error"), "content": content} for c in codes}
 
 
+# The OpenAPI header of a response that points at a video job (a 202, a 504).
+JOB_LOCATION = {"Location": {"description": "The job to poll: /v1/jobs/{id}", "schema": {"type": "string"}}}
+
+
 class ApiError(StarletteHTTPException):
     """An HTTP error with a user-facing message and optional headers (e.g. Retry-After)."""
 

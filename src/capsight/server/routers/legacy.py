@@ -40,7 +40,7 @@ from capsight.server.deps import (
     wait_for_models,
 )
 from capsight.server.engine import Engine, VideoParams
-from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.http_errors import JOB_LOCATION, ApiError, error_responses
 from capsight.server.jobs import DONE
 from capsight.server.routers.captions import decode_images, read_images
 from capsight.server.routers.videos import submit_video
@@ -157,10 +157,14 @@ async def get_image_caption(
 Metric = Literal["euclidian", "euclidean", "cosine"]
 
 
+VIDEO_CAPTIONS_ERRORS = error_responses(400, 401, 410, 413, 415, 422, 503, 504)
+VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, to poll
+
+
 @router.post(
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
-    responses={**VIDEO_CAPTIONS_RESPONSE, **error_responses(400, 401, 410, 413, 415, 422, 503, 504)},
+    responses={**VIDEO_CAPTIONS_RESPONSE, **VIDEO_CAPTIONS_ERRORS},
     dependencies=[Depends(form_body), Depends(single_file("video"))],
 )
 async def get_video_captions(

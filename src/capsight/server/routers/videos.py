@@ -27,7 +27,7 @@ from capsight.server.deps import (
     single_file,
 )
 from capsight.server.engine import Engine, VideoParams
-from capsight.server.http_errors import ApiError, error_responses
+from capsight.server.http_errors import JOB_LOCATION, ApiError, error_responses
 from capsight.server.jobs import Job, JobManager, QueueFull
 from capsight.server.routers.jobs import JobResponse, job_response
 from capsight.server.uploads import display_name, upload_refusal
@@ -65,7 +65,7 @@ async def submit_video(
     status_code=202,
     response_model=JobResponse,
     summary="Analyse a video for novel moments (asynchronous job)",
-    responses=error_responses(400, 401, 413, 415, 422, 503),
+    responses={202: {"headers": JOB_LOCATION}, **error_responses(400, 401, 413, 415, 422, 503)},
     dependencies=[Depends(form_fields_only), Depends(single_file("video"))],
 )
 async def create_video_job(
