@@ -737,7 +737,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             with gr.Column(min_width=220):
                                 card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
                         # One list: both models' classes come from the same shared encoder.
-                        labels = gr.Label(num_top_classes=5, label="Top ImageNet classes",
+                        # One view, as the captioners see the photo; the Classify tab averages
+                        # three views (and mirror images), so its ImageNet scores differ a little.
+                        labels = gr.Label(num_top_classes=5, label="Top ImageNet classes (one view of the photo)",
                                           show_heading=False, elem_id="capsight-classes-top")  # fmt: skip
                 with gr.Row(equal_height=True):
                     # A word-by-word attention sheet is small here: full screen makes it legible.
