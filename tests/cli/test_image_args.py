@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from capsight._cli.image_args import expand_image_args
 
 
@@ -18,3 +20,12 @@ def test_folders_expand_and_missing_paths_are_named_before_any_work(tmp_path):
     assert problems[0] == f"{missing}: no such file"
     assert problems[1].startswith(f"{empty}: a folder with no images in it")
     assert len(problems) == 2
+
+
+def test_a_folder_of_other_photo_kinds_is_read_too(tmp_path):
+    """.jfif, .jpe and .avif photos caption when named, and were passed over in a folder."""
+    for name in ("a.jfif", "b.jpe", "c.avif", "d.heic", "e.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    paths, problems = expand_image_args([str(tmp_path)])
+    assert [Path(p).name for p in paths] == ["a.jfif", "b.jpe", "c.avif", "d.heic", "e.webp"]
+    assert problems == []

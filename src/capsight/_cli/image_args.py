@@ -2,8 +2,9 @@
 
     $ capsight caption photos/ > captions.txt     # every image under photos/, in name order
 
-A folder stands for the image files under it (recursively, by suffix: JPEG, PNG, WebP, BMP,
-GIF, TIFF; hidden files and folders skipped, links to folders not followed), sorted by path. A
+A folder stands for the image files under it (recursively, by suffix: ``IMAGE_SUFFIXES``,
+JPEG, PNG, WebP, AVIF, HEIC, BMP, GIF, TIFF and a few more; hidden files and folders skipped,
+links to folders not followed), sorted by path. A
 folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on
 its own line before any work, and the other arguments still run, as an unreadable file is.
 """
