@@ -3,7 +3,7 @@
     $ capsight caption photos/ > captions.txt     # every image under photos/, in name order
 
 A folder stands for the image files under it (recursively, by suffix: ``IMAGE_SUFFIXES``,
-JPEG, PNG, WebP, AVIF, HEIC, BMP, GIF, TIFF and a few more; hidden files and folders skipped,
+JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF, a few more, and HEIC, refused in one line; hidden files and folders skipped,
 links to folders not followed), sorted by path. A
 folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on
 its own line before any work, and the other arguments still run, as an unreadable file is.
