@@ -309,6 +309,14 @@ def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     assert sheet.width > 400 and sheet.height > 100 * ((words + 3) // 4)  # a tile per word
 
 
+def test_attention_file_names_do_not_hang_on_which_photos_could_be_read(run_cli, photo_dir, tmp_path):
+    target = tmp_path / "att.png"
+    status, _, err = run_cli("caption", photo_dir / "cat.jpg", tmp_path / "gone.jpg",
+                             "--model", "show-attend-tell", "--attention", target)  # fmt: skip
+    assert status == 2 and "gone.jpg: no such file" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["att-cat.png"]  # as with both photos there
+
+
 def test_attention_for_several_photos_and_a_model_without_attention(run_cli, photo_dir, tmp_path):
     target = tmp_path / "att.png"
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", photo_dir / "coffee.png",
@@ -338,6 +346,7 @@ def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(run_
     rows = json.loads(out)
     assert rows[0]["caption"] == "a blank image" and "score" not in rows[0] and "attention" not in rows[0]
     assert rows[0]["blank"] is True and "blank" not in rows[1]
+    assert rows[0]["labels"] == [] and rows[1]["labels"]  # a flat colour's classes were noise
     assert rows[1]["caption"] != "a blank image" and rows[1]["attention"]
     assert f"note: {black}: a blank image (one flat colour) has no attention to draw" in err
     assert "fewer than 2 distinct" not in err  # the blank one is not "short"

@@ -20,8 +20,9 @@ captioned; the exit status is then 2. When the captions do not print to a termin
 or ``--json``), a progress bar on stderr counts the images (``--quiet`` turns it off).
 
 ``--attention PATH`` draws, for each image and model, one tile per word with the captioner's
-attention over the photo. With one image and one model the picture is written to PATH; otherwise
-the image's name (and the model's) is added before the suffix: ``PATH-STEM[-MODEL].png``. A
+attention over the photo. With one image named (not a folder) and one model the picture is
+written to PATH; otherwise the image's name (and the model's) is added before the suffix:
+``PATH-STEM[-MODEL].png``, and ``-2``, ``-3`` ... where two photos have the same name. A
 captioner without attention (``show-and-tell``, ``labels``) gets the class activation map of its
 top ImageNet class instead (where the encoder saw that class), and a note on stderr says so.
 """
@@ -56,8 +57,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "repeat to compare captioners side by side")
     p.add_argument("--attention", type=Path, metavar="PNG",
                    help="draw the attention of each word over the photo into this image file "
-                        "(.png, .jpg or .webp); with several images or models, one file each, "
-                        "named PNG's stem-<image>[-<model>]")  # fmt: skip
+                        "(.png, .jpg or .webp); with several images, a folder or several models, "
+                        "one file each, named PNG's stem-<image>[-<model>] (-2, -3 ... where "
+                        "photos share a name)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="images encoded together (default: 32)")
     method = p.add_mutually_exclusive_group()
@@ -176,7 +178,10 @@ def run(args: argparse.Namespace) -> int:
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
-    several = len(paths) > 1 or len(models) > 1  # then --attention's name is a pattern, not a file
+    # Then --attention's name is a pattern, not a file: decided by what was asked for, not by
+    # which photos turned out readable (good.jpg missing.jpg wrote y.png, then y-good.png).
+    several = len(args.images) > 1 or len(paths) > 1 or len(models) > 1 or any(
+        Path(arg).is_dir() for arg in args.images)  # fmt: skip
     inputs = {Path(path).resolve() for path in paths}
     if args.attention is not None and not several and args.attention.resolve() in inputs:
         raise InvalidParameter(f"--attention {args.attention}: is the image to caption, which the "
