@@ -51,7 +51,7 @@ class ImageCaption(BaseModel):
     alternatives: list[str] = Field(description="Further captions when num_captions > 1")
     score: float | None = Field(description="Mean log-probability per word, when the model has one")
     labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
-    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score')
+    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score or labels')
 
 
 class Timings(BaseModel):
