@@ -309,6 +309,17 @@ def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     assert sheet.width > 400 and sheet.height > 100 * ((words + 3) // 4)  # a tile per word
 
 
+def test_a_tiny_image_is_captioned_with_a_note_that_it_is_a_guess(run_cli, photo_dir, tmp_path):
+    """An 8x8 thumbnail was "a white dog is running in the air", as sure as a real photo."""
+    from PIL import Image
+
+    Image.open(photo_dir / "cat.jpg").resize((8, 8)).save(tmp_path / "tiny.png")
+    status, out, err = run_cli("caption", tmp_path / "tiny.png", photo_dir / "cat.jpg")
+    assert status == 0 and out.count("\n") == 2
+    assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px: too small to show" in err
+    assert "cat.jpg: only" not in err
+
+
 def test_attention_file_names_do_not_hang_on_which_photos_could_be_read(run_cli, photo_dir, tmp_path):
     target = tmp_path / "att.png"
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", tmp_path / "gone.jpg",

@@ -212,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     return 2 if job.failed else 0
 
 
+TINY_SIDE = 32  # px: below this on a side, a photo is noted as too small to describe
 SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num
 
 
@@ -260,6 +261,12 @@ class CaptionRun:
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr)
                 self.failed += 1
+                continue
+            if min(images[-1].size) < TINY_SIDE:  # an icon, a thumbnail: captioned, but a guess
+                width, height = images[-1].size
+                print(error_line(f"{path}: only {width}x{height} px: too small to show what the "
+                                 f"caption says (under {TINY_SIDE} px a side); it is a guess", "note"),
+                      file=sys.stderr)  # fmt: skip
         if not images:
             return
         args, models = self.args, self.models
