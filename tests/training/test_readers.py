@@ -327,6 +327,10 @@ def test_the_fetch_command_fails_when_no_photo_could_be_fetched(tmp_path, capsys
     err = capsys.readouterr().err
     assert "fetched 0, 0 already cached, 1 failed (1 network error)" in err
     assert "error: none of the 1 photos is in" in err
+    other = tmp_path / "other.tsv"  # the two arguments swapped: the cache "folder" is a file
+    other.write_text("x\n")
+    assert main([str(other), str(tsv)]) == 2  # was a FileExistsError traceback
+    assert capsys.readouterr().err == f"error: {tsv}: is a file; the photo cache is a folder (the TSV comes first, then the folder)\n"
 
 
 def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_server, monkeypatch, capsys):

@@ -34,7 +34,7 @@ from typing import IO
 
 from PIL import Image
 
-from capsight.errors import CapsightError, DatasetError, InputNotFound
+from capsight.errors import CapsightError, DatasetError, InputNotFound, InvalidParameter
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
 from capsight.training.datasets import CaptionCorpus, CaptionedImage
@@ -154,7 +154,13 @@ def fetch_conceptual_captions(
 ) -> FetchReport:
     """Download the photos of a Conceptual Captions TSV that are not cached yet."""
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    if cache_dir.exists() and not cache_dir.is_dir():  # TSV and folder given the other way round?
+        raise InvalidParameter(f"{cache_dir}: is a file; the photo cache is a folder (the TSV "
+                               "comes first, then the folder)")  # fmt: skip
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameter(f"{cache_dir}: cannot make the photo cache folder ({exc.strerror})") from None
     urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit)))
     known = {} if retry_failed else _known_failures(cache_dir)
     todo, cached, skipped = [], 0, 0
