@@ -172,6 +172,17 @@ def test_captions_without_a_word_are_left_out_in_every_format_and_said(tmp_path)
         read_corpus(root)
 
 
+def test_the_wrong_kind_of_coco_file_is_named(tmp_path):
+    boxes = _write_json(tmp_path / "instances_val2017.json", {
+        "images": [{"id": 1, "file_name": "1.jpg"}],
+        "annotations": [{"id": 5, "image_id": 1, "bbox": [0, 0, 9, 9], "category_id": 18}]})  # fmt: skip
+    with pytest.raises(DatasetError, match="COCO object annotations .boxes, not captions.; give"):
+        read_corpus(boxes)  # was "malformed COCO entry (missing 'caption'); re-download it"
+    info = _write_json(tmp_path / "image_info_test2017.json", {"images": [{"id": 1, "file_name": "1.jpg"}]})
+    with pytest.raises(DatasetError, match="COCO image information without captions"):
+        read_corpus(info)  # was read as a Karpathy file: "image #0 has no 'filename'"
+
+
 def test_a_folder_holding_a_caption_file_names_it(tmp_path):
     folder = tmp_path / "karpathy"
     _write_json(folder / "dataset_flickr8k.json", {"images": []})

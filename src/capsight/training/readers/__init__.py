@@ -149,6 +149,11 @@ def _read_corpus(path: Path, images_dir: str | os.PathLike | None) -> CaptionCor
     if isinstance(data, dict) and "annotations" in data and "images" in data:
         return read_coco_captions(path, folder)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
+        first = data["images"][0] if data["images"] else None
+        if isinstance(first, dict) and "file_name" in first and "filename" not in first:
+            # COCO's image_info_test2017.json: its photos, no captions (Karpathy says "filename")
+            raise DatasetError(f"{path}: COCO image information without captions; give a captions "
+                               "file (captions_*.json, or a Karpathy dataset_*.json)")  # fmt: skip
         return read_karpathy_split(path, folder)
     if isinstance(data, dict) and "images" in data and not isinstance(data["images"], (str, list)):
         # {"images": {...}} is no photo named "images": a Karpathy file of the wrong shape

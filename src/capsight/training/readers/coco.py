@@ -47,6 +47,10 @@ def read_coco_captions(
         and isinstance(data.get("annotations"), list)
     ):
         raise DatasetError(f"{path}: not a COCO caption file (needs 'images' and 'annotations')")
+    first = data["annotations"][0] if data["annotations"] else None
+    if isinstance(first, dict) and "caption" not in first and {"bbox", "keypoints", "segmentation"} & set(first):
+        raise DatasetError(f"{path}: COCO object annotations (boxes, not captions); give the "
+                           "captions file, captions_*.json, from the same download")  # fmt: skip
     match = _FILE_NAME.match(path.stem)
     root = Path(images_dir) if images_dir is not None else _default_images_dir(path, match)
     split = split or (match["split"] if match else "train")
