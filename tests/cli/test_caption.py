@@ -318,6 +318,16 @@ def test_a_tiny_image_is_captioned_with_a_note_that_it_is_a_guess(run_cli, photo
     assert status == 0 and out.count("\n") == 2
     assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px: too small to show" in err
     assert "cat.jpg: only" not in err
+    Image.new("RGB", (8, 8), (40, 90, 200)).save(tmp_path / "flat.png")  # "a blank image": no guess
+    status, out, err = run_cli("caption", tmp_path / "flat.png")
+    assert status == 0 and out.endswith("a blank image\n") and "note" not in err
+
+
+def test_a_name_too_long_to_be_a_file_is_one_line(run_cli, photo_dir, tmp_path):
+    status, out, err = run_cli("caption", "a" * 300 + ".jpg", photo_dir / "cat.jpg",
+                               "--attention", tmp_path / "att.png")  # fmt: skip
+    assert status == 2 and "Traceback" not in err and out.count("\n") == 1
+    assert "...': cannot be read (File name too long)" in err
 
 
 def test_attention_file_names_do_not_hang_on_which_photos_could_be_read(run_cli, photo_dir, tmp_path):

@@ -22,7 +22,7 @@ def test_folders_expand_and_missing_paths_are_named_before_any_work(tmp_path):
     assert len(problems) == 2
 
 
-def test_a_folder_of_other_photo_kinds_is_read_too(tmp_path):
+def test_a_folder_is_expanded_to_other_photo_kinds_too(tmp_path):
     """.jfif, .jpe and .avif photos caption when named, and were passed over in a folder."""
     for name in ("a.jfif", "b.jpe", "c.avif", "d.heic", "e.webp"):
         (tmp_path / name).write_bytes(b"x")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from capsight.errors import CapsightError, ImageLoadError, InputNotFound
-from capsight.io.images import MAX_IMAGE_PIXELS, load_image
+from capsight.io.images import MAX_IMAGE_PIXELS, full_size, load_image
 
 
 def encoded(img: Image.Image, fmt: str, **options) -> bytes:
@@ -35,6 +35,11 @@ def test_a_large_jpeg_is_decoded_at_a_smaller_scale_and_a_small_one_whole():
     gradient = np.linspace(0, 255, 4096, dtype=np.uint8)[None, :, None].repeat(2100, 0).repeat(3, 2)
     big = load_image(encoded(Image.fromarray(gradient), "JPEG"))  # (2100, 4096, 3)
     assert big.size == (2048, 1050)  # half scale: both sides still >= 1024
+    assert full_size(big) == (4096, 2100)  # what the API reports as the photo's size
+    turned = Image.fromarray(gradient).getexif()
+    turned[0x0112] = 6  # EXIF orientation: a quarter turn
+    upright = load_image(encoded(Image.fromarray(gradient), "JPEG", exif=turned))
+    assert upright.size == (1050, 2048) and full_size(upright) == (2100, 4096)
     assert abs(int(np.asarray(big)[500, 1024, 0]) - 127) <= 3  # the same picture, smaller
     assert load_image(encoded(Image.fromarray(gradient[:, :2000]), "JPEG")).size == (2000, 2100)
     assert load_image(encoded(Image.fromarray(gradient), "PNG")).size == (4096, 2100)  # JPEG only

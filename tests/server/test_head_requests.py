@@ -67,3 +67,31 @@ def test_head_leaves_the_connection_usable_for_the_next_request(served):
     time.sleep(0.2)
     assert len(streamed) == ticks  # the stream behind the HEAD stopped, unseen
     connection.close()
+
+
+def test_a_server_speaking_asgi_2_4_still_has_its_streams_stopped_behind_a_head():
+    """From ASGI 2.4 on, Starlette stops a stream only when a send fails, and HEAD drops the
+    sends: the app is told 2.3, under which it stops at the disconnect it reads."""
+    from capsight.server.head_requests import HeadAsGet
+
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen["spec"] = scope["asgi"]["spec_version"]
+        await receive()  # the (empty) request body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        seen["after"] = await receive()
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "HEAD", "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    anyio.run(HeadAsGet(app), scope, receive, send)
+    assert seen == {"spec": "2.3", "after": {"type": "http.disconnect"}}
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}

@@ -145,6 +145,22 @@ def test_a_video_deleted_while_its_request_waits_answers_at_once(
         scripted_engine.gate.set()
 
 
+def test_a_video_deleted_as_its_answer_is_read_is_410_not_empty_captions(
+    make_app, started, tiny_video, monkeypatch
+):
+    from capsight.server.jobs import JobManager
+
+    def deleted_meanwhile(self, job_id):  # DELETE /v1/jobs/{id} between the job's end and here
+        self.delete(job_id)
+        return None
+
+    for client in started(make_app()):
+        monkeypatch.setattr(JobManager, "analysis", deleted_meanwhile)
+        r = client.post("/get_video_captions",
+                        files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+        assert r.status_code == 410 and "was deleted before its analysis could be read" in r.json()["error"]
+
+
 def test_a_client_that_hangs_up_takes_its_video_job_along(
     make_app, started, scripted_engine, tiny_video, monkeypatch
 ):

@@ -64,7 +64,7 @@ def test_blank_captions_and_unknown_split_entries_are_left_out_with_a_note(capti
     assert "red-square-1.jpg" not in corpus.images
     assert [im.key for im in corpus.split("val")] == ["red-square-0.jpg"]  # (-1 had no caption)
     notes = " | ".join(corpus.notes)
-    assert "2 blank captions" in notes and "1 photos with no caption" in notes
+    assert "2 blank captions" in notes and "1 photo with no caption" in notes
     assert "2 of the 3 photos listed for 'val'" in notes
 
 

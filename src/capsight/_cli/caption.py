@@ -160,7 +160,7 @@ def decoding_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from capsight._cli.image_args import expand_image_args
+    from capsight._cli.image_args import expand_image_args, names_a_folder
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.errors import InvalidParameter
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     # Then --attention's name is a pattern, not a file: decided by what was asked for, not by
     # which photos turned out readable (good.jpg missing.jpg wrote y.png, then y-good.png).
     several = len(args.images) > 1 or len(paths) > 1 or len(models) > 1 or any(
-        Path(arg).is_dir() for arg in args.images)  # fmt: skip
+        map(names_a_folder, args.images))  # fmt: skip
     inputs = {Path(path).resolve() for path in paths}
     if args.attention is not None and not several and args.attention.resolve() in inputs:
         raise InvalidParameter(f"--attention {args.attention}: is the image to caption, which the "
@@ -262,11 +262,6 @@ class CaptionRun:
                 print(error_line(str(exc)), file=sys.stderr)
                 self.failed += 1
                 continue
-            if min(images[-1].size) < TINY_SIDE:  # an icon, a thumbnail: captioned, but a guess
-                width, height = images[-1].size
-                print(error_line(f"{path}: only {width}x{height} px: too small to show what the "
-                                 f"caption says (under {TINY_SIDE} px a side); it is a guess", "note"),
-                      file=sys.stderr)  # fmt: skip
         if not images:
             return
         args, models = self.args, self.models
@@ -283,6 +278,11 @@ class CaptionRun:
             self.told_labels = True
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
+            if min(images[i].size) < TINY_SIDE and not descriptions[0].blank:  # an icon: a guess
+                width, height = images[i].size
+                print(error_line(f"{name}: only {width}x{height} px: too small to show what the "
+                                 f"caption says (under {TINY_SIDE} px a side); it is a guess", "note"),
+                      file=sys.stderr)  # fmt: skip
             # (labels ignores --num, and a note has said so)
             self.short += sum(1 + len(d.caption.alternatives) < self.wanted
                               for d in descriptions if d.model != "labels" and not d.blank)  # fmt: skip

@@ -2,11 +2,11 @@
 
     $ capsight caption photos/ > captions.txt     # every image under photos/, in name order
 
-A folder stands for the image files under it (recursively, by suffix: ``IMAGE_SUFFIXES``,
-JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF, a few more, and HEIC, refused in one line; hidden files and folders skipped,
-links to folders not followed), sorted by path. A
-folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on
-its own line before any work, and the other arguments still run, as an unreadable file is.
+A folder stands for the image files under it, sorted by path: recursively, by suffix
+(``IMAGE_SUFFIXES``: JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF and a few more, and HEIC, which is
+refused in one line), hidden files and folders skipped, links to folders not followed. A folder
+with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
+own line before any work, and the other arguments still run, as an unreadable file is.
 """
 
 from __future__ import annotations
@@ -14,18 +14,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from capsight.io.images import IMAGE_SUFFIXES
+from capsight.io.images import IMAGE_SUFFIXES, PHOTO_KINDS
+
+
+def names_a_folder(arg: str) -> bool:
+    """True for an existing folder; False for anything else, a name too long to be a path too."""
+    try:
+        return Path(arg).is_dir()
+    except OSError:  # e.g. inside a folder that cannot be entered, or a 300-character name
+        return False
 
 
 def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
     """(image paths to read, one-line problems): folders expanded, files kept as given."""
     paths, problems = [], []
     for arg in args:
-        try:
-            folder = Path(arg).is_dir()
-        except OSError:  # e.g. inside a folder that cannot be entered: reading will say so
-            folder = False
-        if not folder:
+        if not names_a_folder(arg):  # (one that cannot be entered: reading will say so)
             try:
                 missing = not Path(arg).exists()
             except OSError:
@@ -40,8 +44,7 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
         if found:
             paths += found
         elif len(problems) == before:  # nothing unreadable: simply no images there
-            kinds = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
-            problems.append(f"{arg}: a folder with no images in it (looked for {kinds})")
+            problems.append(f"{arg}: a folder with no images in it (looked for {PHOTO_KINDS} files)")
     return paths, problems
 
 

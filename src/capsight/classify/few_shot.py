@@ -25,7 +25,7 @@ import torch
 from capsight.classify.class_sets import ClassList
 from capsight.classify.classifier import image_to_tensor
 from capsight.errors import InputNotFound, InvalidParameter
-from capsight.io.images import IMAGE_SUFFIXES
+from capsight.io.images import PHOTO_KINDS, PHOTO_SUFFIXES
 from capsight.progress import ProgressCallback, span
 
 
@@ -42,7 +42,7 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     examples, folders, empty = {}, {}, []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         photos = sorted(
-            p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
         )
         if not photos:
             empty.append(sub.name)
@@ -62,7 +62,7 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     if empty:  # a class the user meant to teach would be left out without a word
         raise InvalidParameter(
             f"{root}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no photos "
-            f"({', '.join(sorted(IMAGE_SUFFIXES))}); add some or remove the folder"
+            f"({PHOTO_KINDS}); add some or remove the folder"
         )
     return examples
 

@@ -136,7 +136,9 @@ KNOWN_AS = {"egyptian mau": "egyptian cat"}
 
 def _lookup_forms(key: str) -> list[str]:
     """The forms of a lookup key tried in turn: as typed, singular, then closed up ("flower
-    pot" is WordNet's "flowerpot", "wine glasses" its "wineglass")."""
+    pot" is WordNet's "flowerpot", "wine glasses" its "wineglass"). Each table is searched for
+    all of them before the next: a closed-up form inside ImageNet's hierarchy wins over the
+    typed form borrowing an ancestor ("pocket book", "short stop" and "shoo fly" alone)."""
     forms = [key, *_singular_forms(key)]
     return forms + [form.replace(" ", "") for form in forms if " " in form]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from capsight.errors import ImageLoadError, InputNotFound
+from capsight.errors import ImageLoadError, InputNotFound, quoted
 
 # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that; capsight refuses above
 # its own, lower limit with one clear line, so Pillow's warning would only add noise to it (it
@@ -28,13 +28,15 @@ MAX_IMAGE_PIXELS = 64_000_000
 # every model reads 288 px or less, and an 8000x6000 photo decoded whole took 144 MB (a batch
 # of 32 of them, 6.8 GB).
 DECODE_SIDE = 1024
+FULL_SIZE = "capsight_full_size"  # the key in a loaded image's info of its size as stored
+# The photo kinds Pillow reads that a folder is searched for (named, any file Pillow reads is).
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif",
+                  ".tif", ".tiff", ".avif", ".jp2", ".j2k", ".tga", ".ppm", ".pgm", ".pnm", ".qoi"}  # fmt: skip
+# capsight caption / classify also take a phone's HEIC photos from a folder, which Pillow cannot
+# read: each is refused in one line rather than passed over without a word.
+IMAGE_SUFFIXES = PHOTO_SUFFIXES | {".heic", ".heif"}
+PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF, ..."  # PHOTO_SUFFIXES, for a message
 # Names that say "video": an image command given one says where videos go.
-# The photo kinds a folder is searched for (as named, any file Pillow reads is read). HEIC and
-# HEIF are in though Pillow reads them only with a plugin: a phone's photos are named and
-# refused in one line each, not passed over without a word.
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif",
-                  ".tif", ".tiff", ".avif", ".heic", ".heif", ".jp2", ".j2k", ".tga", ".ppm", ".pgm",
-                  ".pnm", ".qoi"}  # fmt: skip
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
@@ -55,7 +57,11 @@ DECODE_ERRORS = (
 def check_input_file(path: str | os.PathLike) -> Path:
     """Return ``path`` as a Path if it is an existing, non-empty regular file; raise otherwise."""
     p = Path(path)
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as exc:  # a name over the system's 255-byte limit, a folder that cannot be entered
+        raise InputNotFound(f"{quoted(str(p))}: cannot be read ({exc.strerror})") from None
+    if not exists:
         raise InputNotFound(f"{p}: no such file")
     if p.is_dir():
         raise InputNotFound(f"{p}: is a directory, expected a file")
@@ -112,10 +118,16 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     try:
         with open_image(fp) as img:
             check_pixel_count(img, label)
+            stored = img.size
             if img.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 size where that still
                 img.draft(None, (DECODE_SIDE, DECODE_SIDE))  # leaves DECODE_SIDE px on each side
             img.load()
-            return to_rgb(_upright(img))
+            decoded = img.size
+            out = to_rgb(_upright(img))
+            # The photo's own size, upright (turned a quarter, its sides swap), for callers that
+            # report it: the pixels may be a draft's.
+            out.info[FULL_SIZE] = stored if out.size == decoded else stored[::-1]
+            return out
     except ImageLoadError:
         raise
     except UnidentifiedImageError:
@@ -141,6 +153,12 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             f"{label}: corrupt or truncated image ({exc or type(exc).__name__}); "
             "re-export or re-download it"
         ) from None
+
+
+def full_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of the photo ``img`` was loaded from, upright: a large JPEG's pixels are
+    decoded at a smaller scale (``DECODE_SIDE``)."""
+    return tuple(img.info.get(FULL_SIZE, img.size))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -107,6 +107,11 @@ def as_multipart(field: str) -> str:
             "it came as a urlencoded form (as curl --data-binary sends), which cannot carry a file")  # fmt: skip
 
 
+def too_many_images(limit: int) -> str:
+    """The 422's message for more images than a request may carry."""
+    return f"images: at most {limit} images per request"
+
+
 def parser_limit(request: Request, message: str) -> tuple[int, str] | None:
     """(status, message) for the form parser's own 400s where the endpoint reads files: over
     1,000 files is the endpoint's file limit, and over 1,000 fields a file sent as a urlencoded
@@ -116,8 +121,7 @@ def parser_limit(request: Request, message: str) -> tuple[int, str] | None:
         return None
     if message.startswith("Too many files."):
         if files[0] == "images":
-            limit = request.app.state.settings.max_images
-            return 422, f"images: at most {limit} images per request (this one had over 1,000 files)"
+            return 422, f"{too_many_images(request.app.state.settings.max_images)} (this one had over 1,000 files)"
         return 422, f"{files[0]}: over 1,000 files in one request; send fewer"
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if message.startswith("Too many fields.") and kind == "application/x-www-form-urlencoded":

@@ -267,7 +267,7 @@ class CapsightUI:
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
         card = caption_card(d.model if model == "default" else model, d.caption.text, meta, side)
-        labels = {} if d.blank else {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}
+        labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}  # (none if blank)
         return card, labels, self._where_it_looked(image, d, side)
 
     def _where_it_looked(self, image, described, side: str):
@@ -840,8 +840,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         ran, pending = gr.State(None), gr.State(None)
         analyze_btn.click(lambda *now: (list(now), None, ""), video_settings, [pending, ran, stale],
                           queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-        analyzing.success(lambda run: run, pending, ran, queue=False, show_progress="hidden",
-                          api_visibility="private")  # fmt: skip
+        # (a setting moved during the run said nothing then, with no results to be stale)
+        analyzing.success(lambda run, *now: (run, stale_note(run, *now)), [pending, *video_settings],
+                          [ran, stale], queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
         for setting in video_settings:
             setting.change(stale_note, [ran, *video_settings], stale, queue=False,
                            show_progress="hidden", api_visibility="private")  # fmt: skip

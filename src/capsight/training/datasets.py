@@ -108,16 +108,21 @@ def caption_strings(source: Path, key: str, value: object) -> tuple[str, ...]:
     return tuple(c.strip() for c in captions if c.strip())
 
 
+def counted(n: int, thing: str) -> str:
+    """"1 photo", "2,000 photos": a count for a note."""
+    return f"{n:,} {thing}{'s' * (n != 1)}"
+
+
 def _keep_captioned(
     source: Path, captions: dict[str, tuple[str, ...]], given: int, notes: list[str]
 ) -> dict[str, tuple[str, ...]]:
     """Drop photos left with no caption; note how many blank captions and photos went."""
     kept = sum(len(c) for c in captions.values())
     if kept < given:
-        notes.append(f"{source.name}: {given - kept} blank captions left out")
+        notes.append(f"{source.name}: {counted(given - kept, 'blank caption')} left out")
     bare = [k for k, c in captions.items() if not c]
     if bare:
-        notes.append(f"{source.name}: {len(bare)} photos with no caption left out (first: {bare[0]})")
+        notes.append(f"{source.name}: {counted(len(bare), 'photo')} with no caption left out (first: {bare[0]})")
     return {k: c for k, c in captions.items() if c}
 
 
@@ -222,7 +227,7 @@ def load_corpus(path: str | os.PathLike) -> CaptionCorpus:
     inside = _caption_files(p) if p.is_dir() else []
     if inside:  # a Karpathy, COCO or Conceptual Captions file is read by its own path
         raise InputNotFound(f"{p}: a folder holding {inside[0].name}; give that file itself "
-                            f"({inside[0]}), with --images for its photos")  # fmt: skip
+                            f"({inside[0]}), and its photo folder where the command asks for one")  # fmt: skip
     raise InputNotFound(
         f"{p}: not a known caption dataset; expected captions.json (+ splits.json) "
         "or the Flickr8k text files"

@@ -55,7 +55,7 @@ from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import CaptionCorpus, split_at_random, val_from_train
+from capsight.training.datasets import CaptionCorpus, counted, split_at_random, val_from_train
 from capsight.training.features import (
     DEFAULT_CACHE_DIR,
     FeatureCache,
@@ -447,12 +447,12 @@ def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
         raise DatasetError(f"{data}: none of its {len(missing)} photos is in {where}"
                            f"{_case_twin(first)} (give the photo folder with --images)")  # fmt: skip
     gone = set(missing)
-    photos = "1 photo has" if len(missing) == 1 else f"{len(missing)} photos have"
+    one = len(missing) == 1
     return CaptionCorpus(
         corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
         {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
-        [*corpus.notes, f"{photos} no file and {'is' if len(missing) == 1 else 'are'} left out "
-                        f"(first: {first}{_case_twin(first)})"],
+        [*corpus.notes, f"{counted(len(missing), 'photo')} {'has' if one else 'have'} no file and "
+                        f"{'is' if one else 'are'} left out (first: {first}{_case_twin(first)})"],
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from capsight.captioning.base import DecodingOptions
 from capsight.errors import InvalidParameter
-from capsight.io.images import load_image
+from capsight.io.images import full_size, load_image
 from capsight.io.sniff import SNIFF_BYTES
 from capsight.server.deps import (
     EngineDep,
@@ -29,6 +29,7 @@ from capsight.server.deps import (
     form_fields_only,
     require_api_key,
     run_limited,
+    too_many_images,
     wait_for_models,
 )
 from capsight.server.http_errors import ApiError, error_responses
@@ -51,7 +52,7 @@ class ImageCaption(BaseModel):
     alternatives: list[str] = Field(description="Further captions when num_captions > 1")
     score: float | None = Field(description="Mean log-probability per word, when the model has one")
     labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
-    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score or labels')
+    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score and no labels')
 
 
 class Timings(BaseModel):
@@ -91,7 +92,7 @@ async def read_images(files: list[UploadFile], max_images: int) -> list[ImageUpl
     if not files:
         raise ApiError(422, "images: send at least one image file")
     if len(files) > max_images:
-        raise ApiError(422, f"images: at most {max_images} images per request")
+        raise ApiError(422, too_many_images(max_images))
     uploads = []
     for i, f in enumerate(files):
         name = display_name(f.filename, f"image {i + 1}")
@@ -186,8 +187,8 @@ async def create_captions(
         ImageCaption(
             index=i,
             filename=u.filename,
-            width=img.width,
-            height=img.height,
+            width=full_size(img)[0],  # the photo's, not its draft's (load_image)
+            height=full_size(img)[1],
             caption=d.caption.text,
             alternatives=[a for a in d.caption.alternatives if a != d.caption.text],
             score=None if d.caption.score is None else round(float(d.caption.score), 4),

@@ -206,7 +206,7 @@ async def get_video_captions(
         if (job := now).finished:
             break
         if await request.is_disconnected():  # nobody will read the answer, or learn the job's id
-            jobs.delete(job.id)
+            await asyncio.to_thread(jobs.delete, job.id)  # (files to remove: off the event loop)
             raise ApiError(499, "the client closed the connection before the analysis finished")
         if time.monotonic() > deadline:
             raise ApiError(
@@ -220,7 +220,13 @@ async def get_video_captions(
         status = 500 if (job.error or "").startswith("internal error") else 400
         jobs.delete(job.id)  # the answer says it all; a job the client was never told of goes
         raise ApiError(status, job.error or f"the analysis ended {job.status}")
-    analysis = jobs.analysis(job.id) or {"moments": []}
+    try:
+        analysis = jobs.analysis(job.id)
+    except (OSError, ValueError):  # its files deleted as they were read
+        analysis = None
+    if analysis is None and jobs.get(job.id) is None:  # deleted between its end and this answer
+        raise ApiError(410, f"job {job.id} was deleted before its analysis could be read")
+    analysis = analysis or {"moments": []}
     moments = analysis["moments"]
     note = None
     if not any(m.get("is_novel") for m in moments):

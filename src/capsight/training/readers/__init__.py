@@ -27,6 +27,7 @@ from capsight.training.datasets import (
     CaptionCorpus,
     CaptionedImage,
     caption_strings,
+    counted,
     load_corpus,
     read_caption_folder,
     read_flickr8k_text,
@@ -110,13 +111,14 @@ def with_words_only(corpus: CaptionCorpus, source: Path) -> CaptionCorpus:
     if not images:
         raise DatasetError(
             f"{source}: no caption has a word capsight's tokeniser keeps (a-z and 0-9, accents "
-            "stripped): captions in other scripts (Cyrillic, Greek, Chinese, ...) are not supported"
+            "stripped): they are blank, emoji or punctuation only, or in another script "
+            "(Cyrillic, Greek, Chinese, ...), which is not supported"
         )
-    notes = [*corpus.notes, f"{source.name}: {dropped:,} caption{'s' * (dropped != 1)} with no word "
-             "left out (blank, emoji or punctuation only, or not in Latin letters)"]  # fmt: skip
+    notes = [*corpus.notes, f"{source.name}: {counted(dropped, 'caption')} with no word left out "
+             "(blank, emoji or punctuation only, or not in Latin letters)"]  # fmt: skip
     if bare:
-        notes.append(f"{source.name}: {len(bare):,} photo{'s' * (len(bare) != 1)} with no such "
-                     f"caption left out (first: {bare[0]})")  # fmt: skip
+        notes.append(f"{source.name}: {counted(len(bare), 'photo')} with no such caption left out "
+                     f"(first: {bare[0]})")  # fmt: skip
     splits = {name: [k for k in keys if k in images] for name, keys in corpus.splits.items()}
     return CaptionCorpus(corpus.name, images, splits, notes)
 
