@@ -239,6 +239,21 @@ def test_a_real_video_end_to_end(run_cli, tiny_video, tmp_path):
 
 
 @needs_pipeline
+def test_an_mp4_cut_off_in_its_last_frames_is_analysed_with_a_note(run_cli, tmp_path):
+    """Read up to the cut (as before), but the moments it lost were lost without a word."""
+    from importlib import resources
+
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(resources.files("capsight.data").joinpath("sample.mp4").read_bytes()[:-200])
+    status, out, err = run_cli("video", cut, "--out", tmp_path / "out", "--every", "0.1",
+                               "--model", "labels")  # fmt: skip
+    assert status == 0, err
+    assert ("note: the video's frames end before the 26.0 s its file declares (cut off?): "
+            "2 moments after 25.7 s could not be sampled") in out  # fmt: skip
+    assert "could not be sampled" in (tmp_path / "out" / "report.html").read_text()
+
+
+@needs_pipeline
 @pytest.mark.parametrize("kind,fragment", [
     ("empty", "empty"),
     ("text", ""),

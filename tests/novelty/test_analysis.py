@@ -49,3 +49,18 @@ def test_a_damaged_analysis_json_is_named_in_one_line(change, fragment):
     change(data)
     with pytest.raises(InvalidParameter, match=fragment):
         Analysis.from_dict(data)
+
+
+def test_a_video_whose_frames_end_before_its_declared_length_says_so():
+    """An MP4 cut off in its last frames is read up to the cut; the moments after were lost
+    without a word."""
+    whole = [Moment(t / 10, "a", 0.1) for t in range(300)]  # 30 s at 25 fps, every 0.1 s
+    params = AnalysisParams(every=0.1)
+    info = VideoInfo("clip.mp4", 30.0, 25.0, 64, 48)
+    assert Analysis(info, params, whole).cut_short() is None
+    short = Analysis(info, params, whole[:-2]).cut_short()
+    assert short == ("the video's frames end before the 30.0 s its file declares (cut off?): "
+                     "2 moments after 29.7 s could not be sampled")  # fmt: skip
+    every_frame = AnalysisParams(every=0.05)  # under two frames apart: no claim made
+    assert Analysis(info, every_frame, whole[:-2]).cut_short() is None
+    assert _analysis([]).cut_short() is None

@@ -123,6 +123,11 @@ def test_a_job_without_novel_moments_says_why():
     assert "sensitivity 0.3" in reason
     assert "the Sensitivity slider" in reason and "CLI" not in reason  # the page's own words
     assert quiet_reason({"moments": "garbled"}) == "no moment stood out from the ones before it"
+    from capsight.server.ui import cut_short
+
+    assert cut_short({"moments": "garbled"}) is None
+    short = Analysis(info, AnalysisParams(every=0.5), moments[:2]).to_dict()  # 3 s: 0 .. 2.5 s due
+    assert "3 moments after 1.0 s could not be sampled" in cut_short(short)
 
 
 def test_the_page_never_reads_a_server_file_a_client_names(

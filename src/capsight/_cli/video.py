@@ -321,6 +321,8 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")
     else:
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
+    if short := analysis.cut_short():
+        lines.append(f"note: {short}")
     if elapsed is not None and elapsed > 0:
         pace = f" ({v.duration / elapsed:.1f}x real time)" if v.duration >= 1.0 else ""
         lines.append(f"analysed in {elapsed:.1f} s{pace}")

@@ -105,6 +105,23 @@ class Analysis:
         n = len(self.moments)
         return f"<Analysis of {self.video.path!r}: {n} moment{'' if n == 1 else 's'}, {novel}>"
 
+    def cut_short(self) -> str | None:
+        """A sentence when the video's frames ended before the length its header declares and
+        sampling times near the end found no frame (an MP4 cut off in its last frames, which is
+        read up to the cut), else None. Checked only where moments are at least two frames
+        apart: sampling every frame, a variable frame rate alone can leave a time without one."""
+        v, every = self.video, self.params.every
+        step = 1.0 / v.fps if v.fps else 0.04
+        if not self.moments or v.duration <= 0 or every < 2 * step:
+            return None
+        last_target = math.floor((v.duration - step) / every + 1e-6) * every
+        last = self.moments[-1].time
+        if last + every / 2 >= last_target:
+            return None
+        missing = round((last_target - last) / every)
+        return (f"the video's frames end before the {v.duration:.1f} s its file declares (cut off?): "
+                f"{missing} moment{'s' * (missing != 1)} after {last:.1f} s could not be sampled")  # fmt: skip
+
     def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).
 

@@ -507,6 +507,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     else:
         reason = analysis.quiet_reason(face="report") or ""
         novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
+    if short := analysis.cut_short():
+        novel_html += f'<p class="empty">Note: {_e(short)}.</p>'
 
     rows = []
     for m in analysis.moments:

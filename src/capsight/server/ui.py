@@ -492,6 +492,8 @@ class CapsightUI:
         if not novel and moments:
             why = f"No novel moment: {quiet_reason(analysis)}."
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
+        if short := cut_short(analysis):
+            summary += f'<p class="cap-note cap-quiet">Note: {html.escape(short)}.</p>'
         plot = files.get("plot")
         plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
         table = gr.Dataframe(value=rows, headers=table_headers(analysis))
@@ -663,6 +665,16 @@ def quiet_reason(analysis: dict) -> str:
     except (CapsightError, KeyError, TypeError, ValueError):  # not a whole analysis: say less
         reason = None
     return reason or "no moment stood out from the ones before it"
+
+
+def cut_short(analysis: dict) -> str | None:
+    """``Analysis.cut_short`` of a job's analysis.json (None when it cannot be read whole)."""
+    from capsight.novelty.analysis import Analysis
+
+    try:
+        return Analysis.from_dict(analysis).cut_short()
+    except (CapsightError, KeyError, TypeError, ValueError):
+        return None
 
 
 def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:
