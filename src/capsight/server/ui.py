@@ -139,16 +139,24 @@ def theme() -> gr.themes.Base:
     )
 
 
+def whole_analysis(analysis: dict):
+    """A job's analysis.json as an ``Analysis``, or None where the store could not give it back
+    whole: the page then says less, rather than fail."""
+    from capsight.novelty.analysis import Analysis
+
+    try:
+        return Analysis.from_dict(analysis)
+    except (CapsightError, KeyError, TypeError, ValueError):
+        return None
+
+
 def page_clock(analysis: dict) -> functools.partial[str]:
     """The clock of the CLI and the report for this analysis ("00:05", or "00:02.5" when moments
     are not whole seconds apart); with tenths when the analysis cannot be read."""
-    from capsight.novelty.analysis import Analysis
     from capsight.novelty.reports import format_clock, moment_clock
 
-    try:
-        return moment_clock(Analysis.from_dict(analysis))
-    except (CapsightError, KeyError, TypeError, ValueError):
-        return functools.partial(format_clock, tenths=True)
+    whole = whole_analysis(analysis)
+    return functools.partial(format_clock, tenths=True) if whole is None else moment_clock(whole)
 
 
 def file_url(path: Path) -> str:
@@ -545,14 +553,11 @@ def stale_note(ran: list | None, *settings) -> str:
 
 def table_headers(analysis: dict) -> list[str]:
     """The "Every moment" table's headers: the novelty column says what it is counted in."""
-    from capsight.novelty.analysis import Analysis
     from capsight.novelty.reports import novelty_unit
 
-    try:
-        unit = novelty_unit(Analysis.from_dict(analysis).params)
-    except (CapsightError, KeyError, TypeError, ValueError):
+    if (whole := whole_analysis(analysis)) is None:
         return TABLE_HEADERS
-    return ["time", "caption", f"novelty ({unit})", "novel"]
+    return ["time", "caption", f"novelty ({novelty_unit(whole.params)})", "novel"]
 
 
 def decoding_name(decoding) -> str:
@@ -658,23 +663,15 @@ def unplayable_codec(path: str) -> str | None:
 
 def quiet_reason(analysis: dict) -> str:
     """Why a finished analysis has no novel moment, naming the page's own sliders."""
-    from capsight.novelty.analysis import Analysis
-
-    try:
-        reason = Analysis.from_dict(analysis).quiet_reason(face="page")
-    except (CapsightError, KeyError, TypeError, ValueError):  # not a whole analysis: say less
-        reason = None
+    whole = whole_analysis(analysis)
+    reason = None if whole is None else whole.quiet_reason(face="page")
     return reason or "no moment stood out from the ones before it"
 
 
 def cut_short(analysis: dict) -> str | None:
     """``Analysis.cut_short`` of a job's analysis.json (None when it cannot be read whole)."""
-    from capsight.novelty.analysis import Analysis
-
-    try:
-        return Analysis.from_dict(analysis).cut_short()
-    except (CapsightError, KeyError, TypeError, ValueError):
-        return None
+    whole = whole_analysis(analysis)
+    return None if whole is None else whole.cut_short()
 
 
 def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:
