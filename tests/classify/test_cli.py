@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from capsight._cli.main import main
+from capsight.classify.class_sets import parse_classes
 
 
 @pytest.fixture
@@ -176,3 +177,21 @@ def test_names_the_engine_cannot_tell_apart_get_a_note(cat_png, capsys):
     assert out.startswith(f"{cat_png}: cat ")
     assert main(["classify", str(cat_png), "--classes", "cat, dog"]) == 0
     assert "look the same" not in capsys.readouterr().err
+
+
+def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, capsys):
+    """Each line is one class: "cat, dog" on a line, or a CSV of name and id, is said to be."""
+    path = tmp_path / "classes.csv"
+    path.write_text("cat, dog\nbird\ncar,1\n")
+    assert main(["classify", str(cat_png), "--classes", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert err == (f"capsight: note: {path}: 2 lines hold a comma ('cat, dog'); each line is one "
+                   "class, commas and all, so put one name per line\n")  # fmt: skip
+    assert out.startswith(f"{cat_png}: cat, dog ")
+    path.write_text("cat\ndog\n")
+    assert main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    assert "note" not in capsys.readouterr().err
+    path.write_text("cat\ndog, puppy\n")
+    assert main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    assert "a line holds a comma ('dog, puppy')" in capsys.readouterr().err
+    assert parse_classes("cat, dog").notes == ()  # typed inline, commas separate the classes

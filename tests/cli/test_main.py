@@ -39,6 +39,15 @@ def test_usage_errors_exit_2_without_traceback(run_cli, argv):
     assert "Traceback" not in err and "error:" in err
 
 
+@pytest.mark.parametrize("argv", [["train", "data", "--out", "run", "--captions", "5"],
+                                  ["caption", "cat.jpg", "--mod", "show-and-tell"]])
+def test_an_option_is_never_read_from_its_first_letters(run_cli, argv):
+    # plain argparse took `--captions 5` for --captions-per-image and `--mod` for --model
+    status, _, err = run_cli(*argv)
+    assert status == 2
+    assert f"unrecognized arguments: {argv[-2]}" in err
+
+
 def test_help_does_not_import_torch_or_matplotlib():
     # `capsight train --help` is the training module's own parser, which needs torch to load.
     names = [m.rsplit(".", 1)[1] for m in SUBCOMMANDS if not m.endswith(".train")]

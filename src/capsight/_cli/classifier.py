@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     # With --examples, one extra name is fine: the folders add the other classes.
     at_least = 1 if args.examples is not None else 2
     classes = parse_classes(args.classes, at_least) if args.classes is not None else None
+    for note in classes.notes if classes is not None else ():
+        print(error_line(note, "note"), file=sys.stderr)
     engine = create_engine(args.engine, args.clip)
     start = time.perf_counter()
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:

@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidParameter("name the classes: --classes SET|FILE|a,b,c (or --classifier FILE)")
     else:
         classes = parse_classes(args.classes)
+        for note in classes.notes:
+            print(error_line(note, kind="note"), file=sys.stderr)
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)

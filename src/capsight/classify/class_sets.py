@@ -32,6 +32,8 @@ class ClassList:
     # For labels that *are* ImageNet classes (the built-in "imagenet" set): their indices.
     imagenet_indices: tuple[int, ...] | None = None
     source: str = "list"
+    # What a user should hear about how the list was read (a class file's lines with commas).
+    notes: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -77,6 +79,17 @@ def read_class_file(path: Path) -> list[str]:
     except OSError as exc:
         raise InputNotFound(f"{path}: cannot read class file ({exc.strerror})") from None
     return [line.split("#", 1)[0].strip() for line in text.splitlines()]
+
+
+def comma_note(source: str, labels: list[str]) -> tuple[str, ...]:
+    """A note for a class file whose lines hold commas: each line is one class, commas and all,
+    which a file written as "cat, dog" or as a CSV of name and id would not have meant."""
+    with_commas = [label for label in labels if "," in label]
+    if not with_commas:
+        return ()
+    lines = "a line holds" if len(with_commas) == 1 else f"{len(with_commas):,} lines hold"
+    return (f"{source}: {lines} a comma ({quoted(with_commas[0])}); each line is one class, "
+            "commas and all, so put one name per line",)
 
 
 def builtin_set(name: str) -> ClassList:
@@ -154,4 +167,5 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         more = f" and {len(duplicates) - 10:,} more" if len(duplicates) > 10 else ""
         raise InvalidParameter(f"class list repeats {', '.join(duplicates[:10])}{more}; each "
                                "class once")  # fmt: skip
-    return ClassList(tuple(labels), None, source)
+    notes = comma_note(source, labels) if source != "list" else ()
+    return ClassList(tuple(labels), None, source, notes)
