@@ -143,6 +143,14 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     box.press("Enter")
     page.locator("#capsight-stale .cap-stale").wait_for()
     assert "settings have changed" in page.inner_text("#capsight-stale")
+    failed = []  # a number past a slider's range, typed and not yet left: no 500 from the server
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 500 else None)
+    box = page.locator("#capsight-window input[type=number]")
+    box.press_sequentially("45")
+    page.wait_for_timeout(1500)
+    assert failed == []
+    box.fill("3")
+    box.press("Enter")
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 

@@ -851,9 +851,13 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                           queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
         # (a setting moved during the run said nothing then, with no results to be stale)
         analyzing.success(lambda run, *now: (run, stale_note(run, *now)), [pending, *video_settings],
-                          [ran, stale], queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+                          [ran, stale], queue=False, preprocess=False, show_progress="hidden",
+                          api_visibility="private")  # fmt: skip
+        # Raw values (preprocess=False): a number typed past a slider's range is clamped by
+        # ui.js only when the box is left, and Gradio's check of it on every keystroke answered
+        # 500 with a traceback in the server's log.
         for setting in video_settings:
-            setting.change(stale_note, [ran, *video_settings], stale, queue=False,
+            setting.change(stale_note, [ran, *video_settings], stale, queue=False, preprocess=False,
                            show_progress="hidden", api_visibility="private")  # fmt: skip
         analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
                           api_visibility="private")  # fmt: skip
