@@ -425,6 +425,44 @@ def test_the_output_check_writes_a_file_and_leaves_no_folders_behind(tmp_path):
         check_output_dir(tmp_path / "o")
 
 
+def test_a_file_of_an_output_name_capsight_did_not_write_is_not_replaced(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "moments.csv").write_text("my own,numbers\n1,2\n")
+    with pytest.raises(InvalidParameter, match=r"moments.csv: not written by capsight, and the "
+                                               "report would replace it"):  # fmt: skip
+        write_outputs(make_analysis(), out)
+    assert (out / "moments.csv").read_text() == "my own,numbers\n1,2\n"
+    assert sorted(p.name for p in out.iterdir()) == ["moments.csv"]
+    (out / "moments.csv").unlink()
+    write_outputs(make_analysis(), out)  # then a rerun into it replaces its own files
+    (out / "novelty.png").write_bytes(b"")  # (or an empty one a cut-short write left)
+    assert sorted(write_outputs(make_analysis(), out)) == sorted(p.name for p in out.iterdir())
+
+
+def test_a_failed_write_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
+    """A full disk (or Ctrl-C) partway used to leave a new report.html beside the earlier run's
+    other files: each output is written aside and renamed into place once all are written."""
+    from pathlib import Path
+
+    out = tmp_path / "r"
+    write_outputs(make_analysis(), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = Path.write_text
+
+    def full_disk(self, data, *args, **kwargs):
+        if "moments.csv" in self.name:
+            raise OSError(28, "No space left on device")
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    other = make_analysis()
+    other.video = dataclasses.replace(other.video, path="another.mp4")
+    with pytest.raises(InvalidParameter, match="cannot write the report \\(No space left on device\\)"):
+        write_outputs(other, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and no half-written files
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_a_place_that_passes_a_permission_look_but_takes_no_file_is_refused():
     from capsight.novelty.reports import check_output_dir

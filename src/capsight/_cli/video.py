@@ -283,7 +283,7 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
         on_progress(1.0, "writing report")
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
-    if replaced and not args.quiet:  # a rerun into the same folder, or a user's own report.html
+    if replaced and not args.quiet:  # a rerun into the same folder (a user's own file is refused)
         print(error_line(f"{out_dir}: replaced {', '.join(replaced)} of an earlier run", "note"), file=sys.stderr)
 
     if not show_summary:

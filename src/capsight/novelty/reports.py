@@ -570,11 +570,33 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 # --------------------------------------------------------------------------- all at once
 
 
+# How each output starts when capsight wrote it (its first 4 KiB): a file of that name that
+# does not is a user's own, which writing the report would replace.
+OUTPUT_MARKS = {
+    "report.html": (b"<title>capsight",),
+    "analysis.json": (b'"moments"', b'"params"', b'"video"'),
+    "moments.csv": (b"time,caption,novelty",),
+    "novelty.png": (b"Matplotlib", b"capsight"),
+    "captions.vtt": (b"NOTE captions written by capsight",),
+}
+
+
+def written_by_capsight(path: Path) -> bool:
+    """Whether ``path`` (an output name) holds what capsight writes there: an earlier run's
+    file, or nothing (empty: a write cut short), as against a user's own file of that name."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return True  # unreadable: writing will say what is wrong
+    return not head or any(mark in head for mark in OUTPUT_MARKS[path.name])
+
+
 def check_output_dir(out_dir: str | os.PathLike) -> Path:
     """``out_dir`` as a Path once a file has been written in it, or InvalidParameter when the
     outputs could not be written there (a file, a folder under a file, a folder that cannot be
-    written, an output name taken by a folder, a place like /proc/x that passes a permission
-    look): callers check before the minutes of analysis that the report would otherwise be lost
+    written, an output name taken by a folder or by a file capsight did not write, a place
+    like /proc/x that passes a permission look): callers check before the minutes of analysis that the report would otherwise be lost
     after. Folders made for the check are removed again."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
@@ -594,6 +616,9 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
             raise InvalidParameter(
                 f"{out / name}: is a folder, so the report cannot be written; choose another --out"
             )
+        if (out / name).is_file() and not written_by_capsight(out / name):
+            raise InvalidParameter(f"{out / name}: not written by capsight, and the report would "
+                                   "replace it; move it or choose another --out")  # fmt: skip
     try:
         make_writable_folder(out)
     except OSError as exc:
@@ -607,6 +632,26 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
             except OSError:
                 break
     return out
+
+
+def _replace_all(out: Path, contents: dict[str, str | bytes]) -> dict[str, Path]:
+    """Write every output to a temporary name beside its own, then rename each into place: a
+    full disk or Ctrl-C partway leaves the earlier run's files whole, not half of a new one."""
+    temporary: dict[str, Path] = {}
+    try:
+        for name in OUTPUT_NAMES:
+            data = contents[name]
+            temporary[name] = out / f".{name}.{os.getpid()}.part"
+            if isinstance(data, bytes):
+                temporary[name].write_bytes(data)
+            else:
+                temporary[name].write_text(data, encoding="utf-8")
+        for name, path in temporary.items():
+            os.replace(path, out / name)
+    finally:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)  # (renamed ones are gone already)
+    return {name: out / name for name in OUTPUT_NAMES}
 
 
 def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -631,15 +676,7 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
             "novelty.png": plot,
             "captions.vtt": render_vtt(analysis),
         }
-        paths = {}
-        for name in OUTPUT_NAMES:
-            path = out / name
-            data = contents[name]
-            if isinstance(data, bytes):
-                path.write_bytes(data)
-            else:
-                path.write_text(data, encoding="utf-8")
-            paths[name] = path
+        paths = _replace_all(out, contents)
     except PermissionError:
         raise InvalidParameter(f"{out}: cannot write there (permission denied); choose another --out") from None
     except (FileExistsError, NotADirectoryError):
