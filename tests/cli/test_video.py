@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, VideoInfo
+from capsight.novelty.reports import OUTPUT_NAMES
 
 
 def _fake_analysis(path: str, **params) -> Analysis:
@@ -355,6 +356,20 @@ def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(run
     rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
     assert [Path(r["video"]).name for r in rows] == ["gone.mp4", "b.mp4", "summary.csv.mp4"]
     assert rows[0]["error"].endswith("gone.mp4: no such file")
+
+
+def test_one_video_named_twice_is_one_report_in_out_itself(run_cli, fake_pipeline, tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    status, _, _ = run_cli("video", tmp_path / "a.mp4", f"{tmp_path}/./a.mp4", "--out", tmp_path / "o", "-q")
+    assert status == 0 and len(fake_pipeline) == 1
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(OUTPUT_NAMES)  # no o/a/, no summary
+
+
+def test_greedy_with_the_labels_model_is_said_to_do_nothing(run_cli, fake_pipeline, tmp_path):
+    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--model", "labels", "--greedy")
+    assert "note: the labels model ignores --greedy" in err
+    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--greedy")
+    assert "ignores" not in err
 
 
 def test_novel_times_keep_hundredths_however_long_the_video():

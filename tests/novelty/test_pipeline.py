@@ -72,10 +72,12 @@ def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signal", ["visual", "text"])
+@pytest.mark.parametrize("signal", ["visual", "Text"])
 def test_the_chosen_signal_is_the_reported_novelty(one_cut_clip, signal):
-    analysis = analyze_video(one_cut_clip, signal=signal, captioner="labels", window=2)
+    analysis = analyze_video(one_cut_clip, signal=signal, captioner="labels", window=2, greedy=True)
+    signal = signal.lower()  # as the metric, the signal's case does not matter
     assert analysis.params.signal == signal and analysis.params.window == 2
+    assert analysis.extra["decoding"] == "none"  # labels decodes nothing, greedy or not
     for m in analysis.moments[1:]:
         assert m.novelty == getattr(m, f"novelty_{signal}")
     if signal == "visual":

@@ -104,7 +104,11 @@ def run(args: argparse.Namespace) -> int:
         print(error_line("word-mean alone misses most changes: the thresholds are MiniLM's (1 of 7 "
                          "events on a test clip, MiniLM 7); it is there to compare with the original "
                          "project", "note"), file=sys.stderr)  # fmt: skip
-    if len(args.videos) == 1 and len(videos) == 1 and not problems and not Path(args.videos[0]).is_dir():
+    if args.greedy and args.model == "labels" and not args.quiet:
+        print(error_line("the labels model ignores --greedy: it names the encoder's top ImageNet "
+                         "classes", "note"), file=sys.stderr)  # fmt: skip
+    # One video, named once or twice (`a.mp4 ./a.mp4`), and no folder: its report goes into --out.
+    if len(videos) == 1 and not problems and not any(Path(a).is_dir() for a in args.videos):
         return run_one(args, videos[0], args.out if args.out is not None else Path("out") / Path(videos[0]).stem)
     if not videos:
         if problems:

@@ -87,6 +87,7 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
         raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     window = check_window(window)
     metric = canonical_metric(metric)
+    signal = str(signal).lower() if isinstance(signal, str) else signal  # as metric: "Visual" too
     if signal not in SIGNALS:
         raise InvalidParameter(f"unknown signal {signal!r}; use {', '.join(SIGNALS)}")
     try:
@@ -357,7 +358,7 @@ def analyze_video(
     extra = {
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "captioner": used,
-        "decoding": "greedy" if greedy else "default",
+        "decoding": "none" if used == "labels" else "greedy" if greedy else "default",  # labels: no words
         "runtime": "onnxruntime" if on_ort is not None else "torch",
         "selection": described,
         "exposure_normalised": True,
