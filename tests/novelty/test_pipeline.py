@@ -302,3 +302,5 @@ def test_a_flat_frame_is_captioned_as_blank_not_invented(tmp_path):
     captions = {m.time: m.caption for m in analysis.moments}
     assert captions[3.0] == captions[4.0] == FLAT_CAPTION
     assert all(captions[t] != FLAT_CAPTION for t in (0.0, 1.0, 2.0, 5.0, 6.0, 7.0))
+    labels = {m.time: m.labels for m in analysis.moments}  # nor given ImageNet classes (noise)
+    assert labels[3.0] == labels[4.0] == [] and all(labels[t] for t in (0.0, 1.0, 2.0, 5.0))

@@ -294,7 +294,9 @@ def analyze_video(
             pooled.append(np.asarray(encoded.pooled, np.float32))  # (B, 1280)
             grid = np.asarray(encoded.grid)  # (B, h*w, 1280)
             regions.append(region_features(grid, REGIONS).astype(np.float16))  # (B, 9, 1280)
-            labels.extend(image_encoder.top_classes(encoded.probs, k=3))
+            # (and no ImageNet classes: "sandbar 0%" for a black frame was noise, as for a photo)
+            labels.extend([] if math.isnan(d) else found for d, found in
+                          zip(detail, image_encoder.top_classes(encoded.probs, k=3), strict=True))  # fmt: skip
             captions.extend(texts)
             times.extend(f.time for f in batch)
             thumbs.extend(f.thumbnail for f in batch)
