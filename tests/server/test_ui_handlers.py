@@ -106,6 +106,7 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         assert "novel moments" in summary and "<code>scripted</code>" in summary
         assert "/v1/jobs/" not in summary  # a header-key route: it 401s behind the page login
         assert 'href="/ui/gradio_api/file=' in summary and "report.html" in summary
+        assert "(kept 72 h after the run: bookmark it to come back after leaving this page)" in summary
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
             assert name in downloads
         assert plot and gallery and times and len(rows) >= 3

@@ -493,9 +493,12 @@ class CapsightUI:
             f"{params.get('sensitivity', '')} · job "
             f'<code title="{job_id}">{job_id[:8]}</code>'
         )
-        if "report" in files:
+        if "report" in files:  # the one thing left of a run once the page is reloaded
+            ttl = self.settings.job_ttl_hours
+            kept = f"kept {ttl:g} h after the run" if ttl > 0 else "kept until the job is deleted"
             detail += (f' · <a href="{file_url(files["report"])}" target="_blank" rel="noopener">'
-                       'open the report<span class="vh"> (opens in a new tab)</span></a>')  # fmt: skip
+                       'open the report<span class="vh"> (opens in a new tab)</span></a> '
+                       f"({kept}: bookmark it to come back after leaving this page)")  # fmt: skip
         summary = f'<ul class="stat-row">{stat_html}</ul><p class="cap-note">{detail}</p>'
         if not novel and moments:
             why = f"No novel moment: {quiet_reason(analysis)}."
