@@ -212,6 +212,19 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_
     assert "--warmup-steps" not in capsys.readouterr().err  # one step is no warm-up at all
 
 
+def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption_folder, tmp_path):
+    """At --lr 1e30 the loss went NaN, the run ended with status 0 and best/ held NaN weights
+    that captioned every photo "in"."""
+    from capsight.errors import CapsightError
+
+    out = tmp_path / "nan"
+    with pytest.raises(CapsightError, match=r"the training loss became nan at xe epoch 1, step \d+: "
+                                            r"the model diverged; nothing was saved; start again "
+                                            r"with a lower --lr \(it was 1e\+30\)"):  # fmt: skip
+        train(_config(caption_folder, out, tmp_path / "cache", lr=1e30, warmup_steps=1))
+    assert not (out / "best").exists() and not (out / "last").exists()
+
+
 @pytest.mark.slow
 def test_same_seed_gives_same_weights_and_scst_runs(caption_folder, tmp_path):
     cache = tmp_path / "cache"

@@ -602,6 +602,17 @@ def _with_end(reference_sets: list[list[str]], add: bool) -> list[list[str]]:
     return [[f"{ref} {END_WORD}" for ref in refs] for refs in reference_sets]
 
 
+def _diverged(value: float, stage: str, epoch: int, step: int, config: TrainConfig) -> str:
+    """The one line for a loss that is no longer a number: the run stops there, so that no
+    NaN weights become best/ (they captioned every photo "in", exit status 0)."""
+    rate = config.lr if stage == "xe" else config.scst_lr
+    flag = "--lr" if stage == "xe" else "--scst-lr"
+    kept = (f"{config.out}/last holds the last finished epoch; " if (Path(config.out) / "last").is_dir()
+            else "nothing was saved; ")  # fmt: skip
+    return (f"the training loss became {value} at {stage} epoch {epoch + 1}, step {step}: the "
+            f"model diverged; {kept}start again with a lower {flag} (it was {rate:g})")
+
+
 def _run_epoch(
     stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab, config,
     device, rank, world, steps_per_epoch, total_xe_steps, cider,
@@ -636,6 +647,9 @@ def _run_epoch(
                                          config.scst_max_length, gen, config.scst_top_k,
                                          end_word=END_WORD if config.scst_end_token else None)  # fmt: skip
             extra = f" reward {reward:.3f}"
+        if not math.isfinite(value := float(loss.detach())):  # (read each step anyway, below)
+            bar.close()
+            raise CapsightError(_diverged(value, stage, epoch, len(losses) + 1, config))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage == "scst" and world > 1:  # SCST bypasses DDP's forward hooks: average by hand
@@ -647,7 +661,7 @@ def _run_epoch(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         state["step"] += 1
-        losses.append(float(loss.detach()))
+        losses.append(value)
         bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}", refresh=False)
     bar.close()
     state["epoch"] = epoch + 1
