@@ -91,8 +91,11 @@ def test_a_malformed_caption_folder_is_a_dataset_error(tmp_path, captions, split
 
 def test_flickr8k_text_without_split_lists_is_split_in_proportion(tmp_path):
     lines = [f"{n}.jpg#{i}\tA dog number {n} runs ." for n in range(30) for i in range(2)]
-    (tmp_path / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n1.jpg#2 spaces, no tab\n")
+    extra = "1.jpg#2 spaces, no tab\n\ta caption without a photo\n#3\tnor this one\n"
+    (tmp_path / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n" + extra)
     corpus = load_corpus(tmp_path)
     assert [len(corpus.splits[s]) for s in ("train", "val", "test")] == [24, 3, 3]
-    assert any("1 lines without a tab" in n for n in corpus.notes)
+    assert "" not in corpus.images  # (a photo of no name was the photo folder itself)
+    assert "Flickr8k.token.txt: 1 line without a tab left out" in corpus.notes
+    assert "Flickr8k.token.txt: 2 lines with no photo name left out" in corpus.notes
     assert any("split at random" in n for n in corpus.notes)

@@ -78,7 +78,7 @@ def test_the_eval_command_reports_photos_left_out_in_one_line(tiny_dataset, caps
     monkeypatch.setenv("PATH", "/nonexistent")  # no Java: the quick Python fallback
     assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels", "--greedy"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("capsight: note: 1 photos could not be read")
+    assert len(err) == 1 and err[0].startswith("capsight: note: 1 photo could not be read and was left out")
 
 
 @pytest.mark.slow  # loads the encoder weights

@@ -137,6 +137,23 @@ def test_code_version_reads_the_git_commit():
     assert len(version["mlflow.source.git.commit"]) == 40
 
 
+@pytest.mark.parametrize("dirty, written", [("true", "abcdef1+dirty"), ("false", "abcdef1"), (None, "abcdef1")])
+def test_a_checkpoint_says_when_it_was_trained_on_changed_code(monkeypatch, dirty, written):
+    """best/config.json's code_version said "589eaf2" for code with local changes: a copied
+    best/ lost what only MLflow's tags said."""
+    import capsight.training.train as training
+
+    version = {"mlflow.source.git.commit": "abcdef1234" + "0" * 30}
+    if dirty is not None:
+        version["capsight.git_dirty"] = dirty
+    monkeypatch.setattr(training, "code_version", lambda: version)
+    training._code_version.cache_clear()
+    try:
+        assert training._code_version() == written
+    finally:
+        training._code_version.cache_clear()
+
+
 def test_code_version_ignores_a_repository_that_does_not_hold_capsight(tmp_path):
     # capsight installed into a virtual environment inside another project's repository
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]

@@ -81,7 +81,11 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
     (out / "last" / "trainer.json").write_text('{"epoch": 5, "sta')
-    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed.*or delete"):
+    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed") as caught:
+        train(_config(caption_folder, out, cache, epochs=6, resume=True))
+    assert str(caught.value).endswith(f"start it again in another --out (its best model so far is in {out / 'best'})")
+    shutil.rmtree(out / "last")  # which the message once advised: a best/ alone is never written over
+    with pytest.raises(InvalidParameter, match="holds an earlier run's best/ but no last/"):
         train(_config(caption_folder, out, cache, epochs=6, resume=True))
 
     captioner = create_captioner("checkpoint", path=str(out / "best"))
@@ -310,6 +314,9 @@ def test_a_run_with_no_epochs_is_refused(tmp_path):
     ("weight_decay", -1.0, "--weight-decay must be >= 0, got -1"),
     ("grad_clip", -1.0, "--grad-clip must be >= 0, got -1"),
     ("min_lr_ratio", 2.0, r"--min-lr-ratio must be in \[0, 1\], got 2"),
+    ("label_smoothing", 2.0, r"--label-smoothing must be in \[0, 1\), got 2.0"),  # (one message
+    ("attention_lambda", -1.0, "--attention-lambda must be >= 0, got -1.0"),         # named both)
+    ("fine_tune_lr_ratio", -1.0, "--fine-tune-lr-ratio must be >= 0, got -1.0"),
 ])  # fmt: skip
 def test_each_bad_training_number_is_named_by_its_own_flag(tmp_path, option, value, message):
     with pytest.raises(InvalidParameter, match=message):

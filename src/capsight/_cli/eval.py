@@ -171,8 +171,11 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
 
 def _notes(result: dict) -> list[str]:
     """What the dataset reader noted about one result, and the photos it could not read."""
+    from capsight.training.datasets import counted
+
     notes = list(result["notes"])
     if result["unreadable"]:
-        notes.append(f"{len(result['unreadable'])} photos could not be read and were left out "
+        notes.append(f"{counted(len(result['unreadable']), 'photo')} could not be read and "
+                     f"{'were' if len(result['unreadable']) > 1 else 'was'} left out "
                      f"(first: {result['unreadable'][0]})")  # fmt: skip
     return notes

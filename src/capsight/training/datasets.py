@@ -181,7 +181,7 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     if not token_file.is_file():
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
-    given, untabbed = 0, 0
+    given, untabbed, nameless = 0, 0, 0
     for line in token_file.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
@@ -189,14 +189,19 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
             untabbed += 1
             continue
         ref, caption = line.split("\t", 1)
-        captions.setdefault(ref.split("#")[0], []).append(caption)
+        if not (name := ref.split("#")[0].strip()):  # "<TAB>caption": the photo folder itself
+            nameless += 1
+            continue
+        captions.setdefault(name, []).append(caption)
         given += 1
     if not captions:
         raise DatasetError(
             f"{token_file}: no 'photo.jpg#0<TAB>caption' lines"
-            + (f" ({untabbed} lines without a tab)" if untabbed else "")
+            + (f" ({counted(untabbed, 'line')} without a tab)" if untabbed else "")
         )
-    notes = [f"{token_file.name}: {untabbed} lines without a tab left out"] if untabbed else []
+    notes = [f"{token_file.name}: {counted(count, 'line')} {what} left out"
+             for count, what in ((untabbed, "without a tab"), (nameless, "with no photo name"))
+             if count]  # fmt: skip
     kept = _keep_captioned(token_file, {k: caption_strings(token_file, k, v) for k, v in sorted(captions.items())},
                            given, notes)  # fmt: skip
     image_dir = _image_dir(

@@ -160,9 +160,10 @@ def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -
             return state
     except (ValueError, UnicodeDecodeError):
         pass
+    # (not "delete last/ to start again here": a best/ without a last/ is a finished model,
+    # which check_run_folder never lets a run write over)
     raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start it again in "
-                           f"another --out (its best model so far is in {last.parent / 'best'}), "
-                           f"or delete {last} to start again here")  # fmt: skip
+                           f"another --out (its best model so far is in {last.parent / 'best'})")  # fmt: skip
 
 
 def load_optimizer(optimizer, path: Path, device) -> str | None:

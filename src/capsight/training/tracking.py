@@ -73,7 +73,8 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 def code_version(path: str | os.PathLike | None = None) -> dict[str, str]:
-    """The git commit of the capsight source (``+dirty`` when it has local changes), if any.
+    """The git commit of the capsight source, and whether it has local changes
+    (``capsight.git_dirty``: "true" or "false"), as MLflow tags; {} outside a checkout.
 
     Only a checkout that holds this very package counts: capsight installed into a virtual
     environment inside another project's repository would otherwise log that project's commit."""

@@ -138,8 +138,9 @@ class TrainConfig:
             )
         if self.val_method not in ("greedy", "beam"):
             raise InvalidParameter(f"--val-method must be greedy or beam, got {self.val_method!r}")
-        if self.fine_tune_blocks < 0 or self.fine_tune_lr_ratio < 0:
-            raise InvalidParameter("--fine-tune-blocks and --fine-tune-lr-ratio must be >= 0")
+        for name in ("fine_tune_blocks", "fine_tune_lr_ratio"):
+            if getattr(self, name) < 0:
+                raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.fine_tune_blocks and self.architecture != "show-attend-tell":
             raise InvalidParameter("--fine-tune-blocks is built for show-attend-tell only")
         for name in ("lr", "scst_lr"):
@@ -150,8 +151,10 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.label_smoothing < 1 or self.attention_lambda < 0:
-            raise InvalidParameter("--label-smoothing must be in [0, 1); --attention-lambda >= 0")
+        if not 0 <= self.label_smoothing < 1:  # (NaN too)
+            raise InvalidParameter(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.attention_lambda < 0:
+            raise InvalidParameter(f"--attention-lambda must be >= 0, got {self.attention_lambda}")
         for name in ("weight_decay", "grad_clip", "attention_lambda", "fine_tune_lr_ratio"):
             if not math.isfinite(getattr(self, name)):  # NaN passes every comparison above
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a finite number")
@@ -243,10 +246,13 @@ def _device(rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-@functools.cache  # once a run: it asks git twice
+@functools.cache  # once a run: it asks git twice, and the code that runs is the run's first
 def _code_version() -> str:
-    """The short git commit of the capsight checkout training runs from, or "unknown"."""
-    return code_version().get("mlflow.source.git.commit", "unknown")[:7]
+    """The short git commit of the capsight checkout training runs from, ``+dirty`` when it had
+    local changes (a copied best/ keeps what MLflow's tags say), or "unknown"."""
+    version = code_version()
+    dirty = "+dirty" if version.get("capsight.git_dirty") == "true" else ""
+    return version.get("mlflow.source.git.commit", "unknown")[:7] + dirty
 
 
 def _log(out: Path, record: dict) -> None:
@@ -378,7 +384,7 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     else:
         state["patience_left"] = state.get("patience_left", config.patience) - 1
     if state["patience_left"] <= 0:
-        _note(f"early stop: no validation CIDEr gain for {config.patience} epochs")
+        _note(f"early stop: no validation CIDEr gain for {counted(config.patience, 'epoch')}")
         stopped = True
     _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
     # Logged once last/ holds the epoch: a run stopped before that redoes it, logged once then.
@@ -666,7 +672,7 @@ def _run_epoch(
     bar.close()
     state["epoch"] = epoch + 1
     record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
-              "lr": optimizer.param_groups[0]["lr"], "train_seconds": round(time.time() - started, 1)}  # fmt: skip
+              "lr": float(f"{optimizer.param_groups[0]['lr']:.4g}"), "train_seconds": round(time.time() - started, 1)}  # fmt: skip
     if rank == 0:
         metrics = validate(model, vocab, val_data, config)
         record["val_seconds"] = round(max(0.0, time.time() - started - record["train_seconds"]), 1)
