@@ -68,6 +68,7 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     err = capsys.readouterr().err
     assert f"resuming the run in {tmp_path / 'cut'} after its xe epoch 2" in err
     assert "--resume on other data" not in err and "learning-rate schedule" not in err
+    assert "resuming with" not in err
     # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
     again = train(_config(caption_folder, out, cache, epochs=4, resume=True))
@@ -75,8 +76,15 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     # Without the optimizer's state a resume still runs, and says it will not be exact.
     (out / "last" / "optimizer.pt").write_bytes(b"\x80\x02garbage")
     (out / "last" / "random_state.safetensors").unlink()
-    train(_config(caption_folder, out, cache, epochs=5, resume=True))
+    # Other options apply from now on, and are said to; --min-count cannot touch the vocabulary.
+    train(_config(caption_folder, out, cache, epochs=5, resume=True, lr=1e-3, min_count=3, flip=True))
     err = capsys.readouterr().err
+    assert ("resuming with --lr 0.001 (was 0.003), --flip: epochs from 5 on use them; "
+            "train_config.json keeps the earlier values under changed_on_resume") in err
+    assert "--min-count 3 does nothing on a resumed run: its vocabulary was built with --min-count 1" in err
+    recorded = json.loads((out / "train_config.json").read_text())
+    assert recorded["lr"] == 1e-3 and recorded["min_count"] == 1
+    assert recorded["changed_on_resume"] == [{"from_epoch": 5, "lr": 3e-3, "flip": False}]
     assert "optimizer.pt is damaged: resuming with a fresh optimizer" in err
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.

@@ -437,6 +437,50 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
               f"where a run of {config.epochs} epochs would have it")  # fmt: skip
 
 
+# Options a resumed run takes from the command that resumes it, from its next epoch on; the
+# rest are the run's own (its vocabulary was built with its --min-count), checked elsewhere
+# (the architecture and features are refused, other data and --epochs get their own notes),
+# or say where things are.
+CHANGEABLE_ON_RESUME = (
+    "batch_images", "captions_per_image", "lr", "min_lr_ratio", "warmup_steps", "weight_decay",
+    "grad_clip", "label_smoothing", "attention_lambda", "max_caption_length", "patience", "seed",
+    "val_method", "val_beam", "max_val_images", "flip", "scst_lr", "scst_samples",
+    "scst_max_length", "scst_top_k", "scst_end_token", "fine_tune_lr_ratio",
+)  # fmt: skip
+
+
+def _flag(name: str, value) -> str:
+    """"--lr 0.01", "--flip", "no --flip": an option as the command line gives it."""
+    flag = f"--{name.replace('_', '-')}"
+    if isinstance(value, bool):
+        return flag if value else f"no {flag}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
+def _note_changed_options(before: dict, run_params: dict, epoch: int) -> dict:
+    """``run_params`` for train_config.json when a run resumes with other options: changed ones
+    are said to apply from now on, and the values they replace kept (``changed_on_resume``);
+    --min-count cannot change the run's vocabulary, so it is said to do nothing and not recorded."""
+    if not before:
+        return run_params
+    params = dict(run_params)
+    if "min_count" in before and before["min_count"] != params["min_count"]:
+        _note(f"{_flag('min_count', params['min_count'])} does nothing on a resumed run: its "
+              f"vocabulary was built with {_flag('min_count', before['min_count'])}")  # fmt: skip
+        params["min_count"] = before["min_count"]
+    changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
+    if changed:
+        now = ", ".join(f"{_flag(k, params[k])} (was {_flag(k, before[k]).split(' ', 1)[-1]})"
+                        if not isinstance(params[k], bool) else _flag(k, params[k]) for k in changed)  # fmt: skip
+        _note(f"resuming with {now}: epochs from {epoch + 1} on use {'them' if len(changed) > 1 else 'it'}; "
+              "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
+        record = {"from_epoch": epoch + 1, **{k: before[k] for k in changed}}
+        params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
+    elif before.get("changed_on_resume"):
+        params["changed_on_resume"] = before["changed_on_resume"]
+    return params
+
+
 def _note(message: str) -> None:
     print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
 
@@ -737,12 +781,15 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
     if resuming and rank == 0:
-        _note_changed_data(_read_json_or_empty(out / "train_config.json"), run_params)
+        before = _read_json_or_empty(out / "train_config.json")
+        _note_changed_data(before, run_params)
+        run_params = _note_changed_options(before, run_params, len(state["history"]))
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
         where = {k: str(Path(run_params[k]).resolve()) for k in ("data", "out", "cache_dir", "images", "init_from")
                  if run_params.get(k)}  # absolute: a relative path means nothing in the MLflow UI later
-        tracker.log_params({k: v for k, v in {**run_params, **where}.items() if k not in ("resume", "progress")})
+        tracker.log_params({k: v for k, v in {**run_params, **where}.items()
+                            if k not in ("resume", "progress", "changed_on_resume")})  # (its own changed_param tags)
         state["tracker_run_id"] = getattr(tracker, "run_id", None)  # a resumed run continues it
 
     wrapped = model
