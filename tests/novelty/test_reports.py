@@ -254,6 +254,9 @@ def test_report_is_self_contained_and_shows_each_novel_moment():
     plot_alt = [a["alt"] for t, a in parser.tags if t == "img"][0]
     assert plot_alt.startswith("Novelty over time for") and "00:04" in plot_alt and "00:09" in plot_alt
     assert "Novel moment 1 · 00:04" in text and text.count(", novel") == len(analysis.novel_moments)
+    assert "2 novel moments among\n12 sampled · /videos/clip.mp4</p>" in page  # where it is
+    analysis.video = dataclasses.replace(analysis.video, path="clip.mp4")
+    assert "12 sampled</p>" in render_report_html(analysis)  # not the heading's name again
 
 
 def test_report_without_novel_moments_says_so():

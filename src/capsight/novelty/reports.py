@@ -538,6 +538,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     )
     extra = json.dumps(analysis.extra, indent=2, ensure_ascii=False, default=str)
 
+    where = f" · {_e(v.path)}" if str(v.path) != name else ""  # the heading names the file already
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -550,7 +551,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 <main>
 <h1>{_e(name)}</h1>
 <p class="sub">{len(novel)} novel moment{"" if len(novel) == 1 else "s"} among
-{len(analysis.moments)} sampled · {_e(v.path)}</p>
+{len(analysis.moments)} sampled{where}</p>
 <ul class="facts">{facts_html}</ul>
 <div class="plot" tabindex="0" role="region" aria-label="Novelty plot (scrolls sideways on narrow screens)">
 <img src="{_data_uri("image/png", plot_png)}" alt="{_e(plot_alt(analysis, name))}"></div>
