@@ -110,6 +110,23 @@ def test_two_captioners_are_compared_on_the_same_photos(tiny_dataset, capsys, mo
     assert re.search(r"CIDEr +[\d.]+ +[\d.]+ +\+0\.0000\n", out)
 
 
+@pytest.mark.slow
+def test_a_comparison_with_java_shows_meteor_without_an_interval(tiny_dataset, capsys):
+    """METEOR was scored for each side and left out of the comparison, under a footer that
+    named it."""
+    from capsight._cli.main import main
+    from capsight.training.ptb_tokenizer import java_available
+
+    java_available.cache_clear()  # (a test before may have hidden Java, and the answer is kept)
+    if not java_available():
+        pytest.skip("needs Java for METEOR")
+    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
+                 "--against", "labels", "--bootstrap", "100"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert re.search(r"\n  METEOR +[\d.]+ +[\d.]+ +\+0\.0000  +\(no interval\)\n", out)
+    assert "METEOR" in out.rstrip().splitlines()[-1]  # the footer
+
+
 def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):
     from capsight.errors import CapsightError
     from capsight.training.evaluate import compare_captioners

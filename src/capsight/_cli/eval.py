@@ -158,10 +158,12 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
           f"{rounds or 'no'} paired draws")  # fmt: skip
     print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}"
           + (f"  {'95% interval':^18}  model wins  ties" if rounds else ""))  # fmt: skip
-    for metric in INTERVAL_METRICS:
+    for metric in [m for m in (*INTERVAL_METRICS, "METEOR") if m in comparison]:
         row = comparison[metric]
         line = f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {row['difference']:>+10.4f}"
-        if rounds:
+        if rounds and row["interval"] is None:  # METEOR's corpus score is no sum over photos
+            line += "    (no interval)"
+        elif rounds:
             low, high = row["interval"]
             line += f"  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}  {row['ties']:>4.0%}"
         print(line)

@@ -202,5 +202,9 @@ def compare_captioners(
         rounds,
         use_java=use_java,
     )
+    if all("METEOR" in r and len(r["captions"]) == len(shared) for r in results):  # no interval:
+        b, c = results[0]["METEOR"], results[1]["METEOR"]  # not a sum over photos (confidence.py)
+        comparison["METEOR"] = {"baseline": b, "challenger": c, "difference": c - b,
+                                "interval": None, "better": None, "ties": None}  # fmt: skip
     return {"baseline": results[0], "challenger": results[1], "photos": len(shared),
             "comparison": comparison}  # fmt: skip
