@@ -238,6 +238,31 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption
 
 
 @pytest.mark.slow
+def test_scst_logs_its_loss_apart_and_its_reward(caption_folder, tmp_path):
+    """SCST's policy-gradient loss went to MLflow as "loss", on cross-entropy's chart, and its
+    reward not at all."""
+    logged = []
+
+    class Tracker:
+        def log_params(self, params):
+            pass
+
+        def log_metrics(self, metrics, step):
+            logged.append((step, metrics))
+
+        def log_artifact(self, path):
+            pass
+
+    result = train(_config(caption_folder, tmp_path / "r", tmp_path / "cache", epochs=1, scst_epochs=1),
+                   tracker=Tracker())  # fmt: skip
+    (xe_step, xe), (scst_step, scst) = logged
+    assert (xe_step, scst_step) == (1, 2)
+    assert "loss" in xe and "scst_loss" not in xe and "reward" not in xe
+    assert "scst_loss" in scst and "loss" not in scst and 0 <= scst["reward"] <= 10
+    assert result.history[1]["reward"] == scst["reward"]  # metrics.jsonl has it too
+
+
+@pytest.mark.slow
 def test_same_seed_gives_same_weights_and_scst_runs(caption_folder, tmp_path):
     cache = tmp_path / "cache"
     a = train(_config(caption_folder, tmp_path / "a", cache, epochs=1, architecture="show-and-tell",

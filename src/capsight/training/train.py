@@ -390,9 +390,12 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     # Logged once last/ holds the epoch: a run stopped before that redoes it, logged once then.
     _log(out, record)
     if tracker is not None:
+        # SCST's loss (a policy gradient, near 0) apart from cross-entropy's (6 falling to 2):
+        # on one MLflow chart the one flattened the other.
         tracker.log_metrics(
-            {k: v for k, v in record.items() if isinstance(v, float)}, step=len(state["history"])
-        )
+            {("scst_loss" if k == "loss" and stage == "scst" else k): v for k, v in record.items()
+             if isinstance(v, float)}, step=len(state["history"]),
+        )  # fmt: skip
     return stopped
 
 
@@ -671,7 +674,7 @@ def _run_epoch(
     epoch = state["epoch"]
     model.train()
     started = time.time()
-    losses = []
+    losses, rewards = [], []
     batches = train_data.epoch(
         config.batch_images, config.captions_per_image,
         seed=config.seed * 1000 + epoch + (500 if stage == "scst" else 0), shard=(rank, world),
@@ -697,6 +700,7 @@ def _run_epoch(
                                          config.scst_max_length, gen, config.scst_top_k,
                                          end_word=END_WORD if config.scst_end_token else None)  # fmt: skip
             extra = f" reward {reward:.3f}"
+            rewards.append(float(reward))
         if not math.isfinite(value := float(loss.detach())):  # (read each step anyway, below)
             bar.close()
             raise CapsightError(_diverged(value, stage, epoch, len(losses) + 1, config))
@@ -717,6 +721,8 @@ def _run_epoch(
     state["epoch"] = epoch + 1
     record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
               "lr": float(f"{optimizer.param_groups[0]['lr']:.4g}"), "train_seconds": round(time.time() - started, 1)}  # fmt: skip
+    if rewards:  # SCST: the mean CIDEr-D of the sampled captions, which its loss is no measure of
+        record["reward"] = round(float(np.mean(rewards)), 4)
     if rank == 0:
         metrics = validate(model, vocab, val_data, config)
         record["val_seconds"] = round(max(0.0, time.time() - started - record["train_seconds"]), 1)
