@@ -2,9 +2,24 @@
 // slider's range: typing 5 for a 0.2-2 temperature showed 5 and sampled at 2. Put the value
 // that will be used in the box, as the slider already shows it: clamped to the range and
 // rounded to the slider's step (2.5 captions is 3; a whole-number slider refused 2.5).
+// A box left empty takes back the value it had when it was entered, where Gradio would set
+// the slider's minimum without a word (Sample every 0.25 s, temperature 0.2).
+const before = new WeakMap();
+document.addEventListener("focusin", (event) => {
+  const box = event.target;
+  if (box instanceof HTMLInputElement && box.type === "number" && box.value !== "") {
+    before.set(box, box.value);
+  }
+}, true);
 document.addEventListener("change", (event) => {
   const box = event.target;
-  if (!(box instanceof HTMLInputElement) || box.type !== "number" || box.value === "") return;
+  if (!(box instanceof HTMLInputElement) || box.type !== "number") return;
+  if (box.value === "") {
+    if (!before.has(box)) return;
+    box.value = before.get(box);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    return;
+  }
   const value = Number(box.value);
   if (!Number.isFinite(value)) return;
   const low = box.min !== "" ? Number(box.min) : null;
