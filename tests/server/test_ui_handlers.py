@@ -343,6 +343,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         one = ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
         assert "gave 1 distinct caption(s) of 3" in one and "no language model" in one
         assert "<li>A photo of" in one  # capitalised, as the caption cards are
+        assert '<p class="cap-note">labels, sampled at temperature 1:</p>' in one  # which settings
 
         # A slider's number box takes any typed number; the handlers refuse it in one line.
         hot = ui.sample(upload(photo, "cat.jpg"), "labels", 5, 3)

@@ -329,7 +329,9 @@ class CapsightUI:
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
         items = "".join(f"<li>{html.escape(sentence_case(c))}</li>" for c in captions)
         note = sampling_note(d, len(captions), count, temperature)
-        return f'<div class="cap-card"><ol class="cap-list">{items}</ol>{note}</div>'
+        # Which model and temperature: moving the slider afterwards leaves these samples as they were.
+        made = f"{html.escape(d.model)}, {decoding_name(decoding)}:"
+        return f'<div class="cap-card"><p class="cap-note">{made}</p><ol class="cap-list">{items}</ol>{note}</div>'
 
     # -- video tab --------------------------------------------------------------------------
     def analyze(self, upload, every, window, metric, signal, sensitivity, model,
