@@ -148,7 +148,10 @@ def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_te
     assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1  # 7 shots + the card
     assert next(h for h in hits if h.caption == "a blank frame").time == 0.0
     times, captions = [0.0, 1.0, 2.0, 3.0, 4.0], ["a dog", "a dog", "a cat", "a dog", "a dog"]
-    assert _shot_best(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {1, 2, 3}
+    assert _shot_best(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
+        1: (0.0, 1.0), 2: (2.0, None), 3: (3.0, 4.0)}  # the best moments, placed at their runs
+    dog = next(h for h in search_video("v.mp4", "a dog", top=80) if h.until is not None)
+    assert dog.to_dict()["time"] < dog.to_dict()["until"]  # where the shot starts, and ends
 
 
 def test_search_draws_a_progress_bar_and_quiet_turns_it_off(

@@ -32,8 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, metavar="NAME",
                    help="captioner for a video (default: the one `capsight video` uses)")
     p.add_argument("--json", action="store_true",
-                   help='print a JSON list of {"time", "score", "caption_score", "class_score", '
-                        '"caption"}')
+                   help='print a JSON list of {"time", "until", "score", "caption_score", '
+                        '"class_score", "caption"} (a shot\'s moments with one caption are one hit, '
+                        'from "time" to "until")')
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar while a video is captioned")
     return p
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         sys.stdout.write("\n")
     else:
-        for h in hits:
-            print(f"{h.time:8.1f} s  {h.score:.3f}  {h.caption}")
+        for h in hits:  # "  14.0-18.0 s": the run of moments the caption held for
+            when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
+            print(f"{when:>12} s  {h.score:.3f}  {h.caption}")
     return 0

@@ -38,15 +38,17 @@ _BATCH = 32  # moments captioned together
 
 @dataclass(frozen=True)
 class SearchHit:
-    time: float
-    score: float  # the mean of the two below, in [-0.5, 1]
+    time: float  # where the shot's run of moments with this caption starts
+    score: float  # the mean of the two below, in [-0.5, 1] (the run's best moment's)
     caption_score: float  # cosine(query, caption)
     class_score: float  # sqrt of the ImageNet mass the query covers
     caption: str
+    until: float | None = None  # the run's last moment (None: one moment)
 
     def to_dict(self) -> dict:
         return {
             "time": round(self.time, 3),
+            "until": None if self.until is None else round(self.until, 3),
             "score": round(self.score, 4),
             "caption_score": round(self.caption_score, 4),
             "class_score": round(self.class_score, 4),
@@ -95,21 +97,27 @@ def rank_moments(
     shots = _shot_best(times, captions, scores)
     order = [i for i in np.argsort(-scores, kind="stable") if i in shots][:top]
     return [
-        SearchHit(float(times[i]), float(scores[i]), float(caption_scores[i]),
-                  float(class_scores[i]), captions[i])
+        SearchHit(shots[i][0], float(scores[i]), float(caption_scores[i]),
+                  float(class_scores[i]), captions[i], shots[i][1])
         for i in order
     ]
 
 
-def _shot_best(times: list[float], captions: list[str], scores: np.ndarray) -> set[int]:
-    """The best-scoring moment of each run of moments in a row (in time) with one caption: the
-    five seconds of one shot are one hit, and the next shot gets a place."""
+def _shot_best(
+    times: list[float], captions: list[str], scores: np.ndarray
+) -> dict[int, tuple[float, float | None]]:
+    """The best-scoring moment of each run of moments in a row (in time) with one caption, ->
+    the run's first and last times (None for a run of one): the five seconds of one shot are
+    one hit, placed where the shot starts (its best moment is only the ImageNet classes'
+    noise, and was at times the last moment, in the dissolve to the next shot), and the next
+    shot gets a place."""
     by_time = sorted(range(len(times)), key=lambda i: times[i])
-    best: set[int] = set()
+    best: dict[int, tuple[float, float | None]] = {}
     run: list[int] = []
     for i in [*by_time, None]:
         if run and (i is None or captions[i] != captions[run[-1]]):
-            best.add(max(run, key=lambda j: (scores[j], -times[j])))
+            first, last = float(times[run[0]]), float(times[run[-1]])
+            best[max(run, key=lambda j: (scores[j], -times[j]))] = (first, last if len(run) > 1 else None)
             run = []
         if i is not None:
             run.append(i)
