@@ -127,6 +127,21 @@ def test_a_comparison_with_java_shows_meteor_without_an_interval(tiny_dataset, c
     assert "METEOR" in out.rstrip().splitlines()[-1]  # the footer
 
 
+def test_a_comparison_prints_no_negative_zero(tiny_dataset, capsys, monkeypatch):
+    import capsight.training.evaluate as evaluate
+    from capsight._cli.main import main
+    from capsight.training.confidence import INTERVAL_METRICS
+
+    row = {"baseline": 0.5, "challenger": 0.49999, "difference": -0.00001,
+           "interval": (-0.00002, 0.00003), "better": 0.4, "ties": 0.1}  # fmt: skip
+    side = {"captioner": "labels", "notes": [], "unreadable": [], "scorer": "pycocoevalcap"}
+    monkeypatch.setattr(evaluate, "compare_captioners", lambda *a, **k: {
+        "baseline": side, "challenger": side, "photos": 3, "comparison": dict.fromkeys(INTERVAL_METRICS, row)})
+    assert main(["eval", str(tiny_dataset), "--model", "labels", "--against", "labels"]) == 0
+    out = capsys.readouterr().out
+    assert "-0.0000" not in out and "   +0.0000  +0.0000 .. +0.0000" in out
+
+
 def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):
     from capsight.errors import CapsightError
     from capsight.training.evaluate import compare_captioners

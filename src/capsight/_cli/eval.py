@@ -160,11 +160,12 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
           + (f"  {'95% interval':^18}  model wins  ties" if rounds else ""))  # fmt: skip
     for metric in [m for m in (*INTERVAL_METRICS, "METEOR") if m in comparison]:
         row = comparison[metric]
-        line = f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {row['difference']:>+10.4f}"
+        difference = round(row["difference"], 4) + 0.0  # (no "-0.0000")
+        line = f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {difference:>+10.4f}"
         if rounds and row["interval"] is None:  # METEOR's corpus score is no sum over photos
             line += "    (no interval)"
         elif rounds:
-            low, high = row["interval"]
+            low, high = (round(x, 4) + 0.0 for x in row["interval"])  # (no "-0.0000")
             line += f"  {low:+.4f} .. {high:+.4f}  {row['better']:>10.0%}  {row['ties']:>4.0%}"
         print(line)
     print(f"scored with {challenger.get('scorer', 'pycocoevalcap')}")
