@@ -237,6 +237,20 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption
     assert not (out / "best").exists() and not (out / "last").exists()
 
 
+def test_the_divergence_check_shared_by_every_training_loop(tmp_path):
+    """capsight train, the end-to-end job and ensemble SCST stop alike on a loss that is no number."""
+    from capsight.errors import CapsightError
+    from capsight.training.train import check_finite
+
+    check_finite(2.5, "xe epoch 1, step 1", tmp_path, "--lr", 1e-3)  # a number: nothing to say
+    (tmp_path / "last").mkdir()
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(CapsightError, match=rf"became {value} at epoch 3, step 7: the model "
+                                                rf"diverged; {tmp_path}/last holds the last finished "
+                                                r"epoch; start again with a lower --lr \(it was 0.01\)"):  # fmt: skip
+            check_finite(value, "epoch 3, step 7", tmp_path, "--lr", 1e-2)
+
+
 @pytest.mark.slow
 def test_scst_logs_its_loss_apart_and_its_reward(caption_folder, tmp_path):
     """SCST's policy-gradient loss went to MLflow as "loss", on cross-entropy's chart, and its

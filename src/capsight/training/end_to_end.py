@@ -72,6 +72,7 @@ from capsight.training.train import (
     TrainConfig,
     caption_grid,
     caption_loss,
+    check_finite,
     training_corpus,
     warmup_cosine_lr,
 )
@@ -471,13 +472,15 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
             group["lr"] = base * group["lr_scale"]
         with autocast:
             loss, reward = _step_loss(stage, decoder, net, data, rows, vocab, cider, config, gen, sample_gen, swap)
+        check_finite(value := float(loss.detach()), f"{stage} epoch {epoch + 1}, step {len(losses) + 1}",
+                     config.out, *(("--lr", config.lr) if stage == "xe" else ("--scst-lr", config.scst_lr)))  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
         optimizer.step()
         state["step"] += 1
-        losses.append(float(loss.detach()))
+        losses.append(value)
         if reward is not None:
             rewards.append(reward)
         bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}" + (f" reward {np.mean(rewards[-50:]):.3f}" if rewards else ""), refresh=False)

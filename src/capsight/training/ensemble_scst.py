@@ -56,6 +56,7 @@ from capsight.training.train import (
     _param_groups,
     _with_end,
     caption_grid,
+    check_finite,
     score,
 )
 
@@ -188,11 +189,13 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
             refs = [references[r] for r in rows.tolist()]
             loss, reward = scst_loss(ensemble, grid, refs, vocab, cider, config.samples, config.max_length,
                                      gen, config.top_k, end_word=END_WORD if config.end_token else None)  # fmt: skip
+            check_finite(value := float(loss.detach()), f"epoch {epoch + 1}, step {len(losses) + 1}",
+                         config.out, "--lr", config.lr)  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
             optimizer.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
             rewards.append(reward)
             bar.set_postfix_str(f"reward {np.mean(rewards[-50:]):.3f}", refresh=False)
         bar.close()

@@ -655,15 +655,16 @@ def _with_end(reference_sets: list[list[str]], add: bool) -> list[list[str]]:
     return [[f"{ref} {END_WORD}" for ref in refs] for refs in reference_sets]
 
 
-def _diverged(value: float, stage: str, epoch: int, step: int, config: TrainConfig) -> str:
-    """The one line for a loss that is no longer a number: the run stops there, so that no
-    NaN weights become best/ (they captioned every photo "in", exit status 0)."""
-    rate = config.lr if stage == "xe" else config.scst_lr
-    flag = "--lr" if stage == "xe" else "--scst-lr"
-    kept = (f"{config.out}/last holds the last finished epoch; " if (Path(config.out) / "last").is_dir()
+def check_finite(value: float, where: str, out: str | os.PathLike, flag: str, rate: float) -> None:
+    """Stop a run whose loss (``value``, at ``where``: "xe epoch 1, step 3") is no longer a
+    number, in one line and before that epoch is saved: NaN weights became best/ and captioned
+    every photo "in", with exit status 0. ``flag`` and ``rate``: the learning rate to lower."""
+    if math.isfinite(value):
+        return
+    kept = (f"{out}/last holds the last finished epoch; " if (Path(out) / "last").is_dir()
             else "nothing was saved; ")  # fmt: skip
-    return (f"the training loss became {value} at {stage} epoch {epoch + 1}, step {step}: the "
-            f"model diverged; {kept}start again with a lower {flag} (it was {rate:g})")
+    raise CapsightError(f"the training loss became {value} at {where}: the model diverged; "
+                        f"{kept}start again with a lower {flag} (it was {rate:g})")
 
 
 def _run_epoch(
@@ -701,9 +702,9 @@ def _run_epoch(
                                          end_word=END_WORD if config.scst_end_token else None)  # fmt: skip
             extra = f" reward {reward:.3f}"
             rewards.append(float(reward))
-        if not math.isfinite(value := float(loss.detach())):  # (read each step anyway, below)
-            bar.close()
-            raise CapsightError(_diverged(value, stage, epoch, len(losses) + 1, config))
+        value = float(loss.detach())  # (read each step anyway, for the bar)
+        check_finite(value, f"{stage} epoch {epoch + 1}, step {len(losses) + 1}", config.out,
+                     *(("--lr", config.lr) if stage == "xe" else ("--scst-lr", config.scst_lr)))  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage == "scst" and world > 1:  # SCST bypasses DDP's forward hooks: average by hand
