@@ -153,6 +153,17 @@ def test_numpy_arrays_become_rgb_images():
         image_inputs.as_rgb_image(Image.new("RGB", (0, 0)))
 
 
+def test_a_pil_image_whose_file_was_closed_before_it_was_read_is_one_line(tmp_path):
+    from capsight.errors import ImageLoadError
+
+    Image.new("RGB", (8, 6), (10, 200, 30)).save(tmp_path / "a.jpg")
+    with Image.open(tmp_path / "a.jpg") as image:  # opened lazily, read only on use
+        pass
+    with pytest.raises(ImageLoadError, match=r"this PIL image cannot be read \(its file was closed "
+                                             r"before it was read\); re-open or re-export it"):  # fmt: skip
+        image_inputs.as_rgb_image(image)
+
+
 def test_files_and_memoryviews_are_read_as_images(tmp_path):
     import io
 

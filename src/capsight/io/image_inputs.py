@@ -109,8 +109,11 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
         # be; an image made or turned in memory (format None) is taken as it is.
         try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
             return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
-        except DECODE_ERRORS as exc:
-            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
+        # (Pillow asserts its file is open: an image used after its `with Image.open(...)`
+        # block ended raised a bare AssertionError)
+        except (*DECODE_ERRORS, AssertionError) as exc:
+            reason = "its file was closed before it was read" if isinstance(exc, AssertionError) else exc
+            raise ImageLoadError(f"image: this PIL image cannot be read ({reason or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip
     if isinstance(image, memoryview):
         image = image.tobytes()
