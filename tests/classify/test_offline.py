@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -119,6 +121,31 @@ def test_classify_and_predict_take_what_caption_takes(tmp_path, photo, engine):
     assert by_path.shape == (1, 2) and by_path[0, 0] > 0.5
     with pytest.raises(InvalidParameter, match="cannot classify a set"):
         predict(classifier, {str(path)})
+
+
+def test_classify_decodes_a_chunk_of_photos_at_a_time(tmp_path, photo, monkeypatch):
+    """All photos were decoded before the first was classified: a folder of phone photos held
+    every one in memory at once."""
+    import capsight.classify.engines as engines
+    import capsight.io.image_inputs as image_inputs
+
+    monkeypatch.setattr(engines, "DECODE_CHUNK", 2)
+    decoded, real = [], image_inputs.rgb_images
+
+    def counted(images, start=0, size=None):
+        chunk = images[start : None if size is None else start + size]
+        if all(isinstance(image, Path) for image in chunk):  # (not the decoded ones, again)
+            decoded.append(len(chunk))
+        return real(images, start, size)
+
+    monkeypatch.setattr(image_inputs, "rgb_images", counted)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"{i}.png")
+        photo("chelsea").save(paths[-1])
+    results = classify(paths, "cat, dog")
+    assert decoded == [2, 2, 1] and [r.image for r in results] == [str(p) for p in paths]
+    assert {r.top[0][0] for r in results} == {"cat"}
 
 
 def test_new_class_prompts_are_embedded_in_chunks_under_progress_then_cached(tmp_path, monkeypatch):

@@ -74,12 +74,22 @@ def classify(
 
     top = check_count("top", top, 1)
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
-    images = image_list(images, "classify")
-    loaded = rgb_images(images)  # errors before any model loads
+    images = image_list(images, "classify")  # types and files checked, before any model loads
     names = [str(image) if isinstance(image, (str, os.PathLike)) else f"images[{i}]"
              for i, image in enumerate(images)]  # fmt: skip
-    classifier = create_engine(engine, clip).build(class_list, templates)
-    return predictions(classifier, loaded, names, top)
+    # Decoded a chunk at a time, as the CLI does: all at once, a folder of phone photos held
+    # every one of them in memory (9.5 MB each).
+    found: list[Prediction] = []
+    classifier = None
+    for start in range(0, len(images), DECODE_CHUNK):
+        loaded = rgb_images(images, start, DECODE_CHUNK)  # the first chunk's before the model loads
+        if classifier is None:
+            classifier = create_engine(engine, clip).build(class_list, templates)
+        found += predictions(classifier, loaded, names[start : start + DECODE_CHUNK], top)
+    return found
+
+
+DECODE_CHUNK = 32  # photos decoded and classified together by classify()
 
 
 # The name the capsight package exports: capsight.classify is this package.
