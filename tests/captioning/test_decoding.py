@@ -328,6 +328,8 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     assert partial == full and hash(partial) == hash(full) and asdict(partial) == asdict(full)
     with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
         DecodingOptions.partial(beam_width=0)
+    with pytest.raises(InvalidParameter, match="DecodingOptions has no option 'beam'; it has method, "):
+        DecodingOptions.partial(beam=3)  # a TypeError from the constructor before
     # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
     # the shipped ones): asked to sample, it samples with sampling's defaults, not those.
     shipped = DecodingOptions(beam_width=4, temperature=1.0, top_p=0.8)

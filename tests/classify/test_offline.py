@@ -80,6 +80,29 @@ def test_bad_classes_and_templates_raise_one_line_errors(classes, templates, err
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: classify([], 5), "classes must be a built-in set's name, a class file, 'a,b,c' or a list of names, not 'int'"),
+    (lambda: classify([], None), "not 'NoneType'"),
+    (lambda: classify([], {"cat", "dog"}), "not 'set'"),
+    (lambda: classify([], ["cat", 3]), "classes[1] must be a name (a string), got 3"),
+    (lambda: classify([], "cat, dog", templates=5), "templates must be a string or a list of strings"),
+    (lambda: classify([], "cat, dog", templates=["a {}", 3]), "templates must be a string or a list"),
+])  # fmt: skip
+def test_arguments_of_the_wrong_type_are_one_capsight_error(call, message):
+    """They were AttributeErrors and TypeErrors from deep inside; ["cat", 3] made a class '3'."""
+    with pytest.raises(InvalidParameter) as caught:
+        call()
+    assert message in str(caught.value)
+
+
+def test_saving_something_that_is_no_classifier_is_one_line(tmp_path):
+    from capsight.classify.export import save_classifier
+
+    with pytest.raises(InvalidParameter, match="save_classifier needs a built classifier .*not 'NoneType'"):
+        save_classifier(None, tmp_path / "c.pt")
+    assert not list(tmp_path.iterdir())
+
+
 def test_missing_image_and_bad_engine_raise_capsight_errors(tmp_path):
     with pytest.raises(InputNotFound):
         classify([tmp_path / "nope.jpg"], "cat,dog")

@@ -126,6 +126,10 @@ class DecodingOptions:
     def partial(cls, **given) -> DecodingOptions:
         """Options of which only ``given`` were chosen (validated as usual); ``over`` fills in
         the rest from a captioner's own decoding."""
+        unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise InvalidParameter(f"DecodingOptions has no option {unknown[0]!r}; it has "
+                                   f"{', '.join(f.name for f in dataclasses.fields(cls))}")  # fmt: skip
         options = cls(**given)
         object.__setattr__(options, "_given", frozenset(given))  # not a field: eq, hash, asdict
         return options

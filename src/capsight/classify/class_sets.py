@@ -120,8 +120,14 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
 
     ``at_least=1`` lets one name through, for callers that add classes of their own (few-shot
     example folders); the classifier as a whole still needs two."""
+    if not isinstance(spec, (str, list, tuple)):  # a set has no order to give scores in
+        raise InvalidParameter(f"classes must be a built-in set's name, a class file, 'a,b,c' or a "
+                               f"list of names, not {type(spec).__name__!r}")  # fmt: skip
     if isinstance(spec, (list, tuple)):
-        labels, source = [str(s).strip() for s in spec], "list"
+        for i, name in enumerate(spec):  # 3 became the class '3'
+            if not isinstance(name, str):
+                raise InvalidParameter(f"classes[{i}] must be a name (a string), got {name!r}")
+        labels, source = [s.strip() for s in spec], "list"
     else:
         spec = spec.strip()
         if spec in BUILTIN_SETS:

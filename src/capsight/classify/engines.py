@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
+from capsight.classify.templates import resolve_templates
 from capsight.errors import InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
@@ -74,6 +75,8 @@ def classify(
 
     top = check_count("top", top, 1)
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
+    if templates is not None:  # checked now, not when the first chunk is decoded (or never: [])
+        resolve_templates(templates, ())
     images = image_list(images, "classify")  # types and files checked, before any model loads
     names = [str(image) if isinstance(image, (str, os.PathLike)) else f"images[{i}]"
              for i, image in enumerate(images)]  # fmt: skip

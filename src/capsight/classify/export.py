@@ -167,6 +167,9 @@ def save_classifier(
 ) -> Path:
     """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix.
     ``progress`` hears when the export starts (seconds; ~10 s for torch.export on 2 cores)."""
+    if not (isinstance(classifier, nn.Module) and hasattr(classifier, "labels") and hasattr(classifier, "engine")):
+        raise InvalidParameter(f"save_classifier needs a built classifier (engine.build(...)), not "
+                               f"{type(classifier).__name__!r}")  # fmt: skip
     path = check_output(path)
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
     # Written beside the destination under a name of its own (two builds may run at once) and

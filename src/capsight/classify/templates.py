@@ -53,6 +53,9 @@ def resolve_templates(templates: Sequence[str] | str | None, default: Sequence[s
         return tuple(default)
     if isinstance(templates, str):
         templates = [templates]
+    if not isinstance(templates, (list, tuple)) or not all(isinstance(t, str) for t in templates):
+        raise InvalidParameter("templates must be a string or a list of strings such as "
+                               f"'a photo of a {{}}.', got {quoted(repr(templates))}")  # fmt: skip
     out = tuple(t.strip() for t in templates if t.strip())
     if not out:
         raise InvalidParameter("no template given; pass one like 'a photo of a {}.'")
