@@ -278,6 +278,27 @@ def test_diverse_beam_groups_still_end_after_earlier_groups_have():
     assert all(len(a) == 1 for a in [out.tokens, *out.alternatives])
 
 
+def test_an_alternative_is_a_caption_of_its_own_not_the_tail_of_one():
+    """Pushed off "a" by the diversity penalty, show-and-tell's later groups said "to the
+    camera", "of a group of people", "fence"."""
+    from capsight.captioning.rules import whole_alternative
+
+    class Words:
+        not_first_ids = frozenset({5})  # "of", say
+
+    best = [4, 6, 7, 6]
+    assert whole_alternative([4, 7, 6], best, Words())
+    assert not whole_alternative([5, 4, 7, 6], best, Words())  # starts with "of"
+    assert not whole_alternative([7, 6], best, Words())  # two words beside a caption of four
+    assert whole_alternative([7], [4], Words())  # as many words as the best: a caption too
+    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [[-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]] * 7
+    model = ScriptedModel(script)
+    model.not_first_ids = frozenset({5})
+    options = DecodingOptions(beam_width=4, num_captions=4, max_length=8, no_repeat_phrase=False)
+    out = decode(model, torch.zeros(1, 1, 1), options)[0]
+    assert out.tokens == [4] and [5] not in out.alternatives and [6] in out.alternatives
+
+
 def test_a_group_ending_counts_against_ending_there_but_its_finished_beams_do_not():
     # The second group, told off "4", says "5 7"; had the first group's finished beam kept
     # counting its <eos> at every later step, the second would have run on ("5 7 6").

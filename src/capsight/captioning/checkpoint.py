@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
-from capsight.captioning.rules import function_word_ids
+from capsight.captioning.rules import function_word_ids, not_first_word_ids
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
 
@@ -148,8 +148,9 @@ def load_checkpoint(
         )
     model.endings = Endings.load(folder)
     vocab = load_vocabulary(folder)
-    if hasattr(vocab, "itos"):  # the no-repeated-phrase rule (captioning.rules)
+    if hasattr(vocab, "itos"):  # the no-repeated-phrase rule, whole alternatives (captioning.rules)
         model.function_ids = function_word_ids(vocab.itos)
+        model.not_first_ids = not_first_word_ids(vocab.itos)
     size = raw.get("vocab_size")
     if isinstance(vocab, Vocabulary) and isinstance(size, int) and len(vocab) != size:
         raise ModelNotFound(

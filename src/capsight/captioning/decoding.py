@@ -28,7 +28,7 @@ import torch
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.model import CaptionModel, State, expand_state, select_state
-from capsight.captioning.rules import apply_history_bans, ban_specials
+from capsight.captioning.rules import apply_history_bans, ban_specials, whole_alternative
 
 DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier group that chose a word at the same step
 
@@ -370,7 +370,7 @@ def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOpti
         for c in captions[1:]:
             if len(alternatives) == options.num_captions - 1:
                 break
-            if c.tokens and c.score > float("-inf") and tuple(c.tokens) not in seen:
+            if whole_alternative(c.tokens, best.tokens, model) and c.score > float("-inf") and tuple(c.tokens) not in seen:
                 seen.add(tuple(c.tokens))
                 alternatives.append(c.tokens)
         best.alternatives = alternatives

@@ -48,6 +48,7 @@ class CaptionEnsemble(CaptionModel):
         self.bos_id, self.eos_id, self.pad_id = first.bos_id, first.eos_id, first.pad_id
         self.unk_id, self.endings = first.unk_id, first.endings
         self.function_ids = getattr(first, "function_ids", None)  # one shared vocabulary
+        self.not_first_ids = getattr(first, "not_first_ids", None)
         self.static_state_keys = tuple(
             f"{i}.{k}" for i, m in enumerate(members) for k in m.static_state_keys
         )
