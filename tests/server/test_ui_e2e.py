@@ -91,6 +91,23 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+def test_model_menus_close_when_tab_moves_on(page):
+    """Gradio's Dropdown opens its list on focus and, left with Tab, kept it open over the
+    controls below (ui.js closes it)."""
+    page.get_by_role("tab", name="Image").click()
+    page.get_by_label("Model A").focus()
+    for _ in range(3):  # through Model B to the controls after it
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(300)
+    assert page.locator("[role=listbox]").count() == 0
+    page.get_by_label("Model B").click()  # the mouse still opens a menu, and a choice is taken
+    page.get_by_role("option", name="show-and-tell").click()
+    page.wait_for_function("document.querySelectorAll('[role=listbox]').length === 0")
+    assert page.get_by_label("Model B").input_value() == "show-and-tell"
+    page.get_by_label("Model B").click()
+    page.get_by_role("option", name="labels").click()  # as the other tests expect it
+
+
 def test_photo_gets_a_caption(page, shots, tmp_path):
     data = pytest.importorskip("skimage.data")
     photo = tmp_path / "cat.jpg"

@@ -36,3 +36,14 @@ document.addEventListener("change", (event) => {
   box.value = String(fixed);
   box.dispatchEvent(new Event("input", { bubbles: true }));
 }, true);
+
+// A model menu reached with Tab opens its list, and Gradio's Dropdown left it open when Tab
+// moved on: two stale lists then covered the controls under them. Closed as focus leaves.
+document.addEventListener("focusout", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement) || box.getAttribute("role") !== "combobox") return;
+  setTimeout(() => {
+    if (document.activeElement === box || box.getAttribute("aria-expanded") !== "true") return;
+    box.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+  }, 0);
+}, true);
