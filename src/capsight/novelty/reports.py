@@ -597,8 +597,8 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
     """``out_dir`` as a Path once a file has been written in it, or InvalidParameter when the
     outputs could not be written there (a file, a folder under a file, a folder that cannot be
     written, an output name taken by a folder or by a file capsight did not write, a place
-    like /proc/x that passes a permission look): callers check before the minutes of analysis that the report would otherwise be lost
-    after. Folders made for the check are removed again."""
+    like /proc/x that passes a permission look): callers check before the minutes of analysis
+    that the report would otherwise be lost after. Folders made for the check are removed again."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
