@@ -79,12 +79,12 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     # Other options apply from now on, and are said to; --min-count cannot touch the vocabulary.
     train(_config(caption_folder, out, cache, epochs=5, resume=True, lr=1e-3, min_count=3, flip=True))
     err = capsys.readouterr().err
-    assert ("resuming with --lr 0.001 (was 0.003), --flip: epochs from 5 on use them; "
+    assert ("resuming with --lr 0.001 (was 0.003), --flip: xe epoch 5 on uses them; "
             "train_config.json keeps the earlier values under changed_on_resume") in err
     assert "--min-count 3 does nothing on a resumed run: its vocabulary was built with --min-count 1" in err
     recorded = json.loads((out / "train_config.json").read_text())
     assert recorded["lr"] == 1e-3 and recorded["min_count"] == 1
-    assert recorded["changed_on_resume"] == [{"from_epoch": 5, "lr": 3e-3, "flip": False}]
+    assert recorded["changed_on_resume"] == [{"from": "xe epoch 5", "lr": 3e-3, "flip": False}]
     assert "optimizer.pt is damaged: resuming with a fresh optimizer" in err
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
@@ -219,7 +219,7 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_
         train(_config(caption_folder, tmp_path / "a", cache, min_count=100_000))
     capsys.readouterr()
     train(_config(caption_folder, tmp_path / "b", cache, epochs=1, warmup_steps=200))
-    assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch(s) of 2)" in capsys.readouterr().err
+    assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch of 2)" in capsys.readouterr().err
     train(_config(caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1))
     assert "--warmup-steps" not in capsys.readouterr().err  # one step is no warm-up at all
 
@@ -231,10 +231,28 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption
 
     out = tmp_path / "nan"
     with pytest.raises(CapsightError, match=r"the training loss became nan at xe epoch 1, step \d+: "
-                                            r"the model diverged; nothing was saved; start again "
-                                            r"with a lower --lr \(it was 1e\+30\)"):  # fmt: skip
+                                            r"the model diverged; start again with a lower --lr "
+                                            r"\(it was 1e\+30\)"):  # fmt: skip
         train(_config(caption_folder, out, tmp_path / "cache", lr=1e30, warmup_steps=1))
     assert not (out / "best").exists() and not (out / "last").exists()
+
+
+def test_a_resumed_run_trains_with_the_weight_decay_given_now(caption_folder, tmp_path, monkeypatch):
+    """The saved optimizer's groups came back with the old run's weight decay, while the resume
+    note said the new one applied."""
+    import capsight.training.train as training
+
+    out, cache = tmp_path / "r", tmp_path / "cache"
+    train(_config(caption_folder, out, cache, epochs=1, weight_decay=1e-4))
+    optimizers, restore = [], training.restore_resume_state
+
+    def kept(last, optimizer, *args, **kwargs):
+        optimizers.append(optimizer)
+        return restore(last, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(training, "restore_resume_state", kept)
+    train(_config(caption_folder, out, cache, epochs=2, weight_decay=0.5, resume=True))
+    assert {g["weight_decay"] for g in optimizers[0].param_groups} == {0.0, 0.5}  # (none on biases)
 
 
 def test_the_divergence_check_shared_by_every_training_loop(tmp_path):
@@ -247,7 +265,8 @@ def test_the_divergence_check_shared_by_every_training_loop(tmp_path):
     for value in (float("nan"), float("inf")):
         with pytest.raises(CapsightError, match=rf"became {value} at epoch 3, step 7: the model "
                                                 rf"diverged; {tmp_path}/last holds the last finished "
-                                                r"epoch; start again with a lower --lr \(it was 0.01\)"):  # fmt: skip
+                                                r"epoch: add --resume with a lower --lr \(it was 0.01\), "
+                                                r"or start again in another --out"):  # fmt: skip
             check_finite(value, "epoch 3, step 7", tmp_path, "--lr", 1e-2)
 
 

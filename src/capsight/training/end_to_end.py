@@ -73,6 +73,7 @@ from capsight.training.train import (
     caption_grid,
     caption_loss,
     check_finite,
+    stage_rate,
     training_corpus,
     warmup_cosine_lr,
 )
@@ -473,7 +474,7 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
         with autocast:
             loss, reward = _step_loss(stage, decoder, net, data, rows, vocab, cider, config, gen, sample_gen, swap)
         check_finite(value := float(loss.detach()), f"{stage} epoch {epoch + 1}, step {len(losses) + 1}",
-                     config.out, *(("--lr", config.lr) if stage == "xe" else ("--scst-lr", config.scst_lr)))  # fmt: skip
+                     config.out, *stage_rate(stage, config))  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:

@@ -460,7 +460,7 @@ def _flag(name: str, value) -> str:
     return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
-def _note_changed_options(before: dict, run_params: dict, epoch: int) -> dict:
+def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
     """``run_params`` for train_config.json when a run resumes with other options: changed ones
     are said to apply from now on, and the values they replace kept (``changed_on_resume``);
     --min-count cannot change the run's vocabulary, so it is said to do nothing and not recorded."""
@@ -475,9 +475,10 @@ def _note_changed_options(before: dict, run_params: dict, epoch: int) -> dict:
     if changed:
         now = ", ".join(f"{_flag(k, params[k])} (was {_flag(k, before[k]).split(' ', 1)[-1]})"
                         if not isinstance(params[k], bool) else _flag(k, params[k]) for k in changed)  # fmt: skip
-        _note(f"resuming with {now}: epochs from {epoch + 1} on use {'them' if len(changed) > 1 else 'it'}; "
+        start = f"{state['stage']} epoch {state['epoch'] + 1}"  # (as metrics.jsonl counts)
+        _note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
               "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
-        record = {"from_epoch": epoch + 1, **{k: before[k] for k in changed}}
+        record = {"from": start, **{k: before[k] for k in changed}}
         params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
     elif before.get("changed_on_resume"):
         params["changed_on_resume"] = before["changed_on_resume"]
@@ -655,16 +656,33 @@ def _with_end(reference_sets: list[list[str]], add: bool) -> list[list[str]]:
     return [[f"{ref} {END_WORD}" for ref in refs] for refs in reference_sets]
 
 
-def check_finite(value: float, where: str, out: str | os.PathLike, flag: str, rate: float) -> None:
+def stage_rate(stage: str, config) -> tuple[str, float]:
+    """The learning rate a stage trains at, and the flag that sets it."""
+    return ("--lr", config.lr) if stage == "xe" else ("--scst-lr", config.scst_lr)
+
+
+def check_finite(
+    value: float, where: str, out: str | os.PathLike, flag: str, rate: float,
+    world: int = 1, device: torch.device | None = None,
+) -> None:  # fmt: skip
     """Stop a run whose loss (``value``, at ``where``: "xe epoch 1, step 3") is no longer a
     number, in one line and before that epoch is saved: NaN weights became best/ and captioned
-    every photo "in", with exit status 0. ``flag`` and ``rate``: the learning rate to lower."""
-    if math.isfinite(value):
+    every photo "in", with exit status 0. ``flag`` and ``rate``: the learning rate to lower.
+    Under torchrun (``world`` > 1) the ranks agree first, so all stop together: one rank alone
+    would leave the others waiting in the gradients' all-reduce."""
+    finite = math.isfinite(value)
+    if world > 1:
+        diverged = torch.tensor([0 if finite else 1], device=device)
+        torch.distributed.all_reduce(diverged, op=torch.distributed.ReduceOp.MAX)
+        finite = not diverged.item()
+    if finite:
         return
-    kept = (f"{out}/last holds the last finished epoch; " if (Path(out) / "last").is_dir()
-            else "nothing was saved; ")  # fmt: skip
-    raise CapsightError(f"the training loss became {value} at {where}: the model diverged; "
-                        f"{kept}start again with a lower {flag} (it was {rate:g})")
+    if (Path(out) / "last").is_dir():  # a new run would be refused there: it holds a run
+        way = (f"{out}/last holds the last finished epoch: add --resume with a lower {flag} (it "
+               f"was {rate:g}), or start again in another --out")  # fmt: skip
+    else:
+        way = f"start again with a lower {flag} (it was {rate:g})"
+    raise CapsightError(f"the training loss became {value} at {where}: the model diverged; {way}")
 
 
 def _run_epoch(
@@ -704,7 +722,7 @@ def _run_epoch(
             rewards.append(float(reward))
         value = float(loss.detach())  # (read each step anyway, for the bar)
         check_finite(value, f"{stage} epoch {epoch + 1}, step {len(losses) + 1}", config.out,
-                     *(("--lr", config.lr) if stage == "xe" else ("--scst-lr", config.scst_lr)))  # fmt: skip
+                     *stage_rate(stage, config), world, device)  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage == "scst" and world > 1:  # SCST bypasses DDP's forward hooks: average by hand
@@ -790,7 +808,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if resuming and rank == 0:
         before = _read_json_or_empty(out / "train_config.json")
         _note_changed_data(before, run_params)
-        run_params = _note_changed_options(before, run_params, len(state["history"]))
+        run_params = _note_changed_options(before, run_params, state)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
         where = {k: str(Path(run_params[k]).resolve()) for k in ("data", "out", "cache_dir", "images", "init_from")
@@ -805,8 +823,11 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming:
         restore_resume_state(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
-        if state["stage"] == "scst":  # the saved groups carry the old run's rate; --scst-lr now wins
-            for group in optimizer.param_groups:
+        # The saved groups carry the old run's settings: --weight-decay and --fine-tune-lr-ratio
+        # given now win (as the resume note says), and in SCST --scst-lr.
+        for group, fresh in zip(optimizer.param_groups, _param_groups(model, config), strict=True):
+            group["weight_decay"], group["lr_scale"] = fresh["weight_decay"], fresh["lr_scale"]
+            if state["stage"] == "scst":
                 group["lr"] = config.scst_lr * group["lr_scale"]
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
@@ -820,7 +841,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         w = config.warmup_steps
         share = "longer than" if w > total_xe_steps else "as long as" if w == total_xe_steps else "at least half of"
         _note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
-              f"({config.epochs} epoch(s) of {steps_per_epoch}): the learning rate stays far below "
+              f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
               f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
     cider = None
     while state["stage"] in ("xe", "scst"):
