@@ -358,6 +358,27 @@ def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(run
     assert rows[0]["error"].endswith("gone.mp4: no such file")
 
 
+def test_a_batch_checks_its_root_for_the_summary_only(run_cli, fake_pipeline, tmp_path, one_error_line, monkeypatch):
+    """Several videos' reports go into folders of their own: a user's report.html beside them
+    is no obstacle, a user's summary.csv is (it was replaced without a word)."""
+    root = tmp_path / "o"
+    root.mkdir()
+    (root / "report.html").write_text("<p>my own page</p>")
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    status, _, _ = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")
+    assert status == 0 and (root / "a" / "report.html").is_file()
+    assert (root / "report.html").read_text() == "<p>my own page</p>"
+    status, _, _ = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")  # its own summary: a rerun
+    assert status == 0
+    (root / "summary.csv").write_text("name,score\n")
+    status, _, err = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")
+    assert status == 2
+    one_error_line(err, "summary.csv: not written by capsight, and the report would replace it")
+    assert (root / "summary.csv").read_text() == "name,score\n"
+
+
 def test_one_video_named_twice_is_one_report_in_out_itself(run_cli, fake_pipeline, tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x")
     status, _, _ = run_cli("video", tmp_path / "a.mp4", f"{tmp_path}/./a.mp4", "--out", tmp_path / "o", "-q")

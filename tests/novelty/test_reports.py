@@ -439,6 +439,10 @@ def test_a_file_of_an_output_name_capsight_did_not_write_is_not_replaced(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["moments.csv"]
     (out / "moments.csv").unlink()
     write_outputs(make_analysis(), out)  # then a rerun into it replaces its own files
+    (out / "analysis.json").write_text('{"video": "mine.mp4", "notes": []}')  # one key is not enough
+    with pytest.raises(InvalidParameter, match="analysis.json: not written by capsight"):
+        write_outputs(make_analysis(), out)
+    (out / "analysis.json").unlink()
     (out / "novelty.png").write_bytes(b"")  # (or an empty one a cut-short write left)
     assert sorted(write_outputs(make_analysis(), out)) == sorted(p.name for p in out.iterdir())
 

@@ -156,10 +156,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
     # a bad option is one error for the whole batch, not one per video
     check_options(every=args.every, window=args.window, metric=args.metric, signal=args.signal,
                   sensitivity=args.sensitivity, captioner=args.model, greedy=args.greedy)  # fmt: skip
-    check_output_dir(root)
-    if (root / SUMMARY).is_dir():
-        raise InvalidParameter(f"{root / SUMMARY}: is a folder, so the summary cannot be written; "
-                               "choose another --out")
+    check_output_dir(root, (SUMMARY,))  # the reports go into folders of their own under it
     folders, taken = [], {SUMMARY}
     for video in videos:
         stem, n = Path(video).stem, 1

@@ -579,6 +579,7 @@ OUTPUT_MARKS = {
     "moments.csv": (b"time,caption,novelty",),
     "novelty.png": (b"Matplotlib", b"capsight"),
     "captions.vtt": (b"NOTE captions written by capsight",),
+    "summary.csv": (b"video,duration_s,moments,novel_moments,",),  # several videos' (capsight video)
 }
 
 
@@ -590,15 +591,18 @@ def written_by_capsight(path: Path) -> bool:
             head = file.read(4096)
     except OSError:
         return True  # unreadable: writing will say what is wrong
+    if path.name == "analysis.json":  # all three keys, near its top: a JSON of the user's may hold one
+        return not head or all(mark in head for mark in OUTPUT_MARKS[path.name])
     return not head or any(mark in head for mark in OUTPUT_MARKS[path.name])
 
 
-def check_output_dir(out_dir: str | os.PathLike) -> Path:
+def check_output_dir(out_dir: str | os.PathLike, outputs: tuple[str, ...] = OUTPUT_NAMES) -> Path:
     """``out_dir`` as a Path once a file has been written in it, or InvalidParameter when the
     outputs could not be written there (a file, a folder under a file, a folder that cannot be
     written, an output name taken by a folder or by a file capsight did not write, a place
     like /proc/x that passes a permission look): callers check before the minutes of analysis
-    that the report would otherwise be lost after. Folders made for the check are removed again."""
+    that the report would otherwise be lost after. Folders made for the check are removed again.
+    ``outputs``: the names that will be written there (a batch's root holds only summary.csv)."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
@@ -612,7 +616,7 @@ def check_output_dir(out_dir: str | os.PathLike) -> Path:
         raise InvalidParameter(
             f"{out}: cannot write there (permission denied); choose another --out"
         )
-    for name in OUTPUT_NAMES:
+    for name in outputs:
         if (out / name).is_dir():
             raise InvalidParameter(
                 f"{out / name}: is a folder, so the report cannot be written; choose another --out"
