@@ -87,6 +87,8 @@ def test_bad_classes_and_templates_raise_one_line_errors(classes, templates, err
     (lambda: classify([], ["cat", 3]), "classes[1] must be a name (a string), got 3"),
     (lambda: classify([], "cat, dog", templates=5), "templates must be a string or a list of strings"),
     (lambda: classify([], "cat, dog", templates=["a {}", 3]), "templates must be a string or a list"),
+    (lambda: classify([], "cat, dog", engine="nope"), "unknown engine 'nope'"),  # (no photo: no build)
+    (lambda: classify([], "cat, dog", engine="clip"), "the clip engine needs weights"),
 ])  # fmt: skip
 def test_arguments_of_the_wrong_type_are_one_capsight_error(call, message):
     """They were AttributeErrors and TypeErrors from deep inside; ["cat", 3] made a class '3'."""

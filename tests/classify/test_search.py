@@ -142,16 +142,27 @@ def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fak
 def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_text_embedder):
     """The black cards of testvideo were "a man in a black shirt is standing in a store" when
     searched, "a blank frame" in its analysis; a dog shot's 5 seconds took all 5 places."""
-    from capsight.classify.search import _shot_best, search_video
+    from capsight.classify.search import _shot_runs, search_video
 
     hits = search_video("v.mp4", "a blank frame", top=80)
     assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1  # 7 shots + the card
     assert next(h for h in hits if h.caption == "a blank frame").time == 0.0
     times, captions = [0.0, 1.0, 2.0, 3.0, 4.0], ["a dog", "a dog", "a cat", "a dog", "a dog"]
-    assert _shot_best(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
+    assert _shot_runs(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
         1: (0.0, 1.0), 2: (2.0, None), 3: (3.0, 4.0)}  # the best moments, placed at their runs
     dog = next(h for h in search_video("v.mp4", "a dog", top=80) if h.until is not None)
     assert dog.to_dict()["time"] < dog.to_dict()["until"]  # where the shot starts, and ends
+
+
+def test_search_prints_the_span_of_a_shot(fake_video, fake_text_embedder, capsys):
+    import re
+
+    assert main(["search", "v.mp4", "a blank frame", "--top", "80", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # "   14.0-18.0 s  0.551  a caption": a shot from its first moment to its last; "0.0 s" alone
+    spans = [re.fullmatch(r" *(\d+\.\d)(-\d+\.\d)? s  -?\d\.\d{3}  \S.*", line) for line in lines]
+    assert lines and all(spans)
+    assert any(m.group(2) for m in spans) and any(not m.group(2) for m in spans)
 
 
 def test_search_draws_a_progress_bar_and_quiet_turns_it_off(

@@ -170,11 +170,13 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     box.press("Enter")
     every = page.locator("#capsight-every input[type=number]")  # emptied: back to what it was,
     every.click()                                               # not the slider's minimum
+    every.fill("2")
+    every.press("Enter")  # taken (the box still has the focus)
     every.fill("")
     every.press("Tab")
     page.wait_for_timeout(500)
-    assert every.input_value() == "0.5"
-    assert page.locator("#capsight-every input[type=range]").input_value() == "0.5"
+    assert every.input_value() == "2"
+    assert page.locator("#capsight-every input[type=range]").input_value() == "2"
     page.screenshot(path=str(shots / "video.png"), full_page=True)
     print("screenshot:", shots / "video.png")
 

@@ -343,7 +343,7 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         one = ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
         assert "gave 1 distinct caption(s) of 3" in one and "no language model" in one
         assert "<li>A photo of" in one  # capitalised, as the caption cards are
-        assert '<p class="cap-note">labels, sampled at temperature 1:</p>' in one  # which settings
+        assert '<p class="cap-note">labels:</p>' in one  # which model (labels samples nothing)
 
         # A slider's number box takes any typed number; the handlers refuse it in one line.
         hot = ui.sample(upload(photo, "cat.jpg"), "labels", 5, 3)
@@ -410,7 +410,7 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"accordion": 0.49, "harp": 0.02}, []))
     bars, note = tab.shown_classes(None, "imagenet", "", "")
     assert "No class stands out" not in note and bars["show_heading"] is True
-    # Among many classes a 20-point lead is rare: five times the next's share stands out too.
+    # Among many classes a 20-point lead is rare: three times the next's share stands out too.
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"plate": 0.21, "tray": 0.04}, []))
     bars, note = tab.shown_classes(None, "imagenet", "", "")
     assert "No class stands out" not in note and bars["show_heading"] is True

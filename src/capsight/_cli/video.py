@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     videos, problems = expand_video_args(args.videos)
     for _, problem in problems:
         print(error_line(problem), file=sys.stderr)
-    if args.text_embedder == "word-mean" and args.signal == "text" and not args.quiet:
+    if args.text_embedder == "word-mean" and args.signal.lower() == "text" and not args.quiet:
         print(error_line("word-mean alone misses most changes: the thresholds are MiniLM's (1 of 7 "
                          "events on a test clip, MiniLM 7); it is there to compare with the original "
                          "project", "note"), file=sys.stderr)  # fmt: skip
@@ -149,7 +149,7 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
     """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
     row per video, and per path that named none (written also when the batch is interrupted)."""
     from capsight._cli.main import cli_message, error_line
-    from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+    from capsight.errors import CapsightError, ModelNotFound
     from capsight.novelty.pipeline import check_options
     from capsight.novelty.reports import check_output_dir
 

@@ -40,24 +40,29 @@ class ZeroShotEngine(Protocol):
 
 
 @loaded_once(maxsize=4)
+def check_engine(name: str, clip: str | None) -> None:
+    """The InvalidParameter ``create_engine`` would raise for these names, without loading."""
+    if name not in ENGINES:
+        raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    if name == "offline" and clip:
+        raise InvalidParameter("--clip names CLIP weights; use it with --engine clip")
+    if name == "clip" and not clip:
+        raise InvalidParameter(
+            "the clip engine needs weights: --clip PATH, or clip=PATH in Python (a folder "
+            "with a saved CLIPModel)"
+        )
+
+
 def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEngine:
     """Build an engine once per process; ``clip`` names the CLIP weights (folder or hub id)."""
+    check_engine(name, clip)
     if name == "offline":
-        if clip:
-            raise InvalidParameter("--clip names CLIP weights; use it with --engine clip")
         from capsight.classify.offline import OfflineEngine
 
         return OfflineEngine()
-    if name == "clip":
-        if not clip:
-            raise InvalidParameter(
-                "the clip engine needs weights: --clip PATH, or clip=PATH in Python (a folder "
-                "with a saved CLIPModel)"
-            )
-        from capsight.classify.clip import ClipEngine
+    from capsight.classify.clip import ClipEngine
 
-        return ClipEngine(clip)
-    raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    return ClipEngine(clip)
 
 
 def classify(
@@ -75,13 +80,15 @@ def classify(
 
     top = check_count("top", top, 1)
     class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
-    if templates is not None:  # checked now, not when the first chunk is decoded (or never: [])
+    check_engine(engine, clip)  # checked now, not when the first chunk is decoded (or never: [])
+    if templates is not None:
         resolve_templates(templates, ())
     images = image_list(images, "classify")  # types and files checked, before any model loads
     names = [str(image) if isinstance(image, (str, os.PathLike)) else f"images[{i}]"
              for i, image in enumerate(images)]  # fmt: skip
     # Decoded a chunk at a time, as the CLI does: all at once, a folder of phone photos held
-    # every one of them in memory (9.5 MB each).
+    # every one of them in memory (9.5 MB each). A photo that cannot be decoded is found before
+    # any model loads only in the first chunk; its type and file were checked above for all.
     found: list[Prediction] = []
     classifier = None
     for start in range(0, len(images), DECODE_CHUNK):

@@ -18,7 +18,7 @@ searching it needs neither the video nor the encoder. A video's frames are prepa
 ``capsight video`` prepares them (decoded at most 384 px, exposure normalised, a flat frame called
 "a blank frame"), so its moments get the captions an analysis of it holds; the classes are all
 1,000 there, the top 3 in an analysis. A run of moments in a row with one caption (a shot) is
-one hit, at its best-scoring moment.
+one hit, scored by its best moment and placed from its first moment to its last.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def rank_moments(
     # A flat frame's classes are the encoder's guesses at grey: no evidence of anything.
     class_scores[[c == FLAT_CAPTION for c in captions]] = 0.0
     scores = (caption_scores + class_scores) / 2
-    shots = _shot_best(times, captions, scores)
+    shots = _shot_runs(times, captions, scores)
     order = [i for i in np.argsort(-scores, kind="stable") if i in shots][:top]
     return [
         SearchHit(shots[i][0], float(scores[i]), float(caption_scores[i]),
@@ -103,7 +103,7 @@ def rank_moments(
     ]
 
 
-def _shot_best(
+def _shot_runs(
     times: list[float], captions: list[str], scores: np.ndarray
 ) -> dict[int, tuple[float, float | None]]:
     """The best-scoring moment of each run of moments in a row (in time) with one caption, ->

@@ -107,13 +107,14 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
         check_pixel_count(image, "image")
         # Opened straight from a file (its format known), it is turned upright as a path would
         # be; an image made or turned in memory (format None) is taken as it is.
-        try:  # a lazily opened file is read only now: cut short, closed, a mode Pillow cannot convert
+        if getattr(image, "tile", None) and getattr(image, "fp", True) is None:  # (Pillow asserts:
+            # an image used after its `with Image.open(...)` block raised a bare AssertionError)
+            raise ImageLoadError("image: this PIL image cannot be read (its file was closed before "
+                                 "it was read); re-open or re-export it")  # fmt: skip
+        try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
             return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
-        # (Pillow asserts its file is open: an image used after its `with Image.open(...)`
-        # block ended raised a bare AssertionError)
-        except (*DECODE_ERRORS, AssertionError) as exc:
-            reason = "its file was closed before it was read" if isinstance(exc, AssertionError) else exc
-            raise ImageLoadError(f"image: this PIL image cannot be read ({reason or type(exc).__name__}); "
+        except DECODE_ERRORS as exc:
+            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip
     if isinstance(image, memoryview):
         image = image.tobytes()

@@ -330,7 +330,7 @@ class CapsightUI:
         items = "".join(f"<li>{html.escape(sentence_case(c))}</li>" for c in captions)
         note = sampling_note(d, len(captions), count, temperature)
         # Which model and temperature: moving the slider afterwards leaves these samples as they were.
-        made = f"{html.escape(d.model)}, {decoding_name(decoding)}:"
+        made = f"{html.escape(d.model)}, {decoding_name(decoding)}:" if d.model != "labels" else "labels:"  # (no sampling)
         return f'<div class="cap-card"><p class="cap-note">{made}</p><ol class="cap-list">{items}</ol>{note}</div>'
 
     # -- video tab --------------------------------------------------------------------------

@@ -32,6 +32,7 @@ document.addEventListener("change", (event) => {
   }
   if (low !== null && fixed < low) fixed = low;
   if (high !== null && fixed > high) fixed = high;
+  before.set(box, String(fixed));  // the value an emptied box takes back from now on
   if (fixed === value) return;
   box.value = String(fixed);
   box.dispatchEvent(new Event("input", { bubbles: true }));
