@@ -315,6 +315,8 @@ def test_command_line_parses_into_a_config():
     config = config_from_args(args)
     assert config.epochs == 3 and config.flip and config.scst_epochs == 2
     assert config.model == {"cell": "gru", "num_layers": 2}
+    with pytest.raises(SystemExit):  # `python -m capsight.training.train` too: no abbreviations
+        build_parser().parse_args(["data", "--out", "runs/x", "--captions", "3"])
     with pytest.raises(InvalidParameter):
         TrainConfig(data="d", out="o", val_method="sample")
 

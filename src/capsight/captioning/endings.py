@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     from capsight.errors import CapsightError
     from capsight.training.readers import read_corpus
 
-    parser = argparse.ArgumentParser(description="Learn a checkpoint's endings.json from a corpus.")
+    parser = argparse.ArgumentParser(allow_abbrev=False, description="Learn a checkpoint's endings.json from a corpus.")
     parser.add_argument("data", help="the training corpus (its train split is used)")
     parser.add_argument("checkpoint", help="checkpoint folder; endings.json is written there")
     args = parser.parse_args(argv)

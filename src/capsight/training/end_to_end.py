@@ -540,6 +540,7 @@ OPTION_HELP = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,  # an option never stands for a longer one (capsight._cli.parser)
         prog="python -m capsight.training.end_to_end",
         description="Train Show, Attend and Tell with its whole encoder, on photos (a GPU job).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -234,7 +234,7 @@ OPTION_HELP = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m capsight.training.ensemble_scst",
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.ensemble_scst",
                                      description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("data", help="the caption dataset the members were trained on (any format capsight train reads; no --images)")
     parser.add_argument("members", nargs="+", help="checkpoint folders, two or more")

@@ -91,7 +91,7 @@ def check_shared_vocabulary(sources, vocabularies, dest: Path, also) -> None:
 def main(argv: list[str] | None = None) -> None:
     from capsight.training.cached_eval import parse_decoding
 
-    parser = argparse.ArgumentParser(prog="python -m capsight.training.export",
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.export",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--to", required=True)

@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     from capsight.training.readers import read_corpus
     from capsight.training.train import TrainConfig, with_photo_files
 
-    parser = argparse.ArgumentParser(prog="python -m capsight.training.features",
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.features",
                                      description=" ".join(main.__doc__.split()))  # fmt: skip
     parser.add_argument("data", help="the dataset, in any format capsight train reads")
     parser.add_argument("--images", default="",

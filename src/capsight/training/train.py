@@ -929,6 +929,7 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser = parser_class(
+        allow_abbrev=False,  # `--captions 5` is no --captions-per-image (capsight._cli.parser)
         prog="capsight train",
         description="Train a captioner on cached encoder features.",
         formatter_class=_DefaultsHelp,
