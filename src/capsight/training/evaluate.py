@@ -113,7 +113,7 @@ def evaluate_captioner(
     if not candidates:
         raise DatasetError(
             f"none of the {len(records)} photos could be read (first: {unreadable[0]}); "
-            "check the photo folder (give it with --images)"
+            "check the photo folder (--images; images_dir in Python)"
         )
     if unreadable:
         warnings.warn(
