@@ -209,6 +209,22 @@ def test_a_text_file_as_photo_gets_one_line_naming_it(page, tmp_path):
     assert "/tmp/" not in message.first.inner_text()
 
 
+def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, tmp_path):
+    """Gradio toasted "Error: Video not playable" beside capsight's own line, which says why
+    and that the analysis reads the file all the same (ui.js closes that toast)."""
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("a shopping list, not a video\n")
+    page.get_by_role("tab", name="Video").click()
+    clear = page.locator("#capsight-video button[aria-label='Clear']")
+    if clear.count():  # the clip of a test before
+        clear.first.click()
+    page.locator("#capsight-video input[type=file]").set_input_files(str(notes))
+    page.locator("#capsight-video-summary", has_text="notes.mp4").wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)  # the toast comes when the player gives up
+    toasts = page.evaluate("Array.from(document.querySelectorAll('.toast-item')).map(e => e.innerText)")
+    assert not [t for t in toasts if "Video not playable" in t]
+
+
 def test_a_new_photo_drops_the_results_still_on_their_way(page, tmp_path):
     """Describe a photo that takes a while, upload another before the reply: the late reply
     is cancelled, so the new photo never sits beside the old one's captions."""

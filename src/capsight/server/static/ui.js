@@ -48,3 +48,20 @@ document.addEventListener("focusout", (event) => {
     box.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
   }, 0);
 }, true);
+
+// Gradio toasts "Error: Video not playable" for a clip the browser cannot play, beside the
+// summary box, where capsight already says why and whether the analysis can read it (an MPEG-4
+// Part 2 clip it analyses as usual read as a failure). That toast is closed as it appears.
+const closeNotPlayable = () => {
+  for (const item of document.querySelectorAll(".toast-item")) {
+    const text = item.querySelector(".toast-message-text");
+    if (text && text.textContent.trim() === "Video not playable") {
+      item.querySelector(".toast-close")?.click();
+    }
+  }
+};
+const watchToasts = () => {
+  new MutationObserver(closeNotPlayable).observe(document.body, { childList: true, subtree: true });
+};
+if (document.body) watchToasts();
+else document.addEventListener("DOMContentLoaded", watchToasts);
