@@ -138,8 +138,12 @@ def test_a_comparison_prints_no_negative_zero(tiny_dataset, capsys, monkeypatch)
     monkeypatch.setattr(evaluate, "compare_captioners", lambda *a, **k: {
         "baseline": side, "challenger": side, "photos": 3, "comparison": dict.fromkeys(INTERVAL_METRICS, row)})
     assert main(["eval", str(tiny_dataset), "--model", "labels", "--against", "labels"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "-0.0000" not in out and "   +0.0000  +0.0000 .. +0.0000" in out
+    assert "METEOR" not in err  # none scored here
+    side["METEOR"] = 0.2  # scored on each side's photos, which differ: left out, and said so
+    assert main(["eval", str(tiny_dataset), "--model", "labels", "--against", "labels"]) == 0
+    assert "note: METEOR is not compared: it is scored on each captioner's photos" in capsys.readouterr().err
 
 
 def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):

@@ -148,6 +148,9 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
     notes = [n for side in (baseline, challenger) for n in _notes(side)]
     notes += [f"scores use a fallback: {side['fallback']}"
               for side in (baseline, challenger) if "fallback" in side]  # fmt: skip
+    if "METEOR" in baseline and "METEOR" in challenger and "METEOR" not in comparison:
+        notes.append("METEOR is not compared: it is scored on each captioner's photos, and one "
+                     "read photos the other could not")  # fmt: skip
     for note in dict.fromkeys(notes):  # each once
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
