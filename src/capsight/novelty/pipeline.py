@@ -199,7 +199,7 @@ def analyze_video(
     moment), not the photo default. Moments are captioned with the captioner's default decoding
     (beam 3 for the shipped model);
     ``greedy=True`` decodes greedily: about 0.2 s less per 70 moments on 2 cores, captions a
-    little worse (Flickr8k test CIDEr 0.576 vs 0.593).
+    little worse (Flickr8k test CIDEr 0.583 vs 0.591, docs/MODEL_CARD.md).
 
     ``path``: the video file. ``every``: seconds between sampled moments. ``window``: how many
     previous moments each is compared with (their mean). ``metric``: "cosine" or "euclidean".
