@@ -201,3 +201,20 @@ def test_a_job_records_the_captioner_default_stands_for(
             job = _submit(c, tiny_video, **form).json()
             assert job["params"]["model"] == video_captioner_name("default") != "default"
             assert wait_for_job(c, job["id"])["params"]["model"] == job["params"]["model"]
+
+
+def test_a_failed_job_keeps_the_progress_it_reached(make_app, scripted_engine, tiny_video, started,
+                                                     wait_for_job, monkeypatch):  # fmt: skip
+    """The store saves progress at most once a second: a failed job's went back from its last
+    event's 0.124 to the saved 0.0615."""
+    from capsight.errors import CapsightError
+
+    def analyze(path, params, progress):
+        for fraction in (0.1, 0.2, 0.3):  # within one second: only the first is saved on the way
+            progress(fraction, "captioning")
+        raise CapsightError("corrupt video data near 3.3 s")
+
+    monkeypatch.setattr(scripted_engine, "analyze", analyze)
+    for c in started(make_app()):
+        failed = wait_for_job(c, _submit(c, tiny_video).json()["id"])
+        assert failed["status"] == "failed" and failed["progress"] == 0.3

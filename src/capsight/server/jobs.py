@@ -495,8 +495,11 @@ class JobManager:
 
     def _finish(self, job_id: str, status: str, error: str) -> None:
         if self.store.get(job_id) is not None:
+            # The progress reached, which the store saves at most once a second: a failed job's
+            # progress went back from the last event's 0.124 to the saved 0.0615.
+            live = {"progress": self._live[job_id][0]} if job_id in self._live else {}
             self.store.update(job_id, status=status, error=error, message=status,
-                              finished_at=time.time())  # fmt: skip
+                              finished_at=time.time(), **live)  # fmt: skip
 
     # -- expiry -----------------------------------------------------------------------------
     def expire(self, now: float | None = None) -> list[str]:
