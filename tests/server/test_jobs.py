@@ -218,3 +218,34 @@ def test_a_failed_job_keeps_the_progress_it_reached(make_app, scripted_engine, t
     for c in started(make_app()):
         failed = wait_for_job(c, _submit(c, tiny_video).json()["id"])
         assert failed["status"] == "failed" and failed["progress"] == 0.3
+
+
+def _events(client, job_id) -> list[tuple[str, dict]]:
+    events, name = [], None
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_event_streams_end_with_a_last_event_when_the_server_stops(
+    make_app, scripted_engine, tiny_video, started, wait_for
+):
+    """A stream ran until its job ended: a stopping server waited its 10 s grace for it, then
+    cut it off mid-transfer without the final event the docs promise."""
+    scripted_engine.gate.clear()  # the first job runs, held; the second waits behind it
+    for c in started(make_app(workers=1)):
+        running = _submit(c, tiny_video).json()["id"]
+        wait_for(scripted_engine.started.is_set, what="the first job to start")
+        queued = _submit(c, tiny_video).json()["id"]
+        c.app.state.stopping.set()  # as `capsight serve` does on SIGTERM
+        name, last = _events(c, running)[-1]
+        assert name == "interrupted" and last["status"] == "interrupted"
+        assert last["error"].startswith("the server stopped while this job was running")
+        name, last = _events(c, queued)[-1]
+        assert name == "stopping" and last["status"] == "queued"
+        assert "stays queued and runs when it starts again" in last["message"]
+        scripted_engine.gate.set()

@@ -154,11 +154,18 @@ def run(args: argparse.Namespace) -> int:
     check_servable(settings.model)
     prepare_job_dir(settings.job_dir)
     app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            timeout_graceful_shutdown=10)  # fmt: skip
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            # Said to the event streams at once (routers/jobs.py): they end with a last event
+            # instead of holding the shutdown for its 10 s and being cut off.
+            app.state.stopping.set()
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
+    server.run()
+    if not server.started:  # as uvicorn.run: the port taken, say (uvicorn logged why)
+        raise SystemExit(3)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -112,6 +113,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
             store.close()
             engine.close()
 
+    stopping = threading.Event()  # set by `capsight serve` on SIGINT/SIGTERM, before shutdown
+
     app = FastAPI(
         title="capsight",
         version=__version__,
@@ -122,6 +125,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.stopping = stopping
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(QueueGate)  # a full queue answers before the body is read

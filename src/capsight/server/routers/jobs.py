@@ -199,10 +199,27 @@ async def job_events(
                 yield ": keep-alive\n\n"
             if job.finished or await request.is_disconnected():
                 return
+            if request.app.state.stopping.is_set():  # the server is stopping: say so, and end
+                yield _sse(*_stopping_event(job, settings))
+                return
             await asyncio.sleep(SSE_POLL_S)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+def _stopping_event(job, settings) -> tuple[str, dict]:
+    """The last event of a stream whose server is stopping: a running job is ``interrupted``
+    (as the shutdown is about to mark it), a queued one ``stopping`` (it stays queued and runs
+    when the server starts again). Without it the stream held the shutdown for its 10 s grace
+    and was cut off mid-transfer."""
+    body = job_response(job, settings).model_dump(exclude={"analysis"})
+    if job.status == "running":
+        return "interrupted", {**body, "status": "interrupted", "message": "interrupted",
+                               "error": "the server stopped while this job was running; submit "
+                                        "the video again"}  # fmt: skip
+    return "stopping", {**body, "message": "the server is stopping; the job stays queued and runs "
+                                           "when it starts again"}  # fmt: skip
 
 
 def _sse(event: str, data: dict) -> str:
