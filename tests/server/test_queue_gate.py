@@ -45,10 +45,23 @@ def test_a_full_queue_answers_503_without_reading_the_upload():
     assert b"queue is full" in sent[1]["body"]
 
 
-def test_room_in_the_queue_other_paths_and_unauthorised_requests_go_on_to_the_app():
+def test_room_in_the_queue_and_other_paths_go_on_to_the_app():
     assert _call("/v1/videos", full=False)[0] == ["/v1/videos"]
     assert _call("/v1/captions", full=True)[0] == ["/v1/captions"]
-    # Without the server's key the route answers 401; the queue's state is not told.
-    assert _call("/get_video_captions", full=True, api_key="k")[0] == ["/get_video_captions"]
     reached, _, sent = _call("/get_video_captions", full=True, api_key="k", headers=[(b"x-api-key", b"k")])
     assert reached == [] and sent[0]["status"] == 503
+
+
+def test_an_upload_without_the_key_answers_401_without_reading_it():
+    """The key was a route dependency, checked once the whole upload had been read: anyone
+    without it could make the server take in --max-upload-mb a request."""
+    for path in ("/get_video_captions", "/v1/captions", "/v1/classify", "/get_image_caption"):
+        reached, read, sent = _call(path, full=True, api_key="a-long-key")  # the queue's state untold
+        assert reached == [] and read == [] and sent[0]["status"] == 401
+        assert (b"www-authenticate", b"ApiKey") in sent[0]["headers"]
+        assert b"this server needs an API key: send it in the X-API-Key header" in sent[1]["body"]
+    _, _, sent = _call("/v1/captions", full=False, api_key="a-long-key", headers=[(b"x-api-key", b"other")])
+    assert b"is not this server's" in sent[1]["body"]
+    assert _call("/v1/captions", full=False, api_key="a-long-key",
+                 headers=[(b"authorization", b"Bearer a-long-key")])[0] == ["/v1/captions"]  # fmt: skip
+    assert _call("/v1/captions", full=False, api_key=None)[0] == ["/v1/captions"]  # no key set

@@ -75,15 +75,15 @@ async def require_api_key(
     if expected is None:
         return
     if not api_key_matches(request.headers, expected):
-        bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
-        sent = API_KEY_HEADER in request.headers or bearer
-        raise ApiError(
-            401,
-            f"the API key sent in the {API_KEY_HEADER} (or Authorization) header is not this "
-            "server's" if sent else
-            f"this server needs an API key: send it in the {API_KEY_HEADER} header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )  # fmt: skip
+        raise ApiError(401, missing_key_message(request.headers), headers={"WWW-Authenticate": "ApiKey"})
+
+
+def missing_key_message(headers: Mapping[str, str]) -> str:
+    """The 401's one line for ``headers`` without the server's key: none sent, or another one."""
+    bearer = headers.get("authorization", "").lower().startswith("bearer ")
+    if API_KEY_HEADER in headers or bearer:
+        return f"the API key sent in the {API_KEY_HEADER} (or Authorization) header is not this server's"
+    return f"this server needs an API key: send it in the {API_KEY_HEADER} header"
 
 
 async def form_body(request: Request) -> None:

@@ -1,13 +1,13 @@
-"""Refuse a video upload with ``503`` before its body is read when the job queue is full.
+"""Refuse an upload before its body is read: ``401`` without the server's API key, ``503`` for
+a video when the job queue is full.
 
     >>> app.add_middleware(QueueGate)
 
-FastAPI reads a multipart body before the route runs, so the route's own check
-(``JobManager.reserve``) comes only after the whole video has arrived. This ASGI middleware
-looks at the queue as the request starts: a full queue answers at once, with ``Retry-After``,
-and the client need not send the rest. Requests that would be refused anyway for a missing or
-wrong API key go on to the route, which answers ``401`` (the queue's state is not told to
-them).
+FastAPI reads a multipart body before the route runs, so the route's own checks (the key's
+dependency, ``JobManager.reserve``) come only after the whole upload has arrived: anyone
+without the key could make the server receive and spool up to --max-upload-mb a request. This
+ASGI middleware answers as the request starts, and the client need not send the rest. The
+queue's state is told only to requests that carry the key.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from capsight.server.deps import api_key_matches
+from capsight.server.deps import api_key_matches, missing_key_message
 from capsight.server.jobs import QueueFull
 
 GATED = frozenset({"/v1/videos", "/get_video_captions"})  # the POSTs that queue a video job
+UPLOADS = GATED | {"/v1/captions", "/v1/classify", "/v1/classifiers", "/get_captions", "/get_image_caption"}
 
 
 class QueueGate:
@@ -28,14 +29,18 @@ class QueueGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in GATED:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in UPLOADS:
             state = scope["app"].state
             jobs, settings = getattr(state, "jobs", None), getattr(state, "settings", None)
-            if jobs is not None and settings is not None and _authorised(scope, settings.api_key):
+            if settings is not None and not _authorised(scope, settings.api_key):
+                await _send_refusal(send, 401, missing_key_message(Headers(scope=scope)),
+                                    [(b"www-authenticate", b"ApiKey")])  # fmt: skip
+                return
+            if jobs is not None and scope["path"] in GATED:
                 try:
                     jobs.reserve()
                 except QueueFull as full:
-                    await _send_503(send, str(full), full.retry_after_s)
+                    await _send_refusal(send, 503, str(full), [(b"retry-after", str(full.retry_after_s).encode())])
                     return
         await self.app(scope, receive, send)
 
@@ -44,15 +49,15 @@ def _authorised(scope: Scope, expected: str | None) -> bool:
     return expected is None or api_key_matches(Headers(scope=scope), expected)
 
 
-async def _send_503(send: Send, message: str, retry_after_s: int) -> None:
+async def _send_refusal(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
     body = json.dumps({"error": message}).encode()
     await send({
         "type": "http.response.start",
-        "status": 503,
+        "status": status,
         "headers": [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry_after_s).encode()),
+            *headers,
             (b"connection", b"close"),  # the body the client may still be sending is not read
         ],
     })  # fmt: skip
