@@ -339,6 +339,8 @@ def test_health_answers_head_requests_and_readyz_is_described(client):
     assert client.head("/readyz").status_code == 200
     r = client.post("/v1/models")  # a wrong method: the 405 lists HEAD, answered here too
     assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD"
+    r = client.post("/v1/jobs/0123abcd")  # and every route's method: DELETE is a route of its own
+    assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, DELETE"
     schema = client.get("/openapi.json").json()["paths"]["/readyz"]["get"]["responses"]
     assert "status" in schema["200"]["content"]["application/json"]["schema"]["properties"]
     assert "application/json" in schema["503"]["content"]

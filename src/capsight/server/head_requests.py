@@ -26,7 +26,7 @@ class HeadAsGet:
             await self.app(scope, receive, send)
             return
         if scope["method"] != "HEAD":
-            await self.app(scope, receive, _allowing_head(send))
+            await self.app(scope, receive, _allowing_head(send, scope))
             return
         read, answered = False, anyio.Event()
 
@@ -53,19 +53,37 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET", "asgi": asgi}, request_then_gone, without_body)
 
 
-def _allowing_head(send: Send) -> Send:
-    """``send`` with a 405's ``Allow`` header naming HEAD too where it names GET (this
-    middleware answers it there)."""
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowing_head(send: Send, scope: Scope) -> Send:
+    """``send`` with a 405's ``Allow`` header naming every method some route of the path takes
+    (Starlette names the first matching route's: ``/v1/jobs/{id}`` said GET, HEAD, and its
+    DELETE is a route of its own), and HEAD where GET is (this middleware answers it)."""
 
     async def patched(message: Message) -> None:
         if message["type"] == "http.response.start" and message.get("status") == 405:
             headers = []
             for name, value in message.get("headers", []):
-                methods = [m.strip() for m in value.decode("latin-1").split(",")]
-                if name.lower() == b"allow" and "GET" in methods and "HEAD" not in methods:
-                    value = ", ".join([*methods, "HEAD"]).encode("latin-1")
+                methods = {m.strip() for m in value.decode("latin-1").split(",")} | _path_methods(scope)
+                if name.lower() == b"allow":
+                    methods |= {"HEAD"} if "GET" in methods else set()
+                    ordered = sorted(methods, key=lambda m: (METHOD_ORDER + (m,)).index(m))
+                    value = ", ".join(ordered).encode("latin-1")
                 headers.append((name, value))
             message = {**message, "headers": headers}
         await send(message)
 
     return patched
+
+
+def _path_methods(scope: Scope) -> set[str]:
+    """The methods some route of the app takes at the request's path (each method asked of
+    every route: FastAPI wraps included routers in routes that list no methods of their own).
+    Mounted apps (the page under /ui) take any method as far as matching goes: left out."""
+    from starlette.routing import Match, Mount
+
+    routes = [route for route in getattr(getattr(scope.get("app"), "router", None), "routes", ())
+              if not isinstance(route, Mount)]  # fmt: skip
+    return {method for method in METHOD_ORDER if method != "HEAD"
+            and any(route.matches({**scope, "method": method})[0] == Match.FULL for route in routes)}  # fmt: skip
