@@ -161,6 +161,7 @@ def test_photos_are_resized_whole_to_bytes(caption_folder):
 @pytest.mark.parametrize("extra, fragment", [(["--encoder", "resnet"], "choose one of"),
                                              (["--scst-samples", "1"], "--scst-samples >= 2"),
                                              (["--crop", "0"], "--crop"),
+                                             (["--attention-lambda", "-1"], "--attention-lambda must be >= 0, got -1.0"),
                                              (["--init-from", "a", "--vocab-from", "b"], "leave out --vocab-from")])  # fmt: skip
 def test_bad_options_are_one_line(extra, fragment, tmp_path, capsys):
     assert main([str(tmp_path), "--out", str(tmp_path / "o"), *extra]) == 2

@@ -503,6 +503,28 @@ def test_torchrun_with_two_processes_trains_and_reports_once(caption_folder, tmp
     assert captioner.vocab.itos
 
 
+@pytest.mark.slow
+def test_torchrun_ranks_stop_together_on_a_diverged_run(caption_folder, tmp_path):
+    """Each rank stopping on its own loss would leave the other waiting in the next all-reduce:
+    the ranks check the averaged gradients, the same on both, and both end at once."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "capsight", "train", str(caption_folder), "--out", str(out), "--cache-dir",
+        str(tmp_path / "cache"), "--epochs", "2", "--batch-images", "2", "--min-count", "1",
+        "--lr", "1e30", "--warmup-steps", "1", "--val-method", "greedy", "--no-track",
+        *[f"--model-option={k}={v}" for k, v in TINY_SAT.items()],
+    ]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0
+    assert "the model diverged; start again with a lower --lr (it was 1e+30)" in done.stderr
+    assert not (out / "best").exists()
+
+
 def _karpathy_file(caption_folder, path):
     """The tiny shapes corpus as a Karpathy dataset_*.json (photos stay in their folder)."""
     captions = json.loads((caption_folder / "captions.json").read_text())

@@ -73,6 +73,7 @@ from capsight.training.train import (
     caption_grid,
     caption_loss,
     check_finite,
+    check_regularisers,
     stage_rate,
     training_corpus,
     warmup_cosine_lr,
@@ -144,10 +145,7 @@ class EndToEndConfig:
             raise InvalidParameter("--min-lr-ratio must be in [0, 1], --crop and --xe-time-share in (0, 1]")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.time_limit < 0:
             raise InvalidParameter("--weight-decay, --grad-clip and --time-limit must be >= 0")
-        if not 0 <= self.label_smoothing < 1:
-            raise InvalidParameter(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.attention_lambda < 0:
-            raise InvalidParameter(f"--attention-lambda must be >= 0, got {self.attention_lambda}")
+        check_regularisers(self.label_smoothing, self.attention_lambda)
         if self.init_from and self.vocab_from:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
         if self.out:

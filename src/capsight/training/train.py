@@ -80,6 +80,14 @@ from capsight.vision.efficientnet_lite import VARIANTS
 MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 
 
+def check_regularisers(label_smoothing: float, attention_lambda: float) -> None:
+    """Each flag named in its own line (one message named both, and neither value)."""
+    if not 0 <= label_smoothing < 1:  # (NaN too)
+        raise InvalidParameter(f"--label-smoothing must be in [0, 1), got {label_smoothing}")
+    if attention_lambda < 0:
+        raise InvalidParameter(f"--attention-lambda must be >= 0, got {attention_lambda}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data: str
@@ -151,10 +159,7 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= self.label_smoothing < 1:  # (NaN too)
-            raise InvalidParameter(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.attention_lambda < 0:
-            raise InvalidParameter(f"--attention-lambda must be >= 0, got {self.attention_lambda}")
+        check_regularisers(self.label_smoothing, self.attention_lambda)
         for name in ("weight_decay", "grad_clip", "attention_lambda", "fine_tune_lr_ratio"):
             if not math.isfinite(getattr(self, name)):  # NaN passes every comparison above
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a finite number")
@@ -662,27 +667,19 @@ def stage_rate(stage: str, config) -> tuple[str, float]:
 
 
 def check_finite(
-    value: float, where: str, out: str | os.PathLike, flag: str, rate: float,
-    world: int = 1, device: torch.device | None = None,
-) -> None:  # fmt: skip
-    """Stop a run whose loss (``value``, at ``where``: "xe epoch 1, step 3") is no longer a
-    number, in one line and before that epoch is saved: NaN weights became best/ and captioned
-    every photo "in", with exit status 0. ``flag`` and ``rate``: the learning rate to lower.
-    Under torchrun (``world`` > 1) the ranks agree first, so all stop together: one rank alone
-    would leave the others waiting in the gradients' all-reduce."""
-    finite = math.isfinite(value)
-    if world > 1:
-        diverged = torch.tensor([0 if finite else 1], device=device)
-        torch.distributed.all_reduce(diverged, op=torch.distributed.ReduceOp.MAX)
-        finite = not diverged.item()
-    if finite:
+    value: float, where: str, out: str | os.PathLike, flag: str, rate: float, what: str = "loss"
+) -> None:
+    """Stop a run whose training ``what`` (``value``, at ``where``: "xe epoch 1, step 3") is no
+    longer a number, in one line and before that epoch is saved: NaN weights became best/ and
+    captioned every photo "in", with exit status 0. ``flag`` and ``rate``: the rate to lower."""
+    if math.isfinite(value):
         return
     if (Path(out) / "last").is_dir():  # a new run would be refused there: it holds a run
         way = (f"{out}/last holds the last finished epoch: add --resume with a lower {flag} (it "
                f"was {rate:g}), or start again in another --out")  # fmt: skip
     else:
         way = f"start again with a lower {flag} (it was {rate:g})"
-    raise CapsightError(f"the training loss became {value} at {where}: the model diverged; {way}")
+    raise CapsightError(f"the training {what} became {value} at {where}: the model diverged; {way}")
 
 
 def _run_epoch(
@@ -721,8 +718,9 @@ def _run_epoch(
             extra = f" reward {reward:.3f}"
             rewards.append(float(reward))
         value = float(loss.detach())  # (read each step anyway, for the bar)
-        check_finite(value, f"{stage} epoch {epoch + 1}, step {len(losses) + 1}", config.out,
-                     *stage_rate(stage, config), world, device)  # fmt: skip
+        where = f"{stage} epoch {epoch + 1}, step {len(losses) + 1}"
+        if world == 1:
+            check_finite(value, where, config.out, *stage_rate(stage, config))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if stage == "scst" and world > 1:  # SCST bypasses DDP's forward hooks: average by hand
@@ -730,8 +728,12 @@ def _run_epoch(
                 if p.grad is not None:
                     torch.distributed.all_reduce(p.grad)
                     p.grad /= world
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        if config.grad_clip > 0 or world > 1:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
+            if world > 1:  # under torchrun, checked on the averaged gradients, the same on every
+                # rank: all stop together (one rank stopping on its own loss would leave the
+                # others waiting in the next all-reduce), with no collective of its own
+                check_finite(float(norm), where, config.out, *stage_rate(stage, config), what="gradient norm")
         optimizer.step()
         state["step"] += 1
         losses.append(value)
