@@ -60,8 +60,11 @@ const closeNotPlayable = () => {
     }
   }
 };
+let toastCheck = 0;  // at most one look per frame: the page changes many times a second in a run
 const watchToasts = () => {
-  new MutationObserver(closeNotPlayable).observe(document.body, { childList: true, subtree: true });
+  new MutationObserver(() => {
+    if (!toastCheck) toastCheck = requestAnimationFrame(() => { toastCheck = 0; closeNotPlayable(); });
+  }).observe(document.body, { childList: true, subtree: true });
 };
 if (document.body) watchToasts();
 else document.addEventListener("DOMContentLoaded", watchToasts);
