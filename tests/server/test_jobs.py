@@ -190,6 +190,40 @@ def test_every_get_answers_head_with_its_headers_and_no_body(client, tiny_video,
     assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]  # one operation each
 
 
+def test_a_downloaded_output_revalidates_with_304_and_refuses_a_bad_range_in_json(
+    client, tiny_video, wait_for_job
+):
+    done = wait_for_job(client, _submit(client, tiny_video, every=1).json()["id"])
+    path = f"/v1/jobs/{done['id']}/csv"
+    first = client.get(path)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    for ask in ({"If-None-Match": etag}, {"If-None-Match": f'"other", W/{etag}'},
+                {"If-None-Match": "*"}, {"If-Modified-Since": modified}):  # fmt: skip
+        again = client.get(path, headers=ask)
+        assert again.status_code == 304 and again.content == b"", ask
+        assert again.headers["etag"] == etag
+    assert client.get(path, headers={"If-None-Match": '"other"'}).content == first.content
+    # If-None-Match decides alone where both are sent
+    assert client.get(path, headers={"If-None-Match": '"other"', "If-Modified-Since": modified}
+                      ).status_code == 200  # fmt: skip
+    assert client.get(path, headers={"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}
+                      ).status_code == 200  # fmt: skip
+    assert client.get(path, headers={"If-Modified-Since": "yesterday"}).status_code == 200
+    assert client.get(path, headers={"Range": "bytes=0-9"}).content == first.content[:10]
+    size = len(first.content)
+    past = client.get(path, headers={"Range": f"bytes={size + 10}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    assert past.json()["error"].endswith(f"past the end of the file ({size} bytes)")
+    bad = client.get(path, headers={"Range": "lines=1-2"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("bad Range header")
+    # a Range whose If-Range no longer matches is ignored, as before: the whole file
+    assert client.get(path, headers={"Range": "bytes=0-9", "If-Range": '"old"'}).content == first.content
+    novel = next(i for i, m in enumerate(done["analysis"]["moments"]) if m["is_novel"])
+    thumb = f"/v1/jobs/{done['id']}/thumbnails/{novel}"
+    etag = client.get(thumb).headers["etag"]
+    assert client.get(thumb, headers={"If-None-Match": etag}).status_code == 304
+
+
 def test_a_job_records_the_captioner_default_stands_for(
     make_app, scripted_engine, tiny_video, started, wait_for_job, monkeypatch
 ):

@@ -41,6 +41,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         410: "The job was deleted (DELETE /v1/jobs/{id}) while the request waited for it",
         413: "Upload larger than the server's limit",
         415: "File content is not an accepted type",
+        416: "The Range asked for lies past the end of the file",
         422: "A missing field or an option out of range",
         503: "Busy (queue full, or models still loading); see Retry-After",
         504: "The request took longer than the server's time limit",

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
+from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager
 from capsight.server.settings import ServerSettings
@@ -230,7 +231,8 @@ def _sse(event: str, data: dict) -> str:
     "/v1/jobs/{job_id}/thumbnails/{index}",
     summary="Thumbnail of a novel moment (index into analysis.moments)",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 409, 422)},
+    responses={200: {"content": {"image/jpeg": {}}}, **NOT_MODIFIED,
+               **error_responses(400, 401, 404, 409, 416, 422)},
 )
 def get_thumbnail(
     *,
@@ -241,7 +243,7 @@ def get_thumbnail(
     job = find_job(jobs, job_id)
     path = jobs.thumbnail_path(job_id, index)
     if path.is_file():
-        return FileResponse(path, media_type="image/jpeg")
+        return JobFileResponse(path, media_type="image/jpeg")
     if job.status != DONE:
         raise not_done(job, "thumbnails")
     count = job.summary.get("moments")
@@ -257,7 +259,8 @@ def get_thumbnail(
     response_class=FileResponse,
     responses={
         200: {"content": {m.split(";")[0]: {} for _, m in ARTIFACTS.values()}},
-        **error_responses(401, 404, 409, 422),
+        **NOT_MODIFIED,
+        **error_responses(400, 401, 404, 409, 416, 422),
     },
 )
 def get_artifact(
@@ -279,5 +282,5 @@ def get_artifact(
         raise ApiError(404, f"job {job_id} has no {artifact} file")
     filename, media_type = ARTIFACTS[artifact]
     disposition = "attachment" if download else "inline"
-    return FileResponse(path, media_type=media_type, filename=filename,
-                        content_disposition_type=disposition)  # fmt: skip
+    return JobFileResponse(path, media_type=media_type, filename=filename,
+                           content_disposition_type=disposition)  # fmt: skip

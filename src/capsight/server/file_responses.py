@@ -1,0 +1,88 @@
+"""A job's files, answering a browser's revalidation with ``304`` and a bad ``Range`` in JSON.
+
+    return JobFileResponse(path, media_type="image/png")
+
+Starlette's ``FileResponse`` sends an ``ETag`` and a ``Last-Modified`` but sends the whole
+file again when a client asks ``If-None-Match`` or ``If-Modified-Since`` with them; and it
+answers a ``Range`` it cannot serve with a plain-text ``400`` or an empty ``416``, where every
+other error of the API is JSON ``{"error": ...}``. A job's outputs never change once written,
+so a revalidation that matches gets ``304 Not Modified`` with no body.
+"""
+
+from __future__ import annotations
+
+import os
+from email.utils import parsedate_to_datetime
+
+import anyio
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.types import Receive, Scope, Send
+
+# The OpenAPI entry of the routes that answer with this response.
+NOT_MODIFIED = {304: {"description": "Not Modified: the ETag sent in If-None-Match (or the date in "
+                                     "If-Modified-Since) is still the file's"}}
+
+# The headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5).
+KEPT_ON_304 = ("etag", "last-modified", "cache-control", "content-location", "vary")
+
+
+class JobFileResponse(FileResponse):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or self.status_code != 200:
+            await super().__call__(scope, receive, send)
+            return
+        if self.stat_result is None:  # FileResponse's own check for a missing file then runs
+            try:
+                self.stat_result = await anyio.to_thread.run_sync(os.stat, self.path)
+            except OSError:
+                await super().__call__(scope, receive, send)
+                return
+            self.set_stat_headers(self.stat_result)
+        request = Headers(scope=scope)
+        answer = self._early_answer(request)
+        await (answer or super().__call__)(scope, receive, send)
+
+    def _early_answer(self, request: Headers) -> Response | None:
+        if self._not_modified(request):
+            kept = {k: v for k, v in self.headers.items() if k in KEPT_ON_304}
+            return Response(status_code=304, headers=kept)
+        http_range = request.get("range")
+        if_range = request.get("if-range")
+        if http_range is None or (if_range is not None and not self._should_use_range(if_range)):
+            return None
+        size = self.stat_result.st_size
+        try:
+            self._parse_range_header(http_range, size)
+        except MalformedRangeHeader as exc:
+            return JSONResponse({"error": f"bad Range header: {exc.content}"}, status_code=400)
+        except RangeNotSatisfiable:
+            return JSONResponse(
+                {"error": f"the Range asked for lies past the end of the file ({size} bytes)"},
+                status_code=416, headers={"Content-Range": f"bytes */{size}"},
+            )  # fmt: skip
+        return None
+
+    def _not_modified(self, request: Headers) -> bool:
+        if_none_match = request.get("if-none-match")
+        if if_none_match is not None:  # it takes precedence over If-Modified-Since
+            ours = _opaque(self.headers["etag"])
+            tags = [t.strip() for t in if_none_match.split(",")]
+            return "*" in tags or any(_opaque(t) == ours for t in tags)
+        since = request.get("if-modified-since")
+        if since is None:
+            return False
+        try:
+            asked = parsedate_to_datetime(since)
+            modified = parsedate_to_datetime(self.headers["last-modified"])
+        except (TypeError, ValueError):
+            return False  # an unreadable date is ignored, as RFC 9110 says
+        if asked.tzinfo is None:
+            return False
+        return modified <= asked
+
+
+def _opaque(tag: str) -> str:
+    """An entity tag without its weak marker: If-None-Match compares tags weakly."""
+    return tag.removeprefix("W/")
