@@ -77,6 +77,22 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     assert r.status_code == 422 and "metric" in r.json()["error"]
 
 
+def test_get_video_captions_refuses_an_option_given_twice_in_one_place(client, tiny_video):
+    """?every_n_second=2&every_n_second=3 ran at 3 s without a word; /v1/videos said 422."""
+    video = {"video": ("clip.mp4", open(tiny_video, "rb").read(), "video/mp4")}
+    r = client.post("/get_video_captions?every_n_second=2&every_n_second=3", files=video)
+    assert r.status_code == 422 and r.json()["error"] == "every_n_second: given 2 times; send it once"
+    r = client.post("/get_video_captions", files=[*video.items(), ("metric", (None, "cosine")),
+                                                  ("metric", (None, "euclidean"))])  # fmt: skip
+    assert r.status_code == 422 and r.json()["error"] == "metric: given 2 times; send it once"
+    # one in the query string and one in the form: the form's, as documented
+    r = client.post("/get_video_captions?every_n_second=2", data={"every_n_second": "1"}, files=video)
+    assert r.status_code == 200 and r.json()["times"] == [0.0, 1.0, 2.0, 3.0]
+    # fields it does not read are still ignored, as the original server ignored them
+    r = client.post("/get_video_captions?every_n_second=1&submit=go&submit=again", files=video)
+    assert r.status_code == 200, r.text
+
+
 def test_get_video_captions_error_names_the_clients_file(client, truncated_video):
     r = client.post("/get_video_captions", params={"every_n_second": 1},
                     files={"video": ("trunc.mp4", truncated_video, "video/mp4")})  # fmt: skip

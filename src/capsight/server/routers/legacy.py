@@ -34,6 +34,7 @@ from capsight.server.deps import (
     JobsDep,
     SettingsDep,
     form_body,
+    options_given_once,
     require_api_key,
     run_limited,
     single_file,
@@ -165,7 +166,7 @@ VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, t
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
     responses={**VIDEO_CAPTIONS_RESPONSE, **VIDEO_CAPTIONS_ERRORS},
-    dependencies=[Depends(form_body), Depends(single_file("video"))],
+    dependencies=[Depends(form_body), Depends(single_file("video")), Depends(options_given_once)],
 )
 async def get_video_captions(
     *,
