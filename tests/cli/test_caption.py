@@ -316,8 +316,11 @@ def test_a_tiny_image_is_captioned_with_a_note_that_it_is_a_guess(run_cli, photo
     Image.open(photo_dir / "cat.jpg").resize((8, 8)).save(tmp_path / "tiny.png")
     status, out, err = run_cli("caption", tmp_path / "tiny.png", photo_dir / "cat.jpg")
     assert status == 0 and out.count("\n") == 2
-    assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px: too small to show" in err
+    assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px (8 px a side, under 32): too small to show" in err
     assert "cat.jpg: only" not in err
+    Image.open(photo_dir / "cat.jpg").resize((2000, 20)).save(tmp_path / "strip.png")
+    status, out, err = run_cli("caption", tmp_path / "strip.png", "--json")
+    assert json.loads(out)[0]["note"].startswith("only 2000x20 px (20 px on its short side, under 32)")
     Image.new("RGB", (8, 8), (40, 90, 200)).save(tmp_path / "flat.png")  # "a blank image": no guess
     status, out, err = run_cli("caption", tmp_path / "flat.png")
     assert status == 0 and out.endswith("a blank image\n") and "note" not in err

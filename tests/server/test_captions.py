@@ -35,6 +35,19 @@ def test_a_blank_image_is_said_to_be_blank(client, cat_jpeg):
     dark, cat = body["results"]
     assert dark["caption"] == "a blank image" and dark["blank"] is True and dark["score"] is None
     assert cat["blank"] is False and "cat" in cat["caption"]
+    assert dark["note"] is None and cat["note"] is None
+
+
+def test_an_image_too_small_to_describe_gets_a_note(client, cat_jpeg):
+    """The CLI said a 20000x20 strip's caption was a guess; the API said nothing."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(cat_jpeg)).resize((600, 20)).save(buffer, format="PNG")
+    body = client.post("/v1/captions", files=_files(("strip.png", buffer.getvalue()))).json()
+    assert body["results"][0]["note"].startswith("only 600x20 px (20 px on its short side, under 32)")
 
 
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):

@@ -212,7 +212,6 @@ def run(args: argparse.Namespace) -> int:
     return 2 if job.failed else 0
 
 
-TINY_SIDE = 32  # px: below this on a side, a photo is noted as too small to describe
 SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num
 
 
@@ -278,11 +277,8 @@ class CaptionRun:
             self.told_labels = True
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
-            if min(images[i].size) < TINY_SIDE and not descriptions[0].blank:  # an icon: a guess
-                width, height = images[i].size
-                print(error_line(f"{name}: only {width}x{height} px: too small to show what the "
-                                 f"caption says (under {TINY_SIDE} px a side); it is a guess", "note"),
-                      file=sys.stderr)  # fmt: skip
+            if descriptions[0].note:  # an icon: a guess
+                print(error_line(f"{name}: {descriptions[0].note}", "note"), file=sys.stderr)
             # (labels ignores --num, and a note has said so)
             self.short += sum(1 + len(d.caption.alternatives) < self.wanted
                               for d in descriptions if d.model != "labels" and not d.blank)  # fmt: skip
@@ -432,4 +428,6 @@ def description_json(image: str, d, attention: str | None = None) -> dict:
         row["attention"] = attention
     if d.blank:
         row["blank"] = True
+    if d.note:
+        row["note"] = d.note
     return row

@@ -46,11 +46,25 @@ class ImageDescription:
     labels: list[tuple[str, float]] = field(default_factory=list)  # (ImageNet name, probability)
     model: str = ""  # the captioner that wrote the caption ("default" resolved)
     blank: bool = False  # one flat colour: captioned "a blank image" (capsight.vision.blank)
+    note: str | None = None  # why the caption is a guess (an image too small: small_image_note)
 
     def to_dict(self) -> dict:
         """Plain JSON types (``json.dumps`` takes it as it is)."""
         return {"caption": self.caption.to_dict(), "labels": [list(pair) for pair in self.labels],
-                "model": self.model, "blank": self.blank}  # fmt: skip
+                "model": self.model, "blank": self.blank, "note": self.note}  # fmt: skip
+
+
+TINY_SIDE = 32  # px: below this on a side, an image is too small to show what a caption says
+
+
+def small_image_note(width: int, height: int) -> str | None:
+    """The note for an image with a side under ``TINY_SIDE`` px (an icon, a strip): the
+    encoder reads it stretched to 224 px, so its caption is a guess. None for any other."""
+    if min(width, height) >= TINY_SIDE:
+        return None
+    short = f"{min(width, height)} px" + (" on its short side" if width != height else " a side")
+    return (f"only {width}x{height} px ({short}, under {TINY_SIDE}): too small to show what the "
+            "caption says; it is a guess")
 
 
 def caption(
@@ -88,7 +102,8 @@ def describe_images(
     ``labels`` (the ``num_labels`` most likely classes as ``(name, probability)``, most likely
     first; all 1,000 at most, none for 0) and ``model`` (the captioner's name, "default"
     resolved). A blank image (one flat colour: ``vision.blank``) is captioned ``"a blank image"``
-    with no score, whatever the captioner would have invented. Raises as ``caption`` does."""
+    with no score, whatever the captioner would have invented. ``note`` says when the caption
+    is a guess (an image under 32 px on a side), else None. Raises as ``caption`` does."""
     from capsight.vision.blank import is_blank
 
     batch_size = check_count("batch size", batch_size, 1)
@@ -109,7 +124,9 @@ def describe_images(
             blank = is_blank(pil)
             result = _blank_result() if blank else result
             # (a flat colour's ImageNet classes are noise: hook 0.013, kite 0.012)
-            out.append(ImageDescription(result, labels[i] if labels and not blank else [], model_name, blank))
+            note = None if blank else small_image_note(*pil.size)
+            out.append(ImageDescription(result, labels[i] if labels and not blank else [],
+                                        model_name, blank, note))  # fmt: skip
     return out
 
 

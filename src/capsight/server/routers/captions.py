@@ -53,6 +53,8 @@ class ImageCaption(BaseModel):
     score: float | None = Field(description="Mean log-probability per word, when the model has one")
     labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
     blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score and no labels')
+    note: str | None = Field(None, description="Why the caption is a guess (an image under 32 px on a "
+                             "side); null for any other")
 
 
 class Timings(BaseModel):
@@ -194,6 +196,7 @@ async def create_captions(
             score=None if d.caption.score is None else round(float(d.caption.score), 4),
             labels=[Label(name=n, probability=round(float(p), 4)) for n, p in d.labels],
             blank=d.blank,
+            note=d.note,
         )
         for i, (u, img, d) in enumerate(zip(uploads, pils, described, strict=True))
     ]
