@@ -111,7 +111,8 @@ def test_a_long_class_list_typed_inline_is_a_list_not_a_crash():
     """Past 255 bytes the text cannot be a file name: the file test raised ENAMETOOLONG."""
     names = [f"class number {i}" for i in range(60)]
     assert parse_classes(",".join(names)).labels == tuple(names)
-    assert parse_classes("/".join(names) + ",dog").labels[-1] == "dog"  # a "/" in a long list
+    with pytest.raises(InvalidParameter, match="has 949 characters; at most 200"):
+        parse_classes("/".join(names) + ",dog")  # a "/" in a long list: a long name, not a path
 
 
 def test_duplicates_in_a_huge_list_are_found_without_comparing_every_pair():
@@ -130,3 +131,25 @@ def test_class_files_that_hold_one_line_or_do_not_exist_are_named_as_files(tmp_p
 
     with pytest.raises(InputNotFound, match="missing.csv: no such class file"):
         parse_classes("missing.csv")
+
+
+def test_names_that_look_the_same_are_one_class_and_control_characters_are_refused():
+    """'café' and 'cafe' + a combining accent were two classes shown alike; 'ant\\x01' lost its
+    WordNet match to 'bee' on an ant photo without a word."""
+    with pytest.raises(InvalidParameter, match="class list repeats café; each class once"):
+        parse_classes("caf\u00e9, cafe\u0301, ant")
+    assert parse_classes(["cafe\u0301", "tea"]).labels == ("caf\u00e9", "tea")
+    with pytest.raises(InvalidParameter, match=r"class name 'ant\\x01' holds a control character"):
+        parse_classes("ant\x01, bee, cat")
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # joined by zero-width joiners: one emoji
+    assert parse_classes([family, "cat"]).labels == (family, "cat")
+
+
+def test_a_class_name_has_at_most_200_characters(tmp_path):
+    assert len(parse_classes(["x" * 200, "cat"]).labels[0]) == 200
+    with pytest.raises(InvalidParameter, match=r"class name 'xxx.*' has 100,000 characters; at most 200"):
+        parse_classes(["x" * 100_000, "cat"])
+    path = tmp_path / "long.txt"
+    path.write_text("cat\n" + "y" * 201 + "\n")
+    with pytest.raises(InvalidParameter, match=f"^{path}: class name 'yyy"):
+        parse_classes(str(path))

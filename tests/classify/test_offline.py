@@ -197,6 +197,19 @@ def test_new_class_prompts_are_embedded_in_chunks_under_progress_then_cached(tmp
     assert heard == [] and calls == [4, 4, 2]  # read back from the cache: nothing to report
 
 
+def test_the_text_cache_keeps_the_latest_texts_up_to_its_bound(tmp_path, monkeypatch):
+    """A server's clients may send any names: the store grew by 12 MB per 5,000 new ones."""
+    import capsight.classify.text_cache as text_cache
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setattr(text_cache, "MAX_STORED", 10)
+    for start in (0, 6, 12):
+        text_cache._store({f"text {i}": np.full(384, i, np.float16) for i in range(start, start + 6)})
+    kept = text_cache._stored([f"text {i}" for i in range(18)])
+    assert sorted(kept, key=lambda t: int(t.split()[1])) == [f"text {i}" for i in range(9, 18)]
+    assert kept["text 17"][0] == 17
+
+
 def test_classes_wordnet_cannot_tell_apart_get_the_text_as_well(fake_text_embedder):
     from capsight.classify.offline import tied_classes, wordnet_rows
 

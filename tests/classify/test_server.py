@@ -88,6 +88,20 @@ def test_classify_bad_requests(client, cat_png, data, files, status, fake_text_e
         assert "error" in r.json()
 
 
+def test_a_class_list_sent_as_a_file_or_with_odd_names_is_refused_in_one_line(client, cat_png):
+    image = ("images", ("cat.png", cat_png, "image/png"))
+    r = client.post("/v1/classify", files=[image, ("classes", ("mine.txt", b"cat\ndog\n", "text/plain"))])
+    assert r.status_code == 422
+    assert r.json()["error"] == ("classes: sent as a file, where text belongs; curl -F "
+                                 "'classes=<FILE' sends a file's text as the field")  # fmt: skip
+    for classes, says in (("ant\x01, bee, cat", "holds a control character"),
+                          ("caf\u00e9, cafe\u0301, ant", "class list repeats café"),
+                          ("z" * 100_000 + ", cat", "has 100,000 characters; at most 200")):  # fmt: skip
+        r = client.post("/v1/classify", files=[image], data={"classes": classes})
+        assert r.status_code == 422 and says in r.json()["error"], classes
+        assert len(r.json()["error"]) < 200
+
+
 @pytest.mark.slow
 def test_build_and_download_a_classifier(client, tmp_path):
     r = client.post("/v1/classifiers", data={"classes": "cat, dog, car", "format": "torchscript"})

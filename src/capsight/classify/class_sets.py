@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,19 @@ def _path_is(test: Callable[[Path], bool], path: Path) -> bool:
         return False
 
 
+MAX_NAME = 200  # characters in a class name (a prompt holds it whole)
+
+
+def _check_name(label: str, source: str) -> None:
+    where = f"{source}: " if source != "list" else ""
+    if len(label) > MAX_NAME:
+        raise InvalidParameter(f"{where}class name {quoted(label, 40)} has {len(label):,} "
+                               f"characters; at most {MAX_NAME}")  # fmt: skip
+    if any(unicodedata.category(c) == "Cc" for c in label):  # "ant\x01" lost its WordNet match
+        raise InvalidParameter(f"{where}class name {quoted(label, 40)} holds a control character; "
+                               "give names of printable text")  # fmt: skip
+
+
 def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
     """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList.
 
@@ -143,9 +157,13 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
         else:
             raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
     # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name.
-    # Inner runs of spaces fold to one: "hot  dog" is "hot dog", and one class with it.
-    labels = [" ".join(label.replace("\ufeff", "").split()) for label in labels]
+    # Inner runs of spaces fold to one: "hot  dog" is "hot dog", and one class with it; and
+    # "café" typed with a combining accent is the "café" typed with its own letter (NFC).
+    labels = [unicodedata.normalize("NFC", " ".join(label.replace("\ufeff", "").split()))
+              for label in labels]  # fmt: skip
     labels = [label for label in labels if label]
+    for label in labels:
+        _check_name(label, source)
     if not labels:
         where = f"{source}: " if source != "list" else ""  # a file of comments or blank lines
         raise InvalidParameter(f"{where}the class list is empty; give class names, e.g. 'cat,dog'")

@@ -4,7 +4,8 @@
 
 Loading the text embedder (torch and MiniLM's 90 MB of weights) costs about a second; a class
 list seen before is read back from ``$CAPSIGHT_CACHE/classify/texts.sqlite3`` (default
-``~/.cache/capsight``) without loading it, one vector per prompt text, and the
+``~/.cache/capsight``) without loading it, one vector per prompt text (the latest 100,000
+texts at most: the oldest go first), and the
 ImageNet side for the default templates ships precomputed (``data/zero_shot``), so a repeated
 ``capsight classify`` starts in well under the text embedder's load time.
 """
@@ -69,6 +70,8 @@ def embed_texts(texts: list[str], progress: ProgressCallback | None = None) -> n
 
 
 STORE = "texts.sqlite3"  # text key -> float16 vector, in cache_dir()
+# Texts kept at most (~0.8 KB each: ~80 MB): a server's clients may send any class names.
+MAX_STORED = 100_000
 _QUERY_CHUNK = 500  # keys per SELECT (SQLite allows 999 parameters on old builds)
 
 
@@ -108,6 +111,10 @@ def _store(vectors: dict[str, np.ndarray]) -> None:
                 "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
                 [(_key(text), vector.astype(np.float16).tobytes()) for text, vector in vectors.items()],
             )
+            (rows,) = db.execute("SELECT COUNT(*) FROM vectors").fetchone()
+            if rows > MAX_STORED:  # the first stored go first, down to 90% of the bound
+                db.execute("DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM vectors "
+                           "ORDER BY rowid LIMIT ?)", (rows - MAX_STORED * 9 // 10,))  # fmt: skip
     except (OSError, sqlite3.Error):
         pass
 

@@ -18,6 +18,7 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
@@ -83,6 +84,9 @@ def validation_message(exc: RequestValidationError) -> str:
             msg = "Input should be a finite number"  # not "less than or equal to 5" for nan
         elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
             msg = "expected a file upload"  # a plain form field where a file belongs
+        elif isinstance(err.get("input"), StarletteUploadFile):  # curl -F classes=@mine.txt
+            msg = (f"sent as a file, where text belongs; curl -F '{where}=<FILE' sends a file's "
+                   "text as the field")
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")
 
