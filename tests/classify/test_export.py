@@ -159,10 +159,14 @@ def test_a_successful_export_replaces_an_earlier_classifier_and_nothing_else(tmp
     save_classifier(tiny_classifier, path)
     assert list(torch.jit.load(str(path)).labels) == ["a", "b"] and path.stat().st_mtime_ns != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
-    # A photo named .pt, or a PyTorch checkpoint (a zip archive as well), is not a classifier.
+    # A photo named .pt, or a PyTorch checkpoint (a zip archive as well), is not a classifier,
+    # nor is a user's own module that carries a labels.json of its own.
     (tmp_path / "photo.pt").write_bytes(b"\xff\xd8\xff\xe0 a JPEG")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "model.pt")
-    for name in ("photo.pt", "model.pt"):
+    own = torch.jit.script(torch.nn.Linear(2, 2))
+    torch.jit.save(own, str(tmp_path / "mine.pt"), _extra_files={"labels.json": '["a", "b"]'})
+    torch.jit.save(own, str(tmp_path / "mine2.pt"), _extra_files={"labels.json": "[]", "engine": "mine"})
+    for name in ("photo.pt", "model.pt", "mine.pt", "mine2.pt"):
         before = (tmp_path / name).read_bytes()
         with pytest.raises(InvalidParameter, match=f"{name}: exists and is not a capsight classifier"):
             save_classifier(tiny_classifier, tmp_path / name)
@@ -246,3 +250,6 @@ def test_the_exported_program_refuses_8_bit_pixels(tmp_path, caplog, tiny_classi
             program(wrong)
     with pytest.raises(RuntimeError, match="got NaN values"):
         program(torch.full_like(images, float("nan")))
+    with pytest.raises(RuntimeError, match="do not normalise"):  # ImageNet-normalised pixels
+        program((images - 0.45) / 0.225)
+    assert program(images[:0]).shape == (0, 2)  # min() of no pixels had raised

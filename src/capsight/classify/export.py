@@ -76,9 +76,13 @@ class _CheckedPixels(nn.Module):
         self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # (No images.to(torch.float32): torch.export would then check the dtype first, and
+        # uint8 pixels would hear "dtype mismatch" instead of "divide 8-bit pixels by 255".)
         torch._assert_async(~torch.isnan(images).any(), "expected pixels in [0, 1], got NaN values")
-        in_range = (images.min() >= -0.5) & (images.max() <= 1.5)
-        torch._assert_async(in_range, "expected float pixels in [0, 1]: divide 8-bit pixels by 255")
+        # (comparisons, not min() and max(): those fail on an empty batch)
+        out_of_range = ((images < -0.5) | (images > 1.5)).any()
+        torch._assert_async(~out_of_range, "expected float pixels in [0, 1]: divide 8-bit pixels "
+                                           "by 255 and do not normalise (the module does)")  # fmt: skip
         return self.classifier(images)
 
 
@@ -148,12 +152,19 @@ def check_output(path: str | os.PathLike) -> Path:
 
 
 def is_classifier_file(path: Path) -> bool:
-    """A file ``save_classifier`` wrote (its labels inside), which a new build may replace; a
-    PyTorch checkpoint is a zip archive too, but without them."""
+    """A file ``save_classifier`` wrote, which a new build may replace: its labels inside and
+    the name of an engine of capsight's. A PyTorch checkpoint is a zip archive too, without
+    them, and a user's own export may well carry a ``labels.json`` of its own."""
+    from capsight.classify.engines import ENGINES
+
     try:
         with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/extra/labels.json") for name in archive.namelist())
-    except (OSError, zipfile.BadZipFile):
+            names = archive.namelist()
+            engine = [n for n in names if n.endswith("/extra/engine")]
+            if len(engine) != 1 or not any(n.endswith("/extra/labels.json") for n in names):
+                return False
+            return archive.read(engine[0]).decode("utf-8", "replace") in ENGINES
+    except (OSError, zipfile.BadZipFile, KeyError):
         return False
 
 
