@@ -48,6 +48,11 @@ def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, 
     assert runtime["folder"] == str(tmp_path / "onnx") and "exporting minilm" in err
     monkeypatch.setenv("CAPSIGHT_RUNTIME", "torch")
     assert "torch (CAPSIGHT_RUNTIME=torch)" in run_cli("models")[1]
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", " Torch ")  # as `capsight video` reads it
+    assert "torch (CAPSIGHT_RUNTIME=torch)" in run_cli("models")[1]
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "bogus")  # `capsight video` refuses it: so does this
+    status, out, err = run_cli("models")
+    assert status == 2 and "CAPSIGHT_RUNTIME must be one of auto, onnx, torch, got 'bogus'" in err
 
 
 def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monkeypatch):
@@ -59,3 +64,5 @@ def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monke
     assert "cannot be written, so the ONNX graphs cannot be exported" in out
     assert "set CAPSIGHT_CACHE to a writable folder" in out
     assert json.loads(run_cli("models", "--json")[1])["video_runtime"]["writable"] is False
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")  # then a video stops with an error: no torch
+    assert "none: CAPSIGHT_RUNTIME=onnx, but" in run_cli("models")[1]

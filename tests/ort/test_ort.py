@@ -356,3 +356,89 @@ def test_a_graphs_key_survives_a_container_image_that_keeps_whole_seconds(tmp_pa
     assert store.graph_key([source]) == built
     os.utime(source, ns=(1_700_000_005_000_000_000, 1_700_000_005_000_000_000))  # really changed
     assert store.graph_key([source]) != built
+
+
+def test_the_code_version_covers_the_loaders_the_export_runs_and_torch(monkeypatch):
+    """A fix to read_encoder_weights (vision/encoder.py) kept serving the old graph."""
+    import importlib.metadata
+    from pathlib import Path
+
+    import capsight.ort.store as store
+
+    package = Path(store.__file__).resolve().parents[1]
+    digested = []
+    real_read = Path.read_bytes
+
+    def read(self):
+        digested.append(self.relative_to(package).as_posix())
+        return real_read(self)
+
+    store.code_version.cache_clear()
+    monkeypatch.setattr(Path, "read_bytes", read)
+    try:
+        before = store.code_version()
+        for module in ("vision/encoder.py", "captioning/checkpoint.py", "vision/weights.py",
+                       "vision/fused_convolution.py", "text/bert.py", "ort/export.py"):  # fmt: skip
+            assert module in digested, module
+        monkeypatch.undo()
+        real = importlib.metadata.version
+        monkeypatch.setattr(importlib.metadata, "version",
+                            lambda name: "9.9" if name == "torch" else real(name))  # fmt: skip
+        store.code_version.cache_clear()
+        assert store.code_version() != before  # another torch traces other graphs
+    finally:
+        monkeypatch.undo()
+        store.code_version.cache_clear()
+
+
+def test_a_lock_file_of_another_user_still_locks_and_leftovers_go_under_the_lock(tmp_path, monkeypatch):
+    """The lock was opened for appending: a .lock another uid made (a shared volume) stopped
+    every export with Permission denied; a killed export's .tmp stayed for good."""
+    import capsight.ort.store as store
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    (folder / ".lock").touch()
+    (folder / ".lock").chmod(0o444)
+    real_open = os.open
+
+    def no_writing(path, flags, *args):
+        if os.fspath(path).endswith(".lock") and flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(store.os, "open", no_writing)
+    real_builtin_open = open
+
+    def builtin_open(file, mode="r", *args, **kwargs):
+        if os.fspath(file).endswith(".lock") and mode != "r":
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_builtin_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", builtin_open)
+    left = folder / "net-1.onnx.0123.tmp"  # a minute old: a killed export, seen under the lock
+    left.write_bytes(b"half a graph")
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w")
+    path = store.graph_path("net", [source])
+    store.ensure_graphs([path], [source], lambda paths: paths[0].write_bytes(b"graph"))
+    assert path.read_bytes() == b"graph" and not left.exists()
+
+
+def test_a_full_disk_names_the_folder_and_the_room_the_graphs_need(monkeypatch, tmp_path, caplog):
+    import errno
+
+    import capsight.ort.video as ort_video
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setattr(ort_video, "_load", full)
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "auto")
+    assert ort_video.video_models("default", "minilm", "efficientnet-lite0") is None
+    assert f"no space left in {tmp_path / 'onnx'} for its graphs, ~140 MB" in caplog.text
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")
+    with pytest.raises(ModelNotFound, match="set CAPSIGHT_CACHE to another disk"):
+        ort_video.video_models("default", "minilm", "efficientnet-lite0")

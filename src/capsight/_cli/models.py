@@ -140,6 +140,10 @@ def describe_runtime(status: dict) -> str:
     cache = f"{status['graphs']} graphs, {status['megabytes']:g} MB in {status['folder']}"
     if status["video_default_ready"]:
         return f"onnxruntime {status['onnxruntime']}, graphs exported ({cache})"
+    if not status.get("writable", True) and status["setting"] == "onnx":
+        return (f"none: CAPSIGHT_RUNTIME=onnx, but {status['folder']} cannot be written, so the "
+                "ONNX graphs cannot be exported and `capsight video` stops with an error; set "
+                "CAPSIGHT_CACHE to a writable folder")  # fmt: skip
     if not status.get("writable", True):
         return (f"torch: {status['folder']} cannot be written, so the ONNX graphs cannot be "
                 "exported and video runs on torch (slower); set CAPSIGHT_CACHE to a writable "

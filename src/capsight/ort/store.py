@@ -5,7 +5,8 @@
 
 Graphs are written to ``$CAPSIGHT_CACHE/onnx`` (default ``~/.cache/capsight/onnx``, beside the
 training feature cache and the classifier's text cache). A graph's file name carries a key made
-from the code that defines it (``code_version``: the export module and the networks it traces)
+from the code that defines it (``code_version``: the export module, the packages whose networks
+and loaders it runs, and torch's version)
 and the path, size and modification time of every file it was exported from (weights, config,
 vocabulary), so a retrained checkpoint, a reinstalled package or changed model code gets a fresh
 export and an old graph is never read for it.
@@ -32,9 +33,11 @@ from collections.abc import Callable, Iterable
 from functools import cache, lru_cache
 from pathlib import Path
 
-# The modules whose code decides what an exported graph computes.
-_GRAPH_CODE = ("ort/export.py", "vision/efficientnet_lite.py", "captioning/show_attend_tell.py",
-               "captioning/model.py", "text/bert.py")  # fmt: skip
+# The code that decides what an exported graph computes: the export module and every module
+# of the packages whose networks and loaders it runs (the weights' readers too: a fix to one
+# changes the graph as surely as a fix to a network), and torch, which traces them.
+_GRAPH_CODE = ("ort/export.py", "vision/", "captioning/", "text/")
+_GRAPH_TOOLS = ("torch", "onnx", "onnxruntime")
 KEEP_OTHER_CODE_DAYS = 30
 KEEP_OTHER_CODE_VERSIONS = 1  # besides this code's graphs: those of the other version used last
 KEEP_RECENT_HOURS = 24  # and of any other version used this recently
@@ -49,16 +52,19 @@ def cache_dir() -> Path:
 
 @cache
 def code_version() -> str:
-    """A hash of the graph-defining code and of the onnx and onnxruntime versions (a graph that
-    one version writes may be unreadable to an older one in another environment sharing the
-    cache)."""
+    """A hash of the graph-defining code (``_GRAPH_CODE``) and of the torch, onnx and
+    onnxruntime versions (a graph that one version writes may be unreadable to an older one in
+    another environment sharing the cache)."""
     from importlib.metadata import PackageNotFoundError, version
 
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha1()
     for name in _GRAPH_CODE:
-        digest.update((package / name).read_bytes())
-    for tool in ("onnx", "onnxruntime"):
+        files = sorted((package / name).glob("*.py")) if name.endswith("/") else [package / name]
+        for path in files:
+            digest.update(f"{path.relative_to(package).as_posix()}\n".encode())
+            digest.update(path.read_bytes())
+    for tool in _GRAPH_TOOLS:
         try:
             digest.update(f"{tool}=={version(tool)}".encode())
         except PackageNotFoundError:  # not installed, or installed under another name
@@ -119,7 +125,7 @@ def ensure_graphs(
         finally:
             for tmp in temporary:
                 tmp.unlink(missing_ok=True)
-        prune_stale(folder)
+        prune_stale(folder, locked=True)
 
 
 @contextlib.contextmanager
@@ -131,16 +137,30 @@ def _folder_lock(folder: Path):
     except ImportError:  # Windows
         yield
         return
-    with open(folder / ".lock", "a") as handle:
+    # Read-only: flock needs no write access, so a .lock another user created (a volume shared
+    # by server workers of other uids) locks as well as one's own.
+    handle = os.open(folder / ".lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
-def prune_stale(folder: Path) -> list[Path]:
-    """Delete what the module docstring says an export deletes; return the files deleted."""
+@contextlib.contextmanager
+def folder_locked(folder: Path):
+    """The export lock, for other work on the folder (``models --prepare``'s pruning)."""
+    with _EXPORTING, _folder_lock(folder):
+        yield
+
+
+def prune_stale(folder: Path, locked: bool = False) -> list[Path]:
+    """Delete what the module docstring says an export deletes; return the files deleted.
+    ``locked``: the caller holds the export lock, so every temporary file is a killed
+    export's (every writer takes the lock), not only those over an hour old."""
     gone = []
     now = time.time()
     kept_codes = _recent_other_codes(folder)
@@ -150,7 +170,7 @@ def prune_stale(folder: Path) -> list[Path]:
         except OSError:  # deleted meanwhile by another process
             continue
         if path.suffix == ".tmp":
-            stale = age > _TEMPORARY_MAX_AGE_S
+            stale = locked or age > _TEMPORARY_MAX_AGE_S
         elif path.suffix == ".onnx":
             stale = not path.with_suffix(".json").exists()
         elif path.suffix == ".json":

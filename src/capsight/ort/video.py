@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import logging
 import os
@@ -75,9 +76,18 @@ def video_models(
         _log.info("video analysis runs on torch: %s", exc)
     except Exception as exc:  # an unwritable cache, a failed export, an odd checkpoint, a bug
         if setting == "onnx":
-            raise ModelNotFound(f"ONNX Runtime could not load the models: {exc}") from exc
-        _log.warning("capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", exc)
+            raise ModelNotFound(f"ONNX Runtime could not load the models: {_why(exc)}") from exc
+        _log.warning("capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", _why(exc))
     return None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the folder, and how much it needs
+        from capsight.ort.store import cache_dir
+
+        return (f"no space left in {cache_dir() / 'onnx'} for its graphs, ~140 MB: free some, or "
+                "set CAPSIGHT_CACHE to another disk")  # fmt: skip
+    return str(exc)
 
 
 def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoModels:
@@ -122,7 +132,7 @@ def cache_status() -> dict:
     the cache folder and its size, and whether the video default's graphs are exported."""
     from capsight.ort.store import cache_dir, graph_path
 
-    status: dict = {"setting": os.environ.get("CAPSIGHT_RUNTIME", "auto") or "auto", "onnxruntime": None}
+    status: dict = {"setting": runtime_setting(), "onnxruntime": None}  # a bad value: its error
     if importlib.util.find_spec("onnxruntime") is not None:
         from importlib.metadata import PackageNotFoundError, version
 
@@ -131,9 +141,9 @@ def cache_status() -> dict:
         except PackageNotFoundError:  # installed as onnxruntime-gpu, -openvino, a conda build
             status["onnxruntime"] = "installed (version unknown)"
     folder = cache_dir() / "onnx"
-    graphs = list(folder.glob("*.onnx")) if folder.is_dir() else []
-    status.update(folder=str(folder), graphs=len(graphs),
-                  megabytes=round(sum(g.stat().st_size for g in graphs) / 1e6, 1),
+    files = [f for f in folder.iterdir() if f.suffix in (".onnx", ".tmp")] if folder.is_dir() else []
+    status.update(folder=str(folder), graphs=sum(f.suffix == ".onnx" for f in files),
+                  megabytes=round(sum(_size(f) for f in files) / 1e6, 1),  # a killed export's too
                   writable=_writable(folder))  # fmt: skip
     try:
         from capsight.ort.captioner import captioner_graphs
@@ -151,6 +161,13 @@ def cache_status() -> dict:
     except (ModelNotFound, OSError):
         status["video_default_ready"] = False
     return status
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # deleted meanwhile
+        return 0
 
 
 def _writable(folder: Path) -> bool:
@@ -171,9 +188,14 @@ def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
     """Export the video default's graphs now (a Docker build, an admin before read-only use)
     and delete stale ones (``capsight.ort.store.prune_stale``; an export prunes too, but graphs
     already there need none); raises ModelNotFound when ONNX Runtime cannot run them."""
-    from capsight.ort.store import cache_dir, prune_stale
+    from capsight.ort.store import cache_dir, folder_locked, prune_stale
 
     video_models("default", "minilm", "efficientnet-lite0", report, setting="onnx")
-    graphs = [p for p in prune_stale(cache_dir() / "onnx") if p.suffix == ".onnx"]
+    folder = cache_dir() / "onnx"
+    with folder_locked(folder):
+        gone = prune_stale(folder, locked=True)
+    graphs = [p for p in gone if p.suffix == ".onnx"]
     if graphs and report is not None:
         report(f"deleted {len(graphs)} stale ONNX graph(s) of other code or sources")
+    if (left := len(gone) - len(graphs)) and report is not None:
+        report(f"deleted {left} temporary file(s) of an export that was stopped")
