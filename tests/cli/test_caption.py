@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -512,3 +513,37 @@ def test_special_files_and_dangling_links_are_named_for_what_they_are(run_cli, p
     assert "gone.jpg: a link to nothing" in err  # it was skipped without a word
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", "--bogus")
     assert status == 2 and "(see `capsight caption --help`)" in err
+
+
+def test_an_image_piped_in_is_read_from_dash(run_cli, photo_dir, monkeypatch, tmp_path):
+    """`cat photo.jpg | capsight caption -` said "-: no such file"."""
+    import io
+
+    class Piped(io.TextIOWrapper):
+        def isatty(self):
+            return False
+
+    def pipe(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", Piped(io.BytesIO(data)))
+
+    photo = (photo_dir / "cat.jpg").read_bytes()
+    pipe(photo)
+    status, out, err = run_cli("caption", "-", "--model", "labels")
+    assert status == 0 and out.startswith("-: ") and "cat" in out, err
+    pipe(photo)
+    status, out, err = run_cli("classify", "-", "--classes", "cat, car")
+    assert status == 0 and out.startswith("-: cat "), err
+    pipe(photo)
+    status, out, err = run_cli("caption", "-", "-", "--model", "labels")
+    assert status == 2 and out.count("\n") == 1 and "-: standard input holds one image; name it once" in err
+    pipe(b"")
+    status, _, err = run_cli("caption", "-")
+    assert status == 2 and "standard input: file is empty" in err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(photo)))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)  # nothing piped: it would wait
+    status, _, err = run_cli("caption", "-")
+    assert status == 2 and "-: standard input is a terminal; pipe an image in" in err
+    monkeypatch.chdir(tmp_path)  # a file named "-" is that file
+    (tmp_path / "-").write_bytes(photo)
+    status, out, _ = run_cli("caption", "-", "--model", "labels")
+    assert status == 0 and "cat" in out

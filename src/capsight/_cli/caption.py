@@ -247,15 +247,15 @@ class CaptionRun:
     def caption(self, batch: list[str]) -> None:
         """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
         file gets its own error line and the others are still captioned."""
+        from capsight._cli.image_args import image_from_arg
         from capsight._cli.main import error_line
         from capsight.captioning.facade import describe_images
         from capsight.errors import CapsightError
-        from capsight.io.image_inputs import as_rgb_image
 
         names, images = [], []
         for path in batch:
             try:
-                images.append(as_rgb_image(path))
+                images.append(image_from_arg(path))
                 names.append(path)
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr)

@@ -61,14 +61,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from capsight._cli.image_args import expand_image_args
+    from capsight._cli.image_args import expand_image_args, image_from_arg
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import indistinct_notes
     from capsight.errors import CapsightError, InvalidParameter
-    from capsight.io.images import load_image
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         names, images = [], []
         for path in paths[start : start + CHUNK]:
             try:
-                images.append(load_image(path))
+                images.append(image_from_arg(path))
                 names.append(path)
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr)

@@ -2,7 +2,8 @@
 
     $ capsight caption photos/ > captions.txt     # every image under photos/, in name order
 
-A folder stands for the image files under it, sorted by path: recursively, by suffix
+``-`` reads one image from standard input (``cat photo.jpg | capsight caption -``). A folder
+stands for the image files under it, sorted by path: recursively, by suffix
 (``IMAGE_SUFFIXES``: JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF and a few more, and HEIC, which is
 refused in one line), hidden files and folders skipped, links to folders not followed. A folder
 with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
@@ -12,6 +13,7 @@ own line before any work, and the other arguments still run, as an unreadable fi
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from capsight.io.images import IMAGE_SUFFIXES, PHOTO_KINDS
@@ -25,10 +27,25 @@ def names_a_folder(arg: str) -> bool:
         return False
 
 
+STDIN = "-"  # an image piped in: cat photo.jpg | capsight caption -
+STDIN_NAME = "standard input"
+MAX_STDIN_BYTES = 256 * 2**20
+
+
 def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """(image paths to read, one-line problems): folders expanded, files kept as given."""
+    """(image paths to read, one-line problems): folders expanded, files kept as given, and
+    ``-`` (where no file has that name) for an image piped in (``image_from_arg`` reads it)."""
     paths, problems = [], []
     for arg in args:
+        if arg == STDIN and not os.path.lexists(arg):
+            if sys.stdin is None or sys.stdin.isatty():
+                problems.append(f"-: {STDIN_NAME} is a terminal; pipe an image in "
+                                "(cat photo.jpg | capsight caption -)")  # fmt: skip
+            elif STDIN in paths:
+                problems.append(f"-: {STDIN_NAME} holds one image; name it once")
+            else:
+                paths.append(STDIN)
+            continue
         if not names_a_folder(arg):  # (one that cannot be entered: reading will say so)
             try:
                 missing = not Path(arg).exists()
@@ -75,3 +92,18 @@ def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[s
             except OSError as exc:  # a folder that can be listed but not entered
                 problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
     return sorted(found)
+
+
+def image_from_arg(path: str):
+    """The RGB image an argument names (``as_rgb_image``), ``-`` read from standard input."""
+    from capsight.errors import ImageLoadError
+    from capsight.io.image_inputs import as_rgb_image
+    from capsight.io.images import load_image
+
+    if path != STDIN or os.path.lexists(path):
+        return as_rgb_image(path)
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise ImageLoadError(f"{STDIN_NAME}: over {MAX_STDIN_BYTES // 2**20} MB; save the image to "
+                             "a file and name it")  # fmt: skip
+    return load_image(data, STDIN_NAME)
