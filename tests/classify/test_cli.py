@@ -87,6 +87,10 @@ def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
     assert main(["classifier", "build", "--out", str(tmp_path / "x.pt")]) == 2
     assert "--classes" in capsys.readouterr().err
     assert main(["classifier", "build", "--classes", "a,b", "--out", str(tmp_path / "x.zip")]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # the word left out is named as the usage line names it
+        main(["classifier", "--classes", "a,b", "--out", str(tmp_path / "x.pt")])
+    assert "the following arguments are required: build" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where,fragment", [

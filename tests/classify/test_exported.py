@@ -100,6 +100,10 @@ def test_files_that_are_not_classifiers_are_one_line(tmp_path, capfd):
     torch.jit.save(plain, str(tmp_path / "plain.pt"))
     with pytest.raises(InvalidParameter, match="has no class names"):
         load_classifier(tmp_path / "plain.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "weights.pt")  # not "likely corrupted"
+    with pytest.raises(InvalidParameter, match=r"weights.pt: a checkpoint of torch.save \(weights, "
+                                               r"no code\), not a TorchScript module; not a classifier"):  # fmt: skip
+        load_classifier(tmp_path / "weights.pt")
 
 
 def test_pixels_the_file_refuses_are_one_line(tiny_classifier, tmp_path):

@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="build a custom classifier file (TorchScript or torch.export) that needs only torch",
         description="Build a classifier from class names and/or example photos and save it.",
     )
-    p.add_argument("action", choices=("build",), help="build: make and save a classifier")
+    # (named for the usage line and "required" message: "action" told a user nothing)
+    p.add_argument("action", choices=("build",), metavar="build", help="make and save a classifier")
     p.add_argument("--classes", metavar="SET|FILE|a,b,c",
                    help="class names: a built-in set, a file with one class a line, or 'a,b,c'")
     p.add_argument("--examples", metavar="DIR",

@@ -102,6 +102,17 @@ def _within_export_sides(images: torch.Tensor) -> torch.Tensor:
     ).clamp(0.0, 1.0)  # fmt: skip
 
 
+def _is_checkpoint(path: Path) -> bool:
+    """A ``torch.save`` archive: pickled data, none of TorchScript's code and constants."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any(
+        n.endswith("/constants.pkl") or "/code/" in n for n in names)  # fmt: skip
+
+
 def load_classifier(path: str | os.PathLike) -> LoadedClassifier:
     """The classifier in ``path`` (``.pt`` TorchScript or ``.pt2`` torch.export program)."""
     path = Path(path).expanduser()
@@ -114,6 +125,9 @@ def load_classifier(path: str | os.PathLike) -> LoadedClassifier:
                                "(torch.export)")  # fmt: skip
     if not zipfile.is_zipfile(path):  # both formats are zip archives; torch's own error is long
         raise InvalidParameter(f"{path}: {_NOT_A_CLASSIFIER}")
+    if path.suffix == ".pt" and _is_checkpoint(path):  # torch's error: "likely ... corrupted"
+        raise InvalidParameter(f"{path}: a checkpoint of torch.save (weights, no code), not a "
+                               f"TorchScript module; {_NOT_A_CLASSIFIER}")  # fmt: skip
     extra = {"labels.json": "", "engine": ""}
     logged: list[BaseException] = []
     try:
