@@ -283,7 +283,7 @@ def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "show-and-tell", "--num", "3",
                                "--sample", "--temperature", "0.01", "--seed", "1")  # fmt: skip
     assert status == 0 and out.strip()
-    assert "capsight: note: 1 caption got fewer than 3 distinct sentences" in err
+    assert f"capsight: note: 1 caption ({photo_dir / 'cat.jpg'}) got fewer than 3 distinct sentences" in err
     assert "a higher --temperature, or a larger --top-k or --top-p, varies more" in err
 
 

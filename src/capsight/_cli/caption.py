@@ -202,7 +202,9 @@ def run(args: argparse.Namespace) -> int:
             done = start + len(batch)
             progress(done / len(paths), f"captioned {done} of {len(paths)} images")
     if job.short:
-        print(error_line(f"{job.short} caption{'s' if job.short > 1 else ''} got fewer than "
+        n = len(job.short)
+        which = ", ".join(job.short[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
+        print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) got fewer than "
                          f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
     if args.json:
@@ -239,7 +241,7 @@ class CaptionRun:
         self.wanted = decoding.num_captions if decoding is not None else 1
         self.rows: list[dict] = []
         self.failed = 0  # files that could not be read
-        self.short = 0  # captions with fewer distinct sentences than --num asked for
+        self.short: list[str] = []  # images whose captions have fewer distinct sentences than --num
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
         self.inputs = inputs  # the images, resolved: a generated name that hits one takes a number
         self.told_labels = False  # the note that labels ignores decoding options was printed
@@ -280,8 +282,9 @@ class CaptionRun:
             if descriptions[0].note:  # an icon: a guess
                 print(error_line(f"{name}: {descriptions[0].note}", "note"), file=sys.stderr)
             # (labels ignores --num, and a note has said so)
-            self.short += sum(1 + len(d.caption.alternatives) < self.wanted
-                              for d in descriptions if d.model != "labels" and not d.blank)  # fmt: skip
+            self.short += [name if len(self.models) == 1 else f"{name} ({d.model})"
+                           for d in descriptions if d.model != "labels" and not d.blank
+                           and 1 + len(d.caption.alternatives) < self.wanted]  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
                 self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
