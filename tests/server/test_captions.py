@@ -136,6 +136,20 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
     assert r.json()["decoding"]["temperature"] == pytest.approx(0.7)  # sampling's default, as documented
 
 
+def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg):
+    """The CLI had --narrowing; the API refused method=narrowing."""
+    sent = {"method": "narrowing", "top_k": "4", "seed": "3", "num_captions": "2", "model": "show-attend-tell"}
+    first = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg)))
+    assert first.status_code == 200, first.text
+    decoding = first.json()["decoding"]
+    assert decoding["method"] == "narrowing" and decoding["top_k"] == 4 and decoding["seed"] == 3
+    again = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg)))
+    assert again.json()["results"] == first.json()["results"]  # seeded: the same words
+    for extra, says in (({"temperature": "0.5"}, "takes top_k only"), ({"top_k": "0"}, "at least 1")):
+        r = client.post("/v1/captions", data={**sent, **extra}, files=_files(("a.jpg", cat_jpeg)))
+        assert r.status_code == 422 and says in r.json()["error"], extra
+
+
 @pytest.mark.parametrize("method", ["greedy", "sample"])
 def test_a_beam_width_without_beam_search_is_refused(client, cat_jpeg, method):
     r = client.post("/v1/captions", data={"method": method, "beam_width": "7"}, files=_files(("a.jpg", cat_jpeg)))

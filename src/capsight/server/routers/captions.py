@@ -118,10 +118,18 @@ def decoding_options(**fields) -> DecodingOptions | None:
     model's own method is known: ``create_captions``.)"""
     given = {k: v for k, v in fields.items() if v is not None}
     method = given.get("method")
-    if "seed" in given and method != "sample":
-        raise InvalidParameter("seed needs method=sample (greedy and beam search are not random)")
-    if method != "sample" and {"temperature", "top_k", "top_p"} & given.keys():
-        raise InvalidParameter("temperature, top_k and top_p need method=sample (they shape sampling only)")
+    if "seed" in given and method not in ("sample", "narrowing"):
+        raise InvalidParameter("seed needs method=sample or narrowing (greedy and beam search are "
+                               "not random)")  # fmt: skip
+    if method == "narrowing":  # the original project's schedule: it samples at temperature 1
+        if {"temperature", "top_p"} & given.keys():
+            raise InvalidParameter("method=narrowing takes top_k only (its starting width)")
+        if given.get("top_k") == 0:
+            raise InvalidParameter("top_k: method=narrowing starts from the top_k likeliest "
+                                   "words: at least 1 (default 5)")  # fmt: skip
+    elif method != "sample" and {"temperature", "top_k", "top_p"} & given.keys():
+        raise InvalidParameter("temperature, top_k and top_p need method=sample (they shape sampling "
+                               "only; top_k also starts method=narrowing)")  # fmt: skip
     return DecodingOptions.partial(**given) if given else None  # the rest: the model's own
 
 
@@ -136,14 +144,17 @@ async def create_captions(
     *,
     images: Annotated[list[UploadFile], File(description="One or more image files", min_length=1)],
     model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
-    method: Annotated[Literal["greedy", "beam", "sample"] | None, Form(
-        description="Decoding method; default: the model's own (beam search for trained captioners)")] = None,
+    method: Annotated[Literal["greedy", "beam", "sample", "narrowing"] | None, Form(
+        description="Decoding method; default: the model's own (beam search for trained captioners). "
+                    "narrowing: the original project's schedule, sampling among top_k words (default "
+                    "5), fewer as the sentence grows")] = None,
     beam_width: Annotated[int | None, Form(ge=1, le=10, description=(
         "Beams kept at each step (method=beam); default: the model's own, 4 for the photo default"))] = None,
     temperature: Annotated[float | None, Form(gt=0, le=5, description=(
         "method=sample: lower safer wording, higher bolder (default 0.7)"))] = None,
     top_k: Annotated[int | None, Form(ge=0, le=1000, description=(
-        "method=sample: draw among the k likeliest words only; 0 (default) for no limit"))] = None,
+        "method=sample: draw among the k likeliest words only; 0 (default) for no limit. "
+        "method=narrowing: the starting width (default 5)"))] = None,
     top_p: Annotated[float | None, Form(gt=0, le=1, description=(
         "method=sample: draw among the likeliest words whose probabilities add up to p; 1 (default) for no limit"))] = None,
     num_captions: Annotated[int | None, Form(ge=1, le=10, description=(
@@ -151,7 +162,7 @@ async def create_captions(
     max_length: Annotated[int | None, Form(ge=2, le=50, description=(
         "Most tokens per caption, the end token included: at most max_length - 1 words (default 20)"))] = None,
     seed: Annotated[int | None, Form(ge=0, le=2**31 - 1, description=(
-        "method=sample: the same seed gives the same samples"))] = None,
+        "method=sample or narrowing: the same seed gives the same samples"))] = None,
     num_labels: Annotated[int, Form(ge=0, le=10, description="Top ImageNet classes per image")] = 3,
     engine: EngineDep,
     settings: SettingsDep,
