@@ -151,7 +151,29 @@ def test_the_page_never_reads_a_server_file_a_client_names(
             assert "Egyptian cat" not in body  # refused, in card A (no traceback, no photo read)
             assert "event: error" in body or "not an upload from this page" in body
         blocked = client.get(f"/ui/gradio_api/file={tmp_path / 'jobs' / 'jobs.sqlite3'}")
-        assert blocked.status_code == 403  # the job table is in the job folder the page serves
+        assert blocked.status_code == 404  # the job table is in the job folder the page serves
+
+
+def test_the_page_serves_a_jobs_outputs_only_and_takes_small_bodies(make_app, started, tmp_path):
+    """Gradio's file route served every file of the job folder (a job's uploaded video too),
+    and its JSON routes parsed bodies up to --max-upload-mb before any login check."""
+    job = tmp_path / "jobs" / ("a" * 32)
+    for name in ("input.mp4", "out/report.html", "thumbs/0.jpg", "notes.txt"):
+        (job / name).parent.mkdir(parents=True, exist_ok=True)
+        (job / name).write_bytes(b"x")
+    for client in started(make_app(ui=True)):
+        def status(path):
+            return client.get(f"/ui/gradio_api/file={path}").status_code
+
+        assert status(job / "out" / "report.html") == status(job / "thumbs" / "0.jpg") == 200
+        for path in (job / "input.mp4", job / "notes.txt", job, f"{job}/out/../input.mp4"):
+            assert status(path) == 404, path
+        (job / "out" / "link.mp4").symlink_to(job / "input.mp4")  # a link judged by its target
+        assert status(job / "out" / "link.mp4") == 404
+        big = b'{"data": [' + b"[]," * 1_000_000 + b'[]], "fn_index": 0, "session_hash": "x"}'
+        for route in ("/ui/gradio_api/queue/join", "/ui/gradio_api/cancel"):
+            r = client.post(route, content=big, headers={"content-type": "application/json"})
+            assert r.status_code == 413 and "2 MB" in r.json()["error"], route
 
 
 def test_the_page_cleans_its_file_copies_and_shows_no_internal_errors(make_app):

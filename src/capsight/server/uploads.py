@@ -39,9 +39,10 @@ class BodySizeLimit:
     bounded whatever the client claims.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, message: str | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.message = message or too_large_message(max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +50,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _send_413(send, self.max_bytes)
+            await _send_413(send, self.message)
             return
 
         received = 0
@@ -82,7 +83,7 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _send_413(send, self.max_bytes)
+            await _send_413(send, self.message)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -95,8 +96,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_413(send: Send, max_bytes: int) -> None:
-    body = json.dumps({"error": too_large_message(max_bytes)}).encode()
+async def _send_413(send: Send, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
     await send(
         {
             "type": "http.response.start",

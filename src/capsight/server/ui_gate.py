@@ -1,0 +1,69 @@
+"""Guard the web page's own routes: small bodies, and only a job's outputs from its file route.
+
+    >>> app.add_middleware(UiGate, job_dir=settings.job_dir)
+
+Gradio's JSON routes under ``/ui/gradio_api/`` (``queue/join``, ``run/...``, ``cancel``, ...)
+read and parse a whole body before their login check, and some have none: a caller without the
+key could make the server parse ``--max-upload-mb`` of JSON (several GB of memory at 200 MB).
+The page sends files through ``/ui/gradio_api/upload`` and only small JSON elsewhere, so a body
+over ``UI_BODY_MAX`` is a ``413`` there, refused before it is read when its length is declared.
+
+The page links to job files through Gradio's file route, which serves everything under the
+folders it is allowed (the job folder): a job's upload (``<id>/input.mp4``), which the API
+never hands back, would be served as well. Here only ``<id>/out/`` and ``<id>/thumbs/`` of the
+job folder are; anything else in it is a ``404``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from capsight.server.uploads import BodySizeLimit
+
+UI = "/ui/"
+UPLOAD_ROUTE = "/ui/gradio_api/upload"  # the page's files: the server's own upload limit
+FILE_ROUTE = "/ui/gradio_api/file="
+UI_BODY_MAX = 2 * 2**20  # bytes: a class list of 5,000 names is ~100 KB of JSON
+SERVED = frozenset({"out", "thumbs"})  # the job sub-folders the page links to
+
+
+class UiGate:
+    def __init__(self, app: ASGIApp, job_dir: str | os.PathLike) -> None:
+        self.app = app
+        self.small_bodies = BodySizeLimit(app, UI_BODY_MAX, f"a request to the page over "
+                                          f"{UI_BODY_MAX // 2**20} MB; files go through its upload")
+        self.job_dir = os.path.realpath(job_dir)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(UI):
+            await self.app(scope, receive, send)
+        elif path.startswith(FILE_ROUTE) and not self._served(path[len(FILE_ROUTE):]):
+            await _not_served(send)
+        elif path.startswith(UPLOAD_ROUTE):
+            await self.app(scope, receive, send)
+        else:
+            await self.small_bodies(scope, receive, send)
+
+    def _served(self, asked: str) -> bool:
+        """Anything outside the job folder is Gradio's to judge (its upload cache); inside it,
+        only a job's outputs and thumbnails."""
+        inside = os.path.relpath(os.path.realpath(asked), self.job_dir)
+        if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+            return True
+        parts = Path(inside).parts  # (the job folder itself: none)
+        return len(parts) >= 3 and parts[1] in SERVED
+
+
+async def _not_served(send: Send) -> None:
+    body = json.dumps({"error": "not a file the page serves"}).encode()
+    await send({
+        "type": "http.response.start",
+        "status": 404,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
