@@ -42,7 +42,19 @@ def test_a_large_jpeg_is_decoded_at_a_smaller_scale_and_a_small_one_whole():
     assert upright.size == (1050, 2048) and full_size(upright) == (2100, 4096)
     assert abs(int(np.asarray(big)[500, 1024, 0]) - 127) <= 3  # the same picture, smaller
     assert load_image(encoded(Image.fromarray(gradient[:, :2000]), "JPEG")).size == (2000, 2100)
-    assert load_image(encoded(Image.fromarray(gradient), "PNG")).size == (4096, 2100)  # JPEG only
+    # Other kinds are decoded whole, then reduced: a server kept 16 such photos of a request.
+    png = load_image(encoded(Image.fromarray(gradient), "PNG"))
+    assert png.size == (2048, 1050) and full_size(png) == (4096, 2100)
+    assert abs(int(np.asarray(png)[500, 1024, 0]) - 127) <= 3
+    upright = load_image(encoded(Image.fromarray(gradient), "PNG", exif=turned))
+    assert upright.size == (1050, 2048) and full_size(upright) == (2100, 4096)
+    assert load_image(encoded(Image.fromarray(gradient[:, :2000]), "PNG")).size == (2000, 2100)
+
+
+def test_sixteen_bit_grey_keeps_its_levels_in_float32():
+    levels = np.array([[0, 1024, 4095, 2048]], np.uint16)  # 12-bit data in a 16-bit file
+    arr = rgb(encoded(Image.fromarray(levels), "PNG"))
+    assert arr[0, :, 0].tolist() == [0, 64, 255, 128]
 
 
 def test_grey_becomes_equal_channels():

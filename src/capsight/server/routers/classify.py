@@ -195,8 +195,10 @@ async def build_classifier(
         with tempfile.TemporaryDirectory() as tmp:
             if grouped:
                 for label, photos in grouped.items():
-                    # Decoded here first: a damaged photo is named as the client named it.
-                    decode_images([upload for _, upload in photos])
+                    # Decoded here first, one at a time (none kept): a damaged photo is
+                    # named as the client named it.
+                    for _, upload in photos:
+                        decode_images([upload])
                     folder = Path(tmp) / "examples" / label
                     folder.mkdir(parents=True, exist_ok=True)
                     for i, (_, upload) in enumerate(photos):
