@@ -102,6 +102,26 @@ def test_a_class_list_sent_as_a_file_or_with_odd_names_is_refused_in_one_line(cl
         assert len(r.json()["error"]) < 200
 
 
+def test_templates_are_limited_in_count_length_and_prompts(client, cat_png):
+    """999 templates were about an hour of CPU a request: ImageNet's names go under each."""
+    image = ("images", ("cat.png", cat_png, "image/png"))
+
+    def post(classes, templates):
+        return client.post("/v1/classify", files=[image, *[("template", (None, t)) for t in templates]],
+                           data={"classes": classes})  # fmt: skip
+
+    r = post("cat, dog", [f"a photo {i} of a {{}}." for i in range(17)])
+    assert r.status_code == 422 and r.json()["error"] == "template: at most 16 templates per request, got 17"
+    r = post("cat, dog", ["a {} " + "x" * 300])
+    assert r.status_code == 422 and "has 305 characters; at most 200" in r.json()["error"]
+    many = ", ".join(f"thing {i}" for i in range(1001))
+    r = post(many, [f"a photo {i} of a {{}}." for i in range(15)])
+    assert r.status_code == 422 and r.json()["error"].startswith(
+        "template: 1,001 classes under 15 templates make 15,015 prompts; at most 15,000")
+    r = client.post("/v1/classifiers", data={"classes": "cat, dog", "template": "a {} " + "y" * 300})
+    assert r.status_code == 422 and "at most 200" in r.json()["error"]
+
+
 @pytest.mark.slow
 def test_build_and_download_a_classifier(client, tmp_path):
     r = client.post("/v1/classifiers", data={"classes": "cat, dog, car", "format": "torchscript"})

@@ -47,6 +47,9 @@ def fill_template(template: str, label: str) -> str:
     return template.replace("{}", label)
 
 
+MAX_TEMPLATE = 200  # characters: a prompt is a short sentence (and is copied per class)
+
+
 def resolve_templates(templates: Sequence[str] | str | None, default: Sequence[str]) -> tuple[str, ...]:
     """None -> the engine's default set; a string or list -> checked templates (each needs "{}")."""
     if templates is None:
@@ -60,6 +63,9 @@ def resolve_templates(templates: Sequence[str] | str | None, default: Sequence[s
     if not out:
         raise InvalidParameter("no template given; pass one like 'a photo of a {}.'")
     for template in out:
+        if len(template) > MAX_TEMPLATE:
+            raise InvalidParameter(f"template {quoted(template, 40)} has {len(template):,} "
+                                   f"characters; at most {MAX_TEMPLATE}")  # fmt: skip
         if template.count("{}") != 1:
             raise InvalidParameter(
                 f"template {quoted(template)} must contain '{{}}' exactly once, where the class name goes"

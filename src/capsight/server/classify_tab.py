@@ -39,12 +39,17 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
     """
     from capsight.classify.engines import predictions
     from capsight.server.http_errors import ApiError
-    from capsight.server.routers.classify import _classifier, _notes, client_classes
+    from capsight.server.routers.classify import (
+        _classifier,
+        _notes,
+        client_classes,
+        client_templates,
+    )
 
     image = photo_from_upload(upload)
     try:
         classes = client_classes(typed if class_set == TYPED else class_set)
-        templates = tuple(t for t in template.splitlines() if t.strip()) or None
+        templates = client_templates(template.splitlines(), classes)
         classifier = _classifier(classes, templates)
         (found,) = predictions(classifier, [image], ["photo"], top=5)
     except CapsightError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import tempfile
 import time
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -53,6 +54,28 @@ class ClassifyResponse(BaseModel):
     timings_ms: dict[str, float]
     note: str | None = Field(default=None, description=(
         "Classes the engine cannot tell apart (names it cannot read): they score alike"))
+
+
+MAX_TEMPLATES = 16
+# Prompts a request may have embedded: 5,000 classes under the 3 default templates. Custom
+# templates cost more than their classes: ImageNet's 1,860 names are embedded under them too,
+# ~3.7 s a template on 2 cores the first time.
+MAX_PROMPTS = MAX_CLASSES * 3
+
+
+def client_templates(templates: Sequence[str] | None, classes: ClassList | None) -> tuple[str, ...] | None:
+    """A client's templates (None: the engine's default), within what one request may cost."""
+    templates = tuple(t for t in templates or () if t.strip()) or None
+    if templates is None:
+        return None
+    if len(templates) > MAX_TEMPLATES:
+        raise ApiError(422, f"template: at most {MAX_TEMPLATES} templates per request, got {len(templates):,}")
+    named = len(classes.labels) if classes is not None else 0
+    if named * len(templates) > MAX_PROMPTS:
+        raise ApiError(422, f"template: {named:,} classes under {len(templates)} templates make "
+                            f"{named * len(templates):,} prompts; at most {MAX_PROMPTS:,} per "
+                            "request (fewer templates, or fewer classes)")  # fmt: skip
+    return templates
 
 
 def client_classes(text: str, at_least: int = 2) -> ClassList:
@@ -113,12 +136,12 @@ async def classify_images(
 
     t0 = time.perf_counter()
     class_list = client_classes(classes)
+    templates = client_templates(template, class_list)
     uploads = await read_images(images, settings.max_images)
     timing: dict[str, float] = {}
 
     def work():
         t = time.perf_counter()
-        templates = tuple(template) if template else None
         classifier, notes = _classifier(class_list, templates), _notes(class_list, templates)
         timing["build"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -172,6 +195,7 @@ async def build_classifier(
     if not classes and not examples:
         raise ApiError(422, "send classes, example photos, or both")
     class_list = client_classes(classes, 1 if examples else 2) if classes else None
+    template = client_templates(template, class_list)
     grouped: dict[str, list[tuple[str, ImageUpload]]] = {}
     if examples:
         uploads = await read_images(examples, max(settings.max_images, 1000))
