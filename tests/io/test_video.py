@@ -322,3 +322,19 @@ def test_an_indexed_file_cut_off_in_its_last_frame_is_analysed(tmp_path):
     (tmp_path / "damaged.mp4").write_bytes(bytes(damaged))
     with pytest.raises(VideoOpenError, match="corrupt video data near"):
         _times(tmp_path / "damaged.mp4", 1.0)
+
+
+def test_frames_over_64_megapixels_are_refused_before_they_are_decoded(cfr_video, monkeypatch):
+    """A 6 MB clip of 121-megapixel MJPEG frames took 400 MB to sample."""
+    import capsight.io.video as video
+    from capsight.errors import VideoOpenError
+
+    decoded = []
+    real_first = video._first_frame
+    monkeypatch.setattr(video, "_first_frame", lambda *a: decoded.append(1) or real_first(*a))
+    monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48 - 1)  # this clip's frames: 64x48
+    with pytest.raises(VideoOpenError, match=r"its frames are 64x48 px, over 0 megapixels; downscale"):
+        video.probe_video(cfr_video)
+    assert decoded == []  # told by the stream's header
+    monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48)
+    assert video.probe_video(cfr_video).width == 64

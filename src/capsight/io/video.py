@@ -179,8 +179,10 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        _check_frame_size(stream.codec_context.width, stream.codec_context.height, p)  # before decoding
         start = _container_start(container, stream)
         frame = _first_frame(container, stream, p)
+        _check_frame_size(frame.width, frame.height, p)  # a header that left the size out
         rotation = _display_rotation(frame)
         width, height = _display_size(frame.width, frame.height, _sample_aspect(stream))
         if rotation in (90, 270):
@@ -198,6 +200,17 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             rotation=rotation,
             start_time=round(start, 6),
         )
+
+
+MAX_FRAME_PIXELS = 64_000_000  # as for images (io.images.MAX_IMAGE_PIXELS): 8K is 33 million
+
+
+def _check_frame_size(width: int | None, height: int | None, path: Path) -> None:
+    """VideoOpenError for frames over ``MAX_FRAME_PIXELS``: a 6 MB clip of 121-megapixel MJPEG
+    frames took 400 MB to sample, and a decoder keeps several frames in flight."""
+    if width and height and width * height > MAX_FRAME_PIXELS:
+        raise VideoOpenError(f"{path}: its frames are {width}x{height} px, over "
+                             f"{MAX_FRAME_PIXELS // 1_000_000} megapixels; downscale it first")  # fmt: skip
 
 
 def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
