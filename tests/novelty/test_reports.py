@@ -450,24 +450,41 @@ def test_a_file_of_an_output_name_capsight_did_not_write_is_not_replaced(tmp_pat
 def test_a_failed_write_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
     """A full disk (or Ctrl-C) partway used to leave a new report.html beside the earlier run's
     other files: each output is written aside and renamed into place once all are written."""
-    from pathlib import Path
+    import capsight.novelty.reports as reports
 
     out = tmp_path / "r"
     write_outputs(make_analysis(), out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    real = Path.write_text
+    real = reports.create_new
 
-    def full_disk(self, data, *args, **kwargs):
-        if "moments.csv" in self.name:
+    def full_disk(path):
+        if "moments.csv" in path.name:
             raise OSError(28, "No space left on device")
-        return real(self, data, *args, **kwargs)
+        return real(path)
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    monkeypatch.setattr(reports, "create_new", full_disk)
     other = make_analysis()
     other.video = dataclasses.replace(other.video, path="another.mp4")
     with pytest.raises(InvalidParameter, match="cannot write the report \\(No space left on device\\)"):
         write_outputs(other, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and no half-written files
+
+
+def test_outputs_are_written_through_fresh_names_that_no_planted_link_can_take(tmp_path):
+    """The temporary names were '.report.html.<pid>.part': a link planted there by another user
+    of a shared folder was followed, and the file it named was overwritten."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    out = tmp_path / "shared"
+    out.mkdir()
+    for name in ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt"):
+        (out / f".{name}.{os.getpid()}.part").symlink_to(victim)
+    (out / f".capsight-write-check-{os.getpid()}").symlink_to(victim)
+    write_outputs(make_analysis(), out)
+    assert victim.read_text() == "mine"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "report.html").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")

@@ -9,6 +9,7 @@ when something is written there. So a file is written and removed.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -16,6 +17,12 @@ def make_writable_folder(folder: Path) -> None:
     """Create ``folder`` (and its parents), then write and remove a file there; raises OSError
     (FileExistsError or NotADirectoryError when a parent is a file) when it cannot be done."""
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".capsight-write-check-{os.getpid()}"  # one per process: torchrun ranks
-    probe.write_bytes(b"")
+    probe = folder / f".capsight-write-check-{secrets.token_hex(6)}"  # one per call: torchrun ranks
+    os.close(create_new(probe))
     probe.unlink()
+
+
+def create_new(path: Path) -> int:
+    """Open a file that did not exist, for writing (mode as the umask allows): O_EXCL, so a link
+    someone planted at the name, in a folder others can write to, is never followed."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

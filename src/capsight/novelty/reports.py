@@ -24,10 +24,11 @@ import io
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
-from capsight.io.folders import make_writable_folder
+from capsight.io.folders import create_new, make_writable_folder
 from capsight.novelty.analysis import Analysis, Moment
 
 OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt")
@@ -646,11 +647,9 @@ def _replace_all(out: Path, contents: dict[str, str | bytes]) -> dict[str, Path]
     try:
         for name in OUTPUT_NAMES:
             data = contents[name]
-            temporary[name] = out / f".{name}.{os.getpid()}.part"
-            if isinstance(data, bytes):
-                temporary[name].write_bytes(data)
-            else:
-                temporary[name].write_text(data, encoding="utf-8")
+            temporary[name] = out / f".{name}.{secrets.token_hex(6)}.part"
+            with os.fdopen(create_new(temporary[name]), "wb") as file:  # (no link followed)
+                file.write(data if isinstance(data, bytes) else data.encode("utf-8"))
         for name, path in temporary.items():
             os.replace(path, out / name)
     finally:
