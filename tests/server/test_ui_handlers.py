@@ -162,7 +162,7 @@ def test_the_page_serves_a_jobs_outputs_only_and_takes_small_bodies(make_app, st
         (job / name).parent.mkdir(parents=True, exist_ok=True)
         (job / name).write_bytes(b"x")
     for client in started(make_app(ui=True)):
-        def status(path):
+        def status(path, client=client):
             return client.get(f"/ui/gradio_api/file={path}").status_code
 
         assert status(job / "out" / "report.html") == status(job / "thumbs" / "0.jpg") == 200

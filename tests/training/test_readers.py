@@ -6,6 +6,7 @@ import io
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -361,3 +362,37 @@ def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_se
     err = capsys.readouterr().err
     assert err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err
     assert len(requests) < 40  # the queued ones were never fetched
+
+
+def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_deadline(photo_server):
+    """A photo URL could redirect to ftp:// or to 169.254.169.254; a server sending a byte a
+    second held a worker as long as it liked."""
+    import io
+    import urllib.request
+
+    from capsight.training.readers import conceptual_captions as cc
+
+    handler = cc._CheckedRedirects()
+
+    def follow(origin, target):
+        request = urllib.request.Request(origin)
+        return handler.redirect_request(request, None, 302, "Found", {}, target)
+
+    assert follow("http://photos.example.com/a.jpg", "https://cdn.example.com/a.jpg") is not None
+    for target, why in (("ftp://example.com/a.jpg", "redirected off HTTP"),
+                        ("http://169.254.169.254/latest/meta-data", "redirected to a local address"),
+                        ("http://localhost:8000/admin", "redirected to a local address"),
+                        ("http://10.0.0.7/a.jpg", "redirected to a local address")):  # fmt: skip
+        with pytest.raises(cc._PermanentFailure, match=why):
+            follow("http://photos.example.com/a.jpg", target)
+    assert follow("http://127.0.0.1:8000/a.jpg", "http://127.0.0.1:8000/b.jpg") is not None  # a local mirror
+
+    class Dripping(io.BytesIO):
+        def read(self, size=-1):
+            return super().read(1)
+
+    with pytest.raises(TimeoutError):
+        cc._read_until(Dripping(b"x" * 100), deadline=time.monotonic() - 1)
+    assert cc._read_until(io.BytesIO(b"y" * 10), deadline=time.monotonic() + 60) == b"y" * 10
+    big = cc._read_until(io.BytesIO(b"z" * (cc._MAX_BYTES + 10)), deadline=time.monotonic() + 60)
+    assert len(big) == cc._MAX_BYTES + 1  # enough to tell it is too large, no more

@@ -8,7 +8,9 @@
     $ python -m capsight.training.readers.conceptual_captions Train_GCC-training.tsv cache/cc --limit 10000
     $ capsight train Train_GCC-training.tsv --images cache/cc --out runs/cc ...
 
-Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout, failures
+Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout (each read,
+and six of them for the whole photo), redirects only to http(s) and, from a public address,
+never to a local one (a cloud's metadata service, localhost), failures
 are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
 cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
 ``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True`` does). Network
@@ -23,9 +25,12 @@ leaves half a file behind.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -92,11 +97,39 @@ class _PermanentFailure(Exception):
     """A URL that will not work on a retry either (HTTP 4xx, not an image)."""
 
 
+def _is_local(url: str) -> bool:
+    """A URL naming this machine or a private network by its address (or as localhost)."""
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:  # a name: where it resolves is not looked up here
+        return False
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects only to http(s), and from a public address never to a local one (a photo URL
+    of the TSV leading to a cloud's metadata service, 169.254.169.254, or to localhost)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise _PermanentFailure("redirected off HTTP")
+        if _is_local(newurl) and not _is_local(req.full_url):
+            raise _PermanentFailure("redirected to a local address")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_CheckedRedirects)
+_DEADLINE_FACTOR = 6  # a photo's whole fetch: this many timeouts (each read has one of its own)
+
+
 def _fetch_one(url: str, target: Path, timeout: float, shorter_side: int | None) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    deadline = time.monotonic() + _DEADLINE_FACTOR * timeout
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(_MAX_BYTES + 1)
+        with _OPENER.open(request, timeout=timeout) as response:
+            data = _read_until(response, deadline)
     except urllib.error.HTTPError as exc:
         if 400 <= exc.code < 500:
             raise _PermanentFailure(f"HTTP {exc.code}") from None
@@ -116,6 +149,18 @@ def _fetch_one(url: str, target: Path, timeout: float, shorter_side: int | None)
     partial = target.with_name(target.name + ".part")
     image.save(partial, format="JPEG", quality=90)
     os.replace(partial, target)
+
+
+def _read_until(response, deadline: float) -> bytes:
+    """The body, up to ``_MAX_BYTES`` + 1 bytes; TimeoutError past ``deadline`` (a server that
+    sends a byte a second never trips the per-read timeout)."""
+    chunks, size = [], 0
+    while size <= _MAX_BYTES and (chunk := response.read(min(65536, _MAX_BYTES + 1 - size))):
+        chunks.append(chunk)
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            raise TimeoutError("timed out")
+    return b"".join(chunks)
 
 
 def _reason(error: BaseException) -> str:
