@@ -30,13 +30,18 @@ WORKDIR /app
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
 COPY pyproject.toml README.md LICENSE constraints.txt ./
+# The dependencies in a layer of their own, installed through an empty stand-in for capsight
+# that is then removed: a change to capsight's code reinstalls capsight alone, not Gradio and
+# the rest. No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2
+# encoder (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for
+# training. Every package at the version CI last passed with (constraints.txt, `make lock`).
+RUN mkdir -p src/capsight && touch src/capsight/__init__.py \
+    && pip install -c constraints.txt ".[serve]" && pip uninstall -y capsight \
+    && rm -rf /app/src /app/build
 COPY src ./src
-# No lite12 extra: the photo default show-attend-tell-pair carries its own Lite2 encoder
-# (src/capsight/models/show-attend-tell-pair/m1); the ImageNet Lite1/2 weights are for training.
 # Installed as a wheel into site-packages. (Removing /app/src afterwards would not shrink the
 # image: the COPY layer above keeps it; it is removed so nothing imports the copy by mistake.)
-# Every other package at the version CI last passed with (constraints.txt, `make lock`).
-RUN pip install -c constraints.txt ".[serve]" && rm -rf /app/src /app/build
+RUN pip install --no-deps . && rm -rf /app/src /app/build
 
 RUN useradd --create-home --uid 1000 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache
