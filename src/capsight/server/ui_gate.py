@@ -34,8 +34,9 @@ SERVED = frozenset({"out", "thumbs"})  # the job sub-folders the page links to
 class UiGate:
     def __init__(self, app: ASGIApp, job_dir: str | os.PathLike) -> None:
         self.app = app
-        self.small_bodies = BodySizeLimit(app, UI_BODY_MAX, f"a request to the page over "
-                                          f"{UI_BODY_MAX // 2**20} MB; files go through its upload")
+        self.small_bodies = BodySizeLimit(app, UI_BODY_MAX, f"this request is over "
+                                          f"{UI_BODY_MAX // 2**20} MB, more than the page sends: a "
+                                          "class list has at most 5,000 names")  # fmt: skip
         self.job_dir = os.path.realpath(job_dir)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
