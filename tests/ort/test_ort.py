@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -442,3 +443,17 @@ def test_a_full_disk_names_the_folder_and_the_room_the_graphs_need(monkeypatch, 
     monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")
     with pytest.raises(ModelNotFound, match="set CAPSIGHT_CACHE to another disk"):
         ort_video.video_models("default", "minilm", "efficientnet-lite0")
+
+
+def test_every_cache_reads_capsight_cache_alike(tmp_path, monkeypatch):
+    """An empty CAPSIGHT_CACHE put classify's texts in ./classify (the ONNX graphs went to the
+    default); a relative one was shown relative."""
+    from capsight.cache_root import cache_root
+    from capsight.classify.text_cache import cache_dir as text_dir
+    from capsight.ort.store import cache_dir as graph_dir
+
+    monkeypatch.chdir(tmp_path)
+    for value, root in (("", Path.home() / ".cache" / "capsight"), ("  ", Path.home() / ".cache" / "capsight"),
+                        ("rel", tmp_path / "rel"), ("~/c", Path.home() / "c")):  # fmt: skip
+        monkeypatch.setenv("CAPSIGHT_CACHE", value)
+        assert cache_root() == graph_dir() == root and text_dir() == root / "classify", value

@@ -13,7 +13,6 @@ ImageNet side for the default templates ships precomputed (``data/zero_shot``), 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from collections.abc import Sequence
 from contextlib import closing
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from capsight.cache_root import cache_root
 from capsight.classify.templates import fill_template
 from capsight.progress import ProgressCallback
 
@@ -30,7 +30,7 @@ EMBEDDER = "minilm"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("CAPSIGHT_CACHE", Path.home() / ".cache" / "capsight")) / "classify"
+    return cache_root() / "classify"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

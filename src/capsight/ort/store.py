@@ -46,8 +46,9 @@ _EXPORTING = threading.Lock()  # one export at a time in this process (torch.onn
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CAPSIGHT_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "capsight"
+    from capsight.cache_root import cache_root
+
+    return cache_root()
 
 
 @cache

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from capsight.cache_root import cache_root
 from capsight.errors import CapsightError, ImageLoadError, InputNotFound
 from capsight.io.images import load_image
 from capsight.training.datasets import CaptionCorpus
@@ -31,7 +32,7 @@ from capsight.training.log_bar import progress_bar
 from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("CAPSIGHT_CACHE", "~/.cache/capsight")).expanduser() / "features"
+DEFAULT_CACHE_DIR = cache_root() / "features"
 
 
 @dataclass
