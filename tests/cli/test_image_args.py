@@ -29,3 +29,14 @@ def test_a_folder_is_expanded_to_other_photo_kinds_too(tmp_path):
     paths, problems = expand_image_args([str(tmp_path)])
     assert [Path(p).name for p in paths] == ["a.jfif", "b.jpe", "c.avif", "d.heic", "e.webp"]
     assert problems == []
+
+
+def test_an_image_named_twice_is_read_once(tmp_path):
+    from capsight._cli.image_args import expand_image_args
+
+    (tmp_path / "photos").mkdir()
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / "photos" / name).write_bytes(b"x")
+    a = str(tmp_path / "photos" / "a.jpg")
+    paths, problems = expand_image_args([a, str(tmp_path / "photos"), f"{tmp_path}/photos/../photos/a.jpg"])
+    assert paths == [a, str(tmp_path / "photos" / "b.png")] and problems == []

@@ -62,7 +62,22 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
             paths += found
         elif len(problems) == before:  # nothing unreadable: simply no images there
             problems.append(f"{arg}: a folder with no images in it (looked for {PHOTO_KINDS} files)")
-    return paths, problems
+    return _once_each(paths), problems
+
+
+def _once_each(paths: list[str]) -> list[str]:
+    """An image named twice (itself and in its folder, or by two names) is read once, where it
+    first came."""
+    seen, out = set(), []
+    for path in paths:
+        try:
+            key = os.path.realpath(path) if path != STDIN else STDIN
+        except (OSError, ValueError):
+            key = path
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
 
 
 def images_under(folder: Path, problems: list[str]) -> list[str]:
