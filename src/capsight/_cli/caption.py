@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="draw the attention of each word over the photo into this image file "
                         "(.png, .jpg or .webp); with several images, a folder or several models, "
                         "one file each, named PNG's stem-<image>[-<model>] (-2, -3 ... where "
-                        "photos share a name)")  # fmt: skip
+                        "photos share a name); its folder is made if missing")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="images encoded together (default: 32)")
     method = p.add_mutually_exclusive_group()
