@@ -154,6 +154,15 @@ def test_the_page_never_reads_a_server_file_a_client_names(
         assert blocked.status_code == 404  # the job table is in the job folder the page serves
 
 
+def test_the_gates_read_the_path_the_routes_see_behind_a_proxys_prefix():
+    """uvicorn --root-path puts the prefix in scope["path"]: the gates matched nothing."""
+    from capsight.server.deps import route_path
+
+    assert route_path({"path": "/app/ui/gradio_api/file=/x", "root_path": "/app"}) == "/ui/gradio_api/file=/x"
+    assert route_path({"path": "/v1/videos", "root_path": ""}) == "/v1/videos"
+    assert route_path({"path": "/v1/videos"}) == "/v1/videos"
+
+
 def test_the_page_serves_a_jobs_outputs_only_and_takes_small_bodies(make_app, started, tmp_path):
     """Gradio's file route served every file of the job folder (a job's uploaded video too),
     and its JSON routes parsed bodies up to --max-upload-mb before any login check."""
@@ -166,8 +175,11 @@ def test_the_page_serves_a_jobs_outputs_only_and_takes_small_bodies(make_app, st
             return client.get(f"/ui/gradio_api/file={path}").status_code
 
         assert status(job / "out" / "report.html") == status(job / "thumbs" / "0.jpg") == 200
-        for path in (job / "input.mp4", job / "notes.txt", job, f"{job}/out/../input.mp4"):
+        for path in (job / "input.mp4", job / "notes.txt", job, f"{job}/out/%2e%2e/input.mp4"):
             assert status(path) == 404, path
+        assert client.get(f"/ui/gradio_api/file/{job}/input.mp4").status_code == 404  # Gradio's older route
+        assert client.get(f"/ui/gradio_api/file/{job}/out/report.html").status_code == 200
+        assert status("/tmp/a%00b") == 404  # realpath refuses a NUL: not a 500
         (job / "out" / "link.mp4").symlink_to(job / "input.mp4")  # a link judged by its target
         assert status(job / "out" / "link.mp4") == 404
         big = b'{"data": [' + b"[]," * 1_000_000 + b'[]], "fn_index": 0, "session_hash": "x"}'

@@ -46,6 +46,13 @@ JobsDep = Annotated[JobManager, Depends(get_jobs)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 
 
+def route_path(scope) -> str:
+    """The path the app's routes see, for ASGI middleware: without the ``root_path`` a proxy's
+    prefix adds (uvicorn's ``--root-path`` puts it in ``scope["path"]`` too)."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 def api_key_matches(headers: Mapping[str, str], expected: str) -> bool:
     """Whether ``headers`` carry the key ``expected``: X-API-Key, or an Authorization Bearer
     token; compared in constant time."""

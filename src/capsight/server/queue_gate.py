@@ -17,7 +17,7 @@ import json
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from capsight.server.deps import api_key_matches, missing_key_message
+from capsight.server.deps import api_key_matches, missing_key_message, route_path
 from capsight.server.jobs import QueueFull
 
 GATED = frozenset({"/v1/videos", "/get_video_captions"})  # the POSTs that queue a video job
@@ -29,14 +29,14 @@ class QueueGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in UPLOADS:
+        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) in UPLOADS:
             state = scope["app"].state
             jobs, settings = getattr(state, "jobs", None), getattr(state, "settings", None)
             if settings is not None and not _authorised(scope, settings.api_key):
                 await _send_refusal(send, 401, missing_key_message(Headers(scope=scope)),
                                     [(b"www-authenticate", b"ApiKey")])  # fmt: skip
                 return
-            if jobs is not None and scope["path"] in GATED:
+            if jobs is not None and route_path(scope) in GATED:
                 try:
                     jobs.reserve()
                 except QueueFull as full:

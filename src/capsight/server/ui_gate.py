@@ -22,11 +22,12 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from capsight.server.deps import route_path
 from capsight.server.uploads import BodySizeLimit
 
 UI = "/ui/"
 UPLOAD_ROUTE = "/ui/gradio_api/upload"  # the page's files: the server's own upload limit
-FILE_ROUTE = "/ui/gradio_api/file="
+FILE_ROUTES = ("/ui/gradio_api/file=", "/ui/gradio_api/file/")  # (the second: Gradio's older form)
 UI_BODY_MAX = 2 * 2**20  # bytes: a class list of 5,000 names is ~100 KB of JSON
 SERVED = frozenset({"out", "thumbs"})  # the job sub-folders the page links to
 
@@ -40,20 +41,29 @@ class UiGate:
         self.job_dir = os.path.realpath(job_dir)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
+        path = route_path(scope) if scope["type"] == "http" else ""
+        asked = next((path[len(r):] for r in FILE_ROUTES if path.startswith(r)), None)
         if not path.startswith(UI):
             await self.app(scope, receive, send)
-        elif path.startswith(FILE_ROUTE) and not self._served(path[len(FILE_ROUTE):]):
+        elif asked is not None and not self._served(asked):
             await _not_served(send)
-        elif path.startswith(UPLOAD_ROUTE):
+        elif path == UPLOAD_ROUTE:
             await self.app(scope, receive, send)
         else:
             await self.small_bodies(scope, receive, send)
 
     def _served(self, asked: str) -> bool:
         """Anything outside the job folder is Gradio's to judge (its upload cache); inside it,
-        only a job's outputs and thumbnails."""
-        inside = os.path.relpath(os.path.realpath(asked), self.job_dir)
+        only a job's outputs and thumbnails. (A relative path is taken from the server's
+        working folder, as Gradio takes it.)"""
+        try:
+            real = os.path.realpath(asked)
+        except (OSError, ValueError):  # a NUL in it: nothing to serve
+            return False
+        try:
+            inside = os.path.relpath(real, self.job_dir)
+        except ValueError:  # on another drive (Windows): outside the job folder
+            return True
         if inside == os.pardir or inside.startswith(os.pardir + os.sep):
             return True
         parts = Path(inside).parts  # (the job folder itself: none)
