@@ -387,9 +387,18 @@ def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_dea
             follow("http://photos.example.com/a.jpg", target)
     assert follow("http://127.0.0.1:8000/a.jpg", "http://127.0.0.1:8000/b.jpg") is not None  # a local mirror
 
+    for numeric in ("http://127.1/a.jpg", "http://2130706433/a.jpg", "http://0x7f000001/a.jpg"):
+        with pytest.raises(cc._PermanentFailure, match="redirected to a local address"):
+            follow("http://photos.example.com/a.jpg", numeric)  # all of them connect to 127.0.0.1
+
     class Dripping(io.BytesIO):
+        """A socket that has one byte at a time: read(n) would wait for all n."""
+
         def read(self, size=-1):
-            return super().read(1)
+            raise AssertionError("read(n) waits for n bytes, past the deadline")
+
+        def read1(self, size=-1):
+            return super().read1(1)
 
     with pytest.raises(TimeoutError):
         cc._read_until(Dripping(b"x" * 100), deadline=time.monotonic() - 1)

@@ -10,7 +10,7 @@
 
 Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout (each read,
 and six of them for the whole photo), redirects only to http(s) and, from a public address,
-never to a local one (a cloud's metadata service, localhost), failures
+never to a host that resolves to a local one (a cloud's metadata service, localhost), failures
 are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
 cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
 ``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True`` does). Network
@@ -98,14 +98,18 @@ class _PermanentFailure(Exception):
 
 
 def _is_local(url: str) -> bool:
-    """A URL naming this machine or a private network by its address (or as localhost)."""
+    """A URL whose host is, or resolves to, an address of this machine or a private network
+    (any of its addresses: ``127.1``, ``0x7f000001`` and ``metadata.google.internal`` too).
+    A name that does not resolve is not local: its fetch fails anyway. (A name that resolves
+    elsewhere by the time it is fetched is not caught.)"""
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:  # a name: where it resolves is not looked up here
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
         return False
+    return any(not ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in found)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -155,7 +159,9 @@ def _read_until(response, deadline: float) -> bytes:
     """The body, up to ``_MAX_BYTES`` + 1 bytes; TimeoutError past ``deadline`` (a server that
     sends a byte a second never trips the per-read timeout)."""
     chunks, size = [], 0
-    while size <= _MAX_BYTES and (chunk := response.read(min(65536, _MAX_BYTES + 1 - size))):
+    # read1: what has arrived, one socket read (read(n) waits for n bytes, past any deadline)
+    read = getattr(response, "read1", response.read)
+    while size <= _MAX_BYTES and (chunk := read(min(65536, _MAX_BYTES + 1 - size))):
         chunks.append(chunk)
         size += len(chunk)
         if time.monotonic() > deadline:
