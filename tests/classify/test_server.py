@@ -120,6 +120,11 @@ def test_templates_are_limited_in_count_length_and_prompts(client, cat_png):
         "template: 1,001 classes under 15 templates make 15,015 prompts; at most 15,000")
     r = client.post("/v1/classifiers", data={"classes": "cat, dog", "template": "a {} " + "y" * 300})
     assert r.status_code == 422 and "at most 200" in r.json()["error"]
+    r = post("cat, dog", [""])  # a blank template alone: said, not the default put in its place
+    assert r.status_code == 422 and "no template given" in r.json()["error"]
+    r = client.post("/v1/classify", files=[image, ("template", ("t.txt", b"a {}", "text/plain"))],
+                    data={"classes": "cat, dog"})  # fmt: skip
+    assert r.status_code == 422 and "curl -F 'template=<FILE'" in r.json()["error"]
 
 
 @pytest.mark.slow

@@ -40,3 +40,6 @@ def test_an_image_named_twice_is_read_once(tmp_path):
     a = str(tmp_path / "photos" / "a.jpg")
     paths, problems = expand_image_args([a, str(tmp_path / "photos"), f"{tmp_path}/photos/../photos/a.jpg"])
     assert paths == [a, str(tmp_path / "photos" / "b.png")] and problems == []
+    (tmp_path / "photos" / "c.jpg").symlink_to(tmp_path / "photos" / "a.jpg")  # a link keeps its line
+    paths, _ = expand_image_args([str(tmp_path / "photos")])
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["a.jpg", "b.png", "c.jpg"]

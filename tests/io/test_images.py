@@ -51,7 +51,7 @@ def test_a_large_jpeg_is_decoded_at_a_smaller_scale_and_a_small_one_whole():
     assert load_image(encoded(Image.fromarray(gradient[:, :2000]), "PNG")).size == (2000, 2100)
 
 
-def test_sixteen_bit_grey_keeps_its_levels_in_float32():
+def test_sixteen_bit_grey_keeps_its_levels():
     levels = np.array([[0, 1024, 4095, 2048]], np.uint16)  # 12-bit data in a 16-bit file
     arr = rgb(encoded(Image.fromarray(levels), "PNG"))
     assert arr[0, :, 0].tolist() == [0, 64, 255, 128]

@@ -482,6 +482,14 @@ def test_outputs_are_written_through_fresh_names_that_no_planted_link_can_take(t
     (out / f".capsight-write-check-{os.getpid()}").symlink_to(victim)
     write_outputs(make_analysis(), out)
     assert victim.read_text() == "mine"
+    import capsight.novelty.reports as reports
+
+    with pytest.MonkeyPatch.context() as patch:  # a link planted at the very name about to be used
+        patch.setattr(reports.secrets, "token_hex", lambda n: "guessed")
+        (out / ".report.html.guessed.part").symlink_to(victim)
+        with pytest.raises(InvalidParameter, match="cannot write the report .* appeared there"):
+            write_outputs(make_analysis(), out)
+    assert victim.read_text() == "mine" and (out / ".report.html.guessed.part").is_symlink()
     umask = os.umask(0)
     os.umask(umask)
     assert (out / "report.html").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600

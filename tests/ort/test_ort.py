@@ -418,7 +418,7 @@ def test_a_lock_file_of_another_user_still_locks_and_leftovers_go_under_the_lock
         return real_builtin_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", builtin_open)
-    left = folder / "net-1.onnx.0123.tmp"  # a minute old: a killed export, seen under the lock
+    left = folder / "net-1.onnx.0123.tmp"  # just written, yet a killed export's: seen under the lock
     left.write_bytes(b"half a graph")
     source = tmp_path / "weights.bin"
     source.write_bytes(b"w")

@@ -41,10 +41,8 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
             if sys.stdin is None or sys.stdin.isatty():
                 problems.append(f"-: {STDIN_NAME} is a terminal; pipe an image in "
                                 "(cat photo.jpg | capsight caption -)")  # fmt: skip
-            elif STDIN in paths:
-                problems.append(f"-: {STDIN_NAME} holds one image; name it once")
             else:
-                paths.append(STDIN)
+                paths.append(STDIN)  # (named twice: read once, as any image)
             continue
         if not names_a_folder(arg):  # (one that cannot be entered: reading will say so)
             try:
@@ -66,12 +64,13 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _once_each(paths: list[str]) -> list[str]:
-    """An image named twice (itself and in its folder, or by two names) is read once, where it
-    first came."""
+    """An image named twice (itself and in its folder, or as ``a/../a/x.jpg``) is read once,
+    where it first came; ``-`` too. Links stay apart: a folder of links to one photo reads it
+    under each name."""
     seen, out = set(), []
     for path in paths:
         try:
-            key = os.path.realpath(path) if path != STDIN else STDIN
+            key = os.path.normpath(os.path.abspath(path)) if path != STDIN else STDIN
         except (OSError, ValueError):
             key = path
         if key not in seen:

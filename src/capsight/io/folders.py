@@ -12,6 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from capsight.io.new_files import create_new
+
 
 def make_writable_folder(folder: Path) -> None:
     """Create ``folder`` (and its parents), then write and remove a file there; raises OSError
@@ -21,8 +23,3 @@ def make_writable_folder(folder: Path) -> None:
     os.close(create_new(probe))
     probe.unlink()
 
-
-def create_new(path: Path) -> int:
-    """Open a file that did not exist, for writing (mode as the umask allows): O_EXCL, so a link
-    someone planted at the name, in a folder others can write to, is never followed."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

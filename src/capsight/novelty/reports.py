@@ -28,7 +28,8 @@ import secrets
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
-from capsight.io.folders import create_new, make_writable_folder
+from capsight.io.folders import make_writable_folder
+from capsight.io.new_files import create_new
 from capsight.novelty.analysis import Analysis, Moment
 
 OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt")
@@ -647,8 +648,14 @@ def _replace_all(out: Path, contents: dict[str, str | bytes]) -> dict[str, Path]
     try:
         for name in OUTPUT_NAMES:
             data = contents[name]
-            temporary[name] = out / f".{name}.{secrets.token_hex(6)}.part"
-            with os.fdopen(create_new(temporary[name]), "wb") as file:  # (no link followed)
+            part = out / f".{name}.{secrets.token_hex(6)}.part"
+            try:
+                handle = create_new(part)  # (no link followed)
+            except FileExistsError:  # something took a random name: not a parent that is a file
+                raise InvalidParameter(f"{out}: cannot write the report ({part.name} appeared "
+                                       "there meanwhile); choose another --out") from None  # fmt: skip
+            temporary[name] = part
+            with os.fdopen(handle, "wb") as file:
                 file.write(data if isinstance(data, bytes) else data.encode("utf-8"))
         for name, path in temporary.items():
             os.replace(path, out / name)

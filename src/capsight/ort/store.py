@@ -35,7 +35,8 @@ from pathlib import Path
 
 # The code that decides what an exported graph computes: the export module and every module
 # of the packages whose networks and loaders it runs (the weights' readers too: a fix to one
-# changes the graph as surely as a fix to a network), and torch, which traces them.
+# changes the graph as surely as a fix to a network), and torch, which traces them. Whole
+# packages: an edit elsewhere in them costs one export (seconds), never a stale graph.
 _GRAPH_CODE = ("ort/export.py", "vision/", "captioning/", "text/")
 _GRAPH_TOOLS = ("torch", "onnx", "onnxruntime")
 KEEP_OTHER_CODE_DAYS = 30
@@ -111,7 +112,7 @@ def ensure_graphs(
     folder.mkdir(parents=True, exist_ok=True)
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"cannot write the ONNX graph cache {folder} (set CAPSIGHT_CACHE)")
-    with _EXPORTING, _folder_lock(folder):
+    with _EXPORTING, _folder_lock(folder) as locked:
         if all(p.is_file() for p in paths):  # another thread or process exported them meanwhile
             return
         if report is not None:
@@ -126,25 +127,30 @@ def ensure_graphs(
         finally:
             for tmp in temporary:
                 tmp.unlink(missing_ok=True)
-        prune_stale(folder, locked=True)
+        prune_stale(folder, locked=locked)
 
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path):
-    """An exclusive ``flock`` on ``folder/.lock`` while exporting (none where fcntl is missing:
-    then the unique temporary names still keep every graph whole)."""
+    """An exclusive ``flock`` on ``folder/.lock`` while exporting; yields whether it was taken
+    (not where fcntl is missing: then the unique temporary names still keep every graph whole,
+    and pruning leaves young temporary files alone)."""
     try:
         import fcntl
     except ImportError:  # Windows
-        yield
+        yield False
         return
-    # Read-only: flock needs no write access, so a .lock another user created (a volume shared
-    # by server workers of other uids) locks as well as one's own.
-    handle = os.open(folder / ".lock", os.O_RDONLY | os.O_CREAT, 0o666)
+    # Read-write where it may be (NFS emulates flock with fcntl locks, which need it), else
+    # read-only: a .lock another user created (a volume shared by server workers of other
+    # uids) locks as well as one's own on a local disk.
+    try:
+        handle = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        handle = os.open(folder / ".lock", os.O_RDONLY)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
@@ -153,9 +159,10 @@ def _folder_lock(folder: Path):
 
 @contextlib.contextmanager
 def folder_locked(folder: Path):
-    """The export lock, for other work on the folder (``models --prepare``'s pruning)."""
-    with _EXPORTING, _folder_lock(folder):
-        yield
+    """The export lock, for other work on the folder (``models --prepare``'s pruning); yields
+    whether other processes are locked out too (no ``flock`` on Windows)."""
+    with _EXPORTING, _folder_lock(folder) as locked:
+        yield locked
 
 
 def prune_stale(folder: Path, locked: bool = False) -> list[Path]:

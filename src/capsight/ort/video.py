@@ -141,7 +141,10 @@ def cache_status() -> dict:
         except PackageNotFoundError:  # installed as onnxruntime-gpu, -openvino, a conda build
             status["onnxruntime"] = "installed (version unknown)"
     folder = cache_dir() / "onnx"
-    files = [f for f in folder.iterdir() if f.suffix in (".onnx", ".tmp")] if folder.is_dir() else []
+    try:
+        files = [f for f in folder.iterdir() if f.suffix in (".onnx", ".tmp")]
+    except OSError:  # missing, or not to be listed: nothing to count
+        files = []
     status.update(folder=str(folder), graphs=sum(f.suffix == ".onnx" for f in files),
                   megabytes=round(sum(_size(f) for f in files) / 1e6, 1),  # a killed export's too
                   writable=_writable(folder))  # fmt: skip
@@ -192,8 +195,8 @@ def prepare_video_default(report: Callable[[str], None] | None = None) -> None:
 
     video_models("default", "minilm", "efficientnet-lite0", report, setting="onnx")
     folder = cache_dir() / "onnx"
-    with folder_locked(folder):
-        gone = prune_stale(folder, locked=True)
+    with folder_locked(folder) as locked:
+        gone = prune_stale(folder, locked=locked)
     graphs = [p for p in gone if p.suffix == ".onnx"]
     if graphs and report is not None:
         report(f"deleted {len(graphs)} stale ONNX graph(s) of other code or sources")

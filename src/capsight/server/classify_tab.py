@@ -49,7 +49,7 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
     image = photo_from_upload(upload)
     try:
         classes = client_classes(typed if class_set == TYPED else class_set)
-        templates = client_templates(template.splitlines(), classes)
+        templates = client_templates([t for t in template.splitlines() if t.strip()], classes)
         classifier = _classifier(classes, templates)
         (found,) = predictions(classifier, [image], ["photo"], top=5)
     except CapsightError as exc:

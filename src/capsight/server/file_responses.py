@@ -6,12 +6,15 @@ Starlette's ``FileResponse`` sends an ``ETag`` and a ``Last-Modified`` but sends
 file again when a client asks ``If-None-Match`` or ``If-Modified-Since`` with them; and it
 answers a ``Range`` it cannot serve with a plain-text ``400`` or an empty ``416``, where every
 other error of the API is JSON ``{"error": ...}``. A job's outputs never change once written,
-so a revalidation that matches gets ``304 Not Modified`` with no body.
+so a revalidation that matches gets ``304 Not Modified`` with no body; a Range past the end is
+a JSON ``416``, and one that does not parse (another unit than bytes) is ignored, as RFC 9110
+says: the whole file.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 import anyio
@@ -41,13 +44,30 @@ class JobFileResponse(FileResponse):
                 return
             self.set_stat_headers(self.stat_result)
         request = Headers(scope=scope)
-        answer = self._early_answer(request)
-        await (answer or super().__call__)(scope, receive, send)
-
-    def _early_answer(self, request: Headers) -> Response | None:
         if self._not_modified(request):
             kept = {k: v for k, v in self.headers.items() if k in KEPT_ON_304}
-            return Response(status_code=304, headers=kept)
+            await Response(status_code=304, headers=kept)(scope, receive, send)
+            return
+        if self._unreadable_range(request):  # RFC 9110, 14.2: ignored, the whole file sent
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"range"]}
+        answer = self._range_past_the_end(request)
+        await (answer or super().__call__)(scope, receive, send)
+
+    def _unreadable_range(self, request: Headers) -> bool:
+        """A Range of a unit other than bytes, or one that does not parse (Starlette answered
+        400 in plain text; a server must ignore a unit it does not know)."""
+        http_range = request.get("range")
+        if http_range is None:
+            return False
+        try:
+            self._parse_range_header(http_range, self.stat_result.st_size)
+        except MalformedRangeHeader:
+            return True
+        except RangeNotSatisfiable:
+            return False
+        return False
+
+    def _range_past_the_end(self, request: Headers) -> Response | None:
         http_range = request.get("range")
         if_range = request.get("if-range")
         if http_range is None or (if_range is not None and not self._should_use_range(if_range)):
@@ -55,8 +75,8 @@ class JobFileResponse(FileResponse):
         size = self.stat_result.st_size
         try:
             self._parse_range_header(http_range, size)
-        except MalformedRangeHeader as exc:
-            return JSONResponse({"error": f"bad Range header: {exc.content}"}, status_code=400)
+        except MalformedRangeHeader:
+            return None  # (ignored: _unreadable_range)
         except RangeNotSatisfiable:
             return JSONResponse(
                 {"error": f"the Range asked for lies past the end of the file ({size} bytes)"},
@@ -78,8 +98,8 @@ class JobFileResponse(FileResponse):
             modified = parsedate_to_datetime(self.headers["last-modified"])
         except (TypeError, ValueError):
             return False  # an unreadable date is ignored, as RFC 9110 says
-        if asked.tzinfo is None:
-            return False
+        if asked.tzinfo is None:  # asctime's form has no zone: it is GMT (RFC 9110, 5.6.7)
+            asked = asked.replace(tzinfo=UTC)
         return modified <= asked
 
 

@@ -85,7 +85,8 @@ def validation_message(exc: RequestValidationError) -> str:
         elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
             msg = "expected a file upload"  # a plain form field where a file belongs
         elif isinstance(err.get("input"), StarletteUploadFile):  # curl -F classes=@mine.txt
-            msg = (f"sent as a file, where text belongs; curl -F '{where}=<FILE' sends a file's "
+            field = loc[0] if loc else where  # (a list's item: template.0, sent as -F template=)
+            msg = (f"sent as a file, where text belongs; curl -F '{field}=<FILE' sends a file's "
                    "text as the field")
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")

@@ -64,17 +64,19 @@ MAX_PROMPTS = MAX_CLASSES * 3
 
 
 def client_templates(templates: Sequence[str] | None, classes: ClassList | None) -> tuple[str, ...] | None:
-    """A client's templates (None: the engine's default), within what one request may cost."""
-    templates = tuple(t for t in templates or () if t.strip()) or None
-    if templates is None:
+    """A client's templates (None: the engine's default), within what one request may cost.
+    Blank ones are kept: ``-F template=`` alone is "no template given", not the default."""
+    if not templates:
         return None
-    if len(templates) > MAX_TEMPLATES:
-        raise ApiError(422, f"template: at most {MAX_TEMPLATES} templates per request, got {len(templates):,}")
+    templates = tuple(templates)
+    count = sum(bool(t.strip()) for t in templates)
+    if count > MAX_TEMPLATES:
+        raise ApiError(422, f"template: at most {MAX_TEMPLATES} templates per request, got {count:,}")
     named = len(classes.labels) if classes is not None else 0
-    if named * len(templates) > MAX_PROMPTS:
-        raise ApiError(422, f"template: {named:,} classes under {len(templates)} templates make "
-                            f"{named * len(templates):,} prompts; at most {MAX_PROMPTS:,} per "
-                            "request (fewer templates, or fewer classes)")  # fmt: skip
+    if named * count > MAX_PROMPTS:
+        raise ApiError(422, f"template: {named:,} classes under {count} templates make "
+                            f"{named * count:,} prompts; at most {MAX_PROMPTS:,} per request "
+                            "(fewer templates, or fewer classes)")  # fmt: skip
     return templates
 
 
