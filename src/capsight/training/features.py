@@ -32,7 +32,7 @@ from capsight.training.log_bar import progress_bar
 from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
-DEFAULT_CACHE_DIR = cache_root() / "features"
+DEFAULT_CACHE_DIR = cache_root() / "features"  # (read once, at import: commands set it before)
 
 
 @dataclass
