@@ -22,4 +22,3 @@ def make_writable_folder(folder: Path) -> None:
     probe = folder / f".capsight-write-check-{secrets.token_hex(6)}"  # one per call: torchrun ranks
     os.close(create_new(probe))
     probe.unlink()
-

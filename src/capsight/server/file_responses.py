@@ -48,41 +48,31 @@ class JobFileResponse(FileResponse):
             kept = {k: v for k, v in self.headers.items() if k in KEPT_ON_304}
             await Response(status_code=304, headers=kept)(scope, receive, send)
             return
-        if self._unreadable_range(request):  # RFC 9110, 14.2: ignored, the whole file sent
+        ignore, answer = self._judge_range(request)
+        if ignore:  # RFC 9110, 14.2: a Range it cannot read is ignored, the whole file sent
             scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"range"]}
-        answer = self._range_past_the_end(request)
         await (answer or super().__call__)(scope, receive, send)
 
-    def _unreadable_range(self, request: Headers) -> bool:
-        """A Range of a unit other than bytes, or one that does not parse (Starlette answered
-        400 in plain text; a server must ignore a unit it does not know)."""
+    def _judge_range(self, request: Headers) -> tuple[bool, Response | None]:
+        """(whether to drop the Range, which Starlette would answer with a plain-text 400: a
+        unit other than bytes, or one that does not parse; a JSON 416 for one past the end)."""
         http_range = request.get("range")
         if http_range is None:
-            return False
-        try:
-            self._parse_range_header(http_range, self.stat_result.st_size)
-        except MalformedRangeHeader:
-            return True
-        except RangeNotSatisfiable:
-            return False
-        return False
-
-    def _range_past_the_end(self, request: Headers) -> Response | None:
-        http_range = request.get("range")
-        if_range = request.get("if-range")
-        if http_range is None or (if_range is not None and not self._should_use_range(if_range)):
-            return None
+            return False, None
         size = self.stat_result.st_size
         try:
             self._parse_range_header(http_range, size)
         except MalformedRangeHeader:
-            return None  # (ignored: _unreadable_range)
+            return True, None
         except RangeNotSatisfiable:
-            return JSONResponse(
+            if_range = request.get("if-range")
+            if if_range is not None and not self._should_use_range(if_range):
+                return False, None  # a changed file: Starlette sends it whole
+            return False, JSONResponse(
                 {"error": f"the Range asked for lies past the end of the file ({size} bytes)"},
                 status_code=416, headers={"Content-Range": f"bytes */{size}"},
             )  # fmt: skip
-        return None
+        return False, None
 
     def _not_modified(self, request: Headers) -> bool:
         if_none_match = request.get("if-none-match")
