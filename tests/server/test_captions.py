@@ -145,6 +145,8 @@ def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg
     assert decoding["method"] == "narrowing" and decoding["top_k"] == 4 and decoding["seed"] == 3
     again = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg)))
     assert again.json()["results"] == first.json()["results"]  # seeded: the same words
+    sent.pop("top_k")  # its default starting width is echoed as what it is, not as 0
+    assert client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg))).json()["decoding"]["top_k"] == 5
     for extra, says in (({"temperature": "0.5"}, "takes top_k only"), ({"top_k": "0"}, "at least 1")):
         r = client.post("/v1/captions", data={**sent, **extra}, files=_files(("a.jpg", cat_jpeg)))
         assert r.status_code == 422 and says in r.json()["error"], extra

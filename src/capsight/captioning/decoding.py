@@ -28,6 +28,7 @@ import torch
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.model import CaptionModel, State, expand_state, select_state
+from capsight.captioning.options import NARROWING_START
 from capsight.captioning.rules import apply_history_bans, ban_specials, whole_alternative
 
 DIVERSITY_STRENGTH = 0.5  # Hamming penalty per earlier group that chose a word at the same step
@@ -156,7 +157,7 @@ def _run_sequential(
             chosen = logp.argmax(-1)  # (open,)
         else:
             if choose == "narrowing":  # the original project's schedule, at temperature 1
-                temperature, top_k, top_p = 1.0, max(1, (options.top_k or 5) - t), 1.0
+                temperature, top_k, top_p = 1.0, max(1, (options.top_k or NARROWING_START) - t), 1.0
             else:
                 temperature, top_k, top_p = options.temperature, options.top_k, options.top_p
             filtered = filter_logits(logp, temperature, top_k, top_p)  # (open, V)

@@ -24,6 +24,7 @@ from capsight.errors import InvalidParameter
 # Past these, memory and time grow for nothing: beam 20 already finds what beam 5 does, and each
 # beam or alternative is a row of every batch (beam 100,000 over 32 photos asks for 5 GB).
 MAX_BEAM_WIDTH = 20
+NARROWING_START = 5  # words the narrowing schedule samples among at first, when top_k is 0
 MAX_CAPTIONS = 20
 MAX_LENGTH = 100  # tokens: five times the longest training caption the shipped models learned
 MAX_LENGTH_PENALTY = 5.0  # score / length**p; past ~2 every beam runs to max_length
@@ -144,7 +145,10 @@ class DecodingOptions:
             "sample": _BEAM_ONLY,
             "narrowing": _BEAM_ONLY + ("top_p", "temperature"),  # its top_k is the starting width
         }[self.method]
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in unused}
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k not in unused}
+        if self.method == "narrowing":  # the width it starts from, not "0"
+            out["top_k"] = self.top_k or NARROWING_START
+        return out
 
     def over(self, base: DecodingOptions | None) -> DecodingOptions:
         """These options on a captioner's own (``base``): a ``partial`` one replaces only the
