@@ -37,7 +37,10 @@ def no_server(monkeypatch, tmp_path):
     (["--job-timeout", "inf"], ["--job-timeout", "finite"]),
     (["--request-timeout", "inf"], ["--request-timeout", "finite"]),
     (["--host", "no-such-host.invalid"], ["--host", "no-such-host.invalid"]),
-    (["--port", "0"], ["port must be in 1..65535"]),
+    (["--port", "0"], ["--port (or CAPSIGHT_PORT) must be in 1..65535, got 0"]),
+    (["--workers", "-3"], ["--workers (or CAPSIGHT_WORKERS) must be >= 1, got -3"]),
+    (["--request-timeout", "0"], ["--request-timeout (or CAPSIGHT_REQUEST_TIMEOUT_S) must be > 0"]),
+    (["--api-key", "short"], ["--api-key (or CAPSIGHT_API_KEY) needs >= 8 characters, got 5"]),
 ])  # fmt: skip
 def test_bad_settings_are_one_line_before_start_up(run_cli, no_server, one_error_line, argv, fragments):
     status, out, err = run_cli("serve", *argv, *no_server)
@@ -100,9 +103,9 @@ def test_good_settings_pass_the_checks():
 ])  # fmt: skip
 def test_settings_made_in_python_refuse_numbers_the_app_cannot_use(name, value, fragment):
     from capsight.errors import InvalidParameter
-    from capsight.server.settings import ServerSettings, env_var
+    from capsight.server.settings import ServerSettings, env_var, option_name
 
-    with pytest.raises(InvalidParameter, match=f"{name} \\(or {env_var(name)}\\) {fragment}"):
+    with pytest.raises(InvalidParameter, match=f"{option_name(name)} \\(or {env_var(name)}\\) {fragment}"):
         ServerSettings(**{name: value})
 
 

@@ -54,22 +54,25 @@ class ServerSettings:
         for name in sorted(_FLOATS):  # inf MB or hours would crash the app as it starts
             problem = finite_problem(name, getattr(self, name))
             if problem:
-                raise InvalidParameter(f"{name} (or {env_var(name)}) {problem}")
+                raise InvalidParameter(f"{option_name(name)} (or {env_var(name)}) {problem}")
         checks = [
-            (1 <= self.port <= 65535, "port must be in 1..65535"),
-            (self.workers >= 1, "workers must be >= 1"),
-            (self.queue_size >= 1, "queue size must be >= 1"),
-            (self.max_upload_mb > 0, "the upload limit must be > 0 MB"),
-            (self.max_images >= 1, "max images must be >= 1"),
-            (self.job_ttl_hours >= 0, "job TTL must be >= 0 hours (0 keeps jobs forever)"),
-            (self.request_timeout_s > 0, "request timeout must be > 0 seconds"),
-            (self.job_timeout_s > 0, "job timeout must be > 0 seconds"),
-            (self.inference_slots >= 1, "inference slots must be >= 1"),
-            (self.api_key is None or len(self.api_key) >= 8, "an API key needs >= 8 characters"),
+            ("port", 1 <= self.port <= 65535, "must be in 1..65535"),
+            ("workers", self.workers >= 1, "must be >= 1"),
+            ("queue_size", self.queue_size >= 1, "must be >= 1"),
+            ("max_upload_mb", self.max_upload_mb > 0, "must be > 0 (MiB)"),
+            ("max_images", self.max_images >= 1, "must be >= 1"),
+            ("job_ttl_hours", self.job_ttl_hours >= 0, "must be >= 0 (0 keeps jobs forever)"),
+            ("request_timeout_s", self.request_timeout_s > 0, "must be > 0 (seconds)"),
+            ("job_timeout_s", self.job_timeout_s > 0, "must be > 0 (seconds)"),
+            ("inference_slots", self.inference_slots >= 1, "must be >= 1"),
         ]
-        for ok, message in checks:
+        for name, ok, rule in checks:  # named as the user set it: flag or variable
             if not ok:
-                raise InvalidParameter(message)
+                raise InvalidParameter(f"{option_name(name)} (or {env_var(name)}) {rule}, got "
+                                       f"{getattr(self, name):g}")  # fmt: skip
+        if self.api_key is not None and len(self.api_key) < 8:  # (the key itself is not shown)
+            raise InvalidParameter(f"--api-key (or {env_var('api_key')}) needs >= 8 characters, "
+                                   f"got {len(self.api_key)}")  # fmt: skip
         for origin in self.allowed_origins:
             host = origin.split("://", 1)[1] if "://" in origin else ""
             if origin != "*" and not (origin.startswith(("http://", "https://")) and host
@@ -116,6 +119,11 @@ def finite_problem(name: str, value: float) -> str | None:
 
 def env_var(field_name: str) -> str:
     return "CAPSIGHT_" + field_name.upper()
+
+
+def option_name(field_name: str) -> str:
+    """The ``capsight serve`` flag of a setting: ``--request-timeout`` for request_timeout_s."""
+    return "--" + field_name.removesuffix("_s").replace("_", "-")
 
 
 ENV_VARS = [env_var(f.name) for f in dataclasses.fields(ServerSettings)]
