@@ -364,13 +364,22 @@ def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_se
     assert len(requests) < 40  # the queued ones were never fetched
 
 
-def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_deadline(photo_server):
+def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_deadline(monkeypatch):
     """A photo URL could redirect to ftp:// or to 169.254.169.254; a server sending a byte a
     second held a worker as long as it liked."""
     import io
     import urllib.request
 
     from capsight.training.readers import conceptual_captions as cc
+
+    real_resolve = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):  # names without DNS: this machine may have none, or a sinkhole
+        if host.endswith("example.com"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 0))]
+        return real_resolve(host, *args, **kwargs)  # the numeric forms need no DNS
+
+    monkeypatch.setattr(cc.socket, "getaddrinfo", resolve)
 
     handler = cc._CheckedRedirects()
 
