@@ -37,10 +37,12 @@ def test_a_missing_encoder_is_listed_with_what_installs_it(run_cli, monkeypatch)
 
 
 def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "new" / "cache"))
     monkeypatch.delenv("CAPSIGHT_RUNTIME", raising=False)
     status, out, _ = run_cli("models")
     assert status == 0 and "the first `capsight video` exports the graphs" in out
+    assert list(tmp_path.iterdir()) == []  # a status command makes no folders
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     status, out, err = run_cli("models", "--prepare", "--json")
     assert status == 0, err
     runtime = json.loads(out)["video_runtime"]

@@ -174,14 +174,21 @@ def _size(path: Path) -> int:
 
 
 def _writable(folder: Path) -> bool:
-    """Whether graphs could be exported into ``folder``: made if missing (the first video would
-    make it anyway) and a file written there and removed. A permission look is not enough: root
-    passes it for /proc, and a path under a file fails only when written."""
+    """Whether graphs could be exported into ``folder``: a file written and removed in it, or in
+    the nearest folder above it that exists (a status command makes no folders). A permission
+    look is not enough: root passes it for /proc, and a path under a file fails only when
+    written."""
     import tempfile
 
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            return False
+        existing = existing.parent
+    if not existing.is_dir():  # a file where a folder of the path should be
+        return False
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-"):
             return True
     except OSError:
         return False
