@@ -256,8 +256,10 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
     replaced = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
     started = time.perf_counter()
-    with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as bar:
+    drawn = ProgressBar.wanted(args.quiet)
+    with ProgressBar(enabled=drawn) as bar:
         preloading: list[threading.Thread] = []
+        told: set[str] = set()
 
         def on_progress(fraction: float, message: str) -> None:
             # Importing matplotlib (pure Python) overlaps the analysis' decoding and model work.
@@ -266,6 +268,9 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
             if not preloading:
                 preloading.append(threading.Thread(target=preload_plotting, daemon=True))
                 preloading[0].start()
+            if message.startswith("exporting") and not drawn and not args.quiet and message not in told:
+                told.add(message)  # with no bar (a log), the first run's extra seconds are said
+                print(error_line(message, "note"), file=sys.stderr, flush=True)
             bar(fraction, message)
 
         analysis = analyze_video(
