@@ -414,3 +414,41 @@ def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_dea
     assert cc._read_until(io.BytesIO(b"y" * 10), deadline=time.monotonic() + 60) == b"y" * 10
     big = cc._read_until(io.BytesIO(b"z" * (cc._MAX_BYTES + 10)), deadline=time.monotonic() + 60)
     assert len(big) == cc._MAX_BYTES + 1  # enough to tell it is too large, no more
+
+
+def test_a_redirect_is_checked_again_on_the_address_it_connects_to(tmp_path, photo_server, monkeypatch):
+    """DNS rebinding: a redirect's host named a public address when it was checked and a local
+    one when it was connected to; the photo was fetched from the local address."""
+    from capsight.training.readers import conceptual_captions as cc
+
+    base, requests = photo_server  # on 127.0.0.1
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", f"{base}/red.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tsv = tmp_path / "train.tsv"
+        tsv.write_text(f"a red square\thttp://127.0.0.2:{server.server_address[1]}/photo.jpg\n")
+        # Both ends local (a local mirror): followed.
+        mirror = fetch_conceptual_captions(tsv, tmp_path / "mirror", timeout=5, workers=1)
+        assert (mirror.fetched, mirror.failures) == (1, {})
+        # The origin public and the name check fooled: the connection's own address refuses it.
+        monkeypatch.setattr(cc, "_is_local", lambda url: False)
+        real = cc._is_local_address
+        monkeypatch.setattr(cc, "_is_local_address", lambda ip: ip != "127.0.0.2" and real(ip))
+        before = len(requests)
+        report = fetch_conceptual_captions(tsv, tmp_path / "cache", timeout=5, workers=1)
+        assert (report.fetched, report.failures) == (0, {"redirected to a local address": 1})
+        assert len(requests) == before  # nothing was asked of the local server
+    finally:
+        server.shutdown()
+        server.server_close()

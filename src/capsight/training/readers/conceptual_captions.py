@@ -10,7 +10,9 @@
 
 Many of the URLs are dead, so fetching is forgiving: each photo gets a short timeout (each read,
 and six of them for the whole photo), redirects only to http(s) and, from a public address,
-never to a host that resolves to a local one (a cloud's metadata service, localhost), failures
+never to a host that resolves to a local one (a cloud's metadata service, localhost; checked
+again on the address each connection reaches, so a name that resolves elsewhere by then is
+caught too), failures
 are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
 cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
 ``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True`` does). Network
@@ -25,9 +27,11 @@ leaves half a file behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import ipaddress
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -101,7 +105,7 @@ def _is_local(url: str) -> bool:
     """A URL whose host is, or resolves to, an address of this machine or a private network
     (any of its addresses: ``127.1``, ``0x7f000001`` and ``metadata.google.internal`` too).
     A name that does not resolve is not local: its fetch fails anyway. (A name that resolves
-    elsewhere by the time it is fetched is not caught.)"""
+    elsewhere by the time it is fetched is caught by ``_check_peer``.)"""
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -109,7 +113,11 @@ def _is_local(url: str) -> bool:
         found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         return False
-    return any(not ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in found)
+    return any(_is_local_address(info[4][0]) for info in found)
+
+
+def _is_local_address(address: str) -> bool:
+    return not ipaddress.ip_address(address.split("%")[0]).is_global
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -124,13 +132,53 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_CheckedRedirects)
+# Whether the current photo's first connection reached a local address (None: none made yet).
+_FIRST_PEER = threading.local()
+
+
+def _check_peer(sock: socket.socket) -> None:
+    """The address a connection reached, checked as a redirect's name was: a name can resolve
+    to a public address when ``_CheckedRedirects`` looks it up and to a local one when it is
+    connected to (DNS rebinding). A photo whose first connection was public never reaches a
+    local address; a TSV of a local mirror stays local throughout."""
+    local = _is_local_address(sock.getpeername()[0])
+    first = getattr(_FIRST_PEER, "local", None)
+    if first is None:
+        _FIRST_PEER.local = local
+    elif local and not first:
+        raise _PermanentFailure("redirected to a local address")
+
+
+class _PeerCheckedHTTP(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock)
+
+
+class _PeerCheckedHTTPS(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(_PeerCheckedHTTP, req, **kwargs)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(_PeerCheckedHTTPS, req, **kwargs)
+
+
+_OPENER = urllib.request.build_opener(_CheckedRedirects, _HTTPHandler, _HTTPSHandler)
 _DEADLINE_FACTOR = 6  # a photo's whole fetch: this many timeouts (each read has one of its own)
 
 
 def _fetch_one(url: str, target: Path, timeout: float, shorter_side: int | None) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     deadline = time.monotonic() + _DEADLINE_FACTOR * timeout
+    _FIRST_PEER.local = None
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             data = _read_until(response, deadline)
