@@ -215,6 +215,24 @@ def test_a_pil_image_is_upright_and_within_the_limits_as_a_file_is(tmp_path):
         image_inputs.as_rgb_image(closed)
 
 
+def test_a_large_jpeg_opened_lazily_is_drafted_as_its_path_would_be(tmp_path):
+    """Opened with Image.open and passed unread, an 8000x6000 photo was decoded whole (144 MB);
+    the caller's image keeps its size and stays unread."""
+    from capsight.io.images import full_size
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (2200, 2100), (200, 30, 10)).save(path, quality=80)
+    with Image.open(path) as image:
+        out = image_inputs.as_rgb_image(image)
+        assert out.size == (1100, 1050) and full_size(out) == (2200, 2100)
+        assert image.size == (2200, 2100) and image.tile  # not drafted, not read
+        assert out.getpixel((5, 5))[0] > 180
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (2000, 3000)).save(small)  # one side under twice DECODE_SIDE: read whole
+    with Image.open(small) as image:
+        assert image_inputs.as_rgb_image(image).size == (2000, 3000)
+
+
 def test_a_bad_image_in_a_list_is_named_by_its_place():
     good = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ImageLoadError, match=r"^images\[1\]: not an image"):
