@@ -51,14 +51,15 @@ def test_null_tracker_remembers_and_marks_failure():
 )
 def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder, tmp_path,
                                                   monkeypatch):
-    import capsight.training.train as training
+    import capsight.training.train_cli as training
+    from capsight.training.train import TrainResult
 
     tracker = NullTracker()
 
     def fake_train(config, tracker, corpus):
         if error is not None:
             raise error()
-        return training.TrainResult(tmp_path, tmp_path / "none", {}, [])
+        return TrainResult(tmp_path, tmp_path / "none", {}, [])
 
     monkeypatch.setattr(training, "_tracker", lambda args, config: tracker)
     monkeypatch.setattr(training, "train", fake_train)
@@ -78,7 +79,7 @@ def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder,
 
 def test_an_interrupted_run_says_whether_an_epoch_was_saved(caption_folder, tmp_path, monkeypatch):
     """The CLI's hint after Ctrl-C (--resume, or start again) reads ``epoch_saved``."""
-    import capsight.training.train as training
+    import capsight.training.train_cli as training
 
     def saved_one_then_stopped(config, tracker, corpus):
         (Path(config.out) / "last").mkdir(parents=True)
@@ -256,7 +257,7 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     import argparse
 
     pytest.importorskip("mlflow")
-    import capsight.training.train as training
+    import capsight.training.train_cli as training
 
     monkeypatch.chdir(tmp_path)
     tracker = training._tracker(argparse.Namespace(no_track=False),

@@ -8,13 +8,8 @@ import torch
 from capsight.captioning.base import DecodingOptions, create_captioner
 from capsight.errors import InvalidParameter
 from capsight.training.run_folder import make_run_folder
-from capsight.training.train import (
-    TrainConfig,
-    build_parser,
-    check_starting_point,
-    config_from_args,
-    train,
-)
+from capsight.training.train import TrainConfig, check_starting_point, train
+from capsight.training.train_cli import build_parser, config_from_args
 
 TINY_SAT = {"projected_dim": 32, "embed_dim": 32, "hidden_dim": 32, "attention_dim": 32, "dropout": 0.1}
 
@@ -538,7 +533,7 @@ def _karpathy_file(caption_folder, path):
 
 @pytest.mark.slow
 def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tmp_path):
-    from capsight.training.train import train_main
+    from capsight.training.train_cli import train_main
 
     karpathy = _karpathy_file(caption_folder, tmp_path / "dataset_shapes.json")
     argv = [str(karpathy), "--images", str(caption_folder / "images"), "--out", str(tmp_path / "run"),
@@ -744,7 +739,7 @@ def test_a_corrupt_photo_is_left_out_of_training_with_a_note(caption_folder, tmp
 
 def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folder, tmp_path):
     from capsight.errors import DatasetError
-    from capsight.training.train import train_main
+    from capsight.training.train_cli import train_main
 
     for key in json.loads((caption_folder / "splits.json").read_text())["val"]:
         (caption_folder / "images" / key).write_bytes(b"not a photo at all")
@@ -756,7 +751,7 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
 
 
 def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(caption_folder, tmp_path, monkeypatch):
-    from capsight.training import train as training
+    from capsight.training import train_cli as training
 
     def unopenable(args, config):
         raise InvalidParameter("MLFLOW_TRACKING_URI: cannot open sqlite:////proc/nope/mlflow.db")

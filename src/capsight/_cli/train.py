@@ -26,6 +26,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.parser import OneLineParser
-    from capsight.training.train import train_main
+    from capsight.training.train_cli import train_main
 
     return train_main(["--help"] if args.train_help else list(args.rest), OneLineParser)

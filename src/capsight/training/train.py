@@ -17,15 +17,12 @@ given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` Distribute
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import datetime
 import functools
 import json
 import math
 import os
 import random
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -53,9 +50,10 @@ from capsight.captioning.model import (
 from capsight.captioning.options import MAX_BEAM_WIDTH
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
-from capsight.errors import CapsightError, DatasetError, InvalidParameter, MissingDependency
+from capsight.errors import CapsightError, DatasetError, InvalidParameter
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, counted, split_at_random, val_from_train
+from capsight.training.distributed import agree_with_rank0, join_process_group, rank_device
 from capsight.training.features import (
     DEFAULT_CACHE_DIR,
     FeatureCache,
@@ -212,45 +210,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# Ranks wait for rank 0 while it extracts features, which takes ~20 min for Flickr8k on a CPU.
-_COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
-
-
-def _launch_rank() -> int:
-    """This process's rank as ``torchrun`` set it (0 outside torchrun), known before the
-    process group starts."""
-    return int(os.environ.get("RANK", "0"))
-
-
-def _distributed() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend, timeout=_COLLECTIVE_TIMEOUT)
-    rank = torch.distributed.get_rank() if world > 1 else 0
-    return rank, world
-
-
-def _leave_process_group(wait_for_the_others: bool) -> None:
-    """Under torchrun: wait for every rank (after a run that finished; a failed rank does not
-    wait for ranks that may never come), then close the group. Left to the interpreter's
-    teardown, gloo's worker threads can still hold work whose tensors are freed while Python
-    is being torn down, and the rank aborts (SIGABRT) after a successful run (seen once in CI
-    on the two-process test; pytorch/pytorch#179291 describes the mechanism)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        if wait_for_the_others:
-            torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-
-
-def _device(rank: int) -> torch.device:
-    if torch.cuda.is_available():
-        local = int(os.environ.get("LOCAL_RANK", rank))
-        torch.cuda.set_device(local)
-        return torch.device("cuda", local)
-    return torch.device("cpu")
-
-
 @functools.cache  # once a run: it asks git twice, and the code that runs is the run's first
 def _code_version() -> str:
     """The short git commit of the capsight checkout training runs from, ``+dirty`` when it had
@@ -389,7 +348,7 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     else:
         state["patience_left"] = state.get("patience_left", config.patience) - 1
     if state["patience_left"] <= 0:
-        _note(f"early stop: no validation CIDEr gain for {counted(config.patience, 'epoch')}")
+        note(f"early stop: no validation CIDEr gain for {counted(config.patience, 'epoch')}")
         stopped = True
     _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
     # Logged once last/ holds the epoch: a run stopped before that redoes it, logged once then.
@@ -408,15 +367,6 @@ def _save_last(out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, sta
     write_last(out, lambda folder: save_checkpoint(model, vocab, folder, extra=extra), optimizer, state)
 
 
-def _agree(flag: bool, world: int, device: torch.device) -> bool:
-    """Rank 0's decision, broadcast to every rank (a no-op in a single process)."""
-    if world == 1:
-        return flag
-    value = torch.tensor([int(flag)], device=device)
-    torch.distributed.broadcast(value, src=0)
-    return bool(value.item())
-
-
 def _note_changed_data(before: dict, now: dict) -> None:
     """A resumed run on other data (another file, or photos added or gone) goes on, but its
     best/ was chosen on the old validation photos: say so."""
@@ -429,7 +379,7 @@ def _note_changed_data(before: dict, now: dict) -> None:
     was = (*where(before), before.get("train_images"), before.get("val_images"))
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
         return
-    _note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
+    note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
           f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
           "its best/ was chosen on the old validation photos")  # fmt: skip
 
@@ -440,7 +390,7 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
     was = before.get("epochs")
     more_xe = state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
     if more_xe and isinstance(was, int) and was != config.epochs:
-        _note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
+        note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
               f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
               f"where a run of {config.epochs} epochs would have it")  # fmt: skip
 
@@ -473,7 +423,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
         return run_params
     params = dict(run_params)
     if "min_count" in before and before["min_count"] != params["min_count"]:
-        _note(f"{_flag('min_count', params['min_count'])} does nothing on a resumed run: its "
+        note(f"{_flag('min_count', params['min_count'])} does nothing on a resumed run: its "
               f"vocabulary was built with {_flag('min_count', before['min_count'])}")  # fmt: skip
         params["min_count"] = before["min_count"]
     changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
@@ -481,7 +431,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
         now = ", ".join(f"{_flag(k, params[k])} (was {_flag(k, before[k]).split(' ', 1)[-1]})"
                         if not isinstance(params[k], bool) else _flag(k, params[k]) for k in changed)  # fmt: skip
         start = f"{state['stage']} epoch {state['epoch'] + 1}"  # (as metrics.jsonl counts)
-        _note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
+        note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
               "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
         record = {"from": start, **{k: before[k] for k in changed}}
         params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
@@ -490,7 +440,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
     return params
 
 
-def _note(message: str) -> None:
+def note(message: str) -> None:
     print(f"capsight train: note: {message}", file=sys.stderr, flush=True)
 
 
@@ -525,7 +475,7 @@ def _case_twin(path: Path) -> str:
     return f"; {twin.name} is there: file names are case-sensitive" if twin else ""
 
 
-def training_corpus(config: TrainConfig, say=_note) -> CaptionCorpus:
+def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
     """The corpus to train on, in any format ``read_corpus`` reads, checked before any work:
     photos whose file is missing are left out (and counted), a corpus without splits is split at
     random, one without a train split (a COCO ``captions_val`` file) trains on its photos
@@ -605,7 +555,7 @@ def training_vocabulary(train_images: list, min_count: int) -> Vocabulary:
 
 def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus | None):
     if corpus is None:
-        corpus = training_corpus(config, _note if rank == 0 else (lambda message: None))
+        corpus = training_corpus(config, note if rank == 0 else (lambda message: None))
     train_images = corpus.split("train")
     val_images = corpus.split("val")
     if config.max_train_images:
@@ -631,7 +581,7 @@ def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus |
         train_images = [image for image in train_images if image.key not in cache.unreadable]
         val_images = [image for image in val_images if image.key not in cache.unreadable]
         if rank == 0:
-            _note(f"unreadable photos left out: {len(gone)} (first: {cache.unreadable[gone[0]]})")
+            note(f"unreadable photos left out: {len(gone)} (first: {cache.unreadable[gone[0]]})")
         for name, images in (("train", train_images), ("val", val_images)):
             if not images:
                 raise DatasetError(f"{config.data}: none of the {name!r} photos could be read")
@@ -758,8 +708,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
 
     ``corpus``: the data as ``training_corpus(config)`` returned it, when the caller has read and
     checked it already (``train_main`` does, before it opens an MLflow run); read here if None."""
-    rank, world = _distributed()
-    device = _device(rank)
+    rank, world = join_process_group()
+    device = rank_device(rank)
     out = make_run_folder(config.out)
     seed_everything(config.seed + rank)
     corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
@@ -773,10 +723,10 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         if state["stage"] == "done":
             state = _reopened(state, config, _read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
-                _note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
+                note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
                       f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
-            _note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
+            note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
             _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state)
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
             (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
@@ -824,7 +774,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming:
-        restore_resume_state(last, optimizer, device, _note if rank == 0 else lambda _: None, random_state=world == 1)
+        restore_resume_state(last, optimizer, device, note if rank == 0 else lambda _: None, random_state=world == 1)
         # The saved groups carry the old run's settings: --weight-decay and --fine-tune-lr-ratio
         # given now win (as the resume note says), and in SCST --scst-lr.
         for group, fresh in zip(optimizer.param_groups, _param_groups(model, config), strict=True):
@@ -842,7 +792,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     if rank == 0 and trains_xe and 0 < total_xe_steps <= 2 * config.warmup_steps and fewer < config.warmup_steps:
         w = config.warmup_steps
         share = "longer than" if w > total_xe_steps else "as long as" if w == total_xe_steps else "at least half of"
-        _note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
+        note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
               f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
               f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
     cider = None
@@ -861,7 +811,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             )  # fmt: skip
             if rank == 0:
                 stopped = _book_epoch(record, state, model, vocab, optimizer, out, config, tracker, stage)
-            stopped = _agree(stopped, world, device)  # every rank stops together (and syncs)
+            stopped = agree_with_rank0(stopped, world, device)  # every rank stops together (and syncs)
         if stage == "xe" and config.scst_epochs > 0:
             # SCST starts from the best cross-entropy model, with a fresh, small learning rate.
             if (out / "best").is_dir():
@@ -879,138 +829,6 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         tracker.log_artifact(str(out / "best"))
     best = state["best"] or {}
     return TrainResult(out, out / "best", best, state["history"])
-
-
-# -- command line -----------------------------------------------------------------------------
-# One line of --help per TrainConfig option (tests check that none is missing).
-OPTION_HELP = {
-    "images": "photo folder, for caption files that do not say where their photos are (Karpathy "
-    "and COCO files, Conceptual Captions' fetch cache); default: the dataset's own layout",
-    "encoder": "image encoder whose features the captioner reads",
-    "resolution": "encoder input size in pixels; 0 = the encoder's native size",
-    "flip": "also train on mirror-image features (their captions' left/right swapped)",
-    "cache_dir": "where encoder features are cached (extracted once, reused)",
-    "epochs": "cross-entropy (teacher forcing) epochs",
-    "batch_images": "photos per step",
-    "captions_per_image": "reference captions used per photo and step",
-    "lr": "peak learning rate (AdamW)",
-    "min_lr_ratio": "cosine decay from lr down to lr x this over the epochs",
-    "warmup_steps": "linear learning-rate warm-up steps",
-    "weight_decay": "AdamW weight decay",
-    "grad_clip": "gradient norm clipping",
-    "label_smoothing": "cross-entropy label smoothing",
-    "attention_lambda": "weight of the doubly stochastic attention regulariser",
-    "min_count": "words seen fewer times become <unk>",
-    "max_caption_length": "training captions are cut to this many words",
-    "patience": "stop a stage after this many epochs without a better validation CIDEr",
-    "seed": "random seed for initial weights, batch order and sampling",
-    "val_method": "decoding used for validation CIDEr: greedy or beam",
-    "val_beam": "beam width for validation",
-    "max_train_images": "use at most this many training photos; 0 = all (smoke tests)",
-    "max_val_images": "use at most this many validation photos; 0 = all",
-    "scst_epochs": "self-critical (CIDEr reward) epochs after cross-entropy; 0 = none",
-    "scst_lr": "learning rate of the self-critical stage",
-    "scst_samples": "sampled captions per photo in the self-critical stage",
-    "scst_max_length": "longest sampled caption in the self-critical stage",
-    "scst_top_k": "sample among the k likeliest words; 0 = the full distribution",
-    "scst_end_token": "score sampled captions with their end word (fewer dangling endings)",
-    "init_from": "start from this checkpoint folder's weights and vocabulary",
-    "fine_tune_blocks": "also train the encoder's last N blocks and head (show-attend-tell)",
-    "fine_tune_lr_ratio": "the fine-tuned encoder blocks' learning rate, as a multiple of lr",
-}
-
-
-class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default, except where there is none to show ("default: None")."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, "", []) or action.required:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser = parser_class(
-        allow_abbrev=False,  # `--captions 5` is no --captions-per-image (capsight._cli.parser)
-        prog="capsight train",
-        description="Train a captioner on cached encoder features.",
-        formatter_class=_DefaultsHelp,
-    )
-    parser.add_argument(
-        "data",
-        help="caption dataset: a folder (captions.json + splits.json, or the Flickr8k text files), "
-        "a Karpathy dataset_*.json, COCO captions_*.json, Flickr8k.token.txt or a Conceptual "
-        "Captions .tsv (its photos fetched first by python -m capsight.training.readers."
-        "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split at random",
-    )
-    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
-    parser.add_argument("--architecture", default="show-attend-tell",
-                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],
-                        help="captioner to train")
-    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2")
-    defaults = TrainConfig(data="", out="")
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in ("data", "out", "architecture", "model", "resume", "progress"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        text = OPTION_HELP.get(f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action="store_true", default=value, help=text)
-        else:
-            parser.add_argument(flag, type=type(value), default=value, help=text)
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--no-track", action="store_true", help="do not log to MLflow")
-    return parser
-
-
-def _parse_option(text: str) -> tuple[str, object]:
-    key, equals, value = text.partition("=")
-    if not equals or not key:
-        raise InvalidParameter(f"--model-option {text!r}: expected KEY=VALUE, e.g. hidden_dim=512")
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    if value.lower() in ("true", "false"):
-        return key, value.lower() == "true"
-    return key, value
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-              if hasattr(args, f.name) and f.name not in ("model", "progress")}  # fmt: skip
-    return TrainConfig(**values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet)
-
-
-def _tracker(args: argparse.Namespace, config: TrainConfig):
-    if args.no_track:
-        return None
-    try:
-        from capsight.training.tracking import create_tracker
-    except ImportError:
-        return None
-    resume_run_id = None
-    trainer_file = settled_last(config.out) / "trainer.json"
-    if config.resume and trainer_file.is_file():
-        resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
-    try:
-        tracker = create_tracker(
-            experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
-        )
-        uri = str(getattr(tracker, "tracking_uri", "") or "")
-        if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
-            _note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
-                  "--no-track to skip)")  # fmt: skip
-        elif uri:  # a tracking server: its own page; a password in the address is not printed
-            _note(f"tracked with MLflow at {re.sub(r'//[^/@]*@', '//', uri)} (--no-track to skip)")
-        return tracker
-    except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
-        print(f"capsight train: not tracking ({exc})", file=sys.stderr)
-        return None
 
 
 def check_starting_point(config: TrainConfig, note=None) -> None:
@@ -1066,59 +884,7 @@ def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> 
             )
 
 
-def train_main(
-    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
-) -> int:
-    """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
-    args = build_parser(parser_class).parse_args(argv)
-    if not args.out.strip():  # before anything looks for a run in the current folder
-        raise InvalidParameter("--out is empty; name a folder for the run")
-    config = config_from_args(args)
-    try:
-        return _train_and_report(args, config)
-    except KeyboardInterrupt as stop:  # the CLI says how to go on: --resume, or start again
-        stop.epoch_saved = holds_run(config.out)
-        raise
-
-
-def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
-    leader = _launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
-    check_starting_point(config, _note if leader else None)
-    # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
-    corpus = training_corpus(config, _note if leader else (lambda message: None))
-    created = leader and not Path(config.out).exists()
-    if leader:
-        make_run_folder(config.out)  # before MLflow opens a run for it
-    def drop_if_empty() -> None:
-        try:
-            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
-                Path(config.out).rmdir()
-        except OSError:
-            pass  # the run's own error matters, not this
-
-    try:
-        tracker = _tracker(args, config) if leader else None
-    except BaseException:  # an MLflow store that cannot be opened: no empty run folder either
-        drop_if_empty()
-        raise
-    finished, status = False, "FINISHED"
-    try:
-        result = train(config, tracker, corpus)
-        finished = True
-    except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        drop_if_empty()
-        raise
-    finally:
-        if tracker is not None and hasattr(tracker, "close"):
-            tracker.close(status)
-        _leave_process_group(wait_for_the_others=finished)
-    if not leader:
-        return 0
-    best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran
-    print(json.dumps({"best_dir": best_dir, "best": result.best}))
-    return 0
-
-
 if __name__ == "__main__":
+    from capsight.training.train_cli import train_main
+
     raise SystemExit(train_main())

@@ -1,0 +1,212 @@
+"""The command line of ``capsight train`` (and ``python -m capsight.training.train``): one flag
+per ``TrainConfig`` field, the MLflow run that tracks it, and the JSON line it ends with.
+
+    $ capsight train ../shared/data/flickr8k --out runs/sat --epochs 7 --flip --scst-epochs 6
+
+    >>> train_main(["../shared/data/flickr8k", "--out", "runs/sat", "--quiet"])  # 0 when it ran
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+
+from capsight.errors import InvalidParameter, MissingDependency
+from capsight.training.distributed import launch_rank, leave_process_group
+from capsight.training.run_folder import (
+    holds_run,
+    make_run_folder,
+    read_trainer_state,
+    settled_last,
+)
+from capsight.training.train import TrainConfig, check_starting_point, note, train, training_corpus
+
+# One line of --help per TrainConfig option (tests check that none is missing).
+OPTION_HELP = {
+    "images": "photo folder, for caption files that do not say where their photos are (Karpathy "
+    "and COCO files, Conceptual Captions' fetch cache); default: the dataset's own layout",
+    "encoder": "image encoder whose features the captioner reads",
+    "resolution": "encoder input size in pixels; 0 = the encoder's native size",
+    "flip": "also train on mirror-image features (their captions' left/right swapped)",
+    "cache_dir": "where encoder features are cached (extracted once, reused)",
+    "epochs": "cross-entropy (teacher forcing) epochs",
+    "batch_images": "photos per step",
+    "captions_per_image": "reference captions used per photo and step",
+    "lr": "peak learning rate (AdamW)",
+    "min_lr_ratio": "cosine decay from lr down to lr x this over the epochs",
+    "warmup_steps": "linear learning-rate warm-up steps",
+    "weight_decay": "AdamW weight decay",
+    "grad_clip": "gradient norm clipping",
+    "label_smoothing": "cross-entropy label smoothing",
+    "attention_lambda": "weight of the doubly stochastic attention regulariser",
+    "min_count": "words seen fewer times become <unk>",
+    "max_caption_length": "training captions are cut to this many words",
+    "patience": "stop a stage after this many epochs without a better validation CIDEr",
+    "seed": "random seed for initial weights, batch order and sampling",
+    "val_method": "decoding used for validation CIDEr: greedy or beam",
+    "val_beam": "beam width for validation",
+    "max_train_images": "use at most this many training photos; 0 = all (smoke tests)",
+    "max_val_images": "use at most this many validation photos; 0 = all",
+    "scst_epochs": "self-critical (CIDEr reward) epochs after cross-entropy; 0 = none",
+    "scst_lr": "learning rate of the self-critical stage",
+    "scst_samples": "sampled captions per photo in the self-critical stage",
+    "scst_max_length": "longest sampled caption in the self-critical stage",
+    "scst_top_k": "sample among the k likeliest words; 0 = the full distribution",
+    "scst_end_token": "score sampled captions with their end word (fewer dangling endings)",
+    "init_from": "start from this checkpoint folder's weights and vocabulary",
+    "fine_tune_blocks": "also train the encoder's last N blocks and head (show-attend-tell)",
+    "fine_tune_lr_ratio": "the fine-tuned encoder blocks' learning rate, as a multiple of lr",
+}
+
+
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show ("default: None")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, "", []) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser = parser_class(
+        allow_abbrev=False,  # `--captions 5` is no --captions-per-image (capsight._cli.parser)
+        prog="capsight train",
+        description="Train a captioner on cached encoder features.",
+        formatter_class=_DefaultsHelp,
+    )
+    parser.add_argument(
+        "data",
+        help="caption dataset: a folder (captions.json + splits.json, or the Flickr8k text files), "
+        "a Karpathy dataset_*.json, COCO captions_*.json, Flickr8k.token.txt or a Conceptual "
+        "Captions .tsv (its photos fetched first by python -m capsight.training.readers."
+        "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split at random",
+    )
+    parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
+    parser.add_argument("--architecture", default="show-attend-tell",
+                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],
+                        help="captioner to train")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2")
+    defaults = TrainConfig(data="", out="")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("data", "out", "architecture", "model", "resume", "progress"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        value = getattr(defaults, f.name)
+        text = OPTION_HELP.get(f.name)
+        if isinstance(value, bool):
+            parser.add_argument(flag, action="store_true", default=value, help=text)
+        else:
+            parser.add_argument(flag, type=type(value), default=value, help=text)
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    return parser
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise InvalidParameter(f"--model-option {text!r}: expected KEY=VALUE, e.g. hidden_dim=512")
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    return key, value
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if hasattr(args, f.name) and f.name not in ("model", "progress")}  # fmt: skip
+    return TrainConfig(**values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet)
+
+
+def _tracker(args: argparse.Namespace, config: TrainConfig):
+    if args.no_track:
+        return None
+    try:
+        from capsight.training.tracking import create_tracker
+    except ImportError:
+        return None
+    resume_run_id = None
+    trainer_file = settled_last(config.out) / "trainer.json"
+    if config.resume and trainer_file.is_file():
+        resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
+    try:
+        tracker = create_tracker(
+            experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
+        )
+        uri = str(getattr(tracker, "tracking_uri", "") or "")
+        if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
+            note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
+                  "--no-track to skip)")  # fmt: skip
+        elif uri:  # a tracking server: its own page; a password in the address is not printed
+            note(f"tracked with MLflow at {re.sub(r'//[^/@]*@', '//', uri)} (--no-track to skip)")
+        return tracker
+    except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
+        print(f"capsight train: not tracking ({exc})", file=sys.stderr)
+        return None
+
+
+
+
+def train_main(
+    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> int:
+    """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
+    args = build_parser(parser_class).parse_args(argv)
+    if not args.out.strip():  # before anything looks for a run in the current folder
+        raise InvalidParameter("--out is empty; name a folder for the run")
+    config = config_from_args(args)
+    try:
+        return _train_and_report(args, config)
+    except KeyboardInterrupt as stop:  # the CLI says how to go on: --resume, or start again
+        stop.epoch_saved = holds_run(config.out)
+        raise
+
+
+def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
+    leader = launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
+    check_starting_point(config, note if leader else None)
+    # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
+    corpus = training_corpus(config, note if leader else (lambda message: None))
+    created = leader and not Path(config.out).exists()
+    if leader:
+        make_run_folder(config.out)  # before MLflow opens a run for it
+    def drop_if_empty() -> None:
+        try:
+            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
+                Path(config.out).rmdir()
+        except OSError:
+            pass  # the run's own error matters, not this
+
+    try:
+        tracker = _tracker(args, config) if leader else None
+    except BaseException:  # an MLflow store that cannot be opened: no empty run folder either
+        drop_if_empty()
+        raise
+    finished, status = False, "FINISHED"
+    try:
+        result = train(config, tracker, corpus)
+        finished = True
+    except BaseException as error:  # the run is marked as it ended: KILLED after Ctrl-C, FAILED
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        drop_if_empty()
+        raise
+    finally:
+        if tracker is not None and hasattr(tracker, "close"):
+            tracker.close(status)
+        leave_process_group(wait_for_the_others=finished)
+    if not leader:
+        return 0
+    best_dir = str(result.best_dir) if result.best_dir.is_dir() else None  # None: no epoch ran
+    print(json.dumps({"best_dir": best_dir, "best": result.best}))
+    return 0
