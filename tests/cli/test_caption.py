@@ -276,6 +276,11 @@ def test_default_and_the_model_it_stands_for_are_one_model(run_cli, photo_dir):
                                "--model", default_captioner_name(), *LABELS)  # fmt: skip
     assert status == 0, err
     assert len(out.splitlines()) == 3  # the photo, then one row per distinct model
+    # Said: with both models one, the single-model line named neither.
+    assert f"capsight: note: --model {default_captioner_name()} is the model --model default stands for" in err
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, *LABELS)
+    assert status == 0 and len(out.splitlines()) == 1
+    assert err == "capsight: note: --model labels is named twice; each model captions once\n"
 
 
 def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):

@@ -168,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
-    models = _distinct_models(args.model or ["default"])
+    models, repeated = _distinct_models(args.model or ["default"])
+    for note in repeated:
+        print(error_line(note, "note"), file=sys.stderr)
     if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
@@ -333,18 +335,26 @@ class CaptionRun:
         return drawn
 
 
-def _distinct_models(names: list[str]) -> list[str]:
-    """The named captioners once each, "default" counted as the model it stands for."""
+def _distinct_models(names: list[str]) -> tuple[list[str], list[str]]:
+    """The named captioners once each, "default" counted as the model it stands for, and a
+    note for each name left out (one model named twice was shown once without a word)."""
     from capsight.captioning.base import default_captioner_name
 
     default = default_captioner_name() if "default" in names else None
-    seen, kept = set(), []
+    seen: dict[str, str] = {}  # the model -> the name it was first given as
+    kept, notes = [], []
     for name in names:
         real = default if name == "default" else name.rstrip("/")
         if real not in seen:
-            seen.add(real)
+            seen[real] = name
             kept.append(name)
-    return kept
+        elif seen[real] == name:
+            notes.append(f"--model {name} is named twice; each model captions once")
+        else:
+            first, later = sorted((seen[real], name), key=lambda n: n != "default")
+            notes.append(f"--model {later} is the model --model {first} stands for; each model "
+                         "captions once")  # fmt: skip
+    return kept, notes
 
 
 def attention_path(base: Path, image: str, model: str, per_image: bool, per_model: bool) -> Path:
