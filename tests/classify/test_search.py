@@ -17,7 +17,7 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
         "video": {"path": "v.mp4", "duration": 3, "fps": 1, "width": 8, "height": 8},
         "params": {"every": 1.0},
         "moments": [
-            {"time": 0.0, "caption": "a red car on a road", "labels": [["sports car", 0.9]]},
+            {"time": 0.0, "caption": "a red sports car", "labels": [["sports car", 0.9]]},
             {"time": 1.0, "caption": "a dog runs on a beach", "labels": [["golden retriever", 0.8]]},
             {"time": 2.0, "caption": "a bowl of soup", "labels": [["consomme", 0.7]]},
         ],
@@ -30,6 +30,12 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
     assert [h["time"] for h in hits][0] == 1.0
     assert len(hits) == 2 and hits[0]["class_score"] > hits[1]["class_score"]
     assert captured.err == ""
+    # Each hit says whether it scores under the line clear matches pass (the note on stderr,
+    # for a program reading the JSON).
+    assert [h["weak"] for h in hits] == [h["score"] < 0.15 for h in hits] and not hits[0]["weak"]
+    assert main(["search", str(tmp_path), "an airplane in the sky", "--json", "--top", "1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["weak"] is True and "matches 'an airplane in the sky'" in captured.err
     # Video-only options do not apply to an analysis: said, not silently ignored.
     assert main(["search", str(path), "a dog", "--every", "5", "--top", "1"]) == 0
     captured = capsys.readouterr()
@@ -76,6 +82,11 @@ def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):
     assert "<--out>/<video name>/analysis.json" in capsys.readouterr().err
 
 
+# The fake video's seven shots, their captions in common only "a" (and a dog in the first)
+SHOTS = ["a dog on a beach", "a cat sleeping", "a bird flying", "a red boat", "a tall tree",
+         "a small house", "a green field"]  # fmt: skip
+
+
 @pytest.fixture
 def fake_video(monkeypatch):
     """70 one-second moments of a 69 s video, a fake captioner and encoder; records the calls."""
@@ -90,7 +101,7 @@ def fake_video(monkeypatch):
     import capsight.novelty.pipeline  # noqa: F401  (search_video imports it: first imported under
     # the patches below, it would keep the fake probe_video for every later test)
 
-    calls = {"sampled": 0, "encoded": [], "captioned": 0}
+    calls = {"sampled": 0, "encoded": [], "captioned": 0, "encoders": []}
 
     rng = np.random.default_rng(0)
 
@@ -113,12 +124,16 @@ def fake_video(monkeypatch):
             first = calls["captioned"]
             calls["captioned"] += encoded.n
             # a new shot every 10 moments, its caption the same all along it
-            return [SimpleNamespace(text=f"a dog on a beach, shot {(first + i) // 10}") for i in range(encoded.n)]
+            return [SimpleNamespace(text=SHOTS[(first + i) // 10 % len(SHOTS)]) for i in range(encoded.n)]
 
     monkeypatch.setattr(video, "sample_frames", sample_frames)
     monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
     monkeypatch.setattr(facade, "resolve_captioner", lambda name: (Captioner(), name))
-    monkeypatch.setattr(facade, "cached_encoder", lambda name: Encoder())
+    def cached_encoder(name, **options):
+        calls["encoders"].append((name, options))
+        return Encoder()
+
+    monkeypatch.setattr(facade, "cached_encoder", cached_encoder)
     return calls
 
 
@@ -136,6 +151,9 @@ def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fak
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert heard[-1][1] == "captioned 70 moments"
     assert len({h.caption for h in hits}) == 3  # one hit per shot, not three seconds of one
+    # Encoded in float32, as `capsight video` encodes them: in bfloat16, 12 of a clip's 31
+    # moments had other captions than its analysis.json.
+    assert fake_video["encoders"] == [("efficientnet-lite0", {"reduced_precision": False})]
     assert all(h.time % 10 == 0 or h.time == 1.0 for h in hits)  # a shot's scores tie: its first moment
 
 
@@ -147,8 +165,9 @@ def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_te
     hits = search_video("v.mp4", "a blank frame", top=80)
     assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1  # 7 shots + the card
     assert next(h for h in hits if h.caption == "a blank frame").time == 0.0
-    times, captions = [0.0, 1.0, 2.0, 3.0, 4.0], ["a dog", "a dog", "a cat", "a dog", "a dog"]
-    assert _shot_runs(times, captions, np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    dog, cat = np.eye(2)[0], np.eye(2)[1]  # captions' unit embeddings: one, then another
+    assert _shot_runs(times, np.stack([dog, dog, cat, dog, dog]), np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
         1: (0.0, 1.0), 2: (2.0, None), 3: (3.0, 4.0)}  # the best moments, placed at their runs
     dog = next(h for h in search_video("v.mp4", "a dog", top=80) if h.until is not None)
     assert dog.to_dict()["time"] < dog.to_dict()["until"]  # where the shot starts, and ends
@@ -249,3 +268,32 @@ def test_search_video_refuses_bad_numbers_by_their_python_names(call, start):
 
     with pytest.raises(InvalidParameter, match=f"^{start}"):
         search_video("missing.mp4", "a dog", **call)
+
+
+def test_neighbours_whose_captions_say_nearly_the_same_are_one_hit():
+    """One person's 22 seconds, captioned "a man in a white shirt is standing on a wall", "...
+    in a black shirt ...", "... on a black dog", took all six places of a search for "a man"."""
+    from capsight.classify.search import NEAR_SAME, _shot_runs
+
+    def unit(cosine):  # a unit vector at this cosine from (1, 0)
+        return np.array([cosine, np.sqrt(1 - cosine**2)])
+
+    close, far = unit(NEAR_SAME + 0.05), unit(NEAR_SAME - 0.05)
+    scores = np.array([0.1, 0.3, 0.2])
+    assert _shot_runs([0.0, 1.0, 2.0], np.stack([unit(1.0), close, unit(1.0)]), scores) == {1: (0.0, 2.0)}
+    assert _shot_runs([0.0, 1.0, 2.0], np.stack([unit(1.0), far, unit(1.0)]), scores) == {
+        0: (0.0, None), 1: (1.0, None), 2: (2.0, None)}  # fmt: skip
+
+
+def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_embedder):
+    """testvideo's four fades, "a blank frame" at 0.107, were listed above the shot that showed
+    the tire asked for."""
+    from capsight.classify.search import rank_moments
+
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    captions = ["a blank frame", "tread of tyre", "a blank frame", "people walking", "a blank frame"]
+    probs = np.zeros((5, 1000), np.float32)
+    hits = rank_moments("tyre", times, captions, probs, top=5)
+    assert [h.caption for h in hits] == ["tread of tyre", "people walking"]
+    asked = rank_moments("blank frame", times, captions, probs, top=5)
+    assert [h.caption for h in asked][:3] == ["a blank frame"] * 3

@@ -33,8 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="captioner for a video (default: the one `capsight video` uses)")
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"time", "until", "score", "caption_score", '
-                        '"class_score", "caption"} (a shot\'s moments with one caption are one hit, '
-                        'from "time" to "until")')
+                        '"class_score", "caption", "weak"} (a shot\'s moments are one hit, from '
+                        '"time" to "until"; "weak": it scores under the line clear matches pass)')
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar while a video is captioned")
     return p
@@ -44,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 # and classes show and what they do not, drawn on the shared videos (2026-12-06; docs/classify.md
 # has the queries). A video is searched with each moment's whole ImageNet distribution, an
 # analysis with its top 3 classes only, so the same query scores lower on an analysis.
-# Videos: shown 0.31-0.73, not shown 0.05-0.18. Analyses: shown 0.18-0.44, not shown 0.04-0.13.
+# Videos: shown 0.31-0.72, not shown 0.05-0.17. Analyses: shown 0.18-0.70, not shown 0.04-0.12
+# (benchmarks/search_queries.py).
 WEAK_MATCH = {"video": 0.22, "analysis": 0.15}
 
 
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                          f"matches score above {WEAK_MATCH[source]} on {on}): the captions and "
                          "classes may not show it", "note"), file=sys.stderr)  # fmt: skip
     if args.json:
-        sys.stdout.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        listed = [{**h.to_dict(), "weak": h.score < WEAK_MATCH[source]} for h in hits]
+        sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1))
         sys.stdout.write("\n")
     else:
         for h in hits:  # "  14.0-18.0 s": the run of moments the caption held for

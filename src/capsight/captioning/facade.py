@@ -236,10 +236,13 @@ def _cached_captioner(name: str) -> Captioner:
 
 
 @loaded_once(maxsize=8)
-def cached_encoder(name: str = "efficientnet-lite0", weights: str = "") -> ImageEncoder:
+def cached_encoder(
+    name: str = "efficientnet-lite0", weights: str = "", reduced_precision: bool = True
+) -> ImageEncoder:
     """One encoder per name (and weights file) per process (building it loads weights), for
     captioning: in bfloat16 where the CPU computes it natively, as the captioners decode
-    (``capsight.precision``). ``weights``: a captioner's own fine-tuned encoder."""
+    (``capsight.precision``). ``weights``: a captioner's own fine-tuned encoder;
+    ``reduced_precision=False``: float32, as a video analysis's novelty encoder runs."""
     from capsight.vision.encoder import ImageEncoder
 
-    return ImageEncoder(name, reduced_precision=True, weights=weights)
+    return ImageEncoder(name, reduced_precision=reduced_precision, weights=weights)

@@ -75,6 +75,17 @@ def query_row(query: str) -> np.ndarray:
 _STOP_WORDS = {"a", "an", "the", "on", "in", "of", "at", "with", "and", "or", "is", "to", "by"}
 
 
+# Neighbouring moments whose captions embed at least this close (MiniLM cosine) say nearly the
+# same: "a man in a white shirt is standing on a wall" and "... in a black shirt ..." (0.78) or
+# "... on a black dog" (0.63) in one shot; across the shared clips' cuts neighbours scored
+# -0.02 to 0.57 (one person leaving an empty room: 0.43).
+NEAR_SAME = 0.6
+# A query this close to "a blank frame" asks for flat frames (fades, dark cards): "black" 0.29,
+# "nothing" 0.31, "a black screen" 0.48; things scored 0.13-0.26 ("a car" 0.24, "a dark room"
+# 0.26), and a flat frame holds none of them.
+ASKS_FOR_BLANK = 0.28
+
+
 def rank_moments(
     query: str, times: list[float], captions: list[str], probs: np.ndarray, top: int = 5
 ) -> list[SearchHit]:
@@ -88,13 +99,18 @@ def rank_moments(
     top = check_count("top", top, 1)
     if not times:
         return []
-    vectors = embed_texts([query, *captions])  # (1 + M, 384)
+    vectors = embed_texts([query, *captions])  # (1 + M, 384), unit rows
     caption_scores = vectors[1:] @ vectors[0]  # (M,)
     class_scores = np.sqrt(np.clip(probs @ query_row(query), 0.0, 1.0))  # (M,)
     # A flat frame's classes are the encoder's guesses at grey: no evidence of anything.
-    class_scores[[c == FLAT_CAPTION for c in captions]] = 0.0
+    flat = np.array([c == FLAT_CAPTION for c in captions])
+    class_scores[flat] = 0.0
     scores = (caption_scores + class_scores) / 2
-    shots = _shot_runs(times, captions, scores)
+    shots = _shot_runs(times, vectors[1:], scores)
+    if flat.any() and float(caption_scores[flat].max()) < ASKS_FOR_BLANK:
+        # Fades and dark cards are no match for anything else; listed, they outranked a shot
+        # that showed the thing ("a tire": four blank frames at 0.107 above the tread at 0.070).
+        shots = {i: span for i, span in shots.items() if not flat[i]}
     order = [i for i in np.argsort(-scores, kind="stable") if i in shots][:top]
     return [
         SearchHit(shots[i][0], float(scores[i]), float(caption_scores[i]),
@@ -104,18 +120,19 @@ def rank_moments(
 
 
 def _shot_runs(
-    times: list[float], captions: list[str], scores: np.ndarray
+    times: list[float], vectors: np.ndarray, scores: np.ndarray
 ) -> dict[int, tuple[float, float | None]]:
-    """The best-scoring moment of each run of moments in a row (in time) with one caption, ->
-    the run's first and last times (None for a run of one): the five seconds of one shot are
-    one hit, placed where the shot starts (its best moment is only the ImageNet classes'
-    noise, and was at times the last moment, in the dissolve to the next shot), and the next
-    shot gets a place."""
+    """The best-scoring moment of each run of moments in a row (in time) whose captions say
+    nearly the same (``vectors``: their unit embeddings, (M, 384); each within ``NEAR_SAME`` of
+    the one before), -> the run's first and last times (None for a run of one): the seconds of
+    one shot are one hit, placed where the shot starts (its best moment is only the noise of
+    the ImageNet classes and the wording, and was at times the last moment, in the dissolve to
+    the next shot), and the next shot gets a place."""
     by_time = sorted(range(len(times)), key=lambda i: times[i])
     best: dict[int, tuple[float, float | None]] = {}
     run: list[int] = []
     for i in [*by_time, None]:
-        if run and (i is None or captions[i] != captions[run[-1]]):
+        if run and (i is None or float(vectors[i] @ vectors[run[-1]]) < NEAR_SAME):
             first, last = float(times[run[0]]), float(times[run[-1]])
             best[max(run, key=lambda j: (scores[j], -times[j]))] = (first, last if len(run) > 1 else None)
             run = []
@@ -136,6 +153,7 @@ def search_video(
     Frames are captioned a batch at a time as they are decoded, so memory stays bounded."""
     from capsight.captioning.facade import cached_encoder, resolve_captioner
     from capsight.io.video import probe_video, sample_frames
+    from capsight.novelty.analysis import AnalysisParams
     from capsight.novelty.frames import FLAT_CAPTION, FRAME_MAX_SIDE, normalise_exposure, sharpness
     from capsight.novelty.pipeline import video_captioner_name
 
@@ -151,7 +169,11 @@ def search_video(
     duration = probe_video(video).duration  # a bad file fails here, before any model loads
     # "default": the one-encoder video captioner; an unknown name fails before the sampling
     caption_model, _ = resolve_captioner(video_captioner_name(captioner))
-    encoder = cached_encoder(caption_model.encoder_name)
+    # As analyze_video encodes a frame: in float32 where its captioner reads the novelty
+    # encoder's grid (in bfloat16, 12 of a real clip's 31 moments got other captions than its
+    # analysis.json holds), in the captioners' precision where it has an encoder of its own.
+    own = caption_model.encoder_name != AnalysisParams.encoder
+    encoder = cached_encoder(caption_model.encoder_name, reduced_precision=own)
     times: list[float] = []
     captions: list[str] = []
     probs: list[np.ndarray] = []
