@@ -30,3 +30,18 @@ def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_j
     assert seen[:2] == [None, None]  # both models, their own decoding
     assert [d.beam_width for d in seen[2:4]] == [2, 2] and seen[2].method == "beam"
     assert [d.method for d in seen[4:]] == ["greedy", "greedy"]
+
+
+def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(make_app, started, cat_jpeg, tmp_path):
+    """Model A "default" and model B "show-attend-tell-pair" gave two cards headed
+    "SHOW-ATTEND-TELL-PAIR" with one caption, and nothing said they were one model."""
+    from capsight.server.ui import CapsightUI
+
+    app = make_app()
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    for _ in started(app):
+        ui = CapsightUI(app)
+        card_a, card_b, *_ = ui.describe(str(photo), "labels", "labels", "beam", 0)
+        assert '<p class="cap-model">A · labels</p>' in card_a and "same model" not in card_a
+        assert '<p class="cap-model">B · labels</p>' in card_b and "the same model as A" in card_b

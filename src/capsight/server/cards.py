@@ -18,11 +18,13 @@ def sentence_case(text: str) -> str:
 
 
 def caption_card(model: str, text: str, meta: str, side: str = "") -> str:
-    """A caption with its model's name and details; ``side`` ("A", "B") names it for a screen
-    reader, which would otherwise read the name, caption and details as one run of text."""
+    """A caption with its model's name and details; ``side`` ("A", "B") heads it, so two cards
+    of one model are told apart, and names it for a screen reader, which would otherwise read
+    the name, caption and details as one run of text."""
     label = f' aria-label="Model {html.escape(side)}: {html.escape(model)}"' if side else ""
+    heading = f"{side} · {model}" if side else model
     return (
-        f'<section class="cap-card"{label}><p class="cap-model">{html.escape(model)}</p>'
+        f'<section class="cap-card"{label}><p class="cap-model">{html.escape(heading)}</p>'
         f'<p class="cap-text">{html.escape(sentence_case(text))}</p>'
         f'<p class="cap-meta">{html.escape(meta)}</p></section>'
     )

@@ -256,12 +256,20 @@ class CapsightUI:
             decoding = None if own else DecodingOptions(method=method, beam_width=max(1, beam_width))
         except CapsightError as exc:
             raise user_error(str(exc)) from None
+        same = self._model_of(model_a) == self._model_of(model_b)  # (say, "default" and its model)
         (card_a, labels, looked_a), (card_b, _, looked_b) = (
-            self._describe_one(image, model, decoding, side) for model, side in ((model_a, "A"), (model_b, "B"))
+            self._describe_one(image, model, decoding, side, same and side == "B")
+            for model, side in ((model_a, "A"), (model_b, "B"))
         )  # the classes come from the shared encoder: the same for both models
         return card_a, card_b, labels, looked_a, looked_b, ""
 
-    def _describe_one(self, image, model, decoding, side: str):
+    @staticmethod
+    def _model_of(name: str) -> str:
+        from capsight.captioning.base import default_captioner_name
+
+        return default_captioner_name() if name == "default" else name
+
+    def _describe_one(self, image, model, decoding, side: str, same_as_a: bool = False):
         from capsight.captioning.options import DecodingOptions
 
         start = time.perf_counter()
@@ -274,7 +282,10 @@ class CapsightUI:
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
-        card = caption_card(d.model if model == "default" else model, d.caption.text, meta, side)
+        if same_as_a:  # two cards alike, and nothing to say why
+            meta += " · the same model as A"
+        name = f"default ({d.model})" if model == "default" else model
+        card = caption_card(name, d.caption.text, meta, side)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}  # (none if blank)
         return card, labels, self._where_it_looked(image, d, side)
 
