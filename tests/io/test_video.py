@@ -141,6 +141,9 @@ def bad_files(tmp_path_factory, cfr_video):
     d = tmp_path_factory.mktemp("bad")
     data = cfr_video.read_bytes()
     (d / "half.mp4").write_bytes(data[: len(data) // 2])  # index (moov) at the end is lost
+    # Cut inside that index: the video stream is listed, its codec's parameters are not (an
+    # AttributeError traceback, and a 500 from the server).
+    (d / "no_codec.mp4").write_bytes(data[: _cut_without_codec(d / "no_codec.mp4", data)])
     broken = bytearray(data)
     mid = len(broken) // 2
     broken[mid : mid + 2000] = np.random.default_rng(1).integers(0, 256, 2000, np.uint8).tobytes()
@@ -169,6 +172,18 @@ def bad_files(tmp_path_factory, cfr_video):
     _write_audio(d / "audio.m4a", video_track=False)
     _write_audio(d / "no_frames.mkv", video_track=True)  # a video track with zero frames
     return d
+
+
+def _cut_without_codec(scratch, data: bytes) -> int:
+    for cut in range(len(data) - 1, len(data) - 4000, -7):
+        scratch.write_bytes(data[:cut])
+        try:
+            with av.open(str(scratch), metadata_errors="ignore") as container:
+                if container.streams.video and container.streams.video[0].codec_context is None:
+                    return cut
+        except av.FFmpegError:
+            pass
+    pytest.fail("no cut of the index leaves a video stream without its codec")
 
 
 def _write_audio(path, video_track: bool) -> None:
@@ -200,8 +215,9 @@ def _write_audio(path, video_track: bool) -> None:
         ("notes.md", VideoOpenError, "not a video (it looks like text)"),
         ("paper.mp4", VideoOpenError, "not a video (it looks like a PDF)"),
         ("half.mp4", VideoOpenError, "truncated"),
+        ("no_codec.mp4", VideoOpenError, "names no codec); the file may be truncated"),
         ("audio.m4a", VideoOpenError, "no video stream"),
-        ("no_frames.mkv", VideoOpenError, "no frames"),
+        ("no_frames.mkv", VideoOpenError, "no frames (a video cut short can look so"),
     ],
 )
 def test_bad_files_fail_on_probe_with_one_clear_line(bad_files, name, error, words):

@@ -302,6 +302,20 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     write_video(new, frames, fps=5)
     assert "MPEG-4 part 2" in unplayable_codec(str(old))
     assert unplayable_codec(str(new)) is None and unplayable_codec(str(tmp_path / "gone")) is None
+    import av
+
+    data, cut = new.read_bytes(), tmp_path / "cut.mp4"  # cut inside its index: no codec named
+    for end in range(len(data) - 1, len(data) - 4000, -7):
+        cut.write_bytes(data[:end])
+        try:
+            with av.open(str(cut)) as container:
+                if container.streams.video and container.streams.video[0].codec_context is None:
+                    break
+        except av.FFmpegError:
+            pass
+    else:
+        pytest.fail("no cut leaves a video stream without its codec")
+    assert unplayable_codec(str(cut)) is None  # (an AttributeError, and a 500; the analysis says why)
     ui = CapsightUI(make_app())
     summary, plot, gallery, rows, downloads, times, find = ui.video_uploaded(
         {"video": upload(old, "camera.mp4"), "subtitles": None}

@@ -104,8 +104,18 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
         kinds = sorted({s.type for s in container.streams})
         container.close()
         found = f"only {', '.join(kinds)} streams" if kinds else "no streams at all"
-        raise VideoOpenError(f"{p}: has no video stream ({found}); give a file with video")
+        cut = _CUT_SHORT if set(kinds) <= {"data"} else ""  # (audio alone is an audio file)
+        raise VideoOpenError(f"{p}: has no video stream ({found}); give a file with video{cut}")
+    if container.streams.video[0].codec_context is None:  # its codec's parameters were cut off
+        container.close()
+        raise VideoOpenError(f"{p}: not a readable video (its video stream names no codec); the "
+                             "file may be truncated, corrupt or not a video")  # fmt: skip
     return container, p
+
+
+# A video cut short (a download or copy that stopped) loses its index, where an MP4 keeps it at
+# the end: FFmpeg then finds no streams, data streams only, or no frames.
+_CUT_SHORT = " (a video cut short can look so: is the file whole?)"
 
 
 def _is_image(path: Path) -> bool:
@@ -166,7 +176,7 @@ def _first_frame(container: av.container.InputContainer, stream: av.VideoStream,
             return frame
     except av.FFmpegError as exc:
         raise VideoOpenError(f"{p}: corrupt video, cannot decode ({_reason(exc)})") from None
-    raise VideoOpenError(f"{p}: the video stream contains no frames")
+    raise VideoOpenError(f"{p}: the video stream contains no frames{_CUT_SHORT}")
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:

@@ -670,7 +670,7 @@ def unplayable_codec(path: str) -> str | None:
             codec = container.streams.video[0].codec_context.codec
             formats = set(container.format.name.split(","))
             kind = container.format.long_name or container.format.name
-    except (av.FFmpegError, IndexError, OSError):
+    except (av.FFmpegError, IndexError, OSError, AttributeError):  # (no codec: a file cut short)
         return None
     if codec.name in UNPLAYABLE_CODECS or formats & UNPLAYABLE_FORMATS:
         return f"{codec.long_name or codec.name} video in {kind}"
