@@ -552,3 +552,14 @@ def test_an_image_piped_in_is_read_from_dash(run_cli, photo_dir, monkeypatch, tm
     (tmp_path / "-").write_bytes(photo)
     status, out, _ = run_cli("caption", "-", "--model", "labels")
     assert status == 0 and "cat" in out
+
+
+def test_an_empty_image_name_or_attention_file_is_refused(run_cli, photo_dir):
+    """``capsight caption ""`` (an unset shell variable) captioned every photo in the current
+    folder; ``--attention ''`` was named "." in its error."""
+    status, out, err = run_cli("caption", "", photo_dir / "cat.jpg", *LABELS)
+    assert status == 2 and "cat" in out.lower()  # the other photo is captioned all the same
+    assert "capsight: error: '': an empty image name; name a file or a folder (. for this one)" in err
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "", *LABELS)
+    assert status == 2 and out == ""
+    assert err == "capsight: error: --attention is empty; name an image file (.png, .jpg or .webp)\n"

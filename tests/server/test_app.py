@@ -297,6 +297,9 @@ def test_serve_refuses_a_job_dir_it_cannot_use(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert err.startswith("capsight: error: ") and reason in err and "--job-dir" in err, err
         assert len(err.splitlines()) == 1 and "Traceback" not in err
+    # An empty one (an unset shell variable) put the job store in the current folder.
+    assert _serve(["--job-dir", ""], monkeypatch) == 2
+    assert capsys.readouterr().err == "capsight: error: --job-dir (or CAPSIGHT_JOB_DIR) is empty; name a folder\n"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")

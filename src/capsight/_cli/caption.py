@@ -55,7 +55,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
-    p.add_argument("--attention", type=Path, metavar="PNG",
+    p.add_argument("--attention", type=_attention_file, metavar="PNG",
                    help="draw the attention of each word over the photo into this image file "
                         "(.png, .jpg or .webp); with several images, a folder or several models, "
                         "one file each, named PNG's stem-<image>[-<model>] (-2, -3 ... where "
@@ -333,6 +333,14 @@ class CaptionRun:
                 continue
             drawn[d.model] = str(target)
         return drawn
+
+
+def _attention_file(text: str) -> Path:
+    from capsight.errors import InvalidParameter
+
+    if not text.strip():  # Path("") is ".", which the message then named
+        raise InvalidParameter("--attention is empty; name an image file (.png, .jpg or .webp)")
+    return Path(text)
 
 
 def _distinct_models(names: list[str]) -> tuple[list[str], list[str]]:

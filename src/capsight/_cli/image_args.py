@@ -37,6 +37,9 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
     ``-`` (where no file has that name) for an image piped in (``image_from_arg`` reads it)."""
     paths, problems = [], []
     for arg in args:
+        if not arg.strip():  # Path("") is ".": an unset shell variable captioned the folder
+            problems.append(f"{arg!r}: an empty image name; name a file or a folder (. for this one)")
+            continue
         if arg == STDIN and not os.path.lexists(arg):
             if sys.stdin is None or sys.stdin.isatty():
                 problems.append(f"-: {STDIN_NAME} is a terminal; pipe an image in "

@@ -81,6 +81,8 @@ class ServerSettings:
                     f"cors origins (or {env_var('cors_origins')}): {origin!r} is not an origin; "
                     "use scheme://host[:port], as https://app.example.com, or *"
                 )
+        if isinstance(self.job_dir, str) and not self.job_dir.strip():  # Path("") is "."
+            raise InvalidParameter(f"--job-dir (or {env_var('job_dir')}) is empty; name a folder")
         object.__setattr__(self, "job_dir", Path(self.job_dir).expanduser())
 
     @property
