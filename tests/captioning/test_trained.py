@@ -108,6 +108,49 @@ def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab,
             create_captioner("checkpoint", path=str(tmp_path / name))
 
 
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"hidden_dim": "big"}, r"hidden_dim='big': expected int \(default"),
+    ({"hidden_dim": 12.5}, "hidden_dim=12.5: expected int"),
+    ({"vocab_size": "26"}, r"vocab_size='26': expected int\)"),
+    ({"vocab_size": -1}, "vocab_size=-1: must not be negative"),
+    ({"dropout": "x"}, "dropout='x': expected float"),
+    ({"gate": "yes"}, "gate='yes': expected bool"),
+    ({"resolution": 100000}, "resolution=100000: the encoder's input must be 32-1024 px"),
+    ({"decoding": "beam"}, "decoding 'beam' is not decoding options"),
+    ({"decoding": {"beam_width": -3}}, "is not decoding options .beam width must be between 1"),
+    ({"encoder": "resnet9000"}, "reads an unknown encoder 'resnet9000'; known: efficientnet-lite0"),
+])  # fmt: skip
+def test_a_config_with_values_of_the_wrong_kind_is_one_clear_line(tiny_model, vocab, tmp_path, change, fragment):
+    """Each was a traceback (TypeError, AttributeError, RuntimeError), or advice to install an
+    extra that has no such encoder."""
+    import json
+
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "ck")
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    (tmp_path / "ck" / "config.json").write_text(json.dumps({**config, **change}))
+    with pytest.raises(ModelNotFound, match=fragment):
+        create_captioner("checkpoint", path=str(tmp_path / "ck"))
+
+
+def test_weights_that_are_not_numbers_or_not_floats_are_one_clear_line(tiny_model, vocab, tmp_path):
+    """Overwritten with NaN, or saved as integers, they loaded and captioned every photo "the"."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "ck")
+    weights = tmp_path / "ck" / "model.safetensors"
+    good = load_file(str(weights))
+    name = sorted(good)[0]
+    save_file({**good, name: torch.full_like(good[name], float("nan"))}, str(weights))
+    with pytest.raises(ModelNotFound, match=f"{name} holds values that are not numbers"):
+        create_captioner("checkpoint", path=str(tmp_path / "ck"))
+    save_file({k: v.to(torch.int32) for k, v in good.items()}, str(weights))
+    with pytest.raises(ModelNotFound, match="is stored as int32, not as float"):
+        create_captioner("checkpoint", path=str(tmp_path / "ck"))
+    save_file(good, str(weights))
+    assert create_captioner("checkpoint", path=str(tmp_path / "ck")).describe()
+
+
 def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_model, vocab, tmp_path):
     run = tmp_path / "run"  # what `capsight train --out run` leaves: best/ and last/
     for sub in ("best", "last"):

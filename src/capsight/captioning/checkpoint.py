@@ -129,12 +129,17 @@ def load_checkpoint(
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelNotFound(f"{folder / CONFIG}: does not describe a captioner ({exc!s:.80}); the "
                             "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
-    model = build_model(config)
+    try:
+        model = build_model(config)
+    except (TypeError, ValueError, RuntimeError) as exc:  # sizes the layers refuse ("vocab_size": 0)
+        raise ModelNotFound(f"{folder / CONFIG}: does not describe a captioner ({exc!s:.80}); the "
+                            "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
     try:
         stored = load_file(str(weights))
     except (SafetensorError, OSError):
         raise ModelNotFound(f"{weights}: not a readable safetensors file (cut short, or overwritten); "
                             "the checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
+    _check_weights(stored, model.state_dict(), weights)
     state = {k: v.float() if v.is_floating_point() else v for k, v in stored.items()}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -158,6 +163,23 @@ def load_checkpoint(
             "the checkpoint is damaged, retrain or reinstall it"
         )
     return model.to(device).eval(), vocab, raw
+
+
+def _check_weights(stored: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """ModelNotFound for weights that are not numbers, or not of the kind the model holds:
+    overwritten with NaN, or saved as integers, they loaded without a word and captioned every
+    photo "the"."""
+    for key, value in stored.items():
+        wanted = expected.get(key)
+        if wanted is None:  # (named by load_state_dict's own check)
+            continue
+        if value.is_floating_point() != wanted.is_floating_point():
+            raise ModelNotFound(f"{path}: {key} is stored as {str(value.dtype).removeprefix('torch.')}, "
+                                f"not as {str(wanted.dtype).removeprefix('torch.')}; the checkpoint is "
+                                "damaged, retrain or reinstall it")  # fmt: skip
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ModelNotFound(f"{path}: {key} holds values that are not numbers (NaN or "
+                                "infinite); the checkpoint is damaged, retrain or reinstall it")  # fmt: skip
 
 
 def load_vocabulary(folder: str | os.PathLike):

@@ -25,6 +25,9 @@ State = dict[str, torch.Tensor]
 
 _ARCHITECTURES: dict[str, tuple[type, type]] = {}  # name -> (config class, model class)
 MAX_SIZE = 65536  # the largest width, depth or length an architecture option may ask for
+# The encoder's grid is the input over 32; below 32 px there is no grid, and past 1024 px the
+# cached features of a dataset run to hundreds of GB.
+MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 
 
 def register_architecture(name: str, config_cls: type) -> Callable[[type], type]:
@@ -57,8 +60,32 @@ def config_from_dict(data: dict):
     if name not in _ARCHITECTURES:
         raise ModelNotFound(f"unknown captioner architecture {name!r}; known: {architectures()}")
     config_cls = _ARCHITECTURES[name][0]
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in data.items() if k in fields})
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    values = {k: v for k, v in data.items() if k in fields}
+    for key, value in values.items():  # a damaged config.json: "hidden_dim": "big" was a traceback
+        if problem := value_problem(value, fields[key]):
+            raise ValueError(f"{key}={value!r}: {problem}")
+    return config_cls(**values)
+
+
+def value_problem(value, field: dataclasses.Field) -> str | None:
+    """Why ``value`` cannot be ``field`` of an architecture's config; None when it can."""
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(field.type))
+    if kind is None:
+        return None
+    ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or (
+        kind is float and isinstance(value, int) and not isinstance(value, bool)
+    )
+    if not ok:
+        default = "" if field.default is dataclasses.MISSING else f" (default {field.default!r})"
+        return f"expected {kind.__name__}{default}"
+    if field.name == "resolution" and not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
+        return f"the encoder's input must be {MIN_RESOLUTION}-{MAX_RESOLUTION} px"
+    if kind in (int, float) and not 0 <= value <= MAX_SIZE:  # (NaN fails it too)
+        return "must not be negative" if value < 0 else f"must be at most {MAX_SIZE}"
+    if "dropout" in field.name and not value < 1:
+        return "a dropout rate must be in [0, 1)"
+    return None
 
 
 # Set by training from the data and its own options (or by PrefixGPT2.from_pretrained), never
@@ -83,21 +110,13 @@ def check_model_options(architecture: str, options: dict) -> None:
                 f"--model-option {key or '(empty)'}: {reason} of {architecture}; "
                 f"options: {', '.join(settable)}"
             )
-        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(fields[key].type))
-        ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or (
-            kind is float and isinstance(value, int) and not isinstance(value, bool)
-        )
-        if kind is not None and not ok:
-            default = fields[key].default
-            raise InvalidParameter(
-                f"--model-option {key}={value}: expected {kind.__name__} (default {default!r})"
-            )
-        if kind in (int, float) and value < 0:
-            raise InvalidParameter(f"--model-option {key}={value}: must not be negative")
-        if kind is int and not 1 <= value <= MAX_SIZE:  # every int option is a size or a count
-            raise InvalidParameter(f"--model-option {key}={value}: must be between 1 and {MAX_SIZE}")
-        if "dropout" in key and not value < 1:
-            raise InvalidParameter(f"--model-option {key}={value}: a dropout rate must be in [0, 1)")
+        kind = str(fields[key].type)
+        if kind == "int" and value_problem(value, fields[key]) is None and value < 1:
+            problem = f"must be between 1 and {MAX_SIZE}"  # every int option is a size or a count
+        else:
+            problem = value_problem(value, fields[key])
+        if problem:
+            raise InvalidParameter(f"--model-option {key}={value}: {problem}")
     try:  # the architecture's own checks ("cell": lstm or gru), named as the flag that set them
         _ARCHITECTURES[architecture][0](vocab_size=8, **options)
     except InvalidParameter as exc:

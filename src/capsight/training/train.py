@@ -42,6 +42,8 @@ from capsight.captioning.checkpoint import (
 from capsight.captioning.decoding import decode
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import (
+    MAX_RESOLUTION,
+    MIN_RESOLUTION,
     CaptionModel,
     build_model,
     check_model_options,
@@ -72,10 +74,6 @@ from capsight.training.run_folder import (
 )
 from capsight.training.tracking import code_version
 from capsight.vision.efficientnet_lite import VARIANTS
-
-# The encoder's grid is the input over 32; below 32 px there is no grid, and past 1024 px the
-# cached features of a dataset run to hundreds of GB.
-MIN_RESOLUTION, MAX_RESOLUTION = 32, 1024
 
 
 def check_regularisers(label_smoothing: float, attention_lambda: float) -> None:
