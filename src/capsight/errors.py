@@ -60,3 +60,12 @@ def quoted(value: str, limit: int = 60) -> str:
     """``value`` as a message quotes it: ``repr``, cut to ``limit`` characters with "..." (a
     whole file sent as one name or class list would otherwise be the message)."""
     return repr(value if len(value) <= limit else value[: limit - 3] + "...")
+
+
+def check_decoded(text: str, what: str) -> None:
+    """InvalidParameter for ``text`` holding bytes that were not UTF-8: Python keeps such bytes of
+    a command line as lone surrogates, which no encoder takes (a UnicodeEncodeError traceback
+    when the text was embedded or stored)."""
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        raise InvalidParameter(f"{what} {quoted(text, 40)} is not valid UTF-8 text; type it again, "
+                               "or set the terminal to UTF-8")  # fmt: skip

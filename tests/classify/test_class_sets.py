@@ -141,6 +141,10 @@ def test_names_that_look_the_same_are_one_class_and_control_characters_are_refus
     assert parse_classes(["cafe\u0301", "tea"]).labels == ("caf\u00e9", "tea")
     with pytest.raises(InvalidParameter, match=r"class name 'ant\\x01' holds a control character"):
         parse_classes("ant\x01, bee, cat")
+    # Bytes of the command line that were not UTF-8 (kept as lone surrogates): a
+    # UnicodeEncodeError traceback when the names were embedded.
+    with pytest.raises(InvalidParameter, match=r"class name 'dog\\udcff' is not valid UTF-8 text"):
+        parse_classes(b"cat,dog\xff".decode("utf-8", "surrogateescape"))
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # joined by zero-width joiners: one emoji
     assert parse_classes([family, "cat"]).labels == (family, "cat")
 

@@ -297,3 +297,14 @@ def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_emb
     assert [h.caption for h in hits] == ["tread of tyre", "people walking"]
     asked = rank_moments("blank frame", times, captions, probs, top=5)
     assert [h.caption for h in asked][:3] == ["a blank frame"] * 3
+
+
+def test_a_query_that_is_not_utf8_is_one_line_before_the_video_is_read(fake_video, fake_text_embedder):
+    from capsight.classify.search import rank_moments, search_video
+
+    query = b"\xff\xfe q".decode("utf-8", "surrogateescape")  # as Python keeps such an argument
+    with pytest.raises(InvalidParameter, match="the search query .* is not valid UTF-8 text"):
+        search_video("v.mp4", query)
+    assert fake_video["sampled"] == 0
+    with pytest.raises(InvalidParameter, match="not valid UTF-8"):
+        rank_moments(query, [0.0], ["a dog"], np.zeros((1, 1000), np.float32))

@@ -22,7 +22,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from capsight.errors import InputNotFound, InvalidParameter, quoted
+from capsight.errors import InputNotFound, InvalidParameter, check_decoded, quoted
 
 BUILTIN_SETS = ("imagenet", "everyday", "dog-breeds", "cat-breeds", "foods", "scenes", "professions")
 
@@ -124,6 +124,7 @@ def _check_name(label: str, source: str) -> None:
     if len(label) > MAX_NAME:
         raise InvalidParameter(f"{where}class name {quoted(label, 40)} has {len(label):,} "
                                f"characters; at most {MAX_NAME}")  # fmt: skip
+    check_decoded(label, f"{where}class name")
     if any(unicodedata.category(c) == "Cc" for c in label):  # "ant\x01" lost its WordNet match
         raise InvalidParameter(f"{where}class name {quoted(label, 40)} holds a control character; "
                                "give names of printable text")  # fmt: skip

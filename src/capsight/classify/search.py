@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capsight.errors import InputNotFound, InvalidParameter, check_count
+from capsight.errors import InputNotFound, InvalidParameter, check_count, check_decoded
 from capsight.progress import ProgressCallback
 
 _BATCH = 32  # moments captioned together
@@ -96,6 +96,7 @@ def rank_moments(
     query = query.strip()
     if not query:
         raise InvalidParameter("the search query is empty; describe what to look for")
+    check_decoded(query, "the search query")
     top = check_count("top", top, 1)
     if not times:
         return []
@@ -165,6 +166,7 @@ def search_video(
         raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
+    check_decoded(query, "the search query")  # before the video is captioned, not after
     top = check_count("top", top, 1)
     duration = probe_video(video).duration  # a bad file fails here, before any model loads
     # "default": the one-encoder video captioner; an unknown name fails before the sampling
