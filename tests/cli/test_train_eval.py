@@ -81,6 +81,10 @@ def test_eval_refuses_too_few_rounds_before_captioning(run_cli, tmp_path, one_er
     status, _, err = run_cli("eval", str(tmp_path), "--bootstrap", "5")
     assert status == 2
     one_error_line(err, "at least 100 rounds")
+    # Too many: a 1.46 TiB table of draws, asked for once every photo had been captioned.
+    status, _, err = run_cli("eval", str(tmp_path), "--bootstrap", "99999999999")
+    assert status == 2
+    one_error_line(err, "at most 10,000 rounds (1,000 is plenty for a 95% interval), got 99,999,999,999")
 
 
 def test_train_options_may_come_before_the_dataset(run_cli, tmp_path):

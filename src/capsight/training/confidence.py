@@ -38,6 +38,7 @@ __all__ = ["PhotoStats", "bootstrap_intervals", "check_rounds", "compare_caption
 
 INTERVAL_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr")
 MIN_ROUNDS = 100
+MAX_ROUNDS = 10_000  # a (rounds, photos) table of 8-byte counts: 70 MB for 875 photos, 400 MB for 5,000
 MIN_PHOTOS = 2  # one photo has CIDEr 0 and nothing to draw from
 TIE = 1e-12  # score differences below this are float noise, not a win
 _TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap's guards against 0/0 in BLEU
@@ -115,11 +116,16 @@ def photo_stats(gts: dict[str, list[str]], res: dict[str, list[str]]) -> PhotoSt
 
 
 def check_rounds(rounds: int) -> None:
-    """Refuse a number of bootstrap draws too small for the tails of a 95% interval."""
+    """Refuse a number of bootstrap draws too small for the tails of a 95% interval, or so
+    large that its (rounds, photos) table would not fit in memory (99,999,999,999 asked for
+    1.46 TiB, after every photo had been captioned)."""
     if rounds < MIN_ROUNDS:
         raise InvalidParameter(
             f"bootstrap needs at least {MIN_ROUNDS} rounds for a 95% interval, got {rounds}"
         )
+    if rounds > MAX_ROUNDS:
+        raise InvalidParameter(f"bootstrap takes at most {MAX_ROUNDS:,} rounds (1,000 is plenty for "
+                               f"a 95% interval), got {rounds:,}")  # fmt: skip
 
 
 def _draws(photos: int, rounds: int, seed: int) -> np.ndarray:
