@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -82,6 +83,19 @@ def test_fast_exit_flushes_all_output_to_a_pipe(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "capsight", "models", "--bogus"],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "error" in missing.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("argv", [["models", "--json"], ["models"]])
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(argv):
+    """`capsight models --json > /dev/full` ended in an OSError traceback, written as the
+    output was (a print) or when it was flushed at exit."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "capsight", *argv], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == ("capsight: error: cannot write the output (No space left on device); make "
+                           "room, or write elsewhere\n")  # fmt: skip
 
 
 def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_error_line):

@@ -20,6 +20,7 @@ interrupted with Ctrl-C; 143 when stopped by SIGTERM, which stops a command as C
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # bad input, bad options: the same status argparse uses
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_OUTPUT_FAILED = 1  # the results could not be written (stdout on a full disk)
 
 
 class Terminated(KeyboardInterrupt):
@@ -127,6 +129,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `capsight caption *.jpg | head -1`: the reader left; not an error worth a traceback.
         _silence_stdout()
         return EXIT_OK
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        return _output_failed(exc)
+
+
+# A write that found no room: on standard output (`capsight caption x.jpg > /dev/full`) there is
+# no file name to say, and files capsight writes say their own; either way the disk is the cause.
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _output_failed(exc: OSError) -> int:
+    """One line, not a traceback (twice: at exit too, as the output was flushed)."""
+    _silence_stdout()
+    where = f" {exc.filename}" if exc.filename else " the output"
+    print(error_line(f"cannot write{where} ({exc.strerror or exc}); make room, or write elsewhere"),
+          file=sys.stderr)  # fmt: skip
+    return EXIT_OUTPUT_FAILED
 
 
 def console() -> None:
@@ -151,11 +171,18 @@ def console() -> None:
     if command != "serve" and os.environ.get("WORLD_SIZE", "1") in ("", "1"):
         signal.signal(signal.SIGTERM, _on_sigterm)
     status = main()
+    try:  # output still buffered: written now, where a failure can be said in one line
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as exc:  # (whatever the cause: this is where the output ends)
+        status = _output_failed(exc)
+    except ValueError:  # closed
+        pass
     if command in FAST_EXIT_COMMANDS:
         import logging
 
         try:
-            sys.stdout.flush()
             sys.stderr.flush()
         except (BrokenPipeError, ValueError):
             pass
