@@ -206,6 +206,21 @@ def test_a_save_of_last_cut_short_resumes_from_one_epochs_files(tmp_path):
     assert epoch_of_last() == "epoch 4"
 
 
+@pytest.mark.parametrize("trainer", ['{"stage": "xe", "epoch": "x"}', '{"stage": 3, "epoch": 1}',
+                                     '{"stage": "xe", "epoch": -1}', '{"stage": "xe", "epoch": true}',
+                                     '{"stage": "xe", "epoch": 1, "history": {}}', '[1, 2]'])  # fmt: skip
+def test_a_trainer_file_with_values_of_the_wrong_kind_is_damaged(tmp_path, trainer):
+    """"epoch": "x" was a TypeError traceback on --resume."""
+    from capsight.training.run_folder import read_trainer_state
+
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / "trainer.json").write_text(trainer)
+    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+        read_trainer_state(tmp_path / "last")
+    (tmp_path / "last" / "trainer.json").write_text('{"stage": "xe", "epoch": 1, "best": null}')
+    assert read_trainer_state(tmp_path / "last")["epoch"] == 1
+
+
 def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_folder, tmp_path, capsys):
     from capsight.errors import DatasetError
 

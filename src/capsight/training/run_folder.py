@@ -156,7 +156,7 @@ def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -
     path = last / "trainer.json"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(state, dict) and all(key in state for key in keys):
+        if isinstance(state, dict) and all(key in state for key in keys) and _well_formed(state):
             return state
     except (ValueError, UnicodeDecodeError):
         pass
@@ -164,6 +164,18 @@ def read_trainer_state(last: Path, keys: tuple[str, ...] = ("stage", "epoch")) -
     # which check_run_folder never lets a run write over)
     raise InvalidParameter(f"{path}: damaged, so the run cannot be resumed; start it again in "
                            f"another --out (its best model so far is in {last.parent / 'best'})")  # fmt: skip
+
+
+# What each value of trainer.json holds, where present ("epoch": "x" was a TypeError traceback).
+_KINDS = {"stage": str, "finished_stage": str, "epoch": int, "step": int, "patience_left": int,
+          "stage_epochs": int, "history": list, "best": (dict, type(None))}  # fmt: skip
+
+
+def _well_formed(state: dict) -> bool:
+    return all(
+        isinstance(state[key], kind) and not (kind is int and isinstance(state[key], bool))
+        for key, kind in _KINDS.items() if key in state
+    ) and all(state[key] >= 0 for key in ("epoch", "step") if key in state)  # fmt: skip
 
 
 def load_optimizer(optimizer, path: Path, device) -> str | None:
