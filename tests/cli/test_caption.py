@@ -563,3 +563,20 @@ def test_an_empty_image_name_or_attention_file_is_refused(run_cli, photo_dir):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "", *LABELS)
     assert status == 2 and out == ""
     assert err == "capsight: error: --attention is empty; name an image file (.png, .jpg or .webp)\n"
+
+
+def test_a_sheet_cut_off_by_a_full_disk_is_not_left_behind(run_cli, photo_dir, tmp_path, monkeypatch):
+    """A 64 KiB disk left a truncated 65,536-byte att.png under the name asked for."""
+    import errno
+
+    from PIL import Image
+
+    def full_disk(self, fp, format=None, **params):
+        fp.write(b"\x89PNG half of it")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "att.png")
+    assert status == 2 and "cat" in out.lower()
+    assert "--attention" in err and "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []  # neither the half sheet nor its temporary file

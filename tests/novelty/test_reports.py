@@ -468,6 +468,12 @@ def test_a_failed_write_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
     with pytest.raises(InvalidParameter, match="cannot write the report \\(No space left on device\\)"):
         write_outputs(other, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and no half-written files
+    # A new --out folder (and its new parent) that nothing could be written into is not left
+    # behind, empty; a folder that was there stays.
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(InvalidParameter, match="No space left on device"):
+        write_outputs(other, tmp_path / "kept" / "new" / "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "r"] and not any((tmp_path / "kept").iterdir())
 
 
 def test_outputs_are_written_through_fresh_names_that_no_planted_link_can_take(tmp_path):

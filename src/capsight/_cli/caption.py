@@ -407,8 +407,13 @@ def write_attention(path: Path, image, described) -> None:
         print(error_line(f"{described.model} has no attention; {path} shows where the encoder "
                          f"saw {label!r} instead", kind="note"), file=sys.stderr)  # fmt: skip
     attention_folder(path)
+    from PIL import Image
+
+    from capsight.io.new_files import write_whole
+
+    kind = Image.registered_extensions()[path.suffix.lower()]  # (ATTENTION_SUFFIXES: all known)
     try:
-        picture.save(path)
+        write_whole(path, lambda file: picture.save(file, format=kind))
     except OSError as exc:
         raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
 

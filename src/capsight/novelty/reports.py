@@ -608,10 +608,8 @@ def check_output_dir(out_dir: str | os.PathLike, outputs: tuple[str, ...] = OUTP
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
-    existing, made = out, []
-    while not existing.exists() and existing != existing.parent:
-        made.append(existing)  # deepest first
-        existing = existing.parent
+    made = _missing_folders(out)
+    existing = made[-1].parent if made else out
     if not existing.is_dir():
         raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -633,11 +631,7 @@ def check_output_dir(out_dir: str | os.PathLike, outputs: tuple[str, ...] = OUTP
             f"{out}: cannot write the report there ({exc.strerror or exc}); choose another --out"
         ) from None
     finally:
-        for folder in made:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_empty(made)
     return out
 
 
@@ -677,6 +671,7 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
     if not isinstance(out_dir, (str, os.PathLike)):
         raise InvalidParameter(f"out_dir must be a folder path, not a {type(out_dir).__name__}")
     out = check_output_dir(out_dir)
+    made = _missing_folders(out)  # removed again if nothing could be written (a full disk)
     try:
         out.mkdir(parents=True, exist_ok=True)
         plot = render_plot_png(analysis)
@@ -689,10 +684,30 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
         }
         paths = _replace_all(out, contents)
     except PermissionError:
+        _remove_empty(made)
         raise InvalidParameter(f"{out}: cannot write there (permission denied); choose another --out") from None
     except (FileExistsError, NotADirectoryError):
+        _remove_empty(made)
         raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out") from None
     except OSError as exc:  # disk full, read-only file system, name too long ...
+        _remove_empty(made)
         reason = exc.strerror or str(exc)
         raise InvalidParameter(f"{out}: cannot write the report ({reason}); choose another --out") from None
     return paths
+
+
+def _missing_folders(out: Path) -> list[Path]:
+    """``out`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not out.exists() and out != out.parent:
+        missing.append(out)
+        out = out.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; one that holds anything stays, and its parents
+        try:
+            folder.rmdir()
+        except OSError:
+            break
