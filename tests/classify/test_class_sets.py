@@ -7,7 +7,7 @@ import pytest
 from capsight.classify.class_sets import BUILTIN_SETS, builtin_set, parse_classes
 from capsight.classify.templates import fill_template, resolve_templates
 from capsight.classify.wordnet import alternatives, imagenet_cover
-from capsight.errors import InvalidParameter
+from capsight.errors import InputNotFound, InvalidParameter
 
 
 @pytest.mark.parametrize("name", BUILTIN_SETS)
@@ -157,3 +157,12 @@ def test_a_class_name_has_at_most_200_characters(tmp_path):
     path.write_text("cat\n" + "y" * 201 + "\n")
     with pytest.raises(InvalidParameter, match=f"^{path}: class name 'yyy"):
         parse_classes(str(path))
+
+
+def test_a_pipe_named_as_the_class_file_is_not_called_missing(tmp_path):
+    import os
+
+    fifo = tmp_path / "classes.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(InputNotFound, match="classes.txt: not a regular file .a device, pipe or socket."):
+        parse_classes(str(fifo))

@@ -115,21 +115,24 @@ def test_pixels_the_file_refuses_are_one_line(tiny_classifier, tmp_path):
 class _Foreign(torch.nn.Module):
     """A TorchScript file with class names that capsight did not build."""
 
-    def __init__(self, labels: list[str], logits: bool, flat: bool) -> None:
+    def __init__(self, labels: list[str], logits: bool | str, flat: bool) -> None:
         super().__init__()
         self.labels = labels
-        self.logits, self.flat = logits, flat
+        self.logits, self.flat, self.nan = logits is True, flat, logits == "nan"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         scores = images.mean(dim=(2, 3))[:, :2] * 7.0  # (N, 2)
+        if self.nan:  # a bit-flipped file: "rows sum to nan-nan" was all it said
+            return scores * float("nan")
         if self.flat:
             return scores.flatten()
         return scores if self.logits else torch.softmax(scores, dim=1)
 
 
 @pytest.mark.parametrize("logits, flat, fragment", [
-    (False, True, r"answered \(4,\) where a classifier gives \(N, 2\) class probabilities"),
+    (False, True, r"foreign.pt: answered \(4,\) where a classifier gives \(N, 2\) class probabilities"),
     (True, False, "its scores are not probabilities"),
+    ("nan", False, r"foreign.pt: its scores are not numbers \(NaN or infinite\), as a damaged file's are"),
 ])
 def test_a_file_that_answers_no_probabilities_is_one_line(tmp_path, logits, flat, fragment):
     path = tmp_path / "foreign.pt"

@@ -60,7 +60,7 @@ class LoadedClassifier(nn.Module):
             probs = self.network(images)
         except Exception as error:  # torch.jit.Error or the program's failed assertion
             last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise InvalidParameter(f"{self.path.name} refused the photo: {last}") from None
+            raise InvalidParameter(f"{self.path} refused the photo: {last}") from None
         return self._checked(probs, len(images))
 
     def _checked(self, probs: object, n: int) -> torch.Tensor:
@@ -68,12 +68,15 @@ class LoadedClassifier(nn.Module):
         wanted = f"(N, {len(self.labels)}) class probabilities for its {len(self.labels)} class names"
         if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (n, len(self.labels)):
             got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
-            raise InvalidParameter(f"{self.path.name}: answered {got} where a classifier gives "
+            raise InvalidParameter(f"{self.path}: answered {got} where a classifier gives "
                                    f"{wanted}; {_NOT_A_CLASSIFIER}")  # fmt: skip
         probs = probs.float()
+        if not bool(torch.isfinite(probs).all()):  # ("rows sum to nan-nan")
+            raise InvalidParameter(f"{self.path}: its scores are not numbers (NaN or infinite), as "
+                                   "a damaged file's are; build or copy it again")  # fmt: skip
         sums = probs.sum(dim=1)
         if bool((probs < -1e-4).any()) or not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
-            raise InvalidParameter(f"{self.path.name}: its scores are not probabilities (rows "
+            raise InvalidParameter(f"{self.path}: its scores are not probabilities (rows "
                                    f"sum to {float(sums.min()):.3g}-{float(sums.max()):.3g}); "
                                    f"{_NOT_A_CLASSIFIER}")  # fmt: skip
         return probs
