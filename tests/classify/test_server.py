@@ -176,6 +176,19 @@ def test_example_names_that_cannot_be_class_folders_are_refused(client, cat_png,
     assert r.status_code == 422 and fragment in r.json()["error"], r.text
 
 
+def test_the_class_of_an_example_is_the_folder_it_is_in(client, cat_png):
+    """"a/b/c.png" became the class "a": a folder picked whole is sent as examples/<class>/..."""
+    photos = [("examples", (f"examples/{name}/{i}.png", cat_png, "image/png"))
+              for name in ("mug", "kettle") for i in range(2)]  # fmt: skip
+    r = client.post("/v1/classifiers", files=photos)
+    assert r.status_code == 200, r.text
+    import io
+
+    import torch
+
+    assert sorted(torch.jit.load(io.BytesIO(r.content)).labels) == ["kettle", "mug"]
+
+
 def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpeg_bytes):
     broken = cat_jpeg_bytes[: len(cat_jpeg_bytes) // 3]
     photos = [("examples", ("cat/broken.jpg", broken, "image/jpeg")),

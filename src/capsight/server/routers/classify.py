@@ -203,7 +203,9 @@ async def build_classifier(
         uploads = await read_images(examples, max(settings.max_images, 1000))
         for upload, raw in zip(uploads, examples, strict=True):
             name = (raw.filename or "").replace("\\", "/")
-            label = (name.split("/")[0] if "/" in name else name.partition("__")[0]).strip()
+            # The folder the photo is in: a browser sends a folder picked whole as
+            # "examples/cat/1.jpg" ("a/b/c.png" had become the class "a").
+            label = (name.split("/")[-2] if "/" in name else name.partition("__")[0]).strip()
             if not label or label == name:
                 raise ApiError(422, f"{upload.filename}: name example photos '<class>/<photo>'")
             if label.startswith(".") or len(label) > 100 or not label.isprintable():
