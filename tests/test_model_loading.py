@@ -100,3 +100,18 @@ def test_loading_a_model_leaves_torchs_random_state_as_it_was():
     torch.manual_seed(0)
     build(64)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_one_model_asked_for_in_different_words_is_built_once():
+    """cached_encoder(name) and cached_encoder(name, reduced_precision=True) built the encoder
+    twice: the cache was keyed by the arguments as written."""
+    calls = []
+
+    @loaded_once()
+    def encoder(name: str = "lite0", weights: str = "", reduced: bool = True) -> tuple:
+        calls.append((name, weights, reduced))
+        return name, weights, reduced
+
+    assert encoder() is encoder("lite0") is encoder("lite0", reduced=True) is encoder("lite0", "", True)
+    assert encoder("lite0", reduced=False) == ("lite0", "", False)
+    assert calls == [("lite0", "", True), ("lite0", "", False)]

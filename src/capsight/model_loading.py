@@ -15,6 +15,7 @@ through another cached loader. Loading leaves torch's global random state as it 
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import threading
 from collections.abc import Callable
@@ -31,10 +32,15 @@ def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., 
 
     def decorate(load: Callable[..., T]) -> Callable[..., T]:
         cache: dict = {}  # insertion-ordered; a read needs no lock (dict reads are atomic)
+        signature = inspect.signature(load)
 
         @functools.wraps(load)
         def one_at_a_time(*args, **kwargs) -> T:
-            key = (args, tuple(sorted(kwargs.items())))
+            # Keyed by what the arguments mean: f(x), f(x, flag=True) and f(x, True) with
+            # flag=True by default are one model, not three copies of it.
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            key = tuple(bound.arguments.items())
             try:
                 return cache[key]
             except KeyError:

@@ -144,3 +144,15 @@ def test_prefix_gpt2_from_pretrained_missing_folder_is_model_not_found(tmp_path)
 
     with pytest.raises(ModelNotFound):
         PrefixGPT2.from_pretrained(tmp_path / "nothing")
+
+
+def test_a_stored_config_is_checked_by_kind_and_a_large_vocabulary_is_kept():
+    """The size bound of --model-option values is no bound on what training sets: a corpus of
+    70,000 words (Conceptual Captions with --min-count 1) would have been called damaged."""
+    from capsight.captioning.model import check_model_options, config_from_dict
+
+    assert config_from_dict({"architecture": "show-attend-tell", "vocab_size": 70_000}).vocab_size == 70_000
+    with pytest.raises(ValueError, match="hidden_dim=70000: must be at most 65536"):
+        config_from_dict({"architecture": "show-attend-tell", "vocab_size": 10, "hidden_dim": 70_000})
+    with pytest.raises(InvalidParameter, match=r"dropout=nan: a dropout rate must be in \[0, 1\)"):
+        check_model_options("show-attend-tell", {"dropout": float("nan")})

@@ -159,10 +159,15 @@ def test_a_class_name_has_at_most_200_characters(tmp_path):
         parse_classes(str(path))
 
 
-def test_a_pipe_named_as_the_class_file_is_not_called_missing(tmp_path):
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_a_pipe_named_as_the_class_file_is_not_called_missing(tmp_path, monkeypatch):
     import os
 
     fifo = tmp_path / "classes.txt"
     os.mkfifo(fifo)
     with pytest.raises(InputNotFound, match="classes.txt: not a regular file .a device, pipe or socket."):
         parse_classes(str(fifo))
+    monkeypatch.chdir(tmp_path)  # a folder named like a class file, without a slash
+    (tmp_path / "names.txt").mkdir()
+    with pytest.raises(InvalidParameter, match="names.txt: is a folder; give a class file"):
+        parse_classes("names.txt")

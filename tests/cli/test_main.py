@@ -94,8 +94,8 @@ def test_output_to_a_full_disk_is_one_line_not_a_traceback(argv):
         done = subprocess.run([sys.executable, "-m", "capsight", *argv], stdout=full,
                               stderr=subprocess.PIPE, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr == ("capsight: error: cannot write the output (No space left on device); make "
-                           "room, or write elsewhere\n")  # fmt: skip
+    assert done.stderr == ("capsight: error: cannot write the output, or a file being written: No "
+                           "space left on device; make room, or write elsewhere\n")  # fmt: skip
 
 
 def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_error_line):

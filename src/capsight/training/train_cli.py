@@ -147,15 +147,13 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         uri = str(getattr(tracker, "tracking_uri", "") or "")
         if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
             note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
-                  "--no-track to skip)")  # fmt: skip
+                 "--no-track to skip)")  # fmt: skip
         elif uri:  # a tracking server: its own page; a password in the address is not printed
             note(f"tracked with MLflow at {re.sub(r'//[^/@]*@', '//', uri)} (--no-track to skip)")
         return tracker
     except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
         print(f"capsight train: not tracking ({exc})", file=sys.stderr)
         return None
-
-
 
 
 def train_main(

@@ -136,39 +136,45 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 _FIRST_PEER = threading.local()
 
 
-def _check_peer(sock: socket.socket) -> None:
+def _check_peer(connection: http.client.HTTPConnection) -> None:
     """The address a connection reached, checked as a redirect's name was: a name can resolve
     to a public address when ``_CheckedRedirects`` looks it up and to a local one when it is
     connected to (DNS rebinding). A photo whose first connection was public never reaches a
-    local address; a TSV of a local mirror stays local throughout."""
-    local = _is_local_address(sock.getpeername()[0])
+    local address; a TSV of a local mirror stays local throughout. Checked before TLS or any
+    request is sent, and the socket closed on refusal."""
+    local = _is_local_address(connection.sock.getpeername()[0])
     first = getattr(_FIRST_PEER, "local", None)
     if first is None:
         _FIRST_PEER.local = local
     elif local and not first:
+        connection.close()
         raise _PermanentFailure("redirected to a local address")
 
 
 class _PeerCheckedHTTP(http.client.HTTPConnection):
     def connect(self) -> None:
         super().connect()
-        _check_peer(self.sock)
+        _check_peer(self)
 
 
-class _PeerCheckedHTTPS(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _check_peer(self.sock)
+# HTTPSConnection.connect calls HTTPConnection.connect, then starts TLS: with this order of
+# bases that call runs _PeerCheckedHTTP.connect, so the peer is checked before the handshake.
+class _PeerCheckedHTTPS(http.client.HTTPSConnection, _PeerCheckedHTTP):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
     def do_open(self, http_class, req, **kwargs):
-        return super().do_open(_PeerCheckedHTTP, req, **kwargs)
+        # Through a proxy the connection reaches the proxy, not the photo's host: the names
+        # are checked at each redirect as without one.
+        proxied = req.has_proxy() or getattr(req, "_tunnel_host", None)
+        return super().do_open(http_class if proxied else _PeerCheckedHTTP, req, **kwargs)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
     def do_open(self, http_class, req, **kwargs):
-        return super().do_open(_PeerCheckedHTTPS, req, **kwargs)
+        proxied = req.has_proxy() or getattr(req, "_tunnel_host", None)
+        return super().do_open(http_class if proxied else _PeerCheckedHTTPS, req, **kwargs)
 
 
 _OPENER = urllib.request.build_opener(_CheckedRedirects, _HTTPHandler, _HTTPSHandler)
