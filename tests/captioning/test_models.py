@@ -156,3 +156,17 @@ def test_a_stored_config_is_checked_by_kind_and_a_large_vocabulary_is_kept():
         config_from_dict({"architecture": "show-attend-tell", "vocab_size": 10, "hidden_dim": 70_000})
     with pytest.raises(InvalidParameter, match=r"dropout=nan: a dropout rate must be in \[0, 1\)"):
         check_model_options("show-attend-tell", {"dropout": float("nan")})
+
+
+def test_decoding_stops_where_gpt2_has_no_positions_left(grid, tiny_model):
+    """128 positions less a 49-cell prefix leave 79 steps; max_length 80 to 100, which
+    DecodingOptions allows, ran into an IndexError when no sentence ended sooner."""
+    from capsight.captioning.decoding import decode
+
+    model = tiny_model("prefix-gpt2", n_positions=60)  # 60 - 49 cells: 11 steps
+    assert model.longest_caption(grid) == 11
+    for options in (DecodingOptions(method="sample", temperature=50.0, seed=1, max_length=100),
+                    DecodingOptions(method="beam", beam_width=2, max_length=40),
+                    DecodingOptions(method="greedy", max_length=12)):  # fmt: skip
+        assert all(len(d.tokens) <= 11 for d in decode(model, grid, options))
+    assert tiny_model("show-attend-tell").longest_caption(grid) is None

@@ -21,6 +21,7 @@ Every method honours ``no_repeat_trigram``, ``no_repeat_word`` and ``complete_en
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 
@@ -45,6 +46,9 @@ class Decoded:
 def decode(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | None = None) -> list[Decoded]:
     """Decode a batch of encoder grids (B, P, D) into one Decoded per image."""
     options = options or DecodingOptions()
+    limit = model.longest_caption(grid)
+    if limit is not None and options.max_length > limit:  # the model's room, not an error
+        options = dataclasses.replace(options, max_length=limit)
     was_training = model.training
     model.eval()
     try:

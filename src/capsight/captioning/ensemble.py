@@ -64,6 +64,11 @@ class CaptionEnsemble(CaptionModel):
             state.update({f"{i}.{k}": v for k, v in member.start(own).items()})
         return state
 
+    def longest_caption(self, grid: torch.Tensor) -> int | None:
+        grids = list(grid.split(self.positions, dim=1)) if self.positions is not None else [grid] * len(self.members)
+        limits = [m.longest_caption(g) for m, g in zip(self.members, grids, strict=True)]
+        return min((n for n in limits if n is not None), default=None)
+
     def step(self, tokens: torch.Tensor, state: State):
         new_state: State = {}
         log_probs, attention = [], None

@@ -157,6 +157,11 @@ class CaptionModel(nn.Module):
         """Encoder grid (B, P, D) -> the initial decoding state."""
         raise NotImplementedError
 
+    def longest_caption(self, grid: torch.Tensor) -> int | None:
+        """The most decoding steps this model has room for after ``grid`` (None: no limit);
+        decoding stops there, whatever its ``max_length``."""
+        return None
+
     def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
         """Previous tokens (B,) -> next-word logits (B, V), new state, attention (B, P) or None."""
         raise NotImplementedError

@@ -124,6 +124,13 @@ class PrefixGPT2(CaptionModel):
             state[f"wk{i}"], state[f"wv{i}"] = k[:, :, :0], v[:, :, :0]  # (B, H, 0, d)
         return state
 
+    def longest_caption(self, grid: torch.Tensor) -> int | None:
+        """GPT-2's positions left after the prefix: 128 - 49 grid cells = 79 steps (step 80 had
+        no position, an IndexError, with options DecodingOptions allows)."""
+        c = self.config
+        prefix = grid.shape[1] if c.prefix_from == "grid" else c.prefix_length
+        return max(1, c.n_positions - prefix)
+
     def step(self, tokens: torch.Tensor, state: State):
         gpt = self.gpt.transformer
         position = state["pk0"].shape[2] + state["wk0"].shape[2]
