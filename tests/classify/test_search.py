@@ -262,12 +262,27 @@ def test_an_analysis_without_moments_says_there_is_nothing_to_search(tmp_path, c
 
 
 @pytest.mark.parametrize(("call", "start"), [({"every": 0}, "every must be"), ({"every": "often"}, "every must be"),
-                                             ({"top": 0}, "top must be"), ({"top": 2.5}, "top must be")])
+                                             ({"every": True}, "every must be"), ({"every": 10**400}, "every must be"),
+                                             ({"query": None}, "the search query must be text"),
+                                             ({"query": b"dog"}, "the search query must be text"),
+                                             ({"video": None}, "video must be a path"),
+                                             ({"progress": 3}, "progress must be a function"),
+                                             ({"top": 0}, "top must be"), ({"top": 2.5}, "top must be")])  # fmt: skip
 def test_search_video_refuses_bad_numbers_by_their_python_names(call, start):
     from capsight.classify.search import search_video
 
     with pytest.raises(InvalidParameter, match=f"^{start}"):
-        search_video("missing.mp4", "a dog", **call)
+        search_video(**{"video": "missing.mp4", "query": "a dog", **call})
+
+
+def test_search_analysis_refuses_what_is_not_a_path_or_a_query(tmp_path):
+    """(AttributeError and pathlib's TypeError from inside, before.)"""
+    from capsight.classify.search import search_analysis
+
+    with pytest.raises(InvalidParameter, match="analysis_json must be a path"):
+        search_analysis(None, "a dog")
+    with pytest.raises(InvalidParameter, match="the search query must be text"):
+        search_analysis(tmp_path / "analysis.json", None)
 
 
 def test_neighbours_whose_captions_say_nearly_the_same_are_one_hit():

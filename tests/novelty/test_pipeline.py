@@ -124,8 +124,11 @@ def test_python_callers_get_one_line_for_a_wrong_type(call, tmp_path):
 
 @pytest.mark.parametrize(
     ("call", "start"),
-    [({"every": 0}, "every must be"), ({"window": 0}, "window must be"), ({"sensitivity": 2}, "sensitivity must be")],
-)
+    [({"every": 0}, "every must be"), ({"window": 0}, "window must be"), ({"sensitivity": 2}, "sensitivity must be"),
+     # True ran at 1 s and meant sensitivity 1.0; 10**400 was an OverflowError
+     ({"every": True}, "every must be"), ({"every": 10**400}, "every must be"), ({"every": "1"}, "every must be"),
+     ({"sensitivity": True}, "sensitivity must be"), ({"sensitivity": 10**400}, "sensitivity must be")],
+)  # fmt: skip
 def test_python_callers_read_their_own_argument_names(call, start, tmp_path):
     """A Python caller passed ``every=``, not ``--every``; the CLI writes its flags itself
     (``tests/cli/test_video.py``)."""

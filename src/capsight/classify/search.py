@@ -93,7 +93,7 @@ def rank_moments(
     from capsight.classify.text_cache import embed_texts
     from capsight.novelty.frames import FLAT_CAPTION
 
-    query = query.strip()
+    query = _check_query(query).strip()
     if not query:
         raise InvalidParameter("the search query is empty; describe what to look for")
     check_decoded(query, "the search query")
@@ -118,6 +118,12 @@ def rank_moments(
                   float(class_scores[i]), captions[i], shots[i][1])
         for i in order
     ]
+
+
+def _check_query(query: object) -> str:
+    if not isinstance(query, str):  # (None, bytes: an AttributeError or TypeError inside)
+        raise InvalidParameter(f"the search query must be text, got {type(query).__name__}")
+    return query
 
 
 def _shot_runs(
@@ -156,14 +162,14 @@ def search_video(
     from capsight.io.video import probe_video, sample_frames
     from capsight.novelty.analysis import AnalysisParams
     from capsight.novelty.frames import FLAT_CAPTION, FRAME_MAX_SIDE, normalise_exposure, sharpness
-    from capsight.novelty.pipeline import video_captioner_name
+    from capsight.novelty.pipeline import check_every, video_captioner_name
 
-    try:  # as analyze_video reads it: "0.5" and numpy numbers too
-        every = float(every)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every") from None
-    if not 0 < every < math.inf:
-        raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
+    every = check_every(every)  # as analyze_video reads it
+    _check_query(query)
+    if progress is not None and not callable(progress):
+        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
+    if not isinstance(video, (str, os.PathLike)):
+        raise InvalidParameter(f"video must be a path, got {type(video).__name__}")
     if not query.strip():
         raise InvalidParameter("the search query is empty; describe what to look for")
     check_decoded(query, "the search query")  # before the video is captioned, not after
@@ -212,6 +218,9 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
 
     from capsight.vision.imagenet_classes import imagenet_class_names
 
+    if not isinstance(analysis_json, (str, os.PathLike)):
+        raise InvalidParameter(f"analysis_json must be a path, got {type(analysis_json).__name__}")
+    _check_query(query)
     path = Path(analysis_json)
     if not path.is_file():
         raise InputNotFound(f"{path}: no such analysis file (`capsight video` writes one to "

@@ -78,22 +78,33 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
     return captioner
 
 
-def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
+def check_every(every: object) -> float:
+    """``every`` (seconds between samples) as a float, or InvalidParameter naming it: a number
+    (NumPy's too), not True or "1", positive and finite (10**400 was an OverflowError)."""
+    if isinstance(every, bool) or not isinstance(every, numbers.Real):
+        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every")
     try:
         every = float(every)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every") from None
+    except OverflowError:
+        every = math.inf
     if not math.isfinite(every) or every <= 0:
         raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
+    return every
+
+
+def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
+    every = check_every(every)
     window = check_window(window)
     metric = canonical_metric(metric)
     signal = str(signal).lower() if isinstance(signal, str) else signal  # as metric: "Visual" too
     if signal not in SIGNALS:
         raise InvalidParameter(f"unknown signal {signal!r}; use {', '.join(SIGNALS)}")
+    if isinstance(sensitivity, bool) or not isinstance(sensitivity, numbers.Real):
+        raise InvalidParameter(f"sensitivity must be a number, got {sensitivity!r}", "sensitivity")
     try:
         sensitivity = float(sensitivity)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"sensitivity must be a number, got {sensitivity!r}", "sensitivity") from None
+    except OverflowError:
+        sensitivity = math.inf
     if not 0.0 <= sensitivity <= 1.0:
         raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity:g}", "sensitivity")
     if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
