@@ -42,6 +42,14 @@ def test_an_empty_analysis_answers_every_question():
         (lambda d: d["moments"][0].pop("caption"), "no 'caption'"),
         (lambda d: d["params"].update(colour="red"), "colour"),
         (lambda d: d.update(moments=[5]), "not an analysis"),
+        # Of the wrong kind: each was a traceback in the report's renderers (write_outputs).
+        (lambda d: d["moments"][0].update(caption=None), "has a caption that is not text"),
+        (lambda d: d["moments"][0].update(time="x"), "time 'x' is not a number"),
+        (lambda d: d["moments"][0].update(novelty="x"), "has a novelty that is not a number"),
+        (lambda d: d["moments"][0].update(labels="cat"), "labels that are not"),
+        (lambda d: d["params"].update(every="x"), "every 'x' is not a positive number"),
+        (lambda d: d["video"].update(duration="x"), "video duration 'x' is not a number"),
+        (lambda d: d["video"].update(path=5), "video path 5 is not text"),
     ],
 )
 def test_a_damaged_analysis_json_is_named_in_one_line(change, fragment):

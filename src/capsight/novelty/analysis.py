@@ -259,7 +259,37 @@ class Analysis:
             raise InvalidParameter(f"not an analysis as capsight writes it: no {error}") from None
         except (TypeError, AttributeError, ValueError) as error:
             raise InvalidParameter(f"not an analysis as capsight writes it: {error}") from None
+        if problem := _wrong_kind(video, params, moments):  # (tracebacks in the report's renderers)
+            raise InvalidParameter(f"not an analysis as capsight writes it: {problem}")
         return cls(video, params, moments, data.get("extra", {}))
+
+
+def _number(value: object, finite: bool = True) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or math.isfinite(value))
+
+
+def _wrong_kind(video: VideoInfo, params: AnalysisParams, moments: list[Moment]) -> str | None:
+    """What in an analysis read back is not of the kind ``to_dict`` writes, or None."""
+    if not isinstance(video.path, str):
+        return f"video path {video.path!r} is not text"
+    for name in ("duration", "fps", "width", "height"):
+        if not _number(getattr(video, name)):
+            return f"video {name} {getattr(video, name)!r} is not a number"
+    if not (_number(params.every) and params.every > 0):
+        return f"every {params.every!r} is not a positive number of seconds"
+    for m in moments:
+        if not _number(m.time):
+            return f"a moment's time {m.time!r} is not a number"
+        if not isinstance(m.caption, str):
+            return f"the moment at {m.time} s has a caption that is not text ({m.caption!r})"
+        for name in ("novelty", "novelty_text", "novelty_visual"):
+            value = getattr(m, name)
+            if value is not None and not _number(value, finite=False):  # (as the scores came)
+                return f"the moment at {m.time} s has a {name} that is not a number ({value!r})"
+        if not all(len(pair) == 2 and isinstance(pair[0], str) and _number(pair[1], finite=False)
+                   for pair in m.labels):  # fmt: skip
+            return f"the moment at {m.time} s has labels that are not [[class, probability], ...]"
+    return None
 
 
 def _changes(count: int, kind: str = "") -> str:
