@@ -153,7 +153,7 @@ def test_eval_names_the_flag_at_fault(run_cli, tmp_path, one_error_line):
     (data / "captions.json").write_text(json.dumps({"a.jpg": ["a cat"]}))
     status, _, err = run_cli("eval", data, "--model", "labels", "--limit", "0")
     assert status == 2
-    one_error_line(err, "--limit must be >= 1, got 0")
+    one_error_line(err, "--limit must be a whole number >= 1, got 0")
     status, _, err = run_cli("eval", data, "--model", "labels", "--against", "nosuch")
     assert status == 2
     one_error_line(err, "--against: unknown captioner 'nosuch'")

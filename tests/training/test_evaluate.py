@@ -67,6 +67,17 @@ def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):
         evaluate_captioner("labels", None, tiny_dataset, split="val")
     with pytest.raises(InvalidParameter, match="batch size"):
         evaluate_captioner("labels", None, tiny_dataset, batch_size=0)
+    # Each was a TypeError or AttributeError partway, or ("no") read as true.
+    for options, fragment in (({"batch_size": None}, "batch size must be a whole number"),
+                              ({"batch_size": 1.5}, "batch size must be a whole number"),
+                              ({"limit": "3"}, "limit must be a whole number"),
+                              ({"decoding": {"method": "beam"}}, "decoding must be a DecodingOptions"),
+                              ({"progress": 3}, "progress must be a function"),
+                              ({"bootstrap": "5"}, "bootstrap must be a whole number"),
+                              ({"use_java": "no"}, "use_java must be True, False or None"),
+                              ({"split": ""}, "split must be a split's name")):  # fmt: skip
+        with pytest.raises(InvalidParameter, match=fragment):
+            evaluate_captioner("labels", None, tiny_dataset, **options)
     with pytest.raises(DatasetError, match="could be read"):
         evaluate_captioner("labels", tiny_dataset / "missing", tiny_dataset, use_java=False)
 

@@ -109,7 +109,7 @@ def describe_images(
     batch_size = check_count("batch size", batch_size, 1)
     num_labels = check_count("num_labels", num_labels, 0)
     images = image_list(images)
-    _check_decoding(decoding)  # wrong types are refused before any model loads
+    check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
@@ -175,7 +175,9 @@ def _joined(parts: list[EncodedImages]) -> EncodedImages:
     )
 
 
-def _check_decoding(decoding: object) -> None:
+def check_decoding(decoding: object) -> None:
+    """InvalidParameter unless ``decoding`` is None or a DecodingOptions (a dict was an
+    AttributeError deep in decoding)."""
     from capsight.captioning.options import DecodingOptions
 
     if decoding is not None and not isinstance(decoding, DecodingOptions):
@@ -207,7 +209,7 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
     """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
     completed from the captioner's own decoding. None stays None: the captioner's own."""
-    _check_decoding(decoding)
+    check_decoding(decoding)
     if decoding is None:
         return None
     return decoding.over(getattr(captioner, "default_decoding", None))

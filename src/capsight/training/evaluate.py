@@ -23,7 +23,7 @@ import time
 import warnings
 
 from capsight.captioning.base import Captioner, DecodingOptions
-from capsight.errors import CapsightError, DatasetError, InvalidParameter
+from capsight.errors import CapsightError, DatasetError, InvalidParameter, check_count
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
@@ -75,10 +75,9 @@ def evaluate_captioner(
     """
     from capsight.captioning.facade import resolve_captioner
 
-    if batch_size < 1:
-        raise InvalidParameter(f"batch size must be >= 1, got {batch_size}")
-    if limit is not None and limit < 1:
-        raise InvalidParameter(f"limit must be >= 1, got {limit}", "limit")
+    batch_size = check_count("batch size", batch_size, 1)
+    bootstrap = check_count("bootstrap", bootstrap, 0)
+    _check_options(split, decoding, use_java, limit, progress)
     if bootstrap:
         check_rounds(bootstrap)  # before the photos are captioned, not after
     corpus = read_corpus(captions_file, images_dir)
@@ -145,6 +144,22 @@ def evaluate_captioner(
     }
 
 
+def _check_options(split, decoding, use_java, limit, progress) -> None:
+    """The options both evaluations take, refused in one line before any photo is read (they
+    were TypeErrors and AttributeErrors partway, or "no" read as true)."""
+    from capsight.captioning.facade import check_decoding
+
+    check_decoding(decoding)
+    if limit is not None:
+        check_count("limit", limit, 1)
+    if split is not None and not (isinstance(split, str) and split.strip()):
+        raise InvalidParameter(f"split must be a split's name (train, val, test) or None for all photos, got {split!r}")
+    if use_java is not None and not isinstance(use_java, bool):
+        raise InvalidParameter(f"use_java must be True, False or None (Java when present), got {use_java!r}")
+    if not callable(progress):
+        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
+
+
 def _all_photos_note(corpus, split: str | None) -> list[str]:
     """Scoring every photo of a corpus with a train split scores photos a model learned from."""
     trained = len(corpus.splits.get("train") or ()) if split is None else 0
@@ -179,7 +194,8 @@ def compare_captioners(
     """
     from capsight.captioning.facade import resolve_captioner
 
-    if rounds:  # 0: the two scores and their difference, no draws
+    _check_options(split, decoding, use_java, limit, progress)
+    if check_count("rounds", rounds, 0):  # 0: the two scores and their difference, no draws
         check_rounds(rounds)
     # Both names are checked before either captioner spends minutes on the photos.
     resolved = [(c, c.name) if isinstance(c, Captioner) else resolve_captioner(c)
