@@ -39,9 +39,11 @@ class ZeroShotEngine(Protocol):
     ) -> ImageClassifier: ...
 
 
-@loaded_once(maxsize=4)
 def check_engine(name: str, clip: str | None) -> None:
     """The InvalidParameter ``create_engine`` would raise for these names, without loading."""
+    if not isinstance(name, str) or not (clip is None or isinstance(clip, (str, os.PathLike))):
+        what = f"engine {name!r}" if not isinstance(name, str) else f"clip {clip!r}"
+        raise InvalidParameter(f"{what}: expected a name (text)")  # (a list was a TypeError)
     if name not in ENGINES:
         raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name == "offline" and clip:
@@ -55,7 +57,12 @@ def check_engine(name: str, clip: str | None) -> None:
 
 def create_engine(name: str = "offline", clip: str | None = None) -> ZeroShotEngine:
     """Build an engine once per process; ``clip`` names the CLIP weights (folder or hub id)."""
-    check_engine(name, clip)
+    check_engine(name, clip)  # (before the cache, which needs names it can hash)
+    return _engine(name, None if clip is None else str(clip))
+
+
+@loaded_once(maxsize=4)  # (CLIP's weights load once, not on every classify call)
+def _engine(name: str, clip: str | None) -> ZeroShotEngine:
     if name == "offline":
         from capsight.classify.offline import OfflineEngine
 
