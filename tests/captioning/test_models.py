@@ -170,3 +170,13 @@ def test_decoding_stops_where_gpt2_has_no_positions_left(grid, tiny_model):
                     DecodingOptions(method="greedy", max_length=12)):  # fmt: skip
         assert all(len(d.tokens) <= 11 for d in decode(model, grid, options))
     assert tiny_model("show-attend-tell").longest_caption(grid) is None
+
+
+def test_create_captioner_refuses_a_name_or_an_option_of_the_wrong_kind():
+    """None was a TypeError in posixpath, device="cuda" a TypeError from the constructor."""
+    from capsight.captioning.base import create_captioner
+
+    with pytest.raises(ModelNotFound, match="a captioner is named by text"):
+        create_captioner(None)
+    with pytest.raises(InvalidParameter, match="captioner 'labels' takes the options second_label_ratio; got foo"):
+        create_captioner("labels", foo=1)

@@ -143,3 +143,14 @@ def test_a_file_that_answers_no_probabilities_is_one_line(tmp_path, logits, flat
     path = tmp_path / "fine.pt"
     torch.jit.save(torch.jit.script(_Foreign(["a", "b"], False, False)), str(path))
     assert load_classifier(path)(torch.rand(2, 3, 8, 8)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("path", [None, b"x.pt", ["x.pt"], 3, ""])
+def test_a_classifier_path_of_the_wrong_kind_is_one_line(path, tiny_classifier):
+    """(pathlib's TypeError from inside, before; "" had meant the current folder.)"""
+    from capsight.classify.export import save_classifier
+
+    with pytest.raises(InvalidParameter, match="the classifier file must be a path"):
+        load_classifier(path)
+    with pytest.raises(InvalidParameter, match="the classifier's output must be a path"):
+        save_classifier(tiny_classifier, path)

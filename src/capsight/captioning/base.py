@@ -12,6 +12,7 @@ installed: the shipped trained model when its checkpoint is present, else ``labe
 
 from __future__ import annotations
 
+import inspect
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from functools import lru_cache
 import torch
 
 from capsight.captioning.options import DecodingOptions
-from capsight.errors import ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 from capsight.vision.encoder import EncodedImages
 
 
@@ -118,6 +119,10 @@ def _cached_default(name: str) -> Captioner:
 def create_captioner(name: str = "default", **options) -> Captioner:
     """Build a registered captioner by name ("default" picks the best one installed)."""
     _import_builtin_captioners()
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str):  # (None was a TypeError in posixpath)
+        raise ModelNotFound(f"a captioner is named by text (or a checkpoint folder's path), not {name!r:.60}")
     if name == "default":
         name = default_captioner_name()
         if not options:
@@ -143,4 +148,11 @@ def create_captioner(name: str = "default", **options) -> Captioner:
             f"{', '.join(['default', *sorted(set(_REGISTRY) - {'checkpoint'})])}, "
             "or a trained checkpoint folder"
         )
-    return _REGISTRY[name](**options)
+    factory = _REGISTRY[name]
+    try:  # an option it does not take ("device"): said, not a TypeError from inside
+        inspect.signature(factory).bind_partial(**options)
+    except TypeError:
+        takes = [p for p in inspect.signature(factory).parameters if p not in ("self", "name")]
+        raise InvalidParameter(f"captioner {name!r} takes the options {', '.join(takes) or 'none'}; "
+                               f"got {', '.join(options)}") from None  # fmt: skip
+    return factory(**options)

@@ -126,6 +126,8 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
 
 def check_output(path: str | os.PathLike) -> Path:
     """Refuse, before any work, an output ``path`` that ``save_classifier`` could not write."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():  # (pathlib's TypeError)
+        raise InvalidParameter(f"the classifier's output must be a path ending in .pt or .pt2, got {path!r:.60}")
     path = Path(path).expanduser()
     if path.suffix not in (".pt", ".pt2"):
         raise InvalidParameter(
@@ -182,6 +184,8 @@ def save_classifier(
         raise InvalidParameter(f"save_classifier needs a built classifier (engine.build(...)), not "
                                f"{type(classifier).__name__!r}")  # fmt: skip
     path = check_output(path)
+    if progress is not None and not callable(progress):
+        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
     # Written beside the destination under a name of its own (two builds may run at once) and
     # renamed over it only when complete: a failed or interrupted build leaves an existing

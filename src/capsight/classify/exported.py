@@ -118,6 +118,8 @@ def _is_checkpoint(path: Path) -> bool:
 
 def load_classifier(path: str | os.PathLike) -> LoadedClassifier:
     """The classifier in ``path`` (``.pt`` TorchScript or ``.pt2`` torch.export program)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():  # (pathlib's TypeError)
+        raise InvalidParameter(f"the classifier file must be a path, got {path!r:.60}")
     path = Path(path).expanduser()
     if not path.exists():
         raise InputNotFound(f"{path}: no such classifier file")
