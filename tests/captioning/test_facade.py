@@ -337,3 +337,11 @@ def test_results_print_short_and_turn_into_json():
     data = json.loads(json.dumps(described.to_dict()))
     assert data["caption"]["text"] == "a dog runs" and len(data["caption"]["attention"]) == 3
     assert data["labels"] == [["Labrador retriever", 0.9]] and data["model"] == "show-attend-tell"
+
+
+def test_an_empty_file_name_is_said_to_be_empty():
+    """It was "InputNotFound: .: is a directory"."""
+    from capsight.errors import InputNotFound
+
+    with pytest.raises(InputNotFound, match="^an empty file name; name a file$"):
+        capsight.caption("")

@@ -409,6 +409,8 @@ def test_write_outputs_takes_analysis_json_read_back_and_refuses_other_things(tm
         write_outputs([], tmp_path / "x")
     with pytest.raises(InvalidParameter, match="out_dir must be a folder path, not a NoneType"):
         write_outputs(make_analysis(), None)
+    with pytest.raises(InvalidParameter, match="out_dir is empty"):  # (it wrote into the current folder)
+        write_outputs(make_analysis(), "")
 
 
 def test_write_outputs_refuses_a_file_as_the_folder(tmp_path):

@@ -56,6 +56,8 @@ DECODE_ERRORS = (
 
 def check_input_file(path: str | os.PathLike) -> Path:
     """Return ``path`` as a Path if it is an existing, non-empty regular file; raise otherwise."""
+    if isinstance(path, str) and not path.strip():  # Path("") is ".": "is a directory" said nothing
+        raise InputNotFound("an empty file name; name a file")
     p = Path(path)
     try:
         exists = p.exists()

@@ -670,6 +670,8 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
                                f"{type(analysis).__name__}")  # fmt: skip
     if not isinstance(out_dir, (str, os.PathLike)):
         raise InvalidParameter(f"out_dir must be a folder path, not a {type(out_dir).__name__}")
+    if isinstance(out_dir, str) and not out_dir.strip():  # Path("") is ".": the current folder
+        raise InvalidParameter("out_dir is empty; name a folder for the report")
     out = check_output_dir(out_dir)
     made = _missing_folders(out)  # removed again if nothing could be written (a full disk)
     try:
