@@ -18,3 +18,13 @@ def test_an_engine_is_built_once_and_names_of_the_wrong_kind_are_one_line(monkey
             engines.create_engine(name, clip)
     with pytest.raises(InvalidParameter, match="unknown engine 'nope'"):
         engines.create_engine("nope")
+
+
+def test_build_takes_the_class_names_as_classify_does(fake_text_embedder):
+    """engine.build(["a", "b"]) was an AttributeError ('list' has no 'imagenet_indices')."""
+    import capsight.classify.engines as engines
+
+    engine = engines.create_engine("offline")
+    assert engine.build(["cat", "dog"]).labels == engine.build("cat, dog").labels == ["cat", "dog"]
+    with pytest.raises(InvalidParameter, match="the class list is empty"):
+        engine.build([])

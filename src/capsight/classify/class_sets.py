@@ -130,6 +130,12 @@ def _check_name(label: str, source: str) -> None:
                                "give names of printable text")  # fmt: skip
 
 
+def as_class_list(classes: ClassList | str | list[str] | tuple[str, ...]) -> ClassList:
+    """``classes`` as a ClassList: one already, or anything ``parse_classes`` reads ("a,b", a
+    list of names; a list was an AttributeError inside ``engine.build``)."""
+    return classes if isinstance(classes, ClassList) else parse_classes(classes)
+
+
 def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
     """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList.
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from capsight.classify.class_sets import ClassList
+from capsight.classify.class_sets import ClassList, as_class_list
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import CLIP_TEMPLATES, fill_template, resolve_templates
 from capsight.errors import ModelNotFound
@@ -126,6 +126,7 @@ class ClipEngine:
         self, classes: ClassList, templates: Sequence[str] | str | None = None,
         progress: ProgressCallback | None = None,
     ) -> ClipClassifier:
+        classes = as_class_list(classes)
         templates = resolve_templates(templates, self.default_templates)
         text = self.text_embeddings(classes.labels, templates, progress)
         vision = ClipVision(self.model.vision_model, self.model.visual_projection).eval()

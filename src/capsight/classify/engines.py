@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from capsight.classify.class_sets import ClassList, parse_classes
+from capsight.classify.class_sets import ClassList, as_class_list
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
 from capsight.classify.templates import resolve_templates
 from capsight.errors import InvalidParameter, check_count
@@ -86,7 +86,7 @@ def classify(
     from capsight.io.image_inputs import image_list, rgb_images
 
     top = check_count("top", top, 1)
-    class_list = classes if isinstance(classes, ClassList) else parse_classes(classes)
+    class_list = as_class_list(classes)
     check_engine(engine, clip)  # checked now, not when the first chunk is decoded (or never: [])
     if templates is not None:
         resolve_templates(templates, ())

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from capsight.classify.class_sets import ClassList
+from capsight.classify.class_sets import ClassList, as_class_list
 from capsight.classify.classifier import ImageClassifier, resize_images
 from capsight.classify.templates import OFFLINE_TEMPLATES, resolve_templates
 from capsight.progress import ProgressCallback
@@ -250,6 +250,7 @@ class OfflineEngine:
     ) -> OfflineClassifier:
         """A classifier for ``classes``; ``prototypes`` (C, 1280) adds few-shot examples.
         ``progress`` hears the embedding of class names new to the cache."""
+        classes = as_class_list(classes)
         templates = resolve_templates(templates, self.default_templates)
         mapping = bias = None
         if names:
