@@ -162,3 +162,12 @@ def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_li
     (caption_folder / "splits.json").write_text(json.dumps({"test": splits["test"]}))
     main([str(caption_folder), "--cache-dir", str(tmp_path / "cache")])
     assert "(12, 49, 1280)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/elsewhere", "a/b", "{'x': 1}", "..", ""])
+def test_a_dataset_name_is_one_folder_inside_the_cache(tmp_path, name):
+    """A Karpathy file's "dataset": "../../escaped" put its features outside --cache-dir."""
+    folder = FeatureCache.folder_for(tmp_path / "cache", name, "efficientnet-lite0", 224)
+    assert folder.parent == tmp_path / "cache" and ".." not in folder.name and "/" not in folder.name
+    assert FeatureCache.folder_for(tmp_path, "flickr8k", "efficientnet-lite0", 224).name == (
+        "flickr8k-efficientnet-lite0-224")  # an ordinary name, as before

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,13 @@ from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
 DEFAULT_CACHE_DIR = cache_root() / "features"  # (read once, at import: commands set it before)
+
+
+def _one_component(name: str) -> str:
+    """A dataset's name as one folder name inside the cache: a Karpathy file's "dataset" field
+    of "../../escaped" or "/tmp/x" had put its features outside ``--cache-dir``."""
+    safe = re.sub(r"[^\w.+-]+", "_", str(name)).strip("._") or "dataset"
+    return safe[:100]
 
 
 @dataclass
@@ -70,7 +78,7 @@ class FeatureCache:
         """The cache of ``encoder``'s ImageNet weights, or of a fine-tuned encoder's ``weights``
         file (named by a digest of its bytes, so retrained weights never reuse stale features)."""
         suffix = ("-flip" if flip else "") + (f"-own{weights_digest(weights)}" if weights else "")
-        return Path(cache_dir).expanduser() / f"{corpus}-{encoder}-{resolution}{suffix}"
+        return Path(cache_dir).expanduser() / f"{_one_component(corpus)}-{encoder}-{resolution}{suffix}"
 
     @classmethod
     def folder_of(
