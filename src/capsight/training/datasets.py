@@ -132,13 +132,22 @@ def _split_lists(
     """Split -> keys, keeping the keys that have captions (and noting the ones that do not)."""
     splits = {}
     for name, keys in raw.items():
-        splits[name] = [k for k in keys if k in images]
-        missing = len(keys) - len(splits[name])
+        once = list(dict.fromkeys(keys))  # a photo listed twice would be trained on twice
+        if len(once) < len(keys):
+            notes.append(f"{source.name}: {counted(len(keys) - len(once), 'photo')} listed again for "
+                         f"{name!r}; each counted once")  # fmt: skip
+        splits[name] = [k for k in once if k in images]
+        missing = len(once) - len(splits[name])
         if missing:
             notes.append(
-                f"{source.name}: {missing} of the {len(keys)} photos listed for {name!r} have no "
+                f"{source.name}: {missing} of the {len(once)} photos listed for {name!r} have no "
                 "captions; left out"
             )
+    listed = {k for keys in splits.values() for k in keys}
+    unlisted = [k for k in images if k not in listed]
+    if unlisted:  # (silently unused before)
+        notes.append(f"{source.name}: {counted(len(unlisted), 'photo')} with captions in no split "
+                     f"list, so not used (first: {unlisted[0]})")  # fmt: skip
     return splits
 
 
@@ -182,7 +191,7 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
     given, untabbed, nameless = 0, 0, 0
-    for line in token_file.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():  # (a BOM: no name)
         if not line.strip():
             continue
         if "\t" not in line:
@@ -212,7 +221,8 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     for split, stem in (("train", "train"), ("val", "dev"), ("test", "test")):
         list_file = root / f"Flickr_8k.{stem}Images.txt"
         if list_file.is_file():
-            raw[split] = list_file.read_text().split()
+            # (a BOM had made its first photo "missing"; a Latin-1 byte was a UnicodeDecodeError)
+            raw[split] = list_file.read_text(encoding="utf-8-sig", errors="replace").split()
     if not raw:
         return split_at_random(CaptionCorpus("flickr8k", images, {}, notes))
     return CaptionCorpus("flickr8k", images, _split_lists(token_file, raw, images, notes), notes)

@@ -56,7 +56,16 @@ def read_coco_captions(
     split = split or (match["split"] if match else "train")
     try:
         file_names = {img["id"]: img["file_name"] for img in data["images"]}
+        for image_id, name in file_names.items():  # (139 or null: a TypeError when sorted)
+            if not isinstance(name, str) or not name.strip():
+                raise DatasetError(f"{path}: image id {image_id} has a 'file_name' that is not a file name ({name!r})")
+        named = {}
+        for image_id, name in file_names.items():  # one photo's captions would go to another
+            if named.setdefault(name, image_id) != image_id:
+                raise DatasetError(f"{path}: file_name {name} is listed for image ids {named[name]} and "
+                                   f"{image_id}; re-download it")  # fmt: skip
         captions: dict[object, list[str]] = {}
+        blank = 0
         for ann in data["annotations"]:
             if not isinstance(ann["caption"], str):
                 raise DatasetError(f"{path}: annotation {ann.get('id')} has no caption text "
@@ -64,6 +73,8 @@ def read_coco_captions(
             text = " ".join(ann["caption"].split())  # some captions hold newlines
             if text:
                 captions.setdefault(ann["image_id"], []).append(text)
+            else:
+                blank += 1
         if len(file_names) < len(data["images"]):
             raise DatasetError(f"{path}: an image id is listed twice in 'images'; re-download it")
     except KeyError as exc:
@@ -79,6 +90,11 @@ def read_coco_captions(
     }
     if not images:
         raise DatasetError(f"{path}: no photo has a caption (a test-set info file?)")
+    notes = []  # said, as the other readers say what they leave out
+    if blank:
+        notes.append(f"{blank} blank captions left out")
+    if len(file_names) > len(images):
+        notes.append(f"{len(file_names) - len(images)} images without a caption left out")
     return CaptionCorpus(
-        path.stem.removeprefix("captions_") or "coco", images, {split: list(images)}
+        path.stem.removeprefix("captions_") or "coco", images, {split: list(images)}, notes
     )

@@ -82,8 +82,9 @@ def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tup
                 break
             parts = line.rstrip("\r\n").split("\t")
             if len(parts) < 2 or not parts[1].startswith(("http://", "https://")):
-                if not line.strip() or (line_number == 1 and len(parts) >= 2 and "://" not in line):
-                    continue  # a blank line, or a header row ("caption<TAB>url")
+                header = line_number == 1 and len(parts) >= 2 and parts[1].strip().isidentifier()
+                if not line.strip() or header:  # a blank line, or a header row ("caption<TAB>url");
+                    continue  # (a URL without its scheme on line 1 was skipped as one)
                 found = parts[1].split("://")[0] + "://" if len(parts) >= 2 and "://" in parts[1] else None
                 raise DatasetError(
                     f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'"

@@ -17,6 +17,23 @@ def load_json(path: Path) -> Any:
             text = f.read()
         if not text.strip():
             raise DatasetError(f"{path}: is empty; it should hold the captions as JSON")
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_repeated_keys(path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc}); fix or re-download the file") from None
+    except RecursionError:  # "[[[[...": nested past Python's limit
+        raise DatasetError(f"{path}: nested too deeply to be a caption file") from None
+
+
+def _no_repeated_keys(path: Path):
+    """A JSON object with a key twice kept its last value without a word (a photo's five
+    captions replaced by another line's one)."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for key, value in pairs:
+            if key in out:
+                raise DatasetError(f"{path}: {key!r} appears twice in one object; keep one")
+            out[key] = value
+        return out
+
+    return build

@@ -37,7 +37,7 @@ def read_karpathy_split(
     use_subfolders: bool | None = None
     images: dict[str, CaptionedImage] = {}
     splits: dict[str, list[str]] = {}
-    uncaptioned = 0
+    uncaptioned = unsplit = 0
     for n, entry in enumerate(entries):
         filename = entry.get("filename")
         if not isinstance(filename, str) or not filename:
@@ -48,13 +48,19 @@ def read_karpathy_split(
             uncaptioned += 1
             continue
         subfolder = entry.get("filepath") or ""
+        if not isinstance(subfolder, str):  # (2014: a TypeError joining it to a path)
+            raise DatasetError(f"{path}: image #{n} ({filename}) has a 'filepath' that is not a folder name ({subfolder!r})")
         if use_subfolders is None:
             # Decide the layout once: photos in their COCO subfolders, or all in one folder.
             use_subfolders = bool(subfolder) and (
                 (root / subfolder / filename).exists() or not (root / filename).exists()
             )
         image_path = root / subfolder / filename if use_subfolders else root / filename
+        if "split" not in entry:
+            unsplit += 1
         split = entry.get("split", "train")
+        if not isinstance(split, str) or not split.strip():  # (null, 3, ["test"]: tracebacks)
+            raise DatasetError(f"{path}: image #{n} ({filename}) has a 'split' that is not a name ({split!r})")
         split = restval if split == "restval" else split
         key = filename if filename not in images else f"{subfolder}/{filename}"
         if key in images or key == f"/{filename}":  # the same photo again, not a namesake
@@ -63,8 +69,11 @@ def read_karpathy_split(
         splits.setdefault(split, []).append(key)
     if not images:
         raise DatasetError(f"{path}: no image has any caption")
-    name = data.get("dataset") or path.stem.removeprefix("dataset_")
+    name = data.get("dataset") if isinstance(data.get("dataset"), str) else None
+    name = name or path.stem.removeprefix("dataset_")
     notes = [f"{uncaptioned} images without a caption left out"] if uncaptioned else []
+    if unsplit:  # (the test photos of a file with its splits lost would be trained on)
+        notes.append(f"{unsplit} images name no 'split' and are taken as 'train'")
     return CaptionCorpus(str(name), images, splits, notes)
 
 

@@ -1,0 +1,114 @@
+"""What the dataset readers refuse or say of files they cannot take as they are (from a fuzz of
+every layout: each case was a traceback, a silent loss, or a write outside the cache)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capsight.errors import DatasetError
+from capsight.training.datasets import load_corpus
+from capsight.training.readers import (
+    read_coco_captions,
+    read_conceptual_captions,
+    read_karpathy_split,
+)
+
+
+def _karpathy(tmp_path, **changes):
+    entries = [{"filename": f"{i}.jpg", "split": "train" if i < 3 else "test",
+                "sentences": [{"raw": f"a photo number {i}"}]} for i in range(5)]  # fmt: skip
+    for i, change in changes.items():
+        entries[int(i[1:])].update(change) if change is not None else entries[int(i[1:])].pop("split")
+    path = tmp_path / "dataset_x.json"
+    path.write_text(json.dumps({"dataset": "x", "images": entries}))
+    return path
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"split": None}, r"image #0 \(0.jpg\) has a 'split' that is not a name \(None\)"),
+    ({"split": ["test"]}, "has a 'split' that is not a name"),
+    ({"split": 3}, "has a 'split' that is not a name"),
+    ({"filepath": 2014}, r"has a 'filepath' that is not a folder name \(2014\)"),
+])  # fmt: skip
+def test_a_karpathy_entry_of_the_wrong_kind_is_one_line(tmp_path, change, fragment):
+    with pytest.raises(DatasetError, match=fragment):
+        read_karpathy_split(_karpathy(tmp_path, e0=change))
+
+
+def test_karpathy_entries_without_a_split_are_said_to_be_taken_as_train(tmp_path):
+    """The 4 test photos of a file whose splits were lost were trained on without a word."""
+    corpus = read_karpathy_split(_karpathy(tmp_path, e3=None, e4=None))
+    assert len(corpus.splits["train"]) == 5 and "2 images name no 'split' and are taken as 'train'" in corpus.notes
+
+
+def _coco(tmp_path, images, annotations):
+    path = tmp_path / "annotations" / "captions_val2017.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"images": images, "annotations": annotations}))
+    return path
+
+
+def test_coco_file_names_of_the_wrong_kind_or_listed_twice_are_one_line(tmp_path):
+    annotations = [{"id": i, "image_id": i, "caption": f"photo {i}"} for i in (1, 2)]
+    with pytest.raises(DatasetError, match=r"image id 2 has a 'file_name' that is not a file name \(139\)"):
+        read_coco_captions(_coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": 139}],
+                                 annotations), tmp_path)  # fmt: skip
+    (tmp_path / "annotations" / "captions_val2017.json").unlink()
+    (tmp_path / "annotations").rmdir()
+    # Two ids, one file: the second's captions went to the first's photo, and its own were lost.
+    with pytest.raises(DatasetError, match="file_name a.jpg is listed for image ids 1 and 2"):
+        read_coco_captions(_coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}],
+                                 annotations), tmp_path)  # fmt: skip
+
+
+def test_coco_says_what_it_leaves_out(tmp_path):
+    images = [{"id": i, "file_name": f"{i}.jpg"} for i in (1, 2, 3)]
+    annotations = [{"id": 1, "image_id": 1, "caption": "a dog"}, {"id": 2, "image_id": 1, "caption": "  "}]
+    corpus = read_coco_captions(_coco(tmp_path, images, annotations), tmp_path)
+    assert corpus.notes == ["1 blank captions left out", "2 images without a caption left out"]
+
+
+def test_split_lists_in_other_encodings_and_with_a_bom_keep_their_photos(tmp_path):
+    """A BOM made the token file's first photo "\\ufeff1.jpg" (missing) and the first listed
+    train photo "without captions"; a Latin-1 byte in a list was a UnicodeDecodeError."""
+    (tmp_path / "Flickr8k.token.txt").write_bytes(
+        "\ufeff".encode() + b"".join(f"{i}.jpg#0\ta photo number {i}\n".encode() for i in range(6)))
+    (tmp_path / "Flickr_8k.trainImages.txt").write_bytes(b"\xef\xbb\xbf0.jpg\n1.jpg\n2.jpg\ncaf\xe9.jpg\n")
+    (tmp_path / "Flickr_8k.devImages.txt").write_text("3.jpg\n")
+    (tmp_path / "Flickr_8k.testImages.txt").write_text("4.jpg\n5.jpg\n")
+    corpus = load_corpus(tmp_path)
+    assert "0.jpg" in corpus.images and [i.key for i in corpus.split("train")] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert any("1 of the 4 photos listed for 'train' have no captions" in n for n in corpus.notes)
+
+
+def test_a_split_list_that_repeats_or_leaves_out_photos_says_so(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (tmp_path / "captions.json").write_text(json.dumps({f"{i}.jpg": [f"a photo number {i}"] for i in range(6)}))
+    (tmp_path / "splits.json").write_text(json.dumps({"train": ["0.jpg", "1.jpg", "0.jpg", "0.jpg"],
+                                                      "val": ["2.jpg"], "test": ["3.jpg"]}))  # fmt: skip
+    corpus = load_corpus(tmp_path)
+    assert [i.key for i in corpus.split("train")] == ["0.jpg", "1.jpg"]  # once each, not 3 times
+    assert "splits.json: 2 photos listed again for 'train'; each counted once" in corpus.notes
+    assert "splits.json: 2 photos with captions in no split list, so not used (first: 4.jpg)" in corpus.notes
+
+
+def test_json_that_repeats_a_key_or_nests_too_deeply_is_one_line(tmp_path):
+    (tmp_path / "captions.json").write_text('{"a.jpg": ["a dog", "a cat"], "a.jpg": ["one line"]}')
+    with pytest.raises(DatasetError, match="'a.jpg' appears twice in one object"):
+        load_corpus(tmp_path)
+    (tmp_path / "captions.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(DatasetError, match="nested too deeply"):
+        load_corpus(tmp_path)
+
+
+def test_a_url_without_its_scheme_on_the_first_line_is_no_header(tmp_path):
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("a dog\texample.com/x.jpg\nmore\thttp://example.com/y.jpg\n")
+    with pytest.raises(DatasetError, match=r"train.tsv:1: expected 'caption<TAB>http\(s\) URL'"):
+        read_conceptual_captions(tsv, tmp_path / "cache")
+    tsv.write_text("caption\turl\na dog\thttp://example.com/y.jpg\n")  # a real header: skipped
+    with pytest.raises(DatasetError, match="fetch them first"):
+        read_conceptual_captions(tsv, tmp_path / "cache")
