@@ -647,6 +647,8 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     upper.rename(caption_folder / "images" / last)
     with pytest.raises(DatasetError, match=r"is in .*nowhere, which does not exist \(give the photo folder"):
         training_corpus(TrainConfig(data=str(caption_folder), images=str(tmp_path / "nowhere"), out="o"))
+    with pytest.raises(DatasetError, match=r"captions.json, which is a file, not a folder \(give the photo"):
+        training_corpus(TrainConfig(data=str(caption_folder), images=str(caption_folder / "captions.json"), out="o"))
     with pytest.raises(DatasetError, match="--min-count 100000: no word"):  # before any photo is encoded
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"), min_count=100_000))
 

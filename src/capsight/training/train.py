@@ -450,7 +450,9 @@ def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
         return corpus
     first = corpus.images[missing[0]].path
     if len(missing) == len(corpus.images):
-        where = first.parent if first.parent.is_dir() else f"{first.parent}, which does not exist"
+        parent = first.parent
+        where = parent if parent.is_dir() else (f"{parent}, which is a file, not a folder" if parent.exists()
+                                                else f"{parent}, which does not exist")  # fmt: skip
         raise DatasetError(f"{data}: none of its {len(missing)} photos is in {where}"
                            f"{_case_twin(first)} (give the photo folder with --images)")  # fmt: skip
     gone = set(missing)
