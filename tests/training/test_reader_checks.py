@@ -112,3 +112,12 @@ def test_a_url_without_its_scheme_on_the_first_line_is_no_header(tmp_path):
     tsv.write_text("caption\turl\na dog\thttp://example.com/y.jpg\n")  # a real header: skipped
     with pytest.raises(DatasetError, match="fetch them first"):
         read_conceptual_captions(tsv, tmp_path / "cache")
+
+
+def test_a_karpathy_file_without_its_images_is_named_as_one(tmp_path):
+    """{"dataset": "x"} was read as captions: one photo named "dataset", captioned "x"."""
+    from capsight.training.readers import read_corpus
+
+    (tmp_path / "dataset_flickr8k.json").write_text('{"dataset": "flickr8k"}')
+    with pytest.raises(DatasetError, match="not a Karpathy split file .no 'images' list"):
+        read_corpus(tmp_path / "dataset_flickr8k.json")

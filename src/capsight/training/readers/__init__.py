@@ -168,6 +168,9 @@ def _read_corpus(path: Path, images_dir: str | os.PathLike | None) -> CaptionCor
         if path.name == "splits.json":  # it maps splits to photos: read as captions, it finds none
             raise DatasetError(f"{path}: the split lists, not the captions; give the captions.json "
                                "beside it (or the dataset folder)")  # fmt: skip
+        if path.name.startswith("dataset_") and "dataset" in data:  # {"dataset": "x"}: a photo "dataset"?
+            raise DatasetError(f"{path}: not a Karpathy split file (no 'images' list of photo "
+                               "entries); fix or re-download it")  # fmt: skip
         return _caption_mapping(path, data, folder)
     if data == {}:
         raise DatasetError(f"{path}: {EMPTY_CAPTIONS}")
