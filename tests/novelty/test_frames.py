@@ -152,6 +152,7 @@ def test_a_module_in_the_working_directory_does_not_replace_the_childs(clip, tmp
 def test_sharpness_falls_with_blur_not_with_lighting_and_a_flat_frame_has_none(photo):
     import math
 
+    import numpy as np
     from PIL import Image, ImageFilter
 
     from capsight.novelty.frames import normalise_exposure, sharpness
@@ -162,3 +163,9 @@ def test_sharpness_falls_with_blur_not_with_lighting_and_a_flat_frame_has_none(p
     darker = Image.eval(cat, lambda v: v // 2)
     assert sharpness(normalise_exposure(darker)) == pytest.approx(sharp, rel=0.05)
     assert math.isnan(sharpness(normalise_exposure(Image.new("RGB", (64, 48), (9, 9, 9)))))
+    # A strip a few pixels thin, with detail: not flat, so not "a blank frame" (every moment of
+    # a 4000x16 video had been one).
+    noise = np.random.default_rng(0).integers(0, 255, (2, 384, 3), dtype=np.uint8)
+    for strip in (noise, noise.transpose(1, 0, 2), noise[:, :2]):
+        value = sharpness(Image.fromarray(np.ascontiguousarray(strip)))
+        assert not math.isnan(value) and value >= 0

@@ -94,7 +94,14 @@ def sharpness(image: Image.Image) -> float:
     laplacian = (
         4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
     )  # (H/2-2, W/2-2)
-    return float(np.abs(laplacian).mean()) if laplacian.size else float("nan")
+    if laplacian.size:
+        return float(np.abs(laplacian).mean())
+    # A strip a few pixels thin (a 4000x16 video, read at 384 px wide): no room for a Laplacian
+    # at half size, and NaN had called every moment of it "a blank frame". The second
+    # differences along its length measure its detail instead.
+    full = np.asarray(image, dtype=np.float32) @ _LUMA  # (H, W)
+    second = np.diff(full, n=2, axis=int(full.shape[1] >= full.shape[0]))
+    return float(np.abs(second).mean()) if second.size else 0.0
 
 
 def thumbnail_jpeg(image: Image.Image, size: int) -> bytes:
