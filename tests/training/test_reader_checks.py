@@ -121,3 +121,10 @@ def test_a_karpathy_file_without_its_images_is_named_as_one(tmp_path):
     (tmp_path / "dataset_flickr8k.json").write_text('{"dataset": "flickr8k"}')
     with pytest.raises(DatasetError, match="not a Karpathy split file .no 'images' list"):
         read_corpus(tmp_path / "dataset_flickr8k.json")
+
+
+def test_a_token_file_in_latin_1_says_its_bytes_were_replaced(tmp_path):
+    """"A café woman" became "A caf\ufffd woman" without a word."""
+    (tmp_path / "Flickr8k.token.txt").write_bytes(b"0.jpg#0\tA caf\xe9 woman\n1.jpg#0\ta dog\n2.jpg#0\ta cat\n")
+    corpus = load_corpus(tmp_path)
+    assert any("1 line with bytes that are not UTF-8" in note for note in corpus.notes)

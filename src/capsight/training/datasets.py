@@ -190,10 +190,11 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     if not token_file.is_file():
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
-    given, untabbed, nameless = 0, 0, 0
+    given, untabbed, nameless, undecoded = 0, 0, 0, 0
     for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():  # (a BOM: no name)
         if not line.strip():
             continue
+        undecoded += "\ufffd" in line  # a Latin-1 "café": its byte replaced, said below
         if "\t" not in line:
             untabbed += 1
             continue
@@ -211,6 +212,9 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     notes = [f"{token_file.name}: {counted(count, 'line')} {what} left out"
              for count, what in ((untabbed, "without a tab"), (nameless, "with no photo name"))
              if count]  # fmt: skip
+    if undecoded:
+        notes.append(f"{token_file.name}: {counted(undecoded, 'line')} with bytes that are not UTF-8 "
+                     "(read with \ufffd in their place; save the file as UTF-8)")  # fmt: skip
     kept = _keep_captioned(token_file, {k: caption_strings(token_file, k, v) for k, v in sorted(captions.items())},
                            given, notes)  # fmt: skip
     image_dir = _image_dir(
