@@ -21,3 +21,13 @@ def span(progress: ProgressCallback | None, start: float, end: float) -> Progres
     if progress is None:
         return None
     return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def check_progress(progress: object) -> None:
+    """InvalidParameter unless ``progress`` is None or callable (3 was a TypeError once the work
+    had started)."""
+    from capsight.errors import InvalidParameter
+
+    if progress is not None and not callable(progress):
+        raise InvalidParameter(f"progress must be a function of (fraction, message), not a "
+                               f"{type(progress).__name__}")  # fmt: skip

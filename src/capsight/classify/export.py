@@ -35,7 +35,7 @@ from torch import nn
 
 from capsight.classify.classifier import ImageClassifier
 from capsight.errors import InvalidParameter
-from capsight.progress import ProgressCallback
+from capsight.progress import ProgressCallback, check_progress
 
 
 class _TravellingClassifier(nn.Module):
@@ -184,8 +184,7 @@ def save_classifier(
         raise InvalidParameter(f"save_classifier needs a built classifier (engine.build(...)), not "
                                f"{type(classifier).__name__!r}")  # fmt: skip
     path = check_output(path)
-    if progress is not None and not callable(progress):
-        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
+    check_progress(progress)
     meta = {"labels.json": json.dumps(list(classifier.labels)), "engine": classifier.engine}
     # Written beside the destination under a name of its own (two builds may run at once) and
     # renamed over it only when complete: a failed or interrupted build leaves an existing

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from capsight.errors import InputNotFound, InvalidParameter, check_count, check_decoded
-from capsight.progress import ProgressCallback
+from capsight.progress import ProgressCallback, check_progress
 
 _BATCH = 32  # moments captioned together
 
@@ -166,8 +166,7 @@ def search_video(
 
     every = check_every(every)  # as analyze_video reads it
     _check_query(query)
-    if progress is not None and not callable(progress):
-        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
+    check_progress(progress)
     if not isinstance(video, (str, os.PathLike)):
         raise InvalidParameter(f"video must be a path, got {type(video).__name__}")
     if not query.strip():

@@ -46,7 +46,7 @@ from capsight.novelty.selection import (
     select_novel_moments,
 )
 from capsight.ort.video import video_models
-from capsight.progress import ProgressCallback, no_progress
+from capsight.progress import ProgressCallback, check_progress, no_progress
 
 if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
@@ -81,15 +81,21 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
 def check_every(every: object) -> float:
     """``every`` (seconds between samples) as a float, or InvalidParameter naming it: a number
     (NumPy's too), not True or "1", positive and finite (10**400 was an OverflowError)."""
-    if isinstance(every, bool) or not isinstance(every, numbers.Real):
-        raise InvalidParameter(f"every must be a number of seconds, got {every!r}", "every")
-    try:
-        every = float(every)
-    except OverflowError:
-        every = math.inf
+    every = _real(every, "every", "a number of seconds")
     if not math.isfinite(every) or every <= 0:
         raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
     return every
+
+
+def _real(value: object, name: str, kind: str) -> float:
+    """``value`` as a float when it is a real number (NumPy's too; not True or "1"; past a
+    float's range, infinity), else InvalidParameter naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidParameter(f"{name} must be {kind}, got {value!r}", name)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) -> tuple:
@@ -99,12 +105,7 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     signal = str(signal).lower() if isinstance(signal, str) else signal  # as metric: "Visual" too
     if signal not in SIGNALS:
         raise InvalidParameter(f"unknown signal {signal!r}; use {', '.join(SIGNALS)}")
-    if isinstance(sensitivity, bool) or not isinstance(sensitivity, numbers.Real):
-        raise InvalidParameter(f"sensitivity must be a number, got {sensitivity!r}", "sensitivity")
-    try:
-        sensitivity = float(sensitivity)
-    except OverflowError:
-        sensitivity = math.inf
+    sensitivity = _real(sensitivity, "sensitivity", "a number")
     if not 0.0 <= sensitivity <= 1.0:
         raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity:g}", "sensitivity")
     if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
@@ -229,9 +230,7 @@ def analyze_video(
     peak memory, memory freed after the peak returned later.
     """
     captioner = _check_call(path, captioner, greedy, thumbnail_size)
-    if progress is not None and not callable(progress):
-        raise InvalidParameter(f"progress must be a function (fraction, message), not a "
-                               f"{type(progress).__name__}")  # fmt: skip
+    check_progress(progress)
     greedy = bool(greedy)
     every, window, metric, signal, sensitivity = _check_params(
         every, window, metric, signal, sensitivity, thumbnail_size

@@ -25,7 +25,7 @@ import warnings
 from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, check_count
 from capsight.io.images import load_image
-from capsight.progress import ProgressCallback, no_progress, span
+from capsight.progress import ProgressCallback, check_progress, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
 from capsight.training.datasets import RANDOM_SPLIT_NOTE
 from capsight.training.evaluation import score_captions
@@ -78,6 +78,7 @@ def evaluate_captioner(
     batch_size = check_count("batch size", batch_size, 1)
     bootstrap = check_count("bootstrap", bootstrap, 0)
     _check_options(split, decoding, use_java, limit, progress)
+    progress = progress or no_progress
     if bootstrap:
         check_rounds(bootstrap)  # before the photos are captioned, not after
     corpus = read_corpus(captions_file, images_dir)
@@ -156,8 +157,7 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
         raise InvalidParameter(f"split must be a split's name (train, val, test) or None for all photos, got {split!r}")
     if use_java is not None and not isinstance(use_java, bool):
         raise InvalidParameter(f"use_java must be True, False or None (Java when present), got {use_java!r}")
-    if not callable(progress):
-        raise InvalidParameter(f"progress must be a function of (fraction, message), got {progress!r}")
+    check_progress(progress)
 
 
 def _all_photos_note(corpus, split: str | None) -> list[str]:
