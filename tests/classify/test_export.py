@@ -253,3 +253,7 @@ def test_the_exported_program_refuses_8_bit_pixels(tmp_path, caplog, tiny_classi
     with pytest.raises(RuntimeError, match="do not normalise"):  # ImageNet-normalised pixels
         program((images - 0.45) / 0.225)
     assert program(images[:0]).shape == (0, 2)  # min() of no pixels had raised
+    # other float types are converted, as the .pt file converts them ("mat1 and mat2 must
+    # have the same dtype" in the first matrix product had been all a float64 photo heard)
+    assert torch.allclose(program(images.double()), program(images))
+    assert torch.allclose(program(images.half()), program(images), atol=1e-3)

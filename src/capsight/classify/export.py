@@ -76,14 +76,15 @@ class _CheckedPixels(nn.Module):
         self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # (No images.to(torch.float32): torch.export would then check the dtype first, and
-        # uint8 pixels would hear "dtype mismatch" instead of "divide 8-bit pixels by 255".)
         torch._assert_async(~torch.isnan(images).any(), "expected pixels in [0, 1], got NaN values")
         # (comparisons, not min() and max(): those fail on an empty batch)
         out_of_range = ((images < -0.5) | (images > 1.5)).any()
         torch._assert_async(~out_of_range, "expected float pixels in [0, 1]: divide 8-bit pixels "
                                            "by 255 and do not normalise (the module does)")  # fmt: skip
-        return self.classifier(images)
+        # Float64 or float16 pixels are converted, as the .pt file converts them. (An explicit
+        # copy: images.float() is traced away for a float32 example, and a float64 photo then
+        # failed in the first matrix product with "mat1 and mat2 must have the same dtype".)
+        return self.classifier(torch.ops.aten._to_copy.default(images, dtype=torch.float32))
 
 
 def _example(classifier: ImageClassifier) -> torch.Tensor:
