@@ -261,6 +261,22 @@ def test_caption_takes_a_pil_image_or_a_numpy_array_alone(photo):
 
 
 @pytest.mark.slow  # loads the image encoder
+def test_decoding_options_given_to_labels_are_a_warning(photo):
+    """labels names classes: a beam width or num_captions given to it had been ignored silently."""
+    import warnings
+
+    with pytest.warns(facade.DecodingIgnored, match="the labels model ignores decoding options"):
+        described = capsight.caption(photo("chelsea"), model="labels",
+                                     decoding=DecodingOptions(num_captions=3))  # fmt: skip
+    assert described[0].alternatives == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        capsight.caption(photo("chelsea"), model="labels")
+    labels, _ = facade.resolve_captioner("labels")
+    assert facade.decoding_for(labels, DecodingOptions.partial(beam_width=5)) is None
+
+
+@pytest.mark.slow  # loads the image encoder
 def test_more_labels_than_classes_gives_every_class(photo):
     described = capsight.describe_images(photo("chelsea"), model="labels", num_labels=5000)
     labels = described[0].labels

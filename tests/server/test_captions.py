@@ -51,8 +51,14 @@ def test_an_image_too_small_to_describe_gets_a_note(client, cat_jpeg):
 
 
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
+    import warnings
+
+    from capsight.captioning.facade import DecodingIgnored
+
     sent = {"method": "sample", "num_captions": "3"}
-    body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DecodingIgnored)  # the note says it; no warning in the log
+        body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
     assert body["model"] == "labels" and body["decoding"] is None  # nothing was decoded
     assert body["note"].startswith("the labels model ignores decoding options (method, num_captions)")
     assert body["results"][0]["alternatives"] == []

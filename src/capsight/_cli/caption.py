@@ -34,6 +34,7 @@ import json
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
 
 ATTENTION_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -253,7 +254,7 @@ class CaptionRun:
         file gets its own error line and the others are still captioned."""
         from capsight._cli.image_args import image_from_arg
         from capsight._cli.main import error_line
-        from capsight.captioning.facade import describe_images
+        from capsight.captioning.facade import DecodingIgnored, describe_images
         from capsight.errors import CapsightError
 
         names, images = [], []
@@ -268,10 +269,12 @@ class CaptionRun:
         if not images:
             return
         args, models = self.args, self.models
-        by_model = [
-            describe_images(images, model=m, decoding=self.decoding, batch_size=args.batch_size)
-            for m in models
-        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DecodingIgnored)  # said once, in the CLI's words, below
+            by_model = [
+                describe_images(images, model=m, decoding=self.decoding, batch_size=args.batch_size)
+                for m in models
+            ]
         # ("default" is labels where no trained captioner is installed)
         labels_ran = any(described[0].model == "labels" for described in by_model)
         if self.decoding is not None and labels_ran and not self.told_labels:

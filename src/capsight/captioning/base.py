@@ -51,6 +51,7 @@ class Captioner(ABC):
 
     name: str = "captioner"
     encoder_name: str = "efficientnet-lite0"
+    decodes: bool = True  # writes its sentence word by word, so DecodingOptions apply
 
     @abstractmethod
     def caption(

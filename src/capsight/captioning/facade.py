@@ -16,12 +16,14 @@ Images may be paths (``str`` or ``pathlib.Path``), raw bytes, PIL images or NumP
 one alone (``capsight.io.image_inputs``). Every bad input raises a ``CapsightError``
 subclass: ``InputNotFound`` or ``ImageLoadError`` naming the file, ``InvalidParameter`` for an
 argument of the wrong type or range, ``ModelNotFound`` for an unknown ``model``. Memory stays bounded: images are loaded, encoded and captioned ``batch_size`` at a
-time. Nothing is printed.
+time. Nothing is printed; ``decoding`` given to ``labels`` (which decodes nothing) is a
+``DecodingIgnored`` warning.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -52,6 +54,10 @@ class ImageDescription:
         """Plain JSON types (``json.dumps`` takes it as it is)."""
         return {"caption": self.caption.to_dict(), "labels": [list(pair) for pair in self.labels],
                 "model": self.model, "blank": self.blank, "note": self.note}  # fmt: skip
+
+
+class DecodingIgnored(UserWarning):
+    """Decoding options were given to ``labels``, which names classes and decodes nothing."""
 
 
 TINY_SIDE = 32  # px: below this on a side, an image is too small to show what a caption says
@@ -111,6 +117,10 @@ def describe_images(
     images = image_list(images)
     check_decoding(decoding)  # wrong types are refused before any model loads
     captioner, model_name = resolve_captioner(model)
+    if decoding is not None and not captioner.decodes:  # labels ("default" if nothing is trained)
+        warnings.warn(f"the {model_name} model ignores decoding options (beam, sampling, "
+                      "num_captions, ...): it names the encoder's top ImageNet classes",
+                      DecodingIgnored, 2)  # fmt: skip
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []
@@ -208,9 +218,10 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
     """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
-    completed from the captioner's own decoding. None stays None: the captioner's own."""
+    completed from the captioner's own decoding. None stays None: the captioner's own, and
+    None for a captioner that decodes nothing (``labels``)."""
     check_decoding(decoding)
-    if decoding is None:
+    if decoding is None or not captioner.decodes:
         return None
     return decoding.over(getattr(captioner, "default_decoding", None))
 

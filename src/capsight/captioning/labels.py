@@ -18,6 +18,7 @@ def _article(word: str) -> str:
 @register_captioner("labels", default_rank=100)
 class LabelCaptioner(Captioner):
     name = "labels"
+    decodes = False  # no DecodingOptions apply
 
     def __init__(self, second_label_ratio: float = 0.35) -> None:
         # A second class is named only when it is at least this fraction as likely as the first.

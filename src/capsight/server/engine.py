@@ -195,10 +195,12 @@ class Engine:
 
         Concurrent calls with the same model and options are batched together (``batching``);
         a call still waiting for its batch at ``deadline`` (``time.monotonic()`` seconds) is
-        dropped with ``RequestExpired``.
+        dropped with ``RequestExpired``. ``decoding`` is resolved for the model first
+        (``decoding_for``: none for ``labels``, whose ignored options the caller notes).
         """
+        model = self.resolve_model(model)
         return self.batcher.describe(
-            images, model=self.resolve_model(model), decoding=decoding, num_labels=num_labels,
+            images, model=model, decoding=self.decoding_for(model, decoding), num_labels=num_labels,
             deadline=deadline,
         )  # fmt: skip
 

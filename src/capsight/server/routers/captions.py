@@ -181,7 +181,8 @@ async def create_captions(
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
         timing["decoding"] = engine.decoding_for(timing["model"], decoding)
-        ran = timing["decoding"]  # the method sent, or the model's own: greedy keeps no beams
+        # the method sent, or the model's own (labels has none: the one sent): greedy keeps no beams
+        ran = timing["decoding"] or decoding
         if beam_width is not None and ran is not None and ran.method != "beam":
             raise InvalidParameter(f"beam_width needs method=beam (this request decodes by "
                                    f"{ran.method} with {timing['model']})")  # fmt: skip
