@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from capsight.errors import DatasetError
+from capsight.errors import DatasetError, InputNotFound
 from capsight.training.datasets import load_corpus
 from capsight.training.readers import (
     read_coco_captions,
@@ -61,6 +61,18 @@ def test_coco_file_names_of_the_wrong_kind_or_listed_twice_are_one_line(tmp_path
     with pytest.raises(DatasetError, match="file_name a.jpg is listed for image ids 1 and 2"):
         read_coco_captions(_coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "a.jpg"}],
                                  annotations), tmp_path)  # fmt: skip
+
+
+def test_a_damaged_coco_file_is_said_before_its_photo_folder_is_looked_for(tmp_path):
+    """It had said "cannot find the photo folder beside it", and only with the folder given
+    that the file itself was damaged."""
+    path = _coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}], [{"id": 9, "image_id": 1, "caption": 7}])
+    with pytest.raises(DatasetError, match=r"annotation 9 has no caption text \(7\)"):
+        read_coco_captions(path)  # no folder given, and none beside it
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}],
+                                "annotations": [{"id": 9, "image_id": 1, "caption": "a dog"}]}))  # fmt: skip
+    with pytest.raises(InputNotFound, match="cannot find the photo folder beside it"):
+        read_coco_captions(path)  # a sound file without its folder is still said so
 
 
 def test_coco_says_what_it_leaves_out(tmp_path):

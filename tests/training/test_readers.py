@@ -108,10 +108,13 @@ def test_coco_official_annotations_find_their_photo_folder(tmp_path):
 
     data["annotations"].append({"id": 13, "image_id": 99, "caption": "ghost"})
     bad = _write_json(tmp_path / "annotations" / "captions_train2017.json", data)
-    with pytest.raises(InputNotFound, match="photo folder"):
+    with pytest.raises(DatasetError, match="image id 99"):  # the damage first, folder or not
         read_coco_captions(bad)
     with pytest.raises(DatasetError, match="image id 99"):
         read_coco_captions(bad, tmp_path / "val2017")
+    data["annotations"].pop()
+    with pytest.raises(InputNotFound, match="photo folder"):  # no train2017 folder beside it
+        read_coco_captions(_write_json(tmp_path / "annotations" / "captions_train2017.json", data))
 
 
 def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):

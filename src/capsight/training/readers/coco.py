@@ -52,7 +52,6 @@ def read_coco_captions(
         raise DatasetError(f"{path}: COCO object annotations (boxes, not captions); give the "
                            "captions file, captions_*.json, from the same download")  # fmt: skip
     match = _FILE_NAME.match(path.stem)
-    root = Path(images_dir) if images_dir is not None else _default_images_dir(path, match)
     split = split or (match["split"] if match else "train")
     try:
         file_names = {img["id"]: img["file_name"] for img in data["images"]}
@@ -84,12 +83,15 @@ def read_coco_captions(
     unknown = [i for i in captions if i not in file_names]
     if unknown:
         raise DatasetError(f"{path}: captions refer to image id {unknown[0]} not in 'images'")
+    if not captions:
+        raise DatasetError(f"{path}: no photo has a caption (a test-set info file?)")
+    # Looked for once the file is known to be well formed: a damaged file is said as such, not
+    # as a missing folder first and then, with the folder given, as damaged.
+    root = Path(images_dir) if images_dir is not None else _default_images_dir(path, match)
     images = {
         file_names[i]: CaptionedImage(file_names[i], root / file_names[i], tuple(caps))
         for i, caps in sorted(captions.items(), key=lambda item: file_names[item[0]])
     }
-    if not images:
-        raise DatasetError(f"{path}: no photo has a caption (a test-set info file?)")
     notes = []  # said, as the other readers say what they leave out
     if blank:
         notes.append(f"{blank} blank captions left out")
