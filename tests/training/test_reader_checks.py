@@ -126,6 +126,21 @@ def test_a_url_without_its_scheme_on_the_first_line_is_no_header(tmp_path):
         read_conceptual_captions(tsv, tmp_path / "cache")
 
 
+def test_a_latin_1_tsv_is_read_and_said_to_be_so(tmp_path):
+    """Its "café" became "caf\ufffd" in training captions without a word."""
+    from capsight.training.readers.conceptual_captions import cache_file_name
+
+    tsv = tmp_path / "train.tsv"
+    tsv.write_bytes(b"a caf\xe9 on a street\thttp://example.com/a.jpg\na dog\thttp://example.com/b.jpg\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for url in ("http://example.com/a.jpg", "http://example.com/b.jpg"):
+        (cache / cache_file_name(url)).write_bytes(b"")
+    corpus = read_conceptual_captions(tsv, cache)
+    assert len(corpus) == 2 and corpus.notes == [
+        "train.tsv: 1 caption with bytes that are not UTF-8 (read with \ufffd in their place; save the file as UTF-8)"]
+
+
 def test_a_karpathy_file_without_its_images_is_named_as_one(tmp_path):
     """{"dataset": "x"} was read as captions: one photo named "dataset", captioned "x"."""
     from capsight.training.readers import read_corpus

@@ -46,7 +46,7 @@ from PIL import Image
 from capsight.errors import CapsightError, DatasetError, InputNotFound, InvalidParameter
 from capsight.io.images import load_image
 from capsight.progress import ProgressCallback, no_progress
-from capsight.training.datasets import CaptionCorpus, CaptionedImage
+from capsight.training.datasets import CaptionCorpus, CaptionedImage, counted
 
 FAILURES_FILE = "failures.tsv"
 _MAX_BYTES = 20_000_000
@@ -377,6 +377,10 @@ def read_conceptual_captions(
     used = sum(len(image.captions) for image in images.values())
     notes = [f"{tsv.name}: {len(rows) - used} of {len(rows)} rows have no fetched photo in "
              f"{cache_dir}; left out"] if used < len(rows) else []  # fmt: skip
+    undecoded = sum("\ufffd" in caption for image in images.values() for caption in image.captions)
+    if undecoded:  # a Latin-1 "café": its byte replaced (read_tsv_rows), as the Flickr8k reader says
+        notes.append(f"{tsv.name}: {counted(undecoded, 'caption')} with bytes that are not UTF-8 "
+                     "(read with \ufffd in their place; save the file as UTF-8)")  # fmt: skip
     return CaptionCorpus(tsv.stem, images, {split or _split_from_name(tsv): list(images)}, notes)
 
 
