@@ -455,3 +455,46 @@ def test_a_redirect_is_checked_again_on_the_address_it_connects_to(tmp_path, pho
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_https_peer_is_checked_before_the_tls_handshake(monkeypatch):
+    """The check must come before any bytes of the handshake reach a refused address: the
+    server below never answers, so a handshake first would end in a timeout, not the refusal."""
+    from capsight.training.readers import conceptual_captions as cc
+
+    class Refused(Exception):
+        pass
+
+    def refuse(connection):
+        raise Refused(connection.sock.getpeername())
+
+    monkeypatch.setattr(cc, "_check_peer", refuse)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        connection = cc._PeerCheckedHTTPS("127.0.0.1", silent.getsockname()[1], timeout=3)
+        with pytest.raises(Refused):
+            connection.connect()
+        connection.close()
+
+
+def test_behind_a_proxy_the_connection_is_not_peer_checked(monkeypatch):
+    """Through a proxy the socket reaches the proxy (often on a private address), not the
+    photo's host: checking it would refuse every photo."""
+    import http.client
+    import urllib.request
+
+    from capsight.training.readers import conceptual_captions as cc
+
+    used = []
+    for base in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+        monkeypatch.setattr(base, "do_open", lambda self, http_class, req, **kw: used.append(http_class))
+    for handler, plain, checked, scheme in (
+        (cc._HTTPHandler(), http.client.HTTPConnection, cc._PeerCheckedHTTP, "http"),
+        (cc._HTTPSHandler(), http.client.HTTPSConnection, cc._PeerCheckedHTTPS, "https"),
+    ):
+        used.clear()
+        direct = urllib.request.Request(f"{scheme}://example.com/a.jpg")
+        proxied = urllib.request.Request(f"{scheme}://example.com/a.jpg")
+        proxied.set_proxy("10.0.0.1:3128", scheme)
+        handler.do_open(plain, direct)
+        handler.do_open(plain, proxied)
+        assert used == [checked, plain]
