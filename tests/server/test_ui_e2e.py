@@ -209,6 +209,30 @@ def test_a_text_file_as_photo_gets_one_line_naming_it(page, tmp_path):
     assert "/tmp/" not in message.first.inner_text()
 
 
+def test_after_a_failed_run_the_find_button_is_on_again_and_no_error_pill_is_left(page, tmp_path):
+    """Gradio runs no .then step after a run that raised: the button stayed off, even after
+    "The server is busy ... retry in 9 s". And its red "Error" pill over the empty gallery said
+    again what the summary says."""
+    from importlib.resources import files
+
+    cut = tmp_path / "cut.mp4"  # opens and probes, then fails partway through
+    cut.write_bytes((files("capsight") / "data" / "sample.mp4").read_bytes()[:300_000])
+    page.get_by_role("tab", name="Video").click()
+    clear = page.locator("#capsight-video button[aria-label='Clear']")
+    if clear.count():  # the clip of a test before
+        clear.first.click()
+    page.locator("#capsight-video input[type=file]").set_input_files(str(cut))
+    page.locator("#capsight-video video").wait_for()
+    find = page.locator("#capsight-analyze")
+    page.wait_for_function("!document.querySelector('#capsight-analyze').disabled")
+    find.click()
+    page.locator("#capsight-video-summary", has_text="did not finish").wait_for()
+    page.wait_for_function("!document.querySelector('#capsight-analyze').disabled", timeout=10_000)
+    assert not page.locator("#capsight-gallery .error").is_visible()
+    for close in page.locator(".toast-close").all():  # the run's own toast, kept until closed
+        close.click()
+
+
 def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, tmp_path):
     """Gradio toasted "Error: Video not playable" beside capsight's own line, which says why
     and that the analysis reads the file all the same (ui.js closes that toast)."""

@@ -239,8 +239,9 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     (failed,) = [f for f in fns.values() if f.name == "failed_video"]
     (closed,) = [f for f in fns.values() if f.name == "page_closed"]  # the tab closed: runs stop
     assert [event for _, event in closed.targets] == ["unload"]
-    (again,) = [f for f in fns.values() if f.name == "find_button"]  # on again after the run
-    assert again.trigger_after == analyze_id and not again.trigger_only_on_success
+    again = [f for f in fns.values() if f.name == "find_button"]  # on again after the run,
+    assert {f.trigger_after for f in again} == {analyze_id}  # and after a failed one, which
+    assert sorted(f.trigger_only_on_failure for f in again) == [False, True]  # .then skips
     clear, analyze = fns[clear_id], fns[analyze_id]
     assert analyze.trigger_after == clear_id
     assert {o._id for o in clear.outputs} <= {o._id for o in analyze.outputs}

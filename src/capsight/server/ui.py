@@ -873,8 +873,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         # word), then on again for a clip a run can read.
         analyze_btn.click(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
                           show_progress="hidden", api_visibility="private")  # fmt: skip
-        analyzing.then(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
-                       show_progress="hidden", api_visibility="private")  # fmt: skip
+        # (.failure as well as .then: Gradio 6.31 runs no .then step after a run that raised,
+        # and the button stayed off after "The server is busy ... retry in 9 s")
+        for ended in (analyzing.then, analyzing.failure):
+            ended(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
+                  show_progress="hidden", api_visibility="private")  # fmt: skip
         # A new clip, or clearing it, takes the last run along: its results, and the run itself.
         after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
         video.upload(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
