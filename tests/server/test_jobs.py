@@ -41,7 +41,8 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert client.get(f"/v1/jobs/{job['id']}/vtt").text.startswith("WEBVTT")
     assert json.loads(client.get(f"/v1/jobs/{job['id']}/json").text)["moments"]
     r = client.get(f"/v1/jobs/{job['id']}/csv", params={"download": "true"})
-    assert r.headers["content-disposition"].startswith("attachment")
+    # saved under the video's name: every job's "moments.csv" had collided in a downloads folder
+    assert r.headers["content-disposition"] == 'attachment; filename="my_clip-moments.csv"'
 
     novel_index = next(i for i, m in enumerate(analysis["moments"]) if m["is_novel"])
     r = client.get(f"/v1/jobs/{job['id']}/thumbnails/{novel_index}")

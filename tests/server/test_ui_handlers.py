@@ -108,7 +108,7 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         assert 'href="/ui/gradio_api/file=' in summary and "report.html" in summary
         assert "(kept 72 h after the run: bookmark it to come back after leaving this page)" in summary
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
-            assert name in downloads
+            assert f'download="my_clip-{name}"' in downloads  # saved under the video's name
         assert plot and gallery and times and len(rows) >= 3
         assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]  # the CLI's and the report's clock
         assert player.subtitles is not None  # the captions play along as the video's subtitles

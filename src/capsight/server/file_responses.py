@@ -14,6 +14,7 @@ says: the whole file.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
@@ -29,6 +30,15 @@ NOT_MODIFIED = {304: {"description": "Not Modified: the ETag sent in If-None-Mat
 
 # The headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5).
 KEPT_ON_304 = ("etag", "last-modified", "cache-control", "content-location", "vary")
+
+
+def saved_name(video: str, file: str) -> str:
+    """The name a job's output is saved under: the video's stem before it ("holiday-report.html"),
+    so two videos' reports do not collide in a downloads folder. The stem keeps letters (any
+    script: Starlette sends those as ``filename*``), digits, ".", "-" and "_", at most 60."""
+    stem = os.path.splitext(os.path.basename(video.replace("\\", "/")))[0]
+    stem = re.sub(r"[^\w.-]+", "_", stem).strip("._")[:60]
+    return f"{stem}-{file}" if stem else file
 
 
 class JobFileResponse(FileResponse):

@@ -39,6 +39,7 @@ from capsight.novelty.analysis import SHORTEST_EVERY  # noqa: E402
 from capsight.server.cards import caption_card, failure_card, sentence_case  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
+from capsight.server.file_responses import saved_name  # noqa: E402
 from capsight.server.jobs import ARTIFACTS, DONE, QueueFull  # noqa: E402
 from capsight.server.ui_inputs import (  # noqa: E402
     browser_copy,
@@ -513,7 +514,7 @@ class CapsightUI:
         plot = files.get("plot")
         plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
         table = gr.Dataframe(value=rows, headers=table_headers(analysis))
-        return (summary, plot_update, gallery, table, downloads_html(files), times)
+        return (summary, plot_update, gallery, table, downloads_html(files, job.filename), times)
 
     def with_captions(self, job_id: str):
         """The video player, now with the job's captions as its subtitle track."""
@@ -691,12 +692,13 @@ def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:
             f"{', '.join(novel)}; every moment's score is in the table below.")  # fmt: skip
 
 
-def downloads_html(files: dict[str, Path]) -> str:
-    """The job's files as plain links (with their sizes), or nothing before there are any."""
+def downloads_html(files: dict[str, Path], video: str) -> str:
+    """The job's files as plain links (with their sizes), or nothing before there are any;
+    each is saved under the ``video``'s name and its own ("holiday-report.html")."""
     if not files:
         return ""
     items = "".join(
-        f'<li><a href="{file_url(path)}" download="{html.escape(path.name)}">'
+        f'<li><a href="{file_url(path)}" download="{html.escape(saved_name(video, path.name))}">'
         f"{html.escape(ARTIFACT_LABELS.get(name, path.name))}</a> "
         f'<span class="cap-size">{html.escape(path.name)} · {size_text(path.stat().st_size)}</span></li>'
         for name, path in files.items()

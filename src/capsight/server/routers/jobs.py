@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
-from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse
+from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse, saved_name
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager
 from capsight.server.settings import ServerSettings
@@ -282,5 +282,5 @@ def get_artifact(
         raise ApiError(404, f"job {job_id} has no {artifact} file")
     filename, media_type = ARTIFACTS[artifact]
     disposition = "attachment" if download else "inline"
-    return JobFileResponse(path, media_type=media_type, filename=filename,
+    return JobFileResponse(path, media_type=media_type, filename=saved_name(job.filename, filename),
                            content_disposition_type=disposition)  # fmt: skip
