@@ -126,3 +126,30 @@ def test_reference_pipeline_with_java_reports_meteor_and_no_fallback():
     assert "fallback" not in good and good["scorer"] == "pycocoevalcap, Java PTB tokenizer and METEOR 1.5"
     assert good["METEOR"] > 0.9 and bad["METEOR"] < 0.1
     assert good["BLEU-4"] > 0.99 and bad["BLEU-4"] < 0.01
+
+
+def test_an_interrupted_meteor_leaves_no_lock_held_for_exit(monkeypatch):
+    """Ctrl-C inside Meteor.compute_score left its lock held; Meteor.__del__ waits on it, so
+    `capsight eval` printed "interrupted" and then hung at exit for good."""
+    import subprocess
+    import sys
+    import threading
+
+    class Meteor:  # pycocoevalcap's, as far as the lock and the JVM go
+        def __init__(self):
+            self.meteor_p = subprocess.Popen([sys.executable, "-c", "input()"], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            self.lock = threading.Lock()
+
+        def compute_score(self, gts, res):
+            self.lock.acquire()
+            raise KeyboardInterrupt
+
+    made = []
+    monkeypatch.setattr(evaluation, "_meteor", lambda: made.append(Meteor()) or made[-1])
+    monkeypatch.setattr(evaluation._meteor, "cache_clear", lambda: None, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation._meteor_score({"a": ["a dog"]}, {"a": ["a dog"]})
+    (meteor,) = made
+    assert meteor.lock.acquire(timeout=1)  # what __del__ does at exit
+    assert meteor.meteor_p.poll() is not None  # and its JVM is gone

@@ -78,14 +78,33 @@ def _stop_meteor(meteor) -> None:
     process.wait()
 
 
+def _discard_meteor(meteor) -> None:
+    """A JVM left mid-computation (Ctrl-C, a dead pipe): killed, and its lock freed. Meteor's
+    ``__del__`` waits on that lock, which ``compute_score`` leaves held when it is interrupted,
+    so ``capsight eval`` stopped during METEOR printed "interrupted" and then never exited."""
+    try:
+        _stop_meteor(meteor)
+    except OSError:
+        pass
+    meteor.lock = threading.Lock()
+    _meteor.cache_clear()
+
+
+def _meteor_once(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
+    meteor = _meteor()
+    try:
+        return float(meteor.compute_score(gts, res)[0])
+    except BaseException:
+        _discard_meteor(meteor)
+        raise
+
+
 def _meteor_score(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
     with _meteor_lock:
         try:
-            return float(_meteor().compute_score(gts, res)[0])
-        except (OSError, ValueError):
-            # The JVM died (out of memory, killed); start a fresh one once.
-            _meteor.cache_clear()
-            return float(_meteor().compute_score(gts, res)[0])
+            return _meteor_once(gts, res)
+        except (OSError, ValueError):  # the JVM died (out of memory, killed): a fresh one, once
+            return _meteor_once(gts, res)
 
 
 def _tokenize_all(
