@@ -224,3 +224,32 @@ def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, v
     trio = create_captioner(str(tmp_path / "trio"))
     assert trio.features(encoded).shape == (2, 49 + 81 + 49, 1280)  # each member's grid, in order
     assert len(trio.caption(encoded)) == 2
+
+
+def test_a_checkpoint_that_finds_no_room_is_an_os_error_naming_its_file(tiny_model, vocab, tmp_path):
+    """safetensors' and torch's writers said a full disk as a SafetensorError and a RuntimeError
+    ("unexpected pos ..."): `capsight train` ended in a traceback, not capsight's one line."""
+    import errno
+
+    from capsight.training.run_folder import write_last
+
+    resource = pytest.importorskip("resource")
+    model = tiny_model("show-attend-tell")
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.zeros(1, 49, 1280), torch.ones(1, 3, dtype=torch.long))[0].sum().backward()
+    optimizer.step()  # (moments to save)
+    save_checkpoint(model, vocab, tmp_path / "room")
+    size = (tmp_path / "room" / "model.safetensors").stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size // 2, hard))  # Python ignores SIGXFSZ: EFBIG
+    try:
+        with pytest.raises(OSError) as weights:
+            save_checkpoint(model, vocab, tmp_path / "best")
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 4096, hard))  # the weights fit, Adam's two moments not
+        with pytest.raises(OSError) as moments:
+            write_last(tmp_path, lambda folder: save_checkpoint(model, vocab, folder), optimizer, {"epoch": 1})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert weights.value.errno == errno.EFBIG and weights.value.filename == str(tmp_path / "best" / "model.safetensors")
+    assert moments.value.errno == errno.EFBIG and moments.value.filename.endswith("last.new/optimizer.pt")
+    assert not list(tmp_path.rglob("*.part"))  # nothing half-written left behind

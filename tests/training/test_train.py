@@ -594,6 +594,10 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         f.write(json.dumps({"epoch": 1, "val_CIDEr": 0.6}) + "\n")
     with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):
         check_run_folder(cut_short, resume=True)
+    (cut_short / "last.new").mkdir()  # ... unless its first last/ was never saved (a full disk)
+    (cut_short / "last.new" / "model.safetensors").write_bytes(b"cut off")
+    check_run_folder(cut_short, resume=False)
+    check_run_folder(cut_short, resume=True)
     data = tmp_path / "data"  # the dataset, its photo folder, a checkpoint: not run folders
     (data / "images").mkdir(parents=True)
     for name in ("captions.json", "splits.json", "images/a.jpg"):

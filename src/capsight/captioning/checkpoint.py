@@ -18,13 +18,15 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.rules import function_word_ids, not_first_word_ids
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import ModelNotFound
+from capsight.io.new_files import write_whole
+from capsight.io.tensor_files import save_tensors
 
 WEIGHTS, CONFIG, VOCAB = "model.safetensors", "config.json", "vocab.json"
 
@@ -44,14 +46,12 @@ def save_checkpoint(
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
         state[name] = tensor.half() if fp16 and tensor.is_floating_point() else tensor
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(_untie(state), str(tmp), metadata={"format": "pt"})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, folder / WEIGHTS)
+    save_tensors(_untie(state), folder / WEIGHTS, metadata={"format": "pt"})
     config = dataclasses.asdict(model.config)
     if extra:
         config["training"] = extra
-    (folder / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    config_text = json.dumps(config, indent=2) + "\n"
+    write_whole(folder / CONFIG, lambda file: file.write(config_text.encode()))
     if vocab is not None:
         vocab.save(folder / VOCAB)
     if model.endings is not None:

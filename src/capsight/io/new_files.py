@@ -27,11 +27,16 @@ def create_new(path: Path) -> int:
 def write_whole(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` a file into a new, randomly named file beside ``path``, then rename it into
     place: a full disk or a kill partway leaves ``path`` as it was (a cut-off PNG had stayed
-    behind), and nothing is written through a link at a guessable name. OSError as raised."""
+    behind), and nothing is written through a link at a guessable name. OSError as raised,
+    naming ``path`` where the failed write named no file (a full disk: "No space left")."""
     part = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     try:
         with os.fdopen(create_new(part), "wb") as file:
             write(file)
         os.replace(part, path)
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     finally:
         part.unlink(missing_ok=True)  # (gone once renamed)

@@ -36,7 +36,6 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +46,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import save_file
 from torch import nn
 
 from capsight.captioning.base import DecodingOptions
@@ -62,6 +60,7 @@ from capsight.captioning.model import CaptionModel, build_model, config_from_dic
 from capsight.captioning.vocabulary import Vocabulary, tokenize
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
 from capsight.io.images import load_image
+from capsight.io.tensor_files import save_tensors
 from capsight.training import run_folder
 from capsight.training.batches import caption_targets, left_right_swap, pick_captions
 from capsight.training.cider import CiderD
@@ -234,9 +233,7 @@ def save_encoder(net: EfficientNetLite, folder: Path, fp16: bool) -> None:
         tensor = tensor.detach().cpu().contiguous()
         halve = fp16 and tensor.is_floating_point() and key.rpartition(".")[0] not in batch_norms
         state[key] = tensor.half() if halve else tensor
-    save_file(state, str(folder / (ENCODER_FILE + ".tmp")), metadata={"format": "pt"})
-    os.chmod(folder / (ENCODER_FILE + ".tmp"), 0o644)
-    os.replace(folder / (ENCODER_FILE + ".tmp"), folder / ENCODER_FILE)
+    save_tensors(state, folder / ENCODER_FILE, metadata={"format": "pt"})
 
 
 def save_captioner(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, folder: Path,

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from capsight.captioning.checkpoint import RUN_MARKERS
 from capsight.errors import InvalidParameter
 from capsight.io.folders import make_writable_folder
+from capsight.io.tensor_files import save_tensors, save_torch
 
 RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
 
@@ -57,7 +58,9 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     if not folder.is_dir():
         return
     entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    if "best" in entries and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
+    # (a last.new beside it: the first epoch's save failed or was cut short after its best/, so
+    # that best/ is the first epoch's, which the run trains again; the folder had been refused)
+    if "best" in entries and "last.new" not in entries and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
         raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
                                "resumed from; name another folder (or move best/ away)")  # fmt: skip
     foreign = [name for name in entries if name not in _RUN_ENTRIES
@@ -117,7 +120,7 @@ def write_last(out: Path, write_weights: Callable[[Path], None], optimizer, stat
     shutil.rmtree(new, ignore_errors=True)  # a save cut short before
     new.mkdir(parents=True)
     write_weights(new)
-    torch.save(optimizer.state_dict(), new / "optimizer.pt")
+    save_torch(optimizer.state_dict(), new / "optimizer.pt")
     save_random_state(new)
     (new / "trainer.json").write_text(json.dumps(state, indent=1))
     if last.exists():
@@ -201,8 +204,7 @@ def save_random_state(folder: Path) -> None:
     generators = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         generators["cuda"] = torch.cuda.get_rng_state()
-    save_file(generators, str(folder / (RANDOM_STATE + ".tmp")))
-    os.replace(folder / (RANDOM_STATE + ".tmp"), folder / RANDOM_STATE)
+    save_tensors(generators, folder / RANDOM_STATE)
 
 
 def restore_random_state(last: Path) -> bool:
