@@ -615,6 +615,24 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         make_run_folder("")
 
 
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(caption_folder, tmp_path):
+    """Two `capsight train --out runs/x` at once had both run: their epochs interleaved in
+    metrics.jsonl, and best/ was one run's model, train_config.json the other's."""
+    import os
+
+    from capsight.training.run_folder import run_folder_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with run_folder_lock(out):  # (flock: a second open of the file conflicts, in one process too)
+        busy = f"another training run is writing there now \\(process {os.getpid()}\\)"
+        with pytest.raises(InvalidParameter, match=busy):
+            train(_config(caption_folder, out, tmp_path / "cache", epochs=1))
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, not even its config
+    result = train(_config(caption_folder, out, tmp_path / "cache", epochs=1))  # free again
+    assert [r["epoch"] for r in result.history] == [1]
+
+
 def test_a_split_left_empty_says_why(caption_folder, tmp_path):
     from capsight.errors import DatasetError
     from capsight.training.train import training_corpus

@@ -20,7 +20,7 @@ import json
 import os
 import pickle
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -109,6 +109,39 @@ def make_run_folder(out: str | os.PathLike) -> Path:
             f"--out {out}: cannot write the run there ({error.strerror or error})"
         ) from None
     return folder
+
+
+LOCK = ".lock"  # in a run folder: held by the run writing there (its process id inside)
+
+
+@contextlib.contextmanager
+def run_folder_lock(out: Path) -> Iterator[None]:
+    """Held while a run writes in ``out``: a second run into the same folder stops at once with
+    one line. (Two had both run: their epochs interleaved in metrics.jsonl, best/ one run's
+    model and train_config.json the other's.) Where locks do not work (Windows, some network
+    file systems) runs are not kept apart."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(out / LOCK, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read(20).strip()
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise InvalidParameter(f"--out {out}: another training run is writing there now{who}; "
+                                   "wait for it to end, or name another folder") from None  # fmt: skip
+        except OSError:
+            pass  # no locks on this file system
+        else:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        yield
 
 
 def write_last(out: Path, write_weights: Callable[[Path], None], optimizer, state: dict) -> None:

@@ -17,6 +17,7 @@ given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` Distribute
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -69,6 +70,7 @@ from capsight.training.run_folder import (
     make_run_folder,
     read_trainer_state,
     restore_resume_state,
+    run_folder_lock,
     settled_last,
     write_last,
 )
@@ -707,10 +709,16 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     """Run cross-entropy training (then SCST if asked); return where the best model is.
 
     ``corpus``: the data as ``training_corpus(config)`` returned it, when the caller has read and
-    checked it already (``train_main`` does, before it opens an MLflow run); read here if None."""
+    checked it already (``train_main`` does, before it opens an MLflow run); read here if None.
+    A second run into the same folder while this one writes there stops with ``InvalidParameter``."""
     rank, world = join_process_group()
-    device = rank_device(rank)
     out = make_run_folder(config.out)
+    with run_folder_lock(out) if rank == 0 else contextlib.nullcontext():
+        return _train_in(out, rank, world, config, tracker, corpus)
+
+
+def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, corpus) -> TrainResult:
+    device = rank_device(rank)
     seed_everything(config.seed + rank)
     corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
     seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers

@@ -18,9 +18,11 @@ from pathlib import Path
 from capsight.errors import InvalidParameter, MissingDependency
 from capsight.training.distributed import launch_rank, leave_process_group
 from capsight.training.run_folder import (
+    LOCK,
     holds_run,
     make_run_folder,
     read_trainer_state,
+    run_folder_lock,
     settled_last,
 )
 from capsight.training.train import TrainConfig, check_starting_point, note, train, training_corpus
@@ -179,9 +181,12 @@ def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
     created = leader and not Path(config.out).exists()
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
+        with run_folder_lock(Path(config.out)):  # another run writing there: said now, not after
+            pass  # an MLflow run was opened for this one (train holds the lock while it runs)
     def drop_if_empty() -> None:
-        try:
-            if created and not any(Path(config.out).iterdir()):  # failed before writing anything
+        try:  # failed before writing anything but its lock file
+            if created and not any(p.name != LOCK for p in Path(config.out).iterdir()):
+                (Path(config.out) / LOCK).unlink(missing_ok=True)
                 Path(config.out).rmdir()
         except OSError:
             pass  # the run's own error matters, not this
