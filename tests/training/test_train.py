@@ -39,7 +39,7 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     capsys.readouterr()
     resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
-    assert "--epochs 4 where the run was started with 2: the rest of its learning-rate schedule" in capsys.readouterr().err
+    assert "--epochs 4 where the run had 2 until now: the rest of its learning-rate schedule" in capsys.readouterr().err
     # A run stopped part-way goes on exactly as one that never stopped (the optimizer and the
     # random state of dropout are in last/).
     import capsight.training.train as training
@@ -813,3 +813,28 @@ def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
     assert tracker.params["out"] == str(tmp_path / "runs" / "a")
     assert tracker.params["cache_dir"] == str(tmp_path / "cache")
     assert tracker.params["data"] == str(caption_folder.resolve())
+
+
+@pytest.mark.slow
+def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(caption_folder, tmp_path, capsys):
+    """`capsight train DATA --out runs/x --resume` had gone on with --batch-images 32 where the
+    run had 4 (the defaults of every flag left out), and been refused without --architecture."""
+    from capsight.training.train_cli import train_main
+
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    started = [str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--architecture", "show-and-tell",
+               "--batch-images", "4", "--min-count", "1", "--warmup-steps", "2", "--val-method", "greedy",
+               "--flip", "--epochs", "1", "--quiet", "--no-track"]  # fmt: skip
+    assert train_main(started) == 0
+    capsys.readouterr()
+    assert train_main([str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--resume",
+                       "--epochs", "2", "--lr", "0.001", "--no-flip", "--quiet", "--no-track"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    (kept,) = [line for line in err.splitlines() if "resuming with the run's own" in line]
+    for flag in ("--batch-images 4", "--warmup-steps 2", "--architecture show-and-tell", "--min-count 1"):
+        assert flag in kept
+    assert "flip" not in kept and "--lr" not in kept and "--epochs" not in kept  # given now
+    config = json.loads((out / "train_config.json").read_text())
+    assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"]) == (
+        "show-and-tell", 4, 1, 2)  # fmt: skip
+    assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]

@@ -390,7 +390,7 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
     was = before.get("epochs")
     more_xe = state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
     if more_xe and isinstance(was, int) and was != config.epochs:
-        note(f"--epochs {config.epochs} where the run was started with {was}: the rest of its "
+        note(f"--epochs {config.epochs} where the run had {was} until now: the rest of its "
              f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
              f"where a run of {config.epochs} epochs would have it")  # fmt: skip
 

@@ -25,7 +25,16 @@ from capsight.training.run_folder import (
     run_folder_lock,
     settled_last,
 )
-from capsight.training.train import TrainConfig, check_starting_point, note, train, training_corpus
+from capsight.training.train import (
+    CHANGEABLE_ON_RESUME,
+    TrainConfig,
+    _flag,
+    _read_json_or_empty,
+    check_starting_point,
+    note,
+    train,
+    training_corpus,
+)
 
 # One line of --help per TrainConfig option (tests check that none is missing).
 OPTION_HELP = {
@@ -101,8 +110,8 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
         text = OPTION_HELP.get(f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action="store_true", default=value, help=text)
+        if isinstance(value, bool):  # --flip and --no-flip: a resumed run keeps its own unless told
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=text)
         else:
             parser.add_argument(flag, type=type(value), default=value, help=text)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
@@ -129,6 +138,40 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if hasattr(args, f.name) and f.name not in ("model", "progress")}  # fmt: skip
     return TrainConfig(**values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet)
+
+
+# What a resumed run takes from its train_config.json when the command leaves it out.
+KEPT_ON_RESUME = (*CHANGEABLE_ON_RESUME, "architecture", "encoder", "resolution", "images", "cache_dir",
+                  "epochs", "scst_epochs", "min_count", "max_train_images", "fine_tune_blocks")  # fmt: skip
+
+
+def given_options(argv: list[str] | None, parser_class: type[argparse.ArgumentParser]) -> set[str]:
+    """The options ``argv`` sets itself, defaults left out."""
+    parser = build_parser(parser_class)
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> TrainConfig:
+    """``config`` for ``--resume``, each option the command leaves out being the run's own (its
+    train_config.json), not the default: ``capsight train DATA --out runs/x --resume`` had gone on
+    with --batch-images 32 where the run had 8, and been refused for a left-out --architecture."""
+    before = _read_json_or_empty(Path(config.out) / "train_config.json")
+    kept = {}
+    for name in KEPT_ON_RESUME:
+        if name in given or name not in before:
+            continue
+        value, now = before[name], getattr(config, name)
+        if isinstance(now, float) and type(value) is int:
+            value = float(value)
+        if type(value) is type(now) and value != now:  # (a value of another kind: a damaged file)
+            kept[name] = value
+    if not kept:
+        return config
+    shown = ", ".join(_flag(name, value) for name, value in kept.items())
+    say(f"resuming with the run's own {shown} (options left out keep the run's values)")
+    return dataclasses.replace(config, **kept)
 
 
 def _tracker(args: argparse.Namespace, config: TrainConfig):
@@ -166,6 +209,9 @@ def train_main(
     if not args.out.strip():  # before anything looks for a run in the current folder
         raise InvalidParameter("--out is empty; name a folder for the run")
     config = config_from_args(args)
+    if config.resume:  # (under torchrun each rank reads the same file; rank 0 says so)
+        say = note if launch_rank() == 0 else (lambda message: None)
+        config = with_the_runs_options(config, given_options(argv, parser_class), say)
     try:
         return _train_and_report(args, config)
     except KeyboardInterrupt as stop:  # the CLI says how to go on: --resume, or start again
