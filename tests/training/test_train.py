@@ -594,6 +594,15 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         f.write(json.dumps({"epoch": 1, "val_CIDEr": 0.6}) + "\n")
     with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):
         check_run_folder(cut_short, resume=True)
+    run = tmp_path / "sat"  # its best/ named where the run belongs
+    (run / "best").mkdir(parents=True)
+    (run / "last").mkdir()
+    (run / "last" / "trainer.json").write_text("{}")
+    (run / "best" / "config.json").write_text("{}")
+    for inner in ("best", "last"):
+        with pytest.raises(InvalidParameter, match=f"is the {inner}/ checkpoint of the run in {run}; "
+                                                    f"name the run's folder: --out {run}$"):  # fmt: skip
+            check_run_folder(run / inner, resume=True)
     (cut_short / "last.new").mkdir()  # ... unless its first last/ was never saved (a full disk)
     (cut_short / "last.new" / "model.safetensors").write_bytes(b"cut off")
     check_run_folder(cut_short, resume=False)

@@ -57,6 +57,9 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
         return
     if not folder.is_dir():
         return
+    if folder.name in ("best", "last") and holds_run(folder.parent):  # a checkpoint inside a run
+        raise InvalidParameter(f"--out {out}: is the {folder.name}/ checkpoint of the run in "
+                               f"{folder.parent}; name the run's folder: --out {folder.parent}")  # fmt: skip
     entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     # (a last.new beside it: the first epoch's save failed or was cut short after its best/, so
     # that best/ is the first epoch's, which the run trains again; the folder had been refused)
