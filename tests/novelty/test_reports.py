@@ -259,6 +259,13 @@ def test_report_is_self_contained_and_shows_each_novel_moment():
     assert "12 sampled</p>" in render_report_html(analysis)  # not the heading's name again
 
 
+def test_on_a_phone_the_reports_plot_says_it_scrolls_sideways():
+    """At 390 px the plot was cut at the screen's edge, with nothing saying it went on."""
+    page = render_report_html(make_analysis(), plot_png=b"\x89PNG")
+    narrow = page.split("@media (max-width:600px)")[1].split("</style>")[0]
+    assert ".plot{overflow-x:auto}" in narrow and 'content:"Swipe sideways for the whole plot \\2192"' in narrow
+
+
 def test_report_without_novel_moments_says_so():
     page = render_report_html(make_analysis(novel=()), plot_png=b"\x89PNG")
     assert "No novel moments: nothing stands out" in page and "--sensitivity" in page
