@@ -786,14 +786,19 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                          elem_id="capsight-video")  # fmt: skip
                         with gr.Row():
                             every = gr.Slider(*EVERY_SECONDS, value=1.0, step=0.25, label="Sample every (s)",
+                                              info="how often a frame is read",
                                               elem_id="capsight-every")  # fmt: skip
+                            # (the picks need a change that lasts and is unfamiliar too, so they move
+                            # less than the curve: the same moments for 5 and 30 on the sample)
                             window = gr.Slider(*WINDOWS, value=5, step=1, label="Window (moments)",
+                                               info="the curve's reference; picks move less",
                                                elem_id="capsight-window")  # fmt: skip
                         with gr.Row():
                             metric = gr.Radio(["cosine", "euclidean"], value="cosine",
                                               label="Metric")  # fmt: skip
-                            signal = gr.Radio(["fused", "visual", "text"], value="fused",
-                                              label="Signal")  # fmt: skip
+                            # (selection.FUSED_WEIGHTS: the captions' weight in fused picking is 0)
+                            signal = gr.Radio(["fused", "visual", "text"], value="fused", label="Signal",
+                                              info="fused and visual pick by the frames; text by the captions")  # fmt: skip
                         with gr.Row():
                             sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05, label="Sensitivity",
                                                     elem_id="capsight-sensitivity")  # fmt: skip
