@@ -107,10 +107,16 @@ def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_fo
     assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 2
 
 
-def test_a_cache_folder_that_cannot_be_made_is_one_line(caption_folder, tmp_path, encoder):
+def test_a_cache_folder_that_cannot_be_made_is_one_line(caption_folder, tmp_path, encoder, monkeypatch):
+    from capsight.training import features
+
     (tmp_path / "file").write_text("x")
     with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
         FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False)
+    # The default (from $CAPSIGHT_CACHE) is no --cache-dir the user gave: said as what it is.
+    monkeypatch.setattr(features, "DEFAULT_CACHE_DIR", tmp_path / "file" / "features")
+    with pytest.raises(CapsightError, match=r"^the feature cache \(under \$CAPSIGHT_CACHE, or ~/.cache/capsight; "):
+        FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "features", progress=False)
 
 
 @pytest.mark.slow

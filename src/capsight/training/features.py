@@ -149,8 +149,10 @@ class FeatureCache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise CapsightError(f"--cache-dir {cache_dir}: cannot create {folder} "
-                                f"({error.strerror or error})") from None  # fmt: skip
+            # (the default cache is no flag the user gave: named by where it comes from)
+            named = ("the feature cache (under $CAPSIGHT_CACHE, or ~/.cache/capsight; --cache-dir to "
+                     "choose another)" if Path(cache_dir) == DEFAULT_CACHE_DIR else f"--cache-dir {cache_dir}")
+            raise CapsightError(f"{named}: cannot create {folder} ({error.strerror or error})") from None
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
         side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
