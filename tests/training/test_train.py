@@ -847,3 +847,17 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"]) == (
         "show-and-tell", 4, 1, 2)  # fmt: skip
     assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
+
+
+@pytest.mark.slow
+def test_damaged_weights_in_last_say_the_run_cannot_be_resumed(caption_folder, tmp_path):
+    """It said "the checkpoint is damaged, retrain or reinstall it", which says nothing of the run."""
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    train(_config(caption_folder, out, cache, epochs=1))
+    (out / "last" / "model.safetensors").write_bytes(b"cut off")
+    with pytest.raises(InvalidParameter) as caught:
+        train(_config(caption_folder, out, cache, epochs=2, resume=True))
+    message = str(caught.value)
+    assert message.startswith(str(out / "last")) and "retrain or reinstall" not in message
+    assert message.endswith(f"so the run cannot be resumed: start it again in another --out (its best model "
+                            f"so far is in {out / 'best'})")  # fmt: skip

@@ -53,7 +53,7 @@ from capsight.captioning.model import (
 from capsight.captioning.options import MAX_BEAM_WIDTH
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
-from capsight.errors import CapsightError, DatasetError, InvalidParameter
+from capsight.errors import CapsightError, DatasetError, InvalidParameter, ModelNotFound
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, counted, split_at_random, val_from_train
 from capsight.training.distributed import agree_with_rank0, join_process_group, rank_device
@@ -727,7 +727,14 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
         state = read_trainer_state(last)
-        model, vocab, _ = load_checkpoint(last)
+        try:
+            model, vocab, _ = load_checkpoint(last)
+        except ModelNotFound as damaged:  # ("retrain or reinstall it" says nothing of a run)
+            reason = str(damaged)
+            for advice in ("; the checkpoint is damaged, retrain or reinstall it", "; the checkpoint is incomplete"):
+                reason = reason.removesuffix(advice)
+            raise InvalidParameter(f"{reason}; so the run cannot be resumed: start it again in another "
+                                   f"--out (its best model so far is in {out / 'best'})") from None  # fmt: skip
         if state["stage"] == "done":
             state = _reopened(state, config, _read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
