@@ -847,6 +847,14 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"]) == (
         "show-and-tell", 4, 1, 2)  # fmt: skip
     assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
+    (out / "train_config.json").write_text('{"architecture": "show-and')  # a damaged file: said
+    from capsight.training.train_cli import with_the_runs_options
+
+    notes = []
+    with_the_runs_options(config_from_args(build_parser().parse_args([str(caption_folder), "--out", str(out), "--resume"])),
+                          set(), notes.append)  # fmt: skip
+    assert notes == [f"{out / 'train_config.json'}: damaged, so options left out take their defaults and "
+                     "changed ones go unnoted; give the run's options again"]  # fmt: skip
 
 
 @pytest.mark.slow

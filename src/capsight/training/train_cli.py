@@ -157,7 +157,11 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
     """``config`` for ``--resume``, each option the command leaves out being the run's own (its
     train_config.json), not the default: ``capsight train DATA --out runs/x --resume`` had gone on
     with --batch-images 32 where the run had 8, and been refused for a left-out --architecture."""
-    before = _read_json_or_empty(Path(config.out) / "train_config.json")
+    recorded = Path(config.out) / "train_config.json"
+    before = _read_json_or_empty(recorded)
+    if not before and recorded.is_file() and holds_run(config.out):
+        say(f"{recorded}: damaged, so options left out take their defaults and changed ones go "
+            "unnoted; give the run's options again")  # fmt: skip
     kept = {}
     for name in KEPT_ON_RESUME:
         if name in given or name not in before:
