@@ -356,8 +356,13 @@ def _step_loss(stage, decoder, net, data: _Data, rows, vocab, cider, config, gen
 def end_to_end(config: EndToEndConfig) -> dict:
     """Run the training; return the best epoch's record (empty when no epoch ran)."""
     started = time.time()
-    deadline = started + config.time_limit if config.time_limit else math.inf
     out = run_folder.make_run_folder(config.out)
+    with run_folder.run_folder_lock(out):  # (a second run into the folder: one line, at once)
+        return _end_to_end_in(config, out, started)
+
+
+def _end_to_end_in(config: EndToEndConfig, out: Path, started: float) -> dict:
+    deadline = started + config.time_limit if config.time_limit else math.inf
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels once

@@ -128,6 +128,11 @@ def train_ensemble(config: EnsembleScstConfig) -> dict:
     """Run the epochs; returns the best epoch's record."""
     run_folder.check_run_folder(config.out, config.resume)  # before anything there is touched
     out = run_folder.make_run_folder(config.out)
+    with run_folder.run_folder_lock(out):  # (a second run into the folder: one line, at once)
+        return _train_ensemble_in(config, out)
+
+
+def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
     torch.manual_seed(config.seed)
     last = run_folder.settled_last(out)
     resuming = config.resume and (last / "trainer.json").is_file()
