@@ -47,6 +47,38 @@ def test_wordnet_rows_follow_the_hierarchy():
     assert rows[1, 281] == 1.0  # a tabby is an animal
 
 
+def test_plain_names_whose_senses_lead_elsewhere_are_read_as_what_a_photo_shows():
+    """WordNet's senses of "sink" reach a valley and a rain barrel: a sheep on a hillside was a
+    sink (0.98); "toilet" was a patio, "handbag" 61 classes from a washbasin to a tractor."""
+    from capsight.classify.class_sets import imagenet_labels
+    from capsight.classify.offline import wordnet_rows
+
+    names = imagenet_labels()
+    rows = wordnet_rows(["sink", "Toilets", "handbag", "plate", "valley"], OfflineConfig())
+    for row, shown in zip(rows, ("washbasin", "toilet seat", "purse", "plate", "valley"), strict=True):
+        assert [names[i] for i in np.flatnonzero(row)] == [shown]
+
+
+@pytest.mark.parametrize("name", ["everyday", "foods"])
+def test_the_built_in_sets_hold_only_what_the_offline_engine_can_see(name):
+    """Scissors were read as a hatchet, a toothbrush as a paintbrush, a steak as cabbage."""
+    labels = set(parse_classes(name).labels)
+    assert not labels & {"fork", "scissors", "toothbrush", "sandwich", "cake", "skateboard", "surfboard",
+                         "spaghetti", "steak"}  # fmt: skip
+    assert {"sink", "toilet", "handbag", "plate"} <= set(parse_classes("everyday").labels)
+
+
+def test_a_bathroom_sink_and_a_sheep_on_a_hillside(engine, shared_data):
+    sheep = shared_data / "labelled" / "sheep" / "n02411705_146_sheep.jpg"
+    bathroom = shared_data / "captioned" / "000000354072.jpg"  # a sink, a tub, no toilet in view
+    if not (sheep.is_file() and bathroom.is_file()):
+        pytest.skip("the two photos are not in the shared data")
+    (found,) = classify([sheep], "sink, dog, cat, car", engine="offline")
+    assert found.top[0][0] != "sink" and dict(found.top)["sink"] < 0.5
+    (found,) = classify([bathroom], "toilet, sink, bathtub, mirror", engine="offline")
+    assert dict(found.top)["sink"] > 0.1  # (0.004 before)
+
+
 def test_template_ensembling_changes_weights_not_structure(engine, fake_text_embedder):
     classes = parse_classes("hat with a wide brim, cup of coffee, zzz qqq")  # no WordNet match
     one = engine.build(classes, "a photo of a {}.")

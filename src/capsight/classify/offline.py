@@ -57,12 +57,26 @@ class OfflineConfig:
     resize_mode: str = "bicubic"  # antialiased; upsamples 32 px CIFAR photos better
 
 
+# Plain names whose WordNet senses lead away from the thing a photo of it shows, read as the
+# ImageNet class that shows it: "sink" borrowed a valley and a rain barrel (its plumbing sense
+# has no ImageNet class below it), so a sheep on a hillside was a sink (0.98) and a bathroom
+# sink ranked 55th of `everyday`; "toilet" was a patio, "handbag" 61 classes from a washbasin
+# to a tractor, "plate" a hockey puck.
+PHOTO_SENSES = {"sink": "washbasin", "toilet": "toilet seat", "handbag": "purse", "plate": "plate"}
+
+
 def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
-    """(C, 1000) WordNet cover weights; all-zero rows for names WordNet does not know."""
-    from capsight.classify.wordnet import imagenet_cover
+    """(C, 1000) WordNet cover weights; all-zero rows for names WordNet does not know. A name of
+    ``PHOTO_SENSES`` is its ImageNet class alone."""
+    from capsight.classify.class_sets import imagenet_labels
+    from capsight.classify.wordnet import imagenet_cover, normalise
 
     rows = np.zeros((len(labels), 1000), np.float32)
     for c, label in enumerate(labels):
+        key = normalise(label)
+        if (sense := PHOTO_SENSES.get(key, PHOTO_SENSES.get(key.removesuffix("s")))) is not None:
+            rows[c, imagenet_labels().index(sense)] = 1.0
+            continue
         for index, weight in imagenet_cover(label, config.sense_decay, config.alias_weight).items():
             rows[c, index] = weight
     if config.exclusive and len(labels) > 1:
