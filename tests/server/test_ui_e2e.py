@@ -279,3 +279,18 @@ def test_a_typed_slider_value_is_rounded_to_the_step(page):
         page.wait_for_function(
             f"document.querySelector('#capsight-beam input[type=number]').value === '{shown}'"
         )
+
+
+def test_a_class_list_pasted_over_the_last_clears_its_bars(page, tmp_path):
+    """The bars were cleared on the box's `input` event, which a paste (or a filled-in value)
+    does not send: "cat 99%" stayed beside a new list of vehicles."""
+    data = pytest.importorskip("skimage.data")
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(data.chelsea()).save(photo, quality=90)
+    page.get_by_role("tab", name="Classify").click()
+    page.locator("#capsight-classify-photo input[type=file]").set_input_files(str(photo))
+    page.locator("#capsight-classify-photo img").wait_for()
+    page.click("#capsight-classify")
+    page.locator("#capsight-top5", has_text="%").wait_for()
+    page.locator("#capsight-classes textarea").fill("car, bus, truck")
+    page.wait_for_function("!document.querySelector('#capsight-top5').innerText.includes('%')", timeout=10_000)

@@ -118,8 +118,9 @@ def classify_tab(app: FastAPI) -> None:
         classifying = button.click(shown_classes, [photo, class_set, typed, template], [bars, note],
                                    concurrency_limit=4, preprocess=False)  # fmt: skip
         # Bars belong to one photo and one class list: either changing clears them and cancels
-        # a run still going, whose late bars would read as the new ones'.
-        for changed in (photo.change, class_set.change, typed.input, template.input):
+        # a run still going, whose late bars would read as the new ones'. (.change, not .input:
+        # a paste or a filled-in value sends no input event, and "cat 99%" stayed beside a new list.)
+        for changed in (photo.change, class_set.change, typed.change, template.change):
             changed(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[classifying])  # fmt: skip
         photo.upload(shown_photo, photo, photo, show_progress="hidden", preprocess=False,
