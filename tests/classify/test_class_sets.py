@@ -69,6 +69,14 @@ def test_a_class_file_saved_with_a_byte_order_mark(tmp_path):
     assert parse_classes(["\ufeffcat", "dog"]).labels == ("cat", "dog")  # pasted into the API
 
 
+def test_invisible_characters_are_no_part_of_a_name():
+    """"cat\u200b" and "cat" were two classes that printed alike (cat 0.538, cat 0.460)."""
+    with pytest.raises(InvalidParameter, match="class list repeats cat; each class once"):
+        parse_classes("cat\u200b, cat, dog")
+    assert parse_classes("\u202ecat, d\u2066og").labels == ("cat", "dog")
+    assert parse_classes("👨\u200d👩\u200d👧, dog").labels[0] == "👨\u200d👩\u200d👧"  # a joiner stays
+
+
 def test_one_class_is_let_through_only_when_asked():
     with pytest.raises(InvalidParameter, match="single class"):
         parse_classes("kettle")

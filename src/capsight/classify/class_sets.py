@@ -116,6 +116,10 @@ def _path_is(test: Callable[[Path], bool], path: Path) -> bool:
         return False
 
 
+# Characters no class name needs, removed: the BOM, the zero-width space, and the bidirectional
+# embeddings, overrides and isolates (U+202A-202E, U+2066-2069).
+_INVISIBLE = dict.fromkeys([0xFEFF, 0x200B, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
 MAX_NAME = 200  # characters in a class name (a prompt holds it whole)
 
 
@@ -169,10 +173,12 @@ def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) ->
                                 "class file, a built-in set or 'a,b,c'")  # fmt: skip
         else:
             raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
-    # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name.
-    # Inner runs of spaces fold to one: "hot  dog" is "hot dog", and one class with it; and
-    # "café" typed with a combining accent is the "café" typed with its own letter (NFC).
-    labels = [unicodedata.normalize("NFC", " ".join(label.replace("\ufeff", "").split()))
+    # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name, nor
+    # are zero-width spaces and direction overrides (pasted from web pages: "cat\u200b" and
+    # "cat" were two classes printed alike). Inner runs of spaces fold to one: "hot  dog" is
+    # "hot dog", and one class with it; and "café" typed with a combining accent is the "café"
+    # typed with its own letter (NFC). (Joiners stay: emoji sequences and Persian need them.)
+    labels = [unicodedata.normalize("NFC", " ".join(label.translate(_INVISIBLE).split()))
               for label in labels]  # fmt: skip
     labels = [label for label in labels if label]
     for label in labels:
