@@ -133,6 +133,11 @@ def test_build_and_download_a_classifier(client, tmp_path):
     assert r.status_code == 200, r.text
     assert r.headers["x-capsight-classes"] == "3"
     assert 'filename="classifier.pt"' in r.headers["content-disposition"]
+    assert "x-capsight-note" not in r.headers
+    # Classes the file cannot tell apart are said, as `capsight classifier build` says them.
+    alike = client.post("/v1/classifiers", data={"classes": "猫, 狗, car"})
+    assert alike.status_code == 200 and alike.headers["x-capsight-note"].startswith(
+        "the classes '\\u732b', '\\u72d7' look the same to the engine")  # fmt: skip
     path = tmp_path / "clf.pt"
     path.write_bytes(r.content)
     code = (

@@ -140,7 +140,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["Location", "Retry-After", "Content-Disposition", "X-Capsight-Classes"],
+            expose_headers=["Location", "Retry-After", "Content-Disposition", "X-Capsight-Classes", "X-Capsight-Note"],
         )  # fmt: skip
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)

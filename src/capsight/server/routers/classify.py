@@ -14,6 +14,7 @@ a client. Both endpoints use the offline engine (the server names no CLIP weight
 from __future__ import annotations
 
 import difflib
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -214,10 +215,11 @@ async def build_classifier(
             grouped.setdefault(label, []).append((Path(name).name, upload))
     suffix = ".pt" if format == "torchscript" else ".pt2"
 
-    def work() -> tuple[bytes, int]:
+    def work() -> tuple[bytes, int, list[str]]:
         from capsight.classify.engines import create_engine
         from capsight.classify.export import save_classifier
         from capsight.classify.few_shot import build_from_examples
+        from capsight.classify.offline import indistinct_notes
 
         engine = create_engine("offline")
         with tempfile.TemporaryDirectory() as tmp:
@@ -235,14 +237,11 @@ async def build_classifier(
             else:
                 clf = engine.build(class_list, template)
             path = save_classifier(clf, Path(tmp) / f"classifier{suffix}")
-            return path.read_bytes(), len(clf.labels)
+            return path.read_bytes(), len(clf.labels), indistinct_notes(clf)
 
-    data, n = await run_limited(work, settings.request_timeout_s, "building the classifier")
-    return Response(
-        content=data,
-        media_type="application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="classifier{suffix}"',
-            "X-Capsight-Classes": str(n),
-        },
-    )
+    data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier")
+    headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
+    if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
+        # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them)
+        headers["X-Capsight-Note"] = json.dumps("; ".join(notes))[1:-1]
+    return Response(content=data, media_type="application/octet-stream", headers=headers)
