@@ -304,5 +304,6 @@ def indistinct_classes(classifier: nn.Module) -> list[list[str]]:
 def indistinct_notes(classifier: nn.Module) -> list[str]:
     """One sentence per group of ``indistinct_classes``, for the CLI's notes and the API."""
     return [f"the classes {', '.join(repr(name) for name in group)} look the same to the "
-            "engine and score alike on every photo (it reads names in English; give each "
-            "class a distinct English name)" for group in indistinct_classes(classifier)]  # fmt: skip
+            "engine and score alike on every photo (names for one thing, or names it cannot "
+            "read: it reads English; keep one, or give each a distinct English name)"
+            for group in indistinct_classes(classifier)]  # fmt: skip
