@@ -629,3 +629,11 @@ def test_the_video_tab_says_when_its_settings_are_no_longer_those_of_the_results
     headers = table_headers(Analysis(info, params, moments).to_dict())
     assert headers[2] == "novelty (euclidean distance)"
     assert table_headers({"moments": "garbled"})[2] == "novelty"
+
+
+def test_a_built_in_set_chosen_on_the_classify_tab_shows_its_classes():
+    """Choosing a set hid the class box and showed nothing of what the set holds."""
+    from capsight.server.classify_tab import TYPED, set_classes
+
+    assert set_classes("cat-breeds").startswith("23 classes: Abyssinian cat, American Shorthair cat, ")
+    assert set_classes(TYPED) == ""

@@ -95,6 +95,16 @@ def shown_photo(upload):
         return gr.update()
 
 
+def set_classes(class_set: str) -> str:
+    """What a built-in set holds, shown where the typed classes were ("" for typed classes)."""
+    from capsight.classify.class_sets import parse_classes
+
+    if class_set == TYPED:
+        return ""
+    labels = parse_classes(class_set).labels
+    return f"{len(labels):,} classes: " + ", ".join(labels)
+
+
 def classify_tab(app: FastAPI) -> None:
     with gr.Tab("Classify", id="classify"):
         with gr.Row(equal_height=False):
@@ -106,6 +116,9 @@ def classify_tab(app: FastAPI) -> None:
                 typed = gr.Textbox("cat, dog, car, bicycle, cup of coffee", lines=2,
                                    label="Your classes (comma or one per line)",
                                    elem_id="capsight-classes")  # fmt: skip
+                # (the set's classes, in view: choosing a set had hidden the box and shown nothing)
+                in_set = gr.Textbox("", lines=2, max_lines=4, interactive=False, visible=False,
+                                    label="The set's classes", elem_id="capsight-set-classes")  # fmt: skip
                 with gr.Accordion("Prompt templates", open=False):
                     template = gr.Textbox("", lines=3, placeholder="a photo of a {}.",
                                           label="One per line; empty = the engine's default set. The offline "
@@ -114,7 +127,8 @@ def classify_tab(app: FastAPI) -> None:
             with gr.Column(scale=7, min_width=360):
                 bars = gr.Label(num_top_classes=5, label="Top 5 classes", elem_id="capsight-top5")
                 note = gr.HTML("", elem_id="capsight-classify-note")
-        class_set.change(lambda s: gr.update(visible=s == TYPED), class_set, typed)
+        class_set.change(lambda s: (gr.update(visible=s == TYPED), gr.update(visible=s != TYPED, value=set_classes(s))),
+                         class_set, [typed, in_set], show_progress="hidden", api_visibility="private")  # fmt: skip
         classifying = button.click(shown_classes, [photo, class_set, typed, template], [bars, note],
                                    concurrency_limit=4, preprocess=False)  # fmt: skip
         # Bars belong to one photo and one class list: either changing clears them and cancels
