@@ -41,3 +41,27 @@ def make_caption_folder(root: Path, per_kind: int = 2) -> Path:
 @pytest.fixture
 def caption_folder(tmp_path) -> Path:
     return make_caption_folder(tmp_path / "shapes")
+
+
+@pytest.fixture
+def lock_held_elsewhere():
+    """``lock_held_elsewhere(folder)``: another process holds ``folder``'s run lock (as a run
+    writing there does) until the test ends; returns that process's id."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from capsight.training.run_folder import run_folder_lock\n"
+            "with run_folder_lock(Path(sys.argv[1])):\n    print('held', flush=True); sys.stdin.read()")  # fmt: skip
+    held = []
+
+    def hold(folder) -> int:
+        process = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
+        held.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process.pid
+
+    yield hold
+    for process in held:
+        process.stdin.close()
+        process.wait(timeout=60)

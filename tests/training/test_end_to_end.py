@@ -206,11 +206,11 @@ def test_every_option_says_what_it_does(capsys):
         assert name in text
 
 
-def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(tmp_path):
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(tmp_path, lock_held_elsewhere):
     from capsight.errors import InvalidParameter
-    from capsight.training.run_folder import run_folder_lock
 
     out = tmp_path / "e2e"
     out.mkdir()
-    with run_folder_lock(out), pytest.raises(InvalidParameter, match="another training run is writing there now"):
+    lock_held_elsewhere(out)
+    with pytest.raises(InvalidParameter, match="another training run is writing there now"):
         end_to_end(_config("d", out))

@@ -98,11 +98,10 @@ def test_every_option_says_what_it_does(capsys):
     assert "(default: 1)" in text and "(default: 2.5e-05)" in text
 
 
-def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(tmp_path):
-    from capsight.training.run_folder import run_folder_lock
-
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(tmp_path, lock_held_elsewhere):
     out = tmp_path / "pair"
     out.mkdir()
+    lock_held_elsewhere(out)
     config = EnsembleScstConfig(data="d", members=["a", "b"], out=str(out), progress=False)
-    with run_folder_lock(out), pytest.raises(InvalidParameter, match="another training run is writing there now"):
+    with pytest.raises(InvalidParameter, match="another training run is writing there now"):
         train_ensemble(config)

@@ -603,10 +603,15 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         with pytest.raises(InvalidParameter, match=f"is the {inner}/ checkpoint of the run in {run}; "
                                                     f"name the run's folder: --out {run}$"):  # fmt: skip
             check_run_folder(run / inner, resume=True)
-    (cut_short / "last.new").mkdir()  # ... unless its first last/ was never saved (a full disk)
-    (cut_short / "last.new" / "model.safetensors").write_bytes(b"cut off")
-    check_run_folder(cut_short, resume=False)
-    check_run_folder(cut_short, resume=True)
+    (cut_short / "last.new").mkdir()  # a later save that failed, and last/ deleted: still kept
+    with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):
+        check_run_folder(cut_short, resume=False)
+    failed_first = tmp_path / "failed-first"  # ... but a first last/ never saved (a full disk):
+    (failed_first / "best").mkdir(parents=True)  # that best/ is the first epoch's, trained again
+    (failed_first / "last.new").mkdir()
+    (failed_first / "last.new" / "model.safetensors").write_bytes(b"cut off")
+    check_run_folder(failed_first, resume=False)
+    check_run_folder(failed_first, resume=True)
     data = tmp_path / "data"  # the dataset, its photo folder, a checkpoint: not run folders
     (data / "images").mkdir(parents=True)
     for name in ("captions.json", "splits.json", "images/a.jpg"):
@@ -624,22 +629,38 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         make_run_folder("")
 
 
-def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(caption_folder, tmp_path):
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(caption_folder, tmp_path, lock_held_elsewhere):
     """Two `capsight train --out runs/x` at once had both run: their epochs interleaved in
     metrics.jsonl, and best/ was one run's model, train_config.json the other's."""
-    import os
-
-    from capsight.training.run_folder import run_folder_lock
+    from capsight.training.train_cli import train_main
 
     out = tmp_path / "run"
     out.mkdir()
-    with run_folder_lock(out):  # (flock: a second open of the file conflicts, in one process too)
-        busy = f"another training run is writing there now \\(process {os.getpid()}\\)"
-        with pytest.raises(InvalidParameter, match=busy):
-            train(_config(caption_folder, out, tmp_path / "cache", epochs=1))
-        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, not even its config
-    result = train(_config(caption_folder, out, tmp_path / "cache", epochs=1))  # free again
-    assert [r["epoch"] for r in result.history] == [1]
+    pid = lock_held_elsewhere(out)
+    busy = f"another training run is writing there now \\(process {pid}\\)"
+    with pytest.raises(InvalidParameter, match=busy):
+        train(_config(caption_folder, out, tmp_path / "cache", epochs=1))
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, not even its config
+    # The command line is refused before it settles the folder's last/: the other run's half-
+    # written last.new (a save under way) was deleted, and that run failed.
+    (out / "last").mkdir()
+    (out / "last" / "trainer.json").write_text(json.dumps({"epoch": 1, "stage": "xe"}))
+    (out / "last.new").mkdir()
+    (out / "last.new" / "model.safetensors").write_bytes(b"being written")
+    with pytest.raises(InvalidParameter, match=busy):
+        train_main([str(caption_folder), "--out", str(out), "--resume", "--quiet", "--no-track"])
+    assert (out / "last.new" / "model.safetensors").read_bytes() == b"being written"
+
+
+def test_a_run_folder_lock_is_free_once_its_run_ends(caption_folder, tmp_path):
+    from capsight.training.run_folder import run_folder_lock
+
+    out = tmp_path / "run"
+    train(_config(caption_folder, out, tmp_path / "cache", epochs=1))
+    result = train(_config(caption_folder, out, tmp_path / "cache", epochs=2, resume=True))
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    with run_folder_lock(out), run_folder_lock(out):  # this process holds it: taken again, held on
+        pass
 
 
 def test_a_split_left_empty_says_why(caption_folder, tmp_path):

@@ -61,9 +61,11 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
         raise InvalidParameter(f"--out {out}: is the {folder.name}/ checkpoint of the run in "
                                f"{folder.parent}; name the run's folder: --out {folder.parent}")  # fmt: skip
     entries = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-    # (a last.new beside it: the first epoch's save failed or was cut short after its best/, so
-    # that best/ is the first epoch's, which the run trains again; the folder had been refused)
-    if "best" in entries and "last.new" not in entries and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
+    # (a last.new beside it and no epoch logged: the first epoch's save failed or was cut short
+    # after its best/, so that best/ is the first epoch's, which the run trains again)
+    first_save_failed = "last.new" in entries and not any(
+        record["epoch"] > 0 for record in logged_epochs(folder / "metrics.jsonl"))  # fmt: skip
+    if "best" in entries and not first_save_failed and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
         raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
                                "resumed from; name another folder (or move best/ away)")  # fmt: skip
     foreign = [name for name in entries if name not in _RUN_ENTRIES
@@ -117,15 +119,22 @@ def make_run_folder(out: str | os.PathLike) -> Path:
 LOCK = ".lock"  # in a run folder: held by the run writing there (its process id inside)
 
 
+_HELD: set[str] = set()  # the run folders this process holds the lock of
+
+
 @contextlib.contextmanager
 def run_folder_lock(out: Path) -> Iterator[None]:
     """Held while a run writes in ``out``: a second run into the same folder stops at once with
     one line. (Two had both run: their epochs interleaved in metrics.jsonl, best/ one run's
-    model and train_config.json the other's.) Where locks do not work (Windows, some network
-    file systems) runs are not kept apart."""
+    model and train_config.json the other's.) Taken again by the process that holds it, it
+    holds on (``capsight train`` takes it before it settles ``last/``, ``train`` again). Where
+    locks do not work (Windows, some network file systems) runs are not kept apart."""
+    key = os.path.realpath(out)
     try:
         import fcntl
     except ImportError:
+        fcntl = None
+    if fcntl is None or key in _HELD:
         yield
         return
     with open(out / LOCK, "a+", encoding="utf-8") as handle:
@@ -144,7 +153,11 @@ def run_folder_lock(out: Path) -> Iterator[None]:
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
 
 
 def write_last(out: Path, write_weights: Callable[[Path], None], optimizer, state: dict) -> None:

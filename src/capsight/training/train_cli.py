@@ -9,6 +9,7 @@ per ``TrainConfig`` field, the MLflow run that tracks it, and the JSON line it e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import re
@@ -224,6 +225,15 @@ def train_main(
 
 
 def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
+    # The run folder's lock, held from before check_starting_point settles its last/ (another
+    # run writing there is said before anything there is touched) until the run ends.
+    with contextlib.ExitStack() as held:
+        if launch_rank() == 0 and Path(config.out).is_dir():
+            held.enter_context(run_folder_lock(Path(config.out)))
+        return _report_training(args, config, held)
+
+
+def _report_training(args: argparse.Namespace, config: TrainConfig, held: contextlib.ExitStack) -> int:
     leader = launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
     check_starting_point(config, note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
@@ -231,8 +241,7 @@ def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
     created = leader and not Path(config.out).exists()
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
-        with run_folder_lock(Path(config.out)):  # another run writing there: said now, not after
-            pass  # an MLflow run was opened for this one (train holds the lock while it runs)
+        held.enter_context(run_folder_lock(Path(config.out)))  # (a folder new to this run)
     def drop_if_empty() -> None:
         try:  # failed before writing anything but its lock file
             if created and not any(p.name != LOCK for p in Path(config.out).iterdir()):
