@@ -74,6 +74,8 @@ def test_invisible_characters_are_no_part_of_a_name():
     with pytest.raises(InvalidParameter, match="class list repeats cat; each class once"):
         parse_classes("cat\u200b, cat, dog")
     assert parse_classes("\u202ecat, d\u2066og").labels == ("cat", "dog")
+    for mark in "\u200e\u200f\u061c\u2060\u00ad":  # direction marks, word joiner, soft hyphen
+        assert parse_classes(f"ca{mark}t, dog").labels == ("cat", "dog")
     assert parse_classes("👨\u200d👩\u200d👧, dog").labels[0] == "👨\u200d👩\u200d👧"  # a joiner stays
 
 

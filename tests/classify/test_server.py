@@ -138,6 +138,9 @@ def test_build_and_download_a_classifier(client, tmp_path):
     alike = client.post("/v1/classifiers", data={"classes": "猫, 狗, car"})
     assert alike.status_code == 200 and alike.headers["x-capsight-note"].startswith(
         "the classes '\\u732b', '\\u72d7' look the same to the engine")  # fmt: skip
+    many = client.post("/v1/classifiers", data={"classes": ", ".join(chr(0x4E00 + i) for i in range(300))})
+    note = many.headers["x-capsight-note"]  # 300 names alike: cut, not tens of kB a proxy refuses
+    assert many.status_code == 200 and len(note) <= 2000 and note.endswith(" ... (cut short)")
     path = tmp_path / "clf.pt"
     path.write_bytes(r.content)
     code = (

@@ -116,9 +116,11 @@ def _path_is(test: Callable[[Path], bool], path: Path) -> bool:
         return False
 
 
-# Characters no class name needs, removed: the BOM, the zero-width space, and the bidirectional
-# embeddings, overrides and isolates (U+202A-202E, U+2066-2069).
-_INVISIBLE = dict.fromkeys([0xFEFF, 0x200B, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+# Characters no class name needs, removed: the BOM, the zero-width space, the word joiner, the
+# soft hyphen, the direction marks (LRM, RLM, ALM) and the bidirectional embeddings, overrides
+# and isolates (U+202A-202E, U+2066-2069).
+_INVISIBLE = dict.fromkeys([0xFEFF, 0x200B, 0x2060, 0x00AD, 0x200E, 0x200F, 0x061C,
+                            *range(0x202A, 0x202F), *range(0x2066, 0x206A)])  # fmt: skip
 
 MAX_NAME = 200  # characters in a class name (a prompt holds it whole)
 

@@ -7,7 +7,8 @@ safetensors' writer reports a full disk as a ``SafetensorError`` and torch's as 
 ``RuntimeError`` ("unexpected pos ..."), which no caller knows as a failed write: a training
 run that ran out of room ended in a traceback. Serialised in memory first and written by
 ``write_whole``, a failed write is an ``OSError`` naming the file (``capsight``'s main prints it
-in one line), and the file is left as it was.
+in one line), and the file is left as it was. The cost: a second copy of what is saved in
+memory while it is written (a checkpoint and its optimizer state, one at a time).
 """
 
 from __future__ import annotations

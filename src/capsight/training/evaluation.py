@@ -82,12 +82,12 @@ def _discard_meteor(meteor) -> None:
     """A JVM left mid-computation (Ctrl-C, a dead pipe): killed, and its lock freed. Meteor's
     ``__del__`` waits on that lock, which ``compute_score`` leaves held when it is interrupted,
     so ``capsight eval`` stopped during METEOR printed "interrupted" and then never exited."""
+    meteor.lock = threading.Lock()  # first: a second Ctrl-C while the JVM stops leaves it free
+    _meteor.cache_clear()
     try:
         _stop_meteor(meteor)
     except OSError:
         pass
-    meteor.lock = threading.Lock()
-    _meteor.cache_clear()
 
 
 def _meteor_once(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:

@@ -35,6 +35,7 @@ from capsight.server.routers.captions import ImageUpload, decode_images, read_im
 router = APIRouter(tags=["classify"], dependencies=[Depends(require_api_key)])
 
 MAX_CLASSES = 5000
+NOTE_HEADER_CHARS = 2000  # at most, in /v1/classifiers' X-Capsight-Note
 
 
 class LabelScore(BaseModel):
@@ -242,6 +243,10 @@ async def build_classifier(
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier")
     headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
     if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
-        # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them)
-        headers["X-Capsight-Note"] = json.dumps("; ".join(notes))[1:-1]
+        # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them;
+        # cut to NOTE_HEADER_CHARS, as proxies answer 502 to headers of tens of kB)
+        note = json.dumps("; ".join(notes))[1:-1]
+        if len(note) > NOTE_HEADER_CHARS:
+            note = note[: NOTE_HEADER_CHARS - 20].rsplit(" ", 1)[0] + " ... (cut short)"
+        headers["X-Capsight-Note"] = note
     return Response(content=data, media_type="application/octet-stream", headers=headers)
