@@ -854,19 +854,20 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     out, cache = tmp_path / "run", tmp_path / "cache"
     started = [str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--architecture", "show-and-tell",
                "--batch-images", "4", "--min-count", "1", "--warmup-steps", "2", "--val-method", "greedy",
-               "--flip", "--epochs", "1", "--quiet", "--no-track"]  # fmt: skip
+               "--flip", "--epochs", "1", "--quiet", "--no-track", "--model-option", "hidden_dim=32"]  # fmt: skip
     assert train_main(started) == 0
     capsys.readouterr()
     assert train_main([str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--resume",
                        "--epochs", "2", "--lr", "0.001", "--no-flip", "--quiet", "--no-track"]) == 0  # fmt: skip
     err = capsys.readouterr().err
     (kept,) = [line for line in err.splitlines() if "resuming with the run's own" in line]
-    for flag in ("--batch-images 4", "--warmup-steps 2", "--architecture show-and-tell", "--min-count 1"):
+    for flag in ("--batch-images 4", "--warmup-steps 2", "--architecture show-and-tell", "--min-count 1",
+                 "--model-option hidden_dim=32"):  # fmt: skip
         assert flag in kept
     assert "flip" not in kept and "--lr" not in kept and "--epochs" not in kept  # given now
     config = json.loads((out / "train_config.json").read_text())
-    assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"]) == (
-        "show-and-tell", 4, 1, 2)  # fmt: skip
+    assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"], config["model"]) == (
+        "show-and-tell", 4, 1, 2, {"hidden_dim": 32})  # fmt: skip
     assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
     (out / "train_config.json").write_text('{"architecture": "show-and')  # a damaged file: said
     from capsight.training.train_cli import with_the_runs_options
@@ -890,3 +891,7 @@ def test_damaged_weights_in_last_say_the_run_cannot_be_resumed(caption_folder, t
     assert message.startswith(str(out / "last")) and "retrain or reinstall" not in message
     assert message.endswith(f"so the run cannot be resumed: start it again in another --out (its best model "
                             f"so far is in {out / 'best'})")  # fmt: skip
+    (out / "last" / "config.json").write_text('{"architecture": 5')  # read earlier, by the checks
+    with pytest.raises(InvalidParameter, match="so the run cannot be resumed: start it again") as caught:
+        check_starting_point(_config(caption_folder, out, cache, epochs=2, resume=True))
+    assert "retrain or reinstall" not in str(caught.value)

@@ -26,6 +26,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,7 +331,7 @@ def _reopened(state: dict, config, before: dict | None = None) -> dict:
     return state
 
 
-def _read_json_or_empty(path: Path) -> dict:
+def read_json_or_empty(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -407,7 +408,7 @@ CHANGEABLE_ON_RESUME = (
 )  # fmt: skip
 
 
-def _flag(name: str, value) -> str:
+def option_text(name: str, value) -> str:
     """"--lr 0.01", "--flip", "no --flip": an option as the command line gives it."""
     flag = f"--{name.replace('_', '-')}"
     if isinstance(value, bool):
@@ -423,13 +424,13 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
         return run_params
     params = dict(run_params)
     if "min_count" in before and before["min_count"] != params["min_count"]:
-        note(f"{_flag('min_count', params['min_count'])} does nothing on a resumed run: its "
-             f"vocabulary was built with {_flag('min_count', before['min_count'])}")  # fmt: skip
+        note(f"{option_text('min_count', params['min_count'])} does nothing on a resumed run: its "
+             f"vocabulary was built with {option_text('min_count', before['min_count'])}")  # fmt: skip
         params["min_count"] = before["min_count"]
     changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
     if changed:
-        now = ", ".join(f"{_flag(k, params[k])} (was {_flag(k, before[k]).split(' ', 1)[-1]})"
-                        if not isinstance(params[k], bool) else _flag(k, params[k]) for k in changed)  # fmt: skip
+        now = ", ".join(f"{option_text(k, params[k])} (was {option_text(k, before[k]).split(' ', 1)[-1]})"
+                        if not isinstance(params[k], bool) else option_text(k, params[k]) for k in changed)  # fmt: skip
         start = f"{state['stage']} epoch {state['epoch'] + 1}"  # (as metrics.jsonl counts)
         note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
              "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
@@ -727,22 +728,16 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
     resuming = config.resume and (last / "trainer.json").is_file()
     if resuming:
         state = read_trainer_state(last)
-        try:
+        with _said_as_unresumable(out):
             model, vocab, _ = load_checkpoint(last)
-        except ModelNotFound as damaged:  # ("retrain or reinstall it" says nothing of a run)
-            reason = str(damaged)
-            for advice in ("; the checkpoint is damaged, retrain or reinstall it", "; the checkpoint is incomplete"):
-                reason = reason.removesuffix(advice)
-            raise InvalidParameter(f"{reason}; so the run cannot be resumed: start it again in another "
-                                   f"--out (its best model so far is in {out / 'best'})") from None  # fmt: skip
         if state["stage"] == "done":
-            state = _reopened(state, config, _read_json_or_empty(out / "train_config.json"))
+            state = _reopened(state, config, read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
                 note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
                      f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
             note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
-            _note_changed_schedule(_read_json_or_empty(out / "train_config.json"), config, state)
+            _note_changed_schedule(read_json_or_empty(out / "train_config.json"), config, state)
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
             (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     elif config.init_from:
@@ -773,7 +768,7 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
     if resuming and rank == 0:
-        before = _read_json_or_empty(out / "train_config.json")
+        before = read_json_or_empty(out / "train_config.json")
         _note_changed_data(before, run_params)
         run_params = _note_changed_options(before, run_params, state)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
@@ -862,7 +857,8 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     check_scorers()  # every epoch is scored on the validation photos
     last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
-        _refuse_other_features(config, last, f"--resume: the run in {config.out}")
+        with _said_as_unresumable(Path(config.out)):
+            _refuse_other_features(config, last, f"--resume: the run in {config.out}")
     elif config.resume and note is not None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
@@ -876,6 +872,18 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     if start != Path(config.init_from) and note is not None:
         note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
     _refuse_other_features(config, start, f"--init-from {start}")
+
+
+@contextlib.contextmanager
+def _said_as_unresumable(out: Path) -> Iterator[None]:
+    """A damaged ``last/`` checkpoint said as a run that cannot be resumed, and where its best
+    model is: the checkpoint's own advice, "retrain or reinstall it", says nothing of a run."""
+    try:
+        yield
+    except ModelNotFound as damaged:
+        reason = str(damaged).split("; the checkpoint")[0]
+        raise InvalidParameter(f"{reason}; so the run cannot be resumed: start it again in another "
+                               f"--out (its best model so far is in {out / 'best'})") from None  # fmt: skip
 
 
 def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> None:

@@ -29,10 +29,10 @@ from capsight.training.run_folder import (
 from capsight.training.train import (
     CHANGEABLE_ON_RESUME,
     TrainConfig,
-    _flag,
-    _read_json_or_empty,
     check_starting_point,
     note,
+    option_text,
+    read_json_or_empty,
     train,
     training_corpus,
 )
@@ -143,15 +143,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 # What a resumed run takes from its train_config.json when the command leaves it out.
 KEPT_ON_RESUME = (*CHANGEABLE_ON_RESUME, "architecture", "encoder", "resolution", "images", "cache_dir",
-                  "epochs", "scst_epochs", "min_count", "max_train_images", "fine_tune_blocks")  # fmt: skip
+                  "epochs", "scst_epochs", "min_count", "max_train_images", "fine_tune_blocks", "model",
+                  "init_from")  # fmt: skip
 
 
 def given_options(argv: list[str] | None, parser_class: type[argparse.ArgumentParser]) -> set[str]:
-    """The options ``argv`` sets itself, defaults left out."""
+    """The TrainConfig fields ``argv`` sets itself, defaults left out."""
     parser = build_parser(parser_class)
     for action in parser._actions:
         action.default = argparse.SUPPRESS
-    return set(vars(parser.parse_args(argv)))
+    return {"model" if name == "model_option" else name for name in vars(parser.parse_args(argv))}
 
 
 def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> TrainConfig:
@@ -159,7 +160,7 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
     train_config.json), not the default: ``capsight train DATA --out runs/x --resume`` had gone on
     with --batch-images 32 where the run had 8, and been refused for a left-out --architecture."""
     recorded = Path(config.out) / "train_config.json"
-    before = _read_json_or_empty(recorded)
+    before = read_json_or_empty(recorded)
     if not before and recorded.is_file() and holds_run(config.out):
         say(f"{recorded}: damaged, so options left out take their defaults and changed ones go "
             "unnoted; give the run's options again")  # fmt: skip
@@ -174,7 +175,9 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
             kept[name] = value
     if not kept:
         return config
-    shown = ", ".join(_flag(name, value) for name, value in kept.items())
+    shown = ", ".join(option_text(name, value) for name, value in kept.items() if name != "model")
+    if "model" in kept:  # --model-option k=v, as given when the run started
+        shown = ", ".join(filter(None, [shown, *(f"--model-option {k}={v}" for k, v in kept["model"].items())]))
     say(f"resuming with the run's own {shown} (options left out keep the run's values)")
     return dataclasses.replace(config, **kept)
 
