@@ -14,3 +14,11 @@ def test_one_class_is_refused_with_advice_that_fits_the_api(client, cat_jpeg):
     assert "did you mean the built-in set 'dog-breeds'?" in r.json()["error"]
     r = client.post("/v1/classify", data={"classes": "cat, cat"}, files=files)
     assert r.json()["error"] == "class list repeats cat; each class once"  # still the library's
+
+
+def test_classes_sent_empty_are_said_to_be_empty_not_missing(client, cat_jpeg):
+    files = {"images": ("cat.jpg", cat_jpeg, "image/jpeg")}
+    r = client.post("/v1/classify", data={"classes": ""}, files=files)  # curl -F classes=
+    assert r.status_code == 422 and r.json()["error"] == "classes: sent empty; give it a value"
+    r = client.post("/v1/classify", files=files)  # not sent at all
+    assert r.json()["error"] == "classes: field required"

@@ -72,14 +72,16 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def validation_message(exc: RequestValidationError) -> str:
+def validation_message(exc: RequestValidationError, sent_empty: frozenset[str] = frozenset()) -> str:
+    """One line for all of a request's invalid fields; ``sent_empty`` names form fields that
+    came with no text (FastAPI reads ``-F classes=`` as a field not sent at all)."""
     parts = []
     for err in exc.errors():
         loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "query", "path", "form")]
         where = ".".join(loc) or "request"
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
-            msg = "field required"
+            msg = "sent empty; give it a value" if loc[:1] and loc[0] in sent_empty else "field required"
         elif _not_finite(err.get("input")):
             msg = "Input should be a finite number"  # not "less than or equal to 5" for nan
         elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
@@ -125,6 +127,18 @@ async def _cut_off_multipart(request: Request, exc: RequestValidationError) -> b
     return len(form) == 0
 
 
+async def _empty_form_fields(request: Request) -> frozenset[str]:
+    """The form fields a request sent with no text in them (``-F classes=``)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return frozenset()
+    try:
+        form = await request.form()  # parsed already, for the endpoint's fields
+    except Exception:  # noqa: BLE001 (unparseable: the plain message stands)
+        return frozenset()
+    return frozenset(k for k, v in form.multi_items() if isinstance(v, str) and not v.strip())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CapsightError)
     async def _capsight_error(request: Request, exc: CapsightError) -> JSONResponse:
@@ -134,7 +148,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         if await _cut_off_multipart(request, exc):  # not a missing field: no whole part
             return JSONResponse({"error": CUT_OFF}, status_code=400)
-        return JSONResponse({"error": validation_message(exc)}, status_code=422)
+        empty = await _empty_form_fields(request)
+        return JSONResponse({"error": validation_message(exc, empty)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
