@@ -287,3 +287,22 @@ def test_event_streams_end_with_a_last_event_when_the_server_stops(
         assert name == "stopping" and last["status"] == "queued"
         assert "stays queued and runs when it starts again" in last["message"]
         scripted_engine.gate.set()
+
+
+def test_retry_after_follows_the_running_jobs_progress_not_only_recent_ones(monkeypatch):
+    from capsight.server import jobs
+
+    manager = jobs.JobManager(store=None, engine=None, workers=1, queue_size=1)
+    manager._durations = [5.0] * 5  # the recent videos were short
+    manager._running, manager._started = {"long"}, {"long": 1000.0}
+    manager._live = {"long": (0.1, "captioning")}
+    monkeypatch.setattr(jobs.time, "time", lambda: 1060.0)  # a tenth done in a minute
+    assert manager.retry_after_s() == 540  # had been 5: the median of the short ones
+    manager._live = {"long": (0.0, "starting")}  # too early to tell: the typical job's time
+    monkeypatch.setattr(jobs.time, "time", lambda: 1001.0)
+    assert manager.retry_after_s() == 4
+    monkeypatch.setattr(jobs.time, "time", lambda: 1030.0)  # no progress, past the typical
+    assert manager.retry_after_s() == 30
+    manager._running.add("other")
+    manager._started["other"], manager._live["other"] = 1020.0, (0.5, "captioning")
+    assert manager.retry_after_s() == 10  # the first worker free takes the next job

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import queue
 import re
 import shutil
@@ -273,6 +274,7 @@ class JobManager:
         self._running: set[str] = set()
         self._cancel: set[str] = set()  # running jobs asked to stop (deleted)
         self._live: dict[str, tuple[float, str]] = {}  # job id -> (progress, message)
+        self._started: dict[str, float] = {}  # running job id -> time.time() it started
         self._durations: list[float] = []  # recent job run times, for Retry-After
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -323,8 +325,23 @@ class JobManager:
                 raise QueueFull(self.retry_after_s())
 
     def retry_after_s(self) -> int:
+        """Seconds until a place in a full queue is likely to open: when the first running job
+        ends and its worker takes a waiting one. Each job's end is told from its progress so
+        far; the median of recent jobs stands in for one too new to tell. (The median alone
+        had told clients to come back in 5 s all through a 10-minute video.)"""
         typical = sorted(self._durations)[len(self._durations) // 2] if self._durations else 30.0
-        return max(1, min(600, int(typical * max(1, len(self._waiting)) / self.workers)))
+        now, left = time.time(), []
+        for job_id in list(self._running):
+            if (started := self._started.get(job_id)) is None:
+                continue
+            elapsed = max(0.0, now - started)
+            fraction = self._live.get(job_id, (0.0, ""))[0]
+            if fraction >= 0.05:
+                left.append(elapsed * (1.0 - fraction) / fraction)
+            else:  # too early to tell: as long as the typical job, or as long again once past it
+                left.append(max(typical - elapsed, elapsed))
+        soonest = min(left) if left else typical
+        return max(1, min(600, math.ceil(soonest)))
 
     def submit(
         self,
@@ -427,6 +444,7 @@ class JobManager:
                     self._running.discard(job_id)
                     self._cancel.discard(job_id)
                 self._live.pop(job_id, None)
+                self._started.pop(job_id, None)
 
     def _run(self, job_id: str) -> None:
         from capsight.server.engine import VideoParams
@@ -434,7 +452,7 @@ class JobManager:
         job = self.store.get(job_id)
         if job is None:
             return
-        started = time.time()
+        started = self._started[job_id] = time.time()
         self.store.update(job_id, status=RUNNING, started_at=started, message="starting")
         last_write = [0.0]
 
