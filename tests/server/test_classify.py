@@ -22,3 +22,28 @@ def test_classes_sent_empty_are_said_to_be_empty_not_missing(client, cat_jpeg):
     assert r.status_code == 422 and r.json()["error"] == "classes: sent empty; give it a value"
     r = client.post("/v1/classify", files=files)  # not sent at all
     assert r.json()["error"] == "classes: field required"
+
+
+def test_a_classification_past_the_time_limit_says_the_same_request_later_is_quicker(
+    make_app, started, cat_jpeg, monkeypatch
+):
+    import threading
+
+    from capsight.server.routers import classify
+
+    release = threading.Event()
+
+    def slow_build(classes, templates):
+        release.wait(10)  # the class list's build outlasts the request's limit
+        raise RuntimeError("not reached in the answer")
+
+    monkeypatch.setattr(classify, "_classifier", slow_build)
+    for client in started(make_app(request_timeout_s=0.3)):
+        files = {"images": ("cat.jpg", cat_jpeg, "image/jpeg")}
+        r = client.post("/v1/classify", data={"classes": "cat, dog"}, files=files)
+        release.set()
+        assert r.status_code == 504
+        assert r.json()["error"] == (
+            "classification took longer than the server's 0.3 s limit; the work goes on, and the "
+            "class list it prepares is kept: the same request again in a minute is quicker"
+        )

@@ -282,14 +282,16 @@ async def wait_for_models(engine: Engine, timeout: float) -> None:
         raise ApiError(503, "models are still loading; retry shortly", {"Retry-After": "5"})
 
 
-async def run_limited(fn: Callable[[], T], timeout: float, what: str) -> T:
+async def run_limited(fn: Callable[[], T], timeout: float, what: str, after: str = "") -> T:
     """Run blocking ``fn`` in a worker thread; 504 if it takes longer than ``timeout`` seconds.
 
     The thread cannot be killed, so callers pass work that stops itself soon after (a caption
-    batch), or that checks a flag (video analysis through a job).
+    batch), that checks a flag (video analysis through a job), or whose result is kept for the
+    next request; ``after`` then tells the client so (the 504's message ends with it).
     """
     try:
         with anyio.fail_after(timeout):
             return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
     except TimeoutError:
-        raise ApiError(504, f"{what} took longer than the server's {timeout:g} s limit") from None
+        message = f"{what} took longer than the server's {timeout:g} s limit"
+        raise ApiError(504, f"{message}; {after}" if after else message) from None
