@@ -93,6 +93,10 @@ def test_unknown_and_malformed_job_ids_are_404(client):
         assert r.status_code == 404
         assert "error" in r.json()
     assert client.get("/v1/jobs/" + "0" * 32 + "/secrets").status_code == 404
+    for job_id in ("nope", "a" * 10_000):  # one answer whatever the length (a long one was 422)
+        r = client.get(f"/v1/jobs/{job_id}")
+        assert r.status_code == 404 and "a job's id is the 32 hex characters" in r.json()["error"]
+        assert len(r.json()["error"]) < 200
 
 
 def test_bad_videos_are_refused_before_queueing(client, tiny_video, cat_jpeg):

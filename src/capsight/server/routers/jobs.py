@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
 from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse, saved_name
 from capsight.server.http_errors import ApiError, error_responses
-from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager
+from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager, valid_job_id
 from capsight.server.settings import ServerSettings
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
@@ -109,6 +109,10 @@ def job_response(job: Job, settings: ServerSettings, analysis: dict | None = Non
 
 
 def find_job(jobs: JobManager, job_id: str) -> Job:
+    if not valid_job_id(job_id):  # any length: one answer for every id that cannot be a job's
+        shown = repr(job_id) if len(job_id) <= 40 else repr(job_id[:40]) + "..."
+        raise ApiError(404, f"no job with id {shown}: a job's id is the 32 hex characters "
+                            "POST /v1/videos returned (see GET /v1/jobs)")  # fmt: skip
     job = jobs.get(job_id)
     if job is None:
         raise ApiError(404, f"no job with id {job_id!r} (finished jobs expire; see GET /v1/jobs)")
@@ -123,7 +127,7 @@ def not_done(job: Job, output: str) -> ApiError:
     return ApiError(409, f"job {job.id} is {job.status}; its {output} will be there once it is done")
 
 
-JobId = Annotated[str, Path(description="The id POST /v1/videos returned", max_length=64)]
+JobId = Annotated[str, Path(description="The id POST /v1/videos returned (32 hex characters)")]
 
 
 # A misspelt filter (?stauts=failed) would list every job without a word: refused. Elsewhere an
