@@ -135,6 +135,8 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
     )
     r = client.post("/v1/captions", files={"images": ("a" * 5000 + ".jpg", cat_jpeg, "image/jpeg")})
     assert r.status_code == 400 and r.json()["error"].startswith("the body is not readable multipart")
+    r = client.post("/v1/captions", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 400 and r.json()["error"].startswith("the Content-Type multipart/form-data names no boundary")
     r = client.post("/v1/captions", content=cat_jpeg)  # curl --data-binary without a type
     assert r.status_code == 415 and r.json()["error"].endswith("(it came with no Content-Type)")
     r = client.post("/v1/captions")  # no body at all: the field is simply missing
@@ -335,6 +337,9 @@ def test_nan_and_infinity_are_called_not_finite_not_out_of_range(client, cat_jpe
         assert r.json()["error"] == "temperature: Input should be a finite number", value
     r = client.post("/get_video_captions", params={"every_n_second": "nan"})
     assert "every_n_second: Input should be a finite number" in r.json()["error"]
+    for value in ("9" * 5000, "1e400"):  # finite, but past a float's range: the field's range
+        r = client.post("/get_video_captions", params={"every_n_second": value})
+        assert "every_n_second: Input should be less than or equal to 3600" in r.json()["error"]
 
 
 def test_health_answers_head_requests_and_readyz_is_described(client):

@@ -95,13 +95,11 @@ def validation_message(exc: RequestValidationError, sent_empty: frozenset[str] =
 
 
 def _not_finite(value) -> bool:
-    """True for nan and ±inf, as a float or as the text a form or query string carries."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return False
-    try:
-        return not math.isfinite(float(value))
-    except (ValueError, OverflowError):
-        return False
+    """True for nan and ±inf, as a float or as the text a form or query string carries (not
+    for a number too large for a float, "1e400": its range is the message it needs)."""
+    if isinstance(value, str):
+        return value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity")
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 CUT_OFF = ("the multipart body holds no complete part (empty, or cut off before its closing "
@@ -163,6 +161,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
             if (instead := parser_limit(request, message)) is not None:
                 return JSONResponse({"error": instead[1]}, status_code=instead[0])
+        elif exc.status_code == 400 and message == "Missing boundary in multipart.":
+            message = ("the Content-Type multipart/form-data names no boundary (a header set by "
+                       "hand?); let the client write it, as curl -F does")  # fmt: skip
         elif exc.status_code == 400 and message == "Invalid multipart data.":  # Starlette's words
             message = ("the body is not readable multipart/form-data (malformed, or a part header "
                        "too long, such as a file name of thousands of characters); send it as "
