@@ -114,10 +114,21 @@ def test_photo_gets_a_caption(page, shots, tmp_path):
     Image.fromarray(data.chelsea()).save(photo, quality=90)
     page.locator("#capsight-photo input[type=file]").set_input_files(str(photo))
     page.locator("#capsight-photo img").wait_for()
+    page.evaluate("""() => {  // what screen readers are told: the live regions' texts
+        window.__announced = [];
+        new MutationObserver(() => document.querySelectorAll('[aria-live]').forEach(
+            (el) => window.__announced.push(el.textContent.trim()))
+        ).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
     page.click("#capsight-describe")
     caption = page.locator("#capsight-caption-a .cap-text")
     caption.wait_for()
     assert len(caption.inner_text().split()) >= 3
+    # the event's end is announced: Gradio's own key, "common.complete", had been read out
+    page.wait_for_function("window.__announced.some((t) => t === 'Done' || t.includes('common.'))",
+                           timeout=30_000)  # fmt: skip
+    announced = set(page.evaluate("window.__announced"))
+    assert "Done" in announced and not [t for t in announced if "common." in t], announced
     assert page.locator("#capsight-caption-b .cap-text").inner_text()
     page.locator("#capsight-looked-a img").wait_for()
     page.screenshot(path=str(shots / "image.png"), full_page=True)

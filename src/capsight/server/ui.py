@@ -92,6 +92,10 @@ RUNNING_VIDEO = (
     "below; the plot, the novel moments and the downloads appear here when it is done.</span></div>"
 )
 LOOKED_LABELS = ("Where model A looked", "Where model B looked")  # until a photo is described
+# Texts Gradio 6.31 asks its translations for and finds none: screen readers announced the key
+# itself, "common.complete", after every event (its status tracker's polite live region).
+# Other locales fall back to English for these.
+MISSING_TRANSLATIONS = {"common.complete": "Done"}
 MIN_CLASS_SHARE = 0.005  # classes below 0.5% are left out of the top five (they read as "0%")
 # The sliders' ranges: static/ui.js clamps a typed number to them, and the handlers check them
 # again for API clients, which send what they like.
@@ -931,6 +935,7 @@ def mount_ui(app: FastAPI) -> None:
             footer_links=[],
             favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
             show_error=False,  # only user_error()'s messages reach the page, never internals
+            i18n=gr.I18n(en=MISSING_TRANSLATIONS),
         )
     # mount_gradio_app leaves has_launched False, and Gradio then skips its check that a file
     # handed to an event was uploaded by a user: a client could name any path on the server
