@@ -1,3 +1,5 @@
+import dataclasses
+
 import torch
 
 from capsight.captioning.base import DecodingOptions
@@ -18,12 +20,25 @@ def test_learns_final_words_and_pairs_from_training_captions():
     assert not endings.allows([])  # an empty caption is never finished
 
 
+def test_learns_first_words_that_start_enough_training_captions():
+    # 4 = "a" starts 60 of 60; 12 = "dog" starts 3 of its 4 uses; 7 = "at" starts 3 of 700
+    # (0.4% < 0.5%); 8 starts 2 captions only, every use of it.
+    captions = [[4, 11, 13]] * 60 + [[12, 5, 10]] * 3 + [[4, 12, 10]]
+    captions += [[7, 5, 10]] * 3 + [[4, 7, 10]] * 697 + [[8, 5, 10]] * 2
+    endings = Endings.learn(captions)
+    assert endings.first_words == {4, 12}
+    assert endings.not_first(9) == [0, 1, 2, 3, 5, 6, 7, 8]
+
+
 def test_save_and_load_round_trip(tmp_path):
-    endings = Endings([3, 9], [(4, 5)])
+    endings = Endings([3, 9], [(4, 5)], [4, 6])
     endings.save(tmp_path)
     again = Endings.load(tmp_path)
     assert again.final_words == {3, 9} and again.final_pairs == {(4, 5)}
+    assert again.first_words == {4, 6}
     assert Endings.load(tmp_path / "missing") is None
+    Endings([3, 9], [(4, 5)]).save(tmp_path)  # as files learned before first words were
+    assert Endings.load(tmp_path).first_words is None and Endings.load(tmp_path).not_first(9) == []
 
 
 class DanglingModel(CaptionModel):
@@ -61,3 +76,43 @@ def test_checkpoints_carry_their_endings(tiny_model, tmp_path):
     loaded, _, _ = load_checkpoint(tmp_path)
     assert loaded.endings.final_words == {5} and loaded.endings.final_pairs == {(6, 7)}
 
+
+
+class TailFirstModel(CaptionModel):
+    """Its first word is likeliest 5 ("at"), then 4 ("a"); then 6 and <eos>."""
+
+    def start(self, grid):
+        return {"t": torch.zeros(grid.shape[0], dtype=torch.long)}
+
+    def step(self, tokens, state):
+        logits = torch.full((tokens.shape[0], 8), -9.0)
+        t = state["t"]
+        logits[t == 0, 5], logits[t == 0, 4] = 0.0, -1.0
+        logits[t == 1, 6] = 0.0
+        logits[t >= 2, self.eos_id] = 0.0
+        return logits, {"t": t + 1}, None
+
+
+def test_a_caption_starts_only_with_a_word_training_captions_start_with():
+    """show-and-tell began COCO captions "at night", "of people", "and white dog ..."."""
+    model, grid = TailFirstModel(), torch.zeros(2, 1, 1)
+    for method in ("greedy", "beam", "sample"):
+        options = DecodingOptions(method=method, max_length=6, temperature=0.01, seed=1) if (
+            method == "sample") else DecodingOptions(method=method, max_length=6)  # fmt: skip
+        model.endings = Endings([6], [])  # learned before first words: any word may start
+        assert decode(model, grid, options)[0].tokens == [5, 6], method
+        model.endings = Endings([6], [], first_words=[4])
+        assert decode(model, grid, options)[0].tokens == [4, 6], method
+        off = dataclasses.replace(options, complete_endings=False)
+        assert decode(model, grid, off)[0].tokens == [5, 6], method
+
+
+def test_every_shipped_checkpoint_knows_its_first_words():
+    from importlib import resources
+
+    models = resources.files("capsight") / "models"
+    folders = [f for f in models.rglob("endings.json")]  # the pair's members too
+    assert len(folders) >= 5
+    for path in folders:
+        endings = Endings.load(path.parent)
+        assert endings.first_words and len(endings.first_words) > 100, path

@@ -78,8 +78,9 @@ def ban_specials(model, logp):
 
 
 def apply_history_bans(model, logp, history: list[list[int]], options: DecodingOptions, last: bool):
-    """Repeated trigrams, phrases and words, and (before the last step) endings mid-phrase,
-    per row. Phrases only for a model that knows its ``function_ids`` (a loaded checkpoint)."""
+    """Repeated trigrams, phrases and words, and (before the last step) endings mid-phrase and
+    first words no training caption starts with, per row. Phrases only for a model that knows
+    its ``function_ids`` (a loaded checkpoint)."""
     endings = model.endings if options.complete_endings and not last else None
     function_ids = getattr(model, "function_ids", None) if options.no_repeat_phrase else None
     for row, seq in enumerate(history):
@@ -92,6 +93,8 @@ def apply_history_bans(model, logp, history: list[list[int]], options: DecodingO
             banned.append(seq[-1])
         if endings is not None and not endings.allows(seq):
             banned.append(model.eos_id)
+        if endings is not None and not seq:
+            banned += endings.not_first(logp.shape[1])
         if banned:
             logp[row, banned] = float("-inf")
     return logp
