@@ -3,6 +3,8 @@ rest with a ``CapsightError``, never a TypeError from deep inside torch."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -361,3 +363,22 @@ def test_an_empty_file_name_is_said_to_be_empty():
 
     with pytest.raises(InputNotFound, match="^an empty file name; name a file$"):
         capsight.caption("")
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (DecodingOptions(method="beam", temperature=0.5), "beam search does not use temperature;"),
+    (DecodingOptions(method="narrowing", top_p=0.9), "the narrowing schedule does not use top_p;"),
+    (DecodingOptions(method="sample", beam_width=5, length_penalty=1.0),
+     "sampling does not use beam_width or length_penalty; leave them out"),
+    (DecodingOptions(method="greedy", seed=1), "greedy decoding does not use seed;"),
+    (DecodingOptions.partial(top_k=5), "beam search does not use top_k;"),  # the model's own: beam
+])  # fmt: skip
+def test_decoding_options_the_method_does_not_use_are_refused_as_by_the_cli(options, fragment):
+    """They had been ignored silently, where the CLI and the HTTP API refuse them."""
+    captioner, _ = facade.resolve_captioner("show-attend-tell")  # its own decoding: beam search
+    with pytest.raises(InvalidParameter, match=re.escape(fragment)):
+        facade.decoding_for(captioner, options)
+    for fine in (DecodingOptions(method="sample", temperature=0.5, seed=1),
+                 DecodingOptions(method="narrowing", top_k=3, seed=2),
+                 DecodingOptions.partial(num_captions=3), DecodingOptions(method="greedy")):  # fmt: skip
+        assert facade.decoding_for(captioner, fine) is not None

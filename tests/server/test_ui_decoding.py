@@ -27,9 +27,11 @@ def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_j
         ui.describe(str(photo), "labels", "labels", "beam", 0)
         ui.describe(str(photo), "labels", "labels", "beam", 2)
         ui.describe(str(photo), "labels", "labels", "greedy", 0)
+        # greedy with the beam slider still at 4: no beam width sent (it would be refused)
+        ui.describe(str(photo), "show-attend-tell", "labels", "greedy", 4)
     assert seen[:2] == [None, None]  # both models, their own decoding
     assert [d.beam_width for d in seen[2:4]] == [2, 2] and seen[2].method == "beam"
-    assert [d.method for d in seen[4:]] == ["greedy", "greedy"]
+    assert [d.method for d in seen[4:]] == ["greedy"] * 4
 
 
 def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(make_app, started, cat_jpeg, tmp_path):

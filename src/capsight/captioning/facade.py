@@ -223,7 +223,19 @@ def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> Deco
     check_decoding(decoding)
     if decoding is None or not captioner.decodes:
         return None
-    return decoding.over(getattr(captioner, "default_decoding", None))
+    resolved = decoding.over(getattr(captioner, "default_decoding", None))
+    if unread := decoding.unread(resolved):  # as the CLI and the HTTP API refuse them
+        raise InvalidParameter(
+            f"{METHOD_NAMES[resolved.method]} does not use {' or '.join(unread)}; leave "
+            f"{'it' if len(unread) == 1 else 'them'} out, or choose a method that does "
+            "(temperature, top_k, top_p and seed shape method='sample'; beam_width and "
+            "length_penalty method='beam')"
+        )
+    return resolved
+
+
+METHOD_NAMES = {"greedy": "greedy decoding", "beam": "beam search", "sample": "sampling",
+                "narrowing": "the narrowing schedule"}  # fmt: skip
 
 
 def resolve_captioner(model: str | os.PathLike = "default") -> tuple[Captioner, str]:

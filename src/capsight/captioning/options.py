@@ -150,6 +150,18 @@ class DecodingOptions:
             out["top_k"] = self.top_k or NARROWING_START
         return out
 
+    def unread(self, resolved: DecodingOptions | None = None) -> list[str]:
+        """The fields a caller chose that ``resolved`` (these options as they will run; default
+        themselves) does not read: temperature for beam search, beam_width for sampling. A
+        ``partial``'s given fields, or any other's fields away from their defaults."""
+        resolved = resolved or self
+        unused = [f.name for f in dataclasses.fields(self) if f.name not in resolved.in_force()]
+        given = getattr(self, "_given", None)
+        if given is not None:
+            return [name for name in unused if name in given]
+        defaults = DecodingOptions()
+        return [name for name in unused if getattr(self, name) != getattr(defaults, name)]
+
     def over(self, base: DecodingOptions | None) -> DecodingOptions:
         """These options on a captioner's own (``base``): a ``partial`` one replaces only the
         fields it was given, any other replaces them all."""

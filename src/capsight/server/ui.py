@@ -258,7 +258,8 @@ class CapsightUI:
         try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
             beam_width = slider_value(beam_width, BEAM_WIDTHS, "Beam width", whole=True)
             own = method == "beam" and beam_width == 0
-            decoding = None if own else DecodingOptions(method=method, beam_width=max(1, beam_width))
+            width = {"beam_width": max(1, beam_width)} if method == "beam" else {}  # greedy: none
+            decoding = None if own else DecodingOptions(method=method, **width)
         except CapsightError as exc:
             raise user_error(str(exc)) from None
         card_a, labels, looked_a, model_of_a = self._describe_one(image, model_a, decoding, "A")
