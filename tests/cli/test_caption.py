@@ -133,6 +133,20 @@ def test_a_folder_without_images_is_one_line_and_the_rest_still_runs(
     one_error_line(err, "empty", "no images")
 
 
+def test_json_keeps_a_row_for_each_file_that_could_not_be_read(run_cli, photo_dir, tmp_path):
+    """A pipeline reading --json had to parse stderr to learn which inputs failed."""
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    status, out, err = run_cli("caption", *LABELS, "--json", empty, photo_dir / "cat.jpg", bad)
+    assert status == 2
+    folder_row, cat, notes = json.loads(out)
+    assert folder_row["error"].startswith(f"{empty}: a folder with no images") and "image" not in folder_row
+    assert cat["image"] == str(photo_dir / "cat.jpg") and cat["caption"] and "error" not in cat
+    assert notes["image"] == str(bad) and notes["error"] in err and "caption" not in notes
+
+
 def _args(**given) -> argparse.Namespace:
     base = dict(greedy=False, beam=None, sample=False, narrowing=False, temperature=None,
                 top_k=None, top_p=None, num=None, seed=None, max_length=None,
@@ -322,11 +336,11 @@ def test_a_tiny_image_is_captioned_with_a_note_that_it_is_a_guess(run_cli, photo
     Image.open(photo_dir / "cat.jpg").resize((8, 8)).save(tmp_path / "tiny.png")
     status, out, err = run_cli("caption", tmp_path / "tiny.png", photo_dir / "cat.jpg")
     assert status == 0 and out.count("\n") == 2
-    assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px (8 px a side, under 32): too small to show" in err
+    assert f"note: {tmp_path / 'tiny.png'}: only 8x8 px (under 32): too small to show" in err
     assert "cat.jpg: only" not in err
     Image.open(photo_dir / "cat.jpg").resize((2000, 20)).save(tmp_path / "strip.png")
     status, out, err = run_cli("caption", tmp_path / "strip.png", "--json")
-    assert json.loads(out)[0]["note"].startswith("only 2000x20 px (20 px on its short side, under 32)")
+    assert json.loads(out)[0]["note"].startswith("2000x20 px, only 20 on its short side (under 32): too small")
     Image.new("RGB", (8, 8), (40, 90, 200)).save(tmp_path / "flat.png")  # "a blank image": no guess
     status, out, err = run_cli("caption", tmp_path / "flat.png")
     assert status == 0 and out.endswith("a blank image\n") and "note" not in err

@@ -247,8 +247,11 @@ def test_damaged_exif_data_warns_nothing(tmp_path):
 def test_truncated_jpeg():
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     whole = encoded(Image.fromarray(noise), "JPEG", quality=90)
-    with pytest.raises(ImageLoadError, match="cut.jpg: corrupt or truncated"):
-        load_image(whole[: len(whole) // 2], name="cut.jpg")
+    for cut in (len(whole) // 2, 400):  # Pillow: "(N bytes not processed)", "Truncated File Read"
+        with pytest.raises(ImageLoadError) as caught:
+            load_image(whole[:cut], name="cut.jpg")
+        assert str(caught.value) == ("cut.jpg: truncated image (the file ends before its pixels "
+                                     "do); re-export or re-download it")  # fmt: skip
 
 
 def test_broken_png_chunk():

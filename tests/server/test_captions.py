@@ -47,7 +47,7 @@ def test_an_image_too_small_to_describe_gets_a_note(client, cat_jpeg):
     buffer = io.BytesIO()
     Image.open(io.BytesIO(cat_jpeg)).resize((600, 20)).save(buffer, format="PNG")
     body = client.post("/v1/captions", files=_files(("strip.png", buffer.getvalue()))).json()
-    assert body["results"][0]["note"].startswith("only 600x20 px (20 px on its short side, under 32)")
+    assert body["results"][0]["note"].startswith("600x20 px, only 20 on its short side (under 32): too small")
 
 
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):

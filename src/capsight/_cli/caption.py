@@ -52,7 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help='print a JSON list of {"image", "caption", "labels", "model", "score", '
                         '"alternatives", "attention", "blank"} (the last four when there are any; '
                         "score: the caption's mean log-probability per word; blank: true for an "
-                        'image of one flat colour, captioned "a blank image")')  # fmt: skip
+                        'image of one flat colour, captioned "a blank image"); a file that '
+                        'cannot be read is a row {"image", "error"} in its place, as on stderr')  # fmt: skip
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
@@ -66,7 +67,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     method = p.add_mutually_exclusive_group()
     method.add_argument("--greedy", action="store_true", help="greedy decoding")
     method.add_argument("--beam", type=int, metavar="N",
-                        help="beam search with N beams (default: the model's own decoding; "
+                        help="beam search with N beams, 1-20 (default: the model's own decoding; "
                              "beam 4 for the photo default, beam 3 for the other shipped ones)")
     method.add_argument("--sample", action="store_true",
                         help="sample words (see --temperature, --top-k, --top-p)")
@@ -83,7 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="nucleus sampling: the most likely words covering P (with --sample; "
                         "default 1.0, all)")
     p.add_argument("--num", type=int, default=None, metavar="N",
-                   help="up to N distinct captions per image, by diverse beam search or "
+                   help="up to N distinct captions per image (1-20), by diverse beam search or "
                         "sampling (the best first, the others below it, each after \"also:\"; "
                         "in --json, the others are its alternatives)")
     p.add_argument("--max-length", type=int, default=None, metavar="N",
@@ -121,7 +122,8 @@ def decoding_from_args(args: argparse.Namespace):
     if args.seed is not None and not (args.sample or narrowing):
         raise InvalidParameter("--seed needs --sample or --narrowing (the other methods are not random)")
     if not (args.sample or narrowing) and any(x is not None for x in sampling_flags):
-        raise InvalidParameter("--temperature, --top-k and --top-p need --sample")
+        raise InvalidParameter("--temperature, --top-k and --top-p need --sample (--top-k also "
+                               "starts --narrowing)")  # fmt: skip
     options: dict = {}
     if args.greedy:
         options["method"] = "greedy"
@@ -194,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
                                "to write")  # fmt: skip
     job = CaptionRun(args, models, decoding, several, inputs)
     job.failed = len(problems)
+    job.rows += [{"error": problem} for problem in problems]  # (--json: a folder's HEIC photo)
     # Captions printed to a terminal show the progress themselves; otherwise a bar does.
     to_terminal = not args.json and sys.stdout.isatty()
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
@@ -254,10 +257,12 @@ class CaptionRun:
         file gets its own error line and the others are still captioned."""
         from capsight._cli.image_args import image_from_arg
         from capsight._cli.main import error_line
-        from capsight.captioning.facade import DecodingIgnored, describe_images
         from capsight.errors import CapsightError
 
         names, images = [], []
+        # --json rows in the batch's order; a file that cannot be read has one in its place,
+        # so a pipeline reading stdout learns of it too
+        rows: dict[str, list[dict]] = {}
         for path in batch:
             try:
                 images.append(image_from_arg(path))
@@ -265,9 +270,16 @@ class CaptionRun:
             except CapsightError as exc:
                 print(error_line(str(exc)), file=sys.stderr)
                 self.failed += 1
-                continue
-        if not images:
-            return
+                rows[path] = [{"image": path, "error": str(exc)}]
+        if images:
+            self._describe(names, images, rows)
+        if self.args.json:
+            self.rows += [row for path in batch for row in rows.get(path, [])]
+
+    def _describe(self, names: list[str], images: list, rows: dict[str, list[dict]]) -> None:
+        """Caption the readable images of a batch, print them or keep their --json ``rows``."""
+        from capsight._cli.main import error_line
+        from capsight.captioning.facade import DecodingIgnored, describe_images
         args, models = self.args, self.models
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DecodingIgnored)  # said once, in the CLI's words, below
@@ -292,7 +304,7 @@ class CaptionRun:
                            and 1 + len(d.caption.alternatives) < self.wanted]  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
-                self.rows += [description_json(name, d, drawn.get(d.model)) for d in descriptions]
+                rows[name] = [description_json(name, d, drawn.get(d.model)) for d in descriptions]
             elif len(models) == 1:
                 print(f"{name}: {descriptions[0].caption.text}", flush=True)
                 for text in descriptions[0].caption.alternatives:  # --num: the others, in order

@@ -68,9 +68,11 @@ def small_image_note(width: int, height: int) -> str | None:
     encoder reads it stretched to 224 px, so its caption is a guess. None for any other."""
     if min(width, height) >= TINY_SIDE:
         return None
-    short = f"{min(width, height)} px" + (" on its short side" if width != height else " a side")
-    return (f"only {width}x{height} px ({short}, under {TINY_SIDE}): too small to show what the "
-            "caption says; it is a guess")
+    if width == height:
+        size = f"only {width}x{height} px"
+    else:  # not "only 4000x10 px": the short side is what is small
+        size = f"{width}x{height} px, only {min(width, height)} on its short side"
+    return (f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess")
 
 
 def caption(

@@ -153,6 +153,9 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except PermissionError:
         raise ImageLoadError(f"{label}: permission denied; make the file readable") from None
     except DECODE_ERRORS as exc:
+        if "truncated" in str(exc).lower():  # Pillow's "(34 bytes not processed)" of half a file
+            raise ImageLoadError(f"{label}: truncated image (the file ends before its pixels do); "
+                                 "re-export or re-download it") from None  # fmt: skip
         raise ImageLoadError(
             f"{label}: corrupt or truncated image ({exc or type(exc).__name__}); "
             "re-export or re-download it"
