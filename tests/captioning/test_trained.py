@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -159,8 +161,10 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
     (tmp_path / "two").mkdir()
     (run / "best").rename(tmp_path / "two" / "a")
     (run / "last").rename(tmp_path / "two" / "b")
-    with pytest.raises(ModelNotFound, match="holds 2 checkpoints"):
-        create_captioner(str(tmp_path / "two"))  # unrelated checkpoints are not averaged unasked
+    two = tmp_path / "two"
+    with pytest.raises(ModelNotFound, match=re.escape(f"holds 2 checkpoint folders (a, b); name one, or "
+                       f"join several folders' paths with commas ({two / 'a'},{two / 'b'})")):  # fmt: skip
+        create_captioner(str(two))  # unrelated checkpoints are not averaged unasked
     joined = f"{tmp_path / 'two' / 'a'},{tmp_path / 'two' / 'b'}"
     assert "ensemble of 2" in create_captioner("checkpoint", path=joined).describe()["kind"]
     # As the refusal above says: joined by commas as the model's name (--model a,b) too.
@@ -193,7 +197,7 @@ def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(tin
     # An ensemble SCST run's best/ holds its members, and says how to use them.
     for sub in ("m0", "m1"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, run / "best" / sub)
-    with pytest.raises(ModelNotFound, match=r"best: holds 2 checkpoints \(m0, m1\); name one, or join"):
+    with pytest.raises(ModelNotFound, match=r"best: holds 2 checkpoint folders \(m0, m1\); name one, or join"):
         create_captioner(str(run))
 
 

@@ -55,8 +55,9 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
     if len(members) > 1 and not (folder / "ensemble.json").is_file():
         names = ", ".join(m.name for m in members[:4]) + (", ..." if len(members) > 4 else "")
         raise ModelNotFound(
-            f"{folder}: holds {len(members)} checkpoints ({names}); name one, or join several "
-            "with commas to use them as an ensemble"
+            f"{folder}: holds {len(members)} checkpoint folders ({names}); name one, or join "
+            f"several folders' paths with commas ({folder / members[0].name},"
+            f"{folder / members[1].name}) to use them as an ensemble"
         )
     return members
 
