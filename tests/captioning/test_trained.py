@@ -171,6 +171,8 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
     assert "ensemble of 2" in create_captioner(joined.replace(",", ", ")).describe()["kind"]
     with pytest.raises(ModelNotFound, match="no such checkpoint folder"):
         create_captioner(f"{tmp_path / 'two' / 'a'},{tmp_path / 'gone'}")
+    with pytest.raises(ModelNotFound, match=f"^{re.escape(str(tmp_path / 'gone'))}: no such checkpoint folder$"):
+        create_captioner("checkpoint", path=str(tmp_path / "gone"))  # as for --model gone/
     with pytest.raises(ModelNotFound, match="needs a folder"):
         create_captioner("checkpoint")
 

@@ -49,6 +49,8 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
         if missing := [str(m) for m in members if not (m / CONFIG).is_file()]:
             raise ModelNotFound(f"{folder}: ensemble member {missing[0]} is missing")
         return members
+    if not folder.exists():  # as create_captioner says it for a path given as the model's name
+        raise ModelNotFound(f"{folder}: no such checkpoint folder")
     members = sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
     if not members:
         raise ModelNotFound(f"{folder}: no captioner checkpoint (config.json + model.safetensors) here")
