@@ -202,6 +202,18 @@ def test_a_still_video_plots_its_zero_novelty_on_a_readable_scale():
     assert max(len(t.get_text()) for t in ax.get_yticklabels()) <= 3  # "0.0" .. "1.2"
 
 
+@pytest.mark.parametrize(("signal", "least"), [("fused", 2.0), ("visual", 0.3)])
+def test_a_small_blip_in_a_still_video_is_not_drawn_as_tall_as_a_cut(signal, least):
+    """A still video's codec blip (0.026) had filled the axis: a spike as tall as any cut."""
+    analysis = make_analysis(novel=())
+    analysis.params = dataclasses.replace(analysis.params, signal=signal, metric="cosine")
+    for m in analysis.moments[1:]:
+        m.novelty = m.novelty_visual = m.novelty_text = 0.002
+    analysis.moments[5].novelty = analysis.moments[5].novelty_visual = 0.026
+    (ax,) = novelty_figure(analysis).axes
+    assert ax.get_ylim()[1] >= least * 1.3
+
+
 @pytest.mark.parametrize(("n", "note"), [(1, ONE_MOMENT_NOTE), (4, NO_SCORE_NOTE)])
 def test_a_plot_with_nothing_to_compare_says_so_on_an_empty_axis(n, note):
     analysis = make_analysis(n=n, novel=())

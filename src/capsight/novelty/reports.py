@@ -216,6 +216,9 @@ NOVEL_NOTE = ("A moment is marked novel when its change lasts and was not on scr
 ONE_MOMENT_NOTE = "only one moment sampled; nothing to compare"
 NO_SCORE_NOTE = "no moment could be compared"
 
+# The least top of the plot's novelty axis: twice a typical moment (fused), or a cosine
+# distance a little past the visual selection floor at the default sensitivity (0.25).
+MIN_AXIS_TOP = {"fused": 2.0, "cosine": 0.3}
 _RIGHT_PX = 150  # the legend and the note
 _PAD_PX = 6  # between the figure's left edge and the y label
 
@@ -266,6 +269,9 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
                 label=f"novelty ({signal})", zorder=3)
         if top < 1e-9:  # a still video: 0 throughout, up to float noise (JSON's 0.0)
             top = 1.0
+        # A scale that starts where changes begin to matter: a still video's codec blip of
+        # 0.026 had filled the axis, drawn as a spike as tall as a cut's.
+        top = max(top, MIN_AXIS_TOP.get(signal if signal == "fused" else analysis.params.metric, 0.0))
     else:  # nothing to draw: an empty axis that says why, without a made-up scale
         top = 1.0
         ax.set_yticks([])
