@@ -637,3 +637,14 @@ def test_a_built_in_set_chosen_on_the_classify_tab_shows_its_classes():
 
     assert set_classes("cat-breeds").startswith("23 classes: Abyssinian cat, American Shorthair cat, ")
     assert set_classes(TYPED) == ""
+
+
+def test_model_b_starts_on_another_captioner_not_on_labels():
+    """B on labels only repeated the class bars below the cards: no second sentence."""
+    from capsight.server.ui import second_model
+
+    names = ["labels", "prefix-gpt2", "show-and-tell", "show-attend-tell", "show-attend-tell-pair"]
+    assert second_model(names, "show-attend-tell-pair") == "show-attend-tell"
+    assert second_model(names, "show-attend-tell") == "prefix-gpt2"
+    assert second_model(["default", "labels", "mine"], "default") == "labels"  # the only other
+    assert second_model(["labels"], "labels") == "labels"

@@ -536,7 +536,7 @@ class CapsightUI:
         names = [m["name"] for m in entries if m.get("available")]
         default = next((m["name"] for m in entries if m.get("default")), "labels")
         video = next((m["name"] for m in entries if m.get("video_default")), default)
-        other = next((n for n in names if n != default), default)
+        other = second_model(names, default)
         # What "default" stands for (a pair of encoders for photos, one for video) goes under
         # the menu: in the choice itself it was cut off, on a phone after "default (sho".
         photos = ["default", *names]
@@ -718,6 +718,17 @@ def size_text(n: int) -> str:
     return f"{n / 1024:.1f}\u00a0KB" if n < 1024**2 else f"{n / 1024**2:.1f}\u00a0MB"
 
 
+# Model B's first choices: a second sentence to compare with A's (labels, B's default until
+# 2026-12-06, only repeated the class bars below the cards).
+SECOND_MODELS = ("show-attend-tell", "prefix-gpt2", "show-and-tell")
+
+
+def second_model(names: list[str], default: str) -> str:
+    """Model B's choice among the installed ``names``: another captioner than ``default``."""
+    others = [n for n in names if n not in (default, "default")]
+    return next((n for n in SECOND_MODELS if n in others), others[0] if others else default)
+
+
 def model_choices() -> list[str]:
     from capsight.server.engine import servable_captioners
 
@@ -746,7 +757,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         )  # fmt: skip
                         with gr.Row():
                             model_a = gr.Dropdown(models, value="default", label="Model A")
-                            model_b = gr.Dropdown(models, value="labels", label="Model B")
+                            model_b = gr.Dropdown(models, value=second_model(models, "default"),
+                                                  label="Model B")  # fmt: skip
                         with gr.Accordion("Decoding", open=False):
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
