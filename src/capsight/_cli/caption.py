@@ -213,6 +213,12 @@ def run(args: argparse.Namespace) -> int:
         print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) got fewer than "
                          f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
+    if job.cut:
+        n = len(job.cut)
+        which = ", ".join(job.cut[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
+        print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) reached --max-length "
+                         f"{args.max_length}, where a caption is ended, finished or not",
+                         kind="note"), file=sys.stderr)  # fmt: skip
     if args.json:
         # One image per line: readable, and still one JSON document.
         body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in job.rows)
@@ -248,6 +254,7 @@ class CaptionRun:
         self.rows: list[dict] = []
         self.failed = 0  # files that could not be read
         self.short: list[str] = []  # images whose captions have fewer distinct sentences than --num
+        self.cut: list[str] = []  # images whose caption ran into a --max-length the user gave
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
         self.inputs = inputs  # the images, resolved: a generated name that hits one takes a number
         self.told_labels = False  # the note that labels ignores decoding options was printed
@@ -302,6 +309,10 @@ class CaptionRun:
             self.short += [name if len(self.models) == 1 else f"{name} ({d.model})"
                            for d in descriptions if d.model != "labels" and not d.blank
                            and 1 + len(d.caption.alternatives) < self.wanted]  # fmt: skip
+            if args.max_length is not None:  # ("a" for --max-length 2, with no word of why)
+                self.cut += [name if len(self.models) == 1 else f"{name} ({d.model})"
+                             for d in descriptions if d.model != "labels" and not d.blank
+                             and len(d.caption.tokens) >= args.max_length - 1]  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
                 rows[name] = [description_json(name, d, drawn.get(d.model)) for d in descriptions]
