@@ -568,3 +568,15 @@ def test_the_table_says_the_plot_scales_its_parts_only_when_it_draws_them():
     text_only = dataclasses.replace(make_analysis(), params=AnalysisParams(signal="text"))
     page = render_report_html(text_only, plot_png=b"")
     assert "raw cosine distances. A moment is marked novel" in page and "divides each" not in page
+
+
+def test_the_report_table_shows_the_strength_that_decides_and_its_bar():
+    """The table had sent readers to moments.csv for the number that marks a moment novel."""
+    analysis = make_analysis()
+    page = render_report_html(analysis, plot_png=b"")
+    assert "strength</th>" not in page and "(<em>strength</em> in moments.csv)" in page  # none kept
+    strengths = [None] + [2.31 if i in (4, 9) else 0.4 for i in range(1, 12)]
+    analysis.extra = {"selection": {"strength": strengths, "threshold": 1.25}}
+    page = render_report_html(analysis, plot_png=b"")
+    assert '<th scope="col">strength</th>' in page and "above a bar of 1.25 here" in page
+    assert page.count('<td class="num">2.31</td>') == 2 and page.count('<td class="num">0.40</td>') == 9

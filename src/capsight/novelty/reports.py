@@ -220,6 +220,7 @@ NO_SCORE_NOTE = "no moment could be compared"
 # distance a little past the visual selection floor at the default sensitivity (0.25).
 MIN_AXIS_TOP = {"fused": 2.0, "cosine": 0.3}
 _RIGHT_PX = 150  # the legend and the note
+STRENGTH_HEADER = '<th scope="col">strength</th>'
 _PAD_PX = 6  # between the figure's left edge and the y label
 
 
@@ -520,18 +521,28 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     if short := analysis.cut_short():
         novel_html += f'<p class="empty">Note: {_e(short)}.</p>'
 
+    selection = analysis.extra.get("selection") if isinstance(analysis.extra, dict) else None
+    strengths = (selection or {}).get("strength") or []
+    bar = (selection or {}).get("threshold")
     rows = []
-    for m in analysis.moments:
+    for i, m in enumerate(analysis.moments):
         label = f"{m.labels[0][0]} ({float(m.labels[0][1]):.0%})" if m.labels else ""
+        strength = strengths[i] if i < len(strengths) else None
+        strength_cell = f'<td class="num">{_e(_score(strength, 2) or "–")}</td>' if strengths else ""
         rows.append(
             f'<tr class="{"novel" if m.is_novel else ""}">'
             f'<th scope="row" class="num">{_e(clock(m.time))}'
             f'{"<span class=vh>, novel</span>" if m.is_novel else ""}</th>'
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
-            f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>'
+            f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>{strength_cell}'
             f"<td>{_e(m.caption)}</td><td>{_e(label)}</td></tr>"
         )
+    if strengths and isinstance(bar, (int, float)):
+        decides = (f"(<em>strength</em>: a moment is novel above a bar of {bar:.2f} here, 1.5 "
+                   "times that in the last 4 s, where no moment within 1 s is stronger)")  # fmt: skip
+    else:
+        decides = "(<em>strength</em> in moments.csv)"
     table = (
         '<div class="scroll" tabindex="0" role="region" aria-label="All moments (scrolls sideways)">'
         "<table><caption>Every sampled moment; novel ones are shaded, with a bar at the left. "
@@ -539,10 +550,11 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         f"{_e(analysis.params.metric)} distances"
         f"{' (the plot divides each by its median over the video)' if analysis.params.signal == 'fused' else ''}"
         ". A moment is marked novel by how much its change persists and is unfamiliar "
-        "(<em>strength</em> in moments.csv), so a lasting change can be marked where the curve "
+        f"{decides}, so a lasting change can be marked where the curve "
         "is low and a passing spike left unmarked."
         '</caption><thead><tr><th scope="col">time</th><th scope="col">novelty</th>'
-        '<th scope="col">caption distance</th><th scope="col">image distance</th><th scope="col">caption</th>'
+        '<th scope="col">caption distance</th><th scope="col">image distance</th>'
+        f'{STRENGTH_HEADER if strengths else ""}<th scope="col">caption</th>'
         f'<th scope="col">top ImageNet class</th></tr></thead><tbody>{"".join(rows)}'
         "</tbody></table></div>"
     )
