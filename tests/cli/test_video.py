@@ -143,6 +143,18 @@ def test_summary_says_what_was_really_sampled():
     assert "analysed in 0.4 s" in text
     assert ", --every)" in text and "in the CLI" not in text  # the terminal names its own flags
 
+def test_a_window_wider_than_the_video_is_noted():
+    from capsight._cli.video import format_summary
+
+    moments = [Moment(time=float(t), caption="a dog", novelty=None if t == 0 else 0.1) for t in range(24)]
+    info = VideoInfo("clip.mp4", 24.0, 25.0, 64, 48)
+    wide = format_summary(Analysis(info, AnalysisParams(window=100_000), moments), {})
+    assert ("note: --window 100000 reaches past the first of the 24 moments: each moment is "
+            "compared with the mean of all those before it") in wide
+    assert "--window" not in format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
+    assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})  # default
+
+
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
     run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",
             "--metric", "euclidian", "--signal", "visual", "--sensitivity", "0.9", "--model",

@@ -329,6 +329,9 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
     if short := analysis.cut_short():
         lines.append(f"note: {short}")
+    if p.window > max(n - 1, 5):  # a window given wider than the video (5: the default)
+        lines.append(f"note: --window {p.window} reaches past the first of the {n} moments: each "
+                     "moment is compared with the mean of all those before it")  # fmt: skip
     if elapsed is not None and elapsed > 0:
         pace = f" ({v.duration / elapsed:.1f}x real time)" if v.duration >= 1.0 else ""
         lines.append(f"analysed in {elapsed:.1f} s{pace}")
