@@ -382,3 +382,19 @@ def test_decoding_options_the_method_does_not_use_are_refused_as_by_the_cli(opti
                  DecodingOptions(method="narrowing", top_k=3, seed=2),
                  DecodingOptions.partial(num_captions=3), DecodingOptions(method="greedy")):  # fmt: skip
         assert facade.decoding_for(captioner, fine) is not None
+
+
+@pytest.mark.parametrize("method", ["sample", "greedy", "narrowing", "beam"])
+def test_options_resolved_twice_or_a_captioners_own_are_not_refused(method):
+    """The server resolves a request's options, then the library does again: the pair's own
+    beam width 4 (not the class default 3) was then taken for a choice sampling ignores."""
+    captioner, _ = facade.resolve_captioner("show-attend-tell-pair")
+    assert captioner.default_decoding.beam_width == 4
+    once = facade.decoding_for(captioner, DecodingOptions.partial(method=method))
+    twice = facade.decoding_for(captioner, once)
+    assert twice == once and twice.method == method
+    own = facade.decoding_for(captioner, captioner.default_decoding)  # its stored temperature 1.0
+    assert own.in_force() == captioner.default_decoding.in_force()
+    with pytest.raises(InvalidParameter, match="does not use temperature"):  # still judged
+        facade.decoding_for(captioner, facade.decoding_for(
+            captioner, DecodingOptions.partial(method="beam", temperature=0.5)))  # fmt: skip

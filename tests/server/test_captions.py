@@ -140,6 +140,10 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
     r = client.post("/v1/captions", data={"method": "sample", "model": "show-attend-tell"},
                     files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
     assert r.json()["decoding"]["temperature"] == pytest.approx(0.7)  # sampling's default, as documented
+    for method in ("sample", "greedy", "narrowing"):  # the photo default: its own beam width is 4
+        r = client.post("/v1/captions", data={"method": method, "model": "show-attend-tell-pair"},
+                        files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+        assert r.status_code == 200 and r.json()["decoding"]["method"] == method, r.text
 
 
 def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg):

@@ -230,8 +230,8 @@ def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> Deco
         raise InvalidParameter(
             f"{METHOD_NAMES[resolved.method]} does not use {' or '.join(unread)}; leave "
             f"{'it' if len(unread) == 1 else 'them'} out, or choose a method that does "
-            "(temperature, top_k, top_p and seed shape method='sample'; beam_width and "
-            "length_penalty method='beam')"
+            "(temperature and top_p shape method='sample', top_k and seed 'sample' and "
+            "'narrowing', beam_width and length_penalty 'beam')"
         )
     return resolved
 

@@ -171,7 +171,11 @@ class DecodingOptions:
         if base.method != "sample":  # its sampling fields were never chosen: sampling's defaults
             defaults = DecodingOptions()
             base = dataclasses.replace(base, **{name: getattr(defaults, name) for name in _SAMPLE_SHAPE})
-        return dataclasses.replace(base, **{name: getattr(self, name) for name in given})
+        out = dataclasses.replace(base, **{name: getattr(self, name) for name in given})
+        # Still only these were chosen: the options resolved again (the server resolves a
+        # request's, then the library does) are judged by them, not against the class defaults.
+        object.__setattr__(out, "_given", given)
+        return out
 
 
 def _spoken(field_name: str) -> str:
@@ -186,7 +190,11 @@ def stored_decoding(stored: object, who: str) -> DecodingOptions:
         if not isinstance(stored, dict):
             raise TypeError("not a JSON object of options")
         known = DecodingOptions.__dataclass_fields__
-        return DecodingOptions(**{k: v for k, v in stored.items() if k in known})
+        options = DecodingOptions(**{k: v for k, v in stored.items() if k in known})
+        # A captioner's own decoding handed back to it (decoding=captioner.default_decoding) is
+        # no choice of options its method ignores: its stored sampling shape is not judged.
+        object.__setattr__(options, "_given", frozenset(options.in_force()))
+        return options
     except (TypeError, ValueError, CapsightError) as exc:
         raise ModelNotFound(f"captioner {who}: its config's decoding {stored!r:.60} is not decoding "
                             f"options ({exc!s:.80}); the checkpoint is damaged") from None  # fmt: skip
