@@ -139,10 +139,12 @@ def test_json_keeps_a_row_for_each_file_that_could_not_be_read(run_cli, photo_di
     bad.write_text("not a photo")
     empty = tmp_path / "empty"
     empty.mkdir()
-    status, out, err = run_cli("caption", *LABELS, "--json", empty, photo_dir / "cat.jpg", bad)
+    gone = tmp_path / "gone.jpg"
+    status, out, err = run_cli("caption", *LABELS, "--json", photo_dir / "cat.jpg", bad, empty, gone)
     assert status == 2
-    folder_row, cat, notes = json.loads(out)
-    assert folder_row["error"].startswith(f"{empty}: a folder with no images") and "image" not in folder_row
+    folder_row, gone_row, cat, notes = json.loads(out)  # names that cannot be used come first
+    assert set(folder_row) == {"error"} and folder_row["error"].startswith(f"{empty}: a folder with no images")
+    assert gone_row == {"error": f"{gone}: no such file"}
     assert cat["image"] == str(photo_dir / "cat.jpg") and cat["caption"] and "error" not in cat
     assert notes["image"] == str(bad) and notes["error"] in err and "caption" not in notes
 

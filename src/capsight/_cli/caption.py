@@ -53,7 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         '"alternatives", "attention", "blank"} (the last four when there are any; '
                         "score: the caption's mean log-probability per word; blank: true for an "
                         'image of one flat colour, captioned "a blank image"); a file that '
-                        'cannot be read is a row {"image", "error"} in its place, as on stderr')  # fmt: skip
+                        'cannot be read is a row {"image", "error"} in its place, and a name '
+                        'that cannot be used (no such file, a folder with no images) a row '
+                        '{"error"} before the others, as on stderr')  # fmt: skip
     p.add_argument("--model", action="append", metavar="NAME",
                    help="captioner (see `capsight models`; default: the best installed); "
                         "repeat to compare captioners side by side")
