@@ -25,9 +25,27 @@ def test_learns_first_words_that_start_enough_training_captions():
     # (0.4% < 0.5%); 8 starts 2 captions only, every use of it.
     captions = [[4, 11, 13]] * 60 + [[12, 5, 10]] * 3 + [[4, 12, 10]]
     captions += [[7, 5, 10]] * 3 + [[4, 7, 10]] * 697 + [[8, 5, 10]] * 2
-    endings = Endings.learn(captions)
+    endings = Endings.learn(captions + [[3, 5, 10]] * 5)  # 3 = <unk>: never emitted, never first
     assert endings.first_words == {4, 12}
     assert endings.not_first(9) == [0, 1, 2, 3, 5, 6, 7, 8]
+    # A tiny corpus whose only frequent first word is <unk>: any word may start, not none.
+    assert Endings.learn([[3, 5, 10]] * 5 + [[4, 5, 10]]).first_words is None
+
+
+def test_first_words_are_banned_alike_on_torch_and_numpy_rows():
+    """One masked write for the rows with no word yet; the ONNX Runtime path passes NumPy."""
+    import numpy as np
+
+    from capsight.captioning.rules import apply_history_bans
+
+    class Model:
+        bos_id, eos_id, pad_id, unk_id, endings = 1, 2, 0, 3, Endings([6], [], [4, 6])
+
+    for logp in (torch.zeros(3, 8), np.zeros((3, 8), np.float32)):
+        out = apply_history_bans(Model(), logp, [[], [4], []], DecodingOptions(), last=False)
+        for row in (0, 2):  # no word yet: 4 and 6 only (the end is banned, as for any empty one)
+            assert [w for w in range(8) if float(out[row, w]) > -1e9] == [4, 6]
+        assert [w for w in range(8) if float(out[1, w]) > -1e9] == [0, 1, 3, 5, 6, 7]  # not 2, 4
 
 
 def test_save_and_load_round_trip(tmp_path):

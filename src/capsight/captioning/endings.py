@@ -36,6 +36,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
+from capsight.captioning.vocabulary import UNK_ID
 from capsight.errors import ModelNotFound
 
 FILE = "endings.json"
@@ -56,6 +59,7 @@ class Endings:
         self.final_pairs = frozenset((int(a), int(b)) for a, b in final_pairs)
         self.first_words = None if first_words is None else frozenset(int(w) for w in first_words)
         self._not_first: dict[int, list[int]] = {}
+        self._masks: dict[tuple[int, str], object] = {}
 
     @classmethod
     def learn(cls, captions: Iterable[list[int]], min_rate: float = MIN_END_RATE) -> Endings:
@@ -72,8 +76,10 @@ class Endings:
             first[ids[0]] += 1
             if len(ids) >= 2:
                 pairs.add((ids[-2], ids[-1]))
-        starts = (w for w, n in first.items() if n >= MIN_STARTS and n >= MIN_START_RATE * count[w])
-        return cls((w for w, n in last.items() if n >= min_rate * count[w]), pairs, starts)
+        # <unk> is never emitted: a set of it alone (a tiny corpus) would leave no first word
+        starts = {w for w, n in first.items()
+                  if n >= MIN_STARTS and n >= MIN_START_RATE * count[w] and w != UNK_ID}  # fmt: skip
+        return cls((w for w, n in last.items() if n >= min_rate * count[w]), pairs, starts or None)
 
     def not_first(self, vocab_size: int) -> list[int]:
         """The word ids below ``vocab_size`` no caption may start with ([] when any may)."""
@@ -82,6 +88,26 @@ class Endings:
         if vocab_size not in self._not_first:
             self._not_first[vocab_size] = [w for w in range(vocab_size) if w not in self.first_words]
         return self._not_first[vocab_size]
+
+    def not_first_mask(self, logp):
+        """A (V,) boolean mask of ``not_first`` for ``logp``'s vocabulary, a NumPy array or a
+        torch tensor on ``logp``'s device as ``logp`` is (made once per size and device); None
+        when any word may start a caption."""
+        vocab_size = logp.shape[-1]
+        key = (vocab_size, str(getattr(logp, "device", "numpy")))
+        if key not in self._masks:
+            banned = self.not_first(vocab_size)
+            if not banned:
+                self._masks[key] = None
+            else:
+                mask = np.zeros(vocab_size, bool)
+                mask[banned] = True
+                if hasattr(logp, "masked_fill"):  # torch (imported by whoever made logp)
+                    import torch
+
+                    mask = torch.from_numpy(mask).to(logp.device)
+                self._masks[key] = mask
+        return self._masks[key]
 
     def allows(self, words: list[int]) -> bool:
         """May a caption end after these word ids? Never when it is empty."""
@@ -139,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     endings = Endings.learn(vocab.encode(tokenize(c)) for im in images for c in im.captions)
     endings.save(args.checkpoint)
     print(f"{args.checkpoint}/{FILE}: {len(endings.final_words)} final words, "
-          f"{len(endings.final_pairs)} final word pairs, {len(endings.first_words)} first words")
+          f"{len(endings.final_pairs)} final word pairs, {len(endings.first_words or ())} first words")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class DecodingOptions:
     no_repeat_trigram: bool = True
     no_repeat_phrase: bool = True  # no "a bike ... a bike": captioning.rules.FUNCTION_WORDS
     no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
-    complete_endings: bool = True  # no <eos> mid-phrase ("in a red"): see captioning.endings
+    complete_endings: bool = True  # no <eos> mid-phrase ("in a red"), no first word no training caption starts with: captioning.endings
     # Sampling's temperature: 0.7 keeps 4.3 of 5 draws distinct and scores +15% CIDEr over 1.0
     # (benchmarks/sampling_settings.py). narrowing samples at 1, as the original project did,
     # whatever this says.

@@ -11,6 +11,8 @@ the torch decoder (``capsight.captioning.decoding``) and the ONNX Runtime one
 
 from __future__ import annotations
 
+import numpy as np
+
 from capsight.captioning.options import DecodingOptions
 
 # Words a caption may say again right after a word it repeats ("in a red shirt ... in a pool");
@@ -83,6 +85,8 @@ def apply_history_bans(model, logp, history: list[list[int]], options: DecodingO
     its ``function_ids`` (a loaded checkpoint)."""
     endings = model.endings if options.complete_endings and not last else None
     function_ids = getattr(model, "function_ids", None) if options.no_repeat_phrase else None
+    if endings is not None:
+        _ban_first_words(logp, [row for row, seq in enumerate(history) if not seq], endings)
     for row, seq in enumerate(history):
         if seq and seq[-1] == model.eos_id:
             continue  # finished: the caller pads it
@@ -93,8 +97,17 @@ def apply_history_bans(model, logp, history: list[list[int]], options: DecodingO
             banned.append(seq[-1])
         if endings is not None and not endings.allows(seq):
             banned.append(model.eos_id)
-        if endings is not None and not seq:
-            banned += endings.not_first(logp.shape[1])
         if banned:
             logp[row, banned] = float("-inf")
     return logp
+
+
+def _ban_first_words(logp, rows: list[int], endings) -> None:
+    """At ``rows`` (sentences with no word yet), every word no training caption starts with:
+    one masked write for them all (per row, a list of ~2,400 ids had cost 40 ms a batch)."""
+    if not rows or (mask := endings.not_first_mask(logp)) is None:
+        return
+    if hasattr(logp, "masked_fill"):  # torch
+        logp[rows] = logp[rows].masked_fill(mask, float("-inf"))
+    else:
+        logp[rows] = np.where(mask, -np.inf, logp[rows])
