@@ -182,3 +182,35 @@ def test_a_card_held_for_two_samples_is_found_at_its_first(metric):
     sharp = np.full(len(x), 10.0)
     sharp[6:8] = np.nan  # flat frames, as a blank card is
     assert _novel(x, metric=metric, sharpness=sharp) == [6, 8]
+
+
+def test_a_flat_moment_after_nothing_but_flat_ones_is_not_novel():
+    """Black at 0 s and near-black at 23.5 s (--every 23.5): the exposure normalisation had
+    stretched the second's faint remains into a change 3.9 times the floor, and "a blank frame"
+    was picked after "a blank frame"."""
+    rng = np.random.default_rng(5)
+    x = np.vstack([_scene(rng), _scene(rng)])  # two flat frames, unlike each other
+    flat = np.array([np.nan, np.nan])
+    assert _novel(x) == [1]  # as any other two moments
+    assert _novel(x, sharpness=flat) == []
+    # A cut to black after a shot is still a change (the shot is a reference).
+    x = np.vstack([_shot(_scene(rng), 10, rng), np.tile(_scene(rng), (10, 1))])
+    sharp = np.r_[np.full(10, 10.0), np.full(10, np.nan)]
+    assert _novel(x, sharpness=sharp) == [10]
+    # So is a cut to black after a blurred stretch (blurred moments are no flat ones).
+    usable, eligible = np.ones(20, bool), np.ones(20, bool)
+    usable[7:] = eligible[7:10] = False  # 7-9 blurred, 10 on flat
+    evidence = ChangeEvidence(x, window=3, metric="cosine", horizon=8, usable=usable, eligible=eligible)
+    assert evidence.strength(10) > 0.1
+
+
+def test_a_restless_shot_of_a_few_moments_is_told_restless():
+    """A handheld shot sampled into 5 moments (a 10 s clip, --every 2) had 2 picked: the
+    threshold was raised for restlessness only from 8 moments on."""
+    rng = np.random.default_rng(6)
+    base = _scene(rng)
+    x = np.vstack([base + 0.6 * np.abs(rng.normal(size=D)) for _ in range(5)])  # all moving
+    sel = select_novel_moments({"visual": x}, every=2.0)
+    assert sel.threshold > 1.0 and sel.indices == []
+    cut = np.vstack([_shot(base, 3, rng), _shot(_scene(rng), 3, rng)])  # a real cut, 6 moments
+    assert select_novel_moments({"visual": cut}, every=2.0).indices == [3]

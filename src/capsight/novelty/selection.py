@@ -64,6 +64,10 @@ FUSED_WEIGHTS = {"visual": 1.0, "text": 0.0}
 # radius of the cut back and is lost (Euclidean missed 2 of 7 cuts of a test clip that way).
 TIE = 1e-3
 
+# Strengths needed to tell a restless video (and raise its threshold): a handheld shot sampled
+# into 5 moments had had 2 of them picked, at the floor, where 8 were needed.
+MIN_RESTLESS = 4
+
 
 @dataclass(frozen=True)
 class SelectionConfig:
@@ -170,6 +174,8 @@ class ChangeEvidence:
         kept = self.x * self.usable[:, None, None]
         self._csum = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(kept, axis=0)])
         self._count = np.concatenate([[0], np.cumsum(self.usable)])
+        flat = self.eligible & ~self.usable  # no reference, yet no blur: fades, dark cards
+        self._flat = np.concatenate([[0], np.cumsum(flat)])
         self._all = np.concatenate([np.zeros((1, *self.x.shape[1:])), np.cumsum(self.x, axis=0)])
         self._ahead: dict[tuple[int, int], tuple[float, float]] = {}
         self.past: list[np.ndarray] = [np.zeros(0)] * n  # d(x_i, x_j), j = i-span .. i-1
@@ -216,6 +222,11 @@ class ChangeEvidence:
         if i == 0:
             return float("nan")
         if not self.eligible[i]:  # a blurred moment is no evidence of anything new
+            return float("-inf")
+        lo = max(0, i - self.window, segment_start if segment_start < i else 0)
+        if not self.usable[i] and self._flat[i] - self._flat[lo] == i - lo:
+            # A flat moment (black, a fade) after nothing but flat ones: black after black is
+            # nothing new, however the exposure normalisation stretched their faint remains.
             return float("-inf")
         value = min(self.change_and_persistence(i, segment_start))
         first = max(0, i - self.span)
@@ -329,7 +340,7 @@ def select_novel_moments(
     chosen, strength = pick(1.0)
     k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
     finite = strength[np.isfinite(strength)]
-    threshold = max(1.0, k * float(np.quantile(finite, 0.25))) if len(finite) >= 8 else 1.0
+    threshold = max(1.0, k * float(np.quantile(finite, 0.25))) if len(finite) >= MIN_RESTLESS else 1.0
     if threshold > 1.0:
         chosen, strength = pick(threshold)
     per_signal = {
