@@ -310,3 +310,6 @@ def test_retry_after_follows_the_running_jobs_progress_not_only_recent_ones(monk
     manager._running.add("other")
     manager._started["other"], manager._live["other"] = 1020.0, (0.5, "captioning")
     assert manager.retry_after_s() == 10  # the first worker free takes the next job
+    manager._running, manager.job_timeout_s = {"long"}, 100.0  # 30 s in: stopped in 70 s at most
+    manager._live = {"long": (0.1, "captioning")}
+    assert manager.retry_after_s() == 70

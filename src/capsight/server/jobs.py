@@ -337,9 +337,10 @@ class JobManager:
             elapsed = max(0.0, now - started)
             fraction = self._live.get(job_id, (0.0, ""))[0]
             if fraction >= 0.05:
-                left.append(elapsed * (1.0 - fraction) / fraction)
+                guess = elapsed * (1.0 - fraction) / fraction
             else:  # too early to tell: as long as the typical job, or as long again once past it
-                left.append(max(typical - elapsed, elapsed))
+                guess = max(typical - elapsed, elapsed)
+            left.append(min(guess, self.job_timeout_s - elapsed))  # it is stopped there anyway
         soonest = min(left) if left else typical
         return max(1, min(600, math.ceil(soonest)))
 

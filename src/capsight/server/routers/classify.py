@@ -103,10 +103,12 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
     return parse_classes(parts, at_least)
 
 
-# A build cut off by the time limit goes on: its class list (here) and its prompts' embeddings
-# (on disk) are kept, so the same request again is quicker.
+# A build cut off by the time limit goes on: its class list (here, for /v1/classify) and its
+# prompts' embeddings (on disk, for both routes) are kept, so the same request again is quicker.
 KEPT_FOR_THE_NEXT_REQUEST = ("the work goes on, and the class list it prepares is kept: the same "
                              "request again in a minute is quicker")  # fmt: skip
+EMBEDDINGS_KEPT = ("the work goes on, and the embeddings of its class prompts are kept: the same "
+                   "request again in a minute is quicker")  # fmt: skip
 
 
 @lru_cache(maxsize=16)
@@ -248,7 +250,7 @@ async def build_classifier(
             return path.read_bytes(), len(clf.labels), indistinct_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
-                                       KEPT_FOR_THE_NEXT_REQUEST)  # fmt: skip
+                                       EMBEDDINGS_KEPT)  # fmt: skip
     headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
     if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
         # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them;
