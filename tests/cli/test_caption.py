@@ -259,8 +259,6 @@ def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
     status, out, err = run_cli("caption", cat, *model, "--beam", "3", "--max-length", "4")
     assert status == 0, err
     assert 1 <= len(json.loads(out)[0]["caption"].split()) <= 3  # 4 tokens, the end one included
-    if len(json.loads(out)[0]["caption"].split()) == 3:  # ran into it: said ("a man" alone had not)
-        assert f"1 caption ({cat}) reached --max-length 4, where a caption is ended" in err
     status, out, err = run_cli("caption", cat, *model, "--max-length", "2")
     assert len(json.loads(out)[0]["caption"].split()) == 1
     assert f"1 caption ({cat}) reached --max-length 2, where a caption is ended, finished or not" in err
