@@ -29,6 +29,7 @@ def test_class_file_and_list(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("# kitchen\nmug\n\nteapot  # with a lid\nkettle\n")
     assert parse_classes(str(path)).labels == ("mug", "teapot", "kettle")
+    assert parse_classes(path).labels == ("mug", "teapot", "kettle")  # a Path too, as elsewhere
     assert parse_classes(" a, b ,c ").labels == ("a", "b", "c")
 
 

@@ -104,6 +104,10 @@ def test_one_folder_is_refused_even_with_other_names(tmp_path):
 def test_a_named_class_and_its_folder_are_one_class_whatever_the_case(examples, fake_text_embedder):
     clf = build_from_examples(create_engine("offline"), examples, parse_classes("Green Disc, cat"))
     assert clf.labels == ["Green Disc", "cat", "red stripes"]
+    for classes in ("Green Disc, cat", ["Green Disc", "cat"]):  # as engine.build takes them
+        assert build_from_examples(create_engine("offline"), examples, classes).labels == clf.labels
+    with pytest.raises(InvalidParameter, match="must be a path"):
+        build_from_examples(create_engine("offline"), None)
     assert clf.prototypes[0].abs().sum() > 0  # the folder's photos went to the named class
     assert clf.prototypes[1].abs().sum() == 0  # "cat" has no photos
 

@@ -136,17 +136,22 @@ def _check_name(label: str, source: str) -> None:
                                "give names of printable text")  # fmt: skip
 
 
-def as_class_list(classes: ClassList | str | list[str] | tuple[str, ...]) -> ClassList:
+def as_class_list(classes: ClassList | str | os.PathLike | list[str] | tuple[str, ...]) -> ClassList:
     """``classes`` as a ClassList: one already, or anything ``parse_classes`` reads ("a,b", a
     list of names; a list was an AttributeError inside ``engine.build``)."""
     return classes if isinstance(classes, ClassList) else parse_classes(classes)
 
 
-def parse_classes(spec: str | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
-    """A built-in set name, a path to a text file, "a,b,c", or a list of names -> ClassList.
+def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
+    """A built-in set name, a path to a text file (a str or a ``Path``), "a,b,c", or a list of
+    names -> ClassList.
 
     ``at_least=1`` lets one name through, for callers that add classes of their own (few-shot
     example folders); the classifier as a whole still needs two."""
+    if isinstance(spec, os.PathLike):  # Path("mine.txt"): a class file, as its str is
+        spec = os.fspath(spec)
+        if not isinstance(spec, str):  # a bytes path
+            raise InvalidParameter("classes: give a class file's path as a str or a Path, not bytes")
     if not isinstance(spec, (str, list, tuple)):  # a set has no order to give scores in
         raise InvalidParameter(f"classes must be a built-in set's name, a class file, 'a,b,c' or a "
                                f"list of names, not {type(spec).__name__!r}")  # fmt: skip

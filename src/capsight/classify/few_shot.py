@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from capsight.classify.class_sets import ClassList
+from capsight.classify.class_sets import ClassList, parse_classes
 from capsight.classify.classifier import image_to_tensor
 from capsight.errors import InputNotFound, InvalidParameter
 from capsight.io.images import PHOTO_KINDS, PHOTO_SUFFIXES
@@ -91,15 +91,21 @@ def prototypes(
 def build_from_examples(
     engine,
     folder: str | os.PathLike,
-    classes: ClassList | None = None,
+    classes: ClassList | str | os.PathLike | list[str] | tuple[str, ...] | None = None,
     templates=None,
     names: bool = False,
     progress: ProgressCallback | None = None,
 ):
-    """An offline classifier from example photos, optionally combined with class names.
+    """An offline classifier from example photos, optionally combined with class names
+    (``classes``: anything ``parse_classes`` reads; one name is enough beside the photos).
     ``progress`` hears the photos being encoded, then any class names being embedded."""
     if getattr(engine, "name", "") != "offline":
-        raise InvalidParameter("--examples works with the offline engine only")
+        raise InvalidParameter("examples work with the offline engine only (create_engine('offline'))")
+    if not isinstance(folder, (str, os.PathLike)):  # None was a TypeError inside pathlib
+        raise InvalidParameter(f"the examples folder must be a path (a str or a Path), not "
+                               f"{type(folder).__name__!r}")  # fmt: skip
+    if classes is not None and not isinstance(classes, ClassList):  # "axe, banana", a list
+        classes = parse_classes(classes, at_least=1)
     examples = read_examples(folder)
     labels = list(classes.labels) if classes is not None else []
     index = {label.casefold(): i for i, label in enumerate(labels)}  # "Mug" names folder "mug"
