@@ -285,6 +285,19 @@ def test_search_analysis_refuses_what_is_not_a_path_or_a_query(tmp_path):
         search_analysis(tmp_path / "analysis.json", None)
 
 
+def test_search_analysis_takes_the_folder_the_cli_takes_and_points_a_video_to_search_video(
+    tmp_path, fake_text_embedder
+):
+    from capsight.classify.search import search_analysis
+
+    moments = [{"time": 0.0, "caption": "a dog on a beach"}, {"time": 1.0, "caption": "a car"}]
+    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
+    assert [h.time for h in search_analysis(tmp_path, "a dog", top=1)] == [0.0]  # its folder
+    clip = Path(__file__).parents[2] / "src" / "capsight" / "data" / "sample.mp4"
+    with pytest.raises(InvalidParameter, match="is a video, not an analysis; search it with search_video"):
+        search_analysis(clip, "a dog")
+
+
 def test_neighbours_whose_captions_say_nearly_the_same_are_one_hit():
     """One person's 22 seconds, captioned "a man in a white shirt is standing on a wall", "...
     in a black shirt ...", "... on a black dog", took all six places of a search for "a man"."""

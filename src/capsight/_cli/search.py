@@ -54,22 +54,14 @@ def run(args: argparse.Namespace) -> int:
 
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
-    from capsight.classify.search import search_analysis, search_video
-    from capsight.errors import InputNotFound, InvalidParameter
+    from capsight.classify.search import analysis_file, search_analysis, search_video
+    from capsight.errors import InvalidParameter
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
     target = Path(args.target)
     if target.is_dir():
-        if not (target / "analysis.json").is_file():
-            inner = sorted(p.parent.name for p in target.glob("*/analysis.json"))
-            if inner:  # the --out of several videos: one folder each
-                more = f" ({len(inner)} of them)" if len(inner) > 1 else ""
-                raise InputNotFound(f"{target}: holds one analysis per video{more}; give one of "
-                                    f"its folders, e.g. {target / inner[0]}")  # fmt: skip
-            raise InputNotFound(f"{target}: a folder without analysis.json; give a video, or "
-                                "the folder `capsight video --out` wrote for it")  # fmt: skip
-        target = target / "analysis.json"
+        target = analysis_file(target)
     if target.suffix.lower() == ".json":
         if args.every is not None or args.model is not None:
             print(error_line("--every and --model apply to a video; an analysis keeps the moments "

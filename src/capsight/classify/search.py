@@ -211,8 +211,39 @@ def search_video(
     return rank_moments(query, times, captions, stacked, top)
 
 
+def analysis_file(target: str | os.PathLike) -> Path:
+    """The ``analysis.json`` that ``target`` names: itself, or the one in the folder
+    ``capsight video --out`` wrote for a video; InputNotFound, with what to give, otherwise."""
+    target = Path(target)
+    if target.is_dir():
+        if not (target / "analysis.json").is_file():
+            inner = sorted(p.parent.name for p in target.glob("*/analysis.json"))
+            if inner:  # the --out of several videos: one folder each
+                more = f" ({len(inner)} of them)" if len(inner) > 1 else ""
+                raise InputNotFound(f"{target}: holds one analysis per video{more}; give one of "
+                                    f"its folders, e.g. {target / inner[0]}")  # fmt: skip
+            raise InputNotFound(f"{target}: a folder without analysis.json; give a video, or "
+                                "the folder `capsight video --out` wrote for it")  # fmt: skip
+        target = target / "analysis.json"
+    if not target.is_file():
+        raise InputNotFound(f"{target}: no such analysis file (`capsight video` writes one to "
+                            "<--out>/<video name>/analysis.json)")  # fmt: skip
+    return target
+
+
+def _is_video(path: Path) -> bool:
+    from capsight.io.sniff import SNIFF_BYTES, sniff_video
+
+    try:
+        with open(path, "rb") as f:
+            return sniff_video(f.read(SNIFF_BYTES)) is not None
+    except OSError:  # only a hint for the message
+        return False
+
+
 def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) -> list[SearchHit]:
-    """Rank the moments of a finished ``analysis.json`` (captions + their top ImageNet classes)."""
+    """Rank the moments of a finished ``analysis.json``, or of the folder holding it
+    (captions + their top ImageNet classes)."""
     import json
 
     from capsight.vision.imagenet_classes import imagenet_class_names
@@ -220,13 +251,13 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
     if not isinstance(analysis_json, (str, os.PathLike)):
         raise InvalidParameter(f"analysis_json must be a path, got {type(analysis_json).__name__}")
     _check_query(query)
-    path = Path(analysis_json)
-    if not path.is_file():
-        raise InputNotFound(f"{path}: no such analysis file (`capsight video` writes one to "
-                            "<--out>/<video name>/analysis.json)")  # fmt: skip
+    path = analysis_file(analysis_json)
     try:
         data = json.loads(path.read_text("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
+        if path.suffix.lower() != ".json" and _is_video(path):  # search_analysis("clip.mp4", ...)
+            raise InvalidParameter(f"{path}: is a video, not an analysis; search it with "
+                                   "search_video (capsight search decodes it)") from None  # fmt: skip
         raise InvalidParameter(f"{path}: damaged, not valid JSON ({str(exc)[:80]}); run "
                                "`capsight video` again") from None  # fmt: skip
     try:
