@@ -31,3 +31,19 @@ def check_progress(progress: object) -> None:
     if progress is not None and not callable(progress):
         raise InvalidParameter(f"progress must be a function of (fraction, message), not a "
                                f"{type(progress).__name__}")  # fmt: skip
+    if progress is not None and not _takes_two(progress):  # lambda: None failed mid-run
+        raise InvalidParameter("progress must take two arguments, (fraction, message), e.g. "
+                               "lambda fraction, message: print(f'{fraction:.0%} {message}')")  # fmt: skip
+
+
+def _takes_two(function) -> bool:
+    """Whether ``function(0.5, "text")`` binds (True where its signature cannot be read)."""
+    import inspect
+
+    try:
+        inspect.signature(function).bind(0.5, "text")
+    except TypeError:
+        return False
+    except ValueError:  # a builtin without a signature
+        return True
+    return True

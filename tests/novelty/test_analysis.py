@@ -72,3 +72,14 @@ def test_a_video_whose_frames_end_before_its_declared_length_says_so():
     every_frame = AnalysisParams(every=0.05)  # under two frames apart: no claim made
     assert Analysis(info, every_frame, whole[:-2]).cut_short() is None
     assert _analysis([]).cut_short() is None
+
+
+def test_python_callers_get_one_line_for_what_is_not_an_analysis_or_a_face():
+    """Analysis.from_dict(None) had said "'NoneType' object is not subscriptable", and
+    quiet_reason("python") was a KeyError."""
+    with pytest.raises(InvalidParameter, match="an analysis is a dict, .* not 'NoneType'"):
+        Analysis.from_dict(None)
+    quiet = _analysis([Moment(0.0, "a dog", None), Moment(1.0, "a dog", 0.01)])
+    with pytest.raises(InvalidParameter, match="face must be one of cli, report, page, legacy, python"):
+        quiet.quiet_reason("notebook")
+    assert "--" not in quiet.quiet_reason("python")  # in the arguments' names, not the CLI's flags

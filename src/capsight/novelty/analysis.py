@@ -70,6 +70,7 @@ SETTING_NAMES = {
     "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
     "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos"},
+    "python": {"every": "every=", "sensitivity": "sensitivity="},  # analyze_video's arguments
 }
 # The shortest sampling interval a face offers (the page's slider starts at 0.25 s); others take
 # any positive number.
@@ -133,9 +134,11 @@ class Analysis:
         sampling more often, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
         where the pipeline found that sensitivity 1 would pick some moment
         (``novel_at_sensitivity_1``). The sentence is shown by the CLI, the
-        report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page" or
-        "legacy") picks how it names the setting to change (``SETTING_NAMES``).
+        report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page",
+        "legacy" or "python") picks how it names the setting to change (``SETTING_NAMES``).
         """
+        if face not in SETTING_NAMES:
+            raise InvalidParameter(f"face must be one of {', '.join(SETTING_NAMES)}, got {face!r}")
         hint = SETTING_NAMES[face]
         if self.novel_moments:
             return None
@@ -241,6 +244,9 @@ class Analysis:
     def from_dict(cls, data: dict) -> Analysis:
         """``to_dict()``'s layout (``analysis.json``) back into an Analysis; InvalidParameter
         names what is missing or malformed."""
+        if not isinstance(data, dict):  # None: "'NoneType' object is not subscriptable"
+            raise InvalidParameter(f"an analysis is a dict, as to_dict() and analysis.json give "
+                                   f"it, not {type(data).__name__!r}")  # fmt: skip
         try:
             moments = [
                 Moment(
