@@ -80,9 +80,20 @@ def classify(
     engine: str = "offline",
     clip: str | None = None,
 ) -> list[Prediction]:
-    """Classify images into ``classes``; one Prediction per image, in order. ``images``: what
-    ``capsight.caption`` takes (paths, bytes, PIL images or NumPy arrays; one alone or a list);
-    a prediction names its image by its path, or by its place (``images[2]``)."""
+    """Classify images into ``classes``; one Prediction per image, in order.
+
+    ``images``: what ``capsight.caption`` takes (paths, bytes, PIL images or NumPy arrays; one
+    alone or a list); a prediction names its image by its path, or by its place (``images[2]``).
+    ``classes``: a built-in set's name ("everyday", "dog-breeds", ...), "a, b, c", a list of
+    names, a class file's path (one name a line), or a ``ClassList``; two classes or more.
+    ``templates``: prompt templates with ``{}`` for the class ("a photo of a {}."); None for the
+    engine's own. ``top``: classes per prediction. ``engine``: "offline" (ImageNet's classes
+    mapped to yours; no download) or "clip" with ``clip`` naming local CLIP weights.
+    A ``Prediction`` has ``image``, ``top`` ([(class, score)], best first) and ``scores`` (one
+    per class, in the order of ``parse_classes(classes).labels``; they sum to 1). Classes the
+    engine cannot tell apart (synonyms, names it cannot read) score alike: build the classifier
+    with ``create_engine().build(...)`` and ask ``offline.indistinct_notes(classifier)`` why.
+    Raises ``InputNotFound``, ``ImageLoadError`` or ``InvalidParameter``."""
     from capsight.io.image_inputs import image_list, rgb_images
 
     top = check_count("top", top, 1)
