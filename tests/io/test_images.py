@@ -222,6 +222,14 @@ def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
     clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200)
     with pytest.raises(ImageLoadError, match="clip.jpg: is a video, not an image; use `capsight video`"):
         load_image(clip)
+    notes = tmp_path / "notes.mp4"  # text named as a video: what it is, not what its name says
+    notes.write_text("hello")
+    with pytest.raises(ImageLoadError, match=r"notes.mp4: not an image file.*\(it looks like text\)"):
+        load_image(notes)
+    odd = tmp_path / "odd.mp4"  # bytes that say nothing: the name decides
+    odd.write_bytes(bytes(range(1, 200)))
+    with pytest.raises(ImageLoadError, match="odd.mp4: is a video, not an image"):
+        load_image(odd)
     heif = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200  # a format Pillow cannot decode here
     with pytest.raises(ImageLoadError, match="photo.heic: starts like a HEIF image but cannot be read"):
         load_image(heif, name="photo.heic")

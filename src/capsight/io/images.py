@@ -136,7 +136,10 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         raise
     except UnidentifiedImageError:
         what = _what_it_is(source, fp)
-        if Path(label).suffix.lower() in VIDEO_SUFFIXES or what == "a video":
+        # By its bytes, or by its name where they say nothing else (a text file named
+        # notes.mp4 was "a video")
+        named_video = Path(label).suffix.lower() in VIDEO_SUFFIXES and what.startswith("binary data")
+        if what == "a video" or named_video:
             raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
         if what.endswith(" image"):  # its signature, but Pillow cannot read the rest
             raise ImageLoadError(f"{label}: starts like {what} but cannot be read (corrupt, or a "
