@@ -91,7 +91,7 @@ def test_a_missing_file_is_named_before_any_model_loads(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not a dict"),
+        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not 'dict'"),
         ({"model": None}, "model must be a captioner name or a folder"),
         ({"batch_size": 2.5}, "batch size must be a whole number"),
     ],
@@ -104,7 +104,7 @@ def test_arguments_of_the_wrong_type_are_one_clear_error(kwargs, fragment):
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not a dict"),
+        ({"decoding": {"method": "greedy"}}, "decoding must be a DecodingOptions, not 'dict'"),
         ({"num_labels": 2.5}, "num_labels must be a whole number"),
         ({"batch_size": 0}, "batch size must be a whole number >= 1"),
     ],
@@ -398,3 +398,11 @@ def test_options_resolved_twice_or_a_captioners_own_are_not_refused(method):
     with pytest.raises(InvalidParameter, match="does not use temperature"):  # still judged
         facade.decoding_for(captioner, facade.decoding_for(
             captioner, DecodingOptions.partial(method="beam", temperature=0.5)))  # fmt: skip
+
+
+def test_type_errors_name_the_type_as_python_writes_it():
+    """"not a int", and encode_images(None) "cannot caption" though it only encodes."""
+    with pytest.raises(InvalidParameter, match="model must be a captioner name or a folder, not 'int'"):
+        facade.resolve_captioner(3)
+    with pytest.raises(InvalidParameter, match="cannot encode a NoneType"):
+        capsight.encode_images(None)

@@ -220,7 +220,7 @@ def test_malformed_files_are_dataset_errors(tmp_path):
     listed_id = {"images": [{"id": [1], "file_name": "a.jpg"}], "annotations": []}
     with pytest.raises(DatasetError, match=r"malformed COCO entry \(a value of the wrong type\)"):
         read_corpus(_write_json(tmp_path / "captions_train2017.json", listed_id), tmp_path)
-    with pytest.raises(DatasetError, match="'images' should be a list of photo entries .* not a dict"):
+    with pytest.raises(DatasetError, match="'images' should be a list of photo entries .* not 'dict'"):
         read_corpus(_write_json(tmp_path / "dataset_x.json", {"images": {"a.jpg": ["a dog"]}}))
 
 

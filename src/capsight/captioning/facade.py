@@ -160,7 +160,7 @@ def encode_images(
     captioner with encoder blocks of its own (the pair's members) refines them further inside.
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
     batch_size = check_count("batch size", batch_size, 1)
-    images = image_list(images)
+    images = image_list(images, "encode")
     captioner, _ = resolve_captioner(model)
     encoder = cached_encoder(captioner.encoder_name)
     if not images:  # as caption([]) is []: no rows, the shapes of the rest kept
@@ -194,7 +194,7 @@ def check_decoding(decoding: object) -> None:
 
     if decoding is not None and not isinstance(decoding, DecodingOptions):
         raise InvalidParameter(
-            f"decoding must be a DecodingOptions, not a {type(decoding).__name__}; "
+            f"decoding must be a DecodingOptions, not {type(decoding).__name__!r}; "
             'e.g. DecodingOptions(method="sample", temperature=0.8, seed=1)'
         )
 
@@ -249,7 +249,7 @@ def resolve_captioner(model: str | os.PathLike = "default") -> tuple[Captioner, 
         model = os.fspath(model)
     if not isinstance(model, str):
         raise InvalidParameter(
-            f"model must be a captioner name or a folder, not a {type(model).__name__}"
+            f"model must be a captioner name or a folder, not {type(model).__name__!r}"
         )
     name = default_captioner_name() if model == "default" else model
     return _cached_captioner(name), name

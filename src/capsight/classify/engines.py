@@ -47,7 +47,8 @@ def check_engine(name: str, clip: str | None) -> None:
     if name not in ENGINES:
         raise InvalidParameter(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if name == "offline" and clip:
-        raise InvalidParameter("--clip names CLIP weights; use it with --engine clip")
+        raise InvalidParameter("--clip (clip= in Python) names CLIP weights; use it with "
+                               "--engine clip (engine='clip')")  # fmt: skip
     if name == "clip" and not clip:
         raise InvalidParameter(
             "the clip engine needs weights: --clip PATH, or clip=PATH in Python (a folder "

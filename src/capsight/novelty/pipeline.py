@@ -59,13 +59,13 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
     name (a folder given as a path too)."""
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidParameter(
-            f"the video must be a path (str or os.PathLike), not a {type(path).__name__}"
+            f"the video must be a path (str or os.PathLike), not {type(path).__name__!r}"
         )
     if isinstance(captioner, os.PathLike):
         captioner = os.fspath(captioner)
     if not isinstance(captioner, str):
         raise InvalidParameter(
-            f"captioner must be a captioner name or a folder, not a {type(captioner).__name__}"
+            f"captioner must be a captioner name or a folder, not {type(captioner).__name__!r}"
         )
     if not isinstance(greedy, (bool, np.bool_)):
         raise InvalidParameter(f"greedy must be True or False, got {greedy!r}")

@@ -689,7 +689,7 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
         raise InvalidParameter(f"write_outputs needs an Analysis (or its to_dict()), not a "
                                f"{type(analysis).__name__}")  # fmt: skip
     if not isinstance(out_dir, (str, os.PathLike)):
-        raise InvalidParameter(f"out_dir must be a folder path, not a {type(out_dir).__name__}")
+        raise InvalidParameter(f"out_dir must be a folder path, not {type(out_dir).__name__!r}")
     if isinstance(out_dir, str) and not out_dir.strip():  # Path("") is ".": the current folder
         raise InvalidParameter("out_dir is empty; name a folder for the report")
     out = check_output_dir(out_dir)

@@ -160,7 +160,7 @@ def _read_corpus(path: Path, images_dir: str | os.PathLike | None) -> CaptionCor
     if isinstance(data, dict) and "images" in data and not isinstance(data["images"], (str, list)):
         # {"images": {...}} is no photo named "images": a Karpathy file of the wrong shape
         raise DatasetError(f"{path}: 'images' should be a list of photo entries (a Karpathy "
-                           f"dataset_*.json), not a {type(data['images']).__name__}")  # fmt: skip
+                           f"dataset_*.json), not {type(data['images']).__name__!r}")  # fmt: skip
     if isinstance(data, dict) and data:
         if path.name == "captions.json":
             corpus = read_caption_folder(path.parent)
