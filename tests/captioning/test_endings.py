@@ -41,8 +41,9 @@ def test_first_words_are_banned_alike_on_torch_and_numpy_rows():
     class Model:
         bos_id, eos_id, pad_id, unk_id, endings = 1, 2, 0, 3, Endings([6], [], [4, 6])
 
-    for logp in (torch.zeros(3, 8), np.zeros((3, 8), np.float32)):
-        out = apply_history_bans(Model(), logp, [[], [4], []], DecodingOptions(), last=False)
+    model = Model()  # one Endings for both kinds, NumPy first (a shared cache key had mixed them)
+    for logp in (np.zeros((3, 8), np.float32), torch.zeros(3, 8), np.zeros((3, 8), np.float32)):
+        out = apply_history_bans(model, logp, [[], [4], []], DecodingOptions(), last=False)
         for row in (0, 2):  # no word yet: 4 and 6 only (the end is banned, as for any empty one)
             assert [w for w in range(8) if float(out[row, w]) > -1e9] == [4, 6]
         assert [w for w in range(8) if float(out[1, w]) > -1e9] == [0, 1, 3, 5, 6, 7]  # not 2, 4

@@ -207,10 +207,17 @@ def test_a_flat_moment_after_nothing_but_flat_ones_is_not_novel():
 def test_a_restless_shot_of_a_few_moments_is_told_restless():
     """A handheld shot sampled into 5 moments (a 10 s clip, --every 2) had 2 picked: the
     threshold was raised for restlessness only from 8 moments on."""
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(7)
     base = _scene(rng)
-    x = np.vstack([base + 0.6 * np.abs(rng.normal(size=D)) for _ in range(5)])  # all moving
+    x = np.vstack([base + 2 * _scene(rng) for _ in range(5)])  # every moment moved (2.1-2.5 floors)
     sel = select_novel_moments({"visual": x}, every=2.0)
-    assert sel.threshold > 1.0 and sel.indices == []
+    assert sel.threshold > 1.0 and sel.indices == []  # at the floor: [1, 4]
     cut = np.vstack([_shot(base, 3, rng), _shot(_scene(rng), 3, rng)])  # a real cut, 6 moments
     assert select_novel_moments({"visual": cut}, every=2.0).indices == [3]
+    # Quiet moments between two cuts: not restless, whatever a quartile of 6 values says (a
+    # clip sampled every 1.5 s had lost its second cut to a raised bar).
+    rng = np.random.default_rng(1)
+    base = _scene(rng)
+    two = np.vstack([_shot(base, 3, rng, 0.5), _shot(_scene(rng), 3, rng, 0.5), _scene(rng)])
+    sel = select_novel_moments({"visual": two}, every=1.5)  # strengths 0.58-0.84 between them
+    assert sel.threshold == 1.0 and sel.indices == [3, 6]  # a lower quartile of 0.66 raised it to 2.5

@@ -94,7 +94,8 @@ class Endings:
         torch tensor on ``logp``'s device as ``logp`` is (made once per size and device); None
         when any word may start a caption."""
         vocab_size = logp.shape[-1]
-        key = (vocab_size, str(getattr(logp, "device", "numpy")))
+        is_torch = hasattr(logp, "masked_fill")  # (NumPy arrays have a .device, "cpu", too)
+        key = (vocab_size, f"torch:{logp.device}" if is_torch else "numpy")
         if key not in self._masks:
             banned = self.not_first(vocab_size)
             if not banned:
@@ -102,7 +103,7 @@ class Endings:
             else:
                 mask = np.zeros(vocab_size, bool)
                 mask[banned] = True
-                if hasattr(logp, "masked_fill"):  # torch (imported by whoever made logp)
+                if is_torch:  # (torch is imported by whoever made logp)
                     import torch
 
                     mask = torch.from_numpy(mask).to(logp.device)

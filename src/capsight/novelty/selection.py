@@ -64,8 +64,9 @@ FUSED_WEIGHTS = {"visual": 1.0, "text": 0.0}
 # radius of the cut back and is lost (Euclidean missed 2 of 7 cuts of a test clip that way).
 TIE = 1e-3
 
-# Strengths needed to tell a restless video (and raise its threshold): a handheld shot sampled
-# into 5 moments had had 2 of them picked, at the floor, where 8 were needed.
+# Strengths needed to tell a restless video (and raise its threshold), where every one of them
+# clears the floor: a handheld shot sampled into 5 moments had had 2 of them picked, at the
+# floor, where 8 were needed. (From 8 on, the lower quartile decides as for any video.)
 MIN_RESTLESS = 4
 
 
@@ -340,7 +341,10 @@ def select_novel_moments(
     chosen, strength = pick(1.0)
     k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
     finite = strength[np.isfinite(strength)]
-    threshold = max(1.0, k * float(np.quantile(finite, 0.25))) if len(finite) >= MIN_RESTLESS else 1.0
+    # From 8 strengths the lower quartile tells; below, a short run counts as restless only when
+    # every moment cleared the floor (all moved), as a quartile of 4-7 values tells too little.
+    restless = len(finite) >= 8 or (len(finite) >= MIN_RESTLESS and float(finite.min()) > 1.0)
+    threshold = max(1.0, k * float(np.quantile(finite, 0.25))) if restless else 1.0
     if threshold > 1.0:
         chosen, strength = pick(threshold)
     per_signal = {
