@@ -16,3 +16,8 @@ def test_a_callback_that_cannot_take_fraction_and_message_is_refused_before_the_
     for fine in (None, print, lambda fraction, message: None, lambda *args: None,
                  lambda fraction, message, extra=1: None):  # fmt: skip
         check_progress(fine)
+
+
+def test_what_is_no_function_is_named_as_python_names_its_type():
+    with pytest.raises(InvalidParameter, match="progress must be a function of \\(fraction, message\\), not 'int'"):
+        check_progress(3)

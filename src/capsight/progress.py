@@ -29,8 +29,8 @@ def check_progress(progress: object) -> None:
     from capsight.errors import InvalidParameter
 
     if progress is not None and not callable(progress):
-        raise InvalidParameter(f"progress must be a function of (fraction, message), not a "
-                               f"{type(progress).__name__}")  # fmt: skip
+        raise InvalidParameter(f"progress must be a function of (fraction, message), not "
+                               f"{type(progress).__name__!r}")  # fmt: skip
     if progress is not None and not _takes_two(progress):  # lambda: None failed mid-run
         raise InvalidParameter("progress must take two arguments, (fraction, message), e.g. "
                                "lambda fraction, message: print(f'{fraction:.0%} {message}')")  # fmt: skip

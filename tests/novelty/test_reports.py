@@ -424,7 +424,7 @@ def test_write_outputs_takes_analysis_json_read_back_and_refuses_other_things(tm
     data = json.loads(json.dumps(make_analysis().to_dict()))  # analysis.json, read back
     again = write_outputs(data, tmp_path / "again")
     assert json.loads(again["analysis.json"].read_text())["novel_moments"] == data["novel_moments"]
-    with pytest.raises(InvalidParameter, match=r"needs an Analysis \(or its to_dict\(\)\), not a list"):
+    with pytest.raises(InvalidParameter, match=r"needs an Analysis \(or its to_dict\(\)\), not 'list'"):
         write_outputs([], tmp_path / "x")
     with pytest.raises(InvalidParameter, match="out_dir must be a folder path, not 'NoneType'"):
         write_outputs(make_analysis(), None)

@@ -47,3 +47,26 @@ def test_a_classification_past_the_time_limit_says_the_same_request_later_is_qui
             "classification took longer than the server's 0.3 s limit; the work goes on, and the "
             "class list it prepares is kept: the same request again in a minute is quicker"
         )
+
+
+def test_a_classifier_from_example_photos_alone_past_the_limit_promises_nothing_kept(
+    make_app, started, cat_jpeg, monkeypatch
+):
+    """Only class prompts' embeddings are kept; photos alone embed none."""
+    import threading
+
+    from capsight.classify import few_shot
+
+    release = threading.Event()
+
+    def slow_build(*args, **kwargs):
+        release.wait(10)
+        raise RuntimeError("not reached in the answer")
+
+    monkeypatch.setattr(few_shot, "build_from_examples", slow_build)
+    examples = [("examples", (f"{c}/{i}.jpg", cat_jpeg, "image/jpeg")) for c in ("a", "b") for i in (1, 2)]
+    for client in started(make_app(request_timeout_s=0.3)):
+        r = client.post("/v1/classifiers", files=examples)
+        release.set()
+        assert r.status_code == 504
+        assert r.json()["error"] == "building the classifier took longer than the server's 0.3 s limit"

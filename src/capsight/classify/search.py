@@ -222,8 +222,9 @@ def analysis_file(target: str | os.PathLike) -> Path:
                 more = f" ({len(inner)} of them)" if len(inner) > 1 else ""
                 raise InputNotFound(f"{target}: holds one analysis per video{more}; give one of "
                                     f"its folders, e.g. {target / inner[0]}")  # fmt: skip
-            raise InputNotFound(f"{target}: a folder without analysis.json; give a video, or "
-                                "the folder `capsight video --out` wrote for it")  # fmt: skip
+            raise InputNotFound(f"{target}: a folder without analysis.json; give the folder "
+                                "`capsight video --out` (or analyze_video's write_outputs) wrote "
+                                "for a video, or search the video itself")  # fmt: skip
         target = target / "analysis.json"
     if not target.is_file():
         raise InputNotFound(f"{target}: no such analysis file (`capsight video` writes one to "

@@ -686,8 +686,8 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
     if isinstance(analysis, dict):
         analysis = Analysis.from_dict(analysis)
     elif not isinstance(analysis, Analysis):
-        raise InvalidParameter(f"write_outputs needs an Analysis (or its to_dict()), not a "
-                               f"{type(analysis).__name__}")  # fmt: skip
+        raise InvalidParameter(f"write_outputs needs an Analysis (or its to_dict()), not "
+                               f"{type(analysis).__name__!r}")  # fmt: skip
     if not isinstance(out_dir, (str, os.PathLike)):
         raise InvalidParameter(f"out_dir must be a folder path, not {type(out_dir).__name__!r}")
     if isinstance(out_dir, str) and not out_dir.strip():  # Path("") is ".": the current folder

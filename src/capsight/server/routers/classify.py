@@ -250,7 +250,7 @@ async def build_classifier(
             return path.read_bytes(), len(clf.labels), indistinct_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
-                                       EMBEDDINGS_KEPT)  # fmt: skip
+                                       EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
     headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
     if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
         # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them;
