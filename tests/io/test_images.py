@@ -226,6 +226,10 @@ def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
     notes.write_text("hello")
     with pytest.raises(ImageLoadError, match=r"notes.mp4: not an image file.*\(it looks like text\)"):
         load_image(notes)
+    zeros = tmp_path / "partial.mp4"  # an unfinished download: zeros are no text
+    zeros.write_bytes(b"\x00" * 4096)
+    with pytest.raises(ImageLoadError, match="partial.mp4: is a video, not an image"):
+        load_image(zeros)
     odd = tmp_path / "odd.mp4"  # bytes that say nothing: the name decides
     odd.write_bytes(bytes(range(1, 200)))
     with pytest.raises(ImageLoadError, match="odd.mp4: is a video, not an image"):

@@ -109,6 +109,8 @@ def describe_content(head: bytes) -> str:
         return "a ZIP archive"
     if head[:3] == b"ID3" or head[:4] == b"fLaC" or (head[:4] == b"RIFF" and head[8:12] == b"WAVE"):
         return "an audio file"
+    if b"\x00" in head:  # valid UTF-8, but no text has NULs: zeros of an unfinished download
+        return "binary data of an unknown type"
     try:
         head.decode("utf-8")
         return "text"
