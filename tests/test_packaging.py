@@ -64,3 +64,9 @@ def test_composes_mlflow_server_runs_the_version_capsight_logs_with():
     pinned = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
               if line.startswith("mlflow==")]  # fmt: skip
     assert len(pinned) == 1
+
+
+def test_dir_of_the_package_lists_no_future_import():
+    import capsight
+
+    assert "annotations" not in dir(capsight) and "caption" in dir(capsight)

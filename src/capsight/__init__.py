@@ -76,7 +76,7 @@ class _LazyModule(_types.ModuleType):
         raise AttributeError(f"module 'capsight' has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *_LAZY})
+        return sorted({*super().__dir__(), *_LAZY} - {"annotations"})  # (from __future__)
 
 
 _sys.modules[__name__].__class__ = _LazyModule

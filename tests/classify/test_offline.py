@@ -10,7 +10,7 @@ import torch
 
 from capsight.classify.class_sets import parse_classes
 from capsight.classify.classifier import predict, top_labels
-from capsight.classify.engines import classify, create_engine
+from capsight.classify.engines import ClassesIndistinct, classify, create_engine
 from capsight.classify.offline import OfflineConfig, imagenet_mapping
 from capsight.errors import CapsightError, InputNotFound, InvalidParameter
 
@@ -158,6 +158,18 @@ def test_classify_on_files(tmp_path, photo):
     assert len(result.top) == 2
     assert abs(sum(result.scores) - 1) < 1e-5
     assert np.isclose(result.to_dict()["top"][0]["score"], result.top[0][1], atol=1e-6)
+
+
+def test_classify_warns_of_classes_it_cannot_tell_apart(photo):
+    """classify_images had tied "cat" and "cats" at 0.499 without a word to a Python caller."""
+    import warnings
+
+    with pytest.warns(ClassesIndistinct, match="the classes 'cat', 'cats' look the same"):
+        (result,) = classify([photo("chelsea")], "cat, cats, dog")
+    assert dict(result.top)["cat"] == pytest.approx(dict(result.top)["cats"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        classify([photo("chelsea")], "cat, dog")  # nothing to say
 
 
 def test_classify_and_predict_take_what_caption_takes(tmp_path, photo, engine):

@@ -13,6 +13,7 @@ probabilities out) that capsight runs and exports as it is.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -92,8 +93,8 @@ def classify(
     mapped to yours; no download) or "clip" with ``clip`` naming local CLIP weights.
     A ``Prediction`` has ``image``, ``top`` ([(class, score)], best first) and ``scores`` (one
     per class, in the order of ``parse_classes(classes).labels``; they sum to 1). Classes the
-    engine cannot tell apart (synonyms, names it cannot read) score alike: build the classifier
-    with ``create_engine().build(...)`` and ask ``offline.indistinct_notes(classifier)`` why.
+    engine cannot tell apart (synonyms, names it cannot read) score alike, and a
+    ``ClassesIndistinct`` warning names them.
     Raises ``InputNotFound``, ``ImageLoadError`` or ``InvalidParameter``."""
     from capsight.io.image_inputs import image_list, rgb_images
 
@@ -114,8 +115,22 @@ def classify(
         loaded = rgb_images(images, start, DECODE_CHUNK)  # the first chunk's before the model loads
         if classifier is None:
             classifier = create_engine(engine, clip).build(class_list, templates)
+            _warn_indistinct(classifier)
         found += predictions(classifier, loaded, names[start : start + DECODE_CHUNK], top)
     return found
+
+
+class ClassesIndistinct(UserWarning):
+    """Some of the classes look the same to the engine and score alike on every photo."""
+
+
+def _warn_indistinct(classifier) -> None:
+    """The CLI's notes on classes the engine cannot tell apart ("cat, cats", "猫, 狗"), as
+    warnings: a Python caller had had no word of why two classes tied at 0.499."""
+    from capsight.classify.offline import indistinct_notes
+
+    for note in indistinct_notes(classifier):
+        warnings.warn(note, ClassesIndistinct, stacklevel=3)
 
 
 DECODE_CHUNK = 32  # photos decoded and classified together by classify()
