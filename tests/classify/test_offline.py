@@ -158,6 +158,10 @@ def test_classify_on_files(tmp_path, photo):
     assert len(result.top) == 2
     assert abs(sum(result.scores) - 1) < 1e-5
     assert np.isclose(result.to_dict()["top"][0]["score"], result.top[0][1], atol=1e-6)
+    # Each score with its class: "everyday"'s order had to be looked up in parse_classes.
+    assert result.labels == ["cat", "dog", "car"] and result.score_of("cat") == result.top[0][1]
+    with pytest.raises(InvalidParameter, match="'bird' is not one of the classes"):
+        result.score_of("bird")
 
 
 def test_classify_warns_of_classes_it_cannot_tell_apart(photo):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from capsight.errors import check_count
+from capsight.errors import InvalidParameter, check_count
 
 if TYPE_CHECKING:
     from capsight.io.image_inputs import ImageInput
@@ -84,7 +84,16 @@ class Prediction:
 
     image: str
     top: list[tuple[str, float]]
-    scores: list[float] = field(default_factory=list, repr=False)
+    scores: list[float] = field(default_factory=list, repr=False)  # one per class, in labels' order
+    labels: list[str] = field(default_factory=list, repr=False)  # the classes, in scores' order
+
+    def score_of(self, label: str) -> float:
+        """The score of class ``label`` (as ``classes`` named it); InvalidParameter for another."""
+        try:
+            return self.scores[self.labels.index(label)]
+        except ValueError:
+            raise InvalidParameter(f"{label!r} is not one of the classes ({len(self.labels)} of "
+                                   "them, in .labels)") from None  # fmt: skip
 
     def to_dict(self) -> dict:
         return {

@@ -91,9 +91,10 @@ def classify(
     ``templates``: prompt templates with ``{}`` for the class ("a photo of a {}."); None for the
     engine's own. ``top``: classes per prediction. ``engine``: "offline" (ImageNet's classes
     mapped to yours; no download) or "clip" with ``clip`` naming local CLIP weights.
-    A ``Prediction`` has ``image``, ``top`` ([(class, score)], best first) and ``scores`` (one
-    per class, in the order of ``parse_classes(classes).labels``; they sum to 1). Classes the
-    engine cannot tell apart (synonyms, names it cannot read) score alike, and a
+    A ``Prediction`` has ``image``, ``top`` ([(class, score)], best first), ``scores`` (one
+    per class, they sum to 1) and ``labels`` (the classes, in the scores' order);
+    ``score_of("cat")`` is one class's. Classes the engine cannot tell apart (synonyms, names
+    it cannot read) score alike, and a
     ``ClassesIndistinct`` warning names them.
     Raises ``InputNotFound``, ``ImageLoadError`` or ``InvalidParameter``."""
     from capsight.io.image_inputs import image_list, rgb_images
@@ -144,8 +145,9 @@ def predictions(
     classifier: ImageClassifier, images: list, names: list[str], top: int = 5
 ) -> list[Prediction]:
     probs = predict(classifier, images)  # (N, C)
-    tops = top_k(probs, list(classifier.labels), top)
+    labels = list(classifier.labels)
+    tops = top_k(probs, labels, top)
     return [
-        Prediction(name, best, [float(v) for v in row])
+        Prediction(name, best, [float(v) for v in row], labels)
         for name, best, row in zip(names, tops, probs, strict=False)
     ]
