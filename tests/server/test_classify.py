@@ -70,3 +70,37 @@ def test_a_classifier_from_example_photos_alone_past_the_limit_promises_nothing_
         release.set()
         assert r.status_code == 504
         assert r.json()["error"] == "building the classifier took longer than the server's 0.3 s limit"
+
+
+def test_requests_for_a_class_list_being_built_wait_for_that_build(monkeypatch):
+    """A request sent again while the first (past its time limit) still builds its class list
+    had started a second build beside it."""
+    import threading
+    import time
+
+    from capsight.classify import engines
+    from capsight.classify.class_sets import parse_classes
+    from capsight.server.routers import classify
+
+    builds = []
+
+    class SlowEngine:
+        def build(self, classes, templates):
+            builds.append(classes)
+            time.sleep(0.3)
+            return object()
+
+    monkeypatch.setattr(engines, "create_engine", lambda name: SlowEngine())
+    classify._built_classifier.cache_clear()
+    try:
+        classes = parse_classes("aardwolf, okapi")
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(classify._classifier(classes, None)))
+                   for _ in range(3)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(builds) == 1 and len(got) == 3 and got[0] is got[1] is got[2]
+    finally:
+        classify._built_classifier.cache_clear()  # no fake left for later tests

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -111,9 +112,21 @@ EMBEDDINGS_KEPT = ("the work goes on, and the embeddings of its class prompts ar
                    "request again in a minute is quicker")  # fmt: skip
 
 
-@lru_cache(maxsize=16)
+# One lock per class list (up to hash collisions among 16): a request that finds the same list
+# being built, by one that ran past the time limit, waits for that build instead of starting
+# a second one beside it.
+_BUILD_LOCKS = [threading.Lock() for _ in range(16)]
+
+
 def _classifier(classes: ClassList, templates: tuple[str, ...] | None):
-    """Built classifiers are reused: the same class list costs one build per server."""
+    """Built classifiers are reused: the same class list costs one build per server, even for
+    requests that arrive while it is being built."""
+    with _BUILD_LOCKS[hash((classes, templates)) % len(_BUILD_LOCKS)]:
+        return _built_classifier(classes, templates)
+
+
+@lru_cache(maxsize=16)
+def _built_classifier(classes: ClassList, templates: tuple[str, ...] | None):
     from capsight.classify.engines import create_engine
 
     return create_engine("offline").build(classes, templates)
