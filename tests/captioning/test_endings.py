@@ -7,6 +7,7 @@ from capsight.captioning.checkpoint import load_checkpoint, save_checkpoint
 from capsight.captioning.decoding import decode
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel
+from capsight.captioning.vocabulary import EOS_ID
 
 
 def test_learns_final_words_and_pairs_from_training_captions():
@@ -60,8 +61,13 @@ def test_save_and_load_round_trip(tmp_path):
     assert Endings.load(tmp_path).first_words is None and Endings.load(tmp_path).not_first(9) == []
 
 
-class DanglingModel(CaptionModel):
-    """Prefers "4 5 <eos>"; its second choice after "5" is word 6, then <eos>."""
+class ScriptedModel(CaptionModel):
+    """At step t, the logits ``steps[t]`` gives ({word: logit}, the rest -9); past the last
+    step, only <eos>."""
+
+    def __init__(self, steps: list[dict[int, float]]) -> None:
+        super().__init__()
+        self.steps = steps
 
     def start(self, grid):
         return {"t": torch.zeros(grid.shape[0], dtype=torch.long)}
@@ -69,15 +75,20 @@ class DanglingModel(CaptionModel):
     def step(self, tokens, state):
         logits = torch.full((tokens.shape[0], 8), -9.0)
         t = state["t"]
-        logits[t == 0, 4] = 0.0
-        logits[t == 1, 5] = 0.0
-        logits[t == 2, self.eos_id], logits[t == 2, 6] = 0.0, -1.0
-        logits[t >= 3, self.eos_id] = 0.0
+        for i, scores in enumerate(self.steps):
+            for word, logit in scores.items():
+                logits[t == i, word] = logit
+        logits[t >= len(self.steps), self.eos_id] = 0.0
         return logits, {"t": t + 1}, None
 
 
+def dangling_model() -> ScriptedModel:
+    """Prefers "4 5 <eos>"; its second choice after "5" is word 6, then <eos>."""
+    return ScriptedModel([{4: 0.0}, {5: 0.0}, {EOS_ID: 0.0, 6: -1.0}])
+
+
 def test_decoding_does_not_stop_mid_phrase_when_the_model_has_endings():
-    model, grid = DanglingModel(), torch.zeros(2, 1, 1)
+    model, grid = dangling_model(), torch.zeros(2, 1, 1)
     for method in ("greedy", "beam"):
         options = DecodingOptions(method=method, max_length=6)
         assert decode(model, grid, options)[0].tokens == [4, 5]  # no endings known: any end
@@ -97,24 +108,10 @@ def test_checkpoints_carry_their_endings(tiny_model, tmp_path):
 
 
 
-class TailFirstModel(CaptionModel):
-    """Its first word is likeliest 5 ("at"), then 4 ("a"); then 6 and <eos>."""
-
-    def start(self, grid):
-        return {"t": torch.zeros(grid.shape[0], dtype=torch.long)}
-
-    def step(self, tokens, state):
-        logits = torch.full((tokens.shape[0], 8), -9.0)
-        t = state["t"]
-        logits[t == 0, 5], logits[t == 0, 4] = 0.0, -1.0
-        logits[t == 1, 6] = 0.0
-        logits[t >= 2, self.eos_id] = 0.0
-        return logits, {"t": t + 1}, None
-
-
 def test_a_caption_starts_only_with_a_word_training_captions_start_with():
     """show-and-tell began COCO captions "at night", "of people", "and white dog ..."."""
-    model, grid = TailFirstModel(), torch.zeros(2, 1, 1)
+    # its first word is likeliest 5 ("at"), then 4 ("a"); then 6 and <eos>
+    model, grid = ScriptedModel([{5: 0.0, 4: -1.0}, {6: 0.0}]), torch.zeros(2, 1, 1)
     for method in ("greedy", "beam", "sample"):
         options = DecodingOptions(method=method, max_length=6, temperature=0.01, seed=1) if (
             method == "sample") else DecodingOptions(method=method, max_length=6)  # fmt: skip
