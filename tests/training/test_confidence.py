@@ -104,6 +104,13 @@ def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
         assert better[metric]["better"] == 1.0, metric
         assert better[metric]["challenger"] > better[metric]["baseline"]
     assert "Python" in better["fallback"]
+    # Neither matches a 4-gram: both BLEU-4s print as 0.0000, and no draw is a win.
+    one = {key: f"{' '.join(refs[0].split()[:3])} sitting" + " down" * (i % 2)
+           for i, (key, refs) in enumerate(references.items())}  # "a dog is sitting"
+    two = {key: f"{' '.join(refs[1].split()[:3])} slowly" for key, refs in references.items()}
+    blank = compare_captions(references, one, two, 200, use_java=False)["BLEU-4"]
+    assert blank["baseline"] < 1e-4 and blank["challenger"] < 1e-4
+    assert blank["better"] == 0.0 and blank["ties"] == 1.0
 
 
 def test_bad_requests_are_refused_in_one_sentence():

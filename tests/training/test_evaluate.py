@@ -60,6 +60,12 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         "every photo is scored, including the 1 of its train split; --split test scores only "
         "photos a model trained on it has not seen"
     ]
+    # Without splits.json the reader splits at random: no model trained on that "train" split.
+    (tiny_dataset / "splits.json").unlink()
+    with pytest.warns(RuntimeWarning):
+        report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
+                                    use_java=False)  # fmt: skip
+    assert report["images"] == 4 and report["notes"] == []
 
 
 def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):

@@ -40,7 +40,10 @@ INTERVAL_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr")
 MIN_ROUNDS = 100
 MAX_ROUNDS = 10_000  # a (rounds, photos) table of 8-byte counts: 70 MB for 875 photos, 400 MB for 5,000
 MIN_PHOTOS = 2  # one photo has CIDEr 0 and nothing to draw from
-TIE = 1e-12  # score differences below this are float noise, not a win
+# Score differences that print as +-0.0000 (the four decimals `capsight eval --against` shows)
+# are ties, not wins: two captioners that match no 4-gram both score a BLEU-4 near 1e-5
+# (pycocoevalcap's guards), whose draws differ by ~1e-6 and had been called 99% losses.
+TIE = 5e-5
 _TINY, _SMALL = 1e-15, 1e-9  # pycocoevalcap's guards against 0/0 in BLEU
 
 

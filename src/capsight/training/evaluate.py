@@ -161,8 +161,10 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
 
 
 def _all_photos_note(corpus, split: str | None) -> list[str]:
-    """Scoring every photo of a corpus with a train split scores photos a model learned from."""
-    trained = len(corpus.splits.get("train") or ()) if split is None else 0
+    """Scoring every photo of a corpus with a train split scores photos a model learned from.
+    Not said of a split the reader drew at random (no split given): nothing was trained on it."""
+    invented = any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes)
+    trained = len(corpus.splits.get("train") or ()) if split is None and not invented else 0
     if not trained:
         return []
     held = "--split test" if corpus.splits.get("test") else "a --split of photos held out"
