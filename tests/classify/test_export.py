@@ -245,7 +245,9 @@ def test_the_exported_program_refuses_8_bit_pixels(tmp_path, caplog, tiny_classi
     assert not [w for w in caught if "pt2" in str(w.message)] and "pt2" not in caplog.text
     images = torch.rand(1, 3, 20, 30)
     assert torch.allclose(program(images), classifier(images))
-    for wrong in (images * 255, (images * 255).to(torch.uint8)):
+    # (integer pixels in range too: the .pt refuses them by their type, as this does now)
+    for wrong in (images * 255, (images * 255).to(torch.uint8), torch.ones(1, 3, 20, 30, dtype=torch.uint8),
+                  torch.zeros(1, 3, 20, 30, dtype=torch.long), torch.ones(1, 3, 20, 30, dtype=torch.bool)):  # fmt: skip
         with pytest.raises(RuntimeError, match=r"expected float pixels in \[0, 1\]"):
             program(wrong)
     with pytest.raises(RuntimeError, match="got NaN values"):

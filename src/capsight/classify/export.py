@@ -76,6 +76,11 @@ class _CheckedPixels(nn.Module):
         self.classifier = classifier
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # Integer (or bool) pixels: the graph cannot branch on a dtype, but a 0.5 filled in the
+        # input's own dtype stays 0.5 only in a float one (uint8 pixels all 0 or 1 had passed
+        # the range check below and been read as black and white).
+        half = torch.full_like(images[:1, :1, :1, :1], 0.5)
+        torch._assert_async((half == 0.5).all(), "expected float pixels in [0, 1]; divide 8-bit pixels by 255")
         torch._assert_async(~torch.isnan(images).any(), "expected pixels in [0, 1], got NaN values")
         # (comparisons, not min() and max(): those fail on an empty batch)
         out_of_range = ((images < -0.5) | (images > 1.5)).any()
