@@ -31,6 +31,11 @@ def test_class_file_and_list(tmp_path):
     assert parse_classes(str(path)).labels == ("mug", "teapot", "kettle")
     assert parse_classes(path).labels == ("mug", "teapot", "kettle")  # a Path too, as elsewhere
     assert parse_classes(" a, b ,c ").labels == ("a", "b", "c")
+    # The file's text pasted into a form (the web page, the HTTP API's classes): its comments
+    # are not classes; commas still separate; "#" on a single line is part of a name ("C#").
+    pasted = path.read_text().replace("\n", "\r\n") + "toaster, oven\n"
+    assert parse_classes(pasted).labels == ("mug", "teapot", "kettle", "toaster", "oven")
+    assert parse_classes("C#, Java").labels == ("C#", "Java")
 
 
 @pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird", "hot dog, hot  dog"])

@@ -171,7 +171,10 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         if _path_is(Path.is_file, path):
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
-            labels, source = spec.replace("\n", ",").split(","), "list"
+            lines = spec.splitlines()
+            if len(lines) > 1:  # a class file pasted into a form: its "#" comments are comments
+                lines = [line.split("#", 1)[0] for line in lines]
+            labels, source = ",".join(lines).split(","), "list"
         elif _path_is(Path.is_dir, path):  # "classes.txt", a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a,b,c'")  # fmt: skip
