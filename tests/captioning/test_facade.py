@@ -302,6 +302,8 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
     from capsight.classify.engines import classify
 
     assert capsight.classify_images is classify
+    with pytest.raises(TypeError, match=r"^classify_images\(\) got an unexpected keyword"):
+        capsight.classify_images(["cat.jpg"], "cat, dog", tpo=1)  # it had named classify()
     with pytest.raises(AttributeError):
         capsight.no_such_function  # noqa: B018
 

@@ -74,7 +74,7 @@ def _engine(name: str, clip: str | None) -> ZeroShotEngine:
     return ClipEngine(clip)
 
 
-def classify(
+def classify_images(
     images: Sequence[ImageInput] | ImageInput,
     classes: str | Sequence[str] | ClassList,
     templates: Sequence[str] | str | None = None,
@@ -134,11 +134,12 @@ def _warn_indistinct(classifier) -> None:
         warnings.warn(note, ClassesIndistinct, stacklevel=3)
 
 
-DECODE_CHUNK = 32  # photos decoded and classified together by classify()
+DECODE_CHUNK = 32  # photos decoded and classified together by classify_images()
 
 
-# The name the capsight package exports: capsight.classify is this package.
-classify_images = classify
+# classify_images is the name the capsight package exports (capsight.classify is this package),
+# and the one a mistyped keyword's TypeError names; classify, the name within it.
+classify = classify_images
 
 
 def predictions(
