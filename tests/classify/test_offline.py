@@ -176,6 +176,28 @@ def test_classify_warns_of_classes_it_cannot_tell_apart(photo):
         classify([photo("chelsea")], "cat, dog")  # nothing to say
 
 
+def test_templates_that_change_nothing_are_said_to(engine, photo):
+    """WordNet maps "cat" and "dog" onto ImageNet's own classes and a built-in set is ImageNet's:
+    templates given for them had been taken without a word and without effect."""
+    import warnings
+
+    from capsight.classify.offline import UNUSED_TEMPLATES, build_notes
+
+    mine = ["a blurry photo of a {}."]
+    for spec in ("cat, dog", "imagenet"):
+        clf = engine.build(parse_classes(spec), mine)
+        assert build_notes(clf) == [UNUSED_TEMPLATES], spec
+        assert build_notes(engine.build(parse_classes(spec))) == [], spec  # none given
+    # A name WordNet does not know is read as text, through the templates; a tie is broken so.
+    for spec in ("hat with a wide brim, dog", "apple, pear"):
+        assert build_notes(engine.build(parse_classes(spec), mine)) == [], spec
+    with pytest.warns(UserWarning, match="the templates change nothing"):
+        classify([photo("chelsea")], "cat, dog", templates=mine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        classify([photo("chelsea")], "apple, pear", templates=mine)
+
+
 def test_classify_and_predict_take_what_caption_takes(tmp_path, photo, engine):
     """One path alone (not read letter by letter), PIL images, arrays, bytes; a bad item is a
     one-line error before any model loads."""

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight.classify.engines import create_engine
     from capsight.classify.export import check_output, save_classifier
     from capsight.classify.few_shot import build_from_examples
-    from capsight.classify.offline import indistinct_notes
+    from capsight.classify.offline import build_notes
     from capsight.errors import InvalidParameter
 
     if args.classes is None and args.examples is None:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             classifier = engine.build(classes, args.template, progress=progress)
     built = time.perf_counter() - start
-    for note in indistinct_notes(classifier):  # said now: the file would tie them on every photo
+    for note in build_notes(classifier):  # said now: the file would tie them on every photo
         print(error_line(note, "note"), file=sys.stderr)
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         path = save_classifier(classifier, args.out, progress)

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
-    from capsight.classify.offline import indistinct_notes
+    from capsight.classify.offline import build_notes
     from capsight.errors import CapsightError, InvalidParameter
 
     if args.top < 1:
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             engine = create_engine(args.engine or "offline", args.clip)
             with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
                 classifier = engine.build(classes, args.template, progress=progress)
-            for note in indistinct_notes(classifier):
+            for note in build_notes(classifier):
                 print(error_line(note, kind="note"), file=sys.stderr)
         found = predictions(classifier, images, names, args.top)
         if args.json:

@@ -116,7 +116,7 @@ def classify_images(
         loaded = rgb_images(images, start, DECODE_CHUNK)  # the first chunk's before the model loads
         if classifier is None:
             classifier = create_engine(engine, clip).build(class_list, templates)
-            _warn_indistinct(classifier)
+            _warn_build_notes(classifier)
         found += predictions(classifier, loaded, names[start : start + DECODE_CHUNK], top)
     return found
 
@@ -125,13 +125,15 @@ class ClassesIndistinct(UserWarning):
     """Some of the classes look the same to the engine and score alike on every photo."""
 
 
-def _warn_indistinct(classifier) -> None:
+def _warn_build_notes(classifier) -> None:
     """The CLI's notes on classes the engine cannot tell apart ("cat, cats", "猫, 狗"), as
     warnings: a Python caller had had no word of why two classes tied at 0.499."""
-    from capsight.classify.offline import indistinct_notes
+    from capsight.classify.offline import UNUSED_TEMPLATES, indistinct_notes
 
     for note in indistinct_notes(classifier):
         warnings.warn(note, ClassesIndistinct, stacklevel=3)
+    if getattr(classifier, "templates_unused", False):  # templates=[...] that changed nothing
+        warnings.warn(UNUSED_TEMPLATES, UserWarning, stacklevel=3)
 
 
 DECODE_CHUNK = 32  # photos decoded and classified together by classify_images()

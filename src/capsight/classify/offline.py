@@ -106,10 +106,18 @@ def imagenet_mapping(
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """The (C, 1000) weight matrix from ImageNet probabilities to the user's classes."""
+    return _mapping(classes, templates, config, progress)[0]
+
+
+def _mapping(
+    classes: ClassList, templates: Sequence[str], config: OfflineConfig,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, int]:
+    """``imagenet_mapping``'s rows, and how many of them the text (and so the templates) shaped."""
     if classes.imagenet_indices is not None:
         rows = np.zeros((len(classes.labels), 1000), np.float32)
         rows[np.arange(len(rows)), list(classes.imagenet_indices)] = 1.0
-        return rows
+        return rows, 0
     rows = wordnet_rows(classes.labels, config)
     matched = rows.max(1) > 0  # (C,)
     tied = tied_classes(rows, classes.labels) if config.break_ties else np.zeros(len(rows), bool)
@@ -123,7 +131,7 @@ def imagenet_mapping(
             elif need_text[c]:
                 weight = config.similarity_weight_matched if matched[c] else 1.0
                 rows[c] = np.maximum(rows[c], weight * soft[label])
-    return rows
+    return rows, int((need_text | tied).sum())
 
 
 def tied_classes(rows: np.ndarray, labels: Sequence[str]) -> np.ndarray:
@@ -265,17 +273,23 @@ class OfflineEngine:
         """A classifier for ``classes``; ``prototypes`` (C, 1280) adds few-shot examples.
         ``progress`` hears the embedding of class names new to the cache."""
         classes = as_class_list(classes)
+        chosen = templates is not None
         templates = resolve_templates(templates, self.default_templates)
         mapping = bias = None
+        prompted = 0
         if names:
-            rows = imagenet_mapping(classes, templates, self.config, progress)  # (C, 1000)
+            rows, prompted = _mapping(classes, templates, self.config, progress)  # (C, 1000)
             mapping = torch.from_numpy(rows)
             if classes.imagenet_indices is None:
                 bias = torch.from_numpy(breadth_bias(rows, self.config.breadth_prior))
-        return OfflineClassifier(
+        classifier = OfflineClassifier(
             self.net, list(classes.labels), mapping, bias, prototypes, centre, self.resolution,
             self.config.flip, self.config.resize_mode, multi_scale=self.config.multi_scale,
         ).eval()
+        # Templates given that no class's weights read (a built-in set, names WordNet maps
+        # apart, examples only): said in a note rather than taken without effect.
+        classifier.templates_unused = chosen and prompted == 0
+        return classifier
 
     @torch.no_grad()
     def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
@@ -307,3 +321,15 @@ def indistinct_notes(classifier: nn.Module) -> list[str]:
             "engine and score alike on every photo (names for one thing, or names it cannot "
             "read: it reads English; keep one, or give each a distinct English name)"
             for group in indistinct_classes(classifier)]  # fmt: skip
+
+
+UNUSED_TEMPLATES = ("the templates change nothing for these classes: each maps onto ImageNet's "
+                    "own through WordNet, and templates shape only names WordNet does not know "
+                    "or maps alike")  # fmt: skip
+
+
+def build_notes(classifier: nn.Module) -> list[str]:
+    """What the CLI prints and the API returns beside a built classifier: ``indistinct_notes``,
+    and templates given that changed nothing."""
+    unused = [UNUSED_TEMPLATES] if getattr(classifier, "templates_unused", False) else []
+    return indistinct_notes(classifier) + unused

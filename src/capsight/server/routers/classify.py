@@ -134,10 +134,10 @@ def _built_classifier(classes: ClassList, templates: tuple[str, ...] | None):
 
 @lru_cache(maxsize=16)
 def _notes(classes: ClassList, templates: tuple[str, ...] | None) -> tuple[str, ...]:
-    """``indistinct_notes`` of ``_classifier(classes, templates)``, worked out once per list."""
-    from capsight.classify.offline import indistinct_notes
+    """``build_notes`` of ``_classifier(classes, templates)``, worked out once per list."""
+    from capsight.classify.offline import build_notes
 
-    return tuple(indistinct_notes(_classifier(classes, templates)))
+    return tuple(build_notes(_classifier(classes, templates)))
 
 
 @router.post(
@@ -242,7 +242,7 @@ async def build_classifier(
         from capsight.classify.engines import create_engine
         from capsight.classify.export import save_classifier
         from capsight.classify.few_shot import build_from_examples
-        from capsight.classify.offline import indistinct_notes
+        from capsight.classify.offline import build_notes
 
         engine = create_engine("offline")
         with tempfile.TemporaryDirectory() as tmp:
@@ -260,7 +260,7 @@ async def build_classifier(
             else:
                 clf = engine.build(class_list, template)
             path = save_classifier(clf, Path(tmp) / f"classifier{suffix}")
-            return path.read_bytes(), len(clf.labels), indistinct_notes(clf)
+            return path.read_bytes(), len(clf.labels), build_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
                                        EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
