@@ -203,7 +203,11 @@ def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpe
               ("examples", ("dog/0.jpg", cat_jpeg_bytes, "image/jpeg"))]
     r = client.post("/v1/classifiers", files=photos)
     assert r.status_code == 400, r.text
-    assert r.json()["error"].startswith("broken.jpg: ") and "/tmp" not in r.json()["error"]
+    assert r.json()["error"].startswith("cat/broken.jpg: ") and "/tmp" not in r.json()["error"]
+    # Named with its class folder: "a.txt" alone did not say which class's photo it was.
+    photos[0] = ("examples", ("examples/cat/a.txt", b"not a photo\n", "text/plain"))
+    r = client.post("/v1/classifiers", files=photos)
+    assert r.status_code == 415 and r.json()["error"].startswith("cat/a.txt: "), r.text
 
 
 def test_templates_may_repeat_and_classes_may_not(client, cat_png):

@@ -62,7 +62,8 @@ HERO = """
 <div class="capsight-hero">
   <div>
     <h1>capsight</h1>
-    <p>Describe photos in words, and find the moments in a video unlike what came before.
+    <p>Describe photos in words, find the moments in a video unlike what came before, and sort
+       photos into classes you name.
        Everything runs here, offline.</p>
   </div>
   <nav>

@@ -139,6 +139,15 @@ def upload_refusal(name: str, head: bytes, wanted: str) -> str | None:
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,]")
 
 
+def example_name(filename: str | None, fallback: str = "upload") -> str:
+    """``display_name`` of an example photo with its class folder kept ("cat/1.jpg"): the
+    photo alone ("1.jpg") does not say which of the classes' photos was refused."""
+    parts = (filename or "").replace("\\", "/").rstrip("/").split("/")
+    if len(parts) < 2:
+        return display_name(filename, fallback)
+    return f"{display_name(parts[-2], '')}/{display_name(parts[-1], fallback)}".lstrip("/")
+
+
 def display_name(filename: str | None, fallback: str = "upload") -> str:
     """A client's file name made safe to show (never used as a path): base name, 120 chars."""
     if not filename:

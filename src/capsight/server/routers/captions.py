@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -89,15 +90,18 @@ class ImageUpload:
     filename: str
 
 
-async def read_images(files: list[UploadFile], max_images: int) -> list[ImageUpload]:
-    """Read uploads, refusing (415) anything whose content is not an image."""
+async def read_images(
+    files: list[UploadFile], max_images: int, display: Callable[[str | None, str], str] = display_name
+) -> list[ImageUpload]:
+    """Read uploads, refusing (415) anything whose content is not an image; ``display`` makes
+    the name a refusal shows (and the upload keeps) from the client's file name."""
     if not files:
         raise ApiError(422, "images: send at least one image file")
     if len(files) > max_images:
         raise ApiError(422, too_many_images(max_images))
     uploads = []
     for i, f in enumerate(files):
-        name = display_name(f.filename, f"image {i + 1}")
+        name = display(f.filename, f"image {i + 1}")
         data = await f.read()
         refusal = upload_refusal(name, data[:SNIFF_BYTES], "image")
         if refusal:

@@ -32,6 +32,7 @@ from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.routers.captions import ImageUpload, decode_images, read_images
+from capsight.server.uploads import example_name
 
 router = APIRouter(tags=["classify"], dependencies=[Depends(require_api_key)])
 
@@ -224,7 +225,7 @@ async def build_classifier(
     template = client_templates(template, class_list)
     grouped: dict[str, list[tuple[str, ImageUpload]]] = {}
     if examples:
-        uploads = await read_images(examples, max(settings.max_images, 1000))
+        uploads = await read_images(examples, max(settings.max_images, 1000), example_name)
         for upload, raw in zip(uploads, examples, strict=True):
             name = (raw.filename or "").replace("\\", "/")
             # The folder the photo is in: a browser sends a folder picked whole as
