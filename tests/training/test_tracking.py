@@ -113,6 +113,22 @@ def test_a_tracking_store_that_cannot_be_written_is_one_clear_error(tmp_path, mo
         create_tracker("mlflow", tracking_uri=uri)
 
 
+def test_a_tracking_server_that_does_not_answer_is_one_clear_error_at_once(monkeypatch):
+    """MLflow retried it for about four minutes without a word before its own error."""
+    pytest.importorskip("mlflow")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # (the old code, should it run)
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    uri = f"http://127.0.0.1:{port}"
+    with pytest.raises(InvalidParameter, match=rf"^MLflow tracking server {uri}: cannot reach it \(.*--no-track\)$"):
+        create_tracker("mlflow", tracking_uri=uri)
+
+
 def test_a_folder_store_this_mlflow_refuses_says_what_to_use_instead(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
@@ -246,6 +262,7 @@ def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, u
             raise RuntimeError("stop here")
 
     monkeypatch.setattr(mlflow.tracking, "MlflowClient", Client)
+    monkeypatch.setattr("capsight.training.tracking._check_server", lambda uri: None)  # no server here
     with pytest.raises(Exception):  # noqa: B017  (the fake client stops the tracker's set-up)
         create_tracker("mlflow", root_dir=tmp_path, tracking_uri=uri.format(root=tmp_path))
     assert (asked["artifact_location"] is not None) == local

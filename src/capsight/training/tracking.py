@@ -134,6 +134,33 @@ def _check_sqlite_file(uri: str) -> None:
         pass
 
 
+def _check_server(uri: str) -> None:
+    """Refuse at once a tracking server (http/https) that does not answer a connection: MLflow
+    retries it with growing waits for about four minutes, with no word, before it gives up.
+    Skipped where a proxy would carry the request (the server may be reachable only through it)."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    url = urllib.parse.urlsplit(uri)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return
+    if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname):
+        return
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=SERVER_TIMEOUT_S).close()
+    except OSError as error:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise InvalidParameter(
+            f"MLflow tracking server {uri}: cannot reach it ({reason}); start it (mlflow server), "
+            "set MLFLOW_TRACKING_URI to another store, or train without tracking (--no-track)"
+        ) from None
+
+
+SERVER_TIMEOUT_S = 10
+
+
 class NullTracker:
     """Logs nowhere; remembers everything it was given (``params``, ``metrics``, ...)."""
 
@@ -208,6 +235,7 @@ class MLflowTracker:
         self._logged_params: dict[str, str] = {}
         for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial ... tables" etc.
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        _check_server(uri)
         try:
             _check_sqlite_file(uri)
             self.client = MlflowClient(tracking_uri=uri)
