@@ -869,8 +869,20 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"], config["model"]) == (
         "show-and-tell", 4, 1, 2, {"hidden_dim": 32})  # fmt: skip
     assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
-    (out / "train_config.json").write_text('{"architecture": "show-and')  # a damaged file: said
+    # Another --init-from on resume: the run goes on from its own last/, which had been taken
+    # without a word about the checkpoint named.
+    again = [str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--resume", "--quiet", "--no-track"]
+    with pytest.raises(InvalidParameter, match=r"^--init-from .*best: the run in .* resumes from its own last "
+                                               r"epoch \(started from scratch\); drop --init-from"):  # fmt: skip
+        train_main([*again, "--init-from", str(out / "best")])
     from capsight.training.train_cli import with_the_runs_options
+
+    # Another --architecture: the run's model options are its architecture's, not carried over
+    # (a show-and-tell's cell=gru had been blamed: "--model-option cell: is not an option of ...").
+    (out / "train_config.json").write_text(json.dumps({**config, "model": {"cell": "gru"}}))
+    other = config_from_args(build_parser().parse_args([*again, "--architecture", "show-attend-tell"]))
+    assert with_the_runs_options(other, {"architecture"}, lambda _: None).model == {}
+    (out / "train_config.json").write_text('{"architecture": "show-and')  # a damaged file: said
 
     notes = []
     with_the_runs_options(config_from_args(build_parser().parse_args([str(caption_folder), "--out", str(out), "--resume"])),

@@ -857,9 +857,17 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     check_scorers()  # every epoch is scored on the validation photos
     last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
+        # A run resumes from its own last/: another --init-from would be ignored without a word.
+        started = read_json_or_empty(Path(config.out) / "train_config.json").get("init_from") or ""
+        if config.init_from and (not started or Path(started).resolve() != Path(config.init_from).resolve()):
+            began = f"started from {started}" if started else "started from scratch"
+            raise InvalidParameter(f"--init-from {config.init_from}: the run in {config.out} resumes "
+                                   f"from its own last epoch ({began}); drop --init-from, or start a "
+                                   "new run in another --out")  # fmt: skip
         with _said_as_unresumable(Path(config.out)):
             _refuse_other_features(config, last, f"--resume: the run in {config.out}")
-    elif config.resume and note is not None:
+        return  # (the checkpoint it started from was checked when it started)
+    if config.resume and note is not None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
         return

@@ -168,6 +168,8 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
     for name in KEPT_ON_RESUME:
         if name in given or name not in before:
             continue
+        if name == "model" and "architecture" in given and config.architecture != before.get("architecture"):
+            continue  # another architecture's options: the refusal names --architecture, not them
         value, now = before[name], getattr(config, name)
         if isinstance(now, float) and type(value) is int:
             value = float(value)
