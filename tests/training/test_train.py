@@ -228,6 +228,24 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_
     with pytest.raises(DatasetError, match="--min-count 100000: no word of the training captions"):
         train(_config(caption_folder, tmp_path / "a", cache, min_count=100_000))
     capsys.readouterr()
+    from capsight.training.readers import read_corpus
+    from capsight.training.train import training_vocabulary
+
+    photos = read_corpus(caption_folder).split("train")
+    said = []
+    training_vocabulary(photos, 1, said.append)
+    assert said == []
+    # A --min-count that keeps a word or two (the run had trained, and written "a"): said.
+    counts = {}
+    for words in (c.lower().split() for p in photos for c in p.captions):
+        for word in words:
+            counts[word] = counts.get(word, 0) + 1
+    top = max(counts.values())
+    vocab = training_vocabulary(photos, top, said.append)
+    assert len(vocab) <= 6 and len(said) == 1
+    assert re.fullmatch(rf"--min-count {top} keeps 1 word, and leaves \d+% of the training captions' words "
+                        r"unknown \(<unk>, never written\): its captions can say little; pass a smaller "
+                        r"--min-count", said[0]), said  # fmt: skip
     train(_config(caption_folder, tmp_path / "b", cache, epochs=1, warmup_steps=200))
     assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch of 2)" in capsys.readouterr().err
     train(_config(caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1))
