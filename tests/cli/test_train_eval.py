@@ -57,6 +57,15 @@ def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_pa
     report = json.loads(out)
     assert report["decoding"]["method"] == "greedy" and "beam_width" not in report["decoding"]
     assert report["scorer"].startswith("pycocoevalcap, ")
+    status, _, err = run_cli("eval", karpathy, "--model", "labels")  # its photos are elsewhere
+    assert status == 2
+    one_error_line(err, f"none of the 6 photos could be read (first: {tmp_path / '0.jpg'}: ")
+    assert f"they were looked for in {tmp_path}: check that the photos are there (a captions file given as DATA takes --images FOLDER" in err
+    # A dataset folder with its captions in a file elsewhere: the photos are in its images/, as
+    # they are found with its own captions.json (they had been looked for beside images/).
+    (tmp_path / "mine.json").write_text(json.dumps(captions))
+    status, out, err = run_cli("eval", data, "--captions", tmp_path / "mine.json", "--model", "labels", "--json")
+    assert status == 0 and json.loads(out)["images"] == 6, err
     status, _, err = run_cli("eval", karpathy, "--captions", karpathy)
     assert status == 2
     one_error_line(err, "a captions file already; --captions names one for a folder of photos")

@@ -60,6 +60,15 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         "every photo is scored, including the 1 of its train split; --split test scores only "
         "photos a model trained on it has not seen"
     ]
+    # A corpus of one train split (as a Conceptual Captions file is): no other split to point to.
+    from capsight.training.datasets import CaptionCorpus
+    from capsight.training.evaluate import _all_photos_note
+
+    only = CaptionCorpus("cc", {}, {"train": ["1.jpg", "2.jpg"]})
+    assert _all_photos_note(only, None) == [
+        "every photo is scored, and all 2 are in its train split (it has no other): a model trained "
+        "on it has seen them, so the scores say little of new photos"
+    ]
     # Without splits.json the reader splits at random: no model trained on that "train" split.
     (tiny_dataset / "splits.json").unlink()
     with pytest.warns(RuntimeWarning):

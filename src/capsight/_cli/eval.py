@@ -119,8 +119,8 @@ def _dataset(args: argparse.Namespace) -> tuple[str | None, str]:
     if args.images:
         raise InvalidParameter(f"--images {args.images}: is for a captions file given as DATA; "
                                f"{data} is a folder (name its captions with --captions)")  # fmt: skip
-    if args.captions:
-        return str(data), args.captions
+    if args.captions:  # the photos in DATA/images, as a dataset folder holds them, or in DATA
+        return str(data / "images" if (data / "images").is_dir() else data), args.captions
     default = data / "captions.json"  # else the folder: read_corpus finds the Flickr8k text files, or says
     return str(data), str(default) if default.is_file() else str(data)
 

@@ -21,6 +21,7 @@ import copy
 import os
 import time
 import warnings
+from pathlib import Path
 
 from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, check_count
@@ -112,8 +113,9 @@ def evaluate_captioner(
     seconds = time.perf_counter() - start
     if not candidates:
         raise DatasetError(
-            f"none of the {len(records)} photos could be read (first: {unreadable[0]}); "
-            "check the photo folder (--images; images_dir in Python)"
+            f"none of the {len(records)} photos could be read (first: {unreadable[0]}); they were "
+            f"looked for in {Path(records[0].path).parent}: check that the photos are there (a "
+            "captions file given as DATA takes --images FOLDER; images_dir in Python)"
         )
     if unreadable:
         warnings.warn(
@@ -167,6 +169,10 @@ def _all_photos_note(corpus, split: str | None) -> list[str]:
     trained = len(corpus.splits.get("train") or ()) if split is None and not invented else 0
     if not trained:
         return []
+    if not any(keys for name, keys in corpus.splits.items() if name != "train"):
+        # (a Conceptual Captions file: no split to point to)
+        return [f"every photo is scored, and all {trained} are in its train split (it has no other): "
+                "a model trained on it has seen them, so the scores say little of new photos"]
     held = "--split test" if corpus.splits.get("test") else "a --split of photos held out"
     return [f"every photo is scored, including the {trained} of its train split; {held} scores "
             "only photos a model trained on it has not seen"]
