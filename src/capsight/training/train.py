@@ -706,7 +706,7 @@ def _run_epoch(
         bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}", refresh=False)
     bar.close()
     state["epoch"] = epoch + 1
-    record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
+    record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4) + 0.0,  # (+ 0.0: not -0.0)
               "lr": float(f"{optimizer.param_groups[0]['lr']:.4g}"), "train_seconds": round(time.time() - started, 1)}  # fmt: skip
     if rewards:  # SCST: the mean CIDEr-D of the sampled captions, which its loss is no measure of
         record["reward"] = round(float(np.mean(rewards)), 4)
