@@ -126,8 +126,9 @@ class ClassesIndistinct(UserWarning):
 
 
 def _warn_build_notes(classifier) -> None:
-    """The CLI's notes on classes the engine cannot tell apart ("cat, cats", "猫, 狗"), as
-    warnings: a Python caller had had no word of why two classes tied at 0.499."""
+    """The CLI's notes as warnings: classes the engine cannot tell apart ("cat, cats", "猫, 狗";
+    a Python caller had had no word of why two classes tied at 0.499), and templates given that
+    changed nothing."""
     from capsight.classify.offline import UNUSED_TEMPLATES, indistinct_notes
 
     for note in indistinct_notes(classifier):
