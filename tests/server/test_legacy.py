@@ -197,6 +197,23 @@ def test_a_client_that_hangs_up_takes_its_video_job_along(
         scripted_engine.gate.set()
 
 
+def test_a_stopping_server_answers_a_waiting_video_request_at_once(make_app, started, scripted_engine, tiny_video):
+    """On SIGTERM the request had waited out the shutdown's grace and got no answer at all."""
+    import threading
+
+    scripted_engine.gate.clear()
+    try:
+        for client in started(make_app(request_timeout_s=60)):
+            threading.Timer(0.5, client.app.state.stopping.set).start()  # as `capsight serve` does
+            r = client.post("/get_video_captions",
+                            files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
+            assert r.status_code == 503 and r.headers["retry-after"] == "30"
+            assert r.json()["error"] == "the server is stopping; send the video again once it is back"
+            assert client.get("/v1/jobs").json()["jobs"] == []  # its id was never told: gone with it
+    finally:
+        scripted_engine.gate.set()
+
+
 def test_the_original_endpoints_answers_are_described_in_the_schema(client):
     paths = client.get("/openapi.json").json()["paths"]
     for path, keys in (("/get_image_caption", {"captions", "encoders_out", "embedded_words", "words", "model"}),

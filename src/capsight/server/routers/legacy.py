@@ -159,6 +159,7 @@ Metric = Literal["euclidian", "euclidean", "cosine"]
 
 
 VIDEO_CAPTIONS_ERRORS = error_responses(400, 401, 410, 413, 415, 422, 503, 504)
+RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s
 VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, to poll
 
 
@@ -209,6 +210,12 @@ async def get_video_captions(
         if await request.is_disconnected():  # nobody will read the answer, or learn the job's id
             await asyncio.to_thread(jobs.delete, job.id)  # (files to remove: off the event loop)
             raise ApiError(499, "the client closed the connection before the analysis finished")
+        if request.app.state.stopping.is_set():  # SIGTERM: answer now, as the event streams do
+            # (waiting on, the request held the shutdown for its 10 s of grace, then got no
+            # answer at all; the job, whose id the client never learned, goes with it)
+            await asyncio.to_thread(jobs.delete, job.id)
+            raise ApiError(503, "the server is stopping; send the video again once it is back",
+                           headers={"Retry-After": str(RESTART_RETRY_S)})  # fmt: skip
         if time.monotonic() > deadline:
             raise ApiError(
                 504,
