@@ -172,6 +172,35 @@ def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
     assert str(client.app.state.settings.job_dir) not in failed["error"]
 
 
+def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(client, tiny_video, monkeypatch, caplog):
+    """The writer re-made the folder the delete had just removed (204, yet 756 kB stayed), or
+    failed in it and was logged as a full disk."""
+    import time
+
+    engine = client.app.state.engine
+    write = engine.write_outputs
+    for fails in (False, True):
+        called = []
+
+        def deleted_meanwhile(analysis, out_dir, fails=fails, called=called):
+            called.append(out_dir)
+            assert client.delete(f"/v1/jobs/{out_dir.parent.name}").status_code == 204
+            if fails:  # the folder gone from under the writer
+                raise OSError(2, "No such file or directory", str(out_dir))
+            write(analysis, out_dir)  # makes the folder again
+
+        monkeypatch.setattr(engine, "write_outputs", deleted_meanwhile)
+        job_id = _submit(client, tiny_video).json()["id"]
+        folder = client.app.state.settings.job_dir / job_id
+        for _ in range(300):  # until the worker has written and let the job go
+            if called and job_id not in client.app.state.jobs._running:
+                break
+            time.sleep(0.05)
+        assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+        assert not folder.exists(), fails
+    assert "cannot save its outputs" not in caplog.text
+
+
 def test_a_thumbnail_past_the_last_moment_says_how_many_there_are(client, tiny_video, wait_for_job):
     done = wait_for_job(client, _submit(client, tiny_video, every=1).json()["id"])
     count = len(done["analysis"]["moments"])

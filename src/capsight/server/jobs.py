@@ -480,10 +480,14 @@ class JobManager:
                 self.engine.write_outputs(analysis, folder / "out")
                 _save_thumbnails(analysis, folder / "thumbs")
             except (OSError, CapsightError) as exc:  # a full disk: the server's fault, not theirs
+                if job_id in self._cancel:  # deleted meanwhile: its folder went from under the writer
+                    raise _Stop("deleted") from None
                 log.error("job %s: cannot save its outputs: %s", job_id, exc)
                 self._finish(job_id, FAILED, "the server could not save this job's outputs (is "
                              "its disk full?); try again later")  # fmt: skip
                 return
+            if job_id in self._cancel:  # deleted while its outputs were written, which re-made
+                raise _Stop("deleted")  # its folder after the delete had removed it
             summary = {
                 "moments": len(analysis.moments),
                 "novel_moments": len(analysis.novel_moments),
@@ -495,8 +499,9 @@ class JobManager:
                               summary=summary, finished_at=time.time())  # fmt: skip
             log.info("job %s done: %s", job_id, summary)
         except _Stop as stop:
-            if job_id in self._cancel:
-                return  # deleted: its row and files are gone already
+            if job_id in self._cancel:  # deleted: its row is gone, and its files but for any
+                shutil.rmtree(self.store.job_path(job_id), ignore_errors=True)  # written since
+                return
             if self._stop.is_set():
                 self._finish(job_id, INTERRUPTED, "the server stopped while this job was running;"
                              " submit the video again")  # fmt: skip
