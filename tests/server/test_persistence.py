@@ -83,3 +83,25 @@ def test_expiry_deletes_old_finished_jobs_only(tmp_path, scripted_engine, tiny_v
         assert store.get(job_id) is None and not (tmp_path / job_id).exists()
     finally:
         manager.stop()
+
+
+def test_a_job_database_the_server_may_only_read_is_refused_at_start_up(tmp_path, monkeypatch):
+    """Another user's jobs.sqlite3 (a restored backup, a volume after a uid change) passed the
+    folder's check, then made every video job a 500 with a traceback. (Opened read-only here:
+    the tests run as root, whom file modes do not stop.)"""
+    import sqlite3
+
+    import pytest
+
+    from capsight.errors import InvalidParameter
+
+    JobStore(tmp_path).close()  # the database exists, in WAL mode
+    connect = sqlite3.connect
+
+    def read_only(path, **options):
+        return connect(f"file:{path}?mode=ro", uri=True, **options)
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    with pytest.raises(InvalidParameter, match=r"^cannot write the job database .*jobs\.sqlite3 \(attempt to write "
+                                               r"a readonly database\); give --job-dir"):  # fmt: skip
+        JobStore(tmp_path)

@@ -141,14 +141,22 @@ class JobStore:
         prepare_job_dir(self.root)
         self._lock = threading.Lock()
         self.closed = False
-        self._db = sqlite3.connect(
-            self.root / "jobs.sqlite3", check_same_thread=False, isolation_level=None
-        )
+        database = self.root / "jobs.sqlite3"
+        self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                # A write, now: a database the server may only read (another user's, restored
+                # from a backup) had passed the folder's check and made every job a 500.
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                self._db.execute(f"PRAGMA user_version = {int(version)}")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise InvalidParameter(f"cannot write the job database {database} ({exc}); give --job-dir "
+                                   "(or CAPSIGHT_JOB_DIR) a folder whose files the server can write") from None  # fmt: skip
 
     def close(self) -> None:
         """Close the database; later writes (a worker still finishing) are ignored."""
