@@ -321,6 +321,23 @@ def test_help_lists_the_public_functions_and_not_the_lazy_loading():
     assert "__getattr__" not in shown and "__dir__" not in shown and "_LazyModule" not in shown
 
 
+def test_the_public_functions_let_openmp_threads_wait_without_spinning():
+    """As the CLI does (its spinning threads ran capsight.caption 2x slower on a busy machine);
+    a value of the caller's own wins, and DecodingOptions alone loads no torch to set it for."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, capsight; capsight.DecodingOptions; print(os.environ.get('OMP_WAIT_POLICY')); "
+            "capsight.caption; print(os.environ.get('OMP_WAIT_POLICY'))")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert run.stdout.split() == ["None", "PASSIVE"]
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**env, "OMP_WAIT_POLICY": "ACTIVE"})  # fmt: skip
+    assert run.stdout.split() == ["ACTIVE", "ACTIVE"]
+
+
 @pytest.mark.slow
 def test_encode_images_works_in_batches_and_keeps_no_images(photo):
     cat = photo("chelsea")
