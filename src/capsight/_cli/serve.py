@@ -46,7 +46,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Every option can also be set with an environment variable CAPSIGHT_<OPTION>, e.g. "
             "CAPSIGHT_PORT or CAPSIGHT_API_KEY; three are named otherwise: --request-timeout is "
             "CAPSIGHT_REQUEST_TIMEOUT_S, --job-timeout CAPSIGHT_JOB_TIMEOUT_S, --no-ui "
-            "CAPSIGHT_UI=false (docs/server.md lists them all)."
+            "CAPSIGHT_UI=false."
         ),
     )
     for flag, dest, kind, text in _FLAGS:

@@ -221,10 +221,8 @@ class MLflowTracker:
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
-            raise MissingDependency(
-                "experiment tracking needs mlflow: pip install 'capsight[train]' "
-                "(or train without tracking)"
-            ) from None
+            # (capsight train then trains untracked, and says so; --no-track says nothing)
+            raise MissingDependency("experiment tracking needs mlflow: pip install 'capsight[train]'") from None
         root = Path(root_dir).expanduser().resolve()
         uri = (
             tracking_uri
