@@ -113,3 +113,7 @@ def test_kill_during_a_job_and_restart(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    # capsight's own lines in uvicorn's form, info ones too (they had been bare, and info lost)
+    lines = log.read_text().splitlines()
+    assert f"WARNING:  job {running_id} was interrupted by a server restart" in lines
+    assert any(line.startswith(f"INFO:     job {again} done: ") for line in lines), lines[-20:]

@@ -37,6 +37,23 @@ _FLAGS = [
 ]
 
 
+def _log_as_uvicorn_does(level: str) -> None:
+    """capsight's own log lines ("job ... done", "expired 3 job(s)") beside uvicorn's, in its
+    form and at its level: with no handler they had gone to Python's last resort, warnings and
+    errors only, bare ("job ... was interrupted by a server restart")."""
+    import logging
+
+    from uvicorn.config import LOG_LEVELS
+    from uvicorn.logging import DefaultFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    logger = logging.getLogger("capsight")
+    logger.handlers = [handler]
+    logger.setLevel(LOG_LEVELS[level.lower()])
+    logger.propagate = False  # (not twice, should anything configure the root logger)
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve",
@@ -154,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     check_servable(settings.model)
     prepare_job_dir(settings.job_dir)
     app = create_app(settings)
+    _log_as_uvicorn_does(settings.log_level)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             timeout_graceful_shutdown=10)  # fmt: skip
 
