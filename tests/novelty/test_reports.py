@@ -124,6 +124,17 @@ def test_plot_is_a_readable_png():
     assert len(set(image.convert("RGB").getdata())) > 50  # something was drawn
 
 
+def test_a_video_named_in_a_script_the_font_lacks_draws_without_warnings():
+    """matplotlib warned once per missing glyph, source lines and all, in the CLI's output."""
+    import warnings
+
+    analysis = make_analysis()
+    named = dataclasses.replace(analysis, video=dataclasses.replace(analysis.video, path="/videos/日本語.mp4"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Image.open(io.BytesIO(render_plot_png(named))).size == (1100, 420)
+
+
 def _texts(fig) -> list[str]:
     """Every text drawn in the figure and its axes, whitespace collapsed."""
     artists = [*fig.texts, *(t for ax in fig.axes for t in ax.texts)]

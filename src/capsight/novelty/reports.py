@@ -25,6 +25,7 @@ import json
 import math
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
@@ -228,7 +229,12 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     """``novelty.png``: novelty over time, the novel moments numbered and marked."""
     fig = novelty_figure(analysis, width_px, height_px)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi)
+    with warnings.catch_warnings():
+        # A video named in a script the bundled font lacks ("日本語.mp4") is drawn with empty
+        # boxes in the title (report.html names it whole); matplotlib's warning per glyph had
+        # filled the CLI's output with source lines.
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+        fig.savefig(buffer, format="png", dpi=fig.dpi)
     return buffer.getvalue()
 
 
