@@ -210,6 +210,15 @@ def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpe
     assert r.status_code == 415 and r.json()["error"].startswith("cat/a.txt: "), r.text
 
 
+def test_a_class_file_pasted_as_classes_keeps_its_comments_out(client, cat_png):
+    """client_classes splits the text itself: the library's comment rule had not reached it."""
+    r = client.post("/v1/classify", files={"images": ("cat.png", cat_png, "image/png")},
+                    data={"classes": "# my list\r\ncat\r\ndog  # a pet\r\ncar, bus\r\n", "top": "10"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["classes"] == 4
+    assert sorted(t["label"] for t in r.json()["results"][0]["top"]) == ["bus", "car", "cat", "dog"]
+
+
 def test_templates_may_repeat_and_classes_may_not(client, cat_png):
     templates = ["a photo of a {}.", "a close-up of a {}."]
     r = client.post("/v1/classify", files={"images": ("cat.png", cat_png, "image/png")},

@@ -82,6 +82,16 @@ def read_class_file(path: Path) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in text.splitlines()]
 
 
+def typed_names(text: str) -> list[str]:
+    """The names of a list typed as "a, b, c" or one a line (unstripped, blanks kept). On several
+    lines "#" starts a comment, as in a class file: a class file pasted into the web page's box
+    had made "# my list" a class. (On one line it is part of a name: "C#, Java".)"""
+    lines = text.splitlines()
+    if len(lines) > 1:
+        lines = [line.split("#", 1)[0] for line in lines]
+    return ",".join(lines).split(",")
+
+
 def comma_note(source: str, labels: list[str]) -> tuple[str, ...]:
     """A note for a class file whose lines hold commas: each line is one class, commas and all,
     which a file written as "cat, dog" or as a CSV of name and id would not have meant."""
@@ -171,10 +181,7 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         if _path_is(Path.is_file, path):
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
-            lines = spec.splitlines()
-            if len(lines) > 1:  # a class file pasted into a form: its "#" comments are comments
-                lines = [line.split("#", 1)[0] for line in lines]
-            labels, source = ",".join(lines).split(","), "list"
+            labels, source = typed_names(spec), "list"
         elif _path_is(Path.is_dir, path):  # "classes.txt", a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a,b,c'")  # fmt: skip

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes
+from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes, typed_names
 from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
@@ -91,7 +91,7 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
     text = text.strip()
     if text in BUILTIN_SETS:
         return builtin_set(text)
-    parts = [part for line in text.splitlines() for part in line.split(",")]
+    parts = typed_names(text)
     named = [part.strip() for part in parts if part.strip()]
     if len(named) > MAX_CLASSES:  # before the list is checked further: a 2 MB list goes at once
         raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
