@@ -27,7 +27,13 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from capsight.classify.class_sets import BUILTIN_SETS, ClassList, builtin_set, parse_classes, typed_names
+from capsight.classify.class_sets import (
+    BUILTIN_SETS,
+    ClassList,
+    builtin_set,
+    parse_classes,
+    typed_names,
+)
 from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
