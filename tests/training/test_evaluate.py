@@ -69,12 +69,16 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         "every photo is scored, and all 2 are in its train split (it has no other): a model trained "
         "on it has seen them, so the scores say little of new photos"
     ]
-    # Without splits.json the reader splits at random: no model trained on that "train" split.
+    # Without splits.json the reader splits at random, as capsight train does: said so (not
+    # "its train split", which the dataset does not have; nor nothing: train trains on it).
     (tiny_dataset / "splits.json").unlink()
     with pytest.warns(RuntimeWarning):
         report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
                                     use_java=False)  # fmt: skip
-    assert report["images"] == 4 and report["notes"] == []
+    assert report["images"] == 4 and len(report["notes"]) == 1
+    assert re.fullmatch(r"every photo is scored, including the \d that capsight train trains on \(the split "
+                        r"it draws at random for a dataset without one, as here\); --split test scores "
+                        r"only the others", report["notes"][0])  # fmt: skip
 
 
 def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):

@@ -164,11 +164,14 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
 
 def _all_photos_note(corpus, split: str | None) -> list[str]:
     """Scoring every photo of a corpus with a train split scores photos a model learned from.
-    Not said of a split the reader drew at random (no split given): nothing was trained on it."""
-    invented = any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes)
-    trained = len(corpus.splits.get("train") or ()) if split is None and not invented else 0
+    A split the reader drew at random (none given) is the one `capsight train` draws too."""
+    trained = len(corpus.splits.get("train") or ()) if split is None else 0
     if not trained:
         return []
+    if any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes):
+        others = "; --split test scores only the others" if corpus.splits.get("test") else ""
+        return [f"every photo is scored, including the {trained} that capsight train trains on "
+                f"(the split it draws at random for a dataset without one, as here){others}"]
     if not any(keys for name, keys in corpus.splits.items() if name != "train"):
         # (a Conceptual Captions file: no split to point to)
         return [f"every photo is scored, and all {trained} are in its train split (it has no other): "
