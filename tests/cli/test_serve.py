@@ -116,6 +116,22 @@ def test_an_infinite_number_from_the_environment_names_its_variable(run_cli, no_
     one_error_line(err, "CAPSIGHT_MAX_UPLOAD_MB", "finite")
 
 
+def test_a_job_database_it_may_only_read_is_one_line_before_start_up(run_cli, no_server, one_error_line, monkeypatch):
+    """JobStore opens in the app's start-up: refused there, it had been uvicorn's traceback
+    and status 3. (Read-only by URI: the tests run as root, whom file modes do not stop.)"""
+    import sqlite3
+    from pathlib import Path
+
+    from capsight.server.jobs import JobStore
+
+    JobStore(Path(no_server[1])).close()
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    status, _, err = run_cli("serve", *no_server)
+    assert status == 2
+    one_error_line(err, "cannot write the job database", "attempt to write a readonly database")
+
+
 def test_the_help_gives_each_numeric_default_the_server_uses():
     from dataclasses import fields
 

@@ -161,15 +161,15 @@ def run(args: argparse.Namespace) -> int:
 
         from capsight.server.app import create_app
         from capsight.server.engine import check_servable
-        from capsight.server.jobs import prepare_job_dir
+        from capsight.server.jobs import JobStore
     except ImportError as exc:
         raise MissingDependency(
             f"capsight serve needs the serve extra ({exc.name} is missing): "
             "pip install 'capsight[serve]'"
         ) from None
     # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
+    JobStore(settings.job_dir).close()  # the folder, and a database it can write (before the models)
     check_servable(settings.model)
-    prepare_job_dir(settings.job_dir)
     app = create_app(settings)
     _log_as_uvicorn_does(settings.log_level)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
