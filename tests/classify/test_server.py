@@ -157,6 +157,14 @@ def test_classifiers_needs_classes_or_examples(client):
     assert r.status_code == 422
 
 
+def test_templates_with_example_photos_alone_are_refused_as_the_cli_refuses_them(client, cat_png):
+    """They fill in class names, and there are none: the file had been built with a note that
+    named WordNet, which had read nothing."""
+    photos = [("examples", (f"{c}/0.png", cat_png, "image/png")) for c in ("mug", "kettle")]
+    r = client.post("/v1/classifiers", data={"template": "a photo of a {}."}, files=photos)
+    assert r.status_code == 422 and r.json()["error"].startswith("template: templates fill in class names")
+
+
 def test_one_named_class_alone_is_refused(client):
     r = client.post("/v1/classifiers", data={"classes": "kettle"})
     assert r.status_code == 422 and "single class" in r.json()["error"]

@@ -286,7 +286,7 @@ class OfflineEngine:
             self.net, list(classes.labels), mapping, bias, prototypes, centre, self.resolution,
             self.config.flip, self.config.resize_mode, multi_scale=self.config.multi_scale,
         ).eval()
-        # Templates given that no class's weights read (a built-in set, names WordNet maps
+        # Templates given that no class's weights read (the imagenet set, names WordNet maps
         # apart, examples only): said in a note rather than taken without effect.
         classifier.templates_unused = chosen and prompted == 0
         return classifier

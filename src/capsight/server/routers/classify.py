@@ -229,6 +229,9 @@ async def build_classifier(
         raise ApiError(422, "send classes, example photos, or both")
     class_list = client_classes(classes, 1 if examples else 2) if classes else None
     template = client_templates(template, class_list)
+    if template is not None and class_list is None:  # as capsight classifier build refuses it
+        raise ApiError(422, "template: templates fill in class names, and examples alone give none; "
+                            "send classes as well, or no template")  # fmt: skip
     grouped: dict[str, list[tuple[str, ImageUpload]]] = {}
     if examples:
         uploads = await read_images(examples, max(settings.max_images, 1000), example_name)
