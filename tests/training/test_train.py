@@ -893,6 +893,10 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     with pytest.raises(InvalidParameter, match=r"^--init-from .*best: the run in .* resumes from its own last "
                                                r"epoch \(started from scratch\); drop --init-from"):  # fmt: skip
         train_main([*again, "--init-from", str(out / "best")])
+    from capsight.training.train import _same_checkpoint
+
+    assert _same_checkpoint(str(out), str(out / "best"))  # a run folder stands for its best/
+    assert not _same_checkpoint("", str(out)) and _same_checkpoint("", "")
     from capsight.training.train_cli import with_the_runs_options
 
     # Another --architecture: the run's model options are its architecture's, not carried over

@@ -871,8 +871,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
         # A run resumes from its own last/: another --init-from would be ignored without a word.
-        started = read_json_or_empty(Path(config.out) / "train_config.json").get("init_from") or ""
-        if config.init_from and (not started or Path(started).resolve() != Path(config.init_from).resolve()):
+        recorded = read_json_or_empty(Path(config.out) / "train_config.json")  # {} if unreadable: said
+        started = recorded.get("init_from") or ""
+        if recorded and config.init_from and not _same_checkpoint(started, config.init_from):
             began = f"started from {started}" if started else "started from scratch"
             raise InvalidParameter(f"--init-from {config.init_from}: the run in {config.out} resumes "
                                    f"from its own last epoch ({began}); drop --init-from, or start a "
@@ -893,6 +894,16 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     if start != Path(config.init_from) and note is not None:
         note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
     _refuse_other_features(config, start, f"--init-from {start}")
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    """Whether two --init-from values name one checkpoint ("runs/xe" and "runs/xe/best" do)."""
+    if not a or not b:
+        return a == b
+    try:
+        return checkpoint_folder(a).resolve() == checkpoint_folder(b).resolve()
+    except CapsightError:  # a run whose best/ is gone since: the paths as given
+        return Path(a).resolve() == Path(b).resolve()
 
 
 @contextlib.contextmanager
