@@ -133,6 +133,9 @@ def test_a_video_named_in_a_script_the_font_lacks_draws_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Image.open(io.BytesIO(render_plot_png(named))).size == (1100, 420)
+    from capsight.novelty.reports import drawable
+
+    assert drawable("日本語 clip é.mp4") == "\u25a1\u25a1\u25a1 clip é.mp4"  # boxes, as drawn before
 
 
 def _texts(fig) -> list[str]:

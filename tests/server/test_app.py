@@ -137,7 +137,7 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
     assert r.status_code == 400 and r.json()["error"].startswith("the body is not readable multipart")
     r = client.post("/v1/classify", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
                     data={"classes": "é" * 600_000})  # 1.2 MB of text: Starlette's "Part exceeded ... 1024KB"
-    assert r.status_code == 413 and r.json()["error"].startswith("a text field is over 1 MB"), r.text
+    assert r.status_code == 413 and r.json()["error"].startswith("a text field is over 1 MiB"), r.text
     r = client.post("/v1/captions", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
     assert r.status_code == 400 and r.json()["error"].startswith("the Content-Type multipart/form-data names no boundary")
     r = client.post("/v1/captions", content=cat_jpeg)  # curl --data-binary without a type

@@ -172,11 +172,9 @@ def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
     assert str(client.app.state.settings.job_dir) not in failed["error"]
 
 
-def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(client, tiny_video, monkeypatch, caplog):
+def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(client, tiny_video, monkeypatch, caplog, wait_for):
     """The writer re-made the folder the delete had just removed (204, yet 756 kB stayed), or
     failed in it and was logged as a full disk."""
-    import time
-
     engine = client.app.state.engine
     write = engine.write_outputs
     for fails in (False, True):
@@ -192,10 +190,8 @@ def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(client, tin
         monkeypatch.setattr(engine, "write_outputs", deleted_meanwhile)
         job_id = _submit(client, tiny_video).json()["id"]
         folder = client.app.state.settings.job_dir / job_id
-        for _ in range(300):  # until the worker has written and let the job go
-            if called and job_id not in client.app.state.jobs._running:
-                break
-            time.sleep(0.05)
+        wait_for(lambda called=called, job_id=job_id: called and job_id not in client.app.state.jobs._running,
+                 timeout=60, what="the worker to write and let the job go")  # fmt: skip
         assert client.get(f"/v1/jobs/{job_id}").status_code == 404
         assert not folder.exists(), fails
     assert "cannot save its outputs" not in caplog.text

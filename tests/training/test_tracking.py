@@ -127,6 +127,12 @@ def test_a_tracking_server_that_does_not_answer_is_one_clear_error_at_once(monke
     uri = f"http://127.0.0.1:{port}"
     with pytest.raises(InvalidParameter, match=rf"^MLflow tracking server {uri}: cannot reach it \(.*--no-track\)$"):
         create_tracker("mlflow", tracking_uri=uri)
+    # Behind a proxy (ALL_PROXY included) the server may be reachable only through it: MLflow
+    # asks, and its own error stands.
+    monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "")
+    with pytest.raises(InvalidParameter, match=rf"^MLflow tracking store {uri}: cannot open or write it"):
+        create_tracker("mlflow", tracking_uri=uri)
 
 
 def test_a_folder_store_this_mlflow_refuses_says_what_to_use_instead(tmp_path, monkeypatch):

@@ -33,8 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the photo folder of a captions file given as DATA, where it does not say")
     p.add_argument(
         "--captions",
-        help="with a folder of photos as DATA: its captions file (default: DATA/captions.json, or "
-        "the Flickr8k text files there); Karpathy, COCO and Flickr8k formats are read too",
+        help="with a folder of photos as DATA (the photos in DATA/images when it has one): its "
+        "captions file (default: DATA/captions.json, or the Flickr8k text files there); Karpathy, "
+        "COCO and Flickr8k formats are read too",
     )
     p.add_argument("--split", help="split to score, e.g. test (default: every photo); from "
                    "splits.json, or the split the Karpathy, COCO or Flickr8k files name")

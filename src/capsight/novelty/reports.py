@@ -25,7 +25,6 @@ import json
 import math
 import os
 import secrets
-import warnings
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
@@ -229,13 +228,25 @@ def render_plot_png(analysis: Analysis, width_px: int = 1100, height_px: int = 4
     """``novelty.png``: novelty over time, the novel moments numbered and marked."""
     fig = novelty_figure(analysis, width_px, height_px)
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # A video named in a script the bundled font lacks ("日本語.mp4") is drawn with empty
-        # boxes in the title (report.html names it whole); matplotlib's warning per glyph had
-        # filled the CLI's output with source lines.
-        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
-        fig.savefig(buffer, format="png", dpi=fig.dpi)
+    fig.savefig(buffer, format="png", dpi=fig.dpi)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def _font_characters() -> frozenset[int]:
+    """The code points matplotlib's default font draws."""
+    from matplotlib import font_manager, ft2font
+
+    path = font_manager.findfont(font_manager.FontProperties())
+    return frozenset(ft2font.FT2Font(path).get_charmap())
+
+
+def drawable(text: str) -> str:
+    """``text`` with the characters the plot's font lacks as boxes ("日本語.mp4" -> "□□□.mp4"):
+    matplotlib drew such boxes anyway, with a warning per glyph, source lines and all, in the
+    CLI's output. (report.html names the video whole.)"""
+    have = _font_characters()
+    return "".join(c if ord(c) in have or c.isspace() else "\u25a1" for c in text)
 
 
 def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 420):
@@ -316,7 +327,7 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(x)))
     ax.set_xlabel("time (mm:ss)", color=_INK)
     before = previous_moments(analysis.params.window, len(analysis.moments))
-    ax.set_title(f"{Path(analysis.video.path).name}: how unlike {before} each moment is",
+    ax.set_title(f"{drawable(Path(analysis.video.path).name)}: how unlike {before} each moment is",
                  fontsize=10, color=_INK, loc="left")  # fmt: skip
     ax.grid(axis="y", color="#e9ecef", linewidth=0.8)
     for side in ("top", "right"):

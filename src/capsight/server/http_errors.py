@@ -164,7 +164,7 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 400 and message.startswith("Part exceeded maximum size of"):
             # Starlette's limit on one text field (files have none): a class list of 5,000
             # names of 200 letters fits; one of long non-ASCII names may not.
-            return JSONResponse({"error": "a text field is over 1 MB, the most one form field may hold "
+            return JSONResponse({"error": "a text field is over 1 MiB, the most one form field may hold "
                                           "(files are not limited by it); send a shorter value"}, status_code=413)  # fmt: skip
         elif exc.status_code == 400 and message == "Missing boundary in multipart.":
             message = ("the Content-Type multipart/form-data names no boundary (a header set by "

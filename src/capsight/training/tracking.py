@@ -145,7 +145,8 @@ def _check_server(uri: str) -> None:
     url = urllib.parse.urlsplit(uri)
     if url.scheme not in ("http", "https") or not url.hostname:
         return
-    if url.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(url.hostname):
+    proxies = urllib.request.getproxies()  # (ALL_PROXY too, which requests honours)
+    if (url.scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.hostname):
         return
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
