@@ -337,8 +337,10 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
-    refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))
+    with pytest.warns(UserWarning, match="notes.mp4: not a video"):  # a toast: on a phone the card is
+        refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))  # a screen further down
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
+    assert "<b>This file cannot be analysed.</b>" in refused  # headed, as the other tabs' cards
     assert find["interactive"] is False  # a run would only refuse it again
     assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]  # a video: the button is back
     assert ui.video_uploaded(None)[-1]["interactive"] is False  # no clip: nothing to find
@@ -348,7 +350,8 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert ui.find_button(None)["interactive"] is False
     cut = tmp_path / "tmpcut.mp4"  # its index (at the end) cut off: named now, by its own name
     cut.write_bytes(new.read_bytes()[: new.stat().st_size // 2])
-    refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]
+    with pytest.warns(UserWarning, match="holiday.mp4: "):
+        refused = ui.video_uploaded(upload(cut, "holiday.mp4"))[0]
     assert "cap-failed" in refused and "holiday.mp4: " in refused and str(tmp_path) not in refused
     app = make_app()
     for _ in started(app):  # the run works; the player is left alone, not reloaded to fail again

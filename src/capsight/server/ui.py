@@ -396,12 +396,13 @@ class CapsightUI:
             return (*cleared[:-1], refused)
         try:
             path, name, _ = checked_upload(upload, "video", "Upload a video first.")
-        except gr.Error as exc:  # not a video at all: said now, not again by a run
-            return (failure_card(str(exc.message)), *cleared[1:-1], refused)
-        try:  # a file that opens as no video (cut off, its index lost) is named now too
-            self.engine.probe(Path(path))
-        except CapsightError as exc:
-            return (failure_card(str(exc).replace(path, name)), *cleared[1:-1], refused)
+            try:  # a file that opens as no video (cut off, its index lost) is named now too
+                self.engine.probe(Path(path))
+            except CapsightError as exc:
+                raise gr.Error(str(exc).replace(path, name)) from None
+        except gr.Error as exc:  # said now, not again by a run; also a toast: on a phone the
+            gr.Warning(str(exc.message), duration=10)  # summary card is a screen further down
+            return (failure_card(str(exc.message), "This file cannot be analysed."), *cleared[1:-1], refused)
         codec = unplayable_codec(path)
         if codec is None:
             return cleared
