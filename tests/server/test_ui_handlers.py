@@ -529,8 +529,8 @@ def test_a_photo_the_browser_cannot_show_is_shown_from_a_png_copy(tmp_path, cat_
     text.write_text("a shopping list\n")
     assert browser_copy(upload(text, "notes.tiff")) is None  # left to the checks that name it
     assert shown_photo(upload(tiff, "scan.tiff")) == copy
-    with pytest.warns(UserWarning, match="notes.tiff: not an image"):  # named at once, as a toast
-        assert shown_photo(upload(text, "notes.tiff")) == gr.update()
+    with pytest.warns(UserWarning, match="notes.tiff: not an image"):  # named at once, as a toast,
+        assert shown_photo(upload(text, "notes.tiff")) is None  # and out of the box (no broken icon)
 
 
 def test_choosing_a_moment_seeks_inside_its_subtitle():

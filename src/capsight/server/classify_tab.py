@@ -86,13 +86,14 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
 
 def shown_photo(upload):
     """The photo box after an upload: a PNG copy of a photo the browser cannot show (TIFF ...).
-    A file that is not a usable photo stays, for Classify to say why again; a toast says it now."""
+    A file that is not a usable photo is named in a toast and taken out of the box, as the Image
+    tab does (kept, it showed as a broken-image icon)."""
     try:
         photo_from_upload(upload)
         return browser_copy(upload) or gr.update()
     except gr.Error as exc:
         gr.Warning(str(exc.message), duration=10)
-        return gr.update()
+        return None
 
 
 def set_classes(class_set: str) -> str:
