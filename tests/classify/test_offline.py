@@ -114,7 +114,7 @@ def test_bad_classes_and_templates_raise_one_line_errors(classes, templates, err
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: classify([], 5), "classes must be a built-in set's name, a class file, 'a,b,c' or a list of names, not 'int'"),
+    (lambda: classify([], 5), "classes must be a built-in set's name, a class file, 'a, b, c' or a list of names, not 'int'"),
     (lambda: classify([], None), "not 'NoneType'"),
     (lambda: classify([], {"cat", "dog"}), "not 'set'"),
     (lambda: classify([], ["cat", 3]), "classes[1] must be a name (a string), got 3"),

@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     # (named for the usage line and "required" message: "action" told a user nothing)
     p.add_argument("action", choices=("build",), metavar="build", help="make and save a classifier")
     p.add_argument("--classes", metavar="SET|FILE|a,b,c",
-                   help="class names: a built-in set, a file with one class a line, or 'a,b,c'")
+                   help="class names: a built-in set, a file with one class a line, or 'a, b, c'")
     p.add_argument("--examples", metavar="DIR",
                    help="a folder with one sub-folder of photos per class (one-shot/few-shot)")
     p.add_argument("--names", action="store_true",

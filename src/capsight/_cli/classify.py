@@ -49,7 +49,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, or folders of them")
     p.add_argument("--classes", metavar="SET|FILE|a,b,c",
                    help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
-                        "scenes, professions), a file with one class a line, or 'a,b,c'")
+                        "scenes, professions), a file with one class a line, or 'a, b, c'")
     p.add_argument("--classifier", metavar="FILE.pt|FILE.pt2",
                    help="instead of --classes: a classifier file from `capsight classifier "
                         "build`, run with the classes it holds")

@@ -163,7 +163,7 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         if not isinstance(spec, str):  # a bytes path
             raise InvalidParameter("classes: give a class file's path as a str or a Path, not bytes")
     if not isinstance(spec, (str, list, tuple)):  # a set has no order to give scores in
-        raise InvalidParameter(f"classes must be a built-in set's name, a class file, 'a,b,c' or a "
+        raise InvalidParameter(f"classes must be a built-in set's name, a class file, 'a, b, c' or a "
                                f"list of names, not {type(spec).__name__!r}")  # fmt: skip
     if isinstance(spec, (list, tuple)):
         for i, name in enumerate(spec):  # 3 became the class '3'
@@ -177,19 +177,19 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         path = Path(spec)
         if ("/" in spec or os.sep in spec) and _path_is(Path.is_dir, path):  # "kettle": a class, or a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
-                                   "a built-in set or 'a,b,c'")  # fmt: skip
+                                   "a built-in set or 'a, b, c'")  # fmt: skip
         if _path_is(Path.is_file, path):
             labels, source = read_class_file(path), str(path)
         elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
             labels, source = typed_names(spec), "list"
         elif _path_is(Path.is_dir, path):  # "classes.txt", a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
-                                   "a built-in set or 'a,b,c'")  # fmt: skip
+                                   "a built-in set or 'a, b, c'")  # fmt: skip
         elif _path_is(Path.exists, path):  # a pipe or a device: reading could block
             raise InputNotFound(f"{spec}: not a regular file (a device, pipe or socket); give a "
-                                "class file, a built-in set or 'a,b,c'")  # fmt: skip
+                                "class file, a built-in set or 'a, b, c'")  # fmt: skip
         else:
-            raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a,b,c'")
+            raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a, b, c'")
     # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name, nor
     # are zero-width spaces and direction overrides (pasted from web pages: "cat\u200b" and
     # "cat" were two classes printed alike). Inner runs of spaces fold to one: "hot  dog" is
@@ -202,7 +202,7 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         _check_name(label, source)
     if not labels:
         where = f"{source}: " if source != "list" else ""  # a file of comments or blank lines
-        raise InvalidParameter(f"{where}the class list is empty; give class names, e.g. 'cat,dog'")
+        raise InvalidParameter(f"{where}the class list is empty; give class names, e.g. 'cat, dog'")
     if len(labels) < at_least:  # one class always wins with probability 1: a mistyped set name?
         close = difflib.get_close_matches(labels[0].lower(), BUILTIN_SETS, n=1, cutoff=0.6)
         hint = f"did you mean the built-in set {close[0]!r}? " if close else ""
@@ -212,13 +212,13 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
                                    "one name per line, and two or more of them")  # fmt: skip
         if isinstance(spec, str) and _path_is(Path.is_dir, Path(spec)):  # "photos", no slash
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
-                                   "a built-in set or 'a,b,c'")  # fmt: skip
+                                   "a built-in set or 'a, b, c'")  # fmt: skip
         for suffix in sorted(CLASS_FILE_SUFFIXES):  # "mine" for mine.txt
             if isinstance(spec, str) and _path_is(Path.is_file, Path(spec + suffix)):
                 hint = f"did you mean the class file {spec + suffix!r}? " + hint
                 break
         raise InvalidParameter(
-            f"{shown} is a single class; {hint}give two or more classes ('cat,dog'), a "
+            f"{shown} is a single class; {hint}give two or more classes ('cat, dog'), a "
             f"class file, or a built-in set ({', '.join(BUILTIN_SETS)})"
         )
     counts = Counter(label.casefold() for label in labels)  # "cat" and "Cat" are one class
