@@ -121,9 +121,9 @@ def classify_tab(app: FastAPI) -> None:
                 in_set = gr.Textbox("", lines=2, max_lines=4, interactive=False, visible=False,
                                     label="The set's classes", elem_id="capsight-set-classes")  # fmt: skip
                 with gr.Accordion("Prompt templates", open=False):
-                    template = gr.Textbox("", lines=3, placeholder="a photo of a {}.",
-                                          label="One per line; empty = the engine's default set. The offline "
-                                                "engine reads them only for names WordNet does not know or maps alike")  # fmt: skip
+                    template = gr.Textbox("", lines=3, placeholder="a photo of a {}.", label="Templates, one per line",
+                                          info="Empty: the engine's default set. The offline engine reads them "
+                                               "only for names WordNet does not know or maps alike")  # fmt: skip
                 button = gr.Button("Classify", variant="primary", elem_id="capsight-classify")
             with gr.Column(scale=7, min_width=360):
                 bars = gr.Label(num_top_classes=5, label="Top 5 classes", elem_id="capsight-top5")
