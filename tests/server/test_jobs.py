@@ -330,6 +330,10 @@ def test_retry_after_follows_the_running_jobs_progress_not_only_recent_ones(monk
     manager._live = {"long": (0.0, "starting")}  # too early to tell: the typical job's time
     monkeypatch.setattr(jobs.time, "time", lambda: 1001.0)
     assert manager.retry_after_s() == 4
+    manager._live = {"long": (0.034, "captioning")}  # a first 3.4%, in 1.9 s: half the foretold 54 s
+    monkeypatch.setattr(jobs.time, "time", lambda: 1001.9)
+    assert manager.retry_after_s() == 27  # had been 4, the short jobs' median
+    manager._live = {"long": (0.0, "starting")}
     monkeypatch.setattr(jobs.time, "time", lambda: 1030.0)  # no progress, past the typical
     assert manager.retry_after_s() == 30
     manager._running.add("other")

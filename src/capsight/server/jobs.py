@@ -346,8 +346,11 @@ class JobManager:
             fraction = self._live.get(job_id, (0.0, ""))[0]
             if fraction >= 0.05:
                 guess = elapsed * (1.0 - fraction) / fraction
-            else:  # too early to tell: as long as the typical job, or as long again once past it
-                guess = max(typical - elapsed, elapsed)
+            else:  # too early to tell: as long as the typical job, or as long again once past it,
+                # or half what a first percent or more of progress foretells (3.4% of a 55 s job
+                # in had said 2 s, the recent short jobs' median, and clients came straight back)
+                early = elapsed * (1.0 - fraction) / fraction / 2 if fraction >= 0.01 else 0.0
+                guess = max(typical - elapsed, elapsed, early)
             left.append(min(guess, self.job_timeout_s - elapsed))  # it is stopped there anyway
         soonest = min(left) if left else typical
         return max(1, min(600, math.ceil(soonest)))
