@@ -158,6 +158,13 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     items = page.locator("#capsight-gallery .thumbnail-item")
     items.first.wait_for()
     assert items.count() >= 1
+    # The caption under its frame, not laid over the frame's lower quarter; no empty band above
+    # the frame (the tile had been square around a 16:9 frame).
+    page.wait_for_function("() => { const i = document.querySelector('#capsight-gallery .thumbnail-item img');"
+                           " return i && i.complete && i.naturalWidth > 0 }")  # fmt: skip
+    tile, frame = items.first.bounding_box(), items.first.locator("img").bounding_box()
+    caption = items.first.locator(".caption-label").bounding_box()
+    assert caption["y"] >= frame["y"] + frame["height"] - 1 and frame["y"] - tile["y"] < 4
     assert "novel moment" in page.inner_text("#capsight-video-summary")
     track = page.locator("#capsight-video video track")  # the captions, as subtitles
     track.first.wait_for(state="attached", timeout=30_000)
