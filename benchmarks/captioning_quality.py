@@ -178,14 +178,14 @@ def run(args: argparse.Namespace) -> str:
     torch.set_num_threads(args.threads)
 
     lines = ["| captioner | decoding | photos | images | " + " | ".join(COLUMNS) + " |",
-             "|---|---|---|---:|" + "---:|" * len(COLUMNS)]  # fmt: skip
+             "|---|---|---|---:|" + "---:|" * len(COLUMNS)] if quality_rows else []  # fmt: skip
     for name, decoding_name, data_name, n, scores in quality_rows:
         cells = [fmt(scores.get(c, "n/a")) for c in COLUMNS]
         lines.append(
             f"| {name} | {decoding_name} | {data_name} | {n} | " + " | ".join(cells) + " |"
         )
     if speed_rows:
-        lines += ["", f"Speed: {len(flickr_photos)} Flickr8k test photos (decoded), batches of 32, "
+        lines += [""] * bool(lines) + [f"Speed: {len(flickr_photos)} Flickr8k test photos (decoded), batches of 32, "
                   "encoder included.", "",
                   f"| captioner | decoding | images/s ({args.threads} threads) "
                   "| images per CPU-second (1 thread) | load avg (1 min) |",

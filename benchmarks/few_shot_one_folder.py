@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=5, help="example photos in the one folder")
     parser.add_argument("--targets", type=int, default=10, help="how many classes take a turn")
     args = parser.parse_args()
+    for needed in ("labelled", "cifar10"):  # a missing folder had been a FileNotFoundError's traceback
+        if not (args.data / needed).is_dir():
+            raise SystemExit(f"{args.data / needed} not found; pass --data (the folder holding labelled/ and cifar10/)")
     torch.set_num_threads(1)
     engine = create_engine("offline")
 

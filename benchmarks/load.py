@@ -189,7 +189,7 @@ def start_server(job_dir: str) -> tuple[subprocess.Popen, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--url", help="a running server (default: start one)")
+    parser.add_argument("--url", help="a running server (or --start-server)")
     parser.add_argument("--start-server", action="store_true", help="run capsight serve here")
     parser.add_argument("--scenarios", nargs="+", default=["1x30", "16x60"],
                         help="CLIENTSxSECONDS, e.g. 1x30 16x60 (default)")  # fmt: skip

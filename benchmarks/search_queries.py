@@ -41,7 +41,7 @@ QUERIES = [  # (query, video, whether its frames show it)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "data" / "videos")
     args = parser.parse_args()
     if not args.videos.is_dir():

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the flickr8k folder")
     parser.add_argument("--copies", type=int, default=800, help="training copies to sample")
     args = parser.parse_args(argv)
+    if not (args.data / "splits.json").is_file():  # (it had been a FileNotFoundError's traceback)
+        raise SystemExit(f"{args.data / 'splits.json'} not found; pass --data (the flickr8k folder)")
     splits = json.loads((args.data / "splits.json").read_text())
     names = [name for split in splits.values() for name in split]
     squashed, originals = [], []

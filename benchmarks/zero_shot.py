@@ -282,6 +282,10 @@ def main() -> None:
     parser.add_argument("--clip", help="also run the CLIP engine with these weights")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
+    for needed in ("cifar10", "labelled") if not args.skip_accuracy else ():  # (had been a traceback)
+        if not (args.data / needed / "labels.json").is_file():
+            raise SystemExit(f"{args.data / needed / 'labels.json'} not found; pass --data (the folder "
+                             "holding cifar10/ and labelled/), or --skip-accuracy")  # fmt: skip
     engine = OfflineEngine()
     print(f"machine load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     if not args.skip_accuracy:
