@@ -152,6 +152,22 @@ def test_build_and_download_a_classifier(client, tmp_path):
     assert out.stdout.strip() == "['cat', 'dog', 'car'] (1, 3)"
 
 
+@pytest.mark.slow
+def test_the_same_class_list_asked_for_again_is_not_exported_again(client, monkeypatch):
+    """Each request had exported the file anew (~10 s for a .pt2)."""
+    from capsight.classify import export
+
+    saved = []
+    save = export.save_classifier
+    monkeypatch.setattr(export, "save_classifier", lambda clf, path, *a: saved.append(path) or save(clf, path, *a))
+    asked = {"classes": "mug, kettle, teapot", "template": "a photo of a {}, on a shelf."}
+    first, again = (client.post("/v1/classifiers", data=asked) for _ in range(2))
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert len(saved) == 1
+    other = client.post("/v1/classifiers", data={**asked, "format": "export"})  # another format: its own file
+    assert other.status_code == 200 and len(saved) == 2
+
+
 def test_classifiers_needs_classes_or_examples(client):
     r = client.post("/v1/classifiers", data={"format": "torchscript"})
     assert r.status_code == 422

@@ -115,6 +115,8 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
 # prompts' embeddings (on disk, for both routes) are kept, so the same request again is quicker.
 KEPT_FOR_THE_NEXT_REQUEST = ("the work goes on, and the class list it prepares is kept: the same "
                              "request again in a minute is quicker")  # fmt: skip
+FILE_KEPT = ("the work goes on, and the file it makes is kept: the same request again in a "
+             "minute is quicker")  # fmt: skip
 EMBEDDINGS_KEPT = ("the work goes on, and the embeddings of its class prompts are kept: the same "
                    "request again in a minute is quicker")  # fmt: skip
 
@@ -137,6 +139,24 @@ def _built_classifier(classes: ClassList, templates: tuple[str, ...] | None):
     from capsight.classify.engines import create_engine
 
     return create_engine("offline").build(classes, templates)
+
+
+def _exported(classes: ClassList, templates: tuple[str, ...] | None, suffix: str) -> tuple[bytes, int, tuple[str, ...]]:
+    """A class list's classifier file (bytes, classes, notes), made once: the same list asked
+    for again had been exported anew (~10 s for a .pt2). Built from the classifier
+    /v1/classify keeps for that list."""
+    with _BUILD_LOCKS[hash((classes, templates, suffix)) % len(_BUILD_LOCKS)]:
+        return _exported_file(classes, templates, suffix)
+
+
+@lru_cache(maxsize=4)  # ~20 MB each
+def _exported_file(classes: ClassList, templates: tuple[str, ...] | None, suffix: str) -> tuple[bytes, int, tuple[str, ...]]:
+    from capsight.classify.export import save_classifier
+
+    clf = _classifier(classes, templates)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = save_classifier(clf, Path(tmp) / f"classifier{suffix}").read_bytes()
+    return data, len(clf.labels), _notes(classes, templates)
 
 
 @lru_cache(maxsize=16)
@@ -254,26 +274,25 @@ async def build_classifier(
         from capsight.classify.few_shot import build_from_examples
         from capsight.classify.offline import build_notes
 
-        engine = create_engine("offline")
+        if not grouped:  # a class list alone: its file is kept for the next request
+            data, n, notes = _exported(class_list, template, suffix)
+            return data, n, list(notes)
         with tempfile.TemporaryDirectory() as tmp:
-            if grouped:
-                for label, photos in grouped.items():
-                    # Decoded here first, one at a time (none kept): a damaged photo is
-                    # named as the client named it.
-                    for _, upload in photos:
-                        decode_images([upload])
-                    folder = Path(tmp) / "examples" / label
-                    folder.mkdir(parents=True, exist_ok=True)
-                    for i, (_, upload) in enumerate(photos):
-                        (folder / f"{i}.jpg").write_bytes(upload.data)  # opened by content
-                clf = build_from_examples(engine, Path(tmp) / "examples", class_list, template)
-            else:
-                clf = engine.build(class_list, template)
+            for label, photos in grouped.items():
+                # Decoded here first, one at a time (none kept): a damaged photo is named as
+                # the client named it.
+                for _, upload in photos:
+                    decode_images([upload])
+                folder = Path(tmp) / "examples" / label
+                folder.mkdir(parents=True, exist_ok=True)
+                for i, (_, upload) in enumerate(photos):
+                    (folder / f"{i}.jpg").write_bytes(upload.data)  # opened by content
+            clf = build_from_examples(create_engine("offline"), Path(tmp) / "examples", class_list, template)
             path = save_classifier(clf, Path(tmp) / f"classifier{suffix}")
             return path.read_bytes(), len(clf.labels), build_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
-                                       EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
+                                       FILE_KEPT if not grouped else EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
     headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
     if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
         # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them;
