@@ -323,9 +323,9 @@ def indistinct_notes(classifier: nn.Module) -> list[str]:
             for group in indistinct_classes(classifier)]  # fmt: skip
 
 
-UNUSED_TEMPLATES = ("the templates change nothing for these classes: each maps onto ImageNet's "
-                    "own through WordNet, and templates shape only names WordNet does not know "
-                    "or maps alike")  # fmt: skip
+UNUSED_TEMPLATES = ("the templates change nothing for these classes: each is one of ImageNet's "
+                    "own or maps onto them through WordNet, and templates shape only names "
+                    "WordNet does not know or maps alike")  # fmt: skip
 
 
 def build_notes(classifier: nn.Module) -> list[str]:
