@@ -57,7 +57,7 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
                                     use_java=False)  # fmt: skip
     assert report["images"] == 4 and report["notes"] == [
-        "every photo is scored, including the 1 of its train split; --split test scores only "
+        "no split asked for: the photos scored include the 1 of its train split; --split test scores only "
         "photos a model trained on it has not seen"
     ]
     # A corpus of one train split (as a Conceptual Captions file is): no other split to point to.
@@ -65,8 +65,12 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
     from capsight.training.evaluate import _all_photos_note
 
     only = CaptionCorpus("cc", {}, {"train": ["1.jpg", "2.jpg"]})
+    assert _all_photos_note(only, None, {"2.jpg"}) == [  # one scored: one said
+        "no split asked for: all 1 photos scored are in its train split (it has no other): a model trained "
+        "on it has seen them, so the scores say little of new photos"
+    ]
     assert _all_photos_note(only, None) == [
-        "every photo is scored, and all 2 are in its train split (it has no other): a model trained "
+        "no split asked for: all 2 photos scored are in its train split (it has no other): a model trained "
         "on it has seen them, so the scores say little of new photos"
     ]
     # Without splits.json the reader splits at random, as capsight train does: said so (not
@@ -76,7 +80,7 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
         report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
                                     use_java=False)  # fmt: skip
     assert report["images"] == 4 and len(report["notes"]) == 1
-    assert re.fullmatch(r"every photo is scored, including the \d that capsight train trains on \(the split "
+    assert re.fullmatch(r"no split asked for: the photos scored include the \d that capsight train trains on \(the split "
                         r"it draws at random for a dataset without one, as here\); --split test scores "
                         r"only the others", report["notes"][0])  # fmt: skip
 

@@ -142,7 +142,7 @@ def evaluate_captioner(
         "unreadable": unreadable,
         # What the dataset reader left out or guessed (how it split: only when a split is scored).
         "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)]
-        + _all_photos_note(corpus, split),
+        + _all_photos_note(corpus, split, set(candidates)),
         "captions": candidates,
     }
 
@@ -162,22 +162,24 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
     check_progress(progress)
 
 
-def _all_photos_note(corpus, split: str | None) -> list[str]:
-    """Scoring every photo of a corpus with a train split scores photos a model learned from.
-    A split the reader drew at random (none given) is the one `capsight train` draws too."""
-    trained = len(corpus.splits.get("train") or ()) if split is None else 0
+def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) -> list[str]:
+    """Scoring every photo of a corpus with a train split scores photos a model learned from
+    (``scored``: the photos scored, when not all; --limit 10 had been said to score 64 train
+    photos). A split the reader drew at random (none given) is the one `capsight train` draws too."""
+    train = set(corpus.splits.get("train") or ())
+    trained = len(train & scored if scored is not None else train) if split is None else 0
     if not trained:
         return []
     if any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes):
         others = "; --split test scores only the others" if corpus.splits.get("test") else ""
-        return [f"every photo is scored, including the {trained} that capsight train trains on "
+        return [f"no split asked for: the photos scored include the {trained} that capsight train trains on "
                 f"(the split it draws at random for a dataset without one, as here){others}"]
     if not any(keys for name, keys in corpus.splits.items() if name != "train"):
         # (a Conceptual Captions file: no split to point to)
-        return [f"every photo is scored, and all {trained} are in its train split (it has no other): "
+        return [f"no split asked for: all {trained} photos scored are in its train split (it has no other): "
                 "a model trained on it has seen them, so the scores say little of new photos"]
     held = "--split test" if corpus.splits.get("test") else "a --split of photos held out"
-    return [f"every photo is scored, including the {trained} of its train split; {held} scores "
+    return [f"no split asked for: the photos scored include the {trained} of its train split; {held} scores "
             "only photos a model trained on it has not seen"]
 
 
