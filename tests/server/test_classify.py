@@ -103,3 +103,34 @@ def test_requests_for_a_class_list_being_built_wait_for_that_build(monkeypatch):
         t.join(10)
     assert len(got) == 3 and got[0] is got[1] is got[2]
     assert len(builds) == 1  # three, one per request, before
+
+
+def test_a_class_list_s_file_and_its_classifier_never_wait_on_one_lock(monkeypatch, tmp_path):
+    """The file's lock and its list's build lock had come from one array of 16: where both
+    fell on the same lock, the export waited on itself for ever (one list in 16)."""
+    import threading
+    from pathlib import Path
+
+    from capsight.classify import export
+    from capsight.classify.class_sets import ClassList
+    from capsight.server.routers import classify
+
+    class Built:
+        labels = ["a", "b"]
+
+    monkeypatch.setattr(classify, "_built_classifier", lambda classes, templates: Built())
+    monkeypatch.setattr(export, "save_classifier", lambda clf, path, *a: Path(path).write_bytes(b"pt") and Path(path))
+    classify._exported_file.cache_clear()
+    classify._notes.cache_clear()
+    builds = len(classify._BUILD_LOCKS)
+    for i in range(200):  # a list whose file and build fall on the same index of their arrays
+        classes = ClassList((f"mug {i}", "kettle"))
+        if hash((classes, None, ".pt")) % builds == hash((classes, None)) % builds:
+            break
+    done = []
+    worker = threading.Thread(target=lambda: done.append(classify._exported(classes, None, ".pt")), daemon=True)
+    worker.start()
+    worker.join(30)  # a deadlock, not a time: the call itself takes milliseconds
+    assert done == [(b"pt", 2, ())]
+    classify._exported_file.cache_clear()
+    classify._notes.cache_clear()

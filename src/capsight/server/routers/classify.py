@@ -144,9 +144,13 @@ def _built_classifier(classes: ClassList, templates: tuple[str, ...] | None):
 def _exported(classes: ClassList, templates: tuple[str, ...] | None, suffix: str) -> tuple[bytes, int, tuple[str, ...]]:
     """A class list's classifier file (bytes, classes, notes), made once: the same list asked
     for again had been exported anew (~10 s for a .pt2). Built from the classifier
-    /v1/classify keeps for that list."""
-    with _BUILD_LOCKS[hash((classes, templates, suffix)) % len(_BUILD_LOCKS)]:
+    /v1/classify keeps for that list. (Locks of their own, taken before a build lock and never
+    after one: sharing _BUILD_LOCKS, a file and its list falling on one lock had deadlocked.)"""
+    with _FILE_LOCKS[hash((classes, templates, suffix)) % len(_FILE_LOCKS)]:
         return _exported_file(classes, templates, suffix)
+
+
+_FILE_LOCKS = [threading.Lock() for _ in range(4)]
 
 
 @lru_cache(maxsize=4)  # ~20 MB each
