@@ -929,3 +929,12 @@ def test_damaged_weights_in_last_say_the_run_cannot_be_resumed(caption_folder, t
     with pytest.raises(InvalidParameter, match="so the run cannot be resumed: start it again") as caught:
         check_starting_point(_config(caption_folder, out, cache, epochs=2, resume=True))
     assert "retrain or reinstall" not in str(caught.value)
+
+
+def test_an_epoch_loss_that_rounds_to_zero_from_below_is_logged_as_zero():
+    import json as json_
+
+    from capsight.training.train import epoch_loss
+
+    assert json_.dumps(epoch_loss([-2e-5, 1e-5])) == "0.0"  # not "-0.0"
+    assert epoch_loss([0.5, 0.25]) == 0.375 and epoch_loss([1 / 3]) == 0.3333  # 4 decimals, as before

@@ -547,6 +547,12 @@ def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
     return corpus
 
 
+def epoch_loss(losses: list[float]) -> float:
+    """An epoch's mean loss as metrics.jsonl logs it: 4 decimals, and 0.0 where an SCST loss
+    rounds to zero from below (it had been logged as -0.0)."""
+    return round(float(np.mean(losses)), 4) + 0.0
+
+
 def training_vocabulary(train_images: list, min_count: int, say=None) -> Vocabulary:
     """The vocabulary of the training captions, refused when ``--min-count`` leaves no word, and
     ``say`` told when it leaves over ``UNKNOWN_NOTE_SHARE`` of their words unknown."""
@@ -706,7 +712,7 @@ def _run_epoch(
         bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}{extra}", refresh=False)
     bar.close()
     state["epoch"] = epoch + 1
-    record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4) + 0.0,  # (+ 0.0: not -0.0)
+    record = {"stage": stage, "epoch": epoch + 1, "loss": epoch_loss(losses),
               "lr": float(f"{optimizer.param_groups[0]['lr']:.4g}"), "train_seconds": round(time.time() - started, 1)}  # fmt: skip
     if rewards:  # SCST: the mean CIDEr-D of the sampled captions, which its loss is no measure of
         record["reward"] = round(float(np.mean(rewards)), 4)
