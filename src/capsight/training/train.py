@@ -561,9 +561,11 @@ def training_vocabulary(train_images: list, min_count: int, say=None) -> Vocabul
     if len(vocab) == len(SPECIALS):  # every word would be <unk>: nothing could be learned
         raise DatasetError(f"--min-count {min_count}: no word of the training captions occurs "
                            "that often, so the vocabulary would be empty; pass a smaller --min-count")  # fmt: skip
+    if say is None:  # (counted only where it is said: the run builds the vocabulary again)
+        return vocab
     total = sum(len(words) for words in tokens)
     unknown = total - sum(word in vocab.stoi for words in tokens for word in words)
-    if say is not None and total and unknown > UNKNOWN_NOTE_SHARE * total:
+    if total and unknown > UNKNOWN_NOTE_SHARE * total:
         # (--min-count 150 on 36 photos kept the one word "a": the model trained, and wrote "a")
         kept = len(vocab) - len(SPECIALS)
         say(f"--min-count {min_count} keeps {kept:,} word{'s' * (kept != 1)}, and leaves {unknown / total:.0%} "
