@@ -7,6 +7,8 @@ moment is novel when none is.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PIL import Image
 
@@ -111,6 +113,9 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
             assert f'download="my_clip-{name}"' in downloads  # saved under the video's name
         assert plot and gallery and times and len(rows) >= 3
         assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]  # the CLI's and the report's clock
+        shown = [row[2] for row in table.value["metadata"]["display_value"]]
+        assert shown[0] == "" and all(re.fullmatch(r"\d+\.\d{3}", v) for v in shown[1:]), shown
+        assert all(isinstance(row[2], float) for row in rows[1:])  # sorted as numbers, not text
         assert player.subtitles is not None  # the captions play along as the video's subtitles
 
 

@@ -481,11 +481,9 @@ class CapsightUI:
                 gallery.append((str(thumb), f"{clock(m['time'])} · {m['caption']}"))
                 times.append(float(m["time"]))
         rows = [
-            [clock(m["time"]), m["caption"],
-             None if m["novelty"] is None else round(m["novelty"], 3),
-             "yes" if m.get("is_novel") else ""]
+            [clock(m["time"]), m["caption"], m["novelty"], "yes" if m.get("is_novel") else ""]
             for m in moments
-        ]  # fmt: skip
+        ]
         files = {a: p for a in ARTIFACTS if (p := self.jobs.artifact_path(job_id, a)).is_file()}
         video = analysis.get("video", {})
         params = analysis.get("params", {})
@@ -520,7 +518,7 @@ class CapsightUI:
             summary += f'<p class="cap-note cap-quiet">Note: {html.escape(short)}.</p>'
         plot = files.get("plot")
         plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
-        table = gr.Dataframe(value=rows, headers=table_headers(analysis))
+        table = gr.Dataframe(value=moment_table(rows, table_headers(analysis)))
         return (summary, plot_update, gallery, table, downloads_html(files, job.filename), times)
 
     def with_captions(self, job_id: str):
@@ -565,6 +563,15 @@ def stale_note(ran: list | None, *settings) -> str:
     """The line over a finished run's results once the Video tab's settings (``settings``, in
     ``ran``'s order) are no longer the ones that run had (``ran``; None with no results)."""
     return STALE_VIDEO if ran is not None and list(settings) != list(ran) else ""
+
+
+def moment_table(rows: list[list], headers: list[str]):
+    """The "Every moment" table: novelty shown to 3 decimals (0.100, not 0.1), sorted as numbers."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=headers)
+    frame[headers[2]] = pd.to_numeric(frame[headers[2]])
+    return frame.style.format({headers[2]: "{:.3f}"}, na_rep="")
 
 
 def table_headers(analysis: dict) -> list[str]:
