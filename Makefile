@@ -3,7 +3,7 @@
 #   make demo    create .venv, install capsight with its extras, analyse the bundled sample video
 #   make test    install if needed, run the test suite
 #   make install create .venv and install capsight with its extras (demo and test do it first)
-#   make lint    ruff
+#   make lint    ruff check and ruff format --check
 #   make lock    pin constraints.txt to the versions installed in .venv
 #   make bench   the speed benchmark (prints its tables; benchmarks/speed.py --write docs/speed.md writes them)
 #   make serve   the HTTP API and web UI (capsight serve)
@@ -68,6 +68,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py

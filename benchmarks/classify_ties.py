@@ -75,7 +75,8 @@ def tied_builtin_groups() -> dict[str, list[list[str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)  # --help; no options
+    # --help; no options
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args(argv)
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.classifier import top_labels
     from capsight.classify.offline import OfflineEngine
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needs {DATA}/flickr8k and {DATA}/captioned", file=sys.stderr)
         return 2
     engine = OfflineEngine()
-    tasks = {"boards": (board_photos(), list(BOARDS) + ["dog", "bicycle"]), "rooms": (room_photos(), ROOMS)}
+    tasks = {
+        "boards": (board_photos(), list(BOARDS) + ["dog", "bicycle"]),
+        "rooms": (room_photos(), ROOMS),
+    }
     print("| photos | class | photos of it | top-1 before | top-1 after | what wins most after |")
     print("|---|---|---:|---:|---:|---|")
     for task, (photos, labels) in tasks.items():

@@ -36,9 +36,12 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=5, help="example photos in the one folder")
     parser.add_argument("--targets", type=int, default=10, help="how many classes take a turn")
     args = parser.parse_args()
-    for needed in ("labelled", "cifar10"):  # a missing folder had been a FileNotFoundError's traceback
+    # a missing folder had been a FileNotFoundError's traceback
+    for needed in ("labelled", "cifar10"):
         if not (args.data / needed).is_dir():
-            raise SystemExit(f"{args.data / needed} not found; pass --data (the folder holding labelled/ and cifar10/)")
+            raise SystemExit(
+                f"{args.data / needed} not found; pass --data (the folder holding labelled/ and cifar10/)"
+            )
     torch.set_num_threads(1)
     engine = create_engine("offline")
 
@@ -49,23 +52,36 @@ def main() -> None:
                 for p in _photos(sub)]  # fmt: skip
     generic = pooled(labelled).mean(dim=0, keepdim=True)
     classes = sorted(p.name for p in (args.data / "cifar10").iterdir() if p.is_dir())
-    photos = {c: [load_image(p) for p in _photos(args.data / "cifar10" / c)[: args.per_class]] for c in classes}
+    photos = {
+        c: [load_image(p) for p in _photos(args.data / "cifar10" / c)[: args.per_class]]
+        for c in classes
+    }
     names = parse_classes(",".join(classes))
     by_name = {c: predict(engine.build(names), photos[c]) for c in classes}
-    rows = {"names alone": [], "centred on its own examples (the rule before; now refused)": [], "centred on ImageNet photos": []}
+    rows = {
+        "names alone": [],
+        "centred on its own examples (the rule before; now refused)": [],
+        "centred on ImageNet photos": [],
+    }
     for target in classes[: args.targets]:
         examples = pooled(photos[target][: args.shots])
         held_out = {c: slice(args.shots, None) if c == target else slice(None) for c in classes}
         for label, centre in (("centred on its own examples (the rule before; now refused)", examples.mean(0, keepdim=True)),
                               ("centred on ImageNet photos", generic)):  # fmt: skip
             prototypes = torch.zeros(len(classes), examples.shape[1])
-            prototypes[classes.index(target)] = torch.nn.functional.normalize((examples - centre).mean(0), dim=-1)
+            prototypes[classes.index(target)] = torch.nn.functional.normalize(
+                (examples - centre).mean(0), dim=-1
+            )
             clf = engine.build(names, prototypes=prototypes, centre=centre)
             scores = {c: predict(clf, photos[c][held_out[c]]) for c in classes}
             rows[label].append(_accuracy(scores, classes))
-        rows["names alone"].append(_accuracy({c: by_name[c][held_out[c]] for c in classes}, classes))
+        rows["names alone"].append(
+            _accuracy({c: by_name[c][held_out[c]] for c in classes}, classes)
+        )
         print(f"{target}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in rows.items()), flush=True)
-    print(f"\n| one example folder of {args.shots} photos, the other classes named | CIFAR-10 accuracy |")
+    print(
+        f"\n| one example folder of {args.shots} photos, the other classes named | CIFAR-10 accuracy |"
+    )
     print("|---|---:|")
     for label, values in rows.items():
         print(f"| {label} | {sum(values) / len(values):.3f} |")

@@ -84,7 +84,9 @@ async def photo_client(client: httpx.AsyncClient, images: list[bytes], until: fl
         i += 1
         start = time.perf_counter()
         try:
-            r = await client.post("/v1/captions", files={"images": ("photo.jpg", data, "image/jpeg")})
+            r = await client.post(
+                "/v1/captions", files={"images": ("photo.jpg", data, "image/jpeg")}
+            )
         except httpx.HTTPError as exc:
             tally.error(f"transport: {type(exc).__name__}")
             continue
@@ -231,7 +233,8 @@ def main() -> None:
                         max(lat) if lat else float("nan"),
                         sum(tally.errors.values()),
                         f"{tally.videos_done} done, {tally.videos_rejected} x 503"
-                        if video is not None else "-",
+                        if video is not None
+                        else "-",
                         "-" if cpu_ms is None else f"{cpu_ms:.0f}",
                     )
                 )
@@ -246,8 +249,10 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\ncapsight serve, photo captioning ({len(images)} photos, <=640 px JPEG), "
           f"{os.cpu_count()} CPUs, load average at the end {load:.1f}\n")  # fmt: skip
-    print("| clients x duration | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms "
-          "| max ms | errors | videos | server CPU ms/request |")
+    print(
+        "| clients x duration | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms "
+        "| max ms | errors | videos | server CPU ms/request |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.0f} | {r[4]:.0f} | {r[5]:.0f} | "

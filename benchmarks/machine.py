@@ -1,7 +1,7 @@
 """What machine a benchmark ran on, for its table's header.
 
-    >>> cpu_model()          # 'AMD EPYC', from /proc/cpuinfo where there is one
-    >>> cpu_description()    # 'AMD EPYC (no native bfloat16: float32)'
+>>> cpu_model()          # 'AMD EPYC', from /proc/cpuinfo where there is one
+>>> cpu_description()    # 'AMD EPYC (no native bfloat16: float32)'
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ def cpu_model() -> str:
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            name = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return name

@@ -57,7 +57,8 @@ SIGMA = 6.0
 def ngrams(words: Sequence[str]) -> list[Counter]:
     """Counts of the caption's n-grams, n = 1..4, each n-gram a string of words."""
     return [
-        Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1)) for n in range(1, MAX_N + 1)
+        Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+        for n in range(1, MAX_N + 1)
     ]
 
 
@@ -71,14 +72,18 @@ class NgramSpace:
         self.idf = [self.log_n - math.log(max(d, 1)) for d in df]
 
     @classmethod
-    def from_captions(cls, caption_sets: Sequence[Sequence[Sequence[str]]], min_df: int = 5) -> NgramSpace:
+    def from_captions(
+        cls, caption_sets: Sequence[Sequence[Sequence[str]]], min_df: int = 5
+    ) -> NgramSpace:
         """From each training photo's tokenised captions: n-grams in at least ``min_df`` photos."""
         df: Counter = Counter()
         for captions in caption_sets:
             df.update({g for c in captions for counts in ngrams(c) for g in counts})
         grams = sorted(g for g, d in df.items() if d >= min_df)
         lengths = [len(c) for captions in caption_sets for c in captions]
-        return cls(grams, [df[g] for g in grams], len(caption_sets), sum(lengths) / max(len(lengths), 1))
+        return cls(
+            grams, [df[g] for g in grams], len(caption_sets), sum(lengths) / max(len(lengths), 1)
+        )
 
     def __len__(self) -> int:
         return len(self.grams)
@@ -90,7 +95,8 @@ class NgramSpace:
         indices, values = [], []
         for counts in ngrams(words):
             weights = {
-                g: tf * (self.idf[self.index[g]] if g in self.index else self.log_n) for g, tf in counts.items()
+                g: tf * (self.idf[self.index[g]] if g in self.index else self.log_n)
+                for g, tf in counts.items()
             }
             norm = math.sqrt(sum(w * w for w in weights.values()))
             for g, w in weights.items():
@@ -120,27 +126,39 @@ class NgramSpace:
 class NgramPrior(nn.Module):
     """Pooled features of one or more encoders -> the predicted mean n-gram vector (D,)."""
 
-    def __init__(self, space: NgramSpace, inputs: list[int], hidden: int = 256, dropout: float = 0.3) -> None:
+    def __init__(
+        self, space: NgramSpace, inputs: list[int], hidden: int = 256, dropout: float = 0.3
+    ) -> None:
         super().__init__()
         self.space, self.inputs, self.hidden = space, list(inputs), hidden
         width = sum(inputs)
         self.register_buffer("mean", torch.zeros(width))
         self.register_buffer("scale", torch.ones(width))
         self.net = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, len(space))
+            nn.Dropout(dropout),
+            nn.Linear(width, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, len(space)),
         )
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.net((pooled.float() - self.mean) / self.scale)
 
-    def consensus(self, pooled: torch.Tensor, candidates: Sequence[Sequence[Sequence[str]]]) -> list[list[float]]:
+    def consensus(
+        self, pooled: torch.Tensor, candidates: Sequence[Sequence[Sequence[str]]]
+    ) -> list[list[float]]:
         """For each photo (row of ``pooled``), the consensus of each of its candidate captions."""
         with torch.inference_mode():
             predicted = self.eval()(pooled)
-        return [[self.space.consensus(predicted[i], c) for c in cs] for i, cs in enumerate(candidates)]
+        return [
+            [self.space.consensus(predicted[i], c) for c in cs] for i, cs in enumerate(candidates)
+        ]
 
 
-def dense_targets(space: NgramSpace, caption_sets: Sequence[Sequence[Sequence[str]]]) -> torch.Tensor:
+def dense_targets(
+    space: NgramSpace, caption_sets: Sequence[Sequence[Sequence[str]]]
+) -> torch.Tensor:
     """(N, D) the mean n-gram vector of each photo's captions."""
     targets = torch.zeros(len(caption_sets), len(space))
     for row, captions in enumerate(caption_sets):
@@ -194,9 +212,10 @@ def train_prior(
 
 def pooled_features(photos: list[CaptionedImage], caches: list[FeatureCache]) -> torch.Tensor:
     """(N, 1280 x members) the photos' pooled features, one block per member's encoder."""
-    blocks = [np.asarray(c.pooled[c.rows([p.key for p in photos])], dtype=np.float32) for c in caches]
+    blocks = [
+        np.asarray(c.pooled[c.rows([p.key for p in photos])], dtype=np.float32) for c in caches
+    ]
     return torch.from_numpy(np.concatenate(blocks, axis=1))
-
 
 
 def member_caches(corpus: CaptionCorpus, data: str, cache_dir: str) -> list[FeatureCache]:
@@ -213,12 +232,16 @@ def candidates(photos: list[CaptionedImage], caches: list[FeatureCache], width: 
     vocab = loaded[0][1]
     grids = []
     for (model, _, _), cache in zip(loaded, caches, strict=True):
-        grids.append(CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input).grid)
+        grids.append(
+            CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input).grid
+        )
     pair = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
     grid = torch.cat(grids, dim=1)
     texts, log_probs = [], []
     for start in tqdm(range(0, len(photos), 100), desc=f"beam {width}"):
-        for beams in beam_candidates(pair, grid[start : start + 100].float(), DecodingOptions(beam_width=width)):
+        for beams in beam_candidates(
+            pair, grid[start : start + 100].float(), DecodingOptions(beam_width=width)
+        ):
             texts.append([vocab.decode(d.tokens) for d in beams])
             log_probs.append([d.score for d in beams])
     return texts, log_probs
@@ -239,12 +262,21 @@ def main() -> None:
     except CapsightError as exc:
         sys.exit(f"ngram_prior_rerank: {exc}")
     splits = {name: corpus.split(name) for name in ("train", "val", "test")}
-    captions = {name: [[tokenize(c) for c in p.captions] for p in photos] for name, photos in splits.items()}
+    captions = {
+        name: [[tokenize(c) for c in p.captions] for p in photos] for name, photos in splits.items()
+    }
     prior, losses = train_prior(
-        pooled_features(splits["train"], caches), captions["train"], pooled_features(splits["val"], caches),
-        captions["val"], inputs=[c.pooled.shape[1] for c in caches], epochs=args.epochs, hidden=args.hidden,
-    )  # fmt: skip
-    print(f"# {len(prior.space)} n-grams; validation loss per epoch: {', '.join(f'{x:.3f}' for x in losses)}")
+        pooled_features(splits["train"], caches),
+        captions["train"],
+        pooled_features(splits["val"], caches),
+        captions["val"],
+        inputs=[c.pooled.shape[1] for c in caches],
+        epochs=args.epochs,
+        hidden=args.hidden,
+    )
+    print(
+        f"# {len(prior.space)} n-grams; validation loss per epoch: {', '.join(f'{x:.3f}' for x in losses)}"
+    )
     print("| split | beam | weight | BLEU-4 | CIDEr |")
     print("|---|---:|---:|---:|---:|")
     for split in ("val", "test"):
@@ -257,7 +289,10 @@ def main() -> None:
                 picked = [" ".join(cs[int(np.argmax(np.array(log_probs[i]) + weight * np.array(consensus[i])))])
                           for i, cs in enumerate(texts)]  # fmt: skip
                 s = score(refs, picked)
-                print(f"| {split} | {width} | {weight:g} | {s['BLEU-4']:.4f} | {s['CIDEr']:.4f} |", flush=True)
+                print(
+                    f"| {split} | {width} | {weight:g} | {s['BLEU-4']:.4f} | {s['CIDEr']:.4f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -99,7 +99,10 @@ def rendered_features(set_name: str) -> list[dict]:
             times, images, video = _render(set_name, seed, scene_paths, object_paths)
             encoder = encoder or ImageEncoder("efficientnet-lite0")
             grid = np.concatenate(
-                [np.asarray(encoder.encode(images[i : i + 32]).grid) for i in range(0, len(images), 32)]
+                [
+                    np.asarray(encoder.encode(images[i : i + 32]).grid)
+                    for i in range(0, len(images), 32)
+                ]
             )
             truth = {
                 "events": [asdict(e) for e in video.events],
@@ -130,7 +133,11 @@ def score(videos: list[dict], sensitivity: float, blur_test: bool = True) -> dic
             {"visual": video["regions"]}, sensitivity=sensitivity, sharpness=sharpness
         ).indices
         hits, extra = match([float(video["times"][i]) for i in chosen], video["events"])
-        found, events, false_alarms = found + sum(hits), events + len(hits), false_alarms + len(extra)
+        found, events, false_alarms = (
+            found + sum(hits),
+            events + len(hits),
+            false_alarms + len(extra),
+        )
         for event, hit in zip(video["events"], hits, strict=True):
             if event["kind"] == "object":
                 objects, objects_found = objects + 1, objects_found + hit

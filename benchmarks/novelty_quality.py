@@ -222,7 +222,10 @@ def _row(set_name: str, method: str, r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--sets", nargs="+", default=["dev", "holdout", "real"], choices=["dev", "holdout", "fresh", "real"]
+        "--sets",
+        nargs="+",
+        default=["dev", "holdout", "real"],
+        choices=["dev", "holdout", "fresh", "real"],
     )
     parser.add_argument("--no-scenedetect", action="store_true", help="score capsight only")
     parser.add_argument(
@@ -233,15 +236,25 @@ def main(argv: list[str] | None = None) -> int:
         "moments, faster",
     )
     parser.add_argument(
-        "--metric", nargs="+", default=["cosine"], choices=["cosine", "euclidean"],
+        "--metric",
+        nargs="+",
+        default=["cosine"],
+        choices=["cosine", "euclidean"],
         help="capsight's distance; several give a row each (default: cosine, the default)",
-    )  # fmt: skip
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="per-video misses on stderr")
     args = parser.parse_args(argv)
     methods = {k: v for k, v in METHODS.items() if not k.startswith("capsight")}
     for metric in reversed(args.metric):
-        name = "capsight (defaults)" if metric == "cosine" else f"capsight (defaults, --metric {metric})"
-        methods = {name: lambda p, m=metric: capsight_detections(p, captioner=args.captioner, metric=m), **methods}
+        name = (
+            "capsight (defaults)"
+            if metric == "cosine"
+            else f"capsight (defaults, --metric {metric})"
+        )
+        methods = {
+            name: lambda p, m=metric: capsight_detections(p, captioner=args.captioner, metric=m),
+            **methods,
+        }
     if args.captioner != "default":
         methods = {
             k.replace("(defaults", f"(defaults, {args.captioner} captions", 1): v

@@ -38,7 +38,9 @@ def first_test_name(dataset: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("result", help="a `capsight eval --json` output (the validation photos, say)")
+    parser.add_argument(
+        "result", help="a `capsight eval --json` output (the validation photos, say)"
+    )
     parser.add_argument("--rounds", type=int, default=200, help="sets drawn from the other photos")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         in_range = np.array([key < boundary for key in keys], dtype=float)
         size = int(in_range.sum())
         if not 2 <= size <= len(keys) - size:
-            raise CapsightError(f"{size} of {len(keys)} photos sort before {boundary}: nothing to compare")
+            raise CapsightError(
+                f"{size} of {len(keys)} photos sort before {boundary}: nothing to compare"
+            )
         rng = np.random.default_rng(args.seed)
         others = np.flatnonzero(in_range == 0)
         draws = np.zeros((args.rounds, len(keys)))
@@ -62,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result['captioner']}: {size} of {len(keys)} photos sort before {boundary}; "
               f"{args.rounds} sets of {size} drawn from the other {len(others)}"
               f"{'' if java else ' (Python tokenizer)'}")  # fmt: skip
-        print("| metric | the range's photos | drawn sets: mean | 5% - 95% | draws below the range |")
+        print(
+            "| metric | the range's photos | drawn sets: mean | 5% - 95% | draws below the range |"
+        )
         print("|---|---:|---:|---:|---:|")
         rows = {"BLEU-4": (stats.scores(in_range[None])["BLEU-4"], stats.scores(draws)["BLEU-4"]),
                 "CIDEr": (stats.subset_cider(in_range[None]), stats.subset_cider(draws))}  # fmt: skip

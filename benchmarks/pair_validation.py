@@ -51,7 +51,9 @@ def load_members(members: list[str], data: str, split: str, cache_dir: str):
         if key not in by_input:
             name, resolution = encoder
             cache = member_cache(cache_dir, corpus, data, name, resolution, own)
-            by_input[key] = CaptionBatches.from_corpus(photos, cache, vocab, None, 22, model.feature_input)
+            by_input[key] = CaptionBatches.from_corpus(
+                photos, cache, vocab, None, 22, model.feature_input
+            )
         features = by_input[key].grid
         if model.feature_input == "hidden":
             with torch.inference_mode():
@@ -64,20 +66,24 @@ def load_members(members: list[str], data: str, split: str, cache_dir: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("members", nargs="+",
-                        help="checkpoint folders, two or more (the first one's encoder leads)")
+    parser.add_argument(
+        "members", nargs="+", help="checkpoint folders, two or more (the first one's encoder leads)"
+    )
     parser.add_argument("--data", default=str(DATA), help="the Flickr8k dataset folder")
     parser.add_argument("--split", default="val")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
-    parser.add_argument("--together-only", action="store_true",
-                        help="skip scoring each member alone")
+    parser.add_argument(
+        "--together-only", action="store_true", help="skip scoring each member alone"
+    )
     parser.add_argument("--beam", type=int, default=3, help="beam width")
     args = parser.parse_args(argv)
     if len(args.members) < 2:
         parser.error("name two or more checkpoint folders")
 
     try:
-        loaded, vocab, grids, references, photos = load_members(args.members, args.data, args.split, args.cache_dir)
+        loaded, vocab, grids, references, photos = load_members(
+            args.members, args.data, args.split, args.cache_dir
+        )
     except CapsightError as exc:
         sys.exit(f"pair_validation: {exc}")
     together = CaptionEnsemble([m for m, _, _ in loaded], [g.shape[1] for g in grids]).eval()
@@ -86,12 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         for i, (folder, (model, _, _), grid) in enumerate(zip(args.members, loaded, grids, strict=True))
     ]  # fmt: skip
     runs.append(("all together", together, torch.cat(grids, dim=1)))
-    print(f"| {args.split} ({len(photos)} photos), beam {args.beam} | BLEU-1 | BLEU-4 | CIDEr | seconds |")
+    print(
+        f"| {args.split} ({len(photos)} photos), beam {args.beam} | BLEU-1 | BLEU-4 | CIDEr | seconds |"
+    )
     print("|---|---:|---:|---:|---:|")
     for label, model, grid in runs:
         started = time.perf_counter()
         with torch.inference_mode():
-            texts = caption_grid(model, vocab, grid, DecodingOptions(method="beam", beam_width=args.beam))
+            texts = caption_grid(
+                model, vocab, grid, DecodingOptions(method="beam", beam_width=args.beam)
+            )
         s = score(references, texts)
         print(f"| {label} | {s['BLEU-1']:.4f} | {s['BLEU-4']:.4f} | {s['CIDEr']:.4f} | "
               f"{time.perf_counter() - started:.0f} |", flush=True)  # fmt: skip

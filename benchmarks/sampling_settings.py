@@ -35,12 +35,31 @@ SETTINGS = [  # (temperature, top_p)
     (1.0, 1.0), (0.8, 1.0), (0.7, 1.0), (0.5, 1.0), (1.0, 0.9), (0.8, 0.9), (0.7, 0.9), (1.0, 0.8),
 ]  # fmt: skip
 DRAWS = 5
-DANGLING = {"a", "an", "the", "of", "with", "in", "on", "and", "at", "to", "his", "her", "their", "its"}
+DANGLING = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "with",
+    "in",
+    "on",
+    "and",
+    "at",
+    "to",
+    "his",
+    "her",
+    "their",
+    "its",
+}
 
 
 def broken(text: str) -> bool:
     words = text.split()
-    return not words or words[-1] in DANGLING or any(a == b for a, b in zip(words, words[1:], strict=False))
+    return (
+        not words
+        or words[-1] in DANGLING
+        or any(a == b for a, b in zip(words, words[1:], strict=False))
+    )
 
 
 def distinct_bigrams(texts: list[str]) -> float:
@@ -82,13 +101,15 @@ def main(argv: list[str] | None = None) -> int:
             for seed in range(1, DRAWS + 1)
         ]  # fmt: skip
         per_photo = [list(texts) for texts in zip(*draws, strict=True)]
-        rows.append((
-            f"sample, T {temperature:g}, top-p {top_p:g}",
-            statistics.mean(cider(dict(zip(keys, column, strict=True))) for column in draws),
-            statistics.mean(len(set(texts)) for texts in per_photo),
-            statistics.mean(distinct_bigrams(texts) for texts in per_photo),
-            statistics.mean(broken(t) for column in draws for t in column),
-        ))
+        rows.append(
+            (
+                f"sample, T {temperature:g}, top-p {top_p:g}",
+                statistics.mean(cider(dict(zip(keys, column, strict=True))) for column in draws),
+                statistics.mean(len(set(texts)) for texts in per_photo),
+                statistics.mean(distinct_bigrams(texts) for texts in per_photo),
+                statistics.mean(broken(t) for column in draws for t in column),
+            )
+        )
         print(f"  {rows[-1][0]}: done", file=sys.stderr)
     print(f"\n{captioner.name}, {len(photos)} Flickr8k validation photos, {DRAWS} draws each\n")
     print("| decoding | CIDEr (mean of draws) | distinct of 5 | distinct 2-grams | broken |")

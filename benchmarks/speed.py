@@ -70,8 +70,9 @@ def make_clip(path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     scenes = bundled_photos()
-    config = SyntheticVideoConfig(duration=CLIP_SECONDS, width=CLIP_SIZE[0], height=CLIP_SIZE[1],
-                                  fps=CLIP_FPS)
+    config = SyntheticVideoConfig(
+        duration=CLIP_SECONDS, width=CLIP_SIZE[0], height=CLIP_SIZE[1], fps=CLIP_FPS
+    )
     partial = path.with_suffix(".partial.mp4")
     make_synthetic_video(partial, scenes[:5], objects=scenes[5:], seed=7, config=config)
     partial.rename(path)
@@ -105,11 +106,11 @@ def make_grainy_clip(clean: Path, grain: int) -> Path:
 
 def cpu_seconds() -> float:
     """User + system CPU seconds used so far by this process and its finished children."""
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-
-
 
 
 def best_of(repeats: int, fn: Callable[[], object]) -> tuple[float, object]:
@@ -150,8 +151,11 @@ def time_content_detector(clip: Path) -> int:
 def time_scenedetect_cli(clip: Path) -> None:
     exe = Path(sys.executable).with_name("scenedetect")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "scenedetect"]
-    subprocess.run([*command, "-q", "-i", str(clip), "detect-content", "list-scenes", "-n", "-q"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*command, "-q", "-i", str(clip), "detect-content", "list-scenes", "-n", "-q"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def time_library(clip: Path):
@@ -165,7 +169,9 @@ def time_cli(clip: Path, out_dir: Path, runtime: str = "auto") -> None:
     exe = Path(sys.executable).with_name("capsight")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capsight"]
     env = {**os.environ, "CAPSIGHT_RUNTIME": runtime}
-    subprocess.run([*command, "video", str(clip), "--out", str(out_dir), "--quiet"], check=True, env=env)
+    subprocess.run(
+        [*command, "video", str(clip), "--out", str(out_dir), "--quiet"], check=True, env=env
+    )
 
 
 def image_throughput(repeats: int, n: int = 64, batch: int = 32) -> tuple[float, float, str]:
@@ -195,10 +201,12 @@ def machine_line() -> str:
 
     cpu = cpu_model()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__} with "
-            f"{torch.get_num_threads()} threads, onnxruntime {onnxruntime.__version__}, "
-            f"Python {platform.python_version()}; "
-            f"load average at the end {load}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, onnxruntime {onnxruntime.__version__}, "
+        f"Python {platform.python_version()}; "
+        f"load average at the end {load}"
+    )
 
 
 def main() -> None:
@@ -206,14 +214,28 @@ def main() -> None:
     # threads made the images/s rows 10x slower on a busy machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clip", type=Path, default=CACHE / "speed_720p_70s.mp4",
-                        help="the clip to time (generated here if missing)")
+    parser.add_argument(
+        "--clip",
+        type=Path,
+        default=CACHE / "speed_720p_70s.mp4",
+        help="the clip to time (generated here if missing)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="best of N runs (default 2)")
     parser.add_argument("--skip-cli", action="store_true", help="do not time the CLI process")
-    parser.add_argument("--write", type=Path, default=None, metavar="MD",
-                        help="also write the table into this markdown file")
-    parser.add_argument("--grain", type=int, default=0, metavar="N",
-                        help="time a copy of the clip with per-frame grain of +-N levels")
+    parser.add_argument(
+        "--write",
+        type=Path,
+        default=None,
+        metavar="MD",
+        help="also write the table into this markdown file",
+    )
+    parser.add_argument(
+        "--grain",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time a copy of the clip with per-frame grain of +-N levels",
+    )
     args = parser.parse_args()
 
     clip = make_clip(args.clip)
@@ -227,32 +249,59 @@ def main() -> None:
         facts = f"{s.codec_context.name} {s.width}x{s.height}, {float(s.average_rate):g} fps"
     if args.grain > 0:
         facts += f", re-encoded with per-frame grain of +-{args.grain} levels (`--grain`)"
-    print(f"clip: {clip} ({facts}, {duration:.1f} s, {clip.stat().st_size / 1e6:.1f} MB)",
-          file=sys.stderr)
+    print(
+        f"clip: {clip} ({facts}, {duration:.1f} s, {clip.stat().st_size / 1e6:.1f} MB)",
+        file=sys.stderr,
+    )
 
     # Every step runs once per round, rounds repeated: a slow spell of the shared machine then
     # slows every step a little instead of one step a lot, and the ratios stay comparable.
     out_dir = Path(tempfile.mkdtemp(prefix="capsight-bench-out-"))
     steps: list[tuple[str, Callable[[], object], Callable[[object], str]]] = [
         ("PyAV decode, all frames", lambda: time_decode(clip), lambda n: f"{n} frames"),
-        ("PySceneDetect ContentDetector (defaults)", lambda: time_content_detector(clip),
-         lambda n: f"{n} scenes"),
+        (
+            "PySceneDetect ContentDetector (defaults)",
+            lambda: time_content_detector(clip),
+            lambda n: f"{n} scenes",
+        ),
     ]
     if not args.skip_cli:
-        steps.append(("PySceneDetect `scenedetect detect-content` CLI (new process)",
-                      lambda: time_scenedetect_cli(clip), lambda _: "prints the scenes"))
-    steps.append(("capsight `analyze_video`, every 1 s (models loaded)", lambda: time_library(clip),
-                  lambda a: f"{len(a.moments)} moments, {len(a.novel_moments)} novel"))
+        steps.append(
+            (
+                "PySceneDetect `scenedetect detect-content` CLI (new process)",
+                lambda: time_scenedetect_cli(clip),
+                lambda _: "prints the scenes",
+            )
+        )
+    steps.append(
+        (
+            "capsight `analyze_video`, every 1 s (models loaded)",
+            lambda: time_library(clip),
+            lambda a: f"{len(a.moments)} moments, {len(a.novel_moments)} novel",
+        )
+    )
     if not args.skip_cli:
         steps += [
-            ("capsight `capsight video` CLI, every 1 s (new process)", lambda: time_cli(clip, out_dir),
-             lambda _: "start-up + models + analysis + report"),
-            ("the same with `CAPSIGHT_RUNTIME=torch` (models on torch)",
-             lambda: time_cli(clip, out_dir, "torch"), lambda _: "imports torch"),
+            (
+                "capsight `capsight video` CLI, every 1 s (new process)",
+                lambda: time_cli(clip, out_dir),
+                lambda _: "start-up + models + analysis + report",
+            ),
+            (
+                "the same with `CAPSIGHT_RUNTIME=torch` (models on torch)",
+                lambda: time_cli(clip, out_dir, "torch"),
+                lambda _: "imports torch",
+            ),
         ]
     time_library(clip)  # load the models (and export the ONNX graphs) before any timed run
     try:
-        best = dict(zip([name for name, _, _ in steps], rounds(args.repeats, [fn for _, fn, _ in steps]), strict=True))
+        best = dict(
+            zip(
+                [name for name, _, _ in steps],
+                rounds(args.repeats, [fn for _, fn, _ in steps]),
+                strict=True,
+            )
+        )
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     rows = [(name, *best[name][:2], note(best[name][2])) for name, _, note in steps]
@@ -271,8 +320,10 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, seconds, cpu, note in rows:
-        lines.append(f"| {name} | {seconds:.2f} | {cpu:.1f} | {duration / seconds:.1f}x | "
-                     f"{seconds / t_decode:.2f} | {seconds / t_scene:.2f} | {note} |")
+        lines.append(
+            f"| {name} | {seconds:.2f} | {cpu:.1f} | {duration / seconds:.1f}x | "
+            f"{seconds / t_decode:.2f} | {seconds / t_scene:.2f} | {note} |"
+        )
     lines += [
         "",
         "| images/s at batch 32 | images/s |",

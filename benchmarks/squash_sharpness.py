@@ -57,14 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=800, help="training copies to sample")
     args = parser.parse_args(argv)
     if not (args.data / "splits.json").is_file():  # (it had been a FileNotFoundError's traceback)
-        raise SystemExit(f"{args.data / 'splits.json'} not found; pass --data (the flickr8k folder)")
+        raise SystemExit(
+            f"{args.data / 'splits.json'} not found; pass --data (the flickr8k folder)"
+        )
     splits = json.loads((args.data / "splits.json").read_text())
     names = [name for split in splits.values() for name in split]
     squashed, originals = [], []
     for name in names:
         with Image.open(args.data / "images" / name) as image:
             (squashed if image.size == (224, 224) else originals).append(name)
-    picked = np.random.default_rng(0).choice(squashed, min(args.copies, len(squashed)), replace=False)
+    picked = np.random.default_rng(0).choice(
+        squashed, min(args.copies, len(squashed)), replace=False
+    )
     landscape = []
     for name in originals:
         image = Image.open(args.data / "images" / name).convert("RGB")
@@ -74,10 +78,20 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(landscape)} landscape)\n")  # fmt: skip
     print("| photos | n | x diff | y diff | x 2nd diff | y 2nd diff |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(row("training copies (squashed)", [sharpness(Image.open(args.data / "images" / n)) for n in picked]))
+    print(
+        row(
+            "training copies (squashed)",
+            [sharpness(Image.open(args.data / "images" / n)) for n in picked],
+        )
+    )
     print(row("originals as they are", [sharpness(image) for image in landscape]))
     for label, method in FILTERS.items():
-        print(row(f"originals squashed, {label}", [sharpness(i.resize((224, 224), method)) for i in landscape]))
+        print(
+            row(
+                f"originals squashed, {label}",
+                [sharpness(i.resize((224, 224), method)) for i in landscape],
+            )
+        )
     return 0
 
 

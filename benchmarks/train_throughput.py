@@ -63,12 +63,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     rows = [measure(a, o, args.steps) for a, o in ARCHITECTURES.items()]
-    print(f"CPU: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}\n")
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}\n"
+    )
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for row in rows:
-        print("| " + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in row.values()) + " |")
+        print(
+            "| " + " | ".join(v if isinstance(v, str) else f"{v:.1f}" for v in row.values()) + " |"
+        )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,10 @@ def load_set(root: Path, name: str) -> tuple[list[Path], list[str], list[str]]:
     if name == "cifar10":
         meta = json.loads((root / "cifar10" / "labels.json").read_text())
         items = sorted(meta["images"].items())
-        return [root / "cifar10" / k for k, _ in items], [v["class"] for _, v in items], list(
-            meta["classes"]
+        return (
+            [root / "cifar10" / k for k, _ in items],
+            [v["class"] for _, v in items],
+            list(meta["classes"]),
         )
     meta = json.loads((root / "labelled" / "labels.json").read_text())
     paths, truth = [], []
@@ -105,15 +107,31 @@ def accuracy_table(root: Path, engine: OfflineEngine, clip: str | None) -> tuple
         ("offline, 224 px + mirror image only (no 288 px views)", "offline-flip", base, None),
         ("offline, one 224 px view (no test-time augmentation)", "offline-single", base, None),
         ("offline, no breadth prior (beta = 0)", "offline", replace(base, breadth_prior=0), None),
-        ("offline, WordNet senses all weight 1", "offline",
-         replace(base, sense_decay=1.0, alias_weight=1.0), None),
-        ("offline, text similarity for every class too", "offline",
-         replace(base, similarity_weight_matched=1.0, similarity_temperature=0.1), None),
-        ("text similarity only (no WordNet), default templates", "similarity", base,
-         OFFLINE_TEMPLATES),
+        (
+            "offline, WordNet senses all weight 1",
+            "offline",
+            replace(base, sense_decay=1.0, alias_weight=1.0),
+            None,
+        ),
+        (
+            "offline, text similarity for every class too",
+            "offline",
+            replace(base, similarity_weight_matched=1.0, similarity_temperature=0.1),
+            None,
+        ),
+        (
+            "text similarity only (no WordNet), default templates",
+            "similarity",
+            base,
+            OFFLINE_TEMPLATES,
+        ),
         ("text similarity only, template '{}'", "similarity", base, ("{}",)),
-        ("text similarity only, template 'a photo of a {}.'", "similarity", base,
-         ("a photo of a {}.",)),
+        (
+            "text similarity only, template 'a photo of a {}.'",
+            "similarity",
+            base,
+            ("a photo of a {}.",),
+        ),
     ]
     lines = [
         "| variant | CIFAR-10 test top-1 | top-5 | labelled test top-1 | top-5 | CIFAR-10 dev | labelled dev |",
@@ -125,21 +143,29 @@ def accuracy_table(root: Path, engine: OfflineEngine, clip: str | None) -> tuple
         paths, truth_names, classes = load_set(root, dataset)
         t0 = time.perf_counter()
         encoded = encode(engine, paths)
-        print(f"# encoded {len(paths)} {dataset} photos in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr)
+        print(
+            f"# encoded {len(paths)} {dataset} photos in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
         cache[dataset] = (paths, truth_names, classes, encoded)
         truth = np.array([classes.index(t) for t in truth_names])
         dev = np.arange(len(truth)) % 2 == 0
         for name, kind, config, templates in variants:
-            probs = {"conse": encoded["probs"], "offline-single": encoded["probs"],
-                     "offline-flip": encoded["probs_flip"]}.get(kind, encoded["probs_default"])
+            probs = {
+                "conse": encoded["probs"],
+                "offline-single": encoded["probs"],
+                "offline-flip": encoded["probs_flip"],
+            }.get(kind, encoded["probs_default"])
             if kind == "conse":
                 scores = conse_scores(probs, classes, "a photo of a {}.")
             elif kind == "similarity":
                 scores = _similarity_only(probs, classes, templates, config)
             else:
                 scores = offline_scores(probs, classes, OFFLINE_TEMPLATES, config)
-            results[name][dataset] = (accuracy(scores[~dev], truth[~dev]), accuracy(scores[dev], truth[dev]))
+            results[name][dataset] = (
+                accuracy(scores[~dev], truth[~dev]),
+                accuracy(scores[dev], truth[dev]),
+            )
     for name, *_ in variants:
         (ct, cd), (lt, ld) = results[name]["cifar10"], results[name]["labelled"]
         lines.append(
@@ -148,7 +174,9 @@ def accuracy_table(root: Path, engine: OfflineEngine, clip: str | None) -> tuple
     if clip:
         lines.append(_clip_row(clip, cache))
     else:
-        lines.append("| CLIP engine (`--clip PATH`) | not run: no CLIP weights on this machine | | | | | |")
+        lines.append(
+            "| CLIP engine (`--clip PATH`) | not run: no CLIP weights on this machine | | | | | |"
+        )
     return "\n".join(lines), cache
 
 
@@ -178,8 +206,10 @@ def _clip_row(clip: str, cache: dict) -> str:
 
 def few_shot_table(cache: dict, engine: OfflineEngine, seeds: int = 5) -> str:
     """k-shot accuracy from prototypes of pooled features, alone and with the class names."""
-    lines = ["| set | shots per class | examples only | examples + names | names only |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| set | shots per class | examples only | examples + names | names only |",
+        "|---|---|---|---|---|",
+    ]
     for dataset, shots in (("cifar10", (1, 2, 5)), ("labelled", (1,))):
         paths, truth_names, classes, encoded = cache[dataset]
         truth = np.array([classes.index(t) for t in truth_names])
@@ -206,16 +236,20 @@ def few_shot_table(cache: dict, engine: OfflineEngine, seeds: int = 5) -> str:
                 only.append((sim.argmax(1) == truth[query]).mean())
                 mixed.append(((sim + names[query]).argmax(1) == truth[query]).mean())
                 named.append((names[query].argmax(1) == truth[query]).mean())
-            lines.append(f"| {dataset} | {k} | {np.mean(only):.1%} | {np.mean(mixed):.1%} | "
-                         f"{np.mean(named):.1%} |")
+            lines.append(
+                f"| {dataset} | {k} | {np.mean(only):.1%} | {np.mean(mixed):.1%} | "
+                f"{np.mean(named):.1%} |"
+            )
     return "\n".join(lines)
 
 
 def build_time_table(engine: OfflineEngine) -> str:
     """Seconds to build a classifier for n ImageNet names given as a plain list (after models
     are loaded), with an empty and with a warm text-embedding cache."""
-    lines = ["| classes | build, empty text cache | build, warm cache | unmatched names (need MiniLM) |",
-             "|---|---|---|---|"]
+    lines = [
+        "| classes | build, empty text cache | build, warm cache | unmatched names (need MiniLM) |",
+        "|---|---|---|---|",
+    ]
     names = list(imagenet_labels())
     rng = np.random.default_rng(0)
     from capsight.text.embedders import create_text_embedder
@@ -261,18 +295,28 @@ def cold_start_table(photo: Path, runs: int = 3) -> str:
             with tempfile.TemporaryDirectory() as tmp:
                 env = {**os.environ, "CAPSIGHT_CACHE": tmp}
                 if not fresh:
-                    subprocess.run([exe, "classify", str(photo), "--classes", classes], env=env,
-                                   capture_output=True, check=True)
+                    subprocess.run(
+                        [exe, "classify", str(photo), "--classes", classes],
+                        env=env,
+                        capture_output=True,
+                        check=True,
+                    )
                 for _ in range(runs):
                     if fresh:
                         for f in Path(tmp).rglob("*.npy"):
                             f.unlink()
                     t0 = time.perf_counter()
-                    subprocess.run([exe, "classify", str(photo), "--classes", classes],
-                                   env=env, capture_output=True, check=True)
+                    subprocess.run(
+                        [exe, "classify", str(photo), "--classes", classes],
+                        env=env,
+                        capture_output=True,
+                        check=True,
+                    )
                     times.append(time.perf_counter() - t0)
-            lines.append(f"| `capsight classify photo.png --classes \"{classes}\"`, {label} | "
-                         f"{statistics.median(times):.2f} s |")
+            lines.append(
+                f'| `capsight classify photo.png --classes "{classes}"`, {label} | '
+                f"{statistics.median(times):.2f} s |"
+            )
     return "\n".join(lines)
 
 
@@ -282,7 +326,8 @@ def main() -> None:
     parser.add_argument("--clip", help="also run the CLIP engine with these weights")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
-    for needed in ("cifar10", "labelled") if not args.skip_accuracy else ():  # (had been a traceback)
+    # (had been a traceback)
+    for needed in ("cifar10", "labelled") if not args.skip_accuracy else ():
         if not (args.data / needed / "labels.json").is_file():
             raise SystemExit(f"{args.data / needed / 'labels.json'} not found; pass --data (the folder "
                              "holding cifar10/ and labelled/), or --skip-accuracy")  # fmt: skip

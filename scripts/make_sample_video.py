@@ -72,8 +72,12 @@ def _ease(t: float) -> float:
     return 0.5 - 0.5 * math.cos(math.pi * min(max(t, 0.0), 1.0))
 
 
-def _camera_frame(photo: Image.Image, camera: tuple[float, float, float], size: tuple[int, int],
-                  offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def _camera_frame(
+    photo: Image.Image,
+    camera: tuple[float, float, float],
+    size: tuple[int, int],
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     w, h = photo.size
     aspect = size[0] / size[1]
     full_w = min(w, h * aspect)
@@ -85,8 +89,13 @@ def _camera_frame(photo: Image.Image, camera: tuple[float, float, float], size: 
     return np.asarray(photo.resize(size, Image.BICUBIC, box=box))  # (H, W, 3) uint8
 
 
-def shot_frames(shots: list[Shot], photos: dict[str, Image.Image], size: tuple[int, int],
-                fps: int, seed: int = 0) -> tuple[int, Callable[[int], np.ndarray]]:
+def shot_frames(
+    shots: list[Shot],
+    photos: dict[str, Image.Image],
+    size: tuple[int, int],
+    fps: int,
+    seed: int = 0,
+) -> tuple[int, Callable[[int], np.ndarray]]:
     """(frame count, frame_at(i) -> (H, W, 3) uint8): the shots laid end to end."""
     rng = np.random.default_rng(seed)
     starts, t = [], 0.0
@@ -127,8 +136,16 @@ def shot_frames(shots: list[Shot], photos: dict[str, Image.Image], size: tuple[i
     return total, frame_at
 
 
-def render_shots(shots: list[Shot], out: Path, width: int = 480, height: int = 270, fps: int = 24,
-                 crf: int = 28, seed: int = 0, keyframe_seconds: float = 2.0) -> Path:
+def render_shots(
+    shots: list[Shot],
+    out: Path,
+    width: int = 480,
+    height: int = 270,
+    fps: int = 24,
+    crf: int = 28,
+    seed: int = 0,
+    keyframe_seconds: float = 2.0,
+) -> Path:
     """Encode the shots as an H.264 mp4 (yuv420p, fast start) at ``out``."""
     import av
 
@@ -138,8 +155,12 @@ def render_shots(shots: list[Shot], out: Path, width: int = 480, height: int = 2
     with av.open(str(out), "w", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "slow",
-                          "g": str(int(keyframe_seconds * fps)), "tune": "film"}
+        stream.options = {
+            "crf": str(crf),
+            "preset": "slow",
+            "g": str(int(keyframe_seconds * fps)),
+            "tune": "film",
+        }
         for i in range(total):
             frame = av.VideoFrame.from_ndarray(frame_at(i), format="rgb24")
             for packet in stream.encode(frame):
@@ -153,8 +174,14 @@ SAMPLE_SHOTS = [
     Shot("china", 5.0, start=(0.35, 0.5, 0.75), end=(0.62, 0.48, 0.7)),
     Shot("cat", 5.0, start=(0.5, 0.5, 1.0), end=(0.5, 0.42, 0.6), flicker=(2.0, 3.0)),
     Shot("coffee", 7.0, start=(0.4, 0.5, 0.85), end=(0.6, 0.5, 0.8)),
-    Shot("flower", 7.0, start=(0.5, 0.5, 0.55), end=(0.5, 0.5, 0.95), dissolve_in=3.0,
-         shake=(4.5, 5.5)),
+    Shot(
+        "flower",
+        7.0,
+        start=(0.5, 0.5, 0.55),
+        end=(0.5, 0.5, 0.95),
+        dissolve_in=3.0,
+        shake=(4.5, 5.5),
+    ),
     Shot("rocket", 5.0, start=(0.5, 0.7, 0.6), end=(0.5, 0.35, 0.6)),
 ]
 

@@ -112,6 +112,11 @@ def test_one_model_asked_for_in_different_words_is_built_once():
         calls.append((name, weights, reduced))
         return name, weights, reduced
 
-    assert encoder() is encoder("lite0") is encoder("lite0", reduced=True) is encoder("lite0", "", True)
+    assert (
+        encoder()
+        is encoder("lite0")
+        is encoder("lite0", reduced=True)
+        is encoder("lite0", "", True)
+    )
     assert encoder("lite0", reduced=False) == ("lite0", "", False)
     assert calls == [("lite0", "", True), ("lite0", "", False)]

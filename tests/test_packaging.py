@@ -48,8 +48,11 @@ def test_docker_compose_passes_every_server_setting_the_image_does_not_fix():
     compose = (ROOT / "docker-compose.yaml").read_text()
     fixed = {"CAPSIGHT_HOST", "CAPSIGHT_PORT", "CAPSIGHT_JOB_DIR"}  # the Dockerfile's ENV
     assert all(f"{name}=" in (ROOT / "Dockerfile").read_text() for name in fixed)
-    passed = [*ENV_VARS, "CAPSIGHT_PRECISION", "CAPSIGHT_RUNTIME"]  # read by the server's models too
-    missing = [name for name in passed if name not in fixed and f'{name}: "${{{name}:-}}"' not in compose]
+    # read by the server's models too
+    passed = [*ENV_VARS, "CAPSIGHT_PRECISION", "CAPSIGHT_RUNTIME"]
+    missing = [
+        name for name in passed if name not in fixed and f'{name}: "${{{name}:-}}"' not in compose
+    ]
     assert missing == []
 
 

@@ -48,7 +48,11 @@ def test_reduced_precision_encoder_gives_float32_features_close_to_full(photo, m
     full = ImageEncoder().encode(photos)
     monkeypatch.setenv("CAPSIGHT_PRECISION", "bf16")  # whatever this CPU computes natively
     reduced = ImageEncoder(reduced_precision=True).encode(photos)
-    for a, b in ((full.grid, reduced.grid), (full.hidden, reduced.hidden), (full.pooled, reduced.pooled)):
+    for a, b in (
+        (full.grid, reduced.grid),
+        (full.hidden, reduced.hidden),
+        (full.pooled, reduced.pooled),
+    ):
         assert b.dtype == torch.float32 and b.shape == a.shape
     cosine = torch.nn.functional.cosine_similarity(full.pooled, reduced.pooled, dim=-1)
     assert (cosine > 0.98).all(), cosine

@@ -19,5 +19,7 @@ def test_a_callback_that_cannot_take_fraction_and_message_is_refused_before_the_
 
 
 def test_what_is_no_function_is_named_as_python_names_its_type():
-    with pytest.raises(InvalidParameter, match="progress must be a function of \\(fraction, message\\), not 'int'"):
+    with pytest.raises(
+        InvalidParameter, match="progress must be a function of \\(fraction, message\\), not 'int'"
+    ):
         check_progress(3)

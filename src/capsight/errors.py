@@ -52,7 +52,9 @@ def check_count(name: str, value: object, least: int) -> int:
     ``DecodingOptions`` takes them; not True), else InvalidParameter naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         parameter = name if name.isidentifier() else None
-        raise InvalidParameter(f"{name} must be a whole number >= {least}, got {value!r}", parameter)
+        raise InvalidParameter(
+            f"{name} must be a whole number >= {least}, got {value!r}", parameter
+        )
     return int(value)
 
 

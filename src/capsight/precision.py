@@ -48,7 +48,9 @@ def cpu_computes_bf16() -> bool:
 def precision_setting() -> str:
     value = os.environ.get("CAPSIGHT_PRECISION", "auto").strip().lower() or "auto"
     if value not in CHOICES:
-        raise InvalidParameter(f"CAPSIGHT_PRECISION must be one of {', '.join(CHOICES)}, got {value!r}")
+        raise InvalidParameter(
+            f"CAPSIGHT_PRECISION must be one of {', '.join(CHOICES)}, got {value!r}"
+        )
     return value
 
 

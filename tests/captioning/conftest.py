@@ -9,7 +9,12 @@ from capsight.captioning.model import build_model
 from capsight.captioning.vocabulary import Vocabulary
 
 TINY = {
-    "show-attend-tell": {"projected_dim": 16, "embed_dim": 16, "hidden_dim": 16, "attention_dim": 16},
+    "show-attend-tell": {
+        "projected_dim": 16,
+        "embed_dim": 16,
+        "hidden_dim": 16,
+        "attention_dim": 16,
+    },
     "show-and-tell": {"embed_dim": 16, "hidden_dim": 16},
     "prefix-gpt2": {"n_embd": 16, "n_layer": 1, "n_head": 2},
 }
@@ -27,7 +32,12 @@ def grid() -> torch.Tensor:
 
 def _tiny_model(architecture: str, vocab_size: int = 30, **options):
     torch.manual_seed(0)
-    config = {"architecture": architecture, "vocab_size": vocab_size, **TINY[architecture], **options}
+    config = {
+        "architecture": architecture,
+        "vocab_size": vocab_size,
+        **TINY[architecture],
+        **options,
+    }
     return build_model(config).eval()
 
 

@@ -28,7 +28,10 @@ class ScriptedModel(CaptionModel):
 
 def test_greedy_and_beam_shapes_and_attention(tiny_model, grid):
     model = tiny_model("show-attend-tell")
-    for options in (DecodingOptions(method="greedy", max_length=6), DecodingOptions(beam_width=3, max_length=6)):
+    for options in (
+        DecodingOptions(method="greedy", max_length=6),
+        DecodingOptions(beam_width=3, max_length=6),
+    ):
         out = decode(model, grid, options)
         assert len(out) == 3
         for d in out:
@@ -85,7 +88,12 @@ class EndsAfter(CaptionModel):
         detour = state["detour"] | (tokens == state["second"])
         ended = (state["t"] >= self.lengths[state["image"]]) & ~detour
         steered[:, self.eos_id] = torch.where(ended, 5.0, -4.0)
-        extra = {"image": state["image"], "t": state["t"] + 1, "second": top[:, 1], "detour": detour}
+        extra = {
+            "image": state["image"],
+            "t": state["t"] + 1,
+            "second": top[:, 1],
+            "detour": detour,
+        }
         return steered, {**own, **extra}, alpha
 
 
@@ -96,14 +104,19 @@ def test_settled_images_leave_the_beam_search_without_changing_it(tiny_model, ar
     lengths = [1, 4, 2, 9, 3, 1, 6, 12]  # 12 > max_length: forced to end
     model = EndsAfter(tiny_model(architecture), lengths)
     grid = torch.randn(len(lengths), 49, 1280, generator=torch.Generator().manual_seed(1))
-    options = DecodingOptions(beam_width=3, max_length=10, no_repeat_trigram=False, no_repeat_word=False)
+    options = DecodingOptions(
+        beam_width=3, max_length=10, no_repeat_trigram=False, no_repeat_word=False
+    )
     rows = []
     step = model.step
     model.step = lambda tokens, state: rows.append(len(tokens)) or step(tokens, state)
     best = decode(model, grid, options)
     searched = sum(rows)
     full = [c[0] for c in beam_candidates(model, grid, options)]
-    alone = [decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0] for i, n in enumerate(lengths)]
+    alone = [
+        decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0]
+        for i, n in enumerate(lengths)
+    ]
     assert [len(d.tokens) for d in best] == [min(n, 9) for n in lengths]
     assert [d.tokens for d in best] == [d.tokens for d in full] == [d.tokens for d in alone]
     assert [d.score for d in best] == pytest.approx([d.score for d in alone], abs=1e-6)
@@ -122,7 +135,10 @@ def test_ended_sentences_leave_greedy_and_sampled_decoding(tiny_model, method):
     step = model.step
     model.step = lambda tokens, state: rows.append(len(tokens)) or step(tokens, state)
     together = decode(model, grid, options)
-    alone = [decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0] for i, n in enumerate(lengths)]
+    alone = [
+        decode(EndsAfter(model.model, [n]), grid[i : i + 1], options)[0]
+        for i, n in enumerate(lengths)
+    ]
     assert [len(d.tokens) for d in together] == [min(n, 9) for n in lengths]
     assert [d.tokens for d in together] == [d.tokens for d in alone]
     assert [d.score for d in together] == pytest.approx([d.score for d in alone], abs=1e-6)
@@ -160,14 +176,23 @@ def test_length_penalty_prefers_longer_sentences():
 
 
 def test_no_repeat_trigram_bans_the_third_word():
-    assert [banned_trigram_words(s) for s in ([7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4])] == [[9], [], []]
+    assert [banned_trigram_words(s) for s in ([7, 8, 9, 7, 8], [7, 8], [1, 2, 3, 4])] == [
+        [9],
+        [],
+        [],
+    ]
     # A model that loves the loop "6 7 6 7 ...": with the ban it cannot repeat "6 7 6".
     script = [[-5.0] * 8 for _ in range(8)]
     for t, row in enumerate(script):
         row[6 if t % 2 == 0 else 7] = 5.0
     model = ScriptedModel(script)
-    free = decode(model, torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=8, no_repeat_trigram=False))[0]
+    free = decode(
+        model,
+        torch.zeros(1, 1, 1),
+        DecodingOptions(method="greedy", max_length=8, no_repeat_trigram=False),
+    )[0]
     banned = decode(model, torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=8))[0]
+
     def trigrams(seq):
         return [tuple(seq[i : i + 3]) for i in range(len(seq) - 2)]
 
@@ -182,7 +207,12 @@ def test_sampling_is_deterministic_with_a_seed(tiny_model, grid):
     options = DecodingOptions(method="sample", seed=7, temperature=1.5, max_length=8)
     first = [d.tokens for d in decode(model, grid, options)]
     again = [d.tokens for d in decode(model, grid, options)]
-    other = [d.tokens for d in decode(model, grid, DecodingOptions(method="sample", seed=8, temperature=1.5, max_length=8))]
+    other = [
+        d.tokens
+        for d in decode(
+            model, grid, DecodingOptions(method="sample", seed=8, temperature=1.5, max_length=8)
+        )
+    ]
     assert first == again
     assert first != other
     # An image's captions do not depend on what else shares its batch.
@@ -228,7 +258,9 @@ def test_sampling_near_zero_temperature_is_greedy(tiny_model, grid):
     greedy = [d.tokens for d in decode(model, grid, DecodingOptions(method="greedy", max_length=8))]
     cold = DecodingOptions(method="sample", temperature=1e-300, seed=3, max_length=8)
     assert [d.tokens for d in decode(model, grid, cold)] == greedy
-    hot = decode(model, grid, DecodingOptions(method="sample", temperature=1e39, seed=3, max_length=8))
+    hot = decode(
+        model, grid, DecodingOptions(method="sample", temperature=1e39, seed=3, max_length=8)
+    )
     assert all(d.tokens and math.isfinite(d.score) for d in hot)  # words, and a finite score
 
 
@@ -240,14 +272,20 @@ def test_narrowing_samples_at_temperature_one_whatever_the_options_say(tiny_mode
             for t in (0.05, 1.0, DecodingOptions.temperature)]  # fmt: skip
     assert runs[0] == runs[1] == runs[2]
     assert "temperature" not in DecodingOptions(method="narrowing").in_force()
-    cold = decode(model, grid, DecodingOptions(method="sample", seed=4, max_length=8, temperature=0.05))
+    cold = decode(
+        model, grid, DecodingOptions(method="sample", seed=4, max_length=8, temperature=0.05)
+    )
     assert [d.tokens for d in cold] != runs[0]  # (the same seed at 0.05 samples otherwise)
 
 
 @pytest.mark.parametrize("method", ["sample", "narrowing"])
 def test_num_captions_gives_alternatives(tiny_model, grid, method):
     model = tiny_model("show-attend-tell")
-    out = decode(model, grid, DecodingOptions(method=method, seed=0, num_captions=3, max_length=6, temperature=2.0))
+    out = decode(
+        model,
+        grid,
+        DecodingOptions(method=method, seed=0, num_captions=3, max_length=6, temperature=2.0),
+    )
     assert len(out) == 3
     if method == "sample":
         assert all(len(d.alternatives) == 2 for d in out)
@@ -264,14 +302,20 @@ def test_diverse_beam_alternatives_differ(tiny_model, grid):
 def test_diverse_beam_fills_the_count_when_its_groups_agree():
     # Every group prefers the same sentence; the groups' other beams still give 3 distinct ones.
     script = [[-9.0, -9.0, 2.0, -9.0, 5.0, 4.0, 3.0, -9.0]] * 2 + [[-9.0, -9.0, 9.0] + [-9.0] * 5]
-    out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(beam_width=3, num_captions=3, max_length=4))[0]
+    out = decode(
+        ScriptedModel(script),
+        torch.zeros(1, 1, 1),
+        DecodingOptions(beam_width=3, num_captions=3, max_length=4),
+    )[0]
     assert len({tuple(out.tokens), *map(tuple, out.alternatives)}) == 3
 
 
 def test_diverse_beam_groups_still_end_after_earlier_groups_have():
     # The likeliest sentences are one word long. Finished beams repeat <eos> at every later step;
     # once that counted against ending, later groups ran on to the length limit.
-    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [[-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]] * 7
+    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [
+        [-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]
+    ] * 7
     options = DecodingOptions(beam_width=4, num_captions=4, max_length=8, no_repeat_phrase=False)
     out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), options)[0]
     assert len(out.alternatives) == 3
@@ -291,7 +335,9 @@ def test_an_alternative_is_a_caption_of_its_own_not_the_tail_of_one():
     assert not whole_alternative([5, 4, 7, 6], best, Words())  # starts with "of"
     assert not whole_alternative([7, 6], best, Words())  # two words beside a caption of four
     assert whole_alternative([7], [4], Words())  # as many words as the best: a caption too
-    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [[-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]] * 7
+    script = [[-9.0, -9.0, -9.0, -9.0, 5.0, 4.8, 4.6, 4.4]] + [
+        [-9.0, -9.0, 4.0] + [-9.0] * 4 + [0.0]
+    ] * 7
     model = ScriptedModel(script)
     model.not_first_ids = frozenset({5})
     options = DecodingOptions(beam_width=4, num_captions=4, max_length=8, no_repeat_phrase=False)
@@ -318,7 +364,9 @@ def test_diversity_penalty_counts_each_earlier_group_once():
 
 def test_unknown_word_is_never_emitted():
     script = [[0.0, 0.0, -9.0, 9.0, 1.0, -9.0, -9.0, -9.0]] * 3  # <unk> (3) is the favourite
-    out = decode(ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=3))[0]
+    out = decode(
+        ScriptedModel(script), torch.zeros(1, 1, 1), DecodingOptions(method="greedy", max_length=3)
+    )[0]
     assert 3 not in out.tokens and out.tokens[0] == 4
 
 
@@ -349,7 +397,9 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     assert partial == full and hash(partial) == hash(full) and asdict(partial) == asdict(full)
     with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
         DecodingOptions.partial(beam_width=0)
-    with pytest.raises(InvalidParameter, match="DecodingOptions has no option 'beam'; it has method, "):
+    with pytest.raises(
+        InvalidParameter, match="DecodingOptions has no option 'beam'; it has method, "
+    ):
         DecodingOptions.partial(beam=3)  # a TypeError from the constructor before
     # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
     # the shipped ones): asked to sample, it samples with sampling's defaults, not those.
@@ -366,29 +416,37 @@ def test_no_repeat_word_bans_a_word_right_after_itself():
         row[6], row[7] = 5.0, 4.0  # "6" every time, "7" a close second
     model = ScriptedModel(script)
     options = DecodingOptions(method="greedy", max_length=5, no_repeat_trigram=False)
-    free = decode(model, torch.zeros(1, 1, 1), DecodingOptions(**{**options.__dict__, "no_repeat_word": False}))[0]
+    free = decode(
+        model,
+        torch.zeros(1, 1, 1),
+        DecodingOptions(**{**options.__dict__, "no_repeat_word": False}),
+    )[0]
     banned = decode(model, torch.zeros(1, 1, 1), options)[0]
     assert free.tokens == [6, 6, 6, 6]
     assert banned.tokens == [6, 7, 6, 7]
 
 
 def test_no_repeat_phrase_bans_a_content_word_after_a_repeated_word():
-    """"a bike on a bike": after "a" again, "bike" may not follow it again; "a" after a repeated
+    """ "a bike on a bike": after "a" again, "bike" may not follow it again; "a" after a repeated
     "in" may ("in a red shirt ... in a pool"). Only for a model that knows its function words."""
     from capsight.captioning.rules import banned_phrase_words, function_word_ids
 
     itos = ["<pad>", "<bos>", "<eos>", "<unk>", "a", "in", "bike", "man", "on"]
     function = function_word_ids(itos)
     assert function == {4, 5, 8}  # a, in, on
-    assert banned_phrase_words([7, 8, 4, 6, 8, 4], function) == [6]  # man on a bike on a -> not bike
+    # man on a bike on a -> not bike
+    assert banned_phrase_words([7, 8, 4, 6, 8, 4], function) == [6]
     assert banned_phrase_words([5, 4, 7, 5], function) == []  # in a man in -> "a" may follow
     assert banned_phrase_words([], function) == []
     script = [[-5.0] * 9 for _ in range(8)]
     for t, word in enumerate([4, 6, 8, 4, 6, 2]):  # "a bike on a bike <eos>", "man" a close second
         script[t][word], script[t][7] = 5.0, 4.0
     model = ScriptedModel(script)
-    options = DecodingOptions(method="greedy", max_length=8, no_repeat_trigram=False, complete_endings=False)
-    assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 6]  # no ids: no rule
+    options = DecodingOptions(
+        method="greedy", max_length=8, no_repeat_trigram=False, complete_endings=False
+    )
+    # no ids: no rule
+    assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 6]
     model.function_ids = function
     assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 7]
     off = DecodingOptions(**{**options.__dict__, "no_repeat_phrase": False})
@@ -403,6 +461,15 @@ def test_what_in_force_leaves_out_does_not_change_the_caption(tiny_model, grid, 
                            beam_width=2, length_penalty=0.5)  # fmt: skip
     dropped = set(dataclasses.asdict(base)) - set(base.in_force())
     assert dropped, method
-    other = {"beam_width": 5, "length_penalty": 2.0, "temperature": 0.4, "top_k": 1, "top_p": 0.3, "seed": 9}
+    other = {
+        "beam_width": 5,
+        "length_penalty": 2.0,
+        "temperature": 0.4,
+        "top_k": 1,
+        "top_p": 0.3,
+        "seed": 9,
+    }
     changed = dataclasses.replace(base, **{k: other[k] for k in dropped})
-    assert [d.tokens for d in decode(model, grid, changed)] == [d.tokens for d in decode(model, grid, base)]
+    assert [d.tokens for d in decode(model, grid, changed)] == [
+        d.tokens for d in decode(model, grid, base)
+    ]

@@ -23,7 +23,11 @@ def test_only_the_last_blocks_and_the_head_train_and_batchnorm_stays_frozen(enco
     assert all(not m.training for m in top.modules() if isinstance(m, torch.nn.BatchNorm2d))
     hidden = encoder.encode([photo("astronaut")]).hidden
     top(hidden).square().mean().backward()
-    trained = {n.split(".")[0] + "." + n.split(".")[1] for n, p in top.named_parameters() if p.grad is not None}
+    trained = {
+        n.split(".")[0] + "." + n.split(".")[1]
+        for n, p in top.named_parameters()
+        if p.grad is not None
+    }
     assert trained == {"blocks.3", "head_conv.weight"}
     assert all(p.grad is None for n, p in top.named_parameters() if "_bn" in n or "head_bn" in n)
 
@@ -113,5 +117,9 @@ def test_a_fine_tuned_member_joins_an_ensemble_over_two_encoders_through_its_own
         assert torch.equal(CaptionEnsemble.member_grid(lite2, grid2, None), grid2)
         # Started from that grid, the member decodes as it does from the hidden map itself.
         assert torch.allclose(tuned.start(own)["feats"], tuned.start(hidden)["feats"], atol=1e-5)
-        results = decode(pair, torch.cat([own, grid2], dim=1), DecodingOptions(method="beam", beam_width=2, max_length=4))
+        results = decode(
+            pair,
+            torch.cat([own, grid2], dim=1),
+            DecodingOptions(method="beam", beam_width=2, max_length=4),
+        )
     assert len(results) == 2

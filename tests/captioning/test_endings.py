@@ -107,7 +107,6 @@ def test_checkpoints_carry_their_endings(tiny_model, tmp_path):
     assert loaded.endings.final_words == {5} and loaded.endings.final_pairs == {(6, 7)}
 
 
-
 def test_a_caption_starts_only_with_a_word_training_captions_start_with():
     """show-and-tell began COCO captions "at night", "of people", "and white dog ..."."""
     # its first word is likeliest 5 ("at"), then 4 ("a"); then 6 and <eos>

@@ -31,7 +31,10 @@ from capsight.io import image_inputs
         ({"length_penalty": float("nan")}, "length penalty must be a finite number"),
         ({"no_repeat_trigram": "no"}, "no repeat trigram must be True or False"),
         ({"beam_width": 3.5}, "beam width must be a whole number"),
-        ({"max_length": 1}, r"between 2 and 100 \(it counts the end token: 2 allows one word\), got 1"),
+        (
+            {"max_length": 1},
+            r"between 2 and 100 \(it counts the end token: 2 allows one word\), got 1",
+        ),
         ({"max_length": 10**6}, r"max length must be between 2 and 100"),
         ({"length_penalty": -1}, r"length penalty must be between 0 \(none\) and 5, got -1"),
     ],
@@ -136,16 +139,27 @@ def test_counts_may_be_numpy_integers_as_in_decoding_options():
 def test_numpy_arrays_become_rgb_images():
     grey = np.full((6, 5), 200, np.uint8)
     rgba = np.zeros((6, 5, 4), np.uint8)  # fully transparent: composited on white
-    assert image_inputs.as_rgb_image(grey).size == (5, 6) and image_inputs.as_rgb_image(grey).mode == "RGB"
+    assert (
+        image_inputs.as_rgb_image(grey).size == (5, 6)
+        and image_inputs.as_rgb_image(grey).mode == "RGB"
+    )
     assert image_inputs.as_rgb_image(rgba).getpixel((0, 0)) == (255, 255, 255)
     assert image_inputs.as_rgb_image(np.zeros((6, 5, 3), np.uint8)[:, ::-1]).mode == "RGB"
     # Floats in [0, 1] (skimage, torchvision) and uint16 are pixels too; 12-bit grey data in a
     # uint16 array is read from its own range, as in a 16-bit file.
-    assert image_inputs.as_rgb_image(np.full((6, 5, 3), 0.5, np.float32)).getpixel((0, 0)) == (128,) * 3
-    assert image_inputs.as_rgb_image(np.full((6, 5, 3), 65535, np.uint16)).getpixel((0, 0)) == (255,) * 3
+    assert (
+        image_inputs.as_rgb_image(np.full((6, 5, 3), 0.5, np.float32)).getpixel((0, 0))
+        == (128,) * 3
+    )
+    assert (
+        image_inputs.as_rgb_image(np.full((6, 5, 3), 65535, np.uint16)).getpixel((0, 0))
+        == (255,) * 3
+    )
     twelve_bit = np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (8, 1))
     assert image_inputs.as_rgb_image(twelve_bit).getpixel((63, 0))[0] > 240
-    with pytest.raises(InvalidParameter, match=r"from 0 to 255, where floats must be in \[0, 1\] \(for 0-255, cast"):
+    with pytest.raises(
+        InvalidParameter, match=r"from 0 to 255, where floats must be in \[0, 1\] \(for 0-255, cast"
+    ):
         image_inputs.as_rgb_image(np.linspace(0, 255, 90, dtype=np.float32).reshape(6, 5, 3))
     with pytest.raises(InvalidParameter, match="NaN or infinite"):
         image_inputs.as_rgb_image(np.full((6, 5, 3), np.nan, np.float32))
@@ -316,7 +330,9 @@ def test_help_lists_the_public_functions_and_not_the_lazy_loading():
     # __getattr__ / __dir__ of the lazy loading.
     code = ("import sys, capsight; assert 'torch' not in sys.modules; import pydoc; "
             "print(pydoc.render_doc(capsight, renderer=pydoc.plaintext))")  # fmt: skip
-    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "analyze_video(" in shown and "DecodingOptions" in shown
     assert "__getattr__" not in shown and "__dir__" not in shown and "_LazyModule" not in shown
 
@@ -331,7 +347,9 @@ def test_the_public_functions_let_openmp_threads_wait_without_spinning():
     code = ("import os, capsight; capsight.DecodingOptions; print(os.environ.get('OMP_WAIT_POLICY')); "
             "capsight.caption; print(os.environ.get('OMP_WAIT_POLICY'))")  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     assert run.stdout.split() == ["None", "PASSIVE"]
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**env, "OMP_WAIT_POLICY": "ACTIVE"})  # fmt: skip
@@ -420,8 +438,10 @@ def test_options_resolved_twice_or_a_captioners_own_are_not_refused(method):
 
 
 def test_type_errors_name_the_type_as_python_writes_it():
-    """"not a int", and encode_images(None) "cannot caption" though it only encodes."""
-    with pytest.raises(InvalidParameter, match="model must be a captioner name or a folder, not 'int'"):
+    """ "not a int", and encode_images(None) "cannot caption" though it only encodes."""
+    with pytest.raises(
+        InvalidParameter, match="model must be a captioner name or a folder, not 'int'"
+    ):
         facade.resolve_captioner(3)
     with pytest.raises(InvalidParameter, match="cannot encode a NoneType"):
         capsight.encode_images(None)

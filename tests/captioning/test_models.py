@@ -55,7 +55,10 @@ def test_show_and_tell_options_gru_layers_and_bad_cell(tiny_model):
 @pytest.mark.parametrize("rows", [0, 1, 37])  # 37: more than two of its 16-row chunks
 def test_inference_attention_scores_equal_the_tanh_form(rows):
     generator = torch.Generator().manual_seed(0)
-    keys, query = torch.randn(rows, 49, 32, generator=generator), torch.randn(rows, 1, 32, generator=generator)
+    keys, query = (
+        torch.randn(rows, 49, 32, generator=generator),
+        torch.randn(rows, 1, 32, generator=generator),
+    )
     score = torch.nn.Linear(32, 1)
     with torch.no_grad():
         expected = score(torch.tanh(keys + query)).squeeze(-1)  # (rows, 49)
@@ -92,7 +95,9 @@ def test_ensemble_of_identical_models_matches_the_model(grid, tiny_model):
     assert alpha.shape == (3, 49)
 
 
-@pytest.mark.parametrize("options", [{"n_layer": 2}, {"prefix_from": "pooled", "prefix_length": 3, "n_layer": 2}])
+@pytest.mark.parametrize(
+    "options", [{"n_layer": 2}, {"prefix_from": "pooled", "prefix_length": 3, "n_layer": 2}]
+)
 def test_prefix_gpt2_cached_steps_match_the_full_forward_pass(grid, tiny_model, options):
     # Decoding steps run the blocks by hand with a key/value cache; teacher forcing runs
     # transformers' GPT-2 on the whole sequence. Both must give the same next-word logits.
@@ -112,13 +117,22 @@ def test_prefix_gpt2_from_pretrained_folder(tmp_path, grid):
     transformers = pytest.importorskip("transformers")
     tokenizers = pytest.importorskip("tokenizers")
     words = ["<pad>", "<|endoftext|>", "a", "dog", "runs", "on", "grass", "[UNK]"]
-    core = tokenizers.Tokenizer(tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    core = tokenizers.Tokenizer(
+        tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]")
+    )
     core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
     tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<pad>",
+        tokenizer_object=core,
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        pad_token="<pad>",
         unk_token="[UNK]",
     )
-    gpt = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=80))
+    gpt = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=80
+        )
+    )
     gpt.save_pretrained(tmp_path / "gpt")
     tok.save_pretrained(tmp_path / "gpt")
 
@@ -151,9 +165,14 @@ def test_a_stored_config_is_checked_by_kind_and_a_large_vocabulary_is_kept():
     70,000 words (Conceptual Captions with --min-count 1) would have been called damaged."""
     from capsight.captioning.model import check_model_options, config_from_dict
 
-    assert config_from_dict({"architecture": "show-attend-tell", "vocab_size": 70_000}).vocab_size == 70_000
+    assert (
+        config_from_dict({"architecture": "show-attend-tell", "vocab_size": 70_000}).vocab_size
+        == 70_000
+    )
     with pytest.raises(ValueError, match="hidden_dim=70000: must be at most 65536"):
-        config_from_dict({"architecture": "show-attend-tell", "vocab_size": 10, "hidden_dim": 70_000})
+        config_from_dict(
+            {"architecture": "show-attend-tell", "vocab_size": 10, "hidden_dim": 70_000}
+        )
     with pytest.raises(InvalidParameter, match=r"dropout=nan: a dropout rate must be in \[0, 1\)"):
         check_model_options("show-attend-tell", {"dropout": float("nan")})
 
@@ -178,5 +197,7 @@ def test_create_captioner_refuses_a_name_or_an_option_of_the_wrong_kind():
 
     with pytest.raises(ModelNotFound, match="a captioner is named by text"):
         create_captioner(None)
-    with pytest.raises(InvalidParameter, match="captioner 'labels' takes the options second_label_ratio; got foo"):
+    with pytest.raises(
+        InvalidParameter, match="captioner 'labels' takes the options second_label_ratio; got foo"
+    ):
         create_captioner("labels", foo=1)

@@ -16,7 +16,9 @@ def _encoded(n: int = 2) -> EncodedImages:
     return EncodedImages(grid.mean(1), grid, torch.zeros(n, 1000), (7, 7))
 
 
-@pytest.mark.skipif(not (trained.MODELS_DIR / "show-attend-tell").is_dir(), reason="no shipped model")
+@pytest.mark.skipif(
+    not (trained.MODELS_DIR / "show-attend-tell").is_dir(), reason="no shipped model"
+)
 def test_shipped_model_is_the_default_and_captions_a_photo(encoder, photo, monkeypatch):
     # The pair's Lite2 member carries its own encoder, so the pair needs no ImageNet Lite2
     # weights (capsight[lite12]): it is the default with only Lite0's installed.
@@ -50,8 +52,12 @@ def test_missing_checkpoint_raises_and_default_skips_it(monkeypatch, tmp_path):
 def test_exported_single_and_ensemble_checkpoints_caption(tiny_model, vocab, tmp_path):
     for i in range(2):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / f"run{i}")
-    export_model([tmp_path / "run0"], tmp_path / "single", DecodingOptions(method="greedy", max_length=5))
-    export_model([tmp_path / "run0", tmp_path / "run1"], tmp_path / "pair", DecodingOptions(beam_width=2))
+    export_model(
+        [tmp_path / "run0"], tmp_path / "single", DecodingOptions(method="greedy", max_length=5)
+    )
+    export_model(
+        [tmp_path / "run0", tmp_path / "run1"], tmp_path / "pair", DecodingOptions(beam_width=2)
+    )
     single = create_captioner("checkpoint", path=str(tmp_path / "single"))
     assert single.default_decoding.method == "greedy" and single.default_decoding.max_length == 5
     pair = create_captioner("checkpoint", path=str(tmp_path / "pair"))
@@ -122,7 +128,9 @@ def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab,
     ({"decoding": {"beam_width": -3}}, "is not decoding options .beam width must be between 1"),
     ({"encoder": "resnet9000"}, "reads an unknown encoder 'resnet9000'; known: efficientnet-lite0"),
 ])  # fmt: skip
-def test_a_config_with_values_of_the_wrong_kind_is_one_clear_line(tiny_model, vocab, tmp_path, change, fragment):
+def test_a_config_with_values_of_the_wrong_kind_is_one_clear_line(
+    tiny_model, vocab, tmp_path, change, fragment
+):
     """Each was a traceback (TypeError, AttributeError, RuntimeError), or advice to install an
     extra that has no such encoder."""
     import json
@@ -153,7 +161,9 @@ def test_weights_that_are_not_numbers_or_not_floats_are_one_clear_line(tiny_mode
     assert create_captioner("checkpoint", path=str(tmp_path / "ck")).describe()
 
 
-def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_model, vocab, tmp_path):
+def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(
+    tiny_model, vocab, tmp_path
+):
     run = tmp_path / "run"  # what `capsight train --out run` leaves: best/ and last/
     for sub in ("best", "last"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, run / sub)
@@ -171,19 +181,25 @@ def test_a_folder_names_one_checkpoint_unless_it_is_an_exported_ensemble(tiny_mo
     assert "ensemble of 2" in create_captioner(joined.replace(",", ", ")).describe()["kind"]
     with pytest.raises(ModelNotFound, match="no such checkpoint folder"):
         create_captioner(f"{tmp_path / 'two' / 'a'},{tmp_path / 'gone'}")
-    with pytest.raises(ModelNotFound, match=f"^{re.escape(str(tmp_path / 'gone'))}: no such checkpoint folder$"):
+    with pytest.raises(
+        ModelNotFound, match=f"^{re.escape(str(tmp_path / 'gone'))}: no such checkpoint folder$"
+    ):
         create_captioner("checkpoint", path=str(tmp_path / "gone"))  # as for --model gone/
     with pytest.raises(ModelNotFound, match="needs a folder"):
         create_captioner("checkpoint")
 
 
-def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(tiny_model, vocab, tmp_path):
+def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(
+    tiny_model, vocab, tmp_path
+):
     """A run folder stands for its best/; its last/ is another epoch's model, used only when named."""
     run = tmp_path / "run"
     for sub in ("best", "last"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, run / sub)
     (run / "best" / "config.json").unlink()
-    with pytest.raises(ModelNotFound, match=r"whose best/ checkpoint has no config.json \(damaged\);.*last"):
+    with pytest.raises(
+        ModelNotFound, match=r"whose best/ checkpoint has no config.json \(damaged\);.*last"
+    ):
         create_captioner(str(run))
     import shutil
 
@@ -193,18 +209,24 @@ def test_a_run_folder_whose_best_is_damaged_or_gone_never_falls_back_to_last(tin
     started = tmp_path / "started"  # stopped before its first epoch: no last/ to suggest
     started.mkdir()
     (started / "train_config.json").write_text("{}")
-    with pytest.raises(ModelNotFound, match="best/ checkpoint is missing; no epoch of it has finished"):
+    with pytest.raises(
+        ModelNotFound, match="best/ checkpoint is missing; no epoch of it has finished"
+    ):
         create_captioner(str(started))
     assert "ensemble" not in create_captioner(str(run / "last")).describe()["kind"]
     # An ensemble SCST run's best/ holds its members, and says how to use them.
     for sub in ("m0", "m1"):
         save_checkpoint(tiny_model("show-attend-tell"), vocab, run / "best" / sub)
-    with pytest.raises(ModelNotFound, match=r"best: holds 2 checkpoint folders \(m0, m1\); name one, or join"):
+    with pytest.raises(
+        ModelNotFound, match=r"best: holds 2 checkpoint folders \(m0, m1\); name one, or join"
+    ):
         create_captioner(str(run))
 
 
 @pytest.mark.slow  # loads the Lite0 and Lite2 encoders
-def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, vocab, tmp_path, encoder, photo):
+def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(
+    tiny_model, vocab, tmp_path, encoder, photo
+):
     import json
 
     from capsight.vision.encoder import available_encoders
@@ -215,24 +237,34 @@ def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(tiny_model, v
     save_checkpoint(tiny_model("show-attend-tell", encoder="efficientnet-lite2", resolution=260), vocab,
                     tmp_path / "pair" / "lite2")  # fmt: skip
     (tmp_path / "pair" / "ensemble.json").write_text(
-        json.dumps({"members": ["../lite0", "lite2"], "decoding": {"method": "beam", "beam_width": 2}})
+        json.dumps(
+            {"members": ["../lite0", "lite2"], "decoding": {"method": "beam", "beam_width": 2}}
+        )
     )
     pair = create_captioner(str(tmp_path / "pair"))
-    assert pair.encoder_name == "efficientnet-lite0" and pair.extra_encoders == [("efficientnet-lite2", 260)]
+    assert pair.encoder_name == "efficientnet-lite0" and pair.extra_encoders == [
+        ("efficientnet-lite2", 260)
+    ]
     encoded = encoder.encode([photo("chelsea"), photo("astronaut")])
     assert pair.features(encoded).shape == (2, 49 + 81, 1280)  # Lite0's 7x7 grid, then Lite2's 9x9
     results = pair.caption(encoded)  # (random weights: the captions may be empty)
-    assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
+    assert len(results) == 2 and all(
+        r.attention is None or r.attention.shape[1] == 49 for r in results
+    )
     with pytest.raises(InvalidParameter, match="pass the photos' encoding"):  # not an unknown model
         pair.caption(_encoded())  # an encoding without its photos cannot be encoded again
     (tmp_path / "trio").mkdir()
-    (tmp_path / "trio" / "ensemble.json").write_text(json.dumps({"members": ["../lite0", "../pair/lite2", "../lite0"]}))
+    (tmp_path / "trio" / "ensemble.json").write_text(
+        json.dumps({"members": ["../lite0", "../pair/lite2", "../lite0"]})
+    )
     trio = create_captioner(str(tmp_path / "trio"))
     assert trio.features(encoded).shape == (2, 49 + 81 + 49, 1280)  # each member's grid, in order
     assert len(trio.caption(encoded)) == 2
 
 
-def test_a_checkpoint_that_finds_no_room_is_an_os_error_naming_its_file(tiny_model, vocab, tmp_path):
+def test_a_checkpoint_that_finds_no_room_is_an_os_error_naming_its_file(
+    tiny_model, vocab, tmp_path
+):
     """safetensors' and torch's writers said a full disk as a SafetensorError and a RuntimeError
     ("unexpected pos ..."): `capsight train` ended in a traceback, not capsight's one line."""
     import errno
@@ -251,11 +283,21 @@ def test_a_checkpoint_that_finds_no_room_is_an_os_error_naming_its_file(tiny_mod
     try:
         with pytest.raises(OSError) as weights:
             save_checkpoint(model, vocab, tmp_path / "best")
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 4096, hard))  # the weights fit, Adam's two moments not
+        # the weights fit, Adam's two moments not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 4096, hard))
         with pytest.raises(OSError) as moments:
-            write_last(tmp_path, lambda folder: save_checkpoint(model, vocab, folder), optimizer, {"epoch": 1})
+            write_last(
+                tmp_path,
+                lambda folder: save_checkpoint(model, vocab, folder),
+                optimizer,
+                {"epoch": 1},
+            )
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    assert weights.value.errno == errno.EFBIG and weights.value.filename == str(tmp_path / "best" / "model.safetensors")
-    assert moments.value.errno == errno.EFBIG and moments.value.filename.endswith("last.new/optimizer.pt")
+    assert weights.value.errno == errno.EFBIG and weights.value.filename == str(
+        tmp_path / "best" / "model.safetensors"
+    )
+    assert moments.value.errno == errno.EFBIG and moments.value.filename.endswith(
+        "last.new/optimizer.pt"
+    )
     assert not list(tmp_path.rglob("*.part"))  # nothing half-written left behind

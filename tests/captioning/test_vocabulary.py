@@ -10,12 +10,24 @@ from capsight.captioning.vocabulary import (
 
 def test_tokenize_normalises_case_punctuation_accents_and_possessives():
     assert tokenize("A black dog's ball , near the Café & bar .") == [
-        "a", "black", "dog", "'s", "ball", "near", "the", "cafe", "and", "bar",
+        "a",
+        "black",
+        "dog",
+        "'s",
+        "ball",
+        "near",
+        "the",
+        "cafe",
+        "and",
+        "bar",
     ]
     assert normalize_caption("  'Quoted'   words!! ") == "quoted words"
     assert tokenize("...") == []
     # Typographic apostrophes, invisible separators and the sharp s survive the ASCII fold.
-    assert normalize_caption("The ball\u2019s Stra\u00dfe: a dog\u200bruns") == "the ball 's strasse a dog runs"
+    assert (
+        normalize_caption("The ball\u2019s Stra\u00dfe: a dog\u200bruns")
+        == "the ball 's strasse a dog runs"
+    )
 
 
 def test_vocabulary_min_count_order_and_unknown_words():

@@ -40,7 +40,8 @@ def fake_text_embedder(monkeypatch):
     monkeypatch.setattr(text_cache, "embed_texts", embed_texts)
     text_cache.imagenet_prompt_embeddings.cache_clear()
     monkeypatch.setattr(
-        text_cache, "imagenet_prompt_embeddings",
+        text_cache,
+        "imagenet_prompt_embeddings",
         lambda templates: text_cache.embed_synonym_prompts(_synonyms(), templates),
     )
     return seen
@@ -61,13 +62,23 @@ def tiny_clip(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     config = transformers.CLIPConfig(
         text_config=dict(
-            vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-            num_attention_heads=2, max_position_embeddings=32, bos_token_id=0,
-            eos_token_id=1, pad_token_id=1,
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=32,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
         ),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-            image_size=32, patch_size=8,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
         ),
         projection_dim=16,
     )

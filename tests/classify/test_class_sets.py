@@ -76,13 +76,15 @@ def test_a_class_file_saved_with_a_byte_order_mark(tmp_path):
 
 
 def test_invisible_characters_are_no_part_of_a_name():
-    """"cat\u200b" and "cat" were two classes that printed alike (cat 0.538, cat 0.460)."""
+    """ "cat\u200b" and "cat" were two classes that printed alike (cat 0.538, cat 0.460)."""
     with pytest.raises(InvalidParameter, match="class list repeats cat; each class once"):
         parse_classes("cat\u200b, cat, dog")
     assert parse_classes("\u202ecat, d\u2066og").labels == ("cat", "dog")
     for mark in "\u200e\u200f\u061c\u2060\u00ad":  # direction marks, word joiner, soft hyphen
         assert parse_classes(f"ca{mark}t, dog").labels == ("cat", "dog")
-    assert parse_classes("👨\u200d👩\u200d👧, dog").labels[0] == "👨\u200d👩\u200d👧"  # a joiner stays
+    assert (
+        parse_classes("👨\u200d👩\u200d👧, dog").labels[0] == "👨\u200d👩\u200d👧"
+    )  # a joiner stays
 
 
 def test_one_class_is_let_through_only_when_asked():
@@ -119,7 +121,9 @@ def test_messages_quote_a_huge_list_in_part():
     with pytest.raises(InvalidParameter) as single:
         parse_classes("a" * 100_000)
     assert len(str(single.value)) < 300 and "aaa...'" in str(single.value)
-    with pytest.raises(InvalidParameter, match=r"repeats c0, c1, .* and 49,990 more; each class once"):
+    with pytest.raises(
+        InvalidParameter, match=r"repeats c0, c1, .* and 49,990 more; each class once"
+    ):
         parse_classes([f"c{i}" for i in range(50_000)] * 2)
 
 
@@ -140,7 +144,10 @@ def test_duplicates_in_a_huge_list_are_found_without_comparing_every_pair():
 def test_class_files_that_hold_one_line_or_do_not_exist_are_named_as_files(tmp_path, monkeypatch):
     one_line = tmp_path / "mine.txt"
     one_line.write_text("cat, dog, car\n")
-    with pytest.raises(InvalidParameter, match="mine.txt: holds one class, 'cat, dog, car'; a class file has one name per line"):
+    with pytest.raises(
+        InvalidParameter,
+        match="mine.txt: holds one class, 'cat, dog, car'; a class file has one name per line",
+    ):
         parse_classes(str(one_line))
     monkeypatch.chdir(tmp_path)
     from capsight.errors import InputNotFound
@@ -167,7 +174,9 @@ def test_names_that_look_the_same_are_one_class_and_control_characters_are_refus
 
 def test_a_class_name_has_at_most_200_characters(tmp_path):
     assert len(parse_classes(["x" * 200, "cat"]).labels[0]) == 200
-    with pytest.raises(InvalidParameter, match=r"class name 'xxx.*' has 100,000 characters; at most 200"):
+    with pytest.raises(
+        InvalidParameter, match=r"class name 'xxx.*' has 100,000 characters; at most 200"
+    ):
         parse_classes(["x" * 100_000, "cat"])
     path = tmp_path / "long.txt"
     path.write_text("cat\n" + "y" * 201 + "\n")
@@ -181,7 +190,9 @@ def test_a_pipe_named_as_the_class_file_is_not_called_missing(tmp_path, monkeypa
 
     fifo = tmp_path / "classes.txt"
     os.mkfifo(fifo)
-    with pytest.raises(InputNotFound, match="classes.txt: not a regular file .a device, pipe or socket."):
+    with pytest.raises(
+        InputNotFound, match="classes.txt: not a regular file .a device, pipe or socket."
+    ):
         parse_classes(str(fifo))
     monkeypatch.chdir(tmp_path)  # a folder named like a class file, without a slash
     (tmp_path / "names.txt").mkdir()

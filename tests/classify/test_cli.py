@@ -78,9 +78,15 @@ def test_classifier_build_writes_a_torchscript_file(tmp_path, capsys):
 @pytest.mark.slow
 def test_classifier_build_notes_classes_the_file_would_tie_on_every_photo(tmp_path, capsys):
     out = tmp_path / "clf.pt"
-    assert main(["classifier", "build", "--classes", "cat, cats, dog", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["classifier", "build", "--classes", "cat, cats, dog", "--out", str(out), "--quiet"])
+        == 0
+    )
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "note: the classes 'cat', 'cats' look the same to the engine" in err
+    assert (
+        err.count("\n") == 1
+        and "note: the classes 'cat', 'cats' look the same to the engine" in err
+    )
 
 
 def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
@@ -93,12 +99,15 @@ def test_classifier_build_needs_classes_or_examples(tmp_path, capsys):
     assert "the following arguments are required: build" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("where,fragment", [
-    ("folder.pt", "folder.pt: is a folder; name the file to write"),
-    ("photo.jpg/clf.pt", "photo.jpg: is a file, not a folder"),
-    ("nowhere/clf.pt", "nowhere: output folder does not exist"),
-    ("dangling.pt", "whose folder does not exist"),  # a link into a folder that is gone
-])
+@pytest.mark.parametrize(
+    "where,fragment",
+    [
+        ("folder.pt", "folder.pt: is a folder; name the file to write"),
+        ("photo.jpg/clf.pt", "photo.jpg: is a file, not a folder"),
+        ("nowhere/clf.pt", "nowhere: output folder does not exist"),
+        ("dangling.pt", "whose folder does not exist"),  # a link into a folder that is gone
+    ],
+)
 def test_classifier_build_to_a_place_it_cannot_write_is_one_line(tmp_path, capsys, where, fragment):
     (tmp_path / "folder.pt").mkdir()
     (tmp_path / "photo.jpg").write_text("x")
@@ -174,7 +183,7 @@ def test_classifier_build_names_an_empty_or_nameless_out_in_its_error(capsys):
 
 
 def test_names_the_engine_cannot_tell_apart_get_a_note(cat_png, capsys):
-    """"猫" and "狗" embed as the same unknown words: they tie on every photo, said so."""
+    """ "猫" and "狗" embed as the same unknown words: they tie on every photo, said so."""
     assert main(["classify", str(cat_png), "--classes", "猫, 狗, cat, car"]) == 0
     out, err = capsys.readouterr()
     assert "capsight: note: the classes '猫', '狗' look the same to the engine" in err
@@ -193,9 +202,13 @@ def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, ca
                    "class, commas and all, so put one name per line\n")  # fmt: skip
     assert out.startswith(f"{cat_png}: cat, dog ")
     path.write_text("cat\ndog\n")
-    assert main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    assert (
+        main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    )
     assert "note" not in capsys.readouterr().err
     path.write_text("cat\ndog, puppy\n")
-    assert main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    assert (
+        main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0
+    )
     assert "a line holds a comma ('dog, puppy')" in capsys.readouterr().err
     assert parse_classes("cat, dog").notes == ()  # typed inline, commas separate the classes

@@ -46,7 +46,10 @@ def _run_fresh(path, images, tmp_path) -> dict:
     script.write_text(_FRESH)
     done = subprocess.run(
         [sys.executable, "-I", str(script), str(path), str(tensors)],
-        capture_output=True, text=True, timeout=1200, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,13 +154,17 @@ def test_a_failed_export_leaves_the_existing_file_as_it_was(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]  # no partial file left
 
 
-def test_a_successful_export_replaces_an_earlier_classifier_and_nothing_else(tmp_path, tiny_classifier):
+def test_a_successful_export_replaces_an_earlier_classifier_and_nothing_else(
+    tmp_path, tiny_classifier
+):
     path = tmp_path / "clf.pt"
     save_classifier(tiny_classifier, path)
     path.touch()
     before = path.stat().st_mtime_ns
     save_classifier(tiny_classifier, path)
-    assert list(torch.jit.load(str(path)).labels) == ["a", "b"] and path.stat().st_mtime_ns != before
+    assert (
+        list(torch.jit.load(str(path)).labels) == ["a", "b"] and path.stat().st_mtime_ns != before
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clf.pt"]
     # A photo named .pt, or a PyTorch checkpoint (a zip archive as well), is not a classifier,
     # nor is a user's own module that carries a labels.json of its own.
@@ -165,10 +172,14 @@ def test_a_successful_export_replaces_an_earlier_classifier_and_nothing_else(tmp
     torch.save({"weights": torch.zeros(2)}, tmp_path / "model.pt")
     own = torch.jit.script(torch.nn.Linear(2, 2))
     torch.jit.save(own, str(tmp_path / "mine.pt"), _extra_files={"labels.json": '["a", "b"]'})
-    torch.jit.save(own, str(tmp_path / "mine2.pt"), _extra_files={"labels.json": "[]", "engine": "mine"})
+    torch.jit.save(
+        own, str(tmp_path / "mine2.pt"), _extra_files={"labels.json": "[]", "engine": "mine"}
+    )
     for name in ("photo.pt", "model.pt", "mine.pt", "mine2.pt"):
         before = (tmp_path / name).read_bytes()
-        with pytest.raises(InvalidParameter, match=f"{name}: exists and is not a capsight classifier"):
+        with pytest.raises(
+            InvalidParameter, match=f"{name}: exists and is not a capsight classifier"
+        ):
             save_classifier(tiny_classifier, tmp_path / name)
         assert (tmp_path / name).read_bytes() == before
 
@@ -198,10 +209,13 @@ def test_an_export_writes_through_a_link_and_keeps_the_file_mode(tmp_path, tiny_
         (torch.full((1, 3, 20, 30), float("nan")), "got NaN values"),
     ],
 )
-def test_the_torchscript_file_refuses_pixels_it_would_misread(tmp_path, images, message, tiny_classifier):
+def test_the_torchscript_file_refuses_pixels_it_would_misread(
+    tmp_path, images, message, tiny_classifier
+):
     path = save_classifier(tiny_classifier, tmp_path / "clf.pt")
     module = torch.jit.load(str(path))
-    with pytest.raises(torch.jit.Error, match=message):  # as docs/classify.md tells callers to catch
+    # as docs/classify.md tells callers to catch
+    with pytest.raises(torch.jit.Error, match=message):
         module(images)
 
 
@@ -218,7 +232,9 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, tiny_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Path, "write_bytes", full)
-    with pytest.raises(InvalidParameter, match="clf.pt: cannot write it \\(No space left on device\\)"):
+    with pytest.raises(
+        InvalidParameter, match="clf.pt: cannot write it \\(No space left on device\\)"
+    ):
         save_classifier(tiny_classifier, path)
     monkeypatch.undo()
     assert path.read_bytes() == works

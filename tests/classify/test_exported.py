@@ -129,11 +129,22 @@ class _Foreign(torch.nn.Module):
         return scores if self.logits else torch.softmax(scores, dim=1)
 
 
-@pytest.mark.parametrize("logits, flat, fragment", [
-    (False, True, r"foreign.pt: answered \(4,\) where a classifier gives \(N, 2\) class probabilities"),
-    (True, False, "its scores are not probabilities"),
-    ("nan", False, r"foreign.pt: its scores are not numbers \(NaN or infinite\), as a damaged file's are"),
-])
+@pytest.mark.parametrize(
+    "logits, flat, fragment",
+    [
+        (
+            False,
+            True,
+            r"foreign.pt: answered \(4,\) where a classifier gives \(N, 2\) class probabilities",
+        ),
+        (True, False, "its scores are not probabilities"),
+        (
+            "nan",
+            False,
+            r"foreign.pt: its scores are not numbers \(NaN or infinite\), as a damaged file's are",
+        ),
+    ],
+)
 def test_a_file_that_answers_no_probabilities_is_one_line(tmp_path, logits, flat, fragment):
     path = tmp_path / "foreign.pt"
     torch.jit.save(torch.jit.script(_Foreign(["a", "b"], logits, flat)), str(path))

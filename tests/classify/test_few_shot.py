@@ -118,7 +118,9 @@ def test_an_empty_examples_path_is_not_the_current_folder(tmp_path, monkeypatch,
         read_examples("")
 
 
-@pytest.mark.parametrize("twins", [("Mug", "mug"), ("green_disc", "green disc"), ("hot__dog", "hot dog")])
+@pytest.mark.parametrize(
+    "twins", [("Mug", "mug"), ("green_disc", "green disc"), ("hot__dog", "hot dog")]
+)
 def test_folders_that_name_the_same_class_are_refused(tmp_path, twins):
     for name in (*twins, "plate"):
         (tmp_path / "ex" / name).mkdir(parents=True)

@@ -56,7 +56,9 @@ def test_plain_names_whose_senses_lead_elsewhere_are_read_as_what_a_photo_shows(
     names = imagenet_labels()
     assert {"sink", "toilet", "handbag", "plate"} <= set(parse_classes("everyday").labels)
     rows = wordnet_rows(["sink", "Toilets", "handbag", "plate", "valley"], OfflineConfig())
-    for row, shown in zip(rows, ("washbasin", "toilet seat", "purse", "plate", "valley"), strict=True):
+    for row, shown in zip(
+        rows, ("washbasin", "toilet seat", "purse", "plate", "valley"), strict=True
+    ):
         assert [names[i] for i in np.flatnonzero(row)] == [shown]
 
 
@@ -133,7 +135,9 @@ def test_arguments_of_the_wrong_type_are_one_capsight_error(call, message):
 def test_saving_something_that_is_no_classifier_is_one_line(tmp_path):
     from capsight.classify.export import save_classifier
 
-    with pytest.raises(InvalidParameter, match="save_classifier needs a built classifier .*not 'NoneType'"):
+    with pytest.raises(
+        InvalidParameter, match="save_classifier needs a built classifier .*not 'NoneType'"
+    ):
         save_classifier(None, tmp_path / "c.pt")
     assert not list(tmp_path.iterdir())
 
@@ -275,7 +279,9 @@ def test_the_text_cache_keeps_the_latest_texts_up_to_its_bound(tmp_path, monkeyp
     monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
     monkeypatch.setattr(text_cache, "MAX_STORED", 10)
     for start in (0, 6, 12):
-        text_cache._store({f"text {i}": np.full(384, i, np.float16) for i in range(start, start + 6)})
+        text_cache._store(
+            {f"text {i}": np.full(384, i, np.float16) for i in range(start, start + 6)}
+        )
     kept = text_cache._stored([f"text {i}" for i in range(18)])
     assert sorted(kept, key=lambda t: int(t.split()[1])) == [f"text {i}" for i in range(9, 18)]
     assert kept["text 17"][0] == 17
@@ -316,4 +322,5 @@ def test_a_list_with_one_name_added_embeds_that_name_alone(tmp_path, monkeypatch
     assert [row[0] for row in again] == [5.0, 8.0, 5.0] and again.dtype == np.float32
     (tmp_path / "classify" / text_cache.STORE).write_bytes(b"not a database")
     embedded.clear()
-    assert text_cache.embed_texts(["a cat"]).shape == (1, 384) and embedded == ["a cat"]  # damaged: recomputed
+    # damaged: recomputed
+    assert text_cache.embed_texts(["a cat"]).shape == (1, 384) and embedded == ["a cat"]

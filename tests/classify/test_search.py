@@ -18,7 +18,11 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
         "params": {"every": 1.0},
         "moments": [
             {"time": 0.0, "caption": "a red sports car", "labels": [["sports car", 0.9]]},
-            {"time": 1.0, "caption": "a dog runs on a beach", "labels": [["golden retriever", 0.8]]},
+            {
+                "time": 1.0,
+                "caption": "a dog runs on a beach",
+                "labels": [["golden retriever", 0.8]],
+            },
             {"time": 2.0, "caption": "a bowl of soup", "labels": [["consomme", 0.7]]},
         ],
     }
@@ -35,12 +39,18 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
     assert [h["weak"] for h in hits] == [h["score"] < 0.15 for h in hits] and not hits[0]["weak"]
     assert main(["search", str(tmp_path), "an airplane in the sky", "--json", "--top", "1"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)[0]["weak"] is True and "matches 'an airplane in the sky'" in captured.err
+    assert (
+        json.loads(captured.out)[0]["weak"] is True
+        and "matches 'an airplane in the sky'" in captured.err
+    )
     # Video-only options do not apply to an analysis: said, not silently ignored.
     assert main(["search", str(path), "a dog", "--every", "5", "--top", "1"]) == 0
     captured = capsys.readouterr()
     assert captured.out.split()[0] == "1.0"
-    assert captured.err.count("\n") == 1 and "note: --every and --model apply to a video" in captured.err
+    assert (
+        captured.err.count("\n") == 1
+        and "note: --every and --model apply to a video" in captured.err
+    )
 
 
 @pytest.mark.parametrize("labels", ["abc", 5, [["sports car"]], [["sports car", None]]])
@@ -108,8 +118,13 @@ def fake_video(monkeypatch):
     def sample_frames(path, every, max_side=None, lean=False):
         for i in range(70):
             calls["sampled"] += 1
-            frame = (rng.random((8, 8, 3)) * 255).astype(np.uint8) if i else np.zeros((8, 8, 3), np.uint8)
-            yield video.SampledFrame(float(i), Image.fromarray(frame))  # the first one flat: a dark card
+            frame = (
+                (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+                if i
+                else np.zeros((8, 8, 3), np.uint8)
+            )
+            # the first one flat: a dark card
+            yield video.SampledFrame(float(i), Image.fromarray(frame))
 
     class Encoder:
         def encode(self, images):
@@ -124,11 +139,15 @@ def fake_video(monkeypatch):
             first = calls["captioned"]
             calls["captioned"] += encoded.n
             # a new shot every 10 moments, its caption the same all along it
-            return [SimpleNamespace(text=SHOTS[(first + i) // 10 % len(SHOTS)]) for i in range(encoded.n)]
+            return [
+                SimpleNamespace(text=SHOTS[(first + i) // 10 % len(SHOTS)])
+                for i in range(encoded.n)
+            ]
 
     monkeypatch.setattr(video, "sample_frames", sample_frames)
     monkeypatch.setattr(video, "probe_video", lambda path: SimpleNamespace(duration=69.0))
     monkeypatch.setattr(facade, "resolve_captioner", lambda name: (Captioner(), name))
+
     def cached_encoder(name, **options):
         calls["encoders"].append((name, options))
         return Encoder()
@@ -154,7 +173,8 @@ def test_search_captions_a_video_batch_by_batch_as_it_is_decoded(fake_video, fak
     # Encoded in float32, as `capsight video` encodes them: in bfloat16, 12 of a clip's 31
     # moments had other captions than its analysis.json.
     assert fake_video["encoders"] == [("efficientnet-lite0", {"reduced_precision": False})]
-    assert all(h.time % 10 == 0 or h.time == 1.0 for h in hits)  # a shot's scores tie: its first moment
+    # a shot's scores tie: its first moment
+    assert all(h.time % 10 == 0 or h.time == 1.0 for h in hits)
 
 
 def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_text_embedder):
@@ -163,12 +183,14 @@ def test_a_shot_is_one_hit_and_a_flat_frame_is_a_blank_frame(fake_video, fake_te
     from capsight.classify.search import _shot_runs, search_video
 
     hits = search_video("v.mp4", "a blank frame", top=80)
-    assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1  # 7 shots + the card
+    # 7 shots + the card
+    assert len(hits) == 8 and sum(h.caption == "a blank frame" for h in hits) == 1
     assert next(h for h in hits if h.caption == "a blank frame").time == 0.0
     times = [0.0, 1.0, 2.0, 3.0, 4.0]
     dog, cat = np.eye(2)[0], np.eye(2)[1]  # captions' unit embeddings: one, then another
-    assert _shot_runs(times, np.stack([dog, dog, cat, dog, dog]), np.array([0.2, 0.5, 0.9, 0.1, 0.1])) == {
-        1: (0.0, 1.0), 2: (2.0, None), 3: (3.0, 4.0)}  # the best moments, placed at their runs
+    assert _shot_runs(
+        times, np.stack([dog, dog, cat, dog, dog]), np.array([0.2, 0.5, 0.9, 0.1, 0.1])
+    ) == {1: (0.0, 1.0), 2: (2.0, None), 3: (3.0, 4.0)}  # the best moments, placed at their runs
     dog = next(h for h in search_video("v.mp4", "a dog", top=80) if h.until is not None)
     assert dog.to_dict()["time"] < dog.to_dict()["until"]  # where the shot starts, and ends
 
@@ -224,7 +246,9 @@ def test_search_names_a_missing_video_before_any_model_loads(tmp_path, monkeypat
     ({"time": 0.0, "caption": "a car", "labels": [["sports car", 7]]}, "probability outside 0-1"),
     ({"time": 0.0, "caption": ["a car"], "labels": []}, "caption is not text"),
 ])  # fmt: skip
-def test_search_over_an_analysis_with_impossible_values_is_one_line(tmp_path, capsys, moment, fragment):
+def test_search_over_an_analysis_with_impossible_values_is_one_line(
+    tmp_path, capsys, moment, fragment
+):
     (tmp_path / "analysis.json").write_text(json.dumps({"moments": [moment]}))
     assert main(["search", str(tmp_path), "a car"]) == 2
     err = capsys.readouterr().err
@@ -246,10 +270,14 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     assert main(["search", str(tmp_path), "an elephant"]) == 0
     assert capsys.readouterr().err == ""
     # A video is scored on each moment's whole class distribution, so its line is higher.
-    monkeypatch.setattr(search, "search_video", lambda *a: [SearchHit(0.0, 0.18, 0.2, 0.16, "a boy")])
+    monkeypatch.setattr(
+        search, "search_video", lambda *a: [SearchHit(0.0, 0.18, 0.2, 0.16, "a boy")]
+    )
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["search", str(tmp_path / "clip.mp4"), "text on a screen", "--quiet"]) == 0
-    assert "(best score 0.180; clear matches score above 0.22 on a video)" in capsys.readouterr().err
+    assert (
+        "(best score 0.180; clear matches score above 0.22 on a video)" in capsys.readouterr().err
+    )
 
 
 def test_an_analysis_without_moments_says_there_is_nothing_to_search(tmp_path, capsys, monkeypatch):
@@ -294,7 +322,9 @@ def test_search_analysis_takes_the_folder_the_cli_takes_and_points_a_video_to_se
     (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
     assert [h.time for h in search_analysis(tmp_path, "a dog", top=1)] == [0.0]  # its folder
     clip = Path(__file__).parents[2] / "src" / "capsight" / "data" / "sample.mp4"
-    with pytest.raises(InvalidParameter, match="is a video, not an analysis; search it with search_video"):
+    with pytest.raises(
+        InvalidParameter, match="is a video, not an analysis; search it with search_video"
+    ):
         search_analysis(clip, "a dog")
 
 
@@ -308,7 +338,9 @@ def test_neighbours_whose_captions_say_nearly_the_same_are_one_hit():
 
     close, far = unit(NEAR_SAME + 0.05), unit(NEAR_SAME - 0.05)
     scores = np.array([0.1, 0.3, 0.2])
-    assert _shot_runs([0.0, 1.0, 2.0], np.stack([unit(1.0), close, unit(1.0)]), scores) == {1: (0.0, 2.0)}
+    assert _shot_runs([0.0, 1.0, 2.0], np.stack([unit(1.0), close, unit(1.0)]), scores) == {
+        1: (0.0, 2.0)
+    }
     assert _shot_runs([0.0, 1.0, 2.0], np.stack([unit(1.0), far, unit(1.0)]), scores) == {
         0: (0.0, None), 1: (1.0, None), 2: (2.0, None)}  # fmt: skip
 
@@ -319,7 +351,13 @@ def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_emb
     from capsight.classify.search import rank_moments
 
     times = [0.0, 1.0, 2.0, 3.0, 4.0]
-    captions = ["a blank frame", "tread of tyre", "a blank frame", "people walking", "a blank frame"]
+    captions = [
+        "a blank frame",
+        "tread of tyre",
+        "a blank frame",
+        "people walking",
+        "a blank frame",
+    ]
     probs = np.zeros((5, 1000), np.float32)
     hits = rank_moments("tyre", times, captions, probs, top=5)
     assert [h.caption for h in hits] == ["tread of tyre", "people walking"]
@@ -327,7 +365,9 @@ def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_emb
     assert [h.caption for h in asked][:3] == ["a blank frame"] * 3
 
 
-def test_a_query_that_is_not_utf8_is_one_line_before_the_video_is_read(fake_video, fake_text_embedder):
+def test_a_query_that_is_not_utf8_is_one_line_before_the_video_is_read(
+    fake_video, fake_text_embedder
+):
     from capsight.classify.search import rank_moments, search_video
 
     query = b"\xff\xfe q".decode("utf-8", "surrogateescape")  # as Python keeps such an argument

@@ -90,7 +90,9 @@ def test_classify_bad_requests(client, cat_png, data, files, status, fake_text_e
 
 def test_a_class_list_sent_as_a_file_or_with_odd_names_is_refused_in_one_line(client, cat_png):
     image = ("images", ("cat.png", cat_png, "image/png"))
-    r = client.post("/v1/classify", files=[image, ("classes", ("mine.txt", b"cat\ndog\n", "text/plain"))])
+    r = client.post(
+        "/v1/classify", files=[image, ("classes", ("mine.txt", b"cat\ndog\n", "text/plain"))]
+    )
     assert r.status_code == 422
     assert r.json()["error"] == ("classes: sent as a file, where text belongs; curl -F "
                                  "'classes=<FILE' sends a file's text as the field")  # fmt: skip
@@ -111,14 +113,20 @@ def test_templates_are_limited_in_count_length_and_prompts(client, cat_png):
                            data={"classes": classes})  # fmt: skip
 
     r = post("cat, dog", [f"a photo {i} of a {{}}." for i in range(17)])
-    assert r.status_code == 422 and r.json()["error"] == "template: at most 16 templates per request, got 17"
+    assert (
+        r.status_code == 422
+        and r.json()["error"] == "template: at most 16 templates per request, got 17"
+    )
     r = post("cat, dog", ["a {} " + "x" * 300])
     assert r.status_code == 422 and "has 305 characters; at most 200" in r.json()["error"]
     many = ", ".join(f"thing {i}" for i in range(1001))
     r = post(many, [f"a photo {i} of a {{}}." for i in range(15)])
     assert r.status_code == 422 and r.json()["error"].startswith(
-        "template: 1,001 classes under 15 templates make 15,015 prompts; at most 15,000")
-    r = client.post("/v1/classifiers", data={"classes": "cat, dog", "template": "a {} " + "y" * 300})
+        "template: 1,001 classes under 15 templates make 15,015 prompts; at most 15,000"
+    )
+    r = client.post(
+        "/v1/classifiers", data={"classes": "cat, dog", "template": "a {} " + "y" * 300}
+    )
     assert r.status_code == 422 and "at most 200" in r.json()["error"]
     r = post("cat, dog", [""])  # a blank template alone: said, not the default put in its place
     assert r.status_code == 422 and "no template given" in r.json()["error"]
@@ -138,7 +146,9 @@ def test_build_and_download_a_classifier(client, tmp_path):
     alike = client.post("/v1/classifiers", data={"classes": "猫, 狗, car"})
     assert alike.status_code == 200 and alike.headers["x-capsight-note"].startswith(
         "the classes '\\u732b', '\\u72d7' look the same to the engine")  # fmt: skip
-    many = client.post("/v1/classifiers", data={"classes": ", ".join(chr(0x4E00 + i) for i in range(300))})
+    many = client.post(
+        "/v1/classifiers", data={"classes": ", ".join(chr(0x4E00 + i) for i in range(300))}
+    )
     note = many.headers["x-capsight-note"]  # 300 names alike: cut, not tens of kB a proxy refuses
     assert many.status_code == 200 and len(note) <= 2000 and note.endswith(" ... (cut short)")
     path = tmp_path / "clf.pt"
@@ -159,12 +169,15 @@ def test_the_same_class_list_asked_for_again_is_not_exported_again(client, monke
 
     saved = []
     save = export.save_classifier
-    monkeypatch.setattr(export, "save_classifier", lambda clf, path, *a: saved.append(path) or save(clf, path, *a))
+    monkeypatch.setattr(
+        export, "save_classifier", lambda clf, path, *a: saved.append(path) or save(clf, path, *a)
+    )
     asked = {"classes": "mug, kettle, teapot", "template": "a photo of a {}, on a shelf."}
     first, again = (client.post("/v1/classifiers", data=asked) for _ in range(2))
     assert first.status_code == again.status_code == 200 and first.content == again.content
     assert len(saved) == 1
-    other = client.post("/v1/classifiers", data={**asked, "format": "export"})  # another format: its own file
+    # another format: its own file
+    other = client.post("/v1/classifiers", data={**asked, "format": "export"})
     assert other.status_code == 200 and len(saved) == 2
 
 
@@ -178,7 +191,9 @@ def test_templates_with_example_photos_alone_are_refused_as_the_cli_refuses_them
     named WordNet, which had read nothing."""
     photos = [("examples", (f"{c}/0.png", cat_png, "image/png")) for c in ("mug", "kettle")]
     r = client.post("/v1/classifiers", data={"template": "a photo of a {}."}, files=photos)
-    assert r.status_code == 422 and r.json()["error"].startswith("template: templates fill in class names")
+    assert r.status_code == 422 and r.json()["error"].startswith(
+        "template: templates fill in class names"
+    )
 
 
 def test_one_named_class_alone_is_refused(client):
@@ -198,18 +213,23 @@ def test_example_photos_of_one_class_are_refused_in_the_api_s_words(client, cat_
 
 @pytest.mark.parametrize(
     "name, fragment",
-    [(".hidden/0.png", "cannot name a class"), ("../0.png", "cannot name a class"),
-     ("x" * 101 + "/0.png", "cannot name a class")],
+    [
+        (".hidden/0.png", "cannot name a class"),
+        ("../0.png", "cannot name a class"),
+        ("x" * 101 + "/0.png", "cannot name a class"),
+    ],
 )
 def test_example_names_that_cannot_be_class_folders_are_refused(client, cat_png, name, fragment):
-    photos = [("examples", (name, cat_png, "image/png")),
-              ("examples", ("dog/0.png", cat_png, "image/png"))]
+    photos = [
+        ("examples", (name, cat_png, "image/png")),
+        ("examples", ("dog/0.png", cat_png, "image/png")),
+    ]
     r = client.post("/v1/classifiers", files=photos)
     assert r.status_code == 422 and fragment in r.json()["error"], r.text
 
 
 def test_the_class_of_an_example_is_the_folder_it_is_in(client, cat_png):
-    """"a/b/c.png" became the class "a": a folder picked whole is sent as examples/<class>/..."""
+    """ "a/b/c.png" became the class "a": a folder picked whole is sent as examples/<class>/..."""
     photos = [("examples", (f"examples/{name}/{i}.png", cat_png, "image/png"))
               for name in ("mug", "kettle") for i in range(2)]  # fmt: skip
     r = client.post("/v1/classifiers", files=photos)
@@ -223,8 +243,10 @@ def test_the_class_of_an_example_is_the_folder_it_is_in(client, cat_png):
 
 def test_a_damaged_example_photo_is_named_as_the_client_named_it(client, cat_jpeg_bytes):
     broken = cat_jpeg_bytes[: len(cat_jpeg_bytes) // 3]
-    photos = [("examples", ("cat/broken.jpg", broken, "image/jpeg")),
-              ("examples", ("dog/0.jpg", cat_jpeg_bytes, "image/jpeg"))]
+    photos = [
+        ("examples", ("cat/broken.jpg", broken, "image/jpeg")),
+        ("examples", ("dog/0.jpg", cat_jpeg_bytes, "image/jpeg")),
+    ]
     r = client.post("/v1/classifiers", files=photos)
     assert r.status_code == 400, r.text
     assert r.json()["error"].startswith("cat/broken.jpg: ") and "/tmp" not in r.json()["error"]

@@ -109,8 +109,10 @@ def bad_files(photo_dir, tmp_path_factory) -> dict[str, Path]:
     # A real PNG header claiming 30000 x 30000 pixels (900 megapixels) with a tiny body.
     header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
     files["bomb"].write_bytes(
-        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 30001 * 4)) + _png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 30001 * 4))
+        + _png_chunk(b"IEND", b"")
     )
     files["directory"].mkdir()
     return files
@@ -170,4 +172,3 @@ def broken_videos(tiny_video, tmp_path_factory) -> dict[str, Path]:
     noisy[data_start:index_start] = np.random.default_rng(1).bytes(index_start - data_start)
     corrupt.write_bytes(bytes(noisy))
     return {"truncated": truncated, "audio_only": audio_only, "corrupt": corrupt}
-

@@ -39,8 +39,9 @@ def test_the_default_captioner_answers_and_says_who_it_is(run_cli, photo_dir):
 
 
 def test_json_has_caption_top3_labels_and_model(run_cli, photo_dir):
-    status, out, _ = run_cli("caption", "--json", *LABELS, photo_dir / "cat.jpg",
-                             photo_dir / "coffee.png")
+    status, out, _ = run_cli(
+        "caption", "--json", *LABELS, photo_dir / "cat.jpg", photo_dir / "coffee.png"
+    )
     assert status == 0
     rows = json.loads(out)
     assert [r["image"] for r in rows] == [str(photo_dir / "cat.jpg"), str(photo_dir / "coffee.png")]
@@ -56,7 +57,9 @@ def test_batch_size_does_not_change_the_captions(run_cli, photo_dir):
     images = [photo_dir / "cat.jpg", photo_dir / "coffee.png", photo_dir / "cat.jpg"]
     _, batched, _ = run_cli("caption", "--json", *LABELS, *images)
     _, one_by_one, _ = run_cli("caption", "--json", *LABELS, "--batch-size", "1", *images)
-    assert [r["caption"] for r in json.loads(batched)] == [r["caption"] for r in json.loads(one_by_one)]
+    assert [r["caption"] for r in json.loads(batched)] == [
+        r["caption"] for r in json.loads(one_by_one)
+    ]
 
 
 ODD_KINDS = ["cmyk.jpg", "grey16.png", "palette.png", "alpha.png", "grey.jpg", "exif_rotated.jpg"]
@@ -64,8 +67,9 @@ ODD_KINDS = ["cmyk.jpg", "grey16.png", "palette.png", "alpha.png", "grey.jpg", "
 
 def test_odd_but_valid_images_are_captioned_and_still_a_cat(run_cli, photo_dir, odd_images):
     # One call for all of them (batched), plus the upright original to compare with.
-    status, out, err = run_cli("caption", "--json", *LABELS, photo_dir / "cat.jpg",
-                               *[odd_images[k] for k in ODD_KINDS])
+    status, out, err = run_cli(
+        "caption", "--json", *LABELS, photo_dir / "cat.jpg", *[odd_images[k] for k in ODD_KINDS]
+    )
     assert status == 0, err
     upright, *rows = json.loads(out)
     assert [r["image"] for r in rows] == [str(odd_images[k]) for k in ODD_KINDS]
@@ -79,14 +83,17 @@ def test_odd_but_valid_images_are_captioned_and_still_a_cat(run_cli, photo_dir, 
     assert rotated["labels"][0][1] == pytest.approx(upright["labels"][0][1], abs=0.03)
 
 
-@pytest.mark.parametrize("kind,fragment", [
-    ("empty", "empty"),
-    ("text", "not an image"),
-    ("truncated_image", "truncated"),
-    ("bomb", "too large"),
-    ("directory", "no images"),  # an empty folder: capsight caption reads folders
-    ("random_bytes", "not an image"),
-])
+@pytest.mark.parametrize(
+    "kind,fragment",
+    [
+        ("empty", "empty"),
+        ("text", "not an image"),
+        ("truncated_image", "truncated"),
+        ("bomb", "too large"),
+        ("directory", "no images"),  # an empty folder: capsight caption reads folders
+        ("random_bytes", "not an image"),
+    ],
+)
 def test_bad_images_give_one_line_and_status_2(run_cli, bad_files, one_error_line, kind, fragment):
     status, out, err = run_cli("caption", bad_files[kind])
     assert status == 2 and out == ""
@@ -99,8 +106,9 @@ def test_missing_file(run_cli, tmp_path, one_error_line):
     one_error_line(err, "nope.jpg", "no such file")
 
 
-def test_good_images_are_still_captioned_next_to_a_bad_one(run_cli, photo_dir, bad_files,
-                                                           one_error_line):
+def test_good_images_are_still_captioned_next_to_a_bad_one(
+    run_cli, photo_dir, bad_files, one_error_line
+):
     status, out, err = run_cli("caption", *LABELS, photo_dir / "cat.jpg", bad_files["text"])
     assert status == 2
     assert out.startswith(f"{photo_dir / 'cat.jpg'}: ")
@@ -140,19 +148,34 @@ def test_json_keeps_a_row_for_each_file_that_could_not_be_read(run_cli, photo_di
     empty = tmp_path / "empty"
     empty.mkdir()
     gone = tmp_path / "gone.jpg"
-    status, out, err = run_cli("caption", *LABELS, "--json", photo_dir / "cat.jpg", bad, empty, gone)
+    status, out, err = run_cli(
+        "caption", *LABELS, "--json", photo_dir / "cat.jpg", bad, empty, gone
+    )
     assert status == 2
     folder_row, gone_row, cat, notes = json.loads(out)  # names that cannot be used come first
-    assert set(folder_row) == {"error"} and folder_row["error"].startswith(f"{empty}: a folder with no images")
+    assert set(folder_row) == {"error"} and folder_row["error"].startswith(
+        f"{empty}: a folder with no images"
+    )
     assert gone_row == {"error": f"{gone}: no such file"}
     assert cat["image"] == str(photo_dir / "cat.jpg") and cat["caption"] and "error" not in cat
     assert notes["image"] == str(bad) and notes["error"] in err and "caption" not in notes
 
 
 def _args(**given) -> argparse.Namespace:
-    base = dict(greedy=False, beam=None, sample=False, narrowing=False, temperature=None,
-                top_k=None, top_p=None, num=None, seed=None, max_length=None,
-                length_penalty=None, allow_repeats=False)
+    base = dict(
+        greedy=False,
+        beam=None,
+        sample=False,
+        narrowing=False,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+        num=None,
+        seed=None,
+        max_length=None,
+        length_penalty=None,
+        allow_repeats=False,
+    )
     return argparse.Namespace(**{**base, **given})
 
 
@@ -163,10 +186,17 @@ def test_decoding_flags_map_to_options():
     assert decoding_from_args(_args(greedy=True)).method == "greedy"
     beam = decoding_from_args(_args(beam=5))
     assert (beam.method, beam.beam_width) == ("beam", 5)
-    sample = decoding_from_args(_args(sample=True, temperature=0.7, top_k=10, top_p=0.9, num=3,
-                                      seed=1))
-    assert (sample.method, sample.temperature, sample.top_k, sample.top_p, sample.num_captions,
-            sample.seed) == ("sample", 0.7, 10, 0.9, 3, 1)
+    sample = decoding_from_args(
+        _args(sample=True, temperature=0.7, top_k=10, top_p=0.9, num=3, seed=1)
+    )
+    assert (
+        sample.method,
+        sample.temperature,
+        sample.top_k,
+        sample.top_p,
+        sample.num_captions,
+        sample.seed,
+    ) == ("sample", 0.7, 10, 0.9, 3, 1)
 
 
 def test_narrowing_takes_its_starting_width_from_top_k():
@@ -201,7 +231,10 @@ def test_several_captions_each_print_under_the_best(run_cli, photo_dir):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", *flags)
     assert status == 0, err
     name = photo_dir / "cat.jpg"
-    assert out.splitlines() == [f"{name}: {row['caption']}", *(f"  also: {a}" for a in row["alternatives"])]
+    assert out.splitlines() == [
+        f"{name}: {row['caption']}",
+        *(f"  also: {a}" for a in row["alternatives"]),
+    ]
     assert len(row["alternatives"]) >= 2
 
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", *flags, "--model", "labels")
@@ -212,11 +245,20 @@ def test_several_captions_each_print_under_the_best(run_cli, photo_dir):
 
 
 def test_beam_search_flags_map_to_options_and_only_those():
-    options = decoding_from_args(_args(beam=5, length_penalty=3.0, max_length=4, allow_repeats=True))
+    options = decoding_from_args(
+        _args(beam=5, length_penalty=3.0, max_length=4, allow_repeats=True)
+    )
     assert (options.beam_width, options.length_penalty, options.max_length) == (5, 3.0, 4)
     assert not (options.no_repeat_trigram or options.no_repeat_phrase or options.no_repeat_word)
-    assert options._given == {"method", "beam_width", "length_penalty", "max_length", "no_repeat_trigram",
-                              "no_repeat_phrase", "no_repeat_word"}  # the rest: each model's own
+    assert options._given == {
+        "method",
+        "beam_width",
+        "length_penalty",
+        "max_length",
+        "no_repeat_trigram",
+        "no_repeat_phrase",
+        "no_repeat_word",
+    }  # the rest: each model's own
     alone = decoding_from_args(_args(max_length=10)).over(DecodingOptions(beam_width=4))
     assert (alone.beam_width, alone.max_length, alone.no_repeat_trigram) == (4, 10, True)
 
@@ -226,26 +268,31 @@ def test_sampling_flags_without_sample_are_refused():
         decoding_from_args(_args(temperature=0.5))
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["--beam", "0"], "--beam must be between 1 and 20, got 0"),  # named as typed, not "beam width"
-    (["--beam", "100000"], "--beam must be between 1 and 20"),
-    (["--sample", "--num", "1000"], "--num must be between 1 and 20"),
-    (["--sample", "--seed", "-1"], "--seed must be between 0 and"),
-    (["--sample", "--temperature", "0"], "temperature"),
-    (["--sample", "--temperature", "nan"], "temperature"),
-    (["--greedy", "--num", "2"], "greedy decoding has one answer"),
-    (["--model", "checkpoint"], "needs a folder"),
-    (["--sample", "--top-p", "1.5"], "top-p"),
-    (["--batch-size", "0"], "batch-size"),
-    (["--model", "no-such-model"], "unknown captioner"),
-    (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
-    (["--max-length", "1"], "--max-length must be between 2 and 100"),
-    (["--max-length", "1000000"], "--max-length must be between 2 and 100"),
-    (["--length-penalty", "-1"], "--length-penalty must be between 0 (none) and 5"),
-    (["--greedy", "--length-penalty", "1"], "--length-penalty ranks beam search's sentences"),
-])
-def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv,
-                                                fragment):
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (
+            ["--beam", "0"],
+            "--beam must be between 1 and 20, got 0",
+        ),  # named as typed, not "beam width"
+        (["--beam", "100000"], "--beam must be between 1 and 20"),
+        (["--sample", "--num", "1000"], "--num must be between 1 and 20"),
+        (["--sample", "--seed", "-1"], "--seed must be between 0 and"),
+        (["--sample", "--temperature", "0"], "temperature"),
+        (["--sample", "--temperature", "nan"], "temperature"),
+        (["--greedy", "--num", "2"], "greedy decoding has one answer"),
+        (["--model", "checkpoint"], "needs a folder"),
+        (["--sample", "--top-p", "1.5"], "top-p"),
+        (["--batch-size", "0"], "batch-size"),
+        (["--model", "no-such-model"], "unknown captioner"),
+        (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
+        (["--max-length", "1"], "--max-length must be between 2 and 100"),
+        (["--max-length", "1000000"], "--max-length must be between 2 and 100"),
+        (["--length-penalty", "-1"], "--length-penalty must be between 0 (none) and 5"),
+        (["--greedy", "--length-penalty", "1"], "--length-penalty ranks beam search's sentences"),
+    ],
+)
+def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_line, argv, fragment):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", *argv)
     assert status == 2 and out == ""
     one_error_line(err, fragment)
@@ -261,7 +308,10 @@ def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
     assert 1 <= len(json.loads(out)[0]["caption"].split()) <= 3  # 4 tokens, the end one included
     status, out, err = run_cli("caption", cat, *model, "--max-length", "2")
     assert len(json.loads(out)[0]["caption"].split()) == 1
-    assert f"1 caption ({cat}) reached --max-length 2, where a caption is ended, finished or not" in err
+    assert (
+        f"1 caption ({cat}) reached --max-length 2, where a caption is ended, finished or not"
+        in err
+    )
     status, out, err = run_cli("caption", cat, *model, "--max-length", "40")
     assert "reached --max-length" not in err
     status, out, err = run_cli("caption", cat, *model, "--allow-repeats")
@@ -289,7 +339,6 @@ def test_two_models_side_by_side(run_cli, photo_dir):
     ]
 
 
-
 def test_default_and_the_model_it_stands_for_are_one_model(run_cli, photo_dir):
     from capsight.captioning.base import default_captioner_name
 
@@ -298,7 +347,10 @@ def test_default_and_the_model_it_stands_for_are_one_model(run_cli, photo_dir):
     assert status == 0, err
     assert len(out.splitlines()) == 3  # the photo, then one row per distinct model
     # Said: with both models one, the single-model line named neither.
-    assert f"capsight: note: --model {default_captioner_name()} is the model --model default stands for" in err
+    assert (
+        f"capsight: note: --model {default_captioner_name()} is the model --model default stands for"
+        in err
+    )
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, *LABELS)
     assert status == 0 and len(out.splitlines()) == 1
     assert err == "capsight: note: --model labels is named twice; each model captions once\n"
@@ -309,7 +361,10 @@ def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--model", "show-and-tell", "--num", "3",
                                "--sample", "--temperature", "0.01", "--seed", "1")  # fmt: skip
     assert status == 0 and out.strip()
-    assert f"capsight: note: 1 caption ({photo_dir / 'cat.jpg'}) got fewer than 3 distinct sentences" in err
+    assert (
+        f"capsight: note: 1 caption ({photo_dir / 'cat.jpg'}) got fewer than 3 distinct sentences"
+        in err
+    )
     assert "a higher --temperature, or a larger --top-k or --top-p, varies more" in err
 
 
@@ -318,9 +373,14 @@ def test_the_fewer_captions_note_gives_advice_that_fits_the_method():
     from capsight.captioning.options import DecodingOptions
 
     assert "--narrowing" not in fewer_reason(DecodingOptions(method="narrowing"))
-    assert "larger --top-k, the schedule's starting width" in fewer_reason(DecodingOptions(method="narrowing"))
+    assert "larger --top-k, the schedule's starting width" in fewer_reason(
+        DecodingOptions(method="narrowing")
+    )
     assert "--sample with a higher --temperature" in fewer_reason(None)
-    assert "--max-length 2 leaves room for few sentences" in fewer_reason(DecodingOptions(max_length=2))
+    assert "--max-length 2 leaves room for few sentences" in fewer_reason(
+        DecodingOptions(max_length=2)
+    )
+
 
 def test_attention_sheet_for_one_photo(run_cli, photo_dir, tmp_path):
     from PIL import Image
@@ -347,7 +407,9 @@ def test_a_tiny_image_is_captioned_with_a_note_that_it_is_a_guess(run_cli, photo
     assert "cat.jpg: only" not in err
     Image.open(photo_dir / "cat.jpg").resize((2000, 20)).save(tmp_path / "strip.png")
     status, out, err = run_cli("caption", tmp_path / "strip.png", "--json")
-    assert json.loads(out)[0]["note"].startswith("2000x20 px, only 20 on its short side (under 32): too small")
+    assert json.loads(out)[0]["note"].startswith(
+        "2000x20 px, only 20 on its short side (under 32): too small"
+    )
     Image.new("RGB", (8, 8), (40, 90, 200)).save(tmp_path / "flat.png")  # "a blank image": no guess
     status, out, err = run_cli("caption", tmp_path / "flat.png")
     assert status == 0 and out.endswith("a blank image\n") and "note" not in err
@@ -360,7 +422,9 @@ def test_a_name_too_long_to_be_a_file_is_one_line(run_cli, photo_dir, tmp_path):
     assert "...': cannot be read (File name too long)" in err
 
 
-def test_attention_file_names_do_not_hang_on_which_photos_could_be_read(run_cli, photo_dir, tmp_path):
+def test_attention_file_names_do_not_hang_on_which_photos_could_be_read(
+    run_cli, photo_dir, tmp_path
+):
     target = tmp_path / "att.png"
     status, _, err = run_cli("caption", photo_dir / "cat.jpg", tmp_path / "gone.jpg",
                              "--model", "show-attend-tell", "--attention", target)  # fmt: skip
@@ -385,7 +449,9 @@ def test_attention_for_several_photos_and_a_model_without_attention(run_cli, pho
     assert band.getextrema()[0] < 100  # a title is written above the class-activation map
 
 
-def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(run_cli, photo_dir, tmp_path):
+def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(
+    run_cli, photo_dir, tmp_path
+):
     """A black frame was captioned "a person in a blue shirt is holding a camera"."""
     from PIL import Image
 
@@ -395,7 +461,11 @@ def test_a_blank_image_is_said_to_be_blank_with_no_attention_or_short_count(run_
                                "--num", "2", "--attention", tmp_path / "att.png", "--json")  # fmt: skip
     assert status == 0, err
     rows = json.loads(out)
-    assert rows[0]["caption"] == "a blank image" and "score" not in rows[0] and "attention" not in rows[0]
+    assert (
+        rows[0]["caption"] == "a blank image"
+        and "score" not in rows[0]
+        and "attention" not in rows[0]
+    )
     assert rows[0]["blank"] is True and "blank" not in rows[1]
     assert rows[0]["labels"] == [] and rows[1]["labels"]  # a flat colour's classes were noise
     assert rows[1]["caption"] != "a blank image" and rows[1]["attention"]
@@ -445,9 +515,15 @@ def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_pa
                              "--attention", tmp_path / "a.jpg")  # fmt: skip
     assert status == 0, err
     assert (tmp_path / "a-cat.jpg").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.glob("a-*")) == ["a-a-cat.jpg", "a-cat-2.jpg", "a-cat.jpg"]
+    assert sorted(p.name for p in tmp_path.glob("a-*")) == [
+        "a-a-cat.jpg",
+        "a-cat-2.jpg",
+        "a-cat.jpg",
+    ]
     # With several images the name is a pattern, never written itself: naming a photo is fine.
-    status, _, err = run_cli("caption", photo, tmp_path / "a-cat.jpg", *LABELS, "--attention", photo)
+    status, _, err = run_cli(
+        "caption", photo, tmp_path / "a-cat.jpg", *LABELS, "--attention", photo
+    )
     assert status == 0, err
     assert photo.read_bytes() == before and (tmp_path / "cat-cat.jpg").is_file()
 
@@ -455,7 +531,6 @@ def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_pa
 def test_attention_files_name_a_checkpoint_folder_model_safely():
     path = attention_path(Path("out/att.png"), "photos/dog.jpg", "runs/sat/best", True, True)
     assert path == Path("out/att-dog-runs_sat_best.png")
-
 
 
 def test_decoding_flags_on_the_labels_model_get_a_note(run_cli, photo_dir):
@@ -495,7 +570,9 @@ def test_an_attention_file_that_cannot_be_written_fails_before_any_model_runs(
     one_error_line(err, "a parent is a file, not a folder")
 
 
-def test_a_sheet_that_cannot_be_written_costs_only_itself(run_cli, photo_dir, tmp_path, one_error_line):
+def test_a_sheet_that_cannot_be_written_costs_only_itself(
+    run_cli, photo_dir, tmp_path, one_error_line
+):
     """Its error line comes, the exit status is 2, and every caption is still printed."""
     (tmp_path / "a-coffee.png").mkdir()  # where coffee's sheet would go: a folder
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", photo_dir / "coffee.png", *LABELS,
@@ -507,16 +584,21 @@ def test_a_sheet_that_cannot_be_written_costs_only_itself(run_cli, photo_dir, tm
     errors = [line for line in err.splitlines() if line.startswith("capsight: error:")]
     assert len(errors) == 1 and "a-coffee.png" in errors[0] and "Traceback" not in err
     (tmp_path / "one.png").mkdir()
-    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "one.png")
-    assert status == 2 and out == ""  # one photo, one file: a folder there is refused before any work
+    status, out, err = run_cli(
+        "caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "one.png"
+    )
+    # one photo, one file: a folder there is refused before any work
+    assert status == 2 and out == ""
     one_error_line(err, "is a folder")
 
 
 def test_the_attention_title_says_an_ensemble_shows_one_members_attention():
     from capsight._cli.caption import attention_title
 
-    pair = {"encoder": "efficientnet-lite0 + efficientnet-lite2",
-            "kind": "trained show-attend-tell decoder (ensemble of 2) on ..."}
+    pair = {
+        "encoder": "efficientnet-lite0 + efficientnet-lite2",
+        "kind": "trained show-attend-tell decoder (ensemble of 2) on ...",
+    }
     assert attention_title("show-attend-tell-pair", pair, "efficientnet-lite0", "a dog runs") == (
         "show-attend-tell-pair (efficientnet-lite0 member's attention): a dog runs"
     )
@@ -580,13 +662,19 @@ def test_an_empty_image_name_or_attention_file_is_refused(run_cli, photo_dir):
     folder; ``--attention ''`` was named "." in its error."""
     status, out, err = run_cli("caption", "", photo_dir / "cat.jpg", *LABELS)
     assert status == 2 and "cat" in out.lower()  # the other photo is captioned all the same
-    assert "capsight: error: '': an empty image name; name a file or a folder (. for this one)" in err
+    assert (
+        "capsight: error: '': an empty image name; name a file or a folder (. for this one)" in err
+    )
     status, out, err = run_cli("caption", photo_dir / "cat.jpg", "--attention", "", *LABELS)
     assert status == 2 and out == ""
-    assert err == "capsight: error: --attention is empty; name an image file (.png, .jpg or .webp)\n"
+    assert (
+        err == "capsight: error: --attention is empty; name an image file (.png, .jpg or .webp)\n"
+    )
 
 
-def test_a_sheet_cut_off_by_a_full_disk_is_not_left_behind(run_cli, photo_dir, tmp_path, monkeypatch):
+def test_a_sheet_cut_off_by_a_full_disk_is_not_left_behind(
+    run_cli, photo_dir, tmp_path, monkeypatch
+):
     """A 64 KiB disk left a truncated 65,536-byte att.png under the name asked for."""
     import errno
 
@@ -597,7 +685,9 @@ def test_a_sheet_cut_off_by_a_full_disk_is_not_left_behind(run_cli, photo_dir, t
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", full_disk)
-    status, out, err = run_cli("caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "att.png")
+    status, out, err = run_cli(
+        "caption", photo_dir / "cat.jpg", *LABELS, "--attention", tmp_path / "att.png"
+    )
     assert status == 2 and "cat" in out.lower()
     assert "--attention" in err and "No space left on device" in err
     assert list(tmp_path.iterdir()) == []  # neither the half sheet nor its temporary file

@@ -38,8 +38,11 @@ def test_an_image_named_twice_is_read_once(tmp_path):
     for name in ("a.jpg", "b.png"):
         (tmp_path / "photos" / name).write_bytes(b"x")
     a = str(tmp_path / "photos" / "a.jpg")
-    paths, problems = expand_image_args([a, str(tmp_path / "photos"), f"{tmp_path}/photos/../photos/a.jpg"])
+    paths, problems = expand_image_args(
+        [a, str(tmp_path / "photos"), f"{tmp_path}/photos/../photos/a.jpg"]
+    )
     assert paths == [a, str(tmp_path / "photos" / "b.png")] and problems == []
-    (tmp_path / "photos" / "c.jpg").symlink_to(tmp_path / "photos" / "a.jpg")  # a link keeps its line
+    # a link keeps its line
+    (tmp_path / "photos" / "c.jpg").symlink_to(tmp_path / "photos" / "a.jpg")
     paths, _ = expand_image_args([str(tmp_path / "photos")])
     assert [p.rsplit("/", 1)[1] for p in paths] == ["a.jpg", "b.png", "c.jpg"]

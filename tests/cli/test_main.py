@@ -32,16 +32,22 @@ def test_version(run_cli):
     assert status == 0 and __version__ in out
 
 
-@pytest.mark.parametrize("argv", [[], ["frobnicate"], ["video"], ["caption"],
-                                  ["video", "x.mp4", "--every", "soon"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["frobnicate"], ["video"], ["caption"], ["video", "x.mp4", "--every", "soon"]]
+)
 def test_usage_errors_exit_2_without_traceback(run_cli, argv):
     status, _, err = run_cli(*argv)
     assert status == 2
     assert "Traceback" not in err and "error:" in err
 
 
-@pytest.mark.parametrize("argv", [["train", "data", "--out", "run", "--captions", "5"],
-                                  ["caption", "cat.jpg", "--mod", "show-and-tell"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "data", "--out", "run", "--captions", "5"],
+        ["caption", "cat.jpg", "--mod", "show-and-tell"],
+    ],
+)
 def test_an_option_is_never_read_from_its_first_letters(run_cli, argv):
     # plain argparse took `--captions 5` for --captions-per-image and `--mod` for --model
     status, _, err = run_cli(*argv)
@@ -67,8 +73,11 @@ def test_help_does_not_import_torch_or_matplotlib():
 
 
 def test_python_dash_m_runs_the_same_command():
-    done = subprocess.run([sys.executable, "-m", "capsight", "caption", "/no/such/photo.jpg"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "capsight", "caption", "/no/such/photo.jpg"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == "capsight: error: /no/such/photo.jpg: no such file"
     assert "Traceback" not in done.stderr
@@ -76,12 +85,20 @@ def test_python_dash_m_runs_the_same_command():
 
 def test_fast_exit_flushes_all_output_to_a_pipe(tmp_path):
     """`capsight models` skips interpreter teardown (os._exit): its output must still arrive."""
-    piped = subprocess.run([sys.executable, "-m", "capsight", "models", "--json"],
-                           capture_output=True, text=True, timeout=120)
+    piped = subprocess.run(
+        [sys.executable, "-m", "capsight", "models", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout.rstrip().endswith(("]", "}"))  # complete JSON, nothing cut off
-    missing = subprocess.run([sys.executable, "-m", "capsight", "models", "--bogus"],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, "-m", "capsight", "models", "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "error" in missing.stderr
 
 
@@ -190,7 +207,9 @@ def test_error_line_folds_newlines():
     assert error_line("a\nb   c") == "capsight: error: a b c"
 
 
-@pytest.mark.parametrize("command,policy", [("caption", "PASSIVE"), ("video", "PASSIVE"), ("train", None)])
+@pytest.mark.parametrize(
+    "command,policy", [("caption", "PASSIVE"), ("video", "PASSIVE"), ("train", None)]
+)
 def test_the_command_keeps_openmp_threads_from_spinning(monkeypatch, command, policy):
     """Spinning OpenMP waiters made inference 10x slower on a busy machine; training is left as
     it was (not measured)."""
@@ -201,7 +220,9 @@ def test_the_command_keeps_openmp_threads_from_spinning(monkeypatch, command, po
     seen = {}
     monkeypatch.setenv("OMP_WAIT_POLICY", "set")  # so that the undo removes what console() sets
     monkeypatch.delenv("OMP_WAIT_POLICY")
-    monkeypatch.setattr(cli, "main", lambda: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")) and 0)
+    monkeypatch.setattr(
+        cli, "main", lambda: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")) and 0
+    )
     monkeypatch.setattr(os, "_exit", lambda status: (_ for _ in ()).throw(SystemExit(status)))
     monkeypatch.setattr("sys.argv", ["capsight", command, "x"])
     with pytest.raises(SystemExit):
@@ -210,8 +231,13 @@ def test_the_command_keeps_openmp_threads_from_spinning(monkeypatch, command, po
 
 
 def test_the_terminal_reads_flags_where_python_reads_argument_names():
-    assert cli_message(InvalidParameter("every must be positive", "every")) == "--every must be positive"
-    assert cli_message(InvalidParameter("max_length must be", "max_length")) == "--max-length must be"
+    assert (
+        cli_message(InvalidParameter("every must be positive", "every"))
+        == "--every must be positive"
+    )
+    assert (
+        cli_message(InvalidParameter("max_length must be", "max_length")) == "--max-length must be"
+    )
     # only a leading name is a flag: the same word inside a sentence stays as it is
     assert cli_message(InvalidParameter("sample every 2 s", "every")) == "sample every 2 s"
     assert cli_message(InvalidParameter("no parameter named")) == "no parameter named"

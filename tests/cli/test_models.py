@@ -59,7 +59,8 @@ def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, 
 
 def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("x")
-    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "a-file"))  # the cache would be under a file
+    # the cache would be under a file
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "a-file"))
     monkeypatch.delenv("CAPSIGHT_RUNTIME", raising=False)
     status, out, _ = run_cli("models")
     assert status == 0

@@ -42,13 +42,17 @@ def no_server(monkeypatch, tmp_path):
     (["--request-timeout", "0"], ["--request-timeout (or CAPSIGHT_REQUEST_TIMEOUT_S) must be > 0"]),
     (["--api-key", "short"], ["--api-key (or CAPSIGHT_API_KEY) needs >= 8 characters, got 5"]),
 ])  # fmt: skip
-def test_bad_settings_are_one_line_before_start_up(run_cli, no_server, one_error_line, argv, fragments):
+def test_bad_settings_are_one_line_before_start_up(
+    run_cli, no_server, one_error_line, argv, fragments
+):
     status, out, err = run_cli("serve", *argv, *no_server)
     assert status == 2 and out == ""
     one_error_line(err, *fragments)
 
 
-def test_a_bad_log_level_from_the_environment_is_named_too(run_cli, no_server, one_error_line, monkeypatch):
+def test_a_bad_log_level_from_the_environment_is_named_too(
+    run_cli, no_server, one_error_line, monkeypatch
+):
     monkeypatch.setenv("CAPSIGHT_LOG_LEVEL", "LOUD")
     status, _, err = run_cli("serve", *no_server)
     assert status == 2
@@ -75,7 +79,9 @@ def test_a_missing_serve_package_is_named_in_one_line(run_cli, no_server, one_er
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a)
+    )
     status, _, err = run_cli("serve", *no_server)
     assert status == 2
     one_error_line(err, f"{named} missing", "pip install 'capsight[serve]'")
@@ -105,18 +111,24 @@ def test_settings_made_in_python_refuse_numbers_the_app_cannot_use(name, value, 
     from capsight.errors import InvalidParameter
     from capsight.server.settings import ServerSettings, env_var, option_name
 
-    with pytest.raises(InvalidParameter, match=f"{option_name(name)} \\(or {env_var(name)}\\) {fragment}"):
+    with pytest.raises(
+        InvalidParameter, match=f"{option_name(name)} \\(or {env_var(name)}\\) {fragment}"
+    ):
         ServerSettings(**{name: value})
 
 
-def test_an_infinite_number_from_the_environment_names_its_variable(run_cli, no_server, one_error_line, monkeypatch):
+def test_an_infinite_number_from_the_environment_names_its_variable(
+    run_cli, no_server, one_error_line, monkeypatch
+):
     monkeypatch.setenv("CAPSIGHT_MAX_UPLOAD_MB", "inf")
     status, _, err = run_cli("serve", *no_server)
     assert status == 2
     one_error_line(err, "CAPSIGHT_MAX_UPLOAD_MB", "finite")
 
 
-def test_a_job_database_it_may_only_read_is_one_line_before_start_up(run_cli, no_server, one_error_line, monkeypatch):
+def test_a_job_database_it_may_only_read_is_one_line_before_start_up(
+    run_cli, no_server, one_error_line, monkeypatch
+):
     """JobStore opens in the app's start-up: refused there, it had been uvicorn's traceback
     and status 3. (Read-only by URI: the tests run as root, whom file modes do not stop.)"""
     import sqlite3
@@ -126,7 +138,9 @@ def test_a_job_database_it_may_only_read_is_one_line_before_start_up(run_cli, no
 
     JobStore(Path(no_server[1])).close()
     connect = sqlite3.connect
-    monkeypatch.setattr(sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw)
+    )
     status, _, err = run_cli("serve", *no_server)
     assert status == 2
     one_error_line(err, "cannot write the job database", "attempt to write a readonly database")

@@ -14,8 +14,9 @@ def test_train_help_comes_from_the_training_module(run_cli):
 
 
 def test_train_on_a_missing_dataset_is_one_line(run_cli, tmp_path):
-    status, _, err = run_cli("train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
-                             "--no-track")
+    status, _, err = run_cli(
+        "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--no-track"
+    )
     assert status == 2
     assert "Traceback" not in err and "no such caption file or dataset folder" in err
 
@@ -26,7 +27,9 @@ def test_eval_on_a_missing_folder_is_one_line(run_cli, tmp_path):
     assert "Traceback" not in err and "nowhere" in err
 
 
-def test_eval_on_a_file_that_is_no_captions_file_says_which_it_reads(run_cli, tmp_path, one_error_line):
+def test_eval_on_a_file_that_is_no_captions_file_says_which_it_reads(
+    run_cli, tmp_path, one_error_line
+):
     (tmp_path / "photo.jpg").write_text("x")
     status, _, err = run_cli("eval", str(tmp_path / "photo.jpg"))
     assert status == 2
@@ -37,7 +40,11 @@ def test_eval_on_a_file_that_is_no_captions_file_says_which_it_reads(run_cli, tm
 def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_path, one_error_line):
     data = _tiny_dataset(tmp_path / "data")
     captions = json.loads((data / "captions.json").read_text())
-    split_of = {k: name for name, keys in json.loads((data / "splits.json").read_text()).items() for k in keys}
+    split_of = {
+        k: name
+        for name, keys in json.loads((data / "splits.json").read_text()).items()
+        for k in keys
+    }
     karpathy = tmp_path / "dataset_tiny.json"
     karpathy.write_text(json.dumps({"images": [
         {"filename": k, "split": split_of[k], "sentences": [{"raw": c} for c in caps]}
@@ -45,7 +52,8 @@ def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_pa
     status, out, err = run_cli("eval", karpathy, "--images", data / "images", "--split", "test",
                                "--model", "labels", "--json")  # fmt: skip
     assert status == 0, err
-    assert json.loads(out)["images"] == 1 and json.loads(out)["decoding"] is None  # labels decodes nothing
+    # labels decodes nothing
+    assert json.loads(out)["images"] == 1 and json.loads(out)["decoding"] is None
     status, out, err = run_cli("eval", karpathy, "--images", data / "images", "--split", "test",
                                "--model", "show-attend-tell", "--beam", "2")  # fmt: skip
     assert status == 0, err  # the table says how the captions were decoded, and what was timed
@@ -60,11 +68,16 @@ def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_pa
     status, _, err = run_cli("eval", karpathy, "--model", "labels")  # its photos are elsewhere
     assert status == 2
     one_error_line(err, f"none of the 6 photos could be read (first: {tmp_path / '0.jpg'}: ")
-    assert f"they were looked for in {tmp_path}: check that the photos are there (a captions file given as DATA takes --images FOLDER" in err
+    assert (
+        f"they were looked for in {tmp_path}: check that the photos are there (a captions file given as DATA takes --images FOLDER"
+        in err
+    )
     # A dataset folder with its captions in a file elsewhere: the photos are in its images/, as
     # they are found with its own captions.json (they had been looked for beside images/).
     (tmp_path / "mine.json").write_text(json.dumps(captions))
-    status, out, err = run_cli("eval", data, "--captions", tmp_path / "mine.json", "--model", "labels", "--json")
+    status, out, err = run_cli(
+        "eval", data, "--captions", tmp_path / "mine.json", "--model", "labels", "--json"
+    )
     assert status == 0 and json.loads(out)["images"] == 6, err
     status, _, err = run_cli("eval", karpathy, "--captions", karpathy)
     assert status == 2
@@ -93,7 +106,9 @@ def test_eval_refuses_too_few_rounds_before_captioning(run_cli, tmp_path, one_er
     # Too many: a 1.46 TiB table of draws, asked for once every photo had been captioned.
     status, _, err = run_cli("eval", str(tmp_path), "--bootstrap", "99999999999")
     assert status == 2
-    one_error_line(err, "at most 10,000 rounds (1,000 is plenty for a 95% interval), got 99,999,999,999")
+    one_error_line(
+        err, "at most 10,000 rounds (1,000 is plenty for a 95% interval), got 99,999,999,999"
+    )
 
 
 def test_train_options_may_come_before_the_dataset(run_cli, tmp_path):
@@ -123,11 +138,14 @@ def _tiny_dataset(root, text_files=False):
     rng = np.random.default_rng(0)
     for name in names:
         Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / name)
-    captions = {name: [f"a photo of thing {i}", "a dog on the grass"] for i, name in enumerate(names)}
+    captions = {
+        name: [f"a photo of thing {i}", "a dog on the grass"] for i, name in enumerate(names)
+    }
     splits = {"train": names[:4], "val": names[4:5], "test": names[5:]}
     if text_files:
         (root / "Flickr8k.token.txt").write_text(
-            "".join(f"{k}#{i}\t{c}\n" for k, caps in captions.items() for i, c in enumerate(caps)))
+            "".join(f"{k}#{i}\t{c}\n" for k, caps in captions.items() for i, c in enumerate(caps))
+        )
         for split, stem in (("train", "train"), ("val", "dev"), ("test", "test")):
             (root / f"Flickr_8k.{stem}Images.txt").write_text("\n".join(splits[split]) + "\n")
     else:
@@ -136,17 +154,25 @@ def _tiny_dataset(root, text_files=False):
     return root
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["--seed", "-1"], "--seed must be between 0 and"),  # numpy's traceback once
-    (["--patience", "0"], "--patience must be >= 1"),  # stopped after one epoch whatever --epochs
-    (["--val-beam", "21"], "--val-beam must be at most 20"),  # failed after the first epoch
-    (["--weight-decay", "nan"], "--weight-decay must be a finite number"),  # NaN loss, exit 0
-    (["--grad-clip", "nan"], "--grad-clip must be a finite number"),
-    (["--attention-lambda", "inf"], "--attention-lambda must be a finite number"),
-    (["--fine-tune-lr-ratio", "nan"], "--fine-tune-lr-ratio must be a finite number"),
-    (["--architecture", "show-and-tell", "--model-option", "cell=foo"],
-     "--model-option: unknown recurrent cell 'foo'; use lstm or gru"),  # named the flag nowhere
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--seed", "-1"], "--seed must be between 0 and"),  # numpy's traceback once
+        (
+            ["--patience", "0"],
+            "--patience must be >= 1",
+        ),  # stopped after one epoch whatever --epochs
+        (["--val-beam", "21"], "--val-beam must be at most 20"),  # failed after the first epoch
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number"),  # NaN loss, exit 0
+        (["--grad-clip", "nan"], "--grad-clip must be a finite number"),
+        (["--attention-lambda", "inf"], "--attention-lambda must be a finite number"),
+        (["--fine-tune-lr-ratio", "nan"], "--fine-tune-lr-ratio must be a finite number"),
+        (
+            ["--architecture", "show-and-tell", "--model-option", "cell=foo"],
+            "--model-option: unknown recurrent cell 'foo'; use lstm or gru",
+        ),  # named the flag nowhere
+    ],
+)
 def test_train_refuses_nonsense_numbers_before_any_work(run_cli, tmp_path, one_error_line, argv,
                                                         fragment):  # fmt: skip
     status, _, err = run_cli("train", tmp_path / "nowhere", "--out", tmp_path / "run", "--no-track",
@@ -168,7 +194,9 @@ def test_eval_names_the_flag_at_fault(run_cli, tmp_path, one_error_line):
     one_error_line(err, "--against: unknown captioner 'nosuch'")
 
 
-def test_init_from_a_missing_folder_says_so_and_a_run_folder_means_its_best(run_cli, tmp_path, one_error_line):
+def test_init_from_a_missing_folder_says_so_and_a_run_folder_means_its_best(
+    run_cli, tmp_path, one_error_line
+):
     status, _, err = run_cli("train", tmp_path, "--out", tmp_path / "run", "--no-track",
                              "--init-from", tmp_path / "nowhere")  # fmt: skip
     assert status == 2
@@ -187,7 +215,8 @@ def test_resume_refuses_flags_the_run_was_not_trained_with(run_cli, tmp_path, on
     last.mkdir(parents=True)
     (last / "trainer.json").write_text('{"stage": "xe", "epoch": 1}')
     (last / "config.json").write_text(
-        '{"architecture": "show-attend-tell", "encoder": "efficientnet-lite0", "resolution": 224}')
+        '{"architecture": "show-attend-tell", "encoder": "efficientnet-lite0", "resolution": 224}'
+    )
     status, _, err = run_cli("train", tmp_path / "nowhere", "--out", tmp_path / "run", "--no-track",
                              "--resume", "--architecture", "show-and-tell")  # fmt: skip
     assert status == 2
@@ -195,7 +224,9 @@ def test_resume_refuses_flags_the_run_was_not_trained_with(run_cli, tmp_path, on
 
 
 @pytest.mark.slow  # encodes six small photos
-def test_scst_top_k_beyond_the_vocabulary_is_refused_before_any_epoch(run_cli, tmp_path, one_error_line):
+def test_scst_top_k_beyond_the_vocabulary_is_refused_before_any_epoch(
+    run_cli, tmp_path, one_error_line
+):
     data = _tiny_dataset(tmp_path / "data")
     status, _, err = run_cli("train", data, "--out", tmp_path / "run", "--no-track", "--quiet",
                              "--cache-dir", tmp_path / "cache", "--min-count", "1",

@@ -19,9 +19,13 @@ from capsight.novelty.reports import OUTPUT_NAMES
 
 def _fake_analysis(path: str, **params) -> Analysis:
     moments = [
-        Moment(time=float(t), caption="a photo of a cat" if t < 3 else "a photo of an espresso",
-               novelty=None if t == 0 else (0.8 if t == 3 else 0.1), is_novel=t == 3,
-               labels=[("tabby", 0.5)])
+        Moment(
+            time=float(t),
+            caption="a photo of a cat" if t < 3 else "a photo of an espresso",
+            novelty=None if t == 0 else (0.8 if t == 3 else 0.1),
+            is_novel=t == 3,
+            labels=[("tabby", 0.5)],
+        )
         for t in range(6)
     ]
     keep = {k: v for k, v in params.items() if k in AnalysisParams.__dataclass_fields__}
@@ -78,8 +82,9 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
                                            "analysis.json, moments.csv, novelty.png, captions.vtt of an earlier run")  # fmt: skip
 
 
-
-def test_several_videos_each_get_a_folder_and_one_summary(run_cli, fake_pipeline, tmp_path, one_error_line):
+def test_several_videos_each_get_a_folder_and_one_summary(
+    run_cli, fake_pipeline, tmp_path, one_error_line
+):
     archive = tmp_path / "archive"
     (archive / "day2").mkdir(parents=True)
     for name in ("a.mp4", "day2/a.mp4", "broken.mov", "notes.txt"):
@@ -87,18 +92,25 @@ def test_several_videos_each_get_a_folder_and_one_summary(run_cli, fake_pipeline
     status, out, err = run_cli("video", archive, "--out", tmp_path / "o")
     assert status == 2  # one video failed; the others were analysed
     one_error_line(err, "broken.mov: not a video FFmpeg can read")
-    assert [c["path"] for c in fake_pipeline] == [str(archive / n) for n in ("a.mp4", "broken.mov", "day2/a.mp4")]
-    assert (tmp_path / "o" / "a" / "report.html").is_file() and (tmp_path / "o" / "a-2" / "report.html").is_file()
+    assert [c["path"] for c in fake_pipeline] == [
+        str(archive / n) for n in ("a.mp4", "broken.mov", "day2/a.mp4")
+    ]
+    assert (tmp_path / "o" / "a" / "report.html").is_file() and (
+        tmp_path / "o" / "a-2" / "report.html"
+    ).is_file()
     import csv
 
     rows = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
     assert [(r["video"], r["novel_moments"], r["novel_at_s"]) for r in rows] == [
-        (str(archive / "a.mp4"), "1", "3"), (str(archive / "broken.mov"), "", ""),
+        (str(archive / "a.mp4"), "1", "3"),
+        (str(archive / "broken.mov"), "", ""),
         (str(archive / "day2" / "a.mp4"), "1", "3"),
     ]
     assert "not a video" in rows[1]["error"]
     assert out.splitlines()[0] == f"[1/3] {archive / 'a.mp4'}"
-    assert out.splitlines()[-1] == f"2 of 3 videos analysed; summary: {tmp_path / 'o' / 'summary.csv'}"
+    assert (
+        out.splitlines()[-1] == f"2 of 3 videos analysed; summary: {tmp_path / 'o' / 'summary.csv'}"
+    )
 
 
 def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, tmp_path):
@@ -122,8 +134,15 @@ def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, 
 def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path, one_error_line):
     for name in ("one.mp4", "two.mp4"):
         (tmp_path / name).write_bytes(b"x")
-    status, out, err = run_cli("video", tmp_path / "one.mp4", tmp_path / "gone.mp4", tmp_path / "two.mp4",
-                               "--out", tmp_path / "o", "--json")
+    status, out, err = run_cli(
+        "video",
+        tmp_path / "one.mp4",
+        tmp_path / "gone.mp4",
+        tmp_path / "two.mp4",
+        "--out",
+        tmp_path / "o",
+        "--json",
+    )
     assert status == 2  # the missing one is said at once, before any analysis
     one_error_line(err, "gone.mp4: no such file")
     assert len(fake_pipeline) == 2
@@ -143,33 +162,70 @@ def test_summary_says_what_was_really_sampled():
     assert "analysed in 0.4 s" in text
     assert ", --every)" in text and "in the CLI" not in text  # the terminal names its own flags
 
+
 def test_a_window_wider_than_the_video_is_noted():
     from capsight._cli.video import format_summary
 
-    moments = [Moment(time=float(t), caption="a dog", novelty=None if t == 0 else 0.1) for t in range(24)]
+    moments = [
+        Moment(time=float(t), caption="a dog", novelty=None if t == 0 else 0.1) for t in range(24)
+    ]
     info = VideoInfo("clip.mp4", 24.0, 25.0, 64, 48)
     wide = format_summary(Analysis(info, AnalysisParams(window=100_000), moments), {})
-    assert ("note: --window 100000 reaches past the first of the 24 moments: each moment is "
-            "compared with the mean of all those before it") in wide
+    assert (
+        "note: --window 100000 reaches past the first of the 24 moments: each moment is "
+        "compared with the mean of all those before it"
+    ) in wide
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
-    assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})  # default
+    # default
+    assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})
 
 
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):
-    run_cli("video", "clip.mp4", "--out", tmp_path, "--every", "0.5", "--window", "3",
-            "--metric", "euclidian", "--signal", "visual", "--sensitivity", "0.9", "--model",
-            "named-model", "--text-embedder", "word-mean", "--greedy", "-q")
-    assert fake_pipeline == [{
-        "path": "clip.mp4", "every": 0.5, "window": 3, "metric": "euclidian", "signal": "visual",
-        "sensitivity": 0.9, "captioner": "named-model", "greedy": True, "text_embedder": "word-mean",
-        "encoder": "efficientnet-lite0",
-    }]
+    run_cli(
+        "video",
+        "clip.mp4",
+        "--out",
+        tmp_path,
+        "--every",
+        "0.5",
+        "--window",
+        "3",
+        "--metric",
+        "euclidian",
+        "--signal",
+        "visual",
+        "--sensitivity",
+        "0.9",
+        "--model",
+        "named-model",
+        "--text-embedder",
+        "word-mean",
+        "--greedy",
+        "-q",
+    )
+    assert fake_pipeline == [
+        {
+            "path": "clip.mp4",
+            "every": 0.5,
+            "window": 3,
+            "metric": "euclidian",
+            "signal": "visual",
+            "sensitivity": 0.9,
+            "captioner": "named-model",
+            "greedy": True,
+            "text_embedder": "word-mean",
+            "encoder": "efficientnet-lite0",
+        }
+    ]
 
 
 def test_word_mean_alone_is_said_to_miss_most_changes(run_cli, fake_pipeline, tmp_path):
-    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--signal", "text", "--text-embedder", "word-mean")
+    _, _, err = run_cli(
+        "video", "clip.mp4", "--out", tmp_path, "--signal", "text", "--text-embedder", "word-mean"
+    )
     assert "note: word-mean alone misses most changes" in err
-    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--text-embedder", "word-mean")  # fused: fine
+    # fused: fine
+    _, _, err = run_cli("video", "clip.mp4", "--out", tmp_path, "--text-embedder", "word-mean")
     assert "word-mean" not in err
 
 
@@ -231,9 +287,12 @@ def test_an_empty_out_is_refused_not_taken_as_the_current_folder(
     assert status == 2
     one_error_line(err, "--out needs a folder name")
     assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
-    status, _, err = run_cli("video", "clip.mp4", "--out", "report_out.html")  # made a folder of that name
+    # made a folder of that name
+    status, _, err = run_cli("video", "clip.mp4", "--out", "report_out.html")
     assert status == 2
-    one_error_line(err, "--out report_out.html: names a folder, not a file", "try --out report_out)")
+    one_error_line(
+        err, "--out report_out.html: names a folder, not a file", "try --out report_out)"
+    )
     assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
     from capsight._cli.video import _folder
 
@@ -252,8 +311,9 @@ needs_pipeline = pytest.mark.skipif(
 @needs_pipeline
 @pytest.mark.slow
 def test_a_real_video_end_to_end(run_cli, tiny_video, tmp_path):
-    status, out, err = run_cli("video", tiny_video, "--out", tmp_path, "--json",
-                               "--model", "labels")
+    status, out, err = run_cli(
+        "video", tiny_video, "--out", tmp_path, "--json", "--model", "labels"
+    )
     assert status == 0, err
     data = json.loads(out)
     assert data["video"]["width"] == 160 and data["video"]["height"] == 96
@@ -279,12 +339,15 @@ def test_an_mp4_cut_off_in_its_last_frames_is_analysed_with_a_note(run_cli, tmp_
 
 
 @needs_pipeline
-@pytest.mark.parametrize("kind,fragment", [
-    ("empty", "empty"),
-    ("text", ""),
-    ("random_bytes", ""),
-    ("directory", "a folder with no videos in it"),
-])
+@pytest.mark.parametrize(
+    "kind,fragment",
+    [
+        ("empty", "empty"),
+        ("text", ""),
+        ("random_bytes", ""),
+        ("directory", "a folder with no videos in it"),
+    ],
+)
 def test_bad_files_as_video(run_cli, bad_files, one_error_line, kind, fragment):
     status, out, err = run_cli("video", bad_files[kind], "--out", bad_files[kind].parent / "o")
     assert status == 2 and out == ""
@@ -292,9 +355,14 @@ def test_bad_files_as_video(run_cli, bad_files, one_error_line, kind, fragment):
 
 
 @needs_pipeline
-@pytest.mark.parametrize("kind,fragment", [
-    ("truncated", ""), ("corrupt", ""), ("audio_only", "no video stream"),
-])
+@pytest.mark.parametrize(
+    "kind,fragment",
+    [
+        ("truncated", ""),
+        ("corrupt", ""),
+        ("audio_only", "no video stream"),
+    ],
+)
 def test_broken_videos(run_cli, broken_videos, one_error_line, tmp_path, kind, fragment):
     status, out, err = run_cli("video", broken_videos[kind], "--out", tmp_path)
     assert status == 2 and out == ""
@@ -316,14 +384,17 @@ def test_an_image_is_not_a_video(run_cli, photo_dir, tmp_path, one_error_line):
 
 
 @needs_pipeline
-@pytest.mark.parametrize("argv,fragment", [
-    (["--every", "0"], "every"),
-    (["--every", "-1"], "every"),
-    (["--window", "0"], "window"),
-    (["--metric", "manhattan"], "metric"),
-    (["--signal", "smell"], "signal"),
-    (["--sensitivity", "2"], "sensitivity"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--every", "0"], "every"),
+        (["--every", "-1"], "every"),
+        (["--window", "0"], "window"),
+        (["--metric", "manhattan"], "metric"),
+        (["--signal", "smell"], "signal"),
+        (["--sensitivity", "2"], "sensitivity"),
+    ],
+)
 def test_bad_parameters(run_cli, tiny_video, tmp_path, one_error_line, argv, fragment):
     status, out, err = run_cli("video", tiny_video, "--out", tmp_path, *argv)
     assert status == 2 and out == ""
@@ -354,24 +425,37 @@ def test_the_bundled_demo_video_shows_its_events_and_not_its_nuisances(run_cli, 
 
 @needs_pipeline
 @pytest.mark.slow
-def test_samples_too_sparse_for_the_shots_are_named_as_the_reason_nothing_was_found(run_cli, tmp_path):
+def test_samples_too_sparse_for_the_shots_are_named_as_the_reason_nothing_was_found(
+    run_cli, tmp_path
+):
     """The sample's shots last 4-5 s: one sample every 3 s sees a new shot at nearly every
     moment, so none stands out. The summary says so, and what to try, instead of suggesting the
     video is uneventful."""
     from importlib import resources
 
     sample = resources.files("capsight.data").joinpath("sample.mp4")
-    status, out, err = run_cli("video", sample, "--out", tmp_path, "--every", "3", "--model", "labels")
+    status, out, err = run_cli(
+        "video", sample, "--out", tmp_path, "--every", "3", "--model", "labels"
+    )
     assert status == 0, err
     assert "no novel moments: every moment differs" in out and "sample more often, --every" in out
 
 
-def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(run_cli, fake_pipeline, tmp_path):
+def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(
+    run_cli, fake_pipeline, tmp_path
+):
     (tmp_path / "in").mkdir()
     for name in ("summary.csv.mp4", "b.mp4"):
         (tmp_path / "in" / name).write_bytes(b"x")
-    status, out, err = run_cli("video", tmp_path / "in", tmp_path / "in" / "b.mp4", tmp_path / "gone.mp4",
-                               "--out", tmp_path / "o", "--quiet")
+    status, out, err = run_cli(
+        "video",
+        tmp_path / "in",
+        tmp_path / "in" / "b.mp4",
+        tmp_path / "gone.mp4",
+        "--out",
+        tmp_path / "o",
+        "--quiet",
+    )
     assert status == 2  # gone.mp4
     assert len(fake_pipeline) == 2  # b.mp4 once, although named twice
     assert (tmp_path / "o" / "summary.csv-2" / "report.html").is_file()
@@ -382,7 +466,9 @@ def test_a_video_named_twice_runs_once_and_no_folder_takes_the_summarys_name(run
     assert rows[0]["error"].endswith("gone.mp4: no such file")
 
 
-def test_a_batch_checks_its_root_for_the_summary_only(run_cli, fake_pipeline, tmp_path, one_error_line, monkeypatch):
+def test_a_batch_checks_its_root_for_the_summary_only(
+    run_cli, fake_pipeline, tmp_path, one_error_line, monkeypatch
+):
     """Several videos' reports go into folders of their own: a user's report.html beside them
     is no obstacle, a user's summary.csv is (it was replaced without a word)."""
     root = tmp_path / "o"
@@ -394,7 +480,8 @@ def test_a_batch_checks_its_root_for_the_summary_only(run_cli, fake_pipeline, tm
     status, _, _ = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")
     assert status == 0 and (root / "a" / "report.html").is_file()
     assert (root / "report.html").read_text() == "<p>my own page</p>"
-    status, _, _ = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")  # its own summary: a rerun
+    # its own summary: a rerun
+    status, _, _ = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")
     assert status == 0
     (root / "summary.csv").write_text("name,score\n")
     status, _, err = run_cli("video", "a.mp4", "b.mp4", "--out", root, "-q")
@@ -405,9 +492,12 @@ def test_a_batch_checks_its_root_for_the_summary_only(run_cli, fake_pipeline, tm
 
 def test_one_video_named_twice_is_one_report_in_out_itself(run_cli, fake_pipeline, tmp_path):
     (tmp_path / "a.mp4").write_bytes(b"x")
-    status, _, _ = run_cli("video", tmp_path / "a.mp4", f"{tmp_path}/./a.mp4", "--out", tmp_path / "o", "-q")
+    status, _, _ = run_cli(
+        "video", tmp_path / "a.mp4", f"{tmp_path}/./a.mp4", "--out", tmp_path / "o", "-q"
+    )
     assert status == 0 and len(fake_pipeline) == 1
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(OUTPUT_NAMES)  # no o/a/, no summary
+    # no o/a/, no summary
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(OUTPUT_NAMES)
 
 
 def test_greedy_with_the_labels_model_is_said_to_do_nothing(run_cli, fake_pipeline, tmp_path):
@@ -420,11 +510,18 @@ def test_greedy_with_the_labels_model_is_said_to_do_nothing(run_cli, fake_pipeli
 def test_novel_times_keep_hundredths_however_long_the_video():
     from capsight._cli.video import _seconds
 
-    assert [_seconds(t) for t in (3.0, 14.0112, 10000.25, 123456.78)] == ["3", "14.01", "10000.25", "123456.78"]
+    assert [_seconds(t) for t in (3.0, 14.0112, 10000.25, 123456.78)] == [
+        "3",
+        "14.01",
+        "10000.25",
+        "123456.78",
+    ]
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
-def test_an_out_the_system_refuses_is_found_before_the_analysis(run_cli, fake_pipeline, one_error_line):
+def test_an_out_the_system_refuses_is_found_before_the_analysis(
+    run_cli, fake_pipeline, one_error_line
+):
     # /proc passes a permission look (even for root), and writing the report there fails only
     # after the analysis; the CLI tries a file there first.
     status, _, err = run_cli("video", "clip.mp4", "--out", "/proc/capsight-no-such/x")
@@ -470,7 +567,9 @@ def test_a_bad_option_for_several_videos_is_one_line_before_any_video(
     assert fake_pipeline == [] and not (tmp_path / "o").exists()
 
 
-def test_an_unknown_model_stops_a_batch_of_videos_with_one_line(run_cli, fake_pipeline, tmp_path, monkeypatch):
+def test_an_unknown_model_stops_a_batch_of_videos_with_one_line(
+    run_cli, fake_pipeline, tmp_path, monkeypatch
+):
     from capsight.errors import ModelNotFound
 
     def no_such_model(path, progress=None, **params):
@@ -492,7 +591,9 @@ def test_a_summary_that_is_a_folder_is_refused_before_any_video(
     (tmp_path / "o" / "summary.csv").mkdir(parents=True)
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"x")
-    status, _, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o")
+    status, _, err = run_cli(
+        "video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o"
+    )
     assert status == 2
     one_error_line(err, "summary.csv: is a folder")
     assert fake_pipeline == []
@@ -514,7 +615,9 @@ def test_a_summary_that_cannot_be_written_is_one_line_not_a_traceback(
     monkeypatch.setattr(video_cli, "analyse", analyse)
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"x")
-    status, out, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o")
+    status, out, err = run_cli(
+        "video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--out", tmp_path / "o"
+    )
     assert status == 2
     assert "Traceback" not in err
     assert err.strip().splitlines() == [

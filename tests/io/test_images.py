@@ -204,7 +204,10 @@ def test_empty_file(tmp_path):
 def test_random_bytes(tmp_path):
     path = tmp_path / "noise.jpg"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(ImageLoadError, match=r"noise.jpg: not an image file.*\(it looks like binary data of an unknown type\).*JPEG or PNG"):
+    with pytest.raises(
+        ImageLoadError,
+        match=r"noise.jpg: not an image file.*\(it looks like binary data of an unknown type\).*JPEG or PNG",
+    ):
         load_image(path)
 
 
@@ -220,11 +223,15 @@ def test_text_file_named_like_an_image(tmp_path):
 def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
     clip = tmp_path / "clip.jpg"  # a video named as a photo
     clip.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 200)
-    with pytest.raises(ImageLoadError, match="clip.jpg: is a video, not an image; use `capsight video`"):
+    with pytest.raises(
+        ImageLoadError, match="clip.jpg: is a video, not an image; use `capsight video`"
+    ):
         load_image(clip)
     notes = tmp_path / "notes.mp4"  # text named as a video: what it is, not what its name says
     notes.write_text("hello")
-    with pytest.raises(ImageLoadError, match=r"notes.mp4: not an image file.*\(it looks like text\)"):
+    with pytest.raises(
+        ImageLoadError, match=r"notes.mp4: not an image file.*\(it looks like text\)"
+    ):
         load_image(notes)
     zeros = tmp_path / "partial.mp4"  # an unfinished download: zeros are no text
     zeros.write_bytes(b"\x00" * 4096)
@@ -235,7 +242,9 @@ def test_what_an_unreadable_file_looks_like_leads_to_the_right_advice(tmp_path):
     with pytest.raises(ImageLoadError, match="odd.mp4: is a video, not an image"):
         load_image(odd)
     heif = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 200  # a format Pillow cannot decode here
-    with pytest.raises(ImageLoadError, match="photo.heic: starts like a HEIF image but cannot be read"):
+    with pytest.raises(
+        ImageLoadError, match="photo.heic: starts like a HEIF image but cannot be read"
+    ):
         load_image(heif, name="photo.heic")
     cut_text = ("é" * 300).encode()[:511]  # the sniffed head ends inside a character
     with pytest.raises(ImageLoadError, match=r"\(it looks like text\)"):

@@ -355,7 +355,9 @@ def test_frames_over_64_megapixels_are_refused_before_they_are_decoded(cfr_video
     real_first = video._first_frame
     monkeypatch.setattr(video, "_first_frame", lambda *a: decoded.append(1) or real_first(*a))
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48 - 1)  # this clip's frames: 64x48
-    with pytest.raises(VideoOpenError, match=r"its frames are 64x48 px, over 0 megapixels; downscale"):
+    with pytest.raises(
+        VideoOpenError, match=r"its frames are 64x48 px, over 0 megapixels; downscale"
+    ):
         video.probe_video(cfr_video)
     assert decoded == []  # told by the stream's header
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48)

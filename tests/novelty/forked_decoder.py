@@ -79,7 +79,9 @@ def stuck_fork(clip: Path) -> dict:
     with frames.FrameBatches(clip, 1.0, None, process=True) as batches:
         fork = batches._child
         count = sum(len(b) for b in batches)
-        replaced = isinstance(fork, frames._ForkedChild) and isinstance(batches._child, subprocess.Popen)
+        replaced = isinstance(fork, frames._ForkedChild) and isinstance(
+            batches._child, subprocess.Popen
+        )
         return {"count": count, "replaced": replaced, "fork_reaped": fork.returncode is not None}
 
 

@@ -21,7 +21,9 @@ def test_repr_summarises_instead_of_listing_every_moment():
     assert str(_analysis(moments)) == text
     many = repr(_analysis([Moment(float(t), "a", 1.0, is_novel=True) for t in range(30)]))
     assert "30 novel at 0, 1, 2" in many and many.endswith(", ... s>") and "29" not in many
-    assert repr(_analysis([Moment(0.0, "a", None)])) == "<Analysis of 'clip.mp4': 1 moment, 0 novel>"
+    assert (
+        repr(_analysis([Moment(0.0, "a", None)])) == "<Analysis of 'clip.mp4': 1 moment, 0 novel>"
+    )
 
 
 def test_an_empty_analysis_answers_every_question():
@@ -80,6 +82,8 @@ def test_python_callers_get_one_line_for_what_is_not_an_analysis_or_a_face():
     with pytest.raises(InvalidParameter, match="an analysis is a dict, .* not 'NoneType'"):
         Analysis.from_dict(None)
     quiet = _analysis([Moment(0.0, "a dog", None), Moment(1.0, "a dog", 0.01)])
-    with pytest.raises(InvalidParameter, match="face must be one of cli, report, page, legacy, python"):
+    with pytest.raises(
+        InvalidParameter, match="face must be one of cli, report, page, legacy, python"
+    ):
         quiet.quiet_reason("notebook")
     assert "--" not in quiet.quiet_reason("python")  # in the arguments' names, not the CLI's flags

@@ -66,7 +66,9 @@ def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):
     analysis = analyze_video(one_cut_clip, greedy=True)
     assert analysis.extra["decoding"] == "greedy"
     # "default" is recorded as the captioner it stood for
-    assert analysis.params.captioner == analysis.extra["captioner"] == video_captioner_name("default")
+    assert (
+        analysis.params.captioner == analysis.extra["captioner"] == video_captioner_name("default")
+    )
     assert [m.time for m in analysis.novel_moments] == [4.0]
     assert all(m.caption for m in analysis.moments)
 
@@ -124,11 +126,18 @@ def test_python_callers_get_one_line_for_a_wrong_type(call, tmp_path):
 
 @pytest.mark.parametrize(
     ("call", "start"),
-    [({"every": 0}, "every must be"), ({"window": 0}, "window must be"), ({"sensitivity": 2}, "sensitivity must be"),
-     # True ran at 1 s and meant sensitivity 1.0; 10**400 was an OverflowError
-     ({"every": True}, "every must be"), ({"every": 10**400}, "every must be"), ({"every": "1"}, "every must be"),
-     ({"sensitivity": True}, "sensitivity must be"), ({"sensitivity": 10**400}, "sensitivity must be")],
-)  # fmt: skip
+    [
+        ({"every": 0}, "every must be"),
+        ({"window": 0}, "window must be"),
+        ({"sensitivity": 2}, "sensitivity must be"),
+        # True ran at 1 s and meant sensitivity 1.0; 10**400 was an OverflowError
+        ({"every": True}, "every must be"),
+        ({"every": 10**400}, "every must be"),
+        ({"every": "1"}, "every must be"),
+        ({"sensitivity": True}, "sensitivity must be"),
+        ({"sensitivity": 10**400}, "sensitivity must be"),
+    ],
+)
 def test_python_callers_read_their_own_argument_names(call, start, tmp_path):
     """A Python caller passed ``every=``, not ``--every``; the CLI writes its flags itself
     (``tests/cli/test_video.py``)."""
@@ -138,7 +147,8 @@ def test_python_callers_read_their_own_argument_names(call, start, tmp_path):
 
 
 def test_a_checkpoint_folder_may_be_given_as_a_path(one_cut_clip, tmp_path):
-    with pytest.raises(ModelNotFound, match="no-such-checkpoint"):  # named, not refused for its type
+    # named, not refused for its type
+    with pytest.raises(ModelNotFound, match="no-such-checkpoint"):
         analyze_video(one_cut_clip, captioner=tmp_path / "no-such-checkpoint")
 
 
@@ -238,7 +248,9 @@ def test_a_captioner_on_another_encoder_gets_that_encoders_features(one_cut_clip
     assert [m.time for m in analysis.novel_moments] == [4.0]  # novelty stays on Lite0's features
 
 
-def test_video_captions_with_the_one_encoder_captioner_unless_asked_otherwise(monkeypatch, tmp_path):
+def test_video_captions_with_the_one_encoder_captioner_unless_asked_otherwise(
+    monkeypatch, tmp_path
+):
     import capsight.captioning.facade as facade
     import capsight.captioning.trained as trained
     from capsight.novelty.pipeline import VIDEO_DEFAULT_CAPTIONER, video_captioner_name

@@ -42,20 +42,28 @@ def _jpeg(color: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def make_analysis(n: int = 12, novel: tuple[int, ...] = (4, 9),
-                  caption_at: dict[int, str] | None = None) -> Analysis:
+def make_analysis(
+    n: int = 12, novel: tuple[int, ...] = (4, 9), caption_at: dict[int, str] | None = None
+) -> Analysis:
     caption_at = caption_at or {}
     moments = []
     for i in range(n):
         score = None if i == 0 else (0.7 if i in novel else 0.1)
-        moments.append(Moment(
-            time=float(i), caption=caption_at.get(i, f"a photo of scene {i // 5}"),
-            novelty=score, novelty_text=None if score is None else score * 0.9,
-            novelty_visual=None if score is None else score * 1.1, is_novel=i in novel,
-            labels=[("tabby", 0.61), ("tiger cat", 0.2)], thumbnail=_jpeg((20 * i, 80, 120)),
-        ))
-    return Analysis(VideoInfo("/videos/clip.mp4", float(n), 25.0, 480, 270),
-                    AnalysisParams(), moments, {})
+        moments.append(
+            Moment(
+                time=float(i),
+                caption=caption_at.get(i, f"a photo of scene {i // 5}"),
+                novelty=score,
+                novelty_text=None if score is None else score * 0.9,
+                novelty_visual=None if score is None else score * 1.1,
+                is_novel=i in novel,
+                labels=[("tabby", 0.61), ("tiger cat", 0.2)],
+                thumbnail=_jpeg((20 * i, 80, 120)),
+            )
+        )
+    return Analysis(
+        VideoInfo("/videos/clip.mp4", float(n), 25.0, 480, 270), AnalysisParams(), moments, {}
+    )
 
 
 def test_clock_and_vtt_timestamps():
@@ -102,18 +110,25 @@ def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():
     vtt = render_vtt(analysis)
     assert vtt.startswith("WEBVTT\n\n")
     timings = re.findall(r"^(\S+) --> (\S+)$", vtt, flags=re.M)
-    assert timings == [("00:00:00.000", "00:00:01.000"), ("00:00:01.000", "00:00:02.000"),
-                       ("00:00:02.000", "00:00:03.000")]
+    assert timings == [
+        ("00:00:00.000", "00:00:01.000"),
+        ("00:00:01.000", "00:00:02.000"),
+        ("00:00:02.000", "00:00:03.000"),
+    ]
     cue = vtt.split("00:00:01.000 --> 00:00:02.000\n")[1].split("\n\n")[0]
     assert "\n" not in cue and "<script>" not in cue and "-->" not in cue
     assert "&lt;script&gt;" in cue and "&amp;" in cue
     # The last cue runs to the end of the video, even when sampling was finer than the frames.
     fine = dataclasses.replace(analysis, params=AnalysisParams(every=0.001))
     assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(fine), flags=re.M)[-1] == (
-        "00:00:02.000", "00:00:03.000")
+        "00:00:02.000",
+        "00:00:03.000",
+    )
     unknown = dataclasses.replace(fine, video=dataclasses.replace(fine.video, duration=0.0))
     assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(unknown), flags=re.M)[-1] == (
-        "00:00:02.000", "00:00:03.000")  # no duration: the moments' own spacing
+        "00:00:02.000",
+        "00:00:03.000",
+    )  # no duration: the moments' own spacing
 
 
 def test_plot_is_a_readable_png():
@@ -129,13 +144,17 @@ def test_a_video_named_in_a_script_the_font_lacks_draws_without_warnings():
     import warnings
 
     analysis = make_analysis()
-    named = dataclasses.replace(analysis, video=dataclasses.replace(analysis.video, path="/videos/日本語.mp4"))
+    named = dataclasses.replace(
+        analysis, video=dataclasses.replace(analysis.video, path="/videos/日本語.mp4")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert Image.open(io.BytesIO(render_plot_png(named))).size == (1100, 420)
     from capsight.novelty.reports import drawable
 
-    assert drawable("日本語 clip é.mp4") == "\u25a1\u25a1\u25a1 clip é.mp4"  # boxes, as drawn before
+    assert (
+        drawable("日本語 clip é.mp4") == "\u25a1\u25a1\u25a1 clip é.mp4"
+    )  # boxes, as drawn before
 
 
 def _texts(fig) -> list[str]:
@@ -159,9 +178,12 @@ def _pipeline_analysis() -> Analysis:
                       novelty=None if i == 0 else float(scores[i]),
                       novelty_visual=None if i == 0 else float(scores[i]),
                       is_novel=i in selection.indices) for i in range(30)]  # fmt: skip
-    return Analysis(VideoInfo("/videos/cut.mp4", 30.0, 25.0, 480, 270),
-                    AnalysisParams(signal="visual"), moments,
-                    {"selection": selection.describe()})
+    return Analysis(
+        VideoInfo("/videos/cut.mp4", 30.0, 25.0, 480, 270),
+        AnalysisParams(signal="visual"),
+        moments,
+        {"selection": selection.describe()},
+    )
 
 
 def test_the_plot_marks_novel_moments_and_says_why_instead_of_a_threshold_line():
@@ -278,7 +300,9 @@ def test_report_is_self_contained_and_shows_each_novel_moment():
     assert text.count("a photo of scene") >= len(analysis.moments) - 1  # the all-moments table
     # For a screen reader: the plot in words, a heading per novel moment, novel rows named.
     plot_alt = [a["alt"] for t, a in parser.tags if t == "img"][0]
-    assert plot_alt.startswith("Novelty over time for") and "00:04" in plot_alt and "00:09" in plot_alt
+    assert (
+        plot_alt.startswith("Novelty over time for") and "00:04" in plot_alt and "00:09" in plot_alt
+    )
     assert "Novel moment 1 · 00:04" in text and text.count(", novel") == len(analysis.novel_moments)
     assert "2 novel moments among\n12 sampled · /videos/clip.mp4</p>" in page  # where it is
     analysis.video = dataclasses.replace(analysis.video, path="clip.mp4")
@@ -289,7 +313,10 @@ def test_on_a_phone_the_reports_plot_says_it_scrolls_sideways():
     """At 390 px the plot was cut at the screen's edge, with nothing saying it went on."""
     page = render_report_html(make_analysis(), plot_png=b"\x89PNG")
     narrow = page.split("@media (max-width:600px)")[1].split("</style>")[0]
-    assert ".plot{overflow-x:auto}" in narrow and 'content:"Swipe sideways for the whole plot \\2192"' in narrow
+    assert (
+        ".plot{overflow-x:auto}" in narrow
+        and 'content:"Swipe sideways for the whole plot \\2192"' in narrow
+    )
 
 
 def test_report_without_novel_moments_says_so():
@@ -314,23 +341,37 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     assert make_analysis().quiet_reason() is None  # it has novel moments
 
 
-@pytest.mark.parametrize(("end_from", "said"), [
-    (3, "; the change that came nearest, at 00:02, reached 38% of the bar"),  # 3.5 / 9.2
-    (2, "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher near the end, "
-        "where what follows cannot be checked)"),  # 3.5 / (1.5 x 9.2)
-    (1, "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher"),
-])
+@pytest.mark.parametrize(
+    ("end_from", "said"),
+    [
+        (3, "; the change that came nearest, at 00:02, reached 38% of the bar"),  # 3.5 / 9.2
+        (
+            2,
+            "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher near the end, "
+            "where what follows cannot be checked)",
+        ),  # 3.5 / (1.5 x 9.2)
+        (1, "; the change that came nearest, at 00:02, reached 25% of the bar (1.5x higher"),
+    ],
+)
 def test_a_restless_video_names_its_largest_change_against_the_bar(end_from, said):
     """The plot shows a spike that is not marked novel: the reason says how far it fell short."""
     restless = make_analysis(novel=())
-    restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1], "end_from": end_from}
+    restless.extra["selection"] = {
+        "threshold": 9.2,
+        "strength": [None, 1.5, 3.5, 3.1],
+        "end_from": end_from,
+    }
     assert said in restless.quiet_reason()
 
 
 def test_the_nearest_miss_is_measured_against_each_moments_own_bar():
     """A stronger change near the end, where the bar is 1.5x, may be further from its bar."""
     restless = make_analysis(novel=())
-    restless.extra["selection"] = {"threshold": 4.0, "strength": [None, 1.5, 3.9, 5.0], "end_from": 3}
+    restless.extra["selection"] = {
+        "threshold": 4.0,
+        "strength": [None, 1.5, 3.9, 5.0],
+        "end_from": 3,
+    }
     assert "at 00:02, reached 98% of the bar" in restless.quiet_reason()  # not 00:03's 83%
 
 
@@ -356,7 +397,10 @@ def test_a_restless_video_at_a_low_sensitivity_is_told_of_the_sensitivity_first(
     low.extra["selection"] = {"threshold": 6.0, "strength": [None, 1.5, 3.5, 3.1], "end_from": 9,
                               "novel_at_sensitivity_1": 7}  # fmt: skip
     reason = low.quiet_reason()
-    assert "a restless video, at sensitivity 0; at sensitivity 1 (--sensitivity in the CLI), 7 changes would stand out" in reason
+    assert (
+        "a restless video, at sensitivity 0; at sensitivity 1 (--sensitivity in the CLI), 7 changes would stand out"
+        in reason
+    )
     assert "sample more often" not in reason
     low.params = AnalysisParams(sensitivity=1.0)  # already at 1: sampling is what is left
     assert "sample more often" in low.quiet_reason()
@@ -378,11 +422,17 @@ def test_a_single_sampled_moment_is_the_reason_not_the_sensitivity():
     # interval, so its slider cannot help
     one.video = VideoInfo("/videos/blink.mp4", 0.28, 25.0, 480, 270)
     page = one.quiet_reason(face="page")
-    assert "lasts 0.28 s, too short for two samples at the Sample every slider's shortest interval (0.25 s)" in page
+    assert (
+        "lasts 0.28 s, too short for two samples at the Sample every slider's shortest interval (0.25 s)"
+        in page
+    )
     assert "more often than" not in page
     one.params = AnalysisParams(every=0.25)  # the slider at its end already, whatever the video
     one.video = VideoInfo("/videos/short.mp4", 0.4, 25.0, 480, 270)
-    assert "lasts 0.4 s, sampled at the Sample every slider's shortest interval" in one.quiet_reason(face="page")
+    assert (
+        "lasts 0.4 s, sampled at the Sample every slider's shortest interval"
+        in one.quiet_reason(face="page")
+    )
     one.params = AnalysisParams(every=100.0)
     one.video = VideoInfo("/videos/blink.mp4", 0.28, 25.0, 480, 270)
     assert "more often than every 100 s, --every in the CLI" in one.quiet_reason()
@@ -410,6 +460,7 @@ def test_the_report_says_what_the_novelty_number_is_for_each_signal():
     text = render_report_html(analysis, plot_png=b"\x89PNG")
     assert "the euclidean distance of each moment&#x27;s caption embedding" in text
 
+
 def test_a_window_wider_than_the_video_is_all_the_previous_moments():
     from capsight.novelty.reports import previous_moments
 
@@ -425,8 +476,13 @@ def test_a_window_wider_than_the_video_is_all_the_previous_moments():
 def test_write_outputs_writes_five_files_that_parse(tmp_path):
     analysis = make_analysis()
     paths = write_outputs(analysis, tmp_path / "new" / "dir")
-    assert sorted(paths) == ["analysis.json", "captions.vtt", "moments.csv", "novelty.png",
-                             "report.html"]
+    assert sorted(paths) == [
+        "analysis.json",
+        "captions.vtt",
+        "moments.csv",
+        "novelty.png",
+        "report.html",
+    ]
     data = json.loads(paths["analysis.json"].read_text())
     assert [m["time"] for m in data["novel_moments"]] == [4.0, 9.0]
     assert data["moments"][0]["novelty"] is None
@@ -438,11 +494,14 @@ def test_write_outputs_takes_analysis_json_read_back_and_refuses_other_things(tm
     data = json.loads(json.dumps(make_analysis().to_dict()))  # analysis.json, read back
     again = write_outputs(data, tmp_path / "again")
     assert json.loads(again["analysis.json"].read_text())["novel_moments"] == data["novel_moments"]
-    with pytest.raises(InvalidParameter, match=r"needs an Analysis \(or its to_dict\(\)\), not 'list'"):
+    with pytest.raises(
+        InvalidParameter, match=r"needs an Analysis \(or its to_dict\(\)\), not 'list'"
+    ):
         write_outputs([], tmp_path / "x")
     with pytest.raises(InvalidParameter, match="out_dir must be a folder path, not 'NoneType'"):
         write_outputs(make_analysis(), None)
-    with pytest.raises(InvalidParameter, match="out_dir is empty"):  # (it wrote into the current folder)
+    # (it wrote into the current folder)
+    with pytest.raises(InvalidParameter, match="out_dir is empty"):
         write_outputs(make_analysis(), "")
 
 
@@ -474,7 +533,8 @@ def test_a_file_of_an_output_name_capsight_did_not_write_is_not_replaced(tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["moments.csv"]
     (out / "moments.csv").unlink()
     write_outputs(make_analysis(), out)  # then a rerun into it replaces its own files
-    (out / "analysis.json").write_text('{"video": "mine.mp4", "notes": []}')  # one key is not enough
+    # one key is not enough
+    (out / "analysis.json").write_text('{"video": "mine.mp4", "notes": []}')
     with pytest.raises(InvalidParameter, match="analysis.json: not written by capsight"):
         write_outputs(make_analysis(), out)
     (out / "analysis.json").unlink()
@@ -500,7 +560,9 @@ def test_a_failed_write_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(reports, "create_new", full_disk)
     other = make_analysis()
     other.video = dataclasses.replace(other.video, path="another.mp4")
-    with pytest.raises(InvalidParameter, match="cannot write the report \\(No space left on device\\)"):
+    with pytest.raises(
+        InvalidParameter, match="cannot write the report \\(No space left on device\\)"
+    ):
         write_outputs(other, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and no half-written files
     # A new --out folder (and its new parent) that nothing could be written into is not left
@@ -508,7 +570,9 @@ def test_a_failed_write_leaves_the_earlier_report_whole(tmp_path, monkeypatch):
     (tmp_path / "kept").mkdir()
     with pytest.raises(InvalidParameter, match="No space left on device"):
         write_outputs(other, tmp_path / "kept" / "new" / "r")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "r"] and not any((tmp_path / "kept").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "r"] and not any(
+        (tmp_path / "kept").iterdir()
+    )
 
 
 def test_outputs_are_written_through_fresh_names_that_no_planted_link_can_take(tmp_path):
@@ -558,7 +622,9 @@ def test_plot_labels_never_print_over_each_other():
     for a in range(len(extents)):
         for b in range(a):
             same_row = extents[a][0] == extents[b][0]
-            assert not (same_row and extents[a][1] <= extents[b][2] and extents[b][1] <= extents[a][2])
+            assert not (
+                same_row and extents[a][1] <= extents[b][2] and extents[b][1] <= extents[a][2]
+            )
     assert [text for text, _, _ in layout] == [str(n) for n in range(1, 8)]  # captions do not fit
     assert all(left for _, _, left in layout[4:]) and not any(left for _, _, left in layout[:4])
     spread = label_layout([2.0, 3.0, 15.0], labels[:3], 0.0, 26.0, 890)
@@ -593,4 +659,7 @@ def test_the_report_table_shows_the_strength_that_decides_and_its_bar():
     analysis.extra = {"selection": {"strength": strengths, "threshold": 1.25}}
     page = render_report_html(analysis, plot_png=b"")
     assert '<th scope="col">strength</th>' in page and "above a bar of 1.25 here" in page
-    assert page.count('<td class="num">2.31</td>') == 2 and page.count('<td class="num">0.40</td>') == 9
+    assert (
+        page.count('<td class="num">2.31</td>') == 2
+        and page.count('<td class="num">0.40</td>') == 9
+    )

@@ -200,7 +200,9 @@ def test_a_flat_moment_after_nothing_but_flat_ones_is_not_novel():
     # So is a cut to black after a blurred stretch (blurred moments are no flat ones).
     usable, eligible = np.ones(20, bool), np.ones(20, bool)
     usable[7:] = eligible[7:10] = False  # 7-9 blurred, 10 on flat
-    evidence = ChangeEvidence(x, window=3, metric="cosine", horizon=8, usable=usable, eligible=eligible)
+    evidence = ChangeEvidence(
+        x, window=3, metric="cosine", horizon=8, usable=usable, eligible=eligible
+    )
     assert evidence.strength(10) > 0.1
 
 
@@ -220,4 +222,5 @@ def test_a_restless_shot_of_a_few_moments_is_told_restless():
     base = _scene(rng)
     two = np.vstack([_shot(base, 3, rng, 0.5), _shot(_scene(rng), 3, rng, 0.5), _scene(rng)])
     sel = select_novel_moments({"visual": two}, every=1.5)  # strengths 0.58-0.84 between them
-    assert sel.threshold == 1.0 and sel.indices == [3, 6]  # a lower quartile of 0.66 raised it to 2.5
+    # a lower quartile of 0.66 raised it to 2.5
+    assert sel.threshold == 1.0 and sel.indices == [3, 6]

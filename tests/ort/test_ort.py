@@ -34,7 +34,11 @@ def test_encoder_matches_torch(encoder, photo):
     np.testing.assert_allclose(ours.grid, ref.grid.numpy(), atol=1e-3)
     np.testing.assert_allclose(ours.probs, ref.probs.numpy(), atol=1e-4)
     empty = OrtImageEncoder.load("efficientnet-lite0").encode([])
-    assert (empty.pooled.shape, empty.grid.shape, empty.probs.shape) == ((0, 1280), (0, 49, 1280), (0, 1000))
+    assert (empty.pooled.shape, empty.grid.shape, empty.probs.shape) == (
+        (0, 1280),
+        (0, 49, 1280),
+        (0, 1000),
+    )
     names = [[n for n, _ in row] for row in OrtImageEncoder.top_classes(ours.probs, k=3)]
     assert names == [[n for n, _ in row] for row in encoder.top_classes(ref.probs, k=3)]
 
@@ -170,13 +174,18 @@ def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monke
     source = tmp_path / "weights.bin"
     source.write_bytes(b"w")
     fingerprint = store._fingerprint([source])
-    (folder / "other-1.json").write_text(json_module.dumps({"code": "another", "sources": fingerprint}))
+    (folder / "other-1.json").write_text(
+        json_module.dumps({"code": "another", "sources": fingerprint})
+    )
     (folder / "other-1.onnx").write_bytes(b"graph of another capsight sharing the cache")
     (folder / "orphan-2.onnx").write_bytes(b"no note")
     (folder / "net-3.onnx.123.tmp").write_bytes(b"left by a killed export")
     old = time.time() - 2 * 3600
     os.utime(folder / "net-3.onnx.123.tmp", (old, old))
-    assert sorted(p.name for p in store.prune_stale(folder)) == ["net-3.onnx.123.tmp", "orphan-2.onnx"]
+    assert sorted(p.name for p in store.prune_stale(folder)) == [
+        "net-3.onnx.123.tmp",
+        "orphan-2.onnx",
+    ]
     assert (folder / "other-1.onnx").exists()  # in use elsewhere, recently
     ancient = time.time() - (store.KEEP_OTHER_CODE_DAYS + 1) * 86400
     os.utime(folder / "other-1.json", (ancient, ancient))
@@ -188,9 +197,12 @@ def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monke
     gone_source.write_bytes(b"w")
     gone_fingerprint = store._fingerprint([gone_source])
     gone_source.unlink()
+
     def graphs(versions):
         for i, (code, hours_ago, sources) in enumerate(versions):
-            (folder / f"g-{i}.json").write_text(json_module.dumps({"code": code, "sources": sources}))
+            (folder / f"g-{i}.json").write_text(
+                json_module.dumps({"code": code, "sources": sources})
+            )
             (folder / f"g-{i}.onnx").write_bytes(b"graph")
             when = time.time() - hours_ago * 3600
             os.utime(folder / f"g-{i}.json", (when, when))
@@ -198,11 +210,18 @@ def test_pruning_keeps_other_versions_graphs_and_drops_leftovers(tmp_path, monke
     old_ones = [("v1", 72, fingerprint), ("v2", 48, fingerprint), ("v2", 120, fingerprint),
                 ("v3", 30, fingerprint), ("v4", 26, gone_fingerprint)]  # fmt: skip
     graphs(old_ones)
-    assert sorted(p.name for p in store.prune_stale(folder)) == ["g-0.onnx", "g-1.onnx", "g-2.onnx", "g-4.onnx"]
-    assert [p.name for p in folder.glob("*.onnx")] == ["g-3.onnx"]  # v3: the last used with its sources
+    assert sorted(p.name for p in store.prune_stale(folder)) == [
+        "g-0.onnx",
+        "g-1.onnx",
+        "g-2.onnx",
+        "g-4.onnx",
+    ]
+    # v3: the last used with its sources
+    assert [p.name for p in folder.glob("*.onnx")] == ["g-3.onnx"]
     graphs([*old_ones, ("v5", 2, fingerprint), ("v6", 1, fingerprint)])
     assert "g-3.onnx" in [p.name for p in store.prune_stale(folder)]
-    assert sorted(p.name for p in folder.glob("*.onnx")) == ["g-5.onnx", "g-6.onnx"]  # both used today
+    # both used today
+    assert sorted(p.name for p in folder.glob("*.onnx")) == ["g-5.onnx", "g-6.onnx"]
     for path in folder.iterdir():
         path.unlink()
 
@@ -225,7 +244,10 @@ def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
     assert graph.with_suffix(".json").is_file()
     graph.write_bytes(b"cut short by a full disk")
     session.cache_clear()
-    assert OrtImageEncoder.load("efficientnet-lite0").encode([photo("chelsea")]).pooled.shape == (1, 1280)
+    assert OrtImageEncoder.load("efficientnet-lite0").encode([photo("chelsea")]).pooled.shape == (
+        1,
+        1280,
+    )
 
     def garbage(paths):
         paths[0].write_bytes(b"never a graph")
@@ -283,7 +305,10 @@ def test_both_runtimes_find_the_same_moments(one_cut_clip, monkeypatch):
     ours, ref = runs["onnx"], runs["torch"]
     assert (ours.extra["runtime"], ref.extra["runtime"]) == ("onnxruntime", "torch")
     assert [m.time for m in ours.novel_moments] == [m.time for m in ref.novel_moments] == [4.0]
-    visual = [(a.novelty_visual or 0) - (b.novelty_visual or 0) for a, b in zip(ours.moments, ref.moments, strict=True)]
+    visual = [
+        (a.novelty_visual or 0) - (b.novelty_visual or 0)
+        for a, b in zip(ours.moments, ref.moments, strict=True)
+    ]
     assert np.abs(visual).max() < 1e-3  # float32 on both; captions may differ (bf16 on torch)
 
 
@@ -298,7 +323,9 @@ def test_video_analysis_never_imports_torch(one_cut_clip):
     )
     env = {**os.environ, "CAPSIGHT_RUNTIME": "auto"}
     for _ in range(2):  # the first run may export the graphs (with torch); the second must not
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
     assert out.stdout.split() == ["onnxruntime", "False", "8"]
 
 
@@ -392,7 +419,9 @@ def test_the_code_version_covers_the_loaders_the_export_runs_and_torch(monkeypat
         store.code_version.cache_clear()
 
 
-def test_a_lock_file_of_another_user_still_locks_and_leftovers_go_under_the_lock(tmp_path, monkeypatch):
+def test_a_lock_file_of_another_user_still_locks_and_leftovers_go_under_the_lock(
+    tmp_path, monkeypatch
+):
     """The lock was opened for appending: a .lock another uid made (a shared volume) stopped
     every export with Permission denied; a killed export's .tmp stayed for good."""
     import capsight.ort.store as store
@@ -418,7 +447,8 @@ def test_a_lock_file_of_another_user_still_locks_and_leftovers_go_under_the_lock
         return real_builtin_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", builtin_open)
-    left = folder / "net-1.onnx.0123.tmp"  # just written, yet a killed export's: seen under the lock
+    # just written, yet a killed export's: seen under the lock
+    left = folder / "net-1.onnx.0123.tmp"
     left.write_bytes(b"half a graph")
     source = tmp_path / "weights.bin"
     source.write_bytes(b"w")
@@ -461,7 +491,7 @@ def test_every_cache_reads_capsight_cache_alike(tmp_path, monkeypatch):
 
 @needs_sat
 def test_a_checkpoint_whose_decoding_is_not_options_is_one_line(tmp_path):
-    """"decoding": "beam" was an AttributeError traceback on the video path, as on the torch one."""
+    """ "decoding": "beam" was an AttributeError traceback on the video path, as on the torch one."""
     import json
     import shutil
 

@@ -99,7 +99,10 @@ def test_api_key(make_app, cat_jpeg, started):
         assert c.get("/healthz").status_code == 200  # probes need no key
         schema = c.get("/openapi.json").json()  # the key's two ways, for /docs' Authorize button
         assert set(schema["components"]["securitySchemes"]) == {"APIKey", "Bearer"}
-        assert schema["paths"]["/v1/captions"]["post"]["security"] == [{"APIKey": []}, {"Bearer": []}]
+        assert schema["paths"]["/v1/captions"]["post"]["security"] == [
+            {"APIKey": []},
+            {"Bearer": []},
+        ]
         assert "security" not in schema["paths"]["/healthz"]["get"]
     for c in started(make_app()):  # no key: the schema asks for none
         schema = c.get("/openapi.json").json()
@@ -116,7 +119,8 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
         assert r.status_code == 415, (path, r.text)
         assert r.json()["error"] == f"send the request as multipart/form-data (it came as {kind})"
     urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}  # curl --data-binary's
-    r = client.post("/v1/classify", content=b"classes=cat", headers=urlencoded)  # files need multipart
+    # files need multipart
+    r = client.post("/v1/classify", content=b"classes=cat", headers=urlencoded)
     assert r.status_code == 415 and "(curl -F images=@FILE)" in r.json()["error"]
     for path, field in (("/get_captions", "image"), ("/get_image_caption", "image")):
         r = client.post(path, content=cat_jpeg, headers=urlencoded)  # was "image: field required"
@@ -124,7 +128,8 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
             f"send the request as multipart/form-data, the file as a field (curl -F {field}=@FILE); "
             "it came as a urlencoded form (as curl --data-binary sends), which cannot carry a file"
         )
-    ampersands = cat_jpeg + b"&" * 1_200  # a photo whose bytes hold over 1,000 "&": the parser's own 400
+    # a photo whose bytes hold over 1,000 "&": the parser's own 400
+    ampersands = cat_jpeg + b"&" * 1_200
     for path in ("/v1/captions", "/get_video_captions"):
         r = client.post(path, content=ampersands, headers=urlencoded)
         assert r.status_code == 415 and "curl -F " in r.json()["error"], (path, r.text)
@@ -134,12 +139,23 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
         "images: at most 16 images per request (this one had over 1,000 files)"
     )
     r = client.post("/v1/captions", files={"images": ("a" * 5000 + ".jpg", cat_jpeg, "image/jpeg")})
-    assert r.status_code == 400 and r.json()["error"].startswith("the body is not readable multipart")
-    r = client.post("/v1/classify", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
-                    data={"classes": "é" * 600_000})  # 1.2 MB of text: Starlette's "Part exceeded ... 1024KB"
-    assert r.status_code == 413 and r.json()["error"].startswith("a text field is over 1 MiB"), r.text
-    r = client.post("/v1/captions", content=b"--x\r\n", headers={"content-type": "multipart/form-data"})
-    assert r.status_code == 400 and r.json()["error"].startswith("the Content-Type multipart/form-data names no boundary")
+    assert r.status_code == 400 and r.json()["error"].startswith(
+        "the body is not readable multipart"
+    )
+    r = client.post(
+        "/v1/classify",
+        files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
+        data={"classes": "é" * 600_000},
+    )  # 1.2 MB of text: Starlette's "Part exceeded ... 1024KB"
+    assert r.status_code == 413 and r.json()["error"].startswith("a text field is over 1 MiB"), (
+        r.text
+    )
+    r = client.post(
+        "/v1/captions", content=b"--x\r\n", headers={"content-type": "multipart/form-data"}
+    )
+    assert r.status_code == 400 and r.json()["error"].startswith(
+        "the Content-Type multipart/form-data names no boundary"
+    )
     r = client.post("/v1/captions", content=cat_jpeg)  # curl --data-binary without a type
     assert r.status_code == 415 and r.json()["error"].endswith("(it came with no Content-Type)")
     r = client.post("/v1/captions")  # no body at all: the field is simply missing
@@ -180,7 +196,9 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     r = client.post("/v1/classify", files={"images": image},
                     data={"x" * 1_000: "1", **{f"f{i}": "1" for i in range(9)}})  # fmt: skip
     assert r.status_code == 422 and len(r.content) < 500
-    assert r.json()["error"].startswith("'" + "x" * 37 + "...', f0, f1, f2, f3 and 5 more: not a field")
+    assert r.json()["error"].startswith(
+        "'" + "x" * 37 + "...', f0, f1, f2, f3 and 5 more: not a field"
+    )
     r = client.post("/v1/videos", content=b"\x00\x00\x00\x18ftypisom" + b"\x00" * 500,
                     headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert r.status_code == 415 and "curl -F video=@FILE" in r.json()["error"]
@@ -191,9 +209,13 @@ def test_options_in_the_wrong_place_and_extra_files_are_refused_not_ignored(clie
     r = client.post("/v1/captions", files={"images": image}, data={"model": "m" * 1_000_000})
     assert r.status_code in (404, 422) and len(r.content) < 1000
     # A field given twice would keep its last value only; a list field (images, template) may.
-    r = client.post("/v1/captions", files={"images": image}, data={"model": ["labels", "show-and-tell"]})
+    r = client.post(
+        "/v1/captions", files={"images": image}, data={"model": ["labels", "show-and-tell"]}
+    )
     assert r.status_code == 422 and r.json()["error"] == "model: given 2 times; send it once"
-    r = client.post("/v1/captions", files=[("images", image), ("images", image)], data={"model": "labels"})
+    r = client.post(
+        "/v1/captions", files=[("images", image), ("images", image)], data={"model": "labels"}
+    )
     assert r.status_code == 200 and len(r.json()["results"]) == 2
     # The original endpoints ignore them, as the original server did (a form's submit button).
     r = client.post("/get_captions", files={"image": image}, data={"submit": "Upload"})
@@ -208,7 +230,9 @@ def test_a_multipart_body_cut_off_before_its_closing_boundary_is_a_400(client, c
                     headers={"content-type": "multipart/form-data; boundary=x"})  # fmt: skip
     assert r.status_code == 400 and "cut off before its closing boundary" in r.json()["error"]
     whole = head + cat_jpeg + b"\r\n--x--\r\n"
-    r = client.post("/v1/captions", content=whole, headers={"content-type": "multipart/form-data; boundary=x"})
+    r = client.post(
+        "/v1/captions", content=whole, headers={"content-type": "multipart/form-data; boundary=x"}
+    )
     assert r.status_code == 200
     r = client.post("/v1/captions", data={"model": "labels"}, files={"other": ("a.txt", b"x")})
     assert r.status_code == 422  # a form with parts, just not the file: still a missing field
@@ -226,7 +250,8 @@ def test_every_error_is_json(client):
     assert r.status_code == 422 and r.json()["error"].startswith("limit:")
     r = client.get("/v1/jobs", params={"stauts": "failed"})  # would list every job
     assert r.status_code == 422 and r.json()["error"] == (
-        "stauts: not an option of /v1/jobs, which reads limit, offset, status")
+        "stauts: not an option of /v1/jobs, which reads limit, offset, status"
+    )
     r = client.get("/v1/jobs?status=done&status=failed")  # would list the failed ones only
     assert r.status_code == 422 and r.json()["error"] == "status: given 2 times; send it once"
     r = client.get("/v1/models", params={"_": "1712345678"})  # a cache-buster changes nothing
@@ -304,7 +329,10 @@ def test_serve_refuses_a_job_dir_it_cannot_use(tmp_path, monkeypatch, capsys):
         assert len(err.splitlines()) == 1 and "Traceback" not in err
     # An empty one (an unset shell variable) put the job store in the current folder.
     assert _serve(["--job-dir", ""], monkeypatch) == 2
-    assert capsys.readouterr().err == "capsight: error: --job-dir (or CAPSIGHT_JOB_DIR) is empty; name a folder\n"
+    assert (
+        capsys.readouterr().err
+        == "capsight: error: --job-dir (or CAPSIGHT_JOB_DIR) is empty; name a folder\n"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
@@ -370,21 +398,40 @@ def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, start
         preflight = c.options("/v1/captions", headers={  # a browser sends no key with it
             "Origin": origin, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "x-api-key, content-type"})  # fmt: skip
-        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == origin
+        assert (
+            preflight.status_code == 200
+            and preflight.headers["access-control-allow-origin"] == origin
+        )
         keyless = c.get("/v1/models", headers={"Origin": origin})
-        assert keyless.status_code == 401 and keyless.headers["access-control-allow-origin"] == origin
+        assert (
+            keyless.status_code == 401 and keyless.headers["access-control-allow-origin"] == origin
+        )
         too_big = c.post("/v1/captions", content=b"x" * 20_000, headers={"Origin": origin, **key})
-        assert too_big.status_code == 413 and too_big.headers["access-control-allow-origin"] == origin
+        assert (
+            too_big.status_code == 413 and too_big.headers["access-control-allow-origin"] == origin
+        )
         monkeypatch.setattr(app.state.engine, "models", lambda: 1 / 0)  # a bug: a 500
-        bug = TestClient(app, raise_server_exceptions=False).get("/v1/models", headers={"Origin": origin, **key})
+        bug = TestClient(app, raise_server_exceptions=False).get(
+            "/v1/models", headers={"Origin": origin, **key}
+        )
         assert bug.status_code == 500 and bug.headers["access-control-allow-origin"] == origin
         monkeypatch.undo()  # the engine is shared with the next app
     for c in started(make_app()):  # none named: same-origin pages only
-        assert "access-control-allow-origin" not in c.get("/v1/models", headers={"Origin": origin}).headers
+        assert (
+            "access-control-allow-origin"
+            not in c.get("/v1/models", headers={"Origin": origin}).headers
+        )
 
 
 @pytest.mark.parametrize(
-    "origins", ["app.example.com", "https://app.example.com/ui", "ftp://x", "https://", "https://*.example.com"]
+    "origins",
+    [
+        "app.example.com",
+        "https://app.example.com/ui",
+        "ftp://x",
+        "https://",
+        "https://*.example.com",
+    ],
 )
 def test_a_cors_entry_that_is_not_an_origin_is_refused(origins):
     from capsight.errors import InvalidParameter

@@ -31,7 +31,9 @@ def test_a_blank_image_is_said_to_be_blank(client, cat_jpeg):
 
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 10, 10)).save(buffer, format="PNG")
-    body = client.post("/v1/captions", files=_files(("dark.png", buffer.getvalue()), ("cat.jpg", cat_jpeg))).json()
+    body = client.post(
+        "/v1/captions", files=_files(("dark.png", buffer.getvalue()), ("cat.jpg", cat_jpeg))
+    ).json()
     dark, cat = body["results"]
     assert dark["caption"] == "a blank image" and dark["blank"] is True and dark["score"] is None
     assert cat["blank"] is False and "cat" in cat["caption"]
@@ -47,7 +49,9 @@ def test_an_image_too_small_to_describe_gets_a_note(client, cat_jpeg):
     buffer = io.BytesIO()
     Image.open(io.BytesIO(cat_jpeg)).resize((600, 20)).save(buffer, format="PNG")
     body = client.post("/v1/captions", files=_files(("strip.png", buffer.getvalue()))).json()
-    assert body["results"][0]["note"].startswith("600x20 px, only 20 on its short side (under 32): too small")
+    assert body["results"][0]["note"].startswith(
+        "600x20 px, only 20 on its short side (under 32): too small"
+    )
 
 
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
@@ -60,7 +64,9 @@ def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
         warnings.simplefilter("error", DecodingIgnored)  # the note says it; no warning in the log
         body = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)), data=sent).json()
     assert body["model"] == "labels" and body["decoding"] is None  # nothing was decoded
-    assert body["note"].startswith("the labels model ignores decoding options (method, num_captions)")
+    assert body["note"].startswith(
+        "the labels model ignores decoding options (method, num_captions)"
+    )
     assert body["results"][0]["alternatives"] == []
     plain = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg))).json()
     assert plain["note"] is None
@@ -77,7 +83,11 @@ def test_content_type_is_judged_by_content_not_name(client, cat_jpeg):
 @pytest.mark.parametrize(
     "payload, status, fragment",
     [
-        (b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "x.jpg: starts like a JPEG image but cannot be read"),  # JPEG magic only
+        (
+            b"\xff\xd8\xff\xe0" + b"\x00" * 40,
+            400,
+            "x.jpg: starts like a JPEG image but cannot be read",
+        ),  # JPEG magic only
         (b"", 400, "empty"),
         (b"%PDF-1.7 ...", 415, "PDF"),
     ],
@@ -108,11 +118,16 @@ def test_missing_field_and_bad_options_are_422(client, cat_jpeg):
     assert r.status_code == 422 and "beam_width" in r.json()["error"]
     r = client.post("/v1/captions", data={"model": "nope"}, files=_files(("a.jpg", cat_jpeg)))
     assert r.status_code == 422 and "nope" in r.json()["error"]
-    for data in ({"seed": "1"}, {"method": "beam", "seed": "1"}):  # a seed that would change nothing
+    # a seed that would change nothing
+    for data in ({"seed": "1"}, {"method": "beam", "seed": "1"}):
         r = client.post("/v1/captions", data=data, files=_files(("a.jpg", cat_jpeg)))
         assert r.status_code == 422 and "method=sample" in r.json()["error"]
     # options the chosen method would silently ignore
-    for data in ({"method": "greedy", "temperature": "0.5"}, {"top_p": "0.9"}, {"method": "beam", "top_k": "5"}):
+    for data in (
+        {"method": "greedy", "temperature": "0.5"},
+        {"top_p": "0.9"},
+        {"method": "beam", "top_k": "5"},
+    ):
         r = client.post("/v1/captions", data=data, files=_files(("a.jpg", cat_jpeg)))
         assert r.status_code == 422 and "method=sample" in r.json()["error"]
 
@@ -128,18 +143,25 @@ def test_too_many_images(make_app, cat_jpeg):
 def test_decoding_options_are_echoed(client, cat_jpeg):
     r = client.post(
         "/v1/captions",
-        data={"method": "sample", "temperature": "0.7", "num_captions": "3", "seed": "1",
-              "model": "show-attend-tell"},
+        data={
+            "method": "sample",
+            "temperature": "0.7",
+            "num_captions": "3",
+            "seed": "1",
+            "model": "show-attend-tell",
+        },
         files=_files(("a.jpg", cat_jpeg)),
     )
     assert r.status_code == 200, r.text
     decoding = r.json()["decoding"]
     assert decoding["method"] == "sample" and decoding["num_captions"] == 3
     assert decoding["temperature"] == pytest.approx(0.7)
-    assert "beam_width" not in decoding and "length_penalty" not in decoding  # sampling keeps no beams
+    # sampling keeps no beams
+    assert "beam_width" not in decoding and "length_penalty" not in decoding
     r = client.post("/v1/captions", data={"method": "sample", "model": "show-attend-tell"},
                     files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
-    assert r.json()["decoding"]["temperature"] == pytest.approx(0.7)  # sampling's default, as documented
+    # sampling's default, as documented
+    assert r.json()["decoding"]["temperature"] == pytest.approx(0.7)
     for method in ("sample", "greedy", "narrowing"):  # the photo default: its own beam width is 4
         r = client.post("/v1/captions", data={"method": method, "model": "show-attend-tell-pair"},
                         files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
@@ -148,7 +170,13 @@ def test_decoding_options_are_echoed(client, cat_jpeg):
 
 def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg):
     """The CLI had --narrowing; the API refused method=narrowing."""
-    sent = {"method": "narrowing", "top_k": "4", "seed": "3", "num_captions": "2", "model": "show-attend-tell"}
+    sent = {
+        "method": "narrowing",
+        "top_k": "4",
+        "seed": "3",
+        "num_captions": "2",
+        "model": "show-attend-tell",
+    }
     first = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg)))
     assert first.status_code == 200, first.text
     decoding = first.json()["decoding"]
@@ -156,15 +184,27 @@ def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg
     again = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg)))
     assert again.json()["results"] == first.json()["results"]  # seeded: the same words
     sent.pop("top_k")  # its default starting width is echoed as what it is, not as 0
-    assert client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg))).json()["decoding"]["top_k"] == 5
-    for extra, says in (({"temperature": "0.5"}, "takes top_k only"), ({"top_k": "0"}, "at least 1")):
+    assert (
+        client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg))).json()[
+            "decoding"
+        ]["top_k"]
+        == 5
+    )
+    for extra, says in (
+        ({"temperature": "0.5"}, "takes top_k only"),
+        ({"top_k": "0"}, "at least 1"),
+    ):
         r = client.post("/v1/captions", data={**sent, **extra}, files=_files(("a.jpg", cat_jpeg)))
         assert r.status_code == 422 and says in r.json()["error"], extra
 
 
 @pytest.mark.parametrize("method", ["greedy", "sample"])
 def test_a_beam_width_without_beam_search_is_refused(client, cat_jpeg, method):
-    r = client.post("/v1/captions", data={"method": method, "beam_width": "7"}, files=_files(("a.jpg", cat_jpeg)))
+    r = client.post(
+        "/v1/captions",
+        data={"method": method, "beam_width": "7"},
+        files=_files(("a.jpg", cat_jpeg)),
+    )
     assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam")
 
 
@@ -173,7 +213,10 @@ def test_the_echo_of_beam_search_leaves_out_the_sampling_options(client, cat_jpe
                     files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
     assert r.status_code == 200, r.text
     decoding = r.json()["decoding"]
-    assert decoding["beam_width"] == 2 and not {"temperature", "top_k", "top_p", "seed"} & decoding.keys()
+    assert (
+        decoding["beam_width"] == 2
+        and not {"temperature", "top_k", "top_p", "seed"} & decoding.keys()
+    )
 
 
 def test_partial_decoding_keeps_the_models_own_beam_width(client, cat_jpeg):
@@ -182,7 +225,11 @@ def test_partial_decoding_keeps_the_models_own_beam_width(client, cat_jpeg):
                     files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
     assert r.status_code == 200, r.text
     decoding = r.json()["decoding"]
-    assert decoding["method"] == "beam" and decoding["beam_width"] == 4 and decoding["num_captions"] == 2
+    assert (
+        decoding["method"] == "beam"
+        and decoding["beam_width"] == 4
+        and decoding["num_captions"] == 2
+    )
 
 
 def test_a_request_that_times_out_while_queued_is_never_computed(
@@ -215,12 +262,16 @@ def test_a_request_that_times_out_while_queued_is_never_computed(
     assert ran == [1] and batcher.expired == 1  # the queued one never ran
 
 
-def test_a_beam_width_for_a_model_that_does_not_search_by_beam_is_refused(client, cat_jpeg, monkeypatch):
+def test_a_beam_width_for_a_model_that_does_not_search_by_beam_is_refused(
+    client, cat_jpeg, monkeypatch
+):
     """No method sent, the model's own is greedy (a checkpoint trained so): beam_width would do nothing."""
     from capsight.captioning.options import DecodingOptions
 
     engine = client.app.state.engine
-    monkeypatch.setattr(engine, "decoding_for", lambda model, decoding: DecodingOptions(method="greedy"))
+    monkeypatch.setattr(
+        engine, "decoding_for", lambda model, decoding: DecodingOptions(method="greedy")
+    )
     r = client.post("/v1/captions", data={"beam_width": "3"}, files=_files(("a.jpg", cat_jpeg)))
     assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam (")
     assert "this request decodes by greedy with " in r.json()["error"]

@@ -64,12 +64,16 @@ def test_a_classifier_from_example_photos_alone_past_the_limit_promises_nothing_
         raise RuntimeError("not reached in the answer")
 
     monkeypatch.setattr(few_shot, "build_from_examples", slow_build)
-    examples = [("examples", (f"{c}/{i}.jpg", cat_jpeg, "image/jpeg")) for c in ("a", "b") for i in (1, 2)]
+    examples = [
+        ("examples", (f"{c}/{i}.jpg", cat_jpeg, "image/jpeg")) for c in ("a", "b") for i in (1, 2)
+    ]
     for client in started(make_app(request_timeout_s=0.3)):
         r = client.post("/v1/classifiers", files=examples)
         release.set()
         assert r.status_code == 504
-        assert r.json()["error"] == "building the classifier took longer than the server's 0.3 s limit"
+        assert (
+            r.json()["error"] == "building the classifier took longer than the server's 0.3 s limit"
+        )
 
 
 def test_requests_for_a_class_list_being_built_wait_for_that_build(monkeypatch):
@@ -119,7 +123,11 @@ def test_a_class_list_s_file_and_its_classifier_never_wait_on_one_lock(monkeypat
         labels = ["a", "b"]
 
     monkeypatch.setattr(classify, "_built_classifier", lambda classes, templates: Built())
-    monkeypatch.setattr(export, "save_classifier", lambda clf, path, *a: Path(path).write_bytes(b"pt") and Path(path))
+    monkeypatch.setattr(
+        export,
+        "save_classifier",
+        lambda clf, path, *a: Path(path).write_bytes(b"pt") and Path(path),
+    )
     classify._exported_file.cache_clear()
     classify._notes.cache_clear()
     builds = len(classify._BUILD_LOCKS)
@@ -128,7 +136,9 @@ def test_a_class_list_s_file_and_its_classifier_never_wait_on_one_lock(monkeypat
         if hash((classes, None, ".pt")) % builds == hash((classes, None)) % builds:
             break
     done = []
-    worker = threading.Thread(target=lambda: done.append(classify._exported(classes, None, ".pt")), daemon=True)
+    worker = threading.Thread(
+        target=lambda: done.append(classify._exported(classes, None, ".pt")), daemon=True
+    )
     worker.start()
     worker.join(30)  # a deadlock, not a time: the call itself takes milliseconds
     assert done == [(b"pt", 2, ())]

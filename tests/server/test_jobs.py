@@ -172,7 +172,9 @@ def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
     assert str(client.app.state.settings.job_dir) not in failed["error"]
 
 
-def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(client, tiny_video, monkeypatch, caplog, wait_for):
+def test_a_job_deleted_while_its_outputs_are_written_leaves_no_files(
+    client, tiny_video, monkeypatch, caplog, wait_for
+):
     """The writer re-made the folder the delete had just removed (204, yet 756 kB stayed), or
     failed in it and was logged as a full disk."""
     engine = client.app.state.engine
@@ -215,10 +217,13 @@ def test_every_get_answers_head_with_its_headers_and_no_body(client, tiny_video,
                  f"/v1/jobs/{done['id']}/report", f"/v1/jobs/{done['id']}/csv?download=true"):  # fmt: skip
         got, head = client.get(path), client.head(path)
         assert head.status_code == got.status_code == 200, path
-        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+        assert (
+            head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        ), path
     assert client.head("/v1/jobs/nosuchjob").status_code == 404
     assert client.head(f"/v1/jobs/{done['id']}/events").status_code == 200  # a stream too
-    assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]  # one operation each
+    # one operation each
+    assert "head" not in client.get("/openapi.json").json()["paths"]["/healthz"]
 
 
 def test_a_downloaded_output_revalidates_with_304_and_refuses_a_bad_range_in_json(
@@ -250,7 +255,10 @@ def test_a_downloaded_output_revalidates_with_304_and_refuses_a_bad_range_in_jso
     asctime = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(time.time() + 60))  # GMT, no zone
     assert client.get(path, headers={"If-Modified-Since": asctime}).status_code == 304
     # a Range whose If-Range no longer matches is ignored, as before: the whole file
-    assert client.get(path, headers={"Range": "bytes=0-9", "If-Range": '"old"'}).content == first.content
+    assert (
+        client.get(path, headers={"Range": "bytes=0-9", "If-Range": '"old"'}).content
+        == first.content
+    )
     novel = next(i for i, m in enumerate(done["analysis"]["moments"]) if m["is_novel"])
     thumb = f"/v1/jobs/{done['id']}/thumbnails/{novel}"
     etag = client.get(thumb).headers["etag"]
@@ -330,7 +338,8 @@ def test_retry_after_follows_the_running_jobs_progress_not_only_recent_ones(monk
     manager._live = {"long": (0.0, "starting")}  # too early to tell: the typical job's time
     monkeypatch.setattr(jobs.time, "time", lambda: 1001.0)
     assert manager.retry_after_s() == 4
-    manager._live = {"long": (0.034, "captioning")}  # a first 3.4%, in 1.9 s: half the foretold 54 s
+    # a first 3.4%, in 1.9 s: half the foretold 54 s
+    manager._live = {"long": (0.034, "captioning")}
     monkeypatch.setattr(jobs.time, "time", lambda: 1001.9)
     assert manager.retry_after_s() == 27  # had been 4, the short jobs' median
     manager._live = {"long": (0.0, "starting")}

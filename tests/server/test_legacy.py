@@ -71,7 +71,9 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "cosine"
     # The original's 10 s on a 3.5 s clip: one frame, nothing to compare, and the answer says so.
     assert len(r.json()["captions"]) == 1
-    assert "only one moment was sampled" in r.json()["note"] and "every_n_second" in r.json()["note"]
+    assert (
+        "only one moment was sampled" in r.json()["note"] and "every_n_second" in r.json()["note"]
+    )
     r = client.post("/get_video_captions", params={"metric": "manhattan"},
                     files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "metric" in r.json()["error"]
@@ -81,12 +83,16 @@ def test_get_video_captions_refuses_an_option_given_twice_in_one_place(client, t
     """?every_n_second=2&every_n_second=3 ran at 3 s without a word; /v1/videos said 422."""
     video = {"video": ("clip.mp4", open(tiny_video, "rb").read(), "video/mp4")}
     r = client.post("/get_video_captions?every_n_second=2&every_n_second=3", files=video)
-    assert r.status_code == 422 and r.json()["error"] == "every_n_second: given 2 times; send it once"
+    assert (
+        r.status_code == 422 and r.json()["error"] == "every_n_second: given 2 times; send it once"
+    )
     r = client.post("/get_video_captions", files=[*video.items(), ("metric", (None, "cosine")),
                                                   ("metric", (None, "euclidean"))])  # fmt: skip
     assert r.status_code == 422 and r.json()["error"] == "metric: given 2 times; send it once"
     # one in the query string and one in the form: the form's, as documented
-    r = client.post("/get_video_captions?every_n_second=2", data={"every_n_second": "1"}, files=video)
+    r = client.post(
+        "/get_video_captions?every_n_second=2", data={"every_n_second": "1"}, files=video
+    )
     assert r.status_code == 200 and r.json()["times"] == [0.0, 1.0, 2.0, 3.0]
     # fields it does not read are still ignored, as the original server ignored them
     r = client.post("/get_video_captions?every_n_second=1&submit=go&submit=again", files=video)
@@ -140,6 +146,7 @@ def test_a_video_deleted_while_its_request_waits_answers_at_once(
     answers = []
     try:
         for client in started(make_app(request_timeout_s=60)):
+
             def post(client=client):
                 answers.append(client.post("/get_video_captions", files={
                     "video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")}))  # fmt: skip
@@ -171,7 +178,10 @@ def test_a_video_deleted_as_its_answer_is_read_is_410_not_empty_captions(
         monkeypatch.setattr(JobManager, "analysis", deleted_meanwhile)
         r = client.post("/get_video_captions",
                         files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
-        assert r.status_code == 410 and "was deleted before its analysis could be read" in r.json()["error"]
+        assert (
+            r.status_code == 410
+            and "was deleted before its analysis could be read" in r.json()["error"]
+        )
 
 
 def test_a_client_that_hangs_up_takes_its_video_job_along(
@@ -197,7 +207,9 @@ def test_a_client_that_hangs_up_takes_its_video_job_along(
         scripted_engine.gate.set()
 
 
-def test_a_stopping_server_answers_a_waiting_video_request_at_once(make_app, started, scripted_engine, tiny_video):
+def test_a_stopping_server_answers_a_waiting_video_request_at_once(
+    make_app, started, scripted_engine, tiny_video
+):
     """On SIGTERM the request had waited out the shutdown's grace and got no answer at all."""
     import threading
 
@@ -208,8 +220,11 @@ def test_a_stopping_server_answers_a_waiting_video_request_at_once(make_app, sta
             r = client.post("/get_video_captions",
                             files={"video": ("clip.mp4", tiny_video.read_bytes(), "video/mp4")})  # fmt: skip
             assert r.status_code == 503 and r.headers["retry-after"] == "30"
-            assert r.json()["error"] == "the server is stopping; send the video again once it is back"
-            assert client.get("/v1/jobs").json()["jobs"] == []  # its id was never told: gone with it
+            assert (
+                r.json()["error"] == "the server is stopping; send the video again once it is back"
+            )
+            # its id was never told: gone with it
+            assert client.get("/v1/jobs").json()["jobs"] == []
     finally:
         scripted_engine.gate.set()
 

@@ -31,7 +31,9 @@ def _call(path: str, full: bool, api_key: str | None = None, headers=()) -> tupl
     async def send(message):
         sent.append(message)
 
-    app = SimpleNamespace(state=SimpleNamespace(jobs=_Jobs(full), settings=SimpleNamespace(api_key=api_key)))
+    app = SimpleNamespace(
+        state=SimpleNamespace(jobs=_Jobs(full), settings=SimpleNamespace(api_key=api_key))
+    )
     scope = {"type": "http", "method": "POST", "path": path, "app": app, "headers": list(headers)}
     asyncio.run(QueueGate(inner)(scope, receive, send))
     return reached, read, sent
@@ -48,7 +50,9 @@ def test_a_full_queue_answers_503_without_reading_the_upload():
 def test_room_in_the_queue_and_other_paths_go_on_to_the_app():
     assert _call("/v1/videos", full=False)[0] == ["/v1/videos"]
     assert _call("/v1/captions", full=True)[0] == ["/v1/captions"]
-    reached, _, sent = _call("/get_video_captions", full=True, api_key="k", headers=[(b"x-api-key", b"k")])
+    reached, _, sent = _call(
+        "/get_video_captions", full=True, api_key="k", headers=[(b"x-api-key", b"k")]
+    )
     assert reached == [] and sent[0]["status"] == 503
 
 
@@ -56,11 +60,14 @@ def test_an_upload_without_the_key_answers_401_without_reading_it():
     """The key was a route dependency, checked once the whole upload had been read: anyone
     without it could make the server take in --max-upload-mb a request."""
     for path in ("/get_video_captions", "/v1/captions", "/v1/classify", "/get_image_caption"):
-        reached, read, sent = _call(path, full=True, api_key="a-long-key")  # the queue's state untold
+        # the queue's state untold
+        reached, read, sent = _call(path, full=True, api_key="a-long-key")
         assert reached == [] and read == [] and sent[0]["status"] == 401
         assert (b"www-authenticate", b"ApiKey") in sent[0]["headers"]
         assert b"this server needs an API key: send it in the X-API-Key header" in sent[1]["body"]
-    _, _, sent = _call("/v1/captions", full=False, api_key="a-long-key", headers=[(b"x-api-key", b"other")])
+    _, _, sent = _call(
+        "/v1/captions", full=False, api_key="a-long-key", headers=[(b"x-api-key", b"other")]
+    )
     assert b"is not this server's" in sent[1]["body"]
     assert _call("/v1/captions", full=False, api_key="a-long-key",
                  headers=[(b"authorization", b"Bearer a-long-key")])[0] == ["/v1/captions"]  # fmt: skip

@@ -36,14 +36,20 @@ def _get(url: str) -> dict:
 def _post_video(url: str, path: Path, every: float) -> dict:
     boundary = "capsightboundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"every\"\r\n\r\n{every}\r\n"
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"{path.name}\""
-        "\r\nContent-Type: video/mp4\r\n\r\n"
-    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="every"\r\n\r\n{every}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="video"; filename="{path.name}"'
+            "\r\nContent-Type: video/mp4\r\n\r\n"
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     request = urllib.request.Request(
-        url + "/v1/videos", data=body, method="POST",
+        url + "/v1/videos",
+        data=body,
+        method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(request, timeout=60) as r:
         assert r.status == 202
         return json.loads(r.read())

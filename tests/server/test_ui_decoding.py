@@ -34,7 +34,9 @@ def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_j
     assert [d.method for d in seen[4:]] == ["greedy"] * 4
 
 
-def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(make_app, started, cat_jpeg, tmp_path):
+def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(
+    make_app, started, cat_jpeg, tmp_path
+):
     """Model A "default" and model B "show-attend-tell-pair" gave two cards headed
     "SHOW-ATTEND-TELL-PAIR" with one caption, and nothing said they were one model."""
     from capsight.server.ui import CapsightUI
@@ -49,4 +51,7 @@ def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(make_app,
         assert '<p class="cap-model">B · labels</p>' in card_b and "the same model as A" in card_b
         # "default" is the server's own default here (--model labels), not the package's.
         card_a, card_b, *_ = ui.describe(str(photo), "default", "labels", "beam", 0)
-        assert '<p class="cap-model">A · default (labels)</p>' in card_a and "the same model as A" in card_b
+        assert (
+            '<p class="cap-model">A · default (labels)</p>' in card_a
+            and "the same model as A" in card_b
+        )

@@ -187,7 +187,7 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     box.fill("3")
     box.press("Enter")
     every = page.locator("#capsight-every input[type=number]")  # emptied: back to what it was,
-    every.click()                                               # not the slider's minimum
+    every.click()  # not the slider's minimum
     every.fill("2")
     every.press("Enter")  # taken (the box still has the focus)
     every.fill("")
@@ -206,7 +206,8 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     finally:
         page.set_viewport_size({"width": 1360, "height": 1000})
 
-    label = items.first.inner_text()  # "00:02.5 · a photo of ...", as the CLI and the report write it
+    # "00:02.5 · a photo of ...", as the CLI and the report write it
+    label = items.first.inner_text()
     assert label.startswith("00:0") and "." in label.split("·")[0]  # moments 0.5 s apart: tenths
     seconds = float(label.split("·")[0].strip().split(":")[1])
     items.first.click()
@@ -263,7 +264,9 @@ def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, 
     page.locator("#capsight-video input[type=file]").set_input_files(str(notes))
     page.locator("#capsight-video-summary", has_text="notes.mp4").wait_for(timeout=30_000)
     page.wait_for_timeout(2000)  # the toast comes when the player gives up
-    toasts = page.evaluate("Array.from(document.querySelectorAll('.toast-item')).map(e => e.innerText)")
+    toasts = page.evaluate(
+        "Array.from(document.querySelectorAll('.toast-item')).map(e => e.innerText)"
+    )
     assert not [t for t in toasts if "Video not playable" in t]
 
 
@@ -290,7 +293,8 @@ def test_a_typed_slider_value_is_rounded_to_the_step(page):
     page.locator("button", has_text="Decoding").first.click()
     box = page.locator("#capsight-beam input[type=number]")  # whole numbers from 0 to 8
     box.wait_for()
-    page.wait_for_timeout(1000)  # the accordion's content settles (typed into at once, it was re-drawn)
+    # the accordion's content settles (typed into at once, it was re-drawn)
+    page.wait_for_timeout(1000)
     for typed, shown in (("2.5", "3"), ("99", "8"), ("-3", "0")):
         box.fill(typed)
         box.press("Enter")
@@ -311,4 +315,6 @@ def test_a_class_list_pasted_over_the_last_clears_its_bars(page, tmp_path):
     page.click("#capsight-classify")
     page.locator("#capsight-top5", has_text="%").wait_for()
     page.locator("#capsight-classes textarea").fill("car, bus, truck")
-    page.wait_for_function("!document.querySelector('#capsight-top5').innerText.includes('%')", timeout=10_000)
+    page.wait_for_function(
+        "!document.querySelector('#capsight-top5').innerText.includes('%')", timeout=10_000
+    )

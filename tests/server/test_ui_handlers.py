@@ -34,7 +34,9 @@ def test_a_payload_naming_a_file_that_was_not_uploaded_is_refused_unread(tmp_pat
     secret.write_text("not for clients")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
     for path in (secret, "/etc/hostname", tmp_path / "uploads" / ".." / "secret.jpg"):
-        message = error_text(lambda p=path: photo_from_upload({"path": str(p), "orig_name": "x.jpg"}))
+        message = error_text(
+            lambda p=path: photo_from_upload({"path": str(p), "orig_name": "x.jpg"})
+        )
         assert message == "x.jpg: not an upload from this page; upload the file again"
 
 
@@ -53,11 +55,16 @@ def test_photo_uploads_that_are_not_photos_get_one_line_naming_the_users_file(tm
     message = error_text(lambda: photo_from_upload(upload(text, "notes.jpg")))
     assert message.startswith("notes.jpg: not an image (it looks like text)")
     assert str(tmp_path) not in message and "\n" not in message
-    assert error_text(lambda: photo_from_upload(upload(empty, "empty.jpg"))) == "empty.jpg: file is empty"
+    assert (
+        error_text(lambda: photo_from_upload(upload(empty, "empty.jpg")))
+        == "empty.jpg: file is empty"
+    )
     assert error_text(lambda: photo_from_upload(None)) == "Upload or paste a photo first."
     truncated = tmp_path / "tmpx3.jpg"
     truncated.write_bytes(cat_jpeg[: len(cat_jpeg) // 3])
-    assert error_text(lambda: photo_from_upload(upload(truncated, "cut.jpg"))).startswith("cut.jpg: ")
+    assert error_text(lambda: photo_from_upload(upload(truncated, "cut.jpg"))).startswith(
+        "cut.jpg: "
+    )
     photo = tmp_path / "tmpx4.jpg"
     photo.write_bytes(cat_jpeg)
     assert photo_from_upload(upload(photo, "cat.jpg")).mode == "RGB"
@@ -68,7 +75,9 @@ def test_classify_tab_turns_the_apis_class_limit_into_a_message(tmp_path, cat_jp
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(cat_jpeg)
     many = ", ".join(f"class {i}" for i in range(5001))
-    message = error_text(lambda: classify_photo(upload(photo, "cat.jpg"), "type your own", many, ""))
+    message = error_text(
+        lambda: classify_photo(upload(photo, "cat.jpg"), "type your own", many, "")
+    )
     assert "at most 5000 classes" in message
     text = tmp_path / "t.jpg"
     text.write_text("hello")
@@ -104,15 +113,19 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
             {"video": upload(clip, "my clip.mp4"), "subtitles": None}, *args, quiet
         )
         rows = table.value["data"]
-        assert table.value["headers"][2] == "novelty (x a typical moment)"  # the fused signal's unit
+        # the fused signal's unit
+        assert table.value["headers"][2] == "novelty (x a typical moment)"
         assert "novel moments" in summary and "<code>scripted</code>" in summary
         assert "/v1/jobs/" not in summary  # a header-key route: it 401s behind the page login
         assert 'href="/ui/gradio_api/file=' in summary and "report.html" in summary
-        assert "(kept 72 h after the run: bookmark it to come back after leaving this page)" in summary
+        assert (
+            "(kept 72 h after the run: bookmark it to come back after leaving this page)" in summary
+        )
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
             assert f'download="my_clip-{name}"' in downloads  # saved under the video's name
         assert plot and gallery and times and len(rows) >= 3
-        assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]  # the CLI's and the report's clock
+        # the CLI's and the report's clock
+        assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]
         shown = [row[2] for row in table.value["metadata"]["display_value"]]
         assert shown[0] == "" and all(re.fullmatch(r"\d+\.\d{3}", v) for v in shown[1:]), shown
         assert all(isinstance(row[2], float) for row in rows[1:])  # sorted as numbers, not text
@@ -145,10 +158,14 @@ def test_the_page_never_reads_a_server_file_a_client_names(
     secret.write_bytes(cat_jpeg)  # a readable photo that nobody uploaded
     app = make_app(ui=True)
     for client in started(app):
-        for payload in ({"path": str(secret), "meta": {"_type": "gradio.FileData"}},
-                        {"path": str(secret), "orig_name": "x.jpg"}):
-            r = client.post("/ui/gradio_api/call/describe",
-                            json={"data": [payload, "labels", "labels", "beam", 0]})
+        for payload in (
+            {"path": str(secret), "meta": {"_type": "gradio.FileData"}},
+            {"path": str(secret), "orig_name": "x.jpg"},
+        ):
+            r = client.post(
+                "/ui/gradio_api/call/describe",
+                json={"data": [payload, "labels", "labels", "beam", 0]},
+            )
             assert r.status_code == 200, r.text
             event = r.json()["event_id"]
             with client.stream("GET", f"/ui/gradio_api/call/describe/{event}") as s:
@@ -163,7 +180,10 @@ def test_the_gates_read_the_path_the_routes_see_behind_a_proxys_prefix():
     """uvicorn --root-path puts the prefix in scope["path"]: the gates matched nothing."""
     from capsight.server.deps import route_path
 
-    assert route_path({"path": "/app/ui/gradio_api/file=/x", "root_path": "/app"}) == "/ui/gradio_api/file=/x"
+    assert (
+        route_path({"path": "/app/ui/gradio_api/file=/x", "root_path": "/app"})
+        == "/ui/gradio_api/file=/x"
+    )
     assert route_path({"path": "/v1/videos", "root_path": ""}) == "/v1/videos"
     assert route_path({"path": "/v1/videos"}) == "/v1/videos"
 
@@ -176,13 +196,15 @@ def test_the_page_serves_a_jobs_outputs_only_and_takes_small_bodies(make_app, st
         (job / name).parent.mkdir(parents=True, exist_ok=True)
         (job / name).write_bytes(b"x")
     for client in started(make_app(ui=True)):
+
         def status(path, client=client):
             return client.get(f"/ui/gradio_api/file={path}").status_code
 
         assert status(job / "out" / "report.html") == status(job / "thumbs" / "0.jpg") == 200
         for path in (job / "input.mp4", job / "notes.txt", job, f"{job}/out/%2e%2e/input.mp4"):
             assert status(path) == 404, path
-        assert client.get(f"/ui/gradio_api/file/{job}/input.mp4").status_code == 404  # Gradio's older route
+        # Gradio's older route
+        assert client.get(f"/ui/gradio_api/file/{job}/input.mp4").status_code == 404
         assert client.get(f"/ui/gradio_api/file/{job}/out/report.html").status_code == 200
         assert status("/tmp/a%00b") == 404  # realpath refuses a NUL: not a 500
         (job / "out" / "link.mp4").symlink_to(job / "input.mp4")  # a link judged by its target
@@ -254,11 +276,16 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
     assert failed.trigger_after == analyze_id and failed.trigger_only_on_failure
     # A new clip, and clearing the clip, take the last run's results along.
     uploaded = [f for f in fns.values() if f.name == "video_uploaded"]
-    assert len(uploaded) == 2 and all({o._id for o in clear.outputs} < {o._id for o in f.outputs} for f in uploaded)
+    assert len(uploaded) == 2 and all(
+        {o._id for o in clear.outputs} < {o._id for o in f.outputs} for f in uploaded
+    )
     # ... and the run itself (stopped by the clip count too: test_a_new_clip_stops_the_run...).
     video_events = {target for f in uploaded for target in f.targets}  # (the box's id, event)
     cancelling = {target for f in fns.values() if analyze_id in f.cancels for target in f.targets}
-    assert sorted(event for _, event in video_events) == ["clear", "upload"] and video_events <= cancelling
+    assert (
+        sorted(event for _, event in video_events) == ["clear", "upload"]
+        and video_events <= cancelling
+    )
 
 
 def test_a_failed_video_run_leaves_its_message_in_the_summary(make_app, tmp_path):
@@ -342,12 +369,14 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
-    with pytest.warns(UserWarning, match="notes.mp4: not a video"):  # a toast: on a phone the card is
+    # a toast: on a phone the card is
+    with pytest.warns(UserWarning, match="notes.mp4: not a video"):
         refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))  # a screen further down
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
     assert "<b>This file cannot be analysed.</b>" in refused  # headed, as the other tabs' cards
     assert find["interactive"] is False  # a run would only refuse it again
-    assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]  # a video: the button is back
+    # a video: the button is back
+    assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]
     assert ui.video_uploaded(None)[-1]["interactive"] is False  # no clip: nothing to find
     # After a run the button comes back on the same terms (it is off while one goes on).
     assert ui.find_button({"video": upload(new, "phone.mp4")})["interactive"] is True
@@ -389,7 +418,9 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
         assert looked_a.label.startswith("Model A: ") and looked_b.label.startswith("Model B: ")
         dark = photo.with_name("dark.png")
         Image.new("RGB", (64, 48), (4, 4, 4)).save(dark)
-        card, _, labels, looked, _, _ = ui.describe(upload(dark, "dark.png"), "labels", "labels", "beam", 0)
+        card, _, labels, looked, _, _ = ui.describe(
+            upload(dark, "dark.png"), "labels", "labels", "beam", 0
+        )
         assert "a blank image" in card.lower() and labels == {}  # no 2% "matchstick" for black
         assert looked.label == "Model A: a blank image, nothing to look at"
 
@@ -400,7 +431,10 @@ def test_the_image_tab_shows_a_mistake_in_place_of_the_last_photos_results(
                                                            (None, "Where model B looked")]  # fmt: skip
         with pytest.warns(UserWarning, match="notes.jpg: not an image"):  # gr.Warning's toast
             on_upload = ui.photo_uploaded(upload(text, "notes.jpg"))
-        assert "This file cannot be described." in on_upload[0] and "notes.jpg: not an image" in on_upload[0]
+        assert (
+            "This file cannot be described." in on_upload[0]
+            and "notes.jpg: not an image" in on_upload[0]
+        )
         assert on_upload[-1] is None  # out of the photo box, which would show a broken image
         shown = ui.photo_uploaded(upload(photo, "cat.jpg"))
         assert shown[0] == EMPTY_CARD and shown[-1] == gr.update()  # a JPEG is shown as it is
@@ -432,7 +466,9 @@ def test_the_sampling_note_names_the_real_reason():
 
     assert sampling_note(described(-0.4), 5, 5, 0.2) == ""
     low = sampling_note(described(-0.4), 3, 5, 0.2)
-    assert "at temperature 0.2" in low and "higher temperature" in low and "language model" not in low
+    assert (
+        "at temperature 0.2" in low and "higher temperature" in low and "language model" not in low
+    )
     assert "no language model" in sampling_note(described(None), 1, 5, 1.0)
     flat = sampling_note(described(None, blank=True), 1, 5, 1.0)
     assert "one flat colour" in flat and "language model" not in flat
@@ -448,7 +484,11 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(cat_jpeg)
     bars, note = shown_classes(upload(photo, "cat.jpg"), "professions", "", "")
-    assert len(bars["value"]) == 5 and "Offline engine" in note and "read its top class as a guess" in note
+    assert (
+        len(bars["value"]) == 5
+        and "Offline engine" in note
+        and "read its top class as a guess" in note
+    )
     bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
     assert max(bars["value"], key=bars["value"].get) == "cat" and "read its top class" not in note
     assert "No class stands out" not in note
@@ -459,7 +499,9 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     "winner", so a top share close to the next is said to be no clear winner."""
     import capsight.server.classify_tab as tab
 
-    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"car": 0.33, "person": 0.22, "cat": 0.2}, []))
+    monkeypatch.setattr(
+        tab, "classify_photo", lambda *a: ({"car": 0.33, "person": 0.22, "cat": 0.2}, [])
+    )
     bars, note = tab.shown_classes(None, tab.TYPED, "car, person, cat", "")
     assert bars["value"]["car"] == 0.33 and "No class stands out" in note
     assert "the best takes 33%, the next 22%" in note
@@ -482,17 +524,24 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     bars, note = tab.shown_classes(None, "imagenet", "", "")
     assert "No class stands out" not in note and bars["show_heading"] is True
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"plate": 0.06, "tray": 0.01}, []))
-    assert "No class stands out" in tab.shown_classes(None, "imagenet", "", "")[1]  # 6% is no answer
+    # 6% is no answer
+    assert "No class stands out" in tab.shown_classes(None, "imagenet", "", "")[1]
     tied = "the classes '猫', '狗' look the same to the engine"
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"猫": 0.5, "狗": 0.5}, [tied]))
-    assert "Note: The classes &#x27;猫&#x27;, &#x27;狗&#x27; look the same" in tab.shown_classes(None, tab.TYPED, "猫, 狗", "")[1]
+    assert (
+        "Note: The classes &#x27;猫&#x27;, &#x27;狗&#x27; look the same"
+        in tab.shown_classes(None, tab.TYPED, "猫, 狗", "")[1]
+    )
 
 
 def test_a_card_names_the_temperature_a_caption_was_sampled_at():
     from capsight.captioning.options import DecodingOptions
     from capsight.server.ui import decoding_name
 
-    assert decoding_name(DecodingOptions(method="sample", temperature=0.7)) == "sampled at temperature 0.7"
+    assert (
+        decoding_name(DecodingOptions(method="sample", temperature=0.7))
+        == "sampled at temperature 0.7"
+    )
     assert decoding_name(DecodingOptions(method="beam", beam_width=4)) == "beam 4"
     assert decoding_name(DecodingOptions(method="greedy")) == "greedy"
 
@@ -535,7 +584,8 @@ def test_a_photo_the_browser_cannot_show_is_shown_from_a_png_copy(tmp_path, cat_
     assert browser_copy(upload(text, "notes.tiff")) is None  # left to the checks that name it
     assert shown_photo(upload(tiff, "scan.tiff")) == copy
     with pytest.warns(UserWarning, match="notes.tiff: not an image"):  # named at once, as a toast,
-        assert shown_photo(upload(text, "notes.tiff")) is None  # and out of the box (no broken icon)
+        # and out of the box (no broken icon)
+        assert shown_photo(upload(text, "notes.tiff")) is None
 
 
 def test_choosing_a_moment_seeks_inside_its_subtitle():
@@ -544,7 +594,6 @@ def test_choosing_a_moment_seeks_inside_its_subtitle():
     player = CapsightUI.seek([1.000999, 6.0], evt)
     assert 1.001 <= player.playback_position < 1.05
     assert CapsightUI.seek([], evt) == gr.update()
-
 
 
 def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
@@ -567,7 +616,9 @@ def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
     assert ui.sample(None, "a", 1.0, 3, alice) == "<p>samples</p>"  # the other session is apart
 
 
-def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(make_app, started, tmp_path):
+def test_a_new_clip_stops_the_run_for_the_last_one_and_drops_its_results(
+    make_app, started, tmp_path
+):
     """Replacing or clearing the clip mid-run: the job is deleted, and nothing of it lands
     beside the new clip (its summary, gallery, or its captions as the new clip's subtitles)."""
     import numpy as np
@@ -643,7 +694,9 @@ def test_a_built_in_set_chosen_on_the_classify_tab_shows_its_classes():
     """Choosing a set hid the class box and showed nothing of what the set holds."""
     from capsight.server.classify_tab import TYPED, set_classes
 
-    assert set_classes("cat-breeds").startswith("23 classes: Abyssinian cat, American Shorthair cat, ")
+    assert set_classes("cat-breeds").startswith(
+        "23 classes: Abyssinian cat, American Shorthair cat, "
+    )
     assert set_classes(TYPED) == ""
 
 

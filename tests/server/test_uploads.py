@@ -100,8 +100,10 @@ def test_a_jobs_files_are_saved_under_the_videos_name():
     from capsight.server.file_responses import saved_name
 
     assert saved_name("holiday.mp4", "report.html") == "holiday-report.html"
-    assert saved_name("C:\\clips\\a b\"c.mov", "moments.csv") == "a_b_c-moments.csv"  # a header's quotes
+    # a header's quotes
+    assert saved_name('C:\\clips\\a b"c.mov', "moments.csv") == "a_b_c-moments.csv"
     assert saved_name("../../x.mp4", "plot.png") == "x-plot.png"
     assert saved_name("日本.mp4", "novelty.png") == "日本-novelty.png"
-    assert saved_name("\"\".mp4", "novelty.png") == "novelty.png"  # nothing left of it: the file's own
+    # nothing left of it: the file's own
+    assert saved_name('"".mp4', "novelty.png") == "novelty.png"
     assert saved_name("v" * 300 + ".mp4", "a.vtt") == "v" * 60 + "-a.vtt"

@@ -94,7 +94,9 @@ def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
     same = compare_captions(references, candidates, dict(candidates), 200, use_java=False)
     assert same["CIDEr"]["difference"] == 0 and same["CIDEr"]["interval"] == (0.0, 0.0)
     assert same["CIDEr"]["better"] == 0.0 and same["CIDEr"]["ties"] == 1.0
-    unseeded = compare_captions(references, candidates, dict(candidates), 200, use_java=False, seed=None)
+    unseeded = compare_captions(
+        references, candidates, dict(candidates), 200, use_java=False, seed=None
+    )
     assert unseeded["CIDEr"]["interval"] == (0.0, 0.0)  # both sides on the same draws, always
     none = compare_captions(references, candidates, exact, 0, use_java=False)  # no draws asked
     assert none["CIDEr"]["interval"] is None and none["CIDEr"]["difference"] > 0
@@ -105,8 +107,10 @@ def test_a_paired_comparison_tells_a_better_captioner_from_the_same_one():
         assert better[metric]["challenger"] > better[metric]["baseline"]
     assert "Python" in better["fallback"]
     # Neither matches a 4-gram: both BLEU-4s print as 0.0000, and no draw is a win.
-    one = {key: f"{' '.join(refs[0].split()[:3])} sitting" + " down" * (i % 2)
-           for i, (key, refs) in enumerate(references.items())}  # "a dog is sitting"
+    one = {
+        key: f"{' '.join(refs[0].split()[:3])} sitting" + " down" * (i % 2)
+        for i, (key, refs) in enumerate(references.items())
+    }  # "a dog is sitting"
     two = {key: f"{' '.join(refs[1].split()[:3])} slowly" for key, refs in references.items()}
     blank = compare_captions(references, one, two, 200, use_java=False)["BLEU-4"]
     assert blank["baseline"] < 1e-4 and blank["challenger"] < 1e-4

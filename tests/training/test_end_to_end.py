@@ -43,7 +43,9 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
 
     # Every stage of the encoder moved, not only its top; BatchNorm statistics did not.
     imagenet = load_efficientnet_lite("efficientnet-lite0").state_dict()
-    tuned = load_efficientnet_lite("efficientnet-lite0", "cpu", str(out / "last" / ENCODER_FILE)).state_dict()
+    tuned = load_efficientnet_lite(
+        "efficientnet-lite0", "cpu", str(out / "last" / ENCODER_FILE)
+    ).state_dict()
     assert not torch.equal(tuned["_conv_stem.weight"], imagenet["_conv_stem.weight"])
     assert not torch.equal(tuned["_conv_head.weight"], imagenet["_conv_head.weight"])
     assert torch.equal(tuned["_bn0.running_mean"], imagenet["_bn0.running_mean"])
@@ -62,31 +64,53 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
 
     # Export keeps the encoder (float16); tools that read cached ImageNet features refuse it.
     exported = export_model([out / "best", out / "last"], tmp_path / "exported", DecodingOptions())
-    assert (exported / "m1" / ENCODER_FILE).stat().st_size < (out / "last" / ENCODER_FILE).stat().st_size
+    assert (exported / "m1" / ENCODER_FILE).stat().st_size < (
+        out / "last" / ENCODER_FILE
+    ).stat().st_size
     assert TrainedCaptioner("exported", exported).caption(encoded)[0].text
     alone = export_model([out], tmp_path / "alone", DecodingOptions())  # the run folder: its best/
-    assert (alone / ENCODER_FILE).is_file() and TrainedCaptioner("alone", alone).caption(encoded)[0].text
+    assert (alone / ENCODER_FILE).is_file() and TrainedCaptioner("alone", alone).caption(encoded)[
+        0
+    ].text
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
-        train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")))
-    with pytest.raises(CapsightError, match="its own fine-tuned encoder"):  # before encoding the photos
+        train(
+            TrainConfig(
+                data=str(caption_folder), out=str(tmp_path / "t"), init_from=str(out / "best")
+            )
+        )
+    # before encoding the photos
+    with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
         check_starting_point(TrainConfig(data=str(caption_folder), out=str(tmp_path / "t"),
                                          init_from=str(out / "best"), epochs=0, scst_epochs=1))  # fmt: skip
     with pytest.raises(CapsightError, match="its own fine-tuned encoder"):
-        evaluate_on_cache([str(out / "best")], str(caption_folder), "val", DecodingOptions(), str(tmp_path / "c"))
+        evaluate_on_cache(
+            [str(out / "best")], str(caption_folder), "val", DecodingOptions(), str(tmp_path / "c")
+        )
 
     # Ensemble SCST trains it beside a captioner on the shared encoder, from its own cache.
     cache = tmp_path / "cache"
     plain = train(TrainConfig(data=str(caption_folder), out=str(tmp_path / "plain"), epochs=1, batch_images=4,
                               cache_dir=str(cache), progress=False))  # fmt: skip
-    with pytest.raises(CapsightError, match="--encoder-weights"):  # the command that builds its cache
+    # the command that builds its cache
+    with pytest.raises(CapsightError, match="--encoder-weights"):
         train_ensemble(EnsembleScstConfig(data=str(caption_folder), members=[str(plain.best_dir), str(out / "best")],
                                           out=str(tmp_path / "pair"), cache_dir=str(cache), progress=False))  # fmt: skip
-    features_main([str(caption_folder), "--encoder-weights", str(out / "best" / ENCODER_FILE), "--cache-dir", str(cache)])
+    features_main(
+        [
+            str(caption_folder),
+            "--encoder-weights",
+            str(out / "best" / ENCODER_FILE),
+            "--cache-dir",
+            str(cache),
+        ]
+    )
     train_ensemble(EnsembleScstConfig(data=str(caption_folder), members=[str(plain.best_dir), str(out / "best")],
                                       out=str(tmp_path / "pair"), batch_images=4, cache_dir=str(cache), progress=False))  # fmt: skip
     assert (tmp_path / "pair" / "best" / "m1" / ENCODER_FILE).is_file()
     assert TrainedCaptioner("pair", tmp_path / "pair" / "best" / "m0").caption(encoded)[0].text
-    assert TrainedCaptioner("pair", f"{tmp_path / 'pair' / 'best' / 'm0'},{tmp_path / 'pair' / 'best' / 'm1'}").caption(encoded)
+    assert TrainedCaptioner(
+        "pair", f"{tmp_path / 'pair' / 'best' / 'm0'},{tmp_path / 'pair' / 'best' / 'm1'}"
+    ).caption(encoded)
 
     # Resuming with more epochs continues the self-critical stage.
     assert main([str(caption_folder), "--out", str(out), "--encoder", "efficientnet-lite0", "--epochs", "1",
@@ -96,7 +120,9 @@ def test_encoder_and_decoder_learn_together_and_caption_as_one_checkpoint(captio
 
 
 @pytest.mark.slow
-def test_a_run_cut_short_resumes_as_if_it_had_never_stopped(caption_folder, tmp_path, monkeypatch, capsys):
+def test_a_run_cut_short_resumes_as_if_it_had_never_stopped(
+    caption_folder, tmp_path, monkeypatch, capsys
+):
     """last/ holds the optimizer and torch's random state (dropout), and is replaced whole.
     On the CPU: a GPU's kernels (cuDNN's choice, bfloat16 autocast) are not bitwise repeatable."""
     import capsight.training.end_to_end as e2e
@@ -127,19 +153,26 @@ def test_a_run_cut_short_resumes_as_if_it_had_never_stopped(caption_folder, tmp_
         {k: r.get(k) for k in same} for r in records(tmp_path / "whole")]  # fmt: skip
 
     (tmp_path / "cut" / "last" / "random_state.safetensors").unlink()
-    end_to_end(_config(caption_folder, tmp_path / "cut", resume=True, **{**options, "scst_epochs": 2}))
+    end_to_end(
+        _config(caption_folder, tmp_path / "cut", resume=True, **{**options, "scst_epochs": 2})
+    )
     assert "random_state.safetensors is missing or damaged" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_a_decoder_can_start_from_a_trained_checkpoint_with_its_vocabulary(caption_folder, tmp_path):
+def test_a_decoder_can_start_from_a_trained_checkpoint_with_its_vocabulary(
+    caption_folder, tmp_path
+):
     first = tmp_path / "first"
     end_to_end(_config(caption_folder, first, scst_epochs=0))
     out = tmp_path / "second"
     end_to_end(_config(caption_folder, out, epochs=0, scst_epochs=1, init_from=str(first / "best")))
-    assert _own_encoder(str(first / "best")) == str(first / "best" / ENCODER_FILE)  # where it started
+    # where it started
+    assert _own_encoder(str(first / "best")) == str(first / "best" / ENCODER_FILE)
     assert (out / "best" / "vocab.json").read_text() == (first / "best" / "vocab.json").read_text()
-    assert [json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()] == ["scst"]
+    assert [
+        json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ] == ["scst"]
 
 
 def test_crops_and_mirrors_stay_photos_of_the_same_size():
@@ -172,7 +205,10 @@ def test_bad_options_are_one_line(extra, fragment, tmp_path, capsys):
 def test_a_wrong_weights_file_is_one_line(caption_folder, tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not weights")
-    assert main([str(caption_folder), "--out", str(tmp_path / "o"), "--encoder-weights", str(bad)]) == 2
+    assert (
+        main([str(caption_folder), "--out", str(tmp_path / "o"), "--encoder-weights", str(bad)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "not efficientnet-lite2 weights" in err and err.count("\n") == 1
 

@@ -5,7 +5,9 @@ from capsight.training.datasets import load_corpus
 
 def test_command_line_learns_endings_for_an_older_checkpoint(caption_folder, tmp_path, capsys):
     corpus = load_corpus(caption_folder)
-    vocab = Vocabulary.build((tokenize(c) for im in corpus.split("train") for c in im.captions), min_count=1)
+    vocab = Vocabulary.build(
+        (tokenize(c) for im in corpus.split("train") for c in im.captions), min_count=1
+    )
     vocab.save(tmp_path / "vocab.json")
     main([str(caption_folder), str(tmp_path)])
     endings = Endings.load(tmp_path)

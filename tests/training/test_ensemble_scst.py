@@ -30,7 +30,9 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
         before, _, _ = load_checkpoint(source)
         after, _, raw = load_checkpoint(out / "last" / f"m{i}")
         assert raw["training"]["ensemble_scst"]["epoch"] == 1 and "best" in raw["training"]  # kept
-        moved = [k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])]
+        moved = [
+            k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])
+        ]
         assert moved, f"member {i} did not learn"
         assert after.feature_input == before.feature_input
     # The fine-tuned member's encoder blocks learn too (at the scaled learning rate).
@@ -46,7 +48,9 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     # A run from before trainer.json kept the history, whose log holds a line of an epoch cut
     # short (it logged before saving last/): resumed twice, its log keeps every epoch once.
     trainer = json.loads((out / "last" / "trainer.json").read_text())
-    (out / "last" / "trainer.json").write_text(json.dumps({k: v for k, v in trainer.items() if k != "history"}))
+    (out / "last" / "trainer.json").write_text(
+        json.dumps({k: v for k, v in trainer.items() if k != "history"})
+    )
     with open(out / "metrics.jsonl", "a") as f:
         f.write(json.dumps({**records[2], "epoch": 3}) + "\n")
     for epochs in (3, 4):
@@ -54,7 +58,9 @@ def test_two_members_learn_as_one_policy_and_resume(caption_folder, tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2, 3, 4]
     (out / "last" / "trainer.json").write_text('{"epoch": 2, "be')  # a disk that failed
-    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+    with pytest.raises(
+        InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"
+    ):
         train_ensemble(dataclasses.replace(config, epochs=3, resume=True))
 
 
@@ -73,10 +79,16 @@ def test_a_frozen_member_decodes_with_the_others_but_keeps_its_weights(caption_f
         assert (moved == []) == (i == 1), f"member {i}: {len(moved)} tensors moved"
 
 
-@pytest.mark.parametrize("extra, fragment", [([], "two or more"), (["b", "--samples", "1"], "--samples >= 2"),
-                                             (["b", "--batch-images", "0"], "--batch-images >= 1"),
-                                             (["b", "--frozen", "0", "1"], "leaves one to train"),
-                                             (["b", "--frozen", "2"], "positions 0-1")])
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        ([], "two or more"),
+        (["b", "--samples", "1"], "--samples >= 2"),
+        (["b", "--batch-images", "0"], "--batch-images >= 1"),
+        (["b", "--frozen", "0", "1"], "leaves one to train"),
+        (["b", "--frozen", "2"], "positions 0-1"),
+    ],
+)
 def test_bad_options_are_refused_before_any_work(extra, fragment, capsys):
     with pytest.raises(SystemExit):
         main(["data", "a", *extra, "--out", "o"])
@@ -84,7 +96,12 @@ def test_bad_options_are_refused_before_any_work(extra, fragment, capsys):
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path, capsys):
-    assert main([str(tmp_path), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [str(tmp_path), str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("ensemble_scst: ") and err.count("\n") == 1
 

@@ -110,9 +110,13 @@ def test_the_eval_command_reports_photos_left_out_in_one_line(tiny_dataset, caps
     from capsight._cli.main import main
 
     monkeypatch.setenv("PATH", "/nonexistent")  # no Java: the quick Python fallback
-    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels", "--greedy"]) == 0
+    assert (
+        main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels", "--greedy"]) == 0
+    )
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("capsight: note: 1 photo could not be read and was left out")
+    assert len(err) == 1 and err[0].startswith(
+        "capsight: note: 1 photo could not be read and was left out"
+    )
 
 
 @pytest.mark.slow  # loads the encoder weights
@@ -169,15 +173,26 @@ def test_a_comparison_prints_no_negative_zero(tiny_dataset, capsys, monkeypatch)
     row = {"baseline": 0.5, "challenger": 0.49999, "difference": -0.00001,
            "interval": (-0.00002, 0.00003), "better": 0.4, "ties": 0.1}  # fmt: skip
     side = {"captioner": "labels", "notes": [], "unreadable": [], "scorer": "pycocoevalcap"}
-    monkeypatch.setattr(evaluate, "compare_captioners", lambda *a, **k: {
-        "baseline": side, "challenger": side, "photos": 3, "comparison": dict.fromkeys(INTERVAL_METRICS, row)})
+    monkeypatch.setattr(
+        evaluate,
+        "compare_captioners",
+        lambda *a, **k: {
+            "baseline": side,
+            "challenger": side,
+            "photos": 3,
+            "comparison": dict.fromkeys(INTERVAL_METRICS, row),
+        },
+    )
     assert main(["eval", str(tiny_dataset), "--model", "labels", "--against", "labels"]) == 0
     out, err = capsys.readouterr()
     assert "-0.0000" not in out and "   +0.0000  +0.0000 .. +0.0000" in out
     assert "METEOR" not in err  # none scored here
     side["METEOR"] = 0.2  # scored on each side's photos, which differ: left out, and said so
     assert main(["eval", str(tiny_dataset), "--model", "labels", "--against", "labels"]) == 0
-    assert "note: METEOR is not compared: it is scored on each captioner's photos" in capsys.readouterr().err
+    assert (
+        "note: METEOR is not compared: it is scored on each captioner's photos"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_comparison_refuses_bad_requests_before_captioning(tiny_dataset):

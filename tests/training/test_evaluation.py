@@ -123,7 +123,10 @@ def test_cider_scorer_equals_pycocoevalcap_on_the_scored_set():
 def test_reference_pipeline_with_java_reports_meteor_and_no_fallback():
     good = score_captions(REFERENCES, IDENTICAL, use_java=True)
     bad = score_captions(REFERENCES, GARBAGE, use_java=True)
-    assert "fallback" not in good and good["scorer"] == "pycocoevalcap, Java PTB tokenizer and METEOR 1.5"
+    assert (
+        "fallback" not in good
+        and good["scorer"] == "pycocoevalcap, Java PTB tokenizer and METEOR 1.5"
+    )
     assert good["METEOR"] > 0.9 and bad["METEOR"] < 0.1
     assert good["BLEU-4"] > 0.99 and bad["BLEU-4"] < 0.01
 

@@ -13,7 +13,9 @@ def test_feature_cache_builds_resumes_and_flips(caption_folder, tmp_path, encode
     corpus = load_corpus(caption_folder)
     cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=5, progress=False)
     assert cache.grid.shape == (12, 49, 1280) and cache.grid.dtype == np.float16
-    assert np.allclose(cache.pooled.astype(np.float32), cache.grid.astype(np.float32).mean(1), atol=2e-2)
+    assert np.allclose(
+        cache.pooled.astype(np.float32), cache.grid.astype(np.float32).mean(1), atol=2e-2
+    )
     row = cache.rows(["red-square-0.jpg"])[0]
     assert cache.keys[row] == "red-square-0.jpg"
 
@@ -55,7 +57,9 @@ def test_an_old_cache_gets_its_hidden_maps_added(caption_folder, tmp_path, encod
 
 
 @pytest.mark.slow
-def test_a_failed_build_or_other_photos_never_reuse_stale_features(caption_folder, tmp_path, encoder):
+def test_a_failed_build_or_other_photos_never_reuse_stale_features(
+    caption_folder, tmp_path, encoder
+):
     import shutil
 
     from PIL import Image
@@ -82,14 +86,18 @@ def test_a_failed_build_or_other_photos_never_reuse_stale_features(caption_folde
     Image.new("RGB", (40, 40), (10, 200, 10)).save(other / "images" / "blue-square-0.jpg")
     changed = FeatureCache.build(load_corpus(other), encoder, tmp_path / "cache", progress=False)
     assert not np.allclose(np.array(changed.grid, np.float32), first.astype(np.float32), atol=0.1)
-    assert changed.folder.name.startswith(again.folder.name + "-") and changed.folder != again.folder
+    assert (
+        changed.folder.name.startswith(again.folder.name + "-") and changed.folder != again.folder
+    )
     kept = FeatureCache.open(FeatureCache.folder_of(tmp_path / "cache", corpus, encoder.name, 224))
     assert np.array_equal(np.array(kept.grid), first)
     found = FeatureCache.folder_of(tmp_path / "cache", load_corpus(other), encoder.name, 224)
     assert found == changed.folder  # and each finds its own when opening
 
 
-def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_folder, tmp_path, encoder):
+def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(
+    caption_folder, tmp_path, encoder
+):
     from capsight.captioning.vocabulary import Vocabulary
     from capsight.errors import DatasetError
     from capsight.training.batches import CaptionBatches
@@ -101,26 +109,38 @@ def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(caption_fo
     assert list(cache.unreadable) == ["red-square-0.jpg", "red-square-1.jpg"]
     assert FeatureCache.open(cache.folder).unreadable == cache.unreadable  # kept in meta.json
     images = [corpus.images[k] for k in sorted(corpus.images)]
-    with pytest.raises(DatasetError, match="2 of these photos could not be read .*red-square-0.jpg"):
+    with pytest.raises(
+        DatasetError, match="2 of these photos could not be read .*red-square-0.jpg"
+    ):
         CaptionBatches.from_corpus(images, cache, Vocabulary(["a"]))
     readable = [im for im in images if im.key not in cache.unreadable]
     assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 2
 
 
-def test_a_cache_folder_that_cannot_be_made_is_one_line(caption_folder, tmp_path, encoder, monkeypatch):
+def test_a_cache_folder_that_cannot_be_made_is_one_line(
+    caption_folder, tmp_path, encoder, monkeypatch
+):
     from capsight.training import features
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
-        FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False)
+        FeatureCache.build(
+            load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False
+        )
     # The default (from $CAPSIGHT_CACHE) is no --cache-dir the user gave: said as what it is.
     monkeypatch.setattr(features, "DEFAULT_CACHE_DIR", tmp_path / "file" / "features")
-    with pytest.raises(CapsightError, match=r"^the feature cache \(under \$CAPSIGHT_CACHE, or ~/.cache/capsight; "):
-        FeatureCache.build(load_corpus(caption_folder), encoder, tmp_path / "file" / "features", progress=False)
+    with pytest.raises(
+        CapsightError, match=r"^the feature cache \(under \$CAPSIGHT_CACHE, or ~/.cache/capsight; "
+    ):
+        FeatureCache.build(
+            load_corpus(caption_folder), encoder, tmp_path / "file" / "features", progress=False
+        )
 
 
 @pytest.mark.slow
-def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(caption_folder, tmp_path, encoder, capsys):
+def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(
+    caption_folder, tmp_path, encoder, capsys
+):
     """A grid.npy cut to 1,000 bytes was padded with zeros by numpy and trained on."""
     corpus = load_corpus(caption_folder)
     cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
@@ -133,22 +153,32 @@ def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(caption_folder,
         FeatureCache.open(folder)
     rebuilt = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
     assert "grid.npy cut short or damaged; encoding the photos again" in capsys.readouterr().err
-    assert np.allclose(np.array(rebuilt.grid).astype(np.float32), expected.astype(np.float32), atol=1e-2)
+    assert np.allclose(
+        np.array(rebuilt.grid).astype(np.float32), expected.astype(np.float32), atol=1e-2
+    )
     assert np.abs(np.array(rebuilt.grid[-1])).max() > 0  # the last photo's row is no longer zeros
 
     del rebuilt
     (folder / "meta.json").write_text("{")
     with pytest.raises(CapsightError, match=r"damaged \(meta.json\)"):
         FeatureCache.open(folder)
-    assert FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False).grid.shape == expected.shape
+    assert (
+        FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False).grid.shape
+        == expected.shape
+    )
 
 
-def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_line(caption_folder, tmp_path, capsys):
+def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_line(
+    caption_folder, tmp_path, capsys
+):
     from capsight.training.features import main
 
     for argv, fragment in (
         ([str(tmp_path / "gone")], "no such caption file or dataset folder"),
-        ([str(caption_folder), "--resolution", "5000"], "--resolution must be 0 (the encoder's own size) or 32-1024"),
+        (
+            [str(caption_folder), "--resolution", "5000"],
+            "--resolution must be 0 (the encoder's own size) or 32-1024",
+        ),
         ([str(caption_folder), "--encoder", "nope"], "nope"),
     ):
         with pytest.raises(SystemExit) as exit_:
@@ -159,7 +189,9 @@ def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_li
     # A Karpathy split file with its photo folder, as capsight train takes it.
     images = [{"filename": name, "split": "train", "sentences": [{"raw": "a shape"}]}
               for name in sorted(p.name for p in (caption_folder / "images").iterdir())]  # fmt: skip
-    (tmp_path / "dataset_shapes.json").write_text(json.dumps({"dataset": "shapes", "images": images}))
+    (tmp_path / "dataset_shapes.json").write_text(
+        json.dumps({"dataset": "shapes", "images": images})
+    )
     main([str(tmp_path / "dataset_shapes.json"), "--images", str(caption_folder / "images"),
           "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
     assert "(12, 49, 1280)" in capsys.readouterr().out
@@ -174,6 +206,9 @@ def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_li
 def test_a_dataset_name_is_one_folder_inside_the_cache(tmp_path, name):
     """A Karpathy file's "dataset": "../../escaped" put its features outside --cache-dir."""
     folder = FeatureCache.folder_for(tmp_path / "cache", name, "efficientnet-lite0", 224)
-    assert folder.parent == tmp_path / "cache" and ".." not in folder.name and "/" not in folder.name
+    assert (
+        folder.parent == tmp_path / "cache" and ".." not in folder.name and "/" not in folder.name
+    )
     assert FeatureCache.folder_for(tmp_path, "flickr8k", "efficientnet-lite0", 224).name == (
-        "flickr8k-efficientnet-lite0-224")  # an ordinary name, as before
+        "flickr8k-efficientnet-lite0-224"
+    )  # an ordinary name, as before

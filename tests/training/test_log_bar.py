@@ -19,7 +19,11 @@ def test_a_log_gets_whole_lines_at_most_once_a_minute(monkeypatch):
     for _ in log_bar.progress_bar(range(50), desc="xe epoch 1", stream=log):
         pass
     lines = log.getvalue().splitlines()
-    assert "\r" not in log.getvalue() and lines and all(line.startswith("xe epoch 1") for line in lines)
+    assert (
+        "\r" not in log.getvalue()
+        and lines
+        and all(line.startswith("xe epoch 1") for line in lines)
+    )
     assert lines[-1].startswith("xe epoch 1: 100%") and 3 <= len(lines) <= 10  # not one per step
 
 

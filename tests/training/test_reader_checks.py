@@ -20,7 +20,9 @@ def _karpathy(tmp_path, **changes):
     entries = [{"filename": f"{i}.jpg", "split": "train" if i < 3 else "test",
                 "sentences": [{"raw": f"a photo number {i}"}]} for i in range(5)]  # fmt: skip
     for i, change in changes.items():
-        entries[int(i[1:])].update(change) if change is not None else entries[int(i[1:])].pop("split")
+        entries[int(i[1:])].update(change) if change is not None else entries[int(i[1:])].pop(
+            "split"
+        )
     path = tmp_path / "dataset_x.json"
     path.write_text(json.dumps({"dataset": "x", "images": entries}))
     return path
@@ -40,7 +42,10 @@ def test_a_karpathy_entry_of_the_wrong_kind_is_one_line(tmp_path, change, fragme
 def test_karpathy_entries_without_a_split_are_said_to_be_taken_as_train(tmp_path):
     """The 4 test photos of a file whose splits were lost were trained on without a word."""
     corpus = read_karpathy_split(_karpathy(tmp_path, e3=None, e4=None))
-    assert len(corpus.splits["train"]) == 5 and "2 images name no 'split' and are taken as 'train'" in corpus.notes
+    assert (
+        len(corpus.splits["train"]) == 5
+        and "2 images name no 'split' and are taken as 'train'" in corpus.notes
+    )
 
 
 def _coco(tmp_path, images, annotations):
@@ -52,7 +57,9 @@ def _coco(tmp_path, images, annotations):
 
 def test_coco_file_names_of_the_wrong_kind_or_listed_twice_are_one_line(tmp_path):
     annotations = [{"id": i, "image_id": i, "caption": f"photo {i}"} for i in (1, 2)]
-    with pytest.raises(DatasetError, match=r"image id 2 has a 'file_name' that is not a file name \(139\)"):
+    with pytest.raises(
+        DatasetError, match=r"image id 2 has a 'file_name' that is not a file name \(139\)"
+    ):
         read_coco_captions(_coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": 139}],
                                  annotations), tmp_path)  # fmt: skip
     (tmp_path / "annotations" / "captions_val2017.json").unlink()
@@ -66,7 +73,9 @@ def test_coco_file_names_of_the_wrong_kind_or_listed_twice_are_one_line(tmp_path
 def test_a_damaged_coco_file_is_said_before_its_photo_folder_is_looked_for(tmp_path):
     """It had said "cannot find the photo folder beside it", and only with the folder given
     that the file itself was damaged."""
-    path = _coco(tmp_path, [{"id": 1, "file_name": "a.jpg"}], [{"id": 9, "image_id": 1, "caption": 7}])
+    path = _coco(
+        tmp_path, [{"id": 1, "file_name": "a.jpg"}], [{"id": 9, "image_id": 1, "caption": 7}]
+    )
     with pytest.raises(DatasetError, match=r"annotation 9 has no caption text \(7\)"):
         read_coco_captions(path)  # no folder given, and none beside it
     path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}],
@@ -77,7 +86,10 @@ def test_a_damaged_coco_file_is_said_before_its_photo_folder_is_looked_for(tmp_p
 
 def test_coco_says_what_it_leaves_out(tmp_path):
     images = [{"id": i, "file_name": f"{i}.jpg"} for i in (1, 2, 3)]
-    annotations = [{"id": 1, "image_id": 1, "caption": "a dog"}, {"id": 2, "image_id": 1, "caption": "  "}]
+    annotations = [
+        {"id": 1, "image_id": 1, "caption": "a dog"},
+        {"id": 2, "image_id": 1, "caption": "  "},
+    ]
     corpus = read_coco_captions(_coco(tmp_path, images, annotations), tmp_path)
     assert corpus.notes == ["1 blank captions left out", "2 images without a caption left out"]
 
@@ -86,25 +98,37 @@ def test_split_lists_in_other_encodings_and_with_a_bom_keep_their_photos(tmp_pat
     """A BOM made the token file's first photo "\\ufeff1.jpg" (missing) and the first listed
     train photo "without captions"; a Latin-1 byte in a list was a UnicodeDecodeError."""
     (tmp_path / "Flickr8k.token.txt").write_bytes(
-        "\ufeff".encode() + b"".join(f"{i}.jpg#0\ta photo number {i}\n".encode() for i in range(6)))
-    (tmp_path / "Flickr_8k.trainImages.txt").write_bytes(b"\xef\xbb\xbf0.jpg\n1.jpg\n2.jpg\ncaf\xe9.jpg\n")
+        "\ufeff".encode() + b"".join(f"{i}.jpg#0\ta photo number {i}\n".encode() for i in range(6))
+    )
+    (tmp_path / "Flickr_8k.trainImages.txt").write_bytes(
+        b"\xef\xbb\xbf0.jpg\n1.jpg\n2.jpg\ncaf\xe9.jpg\n"
+    )
     (tmp_path / "Flickr_8k.devImages.txt").write_text("3.jpg\n")
     (tmp_path / "Flickr_8k.testImages.txt").write_text("4.jpg\n5.jpg\n")
     corpus = load_corpus(tmp_path)
-    assert "0.jpg" in corpus.images and [i.key for i in corpus.split("train")] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert "0.jpg" in corpus.images and [i.key for i in corpus.split("train")] == [
+        "0.jpg",
+        "1.jpg",
+        "2.jpg",
+    ]
     assert any("1 of the 4 photos listed for 'train' have no captions" in n for n in corpus.notes)
 
 
 def test_a_split_list_that_repeats_or_leaves_out_photos_says_so(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
-    (tmp_path / "captions.json").write_text(json.dumps({f"{i}.jpg": [f"a photo number {i}"] for i in range(6)}))
+    (tmp_path / "captions.json").write_text(
+        json.dumps({f"{i}.jpg": [f"a photo number {i}"] for i in range(6)})
+    )
     (tmp_path / "splits.json").write_text(json.dumps({"train": ["0.jpg", "1.jpg", "0.jpg", "0.jpg"],
                                                       "val": ["2.jpg"], "test": ["3.jpg"]}))  # fmt: skip
     corpus = load_corpus(tmp_path)
     assert [i.key for i in corpus.split("train")] == ["0.jpg", "1.jpg"]  # once each, not 3 times
     assert "splits.json: 2 photos listed again for 'train'; each counted once" in corpus.notes
-    assert "splits.json: 2 photos with captions in no split list, so not used (first: 4.jpg)" in corpus.notes
+    assert (
+        "splits.json: 2 photos with captions in no split list, so not used (first: 4.jpg)"
+        in corpus.notes
+    )
 
 
 def test_json_that_repeats_a_key_or_nests_too_deeply_is_one_line(tmp_path):
@@ -131,14 +155,17 @@ def test_a_latin_1_tsv_is_read_and_said_to_be_so(tmp_path):
     from capsight.training.readers.conceptual_captions import cache_file_name
 
     tsv = tmp_path / "train.tsv"
-    tsv.write_bytes(b"a caf\xe9 on a street\thttp://example.com/a.jpg\na dog\thttp://example.com/b.jpg\n")
+    tsv.write_bytes(
+        b"a caf\xe9 on a street\thttp://example.com/a.jpg\na dog\thttp://example.com/b.jpg\n"
+    )
     cache = tmp_path / "cache"
     cache.mkdir()
     for url in ("http://example.com/a.jpg", "http://example.com/b.jpg"):
         (cache / cache_file_name(url)).write_bytes(b"")
     corpus = read_conceptual_captions(tsv, cache)
     assert len(corpus) == 2 and corpus.notes == [
-        "train.tsv: 1 caption with bytes that are not UTF-8 (read with \ufffd in their place; save the file as UTF-8)"]
+        "train.tsv: 1 caption with bytes that are not UTF-8 (read with \ufffd in their place; save the file as UTF-8)"
+    ]
 
 
 def test_a_karpathy_file_without_its_images_is_named_as_one(tmp_path):
@@ -151,7 +178,9 @@ def test_a_karpathy_file_without_its_images_is_named_as_one(tmp_path):
 
 
 def test_a_token_file_in_latin_1_says_its_bytes_were_replaced(tmp_path):
-    """"A café woman" became "A caf\ufffd woman" without a word."""
-    (tmp_path / "Flickr8k.token.txt").write_bytes(b"0.jpg#0\tA caf\xe9 woman\n1.jpg#0\ta dog\n2.jpg#0\ta cat\n")
+    """ "A café woman" became "A caf\ufffd woman" without a word."""
+    (tmp_path / "Flickr8k.token.txt").write_bytes(
+        b"0.jpg#0\tA caf\xe9 woman\n1.jpg#0\ta dog\n2.jpg#0\ta cat\n"
+    )
     corpus = load_corpus(tmp_path)
     assert any("1 line with bytes that are not UTF-8" in note for note in corpus.notes)

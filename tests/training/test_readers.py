@@ -170,9 +170,16 @@ def test_captions_without_a_word_are_left_out_in_every_format_and_said(tmp_path)
     cache = tmp_path / "cache"
     for number in (1, 2):
         _photo(cache / cache_file_name(f"http://x/{number}.jpg"))
-    assert [i.captions for i in read_corpus(tsv, cache).images.values()] == [("A dog on a beach .",)]
-    _write_json(root / "captions.json", {k: ["Собака бежит по снегу ."] for k in ("a.jpg", "b.jpg", "c.jpg")})
-    with pytest.raises(DatasetError, match=r"or in another script \(Cyrillic, .*\), which is not supported"):
+    assert [i.captions for i in read_corpus(tsv, cache).images.values()] == [
+        ("A dog on a beach .",)
+    ]
+    _write_json(
+        root / "captions.json",
+        {k: ["Собака бежит по снегу ."] for k in ("a.jpg", "b.jpg", "c.jpg")},
+    )
+    with pytest.raises(
+        DatasetError, match=r"or in another script \(Cyrillic, .*\), which is not supported"
+    ):
         read_corpus(root)
 
 
@@ -182,7 +189,9 @@ def test_the_wrong_kind_of_coco_file_is_named(tmp_path):
         "annotations": [{"id": 5, "image_id": 1, "bbox": [0, 0, 9, 9], "category_id": 18}]})  # fmt: skip
     with pytest.raises(DatasetError, match="COCO object annotations .boxes, not captions.; give"):
         read_corpus(boxes)  # was "malformed COCO entry (missing 'caption'); re-download it"
-    info = _write_json(tmp_path / "image_info_test2017.json", {"images": [{"id": 1, "file_name": "1.jpg"}]})
+    info = _write_json(
+        tmp_path / "image_info_test2017.json", {"images": [{"id": 1, "file_name": "1.jpg"}]}
+    )
     with pytest.raises(DatasetError, match="COCO image information without captions"):
         read_corpus(info)  # was read as a Karpathy file: "image #0 has no 'filename'"
 
@@ -190,7 +199,9 @@ def test_the_wrong_kind_of_coco_file_is_named(tmp_path):
 def test_a_folder_holding_a_caption_file_names_it(tmp_path):
     folder = tmp_path / "karpathy"
     _write_json(folder / "dataset_flickr8k.json", {"images": []})
-    with pytest.raises(InputNotFound, match=r"a folder holding dataset_flickr8k.json; give that file itself"):
+    with pytest.raises(
+        InputNotFound, match=r"a folder holding dataset_flickr8k.json; give that file itself"
+    ):
         read_corpus(folder)
 
 
@@ -199,7 +210,9 @@ def test_malformed_files_are_dataset_errors(tmp_path):
     with pytest.raises(DatasetError, match="not valid JSON"):
         read_corpus(tmp_path / "broken.json")
     for name in ("captions.json", "mine.json"):  # as train and eval both read a file or its folder
-        with pytest.raises(DatasetError, match=r"has no photos with captions \(an empty JSON object\)"):
+        with pytest.raises(
+            DatasetError, match=r"has no photos with captions \(an empty JSON object\)"
+        ):
             read_corpus(_write_json(tmp_path / name, {}))
     with pytest.raises(DatasetError, match="Karpathy"):
         read_karpathy_split(_write_json(tmp_path / "k.json", {"images": [1, 2]}))
@@ -214,13 +227,18 @@ def test_malformed_files_are_dataset_errors(tmp_path):
     raw_number = {"images": [{"filename": "a.jpg", "sentences": [{"raw": 7}]}]}
     with pytest.raises(DatasetError, match="'raw' should be text"):
         read_karpathy_split(_write_json(tmp_path / "raw.json", raw_number))
-    coco = {"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [{"id": 9, "image_id": 1, "caption": None}]}
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"id": 9, "image_id": 1, "caption": None}],
+    }
     with pytest.raises(DatasetError, match="annotation 9 has no caption text"):
         read_corpus(_write_json(tmp_path / "captions_val2017.json", coco), tmp_path)
     listed_id = {"images": [{"id": [1], "file_name": "a.jpg"}], "annotations": []}
     with pytest.raises(DatasetError, match=r"malformed COCO entry \(a value of the wrong type\)"):
         read_corpus(_write_json(tmp_path / "captions_train2017.json", listed_id), tmp_path)
-    with pytest.raises(DatasetError, match="'images' should be a list of photo entries .* not 'dict'"):
+    with pytest.raises(
+        DatasetError, match="'images' should be a list of photo entries .* not 'dict'"
+    ):
         read_corpus(_write_json(tmp_path / "dataset_x.json", {"images": {"a.jpg": ["a dog"]}}))
 
 
@@ -345,10 +363,15 @@ def test_the_fetch_command_fails_when_no_photo_could_be_fetched(tmp_path, capsys
     other = tmp_path / "other.tsv"  # the two arguments swapped: the cache "folder" is a file
     other.write_text("x\n")
     assert main([str(other), str(tsv)]) == 2  # was a FileExistsError traceback
-    assert capsys.readouterr().err == f"error: {tsv}: is a file; the photo cache is a folder (the TSV comes first, then the folder)\n"
+    assert (
+        capsys.readouterr().err
+        == f"error: {tsv}: is a file; the photo cache is a folder (the TSV comes first, then the folder)\n"
+    )
 
 
-def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_server, monkeypatch, capsys):
+def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(
+    tmp_path, photo_server, monkeypatch, capsys
+):
     """The pool used to fetch every queued photo (minutes, offline) before Ctrl-C took effect,
     then print a traceback."""
     from capsight.training.readers import conceptual_captions as cc
@@ -363,7 +386,9 @@ def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(tmp_path, photo_se
     monkeypatch.setattr(cc, "wait", interrupted)  # Ctrl-C while the first photos are under way
     assert cc.main([str(tsv), str(tmp_path / "cache"), "--quiet"]) == 130
     err = capsys.readouterr().err
-    assert err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err
+    assert (
+        err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err
+    )
     assert len(requests) < 40  # the queued ones were never fetched
 
 
@@ -377,7 +402,8 @@ def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_dea
 
     real_resolve = socket.getaddrinfo
 
-    def resolve(host, *args, **kwargs):  # names without DNS: this machine may have none, or a sinkhole
+    # names without DNS: this machine may have none, or a sinkhole
+    def resolve(host, *args, **kwargs):
         if host.endswith("example.com"):
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", 0))]
         return real_resolve(host, *args, **kwargs)  # the numeric forms need no DNS
@@ -397,7 +423,8 @@ def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_dea
                         ("http://10.0.0.7/a.jpg", "redirected to a local address")):  # fmt: skip
         with pytest.raises(cc._PermanentFailure, match=why):
             follow("http://photos.example.com/a.jpg", target)
-    assert follow("http://127.0.0.1:8000/a.jpg", "http://127.0.0.1:8000/b.jpg") is not None  # a local mirror
+    # a local mirror
+    assert follow("http://127.0.0.1:8000/a.jpg", "http://127.0.0.1:8000/b.jpg") is not None
 
     for numeric in ("http://127.1/a.jpg", "http://2130706433/a.jpg", "http://0x7f000001/a.jpg"):
         with pytest.raises(cc._PermanentFailure, match="redirected to a local address"):
@@ -419,7 +446,9 @@ def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_dea
     assert len(big) == cc._MAX_BYTES + 1  # enough to tell it is too large, no more
 
 
-def test_a_redirect_is_checked_again_on_the_address_it_connects_to(tmp_path, photo_server, monkeypatch):
+def test_a_redirect_is_checked_again_on_the_address_it_connects_to(
+    tmp_path, photo_server, monkeypatch
+):
     """DNS rebinding: a redirect's host named a public address when it was checked and a local
     one when it was connected to; the photo was fetched from the local address."""
     from capsight.training.readers import conceptual_captions as cc
@@ -486,7 +515,9 @@ def test_behind_a_proxy_the_connection_is_not_peer_checked(monkeypatch):
 
     used = []
     for base in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
-        monkeypatch.setattr(base, "do_open", lambda self, http_class, req, **kw: used.append(http_class))
+        monkeypatch.setattr(
+            base, "do_open", lambda self, http_class, req, **kw: used.append(http_class)
+        )
     for handler, plain, checked, scheme in (
         (cc._HTTPHandler(), http.client.HTTPConnection, cc._PeerCheckedHTTP, "http"),
         (cc._HTTPSHandler(), http.client.HTTPSConnection, cc._PeerCheckedHTTPS, "https"),

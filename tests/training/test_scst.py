@@ -22,13 +22,24 @@ def test_cider_d_matches_pycocoevalcap_with_the_same_document_frequencies():
 def test_scst_loss_samples_rewards_and_gradients():
     vocab = Vocabulary.build([r.split() for refs in REFS for r in refs], min_count=1)
     torch.manual_seed(0)
-    model = build_model({"architecture": "show-and-tell", "vocab_size": len(vocab), "embed_dim": 16, "hidden_dim": 16})
+    model = build_model(
+        {
+            "architecture": "show-and-tell",
+            "vocab_size": len(vocab),
+            "embed_dim": 16,
+            "hidden_dim": 16,
+        }
+    )
     grid = torch.randn(2, 49, 1280)
     gen = torch.Generator().manual_seed(0)
-    ids, logp, mask = sample_with_log_probs(model, grid, samples=3, max_length=6, generator=gen, top_k=3)
+    ids, logp, mask = sample_with_log_probs(
+        model, grid, samples=3, max_length=6, generator=gen, top_k=3
+    )
     assert ids.shape == logp.shape == mask.shape and ids.shape[0] == 6
     assert bool((logp[mask.bool()] <= 0).all())
-    loss, reward = scst_loss(model, grid, REFS, vocab, CiderD(REFS), samples=3, max_length=6, top_k=3)
+    loss, reward = scst_loss(
+        model, grid, REFS, vocab, CiderD(REFS), samples=3, max_length=6, top_k=3
+    )
     assert 0.0 <= reward <= 10.0 and torch.isfinite(loss)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
@@ -52,8 +63,24 @@ def test_end_word_makes_a_dangling_ending_score_lower():
 def test_scst_loss_with_an_end_word_runs():
     vocab = Vocabulary.build([r.split() for refs in REFS for r in refs], min_count=1)
     torch.manual_seed(0)
-    model = build_model({"architecture": "show-and-tell", "vocab_size": len(vocab), "embed_dim": 16, "hidden_dim": 16})
+    model = build_model(
+        {
+            "architecture": "show-and-tell",
+            "vocab_size": len(vocab),
+            "embed_dim": 16,
+            "hidden_dim": 16,
+        }
+    )
     refs = [[f"{r} <eos>" for r in rs] for rs in REFS]
-    loss, reward = scst_loss(model, torch.randn(2, 49, 1280), refs, vocab, CiderD(refs), samples=3,
-                             max_length=6, top_k=3, end_word="<eos>")
+    loss, reward = scst_loss(
+        model,
+        torch.randn(2, 49, 1280),
+        refs,
+        vocab,
+        CiderD(refs),
+        samples=3,
+        max_length=6,
+        top_k=3,
+        end_word="<eos>",
+    )
     assert torch.isfinite(loss) and 0.0 <= reward <= 10.0

@@ -49,8 +49,9 @@ def test_null_tracker_remembers_and_marks_failure():
 @pytest.mark.parametrize(
     "error, status", [(None, "FINISHED"), (RuntimeError, "FAILED"), (KeyboardInterrupt, "KILLED")]
 )
-def test_capsight_train_marks_its_run_as_it_ended(error, status, caption_folder, tmp_path,
-                                                  monkeypatch):
+def test_capsight_train_marks_its_run_as_it_ended(
+    error, status, caption_folder, tmp_path, monkeypatch
+):
     import capsight.training.train_cli as training
     from capsight.training.train import TrainResult
 
@@ -125,13 +126,17 @@ def test_a_tracking_server_that_does_not_answer_is_one_clear_error_at_once(monke
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     uri = f"http://127.0.0.1:{port}"
-    with pytest.raises(InvalidParameter, match=rf"^MLflow tracking server {uri}: cannot reach it \(.*--no-track\)$"):
+    with pytest.raises(
+        InvalidParameter, match=rf"^MLflow tracking server {uri}: cannot reach it \(.*--no-track\)$"
+    ):
         create_tracker("mlflow", tracking_uri=uri)
     # Behind a proxy (ALL_PROXY included) the server may be reachable only through it: MLflow
     # asks, and its own error stands.
     monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("NO_PROXY", "")
-    with pytest.raises(InvalidParameter, match=rf"^MLflow tracking store {uri}: cannot open or write it"):
+    with pytest.raises(
+        InvalidParameter, match=rf"^MLflow tracking store {uri}: cannot open or write it"
+    ):
         create_tracker("mlflow", tracking_uri=uri)
 
 
@@ -160,7 +165,9 @@ def test_code_version_reads_the_git_commit():
     assert len(version["mlflow.source.git.commit"]) == 40
 
 
-@pytest.mark.parametrize("dirty, written", [("true", "abcdef1+dirty"), ("false", "abcdef1"), (None, "abcdef1")])
+@pytest.mark.parametrize(
+    "dirty, written", [("true", "abcdef1+dirty"), ("false", "abcdef1"), (None, "abcdef1")]
+)
 def test_a_checkpoint_says_when_it_was_trained_on_changed_code(monkeypatch, dirty, written):
     """best/config.json's code_version said "589eaf2" for code with local changes: a copied
     best/ lost what only MLflow's tags said."""
@@ -242,12 +249,16 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path, monkey
 
     # So does a run deleted in the UI (MLflow still returns it, marked deleted).
     client.delete_run(tracker.run_id)
-    after_delete = create_tracker("mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id)
+    after_delete = create_tracker(
+        "mlflow", root_dir=tmp_path / "runs", resume_run_id=tracker.run_id
+    )
     after_delete.close()
     assert after_delete.run_id != tracker.run_id
 
 
-@pytest.mark.parametrize("uri,local", [("http://localhost:5000", False), ("sqlite:///{root}/m.db", True)])
+@pytest.mark.parametrize(
+    "uri,local", [("http://localhost:5000", False), ("sqlite:///{root}/m.db", True)]
+)
 def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, uri, local):
     """Given a local artifact location, the run's checkpoint went to the client's disk, out of
     reach of the server's UI (docker-compose's MLflow service)."""
@@ -268,7 +279,8 @@ def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, u
             raise RuntimeError("stop here")
 
     monkeypatch.setattr(mlflow.tracking, "MlflowClient", Client)
-    monkeypatch.setattr("capsight.training.tracking._check_server", lambda uri: None)  # no server here
+    # no server here
+    monkeypatch.setattr("capsight.training.tracking._check_server", lambda uri: None)
     with pytest.raises(Exception):  # noqa: B017  (the fake client stops the tracker's set-up)
         create_tracker("mlflow", root_dir=tmp_path, tracking_uri=uri.format(root=tmp_path))
     assert (asked["artifact_location"] is not None) == local
@@ -287,10 +299,18 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
                                 training.TrainConfig(data="d", out=str(tmp_path / "run")))  # fmt: skip
     try:
         err = capsys.readouterr().err
-        assert f"tracked with MLflow in sqlite:///{tmp_path}/mlflow.db" in err and "--no-track to skip" in err
+        assert (
+            f"tracked with MLflow in sqlite:///{tmp_path}/mlflow.db" in err
+            and "--no-track to skip" in err
+        )
     finally:
         tracker.close()
-    assert training._tracker(argparse.Namespace(no_track=True), training.TrainConfig(data="d", out="r")) is None
+    assert (
+        training._tracker(
+            argparse.Namespace(no_track=True), training.TrainConfig(data="d", out="r")
+        )
+        is None
+    )
 
     class Remote(NullTracker):
         tracking_uri = "https://user:secret@mlflow.example.org"
@@ -298,4 +318,8 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     monkeypatch.setattr("capsight.training.tracking.create_tracker", lambda **options: Remote())
     training._tracker(argparse.Namespace(no_track=False), training.TrainConfig(data="d", out="r"))
     err = capsys.readouterr().err
-    assert "tracked with MLflow at https://mlflow.example.org" in err and "secret" not in err and "mlflow ui" not in err
+    assert (
+        "tracked with MLflow at https://mlflow.example.org" in err
+        and "secret" not in err
+        and "mlflow ui" not in err
+    )

@@ -11,15 +11,31 @@ from capsight.training.run_folder import make_run_folder
 from capsight.training.train import TrainConfig, check_starting_point, train
 from capsight.training.train_cli import build_parser, config_from_args
 
-TINY_SAT = {"projected_dim": 32, "embed_dim": 32, "hidden_dim": 32, "attention_dim": 32, "dropout": 0.1}
+TINY_SAT = {
+    "projected_dim": 32,
+    "embed_dim": 32,
+    "hidden_dim": 32,
+    "attention_dim": 32,
+    "dropout": 0.1,
+}
 
 
 def _config(data, out, cache, **overrides) -> TrainConfig:
     values = dict(
-        data=str(data), out=str(out), cache_dir=str(cache), model=TINY_SAT, epochs=2,
-        batch_images=4, captions_per_image=2, lr=3e-3, warmup_steps=2, min_count=1,
-        val_method="greedy", patience=5, progress=False,
-    )  # fmt: skip
+        data=str(data),
+        out=str(out),
+        cache_dir=str(cache),
+        model=TINY_SAT,
+        epochs=2,
+        batch_images=4,
+        captions_per_image=2,
+        lr=3e-3,
+        warmup_steps=2,
+        min_count=1,
+        val_method="greedy",
+        patience=5,
+        progress=False,
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -39,7 +55,10 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     capsys.readouterr()
     resumed = train(_config(caption_folder, out, cache, epochs=4, resume=True))
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
-    assert "--epochs 4 where the run had 2 until now: the rest of its learning-rate schedule" in capsys.readouterr().err
+    assert (
+        "--epochs 4 where the run had 2 until now: the rest of its learning-rate schedule"
+        in capsys.readouterr().err
+    )
     # A run stopped part-way goes on exactly as one that never stopped (the optimizer and the
     # random state of dropout are in last/).
     import capsight.training.train as training
@@ -72,11 +91,18 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     (out / "last" / "optimizer.pt").write_bytes(b"\x80\x02garbage")
     (out / "last" / "random_state.safetensors").unlink()
     # Other options apply from now on, and are said to; --min-count cannot touch the vocabulary.
-    train(_config(caption_folder, out, cache, epochs=5, resume=True, lr=1e-3, min_count=3, flip=True))
+    train(
+        _config(caption_folder, out, cache, epochs=5, resume=True, lr=1e-3, min_count=3, flip=True)
+    )
     err = capsys.readouterr().err
-    assert ("resuming with --lr 0.001 (was 0.003), --flip: xe epoch 5 on uses them; "
-            "train_config.json keeps the earlier values under changed_on_resume") in err
-    assert "--min-count 3 does nothing on a resumed run: its vocabulary was built with --min-count 1" in err
+    assert (
+        "resuming with --lr 0.001 (was 0.003), --flip: xe epoch 5 on uses them; "
+        "train_config.json keeps the earlier values under changed_on_resume"
+    ) in err
+    assert (
+        "--min-count 3 does nothing on a resumed run: its vocabulary was built with --min-count 1"
+        in err
+    )
     recorded = json.loads((out / "train_config.json").read_text())
     assert recorded["lr"] == 1e-3 and recorded["min_count"] == 1
     assert recorded["changed_on_resume"] == [{"from": "xe epoch 5", "lr": 3e-3, "flip": False}]
@@ -84,10 +110,15 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
     (out / "last" / "trainer.json").write_text('{"epoch": 5, "sta')
-    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed") as caught:
+    with pytest.raises(
+        InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"
+    ) as caught:
         train(_config(caption_folder, out, cache, epochs=6, resume=True))
-    assert str(caught.value).endswith(f"start it again in another --out (its best model so far is in {out / 'best'})")
-    shutil.rmtree(out / "last")  # which the message once advised: a best/ alone is never written over
+    assert str(caught.value).endswith(
+        f"start it again in another --out (its best model so far is in {out / 'best'})"
+    )
+    # which the message once advised: a best/ alone is never written over
+    shutil.rmtree(out / "last")
     with pytest.raises(InvalidParameter, match="holds an earlier run's best/ but no last/"):
         train(_config(caption_folder, out, cache, epochs=6, resume=True))
 
@@ -97,7 +128,9 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
 
     encoded = EncodedImages(grid.mean(1), grid, torch.zeros(2, 1000), (7, 7))
     results = captioner.caption(encoded, DecodingOptions(method="beam", beam_width=2, max_length=6))
-    assert len(results) == 2 and all(r.attention is None or r.attention.shape[1] == 49 for r in results)
+    assert len(results) == 2 and all(
+        r.attention is None or r.attention.shape[1] == 49 for r in results
+    )
     words = set(captioner.vocab.itos)
     assert all(set(r.tokens) <= words for r in results)
 
@@ -126,7 +159,9 @@ def test_a_resumed_scst_stage_runs_at_the_scst_lr_given_now(caption_folder, tmp_
 
 
 @pytest.mark.slow
-def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_path, monkeypatch, capsys):
+def test_an_epoch_cut_short_before_its_save_is_logged_once(
+    caption_folder, tmp_path, monkeypatch, capsys
+):
     """Stopped after validation but before last/ was saved, the epoch is trained again on
     --resume: metrics.jsonl (and MLflow) must not count it twice."""
     import capsight.training.train as training
@@ -150,17 +185,35 @@ def test_an_epoch_cut_short_before_its_save_is_logged_once(caption_folder, tmp_p
     assert "--resume on other data than the run's" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("finished, epochs, scst_epochs, goes_on", [
-    ({"finished_stage": "xe", "epoch": 5, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
-    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
-    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 8, 0, "xe"),
-    ({"finished_stage": "xe", "epoch": 5, "patience_left": 2, "stage_epochs": 5}, 6, 0, "xe"),
-    ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 3, "to scst"),
-    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0, "stage_epochs": 6}, 5, 6, "done"),
-    ({"finished_stage": "scst", "epoch": 6, "patience_left": 1}, 5, 8, "scst"),  # saved before
-    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0}, 5, 6, "done"),  # ... stopped early
-    ({"finished_stage": "scst", "epoch": 3, "patience_left": 0}, 5, 7, "scst"),
-])
+@pytest.mark.parametrize(
+    "finished, epochs, scst_epochs, goes_on",
+    [
+        ({"finished_stage": "xe", "epoch": 5, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
+        ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 5, 0, "done"),
+        ({"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5}, 8, 0, "xe"),
+        ({"finished_stage": "xe", "epoch": 5, "patience_left": 2, "stage_epochs": 5}, 6, 0, "xe"),
+        (
+            {"finished_stage": "xe", "epoch": 4, "patience_left": 0, "stage_epochs": 5},
+            5,
+            3,
+            "to scst",
+        ),
+        (
+            {"finished_stage": "scst", "epoch": 3, "patience_left": 0, "stage_epochs": 6},
+            5,
+            6,
+            "done",
+        ),
+        ({"finished_stage": "scst", "epoch": 6, "patience_left": 1}, 5, 8, "scst"),  # saved before
+        (
+            {"finished_stage": "scst", "epoch": 3, "patience_left": 0},
+            5,
+            6,
+            "done",
+        ),  # ... stopped early
+        ({"finished_stage": "scst", "epoch": 3, "patience_left": 0}, 5, 7, "scst"),
+    ],
+)
 def test_a_finished_run_goes_on_only_when_given_more_epochs(finished, epochs, scst_epochs, goes_on):
     """The recipes pass --resume every time: rerunning one must not train a stage that stopped
     early on its own again (it would replace best/)."""
@@ -210,18 +263,22 @@ def test_a_save_of_last_cut_short_resumes_from_one_epochs_files(tmp_path):
                                      '{"stage": "xe", "epoch": -1}', '{"stage": "xe", "epoch": true}',
                                      '{"stage": "xe", "epoch": 1, "history": {}}', '[1, 2]'])  # fmt: skip
 def test_a_trainer_file_with_values_of_the_wrong_kind_is_damaged(tmp_path, trainer):
-    """"epoch": "x" was a TypeError traceback on --resume."""
+    """ "epoch": "x" was a TypeError traceback on --resume."""
     from capsight.training.run_folder import read_trainer_state
 
     (tmp_path / "last").mkdir()
     (tmp_path / "last" / "trainer.json").write_text(trainer)
-    with pytest.raises(InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"):
+    with pytest.raises(
+        InvalidParameter, match="trainer.json: damaged, so the run cannot be resumed"
+    ):
         read_trainer_state(tmp_path / "last")
     (tmp_path / "last" / "trainer.json").write_text('{"stage": "xe", "epoch": 1, "best": null}')
     assert read_trainer_state(tmp_path / "last")["epoch"] == 1
 
 
-def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_folder, tmp_path, capsys):
+def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(
+    caption_folder, tmp_path, capsys
+):
     from capsight.errors import DatasetError
 
     cache = tmp_path / "cache"
@@ -247,7 +304,10 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(caption_
                         r"unknown \(<unk>, never written\): its captions can say little; pass a smaller "
                         r"--min-count", said[0]), said  # fmt: skip
     train(_config(caption_folder, tmp_path / "b", cache, epochs=1, warmup_steps=200))
-    assert "--warmup-steps 200 is longer than the run's 2 steps (1 epoch of 2)" in capsys.readouterr().err
+    assert (
+        "--warmup-steps 200 is longer than the run's 2 steps (1 epoch of 2)"
+        in capsys.readouterr().err
+    )
     train(_config(caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1))
     assert "--warmup-steps" not in capsys.readouterr().err  # one step is no warm-up at all
 
@@ -265,7 +325,9 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption
     assert not (out / "best").exists() and not (out / "last").exists()
 
 
-def test_a_resumed_run_trains_with_the_weight_decay_given_now(caption_folder, tmp_path, monkeypatch):
+def test_a_resumed_run_trains_with_the_weight_decay_given_now(
+    caption_folder, tmp_path, monkeypatch
+):
     """The saved optimizer's groups came back with the old run's weight decay, while the resume
     note said the new one applied."""
     import capsight.training.train as training
@@ -337,9 +399,23 @@ def test_same_seed_gives_same_weights_and_scst_runs(caption_folder, tmp_path):
 
 def test_command_line_parses_into_a_config():
     args = build_parser().parse_args(
-        ["data", "--out", "runs/x", "--epochs", "3", "--flip", "--model-option", "cell=gru",
-         "--model-option", "num_layers=2", "--scst-epochs", "2", "--architecture", "show-and-tell"]
-    )  # fmt: skip
+        [
+            "data",
+            "--out",
+            "runs/x",
+            "--epochs",
+            "3",
+            "--flip",
+            "--model-option",
+            "cell=gru",
+            "--model-option",
+            "num_layers=2",
+            "--scst-epochs",
+            "2",
+            "--architecture",
+            "show-and-tell",
+        ]
+    )
     config = config_from_args(args)
     assert config.epochs == 3 and config.flip and config.scst_epochs == 2
     assert config.model == {"cell": "gru", "num_layers": 2}
@@ -349,28 +425,36 @@ def test_command_line_parses_into_a_config():
         TrainConfig(data="d", out="o", val_method="sample")
 
 
-@pytest.mark.parametrize("argv,fragment", [
-    (["--lr", "-1"], "--lr must be a positive"),
-    (["--scst-lr", "nan"], "--scst-lr must be a positive"),
-    (["--label-smoothing", "1"], "--label-smoothing"),
-    (["--val-beam", "0"], "--val-beam must be >= 1, got 0"),
-    (["--epochs", "-1"], "--epochs must be >= 0, got -1"),
-    (["--batch-images", "0"], "--batch-images must be >= 1, got 0"),
-    (["--model-option", "hiden_dim=1024"], "hiden_dim: is not an option of show-attend-tell"),
-    (["--model-option", "hidden_dim=abc"], "expected int"),
-    (["--model-option", "vocab_size=9"], "is set by training"),
-    (["--model-option", "dropout=1"], "dropout rate"),
-    (["--model-option", "hidden_dim=0"], "hidden_dim=0: must be between 1 and 65536"),
-    (["--architecture", "prefix-gpt2", "--model-option", "n_embd=90"], "multiple of n_head"),
-    (["--architecture", "prefix-gpt2", "--model-option", "n_positions=60"],
-     "the prefix (49 positions) and captions of up to 22 words need at least 73"),
-    (["--architecture", "prefix-gpt2", "--resolution", "384"], "n_positions=128: the prefix (144 positions)"),
-    (["--captions-per-image", "1000000"], "--captions-per-image at most 100"),
-    (["--model-option", "nokey"], "expected KEY=VALUE"),
-    (["--architecture", "show-and-tell", "--model-option", "cell=rnn"], "lstm or gru"),
-    (["--resolution", "-5"], "--resolution must be 0 (the encoder's own size) or 32-1024"),
-    (["--resolution", "100000"], "got 100000"),
-])
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["--lr", "-1"], "--lr must be a positive"),
+        (["--scst-lr", "nan"], "--scst-lr must be a positive"),
+        (["--label-smoothing", "1"], "--label-smoothing"),
+        (["--val-beam", "0"], "--val-beam must be >= 1, got 0"),
+        (["--epochs", "-1"], "--epochs must be >= 0, got -1"),
+        (["--batch-images", "0"], "--batch-images must be >= 1, got 0"),
+        (["--model-option", "hiden_dim=1024"], "hiden_dim: is not an option of show-attend-tell"),
+        (["--model-option", "hidden_dim=abc"], "expected int"),
+        (["--model-option", "vocab_size=9"], "is set by training"),
+        (["--model-option", "dropout=1"], "dropout rate"),
+        (["--model-option", "hidden_dim=0"], "hidden_dim=0: must be between 1 and 65536"),
+        (["--architecture", "prefix-gpt2", "--model-option", "n_embd=90"], "multiple of n_head"),
+        (
+            ["--architecture", "prefix-gpt2", "--model-option", "n_positions=60"],
+            "the prefix (49 positions) and captions of up to 22 words need at least 73",
+        ),
+        (
+            ["--architecture", "prefix-gpt2", "--resolution", "384"],
+            "n_positions=128: the prefix (144 positions)",
+        ),
+        (["--captions-per-image", "1000000"], "--captions-per-image at most 100"),
+        (["--model-option", "nokey"], "expected KEY=VALUE"),
+        (["--architecture", "show-and-tell", "--model-option", "cell=rnn"], "lstm or gru"),
+        (["--resolution", "-5"], "--resolution must be 0 (the encoder's own size) or 32-1024"),
+        (["--resolution", "100000"], "got 100000"),
+    ],
+)
 def test_bad_training_options_are_refused_before_any_work(argv, fragment, tmp_path):
     with pytest.raises(InvalidParameter, match=re.escape(fragment)):
         config_from_args(build_parser().parse_args(["data", "--out", str(tmp_path / "r"), *argv]))
@@ -383,6 +467,7 @@ def test_a_file_as_the_run_folder_is_refused(tmp_path):
         TrainConfig(data="d", out=str(tmp_path / "taken"))
     with pytest.raises(InvalidParameter, match="taken: is a file; name a folder"):
         make_run_folder(str(tmp_path / "taken"))  # end_to_end's run folder too
+
 
 def test_a_run_folder_that_cannot_be_written_is_one_clear_error(tmp_path):
     (tmp_path / "photo.jpg").write_text("x")
@@ -435,22 +520,41 @@ def test_resume_with_nothing_to_resume_says_so_and_starts(tmp_path):
     assert notes == [f"--resume: nothing to resume in {tmp_path / 'r'}; starting a new run"]
 
 
-@pytest.mark.parametrize("flags,fragment", [
-    ({}, "not encoder efficientnet-lite0: pass --encoder efficientnet-lite2"),
-    ({"encoder": "efficientnet-lite2", "architecture": "show-and-tell"},
-     "not architecture show-and-tell: pass --architecture show-attend-tell"),
-    ({"encoder": "efficientnet-lite2", "resolution": 300}, "not resolution 300: pass --resolution 260"),
-    ({"encoder": "efficientnet-lite2", "model": {"hidden_dim": 256}},
-     "was built with hidden_dim=512; --model-option hidden_dim=256 cannot change it"),
-])
+@pytest.mark.parametrize(
+    "flags,fragment",
+    [
+        ({}, "not encoder efficientnet-lite0: pass --encoder efficientnet-lite2"),
+        (
+            {"encoder": "efficientnet-lite2", "architecture": "show-and-tell"},
+            "not architecture show-and-tell: pass --architecture show-attend-tell",
+        ),
+        (
+            {"encoder": "efficientnet-lite2", "resolution": 300},
+            "not resolution 300: pass --resolution 260",
+        ),
+        (
+            {"encoder": "efficientnet-lite2", "model": {"hidden_dim": 256}},
+            "was built with hidden_dim=512; --model-option hidden_dim=256 cannot change it",
+        ),
+    ],
+)
 def test_init_from_a_checkpoint_on_other_features_is_refused(tmp_path, flags, fragment):
     start = tmp_path / "lite2"
     start.mkdir()
-    (start / "config.json").write_text(json.dumps(
-        {"architecture": "show-attend-tell", "encoder": "efficientnet-lite2", "resolution": 260,
-         "hidden_dim": 512}))
+    (start / "config.json").write_text(
+        json.dumps(
+            {
+                "architecture": "show-attend-tell",
+                "encoder": "efficientnet-lite2",
+                "resolution": 260,
+                "hidden_dim": 512,
+            }
+        )
+    )
     with pytest.raises(InvalidParameter, match=re.escape(fragment)):
-        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start), **flags))
+        check_starting_point(
+            TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start), **flags)
+        )
     check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(start),
                                      encoder="efficientnet-lite2"))  # fmt: skip
 
@@ -460,11 +564,17 @@ def test_init_from_a_run_folder_starts_from_its_best_model(tmp_path):
     (run / "best").mkdir(parents=True)
     (run / "best" / "config.json").write_text(json.dumps({"architecture": "show-attend-tell"}))
     notes = []
-    check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(run)), notes.append)
-    assert notes == [f"--init-from {run}: a run folder; starting from its best model, {run / 'best'}"]
+    check_starting_point(
+        TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(run)), notes.append
+    )
+    assert notes == [
+        f"--init-from {run}: a run folder; starting from its best model, {run / 'best'}"
+    ]
     from capsight.captioning.checkpoint import checkpoint_folder, read_config
 
-    assert checkpoint_folder(run) == run / "best" and read_config(run) == {"architecture": "show-attend-tell"}
+    assert checkpoint_folder(run) == run / "best" and read_config(run) == {
+        "architecture": "show-attend-tell"
+    }
     assert checkpoint_folder(run / "best") == run / "best"  # (what load_checkpoint loads)
 
 
@@ -474,7 +584,9 @@ def test_every_option_of_the_command_line_says_what_it_does():
 
 
 @pytest.mark.slow
-def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(caption_folder, tmp_path, encoder):
+def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(
+    caption_folder, tmp_path, encoder
+):
     from PIL import Image
 
     from capsight.captioning.checkpoint import load_checkpoint
@@ -488,7 +600,9 @@ def test_fine_tuning_the_encoders_top_blocks_from_a_trained_decoder(caption_fold
     model, _, config = load_checkpoint(tuned.best_dir)
     assert config["fine_tune_blocks"] == 1 and model.feature_input == "hidden"
     imagenet = EncoderTop("efficientnet-lite0", trainable_blocks=1).state_dict()
-    changed = {k for k, v in model.encoder_top.state_dict().items() if not torch.equal(v, imagenet[k])}
+    changed = {
+        k for k, v in model.encoder_top.state_dict().items() if not torch.equal(v, imagenet[k])
+    }
     assert changed and all(k.startswith(("blocks.3.", "head_conv.")) for k in changed)
 
     # At run time it captions from the shared encoder's hidden maps.
@@ -525,7 +639,9 @@ def test_torchrun_with_two_processes_trains_and_reports_once(caption_folder, tmp
     assert done.returncode == 0, done.stderr[-2000:]
     results = [line for line in done.stdout.splitlines() if line.startswith('{"best_dir"')]
     assert len(results) == 1 and json.loads(results[0])["best_dir"] == str(out / "best")
-    stages = [json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    stages = [
+        json.loads(line)["stage"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ]
     assert stages == ["xe", "xe", "scst"]
     captioner = create_captioner(str(out / "best"))
     assert captioner.vocab.itos
@@ -583,7 +699,9 @@ def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tm
     shutil.rmtree(tmp_path / "run" / "last")
     before = (tmp_path / "run" / "best" / "model.safetensors").read_bytes()
     for extra in ([], ["--resume"]):
-        with pytest.raises(InvalidParameter, match="an earlier run's best/ but no last/ it could be"):
+        with pytest.raises(
+            InvalidParameter, match="an earlier run's best/ but no last/ it could be"
+        ):
             train_main([*argv, *extra])
     assert (tmp_path / "run" / "best" / "model.safetensors").read_bytes() == before
 
@@ -647,7 +765,9 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         make_run_folder("")
 
 
-def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(caption_folder, tmp_path, lock_held_elsewhere):
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(
+    caption_folder, tmp_path, lock_held_elsewhere
+):
     """Two `capsight train --out runs/x` at once had both run: their epochs interleaved in
     metrics.jsonl, and best/ was one run's model, train_config.json the other's."""
     from capsight.training.train_cli import train_main
@@ -658,7 +778,8 @@ def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(caption_folde
     busy = f"another training run is writing there now \\(process {pid}\\)"
     with pytest.raises(InvalidParameter, match=busy):
         train(_config(caption_folder, out, tmp_path / "cache", epochs=1))
-    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written, not even its config
+    # nothing written, not even its config
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]
     # The command line is refused before it settles the folder's last/: the other run's half-
     # written last.new (a save under way) was deleted, and that run failed.
     (out / "last").mkdir()
@@ -688,18 +809,30 @@ def test_a_split_left_empty_says_why(caption_folder, tmp_path):
     splits = json.loads((caption_folder / "splits.json").read_text())
     for name in splits["val"]:
         (caption_folder / "images" / name).unlink()
-    with pytest.raises(DatasetError, match=f"none of the {len(splits['val'])} photos of the 'val' split has a file"):
+    with pytest.raises(
+        DatasetError, match=f"none of the {len(splits['val'])} photos of the 'val' split has a file"
+    ):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
     two = tmp_path / "two"
     (two / "images").mkdir(parents=True)
     for name in ("a.jpg", "b.jpg"):
-        (two / "images" / name).write_bytes((caption_folder / "images" / splits["train"][0]).read_bytes())
+        (two / "images" / name).write_bytes(
+            (caption_folder / "images" / splits["train"][0]).read_bytes()
+        )
     (two / "captions.json").write_text(json.dumps({"a.jpg": ["a shape"], "b.jpg": ["a shape"]}))
-    with pytest.raises(DatasetError, match=r"2 photo\(s\) with captions; training needs at least 3"):
+    with pytest.raises(
+        DatasetError, match=r"2 photo\(s\) with captions; training needs at least 3"
+    ):
         training_corpus(TrainConfig(data=str(two), out=str(tmp_path / "o")))
-    with pytest.raises(InvalidParameter, match="model.safetensors: is a file; name the checkpoint folder"):
+    with pytest.raises(
+        InvalidParameter, match="model.safetensors: is a file; name the checkpoint folder"
+    ):
         (tmp_path / "model.safetensors").write_text("")
-        check_starting_point(TrainConfig(data="d", out=str(tmp_path / "r"), init_from=str(tmp_path / "model.safetensors")))
+        check_starting_point(
+            TrainConfig(
+                data="d", out=str(tmp_path / "r"), init_from=str(tmp_path / "model.safetensors")
+            )
+        )
 
 
 def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path):
@@ -708,19 +841,39 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
 
     notes = []
     (caption_folder / "images" / "red-square-0.jpg").unlink()
-    corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
-    assert "red-square-0.jpg" not in corpus.images and "1 photo has no file and is left out" in notes[-1]
+    corpus = training_corpus(
+        TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append
+    )
+    assert (
+        "red-square-0.jpg" not in corpus.images
+        and "1 photo has no file and is left out" in notes[-1]
+    )
     last = json.loads((caption_folder / "splits.json").read_text())["train"][-1]  # "x.jpg"
-    upper = (caption_folder / "images" / last).rename(caption_folder / "images" / last.replace(".jpg", ".JPG"))
+    upper = (caption_folder / "images" / last).rename(
+        caption_folder / "images" / last.replace(".jpg", ".JPG")
+    )
     training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
     assert notes[-1].endswith(f"{last}; {upper.name} is there: file names are case-sensitive)")
     upper.rename(caption_folder / "images" / last)
-    with pytest.raises(DatasetError, match=r"is in .*nowhere, which does not exist \(give the photo folder"):
-        training_corpus(TrainConfig(data=str(caption_folder), images=str(tmp_path / "nowhere"), out="o"))
-    with pytest.raises(DatasetError, match=r"captions.json, which is a file, not a folder \(give the photo"):
-        training_corpus(TrainConfig(data=str(caption_folder), images=str(caption_folder / "captions.json"), out="o"))
-    with pytest.raises(DatasetError, match="--min-count 100000: no word"):  # before any photo is encoded
-        training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"), min_count=100_000))
+    with pytest.raises(
+        DatasetError, match=r"is in .*nowhere, which does not exist \(give the photo folder"
+    ):
+        training_corpus(
+            TrainConfig(data=str(caption_folder), images=str(tmp_path / "nowhere"), out="o")
+        )
+    with pytest.raises(
+        DatasetError, match=r"captions.json, which is a file, not a folder \(give the photo"
+    ):
+        training_corpus(
+            TrainConfig(
+                data=str(caption_folder), images=str(caption_folder / "captions.json"), out="o"
+            )
+        )
+    # before any photo is encoded
+    with pytest.raises(DatasetError, match="--min-count 100000: no word"):
+        training_corpus(
+            TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"), min_count=100_000)
+        )
 
     splits = json.loads((caption_folder / "splits.json").read_text())
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": splits["train"][:2]}))
@@ -742,7 +895,9 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     with pytest.raises(DatasetError, match="the 'val' split has no photos"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
     (caption_folder / "splits.json").unlink()  # no splits at all: split at random, and say so
-    corpus = training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    corpus = training_corpus(
+        TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append
+    )
     assert corpus.split("train") and corpus.split("val") and "split at random" in " ".join(notes)
 
 
@@ -765,7 +920,9 @@ def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
         corpus = training_corpus(config, notes.append)
         train, val = corpus.split("train"), corpus.split("val")
         assert train and val and not {r.key for r in train} & {r.key for r in val}
-        assert (len(train), len(val)) == (18, 2) and any("no val split: 2 of its 20" in n for n in notes)
+        assert (len(train), len(val)) == (18, 2) and any(
+            "no val split: 2 of its 20" in n for n in notes
+        )
         if part == "val":
             assert "has no train split (only val): its 20 photos outside a test split" in notes[0]
 
@@ -776,7 +933,9 @@ def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
 
     splits = json.loads((caption_folder / "splits.json").read_text())
     config = TrainConfig(data=str(caption_folder), out=str(tmp_path / "o"))
-    (caption_folder / "splits.json").write_text(json.dumps({"test": splits["test"], "val": splits["val"]}))
+    (caption_folder / "splits.json").write_text(
+        json.dumps({"test": splits["test"], "val": splits["val"]})
+    )
     corpus = training_corpus(config, lambda _: None)
     assert corpus.splits["test"] == splits["test"]
     assert not {*corpus.splits["train"], *corpus.splits["val"]} & set(splits["test"])
@@ -791,7 +950,9 @@ def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
                                            "holds out only the one named 'test'"):  # fmt: skip
         training_corpus(config)
     # Other names (a COCO file's 'minival') are trained on, as a file without splits is.
-    (caption_folder / "splits.json").write_text(json.dumps({"minival": splits["val"] + splits["test"]}))
+    (caption_folder / "splits.json").write_text(
+        json.dumps({"minival": splits["val"] + splits["test"]})
+    )
     assert training_corpus(config, lambda _: None).split("train")
 
 
@@ -830,14 +991,27 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
 
     for key in json.loads((caption_folder / "splits.json").read_text())["val"]:
         (caption_folder / "images" / key).write_bytes(b"not a photo at all")
-    argv = [str(caption_folder), "--out", str(tmp_path / "runs" / "r"), "--cache-dir",
-            str(tmp_path / "cache"), "--epochs", "1", "--min-count", "1", "--quiet", "--no-track"]
+    argv = [
+        str(caption_folder),
+        "--out",
+        str(tmp_path / "runs" / "r"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--epochs",
+        "1",
+        "--min-count",
+        "1",
+        "--quiet",
+        "--no-track",
+    ]
     with pytest.raises(DatasetError, match="none of the 'val' photos could be read"):
         train_main(argv)
     assert not (tmp_path / "runs" / "r").exists()
 
 
-def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(caption_folder, tmp_path, monkeypatch):
+def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(
+    caption_folder, tmp_path, monkeypatch
+):
     from capsight.training import train_cli as training
 
     def unopenable(args, config):
@@ -864,7 +1038,9 @@ def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(caption_folder, tmp_path, capsys):
+def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(
+    caption_folder, tmp_path, capsys
+):
     """`capsight train DATA --out runs/x --resume` had gone on with --batch-images 32 where the
     run had 4 (the defaults of every flag left out), and been refused without --architecture."""
     from capsight.training.train_cli import train_main
@@ -889,7 +1065,16 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
     # Another --init-from on resume: the run goes on from its own last/, which had been taken
     # without a word about the checkpoint named.
-    again = [str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--resume", "--quiet", "--no-track"]
+    again = [
+        str(caption_folder),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--resume",
+        "--quiet",
+        "--no-track",
+    ]
     with pytest.raises(InvalidParameter, match=r"^--init-from .*best: the run in .* resumes from its own last "
                                                r"epoch \(started from scratch\); drop --init-from"):  # fmt: skip
         train_main([*again, "--init-from", str(out / "best")])
@@ -902,7 +1087,9 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(c
     # Another --architecture: the run's model options are its architecture's, not carried over
     # (a show-and-tell's cell=gru had been blamed: "--model-option cell: is not an option of ...").
     (out / "train_config.json").write_text(json.dumps({**config, "model": {"cell": "gru"}}))
-    other = config_from_args(build_parser().parse_args([*again, "--architecture", "show-attend-tell"]))
+    other = config_from_args(
+        build_parser().parse_args([*again, "--architecture", "show-attend-tell"])
+    )
     assert with_the_runs_options(other, {"architecture"}, lambda _: None).model == {}
     (out / "train_config.json").write_text('{"architecture": "show-and')  # a damaged file: said
 
@@ -926,7 +1113,9 @@ def test_damaged_weights_in_last_say_the_run_cannot_be_resumed(caption_folder, t
     assert message.endswith(f"so the run cannot be resumed: start it again in another --out (its best model "
                             f"so far is in {out / 'best'})")  # fmt: skip
     (out / "last" / "config.json").write_text('{"architecture": 5')  # read earlier, by the checks
-    with pytest.raises(InvalidParameter, match="so the run cannot be resumed: start it again") as caught:
+    with pytest.raises(
+        InvalidParameter, match="so the run cannot be resumed: start it again"
+    ) as caught:
         check_starting_point(_config(caption_folder, out, cache, epochs=2, resume=True))
     assert "retrain or reinstall" not in str(caught.value)
 
@@ -937,4 +1126,5 @@ def test_an_epoch_loss_that_rounds_to_zero_from_below_is_logged_as_zero():
     from capsight.training.train import epoch_loss
 
     assert json_.dumps(epoch_loss([-2e-5, 1e-5])) == "0.0"  # not "-0.0"
-    assert epoch_loss([0.5, 0.25]) == 0.375 and epoch_loss([1 / 3]) == 0.3333  # 4 decimals, as before
+    # 4 decimals, as before
+    assert epoch_loss([0.5, 0.25]) == 0.375 and epoch_loss([1 / 3]) == 0.3333

@@ -70,7 +70,11 @@ def test_batching_does_not_change_results(encoder, photo, monkeypatch):
     images += [ImageOps.mirror(image) for image in images]  # 6: more than one CPU_CHUNK
     runs = []
     net = _inference_net(encoder.name, str(encoder.device), encoder.weights)
-    monkeypatch.setattr(net, "features_and_hidden", lambda x: runs.append(len(x)) or type(net).features_and_hidden(net, x))
+    monkeypatch.setattr(
+        net,
+        "features_and_hidden",
+        lambda x: runs.append(len(x)) or type(net).features_and_hidden(net, x),
+    )
     together = encoder.encode(images, batch_size=32)
     assert runs == [CPU_CHUNK, len(images) - CPU_CHUNK]  # float32 on a CPU: a few photos per run
     one_by_one = encoder.encode(images, batch_size=1)
@@ -94,11 +98,14 @@ def test_fused_inference_network_matches_the_trained_one(photo):
     assert torch.allclose(got, expected, atol=1e-3)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # original untouched
-    assert torch.allclose(encoder.encode([photo("chelsea")]).grid[0], expected[0].flatten(1).T,
-                          atol=1e-3)
+    assert torch.allclose(
+        encoder.encode([photo("chelsea")]).grid[0], expected[0].flatten(1).T, atol=1e-3
+    )
 
 
-@pytest.mark.parametrize("kernel, stride, groups", [(3, 2, 1), (5, 2, 8), (3, 1, 8), (5, 1, 1), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "kernel, stride, groups", [(3, 2, 1), (5, 2, 8), (3, 1, 8), (5, 1, 1), (1, 1, 1)]
+)
 def test_same_padding_without_a_padded_copy_in_inference(kernel, stride, groups):
     """Inference lets the convolution pad (a zero-led kernel where SAME padding is asymmetric);
     training pads a copy with F.pad. Even and odd sides, square or not, either memory layout."""
@@ -138,7 +145,9 @@ def _fusion_available() -> bool:
     return _operation_works()
 
 
-NEEDS_FUSION = pytest.mark.skipif(not _fusion_available(), reason="this torch has no oneDNN fused convolution")
+NEEDS_FUSION = pytest.mark.skipif(
+    not _fusion_available(), reason="this torch has no oneDNN fused convolution"
+)
 
 
 @NEEDS_FUSION
@@ -159,7 +168,9 @@ def test_fused_convolutions_match_the_separate_operations(side, fused_calls):
             got, hidden = net.features_and_hidden(x)
     convolutions = sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())
     assert len(fused_calls) == convolutions  # each with its ReLU6, sum or nothing, in one call
-    assert torch.allclose(got, expected, atol=1e-4) and torch.allclose(hidden, expected_hidden, atol=1e-4)
+    assert torch.allclose(got, expected, atol=1e-4) and torch.allclose(
+        hidden, expected_hidden, atol=1e-4
+    )
 
 
 @NEEDS_FUSION
@@ -178,7 +189,8 @@ def test_fused_convolutions_stay_out_of_training_tracing_and_autocast(fused_call
                 assert not fuses(x)
             torch.jit.trace(net, x, check_trace=False)  # as the ONNX export traces
             assert not fused_calls
-            monkeypatch.setattr(fused_convolution, "_operation_works", lambda: False)  # a torch without it
+            # a torch without it
+            monkeypatch.setattr(fused_convolution, "_operation_works", lambda: False)
             assert not fuses(x)
             net.features(x)
     assert not fused_calls

@@ -41,5 +41,7 @@ def test_a_strip_of_a_photo_is_shown_wide_enough_to_see_its_map():
     assert viewable(Image.new("RGB", (100, 10000)), 200).size == (67, 200)
     assert viewable(Image.new("RGB", (1, 1)), 200).size == (200, 200)  # a dot is enlarged
     assert viewable(Image.new("RGB", (300, 200)), 200).size == (200, 133)  # a photo keeps its shape
-    sheet = attention_sheet(Image.new("RGB", (10000, 100)), np.full((2, 49), 1 / 49), ["a", "strip"], (7, 7))
+    sheet = attention_sheet(
+        Image.new("RGB", (10000, 100)), np.full((2, 49), 1 / 49), ["a", "strip"], (7, 7)
+    )
     assert sheet.height > 2 * 67

@@ -46,8 +46,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="describe images in words",
         description="Print one caption per image (`path: caption`), or JSON with --json.",
     )
-    p.add_argument("images", metavar="IMAGE", nargs="+",
-                   help="image files (JPEG, PNG, WebP, ...), or folders of them")
+    p.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="image files (JPEG, PNG, WebP, ...), or folders of them",
+    )
     p.add_argument("--json", action="store_true",
                    help='print a JSON list of {"image", "caption", "labels", "model", "score", '
                         '"alternatives", "attention", "blank"} (the last four when there are any; '
@@ -56,49 +60,100 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         'cannot be read is a row {"image", "error"} in its place, and a name '
                         'that cannot be used (no such file, a folder with no images) a row '
                         '{"error"} before the others, as on stderr')  # fmt: skip
-    p.add_argument("--model", action="append", metavar="NAME",
-                   help="captioner (see `capsight models`; default: the best installed); "
-                        "repeat to compare captioners side by side")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="captioner (see `capsight models`; default: the best installed); "
+        "repeat to compare captioners side by side",
+    )
     p.add_argument("--attention", type=_attention_file, metavar="PNG",
                    help="draw the attention of each word over the photo into this image file "
                         "(.png, .jpg or .webp); with several images, a folder or several models, "
                         "one file each, named PNG's stem-<image>[-<model>] (-2, -3 ... where "
                         "photos share a name); its folder is made if missing")  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=32, metavar="N",
-                   help="images encoded together (default: 32)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        metavar="N",
+        help="images encoded together (default: 32)",
+    )
     method = p.add_mutually_exclusive_group()
     method.add_argument("--greedy", action="store_true", help="greedy decoding")
-    method.add_argument("--beam", type=int, metavar="N",
-                        help="beam search with N beams, 1-20 (default: the model's own decoding; "
-                             "beam 4 for the photo default, beam 3 for the other shipped ones)")
-    method.add_argument("--sample", action="store_true",
-                        help="sample words (see --temperature, --top-k, --top-p)")
-    method.add_argument("--narrowing", action="store_true",
-                        help="the original project's schedule: sample the first word from the "
-                             "top 5 (--top-k), one fewer for each next word, then greedy")
-    p.add_argument("--temperature", type=float, default=None, metavar="T",
-                   help="sampling temperature (with --sample; default 0.7: higher varies more, "
-                        "lower reads better)")
-    p.add_argument("--top-k", type=int, default=None, metavar="K",
-                   help="sample from the K most likely words only (with --sample; default: "
-                        "all words; with --narrowing: the starting width, default 5)")
-    p.add_argument("--top-p", type=float, default=None, metavar="P",
-                   help="nucleus sampling: the most likely words covering P (with --sample; "
-                        "default 1.0, all)")
-    p.add_argument("--num", type=int, default=None, metavar="N",
-                   help="up to N distinct captions per image (1-20), by diverse beam search or "
-                        "sampling (the best first, the others below it, each after \"also:\"; "
-                        "in --json, the others are its alternatives)")
-    p.add_argument("--max-length", type=int, default=None, metavar="N",
-                   help="at most N tokens per caption, the end token included (default 20: 19 words)")
-    p.add_argument("--length-penalty", type=float, default=None, metavar="P",
-                   help="with beam search: rank sentences by log-probability / length**P "
-                        "(default 0, the plain sum; larger favours longer captions)")
-    p.add_argument("--allow-repeats", action="store_true",
-                   help="let a caption repeat itself (by default no three words come twice, "
-                        "no word follows itself, and a repeated word is not followed again by the "
-                        "word after it, unless that is a word like 'a' or 'in')")
-    p.add_argument("--seed", type=int, default=None, help="random seed for --sample and --narrowing")
+    method.add_argument(
+        "--beam",
+        type=int,
+        metavar="N",
+        help="beam search with N beams, 1-20 (default: the model's own decoding; "
+        "beam 4 for the photo default, beam 3 for the other shipped ones)",
+    )
+    method.add_argument(
+        "--sample", action="store_true", help="sample words (see --temperature, --top-k, --top-p)"
+    )
+    method.add_argument(
+        "--narrowing",
+        action="store_true",
+        help="the original project's schedule: sample the first word from the "
+        "top 5 (--top-k), one fewer for each next word, then greedy",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        metavar="T",
+        help="sampling temperature (with --sample; default 0.7: higher varies more, "
+        "lower reads better)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        metavar="K",
+        help="sample from the K most likely words only (with --sample; default: "
+        "all words; with --narrowing: the starting width, default 5)",
+    )
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        metavar="P",
+        help="nucleus sampling: the most likely words covering P (with --sample; default 1.0, all)",
+    )
+    p.add_argument(
+        "--num",
+        type=int,
+        default=None,
+        metavar="N",
+        help="up to N distinct captions per image (1-20), by diverse beam search or "
+        'sampling (the best first, the others below it, each after "also:"; '
+        "in --json, the others are its alternatives)",
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N tokens per caption, the end token included (default 20: 19 words)",
+    )
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=None,
+        metavar="P",
+        help="with beam search: rank sentences by log-probability / length**P "
+        "(default 0, the plain sum; larger favours longer captions)",
+    )
+    p.add_argument(
+        "--allow-repeats",
+        action="store_true",
+        help="let a caption repeat itself (by default no three words come twice, "
+        "no word follows itself, and a repeated word is not followed again by the "
+        "word after it, unless that is a word like 'a' or 'in')",
+    )
+    p.add_argument(
+        "--seed", type=int, default=None, help="random seed for --sample and --narrowing"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -122,7 +177,9 @@ def decoding_from_args(args: argparse.Namespace):
     if narrowing and args.top_k is not None and args.top_k < 1:
         raise InvalidParameter(f"--narrowing --top-k is its starting width: >= 1, got {args.top_k}")
     if args.seed is not None and not (args.sample or narrowing):
-        raise InvalidParameter("--seed needs --sample or --narrowing (the other methods are not random)")
+        raise InvalidParameter(
+            "--seed needs --sample or --narrowing (the other methods are not random)"
+        )
     if not (args.sample or narrowing) and any(x is not None for x in sampling_flags):
         raise InvalidParameter("--temperature, --top-k and --top-p need --sample (--top-k also "
                                "starts --narrowing)")  # fmt: skip
@@ -137,8 +194,11 @@ def decoding_from_args(args: argparse.Namespace):
             options["top_k"] = args.top_k
     elif args.sample:
         options["method"] = "sample"
-        for key, value in (("temperature", args.temperature), ("top_k", args.top_k),
-                           ("top_p", args.top_p)):
+        for key, value in (
+            ("temperature", args.temperature),
+            ("top_k", args.top_k),
+            ("top_p", args.top_p),
+        ):
             if value is not None:
                 options[key] = value
     if args.length_penalty is not None:
@@ -160,7 +220,7 @@ def decoding_from_args(args: argparse.Namespace):
         text = str(exc)
         for spoken, flag in _FLAGS_SPOKEN:
             if text.startswith(spoken + " "):
-                raise InvalidParameter(flag + text[len(spoken):]) from None
+                raise InvalidParameter(flag + text[len(spoken) :]) from None
         raise
 
 
@@ -289,6 +349,7 @@ class CaptionRun:
         """Caption the readable images of a batch, print them or keep their --json ``rows``."""
         from capsight._cli.main import error_line
         from capsight.captioning.facade import DecodingIgnored, describe_images
+
         args, models = self.args, self.models
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DecodingIgnored)  # said once, in the CLI's words, below
@@ -398,7 +459,9 @@ def attention_path(base: Path, image: str, model: str, per_image: bool, per_mode
     if not per_image:
         return base
     # A checkpoint folder given as the model ("runs/sat/best") becomes "runs_sat_best".
-    parts = [base.stem, Path(image).stem] + ([re.sub(r"[^\w.-]+", "_", model).strip("_.")] if per_model else [])
+    parts = [base.stem, Path(image).stem] + (
+        [re.sub(r"[^\w.-]+", "_", model).strip("_.")] if per_model else []
+    )
     return base.with_name("-".join(parts) + base.suffix)
 
 
@@ -419,7 +482,9 @@ def write_attention(path: Path, image, described) -> None:
     result = described.caption
     small = viewable(image, 640)
     captioner = resolve_captioner(described.model)[0]
-    title = attention_title(described.model, captioner.describe(), captioner.encoder_name, result.text)
+    title = attention_title(
+        described.model, captioner.describe(), captioner.encoder_name, result.text
+    )
     encoder = cached_encoder(captioner.encoder_name)
     encoded = encoder.encode([image])  # the grid's size; for a captioner without attention, CAM
     if result.attention is not None and result.tokens:
@@ -443,7 +508,9 @@ def write_attention(path: Path, image, described) -> None:
     try:
         write_whole(path, lambda file: picture.save(file, format=kind))
     except OSError as exc:
-        raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
+        raise InvalidParameter(
+            f"--attention {path}: cannot write it ({exc.strerror or exc})"
+        ) from None
 
 
 def attention_title(model: str, info: dict, encoder_name: str, text: str) -> str:
@@ -464,7 +531,9 @@ def attention_folder(path: Path) -> None:
     except (FileExistsError, NotADirectoryError):
         raise InvalidParameter(f"--attention {path}: a parent is a file, not a folder") from None
     except OSError as exc:
-        raise InvalidParameter(f"--attention {path}: cannot write it ({exc.strerror or exc})") from None
+        raise InvalidParameter(
+            f"--attention {path}: cannot write it ({exc.strerror or exc})"
+        ) from None
 
 
 def description_json(image: str, d, attention: str | None = None) -> dict:

@@ -27,14 +27,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     # (named for the usage line and "required" message: "action" told a user nothing)
     p.add_argument("action", choices=("build",), metavar="build", help="make and save a classifier")
-    p.add_argument("--classes", metavar="SET|FILE|a,b,c",
-                   help="class names: a built-in set, a file with one class a line, or 'a, b, c'")
-    p.add_argument("--examples", metavar="DIR",
-                   help="a folder with one sub-folder of photos per class (one-shot/few-shot)")
-    p.add_argument("--names", action="store_true",
-                   help="with --examples: also use the folder names as class names")
-    p.add_argument("--out", required=True, metavar="FILE.pt|FILE.pt2",
-                   help="output: .pt for TorchScript, .pt2 for torch.export")
+    p.add_argument(
+        "--classes",
+        metavar="SET|FILE|a,b,c",
+        help="class names: a built-in set, a file with one class a line, or 'a, b, c'",
+    )
+    p.add_argument(
+        "--examples",
+        metavar="DIR",
+        help="a folder with one sub-folder of photos per class (one-shot/few-shot)",
+    )
+    p.add_argument(
+        "--names",
+        action="store_true",
+        help="with --examples: also use the folder names as class names",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.pt|FILE.pt2",
+        help="output: .pt for TorchScript, .pt2 for torch.export",
+    )
     add_engine_options(p)
     return p
 
@@ -55,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.classes is None and args.examples is None:
         raise InvalidParameter("give --classes, --examples, or both")
     if args.names and args.examples is None:
-        raise InvalidParameter("--names reads the class names from --examples folders; add --examples")
+        raise InvalidParameter(
+            "--names reads the class names from --examples folders; add --examples"
+        )
     if args.template and args.classes is None and not args.names:
         raise InvalidParameter("--template fills in class names, and --examples alone gives none: "
                                "add --names (the folders' names) or --classes, or drop --template")  # fmt: skip
@@ -87,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         path = save_classifier(classifier, args.out, progress)
     written = time.perf_counter() - start - built  # tracing or exporting the network
-    print(f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "
-          f"built in {built:.2f} s and written in {written:.1f} s, {path.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"{path}: {len(classifier.labels)} classes, {args.engine} engine, "
+        f"built in {built:.2f} s and written in {written:.1f} s, {path.stat().st_size / 1e6:.1f} MB"
+    )
     return 0

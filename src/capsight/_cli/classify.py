@@ -23,18 +23,33 @@ import sys
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--template", action="append", metavar="TEXT",
-                   help='prompt template with {} for the class name, e.g. "a photo of a {}."; '
-                        "repeat to average several (default: the engine's own set)")
+    p.add_argument(
+        "--template",
+        action="append",
+        metavar="TEXT",
+        help='prompt template with {} for the class name, e.g. "a photo of a {}."; '
+        "repeat to average several (default: the engine's own set)",
+    )
     # Default None, read as offline: so that --classifier can refuse an --engine given at all.
-    p.add_argument("--engine", choices=("offline", "clip"), default=None,
-                   help="offline: bundled EfficientNet-Lite0 + WordNet + MiniLM (default); "
-                        "clip: transformers CLIP weights named by --clip")
-    p.add_argument("--clip", metavar="PATH",
-                   help="folder (or hub id in the local Hugging Face cache) of a transformers "
-                        "CLIPModel, for --engine clip")
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bar while class names new to the cache are embedded")
+    p.add_argument(
+        "--engine",
+        choices=("offline", "clip"),
+        default=None,
+        help="offline: bundled EfficientNet-Lite0 + WordNet + MiniLM (default); "
+        "clip: transformers CLIP weights named by --clip",
+    )
+    p.add_argument(
+        "--clip",
+        metavar="PATH",
+        help="folder (or hub id in the local Hugging Face cache) of a transformers "
+        "CLIPModel, for --engine clip",
+    )
+    p.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bar while class names new to the cache are embedded",
+    )
 
 
 CHUNK = 64  # photos decoded and classified together
@@ -47,15 +62,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Print the most likely classes for each photo (`path: label score, ...`).",
     )
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files, or folders of them")
-    p.add_argument("--classes", metavar="SET|FILE|a,b,c",
-                   help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
-                        "scenes, professions), a file with one class a line, or 'a, b, c'")
-    p.add_argument("--classifier", metavar="FILE.pt|FILE.pt2",
-                   help="instead of --classes: a classifier file from `capsight classifier "
-                        "build`, run with the classes it holds")
+    p.add_argument(
+        "--classes",
+        metavar="SET|FILE|a,b,c",
+        help="a built-in set (imagenet, everyday, dog-breeds, cat-breeds, foods, "
+        "scenes, professions), a file with one class a line, or 'a, b, c'",
+    )
+    p.add_argument(
+        "--classifier",
+        metavar="FILE.pt|FILE.pt2",
+        help="instead of --classes: a classifier file from `capsight classifier "
+        "build`, run with the classes it holds",
+    )
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes shown (default: 5)")
-    p.add_argument("--json", action="store_true",
-                   help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}')
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}',
+    )
     add_engine_options(p)
     return p
 

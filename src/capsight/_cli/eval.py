@@ -29,23 +29,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="a dataset folder (photos with captions.json, or the Flickr8k text files), "
                         "or a captions file in any format `capsight train` reads (Karpathy, COCO, "
                         "Flickr8k token file, Conceptual Captions TSV) with --images")  # fmt: skip
-    p.add_argument("--images", metavar="DIR",
-                   help="the photo folder of a captions file given as DATA, where it does not say")
+    p.add_argument(
+        "--images",
+        metavar="DIR",
+        help="the photo folder of a captions file given as DATA, where it does not say",
+    )
     p.add_argument(
         "--captions",
         help="with a folder of photos as DATA (the photos in DATA/images when it has one): its "
         "captions file (default: DATA/captions.json, or the Flickr8k text files there); Karpathy, "
         "COCO and Flickr8k formats are read too",
     )
-    p.add_argument("--split", help="split to score, e.g. test (default: every photo); from "
-                   "splits.json, or the split the Karpathy, COCO or Flickr8k files name")
+    p.add_argument(
+        "--split",
+        help="split to score, e.g. test (default: every photo); from "
+        "splits.json, or the split the Karpathy, COCO or Flickr8k files name",
+    )
     p.add_argument("--model", default="default", help="captioner name (see `capsight models`)")
     p.add_argument("--limit", type=int, help="score only the first N photos")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--greedy", action="store_true", help="greedy decoding")
-    group.add_argument("--beam", type=int,
-                       help="beam search of this width (default: the model's own decoding, "
-                            "beam 4 for the photo default, beam 3 for the other shipped ones)")
+    group.add_argument(
+        "--beam",
+        type=int,
+        help="beam search of this width (default: the model's own decoding, "
+        "beam 4 for the photo default, beam 3 for the other shipped ones)",
+    )
     p.add_argument("--bootstrap", type=int, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
                         "with replacement (e.g. 1000; METEOR gets none); with --against, the "
@@ -76,9 +85,15 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = evaluate_captioner(
-            args.model, images, captions, split=args.split, decoding=decoding,
-            limit=args.limit, progress=progress, bootstrap=args.bootstrap or 0,
-        )  # fmt: skip
+            args.model,
+            images,
+            captions,
+            split=args.split,
+            decoding=decoding,
+            limit=args.limit,
+            progress=progress,
+            bootstrap=args.bootstrap or 0,
+        )
     for note in _notes(result):
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
@@ -122,7 +137,8 @@ def _dataset(args: argparse.Namespace) -> tuple[str | None, str]:
                                f"{data} is a folder (name its captions with --captions)")  # fmt: skip
     if args.captions:  # the photos in DATA/images, as a dataset folder holds them, or in DATA
         return str(data / "images" if (data / "images").is_dir() else data), args.captions
-    default = data / "captions.json"  # else the folder: read_corpus finds the Flickr8k text files, or says
+    # else the folder: read_corpus finds the Flickr8k text files, or says
+    default = data / "captions.json"
     return str(data), str(default) if default.is_file() else str(data)
 
 
@@ -142,9 +158,16 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(
-            args.against, args.model, images, captions, args.split, decoding,
-            rounds=rounds, limit=args.limit, progress=progress,
-        )  # fmt: skip
+            args.against,
+            args.model,
+            images,
+            captions,
+            args.split,
+            decoding,
+            rounds=rounds,
+            limit=args.limit,
+            progress=progress,
+        )
     baseline, challenger, comparison = (result[k] for k in ("baseline", "challenger", "comparison"))
     notes = [n for side in (baseline, challenger) for n in _notes(side)]
     notes += [f"scores use a fallback: {side['fallback']}"
@@ -165,7 +188,9 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
     for metric in [m for m in (*INTERVAL_METRICS, "METEOR") if m in comparison]:
         row = comparison[metric]
         difference = round(row["difference"], 4) + 0.0  # (no "-0.0000")
-        line = f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {difference:>+10.4f}"
+        line = (
+            f"{metric:>8}  {row['baseline']:>9.4f}  {row['challenger']:>9.4f}  {difference:>+10.4f}"
+        )
         if rounds and row["interval"] is None:  # METEOR's corpus score is no sum over photos
             line += "    (no interval)"
         elif rounds:

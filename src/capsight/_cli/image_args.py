@@ -38,7 +38,9 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
     paths, problems = [], []
     for arg in args:
         if not arg.strip():  # Path("") is ".": an unset shell variable captioned the folder
-            problems.append(f"{arg!r}: an empty image name; name a file or a folder (. for this one)")
+            problems.append(
+                f"{arg!r}: an empty image name; name a file or a folder (. for this one)"
+            )
             continue
         if arg == STDIN and not os.path.lexists(arg):
             if sys.stdin is None or sys.stdin.isatty():
@@ -62,7 +64,9 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
         if found:
             paths += found
         elif len(problems) == before:  # nothing unreadable: simply no images there
-            problems.append(f"{arg}: a folder with no images in it (looked for {PHOTO_KINDS} files)")
+            problems.append(
+                f"{arg}: a folder with no images in it (looked for {PHOTO_KINDS} files)"
+            )
     return _once_each(paths), problems
 
 

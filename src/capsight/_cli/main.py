@@ -40,7 +40,9 @@ SUBCOMMANDS: list[str] = [
     "capsight._cli.serve",
     "capsight._cli.train",
     "capsight._cli.eval",
-    "capsight._cli.classify", "capsight._cli.classifier", "capsight._cli.search",
+    "capsight._cli.classify",
+    "capsight._cli.classifier",
+    "capsight._cli.search",
 ]
 
 EXIT_OK = 0
@@ -93,7 +95,7 @@ def cli_message(error: CapsightError) -> str:
     becomes the flag that sets it (``every must be ...`` -> ``--every must be ...``)."""
     text, name = str(error), getattr(error, "parameter", None)
     if name and text.startswith(f"{name} "):
-        return f"--{name.replace('_', '-')}{text[len(name):]}"
+        return f"--{name.replace('_', '-')}{text[len(name) :]}"
     return text
 
 

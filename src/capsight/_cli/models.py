@@ -30,9 +30,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="List the models capsight can use here, and which captioner is the default.",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--prepare", action="store_true",
-                   help="export the video models for ONNX Runtime now (else the first "
-                        "`capsight video` does it)")
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="export the video models for ONNX Runtime now (else the first "
+        "`capsight video` does it)",
+    )
     return p
 
 
@@ -61,8 +64,10 @@ def collect_models() -> dict:
         except TypeError:
             # A factory with required arguments (e.g. "checkpoint" needs a folder) cannot be
             # chosen by name alone.
-            info = {"installed": None,
-                    "reason": "built from arguments (e.g. a checkpoint folder), not by name alone"}
+            info = {
+                "installed": None,
+                "reason": "built from arguments (e.g. a checkpoint folder), not by name alone",
+            }
         captioners.append({"name": name, **info})
 
     installed = set(available_encoders())
@@ -78,10 +83,18 @@ def collect_models() -> dict:
         minilm_ok, reason = False, str(exc)
     # Both embedders read the all-MiniLM-L6-v2 package: the network, or its word-piece table.
     embedders = [
-        {"name": "minilm", "installed": minilm_ok, "dim": 384,
-         "kind": "all-MiniLM-L6-v2 sentence embedding (mean pooled)"},
-        {"name": "word-mean", "installed": minilm_ok, "dim": 384,
-         "kind": "mean of the caption's word-piece vectors (the original project's method)"},
+        {
+            "name": "minilm",
+            "installed": minilm_ok,
+            "dim": 384,
+            "kind": "all-MiniLM-L6-v2 sentence embedding (mean pooled)",
+        },
+        {
+            "name": "word-mean",
+            "installed": minilm_ok,
+            "dim": 384,
+            "kind": "mean of the caption's word-piece vectors (the original project's method)",
+        },
     ]
     if reason:
         for e in embedders:
@@ -148,5 +161,7 @@ def describe_runtime(status: dict) -> str:
         return (f"torch: {status['folder']} cannot be written, so the ONNX graphs cannot be "
                 "exported and video runs on torch (slower); set CAPSIGHT_CACHE to a writable "
                 "folder")  # fmt: skip
-    return (f"onnxruntime {status['onnxruntime']}; the first `capsight video` exports the graphs "
-            f"(or capsight models --prepare) into {status['folder']}")
+    return (
+        f"onnxruntime {status['onnxruntime']}; the first `capsight video` exports the graphs "
+        f"(or capsight models --prepare) into {status['folder']}"
+    )

@@ -23,20 +23,36 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="rank the moments of a video by how well they match a text query",
         description="Print the best matching moments: `time  score  caption`.",
     )
-    p.add_argument("target", metavar="VIDEO|ANALYSIS",
-                   help="a video file, or analysis.json (or its folder) from `capsight video`")
+    p.add_argument(
+        "target",
+        metavar="VIDEO|ANALYSIS",
+        help="a video file, or analysis.json (or its folder) from `capsight video`",
+    )
     p.add_argument("query", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--top", type=int, default=5, metavar="K", help="moments shown (default: 5)")
-    p.add_argument("--every", type=float, default=None, metavar="SECONDS",
-                   help="seconds between sampled moments of a video (default: 1)")
-    p.add_argument("--model", default=None, metavar="NAME",
-                   help="captioner for a video (default: the one `capsight video` uses)")
-    p.add_argument("--json", action="store_true",
-                   help='print a JSON list of {"time", "until", "score", "caption_score", '
-                        '"class_score", "caption", "weak"} (a shot\'s moments are one hit, from '
-                        '"time" to "until"; "weak": it scores under the line clear matches pass)')
-    p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bar while a video is captioned")
+    p.add_argument(
+        "--every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between sampled moments of a video (default: 1)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="captioner for a video (default: the one `capsight video` uses)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON list of {"time", "until", "score", "caption_score", '
+        '"class_score", "caption", "weak"} (a shot\'s moments are one hit, from '
+        '"time" to "until"; "weak": it scores under the line clear matches pass)',
+    )
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar while a video is captioned"
+    )
     return p
 
 

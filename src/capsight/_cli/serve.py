@@ -22,18 +22,43 @@ _FLAGS = [
     ("--queue-size", "queue_size", int, "video jobs that may wait before 503 (default 8)"),
     ("--max-upload-mb", "max_upload_mb", float, "largest request body in MiB (default 200)"),
     ("--max-images", "max_images", int, "images per caption or classify request (default 16)"),
-    ("--api-key", "api_key", str, "require this key (>= 8 characters) in the X-API-Key or "
-     "Authorization: Bearer header (default: none)"),
-    ("--job-dir", "job_dir", str, "folder for the job store and job files (default "
-     "$XDG_DATA_HOME/capsight/jobs, or ~/.local/share/capsight/jobs when that is unset)"),
-    ("--job-ttl-hours", "job_ttl_hours", float, "delete finished jobs after this (default 72; 0 = keep)"),
-    ("--request-timeout", "request_timeout_s", float, "seconds a synchronous request may take (default 120)"),
+    (
+        "--api-key",
+        "api_key",
+        str,
+        "require this key (>= 8 characters) in the X-API-Key or "
+        "Authorization: Bearer header (default: none)",
+    ),
+    (
+        "--job-dir",
+        "job_dir",
+        str,
+        "folder for the job store and job files (default "
+        "$XDG_DATA_HOME/capsight/jobs, or ~/.local/share/capsight/jobs when that is unset)",
+    ),
+    (
+        "--job-ttl-hours",
+        "job_ttl_hours",
+        float,
+        "delete finished jobs after this (default 72; 0 = keep)",
+    ),
+    (
+        "--request-timeout",
+        "request_timeout_s",
+        float,
+        "seconds a synchronous request may take (default 120)",
+    ),
     ("--job-timeout", "job_timeout_s", float, "seconds a video job may take (default 3600)"),
     ("--model", "model", str, "captioner used when a request names none (default: default)"),
     ("--inference-slots", "inference_slots", int, "caption requests computed at once (default 1)"),
     ("--log-level", "log_level", str, "uvicorn log level (default info)"),
-    ("--cors-origins", "cors_origins", str, "web pages on these origins may call the API from a "
-     "browser: comma-separated, as https://app.example.com, or * for any (default: none)"),
+    (
+        "--cors-origins",
+        "cors_origins",
+        str,
+        "web pages on these origins may call the API from a "
+        "browser: comma-separated, as https://app.example.com, or * for any (default: none)",
+    ),
 ]
 
 
@@ -80,7 +105,11 @@ def settings_from_args(args: argparse.Namespace, environ=None):
 
     overrides = {dest: getattr(args, dest, None) for _, dest, _, _ in _FLAGS}
     for flag, dest, kind, _ in _FLAGS:
-        if kind is float and overrides[dest] is not None and (problem := finite_problem(dest, overrides[dest])):
+        if (
+            kind is float
+            and overrides[dest] is not None
+            and (problem := finite_problem(dest, overrides[dest]))
+        ):
             raise InvalidParameter(f"{flag} {problem}")
     overrides["ui"] = getattr(args, "ui", None)
     return ServerSettings.from_env(environ).replace(**overrides)
@@ -168,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
             "pip install 'capsight[serve]'"
         ) from None
     # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
-    JobStore(settings.job_dir).close()  # the folder, and a database it can write (before the models)
+    # the folder, and a database it can write (before the models)
+    JobStore(settings.job_dir).close()
     check_servable(settings.model)
     app = create_app(settings)
     _log_as_uvicorn_does(settings.log_level)

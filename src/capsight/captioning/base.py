@@ -37,7 +37,8 @@ class CaptionResult:
     score: float | None = None  # mean log-probability per word, when the model has one
     tokens: list[str] = field(default_factory=list)
     attention: torch.Tensor | None = field(default=None, repr=False)  # (len(tokens), h*w)
-    alternatives: list[str] = field(default_factory=list)  # other distinct captions (num_captions > 1)
+    # other distinct captions (num_captions > 1)
+    alternatives: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain JSON types: the attention as nested lists of floats (or None)."""
@@ -123,7 +124,9 @@ def create_captioner(name: str = "default", **options) -> Captioner:
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
     if not isinstance(name, str):  # (None was a TypeError in posixpath)
-        raise ModelNotFound(f"a captioner is named by text (or a checkpoint folder's path), not {name!r:.60}")
+        raise ModelNotFound(
+            f"a captioner is named by text (or a checkpoint folder's path), not {name!r:.60}"
+        )
     if name == "default":
         name = default_captioner_name()
         if not options:
@@ -131,7 +134,7 @@ def create_captioner(name: str = "default", **options) -> Captioner:
     if name == "checkpoint" and not options.get("path"):
         raise ModelNotFound(
             "the checkpoint captioner needs a folder: give the folder itself as the model name "
-            "(--model runs/sat/best, or model=\"runs/sat/best\" in Python)"
+            '(--model runs/sat/best, or model="runs/sat/best" in Python)'
         )
     if name not in _REGISTRY:
         path = os.path.expanduser(name)
@@ -141,7 +144,9 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         if len(folders) > 1 and all(os.path.isdir(folder) for folder in folders):
             return _REGISTRY["checkpoint"](path=",".join(folders), **options)  # an ensemble
         if os.path.exists(path):
-            raise ModelNotFound(f"{name}: a file; a trained captioner is a folder (e.g. runs/sat/best)")
+            raise ModelNotFound(
+                f"{name}: a file; a trained captioner is a folder (e.g. runs/sat/best)"
+            )
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
         raise ModelNotFound(

@@ -131,7 +131,8 @@ def load_checkpoint(
                             "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
     try:
         model = build_model(config)
-    except (TypeError, ValueError, RuntimeError) as exc:  # sizes the layers refuse ("vocab_size": 0)
+    # sizes the layers refuse ("vocab_size": 0)
+    except (TypeError, ValueError, RuntimeError) as exc:
         raise ModelNotFound(f"{folder / CONFIG}: does not describe a captioner ({exc!s:.80}); the "
                             "checkpoint is damaged, retrain or reinstall it") from None  # fmt: skip
     try:
@@ -144,7 +145,9 @@ def load_checkpoint(
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a page of "size mismatch for ..." lines: the first says enough
-        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "")
+        first = next(
+            (line.strip() for line in str(exc).splitlines() if "size mismatch" in line), ""
+        )
         raise ModelNotFound(f"{folder}: weights do not match {CONFIG} ({first[:160]}); the "
                             "checkpoint is damaged") from None  # fmt: skip
     if missing or unexpected:
@@ -165,7 +168,9 @@ def load_checkpoint(
     return model.to(device).eval(), vocab, raw
 
 
-def _check_weights(stored: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+def _check_weights(
+    stored: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path
+) -> None:
     """ModelNotFound for weights that are not numbers, or not of the kind the model holds:
     overwritten with NaN, or saved as integers, they loaded without a word and captioned every
     photo "the"."""

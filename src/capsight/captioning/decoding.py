@@ -43,7 +43,9 @@ class Decoded:
     alternatives: list[list[int]] = field(default_factory=list)
 
 
-def decode(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | None = None) -> list[Decoded]:
+def decode(
+    model: CaptionModel, grid: torch.Tensor, options: DecodingOptions | None = None
+) -> list[Decoded]:
     """Decode a batch of encoder grids (B, P, D) into one Decoded per image."""
     options = options or DecodingOptions()
     limit = model.longest_caption(grid)
@@ -106,7 +108,9 @@ def _sample(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -
     return grouped
 
 
-def filter_logits(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+def filter_logits(
+    logits: torch.Tensor, temperature: float, top_k: int, top_p: float
+) -> torch.Tensor:
     """Temperature, then keep the top-k words and the smallest set with mass >= top_p.
 
     Any temperature in (0, inf] is safe: the best word is shifted to 0 first, so near 0 every
@@ -280,7 +284,8 @@ class _Beams:
         batch = len(self.final_scores)
         lengths = torch.tensor([max(len(s), 1) for s in self.final_seqs], dtype=torch.float)
         normalised = self.final_scores / lengths.reshape(batch, self.width) ** length_penalty
-        order = normalised.argsort(dim=-1, descending=True, stable=True)  # (B, W); ties: search order
+        # (B, W); ties: search order
+        order = normalised.argsort(dim=-1, descending=True, stable=True)
         return [[b * self.width + int(j) for j in order[b]] for b in range(batch)]
 
     def result(self, row: int) -> Decoded:
@@ -289,12 +294,18 @@ class _Beams:
         eos = self.model.eos_id
         words = seq[: seq.index(eos)] if eos in seq else seq
         steps = max(min(len(seq), len(words) + 1), 1)
-        attention = torch.stack(self.final_atts[row][: len(words)]) if self.final_atts[row] and words else None
+        attention = (
+            torch.stack(self.final_atts[row][: len(words)])
+            if self.final_atts[row] and words
+            else None
+        )
         score = float(self.final_scores.reshape(-1)[row]) / steps
         return Decoded(words, score, attention)
 
 
-def _run_beams(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions, best_only: bool) -> _Beams:
+def _run_beams(
+    model: CaptionModel, grid: torch.Tensor, options: DecodingOptions, best_only: bool
+) -> _Beams:
     """Beam search; an image leaves the batch once its outcome is settled: when all its beams
     have ended, or, for ``best_only`` callers, when its best beam has (``_Beams.decided``). The
     captions are the same as searching every image to the end (tests/captioning check this);
@@ -326,7 +337,9 @@ def beam_candidates(
     try:
         with torch.inference_mode():
             beams = _run_beams(model, grid, options, best_only=False)
-            return [[beams.result(r) for r in rows] for rows in beams.ranked(options.length_penalty)]
+            return [
+                [beams.result(r) for r in rows] for rows in beams.ranked(options.length_penalty)
+            ]
     finally:
         model.train(was_training)
 
@@ -344,11 +357,14 @@ def _diversity_penalty(chosen: list[torch.Tensor], vocab_size: int, pad_id: int)
     return penalty
 
 
-def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOptions) -> list[Decoded]:
+def _diverse_beam(
+    model: CaptionModel, grid: torch.Tensor, options: DecodingOptions
+) -> list[Decoded]:
     batch = grid.shape[0]
     start = model.start(grid)
     groups = [
-        _Beams(model, start, batch, options.beam_width, grid.device) for _ in range(options.num_captions)
+        _Beams(model, start, batch, options.beam_width, grid.device)
+        for _ in range(options.num_captions)
     ]
     for t in range(options.max_length):
         chosen_now: list[torch.Tensor] = []  # (B, W) words of earlier groups at this step
@@ -375,7 +391,11 @@ def _diverse_beam(model: CaptionModel, grid: torch.Tensor, options: DecodingOpti
         for c in captions[1:]:
             if len(alternatives) == options.num_captions - 1:
                 break
-            if whole_alternative(c.tokens, best.tokens, model) and c.score > float("-inf") and tuple(c.tokens) not in seen:
+            if (
+                whole_alternative(c.tokens, best.tokens, model)
+                and c.score > float("-inf")
+                and tuple(c.tokens) not in seen
+            ):
                 seen.add(tuple(c.tokens))
                 alternatives.append(c.tokens)
         best.alternatives = alternatives

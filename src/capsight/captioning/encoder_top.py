@@ -85,7 +85,9 @@ class EncoderTop(nn.Module):
         """Which weights the module holds now: every tensor's identity, storage and in-place
         version, so an optimizer step, a loaded state dict or a move to another device or dtype
         makes a new key."""
-        return tuple((id(t), t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+        return tuple(
+            (id(t), t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers())
+        )
 
     def _inference_copy(self) -> nn.Module:
         """A frozen copy with BatchNorm folded into the convolutions, channels-last (as the
@@ -96,11 +98,16 @@ class EncoderTop(nn.Module):
             self._fused.clear()
             fused = nn.Module()
             fused.blocks = copy.deepcopy(self.blocks).eval()
-            fused.head_conv, fused.head_bn = copy.deepcopy(self.head_conv), copy.deepcopy(self.head_bn)
+            fused.head_conv, fused.head_bn = (
+                copy.deepcopy(self.head_conv),
+                copy.deepcopy(self.head_bn),
+            )
             for block in fused.blocks:
                 fold_block(block)
             fold_batch_norm(fused, "head_conv", "head_bn")
-            self._fused.append((key, fused.requires_grad_(False).to(memory_format=torch.channels_last)))
+            self._fused.append(
+                (key, fused.requires_grad_(False).to(memory_format=torch.channels_last))
+            )
         return self._fused[0][1]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

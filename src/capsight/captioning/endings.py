@@ -86,7 +86,9 @@ class Endings:
         if self.first_words is None:
             return []
         if vocab_size not in self._not_first:
-            self._not_first[vocab_size] = [w for w in range(vocab_size) if w not in self.first_words]
+            self._not_first[vocab_size] = [
+                w for w in range(vocab_size) if w not in self.first_words
+            ]
         return self._not_first[vocab_size]
 
     def not_first_mask(self, logp):
@@ -114,7 +116,9 @@ class Endings:
         """May a caption end after these word ids? Never when it is empty."""
         if not words:
             return False
-        return words[-1] in self.final_words or (len(words) >= 2 and (words[-2], words[-1]) in self.final_pairs)
+        return words[-1] in self.final_words or (
+            len(words) >= 2 and (words[-2], words[-1]) in self.final_pairs
+        )
 
     def to_json(self) -> dict:
         data = {
@@ -152,7 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     from capsight.errors import CapsightError
     from capsight.training.readers import read_corpus
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, description="Learn a checkpoint's endings.json from a corpus.")
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description="Learn a checkpoint's endings.json from a corpus."
+    )
     parser.add_argument("data", help="the training corpus (its train split is used)")
     parser.add_argument("checkpoint", help="checkpoint folder; endings.json is written there")
     args = parser.parse_args(argv)
@@ -165,8 +171,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
     endings = Endings.learn(vocab.encode(tokenize(c)) for im in images for c in im.captions)
     endings.save(args.checkpoint)
-    print(f"{args.checkpoint}/{FILE}: {len(endings.final_words)} final words, "
-          f"{len(endings.final_pairs)} final word pairs, {len(endings.first_words or ())} first words")
+    print(
+        f"{args.checkpoint}/{FILE}: {len(endings.final_words)} final words, "
+        f"{len(endings.final_pairs)} final word pairs, {len(endings.first_words or ())} first words"
+    )
 
 
 if __name__ == "__main__":

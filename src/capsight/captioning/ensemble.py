@@ -57,7 +57,9 @@ class CaptionEnsemble(CaptionModel):
         grids = [grid] * len(self.members)
         if self.positions is not None:  # each member's own grid, side by side
             if grid.shape[1] != sum(self.positions):
-                raise ValueError(f"grid has {grid.shape[1]} positions; the members read {self.positions}")
+                raise ValueError(
+                    f"grid has {grid.shape[1]} positions; the members read {self.positions}"
+                )
             grids = list(grid.split(self.positions, dim=1))
         state: State = {}
         for i, (member, own) in enumerate(zip(self.members, grids, strict=True)):
@@ -65,7 +67,11 @@ class CaptionEnsemble(CaptionModel):
         return state
 
     def longest_caption(self, grid: torch.Tensor) -> int | None:
-        grids = list(grid.split(self.positions, dim=1)) if self.positions is not None else [grid] * len(self.members)
+        grids = (
+            list(grid.split(self.positions, dim=1))
+            if self.positions is not None
+            else [grid] * len(self.members)
+        )
         limits = [m.longest_caption(g) for m, g in zip(self.members, grids, strict=True)]
         return min((n for n in limits if n is not None), default=None)
 
@@ -84,14 +90,18 @@ class CaptionEnsemble(CaptionModel):
         return mean, new_state, attention
 
     @staticmethod
-    def member_grid(member: CaptionModel, grid: torch.Tensor, hidden: torch.Tensor | None) -> torch.Tensor:
+    def member_grid(
+        member: CaptionModel, grid: torch.Tensor, hidden: torch.Tensor | None
+    ) -> torch.Tensor:
         """What ``member`` reads of one encoder's output in an ensemble with ``positions``: the
         grid (B, P, 1280), or for a member with fine-tuned top blocks its own top's grid of the
         hidden map."""
         if member.feature_input != "hidden":
             return grid
         if hidden is None:
-            raise ModelNotFound("an ensemble member with fine-tuned encoder blocks needs the encoder's hidden maps")
+            raise ModelNotFound(
+                "an ensemble member with fine-tuned encoder blocks needs the encoder's hidden maps"
+            )
         return member.encoder_top(hidden)
 
     def forward(self, grid: torch.Tensor, captions: torch.Tensor):

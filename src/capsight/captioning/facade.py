@@ -72,7 +72,7 @@ def small_image_note(width: int, height: int) -> str | None:
         size = f"only {width}x{height} px"
     else:  # not "only 4000x10 px": the short side is what is small
         size = f"{width}x{height} px, only {min(width, height)} on its short side"
-    return (f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess")
+    return f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess"
 
 
 def caption(

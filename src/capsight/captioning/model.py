@@ -162,7 +162,9 @@ class CaptionModel(nn.Module):
         decoding stops there, whatever its ``max_length``."""
         return None
 
-    def step(self, tokens: torch.Tensor, state: State) -> tuple[torch.Tensor, State, torch.Tensor | None]:
+    def step(
+        self, tokens: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, State, torch.Tensor | None]:
         """Previous tokens (B,) -> next-word logits (B, V), new state, attention (B, P) or None."""
         raise NotImplementedError
 

@@ -50,7 +50,8 @@ class DecodingOptions:
     no_repeat_trigram: bool = True
     no_repeat_phrase: bool = True  # no "a bike ... a bike": captioning.rules.FUNCTION_WORDS
     no_repeat_word: bool = True  # a word may not follow itself ("a man is is")
-    complete_endings: bool = True  # no <eos> mid-phrase ("in a red"), no first word no training caption starts with: captioning.endings
+    # no <eos> mid-phrase ("in a red"), no first word no training caption starts with: captioning.endings
+    complete_endings: bool = True
     # Sampling's temperature: 0.7 keeps 4.3 of 5 draws distinct and scores +15% CIDEr over 1.0
     # (benchmarks/sampling_settings.py). narrowing samples at 1, as the original project did,
     # whatever this says.
@@ -63,9 +64,13 @@ class DecodingOptions:
     def __post_init__(self) -> None:
         self._check_types()
         if self.method not in ("greedy", "beam", "sample", "narrowing"):
-            raise InvalidParameter(f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing")
+            raise InvalidParameter(
+                f"unknown decoding method {self.method!r}; use greedy, beam, sample or narrowing"
+            )
         if not 1 <= self.beam_width <= MAX_BEAM_WIDTH:
-            raise InvalidParameter(f"beam width must be between 1 and {MAX_BEAM_WIDTH}, got {self.beam_width}")
+            raise InvalidParameter(
+                f"beam width must be between 1 and {MAX_BEAM_WIDTH}, got {self.beam_width}"
+            )
         if not 2 <= self.max_length <= MAX_LENGTH:
             raise InvalidParameter(
                 f"max length must be between 2 and {MAX_LENGTH} (it counts the end token: 2 "
@@ -170,7 +175,9 @@ class DecodingOptions:
             return self
         if base.method != "sample":  # its sampling fields were never chosen: sampling's defaults
             defaults = DecodingOptions()
-            base = dataclasses.replace(base, **{name: getattr(defaults, name) for name in _SAMPLE_SHAPE})
+            base = dataclasses.replace(
+                base, **{name: getattr(defaults, name) for name in _SAMPLE_SHAPE}
+            )
         out = dataclasses.replace(base, **{name: getattr(self, name) for name in given})
         # Still only these were chosen: the options resolved again (the server resolves a
         # request's, then the library does) are judged by them, not against the class defaults.

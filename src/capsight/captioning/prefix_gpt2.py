@@ -51,17 +51,27 @@ class PrefixGPT2Config:
         if self.prefix_from not in ("grid", "pooled"):
             raise InvalidParameter(f"prefix_from must be grid or pooled, not {self.prefix_from!r}")
         if self.n_head < 1 or self.n_embd % self.n_head:
-            raise InvalidParameter(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+            raise InvalidParameter(
+                f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})"
+            )
 
 
 def _gpt2_config(c: PrefixGPT2Config):
     from transformers import GPT2Config
 
     return GPT2Config(
-        vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd, n_layer=c.n_layer,
-        n_head=c.n_head, resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
-        bos_token_id=c.bos_token_id, eos_token_id=c.eos_token_id, pad_token_id=c.pad_token_id,
-    )  # fmt: skip
+        vocab_size=c.vocab_size,
+        n_positions=c.n_positions,
+        n_embd=c.n_embd,
+        n_layer=c.n_layer,
+        n_head=c.n_head,
+        resid_pdrop=c.dropout,
+        embd_pdrop=c.dropout,
+        attn_pdrop=c.dropout,
+        bos_token_id=c.bos_token_id,
+        eos_token_id=c.eos_token_id,
+        pad_token_id=c.pad_token_id,
+    )
 
 
 @register_architecture("prefix-gpt2", PrefixGPT2Config)
@@ -78,11 +88,15 @@ class PrefixGPT2(CaptionModel):
         if c.prefix_from == "pooled":
             hidden = c.n_embd * c.prefix_length // 2
             self.mapper = nn.Sequential(
-                nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, hidden), nn.Tanh(),
+                nn.LayerNorm(c.feature_dim),
+                nn.Linear(c.feature_dim, hidden),
+                nn.Tanh(),
                 nn.Linear(hidden, c.n_embd * c.prefix_length),
-            )  # fmt: skip
+            )
         else:
-            self.mapper = nn.Sequential(nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, c.n_embd))
+            self.mapper = nn.Sequential(
+                nn.LayerNorm(c.feature_dim), nn.Linear(c.feature_dim, c.n_embd)
+            )
             self.cell_position = nn.Parameter(torch.zeros(1, 1, c.n_embd))
         layers = self.gpt.config.n_layer
         self.static_state_keys = tuple(f"p{kind}{i}" for i in range(layers) for kind in "kv")
@@ -94,7 +108,9 @@ class PrefixGPT2(CaptionModel):
         """grid (B, P, D) -> prefix embeddings (B, L, n_embd)."""
         c = self.config
         if c.prefix_from == "pooled":
-            return self.mapper(grid.float().mean(dim=1)).reshape(grid.shape[0], c.prefix_length, c.n_embd)
+            return self.mapper(grid.float().mean(dim=1)).reshape(
+                grid.shape[0], c.prefix_length, c.n_embd
+            )
         cells = self.mapper(grid.float())  # (B, P, n_embd)
         if self.cell_position.shape[1] != cells.shape[1]:
             self.cell_position = nn.Parameter(
@@ -157,7 +173,9 @@ class PrefixGPT2(CaptionModel):
         for i, block in enumerate(gpt.h):
             attn = block.attn
             q, k, v = attn.c_attn(block.ln_1(x)).split(attn.split_size, dim=2)
-            q, k, v = (z.unflatten(-1, (attn.num_heads, attn.head_dim)).transpose(1, 2) for z in (q, k, v))
+            q, k, v = (
+                z.unflatten(-1, (attn.num_heads, attn.head_dim)).transpose(1, 2) for z in (q, k, v)
+            )
             kv.append((k, v))
             if past is not None:
                 k, v = torch.cat([past[i][0], k], 2), torch.cat([past[i][1], v], 2)
@@ -165,9 +183,13 @@ class PrefixGPT2(CaptionModel):
             if attn.scale_attn_by_inverse_layer_idx:
                 scale /= i + 1
             out = nn.functional.scaled_dot_product_attention(
-                q, k, v, is_causal=past is None, scale=scale,
+                q,
+                k,
+                v,
+                is_causal=past is None,
+                scale=scale,
                 dropout_p=attn.attn_dropout.p if self.training else 0.0,
-            )  # fmt: skip
+            )
             x = x + attn.resid_dropout(attn.c_proj(out.transpose(1, 2).flatten(2)))
             x = x + block.mlp(block.ln_2(x))
         return gpt.ln_f(x), kv
@@ -195,7 +217,9 @@ class PrefixGPT2(CaptionModel):
 
         # Offline, a hub id is read from its cached folder: given the id, transformers looks it
         # up online even with local_files_only.
-        source = (cached_folder(path_or_id) or str(path_or_id)) if local_files_only else str(path_or_id)
+        source = (
+            (cached_folder(path_or_id) or str(path_or_id)) if local_files_only else str(path_or_id)
+        )
         try:
             gpt = GPT2LMHeadModel.from_pretrained(source, local_files_only=local_files_only)
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)
@@ -207,11 +231,20 @@ class PrefixGPT2(CaptionModel):
         vocab = TokenizerVocabulary(tokenizer)
         g = gpt.config
         config = PrefixGPT2Config(
-            vocab_size=g.vocab_size, feature_dim=feature_dim, prefix_from=prefix_from,
-            prefix_length=prefix_length, n_embd=g.n_embd, n_layer=g.n_layer, n_head=g.n_head,
-            n_positions=g.n_positions, dropout=g.resid_pdrop, bos_token_id=vocab.bos_id,
-            eos_token_id=vocab.eos_id, pad_token_id=vocab.pad_id, pretrained=str(path_or_id),
-        )  # fmt: skip
+            vocab_size=g.vocab_size,
+            feature_dim=feature_dim,
+            prefix_from=prefix_from,
+            prefix_length=prefix_length,
+            n_embd=g.n_embd,
+            n_layer=g.n_layer,
+            n_head=g.n_head,
+            n_positions=g.n_positions,
+            dropout=g.resid_pdrop,
+            bos_token_id=vocab.bos_id,
+            eos_token_id=vocab.eos_id,
+            pad_token_id=vocab.pad_id,
+            pretrained=str(path_or_id),
+        )
         return cls(config, gpt=gpt), vocab
 
 
@@ -227,7 +260,9 @@ class TokenizerVocabulary:
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
-        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+        eos = (
+            tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+        )
         if eos is None:
             raise ModelNotFound("the tokenizer has no end-of-text token; GPT-2 tokenizers do")
         self.eos_id = eos

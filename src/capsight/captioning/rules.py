@@ -61,7 +61,9 @@ def banned_phrase_words(seq: list[int], function_ids: frozenset[int]) -> list[in
     if not seq:
         return []
     last = seq[-1]
-    return [seq[i + 1] for i in range(len(seq) - 1) if seq[i] == last and seq[i + 1] not in function_ids]
+    return [
+        seq[i + 1] for i in range(len(seq) - 1) if seq[i] == last and seq[i + 1] not in function_ids
+    ]
 
 
 def banned_trigram_words(seq: list[int]) -> list[int]:

@@ -47,14 +47,17 @@ class ShowAndTell(CaptionModel):
         super().__init__()
         self.config = c = config
         self.image_proj = nn.Sequential(
-            nn.LayerNorm(c.feature_dim), nn.Dropout(c.dropout * 0.5),
+            nn.LayerNorm(c.feature_dim),
+            nn.Dropout(c.dropout * 0.5),
             nn.Linear(c.feature_dim, c.embed_dim),
-        )  # fmt: skip
+        )
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim)
         self.embed_dropout = nn.Dropout(c.embed_dropout)
         rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
         inner_dropout = c.dropout if c.num_layers > 1 else 0.0
-        self.rnn = rnn(c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True, dropout=inner_dropout)
+        self.rnn = rnn(
+            c.embed_dim, c.hidden_dim, c.num_layers, batch_first=True, dropout=inner_dropout
+        )
         self.out_dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(c.hidden_dim, c.embed_dim)
         self.out_bias = nn.Parameter(torch.zeros(c.vocab_size))

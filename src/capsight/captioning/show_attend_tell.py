@@ -97,7 +97,12 @@ class ShowAttendTell(CaptionModel):
     def _attend(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         query = self.att_hidden(state["h"]).unsqueeze(1)  # (B, 1, A)
         keys = state["keys"]
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or keys.device.type != "cpu" or keys.dtype != torch.float32:
+        if (
+            torch.is_grad_enabled()
+            or torch.jit.is_tracing()
+            or keys.device.type != "cpu"
+            or keys.dtype != torch.float32
+        ):
             # training, an ONNX export, a GPU, or bfloat16 (where tanh is not the cost measured)
             scores = self.att_score(torch.tanh(keys + query)).squeeze(-1)  # (B, P)
         else:

@@ -43,17 +43,26 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
     folder = checkpoint_folder(path)  # a training run folder: its best checkpoint
     if (folder / CONFIG).is_file():
         return [folder]
-    listed = _read_json(folder / "ensemble.json").get("members") if (folder / "ensemble.json").is_file() else None
-    if listed:  # an exported ensemble names its members, relative to it (a shipped model may be one)
+    listed = (
+        _read_json(folder / "ensemble.json").get("members")
+        if (folder / "ensemble.json").is_file()
+        else None
+    )
+    # an exported ensemble names its members, relative to it (a shipped model may be one)
+    if listed:
         members = [(folder / m).resolve() for m in listed]
         if missing := [str(m) for m in members if not (m / CONFIG).is_file()]:
             raise ModelNotFound(f"{folder}: ensemble member {missing[0]} is missing")
         return members
     if not folder.exists():  # as create_captioner says it for a path given as the model's name
         raise ModelNotFound(f"{folder}: no such checkpoint folder")
-    members = sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
+    members = (
+        sorted(p for p in folder.glob("*") if (p / CONFIG).is_file()) if folder.is_dir() else []
+    )
     if not members:
-        raise ModelNotFound(f"{folder}: no captioner checkpoint (config.json + model.safetensors) here")
+        raise ModelNotFound(
+            f"{folder}: no captioner checkpoint (config.json + model.safetensors) here"
+        )
     if len(members) > 1 and not (folder / "ensemble.json").is_file():
         names = ", ".join(m.name for m in members[:4]) + (", ..." if len(members) > 4 else "")
         raise ModelNotFound(
@@ -66,7 +75,9 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
 
 def member_encoders(configs: list[dict]) -> list[tuple[str, int]]:
     """(encoder name, input resolution) of each member, from its config.json."""
-    return [(c.get("encoder", "efficientnet-lite0"), int(c.get("resolution") or 224)) for c in configs]
+    return [
+        (c.get("encoder", "efficientnet-lite0"), int(c.get("resolution") or 224)) for c in configs
+    ]
 
 
 def member_encoder_weights(folders: list[Path], configs: list[dict]) -> list[str]:
@@ -77,7 +88,9 @@ def member_encoder_weights(folders: list[Path], configs: list[dict]) -> list[str
 
 
 @lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]], list[str]]:
+def _load(
+    paths: tuple[str, ...],
+) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]], list[str]]:
     folders = [f for p in paths for f in _checkpoint_folders(p)]
     loaded = [load_checkpoint(f) for f in folders]
     vocabularies = [v for _, v, _ in loaded]
@@ -89,9 +102,12 @@ def _load(paths: tuple[str, ...]) -> tuple[CaptionModel, Vocabulary, dict, list[
     encoders = member_encoders([raw for _, _, raw in loaded])
     weights = member_encoder_weights(folders, [raw for _, _, raw in loaded])
     if missing := [w for w in weights if w and not Path(w).is_file()]:
-        raise ModelNotFound(f"{missing[0]}: the checkpoint's own encoder is missing; the checkpoint is incomplete")
+        raise ModelNotFound(
+            f"{missing[0]}: the checkpoint's own encoder is missing; the checkpoint is incomplete"
+        )
     positions = None
-    if len(set(zip(encoders, weights, strict=True))) > 1:  # members on different encoders: grids side by side (ensemble.py)
+    # members on different encoders: grids side by side (ensemble.py)
+    if len(set(zip(encoders, weights, strict=True))) > 1:
         positions = [math.ceil(resolution / 32) ** 2 for _, resolution in encoders]
     model = models[0] if len(models) == 1 else CaptionEnsemble(models, positions).eval()
     raw = read_config(folders[0]) if (folders[0] / CONFIG).is_file() else {}
@@ -109,7 +125,9 @@ def _read_json(path: Path) -> dict:
 class TrainedCaptioner(Captioner):
     """A trained caption model (or an ensemble) with its vocabulary and default decoding."""
 
-    def __init__(self, name: str, path: str | os.PathLike, decoding: DecodingOptions | None = None) -> None:
+    def __init__(
+        self, name: str, path: str | os.PathLike, decoding: DecodingOptions | None = None
+    ) -> None:
         paths = tuple(str(p).strip() for p in str(path).split(",") if str(p).strip())
         self.name = name
         self.path = paths
@@ -123,7 +141,9 @@ class TrainedCaptioner(Captioner):
         # Members that read another encoder, or their own fine-tuned one: photos encoded again.
         self._reencode = any(key != (self.encoder_name, "") for key in self.member_inputs)
         if len({e for e in encoders}) > len({e[0] for e in encoders}):
-            raise ModelNotFound(f"{', '.join(paths)}: members read one encoder at different resolutions")
+            raise ModelNotFound(
+                f"{', '.join(paths)}: members read one encoder at different resolutions"
+            )
         who = ", ".join(paths) if name == "checkpoint" else repr(name)  # (named in errors)
         for encoder_name, own in self.member_inputs:  # ImageNet weights must be installed
             if encoder_name not in VARIANTS:  # (not a missing extra: no extra has it)
@@ -138,7 +158,9 @@ class TrainedCaptioner(Captioner):
         shipped = stored_decoding(raw.get("decoding", {}), who)  # (checked even when overridden)
         self.default_decoding = decoding or shipped
 
-    def caption(self, encoded: EncodedImages, decoding: DecodingOptions | None = None) -> list[CaptionResult]:
+    def caption(
+        self, encoded: EncodedImages, decoding: DecodingOptions | None = None
+    ) -> list[CaptionResult]:
         options = decoding or self.default_decoding
         if len(encoded) == 0:
             return []
@@ -190,14 +212,18 @@ class TrainedCaptioner(Captioner):
         if model.feature_input != "hidden":
             return encoded.grid
         if encoded.hidden is None:
-            raise InvalidParameter(f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder")
+            raise InvalidParameter(
+                f"captioner {self.name!r} needs the encoder's hidden maps; encode with ImageEncoder"
+            )
         return encoded.hidden
 
     def word_vectors(self, tokens: list[str]) -> torch.Tensor:
         """The model's input embedding of each word (len(tokens), E): the caption's word vectors.
         Words are lower-cased first, as the training captions were ("Dog" is "dog")."""
         model = self.model.members[0] if isinstance(self.model, CaptionEnsemble) else self.model
-        embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else model.embed
+        embedding = (
+            model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else model.embed
+        )
         ids = torch.tensor(self.vocab.encode([t.strip().lower() for t in tokens]), dtype=torch.long)
         with torch.no_grad():
             return embedding(ids).float()  # (T, E)
@@ -205,7 +231,9 @@ class TrainedCaptioner(Captioner):
     def describe(self) -> dict:
         members = len(self.model.members) if isinstance(self.model, CaptionEnsemble) else 1
         # An exported ensemble's own validation scores, else its (first) checkpoint's.
-        training = self.raw_config.get("validation") or self.raw_config.get("training", {}).get("best", {})
+        training = self.raw_config.get("validation") or self.raw_config.get("training", {}).get(
+            "best", {}
+        )
         also = "".join(f" + {name}" for name, _ in self.extra_encoders)
         own = sum(1 for _, weights in self.member_inputs if weights)
         return {
@@ -214,10 +242,18 @@ class TrainedCaptioner(Captioner):
             "kind": f"trained {self.architecture} decoder"
             + (f" (ensemble of {members})" if members > 1 else "")
             + (f" on {self.encoder_name}{also}" if also else "")
-            + (f", {'the first member with ' if members > 1 else ''}the encoder's last {tuned} blocks fine-tuned"
-               if (tuned := self.raw_config.get("fine_tune_blocks")) else "")
-            + (f", {own} of its members on their own fine-tuned encoder" if members > 1 and own
-               else ", on its own fine-tuned encoder" if own else ""),
+            + (
+                f", {'the first member with ' if members > 1 else ''}the encoder's last {tuned} blocks fine-tuned"
+                if (tuned := self.raw_config.get("fine_tune_blocks"))
+                else ""
+            )
+            + (
+                f", {own} of its members on their own fine-tuned encoder"
+                if members > 1 and own
+                else ", on its own fine-tuned encoder"
+                if own
+                else ""
+            ),
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},
@@ -226,7 +262,9 @@ class TrainedCaptioner(Captioner):
 
 
 def _shipped(name: str):
-    def factory(path: str | os.PathLike | None = None, decoding: DecodingOptions | None = None) -> TrainedCaptioner:
+    def factory(
+        path: str | os.PathLike | None = None, decoding: DecodingOptions | None = None
+    ) -> TrainedCaptioner:
         folder = Path(path) if path else MODELS_DIR / name
         if path is None and not folder.is_dir():
             raise ModelNotFound(f"captioner {name!r} is not installed here ({folder} is missing)")

@@ -67,7 +67,9 @@ class Vocabulary:
     def build(cls, token_lists: Iterable[list[str]], min_count: int = 5) -> Vocabulary:
         """Keep words seen at least ``min_count`` times; the rest become ``<unk>``."""
         counts = Counter(w for tokens in token_lists for w in tokens)
-        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        kept = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
         return cls(kept)
 
     def __len__(self) -> int:
@@ -108,5 +110,7 @@ class Vocabulary:
         except (ValueError, UnicodeDecodeError, KeyError, TypeError):
             itos = None
         if not isinstance(itos, list) or tuple(itos[:4]) != SPECIALS:
-            raise ModelNotFound(f"{p}: not a capsight vocabulary (damaged, or special tokens missing)")
+            raise ModelNotFound(
+                f"{p}: not a capsight vocabulary (damaged, or special tokens missing)"
+            )
         return cls(itos[4:])

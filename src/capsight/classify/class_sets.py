@@ -24,7 +24,15 @@ from pathlib import Path
 
 from capsight.errors import InputNotFound, InvalidParameter, check_decoded, quoted
 
-BUILTIN_SETS = ("imagenet", "everyday", "dog-breeds", "cat-breeds", "foods", "scenes", "professions")
+BUILTIN_SETS = (
+    "imagenet",
+    "everyday",
+    "dog-breeds",
+    "cat-breeds",
+    "foods",
+    "scenes",
+    "professions",
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,10 @@ def comma_note(source: str, labels: list[str]) -> tuple[str, ...]:
     if not with_commas:
         return ()
     lines = "a line holds" if len(with_commas) == 1 else f"{len(with_commas):,} lines hold"
-    return (f"{source}: {lines} a comma ({quoted(with_commas[0])}); each line is one class, "
-            "commas and all, so put one name per line",)
+    return (
+        f"{source}: {lines} a comma ({quoted(with_commas[0])}); each line is one class, "
+        "commas and all, so put one name per line",
+    )
 
 
 def builtin_set(name: str) -> ClassList:
@@ -146,13 +156,17 @@ def _check_name(label: str, source: str) -> None:
                                "give names of printable text")  # fmt: skip
 
 
-def as_class_list(classes: ClassList | str | os.PathLike | list[str] | tuple[str, ...]) -> ClassList:
+def as_class_list(
+    classes: ClassList | str | os.PathLike | list[str] | tuple[str, ...],
+) -> ClassList:
     """``classes`` as a ClassList: one already, or anything ``parse_classes`` reads ("a,b", a
     list of names; a list was an AttributeError inside ``engine.build``)."""
     return classes if isinstance(classes, ClassList) else parse_classes(classes)
 
 
-def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_least: int = 2) -> ClassList:
+def parse_classes(
+    spec: str | os.PathLike | list[str] | tuple[str, ...], at_least: int = 2
+) -> ClassList:
     """A built-in set name, a path to a text file (a str or a ``Path``), "a,b,c", or a list of
     names -> ClassList.
 
@@ -161,7 +175,9 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
     if isinstance(spec, os.PathLike):  # Path("mine.txt"): a class file, as its str is
         spec = os.fspath(spec)
         if not isinstance(spec, str):  # a bytes path
-            raise InvalidParameter("classes: give a class file's path as a str or a Path, not bytes")
+            raise InvalidParameter(
+                "classes: give a class file's path as a str or a Path, not bytes"
+            )
     if not isinstance(spec, (str, list, tuple)):  # a set has no order to give scores in
         raise InvalidParameter(f"classes must be a built-in set's name, a class file, 'a, b, c' or a "
                                f"list of names, not {type(spec).__name__!r}")  # fmt: skip
@@ -175,12 +191,17 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
         if spec in BUILTIN_SETS:
             return builtin_set(spec)
         path = Path(spec)
-        if ("/" in spec or os.sep in spec) and _path_is(Path.is_dir, path):  # "kettle": a class, or a folder
+        # "kettle": a class, or a folder
+        if ("/" in spec or os.sep in spec) and _path_is(Path.is_dir, path):
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
                                    "a built-in set or 'a, b, c'")  # fmt: skip
         if _path_is(Path.is_file, path):
             labels, source = read_class_file(path), str(path)
-        elif "," in spec or "\n" in spec or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec):
+        elif (
+            "," in spec
+            or "\n" in spec
+            or not (path.suffix.lower() in CLASS_FILE_SUFFIXES or "/" in spec)
+        ):
             labels, source = typed_names(spec), "list"
         elif _path_is(Path.is_dir, path):  # "classes.txt", a folder
             raise InvalidParameter(f"{spec}: is a folder; give a class file (one name per line), "
@@ -189,7 +210,9 @@ def parse_classes(spec: str | os.PathLike | list[str] | tuple[str, ...], at_leas
             raise InputNotFound(f"{spec}: not a regular file (a device, pipe or socket); give a "
                                 "class file, a built-in set or 'a, b, c'")  # fmt: skip
         else:
-            raise InputNotFound(f"{spec}: no such class file; give a file, a built-in set or 'a, b, c'")
+            raise InputNotFound(
+                f"{spec}: no such class file; give a file, a built-in set or 'a, b, c'"
+            )
     # A byte order mark (Windows editors start UTF-8 text with one) is no part of a name, nor
     # are zero-width spaces and direction overrides (pasted from web pages: "cat\u200b" and
     # "cat" were two classes printed alike). Inner runs of spaces fold to one: "hot  dog" is

@@ -103,7 +103,10 @@ class ClipEngine:
 
     @torch.no_grad()
     def text_embeddings(
-        self, labels: Sequence[str], templates: Sequence[str], progress: ProgressCallback | None = None
+        self,
+        labels: Sequence[str],
+        templates: Sequence[str],
+        progress: ProgressCallback | None = None,
     ) -> torch.Tensor:
         """(C, D) prompt-ensembled, unit-norm text embeddings."""
         texts = [fill_template(t, label) for label in labels for t in templates]
@@ -112,7 +115,10 @@ class ClipEngine:
             if progress is not None:
                 progress(start / len(texts), f"embedding {len(texts):,} class prompts")
             batch = self.tokenizer(
-                texts[start : start + 256], padding=True, truncation=True, return_tensors="pt",
+                texts[start : start + 256],
+                padding=True,
+                truncation=True,
+                return_tensors="pt",
                 max_length=self.model.config.text_config.max_position_embeddings,
             )
             out = self.model.text_model(
@@ -123,7 +129,9 @@ class ClipEngine:
         return F.normalize(embedded.mean(dim=1), dim=-1)  # (C, D)
 
     def build(
-        self, classes: ClassList, templates: Sequence[str] | str | None = None,
+        self,
+        classes: ClassList,
+        templates: Sequence[str] | str | None = None,
         progress: ProgressCallback | None = None,
     ) -> ClipClassifier:
         classes = as_class_list(classes)

@@ -35,7 +35,9 @@ class ZeroShotEngine(Protocol):
     default_templates: tuple[str, ...]
 
     def build(
-        self, classes: ClassList, templates: Sequence[str] | str | None = None,
+        self,
+        classes: ClassList,
+        templates: Sequence[str] | str | None = None,
         progress: ProgressCallback | None = None,
     ) -> ImageClassifier: ...
 

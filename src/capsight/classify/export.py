@@ -80,7 +80,9 @@ class _CheckedPixels(nn.Module):
         # input's own dtype stays 0.5 only in a float one (uint8 pixels all 0 or 1 had passed
         # the range check below and been read as black and white).
         half = torch.full_like(images[:1, :1, :1, :1], 0.5)
-        torch._assert_async((half == 0.5).all(), "expected float pixels in [0, 1]; divide 8-bit pixels by 255")
+        torch._assert_async(
+            (half == 0.5).all(), "expected float pixels in [0, 1]; divide 8-bit pixels by 255"
+        )
         torch._assert_async(~torch.isnan(images).any(), "expected pixels in [0, 1], got NaN values")
         # (comparisons, not min() and max(): those fail on an empty batch)
         out_of_range = ((images < -0.5) | (images > 1.5)).any()
@@ -133,7 +135,9 @@ def to_exported(classifier: ImageClassifier) -> torch.export.ExportedProgram:
 def check_output(path: str | os.PathLike) -> Path:
     """Refuse, before any work, an output ``path`` that ``save_classifier`` could not write."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():  # (pathlib's TypeError)
-        raise InvalidParameter(f"the classifier's output must be a path ending in .pt or .pt2, got {path!r:.60}")
+        raise InvalidParameter(
+            f"the classifier's output must be a path ending in .pt or .pt2, got {path!r:.60}"
+        )
     path = Path(path).expanduser()
     if path.suffix not in (".pt", ".pt2"):
         raise InvalidParameter(
@@ -186,7 +190,11 @@ def save_classifier(
 ) -> Path:
     """Write ``.pt`` (TorchScript) or ``.pt2`` (torch.export) by the file's suffix.
     ``progress`` hears when the export starts (seconds; ~10 s for torch.export on 2 cores)."""
-    if not (isinstance(classifier, nn.Module) and hasattr(classifier, "labels") and hasattr(classifier, "engine")):
+    if not (
+        isinstance(classifier, nn.Module)
+        and hasattr(classifier, "labels")
+        and hasattr(classifier, "engine")
+    ):
         raise InvalidParameter(f"save_classifier needs a built classifier (engine.build(...)), not "
                                f"{type(classifier).__name__!r}")  # fmt: skip
     path = check_output(path)

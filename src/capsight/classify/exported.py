@@ -53,19 +53,24 @@ class LoadedClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if isinstance(images, torch.Tensor) and images.ndim == 4 and len(images) == 0:
-            return images.new_zeros(0, len(self.labels))  # a torch.export program's batch starts at 1
+            # a torch.export program's batch starts at 1
+            return images.new_zeros(0, len(self.labels))
         if self.path.suffix == ".pt2" and isinstance(images, torch.Tensor) and images.ndim == 4:
             images = _within_export_sides(images)
         try:
             probs = self.network(images)
         except Exception as error:  # torch.jit.Error or the program's failed assertion
-            last = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            last = (
+                str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            )
             raise InvalidParameter(f"{self.path} refused the photo: {last}") from None
         return self._checked(probs, len(images))
 
     def _checked(self, probs: object, n: int) -> torch.Tensor:
         """A file capsight did not build may answer anything: (N, classes) probabilities only."""
-        wanted = f"(N, {len(self.labels)}) class probabilities for its {len(self.labels)} class names"
+        wanted = (
+            f"(N, {len(self.labels)}) class probabilities for its {len(self.labels)} class names"
+        )
         if not isinstance(probs, torch.Tensor) or tuple(probs.shape) != (n, len(self.labels)):
             got = tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__
             raise InvalidParameter(f"{self.path}: answered {got} where a classifier gives "
@@ -75,7 +80,9 @@ class LoadedClassifier(nn.Module):
             raise InvalidParameter(f"{self.path}: its scores are not numbers (NaN or infinite), as "
                                    "a damaged file's are; build or copy it again")  # fmt: skip
         sums = probs.sum(dim=1)
-        if bool((probs < -1e-4).any()) or not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
+        if bool((probs < -1e-4).any()) or not bool(
+            torch.allclose(sums, torch.ones_like(sums), atol=1e-3)
+        ):
             raise InvalidParameter(f"{self.path}: its scores are not probabilities (rows "
                                    f"sum to {float(sums.min()):.3g}-{float(sums.max()):.3g}); "
                                    f"{_NOT_A_CLASSIFIER}")  # fmt: skip

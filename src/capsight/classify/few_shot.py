@@ -32,8 +32,9 @@ from capsight.progress import ProgressCallback, span
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
     """{class name: [photo paths]} from the sub-folders of ``folder`` (folder name = class)."""
     if not str(folder).strip():  # Path("") would be the current folder
-        raise InvalidParameter("the examples folder name is empty; give a folder with one "
-                               "sub-folder per class")
+        raise InvalidParameter(
+            "the examples folder name is empty; give a folder with one sub-folder per class"
+        )
     root = Path(folder).expanduser()
     if root.exists() and not root.is_dir():
         raise InvalidParameter(f"{root}: is a file; give a folder with one sub-folder per class")
@@ -100,7 +101,9 @@ def build_from_examples(
     (``classes``: anything ``parse_classes`` reads; one name is enough beside the photos).
     ``progress`` hears the photos being encoded, then any class names being embedded."""
     if getattr(engine, "name", "") != "offline":
-        raise InvalidParameter("examples work with the offline engine only (create_engine('offline'))")
+        raise InvalidParameter(
+            "examples work with the offline engine only (create_engine('offline'))"
+        )
     if not isinstance(folder, (str, os.PathLike)):  # None was a TypeError inside pathlib
         raise InvalidParameter(f"the examples folder must be a path (a str or a Path), not "
                                f"{type(folder).__name__!r}")  # fmt: skip
@@ -131,6 +134,10 @@ def build_from_examples(
         rows[index[label.casefold()]] = proto
     class_list = ClassList(tuple(labels), None, "examples")
     return engine.build(
-        class_list, templates, prototypes=rows, centre=centre, names=use_names,
+        class_list,
+        templates,
+        prototypes=rows,
+        centre=centre,
+        names=use_names,
         progress=span(progress, photos_end, 1.0),
     )

@@ -89,7 +89,9 @@ def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
 
 
 def similarity_rows(
-    labels: Sequence[str], templates: Sequence[str], config: OfflineConfig,
+    labels: Sequence[str],
+    templates: Sequence[str],
+    config: OfflineConfig,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """(C, 1000) soft weights from text similarity between prompts and ImageNet names."""
@@ -102,7 +104,9 @@ def similarity_rows(
 
 
 def imagenet_mapping(
-    classes: ClassList, templates: Sequence[str], config: OfflineConfig,
+    classes: ClassList,
+    templates: Sequence[str],
+    config: OfflineConfig,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """The (C, 1000) weight matrix from ImageNet probabilities to the user's classes."""
@@ -110,7 +114,9 @@ def imagenet_mapping(
 
 
 def _mapping(
-    classes: ClassList, templates: Sequence[str], config: OfflineConfig,
+    classes: ClassList,
+    templates: Sequence[str],
+    config: OfflineConfig,
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, int]:
     """``imagenet_mapping``'s rows, and how many of them the text (and so the templates) shaped."""
@@ -123,7 +129,9 @@ def _mapping(
     tied = tied_classes(rows, classes.labels) if config.break_ties else np.zeros(len(rows), bool)
     need_text = ~matched if config.similarity_weight_matched == 0 else np.ones_like(matched)
     if (need_text | tied).any():
-        names = [label for label, need in zip(classes.labels, need_text | tied, strict=True) if need]
+        names = [
+            label for label, need in zip(classes.labels, need_text | tied, strict=True) if need
+        ]
         soft = dict(zip(names, similarity_rows(names, templates, config, progress), strict=True))
         for c, label in enumerate(classes.labels):
             if tied[c]:  # WordNet's row tells it from nothing in its group: the text must
@@ -283,8 +291,16 @@ class OfflineEngine:
             if classes.imagenet_indices is None:
                 bias = torch.from_numpy(breadth_bias(rows, self.config.breadth_prior))
         classifier = OfflineClassifier(
-            self.net, list(classes.labels), mapping, bias, prototypes, centre, self.resolution,
-            self.config.flip, self.config.resize_mode, multi_scale=self.config.multi_scale,
+            self.net,
+            list(classes.labels),
+            mapping,
+            bias,
+            prototypes,
+            centre,
+            self.resolution,
+            self.config.flip,
+            self.config.resize_mode,
+            multi_scale=self.config.multi_scale,
         ).eval()
         # Templates given that no class's weights read (the imagenet set, names WordNet maps
         # apart, examples only): said in a note rather than taken without effect.
@@ -295,8 +311,13 @@ class OfflineEngine:
     def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) in [0, 1] -> (N, 1280) pooled features, flip-averaged like the classifier."""
         probe = OfflineClassifier(
-            self.net, ["x"], None, resolution=self.resolution, flip=self.config.flip,
-            resize_mode=self.config.resize_mode, multi_scale=False,
+            self.net,
+            ["x"],
+            None,
+            resolution=self.resolution,
+            flip=self.config.flip,
+            resize_mode=self.config.resize_mode,
+            multi_scale=False,
         )
         return probe.views(images)["pooled"]
 

@@ -114,8 +114,14 @@ def rank_moments(
         shots = {i: span for i, span in shots.items() if not flat[i]}
     order = [i for i in np.argsort(-scores, kind="stable") if i in shots][:top]
     return [
-        SearchHit(shots[i][0], float(scores[i]), float(caption_scores[i]),
-                  float(class_scores[i]), captions[i], shots[i][1])
+        SearchHit(
+            shots[i][0],
+            float(scores[i]),
+            float(caption_scores[i]),
+            float(class_scores[i]),
+            captions[i],
+            shots[i][1],
+        )
         for i in order
     ]
 
@@ -141,7 +147,10 @@ def _shot_runs(
     for i in [*by_time, None]:
         if run and (i is None or float(vectors[i] @ vectors[run[-1]]) < NEAR_SAME):
             first, last = float(times[run[0]]), float(times[run[-1]])
-            best[max(run, key=lambda j: (scores[j], -times[j]))] = (first, last if len(run) > 1 else None)
+            best[max(run, key=lambda j: (scores[j], -times[j]))] = (
+                first,
+                last if len(run) > 1 else None,
+            )
             run = []
         if i is not None:
             run.append(i)

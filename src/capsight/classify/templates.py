@@ -50,7 +50,9 @@ def fill_template(template: str, label: str) -> str:
 MAX_TEMPLATE = 200  # characters: a prompt is a short sentence (and is copied per class)
 
 
-def resolve_templates(templates: Sequence[str] | str | None, default: Sequence[str]) -> tuple[str, ...]:
+def resolve_templates(
+    templates: Sequence[str] | str | None, default: Sequence[str]
+) -> tuple[str, ...]:
     """None -> the engine's default set; a string or list -> checked templates (each needs "{}")."""
     if templates is None:
         return tuple(default)

@@ -91,7 +91,9 @@ def _stored(texts: list[str]) -> dict[str, np.ndarray]:
             for start in range(0, len(keys), _QUERY_CHUNK):
                 chunk = keys[start : start + _QUERY_CHUNK]
                 marks = ",".join("?" * len(chunk))
-                for key, blob in db.execute(f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk):
+                for key, blob in db.execute(
+                    f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk
+                ):
                     vector = np.frombuffer(blob, np.float16)
                     if vector.shape == (384,):  # a damaged row is embedded again
                         found[by_key[key]] = vector.astype(np.float32)
@@ -106,10 +108,15 @@ def _store(vectors: dict[str, np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(path, timeout=30)) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                [(_key(text), vector.astype(np.float16).tobytes()) for text, vector in vectors.items()],
+                [
+                    (_key(text), vector.astype(np.float16).tobytes())
+                    for text, vector in vectors.items()
+                ],
             )
             (rows,) = db.execute("SELECT COUNT(*) FROM vectors").fetchone()
             if rows > MAX_STORED:  # the first stored go first, down to 90% of the bound
@@ -128,7 +135,9 @@ def embed_prompts(
     return _unit(_unit(vectors).mean(axis=1))
 
 
-def embed_synonym_prompts(synonyms: Sequence[Sequence[str]], templates: Sequence[str]) -> np.ndarray:
+def embed_synonym_prompts(
+    synonyms: Sequence[Sequence[str]], templates: Sequence[str]
+) -> np.ndarray:
     """Like embed_prompts, but each row averages over several names (an ImageNet class's synonyms)."""
     flat = [name for names in synonyms for name in names]
     per_name = embed_prompts(flat, templates)  # (sum of synonyms, 384)

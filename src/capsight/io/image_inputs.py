@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 
 
 def _a(noun: str) -> str:
-    """"a set", "an int", "a uint8": the article for a type's name."""
+    """ "a set", "an int", "a uint8": the article for a type's name."""
     vowel = noun[:1].lower() in "aeiou" and not noun.lower().startswith(("uint", "uni", "use"))
     return f"{'an' if vowel else 'a'} {noun}"
 
 
-def image_list(images: Sequence[ImageInput] | ImageInput, verb: str = "caption") -> Sequence[ImageInput]:
+def image_list(
+    images: Sequence[ImageInput] | ImageInput, verb: str = "caption"
+) -> Sequence[ImageInput]:
     """``images`` as a sequence, each item checked for its type (and a path for its file) before
     any model loads; one image alone (a common slip) becomes a list of one. ``verb`` names what
     is done with them in messages ("cannot classify a set")."""
@@ -71,7 +73,9 @@ def is_array(value: object) -> bool:
     return numpy is not None and isinstance(value, numpy.ndarray)
 
 
-def rgb_images(images: Sequence[ImageInput], start: int = 0, size: int | None = None) -> list[Image.Image]:
+def rgb_images(
+    images: Sequence[ImageInput], start: int = 0, size: int | None = None
+) -> list[Image.Image]:
     """``images[start:start + size]`` (all from ``start`` when ``size`` is None) as RGB; an
     unusable one without a name of its own (bytes, an array, a PIL image) is named by its place
     in the list."""

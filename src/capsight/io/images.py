@@ -37,7 +37,20 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".
 IMAGE_SUFFIXES = PHOTO_SUFFIXES | {".heic", ".heif"}
 PHOTO_KINDS = "JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF, ..."  # PHOTO_SUFFIXES, for a message
 # Names that say "video": an image command given one says where videos go.
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".ogv"}
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".mov",
+    ".m4v",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".ts",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".wmv",
+    ".ogv",
+}
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
 DECODE_ERRORS = (
@@ -61,7 +74,8 @@ def check_input_file(path: str | os.PathLike) -> Path:
     p = Path(path)
     try:
         exists = p.exists()
-    except OSError as exc:  # a name over the system's 255-byte limit, a folder that cannot be entered
+    # a name over the system's 255-byte limit, a folder that cannot be entered
+    except OSError as exc:
         raise InputNotFound(f"{quoted(str(p))}: cannot be read ({exc.strerror})") from None
     if not exists:
         raise InputNotFound(f"{p}: no such file")
@@ -138,9 +152,13 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         what = _what_it_is(source, fp)
         # By its bytes, or by its name where they say nothing else (a text file named
         # notes.mp4 was "a video")
-        named_video = Path(label).suffix.lower() in VIDEO_SUFFIXES and what.startswith("binary data")
+        named_video = Path(label).suffix.lower() in VIDEO_SUFFIXES and what.startswith(
+            "binary data"
+        )
         if what == "a video" or named_video:
-            raise ImageLoadError(f"{label}: is a video, not an image; use `capsight video` for videos") from None
+            raise ImageLoadError(
+                f"{label}: is a video, not an image; use `capsight video` for videos"
+            ) from None
         if what.endswith(" image"):  # its signature, but Pillow cannot read the rest
             raise ImageLoadError(f"{label}: starts like {what} but cannot be read (corrupt, or a "
                                  "kind Pillow does not decode); re-export it as JPEG or PNG") from None  # fmt: skip

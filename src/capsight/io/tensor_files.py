@@ -22,7 +22,9 @@ from safetensors.torch import save
 from capsight.io.new_files import write_whole
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+def save_tensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
     data = save(tensors, metadata=metadata)
     write_whole(Path(path), lambda file: file.write(data))
 

@@ -189,7 +189,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     with container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        _check_frame_size(stream.codec_context.width, stream.codec_context.height, p)  # before decoding
+        # before decoding
+        _check_frame_size(stream.codec_context.width, stream.codec_context.height, p)
         start = _container_start(container, stream)
         frame = _first_frame(container, stream, p)
         _check_frame_size(frame.width, frame.height, p)  # a header that left the size out
@@ -348,7 +349,8 @@ def _sample(
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * time_base) - start
-                if frame.is_corrupt:  # damage the decoder patched over: smeared blocks read as novel
+                # damage the decoder patched over: smeared blocks read as novel
+                if frame.is_corrupt:
                     if in_tail(t):
                         continue  # the last frame of a file cut short: left out, not refused
                     raise VideoOpenError(f"{p}: corrupt video data near {max(t, 0):.1f} s (a damaged "

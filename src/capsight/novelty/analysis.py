@@ -151,8 +151,11 @@ class Analysis:
             shortest = SHORTEST_EVERY.get(face)
             last_frame = v.duration - (1.0 / v.fps if v.fps else 0.0)  # a frame at or after a time
             if shortest is not None and (every <= shortest or last_frame < shortest):
-                why = (f"the video lasts {v.duration:.3g} s, too short for two samples at "
-                       if last_frame < shortest else f"the video lasts {v.duration:.3g} s, sampled at ")
+                why = (
+                    f"the video lasts {v.duration:.3g} s, too short for two samples at "
+                    if last_frame < shortest
+                    else f"the video lasts {v.duration:.3g} s, sampled at "
+                )
                 return (f"only one moment was sampled: {why}{hint['every']}'s shortest interval "
                         f"({shortest:g} s), so there is nothing to compare it with (capsight video "
                         "--every in the CLI samples as often as each frame)")  # fmt: skip
@@ -167,7 +170,8 @@ class Analysis:
         sensitivity = self.params.sensitivity
         if selection.get("threshold", 1.0) > 1.0 and any(s > 1.0 for s in strengths):
             every = self.params.every
-            if sensitivity < 1 and isinstance(at_most, int) and at_most > 0:  # the user's own setting
+            # the user's own setting
+            if sensitivity < 1 and isinstance(at_most, int) and at_most > 0:
                 why = (f"a restless video, at sensitivity {sensitivity:g}; at sensitivity 1 "
                        f"({hint['sensitivity']}), {_changes(at_most)} would stand out")  # fmt: skip
             elif every <= DENSEST_EVERY:
@@ -178,9 +182,7 @@ class Analysis:
             return (f"every moment differs from the ones before it, so the bar to stand out was "
                     f"raised ({why}){self._nearest_miss(selection)}")  # fmt: skip
         if at_most == 0:  # the most sensitive run finds nothing either: no use suggesting it
-            return (
-                "nothing stands out from what came before, even at the highest sensitivity (1)"
-            )
+            return "nothing stands out from what came before, even at the highest sensitivity (1)"
         if isinstance(at_most, int) and at_most > 0:
             return (
                 f"nothing stands out from what came before at sensitivity "
@@ -271,7 +273,11 @@ class Analysis:
 
 
 def _number(value: object, finite: bool = True) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or math.isfinite(value))
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (not finite or math.isfinite(value))
+    )
 
 
 def _wrong_kind(video: VideoInfo, params: AnalysisParams, moments: list[Moment]) -> str | None:
@@ -299,5 +305,5 @@ def _wrong_kind(video: VideoInfo, params: AnalysisParams, moments: list[Moment])
 
 
 def _changes(count: int, kind: str = "") -> str:
-    """"1 weaker change", "3 weaker changes"."""
+    """ "1 weaker change", "3 weaker changes"."""
     return f"{count} {kind}change{'s' if count > 1 else ''}"

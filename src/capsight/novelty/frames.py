@@ -55,7 +55,8 @@ from capsight.io.video import sample_frames
 BATCH = 16  # moments encoded and captioned together
 FRAME_MAX_SIDE = 384  # frames are decoded at most this large (swscale area downscale)
 _TARGET_MEAN, _TARGET_STD, _MAX_GAIN = 118.0, 60.0, 4.0
-FLAT_CAPTION = "a blank frame"  # the caption of a flat frame (``sharpness`` NaN): nothing to describe
+# the caption of a flat frame (``sharpness`` NaN): nothing to describe
+FLAT_CAPTION = "a blank frame"
 _FLAT_STD = 0.5 * _TARGET_STD  # a normalised frame this far below the spread hit the gain cap: flat
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _AHEAD = 8  # batches the child may decode ahead of the parent (~32 MB at 384 px)
@@ -162,7 +163,9 @@ class FrameBatches:
             self.seconds = self._thread.seconds
             return
         assert self._child is not None and self._child.stdout is not None
-        stuck = isinstance(self._child, _ForkedChild) and not _readable(self._child.stdout, FORK_STARTUP_S)
+        stuck = isinstance(self._child, _ForkedChild) and not _readable(
+            self._child.stdout, FORK_STARTUP_S
+        )
         if stuck:  # a fork stuck before its first frame: start over in a new interpreter
             self.close()
             self._child = _python_child(self._argv)

@@ -83,7 +83,9 @@ def check_every(every: object) -> float:
     (NumPy's too), not True or "1", positive and finite (10**400 was an OverflowError)."""
     every = _real(every, "every", "a number of seconds")
     if not math.isfinite(every) or every <= 0:
-        raise InvalidParameter(f"every must be a positive number of seconds, got {every:g}", "every")
+        raise InvalidParameter(
+            f"every must be a positive number of seconds, got {every:g}", "every"
+        )
     return every
 
 
@@ -107,7 +109,9 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
         raise InvalidParameter(f"unknown signal {signal!r}; use {', '.join(SIGNALS)}")
     sensitivity = _real(sensitivity, "sensitivity", "a number")
     if not 0.0 <= sensitivity <= 1.0:
-        raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity:g}", "sensitivity")
+        raise InvalidParameter(
+            f"sensitivity must be between 0 and 1, got {sensitivity:g}", "sensitivity"
+        )
     if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
         raise InvalidParameter(f"thumbnail size must be at least 16 pixels, got {thumbnail_size}")
     return every, window, metric, signal, sensitivity
@@ -294,7 +298,10 @@ def analyze_video(
             detail = [sharpness(f.image) for f in batch]
             # A flat frame (a fade, a dark title card) holds nothing to describe: the captioner
             # would invent "a man in a black shirt" from the noise normalisation amplified.
-            texts = [FLAT_CAPTION if math.isnan(d) else r.text for r, d in zip(results, detail, strict=True)]
+            texts = [
+                FLAT_CAPTION if math.isnan(d) else r.text
+                for r, d in zip(results, detail, strict=True)
+            ]
             unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
             vectors = embedder.embed(unique)  # (U, D)
             text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
@@ -364,13 +371,23 @@ def analyze_video(
     timings["total_s"] = time.perf_counter() - started
     used = getattr(caption_model, "name", captioner)
     params = AnalysisParams(  # "default" is recorded as what it stood for
-        every, window, metric, signal, sensitivity, used if captioner == "default" else captioner,
-        text_embedder, encoder,
-    )  # fmt: skip
+        every,
+        window,
+        metric,
+        signal,
+        sensitivity,
+        used if captioner == "default" else captioner,
+        text_embedder,
+        encoder,
+    )
     extra = {
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "captioner": used,
-        "decoding": "none" if used == "labels" else "greedy" if greedy else "default",  # labels: no words
+        "decoding": "none"
+        if used == "labels"
+        else "greedy"
+        if greedy
+        else "default",  # labels: no words
         "runtime": "onnxruntime" if on_ort is not None else "torch",
         "selection": described,
         "exposure_normalised": True,

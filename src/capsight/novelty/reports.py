@@ -35,8 +35,15 @@ from capsight.novelty.analysis import Analysis, Moment
 OUTPUT_NAMES = ("report.html", "analysis.json", "moments.csv", "novelty.png", "captions.vtt")
 
 CSV_COLUMNS = (
-    "time", "caption", "novelty", "novelty_text", "novelty_visual", "is_novel",
-    "top_label", "top_label_probability", "strength",
+    "time",
+    "caption",
+    "novelty",
+    "novelty_text",
+    "novelty_visual",
+    "is_novel",
+    "top_label",
+    "top_label_probability",
+    "strength",
 )
 
 _ACCENT = "#d9480f"  # novel moments, in the plot and the report
@@ -110,10 +117,19 @@ def render_csv(analysis: Analysis) -> str:
     for i, m in enumerate(analysis.moments):
         label, prob = (m.labels[0][0], f"{float(m.labels[0][1]):.4f}") if m.labels else ("", "")
         strength = strengths[i] if i < len(strengths) else None
-        writer.writerow([
-            f"{m.time:.3f}", m.caption, _score(m.novelty, 6), _score(m.novelty_text, 6),
-            _score(m.novelty_visual, 6), int(bool(m.is_novel)), label, prob, _score(strength, 4),
-        ])
+        writer.writerow(
+            [
+                f"{m.time:.3f}",
+                m.caption,
+                _score(m.novelty, 6),
+                _score(m.novelty_text, 6),
+                _score(m.novelty_visual, 6),
+                int(bool(m.is_novel)),
+                label,
+                prob,
+                _score(strength, 4),
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -137,8 +153,12 @@ def render_vtt(analysis: Analysis) -> str:
         if end <= start:  # duplicate times: give the cue a visible millisecond
             end = start + 0.001
         text = _vtt_escape(m.caption) or "…"
-        lines += [str(i + 1), f"{format_vtt_timestamp(start)} --> {format_vtt_timestamp(end)}",
-                  text, ""]
+        lines += [
+            str(i + 1),
+            f"{format_vtt_timestamp(start)} --> {format_vtt_timestamp(end)}",
+            text,
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -275,27 +295,48 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
 
             from capsight.novelty.selection import per_median
 
-            for attr, name, color in (("novelty_visual", "image", "#8ab4d8"),
-                                      ("novelty_text", "caption", "#b7c0a8")):
+            for attr, name, color in (
+                ("novelty_visual", "image", "#8ab4d8"),
+                ("novelty_text", "caption", "#b7c0a8"),
+            ):
                 part_ys = _values(moments, attr)
                 if any(not math.isnan(y) for y in part_ys):
                     part = per_median(np.array(part_ys, dtype=float))
-                    ax.plot(times, part, color=color, linewidth=1.1, label=f"{name} novelty",
-                            zorder=2)
+                    ax.plot(
+                        times, part, color=color, linewidth=1.1, label=f"{name} novelty", zorder=2
+                    )
                     top = max([top, *(float(y) for y in part if math.isfinite(y))])
-        ax.plot(times, ys, color=_LINE, linewidth=2.0, marker="o", markersize=2.8,
-                label=f"novelty ({signal})", zorder=3)
+        ax.plot(
+            times,
+            ys,
+            color=_LINE,
+            linewidth=2.0,
+            marker="o",
+            markersize=2.8,
+            label=f"novelty ({signal})",
+            zorder=3,
+        )
         if top < 1e-9:  # a still video: 0 throughout, up to float noise (JSON's 0.0)
             top = 1.0
         # A scale that starts where changes begin to matter: a still video's codec blip of
         # 0.026 had filled the axis, drawn as a spike as tall as a cut's.
-        top = max(top, MIN_AXIS_TOP.get(signal if signal == "fused" else analysis.params.metric, 0.0))
+        top = max(
+            top, MIN_AXIS_TOP.get(signal if signal == "fused" else analysis.params.metric, 0.0)
+        )
     else:  # nothing to draw: an empty axis that says why, without a made-up scale
         top = 1.0
         ax.set_yticks([])
         note = ONE_MOMENT_NOTE if len(moments) == 1 else NO_SCORE_NOTE
-        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=10,
-                color="#52606d")
+        ax.text(
+            0.5,
+            0.5,
+            note,
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="#52606d",
+        )
     ax.set_ylim(0, top * 1.32)  # head room for the numbered labels
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # no "1e-6" over the title
     ax.set_ylabel(novelty_meaning(analysis.params)[0], color=_INK)
@@ -314,10 +355,18 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
         if m.novelty is not None and math.isfinite(m.novelty):
             ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
         y = top * (1.24 if row == 0 else 1.11)
-        ax.annotate(label, (m.time, y), xytext=(-3 if left else 3, 0), textcoords="offset points",
-                    fontsize=8, color=_ACCENT, va="center", ha="right" if left else "left",
-                    zorder=5,
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
+        ax.annotate(
+            label,
+            (m.time, y),
+            xytext=(-3 if left else 3, 0),
+            textcoords="offset points",
+            fontsize=8,
+            color=_ACCENT,
+            va="center",
+            ha="right" if left else "left",
+            zorder=5,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
     if novel:
         ax.plot([], [], color=_ACCENT, marker="o", linewidth=1.2, label="novel moment")
 
@@ -360,8 +409,16 @@ def _note_below(fig, legend, text: str) -> None:
     renderer = fig.canvas.get_renderer()
     box = legend.get_window_extent(renderer)
     x0 = box.x0 + 6
-    note = fig.text(x0 / fig.bbox.width, (box.y0 - 6) / fig.bbox.height, text, fontsize=7.5,
-                    color="#52606d", va="top", ha="left", linespacing=1.3)
+    note = fig.text(
+        x0 / fig.bbox.width,
+        (box.y0 - 6) / fig.bbox.height,
+        text,
+        fontsize=7.5,
+        color="#52606d",
+        va="top",
+        ha="left",
+        linespacing=1.3,
+    )
     room = fig.bbox.width - 4 - x0
     for chars in range(int(room / 4.5), 10, -1):  # from more than fits (~5.6 px a character)
         note.set_text(textwrap.fill(text, chars))
@@ -518,7 +575,9 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         cards = []
         for n, m in enumerate(novel, start=1):
             if m.thumbnail:  # its alt: what the encoder saw (the caption follows as text)
-                seen = f"frame at {clock(m.time)}" + (f", the encoder's top class {m.labels[0][0]}" if m.labels else "")
+                seen = f"frame at {clock(m.time)}" + (
+                    f", the encoder's top class {m.labels[0][0]}" if m.labels else ""
+                )
                 thumb = f'<img src="{_data_uri("image/jpeg", m.thumbnail)}" alt="{_e(seen)}">'
             else:
                 thumb = '<div class="noimg">no thumbnail</div>'
@@ -545,11 +604,13 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     for i, m in enumerate(analysis.moments):
         label = f"{m.labels[0][0]} ({float(m.labels[0][1]):.0%})" if m.labels else ""
         strength = strengths[i] if i < len(strengths) else None
-        strength_cell = f'<td class="num">{_e(_score(strength, 2) or "–")}</td>' if strengths else ""
+        strength_cell = (
+            f'<td class="num">{_e(_score(strength, 2) or "–")}</td>' if strengths else ""
+        )
         rows.append(
             f'<tr class="{"novel" if m.is_novel else ""}">'
             f'<th scope="row" class="num">{_e(clock(m.time))}'
-            f'{"<span class=vh>, novel</span>" if m.is_novel else ""}</th>'
+            f"{'<span class=vh>, novel</span>' if m.is_novel else ''}</th>"
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>{strength_cell}'
@@ -618,7 +679,9 @@ OUTPUT_MARKS = {
     "moments.csv": (b"time,caption,novelty",),
     "novelty.png": (b"Matplotlib", b"capsight"),
     "captions.vtt": (b"NOTE captions written by capsight",),
-    "summary.csv": (b"video,duration_s,moments,novel_moments,",),  # several videos' (capsight video)
+    "summary.csv": (
+        b"video,duration_s,moments,novel_moments,",
+    ),  # several videos' (capsight video)
 }
 
 
@@ -630,7 +693,8 @@ def written_by_capsight(path: Path) -> bool:
             head = file.read(4096)
     except OSError:
         return True  # unreadable: writing will say what is wrong
-    if path.name == "analysis.json":  # all three keys, near its top: a JSON of the user's may hold one
+    # all three keys, near its top: a JSON of the user's may hold one
+    if path.name == "analysis.json":
         return not head or all(mark in head for mark in OUTPUT_MARKS[path.name])
     return not head or any(mark in head for mark in OUTPUT_MARKS[path.name])
 
@@ -724,14 +788,20 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
         paths = _replace_all(out, contents)
     except PermissionError:
         _remove_empty(made)
-        raise InvalidParameter(f"{out}: cannot write there (permission denied); choose another --out") from None
+        raise InvalidParameter(
+            f"{out}: cannot write there (permission denied); choose another --out"
+        ) from None
     except (FileExistsError, NotADirectoryError):
         _remove_empty(made)
-        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out") from None
+        raise InvalidParameter(
+            f"{out}: a parent is a file, not a folder; choose another --out"
+        ) from None
     except OSError as exc:  # disk full, read-only file system, name too long ...
         _remove_empty(made)
         reason = exc.strerror or str(exc)
-        raise InvalidParameter(f"{out}: cannot write the report ({reason}); choose another --out") from None
+        raise InvalidParameter(
+            f"{out}: cannot write the report ({reason}); choose another --out"
+        ) from None
     return paths
 
 

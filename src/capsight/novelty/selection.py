@@ -281,7 +281,9 @@ def select_novel_moments(
     window = check_window(window)
     metric = canonical_metric(metric)
     if not 0.0 <= float(sensitivity) <= 1.0:
-        raise InvalidParameter(f"sensitivity must be between 0 and 1, got {sensitivity}", "sensitivity")
+        raise InvalidParameter(
+            f"sensitivity must be between 0 and 1, got {sensitivity}", "sensitivity"
+        )
     if not embeddings or set(embeddings) - {"visual", "text"}:
         raise InvalidParameter(f"selection signals are visual and text, got {sorted(embeddings)}")
     n = len(next(iter(embeddings.values())))
@@ -351,10 +353,15 @@ def select_novel_moments(
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
     return Selection(
-        chosen, strength, threshold, per_signal, floors,
-        [int(i) for i in np.flatnonzero(blurred)], [int(i) for i in np.flatnonzero(flat)],
+        chosen,
+        strength,
+        threshold,
+        per_signal,
+        floors,
+        [int(i) for i in np.flatnonzero(blurred)],
+        [int(i) for i in np.flatnonzero(flat)],
         max(1, n - end_margin),
-    )  # fmt: skip
+    )
 
 
 def in_floor_units(distance, floor: float, metric: str):

@@ -48,14 +48,20 @@ def supported(folder: Path) -> dict | None:
         return None
     if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
         return None
-    if raw.get("architecture") != "show-attend-tell" or raw.get("fine_tune_blocks") or raw.get("encoder_weights"):
+    if (
+        raw.get("architecture") != "show-attend-tell"
+        or raw.get("fine_tune_blocks")
+        or raw.get("encoder_weights")
+    ):
         return None
     return raw
 
 
 def captioner_graphs(folder: Path) -> tuple[list[str], list[Path]]:
     """The graph names of the checkpoint in ``folder`` and the files they are exported from."""
-    return ["show-attend-tell-start", "show-attend-tell-step"], [folder / f for f in CHECKPOINT_FILES]
+    return ["show-attend-tell-start", "show-attend-tell-step"], [
+        folder / f for f in CHECKPOINT_FILES
+    ]
 
 
 class OrtCaptioner:
@@ -74,7 +80,12 @@ class OrtCaptioner:
         self._start, self._step = start_session, step_session
 
     @classmethod
-    def load(cls, folder: Path, name: str = "show-attend-tell", report: Callable[[str], None] | None = None) -> OrtCaptioner:
+    def load(
+        cls,
+        folder: Path,
+        name: str = "show-attend-tell",
+        report: Callable[[str], None] | None = None,
+    ) -> OrtCaptioner:
         def build(out: list[Path]) -> None:
             from capsight.ort.export import export_show_attend_tell
 
@@ -90,7 +101,9 @@ class OrtCaptioner:
     def caption(self, encoding, decoding: DecodingOptions | None = None) -> list[Caption]:
         options = decoding or self.default_decoding
         if not self.handles(options):
-            raise ModelNotFound(f"ONNX Runtime decodes greedy and single beam search, not {options.method}")
+            raise ModelNotFound(
+                f"ONNX Runtime decodes greedy and single beam search, not {options.method}"
+            )
         if len(encoding) == 0:
             return []
         feats, keys, h, c = self._start.run(None, {"grid": encoding.grid})
@@ -123,8 +136,15 @@ class OrtCaptioner:
                 feed = {"tokens": tokens, "h": h, "c": c, "feats": feats, "keys": keys}
                 logp, h, c, _ = self._step.run(None, feed)  # (B*W, V), (B*W, H) x 2, (B*W, P)
             else:
-                feed = {"tokens": tokens[live], "h": h[live], "c": c[live], "feats": feats[live], "keys": keys[live]}
-                live_logp, h[live], c[live], _ = self._step.run(None, feed)  # (L, V), (L, H) x 2, ...
+                feed = {
+                    "tokens": tokens[live],
+                    "h": h[live],
+                    "c": c[live],
+                    "feats": feats[live],
+                    "keys": keys[live],
+                }
+                # (L, V), (L, H) x 2, ...
+                live_logp, h[live], c[live], _ = self._step.run(None, feed)
                 logp = np.full((len(tokens), live_logp.shape[1]), -np.inf, np.float32)  # (B*W, V)
                 logp[live] = live_logp
             logp = apply_history_bans(self, ban_specials(self, logp), seqs, options, last)
@@ -144,7 +164,9 @@ class OrtCaptioner:
             words = (flat % vocab).reshape(-1)  # (B*W,)
             h, c = h[source], c[source]  # features and keys belong to the image: never reordered
             was_done = done[source]
-            seqs = [seqs[s] + ([] if was_done[i] else [int(words[i])]) for i, s in enumerate(source)]
+            seqs = [
+                seqs[s] + ([] if was_done[i] else [int(words[i])]) for i, s in enumerate(source)
+            ]
             done = was_done | (words == EOS_ID)
             scores = best
             tokens = np.where(done, EOS_ID, words)
@@ -153,4 +175,6 @@ class OrtCaptioner:
         lengths = np.array([max(len(s), 1) for s in seqs], np.float32).reshape(batch, width)
         ranked = scores / lengths**options.length_penalty
         pick = ranked.argmax(axis=1)  # (B,)
-        return [seqs[b * width + j] for b, j in enumerate(pick)], [float(scores[b, j]) for b, j in enumerate(pick)]
+        return [seqs[b * width + j] for b, j in enumerate(pick)], [
+            float(scores[b, j]) for b, j in enumerate(pick)
+        ]

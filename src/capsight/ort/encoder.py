@@ -85,4 +85,7 @@ class OrtImageEncoder:
         """(B, 1000) probabilities -> for each image, the k most likely (readable name, prob)."""
         names = imagenet_class_names()
         order = np.argsort(-probs, axis=-1, kind="stable")[:, :k]  # (B, k)
-        return [[(names[i], round(float(p[i]), 4)) for i in row] for p, row in zip(probs, order, strict=True)]
+        return [
+            [(names[i], round(float(p[i]), 4)) for i in row]
+            for p, row in zip(probs, order, strict=True)
+        ]

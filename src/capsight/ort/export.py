@@ -36,9 +36,15 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
             dynamic: dict[str, dict[int, str]]) -> None:  # fmt: skip
     with _quiet(), torch.no_grad():
         torch.onnx.export(
-            module.eval(), args, str(path), dynamo=False, opset_version=OPSET,
-            input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-        )  # fmt: skip
+            module.eval(),
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+        )
 
 
 class _EncoderGraph(nn.Module):
@@ -82,7 +88,9 @@ class _StepGraph(nn.Module):
         self.model = model
 
     def forward(self, tokens, h, c, feats, keys):
-        logits, state, alpha = self.model.step(tokens, {"feats": feats, "keys": keys, "h": h, "c": c})
+        logits, state, alpha = self.model.step(
+            tokens, {"feats": feats, "keys": keys, "h": h, "c": c}
+        )
         return logits.log_softmax(dim=-1), state["h"], state["c"], alpha
 
 
@@ -99,9 +107,11 @@ def export_show_attend_tell(checkpoint: Path, start_path: Path, step_path: Path)
     c = model.config
     args = (
         torch.zeros(2, dtype=torch.long),  # (N,)
-        torch.zeros(2, c.hidden_dim), torch.zeros(2, c.hidden_dim),  # (N, H) each
-        torch.zeros(2, p, c.projected_dim), torch.zeros(2, p, c.attention_dim),  # (N, P, F|A)
-    )  # fmt: skip
+        torch.zeros(2, c.hidden_dim),
+        torch.zeros(2, c.hidden_dim),  # (N, H) each
+        torch.zeros(2, p, c.projected_dim),
+        torch.zeros(2, p, c.attention_dim),  # (N, P, F|A)
+    )
     names = ["tokens", "h", "c", "feats", "keys"], ["logp", "h_next", "c_next", "alpha"]
     _export(_StepGraph(model), args, step_path, *names,
             {n: {0: "rows"} for n in names[0] + names[1]})  # fmt: skip

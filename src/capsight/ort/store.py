@@ -210,7 +210,9 @@ def _recent_other_codes(folder: Path) -> set[str]:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
         last_used[code] = max(used, last_used.get(code, 0.0))
-    recent = {code for code, used in last_used.items() if time.time() - used < KEEP_RECENT_HOURS * 3600}
+    recent = {
+        code for code, used in last_used.items() if time.time() - used < KEEP_RECENT_HOURS * 3600
+    }
     latest = sorted(last_used, key=last_used.__getitem__, reverse=True)[:KEEP_OTHER_CODE_VERSIONS]
     return recent | set(latest)
 

@@ -1,7 +1,7 @@
 """The models of a video analysis on ONNX Runtime, when it can run them (else None: torch).
 
-    >>> models = video_models("default", "minilm", "efficientnet-lite0")
-    >>> models.encoder, models.captioner, models.embedder
+>>> models = video_models("default", "minilm", "efficientnet-lite0")
+>>> models.encoder, models.captioner, models.embedder
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class OrtVideoModels:
 def runtime_setting() -> str:
     value = os.environ.get("CAPSIGHT_RUNTIME", "auto").strip().lower() or "auto"
     if value not in RUNTIMES:
-        raise InvalidParameter(f"CAPSIGHT_RUNTIME must be one of {', '.join(RUNTIMES)}, got {value!r}")
+        raise InvalidParameter(
+            f"CAPSIGHT_RUNTIME must be one of {', '.join(RUNTIMES)}, got {value!r}"
+        )
     return value
 
 
@@ -77,7 +79,9 @@ def video_models(
     except Exception as exc:  # an unwritable cache, a failed export, an odd checkpoint, a bug
         if setting == "onnx":
             raise ModelNotFound(f"ONNX Runtime could not load the models: {_why(exc)}") from exc
-        _log.warning("capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", _why(exc))
+        _log.warning(
+            "capsight: note: video analysis runs on torch (ONNX Runtime failed: %s)", _why(exc)
+        )
     return None
 
 
@@ -104,7 +108,9 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
         looks_like_path = os.sep in captioner or captioner.startswith(".")
         if looks_like_path and not Path(captioner).exists():
             raise ModelNotFound(f"captioner folder {captioner} does not exist")
-        raise ModelNotFound(f"captioner {captioner!r} is not a show-attend-tell checkpoint ONNX Runtime runs")
+        raise ModelNotFound(
+            f"captioner {captioner!r} is not a show-attend-tell checkpoint ONNX Runtime runs"
+        )
     from capsight.ort.captioner import OrtCaptioner, supported
     from capsight.ort.encoder import OrtImageEncoder
 
@@ -115,7 +121,9 @@ def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoM
     name = _VIDEO_DEFAULT if captioner in ("default", _VIDEO_DEFAULT) else "checkpoint"
     caption_model = OrtCaptioner.load(folder, name, report)
     if not caption_model.handles(caption_model.default_decoding):
-        raise ModelNotFound(f"captioner {captioner!r} decodes by {caption_model.default_decoding.method}")
+        raise ModelNotFound(
+            f"captioner {captioner!r} decodes by {caption_model.default_decoding.method}"
+        )
     if text_embedder == "minilm":
         from capsight.ort.text import OrtMiniLM
 

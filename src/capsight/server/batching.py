@@ -98,10 +98,14 @@ class CaptionBatcher:
             while not self._pending and not self._stopped:
                 self._cv.wait()
             now = time.monotonic()
-            for request in [r for r in self._pending if r.deadline is not None and r.deadline <= now]:
+            for request in [
+                r for r in self._pending if r.deadline is not None and r.deadline <= now
+            ]:
                 self._pending.remove(request)
                 self.expired += 1
-                request.future.set_exception(RequestExpired("the request's time limit passed while it waited"))
+                request.future.set_exception(
+                    RequestExpired("the request's time limit passed while it waited")
+                )
             if not self._pending:
                 return None if self._stopped else []
             first = self._pending.pop(0)
@@ -123,8 +127,12 @@ class CaptionBatcher:
             self.largest_batch = max(self.largest_batch, len(images))
             try:
                 results = list(
-                    self._describe(images, model=first.model, decoding=first.decoding,
-                                   num_labels=first.num_labels)  # fmt: skip
+                    self._describe(
+                        images,
+                        model=first.model,
+                        decoding=first.decoding,
+                        num_labels=first.num_labels,
+                    )
                 )
             except BaseException as exc:  # every request of the batch gets the error
                 for r in batch:

@@ -68,12 +68,19 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     try:
         bars, notes = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:
-        return None, failure_card(str(exc.message), "Nothing was classified:")  # "the class list is empty"
+        # "the class list is empty"
+        return None, failure_card(str(exc.message), "Nothing was classified:")
     weak = WEAK_SETS.get(class_set)
-    caveat = f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess." if weak else ""
+    caveat = (
+        f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess."
+        if weak
+        else ""
+    )
     top, second = ([*sorted(bars.values(), reverse=True), 0.0, 0.0])[:2]
-    clear = (top - second >= CLEAR_MARGIN - 1e-9  # 60% against 40% is 20 points
-             or (top >= CLEAR_FLOOR and top >= CLEAR_RATIO * second))
+    clear = (
+        top - second >= CLEAR_MARGIN - 1e-9  # 60% against 40% is 20 points
+        or (top >= CLEAR_FLOOR and top >= CLEAR_RATIO * second)
+    )
     if not clear:
         caveat += (f" No class stands out: the best takes {top:.0%}, the next {second:.0%} (the "
                    "scores are shares of your classes, adding up to 100%); the photo may show "
@@ -138,5 +145,12 @@ def classify_tab(app: FastAPI) -> None:
         for changed in (photo.change, class_set.change, typed.change, template.change):
             changed(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[classifying])  # fmt: skip
-        photo.upload(shown_photo, photo, photo, show_progress="hidden", preprocess=False,
-                     api_visibility="private", concurrency_limit=4)  # fmt: skip (queued: see build_ui's)
+        photo.upload(
+            shown_photo,
+            photo,
+            photo,
+            show_progress="hidden",
+            preprocess=False,
+            api_visibility="private",
+            concurrency_limit=4,
+        )  # queued: see build_ui's

@@ -50,7 +50,7 @@ def route_path(scope) -> str:
     """The path the app's routes see, for ASGI middleware: without the ``root_path`` a proxy's
     prefix adds (uvicorn's ``--root-path`` puts it in ``scope["path"]`` too)."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def api_key_matches(headers: Mapping[str, str], expected: str) -> bool:
@@ -82,7 +82,9 @@ async def require_api_key(
     if expected is None:
         return
     if not api_key_matches(request.headers, expected):
-        raise ApiError(401, missing_key_message(request.headers), headers={"WWW-Authenticate": "ApiKey"})
+        raise ApiError(
+            401, missing_key_message(request.headers), headers={"WWW-Authenticate": "ApiKey"}
+        )
 
 
 def missing_key_message(headers: Mapping[str, str]) -> str:
@@ -102,8 +104,12 @@ async def form_body(request: Request) -> None:
     headers = request.headers
     has_body = headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
     if not kind and has_body:  # curl --data-binary @photo.jpg without -H: a body of no kind
-        raise ApiError(415, "send the request as multipart/form-data (it came with no Content-Type)")
-    if kind == "application/x-www-form-urlencoded" and (files := _file_fields(request, required=True)):
+        raise ApiError(
+            415, "send the request as multipart/form-data (it came with no Content-Type)"
+        )
+    if kind == "application/x-www-form-urlencoded" and (
+        files := _file_fields(request, required=True)
+    ):
         # curl --data-binary @photo.jpg: a urlencoded form, which cannot carry a file
         raise ApiError(415, as_multipart(files[0]))
 
@@ -128,7 +134,10 @@ def parser_limit(request: Request, message: str) -> tuple[int, str] | None:
         return None
     if message.startswith("Too many files."):
         if files[0] == "images":
-            return 422, f"{too_many_images(request.app.state.settings.max_images)} (this one had over 1,000 files)"
+            return (
+                422,
+                f"{too_many_images(request.app.state.settings.max_images)} (this one had over 1,000 files)",
+            )
         return 422, f"{files[0]}: over 1,000 files in one request; send fewer"
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if message.startswith("Too many fields.") and kind == "application/x-www-form-urlencoded":
@@ -139,6 +148,7 @@ def parser_limit(request: Request, message: str) -> tuple[int, str] | None:
 def declared(request: Request, kind: str) -> list:
     """The parameters of one ``kind`` ("body_params": form fields, "query_params") that the
     request's endpoint and its dependencies declare, in declared order."""
+
     def walk(dependant) -> Iterator:
         yield from getattr(dependant, kind)
         for sub in dependant.dependencies:
@@ -183,15 +193,18 @@ async def form_fields_only(request: Request) -> None:
     unknown = [n for n in dict.fromkeys(form.keys()) if n not in known]
     kind = request.headers["content-type"].split(";")[0].strip().lower()
     files = _file_fields(request)
-    if kind == "application/x-www-form-urlencoded" and files and any(not n.isprintable() for n in unknown):
+    if (
+        kind == "application/x-www-form-urlencoded"
+        and files
+        and any(not n.isprintable() for n in unknown)
+    ):
         # curl --data-binary @photo.jpg sends the photo as a urlencoded form: its bytes are the
         # name of one field
         raise ApiError(415, as_multipart(files[0]))
     if unknown:
         raise ApiError(
             422,
-            f"{listed(unknown)}: not a field of {request.url.path}, which reads "
-            f"{', '.join(known)}",
+            f"{listed(unknown)}: not a field of {request.url.path}, which reads {', '.join(known)}",
         )
     _once_each_in_form(form, known)
 
@@ -265,7 +278,9 @@ def single_file(field: str):
     async def check(request: Request) -> None:
         count = len((await request.form()).getlist(field))  # the form FastAPI parsed already
         if count > 1:
-            raise ApiError(422, f"{field}: one file per request, got {count}; send each as its own request")
+            raise ApiError(
+                422, f"{field}: one file per request, got {count}; send each as its own request"
+            )
 
     return check
 

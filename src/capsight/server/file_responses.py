@@ -25,8 +25,12 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
 # The OpenAPI entry of the routes that answer with this response.
-NOT_MODIFIED = {304: {"description": "Not Modified: the ETag sent in If-None-Match (or the date in "
-                                     "If-Modified-Since) is still the file's"}}
+NOT_MODIFIED = {
+    304: {
+        "description": "Not Modified: the ETag sent in If-None-Match (or the date in "
+        "If-Modified-Since) is still the file's"
+    }
+}
 
 # The headers a 304 repeats from the 200 it stands for (RFC 9110, 15.4.5).
 KEPT_ON_304 = ("etag", "last-modified", "cache-control", "content-location", "vary")
@@ -43,7 +47,11 @@ def saved_name(video: str, file: str) -> str:
 
 class JobFileResponse(FileResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or self.status_code != 200:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or self.status_code != 200
+        ):
             await super().__call__(scope, receive, send)
             return
         if self.stat_result is None:  # FileResponse's own check for a missing file then runs
@@ -80,8 +88,9 @@ class JobFileResponse(FileResponse):
                 return False, None  # a changed file: Starlette sends it whole
             return False, JSONResponse(
                 {"error": f"the Range asked for lies past the end of the file ({size} bytes)"},
-                status_code=416, headers={"Content-Range": f"bytes */{size}"},
-            )  # fmt: skip
+                status_code=416,
+                headers={"Content-Range": f"bytes */{size}"},
+            )
         return False, None
 
     def _not_modified(self, request: Headers) -> bool:

@@ -65,7 +65,9 @@ def _allowing_head(send: Send, scope: Scope) -> Send:
         if message["type"] == "http.response.start" and message.get("status") == 405:
             headers = []
             for name, value in message.get("headers", []):
-                methods = {m.strip() for m in value.decode("latin-1").split(",")} | _path_methods(scope)
+                methods = {m.strip() for m in value.decode("latin-1").split(",")} | _path_methods(
+                    scope
+                )
                 if name.lower() == b"allow":
                     methods |= {"HEAD"} if "GET" in methods else set()
                     ordered = sorted(methods, key=lambda m: (METHOD_ORDER + (m,)).index(m))

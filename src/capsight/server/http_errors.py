@@ -54,7 +54,9 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
 
 
 # The OpenAPI header of a response that points at a video job (a 202, a 504).
-JOB_LOCATION = {"Location": {"description": "The job to poll: /v1/jobs/{id}", "schema": {"type": "string"}}}
+JOB_LOCATION = {
+    "Location": {"description": "The job to poll: /v1/jobs/{id}", "schema": {"type": "string"}}
+}
 
 
 class ApiError(StarletteHTTPException):
@@ -72,7 +74,9 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def validation_message(exc: RequestValidationError, sent_empty: frozenset[str] = frozenset()) -> str:
+def validation_message(
+    exc: RequestValidationError, sent_empty: frozenset[str] = frozenset()
+) -> str:
     """One line for all of a request's invalid fields; ``sent_empty`` names form fields that
     came with no text (FastAPI reads ``-F classes=`` as a field not sent at all)."""
     parts = []
@@ -81,15 +85,21 @@ def validation_message(exc: RequestValidationError, sent_empty: frozenset[str] =
         where = ".".join(loc) or "request"
         msg = err.get("msg", "invalid")
         if err.get("type") == "missing":
-            msg = "sent empty; give it a value" if loc[:1] and loc[0] in sent_empty else "field required"
+            msg = (
+                "sent empty; give it a value"
+                if loc[:1] and loc[0] in sent_empty
+                else "field required"
+            )
         elif _not_finite(err.get("input")):
             msg = "Input should be a finite number"  # not "less than or equal to 5" for nan
         elif str(err.get("ctx", {}).get("error", "")).startswith("Expected UploadFile"):
             msg = "expected a file upload"  # a plain form field where a file belongs
         elif isinstance(err.get("input"), StarletteUploadFile):  # curl -F classes=@mine.txt
             field = loc[0] if loc else where  # (a list's item: template.0, sent as -F template=)
-            msg = (f"sent as a file, where text belongs; curl -F '{field}=<FILE' sends a file's "
-                   "text as the field")
+            msg = (
+                f"sent as a file, where text belongs; curl -F '{field}=<FILE' sends a file's "
+                "text as the field"
+            )
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")
 
@@ -102,8 +112,10 @@ def _not_finite(value) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
-CUT_OFF = ("the multipart body holds no complete part (empty, or cut off before its closing "
-           "boundary); send it as curl -F does")
+CUT_OFF = (
+    "the multipart body holds no complete part (empty, or cut off before its closing "
+    "boundary); send it as curl -F does"
+)
 
 
 async def _cut_off_multipart(request: Request, exc: RequestValidationError) -> bool:
@@ -116,7 +128,9 @@ async def _cut_off_multipart(request: Request, exc: RequestValidationError) -> b
     if kind != "multipart/form-data" or not has_body or request.method not in ("POST", "PUT"):
         return False
     errors = exc.errors()
-    if not errors or any(e.get("type") != "missing" or tuple(e.get("loc", ()))[:1] != ("body",) for e in errors):
+    if not errors or any(
+        e.get("type") != "missing" or tuple(e.get("loc", ()))[:1] != ("body",) for e in errors
+    ):
         return False
     try:
         form = await request.form()  # parsed already, for the endpoint's fields
@@ -188,5 +202,6 @@ def install_error_handlers(app: FastAPI) -> None:
             origin in allowed or "*" in allowed) else None  # fmt: skip
         return JSONResponse(
             {"error": f"internal error ({type(exc).__name__}); see the server log"},
-            status_code=500, headers=headers,
-        )  # fmt: skip
+            status_code=500,
+            headers=headers,
+        )

@@ -176,11 +176,21 @@ class JobStore:
                 " input_name, size_bytes, summary, created_at, started_at, finished_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    job.id, job.status, job.progress, job.message, job.error,
-                    json.dumps(job.params), job.filename, job.input_name, job.size_bytes,
-                    json.dumps(job.summary), job.created_at, job.started_at, job.finished_at,
+                    job.id,
+                    job.status,
+                    job.progress,
+                    job.message,
+                    job.error,
+                    json.dumps(job.params),
+                    job.filename,
+                    job.input_name,
+                    job.size_bytes,
+                    json.dumps(job.summary),
+                    job.created_at,
+                    job.started_at,
+                    job.finished_at,
                 ),
-            )  # fmt: skip
+            )
 
     def update(self, job_id: str, **fields) -> None:
         if "params" in fields:
@@ -491,7 +501,8 @@ class JobManager:
                 self.engine.write_outputs(analysis, folder / "out")
                 _save_thumbnails(analysis, folder / "thumbs")
             except (OSError, CapsightError) as exc:  # a full disk: the server's fault, not theirs
-                if job_id in self._cancel:  # deleted meanwhile: its folder went from under the writer
+                # deleted meanwhile: its folder went from under the writer
+                if job_id in self._cancel:
                     raise _Stop("deleted") from None
                 log.error("job %s: cannot save its outputs: %s", job_id, exc)
                 self._finish(job_id, FAILED, "the server could not save this job's outputs (is "

@@ -21,7 +21,13 @@ from capsight.server.deps import api_key_matches, missing_key_message, route_pat
 from capsight.server.jobs import QueueFull
 
 GATED = frozenset({"/v1/videos", "/get_video_captions"})  # the POSTs that queue a video job
-UPLOADS = GATED | {"/v1/captions", "/v1/classify", "/v1/classifiers", "/get_captions", "/get_image_caption"}
+UPLOADS = GATED | {
+    "/v1/captions",
+    "/v1/classify",
+    "/v1/classifiers",
+    "/get_captions",
+    "/get_image_caption",
+}
 
 
 class QueueGate:
@@ -40,7 +46,9 @@ class QueueGate:
                 try:
                     jobs.reserve()
                 except QueueFull as full:
-                    await _send_refusal(send, 503, str(full), [(b"retry-after", str(full.retry_after_s).encode())])
+                    await _send_refusal(
+                        send, 503, str(full), [(b"retry-after", str(full.retry_after_s).encode())]
+                    )
                     return
         await self.app(scope, receive, send)
 
@@ -49,7 +57,9 @@ def _authorised(scope: Scope, expected: str | None) -> bool:
     return expected is None or api_key_matches(Headers(scope=scope), expected)
 
 
-async def _send_refusal(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]) -> None:
+async def _send_refusal(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
     body = json.dumps({"error": message}).encode()
     await send({
         "type": "http.response.start",

@@ -89,7 +89,9 @@ class ServerSettings:
     def allowed_origins(self) -> list[str]:
         """The CORS origins, one per entry (none when unset)."""
         # Browsers send the scheme and host in lower case.
-        return [o.strip().rstrip("/").lower() for o in (self.cors_origins or "").split(",") if o.strip()]
+        return [
+            o.strip().rstrip("/").lower() for o in (self.cors_origins or "").split(",") if o.strip()
+        ]
 
     @property
     def max_upload_bytes(self) -> int:

@@ -72,8 +72,10 @@ HERO = """
 </div>
 """
 # /v1/models needs the API key in a header when the server has one, which a link cannot send.
-MODELS_LINK = ('\n    <a href="/v1/models" target="_blank" rel="noopener">Models'
-               '<span class="vh"> (opens in a new tab)</span></a>')
+MODELS_LINK = (
+    '\n    <a href="/v1/models" target="_blank" rel="noopener">Models'
+    '<span class="vh"> (opens in a new tab)</span></a>'
+)
 ARTIFACT_LABELS = {"report": "report (HTML)", "plot": "novelty plot (PNG)",
                    "csv": "moments (CSV)", "vtt": "captions (WebVTT)", "json": "analysis (JSON)"}  # fmt: skip
 
@@ -113,7 +115,14 @@ PLAY_JS = "() => { document.querySelector('#capsight-video video')?.play().catch
 
 
 def theme() -> gr.themes.Base:
-    system_fonts = ["Inter", "ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"]
+    system_fonts = [
+        "Inter",
+        "ui-sans-serif",
+        "system-ui",
+        "-apple-system",
+        "Segoe UI",
+        "sans-serif",
+    ]
     return gr.themes.Soft(
         primary_hue="indigo",
         secondary_hue="amber",
@@ -340,7 +349,12 @@ class CapsightUI:
         items = "".join(f"<li>{html.escape(sentence_case(c))}</li>" for c in captions)
         note = sampling_note(d, len(captions), count, temperature)
         # Which model and temperature: moving the slider afterwards leaves these samples as they were.
-        made = f"{html.escape(d.model)}, {decoding_name(decoding)}:" if d.model != "labels" else "labels:"  # (no sampling)
+        # (no sampling)
+        made = (
+            f"{html.escape(d.model)}, {decoding_name(decoding)}:"
+            if d.model != "labels"
+            else "labels:"
+        )
         return f'<div class="cap-card"><p class="cap-note">{made}</p><ol class="cap-list">{items}</ol>{note}</div>'
 
     # -- video tab --------------------------------------------------------------------------
@@ -402,7 +416,11 @@ class CapsightUI:
                 raise gr.Error(str(exc).replace(path, name)) from None
         except gr.Error as exc:  # said now, not again by a run; also a toast: on a phone the
             gr.Warning(str(exc.message), duration=10)  # summary card is a screen further down
-            return (failure_card(str(exc.message), "This file cannot be analysed."), *cleared[1:-1], refused)
+            return (
+                failure_card(str(exc.message), "This file cannot be analysed."),
+                *cleared[1:-1],
+                refused,
+            )
         codec = unplayable_codec(path)
         if codec is None:
             return cleared
@@ -436,10 +454,12 @@ class CapsightUI:
             try:
                 params = VideoParams(
                     slider_value(every, EVERY_SECONDS, "Sample every (s)"),
-                    slider_value(window, WINDOWS, "Window", whole=True), metric, signal,
+                    slider_value(window, WINDOWS, "Window", whole=True),
+                    metric,
+                    signal,
                     slider_value(sensitivity, SENSITIVITIES, "Sensitivity"),
                     self.engine.video_model(model),  # the job records what runs, not "default"
-                )  # fmt: skip
+                )
                 job = self.jobs.submit(f, name, video_extension(sniff_video(head)), params,
                                        self.engine.probe)  # fmt: skip
             except QueueFull as full:
@@ -517,7 +537,9 @@ class CapsightUI:
         if short := cut_short(analysis):
             summary += f'<p class="cap-note cap-quiet">Note: {html.escape(short)}.</p>'
         plot = files.get("plot")
-        plot_update = gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
+        plot_update = (
+            gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
+        )
         table = gr.Dataframe(value=moment_table(rows, table_headers(analysis)))
         return (summary, plot_update, gallery, table, downloads_html(files, job.filename), times)
 
@@ -584,7 +606,7 @@ def table_headers(analysis: dict) -> list[str]:
 
 
 def decoding_name(decoding) -> str:
-    """"beam 4", "greedy", "sampled at temperature 0.7": how a caption was decoded, for its card."""
+    """ "beam 4", "greedy", "sampled at temperature 0.7": how a caption was decoded, for its card."""
     if decoding.method == "sample":
         return f"sampled at temperature {decoding.temperature:g}"
     return f"beam {decoding.beam_width}" if decoding.method == "beam" else decoding.method
@@ -721,7 +743,7 @@ def downloads_html(files: dict[str, Path], video: str) -> str:
 
 
 def size_text(n: int) -> str:
-    """"179.7 KB", with a no-break space: a phone's narrow list wrapped "179.7 / KB"."""
+    """ "179.7 KB", with a no-break space: a phone's narrow list wrapped "179.7 / KB"."""
     if n < 1024:
         return f"{n}\u00a0bytes"
     return f"{n / 1024:.1f}\u00a0KB" if n < 1024**2 else f"{n / 1024**2:.1f}\u00a0MB"
@@ -761,9 +783,12 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=5, min_width=320):
                         photo = gr.Image(
-                            type="filepath", sources=["upload", "clipboard"], label="Photo",
-                            height=360, elem_id="capsight-photo",
-                        )  # fmt: skip
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            label="Photo",
+                            height=360,
+                            elem_id="capsight-photo",
+                        )
                         with gr.Row():
                             model_a = gr.Dropdown(models, value="default", label="Model A")
                             model_b = gr.Dropdown(models, value=second_model(models, "default"),
@@ -800,7 +825,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                     with gr.Row(equal_height=True):
                         temperature = gr.Slider(*TEMPERATURES, value=DecodingOptions.temperature, step=0.1, scale=3,
                                                 label="Temperature")  # fmt: skip
-                        count = gr.Slider(*SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions")
+                        count = gr.Slider(
+                            *SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions"
+                        )
                         sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",
                                                elem_id="capsight-sample")  # fmt: skip
                     samples = gr.HTML()
@@ -829,17 +856,25 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05, label="Sensitivity",
                                                     elem_id="capsight-sensitivity")  # fmt: skip
                             video_model = gr.Dropdown(models, value="default", label="Captioner")
-                        analyze_btn = gr.Button("Find novel moments", variant="primary", interactive=False,
-                                                elem_id="capsight-analyze")  # fmt: skip (on with a clip)
+                        analyze_btn = gr.Button(
+                            "Find novel moments",
+                            variant="primary",
+                            interactive=False,
+                            elem_id="capsight-analyze",
+                        )  # on with a clip
                     with gr.Column(scale=7, min_width=360):
                         stale = gr.HTML("", elem_id="capsight-stale")  # STALE_VIDEO, or nothing
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
                         gallery = gr.Gallery(
-                            label="Novel moments: choose one to play from there", columns=3,
-                            height="auto", object_fit="contain", allow_preview=False,
-                            fit_columns=False, buttons=[],  # the files are in Downloads
+                            label="Novel moments: choose one to play from there",
+                            columns=3,
+                            height="auto",
+                            object_fit="contain",
+                            allow_preview=False,
+                            fit_columns=False,
+                            buttons=[],  # the files are in Downloads
                             elem_id="capsight-gallery",
-                        )  # fmt: skip
+                        )
                         downloads = gr.HTML("", elem_id="capsight-downloads")
                 plot = gr.Image(type="filepath", interactive=False, show_label=False,
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
@@ -876,12 +911,17 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
         analyzing = analyze_btn.click(
-            cleared_video_results, None, [summary, plot, gallery, table, downloads, times],
-            queue=False, show_progress="hidden",
+            cleared_video_results,
+            None,
+            [summary, plot, gallery, table, downloads, times],
+            queue=False,
+            show_progress="hidden",
         ).then(
-            ui.analyze, [video, every, window, metric, signal, sensitivity, video_model],
+            ui.analyze,
+            [video, every, window, metric, signal, sensitivity, video_model],
             [summary, plot, gallery, table, downloads, times, video],
-            concurrency_limit=app.state.settings.queue_size, show_progress_on=[gallery],
+            concurrency_limit=app.state.settings.queue_size,
+            show_progress_on=[gallery],
             preprocess=False,
         )
         # The settings of the results on show (ran), so that moving one afterwards says the

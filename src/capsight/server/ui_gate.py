@@ -42,7 +42,7 @@ class UiGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = route_path(scope) if scope["type"] == "http" else ""
-        asked = next((path[len(r):] for r in FILE_ROUTES if path.startswith(r)), None)
+        asked = next((path[len(r) :] for r in FILE_ROUTES if path.startswith(r)), None)
         if not path.startswith(UI):
             await self.app(scope, receive, send)
         elif asked is not None and not self._served(asked):

@@ -50,7 +50,10 @@ class _Layer(nn.Module):
         self.query, self.key, self.value = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.attention_out, self.attention_norm = nn.Linear(d, d), nn.LayerNorm(d, c.layer_norm_eps)
         self.intermediate = nn.Linear(d, c.intermediate_size)
-        self.out, self.out_norm = nn.Linear(c.intermediate_size, d), nn.LayerNorm(d, c.layer_norm_eps)
+        self.out, self.out_norm = (
+            nn.Linear(c.intermediate_size, d),
+            nn.LayerNorm(d, c.layer_norm_eps),
+        )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape

@@ -83,7 +83,9 @@ class CaptionBatches:
             if self.grid_flip is not None:
                 mirrored = torch.rand(len(rows), generator=gen) < 0.5
                 grid[mirrored] = self.grid_flip[rows[mirrored]].float()
-            captions = pick_captions(self.captions, rows, mirrored, captions_per_image, gen, self.swap)
+            captions = pick_captions(
+                self.captions, rows, mirrored, captions_per_image, gen, self.swap
+            )
             yield grid, captions, rows
 
 

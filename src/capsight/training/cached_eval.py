@@ -60,7 +60,12 @@ def evaluate_on_cache(
     )
     images = corpus.split(split)
     batches = CaptionBatches.from_corpus(
-        images, cache, captioner.vocab, None, max_length=10_000, features=captioner.model.feature_input
+        images,
+        cache,
+        captioner.vocab,
+        None,
+        max_length=10_000,
+        features=captioner.model.feature_input,
     )
     references = [list(im.captions) for im in images]
     started = time.time()
@@ -90,11 +95,16 @@ def main(argv: list[str] | None = None) -> None:
         except (CapsightError, OSError) as exc:  # a checkpoint or cache a user named: one line
             raise SystemExit(f"cached_eval: error: {exc}") from None
         rows.append({"decoding": text, **result})
-        cells = [f"{result[m]:.3f}" if m in result else "-" for m in ("BLEU-1", "BLEU-4", "CIDEr", "METEOR", "ROUGE-L")]
+        cells = [
+            f"{result[m]:.3f}" if m in result else "-"
+            for m in ("BLEU-1", "BLEU-4", "CIDEr", "METEOR", "ROUGE-L")
+        ]
         print(f"| {text} | " + " | ".join(cells) + " |", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"checkpoints": args.checkpoints, "split": args.split, "rows": rows}, f, indent=1)
+            json.dump(
+                {"checkpoints": args.checkpoints, "split": args.split, "rows": rows}, f, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,10 @@ SIGMA = 6.0
 
 
 def _ngrams(words: Sequence[str]) -> list[Counter]:
-    return [Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1)) for n in range(1, MAX_N + 1)]
+    return [
+        Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+        for n in range(1, MAX_N + 1)
+    ]
 
 
 def _words(caption) -> list[str]:
@@ -46,7 +49,10 @@ class CiderD:
     def _vector(self, words: list[str]) -> tuple[list[dict], list[float], int]:
         vec, norms = [], []
         for counts in _ngrams(words):
-            v = {g: tf * (self.log_n - math.log(max(1.0, self.df.get(g, 0.0)))) for g, tf in counts.items()}
+            v = {
+                g: tf * (self.log_n - math.log(max(1.0, self.df.get(g, 0.0))))
+                for g, tf in counts.items()
+            }
             vec.append(v)
             norms.append(math.sqrt(sum(x * x for x in v.values())))
         return vec, norms, len(words)
@@ -74,7 +80,9 @@ class CiderD:
                     if r is not None:
                         dot += min(x, r) * r  # CIDEr-D clips the candidate's counts
                 if norms[n] and rnorms[n]:
-                    total[n] += dot / (norms[n] * rnorms[n]) * math.exp(-(delta**2) / (2 * SIGMA**2))
+                    total[n] += (
+                        dot / (norms[n] * rnorms[n]) * math.exp(-(delta**2) / (2 * SIGMA**2))
+                    )
         return sum(total) / MAX_N / len(ref_vectors) * 10.0
 
     def scores(self, candidates: Sequence, refs: Sequence[Sequence]) -> list[float]:

@@ -38,7 +38,8 @@ __all__ = ["PhotoStats", "bootstrap_intervals", "check_rounds", "compare_caption
 
 INTERVAL_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "ROUGE-L", "CIDEr")
 MIN_ROUNDS = 100
-MAX_ROUNDS = 10_000  # a (rounds, photos) table of 8-byte counts: 70 MB for 875 photos, 400 MB for 5,000
+# a (rounds, photos) table of 8-byte counts: 70 MB for 875 photos, 400 MB for 5,000
+MAX_ROUNDS = 10_000
 MIN_PHOTOS = 2  # one photo has CIDEr 0 and nothing to draw from
 # Score differences that print as +-0.0000 (the four decimals `capsight eval --against` shows)
 # are ties, not wins: two captioners that match no 4-gram both score a BLEU-4 near 1e-5
@@ -135,7 +136,9 @@ def _draws(photos: int, rounds: int, seed: int) -> np.ndarray:
     """(rounds, photos) counts: each round draws as many photos as there are, with replacement."""
     check_rounds(rounds)
     if photos < MIN_PHOTOS:
-        raise InvalidParameter(f"an interval needs at least {MIN_PHOTOS} scored photos, got {photos}")
+        raise InvalidParameter(
+            f"an interval needs at least {MIN_PHOTOS} scored photos, got {photos}"
+        )
     rng = np.random.default_rng(seed)
     return rng.multinomial(photos, np.full(photos, 1.0 / photos), size=rounds)
 

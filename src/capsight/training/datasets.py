@@ -84,7 +84,9 @@ def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionC
     keys = list(corpus.images)
     held_out = min(max_held_out, max(len(keys) // 10, 1 if len(keys) >= 3 else 0))
     notes = [*corpus.notes, random_split_note(len(keys), held_out, held_out)]
-    return CaptionCorpus(corpus.name, corpus.images, _random_splits(keys, held_out, held_out), notes)
+    return CaptionCorpus(
+        corpus.name, corpus.images, _random_splits(keys, held_out, held_out), notes
+    )
 
 
 def val_from_train(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
@@ -109,7 +111,7 @@ def caption_strings(source: Path, key: str, value: object) -> tuple[str, ...]:
 
 
 def counted(n: int, thing: str) -> str:
-    """"1 photo", "2,000 photos": a count for a note."""
+    """ "1 photo", "2,000 photos": a count for a note."""
     return f"{n:,} {thing}{'s' * (n != 1)}"
 
 
@@ -122,7 +124,9 @@ def _keep_captioned(
         notes.append(f"{source.name}: {counted(given - kept, 'blank caption')} left out")
     bare = [k for k, c in captions.items() if not c]
     if bare:
-        notes.append(f"{source.name}: {counted(len(bare), 'photo')} with no caption left out (first: {bare[0]})")
+        notes.append(
+            f"{source.name}: {counted(len(bare), 'photo')} with no caption left out (first: {bare[0]})"
+        )
     return {k: c for k, c in captions.items() if c}
 
 
@@ -164,12 +168,18 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
         raise InputNotFound(f"{root}: no captions.json; expected a file -> captions mapping")
     data = load_json(captions_file)
     if not isinstance(data, dict):
-        raise DatasetError(f"{captions_file}: expected a JSON object mapping each photo file to its captions")
+        raise DatasetError(
+            f"{captions_file}: expected a JSON object mapping each photo file to its captions"
+        )
     if not data:
         raise DatasetError(f"{captions_file}: {EMPTY_CAPTIONS}")
     notes: list[str] = []
-    given = sum(1 if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in data.values())
-    captions = {str(key): caption_strings(captions_file, key, value) for key, value in sorted(data.items())}
+    given = sum(
+        1 if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in data.values()
+    )
+    captions = {
+        str(key): caption_strings(captions_file, key, value) for key, value in sorted(data.items())
+    }
     captions = _keep_captioned(captions_file, captions, given, notes)
     image_dir = _image_dir(root, ("images",))
     images = {key: CaptionedImage(key, image_dir / key, caps) for key, caps in captions.items()}
@@ -179,7 +189,9 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     raw = load_json(splits_file)
     if not (isinstance(raw, dict) and all(isinstance(v, list) and all(isinstance(k, str) for k in v)
                                           for v in raw.values())):  # fmt: skip
-        raise DatasetError(f"{splits_file}: expected a JSON object mapping train/val/test to lists of photo files")
+        raise DatasetError(
+            f"{splits_file}: expected a JSON object mapping train/val/test to lists of photo files"
+        )
     return CaptionCorpus(root.name, images, _split_lists(splits_file, raw, images, notes), notes)
 
 
@@ -191,7 +203,8 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
     given, untabbed, nameless, undecoded = 0, 0, 0, 0
-    for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():  # (a BOM: no name)
+    # (a BOM: no name)
+    for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         if not line.strip():
             continue
         undecoded += "\ufffd" in line  # a Latin-1 "café": its byte replaced, said below

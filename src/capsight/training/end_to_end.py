@@ -129,10 +129,14 @@ class EndToEndConfig:
 
     def __post_init__(self) -> None:
         if self.encoder not in VARIANTS:
-            raise InvalidParameter(f"--encoder {self.encoder!r}: choose one of {', '.join(VARIANTS)}")
+            raise InvalidParameter(
+                f"--encoder {self.encoder!r}: choose one of {', '.join(VARIANTS)}"
+            )
         if min(self.epochs, self.scst_epochs, self.warmup_steps, self.max_train_images,
                self.max_val_images, self.scst_top_k) < 0:  # fmt: skip
-            raise InvalidParameter("epochs, warm-up steps, --scst-top-k and image limits must be >= 0")
+            raise InvalidParameter(
+                "epochs, warm-up steps, --scst-top-k and image limits must be >= 0"
+            )
         if min(self.batch_images, self.captions_per_image, self.min_count, self.max_caption_length,
                self.val_beam, self.patience, self.scst_max_length, self.workers) < 1 or self.scst_samples < 2:  # fmt: skip
             raise InvalidParameter("batch sizes, counts, lengths, --val-beam, --patience and --workers must be "
@@ -141,7 +145,9 @@ class EndToEndConfig:
             if not 0 < getattr(self, name) < math.inf:
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a positive number")
         if not (0 <= self.min_lr_ratio <= 1 and 0 < self.crop <= 1 and 0 < self.xe_time_share <= 1):
-            raise InvalidParameter("--min-lr-ratio must be in [0, 1], --crop and --xe-time-share in (0, 1]")
+            raise InvalidParameter(
+                "--min-lr-ratio must be in [0, 1], --crop and --xe-time-share in (0, 1]"
+            )
         if self.weight_decay < 0 or self.grad_clip < 0 or self.time_limit < 0:
             raise InvalidParameter("--weight-decay, --grad-clip and --time-limit must be >= 0")
         check_regularisers(self.label_smoothing, self.attention_lambda)
@@ -149,26 +155,40 @@ class EndToEndConfig:
             raise InvalidParameter("--init-from brings its own vocabulary: leave out --vocab-from")
         if self.out:
             run_folder.check_run_folder(self.out, self.resume)
-        if self.epochs == 0 and not self.init_from and not (self.resume and run_folder.holds_run(self.out)):
+        if (
+            self.epochs == 0
+            and not self.init_from
+            and not (self.resume and run_folder.holds_run(self.out))
+        ):
             raise InvalidParameter("--epochs 0: the self-critical stage refines a trained captioner; "
                                    "pass --init-from CHECKPOINT, or some cross-entropy --epochs first")  # fmt: skip
 
 
 # -- photos -------------------------------------------------------------------------------------
-def photo_bytes(paths: list[Path], side: int, workers: int = 8, progress: bool = True) -> torch.Tensor:
+def photo_bytes(
+    paths: list[Path], side: int, workers: int = 8, progress: bool = True
+) -> torch.Tensor:
     """Photos -> (N, 3, side, side) uint8, each resized whole as ``vision.pixels`` does."""
 
     def read(path: Path) -> np.ndarray:
-        image = load_image(path).convert("RGB").resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+        image = (
+            load_image(path).convert("RGB").resize((side, side), Image.BILINEAR, reducing_gap=2.0)
+        )
         return np.asarray(image).transpose(2, 0, 1)  # (3, side, side)
 
     with ThreadPoolExecutor(workers) as pool:
         arrays = list(progress_bar(pool.map(read, paths), total=len(paths), desc="photos", disable=not progress,
                            mininterval=5.0))  # fmt: skip
-    return torch.from_numpy(np.stack(arrays)) if arrays else torch.zeros(0, 3, side, side, dtype=torch.uint8)
+    return (
+        torch.from_numpy(np.stack(arrays))
+        if arrays
+        else torch.zeros(0, 3, side, side, dtype=torch.uint8)
+    )
 
 
-def augment(pixels: torch.Tensor, crop: float, mirrored: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(
+    pixels: torch.Tensor, crop: float, mirrored: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     """Normalised photos (B, 3, S, S) -> each a random square crop of ``crop``..1 of its side,
     moved anywhere inside it, mirrored where ``mirrored``, resized back to S x S."""
     b = pixels.shape[0]
@@ -179,7 +199,9 @@ def augment(pixels: torch.Tensor, crop: float, mirrored: torch.Tensor, gen: torc
     theta[:, 1, 1] = scale
     theta[:, :, 2] = shift
     sampling = F.affine_grid(theta.to(pixels.device), list(pixels.shape), align_corners=False)
-    return F.grid_sample(pixels, sampling, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(
+        pixels, sampling, mode="bilinear", padding_mode="border", align_corners=False
+    )
 
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
@@ -227,7 +249,9 @@ def encode(net: EfficientNetLite, pixels: torch.Tensor) -> torch.Tensor:
 def save_encoder(net: EfficientNetLite, folder: Path, fp16: bool) -> None:
     # BatchNorm stays float32 (a small share of the bytes): it is frozen, so rounding it would
     # only move it away from the statistics it was trained with.
-    batch_norms = {name for name, module in net.named_modules() if isinstance(module, nn.BatchNorm2d)}
+    batch_norms = {
+        name for name, module in net.named_modules() if isinstance(module, nn.BatchNorm2d)
+    }
     state = {}
     for key, tensor in net.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
@@ -254,7 +278,9 @@ class _Data:
 
 def _data(images, vocab: Vocabulary, config: EndToEndConfig, device: torch.device) -> _Data:
     side = VARIANTS[config.encoder].resolution
-    pixels = photo_bytes([im.path for im in images], side, config.workers, config.progress).to(device)
+    pixels = photo_bytes([im.path for im in images], side, config.workers, config.progress).to(
+        device
+    )
     captions, references = caption_targets(images, vocab, config.max_caption_length)
     return _Data(pixels, captions, references)
 
@@ -272,16 +298,22 @@ def _decoder_and_vocab(config: EndToEndConfig, train_images) -> tuple[CaptionMod
     if config.vocab_from:
         vocab = load_vocabulary(config.vocab_from)
         if not isinstance(vocab, Vocabulary):
-            raise ModelNotFound(f"--vocab-from {config.vocab_from}: no word vocabulary (vocab.json) there")
+            raise ModelNotFound(
+                f"--vocab-from {config.vocab_from}: no word vocabulary (vocab.json) there"
+            )
         endings = Endings.load(config.vocab_from)
     else:
-        vocab = Vocabulary.build((tokenize(c) for im in train_images for c in im.captions), config.min_count)
+        vocab = Vocabulary.build(
+            (tokenize(c) for im in train_images for c in im.captions), config.min_count
+        )
         endings = None
     decoder = build_model(config_from_dict({
         **DECODER, "vocab_size": len(vocab), "encoder": config.encoder,
         "resolution": VARIANTS[config.encoder].resolution, "encoder_weights": ENCODER_FILE,
     }))  # fmt: skip
-    decoder.endings = endings or Endings.learn(vocab.encode(tokenize(c)) for im in train_images for c in im.captions)
+    decoder.endings = endings or Endings.learn(
+        vocab.encode(tokenize(c)) for im in train_images for c in im.captions
+    )
     return decoder, vocab
 
 
@@ -303,7 +335,9 @@ def _with_own_encoder(decoder: CaptionModel) -> CaptionModel:
     return own
 
 
-def _optimizer(decoder: CaptionModel, net: EfficientNetLite, config: EndToEndConfig) -> torch.optim.AdamW:
+def _optimizer(
+    decoder: CaptionModel, net: EfficientNetLite, config: EndToEndConfig
+) -> torch.optim.AdamW:
     """AdamW: weight decay on matrices and kernels only; the encoder at a scaled learning rate."""
     groups: dict[tuple[bool, bool], list] = {}
     for encoder, module in ((False, decoder), (True, net)):
@@ -312,11 +346,16 @@ def _optimizer(decoder: CaptionModel, net: EfficientNetLite, config: EndToEndCon
                 decays = p.ndim >= 2 and "embed" not in name
                 groups.setdefault((encoder, decays), []).append(p)
     return torch.optim.AdamW(
-        [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
-          "lr_scale": config.encoder_lr_ratio if encoder else 1.0}
-         for (encoder, decays), params in sorted(groups.items())],
+        [
+            {
+                "params": params,
+                "weight_decay": config.weight_decay if decays else 0.0,
+                "lr_scale": config.encoder_lr_ratio if encoder else 1.0,
+            }
+            for (encoder, decays), params in sorted(groups.items())
+        ],
         lr=config.lr,
-    )  # fmt: skip
+    )
 
 
 def validate(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, data: _Data,
@@ -329,8 +368,9 @@ def validate(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, da
         for start in range(0, len(data.pixels), 100):
             grids.append(encode(net, normalise(data.pixels[start : start + 100])))
         grid = torch.cat(grids)
-        options = DecodingOptions(method="beam", beam_width=config.val_beam, max_length=20,
-                                  no_repeat_phrase=False)  # as train.validate scores epochs
+        options = DecodingOptions(
+            method="beam", beam_width=config.val_beam, max_length=20, no_repeat_phrase=False
+        )  # as train.validate scores epochs
         texts = caption_grid(decoder, vocab, grid, options)
     scores = cider.scores(texts, data.references)
     return {"val_CIDEr_D": round(float(np.mean(scores)), 4),
@@ -340,13 +380,19 @@ def validate(decoder: CaptionModel, net: EfficientNetLite, vocab: Vocabulary, da
 def _step_loss(stage, decoder, net, data: _Data, rows, vocab, cider, config, gen, sample_gen, swap):
     device = data.pixels.device
     flip = config.flip and stage == "xe"
-    mirrored = torch.rand(len(rows), generator=gen) < 0.5 if flip else torch.zeros(len(rows), dtype=torch.bool)
+    mirrored = (
+        torch.rand(len(rows), generator=gen) < 0.5
+        if flip
+        else torch.zeros(len(rows), dtype=torch.bool)
+    )
     pixels = normalise(data.pixels[rows.to(device)])
     if config.crop < 1 or flip:
         pixels = augment(pixels, config.crop, mirrored, gen)
     grid = encode(net, pixels)  # (B, P, 1280)
     if stage == "xe":
-        captions = pick_captions(data.captions, rows, mirrored, config.captions_per_image, gen, swap)
+        captions = pick_captions(
+            data.captions, rows, mirrored, config.captions_per_image, gen, swap
+        )
         return caption_loss(decoder, grid, captions.to(device), config), None
     refs = [[f"{r} {END_WORD}" for r in data.references[i]] for i in rows.tolist()]
     return scst_loss(decoder, grid, refs, vocab, cider, config.scst_samples, config.scst_max_length,
@@ -379,7 +425,9 @@ def _end_to_end_in(config: EndToEndConfig, out: Path, started: float) -> dict:
         state = run_folder.read_trainer_state(last)
         decoder, vocab, raw = load_checkpoint(last)
         if raw.get("encoder") != config.encoder:
-            raise InvalidParameter(f"--resume: {out} trains {raw.get('encoder')}; pass --encoder {raw.get('encoder')}")
+            raise InvalidParameter(
+                f"--resume: {out} trains {raw.get('encoder')}; pass --encoder {raw.get('encoder')}"
+            )
         net = load_encoder(config.encoder, str(last / ENCODER_FILE))
         if state["stage"] == "done":  # asked for more epochs than the finished run had
             state["stage"] = state.get("finished_stage", "scst")
@@ -415,7 +463,11 @@ def _end_to_end_in(config: EndToEndConfig, out: Path, started: float) -> dict:
     def time_left_for(stage: str) -> bool:
         """Whether another epoch of ``stage`` fits before its deadline, judged by the stage's last
         epoch (before its first: the other stage's, +50%; the very first epoch always runs)."""
-        end = started + config.xe_time_share * config.time_limit if stage == "xe" and config.time_limit else deadline
+        end = (
+            started + config.xe_time_share * config.time_limit
+            if stage == "xe" and config.time_limit
+            else deadline
+        )
         guess = epoch_seconds.get(stage) or 1.5 * max(epoch_seconds.values(), default=0.0)
         return time.time() + guess < end
 
@@ -438,7 +490,8 @@ def _end_to_end_in(config: EndToEndConfig, out: Path, started: float) -> dict:
                 state["patience_left"] -= 1
             print(json.dumps(record), flush=True)
             _save_last(out, decoder, net, vocab, optimizer, state)
-            with open(out / "metrics.jsonl", "a") as f:  # once last/ holds the epoch, as train logs it
+            # once last/ holds the epoch, as train logs it
+            with open(out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
         if stage == "xe" and config.scst_epochs:
             # SCST starts from the best cross-entropy epoch as saved (float16), so a resumed run
@@ -459,7 +512,9 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     decoder.train()
     set_training(net, True)
     epoch = state["epoch"]
-    gen = torch.Generator().manual_seed(config.seed * 1000 + epoch + (500 if stage == "scst" else 0))
+    gen = torch.Generator().manual_seed(
+        config.seed * 1000 + epoch + (500 if stage == "scst" else 0)
+    )
     sample_gen = torch.Generator(device=data.pixels.device).manual_seed(config.seed * 7919 + epoch)
     order = torch.randperm(len(data.pixels), generator=gen)
     total_xe_steps = steps_per_epoch * config.epochs
@@ -469,22 +524,34 @@ def _epoch(stage, state, decoder, net, data: _Data, vocab, cider, config, optimi
     for start in bar:
         rows = order[start : start + config.batch_images]
         for group in optimizer.param_groups:
-            base = warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr) if stage == "xe" else config.scst_lr
+            base = (
+                warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr)
+                if stage == "xe"
+                else config.scst_lr
+            )
             group["lr"] = base * group["lr_scale"]
         with autocast:
-            loss, reward = _step_loss(stage, decoder, net, data, rows, vocab, cider, config, gen, sample_gen, swap)
+            loss, reward = _step_loss(
+                stage, decoder, net, data, rows, vocab, cider, config, gen, sample_gen, swap
+            )
         check_finite(value := float(loss.detach()), f"{stage} epoch {epoch + 1}, step {len(losses) + 1}",
                      config.out, *stage_rate(stage, config))  # fmt: skip
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip
+            )
         optimizer.step()
         state["step"] += 1
         losses.append(value)
         if reward is not None:
             rewards.append(reward)
-        bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.3f}" + (f" reward {np.mean(rewards[-50:]):.3f}" if rewards else ""), refresh=False)
+        bar.set_postfix_str(
+            f"loss {np.mean(losses[-50:]):.3f}"
+            + (f" reward {np.mean(rewards[-50:]):.3f}" if rewards else ""),
+            refresh=False,
+        )
     state["epoch"] = epoch + 1
     record = {"stage": stage, "epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
               "lr": optimizer.param_groups[0]["lr"]}  # fmt: skip
@@ -545,7 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train Show, Attend and Tell with its whole encoder, on photos (a GPU job).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("data", help="caption dataset, as for capsight train (with train and val splits)")
+    parser.add_argument(
+        "data", help="caption dataset, as for capsight train (with train and val splits)"
+    )
     parser.add_argument("--out", required=True, help="run folder: best/, last/, metrics.jsonl")
     defaults = EndToEndConfig(data="", out="")
     for f in dataclasses.fields(EndToEndConfig):
@@ -554,7 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
         if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=OPTION_HELP[f.name])
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=value, help=OPTION_HELP[f.name]
+            )
         else:
             parser.add_argument(flag, type=type(value), default=value, help=OPTION_HELP[f.name])
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
@@ -564,7 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(EndToEndConfig) if hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(EndToEndConfig)
+        if hasattr(args, f.name)
+    }
     try:
         best = end_to_end(EndToEndConfig(**{**values, "progress": not args.quiet}))
     except (CapsightError, OSError) as exc:

@@ -76,7 +76,8 @@ class EnsembleScstConfig:
     end_token: bool = True
     grad_clip: float = 2.0
     seed: int = 42
-    frozen: tuple[int, ...] = ()  # members (by position) that decode with the others but do not learn
+    # members (by position) that decode with the others but do not learn
+    frozen: tuple[int, ...] = ()
     val_beam: int = 3
     max_train_images: int = 0
     max_val_images: int = 0
@@ -85,13 +86,17 @@ class EnsembleScstConfig:
     progress: bool = True
 
 
-def _member_data(config: EnsembleScstConfig, corpus, models, sources, raw_configs, vocab, split: str, limit: int):
+def _member_data(
+    config: EnsembleScstConfig, corpus, models, sources, raw_configs, vocab, split: str, limit: int
+):
     """Per member, its CaptionBatches on ``split`` (what it reads: grid or hidden maps; a member
     with its own fine-tuned encoder reads that encoder's cache)."""
     images = corpus.split(split)[: limit or None]
     data = []
     weights = member_encoder_weights([Path(s) for s in sources], raw_configs)
-    for model, (name, resolution), own in zip(models, member_encoders(raw_configs), weights, strict=True):
+    for model, (name, resolution), own in zip(
+        models, member_encoders(raw_configs), weights, strict=True
+    ):
         cache = member_cache(config.cache_dir, corpus, config.data, name, resolution, own)
         data.append(CaptionBatches.from_corpus(images, cache, vocab, None, 22, model.feature_input))
     return data
@@ -101,25 +106,38 @@ def _member_grids(models, data: list[CaptionBatches], rows) -> torch.Tensor:
     """The grids the ensemble reads for ``rows``, side by side: each member's cached grid, or the
     grid a fine-tuned member's own top blocks make of the cached hidden maps."""
     features = [part.grid[rows].float() for part in data]
-    return torch.cat([CaptionEnsemble.member_grid(m, f, f) for m, f in zip(models, features, strict=True)], dim=1)
+    return torch.cat(
+        [CaptionEnsemble.member_grid(m, f, f) for m, f in zip(models, features, strict=True)], dim=1
+    )
 
 
-def _validate(ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatches], beam: int) -> dict:
+def _validate(
+    ensemble: CaptionEnsemble, models, vocab, data: list[CaptionBatches], beam: int
+) -> dict:
     ensemble.eval()
     with torch.inference_mode():
-        grid = torch.cat([_member_grids(models, data, slice(start, start + 64)) for start in range(0, len(data[0]), 64)])
-        options = DecodingOptions(method="beam", beam_width=beam, no_repeat_phrase=False)  # as train.validate
+        grid = torch.cat(
+            [
+                _member_grids(models, data, slice(start, start + 64))
+                for start in range(0, len(data[0]), 64)
+            ]
+        )
+        # as train.validate
+        options = DecodingOptions(method="beam", beam_width=beam, no_repeat_phrase=False)
         texts = caption_grid(ensemble, vocab, grid, options)
     return score(data[0].references, texts)
 
 
-def _save(models, vocab, folder: Path, record: dict, earlier: list[dict], sources: list[str]) -> None:
+def _save(
+    models, vocab, folder: Path, record: dict, earlier: list[dict], sources: list[str]
+) -> None:
     """Each member's checkpoint; its config keeps what it was trained as alone (``best``, the
     source) beside this run's record."""
     for i, model in enumerate(models):
         extra = {**earlier[i], "ensemble_scst": record, "ensemble_scst_from": sources[i]}
         save_checkpoint(model, vocab, folder / f"m{i}", extra=extra)
-        if own := getattr(model.config, "encoder_weights", ""):  # its own encoder: frozen here, copied
+        # its own encoder: frozen here, copied
+        if own := getattr(model.config, "encoder_weights", ""):
             if (Path(sources[i]) / own).resolve() != (folder / f"m{i}" / own).resolve():
                 shutil.copyfile(Path(sources[i]) / own, folder / f"m{i}" / own)
 
@@ -142,24 +160,38 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
     vocab = loaded[0][1]
     if len({tuple(v.itos) for _, v, _ in loaded}) != 1:
         raise InvalidParameter("the members need one shared vocabulary")
-    state = run_folder.read_trainer_state(last, ("epoch", "best")) if resuming else {"epoch": 0, "best": None}
+    state = (
+        run_folder.read_trainer_state(last, ("epoch", "best"))
+        if resuming
+        else {"epoch": 0, "best": None}
+    )
     if resuming:
-        if "history" not in state:  # a run from before 2026-12-06: its log, up to the epoch last/ holds
+        # a run from before 2026-12-06: its log, up to the epoch last/ holds
+        if "history" not in state:
             by_epoch = {r["epoch"]: r for r in run_folder.logged_epochs(out / "metrics.jsonl")}
             state["history"] = [by_epoch[e] for e in sorted(by_epoch) if e <= state["epoch"]]
         (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
     corpus = read_corpus(config.data)
     raw = [r for _, _, r in loaded]
-    earlier = [{k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")} for r in raw]
-    train_data = _member_data(config, corpus, models, sources, raw, vocab, "train", config.max_train_images)
-    val_data = _member_data(config, corpus, models, sources, raw, vocab, "val", config.max_val_images)
+    earlier = [
+        {k: v for k, v in r.get("training", {}).items() if not k.startswith("ensemble_scst")}
+        for r in raw
+    ]
+    train_data = _member_data(
+        config, corpus, models, sources, raw, vocab, "train", config.max_train_images
+    )
+    val_data = _member_data(
+        config, corpus, models, sources, raw, vocab, "val", config.max_val_images
+    )
     ensemble = CaptionEnsemble(models, [part.grid.shape[1] if part.grid.dim() == 3 else
                                         part.grid.shape[2] * part.grid.shape[3] for part in val_data])  # fmt: skip
     from capsight.training.cider import CiderD
 
     references = _with_end(train_data[0].references, config.end_token)
     cider = CiderD(references)
-    groups_config = SimpleNamespace(weight_decay=TrainConfig.weight_decay, fine_tune_lr_ratio=config.fine_tune_lr_ratio)
+    groups_config = SimpleNamespace(
+        weight_decay=TrainConfig.weight_decay, fine_tune_lr_ratio=config.fine_tune_lr_ratio
+    )
     learners = [m for i, m in enumerate(models) if i not in config.frozen]
     for i in config.frozen:
         models[i].requires_grad_(False)
@@ -177,7 +209,8 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
         # a new run's log starts here (a run cut short before its first epoch left its epoch 0)
         (out / "metrics.jsonl").write_text(json.dumps(record) + "\n")
         state["best"], state["history"] = record, [record]
-        _save(models, vocab, out / "best", record, earlier, config.members)  # until an epoch beats them
+        # until an epoch beats them
+        _save(models, vocab, out / "best", record, earlier, config.members)
     steps = -(-len(train_data[0]) // config.batch_images)
     while state["epoch"] < config.epochs:
         epoch = state["epoch"]
@@ -198,7 +231,9 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
                          config.out, "--lr", config.lr)  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in groups for p in g["params"]], config.grad_clip
+            )
             optimizer.step()
             losses.append(value)
             rewards.append(reward)
@@ -239,19 +274,35 @@ OPTION_HELP = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.ensemble_scst",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("data", help="the caption dataset the members were trained on (any format capsight train reads; no --images)")
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        prog="python -m capsight.training.ensemble_scst",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+    )
+    parser.add_argument(
+        "data",
+        help="the caption dataset the members were trained on (any format capsight train reads; no --images)",
+    )
     parser.add_argument("members", nargs="+", help="checkpoint folders, two or more")
-    parser.add_argument("--out", required=True, help="run folder: metrics.jsonl, best/m<i>, last/m<i>")
+    parser.add_argument(
+        "--out", required=True, help="run folder: metrics.jsonl, best/m<i>, last/m<i>"
+    )
     defaults = EnsembleScstConfig("", [], "")
     for name, text in OPTION_HELP.items():
         value = getattr(defaults, name)
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
                             help=f"{text} (default: {value})")  # fmt: skip
-    parser.add_argument("--frozen", type=int, nargs="+", default=[], metavar="I",
-                        help="members, by position from 0, that decode with the others but keep their weights")
-    parser.add_argument("--no-end-token", action="store_true", help="score sampled captions without their end word")
+    parser.add_argument(
+        "--frozen",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="I",
+        help="members, by position from 0, that decode with the others but keep their weights",
+    )
+    parser.add_argument(
+        "--no-end-token", action="store_true", help="score sampled captions without their end word"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -261,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--epochs must be >= 0, --batch-images >= 1, --samples >= 2 (each is scored "
                      "against the others) and --lr > 0")  # fmt: skip
     if not set(args.frozen) < set(range(len(args.members))):
-        parser.error(f"--frozen takes member positions 0-{len(args.members) - 1}, and leaves one to train")
-    options = {k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress", "frozen")}
+        parser.error(
+            f"--frozen takes member positions 0-{len(args.members) - 1}, and leaves one to train"
+        )
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("no_end_token", "no_progress", "frozen")
+    }
     config = EnsembleScstConfig(**options, frozen=tuple(args.frozen), end_token=not args.no_end_token,
                                 progress=not args.no_progress)  # fmt: skip
     try:

@@ -133,7 +133,8 @@ def evaluate_captioner(
         # None for a captioner that writes no sentence word by word (labels): nothing decoded.
         # Only the fields its method reads: greedy decoding has no beam width to report.
         "decoding": resolved_decoding(captioner, decoding).in_force()
-        if hasattr(captioner, "default_decoding") else None,
+        if hasattr(captioner, "default_decoding")
+        else None,
         "dataset": str(captions_file),
         "split": split,
         "images": len(candidates),
@@ -156,9 +157,13 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
     if limit is not None:
         check_count("limit", limit, 1)
     if split is not None and not (isinstance(split, str) and split.strip()):
-        raise InvalidParameter(f"split must be a split's name (train, val, test) or None for all photos, got {split!r}")
+        raise InvalidParameter(
+            f"split must be a split's name (train, val, test) or None for all photos, got {split!r}"
+        )
     if use_java is not None and not isinstance(use_java, bool):
-        raise InvalidParameter(f"use_java must be True, False or None (Java when present), got {use_java!r}")
+        raise InvalidParameter(
+            f"use_java must be True, False or None (Java when present), got {use_java!r}"
+        )
     check_progress(progress)
 
 
@@ -172,15 +177,21 @@ def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) 
         return []
     if any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes):
         others = "; --split test scores only the others" if corpus.splits.get("test") else ""
-        return [f"no split asked for: the photos scored include the {trained} that capsight train trains on "
-                f"(the split it draws at random for a dataset without one, as here){others}"]
+        return [
+            f"no split asked for: the photos scored include the {trained} that capsight train trains on "
+            f"(the split it draws at random for a dataset without one, as here){others}"
+        ]
     if not any(keys for name, keys in corpus.splits.items() if name != "train"):
         # (a Conceptual Captions file: no split to point to)
-        return [f"no split asked for: all {trained} photos scored are in its train split (it has no other): "
-                "a model trained on it has seen them, so the scores say little of new photos"]
+        return [
+            f"no split asked for: all {trained} photos scored are in its train split (it has no other): "
+            "a model trained on it has seen them, so the scores say little of new photos"
+        ]
     held = "--split test" if corpus.splits.get("test") else "a --split of photos held out"
-    return [f"no split asked for: the photos scored include the {trained} of its train split; {held} scores "
-            "only photos a model trained on it has not seen"]
+    return [
+        f"no split asked for: the photos scored include the {trained} of its train split; {held} scores "
+        "only photos a model trained on it has not seen"
+    ]
 
 
 def compare_captioners(
@@ -214,8 +225,16 @@ def compare_captioners(
     resolved = [(c, c.name) if isinstance(c, Captioner) else resolve_captioner(c)
                 for c in (baseline, challenger)]  # fmt: skip
     results = [
-        evaluate_captioner(c, images_dir, captions_file, split, decoding, use_java=use_java,
-                           limit=limit, progress=span(progress, i / 2, (i + 1) / 2))  # fmt: skip
+        evaluate_captioner(
+            c,
+            images_dir,
+            captions_file,
+            split,
+            decoding,
+            use_java=use_java,
+            limit=limit,
+            progress=span(progress, i / 2, (i + 1) / 2),
+        )
         for i, (c, _) in enumerate(resolved)
     ]
     for result, (_, name) in zip(results, resolved, strict=True):  # a folder by its path, as

@@ -52,7 +52,9 @@ def export_model(
     dest.mkdir(parents=True)
     decoding_json = {k: v for k, v in dataclasses.asdict(decoding).items() if k != "seed"}
     folders = [dest] if single else [dest / f"m{i}" for i in range(len(sources))]
-    for source, within, folder, (model, vocab, raw) in zip(sources, folders_in, folders, loaded, strict=True):
+    for source, within, folder, (model, vocab, raw) in zip(
+        sources, folders_in, folders, loaded, strict=True
+    ):
         extra = {**raw.get("training", {}), **(note or {}), "source": str(source)}
         save_checkpoint(model, vocab, folder, fp16=True, extra=extra)
         if own := raw.get("encoder_weights"):  # its own fine-tuned encoder, in float16 too
@@ -91,16 +93,25 @@ def check_shared_vocabulary(sources, vocabularies, dest: Path, also) -> None:
 def main(argv: list[str] | None = None) -> None:
     from capsight.training.cached_eval import parse_decoding
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.export",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        prog="python -m capsight.training.export",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--to", required=True)
     parser.add_argument("--decoding", default="beam:3")
-    parser.add_argument("--also", action="append", default=[],
-                        help="an exported model (folder relative to --to) to lead the ensemble")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="an exported model (folder relative to --to) to lead the ensemble",
+    )
     args = parser.parse_args(argv)
     try:
-        print(export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also))
+        print(
+            export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also)
+        )
     except (CapsightError, OSError) as exc:
         raise SystemExit(f"export: error: {exc}") from None
 

@@ -66,7 +66,9 @@ class FeatureCache:
         """The memory-mapped array a captioner reads: ``"grid"`` or ``"hidden"``."""
         if kind == "hidden":
             if self.hidden is None:
-                raise CapsightError(f"{self.folder}: no hidden maps cached; run the extraction again")
+                raise CapsightError(
+                    f"{self.folder}: no hidden maps cached; run the extraction again"
+                )
             return self.hidden
         return self.grid
 
@@ -78,7 +80,10 @@ class FeatureCache:
         """The cache of ``encoder``'s ImageNet weights, or of a fine-tuned encoder's ``weights``
         file (named by a digest of its bytes, so retrained weights never reuse stale features)."""
         suffix = ("-flip" if flip else "") + (f"-own{weights_digest(weights)}" if weights else "")
-        return Path(cache_dir).expanduser() / f"{_one_component(corpus)}-{encoder}-{resolution}{suffix}"
+        return (
+            Path(cache_dir).expanduser()
+            / f"{_one_component(corpus)}-{encoder}-{resolution}{suffix}"
+        )
 
     @classmethod
     def folder_of(
@@ -109,7 +114,9 @@ class FeatureCache:
             raise CapsightError(f"{folder}: feature cache {what}; run the extraction again")
         meta = _read_meta(meta_file)
         if meta is None:
-            raise CapsightError(f"{folder}: feature cache damaged (meta.json); run the extraction again")
+            raise CapsightError(
+                f"{folder}: feature cache damaged (meta.json); run the extraction again"
+            )
         if meta["done"] < len(meta["keys"]):
             raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
         complete = meta.get("hidden_done", 0) >= len(meta["keys"])
@@ -141,8 +148,12 @@ class FeatureCache:
         """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run.
 
         A cache written before hidden maps were kept gets them added in one more pass."""
-        folder = cls.folder_of(cache_dir, corpus, encoder.name, encoder.resolution, flip, encoder.weights)
-        plain = cls.folder_for(cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights)
+        folder = cls.folder_of(
+            cache_dir, corpus, encoder.name, encoder.resolution, flip, encoder.weights
+        )
+        plain = cls.folder_for(
+            cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights
+        )
         if folder != plain and not folder.is_dir():
             print(f"{plain}: holds features of other photos named {corpus.name!r}, kept; these go "
                   f"to {folder.name} (delete a cache folder you no longer need)", file=sys.stderr)  # fmt: skip
@@ -150,9 +161,15 @@ class FeatureCache:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             # (the default cache is no flag the user gave: named by where it comes from)
-            named = ("the feature cache (under $CAPSIGHT_CACHE, or ~/.cache/capsight; --cache-dir to "
-                     "choose another)" if Path(cache_dir) == DEFAULT_CACHE_DIR else f"--cache-dir {cache_dir}")
-            raise CapsightError(f"{named}: cannot create {folder} ({error.strerror or error})") from None
+            named = (
+                "the feature cache (under $CAPSIGHT_CACHE, or ~/.cache/capsight; --cache-dir to "
+                "choose another)"
+                if Path(cache_dir) == DEFAULT_CACHE_DIR
+                else f"--cache-dir {cache_dir}"
+            )
+            raise CapsightError(
+                f"{named}: cannot create {folder} ({error.strerror or error})"
+            ) from None
         keys = sorted(corpus.images)
         meta_file = folder / "meta.json"
         side = encoder.resolution // 32 + (encoder.resolution % 32 > 0)
@@ -180,20 +197,26 @@ class FeatureCache:
         progress_key = {"grid": "done", "pooled": "done", "probs": "done", "hidden": "hidden_done"}
         damaged = [name for name, shape in shapes.items()
                    if meta[progress_key[name]] > 0 and _array_rows(folder / f"{name}.npy", shape) != n]  # fmt: skip
-        if damaged:  # numpy would pad a cut-short file with zeros, and the run would learn from them
+        # numpy would pad a cut-short file with zeros, and the run would learn from them
+        if damaged:
             print(f"{folder}: {', '.join(f'{name}.npy' for name in damaged)} cut short or damaged; "
                   "encoding the photos again", file=sys.stderr)  # fmt: skip
             meta.update(done=0, hidden_done=0)
             meta_file.write_text(json.dumps(meta))
         arrays = {
             name: np.lib.format.open_memmap(
-                folder / f"{name}.npy", "r+" if meta[progress_key[name]] > 0 else "w+", np.float16, shape
+                folder / f"{name}.npy",
+                "r+" if meta[progress_key[name]] > 0 else "w+",
+                np.float16,
+                shape,
             )
             for name, shape in shapes.items()
         }
         first = min(meta["done"], meta["hidden_done"])
         # (nothing left to encode: no bar, which would read as if it had encoded them again)
-        bar = progress_bar(total=n, initial=first, desc="encoding photos", disable=not progress or first >= n)
+        bar = progress_bar(
+            total=n, initial=first, desc="encoding photos", disable=not progress or first >= n
+        )
         for start in range(first, n, batch_size):
             chunk = keys[start : start + batch_size]
             images = []
@@ -209,9 +232,15 @@ class FeatureCache:
                 images = [img.transpose(Image.FLIP_LEFT_RIGHT) for img in images]
             out = encoder.encode(images, batch_size=batch_size)
             end = start + len(chunk)
-            values = {"grid": out.grid, "pooled": out.pooled, "probs": out.probs, "hidden": out.hidden}
+            values = {
+                "grid": out.grid,
+                "pooled": out.pooled,
+                "probs": out.probs,
+                "hidden": out.hidden,
+            }
             for name, array in arrays.items():
-                if meta[progress_key[name]] < end:  # (B, P, 1280), (B, 1280), (B, 1000), (B, C, h, w)
+                # (B, P, 1280), (B, 1280), (B, 1000), (B, C, h, w)
+                if meta[progress_key[name]] < end:
                     array[start:end] = values[name].numpy().astype(np.float16)
                     array.flush()
             meta["done"] = max(meta["done"], end)
@@ -229,7 +258,11 @@ def _read_meta(path: Path) -> dict | None:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(meta, dict) or not isinstance(meta.get("keys"), list) or not isinstance(meta.get("done"), int):
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("keys"), list)
+        or not isinstance(meta.get("done"), int)
+    ):
         return None
     return meta
 
@@ -249,7 +282,13 @@ def _array_rows(path: Path, shape: tuple[int, ...] | None = None) -> int:
     except (OSError, ValueError):
         return -1
     whole = size >= data_start + int(np.prod(found)) * dtype.itemsize
-    if not whole or fortran or dtype != np.float16 or not found or (shape is not None and tuple(found) != tuple(shape)):
+    if (
+        not whole
+        or fortran
+        or dtype != np.float16
+        or not found
+        or (shape is not None and tuple(found) != tuple(shape))
+    ):
         return -1
     return int(found[0])
 
@@ -279,7 +318,9 @@ def member_cache(cache_dir, corpus: CaptionCorpus, data: str, encoder: str, reso
     """The feature cache an ensemble member reads, or a one-line error naming the command that
     builds it."""
     try:
-        return FeatureCache.open(FeatureCache.folder_of(cache_dir, corpus, encoder, resolution, weights=weights))
+        return FeatureCache.open(
+            FeatureCache.folder_of(cache_dir, corpus, encoder, resolution, weights=weights)
+        )
     except (CapsightError, OSError) as error:
         own = f" --encoder-weights {weights}" if weights else ""
         raise CapsightError(f"{error} (cache the features first: python -m capsight.training.features "
@@ -297,7 +338,9 @@ def refuse_own_encoder(raw: dict, folder) -> None:
         )
 
 
-def build_encoder(name: str = "efficientnet-lite0", resolution: int | None = None, weights: str = "") -> ImageEncoder:
+def build_encoder(
+    name: str = "efficientnet-lite0", resolution: int | None = None, weights: str = ""
+) -> ImageEncoder:
     """An ImageEncoder, optionally at a non-native square input resolution or with a captioner's
     own fine-tuned ``weights``."""
     encoder = ImageEncoder(name, weights=weights)
@@ -317,15 +360,31 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.features",
                                      description=" ".join(main.__doc__.split()))  # fmt: skip
     parser.add_argument("data", help="the dataset, in any format capsight train reads")
-    parser.add_argument("--images", default="",
-                        help="photo folder, when the caption file does not say where its photos are")
-    parser.add_argument("--encoder", default="efficientnet-lite0", help="image encoder (default efficientnet-lite0)")
-    parser.add_argument("--encoder-weights", default="",
-                        help="a captioner's own fine-tuned encoder (its encoder.safetensors)")
-    parser.add_argument("--resolution", type=int, default=0,
-                        help="square input side in pixels (default 0: the encoder's own)")
-    parser.add_argument("--flip", action="store_true", help="encode the mirrored photos (train --flip)")
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help=f"default {DEFAULT_CACHE_DIR}")
+    parser.add_argument(
+        "--images",
+        default="",
+        help="photo folder, when the caption file does not say where its photos are",
+    )
+    parser.add_argument(
+        "--encoder", default="efficientnet-lite0", help="image encoder (default efficientnet-lite0)"
+    )
+    parser.add_argument(
+        "--encoder-weights",
+        default="",
+        help="a captioner's own fine-tuned encoder (its encoder.safetensors)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=0,
+        help="square input side in pixels (default 0: the encoder's own)",
+    )
+    parser.add_argument(
+        "--flip", action="store_true", help="encode the mirrored photos (train --flip)"
+    )
+    parser.add_argument(
+        "--cache-dir", default=str(DEFAULT_CACHE_DIR), help=f"default {DEFAULT_CACHE_DIR}"
+    )
     args = parser.parse_args(argv)
     try:
         # (checks the encoder and the resolution as capsight train does)
@@ -336,7 +395,9 @@ def main(argv: list[str] | None = None) -> None:
         encoder = build_encoder(args.encoder, args.resolution or None, args.encoder_weights)
         cache = FeatureCache.build(corpus, encoder, args.cache_dir, flip=args.flip)
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to go on from the last batch", file=sys.stderr)
+        print(
+            "interrupted; run the same command again to go on from the last batch", file=sys.stderr
+        )
         raise SystemExit(130) from None
     except (CapsightError, OSError) as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")

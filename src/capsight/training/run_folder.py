@@ -65,7 +65,11 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     # after its best/, so that best/ is the first epoch's, which the run trains again)
     first_save_failed = "last.new" in entries and not any(
         record["epoch"] > 0 for record in logged_epochs(folder / "metrics.jsonl"))  # fmt: skip
-    if "best" in entries and not first_save_failed and not _cut_short_at_epoch_zero(folder / "metrics.jsonl"):
+    if (
+        "best" in entries
+        and not first_save_failed
+        and not _cut_short_at_epoch_zero(folder / "metrics.jsonl")
+    ):
         raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
                                "resumed from; name another folder (or move best/ away)")  # fmt: skip
     foreign = [name for name in entries if name not in _RUN_ENTRIES

@@ -20,7 +20,11 @@ from capsight.training.cider import CiderD
 
 
 def sample_with_log_probs(
-    model: CaptionModel, grid: torch.Tensor, samples: int, max_length: int, generator: torch.Generator,
+    model: CaptionModel,
+    grid: torch.Tensor,
+    samples: int,
+    max_length: int,
+    generator: torch.Generator,
     top_k: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sample ``samples`` captions per image, keeping the graph.

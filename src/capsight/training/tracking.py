@@ -82,9 +82,12 @@ def code_version(path: str | os.PathLike | None = None) -> dict[str, str]:
     folder = Path(path) if path is not None else package
     try:
         top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True,
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
             timeout=10,
-        )  # fmt: skip
+        )
         if top.returncode != 0 or not _holds_package(Path(top.stdout.strip()), package):
             return {}
         commit = subprocess.run(
@@ -94,8 +97,11 @@ def code_version(path: str | os.PathLike | None = None) -> dict[str, str]:
             return {}
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return {}
     version = {"mlflow.source.git.commit": commit.stdout.strip()}
@@ -146,7 +152,9 @@ def _check_server(uri: str) -> None:
     if url.scheme not in ("http", "https") or not url.hostname:
         return
     proxies = urllib.request.getproxies()  # (ALL_PROXY too, which requests honours)
-    if (url.scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(url.hostname):
+    if (url.scheme in proxies or "all" in proxies) and not urllib.request.proxy_bypass(
+        url.hostname
+    ):
         return
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
@@ -223,7 +231,9 @@ class MLflowTracker:
             from mlflow.tracking import MlflowClient
         except ImportError:
             # (capsight train then trains untracked, and says so; --no-track says nothing)
-            raise MissingDependency("experiment tracking needs mlflow: pip install 'capsight[train]'") from None
+            raise MissingDependency(
+                "experiment tracking needs mlflow: pip install 'capsight[train]'"
+            ) from None
         root = Path(root_dir).expanduser().resolve()
         uri = (
             tracking_uri
@@ -297,8 +307,10 @@ class MLflowTracker:
         if run is None or run.info.lifecycle_stage == "deleted":
             _log.warning(
                 "MLflow run %s is not in %s (resumed from another folder, or deleted): tracking "
-                "the rest of the training as a new run", run_id, self.tracking_uri
-            )  # fmt: skip
+                "the rest of the training as a new run",
+                run_id,
+                self.tracking_uri,
+            )
             return None
         return run
 

@@ -137,7 +137,9 @@ class TrainConfig:
                                "scst_max_length"), 1), (("scst_samples",), 2)):  # fmt: skip
             for name in names:
                 if getattr(self, name) < least:
-                    raise InvalidParameter(f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}")
+                    raise InvalidParameter(
+                        f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}"
+                    )
         if self.batch_images > 4096 or self.captions_per_image > 100:  # beyond: out of memory
             raise InvalidParameter(
                 f"--batch-images must be at most 4096 and --captions-per-image at most 100, got "
@@ -147,7 +149,9 @@ class TrainConfig:
             raise InvalidParameter(f"--val-method must be greedy or beam, got {self.val_method!r}")
         for name in ("fine_tune_blocks", "fine_tune_lr_ratio"):
             if getattr(self, name) < 0:
-                raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise InvalidParameter(
+                    f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}"
+                )
         if self.fine_tune_blocks and self.architecture != "show-attend-tell":
             raise InvalidParameter("--fine-tune-blocks is built for show-attend-tell only")
         for name in ("lr", "scst_lr"):
@@ -157,15 +161,21 @@ class TrainConfig:
             raise InvalidParameter(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
         for name in ("weight_decay", "grad_clip"):
             if getattr(self, name) < 0:
-                raise InvalidParameter(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+                raise InvalidParameter(
+                    f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}"
+                )
         check_regularisers(self.label_smoothing, self.attention_lambda)
         for name in ("weight_decay", "grad_clip", "attention_lambda", "fine_tune_lr_ratio"):
             if not math.isfinite(getattr(self, name)):  # NaN passes every comparison above
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a finite number")
         if self.patience < 1:  # 0 would stop after the first epoch, whatever --epochs says
-            raise InvalidParameter(f"--patience must be >= 1 (epochs without a gain), got {self.patience}")
+            raise InvalidParameter(
+                f"--patience must be >= 1 (epochs without a gain), got {self.patience}"
+            )
         if self.val_beam > MAX_BEAM_WIDTH:  # found here, not when the first epoch is validated
-            raise InvalidParameter(f"--val-beam must be at most {MAX_BEAM_WIDTH}, got {self.val_beam}")
+            raise InvalidParameter(
+                f"--val-beam must be at most {MAX_BEAM_WIDTH}, got {self.val_beam}"
+            )
         if not 0 <= self.seed < 2**31:  # numpy refuses seeds outside 32 bits (seed + rank)
             raise InvalidParameter(f"--seed must be between 0 and {2**31 - 1}, got {self.seed}")
         if self.resolution and not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
@@ -178,7 +188,6 @@ class TrainConfig:
             self._check_positions()
         if self.out:
             check_run_folder(self.out, self.resume)
-
 
     def _check_positions(self) -> None:
         """A prefix-gpt2's ``n_positions`` must hold the prefix and the longest caption."""
@@ -233,11 +242,15 @@ def caption_loss(
     logits, extras = model(grid, captions)  # (B*k, T-1, V)
     targets = captions[:, 1:]  # (B*k, T-1)
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-        ignore_index=PAD_ID, label_smoothing=config.label_smoothing,
-    )  # fmt: skip
+        logits.reshape(-1, logits.shape[-1]).float(),
+        targets.reshape(-1),
+        ignore_index=PAD_ID,
+        label_smoothing=config.label_smoothing,
+    )
     if "alphas" in extras and config.attention_lambda > 0:
-        loss = loss + config.attention_lambda * attention_penalty(extras["alphas"], targets != PAD_ID)
+        loss = loss + config.attention_lambda * attention_penalty(
+            extras["alphas"], targets != PAD_ID
+        )
     return loss
 
 
@@ -265,11 +278,15 @@ def score(references: list[list[str]], candidates: list[str], full: bool = False
     return {k: v for k, v in scores.items() if isinstance(v, float) and k != "images"}
 
 
-def validate(model: CaptionModel, vocab: Vocabulary, data: CaptionBatches, config: TrainConfig) -> dict:
+def validate(
+    model: CaptionModel, vocab: Vocabulary, data: CaptionBatches, config: TrainConfig
+) -> dict:
     method = config.val_method
     # Without the phrase rule: a resumed or --init-from model knows its function words and a
     # fresh one does not, and one run's epochs must be scored alike (the model card's figures).
-    options = DecodingOptions(method=method, beam_width=config.val_beam, max_length=20, no_repeat_phrase=False)
+    options = DecodingOptions(
+        method=method, beam_width=config.val_beam, max_length=20, no_repeat_phrase=False
+    )
     texts = caption_grid(model, vocab, data.grid, options)
     return score(data.references, texts)
 
@@ -299,7 +316,9 @@ def _with_fine_tuning(model: CaptionModel, blocks: int) -> CaptionModel:
     tuned = build_model(dataclasses.replace(model.config, fine_tune_blocks=blocks))
     missing, unexpected = tuned.load_state_dict(model.state_dict(), strict=False)
     if unexpected or any(not k.startswith("encoder_top.") for k in missing):
-        raise InvalidParameter(f"cannot add fine-tuned encoder blocks to this model: {missing[:3]} {unexpected[:3]}")
+        raise InvalidParameter(
+            f"cannot add fine-tuned encoder blocks to this model: {missing[:3]} {unexpected[:3]}"
+        )
     tuned.endings = model.endings
     return tuned
 
@@ -310,7 +329,9 @@ def warmup_cosine_lr(step: int, total: int, config, base: float) -> float:
     if step < config.warmup_steps:
         return base * (step + 1) / config.warmup_steps
     progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
-    return base * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return base * (
+        config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
 
 
 def _reopened(state: dict, config, before: dict | None = None) -> dict:
@@ -345,7 +366,9 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
         state["best"] = record
         state["patience_left"] = config.patience
-        save_checkpoint(model, vocab, out / "best", extra={"best": record, "code_version": _code_version()})
+        save_checkpoint(
+            model, vocab, out / "best", extra={"best": record, "code_version": _code_version()}
+        )
     else:
         state["patience_left"] = state.get("patience_left", config.patience) - 1
     if state["patience_left"] <= 0:
@@ -358,14 +381,22 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
         # SCST's loss (a policy gradient, near 0) apart from cross-entropy's (6 falling to 2):
         # on one MLflow chart the one flattened the other.
         tracker.log_metrics(
-            {("scst_loss" if k == "loss" and stage == "scst" else k): v for k, v in record.items()
-             if isinstance(v, float)}, step=len(state["history"]),
-        )  # fmt: skip
+            {
+                ("scst_loss" if k == "loss" and stage == "scst" else k): v
+                for k, v in record.items()
+                if isinstance(v, float)
+            },
+            step=len(state["history"]),
+        )
     return stopped
 
 
-def _save_last(out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict) -> None:
-    write_last(out, lambda folder: save_checkpoint(model, vocab, folder, extra=extra), optimizer, state)
+def _save_last(
+    out: Path, model: CaptionModel, vocab: Vocabulary, optimizer, state: dict, extra: dict
+) -> None:
+    write_last(
+        out, lambda folder: save_checkpoint(model, vocab, folder, extra=extra), optimizer, state
+    )
 
 
 def _note_changed_data(before: dict, now: dict) -> None:
@@ -375,7 +406,9 @@ def _note_changed_data(before: dict, now: dict) -> None:
         return
 
     def where(params: dict) -> tuple:
-        return tuple(str(Path(params[k]).resolve()) if params.get(k) else None for k in ("data", "images"))
+        return tuple(
+            str(Path(params[k]).resolve()) if params.get(k) else None for k in ("data", "images")
+        )
 
     was = (*where(before), before.get("train_images"), before.get("val_images"))
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
@@ -389,7 +422,9 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
     """Cross-entropy's learning rate decays over the epochs asked for (SCST's is constant): a
     resume asking for another number reshapes the rest of the schedule, a jump in the rate."""
     was = before.get("epochs")
-    more_xe = state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
+    more_xe = (
+        state["stage"] == "xe" and not state.get("stage_closed") and state["epoch"] < config.epochs
+    )
     if more_xe and isinstance(was, int) and was != config.epochs:
         note(f"--epochs {config.epochs} where the run had {was} until now: the rest of its "
              f"learning-rate schedule is laid out over {config.epochs} epochs, so the rate jumps to "
@@ -401,15 +436,33 @@ def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> No
 # (the architecture and features are refused, other data and --epochs get their own notes),
 # or say where things are.
 CHANGEABLE_ON_RESUME = (
-    "batch_images", "captions_per_image", "lr", "min_lr_ratio", "warmup_steps", "weight_decay",
-    "grad_clip", "label_smoothing", "attention_lambda", "max_caption_length", "patience", "seed",
-    "val_method", "val_beam", "max_val_images", "flip", "scst_lr", "scst_samples",
-    "scst_max_length", "scst_top_k", "scst_end_token", "fine_tune_lr_ratio",
-)  # fmt: skip
+    "batch_images",
+    "captions_per_image",
+    "lr",
+    "min_lr_ratio",
+    "warmup_steps",
+    "weight_decay",
+    "grad_clip",
+    "label_smoothing",
+    "attention_lambda",
+    "max_caption_length",
+    "patience",
+    "seed",
+    "val_method",
+    "val_beam",
+    "max_val_images",
+    "flip",
+    "scst_lr",
+    "scst_samples",
+    "scst_max_length",
+    "scst_top_k",
+    "scst_end_token",
+    "fine_tune_lr_ratio",
+)
 
 
 def option_text(name: str, value) -> str:
-    """"--lr 0.01", "--flip", "no --flip": an option as the command line gives it."""
+    """ "--lr 0.01", "--flip", "no --flip": an option as the command line gives it."""
     flag = f"--{name.replace('_', '-')}"
     if isinstance(value, bool):
         return flag if value else f"no {flag}"
@@ -461,15 +514,19 @@ def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
     gone = set(missing)
     one = len(missing) == 1
     return CaptionCorpus(
-        corpus.name, {k: v for k, v in corpus.images.items() if k not in gone},
+        corpus.name,
+        {k: v for k, v in corpus.images.items() if k not in gone},
         {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
-        [*corpus.notes, f"{counted(len(missing), 'photo')} {'has' if one else 'have'} no file and "
-                        f"{'is' if one else 'are'} left out (first: {first}{_case_twin(first)})"],
-    )  # fmt: skip
+        [
+            *corpus.notes,
+            f"{counted(len(missing), 'photo')} {'has' if one else 'have'} no file and "
+            f"{'is' if one else 'are'} left out (first: {first}{_case_twin(first)})",
+        ],
+    )
 
 
 def _case_twin(path: Path) -> str:
-    """"; X.JPG is there: names are case-sensitive" where the folder holds ``path`` under
+    """ "; X.JPG is there: names are case-sensitive" where the folder holds ``path`` under
     another case (captions.json says X.jpg), else ""."""
     try:
         twin = next((p for p in path.parent.iterdir() if p.name.lower() == path.name.lower()), None)
@@ -506,14 +563,26 @@ def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
         say(f"{Path(config.data).name} has no train split (only {', '.join(corpus.splits)}): "
             f"its {len(pool)} photos outside a test split are trained on")  # fmt: skip
         others = {"test": corpus.splits["test"]} if test else {}
-        corpus = val_from_train(CaptionCorpus(corpus.name, corpus.images, {"train": pool, **others}, corpus.notes))
+        corpus = val_from_train(
+            CaptionCorpus(corpus.name, corpus.images, {"train": pool, **others}, corpus.notes)
+        )
     elif "val" not in corpus.splits:
         corpus = val_from_train(corpus)
-    unused = {name: len(keys) for name, keys in corpus.splits.items() if name not in ("train", "val", "test")}
+    unused = {
+        name: len(keys)
+        for name, keys in corpus.splits.items()
+        if name not in ("train", "val", "test")
+    }
     if unused and "train" in corpus.splits:
         listed = ", ".join(f"{name!r} ({n} photos)" for name, n in sorted(unused.items()))
-        val_like = sorted(n for n in unused if n.lower() in ("validation", "valid", "dev", "development"))
-        rename = f"; rename {val_like[0]!r} to 'val' to validate on it" if val_like and not had_val else ""
+        val_like = sorted(
+            n for n in unused if n.lower() in ("validation", "valid", "dev", "development")
+        )
+        rename = (
+            f"; rename {val_like[0]!r} to 'val' to validate on it"
+            if val_like and not had_val
+            else ""
+        )
         say(f"split{'s' if len(unused) > 1 else ''} {listed} not used: training reads train, "
             f"val and test{rename}")  # fmt: skip
     listed = corpus
@@ -543,7 +612,9 @@ def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
                 f"(first: {sorted(both)[0]}); {why}"
             )
     if not config.init_from and not config.resume:  # said now, not after the features are cached
-        training_vocabulary(corpus.split("train")[: config.max_train_images or None], config.min_count, say)
+        training_vocabulary(
+            corpus.split("train")[: config.max_train_images or None], config.min_count, say
+        )
     return corpus
 
 
@@ -592,7 +663,9 @@ def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus |
     # One writer per cache: rank 0 extracts (or finds) the features, then the others open them.
     if world > 1 and rank != 0:
         torch.distributed.barrier()
-    cache = FeatureCache.build(corpus, encoder, config.cache_dir, progress=config.progress and rank == 0)
+    cache = FeatureCache.build(
+        corpus, encoder, config.cache_dir, progress=config.progress and rank == 0
+    )
     flip_cache = None
     if config.flip:
         flip_cache = FeatureCache.build(
@@ -616,7 +689,9 @@ def _used_part(corpus: CaptionCorpus, used: list, config: TrainConfig, encoder) 
     """The corpus whose features a smoke test (--max-train-images) needs: all of it when its
     cache is complete already, else only the photos used, cached under their own name."""
     try:
-        FeatureCache.open(FeatureCache.folder_of(config.cache_dir, corpus, encoder.name, encoder.resolution))
+        FeatureCache.open(
+            FeatureCache.folder_of(config.cache_dir, corpus, encoder.name, encoder.resolution)
+        )
         return corpus
     except (CapsightError, OSError, ValueError):
         pass
@@ -666,18 +741,24 @@ def _run_epoch(
     started = time.time()
     losses, rewards = [], []
     batches = train_data.epoch(
-        config.batch_images, config.captions_per_image,
-        seed=config.seed * 1000 + epoch + (500 if stage == "scst" else 0), shard=(rank, world),
-    )  # fmt: skip
+        config.batch_images,
+        config.captions_per_image,
+        seed=config.seed * 1000 + epoch + (500 if stage == "scst" else 0),
+        shard=(rank, world),
+    )
     bar = progress_bar(batches, total=steps_per_epoch, desc=f"{stage} epoch {epoch + 1}",
                disable=not config.progress or rank != 0, mininterval=5.0)  # fmt: skip
-    gen = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)  # SCST sampling, on the device
+    # SCST sampling, on the device
+    gen = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)
     for grid, captions, rows in bar:
         grid, captions = grid.to(device), captions.to(device)
         extra = ""
         if stage == "xe":
             for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr) * group["lr_scale"]
+                group["lr"] = (
+                    warmup_cosine_lr(state["step"], total_xe_steps, config, config.lr)
+                    * group["lr_scale"]
+                )
             with autocast:
                 loss = caption_loss(wrapped, grid, captions, config)
         else:
@@ -707,7 +788,9 @@ def _run_epoch(
             if world > 1:  # under torchrun, checked on the averaged gradients, the same on every
                 # rank: all stop together (one rank stopping on its own loss would leave the
                 # others waiting in the next all-reduce), with no collective of its own
-                check_finite(float(norm), where, config.out, *stage_rate(stage, config), what="gradient norm")
+                check_finite(
+                    float(norm), where, config.out, *stage_rate(stage, config), what="gradient norm"
+                )
         optimizer.step()
         state["step"] += 1
         losses.append(value)
@@ -739,10 +822,14 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         return _train_in(out, rank, world, config, tracker, corpus)
 
 
-def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, corpus) -> TrainResult:
+def _train_in(
+    out: Path, rank: int, world: int, config: TrainConfig, tracker, corpus
+) -> TrainResult:
     device = rank_device(rank)
     seed_everything(config.seed + rank)
-    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(config, rank, world, corpus)
+    corpus, train_images, val_images, cache, flip_cache, resolution = _prepare(
+        config, rank, world, corpus
+    )
     seed_everything(config.seed + rank)  # again: encoding photos may have drawn random numbers
 
     last = settled_last(out)
@@ -757,10 +844,14 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
                 note(f"the run in {config.out} is finished (epoch {state['epoch']} of its "
                      f"{state.get('finished_stage', 'xe')} stage); pass more epochs to go on")  # fmt: skip
         if state["stage"] != "done" and rank == 0:
-            note(f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}")
+            note(
+                f"resuming the run in {config.out} after its {state['stage']} epoch {state['epoch']}"
+            )
             _note_changed_schedule(read_json_or_empty(out / "train_config.json"), config, state)
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
-            (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
+            (out / "metrics.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in state["history"])
+            )
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -769,21 +860,34 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
     else:
         vocab = training_vocabulary(train_images, config.min_count)
         model_config = config_from_dict(
-            {**config.model, "architecture": config.architecture, "vocab_size": len(vocab),
-             "encoder": config.encoder, "resolution": resolution,
-             **({"fine_tune_blocks": config.fine_tune_blocks} if config.fine_tune_blocks else {})}
-        )  # fmt: skip
+            {
+                **config.model,
+                "architecture": config.architecture,
+                "vocab_size": len(vocab),
+                "encoder": config.encoder,
+                "resolution": resolution,
+                **(
+                    {"fine_tune_blocks": config.fine_tune_blocks} if config.fine_tune_blocks else {}
+                ),
+            }
+        )
         model = build_model(model_config)
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     if config.scst_epochs and config.scst_top_k > len(vocab):  # known only now; SCST would fail
         raise InvalidParameter(f"--scst-top-k {config.scst_top_k}: the vocabulary has only {len(vocab)} "
                                "words; pass fewer, or 0 for the full distribution")  # fmt: skip
     if model.endings is None and isinstance(vocab, Vocabulary):
-        model.endings = Endings.learn(vocab.encode(tokenize(c)) for im in train_images for c in im.captions)
+        model.endings = Endings.learn(
+            vocab.encode(tokenize(c)) for im in train_images for c in im.captions
+        )
     model.to(device)
     kind = model.feature_input  # the grid, or hidden maps for fine-tuned encoder blocks
-    train_data = CaptionBatches.from_corpus(train_images, cache, vocab, flip_cache, config.max_caption_length, kind)
-    val_data = CaptionBatches.from_corpus(val_images, cache, vocab, None, config.max_caption_length, kind)
+    train_data = CaptionBatches.from_corpus(
+        train_images, cache, vocab, flip_cache, config.max_caption_length, kind
+    )
+    val_data = CaptionBatches.from_corpus(
+        val_images, cache, vocab, None, config.max_caption_length, kind
+    )
 
     run_params = {**dataclasses.asdict(config), "vocab_size": len(vocab), "train_images": len(train_data),
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
@@ -794,10 +898,18 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
         run_params = _note_changed_options(before, run_params, state)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
-        where = {k: str(Path(run_params[k]).resolve()) for k in ("data", "out", "cache_dir", "images", "init_from")
-                 if run_params.get(k)}  # absolute: a relative path means nothing in the MLflow UI later
-        tracker.log_params({k: v for k, v in {**run_params, **where}.items()
-                            if k not in ("resume", "progress", "changed_on_resume")})  # (its own changed_param tags)
+        where = {
+            k: str(Path(run_params[k]).resolve())
+            for k in ("data", "out", "cache_dir", "images", "init_from")
+            if run_params.get(k)
+        }  # absolute: a relative path means nothing in the MLflow UI later
+        tracker.log_params(
+            {
+                k: v
+                for k, v in {**run_params, **where}.items()
+                if k not in ("resume", "progress", "changed_on_resume")
+            }
+        )  # (its own changed_param tags)
         state["tracker_run_id"] = getattr(tracker, "run_id", None)  # a resumed run continues it
 
     wrapped = model
@@ -805,7 +917,9 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr)
     if resuming:
-        restore_resume_state(last, optimizer, device, note if rank == 0 else lambda _: None, random_state=world == 1)
+        restore_resume_state(
+            last, optimizer, device, note if rank == 0 else lambda _: None, random_state=world == 1
+        )
         # The saved groups carry the old run's settings: --weight-decay and --fine-tune-lr-ratio
         # given now win (as the resume note says), and in SCST --scst-lr.
         for group, fresh in zip(optimizer.param_groups, _param_groups(model, config), strict=True):
@@ -813,16 +927,29 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
             if state["stage"] == "scst":
                 group["lr"] = config.scst_lr * group["lr_scale"]
     autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if device.type == "cuda"
+        else torch.autocast("cpu", enabled=False)
     )
 
     steps_per_epoch = math.ceil(len(train_data) / world / config.batch_images)
     total_xe_steps = steps_per_epoch * config.epochs
     trains_xe = state["stage"] == "xe" and not state.get("stage_closed")
     fewer = max(1, total_xe_steps // 10)  # (one warm-up step is none: step 0 runs at --lr)
-    if rank == 0 and trains_xe and 0 < total_xe_steps <= 2 * config.warmup_steps and fewer < config.warmup_steps:
+    if (
+        rank == 0
+        and trains_xe
+        and 0 < total_xe_steps <= 2 * config.warmup_steps
+        and fewer < config.warmup_steps
+    ):
         w = config.warmup_steps
-        share = "longer than" if w > total_xe_steps else "as long as" if w == total_xe_steps else "at least half of"
+        share = (
+            "longer than"
+            if w > total_xe_steps
+            else "as long as"
+            if w == total_xe_steps
+            else "at least half of"
+        )
         note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
              f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
@@ -837,12 +964,29 @@ def _train_in(out: Path, rank: int, world: int, config: TrainConfig, tracker, co
         stopped = state.pop("stage_closed", False)  # a finished stage that stays finished
         while state["epoch"] < stage_epochs and not stopped:
             record = _run_epoch(
-                stage, state, model, wrapped, optimizer, autocast, train_data, val_data, vocab,
-                config, device, rank, world, steps_per_epoch, total_xe_steps, cider,
-            )  # fmt: skip
+                stage,
+                state,
+                model,
+                wrapped,
+                optimizer,
+                autocast,
+                train_data,
+                val_data,
+                vocab,
+                config,
+                device,
+                rank,
+                world,
+                steps_per_epoch,
+                total_xe_steps,
+                cider,
+            )
             if rank == 0:
-                stopped = _book_epoch(record, state, model, vocab, optimizer, out, config, tracker, stage)
-            stopped = agree_with_rank0(stopped, world, device)  # every rank stops together (and syncs)
+                stopped = _book_epoch(
+                    record, state, model, vocab, optimizer, out, config, tracker, stage
+                )
+            # every rank stops together (and syncs)
+            stopped = agree_with_rank0(stopped, world, device)
         if stage == "xe" and config.scst_epochs > 0:
             # SCST starts from the best cross-entropy model, with a fresh, small learning rate.
             if (out / "best").is_dir():
@@ -870,7 +1014,11 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     ``--init-from`` stands for its ``best`` (``load_checkpoint`` takes one so)."""
     if config.epochs == 0 and config.scst_epochs == 0:
         raise InvalidParameter("nothing to train: --epochs and --scst-epochs are both 0")
-    if config.epochs == 0 and not config.init_from and not (config.resume and holds_run(config.out)):
+    if (
+        config.epochs == 0
+        and not config.init_from
+        and not (config.resume and holds_run(config.out))
+    ):
         raise InvalidParameter("--epochs 0: the self-critical stage refines a trained captioner; "
                                "pass --init-from CHECKPOINT, or some cross-entropy --epochs first")  # fmt: skip
     from capsight.training.evaluation import check_scorers
@@ -879,7 +1027,8 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     last = settled_last(config.out)
     if config.resume and (last / "trainer.json").is_file():
         # A run resumes from its own last/: another --init-from would be ignored without a word.
-        recorded = read_json_or_empty(Path(config.out) / "train_config.json")  # {} if unreadable: said
+        # {} if unreadable: said
+        recorded = read_json_or_empty(Path(config.out) / "train_config.json")
         started = recorded.get("init_from") or ""
         if recorded and config.init_from and not _same_checkpoint(started, config.init_from):
             began = f"started from {started}" if started else "started from scratch"

@@ -84,7 +84,9 @@ class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
+def build_parser(
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
     parser = parser_class(
         allow_abbrev=False,  # `--captions 5` is no --captions-per-image (capsight._cli.parser)
         prog="capsight train",
@@ -99,11 +101,19 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split at random",
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
-    parser.add_argument("--architecture", default="show-attend-tell",
-                        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],
-                        help="captioner to train")
-    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2")
+    parser.add_argument(
+        "--architecture",
+        default="show-attend-tell",
+        choices=["show-attend-tell", "show-and-tell", "prefix-gpt2"],
+        help="captioner to train",
+    )
+    parser.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2",
+    )
     defaults = TrainConfig(data="", out="")
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("data", "out", "architecture", "model", "resume", "progress"):
@@ -112,7 +122,9 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         value = getattr(defaults, f.name)
         text = OPTION_HELP.get(f.name)
         if isinstance(value, bool):  # --flip and --no-flip: a resumed run keeps its own unless told
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=text)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=value, help=text
+            )
         else:
             parser.add_argument(flag, type=type(value), default=value, help=text)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
@@ -138,7 +150,9 @@ def _parse_option(text: str) -> tuple[str, object]:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if hasattr(args, f.name) and f.name not in ("model", "progress")}  # fmt: skip
-    return TrainConfig(**values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet)
+    return TrainConfig(
+        **values, model=dict(_parse_option(o) for o in args.model_option), progress=not args.quiet
+    )
 
 
 # What a resumed run takes from its train_config.json when the command leaves it out.
@@ -168,7 +182,11 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
     for name in KEPT_ON_RESUME:
         if name in given or name not in before:
             continue
-        if name == "model" and "architecture" in given and config.architecture != before.get("architecture"):
+        if (
+            name == "model"
+            and "architecture" in given
+            and config.architecture != before.get("architecture")
+        ):
             continue  # another architecture's options: the refusal names --architecture, not them
         value, now = before[name], getattr(config, name)
         if isinstance(now, float) and type(value) is int:
@@ -179,7 +197,9 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
         return config
     shown = ", ".join(option_text(name, value) for name, value in kept.items() if name != "model")
     if "model" in kept:  # --model-option k=v, as given when the run started
-        shown = ", ".join(filter(None, [shown, *(f"--model-option {k}={v}" for k, v in kept["model"].items())]))
+        shown = ", ".join(
+            filter(None, [shown, *(f"--model-option {k}={v}" for k, v in kept["model"].items())])
+        )
     say(f"resuming with the run's own {shown} (options left out keep the run's values)")
     return dataclasses.replace(config, **kept)
 
@@ -212,7 +232,8 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
 
 
 def train_main(
-    argv: list[str] | None = None, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+    argv: list[str] | None = None,
+    parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser,
 ) -> int:
     """Entry point for ``capsight train`` and ``python -m capsight.training.train``."""
     args = build_parser(parser_class).parse_args(argv)
@@ -238,7 +259,9 @@ def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:
         return _report_training(args, config, held)
 
 
-def _report_training(args: argparse.Namespace, config: TrainConfig, held: contextlib.ExitStack) -> int:
+def _report_training(
+    args: argparse.Namespace, config: TrainConfig, held: contextlib.ExitStack
+) -> int:
     leader = launch_rank() == 0  # under torchrun only rank 0 tracks the run and reports
     check_starting_point(config, note if leader else None)
     # The data is read and checked first: a bad dataset leaves no empty MLflow run behind.
@@ -247,6 +270,7 @@ def _report_training(args: argparse.Namespace, config: TrainConfig, held: contex
     if leader:
         make_run_folder(config.out)  # before MLflow opens a run for it
         held.enter_context(run_folder_lock(Path(config.out)))  # (a folder new to this run)
+
     def drop_if_empty() -> None:
         try:  # failed before writing anything but its lock file
             if created and not any(p.name != LOCK for p in Path(config.out).iterdir()):

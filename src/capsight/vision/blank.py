@@ -42,5 +42,6 @@ def is_blank(image: Image.Image) -> bool:
         return False
     skip = np.floor(total * OUTLIERS)  # (channels, 1): the outliers left out at each end
     low = (np.cumsum(counts, axis=1) > skip).argmax(axis=1)  # first level past the dark ones
-    high = 255 - (np.cumsum(counts[:, ::-1], axis=1) > skip).argmax(axis=1)  # last before the bright
+    # last before the bright
+    high = 255 - (np.cumsum(counts[:, ::-1], axis=1) > skip).argmax(axis=1)
     return bool((high - low).max() < BLANK_RANGE)

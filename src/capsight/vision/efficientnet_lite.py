@@ -69,8 +69,14 @@ class SameConv2d(nn.Conv2d):
         pad_h, pad_w = self.same_padding(x)
         # float32 inference on a CPU: no padded copy of x (training, ONNX export, GPUs and
         # bfloat16, whose speed was measured with F.pad, keep it)
-        if (pad_h or pad_w) and x.device.type == "cpu" and not (
-            torch.is_grad_enabled() or torch.jit.is_tracing() or torch.is_autocast_enabled("cpu")
+        if (
+            (pad_h or pad_w)
+            and x.device.type == "cpu"
+            and not (
+                torch.is_grad_enabled()
+                or torch.jit.is_tracing()
+                or torch.is_autocast_enabled("cpu")
+            )
         ):
             return self._padded_by_conv(x, pad_h, pad_w)
         if pad_h or pad_w:
@@ -118,7 +124,9 @@ def conv_relu6(conv: nn.Conv2d, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     and ``fused_convolution.fuses(x)``."""
     if isinstance(bn, nn.Identity) and fused_convolution.fuses(x):
         weight, padding = _conv_form(conv, x)
-        return fused_convolution.conv(x, weight, conv.bias, padding, conv.stride, conv.groups, relu6=True)
+        return fused_convolution.conv(
+            x, weight, conv.bias, padding, conv.stride, conv.groups, relu6=True
+        )
     return F.relu6(bn(conv(x)), inplace=True)
 
 
@@ -178,7 +186,9 @@ class EfficientNetLite(nn.Module):
         # The first block after the last stride-2 block: from here on every block works at the
         # final H/32 grid (blocks 12-15 of Lite0). Its input is the encoder's *hidden* map, where
         # a captioner may take over and fine-tune the rest (``captioning.encoder_top``).
-        self.top_start = max(i for i, b in enumerate(blocks) if b._depthwise_conv.stride != (1, 1)) + 1
+        self.top_start = (
+            max(i for i, b in enumerate(blocks) if b._depthwise_conv.stride != (1, 1)) + 1
+        )
         self._conv_head = SameConv2d(
             _round_channels(320, variant.width), FEATURE_DIM, 1, bias=False
         )
@@ -241,9 +251,12 @@ def fold_batch_norm(module: nn.Module, conv: str, bn: str) -> None:
     folded = fuse_conv_bn_eval(getattr(module, conv), getattr(module, bn))
     if folded.stride == (1, 1):
         plain = nn.Conv2d(
-            folded.in_channels, folded.out_channels, folded.kernel_size,
-            padding=folded.kernel_size[0] // 2, groups=folded.groups,
-        )  # fmt: skip
+            folded.in_channels,
+            folded.out_channels,
+            folded.kernel_size,
+            padding=folded.kernel_size[0] // 2,
+            groups=folded.groups,
+        )
         plain.load_state_dict(folded.state_dict())
         folded = plain
     setattr(module, conv, folded)

@@ -76,7 +76,9 @@ class EncodedImages:
         hidden = None if self.hidden is None else self.hidden[index]
         images = None
         if self.images is not None:
-            images = self.images[index] if isinstance(index, slice) else [self.images[i] for i in index]
+            images = (
+                self.images[index] if isinstance(index, slice) else [self.images[i] for i in index]
+            )
         return EncodedImages(
             self.pooled[index], self.grid[index], self.probs[index], self.grid_size, hidden, images
         )
@@ -160,12 +162,16 @@ class ImageEncoder:
         """Normalised batch (B, 3, R, R) -> EncodedImages."""
         net = _inference_net(self.name, str(self.device), self.weights)
         x = batch.to(self.device).contiguous(memory_format=torch.channels_last)
-        precision = inference_precision(self.device) if self.reduced_precision else contextlib.nullcontext()
+        precision = (
+            inference_precision(self.device) if self.reduced_precision else contextlib.nullcontext()
+        )
         # A few photos at a time on a CPU in float32 (measured there; bfloat16 runs whole batches)
         bf16 = self.reduced_precision and uses_bf16(self.device)
         chunk = CPU_CHUNK if x.device.type == "cpu" and not bf16 else max(len(x), 1)
         with precision, fused_convolutions():  # fused where float32 on a CPU (fused_convolution)
-            parts = [net.features_and_hidden(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)]
+            parts = [
+                net.features_and_hidden(x[i : i + chunk]) for i in range(0, max(len(x), 1), chunk)
+            ]
         # (B, 1280, h, w), (B, C, h, w)
         fmap, hidden = (torch.cat([p[k].float() for p in parts]) for k in (0, 1))
         b, c, h, w = fmap.shape
@@ -173,9 +179,12 @@ class ImageEncoder:
         pooled = grid.mean(dim=1)  # (B, 1280)
         probs = self.net._fc(pooled).softmax(dim=-1)  # (B, 1000)
         return EncodedImages(
-            pooled.float().cpu(), grid.float().cpu(), probs.float().cpu(), (h, w),
+            pooled.float().cpu(),
+            grid.float().cpu(),
+            probs.float().cpu(),
+            (h, w),
             hidden.float().cpu().contiguous(),
-        )  # fmt: skip
+        )
 
     def encode(self, images: list[Image.Image], batch_size: int = 32) -> EncodedImages:
         """RGB PIL images -> EncodedImages, run in batches of ``batch_size``."""
@@ -203,7 +212,9 @@ class ImageEncoder:
             torch.zeros(0, side * side, self.dim),  # (0, P, 1280)
             torch.zeros(0, len(imagenet_class_names())),  # (0, 1000)
             (side, side),
-            torch.zeros(0, self.net._blocks[self.net.top_start]._expand_conv.in_channels, side, side),
+            torch.zeros(
+                0, self.net._blocks[self.net.top_start]._expand_conv.in_channels, side, side
+            ),
         )
 
     @staticmethod

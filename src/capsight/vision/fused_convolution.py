@@ -77,7 +77,9 @@ def conv(
     padding, stride = list(padding), list(stride)
     op = torch.ops.mkldnn._convolution_pointwise
     if plus is not None:
-        return op.binary(x, plus, weight, bias, padding, stride, [1, 1], groups, "add", None, None, [], None)
+        return op.binary(
+            x, plus, weight, bias, padding, stride, [1, 1], groups, "add", None, None, [], None
+        )
     if relu6:
         return op(x, weight, bias, padding, stride, [1, 1], groups, "hardtanh", [0.0, 6.0], "")
     return op(x, weight, bias, padding, stride, [1, 1], groups, "none", [], "")
@@ -95,11 +97,21 @@ def _operation_works() -> bool:
             t = torch.randn(*shape, generator=generator, dtype=torch.float32)
             return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
 
-        x, weight, bias, other = tensor(1, 4, 5, 5), tensor(4, 1, 3, 3), tensor(4), tensor(1, 4, 5, 5)
+        x, weight, bias, other = (
+            tensor(1, 4, 5, 5),
+            tensor(4, 1, 3, 3),
+            tensor(4),
+            tensor(1, 4, 5, 5),
+        )
         with torch.no_grad():
             relu6 = op(x, weight, bias, [1, 1], [1, 1], [1, 1], 4, "hardtanh", [0.0, 6.0], "")
-            plus = op.binary(x, other, weight, bias, [1, 1], [1, 1], [1, 1], 4, "add", None, None, [], None)
+            plus = op.binary(
+                x, other, weight, bias, [1, 1], [1, 1], [1, 1], 4, "add", None, None, [], None
+            )
             plain = F.conv2d(x, weight, bias, 1, 1, 1, 4)
-        return bool(torch.allclose(relu6, F.relu6(plain), atol=1e-5) and torch.allclose(plus, plain + other, atol=1e-5))
+        return bool(
+            torch.allclose(relu6, F.relu6(plain), atol=1e-5)
+            and torch.allclose(plus, plain + other, atol=1e-5)
+        )
     except (AttributeError, RuntimeError, NotImplementedError):
         return False

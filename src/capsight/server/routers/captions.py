@@ -53,9 +53,14 @@ class ImageCaption(BaseModel):
     alternatives: list[str] = Field(description="Further captions when num_captions > 1")
     score: float | None = Field(description="Mean log-probability per word, when the model has one")
     labels: list[Label] = Field(description="The encoder's most likely ImageNet classes")
-    blank: bool = Field(False, description='One flat colour: captioned "a blank image", with no score and no labels')
-    note: str | None = Field(None, description="Why the caption is a guess (an image under 32 px on a "
-                             "side); null for any other")
+    blank: bool = Field(
+        False, description='One flat colour: captioned "a blank image", with no score and no labels'
+    )
+    note: str | None = Field(
+        None,
+        description="Why the caption is a guess (an image under 32 px on a "
+        "side); null for any other",
+    )
 
 
 class Timings(BaseModel):
@@ -91,7 +96,9 @@ class ImageUpload:
 
 
 async def read_images(
-    files: list[UploadFile], max_images: int, display: Callable[[str | None, str], str] = display_name
+    files: list[UploadFile],
+    max_images: int,
+    display: Callable[[str | None, str], str] = display_name,
 ) -> list[ImageUpload]:
     """Read uploads, refusing (415) anything whose content is not an image; ``display`` makes
     the name a refusal shows (and the upload keeps) from the client's file name."""
@@ -148,34 +155,96 @@ async def create_captions(
     *,
     images: Annotated[list[UploadFile], File(description="One or more image files", min_length=1)],
     model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
-    method: Annotated[Literal["greedy", "beam", "sample", "narrowing"] | None, Form(
-        description="Decoding method; default: the model's own (beam search for trained captioners). "
-                    "narrowing: the original project's schedule, sampling among top_k words (default "
-                    "5), fewer as the sentence grows")] = None,
-    beam_width: Annotated[int | None, Form(ge=1, le=10, description=(
-        "Beams kept at each step (method=beam); default: the model's own, 4 for the photo default"))] = None,
-    temperature: Annotated[float | None, Form(gt=0, le=5, description=(
-        "method=sample: lower safer wording, higher bolder (default 0.7)"))] = None,
-    top_k: Annotated[int | None, Form(ge=0, le=1000, description=(
-        "method=sample: draw among the k likeliest words only; 0 (default) for no limit. "
-        "method=narrowing: the starting width (default 5)"))] = None,
-    top_p: Annotated[float | None, Form(gt=0, le=1, description=(
-        "method=sample: draw among the likeliest words whose probabilities add up to p; 1 (default) for no limit"))] = None,
-    num_captions: Annotated[int | None, Form(ge=1, le=10, description=(
-        "Captions per image: the best as caption, the rest as alternatives (default 1)"))] = None,
-    max_length: Annotated[int | None, Form(ge=2, le=50, description=(
-        "Most tokens per caption, the end token included: at most max_length - 1 words (default 20)"))] = None,
-    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1, description=(
-        "method=sample or narrowing: the same seed gives the same samples"))] = None,
+    method: Annotated[
+        Literal["greedy", "beam", "sample", "narrowing"] | None,
+        Form(
+            description="Decoding method; default: the model's own (beam search for trained captioners). "
+            "narrowing: the original project's schedule, sampling among top_k words (default "
+            "5), fewer as the sentence grows"
+        ),
+    ] = None,
+    beam_width: Annotated[
+        int | None,
+        Form(
+            ge=1,
+            le=10,
+            description=(
+                "Beams kept at each step (method=beam); default: the model's own, 4 for the photo default"
+            ),
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        Form(
+            gt=0,
+            le=5,
+            description=("method=sample: lower safer wording, higher bolder (default 0.7)"),
+        ),
+    ] = None,
+    top_k: Annotated[
+        int | None,
+        Form(
+            ge=0,
+            le=1000,
+            description=(
+                "method=sample: draw among the k likeliest words only; 0 (default) for no limit. "
+                "method=narrowing: the starting width (default 5)"
+            ),
+        ),
+    ] = None,
+    top_p: Annotated[
+        float | None,
+        Form(
+            gt=0,
+            le=1,
+            description=(
+                "method=sample: draw among the likeliest words whose probabilities add up to p; 1 (default) for no limit"
+            ),
+        ),
+    ] = None,
+    num_captions: Annotated[
+        int | None,
+        Form(
+            ge=1,
+            le=10,
+            description=(
+                "Captions per image: the best as caption, the rest as alternatives (default 1)"
+            ),
+        ),
+    ] = None,
+    max_length: Annotated[
+        int | None,
+        Form(
+            ge=2,
+            le=50,
+            description=(
+                "Most tokens per caption, the end token included: at most max_length - 1 words (default 20)"
+            ),
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        Form(
+            ge=0,
+            le=2**31 - 1,
+            description=("method=sample or narrowing: the same seed gives the same samples"),
+        ),
+    ] = None,
     num_labels: Annotated[int, Form(ge=0, le=10, description="Top ImageNet classes per image")] = 3,
     engine: EngineDep,
     settings: SettingsDep,
 ) -> CaptionsResponse:
     t0 = time.perf_counter()
     decoding = decoding_options(
-        method=method, beam_width=beam_width, temperature=temperature, top_k=top_k, top_p=top_p,
-        num_captions=num_captions, max_length=max_length, seed=seed,
-    )  # fmt: skip
+        method=method,
+        beam_width=beam_width,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        num_captions=num_captions,
+        max_length=max_length,
+        seed=seed,
+    )
     uploads = await read_images(images, settings.max_images)
     t_read = time.perf_counter()
     await wait_for_models(engine, settings.request_timeout_s)

@@ -62,8 +62,12 @@ class ClassifyResponse(BaseModel):
     classes: int
     results: list[ImageClasses]
     timings_ms: dict[str, float]
-    note: str | None = Field(default=None, description=(
-        "Classes the engine cannot tell apart (names it cannot read): they score alike"))
+    note: str | None = Field(
+        default=None,
+        description=(
+            "Classes the engine cannot tell apart (names it cannot read): they score alike"
+        ),
+    )
 
 
 MAX_TEMPLATES = 16
@@ -73,7 +77,9 @@ MAX_TEMPLATES = 16
 MAX_PROMPTS = MAX_CLASSES * 3
 
 
-def client_templates(templates: Sequence[str] | None, classes: ClassList | None) -> tuple[str, ...] | None:
+def client_templates(
+    templates: Sequence[str] | None, classes: ClassList | None
+) -> tuple[str, ...] | None:
     """A client's templates (None: the engine's default), within what one request may cost.
     Blank ones are kept: ``-F template=`` alone is "no template given", not the default."""
     if not templates:
@@ -81,7 +87,9 @@ def client_templates(templates: Sequence[str] | None, classes: ClassList | None)
     templates = tuple(templates)
     count = sum(bool(t.strip()) for t in templates)
     if count > MAX_TEMPLATES:
-        raise ApiError(422, f"template: at most {MAX_TEMPLATES} templates per request, got {count:,}")
+        raise ApiError(
+            422, f"template: at most {MAX_TEMPLATES} templates per request, got {count:,}"
+        )
     named = len(classes.labels) if classes is not None else 0
     if named * count > MAX_PROMPTS:
         raise ApiError(422, f"template: {named:,} classes under {count} templates make "
@@ -141,7 +149,9 @@ def _built_classifier(classes: ClassList, templates: tuple[str, ...] | None):
     return create_engine("offline").build(classes, templates)
 
 
-def _exported(classes: ClassList, templates: tuple[str, ...] | None, suffix: str) -> tuple[bytes, int, tuple[str, ...]]:
+def _exported(
+    classes: ClassList, templates: tuple[str, ...] | None, suffix: str
+) -> tuple[bytes, int, tuple[str, ...]]:
     """A class list's classifier file (bytes, classes, notes), made once: the same list asked
     for again had been exported anew (~10 s for a .pt2). Built from the classifier
     /v1/classify keeps for that list. (Locks of their own, taken before a build lock and never
@@ -154,7 +164,9 @@ _FILE_LOCKS = [threading.Lock() for _ in range(4)]
 
 
 @lru_cache(maxsize=4)  # ~20 MB each
-def _exported_file(classes: ClassList, templates: tuple[str, ...] | None, suffix: str) -> tuple[bytes, int, tuple[str, ...]]:
+def _exported_file(
+    classes: ClassList, templates: tuple[str, ...] | None, suffix: str
+) -> tuple[bytes, int, tuple[str, ...]]:
     from capsight.classify.export import save_classifier
 
     clf = _classifier(classes, templates)
@@ -219,7 +231,10 @@ async def classify_images(
     ms = {k: round(v * 1000, 2) for k, v in timing.items()}
     ms["total"] = round((time.perf_counter() - t0) * 1000, 2)
     return ClassifyResponse(
-        engine=classifier.engine, classes=len(classifier.labels), results=results, timings_ms=ms,
+        engine=classifier.engine,
+        classes=len(classifier.labels),
+        results=results,
+        timings_ms=ms,
         note="; ".join(notes) or None,
     )
 
@@ -229,8 +244,10 @@ async def classify_images(
     summary="Build a classifier that needs only torch, and download it",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}},
-              "description": "The classifier file (.pt TorchScript or .pt2 torch.export)"},
+        200: {
+            "content": {"application/octet-stream": {}},
+            "description": "The classifier file (.pt TorchScript or .pt2 torch.export)",
+        },
         **error_responses(400, 401, 413, 415, 422, 504),
     },
     dependencies=[Depends(form_fields_only)],
@@ -244,8 +261,10 @@ async def build_classifier(
     format: Annotated[Literal["torchscript", "export"], Form()] = "torchscript",
     examples: Annotated[
         list[UploadFile] | None,
-        File(description="Example photos for few-shot classes; each file name is "
-                         "'<class>/<photo>' (or '<class>__<photo>')"),
+        File(
+            description="Example photos for few-shot classes; each file name is "
+            "'<class>/<photo>' (or '<class>__<photo>')"
+        ),
     ] = None,
     settings: SettingsDep,
 ) -> Response:
@@ -291,13 +310,18 @@ async def build_classifier(
                 folder.mkdir(parents=True, exist_ok=True)
                 for i, (_, upload) in enumerate(photos):
                     (folder / f"{i}.jpg").write_bytes(upload.data)  # opened by content
-            clf = build_from_examples(create_engine("offline"), Path(tmp) / "examples", class_list, template)
+            clf = build_from_examples(
+                create_engine("offline"), Path(tmp) / "examples", class_list, template
+            )
             path = save_classifier(clf, Path(tmp) / f"classifier{suffix}")
             return path.read_bytes(), len(clf.labels), build_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
                                        FILE_KEPT if not grouped else EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
-    headers = {"Content-Disposition": f'attachment; filename="classifier{suffix}"', "X-Capsight-Classes": str(n)}
+    headers = {
+        "Content-Disposition": f'attachment; filename="classifier{suffix}"',
+        "X-Capsight-Classes": str(n),
+    }
     if notes:  # what `capsight classifier build` prints: classes the file cannot tell apart
         # (a header holds Latin-1: characters outside ASCII are escaped as JSON escapes them;
         # cut to NOTE_HEADER_CHARS, as proxies answer 502 to headers of tens of kB)

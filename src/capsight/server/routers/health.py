@@ -1,6 +1,6 @@
 """``/healthz`` (the process answers) and ``/readyz`` (models loaded, job store open).
 
-    $ curl -f http://localhost:8000/readyz   # 503 {"status": "loading"} until the models are warm
+$ curl -f http://localhost:8000/readyz   # 503 {"status": "loading"} until the models are warm
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ async def healthz() -> dict:
     summary="Readiness: models loaded and jobs accepted",
     responses={
         200: {"description": "Ready", "content": {"application/json": {"schema": READY_SCHEMA}}},
-        503: {"description": "Still loading (Retry-After), or loading failed",
-              "content": {"application/json": {"schema": READY_SCHEMA}}},
+        503: {
+            "description": "Still loading (Retry-After), or loading failed",
+            "content": {"application/json": {"schema": READY_SCHEMA}},
+        },
     },  # fmt: skip
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -46,7 +48,9 @@ async def readyz(request: Request) -> JSONResponse:
     if engine.ready:
         body = {
             "status": "ready",
-            "models_loaded_in_s": None if engine.load_seconds is None else round(engine.load_seconds, 3),
+            "models_loaded_in_s": None
+            if engine.load_seconds is None
+            else round(engine.load_seconds, 3),
             "jobs": {"queued": jobs.queued, "running": jobs.running, "workers": jobs.workers},
         }
         return JSONResponse(body)
@@ -59,7 +63,11 @@ async def readyz(request: Request) -> JSONResponse:
 def root(request: Request):
     if "text/html" in request.headers.get("accept", "") and request.app.state.settings.ui:
         return RedirectResponse("/ui/")
-    return {"status": "ok", "docs": "/docs", "ui": "/ui/" if request.app.state.settings.ui else None}
+    return {
+        "status": "ok",
+        "docs": "/docs",
+        "ui": "/ui/" if request.app.state.settings.ui else None,
+    }
 
 
 @router.get("/favicon.ico", include_in_schema=False)

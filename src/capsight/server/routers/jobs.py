@@ -51,8 +51,10 @@ class JobResponse(BaseModel):
     filename: str = Field(description="The uploaded file's name (display only)")
     size_bytes: int
     params: dict
-    summary: dict = Field(description="moments, novel_moments, duration (the video's length, s), "
-                          "seconds (the analysis time, s); when done")
+    summary: dict = Field(
+        description="moments, novel_moments, duration (the video's length, s), "
+        "seconds (the analysis time, s); when done"
+    )
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -60,8 +62,9 @@ class JobResponse(BaseModel):
     links: dict[str, str] = Field(description="self, events, and the outputs (report, plot, csv, "
                                   "vtt, json) unless the job failed or was interrupted")  # fmt: skip
     analysis: dict | None = Field(
-        default=None, description="analysis.json (the CLI's schema) once the job is done; "
-        "GET /v1/jobs/{id} only (null in GET /v1/jobs, which would be pages long)"
+        default=None,
+        description="analysis.json (the CLI's schema) once the job is done; "
+        "GET /v1/jobs/{id} only (null in GET /v1/jobs, which would be pages long)",
     )
 
 
@@ -124,7 +127,9 @@ def not_done(job: Job, output: str) -> ApiError:
     if job.finished:
         why = f": {job.error}" if job.error else ""
         return ApiError(409, f"job {job.id} {job.status}{why}; it has no {output}, and never will")
-    return ApiError(409, f"job {job.id} is {job.status}; its {output} will be there once it is done")
+    return ApiError(
+        409, f"job {job.id} is {job.status}; its {output} will be there once it is done"
+    )
 
 
 JobId = Annotated[str, Path(description="The id POST /v1/videos returned (32 hex characters)")]
@@ -235,8 +240,11 @@ def _sse(event: str, data: dict) -> str:
     "/v1/jobs/{job_id}/thumbnails/{index}",
     summary="Thumbnail of a novel moment (index into analysis.moments)",
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **NOT_MODIFIED,
-               **error_responses(400, 401, 404, 409, 416, 422)},
+    responses={
+        200: {"content": {"image/jpeg": {}}},
+        **NOT_MODIFIED,
+        **error_responses(400, 401, 404, 409, 416, 422),
+    },
 )
 def get_thumbnail(
     *,
@@ -270,8 +278,13 @@ def get_thumbnail(
 def get_artifact(
     *,
     job_id: JobId,
-    artifact: Annotated[str, Path(description="report, plot, csv, vtt or json",
-                                  json_schema_extra={"enum": [a.value for a in Artifact]})],
+    artifact: Annotated[
+        str,
+        Path(
+            description="report, plot, csv, vtt or json",
+            json_schema_extra={"enum": [a.value for a in Artifact]},
+        ),
+    ],
     download: Annotated[bool, Query(description="Ask the browser to save the file")] = False,
     jobs: JobsDep,
 ) -> FileResponse:

@@ -115,7 +115,12 @@ def _described(properties: dict[str, tuple[dict, str]]) -> dict:
     on its way out."""
     schema = {"type": "object", "required": list(properties),
               "properties": {k: {**v, "description": d} for k, (v, d) in properties.items()}}  # fmt: skip
-    return {200: {"description": "Successful Response", "content": {"application/json": {"schema": schema}}}}
+    return {
+        200: {
+            "description": "Successful Response",
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
 
 
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
@@ -173,7 +178,9 @@ async def get_video_captions(
     *,
     request: Request,
     video: Annotated[UploadFile, File(description="A video file")],
-    every_n_second_form: Annotated[float | None, Form(alias="every_n_second", gt=0, le=3600)] = None,
+    every_n_second_form: Annotated[
+        float | None, Form(alias="every_n_second", gt=0, le=3600)
+    ] = None,
     metric_form: Annotated[Metric | None, Form(alias="metric")] = None,
     rolling_window_size_form: Annotated[
         int | None, Form(alias="rolling_window_size", ge=1, le=1000)
@@ -183,9 +190,12 @@ async def get_video_captions(
     ] = 10.0,
     # Cosine, not the original's euclidian: on real clips Euclidean finds fewer events and
     # raises more false alarms (docs/novelty.md); a client that sends metric=euclidian gets it.
-    metric: Annotated[Metric, Query(description="cosine; or euclidian (the original's default and spelling), the same as euclidean")] = (
-        "cosine"
-    ),
+    metric: Annotated[
+        Metric,
+        Query(
+            description="cosine; or euclidian (the original's default and spelling), the same as euclidean"
+        ),
+    ] = ("cosine"),
     rolling_window_size: Annotated[
         int, Query(ge=1, le=1000, description="Previous frames each frame is compared with")
     ] = 3,
@@ -244,7 +254,9 @@ async def get_video_captions(
             note = Analysis.from_dict(analysis).quiet_reason(face="legacy")
         except CapsightError:  # (an analysis the store could not give back whole)
             note = None
-    ran = (analysis.get("extra") or {}).get("captioner") or analysis.get("params", {}).get("captioner")
+    ran = (analysis.get("extra") or {}).get("captioner") or analysis.get("params", {}).get(
+        "captioner"
+    )
     return {
         "captions": [m["caption"] for m in moments],
         "distance_from_previous": [m["novelty"] or 0.0 for m in moments],

@@ -41,10 +41,7 @@ def without_server_paths(entry: dict) -> dict:
 
 @router.get("/v1/models", response_model=ModelsResponse, summary="Available captioners",
             responses=error_responses(401, 503))  # fmt: skip
-async def list_models(
-    *,
-    engine: EngineDep, settings: SettingsDep
-) -> ModelsResponse:
+async def list_models(*, engine: EngineDep, settings: SettingsDep) -> ModelsResponse:
     from starlette.concurrency import run_in_threadpool
 
     await wait_for_models(engine, settings.request_timeout_s)
@@ -52,6 +49,9 @@ async def list_models(
     default = next((c["name"] for c in captioners if c.get("default")), engine.default_model)
     video_default = next((c["name"] for c in captioners if c.get("video_default")), default)
     return ModelsResponse(
-        default=default, video_default=video_default, captioners=captioners,
-        metrics=list(METRICS), signals=list(SIGNALS),
-    )  # fmt: skip
+        default=default,
+        video_default=video_default,
+        captioners=captioners,
+        metrics=list(METRICS),
+        signals=list(SIGNALS),
+    )

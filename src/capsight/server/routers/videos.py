@@ -76,8 +76,16 @@ async def create_video_job(
     window: Annotated[int, Form(ge=1, le=1000, description="Previous moments averaged")] = 5,
     metric: Annotated[Literal["cosine", "euclidean", "euclidian"], Form()] = "cosine",
     signal: Annotated[Literal["fused", "text", "visual"], Form()] = "fused",
-    sensitivity: Annotated[float, Form(ge=0, le=1, description=(
-        "0: only the strongest changes .. 1: every plausible change (still a selection, not every moment)"))] = 0.5,
+    sensitivity: Annotated[
+        float,
+        Form(
+            ge=0,
+            le=1,
+            description=(
+                "0: only the strongest changes .. 1: every plausible change (still a selection, not every moment)"
+            ),
+        ),
+    ] = 0.5,
     model: Annotated[str | None, Form(description="Captioner; see GET /v1/models")] = None,
     jobs: JobsDep,
     engine: EngineDep,

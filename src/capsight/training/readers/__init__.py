@@ -103,7 +103,9 @@ def with_words_only(corpus: CaptionCorpus, source: Path) -> CaptionCorpus:
         kept = tuple(c for c in image.captions if tokenize(c))
         dropped += len(image.captions) - len(kept)
         if kept:
-            images[key] = image if len(kept) == len(image.captions) else replace(image, captions=kept)
+            images[key] = (
+                image if len(kept) == len(image.captions) else replace(image, captions=kept)
+            )
         else:
             bare.append(key)
     if not dropped:
@@ -168,7 +170,8 @@ def _read_corpus(path: Path, images_dir: str | os.PathLike | None) -> CaptionCor
         if path.name == "splits.json":  # it maps splits to photos: read as captions, it finds none
             raise DatasetError(f"{path}: the split lists, not the captions; give the captions.json "
                                "beside it (or the dataset folder)")  # fmt: skip
-        if path.name.startswith("dataset_") and "dataset" in data:  # {"dataset": "x"}: a photo "dataset"?
+        # {"dataset": "x"}: a photo "dataset"?
+        if path.name.startswith("dataset_") and "dataset" in data:
             raise DatasetError(f"{path}: not a Karpathy split file (no 'images' list of photo "
                                "entries); fix or re-download it")  # fmt: skip
         return _caption_mapping(path, data, folder)

@@ -48,7 +48,11 @@ def read_coco_captions(
     ):
         raise DatasetError(f"{path}: not a COCO caption file (needs 'images' and 'annotations')")
     first = data["annotations"][0] if data["annotations"] else None
-    if isinstance(first, dict) and "caption" not in first and {"bbox", "keypoints", "segmentation"} & set(first):
+    if (
+        isinstance(first, dict)
+        and "caption" not in first
+        and {"bbox", "keypoints", "segmentation"} & set(first)
+    ):
         raise DatasetError(f"{path}: COCO object annotations (boxes, not captions); give the "
                            "captions file, captions_*.json, from the same download")  # fmt: skip
     match = _FILE_NAME.match(path.stem)
@@ -57,7 +61,9 @@ def read_coco_captions(
         file_names = {img["id"]: img["file_name"] for img in data["images"]}
         for image_id, name in file_names.items():  # (139 or null: a TypeError when sorted)
             if not isinstance(name, str) or not name.strip():
-                raise DatasetError(f"{path}: image id {image_id} has a 'file_name' that is not a file name ({name!r})")
+                raise DatasetError(
+                    f"{path}: image id {image_id} has a 'file_name' that is not a file name ({name!r})"
+                )
         named = {}
         for image_id, name in file_names.items():  # one photo's captions would go to another
             if named.setdefault(name, image_id) != image_id:
@@ -77,9 +83,13 @@ def read_coco_captions(
         if len(file_names) < len(data["images"]):
             raise DatasetError(f"{path}: an image id is listed twice in 'images'; re-download it")
     except KeyError as exc:
-        raise DatasetError(f"{path}: malformed COCO entry (missing {exc}); re-download it") from None
+        raise DatasetError(
+            f"{path}: malformed COCO entry (missing {exc}); re-download it"
+        ) from None
     except TypeError:  # a list where an id belongs, a string where an entry does, ...
-        raise DatasetError(f"{path}: malformed COCO entry (a value of the wrong type); re-download it") from None
+        raise DatasetError(
+            f"{path}: malformed COCO entry (a value of the wrong type); re-download it"
+        ) from None
     unknown = [i for i in captions if i not in file_names]
     if unknown:
         raise DatasetError(f"{path}: captions refer to image id {unknown[0]} not in 'images'")

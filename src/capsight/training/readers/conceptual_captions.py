@@ -85,10 +85,18 @@ def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tup
                 header = line_number == 1 and len(parts) >= 2 and parts[1].strip().isidentifier()
                 if not line.strip() or header:  # a blank line, or a header row ("caption<TAB>url");
                     continue  # (a URL without its scheme on line 1 was skipped as one)
-                found = parts[1].split("://")[0] + "://" if len(parts) >= 2 and "://" in parts[1] else None
+                found = (
+                    parts[1].split("://")[0] + "://"
+                    if len(parts) >= 2 and "://" in parts[1]
+                    else None
+                )
                 raise DatasetError(
                     f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'"
-                    + (f", got a {found} URL" if found else "; is this the Conceptual Captions TSV?")
+                    + (
+                        f", got a {found} URL"
+                        if found
+                        else "; is this the Conceptual Captions TSV?"
+                    )
                 )
             rows.append((" ".join(parts[0].split()), parts[1].strip()))
     return rows
@@ -266,7 +274,9 @@ def fetch_conceptual_captions(
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InvalidParameter(f"{cache_dir}: cannot make the photo cache folder ({exc.strerror})") from None
+        raise InvalidParameter(
+            f"{cache_dir}: cannot make the photo cache folder ({exc.strerror})"
+        ) from None
     urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit)))
     known = {} if retry_failed else _known_failures(cache_dir)
     todo, cached, skipped = [], 0, 0
@@ -282,9 +292,16 @@ def fetch_conceptual_captions(
     try:
         with (cache_dir / FAILURES_FILE).open("a", encoding="utf-8") as failure_log:
             fetched, failures, stopped_early = _fetch_all(
-                pool, todo, cache_dir, failure_log, timeout, shorter_side, workers,
-                max_network_errors_in_a_row, progress,
-            )  # fmt: skip
+                pool,
+                todo,
+                cache_dir,
+                failure_log,
+                timeout,
+                shorter_side,
+                workers,
+                max_network_errors_in_a_row,
+                progress,
+            )
     except BaseException:  # Ctrl-C: drop the queued downloads; the few under way time out
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -343,9 +360,7 @@ def _fetch_all(
                         f"{in_a_row} network errors in a row and no photo fetched since; "
                         "offline? Rerun when connected: cached photos are kept"
                     )
-        progress(
-            done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}"
-        )
+        progress(done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}")
     return fetched, failures, stopped_early
 
 
@@ -362,7 +377,9 @@ def read_conceptual_captions(
     images: dict[str, CaptionedImage] = {}
     rows = read_tsv_rows(tsv, limit)
     if not rows:
-        raise DatasetError(f"{tsv}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo")
+        raise DatasetError(
+            f"{tsv}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo"
+        )
     for caption, url in rows:
         key = cache_file_name(url)
         if key in images:  # the same photo listed twice: one image, two captions
@@ -378,7 +395,8 @@ def read_conceptual_captions(
     notes = [f"{tsv.name}: {len(rows) - used} of {len(rows)} rows have no fetched photo in "
              f"{cache_dir}; left out"] if used < len(rows) else []  # fmt: skip
     undecoded = sum("\ufffd" in caption for image in images.values() for caption in image.captions)
-    if undecoded:  # a Latin-1 "café": its byte replaced (read_tsv_rows), as the Flickr8k reader says
+    # a Latin-1 "café": its byte replaced (read_tsv_rows), as the Flickr8k reader says
+    if undecoded:
         notes.append(f"{tsv.name}: {counted(undecoded, 'caption')} with bytes that are not UTF-8 "
                      "(read with \ufffd in their place; save the file as UTF-8)")  # fmt: skip
     return CaptionCorpus(tsv.stem, images, {split or _split_from_name(tsv): list(images)}, notes)
@@ -397,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("cache_dir", help="folder the photos go to")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per photo")
-    parser.add_argument("--retry-failed", action="store_true", help="retry photos that failed for good before")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="retry photos that failed for good before"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     from capsight._cli.progress_bar import ProgressBar

@@ -43,13 +43,19 @@ def read_karpathy_split(
         if not isinstance(filename, str) or not filename:
             raise DatasetError(f"{path}: image #{n} has no 'filename'")
         sentences = entry.get("sentences", [])
-        captions = tuple(c for c in (_sentence_text(path, s) for s in sentences) if c) if isinstance(sentences, list) else ()
+        captions = (
+            tuple(c for c in (_sentence_text(path, s) for s in sentences) if c)
+            if isinstance(sentences, list)
+            else ()
+        )
         if not captions:
             uncaptioned += 1
             continue
         subfolder = entry.get("filepath") or ""
         if not isinstance(subfolder, str):  # (2014: a TypeError joining it to a path)
-            raise DatasetError(f"{path}: image #{n} ({filename}) has a 'filepath' that is not a folder name ({subfolder!r})")
+            raise DatasetError(
+                f"{path}: image #{n} ({filename}) has a 'filepath' that is not a folder name ({subfolder!r})"
+            )
         if use_subfolders is None:
             # Decide the layout once: photos in their COCO subfolders, or all in one folder.
             use_subfolders = bool(subfolder) and (
@@ -60,11 +66,15 @@ def read_karpathy_split(
             unsplit += 1
         split = entry.get("split", "train")
         if not isinstance(split, str) or not split.strip():  # (null, 3, ["test"]: tracebacks)
-            raise DatasetError(f"{path}: image #{n} ({filename}) has a 'split' that is not a name ({split!r})")
+            raise DatasetError(
+                f"{path}: image #{n} ({filename}) has a 'split' that is not a name ({split!r})"
+            )
         split = restval if split == "restval" else split
         key = filename if filename not in images else f"{subfolder}/{filename}"
         if key in images or key == f"/{filename}":  # the same photo again, not a namesake
-            raise DatasetError(f"{path}: image #{n} ({key}) is listed twice; fix or re-download the file")
+            raise DatasetError(
+                f"{path}: image #{n} ({key}) is listed twice; fix or re-download the file"
+            )
         images[key] = CaptionedImage(key, image_path, captions)
         splits.setdefault(split, []).append(key)
     if not images:
