@@ -604,15 +604,15 @@ def test_a_summary_that_cannot_be_written_is_one_line_not_a_traceback(
 ):
     # The summary is written in a `finally`; it becoming unwritable during the run (here: a
     # folder in its place) gives an error line and status 2, the reports themselves are kept.
-    import capsight._cli.video as video_cli
+    import capsight.batch.local as runners
 
-    real = video_cli.analyse
+    real = runners.analyse_into
 
-    def analyse(args, video, folder, show_summary):
+    def analyse_into(video, folder, options, progress=None):
         (tmp_path / "o" / "summary.csv").mkdir(parents=True, exist_ok=True)
-        return real(args, video, folder, show_summary)
+        return real(video, folder, options, progress)
 
-    monkeypatch.setattr(video_cli, "analyse", analyse)
+    monkeypatch.setattr(runners, "analyse_into", analyse_into)
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"x")
     status, out, err = run_cli(
@@ -625,3 +625,44 @@ def test_a_summary_that_cannot_be_written_is_one_line_not_a_traceback(
     ]
     assert out.splitlines()[-1] == "2 of 2 videos analysed; summary.csv not written"
     assert (tmp_path / "o" / "a" / "report.html").is_file()
+
+
+def test_workers_are_checked_with_one_video_too(run_cli, fake_pipeline, tmp_path, one_error_line):
+    status, _, err = run_cli("video", "clip.mp4", "--workers", "0", "--out", tmp_path / "o")
+    assert status == 2 and not fake_pipeline
+    one_error_line(err, "--workers must be a whole number from 1 to 256, got 0")
+
+
+def test_ray_without_ray_installed_is_one_line(
+    run_cli, fake_pipeline, tmp_path, one_error_line, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    status, _, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--ray", "local",
+                             "--out", tmp_path / "o")  # fmt: skip
+    assert status == 2
+    one_error_line(err, "--ray needs Ray and Ray Data: pip install 'ray[data]'")
+
+
+@pytest.mark.slow
+def test_several_videos_on_two_workers_each_get_a_folder_and_a_summary_row(
+    run_cli, tiny_video, tmp_path
+):
+    import csv
+    import shutil
+
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(tiny_video, tmp_path / name)
+    (tmp_path / "c.mp4").write_text("not a video")
+    status, out, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", tmp_path / "c.mp4",
+                               "--workers", "2", "--out", tmp_path / "o")  # fmt: skip
+    assert status == 2  # c.mp4 failed, the others went on
+    assert "c.mp4: not a video" in err and "Traceback" not in err
+    assert out.count("report: ") == 2 and "[1/3] " in out and "[3/3] " in out
+    rows = {
+        Path(r["video"]).name: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())
+    }
+    assert rows["a.mp4"]["novel_at_s"] == rows["b.mp4"]["novel_at_s"] and rows["a.mp4"]["report"]
+    assert "not a video" in rows["c.mp4"]["error"]
+    assert (tmp_path / "o" / "b" / "report.html").is_file()

@@ -58,6 +58,11 @@ class ProgressBar:
             sys.stderr = _AboveTheBar(self.file)
         return self
 
+    @property
+    def drawn(self) -> bool:
+        """Whether the bar is on the screen now (entered, enabled, not yet closed)."""
+        return self._bar is not None
+
     def __call__(self, fraction: float, message: str) -> None:
         if self._bar is None:
             return

@@ -14,8 +14,9 @@ Option values are passed to the library unchanged; it validates them (``InvalidP
 Several videos (or folders of them) are analysed one after the other with the models loaded
 once, each into ``--out``/<video name>/ (default ``out/``), with ``summary.csv`` there: one row
 per video. A video that fails gets one error line and the others go on (exit status 2).
+``--workers N`` analyses N at once on a process pool, ``--ray ADDRESS`` on Ray (capsight.batch).
 
-    $ capsight video archive/ --out out/archive
+    $ capsight video archive/ --out out/archive --workers 4
 """
 
 from __future__ import annotations
@@ -39,40 +40,102 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "moments.csv, novelty.png, report.html and captions.vtt into --out."
         ),
     )
-    p.add_argument("videos", metavar="VIDEO", nargs="+",
-                   help="video file (anything FFmpeg reads), or several, or folders of them")
     p.add_argument(
-        "--out", metavar="DIR", type=_folder, default=None,
-        help="output folder (default: out/<video name>); with several videos, each goes into "
-             "DIR/<video name>/ (default: out/) beside summary.csv",
+        "videos",
+        metavar="VIDEO",
+        nargs="+",
+        help="video file (anything FFmpeg reads), or several, or folders of them",
     )
-    p.add_argument("--every", type=float, default=1.0, metavar="SECONDS",
-                   help="seconds between sampled moments (default: 1.0)")
-    p.add_argument("--window", type=int, default=5, metavar="K",
-                   help="each moment is compared with the mean of the previous K (default: 5)")
-    p.add_argument("--metric", default="cosine", metavar="{cosine,euclidean}",
-                   help="distance to the window mean: cosine or euclidean (default: cosine)")
-    p.add_argument("--signal", default="fused", metavar="{fused,text,visual}",
-                   help="what is compared: caption embedding (text), image embedding (visual) "
-                        "or both (fused, default)")
-    p.add_argument("--sensitivity", type=float, default=0.5, metavar="S",
-                   help="0 = only the strongest changes .. 1 = every plausible change "
-                        "(default: 0.5)")
-    p.add_argument("--model", default="default", metavar="NAME",
-                   help="captioner (see `capsight models`; default: show-attend-tell, which reads the "
-                        "encoding the novelty signals need; the photo default if it is missing)")
-    p.add_argument("--greedy", action="store_true",
-                   help="caption greedily instead of with the captioner's default beam search: "
-                        "a little faster, captions a little worse")
-    p.add_argument("--text-embedder", default="minilm", metavar="NAME",
-                   help="caption embedder for the text signal: minilm or word-mean, the original "
-                        "project's, for comparison (the thresholds are MiniLM's: with --signal text "
-                        "it misses most changes) (default: minilm)")
-    p.add_argument("--encoder", default="efficientnet-lite0", metavar="NAME",
-                   help="image encoder (default: efficientnet-lite0)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=_folder,
+        default=None,
+        help="output folder (default: out/<video name>); with several videos, each goes into "
+        "DIR/<video name>/ (default: out/) beside summary.csv",
+    )
+    p.add_argument(
+        "--every",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between sampled moments (default: 1.0)",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=5,
+        metavar="K",
+        help="each moment is compared with the mean of the previous K (default: 5)",
+    )
+    p.add_argument(
+        "--metric",
+        default="cosine",
+        metavar="{cosine,euclidean}",
+        help="distance to the window mean: cosine or euclidean (default: cosine)",
+    )
+    p.add_argument(
+        "--signal",
+        default="fused",
+        metavar="{fused,text,visual}",
+        help="what is compared: caption embedding (text), image embedding (visual) "
+        "or both (fused, default)",
+    )
+    p.add_argument(
+        "--sensitivity",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="0 = only the strongest changes .. 1 = every plausible change (default: 0.5)",
+    )
+    p.add_argument(
+        "--model",
+        default="default",
+        metavar="NAME",
+        help="captioner (see `capsight models`; default: show-attend-tell, which reads the "
+        "encoding the novelty signals need; the photo default if it is missing)",
+    )
+    p.add_argument(
+        "--greedy",
+        action="store_true",
+        help="caption greedily instead of with the captioner's default beam search: "
+        "a little faster, captions a little worse",
+    )
+    p.add_argument(
+        "--text-embedder",
+        default="minilm",
+        metavar="NAME",
+        help="caption embedder for the text signal: minilm or word-mean, the original "
+        "project's, for comparison (the thresholds are MiniLM's: with --signal text "
+        "it misses most changes) (default: minilm)",
+    )
+    p.add_argument(
+        "--encoder",
+        default="efficientnet-lite0",
+        metavar="NAME",
+        help="image encoder (default: efficientnet-lite0)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with several videos: analyse N at once, each in a process of its own that loads "
+        "the models (or N Ray actors with --ray); one analysis keeps about 2 cores busy, so "
+        "about half the cores fills a machine (default: 1, one after the other)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="with several videos: run them on Ray (pip install 'ray[data]'): 'auto' joins this "
+        "machine's cluster, 'local' starts Ray here, or a ray:// address; every node must see "
+        "the videos and --out at the same paths",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
-    p.add_argument("--json", action="store_true",
-                   help="print analysis.json on stdout instead of the summary")
+    p.add_argument(
+        "--json", action="store_true", help="print analysis.json on stdout instead of the summary"
+    )
     return p
 
 
@@ -82,7 +145,8 @@ def _folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("--out needs a folder name, got an empty string")
     path = Path(text)
-    marked_folder = text.endswith(("/", os.sep)) or path.is_dir()  # "report.html/": as the user says
+    # "report.html/": as the user says
+    marked_folder = text.endswith(("/", os.sep)) or path.is_dir()
     if path.suffix.lower() in _FILE_SUFFIXES and not marked_folder:
         raise argparse.ArgumentTypeError(f"--out {text}: names a folder, not a file: report.html "
                                          f"and the rest go inside it (try --out {path.with_suffix('')})")  # fmt: skip
@@ -95,8 +159,10 @@ _FILE_SUFFIXES = {".html", ".htm", ".json", ".csv", ".png", ".vtt", ".txt", ".pd
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
+    from capsight.batch import check_workers
     from capsight.errors import InputNotFound
 
+    check_workers(args.workers)  # with one video too: a typo is said, not ignored
     videos, problems = expand_video_args(args.videos)
     for _, problem in problems:
         print(error_line(problem), file=sys.stderr)
@@ -109,7 +175,11 @@ def run(args: argparse.Namespace) -> int:
                          "classes", "note"), file=sys.stderr)  # fmt: skip
     # One video, named once or twice (`a.mp4 ./a.mp4`), and no folder: its report goes into --out.
     if len(videos) == 1 and not problems and not any(Path(a).is_dir() for a in args.videos):
-        return run_one(args, videos[0], args.out if args.out is not None else Path("out") / Path(videos[0]).stem)
+        return run_one(
+            args,
+            videos[0],
+            args.out if args.out is not None else Path("out") / Path(videos[0]).stem,
+        )
     if not videos:
         if problems:
             return 2  # each said why already
@@ -145,61 +215,72 @@ def expand_video_args(args: list[str]) -> tuple[list[str], list[tuple[str, str]]
 SUMMARY = "summary.csv"
 
 
-def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: list[tuple[str, str]]) -> int:
+def run_many(
+    args: argparse.Namespace, videos: list[str], root: Path, problems: list[tuple[str, str]]
+) -> int:
     """Each video into ``root``/<its name>/ (names made unique), then ``root``/summary.csv with a
-    row per video, and per path that named none (written also when the batch is interrupted)."""
+    row per video, and per path that named none (written also when the batch is interrupted).
+    ``--workers``/``--ray``: several videos at once (capsight.batch)."""
     from capsight._cli.main import cli_message, error_line
-    from capsight.errors import CapsightError, ModelNotFound
-    from capsight.novelty.pipeline import check_options
-    from capsight.novelty.reports import check_output_dir
+    from capsight.batch import analyze_videos, output_folders
+    from capsight.novelty.analysis import Analysis
+    from capsight.novelty.reports import OUTPUT_NAMES, check_output_dir
 
-    # a bad option is one error for the whole batch, not one per video
-    check_options(every=args.every, window=args.window, metric=args.metric, signal=args.signal,
-                  sensitivity=args.sensitivity, captioner=args.model, greedy=args.greedy)  # fmt: skip
+    at_once = args.ray is not None or args.workers > 1
+    talk = not args.quiet and not args.json
+    bars = None if at_once else _VideoBars(args, videos)
+    # Options are checked (one error for the whole batch, not one per video) before the root is.
+    outcomes = analyze_videos(videos, root, workers=args.workers, ray=args.ray, progress=bars,
+                              **_analysis_options(args))  # fmt: skip
     check_output_dir(root, (SUMMARY,))  # the reports go into folders of their own under it
-    folders, taken = [], {SUMMARY}
-    for video in videos:
-        stem, n = Path(video).stem, 1
-        while (name := stem if n == 1 else f"{stem}-{n}") in taken:
-            n += 1
-        taken.add(name)
-        folders.append(root / name)
+    replaced = {
+        str(folder): [name for name in OUTPUT_NAMES if (folder / name).exists()]
+        for folder in output_folders(videos, root)
+    }
     rows = [{"video": path, "error": message} for path, message in problems]
-    results, interrupted = [], []
-    try:
-        for i, (video, folder) in enumerate(zip(videos, folders, strict=True), 1):
-            if not args.quiet and not args.json:
-                print(f"[{i}/{len(videos)}] {video}", flush=True)
-            try:
-                analysis, outputs = analyse(args, video, folder, show_summary=False)
-            except ModelNotFound:
-                raise  # an unknown model fails every video alike: said once (after the summary)
-            except CapsightError as exc:
-                print(error_line(cli_message(exc)), file=sys.stderr, flush=True)
-                rows.append({"video": video, "error": " ".join(cli_message(exc).split())})
-                continue
-            novel = analysis.novel_moments
-            rows.append({
-                "video": video, "duration_s": round(analysis.video.duration, 2),
-                "moments": len(analysis.moments), "novel_moments": len(novel),
-                "novel_at_s": " ".join(_seconds(m.time) for m in novel),
-                "report": str(outputs["report.html"]),
-            })  # fmt: skip
-            if args.json:
-                results.append({**analysis.to_dict(), "outputs": {k: str(v) for k, v in outputs.items()}})
-            elif not args.quiet:
-                print(format_summary(analysis, outputs), flush=True)
-    except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
-        interrupted = [v for v in videos if v not in {r["video"] for r in rows}]
-        rows += [{"video": v, "error": "not analysed: interrupted"} for v in interrupted]
-        raise
-    finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
-        summary = _write_summary(root, rows)
-        if interrupted:
-            done = sum("error" not in r for r in rows)
-            where = f"; summary: {summary}" if summary is not None else ""
-            print(f"\n{done} of {len(rows)} videos analysed before the interruption{where}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+    results, interrupted, done = [], [], 0
+    with ProgressBarOrNone(args, at_once, len(videos)) as batch_bar:
+        try:
+            for outcome in outcomes:
+                done += 1
+                if bars is not None:
+                    bars.close()  # this video's bar, before its lines
+                if outcome.error is not None:
+                    message = cli_message(outcome.error)
+                    batch_bar.say(error_line(message), sys.stderr)
+                    rows.append({"video": outcome.video, "error": " ".join(message.split())})
+                    batch_bar(done)
+                    continue
+                if (old := replaced.get(outcome.folder)) and not args.quiet:
+                    note = f"{outcome.folder}: replaced {', '.join(old)} of an earlier run"
+                    batch_bar.say(error_line(note, "note"), sys.stderr)
+                novel = outcome.novel_at_s
+                rows.append({
+                    "video": outcome.video, "duration_s": round(outcome.analysis["video"]["duration"], 2),
+                    "moments": len(outcome.analysis["moments"]), "novel_moments": len(novel),
+                    "novel_at_s": " ".join(_seconds(t) for t in novel), "report": outcome.report,
+                })  # fmt: skip
+                if args.json:
+                    results.append({**outcome.analysis, "outputs": outcome.outputs})
+                elif talk:
+                    outputs = {k: Path(v) for k, v in outcome.outputs.items()}
+                    summary = format_summary(Analysis.from_dict(outcome.analysis), outputs)
+                    head = f"[{done}/{len(videos)}] " if at_once else ""
+                    batch_bar.say(head + summary, sys.stdout)
+                batch_bar(done)
+        except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
+            interrupted = [v for v in videos if v not in {r["video"] for r in rows}]
+            rows += [{"video": v, "error": "not analysed: interrupted"} for v in interrupted]
+            raise
+        finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
+            if bars is not None:
+                bars.close()
+            summary = _write_summary(root, rows)
+            if interrupted:
+                analysed = sum("error" not in r for r in rows)
+                where = f"; summary: {summary}" if summary is not None else ""
+                print(f"\n{analysed} of {len(rows)} videos analysed before the interruption{where}",
+                      file=sys.stderr, flush=True)  # fmt: skip
     failed = sum("error" in r for r in rows)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
@@ -208,6 +289,71 @@ def run_many(args: argparse.Namespace, videos: list[str], root: Path, problems: 
         where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
         print(f"{len(rows) - failed} of {len(rows)} videos analysed; {where}")
     return 2 if failed or summary is None else 0
+
+
+def _analysis_options(args: argparse.Namespace) -> dict:
+    """``analyze_video``'s options from the command line."""
+    return dict(every=args.every, window=args.window, metric=args.metric, signal=args.signal,
+                sensitivity=args.sensitivity, captioner=args.model, greedy=args.greedy,
+                text_embedder=args.text_embedder, encoder=args.encoder)  # fmt: skip
+
+
+class _VideoBars:
+    """The progress callback of a batch run in this process: "[i/n] video" before each video,
+    then its own bar."""
+
+    def __init__(self, args: argparse.Namespace, videos: list[str]):
+        from capsight._cli.progress_bar import ProgressBar
+
+        self.args, self.videos, self.current = args, videos, -1
+        self.bar = ProgressBar(enabled=ProgressBar.wanted(args.quiet))
+        self.drawing = None
+
+    def __call__(self, i: int, fraction: float, message: str) -> None:
+        if i != self.current:
+            self.close()
+            self.current = i
+            if not self.args.quiet and not self.args.json:
+                print(f"[{i + 1}/{len(self.videos)}] {self.videos[i]}", flush=True)
+            self.drawing = self.bar.__enter__()
+        self.drawing(fraction, message)
+
+    def close(self) -> None:
+        if self.drawing is not None:
+            self.bar.__exit__(None, None, None)
+            self.drawing = None
+
+
+class ProgressBarOrNone:
+    """With ``--workers``/``--ray``: one bar for the batch (videos finished of all), above which
+    ``say`` prints; otherwise (each video has its own bar) ``say`` just prints."""
+
+    def __init__(self, args: argparse.Namespace, at_once: bool, total: int):
+        from capsight._cli.progress_bar import ProgressBar
+
+        self.total = total
+        self.bar = ProgressBar(enabled=at_once and ProgressBar.wanted(args.quiet))
+        self.drawing = None
+
+    def __enter__(self):
+        self.drawing = self.bar.__enter__()
+        self(0)
+        return self
+
+    def __call__(self, done: int) -> None:
+        self.drawing(done / max(self.total, 1), f"{done}/{self.total} videos")
+
+    def say(self, text: str, stream) -> None:
+        from tqdm import tqdm
+
+        if not self.bar.drawn:
+            print(text, file=stream, flush=True)
+            return
+        with tqdm.external_write_mode(file=self.bar.file):
+            print(text, file=stream, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
 
 
 def _seconds(t: float) -> str:
@@ -268,7 +414,12 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
             if not preloading:
                 preloading.append(threading.Thread(target=preload_plotting, daemon=True))
                 preloading[0].start()
-            if message.startswith("exporting") and not drawn and not args.quiet and message not in told:
+            if (
+                message.startswith("exporting")
+                and not drawn
+                and not args.quiet
+                and message not in told
+            ):
                 told.add(message)  # with no bar (a log), the first run's extra seconds are said
                 print(error_line(message, "note"), file=sys.stderr, flush=True)
             bar(fraction, message)
@@ -290,7 +441,10 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
     if replaced and not args.quiet:  # a rerun into the same folder (a user's own file is refused)
-        print(error_line(f"{out_dir}: replaced {', '.join(replaced)} of an earlier run", "note"), file=sys.stderr)
+        print(
+            error_line(f"{out_dir}: replaced {', '.join(replaced)} of an earlier run", "note"),
+            file=sys.stderr,
+        )
 
     if not show_summary:
         return analysis, outputs
@@ -320,8 +474,10 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
     ]
     novel = analysis.novel_moments
     if novel:
-        lines.append(f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
-                     f"(time, novelty {novelty_unit(p)}, caption):")
+        lines.append(
+            f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
+            f"(time, novelty {novelty_unit(p)}, caption):"
+        )
         for m in novel:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")

@@ -1,0 +1,103 @@
+"""Many videos at once: each analysed into a folder of its own, in this process, on a pool of
+local processes, or on a Ray cluster (``capsight video archive/ --out out/archive``, with
+``--workers N`` and ``--ray ADDRESS``).
+
+    >>> from capsight.batch import analyze_videos
+    >>> for outcome in analyze_videos(["a.mp4", "b.mp4"], "out/archive", workers=2, every=1.0):
+    ...     print(outcome.video, outcome.novel_at_s if outcome.ok else outcome.error)
+    a.mp4 (5.0, 12.0)
+    b.mp4 b.mp4: not a video (it looks like text)
+
+Each video goes into ``out``/<its name>/ (``analysis.json``, ``report.html`` and the rest, as
+``capsight.novelty.reports.write_outputs`` writes them). Outcomes (``VideoOutcome``) come back as
+the videos finish; a video that fails is an outcome with its ``error`` and the others go on. An
+unknown model would fail every video alike: its ``ModelNotFound`` is raised instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from capsight.batch.outcome import VideoOutcome, analyse_into, output_folders
+from capsight.errors import InvalidParameter, ModelNotFound
+
+__all__ = ["VideoOutcome", "analyse_into", "analyze_videos", "check_workers", "output_folders"]
+
+MAX_WORKERS = 256
+
+
+def analyze_videos(
+    videos: Iterable[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+    progress=None,
+    **options,
+) -> Iterator[VideoOutcome]:
+    """Analyse ``videos`` into folders under ``out``; an iterator of their ``VideoOutcome``s.
+
+    ``options``: ``analyze_video``'s (``every``, ``window``, ``metric``, ...), checked before
+    any video. ``workers``: videos analysed at once (1: one after the other in this process,
+    the models loaded once; more: a pool of processes, or Ray actors). ``ray``: a Ray address
+    ("auto", "local", "ray://head:10001") to run on Ray (capsight.batch.ray_runner).
+    ``progress(i, fraction, message)`` hears the i-th video's analysis, in this process only.
+    Bad options raise ``InvalidParameter`` here, before any video is read."""
+    from capsight.novelty.pipeline import check_options
+
+    videos = [str(v) for v in videos]
+    workers = check_workers(workers)
+    if ray is not None and (not isinstance(ray, str) or not ray.strip()):
+        raise InvalidParameter(f"ray must be a Ray address such as 'auto' or 'local', got {ray!r}")
+    if unknown := sorted(set(options) - _OPTIONS):
+        raise InvalidParameter(f"analyze_videos has no option {unknown[0]!r}; it takes "
+                               f"analyze_video's: {', '.join(sorted(_OPTIONS))}")  # fmt: skip
+    check_options(
+        **{**_CHECKED_DEFAULTS, **{k: options[k] for k in _CHECKED_DEFAULTS if k in options}}
+    )
+    tasks = list(zip(videos, output_folders(videos, out), strict=True))
+    return _checked_outcomes(_run(tasks, options, workers, ray, progress))
+
+
+def _run(tasks, options: dict, workers: int, ray: str | None, progress) -> Iterator[VideoOutcome]:
+    if ray is not None:
+        from capsight.batch.ray_runner import run_on_ray
+
+        return run_on_ray(tasks, options, workers, ray.strip())
+    if workers > 1 and len(tasks) > 1:
+        from capsight.batch.local import run_on_pool
+
+        return run_on_pool(tasks, options, workers)
+    from capsight.batch.local import run_in_process
+
+    return run_in_process(tasks, options, progress)
+
+
+def _checked_outcomes(outcomes: Iterator[VideoOutcome]) -> Iterator[VideoOutcome]:
+    """``outcomes``, until one says the model is unknown: that is raised, and the runner ended
+    (a pool's workers stopped) rather than left to fail every other video alike."""
+    try:
+        for outcome in outcomes:
+            if isinstance(outcome.error, ModelNotFound):
+                raise outcome.error
+            yield outcome
+    finally:
+        outcomes.close()
+
+
+# analyze_video's keywords, less the two a batch sets itself (the video and the progress).
+_OPTIONS = {"every", "window", "metric", "signal", "sensitivity", "captioner", "greedy",
+            "text_embedder", "encoder", "thumbnail_size"}  # fmt: skip
+# check_options' keywords at analyze_video's defaults, for those a caller leaves out.
+_CHECKED_DEFAULTS = {"every": 1.0, "window": 5, "metric": "cosine", "signal": "fused",
+                     "sensitivity": 0.5, "captioner": "default", "greedy": False}  # fmt: skip
+
+
+def check_workers(workers) -> int:
+    """``workers`` as an int from 1 to MAX_WORKERS, else InvalidParameter naming it."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise InvalidParameter(
+            f"workers must be a whole number from 1 to {MAX_WORKERS}, got {workers!r}", "workers"
+        )
+    return workers

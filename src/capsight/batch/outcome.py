@@ -1,0 +1,79 @@
+"""``VideoOutcome``: what became of one video of a batch, and ``analyse_into``, which makes it.
+
+``analyse_into`` is what every runner calls for each video, in this process, in a pool worker or
+in a Ray actor: it analyses the video, writes its five outputs into the video's folder, and
+returns the outcome (plain data, so it crosses process and machine boundaries). A failure the
+user can act on (a corrupt file, a path that is no video) becomes the outcome's ``error``; a bug
+propagates, as anywhere in capsight.
+
+    >>> outcome = analyse_into("clip.mp4", "out/clip", {"every": 1.0})
+    >>> outcome.novel_at_s, outcome.report
+    ((5.0, 12.0), 'out/clip/report.html')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from capsight.errors import CapsightError
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """One video of a batch: its analysis (``analysis.json``'s content) and where its outputs
+    went, or the ``error`` that stopped it."""
+
+    video: str
+    folder: str
+    analysis: dict | None = None  # Analysis.to_dict(); capsight.novelty.analysis.Analysis.from_dict
+    outputs: dict[str, str] = field(default_factory=dict)  # "report.html" -> its path
+    error: CapsightError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def novel_at_s(self) -> tuple[float, ...]:
+        """The novel moments' times, in seconds."""
+        moments = (self.analysis or {}).get("moments", [])
+        return tuple(m["time"] for m in moments if m.get("is_novel"))
+
+    @property
+    def report(self) -> str | None:
+        return self.outputs.get("report.html")
+
+
+def analyse_into(
+    video: str, folder: str | os.PathLike, options: dict, progress=None
+) -> VideoOutcome:
+    """Analyse ``video`` with ``analyze_video(**options)`` and write its outputs into ``folder``.
+    ``progress(fraction, message)``, when given, hears the analysis and the writing."""
+    from capsight.novelty.pipeline import analyze_video
+    from capsight.novelty.reports import check_output_dir, write_outputs
+
+    try:
+        check_output_dir(folder)  # before the minutes of analysis a bad folder would waste
+        analysis = analyze_video(video, progress=progress, **options)
+        if progress is not None:
+            progress(1.0, "writing report")
+        outputs = write_outputs(analysis, folder)
+    except CapsightError as exc:
+        return VideoOutcome(str(video), str(folder), error=exc)
+    written = {name: str(path) for name, path in outputs.items()}
+    return VideoOutcome(str(video), str(folder), analysis.to_dict(), written)
+
+
+def output_folders(videos: list[str], root: str | os.PathLike) -> list[Path]:
+    """A folder under ``root`` per video, named after it and made unique (``clip``, ``clip-2``);
+    never ``summary.csv``, the CLI's table of the batch beside them."""
+    used, folders = {"summary.csv"}, []
+    for video in videos:
+        stem, n = Path(video).stem, 1
+        while (name := stem if n == 1 else f"{stem}-{n}") in used:
+            n += 1
+        used.add(name)
+        folders.append(Path(root) / name)
+    return folders

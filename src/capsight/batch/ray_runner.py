@@ -1,0 +1,66 @@
+"""The Ray runner: a batch of videos on a Ray cluster, or on Ray on this machine.
+
+Ray Data maps the list of videos over a pool of ``workers`` actors, each of which loads the
+models once and analyses one video at a time (``map_batches`` with a callable class and a
+batch size of 1). Every node must see the videos and the output folder at the same paths (a
+shared file system); the outcomes stream back to the caller as videos finish.
+
+    $ capsight video archive/ --out /shared/out --ray auto --workers 16
+
+``address``: "auto" joins the cluster this machine belongs to (``ray start``), "local" starts
+Ray on this machine for the batch, anything else is a Ray address (``ray://head:10001``).
+Needs ``pip install 'ray[data]'``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+
+from capsight.batch.outcome import VideoOutcome, analyse_into
+from capsight.errors import MissingDependency
+
+# A Ray actor asks for this many CPUs: one analysis keeps about two busy (capsight.batch.local).
+CPUS_PER_WORKER = 2
+
+
+class VideoAnalyser:
+    """A Ray Data actor: the models load in the first analysis and stay for the next."""
+
+    def __init__(self, options: dict):
+        self.options = options
+
+    def __call__(self, batch: dict) -> dict:
+        outcomes = [
+            analyse_into(str(video), str(folder), self.options)
+            for video, folder in zip(batch["video"], batch["folder"], strict=True)
+        ]
+        # Pickled: an outcome (nested analysis, an exception) is no Arrow column.
+        return {"outcome": [pickle.dumps(o) for o in outcomes]}
+
+
+def run_on_ray(tasks, options: dict, workers: int, address: str) -> Iterator[VideoOutcome]:
+    """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors, outcomes as they come."""
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise MissingDependency("--ray needs Ray and Ray Data: pip install 'ray[data]'") from None
+    if not ray.is_initialized():
+        where = None if address == "local" else address
+        ray.init(address=where, include_dashboard=False, log_to_driver=False)
+    items = [{"video": str(video), "folder": str(folder)} for video, folder in tasks]
+    outcomes = ray.data.from_items(items).map_batches(
+        VideoAnalyser,
+        fn_constructor_kwargs={"options": options},
+        batch_size=1,
+        concurrency=min(workers, len(items)) or 1,
+        num_cpus=min(CPUS_PER_WORKER, _cluster_cpus(ray)),
+    )
+    for row in outcomes.iter_rows():
+        yield pickle.loads(row["outcome"])
+
+
+def _cluster_cpus(ray) -> float:
+    """The CPUs Ray sees in all; an actor asking for more would never be scheduled."""
+    return float(ray.cluster_resources().get("CPU", 1.0))

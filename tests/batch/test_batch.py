@@ -1,0 +1,124 @@
+"""capsight.batch: many videos, each into a folder of its own, in this process, on a pool of
+processes, or on Ray; the same outcomes whichever runs them."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from capsight.batch import _CHECKED_DEFAULTS, _OPTIONS, analyze_videos, output_folders
+from capsight.errors import InvalidParameter, MissingDependency, ModelNotFound
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Two 3 s clips with a cut (the cat, then the coffee cup; the other way round) and a text
+    file named like a video."""
+    from skimage import data
+
+    from capsight.io.synthetic_video import write_video
+
+    folder = tmp_path_factory.mktemp("clips")
+    cat = np.asarray(Image.fromarray(data.chelsea()).resize((128, 96)))
+    cup = np.asarray(Image.fromarray(data.coffee()).resize((128, 96)))
+    write_video(folder / "cat-cup.mp4", [cat] * 15 + [cup] * 15, fps=10)
+    write_video(folder / "cup-cat.mp4", [cup] * 15 + [cat] * 15, fps=10)
+    (folder / "notes.mp4").write_text("not a video")
+    return [folder / "cat-cup.mp4", folder / "notes.mp4", folder / "cup-cat.mp4"]
+
+
+OPTIONS = {"every": 0.5, "window": 3, "thumbnail_size": 0}
+
+
+def test_the_options_are_analyze_videos_and_checked_before_any_video(tmp_path):
+    from capsight.novelty.pipeline import analyze_video
+
+    params = inspect.signature(analyze_video).parameters
+    assert _OPTIONS == set(params) - {"path", "progress"}
+    assert _CHECKED_DEFAULTS == {k: params[k].default for k in _CHECKED_DEFAULTS}
+    out = tmp_path / "out"
+    for kwargs, message in (
+        ({"workers": 0}, "workers must be a whole number from 1 to 256, got 0"),
+        ({"workers": 1.5}, "workers must be a whole number"),
+        ({"workers": True}, "workers must be a whole number"),
+        ({"ray": " "}, "ray must be a Ray address"),
+        ({"evry": 1.0}, "analyze_videos has no option 'evry'"),
+        ({"every": -1.0}, "every must be"),
+        ({"metric": "manhattan"}, "metric"),
+    ):
+        with pytest.raises(InvalidParameter, match=message):
+            analyze_videos(["nowhere.mp4"], out, **kwargs)  # raised at the call, not later
+    assert not out.exists()
+
+
+def test_folders_are_named_after_the_videos_unique_and_never_the_summarys():
+    videos = ["a/clip.mp4", "b/clip.mp4", "summary.csv.mp4", "c/clip.mov"]
+    names = [f.name for f in output_folders(videos, "root")]
+    assert names == ["clip", "clip-2", "summary.csv-2", "clip-3"]
+
+
+@pytest.mark.slow
+def test_in_process_and_on_a_pool_the_outcomes_are_the_same(clips, tmp_path):
+    heard = []
+    here = list(
+        analyze_videos(clips, tmp_path / "here", progress=lambda *a: heard.append(a), **OPTIONS)
+    )
+    assert [o.ok for o in here] == [True, False, True]
+    assert "notes.mp4: not a video" in str(here[1].error)
+    assert {i for i, _, _ in heard} >= {0, 2} and heard[-1][1:] == (1.0, "writing report")
+    for outcome in (here[0], here[2]):
+        assert outcome.novel_at_s == (1.5,)  # the cut
+        saved = json.loads(
+            (tmp_path / "here" / outcome.folder.rsplit("/", 1)[-1] / "analysis.json").read_text()
+        )
+        assert saved["moments"] == outcome.analysis["moments"]
+        assert outcome.report.endswith("report.html")
+    pooled = sorted(
+        analyze_videos(clips, tmp_path / "pool", workers=2, **OPTIONS), key=lambda o: o.video
+    )
+    assert [o.video for o in pooled] == sorted(o.video for o in here)
+    by_video = {o.video: o for o in here}
+    for outcome in pooled:
+        twin = by_video[outcome.video]
+        assert outcome.ok == twin.ok and outcome.novel_at_s == twin.novel_at_s
+        assert (outcome.analysis or {}).get("moments") == (twin.analysis or {}).get("moments")
+        assert str(outcome.error) == str(twin.error)
+    assert sorted(p.name for p in (tmp_path / "pool").iterdir()) == ["cat-cup", "cup-cat"]
+
+
+@pytest.mark.slow
+def test_an_unknown_model_stops_the_batch_at_its_first_video(clips, tmp_path):
+    outcomes = analyze_videos(clips, tmp_path / "o", captioner="no-such-captioner", **OPTIONS)
+    with pytest.raises(ModelNotFound, match="no-such-captioner"):
+        next(outcomes)
+
+
+def test_ray_that_is_not_installed_is_named(monkeypatch, tmp_path, clips):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(MissingDependency, match=r"pip install 'ray\[data\]'"):
+        next(analyze_videos(clips, tmp_path / "o", ray="local", **OPTIONS))
+
+
+@pytest.mark.slow
+def test_on_ray_the_outcomes_are_those_of_a_run_here(clips, tmp_path):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outcomes = {
+            o.video: o
+            for o in analyze_videos(clips, tmp_path / "ray", workers=2, ray="local", **OPTIONS)
+        }
+    finally:
+        ray.shutdown()
+    assert len(outcomes) == 3
+    assert outcomes[str(clips[0])].novel_at_s == (1.5,) and outcomes[str(clips[2])].novel_at_s == (
+        1.5,
+    )
+    assert "notes.mp4: not a video" in str(outcomes[str(clips[1])].error)
+    assert (tmp_path / "ray" / "cup-cat" / "report.html").is_file()
