@@ -131,3 +131,11 @@ def test_every_shipped_checkpoint_knows_its_first_words():
     for path in folders:
         endings = Endings.load(path.parent)
         assert endings.first_words and len(endings.first_words) > 100, path
+
+
+def test_no_caption_is_empty_even_where_the_model_would_end_at_once():
+    """A prefix-gpt2 on a GPT-2 tokenizer has no learned endings; beam search had ended its
+    captions at the first step: "" for every photo."""
+    model, grid = ScriptedModel([{EOS_ID: 0.0, 4: -1.0}, {5: 0.0}]), torch.zeros(2, 1, 1)
+    for method in ("greedy", "beam"):
+        assert decode(model, grid, DecodingOptions(method=method, max_length=6))[0].tokens == [4, 5]

@@ -113,44 +113,26 @@ def test_prefix_gpt2_cached_steps_match_the_full_forward_pass(grid, tiny_model, 
     assert set(model.static_state_keys) == {"pk0", "pv0", "pk1", "pv1"}
 
 
-def test_prefix_gpt2_from_pretrained_folder(tmp_path, grid):
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    words = ["<pad>", "<|endoftext|>", "a", "dog", "runs", "on", "grass", "[UNK]"]
-    core = tokenizers.Tokenizer(
-        tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]")
-    )
-    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        eos_token="<|endoftext|>",
-        bos_token="<|endoftext|>",
-        pad_token="<pad>",
-        unk_token="[UNK]",
-    )
-    gpt = transformers.GPT2LMHeadModel(
-        transformers.GPT2Config(
-            vocab_size=len(words), n_embd=16, n_layer=1, n_head=2, n_positions=80
-        )
-    )
-    gpt.save_pretrained(tmp_path / "gpt")
-    tok.save_pretrained(tmp_path / "gpt")
+def test_prefix_gpt2_from_pretrained_folder(tmp_path, grid, tiny_gpt2):
+    import transformers
 
     from capsight.captioning.base import DecodingOptions
     from capsight.captioning.decoding import decode
     from capsight.captioning.prefix_gpt2 import PrefixGPT2
 
-    model, vocab = PrefixGPT2.from_pretrained(tmp_path / "gpt")
-    assert vocab.encode(["a", "dog"], add_bos_eos=True) == [1, 2, 3, 1]
+    folder = tiny_gpt2(["a", "dog", "runs", "on", "grass"])  # ids 3-7, after 3 specials
+    gpt = transformers.GPT2LMHeadModel.from_pretrained(folder)
+    model, vocab = PrefixGPT2.from_pretrained(folder)
+    assert vocab.encode(["a", "dog"], add_bos_eos=True) == [1, 3, 4, 1]
     assert torch.equal(model.gpt.transformer.wte.weight, gpt.transformer.wte.weight)
-    logits, _ = model(grid, torch.tensor([[1, 2, 3, 4], [1, 2, 3, 4], [1, 5, 6, 1]]))
-    assert logits.shape == (3, 3, len(words))
+    logits, _ = model(grid, torch.tensor([[1, 3, 4, 5], [1, 3, 4, 5], [1, 6, 7, 1]]))
+    assert logits.shape == (3, 3, 8)
     out = decode(model, grid, DecodingOptions(method="beam", beam_width=2, max_length=5))
     assert all(len(d.tokens) <= 5 for d in out)
     save_checkpoint(model, vocab, tmp_path / "ck")
     loaded, loaded_vocab, _ = load_checkpoint(tmp_path / "ck")
-    assert loaded_vocab.decode([1, 2, 3, 1]) == ["a", "dog"]
-    assert loaded.config.pretrained.endswith("gpt")
+    assert loaded_vocab.decode([1, 3, 4, 1]) == ["a", "dog"]
+    assert loaded.config.pretrained.endswith("gpt2")
 
 
 def test_prefix_gpt2_from_pretrained_missing_folder_is_model_not_found(tmp_path):

@@ -209,8 +209,10 @@ class PrefixGPT2(CaptionModel):
     def from_pretrained(
         cls, path_or_id: str | os.PathLike, prefix_from: str = "grid", prefix_length: int = 10,
         feature_dim: int = 1280, local_files_only: bool = True,
+        encoder: str = "efficientnet-lite0", resolution: int = 224,
     ) -> tuple[PrefixGPT2, TokenizerVocabulary]:  # fmt: skip
-        """GPT-2 weights and tokenizer from a folder (or a hub id already in the local cache)."""
+        """GPT-2 weights and tokenizer from a folder (or a hub id already in the local cache),
+        with a new image-to-prefix map for ``encoder``'s features at ``resolution`` px."""
         from transformers import AutoTokenizer, GPT2LMHeadModel
 
         from capsight.hub_cache import cached_folder
@@ -244,8 +246,27 @@ class PrefixGPT2(CaptionModel):
             eos_token_id=vocab.eos_id,
             pad_token_id=vocab.pad_id,
             pretrained=str(path_or_id),
+            encoder=encoder,
+            resolution=resolution,
         )
         return cls(config, gpt=gpt), vocab
+
+
+def is_gpt2_folder(path_or_id: str | os.PathLike) -> bool:
+    """Whether ``path_or_id`` holds Hugging Face GPT-2 weights (``save_pretrained``'s folder, or a
+    hub id in the local cache) rather than a capsight checkpoint: both have a config.json."""
+    from capsight.hub_cache import cached_folder
+
+    folder = cached_folder(path_or_id)
+    if folder is None:
+        return False
+    try:
+        data = json.loads((Path(folder) / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict) and data.get("model_type") == "gpt2" and "architecture" not in data
+    )
 
 
 class TokenizerVocabulary:

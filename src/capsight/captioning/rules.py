@@ -82,8 +82,8 @@ def ban_specials(model, logp):
 
 
 def apply_history_bans(model, logp, history: list[list[int]], options: DecodingOptions, last: bool):
-    """Repeated trigrams, phrases and words, and (before the last step) endings mid-phrase and
-    first words no training caption starts with, per row. Phrases only for a model that knows
+    """Repeated trigrams, phrases and words, and (before the last step) an empty caption, endings
+    mid-phrase and first words no training caption starts with, per row. Phrases only for a model that knows
     its ``function_ids`` (a loaded checkpoint)."""
     endings = model.endings if options.complete_endings and not last else None
     function_ids = getattr(model, "function_ids", None) if options.no_repeat_phrase else None
@@ -93,6 +93,10 @@ def apply_history_bans(model, logp, history: list[list[int]], options: DecodingO
         if seq and seq[-1] == model.eos_id:
             continue  # finished: the caller pads it
         banned = banned_trigram_words(seq) if options.no_repeat_trigram else []
+        if not seq and not last:
+            # No empty caption: a model without learned endings (a GPT-2 tokenizer's) had, by
+            # beam search, ended at once more likely than after five words.
+            banned.append(model.eos_id)
         if function_ids is not None:
             banned += banned_phrase_words(seq, function_ids)
         if options.no_repeat_word and seq:

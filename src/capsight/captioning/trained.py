@@ -96,7 +96,7 @@ def _load(
     vocabularies = [v for _, v, _ in loaded]
     if missing_vocab := [f for f, v in zip(folders, vocabularies, strict=True) if v is None]:
         raise ModelNotFound(f"{missing_vocab[0]}: no vocab.json; the checkpoint is incomplete")
-    if len({tuple(v.itos) for v in vocabularies}) != 1:
+    if len({_vocabulary_key(v) for v in vocabularies}) != 1:
         raise ModelNotFound(f"{', '.join(paths)}: ensemble members need one shared vocab.json")
     models = [m for m, _, _ in loaded]
     encoders = member_encoders([raw for _, _, raw in loaded])
@@ -114,6 +114,13 @@ def _load(
     if len(paths) == 1 and (Path(paths[0]) / "ensemble.json").is_file():
         raw = {**raw, **_read_json(Path(paths[0]) / "ensemble.json")}
     return model, vocabularies[0], raw, encoders, weights
+
+
+def _vocabulary_key(vocab) -> tuple:
+    """What makes two vocabularies one: the words, or a GPT-2 tokenizer's token table."""
+    if isinstance(vocab, Vocabulary):
+        return tuple(vocab.itos)
+    return tuple(sorted(vocab.tokenizer.get_vocab().items()))  # prefix_gpt2.TokenizerVocabulary
 
 
 def _read_json(path: Path) -> dict:

@@ -104,15 +104,22 @@ def caption_targets(
     return captions, references
 
 
-def left_right_swap(vocab: Vocabulary) -> torch.Tensor | None:
+def left_right_swap(vocab) -> torch.Tensor | None:
     """(V,) id map exchanging "left" and "right" (a mirrored photo's captions); None when the
-    vocabulary lacks either word."""
-    if "left" not in vocab or "right" not in vocab:
+    vocabulary lacks either word, or (a GPT-2 tokenizer's) has no single token for it."""
+    left, right = _word_id(vocab, "left"), _word_id(vocab, "right")
+    if left is None or right is None:
         return None
     swap = torch.arange(len(vocab))
-    left, right = vocab.stoi["left"], vocab.stoi["right"]
     swap[left], swap[right] = right, left
     return swap
+
+
+def _word_id(vocab, word: str) -> int | None:
+    if isinstance(vocab, Vocabulary):
+        return vocab.stoi.get(word)
+    ids = vocab.encode([word])  # capsight.captioning.prefix_gpt2.TokenizerVocabulary
+    return ids[0] if len(ids) == 1 else None
 
 
 def pick_captions(

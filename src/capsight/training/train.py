@@ -52,6 +52,7 @@ from capsight.captioning.model import (
     config_from_dict,
 )
 from capsight.captioning.options import MAX_BEAM_WIDTH
+from capsight.captioning.prefix_gpt2 import PrefixGPT2, is_gpt2_folder
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, ModelNotFound
@@ -852,6 +853,11 @@ def _train_in(
             (out / "metrics.jsonl").write_text(
                 "".join(json.dumps(r) + "\n" for r in state["history"])
             )
+    elif config.init_from and is_gpt2_folder(config.init_from):
+        model, vocab = PrefixGPT2.from_pretrained(
+            config.init_from, **config.model, encoder=config.encoder, resolution=resolution
+        )
+        state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -1042,6 +1048,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
         note(f"--resume: nothing to resume in {config.out}; starting a new run")
     if not config.init_from:
         return
+    if is_gpt2_folder(config.init_from):  # GPT-2 weights and tokenizer: a prefix-gpt2 starts
+        _check_gpt2_start(config)
+        return
     if Path(config.init_from).is_file():
         raise InvalidParameter(f"--init-from {config.init_from}: is a file; name the checkpoint folder "
                                f"({Path(config.init_from).parent})")  # fmt: skip
@@ -1051,6 +1060,20 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     if start != Path(config.init_from) and note is not None:
         note(f"--init-from {config.init_from}: a run folder; starting from its best model, {start}")
     _refuse_other_features(config, start, f"--init-from {start}")
+
+
+# The model options a prefix-gpt2 started from GPT-2 weights may take: the rest are GPT-2's.
+GPT2_START_OPTIONS = ("prefix_from", "prefix_length")
+
+
+def _check_gpt2_start(config: TrainConfig) -> None:
+    if config.architecture != "prefix-gpt2":
+        raise InvalidParameter(f"--init-from {config.init_from}: GPT-2 weights start a prefix-gpt2 "
+                               "captioner; pass --architecture prefix-gpt2")  # fmt: skip
+    if other := sorted(set(config.model) - set(GPT2_START_OPTIONS)):
+        raise InvalidParameter(f"--model-option {other[0]}: set by the GPT-2 weights in "
+                               f"{config.init_from}; a start from them takes only "
+                               f"{', '.join(GPT2_START_OPTIONS)}")  # fmt: skip
 
 
 def _same_checkpoint(a: str, b: str) -> bool:

@@ -69,7 +69,8 @@ OPTION_HELP = {
     "scst_max_length": "longest sampled caption in the self-critical stage",
     "scst_top_k": "sample among the k likeliest words; 0 = the full distribution",
     "scst_end_token": "score sampled captions with their end word (fewer dangling endings)",
-    "init_from": "start from this checkpoint folder's weights and vocabulary",
+    "init_from": "start from this checkpoint folder's weights and vocabulary, or (with "
+    "--architecture prefix-gpt2) from GPT-2 weights and tokenizer: a save_pretrained folder",
     "fine_tune_blocks": "also train the encoder's last N blocks and head (show-attend-tell)",
     "fine_tune_lr_ratio": "the fine-tuned encoder blocks' learning rate, as a multiple of lr",
 }

@@ -1,0 +1,54 @@
+"""``capsight train --init-from GPT2_FOLDER --architecture prefix-gpt2``: a prefix-gpt2 captioner
+trained from a user's GPT-2 weights and tokenizer (a ``save_pretrained`` folder), which then
+captions like any checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from capsight._cli.main import main
+
+
+def _train(caption_folder, tmp_path, *extra: str) -> int:
+    return main(["train", str(caption_folder), "--out", str(tmp_path / "run"), "--cache-dir",
+                 str(tmp_path / "cache"), "--no-track", "--quiet", *extra])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_prefix_gpt2_trains_from_gpt2_weights_and_captions(
+    caption_folder, tmp_path, tiny_gpt2, capsys
+):
+    words = sorted({w for c in json.loads((caption_folder / "captions.json").read_text()).values()
+                    for caption in c for w in caption.lower().replace(".", " ").split()})  # fmt: skip
+    gpt2 = tiny_gpt2(words)
+    status = _train(caption_folder, tmp_path, "--init-from", str(gpt2), "--architecture", "prefix-gpt2",
+                    "--epochs", "3", "--warmup-steps", "1", "--lr", "3e-3", "--scst-epochs", "1")  # fmt: skip
+    assert status == 0, capsys.readouterr().err
+    best = tmp_path / "run" / "best"
+    config = json.loads((best / "config.json").read_text())
+    assert config["pretrained"] == str(gpt2) and config["vocab_size"] == len(words) + 3
+    assert (
+        best / "tokenizer" / "tokenizer.json"
+    ).is_file()  # its own tokenizer, not vocab.json's words
+    capsys.readouterr()
+    photo = sorted((caption_folder / "images").iterdir())[0]
+    assert main(["caption", str(photo), "--model", str(best)]) == 0
+    caption = capsys.readouterr().out.split(": ", 1)[1].strip()
+    assert caption and set(caption.split()) <= set(words)  # never empty (a rule, not the weights)
+
+
+def test_gpt2_weights_start_a_prefix_gpt2_only_and_keep_their_own_sizes(
+    caption_folder, tmp_path, tiny_gpt2, capsys
+):
+    gpt2 = tiny_gpt2(["a", "red", "square"])
+    for extra, message in (
+        ([], "GPT-2 weights start a prefix-gpt2 captioner; pass --architecture prefix-gpt2"),
+        (["--architecture", "prefix-gpt2", "--model-option", "n_layer=2"],
+         "--model-option n_layer: set by the GPT-2 weights in"),
+    ):  # fmt: skip
+        assert _train(caption_folder, tmp_path, "--init-from", str(gpt2), *extra) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
