@@ -121,8 +121,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="with several videos: analyse N at once, each in a process of its own that loads "
-        "the models (or N Ray actors with --ray); one analysis keeps about 2 cores busy, so "
-        "about half the cores fills a machine (default: 1, one after the other)",
+        "the models (or N Ray actors with --ray); on 2 cores, 2 were 1.3x faster than 1 "
+        "(default: 1, one after the other)",
     )
     p.add_argument(
         "--ray",

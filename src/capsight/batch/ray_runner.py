@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from capsight.batch.outcome import VideoOutcome, analyse_into
 from capsight.errors import MissingDependency
 
-# A Ray actor asks for this many CPUs: one analysis keeps about two busy (capsight.batch.local).
+# A Ray actor asks for this many CPUs: one analysis's pipeline stages use one to two.
 CPUS_PER_WORKER = 2
 
 
