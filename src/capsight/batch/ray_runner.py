@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from capsight.batch.outcome import VideoOutcome, analyse_into
 from capsight.errors import MissingDependency
 
-# A Ray actor asks for this many CPUs: one analysis's pipeline stages use one to two.
-CPUS_PER_WORKER = 2
+# A Ray actor asks for one CPU: an analysis leaves some of its cores idle (capsight.batch.local),
+# so --workers as many as the cores fills them best.
+CPUS_PER_WORKER = 1
 
 
 class VideoAnalyser:
@@ -55,12 +56,7 @@ def run_on_ray(tasks, options: dict, workers: int, address: str) -> Iterator[Vid
         fn_constructor_kwargs={"options": options},
         batch_size=1,
         concurrency=min(workers, len(items)) or 1,
-        num_cpus=min(CPUS_PER_WORKER, _cluster_cpus(ray)),
+        num_cpus=CPUS_PER_WORKER,
     )
     for row in outcomes.iter_rows():
         yield pickle.loads(row["outcome"])
-
-
-def _cluster_cpus(ray) -> float:
-    """The CPUs Ray sees in all; an actor asking for more would never be scheduled."""
-    return float(ray.cluster_resources().get("CPU", 1.0))
