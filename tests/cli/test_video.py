@@ -666,3 +666,44 @@ def test_several_videos_on_two_workers_each_get_a_folder_and_a_summary_row(
     assert rows["a.mp4"]["novel_at_s"] == rows["b.mp4"]["novel_at_s"] and rows["a.mp4"]["report"]
     assert "not a video" in rows["c.mp4"]["error"]
     assert (tmp_path / "o" / "b" / "report.html").is_file()
+
+
+def test_a_rerun_that_fails_keeps_the_earlier_reports_in_the_summary(
+    run_cli, fake_pipeline, tmp_path, monkeypatch
+):
+    """A rerun into the same --out whose videos all failed had replaced summary.csv with its
+    error rows: the earlier reports were still on disk, and nothing listed them."""
+    import csv
+
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    a, b, c = (str(tmp_path / n) for n in ("a.mp4", "b.mp4", "c.mp4"))
+    assert run_cli("video", a, b, "--out", tmp_path / "o")[0] == 0
+    pipeline = sys.modules["capsight.novelty.pipeline"]
+    works = pipeline.analyze_video
+
+    def fails_on_a(path, progress=None, **params):
+        if str(path) == a:
+            from capsight.errors import VideoOpenError
+
+            raise VideoOpenError(f"{path}: not a video FFmpeg can read")
+        return works(path, progress, **params)
+
+    monkeypatch.setattr(pipeline, "analyze_video", fails_on_a)
+    status, out, err = run_cli("video", a, c, "--out", tmp_path / "o")
+    assert status == 2 and out.splitlines()[-1].startswith("1 of 2 videos analysed")
+    assert "summary.csv also keeps 2 rows of an earlier run whose reports are still there" in err
+    rows = {r["video"]: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
+    assert list(rows) == [a, c, b]  # this run's, then the earlier run's
+    assert (
+        rows[a]["report"] == str(tmp_path / "o" / "a" / "report.html")
+        and rows[a]["novel_at_s"] == "3"
+    )
+    assert (
+        rows[a]["error"].startswith("this run: ")
+        and "(the report is an earlier run's)" in rows[a]["error"]
+    )
+    assert rows[b]["error"] == "" and rows[c]["error"] == ""
+    (tmp_path / "o" / "b" / "report.html").unlink()  # a report gone since: its row goes too
+    run_cli("video", a, c, "--out", tmp_path / "o")
+    assert b not in {r["video"] for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}

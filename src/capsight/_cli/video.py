@@ -275,7 +275,7 @@ def run_many(
         finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
             if bars is not None:
                 bars.close()
-            summary = _write_summary(root, rows)
+            summary = _write_summary(root, rows, args.quiet)
             if interrupted:
                 analysed = sum("error" not in r for r in rows)
                 where = f"; summary: {summary}" if summary is not None else ""
@@ -361,25 +361,64 @@ def _seconds(t: float) -> str:
     return f"{t:.2f}".rstrip("0").rstrip(".")
 
 
-def _write_summary(root: Path, rows: list[dict]) -> Path | None:
+SUMMARY_FIELDS = [
+    "video",
+    "duration_s",
+    "moments",
+    "novel_moments",
+    "novel_at_s",
+    "report",
+    "error",
+]
+
+
+def _write_summary(root: Path, rows: list[dict], quiet: bool = False) -> Path | None:
     """``root``/summary.csv, or None after one error line when it cannot be written (it runs in a
-    ``finally``: an exception here would hide the one that got there, e.g. Ctrl-C)."""
+    ``finally``: an exception here would hide the one that got there, e.g. Ctrl-C). An earlier
+    run's rows whose reports are still there stay in it (``_with_earlier_rows``)."""
     import csv
 
     from capsight._cli.main import error_line
 
-    fields = ["video", "duration_s", "moments", "novel_moments", "novel_at_s", "report", "error"]
+    merged, kept = _with_earlier_rows(root / SUMMARY, rows)
     try:
         root.mkdir(parents=True, exist_ok=True)
         with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
+            writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(merged)
     except OSError as exc:
         print(error_line(f"{root / SUMMARY}: cannot write the summary ({exc.strerror or exc})"),
               file=sys.stderr)  # fmt: skip
         return None
+    if kept and not quiet:
+        print(error_line(f"{root / SUMMARY} also keeps {kept} row{'s' if kept != 1 else ''} of an "
+                         "earlier run whose reports are still there", "note"), file=sys.stderr)  # fmt: skip
     return root / SUMMARY
+
+
+def _with_earlier_rows(path: Path, rows: list[dict]) -> tuple[list[dict], int]:
+    """(``rows``, with what an earlier summary at ``path`` still stands for; how many of its rows
+    were kept). A video this run failed on keeps its earlier report, its error naming this run's
+    failure; a video this run did not reach keeps its row. Only rows whose report file is still
+    there: a rerun that failed had replaced the summary and left the earlier reports unlisted."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            earlier = {r["video"]: r for r in reader if reader.fieldnames == SUMMARY_FIELDS}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError):
+        earlier = {}
+    earlier = {v: r for v, r in earlier.items() if r.get("report") and Path(r["report"]).is_file()}
+    merged, kept = [], 0
+    for row in rows:
+        old = earlier.pop(row["video"], None)  # this run's row replaces it, or keeps its report
+        if "error" in row and old is not None:
+            row = {**old, "error": f"this run: {row['error']} (the report is an earlier run's)"}
+            kept += 1
+        merged.append(row)
+    return merged + list(earlier.values()), kept + len(earlier)
 
 
 def run_one(args: argparse.Namespace, video: str, out_dir: Path) -> int:
