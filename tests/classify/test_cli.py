@@ -49,6 +49,33 @@ def test_classify_a_folder_in_chunks(cat_png, tmp_path, capsys, monkeypatch):
     assert all(r["top"][0]["label"] == "cat" for r in rows)
 
 
+def test_classifying_a_folder_shows_how_many_photos_are_done(cat_png, tmp_path, monkeypatch):
+    """400 photos had taken 40 s under a bar that said nothing of them (it was the class
+    names'); with --json, which prints at the end, nothing else showed they were under way."""
+    import capsight._cli.classify as classify_cli
+    from capsight._cli.progress_bar import ProgressBar
+
+    monkeypatch.setattr(classify_cli, "CHUNK", 2)
+    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: not quiet))
+    heard = []
+    monkeypatch.setattr(ProgressBar, "__call__", lambda self, f, m: heard.append((round(f, 2), m)))
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(cat_png.read_bytes())
+    argv = [
+        "classify",
+        *(str(tmp_path / n) for n in ("a.png", "b.png", "c.png")),
+        "--classes",
+        "cat,dog",
+    ]
+    assert main([*argv, "--json"]) == 0
+    assert [h for h in heard if h[1].startswith("classified")] == [
+        (0.67, "classified 2 of 3 photos"), (1.0, "classified 3 of 3 photos")
+    ]  # fmt: skip
+    heard.clear()
+    assert main([*argv, "--json", "--quiet"]) == 0
+    assert not [h for h in heard if h[1].startswith("classified")]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

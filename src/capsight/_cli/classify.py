@@ -18,6 +18,7 @@ bar on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -112,30 +113,40 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
     failed, results = len(problems), []
-    for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
-        names, images = [], []
-        for path in paths[start : start + CHUNK]:
-            try:
-                images.append(image_from_arg(path))
-                names.append(path)
-            except CapsightError as exc:
-                print(error_line(str(exc)), file=sys.stderr)
-                failed += 1
-        if not images:
-            continue
-        if classifier is None:  # built once, and only when there is a photo to classify
-            engine = create_engine(args.engine or "offline", args.clip)
-            with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
-                classifier = engine.build(classes, args.template, progress=progress)
-            for note in build_notes(classifier):
-                print(error_line(note, kind="note"), file=sys.stderr)
-        found = predictions(classifier, images, names, args.top)
-        if args.json:
-            results += found
-        else:
-            for r in found:
-                print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
-                      flush=True)  # fmt: skip
+    # Results printed to a terminal show the progress themselves; otherwise a bar does, opened
+    # once the classifier is built (building shows a bar of its own for new class names).
+    to_terminal = not args.json and sys.stdout.isatty()
+    show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
+    photos_done = None  # the photos' bar, once open
+    with contextlib.ExitStack() as photos_bar:
+        for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
+            names, images = [], []
+            for path in paths[start : start + CHUNK]:
+                try:
+                    images.append(image_from_arg(path))
+                    names.append(path)
+                except CapsightError as exc:
+                    print(error_line(str(exc)), file=sys.stderr)
+                    failed += 1
+            if not images:
+                continue
+            if classifier is None:  # built once, and only when there is a photo to classify
+                engine = create_engine(args.engine or "offline", args.clip)
+                with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+                    classifier = engine.build(classes, args.template, progress=progress)
+                for note in build_notes(classifier):
+                    print(error_line(note, kind="note"), file=sys.stderr)
+            if photos_done is None:
+                photos_done = photos_bar.enter_context(ProgressBar(enabled=show_bar))
+            found = predictions(classifier, images, names, args.top)
+            done = min(start + CHUNK, len(paths))
+            photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
+            if args.json:
+                results += found
+            else:
+                for r in found:
+                    print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
+                          flush=True)  # fmt: skip
     if args.json:
         body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
         sys.stdout.write(f"[\n{body}\n]\n" if results else "[]\n")
