@@ -62,7 +62,7 @@ def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, cap
     assert err.count("\n") == 1 and "malformed labels" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("time", ["nan", "inf"])
+@pytest.mark.parametrize("time", ["nan", "inf", "abc", None])
 def test_search_over_an_analysis_with_a_time_that_is_no_number_is_one_line(tmp_path, capsys, time):
     moments = [{"time": time, "caption": "a car", "labels": [["sports car", 0.9]]}]
     (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
@@ -286,7 +286,16 @@ def test_an_analysis_without_moments_says_there_is_nothing_to_search(tmp_path, c
     monkeypatch.setattr(search, "search_analysis", lambda *a: [])
     (tmp_path / "analysis.json").write_text("{}")
     assert main(["search", str(tmp_path), "a car"]) == 0
-    assert "the analysis holds no moments, so there is nothing to search" in capsys.readouterr().err
+    said = (
+        "nothing to search: the analysis holds no moments, or only blank frames (fades, dark cards)"
+    )
+    assert said in capsys.readouterr().err
+    # A video whose every moment is a fade or a dark card (pyscenedetect__counter.mp4 every
+    # 1 s) had printed nothing at all.
+    monkeypatch.setattr(search, "search_video", lambda *a: [])
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert main(["search", str(tmp_path / "clip.mp4"), "a car", "--quiet"]) == 0
+    assert "nothing to search: every moment sampled is a blank frame" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("call", "start"), [({"every": 0}, "every must be"), ({"every": "often"}, "every must be"),

@@ -84,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
                              "and captions it was made with", "note"), file=sys.stderr)  # fmt: skip
         hits = search_analysis(target, args.query, args.top)
         source = "analysis"
-        if not hits:
-            print(error_line(f"{target}: the analysis holds no moments, so there is nothing to "
-                             "search", "note"), file=sys.stderr)  # fmt: skip
+        nothing = "the analysis holds no moments, or only blank frames (fades, dark cards)"
     else:
         source = "video"
         every = 1.0 if args.every is None else args.every
@@ -94,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
             hits = search_video(
                 target, args.query, every, args.top, args.model or "default", progress
             )
+        nothing = "every moment sampled is a blank frame (a fade or a dark card)"
+    if not hits:  # blank frames match nothing but a query for blankness (classify.search)
+        print(error_line(f"{target}: nothing to search: {nothing}", "note"), file=sys.stderr)
     best = max((h.score for h in hits), default=None)
     if best is not None and best < WEAK_MATCH[source]:
         on = "an analysis" if source == "analysis" else "a video"

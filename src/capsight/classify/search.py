@@ -272,10 +272,14 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
                                "`capsight video` again") from None  # fmt: skip
     try:
         moments = data["moments"]
-        times = [float(m["time"]) for m in moments]
+        stamps = [m["time"] for m in moments]
         captions = [m.get("caption", "") for m in moments]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
+    try:
+        times = [float(t) for t in stamps]
+    except (ValueError, TypeError):  # "abc", null: said as the NaN it is like
+        times = [math.nan]
     if not all(math.isfinite(t) for t in times):
         raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
     captions = ["" if c is None else c for c in captions]  # a moment left uncaptioned
