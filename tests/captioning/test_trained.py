@@ -126,6 +126,9 @@ def test_damaged_or_incomplete_checkpoints_are_one_clear_line(tiny_model, vocab,
     ({"resolution": 100000}, "resolution=100000: the encoder's input must be 32-1024 px"),
     ({"decoding": "beam"}, "decoding 'beam' is not decoding options"),
     ({"decoding": {"beam_width": -3}}, "is not decoding options .beam width must be between 1"),
+    ({"decoding": {"method": "beam", "beam_width": 0, "max_length": 20, "length_penalty": 0.0}},
+     r"its config's decoding is not decoding options \(beam width must be between 1 and 20, got 0\); "
+     "the checkpoint is damaged"),
     ({"encoder": "resnet9000"}, "reads an unknown encoder 'resnet9000'; known: efficientnet-lite0"),
 ])  # fmt: skip
 def test_a_config_with_values_of_the_wrong_kind_is_one_clear_line(

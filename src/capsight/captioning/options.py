@@ -203,5 +203,8 @@ def stored_decoding(stored: object, who: str) -> DecodingOptions:
         object.__setattr__(options, "_given", frozenset(options.in_force()))
         return options
     except (TypeError, ValueError, CapsightError) as exc:
-        raise ModelNotFound(f"captioner {who}: its config's decoding {stored!r:.60} is not decoding "
-                            f"options ({exc!s:.80}); the checkpoint is damaged") from None  # fmt: skip
+        # The value when it is short ('beam'); a whole object of options, cut to fit, had ended
+        # mid-word ("'lengt is not decoding options").
+        shown = f" {stored!r}" if len(repr(stored)) <= 40 else ""
+        raise ModelNotFound(f"captioner {who}: its config's decoding{shown} is not decoding "
+                            f"options ({exc}); the checkpoint is damaged") from None  # fmt: skip
