@@ -308,8 +308,24 @@ def test_a_vocabulary_of_nothing_is_refused_and_a_long_warm_up_is_noted(
         "--warmup-steps 200 is longer than the run's 2 steps (1 epoch of 2)"
         in capsys.readouterr().err
     )
-    train(_config(caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1))
-    assert "--warmup-steps" not in capsys.readouterr().err  # one step is no warm-up at all
+    train(
+        _config(
+            caption_folder, tmp_path / "c", cache, epochs=1, warmup_steps=1, captions_per_image=2
+        )
+    )
+    err = capsys.readouterr().err
+    assert "--warmup-steps" not in err  # one step is no warm-up at all
+    assert "--captions-per-image" not in err  # as many as the photos have
+    # 99 against Flickr8k's 5 had made an epoch 9x slower without a word.
+    train(
+        _config(
+            caption_folder, tmp_path / "d", cache, epochs=1, warmup_steps=1, captions_per_image=9
+        )
+    )
+    assert (
+        "--captions-per-image 9: the training photos have at most 2 captions, so each step draws "
+        "them again; an epoch takes longer and sees nothing more (pass --captions-per-image 2)"
+    ) in capsys.readouterr().err
 
 
 def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_saves(caption_folder, tmp_path):

@@ -959,6 +959,11 @@ def _train_in(
         note(f"--warmup-steps {w} is {share} the run's {total_xe_steps} steps "
              f"({counted(config.epochs, 'epoch')} of {steps_per_epoch}): the learning rate stays far below "
              f"--lr {config.lr:g} for much of the run; pass fewer (e.g. --warmup-steps {fewer})")  # fmt: skip
+    most = max((len(im.captions) for im in train_images), default=0)
+    if rank == 0 and trains_xe and config.captions_per_image > most > 0:
+        note(f"--captions-per-image {config.captions_per_image}: the training photos have at most "
+             f"{counted(most, 'caption')}, so each step draws them again; an epoch takes longer "
+             f"and sees nothing more (pass --captions-per-image {most})")  # fmt: skip
     cider = None
     while state["stage"] in ("xe", "scst"):
         stage = state["stage"]
