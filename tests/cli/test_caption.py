@@ -691,3 +691,11 @@ def test_a_sheet_cut_off_by_a_full_disk_is_not_left_behind(
     assert status == 2 and "cat" in out.lower()
     assert "--attention" in err and "No space left on device" in err
     assert list(tmp_path.iterdir()) == []  # neither the half sheet nor its temporary file
+
+
+def test_q_is_quiet_for_caption_and_eval_as_for_the_other_commands(run_cli, photo_dir):
+    status, out, err = run_cli("caption", photo_dir / "cat.jpg", "-q", "--model", "labels")
+    assert status == 0 and out.startswith(f"{photo_dir / 'cat.jpg'}: ") and err == ""
+    from capsight._cli.main import build_parser
+
+    assert build_parser().parse_args(["eval", "data", "-q"]).quiet

@@ -38,6 +38,7 @@ def no_server(monkeypatch, tmp_path):
     (["--request-timeout", "inf"], ["--request-timeout", "finite"]),
     (["--host", "no-such-host.invalid"], ["--host", "no-such-host.invalid"]),
     (["--port", "0"], ["--port (or CAPSIGHT_PORT) must be in 1..65535, got 0"]),
+    (["--port", "99999999999999999999"], ["must be in 1..65535, got 99999999999999999999"]),  # not 1e+20
     (["--workers", "-3"], ["--workers (or CAPSIGHT_WORKERS) must be >= 1, got -3"]),
     (["--request-timeout", "0"], ["--request-timeout (or CAPSIGHT_REQUEST_TIMEOUT_S) must be > 0"]),
     (["--api-key", "short"], ["--api-key (or CAPSIGHT_API_KEY) needs >= 8 characters, got 5"]),

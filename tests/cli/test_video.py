@@ -287,6 +287,9 @@ def test_an_empty_out_is_refused_not_taken_as_the_current_folder(
     assert status == 2
     one_error_line(err, "--out needs a folder name")
     assert fake_pipeline == [] and list(tmp_path.iterdir()) == []
+    status, _, err = run_cli("video", "clip.mp4", "--out", "-")  # had made a folder named "-"
+    assert status == 2
+    one_error_line(err, "--out -: the report is five files, so --out names a folder")
     # made a folder of that name
     status, _, err = run_cli("video", "clip.mp4", "--out", "report_out.html")
     assert status == 2

@@ -105,3 +105,14 @@ def test_a_job_database_the_server_may_only_read_is_refused_at_start_up(tmp_path
     with pytest.raises(InvalidParameter, match=r"^cannot write the job database .*jobs\.sqlite3 \(attempt to write "
                                                r"a readonly database\); give --job-dir"):  # fmt: skip
         JobStore(tmp_path)
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "jobs.sqlite3").write_text(
+        "garbage"
+    )  # had been "cannot write ... (file is not a database)"
+    with pytest.raises(
+        InvalidParameter,
+        match=r"jobs\.sqlite3: not a job database \(damaged, or another program's file\)",
+    ):
+        JobStore(other)

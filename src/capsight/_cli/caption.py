@@ -154,7 +154,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=None, help="random seed for --sample and --narrowing"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p
 
 

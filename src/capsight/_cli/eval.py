@@ -64,7 +64,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "score (--model minus MODEL), its 95%% interval and the share of "
                         "--bootstrap draws (default 1000) --model wins")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p
 
 

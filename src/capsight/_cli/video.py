@@ -144,6 +144,9 @@ def _folder(text: str) -> Path:
     # current folder unasked.
     if not text.strip():
         raise argparse.ArgumentTypeError("--out needs a folder name, got an empty string")
+    if text == "-":  # not standard output: a folder named "-" had been made
+        raise argparse.ArgumentTypeError("--out -: the report is five files, so --out names a "
+                                         "folder; --json prints analysis.json on stdout")  # fmt: skip
     path = Path(text)
     # "report.html/": as the user says
     marked_folder = text.endswith(("/", os.sep)) or path.is_dir()

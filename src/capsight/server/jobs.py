@@ -155,6 +155,10 @@ class JobStore:
                 self._db.execute(f"PRAGMA user_version = {int(version)}")
         except sqlite3.Error as exc:
             self._db.close()
+            if "not a database" in str(exc):  # a damaged file, or another program's, not a lock
+                raise InvalidParameter(f"{database}: not a job database (damaged, or another "
+                                       "program's file); move it away, or give --job-dir (or "
+                                       "CAPSIGHT_JOB_DIR) another folder") from None  # fmt: skip
             raise InvalidParameter(f"cannot write the job database {database} ({exc}); give --job-dir "
                                    "(or CAPSIGHT_JOB_DIR) a folder whose files the server can write") from None  # fmt: skip
 

@@ -68,8 +68,11 @@ class ServerSettings:
         ]
         for name, ok, rule in checks:  # named as the user set it: flag or variable
             if not ok:
-                raise InvalidParameter(f"{option_name(name)} (or {env_var(name)}) {rule}, got "
-                                       f"{getattr(self, name):g}")  # fmt: skip
+                value = getattr(self, name)  # an int as typed, not 1e+20; a float as 0.5
+                shown = str(value) if isinstance(value, int) else f"{value:g}"
+                raise InvalidParameter(
+                    f"{option_name(name)} (or {env_var(name)}) {rule}, got {shown}"
+                )
         if self.api_key is not None and len(self.api_key) < 8:  # (the key itself is not shown)
             raise InvalidParameter(f"--api-key (or {env_var('api_key')}) needs >= 8 characters, "
                                    f"got {len(self.api_key)}")  # fmt: skip
