@@ -121,7 +121,9 @@ captioner-pair: $(STAMP)
 # GPU: the whole Lite2 encoder trained with a decoder from the photos (training.end_to_end), 7
 # cross-entropy epochs, then SCST until 3 epochs bring no gain on the first 250 validation photos
 # (10 epochs, best at 7, for the shipped m1). 8.5 min on an H200 beside a second such run
-# (2026-12-04); on 2 CPU cores ~12 s per step of 32 photos: about half a day.
+# (2026-12-04); on 2 CPU cores ~12 s per step of 32 photos: about half a day. That run also had
+# --time-limit 515 --xe-time-share 0.5 to fit the GPU's lease; neither bound (all 7 cross-entropy
+# epochs ran, and SCST stopped on --patience), so the recipe leaves them out.
 captioner-e2e: $(STAMP)
 	$(BIN)/python -m capsight.training.end_to_end $(FLICKR8K) --out runs/e2e-lite2 \
 	    --encoder efficientnet-lite2 --vocab-from src/capsight/models/show-attend-tell-pair/m0 \
