@@ -122,3 +122,39 @@ def test_on_ray_the_outcomes_are_those_of_a_run_here(clips, tmp_path):
     )
     assert "notes.mp4: not a video" in str(outcomes[str(clips[1])].error)
     assert (tmp_path / "ray" / "cup-cat" / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_its_videos_and_the_batch_goes_on_to_its_end(clips, tmp_path):
+    """multiprocessing.Pool had waited for a killed worker's video for ever."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    def kill_the_first_worker() -> None:
+        while not (children := multiprocessing.active_children()):
+            threading.Event().wait(0.05)
+        os.kill(children[0].pid, signal.SIGKILL)  # while it imports torch or analyses
+
+    killer = threading.Thread(target=kill_the_first_worker, daemon=True)
+    killer.start()
+    outcomes = list(analyze_videos([clips[0], clips[2]], tmp_path / "o", workers=2, **OPTIONS))
+    killer.join(timeout=60)
+    assert len(outcomes) == 2
+    died = [o for o in outcomes if not o.ok]
+    assert died and all(
+        "a worker process died (killed, or out of memory" in str(o.error) for o in died
+    )
+
+
+@pytest.mark.slow
+def test_ray_with_no_cluster_to_join_is_one_line(clips, tmp_path, monkeypatch):
+    pytest.importorskip("ray.data")
+    from capsight.errors import CapsightError
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(
+        CapsightError, match=r"^--ray auto: cannot reach a Ray cluster \(.*\); start one"
+    ):
+        next(analyze_videos(clips, tmp_path / "o", ray="auto", **OPTIONS))

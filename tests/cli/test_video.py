@@ -7,6 +7,7 @@ only what the CLI does with an ``Analysis``; the end-to-end tests run the real p
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -609,13 +610,13 @@ def test_a_summary_that_cannot_be_written_is_one_line_not_a_traceback(
     # folder in its place) gives an error line and status 2, the reports themselves are kept.
     import capsight.batch.local as runners
 
-    real = runners.analyse_into
+    real = runners.analyze_into
 
-    def analyse_into(video, folder, options, progress=None):
+    def analyze_into(video, folder, options, progress=None):
         (tmp_path / "o" / "summary.csv").mkdir(parents=True, exist_ok=True)
         return real(video, folder, options, progress)
 
-    monkeypatch.setattr(runners, "analyse_into", analyse_into)
+    monkeypatch.setattr(runners, "analyze_into", analyze_into)
     for name in ("a.mp4", "b.mp4"):
         (tmp_path / name).write_bytes(b"x")
     status, out, err = run_cli(
@@ -646,6 +647,7 @@ def test_ray_without_ray_installed_is_one_line(
                              "--out", tmp_path / "o")  # fmt: skip
     assert status == 2
     one_error_line(err, "--ray needs Ray and Ray Data: pip install 'ray[data]'")
+    assert not (tmp_path / "o").exists()  # said before a summary.csv was written
 
 
 @pytest.mark.slow
@@ -662,10 +664,11 @@ def test_several_videos_on_two_workers_each_get_a_folder_and_a_summary_row(
                                "--workers", "2", "--out", tmp_path / "o")  # fmt: skip
     assert status == 2  # c.mp4 failed, the others went on
     assert "c.mp4: not a video" in err and "Traceback" not in err
-    assert out.count("report: ") == 2 and "[1/3] " in out and "[3/3] " in out
-    rows = {
-        Path(r["video"]).name: r for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())
-    }
+    # "[k/3]": the k-th video to finish (c.mp4's error has no such head)
+    assert out.count("report: ") == 2 and len(re.findall(r"^\[[123]/3\] ", out, re.M)) == 2
+    listed = list(csv.DictReader((tmp_path / "o" / "summary.csv").open()))
+    assert [Path(r["video"]).name for r in listed] == ["a.mp4", "b.mp4", "c.mp4"]  # as named
+    rows = {Path(r["video"]).name: r for r in listed}
     assert rows["a.mp4"]["novel_at_s"] == rows["b.mp4"]["novel_at_s"] and rows["a.mp4"]["report"]
     assert "not a video" in rows["c.mp4"]["error"]
     assert (tmp_path / "o" / "b" / "report.html").is_file()
@@ -710,3 +713,39 @@ def test_a_rerun_that_fails_keeps_the_earlier_reports_in_the_summary(
     (tmp_path / "o" / "b" / "report.html").unlink()  # a report gone since: its row goes too
     run_cli("video", a, c, "--out", tmp_path / "o")
     assert b not in {r["video"] for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
+
+
+def test_a_rerun_lists_no_earlier_report_that_this_run_wrote_over(run_cli, fake_pipeline, tmp_path):
+    """x/clip.mp4 and y/clip.mp4 went into o/clip and o/clip-2; a rerun of y/clip.mp4 and z.mp4
+    wrote y's report into o/clip, and the summary had kept x's row pointing at it."""
+    import csv
+
+    for name in ("x/clip.mp4", "y/clip.mp4", "z.mp4"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    x, y, z = (str(tmp_path / n) for n in ("x/clip.mp4", "y/clip.mp4", "z.mp4"))
+    assert run_cli("video", x, y, "--out", tmp_path / "o")[0] == 0
+    assert run_cli("video", f"{tmp_path}/y/../y/clip.mp4", z, "--out", tmp_path / "o")[0] == 0
+    rows = [(r["video"], Path(r["report"]).parent.name)
+            for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())]  # fmt: skip
+    assert rows == [(f"{tmp_path}/y/../y/clip.mp4", "clip"), (z, "z")]  # y once, under its new name
+
+
+def test_each_video_of_a_batch_run_here_gets_a_bar_that_moves(monkeypatch, capsys):
+    """One bar had served every video: past the first, its count (already at the end) never
+    rose again, and the bars of videos 2, 3, ... stood at 0%."""
+    import argparse
+
+    from capsight._cli.progress_bar import ProgressBar
+    from capsight._cli.video import _VideoBars
+
+    monkeypatch.setattr(ProgressBar, "wanted", staticmethod(lambda quiet, file=None: True))
+    args = argparse.Namespace(quiet=False, json=False)
+    bars = _VideoBars(args, ["a.mp4", "b.mp4"])
+    for video in (0, 1):
+        bars(video, 0.0, "opening the video")
+        bars(video, 0.5, "captioning")
+        assert bars.bar._bar.n == 500, video  # tqdm's count: half of the bar's 1000 steps
+        bars(video, 1.0, "writing report")
+    bars.close()
+    assert "[1/2] a.mp4" in capsys.readouterr().out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from capsight.server.engine import VideoParams
 from capsight.server.jobs import JobManager, JobStore
 
@@ -91,8 +93,6 @@ def test_a_job_database_the_server_may_only_read_is_refused_at_start_up(tmp_path
     the tests run as root, whom file modes do not stop.)"""
     import sqlite3
 
-    import pytest
-
     from capsight.errors import InvalidParameter
 
     JobStore(tmp_path).close()  # the database exists, in WAL mode
@@ -105,14 +105,21 @@ def test_a_job_database_the_server_may_only_read_is_refused_at_start_up(tmp_path
     with pytest.raises(InvalidParameter, match=r"^cannot write the job database .*jobs\.sqlite3 \(attempt to write "
                                                r"a readonly database\); give --job-dir"):  # fmt: skip
         JobStore(tmp_path)
-    monkeypatch.setattr(sqlite3, "connect", connect)
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "jobs.sqlite3").write_text(
-        "garbage"
-    )  # had been "cannot write ... (file is not a database)"
-    with pytest.raises(
-        InvalidParameter,
-        match=r"jobs\.sqlite3: not a job database \(damaged, or another program's file\)",
-    ):
-        JobStore(other)
+
+
+@pytest.mark.parametrize("damage", ["not sqlite", "pages overwritten"])
+def test_a_job_database_that_is_no_database_is_said_to_be_one(tmp_path, damage):
+    """A damaged file had been "cannot write the job database ... (file is not a database)", or
+    "(database disk image is malformed)"."""
+    from capsight.errors import InvalidParameter
+
+    database = tmp_path / "jobs.sqlite3"
+    if damage == "not sqlite":
+        database.write_bytes(b"garbage")
+    else:
+        JobStore(tmp_path).close()
+        data = database.read_bytes()
+        database.write_bytes(data[:100] + b"\xee" * (len(data) - 100))  # the header kept
+    with pytest.raises(InvalidParameter, match=r"jobs\.sqlite3: not a job database \(damaged, or "
+                                               r"another program's file\); move it away"):  # fmt: skip
+        JobStore(tmp_path)

@@ -52,3 +52,18 @@ def test_gpt2_weights_start_a_prefix_gpt2_only_and_keep_their_own_sizes(
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_from_python_checks_a_gpt2_start_too(caption_folder, tmp_path, tiny_gpt2):
+    """train() skips the command line's checks: a show-attend-tell config had been built into a
+    prefix-gpt2, and other model options had been a TypeError."""
+    from capsight.errors import InvalidParameter
+    from capsight.training.train import TrainConfig, train
+
+    gpt2 = str(tiny_gpt2(["a", "red", "square"]))
+    base = {"data": str(caption_folder), "out": str(tmp_path / "r"), "init_from": gpt2,
+            "cache_dir": str(tmp_path / "cache"), "epochs": 1}  # fmt: skip
+    with pytest.raises(InvalidParameter, match="GPT-2 weights start a prefix-gpt2 captioner"):
+        train(TrainConfig(**base))
+    with pytest.raises(InvalidParameter, match="--model-option n_layer: set by the GPT-2 weights"):
+        train(TrainConfig(**base, architecture="prefix-gpt2", model={"n_layer": 2}))

@@ -232,17 +232,19 @@ def run_many(
     at_once = args.ray is not None or args.workers > 1
     talk = not args.quiet and not args.json
     bars = None if at_once else _VideoBars(args, videos)
-    # Options are checked (one error for the whole batch, not one per video) before the root is.
+    check_output_dir(root, (SUMMARY,))  # the reports go into folders of their own under it
+    # The options are checked here, once for the whole batch, not once per video.
     outcomes = analyze_videos(videos, root, workers=args.workers, ray=args.ray, progress=bars,
                               **_analysis_options(args))  # fmt: skip
-    check_output_dir(root, (SUMMARY,))  # the reports go into folders of their own under it
+    folders = dict(zip(videos, output_folders(videos, root), strict=True))
     replaced = {
         str(folder): [name for name in OUTPUT_NAMES if (folder / name).exists()]
-        for folder in output_folders(videos, root)
+        for folder in folders.values()
     }
     rows = [{"video": path, "error": message} for path, message in problems]
+    order = {video: i for i, video in enumerate(videos)}
     results, interrupted, done = [], [], 0
-    with ProgressBarOrNone(args, at_once, len(videos)) as batch_bar:
+    with BatchBar(args, at_once, len(videos)) as batch_bar:
         try:
             for outcome in outcomes:
                 done += 1
@@ -264,7 +266,9 @@ def run_many(
                     "novel_at_s": " ".join(_seconds(t) for t in novel), "report": outcome.report,
                 })  # fmt: skip
                 if args.json:
-                    results.append({**outcome.analysis, "outputs": outcome.outputs})
+                    results.append(
+                        (order[outcome.video], {**outcome.analysis, "outputs": outcome.outputs})
+                    )
                 elif talk:
                     outputs = {k: Path(v) for k, v in outcome.outputs.items()}
                     summary = format_summary(Analysis.from_dict(outcome.analysis), outputs)
@@ -278,7 +282,9 @@ def run_many(
         finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
             if bars is not None:
                 bars.close()
-            summary = _write_summary(root, rows, args.quiet)
+            # In the order the videos were named, whatever order they finished in.
+            rows[len(problems) :] = sorted(rows[len(problems) :], key=lambda r: order[r["video"]])
+            summary = _write_summary(root, rows, folders, args.quiet)
             if interrupted:
                 analysed = sum("error" not in r for r in rows)
                 where = f"; summary: {summary}" if summary is not None else ""
@@ -286,7 +292,9 @@ def run_many(
                       file=sys.stderr, flush=True)  # fmt: skip
     failed = sum("error" in r for r in rows)
     if args.json:
-        json.dump(results, sys.stdout, indent=2)
+        json.dump(
+            [result for _, result in sorted(results, key=lambda r: r[0])], sys.stdout, indent=2
+        )
         sys.stdout.write("\n")
     elif not args.quiet:
         where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
@@ -302,32 +310,41 @@ def _analysis_options(args: argparse.Namespace) -> dict:
 
 
 class _VideoBars:
-    """The progress callback of a batch run in this process: "[i/n] video" before each video,
-    then its own bar."""
+    """The progress callback of a batch run in this process: "[i/n] video" as each video starts,
+    then a bar of its own; with no bar (a log), the first run's model exports are said."""
 
     def __init__(self, args: argparse.Namespace, videos: list[str]):
         from capsight._cli.progress_bar import ProgressBar
 
         self.args, self.videos, self.current = args, videos, -1
-        self.bar = ProgressBar(enabled=ProgressBar.wanted(args.quiet))
-        self.drawing = None
+        self.drawn = ProgressBar.wanted(args.quiet)
+        self.bar = None
+        self.told: set[str] = set()
 
     def __call__(self, i: int, fraction: float, message: str) -> None:
+        from capsight._cli.main import error_line
+        from capsight._cli.progress_bar import ProgressBar
+
         if i != self.current:
             self.close()
             self.current = i
             if not self.args.quiet and not self.args.json:
                 print(f"[{i + 1}/{len(self.videos)}] {self.videos[i]}", flush=True)
-            self.drawing = self.bar.__enter__()
-        self.drawing(fraction, message)
+            self.bar = ProgressBar(enabled=self.drawn)  # a new one: a bar's count only rises
+            self.bar.__enter__()
+        if message.startswith("exporting") and not self.drawn and not self.args.quiet:
+            if message not in self.told:
+                self.told.add(message)
+                print(error_line(message, "note"), file=sys.stderr, flush=True)
+        self.bar(fraction, message)
 
     def close(self) -> None:
-        if self.drawing is not None:
+        if self.bar is not None:
             self.bar.__exit__(None, None, None)
-            self.drawing = None
+            self.bar = None
 
 
-class ProgressBarOrNone:
+class BatchBar:
     """With ``--workers``/``--ray``: one bar for the batch (videos finished of all), above which
     ``say`` prints; otherwise (each video has its own bar) ``say`` just prints."""
 
@@ -375,7 +392,9 @@ SUMMARY_FIELDS = [
 ]
 
 
-def _write_summary(root: Path, rows: list[dict], quiet: bool = False) -> Path | None:
+def _write_summary(
+    root: Path, rows: list[dict], folders: dict[str, Path], quiet: bool = False
+) -> Path | None:
     """``root``/summary.csv, or None after one error line when it cannot be written (it runs in a
     ``finally``: an exception here would hide the one that got there, e.g. Ctrl-C). An earlier
     run's rows whose reports are still there stay in it (``_with_earlier_rows``)."""
@@ -383,7 +402,7 @@ def _write_summary(root: Path, rows: list[dict], quiet: bool = False) -> Path | 
 
     from capsight._cli.main import error_line
 
-    merged, kept = _with_earlier_rows(root / SUMMARY, rows)
+    merged, kept = _with_earlier_rows(root / SUMMARY, rows, folders)
     try:
         root.mkdir(parents=True, exist_ok=True)
         with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
@@ -400,28 +419,40 @@ def _write_summary(root: Path, rows: list[dict], quiet: bool = False) -> Path | 
     return root / SUMMARY
 
 
-def _with_earlier_rows(path: Path, rows: list[dict]) -> tuple[list[dict], int]:
+def _with_earlier_rows(
+    path: Path, rows: list[dict], folders: dict[str, Path]
+) -> tuple[list[dict], int]:
     """(``rows``, with what an earlier summary at ``path`` still stands for; how many of its rows
     were kept). A video this run failed on keeps its earlier report, its error naming this run's
-    failure; a video this run did not reach keeps its row. Only rows whose report file is still
-    there: a rerun that failed had replaced the summary and left the earlier reports unlisted."""
+    failure; a video this run did not name keeps its row, unless this run wrote into its folder
+    (``folders``: each video of this run's). Only rows whose report file is still there: a
+    rerun that failed had replaced the summary and left the earlier reports unlisted. Videos
+    are matched by the file they name (``./a.mp4`` is ``a.mp4``)."""
     import csv
 
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            earlier = {r["video"]: r for r in reader if reader.fieldnames == SUMMARY_FIELDS}
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError):
-        earlier = {}
-    earlier = {v: r for v, r in earlier.items() if r.get("report") and Path(r["report"]).is_file()}
+            earlier = [r for r in reader if reader.fieldnames == SUMMARY_FIELDS]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        earlier = []
+    same = {os.path.realpath(r["video"]): r for r in earlier
+            if r.get("report") and Path(r["report"]).is_file()}  # fmt: skip
+    ours = {os.path.realpath(folder) for folder in folders.values()}
     merged, kept = [], 0
     for row in rows:
-        old = earlier.pop(row["video"], None)  # this run's row replaces it, or keeps its report
-        if "error" in row and old is not None:
-            row = {**old, "error": f"this run: {row['error']} (the report is an earlier run's)"}
-            kept += 1
+        old = same.pop(os.path.realpath(row["video"]), None)  # replaced, or its report kept
+        if "error" in row and old is not None and row["video"] in folders:
+            if os.path.realpath(Path(old["report"]).parent) == os.path.realpath(
+                folders[row["video"]]
+            ):
+                row = {**old, "video": row["video"], "error": f"this run: {row['error']} (the "
+                       "report is an earlier run's)"}  # fmt: skip
+                kept += 1
         merged.append(row)
-    return merged + list(earlier.values()), kept + len(earlier)
+    # Another video's report in a folder this run wrote into is gone, or is this run's now.
+    others = [r for r in same.values() if os.path.realpath(Path(r["report"]).parent) not in ours]
+    return merged + others, kept + len(others)
 
 
 def run_one(args: argparse.Namespace, video: str, out_dir: Path) -> int:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
-from capsight.batch.outcome import VideoOutcome, analyse_into, output_folders
+from capsight.batch.outcome import VideoOutcome, analyze_into, output_folders
 from capsight.errors import InvalidParameter, ModelNotFound
 
-__all__ = ["VideoOutcome", "analyse_into", "analyze_videos", "check_workers", "output_folders"]
+__all__ = ["VideoOutcome", "analyze_into", "analyze_videos", "check_workers", "output_folders"]
 
 MAX_WORKERS = 256
 
@@ -49,15 +50,31 @@ def analyze_videos(
     videos = [str(v) for v in videos]
     workers = check_workers(workers)
     if ray is not None and (not isinstance(ray, str) or not ray.strip()):
-        raise InvalidParameter(f"ray must be a Ray address such as 'auto' or 'local', got {ray!r}")
+        raise InvalidParameter(
+            f"ray must be a Ray address such as 'auto' or 'local', got {ray!r}", "ray"
+        )
     if unknown := sorted(set(options) - _OPTIONS):
         raise InvalidParameter(f"analyze_videos has no option {unknown[0]!r}; it takes "
                                f"analyze_video's: {', '.join(sorted(_OPTIONS))}")  # fmt: skip
     check_options(
         **{**_CHECKED_DEFAULTS, **{k: options[k] for k in _CHECKED_DEFAULTS if k in options}}
     )
+    if ray is not None:
+        from capsight.batch.ray_runner import check_ray
+
+        check_ray()  # before the output folder is made
     tasks = list(zip(videos, output_folders(videos, out), strict=True))
+    _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks
     return _checked_outcomes(_run(tasks, options, workers, ray, progress))
+
+
+def _make_folder(out: str | os.PathLike) -> None:
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidParameter(
+            f"{out}: cannot make the output folder ({exc.strerror or exc})"
+        ) from None
 
 
 def _run(tasks, options: dict, workers: int, ray: str | None, progress) -> Iterator[VideoOutcome]:

@@ -13,47 +13,54 @@ finish.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 from collections.abc import Iterator
 
-from capsight.batch.outcome import VideoOutcome, analyse_into
+from capsight.batch.outcome import VideoOutcome, analyze_into
+from capsight.errors import CapsightError
 
 
 def run_in_process(tasks, options: dict, progress=None) -> Iterator[VideoOutcome]:
     """Each (video, folder) of ``tasks`` in turn; ``progress(i, fraction, message)`` hears the
-    i-th video's analysis."""
+    i-th video's analysis, from its start (a video that cannot be opened is heard of too)."""
     for i, (video, folder) in enumerate(tasks):
         heard = None if progress is None else (lambda f, m, i=i: progress(i, f, m))
-        yield analyse_into(video, folder, options, heard)
+        if heard is not None:
+            heard(0.0, "opening the video")
+        yield analyze_into(video, folder, options, heard)
 
 
 def run_on_pool(tasks, options: dict, workers: int) -> Iterator[VideoOutcome]:
     """The (video, folder) pairs of ``tasks`` on ``workers`` spawned processes, outcomes in the
     order the videos finish. Leaving the iteration early (an exception, Ctrl-C) ends the
-    workers at once: a video cut off leaves what the analysis writes last, its files, unwritten."""
+    workers at once: a video cut off leaves its outputs, which are written last, unwritten. A
+    worker that dies (killed, out of memory) fails the videos not yet done, each with a line."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     tasks = list(tasks)
     context = multiprocessing.get_context("spawn")  # no forked torch or ONNX Runtime state
-    pool = context.Pool(min(workers, len(tasks)) or 1, initializer=_quiet_worker)
+    executor = ProcessPoolExecutor(
+        min(workers, len(tasks)) or 1, mp_context=context, initializer=_quiet_worker
+    )
     try:
-        calls = [(video, str(folder), options) for video, folder in tasks]
-        yield from pool.imap_unordered(_analyse, calls)
-        pool.close()
+        futures = {executor.submit(analyze_into, video, str(folder), options): (video, folder)
+                   for video, folder in tasks}  # fmt: skip
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:  # (multiprocessing.Pool had waited for it for ever)
+                video, folder = futures[future]
+                died = CapsightError(f"{video}: not analysed: a worker process died (killed, or "
+                                     "out of memory: try fewer --workers)")  # fmt: skip
+                yield VideoOutcome(str(video), str(folder), error=died)
     finally:
-        pool.terminate()  # a no-op once the pool has closed with every video done
-        pool.join()
-        # The pool's queues freed now (it sits in reference cycles), not at exit: after Ctrl-C,
-        # Python's resource tracker had warned of "6 leaked semaphore objects" on stderr.
-        del pool
-        gc.collect()
-
-
-def _analyse(call) -> VideoOutcome:
-    video, folder, options = call
-    return analyse_into(video, folder, options)
+        # Python 3.11's executor can only wait for running videos; a Ctrl-C must not.
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _quiet_worker() -> None:

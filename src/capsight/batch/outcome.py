@@ -1,12 +1,12 @@
-"""``VideoOutcome``: what became of one video of a batch, and ``analyse_into``, which makes it.
+"""``VideoOutcome``: what became of one video of a batch, and ``analyze_into``, which makes it.
 
-``analyse_into`` is what every runner calls for each video, in this process, in a pool worker or
+``analyze_into`` is what every runner calls for each video, in this process, in a pool worker or
 in a Ray actor: it analyses the video, writes its five outputs into the video's folder, and
 returns the outcome (plain data, so it crosses process and machine boundaries). A failure the
 user can act on (a corrupt file, a path that is no video) becomes the outcome's ``error``; a bug
 propagates, as anywhere in capsight.
 
-    >>> outcome = analyse_into("clip.mp4", "out/clip", {"every": 1.0})
+    >>> outcome = analyze_into("clip.mp4", "out/clip", {"every": 1.0})
     >>> outcome.novel_at_s, outcome.report
     ((5.0, 12.0), 'out/clip/report.html')
 """
@@ -46,7 +46,7 @@ class VideoOutcome:
         return self.outputs.get("report.html")
 
 
-def analyse_into(
+def analyze_into(
     video: str, folder: str | os.PathLike, options: dict, progress=None
 ) -> VideoOutcome:
     """Analyse ``video`` with ``analyze_video(**options)`` and write its outputs into ``folder``.

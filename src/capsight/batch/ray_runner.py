@@ -9,16 +9,18 @@ shared file system); the outcomes stream back to the caller as videos finish.
 
 ``address``: "auto" joins the cluster this machine belongs to (``ray start``), "local" starts
 Ray on this machine for the batch, anything else is a Ray address (``ray://head:10001``).
-Needs ``pip install 'ray[data]'``.
+Needs ``pip install 'ray[data]'``. Ray's core may still print a line of its own on stderr (an
+actor's restart policy, ray-project/ray#53727); Ray Data's bars and INFO lines are turned off.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterator
 
-from capsight.batch.outcome import VideoOutcome, analyse_into
-from capsight.errors import MissingDependency
+from capsight.batch.outcome import VideoOutcome, analyze_into
+from capsight.errors import CapsightError, MissingDependency
 
 # A Ray actor asks for one CPU: an analysis leaves some of its cores idle (capsight.batch.local),
 # so --workers as many as the cores fills them best.
@@ -33,30 +35,52 @@ class VideoAnalyser:
 
     def __call__(self, batch: dict) -> dict:
         outcomes = [
-            analyse_into(str(video), str(folder), self.options)
+            analyze_into(str(video), str(folder), self.options)
             for video, folder in zip(batch["video"], batch["folder"], strict=True)
         ]
         # Pickled: an outcome (nested analysis, an exception) is no Arrow column.
         return {"outcome": [pickle.dumps(o) for o in outcomes]}
 
 
-def run_on_ray(tasks, options: dict, workers: int, address: str) -> Iterator[VideoOutcome]:
-    """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors, outcomes as they come."""
+def check_ray() -> None:
+    """MissingDependency, in one line, when Ray or Ray Data cannot be imported."""
     try:
-        import ray
-        import ray.data
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
     except ImportError:
         raise MissingDependency("--ray needs Ray and Ray Data: pip install 'ray[data]'") from None
-    if not ray.is_initialized():
-        where = None if address == "local" else address
-        ray.init(address=where, include_dashboard=False, log_to_driver=False)
-    items = [{"video": str(video), "folder": str(folder)} for video, folder in tasks]
-    outcomes = ray.data.from_items(items).map_batches(
-        VideoAnalyser,
-        fn_constructor_kwargs={"options": options},
-        batch_size=1,
-        concurrency=min(workers, len(items)) or 1,
-        num_cpus=CPUS_PER_WORKER,
-    )
-    for row in outcomes.iter_rows():
-        yield pickle.loads(row["outcome"])
+
+
+def run_on_ray(tasks, options: dict, workers: int, address: str) -> Iterator[VideoOutcome]:
+    """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors, outcomes as they come.
+    Ray started here ("local", or no cluster running) is shut down again at the end."""
+    check_ray()
+    import ray
+    import ray.data
+
+    started = not ray.is_initialized()
+    if started:
+        try:  # "local" is Ray's own word for a new instance on this machine
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)  # fmt: skip
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CapsightError(f"--ray {address}: cannot reach a Ray cluster ({first}); "
+                                "start one with `ray start --head`, or pass --ray local") from None  # fmt: skip
+    try:
+        # capsight's own bar counts the videos; Ray Data's bars and INFO lines would interleave.
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        items = [{"video": str(video), "folder": str(folder)} for video, folder in tasks]
+        outcomes = ray.data.from_items(items).map_batches(
+            VideoAnalyser,
+            fn_constructor_kwargs={"options": options},
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(items)) or 1),
+            num_cpus=CPUS_PER_WORKER,
+        )
+        for row in outcomes.iter_rows():
+            yield pickle.loads(row["outcome"])
+    finally:
+        if started:
+            ray.shutdown()

@@ -278,9 +278,9 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
         raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
     try:
         times = [float(t) for t in stamps]
-    except (ValueError, TypeError):  # "abc", null: said as the NaN it is like
-        times = [math.nan]
-    if not all(math.isfinite(t) for t in times):
+    except (ValueError, TypeError):  # "abc", null
+        times = []
+    if len(times) != len(stamps) or not all(math.isfinite(t) for t in times):
         raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
     captions = ["" if c is None else c for c in captions]  # a moment left uncaptioned
     if not all(isinstance(c, str) for c in captions):

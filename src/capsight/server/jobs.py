@@ -155,7 +155,9 @@ class JobStore:
                 self._db.execute(f"PRAGMA user_version = {int(version)}")
         except sqlite3.Error as exc:
             self._db.close()
-            if "not a database" in str(exc):  # a damaged file, or another program's, not a lock
+            if isinstance(exc, sqlite3.DatabaseError) and any(
+                words in str(exc) for words in ("not a database", "malformed")
+            ):  # a damaged file, or another program's: not a permission
                 raise InvalidParameter(f"{database}: not a job database (damaged, or another "
                                        "program's file); move it away, or give --job-dir (or "
                                        "CAPSIGHT_JOB_DIR) another folder") from None  # fmt: skip

@@ -854,6 +854,7 @@ def _train_in(
                 "".join(json.dumps(r) + "\n" for r in state["history"])
             )
     elif config.init_from and is_gpt2_folder(config.init_from):
+        _check_gpt2_start(config)  # (train() called from Python skips check_starting_point)
         model, vocab = PrefixGPT2.from_pretrained(
             config.init_from, **config.model, encoder=config.encoder, resolution=resolution
         )
