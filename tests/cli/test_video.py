@@ -728,7 +728,7 @@ def test_a_rerun_lists_no_earlier_report_that_this_run_wrote_over(run_cli, fake_
     assert run_cli("video", f"{tmp_path}/y/../y/clip.mp4", z, "--out", tmp_path / "o")[0] == 0
     rows = [(r["video"], Path(r["report"]).parent.name)
             for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())]  # fmt: skip
-    assert rows == [(f"{tmp_path}/y/../y/clip.mp4", "clip"), (z, "z")]  # y once, under its new name
+    assert rows == [(f"{tmp_path}/y/clip.mp4", "clip"), (z, "z")]  # y once, as an absolute path
 
 
 def test_each_video_of_a_batch_run_here_gets_a_bar_that_moves(monkeypatch, capsys):
@@ -749,3 +749,43 @@ def test_each_video_of_a_batch_run_here_gets_a_bar_that_moves(monkeypatch, capsy
         bars(video, 1.0, "writing report")
     bars.close()
     assert "[1/2] a.mp4" in capsys.readouterr().out
+
+
+def test_a_rerun_that_stops_at_once_or_runs_elsewhere_keeps_the_summary(
+    run_cli, fake_pipeline, tmp_path, monkeypatch
+):
+    """A rerun with a mistyped --model (every video fails alike, so the batch stops) had left
+    summary.csv with its header alone, and a rerun from another folder had dropped the rows of
+    the first run, whose paths were relative to where it ran."""
+    import csv
+
+    (tmp_path / "src").mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / "src" / name).write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("video", "src", "--out", "o")[0] == 0
+    summary = tmp_path / "o" / "summary.csv"
+    first = list(csv.DictReader(summary.open()))
+    assert [r["video"] for r in first] == [str(tmp_path / "src" / n) for n in ("a.mp4", "b.mp4")]
+    assert first[0]["report"] == str(tmp_path / "o" / "a" / "report.html")  # absolute paths
+    pipeline = sys.modules["capsight.novelty.pipeline"]
+    works = pipeline.analyze_video
+
+    def unknown_model(path, progress=None, **params):
+        if params.get("captioner") == "show-atend-tell":
+            from capsight.errors import ModelNotFound
+
+            raise ModelNotFound("unknown captioner 'show-atend-tell'")
+        return works(path, progress, **params)
+
+    monkeypatch.setattr(pipeline, "analyze_video", unknown_model)
+    status, _, err = run_cli(
+        "video", "src/b.mp4", "src/a.mp4", "--out", "o", "--model", "show-atend-tell"
+    )
+    assert status == 2 and "unknown captioner" in err
+    assert list(csv.DictReader(summary.open())) == first
+    monkeypatch.chdir(tmp_path / "src")  # elsewhere: its rows found all the same
+    assert run_cli("video", "b.mp4", "a.mp4", "--out", tmp_path / "o")[0] == 0
+    assert [r["video"] for r in csv.DictReader(summary.open())] == [
+        r["video"] for r in reversed(first)
+    ]

@@ -243,7 +243,7 @@ def run_many(
     }
     rows = [{"video": path, "error": message} for path, message in problems]
     order = {video: i for i, video in enumerate(videos)}
-    results, interrupted, done = [], [], 0
+    results, interrupted, done, started = [], [], 0, time.time()
     with BatchBar(args, at_once, len(videos)) as batch_bar:
         try:
             for outcome in outcomes:
@@ -259,12 +259,7 @@ def run_many(
                 if (old := replaced.get(outcome.folder)) and not args.quiet:
                     note = f"{outcome.folder}: replaced {', '.join(old)} of an earlier run"
                     batch_bar.say(error_line(note, "note"), sys.stderr)
-                novel = outcome.novel_at_s
-                rows.append({
-                    "video": outcome.video, "duration_s": round(outcome.analysis["video"]["duration"], 2),
-                    "moments": len(outcome.analysis["moments"]), "novel_moments": len(novel),
-                    "novel_at_s": " ".join(_seconds(t) for t in novel), "report": outcome.report,
-                })  # fmt: skip
+                rows.append(_summary_row(outcome.video, outcome.analysis, outcome.report))
                 if args.json:
                     results.append(
                         (order[outcome.video], {**outcome.analysis, "outputs": outcome.outputs})
@@ -277,7 +272,10 @@ def run_many(
                 batch_bar(done)
         except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
             interrupted = [v for v in videos if v not in {r["video"] for r in rows}]
-            rows += [{"video": v, "error": "not analysed: interrupted"} for v in interrupted]
+            # A video whose report a worker wrote just before Ctrl-C, its outcome not yet here,
+            # is read back from its own analysis.json.
+            rows += [_row_from_folder(v, folders[v], started) or
+                     {"video": v, "error": "not analysed: interrupted"} for v in interrupted]  # fmt: skip
             raise
         finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
             if bars is not None:
@@ -300,6 +298,26 @@ def run_many(
         where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
         print(f"{len(rows) - failed} of {len(rows)} videos analysed; {where}")
     return 2 if failed or summary is None else 0
+
+
+def _summary_row(video: str, analysis: dict, report: str) -> dict:
+    """A summary.csv row of an analysed video (``analysis``: its analysis.json content)."""
+    novel = [m["time"] for m in analysis["moments"] if m.get("is_novel")]
+    return {"video": video, "duration_s": round(analysis["video"]["duration"], 2),
+            "moments": len(analysis["moments"]), "novel_moments": len(novel),
+            "novel_at_s": " ".join(_seconds(t) for t in novel), "report": report}  # fmt: skip
+
+
+def _row_from_folder(video: str, folder: Path, since: float) -> dict | None:
+    """The row of ``video`` from the outputs this run wrote into ``folder`` (since ``since``,
+    seconds since the epoch), or None when it wrote none there."""
+    report, saved = folder / "report.html", folder / "analysis.json"
+    try:
+        if report.stat().st_mtime < since or saved.stat().st_mtime < since:
+            return None
+        return _summary_row(video, json.loads(saved.read_text("utf-8")), str(report))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _analysis_options(args: argparse.Namespace) -> dict:
@@ -402,7 +420,10 @@ def _write_summary(
 
     from capsight._cli.main import error_line
 
-    merged, kept = _with_earlier_rows(root / SUMMARY, rows, folders)
+    absolute = [{**r, **{k: os.path.abspath(r[k]) for k in ("video", "report") if r.get(k)}}
+                for r in rows]  # fmt: skip
+    folders = {os.path.abspath(v): f for v, f in folders.items()}
+    merged, kept = _with_earlier_rows(root / SUMMARY, absolute, folders)
     try:
         root.mkdir(parents=True, exist_ok=True)
         with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
@@ -424,10 +445,11 @@ def _with_earlier_rows(
 ) -> tuple[list[dict], int]:
     """(``rows``, with what an earlier summary at ``path`` still stands for; how many of its rows
     were kept). A video this run failed on keeps its earlier report, its error naming this run's
-    failure; a video this run did not name keeps its row, unless this run wrote into its folder
-    (``folders``: each video of this run's). Only rows whose report file is still there: a
-    rerun that failed had replaced the summary and left the earlier reports unlisted. Videos
-    are matched by the file they name (``./a.mp4`` is ``a.mp4``)."""
+    failure; a video this run did not name keeps its row, unless this run wrote a report into
+    its folder (``folders``: each video of this run's). Only rows whose report file is still
+    there: a rerun that failed had replaced the summary and left the earlier reports unlisted.
+    Videos are matched by the file they name; the paths are absolute, so a rerun from another
+    folder finds them."""
     import csv
 
     try:
@@ -438,20 +460,19 @@ def _with_earlier_rows(
         earlier = []
     same = {os.path.realpath(r["video"]): r for r in earlier
             if r.get("report") and Path(r["report"]).is_file()}  # fmt: skip
-    ours = {os.path.realpath(folder) for folder in folders.values()}
+    written = {os.path.realpath(Path(r["report"]).parent) for r in rows if r.get("report")}
     merged, kept = [], 0
     for row in rows:
         old = same.pop(os.path.realpath(row["video"]), None)  # replaced, or its report kept
-        if "error" in row and old is not None and row["video"] in folders:
-            if os.path.realpath(Path(old["report"]).parent) == os.path.realpath(
-                folders[row["video"]]
-            ):
+        folder = folders.get(row["video"])
+        if "error" in row and old is not None and folder is not None:
+            if os.path.realpath(Path(old["report"]).parent) == os.path.realpath(folder):
                 row = {**old, "video": row["video"], "error": f"this run: {row['error']} (the "
                        "report is an earlier run's)"}  # fmt: skip
                 kept += 1
         merged.append(row)
-    # Another video's report in a folder this run wrote into is gone, or is this run's now.
-    others = [r for r in same.values() if os.path.realpath(Path(r["report"]).parent) not in ours]
+    # Another video's report in a folder this run wrote a report into is gone: it is this run's.
+    others = [r for r in same.values() if os.path.realpath(Path(r["report"]).parent) not in written]
     return merged + others, kept + len(others)
 
 
