@@ -104,12 +104,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def tiny_gpt2(tmp_path) -> Callable[[list[str]], Path]:
     """``tiny_gpt2(words)`` -> a Hugging Face GPT-2 folder (``save_pretrained``'s layout): a
     one-layer, 16-wide GPT-2 and a word-level tokenizer whose ids are <pad> 0, <|endoftext|> 1,
-    [UNK] 2, then ``words``: what a user's GPT-2 download looks like to capsight, offline."""
+    [UNK] 2 (or ``specials`` in their order), then ``words``: what a user's GPT-2 download looks
+    like to capsight, offline."""
     transformers = pytest.importorskip("transformers")
     tokenizers = pytest.importorskip("tokenizers")
 
-    def make(words: list[str]) -> Path:
-        table = ["<pad>", "<|endoftext|>", "[UNK]", *words]
+    def make(
+        words: list[str], specials=("<pad>", "<|endoftext|>", "[UNK]"), n_positions=160
+    ) -> Path:
+        table = [*specials, *words]
         core = tokenizers.Tokenizer(
             tokenizers.models.WordLevel({w: i for i, w in enumerate(table)}, unk_token="[UNK]")
         )
@@ -119,8 +122,8 @@ def tiny_gpt2(tmp_path) -> Callable[[list[str]], Path]:
             pad_token="<pad>", unk_token="[UNK]",
         )  # fmt: skip
         config = transformers.GPT2Config(
-            vocab_size=len(table), n_embd=16, n_layer=1, n_head=2, n_positions=80,
-            bos_token_id=1, eos_token_id=1,
+            vocab_size=len(table), n_embd=16, n_layer=1, n_head=2, n_positions=n_positions,
+            bos_token_id=table.index("<|endoftext|>"), eos_token_id=table.index("<|endoftext|>"),
         )  # fmt: skip
         folder = tmp_path / "gpt2"
         transformers.GPT2LMHeadModel(config).save_pretrained(folder)

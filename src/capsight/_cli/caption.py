@@ -134,7 +134,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="at most N tokens per caption, the end token included (default 20: 19 words)",
+        help="at most N tokens per caption, the end token included (default 20: 19 words; a GPT-2 "
+        "tokenizer's captioner counts its tokens)",
     )
     p.add_argument(
         "--length-penalty",

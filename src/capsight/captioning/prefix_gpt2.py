@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from capsight.captioning.model import CaptionModel, State, register_architecture, repeat_rows
+from capsight.captioning.options import MAX_LENGTH
 from capsight.captioning.vocabulary import BOS_ID, EOS_ID, PAD_ID, normalize_caption
 from capsight.errors import InvalidParameter, ModelNotFound
 
@@ -230,8 +231,24 @@ class PrefixGPT2(CaptionModel):
                 f"{path_or_id}: cannot load GPT-2 weights and tokenizer there ({error.__class__.__name__}); "
                 "pass a folder made by save_pretrained"
             ) from None
+        # transformers hands back an empty tokenizer for a folder without tokenizer files, and
+        # training then learnt from nothing but padding (a NaN loss, said as "lower --lr").
+        if len(tokenizer) < 2 or not tokenizer.encode(" a dog", add_special_tokens=False):
+            raise ModelNotFound(f"{path_or_id}: no tokenizer there (tokenizer.json, or vocab.json "
+                                "and merges.txt, as save_pretrained writes them)")  # fmt: skip
         vocab = TokenizerVocabulary(tokenizer)
+        if PAD_ID in (vocab.eos_id, vocab.bos_id):
+            # Training pads with id 0 and leaves it out of the loss: an end-of-text token of id 0
+            # was never learnt, and every caption ran to the length limit.
+            raise ModelNotFound(f"{path_or_id}: the tokenizer's end-of-text token has id 0, which "
+                                "capsight trains as padding; GPT-2's own tokenizer has it last "
+                                "(50256): give the special tokens ids after the others")  # fmt: skip
         g = gpt.config
+        prefix = prefix_length if prefix_from == "pooled" else (-(-resolution // 32)) ** 2
+        if g.n_positions < prefix + MAX_LENGTH + 1:
+            raise ModelNotFound(f"{path_or_id}: its {g.n_positions} positions leave no room for "
+                                f"the image prefix ({prefix}) and captions of up to {MAX_LENGTH} "
+                                f"tokens; capsight needs at least {prefix + MAX_LENGTH + 1}")  # fmt: skip
         config = PrefixGPT2Config(
             vocab_size=g.vocab_size,
             feature_dim=feature_dim,
@@ -255,18 +272,25 @@ class PrefixGPT2(CaptionModel):
 def is_gpt2_folder(path_or_id: str | os.PathLike) -> bool:
     """Whether ``path_or_id`` holds Hugging Face GPT-2 weights (``save_pretrained``'s folder, or a
     hub id in the local cache) rather than a capsight checkpoint: both have a config.json."""
+    return hugging_face_model_type(path_or_id) == "gpt2"
+
+
+def hugging_face_model_type(path_or_id: str | os.PathLike) -> str | None:
+    """The ``model_type`` of the Hugging Face model at ``path_or_id`` ("gpt2", "gpt_neo"), or
+    None for a capsight checkpoint (whose config.json names an ``architecture``) or no model."""
     from capsight.hub_cache import cached_folder
 
     folder = cached_folder(path_or_id)
     if folder is None:
-        return False
+        return None
     try:
         data = json.loads((Path(folder) / "config.json").read_text("utf-8"))
     except (OSError, ValueError):
-        return False
-    return (
-        isinstance(data, dict) and data.get("model_type") == "gpt2" and "architecture" not in data
-    )
+        return None
+    if not isinstance(data, dict) or "architecture" in data:
+        return None
+    kind = data.get("model_type")
+    return kind if isinstance(kind, str) and kind else None
 
 
 class TokenizerVocabulary:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from capsight.captioning.options import MAX_LENGTH
 from capsight.captioning.vocabulary import PAD_ID, Vocabulary, tokenize
 from capsight.errors import DatasetError
 from capsight.training.datasets import CaptionedImage
@@ -98,6 +99,8 @@ def caption_targets(
     for im in images:
         token_lists = [tokenize(c)[:max_length] for c in im.captions] or [[]]
         ids = [vocab.encode(t, add_bos_eos=True) for t in token_lists]
+        if not isinstance(vocab, Vocabulary):  # a GPT-2 tokenizer: words may be several tokens
+            ids = [i if len(i) <= MAX_LENGTH + 1 else [*i[:MAX_LENGTH], i[-1]] for i in ids]
         width = max(len(i) for i in ids)
         captions.append(torch.tensor([i + [PAD_ID] * (width - len(i)) for i in ids]))
         references.append([" ".join(t) for t in token_lists])
@@ -119,7 +122,8 @@ def _word_id(vocab, word: str) -> int | None:
     if isinstance(vocab, Vocabulary):
         return vocab.stoi.get(word)
     ids = vocab.encode([word])  # capsight.captioning.prefix_gpt2.TokenizerVocabulary
-    return ids[0] if len(ids) == 1 else None
+    unknown = getattr(vocab.tokenizer, "unk_token_id", None)
+    return ids[0] if len(ids) == 1 and ids[0] != unknown else None
 
 
 def pick_captions(

@@ -52,7 +52,7 @@ from capsight.captioning.model import (
     config_from_dict,
 )
 from capsight.captioning.options import MAX_BEAM_WIDTH
-from capsight.captioning.prefix_gpt2 import PrefixGPT2, is_gpt2_folder
+from capsight.captioning.prefix_gpt2 import PrefixGPT2, hugging_face_model_type, is_gpt2_folder
 from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, ModelNotFound
@@ -859,6 +859,9 @@ def _train_in(
             config.init_from, **config.model, encoder=config.encoder, resolution=resolution
         )
         state = {"epoch": 0, "stage": "xe", "step": 0, "best": None, "history": []}
+        if rank == 0:
+            for said in _gpt2_start_notes(config, vocab, train_images):
+                note(said)
     elif config.init_from:
         model, vocab, raw = load_checkpoint(config.init_from)
         refuse_own_encoder(raw, config.init_from)
@@ -1057,6 +1060,10 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
     if is_gpt2_folder(config.init_from):  # GPT-2 weights and tokenizer: a prefix-gpt2 starts
         _check_gpt2_start(config)
         return
+    if other := hugging_face_model_type(config.init_from):
+        raise InvalidParameter(f"--init-from {config.init_from}: a Hugging Face {other} model; "
+                               "a prefix-gpt2 starts from GPT-2 weights only (model_type gpt2), "
+                               "other captioners from a capsight checkpoint")  # fmt: skip
     if Path(config.init_from).is_file():
         raise InvalidParameter(f"--init-from {config.init_from}: is a file; name the checkpoint folder "
                                f"({Path(config.init_from).parent})")  # fmt: skip
@@ -1080,6 +1087,24 @@ def _check_gpt2_start(config: TrainConfig) -> None:
         raise InvalidParameter(f"--model-option {other[0]}: set by the GPT-2 weights in "
                                f"{config.init_from}; a start from them takes only "
                                f"{', '.join(GPT2_START_OPTIONS)}")  # fmt: skip
+
+
+def _gpt2_start_notes(config: TrainConfig, vocab, train_images) -> list[str]:
+    """What a start from GPT-2 weights leaves undone that the options ask for."""
+    from capsight.training.batches import left_right_swap
+
+    notes = []
+    if config.min_count != TrainConfig.min_count:
+        notes.append(f"--min-count {config.min_count} does nothing here: the GPT-2 tokenizer is the "
+                     "vocabulary, and every word has tokens in it")  # fmt: skip
+    if config.flip and left_right_swap(vocab) is None:
+        sides = sum(w in ("left", "right") for im in train_images for c in im.captions
+                    for w in tokenize(c))  # fmt: skip
+        if sides:
+            notes.append(f"--flip: 'left' and 'right' are no single tokens of this tokenizer, so "
+                         f"the {sides:,} times the captions say them stay as they are under "
+                         "mirrored photos")  # fmt: skip
+    return notes
 
 
 def _same_checkpoint(a: str, b: str) -> bool:
