@@ -50,10 +50,34 @@ def test_the_options_are_analyze_videos_and_checked_before_any_video(tmp_path):
         ({"evry": 1.0}, "analyze_videos has no option 'evry'"),
         ({"every": -1.0}, "every must be"),
         ({"metric": "manhattan"}, "metric"),
+        ({"thumbnail_size": -3}, "thumbnail size must be at least 16 pixels"),
     ):
         with pytest.raises(InvalidParameter, match=message):
             analyze_videos(["nowhere.mp4"], out, **kwargs)  # raised at the call, not later
+    for videos, where, message in ((None, out, "videos must be paths, got None"),
+                                   ([None], out, "videos must be paths, got None"),
+                                   (["a.mp4"], None, "out must be a folder path, got None")):  # fmt: skip
+        with pytest.raises(InvalidParameter, match=message):  # (a TypeError, or a video "None")
+            analyze_videos(videos, where)
     assert not out.exists()
+
+
+def test_one_path_is_one_video_and_a_video_named_twice_runs_once(tmp_path, monkeypatch):
+    """A str had been taken for its characters (57 "videos" for one path); a video named as a
+    str and as a Path ran twice, into clip/ and clip-2/."""
+    import capsight.batch.local as local
+    from capsight.batch import VideoOutcome
+
+    ran = []
+    monkeypatch.setattr(
+        local, "analyze_into", lambda v, f, o, p=None: ran.append(v) or VideoOutcome(v, str(f))
+    )
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    assert [o.video for o in analyze_videos(str(clip), tmp_path / "o")] == [str(clip)]
+    ran.clear()
+    list(analyze_videos([str(clip), clip, f"{tmp_path}/./clip.mp4"], tmp_path / "o"))
+    assert ran == [str(clip)]
 
 
 def test_folders_are_named_after_the_videos_unique_and_never_the_summarys():
@@ -125,8 +149,9 @@ def test_on_ray_the_outcomes_are_those_of_a_run_here(clips, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_fails_its_videos_and_the_batch_goes_on_to_its_end(clips, tmp_path):
-    """multiprocessing.Pool had waited for a killed worker's video for ever."""
+def test_a_worker_that_dies_sends_its_videos_to_a_fresh_pool(clips, tmp_path):
+    """multiprocessing.Pool had waited for a killed worker's video for ever; then one dead
+    worker failed every video not yet done, the other worker's included."""
     import multiprocessing
     import os
     import signal
@@ -141,11 +166,35 @@ def test_a_worker_that_dies_fails_its_videos_and_the_batch_goes_on_to_its_end(cl
     killer.start()
     outcomes = list(analyze_videos([clips[0], clips[2]], tmp_path / "o", workers=2, **OPTIONS))
     killer.join(timeout=60)
-    assert len(outcomes) == 2
-    died = [o for o in outcomes if not o.ok]
-    assert died and all(
-        "a worker process died (killed, or out of memory" in str(o.error) for o in died
+    assert [o.ok for o in outcomes] == [True, True] and all(
+        o.novel_at_s == (1.5,) for o in outcomes
     )
+
+
+@pytest.mark.slow
+def test_a_video_whose_pool_breaks_twice_fails_with_a_line(clips, tmp_path):
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    done = threading.Event()
+
+    def kill_every_worker() -> None:  # each as it starts: no video can finish
+        while not done.wait(0.02):
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_every_worker, daemon=True)
+    killer.start()
+    try:
+        outcomes = list(analyze_videos([clips[0], clips[2]], tmp_path / "o", workers=2, **OPTIONS))
+    finally:
+        done.set()
+        killer.join(timeout=60)
+    assert [o.ok for o in outcomes] == [False, False]
+    assert all("not analysed: a worker process died twice" in str(o.error) for o in outcomes)
+    assert "if __name__ == '__main__':" in str(outcomes[0].error)
 
 
 @pytest.mark.slow

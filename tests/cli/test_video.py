@@ -635,6 +635,11 @@ def test_workers_are_checked_with_one_video_too(run_cli, fake_pipeline, tmp_path
     status, _, err = run_cli("video", "clip.mp4", "--workers", "0", "--out", tmp_path / "o")
     assert status == 2 and not fake_pipeline
     one_error_line(err, "--workers must be a whole number from 1 to 256, got 0")
+    status, _, err = run_cli("video", "clip.mp4", "--ray", " ", "--out", tmp_path / "o")
+    assert status == 2 and not fake_pipeline  # had been ignored, exit 0
+    one_error_line(err, "--ray needs a Ray address: auto, local or ray://HOST:PORT")
+    status, _, err = run_cli("video", "clip.mp4", "--workers", "2", "--out", tmp_path / "o")
+    assert status == 0 and "note: --workers and --ray share out several videos" in err
 
 
 def test_ray_without_ray_installed_is_one_line(

@@ -163,9 +163,11 @@ _FILE_SUFFIXES = {".html", ".htm", ".json", ".csv", ".png", ".vtt", ".txt", ".pd
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight.batch import check_workers
-    from capsight.errors import InputNotFound
+    from capsight.errors import InputNotFound, InvalidParameter
 
     check_workers(args.workers)  # with one video too: a typo is said, not ignored
+    if args.ray is not None and not args.ray.strip():
+        raise InvalidParameter("--ray needs a Ray address: auto, local or ray://HOST:PORT")
     videos, problems = expand_video_args(args.videos)
     for _, problem in problems:
         print(error_line(problem), file=sys.stderr)
@@ -178,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
                          "classes", "note"), file=sys.stderr)  # fmt: skip
     # One video, named once or twice (`a.mp4 ./a.mp4`), and no folder: its report goes into --out.
     if len(videos) == 1 and not problems and not any(Path(a).is_dir() for a in args.videos):
+        if (args.ray is not None or args.workers > 1) and not args.quiet:
+            print(error_line("--workers and --ray share out several videos; this one is "
+                             "analysed here", "note"), file=sys.stderr)  # fmt: skip
         return run_one(
             args,
             videos[0],
@@ -370,7 +375,8 @@ class BatchBar:
         from capsight._cli.progress_bar import ProgressBar
 
         self.total = total
-        self.bar = ProgressBar(enabled=at_once and ProgressBar.wanted(args.quiet))
+        # Redrawn at every video (no 0.1 s wait between draws): it had shown a count behind.
+        self.bar = ProgressBar(enabled=at_once and ProgressBar.wanted(args.quiet), min_interval=0)
         self.drawing = None
 
     def __enter__(self):

@@ -44,10 +44,15 @@ def analyze_videos(
     the models loaded once; more: a pool of processes, or Ray actors). ``ray``: a Ray address
     ("auto", "local", "ray://head:10001") to run on Ray (capsight.batch.ray_runner).
     ``progress(i, fraction, message)`` hears the i-th video's analysis, in this process only.
-    Bad options raise ``InvalidParameter`` here, before any video is read."""
+    Bad arguments raise ``InvalidParameter`` here, before any video is read; an unknown model
+    name, found as the first video loads it, raises ``ModelNotFound`` and ends the batch. With
+    ``workers`` > 1 the workers are spawned processes, which import the calling script: run the
+    batch under ``if __name__ == "__main__":``, as with any multiprocessing."""
     from capsight.novelty.pipeline import check_options
 
-    videos = [str(v) for v in videos]
+    videos = _video_list(videos)
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise InvalidParameter(f"out must be a folder path, got {out!r:.60}", "out")
     workers = check_workers(workers)
     if ray is not None and (not isinstance(ray, str) or not ray.strip()):
         raise InvalidParameter(
@@ -57,15 +62,36 @@ def analyze_videos(
         raise InvalidParameter(f"analyze_videos has no option {unknown[0]!r}; it takes "
                                f"analyze_video's: {', '.join(sorted(_OPTIONS))}")  # fmt: skip
     check_options(
-        **{**_CHECKED_DEFAULTS, **{k: options[k] for k in _CHECKED_DEFAULTS if k in options}}
+        **{**_CHECKED_DEFAULTS, **{k: options[k] for k in _CHECKED_DEFAULTS if k in options}},
+        thumbnail_size=options.get("thumbnail_size"),
     )
-    if ray is not None:
-        from capsight.batch.ray_runner import check_ray
-
-        check_ray()  # before the output folder is made
     tasks = list(zip(videos, output_folders(videos, out), strict=True))
+    if ray is not None:
+        from capsight.batch.ray_runner import connect, run_on_ray
+
+        started = connect(ray.strip())  # before the output folder is made
+        _make_folder(out)
+        return _checked_outcomes(run_on_ray(tasks, options, workers, started))
     _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks
-    return _checked_outcomes(_run(tasks, options, workers, ray, progress))
+    return _checked_outcomes(_run(tasks, options, workers, progress))
+
+
+def _video_list(videos) -> list[str]:
+    """``videos`` as paths, each file once (the first naming kept); one path is a list of one."""
+    if isinstance(videos, (str, os.PathLike)):
+        videos = [videos]  # not the characters of its name, one video each
+    try:
+        videos = list(videos)
+    except TypeError:
+        raise InvalidParameter(f"videos must be paths, got {videos!r:.60}", "videos") from None
+    if bad := [v for v in videos if not isinstance(v, (str, os.PathLike))]:
+        raise InvalidParameter(f"videos must be paths, got {bad[0]!r:.60}", "videos")
+    seen, kept = set(), []
+    for video in map(os.fspath, videos):
+        if (real := os.path.realpath(video)) not in seen:
+            seen.add(real)
+            kept.append(video)
+    return kept
 
 
 def _make_folder(out: str | os.PathLike) -> None:
@@ -77,17 +103,11 @@ def _make_folder(out: str | os.PathLike) -> None:
         ) from None
 
 
-def _run(tasks, options: dict, workers: int, ray: str | None, progress) -> Iterator[VideoOutcome]:
-    if ray is not None:
-        from capsight.batch.ray_runner import run_on_ray
+def _run(tasks, options: dict, workers: int, progress) -> Iterator[VideoOutcome]:
+    from capsight.batch.local import run_in_process, run_on_pool
 
-        return run_on_ray(tasks, options, workers, ray.strip())
     if workers > 1 and len(tasks) > 1:
-        from capsight.batch.local import run_on_pool
-
         return run_on_pool(tasks, options, workers)
-    from capsight.batch.local import run_in_process
-
     return run_in_process(tasks, options, progress)
 
 

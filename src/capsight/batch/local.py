@@ -35,12 +35,37 @@ def run_on_pool(tasks, options: dict, workers: int) -> Iterator[VideoOutcome]:
     """The (video, folder) pairs of ``tasks`` on ``workers`` spawned processes, outcomes in the
     order the videos finish. Leaving the iteration early (an exception, Ctrl-C) ends the
     workers at once: a video cut off leaves its outputs, which are written last, unwritten. A
-    worker that dies (killed, out of memory) fails the videos not yet done, each with a line."""
+    worker that dies (killed, out of memory) breaks the pool: the videos it left unfinished go
+    to a fresh one, and a video left unfinished by two broken pools fails with a line."""
+    tasks, broken_before = list(tasks), set()
+    while tasks:
+        unfinished = []
+        yield from _one_pool(tasks, options, workers, unfinished)
+        tasks = []
+        for video, folder in unfinished:
+            if video in broken_before:
+                yield VideoOutcome(
+                    str(video), str(folder), error=CapsightError(WORKER_DIED.format(video))
+                )
+            else:
+                broken_before.add(video)
+                tasks.append((video, folder))
+
+
+WORKER_DIED = (
+    "{}: not analysed: a worker process died twice while it waited or ran (killed, or out of "
+    "memory: try fewer --workers; from a Python script, is the batch under "
+    "`if __name__ == '__main__':`? A spawned worker imports the script)"
+)
+
+
+def _one_pool(tasks, options: dict, workers: int, unfinished: list) -> Iterator[VideoOutcome]:
+    """``tasks`` on one pool; the (video, folder) pairs a broken pool left go into ``unfinished``."""
+    import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    tasks = list(tasks)
     context = multiprocessing.get_context("spawn")  # no forked torch or ONNX Runtime state
     executor = ProcessPoolExecutor(
         min(workers, len(tasks)) or 1, mp_context=context, initializer=_quiet_worker
@@ -50,17 +75,20 @@ def run_on_pool(tasks, options: dict, workers: int) -> Iterator[VideoOutcome]:
                    for video, folder in tasks}  # fmt: skip
         for future in as_completed(futures):
             try:
-                yield future.result()
+                outcome = future.result()
             except BrokenProcessPool:  # (multiprocessing.Pool had waited for it for ever)
-                video, folder = futures[future]
-                died = CapsightError(f"{video}: not analysed: a worker process died (killed, or "
-                                     "out of memory: try fewer --workers)")  # fmt: skip
-                yield VideoOutcome(str(video), str(folder), error=died)
+                unfinished.append(futures[future])
+                continue
+            yield outcome
     finally:
         # Python 3.11's executor can only wait for running videos; a Ctrl-C must not.
         for process in list((getattr(executor, "_processes", None) or {}).values()):
             process.terminate()
         executor.shutdown(wait=True, cancel_futures=True)
+        # The executor's queues freed now (it sits in reference cycles), not at exit: after
+        # Ctrl-C, Python's resource tracker had warned of "leaked semaphore objects" on stderr.
+        del executor
+        gc.collect()
 
 
 def _quiet_worker() -> None:

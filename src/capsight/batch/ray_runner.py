@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from collections.abc import Iterator
 
 from capsight.batch.outcome import VideoOutcome, analyze_into
@@ -51,22 +52,36 @@ def check_ray() -> None:
         raise MissingDependency("--ray needs Ray and Ray Data: pip install 'ray[data]'") from None
 
 
-def run_on_ray(tasks, options: dict, workers: int, address: str) -> Iterator[VideoOutcome]:
-    """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors, outcomes as they come.
-    Ray started here ("local", or no cluster running) is shut down again at the end."""
+def connect(address: str) -> bool:
+    """Join or start Ray at ``address``, before any output is written; whether it was started
+    here (and is for the batch to shut down). CapsightError, in one line, when it cannot be."""
     check_ray()
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:  # "local" is Ray's own word for a new instance on this machine
+        with warnings.catch_warnings():  # Ray Client's own warning says what the error says
+            warnings.simplefilter("ignore")
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)  # fmt: skip
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        advice = ("check that the head node's Ray Client port is reachable from here"
+                  if address.startswith("ray://") else
+                  "start one with `ray start --head`, or pass --ray local")  # fmt: skip
+        raise CapsightError(
+            f"--ray {address}: cannot reach a Ray cluster ({first}); {advice}"
+        ) from None
+    return True
+
+
+def run_on_ray(tasks, options: dict, workers: int, started: bool) -> Iterator[VideoOutcome]:
+    """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors (Ray already joined:
+    ``connect``), outcomes as they come; Ray is shut down at the end if ``started`` here."""
     import ray
     import ray.data
 
-    started = not ray.is_initialized()
-    if started:
-        try:  # "local" is Ray's own word for a new instance on this machine
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR)  # fmt: skip
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CapsightError(f"--ray {address}: cannot reach a Ray cluster ({first}); "
-                                "start one with `ray start --head`, or pass --ray local") from None  # fmt: skip
     try:
         # capsight's own bar counts the videos; Ray Data's bars and INFO lines would interleave.
         ray.data.DataContext.get_current().enable_progress_bars = False

@@ -117,12 +117,14 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
     return every, window, metric, signal, sensitivity
 
 
-def check_options(*, every, window, metric, signal, sensitivity, captioner, greedy) -> None:
+def check_options(
+    *, every, window, metric, signal, sensitivity, captioner, greedy, thumbnail_size=None
+) -> None:
     """Raise the ``InvalidParameter`` that ``analyze_video`` would for these options, without a
     video or a model: the CLI checks once before a folder of videos, not once per video. Model
     names are checked where the models load."""
-    _check_call("", captioner, greedy, None)
-    _check_params(every, window, metric, signal, sensitivity, None)
+    _check_call("", captioner, greedy, thumbnail_size)
+    _check_params(every, window, metric, signal, sensitivity, thumbnail_size)
 
 
 _threads_lock = threading.Lock()
