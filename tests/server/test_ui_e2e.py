@@ -203,6 +203,9 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the plot scrolls sideways
     try:
         page.wait_for_function(f"{cue}.includes('Swipe sideways')")
+        # The sliders' ends stay in view (Gradio hides them under 480 px), inside the page.
+        ends = page.locator("#capsight-every .max_value").bounding_box()
+        assert ends and ends["width"] > 0 and ends["x"] + ends["width"] <= 390
     finally:
         page.set_viewport_size({"width": 1360, "height": 1000})
 
