@@ -128,7 +128,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--ray",
         metavar="ADDRESS",
         default=None,
-        help="with several videos: run them on Ray (pip install 'ray[data]'): 'auto' joins this "
+        help="with several videos: run them on Ray (pip install 'capsight[ray]'): 'auto' joins this "
         "machine's cluster, 'local' starts Ray here, or a ray:// address; every node must see "
         "the videos and --out at the same paths",
     )
