@@ -83,8 +83,8 @@ def ban_specials(model, logp):
 
 def apply_history_bans(model, logp, history: list[list[int]], options: DecodingOptions, last: bool):
     """Repeated trigrams, phrases and words, and (before the last step) an empty caption, endings
-    mid-phrase and first words no training caption starts with, per row. Phrases only for a model that knows
-    its ``function_ids`` (a loaded checkpoint)."""
+    mid-phrase and first words no training caption starts with, per row. Phrases only for a
+    model that knows its ``function_ids`` (a loaded checkpoint with a word vocabulary)."""
     endings = model.endings if options.complete_endings and not last else None
     function_ids = getattr(model, "function_ids", None) if options.no_repeat_phrase else None
     if endings is not None:
