@@ -276,7 +276,9 @@ def run_many(
                     batch_bar.say(head + summary, sys.stdout)
                 batch_bar(done)
         except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
-            interrupted = [v for v in videos if v not in {r["video"] for r in rows}]
+            outcomes.close()  # the workers end before their folders are read back below
+            listed = {r["video"] for r in rows}
+            interrupted = [v for v in videos if v not in listed]
             # A video whose report a worker wrote just before Ctrl-C, its outcome not yet here,
             # is read back from its own analysis.json.
             rows += [_row_from_folder(v, folders[v], started) or
@@ -426,10 +428,13 @@ def _write_summary(
 
     from capsight._cli.main import error_line
 
-    absolute = [{**r, **{k: os.path.abspath(r[k]) for k in ("video", "report") if r.get(k)}}
-                for r in rows]  # fmt: skip
-    folders = {os.path.abspath(v): f for v, f in folders.items()}
-    merged, kept = _with_earlier_rows(root / SUMMARY, absolute, folders)
+    try:  # (Path.absolute, not abspath: "link/../a.mp4" is not "a.mp4" when link is a link)
+        absolute = [{**r, **{k: str(Path(r[k]).absolute()) for k in ("video", "report") if r.get(k)}}
+                    for r in rows]  # fmt: skip
+        folders = {str(Path(v).absolute()): f for v, f in folders.items()}
+        merged, kept = _with_earlier_rows(root / SUMMARY, absolute, folders)
+    except OSError:  # the working folder deleted meanwhile: the paths as given
+        merged, kept = rows, 0
     try:
         root.mkdir(parents=True, exist_ok=True)
         with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:

@@ -70,7 +70,14 @@ def analyze_videos(
         from capsight.batch.ray_runner import connect, run_on_ray
 
         started = connect(ray.strip())  # before the output folder is made
-        _make_folder(out)
+        try:
+            _make_folder(out)
+        except BaseException:
+            if started:  # (run_on_ray shuts it down when its outcomes end)
+                import ray as ray_module
+
+                ray_module.shutdown()
+            raise
         return _checked_outcomes(run_on_ray(tasks, options, workers, started))
     _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks
     return _checked_outcomes(_run(tasks, options, workers, progress))

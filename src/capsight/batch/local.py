@@ -35,26 +35,28 @@ def run_on_pool(tasks, options: dict, workers: int) -> Iterator[VideoOutcome]:
     """The (video, folder) pairs of ``tasks`` on ``workers`` spawned processes, outcomes in the
     order the videos finish. Leaving the iteration early (an exception, Ctrl-C) ends the
     workers at once: a video cut off leaves its outputs, which are written last, unwritten. A
-    worker that dies (killed, out of memory) breaks the pool: the videos it left unfinished go
-    to a fresh one, and a video left unfinished by two broken pools fails with a line."""
-    tasks, broken_before = list(tasks), set()
+    worker that dies (killed, out of memory) breaks the pool, and every video not yet done with
+    it: those go to a fresh pool, and after a second break each goes to a pool of its own, so
+    that only a video that kills its worker every time fails."""
+    tasks, breaks = list(tasks), 0
     while tasks:
-        unfinished = []
-        yield from _one_pool(tasks, options, workers, unfinished)
-        tasks = []
-        for video, folder in unfinished:
-            if video in broken_before:
-                yield VideoOutcome(
-                    str(video), str(folder), error=CapsightError(WORKER_DIED.format(video))
-                )
-            else:
-                broken_before.add(video)
-                tasks.append((video, folder))
+        unfinished: list = []
+        if breaks < 2:
+            yield from _one_pool(tasks, options, workers, unfinished)
+        else:
+            for task in tasks:
+                alone: list = []
+                yield from _one_pool([task], options, 1, alone)
+                for video, folder in alone:
+                    error = CapsightError(WORKER_DIED.format(video))
+                    yield VideoOutcome(str(video), str(folder), error=error)
+        breaks += 1
+        tasks = unfinished
 
 
 WORKER_DIED = (
-    "{}: not analysed: a worker process died twice while it waited or ran (killed, or out of "
-    "memory: try fewer --workers; from a Python script, is the batch under "
+    "{}: not analysed: the worker process analysing it alone died (killed, or out of memory: "
+    "try fewer --workers; from a Python script, is the batch under "
     "`if __name__ == '__main__':`? A spawned worker imports the script)"
 )
 
@@ -71,8 +73,16 @@ def _one_pool(tasks, options: dict, workers: int, unfinished: list) -> Iterator[
         min(workers, len(tasks)) or 1, mp_context=context, initializer=_quiet_worker
     )
     try:
-        futures = {executor.submit(analyze_into, video, str(folder), options): (video, folder)
-                   for video, folder in tasks}  # fmt: skip
+        futures = {}
+        for i, (video, folder) in enumerate(tasks):
+            try:
+                futures[executor.submit(analyze_into, video, str(folder), options)] = (
+                    video,
+                    folder,
+                )
+            except BrokenProcessPool:  # a worker died while the videos were handed out
+                unfinished.extend(tasks[i:])
+                break
         for future in as_completed(futures):
             try:
                 outcome = future.result()
