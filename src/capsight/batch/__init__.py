@@ -67,16 +67,13 @@ def analyze_videos(
     )
     tasks = list(zip(videos, output_folders(videos, out), strict=True))
     if ray is not None:
-        from capsight.batch.ray_runner import connect, run_on_ray
+        from capsight.batch.ray_runner import connect, disconnect, run_on_ray
 
         started = connect(ray.strip())  # before the output folder is made
         try:
             _make_folder(out)
         except BaseException:
-            if started:  # (run_on_ray shuts it down when its outcomes end)
-                import ray as ray_module
-
-                ray_module.shutdown()
+            disconnect(started)  # (run_on_ray does it when its outcomes end)
             raise
         return _checked_outcomes(run_on_ray(tasks, options, workers, started))
     _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks

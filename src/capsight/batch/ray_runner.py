@@ -76,6 +76,14 @@ def connect(address: str) -> bool:
     return True
 
 
+def disconnect(started: bool) -> None:
+    """Shut down the Ray that ``connect`` started here (one it joined keeps running)."""
+    if started:
+        import ray
+
+        ray.shutdown()
+
+
 def run_on_ray(tasks, options: dict, workers: int, started: bool) -> Iterator[VideoOutcome]:
     """The (video, folder) pairs of ``tasks`` on ``workers`` Ray actors (Ray already joined:
     ``connect``), outcomes as they come; Ray is shut down at the end if ``started`` here."""
@@ -97,5 +105,4 @@ def run_on_ray(tasks, options: dict, workers: int, started: bool) -> Iterator[Vi
         for row in outcomes.iter_rows():
             yield pickle.loads(row["outcome"])
     finally:
-        if started:
-            ray.shutdown()
+        disconnect(started)
