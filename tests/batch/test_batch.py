@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,6 +200,90 @@ def test_a_video_whose_worker_dies_every_time_fails_with_a_line(clips, tmp_path)
         "not analysed: the worker process analysing it alone died" in str(o.error) for o in outcomes
     )
     assert "if __name__ == '__main__':" in str(outcomes[0].error)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="needs Linux's /proc with its children lists",
+)
+def test_only_the_video_that_kills_its_worker_every_time_fails(clips, tmp_path):
+    """Among good videos, one whose worker dies whenever it opens it (here: killed by this
+    test as soon as the worker, or its frame reader, holds the file open): two broken pools,
+    then a pool each, and the good ones are analysed."""
+    import multiprocessing
+    import signal
+    import threading
+
+    from capsight.io.synthetic_video import write_video
+
+    crasher = tmp_path / "crasher.mp4"  # long enough to be seen open
+    write_video(crasher, [np.full((96, 128, 3), (200, 30, 30), np.uint8)] * 600, fps=10)
+    done, kills = threading.Event(), []
+
+    def opens_crasher(pid: int) -> bool:  # it, or the frame reader it starts (a child of its)
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(crasher)
+                   for fd in os.listdir(f"/proc/{pid}/fd")):  # fmt: skip
+                return True
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:  # (a process that ended meanwhile)
+            return False
+        return any(opens_crasher(int(child)) for child in children)
+
+    def kill_whoever_opens_it() -> None:
+        while not done.wait(0.005):
+            for worker in multiprocessing.active_children():
+                if opens_crasher(worker.pid):
+                    os.kill(worker.pid, signal.SIGKILL)
+                    kills.append(worker.pid)
+
+    killer = threading.Thread(target=kill_whoever_opens_it, daemon=True)
+    killer.start()
+    videos = [clips[0], crasher, clips[2]]
+    try:
+        outcomes = {Path(o.video).name: o for o in
+                    analyze_videos(videos, tmp_path / "o", workers=2, **OPTIONS)}  # fmt: skip
+    finally:
+        done.set()
+        killer.join(timeout=60)
+    assert len(kills) >= 3  # in each of the two shared pools, then in its own
+    assert outcomes["cat-cup.mp4"].novel_at_s == outcomes["cup-cat.mp4"].novel_at_s == (1.5,)
+    assert "crasher.mp4: not analysed: the worker process analysing it alone died" in str(
+        outcomes["crasher.mp4"].error
+    )
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_where_nothing_listens_fails_at_once(clips, tmp_path, scheme):
+    """Ray itself had retried a refused host:port for minutes."""
+    pytest.importorskip("ray.data")
+    import socket
+
+    from capsight.errors import CapsightError
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"{scheme}127.0.0.1:{port}"
+    with pytest.raises(CapsightError, match=rf"^--ray {address}: cannot reach a Ray cluster "
+                       rf"\(nothing listens at 127.0.0.1:{port}: connection refused\)"):  # fmt: skip
+        next(analyze_videos(clips, tmp_path / "o", ray=address, **OPTIONS))
+    assert not (tmp_path / "o").exists()
+
+
+def test_only_a_host_and_port_is_tried_before_ray_is(monkeypatch):
+    import socket
+
+    from capsight.batch.ray_runner import _no_answer
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("no connection is tried for these")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    assert _no_answer("auto") is None and _no_answer("local") is None
+    assert _no_answer("ray://head") is None  # (Ray's own error names what is missing)
+    assert _no_answer("head:70000") == "70000 is no port number: they go from 0 to 65535"
 
 
 @pytest.mark.slow

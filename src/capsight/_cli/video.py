@@ -255,9 +255,10 @@ def run_many(
                 done += 1
                 if bars is not None:
                     bars.close()  # this video's bar, before its lines
+                head = f"[{done}/{len(videos)}] " if at_once else ""
                 if outcome.error is not None:
                     message = cli_message(outcome.error)
-                    batch_bar.say(error_line(message), sys.stderr)
+                    batch_bar.say(error_line(head + message), sys.stderr)
                     rows.append({"video": outcome.video, "error": " ".join(message.split())})
                     batch_bar(done)
                     continue
@@ -272,7 +273,6 @@ def run_many(
                 elif talk:
                     outputs = {k: Path(v) for k, v in outcome.outputs.items()}
                     summary = format_summary(Analysis.from_dict(outcome.analysis), outputs)
-                    head = f"[{done}/{len(videos)}] " if at_once else ""
                     batch_bar.say(head + summary, sys.stdout)
                 batch_bar(done)
         except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally

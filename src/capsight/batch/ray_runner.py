@@ -60,6 +60,11 @@ def connect(address: str) -> bool:
 
     if ray.is_initialized():
         return False
+    advice = ("check that the head node's Ray Client port is reachable from here"
+              if address.startswith("ray://") else
+              "start one with `ray start --head`, or pass --ray local")  # fmt: skip
+    if (unanswered := _no_answer(address)) is not None:
+        raise CapsightError(f"--ray {address}: cannot reach a Ray cluster ({unanswered}); {advice}")
     try:  # "local" is Ray's own word for a new instance on this machine
         with warnings.catch_warnings():  # Ray Client's own warning says what the error says
             warnings.simplefilter("ignore")
@@ -67,13 +72,38 @@ def connect(address: str) -> bool:
                      logging_level=logging.ERROR)  # fmt: skip
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        advice = ("check that the head node's Ray Client port is reachable from here"
-                  if address.startswith("ray://") else
-                  "start one with `ray start --head`, or pass --ray local")  # fmt: skip
         raise CapsightError(
             f"--ray {address}: cannot reach a Ray cluster ({first}); {advice}"
         ) from None
     return True
+
+
+# How long a cluster's address may take to answer before the batch gives up on it.
+ANSWER_TIMEOUT_S = 10.0
+
+
+def _no_answer(address: str) -> str | None:
+    """Why nothing answers at a ``host:port`` or ``ray://host:port`` address (refused, timed
+    out, no such host), or None when something does or the address is no host and port ("auto",
+    "local"). Ray itself retried a refused port for minutes before failing."""
+    import socket
+
+    where = address.removeprefix("ray://")
+    host, colon, port = where.rpartition(":")
+    if not colon or not port.isdigit() or not host:
+        return None
+    host = host.removeprefix("[").removesuffix("]")  # an IPv6 address in brackets
+    if int(port) > 65535:
+        return f"{port} is no port number: they go from 0 to 65535"
+    try:
+        socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT_S).close()
+    except TimeoutError:
+        return f"nothing answered at {where} within {ANSWER_TIMEOUT_S:g} s"
+    except ConnectionRefusedError:
+        return f"nothing listens at {where}: connection refused"
+    except OSError as exc:  # no such host, no route
+        return f"cannot connect to {where}: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 def disconnect(started: bool) -> None:
