@@ -29,9 +29,14 @@ def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_j
         ui.describe(str(photo), "labels", "labels", "greedy", 0)
         # greedy with the beam slider still at 4: no beam width sent (it would be refused)
         ui.describe(str(photo), "show-attend-tell", "labels", "greedy", 4)
+        # sample: at the Decoding panel's temperature (it had been 0.7 whatever was set)
+        ui.describe(str(photo), "labels", "labels", "sample", 0, 1.5)
+        card, *_ = ui.describe(str(photo), "labels", "labels", "sample", 0, 9)
+        assert "Temperature must be between" in card  # one line in model A's card
     assert seen[:2] == [None, None]  # both models, their own decoding
     assert [d.beam_width for d in seen[2:4]] == [2, 2] and seen[2].method == "beam"
-    assert [d.method for d in seen[4:]] == ["greedy"] * 4
+    assert [d.method for d in seen[4:8]] == ["greedy"] * 4
+    assert [(d.method, d.temperature) for d in seen[8:]] == [("sample", 1.5)] * 2
 
 
 def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(

@@ -257,7 +257,9 @@ def test_after_a_failed_run_the_find_button_is_on_again_and_no_error_pill_is_lef
 
 def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, tmp_path):
     """Gradio toasted "Error: Video not playable" beside capsight's own line, which says why
-    and that the analysis reads the file all the same (ui.js closes that toast)."""
+    and that the analysis reads the file all the same (ui.js closes that toast). A file that
+    is no video is named in a toast of capsight's (on a phone the summary card is a screen
+    further down): the upload's handler, run outside Gradio's queue, had had its toast lost."""
     notes = tmp_path / "notes.mp4"
     notes.write_text("a shopping list, not a video\n")
     page.get_by_role("tab", name="Video").click()
@@ -271,6 +273,9 @@ def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, 
         "Array.from(document.querySelectorAll('.toast-item')).map(e => e.innerText)"
     )
     assert not [t for t in toasts if "Video not playable" in t]
+    assert [t for t in toasts if "notes.mp4: not a video" in t], toasts
+    for close in page.locator(".toast-close").all():
+        close.click()
 
 
 def test_a_new_photo_drops_the_results_still_on_their_way(page, tmp_path):

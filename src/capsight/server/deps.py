@@ -226,11 +226,16 @@ def _query_options(request: Request) -> list[str]:
     return list(dict.fromkeys(param.alias for param in declared(request, "query_params")))
 
 
+# ``?_=1712345678``: the query option a client adds to defeat caches (jQuery's convention).
+CACHE_BUSTER = "_"
+
+
 async def known_query_only(request: Request) -> None:
-    """422 for a query option the endpoint does not read, where one would change the answer
-    without a word (``GET /v1/jobs?stauts=failed`` would list every job)."""
+    """422 for a query option the endpoint does not read, which would be ignored without a word
+    (``GET /v1/jobs?stauts=failed`` would list every job); a cache-buster ``_`` passes."""
     known = _query_options(request)
-    unknown = [n for n in dict.fromkeys(request.query_params.keys()) if n not in known]
+    given = dict.fromkeys(request.query_params.keys())
+    unknown = [n for n in given if n not in known and n != CACHE_BUSTER]
     if unknown:
         reads = f"which reads {', '.join(known)}" if known else "which reads no query options"
         raise ApiError(422, f"{listed(unknown)}: not an option of {request.url.path}, {reads}")

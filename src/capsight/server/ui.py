@@ -213,7 +213,7 @@ class CapsightUI:
             raise user_error(str(exc)) from None
 
     # -- image tab --------------------------------------------------------------------------
-    def describe(self, upload, model_a, model_b, method, beam_width,
+    def describe(self, upload, model_a, model_b, method, beam_width, temperature=None,
                  request: gr.Request | None = None):  # fmt: skip
         """Both models' captions, the top classes and where each looked, and the sampled
         captions cleared; ``upload`` is the photo box's raw upload (or a path). A user's mistake
@@ -221,7 +221,7 @@ class CapsightUI:
         results beside the new one under "Error" badges once its toast is gone."""
         photo = self._photo_number(request)
         try:
-            results = self._describe(upload, model_a, model_b, method, beam_width)
+            results = self._describe(upload, model_a, model_b, method, beam_width, temperature)
         except gr.Error as exc:
             results = image_failure(str(exc.message))
         return results if self._photo_number(request) == photo else (gr.update(),) * len(results)
@@ -262,14 +262,16 @@ class CapsightUI:
                 return (*image_failure(str(exc.message), "This file cannot be described."), None)
         return (*cleared_image_results(), shown)
 
-    def _describe(self, upload, model_a, model_b, method, beam_width):
+    def _describe(self, upload, model_a, model_b, method, beam_width, temperature=None):
         image = photo_from_upload(upload)
         self._ready()
         try:  # beam width 0: each model's own decoding (beam 4 for the photo default, 3 for others)
             beam_width = slider_value(beam_width, BEAM_WIDTHS, "Beam width", whole=True)
             own = method == "beam" and beam_width == 0
-            width = {"beam_width": max(1, beam_width)} if method == "beam" else {}  # greedy: none
-            decoding = None if own else DecodingOptions(method=method, **width)
+            options = {"beam_width": max(1, beam_width)} if method == "beam" else {}  # greedy: none
+            if method == "sample" and temperature is not None:
+                options = {"temperature": slider_value(temperature, TEMPERATURES, "Temperature")}
+            decoding = None if own else DecodingOptions(method=method, **options)
         except CapsightError as exc:
             raise user_error(str(exc)) from None
         card_a, labels, looked_a, model_of_a = self._describe_one(image, model_a, decoding, "A")
@@ -798,6 +800,12 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                               label="Method")  # fmt: skip
                             beam = gr.Slider(*BEAM_WIDTHS, value=0, step=1,
                                              label="Beam width (0: each model's own)", elem_id="capsight-beam")  # fmt: skip
+                            # Describe with "sample" had sampled at 0.7 whatever was set: the
+                            # only temperature on the page was the diverse captions' below.
+                            sample_temperature = gr.Slider(
+                                *TEMPERATURES, value=DecodingOptions.temperature, step=0.1,
+                                label="Temperature (sample)", interactive=False,
+                                elem_id="capsight-sample-temperature")  # fmt: skip
                         describe_btn = gr.Button("Describe", variant="primary",
                                                  elem_id="capsight-describe")  # fmt: skip
                     with gr.Column(scale=7, min_width=360):
@@ -889,7 +897,8 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
         # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
         image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
-        describing = describe_btn.click(ui.describe, [photo, model_a, model_b, method, beam],
+        describing = describe_btn.click(ui.describe,
+                                        [photo, model_a, model_b, method, beam, sample_temperature],
                                         image_results, concurrency_limit=4, preprocess=False)  # fmt: skip
         sampling = sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
                                     concurrency_limit=4, preprocess=False)  # fmt: skip
@@ -901,7 +910,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                      concurrency_limit=4)  # fmt: skip
         photo.clear(ui.photo_cleared, None, image_results, queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[describing, sampling])  # fmt: skip
-        method.change(lambda m: gr.update(interactive=m == "beam"), method, beam, queue=False,
+        method.change(lambda m: (gr.update(interactive=m == "beam"),
+                                 gr.update(interactive=m == "sample")),
+                      method, [beam, sample_temperature], queue=False,
                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # Another model chosen: its card and map are the last model's until Describe runs again,
         # and would read as the new one's (model A's samples too).
@@ -953,8 +964,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                   show_progress="hidden", api_visibility="private")  # fmt: skip
         # A new clip, or clearing it, takes the last run along: its results, and the run itself.
         after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
-        video.upload(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
-                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
+        # Queued: an unqueued event's gr.Warning never reached the page, so a file that is no
+        # video was named only in the summary card, a screen below the player on a phone.
+        video.upload(ui.video_uploaded, video, after_upload, show_progress="hidden",
+                     preprocess=False, api_visibility="private", cancels=[analyzing],
+                     concurrency_limit=4)  # fmt: skip
         video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         for cleared in (video.upload, video.clear):  # no results, so nothing to be stale

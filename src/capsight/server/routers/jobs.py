@@ -28,7 +28,11 @@ from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager, valid_job_id
 from capsight.server.settings import ServerSettings
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
+# Every route refuses a query option it does not read: ?analysys=false had answered 200 with
+# the whole analysis, and DELETE ...?x=1 deleted the job.
+router = APIRouter(
+    tags=["jobs"], dependencies=[Depends(require_api_key), Depends(known_query_only)]
+)
 
 SSE_POLL_S = 0.5
 SSE_KEEPALIVE_S = 15.0
@@ -139,7 +143,7 @@ JobId = Annotated[str, Path(description="The id POST /v1/videos returned (32 hex
 # unknown query option changes nothing, and a cache-buster (?_=...) or a shared link's tracking
 # options must not fail.
 @router.get("/v1/jobs", response_model=JobList, summary="List jobs, newest first",
-            responses=error_responses(401, 422), dependencies=[Depends(known_query_only)])  # fmt: skip
+            responses=error_responses(401, 422))  # fmt: skip
 def list_jobs(
     *,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
