@@ -987,6 +987,14 @@ def test_a_smoke_test_encodes_only_the_photos_it_uses(caption_folder, tmp_path):
     shutil.rmtree(folder)
     train(_config(caption_folder, tmp_path / "small2", cache, **small))
     assert [p.name for p in cache.iterdir()] == ["shapes-efficientnet-lite0-224"]
+    # With --flip too, the whole corpus is read only when its mirror images are cached as
+    # well: a smoke test had mirrored every photo of the dataset.
+    train(_config(caption_folder, tmp_path / "small3", cache, flip=True, **small))
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "shapes-efficientnet-lite0-224",
+        "shapes-part3-efficientnet-lite0-224",
+        "shapes-part3-efficientnet-lite0-224-flip",
+    ]
 
 
 def test_a_corrupt_photo_is_left_out_of_training_with_a_note(caption_folder, tmp_path, capsys):

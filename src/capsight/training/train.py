@@ -688,11 +688,15 @@ def _prepare(config: TrainConfig, rank: int, world: int, corpus: CaptionCorpus |
 
 def _used_part(corpus: CaptionCorpus, used: list, config: TrainConfig, encoder) -> CaptionCorpus:
     """The corpus whose features a smoke test (--max-train-images) needs: all of it when its
-    cache is complete already, else only the photos used, cached under their own name."""
+    caches (the mirror images' too, with --flip) are complete already, else only the photos
+    used, cached under their own name. (With --flip and the plain cache alone complete, a
+    smoke test of 5 photos had mirrored all 7,966 of Flickr8k: 15 minutes.)"""
     try:
-        FeatureCache.open(
-            FeatureCache.folder_of(config.cache_dir, corpus, encoder.name, encoder.resolution)
-        )
+        for flip in (False, True) if config.flip else (False,):
+            FeatureCache.open(
+                FeatureCache.folder_of(config.cache_dir, corpus, encoder.name,
+                                       encoder.resolution, flip=flip)  # fmt: skip
+            )
         return corpus
     except (CapsightError, OSError, ValueError):
         pass
