@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+
+import pytest
 
 from capsight.model_loading import loaded_once
 
@@ -120,3 +123,34 @@ def test_one_model_asked_for_in_different_words_is_built_once():
     )
     assert encoder("lite0", reduced=False) == ("lite0", "", False)
     assert calls == [("lite0", "", True), ("lite0", "", False)]
+
+
+@pytest.mark.slow
+def test_a_first_caption_or_video_leaves_torchs_random_state_as_it_was(tmp_path):
+    """In a fresh process (nothing cached): a checkpoint's modules, the encoders' folded
+    copies and the first video's ONNX export had drawn from torch's global generator outside
+    ``loaded_once``, so a user's seeded numbers changed after a first call."""
+    import subprocess
+    import sys
+    from importlib.resources import files
+
+    script = f"""
+import numpy as np, torch, capsight
+from PIL import Image
+photo = Image.fromarray((np.random.default_rng(0).random((60, 80, 3)) * 255).astype("uint8"))
+torch.manual_seed(0); expected = torch.randn(3).tolist()
+for name, call in [
+    ("labels", lambda: capsight.caption(photo, model="labels")),
+    ("default", lambda: capsight.caption(photo)),
+    ("video", lambda: capsight.analyze_video({str(files("capsight") / "data" / "sample.mp4")!r},
+                                             every=5.0, thumbnail_size=0)),
+]:
+    torch.manual_seed(0)
+    call()
+    print(name, torch.randn(3).tolist() == expected)
+"""
+    env = {**os.environ, "CAPSIGHT_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["labels", "True", "default", "True", "video", "True"]

@@ -58,6 +58,17 @@ def loaded_once(maxsize: int = 8) -> Callable[[Callable[..., T]], Callable[..., 
     return decorate
 
 
+def keeps_random_state(build: Callable[..., T]) -> Callable[..., T]:
+    """Decorator: ``build`` leaves torch's global random state as it found it (for the lazy
+    builders outside ``loaded_once``: a checkpoint's modules, BatchNorm folded into a copy)."""
+
+    @functools.wraps(build)
+    def without_drawing(*args, **kwargs) -> T:
+        return _without_drawing(build, args, kwargs)
+
+    return without_drawing
+
+
 def _without_drawing(load: Callable[..., T], args: tuple, kwargs: dict) -> T:
     """``load(...)`` with torch's global random state as it was before: building a module draws
     its initial weights from it (overwritten by the checkpoint), and a caller who seeded torch

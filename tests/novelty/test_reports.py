@@ -139,6 +139,26 @@ def test_plot_is_a_readable_png():
     assert len(set(image.convert("RGB").getdata())) > 50  # something was drawn
 
 
+def test_drawing_the_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """matplotlib.use("Agg") had switched a notebook's backend: its plots stopped showing."""
+    import subprocess
+    import sys
+
+    script = (
+        "import matplotlib, matplotlib.pyplot\n"
+        "matplotlib.use('svg')\n"
+        "from capsight.novelty.reports import preload_plotting, render_plot_png\n"
+        "from tests.novelty.test_reports import make_analysis\n"
+        "preload_plotting(); render_plot_png(make_analysis())\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["svg"]
+
+
 def test_a_video_named_in_a_script_the_font_lacks_draws_without_warnings():
     """matplotlib warned once per missing glyph, source lines and all, in the CLI's output."""
     import warnings

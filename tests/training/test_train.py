@@ -1152,3 +1152,12 @@ def test_an_epoch_loss_that_rounds_to_zero_from_below_is_logged_as_zero():
     assert json_.dumps(epoch_loss([-2e-5, 1e-5])) == "0.0"  # not "-0.0"
     # 4 decimals, as before
     assert epoch_loss([0.5, 0.25]) == 0.375 and epoch_loss([1 / 3]) == 0.3333
+
+
+def test_a_wrong_data_path_leaves_no_run_folder(tmp_path):
+    """train() made its run folder before it read the data: a typo left an empty folder."""
+    from capsight.errors import CapsightError
+
+    with pytest.raises(CapsightError, match="nope"):
+        train(_config(tmp_path / "nope", tmp_path / "run", tmp_path / "cache"))
+    assert not (tmp_path / "run").exists()

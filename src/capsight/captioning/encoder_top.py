@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.model_loading import keeps_random_state
 from capsight.vision.efficientnet_lite import (
     EfficientNetLite,
     conv_relu6,
@@ -89,6 +90,7 @@ class EncoderTop(nn.Module):
             (id(t), t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers())
         )
 
+    @keeps_random_state
     def _inference_copy(self) -> nn.Module:
         """A frozen copy with BatchNorm folded into the convolutions, channels-last (as the
         shared encoder runs): about 1.5x faster. Made again whenever the weights have changed

@@ -32,6 +32,7 @@ from capsight.captioning.model import CaptionModel
 from capsight.captioning.options import stored_decoding
 from capsight.captioning.vocabulary import Vocabulary
 from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.model_loading import keeps_random_state
 from capsight.precision import inference_precision
 from capsight.vision.efficientnet_lite import VARIANTS
 from capsight.vision.encoder import EncodedImages, available_encoders
@@ -88,6 +89,7 @@ def member_encoder_weights(folders: list[Path], configs: list[dict]) -> list[str
 
 
 @lru_cache(maxsize=8)
+@keeps_random_state  # (building the modules draws weights the checkpoint then replaces)
 def _load(
     paths: tuple[str, ...],
 ) -> tuple[CaptionModel, Vocabulary, dict, list[tuple[str, int]], list[str]]:

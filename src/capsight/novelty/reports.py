@@ -221,10 +221,9 @@ def _tick_step(duration: float, max_ticks: int = 12) -> float:
 
 def preload_plotting() -> None:
     """Import matplotlib's figure machinery now (~0.3 s), e.g. on a thread while a video is
-    analysed, so that writing the report does not wait for it."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    analysed, so that writing the report does not wait for it. Leaves the caller's
+    matplotlib backend alone (the figures draw on their own Agg canvas)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
 
@@ -270,10 +269,8 @@ def drawable(text: str) -> str:
 
 
 def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 420):
-    """The matplotlib ``Figure`` behind ``render_plot_png`` (Agg canvas attached)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    """The matplotlib ``Figure`` behind ``render_plot_png`` (Agg canvas attached; pyplot's
+    backend, a notebook's inline one, is left as it is)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MultipleLocator

@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from capsight.model_loading import keeps_random_state
+
 OPSET = 17
 
 
@@ -61,6 +63,7 @@ class _EncoderGraph(nn.Module):
         return pooled, grid, self.net._fc(pooled).softmax(dim=-1)
 
 
+@keeps_random_state  # (the modules built to export draw initial weights)
 def export_encoder(name: str, path: Path) -> None:
     from capsight.vision.efficientnet_lite import VARIANTS, fused_for_inference
     from capsight.vision.encoder import load_efficientnet_lite
@@ -94,6 +97,7 @@ class _StepGraph(nn.Module):
         return logits.log_softmax(dim=-1), state["h"], state["c"], alpha
 
 
+@keeps_random_state
 def export_show_attend_tell(checkpoint: Path, start_path: Path, step_path: Path) -> None:
     """The decoder's ``start`` (grid -> state) and ``step`` (word, state -> log-probabilities,
     state, attention) as two graphs; beam search runs between them (``capsight.ort.captioner``)."""
@@ -117,6 +121,7 @@ def export_show_attend_tell(checkpoint: Path, start_path: Path, step_path: Path)
             {n: {0: "rows"} for n in names[0] + names[1]})  # fmt: skip
 
 
+@keeps_random_state
 def export_bert(folder: Path, path: Path) -> None:
     """all-MiniLM-L6-v2's BERT: ids (B, T), mask (B, T) -> last hidden state (B, T, 384)."""
     from capsight.text.bert import load_bert

@@ -820,8 +820,13 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
 
     ``corpus``: the data as ``training_corpus(config)`` returned it, when the caller has read and
     checked it already (``train_main`` does, before it opens an MLflow run); read here if None.
-    A second run into the same folder while this one writes there stops with ``InvalidParameter``."""
+    A second run into the same folder while this one writes there stops with ``InvalidParameter``.
+    Like ``capsight train``, it prints each epoch's record (as in metrics.jsonl) on stdout and
+    its notes on stderr, and seeds Python's, numpy's and torch's global generators with
+    ``config.seed``."""
     rank, world = join_process_group()
+    if corpus is None:  # before the run's folder is made: a wrong data path had left it empty
+        corpus = training_corpus(config, note if rank == 0 else (lambda message: None))
     out = make_run_folder(config.out)
     with run_folder_lock(out) if rank == 0 else contextlib.nullcontext():
         return _train_in(out, rank, world, config, tracker, corpus)

@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 from capsight.errors import ModelNotFound
+from capsight.model_loading import keeps_random_state
 from capsight.precision import inference_precision, uses_bf16
 from capsight.vision.efficientnet_lite import (
     FEATURE_DIM,
@@ -118,6 +119,7 @@ def read_encoder_weights(path: str) -> dict[str, torch.Tensor]:
 
 
 @lru_cache(maxsize=8)
+@keeps_random_state
 def _inference_net(name: str, device: str, weights: str = "") -> EfficientNetLite:
     """The loaded network with BatchNorm folded in, channels-last (what ``encode`` runs)."""
     return fused_for_inference(load_efficientnet_lite(name, device, weights))
