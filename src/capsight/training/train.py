@@ -694,8 +694,9 @@ def _used_part(corpus: CaptionCorpus, used: list, config: TrainConfig, encoder) 
     try:
         for flip in (False, True) if config.flip else (False,):
             FeatureCache.open(
-                FeatureCache.folder_of(config.cache_dir, corpus, encoder.name,
-                                       encoder.resolution, flip=flip)  # fmt: skip
+                FeatureCache.folder_of(
+                    config.cache_dir, corpus, encoder.name, encoder.resolution, flip=flip
+                )  # fmt: skip
             )
         return corpus
     except (CapsightError, OSError, ValueError):
