@@ -408,6 +408,10 @@ def test_an_empty_file_name_is_said_to_be_empty():
     (DecodingOptions(method="sample", beam_width=5, length_penalty=1.0),
      "sampling does not use beam_width or length_penalty; leave them out"),
     (DecodingOptions(method="greedy", seed=1), "greedy decoding does not use seed;"),
+    # only the options given are explained (the message had listed all six)
+    (DecodingOptions(method="greedy", beam_width=5), "does not use beam_width; leave it out, or "
+                                                     "choose a method that does (beam_width: "
+                                                     "method='beam')"),
     (DecodingOptions.partial(top_k=5), "beam search does not use top_k;"),  # the model's own: beam
 ])  # fmt: skip
 def test_decoding_options_the_method_does_not_use_are_refused_as_by_the_cli(options, fragment):

@@ -30,6 +30,7 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert analysis["video"]["path"] == "my clip.mp4"  # the client's name, not the server's path
     assert [m["time"] for m in analysis["novel_moments"]] == [2.0]  # first sample past 1.6 s
     assert done["summary"]["novel_moments"] == 1 and done["expires_at"] is not None
+    assert done["summary"]["note"] is None
 
     expected = {"report": "text/html", "plot": "image/png", "csv": "text/csv",
                 "vtt": "text/vtt", "json": "application/json"}  # fmt: skip
@@ -55,6 +56,15 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert job["id"] in [j["id"] for j in listed["jobs"]]
     folder = client.app.state.settings.job_dir / job["id"]
     assert (folder / "out").is_dir() and not list(folder.glob("input.*"))  # the upload is gone
+
+
+def test_a_job_that_finds_nothing_says_why_in_its_summary(client, tiny_video, wait_for_job):
+    """As /get_video_captions, the report and the page do; a /v1 job had said only 0."""
+    r = _submit(client, tiny_video, every=60)
+    assert r.status_code == 202, r.text
+    done = wait_for_job(client, r.json()["id"])
+    assert done["summary"]["novel_moments"] == 0
+    assert done["summary"]["note"].startswith("only one moment was sampled")
 
 
 def test_events_stream_progress_then_done(client, tiny_video):

@@ -227,17 +227,23 @@ def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> Deco
         return None
     resolved = decoding.over(getattr(captioner, "default_decoding", None))
     if unread := decoding.unread(resolved):  # as the CLI and the HTTP API refuse them
+        # Only the options given are explained: an HTTP caller had read of a length_penalty
+        # its endpoint does not take.
+        readers = "; ".join(f"{name}: {READ_BY.get(name, '?')}" for name in unread)
         raise InvalidParameter(
             f"{METHOD_NAMES[resolved.method]} does not use {' or '.join(unread)}; leave "
             f"{'it' if len(unread) == 1 else 'them'} out, or choose a method that does "
-            "(temperature and top_p shape method='sample', top_k and seed 'sample' and "
-            "'narrowing', beam_width and length_penalty 'beam')"
+            f"({readers})"
         )
     return resolved
 
 
 METHOD_NAMES = {"greedy": "greedy decoding", "beam": "beam search", "sample": "sampling",
                 "narrowing": "the narrowing schedule"}  # fmt: skip
+# The methods that read each option (DecodingOptions.in_force).
+READ_BY = {"temperature": "method='sample'", "top_p": "method='sample'",
+           "top_k": "method='sample' or 'narrowing'", "seed": "method='sample' or 'narrowing'",
+           "beam_width": "method='beam'", "length_penalty": "method='beam'"}  # fmt: skip
 
 
 def resolve_captioner(model: str | os.PathLike = "default") -> tuple[Captioner, str]:

@@ -70,6 +70,7 @@ SETTING_NAMES = {
     "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
     "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos"},
+    "api": {"every": "every", "sensitivity": "sensitivity"},  # POST /v1/videos' form fields
     "python": {"every": "every=", "sensitivity": "sensitivity="},  # analyze_video's arguments
 }
 # The shortest sampling interval a face offers (the page's slider starts at 0.25 s); others take

@@ -57,7 +57,8 @@ class JobResponse(BaseModel):
     params: dict
     summary: dict = Field(
         description="moments, novel_moments, duration (the video's length, s), "
-        "seconds (the analysis time, s); when done"
+        "seconds (the analysis time, s), note (why no moment is novel, and which field to "
+        "change; null when some are); when done"
     )
     created_at: str
     started_at: str | None
