@@ -83,7 +83,7 @@ def test_python_callers_get_one_line_for_what_is_not_an_analysis_or_a_face():
         Analysis.from_dict(None)
     quiet = _analysis([Moment(0.0, "a dog", None), Moment(1.0, "a dog", 0.01)])
     with pytest.raises(
-        InvalidParameter, match="face must be one of cli, report, page, legacy, python"
+        InvalidParameter, match="face must be one of cli, report, page, legacy, api, python"
     ):
         quiet.quiet_reason("notebook")
     assert "--" not in quiet.quiet_reason("python")  # in the arguments' names, not the CLI's flags

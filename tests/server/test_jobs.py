@@ -46,6 +46,7 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
     assert r.headers["content-disposition"] == 'attachment; filename="my_clip-moments.csv"'
 
     novel_index = next(i for i, m in enumerate(analysis["moments"]) if m["is_novel"])
+    assert analysis["novel_moments"][0]["index"] == novel_index  # (it had to be found by time)
     r = client.get(f"/v1/jobs/{job['id']}/thumbnails/{novel_index}")
     assert r.status_code == 200 and r.content.startswith(b"\xff\xd8"), r.text
     assert client.get(f"/v1/jobs/{job['id']}/thumbnails/0").status_code == 404

@@ -11,7 +11,8 @@ Schema of ``to_dict()`` (``analysis.json``)::
      "params": {"every", "window", "metric", "signal", "sensitivity", "captioner", ...},
      "moments": [{"time", "caption", "novelty", "novelty_text", "novelty_visual",
                   "is_novel", "labels"}, ...],          # every sampled moment, time order
-     "novel_moments": [{"time", "novelty", "caption"}, ...],   # time order
+     "novel_moments": [{"index", "time", "novelty", "caption"}, ...],  # time order; index
+                                                      # into "moments"
      "extra": {"timings", "captioner", "decoding", "runtime", "selection", ...},
      "capsight_version": "..."}
 """
@@ -235,10 +236,17 @@ class Analysis:
                 }
                 for m in self.moments
             ],
+            # "index": the moment's place in "moments" (and the API's thumbnail number)
             "novel_moments": [
-                {"time": round(m.time, 3), "novelty": _clean(m.novelty), "caption": m.caption}
-                for m in self.novel_moments
-            ],
+                {
+                    "index": i,
+                    "time": round(m.time, 3),
+                    "novelty": _clean(m.novelty),
+                    "caption": m.caption,
+                }
+                for i, m in enumerate(self.moments)
+                if m.is_novel
+            ],  # fmt: skip
             "extra": self.extra,
             "capsight_version": __version__,
         }
