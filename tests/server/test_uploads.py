@@ -88,6 +88,7 @@ def test_describe_content_names_common_mistakes():
         ("..", "upload"),
         (None, "upload"),
         ("x" * 300 + ".jpg", "x" * 120),
+        ("my %22best%22 clip.mp4", "my _best_ clip.mp4"),  # curl's and browsers' '"' (was _22)
     ],
 )
 def test_display_name_is_a_harmless_base_name(given, shown):

@@ -148,10 +148,17 @@ def example_name(filename: str | None, fallback: str = "upload") -> str:
     return f"{display_name(parts[-2], '')}/{display_name(parts[-1], fallback)}".lstrip("/")
 
 
+# How a browser or curl writes '"', CR and LF in a multipart file name (the WHATWG HTML rule),
+# which the form parser leaves as they came: 'my "best".mp4' had been shown "my _22best_22.mp4".
+_FORM_ESCAPES = {"%22": '"', "%0D": "\r", "%0A": "\n"}
+
+
 def display_name(filename: str | None, fallback: str = "upload") -> str:
     """A client's file name made safe to show (never used as a path): base name, 120 chars."""
     if not filename:
         return fallback
+    for escape, character in _FORM_ESCAPES.items():  # browsers' and curl's, undone
+        filename = filename.replace(escape, character)
     name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("_", name).strip(" .")
     return name[:120] or fallback
