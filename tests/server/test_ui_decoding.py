@@ -28,7 +28,11 @@ def test_beam_width_zero_means_each_models_own_decoding(make_app, started, cat_j
         ui.describe(str(photo), "labels", "labels", "beam", 2)
         ui.describe(str(photo), "labels", "labels", "greedy", 0)
         # greedy with the beam slider still at 4: no beam width sent (it would be refused)
-        ui.describe(str(photo), "show-attend-tell", "labels", "greedy", 4)
+        card, card_b, *_ = ui.describe(str(photo), "show-attend-tell", "labels", "greedy", 4)
+        # a model's mean log-prob is said to be on its own scale (-0.26 against -0.49 read
+        # as one model surer of a better caption); labels has none
+        assert 'title="mean log-prob: ' in card and "not comparable between models" in card
+        assert "title=" not in card_b
         # sample: at the Decoding panel's temperature (it had been 0.7 whatever was set)
         ui.describe(str(photo), "labels", "labels", "sample", 0, 1.5)
         card, *_ = ui.describe(str(photo), "labels", "labels", "sample", 0, 9)

@@ -123,13 +123,18 @@ def test_video_page_refuses_non_videos_and_renders_a_finished_job(
         )
         for name in ("report.html", "novelty.png", "moments.csv", "captions.vtt", "analysis.json"):
             assert f'download="my_clip-{name}"' in downloads  # saved under the video's name
-        assert plot and gallery and times and len(rows) >= 3
+        assert plot and gallery.value and gallery.visible and times and len(rows) >= 3
         # the CLI's and the report's clock
         assert [row[0] for row in rows[:2]] == ["00:00", "00:01"]
         shown = [row[2] for row in table.value["metadata"]["display_value"]]
         assert shown[0] == "" and all(re.fullmatch(r"\d+\.\d{3}", v) for v in shown[1:]), shown
         assert all(isinstance(row[2], float) for row in rows[1:])  # sorted as numbers, not text
         assert player.subtitles is not None  # the captions play along as the video's subtitles
+        # No novel moment (one sample): no empty gallery under "choose one to play from there"
+        summary, _, gallery, *_ = ui.analyze(
+            {"video": upload(clip, "my clip.mp4"), "subtitles": None}, 10.0, *args[1:], quiet
+        )
+        assert "No novel moment:" in summary and gallery.value == [] and not gallery.visible
 
 
 def test_a_job_without_novel_moments_says_why():
@@ -364,8 +369,8 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
         {"video": upload(old, "camera.mp4"), "subtitles": None}
     )
     assert "camera.mp4: browsers cannot play MPEG-4 part 2" in summary and find["interactive"]
-    assert "Find novel moments" in summary and (plot, gallery, rows, downloads, times) == (
-        None, [], [], "", [])  # fmt: skip
+    assert "Find novel moments" in summary and (plot, rows, downloads, times) == (None, [], "", [])
+    assert gallery.value == [] and gallery.visible  # shown again after a run that hid it
     assert ui.video_uploaded({"video": upload(new, "phone.mp4")})[0] == EMPTY_VIDEO
     text = tmp_path / "tmpnotes.mp4"
     text.write_text("hello")
@@ -492,6 +497,10 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     bars, note = shown_classes(upload(photo, "cat.jpg"), "type your own", "cat, dog", "")
     assert max(bars["value"], key=bars["value"].get) == "cat" and "read its top class" not in note
     assert "No class stands out" not in note
+    assert bars["label"] == "All 2 classes"  # not "Top 5 classes" over two
+    assert shown_classes(upload(photo, "cat.jpg"), "professions", "", "")[0]["label"] == (
+        "Top 5 classes"
+    )
 
 
 def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
@@ -607,9 +616,9 @@ def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
         return cards
 
     monkeypatch.setattr(ui, "_describe", describe_then_a_new_photo)
-    assert ui.describe(None, "a", "b", "beam", 0, alice) == (gr.update(),) * 6
+    assert ui.describe(None, "a", "b", "beam", 0, 0.7, alice) == (gr.update(),) * 6
     monkeypatch.setattr(ui, "_describe", lambda *args: cards)
-    assert ui.describe(None, "a", "b", "beam", 0, alice) == cards  # her new photo's reply lands
+    assert ui.describe(None, "a", "b", "beam", 0, 0.7, alice) == cards  # her new photo's reply lands
     monkeypatch.setattr(ui, "_sample", lambda *args: (ui.photo_cleared(bob), "<p>samples</p>")[1])
     assert ui.sample(None, "a", 1.0, 3, bob) == gr.update()  # bob cleared his photo meanwhile
     monkeypatch.setattr(ui, "_sample", lambda *args: "<p>samples</p>")

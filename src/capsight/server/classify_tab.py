@@ -87,7 +87,9 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
                    "none of them, or several.")  # fmt: skip
     for note in notes:
         caveat += f" Note: {note[0].upper()}{note[1:]}."
-    shown = gr.update(value=bars, show_heading=clear)
+    # "Top 5 classes" over the 2 of a two-class list read as 3 missing
+    label = f"Top {len(bars)} classes" if len(bars) >= 5 else f"All {len(bars)} classes"
+    shown = gr.update(value=bars, show_heading=clear, label=label)
     return shown, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 

@@ -90,6 +90,12 @@ STALE_VIDEO = (
     "were found: press <b>Find novel moments</b> to apply them.</p>"
 )
 TABLE_HEADERS = ["time", "caption", "novelty", "novel"]
+# Side by side, -0.26 against -0.49 read as the first model being surer of a better caption.
+LOG_PROB_HINT = ("mean log-prob: how likely this model found its own words (0 is certain), on "
+                 "its own scale: not comparable between models, nor a measure of quality")  # fmt: skip
+
+GALLERY_LABEL = "Novel moments: choose one to play from there"
+
 RUNNING_VIDEO = (
     '<div class="cap-card cap-empty"><span><b>Analysing the clip</b>: its progress shows '
     "below; the plot, the novel moments and the downloads appear here when it is done.</span></div>"
@@ -288,14 +294,15 @@ class CapsightUI:
         except CapsightError as exc:
             raise user_error(str(exc)) from None
         ms = (time.perf_counter() - start) * 1000
-        meta = f"{ms:.0f} ms on this server"
+        meta, hint = f"{ms:.0f} ms on this server", ""
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
             used = self.engine.decoding_for(d.model, decoding or DecodingOptions.partial())
             meta += f" · {decoding_name(used)} · mean log-prob {d.caption.score:.2f}"
+            hint = LOG_PROB_HINT
         if d.model == model_of_a:  # two cards alike ("default" and the model it is here)
             meta += " · the same model as A"
         name = f"default ({d.model})" if model == "default" else model
-        card = caption_card(name, d.caption.text, meta, side)
+        card = caption_card(name, d.caption.text, meta, side, hint)
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}  # (none if blank)
         return card, labels, self._where_it_looked(image, d, side), d.model
 
@@ -405,7 +412,7 @@ class CapsightUI:
         clip, and for a file that is no video, which a run would only refuse again."""
         self._clip_number(request, new=True)
         ready, refused = gr.update(interactive=True), gr.update(interactive=False)
-        cleared = (EMPTY_VIDEO, None, [], [], "", [], ready)
+        cleared = (EMPTY_VIDEO, None, empty_gallery(), [], "", [], ready)
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         if not upload:
@@ -543,7 +550,11 @@ class CapsightUI:
             gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
         )
         table = gr.Dataframe(value=moment_table(rows, table_headers(analysis)))
-        return (summary, plot_update, gallery, table, downloads_html(files, job.filename), times)
+        # Hidden with no moment to show: its prompt to choose one had stood over an empty
+        # gallery and its placeholder icon (the summary says why nothing stood out).
+        gallery_update = gr.Gallery(value=gallery, visible=bool(gallery))
+        return (summary, plot_update, gallery_update, table, downloads_html(files, job.filename),
+                times)  # fmt: skip
 
     def with_captions(self, job_id: str):
         """The video player, now with the job's captions as its subtitle track."""
@@ -580,7 +591,12 @@ class CapsightUI:
 
 def cleared_video_results():
     """The Video tab as a run starts: summary, plot, gallery, table, downloads, times."""
-    return RUNNING_VIDEO, None, [], [], "", []
+    return RUNNING_VIDEO, None, empty_gallery(), [], "", []
+
+
+def empty_gallery():
+    """The gallery emptied, and shown again (a run that found nothing hides it)."""
+    return gr.Gallery(value=[], visible=True)
 
 
 def stale_note(ran: list | None, *settings) -> str:
@@ -874,7 +890,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                         stale = gr.HTML("", elem_id="capsight-stale")  # STALE_VIDEO, or nothing
                         summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
                         gallery = gr.Gallery(
-                            label="Novel moments: choose one to play from there",
+                            label=GALLERY_LABEL,
                             columns=3,
                             height="auto",
                             object_fit="contain",
