@@ -618,7 +618,9 @@ def test_a_reply_for_an_earlier_photo_changes_nothing(make_app, monkeypatch):
     monkeypatch.setattr(ui, "_describe", describe_then_a_new_photo)
     assert ui.describe(None, "a", "b", "beam", 0, 0.7, alice) == (gr.update(),) * 6
     monkeypatch.setattr(ui, "_describe", lambda *args: cards)
-    assert ui.describe(None, "a", "b", "beam", 0, 0.7, alice) == cards  # her new photo's reply lands
+    assert (
+        ui.describe(None, "a", "b", "beam", 0, 0.7, alice) == cards
+    )  # her new photo's reply lands
     monkeypatch.setattr(ui, "_sample", lambda *args: (ui.photo_cleared(bob), "<p>samples</p>")[1])
     assert ui.sample(None, "a", 1.0, 3, bob) == gr.update()  # bob cleared his photo meanwhile
     monkeypatch.setattr(ui, "_sample", lambda *args: "<p>samples</p>")
