@@ -1161,3 +1161,29 @@ def test_a_wrong_data_path_leaves_no_run_folder(tmp_path):
     with pytest.raises(CapsightError, match="nope"):
         train(_config(tmp_path / "nope", tmp_path / "run", tmp_path / "cache"))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", "1", "epochs must be a whole number, got '1'"),
+    ("flip", "no", "flip must be True or False, got 'no'"),  # (it had been true)
+    ("max_train_images", 2.5, "max_train_images must be a whole number, got 2.5"),
+    ("lr", "0.01", "lr must be a number, got '0.01'"),
+    ("model", [1], "model must be a dict, got [1]"),
+    ("data", 7, "data must be text (or a path), got 7"),
+])  # fmt: skip
+def test_a_python_caller_gets_the_field_named_for_a_value_of_the_wrong_kind(
+    tmp_path, field, value, message
+):
+    """From Python, epochs="1" had been a TypeError from a comparison deep in the checks."""
+    values = {"data": str(tmp_path), "out": str(tmp_path / "run"), field: value}
+    with pytest.raises(InvalidParameter, match=f"^{re.escape(message)}$") as caught:
+        TrainConfig(**values)
+    assert caught.value.parameter == field
+
+
+def test_paths_and_numpy_numbers_are_taken(tmp_path):
+    import numpy as np
+
+    config = TrainConfig(data=tmp_path, out=tmp_path / "run", epochs=np.int64(2), lr=np.float32(1e-3))
+    assert config.data == str(tmp_path) and config.out == str(tmp_path / "run")
+    assert config.epochs == 2 and config.lr == pytest.approx(1e-3)

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import json
 import math
+import numbers
 import os
 import random
 import sys
@@ -132,6 +133,7 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        self._check_types()
         for names, least in ((("epochs", "scst_epochs", "warmup_steps", "scst_top_k", "max_train_images",
                                "max_val_images"), 0),
                              (("batch_images", "captions_per_image", "min_count", "max_caption_length", "val_beam",
@@ -189,6 +191,32 @@ class TrainConfig:
             self._check_positions()
         if self.out:
             check_run_folder(self.out, self.resume)
+
+    def _check_types(self) -> None:
+        """Each field of the kind its default is, else InvalidParameter naming the field: from
+        Python, epochs="1" had been a TypeError deep in the checks, and flip="no" was true. A
+        path (os.PathLike) for a text field is taken as its text."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = f.type if f.default is dataclasses.MISSING else type(f.default).__name__
+            if f.default_factory is not dataclasses.MISSING:
+                kind = type(f.default_factory()).__name__
+            if kind == "str" and isinstance(value, os.PathLike):
+                object.__setattr__(self, f.name, os.fspath(value))
+                continue
+            wanted, ok = {
+                "bool": ("True or False", isinstance(value, bool)),
+                "int": ("a whole number", isinstance(value, numbers.Integral)
+                        and not isinstance(value, bool)),  # fmt: skip
+                "float": ("a number", isinstance(value, numbers.Real)
+                          and not isinstance(value, bool)),  # fmt: skip
+                "str": ("text (or a path)", isinstance(value, str)),
+                "dict": ("a dict", isinstance(value, dict)),
+            }.get(kind, ("", True))
+            if not ok:
+                raise InvalidParameter(
+                    f"{f.name} must be {wanted}, got {value!r:.60}", f.name
+                )
 
     def _check_positions(self) -> None:
         """A prefix-gpt2's ``n_positions`` must hold the prefix and the longest caption."""
