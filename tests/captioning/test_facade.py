@@ -281,10 +281,13 @@ def test_decoding_options_given_to_labels_are_a_warning(photo):
     """labels names classes: a beam width or num_captions given to it had been ignored silently."""
     import warnings
 
-    with pytest.warns(facade.DecodingIgnored, match="the labels model ignores decoding options"):
+    with pytest.warns(
+        facade.DecodingIgnored, match="the labels model ignores decoding options"
+    ) as said:
         described = capsight.caption(photo("chelsea"), model="labels",
                                      decoding=DecodingOptions(num_captions=3))  # fmt: skip
     assert described[0].alternatives == []
+    assert said[0].filename == __file__  # the caller's line (it had been facade.py's)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         capsight.caption(photo("chelsea"), model="labels")

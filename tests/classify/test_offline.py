@@ -172,8 +172,9 @@ def test_classify_warns_of_classes_it_cannot_tell_apart(photo):
     """classify_images had tied "cat" and "cats" at 0.499 without a word to a Python caller."""
     import warnings
 
-    with pytest.warns(ClassesIndistinct, match="the classes 'cat', 'cats' look the same"):
+    with pytest.warns(ClassesIndistinct, match="the classes 'cat', 'cats' look the same") as said:
         (result,) = classify([photo("chelsea")], "cat, cats, dog")
+    assert said[0].filename == __file__  # the caller's line, not capsight's
     assert dict(result.top)["cat"] == pytest.approx(dict(result.top)["cats"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

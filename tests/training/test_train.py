@@ -1184,6 +1184,8 @@ def test_a_python_caller_gets_the_field_named_for_a_value_of_the_wrong_kind(
 def test_paths_and_numpy_numbers_are_taken(tmp_path):
     import numpy as np
 
-    config = TrainConfig(data=tmp_path, out=tmp_path / "run", epochs=np.int64(2), lr=np.float32(1e-3))
+    config = TrainConfig(
+        data=tmp_path, out=tmp_path / "run", epochs=np.int64(2), lr=np.float32(1e-3)
+    )
     assert config.data == str(tmp_path) and config.out == str(tmp_path / "run")
     assert config.epochs == 2 and config.lr == pytest.approx(1e-3)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from capsight.errors import InvalidParameter, check_count
 from capsight.io.image_inputs import image_list, rgb_images
 from capsight.model_loading import loaded_once
+from capsight.warning_origin import callers_level
 
 if TYPE_CHECKING:
     import torch
@@ -122,7 +123,7 @@ def describe_images(
     if decoding is not None and not captioner.decodes:  # labels ("default" if nothing is trained)
         warnings.warn(f"the {model_name} model ignores decoding options (beam, sampling, "
                       "num_captions, ...): it names the encoder's top ImageNet classes",
-                      DecodingIgnored, 2)  # fmt: skip
+                      DecodingIgnored, callers_level())  # fmt: skip
     decoding = decoding_for(captioner, decoding)
     encoder = cached_encoder(captioner.encoder_name)
     out: list[ImageDescription] = []

@@ -23,6 +23,7 @@ from capsight.classify.templates import resolve_templates
 from capsight.errors import InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
+from capsight.warning_origin import callers_level
 
 if TYPE_CHECKING:
     from capsight.io.image_inputs import ImageInput
@@ -134,9 +135,9 @@ def _warn_build_notes(classifier) -> None:
     from capsight.classify.offline import UNUSED_TEMPLATES, indistinct_notes
 
     for note in indistinct_notes(classifier):
-        warnings.warn(note, ClassesIndistinct, stacklevel=3)
+        warnings.warn(note, ClassesIndistinct, stacklevel=callers_level())
     if getattr(classifier, "templates_unused", False):  # templates=[...] that changed nothing
-        warnings.warn(UNUSED_TEMPLATES, UserWarning, stacklevel=3)
+        warnings.warn(UNUSED_TEMPLATES, UserWarning, stacklevel=callers_level())
 
 
 DECODE_CHUNK = 32  # photos decoded and classified together by classify_images()

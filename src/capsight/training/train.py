@@ -206,17 +206,19 @@ class TrainConfig:
                 continue
             wanted, ok = {
                 "bool": ("True or False", isinstance(value, bool)),
-                "int": ("a whole number", isinstance(value, numbers.Integral)
-                        and not isinstance(value, bool)),  # fmt: skip
-                "float": ("a number", isinstance(value, numbers.Real)
-                          and not isinstance(value, bool)),  # fmt: skip
+                "int": (
+                    "a whole number",
+                    isinstance(value, numbers.Integral) and not isinstance(value, bool),
+                ),  # fmt: skip
+                "float": (
+                    "a number",
+                    isinstance(value, numbers.Real) and not isinstance(value, bool),
+                ),  # fmt: skip
                 "str": ("text (or a path)", isinstance(value, str)),
                 "dict": ("a dict", isinstance(value, dict)),
             }.get(kind, ("", True))
             if not ok:
-                raise InvalidParameter(
-                    f"{f.name} must be {wanted}, got {value!r:.60}", f.name
-                )
+                raise InvalidParameter(f"{f.name} must be {wanted}, got {value!r:.60}", f.name)
 
     def _check_positions(self) -> None:
         """A prefix-gpt2's ``n_positions`` must hold the prefix and the longest caption."""
