@@ -12,6 +12,11 @@
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
     >>> from capsight.novelty.reports import write_outputs
     >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
+    >>> from capsight.novelty.analysis import Analysis         # an analysis.json read back
+    >>> again = Analysis.from_dict(json.loads(open("out/analysis.json").read()))
+    >>> from capsight.vision.heatmaps import attention_sheet   # where each word looked
+    >>> r = capsight.caption("cat.jpg", model="show-attend-tell")[0]
+    >>> attention_sheet("cat.jpg", r.attention, r.tokens, title=r.text).save("attention.png")
 
 ``caption`` and ``describe_images`` (caption + ImageNet labels + model name) take paths, bytes,
 PIL images or NumPy arrays, as does ``classify_images`` (zero-shot classes: a comma-separated list,

@@ -45,3 +45,23 @@ def test_a_strip_of_a_photo_is_shown_wide_enough_to_see_its_map():
         Image.new("RGB", (10000, 100)), np.full((2, 49), 1 / 49), ["a", "strip"], (7, 7)
     )
     assert sheet.height > 2 * 67
+
+
+def test_a_python_caller_gets_a_sheet_from_a_path_or_one_line_for_a_mistake(tmp_path):
+    """From Python: a path had been an AttributeError ('str' has no 'copy'), a caption
+    without attention a TypeError, and a wrong grid a reshape ValueError."""
+    import pytest
+
+    from capsight.errors import InvalidParameter
+
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (90, 60), (120, 80, 40)).save(photo)
+    weights = np.random.default_rng(0).random((3, 49)).astype(np.float32)
+    sheet = attention_sheet(str(photo), weights, ["a", "brown", "dog"])  # 7x7 by default
+    assert sheet.width > 0 and sheet.height > 0
+    assert attention_sheet(np.zeros((60, 90, 3), np.uint8), weights, ["a"]).size
+    with pytest.raises(InvalidParameter, match="^this caption has no attention: only Show"):
+        attention_sheet(str(photo), None, ["a"])
+    with pytest.raises(InvalidParameter, match=r"^grid_size \(9, 9\) has 81 cells, but the "
+                                               r"attention weighs 49"):  # fmt: skip
+        attention_sheet(str(photo), weights, ["a"], (9, 9))

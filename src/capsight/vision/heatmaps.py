@@ -4,7 +4,8 @@
     >>> overlay.size == photo.size
     True
     >>> cam = class_activation_map(encoded.grid[0], fc_weight, class_index=281)   # (49,)
-    >>> attention_sheet(photo, result.attention, result.tokens, (7, 7), title="a cat").save("a.png")
+    >>> result = capsight.caption("cat.jpg", model="show-attend-tell")[0]
+    >>> attention_sheet("cat.jpg", result.attention, result.tokens, title=result.text).save("a.png")
 
 A captioner with attention gives one weight per grid cell for every word it wrote. A captioner
 without attention (``labels``) still has a spatial story: the class activation map (Zhou et al.,
@@ -71,20 +72,46 @@ def heatmap_overlay(
 
 
 def attention_sheet(
-    image: Image.Image,
-    attention: np.ndarray | torch.Tensor,
+    image,
+    attention: np.ndarray | torch.Tensor | None,
     words: list[str],
-    grid_size: tuple[int, int],
+    grid_size: tuple[int, int] | None = None,
     tile: int = 200,
     columns: int = 4,
     title: str | None = None,
 ) -> Image.Image:
     """One picture for a whole caption: a tile per word, its attention laid over the photo.
-    ``title`` is written in the band above the tiles (left empty for a viewer's own label)."""
+    ``image``: anything ``capsight.caption`` takes (a path, a PIL image, an array);
+    ``attention`` and ``words``: a caption's ``attention`` and ``tokens``; ``grid_size``: the
+    encoder's grid (``capsight.encode_images(...).grid_size``), by default the square the
+    attention's width makes (7x7 for 49 cells). ``title`` is written in the band above the
+    tiles (left empty for a viewer's own label). InvalidParameter for a caption without
+    attention (only Show, Attend and Tell captioners attend) or a grid that does not fit it."""
     from PIL import ImageDraw, ImageFont
 
+    from capsight.errors import InvalidParameter
+    from capsight.io.image_inputs import as_rgb_image
+
+    if attention is None:
+        raise InvalidParameter(
+            "this caption has no attention: only Show, Attend and Tell captioners attend "
+            "(capsight models); show-and-tell and labels do not", "attention"
+        )  # fmt: skip
     weights = np.asarray(attention, dtype=np.float32)  # (T, h*w)
-    words = words[: len(weights)]
+    if weights.ndim != 2:
+        raise InvalidParameter(f"attention is one row of weights per word, (words, cells); got "
+                               f"shape {weights.shape}", "attention")  # fmt: skip
+    cells = weights.shape[1]
+    if grid_size is None:
+        side = round(cells**0.5)
+        grid_size = (side, side)
+    if grid_size[0] * grid_size[1] != cells:
+        raise InvalidParameter(
+            f"grid_size {tuple(grid_size)} has {grid_size[0] * grid_size[1]} cells, but the "
+            f"attention weighs {cells}: give the grid of the captioner's encoder", "grid_size"
+        )  # fmt: skip
+    image = image if isinstance(image, Image.Image) else as_rgb_image(image)
+    words = list(words)[: len(weights)]
     thumb = viewable(image, tile)
     # The words at 24 px: the page shows the 840 px sheet in a column a phone makes ~350 px
     # wide, where 18 px words were ~7 px tall.
