@@ -95,6 +95,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument(flag, dest=dest, type=kind, default=None, help=text)
     p.add_argument("--no-ui", dest="ui", action="store_const", const=False, default=None,
                    help="do not mount the web page at /ui")  # fmt: skip
+    p.add_argument("--captioner", dest="captioners", action="append", default=None,
+                   metavar="NAME=FOLDER",
+                   help="serve a trained checkpoint (a capsight train run folder or its best/) "
+                        "as captioner NAME, which requests, the page and --model may name; "
+                        "repeat for more (CAPSIGHT_CAPTIONERS: NAME=FOLDER;NAME=FOLDER)")  # fmt: skip
     return p
 
 
@@ -112,6 +117,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         ):
             raise InvalidParameter(f"{flag} {problem}")
     overrides["ui"] = getattr(args, "ui", None)
+    if getattr(args, "captioners", None):  # (the flags' entries replace the variable's)
+        overrides["captioners"] = ";".join(args.captioners)
     return ServerSettings.from_env(environ).replace(**overrides)
 
 
@@ -189,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from capsight.server.app import create_app
-        from capsight.server.engine import check_servable
+        from capsight.server.engine import check_servable, serve_checkpoints
         from capsight.server.jobs import JobStore
     except ImportError as exc:
         raise MissingDependency(
@@ -199,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
     # the folder, and a database it can write (before the models)
     JobStore(settings.job_dir).close()
+    serve_checkpoints(settings.served_checkpoints)  # before --model, which may name one
     check_servable(settings.model)
     app = create_app(settings)
     _log_as_uvicorn_does(settings.log_level)

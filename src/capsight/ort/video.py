@@ -10,6 +10,7 @@ import errno
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +48,13 @@ def captioner_folder(name: str) -> Path | None:
     """The checkpoint folder ONNX Runtime would run for captioner ``name``, or None."""
     from capsight.ort.captioner import supported
 
+    # A checkpoint a server serves by name (serve --captioner); registering it imported the
+    # registry, which would import torch here otherwise (the ONNX path never does).
+    registry = getattr(sys.modules.get("capsight.captioning.base"), "_REGISTRY", {})
     if name in ("default", _VIDEO_DEFAULT):
         folder = MODELS_DIR / _VIDEO_DEFAULT
     else:
-        folder = Path(name)
+        folder = getattr(registry.get(name), "checkpoint_folder", None) or Path(name)
         if not (folder / "config.json").is_file() and (folder / "best" / "config.json").is_file():
             folder = folder / "best"  # a training run folder stands for its best checkpoint
     return folder if folder.is_dir() and supported(folder) is not None else None

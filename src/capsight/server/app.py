@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from capsight import __version__
-from capsight.server.engine import Engine
+from capsight.server.engine import Engine, serve_checkpoints
 from capsight.server.head_requests import HeadAsGet
 from capsight.server.http_errors import install_error_handlers
 from capsight.server.jobs import JobManager, JobStore
@@ -89,6 +89,7 @@ def _schema_without_keys(app: FastAPI, build) -> dict:
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the app. ``engine`` defaults to the real models; tests pass a small fake."""
     settings = settings or ServerSettings.from_env()
+    serve_checkpoints(settings.served_checkpoints)  # (serve --captioner NAME=FOLDER)
     engine = engine or Engine(settings.model, settings.inference_slots)
 
     @asynccontextmanager

@@ -87,6 +87,40 @@ def servable_captioners() -> list[str]:
     return names
 
 
+def serve_checkpoints(served: dict[str, str]) -> None:
+    """Register each trained checkpoint folder of ``served`` ({name: folder}, ``serve
+    --captioner NAME=FOLDER``) as a captioner clients may name: the server's operator chose
+    the folder, so no client path reaches the filesystem. ModelNotFound, in one line, for a
+    folder that holds no checkpoint or a name a captioner already has."""
+    import functools
+
+    from capsight.captioning.base import _REGISTRY, available_captioners, register_captioner
+    from capsight.captioning.checkpoint import CONFIG, checkpoint_folder
+    from capsight.captioning.trained import TrainedCaptioner
+
+    for name, folder in served.items():
+        path = Path(folder).expanduser().absolute()
+        existing = _REGISTRY.get(name)
+        if getattr(existing, "checkpoint_folder", None) == path:
+            continue  # registered by an earlier start in this process
+        if name in available_captioners():
+            raise ModelNotFound(f"--captioner {name}={folder}: {name!r} is a captioner capsight "
+                                "has already; choose another name")  # fmt: skip
+        if not path.is_dir():
+            raise ModelNotFound(f"--captioner {name}={folder}: no such folder")
+        found = checkpoint_folder(path)
+        if not (found / CONFIG).is_file() and not any(
+            (p / CONFIG).is_file() for p in found.iterdir() if p.is_dir()
+        ):
+            raise ModelNotFound(
+                f"--captioner {name}={folder}: no trained checkpoint there (no {CONFIG}); name "
+                "a capsight train run folder or its best/"
+            )
+        factory = functools.partial(TrainedCaptioner, name, str(path))
+        factory.checkpoint_folder = path  # (ort.video runs it on ONNX Runtime where it can)
+        register_captioner(name)(factory)
+
+
 def check_servable(name: str) -> None:
     """Raise ModelNotFound unless ``name`` is "default" or a captioner the server may serve.
 

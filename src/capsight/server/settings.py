@@ -43,6 +43,9 @@ class ServerSettings:
     request_timeout_s: float = 120.0  # a synchronous request (captions, legacy video) gives up
     job_timeout_s: float = 3600.0  # a video job running longer fails
     model: str = "default"  # captioner used when a request names none
+    # Trained checkpoints served under a name of their own: "mine=runs/sat/best;b=runs/b"
+    # (--captioner NAME=FOLDER, repeated). Clients name them, never a path (security).
+    captioners: str | None = None
     inference_slots: int = 1  # caption requests computed at once; the rest wait their turn
     ui: bool = True  # mount the Gradio page at /ui
     log_level: str = "info"
@@ -87,6 +90,7 @@ class ServerSettings:
         if isinstance(self.job_dir, str) and not self.job_dir.strip():  # Path("") is "."
             raise InvalidParameter(f"--job-dir (or {env_var('job_dir')}) is empty; name a folder")
         object.__setattr__(self, "job_dir", Path(self.job_dir).expanduser())
+        self.served_checkpoints  # noqa: B018 (a malformed entry is said at start-up)
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -95,6 +99,29 @@ class ServerSettings:
         return [
             o.strip().rstrip("/").lower() for o in (self.cors_origins or "").split(",") if o.strip()
         ]
+
+    @property
+    def served_checkpoints(self) -> dict[str, str]:
+        """``captioners`` as {name: folder}; InvalidParameter for an entry that is not
+        NAME=FOLDER, a name that is no plain word or is given twice."""
+        import re
+
+        served: dict[str, str] = {}
+        for entry in (self.captioners or "").split(";"):
+            if not entry.strip():
+                continue
+            name, equals, folder = (part.strip() for part in entry.partition("="))
+            where = f"--captioner (or {env_var('captioners')}) {entry.strip()!r}"
+            if not equals or not folder:
+                raise InvalidParameter(f"{where}: give NAME=FOLDER, e.g. mine=runs/sat/best")
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise InvalidParameter(f"{where}: a name is letters, digits, '.', '_' or '-' "
+                                       "(up to 64), starting with a letter or digit")  # fmt: skip
+            if name in served or name in ("default", "checkpoint"):
+                taken = "is given twice" if name in served else "is a name capsight uses"
+                raise InvalidParameter(f"{where}: {name!r} {taken}")
+            served[name] = folder
+        return served
 
     @property
     def max_upload_bytes(self) -> int:
