@@ -154,3 +154,25 @@ for name, call in [
                           env=env, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["labels", "True", "default", "True", "video", "True"]
+
+
+def test_a_warning_begun_on_a_thread_of_capsights_points_into_capsight_not_threading(
+    monkeypatch,
+):
+    """A warning from a server thread (all of its frames capsight's) had named threading.py."""
+    import threading
+    import warnings
+
+    import capsight.warning_origin as origin
+
+    monkeypatch.setattr(origin, "_PACKAGE", os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+    def warn() -> None:  # capsight's own code on its own thread (this folder stands for it)
+        warnings.warn("x", UserWarning, stacklevel=origin.callers_level())
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        thread = threading.Thread(target=warn)
+        thread.start()
+        thread.join()
+    assert said and "threading" not in said[0].filename

@@ -122,6 +122,11 @@ def test_an_unknown_model_stops_the_batch_at_its_first_video(clips, tmp_path):
     outcomes = analyze_videos(clips, tmp_path / "o", captioner="no-such-captioner", **OPTIONS)
     with pytest.raises(ModelNotFound, match="no-such-captioner"):
         next(outcomes)
+    assert not (tmp_path / "o").exists()  # the folder the batch made for it (a typo had left it)
+    (tmp_path / "mine").mkdir()  # one the caller had made stays
+    with pytest.raises(ModelNotFound):
+        next(analyze_videos(clips, tmp_path / "mine", captioner="no-such-captioner", **OPTIONS))
+    assert (tmp_path / "mine").is_dir()
 
 
 def test_ray_that_is_not_installed_is_named(monkeypatch, tmp_path, clips):
@@ -284,6 +289,7 @@ def test_only_a_host_and_port_is_tried_before_ray_is(monkeypatch):
     assert _no_answer("auto") is None and _no_answer("local") is None
     assert _no_answer("ray://head") is None  # (Ray's own error names what is missing)
     assert _no_answer("head:70000") == "70000 is no port number: they go from 0 to 65535"
+    assert _no_answer("head:²") is None  # left to Ray, not a ValueError from int()
 
 
 @pytest.mark.slow

@@ -285,7 +285,9 @@ def test_a_new_video_run_first_clears_the_last_runs_results(make_app):
         {o._id for o in clear.outputs} < {o._id for o in f.outputs} for f in uploaded
     )
     # ... and the run itself (stopped by the clip count too: test_a_new_clip_stops_the_run...).
-    video_events = {target for f in uploaded for target in f.targets}  # (the box's id, event)
+    # (the box's id, event): a new clip's check runs after a step that turns Find off at once
+    started_by = [fns[f.trigger_after] if f.trigger_after is not None else f for f in uploaded]
+    video_events = {target for f in started_by for target in f.targets}
     cancelling = {target for f in fns.values() if analyze_id in f.cancels for target in f.targets}
     assert (
         sorted(event for _, event in video_events) == ["clear", "upload"]

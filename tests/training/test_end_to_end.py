@@ -242,11 +242,19 @@ def test_every_option_says_what_it_does(capsys):
         assert name in text
 
 
-def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(tmp_path, lock_held_elsewhere):
+def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(
+    caption_folder, tmp_path, lock_held_elsewhere
+):
     from capsight.errors import InvalidParameter
 
     out = tmp_path / "e2e"
     out.mkdir()
     lock_held_elsewhere(out)
     with pytest.raises(InvalidParameter, match="another training run is writing there now"):
-        end_to_end(_config("d", out))
+        end_to_end(_config(caption_folder, out))
+
+
+def test_a_wrong_data_path_leaves_no_run_folder(tmp_path, capsys):
+    """The run folder had been made before the data was read: a typo left it, empty."""
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -1188,4 +1188,5 @@ def test_paths_and_numpy_numbers_are_taken(tmp_path):
         data=tmp_path, out=tmp_path / "run", epochs=np.int64(2), lr=np.float32(1e-3)
     )
     assert config.data == str(tmp_path) and config.out == str(tmp_path / "run")
+    assert type(config.epochs) is int and type(config.lr) is float  # plain, as JSON writes them
     assert config.epochs == 2 and config.lr == pytest.approx(1e-3)

@@ -16,6 +16,7 @@ unknown model would fail every video alike: its ``ModelNotFound`` is raised inst
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -71,13 +72,13 @@ def analyze_videos(
 
         started = connect(ray.strip())  # before the output folder is made
         try:
-            _make_folder(out)
+            made = _make_folder(out)
         except BaseException:
             disconnect(started)  # (run_on_ray does it when its outcomes end)
             raise
-        return _checked_outcomes(run_on_ray(tasks, options, workers, started))
-    _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks
-    return _checked_outcomes(_run(tasks, options, workers, progress))
+        return _checked_outcomes(run_on_ray(tasks, options, workers, started), made)
+    made = _make_folder(out)  # once, here: each worker's own check makes and removes what it lacks
+    return _checked_outcomes(_run(tasks, options, workers, progress), made)
 
 
 def _video_list(videos) -> list[str]:
@@ -98,13 +99,17 @@ def _video_list(videos) -> list[str]:
     return kept
 
 
-def _make_folder(out: str | os.PathLike) -> None:
+def _make_folder(out: str | os.PathLike) -> Path | None:
+    """Make ``out``; the folder, when this call made it (else None)."""
+    folder = Path(out)
+    existed = folder.is_dir()
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidParameter(
             f"{out}: cannot make the output folder ({exc.strerror or exc})"
         ) from None
+    return None if existed else folder
 
 
 def _run(tasks, options: dict, workers: int, progress) -> Iterator[VideoOutcome]:
@@ -115,12 +120,19 @@ def _run(tasks, options: dict, workers: int, progress) -> Iterator[VideoOutcome]
     return run_in_process(tasks, options, progress)
 
 
-def _checked_outcomes(outcomes: Iterator[VideoOutcome]) -> Iterator[VideoOutcome]:
+def _checked_outcomes(
+    outcomes: Iterator[VideoOutcome], made: Path | None = None
+) -> Iterator[VideoOutcome]:
     """``outcomes``, until one says the model is unknown: that is raised, and the runner ended
-    (a pool's workers stopped) rather than left to fail every other video alike."""
+    (a pool's workers stopped) rather than left to fail every other video alike; the output
+    folder, when the batch made it and it is still empty, removed (a typo had left it)."""
     try:
         for outcome in outcomes:
             if isinstance(outcome.error, ModelNotFound):
+                outcomes.close()
+                if made is not None:
+                    with contextlib.suppress(OSError):  # not empty: another video's outputs
+                        made.rmdir()
                 raise outcome.error
             yield outcome
     finally:

@@ -90,7 +90,7 @@ def _no_answer(address: str) -> str | None:
 
     where = address.removeprefix("ray://")
     host, colon, port = where.rpartition(":")
-    if not colon or not port.isdigit() or not host:
+    if not colon or not (port.isascii() and port.isdigit()) or not host:  # (not "²")
         return None
     host = host.removeprefix("[").removesuffix("]")  # an IPv6 address in brackets
     if int(port) > 65535:

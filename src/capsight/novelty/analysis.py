@@ -136,7 +136,7 @@ class Analysis:
         sampling more often, unless the run already sampled every ``DENSEST_EVERY`` seconds or less. A higher sensitivity is suggested only
         where the pipeline found that sensitivity 1 would pick some moment
         (``novel_at_sensitivity_1``). The sentence is shown by the CLI, the
-        report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page",
+        report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page", "api",
         "legacy" or "python") picks how it names the setting to change (``SETTING_NAMES``).
         """
         if face not in SETTING_NAMES:

@@ -226,19 +226,26 @@ def _query_options(request: Request) -> list[str]:
     return list(dict.fromkeys(param.alias for param in declared(request, "query_params")))
 
 
-# ``?_=1712345678``: the query option a client adds to defeat caches (jQuery's convention).
-CACHE_BUSTER = "_"
+# Query options no answer depends on, let through where a route reads others: a cache-buster
+# (jQuery's ``?_=1712345678``) and a shared link's tracking options.
+PASSING_OPTIONS = {"_", "fbclid", "gclid"}
 
 
 async def known_query_only(request: Request) -> None:
-    """422 for a query option the endpoint does not read, which would be ignored without a word
-    (``GET /v1/jobs?stauts=failed`` would list every job); a cache-buster ``_`` passes."""
+    """422 for a query option a route that reads query options does not read, which would be
+    ignored without a word (``GET /v1/jobs?stauts=failed`` would list every job,
+    ``/v1/jobs/{id}?analysys=false`` send the whole analysis). A route that reads none ignores
+    them, and every route lets a cache-buster ``_`` and a link's tracking options (``utm_*``,
+    ``fbclid``, ``gclid``) through."""
     known = _query_options(request)
+    if not known:
+        return
     given = dict.fromkeys(request.query_params.keys())
-    unknown = [n for n in given if n not in known and n != CACHE_BUSTER]
+    unknown = [n for n in given if n not in known and n not in PASSING_OPTIONS
+               and not n.startswith("utm_")]  # fmt: skip
     if unknown:
-        reads = f"which reads {', '.join(known)}" if known else "which reads no query options"
-        raise ApiError(422, f"{listed(unknown)}: not an option of {request.url.path}, {reads}")
+        raise ApiError(422, f"{listed(unknown)}: not an option of {request.url.path}, which "
+                            f"reads {', '.join(known)}")  # fmt: skip
     _once_each_in_query(request, known)
 
 

@@ -980,11 +980,15 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                   show_progress="hidden", api_visibility="private")  # fmt: skip
         # A new clip, or clearing it, takes the last run along: its results, and the run itself.
         after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
-        # Queued: an unqueued event's gr.Warning never reached the page, so a file that is no
-        # video was named only in the summary card, a screen below the player on a phone.
-        video.upload(ui.video_uploaded, video, after_upload, show_progress="hidden",
-                     preprocess=False, api_visibility="private", cancels=[analyzing],
-                     concurrency_limit=4)  # fmt: skip
+        # Find off at once, then the clip checked in the queue (an unqueued event's gr.Warning
+        # never reached the page, so a file that is no video was named only in the summary
+        # card, a screen below the player on a phone). Pressed before the queued check ran, Find
+        # had started a run that the check then dropped without a word.
+        video.upload(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
+                     show_progress="hidden", api_visibility="private",
+                     cancels=[analyzing]).then(
+            ui.video_uploaded, video, after_upload, show_progress="hidden", preprocess=False,
+            api_visibility="private", concurrency_limit=4)  # fmt: skip
         video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
                     preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
         for cleared in (video.upload, video.clear):  # no results, so nothing to be stale

@@ -402,17 +402,18 @@ def _step_loss(stage, decoder, net, data: _Data, rows, vocab, cider, config, gen
 def end_to_end(config: EndToEndConfig) -> dict:
     """Run the training; return the best epoch's record (empty when no epoch ran)."""
     started = time.time()
+    # The data before the run's folder: a wrong path had left the folder made, and empty.
+    corpus = training_corpus(TrainConfig(data=config.data, out=config.out, resume=True))
     out = run_folder.make_run_folder(config.out)
     with run_folder.run_folder_lock(out):  # (a second run into the folder: one line, at once)
-        return _end_to_end_in(config, out, started)
+        return _end_to_end_in(config, out, started, corpus)
 
 
-def _end_to_end_in(config: EndToEndConfig, out: Path, started: float) -> dict:
+def _end_to_end_in(config: EndToEndConfig, out: Path, started: float, corpus) -> dict:
     deadline = started + config.time_limit if config.time_limit else math.inf
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its kernels once
-    corpus = training_corpus(TrainConfig(data=config.data, out=config.out, resume=True))
     train_images, val_images = corpus.split("train"), corpus.split("val")
     if config.max_train_images:
         train_images = train_images[: config.max_train_images]

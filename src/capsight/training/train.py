@@ -17,6 +17,7 @@ given. With a GPU the loop uses bf16 autocast, and under ``torchrun`` Distribute
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import functools
@@ -209,16 +210,20 @@ class TrainConfig:
                 "int": (
                     "a whole number",
                     isinstance(value, numbers.Integral) and not isinstance(value, bool),
-                ),  # fmt: skip
+                ),
                 "float": (
                     "a number",
                     isinstance(value, numbers.Real) and not isinstance(value, bool),
-                ),  # fmt: skip
+                ),
                 "str": ("text (or a path)", isinstance(value, str)),
                 "dict": ("a dict", isinstance(value, dict)),
             }.get(kind, ("", True))
             if not ok:
                 raise InvalidParameter(f"{f.name} must be {wanted}, got {value!r:.60}", f.name)
+            if kind in ("int", "float") and type(value) is not getattr(builtins, kind):
+                # numpy's numbers as plain ones: np.int64 epochs had failed later in training,
+                # and been written to train_config.json as text
+                object.__setattr__(self, f.name, getattr(builtins, kind)(value))
 
     def _check_positions(self) -> None:
         """A prefix-gpt2's ``n_positions`` must hold the prefix and the longest caption."""

@@ -16,9 +16,14 @@ EfficientNet-Lite does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from capsight.io.image_inputs import ImageInput
 
 # The narrowest a picture of where a model looked gets, as a share of its long side: the encoder
 # sees every photo squashed to a square, so a 100:1 strip is shown stretched to 3:1 rather than
@@ -72,7 +77,7 @@ def heatmap_overlay(
 
 
 def attention_sheet(
-    image,
+    image: ImageInput,
     attention: np.ndarray | torch.Tensor | None,
     words: list[str],
     grid_size: tuple[int, int] | None = None,
@@ -110,7 +115,7 @@ def attention_sheet(
             f"grid_size {tuple(grid_size)} has {grid_size[0] * grid_size[1]} cells, but the "
             f"attention weighs {cells}: give the grid of the captioner's encoder", "grid_size"
         )  # fmt: skip
-    image = image if isinstance(image, Image.Image) else as_rgb_image(image)
+    image = as_rgb_image(image)  # (a PIL image upright by its EXIF tag too, as caption has it)
     words = list(words)[: len(weights)]
     thumb = viewable(image, tile)
     # The words at 24 px: the page shows the 840 px sheet in a column a phone makes ~350 px

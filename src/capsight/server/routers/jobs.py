@@ -28,8 +28,8 @@ from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager, valid_job_id
 from capsight.server.settings import ServerSettings
 
-# Every route refuses a query option it does not read: ?analysys=false had answered 200 with
-# the whole analysis, and DELETE ...?x=1 deleted the job.
+# Every route that reads query options refuses one it does not: ?analysys=false had answered
+# 200 with the whole analysis.
 router = APIRouter(
     tags=["jobs"], dependencies=[Depends(require_api_key), Depends(known_query_only)]
 )
@@ -140,9 +140,9 @@ def not_done(job: Job, output: str) -> ApiError:
 JobId = Annotated[str, Path(description="The id POST /v1/videos returned (32 hex characters)")]
 
 
-# A misspelt filter (?stauts=failed) would list every job without a word: refused. Elsewhere an
-# unknown query option changes nothing, and a cache-buster (?_=...) or a shared link's tracking
-# options must not fail.
+# A misspelt option (?stauts=failed would list every job) is refused on every route that reads
+# query options (deps.known_query_only); a cache-buster (?_=...) or a shared link's tracking
+# options pass.
 @router.get("/v1/jobs", response_model=JobList, summary="List jobs, newest first",
             responses=error_responses(401, 422))  # fmt: skip
 def list_jobs(

@@ -12,19 +12,11 @@ from pathlib import PurePath
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from capsight.server.deps import (
-    EngineDep,
-    SettingsDep,
-    known_query_only,
-    require_api_key,
-    wait_for_models,
-)
+from capsight.server.deps import EngineDep, SettingsDep, require_api_key, wait_for_models
 from capsight.server.engine import METRICS, SIGNALS
 from capsight.server.http_errors import error_responses
 
-router = APIRouter(
-    tags=["models"], dependencies=[Depends(require_api_key), Depends(known_query_only)]
-)
+router = APIRouter(tags=["models"], dependencies=[Depends(require_api_key)])
 
 
 class ModelsResponse(BaseModel):
