@@ -89,6 +89,16 @@ def test_a_malformed_caption_folder_is_a_dataset_error(tmp_path, captions, split
         load_corpus(tmp_path)
 
 
+def test_a_latin_1_caption_file_is_said_to_be_so_not_broken_json(tmp_path):
+    """Its JSON was fine; "not valid JSON ('utf-8' codec can't decode ...)" sent users to fix it."""
+    from capsight.errors import DatasetError
+
+    (tmp_path / "captions.json").write_bytes('{"a.jpg": ["a café"]}'.encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"captions.json: not UTF-8 text \(byte 17: .*\), as "
+                                           r"JSON must be: save the file as UTF-8$"):  # fmt: skip
+        load_corpus(tmp_path)
+
+
 def test_flickr8k_text_without_split_lists_is_split_in_proportion(tmp_path):
     lines = [f"{n}.jpg#{i}\tA dog number {n} runs ." for n in range(30) for i in range(2)]
     extra = "1.jpg#2 spaces, no tab\n\ta caption without a photo\n#3\tnor this one\n"

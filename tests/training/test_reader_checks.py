@@ -140,12 +140,28 @@ def test_json_that_repeats_a_key_or_nests_too_deeply_is_one_line(tmp_path):
         load_corpus(tmp_path)
 
 
-def test_a_url_without_its_scheme_on_the_first_line_is_no_header(tmp_path):
+def test_a_bad_row_is_left_out_and_said_and_a_url_without_its_scheme_is_no_header(tmp_path):
+    """One bad row (here a URL without its scheme, on line 1: no header either) had stopped
+    the whole file, where the Flickr8k reader skips and counts such lines."""
+    from PIL import Image
+
+    from capsight.training.readers.conceptual_captions import cache_file_name
+
     tsv = tmp_path / "train.tsv"
     tsv.write_text("a dog\texample.com/x.jpg\nmore\thttp://example.com/y.jpg\n")
-    with pytest.raises(DatasetError, match=r"train.tsv:1: expected 'caption<TAB>http\(s\) URL'"):
+    (tmp_path / "cache").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "cache" / cache_file_name("http://example.com/y.jpg"),
+                                  "JPEG")  # fmt: skip
+    corpus = read_conceptual_captions(tsv, tmp_path / "cache")
+    assert len(corpus.images) == 1 and corpus.notes == [
+        "train.tsv: 1 row not 'caption<TAB>http(s) URL' left out (first: 1: expected "
+        "'caption<TAB>http(s) URL')"
+    ]
+    tsv.write_text("just some words\nand more\n")  # no row of it is one: not this format
+    with pytest.raises(DatasetError, match=r"train.tsv:1: expected 'caption<TAB>http\(s\) URL'; "
+                                           r"is this the Conceptual Captions TSV\?"):  # fmt: skip
         read_conceptual_captions(tsv, tmp_path / "cache")
-    tsv.write_text("caption\turl\na dog\thttp://example.com/y.jpg\n")  # a real header: skipped
+    tsv.write_text("caption\turl\na dog\thttp://example.com/z.jpg\n")  # a real header: skipped
     with pytest.raises(DatasetError, match="fetch them first"):
         read_conceptual_captions(tsv, tmp_path / "cache")
 

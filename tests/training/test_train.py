@@ -1190,3 +1190,11 @@ def test_paths_and_numpy_numbers_are_taken(tmp_path):
     assert config.data == str(tmp_path) and config.out == str(tmp_path / "run")
     assert type(config.epochs) is int and type(config.lr) is float  # plain, as JSON writes them
     assert config.epochs == 2 and config.lr == pytest.approx(1e-3)
+
+
+def test_too_many_fine_tune_blocks_are_refused_before_anything_opens(tmp_path):
+    """Found when the model was built, after MLflow had opened a run: an empty FAILED run."""
+    with pytest.raises(InvalidParameter, match="^--fine-tune-blocks must be between 1 and 4 for "
+                                               "efficientnet-lite0"):  # fmt: skip
+        TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), fine_tune_blocks=9)
+    assert not (tmp_path / "run").exists()

@@ -17,6 +17,7 @@ fine-tuning needs no photo decoding per step and runs on a CPU.
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,24 @@ def _imagenet_network(encoder: str) -> EfficientNetLite:
         return EfficientNetLite.build(encoder)
 
 
+@functools.cache
+@keeps_random_state
+def top_block_count(encoder: str) -> int:
+    """How many blocks of ``encoder`` (an EfficientNet-Lite) come after its last stride-2 block:
+    the most ``--fine-tune-blocks`` can train (checked before a run opens anything)."""
+    net = EfficientNetLite.build(encoder)
+    return len(net._blocks) - net.top_start
+
+
+def check_fine_tune_blocks(encoder: str, blocks: int) -> None:
+    """InvalidParameter unless ``blocks`` of ``encoder``'s top can be trained."""
+    if not 1 <= blocks <= (most := top_block_count(encoder)):
+        raise InvalidParameter(
+            f"--fine-tune-blocks must be between 1 and {most} for {encoder} "
+            f"(the blocks after its last stride-2 block), got {blocks}"
+        )
+
+
 class EncoderTop(nn.Module):
     """Blocks ``top_start..`` and the head of an EfficientNet-Lite: hidden map -> feature grid."""
 
@@ -51,11 +70,7 @@ class EncoderTop(nn.Module):
         super().__init__()
         net = _imagenet_network(encoder)
         blocks = net._blocks[net.top_start :]
-        if not 1 <= trainable_blocks <= len(blocks):
-            raise InvalidParameter(
-                f"--fine-tune-blocks must be between 1 and {len(blocks)} for {encoder} "
-                f"(the blocks after its last stride-2 block), got {trainable_blocks}"
-            )
+        check_fine_tune_blocks(encoder, trainable_blocks)
         self.blocks = copy.deepcopy(blocks)
         self.head_conv = copy.deepcopy(net._conv_head)
         self.head_bn = copy.deepcopy(net._bn1)

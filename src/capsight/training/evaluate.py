@@ -26,6 +26,7 @@ from pathlib import Path
 from capsight.captioning.base import Captioner, DecodingOptions
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, check_count
 from capsight.io.images import load_image
+from capsight.precision import uses_bf16
 from capsight.progress import ProgressCallback, check_progress, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
 from capsight.training.datasets import RANDOM_SPLIT_NOTE
@@ -135,6 +136,9 @@ def evaluate_captioner(
         "decoding": resolved_decoding(captioner, decoding).in_force()
         if hasattr(captioner, "default_decoding")
         else None,
+        # bfloat16 on a CPU that computes it natively (capsight.precision): the captions, and
+        # so the scores, differ a little from float32's (CAPSIGHT_PRECISION=fp32)
+        "precision": "bfloat16" if uses_bf16("cpu") else "float32",
         "dataset": str(captions_file),
         "split": split,
         "images": len(candidates),

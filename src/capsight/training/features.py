@@ -34,6 +34,10 @@ from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
 DEFAULT_CACHE_DIR = cache_root() / "features"  # (read once, at import: commands set it before)
+# How a missing or broken cache is made (a user who never built one had read "run the
+# extraction again").
+BUILD_IT = ("build it with `python -m capsight.training.features DATA` (capsight train on the "
+            "data builds it too)")  # fmt: skip
 
 
 def _one_component(name: str) -> str:
@@ -66,9 +70,7 @@ class FeatureCache:
         """The memory-mapped array a captioner reads: ``"grid"`` or ``"hidden"``."""
         if kind == "hidden":
             if self.hidden is None:
-                raise CapsightError(
-                    f"{self.folder}: no hidden maps cached; run the extraction again"
-                )
+                raise CapsightError(f"{self.folder}: no hidden maps cached; {BUILD_IT}")
             return self.hidden
         return self.grid
 
@@ -111,19 +113,17 @@ class FeatureCache:
         meta_file = folder / "meta.json"
         if not meta_file.is_file():
             what = "not built yet" if not folder.exists() else "incomplete"
-            raise CapsightError(f"{folder}: feature cache {what}; run the extraction again")
+            raise CapsightError(f"{folder}: feature cache {what}; {BUILD_IT}")
         meta = _read_meta(meta_file)
         if meta is None:
-            raise CapsightError(
-                f"{folder}: feature cache damaged (meta.json); run the extraction again"
-            )
+            raise CapsightError(f"{folder}: feature cache damaged (meta.json); {BUILD_IT}")
         if meta["done"] < len(meta["keys"]):
-            raise CapsightError(f"{folder}: feature cache incomplete; run the extraction again")
+            raise CapsightError(f"{folder}: feature cache incomplete; {BUILD_IT}")
         complete = meta.get("hidden_done", 0) >= len(meta["keys"])
         for name in ("grid", "pooled", "probs", *(["hidden"] if complete else [])):
             if _array_rows(folder / f"{name}.npy") != len(meta["keys"]):
                 raise CapsightError(f"{folder}: feature cache damaged ({name}.npy is cut short or "
-                                    "not this cache's); run the extraction again")  # fmt: skip
+                                    f"not this cache's); {BUILD_IT}")  # fmt: skip
         return cls(
             folder,
             meta["keys"],
@@ -155,7 +155,7 @@ class FeatureCache:
             cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights
         )
         if folder != plain and not folder.is_dir():
-            print(f"{plain}: holds features of other photos named {corpus.name!r}, kept; these go "
+            print(f"capsight: note: {plain}: holds features of other photos named {corpus.name!r}, kept; these go "
                   f"to {folder.name} (delete a cache folder you no longer need)", file=sys.stderr)  # fmt: skip
         try:
             folder.mkdir(parents=True, exist_ok=True)

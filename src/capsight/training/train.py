@@ -158,6 +158,10 @@ class TrainConfig:
                 )
         if self.fine_tune_blocks and self.architecture != "show-attend-tell":
             raise InvalidParameter("--fine-tune-blocks is built for show-attend-tell only")
+        if self.fine_tune_blocks and self.encoder in VARIANTS:  # (before MLflow opens a run)
+            from capsight.captioning.encoder_top import check_fine_tune_blocks
+
+            check_fine_tune_blocks(self.encoder, self.fine_tune_blocks)
         for name in ("lr", "scst_lr"):
             if not 0 < getattr(self, name) < math.inf:
                 raise InvalidParameter(f"--{name.replace('_', '-')} must be a positive number")

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from capsight.errors import DatasetError, InputNotFound
-from capsight.training.datasets import CaptionCorpus, CaptionedImage
+from capsight.training.datasets import CaptionCorpus, CaptionedImage, counted
 from capsight.training.readers.json_files import load_json
 
 _FILE_NAME = re.compile(r"captions_(?P<split>[a-z]+?)(?P<year>\d{4})?$")
@@ -106,7 +106,9 @@ def read_coco_captions(
     if blank:
         notes.append(f"{blank} blank captions left out")
     if len(file_names) > len(images):
-        notes.append(f"{len(file_names) - len(images)} images without a caption left out")
+        notes.append(
+            f"{counted(len(file_names) - len(images), 'image')} without a caption left out"
+        )
     return CaptionCorpus(
         path.stem.removeprefix("captions_") or "coco", images, {split: list(images)}, notes
     )

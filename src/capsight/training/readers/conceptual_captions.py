@@ -64,18 +64,24 @@ class FetchReport:
     skipped_known_failures: int  # failed on an earlier run; not retried
     failures: dict[str, int] = field(default_factory=dict)  # reason -> count, this run
     stopped_early: str | None = None  # why fetching stopped before the end, if it did
+    notes: list[str] = field(default_factory=list)  # rows of the TSV left out, and why
 
 
 def cache_file_name(url: str) -> str:
     return hashlib.sha1(url.encode("utf-8")).hexdigest() + ".jpg"
 
 
-def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tuple[str, str]]:
-    """``(caption, url)`` pairs of a Conceptual Captions TSV (extra columns are ignored)."""
+def read_tsv_rows(
+    path: str | os.PathLike, limit: int | None = None, skipped: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(caption, url)`` pairs of a Conceptual Captions TSV (extra columns are ignored). A row
+    that is not ``caption<TAB>http(s) URL`` is skipped, and said in ``skipped`` (a line for the
+    lot, naming the first): one bad row of 3.3 million had stopped the whole file. A file none of
+    whose rows is one raises DatasetError."""
     path = Path(path)
     if not path.is_file():
         raise InputNotFound(f"{path}: no such Conceptual Captions TSV")
-    rows = []
+    rows, bad, first = [], 0, ""
     with path.open(encoding="utf-8", errors="replace") as f:
         for line_number, line in enumerate(f, 1):
             if limit is not None and len(rows) >= limit:
@@ -90,15 +96,18 @@ def read_tsv_rows(path: str | os.PathLike, limit: int | None = None) -> list[tup
                     if len(parts) >= 2 and "://" in parts[1]
                     else None
                 )
-                raise DatasetError(
+                bad += 1
+                first = first or (
                     f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'"
-                    + (
-                        f", got a {found} URL"
-                        if found
-                        else "; is this the Conceptual Captions TSV?"
-                    )
+                    + (f", got a {found} URL" if found else "")
                 )
+                continue
             rows.append((" ".join(parts[0].split()), parts[1].strip()))
+    if bad and not rows:
+        raise DatasetError(f"{first}; is this the Conceptual Captions TSV?")
+    if bad and skipped is not None:
+        skipped.append(f"{counted(bad, 'row')} not 'caption<TAB>http(s) URL' left out "
+                       f"(first: {first.removeprefix(str(path) + ':')})")  # fmt: skip
     return rows
 
 
@@ -277,7 +286,8 @@ def fetch_conceptual_captions(
         raise InvalidParameter(
             f"{cache_dir}: cannot make the photo cache folder ({exc.strerror})"
         ) from None
-    urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit)))
+    notes: list[str] = []
+    urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit, notes)))
     known = {} if retry_failed else _known_failures(cache_dir)
     todo, cached, skipped = [], 0, 0
     for url in urls:
@@ -314,6 +324,7 @@ def fetch_conceptual_captions(
         skipped_known_failures=skipped,
         failures=dict(sorted(failures.items())),
         stopped_early=stopped_early,
+        notes=notes,
     )
 
 
@@ -375,7 +386,8 @@ def read_conceptual_captions(
     cache_dir = Path(cache_dir)
     present = {entry.name for entry in os.scandir(cache_dir)} if cache_dir.is_dir() else set()
     images: dict[str, CaptionedImage] = {}
-    rows = read_tsv_rows(tsv, limit)
+    skipped: list[str] = []
+    rows = read_tsv_rows(tsv, limit, skipped)
     if not rows:
         raise DatasetError(
             f"{tsv}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo"
@@ -394,6 +406,7 @@ def read_conceptual_captions(
     used = sum(len(image.captions) for image in images.values())
     notes = [f"{tsv.name}: {len(rows) - used} of {len(rows)} rows have no fetched photo in "
              f"{cache_dir}; left out"] if used < len(rows) else []  # fmt: skip
+    notes += [f"{tsv.name}: {note}" for note in skipped]
     undecoded = sum("\ufffd" in caption for image in images.values() for caption in image.captions)
     # a Latin-1 "café": its byte replaced (read_tsv_rows), as the Flickr8k reader says
     if undecoded:
@@ -428,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                                                limit=args.limit, retry_failed=args.retry_failed,
                                                progress=on_progress)  # fmt: skip
     except CapsightError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # (every line of this tool: "error:", "note:")
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: the photos fetched so far stay in {args.cache_dir}; run the same "
@@ -436,9 +449,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(json.dumps(asdict(report), indent=2))
     reasons = ", ".join(f"{count} {reason}" for reason, count in report.failures.items())
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    earlier = (f", {report.skipped_known_failures} failed on an earlier run (--retry-failed "
+               "tries them again)" if report.skipped_known_failures else "")  # fmt: skip
     print(f"fetched {report.fetched}, {report.cached} already cached, {report.failed} failed"
-          + (f" ({reasons})" if reasons else "") + (f"; stopped early: {report.stopped_early}"
-          if report.stopped_early else ""), file=sys.stderr)  # fmt: skip
+          + (f" ({reasons})" if reasons else "") + earlier + (f"; stopped early: "
+          f"{report.stopped_early}" if report.stopped_early else ""), file=sys.stderr)  # fmt: skip
     if report.rows and not report.fetched + report.cached:
         print(f"error: none of the {report.rows} photos is in {args.cache_dir}", file=sys.stderr)
         return 1

@@ -18,7 +18,10 @@ def load_json(path: Path) -> Any:
         if not text.strip():
             raise DatasetError(f"{path}: is empty; it should hold the captions as JSON")
         return json.loads(text, object_pairs_hook=_no_repeated_keys(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # the JSON may be fine: it is the encoding ("not valid JSON")
+        raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}), as JSON "
+                           "must be: save the file as UTF-8") from None  # fmt: skip
+    except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc}); fix or re-download the file") from None
     except RecursionError:  # "[[[[...": nested past Python's limit
         raise DatasetError(f"{path}: nested too deeply to be a caption file") from None

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 from capsight.errors import DatasetError
-from capsight.training.datasets import CaptionCorpus, CaptionedImage
+from capsight.training.datasets import CaptionCorpus, CaptionedImage, counted
 from capsight.training.readers.json_files import load_json
 
 
@@ -81,7 +81,7 @@ def read_karpathy_split(
         raise DatasetError(f"{path}: no image has any caption")
     name = data.get("dataset") if isinstance(data.get("dataset"), str) else None
     name = name or path.stem.removeprefix("dataset_")
-    notes = [f"{uncaptioned} images without a caption left out"] if uncaptioned else []
+    notes = [f"{counted(uncaptioned, 'image')} without a caption left out"] if uncaptioned else []
     if unsplit:  # (the test photos of a file with its splits lost would be trained on)
         notes.append(f"{unsplit} images name no 'split' and are taken as 'train'")
     return CaptionCorpus(str(name), images, splits, notes)
