@@ -1059,6 +1059,9 @@ def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
     assert tracker.params["out"] == str(tmp_path / "runs" / "a")
     assert tracker.params["cache_dir"] == str(tmp_path / "cache")
     assert tracker.params["data"] == str(caption_folder.resolve())
+    # the model's whole configuration, the settings not typed too (a run with the defaults
+    # had logged "model = {}")
+    assert tracker.params["model.hidden_dim"] == "32" and tracker.params["model.gate"] == "True"
 
 
 @pytest.mark.slow

@@ -962,10 +962,18 @@ def _train_in(
             for k in ("data", "out", "cache_dir", "images", "init_from")
             if run_params.get(k)
         }  # absolute: a relative path means nothing in the MLflow UI later
+        # The model's whole configuration (hidden size, layers ...), not only the options typed:
+        # a run with the defaults had logged "model = {}".
+        model_config = getattr(model, "config", None)
+        built = (
+            dataclasses.asdict(model_config)
+            if dataclasses.is_dataclass(model_config)
+            else dict(config.model)
+        )
         tracker.log_params(
             {
                 k: v
-                for k, v in {**run_params, **where}.items()
+                for k, v in {**run_params, **where, "model": built}.items()
                 if k not in ("resume", "progress", "changed_on_resume")
             }
         )  # (its own changed_param tags)
