@@ -55,6 +55,12 @@ def test_video_job_runs_to_done_with_analysis_and_files(client, tiny_video, wait
 
     listed = client.get("/v1/jobs").json()
     assert job["id"] in [j["id"] for j in listed["jobs"]]
+    # a total to page by (the list had said nothing of the jobs past its limit)
+    assert listed["total"] == len(listed["jobs"]) >= 1
+    one = client.get("/v1/jobs", params={"limit": 1, "status": "done"}).json()
+    assert len(one["jobs"]) == 1 and one["total"] == sum(
+        j["status"] == "done" for j in listed["jobs"]
+    )
     folder = client.app.state.settings.job_dir / job["id"]
     assert (folder / "out").is_dir() and not list(folder.glob("input.*"))  # the upload is gone
 

@@ -227,6 +227,14 @@ class JobStore:
             rows = self._db.execute(query, [*args, limit, offset]).fetchall()
         return [_row_to_job(r) for r in rows]
 
+    def count(self, status: str | None = None) -> int:
+        """How many jobs there are (with ``status``, when given)."""
+        query, args = "SELECT COUNT(*) FROM jobs", []
+        if status:
+            query, args = query + " WHERE status = ?", [status]
+        with self._lock:
+            return int(self._db.execute(query, args).fetchone()[0])
+
     def ids_with_status(self, *statuses: str) -> list[str]:
         marks = ", ".join("?" for _ in statuses)
         with self._lock:

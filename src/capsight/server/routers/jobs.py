@@ -75,6 +75,7 @@ class JobResponse(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobResponse]
+    total: int = Field(description="Jobs there are in all (with the status asked for), for paging")
     queued: int
     running: int
 
@@ -155,7 +156,10 @@ def list_jobs(
 ) -> JobList:
     found = jobs.list(limit, offset, status)
     return JobList(
-        jobs=[job_response(j, settings) for j in found], queued=jobs.queued, running=jobs.running
+        jobs=[job_response(j, settings) for j in found],
+        total=jobs.store.count(status),
+        queued=jobs.queued,
+        running=jobs.running,
     )
 
 
