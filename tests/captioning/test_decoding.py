@@ -401,6 +401,12 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
         InvalidParameter, match="DecodingOptions has no option 'beam'; it has method, "
     ):
         DecodingOptions.partial(beam=3)  # a TypeError from the constructor before
+    with pytest.raises(InvalidParameter, match="^DecodingOptions has no option 'temprature'"):
+        DecodingOptions(temprature=0.8)  # the constructor itself too (a TypeError before)
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(full)) == full == copy.deepcopy(full)
     # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
     # the shipped ones): asked to sample, it samples with sampling's defaults, not those.
     shipped = DecodingOptions(beam_width=4, temperature=1.0, top_p=0.8)

@@ -128,14 +128,19 @@ class DecodingOptions:
                 raise InvalidParameter(f"{_spoken(name)} must be True or False, got {value!r}")
             object.__setattr__(self, name, bool(value))
 
+    def __new__(cls, *args, **given):
+        """An option it has not is one line (``DecodingOptions(temprature=0.8)`` had been
+        Python's TypeError), as from ``partial``."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if unknown := sorted(set(given) - set(names)):
+            raise InvalidParameter(f"DecodingOptions has no option {unknown[0]!r}; it has "
+                                   f"{', '.join(names)}")  # fmt: skip
+        return super().__new__(cls)
+
     @classmethod
     def partial(cls, **given) -> DecodingOptions:
         """Options of which only ``given`` were chosen (validated as usual); ``over`` fills in
         the rest from a captioner's own decoding."""
-        unknown = sorted(set(given) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise InvalidParameter(f"DecodingOptions has no option {unknown[0]!r}; it has "
-                                   f"{', '.join(f.name for f in dataclasses.fields(cls))}")  # fmt: skip
         options = cls(**given)
         object.__setattr__(options, "_given", frozenset(given))  # not a field: eq, hash, asdict
         return options
