@@ -188,7 +188,9 @@ def test_missing_file(tmp_path):
 
 
 def test_directory(tmp_path):
-    with pytest.raises(InputNotFound, match="is a directory"):
+    """A Python caller is told how to name a folder's files (the CLI expands folders itself)."""
+    with pytest.raises(InputNotFound, match=r"is a directory, expected a file; name the files "
+                                            r"in it, e.g. sorted\(Path\("):  # fmt: skip
         load_image(tmp_path)
 
 

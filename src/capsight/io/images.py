@@ -80,7 +80,9 @@ def check_input_file(path: str | os.PathLike) -> Path:
     if not exists:
         raise InputNotFound(f"{p}: no such file")
     if p.is_dir():
-        raise InputNotFound(f"{p}: is a directory, expected a file")
+        # (the CLI takes a folder for the files in it; a Python caller names the files)
+        raise InputNotFound(f"{p}: is a directory, expected a file; name the files in it, "
+                            f"e.g. sorted(Path({str(p)!r}).glob('*.jpg'))")  # fmt: skip
     if not p.is_file():  # a FIFO, a socket, /dev/zero: reading could block or never end
         raise InputNotFound(f"{p}: not a regular file (a device, pipe or socket); name a file")
     if p.stat().st_size == 0:
