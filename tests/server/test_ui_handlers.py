@@ -500,6 +500,9 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     assert max(bars["value"], key=bars["value"].get) == "cat" and "read its top class" not in note
     assert "No class stands out" not in note
     assert bars["label"] == "All 2 classes"  # not "Top 5 classes" over two
+    five = "cat, dog, car, tree, house"
+    bars, _ = shown_classes(upload(photo, "cat.jpg"), "type your own", five, "")
+    assert bars["label"] == "All 5 classes" and len(bars["value"]) == 5  # "Top 5" read as more
     assert shown_classes(upload(photo, "cat.jpg"), "professions", "", "")[0]["label"] == (
         "Top 5 classes"
     )

@@ -32,8 +32,9 @@ CLEAR_RATIO, CLEAR_FLOOR = 3.0, 0.1
 
 
 def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[dict, list[str]]:
-    """({label: score} for gr.Label, notes on classes the engine cannot tell apart); every
-    failure a user can cause becomes a gr.Error.
+    """({label: score} of the 6 likeliest classes, notes on classes the engine cannot tell
+    apart); every failure a user can cause becomes a gr.Error. The page shows 5: a sixth says
+    whether those 5 are all the classes.
 
     ``upload`` is the photo box's raw upload (the click runs with ``preprocess=False``) or a path.
     """
@@ -51,7 +52,7 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
         classes = client_classes(typed if class_set == TYPED else class_set)
         templates = client_templates([t for t in template.splitlines() if t.strip()], classes)
         classifier = _classifier(classes, templates)
-        (found,) = predictions(classifier, [image], ["photo"], top=5)
+        (found,) = predictions(classifier, [image], ["photo"], top=6)
     except CapsightError as exc:
         raise user_error(str(exc)) from None
     except ApiError as exc:  # the API's own limits (at most 5,000 classes)
@@ -87,8 +88,9 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
                    "none of them, or several.")  # fmt: skip
     for note in notes:
         caveat += f" Note: {note[0].upper()}{note[1:]}."
-    # "Top 5 classes" over the 2 of a two-class list read as 3 missing
-    label = f"Top {len(bars)} classes" if len(bars) >= 5 else f"All {len(bars)} classes"
+    # "Top 5 classes" over the 2 of a two-class list read as 3 missing, and over 5 as more
+    label = "Top 5 classes" if len(bars) > 5 else f"All {len(bars)} classes"
+    bars = dict(sorted(bars.items(), key=lambda item: -item[1])[:5])
     shown = gr.update(value=bars, show_heading=clear, label=label)
     return shown, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
 
