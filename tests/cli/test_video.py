@@ -132,24 +132,28 @@ def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, 
     ]  # fmt: skip
 
 
-def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path, one_error_line):
-    for name in ("one.mp4", "two.mp4"):
+def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path):
+    for name in ("one.mp4", "two.mp4", "broken.mp4"):
         (tmp_path / name).write_bytes(b"x")
     status, out, err = run_cli(
         "video",
         tmp_path / "one.mp4",
         tmp_path / "gone.mp4",
+        tmp_path / "broken.mp4",
         tmp_path / "two.mp4",
         "--out",
         tmp_path / "o",
         "--json",
     )
     assert status == 2  # the missing one is said at once, before any analysis
-    one_error_line(err, "gone.mp4: no such file")
-    assert len(fake_pipeline) == 2
-    data = json.loads(out)
-    assert [Path(d["video"]["path"]).name for d in data] == ["one.mp4", "two.mp4"]
-    assert data[1]["outputs"]["report.html"] == str(tmp_path / "o" / "two" / "report.html")
+    assert "gone.mp4: no such file" in err and "broken.mp4: not a video" in err
+    assert len(fake_pipeline) == 3
+    data = json.loads(out)  # a failure in its place, as `capsight caption --json` has it
+    names = [Path(d["video"]["path"]).name for d in data]
+    assert names == ["gone.mp4", "one.mp4", "broken.mp4", "two.mp4"]
+    assert data[0]["error"].endswith("gone.mp4: no such file") and "outputs" not in data[0]
+    assert "broken.mp4: not a video" in data[2]["error"] and "moments" not in data[2]
+    assert data[3]["outputs"]["report.html"] == str(tmp_path / "o" / "two" / "report.html")
 
 
 def test_summary_says_what_was_really_sampled():

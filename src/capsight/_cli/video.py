@@ -8,7 +8,8 @@
     report: out/clip/report.html
 
 Writes analysis.json, moments.csv, novelty.png, report.html and captions.vtt into ``--out``.
-``--json`` prints analysis.json (plus where each output went) on stdout instead of the summary.
+``--json`` prints analysis.json (plus where each output went) on stdout instead of the summary;
+with several videos a list, a video that failed as ``{"video": {"path"}, "error"}`` in its place.
 Option values are passed to the library unchanged; it validates them (``InvalidParameter``).
 
 Several videos (or folders of them) are analysed one after the other with the models loaded
@@ -134,7 +135,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
     p.add_argument(
-        "--json", action="store_true", help="print analysis.json on stdout instead of the summary"
+        "--json",
+        action="store_true",
+        help="print analysis.json on stdout instead of the summary (several videos: a list, "
+        'a failed one as {"video": {"path"}, "error"})',
     )
     return p
 
@@ -260,6 +264,8 @@ def run_many(
                     message = cli_message(outcome.error)
                     batch_bar.say(error_line(head + message), sys.stderr)
                     rows.append({"video": outcome.video, "error": " ".join(message.split())})
+                    if args.json:  # in its place, as `capsight caption --json` does
+                        results.append((order[outcome.video], _json_failure(*rows[-1].values())))
                     batch_bar(done)
                     continue
                 if (old := replaced.get(outcome.folder)) and not args.quiet:
@@ -297,14 +303,20 @@ def run_many(
                       file=sys.stderr, flush=True)  # fmt: skip
     failed = sum("error" in r for r in rows)
     if args.json:
-        json.dump(
-            [result for _, result in sorted(results, key=lambda r: r[0])], sys.stdout, indent=2
-        )
+        named_none = [_json_failure(path, message) for path, message in problems]
+        listed = [result for _, result in sorted(results, key=lambda r: r[0])]
+        json.dump(named_none + listed, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif not args.quiet:
         where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
         print(f"{len(rows) - failed} of {len(rows)} videos analysed; {where}")
     return 2 if failed or summary is None else 0
+
+
+def _json_failure(video: str, message: str) -> dict:
+    """A ``--json`` entry for a video that was not analysed: ``video.path`` as an analysis has
+    it, so a reader can take every entry's path the same way, and ``error``."""
+    return {"video": {"path": video}, "error": " ".join(message.split())}
 
 
 def _summary_row(video: str, analysis: dict, report: str) -> dict:
