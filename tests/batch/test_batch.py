@@ -260,10 +260,14 @@ def test_only_the_video_that_kills_its_worker_every_time_fails(clips, tmp_path):
 
 
 @pytest.mark.parametrize("scheme", ["", "ray://"])
-def test_a_ray_address_where_nothing_listens_fails_at_once(clips, tmp_path, scheme):
+def test_a_ray_address_where_nothing_listens_fails_at_once(clips, tmp_path, scheme, monkeypatch):
     """Ray itself had retried a refused host:port for minutes."""
     pytest.importorskip("ray.data")
     import socket
+
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
 
     from capsight.errors import CapsightError
 
@@ -290,6 +294,32 @@ def test_only_a_host_and_port_is_tried_before_ray_is(monkeypatch):
     assert _no_answer("ray://head") is None  # (Ray's own error names what is missing)
     assert _no_answer("head:70000") == "70000 is no port number: they go from 0 to 65535"
     assert _no_answer("head:²") is None  # left to Ray, not a ValueError from int()
+
+
+PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
+
+
+def test_an_address_behind_a_proxy_is_left_to_ray(monkeypatch):
+    """gRPC reaches the cluster through the proxy: a direct connection failing says nothing."""
+    import socket
+
+    from capsight.batch.ray_runner import _no_answer
+
+    def no_network(*args, **kwargs):
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert "connection refused" in _no_answer("ray://head:10001")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert _no_answer("ray://head:10001") is None
+    monkeypatch.setenv("no_proxy", "localhost,.internal")
+    assert _no_answer("ray://head:10001") is None
+    assert "connection refused" in _no_answer("ray://head.internal:10001")  # not proxied
+    monkeypatch.setenv("no_grpc_proxy", "head")  # gRPC's own list comes first
+    assert "connection refused" in _no_answer("ray://head:10001")
 
 
 @pytest.mark.slow

@@ -95,6 +95,8 @@ def _no_answer(address: str) -> str | None:
     host = host.removeprefix("[").removesuffix("]")  # an IPv6 address in brackets
     if int(port) > 65535:
         return f"{port} is no port number: they go from 0 to 65535"
+    if _through_proxy(host):  # the proxy answers for the cluster: only Ray can tell
+        return None
     try:
         socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT_S).close()
     except TimeoutError:
@@ -104,6 +106,19 @@ def _no_answer(address: str) -> str | None:
     except OSError as exc:  # no such host, no route
         return f"cannot connect to {where}: {getattr(exc, 'strerror', None) or exc}"
     return None
+
+
+def _through_proxy(host: str) -> bool:
+    """Whether gRPC, which Ray speaks, reaches ``host`` through a proxy: it reads grpc_proxy,
+    then https_proxy and http_proxy, unless no_grpc_proxy or no_proxy names the host."""
+    import os
+    from urllib.request import proxy_bypass_environment
+
+    env = {k.lower(): v for k, v in os.environ.items()}
+    if not any(env.get(k) for k in ("grpc_proxy", "https_proxy", "http_proxy")):
+        return False
+    bypass = {"no": env.get("no_grpc_proxy") or env.get("no_proxy", "")}
+    return not (bypass["no"] and proxy_bypass_environment(host, bypass))
 
 
 def disconnect(started: bool) -> None:
