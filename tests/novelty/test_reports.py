@@ -654,6 +654,27 @@ def test_plot_labels_never_print_over_each_other():
     assert [text for text, _, _ in crowded] == ["1", "2", "3", "4"]
 
 
+def test_numbers_with_no_room_are_left_out_not_printed_over_each_other():
+    """119 cuts in 10 minutes: the numbers had overlapped into strips like "111111119"."""
+    from capsight.novelty.reports import _LABEL_CHAR_PX, label_layout
+
+    times = [5.0 * n for n in range(1, 120)]
+    labels = [f"{n}  a caption" for n in range(1, 120)]
+    layout = label_layout(times, labels, 0.0, 600.0, 890)
+    shown = [(t, text, row, left) for t, (text, row, left) in zip(times, layout, strict=True)
+             if text]  # fmt: skip
+    assert 20 < len(shown) < 119 and shown[0][1] == "1"
+    assert all(text == str(times.index(t) + 1) for t, text, _, _ in shown)  # its own number
+    spans = []
+    for t, text, row, left in shown:
+        x, width = t / 600.0 * 890, len(text) * _LABEL_CHAR_PX + 8
+        spans.append((row, x - width if left else x, x if left else x + width))
+    for a in range(len(spans)):
+        for b in range(a):
+            assert not (spans[a][0] == spans[b][0] and spans[a][1] <= spans[b][2]
+                        and spans[b][1] <= spans[a][2])  # fmt: skip
+
+
 def test_the_output_folder_may_start_with_a_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)

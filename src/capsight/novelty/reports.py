@@ -347,10 +347,15 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     labels = [f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
               for n, m in enumerate(novel, start=1)]  # fmt: skip
     layout = label_layout([m.time for m in novel], labels, start, end, axis_px)
+    # Dozens of lines a few pixels apart had hidden the curve: fainter and thinner when crowded.
+    crowded = len(novel) > axis_px / 25
     for m, (label, row, left) in zip(novel, layout, strict=True):
-        ax.axvline(m.time, color=_ACCENT, alpha=0.55, linewidth=1.2, zorder=1)
+        ax.axvline(m.time, color=_ACCENT, alpha=0.25 if crowded else 0.55,
+                   linewidth=0.8 if crowded else 1.2, zorder=1)  # fmt: skip
         if m.novelty is not None and math.isfinite(m.novelty):
             ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
+        if not label:  # no room for its number (the report's table has them all)
+            continue
         y = top * (1.24 if row == 0 else 1.11)
         ax.annotate(
             label,
@@ -433,14 +438,16 @@ def label_layout(
     print over each other: a label near the right edge hangs to the left of its line (clear of
     the legend), but not across another moment's line, where it would read as that one's; each
     takes the first row where it fits. When the labels with their captions do not all fit,
-    every label is its number alone (the captions are in the report's table); numbers that
-    still collide (moments seconds apart on a long video) alternate rows."""
+    every label is its number alone (the captions are in the report's table); when the numbers
+    do not all fit either (dozens of moments seconds apart on a long video), a number with no
+    room is left out, its text "": overlapping, they had printed as "111111119"."""
     span = max(end - start, 1e-9)
     xs = [(t - start) / span * axis_px for t in times]
     lefts = [t > start + 0.75 * span for t in times]
-    for texts in (labels, [label.split()[0] for label in labels]):
+    numbers = [label.split()[0] for label in labels]
+    for texts, all_or_none in ((labels, True), (numbers, True), (numbers, False)):
         taken: list[list[tuple[float, float]]] = [[], []]
-        rows = []
+        placed = []
         for x, left, text in zip(xs, lefts, texts, strict=True):
             width = len(text) * _LABEL_CHAR_PX + 8
             extent = (x - width, x) if left else (x, x + width)
@@ -449,12 +456,15 @@ def label_layout(
             row = next((r for r, spans in enumerate(taken)
                         if all(extent[1] + 8 < a or extent[0] > b + 8 for a, b in spans)), None)  # fmt: skip
             if row is None or crosses_a_line:  # it would read as another moment's label
-                break
+                if all_or_none:
+                    break
+                placed.append(("", 0, left))
+                continue
             taken[row].append(extent)
-            rows.append(row)
+            placed.append((text, row, left))
         else:
-            return list(zip(texts, rows, lefts, strict=True))
-    return [(text, n % 2, left) for n, (text, left) in enumerate(zip(texts, lefts, strict=True))]
+            return placed
+    raise AssertionError("unreachable: the last pass leaves out what does not fit")
 
 
 # --------------------------------------------------------------------------- the HTML report
