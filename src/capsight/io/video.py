@@ -373,8 +373,14 @@ def _sample(
                 else:
                     previous = (t, frame)
     except av.FFmpegError as exc:
-        if decoded_any and in_tail(demuxed_until) and cut_off():
+        short = cut_off()
+        if decoded_any and in_tail(demuxed_until) and short:
             return  # a file cut off in its last frames: the frames before them are all there is
+        if short and expected_end > 0:  # seconds lost, not a frame: refused, named as a cut
+            raise VideoOpenError(
+                f"{p}: truncated video, data ends near {max(demuxed_until, 0):.1f} s of "
+                f"{expected_end:.1f} s ({_reason(exc)}); repair or re-encode the file"
+            ) from None
         raise VideoOpenError(
             f"{p}: corrupt video data near {max(demuxed_until, 0):.1f} s ({_reason(exc)}); "
             "repair or re-encode the file"
