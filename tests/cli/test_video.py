@@ -183,6 +183,8 @@ def test_a_window_wider_than_the_video_is_noted():
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
     # default
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})
+    alone = format_summary(Analysis(info, AnalysisParams(window=100), moments[:1]), {})
+    assert "--window" not in alone and "nothing to compare" in alone  # not "the 1 moments"
 
 
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):

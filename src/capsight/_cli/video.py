@@ -602,7 +602,9 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
     if short := analysis.cut_short():
         lines.append(f"note: {short}")
-    if p.window > max(n - 1, 5):  # a window given wider than the video (5: the default)
+    # A window given wider than the video (5: the default); with one moment there is nothing
+    # to compare, which the line above says.
+    if p.window > max(n - 1, 5) and n > 1:
         lines.append(f"note: --window {p.window} reaches past the first of the {n} moments: each "
                      "moment is compared with the mean of all those before it")  # fmt: skip
     if elapsed is not None and elapsed > 0:
