@@ -29,6 +29,25 @@ def test_cat_photo_is_a_cat_and_scores_sum_to_one(engine, photo):
     assert probs[0].max() > 0.9
 
 
+def test_what_a_user_does_to_one_classifier_leaves_the_others_alone(photo):
+    """Classifiers share their engine's network: one put in training mode had changed another's
+    scores (0.995 -> 0.386 for a cat), and one cast to float64 broke classify_images."""
+    import capsight
+
+    engine = create_engine("offline")  # its own: the module's engine stays as the others find it
+    cats = engine.build(parse_classes("cat, dog, car"))
+    before = predict(cats, [photo("chelsea")])
+    other = engine.build(parse_classes("apple, pear")).train()
+    assert other.training and not other.net.training  # the frozen network stays in eval mode
+    assert torch.equal(predict(cats, [photo("chelsea")]), before)
+    other.double()
+    assert other.net is not cats.net and next(cats.net.parameters()).dtype == torch.float32
+    assert torch.equal(predict(cats, [photo("chelsea")]), before)
+    assert predict(other, [photo("chelsea")]).dtype == torch.float32  # its scores as before
+    shared = capsight.classify_images([photo("chelsea")], "cat, dog, car")
+    assert shared[0].top[0][0] == "cat"
+
+
 def test_imagenet_set_is_the_encoders_own_classifier(engine, encoder, photo):
     clf = engine.build(parse_classes("imagenet"))
     image = photo("coffee")

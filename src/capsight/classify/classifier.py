@@ -35,15 +35,37 @@ def resize_images(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
 
 
 class ImageClassifier(nn.Module):
-    """Base for built classifiers: ``forward(images (N,3,H,W) in [0,1]) -> (N, C) probabilities``."""
+    """Base for built classifiers: ``forward(images (N,3,H,W) in [0,1]) -> (N, C) probabilities``.
+
+    Every classifier an engine builds borrows the engine's image network (one copy in memory,
+    however many class lists), named in ``borrowed``. So that one classifier is still the
+    module its user owns: ``.train()`` leaves a borrowed network in eval mode (it is frozen, and
+    its BatchNorm statistics would change every other classifier's scores), and the first
+    ``.to()``, ``.half()``, ``.double()`` ... gives this classifier a copy of its own first (a
+    cast had changed every classifier and broken ``capsight.classify_images``)."""
 
     labels: list[str]
     engine: str
 
-    def __init__(self, labels: list[str], engine: str) -> None:
+    def __init__(self, labels: list[str], engine: str, borrowed: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.labels = list(labels)
         self.engine = engine
+        self.borrowed = borrowed
+
+    def train(self, mode: bool = True) -> ImageClassifier:
+        super().train(mode)
+        for name in self.borrowed:
+            getattr(self, name).eval()
+        return self
+
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 (nn.Module's signature)
+        import copy
+
+        for name in self.borrowed:
+            setattr(self, name, copy.deepcopy(getattr(self, name)))
+        self.borrowed = ()
+        return super()._apply(fn, recurse)
 
     def describe(self) -> dict:
         return {"engine": self.engine, "classes": len(self.labels)}
@@ -62,6 +84,8 @@ def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) ->
     from capsight.io.image_inputs import image_list, rgb_images
 
     images = rgb_images(image_list(images, "classify"))
+    # A classifier its user cast (.double(), .half()) takes photos in its own precision.
+    dtype = next((p.dtype for p in classifier.parameters() if p.is_floating_point()), None)
     out: list[torch.Tensor | None] = [None] * len(images)
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
@@ -70,7 +94,7 @@ def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) ->
         for start in range(0, len(indices), 16):
             chunk = indices[start : start + 16]
             batch = torch.cat([image_to_tensor(images[i]) for i in chunk])  # (B, 3, H, W)
-            probs = classifier(batch)  # (B, C)
+            probs = classifier(batch if dtype is None else batch.to(dtype)).float()  # (B, C)
             for i, row in zip(chunk, probs, strict=False):
                 out[i] = row
     if not images:

@@ -56,7 +56,7 @@ class ClipClassifier(ImageClassifier):
         mean: Sequence[float],
         std: Sequence[float],
     ) -> None:
-        super().__init__(labels, "clip")
+        super().__init__(labels, "clip", borrowed=("vision",))
         self.vision = vision
         self.resolution = resolution
         self.logit_scale = logit_scale

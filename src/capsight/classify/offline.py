@@ -186,7 +186,7 @@ class OfflineClassifier(ImageClassifier):
         prototype_scale: float = 20.0,
         multi_scale: bool = True,
     ) -> None:
-        super().__init__(labels, "offline")
+        super().__init__(labels, "offline", borrowed=("net",))
         self.net = net
         self.resolution = resolution
         self.flip = flip
