@@ -183,6 +183,9 @@ def test_a_window_wider_than_the_video_is_noted():
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
     # default
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})
+    dense = format_summary(Analysis(info, AnalysisParams(every=0.02), moments), {})  # 25 fps
+    assert "note: the 5 moments before each span only 0.2 s of video" in dense
+    assert "sample every 0.1 s or more sparsely (--every)" in dense and "(--window)" in dense
     alone = format_summary(Analysis(info, AnalysisParams(window=100), moments[:1]), {})
     assert "--window" not in alone and "nothing to compare" in alone  # not "the 1 moments"
 

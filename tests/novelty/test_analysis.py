@@ -76,6 +76,32 @@ def test_a_video_whose_frames_end_before_its_declared_length_says_so():
     assert _analysis([]).cut_short() is None
 
 
+def test_a_window_that_spans_too_little_video_says_so():
+    """every_n_second=0.0001 with rolling_window_size=3 found 3 of testvideo's 7 events, and
+    nothing said that the moments compared spanned a tenth of a second."""
+    info = VideoInfo("clip.mp4", 10.0, 30.0, 64, 48)
+    moments = [Moment(t / 30, "a", 0.1) for t in range(300)]
+    dense = Analysis(info, AnalysisParams(every=0.0001, window=3), moments)  # every frame
+    assert dense.narrow_window(face="legacy") == (
+        "the 3 moments before each span only 0.1 s of video, so a slow change (a dissolve, a "
+        "fade) may pass unnoticed: sample every 0.17 s or more sparsely (every_n_second), or "
+        "compare with more moments (rolling_window_size)"
+    )
+    assert "(--every)" in dense.narrow_window(face="cli")
+    fine = [(0.1, 5), (1.0, 1), (0.5, 1), (0.05, 10)]  # 0.5 s or more: no note
+    for every, window in fine:
+        assert (
+            Analysis(info, AnalysisParams(every=every, window=window), moments).narrow_window()
+            is None
+        )
+    few = Analysis(
+        info, AnalysisParams(every=0.01, window=5), moments[:5]
+    )  # no moment has 5 before
+    assert few.narrow_window() is None
+    with pytest.raises(InvalidParameter, match="face must be one of"):
+        dense.narrow_window(face="tv")
+
+
 def test_python_callers_get_one_line_for_what_is_not_an_analysis_or_a_face():
     """Analysis.from_dict(None) had said "'NoneType' object is not subscriptable", and
     quiet_reason("python") was a KeyError."""

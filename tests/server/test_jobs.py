@@ -72,6 +72,9 @@ def test_a_job_that_finds_nothing_says_why_in_its_summary(client, tiny_video, wa
     done = wait_for_job(client, r.json()["id"])
     assert done["summary"]["novel_moments"] == 0
     assert done["summary"]["note"].startswith("only one moment was sampled")
+    dense = wait_for_job(client, _submit(client, tiny_video, every=0.1, window=2).json()["id"])
+    assert "the 2 moments before each span only 0.2 s of video" in dense["summary"]["note"]
+    assert "(window)" in dense["summary"]["note"]
 
 
 def test_events_stream_progress_then_done(client, tiny_video):

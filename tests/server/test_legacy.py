@@ -66,14 +66,24 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     assert len(r.json()["captions"]) == 7
     job = client.get(f"/v1/jobs/{r.json()['job_id']}").json()
     assert job["params"]["metric"] == "cosine"
-    with open(tiny_video, "rb") as f:  # no metric: capsight's default, not the original's
-        r = client.post("/get_video_captions", files={"video": ("clip.mp4", f, "video/mp4")})
+    video = ("clip.mp4", open(tiny_video, "rb").read(), "video/mp4")
+    # no metric: capsight's default, not the original's
+    r = client.post("/get_video_captions", files={"video": video})
     assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "cosine"
     # The original's 10 s on a 3.5 s clip: one frame, nothing to compare, and the answer says so.
     assert len(r.json()["captions"]) == 1
     assert (
         "only one moment was sampled" in r.json()["note"] and "every_n_second" in r.json()["note"]
     )
+    assert (
+        client.post(  # 7 moments, the 3 before each 1.5 s of video: nothing to say
+            "/get_video_captions", data={"every_n_second": "0.5"}, files={"video": video}
+        ).json()["note"]
+        is None
+    )
+    r = client.post("/get_video_captions", data={"every_n_second": "0.1"}, files={"video": video})
+    assert "the 3 moments before each span only 0.3 s of video" in r.json()["note"]  # fmt: skip
+    assert "(rolling_window_size)" in r.json()["note"]
     r = client.post("/get_video_captions", params={"metric": "manhattan"},
                     files={"video": ("clip.mp4", b"x", "video/mp4")})  # fmt: skip
     assert r.status_code == 422 and "metric" in r.json()["error"]

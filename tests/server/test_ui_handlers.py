@@ -147,11 +147,16 @@ def test_a_job_without_novel_moments_says_why():
     assert "sensitivity 0.3" in reason
     assert "the Sensitivity slider" in reason and "CLI" not in reason  # the page's own words
     assert quiet_reason({"moments": "garbled"}) == "no moment stood out from the ones before it"
-    from capsight.server.ui import cut_short
+    from capsight.server.ui import analysis_notes
 
-    assert cut_short({"moments": "garbled"}) is None
+    assert analysis_notes({"moments": "garbled"}) == []
     short = Analysis(info, AnalysisParams(every=0.5), moments[:2]).to_dict()  # 3 s: 0 .. 2.5 s due
-    assert "3 moments after 1.0 s could not be sampled" in cut_short(short)
+    (note,) = analysis_notes(short)
+    assert "3 moments after 1.0 s could not be sampled" in note
+    quick = [Moment(t / 4, "a dog", 0.1) for t in range(12)]  # 3 s, every 0.25 s at 10 fps
+    narrow = Analysis(info, AnalysisParams(every=0.25, window=1), quick)  # the sliders' least
+    (note,) = analysis_notes(narrow.to_dict())
+    assert "the moment before span only 0.25 s" in note and "the Window slider" in note
 
 
 def test_the_page_never_reads_a_server_file_a_client_names(

@@ -67,13 +67,22 @@ class Moment:
 # How quiet_reason() names a setting, per face: the CLI's flags, the same in the report (read
 # away from the terminal too: "in the CLI"), the web page's sliders.
 SETTING_NAMES = {
-    "cli": {"every": "--every", "sensitivity": "--sensitivity"},
-    "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI"},
-    "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider"},
-    "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos"},
-    "api": {"every": "every", "sensitivity": "sensitivity"},  # POST /v1/videos' form fields
-    "python": {"every": "every=", "sensitivity": "sensitivity="},  # analyze_video's arguments
-}
+    "cli": {"every": "--every", "sensitivity": "--sensitivity", "window": "--window"},
+    "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI",
+               "window": "--window in the CLI"},
+    "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider",
+             "window": "the Window slider"},
+    "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos",
+               "window": "rolling_window_size"},
+    # POST /v1/videos' form fields
+    "api": {"every": "every", "sensitivity": "sensitivity", "window": "window"},
+    # analyze_video's arguments
+    "python": {"every": "every=", "sensitivity": "sensitivity=", "window": "window="},
+}  # fmt: skip
+# The least stretch of video the moments a moment is compared with should span: a dissolve
+# changes little over less (pyscenedetect__testvideo.mp4: all 7 events with the default window
+# down to every 0.1 s, a 0.5 s span; 6 at every frame, 0.17 s).
+NARROWEST_WINDOW_S = 0.5
 # The shortest sampling interval a face offers (the page's slider starts at 0.25 s); others take
 # any positive number.
 SHORTEST_EVERY = {"page": 0.25}
@@ -124,6 +133,32 @@ class Analysis:
         missing = round((last_target - last) / every)
         return (f"the video's frames end before the {v.duration:.1f} s its file declares (cut off?): "
                 f"{missing} moment{'s' * (missing != 1)} after {last:.1f} s could not be sampled")  # fmt: skip
+
+    def notes(self, face: str = "report") -> list[str]:
+        """The sentences to show beside the moments, those that apply: why no moment is novel
+        (``quiet_reason``), frames that end early (``cut_short``) and a window that spans too
+        little video (``narrow_window``). The HTTP API joins them into its ``note``."""
+        found = (self.quiet_reason(face), self.cut_short(), self.narrow_window(face))
+        return [note for note in found if note]
+
+    def narrow_window(self, face: str = "report") -> str | None:
+        """A sentence when the ``window`` moments each moment is compared with span less than
+        ``NARROWEST_WINDOW_S`` of video (sampling far more often than the default, or a tiny
+        window), else None: a slow change, a dissolve or a fade, differs little from so short a
+        stretch before it and may pass unnoticed. ``face`` as for ``quiet_reason``."""
+        if face not in SETTING_NAMES:
+            raise InvalidParameter(f"face must be one of {', '.join(SETTING_NAMES)}, got {face!r}")
+        v, p = self.video, self.params
+        spacing = max(p.every, 1.0 / v.fps if v.fps else 0.0)  # sampling stops at every frame
+        span = p.window * spacing
+        if len(self.moments) <= p.window or span >= NARROWEST_WINDOW_S - 1e-9:
+            return None
+        hint = SETTING_NAMES[face]
+        before = "the moment before" if p.window == 1 else f"the {p.window} moments before each"
+        sparser = NARROWEST_WINDOW_S / p.window
+        return (f"{before} span only {span:.2g} s of video, so a slow change (a dissolve, a "
+                f"fade) may pass unnoticed: sample every {sparser:.2g} s or more sparsely "
+                f"({hint['every']}), or compare with more moments ({hint['window']})")  # fmt: skip
 
     def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).

@@ -529,8 +529,9 @@ class JobManager:
                 "novel_moments": len(analysis.novel_moments),
                 "duration": analysis.video.duration,
                 "seconds": round(time.time() - started, 3),
-                # why no moment is novel, and which field to change (null when some are)
-                "note": analysis.quiet_reason(face="api"),
+                # why no moment is novel, and which field to change; frames that end early; a
+                # window that spans too little video (null when none applies)
+                "note": "; ".join(analysis.notes(face="api")) or None,
             }
             self._durations = (self._durations + [time.time() - started])[-20:]
             self.store.update(job_id, status=DONE, progress=1.0, message="done",

@@ -543,8 +543,8 @@ class CapsightUI:
         if not novel and moments:
             why = f"No novel moment: {quiet_reason(analysis)}."
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
-        if short := cut_short(analysis):
-            summary += f'<p class="cap-note cap-quiet">Note: {html.escape(short)}.</p>'
+        for note in analysis_notes(analysis):
+            summary += f'<p class="cap-note cap-quiet">Note: {html.escape(note)}.</p>'
         plot = files.get("plot")
         plot_update = (
             gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
@@ -731,10 +731,13 @@ def quiet_reason(analysis: dict) -> str:
     return reason or "no moment stood out from the ones before it"
 
 
-def cut_short(analysis: dict) -> str | None:
-    """``Analysis.cut_short`` of a job's analysis.json (None when it cannot be read whole)."""
+def analysis_notes(analysis: dict) -> list[str]:
+    """``Analysis.cut_short`` and ``narrow_window`` of a job's analysis.json, those that apply
+    (none when it cannot be read whole)."""
     whole = whole_analysis(analysis)
-    return None if whole is None else whole.cut_short()
+    if whole is None:
+        return []
+    return [note for note in (whole.cut_short(), whole.narrow_window(face="page")) if note]
 
 
 def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:

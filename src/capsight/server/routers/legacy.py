@@ -247,11 +247,11 @@ async def get_video_captions(
     analysis = analysis or {"moments": []}
     moments = analysis["moments"]
     note = None
-    if not any(m.get("is_novel") for m in moments):
+    if moments:
         from capsight.novelty.analysis import Analysis
 
-        try:  # the job's own analysis.json: the sentence the CLI, page and report give
-            note = Analysis.from_dict(analysis).quiet_reason(face="legacy")
+        try:  # the job's own analysis.json: the sentences the CLI, page and report give
+            note = "; ".join(Analysis.from_dict(analysis).notes(face="legacy")) or None
         except CapsightError:  # (an analysis the store could not give back whole)
             note = None
     ran = (analysis.get("extra") or {}).get("captioner") or analysis.get("params", {}).get(
