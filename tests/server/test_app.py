@@ -314,6 +314,20 @@ def test_serve_flags_override_environment(tmp_path):
     s = settings_from_args(args, {"CAPSIGHT_PORT": "9000", "CAPSIGHT_MAX_UPLOAD_MB": "5"})
     assert (s.port, s.queue_size, s.ui, s.max_upload_mb, s.job_dir) == (8123, 3, False, 5.0,
                                                                        tmp_path)  # fmt: skip
+    # A flag wins over a variable it could not even read (it had stopped the server).
+    broken = {"CAPSIGHT_PORT": "abc", "CAPSIGHT_UI": "maybe", "CAPSIGHT_QUEUE_SIZE": "2.5"}
+    assert settings_from_args(args, broken).port == 8123
+    with pytest.raises(InvalidParameter, match=r"CAPSIGHT_WORKERS='2.5' is not a whole number"):
+        settings_from_args(args, {"CAPSIGHT_WORKERS": "2.5"})  # no --workers: the variable counts
+
+
+def test_an_api_key_from_a_secret_file_loses_its_newline():
+    """A key that ends in a newline was accepted, then every request was refused: no HTTP
+    header can carry it."""
+    assert ServerSettings(api_key="secretkey1\n").api_key == "secretkey1"
+    assert ServerSettings.from_env({"CAPSIGHT_API_KEY": " secretkey1 "}).api_key == "secretkey1"
+    with pytest.raises(InvalidParameter, match="needs >= 8 characters, got 0"):
+        ServerSettings(api_key=" " * 8)
 
 
 def _serve(args: list[str], monkeypatch) -> int:

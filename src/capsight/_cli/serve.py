@@ -119,7 +119,8 @@ def settings_from_args(args: argparse.Namespace, environ=None):
     overrides["ui"] = getattr(args, "ui", None)
     if getattr(args, "captioners", None):  # (the flags' entries replace the variable's)
         overrides["captioners"] = ";".join(args.captioners)
-    return ServerSettings.from_env(environ).replace(**overrides)
+    given = {name for name, value in overrides.items() if value is not None}
+    return ServerSettings.from_env(environ, skip=given).replace(**overrides)
 
 
 # uvicorn's names (uvicorn.config.LOG_LEVELS); another raises KeyError inside uvicorn.run.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,10 @@ class ServerSettings:
                 raise InvalidParameter(
                     f"{option_name(name)} (or {env_var(name)}) {rule}, got {shown}"
                 )
+        if self.api_key is not None and self.api_key != self.api_key.strip():
+            # A key read from a secret file ends in a newline, which no HTTP header can carry
+            # (clients and servers strip a header value's ends): every request was refused.
+            object.__setattr__(self, "api_key", self.api_key.strip())
         if self.api_key is not None and len(self.api_key) < 8:  # (the key itself is not shown)
             raise InvalidParameter(f"--api-key (or {env_var('api_key')}) needs >= 8 characters, "
                                    f"got {len(self.api_key)}")  # fmt: skip
@@ -132,13 +136,17 @@ class ServerSettings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
-        """Defaults overridden by every ``CAPSIGHT_<FIELD>`` variable that is set."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, skip: Collection[str] = ()
+    ) -> ServerSettings:
+        """Defaults overridden by every ``CAPSIGHT_<FIELD>`` variable that is set, except the
+        fields in ``skip`` (set by a flag, which wins: its variable is not even read, so a
+        malformed one cannot stop a server the flag configures)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in dataclasses.fields(cls):
             raw = environ.get(env_var(f.name))
-            if raw is None or raw == "":
+            if raw is None or raw == "" or f.name in skip:
                 continue
             values[f.name] = _parse(f.name, raw)
         return cls(**values)
@@ -176,7 +184,8 @@ def _parse(name: str, raw: str) -> object:
         if name in _FLOATS:
             return float(raw)
     except ValueError:
-        raise InvalidParameter(f"{env_var(name)}={raw!r} is not a number") from None
+        kind = "a whole number" if name in _INTS else "a number"
+        raise InvalidParameter(f"{env_var(name)}={raw!r} is not {kind}") from None
     if name in _BOOLS:
         lowered = raw.strip().lower()
         if lowered in ("1", "true", "yes", "on"):
