@@ -65,6 +65,26 @@ def test_batch_size_does_not_change_the_captions(run_cli, photo_dir):
 ODD_KINDS = ["cmyk.jpg", "grey16.png", "palette.png", "alpha.png", "grey.jpg", "exif_rotated.jpg"]
 
 
+def test_json_interrupted_keeps_the_rows_written_so_far(run_cli, photo_dir, monkeypatch):
+    """All of --json had waited for the last batch: a Ctrl-C on a large folder left nothing."""
+    from capsight._cli.caption import CaptionRun
+
+    real, batches = CaptionRun.caption, []
+
+    def caption(self, batch):
+        batches.append(batch)
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+        real(self, batch)
+
+    monkeypatch.setattr(CaptionRun, "caption", caption)
+    images = [photo_dir / "cat.jpg", photo_dir / "coffee.png"]
+    status, out, err = run_cli("caption", "--json", *LABELS, "--batch-size", "1", *images)
+    assert status == 130 and "interrupted" in err
+    (row,) = json.loads(out)
+    assert row["image"].endswith("cat.jpg") and row["caption"]
+
+
 def test_odd_but_valid_images_are_captioned_and_still_a_cat(run_cli, photo_dir, odd_images):
     # One call for all of them (batched), plus the upright original to compare with.
     status, out, err = run_cli(

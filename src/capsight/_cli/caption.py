@@ -263,13 +263,21 @@ def run(args: argparse.Namespace) -> int:
     # Captions printed to a terminal show the progress themselves; otherwise a bar does.
     to_terminal = not args.json and sys.stdout.isatty()
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
-    with ProgressBar(enabled=show_bar) as progress:
-        # A batch at a time keeps memory bounded and prints captions as they come.
-        for start in range(0, len(paths), args.batch_size):
-            batch = paths[start : start + args.batch_size]
-            job.caption(batch)
-            done = start + len(batch)
-            progress(done / len(paths), f"captioned {done} of {len(paths)} images")
+    listing = JsonRows(sys.stdout) if args.json else None
+    try:
+        with ProgressBar(enabled=show_bar) as progress:
+            # A batch at a time keeps memory bounded and prints captions as they come.
+            for start in range(0, len(paths), args.batch_size):
+                batch = paths[start : start + args.batch_size]
+                job.caption(batch)
+                if listing is not None:
+                    listing.write(job.rows)
+                done = start + len(batch)
+                progress(done / len(paths), f"captioned {done} of {len(paths)} images")
+    finally:  # a Ctrl-C an hour in keeps the hour's rows, as a JSON list
+        if listing is not None:
+            listing.write(job.rows)
+            listing.close()
     if job.short:
         n = len(job.short)
         which = ", ".join(job.short[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
@@ -282,11 +290,28 @@ def run(args: argparse.Namespace) -> int:
         print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) reached --max-length "
                          f"{args.max_length}, where a caption is ended, finished or not",
                          kind="note"), file=sys.stderr)  # fmt: skip
-    if args.json:
-        # One image per line: readable, and still one JSON document.
-        body = ",\n".join("  " + json.dumps(row, ensure_ascii=False) for row in job.rows)
-        sys.stdout.write(f"[\n{body}\n]\n" if job.rows else "[]\n")
     return 2 if job.failed else 0
+
+
+class JsonRows:
+    """``--json``'s list, one image per line (readable, and still one JSON document), written
+    as the batches finish and closed however the run ends: everything had waited for the last
+    batch, so a Ctrl-C on a folder of 8,000 photos left an empty file."""
+
+    def __init__(self, out) -> None:
+        self.out, self.written = out, 0
+
+    def write(self, rows: list[dict]) -> None:
+        """The rows from ``self.written`` on (``rows`` is the whole list so far)."""
+        for row in rows[self.written :]:
+            head = "[\n  " if self.written == 0 else ",\n  "
+            self.out.write(head + json.dumps(row, ensure_ascii=False))
+            self.written += 1
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.write("\n]\n" if self.written else "[]\n")
+        self.out.flush()
 
 
 SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num
