@@ -49,6 +49,43 @@ def test_classify_a_folder_in_chunks(cat_png, tmp_path, capsys, monkeypatch):
     assert all(r["top"][0]["label"] == "cat" for r in rows)
 
 
+def test_json_has_a_row_in_place_of_each_photo_it_could_not_read(cat_png, tmp_path, capsys):
+    """As `capsight caption --json` has it: a pipeline had to parse stderr to learn which
+    photos failed."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a photo")
+    gone = tmp_path / "gone.jpg"
+    argv = ["classify", str(cat_png), str(gone), str(bad), "--classes", "cat,dog", "--json"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    missing, cat, unread = json.loads(out)  # a name that names no file first, as caption's
+    assert "gone.jpg" in missing["error"] and "image" not in missing
+    assert cat["image"] == str(cat_png) and cat["top"][0]["label"] == "cat"
+    assert unread["image"] == str(bad) and "bad.jpg" in unread["error"] and "top" not in unread
+    assert err.count("\n") == 2
+
+
+def test_json_interrupted_keeps_the_chunks_done(cat_png, tmp_path, capsys, monkeypatch):
+    import capsight._cli.classify as classify_cli
+    import capsight.classify.engines as engines
+
+    monkeypatch.setattr(classify_cli, "CHUNK", 1)
+    real, calls = engines.predictions, []
+
+    def predictions(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engines, "predictions", predictions)
+    second = tmp_path / "second.png"
+    second.write_bytes(cat_png.read_bytes())
+    assert main(["classify", str(cat_png), str(second), "--classes", "cat,dog", "--json"]) == 130
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["top"][0]["label"] == "cat"
+
+
 def test_classifying_a_folder_shows_how_many_photos_are_done(cat_png, tmp_path, monkeypatch):
     """400 photos had taken 40 s under a bar that said nothing of them (it was the class
     names'); with --json, which prints at the end, nothing else showed they were under way."""

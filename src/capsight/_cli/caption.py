@@ -30,7 +30,6 @@ top ImageNet class instead (where the encoder saw that class), and a note on std
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -227,6 +226,7 @@ def decoding_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.image_args import expand_image_args, names_a_folder
+    from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.errors import InvalidParameter
@@ -291,27 +291,6 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.max_length}, where a caption is ended, finished or not",
                          kind="note"), file=sys.stderr)  # fmt: skip
     return 2 if job.failed else 0
-
-
-class JsonRows:
-    """``--json``'s list, one image per line (readable, and still one JSON document), written
-    as the batches finish and closed however the run ends: everything had waited for the last
-    batch, so a Ctrl-C on a folder of 8,000 photos left an empty file."""
-
-    def __init__(self, out) -> None:
-        self.out, self.written = out, 0
-
-    def write(self, rows: list[dict]) -> None:
-        """The rows from ``self.written`` on (``rows`` is the whole list so far)."""
-        for row in rows[self.written :]:
-            head = "[\n  " if self.written == 0 else ",\n  "
-            self.out.write(head + json.dumps(row, ensure_ascii=False))
-            self.written += 1
-        self.out.flush()
-
-    def close(self) -> None:
-        self.out.write("\n]\n" if self.written else "[]\n")
-        self.out.flush()
 
 
 SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 
 
@@ -79,7 +78,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}',
+        help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}; a photo that '
+        'cannot be read as {"image", "error"} in its place',
     )
     add_engine_options(p)
     return p
@@ -87,6 +87,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.image_args import expand_image_args, image_from_arg
+    from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
@@ -112,44 +113,53 @@ def run(args: argparse.Namespace) -> int:
     paths, problems = expand_image_args(args.images)
     for problem in problems:
         print(error_line(problem), file=sys.stderr)
-    failed, results = len(problems), []
+    failed = len(problems)
+    # --json: a row per photo, in order; one that cannot be read has an error row in its
+    # place, a name that names none one before the others (as `capsight caption --json`)
+    rows: list[dict] = [{"error": problem} for problem in problems]
+    listing = JsonRows(sys.stdout) if args.json else None
     # Results printed to a terminal show the progress themselves; otherwise a bar does, opened
     # once the classifier is built (building shows a bar of its own for new class names).
     to_terminal = not args.json and sys.stdout.isatty()
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
     photos_done = None  # the photos' bar, once open
-    with contextlib.ExitStack() as photos_bar:
-        for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
-            names, images = [], []
-            for path in paths[start : start + CHUNK]:
-                try:
-                    images.append(image_from_arg(path))
-                    names.append(path)
-                except CapsightError as exc:
-                    print(error_line(str(exc)), file=sys.stderr)
-                    failed += 1
-            if not images:
-                continue
-            if classifier is None:  # built once, and only when there is a photo to classify
-                engine = create_engine(args.engine or "offline", args.clip)
-                with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
-                    classifier = engine.build(classes, args.template, progress=progress)
-                for note in build_notes(classifier):
-                    print(error_line(note, kind="note"), file=sys.stderr)
-            if photos_done is None:
-                photos_done = photos_bar.enter_context(ProgressBar(enabled=show_bar))
-            found = predictions(classifier, images, names, args.top)
-            done = min(start + CHUNK, len(paths))
-            photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
-            if args.json:
-                results += found
-            else:
-                for r in found:
+    try:
+        with contextlib.ExitStack() as photos_bar:
+            for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
+                chunk, names, images, unread = paths[start : start + CHUNK], [], [], {}
+                for path in chunk:
+                    try:
+                        images.append(image_from_arg(path))
+                        names.append(path)
+                    except CapsightError as exc:
+                        print(error_line(str(exc)), file=sys.stderr)
+                        unread[path] = {"image": path, "error": " ".join(str(exc).split())}
+                        failed += 1
+                found = {}
+                if images:
+                    if classifier is None:  # built once, and only when there is a photo
+                        engine = create_engine(args.engine or "offline", args.clip)
+                        with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
+                            classifier = engine.build(classes, args.template, progress=progress)
+                        for note in build_notes(classifier):
+                            print(error_line(note, kind="note"), file=sys.stderr)
+                    if photos_done is None:
+                        photos_done = photos_bar.enter_context(ProgressBar(enabled=show_bar))
+                    found = dict(zip(names, predictions(classifier, images, names, args.top),
+                                     strict=True))  # fmt: skip
+                    done = min(start + CHUNK, len(paths))
+                    photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
+                if listing is not None:
+                    rows += [unread.get(p) or found[p].to_dict() for p in chunk]
+                    listing.write(rows)
+                    continue
+                for r in found.values():
                     print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
                           flush=True)  # fmt: skip
-    if args.json:
-        body = ",\n".join("  " + json.dumps(r.to_dict(), ensure_ascii=False) for r in results)
-        sys.stdout.write(f"[\n{body}\n]\n" if results else "[]\n")
+    finally:  # a Ctrl-C keeps the rows written so far, as a JSON list
+        if listing is not None:
+            listing.write(rows)
+            listing.close()
     return 2 if failed else 0
 
 
