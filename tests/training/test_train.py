@@ -735,11 +735,14 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
     (cut_short / "train.log").write_text("a log the shell writes into the run's folder")
     check_run_folder(cut_short, resume=True)
     check_run_folder(cut_short, resume=False)
-    (cut_short / "best").mkdir()  # ensemble SCST saves its members at epoch 0, before any last/
+    (cut_short / "best" / "m0").mkdir(parents=True)  # ensemble SCST saves its members at
+    (cut_short / "best" / "m0" / "config.json").write_text("{}")  # epoch 0, before any last/
     (cut_short / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "val_CIDEr": 0.5}) + "\n")
     check_run_folder(cut_short, resume=True)
     only_best = tmp_path / "only-best"  # its last/ and its log deleted: still a model to keep
     (only_best / "best").mkdir(parents=True)
+    check_run_folder(only_best, resume=False)  # an empty best/ is no model: a first save that
+    (only_best / "best" / "config.json").write_text("{}")  # failed, as on a full disk
     with pytest.raises(InvalidParameter, match="best/ but no last/"):
         check_run_folder(only_best, resume=False)
     with open(cut_short / "metrics.jsonl", "a") as f:  # an epoch logged: that run's best/ is kept

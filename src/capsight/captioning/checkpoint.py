@@ -75,6 +75,14 @@ def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 RUN_MARKERS = ("train_config.json", "run_config.json", "metrics.jsonl", "last", "last.new")
 
 
+def holds_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved model: its ``config.json`` (written last), or its
+    members' (an ensemble SCST run's best/: m0/, m1/)."""
+    if (folder / CONFIG).is_file():
+        return True
+    return folder.is_dir() and any((p / CONFIG).is_file() for p in folder.iterdir())
+
+
 def checkpoint_folder(folder: str | os.PathLike) -> Path:
     """The checkpoint ``folder`` names: itself, or the ``best`` of a ``capsight train`` run
     folder (which has no ``config.json`` of its own)."""
@@ -82,10 +90,8 @@ def checkpoint_folder(folder: str | os.PathLike) -> Path:
     if (folder / CONFIG).is_file():
         return folder
     best = folder / "best"
-    if (best / CONFIG).is_file():
+    if holds_checkpoint(best):  # (an ensemble SCST run's best/ holds its members: m0/, m1/)
         return best
-    if best.is_dir() and any((p / CONFIG).is_file() for p in best.iterdir()):
-        return best  # an ensemble SCST run's best/ holds its members: m0/, m1/
     if any((folder / name).exists() for name in RUN_MARKERS):
         # A run folder stands for its best/ only: its last/ is another epoch's model.
         state = "has no config.json (damaged)" if best.is_dir() else "is missing"

@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from capsight.captioning.checkpoint import RUN_MARKERS
+from capsight.captioning.checkpoint import RUN_MARKERS, holds_checkpoint
 from capsight.errors import InvalidParameter
 from capsight.io.folders import make_writable_folder
 from capsight.io.tensor_files import save_tensors, save_torch
@@ -65,8 +65,11 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     # after its best/, so that best/ is the first epoch's, which the run trains again)
     first_save_failed = "last.new" in entries and not any(
         record["epoch"] > 0 for record in logged_epochs(folder / "metrics.jsonl"))  # fmt: skip
+    # (a best/ without its config.json, written last, is a first save that failed, as on a
+    # full disk: no model, and it had blocked the rerun once room was made)
     if (
         "best" in entries
+        and holds_checkpoint(folder / "best")
         and not first_save_failed
         and not _cut_short_at_epoch_zero(folder / "metrics.jsonl")
     ):
