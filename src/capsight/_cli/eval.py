@@ -57,8 +57,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--bootstrap", type=int, metavar="ROUNDS",
                    help="add a 95%% interval to each score, from ROUNDS draws of the photos "
-                        "with replacement (e.g. 1000; METEOR gets none); with --against, the "
-                        "number of paired draws (default 1000; 0 for none)")  # fmt: skip
+                        "with replacement (100 to 10,000, e.g. 1000; METEOR gets none); with "
+                        "--against, the number of paired draws (default 1000; 0 for "
+                        "none)")  # fmt: skip
     p.add_argument("--against", metavar="MODEL",
                    help="also caption the photos with MODEL and compare: the difference of each "
                         "score (--model minus MODEL), its 95%% interval and the share of "
@@ -80,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     images, captions = _dataset(args)
+    if decoding is not None:  # (eval had printed "decoding None" and said nothing else)
+        from capsight.captioning.facade import resolve_captioner
+
+        for name in filter(None, (args.model, args.against)):
+            captioner, real = resolve_captioner(name)
+            if not captioner.decodes:
+                flag = "--greedy" if args.greedy else "--beam"
+                print(error_line(f"the {real} model ignores {flag}: it names the encoder's top "
+                                 "ImageNet classes", "note"), file=sys.stderr)  # fmt: skip
     if args.against:
         return _compare(args, images, captions, decoding)
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
@@ -145,16 +155,21 @@ def _dataset(args: argparse.Namespace) -> tuple[str | None, str]:
 def _compare(args: argparse.Namespace, images: str | None, captions: str, decoding) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
+    from capsight.captioning.base import default_captioner_name
     from capsight.captioning.facade import resolve_captioner
-    from capsight.errors import ModelNotFound
+    from capsight.errors import InvalidParameter, ModelNotFound
     from capsight.training.confidence import INTERVAL_METRICS
     from capsight.training.evaluate import compare_captioners
 
     rounds = 1000 if args.bootstrap is None else args.bootstrap  # 0: no draws, as for plain eval
     try:  # which of the two names is wrong, before either captions a photo
-        resolve_captioner(args.against)
+        _, against = resolve_captioner(args.against)
     except ModelNotFound as exc:
         raise ModelNotFound(f"--against: {exc}") from None
+    model = default_captioner_name() if args.model == "default" else args.model  # (not loaded)
+    if against == model:  # (it had captioned every photo twice for a table of zeros)
+        raise InvalidParameter(f"--against {args.against} is --model {args.model}: name "
+                               "another captioner to compare with")  # fmt: skip
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(

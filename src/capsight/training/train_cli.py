@@ -113,7 +113,8 @@ def build_parser(
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="architecture option, e.g. hidden_dim=512, cell=gru, num_layers=2",
+        help="architecture option, e.g. hidden_dim=512 or dropout=0.3 (show-and-tell also "
+        "takes cell=gru and num_layers=2); a wrong key lists the architecture's options",
     )
     defaults = TrainConfig(data="", out="")
     for f in dataclasses.fields(TrainConfig):
