@@ -53,6 +53,18 @@ def test_search_over_an_analysis(tmp_path, capsys, fake_text_embedder):
     )
 
 
+def test_the_printed_scores_line_up_and_none_reads_minus_zero():
+    """A score just under zero printed as "-0.000", a column wider than the others'."""
+    from capsight._cli.search import hit_lines
+    from capsight.classify.search import SearchHit
+
+    hits = [SearchHit(time=t, caption=c, score=s, caption_score=s, class_score=0.0)
+            for t, c, s in ((1.0, "a dog", 0.31), (2.0, "a cat", -0.0001), (3.0, "a car", -0.2))]  # fmt: skip
+    lines = hit_lines(hits)
+    assert "-0.000" not in "".join(lines) and " 0.000  a cat" in lines[1]
+    assert len({line.index("a ") for line in lines}) == 1  # the captions in one column
+
+
 @pytest.mark.parametrize("labels", ["abc", 5, [["sports car"]], [["sports car", None]]])
 def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, capsys, labels):
     moments = [{"time": 0.0, "caption": "a car", "labels": labels}]
@@ -201,7 +213,7 @@ def test_search_prints_the_span_of_a_shot(fake_video, fake_text_embedder, capsys
     assert main(["search", "v.mp4", "a blank frame", "--top", "80", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
     # "   14.0-18.0 s  0.551  a caption": a shot from its first moment to its last; "0.0 s" alone
-    spans = [re.fullmatch(r" *(\d+\.\d)(-\d+\.\d)? s  -?\d\.\d{3}  \S.*", line) for line in lines]
+    spans = [re.fullmatch(r" *(\d+\.\d)(-\d+\.\d)? s  [ -]\d\.\d{3}  \S.*", line) for line in lines]
     assert lines and all(spans)
     assert any(m.group(2) for m in spans) and any(not m.group(2) for m in spans)
 

@@ -106,7 +106,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1))
         sys.stdout.write("\n")
     else:
-        for h in hits:  # "  14.0-18.0 s": the run of moments the caption held for
-            when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
-            print(f"{when:>12} s  {h.score:.3f}  {h.caption}")
+        for line in hit_lines(hits):
+            print(line)
     return 0
+
+
+def hit_lines(hits) -> list[str]:
+    """``time  score  caption`` a hit a line, the captions in one column: "  14.0-18.0 s" is
+    the run of moments the caption held for; a score that rounds to zero reads 0.000 (it had
+    read "-0.000", a column wider than the others)."""
+    lines = []
+    for h in hits:
+        when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
+        score = h.score if round(h.score, 3) != 0 else 0.0
+        lines.append(f"{when:>12} s  {score:6.3f}  {h.caption}")
+    return lines
