@@ -660,7 +660,7 @@ def test_ray_without_ray_installed_is_one_line(
     status, _, err = run_cli("video", tmp_path / "a.mp4", tmp_path / "b.mp4", "--ray", "local",
                              "--out", tmp_path / "o")  # fmt: skip
     assert status == 2
-    one_error_line(err, "--ray needs Ray and Ray Data: pip install 'ray[data]'")
+    one_error_line(err, "--ray needs Ray and Ray Data: pip install 'capsight[ray]'")
     assert not (tmp_path / "o").exists()  # said before a summary.csv was written
 
 

@@ -9,7 +9,7 @@ shared file system); the outcomes stream back to the caller as videos finish.
 
 ``address``: "auto" joins the cluster this machine belongs to (``ray start``), "local" starts
 Ray on this machine for the batch, anything else is a Ray address (``ray://head:10001``).
-Needs ``pip install 'ray[data]'``. Ray's core may still print a line of its own on stderr (an
+Needs ``pip install 'capsight[ray]'``. Ray's core may still print a line of its own on stderr (an
 actor's restart policy, ray-project/ray#53727); Ray Data's bars and INFO lines are turned off.
 """
 
@@ -49,7 +49,8 @@ def check_ray() -> None:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError:
-        raise MissingDependency("--ray needs Ray and Ray Data: pip install 'ray[data]'") from None
+        raise MissingDependency("--ray needs Ray and Ray Data: pip install 'capsight[ray]' "
+                                "(or 'ray[data,client]')") from None  # fmt: skip
 
 
 def connect(address: str) -> bool:
