@@ -474,6 +474,14 @@ def test_a_full_disk_names_the_folder_and_the_room_the_graphs_need(monkeypatch, 
     with pytest.raises(ModelNotFound, match="set CAPSIGHT_CACHE to another disk"):
         ort_video.video_models("default", "minilm", "efficientnet-lite0")
 
+    def unwritable(*args):  # had read "[Errno 2] No such file or directory: '/proc/x'"
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/proc/x")
+
+    monkeypatch.setattr(ort_video, "_load", unwritable)
+    with pytest.raises(ModelNotFound, match=rf"cannot write its graphs to the cache "
+                       rf"{tmp_path / 'onnx'} \(No such file or directory\): set CAPSIGHT_CACHE"):  # fmt: skip
+        ort_video.video_models("default", "minilm", "efficientnet-lite0")
+
 
 def test_every_cache_reads_capsight_cache_alike(tmp_path, monkeypatch):
     """An empty CAPSIGHT_CACHE put classify's texts in ./classify (the ONNX graphs went to the

@@ -90,11 +90,16 @@ def video_models(
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the folder, and how much it needs
-        from capsight.ort.store import cache_dir
+    from capsight.ort.store import cache_dir
 
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the folder, and how much it needs
         return (f"no space left in {cache_dir() / 'onnx'} for its graphs, ~140 MB: free some, or "
                 "set CAPSIGHT_CACHE to another disk")  # fmt: skip
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EROFS,
+                                                  errno.ENOTDIR, errno.EPERM):  # fmt: skip
+        # "[Errno 2] No such file or directory: '/proc/x'" had not said it was the cache
+        return (f"cannot write its graphs to the cache {cache_dir() / 'onnx'} "
+                f"({exc.strerror or exc}): set CAPSIGHT_CACHE to a folder you can write")
     return str(exc)
 
 
