@@ -551,6 +551,7 @@ def test_attention_never_replaces_a_photo_it_captions(run_cli, photo_dir, tmp_pa
 def test_attention_files_name_a_checkpoint_folder_model_safely():
     path = attention_path(Path("out/att.png"), "photos/dog.jpg", "runs/sat/best", True, True)
     assert path == Path("out/att-dog-runs_sat_best.png")
+    assert attention_path(Path("a.png"), "-", "m", True, False) == Path("a-stdin.png")  # not a--
 
 
 def test_decoding_flags_on_the_labels_model_get_a_note(run_cli, photo_dir):

@@ -463,8 +463,9 @@ def attention_path(base: Path, image: str, model: str, per_image: bool, per_mode
     """``base`` itself for one image and one model, else ``base-<image stem>[-<model>]<suffix>``."""
     if not per_image:
         return base
-    # A checkpoint folder given as the model ("runs/sat/best") becomes "runs_sat_best".
-    parts = [base.stem, Path(image).stem] + (
+    # A checkpoint folder given as the model ("runs/sat/best") becomes "runs_sat_best"; the
+    # photo read from standard input ("-") is "stdin" (it had made "a--.png").
+    parts = [base.stem, "stdin" if image == "-" else Path(image).stem] + (
         [re.sub(r"[^\w.-]+", "_", model).strip("_.")] if per_model else []
     )
     return base.with_name("-".join(parts) + base.suffix)
