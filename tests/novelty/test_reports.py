@@ -654,6 +654,19 @@ def test_plot_labels_never_print_over_each_other():
     assert [text for text, _, _ in crowded] == ["1", "2", "3", "4"]
 
 
+def test_ctrl_c_while_the_report_is_drawn_leaves_no_empty_folder(tmp_path, monkeypatch):
+    """An interrupted `capsight video DIR` had left an empty folder for the video it was on."""
+    import capsight.novelty.reports as reports
+
+    def interrupted(analysis):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reports, "render_plot_png", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(make_analysis(), tmp_path / "batch" / "clip")
+    assert not (tmp_path / "batch").exists()
+
+
 def test_numbers_with_no_room_are_left_out_not_printed_over_each_other():
     """119 cuts in 10 minutes: the numbers had overlapped into strips like "111111119"."""
     from capsight.novelty.reports import _LABEL_CHAR_PX, label_layout

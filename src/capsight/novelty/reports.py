@@ -795,6 +795,9 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
             "captions.vtt": render_vtt(analysis),
         }
         paths = _replace_all(out, contents)
+    except KeyboardInterrupt:  # Ctrl-C while the report was drawn: no empty folder left
+        _remove_empty(made)
+        raise
     except PermissionError:
         _remove_empty(made)
         raise InvalidParameter(

@@ -98,8 +98,10 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EROFS,
                                                   errno.ENOTDIR, errno.EPERM):  # fmt: skip
         # "[Errno 2] No such file or directory: '/proc/x'" had not said it was the cache
-        return (f"cannot write its graphs to the cache {cache_dir() / 'onnx'} "
-                f"({exc.strerror or exc}): set CAPSIGHT_CACHE to a folder you can write")
+        return (
+            f"cannot write its graphs to the cache {cache_dir() / 'onnx'} "
+            f"({exc.strerror or exc}): set CAPSIGHT_CACHE to a folder you can write"
+        )
     return str(exc)
 
 
