@@ -295,6 +295,15 @@ def test_oversized_image_refused_before_decoding(tmp_path):
         load_image(path)
 
 
+def test_a_108_megapixel_phone_jpeg_is_decoded_at_a_reduced_size_not_refused(tmp_path):
+    """Over the limit as stored, but a JPEG decodes at 1/8 of its size for what a 2-megapixel
+    photo costs: it had been refused with "downscale it first"."""
+    path = tmp_path / "phone.jpg"
+    Image.new("L", (12000, 9000), 128).save(path, quality=50)
+    loaded = load_image(path)
+    assert loaded.size == (1500, 1125) and full_size(loaded) == (12000, 9000)
+
+
 def _png_claiming_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (Pillow's own bomb guard fires)."""
     source = bytearray(encoded(Image.new("L", (1, 1)), "PNG"))

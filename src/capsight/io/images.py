@@ -90,11 +90,13 @@ def check_input_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def check_pixel_count(img: Image.Image, label: str) -> None:
-    """ImageLoadError for an image over ``MAX_IMAGE_PIXELS`` (its header is enough to tell)."""
+def check_pixel_count(img: Image.Image, label: str, stored: tuple[int, int] | None = None) -> None:
+    """ImageLoadError for an image over ``MAX_IMAGE_PIXELS`` (its header is enough to tell);
+    ``stored``: the size to name, when ``img`` is a JPEG's reduced draft."""
     if img.width * img.height > MAX_IMAGE_PIXELS:
+        width, height = stored or img.size
         raise ImageLoadError(
-            f"{label}: {img.width}x{img.height} is too large "
+            f"{label}: {width}x{height} is too large "
             f"(over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); downscale it first"
         )
 
@@ -135,10 +137,12 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         fp = check_input_file(source)
     try:
         with open_image(fp) as img:
-            check_pixel_count(img, label)
             stored = img.size
             if img.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 size where that still
                 img.draft(None, (DECODE_SIDE, DECODE_SIDE))  # leaves DECODE_SIDE px on each side
+            # (after the draft: a 108-megapixel phone JPEG, decoded at 1/8 size, costs what a
+            # 2-megapixel one does, and had been refused)
+            check_pixel_count(img, label, stored)
             img.load()
             decoded = img.size
             upright = to_rgb(_upright(img))
