@@ -110,12 +110,16 @@ def _no_answer(address: str) -> str | None:
 
 
 def _through_proxy(host: str) -> bool:
-    """Whether gRPC, which Ray speaks, reaches ``host`` through a proxy: it reads grpc_proxy,
-    then https_proxy and http_proxy, unless no_grpc_proxy or no_proxy names the host."""
+    """Whether Ray reaches ``host`` through a proxy, where a direct connection failing says
+    nothing. Ray tells gRPC to ignore proxies unless ``RAY_grpc_enable_http_proxy`` is set
+    (ray._private.ray_constants); then gRPC reads grpc_proxy, https_proxy and http_proxy (lower
+    case only), unless no_grpc_proxy or no_proxy names the host."""
     import os
     from urllib.request import proxy_bypass_environment
 
-    env = {k.lower(): v for k, v in os.environ.items()}
+    env = os.environ
+    if env.get("RAY_grpc_enable_http_proxy", "").strip().lower() not in ("1", "true"):
+        return False
     if not any(env.get(k) for k in ("grpc_proxy", "https_proxy", "http_proxy")):
         return False
     bypass = {"no": env.get("no_grpc_proxy") or env.get("no_proxy", "")}
