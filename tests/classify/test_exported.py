@@ -50,7 +50,8 @@ def test_classify_runs_a_classifier_file(tiny_classifier, cat_png, tmp_path, cap
     argv = ["classify", str(cat_png), str(tmp_path / "gone.png"), "--classifier", str(path)]
     assert main([*argv, "--json", "--top", "1"]) == 2  # the missing photo; the other is classified
     out, err = capsys.readouterr()
-    (row,) = json.loads(out)
+    missing, row = json.loads(out)  # the name that names no file has its row first
+    assert "gone.png" in missing["error"]
     assert row["image"] == str(cat_png) and row["top"][0]["label"] in ("a", "b")
     assert err.count("\n") == 1 and "gone.png" in err
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ def test_what_a_user_does_to_one_classifier_leaves_the_others_alone(photo):
     scores (0.995 -> 0.386 for a cat), and one cast to float64 broke classify_images."""
     import capsight
 
-    engine = create_engine("offline")  # its own: the module's engine stays as the others find it
+    engine = create_engine("offline")  # (the process's engine: a failure here reaches others)
     cats = engine.build(parse_classes("cat, dog, car"))
     before = predict(cats, [photo("chelsea")])
     other = engine.build(parse_classes("apple, pear")).train()
@@ -46,6 +47,10 @@ def test_what_a_user_does_to_one_classifier_leaves_the_others_alone(photo):
     assert predict(other, [photo("chelsea")]).dtype == torch.float32  # its scores as before
     shared = capsight.classify_images([photo("chelsea")], "cat, dog, car")
     assert shared[0].top[0][0] == "cat"
+    same = engine.build(parse_classes("cat, dog")).to("cpu").float()  # no change: no copy made
+    assert same.net is cats.net
+    own = copy.deepcopy(same).double()  # a deep copy owns its network: cast, not copied again
+    assert own.net is not cats.net and next(cats.net.parameters()).dtype == torch.float32
 
 
 def test_imagenet_set_is_the_encoders_own_classifier(engine, encoder, photo):

@@ -38,11 +38,12 @@ class ImageClassifier(nn.Module):
     """Base for built classifiers: ``forward(images (N,3,H,W) in [0,1]) -> (N, C) probabilities``.
 
     Every classifier an engine builds borrows the engine's image network (one copy in memory,
-    however many class lists), named in ``borrowed``. So that one classifier is still the
-    module its user owns: ``.train()`` leaves a borrowed network in eval mode (it is frozen, and
-    its BatchNorm statistics would change every other classifier's scores), and the first
-    ``.to()``, ``.half()``, ``.double()`` ... gives this classifier a copy of its own first (a
-    cast had changed every classifier and broken ``capsight.classify_images``)."""
+    however many class lists), named in ``borrowed``. ``.train()`` leaves a borrowed network in
+    eval mode (its BatchNorm statistics would change every other classifier's scores), and a
+    ``.to()``, ``.half()``, ``.double()`` ... that changes it gives this classifier a copy of its
+    own first (a cast had changed every classifier and broken ``capsight.classify_images``).
+    Other changes to the network's weights in place (``load_state_dict``, an optimizer step)
+    reach every classifier that borrows it: ``copy.deepcopy`` a classifier to own it all."""
 
     labels: list[str]
     engine: str
@@ -53,22 +54,32 @@ class ImageClassifier(nn.Module):
         self.engine = engine
         self.borrowed = borrowed
 
+    def _lent(self) -> list[str]:
+        """The borrowed networks this classifier still shares (a deep copy owns its own)."""
+        lenders = getattr(self, "_lenders", None)
+        if lenders is None:  # set once the networks are attributes (after __init__)
+            import weakref
+
+            lenders = {name: weakref.ref(getattr(self, name)) for name in self.borrowed}
+            object.__setattr__(self, "_lenders", lenders)
+        return [name for name, ref in lenders.items() if getattr(self, name) is ref()]
+
     def train(self, mode: bool = True) -> ImageClassifier:
         super().train(mode)
-        for name in self.borrowed:
+        for name in self._lent():
             getattr(self, name).eval()
         return self
 
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 (nn.Module's signature)
         import copy
 
-        for name in self.borrowed:
-            setattr(self, name, copy.deepcopy(getattr(self, name)))
-        self.borrowed = ()
+        for name in self._lent():
+            network = getattr(self, name)
+            probe = next(network.parameters(), None)
+            if probe is not None and fn(probe) is probe:  # .to("cpu") on the CPU: no change
+                continue
+            setattr(self, name, copy.deepcopy(network))
         return super()._apply(fn, recurse)
-
-    def describe(self) -> dict:
-        return {"engine": self.engine, "classes": len(self.labels)}
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -84,8 +95,8 @@ def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) ->
     from capsight.io.image_inputs import image_list, rgb_images
 
     images = rgb_images(image_list(images, "classify"))
-    # A classifier its user cast (.double(), .half()) takes photos in its own precision.
-    dtype = next((p.dtype for p in classifier.parameters() if p.is_floating_point()), None)
+    # A classifier its user moved or cast (.to("cuda"), .double()) takes photos where it is.
+    weight = next((p for p in classifier.parameters() if p.is_floating_point()), None)
     out: list[torch.Tensor | None] = [None] * len(images)
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
@@ -94,7 +105,9 @@ def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) ->
         for start in range(0, len(indices), 16):
             chunk = indices[start : start + 16]
             batch = torch.cat([image_to_tensor(images[i]) for i in chunk])  # (B, 3, H, W)
-            probs = classifier(batch if dtype is None else batch.to(dtype)).float()  # (B, C)
+            if weight is not None:
+                batch = batch.to(weight.device, weight.dtype)
+            probs = classifier(batch).float().cpu()  # (B, C)
             for i, row in zip(chunk, probs, strict=False):
                 out[i] = row
     if not images:
