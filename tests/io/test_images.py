@@ -304,6 +304,29 @@ def test_a_108_megapixel_phone_jpeg_is_decoded_at_a_reduced_size_not_refused(tmp
     assert loaded.size == (1500, 1125) and full_size(loaded) == (12000, 9000)
 
 
+@pytest.mark.parametrize("kind", ["JPEG", "MPO"])
+def test_a_jpeg_over_the_limit_as_stored_passes_by_path_and_as_an_opened_image(
+    tmp_path, monkeypatch, kind
+):
+    """The limit is held at the size a JPEG decodes at, whichever way it comes; an MPO (a
+    phone's JPEG with a second picture) is a JPEG."""
+    import capsight.io.images as images
+    from capsight.io.image_inputs import as_rgb_image
+
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 4_000_000)  # 7.2 MP stored, 1.8 decoded
+    path = tmp_path / "photo.jpg"
+    first = Image.new("RGB", (3000, 2400), "red")
+    first.save(path, format=kind, **({"save_all": True, "append_images": [first]}
+                                       if kind == "MPO" else {}))  # fmt: skip
+    with Image.open(path) as opened:
+        assert opened.format == kind
+        assert as_rgb_image(opened).size == (1500, 1200)
+    assert load_image(path).size == (1500, 1200)
+    Image.new("RGB", (3000, 2400)).save(tmp_path / "photo.png")  # no draft: refused
+    with pytest.raises(ImageLoadError, match="3000x2400 is too large"):
+        load_image(tmp_path / "photo.png")
+
+
 def _png_claiming_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` (Pillow's own bomb guard fires)."""
     source = bytearray(encoded(Image.new("L", (1, 1)), "PNG"))

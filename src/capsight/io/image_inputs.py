@@ -108,15 +108,15 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
     if isinstance(image, Image.Image):
         if image.width == 0 or image.height == 0:
             raise InvalidParameter(f"cannot read an image of {image.width}x{image.height} pixels")
-        check_pixel_count(image, "image")
         # Opened straight from a file (its format known), it is turned upright as a path would
         # be; an image made or turned in memory (format None) is taken as it is.
         if getattr(image, "tile", None) and getattr(image, "fp", True) is None:  # (Pillow asserts:
             # an image used after its `with Image.open(...)` block raised a bare AssertionError)
             raise ImageLoadError("image: this PIL image cannot be read (its file was closed before "
                                  "it was read); re-open or re-export it")  # fmt: skip
-        if _large_unread_jpeg(image):  # read from its file as a path is: drafted, not whole
-            return load_image(image.filename)
+        if _large_unread_jpeg(image):  # read from its file as a path is: drafted, not whole,
+            return load_image(image.filename)  # and held to the limit at that size
+        check_pixel_count(image, "image")
         try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
             return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
         except DECODE_ERRORS as exc:
@@ -182,10 +182,10 @@ def _large_unread_jpeg(image) -> bool:
     ``DECODE_SIDE`` on both sides: read from its file, it decodes at a fraction of its size (an
     8000x6000 photo read whole took 144 MB), and the caller's image stays unread, its size as
     it was (``Image.draft`` would have shrunk it in place)."""
-    from capsight.io.images import DECODE_SIDE
+    from capsight.io.images import DECODE_SIDE, JPEG_FORMATS
 
     return (
-        getattr(image, "format", None) == "JPEG"
+        getattr(image, "format", None) in JPEG_FORMATS
         and bool(getattr(image, "tile", None))
         and getattr(image, "fp", None) is not None
         and isinstance(getattr(image, "filename", None), str)

@@ -28,6 +28,9 @@ MAX_IMAGE_PIXELS = 64_000_000
 # every model reads 288 px or less, and an 8000x6000 photo decoded whole took 144 MB (a batch
 # of 32 of them, 6.8 GB).
 DECODE_SIDE = 1024
+# Pillow's names for a JPEG file: "MPO" is one with more pictures after the first (many phones'
+# photos, an Ultra HDR gain map), which decodes and drafts as a JPEG does.
+JPEG_FORMATS = ("JPEG", "MPO")
 FULL_SIZE = "capsight_full_size"  # the key in a loaded image's info of its size as stored
 # The photo kinds Pillow reads that a folder is searched for (named, any file Pillow reads is).
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif",
@@ -138,7 +141,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     try:
         with open_image(fp) as img:
             stored = img.size
-            if img.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 size where that still
+            if img.format in JPEG_FORMATS:  # decoded at 1/2, 1/4 or 1/8 size where that still
                 img.draft(None, (DECODE_SIDE, DECODE_SIDE))  # leaves DECODE_SIDE px on each side
             # (after the draft: a 108-megapixel phone JPEG, decoded at 1/8 size, costs what a
             # 2-megapixel one does, and had been refused)
