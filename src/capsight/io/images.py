@@ -175,9 +175,10 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             f"{label}: not an image file, or a format capsight cannot read (it looks like "
             f"{what}); convert it to JPEG or PNG"
         ) from None
-    except Image.DecompressionBombError:
+    except Image.DecompressionBombError:  # Pillow's own bound, before capsight sees a size
+        bound = round(2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6)
         raise ImageLoadError(
-            f"{label}: image is too large (over {MAX_IMAGE_PIXELS // 1_000_000} megapixels); "
+            f"{label}: image is too large (over {bound} megapixels as stored, Pillow's limit); "
             "downscale it first"
         ) from None
     except PermissionError:
