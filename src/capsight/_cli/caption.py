@@ -274,10 +274,12 @@ def run(args: argparse.Namespace) -> int:
                     listing.write(job.rows)
                 done = start + len(batch)
                 progress(done / len(paths), f"captioned {done} of {len(paths)} images")
-    finally:  # a Ctrl-C an hour in keeps the hour's rows, as a JSON list
+    except BaseException:  # a Ctrl-C an hour in keeps the hour's rows, as a JSON list
         if listing is not None:
-            listing.write(job.rows)
-            listing.close()
+            listing.abandon(job.rows)
+        raise
+    if listing is not None:
+        listing.finish(job.rows)
     if job.short:
         n = len(job.short)
         which = ", ".join(job.short[:3]) + (f" and {n - 3:,} more" if n > 3 else "")

@@ -156,10 +156,12 @@ def run(args: argparse.Namespace) -> int:
                 for r in found.values():
                     print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
                           flush=True)  # fmt: skip
-    finally:  # a Ctrl-C keeps the rows written so far, as a JSON list
+    except BaseException:  # a Ctrl-C keeps the rows written so far, as a JSON list
         if listing is not None:
-            listing.write(rows)
-            listing.close()
+            listing.abandon(rows)
+        raise
+    if listing is not None:
+        listing.finish(rows)
     return 2 if failed else 0
 
 

@@ -3,15 +3,26 @@ a JSON list, one input per line, written as batches finish."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 
 class JsonRows:
     """``--json``'s list, one image per line (readable, and still one JSON document), written
-    as the batches finish and closed however the run ends: everything had waited for the last
-    batch, so a Ctrl-C on a folder of 8,000 photos left an empty file. An input that could not
-    be used has a row in its place, ``{"image", "error"}``, or ``{"error"}`` for a name that
-    named no file."""
+    as the batches finish: everything had waited for the last batch, so a Ctrl-C on a folder of
+    8,000 photos left an empty file. An input that could not be used has a row in its place,
+    ``{"image", "error"}``, or ``{"error"}`` for a name that named no file.
+
+        listing = JsonRows(sys.stdout)
+        try:
+            for batch in batches:
+                rows += ...
+                listing.write(rows)
+        except BaseException:
+            listing.abandon(rows)  # the rows so far, closed; nothing if none was written
+            raise
+        listing.finish(rows)
+    """
 
     def __init__(self, out) -> None:
         self.out, self.written = out, 0
@@ -20,10 +31,26 @@ class JsonRows:
         """The rows from ``self.written`` on (``rows`` is the whole list so far)."""
         for row in rows[self.written :]:
             head = "[\n  " if self.written == 0 else ",\n  "
-            self.out.write(head + json.dumps(row, ensure_ascii=False))
+            try:
+                self.out.write(head + json.dumps(row, ensure_ascii=False))
+            except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict terminal
+                self.out.write(head + json.dumps(row))
             self.written += 1
         self.out.flush()
 
-    def close(self) -> None:
+    def finish(self, rows: list[dict]) -> None:
+        """The rest of ``rows``, and the list closed (``[]`` for none)."""
+        self.write(rows)
         self.out.write("\n]\n" if self.written else "[]\n")
         self.out.flush()
+
+    def abandon(self, rows: list[dict]) -> None:
+        """After an interruption or a failure: what can still be written of ``rows``, and the
+        list closed, so a started list stays one JSON document; nothing when no row was written
+        (a run that failed before its first input prints no list that reads "no inputs")."""
+        with contextlib.suppress(Exception):  # (the failure may be this very stream)
+            self.write(rows)
+        if self.written:
+            with contextlib.suppress(Exception):
+                self.out.write("\n]\n")
+                self.out.flush()
