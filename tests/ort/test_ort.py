@@ -475,11 +475,18 @@ def test_a_full_disk_names_the_folder_and_the_room_the_graphs_need(monkeypatch, 
         ort_video.video_models("default", "minilm", "efficientnet-lite0")
 
     def unwritable(*args):  # had read "[Errno 2] No such file or directory: '/proc/x'"
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/proc/x")
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(tmp_path / "onnx"))
 
     monkeypatch.setattr(ort_video, "_load", unwritable)
     with pytest.raises(ModelNotFound, match=rf"cannot write its graphs to the cache "
                        rf"{tmp_path / 'onnx'} \(No such file or directory\): set CAPSIGHT_CACHE"):  # fmt: skip
+        ort_video.video_models("default", "minilm", "efficientnet-lite0")
+
+    def no_checkpoint(*args):  # a model file elsewhere: not the cache's fault
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/runs/x/model.bin")
+
+    monkeypatch.setattr(ort_video, "_load", no_checkpoint)
+    with pytest.raises(ModelNotFound, match="No such file or directory: '/runs/x/model.bin'"):
         ort_video.video_models("default", "minilm", "efficientnet-lite0")
 
 

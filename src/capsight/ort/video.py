@@ -95,14 +95,25 @@ def _why(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # the folder, and how much it needs
         return (f"no space left in {cache_dir() / 'onnx'} for its graphs, ~140 MB: free some, or "
                 "set CAPSIGHT_CACHE to another disk")  # fmt: skip
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOENT, errno.EACCES, errno.EROFS,
-                                                  errno.ENOTDIR, errno.EPERM):  # fmt: skip
+    in_cache = isinstance(exc, OSError) and _under(exc.filename, cache_dir())
+    if in_cache and exc.errno in (errno.ENOENT, errno.EACCES, errno.EROFS, errno.ENOTDIR,
+                                  errno.EPERM):  # fmt: skip
         # "[Errno 2] No such file or directory: '/proc/x'" had not said it was the cache
         return (
             f"cannot write its graphs to the cache {cache_dir() / 'onnx'} "
             f"({exc.strerror or exc}): set CAPSIGHT_CACHE to a folder you can write"
         )
     return str(exc)
+
+
+def _under(filename, folder) -> bool:
+    """Whether the file an OSError names lies in ``folder`` (a missing checkpoint or model
+    file is not the cache's fault)."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return False
+    return os.path.abspath(filename).startswith(os.path.abspath(folder) + os.sep) or (
+        os.path.abspath(filename) == os.path.abspath(folder)
+    )
 
 
 def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoModels:
