@@ -278,3 +278,14 @@ def test_eval_given_the_splits_file_as_captions_says_so(run_cli, tmp_path, one_e
     status, _, err = run_cli("eval", data, "--captions", data / "splits.json", "--model", "labels")
     assert status == 2  # it was read as captions, and every "photo" (train, val, test) was missing
     one_error_line(err, "splits.json: the split lists, not the captions")
+
+
+def test_a_run_folder_and_its_best_are_the_same_captioner(tmp_path):
+    from capsight._cli.eval import _same_captioner
+
+    (tmp_path / "run" / "best").mkdir(parents=True)
+    (tmp_path / "run" / "best" / "config.json").write_text("{}")
+    (tmp_path / "run" / "metrics.jsonl").write_text("")
+    run, best = str(tmp_path / "run"), str(tmp_path / "run" / "best")
+    assert _same_captioner(run, best) and _same_captioner("labels", "labels")
+    assert not _same_captioner(run, "labels") and not _same_captioner("labels", "show-and-tell")

@@ -81,17 +81,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.beam is not None:
         decoding = DecodingOptions(method="beam", beam_width=args.beam)
     images, captions = _dataset(args)
-    if decoding is not None:  # (eval had printed "decoding None" and said nothing else)
-        from capsight.captioning.facade import resolve_captioner
-
-        for name in filter(None, (args.model, args.against)):
-            captioner, real = resolve_captioner(name)
-            if not captioner.decodes:
-                flag = "--greedy" if args.greedy else "--beam"
-                print(error_line(f"the {real} model ignores {flag}: it names the encoder's top "
-                                 "ImageNet classes", "note"), file=sys.stderr)  # fmt: skip
     if args.against:
         return _compare(args, images, captions, decoding)
+    _say_ignored_decoding(args, [args.model])
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = evaluate_captioner(
@@ -166,10 +158,11 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
         _, against = resolve_captioner(args.against)
     except ModelNotFound as exc:
         raise ModelNotFound(f"--against: {exc}") from None
-    model = default_captioner_name() if args.model == "default" else args.model  # (not loaded)
-    if against == model:  # (it had captioned every photo twice for a table of zeros)
+    model = default_captioner_name() if args.model == "default" else args.model
+    if _same_captioner(against, model):  # (it had captioned every photo twice: a table of 0s)
         raise InvalidParameter(f"--against {args.against} is --model {args.model}: name "
                                "another captioner to compare with")  # fmt: skip
+    _say_ignored_decoding(args, [args.model, args.against])
     with warnings.catch_warnings(), ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
         warnings.simplefilter("ignore", RuntimeWarning)  # photos left out: one line below
         result = compare_captioners(
@@ -214,6 +207,40 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
         print(line)
     print(f"scored with {challenger.get('scorer', 'pycocoevalcap')}")
     return 0
+
+
+def _same_captioner(a: str, b: str) -> bool:
+    """Whether two captioner names are one: the same name, or folders that hold the same
+    checkpoint (``runs/x`` and ``runs/x/best``)."""
+    if a == b:
+        return True
+    from capsight.captioning.checkpoint import checkpoint_folder
+    from capsight.errors import CapsightError
+
+    try:
+        return (
+            Path(a).is_dir()
+            and Path(b).is_dir()
+            and (checkpoint_folder(a).resolve() == checkpoint_folder(b).resolve())
+        )
+    except CapsightError:  # (a damaged run folder: its own error comes when it loads)
+        return False
+
+
+def _say_ignored_decoding(args: argparse.Namespace, names: list[str]) -> None:
+    """A note for each captioner that decodes nothing (``labels``) when --greedy or --beam was
+    given (eval had printed "decoding None" and said nothing else)."""
+    if not args.greedy and args.beam is None:
+        return
+    from capsight._cli.main import error_line
+    from capsight.captioning.facade import resolve_captioner
+
+    flag = "--greedy" if args.greedy else "--beam"
+    for name in names:
+        captioner, real = resolve_captioner(name)
+        if not captioner.decodes:
+            print(error_line(f"the {real} model ignores {flag}: it names the encoder's top "
+                             "ImageNet classes", "note"), file=sys.stderr)  # fmt: skip
 
 
 def _notes(result: dict) -> list[str]:
