@@ -308,16 +308,18 @@ def _sample(
         # Within the last half second (two frames, if longer) of the length the file declares.
         return expected_end > 0 and t >= expected_end - max(0.5, 2 * frame_step)
 
-    def cut_off() -> bool:
-        # The data ends before the frames the file's index counts: the file was cut short. (A
-        # decoding error surfaces frames after its packet when decoding runs on threads, so
-        # where demuxing had got to cannot tell damage near the end from a file cut there.)
+    def cut_off() -> tuple[bool, bool]:
+        # (short, surely): the data ends before the frames the file's index counts, so the file
+        # was cut short; surely, when the rest of it was read without an error (otherwise the
+        # damage may lie inside the file). (A decoding error surfaces frames after its packet
+        # when decoding runs on threads, so where demuxing had got to cannot tell damage near
+        # the end from a file cut there.)
         rest = 0
         try:
             rest = sum(1 for packet in container.demux(stream) if packet.size)
         except av.FFmpegError:
-            return bool(stream.frames)
-        return 0 < packets + rest < stream.frames
+            return bool(stream.frames), False
+        return 0 < packets + rest < stream.frames, True
 
     def needed(packet_time: float) -> bool:
         # True when a frame at this time could be the one taken for some target k * every.
@@ -373,10 +375,10 @@ def _sample(
                 else:
                     previous = (t, frame)
     except av.FFmpegError as exc:
-        short = cut_off()
+        short, surely = cut_off()
         if decoded_any and in_tail(demuxed_until) and short:
             return  # a file cut off in its last frames: the frames before them are all there is
-        if short and expected_end > 0:  # seconds lost, not a frame: refused, named as a cut
+        if short and surely and expected_end > 0:  # seconds lost, not a frame: named as a cut
             raise VideoOpenError(
                 f"{p}: truncated video, data ends near {max(demuxed_until, 0):.1f} s of "
                 f"{expected_end:.1f} s ({_reason(exc)}); repair or re-encode the file"
