@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 
 def test_get_captions_answers_plain_text(client, cat_jpeg):
@@ -66,7 +67,7 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     assert len(r.json()["captions"]) == 7
     job = client.get(f"/v1/jobs/{r.json()['job_id']}").json()
     assert job["params"]["metric"] == "cosine"
-    video = ("clip.mp4", open(tiny_video, "rb").read(), "video/mp4")
+    video = ("clip.mp4", Path(tiny_video).read_bytes(), "video/mp4")
     # no metric: capsight's default, not the original's
     r = client.post("/get_video_captions", files={"video": video})
     assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "cosine"

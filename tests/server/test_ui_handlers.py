@@ -156,7 +156,7 @@ def test_a_job_without_novel_moments_says_why():
     quick = [Moment(t / 4, "a dog", 0.1) for t in range(12)]  # 3 s, every 0.25 s at 10 fps
     narrow = Analysis(info, AnalysisParams(every=0.25, window=1), quick)  # the sliders' least
     (note,) = analysis_notes(narrow.to_dict())
-    assert "the moment before span only 0.25 s" in note and "the Window slider" in note
+    assert "the moment before each spans only 0.25 s" in note and "the Window slider" in note
 
 
 def test_the_page_never_reads_a_server_file_a_client_names(

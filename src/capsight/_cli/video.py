@@ -265,7 +265,9 @@ def run_many(
                     batch_bar.say(error_line(head + message), sys.stderr)
                     rows.append({"video": outcome.video, "error": " ".join(message.split())})
                     if args.json:  # in its place, as `capsight caption --json` does
-                        results.append((order[outcome.video], _json_failure(*rows[-1].values())))
+                        results.append(
+                            (order[outcome.video], _json_failure(outcome.video, message))
+                        )
                     batch_bar(done)
                     continue
                 if (old := replaced.get(outcome.folder)) and not args.quiet:

@@ -80,12 +80,20 @@ SETTING_NAMES = {
     "python": {"every": "every=", "sensitivity": "sensitivity=", "window": "window="},
 }  # fmt: skip
 # The least stretch of video the moments a moment is compared with should span: a dissolve
-# changes little over less (pyscenedetect__testvideo.mp4: all 7 events with the default window
-# down to every 0.1 s, a 0.5 s span; 6 at every frame, 0.17 s).
+# changes little over less. A cautious line: pyscenedetect__testvideo.mp4 gave all 7 events
+# with the default window down to every 0.1 s (a 0.5 s span) on 2026-12-06, and down to every
+# 0.05 s (0.25 s) in a rerun on 2026-12-07; 6 at every frame (0.17 s) both days.
 NARROWEST_WINDOW_S = 0.5
 # The shortest sampling interval a face offers (the page's slider starts at 0.25 s); others take
 # any positive number.
 SHORTEST_EVERY = {"page": 0.25}
+
+
+def _setting_names(face: str) -> dict[str, str]:
+    """How ``face`` names the settings a sentence may suggest changing."""
+    if face not in SETTING_NAMES:
+        raise InvalidParameter(f"face must be one of {', '.join(SETTING_NAMES)}, got {face!r}")
+    return SETTING_NAMES[face]
 
 
 def _clean(x: float | None) -> float | None:
@@ -146,17 +154,16 @@ class Analysis:
         ``NARROWEST_WINDOW_S`` of video (sampling far more often than the default, or a tiny
         window), else None: a slow change, a dissolve or a fade, differs little from so short a
         stretch before it and may pass unnoticed. ``face`` as for ``quiet_reason``."""
-        if face not in SETTING_NAMES:
-            raise InvalidParameter(f"face must be one of {', '.join(SETTING_NAMES)}, got {face!r}")
+        hint = _setting_names(face)
         v, p = self.video, self.params
         spacing = max(p.every, 1.0 / v.fps if v.fps else 0.0)  # sampling stops at every frame
         span = p.window * spacing
         if len(self.moments) <= p.window or span >= NARROWEST_WINDOW_S - 1e-9:
             return None
-        hint = SETTING_NAMES[face]
-        before = "the moment before" if p.window == 1 else f"the {p.window} moments before each"
+        before = ("the moment before each spans" if p.window == 1
+                  else f"the {p.window} moments before each span")  # fmt: skip
         sparser = NARROWEST_WINDOW_S / p.window
-        return (f"{before} span only {span:.2g} s of video, so a slow change (a dissolve, a "
+        return (f"{before} only {span:.3g} s of video, so a slow change (a dissolve, a "
                 f"fade) may pass unnoticed: sample every {sparser:.2g} s or more sparsely "
                 f"({hint['every']}), or compare with more moments ({hint['window']})")  # fmt: skip
 
@@ -174,9 +181,7 @@ class Analysis:
         report, the web page and ``/get_video_captions``: ``face`` ("cli", "report", "page", "api",
         "legacy" or "python") picks how it names the setting to change (``SETTING_NAMES``).
         """
-        if face not in SETTING_NAMES:
-            raise InvalidParameter(f"face must be one of {', '.join(SETTING_NAMES)}, got {face!r}")
-        hint = SETTING_NAMES[face]
+        hint = _setting_names(face)
         if self.novel_moments:
             return None
         if not self.moments:
