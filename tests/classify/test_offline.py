@@ -47,6 +47,7 @@ def test_what_a_user_does_to_one_classifier_leaves_the_others_alone(photo):
     assert predict(other, [photo("chelsea")]).dtype == torch.float32  # its scores as before
     shared = capsight.classify_images([photo("chelsea")], "cat, dog, car")
     assert shared[0].top[0][0] == "cat"
+    assert other.describe()["classes"] == 2 and other.describe()["engine"] == "offline"
     same = engine.build(parse_classes("cat, dog")).to("cpu").float()  # no change: no copy made
     assert same.net is cats.net
     own = copy.deepcopy(same).double()  # a deep copy owns its network: cast, not copied again

@@ -54,6 +54,9 @@ class ImageClassifier(nn.Module):
         self.engine = engine
         self.borrowed = borrowed
 
+    def describe(self) -> dict:
+        return {"engine": self.engine, "classes": len(self.labels)}
+
     def _lent(self) -> list[str]:
         """The borrowed networks this classifier still shares (a deep copy owns its own)."""
         lenders = getattr(self, "_lenders", None)
