@@ -64,3 +64,17 @@ def test_the_cards_say_which_side_they_are_and_when_both_are_one_model(
             '<p class="cap-model">A · default (labels)</p>' in card_a
             and "the same model as A" in card_b
         )
+
+
+def test_a_tiny_image_card_says_its_caption_is_a_guess(make_app, started, tmp_path):
+    """The API's note for an image under 32 px a side; the page had shown the caption as any."""
+    from PIL import Image
+
+    from capsight.server.ui import CapsightUI
+
+    app = make_app()
+    tiny = tmp_path / "tiny.png"
+    Image.effect_noise((16, 20), 60).convert("RGB").save(tiny)
+    for _ in started(app):
+        card, *_ = CapsightUI(app).describe(str(tiny), "labels", "labels", "beam", 0)
+    assert "Note: 16x20 px, only 16 on its short side (under 32)" in card and "guess" in card

@@ -302,7 +302,8 @@ class CapsightUI:
         if d.model == model_of_a:  # two cards alike ("default" and the model it is here)
             meta += " · the same model as A"
         name = f"default ({d.model})" if model == "default" else model
-        card = caption_card(name, d.caption.text, meta, side, hint)
+        # (an image under 32 px a side: the API's note, which the page had left out)
+        card = caption_card(name, d.caption.text, meta, side, hint, d.note or "")
         labels = {name: float(p) for name, p in d.labels if p >= MIN_CLASS_SHARE}  # (none if blank)
         return card, labels, self._where_it_looked(image, d, side), d.model
 
