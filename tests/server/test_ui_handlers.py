@@ -492,7 +492,12 @@ def test_the_classify_tab_shows_a_mistake_or_the_engines_limits_under_the_bars(t
     text = tmp_path / "t.jpg"
     text.write_text("hello")
     bars, note = shown_classes(upload(text, "a.jpg"), "type your own", "cat, dog", "")
-    assert bars is None and "Nothing was classified:" in note and "a.jpg: not an image" in note
+    assert (
+        bars["value"] is None
+        and "Nothing was classified:" in note
+        and "a.jpg: not an image" in note
+    )
+    assert bars["label"] == "Top 5 classes"  # not the last run's "All 2 classes"
     photo = tmp_path / "cat.jpg"
     photo.write_bytes(cat_jpeg)
     bars, note = shown_classes(upload(photo, "cat.jpg"), "professions", "", "")

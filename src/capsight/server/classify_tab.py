@@ -17,6 +17,7 @@ from capsight.server.cards import failure_card
 from capsight.server.ui_inputs import browser_copy, photo_from_upload, user_error
 
 TYPED = "type your own"
+TOP_LABEL = "Top 5 classes"  # the bars' heading before a run, and over 5 of more classes
 # What the offline engine can and cannot tell apart (docs/classify.md), under every result.
 ENGINE_NOTE = (
     "Offline engine: ImageNet's 1,000 classes mapped to yours through WordNet and text similarity. "
@@ -60,7 +61,13 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
     return {label: score for label, score in found.top}, list(_notes(classes, templates))
 
 
-def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict | None, str]:
+def no_bars() -> dict:
+    """The bars cleared, their heading back to the first one (a failed run after a two-class
+    list had left "All 2 classes" over no bars)."""
+    return gr.update(value=None, label=TOP_LABEL)
+
+
+def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[dict, str]:
     """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
     the bars cleared (raised, it would leave the last photo's bars under an "Error" badge).
     The bars come as an update whose headline (the top class in large type) shows only for a
@@ -70,7 +77,7 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
         bars, notes = classify_photo(upload, class_set, typed, template)
     except gr.Error as exc:
         # "the class list is empty"
-        return None, failure_card(str(exc.message), "Nothing was classified:")
+        return no_bars(), failure_card(str(exc.message), "Nothing was classified:")
     weak = WEAK_SETS.get(class_set)
     caveat = (
         f" This set is {weak}, which ImageNet has few photos of: read its top class as a guess."
@@ -89,7 +96,7 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     for note in notes:
         caveat += f" Note: {note[0].upper()}{note[1:]}."
     # "Top 5 classes" over the 2 of a two-class list read as 3 missing, and over 5 as more
-    label = "Top 5 classes" if len(bars) > 5 else f"All {len(bars)} classes"
+    label = TOP_LABEL if len(bars) > 5 else f"All {len(bars)} classes"
     bars = dict(sorted(bars.items(), key=lambda item: -item[1])[:5])
     shown = gr.update(value=bars, show_heading=clear, label=label)
     return shown, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
@@ -137,7 +144,7 @@ def classify_tab(app: FastAPI) -> None:
                                                "only for names WordNet does not know or maps alike")  # fmt: skip
                 button = gr.Button("Classify", variant="primary", elem_id="capsight-classify")
             with gr.Column(scale=7, min_width=360):
-                bars = gr.Label(num_top_classes=5, label="Top 5 classes", elem_id="capsight-top5")
+                bars = gr.Label(num_top_classes=5, label=TOP_LABEL, elem_id="capsight-top5")
                 note = gr.HTML("", elem_id="capsight-classify-note")
         class_set.change(lambda s: (gr.update(visible=s == TYPED), gr.update(visible=s != TYPED, value=set_classes(s))),
                          class_set, [typed, in_set], show_progress="hidden", api_visibility="private")  # fmt: skip
@@ -147,7 +154,7 @@ def classify_tab(app: FastAPI) -> None:
         # a run still going, whose late bars would read as the new ones'. (.change, not .input:
         # a paste or a filled-in value sends no input event, and "cat 99%" stayed beside a new list.)
         for changed in (photo.change, class_set.change, typed.change, template.change):
-            changed(lambda: (None, ""), None, [bars, note], queue=False, show_progress="hidden",
+            changed(lambda: (no_bars(), ""), None, [bars, note], queue=False, show_progress="hidden",
                     api_visibility="private", cancels=[classifying])  # fmt: skip
         photo.upload(
             shown_photo,
