@@ -720,6 +720,8 @@ def unplayable_codec(path: str) -> str | None:
             kind = container.format.long_name or container.format.name
     except (av.FFmpegError, IndexError, OSError, AttributeError):  # (no codec: a file cut short)
         return None
+    if "mp4" in formats and Path(path).suffix.lower() in (".mp4", ".m4v"):
+        kind = "an MP4 file"  # FFmpeg names its MP4 reader "QuickTime / MOV", which read oddly
     if codec.name in UNPLAYABLE_CODECS or formats & UNPLAYABLE_FORMATS:
         return f"{codec.long_name or codec.name} video in {kind}"
     return None
