@@ -371,3 +371,14 @@ def test_retry_after_follows_the_running_jobs_progress_not_only_recent_ones(monk
     manager._running, manager.job_timeout_s = {"long"}, 100.0  # 30 s in: stopped in 70 s at most
     manager._live = {"long": (0.1, "captioning")}
     assert manager.retry_after_s() == 70
+
+
+def test_a_download_named_in_another_script_has_a_plain_name_too():
+    """Starlette sent such a name as filename* alone; RFC 6266 asks for filename= as well."""
+    from capsight.server.file_responses import JobFileResponse, saved_name
+
+    name = saved_name("клип 猫.mp4", "report.html")
+    disposition = JobFileResponse(__file__, filename=name).headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="') and "filename*=utf-8''" in disposition
+    plain = disposition.split('"')[1]
+    assert plain.endswith("-report.html") and plain.isascii()

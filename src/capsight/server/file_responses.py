@@ -46,6 +46,16 @@ def saved_name(video: str, file: str) -> str:
 
 
 class JobFileResponse(FileResponse):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        disposition = self.headers.get("content-disposition", "")
+        if "filename*=" in disposition and "filename=" not in disposition.replace("filename*=", ""):
+            # Starlette sends a non-ASCII name as filename* alone; RFC 6266 (4.3) asks for a
+            # plain filename= first, for clients that read no filename*.
+            plain = re.sub(r"[^A-Za-z0-9._-]", "_", self.filename or "download")
+            kind, _, encoded = disposition.partition("; ")
+            self.headers["content-disposition"] = f'{kind}; filename="{plain}"; {encoded}'
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
