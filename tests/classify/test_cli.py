@@ -276,3 +276,22 @@ def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, ca
     )
     assert "a line holds a comma ('dog, puppy')" in capsys.readouterr().err
     assert parse_classes("cat, dog").notes == ()  # typed inline, commas separate the classes
+
+
+def test_a_photo_whose_top_class_does_not_stand_out_gets_a_note(cat_png, capsys, monkeypatch):
+    """As the web page has it: scores are shares of the classes asked about, so a photo of
+    none of them still has a "winner" (an accordion: book 0.028, banana 0.026)."""
+    assert main(["classify", str(cat_png), "--classes", "cat,dog"]) == 0
+    assert capsys.readouterr().err == ""  # cat 0.99: it stands out
+    assert main(["classify", str(cat_png), "--classes", "apple,banana"]) == 0  # 0.51, 0.49
+    err = capsys.readouterr().err
+    assert err.startswith("capsight: note: no class stands out on 1 photo (") and "cat.png" in err
+    assert "so it may show none of the classes, or several" in err
+
+
+def test_standing_out_is_a_clear_lead_in_points_or_in_ratio():
+    from capsight.classify.standout import stands_out
+
+    assert not stands_out([0.52, 0.48]) and stands_out([0.6, 0.4])  # 20 points
+    assert stands_out([0.21, 0.04, 0.03]) and not stands_out([0.256, 0.088])  # 3x, from 10%
+    assert not stands_out([0.05, 0.01]) and stands_out([1.0]) and not stands_out([])

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
+    from capsight.classify.standout import stands_out
     from capsight.errors import CapsightError, InvalidParameter
 
     if args.top < 1:
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     to_terminal = not args.json and sys.stdout.isatty()
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
     photos_done = None  # the photos' bar, once open
+    unclear: list[str] = []  # photos whose top class does not stand out
     try:
         with contextlib.ExitStack() as photos_bar:
             for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
@@ -147,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
                         photos_done = photos_bar.enter_context(ProgressBar(enabled=show_bar))
                     found = dict(zip(names, predictions(classifier, images, names, args.top),
                                      strict=True))  # fmt: skip
+                    unclear += [p for p, r in found.items() if not stands_out(r.scores)]
                     done = min(start + CHUNK, len(paths))
                     photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
                 if listing is not None:
@@ -162,6 +165,15 @@ def run(args: argparse.Namespace) -> int:
         raise
     if listing is not None:
         listing.finish(rows)
+    if unclear:  # the page shows no headline then; here the scores alone would read as answers
+        which = ", ".join(unclear[:3]) + (
+            f" and {len(unclear) - 3:,} more" if len(unclear) > 3 else ""
+        )
+        print(error_line(f"no class stands out on {len(unclear)} photo{'s' * (len(unclear) > 1)} "
+                         f"({which}): the best score is close to the next, so "
+                         f"{'each' if len(unclear) > 1 else 'it'} may show none of the classes, "
+                         "or several", "note"),
+              file=sys.stderr)  # fmt: skip
     return 2 if failed else 0
 
 

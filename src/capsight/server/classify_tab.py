@@ -12,6 +12,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from capsight.classify.class_sets import BUILTIN_SETS
+from capsight.classify.standout import stands_out, top_two
 from capsight.errors import CapsightError
 from capsight.server.cards import failure_card
 from capsight.server.ui_inputs import browser_copy, photo_from_upload, user_error
@@ -24,12 +25,6 @@ ENGINE_NOTE = (
     "Classes ImageNet has no photos of (jobs, most scenes, colours) are guesses."
 )
 WEAK_SETS = {"professions": "people's jobs", "scenes": "scenes"}  # built-in sets it does poorly on
-# The top class is a clear winner only this far ahead of the next (scores are shares of the
-# classes asked about): 52% against 48% is a toss-up, 49% against 2% of a thousand classes is not.
-CLEAR_MARGIN = 0.2
-# ... or this many times the next's share, with at least CLEAR_FLOOR of its own: among many
-# classes a lead of 20 points is rare, and 21% against 4% of ImageNet's thousand is a clear one.
-CLEAR_RATIO, CLEAR_FLOOR = 3.0, 0.1
 
 
 def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[dict, list[str]]:
@@ -71,7 +66,7 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
     """``classify_photo`` for the page: (bars, the note under them); a failure is the note,
     the bars cleared (raised, it would leave the last photo's bars under an "Error" badge).
     The bars come as an update whose headline (the top class in large type) shows only for a
-    class that stands out, ``CLEAR_MARGIN`` ahead of the next or ``CLEAR_RATIO`` times its share:
+    class that stands out, ``standout.stands_out``:
     over a near tie it would read as the answer."""
     try:
         bars, notes = classify_photo(upload, class_set, typed, template)
@@ -84,11 +79,8 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
         if weak
         else ""
     )
-    top, second = ([*sorted(bars.values(), reverse=True), 0.0, 0.0])[:2]
-    clear = (
-        top - second >= CLEAR_MARGIN - 1e-9  # 60% against 40% is 20 points
-        or (top >= CLEAR_FLOOR and top >= CLEAR_RATIO * second)
-    )
+    top, second = top_two(bars.values())
+    clear = stands_out(bars.values())
     if not clear:
         caveat += (f" No class stands out: the best takes {top:.0%}, the next {second:.0%} (the "
                    "scores are shares of your classes, adding up to 100%); the photo may show "
