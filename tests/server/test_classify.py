@@ -144,3 +144,12 @@ def test_a_class_list_s_file_and_its_classifier_never_wait_on_one_lock(monkeypat
     assert done == [(b"pt", 2, ())]
     classify._exported_file.cache_clear()
     classify._notes.cache_clear()
+
+
+def test_each_result_says_whether_its_top_class_stands_out(client, cat_jpeg):
+    """As the page's headline and the CLI's note: a near tie is not an answer."""
+    files = {"images": ("cat.jpg", cat_jpeg, "image/jpeg")}
+    clear = client.post("/v1/classify", data={"classes": "cat, dog"}, files=files).json()
+    assert clear["results"][0]["stands_out"] is True
+    tie = client.post("/v1/classify", data={"classes": "apple, banana"}, files=files).json()
+    assert tie["results"][0]["stands_out"] is False

@@ -34,6 +34,7 @@ from capsight.classify.class_sets import (
     parse_classes,
     typed_names,
 )
+from capsight.classify.standout import stands_out
 from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
@@ -55,6 +56,13 @@ class ImageClasses(BaseModel):
     index: int
     filename: str
     top: list[LabelScore]
+    stands_out: bool = Field(
+        description=(
+            "Whether the top class is a clear winner (20 points ahead of the next, or 3 times "
+            "its share from 10%): scores are shares of the classes sent, so a photo of none of "
+            "them still has a top class (capsight.classify.standout)"
+        )
+    )
 
 
 class ClassifyResponse(BaseModel):
@@ -225,6 +233,7 @@ async def classify_images(
             index=i,
             filename=p.image,
             top=[LabelScore(label=label, score=round(score, 6)) for label, score in p.top],
+            stands_out=stands_out(p.scores),
         )
         for i, p in enumerate(found)
     ]
