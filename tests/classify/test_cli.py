@@ -21,7 +21,7 @@ def cat_png(tmp_path, photo):
 def test_classify_prints_json(cat_png, capsys):
     assert main(["classify", str(cat_png), "--classes", "cat,dog,car", "--json", "--top", "2"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["image"] == str(cat_png)
+    assert row["image"] == str(cat_png) and row["stands_out"] is True
     assert [t["label"] for t in row["top"]][0] == "cat"
     assert len(row["top"]) == 2
 

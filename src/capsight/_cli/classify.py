@@ -78,7 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"image", "top": [{"label", "score"}, ...]}; a photo that '
+        help='print a JSON list of {"image", "top": [{"label", "score"}, ...], "stands_out"}; a photo that '
         'cannot be read as {"image", "error"} in its place',
     )
     add_engine_options(p)
@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
-    from capsight.classify.standout import stands_out
     from capsight.errors import CapsightError, InvalidParameter
 
     if args.top < 1:
@@ -149,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
                         photos_done = photos_bar.enter_context(ProgressBar(enabled=show_bar))
                     found = dict(zip(names, predictions(classifier, images, names, args.top),
                                      strict=True))  # fmt: skip
-                    unclear += [p for p, r in found.items() if not stands_out(r.scores)]
+                    unclear += [p for p, r in found.items() if not r.stands_out]
                     done = min(start + CHUNK, len(paths))
                     photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
                 if listing is not None:

@@ -135,10 +135,19 @@ class Prediction:
             raise InvalidParameter(f"{label!r} is not one of the classes ({len(self.labels)} of "
                                    "them, in .labels)") from None  # fmt: skip
 
+    @property
+    def stands_out(self) -> bool:
+        """Whether the top class is a clear winner (``capsight.classify.standout``): the scores
+        are shares of the classes asked about, so a photo of none of them still has a top one."""
+        from capsight.classify.standout import stands_out
+
+        return stands_out(self.scores or [score for _, score in self.top])
+
     def to_dict(self) -> dict:
         return {
             "image": self.image,
             "top": [{"label": label, "score": round(score, 6)} for label, score in self.top],
+            "stands_out": self.stands_out,
         }
 
 

@@ -34,7 +34,6 @@ from capsight.classify.class_sets import (
     parse_classes,
     typed_names,
 )
-from capsight.classify.standout import stands_out
 from capsight.errors import InvalidParameter, quoted
 from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
 from capsight.server.http_errors import ApiError, error_responses
@@ -233,7 +232,7 @@ async def classify_images(
             index=i,
             filename=p.image,
             top=[LabelScore(label=label, score=round(score, 6)) for label, score in p.top],
-            stands_out=stands_out(p.scores),
+            stands_out=p.stands_out,
         )
         for i, p in enumerate(found)
     ]
