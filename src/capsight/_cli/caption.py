@@ -331,22 +331,13 @@ class CaptionRun:
     def caption(self, batch: list[str]) -> None:
         """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
         file gets its own error line and the others are still captioned."""
-        from capsight._cli.image_args import image_from_arg
-        from capsight._cli.main import error_line
-        from capsight.errors import CapsightError
+        from capsight._cli.image_args import read_images
 
-        names, images = [], []
+        names, images, errors = read_images(batch)
+        self.failed += len(errors)
         # --json rows in the batch's order; a file that cannot be read has one in its place,
         # so a pipeline reading stdout learns of it too
-        rows: dict[str, list[dict]] = {}
-        for path in batch:
-            try:
-                images.append(image_from_arg(path))
-                names.append(path)
-            except CapsightError as exc:
-                print(error_line(str(exc)), file=sys.stderr)
-                self.failed += 1
-                rows[path] = [{"image": path, "error": str(exc)}]
+        rows = {path: [{"image": path, "error": error}] for path, error in errors.items()}
         if images:
             self._describe(names, images, rows)
         if self.args.json:

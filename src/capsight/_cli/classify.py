@@ -86,14 +86,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from capsight._cli.image_args import expand_image_args, image_from_arg
+    from capsight._cli.image_args import expand_image_args, read_images
     from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
-    from capsight.errors import CapsightError, InvalidParameter
+    from capsight.errors import InvalidParameter
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
@@ -127,15 +127,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with contextlib.ExitStack() as photos_bar:
             for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
-                chunk, names, images, unread = paths[start : start + CHUNK], [], [], {}
-                for path in chunk:
-                    try:
-                        images.append(image_from_arg(path))
-                        names.append(path)
-                    except CapsightError as exc:
-                        print(error_line(str(exc)), file=sys.stderr)
-                        unread[path] = {"image": path, "error": " ".join(str(exc).split())}
-                        failed += 1
+                chunk = paths[start : start + CHUNK]
+                names, images, errors = read_images(chunk)
+                unread = {p: {"image": p, "error": " ".join(e.split())} for p, e in errors.items()}
+                failed += len(errors)
                 found = {}
                 if images:
                     if classifier is None:  # built once, and only when there is a photo

@@ -128,3 +128,21 @@ def image_from_arg(path: str):
         raise ImageLoadError(f"{STDIN_NAME}: over {MAX_STDIN_BYTES // 2**20} MB; save the image to "
                              "a file and name it")  # fmt: skip
     return load_image(data, STDIN_NAME)
+
+
+def read_images(paths: list[str]) -> tuple[list[str], list, dict[str, str]]:
+    """(the names of the paths that could be read, their images, the error of each that could
+    not): a batch's photos as ``caption`` and ``classify`` read them, each failure said on
+    stderr at once, one line."""
+    from capsight._cli.main import error_line
+    from capsight.errors import CapsightError
+
+    names, images, failed = [], [], {}
+    for path in paths:
+        try:
+            images.append(image_from_arg(path))
+            names.append(path)
+        except CapsightError as exc:
+            print(error_line(str(exc)), file=sys.stderr)
+            failed[path] = str(exc)
+    return names, images, failed
