@@ -57,8 +57,9 @@ class JobResponse(BaseModel):
     params: dict
     summary: dict = Field(
         description="moments, novel_moments, duration (the video's length, s), "
-        "seconds (the analysis time, s), note (why no moment is novel, and which field to "
-        "change; null when some are); when done"
+        "seconds (the analysis time, s), note (why no moment is novel and which field to "
+        "change, frames that ended early, a window spanning under 0.5 s of video; null when "
+        "none applies); an empty object until the job is done"
     )
     created_at: str
     started_at: str | None
