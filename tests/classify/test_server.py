@@ -214,7 +214,7 @@ def test_example_photos_of_one_class_are_refused_in_the_api_s_words(client, cat_
 @pytest.mark.parametrize(
     "name, fragment",
     [
-        (".hidden/0.png", "cannot name a class"),
+        (".hidden/0.png", "its folder '.hidden' cannot name a class (no leading '.'"),
         ("../0.png", "cannot name a class"),
         ("x" * 101 + "/0.png", "cannot name a class"),
     ],

@@ -295,7 +295,9 @@ async def build_classifier(
                 raise ApiError(422, f"{upload.filename}: name example photos '<class>/<photo>'")
             if label.startswith(".") or len(label) > 100 or not label.isprintable():
                 # The class becomes a folder name below: no ".", "..", hidden or odd names.
-                raise ApiError(422, f"{upload.filename}: {label[:40]!r} cannot name a class")
+                # (the photo's shown name drops a leading "."; the folder is quoted as sent)
+                raise ApiError(422, f"{upload.filename}: its folder {label[:40]!r} cannot name a "
+                                    "class (no leading '.', at most 100 printable characters)")  # fmt: skip
             grouped.setdefault(label, []).append((Path(name).name, upload))
     suffix = ".pt" if format == "torchscript" else ".pt2"
 
