@@ -111,9 +111,7 @@ def _under(filename, folder) -> bool:
     file is not the cache's fault)."""
     if not isinstance(filename, (str, os.PathLike)):
         return False
-    return os.path.abspath(filename).startswith(os.path.abspath(folder) + os.sep) or (
-        os.path.abspath(filename) == os.path.abspath(folder)
-    )
+    return Path(os.path.abspath(filename)).is_relative_to(os.path.abspath(folder))
 
 
 def _load(captioner: str, text_embedder: str, encoder: str, report) -> OrtVideoModels:
