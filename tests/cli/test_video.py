@@ -132,6 +132,41 @@ def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, 
     ]  # fmt: skip
 
 
+def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(
+    run_cli, fake_pipeline, tmp_path
+):
+    names = ("a.mp4", "b-ctrl-c.mp4", "c.mp4")
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    status, out, err = run_cli("video", *(tmp_path / n for n in names), "--out", tmp_path / "o",
+                               "--json")  # fmt: skip
+    assert status == 130 and "Traceback" not in err
+    data = json.loads(out)  # one closed list: the video done, and a row for each of the rest
+    assert [Path(d["video"]["path"]).name for d in data] == list(names)
+    assert data[0]["outputs"]["report.html"] == str(tmp_path / "o" / "a" / "report.html")
+    assert [d.get("error") for d in data[1:]] == ["not analysed: interrupted"] * 2
+
+
+def test_an_analysis_written_just_before_ctrl_c_is_read_back_for_json(tmp_path):
+    import time
+
+    from capsight._cli.video import _json_from_folder
+
+    started = time.time() - 1
+    folder = tmp_path / "a"
+    folder.mkdir()
+    assert _json_from_folder(folder, started) is None  # nothing written there
+    (folder / "report.html").write_text("<p>")
+    (folder / "analysis.json").write_text(json.dumps({"video": {"path": "a.mp4"}, "moments": []}))
+    entry = _json_from_folder(folder, started)
+    assert entry["video"] == {"path": "a.mp4"} and list(entry["outputs"]) == [
+        "report.html", "analysis.json"
+    ]  # fmt: skip
+    assert _json_from_folder(folder, time.time() + 60) is None  # an earlier run's
+    (folder / "analysis.json").write_text("[1, 2]")
+    assert _json_from_folder(folder, started) is None
+
+
 def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path):
     for name in ("one.mp4", "two.mp4", "broken.mp4"):
         (tmp_path / name).write_bytes(b"x")

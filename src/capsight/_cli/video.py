@@ -23,6 +23,7 @@ per video. A video that fails gets one error line and the others go on (exit sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -291,6 +292,11 @@ def run_many(
             # is read back from its own analysis.json.
             rows += [_row_from_folder(v, folders[v], started) or
                      {"video": v, "error": "not analysed: interrupted"} for v in interrupted]  # fmt: skip
+            if args.json:  # the list still comes, closed: the videos done, and a row per rest
+                results += [(order[v], _json_from_folder(folders[v], started) or
+                             _json_failure(v, "not analysed: interrupted")) for v in interrupted]  # fmt: skip
+                with contextlib.suppress(Exception):  # (the failure may be this very stream)
+                    _print_json(problems, results)
             raise
         finally:  # the videos done so far are summarised even after Ctrl-C or a full disk
             if bars is not None:
@@ -305,14 +311,21 @@ def run_many(
                       file=sys.stderr, flush=True)  # fmt: skip
     failed = sum("error" in r for r in rows)
     if args.json:
-        named_none = [_json_failure(path, message) for path, message in problems]
-        listed = [result for _, result in sorted(results, key=lambda r: r[0])]
-        json.dump(named_none + listed, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_json(problems, results)
     elif not args.quiet:
         where = f"summary: {summary}" if summary is not None else f"{SUMMARY} not written"
         print(f"{len(rows) - failed} of {len(rows)} videos analysed; {where}")
     return 2 if failed or summary is None else 0
+
+
+def _print_json(problems: list[tuple[str, str]], results: list[tuple[int, dict]]) -> None:
+    """``--json``'s list for several videos: the paths that named none, then each video's
+    analysis or failure in the order they were named (``results``: (that place, entry))."""
+    named_none = [_json_failure(path, message) for path, message in problems]
+    listed = [result for _, result in sorted(results, key=lambda r: r[0])]
+    json.dump(named_none + listed, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 def _json_failure(video: str, message: str) -> dict:
@@ -332,13 +345,30 @@ def _summary_row(video: str, analysis: dict, report: str) -> dict:
 def _row_from_folder(video: str, folder: Path, since: float) -> dict | None:
     """The row of ``video`` from the outputs this run wrote into ``folder`` (since ``since``,
     seconds since the epoch), or None when it wrote none there."""
+    if (analysis := _json_from_folder(folder, since)) is None:
+        return None
+    try:
+        return _summary_row(video, analysis, str(folder / "report.html"))
+    except (KeyError, TypeError):
+        return None
+
+
+def _json_from_folder(folder: Path, since: float) -> dict | None:
+    """``--json``'s entry for a video (its analysis.json and the outputs beside it) from the
+    outputs this run wrote into ``folder`` since ``since``, or None when it wrote none there."""
+    from capsight.novelty.reports import OUTPUT_NAMES
+
     report, saved = folder / "report.html", folder / "analysis.json"
     try:
         if report.stat().st_mtime < since or saved.stat().st_mtime < since:
             return None
-        return _summary_row(video, json.loads(saved.read_text("utf-8")), str(report))
-    except (OSError, ValueError, KeyError, TypeError):
+        analysis = json.loads(saved.read_text("utf-8"))
+    except (OSError, ValueError):
         return None
+    if not isinstance(analysis, dict):
+        return None
+    outputs = {name: str(folder / name) for name in OUTPUT_NAMES if (folder / name).exists()}
+    return {**analysis, "outputs": outputs}
 
 
 def _analysis_options(args: argparse.Namespace) -> dict:
