@@ -52,6 +52,10 @@ def test_what_a_user_does_to_one_classifier_leaves_the_others_alone(photo):
     assert same.net is cats.net
     own = copy.deepcopy(same).double()  # a deep copy owns its network: cast, not copied again
     assert own.net is not cats.net and next(cats.net.parameters()).dtype == torch.float32
+    for reduced in (copy.deepcopy(cats).half(), copy.deepcopy(cats).bfloat16()):
+        # torch's antialiased resize has no float16 or bfloat16 on the CPU: it had failed there
+        scores = predict(reduced, [photo("chelsea")])
+        assert scores.dtype == torch.float32 and reduced.labels[int(scores[0].argmax())] == "cat"
 
 
 def test_imagenet_set_is_the_encoders_own_classifier(engine, encoder, photo):

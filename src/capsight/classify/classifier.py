@@ -30,8 +30,13 @@ if TYPE_CHECKING:
 
 
 def resize_images(images: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """(N, 3, H, W) -> (N, 3, size, size): the whole frame, squashed (no crop), antialiased."""
-    return F.interpolate(images, size=[size, size], mode=mode, antialias=True, align_corners=False)
+    """(N, 3, H, W) -> (N, 3, size, size): the whole frame, squashed (no crop), antialiased; a
+    float16 or bfloat16 batch is resized in float32 (torch's antialiased resize has neither on
+    the CPU, so a classifier cast with ``.half()`` or ``.bfloat16()`` had failed there)."""
+    reduced = images.dtype == torch.float16 or images.dtype == torch.bfloat16
+    source = images.float() if reduced else images
+    out = F.interpolate(source, size=[size, size], mode=mode, antialias=True, align_corners=False)
+    return out.to(images.dtype) if reduced else out
 
 
 class ImageClassifier(nn.Module):
