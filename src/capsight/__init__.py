@@ -5,7 +5,7 @@
     'a little girl is playing on a bed'
     >>> sampling = capsight.DecodingOptions(method="sample", temperature=0.8, num_captions=3, seed=1)
     >>> capsight.caption(["cat.jpg"], model="show-attend-tell", decoding=sampling)[0].alternatives
-    >>> capsight.caption(["cat.jpg"], decoding=capsight.DecodingOptions.partial(num_captions=3))
+    >>> capsight.caption(["cat.jpg"], decoding=capsight.DecodingOptions(num_captions=3))
     >>> capsight.classify_images(["cat.jpg"], "cat, dog, car", top=2)[0].top   # zero-shot
     [('cat', 0.995...), ('dog', ...)]
     >>> analysis = capsight.analyze_video("clip.mp4", every=1.0)

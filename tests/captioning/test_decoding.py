@@ -392,9 +392,15 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     partial = DecodingOptions.partial(num_captions=3)
     assert partial.over(own) == DecodingOptions(beam_width=4, max_length=16, num_captions=3)
     assert DecodingOptions.partial(method="greedy").over(own).method == "greedy"
-    full = DecodingOptions(num_captions=3)  # every field chosen: the class defaults win
-    assert full.over(own) is full and partial.over(None) is partial
-    assert partial == full and hash(partial) == hash(full) and asdict(partial) == asdict(full)
+    # The constructor's options are judged by the fields named, as the CLI's and the HTTP
+    # API's are: DecodingOptions(num_captions=3) had replaced the photo default's beam 4 by 3.
+    plain = DecodingOptions(num_captions=3)
+    assert plain.over(own) == partial.over(own) and partial.over(None) is partial
+    assert DecodingOptions(method="beam", beam_width=3).over(own).beam_width == 3
+    assert DecodingOptions("beam", 5).over(own) == DecodingOptions(beam_width=5, max_length=16)
+    full = DecodingOptions(**asdict(DecodingOptions()))  # every field named: the class defaults
+    assert full.over(own) is full
+    assert partial == plain and hash(partial) == hash(plain) and asdict(partial) == asdict(plain)
     with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
         DecodingOptions.partial(beam_width=0)
     with pytest.raises(
@@ -407,6 +413,8 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     import pickle
 
     assert pickle.loads(pickle.dumps(full)) == full == copy.deepcopy(full)
+    assert pickle.loads(pickle.dumps(plain)).over(own).beam_width == 4  # still only num_captions
+    assert copy.deepcopy(plain).over(own).beam_width == 4
     # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
     # the shipped ones): asked to sample, it samples with sampling's defaults, not those.
     shipped = DecodingOptions(beam_width=4, temperature=1.0, top_p=0.8)
@@ -425,7 +433,7 @@ def test_no_repeat_word_bans_a_word_right_after_itself():
     free = decode(
         model,
         torch.zeros(1, 1, 1),
-        DecodingOptions(**{**options.__dict__, "no_repeat_word": False}),
+        dataclasses.replace(options, no_repeat_word=False),
     )[0]
     banned = decode(model, torch.zeros(1, 1, 1), options)[0]
     assert free.tokens == [6, 6, 6, 6]
@@ -455,7 +463,7 @@ def test_no_repeat_phrase_bans_a_content_word_after_a_repeated_word():
     assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 6]
     model.function_ids = function
     assert decode(model, torch.zeros(1, 1, 1), options)[0].tokens == [4, 6, 8, 4, 7]
-    off = DecodingOptions(**{**options.__dict__, "no_repeat_phrase": False})
+    off = dataclasses.replace(options, no_repeat_phrase=False)
     assert decode(model, torch.zeros(1, 1, 1), off)[0].tokens == [4, 6, 8, 4, 6]
 
 

@@ -2,11 +2,14 @@
 
     >>> DecodingOptions(method="beam", beam_width=3)
     >>> DecodingOptions(method="sample", temperature=0.8, top_k=20, num_captions=5, seed=1)
-    >>> DecodingOptions.partial(num_captions=3).over(captioner.default_decoding)   # its beam width
+    >>> DecodingOptions(num_captions=3).over(captioner.default_decoding)   # its beam width
 
-A command-line flag or an API field sets some fields only: ``partial`` records which, and
-``over(base)`` lays them on a captioner's own decoding, so ``--num 3`` keeps the photo default's
-beam 4 instead of the class default's 3.
+Options record which fields their caller chose (a command-line flag or an API field sets some
+fields only), and ``over(base)`` lays those on a captioner's own decoding: ``--num 3``, like
+``DecodingOptions(num_captions=3)``, keeps the photo default's beam 4 instead of the class
+default's 3 (until 2026-12-07 only ``partial`` options did; the constructor's had replaced every
+field, so the Python API's captions differed from the CLI's and the HTTP API's for the same
+choice).
 
 Imports nothing heavy: the torch path (``capsight.captioning.decoding``) and the ONNX Runtime
 path (``capsight.ort.captioner``) both read it.
@@ -130,20 +133,21 @@ class DecodingOptions:
 
     def __new__(cls, *args, **given):
         """An option it has not is one line (``DecodingOptions(temprature=0.8)`` had been
-        Python's TypeError), as from ``partial``."""
+        Python's TypeError); the fields named, by keyword or by place, are the ones chosen."""
         names = [f.name for f in dataclasses.fields(cls)]
         if unknown := sorted(set(given) - set(names)):
             raise InvalidParameter(f"DecodingOptions has no option {unknown[0]!r}; it has "
                                    f"{', '.join(names)}")  # fmt: skip
-        return super().__new__(cls)
+        options = super().__new__(cls)
+        # Not a field: equality, hash and asdict ignore it (pickle and copy keep it).
+        object.__setattr__(options, "_given", frozenset(names[: len(args)]) | frozenset(given))
+        return options
 
     @classmethod
     def partial(cls, **given) -> DecodingOptions:
-        """Options of which only ``given`` were chosen (validated as usual); ``over`` fills in
-        the rest from a captioner's own decoding."""
-        options = cls(**given)
-        object.__setattr__(options, "_given", frozenset(given))  # not a field: eq, hash, asdict
-        return options
+        """The same as ``DecodingOptions(**given)`` (validated as usual; ``over`` fills in the
+        rest from a captioner's own decoding); kept for the code that spelled it out."""
+        return cls(**given)
 
     def in_force(self) -> dict:
         """The fields this method reads, as plain values: beam search has no temperature and
@@ -162,21 +166,16 @@ class DecodingOptions:
 
     def unread(self, resolved: DecodingOptions | None = None) -> list[str]:
         """The fields a caller chose that ``resolved`` (these options as they will run; default
-        themselves) does not read: temperature for beam search, beam_width for sampling. A
-        ``partial``'s given fields, or any other's fields away from their defaults."""
+        themselves) does not read: temperature for beam search, beam_width for sampling."""
         resolved = resolved or self
         unused = [f.name for f in dataclasses.fields(self) if f.name not in resolved.in_force()]
-        given = getattr(self, "_given", None)
-        if given is not None:
-            return [name for name in unused if name in given]
-        defaults = DecodingOptions()
-        return [name for name in unused if getattr(self, name) != getattr(defaults, name)]
+        return [name for name in unused if name in self._given]
 
     def over(self, base: DecodingOptions | None) -> DecodingOptions:
-        """These options on a captioner's own (``base``): a ``partial`` one replaces only the
-        fields it was given, any other replaces them all."""
-        given = getattr(self, "_given", None)
-        if given is None or base is None:
+        """These options on a captioner's own (``base``): the fields chosen replace its own,
+        the others stay as ``base`` has them."""
+        given = self._given
+        if base is None or len(given) == len(dataclasses.fields(self)):
             return self
         if base.method != "sample":  # its sampling fields were never chosen: sampling's defaults
             defaults = DecodingOptions()
