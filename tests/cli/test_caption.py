@@ -389,8 +389,8 @@ def test_fewer_distinct_captions_than_asked_gets_a_note(run_cli, photo_dir):
 
 
 def test_the_fewer_captions_note_gives_advice_that_fits_the_method():
-    from capsight._cli.caption import fewer_reason
     from capsight.captioning.options import DecodingOptions
+    from capsight.captioning.shortfall import fewer_reason
 
     assert "--narrowing" not in fewer_reason(DecodingOptions(method="narrowing"))
     assert "larger --top-k, the schedule's starting width" in fewer_reason(

@@ -275,3 +275,35 @@ def test_a_beam_width_for_a_model_that_does_not_search_by_beam_is_refused(
     r = client.post("/v1/captions", data={"beam_width": "3"}, files=_files(("a.jpg", cat_jpeg)))
     assert r.status_code == 422 and r.json()["error"].startswith("beam_width needs method=beam (")
     assert "this request decodes by greedy with " in r.json()["error"]
+
+
+def test_fewer_captions_than_asked_and_a_caption_cut_short_are_noted(client, cat_jpeg):
+    """The CLI noted both; the API had answered alternatives [] and a one-word caption in
+    silence."""
+    sure = {"model": "show-attend-tell", "method": "sample", "temperature": "0.01",
+            "num_captions": "3", "seed": "1"}  # fmt: skip
+    r = client.post("/v1/captions", data=sure, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 200, r.text
+    result = r.json()["results"][0]
+    assert result["alternatives"] == [] and result["note"] == (
+        "1 distinct caption of the 3 asked for: the model was sure of its answer (a higher "
+        "temperature, or a larger top_k or top_p, varies more)"
+    )
+    cut = {"model": "show-attend-tell", "max_length": "2"}
+    r = client.post("/v1/captions", data=cut, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["note"] == (
+        "the caption reached max_length 2, where a caption is ended, finished or not"
+    )
+    r = client.post("/v1/captions", data={"model": "show-attend-tell"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.json()["results"][0]["note"] is None  # nothing sent: nothing to say
+
+
+def test_the_shortfall_advice_speaks_the_api_s_field_names():
+    from capsight.captioning.options import DecodingOptions
+    from capsight.captioning.shortfall import API_SPELLING, fewer_reason
+
+    said = fewer_reason(DecodingOptions(method="narrowing"), API_SPELLING)
+    assert "a larger top_k, the schedule's starting width, or method=sample with a higher " \
+           "temperature" in said and "--" not in said  # fmt: skip

@@ -229,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
+    from capsight.captioning.shortfall import fewer_reason
     from capsight.errors import InvalidParameter
 
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
@@ -295,24 +296,6 @@ def run(args: argparse.Namespace) -> int:
     return 2 if job.failed else 0
 
 
-SHORT_CAPTION = 5  # tokens (the end one included): a --max-length under this limits --num
-
-
-def fewer_reason(decoding) -> str:
-    """Why --num got fewer distinct captions, with advice that fits the decoding asked for."""
-    method = getattr(decoding, "method", "beam")
-    length = getattr(decoding, "max_length", None)
-    if length is not None and length < SHORT_CAPTION:  # the limit, not the model, ran out
-        return f"--max-length {length} leaves room for few sentences (a larger one allows more)"
-    if method == "sample":
-        return ("the model was sure of its answer (a higher --temperature, or a larger --top-k "
-                "or --top-p, varies more)")  # fmt: skip
-    if method == "narrowing":
-        return ("the model was sure of its answer (a larger --top-k, the schedule's starting "
-                "width, or --sample with a higher --temperature varies more)")  # fmt: skip
-    return "the model was sure of its answer (--sample with a higher --temperature varies more)"
-
-
 class CaptionRun:
     """What one ``capsight caption`` keeps across batches: --json rows, counts, files written."""
 
@@ -347,6 +330,7 @@ class CaptionRun:
         """Caption the readable images of a batch, print them or keep their --json ``rows``."""
         from capsight._cli.main import error_line
         from capsight.captioning.facade import DecodingIgnored, describe_images
+        from capsight.captioning.shortfall import reached_limit
 
         args, models = self.args, self.models
         with warnings.catch_warnings():
@@ -373,7 +357,7 @@ class CaptionRun:
             if args.max_length is not None:  # ("a" for --max-length 2, with no word of why)
                 self.cut += [name if len(self.models) == 1 else f"{name} ({d.model})"
                              for d in descriptions if d.model != "labels" and not d.blank
-                             and len(d.caption.tokens) >= args.max_length - 1]  # fmt: skip
+                             and reached_limit(d.caption.tokens, args.max_length)]  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
                 rows[name] = [description_json(name, d, drawn.get(d.model)) for d in descriptions]

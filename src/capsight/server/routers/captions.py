@@ -21,6 +21,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from capsight.captioning.base import DecodingOptions
+from capsight.captioning.shortfall import API_SPELLING, fewer_reason, reached_limit
 from capsight.errors import InvalidParameter
 from capsight.io.images import full_size, load_image
 from capsight.io.sniff import SNIFF_BYTES
@@ -58,8 +59,9 @@ class ImageCaption(BaseModel):
     )
     note: str | None = Field(
         None,
-        description="Why the caption is a guess (an image under 32 px on a "
-        "side); null for any other",
+        description="Why the caption is a guess (an image under 32 px on a side), why fewer "
+        "captions came back than num_captions asked for, or that the caption ran into the "
+        "max_length sent (sentences joined by '; '); null for none of these",
     )
 
 
@@ -78,6 +80,24 @@ class CaptionsResponse(BaseModel):
     results: list[ImageCaption]
     timings_ms: Timings
     note: str | None = Field(None, description="Anything sent that the model did not use")
+
+
+def result_note(described, ran: DecodingOptions | None, sent: DecodingOptions | None) -> str | None:
+    """An image's ``note``: its description's own (a tiny image's caption is a guess), and, as
+    ``capsight caption`` notes them, fewer distinct captions than ``num_captions`` asked for
+    and a caption that ran into the ``max_length`` sent (``ran``: the decoding in force)."""
+    notes = [described.note] if described.note else []
+    given = sent._given if sent is not None else frozenset()
+    if ran is not None and not described.blank:  # (labels decodes nothing: ran is None)
+        caption = described.caption
+        got = 1 + sum(a != caption.text for a in caption.alternatives)
+        if "num_captions" in given and got < ran.num_captions:
+            notes.append(f"{got} distinct caption{'s' if got > 1 else ''} of the "
+                         f"{ran.num_captions} asked for: {fewer_reason(ran, API_SPELLING)}")  # fmt: skip
+        if "max_length" in given and reached_limit(caption.tokens, ran.max_length):
+            notes.append(f"the caption reached max_length {ran.max_length}, where a caption is "
+                         "ended, finished or not")  # fmt: skip
+    return "; ".join(notes) or None
 
 
 def labels_note(decoding: DecodingOptions) -> str:
@@ -281,7 +301,7 @@ async def create_captions(
             score=None if d.caption.score is None else round(float(d.caption.score), 4),
             labels=[Label(name=n, probability=round(float(p), 4)) for n, p in d.labels],
             blank=d.blank,
-            note=d.note,
+            note=result_note(d, timing["decoding"], decoding),
         )
         for i, (u, img, d) in enumerate(zip(uploads, pils, described, strict=True))
     ]
