@@ -125,6 +125,33 @@ def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_err
     one_error_line(err, "unknown captioner 'x'; available: labels")
 
 
+def test_a_file_the_system_refuses_is_one_line_naming_it(run_cli, monkeypatch, one_error_line):
+    """`capsight train` on a captions.json without read permission had been a 30-line
+    PermissionError traceback (as had `eval`, and an unreadable split list or photo folder)."""
+    import errno
+
+    def refused(args):
+        raise PermissionError(errno.EACCES, "Permission denied", "data/captions.json")
+
+    monkeypatch.setattr(models_cli, "run", refused)
+    status, out, err = run_cli("models")
+    assert status == 2 and out == ""
+    one_error_line(err, "data/captions.json: permission denied; check its permissions")
+
+    def vanished(args):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "data/a.jpg")
+
+    monkeypatch.setattr(models_cli, "run", vanished)
+    one_error_line(run_cli("models")[2], "data/a.jpg: no such file or directory")
+
+    def nameless(args):  # no file to name: a fault of capsight's, shown whole
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(models_cli, "run", nameless)
+    with pytest.raises(OSError, match="Input/output error"):
+        run_cli("models")
+
+
 def test_ctrl_c_exits_130_quietly(run_cli, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt

@@ -133,9 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except OSError as exc:
-        if exc.errno not in _FULL:
+        if exc.errno in _FULL:
+            return _output_failed(exc)
+        if (message := file_refusal(exc)) is None:  # no file to name: a fault, shown whole
             raise
-        return _output_failed(exc)
+        print(error_line(message), file=sys.stderr)
+        return EXIT_USAGE
+
+
+def file_refusal(exc: OSError) -> str | None:
+    """A file the system would not let capsight open, or that vanished mid-run, as one line
+    naming it (a captions file without read permission had been a 30-line traceback); None for
+    an OSError that names no file."""
+    if exc.filename is None or not exc.strerror:
+        return None
+    hint = "; check its permissions" if exc.errno in (errno.EACCES, errno.EPERM) else ""
+    return f"{exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}{hint}"
 
 
 # A write that found no room: on standard output (`capsight caption x.jpg > /dev/full`) there is

@@ -400,7 +400,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         raise SystemExit(130) from None
     except (CapsightError, OSError) as error:
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+        from capsight._cli.main import file_refusal
+
+        said = file_refusal(error) if isinstance(error, OSError) else None
+        parser.exit(2, f"{parser.prog}: error: {said or error}\n")
     print(cache.folder, cache.grid.shape)
 
 
