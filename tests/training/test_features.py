@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,6 +116,36 @@ def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(
         CaptionBatches.from_corpus(images, cache, Vocabulary(["a"]))
     readable = [im for im in images if im.key not in cache.unreadable]
     assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 2
+
+
+def test_a_photo_unreadable_then_made_readable_is_encoded_on_the_next_build(
+    caption_folder, tmp_path, encoder, monkeypatch
+):
+    """The note says "make the file readable"; done, the photo had stayed left out (the same
+    name and size: the cache was reused, its row a black image's)."""
+    from capsight.errors import ImageLoadError
+    from capsight.training import features
+
+    corpus = load_corpus(caption_folder)
+    real_load = features.load_image
+
+    def refused(path):  # as a file without read permission is, for a user who is not root
+        if Path(path).name == "red-square-0.jpg":
+            raise ImageLoadError(f"{path}: permission denied; make the file readable")
+        return real_load(path)
+
+    monkeypatch.setattr(features, "load_image", refused)
+    first = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    assert list(first.unreadable) == ["red-square-0.jpg"]
+    row = first.rows(["red-square-0.jpg"])[0]
+    black = np.array(first.grid[row])
+    monkeypatch.setattr(features, "load_image", real_load)  # the file made readable
+    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    assert again.folder == first.folder and again.unreadable == {}
+    assert FeatureCache.open(again.folder).unreadable == {}  # kept so in meta.json
+    fresh = FeatureCache.build(corpus, encoder, tmp_path / "fresh", progress=False)
+    assert np.allclose(np.array(again.grid[row]), np.array(fresh.grid[row]), atol=1e-3)
+    assert not np.allclose(np.array(again.grid[row]), black)
 
 
 def test_a_cache_folder_that_cannot_be_made_is_one_line(
