@@ -175,6 +175,17 @@ def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) 
     """Scoring every photo of a corpus with a train split scores photos a model learned from
     (``scored``: the photos scored, when not all; --limit 10 had been said to score 64 train
     photos). A split the reader drew at random (none given) is the one `capsight train` draws too."""
+    if corpus.splits and "train" not in corpus.splits and split != "test":
+        # (a COCO captions_val file: capsight train trains on every photo outside "test")
+        test = set(corpus.splits.get("test") or ())
+        pool = set(corpus.images) if scored is None else scored
+        if seen := len(pool - test):
+            which = f"--split {split}" if split is not None else "no split asked for"
+            return [
+                f"{which}: it has no train split, so capsight train trains on all its photos "
+                f"outside a test split, {seen:,} of those scored among them: a model trained on "
+                "it has seen them, so the scores say little of new photos"
+            ]
     train = set(corpus.splits.get("train") or ())
     trained = len(train & scored if scored is not None else train) if split is None else 0
     if not trained:
