@@ -83,6 +83,12 @@ def test_karpathy_coco_layout_merges_restval_and_finds_subfolders(tmp_path):
         _photo(tmp_path / "flat" / name)
     flat = read_karpathy_split(path, tmp_path / "flat")
     assert all(img.path.parent == tmp_path / "flat" for img in flat.images.values())
+    # The first photo missing: the layout is the one the others are found in (the first alone
+    # had decided it, and every photo was looked for in flat/train2014).
+    (tmp_path / "flat" / "COCO_train2014_1.jpg").unlink()
+    flat = read_karpathy_split(path, tmp_path / "flat")
+    assert all(img.path.parent == tmp_path / "flat" for img in flat.images.values())
+    assert flat.images["COCO_val2014_3.jpg"].path.is_file()
 
 
 def test_coco_official_annotations_find_their_photo_folder(tmp_path):

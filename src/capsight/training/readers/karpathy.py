@@ -34,7 +34,7 @@ def read_karpathy_split(
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise DatasetError(f"{path}: not a Karpathy split file (no 'images' list of objects)")
     root = Path(images_dir) if images_dir is not None else path.parent
-    use_subfolders: bool | None = None
+    use_subfolders = _uses_subfolders(root, entries)
     images: dict[str, CaptionedImage] = {}
     splits: dict[str, list[str]] = {}
     uncaptioned = unsplit = 0
@@ -55,11 +55,6 @@ def read_karpathy_split(
         if not isinstance(subfolder, str):  # (2014: a TypeError joining it to a path)
             raise DatasetError(
                 f"{path}: image #{n} ({filename}) has a 'filepath' that is not a folder name ({subfolder!r})"
-            )
-        if use_subfolders is None:
-            # Decide the layout once: photos in their COCO subfolders, or all in one folder.
-            use_subfolders = bool(subfolder) and (
-                (root / subfolder / filename).exists() or not (root / filename).exists()
             )
         image_path = root / subfolder / filename if use_subfolders else root / filename
         if "split" not in entry:
@@ -97,3 +92,21 @@ def _sentence_text(path: Path, sentence: object) -> str:
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
         raise DatasetError(f"{path}: a sentence's 'tokens' should be a list of words")
     return (raw or " ".join(tokens)).strip()
+
+
+LAYOUT_PROBES = 100  # photos looked for before the layout is taken from the first entry alone
+
+
+def _uses_subfolders(root: Path, entries: list[dict]) -> bool:
+    """The layout, decided once: photos in their COCO subfolders (``filepath``: val2014/...),
+    or all in one folder. By the first photo found either way among the first entries that
+    name a subfolder: the first alone had decided it, so with it missing, 23 photos of 24 in
+    one folder were looked for in a subfolder that does not exist."""
+    named = [e for e in entries if isinstance(e.get("filepath"), str) and e["filepath"]
+             and isinstance(e.get("filename"), str) and e["filename"]]  # fmt: skip
+    for entry in named[:LAYOUT_PROBES]:
+        if (root / entry["filepath"] / entry["filename"]).exists():
+            return True
+        if (root / entry["filename"]).exists():
+            return False
+    return bool(named) and named[0] is entries[0]  # none found: as the first entry says
