@@ -19,6 +19,16 @@ def test_caption_folder_without_splits_gets_a_seeded_split(caption_folder):
     a, b = load_corpus(caption_folder), load_corpus(caption_folder)
     assert a.splits == b.splits
     assert sorted(sum(a.splits.values(), [])) == sorted(a.images)
+    # A splits.json that names no split is as none: eval's "no 'test' split; it has" had
+    # listed nothing, while train split at random.
+    (caption_folder / "splits.json").write_text("{}")
+    empty = load_corpus(caption_folder)
+    assert empty.splits == a.splits and "splits.json: names no split" in empty.notes
+    (caption_folder / "splits.json").write_text(" ")
+    from capsight.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="is empty; it should hold the splits "):
+        load_corpus(caption_folder)  # (not "the captions", which a split file does not hold)
 
 
 def test_flickr8k_text_files(tmp_path):

@@ -49,7 +49,8 @@ class CaptionCorpus:
             return [self.images[k] for k in sorted(self.images)]
         if name not in self.splits:
             raise InvalidParameter(
-                f"corpus {self.name!r} has no {name!r} split; it has {', '.join(self.splits)}"
+                f"corpus {self.name!r} has no {name!r} split; it has "
+                f"{', '.join(self.splits) or 'none (score all its photos: no split)'}"
             )
         return [self.images[k] for k in self.splits[name]]
 
@@ -186,7 +187,10 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     splits_file = root / "splits.json"
     if not splits_file.is_file():
         return split_at_random(CaptionCorpus(root.name, images, {}, notes))
-    raw = load_json(splits_file)
+    raw = load_json(splits_file, "the splits (train, val, test -> lists of photo files)")
+    if raw == {}:  # no split named: as without the file (its "no 'test' split; it has" nothing)
+        notes.append(f"{splits_file.name}: names no split")
+        return split_at_random(CaptionCorpus(root.name, images, {}, notes))
     if not (isinstance(raw, dict) and all(isinstance(v, list) and all(isinstance(k, str) for k in v)
                                           for v in raw.values())):  # fmt: skip
         raise DatasetError(

@@ -9,14 +9,15 @@ from typing import Any
 from capsight.errors import DatasetError, InputNotFound
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, holds: str = "the captions") -> Any:
+    """``path``'s JSON (``holds``: what it should hold, for the errors: "the splits")."""
     if not path.is_file():
         raise InputNotFound(f"{path}: no such caption file")
     try:
         with path.open(encoding="utf-8-sig") as f:  # a byte-order mark is allowed
             text = f.read()
         if not text.strip():
-            raise DatasetError(f"{path}: is empty; it should hold the captions as JSON")
+            raise DatasetError(f"{path}: is empty; it should hold {holds} as JSON")
         return json.loads(text, object_pairs_hook=_no_repeated_keys(path))
     except UnicodeDecodeError as exc:  # the JSON may be fine: it is the encoding ("not valid JSON")
         raise DatasetError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}), as JSON "
