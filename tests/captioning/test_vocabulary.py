@@ -28,6 +28,8 @@ def test_tokenize_normalises_case_punctuation_accents_and_possessives():
         normalize_caption("The ball\u2019s Stra\u00dfe: a dog\u200bruns")
         == "the ball 's strasse a dog runs"
     )
+    # Latin letters that have no accent to strip had been dropped ("rsted ble odz uong").
+    assert normalize_caption("Ørsted æble Łódź đường Œuvre") == "orsted aeble lodz duong oeuvre"
 
 
 def test_vocabulary_min_count_order_and_unknown_words():

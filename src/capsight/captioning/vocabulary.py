@@ -36,7 +36,12 @@ _POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s\b")
 # Before the ASCII fold: typographic apostrophes are apostrophes, invisible joiners and
 # separators are spaces ("a dog\u200bruns" is two words), and "ß" is "ss".
 _BEFORE_ASCII = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00df": "ss",
-                               "\u200b": " ", "\u200c": " ", "\u200d": " ", "\u2060": " "})  # fmt: skip
+                               "\u200b": " ", "\u200c": " ", "\u200d": " ", "\u2060": " ",
+                               # Latin letters NFKD does not take apart (they had been dropped:
+                               # "Ørsted" became "rsted", "Łódź" "odz")
+                               "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                               "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D",
+                               "þ": "th", "Þ": "TH", "ı": "i", "ħ": "h", "Ħ": "H"})  # fmt: skip
 
 
 def normalize_caption(text: str) -> str:
