@@ -83,6 +83,10 @@ def test_karpathy_coco_layout_merges_restval_and_finds_subfolders(tmp_path):
         _photo(tmp_path / "flat" / name)
     flat = read_karpathy_split(path, tmp_path / "flat")
     assert all(img.path.parent == tmp_path / "flat" for img in flat.images.values())
+    # Sentences given as plain strings are the sentences ("no image has any caption" before).
+    data["images"][0]["sentences"] = ["A red bus .", {"raw": "A bus ."}]
+    plain = read_karpathy_split(_write_json(tmp_path / "strings.json", data), tmp_path / "coco")
+    assert plain.images["COCO_train2014_1.jpg"].captions == ("A red bus .", "A bus .")
     # The first photo missing: the layout is the one the others are found in (the first alone
     # had decided it, and every photo was looked for in flat/train2014).
     (tmp_path / "flat" / "COCO_train2014_1.jpg").unlink()

@@ -874,6 +874,13 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
     assert notes[-1].endswith(f"{last}; {upper.name} is there: file names are case-sensitive)")
     upper.rename(caption_folder / "images" / last)
+    (caption_folder / "images" / "red-square-0.jpg").mkdir()  # a folder of the very name: no twin
+    training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert (
+        notes[-1].endswith("red-square-0.jpg; it is a folder)")
+        and "case-sensitive" not in notes[-1]
+    )
+    (caption_folder / "images" / "red-square-0.jpg").rmdir()
     with pytest.raises(
         DatasetError, match=r"is in .*nowhere, which does not exist \(give the photo folder"
     ):

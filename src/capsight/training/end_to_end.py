@@ -630,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(flag, type=type(value), default=value, help=OPTION_HELP[f.name])
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser
 
 

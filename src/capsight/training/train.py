@@ -569,10 +569,13 @@ def _case_twin(path: Path) -> str:
     """ "; X.JPG is there: names are case-sensitive" where the folder holds ``path`` under
     another case (captions.json says X.jpg), else ""."""
     try:
-        twin = next((p for p in path.parent.iterdir() if p.name.lower() == path.name.lower()), None)
+        twin = next((p for p in path.parent.iterdir() if p.name.lower() == path.name.lower()
+                     and p.name != path.name), None)  # fmt: skip
     except OSError:
         return ""
-    return f"; {twin.name} is there: file names are case-sensitive" if twin else ""
+    if twin is None:  # (a folder of that very name is no case twin: it was said to be one)
+        return "; it is a folder" if path.is_dir() else ""
+    return f"; {twin.name} is there: file names are case-sensitive"
 
 
 def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:

@@ -130,7 +130,7 @@ def build_parser(
         else:
             parser.add_argument(flag, type=type(value), default=value, help=text)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     parser.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     return parser
 

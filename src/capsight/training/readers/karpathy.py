@@ -83,7 +83,10 @@ def read_karpathy_split(
 
 
 def _sentence_text(path: Path, sentence: object) -> str:
-    """A sentence's ``raw`` text, else its ``tokens`` joined; "" when it has neither."""
+    """A sentence's ``raw`` text, else its ``tokens`` joined; "" when it has neither. A plain
+    string is taken as the sentence (it had been dropped: "no image has any caption")."""
+    if isinstance(sentence, str):
+        return sentence.strip()
     if not isinstance(sentence, dict):
         return ""
     raw, tokens = sentence.get("raw"), sentence.get("tokens", [])
