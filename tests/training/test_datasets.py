@@ -43,6 +43,14 @@ def test_flickr8k_text_files(tmp_path):
     assert len(corpus.images["1.jpg"].captions) == 5
     assert corpus.images["1.jpg"].path == tmp_path / "Flicker8k_Dataset" / "1.jpg"
     assert read_flickr8k_text(tmp_path).splits == corpus.splits
+    # The token file twice over (two downloads concatenated): each photo had had 10 captions.
+    (tmp_path / "Flickr8k.token.txt").write_text("\n".join(lines + lines) + "\n")
+    twice = read_flickr8k_text(tmp_path)
+    assert len(twice.images["1.jpg"].captions) == 5
+    assert (
+        "Flickr8k.token.txt: 20 lines given twice (the same photo#n and caption) left out"
+        in twice.notes
+    )
 
 
 def test_unknown_layout_is_a_clear_error(tmp_path):

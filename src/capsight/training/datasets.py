@@ -206,7 +206,8 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     if not token_file.is_file():
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
-    given, untabbed, nameless, undecoded = 0, 0, 0, 0
+    given, untabbed, nameless, undecoded, repeated = 0, 0, 0, 0, 0
+    seen: set[tuple[str, str]] = set()  # (photo.jpg#0, caption): a line given twice
     # (a BOM: no name)
     for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         if not line.strip():
@@ -219,6 +220,10 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
         if not (name := ref.split("#")[0].strip()):  # "<TAB>caption": the photo folder itself
             nameless += 1
             continue
+        if (ref.strip(), caption.strip()) in seen:  # (the file twice over: each photo had had 10)
+            repeated += 1
+            continue
+        seen.add((ref.strip(), caption.strip()))
         captions.setdefault(name, []).append(caption)
         given += 1
     if not captions:
@@ -227,7 +232,8 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
             + (f" ({counted(untabbed, 'line')} without a tab)" if untabbed else "")
         )
     notes = [f"{token_file.name}: {counted(count, 'line')} {what} left out"
-             for count, what in ((untabbed, "without a tab"), (nameless, "with no photo name"))
+             for count, what in ((untabbed, "without a tab"), (nameless, "with no photo name"),
+                                 (repeated, "given twice (the same photo#n and caption)"))
              if count]  # fmt: skip
     if undecoded:
         notes.append(f"{token_file.name}: {counted(undecoded, 'line')} with bytes that are not UTF-8 "
