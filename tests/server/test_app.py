@@ -396,6 +396,12 @@ def test_nan_and_infinity_are_called_not_finite_not_out_of_range(client, cat_jpe
     for value in ("9" * 5000, "1e400"):  # finite, but past a float's range: the field's range
         r = client.post("/get_video_captions", params={"every_n_second": value})
         assert "every_n_second: Input should be less than or equal to 3600" in r.json()["error"]
+        shown = "9" * 37 + "..." if value.startswith("9") else value  # a long one cut short
+        assert f"3600, got {shown}; " in r.json()["error"]
+    # The value sent, as the CLI and the Python API give it ("beam width ... got 0").
+    r = client.post("/v1/captions", data={"beam_width": "0"},
+                    files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")})  # fmt: skip
+    assert r.json()["error"] == "beam_width: Input should be greater than or equal to 1, got 0"
 
 
 def test_health_answers_head_requests_and_readyz_is_described(client):

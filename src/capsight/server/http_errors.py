@@ -100,8 +100,16 @@ def validation_message(
                 f"sent as a file, where text belongs; curl -F '{field}=<FILE' sends a file's "
                 "text as the field"
             )
+        elif err.get("type") in _RANGES and isinstance(err.get("input"), str | int | float):
+            # the value sent, as the CLI and the Python API say it ("--beam must be between 1
+            # and 20, got 0"): a range alone left a client to guess which of its values it was
+            sent = str(err["input"])
+            msg = f"{msg}, got {sent if len(sent) <= 40 else sent[:37] + '...'}"
         parts.append(f"{where}: {msg}")
     return _one_line("; ".join(parts) or "invalid request")
+
+
+_RANGES = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 
 def _not_finite(value) -> bool:
