@@ -131,8 +131,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="ADDRESS",
         default=None,
         help="with several videos: run them on Ray (pip install 'capsight[ray]'): 'auto' joins this "
-        "machine's cluster, 'local' starts Ray here, or a ray:// address; every node must see "
-        "the videos and --out at the same paths",
+        "machine's cluster, 'local' starts Ray here, a ray:// address, or a head node's "
+        "HOST:PORT; every node must see the videos and --out at the same paths",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
     p.add_argument(
