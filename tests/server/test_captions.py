@@ -307,3 +307,16 @@ def test_the_shortfall_advice_speaks_the_api_s_field_names():
     said = fewer_reason(DecodingOptions(method="narrowing"), API_SPELLING)
     assert "a larger top_k, the schedule's starting width, or method=sample with a higher " \
            "temperature" in said and "--" not in said  # fmt: skip
+
+
+def test_an_unseeded_sample_echoes_the_seed_it_drew_so_it_can_be_replayed(client, cat_jpeg):
+    sent = {"model": "show-attend-tell", "method": "sample", "num_captions": "3"}
+    first = client.post("/v1/captions", data=sent, files=_files(("a.jpg", cat_jpeg))).json()
+    seed = first["decoding"]["seed"]  # had been null: a good draw could not be had again
+    assert isinstance(seed, int) and 0 <= seed < 2**31
+    again = client.post("/v1/captions", data={**sent, "seed": str(seed)},
+                        files=_files(("a.jpg", cat_jpeg))).json()  # fmt: skip
+    assert again["decoding"]["seed"] == seed and again["results"] == first["results"]
+    beam = client.post("/v1/captions", data={"model": "show-attend-tell", "beam_width": "2"},
+                       files=_files(("a.jpg", cat_jpeg))).json()  # fmt: skip
+    assert "seed" not in beam["decoding"]  # beam search draws nothing

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import secrets
 from dataclasses import dataclass
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
@@ -170,6 +171,16 @@ class DecodingOptions:
         resolved = resolved or self
         unused = [f.name for f in dataclasses.fields(self) if f.name not in resolved.in_force()]
         return [name for name in unused if name in self._given]
+
+    def seeded(self) -> DecodingOptions:
+        """These options with a seed drawn from the OS when they sample without one (31 bits:
+        what the HTTP API's ``seed`` takes), so that the seed can be shown and the draw
+        replayed; the same options for any other decoding."""
+        if self.method not in ("sample", "narrowing") or self.seed is not None:
+            return self
+        out = dataclasses.replace(self, seed=secrets.randbits(31))
+        object.__setattr__(out, "_given", self._given | {"seed"})  # as chosen as the rest
+        return out
 
     def over(self, base: DecodingOptions | None) -> DecodingOptions:
         """These options on a captioner's own (``base``): the fields chosen replace its own,

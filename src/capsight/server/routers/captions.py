@@ -274,6 +274,8 @@ async def create_captions(
     def work():
         timing["model"] = engine.resolve_model(model)  # may build a model named the first time
         timing["decoding"] = engine.decoding_for(timing["model"], decoding)
+        if timing["decoding"] is not None:  # an unseeded sample's seed, drawn here: echoed
+            timing["decoding"] = timing["decoding"].seeded()
         # the method sent, or the model's own (labels has none: the one sent): greedy keeps no beams
         ran = timing["decoding"] or decoding
         if beam_width is not None and ran is not None and ran.method != "beam":
