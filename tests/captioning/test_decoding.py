@@ -378,6 +378,9 @@ def test_decoding_options_are_validated():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidParameter, match="temperature"):
             DecodingOptions(method="sample", temperature=bad)
+    with pytest.raises(InvalidParameter, match="got 0.0; for the likeliest word every time, ask "
+                                               "for greedy decoding$"):  # fmt: skip
+        DecodingOptions(method="sample", temperature=0)
     with pytest.raises(InvalidParameter, match="greedy decoding has one answer"):
         DecodingOptions(method="greedy", num_captions=3)
     for seed in (-1, 2**63, 2**70):  # they would wrap onto other seeds' samples

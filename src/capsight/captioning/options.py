@@ -86,7 +86,15 @@ class DecodingOptions:
                 f"{self.length_penalty:g}"
             )
         if not 0 < self.temperature < math.inf:
-            raise InvalidParameter(f"temperature must be a positive number, got {self.temperature}")
+            # (temperature 0, in other tools, means the likeliest word every time: greedy)
+            hint = (
+                "; for the likeliest word every time, ask for greedy decoding"
+                if self.temperature == 0
+                else ""
+            )
+            raise InvalidParameter(
+                f"temperature must be a positive number, got {self.temperature}{hint}"
+            )
         if not 0 < self.top_p <= 1:
             raise InvalidParameter(f"top-p must be in (0, 1], got {self.top_p}")
         if self.seed is not None and not 0 <= self.seed < 2**63:  # others would wrap onto these
