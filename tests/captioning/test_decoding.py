@@ -417,6 +417,14 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
 
     assert pickle.loads(pickle.dumps(full)) == full == copy.deepcopy(full)
     assert pickle.loads(pickle.dumps(plain)).over(own).beam_width == 4  # still only num_captions
+    # Evaluation reports (and a captioner's caption() runs) the options laid on its own too.
+    import types
+
+    from capsight.training.evaluate import resolved_decoding
+
+    captioner = types.SimpleNamespace(default_decoding=own)
+    assert resolved_decoding(captioner, plain) == partial.over(own)
+    assert resolved_decoding(captioner, None) is own
     assert copy.deepcopy(plain).over(own).beam_width == 4
     # A beam-search captioner's config stores sampling fields it never chose (temperature 1 in
     # the shipped ones): asked to sample, it samples with sampling's defaults, not those.

@@ -170,7 +170,8 @@ class TrainedCaptioner(Captioner):
     def caption(
         self, encoded: EncodedImages, decoding: DecodingOptions | None = None
     ) -> list[CaptionResult]:
-        options = decoding or self.default_decoding
+        # (the fields a caller did not name: this captioner's own, as through capsight.caption)
+        options = decoding.over(self.default_decoding) if decoding else self.default_decoding
         if len(encoded) == 0:
             return []
         features = self.features(encoded)

@@ -99,7 +99,7 @@ class OrtCaptioner:
         return options.method in ("greedy", "beam") and options.num_captions == 1
 
     def caption(self, encoding, decoding: DecodingOptions | None = None) -> list[Caption]:
-        options = decoding or self.default_decoding
+        options = decoding.over(self.default_decoding) if decoding else self.default_decoding
         if not self.handles(options):
             raise ModelNotFound(
                 f"ONNX Runtime decodes greedy and single beam search, not {options.method}"

@@ -49,7 +49,10 @@ def encoder_for(captioner: Captioner) -> ImageEncoder:
 
 def resolved_decoding(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions:
     """What ``caption(encoded, decoding)`` uses: the given options, else the captioner's own."""
-    return decoding or getattr(captioner, "default_decoding", None) or DecodingOptions()
+    own = getattr(captioner, "default_decoding", None)
+    if decoding is not None:
+        return decoding.over(own)
+    return own or DecodingOptions()
 
 
 def evaluate_captioner(
