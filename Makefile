@@ -71,7 +71,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/speed.py --repeats 5
 
 serve: $(STAMP)
 	$(BIN)/capsight serve
