@@ -206,6 +206,23 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
         # The sliders' ends stay in view (Gradio hides them under 480 px), inside the page.
         ends = page.locator("#capsight-every .max_value").bounding_box()
         assert ends and ends["width"] > 0 and ends["x"] + ends["width"] <= 390
+        # A moment chosen plays in view: the player sits a screen above the gallery, where it
+        # had played out of sight.
+        items.first.scroll_into_view_if_needed()
+        items.first.click()
+        page.wait_for_function("() => { const r = document.querySelector('#capsight-video video')"
+                               ".getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight }",
+                               timeout=15_000)  # fmt: skip
+        page.set_viewport_size({"width": 768, "height": 1024})  # a tablet: two columns still
+        page.wait_for_timeout(300)
+        for slider in ("#capsight-every", "#capsight-window"):  # "30" had been cut to "3"
+            end = page.locator(f"{slider} .max_value").bounding_box()
+            box = page.locator(slider).bounding_box()
+            assert (
+                end and end["width"] > 0 and end["x"] + end["width"] <= box["x"] + box["width"] + 1
+            )
+        page.screenshot(path=str(shots / "video-tablet.png"), full_page=True)
+        print("screenshot:", shots / "video-tablet.png")
     finally:
         page.set_viewport_size({"width": 1360, "height": 1000})
 

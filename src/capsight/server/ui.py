@@ -117,7 +117,14 @@ SENSITIVITIES = (0, 1)
 FAILED_VIDEOS_KEPT = 64  # the last failures' messages, for the sessions still to show them
 # After a novel moment is chosen and the player moved there: play from it (a browser that
 # refuses to play leaves it paused there, no error).
-PLAY_JS = "() => { document.querySelector('#capsight-video video')?.play().catch(() => {}); }"
+# Play from the moment chosen, the player scrolled into view first where it is off screen (on a
+# phone it sits a screen above the gallery: the clip had played out of sight).
+PLAY_JS = (
+    "() => { const v = document.querySelector('#capsight-video video'); if (!v) return; "
+    "const r = v.getBoundingClientRect(); "
+    "if (r.bottom < 0 || r.top > window.innerHeight) v.scrollIntoView({block: 'center'}); "
+    "v.play().catch(() => {}); }"
+)
 
 
 def theme() -> gr.themes.Base:
