@@ -102,6 +102,9 @@ def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):
     assert err.count("\n") == 1 and "analysis.json: damaged, not valid JSON" in err
     assert main(["search", str(tmp_path / "gone.json"), "a dog"]) == 2
     assert "<--out>/<video name>/analysis.json" in capsys.readouterr().err
+    (tmp_path / "analysis.json").write_text("[" * 100_000 + "]" * 100_000)  # a RecursionError
+    assert main(["search", str(tmp_path / "analysis.json"), "a dog"]) == 2
+    assert "analysis.json: damaged, nested too deeply" in capsys.readouterr().err
 
 
 # The fake video's seven shots, their captions in common only "a" (and a dog in the first)
@@ -287,9 +290,17 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     )
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["search", str(tmp_path / "clip.mp4"), "text on a screen", "--quiet"]) == 0
-    assert (
-        "(best score 0.180; clear matches score above 0.22 on a video)" in capsys.readouterr().err
-    )
+    assert "(best score 0.180; clear matches score above 0.22 on a video with the default " \
+           "captioner)" in capsys.readouterr().err  # fmt: skip
+    long = "a dog " * 1000  # the note names the query, not 6,000 characters of it
+    assert main(["search", str(tmp_path / "clip.mp4"), long, "--quiet"]) == 0
+    note = capsys.readouterr().err
+    assert "no moment matches 'a dog a dog a dog" in note and len(note) < 300
+    # An analysis whose moments have no caption: said, not searched in silence.
+    monkeypatch.setattr(search, "search_analysis", lambda *a: [SearchHit(0.0, 0.4, 0.0, 0.8, "")])
+    assert main(["search", str(tmp_path), "a dog"]) == 0
+    assert "the moments found have no captions: they are ranked by their ImageNet classes alone" \
+        in capsys.readouterr().err  # fmt: skip
 
 
 def test_an_analysis_without_moments_says_there_is_nothing_to_search(tmp_path, capsys, monkeypatch):
@@ -384,6 +395,9 @@ def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_emb
     assert [h.caption for h in hits] == ["tread of tyre", "people walking"]
     asked = rank_moments("blank frame", times, captions, probs, top=5)
     assert [h.caption for h in asked][:3] == ["a blank frame"] * 3
+    # Scored by the caption alone: its classes were set to no evidence, and the halved score
+    # had been under the line clear matches pass ("a dark screen": "no moment matches well").
+    assert all(h.score == h.caption_score for h in asked[:3])
 
 
 def test_a_query_that_is_not_utf8_is_one_line_before_the_video_is_read(

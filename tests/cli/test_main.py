@@ -125,6 +125,14 @@ def test_a_capsight_error_is_one_line_and_status_2(run_cli, monkeypatch, one_err
     one_error_line(err, "unknown captioner 'x'; available: labels")
 
 
+def test_a_closed_standard_output_is_no_traceback():
+    """`capsight models --json >&-`: Python's sys.stdout is None, and writing to it had been an
+    AttributeError traceback at exit."""
+    done = subprocess.run(["bash", "-c", f"'{sys.executable}' -m capsight models --json >&-"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+
+
 def test_a_file_the_system_refuses_is_one_line_naming_it(run_cli, monkeypatch, one_error_line):
     """`capsight train` on a captions.json without read permission had been a 30-line
     PermissionError traceback (as had `eval`, and an unreadable split list or photo folder)."""

@@ -177,6 +177,11 @@ def console() -> None:
     import os
     import signal
 
+    # A stream the shell closed (`capsight search A q >&-`) is None in Python: output written to
+    # it had been an AttributeError traceback; it goes nowhere instead, as the user asked.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 (open for the process's life)
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
     if command != "train":
         # OpenMP threads that spin while they wait for each other make inference on a busy

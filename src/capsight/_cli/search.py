@@ -96,11 +96,17 @@ def run(args: argparse.Namespace) -> int:
     if not hits:  # blank frames match nothing but a query for blankness (classify.search)
         print(error_line(f"{target}: nothing to search: {nothing}", "note"), file=sys.stderr)
     best = max((h.score for h in hits), default=None)
+    if hits and not any(h.caption for h in hits):  # (an analysis edited, or made elsewhere)
+        print(error_line("the moments found have no captions: they are ranked by their ImageNet "
+                         "classes alone", "note"), file=sys.stderr)  # fmt: skip
     if best is not None and best < WEAK_MATCH[source]:
         on = "an analysis" if source == "analysis" else "a video"
-        print(error_line(f"no moment matches {args.query!r} well (best score {best:.3f}; clear "
-                         f"matches score above {WEAK_MATCH[source]} on {on}): the captions and "
-                         "classes may not show it", "note"), file=sys.stderr)  # fmt: skip
+        query = args.query.strip()
+        shown = query if len(query) <= 60 else query[:57] + "..."  # (a 5,000-character query)
+        print(error_line(f"no moment matches {shown!r} well (best score {best:.3f}; clear "
+                         f"matches score above {WEAK_MATCH[source]} on {on} with the default "
+                         "captioner): the captions and classes may not show it", "note"),
+              file=sys.stderr)  # fmt: skip
     if args.json:
         listed = [{**h.to_dict(), "weak": h.score < WEAK_MATCH[source]} for h in hits]
         sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1))

@@ -107,8 +107,11 @@ def rank_moments(
     flat = np.array([c == FLAT_CAPTION for c in captions])
     class_scores[flat] = 0.0
     scores = (caption_scores + class_scores) / 2
+    asks_for_blank = flat.any() and float(caption_scores[flat].max()) >= ASKS_FOR_BLANK
+    if asks_for_blank:  # the caption is all the evidence a flat frame has: scored by it alone
+        scores[flat] = caption_scores[flat]  # (halved, "a dark screen" had been called no match)
     shots = _shot_runs(times, vectors[1:], scores)
-    if flat.any() and float(caption_scores[flat].max()) < ASKS_FOR_BLANK:
+    if flat.any() and not asks_for_blank:
         # Fades and dark cards are no match for anything else; listed, they outranked a shot
         # that showed the thing ("a tire": four blank frames at 0.107 above the tread at 0.070).
         shots = {i: span for i, span in shots.items() if not flat[i]}
@@ -264,6 +267,9 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
     path = analysis_file(analysis_json)
     try:
         data = json.loads(path.read_text("utf-8"))
+    except RecursionError:  # "[[[[...": nested past Python's limit
+        raise InvalidParameter(f"{path}: damaged, nested too deeply to be an analysis; run "
+                               "`capsight video` again") from None  # fmt: skip
     except (ValueError, UnicodeDecodeError) as exc:
         if path.suffix.lower() != ".json" and _is_video(path):  # search_analysis("clip.mp4", ...)
             raise InvalidParameter(f"{path}: is a video, not an analysis; search it with "
