@@ -393,6 +393,19 @@ def test_blank_frames_are_hits_only_for_a_query_that_asks_for_them(fake_text_emb
     probs = np.zeros((5, 1000), np.float32)
     hits = rank_moments("tyre", times, captions, probs, top=5)
     assert [h.caption for h in hits] == ["tread of tyre", "people walking"]
+    # Hits that tie to 3 decimals come in time order, not in the order of their classes' noise
+    # (one caption in six places had come as 136, 120, 1, 70 s).
+    same = [
+        "a girl on a bed",
+        "people walking",
+        "a girl on a bed",
+        "tread of tyre",
+        "a girl on a bed",
+    ]
+    noise = np.zeros((5, 1000), np.float32)
+    noise[4], noise[2] = 2e-9, 1e-9  # later moments a hair ahead
+    tied = rank_moments("a girl on a bed", times, same, noise, top=3)
+    assert [h.time for h in tied] == [0.0, 2.0, 4.0] and tied[2].score > tied[0].score
     asked = rank_moments("blank frame", times, captions, probs, top=5)
     assert [h.caption for h in asked][:3] == ["a blank frame"] * 3
     # Scored by the caption alone: its classes were set to no evidence, and the halved score
