@@ -46,6 +46,11 @@ def main() -> None:
     args = parser.parse_args()
     if not args.videos.is_dir():
         sys.exit(f"{args.videos}: no such folder (the shared videos)")
+    missing = sorted({name for _, name, _ in QUERIES} - {p.stem for p in args.videos.glob("*.mp4")})
+    if missing:  # (had been a CalledProcessError traceback from the first `capsight video`)
+        sys.exit(
+            f"{args.videos}: lacks {', '.join(n + '.mp4' for n in missing)} (the shared videos)"
+        )
     capsight = Path(sys.executable).with_name("capsight")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
