@@ -378,8 +378,8 @@ def test_decoding_options_are_validated():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidParameter, match="temperature"):
             DecodingOptions(method="sample", temperature=bad)
-    with pytest.raises(InvalidParameter, match="got 0.0; for the likeliest word every time, ask "
-                                               "for greedy decoding$"):  # fmt: skip
+    with pytest.raises(InvalidParameter, match=r"got 0.0; for the likeliest word every time, ask "
+                                               r"for greedy decoding \(--greedy, method='greedy'\)$"):  # fmt: skip
         DecodingOptions(method="sample", temperature=0)
     with pytest.raises(InvalidParameter, match="greedy decoding has one answer"):
         DecodingOptions(method="greedy", num_captions=3)
@@ -403,6 +403,11 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     assert DecodingOptions("beam", 5).over(own) == DecodingOptions(beam_width=5, max_length=16)
     full = DecodingOptions(**asdict(DecodingOptions()))  # every field named: the class defaults
     assert full.over(own) is full
+    # A copy names every field: whole options, judged as before by the fields away from the
+    # defaults (a copied beam search had been refused for the temperature it never chose).
+    copied = dataclasses.replace(DecodingOptions(), beam_width=5)
+    assert copied.unread() == [] and full.unread() == [] and copied.over(own) is copied
+    assert dataclasses.replace(DecodingOptions(), temperature=0.5).unread() == ["temperature"]
     assert partial == plain and hash(partial) == hash(plain) and asdict(partial) == asdict(plain)
     with pytest.raises(InvalidParameter):  # validated when made, not only when laid over
         DecodingOptions.partial(beam_width=0)

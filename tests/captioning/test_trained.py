@@ -25,6 +25,9 @@ def test_shipped_model_is_the_default_and_captions_a_photo(encoder, photo, monke
     monkeypatch.setattr(trained, "available_encoders", lambda: ["efficientnet-lite0"])
     assert default_captioner_name() == "show-attend-tell-pair"
     both = create_captioner("show-attend-tell-pair")
+    # Options naming some fields keep the rest as the checkpoint ships them (its beam 4).
+    three = create_captioner("show-attend-tell-pair", decoding=DecodingOptions(num_captions=3))
+    assert (three.default_decoding.beam_width, three.default_decoding.num_captions) == (4, 3)
     assert both.describe()["encoder"] == "efficientnet-lite0 + efficientnet-lite2"
     result = both.caption(encoder.encode([photo("chelsea")]))[0]
     assert 2 <= len(result.tokens) <= 20 and result.attention.shape == (len(result.tokens), 49)

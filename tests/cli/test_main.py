@@ -152,6 +152,19 @@ def test_a_file_the_system_refuses_is_one_line_naming_it(run_cli, monkeypatch, o
     monkeypatch.setattr(models_cli, "run", vanished)
     one_error_line(run_cli("models")[2], "data/a.jpg: no such file or directory")
 
+    def moved(args):  # both ends of a rename
+        raise PermissionError(errno.EACCES, "Permission denied", b"out/a.part", None, "out/a.json")
+
+    monkeypatch.setattr(models_cli, "run", moved)
+    one_error_line(run_cli("models")[2], "out/a.part -> out/a.json: permission denied")
+
+    def other(args):  # an error no user can fix by a path: shown whole
+        raise OSError(errno.EIO, "Input/output error", "data/a.jpg")
+
+    monkeypatch.setattr(models_cli, "run", other)
+    with pytest.raises(OSError, match="Input/output error"):
+        run_cli("models")
+
     def nameless(args):  # no file to name: a fault of capsight's, shown whole
         raise OSError(errno.EIO, "Input/output error")
 

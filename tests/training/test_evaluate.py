@@ -80,9 +80,9 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
     # No train split (a COCO captions_val file): capsight train trains on all but "test", so
     # a val split scored had been called new photos in silence.
     val_only = CaptionCorpus("coco", {"1.jpg": 0, "2.jpg": 0}, {"val": ["1.jpg", "2.jpg"]})
-    seen = ("it has no train split, so capsight train trains on all its photos outside a test "
-            "split, 2 of those scored among them: a model trained on it has seen them, so the "
-            "scores say little of new photos")  # fmt: skip
+    seen = ("it has no train split, so capsight train trains on its photos outside a test split "
+            "(but the tenth it validates on), 2 of those scored among them: a model trained on it "
+            "has seen most of them, so the scores say little of new photos")  # fmt: skip
     assert _all_photos_note(val_only, "val", {"1.jpg", "2.jpg"}) == [f"--split val: {seen}"]
     assert _all_photos_note(val_only, None) == [f"no split asked for: {seen}"]
     with_test = CaptionCorpus("coco", {}, {"val": ["1.jpg"], "test": ["2.jpg"]})

@@ -118,11 +118,12 @@ def test_a_photo_unreadable_when_cached_is_recorded_and_never_batched(
     assert len(CaptionBatches.from_corpus(readable, cache, Vocabulary(["a"]))) == len(images) - 2
 
 
+@pytest.mark.parametrize("flip", [False, True])
 def test_a_photo_unreadable_then_made_readable_is_encoded_on_the_next_build(
-    caption_folder, tmp_path, encoder, monkeypatch
+    caption_folder, tmp_path, encoder, monkeypatch, flip
 ):
     """The note says "make the file readable"; done, the photo had stayed left out (the same
-    name and size: the cache was reused, its row a black image's)."""
+    name and size: the cache was reused, its rows a black image's)."""
     from capsight.errors import ImageLoadError
     from capsight.training import features
 
@@ -134,17 +135,22 @@ def test_a_photo_unreadable_then_made_readable_is_encoded_on_the_next_build(
             raise ImageLoadError(f"{path}: permission denied; make the file readable")
         return real_load(path)
 
+    build = dict(flip=flip, batch_size=5, progress=False)
     monkeypatch.setattr(features, "load_image", refused)
-    first = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    first = FeatureCache.build(corpus, encoder, tmp_path / "cache", **build)
     assert list(first.unreadable) == ["red-square-0.jpg"]
     row = first.rows(["red-square-0.jpg"])[0]
     black = np.array(first.grid[row])
+    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", **build)  # still refused
+    assert list(again.unreadable) == ["red-square-0.jpg"]
     monkeypatch.setattr(features, "load_image", real_load)  # the file made readable
-    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", progress=False)
+    again = FeatureCache.build(corpus, encoder, tmp_path / "cache", **build)
     assert again.folder == first.folder and again.unreadable == {}
     assert FeatureCache.open(again.folder).unreadable == {}  # kept so in meta.json
-    fresh = FeatureCache.build(corpus, encoder, tmp_path / "fresh", progress=False)
-    assert np.allclose(np.array(again.grid[row]), np.array(fresh.grid[row]), atol=1e-3)
+    fresh = FeatureCache.build(corpus, encoder, tmp_path / "fresh", **build)
+    for name in ("grid", "pooled", "probs", "hidden"):
+        ours, theirs = getattr(again, name), getattr(fresh, name)
+        assert np.allclose(np.array(ours[row]), np.array(theirs[row]), atol=1e-3), name
     assert not np.allclose(np.array(again.grid[row]), black)
 
 

@@ -145,10 +145,20 @@ def file_refusal(exc: OSError) -> str | None:
     """A file the system would not let capsight open, or that vanished mid-run, as one line
     naming it (a captions file without read permission had been a 30-line traceback); None for
     an OSError that names no file."""
-    if exc.filename is None or not exc.strerror:
+    if exc.filename is None or not exc.strerror or exc.errno not in _REFUSALS:
         return None
+    import os
+
+    where = os.fsdecode(exc.filename)
+    if exc.filename2 is not None:  # a rename or a link: both ends
+        where += f" -> {os.fsdecode(exc.filename2)}"
     hint = "; check its permissions" if exc.errno in (errno.EACCES, errno.EPERM) else ""
-    return f"{exc.filename}: {exc.strerror[:1].lower()}{exc.strerror[1:]}{hint}"
+    return f"{where}: {exc.strerror[:1].lower()}{exc.strerror[1:]}{hint}"
+
+
+# What the system says of a path a user named or can fix; any other OSError is shown whole.
+_REFUSALS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EROFS,
+             errno.ENAMETOOLONG, errno.ELOOP}  # fmt: skip
 
 
 # A write that found no room: on standard output (`capsight caption x.jpg > /dev/full`) there is

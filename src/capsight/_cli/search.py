@@ -102,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if best is not None and best < WEAK_MATCH[source]:
         on = "an analysis" if source == "analysis" else "a video"
         query = args.query.strip()
-        shown = query if len(query) <= 60 else query[:57] + "..."  # (a 5,000-character query)
-        print(error_line(f"no moment matches {shown!r} well (best score {best:.3f}; clear "
+        shown = repr(query) if len(query) <= 60 else repr(query[:57]) + "..."  # (5,000 characters)
+        print(error_line(f"no moment matches {shown} well (best score {best:.3f}; clear "
                          f"matches score above {WEAK_MATCH[source]} on {on} with the default "
                          "captioner): the captions and classes may not show it", "note"),
               file=sys.stderr)  # fmt: skip

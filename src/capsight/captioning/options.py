@@ -88,7 +88,8 @@ class DecodingOptions:
         if not 0 < self.temperature < math.inf:
             # (temperature 0, in other tools, means the likeliest word every time: greedy)
             hint = (
-                "; for the likeliest word every time, ask for greedy decoding"
+                "; for the likeliest word every time, ask for greedy decoding (--greedy, "
+                "method='greedy')"
                 if self.temperature == 0
                 else ""
             )
@@ -178,7 +179,16 @@ class DecodingOptions:
         themselves) does not read: temperature for beam search, beam_width for sampling."""
         resolved = resolved or self
         unused = [f.name for f in dataclasses.fields(self) if f.name not in resolved.in_force()]
+        if self._whole():  # a copy (dataclasses.replace, **asdict): the fields away from defaults
+            defaults = DecodingOptions()
+            return [name for name in unused if getattr(self, name) != getattr(defaults, name)]
         return [name for name in unused if name in self._given]
+
+    def _whole(self) -> bool:
+        """Every field named, as ``dataclasses.replace`` and ``DecodingOptions(**asdict(x))``
+        name them: whole options, which replace a captioner's own (a copy of options had been
+        refused for naming the temperature of a beam search it never chose)."""
+        return len(self._given) == len(dataclasses.fields(self))
 
     def seeded(self) -> DecodingOptions:
         """These options with a seed drawn from the OS when they sample without one (31 bits:
@@ -194,7 +204,7 @@ class DecodingOptions:
         """These options on a captioner's own (``base``): the fields chosen replace its own,
         the others stay as ``base`` has them."""
         given = self._given
-        if base is None or len(given) == len(dataclasses.fields(self)):
+        if base is None or self._whole():
             return self
         if base.method != "sample":  # its sampling fields were never chosen: sampling's defaults
             defaults = DecodingOptions()

@@ -165,7 +165,8 @@ class TrainedCaptioner(Captioner):
         self.architecture = raw.get("architecture", "?")
         self.raw_config = raw
         shipped = stored_decoding(raw.get("decoding", {}), who)  # (checked even when overridden)
-        self.default_decoding = decoding or shipped
+        # (options naming some fields: the rest as the checkpoint ships them)
+        self.default_decoding = decoding.over(shipped) if decoding else shipped
 
     def caption(
         self, encoded: EncodedImages, decoding: DecodingOptions | None = None

@@ -185,9 +185,10 @@ def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) 
         if seen := len(pool - test):
             which = f"--split {split}" if split is not None else "no split asked for"
             return [
-                f"{which}: it has no train split, so capsight train trains on all its photos "
-                f"outside a test split, {seen:,} of those scored among them: a model trained on "
-                "it has seen them, so the scores say little of new photos"
+                f"{which}: it has no train split, so capsight train trains on its photos outside "
+                f"a test split (but the tenth it validates on), {seen:,} of those scored among "
+                "them: a model trained on it has seen most of them, so the scores say little of "
+                "new photos"
             ]
     train = set(corpus.splits.get("train") or ())
     trained = len(train & scored if scored is not None else train) if split is None else 0

@@ -212,6 +212,7 @@ class FeatureCache:
             )
             for name, shape in shapes.items()
         }
+        earlier = set(meta.get("unreadable", {}))  # (not the ones this run finds: just tried)
         first = min(meta["done"], meta["hidden_done"])
         # (nothing left to encode: no bar, which would read as if it had encoded them again)
         bar = progress_bar(
@@ -249,38 +250,49 @@ class FeatureCache:
             meta_file.write_text(json.dumps(meta))
             bar.update(len(chunk))
         bar.close()
-        if _encode_recovered(meta, corpus, encoder, arrays, flip):
+        if _encode_recovered(meta, earlier, corpus, encoder, arrays, flip, batch_size):
             meta_file.write_text(json.dumps(meta))
         return cls.open(folder)
 
 
-def _encode_recovered(meta: dict, corpus, encoder: ImageEncoder, arrays: dict, flip: bool) -> bool:
-    """Encode the photos an earlier run found unreadable that now read (the note's advice,
-    "make the file readable", followed: they had stayed left out, their rows a black image's)
-    into their rows of ``arrays``; True when any did, their ``meta["unreadable"]`` entries gone."""
+def _encode_recovered(
+    meta: dict,
+    retry: set[str],
+    corpus,
+    encoder: ImageEncoder,
+    arrays: dict,
+    flip: bool,
+    batch_size: int,
+) -> bool:
+    """Encode the photos an earlier run found unreadable (``retry``) that now read (the note's
+    advice, "make the file readable", followed: they had stayed left out, their rows a black
+    image's) into their rows of ``arrays``, ``batch_size`` at a time; True when any did, their
+    ``meta["unreadable"]`` entries gone."""
     unreadable = meta.get("unreadable", {})
     row_of = {key: i for i, key in enumerate(meta["keys"])}
-    recovered, images = [], []
-    for key in list(unreadable):
-        if key not in row_of or key not in corpus.images:
+    keys = [k for k in sorted(retry) if k in unreadable and k in row_of and k in corpus.images]
+    recovered = []
+    for start in range(0, len(keys), batch_size):
+        chunk, images = [], []
+        for key in keys[start : start + batch_size]:
+            try:
+                image = load_image(corpus.images[key].path)
+            except (ImageLoadError, InputNotFound):
+                continue  # still unreadable: still left out
+            chunk.append(key)
+            images.append(image.transpose(Image.FLIP_LEFT_RIGHT) if flip else image)
+        if not images:
             continue
-        try:
-            image = load_image(corpus.images[key].path)
-        except (ImageLoadError, InputNotFound):
-            continue  # still unreadable: still left out
-        recovered.append(key)
-        images.append(image.transpose(Image.FLIP_LEFT_RIGHT) if flip else image)
-    if not recovered:
-        return False
-    out = encoder.encode(images, batch_size=32)
-    values = {"grid": out.grid, "pooled": out.pooled, "probs": out.probs, "hidden": out.hidden}
-    for name, array in arrays.items():
-        for value, key in zip(values[name], recovered, strict=True):
-            array[row_of[key]] = value.numpy().astype(np.float16)
-        array.flush()
+        out = encoder.encode(images, batch_size=batch_size)
+        values = {"grid": out.grid, "pooled": out.pooled, "probs": out.probs, "hidden": out.hidden}
+        for name, array in arrays.items():
+            for value, key in zip(values[name], chunk, strict=True):
+                array[row_of[key]] = value.numpy().astype(np.float16)
+            array.flush()
+        recovered += chunk
     for key in recovered:
         del unreadable[key]
-    return True
+    return bool(recovered)
 
 
 def _read_meta(path: Path) -> dict | None:
