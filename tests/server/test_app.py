@@ -330,6 +330,23 @@ def test_an_api_key_from_a_secret_file_loses_its_newline():
         ServerSettings(api_key=" " * 8)
 
 
+def test_an_api_key_file_keeps_the_key_out_of_the_environment(tmp_path):
+    """CAPSIGHT_API_KEY_FILE (a Docker secret): `docker inspect` shows CAPSIGHT_API_KEY."""
+    secret = tmp_path / "key"
+    secret.write_text("secretkey1\n")
+    env = {"CAPSIGHT_API_KEY_FILE": str(secret)}
+    assert ServerSettings.from_env(env).api_key == "secretkey1"
+    assert ServerSettings.from_env(env, skip={"api_key"}).api_key is None  # --api-key wins
+    with pytest.raises(
+        InvalidParameter, match="CAPSIGHT_API_KEY and CAPSIGHT_API_KEY_FILE are both set"
+    ):
+        ServerSettings.from_env({**env, "CAPSIGHT_API_KEY": "otherkey1"})
+    with pytest.raises(
+        InvalidParameter, match=r"CAPSIGHT_API_KEY_FILE=.*gone: cannot read it \(No such"
+    ):
+        ServerSettings.from_env({"CAPSIGHT_API_KEY_FILE": str(tmp_path / "gone")})
+
+
 def _serve(args: list[str], monkeypatch) -> int:
     """``capsight serve ARGS`` up to the point where uvicorn would start (which fails the test)."""
     import uvicorn

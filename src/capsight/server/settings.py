@@ -149,7 +149,24 @@ class ServerSettings:
             if raw is None or raw == "" or f.name in skip:
                 continue
             values[f.name] = _parse(f.name, raw)
+        if "api_key" not in skip and (key_file := environ.get(API_KEY_FILE)):
+            values["api_key"] = _key_from_file(key_file, "api_key" in values)
         return cls(**values)
+
+
+# The API key from a file (a Docker or Kubernetes secret), so it is in no environment listing
+# (`docker inspect` shows CAPSIGHT_API_KEY's value).
+API_KEY_FILE = "CAPSIGHT_API_KEY_FILE"
+
+
+def _key_from_file(path: str, also_given: bool) -> str:
+    if also_given:
+        raise InvalidParameter(f"CAPSIGHT_API_KEY and {API_KEY_FILE} are both set; keep one")
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
+        raise InvalidParameter(f"{API_KEY_FILE}={path}: cannot read it ({why})") from None
 
 
 def finite_problem(name: str, value: float) -> str | None:
