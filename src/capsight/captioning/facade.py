@@ -220,8 +220,8 @@ def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> 
 
 
 def decoding_for(captioner: Captioner, decoding: DecodingOptions | None) -> DecodingOptions | None:
-    """``decoding`` as ``captioner`` runs it: partial options (a flag or an API field set)
-    completed from the captioner's own decoding. None stays None: the captioner's own, and
+    """``decoding`` as ``captioner`` runs it: the fields its caller named (a flag or an API
+    field set) laid on the captioner's own decoding. None stays None: the captioner's own, and
     None for a captioner that decodes nothing (``labels``)."""
     check_decoding(decoding)
     if decoding is None or not captioner.decodes:

@@ -102,7 +102,7 @@ def result_note(described, ran: DecodingOptions | None, sent: DecodingOptions | 
 
 def labels_note(decoding: DecodingOptions) -> str:
     """The note for decoding options sent to the one captioner that writes no sentence word by
-    word: it names the options sent (a ``partial``'s given fields, in DecodingOptions' order)."""
+    word: it names the options sent (the fields it was given, in DecodingOptions' order)."""
     given = getattr(decoding, "_given", ())
     names = [f.name for f in dataclasses.fields(decoding) if f.name in given]
     return (f"the labels model ignores decoding options ({', '.join(names)}): it names the top "
