@@ -191,6 +191,19 @@ def test_several_videos_as_json_is_one_list(run_cli, fake_pipeline, tmp_path):
     assert data[3]["outputs"]["report.html"] == str(tmp_path / "o" / "two" / "report.html")
 
 
+def test_a_long_videos_summary_lists_the_first_novel_moments_and_says_how_many_more():
+    """An hour's 486 novel moments had pushed the summary's first line off the screen."""
+    from capsight._cli.video import SUMMARY_MOMENTS, format_summary
+
+    moments = [Moment(time=float(t), caption=f"scene {t}", novelty=None if t == 0 else 2.0,
+                      is_novel=t > 0) for t in range(SUMMARY_MOMENTS + 11)]  # fmt: skip
+    text = format_summary(Analysis(VideoInfo("long.mp4", 36.0, 25.0, 64, 48), AnalysisParams(),
+                                   moments), {})  # fmt: skip
+    assert f"{SUMMARY_MOMENTS + 10} novel moments" in text and "scene 1\n" in text
+    assert f"scene {SUMMARY_MOMENTS}\n" in text and f"scene {SUMMARY_MOMENTS + 1}" not in text
+    assert "  ... and 10 more (all in the report, analysis.json and moments.csv)" in text
+
+
 def test_summary_says_what_was_really_sampled():
     from capsight._cli.video import format_summary
 

@@ -53,6 +53,10 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert moments[4].thumbnail[:2] == b"\xff\xd8"  # a JPEG
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
     assert "captioned up to 00:07" in messages  # how far into the video, as a clock
+    # the selection says it is at work (an hour's took ~10 s with the bar standing at 99%)
+    assert messages.index("picking the novel moments of 8") > messages.index(
+        "captioned up to 00:07"
+    )
     # once the models are in, the wait for the first batch says so (a server's are warm)
     assert messages.index("loading models") < messages.index("captioning the first frames")
     assert analysis.video.width == 192 and analysis.params.signal == "fused"

@@ -222,6 +222,28 @@ def test_the_plot_marks_novel_moments_and_says_why_instead_of_a_threshold_line()
     assert "novel moment" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
+def test_an_hours_plot_says_its_clock_has_hours_and_draws_no_dot_per_moment():
+    """An hour at a moment a second: "time (mm:ss)" under ticks that read 1:00:00, and 3,726
+    dots that made the curve a solid band."""
+    import matplotlib.pyplot as plt
+
+    from capsight.novelty.reports import MARKED_MOMENTS
+
+    n = 3700
+    moments = [Moment(time=float(t), caption="a road", novelty=None if t == 0 else 0.1 + (t % 7) / 10)
+               for t in range(n)]  # fmt: skip
+    long = Analysis(VideoInfo("long.mp4", float(n), 25.0, 64, 48), AnalysisParams(), moments)
+    fig = novelty_figure(long)
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "time (h:mm:ss)"
+    curve = next(line for line in ax.lines if len(line.get_xdata()) == n)
+    assert curve.get_marker() in (None, "None", "") and n > MARKED_MOMENTS
+    plt.close(fig)
+    short = novelty_figure(_pipeline_analysis())
+    assert short.axes[0].get_xlabel() == "time (mm:ss)"
+    plt.close(short)
+
+
 def test_a_plot_without_novel_moments_has_no_note_about_them():
     fig = novelty_figure(make_analysis(novel=()))
     assert NOVEL_NOTE not in _texts(fig)

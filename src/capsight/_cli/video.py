@@ -607,6 +607,9 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     return analysis, outputs
 
 
+SUMMARY_MOMENTS = 25  # novel moments the terminal summary lists
+
+
 def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = None) -> str:
     """The few lines a person reads after a run: facts, novel moments, where the report is."""
     from capsight.novelty.reports import moment_clock, novelty_unit
@@ -627,9 +630,13 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
             f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
             f"(time, novelty {novelty_unit(p)}, caption):"
         )
-        for m in novel:
+        # The first few, in time order: an hour's 486 had pushed the line above off the screen.
+        for m in novel[:SUMMARY_MOMENTS]:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")
+        if len(novel) > SUMMARY_MOMENTS:
+            lines.append(f"  ... and {len(novel) - SUMMARY_MOMENTS:,} more (all in the report, "
+                         "analysis.json and moments.csv)")  # fmt: skip
     else:
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
     if short := analysis.cut_short():

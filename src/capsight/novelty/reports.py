@@ -211,6 +211,9 @@ def novelty_meaning(params, moments: int | None = None) -> tuple[str, str]:
     )
 
 
+MARKED_MOMENTS = 400  # moments up to which the plot draws a dot on each
+
+
 def _tick_step(duration: float, max_ticks: int = 12) -> float:
     """A clock-friendly tick spacing in seconds (1, 2, 5, 10, 15, 30 s, 1, 2, 5 ... min)."""
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
@@ -308,7 +311,8 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
             ys,
             color=_LINE,
             linewidth=2.0,
-            marker="o",
+            # a dot per moment, while they are apart (an hour's 3,726 made a solid band)
+            marker="o" if len(times) <= MARKED_MOMENTS else None,
             markersize=2.8,
             label=f"novelty ({signal})",
             zorder=3,
@@ -376,7 +380,7 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     clock = moment_clock(analysis)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: clock(x)))
-    ax.set_xlabel("time (mm:ss)", color=_INK)
+    ax.set_xlabel("time (h:mm:ss)" if end >= 3600 else "time (mm:ss)", color=_INK)
     before = previous_moments(analysis.params.window, len(analysis.moments))
     ax.set_title(f"{drawable(Path(analysis.video.path).name)}: how unlike {before} each moment is",
                  fontsize=10, color=_INK, loc="left")  # fmt: skip
