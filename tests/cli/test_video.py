@@ -45,6 +45,8 @@ def fake_pipeline(monkeypatch):
 
             raise VideoOpenError(f"{path}: not a video FFmpeg can read")
         if "ctrl-c" in str(path):
+            if "late" in str(path) and progress is not None:
+                progress(0.5, "captioned up to 00:03")
             raise KeyboardInterrupt
         if progress is not None:
             if "first-run" in str(path):  # the ONNX graphs exported on a machine's first video
@@ -130,6 +132,18 @@ def test_ctrl_c_among_several_videos_says_what_was_kept(run_cli, fake_pipeline, 
         ("a.mp4", "1", ""), ("b-ctrl-c.mp4", "", "not analysed: interrupted"),
         ("c.mp4", "", "not analysed: interrupted"),
     ]  # fmt: skip
+
+
+def test_ctrl_c_on_one_video_says_how_far_it_got_and_that_nothing_was_written(
+    run_cli, fake_pipeline, tmp_path
+):
+    """Half an hour's work went with one line, "capsight: interrupted", and no word of it."""
+    (tmp_path / "ctrl-c-late.mp4").write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "ctrl-c-late.mp4", "--out", tmp_path / "o")
+    assert status == 130 and "Traceback" not in err
+    assert (f"ctrl-c-late.mp4: stopped before the end (captioned up to 00:03); nothing was "
+            f"written to {tmp_path / 'o'}") in err  # fmt: skip
+    assert err.rstrip().endswith("capsight: interrupted")
 
 
 def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(

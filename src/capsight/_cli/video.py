@@ -571,21 +571,30 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
             ):
                 told.add(message)  # with no bar (a log), the first run's extra seconds are said
                 print(error_line(message, "note"), file=sys.stderr, flush=True)
+            if message.startswith("captioned up to"):
+                reached[:] = [message]
             bar(fraction, message)
 
-        analysis = analyze_video(
-            video,
-            every=args.every,
-            window=args.window,
-            metric=args.metric,
-            signal=args.signal,
-            sensitivity=args.sensitivity,
-            captioner=args.model,
-            greedy=args.greedy,
-            text_embedder=args.text_embedder,
-            encoder=args.encoder,
-            progress=on_progress,
-        )
+        reached: list[str] = []  # "captioned up to 33:10": how far a Ctrl-C got
+        try:
+            analysis = analyze_video(
+                video,
+                every=args.every,
+                window=args.window,
+                metric=args.metric,
+                signal=args.signal,
+                sensitivity=args.sensitivity,
+                captioner=args.model,
+                greedy=args.greedy,
+                text_embedder=args.text_embedder,
+                encoder=args.encoder,
+                progress=on_progress,
+            )
+        except KeyboardInterrupt:  # (the outputs are written once the whole video is analysed)
+            how_far = f" ({reached[0]})" if reached else ""
+            print(f"{video}: stopped before the end{how_far}; nothing was written to {out_dir}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            raise
         on_progress(1.0, "writing report")
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
