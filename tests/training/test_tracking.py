@@ -284,6 +284,14 @@ def test_a_tracking_server_keeps_its_own_artifact_store(tmp_path, monkeypatch, u
     with pytest.raises(Exception):  # noqa: B017  (the fake client stops the tracker's set-up)
         create_tracker("mlflow", root_dir=tmp_path, tracking_uri=uri.format(root=tmp_path))
     assert (asked["artifact_location"] is not None) == local
+    if local:  # beside the store's file, not in ./mlruns of the folder the run started from
+        assert asked["artifact_location"] == (tmp_path / "mlruns").as_uri()
+        create_folder = tmp_path / "elsewhere"
+        create_folder.mkdir()
+        monkeypatch.chdir(create_folder)
+        with pytest.raises(Exception):  # noqa: B017
+            create_tracker("mlflow", root_dir=create_folder, tracking_uri=uri.format(root=tmp_path))
+        assert asked["artifact_location"] == (tmp_path / "mlruns").as_uri()
 
 
 @pytest.mark.slow  # opens an MLflow store

@@ -399,6 +399,12 @@ def test_scst_logs_its_loss_apart_and_its_reward(caption_folder, tmp_path):
     assert "loss" in xe and "scst_loss" not in xe and "reward" not in xe
     assert "scst_loss" in scst and "loss" not in scst and 0 <= scst["reward"] <= 10
     assert result.history[1]["reward"] == scst["reward"]  # metrics.jsonl has it too
+    # The best epoch's validation scores as best_*, logged when it is reached: the runs table
+    # had shown the last epoch's, not those of the model in best/.
+    best_step = int(max(m.get("best_epoch", 0) for _, m in logged))
+    best = next(m for step, m in logged if step == best_step)
+    assert best["best_val_CIDEr"] == best["val_CIDEr"] == result.best["val_CIDEr"]
+    assert all("best_val_CIDEr" not in m for step, m in logged if step > best_step)
 
 
 @pytest.mark.slow

@@ -127,6 +127,15 @@ def _capsight_version() -> str:
         return "unknown"
 
 
+def _artifact_root(uri: str, root: Path) -> str:
+    """Where a new experiment keeps its artifacts: ``mlruns/`` beside a SQLite store's file
+    (MLFLOW_TRACKING_URI=sqlite:////elsewhere/x.db had left the models in ./mlruns of whatever
+    folder the first run was started from), else beside ``root``."""
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        return (Path(uri[len("sqlite:///") :]).expanduser().resolve().parent / "mlruns").as_uri()
+    return (root / "mlruns").as_uri()
+
+
 def _check_sqlite_file(uri: str) -> None:
     """Create a SQLite store's folder and file, or raise OSError at once: MLflow itself retries
     an unusable file for about two minutes before it gives up."""
@@ -257,7 +266,7 @@ class MLflowTracker:
                 # its own (--artifacts-destination): a local path would hide them from its UI.
                 remote = uri.startswith(("http://", "https://", "databricks"))
                 self.experiment_id = self.client.create_experiment(
-                    experiment, artifact_location=None if remote else (root / "mlruns").as_uri()
+                    experiment, artifact_location=None if remote else _artifact_root(uri, root)
                 )
             resumed = self._resumed_run(resume_run_id)
             if resumed is not None:

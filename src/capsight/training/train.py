@@ -403,7 +403,8 @@ def read_json_or_empty(path: Path) -> dict:
 def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, tracker, stage) -> bool:
     """Rank 0 after each epoch: track, keep the best checkpoint, save ``last``; True = stop."""
     stopped = False
-    if state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]:
+    improved = state["best"] is None or record["val_CIDEr"] > state["best"]["val_CIDEr"]
+    if improved:
         state["best"] = record
         state["patience_left"] = config.patience
         save_checkpoint(
@@ -420,14 +421,15 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
     if tracker is not None:
         # SCST's loss (a policy gradient, near 0) apart from cross-entropy's (6 falling to 2):
         # on one MLflow chart the one flattened the other.
-        tracker.log_metrics(
-            {
-                ("scst_loss" if k == "loss" and stage == "scst" else k): v
-                for k, v in record.items()
-                if isinstance(v, float)
-            },
-            step=len(state["history"]),
-        )
+        metrics = {
+            ("scst_loss" if k == "loss" and stage == "scst" else k): v
+            for k, v in record.items()
+            if isinstance(v, float)
+        }
+        if improved:  # the runs table sorts by what best/ holds, not by the last epoch's
+            metrics |= {f"best_{k}": v for k, v in metrics.items() if k.startswith("val_")}
+            metrics["best_epoch"] = float(len(state["history"]))
+        tracker.log_metrics(metrics, step=len(state["history"]))
     return stopped
 
 
