@@ -323,7 +323,14 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     class Remote(NullTracker):
         tracking_uri = "https://user:secret@mlflow.example.org"
 
-    monkeypatch.setattr("capsight.training.tracking.create_tracker", lambda **options: Remote())
+    asked = {}
+    monkeypatch.setattr("capsight.training.tracking.create_tracker",
+                        lambda **options: asked.update(options) or Remote())  # fmt: skip
+    (tmp_path / "sat").mkdir()
+    monkeypatch.chdir(tmp_path / "sat")
+    training._tracker(argparse.Namespace(no_track=False), training.TrainConfig(data="d", out="."))
+    assert asked["run_name"] == "sat"  # --out .: the folder's name, not a random one
+    capsys.readouterr()
     training._tracker(argparse.Namespace(no_track=False), training.TrainConfig(data="d", out="r"))
     err = capsys.readouterr().err
     assert (

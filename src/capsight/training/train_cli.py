@@ -219,7 +219,9 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         resume_run_id = read_trainer_state(trainer_file.parent).get("tracker_run_id")
     try:
         tracker = create_tracker(
-            experiment="capsight-train", run_name=Path(config.out).name, resume_run_id=resume_run_id
+            experiment="capsight-train",
+            run_name=Path(config.out).resolve().name,
+            resume_run_id=resume_run_id,
         )
         uri = str(getattr(tracker, "tracking_uri", "") or "")
         if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
