@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def file_refusal(exc: OSError) -> str | None:
     """A file the system would not let capsight open, or that vanished mid-run, as one line
     naming it (a captions file without read permission had been a 30-line traceback); None for
-    an OSError that names no file."""
+    an OSError that names no file, or one no path explains (``_REFUSALS``)."""
     if exc.filename is None or not exc.strerror or exc.errno not in _REFUSALS:
         return None
     import os
