@@ -532,6 +532,24 @@ def test_write_outputs_writes_five_files_that_parse(tmp_path):
     assert paths["novelty.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_analysis_json_keeps_lists_of_numbers_on_one_line():
+    """An hour's selection strengths had taken 3,700 lines of analysis.json, one number each."""
+    from capsight.novelty.reports import compact_json, render_json
+
+    analysis = _pipeline_analysis()
+    analysis.extra["selection"] = {"strength": [0.5, None, 1.25] * 400, "threshold": 1.0}
+    text = render_json(analysis)
+    assert json.loads(text) == json.loads(json.dumps(analysis.to_dict(), default=str))
+    assert '"strength": [0.5, null, 1.25, 0.5,' in text and len(text.splitlines()) < 400
+    assert (
+        Analysis.from_dict(json.loads(text)).moments
+        == Analysis.from_dict(analysis.to_dict()).moments
+    )
+    nested = {"labels": [["tabby", 0.5], ["tiger cat", 0.25]], "empty": {}, "none": [], 1: True}
+    assert json.loads(compact_json(nested)) == json.loads(json.dumps(nested))
+    assert '\n    ["tabby", 0.5],\n' in compact_json(nested)  # a pair a line
+
+
 def test_write_outputs_takes_analysis_json_read_back_and_refuses_other_things(tmp_path):
     data = json.loads(json.dumps(make_analysis().to_dict()))  # analysis.json, read back
     again = write_outputs(data, tmp_path / "again")
