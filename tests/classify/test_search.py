@@ -74,12 +74,21 @@ def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, cap
     assert err.count("\n") == 1 and "malformed labels" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("time", ["nan", "inf", "abc", None])
+@pytest.mark.parametrize("time", ["nan", "inf", "abc", None, True, -5])
 def test_search_over_an_analysis_with_a_time_that_is_no_number_is_one_line(tmp_path, capsys, time):
     moments = [{"time": time, "caption": "a car", "labels": [["sports car", 0.9]]}]
     (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
     assert main(["search", str(tmp_path), "a car"]) == 2
     assert "time is not a number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("moment", [{"caption": "a car"}, None])
+def test_search_over_an_analysis_with_a_moment_without_time_says_so(tmp_path, capsys, moment):
+    """It had said "no moments", with the moments there."""
+    moments = [{"time": 0.0, "caption": "a dog"}, moment]
+    (tmp_path / "analysis.json").write_text(json.dumps({"moments": moments}))
+    assert main(["search", str(tmp_path), "a car"]) == 2
+    assert "a moment is not an object with a time" in capsys.readouterr().err
 
 
 def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):

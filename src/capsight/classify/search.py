@@ -278,17 +278,19 @@ def search_analysis(analysis_json: str | os.PathLike, query: str, top: int = 5) 
                                    "search_video (capsight search decodes it)") from None  # fmt: skip
         raise InvalidParameter(f"{path}: damaged, not valid JSON ({str(exc)[:80]}); run "
                                "`capsight video` again") from None  # fmt: skip
-    try:
-        moments = data["moments"]
-        stamps = [m["time"] for m in moments]
-        captions = [m.get("caption", "") for m in moments]
-    except (KeyError, TypeError, AttributeError):
-        raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)") from None
-    try:
-        times = [float(t) for t in stamps]
+    moments = data.get("moments") if isinstance(data, dict) else None
+    if not isinstance(moments, list):
+        raise InvalidParameter(f"{path}: not a capsight analysis.json (no moments)")
+    if not all(isinstance(m, dict) and "time" in m for m in moments):  # (had said "no moments")
+        raise InvalidParameter(f"{path}: a moment is not an object with a time; run `capsight "
+                               "video` again")  # fmt: skip
+    stamps = [m["time"] for m in moments]
+    captions = [m.get("caption", "") for m in moments]
+    try:  # (true and false are no seconds, though Python would count them 1 and 0)
+        times = [float(t) if not isinstance(t, bool) else math.nan for t in stamps]
     except (ValueError, TypeError):  # "abc", null
         times = []
-    if len(times) != len(stamps) or not all(math.isfinite(t) for t in times):
+    if len(times) != len(stamps) or not all(math.isfinite(t) and t >= 0 for t in times):
         raise InvalidParameter(f"{path}: a moment's time is not a number of seconds")
     captions = ["" if c is None else c for c in captions]  # a moment left uncaptioned
     if not all(isinstance(c, str) for c in captions):
