@@ -252,6 +252,8 @@ def test_search_refuses_an_unknown_captioner_before_sampling(monkeypatch):
     )
     with pytest.raises(CapsightError, match="unknown captioner 'nosuch'"):
         search_video(sample, "a dog", captioner="nosuch")
+    # --model '' is no captioner, as in `capsight caption` (it had meant the default)
+    assert main(["search", str(sample), "a dog", "--model", ""]) == 2
 
 
 def test_search_names_a_missing_video_before_any_model_loads(tmp_path, monkeypatch):

@@ -90,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
         every = 1.0 if args.every is None else args.every
         with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
             hits = search_video(
-                target, args.query, every, args.top, args.model or "default", progress
+                target,
+                args.query,
+                every,
+                args.top,
+                "default" if args.model is None else args.model,
+                progress,
             )
         nothing = "every moment sampled is a blank frame (a fade or a dark card)"
     if not hits:  # blank frames match nothing but a query for blankness (classify.search)
