@@ -248,8 +248,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--captioners", nargs="*", help="default: every registered captioner")
     parser.add_argument("--checkpoint", action="append", help="also a checkpoint folder (repeat)")
-    parser.add_argument("--limit", type=int, help="only the first N photos of each dataset")
-    parser.add_argument("--speed-images", type=int, default=96, help="0 skips the speed runs")
+    parser.add_argument("--limit", type=int, help="only the first N photos of each dataset "
+                        "(the speed runs too: they time at most N photos)")  # fmt: skip
+    parser.add_argument("--speed-images", type=int, default=96,
+                        help="photos the speed runs time (at most --limit); 0 skips them")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the speed runs")
     parser.add_argument("--no-java", action="store_true", help="use the Python tokenizer")
     parser.add_argument("--speed-only", action="store_true", help="skip the quality table")
