@@ -452,3 +452,29 @@ def test_type_errors_name_the_type_as_python_writes_it():
         facade.resolve_captioner(3)
     with pytest.raises(InvalidParameter, match="cannot encode a NoneType"):
         capsight.encode_images(None)
+
+
+def test_notebook_niceties_signature_repr_generators_and_urls(encoder, photo, tmp_path):
+    """What a notebook user met: DecodingOptions' signature read (*args, **given); an encoding's
+    repr printed 13,000 characters of tensors; word_vectors refused a generator that caption
+    takes; a URL was "https:/example.com/a.jpg: no such file"."""
+    import inspect
+
+    import capsight
+    from capsight.errors import InputNotFound
+
+    assert list(inspect.signature(capsight.DecodingOptions).parameters)[:2] == [
+        "method",
+        "beam_width",
+    ]
+    text = repr(encoder.encode([photo("chelsea")]))
+    assert (
+        text.startswith("EncodedImages(1 images: pooled (1, 1280), grid (1, 49, 1280)")
+        and len(text) < 200
+    )
+    words = capsight.word_vectors((w for w in ["a", "dog"]), model="show-attend-tell")
+    assert words.shape[0] == 2
+    with pytest.raises(
+        InputNotFound, match=r"^https://example.com/a.jpg: a URL; capsight reads local files"
+    ):
+        capsight.caption("https://example.com/a.jpg")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -200,16 +200,18 @@ def check_decoding(decoding: object) -> None:
         )
 
 
-def word_vectors(words: Sequence[str], model: str | os.PathLike = "default") -> torch.Tensor:
+def word_vectors(words: Iterable[str], model: str | os.PathLike = "default") -> torch.Tensor:
     """The captioner's own input vector of each word, (len(words), E) (E = 512 for the shipped
     Show, Attend and Tell and Show and Tell, 256 for ``prefix-gpt2``; an ensemble gives its
     first member's); a word outside its vocabulary gets
     ``<unk>``'s. Pass a caption's ``tokens``; words are lower-cased first, as the training
     captions were ("Dog" is "dog"). ``labels`` has no word vectors. (The HTTP API's
     ``embedded_words`` are another thing: the caption's MiniLM word pieces.)"""
+    if not isinstance(words, str | bytes) and isinstance(words, Iterable):
+        words = list(words)  # (a generator, as caption and encode_images take one)
     if (
-        isinstance(words, str)
-        or not isinstance(words, Sequence)
+        isinstance(words, str | bytes)
+        or not isinstance(words, list)
         or not all(isinstance(w, str) for w in words)
     ):
         raise InvalidParameter("word vectors need a list of words, e.g. a caption's tokens")

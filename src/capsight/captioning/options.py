@@ -18,6 +18,7 @@ path (``capsight.ort.captioner``) both read it.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 import secrets
@@ -45,7 +46,12 @@ _SPOKEN = {"top_k": "top-k", "top_p": "top-p", "num_captions": "the number of ca
 
 @dataclass(frozen=True)
 class DecodingOptions:
-    """How to turn a model's word distributions into a sentence."""
+    """How to turn a model's word distributions into a sentence.
+
+    The fields named when the options are made replace a captioner's own decoding; the others
+    come from the captioner (the repr shows them at the class defaults below: the photo default
+    runs ``DecodingOptions(num_captions=3)`` with its own beam 4). A copy made with
+    ``dataclasses.replace`` names every field, and replaces them all."""
 
     method: str = "beam"  # greedy | beam | sample | narrowing
     beam_width: int = 3
@@ -216,6 +222,13 @@ class DecodingOptions:
         # request's, then the library does) are judged by them, not against the class defaults.
         object.__setattr__(out, "_given", given)
         return out
+
+
+# The fields as a notebook's or an IDE's signature help lists them (the custom __new__ had made
+# it ``(*args, **given)``).
+DecodingOptions.__signature__ = inspect.signature(DecodingOptions.__init__).replace(
+    parameters=list(inspect.signature(DecodingOptions.__init__).parameters.values())[1:]
+)
 
 
 def _spoken(field_name: str) -> str:

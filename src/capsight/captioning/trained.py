@@ -190,7 +190,8 @@ class TrainedCaptioner(Captioner):
                     text=text,
                     score=d.score,
                     tokens=words,
-                    attention=d.attention,
+                    # (a copy made outside inference mode: a caller may change it in place)
+                    attention=None if d.attention is None else d.attention.clone(),
                     alternatives=alternatives,
                 )
             )

@@ -81,6 +81,10 @@ def check_input_file(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise InputNotFound(f"{quoted(str(p))}: cannot be read ({exc.strerror})") from None
     if not exists:
+        if isinstance(path, str) and path.lower().startswith(("http://", "https://")):
+            # (Path had also folded the URL's "//" into "https:/example.com")
+            raise InputNotFound(f"{path}: a URL; capsight reads local files (it downloads "
+                                "nothing): save the image first")  # fmt: skip
         raise InputNotFound(f"{p}: no such file")
     if p.is_dir():
         # (the CLI takes a folder for the files in it; a Python caller names the files)

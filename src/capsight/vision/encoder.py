@@ -73,6 +73,14 @@ class EncodedImages:
     def __len__(self) -> int:
         return self.pooled.shape[0]
 
+    def __repr__(self) -> str:
+        """The shapes, not the numbers (the dataclass's repr printed 13,000 characters of
+        tensors for three photos)."""
+        hidden = "None" if self.hidden is None else str(tuple(self.hidden.shape))
+        return (f"EncodedImages({len(self)} images: pooled {tuple(self.pooled.shape)}, grid "
+                f"{tuple(self.grid.shape)} ({self.grid_size[0]}x{self.grid_size[1]}), probs "
+                f"{tuple(self.probs.shape)}, hidden {hidden})")  # fmt: skip
+
     def select(self, index: slice | list[int]) -> EncodedImages:
         hidden = None if self.hidden is None else self.hidden[index]
         images = None
