@@ -124,6 +124,10 @@ def test_missing_file(run_cli, tmp_path, one_error_line):
     status, _, err = run_cli("caption", tmp_path / "nope.jpg")
     assert status == 2
     one_error_line(err, "nope.jpg", "no such file")
+    # A URL is said to be one (it had read "https:/example.com/a.jpg: no such file").
+    status, _, err = run_cli("caption", "https://example.com/a.jpg")
+    assert status == 2
+    one_error_line(err, "https://example.com/a.jpg: a URL; capsight reads local files")
 
 
 def test_good_images_are_still_captioned_next_to_a_bad_one(

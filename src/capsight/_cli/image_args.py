@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from capsight.io.images import IMAGE_SUFFIXES, PHOTO_KINDS
+from capsight.io.images import IMAGE_SUFFIXES, PHOTO_KINDS, no_such_file
 
 
 def names_a_folder(arg: str) -> bool:
@@ -55,7 +55,7 @@ def expand_image_args(args: list[str]) -> tuple[list[str], list[str]]:
             except OSError:
                 missing = False  # reading will say why
             if missing:  # said now, before any photo is read or model loaded
-                problems.append(f"{Path(arg)}: no such file")
+                problems.append(no_such_file(arg))
             else:
                 paths.append(arg)
             continue

@@ -204,12 +204,12 @@ def expand_video_args(args: list[str]) -> tuple[list[str], list[tuple[str, str]]
     """(video paths, (path, one-line problem) pairs): folders expanded to the videos under them,
     each video once however often it is named."""
     from capsight._cli.image_args import files_under
-    from capsight.io.images import VIDEO_SUFFIXES
+    from capsight.io.images import VIDEO_SUFFIXES, no_such_file
 
     videos, problems = [], []
     for arg in args:
         if len(args) > 1 and not Path(arg).exists():  # said now, not after the others' minutes
-            problems.append((arg, f"{arg}: no such file"))
+            problems.append((arg, no_such_file(arg)))
             continue
         if not Path(arg).is_dir():
             videos.append(arg)  # a file, or a missing path the analysis will report

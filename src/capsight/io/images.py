@@ -70,6 +70,14 @@ DECODE_ERRORS = (
 )
 
 
+def no_such_file(name: str | os.PathLike) -> str:
+    """The one line for a name that names no file; a URL is said to be one (Path had folded
+    its "//" into "https:/example.com/a.jpg: no such file")."""
+    if isinstance(name, str) and name.lower().startswith(("http://", "https://", "ftp://")):
+        return f"{name}: a URL; capsight reads local files (it downloads nothing): save it first"
+    return f"{Path(name)}: no such file"
+
+
 def check_input_file(path: str | os.PathLike) -> Path:
     """Return ``path`` as a Path if it is an existing, non-empty regular file; raise otherwise."""
     if isinstance(path, str) and not path.strip():  # Path("") is ".": "is a directory" said nothing
@@ -81,11 +89,7 @@ def check_input_file(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise InputNotFound(f"{quoted(str(p))}: cannot be read ({exc.strerror})") from None
     if not exists:
-        if isinstance(path, str) and path.lower().startswith(("http://", "https://")):
-            # (Path had also folded the URL's "//" into "https:/example.com")
-            raise InputNotFound(f"{path}: a URL; capsight reads local files (it downloads "
-                                "nothing): save the image first")  # fmt: skip
-        raise InputNotFound(f"{p}: no such file")
+        raise InputNotFound(no_such_file(path))
     if p.is_dir():
         # (the CLI takes a folder for the files in it; a Python caller names the files)
         raise InputNotFound(f"{p}: is a directory, expected a file; name the files in it, "
