@@ -380,11 +380,11 @@ def test_the_divergence_check_shared_by_every_training_loop(tmp_path):
 def test_scst_logs_its_loss_apart_and_its_reward(caption_folder, tmp_path):
     """SCST's policy-gradient loss went to MLflow as "loss", on cross-entropy's chart, and its
     reward not at all."""
-    logged = []
+    logged, params_logged = [], {}
 
     class Tracker:
         def log_params(self, params):
-            pass
+            params_logged.update(params)
 
         def log_metrics(self, metrics, step):
             logged.append((step, metrics))
@@ -405,6 +405,9 @@ def test_scst_logs_its_loss_apart_and_its_reward(caption_folder, tmp_path):
     best = next(m for step, m in logged if step == best_step)
     assert best["best_val_CIDEr"] == best["val_CIDEr"] == result.best["val_CIDEr"]
     assert all("best_val_CIDEr" not in m for step, m in logged if step > best_step)
+    # Where it ran: the same options give another batch under torchrun, and bf16 on a GPU.
+    assert params_logged["ran_on"]["world_size"] == 1 and params_logged["ran_on"]["device"] == "cpu"
+    assert params_logged["ran_on"]["precision"] == "float32" and params_logged["ran_on"]["torch"]
 
 
 @pytest.mark.slow

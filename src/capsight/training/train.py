@@ -975,10 +975,14 @@ def _train_in(
             if dataclasses.is_dataclass(model_config)
             else dict(config.model)
         )
+        # Where it ran, which changes the result under the same options: the batch is
+        # batch_images x world_size photos per step, and a GPU trains under bf16 autocast.
+        ran_on = {"world_size": world, "device": device.type, "torch": torch.__version__,
+                  "precision": "bf16 autocast" if device.type == "cuda" else "float32"}  # fmt: skip
         tracker.log_params(
             {
                 k: v
-                for k, v in {**run_params, **where, "model": built}.items()
+                for k, v in {**run_params, **where, "model": built, "ran_on": ran_on}.items()
                 if k not in ("resume", "progress", "changed_on_resume")
             }
         )  # (its own changed_param tags)
