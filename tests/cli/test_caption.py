@@ -274,7 +274,7 @@ def test_beam_search_flags_map_to_options_and_only_those():
     )
     assert (options.beam_width, options.length_penalty, options.max_length) == (5, 3.0, 4)
     assert not (options.no_repeat_trigram or options.no_repeat_phrase or options.no_repeat_word)
-    assert options._given == {
+    assert options.named == {
         "method",
         "beam_width",
         "length_penalty",

@@ -203,10 +203,7 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path, monkey
     checkpoint = tmp_path / "out" / "best"
     checkpoint.mkdir(parents=True)
     (checkpoint / "config.json").write_text("{}")
-    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
     with create_tracker("mlflow", root_dir=tmp_path / "runs", run_name="t") as tracker:
-        # no "View run ... at: URL" among capsight train's JSON lines on stdout
-        assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
         tracker.log_params({"lr": 1e-3, "model": {"hidden": 8}})
         tracker.log_metrics({"val_CIDEr": 0.25, "loss": 2.5}, step=1)
         tracker.log_metrics({"val_CIDEr": 0.5, "loss": math.nan}, step=2)
@@ -307,8 +304,11 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     import capsight.training.train_cli as training
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
     tracker = training._tracker(argparse.Namespace(no_track=False),
                                 training.TrainConfig(data="d", out=str(tmp_path / "run")))  # fmt: skip
+    # no "View run ... at: URL" among capsight train's JSON lines on stdout
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
     try:
         err = capsys.readouterr().err
         assert (

@@ -190,6 +190,11 @@ class DecodingOptions:
             return [name for name in unused if getattr(self, name) != getattr(defaults, name)]
         return [name for name in unused if name in self._given]
 
+    @property
+    def named(self) -> frozenset[str]:
+        """The fields its caller named (the others come from a captioner's own decoding)."""
+        return self._given
+
     def _whole(self) -> bool:
         """Every field named, as ``dataclasses.replace`` and ``DecodingOptions(**asdict(x))``
         name them: whole options, which replace a captioner's own (a copy of options had been

@@ -251,9 +251,6 @@ class MLflowTracker:
         )
         self.tracking_uri = uri
         self._logged_params: dict[str, str] = {}
-        # MLflow writes "View run ... at: URL" on stdout when a run against a server ends, amid
-        # capsight train's JSON lines there; capsight says where it tracks on stderr itself.
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial ... tables" etc.
             logging.getLogger(chatty).setLevel(logging.WARNING)
         _check_server(uri)

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -213,6 +214,10 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         from capsight.training.tracking import create_tracker
     except ImportError:
         return None
+    # MLflow writes "View run ... at: URL" on stdout when a run against a server ends, amid the
+    # command's JSON lines there; it says where it tracks on stderr itself. (The command's
+    # process only: a Python caller's MLflow keeps its own settings.)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     resume_run_id = None
     trainer_file = settled_last(config.out) / "trainer.json"
     if config.resume and trainer_file.is_file():

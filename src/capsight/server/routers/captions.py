@@ -87,7 +87,7 @@ def result_note(described, ran: DecodingOptions | None, sent: DecodingOptions | 
     ``capsight caption`` notes them, fewer distinct captions than ``num_captions`` asked for
     and a caption that ran into the ``max_length`` sent (``ran``: the decoding in force)."""
     notes = [described.note] if described.note else []
-    given = sent._given if sent is not None else frozenset()
+    given = sent.named if sent is not None else frozenset()
     if ran is not None and not described.blank:  # (labels decodes nothing: ran is None)
         caption = described.caption
         got = 1 + sum(a != caption.text for a in caption.alternatives)
@@ -103,7 +103,7 @@ def result_note(described, ran: DecodingOptions | None, sent: DecodingOptions | 
 def labels_note(decoding: DecodingOptions) -> str:
     """The note for decoding options sent to the one captioner that writes no sentence word by
     word: it names the options sent (the fields it was given, in DecodingOptions' order)."""
-    given = getattr(decoding, "_given", ())
+    given = decoding.named
     names = [f.name for f in dataclasses.fields(decoding) if f.name in given]
     return (f"the labels model ignores decoding options ({', '.join(names)}): it names the top "
             "ImageNet class, and the second when it is nearly as likely")  # fmt: skip
