@@ -686,7 +686,10 @@ def test_plot_labels_never_print_over_each_other():
                 same_row and extents[a][1] <= extents[b][2] and extents[b][1] <= extents[a][2]
             )
     assert [text for text, _, _ in layout] == [str(n) for n in range(1, 8)]  # captions do not fit
-    assert all(left for _, _, left in layout[4:]) and not any(left for _, _, left in layout[:4])
+    assert not any(left for _, _, left in layout)  # each number has room right of its line
+    # a caption with no room before the axis ends hangs left of its line
+    near_the_end = label_layout([2.0, 15.0, 25.0], labels[:3], 0.0, 26.0, 890)
+    assert [left for _, _, left in near_the_end] == [False, False, True]
     spread = label_layout([2.0, 3.0, 15.0], labels[:3], 0.0, 26.0, 890)
     assert spread == [(labels[0], 0, False), (labels[1], 1, False), (labels[2], 0, False)]
     # moment 4's label would hang left from 00:21 and start beside moment 3's line at 00:15.75
@@ -717,6 +720,9 @@ def test_numbers_with_no_room_are_left_out_not_printed_over_each_other():
     shown = [(t, text, row, left) for t, (text, row, left) in zip(times, layout, strict=True)
              if text]  # fmt: skip
     assert 20 < len(shown) < 119 and shown[0][1] == "1"
+    # the last quarter's as legible as the rest (all but one of its numbers had been left out)
+    per_quarter = [sum(1 for t, *_ in shown if q * 150 <= t < (q + 1) * 150) for q in range(4)]
+    assert min(per_quarter) >= 0.6 * max(per_quarter), per_quarter
     assert all(text == str(times.index(t) + 1) for t, text, _, _ in shown)  # its own number
     spans = []
     for t, text, row, left in shown:

@@ -454,21 +454,24 @@ def label_layout(
     times: list[float], labels: list[str], start: float, end: float, axis_px: float
 ) -> list[tuple[str, int, bool]]:
     """(text, row 0 or 1, hangs left) for each novel moment's label on the plot, so that no two
-    print over each other: a label near the right edge hangs to the left of its line (clear of
-    the legend), but not across another moment's line, where it would read as that one's; each
+    print over each other: a label with no room to the right of its line before the axis ends
+    hangs to the left of it (clear of the legend), but not across another moment's line, where
+    it would read as that one's; each
     takes the first row where it fits. When the labels with their captions do not all fit,
     every label is its number alone (the captions are in the report's table); when the numbers
     do not all fit either (dozens of moments seconds apart on a long video), a number with no
     room is left out, its text "": overlapping, they had printed as "111111119"."""
     span = max(end - start, 1e-9)
     xs = [(t - start) / span * axis_px for t in times]
-    lefts = [t > start + 0.75 * span for t in times]
     numbers = [label.split()[0] for label in labels]
     for texts, all_or_none in ((labels, True), (numbers, True), (numbers, False)):
         taken: list[list[tuple[float, float]]] = [[], []]
         placed = []
-        for x, left, text in zip(xs, lefts, texts, strict=True):
+        for x, text in zip(xs, texts, strict=True):
             width = len(text) * _LABEL_CHAR_PX + 8
+            # Hanging left only where it must: all those of a crowded last quarter had been left
+            # out, each crossing its neighbour's line.
+            left = x + width > axis_px
             extent = (x - width, x) if left else (x, x + width)
             # Read from its left end, a label hanging left must not start beside another line.
             crosses_a_line = left and any(extent[0] - 12 < o < x for o in xs if o != x)
