@@ -257,6 +257,35 @@ def test_mlflow_tracker_logs_params_metrics_artifacts_to_sqlite(tmp_path, monkey
     assert after_delete.run_id != tracker.run_id
 
 
+def test_a_run_stopped_before_its_first_metric_leaves_no_empty_run(tmp_path):
+    """Ctrl-C before the first epoch, then the same command again: the runs table had held an
+    empty KILLED run beside the restarted one, both named after the folder."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    def stopped(metric=False, **options):
+        with pytest.raises(KeyboardInterrupt):
+            with create_tracker("mlflow", root_dir=tmp_path, run_name="run", **options) as t:
+                t.log_params({"lr": 1e-3})
+                if metric:
+                    t.log_metrics({"loss": 2.0}, step=1)
+                raise KeyboardInterrupt
+        return t.run_id
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    empty = stopped()
+    assert client.get_run(empty).info.lifecycle_stage == "deleted"
+    assert client.get_run(empty).info.status == "KILLED"  # (restorable as it ended)
+    trained = stopped(metric=True)
+    resumed = stopped(resume_run_id=trained)  # a resumed run keeps its earlier epochs
+    assert resumed == trained
+    assert client.get_run(trained).info.lifecycle_stage == "active"
+    with create_tracker("mlflow", root_dir=tmp_path, run_name="run") as failed_early:
+        pass
+    failed_early.close("FAILED")  # (closed already: FINISHED, kept)
+    assert client.get_run(failed_early.run_id).info.lifecycle_stage == "active"
+
+
 @pytest.mark.parametrize(
     "uri,local", [("http://localhost:5000", False), ("sqlite:///{root}/m.db", True)]
 )

@@ -224,7 +224,10 @@ class MLflowTracker:
     are not logged again, and metric steps simply continue. A run this store does not hold (a
     resume from another folder, or a deleted database) starts a new run tagged
     ``capsight.resumed_from``, with a logged warning. A store that cannot be opened or written
-    raises ``InvalidParameter`` before any training.
+    raises ``InvalidParameter`` before any training. A new run stopped (``KILLED``) before it
+    logged a metric goes to MLflow's trash on close (``mlflow runs restore`` brings it back):
+    restarted, the training would otherwise sit in the runs table beside an empty run of the
+    same name.
     """
 
     def __init__(
@@ -251,6 +254,7 @@ class MLflowTracker:
         )
         self.tracking_uri = uri
         self._logged_params: dict[str, str] = {}
+        self._keep_if_stopped = False  # a resumed run, or one with a metric, is never discarded
         for chatty in ("mlflow.store.db.utils", "alembic"):  # "Creating initial ... tables" etc.
             logging.getLogger(chatty).setLevel(logging.WARNING)
         _check_server(uri)
@@ -270,6 +274,7 @@ class MLflowTracker:
                 )
             resumed = self._resumed_run(resume_run_id)
             if resumed is not None:
+                self._keep_if_stopped = True
                 self._logged_params = dict(resumed.data.params)
                 self.client.update_run(resume_run_id, status="RUNNING")
                 self.run_id = resume_run_id
@@ -356,6 +361,7 @@ class MLflowTracker:
         ]
         for start in range(0, len(rows), 1000):
             self.client.log_batch(self.run_id, metrics=rows[start : start + 1000])
+        self._keep_if_stopped = self._keep_if_stopped or bool(rows)
 
     def log_artifact(self, path: str | os.PathLike) -> None:
         p = Path(path)
@@ -378,6 +384,8 @@ class MLflowTracker:
         if not self._closed:
             self.client.set_terminated(self.run_id, status=status)
             self._closed = True
+            if status == "KILLED" and not self._keep_if_stopped:
+                self.client.delete_run(self.run_id)
 
     def __enter__(self) -> MLflowTracker:
         return self
