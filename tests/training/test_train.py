@@ -1068,6 +1068,24 @@ def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(
     assert not (tmp_path / "r").exists()
 
 
+def test_a_stopped_run_logs_its_best_model_as_it_stops(caption_folder, tmp_path, monkeypatch):
+    """Ctrl-C after an epoch: best/ had reached MLflow only when a resumed run finished."""
+    import capsight.training.train as training
+    from capsight.training.tracking import NullTracker
+
+    book = training._book_epoch
+
+    def stop_after_one(record, state, *args):
+        book(record, state, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_book_epoch", stop_after_one)
+    tracker = NullTracker()
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(caption_folder, tmp_path / "run", tmp_path / "cache", epochs=3), tracker)
+    assert tracker.artifacts == [tmp_path / "run" / "best"]
+
+
 def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
     """A run's data, out and cache folders as typed ("runs/a") mean nothing in the MLflow UI later."""
     from capsight.training.tracking import NullTracker

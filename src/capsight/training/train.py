@@ -874,7 +874,13 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         corpus = training_corpus(config, note if rank == 0 else (lambda message: None))
     out = make_run_folder(config.out)
     with run_folder_lock(out) if rank == 0 else contextlib.nullcontext():
-        return _train_in(out, rank, world, config, tracker, corpus)
+        try:
+            return _train_in(out, rank, world, config, tracker, corpus)
+        except KeyboardInterrupt:  # (a second Ctrl-C stops the upload too)
+            # A stopped run's model had been in MLflow only once resumed to the end.
+            if tracker is not None and rank == 0 and (out / "best").is_dir():
+                tracker.log_artifact(str(out / "best"))
+            raise
 
 
 def _train_in(
