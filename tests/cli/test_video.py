@@ -44,6 +44,13 @@ def fake_pipeline(monkeypatch):
             from capsight.errors import VideoOpenError
 
             raise VideoOpenError(f"{path}: not a video FFmpeg can read")
+        if "ctrl-c-part" in str(path):  # stopped at 00:04 of 00:06
+            from capsight.novelty.analysis import StoppedPartWay
+
+            part = _fake_analysis(str(path), **params)
+            part.moments[5:] = []
+            part.extra["stopped_at"] = 4.0
+            raise StoppedPartWay(part)
         if "ctrl-c" in str(path):
             if "late" in str(path) and progress is not None:
                 progress(0.5, "captioned up to 00:03")
@@ -144,6 +151,19 @@ def test_ctrl_c_on_one_video_says_how_far_it_got_and_that_nothing_was_written(
     assert (f"ctrl-c-late.mp4: stopped before the end (captioned up to 00:03); nothing was "
             f"written to {tmp_path / 'o'}") in err  # fmt: skip
     assert err.rstrip().endswith("capsight: interrupted")
+
+
+def test_ctrl_c_part_way_through_one_video_writes_the_part_analysed(
+    run_cli, fake_pipeline, tmp_path
+):
+    (tmp_path / "ctrl-c-part.mp4").write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "ctrl-c-part.mp4", "--out", tmp_path / "o")
+    assert status == 130 and "Traceback" not in err
+    assert (f"ctrl-c-part.mp4: stopped at 00:04 of 00:06; the report in {tmp_path / 'o'} covers "
+            "the 5 moments analysed up to there") in err  # fmt: skip
+    report = (tmp_path / "o" / "report.html").read_text()
+    assert "stopped part-way (Ctrl-C): only the moments up to 4.0 s of the 6.0 s" in report
+    assert len(json.loads((tmp_path / "o" / "analysis.json").read_text())["moments"]) == 5
 
 
 def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(

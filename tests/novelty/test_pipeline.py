@@ -66,6 +66,31 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
 
 
+def test_ctrl_c_part_way_keeps_the_moments_analysed_so_far(one_cut_clip):
+    """An hour's video stopped at 0:40 had kept nothing of its 40 minutes."""
+    from capsight.novelty.analysis import StoppedPartWay
+
+    def stop_after_the_first_batch(fraction, message):
+        if message.startswith("captioned up to"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(StoppedPartWay) as stopped:  # (a KeyboardInterrupt still)
+        analyze_video(one_cut_clip, every=0.2, progress=stop_after_the_first_batch)
+    part = stopped.value.analysis
+    assert [m.time for m in part.moments] == pytest.approx([0.2 * n for n in range(16)])
+    assert part.extra["stopped_at"] == pytest.approx(3.0) and part.video.duration == 8.0
+    assert part.moments[0].novelty is None and all(m.novelty is not None for m in part.moments[1:])
+    assert "stopped part-way (Ctrl-C): only the moments up to 3.0 s" in part.cut_short()
+
+    def stop_while_loading(fraction, message):
+        if message == "captioning the first frames":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as plain:  # nothing captioned: nothing to keep
+        analyze_video(one_cut_clip, progress=stop_while_loading)
+    assert type(plain.value) is KeyboardInterrupt
+
+
 def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):
     analysis = analyze_video(one_cut_clip, greedy=True)
     assert analysis.extra["decoding"] == "greedy"

@@ -540,10 +540,12 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     """Analyse one video into ``out_dir``; print its summary (or JSON) when ``show_summary``."""
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
+    from capsight.novelty.analysis import StoppedPartWay
     from capsight.novelty.pipeline import analyze_video
     from capsight.novelty.reports import (
         OUTPUT_NAMES,
         check_output_dir,
+        format_clock,
         preload_plotting,
         write_outputs,
     )
@@ -590,7 +592,21 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
                 encoder=args.encoder,
                 progress=on_progress,
             )
-        except KeyboardInterrupt:  # (the outputs are written once the whole video is analysed)
+        except StoppedPartWay as stop:  # the moments analysed so far make a report of their own
+            part = stop.analysis
+            bar(1.0, "writing the report of the part analysed")
+            try:
+                write_outputs(part, out_dir)
+            except KeyboardInterrupt:  # a second Ctrl-C: (write_outputs leaves no half a folder)
+                print(f"{video}: stopped before the end; nothing was written to {out_dir}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                raise stop from None
+            print(f"{video}: stopped at {format_clock(part.moments[-1].time)} of "
+                  f"{format_clock(part.video.duration, rounded=True)}; the report in {out_dir} "
+                  f"covers the {len(part.moments):,} moments analysed up to there",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            raise
+        except KeyboardInterrupt:  # before any moment was analysed
             how_far = f" ({reached[0]})" if reached else ""
             print(f"{video}: stopped before the end{how_far}; nothing was written to {out_dir}",
                   file=sys.stderr, flush=True)  # fmt: skip

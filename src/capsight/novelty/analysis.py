@@ -126,11 +126,16 @@ class Analysis:
         return f"<Analysis of {self.video.path!r}: {n} moment{'' if n == 1 else 's'}, {novel}>"
 
     def cut_short(self) -> str | None:
-        """A sentence when the video's frames ended before the length its header declares and
-        sampling times near the end found no frame (an MP4 cut off in its last frames, which is
+        """A sentence when the analysis was stopped part-way (``extra["stopped_at"]``, from
+        ``pipeline.StoppedPartWay``), or when the video's frames ended before the length its
+        header declares and sampling times near the end found no frame (an MP4 cut off in its last frames, which is
         read up to the cut), else None. Checked only where moments are at least two frames
         apart: sampling every frame, a variable frame rate alone can leave a time without one."""
         v, every = self.video, self.params.every
+        stopped = self.extra.get("stopped_at") if isinstance(self.extra, dict) else None
+        if isinstance(stopped, (int, float)):  # Ctrl-C: what was analysed is a video's start
+            return (f"stopped part-way (Ctrl-C): only the moments up to {stopped:.1f} s of the "
+                    f"{v.duration:.1f} s were analysed")  # fmt: skip
         step = 1.0 / v.fps if v.fps else 0.04
         if not self.moments or v.duration <= 0 or every < 2 * step:
             return None
@@ -356,3 +361,13 @@ def _wrong_kind(video: VideoInfo, params: AnalysisParams, moments: list[Moment])
 def _changes(count: int, kind: str = "") -> str:
     """ "1 weaker change", "3 weaker changes"."""
     return f"{count} {kind}change{'s' if count > 1 else ''}"
+
+
+class StoppedPartWay(KeyboardInterrupt):
+    """Ctrl-C during ``pipeline.analyze_video`` once moments were captioned: still a
+    KeyboardInterrupt, whose ``analysis`` holds those moments, scored and selected as a video
+    that ended there (``extra["stopped_at"]``: the last one's time), for a caller to keep."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__()
+        self.analysis = analysis

@@ -34,7 +34,7 @@ from capsight.background import Background
 from capsight.captioning.options import DecodingOptions
 from capsight.errors import InvalidParameter
 from capsight.io.video import MIN_EVERY, probe_video
-from capsight.novelty.analysis import Analysis, AnalysisParams, Moment
+from capsight.novelty.analysis import Analysis, AnalysisParams, Moment, StoppedPartWay
 from capsight.novelty.frames import FLAT_CAPTION, Frame, FrameBatches, sharpness
 from capsight.novelty.reports import format_clock
 from capsight.novelty.scoring import canonical_metric, check_window, novelty_scores
@@ -50,6 +50,7 @@ from capsight.progress import ProgressCallback, check_progress, no_progress
 
 if TYPE_CHECKING:
     from capsight.vision.encoder import EncodedImages, ImageEncoder
+
 
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
 
@@ -290,40 +291,54 @@ def analyze_video(
         pooled: list[np.ndarray] = []
         regions: list[np.ndarray] = []  # float16: 9 x 1280 per moment, ~23 KB
         text_vectors: list[np.ndarray] = []
-        for batch, encoded, image_encoder in encoded_batches:
-            t1 = time.perf_counter()
-            for_captions = encoded
-            if caption_encoder is not None:
-                for_captions = caption_encoder.encode([f.image for f in batch])
-            results = caption_model.caption(for_captions, decoding)
-            t2 = time.perf_counter()
-            detail = [sharpness(f.image) for f in batch]
-            # A flat frame (a fade, a dark title card) holds nothing to describe: the captioner
-            # would invent "a man in a black shirt" from the noise normalisation amplified.
-            texts = [
-                FLAT_CAPTION if math.isnan(d) else r.text
-                for r, d in zip(results, detail, strict=True)
-            ]
-            unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
-            vectors = embedder.embed(unique)  # (U, D)
-            text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
-            t3 = time.perf_counter()
-            timings["caption_s"] += t2 - t1
-            timings["text_embed_s"] += t3 - t2
-            pooled.append(np.asarray(encoded.pooled, np.float32))  # (B, 1280)
-            grid = np.asarray(encoded.grid)  # (B, h*w, 1280)
-            regions.append(region_features(grid, REGIONS).astype(np.float16))  # (B, 9, 1280)
-            # (and no ImageNet classes: "sandbar 0%" for a black frame was noise, as for a photo)
-            labels.extend([] if math.isnan(d) else found for d, found in
-                          zip(detail, image_encoder.top_classes(encoded.probs, k=3), strict=True))  # fmt: skip
-            captions.extend(texts)
-            times.extend(f.time for f in batch)
-            thumbs.extend(f.thumbnail for f in batch)
-            sharp.extend(detail)
-            if info.duration > 0:
-                done = min(0.99, (batch[-1].time + every) / info.duration)
-                report(done, f"captioned up to {format_clock(batch[-1].time)}")
+        stopped: KeyboardInterrupt | None = None
+        try:
+            for batch, encoded, image_encoder in encoded_batches:
+                t1 = time.perf_counter()
+                for_captions = encoded
+                if caption_encoder is not None:
+                    for_captions = caption_encoder.encode([f.image for f in batch])
+                results = caption_model.caption(for_captions, decoding)
+                t2 = time.perf_counter()
+                detail = [sharpness(f.image) for f in batch]
+                # A flat frame (a fade, a dark title card) holds nothing to describe: the captioner
+                # would invent "a man in a black shirt" from the noise normalisation amplified.
+                texts = [
+                    FLAT_CAPTION if math.isnan(d) else r.text
+                    for r, d in zip(results, detail, strict=True)
+                ]
+                unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
+                vectors = embedder.embed(unique)  # (U, D)
+                text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
+                t3 = time.perf_counter()
+                timings["caption_s"] += t2 - t1
+                timings["text_embed_s"] += t3 - t2
+                pooled.append(np.asarray(encoded.pooled, np.float32))  # (B, 1280)
+                grid = np.asarray(encoded.grid)  # (B, h*w, 1280)
+                regions.append(region_features(grid, REGIONS).astype(np.float16))  # (B, 9, 1280)
+                # (and no ImageNet classes: "sandbar 0%" for a black frame was noise, as for a photo)
+                labels.extend([] if math.isnan(d) else found for d, found in
+                              zip(detail, image_encoder.top_classes(encoded.probs, k=3), strict=True))  # fmt: skip
+                captions.extend(texts)
+                times.extend(f.time for f in batch)
+                thumbs.extend(f.thumbnail for f in batch)
+                sharp.extend(detail)
+                if info.duration > 0:
+                    done = min(0.99, (batch[-1].time + every) / info.duration)
+                    report(done, f"captioned up to {format_clock(batch[-1].time)}")
+        except KeyboardInterrupt as stop:  # the moments captioned so far are analysed
+            stopped = stop
     timings["decode_s"] = frames.seconds
+    if stopped is not None:
+        # Ctrl-C may land between two of a batch's appends: keep the moments every list holds.
+        kept = min(len(times), len(captions), len(labels), len(thumbs), len(sharp),
+                   *(sum(len(part) for part in parts) for parts in (pooled, regions, text_vectors)))  # fmt: skip
+        if kept < 2:  # nothing to compare: the stop is just a stop
+            raise stopped
+        pooled, regions = [np.concatenate(pooled)[:kept]], [np.concatenate(regions)[:kept]]
+        text_vectors = [np.concatenate(text_vectors)[:kept]]
+        for part in (times, captions, labels, thumbs, sharp):
+            del part[kept:]
     # (an hour's moments take ~10 s more to weigh: said, not a bar standing still at 99%)
     report(0.99, f"picking the novel moments of {len(times):,}")
 
@@ -396,6 +411,9 @@ def analyze_video(
         "selection": described,
         "exposure_normalised": True,
     }
+    if stopped is not None:
+        extra["stopped_at"] = times[-1]
+        raise StoppedPartWay(Analysis(info, params, moments, extra)) from None
     report(1.0, "done")
     return Analysis(info, params, moments, extra)
 

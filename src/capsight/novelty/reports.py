@@ -391,6 +391,11 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     if novel:
         ax.plot([], [], color=_ACCENT, marker="o", linewidth=1.2, label="novel moment")
 
+    stopped = analysis.extra.get("stopped_at") if isinstance(analysis.extra, dict) else None
+    if isinstance(stopped, (int, float)) and stopped < end:  # Ctrl-C: the rest was never seen
+        ax.axvspan(stopped, end, color="#e4e7eb", alpha=0.6, zorder=0, linewidth=0)
+        ax.text((stopped + end) / 2, top * 0.5, "not analysed\n(stopped)", ha="center",
+                va="center", fontsize=9, color="#52606d")  # fmt: skip
     ax.set_xlim(start, end)
     ax.xaxis.set_major_locator(MultipleLocator(_tick_step(end)))
     clock = moment_clock(analysis)
