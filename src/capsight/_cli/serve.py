@@ -79,6 +79,22 @@ def _log_as_uvicorn_does(level: str) -> None:
     logger.propagate = False  # (not twice, should anything configure the root logger)
 
 
+PROBES = ("/healthz", "/readyz")
+
+
+class QuietProbes:
+    """A filter for uvicorn's access log that drops the lines of health probes answered 200:
+    Docker's HEALTHCHECK asks /readyz every 30 s (a Kubernetes probe every 10), and those lines
+    had buried the requests a person reads the log for. A failing probe is still logged."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        args = record.args  # uvicorn's: (client, method, path with query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5 and args[4] == 200:
+            return not str(args[2]).split("?")[0].endswith(PROBES)
+        return True
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve",
@@ -213,6 +229,10 @@ def run(args: argparse.Namespace) -> int:
     _log_as_uvicorn_does(settings.log_level)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             timeout_graceful_shutdown=10)  # fmt: skip
+    if settings.log_level.lower() not in ("debug", "trace"):  # (there, every request is logged)
+        import logging
+
+        logging.getLogger("uvicorn.access").addFilter(QuietProbes())
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
