@@ -76,6 +76,23 @@ def test_a_video_whose_frames_end_before_its_declared_length_says_so():
     assert _analysis([]).cut_short() is None
 
 
+def test_changes_left_out_under_a_restless_videos_raised_bar_are_said():
+    """At --every 3 on a slideshow, 3 of 14 cuts were picked and 11 left out without a word."""
+    strength = [None, 0.2, 3.0, 2.5, 0.4, 1.5, 1.2, 1.4, 0.1]  # 3.0 picked; peaks 1.5 and 1.4
+    moments = [Moment(float(t), "a", 0.1, is_novel=t == 2) for t in range(9)]
+    extra = {"selection": {"threshold": 2.0, "strength": strength, "end_from": 8}}
+    analysis = Analysis(VideoInfo("clip.mp4", 9.0, 25.0, 64, 48), AnalysisParams(), moments, extra)
+    assert analysis.raised_bar(face="cli") == (
+        "every moment differs from the ones before it, so the bar to stand out was raised (2x "
+        "the usual) and 2 weaker changes that cleared the usual bar were left out (a restless "
+        "video, or too few samples for its shots: sample more often, --every)"
+    )
+    assert analysis.raised_bar(face="cli") in analysis.notes(face="cli")
+    usual = Analysis(analysis.video, analysis.params, moments,
+                     {"selection": {**extra["selection"], "threshold": 1.0}})  # fmt: skip
+    assert usual.raised_bar() is None and _analysis(moments).raised_bar() is None
+
+
 def test_a_window_that_spans_too_little_video_says_so():
     """every_n_second=0.0001 with rolling_window_size=3 found 3 of testvideo's 7 events, and
     nothing said that the moments compared spanned a tenth of a second."""

@@ -666,6 +666,8 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
     if short := analysis.cut_short():
         lines.append(f"note: {short}")
+    if raised := analysis.raised_bar(face="cli"):
+        lines.append(f"note: {raised}")
     if narrow := analysis.narrow_window(face="cli"):
         lines.append(f"note: {narrow}")
     # A window given wider than the video (5: the default); with one moment there is nothing

@@ -149,9 +149,11 @@ class Analysis:
 
     def notes(self, face: str = "report") -> list[str]:
         """The sentences to show beside the moments, those that apply: why no moment is novel
-        (``quiet_reason``), frames that end early (``cut_short``) and a window that spans too
+        (``quiet_reason``), changes left out under a restless video's raised bar
+        (``raised_bar``), frames that end early (``cut_short``) and a window that spans too
         little video (``narrow_window``). The HTTP API joins them into its ``note``."""
-        found = (self.quiet_reason(face), self.cut_short(), self.narrow_window(face))
+        found = (self.quiet_reason(face), self.raised_bar(face), self.cut_short(),
+                 self.narrow_window(face))  # fmt: skip
         return [note for note in found if note]
 
     def narrow_window(self, face: str = "report") -> str | None:
@@ -171,6 +173,28 @@ class Analysis:
         return (f"{before} only {span:.3g} s of video, so a slow change (a dissolve, a "
                 f"fade) may pass unnoticed: sample every {sparser:.2g} s or more sparsely "
                 f"({hint['every']}), or compare with more moments ({hint['window']})")  # fmt: skip
+
+    def raised_bar(self, face: str = "report") -> str | None:
+        """A sentence when some moments are novel but the video counted as restless, its bar
+        raised, and other changes that cleared the usual bar were left out for it, else None.
+        (At ``--every 3`` on a slideshow, 3 of its 14 cuts were picked and the other 11 left out
+        without a word.) Those changes are counted as the local peaks of strength above 1."""
+        selection = self.extra.get("selection") if isinstance(self.extra, dict) else None
+        if not self.novel_moments or not selection or selection.get("threshold", 1.0) <= 1.0:
+            return None
+        strength = selection.get("strength") or []
+        value = [s if isinstance(s, (int, float)) else -math.inf for s in strength]
+        novel = {i for i, m in enumerate(self.moments) if m.is_novel}
+        left_out = sum(1 for i, s in enumerate(value) if s > 1.0 and i not in novel
+                       and s >= max(value[max(0, i - 1) : i + 2]))  # fmt: skip
+        if not left_out:
+            return None
+        hint = _setting_names(face)
+        return (f"every moment differs from the ones before it, so the bar to stand out was "
+                f"raised ({selection['threshold']:.3g}x the usual) and {_changes(left_out, 'weaker ')} "
+                f"that cleared the usual bar {'was' if left_out == 1 else 'were'} left out (a "
+                f"restless video, or too few samples for its shots: sample more often, "
+                f"{hint['every']})")  # fmt: skip
 
     def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).

@@ -630,6 +630,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
     if short := analysis.cut_short():
         novel_html += f'<p class="empty">Note: {_e(short)}.</p>'
+    if raised := analysis.raised_bar(face="report"):
+        novel_html += f'<p class="empty">Note: {_e(raised)}.</p>'
     if narrow := analysis.narrow_window(face="report"):
         novel_html += f'<p class="empty">Note: {_e(narrow)}.</p>'
 

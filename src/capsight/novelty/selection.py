@@ -194,11 +194,7 @@ class ChangeEvidence:
         lo = max(0, i - self.window, segment_start if segment_start < i else 0)
         key = (i, lo)
         if key not in self._ahead:
-            count = self._count[i] - self._count[lo]
-            if count > 0:  # the mean of the usable moments in the window
-                before = (self._csum[i] - self._csum[lo]) / count  # (R, D)
-            else:  # none usable (all flat): the mean of them all
-                before = self.x[lo:i].mean(axis=0)  # (R, D)
+            before = self.reference(i, segment_start)
             ahead = _region_distance(
                 self.x[i : i + 1 + self.horizon], before, self.metric, self.top
             )
@@ -208,6 +204,24 @@ class ChangeEvidence:
             persistence = _second_smallest(later) if len(later) else float("inf")
             self._ahead[key] = (float(ahead[0]), persistence)
         return self._ahead[key]
+
+    def reference(self, i: int, segment_start: int = 0) -> np.ndarray:
+        """(R, D) what moment ``i`` is compared with: the mean of the usable moments among the
+        previous ``window``, not reaching back before ``segment_start`` (all of them when none
+        is usable: flat ones)."""
+        lo = max(0, i - self.window, segment_start if segment_start < i else 0)
+        count = self._count[i] - self._count[lo]
+        if count > 0:
+            return (self._csum[i] - self._csum[lo]) / count
+        return self.x[lo:i].mean(axis=0)
+
+    def nearer_the_new(self, j: int, i: int, segment_start: int = 0) -> bool:
+        """Whether moment ``j`` looks more like moment ``i`` than like what ``i`` was compared
+        with (``reference``): a blurred frame of the shot ``i`` starts, not of the one before."""
+        ref = self.reference(i, segment_start)
+        new, old = (_region_distance(self.x[j : j + 1], to, self.metric, self.top)[0]
+                    for to in (self.x[i], ref))  # fmt: skip
+        return bool(new < old)
 
     @property
     def change(self) -> np.ndarray:
@@ -251,11 +265,16 @@ def blurred_moments(
     sharpness (``frames.sharpness``) is under ``blur_ratio`` times the upper quartile of each
     side's within ``blur_context_seconds`` (one side at the ends). A defocus or a whip pan is a
     dip that recovers; a cut to a smooth scene (sky, fog) stays smooth after, so it is no dip.
-    Flat frames (NaN: fades, dark title cards) are neither blurred nor a reference."""
+    Flat frames (NaN: fades, dark title cards) are neither blurred nor a reference. Moments
+    sampled further apart than ``blur_context_seconds`` have no neighbours to compare with, and
+    none is blurred: at ``--every 6`` an ordinary frame of a softer scene had been compared with
+    the other shots around it, called blurred, and so could never be novel."""
     cfg = config or SelectionConfig()
     s = np.asarray(sharpness, dtype=np.float64)
-    k = max(1, round(cfg.blur_context_seconds / every))
     out = np.zeros(len(s), bool)
+    if every > cfg.blur_context_seconds:
+        return out
+    k = max(1, round(cfg.blur_context_seconds / every))
     for i in np.flatnonzero(np.isfinite(s)):
         sides = [s[max(0, i - k) : i], s[i + 1 : i + 1 + k]]
         sides = [side[np.isfinite(side)] for side in sides]
@@ -341,6 +360,18 @@ def select_novel_moments(
                 segment = i
         return chosen, strength
 
+    def blur_start(i: int, previous: int) -> int:
+        """Where a change picked at ``i`` began: a cut followed by a burst of blur (a whip pan,
+        a refocus) had been put on the first sharp moment after it, seconds late, as blurred
+        moments are never picked. The blurred moments just before ``i`` that look like its
+        new shot (by the signal that weighs most) are the change's start."""
+        name = max(evidence, key=lambda signal: weights.get(signal, 0.0))
+        start = i
+        while (start - 1 > previous and blurred[start - 1]
+               and evidence[name].nearer_the_new(start - 1, i, max(previous, 0))):  # fmt: skip
+            start -= 1
+        return start
+
     # First at the floor; then, if the video is restless (its typical moment already moves a
     # good fraction of the floor), again with the threshold raised to k x its lower quartile.
     chosen, strength = pick(1.0)
@@ -355,6 +386,8 @@ def select_novel_moments(
     per_signal = {
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
+    # (each pick's segment, as pick() had it: the pick before it, 0 for the first)
+    chosen = [blur_start(i, previous) for i, previous in zip(chosen, [0, *chosen], strict=False)]
     return Selection(
         chosen,
         strength,
