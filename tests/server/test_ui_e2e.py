@@ -343,3 +343,42 @@ def test_a_class_list_pasted_over_the_last_clears_its_bars(page, tmp_path):
     page.wait_for_function(
         "!document.querySelector('#capsight-top5').innerText.includes('%')", timeout=10_000
     )
+
+
+def test_an_open_tab_does_not_hold_the_servers_shutdown(tmp_path):
+    """SIGTERM with a tab open: the tab's heartbeat stream held the shutdown for uvicorn's whole
+    10 s grace, which then cancelled it with a logged traceback."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    port = _free_port()
+    env = {**os.environ, "CAPSIGHT_JOB_DIR": str(tmp_path / "jobs"), "CAPSIGHT_PORT": str(port)}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "capsight", "serve"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 240
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                        break
+                except OSError:
+                    assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.5)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/ui/")
+                page.wait_for_selector(".capsight-hero")
+                page.wait_for_timeout(2000)  # the heartbeat stream is open
+                proc.terminate()
+                proc.wait(timeout=60)
+                browser.close()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    said = log_path.read_text()
+    assert "Finished server process" in said
+    assert "graceful shutdown exceeded" not in said and "Traceback" not in said, said[-3000:]

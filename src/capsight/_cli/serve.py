@@ -239,6 +239,11 @@ def run(args: argparse.Namespace) -> int:
             # Said to the event streams at once (routers/jobs.py): they end with a last event
             # instead of holding the shutdown for its 10 s and being cut off.
             app.state.stopping.set()
+            # An open tab's heartbeat stream had held the shutdown for its whole 10 s, then
+            # ended in a logged traceback as uvicorn cancelled it.
+            ui_app = getattr(app.state, "ui_app", None)
+            if ui_app is not None:
+                ui_app.stop_event.set()
             super().handle_exit(sig, frame)
 
     server = Server(config)
