@@ -107,6 +107,17 @@ def test_delete_job_removes_it_and_its_files(client, tiny_video, wait_for_job):
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
 
 
+def test_a_job_id_in_upper_case_finds_its_job(client, tiny_video, wait_for_job):
+    """An id upper-cased on its way (a log, a ticket) was told it was not 32 hex characters."""
+    job_id = _submit(client, tiny_video).json()["id"]
+    wait_for_job(client, job_id)
+    shouted = job_id.upper()
+    r = client.get(f"/v1/jobs/{shouted}")
+    assert r.status_code == 200 and r.json()["id"] == job_id
+    assert client.get(f"/v1/jobs/{shouted}/report").status_code == 200
+    assert client.delete(f"/v1/jobs/{shouted}").status_code == 204
+
+
 def test_unknown_and_malformed_job_ids_are_404(client):
     for job_id in ("0" * 32, "nope", "..%2F..%2Fetc"):
         r = client.get(f"/v1/jobs/{job_id}")

@@ -213,6 +213,17 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
         page.wait_for_function("() => { const r = document.querySelector('#capsight-video video')"
                                ".getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight }",
                                timeout=15_000)  # fmt: skip
+        # Every moment's time on one line ("00:00" over ".5" on a phone).
+        page.locator("button", has_text="Every moment").click()
+        lines = page.wait_for_function("""() => { const found = [...document.querySelectorAll(
+            '#capsight-moments .body-cell.first-column .text, #capsight-moments th .text')]
+            .filter(e => e.getBoundingClientRect().height > 0).slice(0, 6).map(e => {
+              const style = getComputedStyle(e);
+              const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+              return [e.innerText, Math.round(e.getBoundingClientRect().height / line)]; });
+            return found.some(([text]) => text.includes(':')) && found; }""").json_value()
+        times = [(text, rows) for text, rows in lines if ":" in text]
+        assert times and all(rows == 1 for _, rows in times), lines
         page.set_viewport_size({"width": 768, "height": 1024})  # a tablet: two columns still
         page.wait_for_timeout(300)
         for slider in ("#capsight-every", "#capsight-window"):  # "30" had been cut to "3"

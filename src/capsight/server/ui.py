@@ -919,8 +919,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 with gr.Accordion("Every moment", open=False):
                     # Widths that fit a phone: the caption column wraps, the numbers stay in view.
                     table = gr.Dataframe(headers=TABLE_HEADERS,
-                                         column_widths=["21%", "34%", "25%", "20%"],
-                                         wrap=True, interactive=False)  # fmt: skip
+                                         column_widths=["25%", "28%", "27%", "20%"],
+                                         wrap=True, interactive=False,
+                                         elem_id="capsight-moments")  # fmt: skip
 
             classify_tab(app)  # capsight.server.classify_tab
 

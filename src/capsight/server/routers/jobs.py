@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
 from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse, saved_name
@@ -139,7 +139,12 @@ def not_done(job: Job, output: str) -> ApiError:
     )
 
 
-JobId = Annotated[str, Path(description="The id POST /v1/videos returned (32 hex characters)")]
+# In either case: an id copied from a log or a ticket may have been upper-cased on its way.
+JobId = Annotated[
+    str,
+    Path(description="The id POST /v1/videos returned (32 hex characters, in either case)"),
+    AfterValidator(str.lower),
+]
 
 
 # A misspelt option (?stauts=failed would list every job) is refused on every route that reads
