@@ -141,6 +141,14 @@ def test_duplicates_in_a_huge_list_are_found_without_comparing_every_pair():
         parse_classes(names)
 
 
+def test_a_class_file_that_repeats_a_class_is_named(tmp_path):
+    path = tmp_path / "dup.txt"
+    path.write_text("cat\ndog\nCAT\n")
+    with pytest.raises(InvalidParameter) as raised:
+        parse_classes(str(path))
+    assert str(raised.value) == f"{path}: class list repeats CAT, cat; each class once"
+
+
 def test_class_files_that_hold_one_line_or_do_not_exist_are_named_as_files(tmp_path, monkeypatch):
     one_line = tmp_path / "mine.txt"
     one_line.write_text("cat, dog, car\n")

@@ -79,6 +79,19 @@ def test_bad_example_folders(tmp_path):
         read_examples(tmp_path / "empty")
 
 
+def test_photos_in_a_class_folders_own_folders_count_and_hidden_files_do_not(examples):
+    """cat/2019/*.jpg had been left out without a word, and a macOS ._ copy beside the photos
+    had stopped the build ("not an image file"), where capsight classify skips it."""
+    (examples / "red_stripes" / "2019").mkdir()
+    _stripes(7).save(examples / "red_stripes" / "2019" / "7.png")
+    (examples / "red_stripes" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (examples / "red_stripes" / ".thumbs").mkdir()
+    _stripes(8).save(examples / "red_stripes" / ".thumbs" / "8.png")
+    found = read_examples(examples)
+    assert [p.relative_to(examples).as_posix() for p in found["red stripes"]] == [
+        "red_stripes/0.png", "red_stripes/1.png", "red_stripes/2019/7.png"]  # fmt: skip
+
+
 def test_a_class_folder_without_photos_is_named_not_left_out(examples, tmp_path):
     import shutil
 

@@ -248,7 +248,8 @@ def parse_classes(
     duplicates = sorted({label for label in labels if counts[label.casefold()] > 1})
     if duplicates:
         more = f" and {len(duplicates) - 10:,} more" if len(duplicates) > 10 else ""
-        raise InvalidParameter(f"class list repeats {', '.join(duplicates[:10])}{more}; each "
-                               "class once")  # fmt: skip
+        where = f"{source}: " if source != "list" else ""  # (a file's name, as its other errors)
+        raise InvalidParameter(f"{where}class list repeats {', '.join(duplicates[:10])}{more}; "
+                               "each class once")  # fmt: skip
     notes = comma_note(source, labels) if source != "list" else ()
     return ClassList(tuple(labels), None, source, notes)

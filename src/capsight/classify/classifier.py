@@ -98,7 +98,8 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) -> torch.Tensor:
-    """Class probabilities (N, C) for images of any sizes (one forward per distinct size):
+    """Class probabilities (N, C) for images of any sizes (forwards of 16, 8, 4, 2 or 1 photos
+    of one size):
     paths, bytes, PIL images or NumPy arrays, as ``capsight.caption`` takes them."""
     from capsight.io.image_inputs import image_list, rgb_images
 
@@ -109,15 +110,23 @@ def predict(classifier: nn.Module, images: Sequence[ImageInput] | ImageInput) ->
     by_size: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
         by_size.setdefault(image.size, []).append(i)
+    # Batches of 16, 8, 4, 2 or 1 photos of one size: five batch lengths in all. Every length
+    # from 1 to 16 (the remainders of a folder's many photo sizes) had grown the heap with each
+    # one, as glibc could not reuse the blocks freed: 400 ImageNet photos, 2.3 GB, and rising.
+    batches = []
     for indices in by_size.values():
-        for start in range(0, len(indices), 16):
-            chunk = indices[start : start + 16]
-            batch = torch.cat([image_to_tensor(images[i]) for i in chunk])  # (B, 3, H, W)
-            if weight is not None:
-                batch = batch.to(weight.device, weight.dtype)
-            probs = classifier(batch).float().cpu()  # (B, C)
-            for i, row in zip(chunk, probs, strict=False):
-                out[i] = row
+        start = 0
+        for length in (16, 8, 4, 2, 1):
+            while len(indices) - start >= length:
+                batches.append(indices[start : start + length])
+                start += length
+    for chunk in batches:
+        batch = torch.cat([image_to_tensor(images[i]) for i in chunk])  # (B, 3, H, W)
+        if weight is not None:
+            batch = batch.to(weight.device, weight.dtype)
+        probs = classifier(batch).float().cpu()  # (B, C)
+        for i, row in zip(chunk, probs, strict=False):
+            out[i] = row
     if not images:
         return torch.zeros(0, len(classifier.labels))
     return torch.stack(out)  # type: ignore[arg-type]

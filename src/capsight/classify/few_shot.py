@@ -29,8 +29,22 @@ from capsight.io.images import PHOTO_KINDS, PHOTO_SUFFIXES
 from capsight.progress import ProgressCallback, span
 
 
+def _photos_under(folder: Path) -> list[Path]:
+    """The photos in a class folder and its own sub-folders (``cat/2019/``: they had been left
+    out without a word), sorted; hidden files and folders (macOS's ``._`` copies, which had
+    stopped the build as "not an image file") are not photos, as ``capsight classify`` skips
+    them too."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root, name) for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES]  # fmt: skip
+    return sorted(p for p in found if p.is_file())
+
+
 def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
-    """{class name: [photo paths]} from the sub-folders of ``folder`` (folder name = class)."""
+    """{class name: [photo paths]} from the sub-folders of ``folder`` (folder name = class;
+    the photos in a class folder's own sub-folders count for it)."""
     if not str(folder).strip():  # Path("") would be the current folder
         raise InvalidParameter(
             "the examples folder name is empty; give a folder with one sub-folder per class"
@@ -42,9 +56,7 @@ def read_examples(folder: str | os.PathLike) -> dict[str, list[Path]]:
         raise InputNotFound(f"{root}: no such folder; give a folder with one sub-folder per class")
     examples, folders, empty = {}, {}, []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        photos = sorted(
-            p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES
-        )
+        photos = _photos_under(sub)
         if not photos:
             empty.append(sub.name)
             continue
