@@ -269,6 +269,17 @@ def test_every_error_is_json(client):
     assert client.get("/v1/models", params={"verbose": "1"}).status_code == 200
 
 
+def test_a_path_with_a_slash_too_many_is_redirected_with_a_line_that_says_where(client, cat_jpeg):
+    """POST /v1/captions/ was a 307 with no body: curl without -L printed nothing, exit 0."""
+    r = client.post("/v1/captions/", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 307 and r.headers["location"].endswith("/v1/captions")
+    assert r.json() == {"error": "no such endpoint: POST /v1/captions/; the endpoint is "
+                                 "/v1/captions (this answer redirects there)"}  # fmt: skip
+    followed = client.post("/v1/captions/", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")})
+    assert followed.status_code == 200 and "cat" in followed.json()["results"][0]["caption"]
+
+
 def test_root_points_to_docs_and_ui(client):
     assert client.get("/").json()["docs"] == "/docs"
     r = client.get("/", headers={"accept": "text/html"}, follow_redirects=False)

@@ -28,6 +28,7 @@ from capsight.server.jobs import JobManager, JobStore
 from capsight.server.queue_gate import QueueGate
 from capsight.server.routers import captions, classify, health, jobs, legacy, models, videos
 from capsight.server.settings import ServerSettings
+from capsight.server.slash_redirects import SaidRedirects
 from capsight.server.uploads import BodySizeLimit
 
 log = logging.getLogger("capsight.server")
@@ -134,6 +135,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         app.add_middleware(UiGate, job_dir=settings.job_dir)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(QueueGate)  # a full queue answers before the body is read
+    app.add_middleware(SaidRedirects)  # POST /v1/captions/: a 307 that says where, not nothing
     app.add_middleware(HeadAsGet)  # HEAD is a GET without its body, everywhere
     if settings.allowed_origins:  # outermost: a 413 or 503 reaches the browser's page as well
         from starlette.middleware.cors import CORSMiddleware
