@@ -735,3 +735,18 @@ def test_model_b_starts_on_another_captioner_not_on_labels():
     assert second_model(names, "show-attend-tell") == "prefix-gpt2"
     assert second_model(["default", "labels", "mine"], "default") == "labels"  # the only other
     assert second_model(["labels"], "labels") == "labels"
+
+
+def test_the_page_logs_in_with_the_key_alone(make_app, started):
+    """A key typed with no user name got a bare 422 from Gradio's login form, which the page
+    did not show; a wrong key is still refused, and a user name still works."""
+    for client in started(make_app(ui=True, api_key="correct-horse")):
+        for fields in ({"username": "", "password": "correct-horse"},
+                       {"username": "me", "password": "correct-horse"}):  # fmt: skip
+            as_the_page = {name: (None, value) for name, value in fields.items()}  # multipart
+            r = client.post("/ui/login", files=as_the_page, follow_redirects=False)
+            assert r.status_code == 200 and r.cookies, r.text
+        r = client.post("/ui/login", data={"password": "correct-horse"}, follow_redirects=False)
+        assert r.status_code == 200 and r.cookies, r.text  # (urlencoded, no user name at all)
+        r = client.post("/ui/login", files={"username": (None, ""), "password": (None, "wrong")})
+        assert r.status_code == 400

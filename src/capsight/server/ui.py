@@ -1042,7 +1042,7 @@ def mount_ui(app: FastAPI) -> None:
             max_file_size=settings.max_upload_bytes,
             ssr_mode=False,
             auth=auth,
-            auth_message="Log in with any user name (it cannot be left empty: after a wrong key, type one again) and the server's API key as the password.",
+            auth_message="Log in with the server's API key as the password (any user name, or none).",
             footer_links=[],
             favicon_path=str(FAVICON_PATH) if FAVICON_PATH.is_file() else None,
             show_error=False,  # only user_error()'s messages reach the page, never internals

@@ -8,6 +8,10 @@ key could make the server parse ``--max-upload-mb`` of JSON (several GB of memor
 The page sends files through ``/ui/gradio_api/upload`` and only small JSON elsewhere, so a body
 over ``UI_BODY_MAX`` is a ``413`` there, refused before it is read when its length is declared.
 
+Gradio's login form (with an API key set) needs a user name, and answered a key sent without
+one with a bare ``422`` the page did not show: only the key is asked for here, so an empty
+user name is filled in (``LOGIN_USER``) before Gradio reads the form.
+
 The page links to job files through Gradio's file route, which serves everything under the
 folders it is allowed (the job folder): a job's upload (``<id>/input.mp4``), which the API
 never hands back, would be served as well. Here only ``<id>/out/`` and ``<id>/thumbs/`` of the
@@ -19,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capsight.server.deps import route_path
 from capsight.server.uploads import BodySizeLimit
@@ -28,6 +33,8 @@ from capsight.server.uploads import BodySizeLimit
 UI = "/ui/"
 UPLOAD_ROUTE = "/ui/gradio_api/upload"  # the page's files: the server's own upload limit
 FILE_ROUTES = ("/ui/gradio_api/file=", "/ui/gradio_api/file/")  # (the second: Gradio's older form)
+LOGIN_ROUTE = "/ui/login"
+LOGIN_USER = b"capsight"  # the user name a login with the key alone is given
 UI_BODY_MAX = 2 * 2**20  # bytes: a class list of 5,000 names is ~100 KB of JSON
 SERVED = frozenset({"out", "thumbs"})  # the job sub-folders the page links to
 
@@ -49,6 +56,8 @@ class UiGate:
             await _not_served(send)
         elif path == UPLOAD_ROUTE:
             await self.app(scope, receive, send)
+        elif path.rstrip("/") == LOGIN_ROUTE and scope["method"] == "POST":
+            await self.small_bodies(*await _with_user_name(scope, receive), send)
         else:
             await self.small_bodies(scope, receive, send)
 
@@ -68,6 +77,41 @@ class UiGate:
             return True
         parts = Path(inside).parts  # (the job folder itself: none)
         return len(parts) >= 3 and parts[1] in SERVED
+
+
+async def _with_user_name(scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
+    """(scope, receive) for a login form whose user name, when empty or missing, is
+    ``LOGIN_USER``: the page's form (multipart, as Gradio's page sends it) or a urlencoded one.
+    The form is a few hundred bytes, read whole here; a longer one passes as it came."""
+    body, more, messages = b"", True, []
+    while more and len(body) <= 64 * 2**10:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    kind = dict(scope.get("headers") or []).get(b"content-type", b"").split(b";")[0].strip()
+    filled = None
+    if not more and all(m["type"] == "http.request" for m in messages):
+        if kind == b"multipart/form-data":  # an empty field: its header, a blank line, nothing
+            empty = b'name="username"\r\n\r\n\r\n'
+            if empty in body:
+                filled = body.replace(empty, b'name="username"\r\n\r\n' + LOGIN_USER + b"\r\n")
+        elif kind == b"application/x-www-form-urlencoded":
+            fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+            if not any(name == "username" and value for name, value in fields):
+                fields = [(n, v) for n, v in fields if n != "username"]
+                filled = urlencode([*fields, ("username", LOGIN_USER.decode())]).encode()
+    if filled is not None:
+        messages = [{"type": "http.request", "body": filled, "more_body": False}]
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(filled)).encode())]}
+
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return scope, replayed
 
 
 async def _not_served(send: Send) -> None:
