@@ -41,7 +41,7 @@ def test_the_options_are_analyze_videos_and_checked_before_any_video(tmp_path):
     from capsight.novelty.pipeline import analyze_video
 
     params = inspect.signature(analyze_video).parameters
-    assert _OPTIONS == set(params) - {"path", "progress"}
+    assert _OPTIONS == set(params) - {"path", "progress", "partial"}  # (a batch keeps none)
     assert _CHECKED_DEFAULTS == {k: params[k].default for k in _CHECKED_DEFAULTS}
     out = tmp_path / "out"
     for kwargs, message in (

@@ -50,6 +50,12 @@ def fake_pipeline(monkeypatch):
             part = _fake_analysis(str(path), **params)
             part.moments[5:] = []
             part.extra["stopped_at"] = 4.0
+            if "term" in str(path):  # SIGTERM: the CLI's own kind of interrupt, kept
+                from capsight._cli.main import Terminated
+
+                stop = Terminated()
+                stop.analysis = part
+                raise stop
             raise StoppedPartWay(part)
         if "ctrl-c" in str(path):
             if "late" in str(path) and progress is not None:
@@ -162,8 +168,14 @@ def test_ctrl_c_part_way_through_one_video_writes_the_part_analysed(
     assert (f"ctrl-c-part.mp4: stopped at 00:04 of 00:06; the report in {tmp_path / 'o'} covers "
             "the 5 moments analysed up to there") in err  # fmt: skip
     report = (tmp_path / "o" / "report.html").read_text()
-    assert "stopped part-way (Ctrl-C): only the moments up to 4.0 s of the 6.0 s" in report
+    assert "stopped part-way: only the moments up to 4.0 s of the 6.0 s" in report
     assert len(json.loads((tmp_path / "o" / "analysis.json").read_text())["moments"]) == 5
+    status, out, err = run_cli("video", tmp_path / "ctrl-c-part.mp4", "--out", tmp_path / "j",
+                               "--json")  # fmt: skip
+    assert status == 130 and json.loads(out)["extra"]["stopped_at"] == 4.0  # printed as it is
+    (tmp_path / "ctrl-c-part-term.mp4").write_bytes(b"x")
+    status, _, err = run_cli("video", tmp_path / "ctrl-c-part-term.mp4", "--out", tmp_path / "t")
+    assert status == 143 and (tmp_path / "t" / "report.html").is_file(), err  # not "interrupted"
 
 
 def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(

@@ -78,19 +78,21 @@ def test_a_video_whose_frames_end_before_its_declared_length_says_so():
 
 def test_changes_left_out_under_a_restless_videos_raised_bar_are_said():
     """At --every 3 on a slideshow, 3 of 14 cuts were picked and 11 left out without a word."""
-    strength = [None, 0.2, 3.0, 2.5, 0.4, 1.5, 1.2, 1.4, 0.1]  # 3.0 picked; peaks 1.5 and 1.4
     moments = [Moment(float(t), "a", 0.1, is_novel=t == 2) for t in range(9)]
-    extra = {"selection": {"threshold": 2.0, "strength": strength, "end_from": 8}}
-    analysis = Analysis(VideoInfo("clip.mp4", 9.0, 25.0, 64, 48), AnalysisParams(), moments, extra)
+    selection = {"threshold": 2.0, "strength": [None] + [0.5] * 8, "left_out": [5, 7]}
+    analysis = Analysis(VideoInfo("clip.mp4", 9.0, 25.0, 64, 48), AnalysisParams(every=3.0),
+                        moments, {"selection": selection})  # fmt: skip
     assert analysis.raised_bar(face="cli") == (
-        "every moment differs from the ones before it, so the bar to stand out was raised (2x "
+        "most moments differ from the ones before them, so the bar to stand out was raised (2x "
         "the usual) and 2 weaker changes that cleared the usual bar were left out (a restless "
         "video, or too few samples for its shots: sample more often, --every)"
     )
     assert analysis.raised_bar(face="cli") in analysis.notes(face="cli")
-    usual = Analysis(analysis.video, analysis.params, moments,
-                     {"selection": {**extra["selection"], "threshold": 1.0}})  # fmt: skip
-    assert usual.raised_bar() is None and _analysis(moments).raised_bar() is None
+    dense = Analysis(analysis.video, AnalysisParams(every=0.1), moments, analysis.extra)
+    assert dense.raised_bar().endswith("left out (a restless video)")  # sampled densely already
+    none_lost = {"selection": {**selection, "left_out": []}}
+    assert Analysis(analysis.video, analysis.params, moments, none_lost).raised_bar() is None
+    assert _analysis(moments).raised_bar() is None  # (an analysis.json from before: no note)
 
 
 def test_a_window_that_spans_too_little_video_says_so():

@@ -80,7 +80,7 @@ def test_ctrl_c_part_way_keeps_the_moments_analysed_so_far(one_cut_clip):
     assert [m.time for m in part.moments] == pytest.approx([0.2 * n for n in range(16)])
     assert part.extra["stopped_at"] == pytest.approx(3.0) and part.video.duration == 8.0
     assert part.moments[0].novelty is None and all(m.novelty is not None for m in part.moments[1:])
-    assert "stopped part-way (Ctrl-C): only the moments up to 3.0 s" in part.cut_short()
+    assert "stopped part-way: only the moments up to 3.0 s" in part.cut_short()
 
     def stop_while_loading(fraction, message):
         if message == "captioning the first frames":
@@ -89,6 +89,23 @@ def test_ctrl_c_part_way_keeps_the_moments_analysed_so_far(one_cut_clip):
     with pytest.raises(KeyboardInterrupt) as plain:  # nothing captioned: nothing to keep
         analyze_video(one_cut_clip, progress=stop_while_loading)
     assert type(plain.value) is KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as plain:  # a batch keeps no partial reports
+        analyze_video(one_cut_clip, every=0.2, progress=stop_after_the_first_batch, partial=False)
+    assert not hasattr(plain.value, "analysis")
+    import pickle
+
+    assert len(pickle.loads(pickle.dumps(stopped.value)).analysis.moments) == 16  # (a worker's)
+
+    class Terminated(KeyboardInterrupt):  # the CLI's SIGTERM: raised as its own kind
+        pass
+
+    def terminated(fraction, message):
+        if message.startswith("captioned up to"):
+            raise Terminated
+
+    with pytest.raises(Terminated) as kept:
+        analyze_video(one_cut_clip, every=0.2, progress=terminated)
+    assert len(kept.value.analysis.moments) == 16
 
 
 def test_greedy_captions_are_recorded_and_find_the_same_cut(one_cut_clip):

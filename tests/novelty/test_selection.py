@@ -183,6 +183,36 @@ def test_a_cut_into_a_burst_of_blur_is_put_where_the_blur_starts():
     assert select_novel_moments({"visual": x}, sharpness=sharp).indices == [12]
 
 
+def test_a_pick_moved_to_its_blur_keeps_its_strength_spacing_and_distance():
+    """Review of the rule above: a moved pick's row had no strength, a shot of 1 s before a
+    whip pan gave two picks 1 s apart, and Euclidean compared a frame with a window mean."""
+    rng = np.random.default_rng(12)
+    a, b, c, haze = _scene(rng), _scene(rng), _scene(rng), _scene(rng)
+    sharp = np.full(30, 10.0)
+    sharp[13:16] = 1.0
+    x = np.vstack([_shot(a, 13, rng), _shot(0.6 * c + 0.4 * haze, 3, rng), _shot(c, 14, rng)])
+    for metric in ("cosine", "euclidean"):
+        sel = select_novel_moments({"visual": x}, sharpness=sharp, metric=metric)
+        assert sel.indices == [13], metric
+        assert sel.moved == {13: 16} and sel.strength[13] == sel.strength[16] > 1
+        assert sel.describe()["moved"] == {"13": 16}
+    # shot b lasts one moment (a pick at 12), then a whip pan to c: no pick within 1 s of it
+    x[12] = _shot(b, 1, rng)[0]
+    sel = select_novel_moments({"visual": x}, sharpness=sharp)
+    assert sel.indices == [12, 14] and sel.moved == {14: 16}  # not 13: 1 s from 12
+
+
+def test_the_changes_a_raised_bar_left_out_are_listed():
+    """A slideshow sampled every 3 s (a new scene every 2 moments) counts as restless: its bar
+    rises over the cuts the usual one had picked, which the selection now lists."""
+    rng = np.random.default_rng(0)
+    x = np.vstack([_shot(_scene(rng), 2, rng, jitter=0.6) for _ in range(15)])
+    sel = select_novel_moments({"visual": x}, every=3.0)
+    assert sel.threshold > 1 and sel.indices == []
+    assert sel.left_out == list(range(2, 30, 2)) and sel.describe()["left_out"] == sel.left_out
+    assert select_novel_moments({"visual": x[:6]}, every=3.0).left_out == []  # (bar not raised)
+
+
 def test_flat_frames_are_neither_blurred_nor_a_reference():
     from capsight.novelty.selection import blurred_moments
 

@@ -280,6 +280,15 @@ def test_a_run_stopped_before_its_first_metric_leaves_no_empty_run(tmp_path):
     resumed = stopped(resume_run_id=trained)  # a resumed run keeps its earlier epochs
     assert resumed == trained
     assert client.get_run(trained).info.lifecycle_stage == "active"
+    elsewhere = stopped(resume_run_id="0" * 32)  # resumed from a run this store lacks: kept
+    assert client.get_run(elsewhere).info.lifecycle_stage == "active"
+    with pytest.raises(KeyboardInterrupt):  # a run that holds a model is kept too
+        with create_tracker("mlflow", root_dir=tmp_path, run_name="run") as with_model:
+            (tmp_path / "best").mkdir()
+            (tmp_path / "best" / "config.json").write_text("{}")
+            with_model.log_artifact(tmp_path / "best")
+            raise KeyboardInterrupt
+    assert client.get_run(with_model.run_id).info.lifecycle_stage == "active"
     with create_tracker("mlflow", root_dir=tmp_path, run_name="run") as failed_early:
         pass
     failed_early.close("FAILED")  # (closed already: FINISHED, kept)

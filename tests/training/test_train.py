@@ -1085,6 +1085,14 @@ def test_a_stopped_run_logs_its_best_model_as_it_stops(caption_folder, tmp_path,
         train(_config(caption_folder, tmp_path / "run", tmp_path / "cache", epochs=3), tracker)
     assert tracker.artifacts == [tmp_path / "run" / "best"]
 
+    class Unreachable(NullTracker):  # a tracking server gone away: the stop is still a stop
+        def log_artifact(self, path):
+            raise ConnectionError("server went away\nretries exhausted")
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(caption_folder, tmp_path / "run2", tmp_path / "cache", epochs=3),
+              Unreachable())  # fmt: skip
+
 
 def test_the_tracker_gets_absolute_paths(caption_folder, tmp_path, monkeypatch):
     """A run's data, out and cache folders as typed ("runs/a") mean nothing in the MLflow UI later."""

@@ -82,17 +82,14 @@ def _log_as_uvicorn_does(level: str) -> None:
 PROBES = ("/healthz", "/readyz")
 
 
-class QuietProbes:
+def quiet_probes(record) -> bool:
     """A filter for uvicorn's access log that drops the lines of health probes answered 200:
     Docker's HEALTHCHECK asks /readyz every 30 s (a Kubernetes probe every 10), and those lines
     had buried the requests a person reads the log for. A failing probe is still logged."""
-
-    @staticmethod
-    def filter(record) -> bool:
-        args = record.args  # uvicorn's: (client, method, path with query, HTTP version, status)
-        if isinstance(args, tuple) and len(args) == 5 and args[4] == 200:
-            return not str(args[2]).split("?")[0].endswith(PROBES)
-        return True
+    args = record.args  # uvicorn's: (client, method, path with query, HTTP version, status)
+    if isinstance(args, tuple) and len(args) == 5 and args[4] == 200:
+        return not str(args[2]).split("?")[0].endswith(PROBES)
+    return True
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -232,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     if settings.log_level.lower() not in ("debug", "trace"):  # (there, every request is logged)
         import logging
 
-        logging.getLogger("uvicorn.access").addFilter(QuietProbes())
+        logging.getLogger("uvicorn.access").addFilter(quiet_probes)
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
@@ -241,9 +238,9 @@ def run(args: argparse.Namespace) -> int:
             app.state.stopping.set()
             # An open tab's heartbeat stream had held the shutdown for its whole 10 s, then
             # ended in a logged traceback as uvicorn cancelled it.
-            ui_app = getattr(app.state, "ui_app", None)
-            if ui_app is not None:
-                ui_app.stop_event.set()
+            stop_event = getattr(getattr(app.state, "ui_app", None), "stop_event", None)
+            if stop_event is not None:
+                stop_event.set()
             super().handle_exit(sig, frame)
 
     server = Server(config)

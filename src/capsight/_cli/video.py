@@ -540,7 +540,6 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     """Analyse one video into ``out_dir``; print its summary (or JSON) when ``show_summary``."""
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
-    from capsight.novelty.analysis import StoppedPartWay
     from capsight.novelty.pipeline import analyze_video
     from capsight.novelty.reports import (
         OUTPUT_NAMES,
@@ -592,11 +591,16 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
                 encoder=args.encoder,
                 progress=on_progress,
             )
-        except StoppedPartWay as stop:  # the moments analysed so far make a report of their own
-            part = stop.analysis
+        except KeyboardInterrupt as stop:  # (Ctrl-C, or SIGTERM: the CLI's Terminated)
+            part = getattr(stop, "analysis", None)  # the moments analysed so far, if any
+            if part is None:
+                how_far = f" ({reached[0]})" if reached else ""
+                print(f"{video}: stopped before the end{how_far}; nothing was written to {out_dir}",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                raise
             bar(1.0, "writing the report of the part analysed")
             try:
-                write_outputs(part, out_dir)
+                outputs = write_outputs(part, out_dir)
             except KeyboardInterrupt:  # a second Ctrl-C: (write_outputs leaves no half a folder)
                 print(f"{video}: stopped before the end; nothing was written to {out_dir}",
                       file=sys.stderr, flush=True)  # fmt: skip
@@ -605,11 +609,8 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
                   f"{format_clock(part.video.duration, rounded=True)}; the report in {out_dir} "
                   f"covers the {len(part.moments):,} moments analysed up to there",
                   file=sys.stderr, flush=True)  # fmt: skip
-            raise
-        except KeyboardInterrupt:  # before any moment was analysed
-            how_far = f" ({reached[0]})" if reached else ""
-            print(f"{video}: stopped before the end{how_far}; nothing was written to {out_dir}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            if args.json and show_summary:  # as a finished run's, its note saying where it stopped
+                _print_analysis_json(part, outputs)
             raise
         on_progress(1.0, "writing report")
         outputs = write_outputs(analysis, out_dir)
@@ -623,13 +624,17 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     if not show_summary:
         return analysis, outputs
     if args.json:
-        data = analysis.to_dict()
-        data["outputs"] = {name: str(path) for name, path in outputs.items()}
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        _print_analysis_json(analysis, outputs)
     elif not args.quiet:
         print(format_summary(analysis, outputs, elapsed))
     return analysis, outputs
+
+
+def _print_analysis_json(analysis, outputs: dict[str, Path]) -> None:
+    data = analysis.to_dict()
+    data["outputs"] = {name: str(path) for name, path in outputs.items()}
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 
 SUMMARY_MOMENTS = 25  # novel moments the terminal summary lists

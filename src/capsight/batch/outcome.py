@@ -56,7 +56,8 @@ def analyze_into(
 
     try:
         check_output_dir(folder)  # before the minutes of analysis a bad folder would waste
-        analysis = analyze_video(video, progress=progress, **options)
+        # (no partial analysis on Ctrl-C: the batch reads an interrupted video as not analysed)
+        analysis = analyze_video(video, progress=progress, partial=False, **options)
         if progress is not None:
             progress(1.0, "writing report")
         outputs = write_outputs(analysis, folder)

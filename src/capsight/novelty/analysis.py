@@ -126,15 +126,16 @@ class Analysis:
         return f"<Analysis of {self.video.path!r}: {n} moment{'' if n == 1 else 's'}, {novel}>"
 
     def cut_short(self) -> str | None:
-        """A sentence when the analysis was stopped part-way (``extra["stopped_at"]``, from
-        ``pipeline.StoppedPartWay``), or when the video's frames ended before the length its
-        header declares and sampling times near the end found no frame (an MP4 cut off in its last frames, which is
-        read up to the cut), else None. Checked only where moments are at least two frames
-        apart: sampling every frame, a variable frame rate alone can leave a time without one."""
+        """A sentence when the analysis was stopped part-way (``extra["stopped_at"]``: Ctrl-C
+        or SIGTERM, ``StoppedPartWay``), or when the video's frames ended before the length its
+        header declares and sampling times near the end found no frame (an MP4 cut off in its
+        last frames, which is read up to the cut), else None. Checked only where moments are at
+        least two frames apart: sampling every frame, a variable frame rate alone can leave a
+        time without one."""
         v, every = self.video, self.params.every
         stopped = self.extra.get("stopped_at") if isinstance(self.extra, dict) else None
-        if isinstance(stopped, (int, float)):  # Ctrl-C: what was analysed is a video's start
-            return (f"stopped part-way (Ctrl-C): only the moments up to {stopped:.1f} s of the "
+        if isinstance(stopped, (int, float)):  # Ctrl-C: the moments analysed are its start
+            return (f"stopped part-way: only the moments up to {stopped:.1f} s of the "
                     f"{v.duration:.1f} s were analysed")  # fmt: skip
         step = 1.0 / v.fps if v.fps else 0.04
         if not self.moments or v.duration <= 0 or every < 2 * step:
@@ -175,26 +176,22 @@ class Analysis:
                 f"({hint['every']}), or compare with more moments ({hint['window']})")  # fmt: skip
 
     def raised_bar(self, face: str = "report") -> str | None:
-        """A sentence when some moments are novel but the video counted as restless, its bar
-        raised, and other changes that cleared the usual bar were left out for it, else None.
-        (At ``--every 3`` on a slideshow, 3 of its 14 cuts were picked and the other 11 left out
-        without a word.) Those changes are counted as the local peaks of strength above 1."""
+        """A sentence when some moments are novel but the video counted as restless and the
+        bar it raised left out changes picked at the usual one (``extra["selection"]
+        ["left_out"]``), else None. (At ``--every 3`` on a slideshow, 3 of its 14 cuts were
+        picked and the other 11 left out without a word.)"""
         selection = self.extra.get("selection") if isinstance(self.extra, dict) else None
-        if not self.novel_moments or not selection or selection.get("threshold", 1.0) <= 1.0:
+        if not self.novel_moments or not isinstance(selection, dict):
             return None
-        strength = selection.get("strength") or []
-        value = [s if isinstance(s, (int, float)) else -math.inf for s in strength]
-        novel = {i for i, m in enumerate(self.moments) if m.is_novel}
-        left_out = sum(1 for i, s in enumerate(value) if s > 1.0 and i not in novel
-                       and s >= max(value[max(0, i - 1) : i + 2]))  # fmt: skip
+        left_out = len(selection.get("left_out") or [])
         if not left_out:
             return None
         hint = _setting_names(face)
-        return (f"every moment differs from the ones before it, so the bar to stand out was "
+        why = ("a restless video" if self.params.every <= DENSEST_EVERY else
+               f"a restless video, or too few samples for its shots: sample more often, {hint['every']}")  # fmt: skip
+        return (f"most moments differ from the ones before them, so the bar to stand out was "
                 f"raised ({selection['threshold']:.3g}x the usual) and {_changes(left_out, 'weaker ')} "
-                f"that cleared the usual bar {'was' if left_out == 1 else 'were'} left out (a "
-                f"restless video, or too few samples for its shots: sample more often, "
-                f"{hint['every']})")  # fmt: skip
+                f"that cleared the usual bar {'was' if left_out == 1 else 'were'} left out ({why})")  # fmt: skip
 
     def quiet_reason(self, face: str = "report") -> str | None:
         """Why no moment is novel, as one sentence for people (None when some moment is).
@@ -390,8 +387,9 @@ def _changes(count: int, kind: str = "") -> str:
 class StoppedPartWay(KeyboardInterrupt):
     """Ctrl-C during ``pipeline.analyze_video`` once moments were captioned: still a
     KeyboardInterrupt, whose ``analysis`` holds those moments, scored and selected as a video
-    that ended there (``extra["stopped_at"]``: the last one's time), for a caller to keep."""
+    that ended there (``extra["stopped_at"]``: the last one's time), for a caller to keep.
+    (Another KeyboardInterrupt, the CLI's SIGTERM, is raised as it came, with ``analysis``.)"""
 
     def __init__(self, analysis: Analysis) -> None:
-        super().__init__()
+        super().__init__(analysis)  # (in args: a pickled copy is whole)
         self.analysis = analysis

@@ -211,6 +211,7 @@ def analyze_video(
     encoder: str = "efficientnet-lite0",
     progress: ProgressCallback | None = None,
     thumbnail_size: int | None = 320,
+    partial: bool = True,
 ) -> Analysis:
     """Sample, caption and score a video; return the ``Analysis`` (see module docstring).
 
@@ -226,7 +227,11 @@ def analyze_video(
     ``sensitivity``: 0-1, higher finds more (and more false alarms). ``captioner``: a name or a
     checkpoint folder. ``text_embedder``/``encoder``: model names (``capsight models``).
     ``progress(fraction, message)`` hears how far it is. ``thumbnail_size``: the longer side of
-    each moment's JPEG thumbnail, None or 0 for none.
+    each moment's JPEG thumbnail, None or 0 for none. ``partial``: on Ctrl-C (or SIGTERM,
+    any KeyboardInterrupt) once two moments are captioned, those moments are scored and
+    selected as a video that ended there, and the interrupt raised carries that ``Analysis``
+    as its ``analysis`` (a plain Ctrl-C is raised as ``StoppedPartWay``); False raises it at
+    once, as a batch that keeps no partial reports does.
 
     Raises InvalidParameter for bad options (checked before any work), InputNotFound or
     VideoOpenError for a bad file, ModelNotFound for an unknown model name.
@@ -327,6 +332,8 @@ def analyze_video(
                     done = min(0.99, (batch[-1].time + every) / info.duration)
                     report(done, f"captioned up to {format_clock(batch[-1].time)}")
         except KeyboardInterrupt as stop:  # the moments captioned so far are analysed
+            if not partial:
+                raise
             stopped = stop
     timings["decode_s"] = frames.seconds
     if stopped is not None:
@@ -413,7 +420,11 @@ def analyze_video(
     }
     if stopped is not None:
         extra["stopped_at"] = times[-1]
-        raise StoppedPartWay(Analysis(info, params, moments, extra)) from None
+        part = Analysis(info, params, moments, extra)
+        if type(stopped) is KeyboardInterrupt:
+            raise StoppedPartWay(part) from None
+        stopped.analysis = part  # (SIGTERM's own kind, which the CLI exits 143 for, kept)
+        raise stopped
     report(1.0, "done")
     return Analysis(info, params, moments, extra)
 

@@ -37,7 +37,8 @@ features in the first place. With several signals (``fused``) the strengths are 
 ``FUSED_WEIGHTS``; docs/novelty.md has the measurements behind those weights.
 
 With ``sharpness`` (one number per moment, ``frames.sharpness``), a *blurred* moment (a dip in
-sharpness against both sides, ``blurred_moments``) is never novel and never part of a reference
+sharpness against both sides, ``blurred_moments``) is never novel on its own strength (a pick
+moves onto the blur it follows, when that blur looks like its new shot) and never part of a reference
 (window mean, persistence, memory), and a *flat* one (NaN: a fade, a dark title card) may be
 novel but is no reference, so the moments after a blur or a fade are compared with the sharp
 shot before it.
@@ -93,9 +94,11 @@ class Selection:
     threshold: float  # in floor units (>= 1)
     per_signal: dict[str, np.ndarray]  # (N,) each signal's strength in distance units
     floors: dict[str, float]  # distance that counts as 1 for each signal
-    blurred: list[int] = field(default_factory=list)  # never novel, never a reference
+    blurred: list[int] = field(default_factory=list)  # never a reference; novel only if moved
     flat: list[int] = field(default_factory=list)  # fades, dark cards: never a reference
     end_from: int | None = None  # moments from here on (the last end_seconds) need 1.5x
+    moved: dict[int, int] = field(default_factory=dict)  # blur's start -> the pick moved there
+    left_out: list[int] = field(default_factory=list)  # picks at the floor the raised bar lost
 
     def describe(self) -> dict:
         """JSON-ready summary for ``Analysis.extra``."""
@@ -107,6 +110,9 @@ class Selection:
             "blurred": list(self.blurred),
             "flat": list(self.flat),
             "end_from": self.end_from,
+            # {novel blurred moment: the sharp moment its strength was measured at}
+            "moved": {str(start): picked for start, picked in self.moved.items()},
+            "left_out": list(self.left_out),
         }
 
 
@@ -215,13 +221,15 @@ class ChangeEvidence:
             return (self._csum[i] - self._csum[lo]) / count
         return self.x[lo:i].mean(axis=0)
 
-    def nearer_the_new(self, j: int, i: int, segment_start: int = 0) -> bool:
-        """Whether moment ``j`` looks more like moment ``i`` than like what ``i`` was compared
-        with (``reference``): a blurred frame of the shot ``i`` starts, not of the one before."""
-        ref = self.reference(i, segment_start)
-        new, old = (_region_distance(self.x[j : j + 1], to, self.metric, self.top)[0]
-                    for to in (self.x[i], ref))  # fmt: skip
-        return bool(new < old)
+    def nearer_the_new(self, j: int, new: int, old: int) -> bool:
+        """Whether moment ``j`` looks more like moment ``new`` than like moment ``old``: a
+        blurred frame of the shot ``new`` starts, not of the one before. By cosine, whatever
+        the metric: which shot a frame shows is a matter of direction (blur shrinks the
+        features' length, and Euclidean had put a blurred frame of the new shot nearer the
+        old one)."""
+        near_new, near_old = (_region_distance(self.x[j : j + 1], self.x[k], "cosine", self.top)[0]
+                              for k in (new, old))  # fmt: skip
+        return bool(near_new < near_old)
 
     @property
     def change(self) -> np.ndarray:
@@ -360,21 +368,28 @@ def select_novel_moments(
                 segment = i
         return chosen, strength
 
-    def blur_start(i: int, previous: int) -> int:
+    def blur_start(i: int, previous: int | None) -> int:
         """Where a change picked at ``i`` began: a cut followed by a burst of blur (a whip pan,
         a refocus) had been put on the first sharp moment after it, seconds late, as blurred
-        moments are never picked. The blurred moments just before ``i`` that look like its
-        new shot (by the signal that weighs most) are the change's start."""
-        name = max(evidence, key=lambda signal: weights.get(signal, 0.0))
-        start = i
-        while (start - 1 > previous and blurred[start - 1]
-               and evidence[name].nearer_the_new(start - 1, i, max(previous, 0))):  # fmt: skip
+        moments are never picked on their own strength. The blurred moments just before ``i``
+        that look more like it than like the last moment before the blur (by the signal that
+        weighs most) are the change's start; never within ``radius`` of the pick before."""
+        ev = evidence[max(evidence, key=lambda signal: weights.get(signal, 0.0))]
+        first = i  # the run of blurred moments just before i (a pick is never blurred)
+        while first > 0 and blurred[first - 1]:
+            first -= 1
+        old = first - 1  # the old shot's last look before the blur
+        if old < 0 or not ev.usable[old]:  # (a fade or a card: no look to compare with)
+            return i
+        start, lowest = i, first if previous is None else max(first, previous + radius + 1)
+        while start - 1 >= lowest and ev.nearer_the_new(start - 1, i, old):
             start -= 1
         return start
 
     # First at the floor; then, if the video is restless (its typical moment already moves a
     # good fraction of the floor), again with the threshold raised to k x its lower quartile.
     chosen, strength = pick(1.0)
+    at_floor = chosen
     k = _lerp(cfg.quiet_k_low, cfg.quiet_k_high, float(sensitivity))
     finite = strength[np.isfinite(strength)]
     # From 8 strengths the lower quartile tells; below, a short run counts as restless only when
@@ -386,10 +401,15 @@ def select_novel_moments(
     per_signal = {
         name: np.array([ev.strength(i, 0) for i in range(n)]) for name, ev in evidence.items()
     }
-    # (each pick's segment, as pick() had it: the pick before it, 0 for the first)
-    chosen = [blur_start(i, previous) for i, previous in zip(chosen, [0, *chosen], strict=False)]
+    # Changes the raised bar left out: picks at the floor with no pick now within the radius.
+    left_out = [j for j in at_floor if all(abs(j - k) > radius for k in chosen)]
+    moved: dict[int, int] = {}  # pick -> the start of the blur it followed
+    previous = None
+    for picked in chosen:
+        previous = moved[picked] = blur_start(picked, previous)
+        strength[previous] = strength[picked]  # the change's strength, measured where it showed
     return Selection(
-        chosen,
+        [moved[i] for i in chosen],
         strength,
         threshold,
         per_signal,
@@ -397,6 +417,8 @@ def select_novel_moments(
         [int(i) for i in np.flatnonzero(blurred)],
         [int(i) for i in np.flatnonzero(flat)],
         max(1, n - end_margin),
+        {start: picked for picked, start in moved.items() if start != picked},
+        left_out,
     )
 
 

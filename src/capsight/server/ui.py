@@ -1050,8 +1050,9 @@ def mount_ui(app: FastAPI) -> None:
         )
     # The page's own app, whose stop_event ends the tabs' heartbeat streams: `capsight serve`
     # sets it on SIGTERM (Gradio's launch() does as much; a mounted page is left to its host).
-    app.state.ui_app = next(route.app for route in app.routes
-                            if getattr(route, "path", None) == "/ui" and hasattr(route, "app"))  # fmt: skip
+    app.state.ui_app = next((route.app for route in app.routes
+                             if getattr(route, "path", None) == "/ui" and hasattr(route, "app")),
+                            None)  # fmt: skip
     # mount_gradio_app leaves has_launched False, and Gradio then skips its check that a file
     # handed to an event was uploaded by a user: a client could name any path on the server
     # and have it read and served back. With it set, only uploads (and, as outputs, the files

@@ -225,7 +225,7 @@ class MLflowTracker:
     resume from another folder, or a deleted database) starts a new run tagged
     ``capsight.resumed_from``, with a logged warning. A store that cannot be opened or written
     raises ``InvalidParameter`` before any training. A new run stopped (``KILLED``) before it
-    logged a metric goes to MLflow's trash on close (``mlflow runs restore`` brings it back):
+    logged a metric or an artifact goes to MLflow's trash on close (``mlflow runs restore`` brings it back):
     restarted, the training would otherwise sit in the runs table beside an empty run of the
     same name.
     """
@@ -284,6 +284,7 @@ class MLflowTracker:
                 ).info.run_id
                 if resume_run_id is not None:
                     tags = {**(tags or {}), "capsight.resumed_from": resume_run_id}
+                    self._keep_if_stopped = True  # it goes on from epochs run elsewhere
             version = {**code_version(), "capsight.version": _capsight_version()}
             if resumed is not None:  # the run keeps the code it started with; changed code beside
                 had = resumed.data.tags
@@ -367,6 +368,7 @@ class MLflowTracker:
         p = Path(path)
         if not p.exists():
             raise InvalidParameter(f"{p}: no such file or folder to log as an artifact")
+        self._keep_if_stopped = True  # a run that holds a model is never discarded
         if p.is_dir():
             self.client.log_artifacts(self.run_id, str(p), artifact_path=p.name)
         else:

@@ -879,7 +879,12 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
         except KeyboardInterrupt:  # (a second Ctrl-C stops the upload too)
             # A stopped run's model had been in MLflow only once resumed to the end.
             if tracker is not None and rank == 0 and (out / "best").is_dir():
-                tracker.log_artifact(str(out / "best"))
+                try:
+                    tracker.log_artifact(str(out / "best"))
+                except Exception as error:  # the stop stays a stop (--resume said, KILLED)
+                    why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                    note(f"could not log {out / 'best'} to MLflow as the run stopped ({why}); "
+                         "it is on disk, and is logged when the resumed run ends")  # fmt: skip
             raise
 
 

@@ -143,7 +143,7 @@ def not_done(job: Job, output: str) -> ApiError:
 JobId = Annotated[
     str,
     Path(description="The id POST /v1/videos returned (32 hex characters, in either case)"),
-    AfterValidator(str.lower),
+    AfterValidator(lambda sent: sent.lower() if valid_job_id(sent.lower()) else sent),
 ]
 
 
