@@ -356,13 +356,10 @@ def test_a_class_list_pasted_over_the_last_clears_its_bars(page, tmp_path):
     )
 
 
-def test_an_open_tab_does_not_hold_the_servers_shutdown(tmp_path):
+def test_an_open_tab_does_not_hold_the_servers_shutdown(page, tmp_path):
     """SIGTERM with a tab open: the tab's heartbeat stream held the shutdown for uvicorn's whole
-    10 s grace, which then cancelled it with a logged traceback."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    10 s grace, which then cancelled it with a logged traceback. (A tab of the module's own
+    browser, on a server of its own: one sync Playwright runs at a time.)"""
     port = _free_port()
     env = {**os.environ, "CAPSIGHT_JOB_DIR": str(tmp_path / "jobs"), "CAPSIGHT_PORT": str(port)}
     log_path = tmp_path / "server.log"
@@ -378,15 +375,15 @@ def test_an_open_tab_does_not_hold_the_servers_shutdown(tmp_path):
                 except OSError:
                     assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
                     time.sleep(0.5)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/ui/")
-                page.wait_for_selector(".capsight-hero")
-                page.wait_for_timeout(2000)  # the heartbeat stream is open
+            tab = page.context.browser.new_page()
+            try:
+                tab.goto(f"http://127.0.0.1:{port}/ui/")
+                tab.wait_for_selector(".capsight-hero")
+                tab.wait_for_timeout(2000)  # the heartbeat stream is open
                 proc.terminate()
                 proc.wait(timeout=60)
-                browser.close()
+            finally:
+                tab.close()
         finally:
             if proc.poll() is None:
                 proc.kill()
