@@ -90,8 +90,9 @@ def test_changes_left_out_under_a_restless_videos_raised_bar_are_said():
     assert analysis.raised_bar(face="cli") in analysis.notes(face="cli")
     dense = Analysis(analysis.video, AnalysisParams(every=0.1), moments, analysis.extra)
     assert dense.raised_bar().endswith("left out (a restless video)")  # sampled densely already
-    none_lost = {"selection": {**selection, "left_out": []}}
-    assert Analysis(analysis.video, analysis.params, moments, none_lost).raised_bar() is None
+    for fewer in ([], [5]):  # as many left out as kept, or fewer: the raised bar at its work
+        kept = {"selection": {**selection, "left_out": fewer}}  # (the sample's one ripple)
+        assert Analysis(analysis.video, analysis.params, moments, kept).raised_bar() is None
     assert _analysis(moments).raised_bar() is None  # (an analysis.json from before: no note)
 
 
