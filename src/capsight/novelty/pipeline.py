@@ -344,8 +344,8 @@ def analyze_video(
             raise stopped
         pooled, regions = [np.concatenate(pooled)[:kept]], [np.concatenate(regions)[:kept]]
         text_vectors = [np.concatenate(text_vectors)[:kept]]
-        for part in (times, captions, labels, thumbs, sharp):
-            del part[kept:]
+        for column in (times, captions, labels, thumbs, sharp):
+            del column[kept:]
     # (an hour's moments take ~10 s more to weigh: said, not a bar standing still at 99%)
     report(0.99, f"picking the novel moments of {len(times):,}")
 
