@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from capsight.server.upload_form import form_page
+
 
 def test_get_captions_answers_plain_text(client, cat_jpeg):
     r = client.post("/get_captions", files={"image": ("cat.png", cat_jpeg, "image/png")})
@@ -35,6 +37,27 @@ def test_legacy_errors_are_json_4xx(client):
     assert r.status_code == 415 and "error" in r.json()
     r = client.post("/get_captions")
     assert r.status_code == 422 and "image" in r.json()["error"]
+
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_the_upload_form_shows_a_refused_upload_as_a_page_not_json(client):
+    # A browser that pressed Upload with no file chosen, or chose a PDF: the form again with
+    # one line above it, in the error's status; curl and other clients keep their JSON.
+    r = client.post("/get_captions", files={"image": ("", b"", "application/octet-stream")},
+                    headers=BROWSER)  # fmt: skip
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "role=alert" in r.text and "image: " in r.text and "name=image" in r.text
+    pdf = {"image": ("a.pdf", b"%PDF-1.4 hello", "application/pdf")}
+    r = client.post("/get_captions", files=pdf, headers=BROWSER)
+    assert r.status_code == 415 and "a.pdf: not an image" in r.text
+    r = client.post("/get_captions", files=pdf)
+    assert r.status_code == 415 and r.json()["error"].startswith("a.pdf: not an image")
+    # Only the form's own page: the JSON endpoints answer JSON to a browser as well.
+    r = client.post("/get_image_caption", files=pdf, headers=BROWSER)
+    assert r.status_code == 415 and "error" in r.json()
+    assert "&lt;b&gt;" in form_page("<b>") and "<b>" not in form_page("<b>")
 
 
 def test_get_video_captions_with_query_parameters(client, tiny_video):

@@ -7,7 +7,8 @@
 ``CapsightError`` (bad input the library caught) becomes 400, or 422 for an option out of range
 or an unknown model; request validation 422 (a body that is not a form is refused with 415 by
 ``deps.form_body`` first; a multipart body with no complete part, cut off, is 400); unknown
-routes 404; bugs 500 without a traceback.
+routes 404; bugs 500 without a traceback. A browser that posted the original's upload form
+(``GET /get_captions``) gets that page back with the error above the form, not JSON.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+from capsight.server.upload_form import form_page, from_the_form
 
 log = logging.getLogger("capsight.server")
 
@@ -159,20 +161,28 @@ async def _empty_form_fields(request: Request) -> frozenset[str]:
     return frozenset(k for k, v in form.multi_items() if isinstance(v, str) and not v.strip())
 
 
+def _answer(request: Request, message: str, status: int, headers=None) -> Response:
+    """``{"error": message}``; or, to a browser that posted a form page, that page again with
+    the message above the form (the same status and headers)."""
+    if from_the_form(request):
+        return HTMLResponse(form_page(message), status_code=status, headers=headers)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CapsightError)
-    async def _capsight_error(request: Request, exc: CapsightError) -> JSONResponse:
-        return JSONResponse({"error": _one_line(str(exc))}, status_code=status_for(exc))
+    async def _capsight_error(request: Request, exc: CapsightError) -> Response:
+        return _answer(request, _one_line(str(exc)), status_for(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         if await _cut_off_multipart(request, exc):  # not a missing field: no whole part
-            return JSONResponse({"error": CUT_OFF}, status_code=400)
+            return _answer(request, CUT_OFF, 400)
         empty = await _empty_form_fields(request)
-        return JSONResponse({"error": validation_message(exc, empty)}, status_code=422)
+        return _answer(request, validation_message(exc, empty), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}; see /docs"
@@ -182,12 +192,12 @@ def install_error_handlers(app: FastAPI) -> None:
             from capsight.server.deps import parser_limit  # (deps imports this module)
 
             if (instead := parser_limit(request, message)) is not None:
-                return JSONResponse({"error": instead[1]}, status_code=instead[0])
+                return _answer(request, instead[1], instead[0])
         elif exc.status_code == 400 and message.startswith("Part exceeded maximum size of"):
             # Starlette's limit on one text field (files have none): a class list of 5,000
             # names of 200 letters fits; one of long non-ASCII names may not.
-            return JSONResponse({"error": "a text field is over 1 MiB, the most one form field may hold "
-                                          "(files are not limited by it); send a shorter value"}, status_code=413)  # fmt: skip
+            return _answer(request, "a text field is over 1 MiB, the most one form field may hold "
+                                    "(files are not limited by it); send a shorter value", 413)  # fmt: skip
         elif exc.status_code == 400 and message == "Missing boundary in multipart.":
             message = ("the Content-Type multipart/form-data names no boundary (a header set by "
                        "hand?); let the client write it, as curl -F does")  # fmt: skip
@@ -195,12 +205,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = ("the body is not readable multipart/form-data (malformed, or a part header "
                        "too long, such as a file name of thousands of characters); send it as "
                        "curl -F does")  # fmt: skip
-        return JSONResponse(
-            {"error": _one_line(message)}, status_code=exc.status_code, headers=exc.headers
-        )
+        return _answer(request, _one_line(message), exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+    async def _bug(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         # Starlette answers a 500 outside every middleware, CORS's too: a page on an allowed
         # origin would see an opaque network error instead of this message.
@@ -208,8 +216,6 @@ def install_error_handlers(app: FastAPI) -> None:
         allowed = getattr(getattr(request.app.state, "settings", None), "allowed_origins", [])
         headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin and (
             origin in allowed or "*" in allowed) else None  # fmt: skip
-        return JSONResponse(
-            {"error": f"internal error ({type(exc).__name__}); see the server log"},
-            status_code=500,
-            headers=headers,
+        return _answer(
+            request, f"internal error ({type(exc).__name__}); see the server log", 500, headers
         )

@@ -46,17 +46,9 @@ from capsight.server.jobs import DONE
 from capsight.server.routers.captions import decode_images, read_images
 from capsight.server.routers.videos import submit_video
 from capsight.server.settings import ServerSettings
+from capsight.server.upload_form import form_page
 
 router = APIRouter(tags=["legacy (original Flask server)"], dependencies=[Depends(require_api_key)])
-
-_UPLOAD_FORM = """<!doctype html>
-<title>capsight: caption an image</title>
-<h1>Upload new File</h1>
-<form action="" method=post enctype=multipart/form-data>
-  <p><input type=file name=image accept="image/*"> <input type=submit value=Upload>
-</form>
-<p>A nicer page is at <a href="/ui/">/ui</a>; the API is described at <a href="/docs">/docs</a>.
-"""
 
 
 async def _caption_one(
@@ -89,7 +81,7 @@ def _rounded(x):
 
 @router.get("/get_captions", response_class=HTMLResponse, summary="An upload form (original)")
 def get_captions_form() -> HTMLResponse:
-    return HTMLResponse(_UPLOAD_FORM)
+    return HTMLResponse(form_page())
 
 
 @router.post(

@@ -1,0 +1,38 @@
+"""The original server's upload page (``GET /get_captions``), and the same page with an error
+above the form for a browser whose upload was refused: a person who pressed Upload with no
+file, or chose a PDF, reads one line and tries again, not a JSON body.
+
+    >>> form_page()                      # the page as the original served it
+    >>> form_page("image: field required")  # the same, with the error in a paragraph above
+"""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+
+FORM_PATHS = frozenset({"/get_captions"})  # POSTed by the page's own form
+
+_PAGE = """<!doctype html>
+<title>capsight: caption an image</title>
+<h1>Upload new File</h1>
+{error}<form action="" method=post enctype=multipart/form-data>
+  <p><input type=file name=image accept="image/*"> <input type=submit value=Upload>
+</form>
+<p>A nicer page is at <a href="/ui/">/ui</a>; the API is described at <a href="/docs">/docs</a>.
+"""
+
+
+def form_page(error: str | None = None) -> str:
+    shown = "" if error is None else f'<p role=alert style="color:#b00020">{html.escape(error)}\n'
+    return _PAGE.format(error=shown)
+
+
+def from_the_form(request: Request) -> bool:
+    """A browser's POST to a form page: it asks for HTML first (``Accept: text/html,...``),
+    where curl, requests and the original's clients send ``*/*`` and keep their JSON errors."""
+    if request.method != "POST" or request.url.path not in FORM_PATHS:
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept.split(",")[0]
