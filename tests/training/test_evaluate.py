@@ -99,6 +99,24 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
                         r"only the others", report["notes"][0])  # fmt: skip
 
 
+@pytest.mark.slow  # loads the encoder weights
+def test_a_split_shared_with_train_and_a_single_photo_are_said(tiny_dataset):
+    """A photo in both the train and the test split (capsight train refuses that) was scored
+    in silence; one photo's CIDEr of 0 was printed as a score like any other."""
+    names = [f"{i}.jpg" for i in range(4)]
+    (tiny_dataset / "splits.json").write_text(json.dumps({"train": names[:2], "test": names[1:]}))
+    report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
+                                split="test", use_java=False)  # fmt: skip
+    assert report["notes"][-1] == (
+        "1 photo scored is in the train split too (first: 1.jpg): a model trained on it has seen "
+        "them (capsight train refuses such a dataset)"
+    )
+    report = evaluate_captioner("labels", tiny_dataset / "images", tiny_dataset / "captions.json",
+                                split="test", use_java=False, limit=1)  # fmt: skip
+    assert report["images"] == 1 and report["CIDEr"] == 0
+    assert report["notes"][-1].startswith("CIDEr is 0 for a single photo")
+
+
 def test_evaluate_captioner_rejects_bad_requests(tiny_dataset):
     with pytest.raises(InvalidParameter, match="no 'val' split"):
         evaluate_captioner("labels", None, tiny_dataset, split="val")

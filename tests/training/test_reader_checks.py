@@ -200,3 +200,23 @@ def test_a_token_file_in_latin_1_says_its_bytes_were_replaced(tmp_path):
     )
     corpus = load_corpus(tmp_path)
     assert any("1 line with bytes that are not UTF-8" in note for note in corpus.notes)
+
+
+def test_a_bom_and_extra_columns_stay_out_of_the_captions(tmp_path):
+    """A TSV saved with a BOM had "\ufeffa" as its first caption's first word (the Python
+    tokenizer kept it, so it never matched); a token file's third column joined the caption."""
+    from capsight.training.readers.conceptual_captions import cache_file_name
+
+    tsv = tmp_path / "train.tsv"
+    tsv.write_bytes("\ufeffa dog\thttp://example.com/a.jpg\n".encode())
+    (cache := tmp_path / "cache").mkdir()
+    (cache / cache_file_name("http://example.com/a.jpg")).write_bytes(b"")
+    corpus = read_conceptual_captions(tsv, cache)
+    assert [c for image in corpus.images.values() for c in image.captions] == ["a dog"]
+    (tmp_path / "Flickr8k.token.txt").write_text(
+        "0.jpg#0\tA dog .\textra\n1.jpg#0\ta dog\n2.jpg#0\ta cat\t\n"
+    )
+    corpus = load_corpus(tmp_path)
+    assert corpus.images["0.jpg"].captions == ("A dog .",)
+    assert corpus.images["2.jpg"].captions == ("a cat",)
+    assert any("1 line with columns after the caption" in note for note in corpus.notes)

@@ -93,6 +93,20 @@ def test_karpathy_coco_layout_merges_restval_and_finds_subfolders(tmp_path):
     flat = read_karpathy_split(path, tmp_path / "flat")
     assert all(img.path.parent == tmp_path / "flat" for img in flat.images.values())
     assert flat.images["COCO_val2014_3.jpg"].path.is_file()
+    # A photo listed twice in its subfolder, as every real dataset_coco.json names one: refused
+    # (it had been kept under a second key, "val2014/...", trained on and tested on both).
+    data["images"].append({**data["images"][2], "split": "train"})
+    twice = _write_json(tmp_path / "twice.json", data)
+    for root in ("coco", "flat"):
+        with pytest.raises(
+            DatasetError, match=r"#3 \(.*COCO_val2014_3.jpg\) is listed twice \(as image #2"
+        ):
+            read_karpathy_split(twice, tmp_path / root)
+    # Namesakes in two subfolders are two photos, each under a key of its own.
+    data["images"][3] = {**data["images"][2], "filepath": "train2014", "split": "train"}
+    _photo(tmp_path / "coco" / "train2014" / "COCO_val2014_3.jpg")
+    both = read_karpathy_split(_write_json(tmp_path / "namesakes.json", data), tmp_path / "coco")
+    assert both.splits["train"][-1] == "train2014/COCO_val2014_3.jpg"
 
 
 def test_coco_official_annotations_find_their_photo_folder(tmp_path):
@@ -115,6 +129,19 @@ def test_coco_official_annotations_find_their_photo_folder(tmp_path):
     assert corpus.images["000000000002.jpg"].captions == ("A red bus on a street.", "A bus.")
     assert corpus.images["000000000001.jpg"].path == tmp_path / "val2017" / "000000000001.jpg"
     assert read_corpus(path).splits == corpus.splits  # format told from the content
+    # An annotation given twice is one reference (CIDEr had counted its words twice); the
+    # same words under another id are another person's caption, and kept.
+    data["annotations"] += [data["annotations"][2], {**data["annotations"][2], "id": 14}]
+    twice = read_coco_captions(
+        _write_json(tmp_path / "annotations" / "captions_val2017.json", data)
+    )
+    assert twice.images["000000000002.jpg"].captions == (
+        "A red bus on a street.",
+        "A bus.",
+        "A bus.",
+    )
+    assert twice.notes[0] == "1 annotation given twice (the same id and caption) left out"
+    del data["annotations"][3:]
 
     data["annotations"].append({"id": 13, "image_id": 99, "caption": "ghost"})
     bad = _write_json(tmp_path / "annotations" / "captions_train2017.json", data)

@@ -206,7 +206,7 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
     if not token_file.is_file():
         raise InputNotFound(f"{root}: no Flickr8k.token.txt; point at the Flickr8k_text folder")
     captions: dict[str, list[str]] = {}
-    given, untabbed, nameless, undecoded, repeated = 0, 0, 0, 0, 0
+    given, untabbed, nameless, undecoded, repeated, extra = 0, 0, 0, 0, 0, 0
     seen: set[tuple[str, str]] = set()  # (photo.jpg#0, caption): a line given twice
     # (a BOM: no name)
     for line in token_file.read_text(encoding="utf-8-sig", errors="replace").splitlines():
@@ -216,7 +216,8 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
         if "\t" not in line:
             untabbed += 1
             continue
-        ref, caption = line.split("\t", 1)
+        ref, caption, *more = line.split("\t")
+        extra += any(m.strip() for m in more)  # (a column after the caption had joined it)
         if not (name := ref.split("#")[0].strip()):  # "<TAB>caption": the photo folder itself
             nameless += 1
             continue
@@ -235,6 +236,9 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
              for count, what in ((untabbed, "without a tab"), (nameless, "with no photo name"),
                                  (repeated, "given twice (the same photo#n and caption)"))
              if count]  # fmt: skip
+    if extra:
+        notes.append(f"{token_file.name}: {counted(extra, 'line')} with columns after the caption "
+                     "(only the one after the photo's name was read as the caption)")  # fmt: skip
     if undecoded:
         notes.append(f"{token_file.name}: {counted(undecoded, 'line')} with bytes that are not UTF-8 "
                      "(read with \ufffd in their place; save the file as UTF-8)")  # fmt: skip

@@ -29,7 +29,7 @@ from capsight.io.images import load_image
 from capsight.precision import uses_bf16
 from capsight.progress import ProgressCallback, check_progress, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
-from capsight.training.datasets import RANDOM_SPLIT_NOTE
+from capsight.training.datasets import RANDOM_SPLIT_NOTE, counted
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
 from capsight.vision.encoder import ImageEncoder
@@ -150,7 +150,16 @@ def evaluate_captioner(
         "unreadable": unreadable,
         # What the dataset reader left out or guessed (how it split: only when a split is scored).
         "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)]
-        + _all_photos_note(corpus, split, set(candidates)),
+        + _all_photos_note(corpus, split, set(candidates))
+        + _overlap_note(corpus, split, set(candidates))
+        + (
+            [
+                "CIDEr is 0 for a single photo (it weighs words by how few photos use them, and one "
+                "photo's words are in all of them): score 2 or more"
+            ]
+            if len(candidates) == 1
+            else []
+        ),  # fmt: skip
         "captions": candidates,
     }
 
@@ -172,6 +181,20 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
             f"use_java must be True, False or None (Java when present), got {use_java!r}"
         )
     check_progress(progress)
+
+
+def _overlap_note(corpus, split: str | None, scored: set[str]) -> list[str]:
+    """A split scored whose photos are in the train split too (a hand-edited splits.json):
+    ``capsight train`` refuses such a dataset; scoring one says so instead."""
+    if split is None or split == "train":
+        return []
+    both = scored & set(corpus.splits.get("train") or ())
+    if not both:
+        return []
+    first = min(both)
+    verb = "is" if len(both) == 1 else "are"
+    return [f"{counted(len(both), 'photo')} scored {verb} in the train split too (first: {first}): "
+            "a model trained on it has seen them (capsight train refuses such a dataset)"]  # fmt: skip
 
 
 def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) -> list[str]:

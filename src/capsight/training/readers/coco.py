@@ -70,12 +70,17 @@ def read_coco_captions(
                 raise DatasetError(f"{path}: file_name {name} is listed for image ids {named[name]} and "
                                    f"{image_id}; re-download it")  # fmt: skip
         captions: dict[object, list[str]] = {}
-        blank = 0
+        blank = repeated = 0
+        seen: set[tuple] = set()  # (id, image id, text): an annotation given twice
         for ann in data["annotations"]:
             if not isinstance(ann["caption"], str):
                 raise DatasetError(f"{path}: annotation {ann.get('id')} has no caption text "
                                    f"({ann['caption']!r})")  # fmt: skip
             text = " ".join(ann["caption"].split())  # some captions hold newlines
+            if (ann.get("id"), ann["image_id"], text) in seen:  # (counted twice by CIDEr)
+                repeated += 1
+                continue
+            seen.add((ann.get("id"), ann["image_id"], text))
             if text:
                 captions.setdefault(ann["image_id"], []).append(text)
             else:
@@ -105,6 +110,10 @@ def read_coco_captions(
     notes = []  # said, as the other readers say what they leave out
     if blank:
         notes.append(f"{blank} blank captions left out")
+    if repeated:
+        notes.append(
+            f"{counted(repeated, 'annotation')} given twice (the same id and caption) left out"
+        )
     if len(file_names) > len(images):
         notes.append(
             f"{counted(len(file_names) - len(images), 'image')} without a caption left out"

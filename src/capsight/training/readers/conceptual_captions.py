@@ -82,7 +82,7 @@ def read_tsv_rows(
     if not path.is_file():
         raise InputNotFound(f"{path}: no such Conceptual Captions TSV")
     rows, bad, first = [], 0, ""
-    with path.open(encoding="utf-8", errors="replace") as f:
+    with path.open(encoding="utf-8-sig", errors="replace") as f:  # (a BOM joined the caption)
         for line_number, line in enumerate(f, 1):
             if limit is not None and len(rows) >= limit:
                 break

@@ -37,6 +37,7 @@ def read_karpathy_split(
     use_subfolders = _uses_subfolders(root, entries)
     images: dict[str, CaptionedImage] = {}
     splits: dict[str, list[str]] = {}
+    listed: dict[Path, int] = {}  # photo -> its entry's number
     uncaptioned = unsplit = 0
     for n, entry in enumerate(entries):
         filename = entry.get("filename")
@@ -65,11 +66,12 @@ def read_karpathy_split(
                 f"{path}: image #{n} ({filename}) has a 'split' that is not a name ({split!r})"
             )
         split = restval if split == "restval" else split
+        if image_path in listed:  # the same photo again, not a namesake in another folder
+            shown = f"{subfolder}/{filename}" if subfolder and use_subfolders else filename
+            raise DatasetError(f"{path}: image #{n} ({shown}) is listed twice (as image "
+                               f"#{listed[image_path]} too); fix or re-download the file")  # fmt: skip
+        listed[image_path] = n
         key = filename if filename not in images else f"{subfolder}/{filename}"
-        if key in images or key == f"/{filename}":  # the same photo again, not a namesake
-            raise DatasetError(
-                f"{path}: image #{n} ({key}) is listed twice; fix or re-download the file"
-            )
         images[key] = CaptionedImage(key, image_path, captions)
         splits.setdefault(split, []).append(key)
     if not images:
