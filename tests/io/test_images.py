@@ -267,6 +267,50 @@ def test_damaged_exif_data_warns_nothing(tmp_path):
             assert load_image(path).size == (16, 16)
 
 
+def test_damaged_exif_data_with_an_orientation_warns_nothing_and_turns_the_photo():
+    """Turning the photo had parsed its EXIF a second time, outside the warning filter."""
+    import warnings
+
+    tiff = b"II*\x00" + struct.pack("<I", 8)
+    entries = [(0x0112, 3, 1, 6), (0x010F, 2, 12, 38)]  # orientation 6; Make: 12 bytes, cut off
+    ifd = struct.pack("<H", 2) + b"".join(struct.pack("<HHII", *e) for e in entries) + bytes(4)
+    exif = b"Exif\x00\x00" + tiff + ifd + b"abcdefgh"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        img = load_image(encoded(Image.new("RGB", (40, 20), "red"), "JPEG", exif=exif))
+    assert img.size == (20, 40) and full_size(img) == (20, 40)
+
+
+def test_a_corrupt_avif_is_an_image_load_error():
+    """libavif raises RuntimeError ("Failed to decode image"), which stopped a whole folder."""
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec")
+    data = bytearray(encoded(Image.new("RGB", (32, 32), "red"), "AVIF"))
+    data[data.index(b"iinf") + 1] = ord("X")  # the item information box, renamed
+    with pytest.raises(ImageLoadError, match="^bad.avif: "):
+        load_image(bytes(data), name="bad.avif")
+
+
+def test_a_colour_key_is_transparency_composited_on_white():
+    """A PNG's tRNS colour key in RGB and grey images (only a palette's had been honoured)."""
+    for mode, key, other in (("RGB", (0, 0, 0), (9, 200, 9)), ("L", 0, 90)):
+        img = Image.new(mode, (2, 1), key)
+        img.putpixel((1, 0), other)
+        arr = rgb(encoded(img, "PNG", transparency=key))
+        assert arr[0, 0].tolist() == [255, 255, 255]
+        assert arr[0, 1].tolist() == (list(other) if mode == "RGB" else [90] * 3)
+
+
+def test_premultiplied_alpha_images_from_python():
+    from capsight.io.image_inputs import as_rgb_image
+
+    for mode in ("La", "RGBa"):
+        img = Image.new(mode, (2, 2))
+        assert as_rgb_image(img).mode == "RGB"
+
+
 def test_truncated_jpeg():
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     whole = encoded(Image.fromarray(noise), "JPEG", quality=90)

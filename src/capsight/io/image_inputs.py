@@ -98,10 +98,10 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
     image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
     ``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]) is made RGB, within the same
     64-megapixel limit."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     from capsight.errors import ImageLoadError
-    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb
+    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb, upright
 
     if is_array(image):
         image = Image.fromarray(_pil_ready(image))
@@ -118,7 +118,7 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
             return load_image(image.filename)  # and held to the limit at that size
         check_pixel_count(image, "image")
         try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
-            return to_rgb(ImageOps.exif_transpose(image) if image.format else image)
+            return to_rgb(upright(image) if image.format else image)
         except DECODE_ERRORS as exc:
             raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip

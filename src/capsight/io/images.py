@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from capsight.errors import ImageLoadError, InputNotFound, quoted
 
@@ -67,6 +67,7 @@ DECODE_ERRORS = (
     ZeroDivisionError,
     struct.error,
     MemoryError,
+    RuntimeError,  # libavif's "Failed to decode image: ..." (a corrupt AVIF)
 )
 
 
@@ -126,14 +127,28 @@ def open_image(fp: str | os.PathLike | io.BytesIO) -> Image.Image:
         return Image.open(fp)
 
 
-def _upright(img: Image.Image) -> Image.Image:
-    """``ImageOps.exif_transpose`` without Pillow's nameless warnings about damaged EXIF data.
-    Only the EXIF parse runs under the process-wide warnings lock (PNG and WebP parse theirs
-    here, JPEG in ``open_image``); Pillow keeps the parsed EXIF, so the transpose runs outside."""
+_TURNS = {  # EXIF orientation -> the transpose that sets the photo upright (as exif_transpose)
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """``img`` itself, or the photo turned as its EXIF orientation says, without Pillow's nameless warnings about
+    damaged EXIF data. Only the EXIF parse runs under the process-wide warnings lock (PNG and
+    WebP parse theirs here, JPEG in ``open_image``); the turn runs outside. (Not
+    ``ImageOps.exif_transpose``: it parses the turned copy's EXIF again, outside any filter,
+    and its warning reached the terminal.)"""
     with _WARNINGS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
-        img.getexif()
-    return ImageOps.exif_transpose(img)
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    turn = _TURNS.get(orientation) if isinstance(orientation, int) else None
+    return img.transpose(turn) if turn is not None else img
 
 
 def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Image.Image:
@@ -156,9 +171,9 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             check_pixel_count(img, label, stored)
             img.load()
             decoded = img.size
-            upright = to_rgb(_upright(img))
-            turned = upright.size != decoded  # a quarter turn swaps the sides
-            out = _reduced(upright)
+            rgb = to_rgb(upright(img))
+            turned = rgb.size != decoded  # a quarter turn swaps the sides
+            out = _reduced(rgb)
             # The photo's own size, upright, for callers that report it: the pixels may be a
             # draft's, or reduced.
             out.info[FULL_SIZE] = stored[::-1] if turned else stored
@@ -218,13 +233,15 @@ def full_size(img: Image.Image) -> tuple[int, int]:
 
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
+    if img.mode in ("P", "L", "RGB", "1") and "transparency" in img.info:
+        img = img.convert("RGBA")  # a palette's, or a PNG's colour key (tRNS), as alpha
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return _grey_to_rgb(img)
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA"):
+    if img.mode == "La":  # (premultiplied: Pillow converts it to LA only)
+        img = img.convert("LA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
