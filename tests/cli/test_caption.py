@@ -724,3 +724,18 @@ def test_q_is_quiet_for_caption_and_eval_as_for_the_other_commands(run_cli, phot
     from capsight._cli.main import build_parser
 
     assert build_parser().parse_args(["eval", "data", "-q"]).quiet
+
+
+def test_a_file_named_with_a_leading_dash_is_pointed_out(run_cli, photo_dir, tmp_path, monkeypatch):
+    """argparse reads `-dash.jpg` as an option and said only that IMAGE was missing."""
+    import shutil
+
+    shutil.copy(photo_dir / "cat.jpg", tmp_path / "-dash.jpg")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli("caption", "-dash.jpg")
+    assert status == 2 and out == ""
+    assert err.strip().endswith(
+        "; -dash.jpg is a file here: write ./-dash.jpg, or put -- before it"
+    )
+    status, _, err = run_cli("caption", "-nothing.jpg")  # not a file: argparse's words alone
+    assert status == 2 and "is a file here" not in err

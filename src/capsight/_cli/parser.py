@@ -23,8 +23,25 @@ class OneLineParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for error()'s advice
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
         from capsight._cli.main import error_line
 
-        print(error_line(f"{message} (see `{self.prog} --help`)"), file=sys.stderr)
+        print(error_line(f"{message} (see `{self.prog} --help`){self._dashed_file()}"),
+              file=sys.stderr)  # fmt: skip
         raise SystemExit(2)
+
+    def _dashed_file(self) -> str:
+        """Advice for a file whose name starts with a dash, which argparse reads as an option
+        ("the following arguments are required: IMAGE" for `capsight caption -x.jpg`)."""
+        from pathlib import Path
+
+        for arg in getattr(self, "_given", ()):
+            if arg == "--":
+                break
+            if len(arg) > 1 and arg.startswith("-") and "=" not in arg and Path(arg).exists():
+                return f"; {arg} is a file here: write ./{arg}, or put -- before it"
+        return ""
