@@ -295,3 +295,16 @@ def test_standing_out_is_a_clear_lead_in_points_or_in_ratio():
     assert not stands_out([0.52, 0.48]) and stands_out([0.6, 0.4])  # 20 points
     assert stands_out([0.21, 0.04, 0.03]) and not stands_out([0.256, 0.088])  # 3x, from 10%
     assert not stands_out([0.05, 0.01]) and stands_out([1.0]) and not stands_out([])
+
+
+def test_a_photo_too_small_to_show_a_class_gets_a_note(cat_png, tmp_path, capsys):
+    """As `capsight caption` notes it: a 3x3 icon, read stretched to 224 px, had scores given
+    as if they meant as much as a photo's."""
+    from PIL import Image
+
+    tiny = tmp_path / "tiny.png"
+    Image.open(cat_png).resize((20, 3)).save(tiny)
+    assert main(["classify", str(tiny), str(cat_png), "--classes", "cat,dog"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("capsight: note: 1 photo (") and "tiny.png) under 32 px on a side" in err
+    assert "cat.png" not in err

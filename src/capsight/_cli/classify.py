@@ -90,10 +90,12 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
+    from capsight.captioning.facade import TINY_SIDE, small_image_note
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
     from capsight.errors import InvalidParameter
+    from capsight.io.images import full_size
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
     photos_done = None  # the photos' bar, once open
     unclear: list[str] = []  # photos whose top class does not stand out
+    tiny: list[str] = []  # photos under TINY_SIDE px on a side: their scores are a guess
     try:
         with contextlib.ExitStack() as photos_bar:
             for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
@@ -144,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
                     found = dict(zip(names, predictions(classifier, images, names, args.top),
                                      strict=True))  # fmt: skip
                     unclear += [p for p, r in found.items() if not r.stands_out]
+                    tiny += [p for p, img in zip(names, images, strict=True)
+                             if small_image_note(*full_size(img))]  # fmt: skip
                     done = min(start + CHUNK, len(paths))
                     photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
                 if listing is not None:
@@ -159,16 +164,21 @@ def run(args: argparse.Namespace) -> int:
         raise
     if listing is not None:
         listing.finish(rows)
+    if tiny:  # (as `capsight caption` notes each: the model reads it stretched to 224 px)
+        print(error_line(f"{_some(tiny)} under {TINY_SIDE} px on a side: too small to show a "
+                         "class, so the scores are a guess", "note"), file=sys.stderr)  # fmt: skip
     if unclear:  # the page shows no headline then; here the scores alone would read as answers
-        which = ", ".join(unclear[:3]) + (
-            f" and {len(unclear) - 3:,} more" if len(unclear) > 3 else ""
-        )
-        print(error_line(f"no class stands out on {len(unclear)} photo{'s' * (len(unclear) > 1)} "
-                         f"({which}): the best score is close to the next, so "
+        print(error_line(f"no class stands out on {_some(unclear)}: the best score is close to the next, so "
                          f"{'each' if len(unclear) > 1 else 'it'} may show none of the classes, "
                          "or several", "note"),
               file=sys.stderr)  # fmt: skip
     return 2 if failed else 0
+
+
+def _some(photos: list[str]) -> str:
+    """ "2 photos (a.jpg, b.jpg)", "5 photos (a.jpg, b.jpg, c.jpg and 2 more)"."""
+    which = ", ".join(photos[:3]) + (f" and {len(photos) - 3:,} more" if len(photos) > 3 else "")
+    return f"{len(photos):,} photo{'s' * (len(photos) > 1)} ({which})"
 
 
 def _check_file_options(args: argparse.Namespace) -> None:
