@@ -54,6 +54,26 @@ def test_an_image_too_small_to_describe_gets_a_note(client, cat_jpeg):
     )
 
 
+def test_an_animation_says_only_its_first_frame_was_described(client, cat_jpeg):
+    """A GIF that fades in from black was "a blank image", with nothing said of its frames."""
+    import io
+
+    from PIL import Image
+
+    cat = Image.open(io.BytesIO(cat_jpeg)).convert("RGB")
+    flipped = cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT)  # (Pillow merges equal frames)
+    for first in (Image.new("RGB", cat.size), cat):
+        buffer = io.BytesIO()
+        first.save(buffer, format="GIF", save_all=True, append_images=[flipped], duration=100)
+        result = client.post("/v1/captions", files=_files(("a.gif", buffer.getvalue()))).json()
+        note = result["results"][0]["note"]
+        assert note.startswith("an animation (or a file of several pages): only its first frame")
+    buffer = io.BytesIO()
+    cat.save(buffer, format="GIF")  # one frame: nothing to say
+    assert client.post("/v1/captions", files=_files(("a.gif", buffer.getvalue()))).json()[
+        "results"][0]["note"] is None  # fmt: skip
+
+
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
     import warnings
 

@@ -76,6 +76,20 @@ def small_image_note(width: int, height: int) -> str | None:
     return f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess"
 
 
+FIRST_FRAME_NOTE = ("an animation (or a file of several pages): only its first frame is described; "
+                    "capsight video reads every frame of a GIF")  # fmt: skip
+
+
+def _note(pil, blank: bool) -> str | None:
+    """Why the caption may not say what is in the image: too small to show it, or only the
+    first frame of an animation (a GIF that fades in was "a blank image" without a word)."""
+    from capsight.io.images import ANIMATED
+
+    notes = [] if blank else [small_image_note(*pil.size)]
+    notes.append(FIRST_FRAME_NOTE if pil.info.get(ANIMATED) else None)
+    return "; ".join(n for n in notes if n) or None
+
+
 def caption(
     images: Sequence[ImageInput] | ImageInput,
     model: str | os.PathLike = "default",
@@ -137,7 +151,7 @@ def describe_images(
             blank = is_blank(pil)
             result = _blank_result() if blank else result
             # (a flat colour's ImageNet classes are noise: hook 0.013, kite 0.012)
-            note = None if blank else small_image_note(*pil.size)
+            note = _note(pil, blank)
             out.append(ImageDescription(result, labels[i] if labels and not blank else [],
                                         model_name, blank, note))  # fmt: skip
     return out

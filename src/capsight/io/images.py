@@ -32,6 +32,7 @@ DECODE_SIDE = 1024
 # photos, an Ultra HDR gain map), which decodes and drafts as a JPEG does.
 JPEG_FORMATS = ("JPEG", "MPO")
 FULL_SIZE = "capsight_full_size"  # the key in a loaded image's info of its size as stored
+ANIMATED = "capsight_animated"  # the key, set True, of one loaded from an animation's first frame
 # The photo kinds Pillow reads that a folder is searched for (named, any file Pillow reads is).
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif",
                   ".tif", ".tiff", ".avif", ".jp2", ".j2k", ".tga", ".ppm", ".pgm", ".pnm", ".qoi"}  # fmt: skip
@@ -177,6 +178,8 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             # The photo's own size, upright, for callers that report it: the pixels may be a
             # draft's, or reduced.
             out.info[FULL_SIZE] = stored[::-1] if turned else stored
+            if getattr(img, "is_animated", False):  # GIF, WebP, APNG, a multi-page TIFF
+                out.info[ANIMATED] = True
             return out
     except ImageLoadError:
         raise
