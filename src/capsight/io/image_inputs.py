@@ -118,6 +118,7 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
             return load_image(image.filename)  # and held to the limit at that size
         check_pixel_count(image, "image")
         try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
+            image.load()  # (here, where a file cut short is said to be one)
             return to_rgb(upright(image) if image.format else image)
         except DECODE_ERRORS as exc:
             raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
