@@ -363,3 +363,56 @@ def test_frames_over_64_megapixels_are_refused_before_they_are_decoded(cfr_video
     assert decoded == []  # told by the stream's header
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48)
     assert video.probe_video(cfr_video).width == 64
+
+
+def _write_matroska(path, seconds: float, audio_seconds: float = 0, offset_ms: int = 0,
+                    codec: str = "libx264", options: dict | None = None) -> None:  # fmt: skip
+    """10 fps of 64x48 frames with millisecond timestamps from ``offset_ms``, and optionally
+    silent audio; Matroska or WebM by the name (``options={"live": "1"}``: no Duration, as a
+    browser's MediaRecorder writes it)."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w", options=options or {}) as out:
+        video = out.add_stream(codec, rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = (
+            out.add_stream("libopus" if codec == "libvpx" else "aac", rate=48000)
+            if audio_seconds
+            else None
+        )
+        for i, pixels in enumerate(_frames(int(seconds * 10))):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = offset_ms + i * 100, Fraction(1, 1000)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        for k in range(0, int(audio_seconds * 48000), 960) if audio else ():
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 960), np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 48000, k
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode() if audio else ():
+            out.mux(packet)
+
+
+def test_matroska_and_webm_lengths_are_the_video_streams_own(tmp_path):
+    """Matroska gives its video stream no duration: the container's had been taken, which is the
+    longest stream's (5 s of video beside 12 s of audio: refused as "truncated, data ends at
+    5.0 s of 12.0 s"), counts a start offset (12 s from 5 s: "12.0 s of 17.0 s"), and is
+    missing from a live WebM (a length of 0). A file cut short is still said to be one."""
+    cases = {"audio.mkv": dict(seconds=5, audio_seconds=12), "offset.mkv": dict(seconds=12, offset_ms=5000),
+             "live.webm": dict(seconds=12, codec="libvpx", options={"live": "1"}),
+             "whole.mkv": dict(seconds=24, audio_seconds=24)}  # fmt: skip
+    for name, made in cases.items():
+        _write_matroska(tmp_path / name, **made)
+        assert probe_video(tmp_path / name).duration == pytest.approx(made["seconds"], abs=0.11)
+        assert _times(tmp_path / name, 1.0) == list(range(made["seconds"])), name
+    whole = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        VideoOpenError, match=r"cut.mkv: truncated video, data ends at 1\d.\d s of 24.0 s"
+    ):
+        _times(tmp_path / "cut.mkv", 1.0)

@@ -198,7 +198,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         width, height = _display_size(frame.width, frame.height, _sample_aspect(stream))
         if rotation in (90, 270):
             width, height = height, width
-        duration = _duration(container, stream)
+        duration = _duration(container, stream, p)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         first_time = (frame.time if frame.time is not None else start) - start
@@ -224,14 +224,51 @@ def _check_frame_size(width: int | None, height: int | None, path: Path) -> None
                              f"{MAX_FRAME_PIXELS // 1_000_000} megapixels; downscale it first")  # fmt: skip
 
 
-def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+def _duration(container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> float:
+    """The video stream's length in seconds from the container's start. A stream that declares
+    none (Matroska, WebM) is measured by its last packets where the file is whole: the
+    container's duration is its longest stream's (12 s of audio beside 5 s of video had the
+    video refused as truncated), counts a start offset in some files, and a browser's
+    MediaRecorder WebM declares none at all (its length had been 0)."""
     stream_duration = _seconds(stream.duration, stream.time_base)
+    start = _container_start(container, stream)
     if stream_duration:
         stream_start = _seconds(stream.start_time, stream.time_base) or 0.0
-        return stream_duration + stream_start - _container_start(container, stream)
-    if container.duration:
-        return container.duration / av.time_base
-    return 0.0
+        return stream_duration + stream_start - start
+    declared = container.duration / av.time_base if container.duration else 0.0
+    video_end, data_end = _packet_ends(path, stream.index, start, declared)
+    if video_end is None:
+        return declared
+    if not declared:
+        return video_end
+    # Whole when some stream's packets reach the declared end, counted from 0 or from the
+    # start; a file cut short keeps the declared length, and is said to be cut.
+    rate = stream.average_rate or stream.guessed_rate
+    slack = max(0.5, 2.0 / float(rate)) if rate else 0.5
+    return video_end if data_end >= min(declared, declared - start) - slack else declared
+
+
+def _packet_ends(
+    path: Path, index: int, start: float, declared: float
+) -> tuple[float | None, float]:
+    """(where the video stream's packets end, where any stream's do), in seconds from
+    ``start``, read from the file's end on a container of its own (the caller's is left where
+    it is); (None, 0) where the file cannot be read so."""
+    video_end, data_end = None, 0.0
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            if declared:  # (from the last keyframe before the end; without one, the whole file)
+                c.seek(int((declared + max(start, 0.0)) * av.time_base), backward=True)
+            for packet in c.demux():
+                if packet.pts is None or packet.time_base is None or not packet.size:
+                    continue
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base) - start
+                data_end = max(data_end, end)
+                if packet.stream.index == index:
+                    video_end = end if video_end is None else max(video_end, end)
+    except (av.FFmpegError, OSError, ValueError):
+        return None, 0.0
+    return video_end, data_end
 
 
 def _rgb_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
@@ -299,7 +336,7 @@ def _sample(
     rate = stream.average_rate or stream.guessed_rate
     frame_step = 1.0 / float(rate) if rate else 0.04
     margin = _DECODE_MARGIN_FRAMES * frame_step
-    expected_end = _duration(container, stream)
+    expected_end = _duration(container, stream, p)
     sar = _sample_aspect(stream)
     codec = stream.codec_context
     skipping = False
