@@ -898,3 +898,14 @@ def test_a_rerun_that_stops_at_once_or_runs_elsewhere_keeps_the_summary(
     assert [r["video"] for r in csv.DictReader(summary.open())] == [
         r["video"] for r in reversed(first)
     ]
+
+
+def test_a_folder_holds_the_videos_of_camcorders_and_older_phones(tmp_path):
+    """.MTS, .m2ts and .3gp files in a folder were passed over without a word."""
+    from capsight._cli.video import expand_video_args
+
+    names = ["a.mp4", "GOPR0001.MP4", "00001.MTS", "00002.m2ts", "phone.3gp", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    videos, problems = expand_video_args([str(tmp_path)])
+    assert sorted(Path(v).name for v in videos) == sorted(names[:-1]) and problems == []

@@ -54,6 +54,12 @@ VIDEO_SUFFIXES = {
     ".flv",
     ".wmv",
     ".ogv",
+    ".mts",  # AVCHD camcorders
+    ".m2ts",
+    ".3gp",  # older phones
+    ".3g2",
+    ".mxf",  # broadcast cameras
+    ".vob",  # DVDs
 }
 
 # What Pillow's decoders raise on malformed files besides OSError (bad EXIF, broken chunks, ...).
