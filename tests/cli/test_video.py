@@ -909,3 +909,27 @@ def test_a_folder_holds_the_videos_of_camcorders_and_older_phones(tmp_path):
         (tmp_path / name).write_bytes(b"")
     videos, problems = expand_video_args([str(tmp_path)])
     assert sorted(Path(v).name for v in videos) == sorted(names[:-1]) and problems == []
+
+
+def test_a_name_not_in_utf8_is_written_escaped_not_a_traceback(
+    fake_pipeline, tmp_path, capsysbinary
+):
+    """A name from an old Windows share, "b\\xe9d.mp4", reaches Python as a lone surrogate;
+    writing the report and the summary raised UnicodeEncodeError after the whole analysis, and
+    the batch stopped at its first video."""
+    import os
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in (b"b\xe9d.mp4", b"c.mp4"):
+        (archive / os.fsdecode(name)).write_bytes(b"x")
+    from capsight._cli.main import main
+
+    status = main(["video", str(archive), "--out", str(tmp_path / "o")])
+    out, err = capsysbinary.readouterr()
+    assert status == 0, err
+    assert b"[1/2] " + bytes(archive) + b"/b\xe9d.mp4\n" in out  # the name's own bytes
+    assert "b\\udce9d.mp4" in (tmp_path / "o" / "summary.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "o" / "c" / "report.html").is_file()
+    report = next((tmp_path / "o").glob("b*d/report.html")).read_text(encoding="utf-8")
+    assert "b\\udce9d.mp4" in report

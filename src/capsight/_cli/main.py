@@ -104,8 +104,21 @@ def error_line(message: str, kind: str = "error") -> str:
     return f"{PROG}: {kind}: {' '.join(str(message).split())}"
 
 
+def _names_as_given() -> None:
+    """A file name that is not UTF-8 ("caf\\xe9.mp4" from an old Windows share) reaches Python
+    as lone surrogates, which a UTF-8 locale's strict stdout refused in the middle of a batch:
+    it is printed as the bytes it came as (stderr escapes them, as Python's always does)."""
+    for stream in (sys.stdout,):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):  # (closed, or not reconfigurable): left as it is
+                pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: sys.argv[1:]), run the subcommand, return the exit status."""
+    _names_as_given()
     parser = build_parser()
     try:
         args, unknown = parser.parse_known_args(argv)  # exits 2 itself on a usage error

@@ -481,7 +481,9 @@ def _write_summary(
         merged, kept = rows, 0
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / SUMMARY, "w", newline="", encoding="utf-8") as f:
+        with open(
+            root / SUMMARY, "w", newline="", encoding="utf-8", errors="backslashreplace"
+        ) as f:
             writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
             writer.writeheader()
             writer.writerows(merged)

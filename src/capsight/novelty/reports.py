@@ -789,7 +789,11 @@ def _replace_all(out: Path, contents: dict[str, str | bytes]) -> dict[str, Path]
                                        "there meanwhile); choose another --out") from None  # fmt: skip
             temporary[name] = part
             with os.fdopen(handle, "wb") as file:
-                file.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+                # (backslashreplace: a name not in UTF-8, "caf\\xe9.mp4", reaches here as a
+                # lone surrogate, which strict UTF-8 refused after the whole analysis)
+                file.write(
+                    data if isinstance(data, bytes) else data.encode("utf-8", "backslashreplace")
+                )
         for name, path in temporary.items():
             os.replace(path, out / name)
     finally:
