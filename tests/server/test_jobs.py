@@ -190,6 +190,29 @@ def test_full_queue_answers_503_with_retry_after(
         assert wait_for_job(c, second.json()["id"])["status"] == "done"
 
 
+def test_an_upload_the_disk_has_no_room_for_is_a_503_not_a_500(client, tiny_video, monkeypatch):
+    """Copying the upload into a full job folder answered 500 "internal error (OSError)"."""
+    import errno
+    import shutil
+
+    from capsight.server import jobs
+
+    def disk_full(source, target, length=0):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    root = client.app.state.jobs.store.root
+    before = set(root.iterdir())
+    monkeypatch.setattr(jobs.shutil, "copyfileobj", disk_full)
+    r = _submit(client, tiny_video)
+    assert r.status_code == 503 and r.headers["retry-after"] == "60"
+    assert r.json()["error"].startswith("the server has no room to save this video")
+    with open(tiny_video, "rb") as f:  # the original endpoint too
+        r = client.post("/get_video_captions", files={"video": ("c.mp4", f, "video/mp4")})
+    assert r.status_code == 503 and "no room" in r.json()["error"]
+    monkeypatch.setattr(jobs.shutil, "copyfileobj", shutil.copyfileobj)
+    assert set(root.iterdir()) == before  # nothing left behind
+
+
 def test_a_job_whose_outputs_cannot_be_saved_fails_without_server_paths(
     client, tiny_video, wait_for_job, monkeypatch
 ):

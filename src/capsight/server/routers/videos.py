@@ -11,6 +11,8 @@ again, for a queue that filled while the body arrived.
 
 from __future__ import annotations
 
+import errno
+import logging
 from dataclasses import replace
 from typing import Annotated, Literal
 
@@ -31,6 +33,8 @@ from capsight.server.http_errors import JOB_LOCATION, ApiError, error_responses
 from capsight.server.jobs import Job, JobManager, QueueFull
 from capsight.server.routers.jobs import JobResponse, job_response
 from capsight.server.uploads import display_name, upload_refusal
+
+log = logging.getLogger("capsight.server")
 
 router = APIRouter(tags=["videos"], dependencies=[Depends(require_api_key)])
 
@@ -58,6 +62,15 @@ async def submit_video(
         )
     except QueueFull as full:
         raise ApiError(503, str(full), {"Retry-After": str(full.retry_after_s)}) from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        log.error("cannot save an upload: %s", exc)  # (the job's folder is removed by submit)
+        raise ApiError(503, "the server has no room to save this video (its disk is full); try "
+                       "again later", {"Retry-After": str(FULL_DISK_RETRY_S)}) from None  # fmt: skip
+
+
+FULL_DISK_RETRY_S = 60  # Retry-After of a full disk: a job's outputs or an old job must go first
 
 
 @router.post(
