@@ -175,3 +175,23 @@ def test_health_probes_answered_200_stay_out_of_the_access_log():
     assert not line("/capsight/readyz?x=1", 200)  # (behind a proxy's path prefix)
     assert line("/readyz", 503)  # not ready: worth reading
     assert line("/v1/captions", 200) and line("/ui/", 200)
+
+
+def test_a_job_folder_another_server_uses_is_refused_before_start_up(
+    run_cli, no_server, one_error_line, tmp_path
+):
+    """A second server on the same --job-dir had marked the first one's running job
+    interrupted and run its queued job as well."""
+    import os
+
+    from capsight.server.job_dir_lock import hold_job_dir
+
+    (tmp_path / "jobs").mkdir()
+    held = hold_job_dir(tmp_path / "jobs")  # another server's (a lock of another open file)
+    status, out, err = run_cli("serve", *no_server)
+    assert status == 2 and out == ""
+    one_error_line(err, f"another capsight server (pid {os.getpid()}) is using this job folder",
+                   "give each server its own --job-dir")  # fmt: skip
+    held.close()  # that server stopped: the next one gets as far as loading its models
+    with pytest.raises(AssertionError, match="not caught before start-up"):
+        run_cli("serve", *no_server)

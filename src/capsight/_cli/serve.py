@@ -211,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
         from capsight.server.app import create_app
         from capsight.server.engine import check_servable, serve_checkpoints
+        from capsight.server.job_dir_lock import hold_job_dir
         from capsight.server.jobs import JobStore
     except ImportError as exc:
         raise MissingDependency(
@@ -220,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
     # the folder, and a database it can write (before the models)
     JobStore(settings.job_dir).close()
+    lock = hold_job_dir(settings.job_dir)  # held until this process ends
     serve_checkpoints(settings.served_checkpoints)  # before --model, which may name one
     check_servable(settings.model)
     app = create_app(settings)
@@ -245,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
 
     server = Server(config)
     server.run()
+    del lock  # (here, not earlier: the job folder is this server's while it runs)
     if not server.started:  # as uvicorn.run: the port taken, say (uvicorn logged why)
         raise SystemExit(3)
     return 0
