@@ -108,3 +108,20 @@ def test_requests_whose_deadline_passed_while_waiting_are_dropped_unrun():
             late.result(5)
         assert patient.result(5) == ["m:c"]
         assert rec.batches == [["a"], ["c"]] and batcher.expired == 1  # "b" never ran
+
+
+def test_a_stopping_server_drops_the_requests_still_waiting():
+    """A SIGTERM had the server compute every batch its clients had queued (25-70 s) before
+    it could exit; the batch already running is finished."""
+    from capsight.server.batching import BatcherStopping
+
+    with _busy_worker() as (rec, batcher, pool, busy):
+        waiting = [pool.submit(batcher.describe, [x], "m") for x in "bc"]
+        _wait_until_queued(batcher, 2)
+        assert batcher.drop_waiting() == 2
+        rec.release.set()
+        assert busy.result(5) == ["m:a"]
+        for future in waiting:
+            with pytest.raises(BatcherStopping):
+                future.result(5)
+        assert rec.batches == [["a"]]

@@ -74,6 +74,36 @@ def test_an_animation_says_only_its_first_frame_was_described(client, cat_jpeg):
         "results"][0]["note"] is None  # fmt: skip
 
 
+def test_a_stopping_server_answers_a_waiting_caption_request_at_once(
+    make_app, started, scripted_engine, cat_jpeg, monkeypatch
+):
+    """On SIGTERM a request waiting for its captions was cut off after the shutdown's 10 s of
+    grace with a plain-text 500."""
+    import threading
+
+    held = threading.Event()
+    monkeypatch.setattr(scripted_engine, "describe", lambda *a, **k: held.wait(30))
+    try:
+        for client in started(make_app(request_timeout_s=60)):
+            threading.Timer(0.5, scripted_engine.stop_waiting).start()  # as `capsight serve` does
+            r = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)))
+            assert r.status_code == 503 and r.headers["retry-after"] == "30"
+            assert r.json()["error"] == (
+                "the server is stopping; send the request again once it is back"
+            )
+    finally:
+        held.set()
+    from capsight.server.batching import BatcherStopping
+
+    def dropped(*args, **kwargs):  # dropped from the caption queue (it had been a 500)
+        raise BatcherStopping("the server is stopping")
+
+    monkeypatch.setattr(scripted_engine, "describe", dropped)
+    for client in started(make_app()):
+        r = client.post("/v1/captions", files=_files(("cat.jpg", cat_jpeg)))
+        assert r.status_code == 503 and r.headers["retry-after"] == "30"
+
+
 def test_decoding_options_the_labels_model_ignores_are_noted(client, cat_jpeg):
     import warnings
 

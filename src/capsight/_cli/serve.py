@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         def handle_exit(self, sig, frame) -> None:
             # Said to the event streams at once (routers/jobs.py): they end with a last event
             # instead of holding the shutdown for its 10 s and being cut off.
-            app.state.stopping.set()
+            app.state.engine.stop_waiting()  # (sets app.state.stopping: the same event)
             # An open tab's heartbeat stream had held the shutdown for its whole 10 s, then
             # ended in a logged traceback as uvicorn cancelled it.
             stop_event = getattr(getattr(app.state, "ui_app", None), "stop_event", None)

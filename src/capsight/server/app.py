@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -105,6 +104,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
             job_timeout_s=settings.job_timeout_s,
         )
         app.state.jobs = manager
+        engine.stopping.clear()  # (an engine an earlier app stopped with: tests)
         manager.start()
         engine.start_loading()
         log.info("capsight %s serving; jobs in %s", __version__, settings.job_dir)
@@ -115,7 +115,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
             store.close()
             engine.close()
 
-    stopping = threading.Event()  # set by `capsight serve` on SIGINT/SIGTERM, before shutdown
+    stopping = engine.stopping  # set by `capsight serve` on SIGINT/SIGTERM, before shutdown
 
     app = FastAPI(
         title="capsight",

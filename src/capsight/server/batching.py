@@ -46,6 +46,10 @@ class RequestExpired(TimeoutError):
     """The request's deadline passed before its batch could run; nothing was computed."""
 
 
+class BatcherStopping(RuntimeError):
+    """The server is stopping: a request still waiting for its batch is dropped unrun."""
+
+
 class CaptionBatcher:
     """Queue of caption requests served by ``workers`` threads in compatible batches."""
 
@@ -85,6 +89,16 @@ class CaptionBatcher:
             self._pending.append(request)
             self._cv.notify()
         return request.future.result()
+
+    def drop_waiting(self) -> int:
+        """Fail every request still waiting with ``BatcherStopping`` (a batch running is
+        finished); the number dropped. A stopping server exits after one batch at most, not
+        after every batch its clients queued (25-70 s behind a SIGTERM)."""
+        with self._cv:
+            waiting, self._pending = self._pending, []
+        for request in waiting:
+            request.future.set_exception(BatcherStopping("the server is stopping"))
+        return len(waiting)
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._cv:

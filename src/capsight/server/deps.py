@@ -8,7 +8,9 @@ Tests swap any of these with ``app.dependency_overrides`` or hand ``create_app``
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +21,7 @@ from fastapi import Depends, Request, Security, UploadFile
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from capsight.errors import CapsightError, quoted
+from capsight.server.batching import BatcherStopping
 from capsight.server.engine import Engine
 from capsight.server.http_errors import ApiError
 from capsight.server.jobs import JobManager
@@ -309,16 +312,40 @@ async def wait_for_models(engine: Engine, timeout: float) -> None:
         raise ApiError(503, "models are still loading; retry shortly", {"Retry-After": "5"})
 
 
-async def run_limited(fn: Callable[[], T], timeout: float, what: str, after: str = "") -> T:
-    """Run blocking ``fn`` in a worker thread; 504 if it takes longer than ``timeout`` seconds.
+async def run_limited(
+    fn: Callable[[], T],
+    timeout: float,
+    what: str,
+    after: str = "",
+    stopping: threading.Event | None = None,
+) -> T:
+    """Run blocking ``fn`` in a worker thread; 504 if it takes longer than ``timeout`` seconds,
+    503 with Retry-After as soon as ``stopping`` (the app's, set on SIGTERM) is set.
 
     The thread cannot be killed, so callers pass work that stops itself soon after (a caption
     batch), that checks a flag (video analysis through a job), or whose result is kept for the
-    next request; ``after`` then tells the client so (the 504's message ends with it).
+    next request; ``after`` then tells the client so (the 504's message ends with it). (A
+    request waiting on through a shutdown had been cut off after uvicorn's 10 s of grace with
+    a plain-text 500.)
     """
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(fn, abandon_on_cancel=True))
     try:
         with anyio.fail_after(timeout):
-            return await anyio.to_thread.run_sync(fn, abandon_on_cancel=True)
+            while True:
+                done, _ = await asyncio.wait({work}, timeout=STOP_POLL_S)
+                if done and not isinstance(work.exception(), BatcherStopping):
+                    return work.result()
+                # dropped from the caption queue, or still at work as the server stops
+                if done or (stopping is not None and stopping.is_set()):
+                    raise ApiError(503, "the server is stopping; send the request again once it "
+                                   "is back", {"Retry-After": str(RESTART_RETRY_S)})  # fmt: skip
     except TimeoutError:
         message = f"{what} took longer than the server's {timeout:g} s limit"
         raise ApiError(504, f"{message}; {after}" if after else message) from None
+    finally:
+        if not work.done():
+            work.cancel()  # (the thread is abandoned: it finishes, and its result is dropped)
+
+
+STOP_POLL_S = 0.25  # how often a waiting request looks at the stopping event
+RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s

@@ -146,6 +146,9 @@ class Engine:
         self._load_error: str | None = None
         self._thread: threading.Thread | None = None
         self.load_seconds: float | None = None
+        # Set by `capsight serve` on SIGINT/SIGTERM, before shutdown (the app's state.stopping):
+        # requests waiting on the models answer 503 at once (deps.run_limited).
+        self.stopping = threading.Event()
 
     # -- start-up ---------------------------------------------------------------------------
     def start_loading(self) -> None:
@@ -179,6 +182,15 @@ class Engine:
             log.exception("model loading failed")
         finally:
             self._ready.set()
+
+    def stop_waiting(self) -> None:
+        """The server is stopping: ``stopping`` is set, and caption requests still waiting for
+        a batch are dropped (their requests answer 503: ``deps.run_limited``)."""
+        self.stopping.set()
+        with self._batcher_lock:
+            batcher = self._batcher
+        if batcher is not None and (dropped := batcher.drop_waiting()):
+            log.info("stopping: %d caption request(s) dropped before their batch ran", dropped)
 
     def close(self, timeout: float = 60.0) -> None:
         """Stop the caption workers and wait for a model load still running (a daemon thread

@@ -291,7 +291,9 @@ async def create_captions(
         timing["inference"] = time.perf_counter() - t
         return pils, described
 
-    pils, described = await run_limited(work, settings.request_timeout_s, "captioning")
+    pils, described = await run_limited(
+        work, settings.request_timeout_s, "captioning", stopping=engine.stopping
+    )
     results = [
         ImageCaption(
             index=i,

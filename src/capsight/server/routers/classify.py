@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -206,6 +206,7 @@ async def classify_images(
     ] = None,
     top: Annotated[int, Form(ge=1, le=100)] = 5,
     settings: SettingsDep,
+    request: Request,
 ) -> ClassifyResponse:
     from capsight.classify.engines import predictions
 
@@ -226,7 +227,8 @@ async def classify_images(
         return classifier, notes, found
 
     classifier, notes, found = await run_limited(work, settings.request_timeout_s, "classification",
-                                                 KEPT_FOR_THE_NEXT_REQUEST)  # fmt: skip
+                                                 KEPT_FOR_THE_NEXT_REQUEST,
+                                                 stopping=request.app.state.stopping)  # fmt: skip
     results = [
         ImageClasses(
             index=i,
@@ -275,6 +277,7 @@ async def build_classifier(
         ),
     ] = None,
     settings: SettingsDep,
+    request: Request,
 ) -> Response:
     if not classes and not examples:
         raise ApiError(422, "send classes, example photos, or both")
@@ -327,7 +330,8 @@ async def build_classifier(
             return path.read_bytes(), len(clf.labels), build_notes(clf)
 
     data, n, notes = await run_limited(work, settings.request_timeout_s, "building the classifier",
-                                       FILE_KEPT if not grouped else EMBEDDINGS_KEPT if class_list is not None else "")  # fmt: skip
+                                       FILE_KEPT if not grouped else EMBEDDINGS_KEPT if class_list is not None else "",
+                                       stopping=request.app.state.stopping)  # fmt: skip
     headers = {
         "Content-Disposition": f'attachment; filename="classifier{suffix}"',
         "X-Capsight-Classes": str(n),

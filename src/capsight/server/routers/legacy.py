@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from capsight.errors import CapsightError
 from capsight.server.deps import (
+    RESTART_RETRY_S,
     EngineDep,
     JobsDep,
     SettingsDep,
@@ -70,7 +71,9 @@ async def _caption_one(
             out["words"] = words
         return out
 
-    return await run_limited(work, settings.request_timeout_s, "captioning")
+    return await run_limited(
+        work, settings.request_timeout_s, "captioning", stopping=engine.stopping
+    )
 
 
 def _rounded(x):
@@ -156,7 +159,6 @@ Metric = Literal["euclidian", "euclidean", "cosine"]
 
 
 VIDEO_CAPTIONS_ERRORS = error_responses(400, 401, 410, 413, 415, 422, 503, 504)
-RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s
 VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, to poll
 
 
