@@ -739,3 +739,19 @@ def test_a_file_named_with_a_leading_dash_is_pointed_out(run_cli, photo_dir, tmp
     )
     status, _, err = run_cli("caption", "-nothing.jpg")  # not a file: argparse's words alone
     assert status == 2 and "is a file here" not in err
+
+
+def test_json_stays_valid_utf8_for_a_name_that_is_not(photo_dir, tmp_path, capsysbinary):
+    """stdout writes such a name as its own bytes; inside --json's text that byte had made the
+    whole list unreadable to a JSON reader."""
+    import json
+    import os
+    import shutil
+
+    from capsight._cli.main import main
+
+    weird = tmp_path / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(photo_dir / "cat.jpg", weird)
+    assert main(["caption", str(weird), "--json", *LABELS]) == 0
+    rows = json.loads(capsysbinary.readouterr().out.decode("utf-8"))
+    assert rows[0]["image"] == str(weird)  # (json reads the escape back as the surrogate)

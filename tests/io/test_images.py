@@ -303,6 +303,32 @@ def test_a_colour_key_is_transparency_composited_on_white():
         assert arr[0, 1].tolist() == (list(other) if mode == "RGB" else [90] * 3)
 
 
+def test_a_colour_key_left_on_an_image_made_rgb_in_python_is_not_transparency():
+    """Pillow keeps a GIF's transparency key on the image `.convert("RGB")` gives back, whose
+    pixels of that colour are all opaque: they had all turned white."""
+    from capsight.io.image_inputs import as_rgb_image
+
+    img = Image.new("P", (2, 1))
+    img.putpalette([0, 0, 0, 0, 0, 0] + [0] * 762)  # index 0 black (transparent), 1 black
+    img.putpixel((1, 0), 1)
+    flat = Image.open(io.BytesIO(encoded(img, "GIF", transparency=0))).convert("RGB")
+    assert "transparency" in flat.info and flat.format is None
+    assert np.asarray(as_rgb_image(flat)).reshape(-1, 3).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_a_phones_jpeg_with_a_second_image_in_it_is_no_animation():
+    """Pillow reads a JPEG carrying a gain map or a depth map as MPO, "animated": every such
+    photo had a note saying only its first frame was described."""
+    from capsight.io.images import ANIMATED
+
+    first, second = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (16, 16), "blue")
+    mpo = encoded(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(mpo)).is_animated
+    assert ANIMATED not in load_image(mpo).info
+    gif = encoded(first, "GIF", save_all=True, append_images=[second.resize((32, 32))])
+    assert load_image(gif).info[ANIMATED] is True
+
+
 def test_premultiplied_alpha_images_from_python():
     from capsight.io.image_inputs import as_rgb_image
 

@@ -7,6 +7,19 @@ import contextlib
 import json
 
 
+def utf8_json(value, **options) -> str:
+    """``json.dumps(value)`` with its non-ASCII letters as they are, or escaped where the text
+    is not valid UTF-8: a file name that is not ("caf\\xe9.jpg", a lone surrogate in Python)
+    would reach stdout, which writes names as their own bytes (``main._names_as_given``), as
+    a byte no JSON reader accepts."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, **options)
+    return text
+
+
 class JsonRows:
     """``--json``'s list, one image per line (readable, and still one JSON document), written
     as the batches finish: everything had waited for the last batch, so a Ctrl-C on a folder of
@@ -31,10 +44,7 @@ class JsonRows:
         """The rows from ``self.written`` on (``rows`` is the whole list so far)."""
         for row in rows[self.written :]:
             head = "[\n  " if self.written == 0 else ",\n  "
-            try:
-                self.out.write(head + json.dumps(row, ensure_ascii=False))
-            except UnicodeEncodeError:  # a file name that is not UTF-8, on a strict terminal
-                self.out.write(head + json.dumps(row))
+            self.out.write(head + utf8_json(row))
             self.written += 1
         self.out.flush()
 

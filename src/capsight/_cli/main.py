@@ -108,12 +108,11 @@ def _names_as_given() -> None:
     """A file name that is not UTF-8 ("caf\\xe9.mp4" from an old Windows share) reaches Python
     as lone surrogates, which a UTF-8 locale's strict stdout refused in the middle of a batch:
     it is printed as the bytes it came as (stderr escapes them, as Python's always does)."""
-    for stream in (sys.stdout,):
-        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
-            try:
-                stream.reconfigure(errors="surrogateescape")
-            except (ValueError, OSError):  # (closed, or not reconfigurable): left as it is
-                pass
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        try:
+            sys.stdout.reconfigure(errors="surrogateescape")
+        except (ValueError, OSError):  # (closed, or not reconfigurable): left as it is
+            pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

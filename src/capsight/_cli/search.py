@@ -13,7 +13,6 @@ A video is captioned under a progress bar on stderr (``--quiet`` hides it).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 
@@ -68,6 +67,7 @@ WEAK_MATCH = {"video": 0.22, "analysis": 0.15}
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from capsight._cli.json_rows import utf8_json
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.classify.search import analysis_file, search_analysis, search_video
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
     if args.json:
         listed = [{**h.to_dict(), "weak": h.score < WEAK_MATCH[source]} for h in hits]
-        sys.stdout.write(json.dumps(listed, ensure_ascii=False, indent=1))
+        sys.stdout.write(utf8_json(listed, indent=1))
         sys.stdout.write("\n")
     else:
         for line in hit_lines(hits):

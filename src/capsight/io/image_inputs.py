@@ -119,7 +119,9 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
         check_pixel_count(image, "image")
         try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
             image.load()  # (here, where a file cut short is said to be one)
-            return to_rgb(upright(image) if image.format else image)
+            if not image.format:  # made or turned in memory: taken as it is
+                return to_rgb(image)
+            return to_rgb(upright(image), from_file=True)
         except DECODE_ERRORS as exc:
             raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip

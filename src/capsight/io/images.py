@@ -146,11 +146,11 @@ _TURNS = {  # EXIF orientation -> the transpose that sets the photo upright (as 
 
 
 def upright(img: Image.Image) -> Image.Image:
-    """``img`` itself, or the photo turned as its EXIF orientation says, without Pillow's nameless warnings about
-    damaged EXIF data. Only the EXIF parse runs under the process-wide warnings lock (PNG and
-    WebP parse theirs here, JPEG in ``open_image``); the turn runs outside. (Not
-    ``ImageOps.exif_transpose``: it parses the turned copy's EXIF again, outside any filter,
-    and its warning reached the terminal.)"""
+    """``img`` itself, or the photo turned as its EXIF orientation says, without Pillow's
+    nameless warnings about damaged EXIF data. Only the EXIF parse runs under the process-wide
+    warnings lock (PNG and WebP parse theirs here, JPEG in ``open_image``); the turn runs
+    outside. (Not ``ImageOps.exif_transpose``: it parses the turned copy's EXIF again, outside
+    any filter, and its warning reached the terminal.)"""
     with _WARNINGS, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module="PIL.TiffImagePlugin")
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
@@ -178,13 +178,15 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             check_pixel_count(img, label, stored)
             img.load()
             decoded = img.size
-            rgb = to_rgb(upright(img))
+            rgb = to_rgb(upright(img), from_file=True)
             turned = rgb.size != decoded  # a quarter turn swaps the sides
             out = _reduced(rgb)
             # The photo's own size, upright, for callers that report it: the pixels may be a
             # draft's, or reduced.
             out.info[FULL_SIZE] = stored[::-1] if turned else stored
-            if getattr(img, "is_animated", False):  # GIF, WebP, APNG, a multi-page TIFF
+            # GIF, WebP, APNG, a multi-page TIFF; not a phone's JPEG with a second image in it
+            # (MPO: a gain map, a depth map), which Pillow calls animated too
+            if getattr(img, "is_animated", False) and img.format not in JPEG_FORMATS:
                 out.info[ANIMATED] = True
             return out
     except ImageLoadError:
@@ -240,10 +242,13 @@ def full_size(img: Image.Image) -> tuple[int, int]:
     return tuple(img.info.get(FULL_SIZE, img.size))
 
 
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white."""
-    if img.mode in ("P", "L", "RGB", "1") and "transparency" in img.info:
-        img = img.convert("RGBA")  # a palette's, or a PNG's colour key (tRNS), as alpha
+def to_rgb(img: Image.Image, from_file: bool = False) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited onto white. A grey or
+    RGB image's colour key (a PNG's tRNS) counts only ``from_file``, as decoded: Pillow keeps
+    the key on an image converted to RGB, whose pixels of that colour its maker made opaque."""
+    keyed = img.mode == "P" or (img.mode in ("L", "RGB", "1") and from_file)
+    if keyed and "transparency" in img.info:  # a palette's, or a PNG's colour key (tRNS)
+        img = img.convert("RGBA")
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
