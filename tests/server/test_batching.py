@@ -125,3 +125,20 @@ def test_a_stopping_server_drops_the_requests_still_waiting():
             with pytest.raises(BatcherStopping):
                 future.result(5)
         assert rec.batches == [["a"]]
+        with pytest.raises(BatcherStopping):  # one that arrives later is not taken either
+            batcher.describe(["d"], "m")
+
+
+def test_the_engine_stopping_sets_its_event_and_drops_its_queue():
+    from capsight.server.batching import BatcherStopping
+    from capsight.server.engine import Engine
+
+    engine = Engine("labels")
+    batcher = engine.batcher
+    try:
+        engine.stop_waiting()
+        assert engine.stopping.is_set()
+        with pytest.raises(BatcherStopping):
+            batcher.describe(["a"], "labels")
+    finally:
+        engine.close()

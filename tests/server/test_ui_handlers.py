@@ -750,3 +750,24 @@ def test_the_page_logs_in_with_the_key_alone(make_app, started):
         assert r.status_code == 200 and r.cookies, r.text  # (urlencoded, no user name at all)
         r = client.post("/ui/login", files={"username": (None, ""), "password": (None, "wrong")})
         assert r.status_code == 400
+
+
+def test_a_caption_dropped_as_the_server_stops_is_a_message_on_the_page(
+    make_app, started, cat_jpeg, tmp_path, monkeypatch
+):
+    """BatcherStopping is no CapsightError: at SIGTERM the page had an unhandled error."""
+    from capsight.server.batching import BatcherStopping
+
+    app = make_app()
+    photo = tmp_path / "tmpcat.jpg"
+    photo.write_bytes(cat_jpeg)
+
+    def dropped(*args, **kwargs):
+        raise BatcherStopping("the server is stopping")
+
+    for _ in started(app):
+        ui = CapsightUI(app)
+        monkeypatch.setattr(app.state.engine, "describe", dropped)
+        card = ui.describe(upload(photo, "cat.jpg"), "labels", "labels", "beam", 0)[0]
+        assert "The server is stopping; try again once it is back." in card
+        assert "The server is stopping" in ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)

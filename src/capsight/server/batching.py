@@ -64,6 +64,7 @@ class CaptionBatcher:
         self._pending: list[_Request] = []
         self._cv = threading.Condition()
         self._stopped = False
+        self._dropping = False  # the server is stopping: no request is taken any more
         self.batches = 0  # batches run (for tests and the curious)
         self.largest_batch = 0
         self.expired = 0  # requests dropped unrun because their deadline had passed
@@ -86,16 +87,19 @@ class CaptionBatcher:
         with self._cv:
             if self._stopped:
                 raise RuntimeError("the caption batcher is stopped")
+            if self._dropping:  # (an upload still arriving at SIGTERM)
+                raise BatcherStopping("the server is stopping")
             self._pending.append(request)
             self._cv.notify()
         return request.future.result()
 
     def drop_waiting(self) -> int:
-        """Fail every request still waiting with ``BatcherStopping`` (a batch running is
-        finished); the number dropped. A stopping server exits after one batch at most, not
+        """Fail every request still waiting, and every later one, with ``BatcherStopping`` (a
+        batch running is finished); the number dropped. A stopping server exits after one batch at most, not
         after every batch its clients queued (25-70 s behind a SIGTERM)."""
         with self._cv:
             waiting, self._pending = self._pending, []
+            self._dropping = True
         for request in waiting:
             request.future.set_exception(BatcherStopping("the server is stopping"))
         return len(waiting)

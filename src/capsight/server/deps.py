@@ -27,6 +27,10 @@ from capsight.server.http_errors import ApiError
 from capsight.server.jobs import JobManager
 from capsight.server.settings import ServerSettings
 
+STOP_POLL_S = 0.25  # how often a request waiting on the models looks at the stopping event
+RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s
+STOPPING = "the server is stopping; send the request again once it is back"
+
 T = TypeVar("T")
 
 API_KEY_HEADER = "X-API-Key"
@@ -328,6 +332,8 @@ async def run_limited(
     request waiting on through a shutdown had been cut off after uvicorn's 10 s of grace with
     a plain-text 500.)
     """
+    if stopping is not None and stopping.is_set():  # (an upload that arrived as it stopped)
+        raise ApiError(503, STOPPING, {"Retry-After": str(RESTART_RETRY_S)})
     work = asyncio.ensure_future(anyio.to_thread.run_sync(fn, abandon_on_cancel=True))
     try:
         with anyio.fail_after(timeout):
@@ -337,15 +343,10 @@ async def run_limited(
                     return work.result()
                 # dropped from the caption queue, or still at work as the server stops
                 if done or (stopping is not None and stopping.is_set()):
-                    raise ApiError(503, "the server is stopping; send the request again once it "
-                                   "is back", {"Retry-After": str(RESTART_RETRY_S)})  # fmt: skip
+                    raise ApiError(503, STOPPING, {"Retry-After": str(RESTART_RETRY_S)})
     except TimeoutError:
         message = f"{what} took longer than the server's {timeout:g} s limit"
         raise ApiError(504, f"{message}; {after}" if after else message) from None
     finally:
         if not work.done():
             work.cancel()  # (the thread is abandoned: it finishes, and its result is dropped)
-
-
-STOP_POLL_S = 0.25  # how often a waiting request looks at the stopping event
-RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s

@@ -36,6 +36,7 @@ from capsight.captioning.options import DecodingOptions  # noqa: E402
 from capsight.errors import CapsightError  # noqa: E402
 from capsight.io.sniff import sniff_video, video_extension  # noqa: E402
 from capsight.novelty.analysis import SHORTEST_EVERY  # noqa: E402
+from capsight.server.batching import BatcherStopping  # noqa: E402
 from capsight.server.cards import caption_card, failure_card, sentence_case  # noqa: E402
 from capsight.server.classify_tab import classify_tab  # noqa: E402
 from capsight.server.engine import VideoParams  # noqa: E402
@@ -51,6 +52,8 @@ from capsight.server.ui_inputs import (  # noqa: E402
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+STOPPING_SHORTLY = "The server is stopping; try again once it is back."
 
 CSS_PATH = Path(__file__).with_name("static") / "ui.css"
 FAVICON_PATH = Path(__file__).with_name("static") / "favicon.svg"
@@ -300,6 +303,8 @@ class CapsightUI:
             d = self.engine.describe([image], model, decoding, num_labels=5)[0]
         except CapsightError as exc:
             raise user_error(str(exc)) from None
+        except BatcherStopping:  # (SIGTERM: it had been an unhandled error and a traceback)
+            raise user_error(STOPPING_SHORTLY) from None
         ms = (time.perf_counter() - start) * 1000
         meta, hint = f"{ms:.0f} ms on this server", ""
         if d.caption.score is not None:  # labels writes no sentence word by word: no decoding
@@ -362,6 +367,8 @@ class CapsightUI:
             return failure_card(str(exc.message))
         except CapsightError as exc:
             return failure_card(str(exc))
+        except BatcherStopping:
+            return failure_card(STOPPING_SHORTLY)
         captions = list(dict.fromkeys([d.caption.text, *d.caption.alternatives]))
         items = "".join(f"<li>{html.escape(sentence_case(c))}</li>" for c in captions)
         note = sampling_note(d, len(captions), count, temperature)
