@@ -195,3 +195,24 @@ def test_a_job_folder_another_server_uses_is_refused_before_start_up(
     held.close()  # that server stopped: the next one gets as far as loading its models
     with pytest.raises(AssertionError, match="not caught before start-up"):
         run_cli("serve", *no_server)
+
+
+def test_a_file_system_without_locks_runs_unlocked_and_an_unwritable_lock_is_one_line(
+    tmp_path, monkeypatch, caplog
+):
+    import errno
+    import fcntl
+
+    from capsight.errors import InvalidParameter
+    from capsight.server.job_dir_lock import hold_job_dir
+
+    def no_locks(handle, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(fcntl, "flock", no_locks)
+        assert hold_job_dir(tmp_path) is None
+    assert "cannot lock the job folder (No locks available)" in caplog.text
+    (tmp_path / "other" / "server.lock").mkdir(parents=True)  # (an OSError, as another user's)
+    with pytest.raises(InvalidParameter, match="cannot open the job folder's lock file"):
+        hold_job_dir(tmp_path / "other")

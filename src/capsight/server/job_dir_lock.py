@@ -7,12 +7,13 @@ on an input that was gone.
     >>> hold_job_dir(Path("jobs"))          # another process: InvalidParameter naming the pid
 
 The lock is the kernel's (``flock``): it ends with the process, however that ends, so a
-killed server leaves no stale lock behind. Where ``fcntl`` is missing (Windows) nothing is
-locked.
+killed server leaves no stale lock behind. Where ``fcntl`` is missing (Windows), or the file
+system has no locks (some network mounts: a warning is logged), nothing is locked.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,7 @@ from typing import IO
 from capsight.errors import InvalidParameter
 
 LOCK_NAME = "server.lock"
+log = logging.getLogger("capsight.server")
 
 
 def hold_job_dir(job_dir: Path) -> IO[str] | None:
@@ -29,7 +31,12 @@ def hold_job_dir(job_dir: Path) -> IO[str] | None:
         import fcntl
     except ImportError:  # (Windows)
         return None
-    handle = open(Path(job_dir) / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 (held)
+    path = Path(job_dir) / LOCK_NAME
+    try:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while the server runs)
+    except OSError as exc:  # (another user's lock file, say)
+        raise InvalidParameter(f"{path}: cannot open the job folder's lock file ({exc.strerror}); "
+                               "make it writable, or give another --job-dir") from None  # fmt: skip
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -39,6 +46,11 @@ def hold_job_dir(job_dir: Path) -> IO[str] | None:
         who = f" (pid {holder})" if holder.isdigit() else ""
         raise InvalidParameter(f"{job_dir}: another capsight server{who} is using this job "
                                "folder; give each server its own --job-dir") from None  # fmt: skip
+    except OSError as exc:  # a file system without locks (some network mounts): run unlocked
+        handle.close()
+        log.warning("%s: cannot lock the job folder (%s); make sure no other server uses it",
+                    job_dir, exc.strerror)  # fmt: skip
+        return None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
