@@ -17,6 +17,13 @@ def test_declared_oversize_is_refused_before_reading(make_app, cat_jpeg):
             r = c.post(path, files=[(field, ("a.jpg", big, "image/jpeg"))])
             assert r.status_code == 413, path
             assert "0.01 MiB limit" in r.json()["error"]
+        # the upload form's own page, to a browser that posted it (not raw JSON)
+        browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+        r = c.post(
+            "/get_captions", files=[("image", ("a.jpg", big, "image/jpeg"))], headers=browser
+        )
+        assert r.status_code == 413 and r.headers["content-type"].startswith("text/html")
+        assert "role=alert" in r.text and "0.01 MiB limit" in r.text and "name=image" in r.text
 
 
 def test_streamed_oversize_is_cut_off(make_app):

@@ -50,7 +50,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _send_413(send, self.message)
+            await _send_413(send, self.message, scope)
             return
 
         received = 0
@@ -83,7 +83,7 @@ class BodySizeLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _send_413(send, self.message)
+            await _send_413(send, self.message, scope)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -96,14 +96,23 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_413(send: Send, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
+async def _send_413(send: Send, message: str, scope: Scope) -> None:
+    """The 413, as JSON; or as the upload form's page with the message above it, to a browser
+    that posted that form (as every other error of the form's is)."""
+    from starlette.requests import Request
+
+    from capsight.server.upload_form import form_page, from_the_form
+
+    if from_the_form(Request(scope)):
+        body, kind = form_page(message).encode(), b"text/html; charset=utf-8"
+    else:
+        body, kind = json.dumps({"error": message}).encode(), b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],
