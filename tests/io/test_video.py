@@ -410,6 +410,12 @@ def test_matroska_and_webm_lengths_are_the_video_streams_own(tmp_path):
         _write_matroska(tmp_path / name, **made)
         assert probe_video(tmp_path / name).duration == pytest.approx(made["seconds"], abs=0.11)
         assert _times(tmp_path / name, 1.0) == list(range(made["seconds"])), name
+    from capsight.io import video
+
+    video._measured_ends.cache_clear()
+    probe_video(tmp_path / "live.webm")
+    _times(tmp_path / "live.webm", 1.0)  # the probe's measure, not a second read of the file
+    assert video._measured_ends.cache_info().hits == 1
     whole = (tmp_path / "whole.mkv").read_bytes()
     (tmp_path / "cut.mkv").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(

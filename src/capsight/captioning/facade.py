@@ -80,7 +80,7 @@ FIRST_FRAME_NOTE = ("an animation (or a file of several pages): only its first f
                     "capsight video reads every frame of a GIF")  # fmt: skip
 
 
-def _note(pil, blank: bool) -> str | None:
+def _caption_note(pil, blank: bool) -> str | None:
     """Why the caption may not say what is in the image: too small to show it, or only the
     first frame of an animation (a GIF that fades in was "a blank image" without a word)."""
     from capsight.io.images import ANIMATED
@@ -151,7 +151,7 @@ def describe_images(
             blank = is_blank(pil)
             result = _blank_result() if blank else result
             # (a flat colour's ImageNet classes are noise: hook 0.013, kite 0.012)
-            note = _note(pil, blank)
+            note = _caption_note(pil, blank)
             out.append(ImageDescription(result, labels[i] if labels and not blank else [],
                                         model_name, blank, note))  # fmt: skip
     return out

@@ -27,6 +27,7 @@ stretched to the shape a player shows.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -253,10 +254,22 @@ def _packet_ends(
 ) -> tuple[float | None, float]:
     """(where the video stream's packets end, where any stream's do), in seconds from
     ``start``, read from the file's end on a container of its own (the caller's is left where
-    it is); (None, 0) where the file cannot be read so."""
+    it is); (None, 0) where the file cannot be read so. Measured once per version of the file:
+    the probe and the sampling both ask, and a WebM that declares no length is read whole."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None, 0.0
+    return _measured_ends(str(path), stat.st_mtime_ns, stat.st_size, index, start, declared)
+
+
+@functools.lru_cache(maxsize=16)
+def _measured_ends(
+    path: str, mtime_ns: int, size: int, index: int, start: float, declared: float
+) -> tuple[float | None, float]:
     video_end, data_end = None, 0.0
     try:
-        with av.open(str(path), metadata_errors="ignore") as c:
+        with av.open(path, metadata_errors="ignore") as c:
             if declared:  # (from the last keyframe before the end; without one, the whole file)
                 c.seek(int((declared + max(start, 0.0)) * av.time_base), backward=True)
             for packet in c.demux():

@@ -35,6 +35,7 @@ from capsight.server.routers.jobs import JobResponse, job_response
 from capsight.server.uploads import display_name, upload_refusal
 
 log = logging.getLogger("capsight.server")
+FULL_DISK_RETRY_S = 60  # Retry-After of a full disk: a job's outputs or an old job must go first
 
 router = APIRouter(tags=["videos"], dependencies=[Depends(require_api_key)])
 
@@ -68,9 +69,6 @@ async def submit_video(
         log.error("cannot save an upload: %s", exc)  # (the job's folder is removed by submit)
         raise ApiError(503, "the server has no room to save this video (its disk is full); try "
                        "again later", {"Retry-After": str(FULL_DISK_RETRY_S)}) from None  # fmt: skip
-
-
-FULL_DISK_RETRY_S = 60  # Retry-After of a full disk: a job's outputs or an old job must go first
 
 
 @router.post(
