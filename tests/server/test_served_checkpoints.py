@@ -52,6 +52,17 @@ def test_a_folder_without_a_checkpoint_or_a_taken_name_is_refused(tmp_path, run_
         serve_checkpoints({"mine": str(tmp_path / "empty")})
     with pytest.raises(ModelNotFound, match="'labels' is a captioner capsight has already"):
         serve_checkpoints({"labels": str(run_folder)})
+    # A checkpoint missing its weights or vocabulary had been served, every request naming
+    # it failing (and, as --model, every request at all); now it is refused at start-up.
+    for missing in ("model.safetensors", "vocab.json"):
+        broken = tmp_path / f"no-{missing}"
+        shutil.copytree(run_folder, broken)
+        (broken / "best" / missing).unlink()
+        with pytest.raises(
+            ModelNotFound,
+            match=rf"^--captioner mine=.*: .*no {missing}; the checkpoint is incomplete",
+        ):
+            serve_checkpoints({"mine": str(broken)})
 
 
 @pytest.mark.slow  # loads a captioner

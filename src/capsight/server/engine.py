@@ -91,7 +91,8 @@ def serve_checkpoints(served: dict[str, str]) -> None:
     """Register each trained checkpoint folder of ``served`` ({name: folder}, ``serve
     --captioner NAME=FOLDER``) as a captioner clients may name: the server's operator chose
     the folder, so no client path reaches the filesystem. ModelNotFound, in one line, for a
-    folder that holds no checkpoint or a name a captioner already has."""
+    folder that holds no checkpoint, or one that cannot be loaded (each is loaded once here),
+    or a name a captioner already has."""
     import functools
 
     from capsight.captioning.base import _REGISTRY, available_captioners, register_captioner
@@ -117,6 +118,10 @@ def serve_checkpoints(served: dict[str, str]) -> None:
                 "a capsight train run folder or its best/"
             )
         factory = functools.partial(TrainedCaptioner, name, str(path))
+        try:  # read once now: a folder missing its weights or vocabulary had been served,
+            factory()  # its requests failing one by one (or, as --model, every request)
+        except CapsightError as exc:
+            raise ModelNotFound(f"--captioner {name}={folder}: {exc}") from None
         factory.checkpoint_folder = path  # (ort.video runs it on ONNX Runtime where it can)
         register_captioner(name)(factory)
 
