@@ -105,7 +105,10 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     )
     recorded = json.loads((out / "train_config.json").read_text())
     assert recorded["lr"] == 1e-3 and recorded["min_count"] == 1
-    assert recorded["changed_on_resume"] == [{"from": "xe epoch 5", "lr": 3e-3, "flip": False}]
+    assert recorded["changed_on_resume"] == [
+        {"from": "xe epoch 3", "epochs": 2},  # (the run was asked for 2 epochs first)
+        {"from": "xe epoch 5", "lr": 3e-3, "flip": False, "epochs": 4},
+    ]
     assert "optimizer.pt is damaged: resuming with a fresh optimizer" in err
     assert "random_state.safetensors is missing or damaged" in err
     # A damaged trainer.json (never written half now, but a disk can fail) is one clear line.
@@ -183,6 +186,22 @@ def test_an_epoch_cut_short_before_its_save_is_logged_once(
     capsys.readouterr()  # resumed on fewer validation photos: best/ is not comparable, said
     train(_config(caption_folder, tmp_path / "r", cache, epochs=4, resume=True, max_val_images=1))
     assert "--resume on other data than the run's" in capsys.readouterr().err
+    # Fewer training photos alone: said as such (validation is the same), and recorded.
+    before = json.loads((tmp_path / "r" / "train_config.json").read_text())
+    train(_config(caption_folder, tmp_path / "r", cache, epochs=5, resume=True, max_val_images=1,
+                  max_train_images=2))  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        f"--resume on other training photos than the run's ({before['train_images']} until now; 2 from"
+        in err
+    )
+    assert "--resume on other data" not in err
+    recorded = json.loads((tmp_path / "r" / "train_config.json").read_text())
+    assert recorded["changed_on_resume"][-1] == {
+        "from": "xe epoch 5",
+        "epochs": 4,
+        "max_train_images": before["max_train_images"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -1134,7 +1153,7 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(
     config = json.loads((out / "train_config.json").read_text())
     assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"], config["model"]) == (
         "show-and-tell", 4, 1, 2, {"hidden_dim": 32})  # fmt: skip
-    assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True}]
+    assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True, "epochs": 1}]
     # Another --init-from on resume: the run goes on from its own last/, which had been taken
     # without a word about the checkpoint named.
     again = [

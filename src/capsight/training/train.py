@@ -455,6 +455,11 @@ def _note_changed_data(before: dict, now: dict) -> None:
     was = (*where(before), before.get("train_images"), before.get("val_images"))
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
         return
+    if was[:2] == where(now) and was[3] == now.get("val_images"):  # --max-train-images, say
+        note(f"--resume on other training photos than the run's ({was[2]} until now; "
+             f"{now.get('train_images')} from its next epoch on), validated on the same "
+             f"{was[3]} photos")  # fmt: skip
+        return
     note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
          f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
          "its best/ was chosen on the old validation photos")  # fmt: skip
@@ -503,6 +508,10 @@ CHANGEABLE_ON_RESUME = (
 )
 
 
+# Options a resume may change that have notes of their own, recorded in changed_on_resume too.
+RECORDED_ON_RESUME = ("epochs", "scst_epochs", "max_train_images", "data", "images")
+
+
 def option_text(name: str, value) -> str:
     """ "--lr 0.01", "--flip", "no --flip": an option as the command line gives it."""
     flag = f"--{name.replace('_', '-')}"
@@ -523,13 +532,20 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
              f"vocabulary was built with {option_text('min_count', before['min_count'])}")  # fmt: skip
         params["min_count"] = before["min_count"]
     changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
-    if changed:
+    # Said by notes of their own (data, schedule), and kept here too: train_config.json had
+    # shown --max-train-images 100 for a run whose first epochs trained on 300 photos.
+    other = [k for k in RECORDED_ON_RESUME if k in before and before[k] != params.get(k)]
+    if other and not changed:
+        start = f"{state['stage']} epoch {state['epoch'] + 1}"
+        record = {"from": start, **{k: before[k] for k in other}}
+        params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
+    elif changed:
         now = ", ".join(f"{option_text(k, params[k])} (was {option_text(k, before[k]).split(' ', 1)[-1]})"
                         if not isinstance(params[k], bool) else option_text(k, params[k]) for k in changed)  # fmt: skip
         start = f"{state['stage']} epoch {state['epoch'] + 1}"  # (as metrics.jsonl counts)
         note(f"resuming with {now}: {start} on uses {'them' if len(changed) > 1 else 'it'}; "
              "train_config.json keeps the earlier values under changed_on_resume")  # fmt: skip
-        record = {"from": start, **{k: before[k] for k in changed}}
+        record = {"from": start, **{k: before[k] for k in changed + other}}
         params["changed_on_resume"] = [*before.get("changed_on_resume", []), record]
     elif before.get("changed_on_resume"):
         params["changed_on_resume"] = before["changed_on_resume"]
