@@ -249,3 +249,17 @@ def test_a_dataset_name_is_one_folder_inside_the_cache(tmp_path, name):
     assert FeatureCache.folder_for(tmp_path, "flickr8k", "efficientnet-lite0", 224).name == (
         "flickr8k-efficientnet-lite0-224"
     )  # an ordinary name, as before
+
+
+@pytest.mark.slow
+def test_building_a_cache_says_where_it_goes_and_how_large_it_is(
+    caption_folder, tmp_path, encoder, capsys
+):
+    """The cache takes disk (137 MB after five small runs) and had never been named."""
+    corpus = load_corpus(caption_folder)
+    cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=6)
+    err = capsys.readouterr().err
+    assert f"caching the encoder's features of 12 photos in {cache.folder} (" in err
+    assert " MB; later runs on these photos reuse them)" in err
+    FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=6)  # found: nothing said
+    assert "caching" not in capsys.readouterr().err

@@ -1153,7 +1153,9 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(
     config = json.loads((out / "train_config.json").read_text())
     assert (config["architecture"], config["batch_images"], config["min_count"], config["epochs"], config["model"]) == (
         "show-and-tell", 4, 1, 2, {"hidden_dim": 32})  # fmt: skip
-    assert config["changed_on_resume"] == [{"from": "xe epoch 2", "lr": 0.0005, "flip": True, "epochs": 1}]
+    assert config["changed_on_resume"] == [
+        {"from": "xe epoch 2", "lr": 0.0005, "flip": True, "epochs": 1}
+    ]
     # Another --init-from on resume: the run goes on from its own last/, which had been taken
     # without a word about the checkpoint named.
     again = [

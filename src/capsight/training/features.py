@@ -214,6 +214,10 @@ class FeatureCache:
         }
         earlier = set(meta.get("unreadable", {}))  # (not the ones this run finds: just tried)
         first = min(meta["done"], meta["hidden_done"])
+        if first < n and progress:  # where the disk goes (five small runs had left 137 MB)
+            size = sum(np.prod(shape) for shape in shapes.values()) * 2  # float16
+            print(f"caching the encoder's features of {n:,} photos in {folder} ({size / 2**20:,.0f} "
+                  "MB; later runs on these photos reuse them)", file=sys.stderr)  # fmt: skip
         # (nothing left to encode: no bar, which would read as if it had encoded them again)
         bar = progress_bar(
             total=n, initial=first, desc="encoding photos", disable=not progress or first >= n
