@@ -69,3 +69,23 @@ def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monke
     assert json.loads(run_cli("models", "--json")[1])["video_runtime"]["writable"] is False
     monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")  # then a video stops with an error: no torch
     assert "none: CAPSIGHT_RUNTIME=onnx, but" in run_cli("models")[1]
+
+
+def test_models_describes_a_trained_checkpoint_folder(run_cli, tmp_path):
+    """A run `capsight train` wrote had no command that said what it was."""
+    import json
+    import shutil
+
+    from capsight.captioning import MODELS_DIR
+
+    run = tmp_path / "run"
+    shutil.copytree(MODELS_DIR / "show-and-tell", run / "best")
+    status, out, err = run_cli("models", run)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == str(run) and "trained show-and-tell decoder" in out
+    assert any(line.split()[:1] == ["validation"] and "CIDEr 0.342" in line for line in lines)
+    status, out, _ = run_cli("models", run, "--json")
+    assert json.loads(out)[str(run)]["vocabulary"] == 2575
+    status, _, err = run_cli("models", tmp_path / "nope")
+    assert status == 2 and err.startswith("capsight: error: ") and "no such checkpoint" in err

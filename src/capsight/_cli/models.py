@@ -29,6 +29,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="list the installed captioners, image encoders and text embedders",
         description="List the models capsight can use here, and which captioner is the default.",
     )
+    p.add_argument(
+        "checkpoints",
+        nargs="*",
+        metavar="FOLDER",
+        help="describe these trained captioners instead (a `capsight train` run folder or its "
+        "best/): architecture, encoder, vocabulary, validation scores",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--prepare",
@@ -110,11 +117,39 @@ def collect_models() -> dict:
     }
 
 
+def describe_checkpoints(folders: list[str]) -> dict[str, dict]:
+    """{folder: what its captioner says of itself}, each loaded as `--model FOLDER` loads it
+    (ModelNotFound, in one line, for a folder that holds no whole checkpoint)."""
+    from capsight.captioning.facade import resolve_captioner
+
+    described = {}
+    for folder in folders:
+        captioner, _ = resolve_captioner(folder)
+        info = captioner.describe()
+        info.pop("name", None)  # ("checkpoint": how a folder is loaded, not what it is)
+        described[folder] = info
+    return described
+
+
 def run(args: argparse.Namespace) -> int:
     if args.prepare:
         from capsight.ort.video import prepare_video_default
 
         prepare_video_default(lambda what: print(f"capsight: {what}", file=sys.stderr))
+    if args.checkpoints:  # (a trained run had no command that said what it was)
+        described = describe_checkpoints(args.checkpoints)
+        if args.json:
+            json.dump(described, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+            return 0
+        for folder, info in described.items():
+            print(folder)
+            for key, value in info.items():
+                if isinstance(value, dict):
+                    value = ", ".join(f"{k.removeprefix('val_')} {v:g}" if isinstance(v, float)
+                                      else f"{k} {v}" for k, v in value.items())  # fmt: skip
+                print(f"  {key:<23}{value}")
+        return 0
     models = collect_models()
     if args.json:
         json.dump(models, sys.stdout, indent=2, default=str)
