@@ -763,3 +763,21 @@ def test_the_report_table_shows_the_strength_that_decides_and_its_bar():
         page.count('<td class="num">2.31</td>') == 2
         and page.count('<td class="num">0.40</td>') == 9
     )
+
+
+def test_the_strength_rule_gives_the_spans_the_selection_used_and_the_caption_column_is_wide():
+    """At --every 2 the rule had said "within 1 s" where the selection compared moments 2 s
+    apart; and the phone layout's wide column was the strength, not the caption."""
+    import dataclasses
+
+    analysis = make_analysis()
+    analysis.extra["selection"] = {"threshold": 1.2, "strength": [None] + [0.5] * 11}
+    page = render_report_html(analysis, plot_png=b"")
+    assert "1.5 times that in the last 4 s, where no moment within 1 s was stronger" in page
+    assert "strength is measured since the last novel moment" in page
+    assert '<td class="cap">a photo of scene 0</td>' in page and "td.cap{min-width:11em}" in page
+    analysis.params = dataclasses.replace(analysis.params, every=2.0)
+    page = render_report_html(analysis, plot_png=b"")
+    assert "in the last 4 s, where no moment within 2 s was stronger" in page
+    analysis.params = dataclasses.replace(analysis.params, every=3.0)
+    assert "in the last 3 s, where no moment within 3 s was" in render_report_html(analysis, b"")

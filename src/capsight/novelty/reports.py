@@ -257,6 +257,17 @@ NO_SCORE_NOTE = "no moment could be compared"
 # distance a little past the visual selection floor at the default sensitivity (0.25).
 MIN_AXIS_TOP = {"fused": 2.0, "cosine": 0.3}
 _RIGHT_PX = 150  # the legend and the note
+def _selection_spans(every: float) -> tuple[float, float]:
+    """(the +- seconds a pick must be the strongest within, the last seconds that need 1.5x):
+    whole moments apart, as the selection counts them (at --every 2, 2 s, not 1)."""
+    from capsight.novelty.selection import SelectionConfig
+
+    config = SelectionConfig()
+    peak = max(1, round(config.peak_seconds / every)) * every
+    end = max(1, round(config.end_seconds / every)) * every
+    return peak, end
+
+
 STRENGTH_HEADER = '<th scope="col">strength</th>'
 _PAD_PX = 6  # between the figure's left edge and the y label
 
@@ -543,7 +554,7 @@ th[scope=row]{background:none;font-size:inherit;text-transform:none;letter-spaci
 table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px 4px}
 .scroll{overflow-x:auto;border-radius:10px}
 h1,.sub{overflow-wrap:anywhere}
-@media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td:nth-child(5){min-width:11em}
+@media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td.cap{min-width:11em}
   table{font-size:13px}
   .plot{overflow-x:auto}.plot img{width:820px;max-width:none}
   .plot::before{content:"Swipe sideways for the whole plot \\2192";display:block;position:sticky;left:0;
@@ -652,11 +663,14 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
             f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>{strength_cell}'
-            f"<td>{_e(m.caption)}</td><td>{_e(label)}</td></tr>"
+            f'<td class="cap">{_e(m.caption)}</td><td>{_e(label)}</td></tr>'
         )
     if strengths and isinstance(bar, (int, float)):
+        peak, end = _selection_spans(analysis.params.every)
         decides = (f"(<em>strength</em>: a moment is novel above a bar of {bar:.2f} here, 1.5 "
-                   "times that in the last 4 s, where no moment within 1 s is stronger)")  # fmt: skip
+                   f"times that in the last {end:g} s, where no moment within {peak:g} s was "
+                   "stronger as it was picked; strength is measured since the last novel moment, "
+                   "so the one after a novel moment can show more than it did)")  # fmt: skip
     else:
         decides = "(<em>strength</em> in moments.csv)"
     table = (
