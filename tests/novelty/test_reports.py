@@ -781,3 +781,21 @@ def test_the_strength_rule_gives_the_spans_the_selection_used_and_the_caption_co
     assert "in the last 4 s, where no moment within 2 s was stronger" in page
     analysis.params = dataclasses.replace(analysis.params, every=3.0)
     assert "in the last 3 s, where no moment within 3 s was" in render_report_html(analysis, b"")
+
+
+def test_a_label_hanging_left_stays_clear_of_another_moments_line_and_widths_are_measured():
+    """A label that started 16 px right of another moment's line read as that line's; and the
+    estimated widths (characters x 5.6 px) let two labels of a row touch."""
+    from capsight.novelty.reports import label_layout
+
+    def width(text: str) -> float:  # as measured: the long one 274 px
+        return 274.0 if len(text) > 3 else 12.0
+
+    # line 1 at 700 px; label 2 hangs left from 990 px, so it starts at 716 px
+    assert label_layout([70, 99], ["1 a", "2 a dog on a long road"], 0, 100, 1000, width) == [
+        ("1", 0, False), ("2", 0, True)]  # fmt: skip
+    # measured wider than estimated: a second row, not the first where the estimate fit
+    labels = ["1 a dog runs", "2 a cat sits"]
+    assert [row for _, row, _ in label_layout([10, 19], labels, 0, 100, 1000)] == [0, 0]
+    wide = label_layout([10, 19], labels, 0, 100, 1000, lambda text: 85.0)
+    assert [row for _, row, _ in wide] == [0, 1]

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from capsight.errors import InvalidParameter
@@ -257,6 +258,8 @@ NO_SCORE_NOTE = "no moment could be compared"
 # distance a little past the visual selection floor at the default sensitivity (0.25).
 MIN_AXIS_TOP = {"fused": 2.0, "cosine": 0.3}
 _RIGHT_PX = 150  # the legend and the note
+
+
 def _selection_spans(every: float) -> tuple[float, float]:
     """(the +- seconds a pick must be the strongest within, the last seconds that need 1.5x):
     whole moments apart, as the selection counts them (at --every 2, 2 s, not 1)."""
@@ -376,7 +379,15 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
     axis_px = width_px - left_px - _RIGHT_PX
     labels = [f"{n}" + (f"  {_shorten(m.caption, 26)}" if long_labels else "")
               for n, m in enumerate(novel, start=1)]  # fmt: skip
-    layout = label_layout([m.time for m in novel], labels, start, end, axis_px)
+    renderer = fig.canvas.get_renderer()
+
+    def text_px(text: str) -> float:  # drawn, with the box's padding and the 3-point offset
+        probe = fig.text(0, 0, text, fontsize=8)
+        width = probe.get_window_extent(renderer).width
+        probe.remove()
+        return width + (2 * 0.2 * 8 + 3) * fig.dpi / 72
+
+    layout = label_layout([m.time for m in novel], labels, start, end, axis_px, text_px)
     # Dozens of lines a few pixels apart had hidden the curve: fainter and thinner when crowded.
     crowded = len(novel) > axis_px / 25
     for m, (label, row, left) in zip(novel, layout, strict=True):
@@ -463,11 +474,18 @@ def _note_below(fig, legend, text: str) -> None:
             break
 
 
+_GAP_PX = 12  # between two labels of a row: closer, two read as one
+_LINE_CLEAR_PX = 24  # a label hanging left starts this far, at least, from another moment's line
 _LABEL_CHAR_PX = 5.6  # a character of the 8-point labels at 110 dpi (~5 measured), with room
 
 
 def label_layout(
-    times: list[float], labels: list[str], start: float, end: float, axis_px: float
+    times: list[float],
+    labels: list[str],
+    start: float,
+    end: float,
+    axis_px: float,
+    text_px: Callable[[str], float] | None = None,
 ) -> list[tuple[str, int, bool]]:
     """(text, row 0 or 1, hangs left) for each novel moment's label on the plot, so that no two
     print over each other: a label with no room to the right of its line before the axis ends
@@ -476,7 +494,10 @@ def label_layout(
     takes the first row where it fits. When the labels with their captions do not all fit,
     every label is its number alone (the captions are in the report's table); when the numbers
     do not all fit either (dozens of moments seconds apart on a long video), a number with no
-    room is left out, its text "": overlapping, they had printed as "111111119"."""
+    room is left out, its text "": overlapping, they had printed as "111111119". ``text_px``
+    gives a label's drawn width with its box and offset (the plot measures it; else it is
+    estimated from its length)."""
+    text_px = text_px or (lambda text: len(text) * _LABEL_CHAR_PX + 8)
     span = max(end - start, 1e-9)
     xs = [(t - start) / span * axis_px for t in times]
     numbers = [label.split()[0] for label in labels]
@@ -484,15 +505,16 @@ def label_layout(
         taken: list[list[tuple[float, float]]] = [[], []]
         placed = []
         for x, text in zip(xs, texts, strict=True):
-            width = len(text) * _LABEL_CHAR_PX + 8
+            width = text_px(text)
             # Hanging left only where it must: all those of a crowded last quarter had been left
             # out, each crossing its neighbour's line.
             left = x + width > axis_px
             extent = (x - width, x) if left else (x, x + width)
             # Read from its left end, a label hanging left must not start beside another line.
-            crosses_a_line = left and any(extent[0] - 12 < o < x for o in xs if o != x)
+            # (a line 15 px left of its start had read as its own)
+            crosses_a_line = left and any(extent[0] - _LINE_CLEAR_PX < o < x for o in xs if o != x)
             row = next((r for r, spans in enumerate(taken)
-                        if all(extent[1] + 8 < a or extent[0] > b + 8 for a, b in spans)), None)  # fmt: skip
+                        if all(extent[1] + _GAP_PX < a or extent[0] > b + _GAP_PX for a, b in spans)), None)  # fmt: skip
             if row is None or crosses_a_line:  # it would read as another moment's label
                 if all_or_none:
                     break
