@@ -776,6 +776,8 @@ def test_the_strength_rule_gives_the_spans_the_selection_used_and_the_caption_co
     assert "1.5 times that in the last 4 s, where no moment within 1 s was stronger" in page
     assert "strength is measured since the last novel moment" in page
     assert '<td class="cap">a photo of scene 0</td>' in page and "td.cap{min-width:11em}" in page
+    # on a phone the table scrolls sideways; its explanation stays on the screen, wrapped
+    assert "table caption{position:sticky;left:0;max-width:calc(100vw - 24px)}" in page
     analysis.params = dataclasses.replace(analysis.params, every=2.0)
     page = render_report_html(analysis, plot_png=b"")
     assert "in the last 4 s, where no moment within 2 s was stronger" in page

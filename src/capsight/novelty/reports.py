@@ -577,6 +577,7 @@ table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px 4px}
 .scroll{overflow-x:auto;border-radius:10px}
 h1,.sub{overflow-wrap:anywhere}
 @media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td.cap{min-width:11em}
+  table caption{position:sticky;left:0;max-width:calc(100vw - 24px)}
   table{font-size:13px}
   .plot{overflow-x:auto}.plot img{width:820px;max-width:none}
   .plot::before{content:"Swipe sideways for the whole plot \\2192";display:block;position:sticky;left:0;
