@@ -398,7 +398,7 @@ def _write_matroska(path, seconds: float, audio_seconds: float = 0, offset_ms: i
             out.mux(packet)
 
 
-def test_matroska_and_webm_lengths_are_the_video_streams_own(tmp_path):
+def test_matroska_and_webm_lengths_are_the_video_streams_own(tmp_path, monkeypatch):
     """Matroska gives its video stream no duration: the container's had been taken, which is the
     longest stream's (5 s of video beside 12 s of audio: refused as "truncated, data ends at
     5.0 s of 12.0 s"), counts a start offset (12 s from 5 s: "12.0 s of 17.0 s"), and is
@@ -416,6 +416,20 @@ def test_matroska_and_webm_lengths_are_the_video_streams_own(tmp_path):
     probe_video(tmp_path / "live.webm")
     _times(tmp_path / "live.webm", 1.0)  # the probe's measure, not a second read of the file
     assert video._measured_ends.cache_info().hits == 1
+    # A failure to measure (too many open files, on a busy server) is not kept for the file.
+    video._measured_ends.cache_clear()
+    real_open, failed = av.open, []
+
+    def open_once_failing(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise OSError(24, "Too many open files")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(av, "open", open_once_failing)
+    assert video._packet_ends(tmp_path / "live.webm", 0, 0.0, 0.0) == (None, 0.0)
+    assert video._packet_ends(tmp_path / "live.webm", 0, 0.0, 0.0)[0] == pytest.approx(12, abs=0.11)
+    monkeypatch.setattr(av, "open", real_open)
     whole = (tmp_path / "whole.mkv").read_bytes()
     (tmp_path / "cut.mkv").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(

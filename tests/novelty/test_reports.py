@@ -783,6 +783,11 @@ def test_the_strength_rule_gives_the_spans_the_selection_used_and_the_caption_co
     assert "in the last 4 s, where no moment within 2 s was stronger" in page
     analysis.params = dataclasses.replace(analysis.params, every=3.0)
     assert "in the last 3 s, where no moment within 3 s was" in render_report_html(analysis, b"")
+    # a slideshow of fewer frames than asked for: its frames' spacing, as the selection had it
+    analysis.params = dataclasses.replace(analysis.params, every=0.5)
+    for m in analysis.moments:
+        m.time *= 2  # one frame every 2 s
+    assert "where no moment within 2 s was" in render_report_html(analysis, b"")
 
 
 def test_a_label_hanging_left_stays_clear_of_another_moments_line_and_widths_are_measured():

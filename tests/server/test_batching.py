@@ -142,3 +142,10 @@ def test_the_engine_stopping_sets_its_event_and_drops_its_queue():
             batcher.describe(["a"], "labels")
     finally:
         engine.close()
+    late = Engine("labels")  # stopped before its first caption: its queue takes none either
+    late.stop_waiting()
+    try:
+        with pytest.raises(BatcherStopping):
+            late.batcher.describe(["a"], "labels")
+    finally:
+        late.close()

@@ -259,7 +259,7 @@ def test_building_a_cache_says_where_it_goes_and_how_large_it_is(
     corpus = load_corpus(caption_folder)
     cache = FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=6)
     err = capsys.readouterr().err
-    assert f"caching the encoder's features of 12 photos in {cache.folder} (" in err
+    assert f"{cache.folder}: caching the encoder's features of 12 photos here (" in err
     assert " MB; later runs on these photos reuse them)" in err
     FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=6)  # found: nothing said
     assert "caching" not in capsys.readouterr().err

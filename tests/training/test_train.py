@@ -202,6 +202,13 @@ def test_an_epoch_cut_short_before_its_save_is_logged_once(
         "epochs": 4,
         "max_train_images": before["max_train_images"],
     }
+    # The same folder spelled another way is the same data: neither said nor recorded.
+    same = caption_folder / ".." / caption_folder.name
+    train(_config(same, tmp_path / "r", cache, epochs=6, resume=True, max_val_images=1,
+                  max_train_images=2))  # fmt: skip
+    assert "other data" not in capsys.readouterr().err
+    recorded = json.loads((tmp_path / "r" / "train_config.json").read_text())
+    assert recorded["changed_on_resume"][-1] == {"from": "xe epoch 6", "epochs": 5}
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         nargs="*",
         metavar="FOLDER",
         help="describe these trained captioners instead (a `capsight train` run folder or its "
-        "best/): architecture, encoder, vocabulary, validation scores",
+        "best/, or an installed captioner's name): architecture, encoder, vocabulary, "
+        "validation scores",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
@@ -145,9 +146,9 @@ def run(args: argparse.Namespace) -> int:
         for folder, info in described.items():
             print(folder)
             for key, value in info.items():
-                if isinstance(value, dict):
-                    value = ", ".join(f"{k.removeprefix('val_')} {v:g}" if isinstance(v, float)
-                                      else f"{k} {v}" for k, v in value.items())  # fmt: skip
+                if isinstance(value, dict):  # the scores (not val_seconds, a time)
+                    value = ", ".join(f"{k.removeprefix('val_')} {v:g}" for k, v in value.items()
+                                      if isinstance(v, float) and k != "val_seconds")  # fmt: skip
                 print(f"  {key:<23}{value}")
         return 0
     models = collect_models()

@@ -258,29 +258,27 @@ def _packet_ends(
     the probe and the sampling both ask, and a WebM that declares no length is read whole."""
     try:
         stat = path.stat()
-    except OSError:
+        return _measured_ends(str(path), stat.st_mtime_ns, stat.st_size, index, start, declared)
+    except (av.FFmpegError, OSError, ValueError):  # (not kept: it may pass, as "too many files")
         return None, 0.0
-    return _measured_ends(str(path), stat.st_mtime_ns, stat.st_size, index, start, declared)
 
 
 @functools.lru_cache(maxsize=16)
 def _measured_ends(
     path: str, mtime_ns: int, size: int, index: int, start: float, declared: float
 ) -> tuple[float | None, float]:
+    """``_packet_ends``' measure, kept per file version; a failure raises and is not kept."""
     video_end, data_end = None, 0.0
-    try:
-        with av.open(path, metadata_errors="ignore") as c:
-            if declared:  # (from the last keyframe before the end; without one, the whole file)
-                c.seek(int((declared + max(start, 0.0)) * av.time_base), backward=True)
-            for packet in c.demux():
-                if packet.pts is None or packet.time_base is None or not packet.size:
-                    continue
-                end = float((packet.pts + (packet.duration or 0)) * packet.time_base) - start
-                data_end = max(data_end, end)
-                if packet.stream.index == index:
-                    video_end = end if video_end is None else max(video_end, end)
-    except (av.FFmpegError, OSError, ValueError):
-        return None, 0.0
+    with av.open(path, metadata_errors="ignore") as c:
+        if declared:  # (from the last keyframe before the end; without one, the whole file)
+            c.seek(int((declared + max(start, 0.0)) * av.time_base), backward=True)
+        for packet in c.demux():
+            if packet.pts is None or packet.time_base is None or not packet.size:
+                continue
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base) - start
+            data_end = max(data_end, end)
+            if packet.stream.index == index:
+                video_end = end if video_end is None else max(video_end, end)
     return video_end, data_end
 
 

@@ -42,6 +42,7 @@ from capsight.novelty.selection import (
     SIGNALS,
     SelectionConfig,
     fused_novelty,
+    moment_spacing,
     region_features,
     select_novel_moments,
 )
@@ -369,7 +370,7 @@ def analyze_video(
             window=window,
             metric=metric,
             sensitivity=at,
-            every=_moment_spacing(times, every),
+            every=max(MIN_EVERY, moment_spacing(times, every)),
             sharpness=np.asarray(sharp, dtype=np.float64),
         )
 
@@ -427,14 +428,6 @@ def analyze_video(
         raise stopped
     report(1.0, "done")
     return Analysis(info, params, moments, extra)
-
-
-def _moment_spacing(times: list[float], every: float) -> float:
-    """Seconds between sampled moments: ``every``, or more where the video has fewer frames
-    (an ``every`` shorter than a frame samples every frame). The selection counts its seconds
-    (persistence, peaks) in moments, so it must know how long one really is."""
-    spacing = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
-    return max(every, MIN_EVERY, spacing)
 
 
 def _value(x: float) -> float | None:

@@ -260,12 +260,14 @@ MIN_AXIS_TOP = {"fused": 2.0, "cosine": 0.3}
 _RIGHT_PX = 150  # the legend and the note
 
 
-def _selection_spans(every: float) -> tuple[float, float]:
+def _selection_spans(analysis: Analysis) -> tuple[float, float]:
     """(the +- seconds a pick must be the strongest within, the last seconds that need 1.5x):
-    whole moments apart, as the selection counts them (at --every 2, 2 s, not 1)."""
-    from capsight.novelty.selection import SelectionConfig
+    whole moments apart, as the selection counts them (at --every 2, 2 s, not 1; on a
+    slideshow of fewer frames than asked for, its frames' spacing)."""
+    from capsight.novelty.selection import SelectionConfig, moment_spacing
 
     config = SelectionConfig()
+    every = moment_spacing([m.time for m in analysis.moments], analysis.params.every)
     peak = max(1, round(config.peak_seconds / every)) * every
     end = max(1, round(config.end_seconds / every)) * every
     return peak, end
@@ -689,7 +691,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             f'<td class="cap">{_e(m.caption)}</td><td>{_e(label)}</td></tr>'
         )
     if strengths and isinstance(bar, (int, float)):
-        peak, end = _selection_spans(analysis.params.every)
+        peak, end = _selection_spans(analysis)
         decides = (f"(<em>strength</em>: a moment is novel above a bar of {bar:.2f} here, 1.5 "
                    f"times that in the last {end:g} s, where no moment within {peak:g} s was "
                    "stronger as it was picked; strength is measured since the last novel moment, "

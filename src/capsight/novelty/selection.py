@@ -116,6 +116,14 @@ class Selection:
         }
 
 
+def moment_spacing(times: list[float], every: float) -> float:
+    """Seconds between sampled moments: ``every``, or more where the video has fewer frames
+    (an ``every`` shorter than a frame samples every frame). The selection counts its seconds
+    (persistence, peaks) in moments, so it must know how long one really is."""
+    spacing = (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else 0.0
+    return max(every, spacing)
+
+
 def region_features(grid: np.ndarray, regions: int = 3) -> np.ndarray:
     """Encoder grid (N, P, C), P = s*s positions row-major -> (N, regions**2, C) cell means."""
     grid = np.asarray(grid, dtype=np.float32)

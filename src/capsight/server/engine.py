@@ -215,6 +215,8 @@ class Engine:
                 from capsight.captioning.facade import describe_images
 
                 self._batcher = CaptionBatcher(describe_images, workers=self.inference_slots)
+                if self.stopping.is_set():  # (the page's first caption, after a SIGTERM)
+                    self._batcher.drop_waiting()
             return self._batcher
 
     @property

@@ -25,7 +25,8 @@ log = logging.getLogger("capsight.server")
 
 
 def hold_job_dir(job_dir: Path) -> IO[str] | None:
-    """Lock ``job_dir`` for this process and return the open lock file (None without fcntl);
+    """Lock ``job_dir`` for this process and return the open lock file (None without fcntl, or
+    on a file system without locks);
     InvalidParameter when another process holds it."""
     try:
         import fcntl

@@ -32,7 +32,8 @@ def too_large_message(max_bytes: int) -> str:
 
 
 class BodySizeLimit:
-    """ASGI middleware: answer 413 (JSON) for request bodies over ``max_bytes``.
+    """ASGI middleware: answer 413 (JSON, or the upload form's page to a browser that posted
+    it) for request bodies over ``max_bytes``.
 
     A declared Content-Length over the limit is refused before a byte is read; a chunked body is
     counted as it streams and cut off the moment it passes the limit, so memory and disk stay

@@ -216,7 +216,7 @@ class FeatureCache:
         first = min(meta["done"], meta["hidden_done"])
         if first < n and progress:  # where the disk goes (five small runs had left 137 MB)
             size = sum(np.prod(shape) for shape in shapes.values()) * 2  # float16
-            print(f"caching the encoder's features of {n:,} photos in {folder} ({size / 2**20:,.0f} "
+            print(f"{folder}: caching the encoder's features of {n:,} photos here ({size / 2**20:,.0f} "
                   "MB; later runs on these photos reuse them)", file=sys.stderr)  # fmt: skip
         # (nothing left to encode: no bar, which would read as if it had encoded them again)
         bar = progress_bar(

@@ -441,6 +441,11 @@ def _save_last(
     )
 
 
+def _resolved(params: dict, key: str) -> str | None:
+    """A path option as the folder it names (``./x`` is ``x``; ``x`` from elsewhere is not)."""
+    return str(Path(params[key]).resolve()) if params.get(key) else None
+
+
 def _note_changed_data(before: dict, now: dict) -> None:
     """A resumed run on other data (another file, or photos added or gone) goes on, but its
     best/ was chosen on the old validation photos: say so."""
@@ -448,9 +453,7 @@ def _note_changed_data(before: dict, now: dict) -> None:
         return
 
     def where(params: dict) -> tuple:
-        return tuple(
-            str(Path(params[k]).resolve()) if params.get(k) else None for k in ("data", "images")
-        )
+        return tuple(_resolved(params, k) for k in ("data", "images"))
 
     was = (*where(before), before.get("train_images"), before.get("val_images"))
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
@@ -534,7 +537,9 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
     changed = [k for k in CHANGEABLE_ON_RESUME if k in before and before[k] != params.get(k)]
     # Said by notes of their own (data, schedule), and kept here too: train_config.json had
     # shown --max-train-images 100 for a run whose first epochs trained on 300 photos.
-    other = [k for k in RECORDED_ON_RESUME if k in before and before[k] != params.get(k)]
+    other = [k for k in RECORDED_ON_RESUME if k in before and (
+        _resolved(before, k) != _resolved(params, k) if k in ("data", "images")
+        else before[k] != params.get(k))]  # fmt: skip
     if other and not changed:
         start = f"{state['stage']} epoch {state['epoch'] + 1}"
         record = {"from": start, **{k: before[k] for k in other}}
