@@ -169,6 +169,39 @@ def test_numpy_arrays_become_rgb_images():
         image_inputs.as_rgb_image(Image.new("RGB", (0, 0)))
 
 
+def test_sixteen_bit_colour_arrays_read_their_range_and_either_byte_order():
+    """0-255 in a uint16 colour array was divided by 257 into "a blank image" (grey read its
+    own range); a big-endian uint16 array (FITS, some TIFF readers) was refused."""
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint16), (8, 1))  # (8, 64), 0..252
+    colour = np.stack([ramp] * 3, axis=-1)
+    assert image_inputs.as_rgb_image(colour).getpixel((63, 0)) == (252,) * 3
+    assert image_inputs.as_rgb_image(colour * 16).getpixel((63, 0))[0] > 240  # 12-bit data
+    for shaped in (ramp * 257, colour * 257):
+        big_endian = shaped.astype(">u2")
+        assert image_inputs.as_rgb_image(big_endian).getpixel((63, 0))[0] == 252
+
+
+def test_a_file_read_before_is_read_from_its_start_and_an_animation_is_noted_by_any_route(
+    tmp_path,
+):
+    """A BytesIO or file read once (or passed twice) had been "file is empty" or "not an image",
+    where Image.open reads it from its start; an opened GIF had no first-frame note."""
+    import io
+
+    from capsight.io.images import ANIMATED
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(buffer, "PNG")
+    buffer.read()  # at its end
+    assert image_inputs.as_rgb_image(buffer).size == (40, 30)
+    assert image_inputs.as_rgb_image(buffer).size == (40, 30)  # twice
+    frames = [Image.new("RGB", (40, 30), c) for c in ((0, 0, 0), (200, 10, 10))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    opened = Image.open(tmp_path / "a.gif")
+    assert image_inputs.as_rgb_image(opened).info[ANIMATED] is True
+    assert ANIMATED not in opened.info  # (the caller's image is left as it was)
+
+
 def test_a_pil_image_whose_file_was_closed_before_it_was_read_is_one_line(tmp_path):
     from capsight.errors import ImageLoadError
 

@@ -99,6 +99,9 @@ def caption(
     """Caption ``images``: one ``CaptionResult`` per image, in input order.
 
     ``images``: paths, bytes, PIL images or NumPy arrays (one alone counts as a list of one).
+    A PIL image as ``Image.open`` gives it is turned upright by its EXIF orientation, as a path
+    is; one made or changed in memory (``.convert("RGB")``, ``.resize``) is taken as it is, as
+    Pillow no longer marks it as a file's: pass the path, or ``ImageOps.exif_transpose(img)``.
     ``model``: a name from ``capsight models`` ("default": the best installed) or a checkpoint
     folder. ``decoding``: ``DecodingOptions`` (beam width, sampling with ``temperature``,
     ``top_k``, ``top_p``, ``num_captions``, ``seed``); None uses the captioner's own. A seeded

@@ -95,13 +95,22 @@ def rgb_images(
 
 def as_rgb_image(image: ImageInput) -> Image.Image:
     """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
-    image (turned upright by its EXIF orientation) or a NumPy array (``(H, W)`` or
+    image (turned upright by its EXIF orientation when opened from a file; one made or changed
+    in memory, ``.convert("RGB")`` included, has no format and is taken as it is) or a NumPy array (``(H, W)`` or
     ``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]) is made RGB, within the same
     64-megapixel limit."""
     from PIL import Image
 
     from capsight.errors import ImageLoadError
-    from capsight.io.images import DECODE_ERRORS, check_pixel_count, load_image, to_rgb, upright
+    from capsight.io.images import (
+        ANIMATED,
+        DECODE_ERRORS,
+        JPEG_FORMATS,
+        check_pixel_count,
+        load_image,
+        to_rgb,
+        upright,
+    )
 
     if is_array(image):
         image = Image.fromarray(_pil_ready(image))
@@ -116,15 +125,20 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
                                  "it was read); re-open or re-export it")  # fmt: skip
         if _large_unread_jpeg(image):  # read from its file as a path is: drafted, not whole,
             return load_image(image.filename)  # and held to the limit at that size
-        check_pixel_count(image, "image")
+        label = getattr(image, "filename", None) or "image"  # (its file's name, when opened)
+        check_pixel_count(image, label)
         try:  # a lazily opened file is read only now: cut short, a mode Pillow cannot convert
             image.load()  # (here, where a file cut short is said to be one)
             if not image.format:  # made or turned in memory: taken as it is
                 return to_rgb(image)
-            return to_rgb(upright(image), from_file=True)
+            rgb = to_rgb(upright(image), from_file=True)
         except DECODE_ERRORS as exc:
-            raise ImageLoadError(f"image: this PIL image cannot be read ({exc or type(exc).__name__}); "
+            raise ImageLoadError(f"{label}: this PIL image cannot be read ({exc or type(exc).__name__}); "
                                  "re-open or re-export it") from None  # fmt: skip
+        if getattr(image, "is_animated", False) and image.format not in JPEG_FORMATS:
+            rgb = rgb.copy() if rgb is image else rgb  # (the note is on ours, not the caller's)
+            rgb.info[ANIMATED] = True  # its current frame is described, as a file's first is
+        return rgb
     if isinstance(image, memoryview):
         image = image.tobytes()
     if is_file(image):
@@ -133,6 +147,8 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
         if isinstance(image, io.TextIOBase) or "b" not in getattr(image, "mode", "b"):
             raise InvalidParameter(f"{label or 'file'}: open it in binary mode ('rb'), not as text")
         try:
+            if getattr(image, "seekable", lambda: False)():  # from its start, as Image.open reads
+                image.seek(0)  # (one read before, or passed twice, had been "file is empty")
             data = image.read()
         except (OSError, ValueError) as exc:  # closed, or not readable
             raise InvalidParameter(f"{label or 'file'}: cannot read it ({exc})") from None
@@ -148,18 +164,28 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
 
 
 def _pil_ready(array: np.ndarray) -> np.ndarray:
-    """An (H, W) or (H, W, 3|4) array as ``Image.fromarray`` takes it: uint8 as it is, grey
-    uint16 too (read from its own range later, as a 16-bit file is: 12-bit data is not dark),
-    colour uint16 scaled by 1/257, floats in [0, 1] (as skimage and torchvision make them) by
+    """An (H, W) or (H, W, 3|4) array as ``Image.fromarray`` takes it: uint8 as it is, uint16
+    (either byte order) read from its own range as a 16-bit file is (12-bit data is not dark;
+    grey later, colour here), floats in [0, 1] (as skimage and torchvision make them) scaled by
     255; anything else is refused."""
     import numpy as np
 
+    from capsight.io.images import integer_range
+
     shaped = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
     hint = ""
-    if shaped and (array.dtype == np.uint8 or (array.dtype == np.uint16 and array.ndim == 2)):
+    if shaped and array.dtype == np.uint8:
         return array
-    if shaped and array.dtype == np.uint16:
-        return (array.astype(np.float32) / 257.0).round().astype(np.uint8)
+    if shaped and array.dtype.kind == "u" and array.dtype.itemsize == 2:  # either byte order
+        array = array.astype(np.uint16)  # (">u2", as FITS and some TIFF readers give, refused)
+        if array.ndim == 2:
+            return array
+        # colour as grey is: 8- to 14-bit data in 16 bits read from its own range (0-255 in a
+        # uint16 array had been divided by 257 into "a blank image")
+        low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        return (
+            (array.astype(np.float32) * (255.0 / integer_range(low, high))).round().astype(np.uint8)
+        )
     if shaped and array.dtype.kind == "f" and array.size:
         if not np.isfinite(array).all():
             hint = "; it holds NaN or infinite values"

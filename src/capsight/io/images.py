@@ -275,7 +275,7 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
     arr = np.asarray(img, dtype=np.float32).copy()  # (H, W)
     np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
-    full = 1.0 if img.mode == "F" else _integer_range(lo, hi)
+    full = 1.0 if img.mode == "F" else integer_range(lo, hi)
     if 0.0 <= lo and hi <= full:
         arr *= 255.0 / full
     elif hi > lo:
@@ -289,7 +289,7 @@ def _grey_to_rgb(img: Image.Image) -> Image.Image:
     return Image.fromarray(grey).convert("RGB")  # uint8 (H, W) -> "L"
 
 
-def _integer_range(lo: float, hi: float) -> float:
+def integer_range(lo: float, hi: float) -> float:
     """The full scale of integer grey values from ``lo`` to ``hi``: the top of the narrowest 8-
     to 14-bit range that they reach the upper half of and span a quarter of, else 65535. (PNG's
     sBIT chunk would say the depth, but Pillow does not read it.)"""
