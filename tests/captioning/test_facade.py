@@ -511,3 +511,18 @@ def test_notebook_niceties_signature_repr_generators_and_urls(encoder, photo, tm
         InputNotFound, match=r"^https://example.com/a.jpg: a URL; capsight reads local files"
     ):
         capsight.caption("https://example.com/a.jpg")
+
+
+def test_a_torch_tensor_is_refused_with_the_way_to_pass_it():
+    """One tensor was iterated as a list: "images[0]: cannot caption a Tensor"."""
+    import torch
+
+    for given, prefix in (
+        (torch.rand(3, 8, 8), ""),
+        ([np.zeros((8, 8, 3), np.uint8), torch.rand(3, 8, 8)], "images[1]: "),
+    ):
+        with pytest.raises(
+            InvalidParameter,
+            match=rf"^{re.escape(prefix)}cannot caption a torch tensor; pass it as a NumPy",
+        ):
+            image_inputs.image_list(given)

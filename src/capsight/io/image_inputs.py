@@ -42,6 +42,8 @@ def image_list(
 
     if isinstance(images, one_image) or is_array(images) or is_file(images):
         return [images]
+    if _is_tensor(images):  # (iterated, it had been "images[0]: cannot caption a Tensor")
+        raise InvalidParameter(f"cannot {verb} a torch tensor; {TENSOR_ADVICE}")
     if not isinstance(images, Iterable):
         raise InvalidParameter(
             f"cannot {verb} {_a(type(images).__name__)}; pass a list of paths, bytes, PIL images "
@@ -57,6 +59,8 @@ def image_list(
     images = images if isinstance(images, Sequence) else list(images)
     for i, image in enumerate(images):  # before any model loads: a slip is found in no time
         where = f"images[{i}]: " if len(images) > 1 else ""
+        if _is_tensor(image):
+            raise InvalidParameter(f"{where}cannot {verb} a torch tensor; {TENSOR_ADVICE}")
         if not (isinstance(image, one_image) or is_array(image) or is_file(image)):
             raise InvalidParameter(
                 f"{where}cannot {verb} {_a(type(image).__name__)}; pass a path, bytes, an open "
@@ -66,6 +70,15 @@ def image_list(
             # Missing, empty or a folder: said now, not after the photos before it are captioned.
             check_input_file(image)
     return images
+
+
+TENSOR_ADVICE = ("pass it as a NumPy array (H, W, 3), e.g. tensor.permute(1, 2, 0).numpy() for "
+                 "one shaped (3, H, W) with values in [0, 1]")  # fmt: skip
+
+
+def _is_tensor(value: object) -> bool:
+    torch = sys.modules.get("torch")  # as is_array: no import for the question
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def is_array(value: object) -> bool:
