@@ -109,9 +109,9 @@ def rgb_images(
 def as_rgb_image(image: ImageInput) -> Image.Image:
     """A path, bytes or an open binary file is loaded safely (EXIF, odd modes, bombs); a PIL
     image (turned upright by its EXIF orientation when opened from a file; one made or changed
-    in memory, ``.convert("RGB")`` included, has no format and is taken as it is) or a NumPy array (``(H, W)`` or
-    ``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]) is made RGB, within the same
-    64-megapixel limit."""
+    in memory, ``.convert("RGB")`` included, has no format and is taken as it is) or a NumPy
+    array (``(H, W)`` or ``(H, W, 3|4)``: uint8, uint16 or floats in [0, 1]) is made RGB,
+    within the same 64-megapixel limit."""
     from PIL import Image
 
     from capsight.errors import ImageLoadError
@@ -146,8 +146,8 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
                 return to_rgb(image)
             rgb = to_rgb(upright(image), from_file=True)
         except DECODE_ERRORS as exc:
-            raise ImageLoadError(f"{label}: this PIL image cannot be read ({exc or type(exc).__name__}); "
-                                 "re-open or re-export it") from None  # fmt: skip
+            raise ImageLoadError(f"{label}: this PIL image cannot be read "
+                                 f"({exc or type(exc).__name__}); re-open or re-export it") from None  # fmt: skip
         if getattr(image, "is_animated", False) and image.format not in JPEG_FORMATS:
             rgb = rgb.copy() if rgb is image else rgb  # (the note is on ours, not the caller's)
             rgb.info[ANIMATED] = True  # its current frame is described, as a file's first is

@@ -95,8 +95,8 @@ class CaptionBatcher:
 
     def drop_waiting(self) -> int:
         """Fail every request still waiting, and every later one, with ``BatcherStopping`` (a
-        batch running is finished); the number dropped. A stopping server exits after one batch at most, not
-        after every batch its clients queued (25-70 s behind a SIGTERM)."""
+        batch running is finished); the number dropped. A stopping server exits after one batch
+        at most, not after every batch its clients queued (25-70 s behind a SIGTERM)."""
         with self._cv:
             waiting, self._pending = self._pending, []
             self._dropping = True
