@@ -89,3 +89,21 @@ def test_models_describes_a_trained_checkpoint_folder(run_cli, tmp_path):
     assert json.loads(out)[str(run)]["vocabulary"] == 2575
     status, _, err = run_cli("models", tmp_path / "nope")
     assert status == 2 and err.startswith("capsight: error: ") and "no such checkpoint" in err
+
+
+def test_models_says_when_a_checkpoint_has_no_endings_file(run_cli, tmp_path):
+    """A checkpoint trained before endings.json was written lets a caption end on any word
+    ("a man in a red"), and nothing had said so."""
+    import shutil
+
+    from capsight.captioning import MODELS_DIR
+
+    shutil.copytree(MODELS_DIR / "show-and-tell", tmp_path / "new")
+    assert "endings                learned: " in run_cli("models", tmp_path / "new")[1]
+    shutil.copytree(MODELS_DIR / "show-and-tell", tmp_path / "old")
+    (tmp_path / "old" / "endings.json").unlink()
+    status, out, err = run_cli("models", tmp_path / "old")
+    assert status == 0, err
+    line = next(line for line in out.splitlines() if line.split()[:1] == ["endings"])
+    assert "none: any word may end a caption" in line
+    assert f"capsight.captioning.endings DATA {tmp_path / 'old'}" in line

@@ -270,7 +270,18 @@ class TrainedCaptioner(Captioner):
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},
             "decoding": self.default_decoding.method,
+            "endings": _endings_note(self.model.endings, self.path),
         }
+
+
+def _endings_note(endings, folders: list[str]) -> str:
+    """What ``complete_endings`` can do with this checkpoint: a folder without ``endings.json``
+    (trained before it was written) lets a caption end on any word, and said nothing."""
+    if endings is None:
+        return ("none: any word may end a caption; learn them with `python -m "
+                f"capsight.captioning.endings DATA {folders[0]}`")  # fmt: skip
+    starts = "" if endings.first_words is None else f", {len(endings.first_words)} first words"
+    return f"learned: {len(endings.final_words)} final words{starts}"
 
 
 def _shipped(name: str):
