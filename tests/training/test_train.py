@@ -1,6 +1,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -159,6 +160,24 @@ def test_a_resumed_scst_stage_runs_at_the_scst_lr_given_now(caption_folder, tmp_
     resumed = train(_config(caption_folder, tmp_path / "r", cache, epochs=1, scst_epochs=2,
                             scst_lr=3e-5, resume=True))  # fmt: skip
     assert [(r["stage"], r["lr"]) for r in resumed.history[1:]] == [("scst", 2e-5), ("scst", 3e-5)]
+
+
+@pytest.mark.slow
+def test_a_run_resumed_from_another_directory_on_the_same_data_is_not_told_otherwise(
+    caption_folder, tmp_path, monkeypatch, capsys
+):
+    """A relative --data means the folder it named where the run started: resumed from another
+    directory (`../shapes` for `shapes`), the run had been told it had other data."""
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(caption_folder.parent)
+    train(_config(caption_folder.name, tmp_path / "r", cache, epochs=1))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    capsys.readouterr()
+    train(_config(f"../{caption_folder.name}", tmp_path / "r", cache, epochs=2, resume=True))
+    assert "other data" not in capsys.readouterr().err
+    recorded = json.loads((tmp_path / "r" / "train_config.json").read_text())
+    assert recorded["paths"]["data"] == str(caption_folder.resolve())
 
 
 @pytest.mark.slow
@@ -1274,3 +1293,29 @@ def test_too_many_fine_tune_blocks_are_refused_before_anything_opens(tmp_path):
                                                "efficientnet-lite0"):  # fmt: skip
         TrainConfig(data=str(tmp_path), out=str(tmp_path / "run"), fine_tune_blocks=9)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_keeps_its_relative_folders_as_they_were_where_it_started(tmp_path):
+    """--images photos, given where the run started, is that folder: resumed from elsewhere
+    with it left out, the run had looked for ./photos from there."""
+    from capsight.training.train_cli import with_the_runs_options
+
+    out = tmp_path / "run"
+    out.mkdir()
+    started = tmp_path / "project"
+    recorded = {"images": "photos", "cache_dir": "feat", "init_from": "",
+                "paths": {"data": str(started / "caps.json"), "images": str(started / "photos"),
+                          "cache_dir": str(started / "feat")}}  # fmt: skip
+    (out / "train_config.json").write_text(json.dumps(recorded))
+    config = config_from_args(
+        build_parser().parse_args(["caps.json", "--out", str(out), "--resume"])
+    )
+    notes = []
+    kept = with_the_runs_options(config, {"data", "out", "resume"}, notes.append)
+    assert (kept.images, kept.cache_dir) == (str(started / "photos"), str(started / "feat"))
+    assert notes == [f"resuming with the run's own --images {started / 'photos'}, --cache-dir "
+                     f"{started / 'feat'} (options left out keep the run's values)"]  # fmt: skip
+    # A train_config.json written before it kept `paths`: the recorded path, from here.
+    (out / "train_config.json").write_text(json.dumps({"images": "photos"}))
+    kept = with_the_runs_options(config, {"data", "out", "resume"}, notes.append)
+    assert kept.images == str(Path("photos").resolve())

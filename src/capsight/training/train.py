@@ -441,8 +441,19 @@ def _save_last(
     )
 
 
-def _resolved(params: dict, key: str) -> str | None:
-    """A path option as the folder it names (``./x`` is ``x``; ``x`` from elsewhere is not)."""
+# Options that name a file or folder: train_config.json's ``paths`` holds each as an absolute
+# path, which a run resumed from another directory compares and keeps.
+PATH_OPTIONS = ("data", "images", "cache_dir", "init_from")
+
+
+def run_path(params: dict, key: str) -> str | None:
+    """A path option as the folder it names (``./x`` is ``x``): as ``paths`` recorded it where
+    the run started (a relative path means the folder it named from there, not from here: a run
+    resumed from another directory on the same data had been told it had other data), else
+    resolved here."""
+    recorded = params.get("paths")
+    if isinstance(recorded, dict) and recorded.get(key):
+        return str(recorded[key])
     return str(Path(params[key]).resolve()) if params.get(key) else None
 
 
@@ -453,7 +464,7 @@ def _note_changed_data(before: dict, now: dict) -> None:
         return
 
     def where(params: dict) -> tuple:
-        return tuple(_resolved(params, k) for k in ("data", "images"))
+        return tuple(run_path(params, k) for k in ("data", "images"))
 
     was = (*where(before), before.get("train_images"), before.get("val_images"))
     if was == (*where(now), now.get("train_images"), now.get("val_images")):
@@ -538,7 +549,7 @@ def _note_changed_options(before: dict, run_params: dict, state: dict) -> dict:
     # Said by notes of their own (data, schedule), and kept here too: train_config.json had
     # shown --max-train-images 100 for a run whose first epochs trained on 300 photos.
     other = [k for k in RECORDED_ON_RESUME if k in before and (
-        _resolved(before, k) != _resolved(params, k) if k in ("data", "images")
+        run_path(before, k) != run_path(params, k) if k in ("data", "images")
         else before[k] != params.get(k))]  # fmt: skip
     if other and not changed:
         start = f"{state['stage']} epoch {state['epoch'] + 1}"
@@ -988,6 +999,7 @@ def _train_in(
     run_params = {**dataclasses.asdict(config), "vocab_size": len(vocab), "train_images": len(train_data),
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
+    run_params["paths"] = {k: run_path(run_params, k) for k in PATH_OPTIONS if run_params.get(k)}
     if resuming and rank == 0:
         before = read_json_or_empty(out / "train_config.json")
         _note_changed_data(before, run_params)

@@ -29,11 +29,13 @@ from capsight.training.run_folder import (
 )
 from capsight.training.train import (
     CHANGEABLE_ON_RESUME,
+    PATH_OPTIONS,
     TrainConfig,
     check_starting_point,
     note,
     option_text,
     read_json_or_empty,
+    run_path,
     train,
     training_corpus,
 )
@@ -192,6 +194,8 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
         ):
             continue  # another architecture's options: the refusal names --architecture, not them
         value, now = before[name], getattr(config, name)
+        if name in PATH_OPTIONS:  # the folder it named where the run started, not from here
+            value = run_path(before, name)
         if isinstance(now, float) and type(value) is int:
             value = float(value)
         if type(value) is type(now) and value != now:  # (a value of another kind: a damaged file)
