@@ -154,7 +154,7 @@ def test_a_bad_row_is_left_out_and_said_and_a_url_without_its_scheme_is_no_heade
                                   "JPEG")  # fmt: skip
     corpus = read_conceptual_captions(tsv, tmp_path / "cache")
     assert len(corpus.images) == 1 and corpus.notes == [
-        "train.tsv: 1 row not 'caption<TAB>http(s) URL' left out (first: 1: expected "
+        "train.tsv: 1 row not 'caption<TAB>http(s) URL' left out (first: line 1: expected "
         "'caption<TAB>http(s) URL')"
     ]
     tsv.write_text("just some words\nand more\n")  # no row of it is one: not this format

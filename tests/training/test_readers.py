@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from capsight.errors import DatasetError, InputNotFound
+from capsight.errors import DatasetError, InputNotFound, InvalidParameter
 from capsight.training.readers import (
     fetch_conceptual_captions,
     read_coco_captions,
@@ -300,12 +301,24 @@ def photo_server(monkeypatch):
     ):
         monkeypatch.delenv(name, raising=False)
     files = {"/red.png": _png_bytes((255, 0, 0)), "/blue.png": _png_bytes((0, 0, 255)),
-             "/page.html": b"<html>not a photo</html>"}  # fmt: skip
+             "/page.html": b"<html>not a photo</html>", "/a%20b.png": _png_bytes((0, 255, 0)),
+             "/caf%C3%A9.png": _png_bytes((0, 255, 255))}  # fmt: skip
+    # path -> (status, Location): answers other than a photo
+    answers = {"/loop": (302, "/loop"), "/to-file": (302, "file:///etc/passwd"),
+               "/busy": (429, None), "/gone": (410, None)}  # fmt: skip
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             requests.append(self.path)
+            if self.path in answers:
+                status, location = answers[self.path]
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = files.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -369,6 +382,71 @@ def test_conceptual_captions_fetch_is_forgiving_and_resumable(tmp_path, photo_se
     assert read_corpus(tsv, cache).images.keys() == corpus.images.keys()
 
 
+def test_the_fetch_reads_urls_as_a_browser_does_and_remembers_only_lasting_failures(
+    tmp_path, photo_server
+):
+    """A space in a URL had been a "network error" on every run, "/café.jpg" a permanent "bad
+    URL", a refused redirect an "HTTP 302" retried for ever, and a 429 (a photo host's "slow
+    down") a failure remembered for good."""
+    base, requests = photo_server
+    shouted = "HTTP://" + base.removeprefix("http://")  # (the scheme in capitals: still a URL)
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text(
+        f"a green square\t{base}/a b.png\n"
+        f"a cyan square\t {base}/caf\u00e9.png\n"  # a stray space before the URL: still a row
+        f"a red square\t{shouted}/red.png\n"
+        f"\t{base}/blue.png\n"  # no caption: left out, not fetched
+        f"a loop\t{base}/loop\n"
+        f"a file\t{base}/to-file\n"
+        f"too fast\t{base}/busy\n"
+        f"gone\t{base}/gone\n",
+        encoding="utf-8",
+    )
+    cache = tmp_path / "cache"
+    report = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2)
+    assert report.notes == ["1 row not 'caption<TAB>http(s) URL' left out (first: line 4: "
+                            "expected 'caption<TAB>http(s) URL', got an empty caption)"]  # fmt: skip
+    assert (report.fetched, report.failures) == (3, {"HTTP 410": 1, "HTTP 429": 1,
+                                                     "redirect loop": 1, "redirected off HTTP": 1})  # fmt: skip
+    assert "/blue.png" not in requests
+    remembered = (cache / FAILURES_FILE).read_text()
+    assert "/busy" not in remembered and remembered.count("\n") == 3
+    # --retry-failed lists each failure once (it had written them all again), none that worked
+    again = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2, retry_failed=True)
+    assert again.cached == 3 and (cache / FAILURES_FILE).read_text().count("\n") == 3
+    # An empty file in the cache is no photo; --verify fetches again one that does not decode.
+    green = cache / cache_file_name(f"{base}/a b.png")
+    red = cache / cache_file_name(f"{shouted}/red.png")
+    green.write_bytes(b"")
+    red.write_bytes(red.read_bytes()[:200])
+    third = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2)
+    assert (third.fetched, third.cached, third.damaged) == (1, 2, 0) and green.stat().st_size
+    checked = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2, verify=True)
+    assert (checked.fetched, checked.cached, checked.damaged) == (1, 2, 1)
+    assert Image.open(red).size[1] == 256
+
+
+def test_the_fetch_checks_its_timeout_and_limit_and_refuses_an_empty_file(tmp_path, capsys):
+    """--timeout -1 had been a ValueError for every URL, each remembered for good as a "bad
+    URL"; an empty TSV and --limit 0 "fetched 0" and exited 0."""
+    from capsight.training.readers.conceptual_captions import main
+
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("a photo\thttp://127.0.0.1:9/0.jpg\n")
+    for timeout in (-1, 0, float("nan")):
+        with pytest.raises(InvalidParameter, match="timeout must be a number of seconds > 0"):
+            fetch_conceptual_captions(tsv, tmp_path / "cache", timeout=timeout)
+    assert not (tmp_path / "cache" / FAILURES_FILE).exists()
+    assert main([str(tsv), str(tmp_path / "cache"), "--limit", "0"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: limit must be a whole number of rows >= 1 (None: all), got 0\n"
+    )
+    (tmp_path / "empty.tsv").write_text("\n")
+    assert main([str(tmp_path / "empty.tsv"), str(tmp_path / "cache")]) == 2
+    assert "empty.tsv: no rows; a Conceptual Captions TSV has" in capsys.readouterr().err
+
+
 def test_conceptual_captions_stops_early_when_offline(tmp_path):
     port = _closed_port()
     tsv = tmp_path / "train.tsv"
@@ -427,6 +505,43 @@ def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(
         err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err
     )
     assert len(requests) < 40  # the queued ones were never fetched
+
+
+def test_ctrl_c_ends_the_fetch_command_without_waiting_for_the_downloads_under_way(tmp_path):
+    """After its "interrupted" line the command had sat silent until each download under way
+    timed out (up to 6 x --timeout), and a second Ctrl-C printed a threading traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    reached, release = threading.Event(), threading.Event()
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self):
+            reached.set()
+            release.wait(120)  # a server that never answers, until the test is done
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text(f"a photo\thttp://127.0.0.1:{server.server_address[1]}/0.jpg\n")
+    command = [sys.executable, "-m", "capsight.training.readers.conceptual_captions", str(tsv),
+               str(tmp_path / "cache"), "--timeout", "100", "--quiet"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})  # fmt: skip
+    try:
+        assert reached.wait(60)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=50)  # (the download under way would take 100 s)
+    finally:
+        process.kill()
+        release.set()
+        server.shutdown()
+        server.server_close()
+    assert process.returncode == 130 and err.startswith("interrupted: ") and "Traceback" not in err
 
 
 def test_conceptual_captions_redirects_stay_on_public_http_and_a_fetch_has_a_deadline(monkeypatch):

@@ -14,9 +14,11 @@ never to a host that resolves to a local one (a cloud's metadata service, localh
 again on the address each connection reaches, so a name that resolves elsewhere by then is
 caught too), failures
 are skipped and counted by reason, and the run goes on. It is resumable: a photo already in the
-cache is never fetched again, and permanent failures (HTTP 4xx, not an image) are remembered in
-``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True`` does). Network
-errors and timeouts are not remembered: they are retried on the next run. After many network
+cache is never fetched again, and permanent failures (HTTP 4xx, not an image, a redirect refused)
+are remembered in ``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True``
+does). Network errors, timeouts, HTTP 5xx and "try later" answers (408, 425, 429) are not
+remembered: they are retried on the next run. An empty file in the cache is fetched again, and
+``verify=True`` (``--verify``) fetches again every cached photo that does not decode. After many network
 errors in a row with no success (offline), fetching stops early and the report says so.
 
 Photos are stored as ``<sha1 of the URL>.jpg``, re-encoded and shrunk to ``shorter_side``
@@ -29,8 +31,10 @@ from __future__ import annotations
 import hashlib
 import http.client
 import ipaddress
+import math
 import os
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -62,6 +66,7 @@ class FetchReport:
     cached: int  # already in the cache
     failed: int  # failed now
     skipped_known_failures: int  # failed on an earlier run; not retried
+    damaged: int = 0  # cached photos that did not decode (``verify``): fetched again
     failures: dict[str, int] = field(default_factory=dict)  # reason -> count, this run
     stopped_early: str | None = None  # why fetching stopped before the end, if it did
     notes: list[str] = field(default_factory=list)  # rows of the TSV left out, and why
@@ -75,10 +80,14 @@ def read_tsv_rows(
     path: str | os.PathLike, limit: int | None = None, skipped: list[str] | None = None
 ) -> list[tuple[str, str]]:
     """``(caption, url)`` pairs of a Conceptual Captions TSV (extra columns are ignored). A row
-    that is not ``caption<TAB>http(s) URL`` is skipped, and said in ``skipped`` (a line for the
-    lot, naming the first): one bad row of 3.3 million had stopped the whole file. A file none of
-    whose rows is one raises DatasetError."""
+    that is not ``caption<TAB>http(s) URL`` (an empty caption too) is skipped, and said in
+    ``skipped`` (a line for the lot, naming the first): one bad row of 3.3 million had stopped the
+    whole file. A file with no rows, or none that is one, raises DatasetError."""
     path = Path(path)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidParameter(
+            f"limit must be a whole number of rows >= 1 (None: all), got {limit!r}"
+        )
     if not path.is_file():
         raise InputNotFound(f"{path}: no such Conceptual Captions TSV")
     rows, bad, first = [], 0, ""
@@ -87,27 +96,32 @@ def read_tsv_rows(
             if limit is not None and len(rows) >= limit:
                 break
             parts = line.rstrip("\r\n").split("\t")
-            if len(parts) < 2 or not parts[1].startswith(("http://", "https://")):
-                header = line_number == 1 and len(parts) >= 2 and parts[1].strip().isidentifier()
+            caption = " ".join(parts[0].split())
+            url = parts[1].strip() if len(parts) >= 2 else ""  # (" http://...": a stray space)
+            if not caption or not url.lower().startswith(("http://", "https://")):
+                header = line_number == 1 and url.isidentifier()
                 if not line.strip() or header:  # a blank line, or a header row ("caption<TAB>url");
                     continue  # (a URL without its scheme on line 1 was skipped as one)
-                found = (
-                    parts[1].split("://")[0] + "://"
-                    if len(parts) >= 2 and "://" in parts[1]
-                    else None
-                )
+                found = url.split("://")[0] + "://" if "://" in url else None
                 bad += 1
-                first = first or (
-                    f"{path}:{line_number}: expected 'caption<TAB>http(s) URL'"
-                    + (f", got a {found} URL" if found else "")
-                )
+                first = first or f"line {line_number}: expected 'caption<TAB>http(s) URL'" + (
+                    f", got a {found} URL" if found and not url.lower().startswith("http")
+                    else ", got an empty caption" if not caption and url else ""
+                )  # fmt: skip
                 continue
-            rows.append((" ".join(parts[0].split()), parts[1].strip()))
+            rows.append((caption, url))
     if bad and not rows:
-        raise DatasetError(f"{first}; is this the Conceptual Captions TSV?")
+        raise DatasetError(
+            f"{path}:{first.removeprefix('line ')}; is this the Conceptual Captions TSV?"
+        )
+    if not rows:
+        raise DatasetError(
+            f"{path}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo"
+        )
     if bad and skipped is not None:
-        skipped.append(f"{counted(bad, 'row')} not 'caption<TAB>http(s) URL' left out "
-                       f"(first: {first.removeprefix(str(path) + ':')})")  # fmt: skip
+        skipped.append(
+            f"{counted(bad, 'row')} not 'caption<TAB>http(s) URL' left out (first: {first})"
+        )
     return rows
 
 
@@ -199,18 +213,37 @@ _OPENER = urllib.request.build_opener(_CheckedRedirects, _HTTPHandler, _HTTPSHan
 _DEADLINE_FACTOR = 6  # a photo's whole fetch: this many timeouts (each read has one of its own)
 
 
+# Client errors that a later run may not get: a timeout, a rate limit (the usual answer of a
+# photo host to a fast fetch), "too early".
+_RETRY_LATER = (408, 425, 429)
+
+
+def _quoted(url: str) -> str:
+    """``url`` as a browser sends it: spaces and other characters outside ASCII in its path and
+    query percent-encoded as UTF-8, escapes already there kept (a space had been a "network
+    error" on every run, and ``/café.jpg`` a permanent "bad URL")."""
+    parts = urllib.parse.urlsplit(url)
+    safe = "/%:@!$&'()*+,;=~"
+    return urllib.parse.urlunsplit(parts._replace(path=urllib.parse.quote(parts.path, safe=safe),
+                                                  query=urllib.parse.quote(parts.query, safe=safe + "?")))  # fmt: skip
+
+
 def _fetch_one(url: str, target: Path, timeout: float, shorter_side: int | None) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     deadline = time.monotonic() + _DEADLINE_FACTOR * timeout
     _FIRST_PEER.local = None
     try:
+        request = urllib.request.Request(_quoted(url), headers={"User-Agent": _USER_AGENT})
         with _OPENER.open(request, timeout=timeout) as response:
             data = _read_until(response, deadline)
     except urllib.error.HTTPError as exc:
-        if 400 <= exc.code < 500:
+        if 300 <= exc.code < 400:  # urllib refused to follow it: a loop, or to file:// or ftp://
+            why = str(exc.reason).lower()
+            raise _PermanentFailure("redirect loop" if "loop" in why else "redirected off HTTP"
+                                    if "not allowed" in why else f"HTTP {exc.code}") from None  # fmt: skip
+        if 400 <= exc.code < 500 and exc.code not in _RETRY_LATER:
             raise _PermanentFailure(f"HTTP {exc.code}") from None
         raise OSError(f"HTTP {exc.code}") from None
-    except ValueError:  # malformed URL
+    except (ValueError, http.client.InvalidURL):  # a malformed URL (the timeout is checked)
         raise _PermanentFailure("bad URL") from None
     if len(data) > _MAX_BYTES:
         raise _PermanentFailure("too large")
@@ -263,6 +296,41 @@ def _known_failures(cache_dir: Path) -> dict[str, str]:
     return known
 
 
+def _tidy_failures(cache_dir: Path) -> None:
+    """failures.tsv with each URL once, as its last reason, and none whose photo is now cached
+    (--retry-failed had listed every failure twice, and kept those that then worked)."""
+    path = cache_dir / FAILURES_FILE
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    known = _known_failures(cache_dir)
+    kept = {
+        url: why for url, why in known.items() if not _is_cached(cache_dir / cache_file_name(url))
+    }
+    if len(kept) == len(lines):
+        return
+    partial = path.with_name(path.name + ".part")
+    partial.write_text("".join(f"{url}\t{why}\n" for url, why in kept.items()), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _is_cached(path: Path) -> bool:
+    """A photo in the cache: a file with something in it (an empty one, a disk that filled up
+    or a hand's ``truncate``, had counted as cached for good)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _decodes(path: Path) -> bool:
+    try:
+        load_image(path)
+    except CapsightError:
+        return False
+    return True
+
+
 def fetch_conceptual_captions(
     tsv: str | os.PathLike,
     cache_dir: str | os.PathLike,
@@ -273,9 +341,19 @@ def fetch_conceptual_captions(
     retry_failed: bool = False,
     shorter_side: int | None = 256,
     max_network_errors_in_a_row: int = 64,
+    verify: bool = False,
     progress: ProgressCallback = no_progress,
 ) -> FetchReport:
-    """Download the photos of a Conceptual Captions TSV that are not cached yet."""
+    """Download the photos of a Conceptual Captions TSV that are not cached yet. ``verify``:
+    decode each cached photo first, and fetch again those that do not decode."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not timeout > 0
+        or not math.isfinite(timeout)
+    ):
+        # (-1 had been a ValueError per URL, each remembered for good as a "bad URL")
+        raise InvalidParameter(f"timeout must be a number of seconds > 0, got {timeout!r}")
     cache_dir = Path(cache_dir)
     if cache_dir.exists() and not cache_dir.is_dir():  # TSV and folder given the other way round?
         raise InvalidParameter(f"{cache_dir}: is a file; the photo cache is a folder (the TSV "
@@ -289,9 +367,14 @@ def fetch_conceptual_captions(
     notes: list[str] = []
     urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit, notes)))
     known = {} if retry_failed else _known_failures(cache_dir)
-    todo, cached, skipped = [], 0, 0
+    todo, cached, skipped, damaged = [], 0, 0, 0
     for url in urls:
-        if (cache_dir / cache_file_name(url)).is_file():
+        photo = cache_dir / cache_file_name(url)
+        if _is_cached(photo) and verify and not _decodes(photo):
+            photo.unlink()
+            damaged += 1
+            todo.append(url)
+        elif _is_cached(photo):
             cached += 1
         elif url in known:
             skipped += 1
@@ -316,10 +399,12 @@ def fetch_conceptual_captions(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    _tidy_failures(cache_dir)
     return FetchReport(
         rows=len(urls),
         fetched=fetched,
         cached=cached,
+        damaged=damaged,
         failed=sum(failures.values()),
         skipped_known_failures=skipped,
         failures=dict(sorted(failures.items())),
@@ -361,9 +446,10 @@ def _fetch_all(
             reason = _reason(error)
             failures[reason] = failures.get(reason, 0) + 1
             if isinstance(error, _PermanentFailure):
-                in_a_row = 0
                 failure_log.write(f"{url}\t{reason}\n")
                 failure_log.flush()
+            if isinstance(error, _PermanentFailure) or reason.startswith("HTTP "):
+                in_a_row = 0  # an answer: online (a 429 or 503 is not "offline?")
             else:
                 in_a_row += 1
                 if in_a_row >= max_network_errors_in_a_row and stopped_early is None:
@@ -388,10 +474,6 @@ def read_conceptual_captions(
     images: dict[str, CaptionedImage] = {}
     skipped: list[str] = []
     rows = read_tsv_rows(tsv, limit, skipped)
-    if not rows:
-        raise DatasetError(
-            f"{tsv}: no rows; a Conceptual Captions TSV has a caption<TAB>URL line per photo"
-        )
     for caption, url in rows:
         key = cache_file_name(url)
         if key in images:  # the same photo listed twice: one image, two captions
@@ -419,7 +501,6 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m capsight.training.readers.conceptual_captions TSV CACHE_DIR``: fetch photos."""
     import argparse
     import json
-    import sys
     from dataclasses import asdict
 
     parser = argparse.ArgumentParser(allow_abbrev=False, description="Fetch the photos of a Conceptual Captions TSV "
@@ -427,10 +508,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("tsv", help="Conceptual Captions TSV (caption<TAB>URL)")
     parser.add_argument("cache_dir", help="folder the photos go to")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per photo")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each "
+                        f"read from a server (a photo gets {_DEADLINE_FACTOR} times that in all)")  # fmt: skip
     parser.add_argument(
         "--retry-failed", action="store_true", help="retry photos that failed for good before"
     )
+    parser.add_argument("--verify", action="store_true", help="decode each cached photo first "
+                        "and fetch again those that do not (a disk that filled up, a copy cut short)")  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     from capsight._cli.progress_bar import ProgressBar
@@ -439,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         with ProgressBar(ProgressBar.wanted(args.quiet)) as on_progress:
             report = fetch_conceptual_captions(args.tsv, args.cache_dir, timeout=args.timeout,
                                                limit=args.limit, retry_failed=args.retry_failed,
-                                               progress=on_progress)  # fmt: skip
+                                               verify=args.verify, progress=on_progress)  # fmt: skip
     except CapsightError as exc:
         print(f"error: {exc}", file=sys.stderr)  # (every line of this tool: "error:", "note:")
         return 2
@@ -453,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     earlier = (f", {report.skipped_known_failures} failed on an earlier run (--retry-failed "
                "tries them again)" if report.skipped_known_failures else "")  # fmt: skip
-    print(f"fetched {report.fetched}, {report.cached} already cached, {report.failed} failed"
+    damaged = f" ({report.damaged} of them in place of damaged ones)" if report.damaged else ""
+    print(f"fetched {report.fetched}{damaged}, {report.cached} already cached, {report.failed} failed"
           + (f" ({reasons})" if reasons else "") + earlier + (f"; stopped early: "
           f"{report.stopped_early}" if report.stopped_early else ""), file=sys.stderr)  # fmt: skip
     if report.rows and not report.fetched + report.cached:
@@ -463,4 +548,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    if status == 130:  # not waiting for the downloads under way (up to 6 timeouts, silent)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)  # (a photo is written to .part, then renamed: none is left half-done)
+    raise SystemExit(status)
