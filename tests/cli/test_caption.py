@@ -322,6 +322,21 @@ def test_bad_options_give_one_line_and_status_2(run_cli, photo_dir, one_error_li
     one_error_line(err, fragment)
 
 
+def test_a_misspelt_second_model_is_refused_before_anything_is_captioned_or_made(
+    run_cli, photo_dir, one_error_line, tmp_path
+):
+    """It was refused only after the first model had captioned a batch, and --attention's
+    folder stayed behind, empty; --attention=~/x.png made a folder named "~"."""
+    status, out, err = run_cli("caption", photo_dir, "--model", "labels", "--model", "nosuch",
+                               "--attention", tmp_path / "maps" / "x.png")  # fmt: skip
+    assert status == 2 and out == ""
+    one_error_line(err, "unknown captioner 'nosuch'")
+    assert not (tmp_path / "maps").exists()
+    from capsight._cli.caption import _attention_file
+
+    assert _attention_file("~/maps/x.png") == Path.home() / "maps" / "x.png"
+
+
 def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
     """--max-length end to end, and --allow-repeats runs; how the flags map to DecodingOptions is
     test_beam_search_flags_map_to_options_and_only_those, what each option does test_decoding."""

@@ -23,8 +23,9 @@ or ``--json``), a progress bar on stderr counts the images (``--quiet`` turns it
 attention over the photo. With one image named (not a folder) and one model the picture is
 written to PATH; otherwise the image's name (and the model's) is added before the suffix:
 ``PATH-STEM[-MODEL].png``, and ``-2``, ``-3`` ... where two photos have the same name. A
-captioner without attention (``show-and-tell``, ``labels``) gets the class activation map of its
-top ImageNet class instead (where the encoder saw that class), and a note on stderr says so.
+captioner without attention (``show-and-tell``, ``prefix-gpt2``, ``labels``) gets the class
+activation map of its top ImageNet class instead (where the encoder saw that class), and a note
+on stderr says so.
 """
 
 from __future__ import annotations
@@ -238,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     models, repeated = _distinct_models(args.model or ["default"])
     for note in repeated:
         print(error_line(note, "note"), file=sys.stderr)
+    _check_model_names(models)
     if args.attention is not None and args.attention.suffix.lower() not in ATTENTION_SUFFIXES:
         raise InvalidParameter(
             f"--attention {args.attention}: name an image file ({', '.join(ATTENTION_SUFFIXES)})"
@@ -411,7 +413,24 @@ def _attention_file(text: str) -> Path:
 
     if not text.strip():  # Path("") is ".", which the message then named
         raise InvalidParameter("--attention is empty; name an image file (.png, .jpg or .webp)")
-    return Path(text)
+    # ~ too, as --model has it: the shell leaves --attention=~/a.png alone (it made a ./~ folder)
+    return Path(text).expanduser()
+
+
+def _check_model_names(models: list[str]) -> None:
+    """ModelNotFound now for a model that is neither installed nor a folder: a second --model
+    misspelt was refused only after the first had captioned a batch (and --attention had made
+    its folder)."""
+    import os
+
+    from capsight.captioning.base import available_captioners
+    from capsight.captioning.facade import resolve_captioner
+
+    known = {"default", *available_captioners()}
+    for name in models:
+        parts = [os.path.expanduser(part.strip()) for part in name.split(",")]
+        if name not in known and not all(os.path.isdir(part) for part in parts):
+            resolve_captioner(name)  # (its own message: "no such checkpoint folder", ...)
 
 
 def _distinct_models(names: list[str]) -> tuple[list[str], list[str]]:

@@ -174,8 +174,11 @@ def encode_images(
 ) -> EncodedImages:
     """The CNN features of ``images`` from the shared encoder that ``model`` reads
     (EfficientNet-Lite0 for the shipped captioners): ``pooled`` (B, 1280), ``grid`` (B, P, 1280)
-    (P = 49: the 7x7 grid), ``probs`` (B, 1000) ImageNet probabilities, ``grid_size``. A
-    captioner with encoder blocks of its own (the pair's members) refines them further inside.
+    (P = 49: the 7x7 grid; 81 for Lite2), ``probs`` (B, 1000) ImageNet probabilities,
+    ``grid_size``. Values are after ReLU6, so in [0, 6], computed in bfloat16 where the CPU has
+    it. A captioner with encoder weights of its own reads other features, made inside from these
+    (the pair's first member, its last blocks fine-tuned) or from its own encoder (the second,
+    on Lite2): these are what a single captioner on the shared encoder reads.
     Images are loaded and encoded ``batch_size`` at a time; the result keeps no images."""
     batch_size = check_count("batch size", batch_size, 1)
     images = image_list(images, "encode")

@@ -265,7 +265,9 @@ class Engine:
         return decoding_for(resolve_captioner(model)[0], decoding)
 
     def encode(self, images: list[Image.Image], model: str | None = None) -> EncodedImages:
-        """The encoder output the captioner ``model`` would see (pooled, grid, probabilities)."""
+        """The shared ImageNet encoder's output for the captioner ``model`` (pooled, grid,
+        probabilities): what a single captioner on it reads; a captioner with encoder blocks of
+        its own (the pair's members) reads further features made inside (``encode_images``)."""
         from capsight.captioning.facade import cached_encoder, resolve_captioner
 
         captioner, _ = resolve_captioner(self._asked(model))

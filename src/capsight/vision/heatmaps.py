@@ -57,14 +57,18 @@ def heatmap_overlay(
     grid_size: tuple[int, int],
     alpha: float = 0.55,
     colormap: str = "inferno",
+    peak: float | None = None,
 ) -> Image.Image:
-    """Blend ``weights`` (h*w,) as a smooth colour map over ``image`` (RGB, same size out)."""
+    """Blend ``weights`` (h*w,) as a smooth colour map over ``image`` (RGB, same size out).
+    ``peak``: the weight shown at full colour, from 0 (one scale for several maps: a spread-out
+    map looks faint); None stretches this map's own lowest to highest."""
     from matplotlib import colormaps
 
     h, w = grid_size
     values = np.asarray(weights, dtype=np.float32).reshape(h, w)  # (h, w)
-    values = values - values.min()
-    peak = float(values.max())
+    if peak is None:
+        values = values - values.min()
+        peak = float(values.max())
     values = values / peak if peak > 0 else values
     heat = Image.fromarray(values, mode="F").resize(image.size, Image.BICUBIC)
     heat_arr = np.clip(np.asarray(heat), 0.0, 1.0)  # (H, W) in [0, 1]
@@ -91,7 +95,13 @@ def attention_sheet(
     encoder's grid (``capsight.encode_images(...).grid_size``), by default the square the
     attention's width makes (7x7 for 49 cells). ``title`` is written in the band above the
     tiles (left empty for a viewer's own label). InvalidParameter for a caption without
-    attention (only Show, Attend and Tell captioners attend) or a grid that does not fit it."""
+    attention (only Show, Attend and Tell captioners attend), a grid that does not fit it, or
+    other than one word per row of weights.
+
+    All the tiles share one colour scale, from 0 to the caption's highest weight: a word whose
+    attention is spread over the photo ("a", "the") looks faint, where each tile stretched to
+    its own range had shown it as sharply placed as "dog". ``columns`` tiles make a row for a
+    square photo; a portrait's narrower tiles are taller and more fit a row."""
     from PIL import ImageDraw, ImageFont
 
     from capsight.errors import InvalidParameter
@@ -115,16 +125,22 @@ def attention_sheet(
             f"grid_size {tuple(grid_size)} has {grid_size[0] * grid_size[1]} cells, but the "
             f"attention weighs {cells}: give the grid of the captioner's encoder", "grid_size"
         )  # fmt: skip
+    words = list(words)
+    if len(words) != len(weights):  # (the sheet had silently drawn the fewer of the two)
+        raise InvalidParameter(f"{len(words)} words for {len(weights)} rows of attention: give a "
+                               "caption's tokens with its attention", "words")  # fmt: skip
     image = as_rgb_image(image)  # (a PIL image upright by its EXIF tag too, as caption has it)
-    words = list(words)[: len(weights)]
-    thumb = viewable(image, tile)
+    thumb = viewable(image, _tile_side(image.size, tile))
+    row_width = columns * (tile + 8)  # a square photo's row; narrower tiles fit more in it
+    columns = max(1, row_width // (thumb.width + 8))
+    peak = float(weights.max()) if weights.size else 0.0
     # The words at 24 px: the page shows the 840 px sheet in a column a phone makes ~350 px
     # wide, where 18 px words were ~7 px tall.
     word_font = ImageFont.load_default(size=24)
     label_h = 34
     rows = max(1, -(-len(words) // columns))
     cols = min(columns, max(1, len(words)))
-    width = cols * (tile + 8) + 8
+    width = cols * (thumb.width + 8) + 8
     font = ImageFont.load_default(size=18)
     lines = _title_lines(title, width, font) if title else []
     top = _band_height(lines)  # the title, or room for a viewer's own label, above the first row
@@ -132,11 +148,19 @@ def attention_sheet(
     draw = ImageDraw.Draw(sheet)
     _draw_title(draw, lines, font)
     for i, word in enumerate(words):
-        x = 8 + (i % columns) * (tile + 8)
+        x = 8 + (i % columns) * (thumb.width + 8)
         y = top + (i // columns) * (thumb.height + label_h + 8)
-        sheet.paste(heatmap_overlay(thumb, weights[i], grid_size), (x, y))
+        sheet.paste(heatmap_overlay(thumb, weights[i], grid_size, peak=peak), (x, y))
         draw.text((x + 2, y + thumb.height + 4), word, fill=(30, 27, 75), font=word_font)
     return sheet
+
+
+def _tile_side(size: tuple[int, int], tile: int) -> int:
+    """The long side of a word's tile: ``tile`` for a square photo, longer for a narrower one,
+    so each tile has about the area of a square one (a portrait's tiles had been 150 px wide
+    and a strip's 67, in slots 208 px wide), at most 1.75 times ``tile``."""
+    ratio = max(MIN_SIDE_RATIO, min(size) / max(max(size), 1))
+    return min(round(tile / ratio**0.5), round(tile * 1.75))
 
 
 def titled(picture: Image.Image, title: str) -> Image.Image:

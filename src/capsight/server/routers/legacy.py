@@ -122,7 +122,9 @@ _NUMBERS = {"type": "array", "items": {"type": "number"}}
 IMAGE_CAPTION_RESPONSE = _described({
     "captions": ({"type": "string"}, "The caption"),
     "encoders_out": ({"type": "array", "items": {"type": "array", "items": _NUMBERS}},
-                     "The encoder's grid, (1, P, C): P = 49 positions of C = 1280 channels"),
+                     "The shared ImageNet encoder's grid, (1, P, C): P = 49 positions (7x7) of "
+                     "C = 1280 channels for EfficientNet-Lite0, the shipped captioners' (81, 9x9, "
+                     "for a Lite2 one); after ReLU6, so in [0, 6]"),
     "embedded_words": ({"type": "array", "items": _NUMBERS},
                        "One 384-d MiniLM vector per word piece of the caption"),
     "words": ({"type": "array", "items": {"type": "string"}}, "The word pieces, one per vector"),
