@@ -86,6 +86,25 @@ def test_folders_are_named_after_the_videos_unique_and_never_the_summarys():
     videos = ["a/clip.mp4", "b/clip.mp4", "summary.csv.mp4", "c/clip.mov"]
     names = [f.name for f in output_folders(videos, "root")]
     assert names == ["clip", "clip-2", "summary.csv-2", "clip-3"]
+    # "...mp4" and "..mp4" have the stems ".." and ".": their reports went above --out, and
+    # into it; names differing in case are one folder on macOS and Windows
+    names = [f.name for f in output_folders(["...mp4", "..mp4", "A/Clip.mp4", "b/clip.mp4"], "r")]
+    assert names == ["video", "video-2", "Clip", "clip-2"]
+
+
+def test_a_video_keeps_its_folder_from_run_to_run_and_never_takes_anothers(tmp_path):
+    """Numbered in the order named, a rerun with fewer videos had written b/clip.mp4's report
+    over a/clip.mp4's, in the folder a/clip.mp4's had been given."""
+    root = tmp_path / "out"
+    a, b, c = (str(tmp_path / d / "clip.mp4") for d in "abc")
+    for name, video in (("clip", a), ("clip-2", b)):
+        (root / name).mkdir(parents=True)
+        (root / name / "analysis.json").write_text(json.dumps({"video": {"path": video}}))
+    names = [f.name for f in output_folders([b, c], root)]
+    assert names == ["clip-2", "clip-3"]  # b's own; c takes neither a's nor b's
+    assert [f.name for f in output_folders([c, b, a], root)] == ["clip-3", "clip-2", "clip"]
+    (root / "clip-3").mkdir()  # a folder with no report (a run cut short): free to use
+    assert [f.name for f in output_folders([c], root)] == ["clip-3"]
 
 
 @pytest.mark.slow

@@ -710,6 +710,19 @@ def test_ctrl_c_while_the_report_is_drawn_leaves_no_empty_folder(tmp_path, monke
     assert not (tmp_path / "batch").exists()
 
 
+def test_no_folder_is_made_before_the_report_is_drawn(tmp_path, monkeypatch):
+    """A batch worker stopped while the plot was drawn (the pool's SIGTERM runs no handler
+    there) had left the video an empty folder: it is made only once everything is drawn."""
+    import capsight.novelty.reports as reports
+
+    seen = []
+    real = reports.render_plot_png
+    monkeypatch.setattr(reports, "render_plot_png",
+                        lambda a: seen.append((tmp_path / "clip").exists()) or real(a))  # fmt: skip
+    write_outputs(make_analysis(), tmp_path / "clip")
+    assert seen == [False] and (tmp_path / "clip" / "report.html").is_file()
+
+
 def test_numbers_with_no_room_are_left_out_not_printed_over_each_other():
     """119 cuts in 10 minutes: the numbers had overlapped into strips like "111111119"."""
     from capsight.novelty.reports import _LABEL_CHAR_PX, label_layout

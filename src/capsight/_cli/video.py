@@ -193,8 +193,15 @@ def run(args: argparse.Namespace) -> int:
             videos[0],
             args.out if args.out is not None else Path("out") / Path(videos[0]).stem,
         )
+    cores = os.cpu_count() or 1
+    if len(videos) > 1 and args.ray is None and args.workers > cores and not args.quiet:
+        print(error_line(f"--workers {args.workers} is more than this machine's {cores} cores: each "
+                         "worker loads the models (~450 MB) and they share the cores, so it is "
+                         f"no faster than --workers {cores}", "note"), file=sys.stderr)  # fmt: skip
     if not videos:
         if problems:
+            if args.json:  # a list still, a row per path, as `capsight caption --json` gives
+                _print_json(problems, [])
             return 2  # each said why already
         raise InputNotFound("no videos to analyse")
     return run_many(args, videos, args.out if args.out is not None else Path("out"), problems)
@@ -486,7 +493,7 @@ def _write_summary(
         ) as f:
             writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
             writer.writeheader()
-            writer.writerows(merged)
+            writer.writerows(map(_inert_error, merged))
     except OSError as exc:
         print(error_line(f"{root / SUMMARY}: cannot write the summary ({exc.strerror or exc})"),
               file=sys.stderr)  # fmt: skip
@@ -495,6 +502,16 @@ def _write_summary(
         print(error_line(f"{root / SUMMARY} also keeps {kept} row{'s' if kept != 1 else ''} of an "
                          "earlier run whose reports are still there", "note"), file=sys.stderr)  # fmt: skip
     return root / SUMMARY
+
+
+def _inert_error(row: dict) -> dict:
+    """``row`` with an error that a spreadsheet would run as a formula (it starts with the
+    file's name: "=1+2.mp4: file is empty") made text by a leading apostrophe. Only the error:
+    the paths are read back by the next run."""
+    error = row.get("error")
+    if isinstance(error, str) and error[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return {**row, "error": "'" + error}
+    return row
 
 
 def _with_earlier_rows(

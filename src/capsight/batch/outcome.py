@@ -69,12 +69,63 @@ def analyze_into(
 
 def output_folders(videos: list[str], root: str | os.PathLike) -> list[Path]:
     """A folder under ``root`` per video, named after it and made unique (``clip``, ``clip-2``);
-    never ``summary.csv``, the CLI's table of the batch beside them."""
-    used, folders = {"summary.csv"}, []
+    never ``summary.csv``, the CLI's table of the batch beside them.
+
+    The same from run to run: a video whose folder an earlier run made (its ``analysis.json``
+    names the video) keeps it, and a folder that holds another video's report is never given to
+    this one. Numbered in the order named, a rerun with fewer videos had written
+    ``sub/clip.mp4``'s report over ``clip.mp4``'s in ``clip/``. Names differing only in case
+    are one name (one folder on macOS and Windows)."""
+    root = Path(root)
+    used, folders = {"summary.csv"}, {}
+    owners: dict[str, str | None] = {}
+
+    def owner(name: str) -> str | None:  # the video whose report the folder holds, if any
+        if name not in owners:
+            owners[name] = _report_owner(root / name)
+        return owners[name]
+
+    for video in videos:  # first, each video back into its own folder
+        for name in _names(_folder_stem(video), lambda n: (root / n).is_dir()):
+            if name.casefold() not in used and owner(name) == os.path.realpath(video):
+                folders[video] = root / name
+                used.add(name.casefold())
+                break
     for video in videos:
-        stem, n = Path(video).stem, 1
-        while (name := stem if n == 1 else f"{stem}-{n}") in used:
+        if video in folders:
+            continue
+        stem, n = _folder_stem(video), 1
+        while (name := stem if n == 1 else f"{stem}-{n}").casefold() in used or owner(name) not in (
+            None, os.path.realpath(video)):  # fmt: skip
             n += 1
-        used.add(name)
-        folders.append(Path(root) / name)
-    return folders
+        used.add(name.casefold())
+        folders[video] = root / name
+    return [folders[video] for video in videos]
+
+
+def _folder_stem(video: str) -> str:
+    """The name a video's folder starts from: its stem ("..mp4" and "...mp4", whose stems are
+    "." and "..", had written a report into --out itself and into its parent)."""
+    stem = Path(video).stem
+    return stem if stem.strip(".") else "video"
+
+
+def _names(stem: str, exists) -> list[str]:
+    """``stem``, ``stem-2`` ... as long as they exist."""
+    names, n = [], 1
+    while exists(name := stem if n == 1 else f"{stem}-{n}"):
+        names.append(name)
+        n += 1
+    return names
+
+
+def _report_owner(folder: Path) -> str | None:
+    """The real path of the video whose ``analysis.json`` ``folder`` holds; None for none (or
+    one that cannot be read: a folder a crash left, which may be written over)."""
+    import json
+
+    try:
+        video = json.loads((folder / "analysis.json").read_text("utf-8"))["video"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return os.path.realpath(video) if isinstance(video, str) else None

@@ -857,7 +857,6 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
     out = check_output_dir(out_dir)
     made = _missing_folders(out)  # removed again if nothing could be written (a full disk)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         plot = render_plot_png(analysis)
         contents: dict[str, str | bytes] = {
             "report.html": render_report_html(analysis, plot_png=plot),
@@ -866,8 +865,11 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
             "novelty.png": plot,
             "captions.vtt": render_vtt(analysis),
         }
+        # Made once all is drawn: a batch worker stopped meanwhile (a SIGTERM, which runs no
+        # handler here) had left the video an empty folder.
+        out.mkdir(parents=True, exist_ok=True)
         paths = _replace_all(out, contents)
-    except KeyboardInterrupt:  # Ctrl-C while the report was drawn: no empty folder left
+    except KeyboardInterrupt:  # Ctrl-C while the files were written: no empty folder left
         _remove_empty(made)
         raise
     except PermissionError:
