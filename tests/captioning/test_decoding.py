@@ -440,6 +440,26 @@ def test_partial_options_keep_the_rest_of_a_captioners_own_decoding():
     assert DecodingOptions.partial(num_captions=3).over(own_sampler).temperature == 0.9
 
 
+def test_a_copy_of_a_shipped_decoding_and_numpy_flags_are_taken():
+    """dataclasses.replace(captioner.default_decoding, beam_width=5), which the class's own
+    docstring suggests, was refused for the temperature the config stores beside beam search;
+    a NumPy 2 bool was "must be True or False"; narrowing's top_k=0 was quietly 5."""
+    import numpy as np
+
+    from capsight.captioning.options import stored_decoding
+
+    own = stored_decoding({"method": "beam", "beam_width": 4, "temperature": 1.0, "top_p": 0.9},
+                          "show-attend-tell")  # fmt: skip
+    copied = dataclasses.replace(own, beam_width=5)
+    assert copied.unread() == [] and copied.over(own) is copied and copied.beam_width == 5
+    assert DecodingOptions(no_repeat_trigram=np.bool_(False)).no_repeat_trigram is False
+    with pytest.raises(InvalidParameter, match="^top-k: narrowing starts from the top_k likeliest"):
+        DecodingOptions(method="narrowing", top_k=0)
+    # left out, or a copy of options that left it out: narrowing's own starting width
+    assert DecodingOptions(method="narrowing").in_force()["top_k"] == 5
+    assert dataclasses.replace(DecodingOptions(method="narrowing"), seed=1).in_force()["top_k"] == 5
+
+
 def test_no_repeat_word_bans_a_word_right_after_itself():
     script = [[-5.0] * 8 for _ in range(6)]
     for row in script:

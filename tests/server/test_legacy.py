@@ -42,6 +42,20 @@ def test_legacy_errors_are_json_4xx(client):
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
+def test_a_decoding_option_sent_to_an_original_endpoint_is_refused_not_ignored(client, cat_jpeg):
+    """beam_width=0, method=bogus or method=sample had been answered with the default caption,
+    whatever the value: the original endpoints decode as the server does."""
+    image = {"image": ("cat.jpg", cat_jpeg, "image/jpeg")}
+    r = client.post("/get_captions", files=image, data={"beam_width": "0", "method": "sample"})
+    assert r.status_code == 422
+    assert r.json()["error"] == ("beam_width, method: /get_captions captions with the server's own "
+                                 "decoding, as the original did; send decoding options to POST "
+                                 "/v1/captions")  # fmt: skip
+    r = client.post("/get_image_caption?seed=1", files=image)
+    assert r.status_code == 422 and r.json()["error"].startswith("seed: /get_image_caption ")
+    assert client.post("/get_captions", files=image, data={"extra": "1"}).status_code == 200
+
+
 def test_the_upload_form_shows_a_refused_upload_as_a_page_not_json(client):
     # A browser that pressed Upload with no file chosen, or chose a PDF: the form again with
     # one line above it, in the error's status; curl and other clients keep their JSON.

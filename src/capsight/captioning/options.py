@@ -112,6 +112,16 @@ class DecodingOptions:
             raise InvalidParameter(
                 f"the number of captions must be between 1 and {MAX_CAPTIONS}, got {self.num_captions}"
             )
+        if (
+            self.method == "narrowing"
+            and self.top_k == 0
+            and "top_k" in self._given
+            and not self._whole()
+        ):
+            # (the class default 0 is "no filter": narrowing then starts from its own 5, as a
+            # copy of options that left it out, which names every field, does)
+            raise InvalidParameter("top-k: narrowing starts from the top_k likeliest words: at "
+                                   f"least 1 (default {NARROWING_START})")  # fmt: skip
         if self.method == "greedy" and self.num_captions > 1:
             raise InvalidParameter(
                 "greedy decoding has one answer; for several captions use beam search or sampling"
@@ -143,7 +153,8 @@ class DecodingOptions:
             object.__setattr__(self, name, number)
         for name in _FLAGS:
             value = getattr(self, name)
-            if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's too
+            # NumPy's too: numpy.bool_ (1.x), numpy.bool (2.x)
+            if not isinstance(value, bool) and type(value).__name__ not in ("bool_", "bool"):
                 raise InvalidParameter(f"{_spoken(name)} must be True or False, got {value!r}")
             object.__setattr__(self, name, bool(value))
 
@@ -249,6 +260,14 @@ def stored_decoding(stored: object, who: str) -> DecodingOptions:
             raise TypeError("not a JSON object of options")
         known = DecodingOptions.__dataclass_fields__
         options = DecodingOptions(**{k: v for k, v in stored.items() if k in known})
+        # The fields its method does not read at the class defaults: the shipped configs store
+        # "temperature": 1.0 beside beam search, and a copy of a captioner's own decoding
+        # (dataclasses.replace(captioner.default_decoding, beam_width=5)) had been refused for
+        # choosing a temperature beam search ignores.
+        defaults = DecodingOptions()
+        options = dataclasses.replace(options, **{f.name: getattr(defaults, f.name)
+                                                  for f in dataclasses.fields(options)
+                                                  if f.name not in options.in_force()})  # fmt: skip
         # A captioner's own decoding handed back to it (decoding=captioner.default_decoding) is
         # no choice of options its method ignores: its stored sampling shape is not judged.
         object.__setattr__(options, "_given", frozenset(options.in_force()))

@@ -304,6 +304,22 @@ def single_file(field: str):
     return check
 
 
+async def no_decoding_options(request: Request) -> None:
+    """For the original image endpoints, which caption with the server's own decoding: 422 for
+    a decoding option in the form or the query string (``beam_width=0``, ``method=sample`` had
+    been ignored without a word, whatever its value), naming where such options are read."""
+    from capsight.captioning.options import DecodingOptions
+
+    names = set(DecodingOptions.__dataclass_fields__)
+    sent = [*request.query_params.keys()]
+    if request.headers.get("content-type"):
+        sent += [*(await request.form()).keys()]
+    if asked := [name for name in dict.fromkeys(sent) if name in names]:
+        raise ApiError(422, f"{listed(asked)}: {request.url.path} captions with the server's own "
+                            "decoding, as the original did; send decoding options to POST "
+                            "/v1/captions")  # fmt: skip
+
+
 async def wait_for_models(engine: Engine, timeout: float) -> None:
     """Hold a request that came in while models still load; 503 if they take too long."""
     if engine.ready:

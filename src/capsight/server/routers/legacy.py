@@ -35,6 +35,7 @@ from capsight.server.deps import (
     JobsDep,
     SettingsDep,
     form_body,
+    no_decoding_options,
     options_given_once,
     require_api_key,
     run_limited,
@@ -92,7 +93,7 @@ def get_captions_form() -> HTMLResponse:
     response_class=PlainTextResponse,
     summary="Image -> its caption, as plain text (original endpoint)",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
-    dependencies=[Depends(form_body), Depends(single_file("image"))],
+    dependencies=[Depends(form_body), Depends(single_file("image")), Depends(no_decoding_options)],
 )
 async def get_captions(
     *,
@@ -146,7 +147,7 @@ VIDEO_CAPTIONS_RESPONSE = _described({
     "/get_image_caption",
     summary="Image -> caption, word vectors and encoder output (original endpoint)",
     responses={**IMAGE_CAPTION_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
-    dependencies=[Depends(form_body), Depends(single_file("image"))],
+    dependencies=[Depends(form_body), Depends(single_file("image")), Depends(no_decoding_options)],
 )
 async def get_image_caption(
     *,
