@@ -337,6 +337,32 @@ def test_a_misspelt_second_model_is_refused_before_anything_is_captioned_or_made
     assert _attention_file("~/maps/x.png") == Path.home() / "maps" / "x.png"
 
 
+def test_a_sample_without_a_seed_says_the_seed_that_gives_it_again(run_cli, photo_dir):
+    """The seed a sample drew was thrown away: its captions could not be had again (the HTTP
+    API echoed it)."""
+    argv = (
+        "caption",
+        photo_dir / "cat.jpg",
+        "--model",
+        "show-attend-tell",
+        "--sample",
+        "--num",
+        "3",
+    )
+    status, out, err = run_cli(*argv, "--json")
+    assert status == 0, err
+    row = json.loads(out)[0]
+    assert (
+        f"note: sampled with seed {row['seed']}: --seed {row['seed']} gives these captions" in err
+    )
+    again = json.loads(run_cli(*argv, "--json", "--seed", str(row["seed"]))[1])[0]
+    assert (again["caption"], again.get("alternatives")) == (
+        row["caption"],
+        row.get("alternatives"),
+    )
+    assert "sampled with seed" not in run_cli(*argv, "--seed", "5")[2]  # (given: nothing to say)
+
+
 def test_beam_search_options_from_the_command_line(run_cli, photo_dir):
     """--max-length end to end, and --allow-repeats runs; how the flags map to DecodingOptions is
     test_beam_search_flags_map_to_options_and_only_those, what each option does test_decoding."""

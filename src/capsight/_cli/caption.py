@@ -234,6 +234,10 @@ def run(args: argparse.Namespace) -> int:
     from capsight.errors import InvalidParameter
 
     decoding = decoding_from_args(args)  # bad flags fail before any image or model loads
+    if decoding is not None and decoding.seed is None:
+        # A sample without --seed draws one, shown so the captions can be had again (HTTP's
+        # echo had it; the CLI had thrown it away).
+        decoding = decoding.seeded()
     if args.batch_size < 1:
         raise InvalidParameter(f"--batch-size must be >= 1, got {args.batch_size}")
     models, repeated = _distinct_models(args.model or ["default"])
@@ -289,6 +293,9 @@ def run(args: argparse.Namespace) -> int:
         print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) got fewer than "
                          f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
+    if decoding is not None and decoding.seed is not None and args.seed is None and not args.quiet:
+        print(error_line(f"sampled with seed {decoding.seed}: --seed {decoding.seed} gives these "
+                         "captions again", kind="note"), file=sys.stderr)  # fmt: skip
     if job.cut:
         n = len(job.cut)
         which = ", ".join(job.cut[:3]) + (f" and {n - 3:,} more" if n > 3 else "")
@@ -362,7 +369,10 @@ class CaptionRun:
                              and reached_limit(d.caption.tokens, args.max_length)]  # fmt: skip
             drawn = self._draw_attention(name, images[i], descriptions)
             if args.json:
-                rows[name] = [description_json(name, d, drawn.get(d.model)) for d in descriptions]
+                seed = self.decoding.seed if self.decoding is not None else None
+                rows[name] = [
+                    description_json(name, d, drawn.get(d.model), seed) for d in descriptions
+                ]
             elif len(models) == 1:
                 print(f"{name}: {descriptions[0].caption.text}", flush=True)
                 for text in descriptions[0].caption.alternatives:  # --num: the others, in order
@@ -538,7 +548,7 @@ def attention_folder(path: Path) -> None:
         ) from None
 
 
-def description_json(image: str, d, attention: str | None = None) -> dict:
+def description_json(image: str, d, attention: str | None = None, seed: int | None = None) -> dict:
     row = {
         "image": image,
         "caption": d.caption.text,
@@ -551,6 +561,8 @@ def description_json(image: str, d, attention: str | None = None) -> dict:
         row["alternatives"] = list(d.caption.alternatives)
     if attention is not None:
         row["attention"] = attention
+    if seed is not None and d.model != "labels" and not d.blank:  # (--seed SEED: the same again)
+        row["seed"] = seed
     if d.blank:
         row["blank"] = True
     if d.note:
