@@ -192,6 +192,10 @@ def test_directory(tmp_path):
     with pytest.raises(InputNotFound, match=r"is a directory, expected a file; name the files "
                                             r"in it, e.g. sorted\(Path\("):  # fmt: skip
         load_image(tmp_path)
+    for name in ("a.mp4", "b.MP4", "notes.txt"):  # a folder of videos: its own kind of file
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(InputNotFound, match=r"glob\('\*\.mp4'\)\)$"):  # (it said '*.jpg')
+        load_image(tmp_path)
 
 
 def test_empty_file(tmp_path):

@@ -78,6 +78,21 @@ DECODE_ERRORS = (
 )
 
 
+def _usual_suffix(folder: Path) -> str:
+    """The commonest suffix among the first files of ``folder`` (a folder of videos got a hint
+    to glob '*.jpg'), ".jpg" when it has none."""
+    import itertools
+    from collections import Counter
+
+    try:
+        with os.scandir(folder) as entries:
+            found = Counter(Path(e.name).suffix.lower() for e in itertools.islice(entries, 1000)
+                            if Path(e.name).suffix and not e.name.startswith("."))  # fmt: skip
+    except OSError:
+        return ".jpg"
+    return found.most_common(1)[0][0] if found else ".jpg"
+
+
 def no_such_file(name: str | os.PathLike) -> str:
     """The one line for a name that names no file; a URL is said to be one (Path had folded
     its "//" into "https:/example.com/a.jpg: no such file")."""
@@ -101,7 +116,7 @@ def check_input_file(path: str | os.PathLike) -> Path:
     if p.is_dir():
         # (the CLI takes a folder for the files in it; a Python caller names the files)
         raise InputNotFound(f"{p}: is a directory, expected a file; name the files in it, "
-                            f"e.g. sorted(Path({str(p)!r}).glob('*.jpg'))")  # fmt: skip
+                            f"e.g. sorted(Path({str(p)!r}).glob('*{_usual_suffix(p)}'))")  # fmt: skip
     if not p.is_file():  # a FIFO, a socket, /dev/zero: reading could block or never end
         raise InputNotFound(f"{p}: not a regular file (a device, pipe or socket); name a file")
     if p.stat().st_size == 0:
