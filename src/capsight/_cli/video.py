@@ -289,7 +289,11 @@ def run_many(
                 elif talk:
                     outputs = {k: Path(v) for k, v in outcome.outputs.items()}
                     summary = format_summary(Analysis.from_dict(outcome.analysis), outputs)
-                    batch_bar.say(head + summary, sys.stdout)
+                    # the path named, as a batch run here heads each video: two clip.mp4 of
+                    # two folders had been told apart by nothing but the count
+                    batch_bar.say(
+                        f"{head}{outcome.video}\n{summary}" if head else summary, sys.stdout
+                    )
                 batch_bar(done)
         except KeyboardInterrupt:  # the ones not analysed get a row each, and the user a tally
             outcomes.close()  # the workers end before their folders are read back below
