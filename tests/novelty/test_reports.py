@@ -417,6 +417,22 @@ def test_the_nearest_miss_is_measured_against_each_moments_own_bar():
     assert "at 00:02, reached 98% of the bar" in restless.quiet_reason()  # not 00:03's 83%
 
 
+def test_a_blank_frame_set_aside_is_said_where_nothing_is_novel():
+    """One white frame on a still video peaks at 19x a typical moment on the plot, and the
+    note said only that nothing stands out."""
+    flash = make_analysis(novel=())
+    flash.extra["selection"] = {"threshold": 1.0, "strength": [None, 0.2, 0.4],
+                                "novel_at_sensitivity_1": 0, "flat": [5]}  # fmt: skip
+    assert flash.quiet_reason().endswith(
+        "; 00:05 is a blank frame (a flash, a fade, a black card), set aside whatever its spike "
+        "on the plot"
+    )
+    flash.extra["selection"]["flat"] = [0, 2, 3, 4, 5]  # (the first moment has no spike)
+    assert "; 00:02, 00:03, 00:04 and 1 more are blank frames" in flash.quiet_reason()
+    flash.extra["selection"]["flat"] = []
+    assert "blank frame" not in flash.quiet_reason()
+
+
 def test_a_higher_sensitivity_is_suggested_only_where_it_would_find_something():
     """The pipeline reruns the selection at sensitivity 1 when it found nothing: where that
     finds nothing either (or only a restless video), suggesting it would send people in a circle."""

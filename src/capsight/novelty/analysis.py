@@ -235,6 +235,10 @@ class Analysis:
                 f"{hint['every']})"
             )
         selection = self.extra.get("selection") or {}
+        return self._quiet_reason(selection, hint) + self._flat_aside(selection)
+
+    def _quiet_reason(self, selection: dict, hint: dict) -> str:
+        """``quiet_reason`` for two or more moments, none novel."""
         strengths = [s for s in selection.get("strength") or [] if s is not None]
         at_most = selection.get("novel_at_sensitivity_1")
         sensitivity = self.params.sensitivity
@@ -264,6 +268,21 @@ class Analysis:
             f"nothing stands out from what came before at sensitivity {sensitivity:g} "
             f"(a higher sensitivity, {hint['sensitivity']}, shows weaker changes)"
         )
+
+    def _flat_aside(self, selection: dict) -> str:
+        """The flat moments (a blank frame, a flash, a fade's black), said: their spike on the
+        plot ("19x a typical moment" for one white frame) had gone unexplained."""
+        from capsight.novelty.reports import moment_clock
+
+        flat = [i for i in selection.get("flat") or [] if 0 < i < len(self.moments)]
+        if not flat:
+            return ""
+        clock = moment_clock(self)
+        when = ", ".join(clock(self.moments[i].time) for i in flat[:3]) + (
+            f" and {len(flat) - 3} more" if len(flat) > 3 else "")  # fmt: skip
+        one = len(flat) == 1
+        return (f"; {when} {'is a blank frame' if one else 'are blank frames'} (a flash, a fade, a "
+                f"black card), set aside whatever {'its' if one else 'their'} spike on the plot")  # fmt: skip
 
     def _nearest_miss(self, selection: dict) -> str:
         """The moment of a restless video that came nearest to its bar, and how near, for a
