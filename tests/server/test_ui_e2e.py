@@ -133,6 +133,17 @@ def test_photo_gets_a_caption(page, shots, tmp_path):
     page.locator("#capsight-looked-a img").wait_for()
     page.screenshot(path=str(shots / "image.png"), full_page=True)
     print("screenshot:", shots / "image.png")
+    # A model menu opened and left without a choice (Gradio fires `input` on that too) keeps
+    # the results: they had been wiped, as if another model had been picked.
+    said = caption.inner_text()
+    menu = page.get_by_role("combobox", name="Model A")
+    menu.click()
+    page.mouse.click(5, 5)  # away from the open list
+    menu.focus()
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(1000)
+    assert caption.inner_text() == said
+    assert page.locator("#capsight-looked-a img").count() == 1
 
 
 def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):

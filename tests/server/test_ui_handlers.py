@@ -691,10 +691,18 @@ def test_picking_another_model_clears_that_sides_results():
     """Its card and map would otherwise read as the new model's until Describe runs again."""
     from capsight.server.ui import EMPTY_CARD, LOOKED_LABELS, model_changed
 
-    card, looked, samples = model_changed("A")()
+    card, looked, samples, last = model_changed("A")("show-and-tell", "default")
     assert card == EMPTY_CARD and samples == "" and looked.label == LOOKED_LABELS[0]
-    card, looked = model_changed("B")()
+    assert last == "show-and-tell"  # kept, to tell the next choice from no choice
+    card, looked, last = model_changed("B")("labels", "show-and-tell")
     assert card == EMPTY_CARD and looked.label == LOOKED_LABELS[1] and looked.value is None
+    # The menu opened and left without a choice (Gradio fires `input` on that too): the
+    # results stay (A's caption, map and samples had been wiped).
+    import gradio as gr
+
+    unchanged = model_changed("A")("default", "default")
+    assert [type(u) for u in unchanged[:3]] == [type(gr.skip())] * 3 and unchanged[3] == "default"
+    assert all(type(u) is type(gr.skip()) for u in model_changed("B")("labels", "labels")[:2])
 
 
 def test_the_video_tab_says_when_its_settings_are_no_longer_those_of_the_results():

@@ -577,12 +577,13 @@ class CapsightUI:
         return gr.Video(subtitles=str(vtt)) if vtt.is_file() else gr.update()
 
     def model_menus(self):
-        """On page load: offer only the captioners that are installed here."""
+        """On page load: offer only the captioners that are installed here (and the two photo
+        menus' values again, as ``model_changed`` keeps them)."""
         try:
             self.engine.wait_ready(timeout=120)
             entries = self.engine.models()
         except CapsightError:
-            return gr.update(), gr.update(), gr.update()
+            return gr.update(), gr.update(), gr.update(), None, None
         names = [m["name"] for m in entries if m.get("available")]
         default = next((m["name"] for m in entries if m.get("default")), "labels")
         video = next((m["name"] for m in entries if m.get("video_default")), default)
@@ -593,7 +594,8 @@ class CapsightUI:
         info = f'"default" here is {default}'  # under B's "labels" too: so not "default: ..."
         return (gr.update(choices=photos, value="default", info=info),
                 gr.update(choices=photos, value=other, info=info),
-                gr.update(choices=photos, value="default", info=f'"default" here is {video}'))  # fmt: skip
+                gr.update(choices=photos, value="default", info=f'"default" here is {video}'),
+                "default", other)  # fmt: skip
 
     @staticmethod
     def seek(times: list[float], evt: gr.SelectData):
@@ -647,12 +649,16 @@ def decoding_name(decoding) -> str:
 
 def model_changed(side: str):
     """What model ``side`` ("A" or "B") shows once another model is picked: an empty card and
-    map (and for A, no samples), until the photo is described again."""
+    map (and for A, no samples), until the photo is described again; and the menu's value, kept
+    to tell a choice from a menu opened and closed again, on which Gradio fires ``input`` too
+    (opening model A's menu and leaving it had wiped A's caption, map and samples)."""
     label = LOOKED_LABELS["AB".index(side)]
 
-    def cleared():  # the update is made when the event runs: made now, it would join the page
+    def cleared(value=None, last=None):  # the updates are made when the event runs: made now,
+        if value is not None and value == last:  # they would join the page
+            return (gr.skip(),) * (3 if side == "A" else 2) + (last,)
         looked = gr.Image(value=None, label=label)
-        return (EMPTY_CARD, looked, "") if side == "A" else (EMPTY_CARD, looked)
+        return (EMPTY_CARD, looked, "", value) if side == "A" else (EMPTY_CARD, looked, value)
 
     return cleared
 
@@ -935,6 +941,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
         # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
         # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
         image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
+        menu_a, menu_b = gr.State(None), gr.State(None)  # the model menus' last values
         describing = describe_btn.click(ui.describe,
                                         [photo, model_a, model_b, method, beam, sample_temperature],
                                         image_results, concurrency_limit=4, preprocess=False)  # fmt: skip
@@ -954,10 +961,10 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                       show_progress="hidden", api_visibility="private")  # fmt: skip
         # Another model chosen: its card and map are the last model's until Describe runs again,
         # and would read as the new one's (model A's samples too).
-        model_a.input(model_changed("A"), None, [card_a, looked_a, samples], queue=False,
-                      show_progress="hidden", api_visibility="private")  # fmt: skip
-        model_b.input(model_changed("B"), None, [card_b, looked_b], queue=False,
-                      show_progress="hidden", api_visibility="private")  # fmt: skip
+        model_a.input(model_changed("A"), [model_a, menu_a], [card_a, looked_a, samples, menu_a],
+                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+        model_b.input(model_changed("B"), [model_b, menu_b], [card_b, looked_b, menu_b],
+                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
         # The last run's results go first: next to a new clip's error they would read as its own.
         analyzing = analyze_btn.click(
             cleared_video_results,
@@ -1017,7 +1024,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             cleared(lambda: (None, ""), None, [ran, stale], queue=False, show_progress="hidden",
                     api_visibility="private")  # fmt: skip
         gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
-        blocks.load(ui.model_menus, None, [model_a, model_b, video_model])
+        blocks.load(ui.model_menus, None, [model_a, model_b, video_model, menu_a, menu_b])
         blocks.unload(ui.page_closed)
     return blocks
 
