@@ -372,9 +372,10 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert unplayable_codec(str(old)) == "MPEG-4 part 2 video in an MP4 file"  # not "QuickTime"
     assert unplayable_codec(str(new)) is None and unplayable_codec(str(tmp_path / "gone")) is None
     ui = CapsightUI(make_app())
-    summary, plot, gallery, rows, downloads, times, find = ui.video_uploaded(
+    summary, plot, gallery, rows, downloads, times, find, box = ui.video_uploaded(
         {"video": upload(old, "camera.mp4"), "subtitles": None}
     )
+    assert box == {"__type__": "update"}  # a clip that will run stays in its box
     assert "camera.mp4: browsers cannot play MPEG-4 part 2" in summary and find["interactive"]
     assert "Find novel moments" in summary and (plot, rows, downloads, times) == (None, [], "", [])
     assert gallery.value == [] and gallery.visible  # shown again after a run that hid it
@@ -383,13 +384,16 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     text.write_text("hello")
     # a toast: on a phone the card is
     with pytest.warns(UserWarning, match="notes.mp4: not a video"):
-        refused, *_, find = ui.video_uploaded(upload(text, "notes.mp4"))  # a screen further down
+        refused, *_, find, box = ui.video_uploaded(
+            upload(text, "notes.mp4")
+        )  # a screen further down
     assert "cap-failed" in refused and "notes.mp4: not a video" in refused
     assert "<b>This file cannot be analysed.</b>" in refused  # headed, as the other tabs' cards
     assert find["interactive"] is False  # a run would only refuse it again
+    assert box is None  # taken out of the box (it had stayed as a dead player, "NaN:NaN")
     # a video: the button is back
-    assert ui.video_uploaded(upload(new, "phone.mp4"))[-1]["interactive"]
-    assert ui.video_uploaded(None)[-1]["interactive"] is False  # no clip: nothing to find
+    assert ui.video_uploaded(upload(new, "phone.mp4"))[-2]["interactive"]
+    assert ui.video_uploaded(None)[-2]["interactive"] is False  # no clip: nothing to find
     # After a run the button comes back on the same terms (it is off while one goes on).
     assert ui.find_button({"video": upload(new, "phone.mp4")})["interactive"] is True
     assert ui.find_button(upload(text, "notes.mp4"))["interactive"] is False

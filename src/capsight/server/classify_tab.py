@@ -102,7 +102,7 @@ def shown_photo(upload):
         photo_from_upload(upload)
         return browser_copy(upload) or gr.update()
     except gr.Error as exc:
-        gr.Warning(str(exc.message), duration=10)
+        gr.Warning(str(exc.message), duration=10, title="This file cannot be classified")
         return None
 
 
@@ -128,8 +128,9 @@ def classify_tab(app: FastAPI) -> None:
                                    label="Your classes (comma or one per line)",
                                    elem_id="capsight-classes")  # fmt: skip
                 # (the set's classes, in view: choosing a set had hidden the box and shown nothing)
-                in_set = gr.Textbox("", lines=2, max_lines=4, interactive=False, visible=False,
-                                    label="The set's classes", elem_id="capsight-set-classes")  # fmt: skip
+                in_set = gr.Textbox("", lines=2, max_lines=6, interactive=False, visible=False,
+                                    label="The set's classes (scroll for them all)",
+                                    elem_id="capsight-set-classes")  # fmt: skip
                 with gr.Accordion("Prompt templates", open=False):
                     template = gr.Textbox("", lines=3, placeholder="a photo of a {}.", label="Templates, one per line",
                                           info="Empty: the engine's default set. The offline engine reads them "

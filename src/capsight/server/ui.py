@@ -274,7 +274,8 @@ class CapsightUI:
                 photo_from_upload(upload)  # decoded whole: a photo too large or cut short too
                 shown = browser_copy(upload) or shown
             except gr.Error as exc:  # also a toast: on a phone card A is a screen below the photo
-                gr.Warning(str(exc.message), duration=10)  # the box emptied: no broken-image icon
+                # the box emptied: no broken-image icon; titled as the card is, not "Warning"
+                gr.Warning(str(exc.message), duration=10, title="This file cannot be described")
                 return (*image_failure(str(exc.message), "This file cannot be described."), None)
         return (*cleared_image_results(), shown)
 
@@ -423,15 +424,16 @@ class CapsightUI:
     def video_uploaded(self, upload, request: gr.Request | None = None):
         """A new clip, or none, clears the last one's results and stops a run for it (``analyze``);
         the summary box warns when browsers cannot play the clip (the player's own "Video not
-        playable" would read as a failure). The last output is the Find button: off with no
-        clip, and for a file that is no video, which a run would only refuse again."""
+        playable" would read as a failure). The last outputs are the Find button: off with no
+        clip, and for a file that is no video, which a run would only refuse again; and the
+        video box, emptied of such a file (it had stayed as a dead player, "0:00 / NaN:NaN")."""
         self._clip_number(request, new=True)
         ready, refused = gr.update(interactive=True), gr.update(interactive=False)
         cleared = (EMPTY_VIDEO, None, empty_gallery(), [], "", [], ready)
         if isinstance(upload, dict) and "video" in upload:  # Gradio's VideoData
             upload = upload["video"]
         if not upload:
-            return (*cleared[:-1], refused)
+            return (*cleared[:-1], refused, gr.update())
         try:
             path, name, _ = checked_upload(upload, "video", "Upload a video first.")
             try:  # a file that opens as no video (cut off, its index lost) is named now too
@@ -439,21 +441,22 @@ class CapsightUI:
             except CapsightError as exc:
                 raise gr.Error(str(exc).replace(path, name)) from None
         except gr.Error as exc:  # said now, not again by a run; also a toast: on a phone the
-            gr.Warning(str(exc.message), duration=10)  # summary card is a screen further down
+            gr.Warning(str(exc.message), duration=10, title="This file cannot be analysed")
             return (
                 failure_card(str(exc.message), "This file cannot be analysed."),
                 *cleared[1:-1],
                 refused,
+                None,
             )
         codec = unplayable_codec(path)
         if codec is None:
-            return cleared
+            return (*cleared, gr.update())
         note = (
             f'<div class="cap-card cap-empty"><span>{html.escape(name)}: browsers cannot play '
             f"{html.escape(codec)}, so the player stays empty (Video not playable). The analysis "
             "reads the file itself: press <b>Find novel moments</b> as usual.</span></div>"
         )
-        return (note, *cleared[1:])
+        return (note, *cleared[1:], gr.update())
 
     def find_button(self, upload):
         """The Find button after a run: on again, unless the video box is empty or holds a file
@@ -835,9 +838,12 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                             elem_id="capsight-photo",
                         )
                         with gr.Row():
-                            model_a = gr.Dropdown(models, value="default", label="Model A")
+                            # 220 px each at least: side by side on a phone, B's name had been
+                            # cut to "show-attend-" under its arrow; there they stack
+                            model_a = gr.Dropdown(models, value="default", label="Model A",
+                                                  min_width=220)  # fmt: skip
                             model_b = gr.Dropdown(models, value=second_model(models, "default"),
-                                                  label="Model B")  # fmt: skip
+                                                  label="Model B", min_width=220)  # fmt: skip
                         with gr.Accordion("Decoding", open=False):
                             method = gr.Radio(["beam", "greedy", "sample"], value="beam",
                                               label="Method")  # fmt: skip
@@ -930,9 +936,10 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                 plot = gr.Image(type="filepath", interactive=False, show_label=False,
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
-                    # Widths that fit a phone: the caption column wraps, the numbers stay in view.
+                    # Widths that fit a phone: the caption column wraps, the numbers stay in view
+                    # (at 28% a caption took 4-5 lines beside a time column mostly empty).
                     table = gr.Dataframe(headers=TABLE_HEADERS,
-                                         column_widths=["25%", "28%", "27%", "20%"],
+                                         column_widths=["17%", "47%", "21%", "15%"],
                                          wrap=True, interactive=False,
                                          elem_id="capsight-moments")  # fmt: skip
 
@@ -1008,7 +1015,7 @@ def build_ui(app: FastAPI) -> gr.Blocks:
             ended(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
                   show_progress="hidden", api_visibility="private")  # fmt: skip
         # A new clip, or clearing it, takes the last run along: its results, and the run itself.
-        after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn]
+        after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn, video]
         # Find off at once, then the clip checked in the queue (an unqueued event's gr.Warning
         # never reached the page, so a file that is no video was named only in the summary
         # card, a screen below the player on a phone). Pressed before the queued check ran, Find
