@@ -96,6 +96,10 @@ def test_model_menus_close_when_tab_moves_on(page):
     controls below (ui.js closes it)."""
     page.get_by_role("tab", name="Image").click()
     page.get_by_label("Model A").focus()
+    # focus that shows (the theme left a focused menu looking like the one beside it)
+    outline = page.evaluate("""() => getComputedStyle(document.querySelector(
+        'input[role=combobox][aria-label="Model A"]').closest('.wrap')).outlineStyle""")
+    assert outline == "solid"
     for _ in range(3):  # through Model B to the controls after it
         page.keyboard.press("Tab")
         page.wait_for_timeout(300)
