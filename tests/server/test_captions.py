@@ -370,3 +370,11 @@ def test_an_unseeded_sample_echoes_the_seed_it_drew_so_it_can_be_replayed(client
     beam = client.post("/v1/captions", data={"model": "show-attend-tell", "beam_width": "2"},
                        files=_files(("a.jpg", cat_jpeg))).json()  # fmt: skip
     assert "seed" not in beam["decoding"]  # beam search draws nothing
+    # A seed the CLI took (up to 2**63 - 1) replays here too (the API had stopped at 2**31 - 1).
+    big = {**sent, "seed": str(2**40)}
+    r = client.post("/v1/captions", data=big, files=_files(("a.jpg", cat_jpeg)))
+    assert r.status_code == 200 and r.json()["decoding"]["seed"] == 2**40
+    r = client.post(
+        "/v1/captions", data={**sent, "seed": str(2**63)}, files=_files(("a.jpg", cat_jpeg))
+    )
+    assert r.status_code == 422

@@ -246,7 +246,7 @@ async def create_captions(
         int | None,
         Form(
             ge=0,
-            le=2**31 - 1,
+            le=2**63 - 1,  # as DecodingOptions and the CLI take: a CLI's seed replays here
             description=("method=sample or narrowing: the same seed gives the same samples"),
         ),
     ] = None,
