@@ -411,9 +411,14 @@ def test_the_fetch_reads_urls_as_a_browser_does_and_remembers_only_lasting_failu
     assert "/blue.png" not in requests
     remembered = (cache / FAILURES_FILE).read_text()
     assert "/busy" not in remembered and remembered.count("\n") == 3
+    # the one a rerun tries again, named with its reason (it had been counted only)
+    assert (cache / "retry.tsv").read_text() == f"{base}/busy\tHTTP 429\n"
     # --retry-failed lists each failure once (it had written them all again), none that worked
     again = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2, retry_failed=True)
     assert again.cached == 3 and (cache / FAILURES_FILE).read_text().count("\n") == 3
+    (tmp_path / "one.tsv").write_text(f"a green square\t{base}/a b.png\n")
+    fetch_conceptual_captions(tmp_path / "one.tsv", cache, timeout=5, workers=2)
+    assert not (cache / "retry.tsv").exists()  # a run with nothing to try again: no list
     # An empty file in the cache is no photo; --verify fetches again one that does not decode.
     green = cache / cache_file_name(f"{base}/a b.png")
     red = cache / cache_file_name(f"{shouted}/red.png")

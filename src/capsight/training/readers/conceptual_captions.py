@@ -17,7 +17,8 @@ are skipped and counted by reason, and the run goes on. It is resumable: a photo
 cache is never fetched again, and permanent failures (HTTP 4xx, not an image, a redirect refused)
 are remembered in ``<cache>/failures.tsv`` so a rerun does not retry them (``retry_failed=True``
 does). Network errors, timeouts, HTTP 5xx and "try later" answers (408, 425, 429) are not
-remembered: they are retried on the next run. An empty file in the cache is fetched again, and
+remembered: they are retried on the next run, and listed with their reasons in
+``<cache>/retry.tsv`` (rewritten by each run). An empty file in the cache is fetched again, and
 ``verify=True`` (``--verify``) fetches again every cached photo that does not decode. After many network
 errors in a row with no success (offline), fetching stops early and the report says so.
 
@@ -53,6 +54,9 @@ from capsight.progress import ProgressCallback, no_progress
 from capsight.training.datasets import CaptionCorpus, CaptionedImage, counted
 
 FAILURES_FILE = "failures.tsv"
+# This run's failures that a rerun tries again (timeouts, network errors, 5xx, 429), each URL
+# with its reason: they had been counted and named nowhere. Rewritten by each run.
+RETRY_FILE = "retry.tsv"
 _MAX_BYTES = 20_000_000
 _USER_AGENT = "capsight-dataset-fetch/0.1 (research; Conceptual Captions)"
 
@@ -314,6 +318,17 @@ def _tidy_failures(cache_dir: Path) -> None:
     os.replace(partial, path)
 
 
+def _write_retry(cache_dir: Path, retry: list[tuple[str, str]]) -> None:
+    """``<cache>/retry.tsv``: this run's failures a rerun tries again, or no file for none."""
+    path = cache_dir / RETRY_FILE
+    if not retry:
+        path.unlink(missing_ok=True)
+        return
+    partial = path.with_name(path.name + ".part")
+    partial.write_text("".join(f"{url}\t{why}\n" for url, why in retry), encoding="utf-8")
+    os.replace(partial, path)
+
+
 def _is_cached(path: Path) -> bool:
     """A photo in the cache: a file with something in it (an empty one, a disk that filled up
     or a hand's ``truncate``, had counted as cached for good)."""
@@ -384,7 +399,7 @@ def fetch_conceptual_captions(
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         with (cache_dir / FAILURES_FILE).open("a", encoding="utf-8") as failure_log:
-            fetched, failures, stopped_early = _fetch_all(
+            fetched, failures, stopped_early, retry = _fetch_all(
                 pool,
                 todo,
                 cache_dir,
@@ -400,6 +415,7 @@ def fetch_conceptual_captions(
         raise
     pool.shutdown()
     _tidy_failures(cache_dir)
+    _write_retry(cache_dir, retry)
     return FetchReport(
         rows=len(urls),
         fetched=fetched,
@@ -417,10 +433,11 @@ def _fetch_all(
     pool: ThreadPoolExecutor, todo: list[str], cache_dir: Path, failure_log: IO[str],
     timeout: float, shorter_side: int | None, workers: int, max_network_errors_in_a_row: int,
     progress: ProgressCallback,
-) -> tuple[int, dict[str, int], str | None]:  # fmt: skip
+) -> tuple[int, dict[str, int], str | None, list[tuple[str, str]]]:  # fmt: skip
     """Fetch ``todo`` through ``pool``, a few per worker queued at a time; failures counted by
     reason, permanent ones logged; stops early after many network errors in a row."""
     fetched, failures, in_a_row = 0, {}, 0
+    retry: list[tuple[str, str]] = []  # (URL, reason) of failures a rerun tries again
     stopped_early = None
     done = 0
     pending: dict[Future, str] = {}
@@ -448,6 +465,8 @@ def _fetch_all(
             if isinstance(error, _PermanentFailure):
                 failure_log.write(f"{url}\t{reason}\n")
                 failure_log.flush()
+            if not isinstance(error, _PermanentFailure):
+                retry.append((url, reason))
             if isinstance(error, _PermanentFailure) or reason.startswith("HTTP "):
                 in_a_row = 0  # an answer: online (a 429 or 503 is not "offline?")
             else:
@@ -458,7 +477,7 @@ def _fetch_all(
                         "offline? Rerun when connected: cached photos are kept"
                     )
         progress(done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}")
-    return fetched, failures, stopped_early
+    return fetched, failures, stopped_early, retry
 
 
 def read_conceptual_captions(
@@ -537,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     earlier = (f", {report.skipped_known_failures} failed on an earlier run (--retry-failed "
                "tries them again)" if report.skipped_known_failures else "")  # fmt: skip
+    retry = Path(args.cache_dir) / RETRY_FILE
+    if retry.is_file():  # (named: which URLs timed out or met a server error had been said nowhere)
+        earlier += f"; those a rerun tries again are listed in {retry}"
     damaged = f" ({report.damaged} of them in place of damaged ones)" if report.damaged else ""
     print(f"fetched {report.fetched}{damaged}, {report.cached} already cached, {report.failed} failed"
           + (f" ({reasons})" if reasons else "") + earlier + (f"; stopped early: "
