@@ -12,6 +12,7 @@
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
     >>> from capsight.novelty.reports import write_outputs
     >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
+    >>> import json
     >>> from capsight.novelty.analysis import Analysis         # an analysis.json read back
     >>> again = Analysis.from_dict(json.loads(open("out/analysis.json").read()))
     >>> from capsight.vision.heatmaps import attention_sheet   # where each word looked

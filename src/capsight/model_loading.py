@@ -76,7 +76,7 @@ def _without_drawing(load: Callable[..., T], args: tuple, kwargs: dict) -> T:
     state is process-wide: numbers another thread draws during a load are drawn again after it;
     capsight's own sampling uses generators of its own.)"""
     torch = sys.modules.get("torch")  # not imported yet: nobody can have seeded it
-    if torch is None:
+    if getattr(torch, "random", None) is None:  # (or another thread is still importing it)
         return load(*args, **kwargs)
     with torch.random.fork_rng(devices=[]):
         return load(*args, **kwargs)

@@ -53,6 +53,9 @@ def test_the_options_are_analyze_videos_and_checked_before_any_video(tmp_path):
         ({"every": -1.0}, "every must be"),
         ({"metric": "manhattan"}, "metric"),
         ({"thumbnail_size": -3}, "thumbnail size must be at least 16 pixels"),
+        # analyze_video's callback of two arguments had failed mid-run with a TypeError
+        ({"progress": lambda fraction, message: None}, r"progress must be a function of \(i, "),
+        ({"progress": 3}, "progress must be a function of"),
     ):
         with pytest.raises(InvalidParameter, match=message):
             analyze_videos(["nowhere.mp4"], out, **kwargs)  # raised at the call, not later
@@ -353,3 +356,16 @@ def test_ray_with_no_cluster_to_join_is_one_line(clips, tmp_path, monkeypatch):
         CapsightError, match=r"^--ray auto: cannot reach a Ray cluster \(.*\); start one"
     ):
         next(analyze_videos(clips, tmp_path / "o", ray="auto", **OPTIONS))
+
+
+def test_an_outcome_reads_short_and_turns_into_json():
+    """Its repr printed the whole analysis (thousands of characters), and it had no to_dict."""
+    from capsight.batch import VideoOutcome
+    from capsight.errors import VideoOpenError
+
+    done = VideoOutcome("a.mp4", "out/a", {"moments": [{"time": 1.0}] * 500},
+                        {"report.html": "out/a/report.html"})  # fmt: skip
+    assert len(repr(done)) < 200 and "a.mp4" in repr(done)
+    assert json.loads(json.dumps(done.to_dict()))["outputs"] == {"report.html": "out/a/report.html"}
+    failed = VideoOutcome("b.mp4", "out/b", error=VideoOpenError("b.mp4: not a video"))
+    assert failed.to_dict() == {"video": "b.mp4", "folder": "out/b", "error": "b.mp4: not a video"}

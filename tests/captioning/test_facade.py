@@ -502,7 +502,7 @@ def test_notebook_niceties_signature_repr_generators_and_urls(encoder, photo, tm
     ]
     text = repr(encoder.encode([photo("chelsea")]))
     assert (
-        text.startswith("EncodedImages(1 images: pooled (1, 1280), grid (1, 49, 1280)")
+        text.startswith("EncodedImages(1 image: pooled (1, 1280), grid (1, 49, 1280)")
         and len(text) < 200
     )
     words = capsight.word_vectors((w for w in ["a", "dog"]), model="show-attend-tell")

@@ -422,3 +422,18 @@ def test_every_failure_is_a_capsight_error(tmp_path):
     for i, source in enumerate(bad):
         with pytest.raises(CapsightError):
             load_image(source, name=f"bad{i}")
+
+
+def test_a_module_another_thread_is_still_importing_is_no_answer_yet(monkeypatch):
+    """Two threads' first calls: one still importing torch, the other asked whether its photo
+    was a torch.Tensor and met "partially initialized module 'torch' has no attribute
+    'Tensor'" (an AttributeError, not a capsight error)."""
+    import sys
+    import types
+
+    from capsight.io.image_inputs import _is_tensor, is_array
+
+    photo = Image.new("RGB", (4, 4))
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))  # no Tensor yet
+    monkeypatch.setitem(sys.modules, "numpy", types.ModuleType("numpy"))  # no ndarray yet
+    assert _is_tensor(photo) is False and is_array(photo) is False

@@ -50,11 +50,13 @@ def analyze_videos(
     ``workers`` > 1 the workers are spawned processes, which import the calling script: run the
     batch under ``if __name__ == "__main__":``, as with any multiprocessing."""
     from capsight.novelty.pipeline import check_options
+    from capsight.progress import check_video_progress
 
     videos = _video_list(videos)
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
         raise InvalidParameter(f"out must be a folder path, got {out!r:.60}", "out")
     workers = check_workers(workers)
+    check_video_progress(progress)
     if ray is not None and (not isinstance(ray, str) or not ray.strip()):
         raise InvalidParameter(
             f"ray must be a Ray address such as 'auto' or 'local', got {ray!r}", "ray"

@@ -27,7 +27,9 @@ class VideoOutcome:
 
     video: str
     folder: str
-    analysis: dict | None = None  # Analysis.to_dict(); capsight.novelty.analysis.Analysis.from_dict
+    # Analysis.to_dict(); capsight.novelty.analysis.Analysis.from_dict. Out of the repr: a few
+    # thousand characters of it had buried the video's name and error.
+    analysis: dict | None = field(default=None, repr=False)
     outputs: dict[str, str] = field(default_factory=dict)  # "report.html" -> its path
     error: CapsightError | None = None
 
@@ -44,6 +46,14 @@ class VideoOutcome:
     @property
     def report(self) -> str | None:
         return self.outputs.get("report.html")
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the video, its folder, its analysis and outputs, or its ``error`` as
+        text."""
+        if self.error is not None:
+            return {"video": self.video, "folder": self.folder, "error": str(self.error)}
+        return {"video": self.video, "folder": self.folder, "analysis": self.analysis,
+                "outputs": dict(self.outputs)}  # fmt: skip
 
 
 def analyze_into(

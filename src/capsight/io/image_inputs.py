@@ -77,13 +77,16 @@ TENSOR_ADVICE = ("pass it as a NumPy array (H, W, 3), e.g. tensor.permute(1, 2, 
 
 
 def _is_tensor(value: object) -> bool:
-    torch = sys.modules.get("torch")  # as is_array: no import for the question
-    return torch is not None and isinstance(value, torch.Tensor)
+    # As is_array: no import for the question. A module another thread is still importing has
+    # no Tensor yet (two threads' first calls had raised AttributeError), and holds none then.
+    tensor = getattr(sys.modules.get("torch"), "Tensor", None)
+    return tensor is not None and isinstance(value, tensor)
 
 
 def is_array(value: object) -> bool:
-    numpy = sys.modules.get("numpy")  # an array means NumPy is loaded; no import otherwise
-    return numpy is not None and isinstance(value, numpy.ndarray)
+    # an array means NumPy is loaded; no import otherwise (nor a half-imported module's name)
+    ndarray = getattr(sys.modules.get("numpy"), "ndarray", None)
+    return ndarray is not None and isinstance(value, ndarray)
 
 
 def rgb_images(

@@ -77,7 +77,7 @@ class EncodedImages:
         """The shapes, not the numbers (the dataclass's repr printed 13,000 characters of
         tensors for three photos)."""
         hidden = "None" if self.hidden is None else str(tuple(self.hidden.shape))
-        return (f"EncodedImages({len(self)} images: pooled {tuple(self.pooled.shape)}, grid "
+        return (f"EncodedImages({len(self)} image{'' if len(self) == 1 else 's'}: pooled {tuple(self.pooled.shape)}, grid "
                 f"{tuple(self.grid.shape)} ({self.grid_size[0]}x{self.grid_size[1]}), probs "
                 f"{tuple(self.probs.shape)}, hidden {hidden})")  # fmt: skip
 
