@@ -23,6 +23,31 @@ def test_imagenet_set_has_1000_unique_names_in_index_order():
     assert len(classes.labels) == 1000 and classes.imagenet_indices == tuple(range(1000))
     assert classes.labels[0] == "tench"
     assert sum(label.startswith("crane (") for label in classes.labels) == 2
+    # Unique whatever the case, as a list takes them: written out (plus a class of one's own),
+    # "Cardigan" (the corgi) and "cardigan" (the sweater) had been refused as one name twice.
+    assert {"Cardigan (corgi)", "cardigan (sweater)"} <= set(classes.labels)
+    assert len(parse_classes([*classes.labels, "tabby cat in a box"]).labels) == 1001
+
+
+def test_a_renamed_imagenet_class_typed_in_a_list_is_that_class():
+    """ "crane (device)" is the built-in set's name for class 517; typed in a list of one's own,
+    WordNet knew no such name and both cranes had scored alike."""
+    import numpy as np
+
+    from capsight.classify.offline import OfflineConfig, wordnet_rows
+
+    rows = wordnet_rows(["crane (wading bird)", "crane (device)", "cat"], OfflineConfig())
+    assert np.flatnonzero(rows[0]).tolist() == [134] and np.flatnonzero(rows[1]).tolist() == [517]
+    assert rows[2].sum() > 0
+
+
+def test_tied_classes_keep_the_order_they_were_listed_in():
+    import torch
+
+    from capsight.classify.classifier import top_k
+
+    probs = torch.tensor([[0.1, 0.3, 0.3, 0.3]])
+    assert [label for label, _ in top_k(probs, ["a", "b", "c", "d"], 4)[0]] == ["b", "c", "d", "a"]
 
 
 def test_class_file_and_list(tmp_path):

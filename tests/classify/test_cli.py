@@ -264,7 +264,7 @@ def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, ca
     out, err = capsys.readouterr()
     assert err == (f"capsight: note: {path}: 2 lines hold a comma ('cat, dog'); each line is one "
                    "class, commas and all, so put one name per line\n")  # fmt: skip
-    assert out.startswith(f"{cat_png}: cat, dog ")
+    assert out.startswith(f'{cat_png}: "cat, dog" ')  # quoted: ", " also separates classes
     path.write_text("cat\ndog\n")
     assert (
         main(["classifier", "build", "--classes", str(path), "--out", str(tmp_path / "c.pt")]) == 0

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                     listing.write(rows)
                     continue
                 for r in found.values():
-                    print(f"{r.image}: " + ", ".join(f"{label} {score:.3f}" for label, score in r.top),
+                    print(f"{r.image}: " + ", ".join(f"{_shown(label)} {score:.3f}" for label, score in r.top),
                           flush=True)  # fmt: skip
     except BaseException:  # a Ctrl-C keeps the rows written so far, as a JSON list
         if listing is not None:
@@ -192,3 +192,9 @@ def _check_file_options(args: argparse.Namespace) -> None:
 
         raise InvalidParameter(f"--classifier holds its own classes and engine; drop "
                                f"{' and '.join(clashing)}")  # fmt: skip
+
+
+def _shown(label: str) -> str:
+    """A class name in the text output, quoted when it holds a comma ("car, truck" from a
+    class file's line), which the ", " between classes made unreadable."""
+    return f'"{label}"' if "," in label else label

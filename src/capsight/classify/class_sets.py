@@ -47,19 +47,32 @@ class ClassList:
 
 @lru_cache(maxsize=1)
 def imagenet_labels() -> tuple[str, ...]:
-    """The 1,000 readable ImageNet names, made unique ("crane (bird)" / "crane (machine)")."""
+    """The 1,000 readable ImageNet names, made unique ("crane (bird)" / "crane (machine)"), as a
+    class list takes them: case ignored ("Cardigan", the corgi, and "cardigan", the sweater,
+    had been refused as one name repeated once written out as a list)."""
     from capsight.vision.imagenet_classes import imagenet_synonyms
 
     names = [syn[0] for syn in imagenet_synonyms()]
     seen: dict[str, int] = {}
     for name in names:
-        seen[name] = seen.get(name, 0) + 1
+        seen[name.casefold()] = seen.get(name.casefold(), 0) + 1
     out = []
     for index, name in enumerate(names):
-        if seen[name] > 1:
+        if seen[name.casefold()] > 1:
             name = f"{name} ({_disambiguation(index)})"
         out.append(name)
     return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def renamed_imagenet_classes() -> dict[str, int]:
+    """The names ``imagenet_labels`` made unique ("crane (device)"), each to its class index:
+    typed in a list of one's own, such a name is that class (WordNet knows no "crane (device)",
+    so the two cranes had scored alike)."""
+    from capsight.vision.imagenet_classes import imagenet_synonyms
+
+    raw = [syn[0] for syn in imagenet_synonyms()]
+    return {name: i for i, name in enumerate(imagenet_labels()) if name != raw[i]}
 
 
 def _disambiguation(index: int) -> str:

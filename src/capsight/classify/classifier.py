@@ -167,7 +167,9 @@ class Prediction:
 
 def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[tuple[str, float]]]:
     k = min(k, len(labels))
-    values, indices = probs.topk(k, dim=-1)  # (N, k)
+    # A stable sort: tied classes in the order they were listed (topk keeps no order for ties)
+    values, indices = torch.sort(probs, dim=-1, descending=True, stable=True)
+    values, indices = values[:, :k], indices[:, :k]  # (N, k)
     return [
         [(labels[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist(), strict=False)]
         for vs, ix in zip(values, indices, strict=False)

@@ -68,11 +68,14 @@ PHOTO_SENSES = {"sink": "washbasin", "toilet": "toilet seat", "handbag": "purse"
 def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
     """(C, 1000) WordNet cover weights; all-zero rows for names WordNet does not know. A name of
     ``PHOTO_SENSES`` is its ImageNet class alone."""
-    from capsight.classify.class_sets import imagenet_labels
+    from capsight.classify.class_sets import imagenet_labels, renamed_imagenet_classes
     from capsight.classify.wordnet import imagenet_cover, normalise
 
     rows = np.zeros((len(labels), 1000), np.float32)
     for c, label in enumerate(labels):
+        if (own := renamed_imagenet_classes().get(label.strip())) is not None:
+            rows[c, own] = 1.0  # "crane (device)", as the built-in imagenet set names it
+            continue
         key = normalise(label)
         if (sense := PHOTO_SENSES.get(key, PHOTO_SENSES.get(key.removesuffix("s")))) is not None:
             rows[c, imagenet_labels().index(sense)] = 1.0
