@@ -47,6 +47,20 @@ class MissingDependency(CapsightError):
     """An optional package or program (pycocoevalcap, Java, mlflow) that a feature needs."""
 
 
+# Warnings the library gives (``warnings.warn``): what a result will not show. One base, here
+# with the errors, so a caller filters them without importing the modules that give them.
+class CapsightWarning(UserWarning):
+    """A note about a result: something asked for had no effect, or the result is a guess."""
+
+
+class DecodingIgnored(CapsightWarning):
+    """Decoding options were given to ``labels``, which names classes and decodes nothing."""
+
+
+class ClassesIndistinct(CapsightWarning):
+    """Some of the classes look the same to the engine and score alike on every photo."""
+
+
 def check_count(name: str, value: object, least: int) -> int:
     """``value`` as a plain int when it is a whole number >= ``least`` (NumPy integers too, as
     ``DecodingOptions`` takes them; not True), else InvalidParameter naming ``name``."""

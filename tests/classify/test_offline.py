@@ -208,6 +208,18 @@ def test_classify_warns_of_classes_it_cannot_tell_apart(photo):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         classify([photo("chelsea")], "cat, dog")  # nothing to say
+    # Filtered from capsight.errors, with the captioner's, by one base (they had lived in the
+    # modules that give them, as plain UserWarnings)
+    from capsight import errors
+    from capsight.captioning.facade import DecodingIgnored
+
+    assert (
+        issubclass(ClassesIndistinct, errors.CapsightWarning)
+        and ClassesIndistinct is errors.ClassesIndistinct
+    )
+    assert DecodingIgnored is errors.DecodingIgnored and issubclass(
+        DecodingIgnored, errors.CapsightWarning
+    )
 
 
 def test_templates_that_change_nothing_are_said_to(engine, photo):

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from capsight.errors import InvalidParameter, check_count
+from capsight.errors import DecodingIgnored, InvalidParameter, check_count
 from capsight.io.image_inputs import image_list, rgb_images
 from capsight.model_loading import loaded_once
 from capsight.warning_origin import callers_level
@@ -55,10 +55,6 @@ class ImageDescription:
         """Plain JSON types (``json.dumps`` takes it as it is)."""
         return {"caption": self.caption.to_dict(), "labels": [list(pair) for pair in self.labels],
                 "model": self.model, "blank": self.blank, "note": self.note}  # fmt: skip
-
-
-class DecodingIgnored(UserWarning):
-    """Decoding options were given to ``labels``, which names classes and decodes nothing."""
 
 
 TINY_SIDE = 32  # px: below this on a side, an image is too small to show what a caption says

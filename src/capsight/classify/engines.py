@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from capsight.classify.class_sets import ClassList, as_class_list
 from capsight.classify.classifier import ImageClassifier, Prediction, predict, top_k
 from capsight.classify.templates import resolve_templates
-from capsight.errors import InvalidParameter, check_count
+from capsight.errors import CapsightWarning, ClassesIndistinct, InvalidParameter, check_count
 from capsight.model_loading import loaded_once
 from capsight.progress import ProgressCallback
 from capsight.warning_origin import callers_level
@@ -124,10 +124,6 @@ def classify_images(
     return found
 
 
-class ClassesIndistinct(UserWarning):
-    """Some of the classes look the same to the engine and score alike on every photo."""
-
-
 def _warn_build_notes(classifier) -> None:
     """The CLI's notes as warnings: classes the engine cannot tell apart ("cat, cats", "猫, 狗";
     a Python caller had had no word of why two classes tied at 0.499), and templates given that
@@ -137,7 +133,7 @@ def _warn_build_notes(classifier) -> None:
     for note in indistinct_notes(classifier):
         warnings.warn(note, ClassesIndistinct, stacklevel=callers_level())
     if getattr(classifier, "templates_unused", False):  # templates=[...] that changed nothing
-        warnings.warn(UNUSED_TEMPLATES, UserWarning, stacklevel=callers_level())
+        warnings.warn(UNUSED_TEMPLATES, CapsightWarning, stacklevel=callers_level())
 
 
 DECODE_CHUNK = 32  # photos decoded and classified together by classify_images()
