@@ -937,9 +937,9 @@ def build_ui(app: FastAPI) -> gr.Blocks:
                                 elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
                 with gr.Accordion("Every moment", open=False):
                     # Widths that fit a phone: the caption column wraps, the numbers stay in view
-                    # (at 28% a caption took 4-5 lines beside a time column mostly empty).
+                    # (the time needs 25% for "00:00.0" on one line; at 23% it took two).
                     table = gr.Dataframe(headers=TABLE_HEADERS,
-                                         column_widths=["17%", "47%", "21%", "15%"],
+                                         column_widths=["25%", "28%", "27%", "20%"],
                                          wrap=True, interactive=False,
                                          elem_id="capsight-moments")  # fmt: skip
 
