@@ -98,16 +98,48 @@ def test_folders_are_named_after_the_videos_unique_and_never_the_summarys():
 def test_a_video_keeps_its_folder_from_run_to_run_and_never_takes_anothers(tmp_path):
     """Numbered in the order named, a rerun with fewer videos had written b/clip.mp4's report
     over a/clip.mp4's, in the folder a/clip.mp4's had been given."""
+    from capsight.batch.outcome import SOURCE_KEY
+
     root = tmp_path / "out"
-    a, b, c = (str(tmp_path / d / "clip.mp4") for d in "abc")
-    for name, video in (("clip", a), ("clip-2", b)):
+    a, b, c, d = (str(tmp_path / d / "clip.mp4") for d in "abcd")
+
+    def report(name: str, extra: dict) -> None:
         (root / name).mkdir(parents=True)
-        (root / name / "analysis.json").write_text(json.dumps({"video": {"path": video}}))
+        saved = {"video": {"path": "clip.mp4"}, "extra": extra}  # the path as typed
+        (root / name / "analysis.json").write_text(json.dumps(saved))
+
+    report("clip", {SOURCE_KEY: a})
+    report("clip-2", {SOURCE_KEY: b})
     names = [f.name for f in output_folders([b, c], root)]
     assert names == ["clip-2", "clip-3"]  # b's own; c takes neither a's nor b's
     assert [f.name for f in output_folders([c, b, a], root)] == ["clip-3", "clip-2", "clip"]
     (root / "clip-3").mkdir()  # a folder with no report (a run cut short): free to use
     assert [f.name for f in output_folders([c], root)] == ["clip-3"]
+    # A report that does not say whose it is (before 2026-12-07: "clip.mp4" as typed, a file
+    # of wherever that run started) is never taken; one found past a gap in the numbers is.
+    report("clip-4", {})
+    report("clip-6", {SOURCE_KEY: d})
+    assert [f.name for f in output_folders([d, c], root)] == ["clip-6", "clip-3"]
+    (root / "clip-3").rmdir()
+    assert [f.name for f in output_folders(["e/clip.mp4", "f/clip.mp4"], root)] == [
+        "clip-3",
+        "clip-5",
+    ]
+
+
+def test_a_batch_records_whose_folder_it_is(tmp_path, monkeypatch):
+    """The analysis a batch writes says the video's real path, which output_folders reads."""
+    import capsight.novelty.pipeline as pipeline
+    from capsight.batch.outcome import SOURCE_KEY, analyze_into
+    from capsight.novelty.analysis import Analysis, AnalysisParams, VideoInfo
+
+    monkeypatch.setattr(pipeline, "analyze_video", lambda path, **_: Analysis(
+        VideoInfo(str(path), 1.0, 25.0, 64, 48), AnalysisParams(), [], {}))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    outcome = analyze_into("clip.mp4", tmp_path / "out" / "clip", {})
+    assert outcome.ok and outcome.analysis["extra"][SOURCE_KEY] == str(tmp_path / "clip.mp4")
+    assert output_folders([str(tmp_path / "clip.mp4")], tmp_path / "out")[0].name == "clip"
 
 
 @pytest.mark.slow

@@ -458,6 +458,13 @@ def test_a_copy_of_a_shipped_decoding_and_numpy_flags_are_taken():
     # left out, or a copy of options that left it out: narrowing's own starting width
     assert DecodingOptions(method="narrowing").in_force()["top_k"] == 5
     assert dataclasses.replace(DecodingOptions(method="narrowing"), seed=1).in_force()["top_k"] == 5
+    # as export_model stores it (no seed): a checkpoint, not a caller naming top_k=0
+    stored = {
+        k: v
+        for k, v in dataclasses.asdict(DecodingOptions(method="narrowing")).items()
+        if k != "seed"
+    }
+    assert stored_decoding(stored, "mine").in_force()["top_k"] == 5
 
 
 def test_no_repeat_word_bans_a_word_right_after_itself():

@@ -36,7 +36,7 @@ def test_a_renamed_imagenet_class_typed_in_a_list_is_that_class():
 
     from capsight.classify.offline import OfflineConfig, wordnet_rows
 
-    rows = wordnet_rows(["crane (wading bird)", "crane (device)", "cat"], OfflineConfig())
+    rows = wordnet_rows(["crane (wading bird)", "Crane (Device)", "cat"], OfflineConfig())
     assert np.flatnonzero(rows[0]).tolist() == [134] and np.flatnonzero(rows[1]).tolist() == [517]
     assert rows[2].sum() > 0
 

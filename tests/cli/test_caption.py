@@ -361,6 +361,8 @@ def test_a_sample_without_a_seed_says_the_seed_that_gives_it_again(run_cli, phot
         row.get("alternatives"),
     )
     assert "sampled with seed" not in run_cli(*argv, "--seed", "5")[2]  # (given: nothing to say)
+    labels = run_cli("caption", photo_dir / "cat.jpg", "--model", "labels", "--sample")[2]
+    assert "ignores decoding options" in labels and "sampled with seed" not in labels  # nothing was
 
 
 def test_beam_search_options_from_the_command_line(run_cli, photo_dir):

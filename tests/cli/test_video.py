@@ -855,7 +855,9 @@ def test_a_rerun_that_fails_keeps_the_earlier_reports_in_the_summary(
     assert b not in {r["video"] for r in csv.DictReader((tmp_path / "o" / "summary.csv").open())}
 
 
-def test_a_rerun_lists_no_earlier_report_that_this_run_wrote_over(run_cli, fake_pipeline, tmp_path):
+def test_a_rerun_puts_each_video_back_in_its_own_folder_and_keeps_the_others(
+    run_cli, fake_pipeline, tmp_path
+):
     """x/clip.mp4 and y/clip.mp4 went into o/clip and o/clip-2; a rerun of y/clip.mp4 and z.mp4
     wrote y's report into o/clip, and the summary had kept x's row pointing at it. Now y goes
     back into its own o/clip-2, and x's report and row stay."""

@@ -192,7 +192,7 @@ def test_directory(tmp_path):
     with pytest.raises(InputNotFound, match=r"is a directory, expected a file; name the files "
                                             r"in it, e.g. sorted\(Path\("):  # fmt: skip
         load_image(tmp_path)
-    for name in ("a.mp4", "b.MP4", "notes.txt"):  # a folder of videos: its own kind of file
+    for name in ("a.mp4", "b.MP4", "n1.txt", "n2.txt", "n3.txt"):  # videos: their own kind
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(InputNotFound, match=r"glob\('\*\.mp4'\)\)$"):  # (it said '*.jpg')
         load_image(tmp_path)

@@ -177,7 +177,7 @@ def test_a_latin_1_tsv_is_read_and_said_to_be_so(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
     for url in ("http://example.com/a.jpg", "http://example.com/b.jpg"):
-        (cache / cache_file_name(url)).write_bytes(b"")
+        (cache / cache_file_name(url)).write_bytes(b"x")  # (an empty file is no photo)
     corpus = read_conceptual_captions(tsv, cache)
     assert len(corpus) == 2 and corpus.notes == [
         "train.tsv: 1 caption with bytes that are not UTF-8 (read with \ufffd in their place; save the file as UTF-8)"
@@ -210,7 +210,7 @@ def test_a_bom_and_extra_columns_stay_out_of_the_captions(tmp_path):
     tsv = tmp_path / "train.tsv"
     tsv.write_bytes("\ufeffa dog\thttp://example.com/a.jpg\n".encode())
     (cache := tmp_path / "cache").mkdir()
-    (cache / cache_file_name("http://example.com/a.jpg")).write_bytes(b"")
+    (cache / cache_file_name("http://example.com/a.jpg")).write_bytes(b"x")
     corpus = read_conceptual_captions(tsv, cache)
     assert [c for image in corpus.images.values() for c in image.captions] == ["a dog"]
     (tmp_path / "Flickr8k.token.txt").write_text(

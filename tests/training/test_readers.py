@@ -419,6 +419,13 @@ def test_the_fetch_reads_urls_as_a_browser_does_and_remembers_only_lasting_failu
     (tmp_path / "one.tsv").write_text(f"a green square\t{base}/a b.png\n")
     fetch_conceptual_captions(tmp_path / "one.tsv", cache, timeout=5, workers=2)
     assert not (cache / "retry.tsv").exists()  # a run with nothing to try again: no list
+    # A lasting failure that fails for a passing reason when retried leaves failures.tsv for
+    # retry.tsv: listed in both, a plain rerun had skipped what retry.tsv said it would try.
+    with (cache / FAILURES_FILE).open("a") as log:
+        log.write(f"{base}/busy\tHTTP 404\n")
+    fetch_conceptual_captions(tsv, cache, timeout=5, workers=2, retry_failed=True)
+    assert f"{base}/busy" not in (cache / FAILURES_FILE).read_text()
+    assert (cache / "retry.tsv").read_text() == f"{base}/busy\tHTTP 429\n"
     # An empty file in the cache is no photo; --verify fetches again one that does not decode.
     green = cache / cache_file_name(f"{base}/a b.png")
     red = cache / cache_file_name(f"{shouted}/red.png")
@@ -429,6 +436,8 @@ def test_the_fetch_reads_urls_as_a_browser_does_and_remembers_only_lasting_failu
     checked = fetch_conceptual_captions(tsv, cache, timeout=5, workers=2, verify=True)
     assert (checked.fetched, checked.cached, checked.damaged) == (1, 2, 1)
     assert Image.open(red).size[1] == 256
+    green.write_bytes(b"")  # an empty file is no photo to train on either
+    assert cache_file_name(f"{base}/a b.png") not in read_conceptual_captions(tsv, cache).images
 
 
 def test_the_fetch_checks_its_timeout_and_limit_and_refuses_an_empty_file(tmp_path, capsys):

@@ -1319,3 +1319,32 @@ def test_a_resumed_run_keeps_its_relative_folders_as_they_were_where_it_started(
     (out / "train_config.json").write_text(json.dumps({"images": "photos"}))
     kept = with_the_runs_options(config, {"data", "out", "resume"}, notes.append)
     assert kept.images == str(Path("photos").resolve())
+
+
+@pytest.mark.slow
+def test_a_run_started_from_a_relative_init_from_resumes_from_another_directory(
+    caption_folder, tmp_path, monkeypatch
+):
+    """Its recorded --init-from runs/a, kept as the folder it named, had been compared with
+    runs/a from here: "--init-from /proj/runs/a: the run ... resumes from its own last epoch"
+    for a --resume that named no --init-from."""
+    from capsight.training.train_cli import train_main
+
+    common = ["--cache-dir", str(tmp_path / "cache"), "--architecture", "show-and-tell",
+              "--batch-images", "4", "--min-count", "1", "--warmup-steps", "2", "--val-method",
+              "greedy", "--quiet", "--no-track", "--model-option", "hidden_dim=32"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert train_main([str(caption_folder), "--out", "runs/a", "--epochs", "1", *common]) == 0
+    first = [str(caption_folder), "--out", "runs/b", "--init-from", "runs/a", "--epochs", "1"]
+    assert train_main([*first, *common]) == 0
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = [
+        str(caption_folder),
+        "--out",
+        str(tmp_path / "runs" / "b"),
+        "--resume",
+        "--epochs",
+        "2",
+    ]
+    assert train_main([*again, "--quiet", "--no-track"]) == 0

@@ -98,3 +98,5 @@ def test_a_portrait_gets_taller_tiles_and_more_of_them_a_row():
     assert square.width == 4 * 208 + 8
     assert portrait.width <= square.width and (portrait.width - 8) / 4 - 8 > 165  # 4 a row
     assert strip.width <= square.width and strip.height == 40 + 2 * (346 + 42)  # 6 a row, 115 px
+    landscape = attention_sheet(Image.new("RGB", (400, 300)), weights, words)  # as before
+    assert landscape.size == (4 * 208 + 8, 40 + 2 * (150 + 42))

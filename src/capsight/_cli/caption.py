@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
         print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) got fewer than "
                          f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
-    if decoding is not None and decoding.seed is not None and args.seed is None and not args.quiet:
+    if job.sampled and decoding.seed is not None and args.seed is None and not args.quiet:
         print(error_line(f"sampled with seed {decoding.seed}: --seed {decoding.seed} gives these "
                          "captions again", kind="note"), file=sys.stderr)  # fmt: skip
     if job.cut:
@@ -319,6 +319,7 @@ class CaptionRun:
         self.written: set[Path] = set()  # attention files, so two cat.jpg do not collide
         self.inputs = inputs  # the images, resolved: a generated name that hits one takes a number
         self.told_labels = False  # the note that labels ignores decoding options was printed
+        self.sampled = False  # a captioner decoded with the options (labels ignores them)
 
     def caption(self, batch: list[str]) -> None:
         """Caption ``batch`` and print (or keep for --json) each image's captions; an unreadable
@@ -355,6 +356,8 @@ class CaptionRun:
                              "--num, ...): it names the encoder's top ImageNet classes", "note"),
                   file=sys.stderr)  # fmt: skip
             self.told_labels = True
+        self.sampled = self.sampled or (self.decoding is not None and any(
+            d.model != "labels" and not d.blank for described in by_model for d in described))  # fmt: skip
         for i, name in enumerate(names):
             descriptions = [d[i] for d in by_model]
             if descriptions[0].note:  # an icon: a guess

@@ -68,6 +68,8 @@ def analyze_into(
         check_output_dir(folder)  # before the minutes of analysis a bad folder would waste
         # (no partial analysis on Ctrl-C: the batch reads an interrupted video as not analysed)
         analysis = analyze_video(video, progress=progress, partial=False, **options)
+        # whose folder this is, absolute: a path as typed means another file from elsewhere
+        analysis.extra[SOURCE_KEY] = os.path.realpath(video)
         if progress is not None:
             progress(1.0, "writing report")
         outputs = write_outputs(analysis, folder)
@@ -77,36 +79,47 @@ def analyze_into(
     return VideoOutcome(str(video), str(folder), analysis.to_dict(), written)
 
 
+# analysis.json's extra[SOURCE_KEY]: the real path of the video a batch analysed into a folder.
+SOURCE_KEY = "batch_video"
+_UNKNOWN = object()  # a folder holding a report of no known video: never taken
+
+
 def output_folders(videos: list[str], root: str | os.PathLike) -> list[Path]:
     """A folder under ``root`` per video, named after it and made unique (``clip``, ``clip-2``);
     never ``summary.csv``, the CLI's table of the batch beside them.
 
     The same from run to run: a video whose folder an earlier run made (its ``analysis.json``
-    names the video) keeps it, and a folder that holds another video's report is never given to
-    this one. Numbered in the order named, a rerun with fewer videos had written
-    ``sub/clip.mp4``'s report over ``clip.mp4``'s in ``clip/``. Names differing only in case
-    are one name (one folder on macOS and Windows)."""
+    names the video's real path) keeps it, and a folder that holds another video's report, or
+    a report that does not say whose it is (written before 2026-12-07), is never given to this
+    one. Numbered in the order named, a rerun with fewer videos had written ``sub/clip.mp4``'s
+    report over ``clip.mp4``'s in ``clip/``. Names differing only in case are one name (one
+    folder on macOS and Windows)."""
     root = Path(root)
     used, folders = {"summary.csv"}, {}
-    owners: dict[str, str | None] = {}
+    owners: dict[str, object] = {}
+    try:
+        existing = {entry.name for entry in os.scandir(root) if entry.is_dir()}
+    except OSError:  # (no --out yet)
+        existing = set()
 
-    def owner(name: str) -> str | None:  # the video whose report the folder holds, if any
+    def owner(name: str) -> object:  # the real path of the video whose report it holds
         if name not in owners:
-            owners[name] = _report_owner(root / name)
+            owners[name] = _report_owner(root / name) if name in existing else None
         return owners[name]
 
     for video in videos:  # first, each video back into its own folder
-        for name in _names(_folder_stem(video), lambda n: (root / n).is_dir()):
-            if name.casefold() not in used and owner(name) == os.path.realpath(video):
+        real, stem = os.path.realpath(video), _folder_stem(video)
+        for name in sorted(n for n in existing if _numbered(n, stem)):
+            if name.casefold() not in used and owner(name) == real:
                 folders[video] = root / name
                 used.add(name.casefold())
                 break
     for video in videos:
         if video in folders:
             continue
-        stem, n = _folder_stem(video), 1
+        real, stem, n = os.path.realpath(video), _folder_stem(video), 1
         while (name := stem if n == 1 else f"{stem}-{n}").casefold() in used or owner(name) not in (
-            None, os.path.realpath(video)):  # fmt: skip
+            None, real):  # fmt: skip
             n += 1
         used.add(name.casefold())
         folders[video] = root / name
@@ -120,22 +133,23 @@ def _folder_stem(video: str) -> str:
     return stem if stem.strip(".") else "video"
 
 
-def _names(stem: str, exists) -> list[str]:
-    """``stem``, ``stem-2`` ... as long as they exist."""
-    names, n = [], 1
-    while exists(name := stem if n == 1 else f"{stem}-{n}"):
-        names.append(name)
-        n += 1
-    return names
+def _numbered(name: str, stem: str) -> bool:
+    """``name`` is ``stem`` or ``stem-N``."""
+    return name == stem or (name.startswith(stem + "-") and name[len(stem) + 1 :].isdigit())
 
 
-def _report_owner(folder: Path) -> str | None:
-    """The real path of the video whose ``analysis.json`` ``folder`` holds; None for none (or
-    one that cannot be read: a folder a crash left, which may be written over)."""
+def _report_owner(folder: Path) -> object:
+    """The real path of the video whose report ``folder`` holds (``SOURCE_KEY``); None for a
+    folder with no report (a run cut short: it may be written into), ``_UNKNOWN`` for a report
+    that does not say (its relative path meant a file from where that run started)."""
     import json
 
     try:
-        video = json.loads((folder / "analysis.json").read_text("utf-8"))["video"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
+        saved = json.loads((folder / "analysis.json").read_text("utf-8"))
+    except OSError:
         return None
-    return os.path.realpath(video) if isinstance(video, str) else None
+    except ValueError:
+        return _UNKNOWN
+    extra = saved.get("extra") if isinstance(saved, dict) else None
+    source = extra.get(SOURCE_KEY) if isinstance(extra, dict) else None
+    return source if isinstance(source, str) and os.path.isabs(source) else _UNKNOWN

@@ -213,8 +213,8 @@ class DecodingOptions:
         return len(self._given) == len(dataclasses.fields(self))
 
     def seeded(self) -> DecodingOptions:
-        """These options with a seed drawn from the OS when they sample without one (31 bits:
-        what the HTTP API's ``seed`` takes), so that the seed can be shown and the draw
+        """These options with a seed drawn from the OS when they sample without one (31 bits,
+        easy to read and type), so that the seed can be shown and the draw
         replayed; the same options for any other decoding."""
         if self.method not in ("sample", "narrowing") or self.seed is not None:
             return self
@@ -259,7 +259,12 @@ def stored_decoding(stored: object, who: str) -> DecodingOptions:
         if not isinstance(stored, dict):
             raise TypeError("not a JSON object of options")
         known = DecodingOptions.__dataclass_fields__
-        options = DecodingOptions(**{k: v for k, v in stored.items() if k in known})
+        fields = {k: v for k, v in stored.items() if k in known}
+        if fields.get("method") == "narrowing" and fields.get("top_k") == 0:
+            # (asdict(DecodingOptions(method="narrowing")) stores 0 for its own starting width,
+            # which a caller may not name: such a checkpoint had been called damaged)
+            fields["top_k"] = NARROWING_START
+        options = DecodingOptions(**fields)
         # The fields its method does not read at the class defaults: the shipped configs store
         # "temperature": 1.0 beside beam search, and a copy of a captioner's own decoding
         # (dataclasses.replace(captioner.default_decoding, beam_width=5)) had been refused for

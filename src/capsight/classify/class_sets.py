@@ -66,13 +66,14 @@ def imagenet_labels() -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def renamed_imagenet_classes() -> dict[str, int]:
-    """The names ``imagenet_labels`` made unique ("crane (device)"), each to its class index:
+    """The names ``imagenet_labels`` made unique ("crane (device)"), case-folded as class lists
+    compare names, each to its class index:
     typed in a list of one's own, such a name is that class (WordNet knows no "crane (device)",
     so the two cranes had scored alike)."""
     from capsight.vision.imagenet_classes import imagenet_synonyms
 
     raw = [syn[0] for syn in imagenet_synonyms()]
-    return {name: i for i, name in enumerate(imagenet_labels()) if name != raw[i]}
+    return {name.casefold(): i for i, name in enumerate(imagenet_labels()) if name != raw[i]}
 
 
 def _disambiguation(index: int) -> str:

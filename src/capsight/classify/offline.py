@@ -73,7 +73,7 @@ def wordnet_rows(labels: Sequence[str], config: OfflineConfig) -> np.ndarray:
 
     rows = np.zeros((len(labels), 1000), np.float32)
     for c, label in enumerate(labels):
-        if (own := renamed_imagenet_classes().get(label.strip())) is not None:
+        if (own := renamed_imagenet_classes().get(label.strip().casefold())) is not None:
             rows[c, own] = 1.0  # "crane (device)", as the built-in imagenet set names it
             continue
         key = normalise(label)

@@ -79,15 +79,16 @@ DECODE_ERRORS = (
 
 
 def _usual_suffix(folder: Path) -> str:
-    """The commonest suffix among the first files of ``folder`` (a folder of videos got a hint
-    to glob '*.jpg'), ".jpg" when it has none."""
+    """The commonest image or video suffix among the first files of ``folder`` (a folder of
+    videos got a hint to glob '*.jpg'), ".jpg" when it has none."""
     import itertools
     from collections import Counter
 
+    known = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     try:
         with os.scandir(folder) as entries:
             found = Counter(Path(e.name).suffix.lower() for e in itertools.islice(entries, 1000)
-                            if Path(e.name).suffix and not e.name.startswith("."))  # fmt: skip
+                            if Path(e.name).suffix.lower() in known and not e.name.startswith("."))  # fmt: skip
     except OSError:
         return ".jpg"
     return found.most_common(1)[0][0] if found else ".jpg"

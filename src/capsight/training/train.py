@@ -1155,7 +1155,9 @@ def check_starting_point(config: TrainConfig, note=None) -> None:
         # {} if unreadable: said
         recorded = read_json_or_empty(Path(config.out) / "train_config.json")
         started = recorded.get("init_from") or ""
-        if recorded and config.init_from and not _same_checkpoint(started, config.init_from):
+        # where the run started it from (its own path from here had named another folder)
+        where = run_path(recorded, "init_from") or ""
+        if recorded and config.init_from and not _same_checkpoint(where, config.init_from):
             began = f"started from {started}" if started else "started from scratch"
             raise InvalidParameter(f"--init-from {config.init_from}: the run in {config.out} resumes "
                                    f"from its own last epoch ({began}); drop --init-from, or start a "

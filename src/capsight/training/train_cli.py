@@ -196,6 +196,8 @@ def with_the_runs_options(config: TrainConfig, given: set[str], say=note) -> Tra
         value, now = before[name], getattr(config, name)
         if name in PATH_OPTIONS:  # the folder it named where the run started, not from here
             value = run_path(before, name)
+            if value and os.path.realpath(value) == os.path.realpath(now):
+                continue  # the same folder (by a link, say): nothing to keep or say
         if isinstance(now, float) and type(value) is int:
             value = float(value)
         if type(value) is type(now) and value != now:  # (a value of another kind: a damaged file)

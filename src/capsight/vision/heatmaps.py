@@ -101,7 +101,7 @@ def attention_sheet(
     All the tiles share one colour scale, from 0 to the caption's highest weight: a word whose
     attention is spread over the photo ("a", "the") looks faint, where each tile stretched to
     its own range had shown it as sharply placed as "dog". ``columns`` tiles make a row for a
-    square photo; a portrait's narrower tiles are taller and more fit a row."""
+    square or landscape photo; a portrait's narrower tiles are taller and more fit a row."""
     from PIL import ImageDraw, ImageFont
 
     from capsight.errors import InvalidParameter
@@ -156,9 +156,12 @@ def attention_sheet(
 
 
 def _tile_side(size: tuple[int, int], tile: int) -> int:
-    """The long side of a word's tile: ``tile`` for a square photo, longer for a narrower one,
-    so each tile has about the area of a square one (a portrait's tiles had been 150 px wide
-    and a strip's 67, in slots 208 px wide), at most 1.75 times ``tile``."""
+    """The long side of a word's tile: ``tile`` for a square or landscape photo (``columns`` of
+    them a row), longer for a portrait, so each of its tiles has about the area of a square
+    one (a portrait's tiles had been 150 px wide and a strip's 67, in slots 208 px wide), at
+    most 1.75 times ``tile``."""
+    if size[0] >= size[1]:
+        return tile
     ratio = max(MIN_SIDE_RATIO, min(size) / max(max(size), 1))
     return min(round(tile / ratio**0.5), round(tile * 1.75))
 

@@ -41,6 +41,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,33 +301,34 @@ def _known_failures(cache_dir: Path) -> dict[str, str]:
     return known
 
 
-def _tidy_failures(cache_dir: Path) -> None:
+def _tidy_failures(cache_dir: Path, retried: set[str]) -> None:
     """failures.tsv with each URL once, as its last reason, and none whose photo is now cached
-    (--retry-failed had listed every failure twice, and kept those that then worked)."""
+    (--retry-failed had listed every failure twice, and kept those that then worked) or that
+    failed this time for a reason a rerun tries again (``retried``: retry.tsv lists them)."""
     path = cache_dir / FAILURES_FILE
     if not path.is_file():
         return
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    known = _known_failures(cache_dir)
-    kept = {
-        url: why for url, why in known.items() if not _is_cached(cache_dir / cache_file_name(url))
-    }
-    if len(kept) == len(lines):
-        return
-    partial = path.with_name(path.name + ".part")
-    partial.write_text("".join(f"{url}\t{why}\n" for url, why in kept.items()), encoding="utf-8")
-    os.replace(partial, path)
+    kept = {url: why for url, why in _known_failures(cache_dir).items()
+            if url not in retried and not _is_cached(cache_dir / cache_file_name(url))}  # fmt: skip
+    if len(kept) != len(lines):
+        _write_rows(path, kept.items())
 
 
 def _write_retry(cache_dir: Path, retry: list[tuple[str, str]]) -> None:
     """``<cache>/retry.tsv``: this run's failures a rerun tries again, or no file for none."""
     path = cache_dir / RETRY_FILE
-    if not retry:
+    if retry:
+        _write_rows(path, retry)
+    else:
         path.unlink(missing_ok=True)
-        return
-    partial = path.with_name(path.name + ".part")
-    partial.write_text("".join(f"{url}\t{why}\n" for url, why in retry), encoding="utf-8")
-    os.replace(partial, path)
+
+
+def _write_rows(path: Path, rows: Iterable[tuple[str, str]]) -> None:
+    from capsight.io.new_files import write_whole
+
+    text = "".join(f"{url}\t{why}\n" for url, why in rows).encode("utf-8")
+    write_whole(path, lambda file: file.write(text))
 
 
 def _is_cached(path: Path) -> bool:
@@ -382,6 +384,7 @@ def fetch_conceptual_captions(
     notes: list[str] = []
     urls = list(dict.fromkeys(url for _, url in read_tsv_rows(tsv, limit, notes)))
     known = {} if retry_failed else _known_failures(cache_dir)
+    (cache_dir / RETRY_FILE).unlink(missing_ok=True)  # this run's list, or none (not a stale one)
     todo, cached, skipped, damaged = [], 0, 0, 0
     for url in urls:
         photo = cache_dir / cache_file_name(url)
@@ -414,7 +417,7 @@ def fetch_conceptual_captions(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    _tidy_failures(cache_dir)
+    _tidy_failures(cache_dir, {url for url, _ in retry})
     _write_retry(cache_dir, retry)
     return FetchReport(
         rows=len(urls),
@@ -489,7 +492,9 @@ def read_conceptual_captions(
     """The rows of ``tsv`` whose photo is in the cache (run the fetch first)."""
     tsv = Path(tsv)
     cache_dir = Path(cache_dir)
-    present = {entry.name for entry in os.scandir(cache_dir)} if cache_dir.is_dir() else set()
+    # (an empty file is no photo, as the fetch has it: fetched again, not trained on)
+    present = {entry.name for entry in os.scandir(cache_dir)
+               if entry.is_file() and entry.stat().st_size > 0} if cache_dir.is_dir() else set()  # fmt: skip
     images: dict[str, CaptionedImage] = {}
     skipped: list[str] = []
     rows = read_tsv_rows(tsv, limit, skipped)
@@ -559,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     retry = Path(args.cache_dir) / RETRY_FILE
     if retry.is_file():  # (named: which URLs timed out or met a server error had been said nowhere)
         earlier += f"; those a rerun tries again are listed in {retry}"
-    damaged = f" ({report.damaged} of them in place of damaged ones)" if report.damaged else ""
+    damaged = (f", {report.damaged} damaged cached photo{'s' if report.damaged != 1 else ''} deleted "
+               "and fetched again" if report.damaged else "")  # fmt: skip
     print(f"fetched {report.fetched}{damaged}, {report.cached} already cached, {report.failed} failed"
           + (f" ({reasons})" if reasons else "") + earlier + (f"; stopped early: "
           f"{report.stopped_early}" if report.stopped_early else ""), file=sys.stderr)  # fmt: skip
@@ -574,5 +580,7 @@ if __name__ == "__main__":
     if status == 130:  # not waiting for the downloads under way (up to 6 timeouts, silent)
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(status)  # (a photo is written to .part, then renamed: none is left half-done)
+        # (a photo is written to a .part file, then renamed: none is left half-done, though a
+        # .part file of one under way may stay, which nothing reads)
+        os._exit(status)
     raise SystemExit(status)
