@@ -95,7 +95,8 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
                                     use_java=False)  # fmt: skip
     assert report["images"] == 4 and len(report["notes"]) == 1
     assert re.fullmatch(r"no split asked for: the photos scored include the \d that capsight train trains on \(the split "
-                        r"it draws at random for a dataset without one, as here\); --split test scores "
+                        r"it draws at random for a dataset without one, as here\), which matters only "
+                        r"for a model trained on this data; --split test scores "
                         r"only the others", report["notes"][0])  # fmt: skip
 
 
