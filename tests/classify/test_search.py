@@ -65,6 +65,27 @@ def test_the_printed_scores_line_up_and_none_reads_minus_zero():
     assert len({line.index("a ") for line in lines}) == 1  # the captions in one column
 
 
+def test_a_long_run_says_which_moment_matched_and_a_folder_of_videos_is_named(tmp_path, capsys):
+    """On a still camera one run of alike captions can span the clip: the truck at 14 s had
+    been a hit at "0.0-23.0 s" alone. A folder of videos was "a folder without analysis.json"."""
+    from capsight._cli.search import hit_lines
+    from capsight.classify.search import SearchHit
+
+    hit = SearchHit(0.0, 0.41, 0.2, 0.6, "a truck on a road", until=23.0, best=14.0)
+    assert hit_lines([hit])[0].endswith("a truck on a road  (best at 14.0 s)")
+    assert (
+        hit.to_dict()["best"] == 14.0
+        and SearchHit(3.0, 0.4, 0.4, 0.4, "a").to_dict()["best"] == 3.0
+    )
+    for name in ("a.mp4", "b.mov"):
+        (tmp_path / name).write_bytes(b"x")
+    assert main(["search", str(tmp_path), "a car"]) == 2
+    assert (
+        "a folder of 2 videos, not an analysis; search one video at a time"
+        in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize("labels", ["abc", 5, [["sports car"]], [["sports car", None]]])
 def test_search_over_an_analysis_with_malformed_labels_is_one_line(tmp_path, capsys, labels):
     moments = [{"time": 0.0, "caption": "a car", "labels": labels}]
@@ -110,7 +131,7 @@ def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "analysis.json: damaged, not valid JSON" in err
     assert main(["search", str(tmp_path / "gone.json"), "a dog"]) == 2
-    assert "<--out>/<video name>/analysis.json" in capsys.readouterr().err
+    assert "into <--out>/<video name>/ for several" in capsys.readouterr().err
     (tmp_path / "analysis.json").write_text("[" * 100_000 + "]" * 100_000)  # a RecursionError
     assert main(["search", str(tmp_path / "analysis.json"), "a dog"]) == 2
     assert "analysis.json: damaged, nested too deeply" in capsys.readouterr().err
@@ -224,6 +245,12 @@ def test_search_prints_the_span_of_a_shot(fake_video, fake_text_embedder, capsys
 
     assert main(["search", "v.mp4", "a blank frame", "--top", "80", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    # the weaker hits after a line that says so (only --json had marked them)
+    divider = [
+        line for line in lines if "weaker matches (under 0.22), more often not there" in line
+    ]
+    assert len(divider) == 1 and lines.index(divider[0]) > 0
+    lines.remove(divider[0])
     # "   14.0-18.0 s  0.551  a caption": a shot from its first moment to its last; "0.0 s" alone
     spans = [re.fullmatch(r" *(\d+\.\d)(-\d+\.\d)? s  [ -]\d\.\d{3}  \S.*", line) for line in lines]
     assert lines and all(spans)
@@ -301,12 +328,14 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     )
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["search", str(tmp_path / "clip.mp4"), "text on a screen", "--quiet"]) == 0
-    assert "(best score 0.180; clear matches score above 0.22 on a video with the default " \
-           "captioner)" in capsys.readouterr().err  # fmt: skip
+    said = capsys.readouterr()
+    assert "(best score 0.180; clear matches mostly score above 0.22 on a video with the default " \
+           "captioner, a rough guide)" in said.err and "(queries are read as English)" in said.err  # fmt: skip
+    assert "weaker" not in said.out  # all weak: the note says so, not a line above them all
     long = "a dog " * 1000  # the note names the query, not 6,000 characters of it
     assert main(["search", str(tmp_path / "clip.mp4"), long, "--quiet"]) == 0
     note = capsys.readouterr().err
-    assert "no moment matches 'a dog a dog a dog" in note and len(note) < 300
+    assert "no moment matches 'a dog a dog a dog" in note and len(note) < 400
     # An analysis whose moments have no caption: said, not searched in silence.
     monkeypatch.setattr(search, "search_analysis", lambda *a: [SearchHit(0.0, 0.4, 0.0, 0.8, "")])
     assert main(["search", str(tmp_path), "a dog"]) == 0

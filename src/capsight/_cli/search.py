@@ -28,7 +28,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="a video file, or analysis.json (or its folder) from `capsight video`",
     )
     p.add_argument("query", help='what to look for, e.g. "a dog on a beach"')
-    p.add_argument("--top", type=int, default=5, metavar="K", help="moments shown (default: 5)")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="hits shown, a run of moments "
+                   "whose captions say the same being one hit (default: 5)")  # fmt: skip
     p.add_argument(
         "--every",
         type=float,
@@ -109,26 +110,41 @@ def run(args: argparse.Namespace) -> int:
         query = args.query.strip()
         shown = repr(query) if len(query) <= 60 else repr(query[:57]) + "..."  # (5,000 characters)
         print(error_line(f"no moment matches {shown} well (best score {best:.3f}; clear "
-                         f"matches score above {WEAK_MATCH[source]} on {on} with the default "
-                         "captioner): the captions and classes may not show it", "note"),
+                         f"matches mostly score above {WEAK_MATCH[source]} on {on} with the default "
+                         "captioner, a rough guide): the captions and classes may not show it, "
+                         "or name it in other words (queries are read as English)", "note"),
               file=sys.stderr)  # fmt: skip
     if args.json:
         listed = [{**h.to_dict(), "weak": h.score < WEAK_MATCH[source]} for h in hits]
         sys.stdout.write(utf8_json(listed, indent=1))
         sys.stdout.write("\n")
     else:
-        for line in hit_lines(hits):
+        for line in hit_lines(hits, WEAK_MATCH[source]):
             print(line)
     return 0
 
 
-def hit_lines(hits) -> list[str]:
+def hit_lines(hits, weak: float | None = None) -> list[str]:
     """``time  score  caption`` a hit a line, the captions in one column: "  14.0-18.0 s" is
-    the run of moments the caption held for; a score that rounds to zero reads 0.000 (it had
-    read "-0.000", a column wider than the others)."""
+    the run of moments the caption held for, and "(best at 16.0 s)" the moment whose caption it
+    is, where that is not the first; a score that rounds to zero reads 0.000 (it had read
+    "-0.000", a column wider than the others). Hits under ``weak`` come after a line that says
+    so (only --json had marked them)."""
     lines = []
     for h in hits:
+        if (
+            weak is not None
+            and h.score < weak
+            and lines
+            and not any("weaker" in line for line in lines)
+        ):
+            lines.append(f"{'':>12}    weaker matches (under {weak:g}), more often not there:")
         when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
         score = h.score if round(h.score, 3) != 0 else 0.0
-        lines.append(f"{when:>12} s  {score:6.3f}  {h.caption}")
+        at = (
+            f"  (best at {h.best:.1f} s)"
+            if h.until is not None and h.best not in (None, h.time)
+            else ""
+        )
+        lines.append(f"{when:>12} s  {score:6.3f}  {h.caption}{at}")
     return lines

@@ -44,11 +44,15 @@ class SearchHit:
     class_score: float  # sqrt of the ImageNet mass the query covers
     caption: str
     until: float | None = None  # the run's last moment (None: one moment)
+    # The moment that scored best, whose caption this is (on a still camera one run can span
+    # the clip: the truck at 14 s had been a hit at "0.0-23.0 s" alone)
+    best: float | None = None
 
     def to_dict(self) -> dict:
         return {
             "time": round(self.time, 3),
             "until": None if self.until is None else round(self.until, 3),
+            "best": round(self.time if self.best is None else self.best, 3),
             "score": round(self.score, 4),
             "caption_score": round(self.caption_score, 4),
             "class_score": round(self.class_score, 4),
@@ -126,6 +130,7 @@ def rank_moments(
             float(class_scores[i]),
             captions[i],
             shots[i][1],
+            float(times[i]),
         )
         for i in order
     ]
@@ -236,14 +241,26 @@ def analysis_file(target: str | os.PathLike) -> Path:
                 more = f" ({len(inner)} of them)" if len(inner) > 1 else ""
                 raise InputNotFound(f"{target}: holds one analysis per video{more}; give one of "
                                     f"its folders, e.g. {target / inner[0]}")  # fmt: skip
+            videos = _videos_in(target)
+            if videos:  # (search takes one video at a time)
+                raise InputNotFound(f"{target}: a folder of {videos} video{'s' if videos > 1 else ''}, "
+                                    "not an analysis; search one video at a time: capsight search "
+                                    "VIDEO QUERY")  # fmt: skip
             raise InputNotFound(f"{target}: a folder without analysis.json; give the folder "
                                 "`capsight video --out` (or analyze_video's write_outputs) wrote "
                                 "for a video, or search the video itself")  # fmt: skip
         target = target / "analysis.json"
     if not target.is_file():
-        raise InputNotFound(f"{target}: no such analysis file (`capsight video` writes one to "
-                            "<--out>/<video name>/analysis.json)")  # fmt: skip
+        raise InputNotFound(f"{target}: no such analysis file (`capsight video` writes one into "
+                            "its --out folder for one video, and into <--out>/<video name>/ for "
+                            "several)")  # fmt: skip
     return target
+
+
+def _videos_in(folder: Path) -> int:
+    from capsight.io.images import VIDEO_SUFFIXES
+
+    return sum(1 for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
 
 
 def _is_video(path: Path) -> bool:
