@@ -48,7 +48,8 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         "--quiet",
         "-q",
         action="store_true",
-        help="no progress bar while class names new to the cache are embedded",
+        help="no progress bars: while class names new to the cache are embedded, and (classify) "
+        "while a folder's photos are classified",
     )
 
 
