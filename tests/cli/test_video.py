@@ -96,6 +96,9 @@ def test_summary_lists_novel_moments_and_the_report(run_cli, fake_pipeline, tmp_
     status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")  # the same again
     assert status == 0 and err.strip() == (f"capsight: note: {tmp_path / 'o'}: replaced report.html, "
                                            "analysis.json, moments.csv, novelty.png, captions.vtt of an earlier run")  # fmt: skip
+    # Another video's report replaced is said to be (it read as a rerun of the same video)
+    status, _, err = run_cli("video", "other.mp4", "--out", tmp_path / "o")
+    assert status == 0 and err.strip().endswith("of an earlier run, of another video (clip.mp4)")
 
 
 def test_several_videos_each_get_a_folder_and_one_summary(

@@ -835,3 +835,21 @@ def test_a_label_hanging_left_stays_clear_of_another_moments_line_and_widths_are
     assert [row for _, row, _ in label_layout([10, 19], labels, 0, 100, 1000)] == [0, 0]
     wide = label_layout([10, 19], labels, 0, 100, 1000, lambda text: 85.0)
     assert [row for _, row, _ in wide] == [0, 1]
+
+
+def test_the_report_says_every_frame_where_the_summary_does():
+    """--every 0.0001: the summary said "every frame", the report "every 0.0001 s"."""
+    import dataclasses
+
+    from capsight.novelty.reports import render_report_html
+
+    analysis = make_analysis()
+    analysis.params = dataclasses.replace(analysis.params, every=0.0001)
+    assert "every frame" in render_report_html(analysis, plot_png=b"")
+    assert "every 1 s" in render_report_html(make_analysis(), plot_png=b"")
+
+
+def test_a_sensitivity_of_minus_zero_reads_as_zero():
+    from capsight.novelty.pipeline import _check_params
+
+    assert str(_check_params(1.0, 5, "cosine", "fused", -0.0, None)[4]) == "0.0"

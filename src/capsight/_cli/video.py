@@ -508,6 +508,16 @@ def _write_summary(
     return root / SUMMARY
 
 
+def _earlier_video(folder: Path) -> str | None:
+    """The file name of the video whose analysis.json ``folder`` holds, or None: a run into a
+    folder of another video's report said only "replaced ... of an earlier run"."""
+    try:
+        path = json.loads((folder / "analysis.json").read_text("utf-8"))["video"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(path).name if isinstance(path, str) else None
+
+
 def _inert_error(row: dict) -> dict:
     """``row`` with an error that a spreadsheet would run as a formula (it starts with the
     file's name: "=1+2.mp4: file is empty") made text by a leading apostrophe. Only the error:
@@ -574,6 +584,7 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
 
     check_output_dir(out_dir)  # before the analysis, which a bad --out would waste
     replaced = [name for name in OUTPUT_NAMES if (out_dir / name).exists()]
+    earlier = _earlier_video(out_dir) if replaced else None  # (read before it is replaced)
     started = time.perf_counter()
     drawn = ProgressBar.wanted(args.quiet)
     with ProgressBar(enabled=drawn) as bar:
@@ -640,7 +651,15 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     elapsed = time.perf_counter() - started
     if replaced and not args.quiet:  # a rerun into the same folder (a user's own file is refused)
         print(
-            error_line(f"{out_dir}: replaced {', '.join(replaced)} of an earlier run", "note"),
+            error_line(
+                f"{out_dir}: replaced {', '.join(replaced)} of an earlier run"
+                + (
+                    f", of another video ({earlier})"
+                    if earlier not in (None, Path(video).name)
+                    else ""
+                ),
+                "note",
+            ),  # fmt: skip
             file=sys.stderr,
         )
 

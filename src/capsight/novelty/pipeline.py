@@ -116,7 +116,7 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
         )
     if thumbnail_size is not None and thumbnail_size and int(thumbnail_size) < 16:
         raise InvalidParameter(f"thumbnail size must be at least 16 pixels, got {thumbnail_size}")
-    return every, window, metric, signal, sensitivity
+    return every, window, metric, signal, sensitivity + 0.0  # (-0 read "sensitivity -0")
 
 
 def check_options(

@@ -632,7 +632,11 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         ("duration", clock(v.duration, rounded=True)),
         ("resolution", f"{v.width}×{v.height}"),
         ("frame rate", f"{round(v.fps, 2):g} fps"),  # as the CLI prints it: 29.97, not 30
-        ("moments", f"{len(analysis.moments)}, every {p.every:g} s"),
+        (
+            "moments",
+            f"{len(analysis.moments)}, "
+            + ("every frame" if v.fps and p.every < 1.0 / v.fps else f"every {p.every:g} s"),
+        ),  # fmt: skip
         ("novel", str(len(novel))),
         ("signal", f"{p.signal}, {p.metric}"),
         ("window", f"{p.window} moments"),
