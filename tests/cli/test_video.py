@@ -303,14 +303,16 @@ def test_a_window_wider_than_the_video_is_noted():
         "note: --window 100000 reaches past the first of the 24 moments: each moment is "
         "compared with the mean of all those before it"
     ) in wide
-    assert "--window" not in format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
+    within = format_summary(Analysis(info, AnalysisParams(window=20), moments), {})
+    assert "note: --window" not in within
+    assert within.splitlines()[1] == "settings: --window 20"  # the options away from the defaults
     # default
     assert "--window" not in format_summary(Analysis(info, AnalysisParams(), moments[:3]), {})
     dense = format_summary(Analysis(info, AnalysisParams(every=0.02), moments), {})  # 25 fps
     assert "note: the 5 moments before each span only 0.2 s of video" in dense
     assert "sample every 0.1 s or more sparsely (--every)" in dense and "(--window)" in dense
     alone = format_summary(Analysis(info, AnalysisParams(window=100), moments[:1]), {})
-    assert "--window" not in alone and "nothing to compare" in alone  # not "the 1 moments"
+    assert "note: --window" not in alone and "nothing to compare" in alone  # not "the 1 moments"
 
 
 def test_options_reach_the_library_unchanged(run_cli, fake_pipeline, tmp_path):

@@ -846,6 +846,8 @@ def test_the_report_says_every_frame_where_the_summary_does():
     analysis = make_analysis()
     analysis.params = dataclasses.replace(analysis.params, every=0.0001)
     assert "every frame" in render_report_html(analysis, plot_png=b"")
+    analysis.extra["decoding"] = "greedy"  # --greedy: said beside the captioner, not in JSON only
+    assert "(greedy)" in render_report_html(analysis, plot_png=b"")
     assert "every 1 s" in render_report_html(make_analysis(), plot_png=b"")
 
 

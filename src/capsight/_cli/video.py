@@ -682,6 +682,21 @@ def _print_analysis_json(analysis, outputs: dict[str, Path]) -> None:
 SUMMARY_MOMENTS = 25  # novel moments the terminal summary lists
 
 
+def _settings_changed(analysis) -> str:
+    """The analysis options away from their defaults, as the CLI names them ("" for none)."""
+    from capsight.novelty.analysis import AnalysisParams
+
+    p, usual = analysis.params, AnalysisParams()
+    extra = analysis.extra if isinstance(analysis.extra, dict) else {}
+    said = [f"--{name.replace('_', '-')} {getattr(p, name):g}" if isinstance(getattr(p, name), float)
+            else f"--{name.replace('_', '-')} {getattr(p, name)}"
+            for name in ("signal", "metric", "window", "sensitivity", "text_embedder", "encoder")
+            if getattr(p, name) != getattr(usual, name)]  # fmt: skip
+    if extra.get("decoding") == "greedy":  # (the captioner is named with the report)
+        said.append("--greedy")
+    return ", ".join(said)
+
+
 def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = None) -> str:
     """The few lines a person reads after a run: facts, novel moments, where the report is."""
     from capsight.novelty.reports import moment_clock, novelty_unit
@@ -696,6 +711,8 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         f"{Path(v.path).name}: {clock(v.duration, rounded=True)}, {v.width}x{v.height} at "
         f"{round(v.fps, 2):g} fps; {n} moment{'s' if n != 1 else ''}, {pace}"
     ]
+    if settings := _settings_changed(analysis):  # (two runs of other options had read alike)
+        lines.append(f"settings: {settings}")
     novel = analysis.novel_moments
     if novel:
         lines.append(

@@ -592,9 +592,12 @@ def _e(text: object) -> str:
 
 
 def _captioner_name(analysis: Analysis) -> str:
-    """The captioner that actually ran ("default" resolved, when the pipeline recorded it)."""
-    used = analysis.extra.get("captioner") if isinstance(analysis.extra, dict) else None
-    return str(used) if used else analysis.params.captioner
+    """The captioner that actually ran ("default" resolved, when the pipeline recorded it), and
+    "(greedy)" after it when --greedy decoded (said only in the raw JSON before)."""
+    extra = analysis.extra if isinstance(analysis.extra, dict) else {}
+    used = extra.get("captioner")
+    greedy = " (greedy)" if extra.get("decoding") == "greedy" else ""
+    return (str(used) if used else analysis.params.captioner) + greedy
 
 
 def _data_uri(mime: str, data: bytes) -> str:
