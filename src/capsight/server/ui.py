@@ -657,8 +657,9 @@ def model_changed(side: str):
     (opening model A's menu and leaving it had wiped A's caption, map and samples)."""
     label = LOOKED_LABELS["AB".index(side)]
 
-    def cleared(value=None, last=None):  # the updates are made when the event runs: made now,
-        if value is not None and value == last:  # they would join the page
+    # (the updates are made when the event runs: made now, they would join the page)
+    def cleared(value=None, last=None):
+        if value is not None and value == last:  # the menu opened and left: no choice made
             return (gr.skip(),) * (3 if side == "A" else 2) + (last,)
         looked = gr.Image(value=None, label=label)
         return (EMPTY_CARD, looked, "", value) if side == "A" else (EMPTY_CARD, looked, value)
