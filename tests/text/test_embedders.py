@@ -107,3 +107,17 @@ def test_loading_prints_nothing(capfd):
 def test_unknown_name_raises_model_not_found():
     with pytest.raises(ModelNotFound, match="'glove'.*minilm, word-mean"):
         create_text_embedder("glove")
+
+
+def test_a_text_embedder_named_in_capitals_gets_the_name_it_meant():
+    """ "MiniLM" was refused where --metric EUCLIDEAN is taken, with no word of why."""
+    import pytest
+
+    from capsight.errors import ModelNotFound
+    from capsight.text.embedders import create_text_embedder
+
+    with pytest.raises(ModelNotFound, match=r"^unknown text embedder 'MiniLM' \(names are lower "
+                                            r"case: did you mean 'minilm'\?\); choose one of"):  # fmt: skip
+        create_text_embedder("MiniLM")
+    with pytest.raises(ModelNotFound, match=r"^unknown text embedder 'bert'; choose one of"):
+        create_text_embedder("bert")

@@ -149,8 +149,11 @@ def create_captioner(name: str = "default", **options) -> Captioner:
             )
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
+        same = [n for n in _REGISTRY if n.lower() == name.lower()]  # ("Show-Attend-Tell")
         raise ModelNotFound(
-            f"unknown captioner {name!r}; available: "
+            f"unknown captioner {name!r}"
+            + (f" (names are lower case: did you mean {same[0]!r}?)" if same else "")
+            + "; available: "
             f"{', '.join(['default', *sorted(set(_REGISTRY) - {'checkpoint'})])}, "
             "or a trained checkpoint folder"
         )

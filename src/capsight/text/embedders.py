@@ -130,7 +130,10 @@ _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
 @loaded_once(maxsize=4)
 def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
     if name not in _EMBEDDERS:
+        same = [n for n in _EMBEDDERS if isinstance(name, str) and n == name.lower()]  # ("MiniLM")
         raise ModelNotFound(
-            f"unknown text embedder {name!r}; choose one of {', '.join(_EMBEDDERS)}"
+            f"unknown text embedder {name!r}"
+            + (f" (names are lower case: did you mean {same[0]!r}?)" if same else "")
+            + f"; choose one of {', '.join(_EMBEDDERS)}"
         )
     return _EMBEDDERS[name]()
