@@ -72,6 +72,14 @@ def check_count(name: str, value: object, least: int) -> int:
     return int(value)
 
 
+def case_hint(name: object, names) -> str:
+    """ " (names are lower case: did you mean 'minilm'?)" for a model named in capitals
+    ("MiniLM"), else "": "unknown" beside a --metric EUCLIDEAN that is taken had said nothing of
+    why."""
+    same = [n for n in names if isinstance(name, str) and n == name.lower()]
+    return f" (names are lower case: did you mean {same[0]!r}?)" if same else ""
+
+
 def quoted(value: str, limit: int = 60) -> str:
     """``value`` as a message quotes it: ``repr``, cut to ``limit`` characters with "..." (a
     whole file sent as one name or class list would otherwise be the message)."""

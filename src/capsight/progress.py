@@ -31,7 +31,7 @@ def check_progress(progress: object) -> None:
     if progress is not None and not callable(progress):
         raise InvalidParameter(f"progress must be a function of (fraction, message), not "
                                f"{type(progress).__name__!r}")  # fmt: skip
-    if progress is not None and not _binds(progress):  # lambda: None failed mid-run
+    if progress is not None and not _binds(progress, (0.5, "text")):  # lambda: None failed mid-run
         raise InvalidParameter("progress must take two arguments, (fraction, message), e.g. "
                                "lambda fraction, message: print(f'{fraction:.0%} {message}')")  # fmt: skip
 
@@ -41,19 +41,18 @@ def check_video_progress(progress: object) -> None:
     two arguments had failed with a TypeError mid-run)."""
     from capsight.errors import InvalidParameter
 
-    if progress is not None and (not callable(progress) or not _binds(progress, 3)):
+    if progress is not None and (not callable(progress) or not _binds(progress, (0, 0.5, "text"))):
         raise InvalidParameter("progress must be a function of (i, fraction, message), the i-th "
                                "video's progress, e.g. lambda i, fraction, message: print(i, "
                                "f'{fraction:.0%} {message}')", "progress")  # fmt: skip
 
 
-def _binds(function, count: int = 2) -> bool:
-    """Whether ``function(0.5, "text")`` binds (``count`` 3: ``function(0, 0.5, "text")``;
-    True where its signature cannot be read)."""
+def _binds(function, args: tuple) -> bool:
+    """Whether ``function(*args)`` binds (True where its signature cannot be read)."""
     import inspect
 
     try:
-        inspect.signature(function).bind(*(0, 0.5, "text")[3 - count :])
+        inspect.signature(function).bind(*args)
     except TypeError:
         return False
     except ValueError:  # a builtin without a signature

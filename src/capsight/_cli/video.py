@@ -650,18 +650,9 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
         outputs = write_outputs(analysis, out_dir)
     elapsed = time.perf_counter() - started
     if replaced and not args.quiet:  # a rerun into the same folder (a user's own file is refused)
-        print(
-            error_line(
-                f"{out_dir}: replaced {', '.join(replaced)} of an earlier run"
-                + (
-                    f", of another video ({earlier})"
-                    if earlier not in (None, Path(video).name)
-                    else ""
-                ),
-                "note",
-            ),  # fmt: skip
-            file=sys.stderr,
-        )
+        other = f", of another video ({earlier})" if earlier not in (None, Path(video).name) else ""
+        note = f"{out_dir}: replaced {', '.join(replaced)} of an earlier run{other}"
+        print(error_line(note, "note"), file=sys.stderr)
 
     if not show_summary:
         return analysis, outputs
@@ -686,12 +677,13 @@ def _settings_changed(analysis) -> str:
     """The analysis options away from their defaults, as the CLI names them ("" for none)."""
     from capsight.novelty.analysis import AnalysisParams
 
-    p, usual = analysis.params, AnalysisParams()
+    said = []
+    for name in ("signal", "metric", "window", "sensitivity", "text_embedder", "encoder"):
+        value = getattr(analysis.params, name)
+        if value != getattr(AnalysisParams(), name):
+            said.append(f"--{name.replace('_', '-')} {value:g}" if isinstance(value, float)
+                        else f"--{name.replace('_', '-')} {value}")  # fmt: skip
     extra = analysis.extra if isinstance(analysis.extra, dict) else {}
-    said = [f"--{name.replace('_', '-')} {getattr(p, name):g}" if isinstance(getattr(p, name), float)
-            else f"--{name.replace('_', '-')} {getattr(p, name)}"
-            for name in ("signal", "metric", "window", "sensitivity", "text_embedder", "encoder")
-            if getattr(p, name) != getattr(usual, name)]  # fmt: skip
     if extra.get("decoding") == "greedy":  # (the captioner is named with the report)
         said.append("--greedy")
     return ", ".join(said)

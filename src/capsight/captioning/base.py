@@ -22,7 +22,7 @@ from functools import lru_cache
 import torch
 
 from capsight.captioning.options import DecodingOptions
-from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound, case_hint
 from capsight.vision.encoder import EncodedImages
 
 
@@ -149,11 +149,8 @@ def create_captioner(name: str = "default", **options) -> Captioner:
             )
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
-        same = [n for n in _REGISTRY if n.lower() == name.lower()]  # ("Show-Attend-Tell")
         raise ModelNotFound(
-            f"unknown captioner {name!r}"
-            + (f" (names are lower case: did you mean {same[0]!r}?)" if same else "")
-            + "; available: "
+            f"unknown captioner {name!r}{case_hint(name, _REGISTRY)}; available: "
             f"{', '.join(['default', *sorted(set(_REGISTRY) - {'checkpoint'})])}, "
             "or a trained checkpoint folder"
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capsight.errors import ModelNotFound
+from capsight.errors import ModelNotFound, case_hint
 from capsight.model_loading import loaded_once
 
 
@@ -130,10 +130,6 @@ _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
 @loaded_once(maxsize=4)
 def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
     if name not in _EMBEDDERS:
-        same = [n for n in _EMBEDDERS if isinstance(name, str) and n == name.lower()]  # ("MiniLM")
-        raise ModelNotFound(
-            f"unknown text embedder {name!r}"
-            + (f" (names are lower case: did you mean {same[0]!r}?)" if same else "")
-            + f"; choose one of {', '.join(_EMBEDDERS)}"
-        )
+        raise ModelNotFound(f"unknown text embedder {name!r}{case_hint(name, _EMBEDDERS)}; "
+                            f"choose one of {', '.join(_EMBEDDERS)}")  # fmt: skip
     return _EMBEDDERS[name]()
