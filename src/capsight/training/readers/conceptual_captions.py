@@ -388,11 +388,12 @@ def fetch_conceptual_captions(
     todo, cached, skipped, damaged = [], 0, 0, 0
     for url in urls:
         photo = cache_dir / cache_file_name(url)
-        if _is_cached(photo) and verify and not _decodes(photo):
+        here = _is_cached(photo)
+        if here and verify and not _decodes(photo):
             photo.unlink()
             damaged += 1
             todo.append(url)
-        elif _is_cached(photo):
+        elif here:
             cached += 1
         elif url in known:
             skipped += 1
