@@ -10,11 +10,11 @@
     [('cat', 0.995...), ('dog', ...)]
     >>> analysis = capsight.analyze_video("clip.mp4", every=1.0)
     >>> [(m.time, m.caption) for m in analysis.novel_moments]
-    >>> from capsight.novelty.reports import write_outputs
-    >>> write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, report.html, ...
-    >>> import json
-    >>> from capsight.novelty.analysis import Analysis         # an analysis.json read back
-    >>> again = Analysis.from_dict(json.loads(open("out/analysis.json").read()))
+    >>> capsight.write_outputs(analysis, "out/")  # analysis.json, moments.csv, novelty.png, ...
+    >>> import json                                            # an analysis.json read back
+    >>> again = capsight.Analysis.from_dict(json.loads(open("out/analysis.json").read()))
+    >>> for outcome in capsight.analyze_videos(["a.mp4", "b.mp4"], "out/archive", workers=2):
+    ...     print(outcome.video, outcome.error or outcome.folder)
     >>> from capsight.vision.heatmaps import attention_sheet   # where each word looked
     >>> r = capsight.caption("cat.jpg", model="show-attend-tell")[0]
     >>> attention_sheet("cat.jpg", r.attention, r.tokens, title=r.text).save("attention.png")
@@ -47,6 +47,9 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "analyze_video",
+    "analyze_videos",
+    "write_outputs",
+    "Analysis",
     "caption",
     "classify_images",
     "describe_images",
@@ -61,6 +64,9 @@ from capsight.errors import CapsightError
 # Loaded on first use (``_LazyModule.__getattr__``): name -> the module that defines it.
 _LAZY = {
     "analyze_video": "capsight.novelty.pipeline",
+    "analyze_videos": "capsight.batch",
+    "write_outputs": "capsight.novelty.reports",
+    "Analysis": "capsight.novelty.analysis",
     "caption": "capsight.captioning.facade",
     "classify_images": "capsight.classify.engines",
     "describe_images": "capsight.captioning.facade",

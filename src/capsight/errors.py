@@ -73,9 +73,9 @@ def check_count(name: str, value: object, least: int) -> int:
 
 
 def case_hint(name: object, names) -> str:
-    """ " (names are lower case: did you mean 'minilm'?)" for a model named in capitals
-    ("MiniLM"), else "": "unknown" beside a --metric EUCLIDEAN that is taken had said nothing of
-    why."""
+    """ " (names are lower case: did you mean 'minilm'?)" for a captioner or embedder named in
+    capitals ("MiniLM"), else "": a bare "unknown" had not said why a name that reads right was
+    refused."""
     same = [n for n in names if isinstance(name, str) and n == name.lower()]
     return f" (names are lower case: did you mean {same[0]!r}?)" if same else ""
 

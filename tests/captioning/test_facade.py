@@ -345,6 +345,9 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
         "word_vectors",
         "DecodingOptions",
         "analyze_video",
+        "analyze_videos",
+        "write_outputs",
+        "Analysis",
         "classify_images",
     ):
         assert name in names and name in capsight.__all__
@@ -352,6 +355,12 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
     from capsight.classify.engines import classify
 
     assert capsight.classify_images is classify
+    from capsight.batch import analyze_videos
+    from capsight.novelty.analysis import Analysis
+    from capsight.novelty.reports import write_outputs
+
+    assert capsight.Analysis is Analysis and capsight.write_outputs is write_outputs
+    assert capsight.analyze_videos is analyze_videos
     with pytest.raises(TypeError, match=r"^classify_images\(\) got an unexpected keyword"):
         capsight.classify_images(["cat.jpg"], "cat, dog", tpo=1)  # it had named classify()
     with pytest.raises(AttributeError):

@@ -86,6 +86,11 @@ def test_moments_half_a_second_apart_are_told_apart():
     assert "00:04.0" in render_report_html(half, plot_png=b"")
     every_frame = dataclasses.replace(analysis, params=AnalysisParams(every=1e-9))  # frame times
     assert moment_clock(every_frame)(3.754) == "00:03.7"
+    # every frame of a 25 fps video: 0.00 and 0.04 had both read 00:00.0
+    frames = [dataclasses.replace(m, time=i / 25) for i, m in enumerate(analysis.moments)]
+    at_25 = dataclasses.replace(every_frame, moments=frames)
+    assert [moment_clock(at_25)(m.time) for m in frames[:3]] == ["00:00.00", "00:00.04", "00:00.08"]
+    assert format_clock(2.675, hundredths=True) == "00:02.67"
 
 
 def test_csv_has_a_row_per_moment_and_marks_the_novel_ones():

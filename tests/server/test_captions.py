@@ -241,7 +241,7 @@ def test_the_original_projects_narrowing_schedule_is_served_too(client, cat_jpeg
         == 5
     )
     for extra, says in (
-        ({"temperature": "0.5"}, "takes top_k only"),
+        ({"temperature": "0.5"}, "takes top_k (its starting width) and seed only"),
         ({"top_k": "0"}, "at least 1"),
     ):
         r = client.post("/v1/captions", data={**sent, **extra}, files=_files(("a.jpg", cat_jpeg)))

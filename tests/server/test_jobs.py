@@ -104,6 +104,7 @@ def test_delete_job_removes_it_and_its_files(client, tiny_video, wait_for_job):
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/report", f"/v1/jobs/{job_id}/events"):
         r = client.get(path)
         assert r.status_code == 404 and job_id in r.json()["error"]
+        assert "deleted, or finished and expired" in r.json()["error"]  # had said "expire" only
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 404
 
 

@@ -48,11 +48,17 @@ def test_a_decoding_option_sent_to_an_original_endpoint_is_refused_not_ignored(c
     image = {"image": ("cat.jpg", cat_jpeg, "image/jpeg")}
     r = client.post("/get_captions", files=image, data={"beam_width": "0", "method": "sample"})
     assert r.status_code == 422
-    assert r.json()["error"] == ("beam_width, method: /get_captions captions with the server's own "
-                                 "decoding, as the original did; send decoding options to POST "
+    assert r.json()["error"] == ("beam_width, method: /get_captions runs the server's own "
+                                 "captioner and decoding, as the original did; send them to POST "
                                  "/v1/captions")  # fmt: skip
     r = client.post("/get_image_caption?seed=1", files=image)
     assert r.status_code == 422 and r.json()["error"].startswith("seed: /get_image_caption ")
+    # model=labels had been captioned by the server's model without a word, as decoding had
+    r = client.post("/get_image_caption", files=image, data={"model": "labels"})
+    assert r.status_code == 422 and r.json()["error"] == (
+        "model: /get_image_caption runs the server's own captioner and decoding, as the original "
+        "did; send it to POST /v1/captions"
+    )
     assert client.post("/get_captions", files=image, data={"extra": "1"}).status_code == 200
 
 
@@ -145,6 +151,17 @@ def test_get_video_captions_refuses_an_option_given_twice_in_one_place(client, t
     # fields it does not read are still ignored, as the original server ignored them
     r = client.post("/get_video_captions?every_n_second=1&submit=go&submit=again", files=video)
     assert r.status_code == 200, r.text
+
+
+def test_get_video_captions_refuses_a_model_it_would_not_run(client, tiny_video):
+    """?model=labels had run the server's video captioner without a word."""
+    video = {"video": ("clip.mp4", open(tiny_video, "rb").read(), "video/mp4")}
+    for sent in ({"params": {"model": "labels"}}, {"data": {"model": "labels"}}):
+        r = client.post("/get_video_captions", files=video, **sent)
+        assert r.status_code == 422 and r.json()["error"] == (
+            "model: /get_video_captions runs the server's own captioner, as the original did; "
+            "send it to POST /v1/videos"
+        )
 
 
 def test_get_video_captions_error_names_the_clients_file(client, truncated_video):

@@ -1,9 +1,10 @@
-"""Zero-shot engines behind one interface, chosen by name, and the one-call ``classify``.
+"""Zero-shot engines behind one interface, chosen by name, and the one-call ``classify_images``
+(``capsight.classify_images``; ``classify`` here is the same function).
 
     >>> engine = create_engine("offline")                 # default: bundled models, no download
     >>> engine = create_engine("clip", clip="/models/clip")  # transformers CLIP weights you name
     >>> clf = engine.build(parse_classes("cat,dog,car"), templates=None)  # engine's default set
-    >>> classify(["cat.jpg"], "cat,dog,car")[0].top[0]
+    >>> classify_images(["cat.jpg"], "cat,dog,car")[0].top[0]
     ('cat', 0.995)
 
 Every engine's ``build(classes, templates)`` returns an ``ImageClassifier`` module (pixels in,

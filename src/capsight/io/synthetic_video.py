@@ -31,7 +31,6 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 NUISANCE_KINDS = ("flicker", "shake", "noise", "blur", "darken")
-EVENT_KINDS = ("cut", "dissolve", "object")
 
 
 @dataclass(frozen=True)

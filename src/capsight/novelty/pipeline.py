@@ -362,11 +362,11 @@ def analyze_video(
         "visual": np.concatenate(regions).astype(np.float32) if regions else embeddings["visual"],
         "text": embeddings["text"],
     }
-    used = ["visual", "text"] if signal == "fused" else [signal]
+    selected_on = ["visual", "text"] if signal == "fused" else [signal]
 
     def select(at: float):
         return select_novel_moments(
-            {name: for_selection[name] for name in used},
+            {name: for_selection[name] for name in selected_on},
             window=window,
             metric=metric,
             sensitivity=at,
@@ -396,22 +396,22 @@ def analyze_video(
         for i in range(len(times))
     ]
     timings["total_s"] = time.perf_counter() - started
-    used = getattr(caption_model, "name", captioner)
+    captioner_ran = getattr(caption_model, "name", captioner)
     params = AnalysisParams(  # "default" is recorded as what it stood for
         every,
         window,
         metric,
         signal,
         sensitivity,
-        used if captioner == "default" else captioner,
+        captioner_ran if captioner == "default" else captioner,
         text_embedder,
         encoder,
     )
     extra = {
         "timings": {k: round(v, 3) for k, v in timings.items()},
-        "captioner": used,
+        "captioner": captioner_ran,
         "decoding": "none"
-        if used == "labels"
+        if captioner_ran == "labels"
         else "greedy"
         if greedy
         else "default",  # labels: no words

@@ -21,6 +21,7 @@ import csv
 import functools
 import html
 import io
+import itertools
 import json
 import math
 import os
@@ -55,26 +56,34 @@ _LINE = "#1c7ed6"
 # --------------------------------------------------------------------------- small formatters
 
 
-def format_clock(seconds: float, tenths: bool = False, rounded: bool = False) -> str:
-    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on), with ``tenths`` as ``mm:ss.s``;
-    negatives clamp to 00:00. A time in the video counts whole units as a player does (4.9 s is
-    00:04); ``rounded`` is for a length, which is nearer 00:05."""
+def format_clock(
+    seconds: float, tenths: bool = False, rounded: bool = False, hundredths: bool = False
+) -> str:
+    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on), with ``tenths`` as ``mm:ss.s`` and
+    ``hundredths`` as ``mm:ss.ss``; negatives clamp to 00:00. A time in the video counts whole
+    units as a player does (4.9 s is 00:04); ``rounded`` is for a length, which is nearer
+    00:05."""
+    digits = 2 if hundredths else 1 if tenths else 0
     if rounded:
-        seconds = round(float(seconds), 1 if tenths else 0)
-    total = max(0, int(math.floor(float(seconds) * 10 + 1e-6)))
-    whole, tenth = divmod(total, 10)
+        seconds = round(float(seconds), digits)
+    total = max(0, int(math.floor(float(seconds) * 100 + 1e-4)))
+    whole, part = divmod(total, 100)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
     clock = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-    return f"{clock}.{tenth}" if tenths else clock
+    return f"{clock}.{part:02d}"[: len(clock) + 1 + digits] if digits else clock
 
 
 def moment_clock(analysis: Analysis) -> functools.partial[str]:
     """The clock for ``analysis``'s times: with tenths when moments are not whole seconds
-    apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second."""
+    apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second, with
+    hundredths when they are under a tenth apart (every frame of a 25 fps video, which showed
+    00:00.0 twice)."""
     p, v = analysis.params, analysis.video
     tenths = p.every < 1.0 or abs(p.every - round(p.every)) > 1e-6 or v.duration < 1.0
-    return functools.partial(format_clock, tenths=tenths)
+    times = [m.time for m in analysis.moments]
+    closest = min((b - a for a, b in itertools.pairwise(times)), default=1.0)
+    return functools.partial(format_clock, tenths=tenths, hundredths=closest < 0.1 - 1e-9)
 
 
 def format_vtt_timestamp(seconds: float) -> str:

@@ -304,20 +304,27 @@ def single_file(field: str):
     return check
 
 
-async def no_decoding_options(request: Request) -> None:
-    """For the original image endpoints, which caption with the server's own decoding: 422 for
-    a decoding option in the form or the query string (``beam_width=0``, ``method=sample`` had
-    been ignored without a word, whatever its value), naming where such options are read."""
+def read_by_v1(v1_path: str, *, decoding: bool):
+    """A dependency for the original endpoints, which run the server's own captioner (``capsight
+    serve --model``) and, for photos, its own decoding: 422 for ``model`` or (``decoding``) a
+    decoding option in the form or the query string, naming the ``/v1`` endpoint that reads it
+    (``beam_width=0``, ``method=sample`` or ``model=labels`` had been ignored without a word,
+    whatever the value)."""
     from capsight.captioning.options import DecodingOptions
 
-    names = set(DecodingOptions.__dataclass_fields__)
-    sent = [*request.query_params.keys()]
-    if request.headers.get("content-type"):
-        sent += [*(await request.form()).keys()]
-    if asked := [name for name in dict.fromkeys(sent) if name in names]:
-        raise ApiError(422, f"{listed(asked)}: {request.url.path} captions with the server's own "
-                            "decoding, as the original did; send decoding options to POST "
-                            "/v1/captions")  # fmt: skip
+    names = {"model", *(DecodingOptions.__dataclass_fields__ if decoding else ())}
+    what = "captioner and decoding" if decoding else "captioner"
+
+    async def check(request: Request) -> None:
+        sent = [*request.query_params.keys()]
+        if request.headers.get("content-type"):
+            sent += [*(await request.form()).keys()]
+        if asked := [name for name in dict.fromkeys(sent) if name in names]:
+            raise ApiError(422, f"{listed(asked)}: {request.url.path} runs the server's own "
+                                f"{what}, as the original did; send {'them' if len(asked) > 1 else 'it'} "
+                                f"to POST {v1_path}")  # fmt: skip
+
+    return check
 
 
 async def wait_for_models(engine: Engine, timeout: float) -> None:

@@ -25,8 +25,6 @@ from pathlib import Path
 
 from capsight.errors import DatasetError, InputNotFound, InvalidParameter
 
-SPLITS = ("train", "val", "test")
-
 
 @dataclass(frozen=True)
 class CaptionedImage:

@@ -154,7 +154,8 @@ def decoding_options(**fields) -> DecodingOptions | None:
                                "not random)")  # fmt: skip
     if method == "narrowing":  # the original project's schedule: it samples at temperature 1
         if {"temperature", "top_p"} & given.keys():
-            raise InvalidParameter("method=narrowing takes top_k only (its starting width)")
+            raise InvalidParameter("method=narrowing takes top_k (its starting width) and seed "
+                                   "only")  # fmt: skip
         if given.get("top_k") == 0:
             raise InvalidParameter("top_k: method=narrowing starts from the top_k likeliest "
                                    "words: at least 1 (default 5)")  # fmt: skip

@@ -125,7 +125,9 @@ def find_job(jobs: JobManager, job_id: str) -> Job:
                             "POST /v1/videos returned (see GET /v1/jobs)")  # fmt: skip
     job = jobs.get(job_id)
     if job is None:
-        raise ApiError(404, f"no job with id {job_id!r} (finished jobs expire; see GET /v1/jobs)")
+        # (deleted, or finished and expired: the store keeps no trace to tell which)
+        raise ApiError(404, f"no job with id {job_id!r}: deleted, or finished and expired (see GET "
+                            "/v1/jobs)")  # fmt: skip
     return job
 
 

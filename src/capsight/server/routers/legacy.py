@@ -35,8 +35,8 @@ from capsight.server.deps import (
     JobsDep,
     SettingsDep,
     form_body,
-    no_decoding_options,
     options_given_once,
+    read_by_v1,
     require_api_key,
     run_limited,
     single_file,
@@ -51,6 +51,8 @@ from capsight.server.settings import ServerSettings
 from capsight.server.upload_form import form_page
 
 router = APIRouter(tags=["legacy (original Flask server)"], dependencies=[Depends(require_api_key)])
+# The photo endpoints caption with the server's captioner and decoding: options for them are 422.
+PHOTO_OPTIONS_AT_V1 = Depends(read_by_v1("/v1/captions", decoding=True))
 
 
 async def _caption_one(
@@ -93,7 +95,7 @@ def get_captions_form() -> HTMLResponse:
     response_class=PlainTextResponse,
     summary="Image -> its caption, as plain text (original endpoint)",
     responses=error_responses(400, 401, 413, 415, 422, 503, 504),
-    dependencies=[Depends(form_body), Depends(single_file("image")), Depends(no_decoding_options)],
+    dependencies=[Depends(form_body), Depends(single_file("image")), PHOTO_OPTIONS_AT_V1],
 )
 async def get_captions(
     *,
@@ -147,7 +149,7 @@ VIDEO_CAPTIONS_RESPONSE = _described({
     "/get_image_caption",
     summary="Image -> caption, word vectors and encoder output (original endpoint)",
     responses={**IMAGE_CAPTION_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
-    dependencies=[Depends(form_body), Depends(single_file("image")), Depends(no_decoding_options)],
+    dependencies=[Depends(form_body), Depends(single_file("image")), PHOTO_OPTIONS_AT_V1],
 )
 async def get_image_caption(
     *,
@@ -169,7 +171,12 @@ VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, t
     "/get_video_captions",
     summary="Video -> every sampled frame's caption and dissimilarity (original, synchronous)",
     responses={**VIDEO_CAPTIONS_RESPONSE, **VIDEO_CAPTIONS_ERRORS},
-    dependencies=[Depends(form_body), Depends(single_file("video")), Depends(options_given_once)],
+    dependencies=[
+        Depends(form_body),
+        Depends(single_file("video")),
+        Depends(options_given_once),
+        Depends(read_by_v1("/v1/videos", decoding=False)),
+    ],
 )
 async def get_video_captions(
     *,
@@ -233,10 +240,11 @@ async def get_video_captions(
         await asyncio.sleep(0.2)
     if job.status != DONE:
         status = 500 if (job.error or "").startswith("internal error") else 400
-        jobs.delete(job.id)  # the answer says it all; a job the client was never told of goes
+        # the answer says it all; a job the client was never told of goes (off the event loop)
+        await asyncio.to_thread(jobs.delete, job.id)
         raise ApiError(status, job.error or f"the analysis ended {job.status}")
     try:
-        analysis = jobs.analysis(job.id)
+        analysis = await asyncio.to_thread(jobs.analysis, job.id)  # (a file read)
     except (OSError, ValueError):  # its files deleted as they were read
         analysis = None
     if analysis is None and jobs.get(job.id) is None:  # deleted between its end and this answer
