@@ -269,6 +269,27 @@ def test_an_ensemble_over_two_encoders_reads_each_members_own_grid(
     assert len(trio.caption(encoded)) == 2
 
 
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("{bad", "not valid JSON; fix it, or export the ensemble again"),
+        ("[]", "not an ensemble's description"),
+        ('{"members": "m0"}', "not an ensemble's description"),
+        ('{"members": [0]}', "not an ensemble's description"),
+    ],
+)
+def test_a_damaged_ensemble_json_is_one_line_not_a_traceback(
+    tiny_model, vocab, tmp_path, text, says
+):
+    """The docs invite editing ensemble.json by hand: '{bad' had ended in a JSONDecodeError's
+    traceback and '[]' in an AttributeError's, where a damaged config.json is one line."""
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "pair" / "m0")
+    save_checkpoint(tiny_model("show-attend-tell"), vocab, tmp_path / "pair" / "m1")
+    (tmp_path / "pair" / "ensemble.json").write_text(text)
+    with pytest.raises(ModelNotFound, match=f"ensemble.json: {re.escape(says)}"):
+        create_captioner(str(tmp_path / "pair"))
+
+
 def test_a_checkpoint_that_finds_no_room_is_an_os_error_naming_its_file(
     tiny_model, vocab, tmp_path
 ):

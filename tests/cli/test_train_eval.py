@@ -71,6 +71,7 @@ def test_eval_takes_a_captions_file_and_its_photos_as_train_does(run_cli, tmp_pa
     assert (
         f"they were looked for in {tmp_path}: check that the photos are there (a captions file given as DATA takes --images FOLDER"
         in err
+        and "a dataset folder holds its photos in images/ or beside its captions)" in err
     )
     # A dataset folder with its captions in a file elsewhere: the photos are in its images/, as
     # they are found with its own captions.json (they had been looked for beside images/).

@@ -80,7 +80,8 @@ def test_a_damaged_coco_file_is_said_before_its_photo_folder_is_looked_for(tmp_p
         read_coco_captions(path)  # no folder given, and none beside it
     path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}],
                                 "annotations": [{"id": 9, "image_id": 1, "caption": "a dog"}]}))  # fmt: skip
-    with pytest.raises(InputNotFound, match="cannot find the photo folder beside it"):
+    with pytest.raises(InputNotFound, match="cannot find the photo folder beside it; name the "
+                                            "folder of the photos with --images"):  # fmt: skip
         read_coco_captions(path)  # a sound file without its folder is still said so
 
 

@@ -104,6 +104,35 @@ def test_an_interrupted_run_says_whether_an_epoch_was_saved(caption_folder, tmp_
     assert raised.value.epoch_saved is False
 
 
+def test_a_full_disk_after_a_saved_epoch_says_to_resume_once_there_is_room(
+    caption_folder, tmp_path, monkeypatch, capsys
+):
+    """A run that filled the disk as it saved an epoch had said only "make room, or write
+    elsewhere" (elsewhere would start again), where Ctrl-C says how to go on: --resume."""
+    import errno
+
+    import capsight._cli.main as cli
+    import capsight.training.train_cli as training
+
+    def saved_one_then_full(config, tracker, corpus):
+        (Path(config.out) / "last").mkdir(parents=True)
+        (Path(config.out) / "last" / "trainer.json").write_text("{}")
+        raise OSError(errno.ENOSPC, "No space left on device", f"{config.out}/last.new/x.pt")
+
+    monkeypatch.setattr(training, "_tracker", lambda args, config: NullTracker())
+    monkeypatch.setattr(training, "train", saved_one_then_full)
+    monkeypatch.setattr(cli, "_silence_stdout", lambda: None)  # (in-process: pytest's stdout)
+    out = tmp_path / "run"
+    assert cli.main(["train", str(caption_folder), "--out", str(out), "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(
+        "No space left on device; make room, then run the same command with --resume to "
+        "continue from the last saved epoch\n"
+    )
+    assert cli.main(["train", str(caption_folder), "--out", str(tmp_path / "new"), "--quiet",
+                     "--resume"]) == 1  # fmt: skip
+    assert "make room, then run the same command again to continue" in capsys.readouterr().err
+
+
 def test_a_tracking_store_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

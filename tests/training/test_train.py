@@ -86,8 +86,11 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert "resuming with" not in err
     # The same command again: the run is finished, nothing more is trained.
     capsys.readouterr()
-    again = train(_config(caption_folder, out, cache, epochs=4, resume=True))
+    recorded = (out / "train_config.json").read_text()
+    again = train(_config(caption_folder, out, cache, epochs=4, resume=True, lr=1e-3, min_count=3))
     assert len(again.history) == 4 and "is finished (epoch 4" in capsys.readouterr().err
+    # (options that never applied are not recorded: "changed from xe epoch 5" had been written)
+    assert (out / "train_config.json").read_text() == recorded
     # Without the optimizer's state a resume still runs, and says it will not be exact.
     (out / "last" / "optimizer.pt").write_bytes(b"\x80\x02garbage")
     (out / "last" / "random_state.safetensors").unlink()
@@ -1019,6 +1022,9 @@ def test_a_test_split_is_never_trained_on(caption_folder, tmp_path):
     corpus = training_corpus(config, lambda _: None)
     assert corpus.splits["test"] == splits["test"]
     assert not {*corpus.splits["train"], *corpus.splits["val"]} & set(splits["test"])
+    # the photos in no list are trained on, and the reader's note says so (it had said "not used")
+    assert set(splits["train"]) <= {*corpus.splits["train"], *corpus.splits["val"]}
+    assert any("in no split list, capsight train trains on them" in n for n in corpus.notes)
     (caption_folder / "splits.json").write_text(json.dumps({"test": sorted(json.loads(
         (caption_folder / "captions.json").read_text()))}))  # fmt: skip
     with pytest.raises(DatasetError, match="only a test split"):

@@ -133,8 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         words = list(sys.argv[1:] if argv is None else argv)
         hint = ""
         if words[:1] == ["train"] and getattr(stop, "epoch_saved", False):  # say how to go on
-            again = "again" if "--resume" in words else "with --resume"
-            hint = f"; run the same command {again} to continue from the last finished epoch"
+            hint = f"; {_resume_hint(words)} to continue from the last finished epoch"
         elif words[:1] == ["train"]:
             hint = "; no epoch had finished, so run the same command to start again"
         how = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
@@ -146,6 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as exc:
         if exc.errno in _FULL:
+            words = list(sys.argv[1:] if argv is None else argv)
+            if words[:1] == ["train"] and getattr(exc, "epoch_saved", False):  # as for Ctrl-C
+                return _output_failed(exc, f"{_resume_hint(words)} to continue from the last "
+                                           "saved epoch")  # fmt: skip
             return _output_failed(exc)
         if (message := file_refusal(exc)) is None:  # no file to name: a fault, shown whole
             raise
@@ -178,13 +181,19 @@ _REFUSALS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDI
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _output_failed(exc: OSError) -> int:
+def _resume_hint(words: list[str]) -> str:
+    """How a stopped ``capsight train`` goes on: the same command, with ``--resume``."""
+    return f"run the same command {'again' if '--resume' in words else 'with --resume'}"
+
+
+def _output_failed(exc: OSError, then: str = "") -> int:
     """One line, not a traceback (twice: at exit too, as the output was flushed). A write names
-    no file: standard output, most often, or a file a command was writing."""
+    no file: standard output, most often, or a file a command was writing. ``then``: how to go
+    on once there is room (a training run that had saved an epoch: resume it)."""
     _silence_stdout()
     where = f" {exc.filename}" if exc.filename else " the output, or a file being written"
-    print(error_line(f"cannot write{where}: {exc.strerror or exc}; make room, or write elsewhere"),
-          file=sys.stderr)  # fmt: skip
+    advice = f"make room, then {then}" if then else "make room, or write elsewhere"
+    print(error_line(f"cannot write{where}: {exc.strerror or exc}; {advice}"), file=sys.stderr)
     return EXIT_OUTPUT_FAILED
 
 

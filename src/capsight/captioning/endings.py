@@ -157,7 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     from capsight.training.readers import read_corpus
 
     parser = argparse.ArgumentParser(
-        allow_abbrev=False, description="Learn a checkpoint's endings.json from a corpus."
+        allow_abbrev=False,
+        prog="python -m capsight.captioning.endings",
+        description="Learn a checkpoint's endings.json from a corpus.",
     )
     parser.add_argument("data", help="the training corpus (its train split is used)")
     parser.add_argument("checkpoint", help="checkpoint folder; endings.json is written there")

@@ -45,7 +45,7 @@ def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
     if (folder / CONFIG).is_file():
         return [folder]
     listed = (
-        _read_json(folder / "ensemble.json").get("members")
+        read_ensemble(folder / "ensemble.json").get("members")
         if (folder / "ensemble.json").is_file()
         else None
     )
@@ -114,7 +114,7 @@ def _load(
     model = models[0] if len(models) == 1 else CaptionEnsemble(models, positions).eval()
     raw = read_config(folders[0]) if (folders[0] / CONFIG).is_file() else {}
     if len(paths) == 1 and (Path(paths[0]) / "ensemble.json").is_file():
-        raw = {**raw, **_read_json(Path(paths[0]) / "ensemble.json")}
+        raw = {**raw, **read_ensemble(Path(paths[0]) / "ensemble.json")}
     return model, vocabularies[0], raw, encoders, weights
 
 
@@ -125,10 +125,27 @@ def _vocabulary_key(vocab) -> tuple:
     return tuple(sorted(vocab.tokenizer.get_vocab().items()))  # prefix_gpt2.TokenizerVocabulary
 
 
-def _read_json(path: Path) -> dict:
+def read_ensemble(path: Path) -> dict:
+    """An exported ensemble's ``ensemble.json`` (its ``members``, folders relative to it, and its
+    decoding); one that is damaged or edited wrongly by hand (the docs invite naming a member
+    outside the folder) is one clear line, not a JSONDecodeError's traceback."""
     import json
 
-    return json.loads(path.read_text())
+    fix = "fix it, or export the ensemble again (python -m capsight.training.export)"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelNotFound(f"{path}: not valid JSON; {fix}") from None
+    except OSError as error:
+        raise ModelNotFound(f"{path}: cannot read it ({error.strerror or error})") from None
+    members = raw.get("members") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or (
+        members is not None
+        and not (isinstance(members, list) and all(isinstance(m, str) and m for m in members))
+    ):
+        raise ModelNotFound(f"{path}: not an ensemble's description (a JSON object whose "
+                            f"\"members\" lists its members' folders); {fix}")  # fmt: skip
+    return raw
 
 
 class TrainedCaptioner(Captioner):

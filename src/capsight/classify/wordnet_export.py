@@ -134,7 +134,11 @@ def _near_ancestors(synsets, parents, under, max_hops: int = 3, max_cover: int =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        prog="python -m capsight.classify.wordnet_export",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--wordnet", type=Path, required=True, help="folder with data.noun")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()

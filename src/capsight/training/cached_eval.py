@@ -76,7 +76,11 @@ def evaluate_on_cache(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        prog="python -m capsight.training.cached_eval",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument("data")
     parser.add_argument("checkpoints", nargs="+", help="checkpoint folders; several = ensemble")
     parser.add_argument("--split", default="test")

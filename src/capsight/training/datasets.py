@@ -149,8 +149,12 @@ def _split_lists(
     listed = {k for keys in splits.values() for k in keys}
     unlisted = [k for k in images if k not in listed]
     if unlisted:  # (silently unused before)
+        # With no train list, capsight train trains on every photo outside 'test' (listed or
+        # not: "the rest is train"); the note had said "not used" of photos it then trained on.
+        fate = ("capsight train trains on them, as no train split is listed"
+                if "train" not in raw else "so not used")  # fmt: skip
         notes.append(f"{source.name}: {counted(len(unlisted), 'photo')} with captions in no split "
-                     f"list, so not used (first: {unlisted[0]})")  # fmt: skip
+                     f"list, {fate} (first: {unlisted[0]})")  # fmt: skip
     return splits
 
 

@@ -119,7 +119,8 @@ def evaluate_captioner(
         raise DatasetError(
             f"none of the {len(records)} photos could be read (first: {unreadable[0]}); they were "
             f"looked for in {Path(records[0].path).parent}: check that the photos are there (a "
-            "captions file given as DATA takes --images FOLDER; images_dir in Python)"
+            "captions file given as DATA takes --images FOLDER; images_dir in Python; a dataset "
+            "folder holds its photos in images/ or beside its captions)"
         )
     if unreadable:
         warnings.warn(

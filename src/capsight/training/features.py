@@ -155,7 +155,7 @@ class FeatureCache:
             cache_dir, corpus.name, encoder.name, encoder.resolution, flip, encoder.weights
         )
         if folder != plain and not folder.is_dir():
-            print(f"capsight: note: {plain}: holds features of other photos named {corpus.name!r}, kept; these go "
+            print(f"{plain}: holds features of other photos named {corpus.name!r}, kept; these go "
                   f"to {folder.name} (delete a cache folder you no longer need)", file=sys.stderr)  # fmt: skip
         try:
             folder.mkdir(parents=True, exist_ok=True)

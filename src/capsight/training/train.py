@@ -1002,8 +1002,11 @@ def _train_in(
     run_params["paths"] = {k: run_path(run_params, k) for k in PATH_OPTIONS if run_params.get(k)}
     if resuming and rank == 0:
         before = read_json_or_empty(out / "train_config.json")
-        _note_changed_data(before, run_params)
-        run_params = _note_changed_options(before, run_params, state)
+        if state["stage"] == "done" and before:  # nothing trains: the run's record stays as it
+            run_params = before  # was (other data had been recorded "from done epoch 8")
+        else:
+            _note_changed_data(before, run_params)
+            run_params = _note_changed_options(before, run_params, state)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
         where = {

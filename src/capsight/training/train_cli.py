@@ -260,9 +260,9 @@ def train_main(
         config = with_the_runs_options(config, given_options(argv, parser_class), say)
     try:
         return _train_and_report(args, config)
-    except KeyboardInterrupt as stop:  # the CLI says how to go on: --resume, or start again
-        stop.epoch_saved = holds_run(config.out)
-        raise
+    except (KeyboardInterrupt, OSError) as stop:  # the CLI says how to go on: --resume, or
+        stop.epoch_saved = holds_run(config.out)  # start again (a full disk: resume once there
+        raise  # is room; the error had said only "make room, or write elsewhere")
 
 
 def _train_and_report(args: argparse.Namespace, config: TrainConfig) -> int:

@@ -30,8 +30,8 @@ def _default_images_dir(path: Path, stem_match: re.Match | None) -> Path:
             if candidate.is_dir():
                 return candidate
     raise InputNotFound(
-        f"{path}: cannot find the photo folder beside it; pass the folder of the photos "
-        "(e.g. coco/val2017)"
+        f"{path}: cannot find the photo folder beside it; name the folder of the photos with "
+        "--images (e.g. --images coco/val2017; images_dir in Python)"
     )
 
 

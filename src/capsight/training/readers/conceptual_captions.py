@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     from dataclasses import asdict
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, description="Fetch the photos of a Conceptual Captions TSV "
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.readers.conceptual_captions", description="Fetch the photos of a Conceptual Captions TSV "
                                      "into a local cache (resumable; failures skipped and counted).")  # fmt: skip
     parser.add_argument("tsv", help="Conceptual Captions TSV (caption<TAB>URL)")
     parser.add_argument("cache_dir", help="folder the photos go to")
