@@ -434,7 +434,7 @@ def _end_to_end_in(config: EndToEndConfig, out: Path, started: float, corpus) ->
             state["stage"] = state.get("finished_stage", "scst")
             state["patience_left"] = config.patience
         # the epochs last/ holds, and none that was cut short before it held them
-        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
+        run_folder.rewrite_log(out, state["history"])
     else:
         decoder, vocab = _decoder_and_vocab(config, train_images)
         net = load_encoder(config.encoder, config.encoder_weights or _own_encoder(config.init_from))
@@ -492,8 +492,7 @@ def _end_to_end_in(config: EndToEndConfig, out: Path, started: float, corpus) ->
             print(json.dumps(record), flush=True)
             _save_last(out, decoder, net, vocab, optimizer, state)
             # once last/ holds the epoch, as train logs it
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            run_folder.log_epoch(out, record)
         if stage == "xe" and config.scst_epochs:
             # SCST starts from the best cross-entropy epoch as saved (float16), so a resumed run
             # starts it from the same weights as one that never stopped.

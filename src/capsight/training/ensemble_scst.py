@@ -170,7 +170,7 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
         if "history" not in state:
             by_epoch = {r["epoch"]: r for r in run_folder.logged_epochs(out / "metrics.jsonl")}
             state["history"] = [by_epoch[e] for e in sorted(by_epoch) if e <= state["epoch"]]
-        (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state["history"]))
+        run_folder.rewrite_log(out, state["history"])
     corpus = read_corpus(config.data)
     raw = [r for _, _, r in loaded]
     earlier = [
@@ -207,7 +207,7 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
                                  _validate(ensemble, models, vocab, val_data, config.val_beam).items()}}  # fmt: skip
         print(json.dumps(record), flush=True)
         # a new run's log starts here (a run cut short before its first epoch left its epoch 0)
-        (out / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+        run_folder.rewrite_log(out, [record])
         state["best"], state["history"] = record, [record]
         # until an epoch beats them
         _save(models, vocab, out / "best", record, earlier, config.members)
@@ -251,8 +251,7 @@ def _train_ensemble_in(config: EnsembleScstConfig, out: Path) -> dict:
         state["history"] = [*state.get("history", []), record]
         save = partial(_save, models, vocab, record=record, earlier=earlier, sources=config.members)
         run_folder.write_last(out, save, optimizer, state)
-        with open(out / "metrics.jsonl", "a") as f:  # once last/ holds the epoch
-            f.write(json.dumps(record) + "\n")
+        run_folder.log_epoch(out, record)  # once last/ holds the epoch
     return state["best"]
 
 

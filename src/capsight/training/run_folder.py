@@ -33,6 +33,7 @@ from capsight.io.folders import make_writable_folder
 from capsight.io.tensor_files import save_tensors, save_torch
 
 RANDOM_STATE = "random_state.safetensors"  # in last/: torch's generators, for an exact resume
+METRICS = "metrics.jsonl"  # a run's log: one JSON record per epoch
 
 
 # What a run of capsight's own writes in its folder; a run cut short before its first saved epoch
@@ -81,6 +82,18 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise InvalidParameter(f"--out {out}: holds files that are not a training run's ({shown}); "
                                "name a new or empty folder")  # fmt: skip
+
+
+def log_epoch(out: Path, record: dict) -> None:
+    """Append an epoch's record to ``out/metrics.jsonl`` (once ``last/`` holds the epoch)."""
+    with open(out / METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def rewrite_log(out: Path, history: list[dict]) -> None:
+    """``out/metrics.jsonl`` as ``history`` has it: a resumed run's log holds the epochs its
+    ``last/`` holds, and no line of one that was cut short."""
+    (out / METRICS).write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
 
 
 def logged_epochs(metrics: Path) -> list[dict]:

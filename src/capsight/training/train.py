@@ -71,9 +71,11 @@ from capsight.training.log_bar import progress_bar
 from capsight.training.run_folder import (
     check_run_folder,
     holds_run,
+    log_epoch,
     make_run_folder,
     read_trainer_state,
     restore_resume_state,
+    rewrite_log,
     run_folder_lock,
     settled_last,
     write_last,
@@ -269,11 +271,6 @@ def _code_version() -> str:
     return version.get("mlflow.source.git.commit", "unknown")[:7] + dirty
 
 
-def _log(out: Path, record: dict) -> None:
-    with open(out / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 # -- losses and evaluation --------------------------------------------------------------------
 def caption_loss(
     model: CaptionModel, grid: torch.Tensor, captions: torch.Tensor, config: TrainConfig
@@ -417,7 +414,7 @@ def _book_epoch(record, state, model, vocab, optimizer, out: Path, config, track
         stopped = True
     _save_last(out, model, vocab, optimizer, state, extra={"stage": stage})
     # Logged once last/ holds the epoch: a run stopped before that redoes it, logged once then.
-    _log(out, record)
+    log_epoch(out, record)
     if tracker is not None:
         # SCST's loss (a policy gradient, near 0) apart from cross-entropy's (6 falling to 2):
         # on one MLflow chart the one flattened the other.
@@ -947,9 +944,7 @@ def _train_in(
             )
             _note_changed_schedule(read_json_or_empty(out / "train_config.json"), config, state)
         if rank == 0:  # the epochs last/ holds, and no line of one that was cut short
-            (out / "metrics.jsonl").write_text(
-                "".join(json.dumps(r) + "\n" for r in state["history"])
-            )
+            rewrite_log(out, state["history"])
     elif config.init_from and is_gpt2_folder(config.init_from):
         _check_gpt2_start(config)  # (train() called from Python skips check_starting_point)
         model, vocab = PrefixGPT2.from_pretrained(
