@@ -14,7 +14,6 @@ system has no locks (some network mounts: a warning is logged), nothing is locke
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import IO
 
@@ -28,10 +27,8 @@ def hold_job_dir(job_dir: Path) -> IO[str] | None:
     """Lock ``job_dir`` for this process and return the open lock file (None without fcntl, or
     on a file system without locks);
     InvalidParameter when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # (Windows)
-        return None
+    from capsight.io.pid_lock import lock_or_holder
+
     path = Path(job_dir) / LOCK_NAME
     try:
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held while the server runs)
@@ -39,21 +36,18 @@ def hold_job_dir(job_dir: Path) -> IO[str] | None:
         raise InvalidParameter(f"{path}: cannot open the job folder's lock file ({exc.strerror}); "
                                "make it writable, or give another --job-dir") from None  # fmt: skip
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip()
+        holder = lock_or_holder(handle)
+    except ImportError:  # (Windows)
         handle.close()
-        who = f" (pid {holder})" if holder.isdigit() else ""
-        raise InvalidParameter(f"{job_dir}: another capsight server{who} is using this job "
-                               "folder; give each server its own --job-dir") from None  # fmt: skip
+        return None
     except OSError as exc:  # a file system without locks (some network mounts): run unlocked
         handle.close()
         log.warning("%s: cannot lock the job folder (%s); make sure no other server uses it",
                     job_dir, exc.strerror)  # fmt: skip
         return None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
+    if holder is not None:
+        handle.close()
+        who = f" (pid {holder})" if holder else ""
+        raise InvalidParameter(f"{job_dir}: another capsight server{who} is using this job "
+                               "folder; give each server its own --job-dir")  # fmt: skip
     return handle

@@ -149,30 +149,21 @@ def run_folder_lock(out: Path) -> Iterator[None]:
     model and train_config.json the other's.) Taken again by the process that holds it, it
     holds on (``capsight train`` takes it before it settles ``last/``, ``train`` again). Where
     locks do not work (Windows, some network file systems) runs are not kept apart."""
+    from capsight.io.pid_lock import lock_or_holder
+
     key = os.path.realpath(out)
-    try:
-        import fcntl
-    except ImportError:
-        fcntl = None
-    if fcntl is None or key in _HELD:
+    if key in _HELD:
         yield
         return
     with open(out / LOCK, "a+", encoding="utf-8") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read(20).strip()
-            who = f" (process {holder})" if holder.isdigit() else ""
+            holder = lock_or_holder(handle)
+        except (ImportError, OSError):  # no fcntl (Windows), or no locks on this file system
+            holder = None
+        if holder is not None:
+            who = f" (process {holder})" if holder else ""
             raise InvalidParameter(f"--out {out}: another training run is writing there now{who}; "
-                                   "wait for it to end, or name another folder") from None  # fmt: skip
-        except OSError:
-            pass  # no locks on this file system
-        else:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+                                   "wait for it to end, or name another folder")  # fmt: skip
         _HELD.add(key)
         try:
             yield
