@@ -720,12 +720,7 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
                          "analysis.json and moments.csv)")  # fmt: skip
     else:
         lines.append(f"no novel moments: {analysis.quiet_reason(face='cli')}")
-    if short := analysis.cut_short():
-        lines.append(f"note: {short}")
-    if raised := analysis.raised_bar(face="cli"):
-        lines.append(f"note: {raised}")
-    if narrow := analysis.narrow_window(face="cli"):
-        lines.append(f"note: {narrow}")
+    lines += [f"note: {aside}" for aside in analysis.asides(face="cli")]
     # A window given wider than the video (5: the default); with one moment there is nothing
     # to compare, which the line above says.
     if p.window > max(n - 1, 5) and n > 1:

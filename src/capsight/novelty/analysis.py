@@ -150,11 +150,15 @@ class Analysis:
 
     def notes(self, face: str = "report") -> list[str]:
         """The sentences to show beside the moments, those that apply: why no moment is novel
-        (``quiet_reason``), changes left out under a restless video's raised bar
-        (``raised_bar``), frames that end early (``cut_short``) and a window that spans too
-        little video (``narrow_window``). The HTTP API joins them into its ``note``."""
-        found = (self.quiet_reason(face), self.raised_bar(face), self.cut_short(),
-                 self.narrow_window(face))  # fmt: skip
+        (``quiet_reason``), then the ``asides``. The HTTP API joins them into its ``note``."""
+        return [note for note in (self.quiet_reason(face), *self.asides(face)) if note]
+
+    def asides(self, face: str = "report") -> list[str]:
+        """The notes that apply whether or not a moment is novel, in the order every face gives
+        them: frames that end early (``cut_short``), changes left out under a restless video's
+        raised bar (``raised_bar``) and a window that spans too little video
+        (``narrow_window``)."""
+        found = (self.cut_short(), self.raised_bar(face), self.narrow_window(face))
         return [note for note in found if note]
 
     def narrow_window(self, face: str = "report") -> str | None:

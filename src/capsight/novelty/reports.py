@@ -680,12 +680,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     else:
         reason = analysis.quiet_reason(face="report") or ""
         novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
-    if short := analysis.cut_short():
-        novel_html += f'<p class="empty">Note: {_e(short)}.</p>'
-    if raised := analysis.raised_bar(face="report"):
-        novel_html += f'<p class="empty">Note: {_e(raised)}.</p>'
-    if narrow := analysis.narrow_window(face="report"):
-        novel_html += f'<p class="empty">Note: {_e(narrow)}.</p>'
+    novel_html += "".join(f'<p class="empty">Note: {_e(aside)}.</p>' for aside in analysis.asides())
 
     selection = analysis.extra.get("selection") if isinstance(analysis.extra, dict) else None
     strengths = (selection or {}).get("strength") or []

@@ -759,13 +759,9 @@ def quiet_reason(analysis: dict) -> str:
 
 
 def analysis_notes(analysis: dict) -> list[str]:
-    """``Analysis.raised_bar``, ``cut_short`` and ``narrow_window`` of a job's analysis.json,
-    those that apply (none when it cannot be read whole)."""
+    """``Analysis.asides`` of a job's analysis.json (none when it cannot be read whole)."""
     whole = whole_analysis(analysis)
-    if whole is None:
-        return []
-    found = (whole.raised_bar(face="page"), whole.cut_short(), whole.narrow_window(face="page"))
-    return [note for note in found if note]
+    return [] if whole is None else whole.asides(face="page")
 
 
 def plot_text(moments: list[dict], clock: Callable[[float], str]) -> str:
