@@ -27,10 +27,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from capsight.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    import torch
 
 CHOICES = ("auto", "bf16", "fp32")
 
@@ -38,6 +40,8 @@ CHOICES = ("auto", "bf16", "fp32")
 @functools.cache
 def cpu_computes_bf16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX) that oneDNN uses."""
+    import torch
+
     try:
         native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
         return bool(native and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -56,6 +60,8 @@ def precision_setting() -> str:
 
 def uses_bf16(device: str | torch.device = "cpu") -> bool:
     """Whether inference on ``device`` runs in bfloat16 (CPU only; see the module doc)."""
+    import torch
+
     if torch.device(device).type != "cpu":
         return False
     setting = precision_setting()
@@ -65,5 +71,7 @@ def uses_bf16(device: str | torch.device = "cpu") -> bool:
 def inference_precision(device: str | torch.device = "cpu") -> contextlib.AbstractContextManager:
     """bfloat16 autocast on a CPU that computes it natively (or when asked), else nothing."""
     if uses_bf16(device):
+        import torch
+
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

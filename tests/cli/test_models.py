@@ -57,6 +57,17 @@ def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, 
     assert status == 2 and "CAPSIGHT_RUNTIME must be one of auto, onnx, torch, got 'bogus'" in err
 
 
+def test_models_says_how_much_other_versions_graphs_hold(run_cli, tmp_path, monkeypatch):
+    """With no graphs of this version, the line had named the folder only: the room the other
+    versions' graphs take (an upgrade's, an edit's) was in --json alone."""
+    from capsight._cli.models import describe_runtime
+
+    status = {"setting": "auto", "onnxruntime": "1.32.0", "graphs": 4, "megabytes": 117.2,
+              "folder": "/c/onnx", "video_default_ready": False, "writable": True}  # fmt: skip
+    assert describe_runtime(status).endswith("into /c/onnx (it holds 4 graphs, 117.2 MB now)")
+    assert describe_runtime({**status, "graphs": 0, "megabytes": 0.0}).endswith("into /c/onnx")
+
+
 def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("x")
     # the cache would be under a file

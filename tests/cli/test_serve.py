@@ -60,6 +60,24 @@ def test_a_bad_log_level_from_the_environment_is_named_too(
     one_error_line(err, "CAPSIGHT_LOG_LEVEL", "'LOUD'")
 
 
+@pytest.mark.parametrize("variable, value, fragments", [
+    ("CAPSIGHT_RUNTIME", "bogus", ["CAPSIGHT_RUNTIME must be one of", "'bogus'"]),
+    ("CAPSIGHT_PRECISION", "bogus", ["CAPSIGHT_PRECISION must be one of", "'bogus'"]),
+    ("CAPSIGHT_JOB_DIR", " ", ["--job-dir (or CAPSIGHT_JOB_DIR) is empty"]),
+])  # fmt: skip
+def test_a_bad_model_setting_or_blank_job_folder_is_refused_before_start_up(
+    run_cli, no_server, one_error_line, monkeypatch, tmp_path, variable, value, fragments
+):
+    """The runtime and precision had been read as the models loaded, after the server listened:
+    /healthz ok and /readyz "failed" for good; a blank CAPSIGHT_JOB_DIR made a folder " "."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(tmp_path)  # (where a folder " " would go)
+    argv = no_server if variable != "CAPSIGHT_JOB_DIR" else []
+    status, out, err = run_cli("serve", *argv)
+    assert status == 2 and out == ""
+    one_error_line(err, *fragments)
+
+
 def test_a_port_in_use_is_said_before_the_models_load(run_cli, no_server, one_error_line):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -258,6 +258,42 @@ def test_a_damaged_graph_is_exported_again(tmp_path, monkeypatch, photo):
         open_graphs(["x"], [source], garbage)
 
 
+def test_a_damaged_graph_in_a_read_only_cache_is_named_with_what_to_do(tmp_path, monkeypatch):
+    """It had said only "cannot write its graphs to the cache (Permission denied)", the
+    damaged file unnamed, as it tried to delete it."""
+    import capsight.ort.store as store
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"weights")
+    store.ensure_graphs([store.graph_path("x", [source])], [source],
+                        lambda paths: paths[0].write_bytes(b"never a graph"))  # fmt: skip
+    store.session.cache_clear()
+    monkeypatch.setattr(store.os, "access", lambda *args: False)  # now read-only
+    with pytest.raises(RuntimeError, match=r"cannot read x-\w+\.onnx, a damaged graph in the "
+                                           r"read-only cache .*: delete it there"):  # fmt: skip
+        store.open_graphs(["x"], [source], lambda paths: None)
+    assert store.graph_path("x", [source]).is_file()  # nothing deleted
+
+
+def test_a_read_only_cache_without_its_lock_file_is_worked_on_unlocked(tmp_path, monkeypatch):
+    """`capsight models --prepare` on a cache copied without .lock had ended "no such file"."""
+    import capsight.ort.store as store
+
+    folder = tmp_path / "onnx"
+    folder.mkdir()
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(store.os, "open", read_only)
+    with store.folder_locked(folder) as locked:
+        assert locked is False
+
+
 def test_runtime_setting_and_fallbacks(monkeypatch, tmp_path):
     from capsight.ort.video import captioner_folder, video_models
 

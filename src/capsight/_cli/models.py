@@ -186,7 +186,8 @@ def describe_runtime(status: dict) -> str:
         return "torch (CAPSIGHT_RUNTIME=torch)"
     if status["onnxruntime"] is None:
         return "torch (onnxruntime is not installed: pip install onnxruntime onnx)"
-    cache = f"{status['graphs']} graphs, {status['megabytes']:g} MB in {status['folder']}"
+    room = f"{status['graphs']} graphs, {status['megabytes']:g} MB"
+    cache = f"{room} in {status['folder']}"
     if status["video_default_ready"]:
         return f"onnxruntime {status['onnxruntime']}, graphs exported ({cache})"
     if not status.get("writable", True) and status["setting"] == "onnx":
@@ -197,7 +198,10 @@ def describe_runtime(status: dict) -> str:
         return (f"torch: {status['folder']} cannot be written, so the ONNX graphs cannot be "
                 "exported and video runs on torch (slower); set CAPSIGHT_CACHE to a writable "
                 "folder")  # fmt: skip
+    # Other versions' graphs (an upgrade, an edited checkout): their room said too, as the
+    # README promises; the line had named only the folder.
+    held = f" (it holds {room} now)" if status["graphs"] else ""
     return (
         f"onnxruntime {status['onnxruntime']}; the first `capsight video` exports the graphs "
-        f"(or capsight models --prepare) into {status['folder']}"
+        f"(or capsight models --prepare) into {status['folder']}{held}"
     )

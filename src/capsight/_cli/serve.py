@@ -209,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from capsight.ort.video import check_runtime_settings
         from capsight.server.app import create_app
         from capsight.server.engine import check_servable, serve_checkpoints
         from capsight.server.job_dir_lock import hold_job_dir
@@ -219,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
             "pip install 'capsight[serve]'"
         ) from None
     # Bad settings fail here as one line and exit 2, not as a traceback inside uvicorn's start-up.
+    check_runtime_settings()  # (had been /readyz "failed" for good, on a server that listened)
     # the folder, and a database it can write (before the models)
     JobStore(settings.job_dir).close()
     lock = hold_job_dir(settings.job_dir)  # held until this process ends

@@ -169,8 +169,10 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight.batch import check_workers
     from capsight.errors import InputNotFound, InvalidParameter
+    from capsight.ort.video import check_runtime_settings
 
     check_workers(args.workers)  # with one video too: a typo is said, not ignored
+    check_runtime_settings()  # once, before any video (a folder's had said it per video)
     if args.ray is not None and not args.ray.strip():
         raise InvalidParameter("--ray needs a Ray address: auto, local or ray://HOST:PORT")
     videos, problems = expand_video_args(args.videos)

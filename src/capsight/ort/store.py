@@ -146,7 +146,11 @@ def _folder_lock(folder: Path):
     try:
         handle = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
     except PermissionError:
-        handle = os.open(folder / ".lock", os.O_RDONLY)
+        try:
+            handle = os.open(folder / ".lock", os.O_RDONLY)
+        except FileNotFoundError:  # a read-only cache copied without its .lock: nothing to
+            yield False  # lock (`models --prepare` had ended "no such file" on one)
+            return
     try:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -258,6 +262,14 @@ def open_graphs(
     try:
         return [session(p) for p in paths]
     except Exception as exc:  # onnxruntime's own exception types derive from Exception only
+        folder = paths[0].parent
+        if not os.access(folder, os.W_OK):  # (its PermissionError had said only "cannot write")
+            raise RuntimeError(
+                f"ONNX Runtime cannot read {_unreadable(paths).name}, a damaged graph in the "
+                f"read-only cache {folder}: delete it there (the next run that can write the "
+                "folder, or `capsight models --prepare`, exports it again), or set CAPSIGHT_CACHE "
+                "to a folder you can write"
+            ) from exc
         for p in paths:
             p.unlink(missing_ok=True)
         ensure_graphs(paths, sources, build, report)
@@ -265,6 +277,16 @@ def open_graphs(
             return [session(p) for p in paths]
         except Exception as again:
             raise RuntimeError(f"ONNX Runtime cannot read {paths[0].name}: {again}") from exc
+
+
+def _unreadable(paths: list[Path]) -> Path:
+    """The first of ``paths`` ONNX Runtime cannot open (the first, if each opens now)."""
+    for path in paths:
+        try:
+            session(path)
+        except Exception:  # (onnxruntime's exception types derive from Exception only)
+            return path
+    return paths[0]
 
 
 @lru_cache(maxsize=16)

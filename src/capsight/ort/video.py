@@ -44,6 +44,16 @@ def runtime_setting() -> str:
     return value
 
 
+def check_runtime_settings() -> None:
+    """InvalidParameter for a CAPSIGHT_RUNTIME or CAPSIGHT_PRECISION no model path can use, said
+    once before any work: a server had listened with models that never loaded, a folder of
+    videos had said it once per video, and the ONNX path never read CAPSIGHT_PRECISION."""
+    from capsight.precision import precision_setting
+
+    runtime_setting()
+    precision_setting()
+
+
 def captioner_folder(name: str) -> Path | None:
     """The checkpoint folder ONNX Runtime would run for captioner ``name``, or None."""
     from capsight.ort.captioner import supported

@@ -210,6 +210,4 @@ def _parse(name: str, raw: str) -> object:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise InvalidParameter(f"{env_var(name)}={raw!r}: use true or false")
-    if name == "job_dir":
-        return Path(raw)
-    return raw
+    return raw  # (job_dir: a Path in __post_init__, which first refuses a blank one)
