@@ -63,7 +63,15 @@ def main() -> int:
             if done.returncode not in (0, 2) or not done.stdout.strip():
                 print(f"{name}: failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
                 continue
-            analyses = json.loads(done.stdout)
+            listed = json.loads(done.stdout)
+            listed = listed if isinstance(listed, list) else [listed]  # (one video: an object)
+            # a video capsight could not read comes back as {"video", "error"}: counted, not timed
+            analyses = [a for a in listed if "error" not in a]
+            if failed := len(listed) - len(analyses):
+                print(f"{name}: {failed} video(s) failed and are left out of the row (first: "
+                      f"{next(a['error'] for a in listed if 'error' in a)})", file=sys.stderr)  # fmt: skip
+            if not analyses:
+                continue
             seconds = sum(a["video"]["duration"] for a in analyses)
             rows.append((name, len(analyses), seconds, wall))
             print(f"{name}: {wall:.1f} s", file=sys.stderr)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,11 +37,15 @@ from capsight.training.datasets import load_corpus
 from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
 from capsight.training.train import score
 
+ROOT = Path(__file__).resolve().parents[1]  # (defaults from here, not the folder it runs in)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="../shared/data/flickr8k")
-    parser.add_argument("--checkpoint", default="src/capsight/models/show-attend-tell")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "flickr8k"),
+                        help="the Flickr8k folder (default: ../shared/data/flickr8k)")  # fmt: skip
+    parser.add_argument("--checkpoint", default=str(ROOT / "src/capsight/models/show-attend-tell"),
+                        help="the captioner to re-rank (default: the shipped show-attend-tell)")  # fmt: skip
     parser.add_argument("--split", default="val")
     parser.add_argument("--width", type=int, default=5, help="beam width (candidates per photo)")
     parser.add_argument("--neighbours", type=int, nargs="+", default=[10, 20, 40])

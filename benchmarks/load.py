@@ -189,11 +189,23 @@ def start_server(job_dir: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not become ready")
 
 
+def scenario_arg(text: str) -> tuple[int, float]:
+    """ "16x60" -> (16 clients, 60 seconds); argparse's one-line error otherwise."""
+    try:
+        clients, seconds = text.lower().split("x")
+        parsed = int(clients), float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give CLIENTSxSECONDS, e.g. 16x60") from None
+    if parsed[0] < 1 or not parsed[1] > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 client for more than 0 seconds")
+    return parsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="a running server (or --start-server)")
     parser.add_argument("--start-server", action="store_true", help="run capsight serve here")
-    parser.add_argument("--scenarios", nargs="+", default=["1x30", "16x60"],
+    parser.add_argument("--scenarios", nargs="+", default=["1x30", "16x60"], type=scenario_arg,
                         help="CLIENTSxSECONDS, e.g. 1x30 16x60 (default)")  # fmt: skip
     parser.add_argument("--video-every", type=float, default=0.0,
                         help="also submit a 4 s video every N seconds (0: no videos)")  # fmt: skip
@@ -211,12 +223,14 @@ def main() -> None:
             proc, url = start_server(str(Path(tmp) / "jobs"))
         try:
             rows = []
-            for scenario in args.scenarios:
-                clients, seconds = (float(x) for x in scenario.lower().split("x"))
+            for clients, seconds in args.scenarios:
                 t0 = time.monotonic()
                 cpu0 = cpu_seconds(proc.pid if proc else None)
-                tally = asyncio.run(run_scenario(url, int(clients), seconds, images, video,
-                                                 args.video_every, args.api_key))  # fmt: skip
+                try:
+                    tally = asyncio.run(run_scenario(url, clients, seconds, images, video,
+                                                     args.video_every, args.api_key))  # fmt: skip
+                except httpx.ConnectError as exc:  # (a traceback before: no server at --url)
+                    sys.exit(f"{url}: cannot connect ({exc}); is `capsight serve` running there?")
                 wall = time.monotonic() - t0
                 cpu1 = cpu_seconds(proc.pid if proc else None)
                 lat = [x * 1000 for x in tally.latencies]
@@ -240,7 +254,7 @@ def main() -> None:
                 )
                 for key, n in tally.errors.items():
                     print(f"  error x{n}: {key}", file=sys.stderr)
-                print(f"  ({scenario}: {wall:.0f} s wall)", file=sys.stderr)
+                print(f"  ({clients}x{seconds:g}: {wall:.0f} s wall)", file=sys.stderr)
         finally:
             if proc is not None:
                 proc.terminate()

@@ -55,6 +55,10 @@ SETS = {
 
 
 def _photos(parity: int, classes: slice) -> tuple[list[Path], list[Path]]:
+    for folder in (DATA / "captioned", DATA / "labelled"):
+        if not folder.is_dir():  # one line, not a FileNotFoundError's traceback
+            sys.exit(f"{folder}: no such folder; the generated videos are made from the photos of "
+                     "../shared/data (see SOURCES.md there)")  # fmt: skip
     scenes = sorted((DATA / "captioned").glob("*.jpg"))[parity::2]
     class_dirs = sorted(p for p in (DATA / "labelled").iterdir() if p.is_dir())[classes]
     objects = [sorted(d.glob("*.jpg"))[0] for d in class_dirs]
@@ -110,7 +114,8 @@ def real_videos() -> list[dict]:
     """The annotated clips of ../shared/data/videos: those with ``events_seconds`` in its
     ``truth.json``, and those ``annotations.json`` (next to this script) annotates."""
     truth_path = DATA / "videos" / "truth.json"
-    if not truth_path.exists():
+    if not truth_path.exists():  # (an empty table had come without a word of why)
+        print(f"{truth_path}: missing, so no annotated real clips", file=sys.stderr)
         return []
     truth = json.loads(truth_path.read_text())
     ours = json.loads((Path(__file__).with_name("annotations.json")).read_text())
