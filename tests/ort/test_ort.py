@@ -306,8 +306,10 @@ def test_runtime_setting_and_fallbacks(monkeypatch, tmp_path):
     assert video_models("labels", "minilm", "efficientnet-lite0") is None  # not a checkpoint
     assert video_models("default", "minilm", "efficientnet-lite2") is None  # SAT reads Lite0
     assert captioner_folder(str(tmp_path)) is None
-    monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")
-    with pytest.raises(ModelNotFound):
+    monkeypatch.setenv("CAPSIGHT_RUNTIME", "onnx")  # the variable named: it makes this an error
+    with pytest.raises(ModelNotFound, match=r"^captioner 'labels' is not a show-attend-tell .*, "
+                                            r"and CAPSIGHT_RUNTIME=onnx asks for ONNX Runtime "
+                                            r"only \(unset it to run on torch\)$"):  # fmt: skip
         video_models("labels", "minilm", "efficientnet-lite0")
     if SAT.is_dir():
         run = tmp_path / "run"

@@ -87,8 +87,9 @@ def video_models(
     try:
         return _load(captioner, text_embedder, encoder, report)
     except ModelNotFound as exc:
-        if setting == "onnx":
-            raise
+        if setting == "onnx":  # (the variable named: without it the model runs on torch)
+            raise ModelNotFound(f"{exc}, and CAPSIGHT_RUNTIME=onnx asks for ONNX Runtime only "
+                                "(unset it to run on torch)") from None  # fmt: skip
         _log.info("video analysis runs on torch: %s", exc)
     except Exception as exc:  # an unwritable cache, a failed export, an odd checkpoint, a bug
         if setting == "onnx":
