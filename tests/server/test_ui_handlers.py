@@ -783,3 +783,17 @@ def test_a_caption_dropped_as_the_server_stops_is_a_message_on_the_page(
         card = ui.describe(upload(photo, "cat.jpg"), "labels", "labels", "beam", 0)[0]
         assert "The server is stopping; try again once it is back." in card
         assert "The server is stopping" in ui.sample(upload(photo, "cat.jpg"), "labels", 1.0, 3)
+
+
+def test_the_page_has_exactly_its_three_tabs(make_app):
+    """A gr.State made in gr.Tabs outside any gr.Tab is a tab to Gradio: a second "Video" tab
+    button had appeared when the tabs' builders wired their events there."""
+    from capsight.server.ui import build_ui
+
+    blocks = build_ui(make_app())
+    (tabs,) = [b for b in blocks.blocks.values() if isinstance(b, gr.Tabs)]
+    assert [(type(c).__name__, c.label) for c in tabs.children] == [
+        ("Tab", "Image"),
+        ("Tab", "Video"),
+        ("Tab", "Classify"),
+    ]

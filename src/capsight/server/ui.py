@@ -811,6 +811,222 @@ def model_choices() -> list[str]:
     return ["default", *[n for n in servable_captioners() if n != "default"]]
 
 
+def _image_tab(ui: CapsightUI, models: list[str]) -> tuple:
+    """The Image tab: a photo captioned by two models side by side, where each looked, and
+    diverse captions; its events wired. -> the model menus and their last values, which the
+    page fills in as it loads."""
+    # States inside the tab: one made in gr.Tabs outside any gr.Tab is a tab of its own to
+    # Gradio (a second "Video" tab button had appeared).
+    with gr.Tab("Image", id="image"):
+        menu_a, menu_b = gr.State(None), gr.State(None)  # the model menus' last values
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=320):
+                photo = gr.Image(
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    label="Photo",
+                    height=360,
+                    elem_id="capsight-photo",
+                )
+                with gr.Row():
+                    # 220 px each at least: side by side on a phone, B's name had been
+                    # cut to "show-attend-" under its arrow; there they stack
+                    model_a = gr.Dropdown(models, value="default", label="Model A",
+                                          min_width=220)  # fmt: skip
+                    model_b = gr.Dropdown(models, value=second_model(models, "default"),
+                                          label="Model B", min_width=220)  # fmt: skip
+                with gr.Accordion("Decoding", open=False):
+                    method = gr.Radio(["beam", "greedy", "sample"], value="beam",
+                                      label="Method")  # fmt: skip
+                    beam = gr.Slider(*BEAM_WIDTHS, value=0, step=1,
+                                     label="Beam width (0: each model's own)", elem_id="capsight-beam")  # fmt: skip
+                    # Describe with "sample" had sampled at 0.7 whatever was set: the
+                    # only temperature on the page was the diverse captions' below.
+                    sample_temperature = gr.Slider(
+                        *TEMPERATURES, value=DecodingOptions.temperature, step=0.1,
+                        label="Temperature (sample)", interactive=False,
+                        elem_id="capsight-sample-temperature")  # fmt: skip
+                describe_btn = gr.Button("Describe", variant="primary",
+                                         elem_id="capsight-describe")  # fmt: skip
+            with gr.Column(scale=7, min_width=360):
+                with gr.Row(equal_height=True):  # side by side, stacked on a phone
+                    with gr.Column(min_width=220):
+                        card_a = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-a")
+                    with gr.Column(min_width=220):
+                        card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
+                # One list: both models' classes come from the same shared encoder.
+                # One view, as the captioners see the photo; the Classify tab averages
+                # three views (and mirror images), so its ImageNet scores differ a little.
+                labels = gr.Label(num_top_classes=5, label="Top ImageNet classes (one view of the photo)",
+                                  show_heading=False, elem_id="capsight-classes-top")  # fmt: skip
+        with gr.Row(equal_height=True):
+            # A word-by-word attention sheet is small here: full screen makes it legible.
+            looked_a = gr.Image(label=LOOKED_LABELS[0], height=330, interactive=False,
+                                buttons=["fullscreen", "download"], elem_id="capsight-looked-a")  # fmt: skip
+            looked_b = gr.Image(label=LOOKED_LABELS[1], height=330, interactive=False,
+                                buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
+        with gr.Group(elem_classes=["capsight-diverse"]):
+            gr.Markdown("## Diverse captions\nSample several captions from model A; "
+                        "a higher temperature gives bolder wording, and above about 1.3 "
+                        "the words stop making sense (for `show-and-tell` and "
+                        "`prefix-gpt2` from about 1: try 0.5-0.8).")  # fmt: skip
+            with gr.Row(equal_height=True):
+                temperature = gr.Slider(*TEMPERATURES, value=DecodingOptions.temperature, step=0.1, scale=3,
+                                        label="Temperature")  # fmt: skip
+                count = gr.Slider(*SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions")
+                sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",
+                                       elem_id="capsight-sample")  # fmt: skip
+            samples = gr.HTML()
+    # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
+    # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
+    image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
+    describing = describe_btn.click(ui.describe,
+                                    [photo, model_a, model_b, method, beam, sample_temperature],
+                                    image_results, concurrency_limit=4, preprocess=False)  # fmt: skip
+    sampling = sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
+                                concurrency_limit=4, preprocess=False)  # fmt: skip
+    # A new photo cancels the last one's runs: a late reply would sit beside the new photo.
+    # Queued: an unqueued event's file URLs miss the page's /ui prefix (the PNG copy's would).
+    # Each upload is decoded whole to check it: several users' uploads at once, not in turn.
+    photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
+                 preprocess=False, api_visibility="private", cancels=[describing, sampling],
+                 concurrency_limit=4)  # fmt: skip
+    photo.clear(ui.photo_cleared, None, image_results, queue=False, show_progress="hidden",
+                api_visibility="private", cancels=[describing, sampling])  # fmt: skip
+    method.change(lambda m: (gr.update(interactive=m == "beam"),
+                             gr.update(interactive=m == "sample")),
+                  method, [beam, sample_temperature], queue=False,
+                  show_progress="hidden", api_visibility="private")  # fmt: skip
+    # Another model chosen: its card and map are the last model's until Describe runs again,
+    # and would read as the new one's (model A's samples too).
+    model_a.input(model_changed("A"), [model_a, menu_a], [card_a, looked_a, samples, menu_a],
+                  queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+    model_b.input(model_changed("B"), [model_b, menu_b], [card_b, looked_b, menu_b],
+                  queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+    return model_a, model_b, menu_a, menu_b
+
+
+def _video_tab(ui: CapsightUI, app: FastAPI, models: list[str]) -> gr.Dropdown:
+    """The Video tab: a clip, its settings, and the run's summary, plot, gallery, table and
+    downloads; its events wired. -> the captioner menu, which the page fills in as it loads."""
+    with gr.Tab("Video", id="video"):
+        times = gr.State([])
+        # the settings of the results on show, and of the run going on (below)
+        ran, pending = gr.State(None), gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5, min_width=320):
+                video = gr.Video(sources=["upload"], label="Video", height=300,
+                                 elem_id="capsight-video")  # fmt: skip
+                with gr.Row():
+                    every = gr.Slider(*EVERY_SECONDS, value=1.0, step=0.25, label="Sample every (s)",
+                                      info="how often a frame is read",
+                                      elem_id="capsight-every")  # fmt: skip
+                    # (the picks need a change that lasts and is unfamiliar too, so they move
+                    # less than the curve: the same moments for 5 and 30 on the sample)
+                    window = gr.Slider(*WINDOWS, value=5, step=1, label="Window (moments)",
+                                       info="the curve's reference; picks move less",
+                                       elem_id="capsight-window")  # fmt: skip
+                with gr.Row():
+                    metric = gr.Radio(["cosine", "euclidean"], value="cosine",
+                                      label="Metric")  # fmt: skip
+                    # (selection.FUSED_WEIGHTS: the captions' weight in fused picking is 0)
+                    signal = gr.Radio(["fused", "visual", "text"], value="fused", label="Signal",
+                                      info="fused and visual pick by the frames; text by the captions")  # fmt: skip
+                with gr.Row():
+                    sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05, label="Sensitivity",
+                                            elem_id="capsight-sensitivity")  # fmt: skip
+                    video_model = gr.Dropdown(models, value="default", label="Captioner")
+                analyze_btn = gr.Button(
+                    "Find novel moments",
+                    variant="primary",
+                    interactive=False,
+                    elem_id="capsight-analyze",
+                )  # on with a clip
+            with gr.Column(scale=7, min_width=360):
+                stale = gr.HTML("", elem_id="capsight-stale")  # STALE_VIDEO, or nothing
+                summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
+                gallery = gr.Gallery(
+                    label=GALLERY_LABEL,
+                    columns=3,
+                    height="auto",
+                    object_fit="contain",
+                    allow_preview=False,
+                    fit_columns=False,
+                    buttons=[],  # the files are in Downloads
+                    elem_id="capsight-gallery",
+                )
+                downloads = gr.HTML("", elem_id="capsight-downloads")
+        plot = gr.Image(type="filepath", interactive=False, show_label=False,
+                        elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
+        with gr.Accordion("Every moment", open=False):
+            # Widths that fit a phone: the caption column wraps, the numbers stay in view
+            # (the time needs 25% for "00:00.0" on one line; at 23% it took two).
+            table = gr.Dataframe(headers=TABLE_HEADERS,
+                                 column_widths=["25%", "28%", "27%", "20%"],
+                                 wrap=True, interactive=False,
+                                 elem_id="capsight-moments")  # fmt: skip
+
+    # The last run's results go first: next to a new clip's error they would read as its own.
+    analyzing = analyze_btn.click(
+        cleared_video_results,
+        None,
+        [summary, plot, gallery, table, downloads, times],
+        queue=False,
+        show_progress="hidden",
+    ).then(
+        ui.analyze,
+        [video, every, window, metric, signal, sensitivity, video_model],
+        [summary, plot, gallery, table, downloads, times, video],
+        concurrency_limit=app.state.settings.queue_size,
+        show_progress_on=[gallery],
+        preprocess=False,
+    )
+    # The settings of the results on show (ran), so that moving one afterwards says the
+    # results are not its own (stale_note); pending: those of the run going on.
+    video_settings = [every, window, metric, signal, sensitivity, video_model]
+    analyze_btn.click(lambda *now: (list(now), None, ""), video_settings, [pending, ran, stale],
+                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
+    # (a setting moved during the run said nothing then, with no results to be stale)
+    analyzing.success(lambda run, *now: (run, stale_note(run, *now)), [pending, *video_settings],
+                      [ran, stale], queue=False, preprocess=False, show_progress="hidden",
+                      api_visibility="private")  # fmt: skip
+    # Raw values (preprocess=False): a number typed past a slider's range is clamped by
+    # ui.js only when the box is left, and Gradio's check of it on every keystroke answered
+    # 500 with a traceback in the server's log.
+    for setting in video_settings:
+        setting.change(stale_note, [ran, *video_settings], stale, queue=False, preprocess=False,
+                       show_progress="hidden", api_visibility="private")  # fmt: skip
+    analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
+                      api_visibility="private")  # fmt: skip
+    # The button is off while a run goes on (a second press would be ignored without a
+    # word), then on again for a clip a run can read.
+    analyze_btn.click(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
+                      show_progress="hidden", api_visibility="private")  # fmt: skip
+    # (.failure as well as .then: Gradio 6.31 runs no .then step after a run that raised,
+    # and the button stayed off after "The server is busy ... retry in 9 s")
+    for ended in (analyzing.then, analyzing.failure):
+        ended(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
+              show_progress="hidden", api_visibility="private")  # fmt: skip
+    # A new clip, or clearing it, takes the last run along: its results, and the run itself.
+    after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn, video]
+    # Find off at once, then the clip checked in the queue (an unqueued event's gr.Warning
+    # never reached the page, so a file that is no video was named only in the summary
+    # card, a screen below the player on a phone). Pressed before the queued check ran, Find
+    # had started a run that the check then dropped without a word.
+    video.upload(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
+                 show_progress="hidden", api_visibility="private",
+                 cancels=[analyzing]).then(
+        ui.video_uploaded, video, after_upload, show_progress="hidden", preprocess=False,
+        api_visibility="private", concurrency_limit=4)  # fmt: skip
+    video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
+                preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
+    for cleared in (video.upload, video.clear):  # no results, so nothing to be stale
+        cleared(lambda: (None, ""), None, [ran, stale], queue=False, show_progress="hidden",
+                api_visibility="private")  # fmt: skip
+    gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
+    return video_model
+
+
 def build_ui(app: FastAPI) -> gr.Blocks:
     ui = CapsightUI(app)
     models = model_choices()  # narrowed to the installed ones when the page loads
@@ -824,210 +1040,11 @@ def build_ui(app: FastAPI) -> gr.Blocks:
     ) as blocks:
         gr.HTML(HERO.format(models_link="" if app.state.settings.api_key else MODELS_LINK))
         with gr.Tabs():
-            with gr.Tab("Image", id="image"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5, min_width=320):
-                        photo = gr.Image(
-                            type="filepath",
-                            sources=["upload", "clipboard"],
-                            label="Photo",
-                            height=360,
-                            elem_id="capsight-photo",
-                        )
-                        with gr.Row():
-                            # 220 px each at least: side by side on a phone, B's name had been
-                            # cut to "show-attend-" under its arrow; there they stack
-                            model_a = gr.Dropdown(models, value="default", label="Model A",
-                                                  min_width=220)  # fmt: skip
-                            model_b = gr.Dropdown(models, value=second_model(models, "default"),
-                                                  label="Model B", min_width=220)  # fmt: skip
-                        with gr.Accordion("Decoding", open=False):
-                            method = gr.Radio(["beam", "greedy", "sample"], value="beam",
-                                              label="Method")  # fmt: skip
-                            beam = gr.Slider(*BEAM_WIDTHS, value=0, step=1,
-                                             label="Beam width (0: each model's own)", elem_id="capsight-beam")  # fmt: skip
-                            # Describe with "sample" had sampled at 0.7 whatever was set: the
-                            # only temperature on the page was the diverse captions' below.
-                            sample_temperature = gr.Slider(
-                                *TEMPERATURES, value=DecodingOptions.temperature, step=0.1,
-                                label="Temperature (sample)", interactive=False,
-                                elem_id="capsight-sample-temperature")  # fmt: skip
-                        describe_btn = gr.Button("Describe", variant="primary",
-                                                 elem_id="capsight-describe")  # fmt: skip
-                    with gr.Column(scale=7, min_width=360):
-                        with gr.Row(equal_height=True):  # side by side, stacked on a phone
-                            with gr.Column(min_width=220):
-                                card_a = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-a")
-                            with gr.Column(min_width=220):
-                                card_b = gr.HTML(EMPTY_CARD, elem_id="capsight-caption-b")
-                        # One list: both models' classes come from the same shared encoder.
-                        # One view, as the captioners see the photo; the Classify tab averages
-                        # three views (and mirror images), so its ImageNet scores differ a little.
-                        labels = gr.Label(num_top_classes=5, label="Top ImageNet classes (one view of the photo)",
-                                          show_heading=False, elem_id="capsight-classes-top")  # fmt: skip
-                with gr.Row(equal_height=True):
-                    # A word-by-word attention sheet is small here: full screen makes it legible.
-                    looked_a = gr.Image(label=LOOKED_LABELS[0], height=330, interactive=False,
-                                        buttons=["fullscreen", "download"], elem_id="capsight-looked-a")  # fmt: skip
-                    looked_b = gr.Image(label=LOOKED_LABELS[1], height=330, interactive=False,
-                                        buttons=["fullscreen", "download"], elem_id="capsight-looked-b")  # fmt: skip
-                with gr.Group(elem_classes=["capsight-diverse"]):
-                    gr.Markdown("## Diverse captions\nSample several captions from model A; "
-                                "a higher temperature gives bolder wording, and above about 1.3 "
-                                "the words stop making sense (for `show-and-tell` and "
-                                "`prefix-gpt2` from about 1: try 0.5-0.8).")  # fmt: skip
-                    with gr.Row(equal_height=True):
-                        temperature = gr.Slider(*TEMPERATURES, value=DecodingOptions.temperature, step=0.1, scale=3,
-                                                label="Temperature")  # fmt: skip
-                        count = gr.Slider(
-                            *SAMPLE_COUNTS, value=5, step=1, scale=2, label="Captions"
-                        )
-                        sample_btn = gr.Button("Sample captions", scale=1, variant="secondary",
-                                               elem_id="capsight-sample")  # fmt: skip
-                    samples = gr.HTML()
-            with gr.Tab("Video", id="video"):
-                times = gr.State([])
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=5, min_width=320):
-                        video = gr.Video(sources=["upload"], label="Video", height=300,
-                                         elem_id="capsight-video")  # fmt: skip
-                        with gr.Row():
-                            every = gr.Slider(*EVERY_SECONDS, value=1.0, step=0.25, label="Sample every (s)",
-                                              info="how often a frame is read",
-                                              elem_id="capsight-every")  # fmt: skip
-                            # (the picks need a change that lasts and is unfamiliar too, so they move
-                            # less than the curve: the same moments for 5 and 30 on the sample)
-                            window = gr.Slider(*WINDOWS, value=5, step=1, label="Window (moments)",
-                                               info="the curve's reference; picks move less",
-                                               elem_id="capsight-window")  # fmt: skip
-                        with gr.Row():
-                            metric = gr.Radio(["cosine", "euclidean"], value="cosine",
-                                              label="Metric")  # fmt: skip
-                            # (selection.FUSED_WEIGHTS: the captions' weight in fused picking is 0)
-                            signal = gr.Radio(["fused", "visual", "text"], value="fused", label="Signal",
-                                              info="fused and visual pick by the frames; text by the captions")  # fmt: skip
-                        with gr.Row():
-                            sensitivity = gr.Slider(*SENSITIVITIES, value=0.5, step=0.05, label="Sensitivity",
-                                                    elem_id="capsight-sensitivity")  # fmt: skip
-                            video_model = gr.Dropdown(models, value="default", label="Captioner")
-                        analyze_btn = gr.Button(
-                            "Find novel moments",
-                            variant="primary",
-                            interactive=False,
-                            elem_id="capsight-analyze",
-                        )  # on with a clip
-                    with gr.Column(scale=7, min_width=360):
-                        stale = gr.HTML("", elem_id="capsight-stale")  # STALE_VIDEO, or nothing
-                        summary = gr.HTML(EMPTY_VIDEO, elem_id="capsight-video-summary")
-                        gallery = gr.Gallery(
-                            label=GALLERY_LABEL,
-                            columns=3,
-                            height="auto",
-                            object_fit="contain",
-                            allow_preview=False,
-                            fit_columns=False,
-                            buttons=[],  # the files are in Downloads
-                            elem_id="capsight-gallery",
-                        )
-                        downloads = gr.HTML("", elem_id="capsight-downloads")
-                plot = gr.Image(type="filepath", interactive=False, show_label=False,
-                                elem_id="capsight-plot", buttons=["download", "fullscreen"])  # fmt: skip
-                with gr.Accordion("Every moment", open=False):
-                    # Widths that fit a phone: the caption column wraps, the numbers stay in view
-                    # (the time needs 25% for "00:00.0" on one line; at 23% it took two).
-                    table = gr.Dataframe(headers=TABLE_HEADERS,
-                                         column_widths=["25%", "28%", "27%", "20%"],
-                                         wrap=True, interactive=False,
-                                         elem_id="capsight-moments")  # fmt: skip
-
+            menus = _image_tab(ui, models)
+            video_model = _video_tab(ui, app, models)
             classify_tab(app)  # capsight.server.classify_tab
 
-        # preprocess=False: the handlers get the raw uploads and refuse a file that is not a
-        # photo or video in one line (capsight.server.ui_inputs), before Gradio's decoders can.
-        image_results = [card_a, card_b, labels, looked_a, looked_b, samples]
-        menu_a, menu_b = gr.State(None), gr.State(None)  # the model menus' last values
-        describing = describe_btn.click(ui.describe,
-                                        [photo, model_a, model_b, method, beam, sample_temperature],
-                                        image_results, concurrency_limit=4, preprocess=False)  # fmt: skip
-        sampling = sample_btn.click(ui.sample, [photo, model_a, temperature, count], samples,
-                                    concurrency_limit=4, preprocess=False)  # fmt: skip
-        # A new photo cancels the last one's runs: a late reply would sit beside the new photo.
-        # Queued: an unqueued event's file URLs miss the page's /ui prefix (the PNG copy's would).
-        # Each upload is decoded whole to check it: several users' uploads at once, not in turn.
-        photo.upload(ui.photo_uploaded, photo, [*image_results, photo], show_progress="hidden",
-                     preprocess=False, api_visibility="private", cancels=[describing, sampling],
-                     concurrency_limit=4)  # fmt: skip
-        photo.clear(ui.photo_cleared, None, image_results, queue=False, show_progress="hidden",
-                    api_visibility="private", cancels=[describing, sampling])  # fmt: skip
-        method.change(lambda m: (gr.update(interactive=m == "beam"),
-                                 gr.update(interactive=m == "sample")),
-                      method, [beam, sample_temperature], queue=False,
-                      show_progress="hidden", api_visibility="private")  # fmt: skip
-        # Another model chosen: its card and map are the last model's until Describe runs again,
-        # and would read as the new one's (model A's samples too).
-        model_a.input(model_changed("A"), [model_a, menu_a], [card_a, looked_a, samples, menu_a],
-                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-        model_b.input(model_changed("B"), [model_b, menu_b], [card_b, looked_b, menu_b],
-                      queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-        # The last run's results go first: next to a new clip's error they would read as its own.
-        analyzing = analyze_btn.click(
-            cleared_video_results,
-            None,
-            [summary, plot, gallery, table, downloads, times],
-            queue=False,
-            show_progress="hidden",
-        ).then(
-            ui.analyze,
-            [video, every, window, metric, signal, sensitivity, video_model],
-            [summary, plot, gallery, table, downloads, times, video],
-            concurrency_limit=app.state.settings.queue_size,
-            show_progress_on=[gallery],
-            preprocess=False,
-        )
-        # The settings of the results on show (ran), so that moving one afterwards says the
-        # results are not its own (stale_note); pending: those of the run going on.
-        video_settings = [every, window, metric, signal, sensitivity, video_model]
-        ran, pending = gr.State(None), gr.State(None)
-        analyze_btn.click(lambda *now: (list(now), None, ""), video_settings, [pending, ran, stale],
-                          queue=False, show_progress="hidden", api_visibility="private")  # fmt: skip
-        # (a setting moved during the run said nothing then, with no results to be stale)
-        analyzing.success(lambda run, *now: (run, stale_note(run, *now)), [pending, *video_settings],
-                          [ran, stale], queue=False, preprocess=False, show_progress="hidden",
-                          api_visibility="private")  # fmt: skip
-        # Raw values (preprocess=False): a number typed past a slider's range is clamped by
-        # ui.js only when the box is left, and Gradio's check of it on every keystroke answered
-        # 500 with a traceback in the server's log.
-        for setting in video_settings:
-            setting.change(stale_note, [ran, *video_settings], stale, queue=False, preprocess=False,
-                           show_progress="hidden", api_visibility="private")  # fmt: skip
-        analyzing.failure(ui.failed_video, None, summary, queue=False, show_progress="hidden",
-                          api_visibility="private")  # fmt: skip
-        # The button is off while a run goes on (a second press would be ignored without a
-        # word), then on again for a clip a run can read.
-        analyze_btn.click(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
-                          show_progress="hidden", api_visibility="private")  # fmt: skip
-        # (.failure as well as .then: Gradio 6.31 runs no .then step after a run that raised,
-        # and the button stayed off after "The server is busy ... retry in 9 s")
-        for ended in (analyzing.then, analyzing.failure):
-            ended(ui.find_button, video, analyze_btn, queue=False, preprocess=False,
-                  show_progress="hidden", api_visibility="private")  # fmt: skip
-        # A new clip, or clearing it, takes the last run along: its results, and the run itself.
-        after_upload = [summary, plot, gallery, table, downloads, times, analyze_btn, video]
-        # Find off at once, then the clip checked in the queue (an unqueued event's gr.Warning
-        # never reached the page, so a file that is no video was named only in the summary
-        # card, a screen below the player on a phone). Pressed before the queued check ran, Find
-        # had started a run that the check then dropped without a word.
-        video.upload(lambda: gr.update(interactive=False), None, analyze_btn, queue=False,
-                     show_progress="hidden", api_visibility="private",
-                     cancels=[analyzing]).then(
-            ui.video_uploaded, video, after_upload, show_progress="hidden", preprocess=False,
-            api_visibility="private", concurrency_limit=4)  # fmt: skip
-        video.clear(ui.video_uploaded, video, after_upload, queue=False, show_progress="hidden",
-                    preprocess=False, api_visibility="private", cancels=[analyzing])  # fmt: skip
-        for cleared in (video.upload, video.clear):  # no results, so nothing to be stale
-            cleared(lambda: (None, ""), None, [ran, stale], queue=False, show_progress="hidden",
-                    api_visibility="private")  # fmt: skip
-        gallery.select(ui.seek, [times], video).then(None, js=PLAY_JS)  # play from the moment
+        model_a, model_b, menu_a, menu_b = menus
         blocks.load(ui.model_menus, None, [model_a, model_b, video_model, menu_a, menu_b])
         blocks.unload(ui.page_closed)
     return blocks
