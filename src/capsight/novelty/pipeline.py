@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -199,6 +200,50 @@ def _torch_encoder(name: str) -> Callable[[], ImageEncoder]:
     return load
 
 
+@dataclass
+class _Collected:
+    """What an analysis gathers per sampled moment, batch by batch: one list each, and arrays
+    per batch for the vectors."""
+
+    times: list[float] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    labels: list[list[tuple[str, float]]] = field(default_factory=list)
+    thumbs: list[bytes | None] = field(default_factory=list)
+    sharp: list[float] = field(default_factory=list)  # each frame's fine detail, for the blur test
+    pooled: list[np.ndarray] = field(default_factory=list)  # (B, 1280) per batch
+    regions: list[np.ndarray] = field(default_factory=list)  # float16 (B, 9, 1280): ~23 KB a moment
+    text_vectors: list[np.ndarray] = field(default_factory=list)  # (B, D) per batch
+
+    def add(self, batch: list[Frame], encoded, image_encoder, texts: list[str],
+            vectors: np.ndarray, detail: list[float]) -> None:  # fmt: skip
+        """One batch: its frames, their encoding, captions (``texts``), caption ``vectors`` and
+        sharpness (``detail``: NaN for a flat frame, which gets no ImageNet classes: "sandbar
+        0%" for a black frame was noise, as for a photo)."""
+        self.text_vectors.append(vectors)
+        self.pooled.append(np.asarray(encoded.pooled, np.float32))
+        grid = np.asarray(encoded.grid)  # (B, h*w, 1280)
+        self.regions.append(region_features(grid, REGIONS).astype(np.float16))
+        self.labels.extend([] if math.isnan(d) else found for d, found in
+                           zip(detail, image_encoder.top_classes(encoded.probs, k=3), strict=True))  # fmt: skip
+        self.captions.extend(texts)
+        self.times.extend(f.time for f in batch)
+        self.thumbs.extend(f.thumbnail for f in batch)
+        self.sharp.extend(detail)
+
+    def keep_whole_moments(self) -> int:
+        """After a Ctrl-C, which may land between two of a batch's appends: keep the moments
+        every list holds; -> how many."""
+        kept = min(len(self.times), len(self.captions), len(self.labels), len(self.thumbs),
+                   len(self.sharp), *(sum(len(part) for part in parts) for parts in
+                                      (self.pooled, self.regions, self.text_vectors)))  # fmt: skip
+        for name in ("pooled", "regions", "text_vectors"):
+            parts = getattr(self, name)
+            setattr(self, name, [np.concatenate(parts)[:kept]] if parts else [])
+        for column in (self.times, self.captions, self.labels, self.thumbs, self.sharp):
+            del column[kept:]
+        return kept
+
+
 def analyze_video(
     path: str | os.PathLike,
     every: float = 1.0,
@@ -289,14 +334,7 @@ def analyze_video(
         timings["load_captioner_s"] = time.perf_counter() - t
         report(0.0, "captioning the first frames")  # the first batch's report comes after it
 
-        times: list[float] = []
-        captions: list[str] = []
-        labels: list[list[tuple[str, float]]] = []
-        thumbs: list[bytes | None] = []
-        sharp: list[float] = []  # each frame's fine detail, for the blur test
-        pooled: list[np.ndarray] = []
-        regions: list[np.ndarray] = []  # float16: 9 x 1280 per moment, ~23 KB
-        text_vectors: list[np.ndarray] = []
+        got = _Collected()
         stopped: KeyboardInterrupt | None = None
         try:
             for batch, encoded, image_encoder in encoded_batches:
@@ -314,21 +352,11 @@ def analyze_video(
                     for r, d in zip(results, detail, strict=True)
                 ]
                 unique = sorted(set(texts))  # a continuing shot repeats its caption: embed it once
-                vectors = embedder.embed(unique)  # (U, D)
-                text_vectors.append(vectors[[unique.index(text) for text in texts]])  # (B, D)
+                vectors = embedder.embed(unique)[[unique.index(text) for text in texts]]  # (B, D)
                 t3 = time.perf_counter()
                 timings["caption_s"] += t2 - t1
                 timings["text_embed_s"] += t3 - t2
-                pooled.append(np.asarray(encoded.pooled, np.float32))  # (B, 1280)
-                grid = np.asarray(encoded.grid)  # (B, h*w, 1280)
-                regions.append(region_features(grid, REGIONS).astype(np.float16))  # (B, 9, 1280)
-                # (and no ImageNet classes: "sandbar 0%" for a black frame was noise, as for a photo)
-                labels.extend([] if math.isnan(d) else found for d, found in
-                              zip(detail, image_encoder.top_classes(encoded.probs, k=3), strict=True))  # fmt: skip
-                captions.extend(texts)
-                times.extend(f.time for f in batch)
-                thumbs.extend(f.thumbnail for f in batch)
-                sharp.extend(detail)
+                got.add(batch, encoded, image_encoder, texts, vectors, detail)
                 if info.duration > 0:
                     done = min(0.99, (batch[-1].time + every) / info.duration)
                     report(done, f"captioned up to {format_clock(batch[-1].time)}")
@@ -337,16 +365,11 @@ def analyze_video(
                 raise
             stopped = stop
     timings["decode_s"] = frames.seconds
-    if stopped is not None:
-        # Ctrl-C may land between two of a batch's appends: keep the moments every list holds.
-        kept = min(len(times), len(captions), len(labels), len(thumbs), len(sharp),
-                   *(sum(len(part) for part in parts) for parts in (pooled, regions, text_vectors)))  # fmt: skip
-        if kept < 2:  # nothing to compare: the stop is just a stop
-            raise stopped
-        pooled, regions = [np.concatenate(pooled)[:kept]], [np.concatenate(regions)[:kept]]
-        text_vectors = [np.concatenate(text_vectors)[:kept]]
-        for column in (times, captions, labels, thumbs, sharp):
-            del column[kept:]
+    if stopped is not None and got.keep_whole_moments() < 2:  # nothing to compare: the stop is
+        raise stopped  # just a stop
+    times, captions, labels, thumbs = got.times, got.captions, got.labels, got.thumbs
+    sharp = got.sharp
+    pooled, regions, text_vectors = got.pooled, got.regions, got.text_vectors
     # (an hour's moments take ~10 s more to weigh: said, not a bar standing still at 99%)
     report(0.99, f"picking the novel moments of {len(times):,}")
 
