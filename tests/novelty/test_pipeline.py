@@ -66,6 +66,22 @@ def test_finds_the_one_cut_and_fills_every_moment(one_cut_clip):
     assert data["novel_moments"][0]["time"] == 4.0 and data["moments"][0]["novelty"] is None
 
 
+def test_a_stop_between_a_batchs_appends_keeps_the_moments_every_list_holds():
+    from capsight.novelty.pipeline import _Collected
+
+    got = _Collected(times=[0.0, 1.0, 2.0], captions=["a", "b", "c"], labels=[[], []],
+                     thumbs=[None] * 3, sharp=[1.0] * 3, pooled=[np.zeros((3, 4))],
+                     regions=[np.zeros((2, 9, 4)), np.zeros((1, 9, 4))],
+                     text_vectors=[np.zeros((3, 2))])  # fmt: skip
+    assert got.keep_whole_moments() == 2
+    assert got.times == [0.0, 1.0] and got.captions == ["a", "b"] and len(got.thumbs) == 2
+    assert [p.shape for p in (*got.pooled, *got.regions, *got.text_vectors)] == [
+        (2, 4),
+        (2, 9, 4),
+        (2, 2),
+    ]
+
+
 def test_ctrl_c_part_way_keeps_the_moments_analysed_so_far(one_cut_clip):
     """An hour's video stopped at 0:40 had kept nothing of its 40 minutes."""
     from capsight.novelty.analysis import StoppedPartWay
