@@ -66,6 +66,13 @@ def test_models_says_how_much_other_versions_graphs_hold(run_cli, tmp_path, monk
               "folder": "/c/onnx", "video_default_ready": False, "writable": True}  # fmt: skip
     assert describe_runtime(status).endswith("into /c/onnx (it holds 4 graphs, 117.2 MB now)")
     assert describe_runtime({**status, "graphs": 0, "megabytes": 0.0}).endswith("into /c/onnx")
+    ready = {**status, "graphs": 53, "megabytes": 1783.5, "video_default_ready": True,
+             "current_graphs": 4, "current_megabytes": 135.8}  # fmt: skip
+    assert describe_runtime(ready).endswith(
+        "graphs exported (4 graphs, 135.8 MB in /c/onnx, beside 49 of other versions, 1647.7 MB)"
+    )
+    alone = {**ready, "graphs": 4, "megabytes": 135.8}
+    assert describe_runtime(alone).endswith("graphs exported (4 graphs, 135.8 MB in /c/onnx)")
 
 
 def test_models_says_when_the_graphs_cannot_be_exported(run_cli, tmp_path, monkeypatch):

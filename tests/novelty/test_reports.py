@@ -860,3 +860,14 @@ def test_a_sensitivity_of_minus_zero_reads_as_zero():
     from capsight.novelty.pipeline import _check_params
 
     assert str(_check_params(1.0, 5, "cosine", "fused", -0.0, None)[4]) == "0.0"
+
+
+def test_a_stopped_runs_report_says_so_at_the_top():
+    """Its "stopped part-way" note came after the whole gallery: the top read "9 novel moments
+    among 112 sampled" beside the video's whole duration."""
+    analysis = make_analysis()
+    analysis.extra["stopped_at"] = 6.0
+    page = render_report_html(analysis, plot_png=b"")
+    top = page[: page.index("<h2>Novel moments</h2>")]
+    assert "stopped part-way: analysed up to 00:06 of 00:12" in top
+    assert "stopped part-way" not in render_report_html(make_analysis(), plot_png=b"")

@@ -556,3 +556,18 @@ def test_a_checkpoint_whose_decoding_is_not_options_is_one_line(tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "decoding": "beam"}))
     with pytest.raises(ModelNotFound, match="its config's decoding 'beam' is not decoding options"):
         OrtCaptioner("sat", folder, None, None)  # (its graphs are not needed to read its config)
+
+
+def test_the_export_note_names_each_graph_it_writes(tmp_path, monkeypatch):
+    """A captioner's two graphs had been announced as "show-attend-tell-start" alone."""
+    import capsight.ort.store as store
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"w")
+    paths = [store.graph_path(n, [source]) for n in ("net-start", "net-step")]
+    said = []
+    store.ensure_graphs(
+        paths, [source], lambda tmp: [p.write_bytes(b"g") for p in tmp], said.append
+    )
+    assert said == ["exporting net-start and net-step for ONNX Runtime (once)"]

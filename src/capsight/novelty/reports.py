@@ -727,6 +727,10 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     extra = compact_json(analysis.extra)
 
     where = f" · {_e(v.path)}" if str(v.path) != name else ""  # the heading names the file already
+    stopped = analysis.extra.get("stopped_at") if isinstance(analysis.extra, dict) else None
+    if isinstance(stopped, (int, float)):  # said at the top: its note came after the gallery
+        where += (f" · <strong>stopped part-way: analysed up to {_e(clock(stopped))} of "
+                  f"{_e(clock(v.duration, rounded=True))}</strong>")  # fmt: skip
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

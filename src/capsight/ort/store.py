@@ -116,7 +116,8 @@ def ensure_graphs(
         if all(p.is_file() for p in paths):  # another thread or process exported them meanwhile
             return
         if report is not None:
-            report(f"exporting {paths[0].name.rsplit('-', 1)[0]} for ONNX Runtime (once)")
+            graphs = " and ".join(p.name.rsplit("-", 1)[0] for p in paths)  # (each: "-step" too)
+            report(f"exporting {graphs} for ONNX Runtime (once)")
         temporary = [p.with_name(f"{p.stem}.{uuid.uuid4().hex}.tmp") for p in paths]
         note = json.dumps({"code": code_version(), "sources": _fingerprint(sources)})
         try:

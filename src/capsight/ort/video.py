@@ -197,9 +197,12 @@ def cache_status() -> dict:
         folder_sat = captioner_folder("default")
         if folder_sat is not None:
             specs.append(captioner_graphs(folder_sat))
-        status["video_default_ready"] = folder_sat is not None and all(
-            graph_path(n, sources).is_file() for names, sources in specs for n in names
-        )
+        ours = [graph_path(n, sources) for names, sources in specs for n in names]
+        status["video_default_ready"] = folder_sat is not None and all(p.is_file() for p in ours)
+        present = [p for p in ours if p.is_file()]
+        # (the rest are other versions': what deleting the folder would free beyond these)
+        status.update(current_graphs=len(present),
+                      current_megabytes=round(sum(_size(p) for p in present) / 1e6, 1))  # fmt: skip
     except (ModelNotFound, OSError):
         status["video_default_ready"] = False
     return status
