@@ -363,6 +363,11 @@ def test_frames_over_64_megapixels_are_refused_before_they_are_decoded(cfr_video
     assert decoded == []  # told by the stream's header
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48)
     assert video.probe_video(cfr_video).width == 64
+    # Each frame sampled is checked too, not the header and the first alone: an MJPEG stream
+    # whose later frames were 256 megapixels had been decoded whole.
+    monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48 - 1)
+    with pytest.raises(VideoOpenError, match=r"its frames are 64x48 px, over 0 megapixels"):
+        next(video.sample_frames(cfr_video, 1.0))
 
 
 def _write_matroska(path, seconds: float, audio_seconds: float = 0, offset_ms: int = 0,

@@ -797,3 +797,16 @@ def test_the_page_has_exactly_its_three_tabs(make_app):
         ("Tab", "Video"),
         ("Tab", "Classify"),
     ]
+
+
+def test_behind_a_key_only_a_logged_in_pages_closing_stops_its_runs(make_app):
+    """Gradio's heartbeat route takes no login: dropping one for a session id read in the access
+    log ran the unload handler, which deleted that logged-in user's running video job."""
+    ui = CapsightUI(make_app(api_key="k" * 16))
+    user = type("Request", (), {"session_hash": "alice", "username": "capsight"})()
+    stranger = type("Request", (), {"session_hash": "alice", "username": None})()
+    before = ui._clip_number(user)
+    ui.page_closed(stranger)
+    assert ui._clip_number(user) == before  # the run goes on
+    ui.page_closed(user)
+    assert ui._clip_number(user) != before  # the user's own closing still stops it

@@ -396,6 +396,9 @@ def _sample(
                 skipping = False
             for frame in codec.decode(packet):
                 decoded_any = True
+                # (probe_video checks the header and the first frame: an MJPEG stream whose later
+                # frames were 256 megapixels had been decoded whole, ~0.5 GB more memory)
+                _check_frame_size(frame.width, frame.height, p)
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * time_base) - start

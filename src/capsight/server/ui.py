@@ -254,7 +254,12 @@ class CapsightUI:
 
     def page_closed(self, request: gr.Request | None = None) -> None:
         """The tab was closed or reloaded: its runs stop as if their clip and photo were cleared
-        (a video job is deleted, not left to hold a worker for results no page will show)."""
+        (a video job is deleted, not left to hold a worker for results no page will show).
+        Behind an API key, only a logged-in page's closing counts: Gradio's heartbeat route
+        takes no login, so anyone who read a session id (the access log shows them) could
+        have stopped that user's run by opening and dropping its heartbeat."""
+        if self.app.state.settings.api_key and getattr(request, "username", None) is None:
+            return
         self._clip_number(request, new=True)
         self._photo_number(request, new=True)
 
