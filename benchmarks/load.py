@@ -205,7 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="a running server (or --start-server)")
     parser.add_argument("--start-server", action="store_true", help="run capsight serve here")
-    parser.add_argument("--scenarios", nargs="+", default=["1x30", "16x60"], type=scenario_arg,
+    parser.add_argument("--scenarios", nargs="+", default=[(1, 30.0), (16, 60.0)], type=scenario_arg,
                         help="CLIENTSxSECONDS, e.g. 1x30 16x60 (default)")  # fmt: skip
     parser.add_argument("--video-every", type=float, default=0.0,
                         help="also submit a 4 s video every N seconds (0: no videos)")  # fmt: skip

@@ -401,18 +401,3 @@ def test_an_outcome_reads_short_and_turns_into_json():
     assert json.loads(json.dumps(done.to_dict()))["outputs"] == {"report.html": "out/a/report.html"}
     failed = VideoOutcome("b.mp4", "out/b", error=VideoOpenError("b.mp4: not a video"))
     assert failed.to_dict() == {"video": "b.mp4", "folder": "out/b", "error": "b.mp4: not a video"}
-
-
-def test_the_servers_video_defaults_are_the_librarys():
-    """/v1/videos, the page and the CLI analyse a video left at its defaults alike: the server's
-    VideoParams repeats analyze_video's defaults, which must not drift apart."""
-    import dataclasses
-
-    from capsight.novelty.pipeline import analyze_video
-    from capsight.server.engine import VideoParams
-
-    params = inspect.signature(analyze_video).parameters
-    shared = [f for f in dataclasses.fields(VideoParams) if f.name in params]
-    assert [f.name for f in shared] == ["every", "window", "metric", "signal", "sensitivity"]
-    assert all(f.default == params[f.name].default for f in shared)
-    assert VideoParams.model == "default" == params["captioner"].default  # (named model there)

@@ -69,7 +69,7 @@ def test_models_says_how_much_other_versions_graphs_hold(run_cli, tmp_path, monk
     ready = {**status, "graphs": 53, "megabytes": 1783.5, "video_default_ready": True,
              "current_graphs": 4, "current_megabytes": 135.8}  # fmt: skip
     assert describe_runtime(ready).endswith(
-        "graphs exported (4 graphs, 135.8 MB in /c/onnx, beside 49 of other versions, 1647.7 MB)"
+        "graphs exported (4 graphs, 135.8 MB in /c/onnx, beside 49 other graphs, 1647.7 MB)"
     )
     alone = {**ready, "graphs": 4, "megabytes": 135.8}
     assert describe_runtime(alone).endswith("graphs exported (4 graphs, 135.8 MB in /c/onnx)")

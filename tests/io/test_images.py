@@ -451,3 +451,12 @@ def test_a_large_jpeg_2000_is_decoded_at_a_stored_lower_resolution(monkeypatch, 
     monkeypatch.setattr(images, "_reduced", lambda img: img)  # (the decoded size, as it came)
     out = images.load_image(buffer.getvalue(), "big.jp2")
     assert out.size == decoded and out.info[images.FULL_SIZE] == (2400, 2200)
+
+
+def test_a_jpeg_2000_storing_fewer_levels_than_it_could_use_is_reduced_after_decoding():
+    """Its `reduce`, set to the levels it decodes at, had shadowed Image.reduce: ('int' object
+    is not callable) for a valid file."""
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (21, 21, 3), np.uint8))
+    buffer = io.BytesIO()
+    photo.resize((4200, 4200)).save(buffer, "JPEG2000", num_resolutions=2)
+    assert load_image(buffer.getvalue(), "big.jp2").size == (1050, 1050)

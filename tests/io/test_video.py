@@ -363,8 +363,14 @@ def test_frames_over_64_megapixels_are_refused_before_they_are_decoded(cfr_video
     assert decoded == []  # told by the stream's header
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48)
     assert video.probe_video(cfr_video).width == 64
-    # Each frame sampled is checked too, not the header and the first alone: an MJPEG stream
-    # whose later frames were 256 megapixels had been decoded whole.
+
+
+def test_each_sampled_frame_is_held_to_the_pixel_limit(cfr_video, monkeypatch):
+    """Not the header and the first frame alone: an MJPEG stream whose later frames were 256
+    megapixels had been sampled to its end (the first such frame is decoded, then refused)."""
+    import capsight.io.video as video
+    from capsight.errors import VideoOpenError
+
     monkeypatch.setattr(video, "MAX_FRAME_PIXELS", 64 * 48 - 1)
     with pytest.raises(VideoOpenError, match=r"its frames are 64x48 px, over 0 megapixels"):
         next(video.sample_frames(cfr_video, 1.0))

@@ -149,3 +149,19 @@ def test_the_engine_stopping_sets_its_event_and_drops_its_queue():
             late.batcher.describe(["a"], "labels")
     finally:
         late.close()
+
+
+def test_the_servers_video_defaults_are_the_librarys():
+    """/v1/videos analyses a video left at its defaults as the library and the CLI do: the
+    server's VideoParams repeats analyze_video's defaults, which must not drift apart."""
+    import dataclasses
+    import inspect
+
+    from capsight.novelty.pipeline import analyze_video
+    from capsight.server.engine import VideoParams
+
+    params = inspect.signature(analyze_video).parameters
+    shared = [f for f in dataclasses.fields(VideoParams) if f.name in params]
+    assert [f.name for f in shared] == ["every", "window", "metric", "signal", "sensitivity"]
+    assert all(f.default == params[f.name].default for f in shared)
+    assert VideoParams.model == "default" == params["captioner"].default  # (named model there)

@@ -268,9 +268,19 @@ def _stored_halvings(img: Image.Image) -> int:
     except (AttributeError, OSError, ValueError):
         return 0
     start = head.find(b"\xff\x4f\xff\x51")  # the codestream: SOC, then SIZ
-    cod = head.find(b"\xff\x52", start) if start >= 0 else -1
-    # COD: marker (2), Lcod (2), Scod (1), SGcod (4), then the decomposition levels (1)
-    return head[cod + 9] if 0 <= cod and cod + 9 < len(head) else 0
+    if start < 0:
+        return 0
+    at, levels = start + 2, 0
+    while at + 4 <= len(head) and head[at] == 0xFF:  # the main header's marker segments
+        marker, length = head[at + 1], int.from_bytes(head[at + 2 : at + 4], "big")
+        if marker == 0x90:  # SOT: the first tile; the main header is over
+            break
+        if marker == 0x52 and at + 9 < len(head):  # COD: Lcod (2), Scod (1), SGcod (4), levels
+            levels = head[at + 9]
+        elif marker == 0x53:  # COC: a component with levels of its own; decoded whole, safely
+            return 0
+        at += 2 + length
+    return levels
 
 
 def _reduced(img: Image.Image) -> Image.Image:
@@ -279,7 +289,8 @@ def _reduced(img: Image.Image) -> Image.Image:
     side: every model reads 288 px or less, and a server kept sixteen 64-megapixel PNGs of a
     request whole (192 MB each) until it answered."""
     factor = min(img.size) // DECODE_SIDE
-    return img.reduce(factor) if factor >= 2 else img
+    # (Image.reduce by name: a JPEG 2000 image's own `reduce` is the levels it was decoded at)
+    return Image.Image.reduce(img, factor) if factor >= 2 else img
 
 
 def full_size(img: Image.Image) -> tuple[int, int]:

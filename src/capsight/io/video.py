@@ -397,7 +397,8 @@ def _sample(
             for frame in codec.decode(packet):
                 decoded_any = True
                 # (probe_video checks the header and the first frame: an MJPEG stream whose later
-                # frames were 256 megapixels had been decoded whole, ~0.5 GB more memory)
+                # frames were 256 megapixels had been sampled to its end; now the first such frame,
+                # decoded, fails the run)
                 _check_frame_size(frame.width, frame.height, p)
                 if frame.pts is None:
                     continue

@@ -334,7 +334,7 @@ def analyze_video(
         timings["load_captioner_s"] = time.perf_counter() - t
         report(0.0, "captioning the first frames")  # the first batch's report comes after it
 
-        got = _Collected()
+        collected = _Collected()
         stopped: KeyboardInterrupt | None = None
         try:
             for batch, encoded, image_encoder in encoded_batches:
@@ -356,7 +356,7 @@ def analyze_video(
                 t3 = time.perf_counter()
                 timings["caption_s"] += t2 - t1
                 timings["text_embed_s"] += t3 - t2
-                got.add(batch, encoded, image_encoder, texts, vectors, detail)
+                collected.add(batch, encoded, image_encoder, texts, vectors, detail)
                 if info.duration > 0:
                     done = min(0.99, (batch[-1].time + every) / info.duration)
                     report(done, f"captioned up to {format_clock(batch[-1].time)}")
@@ -365,11 +365,11 @@ def analyze_video(
                 raise
             stopped = stop
     timings["decode_s"] = frames.seconds
-    if stopped is not None and got.keep_whole_moments() < 2:  # nothing to compare: the stop is
-        raise stopped  # just a stop
-    times, captions, labels, thumbs = got.times, got.captions, got.labels, got.thumbs
-    sharp = got.sharp
-    pooled, regions, text_vectors = got.pooled, got.regions, got.text_vectors
+    if stopped is not None and collected.keep_whole_moments() < 2:
+        raise stopped  # nothing to compare: the stop is just a stop
+    c = collected
+    times, captions, labels, thumbs, sharp = c.times, c.captions, c.labels, c.thumbs, c.sharp
+    pooled, regions, text_vectors = c.pooled, c.regions, c.text_vectors
     # (an hour's moments take ~10 s more to weigh: said, not a bar standing still at 99%)
     report(0.99, f"picking the novel moments of {len(times):,}")
 

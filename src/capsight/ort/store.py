@@ -134,8 +134,9 @@ def ensure_graphs(
 @contextlib.contextmanager
 def _folder_lock(folder: Path):
     """An exclusive ``flock`` on ``folder/.lock`` while exporting; yields whether it was taken
-    (not where fcntl is missing: then the unique temporary names still keep every graph whole,
-    and pruning leaves young temporary files alone)."""
+    (not where fcntl is missing, nor in a read-only cache without a ``.lock``: then the unique
+    temporary names still keep every graph whole, and pruning leaves young temporary files
+    alone)."""
     try:
         import fcntl
     except ImportError:  # Windows

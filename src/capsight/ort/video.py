@@ -82,6 +82,9 @@ def video_models(
     that failed). With ``CAPSIGHT_RUNTIME=onnx`` (or ``setting="onnx"``) those cases raise
     ModelNotFound instead."""
     setting = setting or runtime_setting()
+    from capsight.precision import precision_setting
+
+    precision_setting()  # (a bad value had passed unread on this path: the torch path reads it)
     if setting == "torch":
         return None
     try:
