@@ -190,10 +190,9 @@ def describe_runtime(status: dict) -> str:
     cache = f"{room} in {status['folder']}"
     if status["video_default_ready"]:
         others = status["graphs"] - status.get("current_graphs", status["graphs"])
-        if (
-            others > 0
-        ):  # other versions' (an upgrade's, an edit's), other encoders' or checkpoints':
-            # "53 graphs, 1783.5 MB" had lumped them in with the video default's
+        # Other versions' (an upgrade's, an edit's), other encoders' or checkpoints': "53
+        # graphs, 1783.5 MB" had lumped them in with the video default's.
+        if others > 0:
             spare = round(status["megabytes"] - status["current_megabytes"], 1)
             cache = (f"{status['current_graphs']} graphs, {status['current_megabytes']:g} MB in "
                      f"{status['folder']}, beside {others} other graphs, {spare:g} MB")  # fmt: skip
