@@ -367,9 +367,9 @@ def analyze_video(
     timings["decode_s"] = frames.seconds
     if stopped is not None and collected.keep_whole_moments() < 2:
         raise stopped  # nothing to compare: the stop is just a stop
-    c = collected
-    times, captions, labels, thumbs, sharp = c.times, c.captions, c.labels, c.thumbs, c.sharp
-    pooled, regions, text_vectors = c.pooled, c.regions, c.text_vectors
+    times, captions, labels = collected.times, collected.captions, collected.labels
+    thumbs, sharp = collected.thumbs, collected.sharp
+    pooled, regions, text_vectors = collected.pooled, collected.regions, collected.text_vectors
     # (an hour's moments take ~10 s more to weigh: said, not a bar standing still at 99%)
     report(0.99, f"picking the novel moments of {len(times):,}")
 
