@@ -57,7 +57,7 @@ def test_models_prepare_exports_the_video_graphs_and_says_so(run_cli, tmp_path, 
     assert status == 2 and "CAPSIGHT_RUNTIME must be one of auto, onnx, torch, got 'bogus'" in err
 
 
-def test_models_says_how_much_other_versions_graphs_hold(run_cli, tmp_path, monkeypatch):
+def test_models_says_how_much_other_versions_graphs_hold():
     """With no graphs of this version, the line had named the folder only: the room the other
     versions' graphs take (an upgrade's, an edit's) was in --json alone."""
     from capsight._cli.models import describe_runtime
