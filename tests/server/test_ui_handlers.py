@@ -810,3 +810,20 @@ def test_behind_a_key_only_a_logged_in_pages_closing_stops_its_runs(make_app):
     assert ui._clip_number(user) == before  # the run goes on
     ui.page_closed(user)
     assert ui._clip_number(user) != before  # the user's own closing still stops it
+
+
+def test_behind_a_key_gradios_cancel_route_needs_the_pages_login(make_app, started):
+    """Gradio's cancel route takes no login: a session id read in the access log was enough to
+    cancel that user's runs."""
+    body = {"session_hash": "alice", "fn_index": 0, "event_id": "e"}
+    for client in started(make_app(ui=True, api_key="correct-horse")):
+        r = client.post("/ui/gradio_api/cancel", json=body)
+        assert r.status_code == 401 and "log in" in r.json()["error"], r.text
+        client.cookies.set("access-token-x", "forged")
+        assert client.post("/ui/gradio_api/cancel", json=body).status_code == 401
+        r = client.post("/ui/login", data={"password": "correct-horse"}, follow_redirects=False)
+        assert r.status_code == 200 and r.cookies, r.text
+        r = client.post("/ui/gradio_api/cancel", json=body)
+        assert r.status_code == 200, r.text  # logged in: Gradio's own route answers
+    for client in started(make_app(ui=True)):  # no key: the page has no login to ask for
+        assert client.post("/ui/gradio_api/cancel", json=body).status_code == 200

@@ -132,7 +132,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     if settings.ui:  # the page's JSON bodies stay small; its file route serves only outputs
         from capsight.server.ui_gate import UiGate
 
-        app.add_middleware(UiGate, job_dir=settings.job_dir)
+        app.add_middleware(UiGate, job_dir=settings.job_dir, keyed=bool(settings.api_key))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(QueueGate)  # a full queue answers before the body is read
     app.add_middleware(SaidRedirects)  # POST /v1/captions/: a 307 that says where, not nothing

@@ -16,6 +16,10 @@ The page links to job files through Gradio's file route, which serves everything
 folders it is allowed (the job folder): a job's upload (``<id>/input.mp4``), which the API
 never hands back, would be served as well. Here only ``<id>/out/`` and ``<id>/thumbs/`` of the
 job folder are; anything else in it is a ``404``.
+
+Gradio's ``cancel`` route takes no login: behind an API key, anyone who read a session id (the
+access log shows them) could have cancelled that user's runs. Here it answers ``401`` unless
+the request carries the page's login cookie.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capsight.server.deps import route_path
@@ -34,14 +39,16 @@ UI = "/ui/"
 UPLOAD_ROUTE = "/ui/gradio_api/upload"  # the page's files: the server's own upload limit
 FILE_ROUTES = ("/ui/gradio_api/file=", "/ui/gradio_api/file/")  # (the second: Gradio's older form)
 LOGIN_ROUTE = "/ui/login"
+CANCEL_ROUTE = "/ui/gradio_api/cancel"  # Gradio checks no login there
 LOGIN_USER = b"capsight"  # the user name a login with the key alone is given
 UI_BODY_MAX = 2 * 2**20  # bytes: a class list of 5,000 names is ~100 KB of JSON
 SERVED = frozenset({"out", "thumbs"})  # the job sub-folders the page links to
 
 
 class UiGate:
-    def __init__(self, app: ASGIApp, job_dir: str | os.PathLike) -> None:
+    def __init__(self, app: ASGIApp, job_dir: str | os.PathLike, keyed: bool = False) -> None:
         self.app = app
+        self.keyed = keyed  # an API key is set: the page's routes need its login
         self.small_bodies = BodySizeLimit(app, UI_BODY_MAX, f"this request is over "
                                           f"{UI_BODY_MAX // 2**20} MB, more than the page sends: a "
                                           "class list has at most 5,000 names")  # fmt: skip
@@ -53,9 +60,11 @@ class UiGate:
         if not path.startswith(UI):
             await self.app(scope, receive, send)
         elif asked is not None and not self._served(asked):
-            await _not_served(send)
+            await _answer(send, 404, "not a file the page serves")
         elif path == UPLOAD_ROUTE:
             await self.app(scope, receive, send)
+        elif self.keyed and path.rstrip("/") == CANCEL_ROUTE and not _logged_in(scope):
+            await _answer(send, 401, "log in to the page first")
         elif path.rstrip("/") == LOGIN_ROUTE and scope["method"] == "POST":
             await self.small_bodies(*await _with_user_name(scope, receive), send)
         else:
@@ -114,11 +123,22 @@ async def _with_user_name(scope: Scope, receive: Receive) -> tuple[Scope, Receiv
     return scope, replayed
 
 
-async def _not_served(send: Send) -> None:
-    body = json.dumps({"error": "not a file the page serves"}).encode()
+def _logged_in(scope: Scope) -> bool:
+    """Whether the request carries a login cookie of the page (Gradio's own check, which its
+    other routes make, read from the app it mounted: ``app.state.ui_app``)."""
+    page = getattr(getattr(scope.get("app"), "state", None), "ui_app", None)
+    if page is None:
+        return False
+    cookies = Request(scope).cookies  # (Starlette's lenient parser, as Gradio reads them)
+    names = (f"access-token-{page.cookie_id}", f"access-token-unsecure-{page.cookie_id}")
+    return any(cookies.get(name) in page.tokens for name in names)
+
+
+async def _answer(send: Send, status: int, error: str) -> None:
+    body = json.dumps({"error": error}).encode()
     await send({
         "type": "http.response.start",
-        "status": 404,
+        "status": status,
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
     })  # fmt: skip
     await send({"type": "http.response.body", "body": body})
