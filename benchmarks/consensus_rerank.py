@@ -34,7 +34,7 @@ from capsight.captioning.vocabulary import tokenize
 from capsight.errors import CapsightError
 from capsight.training.cider import CiderD
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache
+from capsight.training.features import FeatureCache, default_cache_dir
 from capsight.training.train import score
 
 ROOT = Path(__file__).resolve().parents[1]  # (defaults from here, not the folder it runs in)
@@ -61,7 +61,7 @@ def main() -> None:
         captioner = TrainedCaptioner("measured", args.checkpoint)
         corpus = load_corpus(args.data)
         folder = FeatureCache.folder_of(
-            DEFAULT_CACHE_DIR, corpus, captioner.encoder_name, captioner.resolution or 224
+            default_cache_dir, corpus, captioner.encoder_name, captioner.resolution or 224
         )
         cache = FeatureCache.open(folder)
     except CapsightError as exc:

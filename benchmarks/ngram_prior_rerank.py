@@ -39,7 +39,7 @@ from capsight.captioning.vocabulary import tokenize
 from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, CaptionedImage, load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, FeatureCache, member_cache
+from capsight.training.features import FeatureCache, default_cache_dir, member_cache
 from capsight.training.train import score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
@@ -250,7 +250,7 @@ def candidates(photos: list[CaptionedImage], caches: list[FeatureCache], width: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--widths", type=int, nargs="+", default=[3, 5])

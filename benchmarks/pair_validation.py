@@ -29,7 +29,7 @@ from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import load_corpus
-from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
+from capsight.training.features import default_cache_dir, member_cache
 from capsight.training.train import caption_grid, score
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flickr8k"
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", default=str(DATA), help="the Flickr8k dataset folder")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument(
         "--together-only", action="store_true", help="skip scoring each member alone"
     )

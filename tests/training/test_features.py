@@ -157,7 +157,6 @@ def test_a_photo_unreadable_then_made_readable_is_encoded_on_the_next_build(
 def test_a_cache_folder_that_cannot_be_made_is_one_line(
     caption_folder, tmp_path, encoder, monkeypatch
 ):
-    from capsight.training import features
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
@@ -165,7 +164,7 @@ def test_a_cache_folder_that_cannot_be_made_is_one_line(
             load_corpus(caption_folder), encoder, tmp_path / "file" / "c", progress=False
         )
     # The default (from $CAPSIGHT_CACHE) is no --cache-dir the user gave: said as what it is.
-    monkeypatch.setattr(features, "DEFAULT_CACHE_DIR", tmp_path / "file" / "features")
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path / "file"))  # after import: still read
     with pytest.raises(
         CapsightError, match=r"^the feature cache \(under \$CAPSIGHT_CACHE, or ~/.cache/capsight; "
     ):
@@ -263,3 +262,16 @@ def test_building_a_cache_says_where_it_goes_and_how_large_it_is(
     assert " MB; later runs on these photos reuse them)" in err
     FeatureCache.build(corpus, encoder, tmp_path / "cache", batch_size=6)  # found: nothing said
     assert "caching" not in capsys.readouterr().err
+
+
+def test_the_default_feature_cache_follows_capsight_cache_set_after_import(tmp_path, monkeypatch):
+    """The default was read once, at import: a library user who set $CAPSIGHT_CACHE afterwards
+    still had features written under ~/.cache."""
+    from capsight.training.ensemble_scst import EnsembleScstConfig
+    from capsight.training.features import default_cache_dir
+    from capsight.training.train import TrainConfig
+
+    monkeypatch.setenv("CAPSIGHT_CACHE", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "features"
+    assert TrainConfig(data="d", out="o").cache_dir == str(tmp_path / "features")
+    assert EnsembleScstConfig(data="d", members=[], out="o").cache_dir == str(tmp_path / "features")

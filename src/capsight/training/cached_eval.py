@@ -26,9 +26,9 @@ from capsight.captioning.trained import TrainedCaptioner
 from capsight.errors import CapsightError
 from capsight.training.batches import CaptionBatches
 from capsight.training.features import (
-    DEFAULT_CACHE_DIR,
     FeatureCache,
     build_encoder,
+    default_cache_dir,
     refuse_own_encoder,
 )
 from capsight.training.readers import read_corpus
@@ -47,9 +47,10 @@ def parse_decoding(text: str) -> DecodingOptions:
 
 def evaluate_on_cache(
     paths: list[str], data: str, split: str, decoding: DecodingOptions,
-    cache_dir: str = str(DEFAULT_CACHE_DIR), full: bool = False,
+    cache_dir: str | None = None, full: bool = False,
 ) -> dict:  # fmt: skip
     """BLEU/CIDEr (+ all metrics with ``full``) of a checkpoint or ensemble on ``split``."""
+    cache_dir = str(default_cache_dir()) if cache_dir is None else cache_dir
     captioner = TrainedCaptioner("evaluated", ",".join(paths))
     if own := [weights for _, weights in captioner.member_inputs if weights]:
         refuse_own_encoder({"encoder_weights": own[0]}, Path(own[0]).parent)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("checkpoints", nargs="+", help="checkpoint folders; several = ensemble")
     parser.add_argument("--split", default="test")
     parser.add_argument("--decoding", nargs="+", default=["greedy", "beam:3"])
-    parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument("--cache-dir", default=str(default_cache_dir()))
     parser.add_argument("--full", action="store_true", help="PTB tokenizer and METEOR (Java)")
     parser.add_argument("--json", help="also write the scores (and captions) to this file")
     args = parser.parse_args(argv)

@@ -31,7 +31,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,7 +46,7 @@ from capsight.captioning.trained import member_encoder_weights, member_encoders
 from capsight.errors import CapsightError, InvalidParameter
 from capsight.training import run_folder
 from capsight.training.batches import CaptionBatches
-from capsight.training.features import DEFAULT_CACHE_DIR, member_cache
+from capsight.training.features import default_cache_dir, member_cache
 from capsight.training.log_bar import progress_bar
 from capsight.training.readers import read_corpus
 from capsight.training.scst import scst_loss
@@ -81,7 +81,7 @@ class EnsembleScstConfig:
     val_beam: int = 3
     max_train_images: int = 0
     max_val_images: int = 0
-    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    cache_dir: str = field(default_factory=lambda: str(default_cache_dir()))
     resume: bool = False
     progress: bool = True
 

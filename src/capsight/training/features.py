@@ -33,7 +33,13 @@ from capsight.training.log_bar import progress_bar
 from capsight.vision.efficientnet_lite import FEATURE_DIM
 from capsight.vision.encoder import ImageEncoder
 
-DEFAULT_CACHE_DIR = cache_root() / "features"  # (read once, at import: commands set it before)
+
+def default_cache_dir() -> Path:
+    """Where encoder features are cached unless a command says: read when asked, so that
+    ``$CAPSIGHT_CACHE`` set after import counts."""
+    return cache_root() / "features"
+
+
 # How a missing or broken cache is made (a user who never built one had read "run the
 # extraction again").
 BUILD_IT = ("build it with `python -m capsight.training.features DATA` (capsight train on the "
@@ -140,7 +146,7 @@ class FeatureCache:
         cls,
         corpus: CaptionCorpus,
         encoder: ImageEncoder,
-        cache_dir: str | os.PathLike = DEFAULT_CACHE_DIR,
+        cache_dir: str | os.PathLike | None = None,  # None: default_cache_dir()
         flip: bool = False,
         batch_size: int = 32,
         progress: bool = True,
@@ -148,6 +154,7 @@ class FeatureCache:
         """Encode every photo of ``corpus`` (mirrored with ``flip``), resuming an interrupted run.
 
         A cache written before hidden maps were kept gets them added in one more pass."""
+        cache_dir = default_cache_dir() if cache_dir is None else cache_dir
         folder = cls.folder_of(
             cache_dir, corpus, encoder.name, encoder.resolution, flip, encoder.weights
         )
@@ -164,7 +171,7 @@ class FeatureCache:
             named = (
                 "the feature cache (under $CAPSIGHT_CACHE, or ~/.cache/capsight; --cache-dir to "
                 "choose another)"
-                if Path(cache_dir) == DEFAULT_CACHE_DIR
+                if Path(cache_dir) == default_cache_dir()
                 else f"--cache-dir {cache_dir}"
             )
             raise CapsightError(
@@ -430,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
         "--flip", action="store_true", help="encode the mirrored photos (train --flip)"
     )
     parser.add_argument(
-        "--cache-dir", default=str(DEFAULT_CACHE_DIR), help=f"default {DEFAULT_CACHE_DIR}"
+        "--cache-dir", default=str(default_cache_dir()), help=f"default {default_cache_dir()}"
     )
     args = parser.parse_args(argv)
     try:

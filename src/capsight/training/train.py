@@ -62,9 +62,9 @@ from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import CaptionCorpus, counted, split_at_random, val_from_train
 from capsight.training.distributed import agree_with_rank0, join_process_group, rank_device
 from capsight.training.features import (
-    DEFAULT_CACHE_DIR,
     FeatureCache,
     build_encoder,
+    default_cache_dir,
     refuse_own_encoder,
 )
 from capsight.training.log_bar import progress_bar
@@ -102,7 +102,7 @@ class TrainConfig:
     encoder: str = "efficientnet-lite0"
     resolution: int = 0  # 0 = the encoder's native resolution
     flip: bool = False  # mirrored-photo feature augmentation
-    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    cache_dir: str = field(default_factory=lambda: str(default_cache_dir()))
     epochs: int = 12
     batch_images: int = 32
     captions_per_image: int = 5
