@@ -1354,3 +1354,19 @@ def test_a_run_started_from_a_relative_init_from_resumes_from_another_directory(
         "2",
     ]
     assert train_main([*again, "--quiet", "--no-track"]) == 0
+
+
+def test_the_learning_rate_reaches_its_minimum_on_the_last_step():
+    """Steps count from 0: the last of a short run's steps had stopped well above the minimum."""
+    from types import SimpleNamespace
+
+    from capsight.training.train import warmup_cosine_lr
+
+    config = SimpleNamespace(warmup_steps=0, min_lr_ratio=0.1)
+    rates = [warmup_cosine_lr(step, 4, config, 1.0) for step in range(4)]
+    assert rates[0] == pytest.approx(1.0) and rates[-1] == pytest.approx(0.1)
+    assert rates == sorted(rates, reverse=True)
+    warm = SimpleNamespace(warmup_steps=2, min_lr_ratio=0.1)
+    rates = [warmup_cosine_lr(step, 6, warm, 1.0) for step in range(6)]
+    assert rates[:3] == pytest.approx([0.5, 1.0, 1.0]) and rates[-1] == pytest.approx(0.1)
+    assert warmup_cosine_lr(1, 1, config, 1.0) == pytest.approx(0.1)  # past the end: the minimum

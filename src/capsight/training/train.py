@@ -362,10 +362,11 @@ def _with_fine_tuning(model: CaptionModel, blocks: int) -> CaptionModel:
 
 def warmup_cosine_lr(step: int, total: int, config, base: float) -> float:
     """Linear warm-up over ``config.warmup_steps``, then cosine decay to ``base * config.min_lr_ratio``
-    at step ``total``."""
+    at the last of ``total`` steps (0-based ``step``; on 4 steps the last had run at 0.23 x
+    ``base`` rather than the 0.1 asked for)."""
     if step < config.warmup_steps:
         return base * (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
+    progress = min(1.0, (step - config.warmup_steps) / max(1, total - 1 - config.warmup_steps))
     return base * (
         config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     )
