@@ -63,6 +63,15 @@ def test_class_file_and_list(tmp_path):
     assert parse_classes("C#, Java").labels == ("C#", "Java")
 
 
+def test_a_blank_name_in_a_list_is_refused_not_dropped():
+    """Scores come back in the list's order: a blank dropped had put "dog" at index 1 for a
+    caller who reads them by its own list. Typed lists and class files still skip blanks."""
+    for names in (["cat", "  ", "dog"], ("cat", "\u200b", "dog")):
+        with pytest.raises(InvalidParameter, match=r"^classes\[1\] is blank"):
+            parse_classes(names)
+    assert parse_classes("cat, , dog").labels == ("cat", "dog")
+
+
 @pytest.mark.parametrize("spec", ["cat,dog,cat", "cat, Cat", "Dog,DOG,bird", "hot dog, hot  dog"])
 def test_a_class_named_twice_is_refused_whatever_its_case(spec):
     with pytest.raises(InvalidParameter, match="each class once"):

@@ -153,3 +153,13 @@ def test_each_result_says_whether_its_top_class_stands_out(client, cat_jpeg):
     assert clear["results"][0]["stands_out"] is True
     tie = client.post("/v1/classify", data={"classes": "apple, banana"}, files=files).json()
     assert tie["results"][0]["stands_out"] is False
+
+
+def test_a_typed_class_list_skips_its_blank_names(make_app, started, cat_jpeg):
+    """A blank in a typed list is no class (as in a class file); only the library refuses one
+    in a Python list, whose order a caller reads the scores by."""
+    for client in started(make_app()):
+        r = client.post("/v1/classify", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
+                        data={"classes": "cat, , dog\n\ncar"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert sorted(c["label"] for c in r.json()["results"][0]["top"]) == ["car", "cat", "dog"]

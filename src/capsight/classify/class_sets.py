@@ -234,6 +234,10 @@ def parse_classes(
     # typed with its own letter (NFC). (Joiners stay: emoji sequences and Persian need them.)
     labels = [unicodedata.normalize("NFC", " ".join(label.translate(_INVISIBLE).split()))
               for label in labels]  # fmt: skip
+    if source == "list" and isinstance(spec, (list, tuple)) and "" in labels:
+        # (a list's scores come back in its order: a blank dropped had shifted every name after
+        # it onto its neighbour's score, for a caller who indexes them by the list)
+        raise InvalidParameter(f"classes[{labels.index('')}] is blank; give each class a name")
     labels = [label for label in labels if label]
     for label in labels:
         _check_name(label, source)

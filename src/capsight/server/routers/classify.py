@@ -123,7 +123,7 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
             f"{quoted(named[0])} is a single class; {hint}give two or more ('cat, dog') or a built-in "
             f"set ({', '.join(BUILTIN_SETS)})"
         )
-    return parse_classes(parts, at_least)
+    return parse_classes(named, at_least)  # (typed blanks dropped, as a class file's)
 
 
 # A build cut off by the time limit goes on: its class list (here, for /v1/classify) and its
