@@ -22,7 +22,9 @@
 ``caption`` and ``describe_images`` (caption + ImageNet labels + model name) take paths, bytes,
 PIL images or NumPy arrays, as does ``classify_images`` (zero-shot classes: a comma-separated list,
 a list, or a built-in set's name); ``encode_images`` and ``word_vectors`` give the shared image encoder's
-CNN features and the captioner's vectors of its words. Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
+CNN features and the captioner's vectors of its words. What they return is importable from here
+too (``CaptionResult``, ``ImageDescription``, ``Prediction``, ``EncodedImages``, ``Moment``,
+``VideoInfo``, ``AnalysisParams``, ``VideoOutcome``). Every error a caller can cause is a ``CapsightError`` (``capsight.errors``
 has its kinds) with a one-line message. Library calls print nothing.
 
 Heavy libraries (torch, transformers) are imported only when a function that needs them runs.
@@ -57,6 +59,15 @@ __all__ = [
     "word_vectors",
     "DecodingOptions",
     "CapsightError",
+    # what the functions above return, for type hints and isinstance
+    "CaptionResult",
+    "ImageDescription",
+    "Prediction",
+    "EncodedImages",
+    "Moment",
+    "VideoInfo",
+    "AnalysisParams",
+    "VideoOutcome",
 ]
 
 from capsight.errors import CapsightError
@@ -73,6 +84,14 @@ _LAZY = {
     "encode_images": "capsight.captioning.facade",
     "word_vectors": "capsight.captioning.facade",
     "DecodingOptions": "capsight.captioning.options",
+    "CaptionResult": "capsight.captioning.base",
+    "ImageDescription": "capsight.captioning.facade",
+    "Prediction": "capsight.classify.classifier",
+    "EncodedImages": "capsight.vision.encoder",
+    "Moment": "capsight.novelty.analysis",
+    "VideoInfo": "capsight.novelty.analysis",
+    "AnalysisParams": "capsight.novelty.analysis",
+    "VideoOutcome": "capsight.batch.outcome",
 }
 
 

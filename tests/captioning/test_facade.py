@@ -361,6 +361,16 @@ def test_the_package_lists_its_public_functions_for_help_and_completion():
 
     assert capsight.Analysis is Analysis and capsight.write_outputs is write_outputs
     assert capsight.analyze_videos is analyze_videos
+    # the result types, for a user's type hints (they had to be read from internal modules)
+    from capsight.batch.outcome import VideoOutcome
+    from capsight.captioning.base import CaptionResult
+    from capsight.classify.classifier import Prediction
+    from capsight.novelty.analysis import AnalysisParams, Moment, VideoInfo
+    from capsight.vision.encoder import EncodedImages
+
+    for kind in (CaptionResult, facade.ImageDescription, Prediction, EncodedImages, Moment,
+                 VideoInfo, AnalysisParams, VideoOutcome):  # fmt: skip
+        assert getattr(capsight, kind.__name__) is kind and kind.__name__ in capsight.__all__
     with pytest.raises(TypeError, match=r"^classify_images\(\) got an unexpected keyword"):
         capsight.classify_images(["cat.jpg"], "cat, dog", tpo=1)  # it had named classify()
     with pytest.raises(AttributeError):
