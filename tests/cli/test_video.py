@@ -410,7 +410,7 @@ def test_a_bad_out_is_refused_before_the_video_is_analysed(
     (tmp_path / "taken").write_text("x")
     status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / out)
     assert status == 2
-    one_error_line(err, "choose another --out")
+    one_error_line(err, "choose another output folder")
     assert fake_pipeline == []
 
 
@@ -664,7 +664,7 @@ def test_an_out_the_system_refuses_is_found_before_the_analysis(
     # after the analysis; the CLI tries a file there first.
     status, _, err = run_cli("video", "clip.mp4", "--out", "/proc/capsight-no-such/x")
     assert status == 2
-    one_error_line(err, "/proc/capsight-no-such/x", "choose another --out")
+    one_error_line(err, "/proc/capsight-no-such/x", "choose another output folder")
     assert fake_pipeline == []
 
 
@@ -674,7 +674,7 @@ def test_a_report_file_that_is_a_folder_is_found_before_the_analysis(
     (tmp_path / "o" / "report.html").mkdir(parents=True)
     status, _, err = run_cli("video", "clip.mp4", "--out", tmp_path / "o")
     assert status == 2
-    one_error_line(err, "report.html: is a folder", "choose another --out")
+    one_error_line(err, "report.html: is a folder", "choose another output folder")
     assert fake_pipeline == []
 
 

@@ -173,6 +173,7 @@ def test_bad_options_fail_before_the_file_is_read(options, tmp_path):
         {"path": b"clip.mp4"},
         {"captioner": None},
         {"greedy": "no"},
+        {"partial": "no"},  # had been taken as True
         {"thumbnail_size": "x"},
         {"thumbnail_size": 64.5},
         {"progress": 5},

@@ -871,3 +871,15 @@ def test_a_stopped_runs_report_says_so_at_the_top():
     top = page[: page.index("<h2>Novel moments</h2>")]
     assert "stopped part-way: analysed up to 00:06 of 00:12" in top
     assert "stopped part-way" not in render_report_html(make_analysis(), plot_png=b"")
+
+
+def test_a_python_caller_is_not_told_of_a_cli_flag(tmp_path):
+    """write_outputs(analysis, "notes.txt") had said "choose another --out"."""
+    from capsight.novelty.reports import write_outputs
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("x")
+    info = VideoInfo(path="clip.mp4", duration=2.0, fps=10.0, width=64, height=48)
+    with pytest.raises(InvalidParameter, match="choose another output folder$") as caught:
+        write_outputs(Analysis(info, AnalysisParams(), []), taken)
+    assert "--out" not in str(caught.value)

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 REGIONS = SelectionConfig().regions  # the encoder grid is pooled into REGIONS x REGIONS cells
 
 
-def _check_call(path, captioner, greedy, thumbnail_size) -> str:
+def _check_call(path, captioner, greedy, thumbnail_size, partial=True) -> str:
     """What the CLI's parser would have refused, for callers from Python; ``captioner`` as a
     name (a folder given as a path too)."""
     if not isinstance(path, (str, os.PathLike)):
@@ -70,8 +70,9 @@ def _check_call(path, captioner, greedy, thumbnail_size) -> str:
         raise InvalidParameter(
             f"captioner must be a captioner name or a folder, not {type(captioner).__name__!r}"
         )
-    if not isinstance(greedy, (bool, np.bool_)):
-        raise InvalidParameter(f"greedy must be True or False, got {greedy!r}")
+    for name, value in (("greedy", greedy), ("partial", partial)):  # "no" was taken as True
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidParameter(f"{name} must be True or False, got {value!r}")
     if thumbnail_size is not None and (
         isinstance(thumbnail_size, bool) or not isinstance(thumbnail_size, numbers.Integral)
     ):
@@ -287,7 +288,7 @@ def analyze_video(
     up to 512 MB of free heap top is kept, threads share one arena): faster encoding, the same
     peak memory, memory freed after the peak returned later.
     """
-    captioner = _check_call(path, captioner, greedy, thumbnail_size)
+    captioner = _check_call(path, captioner, greedy, thumbnail_size, partial)
     check_progress(progress)
     greedy = bool(greedy)
     every, window, metric, signal, sensitivity = _check_params(

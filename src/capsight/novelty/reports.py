@@ -800,28 +800,28 @@ def check_output_dir(out_dir: str | os.PathLike, outputs: tuple[str, ...] = OUTP
     ``outputs``: the names that will be written there (a batch's root holds only summary.csv)."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise InvalidParameter(f"{out}: exists and is not a folder; choose another --out")
+        raise InvalidParameter(f"{out}: exists and is not a folder; choose another output folder")
     made = _missing_folders(out)
     existing = made[-1].parent if made else out
     if not existing.is_dir():
-        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another --out")
+        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another output folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InvalidParameter(
-            f"{out}: cannot write there (permission denied); choose another --out"
+            f"{out}: cannot write there (permission denied); choose another output folder"
         )
     for name in outputs:
         if (out / name).is_dir():
             raise InvalidParameter(
-                f"{out / name}: is a folder, so the report cannot be written; choose another --out"
+                f"{out / name}: is a folder, so the report cannot be written; choose another output folder"
             )
         if (out / name).is_file() and not written_by_capsight(out / name):
             raise InvalidParameter(f"{out / name}: not written by capsight, and the report would "
-                                   "replace it; move it or choose another --out")  # fmt: skip
+                                   "replace it; move it or choose another output folder")  # fmt: skip
     try:
         make_writable_folder(out)
     except OSError as exc:
         raise InvalidParameter(
-            f"{out}: cannot write the report there ({exc.strerror or exc}); choose another --out"
+            f"{out}: cannot write the report there ({exc.strerror or exc}); choose another output folder"
         ) from None
     finally:
         _remove_empty(made)
@@ -840,7 +840,7 @@ def _replace_all(out: Path, contents: dict[str, str | bytes]) -> dict[str, Path]
                 handle = create_new(part)  # (no link followed)
             except FileExistsError:  # something took a random name: not a parent that is a file
                 raise InvalidParameter(f"{out}: cannot write the report ({part.name} appeared "
-                                       "there meanwhile); choose another --out") from None  # fmt: skip
+                                       "there meanwhile); choose another output folder") from None  # fmt: skip
             temporary[name] = part
             with os.fdopen(handle, "wb") as file:
                 # (backslashreplace: a name not in UTF-8, "caf\\xe9.mp4", reaches here as a
@@ -890,18 +890,18 @@ def write_outputs(analysis: Analysis | dict, out_dir: str | os.PathLike) -> dict
     except PermissionError:
         _remove_empty(made)
         raise InvalidParameter(
-            f"{out}: cannot write there (permission denied); choose another --out"
+            f"{out}: cannot write there (permission denied); choose another output folder"
         ) from None
     except (FileExistsError, NotADirectoryError):
         _remove_empty(made)
         raise InvalidParameter(
-            f"{out}: a parent is a file, not a folder; choose another --out"
+            f"{out}: a parent is a file, not a folder; choose another output folder"
         ) from None
     except OSError as exc:  # disk full, read-only file system, name too long ...
         _remove_empty(made)
         reason = exc.strerror or str(exc)
         raise InvalidParameter(
-            f"{out}: cannot write the report ({reason}); choose another --out"
+            f"{out}: cannot write the report ({reason}); choose another output folder"
         ) from None
     return paths
 
