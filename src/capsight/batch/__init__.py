@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from capsight.batch.outcome import VideoOutcome, analyze_into, output_folders
@@ -35,7 +35,7 @@ def analyze_videos(
     *,
     workers: int = 1,
     ray: str | None = None,
-    progress=None,
+    progress: Callable[[int, float, str], None] | None = None,
     **options,
 ) -> Iterator[VideoOutcome]:
     """Analyse ``videos`` into folders under ``out``; an iterator of their ``VideoOutcome``s.
@@ -48,7 +48,8 @@ def analyze_videos(
     Bad arguments raise ``InvalidParameter`` here, before any video is read; an unknown model
     name, found as the first video loads it, raises ``ModelNotFound`` and ends the batch. With
     ``workers`` > 1 the workers are spawned processes, which import the calling script: run the
-    batch under ``if __name__ == "__main__":``, as with any multiprocessing."""
+    batch under ``if __name__ == "__main__":``, as with any multiprocessing. A video named twice
+    (the same file by any path) is analysed once."""
     from capsight.novelty.pipeline import check_options
     from capsight.progress import check_video_progress
 

@@ -35,6 +35,7 @@ class VideoOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the video was analysed (otherwise ``error`` says why)."""
         return self.error is None
 
     @property
@@ -45,6 +46,7 @@ class VideoOutcome:
 
     @property
     def report(self) -> str | None:
+        """The path of its report.html, or None for a video that failed."""
         return self.outputs.get("report.html")
 
     def to_dict(self) -> dict:

@@ -158,6 +158,7 @@ class Prediction:
         return stands_out(self.scores or [score for _, score in self.top])
 
     def to_dict(self) -> dict:
+        """JSON-ready: the image, its top classes as ``{"label", "score"}``, ``stands_out``."""
         return {
             "image": self.image,
             "top": [{"label": label, "score": round(score, 6)} for label, score in self.top],
@@ -179,5 +180,6 @@ def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[tuple[str
 def top_labels(
     classifier: nn.Module, images: list[Image.Image], k: int = 5
 ) -> list[list[tuple[str, float]]]:
+    """Each image's ``k`` likeliest classes as (name, probability), likeliest first."""
     k = check_count("k", k, 1)  # 0 gave empty lists, -1 torch's "selected index k out of range"
     return top_k(predict(classifier, images), list(classifier.labels), k)

@@ -310,6 +310,7 @@ class Analysis:
         return said
 
     def to_dict(self) -> dict:
+        """JSON-ready, as analysis.json holds it (thumbnails left out); ``from_dict`` reads it."""
         from capsight import __version__
 
         return {

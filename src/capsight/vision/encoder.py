@@ -82,6 +82,7 @@ class EncodedImages:
                 f"{tuple(self.probs.shape)}, hidden {hidden})")  # fmt: skip
 
     def select(self, index: slice | list[int]) -> EncodedImages:
+        """The rows ``index`` of every array held (a batch's share of the images)."""
         hidden = None if self.hidden is None else self.hidden[index]
         images = None
         if self.images is not None:
