@@ -3,6 +3,8 @@ import json
 import pytest
 import torch
 
+from capsight._cli.tools.end_to_end import main
+from capsight._cli.tools.features import main as features_main
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.facade import cached_encoder
 from capsight.captioning.trained import TrainedCaptioner
@@ -15,12 +17,10 @@ from capsight.training.end_to_end import (
     _own_encoder,
     augment,
     end_to_end,
-    main,
     photo_bytes,
 )
 from capsight.training.ensemble_scst import EnsembleScstConfig, train_ensemble
 from capsight.training.export import export_model
-from capsight.training.features import main as features_main
 from capsight.training.train import TrainConfig, check_starting_point, train
 from capsight.vision.encoder import load_efficientnet_lite
 

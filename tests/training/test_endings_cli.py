@@ -1,4 +1,5 @@
-from capsight.captioning.endings import Endings, main
+from capsight._cli.tools.endings import main
+from capsight.captioning.endings import Endings
 from capsight.captioning.vocabulary import Vocabulary, tokenize
 from capsight.training.datasets import load_corpus
 

@@ -4,9 +4,10 @@ import json
 import pytest
 import torch
 
+from capsight._cli.tools.ensemble_scst import main
 from capsight.captioning.checkpoint import load_checkpoint
 from capsight.errors import InvalidParameter
-from capsight.training.ensemble_scst import EnsembleScstConfig, main, train_ensemble
+from capsight.training.ensemble_scst import EnsembleScstConfig, train_ensemble
 from capsight.training.train import train
 
 from .test_train import _config

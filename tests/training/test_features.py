@@ -207,7 +207,7 @@ def test_a_cut_short_or_damaged_cache_is_refused_and_built_again(
 def test_the_features_command_reads_what_train_reads_and_says_mistakes_in_one_line(
     caption_folder, tmp_path, capsys
 ):
-    from capsight.training.features import main
+    from capsight._cli.tools.features import main
 
     for argv, fragment in (
         ([str(tmp_path / "gone")], "no such caption file or dataset folder"),

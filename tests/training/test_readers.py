@@ -443,7 +443,7 @@ def test_the_fetch_reads_urls_as_a_browser_does_and_remembers_only_lasting_failu
 def test_the_fetch_checks_its_timeout_and_limit_and_refuses_an_empty_file(tmp_path, capsys):
     """--timeout -1 had been a ValueError for every URL, each remembered for good as a "bad
     URL"; an empty TSV and --limit 0 "fetched 0" and exited 0."""
-    from capsight.training.readers.conceptual_captions import main
+    from capsight._cli.tools.conceptual_captions import main
 
     tsv = tmp_path / "train.tsv"
     tsv.write_text("a photo\thttp://127.0.0.1:9/0.jpg\n")
@@ -481,7 +481,7 @@ def test_conceptual_captions_stops_early_when_offline(tmp_path):
 
 
 def test_the_fetch_command_fails_when_no_photo_could_be_fetched(tmp_path, capsys):
-    from capsight.training.readers.conceptual_captions import main
+    from capsight._cli.tools.conceptual_captions import main
 
     tsv = tmp_path / "train.tsv"
     tsv.write_text(f"a photo\thttp://127.0.0.1:{_closed_port()}/0.jpg\n")
@@ -513,7 +513,9 @@ def test_ctrl_c_drops_the_queued_photos_and_says_how_to_go_on(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cc, "wait", interrupted)  # Ctrl-C while the first photos are under way
-    assert cc.main([str(tsv), str(tmp_path / "cache"), "--quiet"]) == 130
+    from capsight._cli.tools.conceptual_captions import main
+
+    assert main([str(tsv), str(tmp_path / "cache"), "--quiet"]) == 130
     err = capsys.readouterr().err
     assert (
         err.startswith("interrupted: the photos fetched so far stay in") and "Traceback" not in err

@@ -53,7 +53,7 @@ def test_null_tracker_remembers_and_marks_failure():
 def test_capsight_train_marks_its_run_as_it_ended(
     error, status, caption_folder, tmp_path, monkeypatch
 ):
-    import capsight.training.train_cli as training
+    import capsight._cli.train_command as training
     from capsight.training.train import TrainResult
 
     tracker = NullTracker()
@@ -81,7 +81,7 @@ def test_capsight_train_marks_its_run_as_it_ended(
 
 def test_an_interrupted_run_says_whether_an_epoch_was_saved(caption_folder, tmp_path, monkeypatch):
     """The CLI's hint after Ctrl-C (--resume, or start again) reads ``epoch_saved``."""
-    import capsight.training.train_cli as training
+    import capsight._cli.train_command as training
 
     def saved_one_then_stopped(config, tracker, corpus):
         (Path(config.out) / "last").mkdir(parents=True)
@@ -112,7 +112,7 @@ def test_a_full_disk_after_a_saved_epoch_says_to_resume_once_there_is_room(
     import errno
 
     import capsight._cli.main as cli
-    import capsight.training.train_cli as training
+    import capsight._cli.train_command as training
 
     def saved_one_then_full(config, tracker, corpus):
         (Path(config.out) / "last").mkdir(parents=True)
@@ -368,7 +368,7 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
     import argparse
 
     pytest.importorskip("mlflow")
-    import capsight.training.train_cli as training
+    import capsight._cli.train_command as training
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)

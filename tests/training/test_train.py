@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from capsight._cli.train_command import build_parser, config_from_args
 from capsight.captioning.base import DecodingOptions, create_captioner
 from capsight.errors import InvalidParameter
 from capsight.training.run_folder import make_run_folder
 from capsight.training.train import TrainConfig, check_starting_point, train
-from capsight.training.train_cli import build_parser, config_from_args
 
 TINY_SAT = {
     "projected_dim": 32,
@@ -755,7 +755,7 @@ def _karpathy_file(caption_folder, path):
 
 @pytest.mark.slow
 def test_training_reads_a_karpathy_file_with_its_photo_folder(caption_folder, tmp_path):
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     karpathy = _karpathy_file(caption_folder, tmp_path / "dataset_shapes.json")
     argv = [str(karpathy), "--images", str(caption_folder / "images"), "--out", str(tmp_path / "run"),
@@ -846,7 +846,7 @@ def test_a_second_run_into_a_folder_a_run_is_writing_stops_at_once(
 ):
     """Two `capsight train --out runs/x` at once had both run: their epochs interleaved in
     metrics.jsonl, and best/ was one run's model, train_config.json the other's."""
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     out = tmp_path / "run"
     out.mkdir()
@@ -1080,8 +1080,8 @@ def test_a_corrupt_photo_is_left_out_of_training_with_a_note(caption_folder, tmp
 
 
 def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folder, tmp_path):
+    from capsight._cli.train_command import train_main
     from capsight.errors import DatasetError
-    from capsight.training.train_cli import train_main
 
     for key in json.loads((caption_folder / "splits.json").read_text())["val"]:
         (caption_folder / "images" / key).write_bytes(b"not a photo at all")
@@ -1106,7 +1106,7 @@ def test_a_run_that_fails_before_writing_anything_leaves_no_folder(caption_folde
 def test_a_tracking_store_that_cannot_be_opened_leaves_no_folder(
     caption_folder, tmp_path, monkeypatch
 ):
-    from capsight.training import train_cli as training
+    from capsight._cli import train_command as training
 
     def unopenable(args, config):
         raise InvalidParameter("MLFLOW_TRACKING_URI: cannot open sqlite:////proc/nope/mlflow.db")
@@ -1166,7 +1166,7 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(
 ):
     """`capsight train DATA --out runs/x --resume` had gone on with --batch-images 32 where the
     run had 4 (the defaults of every flag left out), and been refused without --architecture."""
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     out, cache = tmp_path / "run", tmp_path / "cache"
     started = [str(caption_folder), "--out", str(out), "--cache-dir", str(cache), "--architecture", "show-and-tell",
@@ -1207,7 +1207,7 @@ def test_a_resume_keeps_the_runs_own_options_where_the_command_leaves_them_out(
 
     assert _same_checkpoint(str(out), str(out / "best"))  # a run folder stands for its best/
     assert not _same_checkpoint("", str(out)) and _same_checkpoint("", "")
-    from capsight.training.train_cli import with_the_runs_options
+    from capsight._cli.train_command import with_the_runs_options
 
     # Another --architecture: the run's model options are its architecture's, not carried over
     # (a show-and-tell's cell=gru had been blamed: "--model-option cell: is not an option of ...").
@@ -1304,7 +1304,7 @@ def test_too_many_fine_tune_blocks_are_refused_before_anything_opens(tmp_path):
 def test_a_resumed_run_keeps_its_relative_folders_as_they_were_where_it_started(tmp_path):
     """--images photos, given where the run started, is that folder: resumed from elsewhere
     with it left out, the run had looked for ./photos from there."""
-    from capsight.training.train_cli import with_the_runs_options
+    from capsight._cli.train_command import with_the_runs_options
 
     out = tmp_path / "run"
     out.mkdir()
@@ -1334,7 +1334,7 @@ def test_a_run_started_from_a_relative_init_from_resumes_from_another_directory(
     """Its recorded --init-from runs/a, kept as the folder it named, had been compared with
     runs/a from here: "--init-from /proj/runs/a: the run ... resumes from its own last epoch"
     for a --resume that named no --init-from."""
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     common = ["--cache-dir", str(tmp_path / "cache"), "--architecture", "show-and-tell",
               "--batch-images", "4", "--min-count", "1", "--warmup-steps", "2", "--val-method",

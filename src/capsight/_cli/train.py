@@ -1,5 +1,5 @@
 """``capsight train``: train a captioner on cached encoder features (a thin front for
-``capsight.training.train_cli``; every option is documented by ``capsight train --help``).
+``capsight._cli.train_command``; every option is documented by ``capsight train --help``).
 
     $ capsight train ../shared/data/flickr8k --out runs/sat --epochs 7
     $ capsight train ../shared/data/flickr8k --out runs/sat-scst --init-from runs/sat/best \
@@ -26,6 +26,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from capsight._cli.parser import OneLineParser
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     return train_main(["--help"] if args.train_help else list(args.rest), OneLineParser)

@@ -29,7 +29,6 @@ Build it for an older checkpoint with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from collections import Counter
@@ -150,34 +149,7 @@ class Endings:
                                 "ending") from None  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
-    from capsight.captioning.checkpoint import load_vocabulary
-    from capsight.captioning.vocabulary import tokenize
-    from capsight.errors import CapsightError
-    from capsight.training.readers import read_corpus
+if __name__ == "__main__":  # the tool itself lives in capsight._cli.tools.endings
+    from capsight._cli.tools.endings import main
 
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.captioning.endings",
-        description="Learn a checkpoint's endings.json from a corpus.",
-    )
-    parser.add_argument("data", help="the training corpus (its train split is used)")
-    parser.add_argument("checkpoint", help="checkpoint folder; endings.json is written there")
-    args = parser.parse_args(argv)
-    vocab = load_vocabulary(args.checkpoint)
-    if vocab is None:
-        parser.error(f"{args.checkpoint}: no vocab.json")
-    try:
-        images = read_corpus(args.data).split("train")
-    except CapsightError as exc:  # a corpus the user named: one line, not a traceback
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    endings = Endings.learn(vocab.encode(tokenize(c)) for im in images for c in im.captions)
-    endings.save(args.checkpoint)
-    print(
-        f"{args.checkpoint}/{FILE}: {len(endings.final_words)} final words, "
-        f"{len(endings.final_pairs)} final word pairs, {len(endings.first_words or ())} first words"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -23,10 +23,7 @@ under a BSD-style licence that allows redistribution with its notice (kept in th
 
 from __future__ import annotations
 
-import argparse
-import gzip
 from collections import defaultdict
-from importlib import resources
 from pathlib import Path
 
 HEADER = (
@@ -133,21 +130,7 @@ def _near_ancestors(synsets, parents, under, max_hops: int = 3, max_cover: int =
     return near
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.classify.wordnet_export",
-        description=__doc__.splitlines()[0],
-    )
-    parser.add_argument("--wordnet", type=Path, required=True, help="folder with data.noun")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    text = resources.files("capsight.data").joinpath("imagenet_wnids.txt").read_text("utf-8")
-    wnids = [w for w in text.split() if w]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.GzipFile(args.out, "wb", mtime=0) as fh:  # mtime=0: the same bytes every run
-        fh.write(export(args.wordnet, wnids).encode("utf-8"))
+if __name__ == "__main__":  # the tool itself lives in capsight._cli.tools.wordnet_export
+    from capsight._cli.tools.wordnet_export import main
 
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -804,7 +804,9 @@ def check_output_dir(out_dir: str | os.PathLike, outputs: tuple[str, ...] = OUTP
     made = _missing_folders(out)
     existing = made[-1].parent if made else out
     if not existing.is_dir():
-        raise InvalidParameter(f"{out}: a parent is a file, not a folder; choose another output folder")
+        raise InvalidParameter(
+            f"{out}: a parent is a file, not a folder; choose another output folder"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InvalidParameter(
             f"{out}: cannot write there (permission denied); choose another output folder"

@@ -32,7 +32,6 @@ decode as an ensemble.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -58,7 +57,7 @@ from capsight.captioning.checkpoint import (
 from capsight.captioning.endings import Endings
 from capsight.captioning.model import CaptionModel, build_model, config_from_dict
 from capsight.captioning.vocabulary import Vocabulary, tokenize
-from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 from capsight.io.images import load_image
 from capsight.io.tensor_files import save_tensors
 from capsight.training import run_folder
@@ -605,49 +604,7 @@ OPTION_HELP = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,  # an option never stands for a longer one (capsight._cli.parser)
-        prog="python -m capsight.training.end_to_end",
-        description="Train Show, Attend and Tell with its whole encoder, on photos (a GPU job).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument(
-        "data", help="caption dataset, as for capsight train (with train and val splits)"
-    )
-    parser.add_argument("--out", required=True, help="run folder: best/, last/, metrics.jsonl")
-    defaults = EndToEndConfig(data="", out="")
-    for f in dataclasses.fields(EndToEndConfig):
-        if f.name in ("data", "out", "resume", "progress"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=value, help=OPTION_HELP[f.name]
-            )
-        else:
-            parser.add_argument(flag, type=type(value), default=value, help=OPTION_HELP[f.name])
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/last")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    return parser
+if __name__ == "__main__":  # the tool itself lives in capsight._cli.tools.end_to_end
+    from capsight._cli.tools.end_to_end import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(EndToEndConfig)
-        if hasattr(args, f.name)
-    }
-    try:
-        best = end_to_end(EndToEndConfig(**{**values, "progress": not args.quiet}))
-    except (CapsightError, OSError) as exc:
-        print(f"end_to_end: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({"best": best, "best_dir": str(Path(args.out) / "best")}))
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -15,7 +15,6 @@ without copying it (the pair shipped until 2026-12-03 was built that way). The s
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import shutil
@@ -28,7 +27,7 @@ from capsight.captioning.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
+from capsight.errors import InvalidParameter, ModelNotFound
 
 
 def export_model(
@@ -90,31 +89,7 @@ def check_shared_vocabulary(sources, vocabularies, dest: Path, also) -> None:
             )
 
 
-def main(argv: list[str] | None = None) -> None:
-    from capsight.training.cached_eval import parse_decoding
+if __name__ == "__main__":  # the tool itself lives in capsight._cli.tools.export
+    from capsight._cli.tools.export import main
 
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.training.export",
-        description=__doc__.split("\n")[0],
-    )
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--to", required=True)
-    parser.add_argument("--decoding", default="beam:3")
-    parser.add_argument(
-        "--also",
-        action="append",
-        default=[],
-        help="an exported model (folder relative to --to) to lead the ensemble",
-    )
-    args = parser.parse_args(argv)
-    try:
-        print(
-            export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also)
-        )
-    except (CapsightError, OSError) as exc:
-        raise SystemExit(f"export: error: {exc}") from None
-
-
-if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

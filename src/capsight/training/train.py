@@ -1262,6 +1262,6 @@ def _refuse_other_features(config: TrainConfig, checkpoint: Path, what: str) -> 
 
 
 if __name__ == "__main__":
-    from capsight.training.train_cli import train_main
+    from capsight._cli.train_command import train_main
 
     raise SystemExit(train_main())

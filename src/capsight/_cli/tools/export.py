@@ -1,0 +1,36 @@
+"""The command line of ``python -m capsight.training.export``
+(the library module hands over to it, and parses no argv itself)."""
+
+from __future__ import annotations
+
+import argparse
+
+import capsight.training.export as library
+from capsight.errors import CapsightError
+from capsight.training.export import export_model
+
+
+def main(argv: list[str] | None = None) -> None:
+    from capsight.training.cached_eval import parse_decoding
+
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        prog="python -m capsight.training.export",
+        description=library.__doc__.split("\n")[0],
+    )
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--to", required=True)
+    parser.add_argument("--decoding", default="beam:3")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="an exported model (folder relative to --to) to lead the ensemble",
+    )
+    args = parser.parse_args(argv)
+    try:
+        print(
+            export_model(args.checkpoints, args.to, parse_decoding(args.decoding), also=args.also)
+        )
+    except (CapsightError, OSError) as exc:
+        raise SystemExit(f"export: error: {exc}") from None
