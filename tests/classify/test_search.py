@@ -464,3 +464,14 @@ def test_a_query_that_is_not_utf8_is_one_line_before_the_video_is_read(
     assert fake_video["sampled"] == 0
     with pytest.raises(InvalidParameter, match="not valid UTF-8"):
         rank_moments(query, [0.0], ["a dog"], np.zeros((1, 1000), np.float32))
+
+
+def test_the_json_flags_help_names_every_key_a_hit_has(capsys):
+    """The help had left out "best", which every hit carries."""
+    from capsight.classify.search import SearchHit
+
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    keys = [*SearchHit(0.0, 0.5, 0.5, 0.5, "a dog").to_dict(), "weak"]
+    assert [key for key in keys if f'"{key}"' not in shown] == []

@@ -46,9 +46,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help='print a JSON list of {"time", "until", "score", "caption_score", '
+        help='print a JSON list of {"time", "until", "best", "score", "caption_score", '
         '"class_score", "caption", "weak"} (a shot\'s moments are one hit, from '
-        '"time" to "until"; "weak": it scores under the line clear matches pass)',
+        '"time" to "until"; "best": its best moment; "weak": it scores under the line clear '
+        "matches pass)",
     )
     p.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar while a video is captioned"

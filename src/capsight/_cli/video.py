@@ -134,7 +134,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "machine's cluster, 'local' starts Ray here, a ray:// address, or a head node's "
         "HOST:PORT; every node must see the videos and --out at the same paths",
     )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no summary")
+    p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar, no summary, no notes"
+    )
     p.add_argument(
         "--json",
         action="store_true",
