@@ -827,3 +827,26 @@ def test_behind_a_key_gradios_cancel_route_needs_the_pages_login(make_app, start
         assert r.status_code == 200, r.text  # logged in: Gradio's own route answers
     for client in started(make_app(ui=True)):  # no key: the page has no login to ask for
         assert client.post("/ui/gradio_api/cancel", json=body).status_code == 200
+
+
+def test_a_job_file_keeps_the_pages_download_name_and_asks_for_login_behind_a_key(
+    make_app, started, tmp_path
+):
+    """Gradio named every file (`filename="report.html"`), which the browser put before the
+    page's download name: each run was saved as report.html. Behind a key, a bookmarked report
+    opened before logging in was Gradio's JSON 401."""
+    report = tmp_path / "jobs" / ("a" * 32) / "out" / "report.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("<p>the report</p>")
+    url = f"/ui/gradio_api/file={report}"
+    for client in started(make_app(ui=True)):
+        r = client.get(url)
+        assert r.status_code == 200 and "the report" in r.text
+        assert r.headers["content-disposition"] == "inline"
+    for client in started(make_app(ui=True, api_key="correct-horse")):
+        r = client.get(url)
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        assert 'href="/ui/"' in r.text and "Log in" in r.text and "the report" not in r.text
+        client.post("/ui/login", data={"password": "correct-horse"}, follow_redirects=False)
+        r = client.get(url)
+        assert r.status_code == 200 and "the report" in r.text

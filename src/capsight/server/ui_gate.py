@@ -17,6 +17,12 @@ folders it is allowed (the job folder): a job's upload (``<id>/input.mp4``), whi
 never hands back, would be served as well. Here only ``<id>/out/`` and ``<id>/thumbs/`` of the
 job folder are; anything else in it is a ``404``.
 
+A job file is served without the name Gradio gives it (``Content-Disposition: inline;
+filename="report.html"``), which a browser prefers to the page's ``download`` name
+("holiday-report.html"): every run had been saved as report.html. Behind an API key, a job file
+asked for without the page's login (a bookmarked report) is a short HTML page that says to log
+in, not Gradio's JSON ``401``.
+
 Gradio's ``cancel`` route takes no login: behind an API key, anyone who read a session id (the
 access log shows them) could have cancelled that user's runs. Here it answers ``401`` unless
 the request carries the page's login cookie.
@@ -24,6 +30,7 @@ the request carries the page's login cookie.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from pathlib import Path
@@ -61,6 +68,11 @@ class UiGate:
             await self.app(scope, receive, send)
         elif asked is not None and not self._served(asked):
             await _answer(send, 404, "not a file the page serves")
+        elif asked is not None and self._in_jobs(asked):
+            if self.keyed and not _logged_in(scope):
+                await _log_in_first(scope, send)
+            else:
+                await self.app(scope, receive, _unnamed(send))
         elif path == UPLOAD_ROUTE:
             await self.app(scope, receive, send)
         elif self.keyed and path.rstrip("/") == CANCEL_ROUTE and not _logged_in(scope):
@@ -69,6 +81,14 @@ class UiGate:
             await self.small_bodies(*await _with_user_name(scope, receive), send)
         else:
             await self.small_bodies(scope, receive, send)
+
+    def _in_jobs(self, asked: str) -> bool:
+        """Whether a file ``_served`` lets through is a job's (inside the job folder)."""
+        try:
+            inside = os.path.relpath(os.path.realpath(asked), self.job_dir)
+        except (OSError, ValueError):
+            return False
+        return not (inside == os.pardir or inside.startswith(os.pardir + os.sep))
 
     def _served(self, asked: str) -> bool:
         """Anything outside the job folder is Gradio's to judge (its upload cache); inside it,
@@ -132,6 +152,33 @@ def _logged_in(scope: Scope) -> bool:
     cookies = Request(scope).cookies  # (Starlette's lenient parser, as Gradio reads them)
     names = (f"access-token-{page.cookie_id}", f"access-token-unsecure-{page.cookie_id}")
     return any(cookies.get(name) in page.tokens for name in names)
+
+
+def _unnamed(send: Send) -> Send:
+    """``send`` with the file's name taken out of its ``Content-Disposition`` (kept inline)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, b"inline" if k.lower() == b"content-disposition" else v)
+                       for k, v in message.get("headers", [])]  # fmt: skip
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
+
+
+async def _log_in_first(scope: Scope, send: Send) -> None:
+    page = html.escape(f"{scope.get('root_path', '')}{UI}", quote=True)  # (behind a proxy's prefix)
+    body = ("<!doctype html><meta charset=utf-8><title>capsight: log in first</title><p>This "
+            f'server takes an API key. <a href="{page}">Log in on its page</a> with the key, '
+            "then open this link again.</p>").encode()  # fmt: skip
+    await send({
+        "type": "http.response.start",
+        "status": 401,
+        "headers": [(b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _answer(send: Send, status: int, error: str) -> None:
