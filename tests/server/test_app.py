@@ -104,7 +104,13 @@ def test_api_key(make_app, cat_jpeg, started):
             {"Bearer": []},
         ]
         assert "security" not in schema["paths"]["/healthz"]["get"]
+        # The upload form holds nothing, and a browser cannot send the header: it is shown,
+        # saying how to send the key (it had been the JSON 401 in the browser).
+        form = c.get("/get_captions")
+        assert form.status_code == 200 and "this form cannot send" in form.text
+        assert 'href="/ui/"' in form.text and "<form" in form.text
     for c in started(make_app()):  # no key: the schema asks for none
+        assert "API key" not in c.get("/get_captions").text
         schema = c.get("/openapi.json").json()
         assert "securitySchemes" not in schema.get("components", {})
         assert "security" not in schema["paths"]["/v1/captions"]["post"]

@@ -147,6 +147,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         )  # fmt: skip
     for module in (health, captions, videos, jobs, models, legacy, classify):
         app.include_router(module.router)
+    app.include_router(legacy.form_router)
     if settings.api_key is None:
         app.openapi = functools.partial(_schema_without_keys, app, app.openapi)
     mount_api_docs(app)

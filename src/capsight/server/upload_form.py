@@ -4,6 +4,10 @@ file, or chose a PDF, reads one line and tries again, not a JSON body.
 
     >>> form_page()                      # the page as the original served it
     >>> form_page("image: field required")  # the same, with the error in a paragraph above
+
+Behind an API key the page is open (it holds nothing), and says above its form that a browser's
+form cannot send the key: the page at /ui logs in with it, curl sends it as a header. (It had
+been the JSON 401 every keyed route answers, in a browser that can send no header.)
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ _PAGE = """<!doctype html>
 """
 
 
-def form_page(error: str | None = None) -> str:
+KEYED_NOTE = ("<p>This server takes an API key, which this form cannot send: log in with it on "
+              '<a href="/ui/">the web page</a>, or send it as a header: <code>curl -H "X-API-Key: '
+              '$KEY" -F image=@photo.jpg .../get_captions</code>.\n')  # fmt: skip
+
+
+def form_page(error: str | None = None, keyed: bool = False) -> str:
     shown = "" if error is None else f'<p role=alert style="color:#b00020">{html.escape(error)}\n'
-    return _PAGE.format(error=shown)
+    return _PAGE.format(error=(KEYED_NOTE if keyed else "") + shown)
 
 
 def from_the_form(request: Request) -> bool:

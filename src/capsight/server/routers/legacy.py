@@ -85,9 +85,13 @@ def _rounded(x):
     return round(float(x), 6)
 
 
-@router.get("/get_captions", response_class=HTMLResponse, summary="An upload form (original)")
-def get_captions_form() -> HTMLResponse:
-    return HTMLResponse(form_page())
+# The form holds nothing: open behind a key too, saying how to send one (a browser cannot).
+form_router = APIRouter(tags=["legacy (original Flask server)"])
+
+
+@form_router.get("/get_captions", response_class=HTMLResponse, summary="An upload form (original)")
+def get_captions_form(settings: SettingsDep) -> HTMLResponse:
+    return HTMLResponse(form_page(keyed=settings.api_key is not None))
 
 
 @router.post(
