@@ -393,6 +393,17 @@ def test_an_upload_browsers_cannot_play_is_named_before_the_run(make_app, starte
     assert box is None  # taken out of the box (it had stayed as a dead player, "NaN:NaN")
     # a video: the button is back
     assert ui.video_uploaded(upload(new, "phone.mp4"))[-2]["interactive"]
+    # ... and after the run, whose summary had replaced the note: the player is still empty
+    app = make_app()
+    for _ in started(app):
+        quiet = lambda *a, **k: None  # noqa: E731 (stands in for gr.Progress)
+        ran = CapsightUI(app).analyze
+        summary = ran({"video": upload(old, "camera.mp4")}, 0.5, 3, "cosine", "fused", 0.5,
+                      "default", quiet)[0]  # fmt: skip
+        assert "The player stays empty: browsers cannot play MPEG-4 part 2" in summary
+        summary = ran({"video": upload(new, "phone.mp4")}, 0.5, 3, "cosine", "fused", 0.5,
+                      "default", quiet)[0]  # fmt: skip
+        assert "stays empty" not in summary
     assert ui.video_uploaded(None)[-2]["interactive"] is False  # no clip: nothing to find
     # After a run the button comes back on the same terms (it is off while one goes on).
     assert ui.find_button({"video": upload(new, "phone.mp4")})["interactive"] is True

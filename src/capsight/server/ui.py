@@ -515,12 +515,13 @@ class CapsightUI:
             return (gr.update(),) * 7
         if job.status != DONE:
             raise user_error(job.error or f"The analysis ended {job.status}.", duration=None)
-        if unplayable_codec(path) is not None:  # a new player would only fail again
-            return (*self.render_job(job.id), gr.update())
+        if (codec := unplayable_codec(path)) is not None:  # a new player would only fail again
+            return (*self.render_job(job.id, unplayable=codec), gr.update())
         return (*self.render_job(job.id), self.with_captions(job.id))
 
-    def render_job(self, job_id: str):
-        """Summary, plot, gallery, table, downloads and novel times of a finished job."""
+    def render_job(self, job_id: str, unplayable: str | None = None):
+        """Summary, plot, gallery, table, downloads and novel times of a finished job;
+        ``unplayable``: the upload's codec and container, when no browser plays them."""
         job = self.jobs.get(job_id)
         analysis = self.jobs.analysis(job_id) or {"moments": [], "video": {}, "params": {}}
         moments = analysis["moments"]
@@ -568,6 +569,10 @@ class CapsightUI:
             summary += f'<p class="cap-note cap-quiet">{html.escape(why)}</p>'
         for note in analysis_notes(analysis):
             summary += f'<p class="cap-note cap-quiet">Note: {html.escape(note)}.</p>'
+        if unplayable:  # the upload's note, which this summary replaces
+            summary += (f'<p class="cap-note cap-quiet">The player stays empty: browsers cannot '
+                        f"play {html.escape(unplayable)}. The moments and the report are the "
+                        "file's own.</p>")  # fmt: skip
         plot = files.get("plot")
         plot_update = (
             gr.Image(value=str(plot), alt_text=plot_text(moments, clock)) if plot else None
