@@ -321,6 +321,25 @@ def test_a_clip_no_browser_plays_is_explained_without_gradios_error_toast(page, 
         close.click()
 
 
+def test_a_photo_dropped_on_the_video_box_is_named_in_capsights_words(page, tmp_path):
+    """Gradio refuses it before capsight sees it: "Invalid file type: x.jpg. Only
+    video/x-m4v,video/* allowed." (ui.js says it as the page's other refusals do)."""
+    photo = tmp_path / "beach.jpg"
+    Image.new("RGB", (64, 48), (200, 180, 90)).save(photo)
+    page.get_by_role("tab", name="Video").click()
+    clear = page.locator("#capsight-video button[aria-label='Clear']")
+    if clear.count():  # the clip of a test before
+        clear.first.click()
+    page.locator("#capsight-video input[type=file]").set_input_files(str(photo))
+    toast = page.locator(".toast-item", has_text="beach.jpg")
+    toast.first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)  # (rewritten on the next animation frame)
+    said = toast.first.inner_text()
+    assert "beach.jpg: not a video; choose a video file" in said and "video/*" not in said
+    for close in page.locator(".toast-close").all():
+        close.click()
+
+
 def test_a_new_photo_drops_the_results_still_on_their_way(page, tmp_path):
     """Describe a photo that takes a while, upload another before the reply: the late reply
     is cancelled, so the new photo never sits beside the old one's captions."""

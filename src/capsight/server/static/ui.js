@@ -52,18 +52,28 @@ document.addEventListener("focusout", (event) => {
 // Gradio toasts "Error: Video not playable" for a clip the browser cannot play, beside the
 // summary box, where capsight already says why and whether the analysis can read it (an MPEG-4
 // Part 2 clip it analyses as usual read as a failure). That toast is closed as it appears.
-const closeNotPlayable = () => {
+// A photo (or any file) dropped on the video box is refused by Gradio itself, in MIME words:
+// "Invalid file type: x.jpg. Only video/x-m4v,video/* allowed." Said as capsight says it.
+const INVALID_TYPE = /^Invalid file type: (.+)\. Only (video|image)\/\S* allowed\.?$/;
+const tidyToasts = () => {
   for (const item of document.querySelectorAll(".toast-item")) {
     const text = item.querySelector(".toast-message-text");
-    if (text && text.textContent.trim() === "Video not playable") {
+    const said = text ? text.textContent.trim() : "";
+    if (said === "Video not playable") {
       item.querySelector(".toast-close")?.click();
+    }
+    const refused = said.match(INVALID_TYPE);
+    if (refused) {
+      text.textContent = refused[2] === "video"
+        ? `${refused[1]}: not a video; choose a video file (MP4, WebM, MOV, MKV, AVI, ...)`
+        : `${refused[1]}: not an image; choose a photo (JPEG, PNG, WebP, ...)`;
     }
   }
 };
 let toastCheck = 0;  // at most one look per frame: the page changes many times a second in a run
 const watchToasts = () => {
   new MutationObserver(() => {
-    if (!toastCheck) toastCheck = requestAnimationFrame(() => { toastCheck = 0; closeNotPlayable(); });
+    if (!toastCheck) toastCheck = requestAnimationFrame(() => { toastCheck = 0; tidyToasts(); });
   }).observe(document.body, { childList: true, subtree: true });
 };
 if (document.body) watchToasts();
