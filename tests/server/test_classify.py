@@ -160,6 +160,6 @@ def test_a_typed_class_list_skips_its_blank_names(make_app, started, cat_jpeg):
     in a Python list, whose order a caller reads the scores by."""
     for client in started(make_app()):
         r = client.post("/v1/classify", files={"images": ("cat.jpg", cat_jpeg, "image/jpeg")},
-                        data={"classes": "cat, , dog\n\ncar"})  # fmt: skip
+                        data={"classes": "cat, , dog\n\ncar, \u200b"})  # fmt: skip
         assert r.status_code == 200, r.text
         assert sorted(c["label"] for c in r.json()["results"][0]["top"]) == ["car", "cat", "dog"]

@@ -159,6 +159,12 @@ _INVISIBLE = dict.fromkeys([0xFEFF, 0x200B, 0x2060, 0x00AD, 0x200E, 0x200F, 0x06
 MAX_NAME = 200  # characters in a class name (a prompt holds it whole)
 
 
+def clean_name(label: str) -> str:
+    """A class name as it is compared and shown: invisible characters out, inner runs of
+    spaces folded to one, NFC (``parse_classes`` says why); "" for a name of nothing else."""
+    return unicodedata.normalize("NFC", " ".join(label.translate(_INVISIBLE).split()))
+
+
 def _check_name(label: str, source: str) -> None:
     where = f"{source}: " if source != "list" else ""
     if len(label) > MAX_NAME:
@@ -232,8 +238,7 @@ def parse_classes(
     # "cat" were two classes printed alike). Inner runs of spaces fold to one: "hot  dog" is
     # "hot dog", and one class with it; and "café" typed with a combining accent is the "café"
     # typed with its own letter (NFC). (Joiners stay: emoji sequences and Persian need them.)
-    labels = [unicodedata.normalize("NFC", " ".join(label.translate(_INVISIBLE).split()))
-              for label in labels]  # fmt: skip
+    labels = [clean_name(label) for label in labels]
     if source == "list" and isinstance(spec, (list, tuple)) and "" in labels:
         # (a list's scores come back in its order: a blank dropped had shifted every name after
         # it onto its neighbour's score, for a caller who indexes them by the list)

@@ -31,6 +31,7 @@ from capsight.classify.class_sets import (
     BUILTIN_SETS,
     ClassList,
     builtin_set,
+    clean_name,
     parse_classes,
     typed_names,
 )
@@ -113,7 +114,7 @@ def client_classes(text: str, at_least: int = 2) -> ClassList:
     if text in BUILTIN_SETS:
         return builtin_set(text)
     parts = typed_names(text)
-    named = [part.strip() for part in parts if part.strip()]
+    named = [part.strip() for part in parts if clean_name(part)]  # (a pasted zero-width space too)
     if len(named) > MAX_CLASSES:  # before the list is checked further: a 2 MB list goes at once
         raise ApiError(422, f"classes: at most {MAX_CLASSES} classes per request")
     if len(named) == 1 and at_least > 1:  # the library's advice names class files: not here
