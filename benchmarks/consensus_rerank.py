@@ -61,7 +61,7 @@ def main() -> None:
         captioner = TrainedCaptioner("measured", args.checkpoint)
         corpus = load_corpus(args.data)
         folder = FeatureCache.folder_of(
-            default_cache_dir, corpus, captioner.encoder_name, captioner.resolution or 224
+            default_cache_dir(), corpus, captioner.encoder_name, captioner.resolution or 224
         )
         cache = FeatureCache.open(folder)
     except CapsightError as exc:

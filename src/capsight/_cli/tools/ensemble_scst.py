@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import capsight.training.ensemble_scst as library
 from capsight.errors import CapsightError
 from capsight.training.ensemble_scst import OPTION_HELP, EnsembleScstConfig, train_ensemble
 
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="python -m capsight.training.ensemble_scst",
-        description=" ".join(__doc__.split("\n\n")[0].split()),
+        description=" ".join(library.__doc__.split("\n\n")[0].split()),
     )
     parser.add_argument(
         "data",
