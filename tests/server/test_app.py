@@ -108,7 +108,13 @@ def test_api_key(make_app, cat_jpeg, started):
         # saying how to send the key (it had been the JSON 401 in the browser).
         form = c.get("/get_captions")
         assert form.status_code == 200 and "this form cannot send" in form.text
-        assert 'href="/ui/"' in form.text and "<form" in form.text
+        assert "<form" in form.text and "/ui/" not in form.text  # (no web page on this one)
+        browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # its Upload button
+        r = c.post("/get_captions", files=image, headers=browser)
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        assert "X-API-Key" in r.text and "<form" in r.text  # the page again, not JSON
+    for c in started(make_app(ui=True, api_key="correct-horse")):
+        assert 'log in with it on <a href="/ui/">' in c.get("/get_captions").text
     for c in started(make_app()):  # no key: the schema asks for none
         assert "API key" not in c.get("/get_captions").text
         schema = c.get("/openapi.json").json()

@@ -165,7 +165,7 @@ def _answer(request: Request, message: str, status: int, headers=None) -> Respon
     """``{"error": message}``; or, to a browser that posted a form page, that page again with
     the message above the form (the same status and headers)."""
     if from_the_form(request):
-        return HTMLResponse(form_page(message), status_code=status, headers=headers)
+        return HTMLResponse(form_page(message, request.scope), status_code=status, headers=headers)
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 

@@ -40,14 +40,18 @@ class QueueGate:
             jobs, settings = getattr(state, "jobs", None), getattr(state, "settings", None)
             if settings is not None and not _authorised(scope, settings.api_key):
                 await _send_refusal(send, 401, missing_key_message(Headers(scope=scope)),
-                                    [(b"www-authenticate", b"ApiKey")])  # fmt: skip
+                                    [(b"www-authenticate", b"ApiKey")], scope)  # fmt: skip
                 return
             if jobs is not None and route_path(scope) in GATED:
                 try:
                     jobs.reserve()
                 except QueueFull as full:
                     await _send_refusal(
-                        send, 503, str(full), [(b"retry-after", str(full.retry_after_s).encode())]
+                        send,
+                        503,
+                        str(full),
+                        [(b"retry-after", str(full.retry_after_s).encode())],
+                        scope,
                     )
                     return
         await self.app(scope, receive, send)
@@ -58,14 +62,23 @@ def _authorised(scope: Scope, expected: str | None) -> bool:
 
 
 async def _send_refusal(
-    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]], scope: Scope
 ) -> None:
-    body = json.dumps({"error": message}).encode()
+    """``{"error": message}``; or the upload form's page with the message above it, to a
+    browser that posted that form (it had read a JSON 401)."""
+    from starlette.requests import Request
+
+    from capsight.server.upload_form import form_page, from_the_form
+
+    if from_the_form(Request(scope)):
+        body, kind = form_page(message, scope).encode(), b"text/html; charset=utf-8"
+    else:
+        body, kind = json.dumps({"error": message}).encode(), b"application/json"
     await send({
         "type": "http.response.start",
         "status": status,
         "headers": [
-            (b"content-type", b"application/json"),
+            (b"content-type", kind),
             (b"content-length", str(len(body)).encode()),
             *headers,
             (b"connection", b"close"),  # the body the client may still be sending is not read

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 FORM_PATHS = frozenset({"/get_captions"})  # POSTed by the page's own form
 
@@ -24,18 +25,25 @@ _PAGE = """<!doctype html>
 {error}<form action="" method=post enctype=multipart/form-data>
   <p><input type=file name=image accept="image/*"> <input type=submit value=Upload>
 </form>
-<p>A nicer page is at <a href="/ui/">/ui</a>; the API is described at <a href="/docs">/docs</a>.
+<p>{nicer}The API is described at <a href="{root}/docs">/docs</a>.
 """
+CURL = '<code>curl -H "X-API-Key: $KEY" -F image=@photo.jpg .../get_captions</code>'
 
 
-KEYED_NOTE = ("<p>This server takes an API key, which this form cannot send: log in with it on "
-              '<a href="/ui/">the web page</a>, or send it as a header: <code>curl -H "X-API-Key: '
-              '$KEY" -F image=@photo.jpg .../get_captions</code>.\n')  # fmt: skip
-
-
-def form_page(error: str | None = None, keyed: bool = False) -> str:
-    shown = "" if error is None else f'<p role=alert style="color:#b00020">{html.escape(error)}\n'
-    return _PAGE.format(error=(KEYED_NOTE if keyed else "") + shown)
+def form_page(error: str | None = None, scope: Scope | None = None) -> str:
+    """The page, with ``error`` above the form; ``scope`` (the request's) tells whether the
+    server has a key and a web page, and under which prefix it is served."""
+    settings = getattr(getattr((scope or {}).get("app"), "state", None), "settings", None)
+    root = html.escape((scope or {}).get("root_path", ""), quote=True)
+    ui = f'<a href="{root}/ui/">the web page</a>' if getattr(settings, "ui", False) else None
+    shown = ""
+    if getattr(settings, "api_key", None) is not None:
+        way = f"log in with it on {ui}, or send it as a header" if ui else "send it as a header"
+        shown += f"<p>This server takes an API key, which this form cannot send: {way}: {CURL}.\n"
+    if error is not None:
+        shown += f'<p role=alert style="color:#b00020">{html.escape(error)}\n'
+    nicer = f'A nicer page is at <a href="{root}/ui/">/ui</a>. ' if ui else ""
+    return _PAGE.format(error=shown, nicer=nicer, root=root)
 
 
 def from_the_form(request: Request) -> bool:

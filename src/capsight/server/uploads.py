@@ -105,7 +105,7 @@ async def _send_413(send: Send, message: str, scope: Scope) -> None:
     from capsight.server.upload_form import form_page, from_the_form
 
     if from_the_form(Request(scope)):
-        body, kind = form_page(message).encode(), b"text/html; charset=utf-8"
+        body, kind = form_page(message, scope).encode(), b"text/html; charset=utf-8"
     else:
         body, kind = json.dumps({"error": message}).encode(), b"application/json"
     await send(

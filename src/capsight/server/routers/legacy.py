@@ -90,8 +90,8 @@ form_router = APIRouter(tags=["legacy (original Flask server)"])
 
 
 @form_router.get("/get_captions", response_class=HTMLResponse, summary="An upload form (original)")
-def get_captions_form(settings: SettingsDep) -> HTMLResponse:
-    return HTMLResponse(form_page(keyed=settings.api_key is not None))
+def get_captions_form(request: Request) -> HTMLResponse:
+    return HTMLResponse(form_page(scope=request.scope))
 
 
 @router.post(
