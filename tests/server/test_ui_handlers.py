@@ -827,10 +827,12 @@ def test_behind_a_key_gradios_cancel_route_needs_the_pages_login(make_app, start
     """Gradio's cancel route takes no login: a session id read in the access log was enough to
     cancel that user's runs."""
     body = {"session_hash": "alice", "fn_index": 0, "event_id": "e"}
-    for client in started(make_app(ui=True, api_key="correct-horse")):
+    app = make_app(ui=True, api_key="correct-horse")
+    for client in started(app):
         r = client.post("/ui/gradio_api/cancel", json=body)
         assert r.status_code == 401 and "log in" in r.json()["error"], r.text
-        client.cookies.set("access-token-x", "forged")
+        page = app.state.ui_app  # a cookie of the right name, with a token never issued
+        client.cookies.set(f"access-token-unsecure-{page.cookie_id}", "forged")
         assert client.post("/ui/gradio_api/cancel", json=body).status_code == 401
         r = client.post("/ui/login", data={"password": "correct-horse"}, follow_redirects=False)
         assert r.status_code == 200 and r.cookies, r.text
@@ -861,3 +863,6 @@ def test_a_job_file_keeps_the_pages_download_name_and_asks_for_login_behind_a_ke
         client.post("/ui/login", data={"password": "correct-horse"}, follow_redirects=False)
         r = client.get(url)
         assert r.status_code == 200 and "the report" in r.text
+        # Gradio copies a Range request's headers into its answer: the login cookie went back
+        r = client.get(url, headers={"range": "bytes=0-5"})
+        assert r.status_code == 206 and "cookie" not in r.headers

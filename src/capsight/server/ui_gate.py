@@ -1,6 +1,6 @@
 """Guard the web page's own routes: small bodies, and only a job's outputs from its file route.
 
-    >>> app.add_middleware(UiGate, job_dir=settings.job_dir)
+    >>> app.add_middleware(UiGate, job_dir=settings.job_dir, keyed=bool(settings.api_key))
 
 Gradio's JSON routes under ``/ui/gradio_api/`` (``queue/join``, ``run/...``, ``cancel``, ...)
 read and parse a whole body before their login check, and some have none: a caller without the
@@ -144,8 +144,8 @@ async def _with_user_name(scope: Scope, receive: Receive) -> tuple[Scope, Receiv
 
 
 def _logged_in(scope: Scope) -> bool:
-    """Whether the request carries a login cookie of the page (Gradio's own check, which its
-    other routes make, read from the app it mounted: ``app.state.ui_app``)."""
+    """Whether the request carries a login cookie of the page: one of the two Gradio sets, holding
+    a token of the app it mounted (``app.state.ui_app``), as its other routes check."""
     page = getattr(getattr(scope.get("app"), "state", None), "ui_app", None)
     if page is None:
         return False
@@ -155,12 +155,15 @@ def _logged_in(scope: Scope) -> bool:
 
 
 def _unnamed(send: Send) -> Send:
-    """``send`` with the file's name taken out of its ``Content-Disposition`` (kept inline)."""
+    """``send`` with the file's name taken out of its ``Content-Disposition`` (its type kept:
+    inline or attachment). And without the request's ``Cookie`` (the login token): Gradio's
+    answer to a ``Range`` request copies the request's headers into the response's."""
 
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [(k, b"inline" if k.lower() == b"content-disposition" else v)
-                       for k, v in message.get("headers", [])]  # fmt: skip
+            headers = [(k, v.split(b";")[0].strip() if k.lower() == b"content-disposition" else v)
+                       for k, v in message.get("headers", [])
+                       if k.lower() not in (b"cookie", b"authorization")]  # fmt: skip
             message = {**message, "headers": headers}
         await send(message)
 
