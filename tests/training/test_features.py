@@ -157,7 +157,6 @@ def test_a_photo_unreadable_then_made_readable_is_encoded_on_the_next_build(
 def test_a_cache_folder_that_cannot_be_made_is_one_line(
     caption_folder, tmp_path, encoder, monkeypatch
 ):
-
     (tmp_path / "file").write_text("x")
     with pytest.raises(CapsightError, match="--cache-dir .*: cannot create"):
         FeatureCache.build(

@@ -49,7 +49,7 @@ def analyze_videos(
     name, found as the first video loads it, raises ``ModelNotFound`` and ends the batch. With
     ``workers`` > 1 the workers are spawned processes, which import the calling script: run the
     batch under ``if __name__ == "__main__":``, as with any multiprocessing. A video named twice
-    (the same file by any path) is analysed once."""
+    (by any path to it) is analysed once."""
     from capsight.novelty.pipeline import check_options
     from capsight.progress import check_video_progress
 
