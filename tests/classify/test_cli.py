@@ -128,6 +128,14 @@ def test_classify_bad_options_exit_2_with_one_line(cat_png, argv, capsys):
     assert err.startswith("capsight: error:") and err.count("\n") == 1
 
 
+def test_a_class_list_given_as_a_photo_is_pointed_to_classes(cat_png, capsys):
+    """`capsight classify photo.jpg "cat, dog"`: the list had been read as a missing photo's
+    path, and the error named --classes without saying why."""
+    assert main(["classify", str(cat_png), "cat, dog"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("('cat, dog' is no file: --classes 'cat, dog'?)\n") and err.count("\n") == 1
+
+
 @pytest.mark.slow
 def test_classifier_build_writes_a_torchscript_file(tmp_path, capsys):
     out = tmp_path / "clf.pt"

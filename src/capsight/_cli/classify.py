@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shlex
 import sys
 
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
-    from capsight.errors import InvalidParameter
+    from capsight.errors import InvalidParameter, quoted
     from capsight.io.images import full_size
 
     if args.top < 1:
@@ -108,7 +110,11 @@ def run(args: argparse.Namespace) -> int:
 
         classifier = load_classifier(args.classifier)
     elif args.classes is None:
-        raise InvalidParameter("name the classes: --classes SET|FILE|a,b,c (or --classifier FILE)")
+        # `capsight classify photo.jpg "cat, dog"`: the list read as a photo's path
+        typed = next((a for a in args.images if "," in a and not os.path.exists(a)), None)
+        hint = f" ({quoted(typed)} is no file: --classes {shlex.quote(typed)}?)" if typed else ""
+        raise InvalidParameter("name the classes: --classes SET|FILE|a,b,c (or --classifier "
+                               f"FILE){hint}")  # fmt: skip
     else:
         classes = parse_classes(args.classes)
         for note in classes.notes:
