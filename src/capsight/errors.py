@@ -72,12 +72,19 @@ def check_count(name: str, value: object, least: int) -> int:
     return int(value)
 
 
-def case_hint(name: object, names) -> str:
+def name_hint(name: object, names) -> str:
     """ " (names are lower case: did you mean 'minilm'?)" for a captioner or embedder named in
-    capitals ("MiniLM"), else "": a bare "unknown" had not said why a name that reads right was
-    refused."""
-    same = [n for n in names if isinstance(name, str) and n == name.lower()]
-    return f" (names are lower case: did you mean {same[0]!r}?)" if same else ""
+    capitals ("MiniLM"), " (did you mean 'show-attend-tell'?)" for one a letter or two off,
+    else "": a bare "unknown" had not said why a name that reads right was refused."""
+    if not isinstance(name, str):
+        return ""
+    same = [n for n in names if n == name.lower()]
+    if same:
+        return f" (names are lower case: did you mean {same[0]!r}?)"
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), [str(n) for n in names], n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def quoted(value: str, limit: int = 60) -> str:

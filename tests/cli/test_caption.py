@@ -310,6 +310,7 @@ def test_sampling_flags_without_sample_are_refused():
         (["--batch-size", "0"], "batch-size"),
         (["--model", "no-such-model"], "unknown captioner"),
         (["--model", "Show-And-Tell"], "(names are lower case: did you mean 'show-and-tell'?)"),
+        (["--model", "show-attend-tel"], "'show-attend-tel' (did you mean 'show-attend-tell'?)"),
         (["--model", "runs/nowhere"], "runs/nowhere: no such checkpoint folder"),
         (["--max-length", "1"], "--max-length must be between 2 and 100"),
         (["--max-length", "1000000"], "--max-length must be between 2 and 100"),

@@ -41,6 +41,14 @@ def test_usage_errors_exit_2_without_traceback(run_cli, argv):
     assert "Traceback" not in err and "error:" in err
 
 
+def test_a_mistyped_command_is_answered_with_the_one_meant(run_cli, one_error_line):
+    status, _, err = run_cli("captoin", "cat.jpg")
+    assert status == 2
+    one_error_line(err, "invalid choice: 'captoin'", "; did you mean 'caption'? (see `capsight")
+    status, _, err = run_cli("zzz")
+    assert status == 2 and "did you mean" not in err  # nothing near it: no guess
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -415,6 +415,8 @@ def test_serve_refuses_an_unknown_model_up_front(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("capsight: error: unknown captioner 'nope'; available: default, labels")
     assert len(err.splitlines()) == 1
+    assert _serve(["--model", "show-and-tel", "--job-dir", str(tmp_path)], monkeypatch) == 2
+    assert "'show-and-tel' (did you mean 'show-and-tell'?)" in capsys.readouterr().err
 
 
 def test_models_name_their_checkpoints_without_the_servers_paths(client):

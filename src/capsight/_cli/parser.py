@@ -30,8 +30,8 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         from capsight._cli.main import error_line
 
-        print(error_line(f"{message} (see `{self.prog} --help`){self._dashed_file()}"),
-              file=sys.stderr)  # fmt: skip
+        print(error_line(f"{message}{_close_choice(message)} (see `{self.prog} --help`)"
+                         f"{self._dashed_file()}"), file=sys.stderr)  # fmt: skip
         raise SystemExit(2)
 
     def _dashed_file(self) -> str:
@@ -45,3 +45,17 @@ class OneLineParser(argparse.ArgumentParser):
             if len(arg) > 1 and arg.startswith("-") and "=" not in arg and Path(arg).exists():
                 return f"; {arg} is a file here: write ./{arg}, or put -- before it"
         return ""
+
+
+def _close_choice(message: str) -> str:
+    """ "; did you mean 'caption'?" after argparse's "invalid choice: 'captoin' (choose from
+    ...)", for a choice a letter or two off (Python 3.14's argparse says as much itself)."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if found is None or "did you mean" in message:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2)) or found.group(2).split(", ")
+    close = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -22,7 +22,7 @@ from functools import lru_cache
 import torch
 
 from capsight.captioning.options import DecodingOptions
-from capsight.errors import InvalidParameter, ModelNotFound, case_hint
+from capsight.errors import InvalidParameter, ModelNotFound, name_hint
 from capsight.vision.encoder import EncodedImages
 
 
@@ -150,7 +150,7 @@ def create_captioner(name: str = "default", **options) -> Captioner:
         if os.sep in name or name.startswith((".", "~")):  # meant as a path: say what is missing
             raise ModelNotFound(f"{name}: no such checkpoint folder")
         raise ModelNotFound(
-            f"unknown captioner {name!r}{case_hint(name, _REGISTRY)}; available: "
+            f"unknown captioner {name!r}{name_hint(name, _REGISTRY)}; available: "
             f"{', '.join(['default', *sorted(set(_REGISTRY) - {'checkpoint'})])}, "
             "or a trained checkpoint folder"
         )

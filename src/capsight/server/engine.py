@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from capsight.errors import CapsightError, InvalidParameter, ModelNotFound, quoted
+from capsight.errors import CapsightError, InvalidParameter, ModelNotFound, name_hint, quoted
 from capsight.progress import ProgressCallback, no_progress
 from capsight.server.batching import CaptionBatcher
 
@@ -134,8 +134,8 @@ def check_servable(name: str) -> None:
     """
     if name != "default" and name not in servable_captioners():
         raise ModelNotFound(
-            f"unknown captioner {quoted(name)}; available: "
-            f"{', '.join(['default', *servable_captioners()])}"
+            f"unknown captioner {quoted(name)}{name_hint(name, servable_captioners())}; "
+            f"available: {', '.join(['default', *servable_captioners()])}"
         )
 
 

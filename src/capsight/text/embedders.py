@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from capsight.errors import ModelNotFound, case_hint
+from capsight.errors import ModelNotFound, name_hint
 from capsight.model_loading import loaded_once
 
 
@@ -130,6 +130,6 @@ _EMBEDDERS = {"minilm": MiniLMEmbedder, "word-mean": WordMeanEmbedder}
 @loaded_once(maxsize=4)
 def create_text_embedder(name: str = "minilm") -> MiniLMEmbedder | WordMeanEmbedder:
     if name not in _EMBEDDERS:
-        raise ModelNotFound(f"unknown text embedder {name!r}{case_hint(name, _EMBEDDERS)}; "
+        raise ModelNotFound(f"unknown text embedder {name!r}{name_hint(name, _EMBEDDERS)}; "
                             f"choose one of {', '.join(_EMBEDDERS)}")  # fmt: skip
     return _EMBEDDERS[name]()
