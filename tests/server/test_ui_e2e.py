@@ -187,6 +187,10 @@ def test_video_shows_plot_and_gallery_and_seeks(page, server, shots, tmp_path):
     assert links.count() == 5
     for link in [page.locator("#capsight-video-summary a").first, *links.all()]:
         assert page.request.get(server + link.get_attribute("href")).status == 200
+    # saved under the video's name: Gradio's filename="moments.csv" had won over the link's
+    with page.expect_download() as saving:
+        page.locator("#capsight-downloads a", has_text="moments").first.click()
+    assert saving.value.suggested_filename == "cut-moments.csv"
     assert page.inner_text("#capsight-stale").strip() == ""
     box = page.locator("#capsight-sensitivity input[type=number]")  # a setting moved after the run
     box.fill("0.7")
