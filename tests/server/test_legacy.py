@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from capsight.server.upload_form import form_page
@@ -119,6 +120,16 @@ def test_get_video_captions_with_form_fields(client, tiny_video):
     assert (
         "only one moment was sampled" in r.json()["note"] and "every_n_second" in r.json()["note"]
     )
+    # The same note when the job is polled on /v1 (as after a 504): the original's field names,
+    # which the client sent, not /v1/videos' "every"
+    polled = client.get(f"/v1/jobs/{r.json()['job_id']}").json()["summary"]["note"]
+    assert "every_n_second" in polled, polled
+    r1 = client.post("/v1/videos", data={"every": "10"}, files={"video": video})
+    for _ in range(600):  # (at most a minute)
+        if (job := client.get(f"/v1/jobs/{r1.json()['id']}").json())["status"] == "done":
+            break
+        time.sleep(0.1)
+    assert "every_n_second" not in job["summary"]["note"] and "every" in job["summary"]["note"]
     assert (
         client.post(  # 7 moments, the 3 before each 1.5 s of video: nothing to say
             "/get_video_captions", data={"every_n_second": "0.5"}, files={"video": video}

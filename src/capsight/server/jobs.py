@@ -305,6 +305,10 @@ class JobManager:
         self._waiting: set[str] = set()  # queued, not yet picked up
         self._running: set[str] = set()
         self._cancel: set[str] = set()  # running jobs asked to stop (deleted)
+        # Jobs whose summary note names the original server's fields (every_n_second, ...):
+        # those /get_video_captions queued, polled on /v1/jobs after its 504. In memory: a job
+        # the server restarts under is interrupted, and its note never written.
+        self._faces: dict[str, str] = {}
         self._live: dict[str, tuple[float, str]] = {}  # job id -> (progress, message)
         self._started: dict[str, float] = {}  # running job id -> time.time() it started
         self._durations: list[float] = []  # recent job run times, for Retry-After
@@ -386,11 +390,14 @@ class JobManager:
         extension: str,
         params: VideoParams,
         validate: Callable[[Path], object] | None = None,
+        face: str = "api",
     ) -> Job:
         """Store the upload in a new job folder and queue it; QueueFull when no room.
 
         ``validate(path)`` runs on the stored file before the job is queued (a probe that raises
-        ``VideoOpenError`` for a corrupt file); if it raises, nothing is kept.
+        ``VideoOpenError`` for a corrupt file); if it raises, nothing is kept. ``face``: how the
+        summary's note names the settings (``Analysis.notes``: "legacy" for the original
+        server's endpoint).
         """
         self.reserve()
         job_id = uuid.uuid4().hex
@@ -413,6 +420,8 @@ class JobManager:
                     raise QueueFull(self.retry_after_s())
                 self.store.insert(job)
                 self._waiting.add(job_id)
+                if face != "api":
+                    self._faces[job_id] = face
             self._queue.put(job_id)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -485,6 +494,7 @@ class JobManager:
     def _run(self, job_id: str) -> None:
         from capsight.server.engine import VideoParams
 
+        face = self._faces.pop(job_id, "api")
         job = self.store.get(job_id)
         if job is None:
             return
@@ -531,7 +541,7 @@ class JobManager:
                 "seconds": round(time.time() - started, 3),
                 # why no moment is novel, and which field to change; frames that end early; a
                 # window that spans too little video (null when none applies)
-                "note": "; ".join(analysis.notes(face="api")) or None,
+                "note": "; ".join(analysis.notes(face=face)) or None,
             }
             self._durations = (self._durations + [time.time() - started])[-20:]
             self.store.update(job_id, status=DONE, progress=1.0, message="done",

@@ -218,7 +218,7 @@ async def get_video_captions(
         metric=metric_form or metric,
         model=settings.model,
     )
-    job = await submit_video(video, params, jobs, engine)
+    job = await submit_video(video, params, jobs, engine, face="legacy")
     deadline = time.monotonic() + settings.request_timeout_s
     while True:
         if (now := jobs.get(job.id)) is None:  # DELETE /v1/jobs/{id} meanwhile

@@ -41,9 +41,10 @@ router = APIRouter(tags=["videos"], dependencies=[Depends(require_api_key)])
 
 
 async def submit_video(
-    upload: UploadFile, params: VideoParams, jobs: JobManager, engine: Engine
+    upload: UploadFile, params: VideoParams, jobs: JobManager, engine: Engine, face: str = "api"
 ) -> Job:
-    """Check the upload's content, probe it, and queue a job (415 / 400 / 503 otherwise)."""
+    """Check the upload's content, probe it, and queue a job (415 / 400 / 503 otherwise);
+    ``face``: how its summary's note names the settings (``JobManager.submit``)."""
     name = display_name(upload.filename, "video")
     try:
         jobs.reserve()  # refuse early: nothing is copied when the queue is full
@@ -59,7 +60,7 @@ async def submit_video(
     kind = sniff_video(head)
     try:
         return await run_in_threadpool(
-            jobs.submit, upload.file, name, video_extension(kind), params, engine.probe
+            jobs.submit, upload.file, name, video_extension(kind), params, engine.probe, face
         )
     except QueueFull as full:
         raise ApiError(503, str(full), {"Retry-After": str(full.retry_after_s)}) from None
