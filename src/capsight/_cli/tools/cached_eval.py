@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import capsight.training.cached_eval as library
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.cached_eval import evaluate_on_cache, parse_decoding
 from capsight.training.features import default_cache_dir
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.training.cached_eval",
-        description=library.__doc__.split("\n")[0],
-    )
+    parser = tool_parser(library.__name__, library.__doc__)
     parser.add_argument("data")
     parser.add_argument("checkpoints", nargs="+", help="checkpoint folders; several = ensemble")
     parser.add_argument("--split", default="test")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.readers.conceptual_captions import (
     _DEADLINE_FACTOR,
@@ -16,12 +17,12 @@ from capsight.training.readers.conceptual_captions import (
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m capsight.training.readers.conceptual_captions TSV CACHE_DIR``: fetch photos."""
-    import argparse
     import json
     from dataclasses import asdict
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.readers.conceptual_captions", description="Fetch the photos of a Conceptual Captions TSV "
-                                     "into a local cache (resumable; failures skipped and counted).")  # fmt: skip
+    parser = tool_parser("capsight.training.readers.conceptual_captions",
+                         "Fetch the photos of a Conceptual Captions TSV "
+                         "into a local cache (resumable; failures skipped and counted).")  # fmt: skip
     parser.add_argument("tsv", help="Conceptual Captions TSV (caption<TAB>URL)")
     parser.add_argument("cache_dir", help="folder the photos go to")
     parser.add_argument("--limit", type=int, default=None, help="only the first N rows")

@@ -9,15 +9,15 @@ import json
 import sys
 from pathlib import Path
 
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.end_to_end import OPTION_HELP, EndToEndConfig, end_to_end
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,  # an option never stands for a longer one (capsight._cli.parser)
-        prog="python -m capsight.training.end_to_end",
-        description="Train Show, Attend and Tell with its whole encoder, on photos (a GPU job).",
+    parser = tool_parser(
+        "capsight.training.end_to_end",
+        "Train Show, Attend and Tell with its whole encoder, on photos (a GPU job).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(

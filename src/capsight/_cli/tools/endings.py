@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import argparse
-
+from capsight._cli.tools import tool_parser
 from capsight.captioning.endings import FILE, Endings
 
 
@@ -14,10 +13,8 @@ def main(argv: list[str] | None = None) -> None:
     from capsight.errors import CapsightError
     from capsight.training.readers import read_corpus
 
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.captioning.endings",
-        description="Learn a checkpoint's endings.json from a corpus.",
+    parser = tool_parser(
+        "capsight.captioning.endings", "Learn a checkpoint's endings.json from a corpus."
     )
     parser.add_argument("data", help="the training corpus (its train split is used)")
     parser.add_argument("checkpoint", help="checkpoint folder; endings.json is written there")

@@ -3,20 +3,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import capsight.training.ensemble_scst as library
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.ensemble_scst import OPTION_HELP, EnsembleScstConfig, train_ensemble
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.training.ensemble_scst",
-        description=" ".join(library.__doc__.split("\n\n")[0].split()),
-    )
+    parser = tool_parser(library.__name__, library.__doc__)
     parser.add_argument(
         "data",
         help="the caption dataset the members were trained on (any format capsight train reads; no --images)",

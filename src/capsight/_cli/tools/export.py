@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 import capsight.training.export as library
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.export import export_model
 
@@ -13,11 +12,7 @@ from capsight.training.export import export_model
 def main(argv: list[str] | None = None) -> None:
     from capsight.training.cached_eval import parse_decoding
 
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.training.export",
-        description=library.__doc__.split("\n")[0],
-    )
+    parser = tool_parser(library.__name__, library.__doc__)
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--to", required=True)
     parser.add_argument("--decoding", default="beam:3")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from capsight._cli.tools import tool_parser
 from capsight.errors import CapsightError
 from capsight.training.features import FeatureCache, build_encoder, default_cache_dir
 
@@ -12,13 +13,11 @@ from capsight.training.features import FeatureCache, build_encoder, default_cach
 def main(argv: list[str] | None = None) -> None:
     """Encode a dataset's photos once into the feature cache that capsight train and cached_eval
     read: any format train reads, the photos with a file (as train keeps them), so a run finds them."""
-    import argparse
 
     from capsight.training.readers import read_corpus
     from capsight.training.train import TrainConfig, with_photo_files
 
-    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m capsight.training.features",
-                                     description=" ".join(main.__doc__.split()))  # fmt: skip
+    parser = tool_parser("capsight.training.features", main.__doc__)
     parser.add_argument("data", help="the dataset, in any format capsight train reads")
     parser.add_argument(
         "--images",

@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 from importlib import resources
 from pathlib import Path
 
 import capsight.classify.wordnet_export as library
+from capsight._cli.tools import tool_parser
 from capsight.classify.wordnet_export import export
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        allow_abbrev=False,
-        prog="python -m capsight.classify.wordnet_export",
-        description=library.__doc__.splitlines()[0],
-    )
+    parser = tool_parser(library.__name__, library.__doc__)
     parser.add_argument("--wordnet", type=Path, required=True, help="folder with data.noun")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
