@@ -22,7 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CAPSIGHT_HOST=0.0.0.0 \
     CAPSIGHT_PORT=8000 \
     CAPSIGHT_JOB_DIR=/data/jobs \
-    CAPSIGHT_CACHE=/opt/capsight-cache
+    CAPSIGHT_CACHE=/opt/capsight-cache \
+    MPLCONFIGDIR=/opt/capsight-cache/matplotlib
 
 WORKDIR /app
 
@@ -44,14 +45,16 @@ COPY src ./src
 # image: the COPY layer above keeps it; it is removed so nothing imports the copy by mistake.)
 RUN pip install --no-deps . && rm -rf /app/src /app/build
 
-# (group 0 may write too: a platform that runs the image as another uid, OpenShift's way, gives
-# it group 0)
-RUN useradd --create-home --uid 1000 capsight \
+# Group 0 may write too: a platform that runs the image as another uid, OpenShift's way, gives
+# it group 0. capsight's own group is 0, so the files it makes belong to that group.
+RUN useradd --create-home --uid 1000 --gid 0 capsight \
     && mkdir -p /data/jobs /opt/capsight-cache && chown -R capsight:0 /data /opt/capsight-cache \
     && chmod -R g=u /data /opt/capsight-cache
 USER capsight
-# The video models' ONNX graphs are exported into the image now, not in the first video job.
-RUN capsight models --prepare
+# The video models' ONNX graphs are exported into the image now, not in the first video job,
+# and matplotlib's font list is built now, not in the first report.
+RUN umask 0002 && capsight models --prepare && python -c "import matplotlib.font_manager" \
+    && rm -rf /tmp/torchinductor_*
 VOLUME ["/data"]
 EXPOSE 8000
 
@@ -60,4 +63,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('CAPSIGHT_PORT', '8000')}/readyz\", timeout=4)" 2>/dev/null \
         || { echo "not ready: /readyz did not answer 200"; exit 1; }
 
-CMD ["capsight", "serve"]
+# umask 0002: the job database and files the server writes stay writable by group 0, for a
+# platform that starts the next container as another uid of that group.
+CMD ["sh", "-c", "umask 0002 && exec capsight serve"]

@@ -73,3 +73,15 @@ def test_dir_of_the_package_lists_no_future_import():
     import capsight
 
     assert "annotations" not in dir(capsight) and "caption" in dir(capsight)
+
+
+def test_the_image_writes_files_its_group_can_write():
+    """A platform that runs the image as another uid in group 0 (OpenShift) could not open the
+    job database an earlier container had made (mode 644: "attempt to write a readonly
+    database"), and matplotlib wrote its font list under a home folder such a uid may lack."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD "))
+    assert "umask 0002 && exec capsight serve" in cmd
+    assert "MPLCONFIGDIR=/opt/capsight-cache/matplotlib" in dockerfile
+    assert "chmod -R g=u /data /opt/capsight-cache" in dockerfile
+    assert "useradd --create-home --uid 1000 --gid 0 capsight" in dockerfile  # files of group 0

@@ -115,3 +115,56 @@ def test_a_jobs_files_are_saved_under_the_videos_name():
     # nothing left of it: the file's own
     assert saved_name('"".mp4', "novelty.png") == "novelty.png"
     assert saved_name("v" * 300 + ".mp4", "a.vtt") == "v" * 60 + "-a.vtt"
+
+
+def test_a_stalled_upload_gets_408_and_the_body_is_not_timed_after_it_ends():
+    """A client that declared a body and stopped sending had held its connection forever (the
+    request timeout starts only once the body is read)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from capsight.server.uploads import StalledUploads
+
+    async def form(request: Request):
+        await request.body()
+        if request.query_params.get("wait"):  # a handler that waits for the client to hang up
+            assert (await request.receive())["type"] == "http.disconnect"
+        return JSONResponse({"ok": True})
+
+    app = StalledUploads(Starlette(routes=[Route("/", form, methods=["POST"])]), stall_s=0.2)
+
+    async def call(messages, query=b""):
+        queue = list(messages)
+        sent = []
+
+        async def receive():
+            if queue:
+                message = queue.pop(0)
+                if message is None:  # the client goes quiet for longer than the limit
+                    await asyncio.sleep(0.5)
+                    return {"type": "http.disconnect"}
+                return message
+            await asyncio.sleep(0.5)  # then hangs up
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "query_string": query,
+                 "headers": [(b"content-length", b"500000")]}  # fmt: skip
+        await app(scope, receive, send)
+        return sent
+
+    part = {"type": "http.request", "body": b"--B\r\n", "more_body": True}
+    sent = asyncio.run(call([part, None]))
+    assert sent[0]["status"] == 408 and (b"connection", b"close") in sent[0]["headers"]
+    assert b"the upload stalled: no data for 0.2 s" in sent[1]["body"]
+
+    # a whole body, then a handler that waits longer than the limit for the client to leave
+    whole = {"type": "http.request", "body": b"x", "more_body": False}
+    sent = asyncio.run(call([whole], query=b"wait=1"))
+    assert sent[0]["status"] == 200

@@ -28,7 +28,7 @@ from capsight.server.queue_gate import QueueGate
 from capsight.server.routers import captions, classify, health, jobs, legacy, models, videos
 from capsight.server.settings import ServerSettings
 from capsight.server.slash_redirects import SaidRedirects
-from capsight.server.uploads import BodySizeLimit
+from capsight.server.uploads import BodySizeLimit, StalledUploads
 
 log = logging.getLogger("capsight.server")
 
@@ -134,6 +134,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 
         app.add_middleware(UiGate, job_dir=settings.job_dir, keyed=bool(settings.api_key))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(StalledUploads)  # a body that stops arriving: 408, not a held connection
     app.add_middleware(QueueGate)  # a full queue answers before the body is read
     app.add_middleware(SaidRedirects)  # POST /v1/captions/: a 307 that says where, not nothing
     app.add_middleware(HeadAsGet)  # HEAD is a GET without its body, everywhere

@@ -1,6 +1,7 @@
 """Uploads: a request-size limit, file types told by content, and names that never become paths.
 
     >>> app.add_middleware(BodySizeLimit, max_bytes=200 * 2**20)   # 413 past 200 MB
+    >>> app.add_middleware(StalledUploads)                          # 408 after 60 s of silence
     >>> upload_refusal("notes.jpg", b"plain words", "image")
     'notes.jpg: not an image (it looks like text); send JPEG, PNG, WebP, GIF, BMP or TIFF'
 
@@ -10,6 +11,7 @@ server-chosen names (``input.<detected extension>``) inside a job's own folder.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import unicodedata
@@ -85,6 +87,84 @@ class BodySizeLimit:
                 raise
         if exceeded and not started:
             await _send_413(send, self.message, scope)
+
+
+STALL_S = 60.0  # a body that sends no byte for this long is dropped
+
+
+class UploadStalled(Exception):
+    """Raised from ``receive`` when a body stops arriving; the middleware answers 408."""
+
+
+class StalledUploads:
+    """ASGI middleware: answer 408 and close the connection when a request body sends nothing
+    for ``stall_s`` seconds.
+
+    uvicorn waits for a body as long as the client keeps the connection open, and the
+    ``--request-timeout`` clock starts only once the body is read, so a client that declared a
+    large upload and then stopped would hold its connection, and its form parser, forever. Only
+    the body is timed: once it is complete, waiting for the client to hang up (a live event
+    stream) is left alone.
+    """
+
+    def __init__(self, app: ASGIApp, stall_s: float = STALL_S) -> None:
+        self.app = app
+        self.stall_s = stall_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+        stalled = False
+        started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, stalled
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.stall_s)
+            except TimeoutError:
+                stalled = True
+                raise UploadStalled from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if stalled:
+                return  # whatever the app makes of the cut-off body, the answer is 408
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracked_send)
+        except UploadStalled:
+            pass
+        except Exception:
+            if not stalled:
+                raise
+        if stalled and not started:
+            message = (
+                f"the upload stalled: no data for {self.stall_s:g} s; "
+                "check the connection and send it again"
+            )
+            body = json.dumps({"error": message}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
