@@ -68,6 +68,30 @@ def test_readyz_is_503_while_models_load(make_app):
         engine.release.set()
 
 
+def test_every_captioner_is_described_before_the_server_is_ready(monkeypatch):
+    """GET /v1/models and the page's menus had loaded prefix-gpt2 (transformers' import, 5-7 s)
+    on their first call, after /readyz said ready; a captioner that fails to describe itself
+    does not keep the server from starting."""
+    import capsight.captioning.facade as facade
+    import capsight.ort.video as ort_video
+
+    monkeypatch.setattr(facade, "describe_images", lambda images, model: None)
+    monkeypatch.setattr(ort_video, "video_models", lambda *names: None)
+    engine = Engine("labels")
+    described_when_ready = []
+    monkeypatch.setattr(engine, "models", lambda: described_when_ready.append(engine.ready))
+    engine._load()
+    assert described_when_ready == [False] and engine.ready and engine.load_error is None
+
+    def broken():
+        raise RuntimeError("a broken optional captioner")
+
+    engine = Engine("labels")
+    monkeypatch.setattr(engine, "models", broken)
+    engine._load()
+    assert engine.ready and engine.load_error is None
+
+
 def test_a_failed_model_load_is_503_and_names_no_server_path(make_app, cat_jpeg, monkeypatch):
     import capsight.captioning.facade as facade
 

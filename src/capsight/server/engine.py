@@ -177,6 +177,7 @@ class Engine:
             from capsight.ort.video import video_models
 
             video_models("default", "minilm", "efficientnet-lite0")
+            self._describe_every_captioner()
             self.load_seconds = time.perf_counter() - start
             log.info("models ready in %.1f s (default captioner: %s)", self.load_seconds, name)
         except CapsightError as exc:
@@ -187,6 +188,16 @@ class Engine:
             log.exception("model loading failed")
         finally:
             self._ready.set()
+
+    def _describe_every_captioner(self) -> None:
+        """Load every servable captioner before /readyz says ready: ``GET /v1/models`` and the
+        page's model menus describe them all, and the first of them had waited 5-7 s (prefix-gpt2
+        imports transformers) on a server that called itself ready. One that fails is left for
+        ``models`` to report; it does not keep the server from starting."""
+        try:
+            self.models()
+        except Exception:
+            log.warning("describing the captioners failed; /v1/models will try again", exc_info=True)
 
     def stop_waiting(self) -> None:
         """The server is stopping: ``stopping`` is set, and caption requests still waiting for
