@@ -392,6 +392,10 @@ def test_an_api_key_file_keeps_the_key_out_of_the_environment(tmp_path):
         InvalidParameter, match=r"CAPSIGHT_API_KEY_FILE=.*gone: cannot read it \(No such"
     ):
         ServerSettings.from_env({"CAPSIGHT_API_KEY_FILE": str(tmp_path / "gone")})
+    secret.write_text("short\n")  # the message had named --api-key, which was not given
+    with pytest.raises(InvalidParameter, match=r"^CAPSIGHT_API_KEY_FILE=.*key: the key in it "
+                       r"needs >= 8 characters, got 5$"):  # fmt: skip
+        ServerSettings.from_env(env)
 
 
 def _serve(args: list[str], monkeypatch) -> int:

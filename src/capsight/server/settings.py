@@ -163,10 +163,15 @@ def _key_from_file(path: str, also_given: bool) -> str:
     if also_given:
         raise InvalidParameter(f"CAPSIGHT_API_KEY and {API_KEY_FILE} are both set; keep one")
     try:
-        return Path(path).read_text(encoding="utf-8").strip()
+        key = Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise InvalidParameter(f"{API_KEY_FILE}={path}: cannot read it ({why})") from None
+    if len(key) < 8:  # (the key itself is not shown) the check's own words named --api-key
+        raise InvalidParameter(
+            f"{API_KEY_FILE}={path}: the key in it needs >= 8 characters, got {len(key)}"
+        )
+    return key
 
 
 def finite_problem(name: str, value: float) -> str | None:
