@@ -503,6 +503,12 @@ def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, start
             preflight.status_code == 200
             and preflight.headers["access-control-allow-origin"] == origin
         )
+        refused = c.options("/v1/captions", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})  # fmt: skip
+        assert refused.status_code == 400 and refused.json()["error"] == (  # had been plain text
+            "this server does not allow that cross-origin request (origin); its operator names "
+            "the allowed origins with --cors-origins (CAPSIGHT_CORS_ORIGINS)"
+        )
         keyless = c.get("/v1/models", headers={"Origin": origin})
         assert (
             keyless.status_code == 401 and keyless.headers["access-control-allow-origin"] == origin

@@ -139,10 +139,10 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     app.add_middleware(SaidRedirects)  # POST /v1/captions/: a 307 that says where, not nothing
     app.add_middleware(HeadAsGet)  # HEAD is a GET without its body, everywhere
     if settings.allowed_origins:  # outermost: a 413 or 503 reaches the browser's page as well
-        from starlette.middleware.cors import CORSMiddleware
+        from capsight.server.http_errors import JsonCORSMiddleware
 
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
+            JsonCORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
             allow_headers=["*"],
             expose_headers=["Location", "Retry-After", "Content-Disposition", "X-Capsight-Classes", "X-Capsight-Note"],
         )  # fmt: skip

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from capsight.errors import CapsightError, InvalidParameter, ModelNotFound
@@ -219,3 +220,21 @@ def install_error_handlers(app: FastAPI) -> None:
         return _answer(
             request, f"internal error ({type(exc).__name__}); see the server log", 500, headers
         )
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORSMiddleware whose refused preflight is ``{"error": ...}`` like every other
+    4xx here (its own is plain text, "Disallowed CORS origin"), naming what to change."""
+
+    def preflight_response(self, request_headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = response.body.decode().removeprefix("Disallowed CORS ")
+        error = (
+            f"this server does not allow that cross-origin request ({refused}); its "
+            "operator names the allowed origins with --cors-origins (CAPSIGHT_CORS_ORIGINS)"
+        )
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in ("content-length", "content-type")}  # fmt: skip
+        return JSONResponse({"error": error}, status_code=400, headers=headers)
