@@ -174,6 +174,11 @@ def test_a_body_that_is_not_a_form_is_told_to_be_one(client, cat_jpeg):
     assert r.status_code == 422 and r.json()["error"] == (
         "images: at most 16 images per request (this one had over 1,000 files)"
     )
+    fields = [("seed", (None, "1")) for _ in range(1_001)]  # Starlette's words named no field
+    r = client.post("/v1/captions", files=[("images", ("a.jpg", cat_jpeg, "image/jpeg")), *fields])
+    assert r.status_code == 400 and r.json()["error"].startswith(
+        "over 1,000 form fields in one request; send each option once (beam_width, "
+    ), r.text
     r = client.post("/v1/captions", files={"images": ("a" * 5000 + ".jpg", cat_jpeg, "image/jpeg")})
     assert r.status_code == 400 and r.json()["error"].startswith(
         "the body is not readable multipart"

@@ -194,6 +194,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
             if (instead := parser_limit(request, message)) is not None:
                 return _answer(request, instead[1], instead[0])
+            if message.startswith("Too many fields."):  # Starlette's words named no field
+                from capsight.server.deps import declared
+
+                names = sorted({p.alias for p in declared(request, "body_params")})
+                message = ("over 1,000 form fields in one request; send each option once"
+                           + (f" ({', '.join(names)})" if names else ""))  # fmt: skip
         elif exc.status_code == 400 and message.startswith("Part exceeded maximum size of"):
             # Starlette's limit on one text field (files have none): a class list of 5,000
             # names of 200 letters fits; one of long non-ASCII names may not.
