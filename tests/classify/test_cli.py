@@ -286,6 +286,19 @@ def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, ca
     assert parse_classes("cat, dog").notes == ()  # typed inline, commas separate the classes
 
 
+def test_a_class_file_with_tabs_is_refused_not_read_as_names_with_their_ids(cat_png, tmp_path, capsys):
+    """A TSV of name and id had become the classes "cat 1" and "dog 2", without a word, and cost
+    10 points of accuracy on the labelled photos."""
+    path = tmp_path / "names.tsv"
+    path.write_text("cat\t1\ndog\t2\n")
+    assert main(["classify", str(cat_png), "--classes", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"capsight: error: {path}: line 1 holds a tab ('cat <tab> 1'); a class file holds one name "
+        "a line, not columns: keep only the names\n"
+    )
+
+
 def test_a_photo_whose_top_class_does_not_stand_out_gets_a_note(cat_png, capsys, monkeypatch):
     """As the web page has it: scores are shares of the classes asked about, so a photo of
     none of them still has a "winner" (an accordion: book 0.028, banana 0.026)."""

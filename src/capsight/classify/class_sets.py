@@ -101,7 +101,14 @@ def read_class_file(path: Path) -> list[str]:
         raise InvalidParameter(f"{path}: class file must be UTF-8 text, one class a line") from None
     except OSError as exc:
         raise InputNotFound(f"{path}: cannot read class file ({exc.strerror})") from None
-    return [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    for number, name in enumerate(names, 1):
+        if "\t" in name:  # a TSV of name and id had become the classes "cat 1", "dog 2"
+            raise InvalidParameter(
+                f"{path}: line {number} holds a tab ({quoted(name.replace(chr(9), ' <tab> '), 40)}); "
+                "a class file holds one name a line, not columns: keep only the names"
+            )
+    return names
 
 
 def typed_names(text: str) -> list[str]:
