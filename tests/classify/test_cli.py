@@ -286,7 +286,9 @@ def test_a_class_file_with_commas_on_its_lines_gets_a_note(cat_png, tmp_path, ca
     assert parse_classes("cat, dog").notes == ()  # typed inline, commas separate the classes
 
 
-def test_a_class_file_with_tabs_is_refused_not_read_as_names_with_their_ids(cat_png, tmp_path, capsys):
+def test_a_class_file_with_tabs_is_refused_not_read_as_names_with_their_ids(
+    cat_png, tmp_path, capsys
+):
     """A TSV of name and id had become the classes "cat 1" and "dog 2", without a word, and cost
     10 points of accuracy on the labelled photos."""
     path = tmp_path / "names.tsv"

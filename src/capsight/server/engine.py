@@ -197,7 +197,9 @@ class Engine:
         try:
             self.models()
         except Exception:
-            log.warning("describing the captioners failed; /v1/models will try again", exc_info=True)
+            log.warning(
+                "describing the captioners failed; /v1/models will try again", exc_info=True
+            )
 
     def stop_waiting(self) -> None:
         """The server is stopping: ``stopping`` is set, and caption requests still waiting for
