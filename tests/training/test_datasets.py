@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from capsight.errors import InputNotFound, InvalidParameter
@@ -118,12 +120,31 @@ def test_a_latin_1_caption_file_is_said_to_be_so_not_broken_json(tmp_path):
 
 
 def test_flickr8k_text_without_split_lists_is_split_in_proportion(tmp_path):
-    lines = [f"{n}.jpg#{i}\tA dog number {n} runs ." for n in range(30) for i in range(2)]
+    lines = [f"{n}.jpg#{i}\tA dog number {n} runs ." for n in range(300) for i in range(2)]
     extra = "1.jpg#2 spaces, no tab\n\ta caption without a photo\n#3\tnor this one\n"
     (tmp_path / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n" + extra)
     corpus = load_corpus(tmp_path)
-    assert [len(corpus.splits[s]) for s in ("train", "val", "test")] == [24, 3, 3]
+    sizes = [len(corpus.splits[s]) for s in ("train", "val", "test")]
+    assert sum(sizes) == 300 and all(20 <= n <= 40 for n in sizes[1:]), sizes  # a tenth each
     assert "" not in corpus.images  # (a photo of no name was the photo folder itself)
     assert "Flickr8k.token.txt: 1 line without a tab left out" in corpus.notes
     assert "Flickr8k.token.txt: 2 lines with no photo name left out" in corpus.notes
-    assert any("split at random" in n for n in corpus.notes)
+    assert any("split by a hash of each name" in n for n in corpus.notes)
+
+
+def test_photos_added_to_a_folder_never_move_a_trained_photo_into_test_or_val():
+    """The split was drawn anew from the folder's photos at each command: with 4 photos added,
+    `capsight eval --split test` scored a model on 4 photos it had been trained on."""
+    from capsight.training.datasets import CaptionCorpus, CaptionedImage, split_at_random
+
+    def split(n):
+        images = {f"{i}.jpg": CaptionedImage(f"{i}.jpg", Path(f"{i}.jpg"), ("a dog",))
+                  for i in range(n)}  # fmt: skip
+        return split_at_random(CaptionCorpus("mine", images)).splits
+
+    before = split(40)
+    assert all(before[s] for s in ("train", "val", "test"))
+    for grown in (44, 60, 400):
+        after = split(grown)
+        assert not set(before["train"]) & {*after["val"], *after["test"]}, grown
+    assert split(3)["val"] and split(3)["test"]  # a tiny folder still has one of each

@@ -87,7 +87,7 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
     assert _all_photos_note(val_only, None) == [f"no split asked for: {seen}"]
     with_test = CaptionCorpus("coco", {}, {"val": ["1.jpg"], "test": ["2.jpg"]})
     assert _all_photos_note(with_test, "test", {"2.jpg"}) == []  # held out by train: unseen
-    # Without splits.json the reader splits at random, as capsight train does: said so (not
+    # Without splits.json the reader draws a split, as capsight train does: said so (not
     # "its train split", which the dataset does not have; nor nothing: train trains on it).
     (tiny_dataset / "splits.json").unlink()
     with pytest.warns(RuntimeWarning):
@@ -95,7 +95,7 @@ def test_evaluate_captioner_scores_a_split_and_reports_unreadable_photos(tiny_da
                                     use_java=False)  # fmt: skip
     assert report["images"] == 4 and len(report["notes"]) == 1
     assert re.fullmatch(r"no split asked for: the photos scored include the \d that capsight train trains on \(the split "
-                        r"it draws at random for a dataset without one, as here\), which matters only "
+                        r"it draws by a hash of each name for a dataset without one, as here\), which matters only "
                         r"for a model trained on this data; --split test scores "
                         r"only the others", report["notes"][0])  # fmt: skip
 

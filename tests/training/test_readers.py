@@ -176,7 +176,8 @@ def test_plain_folder_and_flickr8k_text_through_read_corpus(tmp_path):
     mapping = read_corpus(other, tmp_path)
     assert mapping.images["x.jpg"].captions == ("one caption",)
     assert sorted(mapping.splits["train"]) == ["x.jpg", "y.jpg"]
-    assert "split at random" in mapping.notes[-1]  # as a folder's captions.json without splits.json
+    # as a folder's captions.json without splits.json
+    assert "split by a hash of each name" in mapping.notes[-1]
 
     text = tmp_path / "Flickr8k_text"
     text.mkdir()

@@ -124,6 +124,11 @@ def test_train_two_epochs_checkpoint_and_resume(caption_folder, tmp_path, capsys
     assert str(caught.value).endswith(
         f"start it again in another --out (its best model so far is in {out / 'best'})"
     )
+    (out / "last" / "trainer.json").unlink()  # gone: it had said there was no last/ at all
+    with pytest.raises(InvalidParameter, match=r"its last/ has no trainer.json \(where the run "
+                                               r"stands in its schedule\), so the run cannot be "
+                                               r"resumed: start it again"):  # fmt: skip
+        train(_config(caption_folder, out, cache, epochs=6, resume=True))
     # which the message once advised: a best/ alone is never written over
     shutil.rmtree(out / "last")
     with pytest.raises(InvalidParameter, match="holds an earlier run's best/ but no last/"):
@@ -806,6 +811,16 @@ def test_a_run_folder_must_be_new_empty_or_a_run_cut_short(tmp_path):
         f.write(json.dumps({"epoch": 1, "val_CIDEr": 0.6}) + "\n")
     with pytest.raises(InvalidParameter, match="best/ but no last/ it could be resumed from"):
         check_run_folder(cut_short, resume=True)
+    old_log = tmp_path / "old-log"  # an earlier run's log, its best/ and last/ deleted, or a
+    old_log.mkdir()  # file of the user's own: a new run had added its lines to it
+    for text in (json.dumps({"epoch": 6, "val_CIDEr": 0.6}), '{"mine": 1}'):
+        (old_log / "metrics.jsonl").write_text(text + "\n")
+        with pytest.raises(InvalidParameter, match=r"old-log: its metrics.jsonl logs epochs "
+                                                   r"whose checkpoints are not there .*; name "
+                                                   r"another folder \(or move metrics.jsonl away\)$"):  # fmt: skip
+            check_run_folder(old_log, resume=False)
+    (old_log / "metrics.jsonl").write_text("")  # cut short before anything was logged: fine
+    check_run_folder(old_log, resume=False)
     run = tmp_path / "sat"  # its best/ named where the run belongs
     (run / "best").mkdir(parents=True)
     (run / "last").mkdir()
@@ -977,16 +992,20 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "val": ["gone.jpg"]}))
     with pytest.raises(DatasetError, match="the 'val' split has no photos"):
         training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")))
-    (caption_folder / "splits.json").unlink()  # no splits at all: split at random, and say so
+    (caption_folder / "splits.json").unlink()  # no splits at all: drawn, and said so
     corpus = training_corpus(
         TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append
     )
-    assert corpus.split("train") and corpus.split("val") and "split at random" in " ".join(notes)
+    assert (
+        corpus.split("train")
+        and corpus.split("val")
+        and "split by a hash of each name" in " ".join(notes)
+    )
 
 
 def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
     """A COCO captions file holds one split: a train file gets a val split from its photos, a
-    val file is split at random, and each says so."""
+    val file is split by a hash of each name, and each says so."""
     from capsight.training.train import training_corpus
 
     images = tmp_path / "photos"
@@ -1003,8 +1022,9 @@ def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
         corpus = training_corpus(config, notes.append)
         train, val = corpus.split("train"), corpus.split("val")
         assert train and val and not {r.key for r in train} & {r.key for r in val}
-        assert (len(train), len(val)) == (18, 2) and any(
-            "no val split: 2 of its 20" in n for n in notes
+        assert len(train) + len(val) == 20 and any(  # about a tenth, placed by name
+            f"no val split: {len(val)} of its 20 train photos held out (by a hash" in n
+            for n in notes
         )
         if part == "val":
             assert "has no train split (only val): its 20 photos outside a test split" in notes[0]
@@ -1237,6 +1257,11 @@ def test_damaged_weights_in_last_say_the_run_cannot_be_resumed(caption_folder, t
     assert message.startswith(str(out / "last")) and "retrain or reinstall" not in message
     assert message.endswith(f"so the run cannot be resumed: start it again in another --out (its best model "
                             f"so far is in {out / 'best'})")  # fmt: skip
+    train(_config(caption_folder, tmp_path / "run2", cache, epochs=1))  # vocab.json gone:
+    (tmp_path / "run2" / "last" / "vocab.json").unlink()  # it had been a traceback
+    with pytest.raises(InvalidParameter, match=r"last/vocab.json: missing; so the run cannot be "
+                                               r"resumed: start it again in another --out"):  # fmt: skip
+        train(_config(caption_folder, tmp_path / "run2", cache, epochs=2, resume=True))
     (out / "last" / "config.json").write_text('{"architecture": 5')  # read earlier, by the checks
     with pytest.raises(
         InvalidParameter, match="so the run cannot be resumed: start it again"

@@ -18,8 +18,8 @@ Other formats (Karpathy JSON, COCO annotations, Conceptual Captions) build the s
 
 from __future__ import annotations
 
+import hashlib
 import os
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,40 +63,68 @@ def _image_dir(root: Path, candidates: tuple[str, ...]) -> Path:
     return root
 
 
-def _random_splits(keys: list[str], val: int, test: int, seed: int = 0) -> dict[str, list[str]]:
-    order = sorted(keys)
-    random.Random(seed).shuffle(order)
-    return {"train": order[val + test :], "val": order[:val], "test": order[val : val + test]}
+SHARE = 0.1  # of the photos held out for val, and as many for test, where no split is given
 
 
-RANDOM_SPLIT_NOTE = "no split given"  # how the note about a random split starts
+def _place(key: str) -> float:
+    """Where a photo falls in [0, 1), from its name alone: the same on every machine and run,
+    whatever other photos the folder holds."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _stable_splits(
+    keys: list[str], held: dict[str, tuple[float, float]], max_held_out: int, at_least: int
+) -> dict[str, list[str]]:
+    """Train and the ``held`` splits ({name: (from, to)} in [0, 1)), each photo placed by its
+    name's hash, so a photo added to the folder never moves another between splits: a model
+    trained before it was added is never scored on its own training photos. A held split keeps
+    at most ``max_held_out`` photos (the lowest placed), and gets the lowest-placed train photo
+    where its band is empty and there are ``at_least`` photos (a folder of a dozen)."""
+    order = sorted(keys, key=lambda k: (_place(k), k))
+    splits: dict[str, list[str]] = {name: [] for name in held}
+    for key in order:
+        spot = _place(key)
+        name = next((n for n, (lo, hi) in held.items() if lo <= spot < hi), None)
+        if name is not None and len(splits[name]) < max_held_out:
+            splits[name].append(key)
+    taken = {k for keys_ in splits.values() for k in keys_}
+    train = [k for k in order if k not in taken]
+    for name in held:
+        if not splits[name] and len(keys) >= at_least and len(train) > 1:
+            splits[name].append(train.pop(0))
+    return {"train": sorted(train), **{n: sorted(v) for n, v in splits.items()}}
+
+
+RANDOM_SPLIT_NOTE = "no split given"  # how the note about a drawn split starts
 
 
 def random_split_note(n: int, val: int, test: int) -> str:
-    return (f"{RANDOM_SPLIT_NOTE}: {n} photos split at random (seed 0) into {n - val - test} "
-            f"train, {val} val and {test} test")  # fmt: skip
+    return (f"{RANDOM_SPLIT_NOTE}: {n} photos split by a hash of each name into "
+            f"{n - val - test} train, {val} val and {test} test (a photo keeps its split "
+            "as photos are added)")  # fmt: skip
 
 
 def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
-    """``corpus`` with train/val/test drawn at random from all its photos: a tenth each for val
-    and test (at most ``max_held_out``, at least one photo while there are three or more)."""
+    """``corpus`` with train/val/test drawn from all its photos: about a tenth each for val and
+    test (at most ``max_held_out``, at least one photo while there are three or more), each
+    photo placed by a hash of its name, so adding photos never moves one between splits."""
     keys = list(corpus.images)
-    held_out = min(max_held_out, max(len(keys) // 10, 1 if len(keys) >= 3 else 0))
-    notes = [*corpus.notes, random_split_note(len(keys), held_out, held_out)]
-    return CaptionCorpus(
-        corpus.name, corpus.images, _random_splits(keys, held_out, held_out), notes
-    )
+    held = {"val": (0.0, SHARE), "test": (SHARE, 2 * SHARE)}
+    splits = _stable_splits(keys, held, max_held_out, at_least=3)
+    notes = [*corpus.notes, random_split_note(len(keys), len(splits["val"]), len(splits["test"]))]
+    return CaptionCorpus(corpus.name, corpus.images, splits, notes)
 
 
 def val_from_train(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
-    """``corpus`` with a val split drawn at random (seed 0) from its train photos: a tenth (at
-    most ``max_held_out``, at least one while there are two), as for a COCO ``captions_train``
-    file, which holds one split."""
+    """``corpus`` with a val split drawn from its train photos: about a tenth (at most
+    ``max_held_out``, at least one while there are two), placed by a hash of each name as
+    ``split_at_random`` places them, as for a COCO ``captions_train`` file, which holds one
+    split."""
     train = corpus.splits["train"]
-    held = min(max_held_out, max(len(train) // 10, 1 if len(train) >= 2 else 0))
-    drawn = _random_splits(train, held, 0)
-    note = (f"no val split: {held} of its {len(train)} train photos held out at random (seed 0) "
-            "to validate on")  # fmt: skip
+    drawn = _stable_splits(train, {"val": (0.0, SHARE)}, max_held_out, at_least=2)
+    note = (f"no val split: {len(drawn['val'])} of its {len(train)} train photos held out (by a "
+            "hash of each name) to validate on")  # fmt: skip
     splits = {**corpus.splits, "train": drawn["train"], "val": drawn["val"]}
     return CaptionCorpus(corpus.name, corpus.images, splits, [*corpus.notes, note])
 

@@ -222,7 +222,7 @@ def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) 
         others = "; --split test scores only the others" if corpus.splits.get("test") else ""
         return [
             f"no split asked for: the photos scored include the {trained} that capsight train trains on "
-            f"(the split it draws at random for a dataset without one, as here), which matters only "
+            f"(the split it draws by a hash of each name for a dataset without one, as here), which matters only "
             f"for a model trained on this data{others}"
         ]
     if not any(keys for name, keys in corpus.splits.items() if name != "train"):

@@ -68,6 +68,11 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
         record["epoch"] > 0 for record in logged_epochs(folder / "metrics.jsonl"))  # fmt: skip
     # (a best/ without its config.json, written last, is a first save that failed, as on a
     # full disk: no model, and it had blocked the rerun once room was made)
+    if "last" in entries and holds_checkpoint(folder / "last"):  # its trainer.json is gone
+        best = f" (its best model so far is in {folder / 'best'})" if "best" in entries else ""
+        raise InvalidParameter(f"--out {out}: its last/ has no trainer.json (where the run stands "
+                               "in its schedule), so the run cannot be resumed: start it again in "
+                               f"another --out{best}")  # fmt: skip
     if (
         "best" in entries
         and holds_checkpoint(folder / "best")
@@ -76,6 +81,10 @@ def check_run_folder(out: str | os.PathLike, resume: bool) -> None:
     ):
         raise InvalidParameter(f"--out {out}: holds an earlier run's best/ but no last/ it could be "
                                "resumed from; name another folder (or move best/ away)")  # fmt: skip
+    if METRICS in entries and "last.old" not in entries and not _cut_short_log(folder / METRICS):
+        raise InvalidParameter(f"--out {out}: its {METRICS} logs epochs whose checkpoints are not "
+                               "there (or is not a run's log), and a new run would add its own "
+                               f"lines to it; name another folder (or move {METRICS} away)")  # fmt: skip
     foreign = [name for name in entries if name not in _RUN_ENTRIES
                and not (name.endswith(_LOG_SUFFIXES) and (folder / name).is_file())]  # fmt: skip
     if foreign:
@@ -118,6 +127,18 @@ def _cut_short_at_epoch_zero(metrics: Path) -> bool:
     epoch-0 score (ensemble SCST's members as they came) and nothing after it."""
     records = logged_epochs(metrics)
     return bool(records) and all(r["epoch"] == 0 for r in records)
+
+
+def _cut_short_log(metrics: Path) -> bool:
+    """Whether ``metrics.jsonl`` is what a run cut short before its first saved epoch leaves:
+    nothing, or the epoch-0 score alone. An earlier run's epochs (its checkpoints deleted) or a
+    file of the user's own had had a new run's lines appended to them."""
+    try:
+        lines = [line for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return False
+    records = logged_epochs(metrics)
+    return len(records) == len(lines) and all(r["epoch"] == 0 for r in records)
 
 
 def make_run_folder(out: str | os.PathLike) -> Path:

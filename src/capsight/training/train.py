@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.checkpoint import (
+    VOCAB,
     checkpoint_folder,
     load_checkpoint,
     read_config,
@@ -934,6 +935,8 @@ def _train_in(
         state = read_trainer_state(last)
         with _said_as_unresumable(out):
             model, vocab, _ = load_checkpoint(last)
+            if vocab is None:  # (it had failed later, as a traceback)
+                raise ModelNotFound(f"{last / VOCAB}: missing; the checkpoint is incomplete")
         if state["stage"] == "done":
             state = _reopened(state, config, read_json_or_empty(out / "train_config.json"))
             if state["stage"] == "done" and rank == 0:
