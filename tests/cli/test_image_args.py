@@ -31,6 +31,15 @@ def test_a_folder_is_expanded_to_other_photo_kinds_too(tmp_path):
     assert problems == []
 
 
+def test_a_photo_of_no_suffix_in_a_folder_is_found_by_its_first_bytes(tmp_path):
+    """A JPEG saved as IMG_0001 had been left out of its folder without a word."""
+    (tmp_path / "IMG_0001").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"x" * 100)
+    (tmp_path / "LICENSE").write_text("MIT License ...")  # no suffix, not an image: passed over
+    (tmp_path / "notes.dat").write_bytes(b"\xff\xd8\xff\xe0")  # another suffix: as before
+    paths, problems = expand_image_args([str(tmp_path)])
+    assert paths == [str(tmp_path / "IMG_0001")] and problems == []
+
+
 def test_an_image_named_twice_is_read_once(tmp_path):
     from capsight._cli.image_args import expand_image_args
 

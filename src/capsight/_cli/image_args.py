@@ -5,7 +5,7 @@
 ``-`` reads one image from standard input (``cat photo.jpg | capsight caption -``). A folder
 stands for the image files under it, sorted by path: recursively, by suffix
 (``IMAGE_SUFFIXES``: JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF and a few more, and HEIC, which is
-refused in one line), hidden files and folders skipped, links to folders not followed. A folder
+refused in one line; a file of no suffix by its first bytes), hidden files and folders skipped, links to folders not followed. A folder
 with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
 own line before any work, and the other arguments still run, as an unreadable file is.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from capsight.io.images import IMAGE_SUFFIXES, PHOTO_KINDS, no_such_file
@@ -89,11 +90,20 @@ def _once_each(paths: list[str]) -> list[str]:
 def images_under(folder: Path, problems: list[str]) -> list[str]:
     """The image files under ``folder``, sorted; a sub-folder that cannot be read is one line
     in ``problems`` (symbolic links to folders are not followed, so no loop is possible)."""
-    return files_under(folder, IMAGE_SUFFIXES, problems)
+    from capsight.io.sniff import sniff_image
+
+    return files_under(folder, IMAGE_SUFFIXES, problems, sniff_image)
 
 
-def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[str]:
-    """The files under ``folder`` whose suffix is one of ``suffixes``, sorted (as images_under)."""
+def files_under(
+    folder: Path,
+    suffixes: set[str],
+    problems: list[str],
+    sniff: Callable[[bytes], str | None] | None = None,
+) -> list[str]:
+    """The files under ``folder`` whose suffix is one of ``suffixes``, sorted (as images_under),
+    and, given ``sniff``, the files of no suffix whose first bytes it knows (a photo saved as
+    ``IMG_0001``: it had been left out without a word)."""
 
     def unreadable(error: OSError) -> None:
         problems.append(f"{error.filename}: cannot read this folder ({error.strerror}); skipped")
@@ -103,7 +113,11 @@ def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[s
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders: not entered
         for name in files:
             path = Path(root, name)
-            if name.startswith(".") or path.suffix.lower() not in suffixes:
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in suffixes and not (
+                sniff is not None and not path.suffix and _starts_like(path, sniff)
+            ):
                 continue
             try:
                 if path.is_file():
@@ -113,6 +127,14 @@ def files_under(folder: Path, suffixes: set[str], problems: list[str]) -> list[s
             except OSError as exc:  # a folder that can be listed but not entered
                 problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
     return sorted(found)
+
+
+def _starts_like(path: Path, sniff: Callable[[bytes], str | None]) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return sniff(f.read(64)) is not None
+    except OSError:  # unreadable: left out, as a file of another kind is
+        return False
 
 
 def image_from_arg(path: str):
