@@ -57,36 +57,49 @@ class BodySizeLimit:
             return
 
         received = 0
-        exceeded = False
-        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    exceeded = True
                     raise UploadTooLarge
             return message
 
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if exceeded:
-                return  # whatever the app makes of the cut-off body, the answer is 413
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracked_send)
-        except UploadTooLarge:
-            pass
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not started:
+        if await _cut_off(self.app, scope, limited_receive, send, UploadTooLarge):
             await _send_413(send, self.message, scope)
+
+
+async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut: type) -> bool:
+    """Run ``app`` on a ``receive`` that raises ``cut`` to stop reading the body: True when it
+    did so before a response started, for the caller to answer instead. Whatever the app makes
+    of the cut-off body (FastAPI's 400, "There was an error parsing the body") is dropped."""
+    was_cut = False
+    started = False
+
+    async def watched_receive() -> Message:
+        nonlocal was_cut
+        try:
+            return await receive()
+        except cut:
+            was_cut = True
+            raise
+
+    async def tracked_send(message: Message) -> None:
+        nonlocal started
+        if was_cut:
+            return
+        if message["type"] == "http.response.start":
+            started = True
+        await send(message)
+
+    try:
+        await app(scope, watched_receive, tracked_send)
+    except Exception:
+        if not was_cut:
+            raise
+    return was_cut and not started
 
 
 STALL_S = 60.0  # a body that sends no byte for this long is dropped
@@ -116,38 +129,20 @@ class StalledUploads:
             await self.app(scope, receive, send)
             return
         body_done = False
-        stalled = False
-        started = False
 
         async def timed_receive() -> Message:
-            nonlocal body_done, stalled
+            nonlocal body_done
             if body_done:
                 return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.stall_s)
             except TimeoutError:
-                stalled = True
                 raise UploadStalled from None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            if stalled:
-                return  # whatever the app makes of the cut-off body, the answer is 408
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracked_send)
-        except UploadStalled:
-            pass
-        except Exception:
-            if not stalled:
-                raise
-        if stalled and not started:
+        if await _cut_off(self.app, scope, timed_receive, send, UploadStalled):
             message = (
                 f"the upload stalled: no data for {self.stall_s:g} s; "
                 "check the connection and send it again"
