@@ -5,8 +5,8 @@
 ``-`` reads one image from standard input (``cat photo.jpg | capsight caption -``). A folder
 stands for the image files under it, sorted by path: recursively, by suffix
 (``IMAGE_SUFFIXES``: JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF and a few more, and HEIC, which is
-refused in one line; a file of no suffix by its first bytes), hidden files and folders skipped, links to folders not followed. A folder
-with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
+refused in one line; a file of no suffix by its first bytes), hidden files and folders skipped,
+links to folders not followed. A folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
 own line before any work, and the other arguments still run, as an unreadable file is.
 """
 

@@ -102,7 +102,8 @@ def build_parser(
         help="caption dataset: a folder (captions.json + splits.json, or the Flickr8k text files), "
         "a Karpathy dataset_*.json, COCO captions_*.json, Flickr8k.token.txt or a Conceptual "
         "Captions .tsv (its photos fetched first by python -m capsight.training.readers."
-        "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split by a hash of each photo's name",
+        "conceptual_captions TSV DIR, then --images DIR); without train/val splits it is split "
+        "by a hash of each photo's name",
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoints, metrics.jsonl")
     parser.add_argument(
