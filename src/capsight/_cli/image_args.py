@@ -130,7 +130,11 @@ def files_under(
 
 
 def _starts_like(path: Path, sniff: Callable[[bytes], str | None]) -> bool:
+    """Whether a regular file's first bytes are what ``sniff`` knows (a named pipe or a device
+    is never opened: reading one would wait forever)."""
     try:
+        if not path.is_file():
+            return False
         with open(path, "rb") as f:
             return sniff(f.read(64)) is not None
     except OSError:  # unreadable: left out, as a file of another kind is

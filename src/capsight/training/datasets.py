@@ -81,11 +81,11 @@ def _stable_splits(
     trained before it was added is never scored on its own training photos. A held split keeps
     at most ``max_held_out`` photos (the lowest placed), and gets the lowest-placed train photo
     where its band is empty and there are ``at_least`` photos (a folder of a dozen)."""
-    order = sorted(keys, key=lambda k: (_place(k), k))
+    places = {key: _place(key) for key in keys}
+    order = sorted(keys, key=lambda k: (places[k], k))
     splits: dict[str, list[str]] = {name: [] for name in held}
     for key in order:
-        spot = _place(key)
-        name = next((n for n, (lo, hi) in held.items() if lo <= spot < hi), None)
+        name = next((n for n, (lo, hi) in held.items() if lo <= places[key] < hi), None)
         if name is not None and len(splits[name]) < max_held_out:
             splits[name].append(key)
     taken = {k for keys_ in splits.values() for k in keys_}

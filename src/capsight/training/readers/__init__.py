@@ -78,7 +78,8 @@ def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> Caption
         captions = caption_strings(path, key, value)
         if captions:
             images[key] = CaptionedImage(key, root / key, captions)
-    # Split by a hash of each name, as a folder's captions.json without splits.json is (eval finds a test split).
+    # Split by a hash of each name, as a folder's captions.json without splits.json is (eval
+    # finds a test split).
     return split_at_random(CaptionCorpus(path.stem, images, {}))
 
 
