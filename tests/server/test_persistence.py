@@ -107,6 +107,24 @@ def test_a_job_database_the_server_may_only_read_is_refused_at_start_up(tmp_path
         JobStore(tmp_path)
 
 
+def test_the_job_database_follows_the_umask_so_the_group_can_write_it(tmp_path):
+    """The image serves under umask 0002 so that another uid of group 0 (OpenShift's next
+    start) can write its job store; SQLite had made jobs.sqlite3 and its -wal 0644 anyway."""
+    import os
+    import stat
+
+    old = os.umask(0o002)
+    try:
+        store = JobStore(tmp_path)
+        store.close()
+    finally:
+        os.umask(old)
+    for name in ("jobs.sqlite3", "jobs.sqlite3-wal"):
+        if (tmp_path / name).exists():  # (-wal is gone after a clean close on some versions)
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o664, name
+    assert stat.S_IMODE((tmp_path / "jobs.sqlite3").stat().st_mode) == 0o664
+
+
 @pytest.mark.parametrize("damage", ["not sqlite", "pages overwritten"])
 def test_a_job_database_that_is_no_database_is_said_to_be_one(tmp_path, damage):
     """A damaged file had been "cannot write the job database ... (file is not a database)", or

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import queue
 import re
 import shutil
@@ -142,6 +143,11 @@ class JobStore:
         self._lock = threading.Lock()
         self.closed = False
         database = self.root / "jobs.sqlite3"
+        try:  # made here, under the umask: SQLite makes it 0644 whatever the umask, so another
+            # uid of the group (a container platform's next start) could not write it
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o666))
+        except OSError:  # (a folder of that name, no permission: SQLite says so below)
+            pass
         self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         try:
