@@ -135,12 +135,12 @@ def test_flickr8k_text_without_split_lists_is_split_in_proportion(tmp_path):
 def test_photos_added_to_a_folder_never_move_a_trained_photo_into_test_or_val():
     """The split was drawn anew from the folder's photos at each command: with 4 photos added,
     `capsight eval --split test` scored a model on 4 photos it had been trained on."""
-    from capsight.training.datasets import CaptionCorpus, CaptionedImage, split_at_random
+    from capsight.training.datasets import CaptionCorpus, CaptionedImage, draw_splits
 
     def split(n):
         images = {f"{i}.jpg": CaptionedImage(f"{i}.jpg", Path(f"{i}.jpg"), ("a dog",))
                   for i in range(n)}  # fmt: skip
-        return split_at_random(CaptionCorpus("mine", images)).splits
+        return draw_splits(CaptionCorpus("mine", images)).splits
 
     before = split(40)
     assert all(before[s] for s in ("train", "val", "test"))
@@ -148,3 +148,13 @@ def test_photos_added_to_a_folder_never_move_a_trained_photo_into_test_or_val():
         after = split(grown)
         assert not set(before["train"]) & {*after["val"], *after["test"]}, grown
     assert split(3)["val"] and split(3)["test"]  # a tiny folder still has one of each
+    # ... and never an empty train split (three photos can all fall in the held bands)
+    from capsight.training.datasets import val_from_train
+
+    for start in range(0, 3000, 3):
+        images = {f"{i}.jpg": CaptionedImage(f"{i}.jpg", Path(f"{i}.jpg"), ("a dog",))
+                  for i in range(start, start + 3)}  # fmt: skip
+        drawn = draw_splits(CaptionCorpus("mine", images)).splits
+        assert len(drawn["train"]) >= 1 and sum(map(len, drawn.values())) == 3, start
+        two = CaptionCorpus("coco", images, {"train": sorted(images)[:2]})
+        assert len(val_from_train(two).splits["train"]) == 1, start

@@ -1003,6 +1003,35 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     )
 
 
+@pytest.mark.slow
+def test_a_run_that_drew_its_split_at_random_is_not_resumed_on_the_names_split(
+    caption_folder, tmp_path
+):
+    """A run begun before splits were drawn by names' hash (2026-12-07), on data without a
+    split file, would have gone on validating on photos it trained on."""
+    import json as json_
+
+    from capsight.training.evaluate import _drawn_otherwise_note
+    from capsight.training.train import training_corpus
+
+    (caption_folder / "splits.json").unlink()
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    train(_config(caption_folder, out, cache, epochs=1))
+    recorded = json_.loads((out / "train_config.json").read_text())
+    assert recorded["drawn_split"] == "name-hash"
+    corpus = training_corpus(_config(caption_folder, out, cache, resume=True), lambda _: None)
+    assert _drawn_otherwise_note(str(out / "best"), corpus, "test") == []
+    del recorded["drawn_split"]  # as a run of an earlier capsight recorded it
+    (out / "train_config.json").write_text(json_.dumps(recorded))
+    with pytest.raises(InvalidParameter, match=r"--resume: the run in .* drew its train/val split "
+                                               r"at random .*start a new run in another --out"):  # fmt: skip
+        train(_config(caption_folder, out, cache, epochs=2, resume=True))
+    (note,) = _drawn_otherwise_note(str(out / "best"), corpus, "test")
+    assert note.endswith("most of these test photos were in its training photos, so the scores "
+                         "flatter it")  # fmt: skip
+    assert _drawn_otherwise_note(str(out / "best"), corpus, None) == []  # no split: said apart
+
+
 def test_a_corpus_of_one_split_is_split_to_train_on(tmp_path):
     """A COCO captions file holds one split: a train file gets a val split from its photos, a
     val file is split by a hash of each name, and each says so."""

@@ -77,10 +77,13 @@ def _stable_splits(
     keys: list[str], held: dict[str, tuple[float, float]], max_held_out: int, at_least: int
 ) -> dict[str, list[str]]:
     """Train and the ``held`` splits ({name: (from, to)} in [0, 1)), each photo placed by its
-    name's hash, so a photo added to the folder never moves another between splits: a model
-    trained before it was added is never scored on its own training photos. A held split keeps
-    at most ``max_held_out`` photos (the lowest placed), and gets the lowest-placed train photo
-    where its band is empty and there are ``at_least`` photos (a folder of a dozen)."""
+    name's hash, so photos added to the folder do not move a training photo into a held split:
+    a model trained before they were added is not scored on its own training photos. A held
+    split keeps at most ``max_held_out`` photos (the lowest placed; photos added past the cap
+    push its highest back to train, which harms no earlier model). In a folder of a dozen
+    photos a band can be empty: the held split then borrows the lowest-placed train photo (with
+    ``at_least`` photos), and train the highest-placed held one; those borrowed photos can move
+    as photos are added."""
     places = {key: _place(key) for key in keys}
     order = sorted(keys, key=lambda k: (places[k], k))
     splits: dict[str, list[str]] = {name: [] for name in held}
@@ -90,40 +93,53 @@ def _stable_splits(
             splits[name].append(key)
     taken = {k for keys_ in splits.values() for k in keys_}
     train = [k for k in order if k not in taken]
+    if not train and len(keys) >= 2:  # (three photos can all fall in the held bands)
+        highest = max(splits, key=lambda n: places[splits[n][-1]] if splits[n] else -1.0)
+        train.append(splits[highest].pop())
     for name in held:
         if not splits[name] and len(keys) >= at_least and len(train) > 1:
             splits[name].append(train.pop(0))
     return {"train": sorted(train), **{n: sorted(v) for n, v in splits.items()}}
 
 
-RANDOM_SPLIT_NOTE = "no split given"  # how the note about a drawn split starts
+# How train draws a split the data does not give (recorded in a run's train_config.json as
+# "drawn_split"): by a hash of each photo's name since 2026-12-07; at random (seed 0) before.
+DRAWN_SPLIT = "name-hash"
+DRAWN_SPLIT_NOTE = "no split given"  # how the note about a drawn split starts
+DRAWN_VAL_NOTE = "no val split"  # how the note about a val split drawn from train starts
 
 
-def random_split_note(n: int, val: int, test: int) -> str:
-    return (f"{RANDOM_SPLIT_NOTE}: {n} photos split by a hash of each name into "
-            f"{n - val - test} train, {val} val and {test} test (a photo keeps its split "
-            "as photos are added)")  # fmt: skip
+def drew_split(corpus: CaptionCorpus) -> bool:
+    """Whether ``corpus``'s val (and test) split was drawn here, not given by the data."""
+    return any(n.startswith((DRAWN_SPLIT_NOTE, DRAWN_VAL_NOTE)) for n in corpus.notes)
 
 
-def split_at_random(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
+def drawn_split_note(n: int, val: int, test: int) -> str:
+    return (f"{DRAWN_SPLIT_NOTE}: {n} photos split by a hash of each name into "
+            f"{n - val - test} train, {val} val and {test} test (photos added later do not "
+            "move a training photo into val or test)")  # fmt: skip
+
+
+def draw_splits(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
     """``corpus`` with train/val/test drawn from all its photos: about a tenth each for val and
     test (at most ``max_held_out``, at least one photo while there are three or more), each
-    photo placed by a hash of its name, so adding photos never moves one between splits."""
+    photo placed by a hash of its name (``_stable_splits``: adding photos does not move a
+    training photo into val or test)."""
     keys = list(corpus.images)
     held = {"val": (0.0, SHARE), "test": (SHARE, 2 * SHARE)}
     splits = _stable_splits(keys, held, max_held_out, at_least=3)
-    notes = [*corpus.notes, random_split_note(len(keys), len(splits["val"]), len(splits["test"]))]
+    notes = [*corpus.notes, drawn_split_note(len(keys), len(splits["val"]), len(splits["test"]))]
     return CaptionCorpus(corpus.name, corpus.images, splits, notes)
 
 
 def val_from_train(corpus: CaptionCorpus, max_held_out: int = 1000) -> CaptionCorpus:
     """``corpus`` with a val split drawn from its train photos: about a tenth (at most
     ``max_held_out``, at least one while there are two), placed by a hash of each name as
-    ``split_at_random`` places them, as for a COCO ``captions_train`` file, which holds one
+    ``draw_splits`` places them, as for a COCO ``captions_train`` file, which holds one
     split."""
     train = corpus.splits["train"]
     drawn = _stable_splits(train, {"val": (0.0, SHARE)}, max_held_out, at_least=2)
-    note = (f"no val split: {len(drawn['val'])} of its {len(train)} train photos held out (by a "
+    note = (f"{DRAWN_VAL_NOTE}: {len(drawn['val'])} of its {len(train)} train photos held out (by a "
             "hash of each name) to validate on")  # fmt: skip
     splits = {**corpus.splits, "train": drawn["train"], "val": drawn["val"]}
     return CaptionCorpus(corpus.name, corpus.images, splits, [*corpus.notes, note])
@@ -216,11 +232,11 @@ def read_caption_folder(root: str | os.PathLike) -> CaptionCorpus:
     images = {key: CaptionedImage(key, image_dir / key, caps) for key, caps in captions.items()}
     splits_file = root / "splits.json"
     if not splits_file.is_file():
-        return split_at_random(CaptionCorpus(root.name, images, {}, notes))
+        return draw_splits(CaptionCorpus(root.name, images, {}, notes))
     raw = load_json(splits_file, "the splits (train, val, test -> lists of photo files)")
     if raw == {}:  # no split named: as without the file (its "no 'test' split; it has" nothing)
         notes.append(f"{splits_file.name}: names no split")
-        return split_at_random(CaptionCorpus(root.name, images, {}, notes))
+        return draw_splits(CaptionCorpus(root.name, images, {}, notes))
     if not (isinstance(raw, dict) and all(isinstance(v, list) and all(isinstance(k, str) for k in v)
                                           for v in raw.values())):  # fmt: skip
         raise DatasetError(
@@ -285,7 +301,7 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
             # (a BOM had made its first photo "missing"; a Latin-1 byte was a UnicodeDecodeError)
             raw[split] = list_file.read_text(encoding="utf-8-sig", errors="replace").split()
     if not raw:
-        return split_at_random(CaptionCorpus("flickr8k", images, {}, notes))
+        return draw_splits(CaptionCorpus("flickr8k", images, {}, notes))
     return CaptionCorpus("flickr8k", images, _split_lists(token_file, raw, images, notes), notes)
 
 

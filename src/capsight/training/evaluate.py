@@ -18,6 +18,7 @@ bootstrap of their scores (is the new checkpoint better than the default, or is 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 import warnings
@@ -29,7 +30,7 @@ from capsight.io.images import load_image
 from capsight.precision import uses_bf16
 from capsight.progress import ProgressCallback, check_progress, no_progress, span
 from capsight.training.confidence import check_rounds, compare_captions
-from capsight.training.datasets import RANDOM_SPLIT_NOTE, counted
+from capsight.training.datasets import DRAWN_SPLIT, DRAWN_SPLIT_NOTE, counted, drew_split
 from capsight.training.evaluation import score_captions
 from capsight.training.readers import read_corpus
 from capsight.vision.encoder import ImageEncoder
@@ -150,9 +151,10 @@ def evaluate_captioner(
         "seconds": round(seconds, 2),
         "unreadable": unreadable,
         # What the dataset reader left out or guessed (how it split: only when a split is scored).
-        "notes": [n for n in corpus.notes if split or not n.startswith(RANDOM_SPLIT_NOTE)]
+        "notes": [n for n in corpus.notes if split or not n.startswith(DRAWN_SPLIT_NOTE)]
         + _all_photos_note(corpus, split, set(candidates))
         + _overlap_note(corpus, split, set(candidates))
+        + _drawn_otherwise_note(captioner_name, corpus, split)
         + (
             [
                 "CIDEr is 0 for a single photo (it weighs words by how few photos use them, and one "
@@ -182,6 +184,30 @@ def _check_options(split, decoding, use_java, limit, progress) -> None:
             f"use_java must be True, False or None (Java when present), got {use_java!r}"
         )
     check_progress(progress)
+
+
+def _drawn_otherwise_note(model, corpus, split: str | None) -> list[str]:
+    """A model trained before 2026-12-07 on data without a split file drew its split at random;
+    scored on today's split (by names' hash) it is scored mostly on photos it trained on."""
+    if (
+        split in (None, "train")
+        or not drew_split(corpus)
+        or not isinstance(model, str | os.PathLike)
+    ):
+        return []
+    folder = Path(model).expanduser()
+    for config in (folder / "train_config.json", folder.parent / "train_config.json"):
+        if config.is_file():
+            try:
+                recorded = json.loads(config.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return []
+            if isinstance(recorded, dict) and recorded.get("drawn_split") != DRAWN_SPLIT:
+                return [f"{model} was trained before capsight drew splits by photo names "
+                        f"(2026-12-07), on a split drawn at random: most of these {split} photos "
+                        "were in its training photos, so the scores flatter it"]  # fmt: skip
+            return []
+    return []
 
 
 def _overlap_note(corpus, split: str | None, scored: set[str]) -> list[str]:
@@ -218,7 +244,7 @@ def _all_photos_note(corpus, split: str | None, scored: set[str] | None = None) 
     trained = len(train & scored if scored is not None else train) if split is None else 0
     if not trained:
         return []
-    if any(n.startswith(RANDOM_SPLIT_NOTE) for n in corpus.notes):
+    if any(n.startswith(DRAWN_SPLIT_NOTE) for n in corpus.notes):
         others = "; --split test scores only the others" if corpus.splits.get("test") else ""
         return [
             f"no split asked for: the photos scored include the {trained} that capsight train trains on "

@@ -60,7 +60,14 @@ from capsight.captioning.show_attend_tell import attention_penalty
 from capsight.captioning.vocabulary import PAD_ID, SPECIALS, Vocabulary, tokenize
 from capsight.errors import CapsightError, DatasetError, InvalidParameter, ModelNotFound
 from capsight.training.batches import CaptionBatches
-from capsight.training.datasets import CaptionCorpus, counted, split_at_random, val_from_train
+from capsight.training.datasets import (
+    DRAWN_SPLIT,
+    CaptionCorpus,
+    counted,
+    draw_splits,
+    drew_split,
+    val_from_train,
+)
 from capsight.training.distributed import agree_with_rank0, join_process_group, rank_device
 from capsight.training.features import (
     FeatureCache,
@@ -613,8 +620,8 @@ def _case_twin(path: Path) -> str:
 
 def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
     """The corpus to train on, in any format ``read_corpus`` reads, checked before any work:
-    photos whose file is missing are left out (and counted), a corpus without splits is split at
-    random, one without a train split (a COCO ``captions_val`` file) trains on its photos
+    photos whose file is missing are left out (and counted), a corpus without splits is split by
+    a hash of each photo's name (``draw_splits``), one without a train split (a COCO ``captions_val`` file) trains on its photos
     outside ``test`` (refused when another split's name says test: ``testing``), one without a
     val split gets one from its train photos, and an empty or overlapping train/val split is
     refused. A ``test`` split is never trained on."""
@@ -623,7 +630,7 @@ def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
     corpus = read_corpus(config.data, config.images or None)
     had_val = "val" in corpus.splits
     if not corpus.splits:
-        corpus = split_at_random(corpus)
+        corpus = draw_splits(corpus)
     elif "train" not in corpus.splits:
         if held := sorted(name for name in set(corpus.splits) - {"test"} if "test" in name.lower()):
             # ("testing", "test2014"): a test split by another name would be trained on
@@ -903,6 +910,7 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
     rank, world = join_process_group()
     if corpus is None:  # before the run's folder is made: a wrong data path had left it empty
         corpus = training_corpus(config, note if rank == 0 else (lambda message: None))
+    _refuse_a_split_drawn_otherwise(config, corpus)
     out = make_run_folder(config.out)
     with run_folder_lock(out) if rank == 0 else contextlib.nullcontext():
         try:
@@ -917,6 +925,20 @@ def train(config: TrainConfig, tracker=None, corpus: CaptionCorpus | None = None
                     note(f"could not log {out / 'best'} to MLflow as the run stopped ({why}); "
                          "it is on disk, and is logged when the resumed run ends")  # fmt: skip
             raise
+
+
+def _refuse_a_split_drawn_otherwise(config: TrainConfig, corpus: CaptionCorpus) -> None:
+    """A run resumed on data without a split file must draw the split it started with: a run
+    begun before 2026-12-07 drew it at random, and the split by names' hash of today would
+    validate it on photos it had trained on."""
+    if not (config.resume and drew_split(corpus) and holds_run(config.out)):
+        return
+    recorded = read_json_or_empty(Path(config.out) / "train_config.json")
+    if recorded and recorded.get("drawn_split") != DRAWN_SPLIT:
+        raise InvalidParameter(f"--resume: the run in {config.out} drew its train/val split at random "
+                               "(capsight before 2026-12-07); splits are now drawn by a hash of each "
+                               "photo's name, so it would validate on photos it trained on: start a "
+                               "new run in another --out (or give the data a splits.json)")  # fmt: skip
 
 
 def _train_in(
@@ -999,6 +1021,8 @@ def _train_in(
                   "val_images": len(val_data), "parameters": sum(p.numel() for p in model.parameters()),
                   "code_version": _code_version()}  # fmt: skip
     run_params["paths"] = {k: run_path(run_params, k) for k in PATH_OPTIONS if run_params.get(k)}
+    if drew_split(corpus):  # how, so that a resume (and eval) can tell a split drawn otherwise
+        run_params["drawn_split"] = DRAWN_SPLIT
     if resuming and rank == 0:
         before = read_json_or_empty(out / "train_config.json")
         if state["stage"] == "done" and before:  # nothing trains: the run's record stays as it

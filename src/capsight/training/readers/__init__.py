@@ -28,10 +28,10 @@ from capsight.training.datasets import (
     CaptionedImage,
     caption_strings,
     counted,
+    draw_splits,
     load_corpus,
     read_caption_folder,
     read_flickr8k_text,
-    split_at_random,
 )
 from capsight.training.readers.coco import read_coco_captions
 from capsight.training.readers.json_files import load_json
@@ -80,7 +80,7 @@ def _caption_mapping(path: Path, data: dict, images_dir: Path | None) -> Caption
             images[key] = CaptionedImage(key, root / key, captions)
     # Split by a hash of each name, as a folder's captions.json without splits.json is (eval
     # finds a test split).
-    return split_at_random(CaptionCorpus(path.stem, images, {}))
+    return draw_splits(CaptionCorpus(path.stem, images, {}))
 
 
 def read_corpus(
