@@ -36,6 +36,7 @@ def test_a_photo_of_no_suffix_in_a_folder_is_found_by_its_first_bytes(tmp_path):
     """A JPEG saved as IMG_0001 had been left out of its folder without a word."""
     (tmp_path / "IMG_0001").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"x" * 100)
     (tmp_path / "LICENSE").write_text("MIT License ...")  # no suffix, not an image: passed over
+    (tmp_path / "BMI").write_text("BMI by age\n")  # starts as a BMP does ("BM"): text all the same
     (tmp_path / "notes.dat").write_bytes(b"\xff\xd8\xff\xe0")  # another suffix: as before
     os.mkfifo(tmp_path / "pipe")  # no suffix, not a regular file: never opened (it would block)
     paths, problems = expand_image_args([str(tmp_path)])

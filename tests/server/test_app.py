@@ -514,6 +514,12 @@ def test_cors_lets_the_named_origins_call_the_api_from_a_browser(make_app, start
             "this server does not allow that cross-origin request (origin); its operator names "
             "the allowed origins with --cors-origins (CAPSIGHT_CORS_ORIGINS)"
         )
+        private = c.options("/v1/captions", headers={"Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true"})  # fmt: skip
+        assert private.status_code == 400 and private.json()["error"] == (
+            "this server does not allow that cross-origin request (private-network)"
+        )  # (an allowed origin: --cors-origins is not the thing to change)
         keyless = c.get("/v1/models", headers={"Origin": origin})
         assert (
             keyless.status_code == 401 and keyless.headers["access-control-allow-origin"] == origin

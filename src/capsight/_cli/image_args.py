@@ -90,9 +90,7 @@ def _once_each(paths: list[str]) -> list[str]:
 def images_under(folder: Path, problems: list[str]) -> list[str]:
     """The image files under ``folder``, sorted; a sub-folder that cannot be read is one line
     in ``problems`` (symbolic links to folders are not followed, so no loop is possible)."""
-    from capsight.io.sniff import sniff_image
-
-    return files_under(folder, IMAGE_SUFFIXES, problems, sniff_image)
+    return files_under(folder, IMAGE_SUFFIXES, problems, _photo_without_suffix)
 
 
 def files_under(
@@ -127,6 +125,18 @@ def files_under(
             except OSError as exc:  # a folder that can be listed but not entered
                 problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
     return sorted(found)
+
+
+# What a file of no suffix must start as to count as a photo: the kinds whose signature is long
+# enough not to be text by chance ("BM" or "P1" begin many a plain-text file).
+_SUFFIXLESS_KINDS = {"jpeg", "png", "gif", "webp", "tiff", "heif"}
+
+
+def _photo_without_suffix(head: bytes) -> str | None:
+    from capsight.io.sniff import sniff_image
+
+    kind = sniff_image(head)
+    return kind if kind in _SUFFIXLESS_KINDS else None
 
 
 def _starts_like(path: Path, sniff: Callable[[bytes], str | None]) -> bool:

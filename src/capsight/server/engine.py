@@ -192,8 +192,9 @@ class Engine:
     def _describe_every_captioner(self) -> None:
         """Load every servable captioner before /readyz says ready: ``GET /v1/models`` and the
         page's model menus describe them all, and the first of them had waited 5-7 s (prefix-gpt2
-        imports transformers) on a server that called itself ready. One that fails is left for
-        ``models`` to report; it does not keep the server from starting."""
+        imports transformers) on a server that called itself ready. One that cannot load is
+        listed as unavailable; a bug while describing them is logged and leaves the rest to load
+        on first use, as before; neither keeps the server from starting."""
         try:
             self.models()
         except Exception:

@@ -237,10 +237,10 @@ class JsonCORSMiddleware(CORSMiddleware):
         if response.status_code != 400:
             return response
         refused = response.body.decode().removeprefix("Disallowed CORS ")
-        error = (
-            f"this server does not allow that cross-origin request ({refused}); its "
-            "operator names the allowed origins with --cors-origins (CAPSIGHT_CORS_ORIGINS)"
-        )
+        error = f"this server does not allow that cross-origin request ({refused})"
+        if "origin" in refused.split(", "):  # (not for "private-network" alone: no origin to add)
+            error += ("; its operator names the allowed origins with --cors-origins "
+                      "(CAPSIGHT_CORS_ORIGINS)")  # fmt: skip
         headers = {k: v for k, v in response.headers.items()
                    if k.lower() not in ("content-length", "content-type")}  # fmt: skip
         return JSONResponse({"error": error}, status_code=400, headers=headers)

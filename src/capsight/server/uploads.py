@@ -53,7 +53,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _send_413(send, self.message, scope)
+            await _send_refusal(send, 413, self.message, scope)
             return
 
         received = 0
@@ -68,7 +68,7 @@ class BodySizeLimit:
             return message
 
         if await _cut_off(self.app, scope, limited_receive, send, UploadTooLarge):
-            await _send_413(send, self.message, scope)
+            await _send_refusal(send, 413, self.message, scope)
 
 
 async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut: type) -> bool:
@@ -147,19 +147,7 @@ class StalledUploads:
                 f"the upload stalled: no data for {self.stall_s:g} s; "
                 "check the connection and send it again"
             )
-            body = json.dumps({"error": message}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 408,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _send_refusal(send, 408, message, scope)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -172,9 +160,10 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_413(send: Send, message: str, scope: Scope) -> None:
-    """The 413, as JSON; or as the upload form's page with the message above it, to a browser
-    that posted that form (as every other error of the form's is)."""
+async def _send_refusal(send: Send, status: int, message: str, scope: Scope) -> None:
+    """A middleware's refusal (413, 408) that closes the connection, as JSON; or as the upload
+    form's page with the message above it, to a browser that posted that form (as every other
+    error of the form's is)."""
     from starlette.requests import Request
 
     from capsight.server.upload_form import form_page, from_the_form
@@ -186,7 +175,7 @@ async def _send_413(send: Send, message: str, scope: Scope) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
