@@ -168,3 +168,56 @@ def test_a_stalled_upload_gets_408_and_the_body_is_not_timed_after_it_ends():
     whole = {"type": "http.request", "body": b"x", "more_body": False}
     sent = asyncio.run(call([whole], query=b"wait=1"))
     assert sent[0]["status"] == 200
+
+
+def test_a_bug_met_after_an_upload_is_cut_off_is_logged_and_the_client_still_gets_413(caplog):
+    """The middleware drops what the app makes of a cut-off body; an error the cut did not
+    cause (here a handler's cleanup that fails) had been swallowed without a trace."""
+    import asyncio
+    import logging
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from capsight.server.uploads import BodySizeLimit
+
+    async def cleanup_fails(request: Request):
+        try:
+            await request.body()
+        finally:
+            {}["missing"]  # a bug in the handler's cleanup, raised while the cut propagates
+
+    async def parser_refuses(request: Request):
+        try:
+            await request.body()
+        except Exception as exc:
+            raise ValueError("could not parse the body") from exc  # what the cut caused
+        return JSONResponse({})
+
+    def call(handler):
+        app = BodySizeLimit(Starlette(routes=[Route("/", handler, methods=["POST"])]), 10)
+        sent = []
+        messages = [{"type": "http.request", "body": b"x" * 8, "more_body": True}] * 3
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
+                 "headers": []}  # fmt: skip
+        asyncio.run(app(scope, receive, send))
+        return sent
+
+    with caplog.at_level(logging.ERROR, logger="capsight.server"):
+        sent = call(cleanup_fails)
+    assert sent[0]["status"] == 413
+    assert "an error after the body was cut off" in caplog.text and "KeyError" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="capsight.server"):
+        sent = call(parser_refuses)
+    assert sent[0]["status"] == 413 and caplog.text == ""

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import unicodedata
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from capsight.io.sniff import describe_content, sniff_image, sniff_video
+
+log = logging.getLogger("capsight.server")
 
 
 class UploadTooLarge(Exception):
@@ -74,7 +77,9 @@ class BodySizeLimit:
 async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut: type) -> bool:
     """Run ``app`` on a ``receive`` that raises ``cut`` to stop reading the body: True when it
     did so before a response started, for the caller to answer instead. Whatever the app makes
-    of the cut-off body (FastAPI's 400, "There was an error parsing the body") is dropped."""
+    of the cut-off body (FastAPI's 400, "There was an error parsing the body") is dropped; an
+    exception the cut did not cause (a bug met while the body was being read) is logged, as the
+    client's answer is still the caller's."""
     was_cut = False
     started = False
 
@@ -96,10 +101,24 @@ async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut
 
     try:
         await app(scope, watched_receive, tracked_send)
-    except Exception:
+    except Exception as exc:
         if not was_cut:
             raise
+        if not _comes_from(exc, cut):
+            log.error("%s %s: an error after the body was cut off", scope.get("method"),
+                      scope.get("path"), exc_info=exc)  # fmt: skip
     return was_cut and not started
+
+
+def _comes_from(exc: BaseException, cut: type) -> bool:
+    """Whether ``exc`` is ``cut``, raised from it (``raise ... from``), or a group of such. Not
+    an error met while handling it (its ``__context__`` only): that is a bug to be seen."""
+    if isinstance(exc, cut):
+        return True
+    if exc.__cause__ is not None and _comes_from(exc.__cause__, cut):
+        return True
+    inner = getattr(exc, "exceptions", None)  # an ExceptionGroup (anyio's task groups)
+    return bool(inner) and all(_comes_from(e, cut) for e in inner)
 
 
 STALL_S = 60.0  # a body that sends no byte for this long is dropped
