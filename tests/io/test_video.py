@@ -77,6 +77,40 @@ def test_vfr_uses_presentation_times_and_nearest_frame_across_gaps(tmp_path):
     assert _times(path, 1.0) == [0.0, 0.9, 1.65, 3.0]
 
 
+def test_a_sparse_stretch_of_vfr_video_with_b_frames_keeps_every_target(tmp_path, monkeypatch):
+    """30 fps, then 2 fps (frames at x.25 and x.75), then 30 fps again, with B-frames: the
+    frames nearest the targets in the sparse stretch are B-frames farther from them than the
+    file's average frame duration, and were skipped undecoded (targets 7-13 s got no frame)."""
+    from fractions import Fraction
+
+    from av.video.frame import PictureType
+
+    from capsight.io import video
+
+    times = [k / 30 for k in range(150)] + [5.25 + k / 2 for k in range(20)]
+    times += [15 + k / 30 for k in range(60)]
+    base = (np.random.default_rng(4).random((48, 320, 3)) * 255).astype(np.uint8)
+    path, time_base = tmp_path / "vfr_b.mp4", Fraction(1, 1000)
+    with av.open(str(path), "w") as out:  # B-frames in a fixed pattern, none of them a reference
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+        stream.options = {"preset": "veryfast", "x264-params": "bframes=3:b-adapt=0:b-pyramid=none"}
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, i : i + 64]), "rgb24")
+            frame.pts, frame.time_base = round(t * 1000), time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:  # (the encoder did make B-frames)
+        assert PictureType.B in {f.pict_type for f in container.decode(video=0)}
+    got = _times(path, 1.0)
+    monkeypatch.setattr(video, "_DECODE_MARGIN_FRAMES", 1e9)  # decode every frame
+    assert got == _times(path, 1.0)
+    assert got == [0, 1, 2, 3, 4] + [k + 0.25 for k in range(5, 15)] + [15, 16]
+
+
 def test_delayed_start_times_count_from_the_first_frame(tmp_path):
     path = tmp_path / "late.mp4"
     write_video(path, _frames(30), fps=10, times=[1.5 + i / 10 for i in range(30)])

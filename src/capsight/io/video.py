@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,8 +48,12 @@ _IMAGE_DEMUXERS = {"image2", "image2pipe"}
 _TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "microdvd"}
 
 # Packets whose frames lie within this many frame durations of a target are always decoded, so
-# the first frame at or after each target (and the one before it) is never skipped in CFR video.
+# the first frame at or after each target (and the one before it) is never skipped. The duration
+# is the larger of the file's average and the last packets' (_RECENT_PACKETS): in a sparse
+# stretch of variable-frame-rate video (2 fps inside 30) the frame nearest a target lies farther
+# off than the file's average makes it, and was skipped when B-frames made it skippable.
 _DECODE_MARGIN_FRAMES = 1.5
+_RECENT_PACKETS = 8
 # Above this frame area (1080p) a lean decode still uses frame threads: one core is too slow.
 _LEAN_MAX_AREA = 1920 * 1088
 # Any ``every`` shorter than a frame samples every frame; below this one the arithmetic on
@@ -369,10 +374,14 @@ def _sample(
             return bool(stream.frames), False
         return 0 < packets + rest < stream.frames, True
 
+    recent: deque[float] = deque(maxlen=_RECENT_PACKETS)  # presentation times, decode order
+
     def needed(packet_time: float) -> bool:
         # True when a frame at this time could be the one taken for some target k * every.
+        spacing = (max(recent) - min(recent)) / (len(recent) - 1) if len(recent) > 1 else 0.0
+        near = max(margin, _DECODE_MARGIN_FRAMES * spacing)
         k = round(packet_time / every)
-        return abs(packet_time - k * every) <= margin or packet_time < margin
+        return abs(packet_time - k * every) <= near or packet_time < near
 
     target = 0.0
     previous = None  # (time, frame): the last decoded frame before the pending target
@@ -386,6 +395,7 @@ def _sample(
             if packet.pts is not None and packet.dts is not None:
                 t_packet = float(packet.pts * time_base) - start
                 demuxed_until = max(demuxed_until, t_packet)
+                recent.append(t_packet)
                 # Frames nothing references and no target wants are not decoded at all.
                 skip = not packet.is_keyframe and not needed(t_packet)
                 if skip != skipping:
