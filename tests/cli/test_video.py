@@ -44,6 +44,14 @@ def fake_pipeline(monkeypatch):
             from capsight.errors import VideoOpenError
 
             raise VideoOpenError(f"{path}: not a video FFmpeg can read")
+        if "ctrl-c-picking" in str(path):  # stopped while picking: every moment, none novel
+            from capsight.novelty.analysis import StoppedPartWay
+
+            part = _fake_analysis(str(path), **params)
+            part.extra["selection"] = {"stopped": True}
+            for m in part.moments:
+                m.is_novel = False
+            raise StoppedPartWay(part)
         if "ctrl-c-part" in str(path):  # stopped at 00:04 of 00:06
             from capsight.novelty.analysis import StoppedPartWay
 
@@ -179,6 +187,20 @@ def test_ctrl_c_part_way_through_one_video_writes_the_part_analysed(
     (tmp_path / "ctrl-c-part-term.mp4").write_bytes(b"x")
     status, _, err = run_cli("video", tmp_path / "ctrl-c-part-term.mp4", "--out", tmp_path / "t")
     assert status == 143 and (tmp_path / "t" / "report.html").is_file(), err  # not "interrupted"
+
+
+def test_ctrl_c_while_picking_the_novel_moments_writes_every_moment(
+    run_cli, fake_pipeline, tmp_path
+):
+    (tmp_path / "ctrl-c-picking.mp4").write_bytes(b"x")
+    status, out, err = run_cli("video", tmp_path / "ctrl-c-picking.mp4", "--out", tmp_path / "o")
+    assert status == 130 and "Traceback" not in err
+    assert (f"ctrl-c-picking.mp4: stopped while picking the novel moments; the report in "
+            f"{tmp_path / 'o'} has all 6 moments, captioned and scored, none marked novel") in err  # fmt: skip
+    report = (tmp_path / "o" / "report.html").read_text()
+    assert "No novel moments: the run was stopped while they were being picked" in report
+    assert "not analysed" not in report and len(
+        json.loads((tmp_path / "o" / "analysis.json").read_text())["moments"]) == 6  # fmt: skip
 
 
 def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(

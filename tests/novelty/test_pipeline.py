@@ -382,3 +382,34 @@ def test_a_flat_frame_is_captioned_as_blank_not_invented(tmp_path):
     assert all(captions[t] != FLAT_CAPTION for t in (0.0, 1.0, 2.0, 5.0, 6.0, 7.0))
     labels = {m.time: m.labels for m in analysis.moments}  # nor given ImageNet classes (noise)
     assert labels[3.0] == labels[4.0] == [] and all(labels[t] for t in (0.0, 1.0, 2.0, 5.0))
+
+
+def test_a_stop_while_picking_the_novel_moments_keeps_every_moment(one_cut_clip, monkeypatch):
+    """A Ctrl-C (or SIGTERM) after captioning, while the novel moments were being picked, had
+    kept nothing: every moment is kept, captioned and scored, none marked, and the note says
+    why; a second stop during the picking of a run stopped part-way keeps its part."""
+    from capsight.novelty import pipeline
+    from capsight.novelty.analysis import StoppedPartWay
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "select_novel_moments", stopped)
+    with pytest.raises(StoppedPartWay) as stop:
+        analyze_video(one_cut_clip, every=0.5)
+    part = stop.value.analysis
+    assert len(part.moments) == 16 and not part.novel_moments and part.picking_stopped
+    assert all(m.caption and m.novelty is not None for m in part.moments[1:])
+    assert "stopped_at" not in part.extra and part.cut_short() is None
+    assert "stopped while they were being picked" in part.quiet_reason()
+    with pytest.raises(KeyboardInterrupt) as plain:  # a batch keeps no partial reports
+        analyze_video(one_cut_clip, every=0.5, partial=False)
+    assert not hasattr(plain.value, "analysis")
+
+    def stop_after_the_first_batch(fraction, message):
+        if message.startswith("captioned up to"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(StoppedPartWay) as stop:
+        analyze_video(one_cut_clip, every=0.2, progress=stop_after_the_first_batch)
+    assert stop.value.analysis.extra["stopped_at"] == pytest.approx(3.0)

@@ -643,10 +643,15 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
                 print(f"{video}: stopped before the end; nothing was written to {out_dir}",
                       file=sys.stderr, flush=True)  # fmt: skip
                 raise stop from None
-            print(f"{video}: stopped at {format_clock(part.moments[-1].time)} of "
-                  f"{format_clock(part.video.duration, rounded=True)}; the report in {out_dir} "
-                  f"covers the {len(part.moments):,} moments analysed up to there",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            if part.picking_stopped:
+                print(f"{video}: stopped while picking the novel moments; the report in "
+                      f"{out_dir} has all {len(part.moments):,} moments, captioned and scored, "
+                      "none marked novel", file=sys.stderr, flush=True)  # fmt: skip
+            else:
+                print(f"{video}: stopped at {format_clock(part.moments[-1].time)} of "
+                      f"{format_clock(part.video.duration, rounded=True)}; the report in "
+                      f"{out_dir} covers the {len(part.moments):,} moments analysed up to there",
+                      file=sys.stderr, flush=True)  # fmt: skip
             if args.json and show_summary:  # as a finished run's, its note saying where it stopped
                 _print_analysis_json(part, outputs)
             raise

@@ -125,6 +125,13 @@ class Analysis:
         n = len(self.moments)
         return f"<Analysis of {self.video.path!r}: {n} moment{'' if n == 1 else 's'}, {novel}>"
 
+    @property
+    def picking_stopped(self) -> bool:
+        """Whether a stop (Ctrl-C, SIGTERM) came while the novel moments were being picked,
+        after every moment was captioned and scored: none is marked novel."""
+        selection = self.extra.get("selection") if isinstance(self.extra, dict) else None
+        return isinstance(selection, dict) and selection.get("stopped") is True
+
     def cut_short(self) -> str | None:
         """A sentence when the analysis was stopped part-way (``extra["stopped_at"]``: Ctrl-C
         or SIGTERM, ``StoppedPartWay``), or when the video's frames ended before the length its
@@ -216,6 +223,9 @@ class Analysis:
         hint = _setting_names(face)
         if self.novel_moments:
             return None
+        if self.picking_stopped:
+            return ("the run was stopped while they were being picked (every moment is captioned "
+                    "and scored; run it again to have them)")  # fmt: skip
         if not self.moments:
             return "no frame could be sampled from the video"
         if len(self.moments) < 2:  # no moment had another to be compared with

@@ -277,8 +277,10 @@ def analyze_video(
     each moment's JPEG thumbnail, None or 0 for none. ``partial``: on Ctrl-C (or SIGTERM,
     any KeyboardInterrupt) once two moments are captioned, those moments are scored and
     selected as a video that ended there, and the interrupt raised carries that ``Analysis``
-    as its ``analysis`` (a plain Ctrl-C is raised as ``StoppedPartWay``); False raises it at
-    once, as a batch that keeps no partial reports does.
+    as its ``analysis`` (a plain Ctrl-C is raised as ``StoppedPartWay``); a stop while the
+    novel moments are being picked keeps every moment, scored, with none picked
+    (``extra["selection"]["stopped"]``). False raises it at once, as a batch that keeps no
+    partial reports does.
 
     Raises InvalidParameter for bad options (checked before any work), InputNotFound or
     VideoOpenError for a bad file, ModelNotFound for an unknown model name.
@@ -398,14 +400,23 @@ def analyze_video(
             sharpness=np.asarray(sharp, dtype=np.float64),
         )
 
-    selection = select(sensitivity)
-    described = selection.describe()
-    if not selection.indices and len(times) > 1:
-        # Whether the quiet-video hint may suggest a higher sensitivity (Analysis.quiet_reason).
-        described["novel_at_sensitivity_1"] = len(select(1.0).indices) if sensitivity < 1.0 else 0
+    novel: set[int] = set()
+    captioned_all = stopped is None
+    try:
+        selection = select(sensitivity)
+        described = selection.describe()
+        if not selection.indices and len(times) > 1:
+            # Whether the quiet-video hint may suggest a higher sensitivity (Analysis.quiet_reason).
+            described["novel_at_sensitivity_1"] = (
+                len(select(1.0).indices) if sensitivity < 1.0 else 0
+            )
+        novel = set(selection.indices)
+    except KeyboardInterrupt as stop:  # the moments are captioned and scored: kept, none picked
+        if not partial:
+            raise
+        stopped, described = stopped or stop, {"stopped": True}
     timings["select_s"] = time.perf_counter() - t
 
-    novel = set(selection.indices)
     moments = [
         Moment(
             time=times[i],
@@ -444,7 +455,8 @@ def analyze_video(
         "exposure_normalised": True,
     }
     if stopped is not None:
-        extra["stopped_at"] = times[-1]
+        if not captioned_all:  # (stopped in selection alone: every moment was analysed)
+            extra["stopped_at"] = times[-1]
         part = Analysis(info, params, moments, extra)
         if type(stopped) is KeyboardInterrupt:
             raise StoppedPartWay(part) from None
