@@ -209,7 +209,39 @@ def bad_files(tmp_path_factory, cfr_video):
     (d / "folder.mp4").mkdir()
     _write_audio(d / "audio.m4a", video_track=False)
     _write_audio(d / "no_frames.mkv", video_track=True)  # a video track with zero frames
+    _write_song_with_cover(d / "song.mp3")
     return d
+
+
+def _write_song_with_cover(path) -> None:
+    """An MP3 with album art in its ID3 tag, which FFmpeg shows as a one-frame MJPEG "video"
+    stream (disposition attached_pic)."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    song = io.BytesIO()
+    with av.open(song, "w", format="mp3") as out:
+        audio = out.add_stream("mp3", rate=44100)
+        for i in range(20):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), "fltp", "mono")
+            frame.sample_rate, frame.pts = 44100, i * 1152
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    mp3 = song.getvalue()
+    if mp3[:3] == b"ID3":  # the muxer's own tag: dropped for ours
+        size = mp3[6:10]
+        mp3 = mp3[10 + ((size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3]) :]
+    cover = io.BytesIO()
+    Image.fromarray(_frames(1, 64, 64)[0]).save(cover, "JPEG")
+    body = b"\x00image/jpeg\x00\x03cover\x00" + cover.getvalue()
+    apic = b"APIC" + struct.pack(">I", len(body)) + b"\x00\x00" + body
+    n = len(apic)
+    tag_size = bytes([(n >> 21) & 127, (n >> 14) & 127, (n >> 7) & 127, n & 127])
+    path.write_bytes(b"ID3\x03\x00\x00" + tag_size + apic + mp3)
 
 
 def _cut_without_codec(scratch, data: bytes) -> int | None:
@@ -255,6 +287,7 @@ def _write_audio(path, video_track: bool) -> None:
         ("half.mp4", VideoOpenError, "truncated"),
         ("no_codec.mp4", VideoOpenError, "names no codec); the file may be truncated"),
         ("audio.m4a", VideoOpenError, "no video stream"),
+        ("song.mp3", VideoOpenError, "no video stream (it is an audio file with a cover picture)"),
         ("no_frames.mkv", VideoOpenError, "no frames (a video cut short can look so"),
     ],
 )

@@ -106,17 +106,32 @@ def _open(path: str | os.PathLike) -> tuple[av.container.InputContainer, Path]:
             f"{p}: is a still image, not a video; caption it instead (`capsight caption`, or "
             "capsight.caption in Python)"
         )
-    if not container.streams.video:
+    if video_stream(container) is None:
         kinds = sorted({s.type for s in container.streams})
+        pictures = len(container.streams.video)  # all of them attached pictures
         container.close()
+        if pictures:  # an MP3 or M4A with its cover art: a picture, not moving video
+            others = [kind for kind in kinds if kind != "video"]
+            what = ("an audio file with a cover picture" if others == ["audio"] else
+                    f"a cover picture{' and ' + ', '.join(others) + ' streams' if others else ''}")  # fmt: skip
+            raise VideoOpenError(f"{p}: has no video stream (it is {what}); give a file with video")
         found = f"only {', '.join(kinds)} streams" if kinds else "no streams at all"
         cut = _CUT_SHORT if set(kinds) <= {"data"} else ""  # (audio alone is an audio file)
         raise VideoOpenError(f"{p}: has no video stream ({found}); give a file with video{cut}")
-    if container.streams.video[0].codec_context is None:  # its codec's parameters were cut off
+    if video_stream(container).codec_context is None:  # its codec's parameters were cut off
         container.close()
         raise VideoOpenError(f"{p}: not a readable video (its video stream names no codec); the "
                              "file may be truncated, corrupt or not a video")  # fmt: skip
     return container, p
+
+
+def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The file's first moving video stream: not a cover picture (an MP3's or M4A's album art is
+    a one-frame "video" stream, which had been read as a video cut short at 0.0 s)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return None
 
 
 # A video cut short (a download or copy that stopped) loses its index, where an MP4 keeps it at
@@ -193,7 +208,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     """
     container, p = _open(path)
     with container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         stream.thread_type = "AUTO"
         # before decoding
         _check_frame_size(stream.codec_context.width, stream.codec_context.height, p)
@@ -337,7 +352,7 @@ def sample_frames(
         raise InvalidParameter(f"max_side must be at least 2 pixels, got {max_side}")
     container, p = _open(path)
     with container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         stream.thread_type = "AUTO"
         if lean and stream.width * stream.height <= _LEAN_MAX_AREA:
             stream.thread_type = "SLICE"

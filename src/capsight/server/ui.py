@@ -747,9 +747,11 @@ def unplayable_codec(path: str) -> str | None:
     else None (also when the file cannot be read: the analysis says why)."""
     import av
 
+    from capsight.io.video import video_stream
+
     try:
         with av.open(str(path)) as container:
-            codec = container.streams.video[0].codec_context.codec
+            codec = video_stream(container).codec_context.codec
             formats = set(container.format.name.split(","))
             kind = container.format.long_name or container.format.name
     except (av.FFmpegError, IndexError, OSError, AttributeError):  # (no codec: a file cut short)
