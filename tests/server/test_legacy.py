@@ -316,3 +316,22 @@ def test_the_original_endpoints_answers_are_described_in_the_schema(client):
     for path, status in (("/v1/videos", "202"), ("/get_video_captions", "504")):
         assert "Location" in paths[path]["post"]["responses"][status]["headers"], path
     assert "headers" not in paths["/get_captions"]["post"]["responses"]["504"]
+
+
+def test_choices_are_taken_whatever_their_case(client, tiny_video, cat_jpeg):
+    """The CLI takes --metric COSINE; the API had answered 422 to metric=EUCLIDEAN."""
+    video = ("clip.mp4", Path(tiny_video).read_bytes(), "video/mp4")
+    r = client.post("/get_video_captions", params={"metric": "EUCLIDIAN"}, files={"video": video})
+    assert r.status_code == 200, r.text
+    assert client.get(f"/v1/jobs/{r.json()['job_id']}").json()["params"]["metric"] == "euclidean"
+    r = client.post("/v1/videos", data={"metric": "Cosine", "signal": "Visual"},
+                    files={"video": video})  # fmt: skip
+    assert r.status_code == 202, r.text
+    params = client.get(f"/v1/jobs/{r.json()['id']}").json()["params"]
+    assert params["metric"] == "cosine" and params["signal"] == "visual"
+    r = client.post("/v1/captions", data={"method": "Greedy"},
+                    files=[("images", ("cat.jpg", cat_jpeg, "image/jpeg"))])  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert client.get("/v1/jobs", params={"status": "DONE"}).status_code == 200
+    r = client.post("/v1/videos", data={"metric": "Manhattan"}, files={"video": video})
+    assert r.status_code == 422 and "metric" in r.json()["error"]

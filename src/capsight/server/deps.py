@@ -27,6 +27,13 @@ from capsight.server.http_errors import ApiError
 from capsight.server.jobs import JobManager
 from capsight.server.settings import ServerSettings
 
+
+def lowercase(value: object) -> object:
+    """A choice's text as its lowercase name, for ``BeforeValidator``: the API takes
+    ``metric=Cosine`` as the CLI takes ``--metric COSINE`` (it had been a 422)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 STOP_POLL_S = 0.25  # how often a request waiting on the models looks at the stopping event
 RESTART_RETRY_S = 30  # Retry-After of the 503 a stopping server answers: a restart takes ~10-30 s
 STOPPING = "the server is stopping; send the request again once it is back"

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from capsight.captioning.base import DecodingOptions
 from capsight.captioning.shortfall import API_SPELLING, fewer_reason, reached_limit
@@ -29,6 +29,7 @@ from capsight.server.deps import (
     EngineDep,
     SettingsDep,
     form_fields_only,
+    lowercase,
     require_api_key,
     run_limited,
     too_many_images,
@@ -178,6 +179,7 @@ async def create_captions(
     model: Annotated[str | None, Form(description="Captioner name; see GET /v1/models")] = None,
     method: Annotated[
         Literal["greedy", "beam", "sample", "narrowing"] | None,
+        BeforeValidator(lowercase),
         Form(
             description="Decoding method; default: the model's own (beam search for trained captioners). "
             "narrowing: the original project's schedule, sampling among top_k words (default "

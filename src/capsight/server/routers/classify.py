@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from capsight.classify.class_sets import (
     BUILTIN_SETS,
@@ -36,7 +36,13 @@ from capsight.classify.class_sets import (
     typed_names,
 )
 from capsight.errors import InvalidParameter, quoted
-from capsight.server.deps import SettingsDep, form_fields_only, require_api_key, run_limited
+from capsight.server.deps import (
+    SettingsDep,
+    form_fields_only,
+    lowercase,
+    require_api_key,
+    run_limited,
+)
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.routers.captions import ImageUpload, decode_images, read_images
 from capsight.server.uploads import example_name
@@ -269,7 +275,9 @@ async def build_classifier(
         str | None, Form(description="A built-in set name, or 'a, b, c' / one per line")
     ] = None,
     template: Annotated[list[str] | None, Form(description="Prompt templates with {}")] = None,
-    format: Annotated[Literal["torchscript", "export"], Form()] = "torchscript",
+    format: Annotated[
+        Literal["torchscript", "export"], BeforeValidator(lowercase), Form()
+    ] = "torchscript",
     examples: Annotated[
         list[UploadFile] | None,
         File(

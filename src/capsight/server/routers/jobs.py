@@ -20,9 +20,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
-from capsight.server.deps import JobsDep, SettingsDep, known_query_only, require_api_key
+from capsight.server.deps import (
+    JobsDep,
+    SettingsDep,
+    known_query_only,
+    lowercase,
+    require_api_key,
+)
 from capsight.server.file_responses import NOT_MODIFIED, JobFileResponse, saved_name
 from capsight.server.http_errors import ApiError, error_responses
 from capsight.server.jobs import ARTIFACTS, DONE, Job, JobManager, valid_job_id
@@ -158,7 +164,10 @@ def list_jobs(
     *,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
-    status: Literal["queued", "running", "done", "failed", "interrupted"] | None = None,
+    status: Annotated[
+        Literal["queued", "running", "done", "failed", "interrupted"] | None,
+        BeforeValidator(lowercase),
+    ] = None,
     jobs: JobsDep,
     settings: SettingsDep,
 ) -> JobList:

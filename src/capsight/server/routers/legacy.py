@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BeforeValidator
 
 from capsight.errors import CapsightError
 from capsight.server.deps import (
@@ -35,6 +36,7 @@ from capsight.server.deps import (
     JobsDep,
     SettingsDep,
     form_body,
+    lowercase,
     options_given_once,
     read_by_v1,
     require_api_key,
@@ -164,7 +166,8 @@ async def get_image_caption(
     return await _caption_one(image, engine, settings, with_vectors=True)
 
 
-Metric = Literal["euclidian", "euclidean", "cosine"]
+# Case aside, as the CLI takes them (--metric COSINE): a client's "Cosine" had been a 422.
+Metric = Annotated[Literal["euclidian", "euclidean", "cosine"], BeforeValidator(lowercase)]
 
 
 VIDEO_CAPTIONS_ERRORS = error_responses(400, 401, 410, 413, 415, 422, 503, 504)

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
 from capsight.io.sniff import SNIFF_BYTES, sniff_video, video_extension
@@ -25,6 +26,7 @@ from capsight.server.deps import (
     JobsDep,
     SettingsDep,
     form_fields_only,
+    lowercase,
     require_api_key,
     single_file,
 )
@@ -86,8 +88,12 @@ async def create_video_job(
     video: Annotated[UploadFile, File(description="The video file")],
     every: Annotated[float, Form(gt=0, le=3600, description="Seconds between samples")] = 1.0,
     window: Annotated[int, Form(ge=1, le=1000, description="Previous moments averaged")] = 5,
-    metric: Annotated[Literal["cosine", "euclidean", "euclidian"], Form()] = "cosine",
-    signal: Annotated[Literal["fused", "text", "visual"], Form()] = "fused",
+    metric: Annotated[
+        Literal["cosine", "euclidean", "euclidian"], BeforeValidator(lowercase), Form()
+    ] = "cosine",
+    signal: Annotated[
+        Literal["fused", "text", "visual"], BeforeValidator(lowercase), Form()
+    ] = "fused",
     sensitivity: Annotated[
         float,
         Form(
