@@ -84,6 +84,8 @@ def evaluate_captioner(
     batch_size = check_count("batch size", batch_size, 1)
     bootstrap = check_count("bootstrap", bootstrap, 0)
     _check_options(split, decoding, use_java, limit, progress)
+    split = None if split == "all" else split  # every photo (its notes had taken "all" for a
+    # hand-made split that overlaps train)
     progress = progress or no_progress
     if bootstrap:
         check_rounds(bootstrap)  # before the photos are captioned, not after
