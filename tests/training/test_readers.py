@@ -698,3 +698,31 @@ def test_behind_a_proxy_the_connection_is_not_peer_checked(monkeypatch):
         handler.do_open(plain, direct)
         handler.do_open(plain, proxied)
         assert used == [checked, plain]
+
+
+def test_a_photo_named_in_the_other_unicode_form_is_found(tmp_path):
+    """captions.json says "café.jpg" composed (NFC); macOS names the file decomposed (NFD):
+    the two look alike and had been "no such file" to train and eval."""
+    import unicodedata
+
+    composed = unicodedata.normalize("NFC", "café.jpg")
+    _photo(tmp_path / "images" / unicodedata.normalize("NFD", composed))
+    _photo(tmp_path / "images" / "plain.jpg")
+    _write_json(tmp_path / "captions.json",
+                {composed: ["a red square"], "plain.jpg": ["a red square too"]})  # fmt: skip
+    corpus = read_corpus(tmp_path)
+    assert corpus.images[composed].path.is_file()
+
+
+def test_a_file_name_too_long_for_the_file_system_is_a_missing_photo(tmp_path):
+    """One 300-character name in a Karpathy file had stopped the whole training run
+    ("file name too long"); it is left out and counted as other missing photos are."""
+    from capsight.training.train import with_photo_files
+
+    _photo(tmp_path / "images" / "a.jpg")
+    images = [{"filename": name, "split": "train", "sentences": [_sentence("a red square")]}
+              for name in ("a.jpg", "x" * 300 + ".jpg")]  # fmt: skip
+    data = _write_json(tmp_path / "dataset_flickr8k.json", {"images": images})
+    corpus = with_photo_files(read_corpus(data, tmp_path / "images"), str(data))
+    assert list(corpus.images) == ["a.jpg"]
+    assert any(note.startswith("1 photo has no file and is left out") for note in corpus.notes)

@@ -33,6 +33,15 @@ class CaptionedImage:
     captions: tuple[str, ...]
 
 
+def has_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False for a name the file system refuses (too long), which
+    is no file either (``Path.is_file`` raises there)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 @dataclass
 class CaptionCorpus:
     name: str

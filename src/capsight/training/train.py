@@ -66,6 +66,7 @@ from capsight.training.datasets import (
     counted,
     draw_splits,
     drew_split,
+    has_file,
     val_from_train,
 )
 from capsight.training.distributed import agree_with_rank0, join_process_group, rank_device
@@ -581,7 +582,7 @@ def note(message: str) -> None:
 def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
     """``corpus`` without the photos that have no file (a note says how many), or a one-line
     error when none has one (the photo folder is elsewhere)."""
-    missing = [k for k, image in corpus.images.items() if not image.path.is_file()]
+    missing = [k for k, image in corpus.images.items() if not has_file(image.path)]
     if not missing:
         return corpus
     first = corpus.images[missing[0]].path
@@ -614,8 +615,15 @@ def _case_twin(path: Path) -> str:
     except OSError:
         return ""
     if twin is None:  # (a folder of that very name is no case twin: it was said to be one)
-        return "; it is a folder" if path.is_dir() else ""
+        return "; it is a folder" if _is_dir(path) else ""
     return f"; {twin.name} is there: file names are case-sensitive"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # (a name too long for the file system)
+        return False
 
 
 def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:

@@ -18,6 +18,7 @@ folder and Flickr8k text readers live in :mod:`capsight.training.datasets`; the 
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from capsight.training.datasets import (
     caption_strings,
     counted,
     draw_splits,
+    has_file,
     load_corpus,
     read_caption_folder,
     read_flickr8k_text,
@@ -89,7 +91,26 @@ def read_corpus(
     """Read a caption dataset, telling its format from ``path``; photos in ``images_dir``.
     Captions without a word the tokeniser keeps are left out, in every format alike
     (``with_words_only``)."""
-    return with_words_only(_read_corpus(Path(path), images_dir), Path(path))
+    return with_unicode_twins(with_words_only(_read_corpus(Path(path), images_dir), Path(path)))
+
+
+def with_unicode_twins(corpus: CaptionCorpus) -> CaptionCorpus:
+    """``corpus`` with each photo whose file is not found under its name found under the other
+    Unicode form of it: "café.jpg" composed (NFC, as most captions files write it) against
+    decomposed (NFD, as macOS names files), which look alike and had been "no such file"."""
+    moved = {}
+    for key, image in corpus.images.items():
+        name = image.path.name
+        if name.isascii() or has_file(image.path):
+            continue
+        for form in ("NFC", "NFD"):
+            twin = image.path.with_name(unicodedata.normalize(form, name))
+            if twin.name != name and has_file(twin):
+                moved[key] = replace(image, path=twin)
+                break
+    if not moved:
+        return corpus
+    return CaptionCorpus(corpus.name, {**corpus.images, **moved}, corpus.splits, corpus.notes)
 
 
 def with_words_only(corpus: CaptionCorpus, source: Path) -> CaptionCorpus:
