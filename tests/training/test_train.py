@@ -1424,3 +1424,22 @@ def test_the_learning_rate_reaches_its_minimum_on_the_last_step():
     rates = [warmup_cosine_lr(step, 6, warm, 1.0) for step in range(6)]
     assert rates[:3] == pytest.approx([0.5, 1.0, 1.0]) and rates[-1] == pytest.approx(0.1)
     assert warmup_cosine_lr(1, 1, config, 1.0) == pytest.approx(0.1)  # past the end: the minimum
+
+
+def test_a_resume_on_other_data_says_how_many_of_its_words_the_vocabulary_lacks(capsys):
+    """A run resumed on other photos keeps its vocabulary; the new captions' words it lacks
+    become <unk> and had done so without a word."""
+    from capsight.captioning.vocabulary import Vocabulary
+    from capsight.training.datasets import CaptionedImage
+    from capsight.training.train import _note_changed_data, unknown_share
+
+    vocab = Vocabulary.build([["a", "dog", "runs"]], min_count=1)
+    new = [CaptionedImage("1.jpg", Path("1.jpg"), ("A dog sleeps.", "a cat sleeps"))]
+    assert unknown_share(new, vocab) == pytest.approx(3 / 6)  # "sleeps" twice, "cat"
+    before = {"data": "/old", "train_images": 40, "val_images": 5}
+    now = {"data": "/new", "train_images": 30, "val_images": 4}
+    _note_changed_data(before, now, lambda: unknown_share(new, vocab))
+    err = capsys.readouterr().err
+    assert "--resume on other data than the run's" in err and "leaves 50% of the new" in err
+    _note_changed_data(before, now, lambda: None)  # (a tokenizer with no unknown words)
+    assert "vocabulary" not in capsys.readouterr().err

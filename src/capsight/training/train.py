@@ -28,7 +28,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,9 +464,17 @@ def run_path(params: dict, key: str) -> str | None:
     return str(Path(params[key]).resolve()) if params.get(key) else None
 
 
-def _note_changed_data(before: dict, now: dict) -> None:
+def unknown_share(images: list, vocab: Vocabulary) -> float:
+    """The share of the words of ``images``' captions that ``vocab`` does not hold."""
+    words = [word for im in images for c in im.captions for word in tokenize(c)]
+    return sum(word not in vocab.stoi for word in words) / len(words) if words else 0.0
+
+
+def _note_changed_data(before: dict, now: dict, unknown: Callable[[], float | None]) -> None:
     """A resumed run on other data (another file, or photos added or gone) goes on, but its
-    best/ was chosen on the old validation photos: say so."""
+    best/ was chosen on the old validation photos, and it keeps its vocabulary, whose unknown
+    words in the new captions (``unknown()``, a share; None for a tokenizer that has none)
+    become <unk>: say so."""
     if not before:
         return
 
@@ -481,9 +489,13 @@ def _note_changed_data(before: dict, now: dict) -> None:
              f"{now.get('train_images')} from its next epoch on), validated on the same "
              f"{was[3]} photos")  # fmt: skip
         return
+    share = unknown()
+    words = ("" if share is None else ", and it keeps its vocabulary, which leaves "
+             f"{share:.0%} of the new training captions' words unknown (<unk>, never written); "
+             "a new run (no --resume) learns their words")  # fmt: skip
     note(f"--resume on other data than the run's ({was[0]}: {was[2]} train, {was[3]} val photos; "
          f"now {now.get('data')}: {now.get('train_images')} train, {now.get('val_images')} val): "
-         "its best/ was chosen on the old validation photos")  # fmt: skip
+         f"its best/ was chosen on the old validation photos{words}")  # fmt: skip
 
 
 def _note_changed_schedule(before: dict, config: TrainConfig, state: dict) -> None:
@@ -1036,7 +1048,8 @@ def _train_in(
         if state["stage"] == "done" and before:  # nothing trains: the run's record stays as it
             run_params = before  # was (other data had been recorded "from done epoch 8")
         else:
-            _note_changed_data(before, run_params)
+            _note_changed_data(before, run_params, lambda: unknown_share(train_images, vocab)
+                               if isinstance(vocab, Vocabulary) else None)  # fmt: skip
             run_params = _note_changed_options(before, run_params, state)
     (out / "train_config.json").write_text(json.dumps(run_params, indent=2, default=str))
     if tracker is not None and rank == 0:  # how a run was started is not a hyperparameter
