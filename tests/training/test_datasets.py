@@ -158,3 +158,18 @@ def test_photos_added_to_a_folder_never_move_a_trained_photo_into_test_or_val():
         assert len(drawn["train"]) >= 1 and sum(map(len, drawn.values())) == 3, start
         two = CaptionCorpus("coco", images, {"train": sorted(images)[:2]})
         assert len(val_from_train(two).splits["train"]) == 1, start
+
+
+def test_a_split_train_makes_for_itself_is_explained_when_asked_for():
+    """eval --split val of data with no val split: train had said it held some train photos
+    out to validate on, and eval answered only "has no 'val' split"."""
+
+    from capsight.training.datasets import CaptionCorpus, CaptionedImage
+
+    images = {k: CaptionedImage(k, Path(k), ("a dog",)) for k in ("1.jpg", "2.jpg")}
+    corpus = CaptionCorpus("mine", images, {"train": ["1.jpg", "2.jpg"]})
+    with pytest.raises(InvalidParameter, match="has no 'val' split; it has train; capsight train "
+                       "validates on a tenth of the train photos it holds out itself"):  # fmt: skip
+        corpus.split("val")
+    with pytest.raises(InvalidParameter, match="restval photos are part of its train split"):
+        corpus.split("restval")

@@ -55,9 +55,15 @@ class CaptionCorpus:
         if name == "all":
             return [self.images[k] for k in sorted(self.images)]
         if name not in self.splits:
+            why = ""
+            if name == "val" and "train" in self.splits:  # (what train validates on is its own)
+                why = ("; capsight train validates on a tenth of the train photos it holds out "
+                       "itself, which is no split of the data")  # fmt: skip
+            elif name == "restval":
+                why = "; a Karpathy file's restval photos are part of its train split"
             raise InvalidParameter(
                 f"corpus {self.name!r} has no {name!r} split; it has "
-                f"{', '.join(self.splits) or 'none (score all its photos: no split)'}"
+                f"{', '.join(self.splits) or 'none (score all its photos: no split)'}{why}"
             )
         return [self.images[k] for k in self.splits[name]]
 
