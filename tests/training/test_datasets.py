@@ -173,3 +173,21 @@ def test_a_split_train_makes_for_itself_is_explained_when_asked_for():
         corpus.split("val")
     with pytest.raises(InvalidParameter, match="restval photos are part of its train split"):
         corpus.split("restval")
+
+
+@pytest.mark.parametrize("photos", ["Flicker8k_Dataset", "Flickr8k_Dataset"])
+def test_the_flickr8k_archives_unzipped_side_by_side_are_read(tmp_path, photos):
+    """Flickr8k_text/ beside the photo folder, under either spelling, given as the text folder
+    or the folder both unzipped into (that had been "not a known caption dataset", and the
+    second spelling beside it "none of the photos could be read")."""
+    from PIL import Image
+
+    text = tmp_path / "Flickr8k_text"
+    text.mkdir()
+    (text / "Flickr8k.token.txt").write_text("1.jpg#0\tA dog runs .\n2.jpg#0\tA cat sits .\n")
+    (tmp_path / photos).mkdir()
+    for name in ("1.jpg", "2.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / photos / name)
+    for given in (text, tmp_path):
+        corpus = load_corpus(given)
+        assert all(image.path.is_file() for image in corpus.images.values()), given

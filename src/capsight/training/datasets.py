@@ -10,7 +10,8 @@ Two layouts are read here:
   its captions, and optionally ``splits.json`` mapping ``train``/``val``/``test`` to file names;
 * the official Flickr8k text files: ``Flickr8k.token.txt`` (``name.jpg#0<TAB>caption``) and
   ``Flickr_8k.trainImages.txt`` / ``devImages`` / ``testImages`` beside it, photos in
-  ``Flicker8k_Dataset/`` (the archive's spelling), ``Flickr8k_Dataset/`` or ``images/``.
+  ``Flicker8k_Dataset/`` (the archive's spelling), ``Flickr8k_Dataset/`` or ``images/``, in that
+  folder or beside it; the folder both archives unzip into (``Flickr8k_text/`` inside) too.
 
 Other formats (Karpathy JSON, COCO annotations, Conceptual Captions) build the same
 ``CaptionCorpus`` in their own modules.
@@ -305,9 +306,11 @@ def read_flickr8k_text(root: str | os.PathLike) -> CaptionCorpus:
                      "(read with \ufffd in their place; save the file as UTF-8)")  # fmt: skip
     kept = _keep_captioned(token_file, {k: caption_strings(token_file, k, v) for k, v in sorted(captions.items())},
                            given, notes)  # fmt: skip
-    image_dir = _image_dir(
-        root, ("Flicker8k_Dataset", "Flickr8k_Dataset", "images", "../Flicker8k_Dataset")
-    )
+    image_dir = _image_dir(  # inside the text folder, or beside it as the two archives unzip
+        root,
+        ("Flicker8k_Dataset", "Flickr8k_Dataset", "images", "../Flicker8k_Dataset",
+         "../Flickr8k_Dataset"),
+    )  # fmt: skip
     images = {k: CaptionedImage(k, image_dir / k, v) for k, v in kept.items()}
     raw: dict[str, list[str]] = {}
     for split, stem in (("train", "train"), ("val", "dev"), ("test", "test")):
@@ -331,6 +334,8 @@ def load_corpus(path: str | os.PathLike) -> CaptionCorpus:
         return read_flickr8k_text(p)
     if p.is_file() and p.name == "Flickr8k.token.txt":
         return read_flickr8k_text(p.parent)
+    if p.is_dir() and (p / "Flickr8k_text" / "Flickr8k.token.txt").is_file():
+        return read_flickr8k_text(p / "Flickr8k_text")  # the folder both archives unzipped into
     inside = _caption_files(p) if p.is_dir() else []
     if inside:  # a Karpathy, COCO or Conceptual Captions file is read by its own path
         raise InputNotFound(f"{p}: a folder holding {inside[0].name}; give that file itself "
