@@ -92,7 +92,7 @@ def test_coco_says_what_it_leaves_out(tmp_path):
         {"id": 2, "image_id": 1, "caption": "  "},
     ]
     corpus = read_coco_captions(_coco(tmp_path, images, annotations), tmp_path)
-    assert corpus.notes == ["1 blank captions left out", "2 images without a caption left out"]
+    assert corpus.notes == ["1 blank caption left out", "2 images without a caption left out"]
 
 
 def test_split_lists_in_other_encodings_and_with_a_bom_keep_their_photos(tmp_path):

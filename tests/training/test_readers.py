@@ -471,6 +471,14 @@ def test_conceptual_captions_stops_early_when_offline(tmp_path):
     )
     assert report.stopped_early is not None and "offline" in report.stopped_early
     assert report.failed < 20
+    # Every URL tried before the errors in a row ran out (4 rows queued at once): not "stopped
+    # early", as it had been said of 90 URLs all tried
+    few = tmp_path / "few.tsv"
+    few.write_text("".join(f"photo {i}\thttp://127.0.0.1:{port}/{i}.jpg\n" for i in range(4)))
+    report = fetch_conceptual_captions(
+        few, tmp_path / "cache", workers=1, max_network_errors_in_a_row=3
+    )
+    assert report.failed == 4 and report.stopped_early is None
     with pytest.raises(DatasetError, match="fetch them first"):
         read_conceptual_captions(tsv, tmp_path / "cache")
     (tmp_path / "bad.tsv").write_text("just a caption without url\n")

@@ -984,6 +984,9 @@ def test_the_training_corpus_is_checked_before_any_work(caption_folder, tmp_path
     (caption_folder / "splits.json").write_text(json.dumps({**splits, "dev": splits["train"][:2]}))
     training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
     assert "split 'dev' (2 photos) not used: training reads train, val and test" in notes
+    (caption_folder / "splits.json").write_text(json.dumps({**splits, "dev": splits["train"][:1]}))
+    training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)
+    assert "split 'dev' (1 photo) not used: training reads train, val and test" in notes
     (caption_folder / "splits.json").write_text(json.dumps(
         {"train": splits["train"], "validation": splits["val"]}))  # fmt: skip
     training_corpus(TrainConfig(data=str(caption_folder), out=str(tmp_path / "o")), notes.append)

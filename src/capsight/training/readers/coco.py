@@ -109,7 +109,7 @@ def read_coco_captions(
     }
     notes = []  # said, as the other readers say what they leave out
     if blank:
-        notes.append(f"{blank} blank captions left out")
+        notes.append(f"{counted(blank, 'blank caption')} left out")
     if repeated:
         notes.append(
             f"{counted(repeated, 'annotation')} given twice (the same id and caption) left out"
