@@ -677,7 +677,9 @@ def training_corpus(config: TrainConfig, say=note) -> CaptionCorpus:
         if name not in ("train", "val", "test")
     }
     if unused and "train" in corpus.splits:
-        listed = ", ".join(f"{name!r} ({counted(n, 'photo')})" for name, n in sorted(unused.items()))
+        listed = ", ".join(
+            f"{name!r} ({counted(n, 'photo')})" for name, n in sorted(unused.items())
+        )
         val_like = sorted(
             n for n in unused if n.lower() in ("validation", "valid", "dev", "development")
         )

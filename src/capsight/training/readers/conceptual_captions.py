@@ -481,7 +481,9 @@ def _fetch_all(
                         "offline? Rerun when connected: cached photos are kept"
                     )
         progress(done / max(1, len(todo)), f"fetched {fetched}, failed {sum(failures.values())}")
-    if done == len(todo):  # every URL was tried all the same: nothing stopped early (it had said so)
+    if done == len(
+        todo
+    ):  # every URL was tried all the same: nothing stopped early (it had said so)
         stopped_early = None
     return fetched, failures, stopped_early, retry
 
