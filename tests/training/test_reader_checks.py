@@ -50,7 +50,7 @@ def test_karpathy_entries_without_a_split_are_said_to_be_taken_as_train(tmp_path
 
 def _coco(tmp_path, images, annotations):
     path = tmp_path / "annotations" / "captions_val2017.json"
-    path.parent.mkdir()
+    path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
     return path
 
@@ -93,6 +93,16 @@ def test_coco_says_what_it_leaves_out(tmp_path):
     ]
     corpus = read_coco_captions(_coco(tmp_path, images, annotations), tmp_path)
     assert corpus.notes == ["1 blank caption left out", "2 images without a caption left out"]
+    # captions of image ids 'images' does not list (trimmed to a subset): left out, not refused
+    orphans = [
+        {"id": 3, "image_id": 9, "caption": "a cat"},
+        {"id": 4, "image_id": 9, "caption": "a"},
+    ]
+    corpus = read_coco_captions(_coco(tmp_path, images, annotations + orphans), tmp_path)
+    assert list(corpus.images) == ["1.jpg"]
+    assert "2 captions of 1 image id not in 'images' left out (first: 9)" in corpus.notes
+    with pytest.raises(DatasetError, match="its captions all refer to image ids not in 'images'"):
+        read_coco_captions(_coco(tmp_path, images, orphans), tmp_path)
 
 
 def test_split_lists_in_other_encodings_and_with_a_bom_keep_their_photos(tmp_path):

@@ -95,9 +95,13 @@ def read_coco_captions(
         raise DatasetError(
             f"{path}: malformed COCO entry (a value of the wrong type); re-download it"
         ) from None
-    unknown = [i for i in captions if i not in file_names]
-    if unknown:
-        raise DatasetError(f"{path}: captions refer to image id {unknown[0]} not in 'images'")
+    # Captions of images the file does not list (its 'images' trimmed to make a subset, say)
+    # are left out and said; one such caption had refused the whole file.
+    unknown = sorted((i for i in captions if i not in file_names), key=str)
+    orphans = sum(len(captions.pop(i)) for i in unknown)
+    if unknown and not captions:
+        raise DatasetError(f"{path}: its captions all refer to image ids not in 'images' "
+                           f"(first: {unknown[0]}); re-download it")  # fmt: skip
     if not captions:
         raise DatasetError(f"{path}: no photo has a caption (a test-set info file?)")
     # Looked for once the file is known to be well formed: a damaged file is said as such, not
@@ -108,6 +112,9 @@ def read_coco_captions(
         for i, caps in sorted(captions.items(), key=lambda item: file_names[item[0]])
     }
     notes = []  # said, as the other readers say what they leave out
+    if unknown:
+        notes.append(f"{counted(orphans, 'caption')} of {counted(len(unknown), 'image id')} not in "
+                     f"'images' left out (first: {unknown[0]})")  # fmt: skip
     if blank:
         notes.append(f"{counted(blank, 'blank caption')} left out")
     if repeated:
