@@ -133,3 +133,15 @@ def test_python_callers_get_one_line_for_what_is_not_an_analysis_or_a_face():
     ):
         quiet.quiet_reason("notebook")
     assert "--" not in quiet.quiet_reason("python")  # in the arguments' names, not the CLI's flags
+
+
+def test_frames_too_small_to_caption_are_said():
+    """A 3000x20 strip had been captioned ("a white dog is walking in the snow") and its
+    moments picked without a word, where a photo that small is said to be a guess."""
+    moments = [Moment(float(t), "a dog", 0.1, 0.1, 0.1, False) for t in range(4)]
+    strip = Analysis(VideoInfo("strip.mp4", 4.0, 25.0, 3000, 20), AnalysisParams(), moments)
+    assert strip.asides()[0] == (
+        "its frames are 3000x20 px, only 20 on its short side (under 32): too small to show "
+        "what the captions say, which are guesses, as its novel moments may be"
+    )
+    assert _analysis(moments).small_frames() is None  # 64x48: small, not too small

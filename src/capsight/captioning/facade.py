@@ -63,13 +63,22 @@ TINY_SIDE = 32  # px: below this on a side, an image is too small to show what a
 def small_image_note(width: int, height: int) -> str | None:
     """The note for an image with a side under ``TINY_SIDE`` px (an icon, a strip): the
     encoder reads it stretched to 224 px, so its caption is a guess. None for any other."""
+    size = tiny_size(width, height)
+    if size is None:
+        return None
+    return f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess"
+
+
+def tiny_size(width: int, height: int) -> str | None:
+    """ "only 20x20 px", "4000x10 px, only 10 on its short side" for a picture with a side under
+    ``TINY_SIDE`` px (what makes its caption a guess); None for any other."""
     if min(width, height) >= TINY_SIDE:
         return None
     if width == height:
-        size = f"only {width}x{height} px"
-    else:  # not "only 4000x10 px": the short side is what is small
-        size = f"{width}x{height} px, only {min(width, height)} on its short side"
-    return f"{size} (under {TINY_SIDE}): too small to show what the caption says; it is a guess"
+        return f"only {width}x{height} px"
+    return (
+        f"{width}x{height} px, only {min(width, height)} on its short side"  # (not "only 4000x10")
+    )
 
 
 FIRST_FRAME_NOTE = ("an animation (or a file of several pages): only its first frame is described; "

@@ -162,11 +162,26 @@ class Analysis:
 
     def asides(self, face: str = "report") -> list[str]:
         """The notes that apply whether or not a moment is novel, in the order every face gives
-        them: frames that end early (``cut_short``), changes left out under a restless video's
+        them: frames too small to caption (``small_frames``), frames that end early
+        (``cut_short``), changes left out under a restless video's
         raised bar (``raised_bar``) and a window that spans too little video
         (``narrow_window``)."""
-        found = (self.cut_short(), self.raised_bar(face), self.narrow_window(face))
+        found = (self.small_frames(), self.cut_short(), self.raised_bar(face),
+                 self.narrow_window(face))  # fmt: skip
         return [note for note in found if note]
+
+    def small_frames(self) -> str | None:
+        """A sentence when the video's frames have a side under ``TINY_SIDE`` px (a 3000x20
+        strip), whose captions are guesses, as a tiny photo's is; else None (they had been
+        captioned, and moments picked, without a word)."""
+        from capsight.captioning.facade import TINY_SIDE, tiny_size
+
+        v = self.video
+        size = tiny_size(v.width, v.height) if v.width and v.height else None
+        if size is None:
+            return None
+        return (f"its frames are {size} (under {TINY_SIDE}): too small to show what the captions "
+                "say, which are guesses, as its novel moments may be")  # fmt: skip
 
     def narrow_window(self, face: str = "report") -> str | None:
         """A sentence when the ``window`` moments each moment is compared with span less than
