@@ -1,5 +1,6 @@
 import dataclasses
 
+import pytest
 import torch
 
 from capsight.captioning.base import DecodingOptions
@@ -139,3 +140,22 @@ def test_no_caption_is_empty_even_where_the_model_would_end_at_once():
     model, grid = ScriptedModel([{EOS_ID: 0.0, 4: -1.0}, {5: 0.0}]), torch.zeros(2, 1, 1)
     for method in ("greedy", "beam"):
         assert decode(model, grid, DecodingOptions(method=method, max_length=6))[0].tokens == [4, 5]
+
+
+def test_a_checkpoint_without_its_endings_is_said_when_loaded(tiny_model, vocab, tmp_path):
+    """Any word may end its captions; it had loaded without a word (`capsight models` said so)."""
+    import warnings
+
+    from capsight.captioning.trained import TrainedCaptioner
+    from capsight.errors import CapsightWarning
+
+    model = tiny_model("show-and-tell")
+    model.endings = None
+    save_checkpoint(model, vocab, tmp_path)
+    with pytest.warns(CapsightWarning, match="has no endings.json, so any word may end its"):
+        TrainedCaptioner("checkpoint", tmp_path)
+    model.endings = Endings([5], [])
+    save_checkpoint(model, vocab, tmp_path / "with")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CapsightWarning)
+        TrainedCaptioner("checkpoint", tmp_path / "with")

