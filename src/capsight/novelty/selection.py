@@ -180,7 +180,11 @@ class ChangeEvidence:
         usable: np.ndarray | None = None,
         eligible: np.ndarray | None = None,
     ) -> None:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
+        # Kept as given when float32 (the pipeline's, exact in float64): each block of moments is
+        # computed in float64 (``_rows``), so the distances are those of a float64 copy, which at
+        # an hour of moments had taken 330 MB more.
+        x = x if x.dtype == np.float32 else np.asarray(x, dtype=np.float64)
         self.x = x[:, None, :] if x.ndim == 2 else x  # (N, R, D), R = 1 for plain vectors
         self.window, self.metric, self.horizon, self.top = window, metric, horizon, top_regions
         self.gap, self.span = memory
@@ -199,7 +203,10 @@ class ChangeEvidence:
         flat = self.eligible & ~self.usable  # no reference, yet no blur: fades, dark cards
         self._flat = np.concatenate([[0], np.cumsum(flat)])
         self._ahead: dict[tuple[int, int], tuple[float, float]] = {}
-        self._norms = np.linalg.norm(self.x, axis=-1)  # (N, R)
+        self._norms = np.concatenate(  # (N, R)
+            [np.linalg.norm(self._rows(a, a + BLOCK), axis=-1) for a in range(0, n, BLOCK)]
+            or [np.zeros((0, self.x.shape[1]))]
+        )
         # Distances come from matrix products over blocks of moments (BLOCK): each moment meets
         # every moment of its memory and of its persistence horizon, as many as 1,800 and 960 at
         # --every 0.0083, and one vector product at a time had taken 42 s of selection for 24 s
@@ -208,7 +215,7 @@ class ChangeEvidence:
         for a in range(1, n, BLOCK):
             b = min(n, a + BLOCK)
             lo = max(0, a - self.span)
-            d = self._distances(self.x[a:b], self._norms[a:b], lo, b - 1)  # (b-a, b-1-lo)
+            d = self._distances(self._rows(a, b), self._norms[a:b], lo, b - 1)  # (b-a, b-1-lo)
             for i in range(a, b):
                 first = max(0, i - self.span)
                 row = d[i - a, first - lo : i - lo]
@@ -221,6 +228,10 @@ class ChangeEvidence:
                 lo = max(0, i - self.window)
                 self._ahead[(i, lo)] = self._change_and_persistence(i, d[i - a, i - a :])
 
+    def _rows(self, start: int, stop: int) -> np.ndarray:
+        """Moments ``start .. stop - 1`` (M, R, D) in float64."""
+        return self.x[start:stop].astype(np.float64)
+
     def _distances(
         self, refs: np.ndarray, ref_norms: np.ndarray | None, start: int, stop: int
     ) -> np.ndarray:
@@ -231,7 +242,7 @@ class ChangeEvidence:
         r_count = self.x.shape[1]
         dots = np.empty((r_count, len(refs), stop - start))  # (R, B, K)
         for r in range(r_count):  # (strided views: no copy of the moments)
-            np.matmul(refs[:, r, :], self.x[start:stop, r, :].T, out=dots[r])
+            np.matmul(refs[:, r, :], self.x[start:stop, r, :].T.astype(np.float64), out=dots[r])
         ref_n = ref_norms.T[:, :, None]  # (R, B, 1)
         x_n = self._norms[start:stop].T[:, None, :]  # (R, 1, K)
         if self.metric == "cosine":
@@ -270,7 +281,7 @@ class ChangeEvidence:
         count = self._count[i] - self._count[lo]
         if count > 0:
             return (self._csum[i] - self._csum[lo]) / count
-        return self.x[lo:i].mean(axis=0)
+        return self._rows(lo, i).mean(axis=0)
 
     def nearer_the_new(self, j: int, new: int, old: int) -> bool:
         """Whether moment ``j`` looks more like moment ``new`` than like moment ``old``: a
@@ -278,7 +289,7 @@ class ChangeEvidence:
         the metric: which shot a frame shows is a matter of direction (blur shrinks the
         features' length, and Euclidean had put a blurred frame of the new shot nearer the
         old one)."""
-        near_new, near_old = (_region_distance(self.x[j : j + 1], self.x[k], "cosine", self.top)[0]
+        near_new, near_old = (_region_distance(self._rows(j, j + 1), self._rows(k, k + 1)[0], "cosine", self.top)[0]
                               for k in (new, old))  # fmt: skip
         return bool(near_new < near_old)
 
