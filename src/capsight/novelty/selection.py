@@ -241,7 +241,7 @@ class ChangeEvidence:
             ref_norms = np.linalg.norm(refs, axis=-1)  # (B, R)
         r_count = self.x.shape[1]
         dots = np.empty((r_count, len(refs), stop - start))  # (R, B, K)
-        for r in range(r_count):  # (strided views: no copy of the moments)
+        for r in range(r_count):  # (one region of the block at a time, copied to float64)
             np.matmul(refs[:, r, :], self.x[start:stop, r, :].T.astype(np.float64), out=dots[r])
         ref_n = ref_norms.T[:, :, None]  # (R, B, 1)
         x_n = self._norms[start:stop].T[:, None, :]  # (R, 1, K)
