@@ -481,6 +481,8 @@ def test_conceptual_captions_stops_early_when_offline(tmp_path):
     assert report.failed == 4 and report.stopped_early is None
     with pytest.raises(DatasetError, match="fetch them first"):
         read_conceptual_captions(tsv, tmp_path / "cache")
+    with pytest.raises(DatasetError, match="is in .*elsewhere, which does not exist; fetch them"):
+        read_conceptual_captions(tsv, tmp_path / "elsewhere")  # (a mistyped cache folder)
     (tmp_path / "bad.tsv").write_text("just a caption without url\n")
     with pytest.raises(DatasetError, match="caption<TAB>"):
         fetch_conceptual_captions(tmp_path / "bad.tsv", tmp_path / "cache")

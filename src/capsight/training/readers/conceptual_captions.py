@@ -510,8 +510,11 @@ def read_conceptual_captions(
         elif key in present:
             images[key] = CaptionedImage(key, cache_dir / key, (caption,))
     if not images:
+        where = cache_dir if cache_dir.is_dir() else (
+            f"{cache_dir}, which is a file, not a folder" if cache_dir.exists()
+            else f"{cache_dir}, which does not exist")  # fmt: skip
         raise DatasetError(
-            f"{tsv}: none of its photos is in {cache_dir}; fetch them first "
+            f"{tsv}: none of its photos is in {where}; fetch them first "
             f"(python -m {__name__} TSV CACHE_DIR) or check the cache folder"
         )
     used = sum(len(image.captions) for image in images.values())
