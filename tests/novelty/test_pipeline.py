@@ -413,3 +413,18 @@ def test_a_stop_while_picking_the_novel_moments_keeps_every_moment(one_cut_clip,
     with pytest.raises(StoppedPartWay) as stop:
         analyze_video(one_cut_clip, every=0.2, progress=stop_after_the_first_batch)
     assert stop.value.analysis.extra["stopped_at"] == pytest.approx(3.0)
+
+
+def test_the_captioner_is_asked_for_as_model_as_everywhere_else(one_cut_clip, tmp_path):
+    """capsight.caption and the CLI say model=; analyze_video said captioner= only."""
+    from capsight import analyze_videos
+
+    analysis = analyze_video(one_cut_clip, model="labels", every=2.0)
+    assert analysis.params.captioner == analysis.extra["captioner"] == "labels"
+    assert analyze_video(one_cut_clip, model="labels", captioner="labels", every=2.0)
+    with pytest.raises(InvalidParameter, match="both name the captioner"):
+        analyze_video(one_cut_clip, model="labels", captioner="show-and-tell")
+    with pytest.raises(InvalidParameter, match="both name the captioner"):
+        list(analyze_videos([one_cut_clip], tmp_path / "o", model="a", captioner="b"))
+    done = list(analyze_videos([one_cut_clip], tmp_path / "o", model="labels", every=2.0))
+    assert done[0].analysis["params"]["captioner"] == "labels"

@@ -68,6 +68,7 @@ def analyze_videos(
     check_options(
         **{**_CHECKED_DEFAULTS, **{k: options[k] for k in _CHECKED_DEFAULTS if k in options}},
         thumbnail_size=options.get("thumbnail_size"),
+        model=options.get("model"),
     )
     tasks = list(zip(videos, output_folders(videos, out), strict=True))
     if ray is not None:
@@ -144,7 +145,7 @@ def _checked_outcomes(
 
 # analyze_video's keywords, less the two a batch sets itself (the video and the progress).
 _OPTIONS = {"every", "window", "metric", "signal", "sensitivity", "captioner", "greedy",
-            "text_embedder", "encoder", "thumbnail_size"}  # fmt: skip
+            "text_embedder", "encoder", "thumbnail_size", "model"}  # fmt: skip
 # check_options' keywords at analyze_video's defaults, for those a caller leaves out.
 _CHECKED_DEFAULTS = {"every": 1.0, "window": 5, "metric": "cosine", "signal": "fused",
                      "sensitivity": 0.5, "captioner": "default", "greedy": False}  # fmt: skip

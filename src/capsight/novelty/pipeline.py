@@ -82,6 +82,19 @@ def _check_call(path, captioner, greedy, thumbnail_size, partial=True) -> str:
     return captioner
 
 
+def chosen_captioner(captioner: object, model: object) -> object:
+    """The captioner asked for as ``model=`` (the name ``capsight.caption`` and the CLI use) or
+    as ``captioner=`` (its older name here); InvalidParameter for two different ones."""
+    if model is None:
+        return captioner
+    if captioner != "default" and captioner != model:
+        raise InvalidParameter(
+            f"model={model!r} and captioner={captioner!r} both name the captioner "
+            "(captioner= is model='s older name): give one"
+        )
+    return model
+
+
 def check_every(every: object) -> float:
     """``every`` (seconds between samples) as a float, or InvalidParameter naming it: a number
     (NumPy's too), not True or "1", positive and finite (10**400 was an OverflowError)."""
@@ -122,12 +135,21 @@ def _check_params(every, window, metric, signal, sensitivity, thumbnail_size) ->
 
 
 def check_options(
-    *, every, window, metric, signal, sensitivity, captioner, greedy, thumbnail_size=None
+    *,
+    every,
+    window,
+    metric,
+    signal,
+    sensitivity,
+    captioner,
+    greedy,
+    thumbnail_size=None,
+    model=None,
 ) -> None:
     """Raise the ``InvalidParameter`` that ``analyze_video`` would for these options, without a
     video or a model: the CLI checks once before a folder of videos, not once per video. Model
     names are checked where the models load."""
-    _check_call("", captioner, greedy, thumbnail_size)
+    _check_call("", chosen_captioner(captioner, model), greedy, thumbnail_size)
     _check_params(every, window, metric, signal, sensitivity, thumbnail_size)
 
 
@@ -259,10 +281,12 @@ def analyze_video(
     progress: ProgressCallback | None = None,
     thumbnail_size: int | None = 320,
     partial: bool = True,
+    model: str | os.PathLike | None = None,
 ) -> Analysis:
     """Sample, caption and score a video; return the ``Analysis`` (see module docstring).
 
-    ``captioner="default"`` captions with ``VIDEO_DEFAULT_CAPTIONER`` (one encoder pass per
+    ``model`` (or ``captioner``, its older name, as in ``AnalysisParams``): the captioner;
+    ``"default"`` captions with ``VIDEO_DEFAULT_CAPTIONER`` (one encoder pass per
     moment), not the photo default. Moments are captioned with the captioner's default decoding
     (beam 3 for the shipped model);
     ``greedy=True`` decodes greedily: about 0.2 s less per 70 moments on 2 cores, captions a
@@ -290,7 +314,9 @@ def analyze_video(
     up to 512 MB of free heap top is kept, threads share one arena): faster encoding, the same
     peak memory, memory freed after the peak returned later.
     """
-    captioner = _check_call(path, captioner, greedy, thumbnail_size, partial)
+    captioner = _check_call(
+        path, chosen_captioner(captioner, model), greedy, thumbnail_size, partial
+    )
     check_progress(progress)
     greedy = bool(greedy)
     every, window, metric, signal, sensitivity = _check_params(
