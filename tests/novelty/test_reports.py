@@ -134,6 +134,16 @@ def test_vtt_cues_run_from_each_moment_to_the_next_and_escape_text():
         "00:00:02.000",
         "00:00:03.000",
     )  # no duration: the moments' own spacing
+    # Stopped part-way (Ctrl-C at 00:02 of a longer video): the last cue lasts one interval,
+    # not the rest of the video, and a note says where captions stop.
+    long = dataclasses.replace(analysis, video=dataclasses.replace(analysis.video, duration=3600))
+    stopped = dataclasses.replace(long, extra={"stopped_at": 2.0})
+    assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(stopped), flags=re.M)[-1] == (
+        "00:00:02.000",
+        "00:00:03.000",
+    )
+    assert "NOTE stopped part-way: no captions after 00:00:02.000" in render_vtt(stopped)
+    assert re.findall(r"^(\S+) --> (\S+)$", render_vtt(long), flags=re.M)[-1][1] == "01:00:00.000"
 
 
 def test_plot_is_a_readable_png():

@@ -162,15 +162,21 @@ def render_vtt(analysis: Analysis) -> str:
     """``captions.vtt``: each moment's caption shown from its time until the next moment's.
 
     The last caption lasts until the end of the video when that is known, else one sampling
-    interval (or the moments' last spacing, where frames were further apart than ``every``).
+    interval (or the moments' last spacing, where frames were further apart than ``every``); of
+    an analysis stopped part-way (``extra["stopped_at"]``), one interval too, and a note says
+    where it stopped (its last caption had lasted over the half hour never analysed).
     """
     lines = ["WEBVTT", "", "NOTE captions written by capsight, one per sampled moment", ""]
+    stopped = analysis.extra.get("stopped_at") if isinstance(analysis.extra, dict) else None
+    if isinstance(stopped, (int, float)):
+        lines += [f"NOTE stopped part-way: no captions after {format_vtt_timestamp(stopped)}", ""]
     moments = analysis.moments
     for i, m in enumerate(moments):
         start = float(m.time)
         if i + 1 < len(moments):
             end = float(moments[i + 1].time)
-        elif analysis.video.duration and analysis.video.duration > start:
+        elif (analysis.video.duration and analysis.video.duration > start
+              and not isinstance(stopped, (int, float))):  # fmt: skip
             end = float(analysis.video.duration)
         else:
             spacing = start - float(moments[i - 1].time) if i else 0.0
