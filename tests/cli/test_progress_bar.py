@@ -73,3 +73,25 @@ def test_a_terminal_that_reports_no_width_still_gets_a_bar(monkeypatch):
             drawn += os.read(master, 65536).decode()
     os.close(master)
     assert "sampling frames" in drawn and "42%" in drawn
+
+
+def test_the_elapsed_clock_moves_through_a_step_that_reports_nothing():
+    """Picking an hour's novel moments (8 s at 99%, no report) froze the whole bar, clock too:
+    it looked hung. The bar is redrawn every ``tick`` seconds all the same."""
+    import threading
+
+    stream = io.StringIO()
+    with ProgressBar(enabled=True, file=stream, min_interval=0, tick=0.01) as on_progress:
+        on_progress(0.99, "picking the novel moments of 3,600")
+        redrawn = threading.Event()
+        bar = on_progress._bar
+        refresh = bar.refresh
+
+        def counting_refresh(*args, **kwargs):
+            redrawn.set()
+            return refresh(*args, **kwargs)
+
+        bar.refresh = counting_refresh
+        assert redrawn.wait(10)  # (no report came meanwhile)
+    ticks_after = stream.getvalue()
+    assert ticks_after.count("picking the novel moments") >= 2

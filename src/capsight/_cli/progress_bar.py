@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import IO
 
 _STEPS = 1000  # the bar's resolution: fraction * _STEPS whole steps
@@ -22,11 +23,19 @@ class ProgressBar:
     """Context manager yielding a ``ProgressCallback`` that draws on ``file`` (stderr)."""
 
     def __init__(
-        self, enabled: bool = True, file: IO[str] | None = None, min_interval: float = 0.1
+        self,
+        enabled: bool = True,
+        file: IO[str] | None = None,
+        min_interval: float = 0.1,
+        tick: float = 1.0,
     ) -> None:
         self.file = file if file is not None else sys.stderr
         self.enabled = enabled
         self.min_interval = min_interval  # seconds between redraws
+        # Seconds between redraws with no report: the elapsed clock keeps moving through a long
+        # step that reports nothing (picking an hour's novel moments, 8 s at 99%, had looked hung).
+        self.tick = tick
+        self._ticking: threading.Event | None = None
         self._bar = None
         self._done = 0
         self._stderr: IO[str] | None = None  # sys.stderr as it was, while a bar is drawn there
@@ -56,7 +65,13 @@ class ProgressBar:
         if self.file is sys.stderr:  # error lines printed meanwhile go above the bar, not onto it
             self._stderr = sys.stderr
             sys.stderr = _AboveTheBar(self.file)
+        self._ticking = threading.Event()
+        threading.Thread(target=self._tick, args=(self._bar, self._ticking), daemon=True).start()
         return self
+
+    def _tick(self, bar, stop: threading.Event) -> None:
+        while not stop.wait(self.tick):
+            bar.refresh()  # (tqdm's own lock keeps it from drawing over a report's redraw)
 
     @property
     def drawn(self) -> bool:
@@ -76,6 +91,9 @@ class ProgressBar:
             self._bar.refresh()
 
     def __exit__(self, *exc) -> None:
+        if self._ticking is not None:
+            self._ticking.set()
+            self._ticking = None
         if self._stderr is not None:
             sys.stderr.flush()
             sys.stderr, self._stderr = self._stderr, None
