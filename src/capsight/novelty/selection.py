@@ -240,9 +240,13 @@ class ChangeEvidence:
         if ref_norms is None:
             ref_norms = np.linalg.norm(refs, axis=-1)  # (B, R)
         r_count = self.x.shape[1]
-        dots = np.empty((r_count, len(refs), stop - start))  # (R, B, K)
-        for r in range(r_count):  # (one region of the block at a time, copied to float64)
-            np.matmul(refs[:, r, :], self.x[start:stop, r, :].T.astype(np.float64), out=dots[r])
+        if len(refs) == 1:  # one moment's reference (after a pick): one call, not one a region
+            dots = np.einsum("rd,krd->rk", refs[0], self._rows(start, stop))[:, None, :]
+        else:
+            dots = np.empty((r_count, len(refs), stop - start))  # (R, B, K)
+            for r in range(r_count):  # (one region of the block at a time, copied to float64)
+                moments = self.x[start:stop, r, :].T.astype(np.float64)
+                np.matmul(refs[:, r, :], moments, out=dots[r])
         ref_n = ref_norms.T[:, :, None]  # (R, B, 1)
         x_n = self._norms[start:stop].T[:, None, :]  # (R, 1, K)
         if self.metric == "cosine":
