@@ -878,7 +878,7 @@ def test_a_stopped_runs_report_says_so_at_the_top():
     analysis = make_analysis()
     analysis.extra["stopped_at"] = 6.0
     page = render_report_html(analysis, plot_png=b"")
-    top = page[: page.index("<h2>Novel moments</h2>")]
+    top = page[: page.index(">Novel moments</h2>")]
     assert "stopped part-way: analysed up to 00:06 of 00:12" in top
     assert "stopped part-way" not in render_report_html(make_analysis(), plot_png=b"")
 
@@ -893,3 +893,21 @@ def test_a_python_caller_is_not_told_of_a_cli_flag(tmp_path):
     with pytest.raises(InvalidParameter, match="choose another output folder$") as caught:
         write_outputs(Analysis(info, AnalysisParams(), []), taken)
     assert "--out" not in str(caught.value)
+
+
+def test_a_long_videos_report_folds_its_cards_and_links_them_to_the_table(monkeypatch):
+    """An hour's 501 novel moments filled 44 screens with cards before the table, and nothing on
+    the page pointed anywhere: past CARDS_SHOWN the cards fold, each links to its table row, and
+    a line at the top leads to each part."""
+    from capsight.novelty import reports
+
+    monkeypatch.setattr(reports, "CARDS_SHOWN", 1)
+    analysis = make_analysis()  # novel at 4 s and 9 s
+    page = render_report_html(analysis, plot_png=b"")
+    assert page.count('<article class="card">') == 2
+    assert "<details><summary>The other 1 novel moment</summary>" in page
+    assert page.index("The other 1 novel") < page.index("Novel moment 2 ·")
+    assert (
+        '<a href="#m4">Novel moment 1 · 00:04</a>' in page and '<tr id="m4" class="novel">' in page
+    )
+    assert '<a href="#all">All 12 moments</a>' in page and '<h2 id="all">' in page

@@ -588,6 +588,9 @@ pre{background:#fff;border:1px solid #e4e7eb;border-radius:8px;padding:12px;over
 footer{margin-top:28px;color:#616e7c;font-size:13px}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .card h3{font-size:13px;font-weight:600;color:#616e7c;margin:10px 12px 0}
+.card h3 a{color:inherit}
+tr:target{outline:3px solid #f0b429;outline-offset:-3px}
+nav.sub a{color:#334e68}
 th[scope=row]{background:none;font-size:inherit;text-transform:none;letter-spacing:0;color:inherit;
   font-weight:400}
 table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px 4px}
@@ -632,6 +635,9 @@ def plot_alt(analysis: Analysis, name: str) -> str:
             f"{times}; {meaning}. Every score is in the All moments table.")  # fmt: skip
 
 
+CARDS_SHOWN = 48  # novel moments shown as cards; the rest behind a "The other N" fold
+
+
 def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str:
     """``report.html``: one self-contained page (inline CSS and images, no scripts, no links out).
 
@@ -663,6 +669,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
     ]
     facts_html = "".join(f"<li><b>{_e(k)}</b>{_e(val)}</li>" for k, val in facts)
 
+    row_of = {id(m): i for i, m in enumerate(analysis.moments)}  # a card links to its row
     if novel:
         cards = []
         for n, m in enumerate(novel, start=1):
@@ -677,12 +684,17 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
                 f'<article class="card"><div class="thumb">{thumb}'
                 f'<span class="badge" aria-hidden="true">{n}</span>'
                 f'<span class="time" aria-hidden="true">{_e(clock(m.time))}</span></div>'
-                f"<h3>Novel moment {n} · {_e(clock(m.time))}</h3>"
+                f'<h3><a href="#m{row_of[id(m)]}">Novel moment {n} · {_e(clock(m.time))}</a></h3>'
                 f"<p>{_e(m.caption)}</p>"
                 f'<p class="score">novelty {_e(_score(m.novelty, 2) or "–")} '
                 f"({_e(novelty_unit(analysis.params))})</p></article>"
             )
-        novel_html = f'<div class="cards">{"".join(cards)}</div>'
+        novel_html = f'<div class="cards">{"".join(cards[:CARDS_SHOWN])}</div>'
+        if len(cards) > CARDS_SHOWN:  # (an hour's 501 cards had filled 44 screens before the table)
+            rest = len(cards) - CARDS_SHOWN
+            novel_html += (f"<details><summary>The other {rest:,} novel moment{'s' * (rest != 1)}"
+                           f'</summary><div class="cards">{"".join(cards[CARDS_SHOWN:])}</div>'
+                           "</details>")  # fmt: skip
     else:
         reason = analysis.quiet_reason(face="report") or ""
         novel_html = f'<p class="empty">No novel moments: {_e(reason)}.</p>'
@@ -699,7 +711,7 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             f'<td class="num">{_e(_score(strength, 2) or "–")}</td>' if strengths else ""
         )
         rows.append(
-            f'<tr class="{"novel" if m.is_novel else ""}">'
+            f'<tr id="m{i}" class="{"novel" if m.is_novel else ""}">'
             f'<th scope="row" class="num">{_e(clock(m.time))}'
             f"{'<span class=vh>, novel</span>' if m.is_novel else ''}</th>"
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
@@ -751,13 +763,15 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
 <p class="sub">{len(novel)} novel moment{"" if len(novel) == 1 else "s"} among
 {len(analysis.moments)} sampled{where}</p>
 <ul class="facts">{facts_html}</ul>
+<nav class="sub" aria-label="On this page"><a href="#novel">Novel moments</a> ·
+<a href="#all">All {len(analysis.moments):,} moments</a> · <a href="#details">Run details</a></nav>
 <div class="plot" tabindex="0" role="region" aria-label="Novelty plot (scrolls sideways on narrow screens)">
 <img src="{_data_uri("image/png", plot_png)}" alt="{_e(plot_alt(analysis, name))}"></div>
-<h2>Novel moments</h2>
+<h2 id="novel">Novel moments</h2>
 {novel_html}
-<h2>All moments</h2>
+<h2 id="all">All moments</h2>
 {table}
-<details><summary>Run details</summary><pre>{_e(extra)}</pre></details>
+<details id="details"><summary>Run details</summary><pre>{_e(extra)}</pre></details>
 <footer>Made by capsight {_e(__version__)} · encoder {_e(p.encoder)} · text embedder
 {_e(p.text_embedder)} · {_e(novelty_meaning(p, len(analysis.moments))[1])}.</footer>
 </main>
