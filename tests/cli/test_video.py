@@ -288,16 +288,20 @@ def test_an_error_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
     assert rows[0]["video"] == str(tmp_path / "=1+2broken.mp4") and rows[1]["error"] == ""
 
 
-def test_a_long_videos_summary_lists_the_first_novel_moments_and_says_how_many_more():
-    """An hour's 486 novel moments had pushed the summary's first line off the screen."""
+def test_a_long_videos_summary_lists_its_strongest_novel_moments_and_says_how_many_more():
+    """An hour's 486 novel moments had pushed the summary's first line off the screen; then the
+    first 25 of 501 were all in its first 4 minutes: the strongest are listed, in time order."""
     from capsight._cli.video import SUMMARY_MOMENTS, format_summary
 
-    moments = [Moment(time=float(t), caption=f"scene {t}", novelty=None if t == 0 else 2.0,
-                      is_novel=t > 0) for t in range(SUMMARY_MOMENTS + 11)]  # fmt: skip
+    weak = {1, 5, 9, 13, 17, 21, 25, 29, 33, 35}  # 10 weaker ones, spread through the video
+    moments = [Moment(time=float(t), caption=f"scene {t}", novelty=None if t == 0 else
+                      1.5 if t in weak else 2.0, is_novel=t > 0)
+               for t in range(SUMMARY_MOMENTS + 11)]  # fmt: skip
     text = format_summary(Analysis(VideoInfo("long.mp4", 36.0, 25.0, 64, 48), AnalysisParams(),
                                    moments), {})  # fmt: skip
-    assert f"{SUMMARY_MOMENTS + 10} novel moments" in text and "scene 1\n" in text
-    assert f"scene {SUMMARY_MOMENTS}\n" in text and f"scene {SUMMARY_MOMENTS + 1}" not in text
+    assert f"{SUMMARY_MOMENTS + 10} novel moments; the {SUMMARY_MOMENTS} strongest" in text
+    listed = re.findall(r"scene (\d+)\n", text)
+    assert [int(t) for t in listed] == [t for t in range(1, SUMMARY_MOMENTS + 11) if t not in weak]
     assert "  ... and 10 more (all in the report, analysis.json and moments.csv)" in text
 
 

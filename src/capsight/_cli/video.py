@@ -716,12 +716,18 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         lines.append(f"settings: {settings}")
     novel = analysis.novel_moments
     if novel:
+        # A few, in time order: an hour's 486 had pushed the line above off the screen. Past
+        # SUMMARY_MOMENTS, the strongest (the first 25 of 501 had all been in its first 4 min).
+        shown = novel
+        if len(novel) > SUMMARY_MOMENTS:
+            strongest = sorted(novel, key=lambda m: -(m.novelty or 0.0))[:SUMMARY_MOMENTS]
+            shown = [m for m in novel if any(m is kept for kept in strongest)]
+        which = f"; the {len(shown)} strongest" if len(shown) < len(novel) else ""
         lines.append(
-            f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''} "
+            f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''}{which} "
             f"(time, novelty {novelty_unit(p)}, caption):"
         )
-        # The first few, in time order: an hour's 486 had pushed the line above off the screen.
-        for m in novel[:SUMMARY_MOMENTS]:
+        for m in shown:
             score = f"{m.novelty:.2f}" if m.novelty is not None else "  - "
             lines.append(f"  {clock(m.time)}  {score}  {m.caption}")
         if len(novel) > SUMMARY_MOMENTS:
