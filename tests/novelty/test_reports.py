@@ -76,6 +76,10 @@ def test_clock_and_vtt_timestamps():
     # a length rounds: a 25.97 s video is 00:26 long, though its last moment is at 00:25
     assert format_clock(25.97, rounded=True) == "00:26" and format_clock(25.97) == "00:25"
     assert format_clock(25.97, tenths=True, rounded=True) == "00:26.0"
+    # An hour-long video's times all have hours ("00:02" had sat beside "1:00:00")
+    assert format_clock(2, hours=True) == "0:00:02" and format_clock(3725, hours=True) == "1:02:05"
+    hour = dataclasses.replace(make_analysis(), video=VideoInfo("long.mp4", 3700.0, 25.0, 64, 48))
+    assert moment_clock(hour)(2.0) == "0:00:02" and moment_clock(make_analysis())(2.0) == "00:02"
 
 
 def test_moments_half_a_second_apart_are_told_apart():

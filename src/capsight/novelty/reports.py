@@ -57,12 +57,16 @@ _LINE = "#1c7ed6"
 
 
 def format_clock(
-    seconds: float, tenths: bool = False, rounded: bool = False, hundredths: bool = False
+    seconds: float,
+    tenths: bool = False,
+    rounded: bool = False,
+    hundredths: bool = False,
+    hours: bool = False,
 ) -> str:
-    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on), with ``tenths`` as ``mm:ss.s`` and
-    ``hundredths`` as ``mm:ss.ss``; negatives clamp to 00:00. A time in the video counts whole
-    units as a player does (4.9 s is 00:04); ``rounded`` is for a length, which is nearer
-    00:05."""
+    """Seconds as ``mm:ss`` (``h:mm:ss`` from one hour on, and always with ``hours``: the times
+    of an hour-long video), with ``tenths`` as ``mm:ss.s`` and ``hundredths`` as ``mm:ss.ss``;
+    negatives clamp to 00:00. A time in the video counts whole units as a player does (4.9 s
+    is 00:04); ``rounded`` is for a length, which is nearer 00:05."""
     digits = 2 if hundredths else 1 if tenths else 0
     if rounded:
         seconds = round(float(seconds), digits)
@@ -70,12 +74,13 @@ def format_clock(
     whole, part = divmod(total, 100)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
-    clock = f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    clock = f"{h}:{m:02d}:{s:02d}" if h or hours else f"{m:02d}:{s:02d}"
     return f"{clock}.{part:02d}"[: len(clock) + 1 + digits] if digits else clock
 
 
 def moment_clock(analysis: Analysis) -> functools.partial[str]:
-    """The clock for ``analysis``'s times: with tenths when moments are not whole seconds
+    """The clock for ``analysis``'s times: with hours throughout for a video of an hour or more
+    (its "00:02" had sat beside "1:00:00"), with tenths when moments are not whole seconds
     apart (``every`` 0.5 s would show 00:00 twice) or the video is shorter than a second, with
     hundredths when they are under a tenth apart (every frame of a 25 fps video, which showed
     00:00.0 twice)."""
@@ -83,7 +88,8 @@ def moment_clock(analysis: Analysis) -> functools.partial[str]:
     tenths = p.every < 1.0 or abs(p.every - round(p.every)) > 1e-6 or v.duration < 1.0
     times = [m.time for m in analysis.moments]
     closest = min((b - a for a, b in itertools.pairwise(times)), default=1.0)
-    return functools.partial(format_clock, tenths=tenths, hundredths=closest < 0.1 - 1e-9)
+    return functools.partial(format_clock, tenths=tenths, hundredths=closest < 0.1 - 1e-9,
+                             hours=v.duration >= 3600)  # fmt: skip
 
 
 def format_vtt_timestamp(seconds: float) -> str:
