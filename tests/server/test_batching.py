@@ -161,7 +161,9 @@ def test_the_servers_video_defaults_are_the_librarys():
     from capsight.server.engine import VideoParams
 
     params = inspect.signature(analyze_video).parameters
-    shared = [f for f in dataclasses.fields(VideoParams) if f.name in params]
+    shared = [f for f in dataclasses.fields(VideoParams) if f.name in params and f.name != "model"]
     assert [f.name for f in shared] == ["every", "window", "metric", "signal", "sensitivity"]
     assert all(f.default == params[f.name].default for f in shared)
-    assert VideoParams.model == "default" == params["captioner"].default  # (named model there)
+    # (model= there defaults to None: captioner=, its older name, holds the default)
+    assert VideoParams.model == "default" == params["captioner"].default
+    assert params["model"].default is None
