@@ -734,3 +734,19 @@ def test_a_file_name_too_long_for_the_file_system_is_a_missing_photo(tmp_path):
     corpus = with_photo_files(read_corpus(data, tmp_path / "images"), str(data))
     assert list(corpus.images) == ["a.jpg"]
     assert any(note.startswith("1 photo has no file and is left out") for note in corpus.notes)
+
+
+def test_the_drawn_splits_note_counts_the_photos_that_have_a_file(tmp_path):
+    """ "no split given: 14 photos split into 11 train, 1 val and 2 test", then "2 photos have no
+    file": the split's note had counted the two photos that were left out."""
+    from capsight.training.train import with_photo_files
+
+    names = [f"{i}.jpg" for i in range(14)]
+    for name in names[:12]:
+        _photo(tmp_path / "images" / name)
+    _write_json(tmp_path / "captions.json", {name: ["a red square"] for name in names})
+    corpus = with_photo_files(read_corpus(tmp_path), str(tmp_path))
+    drawn = next(n for n in corpus.notes if n.startswith("no split given"))
+    kept = {name: len(keys) for name, keys in corpus.splits.items()}
+    assert sum(kept.values()) == 12 and drawn.startswith("no split given: 12 photos split")
+    assert f"into {kept['train']} train, {kept['val']} val and {kept['test']} test" in drawn

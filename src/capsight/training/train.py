@@ -62,9 +62,11 @@ from capsight.errors import CapsightError, DatasetError, InvalidParameter, Model
 from capsight.training.batches import CaptionBatches
 from capsight.training.datasets import (
     DRAWN_SPLIT,
+    DRAWN_SPLIT_NOTE,
     CaptionCorpus,
     counted,
     draw_splits,
+    drawn_split_note,
     drew_split,
     has_file,
     val_from_train,
@@ -606,12 +608,17 @@ def with_photo_files(corpus: CaptionCorpus, data: str) -> CaptionCorpus:
                            f"{_case_twin(first)} (give the photo folder with --images)")  # fmt: skip
     gone = set(missing)
     one = len(missing) == 1
+    splits = {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()}
+    # The drawn split's note counts the photos that are left (it had counted the missing ones).
+    notes = [drawn_split_note(sum(map(len, splits.values())), len(splits.get("val", ())),
+                              len(splits.get("test", ()))) if n.startswith(DRAWN_SPLIT_NOTE)
+             else n for n in corpus.notes]  # fmt: skip
     return CaptionCorpus(
         corpus.name,
         {k: v for k, v in corpus.images.items() if k not in gone},
-        {name: [k for k in keys if k not in gone] for name, keys in corpus.splits.items()},
+        splits,
         [
-            *corpus.notes,
+            *notes,
             f"{counted(len(missing), 'photo')} {'has' if one else 'have'} no file and "
             f"{'is' if one else 'are'} left out (first: {first}{_case_twin(first)})",
         ],
