@@ -915,3 +915,19 @@ def test_a_long_videos_report_folds_its_cards_and_links_them_to_the_table(monkey
         '<a href="#m4">Novel moment 1 · 00:04</a>' in page and '<tr id="m4" class="novel">' in page
     )
     assert '<a href="#all">All 12 moments</a>' in page and '<h2 id="all">' in page
+
+
+def test_hundreds_of_novel_moments_are_plotted_as_dots_without_lines(monkeypatch):
+    """An hour's 501 novel moments drew 501 lines and big dots: an orange wall over the curve."""
+    from matplotlib.axes import Axes
+
+    lines = []
+    axvline = Axes.axvline
+    monkeypatch.setattr(
+        Axes, "axvline", lambda self, *a, **k: lines.append(a) or axvline(self, *a, **k)
+    )
+    render_plot_png(make_analysis(n=40, novel=(4, 9, 30)))
+    assert len(lines) == 3  # a few: each with its line
+    lines.clear()
+    render_plot_png(make_analysis(n=1200, novel=tuple(range(2, 1200, 6))))  # 200 of them
+    assert lines == []

@@ -411,13 +411,17 @@ def novelty_figure(analysis: Analysis, width_px: int = 1100, height_px: int = 42
         return width + (2 * 0.2 * 8 + 3) * fig.dpi / 72
 
     layout = label_layout([m.time for m in novel], labels, start, end, axis_px, text_px)
-    # Dozens of lines a few pixels apart had hidden the curve: fainter and thinner when crowded.
+    # Dozens of lines a few pixels apart had hidden the curve: fainter and thinner when crowded;
+    # hundreds (an hour's 501) made an orange wall of lines and dots: then dots alone, smaller.
     crowded = len(novel) > axis_px / 25
+    packed = len(novel) > axis_px / 8
     for m, (label, row, left) in zip(novel, layout, strict=True):
-        ax.axvline(m.time, color=_ACCENT, alpha=0.25 if crowded else 0.55,
-                   linewidth=0.8 if crowded else 1.2, zorder=1)  # fmt: skip
+        if not packed:
+            ax.axvline(m.time, color=_ACCENT, alpha=0.25 if crowded else 0.55,
+                       linewidth=0.8 if crowded else 1.2, zorder=1)  # fmt: skip
         if m.novelty is not None and math.isfinite(m.novelty):
-            ax.plot([m.time], [m.novelty], "o", color=_ACCENT, markersize=7, zorder=4)
+            ax.plot([m.time], [m.novelty], "o", color=_ACCENT, zorder=4,
+                    markersize=3.5 if packed else 5 if crowded else 7)  # fmt: skip
         if not label:  # no room for its number (the report's table has them all)
             continue
         y = top * (1.24 if row == 0 else 1.11)
