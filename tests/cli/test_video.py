@@ -58,6 +58,8 @@ def fake_pipeline(monkeypatch):
             part = _fake_analysis(str(path), **params)
             part.moments[5:] = []
             part.extra["stopped_at"] = 4.0
+            if "picking" in str(path):  # and a second stop while picking the part's moments
+                part.extra["selection"] = {"stopped": True}
             if "term" in str(path):  # SIGTERM: the CLI's own kind of interrupt, kept
                 from capsight._cli.main import Terminated
 
@@ -201,6 +203,10 @@ def test_ctrl_c_while_picking_the_novel_moments_writes_every_moment(
     assert "No novel moments: the run was stopped while they were being picked" in report
     assert "not analysed" not in report and len(
         json.loads((tmp_path / "o" / "analysis.json").read_text())["moments"]) == 6  # fmt: skip
+    # stopped part-way first: the part is what it covers, whatever the second stop interrupted
+    (tmp_path / "ctrl-c-part-picking.mp4").write_bytes(b"x")
+    status, _, err = run_cli("video", tmp_path / "ctrl-c-part-picking.mp4", "--out", tmp_path / "p")
+    assert status == 130 and "stopped at 00:04 of 00:06" in err and "has all" not in err
 
 
 def test_ctrl_c_among_several_videos_as_json_still_prints_the_list(
@@ -303,6 +309,12 @@ def test_a_long_videos_summary_lists_its_strongest_novel_moments_and_says_how_ma
     listed = re.findall(r"scene (\d+)\n", text)
     assert [int(t) for t in listed] == [t for t in range(1, SUMMARY_MOMENTS + 11) if t not in weak]
     assert "  ... and 10 more (all in the report, analysis.json and moments.csv)" in text
+    # By the selection's strength where the run has it (the report's "strength"), not the plot's
+    picked = Analysis(VideoInfo("long.mp4", 36.0, 25.0, 64, 48), AnalysisParams(), moments,
+                      {"selection": {"strength": [None] + [9.0 if t in weak else 2.0
+                                                           for t in range(1, len(moments))]}})  # fmt: skip
+    listed = re.findall(r"scene (\d+)\n", format_summary(picked, {}))
+    assert {1, 5, 9} <= {int(t) for t in listed}
 
 
 def test_summary_says_what_was_really_sampled():

@@ -410,9 +410,12 @@ def test_a_stop_while_picking_the_novel_moments_keeps_every_moment(one_cut_clip,
         if message.startswith("captioned up to"):
             raise KeyboardInterrupt
 
-    with pytest.raises(StoppedPartWay) as stop:
+    with pytest.raises(StoppedPartWay) as stop:  # a stop part-way, then one while picking
         analyze_video(one_cut_clip, every=0.2, progress=stop_after_the_first_batch)
-    assert stop.value.analysis.extra["stopped_at"] == pytest.approx(3.0)
+    part = stop.value.analysis
+    assert part.extra["stopped_at"] == pytest.approx(3.0) and part.picking_stopped
+    assert "(those analysed are captioned and scored" in part.quiet_reason()
+    assert "stopped part-way: only the moments up to 3.0 s" in part.cut_short()
 
 
 def test_the_captioner_is_asked_for_as_model_as_everywhere_else(one_cut_clip, tmp_path):

@@ -80,6 +80,8 @@ def test_clock_and_vtt_timestamps():
     assert format_clock(2, hours=True) == "0:00:02" and format_clock(3725, hours=True) == "1:02:05"
     hour = dataclasses.replace(make_analysis(), video=VideoInfo("long.mp4", 3700.0, 25.0, 64, 48))
     assert moment_clock(hour)(2.0) == "0:00:02" and moment_clock(make_analysis())(2.0) == "00:02"
+    almost = dataclasses.replace(hour, video=VideoInfo("long.mp4", 3599.6, 25.0, 64, 48))
+    assert moment_clock(almost)(2.0) == "0:00:02"  # its length reads 1:00:00
 
 
 def test_moments_half_a_second_apart_are_told_apart():

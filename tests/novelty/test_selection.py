@@ -320,3 +320,21 @@ def test_float32_embeddings_give_the_distances_of_their_float64_copy():
             assert np.array_equal(kept.past[i], copied.past[i])
             assert kept.change_and_persistence(i) == copied.change_and_persistence(i)
             assert kept.nearer_the_new(i, 0, i - 1) == copied.nearer_the_new(i, 0, i - 1)
+
+
+def test_a_repeated_frame_is_no_distance_from_itself_in_either_metric():
+    """Block products measure |a - b| through |a|^2 + |b|^2 - 2ab, which for a repeated frame
+    had come out 1.9e-6 apart, not 0; such near-duplicates are measured directly."""
+    rng = np.random.default_rng(7)
+    x = (rng.random((40, 9, 1280)) * 6).astype(np.float32)  # ReLU6-like features
+    x[21] = x[20]
+    x[30] = x[29] + np.float32(1e-4)
+    for metric in ("euclidean", "cosine"):
+        ev = ChangeEvidence(x, 5, metric, horizon=8, memory=(3, 15))
+        if metric == "euclidean":
+            assert ev.past[21][-1] == 0.0
+        else:  # (1 - cos: float rounding, as before the blocks)
+            assert abs(ev.past[21][-1]) < 1e-12
+        direct = np.linalg.norm(x[30].astype(np.float64) - x[29], axis=-1).max()
+        if metric == "euclidean":
+            assert ev.past[30][-1] == pytest.approx(direct, rel=1e-9)

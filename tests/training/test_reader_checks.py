@@ -95,12 +95,12 @@ def test_coco_says_what_it_leaves_out(tmp_path):
     assert corpus.notes == ["1 blank caption left out", "2 images without a caption left out"]
     # captions of image ids 'images' does not list (trimmed to a subset): left out, not refused
     orphans = [
-        {"id": 3, "image_id": 9, "caption": "a cat"},
+        {"id": 3, "image_id": 1000, "caption": "a cat"},
         {"id": 4, "image_id": 9, "caption": "a"},
     ]
     corpus = read_coco_captions(_coco(tmp_path, images, annotations + orphans), tmp_path)
     assert list(corpus.images) == ["1.jpg"]
-    assert "2 captions of 1 image id not in 'images' left out (first: 9)" in corpus.notes
+    assert "2 captions of 2 image ids not in 'images' left out (first: 9)" in corpus.notes
     with pytest.raises(DatasetError, match="its captions all refer to image ids not in 'images'"):
         read_coco_captions(_coco(tmp_path, images, orphans), tmp_path)
 

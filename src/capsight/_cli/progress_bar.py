@@ -66,12 +66,18 @@ class ProgressBar:
             self._stderr = sys.stderr
             sys.stderr = _AboveTheBar(self.file)
         self._ticking = threading.Event()
-        threading.Thread(target=self._tick, args=(self._bar, self._ticking), daemon=True).start()
+        self._ticker = threading.Thread(
+            target=self._tick, args=(self._bar, self._ticking), daemon=True
+        )
+        self._ticker.start()
         return self
 
     def _tick(self, bar, stop: threading.Event) -> None:
         while not stop.wait(self.tick):
-            bar.refresh()  # (tqdm's own lock keeps it from drawing over a report's redraw)
+            try:
+                bar.refresh()  # (tqdm's own lock keeps it from drawing over a report's redraw)
+            except Exception:  # (a closed or broken stderr: the bar is of no use any more)
+                return
 
     @property
     def drawn(self) -> bool:
@@ -91,8 +97,9 @@ class ProgressBar:
             self._bar.refresh()
 
     def __exit__(self, *exc) -> None:
-        if self._ticking is not None:
-            self._ticking.set()
+        if self._ticking is not None:  # stopped, and done, before the bar is closed: a last
+            self._ticking.set()  # tick had redrawn the bar after close() cleared its line
+            self._ticker.join()
             self._ticking = None
         if self._stderr is not None:
             sys.stderr.flush()

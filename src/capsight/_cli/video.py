@@ -581,7 +581,7 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
     from capsight.novelty.reports import (
         OUTPUT_NAMES,
         check_output_dir,
-        format_clock,
+        moment_clock,
         preload_plotting,
         write_outputs,
     )
@@ -643,13 +643,14 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
                 print(f"{video}: stopped before the end; nothing was written to {out_dir}",
                       file=sys.stderr, flush=True)  # fmt: skip
                 raise stop from None
-            if part.picking_stopped:
+            if part.picking_stopped and "stopped_at" not in part.extra:
                 print(f"{video}: stopped while picking the novel moments; the report in "
                       f"{out_dir} has all {len(part.moments):,} moments, captioned and scored, "
                       "none marked novel", file=sys.stderr, flush=True)  # fmt: skip
             else:
-                print(f"{video}: stopped at {format_clock(part.moments[-1].time)} of "
-                      f"{format_clock(part.video.duration, rounded=True)}; the report in "
+                clock = moment_clock(part)  # (h:mm:ss throughout for an hour-long video)
+                print(f"{video}: stopped at {clock(part.moments[-1].time)} of "
+                      f"{clock(part.video.duration, rounded=True)}; the report in "
                       f"{out_dir} covers the {len(part.moments):,} moments analysed up to there",
                       file=sys.stderr, flush=True)  # fmt: skip
             if args.json and show_summary:  # as a finished run's, its note saying where it stopped
@@ -719,8 +720,16 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
         # A few, in time order: an hour's 486 had pushed the line above off the screen. Past
         # SUMMARY_MOMENTS, the strongest (the first 25 of 501 had all been in its first 4 min).
         shown = novel
-        if len(novel) > SUMMARY_MOMENTS:
-            strongest = sorted(novel, key=lambda m: -(m.novelty or 0.0))[:SUMMARY_MOMENTS]
+        if len(novel) > SUMMARY_MOMENTS:  # strongest by the selection's strength, as the report
+            strengths = (analysis.extra.get("selection") or {}).get("strength") or []
+            row = {id(m): i for i, m in enumerate(analysis.moments)}
+
+            def strength(m) -> float:
+                i = row[id(m)]
+                value = strengths[i] if i < len(strengths) else None
+                return value if isinstance(value, (int, float)) else (m.novelty or 0.0)
+
+            strongest = sorted(novel, key=lambda m: -strength(m))[:SUMMARY_MOMENTS]
             shown = [m for m in novel if any(m is kept for kept in strongest)]
         which = f"; the {len(shown)} strongest" if len(shown) < len(novel) else ""
         lines.append(

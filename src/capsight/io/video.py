@@ -51,7 +51,9 @@ _TEXT_DEMUXERS = {"tty", "srt", "webvtt", "ass", "subviewer", "subviewer1", "mic
 # the first frame at or after each target (and the one before it) is never skipped. The duration
 # is the larger of the file's average and the last packets' (_RECENT_PACKETS): in a sparse
 # stretch of variable-frame-rate video (2 fps inside 30) the frame nearest a target lies farther
-# off than the file's average makes it, and was skipped when B-frames made it skippable.
+# off than the file's average makes it, and was skipped when B-frames made it skippable. (The
+# first target of such a stretch may still see the dense spacing and take the frame just before
+# it, where decoding every frame would take the one after: none is lost.)
 _DECODE_MARGIN_FRAMES = 1.5
 _RECENT_PACKETS = 8
 # Above this frame area (1080p) a lean decode still uses frame threads: one core is too slow.

@@ -238,9 +238,10 @@ class Analysis:
         hint = _setting_names(face)
         if self.novel_moments:
             return None
-        if self.picking_stopped:
-            return ("the run was stopped while they were being picked (every moment is captioned "
-                    "and scored; run it again to have them)")  # fmt: skip
+        if self.picking_stopped:  # (after a first stop part-way, only that part was captioned)
+            what = "those analysed are" if "stopped_at" in self.extra else "every moment is"
+            return (f"the run was stopped while they were being picked ({what} captioned and "
+                    "scored; run it again to have them)")  # fmt: skip
         if not self.moments:
             return "no frame could be sampled from the video"
         if len(self.moments) < 2:  # no moment had another to be compared with

@@ -89,7 +89,7 @@ def moment_clock(analysis: Analysis) -> functools.partial[str]:
     times = [m.time for m in analysis.moments]
     closest = min((b - a for a, b in itertools.pairwise(times)), default=1.0)
     return functools.partial(format_clock, tenths=tenths, hundredths=closest < 0.1 - 1e-9,
-                             hours=v.duration >= 3600)  # fmt: skip
+                             hours=round(v.duration) >= 3600)  # fmt: skip
 
 
 def format_vtt_timestamp(seconds: float) -> str:

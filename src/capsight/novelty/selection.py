@@ -252,7 +252,16 @@ class ChangeEvidence:
         if self.metric == "cosine":
             d = 1.0 - dots / (np.where(ref_n > 0, ref_n, 1.0) * np.where(x_n > 0, x_n, 1.0))
         else:
-            d = np.sqrt(np.maximum(ref_n**2 + x_n**2 - 2.0 * dots, 0.0))
+            sizes = ref_n**2 + x_n**2
+            squared = sizes - 2.0 * dots  # (R, B, K) |a - b|^2
+            # Near-duplicates lose their digits to the subtraction (a repeated frame had come
+            # out 1.9e-6 apart, not 0): those pairs are measured directly, a chunk at a time.
+            near = np.nonzero(squared < 1e-6 * sizes)
+            for first in range(0, len(near[0]), 4096):
+                r, b, k = (index[first : first + 4096] for index in near)
+                diff = refs[b, r, :] - self.x[start + k, r, :]  # (n, D) float64
+                squared[r, b, k] = np.einsum("nd,nd->n", diff, diff)
+            d = np.sqrt(np.maximum(squared, 0.0))
         top = min(self.top, r_count)
         return d.max(axis=0) if top == 1 else np.sort(d, axis=0)[-top:].mean(axis=0)
 

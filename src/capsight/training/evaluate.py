@@ -84,8 +84,8 @@ def evaluate_captioner(
     batch_size = check_count("batch size", batch_size, 1)
     bootstrap = check_count("bootstrap", bootstrap, 0)
     _check_options(split, decoding, use_java, limit, progress)
-    split = None if split == "all" else split  # every photo (its notes had taken "all" for a
-    # hand-made split that overlaps train)
+    asked_all = split == "all"  # every photo, with no split's notes (its notes had taken "all"
+    split = None if asked_all else split  # for a hand-made split that overlaps train)
     progress = progress or no_progress
     if bootstrap:
         check_rounds(bootstrap)  # before the photos are captioned, not after
@@ -147,14 +147,17 @@ def evaluate_captioner(
         # so the scores, differ a little from float32's (CAPSIGHT_PRECISION=fp32)
         "precision": "bfloat16" if uses_bf16("cpu") else "float32",
         "dataset": str(captions_file),
-        "split": split,
+        "split": "all" if asked_all else split,
         "images": len(candidates),
         **metrics,
         "seconds": round(seconds, 2),
         "unreadable": unreadable,
         # What the dataset reader left out or guessed (how it split: only when a split is scored).
         "notes": [n for n in corpus.notes if split or not n.startswith(DRAWN_SPLIT_NOTE)]
-        + _all_photos_note(corpus, split, set(candidates))
+        + [
+            n.replace("no split asked for", "--split all", 1) if asked_all else n
+            for n in _all_photos_note(corpus, split, set(candidates))
+        ]  # fmt: skip
         + _overlap_note(corpus, split, set(candidates))
         + _drawn_otherwise_note(captioner_name, corpus, split)
         + (

@@ -97,7 +97,8 @@ def read_coco_captions(
         ) from None
     # Captions of images the file does not list (its 'images' trimmed to make a subset, say)
     # are left out and said; one such caption had refused the whole file.
-    unknown = sorted((i for i in captions if i not in file_names), key=str)
+    unknown = sorted((i for i in captions if i not in file_names),  # ids in number order
+                     key=lambda i: (0, i, "") if isinstance(i, int) else (1, 0, str(i)))  # fmt: skip
     orphans = sum(len(captions.pop(i)) for i in unknown)
     if unknown and not captions:
         raise DatasetError(f"{path}: its captions all refer to image ids not in 'images' "
