@@ -933,3 +933,13 @@ def test_hundreds_of_novel_moments_are_plotted_as_dots_without_lines(monkeypatch
     lines.clear()
     render_plot_png(make_analysis(n=1200, novel=tuple(range(2, 1200, 6))))  # 200 of them
     assert lines == []
+
+
+def test_a_phone_shows_the_caption_column_without_swiping():
+    """On a 390 px phone the table was 625 px wide and the captions off-screen: the two raw
+    distance columns are left out there, and the table's caption says so."""
+    page = render_report_html(make_analysis(), plot_png=b"")
+    assert page.count('<td class="num wide">') == 2 * 12
+    assert '<th scope="col" class="wide">caption distance</th>' in page
+    assert "@media (max-width:600px)" in page and ".wide{display:none}" in page
+    assert "On a narrow screen the caption and image distances are left out" in page

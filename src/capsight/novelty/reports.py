@@ -606,7 +606,9 @@ th[scope=row]{background:none;font-size:inherit;text-transform:none;letter-spaci
 table caption{text-align:left;font-size:13px;color:#52606d;padding:0 0 6px 4px}
 .scroll{overflow-x:auto;border-radius:10px}
 h1,.sub{overflow-wrap:anywhere}
+.narrow{display:none}
 @media (max-width:600px){main{padding:16px 10px 32px}th,td{padding:5px 6px}td.cap{min-width:11em}
+  .wide{display:none}.narrow{display:inline}
   table caption{position:sticky;left:0;max-width:calc(100vw - 24px)}
   table{font-size:13px}
   .plot{overflow-x:auto}.plot img{width:820px;max-width:none}
@@ -725,8 +727,8 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
             f'<th scope="row" class="num">{_e(clock(m.time))}'
             f"{'<span class=vh>, novel</span>' if m.is_novel else ''}</th>"
             f'<td class="num">{_e(_score(m.novelty) or "–")}</td>'
-            f'<td class="num">{_e(_score(m.novelty_text) or "–")}</td>'
-            f'<td class="num">{_e(_score(m.novelty_visual) or "–")}</td>{strength_cell}'
+            f'<td class="num wide">{_e(_score(m.novelty_text) or "–")}</td>'
+            f'<td class="num wide">{_e(_score(m.novelty_visual) or "–")}</td>{strength_cell}'
             f'<td class="cap">{_e(m.caption)}</td><td>{_e(label)}</td></tr>'
         )
     if strengths and isinstance(bar, (int, float)):
@@ -746,8 +748,10 @@ def render_report_html(analysis: Analysis, plot_png: bytes | None = None) -> str
         ". A moment is marked novel by how much its change persists and is unfamiliar "
         f"{decides}, so a lasting change can be marked where the curve "
         "is low and a passing spike left unmarked."
+        '<span class="narrow"> On a narrow screen the caption and image distances are left out '
+        "(moments.csv has them).</span>"
         '</caption><thead><tr><th scope="col">time</th><th scope="col">novelty</th>'
-        '<th scope="col">caption distance</th><th scope="col">image distance</th>'
+        '<th scope="col" class="wide">caption distance</th><th scope="col" class="wide">image distance</th>'
         f'{STRENGTH_HEADER if strengths else ""}<th scope="col">caption</th>'
         f'<th scope="col">top ImageNet class</th></tr></thead><tbody>{"".join(rows)}'
         "</tbody></table></div>"
