@@ -338,3 +338,23 @@ def test_a_repeated_frame_is_no_distance_from_itself_in_either_metric():
         direct = np.linalg.norm(x[30].astype(np.float64) - x[29], axis=-1).max()
         if metric == "euclidean":
             assert ev.past[30][-1] == pytest.approx(direct, rel=1e-9)
+
+
+@pytest.mark.parametrize("window", [5, 80])  # averaged directly, and from running sums
+def test_the_reference_is_the_mean_of_the_usable_moments_of_the_window(window):
+    """A running sum of every moment had taken 340 MB for an hour (most of what picking its
+    novel moments took) to average windows of 5: windows up to DIRECT_WINDOW are averaged as
+    they are asked for, wider ones from the sums, alike."""
+    from capsight.novelty.selection import DIRECT_WINDOW
+
+    rng = np.random.default_rng(8)
+    x = rng.random((200, 9, 16)).astype(np.float32)
+    usable = rng.random(200) > 0.3
+    usable[100:110] = False  # a window with nothing usable: all of it averaged
+    ev = ChangeEvidence(x, window, "cosine", horizon=8, usable=usable)
+    assert (ev._csum is None) == (window <= DIRECT_WINDOW)
+    for i, segment in [(1, 0), (50, 0), (109, 0), (150, 140), (199, 0)]:
+        lo = max(0, i - window, segment)
+        rows = x[lo:i].astype(np.float64)
+        want = rows[usable[lo:i]].mean(axis=0) if usable[lo:i].any() else rows.mean(axis=0)
+        np.testing.assert_allclose(ev.reference(i, segment), want, rtol=1e-12)

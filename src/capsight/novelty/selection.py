@@ -160,6 +160,7 @@ def _second_smallest(d: np.ndarray) -> float:
 
 
 BLOCK = 128  # moments whose distances are computed together, as matrix products
+DIRECT_WINDOW = 64  # windows up to this many moments are averaged directly, not by running sums
 
 
 class ChangeEvidence:
@@ -193,12 +194,14 @@ class ChangeEvidence:
         # novel (not blurred); all when not said.
         self.usable = np.ones(n, bool) if usable is None else np.asarray(usable, bool)
         self.eligible = np.ones(n, bool) if eligible is None else np.asarray(eligible, bool)
-        # The running sum of the usable moments, built in place: one (N, R, D) float64 array
-        # beside x, where a product, its sum and a sum of every moment had made four (an hour
-        # of video at one moment a second peaked at 2.5 GB here, 0.6 GB while it was read).
-        self._csum = np.zeros((n + 1, *self.x.shape[1:]))
-        np.multiply(self.x, self.usable[:, None, None], out=self._csum[1:])
-        np.cumsum(self._csum[1:], axis=0, out=self._csum[1:])
+        # A window of at most DIRECT_WINDOW moments is averaged as it is asked for; a wider one
+        # from a running sum of the usable moments, built in place: one (N, R, D) float64 array
+        # beside x (an hour's 340 MB, most of what picking its novel moments took).
+        self._csum = None
+        if window > DIRECT_WINDOW:
+            self._csum = np.zeros((n + 1, *self.x.shape[1:]))
+            np.multiply(self.x, self.usable[:, None, None], out=self._csum[1:])
+            np.cumsum(self._csum[1:], axis=0, out=self._csum[1:])
         self._count = np.concatenate([[0], np.cumsum(self.usable)])
         flat = self.eligible & ~self.usable  # no reference, yet no blur: fades, dark cards
         self._flat = np.concatenate([[0], np.cumsum(flat)])
@@ -292,9 +295,10 @@ class ChangeEvidence:
         is usable: flat ones)."""
         lo = max(0, i - self.window, segment_start if segment_start < i else 0)
         count = self._count[i] - self._count[lo]
-        if count > 0:
+        if count > 0 and self._csum is not None:
             return (self._csum[i] - self._csum[lo]) / count
-        return self._rows(lo, i).mean(axis=0)
+        rows = self._rows(lo, i)
+        return rows[self.usable[lo:i]].mean(axis=0) if count > 0 else rows.mean(axis=0)
 
     def nearer_the_new(self, j: int, new: int, old: int) -> bool:
         """Whether moment ``j`` looks more like moment ``new`` than like moment ``old``: a
