@@ -128,7 +128,8 @@ class Analysis:
     @property
     def picking_stopped(self) -> bool:
         """Whether a stop (Ctrl-C, SIGTERM) came while the novel moments were being picked,
-        after every moment was captioned and scored: none is marked novel."""
+        once the moments were captioned and scored (every one, or those before a first stop
+        part-way: ``extra["stopped_at"]``): none is marked novel."""
         selection = self.extra.get("selection") if isinstance(self.extra, dict) else None
         return isinstance(selection, dict) and selection.get("stopped") is True
 
