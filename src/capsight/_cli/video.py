@@ -729,8 +729,8 @@ def format_summary(analysis, outputs: dict[str, Path], elapsed: float | None = N
                 value = strengths[i] if i < len(strengths) else None
                 return value if isinstance(value, (int, float)) else (m.novelty or 0.0)
 
-            strongest = sorted(novel, key=lambda m: -strength(m))[:SUMMARY_MOMENTS]
-            shown = [m for m in novel if any(m is kept for kept in strongest)]
+            strongest = {id(m) for m in sorted(novel, key=strength, reverse=True)[:SUMMARY_MOMENTS]}
+            shown = [m for m in novel if id(m) in strongest]
         which = f"; the {len(shown)} strongest" if len(shown) < len(novel) else ""
         lines.append(
             f"{len(novel)} novel moment{'s' if len(novel) != 1 else ''}{which} "
