@@ -85,3 +85,37 @@ def test_the_image_writes_files_its_group_can_write():
     assert "MPLCONFIGDIR=/opt/capsight-cache/matplotlib" in dockerfile
     assert "chmod -R g=u /data /opt/capsight-cache" in dockerfile
     assert "useradd --create-home --uid 1000 --gid 0 capsight" in dockerfile  # files of group 0
+
+
+def _requirement_name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_every_package_capsight_imports_is_declared():
+    """The server imported pandas, pydantic and anyio, which only came with gradio and fastapi
+    (a packaging audit, 2026-12-08): a dependency should not rest on another's choice."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = PYPROJECT["project"]
+    declared = {_requirement_name(r) for r in project["dependencies"]}
+    declared |= {_requirement_name(r) for extra in project["optional-dependencies"].values()
+                 for r in extra}  # fmt: skip
+    imported: set[str] = set()
+    for source in (ROOT / "src" / "capsight").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"capsight"}
+    providers = packages_distributions()
+    undeclared = {
+        name: providers.get(name)
+        for name in sorted(third_party)
+        if not {d.lower().replace("_", "-") for d in providers.get(name, [name])} & declared
+    }
+    assert undeclared == {}, "imported but not in pyproject's dependencies or extras"

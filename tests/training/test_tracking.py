@@ -382,6 +382,13 @@ def test_capsight_train_says_where_it_tracks_the_run(tmp_path, monkeypatch, caps
             f"tracked with MLflow in sqlite:///{tmp_path}/mlflow.db" in err
             and "--no-track to skip" in err
         )
+        # its checkpoints go to ./mlruns as well, which the note had not said
+        assert f"checkpoints copied to {tmp_path}/mlruns/" in err
+        assert (
+            err.split("checkpoints copied to ")[1]
+            .split(" ")[0]
+            .endswith(f"/{tracker.run_id}/artifacts")
+        )
     finally:
         tracker.close()
     assert (

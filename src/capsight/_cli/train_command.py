@@ -237,14 +237,30 @@ def _tracker(args: argparse.Namespace, config: TrainConfig):
         )
         uri = str(getattr(tracker, "tracking_uri", "") or "")
         if uri.startswith(("sqlite:", "file:")):  # a local store: `mlflow ui` can open it
-            note(f"tracked with MLflow in {uri} (browse: mlflow ui --backend-store-uri {uri}; "
-                 "--no-track to skip)")  # fmt: skip
+            # the checkpoints it copies go beside the store, in mlruns/: said, not found later
+            where = _artifact_folder(tracker)
+            note(f"tracked with MLflow in {uri}{f', checkpoints copied to {where}' if where else ''} "
+                 f"(browse: mlflow ui --backend-store-uri {uri}; --no-track to skip)")  # fmt: skip
         elif uri:  # a tracking server: its own page; a password in the address is not printed
             note(f"tracked with MLflow at {re.sub(r'//[^/@]*@', '//', uri)} (--no-track to skip)")
         return tracker
     except MissingDependency as exc:  # mlflow not installed: train anyway, untracked
         print(f"capsight train: not tracking ({exc})", file=sys.stderr)
         return None
+
+
+def _artifact_folder(tracker) -> str:
+    """The folder a local MLflow run keeps its artifacts in
+    (``.../mlruns/<experiment>/<run>/artifacts``), or "" where that is not a local folder."""
+    try:
+        artifacts = str(tracker.artifact_uri)
+    except Exception:  # NullTracker and friends have none; a store gone since is said elsewhere
+        return ""
+    if not artifacts.startswith("file:"):
+        return ""
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(artifacts).path)
 
 
 def train_main(
