@@ -800,3 +800,31 @@ def test_json_stays_valid_utf8_for_a_name_that_is_not(photo_dir, tmp_path, capsy
     assert main(["caption", str(weird), "--json", *LABELS]) == 0
     rows = json.loads(capsysbinary.readouterr().out.decode("utf-8"))
     assert rows[0]["image"] == str(weird)  # (json reads the escape back as the surrogate)
+
+
+@pytest.mark.slow  # a new process that loads the labels model
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_name_the_output_cannot_encode_is_escaped_not_a_traceback(photo_dir, tmp_path, encoding):
+    """Under PYTHONIOENCODING=ascii, "ünï 猫.jpg" had been a UnicodeEncodeError traceback (an
+    audit, 2026-12-08); a name that is not UTF-8 still comes out as its own bytes."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    odd = [tmp_path / "ünï 猫.jpg", tmp_path / os.fsdecode(b"caf\xe9.jpg")]
+    for path in odd:
+        shutil.copy(photo_dir / "cat.jpg", path)
+    for extra in ([], ["--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "capsight", "caption", *map(str, odd), *LABELS, *extra],
+            capture_output=True,
+            env={**os.environ, "PYTHONIOENCODING": encoding},
+            timeout=300,
+        )
+        assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+        if not extra:
+            assert b"\\xfcn\\xef \\u732b.jpg: " in done.stdout or (
+                encoding == "latin-1" and "ünï \\u732b.jpg: ".encode("latin-1") in done.stdout
+            ), done.stdout
+            assert b"caf\xe9.jpg: " in done.stdout

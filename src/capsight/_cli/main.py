@@ -104,13 +104,37 @@ def error_line(message: str, kind: str = "error") -> str:
     return f"{PROG}: {kind}: {' '.join(str(message).split())}"
 
 
+NAMES_AS_GIVEN = "capsight-names"  # the error handler below, as codecs knows it
+
+
+def _name_bytes_or_escape(error: UnicodeError) -> tuple[str | bytes, int]:
+    """Lone surrogates (bytes of a name that were not UTF-8) as those bytes; any other character
+    the output's encoding lacks as a backslash escape ("\\xfc")."""
+    import codecs
+
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    chunk = error.object[error.start : error.end]
+    if all("\udc80" <= c <= "\udcff" for c in chunk):
+        return bytes(ord(c) - 0xDC00 for c in chunk), error.end
+    return codecs.backslashreplace_errors(error)
+
+
 def _names_as_given() -> None:
     """A file name that is not UTF-8 ("caf\\xe9.mp4" from an old Windows share) reaches Python
     as lone surrogates, which a UTF-8 locale's strict stdout refused in the middle of a batch:
-    it is printed as the bytes it came as (stderr escapes them, as Python's always does)."""
+    it is printed as the bytes it came as (stderr escapes them, as Python's always does). A
+    character an ASCII or Latin-1 output cannot hold ("猫.jpg" under PYTHONIOENCODING=ascii) is
+    escaped: it had been a UnicodeEncodeError traceback."""
+    import codecs
+
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         try:
-            sys.stdout.reconfigure(errors="surrogateescape")
+            codecs.lookup_error(NAMES_AS_GIVEN)
+        except LookupError:
+            codecs.register_error(NAMES_AS_GIVEN, _name_bytes_or_escape)
+        try:
+            sys.stdout.reconfigure(errors=NAMES_AS_GIVEN)
         except (ValueError, OSError):  # (closed, or not reconfigurable): left as it is
             pass
 
