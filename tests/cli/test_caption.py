@@ -828,3 +828,18 @@ def test_a_name_the_output_cannot_encode_is_escaped_not_a_traceback(photo_dir, t
                 encoding == "latin-1" and "ünï \\u732b.jpg: ".encode("latin-1") in done.stdout
             ), done.stdout
             assert b"caf\xe9.jpg: " in done.stdout
+
+
+def test_control_characters_in_a_name_are_escaped_in_the_output(photo_dir, tmp_path, run_cli):
+    """A newline in a file name had split its caption line in two, and an escape sequence
+    reached the terminal (an audit, 2026-12-08)."""
+    import shutil
+
+    odd = tmp_path / "new\nline\x1b[31m.jpg"
+    shutil.copy(photo_dir / "cat.jpg", odd)
+    status, out, err = run_cli("caption", odd, *LABELS)
+    assert status == 0, err
+    assert out.count("\n") == 1 and "\x1b" not in out
+    assert out.startswith(f"{tmp_path}/new\\nline\\x1b[31m.jpg: ")
+    status, _, err = run_cli("caption", tmp_path / "gone\x1b[2J.jpg")
+    assert status == 2 and "\x1b" not in err and "gone\\x1b[2J.jpg" in err

@@ -37,6 +37,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from capsight._cli.shown_names import shown_name
+
 ATTENTION_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
@@ -377,18 +379,18 @@ class CaptionRun:
                     description_json(name, d, drawn.get(d.model), seed) for d in descriptions
                 ]
             elif len(models) == 1:
-                print(f"{name}: {descriptions[0].caption.text}", flush=True)
+                print(f"{shown_name(name)}: {descriptions[0].caption.text}", flush=True)
                 for text in descriptions[0].caption.alternatives:  # --num: the others, in order
                     print(f"  also: {text}", flush=True)
             else:
                 width = max(len(d.model) for d in descriptions)
-                print(name)
+                print(shown_name(name))
                 for d in descriptions:
                     print(f"  {d.model:<{width}}  {d.caption.text}", flush=True)
                     for text in d.caption.alternatives:
                         print(f"  {'':<{width}}  also: {text}", flush=True)
             for path in drawn.values():
-                print(f"attention: {path}", file=sys.stderr)
+                print(f"attention: {shown_name(path)}", file=sys.stderr)
 
     def _draw_attention(self, name: str, image, descriptions) -> dict[str, str]:
         """{model: file written} for --attention (nothing without it); a sheet that cannot be

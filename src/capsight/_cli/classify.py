@@ -23,6 +23,8 @@ import os
 import shlex
 import sys
 
+from capsight._cli.shown_names import shown_name
+
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                     listing.write(rows)
                     continue
                 for r in found.values():
-                    print(f"{r.image}: " + ", ".join(f"{_shown(label)} {score:.3f}" for label, score in r.top),
+                    print(f"{shown_name(r.image)}: " + ", ".join(f"{_shown(label)} {score:.3f}" for label, score in r.top),
                           flush=True)  # fmt: skip
     except BaseException:  # a Ctrl-C keeps the rows written so far, as a JSON list
         if listing is not None:

@@ -100,8 +100,11 @@ def cli_message(error: CapsightError) -> str:
 
 
 def error_line(message: str, kind: str = "error") -> str:
-    """The single stderr line for a failure (or a ``note``); newlines folded to keep one line."""
-    return f"{PROG}: {kind}: {' '.join(str(message).split())}"
+    """The single stderr line for a failure (or a ``note``); newlines folded to keep one line,
+    other control characters (an escape sequence in a file name) escaped."""
+    from capsight._cli.shown_names import shown_name
+
+    return f"{PROG}: {kind}: {shown_name(' '.join(str(message).split()))}"
 
 
 NAMES_AS_GIVEN = "capsight-names"  # the error handler below, as codecs knows it

@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from capsight._cli.shown_names import shown_name
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -413,7 +415,7 @@ class _VideoBars:
             self.close()
             self.current = i
             if not self.args.quiet and not self.args.json:
-                print(f"[{i + 1}/{len(self.videos)}] {self.videos[i]}", flush=True)
+                print(f"[{i + 1}/{len(self.videos)}] {shown_name(self.videos[i])}", flush=True)
             self.bar = ProgressBar(enabled=self.drawn)  # a new one: a bar's count only rises
             self.bar.__enter__()
         if message.startswith("exporting") and not self.drawn and not self.args.quiet:
