@@ -363,6 +363,8 @@ def test_a_sample_without_a_seed_says_the_seed_that_gives_it_again(run_cli, phot
         row.get("alternatives"),
     )
     assert "sampled with seed" not in run_cli(*argv, "--seed", "5")[2]  # (given: nothing to say)
+    # --quiet turns off the progress bar, not the one way to have the captions again
+    assert "note: sampled with seed " in run_cli(*argv, "--quiet")[2]
     labels = run_cli("caption", photo_dir / "cat.jpg", "--model", "labels", "--sample")[2]
     assert "ignores decoding options" in labels and "sampled with seed" not in labels  # nothing was
 

@@ -190,6 +190,28 @@ def test_too_many_images(make_app, cat_jpeg):
     assert r.status_code == 422 and "at most 2" in r.json()["error"]
 
 
+def test_a_length_penalty_ranks_the_beams(client, cat_jpeg):
+    """length_penalty, which the CLI and Python take, had been "not a field of /v1/captions"."""
+    sent = {"model": "show-attend-tell", "num_captions": "3", "beam_width": "3"}
+    r = client.post("/v1/captions", data={**sent, "length_penalty": "2"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["decoding"]["length_penalty"] == 2
+    import capsight
+
+    expected = capsight.caption([cat_jpeg], model="show-attend-tell", decoding=capsight.DecodingOptions(
+        method="beam", beam_width=3, num_captions=3, length_penalty=2.0))[0]  # fmt: skip
+    got = r.json()["results"][0]
+    assert [got["caption"], *got["alternatives"]] == [expected.text, *expected.alternatives]
+    r = client.post("/v1/captions", data={**sent, "length_penalty": "9"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.status_code == 422 and "length_penalty" in r.json()["error"]
+    r = client.post("/v1/captions", data={"method": "sample", "length_penalty": "1",
+                                          "model": "show-attend-tell"},
+                    files=_files(("a.jpg", cat_jpeg)))  # fmt: skip
+    assert r.status_code == 422 and "does not use length_penalty" in r.json()["error"]
+
+
 def test_decoding_options_are_echoed(client, cat_jpeg):
     r = client.post(
         "/v1/captions",

@@ -61,6 +61,15 @@ def test_a_decoding_option_sent_to_an_original_endpoint_is_refused_not_ignored(c
         "did; send it to POST /v1/captions"
     )
     assert client.post("/get_captions", files=image, data={"extra": "1"}).status_code == 200
+    # /v1/captions reads length_penalty (it had refused it, where this answer sent it), and
+    # refuses what no HTTP endpoint reads: said here instead of sending the client on
+    r = client.post("/get_captions", files=image, data={"length_penalty": "1"})
+    assert r.status_code == 422 and r.json()["error"].endswith("send it to POST /v1/captions")
+    r = client.post("/get_captions", files=image, data={"no_repeat_trigram": "1", "seed": "2"})
+    assert r.status_code == 422 and r.json()["error"] == (
+        "no_repeat_trigram: not an option of the HTTP API (DecodingOptions in Python only); "
+        "leave it out"
+    )
 
 
 def test_the_upload_form_shows_a_refused_upload_as_a_page_not_json(client):

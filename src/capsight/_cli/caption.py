@@ -295,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
         print(error_line(f"{n} caption{'s' if n > 1 else ''} ({which}) got fewer than "
                          f"{job.wanted} distinct sentences: {fewer_reason(decoding)}", kind="note"),
               file=sys.stderr)  # fmt: skip
-    if job.sampled and decoding.seed is not None and args.seed is None and not args.quiet:
+    if job.sampled and decoding.seed is not None and args.seed is None:
         print(error_line(f"sampled with seed {decoding.seed}: --seed {decoding.seed} gives these "
                          "captions again", kind="note"), file=sys.stderr)  # fmt: skip
     if job.cut:

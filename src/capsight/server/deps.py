@@ -13,7 +13,7 @@ import hmac
 import threading
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Annotated, TypeVar
 
 import anyio
@@ -311,12 +311,13 @@ def single_file(field: str):
     return check
 
 
-def read_by_v1(v1_path: str, *, decoding: bool):
+def read_by_v1(v1_path: str, *, decoding: Collection[str] = ()):
     """A dependency for the original endpoints, which run the server's own captioner (``capsight
-    serve --model``) and, for photos, its own decoding: 422 for ``model`` or (``decoding``) a
-    decoding option in the form or the query string, naming the ``/v1`` endpoint that reads it
-    (``beam_width=0``, ``method=sample`` or ``model=labels`` had been ignored without a word,
-    whatever the value)."""
+    serve --model``) and, for photos, its own decoding: 422 for ``model`` or (given
+    ``decoding``, the fields the ``/v1`` endpoint reads) a decoding option in the form or the
+    query string, naming the ``/v1`` endpoint that reads it (``beam_width=0``, ``method=sample``
+    or ``model=labels`` had been ignored without a word, whatever the value), or saying that no
+    endpoint does (``no_repeat_trigram``: Python's only)."""
     from capsight.captioning.options import DecodingOptions
 
     names = {"model", *(DecodingOptions.__dataclass_fields__ if decoding else ())}
@@ -327,6 +328,10 @@ def read_by_v1(v1_path: str, *, decoding: bool):
         if request.headers.get("content-type"):
             sent += [*(await request.form()).keys()]
         if asked := [name for name in dict.fromkeys(sent) if name in names]:
+            elsewhere = [name for name in asked if decoding and name not in {"model", *decoding}]
+            if elsewhere:
+                raise ApiError(422, f"{listed(elsewhere)}: not an option of the HTTP API "
+                                    "(DecodingOptions in Python only); leave it out")  # fmt: skip
             raise ApiError(422, f"{listed(asked)}: {request.url.path} runs the server's own "
                                 f"{what}, as the original did; send {'them' if len(asked) > 1 else 'it'} "
                                 f"to POST {v1_path}")  # fmt: skip

@@ -11,6 +11,7 @@ decompression bomb is a 400 naming the file; decoding options out of range are a
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from PIL import Image
 from pydantic import BaseModel, BeforeValidator, Field
 
 from capsight.captioning.base import DecodingOptions
+from capsight.captioning.options import MAX_LENGTH_PENALTY
 from capsight.captioning.shortfall import API_SPELLING, fewer_reason, reached_limit
 from capsight.errors import InvalidParameter
 from capsight.io.images import full_size, load_image
@@ -196,6 +198,17 @@ async def create_captions(
             ),
         ),
     ] = None,
+    length_penalty: Annotated[
+        float | None,
+        Form(
+            ge=0,
+            le=MAX_LENGTH_PENALTY,
+            description=(
+                "method=beam: rank sentences by log-probability / length**p; 0 (default) the "
+                "plain sum, larger favours longer captions"
+            ),
+        ),
+    ] = None,
     temperature: Annotated[
         float | None,
         Form(
@@ -261,6 +274,7 @@ async def create_captions(
     decoding = decoding_options(
         method=method,
         beam_width=beam_width,
+        length_penalty=length_penalty,
         temperature=temperature,
         top_k=top_k,
         top_p=top_p,
@@ -326,3 +340,7 @@ async def create_captions(
             total=ms(time.perf_counter() - t0),
         ),
     )
+
+
+# What /v1/captions reads: the original endpoints send a client there for these
+V1_CAPTION_FIELDS = frozenset(inspect.signature(create_captions).parameters)

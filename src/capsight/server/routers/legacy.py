@@ -47,14 +47,14 @@ from capsight.server.deps import (
 from capsight.server.engine import Engine, VideoParams
 from capsight.server.http_errors import JOB_LOCATION, ApiError, error_responses
 from capsight.server.jobs import DONE
-from capsight.server.routers.captions import decode_images, read_images
+from capsight.server.routers.captions import V1_CAPTION_FIELDS, decode_images, read_images
 from capsight.server.routers.videos import submit_video
 from capsight.server.settings import ServerSettings
 from capsight.server.upload_form import form_page
 
 router = APIRouter(tags=["legacy (original Flask server)"], dependencies=[Depends(require_api_key)])
 # The photo endpoints caption with the server's captioner and decoding: options for them are 422.
-PHOTO_OPTIONS_AT_V1 = Depends(read_by_v1("/v1/captions", decoding=True))
+PHOTO_OPTIONS_AT_V1 = Depends(read_by_v1("/v1/captions", decoding=V1_CAPTION_FIELDS))
 
 
 async def _caption_one(
@@ -182,7 +182,7 @@ VIDEO_CAPTIONS_ERRORS[504]["headers"] = JOB_LOCATION  # the job still running, t
         Depends(form_body),
         Depends(single_file("video")),
         Depends(options_given_once),
-        Depends(read_by_v1("/v1/videos", decoding=False)),
+        Depends(read_by_v1("/v1/videos")),
     ],
 )
 async def get_video_captions(
