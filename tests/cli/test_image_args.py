@@ -58,3 +58,28 @@ def test_an_image_named_twice_is_read_once(tmp_path):
     (tmp_path / "photos" / "c.jpg").symlink_to(tmp_path / "photos" / "a.jpg")
     paths, _ = expand_image_args([str(tmp_path / "photos")])
     assert [p.rsplit("/", 1)[1] for p in paths] == ["a.jpg", "b.png", "c.jpg"]
+
+
+def test_a_linked_folder_is_read_once_and_a_link_back_up_ends(tmp_path):
+    """An album linked into a folder had been passed over without a word (an audit,
+    2026-12-08); links back up, or to a folder already read, must not loop or repeat."""
+    from capsight._cli.image_args import expand_image_args
+
+    album, photos = tmp_path / "album", tmp_path / "photos"
+    album.mkdir()
+    photos.mkdir()
+    (album / "x.jpg").write_bytes(b"x")
+    (photos / "a.jpg").write_bytes(b"x")
+    (photos / "2019").symlink_to(album)
+    (photos / "again").symlink_to(album)  # the same album twice: read under its first name
+    (photos / "up").symlink_to(photos)
+    (album / "loop").symlink_to(tmp_path)  # from inside the album, up past where it started
+    paths, problems = expand_image_args([str(photos)])
+    assert problems == []
+    assert paths == [str(photos / "2019" / "x.jpg"), str(photos / "a.jpg")]
+    # a folder whose only photos are in a linked album has images, not "no images in it"
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "album").symlink_to(album)
+    paths, problems = expand_image_args([str(only)])
+    assert paths == [str(only / "album" / "x.jpg")] and problems == []

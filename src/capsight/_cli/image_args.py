@@ -6,7 +6,8 @@
 stands for the image files under it, sorted by path: recursively, by suffix
 (``IMAGE_SUFFIXES``: JPEG, PNG, WebP, AVIF, BMP, GIF, TIFF and a few more, and HEIC, which is
 refused in one line; a file of no suffix by its first bytes), hidden files and folders skipped,
-links to folders not followed. A folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
+links to folders followed (each folder read once: a link back up, or a second link to a folder
+already read, is passed over). A folder with none, a sub-folder that cannot be read, or a path that does not exist is reported on its
 own line before any work, and the other arguments still run, as an unreadable file is.
 """
 
@@ -89,7 +90,7 @@ def _once_each(paths: list[str]) -> list[str]:
 
 def images_under(folder: Path, problems: list[str]) -> list[str]:
     """The image files under ``folder``, sorted; a sub-folder that cannot be read is one line
-    in ``problems`` (symbolic links to folders are not followed, so no loop is possible)."""
+    in ``problems`` (a link to a folder is followed, once: no loop is possible)."""
     return files_under(folder, IMAGE_SUFFIXES, problems, _photo_without_suffix)
 
 
@@ -107,8 +108,24 @@ def files_under(
         problems.append(f"{error.filename}: cannot read this folder ({error.strerror}); skipped")
 
     found = []
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # hidden folders: not entered
+    # An album linked in (photos/2019 -> /mnt/old/2019) had been passed over without a word.
+    # Each folder is entered once, by its device and inode, and a link to a folder that holds
+    # this one (`up -> ..`) is not followed: it would read everything beside the folder asked.
+    entered: set[tuple[int, int]] = set()
+    top = os.path.realpath(folder)
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        try:
+            seen = os.stat(root)
+        except OSError:  # gone since it was listed: nothing to read
+            dirs[:] = []
+            continue
+        if (seen.st_dev, seen.st_ino) in entered:
+            dirs[:] = []
+            continue
+        entered.add((seen.st_dev, seen.st_ino))
+        here = os.path.realpath(root)
+        dirs[:] = [d for d in sorted(dirs) if not d.startswith(".")  # hidden: not entered
+                   and not _links_up(os.path.join(root, d), here, top)]  # fmt: skip
         for name in files:
             path = Path(root, name)
             if name.startswith("."):
@@ -125,6 +142,18 @@ def files_under(
             except OSError as exc:  # a folder that can be listed but not entered
                 problems.append(f"{path}: cannot read it ({exc.strerror}); skipped")
     return sorted(found)
+
+
+def _holds(outer: str, inner: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+def _links_up(path: str, here: str, top: str) -> bool:
+    """Whether ``path`` is a link to a folder that holds ``here`` or ``top`` (real paths)."""
+    if not os.path.islink(path):
+        return False
+    target = os.path.realpath(path)
+    return _holds(target, here) or _holds(target, top)
 
 
 # What a file of no suffix must start as to count as a photo: the kinds whose signature is long
