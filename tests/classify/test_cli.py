@@ -331,3 +331,28 @@ def test_a_photo_too_small_to_show_a_class_gets_a_note(cat_png, tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("capsight: note: 1 photo (") and "tiny.png) under 32 px on a side" in err
     assert "cat.png" not in err
+
+
+def test_a_blank_or_animated_photo_gets_a_note(cat_png, tmp_path, capsys):
+    """caption notes both; classify had given their scores without a word (an audit,
+    2026-12-08). --json and the Python API carry the note per photo."""
+    import json
+
+    from PIL import Image
+
+    import capsight
+
+    Image.new("RGBA", (300, 200), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    cat = Image.open(cat_png).convert("RGB")
+    cat.save(tmp_path / "anim.gif", save_all=True, append_images=[cat.rotate(90)], duration=100)
+    photos = [str(tmp_path / "clear.png"), str(tmp_path / "anim.gif"), str(cat_png)]
+    assert main(["classify", *photos, "--classes", "cat,dog"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 photo (" in err and "clear.png) is blank (one flat colour)" in err
+    assert "anim.gif) is an animation or a file of several pages: only the first frame" in err
+    assert main(["classify", *photos, "--classes", "cat,dog", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [("note" in row) for row in rows] == [True, True, False]
+    found = capsight.classify_images(photos, "cat, dog")
+    assert found[0].note.startswith("a blank image") and found[2].note is None
+    assert "first frame" in found[1].note

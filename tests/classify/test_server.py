@@ -58,6 +58,26 @@ def test_classify_endpoint(client, cat_png):
     assert result["filename"] == "cat.png"
     assert [t["label"] for t in result["top"]][0] == "cat"
     assert len(result["top"]) == 2
+    assert result["note"] is None
+
+
+def test_a_blank_or_animated_upload_gets_a_note(client, cat_png, photo):
+    """Classify had said nothing of a blank image or an animation's first frame, where
+    /v1/captions notes both (an audit, 2026-12-08)."""
+    from PIL import Image
+
+    blank, frames = io.BytesIO(), io.BytesIO()
+    Image.new("RGBA", (300, 200), (0, 0, 0, 0)).save(blank, format="PNG")
+    cat = photo("chelsea")
+    cat.save(frames, format="GIF", save_all=True, append_images=[cat.rotate(90)], duration=100)
+    r = client.post("/v1/classify", data={"classes": "cat, dog, car"}, files=[
+        ("images", ("blank.png", blank.getvalue(), "image/png")),
+        ("images", ("anim.gif", frames.getvalue(), "image/gif")),
+        ("images", ("cat.png", cat_png, "image/png"))])  # fmt: skip
+    assert r.status_code == 200, r.text
+    notes = [x["note"] for x in r.json()["results"]]
+    assert notes[0].startswith("a blank image (one flat colour)")
+    assert "only its first frame is classified" in notes[1] and notes[2] is None
 
 
 def test_classify_notes_classes_it_cannot_tell_apart_and_refuses_huge_lists_first(client, cat_png):

@@ -83,6 +83,14 @@ def test_classify_tab_turns_the_apis_class_limit_into_a_message(tmp_path, cat_jp
     text.write_text("hello")
     message = error_text(lambda: classify_photo(upload(text, "a.jpg"), "type your own", "cat", ""))
     assert message.startswith("a.jpg: not an image")
+    # a blank photo's scores are said to mean nothing, as the API says (an audit, 2026-12-08)
+    from PIL import Image
+
+    Image.new("RGB", (300, 200), "white").save(tmp_path / "white.png")
+    _, notes = classify_photo(
+        upload(tmp_path / "white.png", "w.png"), "type your own", "cat, dog", ""
+    )
+    assert notes[0].startswith("a blank image (one flat colour)")
 
 
 def test_video_page_refuses_non_videos_and_renders_a_finished_job(

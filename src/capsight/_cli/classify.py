@@ -95,12 +95,12 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.json_rows import JsonRows
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
-    from capsight.captioning.facade import TINY_SIDE, small_image_note
+    from capsight.captioning.facade import TINY_SIDE
     from capsight.classify.class_sets import parse_classes
     from capsight.classify.engines import create_engine, predictions
     from capsight.classify.offline import build_notes
+    from capsight.classify.photo_notes import BLANK, FIRST_FRAME, TINY, photo_issues
     from capsight.errors import InvalidParameter, quoted
-    from capsight.io.images import full_size
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     show_bar = len(paths) > 1 and not to_terminal and ProgressBar.wanted(args.quiet)
     photos_done = None  # the photos' bar, once open
     unclear: list[str] = []  # photos whose top class does not stand out
-    tiny: list[str] = []  # photos under TINY_SIDE px on a side: their scores are a guess
+    # photos whose scores say little (classify.photo_notes): blank, tiny, an animation
+    noted: dict[str, list[str]] = {BLANK: [], TINY: [], FIRST_FRAME: []}
     try:
         with contextlib.ExitStack() as photos_bar:
             for start in range(0, len(paths), CHUNK):  # a chunk at a time: memory stays bounded
@@ -156,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
                     found = dict(zip(names, predictions(classifier, images, names, args.top),
                                      strict=True))  # fmt: skip
                     unclear += [p for p, r in found.items() if not r.stands_out]
-                    tiny += [p for p, img in zip(names, images, strict=True)
-                             if small_image_note(*full_size(img))]  # fmt: skip
+                    for p, img in zip(names, images, strict=True):
+                        for kind in photo_issues(img):
+                            noted[kind].append(p)
                     done = min(start + CHUNK, len(paths))
                     photos_done(done / len(paths), f"classified {done} of {len(paths)} photos")
                 if listing is not None:
@@ -173,9 +175,19 @@ def run(args: argparse.Namespace) -> int:
         raise
     if listing is not None:
         listing.finish(rows)
-    if tiny:  # (as `capsight caption` notes each: the model reads it stretched to 224 px)
-        print(error_line(f"{_some(tiny)} under {TINY_SIDE} px on a side: too small to show a "
-                         "class, so the scores are a guess", "note"), file=sys.stderr)  # fmt: skip
+    if noted[BLANK]:  # (captioned "a blank image": here the classes still share the scores)
+        one = len(noted[BLANK]) == 1
+        print(error_line(f"{_some(noted[BLANK])} {'is' if one else 'are'} blank (one flat colour): "
+                         f"the scores say nothing about {'it' if one else 'them'}", "note"),
+              file=sys.stderr)  # fmt: skip
+    if noted[TINY]:  # (as `capsight caption` notes each: the model reads it stretched to 224 px)
+        print(error_line(f"{_some(noted[TINY])} under {TINY_SIDE} px on a side: too small to show "
+                         "a class, so the scores are a guess", "note"), file=sys.stderr)  # fmt: skip
+    if noted[FIRST_FRAME]:
+        one = len(noted[FIRST_FRAME]) == 1
+        print(error_line(f"{_some(noted[FIRST_FRAME])} {'is an animation or a file' if one else 'are animations or files'} "
+                         "of several pages: only the first frame was classified", "note"),
+              file=sys.stderr)  # fmt: skip
     if unclear:  # the page shows no headline then; here the scores alone would read as answers
         print(error_line(f"no class stands out on {_some(unclear)}: the best score is close to the next, so "
                          f"{'each' if len(unclear) > 1 else 'it'} may show none of the classes, "

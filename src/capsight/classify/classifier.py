@@ -140,6 +140,8 @@ class Prediction:
     top: list[tuple[str, float]]
     scores: list[float] = field(default_factory=list, repr=False)  # one per class, in labels' order
     labels: list[str] = field(default_factory=list, repr=False)  # the classes, in scores' order
+    # why the scores may say little (a blank image, an icon, an animation's first frame)
+    note: str | None = None
 
     def score_of(self, label: str) -> float:
         """The score of class ``label`` (as ``classes`` named it); InvalidParameter for another."""
@@ -158,12 +160,14 @@ class Prediction:
         return stands_out(self.scores or [score for _, score in self.top])
 
     def to_dict(self) -> dict:
-        """JSON-ready: the image, its top classes as ``{"label", "score"}``, ``stands_out``."""
-        return {
+        """JSON-ready: the image, its top classes as ``{"label", "score"}``, ``stands_out``,
+        and ``note`` where there is one."""
+        out = {
             "image": self.image,
             "top": [{"label": label, "score": round(score, 6)} for label, score in self.top],
             "stands_out": self.stands_out,
         }
+        return {**out, "note": self.note} if self.note else out
 
 
 def top_k(probs: torch.Tensor, labels: list[str], k: int) -> list[list[tuple[str, float]]]:

@@ -148,10 +148,14 @@ classify = classify_images
 def predictions(
     classifier: ImageClassifier, images: list, names: list[str], top: int = 5
 ) -> list[Prediction]:
+    from capsight.classify.photo_notes import photo_note
+
     probs = predict(classifier, images)  # (N, C)
     labels = list(classifier.labels)
     tops = top_k(probs, labels, top)
+    notes = [photo_note(image) for image in images] if isinstance(images, list) else []
+    notes += [None] * (len(names) - len(notes))
     return [
-        Prediction(name, best, [float(v) for v in row], labels)
-        for name, best, row in zip(names, tops, probs, strict=False)
+        Prediction(name, best, [float(v) for v in row], labels, note)
+        for name, best, row, note in zip(names, tops, probs, notes, strict=False)
     ]

@@ -53,7 +53,9 @@ def classify_photo(upload, class_set: str, typed: str, template: str) -> tuple[d
         raise user_error(str(exc)) from None
     except ApiError as exc:  # the API's own limits (at most 5,000 classes)
         raise user_error(str(exc.detail)) from None
-    return {label: score for label, score in found.top}, list(_notes(classes, templates))
+    # (a blank photo, an icon, an animation's first frame: as the API notes them)
+    photo = [found.note] if found.note else []
+    return {label: score for label, score in found.top}, [*photo, *_notes(classes, templates)]
 
 
 def no_bars() -> dict:

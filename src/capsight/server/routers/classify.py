@@ -69,6 +69,11 @@ class ImageClasses(BaseModel):
             "them still has a top class (capsight.classify.standout)"
         )
     )
+    note: str | None = Field(
+        default=None,
+        description="Why the scores may say little about the image: blank (one flat colour), "
+        "under 32 px on a side, or only an animation's first frame classified",
+    )
 
 
 class ClassifyResponse(BaseModel):
@@ -242,6 +247,7 @@ async def classify_images(
             filename=p.image,
             top=[LabelScore(label=label, score=round(score, 6)) for label, score in p.top],
             stands_out=p.stands_out,
+            note=p.note,
         )
         for i, p in enumerate(found)
     ]
