@@ -545,3 +545,13 @@ def test_a_torch_tensor_is_refused_with_the_way_to_pass_it():
             match=rf"^{re.escape(prefix)}cannot caption a torch tensor; pass it as a NumPy",
         ):
             image_inputs.image_list(given)
+
+
+def test_an_empty_file_is_an_image_load_error_by_path_as_by_bytes(tmp_path):
+    """By path it had been InputNotFound, by bytes ImageLoadError (an audit, 2026-12-08)."""
+    from capsight.errors import ImageLoadError
+
+    (tmp_path / "zero.jpg").touch()
+    for given in (tmp_path / "zero.jpg", str(tmp_path / "zero.jpg"), b""):
+        with pytest.raises(ImageLoadError, match="file is empty"):
+            capsight.caption([given], model="labels")

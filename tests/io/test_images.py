@@ -201,7 +201,9 @@ def test_directory(tmp_path):
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.png"
     path.touch()
-    with pytest.raises(InputNotFound, match="empty.png: file is empty"):
+    # an ImageLoadError, as empty bytes are: code that skips unreadable photos by it had
+    # stopped at an empty file (an audit, 2026-12-08)
+    with pytest.raises(ImageLoadError, match="empty.png: file is empty"):
         load_image(path)
     with pytest.raises(ImageLoadError, match="upload.png: file is empty"):
         load_image(b"", name="upload.png")

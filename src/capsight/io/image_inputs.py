@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from capsight.errors import InvalidParameter
+from capsight.errors import ImageLoadError, InvalidParameter
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,7 +68,7 @@ def image_list(
             )
         if isinstance(image, (str, os.PathLike)):
             # Missing, empty or a folder: said now, not after the photos before it are captioned.
-            check_input_file(image)
+            check_input_file(image, empty=ImageLoadError)
     return images
 
 

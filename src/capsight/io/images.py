@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from capsight.errors import ImageLoadError, InputNotFound, quoted
+from capsight.errors import CapsightError, ImageLoadError, InputNotFound, quoted
 
 # Pillow warns above its MAX_IMAGE_PIXELS and raises above twice that; capsight refuses above
 # its own, lower limit with one clear line, so Pillow's warning would only add noise to it (it
@@ -102,8 +102,9 @@ def no_such_file(name: str | os.PathLike) -> str:
     return f"{Path(name)}: no such file"
 
 
-def check_input_file(path: str | os.PathLike) -> Path:
-    """Return ``path`` as a Path if it is an existing, non-empty regular file; raise otherwise."""
+def check_input_file(path: str | os.PathLike, empty: type[CapsightError] = InputNotFound) -> Path:
+    """Return ``path`` as a Path if it is an existing, non-empty regular file; raise otherwise
+    (an empty file as ``empty``: an image's is an ``ImageLoadError``, as empty bytes are)."""
     if isinstance(path, str) and not path.strip():  # Path("") is ".": "is a directory" said nothing
         raise InputNotFound("an empty file name; name a file")
     p = Path(path)
@@ -121,7 +122,7 @@ def check_input_file(path: str | os.PathLike) -> Path:
     if not p.is_file():  # a FIFO, a socket, /dev/zero: reading could block or never end
         raise InputNotFound(f"{p}: not a regular file (a device, pipe or socket); name a file")
     if p.stat().st_size == 0:
-        raise InputNotFound(f"{p}: file is empty")
+        raise empty(f"{p}: file is empty")
     return p
 
 
@@ -183,7 +184,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         fp: object = io.BytesIO(source)
     else:
         label = name or str(source)
-        fp = check_input_file(source)
+        fp = check_input_file(source, empty=ImageLoadError)
     try:
         with open_image(fp) as img:
             stored = img.size
