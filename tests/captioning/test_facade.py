@@ -198,7 +198,7 @@ def test_a_file_read_before_is_read_from_its_start_and_an_animation_is_noted_by_
     frames = [Image.new("RGB", (40, 30), c) for c in ((0, 0, 0), (200, 10, 10))]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
     opened = Image.open(tmp_path / "a.gif")
-    assert image_inputs.as_rgb_image(opened).info[ANIMATED] is True
+    assert image_inputs.as_rgb_image(opened).info[ANIMATED] == "GIF"
     assert ANIMATED not in opened.info  # (the caller's image is left as it was)
 
 

@@ -332,7 +332,7 @@ def test_a_phones_jpeg_with_a_second_image_in_it_is_no_animation():
     assert Image.open(io.BytesIO(mpo)).is_animated
     assert ANIMATED not in load_image(mpo).info
     gif = encoded(first, "GIF", save_all=True, append_images=[second.resize((32, 32))])
-    assert load_image(gif).info[ANIMATED] is True
+    assert load_image(gif).info[ANIMATED] == "GIF"
 
 
 def test_premultiplied_alpha_images_from_python():
@@ -462,3 +462,24 @@ def test_a_jpeg_2000_storing_fewer_levels_than_it_could_use_is_reduced_after_dec
     buffer = io.BytesIO()
     photo.resize((4200, 4200)).save(buffer, "JPEG2000", num_resolutions=2)
     assert load_image(buffer.getvalue(), "big.jp2").size == (1050, 1050)
+
+
+def test_a_link_to_nothing_and_an_eps_without_ghostscript_say_so(tmp_path, monkeypatch):
+    """A link to itself had been "no such file"; an EPS without Ghostscript "corrupt or
+    truncated image (Unable to locate Ghostscript on paths)" (an audit, 2026-12-08)."""
+    from capsight.io.images import no_such_file
+
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    assert no_such_file(loop).endswith(
+        "a link to nothing (its target is gone, or it leads back to itself)"
+    )
+    assert no_such_file(tmp_path / "absent.jpg").endswith("absent.jpg: no such file")
+    from PIL import EpsImagePlugin
+
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", False)  # as on a machine without it
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: False)
+    eps = tmp_path / "figure.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\nshowpage\n%%EOF\n")
+    with pytest.raises(ImageLoadError, match="an EPS file, which needs Ghostscript"):
+        load_image(eps)

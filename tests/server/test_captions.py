@@ -68,6 +68,13 @@ def test_an_animation_says_only_its_first_frame_was_described(client, cat_jpeg):
         result = client.post("/v1/captions", files=_files(("a.gif", buffer.getvalue()))).json()
         note = result["results"][0]["note"]
         assert note.startswith("an animation (or a file of several pages): only its first frame")
+        assert note.endswith("capsight video reads every frame of a GIF")
+    # which capsight video does not read as a video: no such advice (an audit, 2026-12-08)
+    buffer = io.BytesIO()
+    cat.save(buffer, format="WEBP", save_all=True, append_images=[flipped], duration=100)
+    note = client.post("/v1/captions", files=_files(("a.webp", buffer.getvalue()))).json()[
+        "results"][0]["note"]  # fmt: skip
+    assert note == "an animation (or a file of several pages): only its first frame is described"
     buffer = io.BytesIO()
     cat.save(buffer, format="GIF")  # one frame: nothing to say
     assert client.post("/v1/captions", files=_files(("a.gif", buffer.getvalue()))).json()[

@@ -81,8 +81,8 @@ def tiny_size(width: int, height: int) -> str | None:
     )
 
 
-FIRST_FRAME_NOTE = ("an animation (or a file of several pages): only its first frame is described; "
-                    "capsight video reads every frame of a GIF")  # fmt: skip
+FIRST_FRAME_NOTE = "an animation (or a file of several pages): only its first frame is described"
+GIF_FRAMES = "; capsight video reads every frame of a GIF"  # (not a WebP's, an APNG's or a TIFF's)
 
 
 def _caption_note(pil, blank: bool) -> str | None:
@@ -91,7 +91,8 @@ def _caption_note(pil, blank: bool) -> str | None:
     from capsight.io.images import ANIMATED
 
     notes = [] if blank else [small_image_note(*pil.size)]
-    notes.append(FIRST_FRAME_NOTE if pil.info.get(ANIMATED) else None)
+    animated = pil.info.get(ANIMATED)
+    notes.append(FIRST_FRAME_NOTE + GIF_FRAMES * (animated == "GIF") if animated else None)
     return "; ".join(n for n in notes if n) or None
 
 

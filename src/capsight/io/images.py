@@ -32,7 +32,7 @@ DECODE_SIDE = 1024
 # photos, an Ultra HDR gain map), which decodes and drafts as a JPEG does.
 JPEG_FORMATS = ("JPEG", "MPO")
 FULL_SIZE = "capsight_full_size"  # the key in a loaded image's info of its size as stored
-ANIMATED = "capsight_animated"  # the key, set True, of one loaded from an animation's first frame
+ANIMATED = "capsight_animated"  # the key, set to its format ("GIF"), of an animation's first frame
 # The photo kinds Pillow reads that a folder is searched for (named, any file Pillow reads is).
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".gif",
                   ".tif", ".tiff", ".avif", ".jp2", ".j2k", ".tga", ".ppm", ".pgm", ".pnm", ".qoi"}  # fmt: skip
@@ -99,6 +99,12 @@ def no_such_file(name: str | os.PathLike) -> str:
     its "//" into "https:/example.com/a.jpg: no such file")."""
     if isinstance(name, str) and name.lower().startswith(("http://", "https://", "ftp://")):
         return f"{name}: a URL; capsight reads local files (it downloads nothing): save it first"
+    try:
+        link = os.path.islink(name)
+    except (OSError, ValueError):
+        link = False
+    if link:  # (a link to itself had been "no such file", beside a file named so)
+        return f"{Path(name)}: a link to nothing (its target is gone, or it leads back to itself)"
     return f"{Path(name)}: no such file"
 
 
@@ -207,7 +213,7 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
             # GIF, WebP, APNG, a multi-page TIFF; not a phone's JPEG with a second image in it
             # (MPO: a gain map, a depth map), which Pillow calls animated too
             if getattr(img, "is_animated", False) and img.format not in JPEG_FORMATS:
-                out.info[ANIMATED] = True
+                out.info[ANIMATED] = img.format  # (capsight video reads a GIF's frames)
             return out
     except ImageLoadError:
         raise
@@ -238,6 +244,9 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
     except PermissionError:
         raise ImageLoadError(f"{label}: permission denied; make the file readable") from None
     except DECODE_ERRORS as exc:
+        if "ghostscript" in str(exc).lower():  # an EPS: Pillow reads it through Ghostscript
+            raise ImageLoadError(f"{label}: an EPS file, which needs Ghostscript to be read "
+                                 "(apt-get install ghostscript); or convert it to PNG") from None  # fmt: skip
         if "truncated" in str(exc).lower():  # Pillow's "(34 bytes not processed)" of half a file
             raise ImageLoadError(f"{label}: truncated image (the file ends before its pixels do); "
                                  "re-export or re-download it") from None  # fmt: skip
