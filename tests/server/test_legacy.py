@@ -31,6 +31,16 @@ def test_get_image_caption_shape(client, cat_jpeg):
     words = body["embedded_words"]  # one vector per word piece of the caption
     assert len(words) == len(body["words"]) >= 3 and all(len(v) == 384 for v in words)
     assert body["words"][-1] == "cat"
+    assert body["note"] is None
+    # an icon's caption is a guess, said here as /v1/captions says it (an audit, 2026-12-08)
+    import io
+
+    from PIL import Image
+
+    icon = io.BytesIO()
+    Image.open(io.BytesIO(cat_jpeg)).resize((20, 20)).save(icon, format="PNG")
+    r = client.post("/get_image_caption", files={"image": ("i.png", icon.getvalue(), "image/png")})
+    assert r.status_code == 200 and "too small to show what the caption says" in r.json()["note"]
 
 
 def test_legacy_errors_are_json_4xx(client):

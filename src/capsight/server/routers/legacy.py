@@ -74,6 +74,8 @@ async def _caption_one(
             out["encoders_out"] = _rounded(encoded.grid.tolist())  # (1, P, C)
             out["embedded_words"] = _rounded(vectors)  # (T, 384)
             out["words"] = words
+            # (as /v1/captions says it: an icon or a strip, an animation's first frame)
+            out["note"] = described.note
         return out
 
     return await run_limited(
@@ -138,6 +140,9 @@ IMAGE_CAPTION_RESPONSE = _described({
                        "One 384-d MiniLM vector per word piece of the caption"),
     "words": ({"type": "array", "items": {"type": "string"}}, "The word pieces, one per vector"),
     "model": ({"type": "string"}, "The captioner that wrote the caption"),
+    "note": ({"type": ["string", "null"]}, "Why the caption may be a guess (an image under 32 px "
+             "on a side) or say little (only an animation's first frame described); null for a "
+             "photo"),
 })  # fmt: skip
 VIDEO_CAPTIONS_RESPONSE = _described({
     "captions": ({"type": "array", "items": {"type": "string"}}, "One caption per sampled frame"),
