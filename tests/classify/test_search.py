@@ -332,6 +332,13 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     assert "(best score 0.180; clear matches mostly score above 0.22 on a video with the default " \
            "captioner, a rough guide)" in said.err and "(queries are read as English)" in said.err  # fmt: skip
     assert "weaker" not in said.out  # all weak: the note says so, not a line above them all
+    # nor a line after the first of several weak ones, as if it had passed (an audit, 2026-12-08);
+    # and a best just under the line is not rounded up to it
+    monkeypatch.setattr(search, "search_video", lambda *a: [
+        SearchHit(0.0, 0.2196, 0.2, 0.16, "a boy"), SearchHit(3.0, 0.1, 0.1, 0.1, "a girl")])  # fmt: skip
+    assert main(["search", str(tmp_path / "clip.mp4"), "a kite", "--quiet"]) == 0
+    said = capsys.readouterr()
+    assert "weaker" not in said.out and "(best score 0.219; clear matches" in said.err
     long = "a dog " * 1000  # the note names the query, not 6,000 characters of it
     assert main(["search", str(tmp_path / "clip.mp4"), long, "--quiet"]) == 0
     note = capsys.readouterr().err
@@ -475,3 +482,21 @@ def test_the_json_flags_help_names_every_key_a_hit_has(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     keys = [*SearchHit(0.0, 0.5, 0.5, 0.5, "a dog").to_dict(), "weak"]
     assert [key for key in keys if f'"{key}"' not in shown] == []
+
+
+def test_a_query_for_what_is_missing_gets_a_note(tmp_path, monkeypatch, capsys):
+    """ "an empty road" ranked the red car first, as a clear match (an audit, 2026-12-08)."""
+    import capsight.classify.search as search
+    from capsight._cli.main import main
+    from capsight._cli.search import absence_words
+    from capsight.classify.search import SearchHit
+
+    assert absence_words("An EMPTY road with no one, no cars") == ["empty", "noone", "no"]
+    assert absence_words("a dog on a snowy road") == [] and absence_words("a notebook") == []
+    monkeypatch.setattr(search, "search_video", lambda *a: [SearchHit(0.0, 0.5, 0.4, 0.8, "a car")])
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    assert main(["search", str(tmp_path / "clip.mp4"), "an empty road", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 'empty': search ranks moments by what their captions and classes show" in err
+    assert main(["search", str(tmp_path / "clip.mp4"), "a road", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

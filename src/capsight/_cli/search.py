@@ -13,6 +13,8 @@ A video is captioned under a progress bar on stderr (``--quiet`` hides it).
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 
 
@@ -100,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
                 progress,
             )
         nothing = "every moment sampled is a blank frame (a fade or a dark card)"
+    if absence := absence_words(args.query):
+        print(error_line(f"{' and '.join(repr(w) for w in absence)}: search ranks moments by what "
+                         "their captions and classes show, and cannot look for what is missing "
+                         "('an empty road' matches cars on a road); ask for what is there "
+                         "instead ('a road')", "note"), file=sys.stderr)  # fmt: skip
     if not hits:  # blank frames match nothing but a query for blankness (classify.search)
         print(error_line(f"{target}: nothing to search: {nothing}", "note"), file=sys.stderr)
     best = max((h.score for h in hits), default=None)
@@ -110,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         on = "an analysis" if source == "analysis" else "a video"
         query = args.query.strip()
         shown = repr(query) if len(query) <= 60 else repr(query[:57]) + "..."  # (5,000 characters)
-        print(error_line(f"no moment matches {shown} well (best score {best:.3f}; clear "
+        # (floored: 0.1496 under a 0.15 line had read "best score 0.150")
+        print(error_line(f"no moment matches {shown} well (best score {math.floor(best * 1000) / 1000:.3f}; clear "
                          f"matches mostly score above {WEAK_MATCH[source]} on {on} with the default "
                          "captioner, a rough guide): the captions and classes may not show it, "
                          "or name it in other words (queries are read as English)", "note"),
@@ -125,6 +133,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Words that ask for something to be missing: the embeddings read "an empty road" as a road,
+# and its cars score highest (an audit, 2026-12-08: the red car first at 0.514, not weak).
+ABSENCE = ("empty", "no", "none", "nobody", "nothing", "without", "vacant", "deserted", "absent",
+           "missing", "not", "unoccupied", "nowhere", "noone")  # fmt: skip
+
+
+def absence_words(query: str) -> list[str]:
+    """The words of ``query`` that ask for something to be missing, in order, once each."""
+    words = re.findall(r"[a-z]+", query.lower().replace("no one", "noone"))
+    return list(dict.fromkeys(w for w in words if w in ABSENCE))
+
+
 def hit_lines(hits, weak: float | None = None) -> list[str]:
     """``time  score  caption`` a hit a line, the captions in one column: "  14.0-18.0 s" is
     the run of moments the caption held for, and "(best at 16.0 s)" the moment whose caption it
@@ -132,14 +152,13 @@ def hit_lines(hits, weak: float | None = None) -> list[str]:
     "-0.000", a column wider than the others). Hits under ``weak`` come after a line that says
     so (only --json had marked them)."""
     lines = []
+    # All weak, the note on stderr says so: no line above them, nor after the first (the best
+    # then read as a clear match, 2026-12-08)
+    divide = weak is not None and bool(hits) and hits[0].score >= weak
     for h in hits:
-        if (
-            weak is not None
-            and h.score < weak
-            and lines
-            and not any("weaker" in line for line in lines)
-        ):
+        if divide and h.score < weak:
             lines.append(f"{'':>12}    weaker matches (under {weak:g}), more often not there:")
+            divide = False
         when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
         score = h.score if round(h.score, 3) != 0 else 0.0
         at = (
