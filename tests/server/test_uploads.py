@@ -170,6 +170,48 @@ def test_a_stalled_upload_gets_408_and_the_body_is_not_timed_after_it_ends():
     assert sent[0]["status"] == 200
 
 
+def test_an_upload_still_arriving_when_the_server_stops_gets_503_at_once():
+    """On SIGTERM an upload in flight had held the shutdown for uvicorn's ~10 s of grace, then
+    got a plain-text 500 (an audit, 2026-12-08): now the 503 every other waiting client gets."""
+    import asyncio
+    import json
+    import threading
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from capsight.server.deps import STOPPING
+    from capsight.server.uploads import StalledUploads
+
+    async def form(request: Request):
+        await request.body()
+        return JSONResponse({"ok": True})
+
+    for steady in (False, True):  # the client goes quiet, or keeps sending a chunk at a time
+        stopping = threading.Event()
+        app = StalledUploads(Starlette(routes=[Route("/", form, methods=["POST"])]), stall_s=5,
+                             stopping=stopping)  # fmt: skip
+        sent = []
+
+        async def receive(steady=steady, stopping=stopping):
+            if stopping.is_set() and not steady:
+                await asyncio.sleep(60)  # quiet: only the stop can end this wait
+            stopping.set()  # SIGTERM, while the body is still arriving
+            await asyncio.sleep(0.01)
+            return {"type": "http.request", "body": b"--B\r\n", "more_body": True}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
+                 "headers": [(b"content-length", b"500000")]}  # fmt: skip
+        asyncio.run(asyncio.wait_for(app(scope, receive, send), 4))
+        assert sent[0]["status"] == 503 and (b"retry-after", b"30") in sent[0]["headers"]
+        assert json.loads(sent[1]["body"]) == {"error": STOPPING}
+
+
 def test_a_bug_met_after_an_upload_is_cut_off_is_logged_and_the_client_still_gets_413(caplog):
     """The middleware drops what the app makes of a cut-off body; an error the cut did not
     cause (here a handler's cleanup that fails) had been swallowed without a trace."""

@@ -134,7 +134,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 
         app.add_middleware(UiGate, job_dir=settings.job_dir, keyed=bool(settings.api_key))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(StalledUploads)  # a body that stops arriving: 408, not a held connection
+    # a body that stops arriving: 408, not a held connection; one arriving on SIGTERM: 503
+    app.add_middleware(StalledUploads, stopping=stopping)
     app.add_middleware(QueueGate)  # a full queue answers before the body is read
     app.add_middleware(SaidRedirects)  # POST /v1/captions/: a 307 that says where, not nothing
     app.add_middleware(HeadAsGet)  # HEAD is a GET without its body, everywhere

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 import unicodedata
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,7 +75,9 @@ class BodySizeLimit:
             await _send_refusal(send, 413, self.message, scope)
 
 
-async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut: type) -> bool:
+async def _cut_off(
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut: type | tuple[type, ...]
+) -> bool:
     """Run ``app`` on a ``receive`` that raises ``cut`` to stop reading the body: True when it
     did so before a response started, for the caller to answer instead. Whatever the app makes
     of the cut-off body (FastAPI's 400, "There was an error parsing the body") is dropped; an
@@ -110,7 +113,7 @@ async def _cut_off(app: ASGIApp, scope: Scope, receive: Receive, send: Send, cut
     return was_cut and not started
 
 
-def _comes_from(exc: BaseException, cut: type) -> bool:
+def _comes_from(exc: BaseException, cut: type | tuple[type, ...]) -> bool:
     """Whether ``exc`` is ``cut``, raised from it (``raise ... from``), or a group of such. Not
     an error met while handling it (its ``__context__`` only): that is a bug to be seen."""
     if isinstance(exc, cut):
@@ -128,40 +131,85 @@ class UploadStalled(Exception):
     """Raised from ``receive`` when a body stops arriving; the middleware answers 408."""
 
 
+class UploadStopped(Exception):
+    """Raised from ``receive`` when the server stops while a body is still arriving: 503."""
+
+
+STOP_POLL_S = 0.25  # how often a body being waited for looks at the server's stopping event
+
+
 class StalledUploads:
     """ASGI middleware: answer 408 and close the connection when a request body sends nothing
-    for ``stall_s`` seconds.
+    for ``stall_s`` seconds, and 503 (Retry-After) when the server stops (``stopping`` set)
+    while a body is still arriving.
 
     uvicorn waits for a body as long as the client keeps the connection open, and the
     ``--request-timeout`` clock starts only once the body is read, so a client that declared a
     large upload and then stopped would hold its connection, and its form parser, forever. Only
     the body is timed: once it is complete, waiting for the client to hang up (a live event
-    stream) is left alone.
+    stream) is left alone. An upload still arriving on SIGTERM had held the shutdown for
+    uvicorn's ~10 s of grace and then got a plain-text 500 (an audit, 2026-12-08).
     """
 
-    def __init__(self, app: ASGIApp, stall_s: float = STALL_S) -> None:
+    def __init__(
+        self, app: ASGIApp, stall_s: float = STALL_S, stopping: threading.Event | None = None
+    ) -> None:
         self.app = app
         self.stall_s = stall_s
+        self.stopping = stopping
+
+    async def _next(self, receive: Receive) -> Message:
+        """The next message within ``stall_s``, looking at ``stopping`` as it waits."""
+        if self.stopping is None:
+            try:
+                return await asyncio.wait_for(receive(), self.stall_s)
+            except TimeoutError:
+                raise UploadStalled from None
+        waiting = asyncio.ensure_future(receive())
+        deadline = asyncio.get_running_loop().time() + self.stall_s
+        try:
+            while True:
+                if self.stopping.is_set():
+                    raise UploadStopped
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    raise UploadStalled
+                done, _ = await asyncio.wait({waiting}, timeout=min(STOP_POLL_S, left))
+                if done:
+                    return waiting.result()
+        finally:
+            if not waiting.done():
+                waiting.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         body_done = False
+        why: type | None = None
 
         async def timed_receive() -> Message:
-            nonlocal body_done
+            nonlocal body_done, why
             if body_done:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.stall_s)
-            except TimeoutError:
-                raise UploadStalled from None
+                message = await self._next(receive)
+                if self.stopping is not None and self.stopping.is_set():
+                    raise UploadStopped  # (a body that keeps coming, a chunk at a time)
+            except (UploadStalled, UploadStopped) as exc:
+                why = type(exc)
+                raise
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message
 
-        if await _cut_off(self.app, scope, timed_receive, send, UploadStalled):
+        if await _cut_off(self.app, scope, timed_receive, send, (UploadStalled, UploadStopped)):
+            if why is UploadStopped:
+                from capsight.server.deps import RESTART_RETRY_S, STOPPING
+
+                await _send_refusal(send, 503, STOPPING, scope,
+                                    [(b"retry-after", str(RESTART_RETRY_S).encode())])  # fmt: skip
+                return
             message = (
                 f"the upload stalled: no data for {self.stall_s:g} s; "
                 "check the connection and send it again"
@@ -179,7 +227,9 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_refusal(send: Send, status: int, message: str, scope: Scope) -> None:
+async def _send_refusal(
+    send: Send, status: int, message: str, scope: Scope, headers: list | None = None
+) -> None:
     """A middleware's refusal (413, 408) that closes the connection, as JSON; or as the upload
     form's page with the message above it, to a browser that posted that form (as every other
     error of the form's is)."""
@@ -199,6 +249,7 @@ async def _send_refusal(send: Send, status: int, message: str, scope: Scope) -> 
                 (b"content-type", kind),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )
