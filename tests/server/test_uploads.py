@@ -202,7 +202,7 @@ def test_an_upload_still_arriving_when_the_server_stops_gets_503_at_once():
             await asyncio.sleep(0.01)
             return {"type": "http.request", "body": b"--B\r\n", "more_body": True}
 
-        async def send(message):
+        async def send(message, sent=sent):
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
@@ -246,7 +246,7 @@ def test_a_bug_met_after_an_upload_is_cut_off_is_logged_and_the_client_still_get
         async def receive():
             return messages.pop(0)
 
-        async def send(message):
+        async def send(message, sent=sent):
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"",
