@@ -116,13 +116,39 @@ def test_search_in_a_folder_without_an_analysis_says_so(tmp_path, capsys):
     assert main(["search", str(tmp_path), "a dog"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a folder without analysis.json" in err
-    # The --out of several videos: it names one of their folders.
-    for name in ("beach", "park"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "analysis.json").write_text('{"moments": []}')
-    assert main(["search", str(tmp_path), "a dog"]) == 2
-    assert f"holds one analysis per video (2 of them); give one of its folders, e.g. {tmp_path / 'beach'}" in (
-        capsys.readouterr().err)  # fmt: skip
+
+
+def test_search_ranks_the_analyses_of_a_batch_together(tmp_path, capsys):
+    """The --out of several videos had been refused ("give one of its folders"), and two
+    analyses named together were "unrecognized arguments" (an audit, 2026-12-08)."""
+
+    def analysis(folder, *moments):
+        folder.mkdir(parents=True)
+        rows = [{"time": t, "caption": c, "labels": []} for t, c in moments]
+        (folder / "analysis.json").write_text(json.dumps({"moments": rows}))
+
+    batch = tmp_path / "batch"
+    analysis(batch / "beach", (0.0, "a dog runs on the beach"), (5.0, "a man in a red shirt"))
+    analysis(batch / "park", (0.0, "a cat sits on a sofa"), (3.0, "a black dog in the grass"))
+    analysis(tmp_path / "single", (2.0, "a dog jumps over a fence"))
+    assert main(["search", str(batch), "a dog", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["video"] for r in rows[:2]} == {"beach", "park"}
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert main(["search", str(batch), str(tmp_path / "single" / "analysis.json"), "a dog",
+                 "--top", "3"]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.split()[0] in ("beach", "park", "single") for line in lines)
+    assert any(line.startswith("single ") for line in lines)
+    # one analysis alone: no video column, as before
+    assert main(["search", str(batch / "park"), "a dog"]) == 0
+    assert capsys.readouterr().out.split()[0] == "3.0"
+    # a video among several: one line saying how to search them together
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    assert main(["search", str(batch), str(tmp_path / "clip.mp4"), "a dog"]) == 2
+    assert "search one video at a time, or analyse them first" in capsys.readouterr().err
+    assert main(["search", str(batch), str(tmp_path / "gone"), "a dog"]) == 2
+    assert "gone: no such analysis file" in capsys.readouterr().err
 
 
 def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):

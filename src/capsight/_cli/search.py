@@ -6,7 +6,8 @@
     $ capsight search out/clip/analysis.json "a man riding a bike" --top 3 --json
 
 TARGET is a video (sampled every ``--every`` seconds, then captioned and classified) or a
-finished ``analysis.json`` from ``capsight video`` (or its folder), which needs no decoding.
+finished ``analysis.json`` from ``capsight video`` (or its folder), which needs no decoding;
+several analyses (or a batch's ``--out`` folder) are ranked together.
 A video is captioned under a progress bar on stderr (``--quiet`` hides it).
 """
 
@@ -17,17 +18,25 @@ import math
 import re
 import sys
 
+from capsight._cli.shown_names import shown_name
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "search",
         help="rank the moments of a video by how well they match a text query",
-        description="Print the best matching moments: `time  score  caption`.",
+        description="Print the best matching moments: `time  score  caption` (led by the "
+        "video's name where several analyses are searched). The score is the mean of the "
+        "query's cosine with the caption and the square root of the ImageNet probability it "
+        "covers (-0.5 to 1); "
+        "clear matches mostly score above 0.22 searching a video, 0.15 an analysis.",
     )
     p.add_argument(
-        "target",
+        "targets",
+        nargs="+",
         metavar="VIDEO|ANALYSIS",
-        help="a video file, or analysis.json (or its folder) from `capsight video`",
+        help="a video file, or analyses from `capsight video`: analysis.json, its folder, or "
+        "the --out folder of a batch (several analyses are ranked together)",
     )
     p.add_argument("query", help='what to look for, e.g. "a dog on a beach"')
     p.add_argument("--top", type=int, default=5, metavar="K", help="hits shown, a run of moments "
@@ -51,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help='print a JSON list of {"time", "until", "best", "score", "caption_score", '
         '"class_score", "caption", "weak"} (a shot\'s moments are one hit, from '
         '"time" to "until"; "best": its best moment; "weak": it scores under the line clear '
-        "matches pass)",
+        'matches pass; "video" first, where several analyses are searched)',
     )
     p.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar while a video is captioned"
@@ -74,22 +83,34 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.json_rows import utf8_json
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
-    from capsight.classify.search import analysis_file, search_analysis, search_video
+    from capsight.classify.search import analysis_files, search_analyses, search_video
     from capsight.errors import InvalidParameter
 
     if args.top < 1:
         raise InvalidParameter(f"--top must be >= 1, got {args.top}")
-    target = Path(args.target)
-    if target.is_dir():
-        target = analysis_file(target)
-    if target.suffix.lower() == ".json":
+    # (a name that names nothing is a video's, alone: search_video says so, as before)
+    videos = [t for t in args.targets if Path(t).suffix.lower() != ".json" and not Path(t).is_dir()
+              and (len(args.targets) == 1 or Path(t).is_file())]  # fmt: skip
+    if videos and len(args.targets) > 1:
+        raise InvalidParameter(f"{videos[0]}: a video among {len(args.targets)} things to search; "
+                               "search one video at a time, or analyse them first (capsight "
+                               "video A.mp4 B.mp4 --out DIR) and search DIR")  # fmt: skip
+    labels = None  # the analysis each hit came from, where there are several
+    if not videos:
         if args.every is not None or args.model is not None:
             print(error_line("--every and --model apply to a video; an analysis keeps the moments "
                              "and captions it was made with", "note"), file=sys.stderr)  # fmt: skip
-        hits = search_analysis(target, args.query, args.top)
+        files = list(dict.fromkeys(p for t in args.targets for p in analysis_files(t)))
+        found = search_analyses(files, args.query, args.top)
+        hits = [hit for _, hit in found]
+        if len(files) > 1:
+            labels = [_label(path) for path, _ in found]
+        target = args.targets[0] if len(args.targets) == 1 else f"{len(files)} analyses"
         source = "analysis"
-        nothing = "the analysis holds no moments, or only blank frames (fades, dark cards)"
+        nothing = (f"the {'analyses hold' if len(files) > 1 else 'analysis holds'} no moments, "
+                   "or only blank frames (fades, dark cards)")  # fmt: skip
     else:
+        target = Path(videos[0])
         source = "video"
         every = 1.0 if args.every is None else args.every
         with ProgressBar(enabled=ProgressBar.wanted(args.quiet)) as progress:
@@ -124,13 +145,20 @@ def run(args: argparse.Namespace) -> int:
                          "or name it in other words (queries are read as English)", "note"),
               file=sys.stderr)  # fmt: skip
     if args.json:
-        listed = [{**h.to_dict(), "weak": h.score < WEAK_MATCH[source]} for h in hits]
+        listed = [{**({"video": labels[i]} if labels else {}), **h.to_dict(),
+                   "weak": h.score < WEAK_MATCH[source]} for i, h in enumerate(hits)]  # fmt: skip
         sys.stdout.write(utf8_json(listed, indent=1))
         sys.stdout.write("\n")
     else:
-        for line in hit_lines(hits, WEAK_MATCH[source]):
+        for line in hit_lines(hits, WEAK_MATCH[source], labels):
             print(line)
     return 0
+
+
+def _label(analysis) -> str:
+    """The name a hit's analysis goes by: its folder's (the video's name, as ``capsight video``
+    names a batch's folders)."""
+    return analysis.parent.name or str(analysis)
 
 
 # Words that ask for something to be missing: the embeddings read "an empty road" as a road,
@@ -145,19 +173,22 @@ def absence_words(query: str) -> list[str]:
     return list(dict.fromkeys(w for w in words if w in ABSENCE))
 
 
-def hit_lines(hits, weak: float | None = None) -> list[str]:
+def hit_lines(hits, weak: float | None = None, labels: list[str] | None = None) -> list[str]:
     """``time  score  caption`` a hit a line, the captions in one column: "  14.0-18.0 s" is
     the run of moments the caption held for, and "(best at 16.0 s)" the moment whose caption it
     is, where that is not the first; a score that rounds to zero reads 0.000 (it had read
     "-0.000", a column wider than the others). Hits under ``weak`` come after a line that says
-    so (only --json had marked them)."""
+    so (only --json had marked them). ``labels``: each hit's video, in a first column."""
+    width = max(map(len, labels)) + 2 if labels else 0
     lines = []
     # All weak, the note on stderr says so: no line above them, nor after the first (the best
     # then read as a clear match, 2026-12-08)
     divide = weak is not None and bool(hits) and hits[0].score >= weak
-    for h in hits:
+    for i, h in enumerate(hits):
         if divide and h.score < weak:
-            lines.append(f"{'':>12}    weaker matches (under {weak:g}), more often not there:")
+            lines.append(
+                f"{'':>{width + 12}}    weaker matches (under {weak:g}), more often not there:"
+            )
             divide = False
         when = f"{h.time:.1f}" if h.until is None else f"{h.time:.1f}-{h.until:.1f}"
         score = h.score if round(h.score, 3) != 0 else 0.0
@@ -166,5 +197,6 @@ def hit_lines(hits, weak: float | None = None) -> list[str]:
             if h.until is not None and h.best not in (None, h.time)
             else ""
         )
-        lines.append(f"{when:>12} s  {score:6.3f}  {h.caption}{at}")
+        video = f"{shown_name(labels[i]):<{width}}" if labels else ""
+        lines.append(f"{video}{when:>12} s  {score:6.3f}  {h.caption}{at}")
     return lines

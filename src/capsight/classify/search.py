@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,6 +256,31 @@ def analysis_file(target: str | os.PathLike) -> Path:
                             "its --out folder for one video, and into <--out>/<video name>/ for "
                             "several)")  # fmt: skip
     return target
+
+
+def analysis_files(target: str | os.PathLike) -> list[Path]:
+    """The ``analysis.json`` files ``target`` names: ``analysis_file``'s one, or, for the
+    ``--out`` folder of a batch (``capsight video A.mp4 B.mp4 --out DIR``), one per video's
+    folder in name order (it had been refused: "give one of its folders")."""
+    folder = Path(target)
+    if folder.is_dir() and not (folder / "analysis.json").is_file():
+        inner = sorted(folder.glob("*/analysis.json"))
+        if inner:
+            return inner
+    return [analysis_file(target)]
+
+
+def search_analyses(
+    targets: Sequence[str | os.PathLike], query: str, top: int = 5
+) -> list[tuple[Path, SearchHit]]:
+    """``search_analysis`` over several analyses (each a file, a video's folder, or a batch's
+    ``--out`` folder of them): the ``top`` hits of them all, best first, each with the
+    analysis it came from. Every target is checked before any is read."""
+    _check_query(query)
+    files = list(dict.fromkeys(p for t in targets for p in analysis_files(t)))
+    found = [(path, hit) for path in files for hit in search_analysis(path, query, top)]
+    found.sort(key=lambda pair: -pair[1].score)  # (stable: ties in the order named)
+    return found[:top]
 
 
 def _videos_in(folder: Path) -> int:
