@@ -156,9 +156,18 @@ def test_the_eval_command_reports_photos_left_out_in_one_line(tiny_dataset, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == ("capsight: note: the labels model ignores --greedy: it names the encoder's "
                       "top ImageNet classes")  # fmt: skip
-    assert len(err) == 2 and err[1].startswith(
+    assert len(err) == 3 and err[1].startswith(
         "capsight: note: 1 photo could not be read and was left out"
     )
+    # 8 COCO photos had scored CIDEr 0.661 (0.398 on all 80) with nothing said (an audit,
+    # 2026-12-08); --json says how intervals were drawn
+    assert err[2] == ("capsight: note: only 3 photos scored: scores over so few vary widely from "
+                      "one set of photos to the next (--bootstrap 1000 says how widely); compare "
+                      "captioners on the same photos with --against")  # fmt: skip
+    assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
+                 "--bootstrap", "100", "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert result["bootstrap"] == {"draws": 100, "level": 0.95} and "intervals" in result
 
 
 @pytest.mark.slow  # loads the encoder weights
@@ -180,10 +189,12 @@ def test_two_captioners_are_compared_on_the_same_photos(tiny_dataset, capsys, mo
     assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
                  "--against", "labels", "--bootstrap", "100"]) == 0  # fmt: skip
     out, err = capsys.readouterr()
-    assert "--model labels against --against labels: 3 photos" in out
+    # each with its decoding (--greedy had been said only in --json)
+    assert "--model labels (no decoding) against --against labels (no decoding): 3 photos" in out
     assert "model wins" in out and "CIDEr" in out and "100%" in out  # all ties
     assert out.rstrip().endswith("scored with pycocoevalcap, Python tokenizer")
-    assert err.count("\n") == 2 and "could not be read" in err and "Python" in err
+    assert err.count("\n") == 3 and "could not be read" in err and "Python" in err
+    assert err.count("only 3 photos scored") == 1 and "the intervals say how widely" in err
     # --bootstrap 0: the scores and their difference, no draws (as plain eval gives no intervals).
     assert main(["eval", str(tiny_dataset), "--split", "test", "--model", "labels",
                  "--against", "labels", "--bootstrap", "0"]) == 0  # fmt: skip

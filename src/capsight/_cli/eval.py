@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from capsight._cli.main import error_line
     from capsight._cli.progress_bar import ProgressBar
     from capsight.captioning.base import DecodingOptions
-    from capsight.training.evaluate import evaluate_captioner
+    from capsight.training.evaluate import evaluate_captioner, few_photos_note
 
     decoding = None
     if args.greedy:
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             bootstrap=args.bootstrap or 0,
         )
-    for note in _notes(result):
+    for note in [*_notes(result), *few_photos_note(result["images"], args.bootstrap or 0)]:
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -111,8 +111,10 @@ def run(args: argparse.Namespace) -> int:
         elif key == "seconds":  # reading, encoding and decoding the photos; scoring not counted
             print(f"{'captioning':>10}  {value:.1f} s")
         elif key == "decoding" and value:
-            width = f" {value['beam_width']}" if value.get("method") == "beam" else ""
-            print(f"{key:>10}  {value.get('method')}{width}")
+            print(f"{key:>10}  {_decoding_text(value)}")
+        elif key == "bootstrap":  # (METEOR is one corpus score, not a sum over photos)
+            print(f"{key:>10}  {value['draws']:,} draws of the photos, 95% intervals"
+                  f"{'; none for METEOR' if 'METEOR' in result else ''}")  # fmt: skip
         elif isinstance(value, float):
             print(f"{key:>10}  {value:.4f}")
         elif not isinstance(value, (list, dict)):
@@ -151,7 +153,7 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
     from capsight.captioning.facade import resolve_captioner
     from capsight.errors import InvalidParameter, ModelNotFound
     from capsight.training.confidence import INTERVAL_METRICS
-    from capsight.training.evaluate import compare_captioners
+    from capsight.training.evaluate import compare_captioners, few_photos_note
 
     rounds = 1000 if args.bootstrap is None else args.bootstrap  # 0: no draws, as for plain eval
     try:  # which of the two names is wrong, before either captions a photo
@@ -183,12 +185,15 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
     if "METEOR" in baseline and "METEOR" in challenger and "METEOR" not in comparison:
         notes.append("METEOR is not compared: it is scored on each captioner's photos, and one "
                      "read photos the other could not")  # fmt: skip
+    notes += few_photos_note(result["photos"], rounds)
     for note in dict.fromkeys(notes):  # each once
         print(error_line(note, "note"), file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
-    print(f"--model {challenger['captioner']} against --against {baseline['captioner']}: "
+    # (each with its decoding: --greedy had not been said anywhere but in --json)
+    print(f"--model {challenger['captioner']} ({_decoding_text(challenger.get('decoding'))}) "
+          f"against --against {baseline['captioner']} ({_decoding_text(baseline.get('decoding'))}): "
           f"{result['photos']} photos{', split ' + args.split if args.split else ''}, "
           f"{rounds or 'no'} paired draws")  # fmt: skip
     print(f"{'metric':>8}  {'--against':>9}  {'--model':>9}  {'difference':>10}"
@@ -207,6 +212,14 @@ def _compare(args: argparse.Namespace, images: str | None, captions: str, decodi
         print(line)
     print(f"scored with {challenger.get('scorer', 'pycocoevalcap')}")
     return 0
+
+
+def _decoding_text(decoding: dict | None) -> str:
+    """ "beam 4", "greedy", "sample"; "no decoding" for a captioner that writes no sentence."""
+    if not decoding:
+        return "no decoding"
+    width = f" {decoding['beam_width']}" if decoding.get("method") == "beam" else ""
+    return f"{decoding.get('method')}{width}"
 
 
 def _same_captioner(a: str, b: str) -> bool:
