@@ -103,6 +103,9 @@ def test_models_describes_a_trained_checkpoint_folder(run_cli, tmp_path):
     lines = out.splitlines()
     assert lines[0] == str(run) and "trained show-and-tell decoder" in out
     assert any(line.split()[:1] == ["validation"] and "CIDEr 0.342" in line for line in lines)
+    # which scorer, and the beam's width (an audit, 2026-12-08)
+    assert "CIDEr 0.342 (as training scored it; capsight eval DATA --split val" in out
+    assert any(line.split() == ["decoding", "beam", "3"] for line in lines)
     status, out, _ = run_cli("models", run, "--json")
     assert json.loads(out)[str(run)]["vocabulary"] == 2575
     status, _, err = run_cli("models", tmp_path / "nope")
