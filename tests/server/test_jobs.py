@@ -191,6 +191,29 @@ def test_full_queue_answers_503_with_retry_after(
         assert wait_for_job(c, second.json()["id"])["status"] == "done"
 
 
+def test_a_queued_job_says_how_many_jobs_are_ahead_of_it(
+    make_app, scripted_engine, tiny_video, started, wait_for, wait_for_job
+):
+    """Every queued job had said "waiting for a worker", first or eighth (an audit,
+    2026-12-08)."""
+    scripted_engine.gate.clear()  # the first job holds the only worker
+    for c in started(make_app(workers=1, queue_size=4)):
+        first = _submit(c, tiny_video).json()["id"]
+        wait_for(scripted_engine.started.is_set, what="the first job to start")
+        queued = [_submit(c, tiny_video).json()["id"] for _ in range(3)]
+        said = [c.get(f"/v1/jobs/{job}").json()["message"] for job in queued]
+        assert said == ["waiting for a worker: next", "waiting for a worker: 1 job ahead of it",
+                        "waiting for a worker: 2 jobs ahead of it"]  # fmt: skip
+        listed = {j["id"]: j["message"] for j in c.get("/v1/jobs").json()["jobs"]}
+        assert listed[queued[2]] == said[2]
+        assert c.delete(f"/v1/jobs/{queued[0]}").status_code == 204
+        assert c.get(f"/v1/jobs/{queued[2]}").json()["message"] == said[1]
+        scripted_engine.gate.set()
+        assert wait_for_job(c, first)["status"] == "done"
+        for job in queued[1:]:
+            assert wait_for_job(c, job)["status"] == "done"
+
+
 def test_an_upload_the_disk_has_no_room_for_is_a_503_not_a_500(client, tiny_video, monkeypatch):
     """Copying the upload into a full job folder answered 500 "internal error (OSError)"."""
     import errno

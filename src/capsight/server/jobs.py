@@ -308,7 +308,8 @@ class JobManager:
         self.job_timeout_s = job_timeout_s
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
-        self._waiting: set[str] = set()  # queued, not yet picked up
+        # queued, not yet picked up, in the order they run (a dict: ordered, as the queue is)
+        self._waiting: dict[str, None] = {}
         self._running: set[str] = set()
         self._cancel: set[str] = set()  # running jobs asked to stop (deleted)
         # Jobs whose summary note names the original server's fields (every_n_second, ...):
@@ -338,7 +339,7 @@ class JobManager:
             if job is not None:
                 self.input_path(job).unlink(missing_ok=True)
         for job_id in self.store.ids_with_status(QUEUED):
-            self._waiting.add(job_id)
+            self._waiting[job_id] = None
             self._queue.put(job_id)
         for i in range(self.workers):
             t = threading.Thread(target=self._work, name=f"capsight-job-{i}", daemon=True)
@@ -425,7 +426,7 @@ class JobManager:
                 if len(self._waiting) >= self.queue_size:  # filled while we copied
                     raise QueueFull(self.retry_after_s())
                 self.store.insert(job)
-                self._waiting.add(job_id)
+                self._waiting[job_id] = None
                 if face != "api":
                     self._faces[job_id] = face
             self._queue.put(job_id)
@@ -436,21 +437,33 @@ class JobManager:
 
     def get(self, job_id: str) -> Job | None:
         job = self.store.get(job_id)
-        if job is not None and job.status == RUNNING and job_id in self._live:
-            job.progress, job.message = self._live[job_id]
+        if job is not None:
+            self._as_now(job)
         return job
 
     def list(self, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
         jobs = self.store.list(limit, offset, status)
         for job in jobs:
-            if job.status == RUNNING and job.id in self._live:
-                job.progress, job.message = self._live[job.id]
+            self._as_now(job)
         return jobs
+
+    def _as_now(self, job: Job) -> None:
+        """A running job's progress as it is now; a queued one's place in the queue (it had
+        said "waiting for a worker" whether first or eighth: an audit, 2026-12-08)."""
+        if job.status == RUNNING and job.id in self._live:
+            job.progress, job.message = self._live[job.id]
+        elif job.status == QUEUED:
+            with self._lock:
+                order = list(self._waiting)
+            if job.id in order:
+                ahead = order.index(job.id)
+                job.message = (f"waiting for a worker: {ahead} job{'s' * (ahead != 1)} ahead of it"
+                               if ahead else "waiting for a worker: next")  # fmt: skip
 
     def delete(self, job_id: str) -> bool:
         """Forget a job and its files; a running one is stopped first."""
         with self._lock:
-            self._waiting.discard(job_id)
+            self._waiting.pop(job_id, None)
             if job_id in self._running:
                 self._cancel.add(job_id)
         return self.store.delete(job_id)
@@ -486,7 +499,7 @@ class JobManager:
             with self._lock:
                 if job_id not in self._waiting:
                     continue  # deleted while waiting
-                self._waiting.discard(job_id)
+                self._waiting.pop(job_id, None)
                 self._running.add(job_id)
             try:
                 self._run(job_id)

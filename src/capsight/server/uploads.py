@@ -158,9 +158,10 @@ class StalledUploads:
         self.stall_s = stall_s
         self.stopping = stopping
 
-    async def _next(self, receive: Receive) -> Message:
-        """The next message within ``stall_s``, looking at ``stopping`` as it waits."""
-        if self.stopping is None:
+    async def _next(self, receive: Receive, uploading: bool) -> Message:
+        """The next message within ``stall_s``, looking at ``stopping`` as it waits for the
+        body of an upload (``uploading``: a request that declared one)."""
+        if self.stopping is None or not uploading:
             try:
                 return await asyncio.wait_for(receive(), self.stall_s)
             except TimeoutError:
@@ -187,14 +188,17 @@ class StalledUploads:
             return
         body_done = False
         why: type | None = None
+        # (a GET, an event stream: no body to cut, and its last event is still to be sent)
+        uploading = bool(_content_length(scope)) or _chunked(scope)
 
         async def timed_receive() -> Message:
             nonlocal body_done, why
             if body_done:
                 return await receive()
             try:
-                message = await self._next(receive)
-                if self.stopping is not None and self.stopping.is_set():
+                message = await self._next(receive, uploading)
+                if (uploading and message.get("more_body") and self.stopping is not None
+                        and self.stopping.is_set()):  # fmt: skip
                     raise UploadStopped  # (a body that keeps coming, a chunk at a time)
             except (UploadStalled, UploadStopped) as exc:
                 why = type(exc)
@@ -215,6 +219,12 @@ class StalledUploads:
                 "check the connection and send it again"
             )
             await _send_refusal(send, 408, message, scope)
+
+
+def _chunked(scope: Scope) -> bool:
+    """Whether the request's body comes in chunks (no Content-Length)."""
+    return any(key == b"transfer-encoding" and b"chunked" in value.lower()
+               for key, value in scope.get("headers", []))  # fmt: skip
 
 
 def _content_length(scope: Scope) -> int | None:
