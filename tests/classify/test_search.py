@@ -149,6 +149,16 @@ def test_search_ranks_the_analyses_of_a_batch_together(tmp_path, capsys):
     assert "search one video at a time, or analyse them first" in capsys.readouterr().err
     assert main(["search", str(batch), str(tmp_path / "gone"), "a dog"]) == 2
     assert "gone: no such analysis file" in capsys.readouterr().err
+    # two videos of one name in two batches: told apart by the folder above
+    analysis(tmp_path / "other" / "beach", (1.0, "a dog swims in the sea"))
+    assert main(["search", str(batch), str(tmp_path / "other"), "a dog", "--json"]) == 0
+    assert {r["video"] for r in json.loads(capsys.readouterr().out)} >= {
+        "batch/beach",
+        "other/beach",
+    }
+    from capsight.classify.search import search_analyses
+
+    assert search_analyses(str(batch), "a dog", top=1)[0][0].parent.parent == batch  # not "b", "a"
 
 
 def test_search_over_a_damaged_analysis_says_it_is_damaged(tmp_path, capsys):
@@ -355,7 +365,7 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
     (tmp_path / "clip.mp4").write_bytes(b"")
     assert main(["search", str(tmp_path / "clip.mp4"), "text on a screen", "--quiet"]) == 0
     said = capsys.readouterr()
-    assert "(best score 0.180; clear matches mostly score above 0.22 on a video with the default " \
+    assert "(best score 0.1800; clear matches mostly score above 0.22 on a video with the default " \
            "captioner, a rough guide)" in said.err and "(queries are read as English)" in said.err  # fmt: skip
     assert "weaker" not in said.out  # all weak: the note says so, not a line above them all
     # nor a line after the first of several weak ones, as if it had passed (an audit, 2026-12-08);
@@ -364,7 +374,7 @@ def test_a_query_nothing_matches_well_gets_a_note(tmp_path, capsys, monkeypatch)
         SearchHit(0.0, 0.2196, 0.2, 0.16, "a boy"), SearchHit(3.0, 0.1, 0.1, 0.1, "a girl")])  # fmt: skip
     assert main(["search", str(tmp_path / "clip.mp4"), "a kite", "--quiet"]) == 0
     said = capsys.readouterr()
-    assert "weaker" not in said.out and "(best score 0.219; clear matches" in said.err
+    assert "weaker" not in said.out and "(best score 0.2196; clear matches" in said.err
     long = "a dog " * 1000  # the note names the query, not 6,000 characters of it
     assert main(["search", str(tmp_path / "clip.mp4"), long, "--quiet"]) == 0
     note = capsys.readouterr().err

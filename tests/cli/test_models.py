@@ -108,6 +108,8 @@ def test_models_describes_a_trained_checkpoint_folder(run_cli, tmp_path):
     assert any(line.split() == ["decoding", "beam", "3"] for line in lines)
     status, out, _ = run_cli("models", run, "--json")
     assert json.loads(out)[str(run)]["vocabulary"] == 2575
+    described = json.loads(out)[str(run)]
+    assert (described["decoding"], described["beam_width"]) == ("beam", 3)
     status, _, err = run_cli("models", tmp_path / "nope")
     assert status == 2 and err.startswith("capsight: error: ") and "no such checkpoint" in err
 

@@ -77,8 +77,9 @@ def test_a_decoding_option_sent_to_an_original_endpoint_is_refused_not_ignored(c
     assert r.status_code == 422 and r.json()["error"].endswith("send it to POST /v1/captions")
     r = client.post("/get_captions", files=image, data={"no_repeat_trigram": "1", "seed": "2"})
     assert r.status_code == 422 and r.json()["error"] == (
-        "no_repeat_trigram: not an option of the HTTP API (DecodingOptions in Python only); "
-        "leave it out"
+        "seed: /get_captions runs the server's own captioner and decoding, as the original did; "
+        "send it to POST /v1/captions; no_repeat_trigram: not an option of the HTTP API "
+        "(DecodingOptions in Python only); leave it out"
     )
 
 
@@ -326,7 +327,8 @@ def test_a_stopping_server_answers_a_waiting_video_request_at_once(
 
 def test_the_original_endpoints_answers_are_described_in_the_schema(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for path, keys in (("/get_image_caption", {"captions", "encoders_out", "embedded_words", "words", "model"}),
+    for path, keys in (("/get_image_caption", {"captions", "encoders_out", "embedded_words", "words", "model",
+                                               "note"}),
                        ("/get_video_captions", {"captions", "distance_from_previous", "times", "novel",
                                                 "job_id", "model", "note"})):  # fmt: skip
         schema = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]

@@ -194,11 +194,16 @@ def test_an_upload_still_arriving_when_the_server_stops_gets_503_at_once():
         app = StalledUploads(Starlette(routes=[Route("/", form, methods=["POST"])]), stall_s=5,
                              stopping=stopping)  # fmt: skip
         sent = []
+        calls = []
 
-        async def receive(steady=steady, stopping=stopping):
-            if stopping.is_set() and not steady:
-                await asyncio.sleep(60)  # quiet: only the stop can end this wait
-            stopping.set()  # SIGTERM, while the body is still arriving
+        async def receive(steady=steady, stopping=stopping, calls=calls):
+            calls.append(1)
+            if len(calls) > 1 and not steady:
+                # quiet after a first chunk; SIGTERM comes while the middleware waits for more
+                asyncio.get_running_loop().call_later(0.1, stopping.set)
+                await asyncio.sleep(60)
+            if steady:
+                stopping.set()  # SIGTERM, between two chunks
             await asyncio.sleep(0.01)
             return {"type": "http.request", "body": b"--B\r\n", "more_body": True}
 

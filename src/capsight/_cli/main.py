@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -104,7 +105,10 @@ def error_line(message: str, kind: str = "error") -> str:
     other control characters (an escape sequence in a file name) escaped."""
     from capsight._cli.shown_names import shown_name
 
-    return f"{PROG}: {kind}: {shown_name(' '.join(str(message).split()))}"
+    folded = re.sub(
+        r"[ \t\r\n]+", " ", str(message)
+    ).strip()  # (str.split folded \x1c and \x85 too)
+    return f"{PROG}: {kind}: {shown_name(folded)}"
 
 
 NAMES_AS_GIVEN = "capsight-names"  # the error handler below, as codecs knows it
@@ -118,9 +122,11 @@ def _name_bytes_or_escape(error: UnicodeError) -> tuple[str | bytes, int]:
     if not isinstance(error, UnicodeEncodeError):
         raise error
     chunk = error.object[error.start : error.end]
-    if all("\udc80" <= c <= "\udcff" for c in chunk):
-        return bytes(ord(c) - 0xDC00 for c in chunk), error.end
-    return codecs.backslashreplace_errors(error)
+    out = b"".join(bytes([ord(c) - 0xDC00]) if "\udc80" <= c <= "\udcff"
+                   else codecs.backslashreplace_errors(UnicodeEncodeError(
+                       error.encoding, c, 0, 1, error.reason))[0].encode("ascii")
+                   for c in chunk)  # fmt: skip
+    return out, error.end
 
 
 def _names_as_given() -> None:

@@ -145,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         for folder, info in described.items():
             print(folder)
+            if "beam_width" in info:  # "beam 4" on one line
+                info["decoding"] = f"{info['decoding']} {info.pop('beam_width')}"
             for key, value in info.items():
                 if isinstance(value, dict):  # the scores (not val_seconds, a time)
                     value = ", ".join(f"{k.removeprefix('val_')} {v:g}" for k, v in value.items()

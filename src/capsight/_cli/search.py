@@ -14,7 +14,6 @@ A video is captioned under a progress bar on stderr (``--quiet`` hides it).
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 
@@ -104,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         found = search_analyses(files, args.query, args.top)
         hits = [hit for _, hit in found]
         if len(files) > 1:
-            labels = [_label(path) for path, _ in found]
+            names = _labels(files)
+            labels = [names[path] for path, _ in found]
         target = args.targets[0] if len(args.targets) == 1 else f"{len(files)} analyses"
         source = "analysis"
         nothing = (f"the {'analyses hold' if len(files) > 1 else 'analysis holds'} no moments, "
@@ -138,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
         on = "an analysis" if source == "analysis" else "a video"
         query = args.query.strip()
         shown = repr(query) if len(query) <= 60 else repr(query[:57]) + "..."  # (5,000 characters)
-        # (floored: 0.1496 under a 0.15 line had read "best score 0.150")
-        print(error_line(f"no moment matches {shown} well (best score {math.floor(best * 1000) / 1000:.3f}; clear "
+        # (4 places: 0.1496 under a 0.15 line had read "best score 0.150")
+        print(error_line(f"no moment matches {shown} well (best score {best:.4f}; clear "
                          f"matches mostly score above {WEAK_MATCH[source]} on {on} with the default "
                          "captioner, a rough guide): the captions and classes may not show it, "
                          "or name it in other words (queries are read as English)", "note"),
@@ -155,10 +155,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label(analysis) -> str:
-    """The name a hit's analysis goes by: its folder's (the video's name, as ``capsight video``
-    names a batch's folders)."""
-    return analysis.parent.name or str(analysis)
+def _labels(analyses: list) -> dict:
+    """{analysis.json: the name its hits go by}: its folder's (the video's name, as ``capsight
+    video`` names a batch's folders), with as many folders above as tell apart two of one name
+    (a/clip, b/clip)."""
+    for depth in range(1, 1 + max(len(p.parts) for p in analyses)):
+        names = {p: "/".join(p.parent.parts[-depth:]) or str(p) for p in analyses}
+        if len(set(names.values())) == len(names):
+            return names
+    return {p: str(p) for p in analyses}
 
 
 # Words that ask for something to be missing: the embeddings read "an empty road" as a road,

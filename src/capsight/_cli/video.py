@@ -635,23 +635,23 @@ def analyse(args: argparse.Namespace, video: str, out_dir: Path, show_summary: b
             part = getattr(stop, "analysis", None)  # the moments analysed so far, if any
             if part is None:
                 how_far = f" ({reached[0]})" if reached else ""
-                print(f"{video}: stopped before the end{how_far}; nothing was written to {out_dir}",
+                print(f"{shown_name(str(video))}: stopped before the end{how_far}; nothing was written to {out_dir}",
                       file=sys.stderr, flush=True)  # fmt: skip
                 raise
             bar(1.0, "writing the report of the part analysed")
             try:
                 outputs = write_outputs(part, out_dir)
             except KeyboardInterrupt:  # a second Ctrl-C: (write_outputs leaves no half a folder)
-                print(f"{video}: stopped before the end; nothing was written to {out_dir}",
+                print(f"{shown_name(str(video))}: stopped before the end; nothing was written to {out_dir}",
                       file=sys.stderr, flush=True)  # fmt: skip
                 raise stop from None
             if part.picking_stopped and "stopped_at" not in part.extra:
-                print(f"{video}: stopped while picking the novel moments; the report in "
+                print(f"{shown_name(str(video))}: stopped while picking the novel moments; the report in "
                       f"{out_dir} has all {len(part.moments):,} moments, captioned and scored, "
                       "none marked novel", file=sys.stderr, flush=True)  # fmt: skip
             else:
                 clock = moment_clock(part)  # (h:mm:ss throughout for an hour-long video)
-                print(f"{video}: stopped at {clock(part.moments[-1].time)} of "
+                print(f"{shown_name(str(video))}: stopped at {clock(part.moments[-1].time)} of "
                       f"{clock(part.video.duration, rounded=True)}; the report in "
                       f"{out_dir} covers the {len(part.moments):,} moments analysed up to there",
                       file=sys.stderr, flush=True)  # fmt: skip

@@ -294,12 +294,12 @@ class TrainedCaptioner(Captioner):
             "checkpoint": ", ".join(self.path),
             "vocabulary": len(self.vocab),
             "validation": {k: v for k, v in training.items() if k.startswith("val_")},
-            "decoding": self.default_decoding.method
-            + (
-                f" {self.default_decoding.beam_width}"
+            "decoding": self.default_decoding.method,
+            **(
+                {"beam_width": self.default_decoding.beam_width}
                 if self.default_decoding.method == "beam"
-                else ""
-            ),
+                else {}
+            ),  # fmt: skip
             "endings": _endings_note(self.model.endings, self.path),
         }
 

@@ -271,12 +271,14 @@ def analysis_files(target: str | os.PathLike) -> list[Path]:
 
 
 def search_analyses(
-    targets: Sequence[str | os.PathLike], query: str, top: int = 5
+    targets: Sequence[str | os.PathLike] | str | os.PathLike, query: str, top: int = 5
 ) -> list[tuple[Path, SearchHit]]:
     """``search_analysis`` over several analyses (each a file, a video's folder, or a batch's
     ``--out`` folder of them): the ``top`` hits of them all, best first, each with the
     analysis it came from. Every target is checked before any is read."""
     _check_query(query)
+    if isinstance(targets, (str, os.PathLike)):  # one folder, not its name's characters
+        targets = [targets]
     files = list(dict.fromkeys(p for t in targets for p in analysis_files(t)))
     found = [(path, hit) for path in files for hit in search_analysis(path, query, top)]
     found.sort(key=lambda pair: -pair[1].score)  # (stable: ties in the order named)

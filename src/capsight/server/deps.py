@@ -329,12 +329,18 @@ def read_by_v1(v1_path: str, *, decoding: Collection[str] = ()):
             sent += [*(await request.form()).keys()]
         if asked := [name for name in dict.fromkeys(sent) if name in names]:
             elsewhere = [name for name in asked if decoding and name not in {"model", *decoding}]
+            at_v1 = [name for name in asked if name not in elsewhere]
+            said = []
+            if at_v1:
+                said.append(f"{listed(at_v1)}: {request.url.path} runs the server's own {what}, "
+                            f"as the original did; send {'them' if len(at_v1) > 1 else 'it'} to "
+                            f"POST {v1_path}")  # fmt: skip
             if elsewhere:
-                raise ApiError(422, f"{listed(elsewhere)}: not an option of the HTTP API "
-                                    "(DecodingOptions in Python only); leave it out")  # fmt: skip
-            raise ApiError(422, f"{listed(asked)}: {request.url.path} runs the server's own "
-                                f"{what}, as the original did; send {'them' if len(asked) > 1 else 'it'} "
-                                f"to POST {v1_path}")  # fmt: skip
+                many = len(elsewhere) > 1
+                said.append(f"{listed(elsewhere)}: not {'options' if many else 'an option'} of "
+                            "the HTTP API (DecodingOptions in Python only); leave "
+                            f"{'them' if many else 'it'} out")  # fmt: skip
+            raise ApiError(422, "; ".join(said))
 
     return check
 

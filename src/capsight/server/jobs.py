@@ -429,10 +429,11 @@ class JobManager:
                 self._waiting[job_id] = None
                 if face != "api":
                     self._faces[job_id] = face
-            self._queue.put(job_id)
+                self._queue.put(job_id)  # (in the lock: the queue's order is _waiting's)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        self._as_now(job)  # (its place, as GET says it)
         return job
 
     def get(self, job_id: str) -> Job | None:

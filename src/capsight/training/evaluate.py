@@ -345,4 +345,5 @@ def compare_captioners(
         comparison["METEOR"] = {"baseline": b, "challenger": c, "difference": c - b,
                                 "interval": None, "better": None, "ties": None}  # fmt: skip
     return {"baseline": results[0], "challenger": results[1], "photos": len(shared),
-            "comparison": comparison, "bootstrap": {"draws": rounds, "level": 0.95}}  # fmt: skip
+            "comparison": comparison,
+            **({"bootstrap": {"draws": rounds, "level": 0.95}} if rounds else {})}  # fmt: skip
