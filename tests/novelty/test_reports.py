@@ -397,7 +397,7 @@ def test_without_novel_moments_the_reason_tells_a_quiet_video_from_a_restless_on
     restless.extra["selection"] = {"threshold": 9.2, "strength": [None, 1.5, 3.5, 3.1]}
     reason = restless.quiet_reason()
     assert "every moment differs" in reason and "one sample every 1 s" in reason
-    assert "sample more often, --every in the CLI" in reason
+    assert "sample more often, --every in the CLI, Sample every on the web page" in reason
     assert "sensitivity" not in reason
     assert "sample more often, the Sample every slider)" in restless.quiet_reason(face="page")
     assert "largest change" not in reason  # an analysis from before end_from was recorded
@@ -477,7 +477,7 @@ def test_a_restless_video_at_a_low_sensitivity_is_told_of_the_sensitivity_first(
                               "novel_at_sensitivity_1": 7}  # fmt: skip
     reason = low.quiet_reason()
     assert (
-        "a restless video, at sensitivity 0; at sensitivity 1 (--sensitivity in the CLI), 7 changes would stand out"
+        "a restless video, at sensitivity 0; at sensitivity 1 (--sensitivity in the CLI, Sensitivity on the web page), 7 changes would stand out"
         in reason
     )
     assert "sample more often" not in reason

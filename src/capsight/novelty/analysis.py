@@ -68,8 +68,10 @@ class Moment:
 # away from the terminal too: "in the CLI"), the web page's sliders.
 SETTING_NAMES = {
     "cli": {"every": "--every", "sensitivity": "--sensitivity", "window": "--window"},
-    "report": {"every": "--every in the CLI", "sensitivity": "--sensitivity in the CLI",
-               "window": "--window in the CLI"},
+    # (a report from the web page had named only the CLI's flag beside the page's slider)
+    "report": {"every": "--every in the CLI, Sample every on the web page",
+               "sensitivity": "--sensitivity in the CLI, Sensitivity on the web page",
+               "window": "--window in the CLI, Window on the web page"},
     "page": {"every": "the Sample every slider", "sensitivity": "the Sensitivity slider",
              "window": "the Window slider"},
     "legacy": {"every": "every_n_second", "sensitivity": "sensitivity, on POST /v1/videos",
