@@ -573,6 +573,11 @@ def test_the_classify_tab_says_when_no_class_stands_out(monkeypatch):
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"plate": 0.06, "tray": 0.01}, []))
     # 6% is no answer
     assert "No class stands out" in tab.shown_classes(None, "imagenet", "", "")[1]
+    # a note on the photo comes first, in bold: it had ended the engine's grey paragraph
+    blank = "a blank image (one flat colour): its scores say nothing about it"
+    monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"cat": 0.35, "dog": 0.31}, [blank]))
+    note = tab.shown_classes(None, tab.TYPED, "cat, dog", "")[1]
+    assert note.startswith('<p class="cap-note"><strong>Note: A blank image (one flat colour)')
     tied = "the classes '猫', '狗' look the same to the engine"
     monkeypatch.setattr(tab, "classify_photo", lambda *a: ({"猫": 0.5, "狗": 0.5}, [tied]))
     assert (

@@ -87,13 +87,15 @@ def shown_classes(upload, class_set: str, typed: str, template: str) -> tuple[di
         caveat += (f" No class stands out: the best takes {top:.0%}, the next {second:.0%} (the "
                    "scores are shares of your classes, adding up to 100%); the photo may show "
                    "none of them, or several.")  # fmt: skip
-    for note in notes:
-        caveat += f" Note: {note[0].upper()}{note[1:]}."
+    # Notes first, in bold: a blank photo's note had been the ninth line of a grey paragraph,
+    # after the engine's boilerplate (a UI check, 2026-12-08)
+    said = " ".join(f"Note: {note[0].upper()}{note[1:]}." for note in notes)
     # "Top 5 classes" over the 2 of a two-class list read as 3 missing, and over 5 as more
     label = TOP_LABEL if len(bars) > 5 else f"All {len(bars)} classes"
     bars = dict(sorted(bars.items(), key=lambda item: -item[1])[:5])
     shown = gr.update(value=bars, show_heading=clear, label=label)
-    return shown, f'<p class="cap-note">{html.escape(ENGINE_NOTE + caveat)}</p>'
+    first = f"<strong>{html.escape(said)}</strong> " if said else ""
+    return shown, f'<p class="cap-note">{first}{html.escape(ENGINE_NOTE + caveat)}</p>'
 
 
 def shown_photo(upload):
