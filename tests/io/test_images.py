@@ -483,3 +483,17 @@ def test_a_link_to_nothing_and_an_eps_without_ghostscript_say_so(tmp_path, monke
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\nshowpage\n%%EOF\n")
     with pytest.raises(ImageLoadError, match="an EPS file, which needs Ghostscript"):
         load_image(eps)
+
+
+def test_a_png_with_huge_text_metadata_says_so(tmp_path):
+    """It had been "corrupt or truncated image (Decompressed data too large for
+    PngImagePlugin.MAX_TEXT_CHUNK)" (an audit, 2026-12-08)."""
+    import os
+
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", os.urandom(8).hex() * 200_000, zip=True)  # 3.2 MB unpacked
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "meta.png", pnginfo=info)
+    with pytest.raises(ImageLoadError, match="meta.png: a PNG whose text metadata is too large"):
+        load_image(tmp_path / "meta.png")

@@ -55,6 +55,7 @@ def test_small_upload_passes_the_limit(make_app, cat_jpeg):
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"),
         (b"GIF89a\x01\x00", "gif"),
         (b"II*\x00\x08\x00", "tiff"),
+        (b"qoif\x00\x00\x00\x28", "qoi"),  # the CLI reads it; the server had refused it
         (b"hello", None),
         (b"", None),
     ],

@@ -247,6 +247,11 @@ def load_image(source: str | os.PathLike | bytes, name: str | None = None) -> Im
         if "ghostscript" in str(exc).lower():  # an EPS: Pillow reads it through Ghostscript
             raise ImageLoadError(f"{label}: an EPS file, which needs Ghostscript to be read "
                                  "(apt-get install ghostscript); or convert it to PNG") from None  # fmt: skip
+        if "MAX_TEXT_CHUNK" in str(exc) or "MAX_TEXT_MEMORY" in str(exc):
+            # a PNG whose text metadata unpacks past Pillow's guard (1 MB a chunk): the pixels
+            # may be fine, but it had read "corrupt or truncated"
+            raise ImageLoadError(f"{label}: a PNG whose text metadata is too large to read (over "
+                                 "Pillow's 1 MB guard); save it again without the metadata") from None  # fmt: skip
         if "truncated" in str(exc).lower():  # Pillow's "(34 bytes not processed)" of half a file
             raise ImageLoadError(f"{label}: truncated image (the file ends before its pixels do); "
                                  "re-export or re-download it") from None  # fmt: skip

@@ -30,6 +30,7 @@ _IMAGE_SIGNATURES: list[tuple[int, bytes, str]] = [
     (0, b"P6", "ppm"),
     (0, b"\x00\x00\x00\x0cjP  ", "jp2"),
     (0, b"\xffO\xffQ", "jp2"),
+    (0, b"qoif", "qoi"),  # (the CLI read a QOI file the server had refused as unknown data)
     (0, b"8BPS", "psd"),
     (0, b"\x76\x2f\x31\x01", "exr"),
     (0, b"#?RADIANCE", "hdr"),
