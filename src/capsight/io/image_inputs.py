@@ -153,9 +153,8 @@ def as_rgb_image(image: ImageInput) -> Image.Image:
                                  f"({exc or type(exc).__name__}); re-open or re-export it") from None  # fmt: skip
         if getattr(image, "is_animated", False) and image.format not in JPEG_FORMATS:
             rgb = rgb.copy() if rgb is image else rgb  # (the note is on ours, not the caller's)
-            rgb.info[ANIMATED] = (
-                image.format
-            )  # its current frame is described, as a file's first is
+            # its current frame is described, as a file's first is
+            rgb.info[ANIMATED] = image.format
         return rgb
     if isinstance(image, memoryview):
         image = image.tobytes()
